@@ -1,0 +1,2 @@
+/** Public entry of the wire contract shared with clients. */
+export { ErrorCode } from './codes.js';

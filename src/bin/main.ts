@@ -1,0 +1,90 @@
+/**
+ * `npm start`: the gigwire process. ROLE selects what it runs (all, api, gateway, worker).
+ * Exit codes: 0 after a clean shutdown; 1 on a start failure, a failed or late shutdown, or a fatal
+ * error; 2 on invalid configuration (one line on stderr naming the variable).
+ */
+import { type Config, ConfigError, loadProcessConfig } from '../config/index.js';
+import { createLogger, type Logger } from '../platform/logger.js';
+import { runShutdown } from '../platform/shutdown.js';
+import { type RunningNode, startNode } from './start-node.js';
+
+function loadConfigOrExit(): Config {
+  try {
+    return loadProcessConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`gigwire: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+function describeUrls(baseUrl: string): Record<string, string> {
+  return {
+    rest: `${baseUrl}/v1`,
+    ready: `${baseUrl}/health/ready`,
+    live: `${baseUrl}/health/live`,
+    metrics: `${baseUrl}/metrics`,
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  const log: Logger = createLogger({
+    level: config.logLevel,
+    pretty: config.logPretty,
+    base: { node: config.nodeId, role: config.role },
+  });
+
+  // A signal may arrive while parts are still starting: shutdown waits for the start to settle, so
+  // whatever it started (a redis-server child, the database) is always stopped.
+  const starting = startNode(config, log, { pid: process.pid });
+  let stopping: Promise<never> | undefined;
+  const stop = (reason: string, exitCode: 0 | 1): Promise<never> => {
+    stopping ??= (async () => {
+      log.info({ reason }, 'shutting down');
+      const node: RunningNode | undefined = await starting.catch(() => undefined);
+      const result = await runShutdown(node?.shutdownSteps ?? [], {
+        log,
+        timeoutMs: config.shutdownTimeoutMs,
+      });
+      process.exit(exitCode === 0 ? result.exitCode : exitCode);
+    })();
+    return stopping;
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    // Ctrl-C under `npm start` delivers SIGINT twice (from the terminal and forwarded by npm), so a
+    // repeated signal must not abort the shutdown; SHUTDOWN_TIMEOUT_MS bounds it instead.
+    process.on(signal, () => {
+      if (stopping !== undefined) log.info({ signal }, 'already shutting down');
+      void stop(signal, 0);
+    });
+  }
+  process.on('uncaughtException', (error) => {
+    log.fatal({ err: error }, 'uncaught exception');
+    void stop('uncaughtException', 1);
+  });
+  process.on('unhandledRejection', (error) => {
+    log.fatal({ err: error }, 'unhandled promise rejection');
+    void stop('unhandledRejection', 1);
+  });
+
+  let node: RunningNode;
+  try {
+    node = await starting;
+  } catch (error) {
+    // startNode already stopped what it had started. One readable line for the person who ran the
+    // command; the log line carries the stack.
+    log.fatal({ err: error }, 'start failed');
+    process.stderr.write(
+      `gigwire: start failed: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    process.exit(1);
+  }
+  if (stopping === undefined) {
+    log.info({ urls: describeUrls(node.baseUrl) }, `gigwire ${config.role} is up at ${node.baseUrl}`);
+  }
+}
+
+await main();

@@ -1,0 +1,236 @@
+/**
+ * Configuration: the only module that reads `process.env` (lint enforces it).
+ *
+ * Every setting is declared once in `settings` with its parser, default and a one-line doc that
+ * names the unit. `loadConfig(env)` parses them all, reports every invalid value on one line
+ * (naming the variable) and returns a frozen object that is passed down explicitly.
+ * The README's configuration table is generated from `settings` (`npm run config:table`) and a test
+ * keeps the two in sync.
+ *
+ * May import: protocol/ only.
+ */
+import { hostname } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+
+const ROLES = ['all', 'api', 'gateway', 'worker'] as const;
+/** Which parts a process runs: `all` (default) runs every part in one process. */
+export type Role = (typeof ROLES)[number];
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { error: `must be a whole number between ${min} and ${max}` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `must be between ${min} and ${max}` })
+        .max(max, { error: `must be between ${min} and ${max}` }),
+    );
+
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `must be one of ${values.join(', ')}` });
+
+const urlWithScheme = (schemes: readonly string[]) =>
+  z
+    .string()
+    .trim()
+    .refine(
+      (value) => {
+        try {
+          return schemes.includes(new URL(value).protocol);
+        } catch {
+          return false;
+        }
+      },
+      { error: `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}` },
+    );
+
+const flag = z.enum(['auto', 'true', 'false'], { error: 'must be auto, true or false' });
+
+interface Setting<S extends z.ZodType> {
+  readonly schema: S;
+  /** Shown in the README table; `undefined` means "unset unless given". */
+  readonly default?: string;
+  readonly doc: string;
+}
+const setting = <S extends z.ZodType>(schema: S, doc: string, defaultValue?: string): Setting<S> => ({
+  schema,
+  doc,
+  ...(defaultValue === undefined ? {} : { default: defaultValue }),
+});
+
+/** Every environment variable gigwire reads. Order here is the order of the README table. */
+export const settings = {
+  ROLE: setting(
+    oneOf(ROLES),
+    'What this process runs: `all`, `api` (REST), `gateway` (WebSocket edge), `worker` (tasks).',
+    'all',
+  ),
+  HOST: setting(
+    z.string().trim().min(1),
+    'Interface the HTTP server binds to (`0.0.0.0` in containers).',
+    '127.0.0.1',
+  ),
+  PORT: setting(wholeNumber(0, 65535), 'HTTP port for REST, health and metrics (0 = any free port).', '3000'),
+  DATA_DIR: setting(
+    z.string().trim().min(1),
+    'Directory for the embedded database and the managed Redis (used only when their URLs are unset).',
+    './data',
+  ),
+  DATABASE_URL: setting(
+    urlWithScheme(['postgres:', 'postgresql:']),
+    'PostgreSQL URL. Unset: embedded PGlite stored under `DATA_DIR/pglite`.',
+  ),
+  DB_POOL_MAX: setting(wholeNumber(1, 1000), 'Most connections in the PostgreSQL pool, per process.', '10'),
+  REDIS_URL: setting(
+    urlWithScheme(['redis:', 'rediss:']),
+    'Redis URL. Unset: a supervised `redis-server` child with data under `DATA_DIR/redis`.',
+  ),
+  REDIS_PREFIX: setting(
+    z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'must be 1-32 characters of A-Z a-z 0-9 _ . -' }),
+    'Prefix of every Redis key and queue, so several deployments can share one Redis.',
+    'gw',
+  ),
+  INSTALL_SYSTEM_PACKAGES: setting(
+    flag,
+    'Install a missing `redis-server` with apt-get: `auto` = only when running as root.',
+    'auto',
+  ),
+  NODE_ID: setting(
+    z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 characters of A-Z a-z 0-9 _ . -' }),
+    'Name of this process in logs, metrics and health (default: `<hostname>-<pid>`).',
+  ),
+  LOG_LEVEL: setting(oneOf(LOG_LEVELS), 'Least severe log level written.', 'info'),
+  LOG_PRETTY: setting(flag, 'Human-readable logs; `auto` = when stdout is a terminal.', 'auto'),
+  READY_CHECK_TIMEOUT_MS: setting(
+    wholeNumber(50, 60_000),
+    'Milliseconds each dependency check of `/health/ready` may take before it counts as failed.',
+    '1000',
+  ),
+  SHUTDOWN_TIMEOUT_MS: setting(
+    wholeNumber(100, 600_000),
+    'Milliseconds a graceful shutdown may take before the process exits with code 1.',
+    '9000',
+  ),
+} as const;
+
+export type SettingName = keyof typeof settings;
+
+export interface Config {
+  readonly role: Role;
+  readonly host: string;
+  readonly port: number;
+  /** Absolute path. */
+  readonly dataDir: string;
+  /** `undefined` selects embedded PGlite under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dbPoolMax: number;
+  /** `undefined` selects a managed redis-server under `dataDir`. */
+  readonly redisUrl: string | undefined;
+  readonly redisPrefix: string;
+  readonly installSystemPackages: boolean;
+  readonly nodeId: string;
+  readonly logLevel: LogLevel;
+  readonly logPretty: boolean;
+  readonly readyCheckTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  /** The system PATH, where system programs such as redis-server are looked up. */
+  readonly searchPath: string;
+}
+
+/** Thrown by `loadConfig`; `message` is one line naming every invalid variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Parsed = { [K in SettingName]: z.output<(typeof settings)[K]['schema']> | undefined };
+
+export interface LoadConfigContext {
+  /** Resolves a relative DATA_DIR. */
+  readonly cwd: string;
+  readonly isRoot: boolean;
+  readonly stdoutIsTty: boolean;
+  readonly pid: number;
+}
+
+/**
+ * Parses the environment. Empty strings count as unset, so `PORT= npm start` uses the default.
+ * @throws ConfigError with one line such as `PORT must be a whole number between 0 and 65535 (got "abc")`.
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  context: LoadConfigContext,
+): Config {
+  const problems: string[] = [];
+  const parsed: Partial<Record<SettingName, unknown>> = {};
+  for (const [name, spec] of Object.entries(settings) as [SettingName, Setting<z.ZodType>][]) {
+    const raw = env[name];
+    const value = raw === undefined || raw.trim() === '' ? spec.default : raw;
+    if (value === undefined) continue;
+    const result = spec.schema.safeParse(value);
+    if (result.success) parsed[name] = result.data;
+    else
+      problems.push(
+        `${name} ${result.error.issues[0]?.message ?? 'is invalid'} (got ${JSON.stringify(raw)})`,
+      );
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+
+  const p = parsed as Parsed;
+  const withDefault = <K extends SettingName>(name: K): NonNullable<Parsed[K]> => {
+    const value = p[name];
+    if (value === undefined || value === null) throw new ConfigError(`${name} has no default`);
+    return value;
+  };
+  const resolveFlag = (value: 'auto' | 'true' | 'false', auto: boolean) =>
+    value === 'auto' ? auto : value === 'true';
+  const dataDir = withDefault('DATA_DIR');
+  return Object.freeze({
+    role: withDefault('ROLE'),
+    host: withDefault('HOST'),
+    port: withDefault('PORT'),
+    dataDir: isAbsolute(dataDir) ? dataDir : resolve(context.cwd, dataDir),
+    databaseUrl: p.DATABASE_URL,
+    dbPoolMax: withDefault('DB_POOL_MAX'),
+    redisUrl: p.REDIS_URL,
+    redisPrefix: withDefault('REDIS_PREFIX'),
+    installSystemPackages: resolveFlag(withDefault('INSTALL_SYSTEM_PACKAGES'), context.isRoot),
+    nodeId: p.NODE_ID ?? `${hostname()}-${context.pid}`,
+    logLevel: withDefault('LOG_LEVEL'),
+    logPretty: resolveFlag(withDefault('LOG_PRETTY'), context.stdoutIsTty),
+    readyCheckTimeoutMs: withDefault('READY_CHECK_TIMEOUT_MS'),
+    shutdownTimeoutMs: withDefault('SHUTDOWN_TIMEOUT_MS'),
+    searchPath: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+  });
+}
+
+/** `loadConfig` for the running process: the composition roots call this once. */
+export function loadProcessConfig(): Config {
+  return loadConfig(process.env, {
+    cwd: process.cwd(),
+    isRoot: process.getuid?.() === 0,
+    stdoutIsTty: process.stdout.isTTY === true,
+    pid: process.pid,
+  });
+}
+
+/** Markdown table of every setting, as embedded in the README. */
+export function configTableMarkdown(): string {
+  const rows = Object.entries(settings).map(
+    ([name, spec]: [string, Setting<z.ZodType>]) =>
+      `| \`${name}\` | ${spec.default === undefined ? '(unset)' : `\`${spec.default}\``} | ${spec.doc} |`,
+  );
+  return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}

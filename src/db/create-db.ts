@@ -1,0 +1,62 @@
+/**
+ * createDb: a Kysely instance on PostgreSQL (pg.Pool) when a URL is given, otherwise on embedded
+ * PGlite (PostgreSQL compiled to WASM) persisted in a directory. Callers see the same Kysely<Database>.
+ * PGlite runs PostgreSQL 18 while production servers may be 15: the test suite runs on a real 15.
+ */
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Logger } from '../platform/logger.js';
+import type { Database } from './database.js';
+
+export type DbDialect = 'postgres' | 'pglite';
+
+export interface DbHandle {
+  readonly db: Kysely<Database>;
+  readonly dialect: DbDialect;
+  /** Resolves when the database answers `select 1` within the timeout; rejects otherwise. */
+  readonly ping: (timeoutMs: number) => Promise<void>;
+  /** Ends the pool (or closes PGlite, flushing it to disk). */
+  readonly close: () => Promise<void>;
+}
+
+export type DbTarget =
+  | { readonly kind: 'postgres'; readonly url: string; readonly poolMax: number }
+  /** `dir` undefined = in memory (tests). */
+  | { readonly kind: 'pglite'; readonly dir: string | undefined };
+
+export async function createDb(target: DbTarget, log: Logger): Promise<DbHandle> {
+  let db: Kysely<Database>;
+  if (target.kind === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: target.url,
+      max: target.poolMax,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+    });
+    // MUST: an idle client whose server went away emits 'error' on the pool; unhandled it kills the process.
+    pool.on('error', (error) => log.warn({ err: error }, 'idle PostgreSQL connection lost'));
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    if (target.dir !== undefined) mkdirSync(target.dir, { recursive: true });
+    const pglite = await PGlite.create(target.dir);
+    db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
+  }
+  return {
+    db,
+    dialect: target.kind,
+    ping: async (timeoutMs) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      });
+      try {
+        await Promise.race([sql`select 1`.execute(db), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    close: () => db.destroy(),
+  };
+}

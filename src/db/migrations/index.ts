@@ -1,0 +1,10 @@
+/**
+ * Every migration, in order. Listed statically (not read from disk) so the same list works under tsx,
+ * in the compiled build and in tests. Names sort in the order they must run.
+ */
+import type { Migration } from 'kysely/migration';
+import * as m0001 from './0001_installation.js';
+
+export const migrations: Readonly<Record<string, Migration>> = {
+  '0001_installation': m0001,
+};

@@ -1,0 +1,53 @@
+/**
+ * buildApp: the Fastify instance of a process, built but never listening (bin/ listens).
+ * Every role serves /health and /metrics; REST resources register under /v1 as they are built.
+ *
+ * May import: protocol/, config/, platform/, db/, domain/. Not actors/, workers/, gateway/, bin/.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../platform/logger.js';
+import { registerErrorHandling } from './plugins/errors.js';
+import { registerHttpMetrics } from './plugins/metrics.js';
+import { type HealthOptions, registerHealthRoutes } from './routes/health.js';
+
+/** Largest accepted request body (64 KiB): REST payloads are small; bigger bodies are abuse. */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface AppDeps {
+  readonly log: Logger;
+  readonly metrics: Registry;
+  readonly health: HealthOptions;
+}
+
+/** A caller's x-request-id is kept when it is a sane token (no log injection); otherwise a UUID. */
+export function requestIdFrom(header: string | string[] | undefined): string {
+  return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+const QUIET_PATHS = ['/health/', '/metrics'];
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast keeps the app typed with Fastify's default logger.
+    loggerInstance: deps.log as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: (req) => requestIdFrom(req.headers['x-request-id']),
+    logController: new LogController({
+      // Probes hit these every few seconds; their request lines would drown the useful ones.
+      disableRequestLogging: (request) => QUIET_PATHS.some((path) => request.url.startsWith(path)),
+    }),
+    return503OnClosing: true,
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  registerErrorHandling(app);
+  registerHttpMetrics(app, deps.metrics);
+  registerHealthRoutes(app, deps.health);
+  await app.ready();
+  return app;
+}

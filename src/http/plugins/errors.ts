@@ -1,0 +1,64 @@
+/**
+ * Turns every failure into problem+json with a stable code: AppErrors by the code table, Fastify's
+ * own errors (bad JSON, body too large, schema validation) by their status, anything else INTERNAL,
+ * logged once here with the request id.
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import type { ErrorCode } from '../../../protocol/src/codes.js';
+import { isAppError } from '../../platform/errors.js';
+import { PROBLEM_CONTENT_TYPE, problem, statusByCode } from '../problem.js';
+
+function codeForFastifyError(error: FastifyError): ErrorCode | undefined {
+  if (error.validation !== undefined) return 'VALIDATION_FAILED';
+  switch (error.statusCode) {
+    case 400:
+    case 415:
+      return 'VALIDATION_FAILED';
+    case 404:
+      return 'NOT_FOUND';
+    case 413:
+      return 'PAYLOAD_TOO_LARGE';
+    case 429:
+      return 'RATE_LIMITED';
+    case 503:
+      return 'UNAVAILABLE';
+    default:
+      return undefined;
+  }
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const context = { instance: request.url.split('?')[0] ?? '/', requestId: request.id };
+    if (isAppError(error)) {
+      const level = statusByCode[error.code] >= 500 ? 'error' : 'info';
+      request.log[level]({ code: error.code, err: error }, 'request failed');
+      return reply
+        .status(statusByCode[error.code])
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(problem(error.code, error.message, context, error.details ?? {}));
+    }
+    const code = codeForFastifyError(error);
+    if (code !== undefined) {
+      request.log.info({ code, reason: error.message }, 'request rejected');
+      return reply
+        .status(statusByCode[code])
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(problem(code, error.message, context));
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply
+      .status(500)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(
+        problem('INTERNAL', 'An internal error occurred; quote the requestId when reporting it.', context),
+      );
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const context = { instance: request.url.split('?')[0] ?? '/', requestId: request.id };
+    return reply
+      .status(404)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(problem('NOT_FOUND', `No route ${request.method} ${context.instance}`, context));
+  });
+}

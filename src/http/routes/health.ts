@@ -1,0 +1,70 @@
+/**
+ * Liveness and readiness. /health/live says the process runs (never checks dependencies, so a Redis
+ * outage does not get the process restarted). /health/ready checks every dependency concurrently,
+ * each within a timeout, and answers 503 problem+json naming the ones that failed.
+ */
+import type { FastifyInstance } from 'fastify';
+import { PROBLEM_CONTENT_TYPE, problem } from '../problem.js';
+
+export type DependencyCheck = () => Promise<void>;
+
+export interface HealthOptions {
+  /** Extra facts for /health/live (node id, role, installation id, …). */
+  readonly info: () => Readonly<Record<string, unknown>>;
+  /** Named checks, e.g. `postgres`, `redis`; each must settle within `timeoutMs`. */
+  readonly checks: Readonly<Record<string, DependencyCheck>>;
+  readonly timeoutMs: number;
+  /** True once shutdown began: the node stops advertising itself as ready. */
+  readonly isDraining: () => boolean;
+}
+
+type CheckOutcome = { readonly status: 'ok' } | { readonly status: 'failed'; readonly error: string };
+
+async function runCheck(check: DependencyCheck, timeoutMs: number): Promise<CheckOutcome> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([check(), timeout]);
+    return { status: 'ok' };
+  } catch (error) {
+    return { status: 'failed', error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function registerHealthRoutes(app: FastifyInstance, options: HealthOptions): void {
+  const startedAt = Date.now();
+  app.get('/health/live', async () => ({
+    status: 'ok',
+    uptimeS: Math.round((Date.now() - startedAt) / 1000),
+    ...options.info(),
+  }));
+
+  app.get('/health/ready', async (request, reply) => {
+    const names = Object.keys(options.checks);
+    const outcomes = await Promise.all(
+      names.map((name) => runCheck(options.checks[name] ?? (async () => {}), options.timeoutMs)),
+    );
+    const checks = Object.fromEntries(names.map((name, i) => [name, outcomes[i]]));
+    const failed = names.filter((_, i) => outcomes[i]?.status === 'failed');
+    if (failed.length === 0 && !options.isDraining()) return { status: 'ready', checks };
+    const detail = options.isDraining()
+      ? 'shutting down'
+      : failed.map((name) => `${name} unavailable: ${(checks[name] as { error?: string }).error}`).join('; ');
+    request.log.warn({ failed, draining: options.isDraining() }, 'not ready');
+    return reply
+      .status(503)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(
+        problem(
+          'UNAVAILABLE',
+          detail,
+          { instance: '/health/ready', requestId: request.id },
+          { checks, failed },
+        ),
+      );
+  });
+}
