@@ -152,7 +152,13 @@ export async function startManagedRedis(options: ManagedRedisOptions): Promise<M
       log.warn({ code, signal, restartInMs: restartDelayMs }, 'managed redis-server exited; restarting it');
       restartTimer = setTimeout(() => {
         restartTimer = undefined;
-        if (!stopping) child = launch();
+        if (stopping) return;
+        const next = launch();
+        child = next;
+        waitUntilServing(next).then(
+          () => log.info({ socket: socketPath, pid: next.pid }, 'managed redis-server started'),
+          (error: unknown) => log.warn({ err: error }, 'restarted redis-server is not serving'),
+        );
       }, restartDelayMs);
       restartDelayMs = Math.min(restartDelayMs * 2, MAX_RESTART_DELAY_MS);
     });

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './index.js';
+
+const context = { cwd: '/srv/gigwire', isRoot: false, stdoutIsTty: false, pid: 4242 };
+const load = (env: Record<string, string | undefined>) => loadConfig(env, context);
+
+function problemLine(env: Record<string, string>): string {
+  try {
+    load(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('uses documented defaults when nothing is set', () => {
+    const config = load({});
+    expect(config).toMatchObject({
+      role: 'all',
+      host: '127.0.0.1',
+      port: 3000,
+      dataDir: '/srv/gigwire/data',
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      redisPrefix: 'gw',
+      installSystemPackages: false,
+      logLevel: 'info',
+      logPretty: false,
+      shutdownTimeoutMs: 9000,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('treats an empty value as unset', () => {
+    expect(load({ PORT: '', ROLE: '  ' }).port).toBe(3000);
+  });
+
+  it('parses given values', () => {
+    const config = load({
+      ROLE: 'gateway',
+      PORT: '8080',
+      DATA_DIR: '/var/lib/gigwire',
+      DATABASE_URL: 'postgres://u@db:5432/app',
+      REDIS_URL: 'redis://cache:6379',
+      LOG_PRETTY: 'true',
+      INSTALL_SYSTEM_PACKAGES: 'auto',
+    });
+    expect(config).toMatchObject({
+      role: 'gateway',
+      port: 8080,
+      dataDir: '/var/lib/gigwire',
+      databaseUrl: 'postgres://u@db:5432/app',
+      redisUrl: 'redis://cache:6379',
+      logPretty: true,
+      installSystemPackages: false,
+    });
+  });
+
+  it('resolves auto flags from the context', () => {
+    const config = loadConfig({}, { ...context, isRoot: true, stdoutIsTty: true });
+    expect(config.installSystemPackages).toBe(true);
+    expect(config.logPretty).toBe(true);
+  });
+
+  it('names the variable and the value in one line for a non-numeric port', () => {
+    const line = problemLine({ PORT: 'abc' });
+    expect(line).toBe('invalid configuration: PORT must be a whole number between 0 and 65535 (got "abc")');
+    expect(line).not.toContain('\n');
+  });
+
+  it('rejects out-of-range numbers, unknown roles and wrong URL schemes, all in one line', () => {
+    const line = problemLine({ PORT: '70000', ROLE: 'boss', DATABASE_URL: 'mysql://x', REDIS_URL: 'not a url' });
+    expect(line).toContain('PORT must be between 0 and 65535 (got "70000")');
+    expect(line).toContain('ROLE must be one of all, api, gateway, worker (got "boss")');
+    expect(line).toContain('DATABASE_URL must be a URL starting with postgres:// or postgresql://');
+    expect(line).toContain('REDIS_URL must be a URL starting with redis:// or rediss://');
+    expect(line).not.toContain('\n');
+  });
+
+  it('rejects a Redis prefix that would break key patterns', () => {
+    expect(problemLine({ REDIS_PREFIX: 'a b*' })).toContain('REDIS_PREFIX must be 1-32 characters');
+  });
+});

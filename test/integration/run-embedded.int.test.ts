@@ -1,0 +1,114 @@
+/**
+ * The run command with no environment: embedded PGlite and a managed redis-server under DATA_DIR,
+ * exactly as a new user starts it. Each process is a real child started like `npm start`.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../support/context.js';
+import { childPids, type GigwireProcess, isProcessAlive, pollHttp, spawnGigwire } from '../support/spawn.js';
+
+const running: GigwireProcess[] = [];
+// A failed assertion must not leave a process holding DATA_DIR for the next test.
+afterEach(async () => {
+  for (const proc of running.splice(0)) await proc.stop('SIGKILL').catch(() => undefined);
+});
+
+function start(dataDir: string): GigwireProcess {
+  const proc = spawnGigwire({ DATA_DIR: dataDir, LOG_LEVEL: 'debug' });
+  running.push(proc);
+  return proc;
+}
+
+async function managedRedisPid(proc: GigwireProcess): Promise<number> {
+  const line = await proc.waitForLog((l) => l.msg === 'managed redis-server started');
+  return Number(line.pid);
+}
+
+describe('run command with no DATABASE_URL and no REDIS_URL', () => {
+  const dataDir = join(tempDir('embedded'), 'data');
+  let installationId = '';
+
+  it('becomes ready on PGlite and a managed redis-server, and stops on SIGTERM with exit 0 and no orphan', async () => {
+    const proc = start(dataDir);
+    const baseUrl = await proc.waitUntilUp(120_000);
+    const ready = await pollHttp(`${baseUrl}/health/ready`, (s) => s === 200, 10_000);
+    expect(ready.status).toBe(200);
+    expect(ready.body).toMatchObject({ status: 'ready', checks: { postgres: { status: 'ok' }, redis: { status: 'ok' } } });
+
+    const live = (await (await fetch(`${baseUrl}/health/live`)).json()) as Record<string, unknown>;
+    expect(live).toMatchObject({ status: 'ok', database: 'pglite', redis: 'managed', boots: 1 });
+    installationId = String(live.installationId);
+
+    expect(existsSync(join(dataDir, 'pglite', 'PG_VERSION'))).toBe(true);
+    expect(readdirSync(join(dataDir, 'redis'))).toContain('appendonlydir');
+
+    const redisPid = await managedRedisPid(proc);
+    expect(childPids(proc.pid)).toContain(redisPid);
+
+    const exit = await proc.stop('SIGTERM');
+    expect(exit).toMatchObject({ code: 0, signal: null });
+    expect(exit.ms).toBeLessThan(10_000);
+    expect(isProcessAlive(redisPid)).toBe(false);
+    expect(existsSync(join(dataDir, 'gigwire.lock'))).toBe(false);
+  });
+
+  it('finds the data of the first run when started again', async () => {
+    const proc = start(dataDir);
+    const baseUrl = await proc.waitUntilUp(120_000);
+    const live = (await (await fetch(`${baseUrl}/health/live`)).json()) as Record<string, unknown>;
+    // The installation row lives in PGlite, the boot counter in Redis' append-only file.
+    expect(live).toMatchObject({ installationId, boots: 2 });
+    expect(proc.logLines().some((l) => l.msg === 'database schema is up to date')).toBe(true);
+
+    // A second process on the same DATA_DIR would corrupt PGlite: it is refused with one line.
+    const intruder = spawnGigwire({ DATA_DIR: dataDir });
+    running.push(intruder);
+    const intruderExit = await intruder.exited;
+    expect(intruderExit.code).toBe(1);
+    expect(intruder.stderr().trim().split('\n')).toHaveLength(1);
+    expect(intruder.stderr()).toContain(`${dataDir} is in use by gigwire process ${proc.pid}`);
+    const stillReady = await pollHttp(`${baseUrl}/health/ready`, (s) => s === 200, 5_000);
+    expect(stillReady.status).toBe(200);
+
+    expect((await proc.stop('SIGINT')).code).toBe(0);
+  });
+
+  it('restarts a managed redis-server that dies, and readiness follows it down and up', async () => {
+    const proc = start(dataDir);
+    const baseUrl = await proc.waitUntilUp(120_000);
+    const firstPid = await managedRedisPid(proc);
+    process.kill(firstPid, 'SIGKILL');
+
+    const down = await pollHttp(`${baseUrl}/health/ready`, (s) => s === 503, 5_000);
+    expect(down.status).toBe(503);
+    expect(down.body).toMatchObject({ code: 'UNAVAILABLE', failed: ['redis'] });
+
+    await proc.waitForLog((l) => l.msg === 'managed redis-server exited; restarting it', 5_000);
+    const up = await pollHttp(`${baseUrl}/health/ready`, (s) => s === 200, 15_000);
+    expect(up.status).toBe(200);
+    const restarted = proc.logLines().filter((l) => l.msg === 'managed redis-server started');
+    expect(restarted.length).toBe(2);
+    const secondPid = Number(restarted[1]?.pid);
+    expect(secondPid).not.toBe(firstPid);
+
+    expect((await proc.stop('SIGTERM')).code).toBe(0);
+    expect(isProcessAlive(secondPid)).toBe(false);
+  });
+
+  it('stops a redis-server orphaned by a SIGKILLed run at the next start', async () => {
+    const killed = start(dataDir);
+    await killed.waitUntilUp(120_000);
+    const orphanPid = await managedRedisPid(killed);
+    await killed.stop('SIGKILL');
+    expect(isProcessAlive(orphanPid)).toBe(true);
+
+    const next = start(dataDir);
+    await next.waitUntilUp(120_000);
+    await next.waitForLog((l) => l.msg === 'stopping a redis-server left running by an earlier gigwire process');
+    expect(isProcessAlive(orphanPid)).toBe(false);
+    const newPid = await managedRedisPid(next);
+    expect((await next.stop('SIGTERM')).code).toBe(0);
+    expect(isProcessAlive(newPid)).toBe(false);
+  });
+});

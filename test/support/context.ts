@@ -1,0 +1,103 @@
+/**
+ * Per-test-file resources: a freshly migrated database cloned from the run's template, an empty
+ * database, a Redis key prefix of its own, a temp directory, and a log capture.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { type Config, loadConfig } from '../../src/config/index.js';
+import { createLogger, type Logger } from '../../src/platform/logger.js';
+
+const uniqueName = (prefix: string) => `${prefix}_${randomBytes(6).toString('hex')}`;
+
+async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: `${inject('postgresBaseUrl')}/postgres` });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface TestDatabase {
+  readonly name: string;
+  readonly url: string;
+  /** Drops it, ending any connection still open. */
+  readonly drop: () => Promise<void>;
+}
+
+async function createDatabase(template: string | undefined): Promise<TestDatabase> {
+  const name = uniqueName('t');
+  await withAdmin(async (admin) => {
+    // Clones from one template can collide ("source database is being accessed"); retry briefly.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await admin.query(`create database ${name}${template ? ` template ${template}` : ''}`);
+        return;
+      } catch (error) {
+        if (attempt >= 20) throw error;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  });
+  return {
+    name,
+    url: `${inject('postgresBaseUrl')}/${name}`,
+    drop: () => withAdmin(async (admin) => void (await admin.query(`drop database if exists ${name} with (force)`))),
+  };
+}
+
+/** A database with every migration applied (cloned from the run's template). */
+export const createMigratedDatabase = () => createDatabase(inject('templateDatabase'));
+/** A database with no tables at all. */
+export const createEmptyDatabase = () => createDatabase(undefined);
+
+/** A Redis key prefix no other test file uses. */
+export const uniqueRedisPrefix = () => uniqueName('t');
+
+export const sharedRedisUrl = () => inject('redisUrl');
+
+/** A temp directory under the run's root (removed with it at the end of the run). */
+export const tempDir = (label: string) => mkdtempSync(join(inject('tmpRoot'), `${label}-`));
+
+export interface LogCapture {
+  readonly log: Logger;
+  /** Every line logged so far, parsed. */
+  readonly lines: () => Record<string, unknown>[];
+  /** Every line logged so far, raw. */
+  readonly text: () => string;
+}
+
+/** A real pino logger (same redaction and serializers as production) writing into memory. */
+export function captureLogs(level: 'debug' | 'info' = 'info'): LogCapture {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  const log = createLogger({ level, pretty: false, destination });
+  const text = () => chunks.join('');
+  return {
+    log,
+    text,
+    lines: () =>
+      text()
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}
+
+/** A Config as `loadConfig` makes it from these variables (nothing read from this process's env). */
+export function testConfig(env: Record<string, string>): Config {
+  return loadConfig(
+    { PATH: process.env.PATH, PORT: '0', LOG_PRETTY: 'false', ...env },
+    { cwd: process.cwd(), isRoot: process.getuid?.() === 0, stdoutIsTty: false, pid: process.pid },
+  );
+}

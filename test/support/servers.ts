@@ -1,0 +1,152 @@
+/**
+ * Real PostgreSQL and Redis servers for the test suite, started as plain processes (no Docker here)
+ * on free loopback ports in a temp directory. Missing Debian packages are installed when running as
+ * root. Used by the global setup (one PostgreSQL and one Redis per run) and by tests that need a
+ * Redis of their own to kill and restart.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { ensureProgram } from '../../src/platform/system-packages.js';
+
+const run = promisify(execFile);
+const isRoot = process.getuid?.() === 0;
+const searchPath = process.env.PATH ?? '/usr/bin:/bin';
+
+/** A port that was free a moment ago (the kernel picks it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export async function ensureRedisServer(): Promise<string> {
+  return ensureProgram({ command: 'redis-server', debianPackage: 'redis-server' }, { install: isRoot, searchPath });
+}
+
+function postgresBinDirs(): string[] {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .filter((version) => Number(version) >= 15)
+    .sort((a, b) => Number(b) - Number(a))
+    .map((version) => join(root, version, 'bin'));
+}
+
+export async function ensurePostgresBinaries(): Promise<string> {
+  const initdb = await ensureProgram(
+    { command: 'initdb', debianPackage: 'postgresql', extraPaths: postgresBinDirs().map((d) => join(d, 'initdb')) },
+    { install: isRoot, searchPath: '' },
+  );
+  return join(initdb, '..');
+}
+
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  readonly process: () => ChildProcess;
+  /** SIGKILL, as a crash would. */
+  readonly kill: () => Promise<void>;
+  /** Starts it again on the same port (after `kill`). */
+  readonly restart: () => Promise<void>;
+  readonly stop: () => Promise<void>;
+}
+
+async function waitForExit(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+}
+
+/** A throwaway redis-server on a free loopback port, without persistence. */
+export async function startRedisServer(dir: string): Promise<RedisServer> {
+  const binary = await ensureRedisServer();
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const args = ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'];
+  const launch = async () => {
+    const child = spawn(binary, [...args, '--dir', dir, '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    for (let i = 0; i < 100; i++) {
+      try {
+        const { stdout } = await run('redis-cli', ['-p', String(port), 'ping']);
+        if (stdout.trim() === 'PONG') return child;
+      } catch {
+        // not up yet
+      }
+      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
+      await sleep(50);
+    }
+    throw new Error('redis-server did not start');
+  };
+  let child = await launch();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    process: () => child,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await waitForExit(child);
+    },
+    restart: async () => {
+      child = await launch();
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      await waitForExit(child);
+    },
+  };
+}
+
+export interface PostgresServer {
+  /** postgres://app@127.0.0.1:<port> (append /<database>). */
+  readonly baseUrl: string;
+  readonly stop: () => Promise<void>;
+}
+
+/** A throwaway PostgreSQL cluster (fsync off: test data only) owned by the `postgres` user when root. */
+export async function startPostgresServer(dir: string): Promise<PostgresServer> {
+  const bin = await ensurePostgresBinaries();
+  const asOwner = (command: string, args: string[]) =>
+    isRoot ? run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args]) : run(join(bin, command), args);
+  const dataDir = join(dir, 'data');
+  const socketDir = join(dir, 'sock');
+  mkdirSync(socketDir, { recursive: true });
+  if (isRoot) {
+    // initdb refuses to run as root; the cluster belongs to the `postgres` system user.
+    const { stdout } = await run('id', ['-u', 'postgres']).catch(async () => {
+      await run('useradd', ['--system', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', 'postgres']);
+      return run('id', ['-u', 'postgres']);
+    });
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    const uid = Number(stdout.trim());
+    chownSync(dir, uid, Number(gid.trim()));
+    chownSync(socketDir, uid, Number(gid.trim()));
+  }
+  await asOwner('initdb', ['-D', dataDir, '-U', 'app', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync']);
+  const port = await freePort();
+  const options = [
+    `-p ${port}`,
+    `-k ${socketDir}`,
+    '-c listen_addresses=127.0.0.1',
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+    '-c max_connections=300',
+  ].join(' ');
+  await asOwner('pg_ctl', ['-D', dataDir, '-l', join(dir, 'server.log'), '-w', '-t', '30', 'start', '-o', options]);
+  return {
+    baseUrl: `postgres://app@127.0.0.1:${port}`,
+    stop: async () => {
+      await asOwner('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * Runs gigwire as a child process exactly as `npm start` does (the same node flags and entry file,
+ * read from package.json), with only the environment a test gives it. Collects its output, finds its
+ * URL in the "is up" log line, and stops it with a signal, reporting exit code and time taken.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const projectRoot = resolve(import.meta.dirname, '../..');
+
+/** `npm start` without npm: the arguments after `node` in package.json's start script. */
+function startArguments(): string[] {
+  const pkg = JSON.parse(readFileSync(resolve(projectRoot, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const [command, ...args] = (pkg.scripts.start ?? '').split(/\s+/);
+  if (command !== 'node') throw new Error(`unexpected start script: ${pkg.scripts.start}`);
+  return args;
+}
+
+export interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export interface GigwireProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** Parsed JSON log lines written so far. */
+  readonly logLines: () => Record<string, unknown>[];
+  /** Resolves with the first log line matching, or rejects after timeoutMs / on exit. */
+  readonly waitForLog: (match: (line: Record<string, unknown>) => boolean, timeoutMs?: number) => Promise<Record<string, unknown>>;
+  /** Base URL from the "is up" line. */
+  readonly waitUntilUp: (timeoutMs?: number) => Promise<string>;
+  readonly exited: Promise<Exit>;
+  /** Sends the signal and waits for the exit; `ms` is the time from signal to exit. */
+  readonly stop: (signal?: NodeJS.Signals, timeoutMs?: number) => Promise<Exit & { readonly ms: number }>;
+}
+
+export function spawnGigwire(env: Record<string, string>, cwd: string = projectRoot): GigwireProcess {
+  const child = spawn(process.execPath, startArguments().map((arg) => (arg.startsWith('src/') ? resolve(projectRoot, arg) : arg)), {
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LOG_PRETTY: 'false', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    err += chunk.toString();
+  });
+  const exited = new Promise<Exit>((resolveExit) =>
+    child.once('exit', (code, signal) => resolveExit({ code, signal })),
+  );
+  let hasExited = false;
+  void exited.then(() => {
+    hasExited = true;
+  });
+  const logLines = () =>
+    out
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+  const waitForLog = async (match: (line: Record<string, unknown>) => boolean, timeoutMs = 120_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const found = logLines().find(match);
+      if (found !== undefined) return found;
+      if (hasExited) throw new Error(`gigwire exited before the expected log line.\nstdout:\n${out}\nstderr:\n${err}`);
+      await sleep(50);
+    }
+    throw new Error(`timed out waiting for a log line.\nstdout:\n${out}\nstderr:\n${err}`);
+  };
+
+  return {
+    child,
+    pid: child.pid ?? -1,
+    stdout: () => out,
+    stderr: () => err,
+    logLines,
+    waitForLog,
+    waitUntilUp: async (timeoutMs) => {
+      const line = await waitForLog((l) => typeof l.msg === 'string' && l.msg.includes(' is up at '), timeoutMs);
+      return String(line.msg).split(' is up at ')[1] ?? '';
+    },
+    exited,
+    stop: async (signal = 'SIGTERM', timeoutMs = 15_000) => {
+      const sentAt = Date.now();
+      if (!hasExited) child.kill(signal);
+      const result = await Promise.race([exited, sleep(timeoutMs).then(() => undefined)]);
+      if (result === undefined) {
+        child.kill('SIGKILL');
+        throw new Error(`gigwire did not exit within ${timeoutMs} ms of ${signal}`);
+      }
+      return { ...result, ms: Date.now() - sentAt };
+    },
+  };
+}
+
+/** True while a process with this pid exists. */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Pids of the direct children of a process (from /proc). */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter((s) => s !== '')
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Polls GET url until `accept(status)` or the timeout; returns the last status and body. */
+export async function pollHttp(
+  url: string,
+  accept: (status: number) => boolean,
+  timeoutMs: number,
+): Promise<{ status: number; body: unknown; elapsedMs: number }> {
+  const started = Date.now();
+  let last = { status: 0, body: undefined as unknown, elapsedMs: 0 };
+  while (Date.now() - started < timeoutMs) {
+    try {
+      const response = await fetch(url);
+      const text = await response.text();
+      last = { status: response.status, body: text.startsWith('{') ? JSON.parse(text) : text, elapsedMs: Date.now() - started };
+      if (accept(response.status)) return last;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  return last;
+}
