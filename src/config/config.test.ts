@@ -71,7 +71,12 @@ describe('loadConfig', () => {
   });
 
   it('rejects out-of-range numbers, unknown roles and wrong URL schemes, all in one line', () => {
-    const line = problemLine({ PORT: '70000', ROLE: 'boss', DATABASE_URL: 'mysql://x', REDIS_URL: 'not a url' });
+    const line = problemLine({
+      PORT: '70000',
+      ROLE: 'boss',
+      DATABASE_URL: 'mysql://x',
+      REDIS_URL: 'not a url',
+    });
     expect(line).toContain('PORT must be between 0 and 65535 (got "70000")');
     expect(line).toContain('ROLE must be one of all, api, gateway, worker (got "boss")');
     expect(line).toContain('DATABASE_URL must be a URL starting with postgres:// or postgresql://');

@@ -34,7 +34,10 @@ describe('run command with no DATABASE_URL and no REDIS_URL', () => {
     const baseUrl = await proc.waitUntilUp(120_000);
     const ready = await pollHttp(`${baseUrl}/health/ready`, (s) => s === 200, 10_000);
     expect(ready.status).toBe(200);
-    expect(ready.body).toMatchObject({ status: 'ready', checks: { postgres: { status: 'ok' }, redis: { status: 'ok' } } });
+    expect(ready.body).toMatchObject({
+      status: 'ready',
+      checks: { postgres: { status: 'ok' }, redis: { status: 'ok' } },
+    });
 
     const live = (await (await fetch(`${baseUrl}/health/live`)).json()) as Record<string, unknown>;
     expect(live).toMatchObject({ status: 'ok', database: 'pglite', redis: 'managed', boots: 1 });
@@ -105,7 +108,9 @@ describe('run command with no DATABASE_URL and no REDIS_URL', () => {
 
     const next = start(dataDir);
     await next.waitUntilUp(120_000);
-    await next.waitForLog((l) => l.msg === 'stopping a redis-server left running by an earlier gigwire process');
+    await next.waitForLog(
+      (l) => l.msg === 'stopping a redis-server left running by an earlier gigwire process',
+    );
     expect(isProcessAlive(orphanPid)).toBe(false);
     const newPid = await managedRedisPid(next);
     expect((await next.stop('SIGTERM')).code).toBe(0);

@@ -47,7 +47,8 @@ async function createDatabase(template: string | undefined): Promise<TestDatabas
   return {
     name,
     url: `${inject('postgresBaseUrl')}/${name}`,
-    drop: () => withAdmin(async (admin) => void (await admin.query(`drop database if exists ${name} with (force)`))),
+    drop: () =>
+      withAdmin(async (admin) => void (await admin.query(`drop database if exists ${name} with (force)`))),
   };
 }
 

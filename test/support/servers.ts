@@ -31,7 +31,10 @@ export async function freePort(): Promise<number> {
 }
 
 export async function ensureRedisServer(): Promise<string> {
-  return ensureProgram({ command: 'redis-server', debianPackage: 'redis-server' }, { install: isRoot, searchPath });
+  return ensureProgram(
+    { command: 'redis-server', debianPackage: 'redis-server' },
+    { install: isRoot, searchPath },
+  );
 }
 
 function postgresBinDirs(): string[] {
@@ -45,7 +48,11 @@ function postgresBinDirs(): string[] {
 
 export async function ensurePostgresBinaries(): Promise<string> {
   const initdb = await ensureProgram(
-    { command: 'initdb', debianPackage: 'postgresql', extraPaths: postgresBinDirs().map((d) => join(d, 'initdb')) },
+    {
+      command: 'initdb',
+      debianPackage: 'postgresql',
+      extraPaths: postgresBinDirs().map((d) => join(d, 'initdb')),
+    },
     { install: isRoot, searchPath: '' },
   );
   return join(initdb, '..');
@@ -74,7 +81,9 @@ export async function startRedisServer(dir: string): Promise<RedisServer> {
   const port = await freePort();
   const args = ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'];
   const launch = async () => {
-    const child = spawn(binary, [...args, '--dir', dir, '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    const child = spawn(binary, [...args, '--dir', dir, '--maxmemory-policy', 'noeviction'], {
+      stdio: 'ignore',
+    });
     for (let i = 0; i < 100; i++) {
       try {
         const { stdout } = await run('redis-cli', ['-p', String(port), 'ping']);
@@ -116,14 +125,23 @@ export interface PostgresServer {
 export async function startPostgresServer(dir: string): Promise<PostgresServer> {
   const bin = await ensurePostgresBinaries();
   const asOwner = (command: string, args: string[]) =>
-    isRoot ? run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args]) : run(join(bin, command), args);
+    isRoot
+      ? run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args])
+      : run(join(bin, command), args);
   const dataDir = join(dir, 'data');
   const socketDir = join(dir, 'sock');
   mkdirSync(socketDir, { recursive: true });
   if (isRoot) {
     // initdb refuses to run as root; the cluster belongs to the `postgres` system user.
     const { stdout } = await run('id', ['-u', 'postgres']).catch(async () => {
-      await run('useradd', ['--system', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', 'postgres']);
+      await run('useradd', [
+        '--system',
+        '--home-dir',
+        '/nonexistent',
+        '--shell',
+        '/usr/sbin/nologin',
+        'postgres',
+      ]);
       return run('id', ['-u', 'postgres']);
     });
     const { stdout: gid } = await run('id', ['-g', 'postgres']);
@@ -131,7 +149,17 @@ export async function startPostgresServer(dir: string): Promise<PostgresServer> 
     chownSync(dir, uid, Number(gid.trim()));
     chownSync(socketDir, uid, Number(gid.trim()));
   }
-  await asOwner('initdb', ['-D', dataDir, '-U', 'app', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync']);
+  await asOwner('initdb', [
+    '-D',
+    dataDir,
+    '-U',
+    'app',
+    '--auth=trust',
+    '-E',
+    'UTF8',
+    '--locale=C.UTF-8',
+    '--no-sync',
+  ]);
   const port = await freePort();
   const options = [
     `-p ${port}`,
@@ -142,7 +170,18 @@ export async function startPostgresServer(dir: string): Promise<PostgresServer> 
     '-c full_page_writes=off',
     '-c max_connections=300',
   ].join(' ');
-  await asOwner('pg_ctl', ['-D', dataDir, '-l', join(dir, 'server.log'), '-w', '-t', '30', 'start', '-o', options]);
+  await asOwner('pg_ctl', [
+    '-D',
+    dataDir,
+    '-l',
+    join(dir, 'server.log'),
+    '-w',
+    '-t',
+    '30',
+    'start',
+    '-o',
+    options,
+  ]);
   return {
     baseUrl: `postgres://app@127.0.0.1:${port}`,
     stop: async () => {

@@ -33,7 +33,10 @@ export interface GigwireProcess {
   /** Parsed JSON log lines written so far. */
   readonly logLines: () => Record<string, unknown>[];
   /** Resolves with the first log line matching, or rejects after timeoutMs / on exit. */
-  readonly waitForLog: (match: (line: Record<string, unknown>) => boolean, timeoutMs?: number) => Promise<Record<string, unknown>>;
+  readonly waitForLog: (
+    match: (line: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ) => Promise<Record<string, unknown>>;
   /** Base URL from the "is up" line. */
   readonly waitUntilUp: (timeoutMs?: number) => Promise<string>;
   readonly exited: Promise<Exit>;
@@ -42,11 +45,21 @@ export interface GigwireProcess {
 }
 
 export function spawnGigwire(env: Record<string, string>, cwd: string = projectRoot): GigwireProcess {
-  const child = spawn(process.execPath, startArguments().map((arg) => (arg.startsWith('src/') ? resolve(projectRoot, arg) : arg)), {
-    cwd,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LOG_PRETTY: 'false', PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    startArguments().map((arg) => (arg.startsWith('src/') ? resolve(projectRoot, arg) : arg)),
+    {
+      cwd,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: process.env.HOME ?? '/tmp',
+        LOG_PRETTY: 'false',
+        PORT: '0',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -73,7 +86,8 @@ export function spawnGigwire(env: Record<string, string>, cwd: string = projectR
     while (Date.now() < deadline) {
       const found = logLines().find(match);
       if (found !== undefined) return found;
-      if (hasExited) throw new Error(`gigwire exited before the expected log line.\nstdout:\n${out}\nstderr:\n${err}`);
+      if (hasExited)
+        throw new Error(`gigwire exited before the expected log line.\nstdout:\n${out}\nstderr:\n${err}`);
       await sleep(50);
     }
     throw new Error(`timed out waiting for a log line.\nstdout:\n${out}\nstderr:\n${err}`);
@@ -87,7 +101,10 @@ export function spawnGigwire(env: Record<string, string>, cwd: string = projectR
     logLines,
     waitForLog,
     waitUntilUp: async (timeoutMs) => {
-      const line = await waitForLog((l) => typeof l.msg === 'string' && l.msg.includes(' is up at '), timeoutMs);
+      const line = await waitForLog(
+        (l) => typeof l.msg === 'string' && l.msg.includes(' is up at '),
+        timeoutMs,
+      );
       return String(line.msg).split(' is up at ')[1] ?? '';
     },
     exited,
@@ -139,7 +156,11 @@ export async function pollHttp(
     try {
       const response = await fetch(url);
       const text = await response.text();
-      last = { status: response.status, body: text.startsWith('{') ? JSON.parse(text) : text, elapsedMs: Date.now() - started };
+      last = {
+        status: response.status,
+        body: text.startsWith('{') ? JSON.parse(text) : text,
+        elapsedMs: Date.now() - started,
+      };
       if (accept(response.status)) return last;
     } catch {
       // not listening yet

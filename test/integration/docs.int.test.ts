@@ -1,0 +1,42 @@
+/** The docs a user reads first stay true: the README's config table, Quick start, and the compose file. */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { readmeWithTable } from '../../scripts/config-table.js';
+import { ensureProgram } from '../../src/platform/system-packages.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const readme = readFileSync(resolve(root, 'README.md'), 'utf8');
+
+describe('README', () => {
+  it('holds the configuration table generated from the config schema', () => {
+    expect(readme, 'run `npm run config:table -- --write`').toBe(readmeWithTable(readme));
+  });
+
+  it('opens with a Quick start of exactly two commands: run, then test', () => {
+    const quickStart = readme.split(/^## /m).find((section) => section.startsWith('Quick start')) ?? '';
+    const blocks = [...quickStart.matchAll(/```(?:sh|bash)?\n([\s\S]*?)```/g)].map((m) => m[1]?.trim());
+    expect(blocks).toEqual(['npm start', 'npm test']);
+  });
+});
+
+describe('docker-compose.yml', () => {
+  it('is valid for docker-compose (checked offline)', async () => {
+    const binary = await ensureProgram(
+      { command: 'docker-compose', debianPackage: 'docker-compose' },
+      { install: process.getuid?.() === 0, searchPath: process.env.PATH ?? '/usr/bin' },
+    );
+    const { stdout } = await promisify(execFile)(
+      binary,
+      ['-f', resolve(root, 'docker-compose.yml'), 'config'],
+      {
+        cwd: root,
+      },
+    );
+    for (const service of ['postgres', 'redis', 'api', 'gateway', 'worker'])
+      expect(stdout).toContain(`  ${service}:`);
+    expect(stdout).toContain('ROLE: gateway');
+  });
+});
