@@ -2,20 +2,34 @@
  * Composition root of one gigwire process: wires the concrete parts for the configured role, listens,
  * and returns the ordered shutdown steps. Only bin/ listens and handles signals (ARCHITECTURE.md §3.10).
  */
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { Config } from '../config/index.js';
+import type { Kysely } from 'kysely';
+import type { Config, Role } from '../config/index.js';
 import { createDb, type DbHandle } from '../db/create-db.js';
+import type { Database } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { ensureInstallation } from '../db/repositories/installation.repo.js';
+import { createAdminService } from '../domain/admin/service.js';
+import { createPasswordHasher } from '../domain/auth/passwords.js';
+import { createAuthService } from '../domain/auth/service.js';
+import { createTokenService } from '../domain/auth/tokens.js';
+import { startOutboxRelay } from '../domain/events/relay.js';
+import { createUserService } from '../domain/users/service.js';
 import { buildApp } from '../http/app.js';
+import { systemClock } from '../platform/clock.js';
 import { lockDataDir } from '../platform/data-dir-lock.js';
 import type { Logger } from '../platform/logger.js';
 import { type ManagedRedis, startManagedRedis } from '../platform/managed-redis.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
+import { createTaskQueue } from '../platform/queues/tasks.js';
 import { closeRedisClient, createRedisClient, type Redis } from '../platform/redis.js';
 import type { ShutdownStep } from '../platform/shutdown.js';
 import { ensureProgram } from '../platform/system-packages.js';
+import { createRedisWindowCounter } from '../platform/window-counter.js';
+import { startEmailWorker } from '../workers/emails/processor.js';
+import { createMailTransport } from '../workers/emails/transport.js';
 
 export interface RunningNode {
   readonly app: FastifyInstance;
@@ -27,6 +41,38 @@ export interface RunningNode {
 
 export interface StartNodeOptions {
   readonly pid: number;
+}
+
+/** gigwire's version from package.json (found upwards from here: src/bin under tsx, dist/src/bin built). */
+function packageVersion(): string {
+  let dir = import.meta.dirname;
+  for (let depth = 0; depth < 5; depth++, dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file))
+      return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version ?? '0.0.0';
+  }
+  return '0.0.0';
+}
+
+const runsRest = (role: Role) => role === 'all' || role === 'api';
+const runsWorkers = (role: Role) => role === 'all' || role === 'worker';
+
+const redisEndpoint = (config: Config, managed: ManagedRedis | undefined): string =>
+  config.redisUrl ?? managed?.endpoint ?? '';
+
+/** The domain services every role shares, wired to this process's storage. */
+function createServices(config: Config, db: Kysely<Database>, redis: Redis, log: Logger) {
+  const tokens = createTokenService(db, { ...config.jwt, privateKey: config.jwt.privateKey }, systemClock);
+  const auth = createAuthService({
+    db,
+    clock: systemClock,
+    log: log.child({ component: 'auth' }),
+    tokens,
+    passwords: createPasswordHasher(),
+    counters: createRedisWindowCounter(redis, config.redisPrefix),
+    settings: { refresh: config.refresh, login: config.login },
+  });
+  return { tokens, auth, users: createUserService({ db }), admin: createAdminService({ db }) };
 }
 
 /**
@@ -74,7 +120,7 @@ export async function startNode(
     started.push({ name: 'close database', run: () => dbHandle.close() });
 
     const redis: Redis = createRedisClient({
-      endpoint: config.redisUrl ?? managedRedis?.endpoint ?? '',
+      endpoint: redisEndpoint(config, managedRedis),
       name: 'main',
       log,
     });
@@ -88,6 +134,52 @@ export async function startNode(
       { installationId: installation.id, boots, database: dbHandle.dialect, redis: redisKind },
       'storage ready',
     );
+
+    const services = createServices(config, dbHandle.db, redis, log);
+    // Loads (or, on the very first start, creates) the signing keys before any request needs them.
+    await services.tokens.jwks();
+    if (config.admin !== undefined) {
+      const admin = await services.auth.ensureAdmin(config.admin.email, config.admin.password);
+      log.info({ userId: admin.id, email: admin.email }, 'admin account ensured');
+    }
+
+    if (runsWorkers(config.role)) {
+      const tasksConnection = createRedisClient({
+        endpoint: redisEndpoint(config, managedRedis),
+        name: 'tasks',
+        log,
+        // BullMQ requires it: blocking commands wait through reconnects.
+        maxRetriesPerRequest: null,
+      });
+      started.push({ name: 'quit task redis client', run: () => closeRedisClient(tasksConnection) });
+      const taskQueue = createTaskQueue(tasksConnection, config.redisPrefix);
+      started.push({ name: 'close task queues', run: () => taskQueue.close() });
+      const transport = createMailTransport(config.mail.smtpUrl);
+      started.push({ name: 'close mail transport', run: async () => transport.close() });
+      const emailWorker = startEmailWorker({
+        db: dbHandle.db,
+        auth: services.auth,
+        transport,
+        clock: systemClock,
+        log: log.child({ queue: 'emails' }),
+        connection: tasksConnection,
+        redisPrefix: config.redisPrefix,
+        publicUrl: config.publicUrl,
+        mailFrom: config.mail.from,
+        lockMs: config.taskLockMs,
+      });
+      // close() lets active tasks finish (ARCHITECTURE.md §3.10: workers finish before Redis quits).
+      started.push({ name: 'close email worker', run: () => emailWorker.close() });
+      const relay = startOutboxRelay({
+        db: dbHandle.db,
+        taskQueue,
+        clock: systemClock,
+        log: log.child({ component: 'outbox-relay' }),
+        pollMs: config.outboxPollMs,
+      });
+      started.push({ name: 'stop outbox relay', run: () => relay.stop() });
+      log.info({ mail: transport.kind }, 'task workers started');
+    }
 
     const metrics = createMetricsRegistry({
       nodeId: config.nodeId,
@@ -117,6 +209,21 @@ export async function startNode(
         timeoutMs: config.readyCheckTimeoutMs,
         isDraining: () => draining,
       },
+      ...(runsRest(config.role)
+        ? {
+            rest: {
+              ...services,
+              version: packageVersion(),
+              trustProxy: config.trustProxy,
+              security: {
+                corsOrigins: config.corsOrigins,
+                rateLimitPerMinute: config.rateLimitPerMinute,
+                redis,
+                redisPrefix: config.redisPrefix,
+              },
+            },
+          }
+        : {}),
     });
     started.push({
       name: 'stop accepting HTTP',

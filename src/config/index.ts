@@ -51,6 +51,20 @@ const urlWithScheme = (schemes: readonly string[]) =>
       { error: `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}` },
     );
 
+const optionalText = (max: number) => z.string().trim().min(1).max(max);
+
+const commaList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  )
+  .pipe(
+    z.array(z.url({ error: 'must be a comma-separated list of origins such as https://app.example.com' })),
+  );
+
 const flag = z.enum(['auto', 'true', 'false'], { error: 'must be auto, true or false' });
 
 interface Setting<S extends z.ZodType> {
@@ -112,6 +126,77 @@ export const settings = {
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 characters of A-Z a-z 0-9 _ . -' }),
     'Name of this process in logs, metrics and health (default: `<hostname>-<pid>`).',
   ),
+  PUBLIC_URL: setting(
+    urlWithScheme(['http:', 'https:']),
+    'Base URL users reach gigwire at; links in emails point here (default: `http://localhost:<PORT>`).',
+  ),
+  CORS_ORIGINS: setting(
+    commaList,
+    'Comma-separated browser origins allowed to call the API (CORS); empty = none.',
+    '',
+  ),
+  TRUST_PROXY: setting(
+    flag,
+    'Take client IPs from X-Forwarded-For (`true` behind a reverse proxy).',
+    'false',
+  ),
+  RATE_LIMIT_PER_MINUTE: setting(wholeNumber(1, 1_000_000), 'REST requests per client IP per minute.', '600'),
+  JWT_ISSUER: setting(optionalText(200), 'The `iss` claim of access tokens.', 'gigwire'),
+  JWT_AUDIENCE: setting(optionalText(200), 'The `aud` claim of access tokens.', 'gigwire'),
+  JWT_PRIVATE_KEY: setting(
+    z.string().trim().min(1),
+    'Ed25519 signing key as a private JWK (JSON). Unset: keys are generated and kept in the database.',
+  ),
+  ACCESS_TOKEN_TTL_S: setting(wholeNumber(30, 86_400), 'Seconds an access token is valid.', '900'),
+  REFRESH_IDLE_TTL_S: setting(
+    wholeNumber(60, 31_536_000),
+    'Seconds a refresh token stays valid unused (sliding).',
+    '604800',
+  ),
+  REFRESH_ABSOLUTE_TTL_S: setting(
+    wholeNumber(60, 31_536_000),
+    'Seconds after login when a session ends whatever its use.',
+    '2592000',
+  ),
+  REFRESH_REUSE_GRACE_S: setting(
+    wholeNumber(0, 60),
+    'Seconds a spent refresh token still returns the same new pair (racing tabs); later use revokes the session.',
+    '10',
+  ),
+  LOGIN_MAX_FAILURES: setting(
+    wholeNumber(1, 1000),
+    'Failed logins per account within LOGIN_WINDOW_S before further attempts get 429.',
+    '10',
+  ),
+  LOGIN_IP_MAX_FAILURES: setting(
+    wholeNumber(1, 100_000),
+    'Failed logins per client IP within LOGIN_WINDOW_S before further attempts get 429.',
+    '100',
+  ),
+  LOGIN_WINDOW_S: setting(wholeNumber(1, 86_400), 'Seconds of the failed-login windows.', '900'),
+  ADMIN_EMAIL: setting(
+    z.email({ error: 'must be an email address' }),
+    'With ADMIN_PASSWORD: ensures this admin account exists at start.',
+  ),
+  ADMIN_PASSWORD: setting(
+    z.string().min(10).max(128),
+    'Password of the ADMIN_EMAIL account when it is created.',
+  ),
+  SMTP_URL: setting(
+    urlWithScheme(['smtp:', 'smtps:']),
+    'SMTP server for outgoing mail, e.g. `smtp://user:pass@mail:587`. Unset: mail goes to the outbox (GET /v1/admin/emails).',
+  ),
+  MAIL_FROM: setting(optionalText(200), 'Sender of outgoing mail.', 'gigwire <no-reply@gigwire.local>'),
+  OUTBOX_POLL_MS: setting(
+    wholeNumber(10, 60_000),
+    'Milliseconds between polls of the event outbox by the relay.',
+    '250',
+  ),
+  TASK_LOCK_MS: setting(
+    wholeNumber(1000, 600_000),
+    'Milliseconds a worker holds a task before it counts as stalled and is retried elsewhere.',
+    '30000',
+  ),
   LOG_LEVEL: setting(oneOf(LOG_LEVELS), 'Least severe log level written.', 'info'),
   LOG_PRETTY: setting(flag, 'Human-readable logs; `auto` = when stdout is a terminal.', 'auto'),
   READY_CHECK_TIMEOUT_MS: setting(
@@ -146,6 +231,29 @@ export interface Config {
   readonly logPretty: boolean;
   readonly readyCheckTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
+  /** Links in emails start here. */
+  readonly publicUrl: string;
+  readonly corsOrigins: readonly string[];
+  readonly trustProxy: boolean;
+  readonly rateLimitPerMinute: number;
+  readonly jwt: {
+    readonly issuer: string;
+    readonly audience: string;
+    /** Private JWK JSON from the environment; undefined = keys in the database. */
+    readonly privateKey: string | undefined;
+    readonly accessTtlS: number;
+  };
+  readonly refresh: {
+    readonly idleTtlS: number;
+    readonly absoluteTtlS: number;
+    readonly reuseGraceS: number;
+  };
+  readonly login: { readonly maxFailures: number; readonly ipMaxFailures: number; readonly windowS: number };
+  /** Ensured at start when both are set. */
+  readonly admin: { readonly email: string; readonly password: string } | undefined;
+  readonly mail: { readonly smtpUrl: string | undefined; readonly from: string };
+  readonly outboxPollMs: number;
+  readonly taskLockMs: number;
   /** The system PATH, where system programs such as redis-server are looked up. */
   readonly searchPath: string;
 }
@@ -186,6 +294,9 @@ export function loadConfig(
         `${name} ${result.error.issues[0]?.message ?? 'is invalid'} (got ${JSON.stringify(raw)})`,
       );
   }
+  if ((parsed.ADMIN_EMAIL === undefined) !== (parsed.ADMIN_PASSWORD === undefined)) {
+    problems.push('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
+  }
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 
   const p = parsed as Parsed;
@@ -213,6 +324,33 @@ export function loadConfig(
     readyCheckTimeoutMs: withDefault('READY_CHECK_TIMEOUT_MS'),
     shutdownTimeoutMs: withDefault('SHUTDOWN_TIMEOUT_MS'),
     searchPath: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    publicUrl: (p.PUBLIC_URL ?? `http://localhost:${withDefault('PORT')}`).replace(/\/+$/, ''),
+    corsOrigins: withDefault('CORS_ORIGINS'),
+    trustProxy: withDefault('TRUST_PROXY') === 'true',
+    rateLimitPerMinute: withDefault('RATE_LIMIT_PER_MINUTE'),
+    jwt: {
+      issuer: withDefault('JWT_ISSUER'),
+      audience: withDefault('JWT_AUDIENCE'),
+      privateKey: p.JWT_PRIVATE_KEY,
+      accessTtlS: withDefault('ACCESS_TOKEN_TTL_S'),
+    },
+    refresh: {
+      idleTtlS: withDefault('REFRESH_IDLE_TTL_S'),
+      absoluteTtlS: withDefault('REFRESH_ABSOLUTE_TTL_S'),
+      reuseGraceS: withDefault('REFRESH_REUSE_GRACE_S'),
+    },
+    login: {
+      maxFailures: withDefault('LOGIN_MAX_FAILURES'),
+      ipMaxFailures: withDefault('LOGIN_IP_MAX_FAILURES'),
+      windowS: withDefault('LOGIN_WINDOW_S'),
+    },
+    admin:
+      p.ADMIN_EMAIL !== undefined && p.ADMIN_PASSWORD !== undefined
+        ? { email: p.ADMIN_EMAIL, password: p.ADMIN_PASSWORD }
+        : undefined,
+    mail: { smtpUrl: p.SMTP_URL, from: withDefault('MAIL_FROM') },
+    outboxPollMs: withDefault('OUTBOX_POLL_MS'),
+    taskLockMs: withDefault('TASK_LOCK_MS'),
   });
 }
 

@@ -1,6 +1,22 @@
-/** Kysely's view of the schema: one `*.table.ts` per table, gathered here. */
+/** Kysely's view of the schema: one `*.table.ts` per table (or small family of tables), gathered here. */
 import type { InstallationTable } from './tables/installation.table.js';
+import type { EmailsTable, OutboxEventsTable } from './tables/outbox.table.js';
+import type {
+  EmailTokensTable,
+  RefreshTokensTable,
+  SessionsTable,
+  SigningKeysTable,
+} from './tables/sessions.table.js';
+import type { ContactsTable, UsersTable } from './tables/users.table.js';
 
 export interface Database {
   installation: InstallationTable;
+  users: UsersTable;
+  contacts: ContactsTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+  signing_keys: SigningKeysTable;
+  email_tokens: EmailTokensTable;
+  outbox_events: OutboxEventsTable;
+  emails: EmailsTable;
 }

@@ -6,21 +6,44 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
+import type { AdminService } from '../domain/admin/service.js';
+import type { AuthService } from '../domain/auth/service.js';
+import type { TokenService } from '../domain/auth/tokens.js';
+import type { UserService } from '../domain/users/service.js';
 import type { Logger } from '../platform/logger.js';
+import { registerRouteAuth } from './plugins/auth.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerHttpMetrics } from './plugins/metrics.js';
+import { registerOpenApi } from './plugins/openapi.js';
+import { registerSecurity, type SecurityOptions } from './plugins/security.js';
+import { registerAdminRoutes } from './routes/admin.js';
+import { registerAuthRoutes } from './routes/auth.js';
 import { type HealthOptions, registerHealthRoutes } from './routes/health.js';
+import { registerUserRoutes } from './routes/users.js';
 
 /** Largest accepted request body (64 KiB): REST payloads are small; bigger bodies are abuse. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** What the REST resources need; absent on processes that serve only the operational endpoints. */
+export interface RestDeps {
+  readonly auth: AuthService;
+  readonly tokens: TokenService;
+  readonly users: UserService;
+  readonly admin: AdminService;
+  readonly security: SecurityOptions;
+  readonly version: string;
+  readonly trustProxy: boolean;
+}
+
 export interface AppDeps {
   readonly log: Logger;
   readonly metrics: Registry;
   readonly health: HealthOptions;
+  readonly rest?: RestDeps;
 }
 
 /** A caller's x-request-id is kept when it is a sane token (no log injection); otherwise a UUID. */
@@ -41,13 +64,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       disableRequestLogging: (request) => QUIET_PATHS.some((path) => request.url.startsWith(path)),
     }),
     return503OnClosing: true,
+    trustProxy: deps.rest?.trustProxy ?? false,
   });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
   registerErrorHandling(app);
   registerHttpMetrics(app, deps.metrics);
   registerHealthRoutes(app, deps.health);
+  if (deps.rest !== undefined) {
+    const { rest } = deps;
+    await registerSecurity(app, rest.security);
+    await registerOpenApi(app, rest.version);
+    registerRouteAuth(app, rest.auth);
+    registerAuthRoutes(app, rest.auth, rest.tokens);
+    registerUserRoutes(app, rest.users);
+    registerAdminRoutes(app, rest.admin, rest.auth);
+  }
   await app.ready();
   return app;
 }

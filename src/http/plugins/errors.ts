@@ -4,6 +4,7 @@
  * logged once here with the request id.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import type { ErrorCode } from '../../../protocol/src/codes.js';
 import { isAppError } from '../../platform/errors.js';
 import { PROBLEM_CONTENT_TYPE, problem, statusByCode } from '../problem.js';
@@ -32,11 +33,34 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const context = { instance: request.url.split('?')[0] ?? '/', requestId: request.id };
     if (isAppError(error)) {
       const level = statusByCode[error.code] >= 500 ? 'error' : 'info';
+      const retryAfterS = error.details?.retryAfterS;
+      if (typeof retryAfterS === 'number') reply.header('retry-after', String(retryAfterS));
       request.log[level]({ code: error.code, err: error }, 'request failed');
       return reply
         .status(statusByCode[error.code])
         .type(PROBLEM_CONTENT_TYPE)
         .send(problem(error.code, error.message, context, error.details ?? {}));
+    }
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const part = error.validationContext ?? 'body';
+      const fieldErrors = error.validation.map((issue) => ({
+        path: [part, ...issue.instancePath.split('/').filter((segment) => segment !== '')].join('.'),
+        message: issue.message,
+      }));
+      request.log.info({ code: 'VALIDATION_FAILED', errors: fieldErrors }, 'request rejected');
+      return reply
+        .status(400)
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(problem('VALIDATION_FAILED', `invalid ${part}`, context, { errors: fieldErrors }));
+    }
+    if (isResponseSerializationError(error)) {
+      request.log.error({ err: error, issues: error.cause.issues }, 'response does not match its schema');
+      return reply
+        .status(500)
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(
+          problem('INTERNAL', 'An internal error occurred; quote the requestId when reporting it.', context),
+        );
     }
     const code = codeForFastifyError(error);
     if (code !== undefined) {

@@ -1,0 +1,36 @@
+/** Shapes shared by every REST resource. */
+import { z } from 'zod';
+import { ErrorCode } from '../codes.js';
+
+/** RFC 9457 problem details, as every REST error is sent. */
+export const Problem = z
+  .looseObject({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    code: z.enum(Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]]),
+    detail: z.string(),
+    instance: z.string(),
+    requestId: z.string(),
+    errors: z
+      .array(z.object({ path: z.string(), message: z.string() }))
+      .optional()
+      .describe('Field errors of a VALIDATION_FAILED problem; path is dotted, e.g. `body.email`.'),
+    retryAfterS: z
+      .number()
+      .int()
+      .optional()
+      .describe('With RATE_LIMITED: seconds until a retry may succeed.'),
+  })
+  .meta({ id: 'Problem' });
+export type Problem = z.infer<typeof Problem>;
+
+/** Opaque cursor; pass back `nextCursor` to get the following page. */
+export const Cursor = z.string().max(200).describe("Opaque cursor from a previous page's `nextCursor`.");
+
+export const PageLimit = z.coerce.number().int().min(1).max(100).default(20);
+
+export const page = <T extends z.ZodType>(item: T) =>
+  z.object({ data: z.array(item), nextCursor: z.string().nullable() });
+
+export const Iso = z.iso.datetime({ offset: true }).describe('RFC 3339 timestamp');

@@ -1,0 +1,89 @@
+/** Profiles: the owner's view (/v1/me), the public view (/v1/users/:id), search and contacts. */
+import { z } from 'zod';
+import { UserId } from '../ids.js';
+import { Cursor, Iso, PageLimit, page } from './common.js';
+
+export const Role = z.enum(['worker', 'hirer', 'admin']);
+export type Role = z.infer<typeof Role>;
+/** Roles a user may pick when registering; `admin` is granted, never chosen. */
+export const SelfServiceRole = z.enum(['worker', 'hirer']);
+
+export const Availability = z.enum(['available', 'busy', 'unavailable']);
+export type Availability = z.infer<typeof Availability>;
+
+export const Money = z
+  .strictObject({
+    amount: z.number().int().min(0).max(100_000_000).describe('Minor units (cents).'),
+    currency: z.string().regex(/^[A-Z]{3}$/, { error: 'must be an ISO 4217 code such as EUR' }),
+  })
+  .meta({ id: 'Money' });
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048);
+
+export const WorkerProfile = z
+  .object({
+    skills: z.array(z.string()),
+    hourlyRate: Money.nullable(),
+    availability: Availability.nullable(),
+    portfolioLinks: z.array(z.string()),
+  })
+  .meta({ id: 'WorkerProfile' });
+
+export const PublicUser = z
+  .object({
+    id: UserId,
+    username: z.string(),
+    roles: z.array(Role),
+    displayName: z.string().nullable(),
+    bio: z.string().nullable(),
+    avatarUrl: z.string().nullable(),
+    location: z.string().nullable(),
+    workerProfile: WorkerProfile.nullable().describe('Present for users with the worker role.'),
+    createdAt: Iso,
+  })
+  .meta({ id: 'PublicUser' });
+export type PublicUser = z.infer<typeof PublicUser>;
+
+export const Me = PublicUser.extend({
+  email: z.string(),
+  emailVerified: z.boolean(),
+}).meta({ id: 'Me' });
+export type Me = z.infer<typeof Me>;
+
+export const UpdateMeRequest = z
+  .strictObject({
+    displayName: z.string().trim().min(1).max(80).nullable(),
+    bio: z.string().max(2000).nullable(),
+    avatarUrl: httpUrl.nullable(),
+    location: z.string().trim().min(1).max(120).nullable(),
+    skills: z.array(z.string().trim().toLowerCase().min(1).max(40)).max(30),
+    hourlyRate: Money.nullable(),
+    availability: Availability.nullable(),
+    portfolioLinks: z.array(httpUrl).max(10),
+  })
+  .partial()
+  .meta({ id: 'UpdateMeRequest' });
+export type UpdateMeRequest = z.infer<typeof UpdateMeRequest>;
+
+export const UserSearchQuery = z.strictObject({
+  q: z
+    .string()
+    .trim()
+    .max(200)
+    .optional()
+    .describe('Words matched (as prefixes) against name, bio, location and skills.'),
+  skill: z.string().trim().toLowerCase().max(40).optional(),
+  location: z.string().trim().max(120).optional().describe('Case-insensitive substring of the location.'),
+  cursor: Cursor.optional(),
+  limit: PageLimit,
+});
+export type UserSearchQuery = z.infer<typeof UserSearchQuery>;
+
+export const UserPage = page(PublicUser).meta({ id: 'UserPage' });
+
+export const UserIdParams = z.strictObject({ id: UserId });
+export const ContactParams = z.strictObject({ userId: UserId });
+
+export const Contact = z.object({ user: PublicUser, addedAt: Iso }).meta({ id: 'Contact' });
+export type Contact = z.infer<typeof Contact>;
+export const ContactList = z.object({ data: z.array(Contact) }).meta({ id: 'ContactList' });

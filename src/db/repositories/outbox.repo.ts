@@ -1,0 +1,114 @@
+/** The transactional outbox and the sent-email log. */
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import type { EmailId, OutboxEventId, UserId } from '../../../protocol/src/ids.js';
+import type { Database } from '../database.js';
+import type { EmailStatus, EmailsTable, OutboxEventsTable } from '../tables/outbox.table.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+export type OutboxEventRow = Selectable<OutboxEventsTable>;
+export type EmailRow = Selectable<EmailsTable>;
+
+export async function insertOutboxEvent(
+  db: Db,
+  type: string,
+  payload: Record<string, unknown>,
+): Promise<OutboxEventId> {
+  const row = await db
+    .insertInto('outbox_events')
+    .values({ type, payload, published_at: null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+/**
+ * Claims up to `limit` unpublished events for this transaction. SKIP LOCKED lets several relays
+ * (one per worker process) share the outbox without handing the same event to two of them.
+ */
+export function claimUnpublishedEvents(trx: Transaction<Database>, limit: number): Promise<OutboxEventRow[]> {
+  return trx
+    .selectFrom('outbox_events')
+    .selectAll()
+    .where('published_at', 'is', null)
+    .orderBy('created_at')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()
+    .execute();
+}
+
+export async function markEventsPublished(db: Db, ids: readonly OutboxEventId[], at: Date): Promise<void> {
+  if (ids.length === 0) return;
+  await db.updateTable('outbox_events').set({ published_at: at }).where('id', 'in', ids).execute();
+}
+
+export interface NewEmail {
+  readonly idempotencyKey: string;
+  readonly template: string;
+  readonly userId: UserId | null;
+  readonly to: string;
+  readonly subject: string;
+  readonly text: string;
+  readonly html: string;
+}
+
+/** Inserts the email once per idempotency key; returns the stored row either way. */
+export async function insertEmailOnce(db: Db, email: NewEmail): Promise<EmailRow> {
+  await db
+    .insertInto('emails')
+    .values({
+      idempotency_key: email.idempotencyKey,
+      template: email.template,
+      user_id: email.userId,
+      to_address: email.to,
+      subject: email.subject,
+      text_body: email.text,
+      html_body: email.html,
+      status: 'pending',
+      last_error: null,
+      sent_at: null,
+    })
+    .onConflict((oc) => oc.column('idempotency_key').doNothing())
+    .execute();
+  return db
+    .selectFrom('emails')
+    .selectAll()
+    .where('idempotency_key', '=', email.idempotencyKey)
+    .executeTakeFirstOrThrow();
+}
+
+export function findEmailByKey(db: Db, idempotencyKey: string): Promise<EmailRow | undefined> {
+  return db.selectFrom('emails').selectAll().where('idempotency_key', '=', idempotencyKey).executeTakeFirst();
+}
+
+export async function recordEmailOutcome(
+  db: Db,
+  id: EmailId,
+  outcome: { status: EmailStatus; at: Date; error?: string; clearBody?: boolean },
+): Promise<void> {
+  await db
+    .updateTable('emails')
+    .set((eb) => ({
+      status: outcome.status,
+      attempts: eb('attempts', '+', 1),
+      last_error: outcome.error ?? null,
+      ...(outcome.status === 'sent' || outcome.status === 'outbox' ? { sent_at: outcome.at } : {}),
+      ...(outcome.clearBody ? { text_body: null, html_body: null } : {}),
+    }))
+    .where('id', '=', id)
+    .execute();
+}
+
+export function listEmails(
+  db: Db,
+  after: { createdAt: string; id: string } | undefined,
+  limit: number,
+): Promise<EmailRow[]> {
+  let query = db.selectFrom('emails').selectAll();
+  if (after !== undefined) {
+    query = query.where(
+      sql<boolean>`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`,
+    );
+  }
+  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+}

@@ -1,0 +1,168 @@
+/** Queries on users and contacts. Plain functions over `db` or a transaction. */
+import { type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
+import type { UserId } from '../../../protocol/src/ids.js';
+import type { Database } from '../database.js';
+import type { UsersTable } from '../tables/users.table.js';
+
+export type UserRow = Selectable<UsersTable>;
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** The words a user is found by: maintained on every write that changes one of them. */
+export function searchDocumentOf(user: {
+  username: string;
+  display_name: string | null;
+  bio: string | null;
+  location: string | null;
+  skills: readonly string[];
+}): string {
+  return [user.username, user.display_name, user.bio, user.location, ...user.skills]
+    .filter((part): part is string => typeof part === 'string' && part !== '')
+    .join(' ');
+}
+
+export interface NewUser {
+  readonly username: string;
+  readonly email: string;
+  readonly passwordHash: string;
+  readonly roles: readonly string[];
+  readonly emailVerifiedAt?: Date;
+}
+
+export async function insertUser(db: Db, user: NewUser): Promise<UserRow> {
+  return db
+    .insertInto('users')
+    .values({
+      username: user.username,
+      email: user.email,
+      password_hash: user.passwordHash,
+      roles: [...user.roles],
+      email_verified_at: user.emailVerifiedAt ?? null,
+      display_name: null,
+      bio: null,
+      avatar_url: null,
+      location: null,
+      hourly_rate_amount: null,
+      hourly_rate_currency: null,
+      availability: null,
+      locked_at: null,
+      last_seen_at: null,
+      search_document: searchDocumentOf({
+        username: user.username,
+        display_name: null,
+        bio: null,
+        location: null,
+        skills: [],
+      }),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export function findUserById(db: Db, id: UserId): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** By username or email, case-insensitively. */
+export function findUserByLogin(db: Db, login: string): Promise<UserRow | undefined> {
+  const key = login.trim().toLowerCase();
+  return db
+    .selectFrom('users')
+    .selectAll()
+    .where((eb) => eb.or([eb(sql`lower(username)`, '=', key), eb(sql`lower(email)`, '=', key)]))
+    .executeTakeFirst();
+}
+
+export function findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
+  return db
+    .selectFrom('users')
+    .selectAll()
+    .where(sql`lower(email)`, '=', email.trim().toLowerCase())
+    .executeTakeFirst();
+}
+
+export async function updateUser(
+  db: Db,
+  id: UserId,
+  changes: Updateable<UsersTable>,
+): Promise<UserRow | undefined> {
+  return db
+    .updateTable('users')
+    .set({ ...changes, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Ends every access token of the user: they carry the old session version. */
+export async function bumpSessionVersion(
+  db: Db,
+  id: UserId,
+  changes: Updateable<UsersTable> = {},
+): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({ ...changes, session_version: sql`session_version + 1`, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
+export interface KeysetCursor {
+  readonly createdAt: string;
+  readonly id: string;
+}
+
+export interface UserSearch {
+  /** Prefix terms, already reduced to letters and digits. */
+  readonly terms: readonly string[];
+  readonly skill: string | undefined;
+  readonly location: string | undefined;
+  readonly role: string | undefined;
+  readonly after: KeysetCursor | undefined;
+  readonly limit: number;
+}
+
+/** Newest first, keyset-paginated on (created_at, id). Locked users are never listed. */
+export function searchUsers(db: Db, search: UserSearch, includeLocked = false): Promise<UserRow[]> {
+  let query = db.selectFrom('users').selectAll();
+  if (!includeLocked) query = query.where('locked_at', 'is', null);
+  if (search.role !== undefined) query = query.where(sql<boolean>`${search.role} = any(roles)`);
+  if (search.skill !== undefined) query = query.where(sql<boolean>`${search.skill} = any(skills)`);
+  if (search.location !== undefined) {
+    const escaped = search.location.replace(/[\\%_]/g, (c) => `\\${c}`);
+    query = query.where('location', 'ilike', `%${escaped}%`);
+  }
+  if (search.terms.length > 0) {
+    const tsquery = search.terms.map((term) => `${term}:*`).join(' & ');
+    query = query.where(
+      sql<boolean>`to_tsvector('simple', search_document) @@ to_tsquery('simple', ${tsquery})`,
+    );
+  }
+  if (search.after !== undefined) {
+    const { createdAt, id } = search.after;
+    query = query.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id}::uuid)`);
+  }
+  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(search.limit).execute();
+}
+
+export async function addContact(db: Db, userId: UserId, contactId: UserId): Promise<void> {
+  await db
+    .insertInto('contacts')
+    .values({ user_id: userId, contact_id: contactId })
+    .onConflict((oc) => oc.columns(['user_id', 'contact_id']).doNothing())
+    .execute();
+}
+
+export async function removeContact(db: Db, userId: UserId, contactId: UserId): Promise<void> {
+  await db.deleteFrom('contacts').where('user_id', '=', userId).where('contact_id', '=', contactId).execute();
+}
+
+export function listContacts(db: Db, userId: UserId): Promise<(UserRow & { added_at: Date })[]> {
+  return db
+    .selectFrom('contacts')
+    .innerJoin('users', 'users.id', 'contacts.contact_id')
+    .selectAll('users')
+    .select('contacts.created_at as added_at')
+    .where('contacts.user_id', '=', userId)
+    .orderBy('contacts.created_at', 'desc')
+    .execute();
+}

@@ -1,0 +1,400 @@
+/**
+ * Accounts: registration, login, refresh-token rotation with reuse detection, logout, password
+ * flows, and the check every authenticated request makes. Called alike from REST and (later) the
+ * WebSocket edge; owns its transactions.
+ *
+ * Refresh tokens: opaque 256-bit values, stored as SHA-256. Each use spends the token and issues a
+ * pair. A spent token presented again within the grace period (two tabs racing) gets the same pair
+ * back; later it is reuse: the whole session (token family) is revoked and every access token of it
+ * dies with it.
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { SessionId, UserId } from '../../../protocol/src/ids.js';
+import type { AuthResponse, RegisterRequest, TokenPair } from '../../../protocol/src/rest/auth.js';
+import type { Role } from '../../../protocol/src/rest/users.js';
+import type { Database } from '../../db/database.js';
+import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
+import {
+  consumeEmailToken,
+  type EmailTokenPurpose,
+  findRefreshToken,
+  findRefreshTokenForUpdate,
+  findSessionState,
+  insertEmailToken,
+  insertRefreshToken,
+  insertSession,
+  invalidateEmailTokens,
+  markRefreshTokenSpent,
+  revokeAllSessions,
+  revokeSession,
+} from '../../db/repositories/sessions.repo.js';
+import {
+  bumpSessionVersion,
+  findUserByEmail,
+  findUserById,
+  findUserByLogin,
+  insertUser,
+  type UserRow,
+  updateUser,
+} from '../../db/repositories/users.repo.js';
+import type { Clock } from '../../platform/clock.js';
+import { AppError } from '../../platform/errors.js';
+import type { Logger } from '../../platform/logger.js';
+import type { WindowCounter } from '../../platform/window-counter.js';
+import { rolesOf, toMe } from '../users/dto.js';
+import { weakPasswordReason } from './common-passwords.js';
+import type { PasswordHasher } from './passwords.js';
+import type { TokenService } from './tokens.js';
+
+/** Events this module writes to the outbox (consumed by the relay). */
+export const AuthEvent = {
+  userRegistered: 'user.registered',
+  passwordResetRequested: 'user.password_reset_requested',
+} as const;
+
+export const EMAIL_TOKEN_TTL_MS: Readonly<Record<EmailTokenPurpose, number>> = {
+  verify_email: 24 * 60 * 60 * 1000,
+  reset_password: 30 * 60 * 1000,
+};
+
+export interface AuthSettings {
+  readonly refresh: {
+    readonly idleTtlS: number;
+    readonly absoluteTtlS: number;
+    readonly reuseGraceS: number;
+  };
+  readonly login: { readonly maxFailures: number; readonly ipMaxFailures: number; readonly windowS: number };
+}
+
+export interface AuthDeps {
+  readonly db: Kysely<Database>;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly tokens: TokenService;
+  readonly passwords: PasswordHasher;
+  readonly counters: WindowCounter;
+  readonly settings: AuthSettings;
+}
+
+/** Who is calling, established from a valid access token of a live session. */
+export interface Principal {
+  readonly userId: UserId;
+  readonly sessionId: SessionId;
+  readonly roles: readonly Role[];
+}
+
+export interface ClientMeta {
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+}
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
+const newOpaqueToken = () => randomBytes(32).toString('base64url');
+const INVALID_LOGIN = 'invalid login or password';
+
+/** Seals the successor pair with a key only the holder of the spent token can derive. */
+function seal(pair: TokenPair, spentToken: string): string {
+  const key = createHash('sha256').update(`gigwire-refresh-successor:${spentToken}`).digest();
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const body = Buffer.concat([cipher.update(JSON.stringify(pair), 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
+}
+
+function unseal(sealed: string, spentToken: string): TokenPair | undefined {
+  try {
+    const raw = Buffer.from(sealed, 'base64url');
+    const key = createHash('sha256').update(`gigwire-refresh-successor:${spentToken}`).digest();
+    const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    const json = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+    return JSON.parse(json) as TokenPair;
+  } catch {
+    return undefined;
+  }
+}
+
+function weakPassword(password: string, personal: readonly string[], field: string): AppError | undefined {
+  const reason = weakPasswordReason(password, personal);
+  return reason === undefined
+    ? undefined
+    : new AppError('VALIDATION_FAILED', `password ${reason}`, {
+        details: { errors: [{ path: `body.${field}`, message: reason }] },
+      });
+}
+
+const isUniqueViolation = (error: unknown) => (error as { code?: unknown } | null)?.code === '23505';
+
+export function createAuthService(deps: AuthDeps) {
+  const { db, clock, tokens, passwords, counters, settings, log } = deps;
+
+  const addSeconds = (date: Date, seconds: number) => new Date(date.getTime() + seconds * 1000);
+
+  /** A new refresh token in the session, expiring at the idle limit or the session's end. */
+  async function mintPair(
+    trx: Kysely<Database>,
+    user: Pick<UserRow, 'id' | 'roles' | 'session_version'>,
+    session: { id: SessionId; absoluteExpiresAt: Date },
+  ): Promise<TokenPair> {
+    const now = clock.now();
+    const refreshToken = newOpaqueToken();
+    const idleEnd = addSeconds(now, settings.refresh.idleTtlS);
+    await insertRefreshToken(trx, {
+      sessionId: session.id,
+      tokenHash: sha256(refreshToken),
+      expiresAt: idleEnd < session.absoluteExpiresAt ? idleEnd : session.absoluteExpiresAt,
+    });
+    const access = await tokens.issue({
+      sub: user.id,
+      sid: session.id,
+      roles: rolesOf(user),
+      sv: user.session_version,
+    });
+    return { accessToken: access.token, refreshToken, tokenType: 'Bearer', expiresIn: access.expiresIn };
+  }
+
+  async function startSession(trx: Kysely<Database>, user: UserRow, meta: ClientMeta): Promise<TokenPair> {
+    const session = await insertSession(trx, {
+      userId: user.id,
+      absoluteExpiresAt: addSeconds(clock.now(), settings.refresh.absoluteTtlS),
+      userAgent: meta.userAgent?.slice(0, 300) ?? null,
+      ip: meta.ip,
+    });
+    return mintPair(trx, user, { id: session.id, absoluteExpiresAt: session.absolute_expires_at });
+  }
+
+  const windowMs = settings.login.windowS * 1000;
+  const accountKey = (login: string) => `login-fail:account:${sha256(login.trim().toLowerCase())}`;
+  const ipKey = (ip: string | null) => `login-fail:ip:${ip ?? 'unknown'}`;
+
+  async function ensureNotThrottled(login: string, ip: string | null): Promise<void> {
+    const [account, address] = await Promise.all([
+      counters.peek(accountKey(login)),
+      counters.peek(ipKey(ip)),
+    ]);
+    const blocked = [
+      account.count >= settings.login.maxFailures ? account.resetInMs : 0,
+      address.count >= settings.login.ipMaxFailures ? address.resetInMs : 0,
+    ];
+    const retryAfterMs = Math.max(...blocked);
+    if (retryAfterMs > 0) {
+      throw new AppError('RATE_LIMITED', 'too many failed logins; try again later', {
+        details: { retryAfterS: Math.ceil(retryAfterMs / 1000) },
+      });
+    }
+  }
+
+  return {
+    async register(input: RegisterRequest, meta: ClientMeta): Promise<AuthResponse> {
+      const weak = weakPassword(
+        input.password,
+        [input.username, input.email.split('@')[0] ?? ''],
+        'password',
+      );
+      if (weak) throw weak;
+      const passwordHash = await passwords.hash(input.password);
+      try {
+        return await db.transaction().execute(async (trx) => {
+          const user = await insertUser(trx, {
+            username: input.username,
+            email: input.email.trim(),
+            passwordHash,
+            roles: input.roles ?? ['worker'],
+          });
+          await insertOutboxEvent(trx, AuthEvent.userRegistered, { userId: user.id });
+          const pair = await startSession(trx, user, meta);
+          return { ...pair, user: toMe(user) };
+        });
+      } catch (error) {
+        if (isUniqueViolation(error))
+          throw new AppError('CONFLICT', 'username or email is already registered');
+        throw error;
+      }
+    },
+
+    async login(login: string, password: string, meta: ClientMeta): Promise<AuthResponse> {
+      await ensureNotThrottled(login, meta.ip);
+      const user = await findUserByLogin(db, login);
+      const valid = await passwords.verify(user?.password_hash, password);
+      if (user === undefined || !valid || user.locked_at !== null) {
+        await Promise.all([
+          counters.hit(accountKey(login), windowMs),
+          counters.hit(ipKey(meta.ip), windowMs),
+        ]);
+        throw new AppError('UNAUTHORIZED', INVALID_LOGIN);
+      }
+      await counters.clear(accountKey(login));
+      if (passwords.needsRehash(user.password_hash)) {
+        await updateUser(db, user.id, { password_hash: await passwords.hash(password) });
+      }
+      const pair = await db.transaction().execute((trx) => startSession(trx, user, meta));
+      return { ...pair, user: toMe(user) };
+    },
+
+    async refresh(refreshToken: string): Promise<TokenPair> {
+      const now = clock.now();
+      const outcome = await db.transaction().execute(async (trx) => {
+        const row = await findRefreshTokenForUpdate(trx, sha256(refreshToken));
+        if (row === undefined || row.revoked_at !== null) return { kind: 'invalid' as const };
+        if (row.spent_at !== null) {
+          const withinGrace = now.getTime() - row.spent_at.getTime() <= settings.refresh.reuseGraceS * 1000;
+          const pair =
+            withinGrace && row.successor_sealed ? unseal(row.successor_sealed, refreshToken) : undefined;
+          if (pair !== undefined) return { kind: 'pair' as const, pair };
+          await revokeSession(trx, row.session_id, now, 'refresh_token_reuse');
+          return { kind: 'reuse' as const, sessionId: row.session_id, userId: row.user_id };
+        }
+        if (row.expires_at <= now || row.absolute_expires_at <= now) return { kind: 'invalid' as const };
+        const user = await findUserById(trx, row.user_id);
+        if (user === undefined || user.locked_at !== null) return { kind: 'invalid' as const };
+        const pair = await mintPair(trx, user, {
+          id: row.session_id,
+          absoluteExpiresAt: row.absolute_expires_at,
+        });
+        await markRefreshTokenSpent(trx, row.id, now, seal(pair, refreshToken));
+        return { kind: 'pair' as const, pair };
+      });
+      if (outcome.kind === 'pair') return outcome.pair;
+      if (outcome.kind === 'reuse') {
+        log.warn(
+          { userId: outcome.userId, sessionId: outcome.sessionId },
+          'spent refresh token reused: session revoked',
+        );
+      }
+      throw new AppError('UNAUTHORIZED', 'invalid refresh token');
+    },
+
+    async logout(refreshToken: string): Promise<void> {
+      const row = await findRefreshToken(db, sha256(refreshToken));
+      if (row !== undefined) await revokeSession(db, row.session_id, clock.now(), 'logout');
+    },
+
+    async logoutAll(principal: Principal): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await revokeAllSessions(trx, principal.userId, clock.now(), 'logout_all');
+        await bumpSessionVersion(trx, principal.userId);
+      });
+    },
+
+    async changePassword(principal: Principal, currentPassword: string, newPassword: string): Promise<void> {
+      const user = await findUserById(db, principal.userId);
+      if (user === undefined) throw new AppError('UNAUTHORIZED', 'invalid access token');
+      if (!(await passwords.verify(user.password_hash, currentPassword))) {
+        throw new AppError('FORBIDDEN', 'current password is wrong');
+      }
+      const weak = weakPassword(newPassword, [user.username, user.email.split('@')[0] ?? ''], 'newPassword');
+      if (weak) throw weak;
+      await setPassword(user.id, await passwords.hash(newPassword), 'password_changed');
+    },
+
+    async verifyEmail(token: string): Promise<void> {
+      const now = clock.now();
+      const userId = await consumeEmailToken(db, 'verify_email', sha256(token), now);
+      if (userId === undefined) throw new AppError('VALIDATION_FAILED', 'invalid or expired token');
+      await updateUser(db, userId, { email_verified_at: now });
+    },
+
+    /** Always succeeds from the caller's view: whether the address exists is not revealed. */
+    async forgotPassword(email: string): Promise<void> {
+      const user = await findUserByEmail(db, email);
+      if (user !== undefined && user.locked_at === null) {
+        await insertOutboxEvent(db, AuthEvent.passwordResetRequested, { userId: user.id });
+      }
+    },
+
+    async resetPassword(token: string, newPassword: string): Promise<void> {
+      const now = clock.now();
+      const tokenHash = sha256(token);
+      const user = await db.transaction().execute(async (trx) => {
+        const userId = await consumeEmailToken(trx, 'reset_password', tokenHash, now);
+        return userId === undefined ? undefined : findUserById(trx, userId);
+      });
+      if (user === undefined) throw new AppError('VALIDATION_FAILED', 'invalid or expired token');
+      const weak = weakPassword(newPassword, [user.username, user.email.split('@')[0] ?? ''], 'newPassword');
+      if (weak) throw weak;
+      await setPassword(user.id, await passwords.hash(newPassword), 'password_reset');
+    },
+
+    /** The check behind every authenticated request. @throws AppError UNAUTHORIZED */
+    async authenticate(accessToken: string): Promise<Principal> {
+      const claims = await tokens.verify(accessToken);
+      const state = await findSessionState(db, claims.sub, claims.sid);
+      if (
+        state === undefined ||
+        state.locked_at !== null ||
+        state.revoked_at !== null ||
+        state.absolute_expires_at <= clock.now() ||
+        state.session_version !== claims.sv
+      ) {
+        throw new AppError('UNAUTHORIZED', 'access token revoked');
+      }
+      return { userId: claims.sub, sessionId: claims.sid, roles: rolesOf(state) };
+    },
+
+    /** A single-use token for an email link (verification or reset); only its hash is stored. */
+    async issueEmailToken(userId: UserId, purpose: EmailTokenPurpose): Promise<string> {
+      const token = newOpaqueToken();
+      await insertEmailToken(db, {
+        userId,
+        purpose,
+        tokenHash: sha256(token),
+        expiresAt: new Date(clock.now().getTime() + EMAIL_TOKEN_TTL_MS[purpose]),
+      });
+      return token;
+    },
+
+    /** Locks or unlocks an account; locking ends every session and access token at once. */
+    async setLocked(userId: UserId, locked: boolean): Promise<void> {
+      const now = clock.now();
+      await db.transaction().execute(async (trx) => {
+        const user = await findUserById(trx, userId);
+        if (user === undefined) throw new AppError('NOT_FOUND', 'no such user');
+        if (!locked) {
+          await updateUser(trx, userId, { locked_at: null });
+          return;
+        }
+        await revokeAllSessions(trx, userId, now, 'locked');
+        await bumpSessionVersion(trx, userId, { locked_at: user.locked_at ?? now });
+      });
+    },
+
+    /** Creates the admin account, or grants admin to an existing account with that email. */
+    async ensureAdmin(email: string, password: string, username = 'admin'): Promise<UserRow> {
+      const existing = await findUserByEmail(db, email);
+      if (existing !== undefined) {
+        if (existing.roles.includes('admin')) return existing;
+        const updated = await updateUser(db, existing.id, { roles: [...existing.roles, 'admin'] });
+        return updated ?? existing;
+      }
+      const weak = weakPassword(password, [], 'password');
+      if (weak) throw weak;
+      const passwordHash = await passwords.hash(password);
+      try {
+        return await insertUser(db, {
+          username,
+          email,
+          passwordHash,
+          roles: ['admin'],
+          emailVerifiedAt: clock.now(),
+        });
+      } catch (error) {
+        // Another process created it at the same moment.
+        const raced = isUniqueViolation(error) ? await findUserByEmail(db, email) : undefined;
+        if (raced !== undefined) return raced;
+        throw error;
+      }
+    },
+  };
+
+  async function setPassword(userId: UserId, passwordHash: string, reason: string): Promise<void> {
+    const now = clock.now();
+    await db.transaction().execute(async (trx) => {
+      await bumpSessionVersion(trx, userId, { password_hash: passwordHash });
+      await revokeAllSessions(trx, userId, now, reason);
+      await invalidateEmailTokens(trx, userId, 'reset_password', now);
+    });
+  }
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

@@ -1,0 +1,104 @@
+/**
+ * The outbox relay: turns committed events into tasks. It claims unpublished events with
+ * FOR UPDATE SKIP LOCKED (several relays share the work), enqueues their tasks with ids derived from
+ * the event id, and marks them published in the same transaction. A crash after enqueuing and
+ * before the commit re-enqueues the same ids next time, which BullMQ ignores: nothing is lost and
+ * nothing runs twice.
+ */
+import type { Kysely } from 'kysely';
+import { UserId } from '../../../protocol/src/ids.js';
+import type { Database } from '../../db/database.js';
+import {
+  claimUnpublishedEvents,
+  markEventsPublished,
+  type OutboxEventRow,
+} from '../../db/repositories/outbox.repo.js';
+import type { Clock } from '../../platform/clock.js';
+import type { Logger } from '../../platform/logger.js';
+import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
+import { AuthEvent } from '../auth/service.js';
+
+const BATCH = 100;
+
+/** What each event type causes. An event type without an entry is published with no task. */
+async function dispatch(event: OutboxEventRow, taskQueue: TaskQueue): Promise<void> {
+  const userId = UserId.safeParse(event.payload.userId);
+  switch (event.type) {
+    case AuthEvent.userRegistered:
+      if (!userId.success) return;
+      for (const template of ['welcome', 'verify-email'] as const) {
+        const key = taskId(event.id, template);
+        await taskQueue.enqueue('emails.send', { template, userId: userId.data, key }, key);
+      }
+      return;
+    case AuthEvent.passwordResetRequested: {
+      if (!userId.success) return;
+      const key = taskId(event.id, 'reset-password');
+      await taskQueue.enqueue('emails.send', { template: 'reset-password', userId: userId.data, key }, key);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+export interface OutboxRelay {
+  /** Publishes what is pending now; returns how many events it published. */
+  readonly drainOnce: () => Promise<number>;
+  readonly stop: () => Promise<void>;
+}
+
+export function startOutboxRelay(deps: {
+  readonly db: Kysely<Database>;
+  readonly taskQueue: TaskQueue;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly pollMs: number;
+}): OutboxRelay {
+  const { db, taskQueue, clock, log } = deps;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<number> = Promise.resolve(0);
+
+  const drainOnce = () => {
+    running = running.then(() =>
+      db.transaction().execute(async (trx) => {
+        const events = await claimUnpublishedEvents(trx, BATCH);
+        for (const event of events) await dispatch(event, taskQueue);
+        await markEventsPublished(
+          trx,
+          events.map((event) => event.id),
+          clock.now(),
+        );
+        return events.length;
+      }),
+    );
+    return running;
+  };
+
+  const loop = async () => {
+    if (stopped) return;
+    try {
+      // A full batch means more may be waiting: go again at once.
+      const published = await drainOnce();
+      if (published > 0) log.debug({ published }, 'outbox events published');
+      if (published === BATCH && !stopped) {
+        setImmediate(loop);
+        return;
+      }
+    } catch (error) {
+      log.warn({ err: error }, 'outbox relay failed; retrying');
+    }
+    if (!stopped) timer = setTimeout(loop, deps.pollMs);
+  };
+  timer = setTimeout(loop, 0);
+
+  return {
+    drainOnce,
+    stop: async () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      await running.catch(() => 0);
+    },
+  };
+}

@@ -1,0 +1,36 @@
+/** Rows to the REST shapes of protocol/src/rest/users.ts. The only place user rows become DTOs. */
+import type { Me, PublicUser, Role } from '../../../protocol/src/rest/users.js';
+import type { UserRow } from '../../db/repositories/users.repo.js';
+
+const KNOWN_ROLES: readonly Role[] = ['worker', 'hirer', 'admin'];
+export const rolesOf = (row: Pick<UserRow, 'roles'>): Role[] =>
+  KNOWN_ROLES.filter((role) => row.roles.includes(role));
+
+export function toPublicUser(row: UserRow): PublicUser {
+  const roles = rolesOf(row);
+  return {
+    id: row.id,
+    username: row.username,
+    roles,
+    displayName: row.display_name,
+    bio: row.bio,
+    avatarUrl: row.avatar_url,
+    location: row.location,
+    workerProfile: roles.includes('worker')
+      ? {
+          skills: row.skills,
+          hourlyRate:
+            row.hourly_rate_amount !== null && row.hourly_rate_currency !== null
+              ? { amount: row.hourly_rate_amount, currency: row.hourly_rate_currency }
+              : null,
+          availability: row.availability,
+          portfolioLinks: row.portfolio_links,
+        }
+      : null,
+    createdAt: row.created_at.toISOString(),
+  };
+}
+
+export function toMe(row: UserRow): Me {
+  return { ...toPublicUser(row), email: row.email, emailVerified: row.email_verified_at !== null };
+}

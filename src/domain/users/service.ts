@@ -1,0 +1,112 @@
+/** Profiles, worker search and contacts. */
+import type { Kysely } from 'kysely';
+import type { UserId } from '../../../protocol/src/ids.js';
+import type {
+  Contact,
+  Me,
+  PublicUser,
+  UpdateMeRequest,
+  UserSearchQuery,
+} from '../../../protocol/src/rest/users.js';
+import type { Database } from '../../db/database.js';
+import {
+  addContact,
+  findUserById,
+  listContacts,
+  removeContact,
+  searchDocumentOf,
+  searchUsers,
+  updateUser,
+} from '../../db/repositories/users.repo.js';
+import { AppError } from '../../platform/errors.js';
+import { decodeCursor, pageOf } from '../pagination.js';
+import { toMe, toPublicUser } from './dto.js';
+
+/** Search words reduced to letters and digits, so user input never reaches tsquery syntax. */
+export function searchTerms(q: string | undefined): string[] {
+  return (q ?? '')
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter((term) => term !== '')
+    .slice(0, 8);
+}
+
+export function createUserService(deps: { readonly db: Kysely<Database> }) {
+  const { db } = deps;
+
+  const activeUser = async (id: UserId) => {
+    const user = await findUserById(db, id);
+    if (user === undefined || user.locked_at !== null) throw new AppError('NOT_FOUND', 'no such user');
+    return user;
+  };
+
+  return {
+    async getMe(userId: UserId): Promise<Me> {
+      const user = await findUserById(db, userId);
+      if (user === undefined) throw new AppError('UNAUTHORIZED', 'invalid access token');
+      return toMe(user);
+    },
+
+    async updateMe(userId: UserId, patch: UpdateMeRequest): Promise<Me> {
+      const user = await findUserById(db, userId);
+      if (user === undefined) throw new AppError('UNAUTHORIZED', 'invalid access token');
+      const next = {
+        display_name: patch.displayName === undefined ? user.display_name : patch.displayName,
+        bio: patch.bio === undefined ? user.bio : patch.bio,
+        avatar_url: patch.avatarUrl === undefined ? user.avatar_url : patch.avatarUrl,
+        location: patch.location === undefined ? user.location : patch.location,
+        skills: patch.skills === undefined ? user.skills : [...new Set(patch.skills)],
+        hourly_rate_amount:
+          patch.hourlyRate === undefined ? user.hourly_rate_amount : (patch.hourlyRate?.amount ?? null),
+        hourly_rate_currency:
+          patch.hourlyRate === undefined ? user.hourly_rate_currency : (patch.hourlyRate?.currency ?? null),
+        availability: patch.availability === undefined ? user.availability : patch.availability,
+        portfolio_links: patch.portfolioLinks === undefined ? user.portfolio_links : patch.portfolioLinks,
+      };
+      const updated = await updateUser(db, userId, {
+        ...next,
+        search_document: searchDocumentOf({ username: user.username, ...next }),
+      });
+      if (updated === undefined) throw new AppError('UNAUTHORIZED', 'invalid access token');
+      return toMe(updated);
+    },
+
+    async getUser(id: UserId): Promise<PublicUser> {
+      return toPublicUser(await activeUser(id));
+    },
+
+    /** Workers matching the query, newest first, cursor-paginated. */
+    async searchWorkers(query: UserSearchQuery): Promise<{ data: PublicUser[]; nextCursor: string | null }> {
+      const rows = await searchUsers(db, {
+        terms: searchTerms(query.q),
+        skill: query.skill,
+        location: query.location,
+        role: 'worker',
+        after: decodeCursor(query.cursor),
+        limit: query.limit + 1,
+      });
+      return pageOf(rows, query.limit, toPublicUser);
+    },
+
+    async addContact(userId: UserId, contactId: UserId): Promise<void> {
+      if (userId === contactId) {
+        throw new AppError('VALIDATION_FAILED', 'you cannot add yourself as a contact', {
+          details: { errors: [{ path: 'params.userId', message: 'is your own id' }] },
+        });
+      }
+      await activeUser(contactId);
+      await addContact(db, userId, contactId);
+    },
+
+    async removeContact(userId: UserId, contactId: UserId): Promise<void> {
+      await removeContact(db, userId, contactId);
+    },
+
+    async listContacts(userId: UserId): Promise<{ data: Contact[] }> {
+      const rows = await listContacts(db, userId);
+      return { data: rows.map((row) => ({ user: toPublicUser(row), addedAt: row.added_at.toISOString() })) };
+    },
+  };
+}
+
+export type UserService = ReturnType<typeof createUserService>;

@@ -1,0 +1,54 @@
+/**
+ * Route access: every /v1 route declares `config.auth` (`public`, `user` or `admin`); one onRequest
+ * hook enforces it from the Bearer token, so a route cannot forget to. A /v1 route without a
+ * declaration fails at start-up. Authenticated routes get `request.principal` and an OpenAPI
+ * security requirement.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuthService, Principal } from '../../domain/auth/service.js';
+import { AppError } from '../../platform/errors.js';
+
+export type RouteAuth = 'public' | 'user' | 'admin';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: RouteAuth;
+  }
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+}
+
+/** The principal of an authenticated route (its hook already ran). */
+export function principalOf(request: FastifyRequest): Principal {
+  if (request.principal === undefined) throw new AppError('UNAUTHORIZED', 'authentication required');
+  return request.principal;
+}
+
+function bearerToken(request: FastifyRequest): string {
+  const header = request.headers.authorization;
+  const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header) : null;
+  if (match?.[1] === undefined) throw new AppError('UNAUTHORIZED', 'a Bearer access token is required');
+  return match[1];
+}
+
+export function registerRouteAuth(app: FastifyInstance, auth: AuthService): void {
+  app.decorateRequest('principal', undefined);
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/v1/')) return;
+    const declared = route.config?.auth;
+    if (declared === undefined)
+      throw new Error(`route ${route.method} ${route.url} does not declare config.auth`);
+    if (declared !== 'public') {
+      route.schema = { ...route.schema, security: [{ bearerAuth: [] }] };
+    }
+  });
+  app.addHook('onRequest', async (request) => {
+    const required = request.routeOptions.config.auth;
+    if (required === undefined || required === 'public') return;
+    request.principal = await auth.authenticate(bearerToken(request));
+    if (required === 'admin' && !request.principal.roles.includes('admin')) {
+      throw new AppError('FORBIDDEN', 'admin role required');
+    }
+  });
+}

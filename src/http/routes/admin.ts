@@ -1,0 +1,57 @@
+/** /v1/admin/*: operator endpoints (role admin). */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { AdminListQuery, AdminUserPage, EmailPage } from '../../../protocol/src/rest/admin.js';
+import { Problem } from '../../../protocol/src/rest/common.js';
+import { UserIdParams } from '../../../protocol/src/rest/users.js';
+import type { AdminService } from '../../domain/admin/service.js';
+import type { AuthService } from '../../domain/auth/service.js';
+
+const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem };
+const tags = ['admin'];
+
+export function registerAdminRoutes(app: FastifyInstance, admin: AdminService, auth: AuthService): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.get('/v1/admin/users', {
+    config: { auth: 'admin' },
+    schema: {
+      tags,
+      summary: 'Every account, locked ones too',
+      querystring: AdminListQuery,
+      response: { 200: AdminUserPage, ...errors },
+    },
+    handler: async (request) => admin.listUsers(request.query),
+  });
+
+  for (const action of ['lock', 'unlock'] as const) {
+    r.post(`/v1/admin/users/:id/${action}`, {
+      config: { auth: 'admin' },
+      schema: {
+        tags,
+        summary:
+          action === 'lock'
+            ? 'Lock an account: it cannot log in and its sessions end now'
+            : 'Unlock an account',
+        params: UserIdParams,
+        response: { 204: z.null(), ...errors },
+      },
+      handler: async (request, reply) => {
+        await auth.setLocked(request.params.id, action === 'lock');
+        return reply.status(204).send(null);
+      },
+    });
+  }
+
+  r.get('/v1/admin/emails', {
+    config: { auth: 'admin' },
+    schema: {
+      tags,
+      summary: 'Emails sent or waiting (the outbox when SMTP_URL is unset)',
+      querystring: AdminListQuery,
+      response: { 200: EmailPage, ...errors },
+    },
+    handler: async (request) => admin.listEmails(request.query),
+  });
+}

@@ -1,0 +1,164 @@
+/** /v1/auth/*: registration, login, token refresh and revocation, password flows; and the JWKS. */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import {
+  Accepted,
+  AuthResponse,
+  ChangePasswordRequest,
+  ForgotPasswordRequest,
+  LoginRequest,
+  RefreshRequest,
+  RegisterRequest,
+  ResetPasswordRequest,
+  TokenPair,
+  TokenRequest,
+} from '../../../protocol/src/rest/auth.js';
+import { Problem } from '../../../protocol/src/rest/common.js';
+import type { AuthService, ClientMeta } from '../../domain/auth/service.js';
+import type { TokenService } from '../../domain/auth/tokens.js';
+import { principalOf } from '../plugins/auth.js';
+
+const clientMeta = (request: FastifyRequest): ClientMeta => ({
+  ip: request.ip,
+  userAgent: typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'] : null,
+});
+
+const errors = { 400: Problem, 401: Problem, 409: Problem, 429: Problem };
+const tags = ['auth'];
+
+export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, tokens: TokenService): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.post('/v1/auth/register', {
+    config: { auth: 'public' },
+    schema: {
+      tags,
+      summary: 'Create an account',
+      body: RegisterRequest,
+      response: { 201: AuthResponse, ...errors },
+    },
+    handler: async (request, reply) =>
+      reply.status(201).send(await auth.register(request.body, clientMeta(request))),
+  });
+
+  r.post('/v1/auth/login', {
+    config: { auth: 'public' },
+    schema: {
+      tags,
+      summary: 'Log in with username or email',
+      description:
+        'Unknown user and wrong password answer alike. Failed logins are limited per account and per IP (429 with Retry-After).',
+      body: LoginRequest,
+      response: { 200: AuthResponse, ...errors },
+    },
+    handler: async (request) => auth.login(request.body.login, request.body.password, clientMeta(request)),
+  });
+
+  r.post('/v1/auth/refresh', {
+    config: { auth: 'public' },
+    schema: {
+      tags,
+      summary: 'Exchange a refresh token for a new pair',
+      description:
+        'The presented token is spent. Presented again within the grace period it returns the same new pair; later it counts as reuse: 401 and the whole session is revoked.',
+      body: RefreshRequest,
+      response: { 200: TokenPair, ...errors },
+    },
+    handler: async (request) => auth.refresh(request.body.refreshToken),
+  });
+
+  r.post('/v1/auth/logout', {
+    config: { auth: 'public' },
+    schema: {
+      tags,
+      summary: 'End the session of a refresh token',
+      body: RefreshRequest,
+      response: { 204: z.null(), ...errors },
+    },
+    handler: async (request, reply) => {
+      await auth.logout(request.body.refreshToken);
+      return reply.status(204).send(null);
+    },
+  });
+
+  r.post('/v1/auth/logout-all', {
+    config: { auth: 'user' },
+    schema: { tags, summary: 'End every session of the caller', response: { 204: z.null(), ...errors } },
+    handler: async (request, reply) => {
+      await auth.logoutAll(principalOf(request));
+      return reply.status(204).send(null);
+    },
+  });
+
+  r.put('/v1/auth/password', {
+    config: { auth: 'user' },
+    schema: {
+      tags,
+      summary: 'Change the password',
+      description: 'Revokes every session; access tokens issued before are rejected from then on.',
+      body: ChangePasswordRequest,
+      response: { 204: z.null(), 403: Problem, ...errors },
+    },
+    handler: async (request, reply) => {
+      await auth.changePassword(principalOf(request), request.body.currentPassword, request.body.newPassword);
+      return reply.status(204).send(null);
+    },
+  });
+
+  r.post('/v1/auth/verify-email', {
+    config: { auth: 'public' },
+    schema: {
+      tags,
+      summary: 'Confirm an email address with the mailed token',
+      body: TokenRequest,
+      response: { 204: z.null(), ...errors },
+    },
+    handler: async (request, reply) => {
+      await auth.verifyEmail(request.body.token);
+      return reply.status(204).send(null);
+    },
+  });
+
+  r.post('/v1/auth/forgot-password', {
+    config: { auth: 'public' },
+    schema: {
+      tags,
+      summary: 'Mail a password reset link',
+      description: 'Always 202, whether or not the address belongs to an account.',
+      body: ForgotPasswordRequest,
+      response: { 202: Accepted, ...errors },
+    },
+    handler: async (request, reply) => {
+      await auth.forgotPassword(request.body.email);
+      return reply.status(202).send({ status: 'accepted' as const });
+    },
+  });
+
+  r.post('/v1/auth/reset-password', {
+    config: { auth: 'public' },
+    schema: {
+      tags,
+      summary: 'Set a new password with the mailed token',
+      description: 'The token works once, for 30 minutes. Every session is revoked.',
+      body: ResetPasswordRequest,
+      response: { 204: z.null(), ...errors },
+    },
+    handler: async (request, reply) => {
+      await auth.resetPassword(request.body.token, request.body.newPassword);
+      return reply.status(204).send(null);
+    },
+  });
+
+  r.get('/.well-known/jwks.json', {
+    schema: {
+      tags,
+      summary: 'Public keys that verify access tokens',
+      response: { 200: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }) },
+    },
+    handler: async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=60');
+      return tokens.jwks();
+    },
+  });
+}

@@ -1,0 +1,102 @@
+/** /v1/me, /v1/users and /v1/me/contacts. */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { Problem } from '../../../protocol/src/rest/common.js';
+import {
+  ContactList,
+  ContactParams,
+  Me,
+  PublicUser,
+  UpdateMeRequest,
+  UserIdParams,
+  UserPage,
+  UserSearchQuery,
+} from '../../../protocol/src/rest/users.js';
+import type { UserService } from '../../domain/users/service.js';
+import { principalOf } from '../plugins/auth.js';
+
+const errors = { 400: Problem, 401: Problem, 404: Problem };
+
+export function registerUserRoutes(app: FastifyInstance, users: UserService): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.get('/v1/me', {
+    config: { auth: 'user' },
+    schema: { tags: ['profiles'], summary: "The caller's own profile", response: { 200: Me, ...errors } },
+    handler: async (request) => users.getMe(principalOf(request).userId),
+  });
+
+  r.patch('/v1/me', {
+    config: { auth: 'user' },
+    schema: {
+      tags: ['profiles'],
+      summary: "Update the caller's profile",
+      description: 'Only the given fields change; null clears a field.',
+      body: UpdateMeRequest,
+      response: { 200: Me, ...errors },
+    },
+    handler: async (request) => users.updateMe(principalOf(request).userId, request.body),
+  });
+
+  r.get('/v1/users', {
+    config: { auth: 'user' },
+    schema: {
+      tags: ['profiles'],
+      summary: 'Search workers',
+      description: 'Newest first; pass `nextCursor` back as `cursor` for the next page.',
+      querystring: UserSearchQuery,
+      response: { 200: UserPage, ...errors },
+    },
+    handler: async (request) => users.searchWorkers(request.query),
+  });
+
+  r.get('/v1/users/:id', {
+    config: { auth: 'user' },
+    schema: {
+      tags: ['profiles'],
+      summary: "A user's public profile (no email)",
+      params: UserIdParams,
+      response: { 200: PublicUser, ...errors },
+    },
+    handler: async (request) => users.getUser(request.params.id),
+  });
+
+  r.get('/v1/me/contacts', {
+    config: { auth: 'user' },
+    schema: {
+      tags: ['contacts'],
+      summary: "The caller's contacts",
+      response: { 200: ContactList, ...errors },
+    },
+    handler: async (request) => users.listContacts(principalOf(request).userId),
+  });
+
+  r.post('/v1/me/contacts/:userId', {
+    config: { auth: 'user' },
+    schema: {
+      tags: ['contacts'],
+      summary: 'Add a contact (idempotent)',
+      params: ContactParams,
+      response: { 204: z.null(), ...errors },
+    },
+    handler: async (request, reply) => {
+      await users.addContact(principalOf(request).userId, request.params.userId);
+      return reply.status(204).send(null);
+    },
+  });
+
+  r.delete('/v1/me/contacts/:userId', {
+    config: { auth: 'user' },
+    schema: {
+      tags: ['contacts'],
+      summary: 'Remove a contact (idempotent)',
+      params: ContactParams,
+      response: { 204: z.null(), ...errors },
+    },
+    handler: async (request, reply) => {
+      await users.removeContact(principalOf(request).userId, request.params.userId);
+      return reply.status(204).send(null);
+    },
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * Task definitions (BullMQ jobs, "tasks" in our words, to keep them apart from marketplace jobs):
+ * for each task its queue, zod payload, attempts and backoff. Payloads carry ids, never secrets or
+ * rows (Redis stores them in clear text). Every enqueue passes an idempotency key as the job id, so
+ * enqueuing the same task twice is a no-op while the first is kept (7 days after completion).
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { UserId } from '../../../protocol/src/ids.js';
+
+export const EmailTemplate = z.enum(['welcome', 'verify-email', 'reset-password']);
+export type EmailTemplate = z.infer<typeof EmailTemplate>;
+
+export const tasks = {
+  'emails.send': {
+    queue: 'emails',
+    payload: z.object({
+      template: EmailTemplate,
+      userId: UserId,
+      /** Idempotency key of the mail: one mail per key, however often the task runs. */
+      key: z.string().min(1).max(200),
+    }),
+    attempts: 8,
+    backoff: { type: 'exponential', delay: 1_000 },
+  },
+} as const;
+
+export type TaskName = keyof typeof tasks;
+export type TaskPayload<N extends TaskName> = z.infer<(typeof tasks)[N]['payload']>;
+export type QueueName = (typeof tasks)[TaskName]['queue'];
+
+/** BullMQ job ids may not contain ':' (nor be all digits). */
+export const taskId = (...parts: string[]) => parts.join('.').replace(/:/g, '_');
+
+/** Retention: completed tasks stay a week (dedupe window of idempotent enqueues), failed ones a month. */
+const RETENTION = {
+  removeOnComplete: { age: 7 * 24 * 3600, count: 100_000 },
+  removeOnFail: { age: 30 * 24 * 3600 },
+} as const;
+
+/** The producer side: the only way code outside workers/ creates tasks. */
+export interface TaskQueue {
+  readonly enqueue: <N extends TaskName>(
+    name: N,
+    payload: TaskPayload<N>,
+    idempotencyKey: string,
+  ) => Promise<void>;
+  /** BullMQ Queue objects, for the dashboard and tests. */
+  readonly queues: () => readonly Queue[];
+  readonly close: () => Promise<void>;
+}
+
+/** BullMQ prefix in a hash tag, so every key of our queues lands in one Redis Cluster slot. */
+export const bullPrefix = (redisPrefix: string) => `{${redisPrefix}-tasks}`;
+
+export function createTaskQueue(connection: Redis, redisPrefix: string): TaskQueue {
+  const byName = new Map<QueueName, Queue>();
+  const queueFor = (name: QueueName) => {
+    let queue = byName.get(name);
+    if (queue === undefined) {
+      queue = new Queue(name, { connection, prefix: bullPrefix(redisPrefix) });
+      byName.set(name, queue);
+    }
+    return queue;
+  };
+  return {
+    enqueue: async (name, payload, idempotencyKey) => {
+      const definition = tasks[name];
+      await queueFor(definition.queue).add(name, definition.payload.parse(payload), {
+        jobId: taskId(idempotencyKey),
+        attempts: definition.attempts,
+        backoff: definition.backoff,
+        ...RETENTION,
+      });
+    },
+    queues: () => [...byName.values()],
+    close: async () => {
+      await Promise.all([...byName.values()].map((queue) => queue.close()));
+    },
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * The `emails` queue worker. Idempotent per mail key: the first run renders the mail (issuing its
+ * single-use token) and stores it as `pending`; every run sends a `pending` mail and records the
+ * outcome, and a mail already `sent` (or kept in the outbox) is never sent again. A worker killed
+ * mid-send leaves the mail `pending`; the retry sends the same stored mail (same token, same
+ * Message-ID). Only a crash in the instant between the SMTP server's acceptance and our update can
+ * produce a duplicate, which receivers can drop by Message-ID.
+ */
+import { Worker as BullWorker, UnrecoverableError, type Worker } from 'bullmq';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../db/database.js';
+import { findEmailByKey, insertEmailOnce, recordEmailOutcome } from '../../db/repositories/outbox.repo.js';
+import { findUserById } from '../../db/repositories/users.repo.js';
+import type { AuthService } from '../../domain/auth/service.js';
+import type { Clock } from '../../platform/clock.js';
+import type { Logger } from '../../platform/logger.js';
+import { bullPrefix, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
+import type { Redis } from '../../platform/redis.js';
+import { templates } from './templates.js';
+import type { MailTransport } from './transport.js';
+
+export interface EmailWorkerDeps {
+  readonly db: Kysely<Database>;
+  readonly auth: AuthService;
+  readonly transport: MailTransport;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly connection: Redis;
+  readonly redisPrefix: string;
+  readonly publicUrl: string;
+  readonly mailFrom: string;
+  /** Milliseconds before a task held by a dead worker is handed to another. */
+  readonly lockMs: number;
+}
+
+export async function sendEmailTask(
+  deps: EmailWorkerDeps,
+  payload: TaskPayload<'emails.send'>,
+): Promise<void> {
+  const { db, log, transport } = deps;
+  let email = await findEmailByKey(db, payload.key);
+  if (email?.status === 'sent' || email?.status === 'outbox') {
+    log.info({ key: payload.key }, 'email already delivered; nothing to do');
+    return;
+  }
+  if (email === undefined) {
+    const user = await findUserById(db, payload.userId);
+    if (user === undefined) throw new UnrecoverableError('user no longer exists');
+    const purpose =
+      payload.template === 'verify-email'
+        ? 'verify_email'
+        : payload.template === 'reset-password'
+          ? 'reset_password'
+          : undefined;
+    const token = purpose === undefined ? undefined : await deps.auth.issueEmailToken(user.id, purpose);
+    const rendered = templates[payload.template]({
+      publicUrl: deps.publicUrl,
+      username: user.username,
+      token,
+    });
+    email = await insertEmailOnce(db, {
+      idempotencyKey: payload.key,
+      template: payload.template,
+      userId: user.id,
+      to: user.email,
+      ...rendered,
+    });
+  }
+  if (transport.kind === 'outbox') {
+    await recordEmailOutcome(db, email.id, { status: 'outbox', at: deps.clock.now() });
+    log.info({ emailId: email.id, template: email.template }, 'email stored in the outbox');
+    return;
+  }
+  try {
+    await transport.send({
+      from: deps.mailFrom,
+      to: email.to_address,
+      subject: email.subject,
+      text: email.text_body ?? '',
+      html: email.html_body ?? '',
+      messageId: `<${email.id}@gigwire>`,
+    });
+  } catch (error) {
+    await recordEmailOutcome(db, email.id, {
+      status: 'pending',
+      at: deps.clock.now(),
+      error: error instanceof Error ? error.message : String(error),
+    });
+    throw error;
+  }
+  // The body holds a live token: once delivered it has no reason to stay in the database.
+  await recordEmailOutcome(db, email.id, { status: 'sent', at: deps.clock.now(), clearBody: true });
+  log.info({ emailId: email.id, template: email.template }, 'email sent');
+}
+
+export function startEmailWorker(deps: EmailWorkerDeps): Worker {
+  const definition = tasks['emails.send'];
+  const worker = new BullWorker(
+    definition.queue,
+    async (job) => {
+      const payload = definition.payload.safeParse(job.data);
+      if (!payload.success) throw new UnrecoverableError(`invalid payload: ${payload.error.message}`);
+      await sendEmailTask(deps, payload.data);
+    },
+    {
+      connection: deps.connection,
+      prefix: bullPrefix(deps.redisPrefix),
+      concurrency: 4,
+      lockDuration: deps.lockMs,
+      stalledInterval: deps.lockMs,
+      maxStalledCount: 3,
+    },
+  );
+  worker.on('failed', (job, error) => {
+    const exhausted = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);
+    deps.log[exhausted ? 'error' : 'warn'](
+      { err: error, taskId: job?.id, attempts: job?.attemptsMade },
+      'email task failed',
+    );
+    if (exhausted && job !== undefined) {
+      const key = definition.payload.safeParse(job.data);
+      if (key.success) {
+        void findEmailByKey(deps.db, key.data.key).then((email) =>
+          email === undefined
+            ? undefined
+            : recordEmailOutcome(deps.db, email.id, {
+                status: 'failed',
+                at: deps.clock.now(),
+                error: error.message,
+              }),
+        );
+      }
+    }
+  });
+  worker.on('error', (error) => deps.log.warn({ err: error }, 'email worker error'));
+  return worker;
+}

@@ -1,0 +1,85 @@
+/**
+ * Email templates, each as plain text and HTML. Links are built from PUBLIC_URL, never from a
+ * request's Host header (which an attacker controls). Values are HTML-escaped.
+ */
+import type { EmailTemplate } from '../../platform/queues/tasks.js';
+
+export interface RenderedEmail {
+  readonly subject: string;
+  readonly text: string;
+  readonly html: string;
+}
+
+export interface TemplateInput {
+  readonly publicUrl: string;
+  readonly username: string;
+  /** The single-use token for verify-email and reset-password. */
+  readonly token: string | undefined;
+}
+
+const escapeHtml = (value: string) =>
+  value.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
+  );
+
+function layout(
+  title: string,
+  paragraphs: readonly string[],
+  link?: { href: string; label: string },
+): string {
+  const body = paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n');
+  const button = link
+    ? `<p><a href="${escapeHtml(link.href)}" style="background:#1f6feb;color:#fff;padding:10px 16px;border-radius:6px;text-decoration:none">${escapeHtml(link.label)}</a></p>\n<p style="color:#666;font-size:12px">Or open ${escapeHtml(link.href)}</p>`
+    : '';
+  return `<!doctype html>\n<html><body style="font-family:system-ui,sans-serif;max-width:560px;margin:auto">\n<h2>${escapeHtml(title)}</h2>\n${body}\n${button}\n<p style="color:#666;font-size:12px">gigwire</p>\n</body></html>\n`;
+}
+
+type Renderer = (input: TemplateInput) => RenderedEmail;
+
+const requireToken = (input: TemplateInput) => {
+  if (input.token === undefined) throw new Error('template needs a token');
+  return encodeURIComponent(input.token);
+};
+
+/** Exhaustive: a new template does not compile until it can be rendered. */
+export const templates: Readonly<Record<EmailTemplate, Renderer>> = {
+  welcome: (input) => {
+    const lines = [
+      `Hi ${input.username},`,
+      'welcome to gigwire. Post a job or bid on one whenever you are ready.',
+    ];
+    return {
+      subject: 'Welcome to gigwire',
+      text: `${lines.join('\n\n')}\n\n${input.publicUrl}\n`,
+      html: layout('Welcome to gigwire', lines, { href: input.publicUrl, label: 'Open gigwire' }),
+    };
+  },
+  'verify-email': (input) => {
+    const token = requireToken(input);
+    const href = `${input.publicUrl}/verify-email?token=${token}`;
+    const lines = [
+      `Hi ${input.username},`,
+      'please confirm your email address. The link is valid for 24 hours.',
+    ];
+    return {
+      subject: 'Confirm your email address',
+      text: `${lines.join('\n\n')}\n\n${href}\n\nVerification token: ${input.token}\n`,
+      html: layout('Confirm your email address', lines, { href, label: 'Confirm email' }),
+    };
+  },
+  'reset-password': (input) => {
+    const token = requireToken(input);
+    const href = `${input.publicUrl}/reset-password?token=${token}`;
+    const lines = [
+      `Hi ${input.username},`,
+      'someone asked to reset your gigwire password. The link works once, for 30 minutes.',
+      'If it was not you, ignore this mail: your password stays as it is.',
+    ];
+    return {
+      subject: 'Reset your gigwire password',
+      text: `${lines.join('\n\n')}\n\n${href}\n\nReset token: ${input.token}\n`,
+      html: layout('Reset your password', lines, { href, label: 'Choose a new password' }),
+    };
+  },
+};
