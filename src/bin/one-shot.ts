@@ -1,0 +1,60 @@
+/**
+ * Shared frame of the one-shot commands (`npm run migrate`, `keys:rotate`, `admin:create`): load the
+ * configuration, open the database (taking the DATA_DIR lock for embedded PGlite), run, close, and
+ * turn failures into one line on stderr and an exit code.
+ */
+import { join } from 'node:path';
+import type { Kysely } from 'kysely';
+import { type Config, ConfigError, loadProcessConfig } from '../config/index.js';
+import { createDb } from '../db/create-db.js';
+import type { Database } from '../db/database.js';
+import { lockDataDir } from '../platform/data-dir-lock.js';
+import { createLogger, type Logger } from '../platform/logger.js';
+
+export interface OneShotContext {
+  readonly config: Config;
+  readonly db: Kysely<Database>;
+  readonly log: Logger;
+}
+
+/** Runs `work` and sets process.exitCode: 0 on success, 1 on failure, 2 on invalid configuration. */
+export async function runOneShot(
+  name: string,
+  work: (context: OneShotContext) => Promise<void>,
+): Promise<void> {
+  let config: Config;
+  try {
+    config = loadProcessConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`gigwire: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+  const log = createLogger({ level: config.logLevel, pretty: config.logPretty, base: { task: name } });
+  let release: (() => void) | undefined;
+  try {
+    release = config.databaseUrl === undefined ? lockDataDir(config.dataDir, process.pid) : undefined;
+    const handle = await createDb(
+      config.databaseUrl === undefined
+        ? { kind: 'pglite', dir: join(config.dataDir, 'pglite') }
+        : { kind: 'postgres', url: config.databaseUrl, poolMax: 2 },
+      log,
+    );
+    try {
+      await work({ config, db: handle.db, log });
+    } finally {
+      await handle.close();
+    }
+    process.exitCode = 0;
+  } catch (error) {
+    process.stderr.write(
+      `gigwire: ${name} failed: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  } finally {
+    release?.();
+  }
+}

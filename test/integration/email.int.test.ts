@@ -1,0 +1,171 @@
+/**
+ * Mail through a real SMTP server: verification and password reset end to end, and a worker killed
+ * mid-send and restarted delivers each mail exactly once.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningNode, startNode } from '../../src/bin/start-node.js';
+import { runShutdown } from '../../src/platform/shutdown.js';
+import {
+  captureLogs,
+  createMigratedDatabase,
+  sharedRedisUrl,
+  type TestDatabase,
+  testConfig,
+  uniqueRedisPrefix,
+} from '../support/context.js';
+import { httpClient, registerUser } from '../support/http.js';
+import { startSmtpServer, type TestSmtpServer, tokenFrom } from '../support/smtp.js';
+import { type GigwireProcess, spawnGigwire } from '../support/spawn.js';
+
+describe('email over SMTP (all roles in one process)', () => {
+  let db: TestDatabase;
+  let node: RunningNode;
+  let smtp: TestSmtpServer;
+  let api: ReturnType<typeof httpClient>;
+  const logs = captureLogs();
+
+  beforeAll(async () => {
+    db = await createMigratedDatabase();
+    smtp = await startSmtpServer();
+    const config = testConfig({
+      DATABASE_URL: db.url,
+      REDIS_URL: sharedRedisUrl(),
+      REDIS_PREFIX: uniqueRedisPrefix(),
+      SMTP_URL: smtp.url,
+      OUTBOX_POLL_MS: '50',
+      PUBLIC_URL: 'https://gigwire.example',
+    });
+    node = await startNode(config, logs.log, { pid: process.pid });
+    api = httpClient(node.baseUrl);
+  });
+  afterAll(async () => {
+    await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
+    await smtp.close();
+    await db.drop();
+  });
+
+  it('delivers a welcome and a verification mail whose token verifies the account', async () => {
+    const user = await registerUser(api);
+    const verification = await smtp.waitFor(
+      (m) => m.to.includes(user.email) && m.subject === 'Confirm your email address',
+    );
+    await smtp.waitFor((m) => m.to.includes(user.email) && m.subject === 'Welcome to gigwire');
+    expect(verification.body).toContain('https://gigwire.example/verify-email?token=');
+
+    const token = tokenFrom(verification, 'Verification token');
+    expect((await api.post('/v1/auth/verify-email', { token })).status).toBe(204);
+    expect((await api.get('/v1/me', user.accessToken)).body).toMatchObject({ emailVerified: true });
+    // Single use.
+    expect((await api.post('/v1/auth/verify-email', { token })).body).toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
+
+    // Delivered mail keeps no body (it held a live token); the table stores only a hash of it.
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const rows = await client.query('select status, text_body from emails where to_address = $1', [
+      user.email,
+    ]);
+    const tokens = await client.query('select token_hash from email_tokens where token_hash = $1', [token]);
+    await client.end();
+    expect(rows.rows).toEqual([
+      { status: 'sent', text_body: null },
+      { status: 'sent', text_body: null },
+    ]);
+    expect(tokens.rowCount).toBe(0);
+  });
+
+  it('resets a password end to end, once, and answers unknown addresses alike', async () => {
+    const user = await registerUser(api);
+    const unknown = await api.post('/v1/auth/forgot-password', { email: `nobody-${user.email}` });
+    const known = await api.post('/v1/auth/forgot-password', { email: user.email.toUpperCase() });
+    expect(unknown.status).toBe(202);
+    expect(known.status).toBe(202);
+    expect(known.body).toEqual(unknown.body);
+
+    const mail = await smtp.waitFor(
+      (m) => m.to.includes(user.email) && m.subject === 'Reset your gigwire password',
+    );
+    const token = tokenFrom(mail, 'Reset token');
+    const newPassword = 'Indigo-Walrus-58%';
+    expect((await api.post('/v1/auth/reset-password', { token, newPassword })).status).toBe(204);
+    expect(
+      (await api.post('/v1/auth/reset-password', { token, newPassword: 'Another-Pass-99&' })).status,
+    ).toBe(400);
+    expect((await api.get('/v1/me', user.accessToken)).status).toBe(401);
+    expect((await api.post('/v1/auth/login', { login: user.email, password: user.password })).status).toBe(
+      401,
+    );
+    expect((await api.post('/v1/auth/login', { login: user.email, password: newPassword })).status).toBe(200);
+    await sleep(300);
+    expect(smtp.accepted().filter((m) => m.to.includes(`nobody-${user.email}`))).toEqual([]);
+  });
+});
+
+describe('email worker killed mid-send', () => {
+  let db: TestDatabase;
+  let api: RunningNode;
+  let smtp: TestSmtpServer;
+  const workers: GigwireProcess[] = [];
+  const logs = captureLogs();
+  const prefix = uniqueRedisPrefix();
+
+  beforeAll(async () => {
+    db = await createMigratedDatabase();
+    smtp = await startSmtpServer();
+    const config = testConfig({
+      ROLE: 'api',
+      DATABASE_URL: db.url,
+      REDIS_URL: sharedRedisUrl(),
+      REDIS_PREFIX: prefix,
+    });
+    api = await startNode(config, logs.log, { pid: process.pid });
+  });
+  afterAll(async () => {
+    for (const worker of workers) await worker.stop('SIGKILL').catch(() => undefined);
+    await runShutdown(api.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
+    await smtp.close();
+    await db.drop();
+  });
+
+  const startWorker = () => {
+    const worker = spawnGigwire({
+      ROLE: 'worker',
+      DATABASE_URL: db.url,
+      REDIS_URL: sharedRedisUrl(),
+      REDIS_PREFIX: prefix,
+      SMTP_URL: smtp.url,
+      OUTBOX_POLL_MS: '50',
+      TASK_LOCK_MS: '1500',
+    });
+    workers.push(worker);
+    return worker;
+  };
+
+  it('sends each mail exactly once after the worker is SIGKILLed during SMTP DATA and restarted', async () => {
+    smtp.stall(true);
+    const first = startWorker();
+    await first.waitUntilUp(60_000);
+    const user = await registerUser(httpClient(api.baseUrl));
+    await smtp.stalledOnce();
+    await first.stop('SIGKILL');
+    expect(smtp.accepted()).toEqual([]);
+
+    smtp.stall(false);
+    const second = startWorker();
+    await second.waitUntilUp(60_000);
+    await smtp.waitFor(
+      (m) => m.to.includes(user.email) && m.subject === 'Confirm your email address',
+      30_000,
+    );
+    await smtp.waitFor((m) => m.to.includes(user.email) && m.subject === 'Welcome to gigwire', 30_000);
+    // Time for any duplicate to show up: a second stalled-job pass, relay polls.
+    await sleep(4_000);
+    const mine = smtp.accepted().filter((m) => m.to.includes(user.email));
+    expect(mine.map((m) => m.subject).sort()).toEqual(['Confirm your email address', 'Welcome to gigwire']);
+    expect(new Set(mine.map((m) => m.messageId)).size).toBe(2);
+    expect((await second.stop('SIGTERM')).code).toBe(0);
+  }, 90_000);
+});

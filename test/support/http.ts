@@ -1,0 +1,72 @@
+/** A small JSON-over-HTTP client for tests: real requests to a running gigwire. */
+export interface HttpResult<T = Record<string, unknown>> {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: T;
+}
+
+export function httpClient(baseUrl: string) {
+  const call = async <T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    options: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
+  ): Promise<HttpResult<T>> => {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers,
+      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: (text === '' ? null : JSON.parse(text)) as T,
+    };
+  };
+  return {
+    call,
+    get: <T = Record<string, unknown>>(path: string, token?: string) =>
+      call<T>('GET', path, token === undefined ? {} : { token }),
+    post: <T = Record<string, unknown>>(path: string, body?: unknown, token?: string) =>
+      call<T>('POST', path, { body, ...(token === undefined ? {} : { token }) }),
+  };
+}
+
+export interface Registered {
+  readonly id: string;
+  readonly username: string;
+  readonly email: string;
+  readonly password: string;
+  readonly accessToken: string;
+  readonly refreshToken: string;
+}
+
+let counter = 0;
+
+/** Registers a fresh account with a unique name; the password avoids every weak-password rule. */
+export async function registerUser(
+  client: ReturnType<typeof httpClient>,
+  overrides: { roles?: string[]; password?: string } = {},
+): Promise<Registered> {
+  counter += 1;
+  const username = `user${process.pid}x${counter}${Math.random().toString(36).slice(2, 7)}`;
+  const email = `${username}@example.test`;
+  const password = overrides.password ?? 'Vermilion-Otter-42!';
+  const response = await client.post<{ user: { id: string }; accessToken: string; refreshToken: string }>(
+    '/v1/auth/register',
+    { username, email, password, ...(overrides.roles ? { roles: overrides.roles } : {}) },
+  );
+  if (response.status !== 201)
+    throw new Error(`register failed: ${response.status} ${JSON.stringify(response.body)}`);
+  return {
+    id: response.body.user.id,
+    username,
+    email,
+    password,
+    accessToken: response.body.accessToken,
+    refreshToken: response.body.refreshToken,
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * A real SMTP server (the smtp-server package) on a free loopback port that keeps every accepted
+ * message. `stall(true)` makes it read each message's DATA and then never answer, as a server that
+ * hangs mid-send, so a test can kill the sender at that moment.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SMTPServer } from 'smtp-server';
+
+export interface ReceivedMail {
+  readonly to: readonly string[];
+  readonly messageId: string;
+  readonly subject: string;
+  /** Raw message with quoted-printable soft breaks removed. */
+  readonly body: string;
+}
+
+export interface TestSmtpServer {
+  readonly url: string;
+  readonly accepted: () => readonly ReceivedMail[];
+  /** Resolves once a message's DATA has been read while stalling. */
+  readonly stalledOnce: () => Promise<void>;
+  readonly stall: (on: boolean) => void;
+  readonly waitFor: (match: (mail: ReceivedMail) => boolean, timeoutMs?: number) => Promise<ReceivedMail>;
+  readonly close: () => Promise<void>;
+}
+
+const header = (raw: string, name: string) =>
+  new RegExp(`^${name}:\\s*(.+)$`, 'im').exec(raw)?.[1]?.trim() ?? '';
+
+export async function startSmtpServer(): Promise<TestSmtpServer> {
+  const accepted: ReceivedMail[] = [];
+  let stalling = false;
+  let onStalled: (() => void) | undefined;
+  const stalled = new Promise<void>((resolve) => {
+    onStalled = resolve;
+  });
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        if (stalling) {
+          onStalled?.();
+          return; // never answer: the client waits until it is killed
+        }
+        const raw = Buffer.concat(chunks).toString('utf8');
+        const body = raw.replace(/=\r?\n/g, '').replace(/=3D/g, '=');
+        accepted.push({
+          to: session.envelope.rcptTo.map((r) => r.address),
+          messageId: header(raw, 'Message-ID'),
+          subject: header(raw, 'Subject'),
+          body,
+        });
+        callback();
+      });
+    },
+  });
+  const port = await new Promise<number>((resolve) => {
+    const listener = server.listen(0, '127.0.0.1', () => {
+      const address = listener.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : 0);
+    });
+  });
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    accepted: () => accepted,
+    stalledOnce: () => stalled,
+    stall: (on) => {
+      stalling = on;
+    },
+    waitFor: async (match, timeoutMs = 20_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const found = accepted.find(match);
+        if (found !== undefined) return found;
+        await sleep(50);
+      }
+      throw new Error(
+        `no matching mail within ${timeoutMs} ms; got ${JSON.stringify(accepted.map((m) => m.subject))}`,
+      );
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The token after `label:` in a mail body (the text part carries it in clear). */
+export function tokenFrom(mail: ReceivedMail, label: 'Verification token' | 'Reset token'): string {
+  const token = new RegExp(`${label}: ([A-Za-z0-9_-]+)`).exec(mail.body)?.[1];
+  if (token === undefined) throw new Error(`no ${label} in mail ${mail.subject}`);
+  return token;
+}
