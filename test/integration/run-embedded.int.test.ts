@@ -77,23 +77,30 @@ describe('run command with no DATABASE_URL and no REDIS_URL', () => {
     expect((await proc.stop('SIGINT')).code).toBe(0);
   });
 
-  it('restarts a managed redis-server that dies, and readiness follows it down and up', async () => {
+  it('reports a stuck managed redis-server as not ready, and restarts one that dies', async () => {
     const proc = start(dataDir);
     const baseUrl = await proc.waitUntilUp(120_000);
     const firstPid = await managedRedisPid(proc);
-    process.kill(firstPid, 'SIGKILL');
 
+    // Frozen (not dead): the supervisor has nothing to restart, readiness must say redis.
+    process.kill(firstPid, 'SIGSTOP');
     const down = await pollHttp(`${baseUrl}/health/ready`, (s) => s === 503, 5_000);
+    process.kill(firstPid, 'SIGCONT');
     expect(down.status).toBe(503);
     expect(down.body).toMatchObject({ code: 'UNAVAILABLE', failed: ['redis'] });
+    expect((await pollHttp(`${baseUrl}/health/ready`, (s) => s === 200, 10_000)).status).toBe(200);
 
+    // Dead: the supervisor starts a new one on the same socket and clients reconnect by themselves.
+    process.kill(firstPid, 'SIGKILL');
     await proc.waitForLog((l) => l.msg === 'managed redis-server exited; restarting it', 5_000);
+    await proc.waitForLog((l) => l.msg === 'managed redis-server started' && l.pid !== firstPid, 15_000);
     const up = await pollHttp(`${baseUrl}/health/ready`, (s) => s === 200, 15_000);
     expect(up.status).toBe(200);
     const restarted = proc.logLines().filter((l) => l.msg === 'managed redis-server started');
     expect(restarted.length).toBe(2);
     const secondPid = Number(restarted[1]?.pid);
     expect(secondPid).not.toBe(firstPid);
+    expect(childPids(proc.pid)).toContain(secondPid);
 
     expect((await proc.stop('SIGTERM')).code).toBe(0);
     expect(isProcessAlive(secondPid)).toBe(false);
