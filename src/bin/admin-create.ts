@@ -31,6 +31,7 @@ if (values.email === undefined || values.password === undefined) {
       peek: async () => ({ count: 0, resetInMs: 0 }),
       hit: async () => ({ count: 0, resetInMs: 0 }),
       clear: async () => undefined,
+      release: async () => undefined,
     };
     const auth = createAuthService({
       db,

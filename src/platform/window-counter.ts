@@ -16,7 +16,14 @@ export interface WindowCounter {
   /** Adds one; the window starts at the first hit and lasts windowMs. */
   readonly hit: (key: string, windowMs: number) => Promise<WindowCount>;
   readonly clear: (key: string) => Promise<void>;
+  /** Takes one back (never below zero), e.g. an attempt that turned out to succeed. */
+  readonly release: (key: string) => Promise<void>;
 }
+
+const RELEASE = `
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then redis.call('DECR', KEYS[1]) end
+return 0`;
 
 export function createRedisWindowCounter(redis: Redis, prefix: string): WindowCounter {
   const fullKey = (key: string) => `${prefix}:window:${key}`;
@@ -38,6 +45,9 @@ export function createRedisWindowCounter(redis: Redis, prefix: string): WindowCo
     },
     clear: async (key) => {
       await redis.del(fullKey(key));
+    },
+    release: async (key) => {
+      await redis.eval(RELEASE, 1, fullKey(key));
     },
   };
 }

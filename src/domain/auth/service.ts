@@ -75,6 +75,8 @@ export interface AuthDeps {
   readonly passwords: PasswordHasher;
   readonly counters: WindowCounter;
   readonly settings: AuthSettings;
+  /** Where session revocations are announced (the bus); best effort, after the commit. */
+  readonly announceRevocation?: (event: SessionsRevoked) => Promise<void>;
 }
 
 /** Who is calling, established from a valid access token of a live session. */
@@ -82,7 +84,20 @@ export interface Principal {
   readonly userId: UserId;
   readonly sessionId: SessionId;
   readonly roles: readonly Role[];
+  /** When the access token it came from expires (ms since epoch). */
+  readonly expiresAt: number;
 }
+
+/**
+ * Announced on the bus when sessions end, so every node closes the affected live sockets
+ * (4001) at once. Without sessionId, every session of the user ended.
+ */
+export interface SessionsRevoked {
+  readonly userId: UserId;
+  readonly sessionId?: SessionId;
+  readonly reason: string;
+}
+export const SESSIONS_REVOKED_TOPIC = 'auth.sessions-revoked';
 
 export interface ClientMeta {
   readonly ip: string | null;
@@ -129,6 +144,15 @@ const isUniqueViolation = (error: unknown) => (error as { code?: unknown } | nul
 export function createAuthService(deps: AuthDeps) {
   const { db, clock, tokens, passwords, counters, settings, log } = deps;
 
+  const announce = async (event: SessionsRevoked) => {
+    try {
+      await deps.announceRevocation?.(event);
+    } catch (error) {
+      // The database already ended the sessions: sockets still die at their next check.
+      log.warn({ err: error, userId: event.userId }, 'could not announce a session revocation');
+    }
+  };
+
   const addSeconds = (date: Date, seconds: number) => new Date(date.getTime() + seconds * 1000);
 
   /** A new refresh token in the session, expiring at the idle limit or the session's end. */
@@ -165,22 +189,30 @@ export function createAuthService(deps: AuthDeps) {
   }
 
   const windowMs = settings.login.windowS * 1000;
-  const accountKey = (login: string) => `login-fail:account:${sha256(login.trim().toLowerCase())}`;
-  const ipKey = (ip: string | null) => `login-fail:ip:${ip ?? 'unknown'}`;
+  // Keyed by account (any of its login names), or by the typed login when no account has it, so
+  // unknown and existing accounts are throttled alike.
+  const accountKey = (user: UserRow | undefined, login: string) =>
+    user === undefined
+      ? `login-attempts:login:${sha256(login.trim().toLowerCase())}`
+      : `login-attempts:user:${user.id}`;
+  const ipKey = (ip: string | null) => `login-attempts:ip:${ip ?? 'unknown'}`;
 
-  async function ensureNotThrottled(login: string, ip: string | null): Promise<void> {
-    const [account, address] = await Promise.all([
-      counters.peek(accountKey(login)),
-      counters.peek(ipKey(ip)),
+  /**
+   * Counts the attempt before the password is checked: parallel guesses each take a count, so no
+   * more than the limit are ever evaluated. A successful login gives its counts back.
+   */
+  async function admitAttempt(account: string, ip: string): Promise<void> {
+    const [byAccount, byIp] = await Promise.all([
+      counters.hit(account, windowMs),
+      counters.hit(ip, windowMs),
     ]);
-    const blocked = [
-      account.count >= settings.login.maxFailures ? account.resetInMs : 0,
-      address.count >= settings.login.ipMaxFailures ? address.resetInMs : 0,
-    ];
-    const retryAfterMs = Math.max(...blocked);
+    const retryAfterMs = Math.max(
+      byAccount.count > settings.login.maxFailures ? byAccount.resetInMs : 0,
+      byIp.count > settings.login.ipMaxFailures ? byIp.resetInMs : 0,
+    );
     if (retryAfterMs > 0) {
       throw new AppError('RATE_LIMITED', 'too many failed logins; try again later', {
-        details: { retryAfterS: Math.ceil(retryAfterMs / 1000) },
+        details: { retryAfterS: Math.max(1, Math.ceil(retryAfterMs / 1000)) },
       });
     }
   }
@@ -214,17 +246,14 @@ export function createAuthService(deps: AuthDeps) {
     },
 
     async login(login: string, password: string, meta: ClientMeta): Promise<AuthResponse> {
-      await ensureNotThrottled(login, meta.ip);
       const user = await findUserByLogin(db, login);
+      const account = accountKey(user, login);
+      await admitAttempt(account, ipKey(meta.ip));
       const valid = await passwords.verify(user?.password_hash, password);
       if (user === undefined || !valid || user.locked_at !== null) {
-        await Promise.all([
-          counters.hit(accountKey(login), windowMs),
-          counters.hit(ipKey(meta.ip), windowMs),
-        ]);
         throw new AppError('UNAUTHORIZED', INVALID_LOGIN);
       }
-      await counters.clear(accountKey(login));
+      await Promise.all([counters.clear(account), counters.release(ipKey(meta.ip))]);
       if (passwords.needsRehash(user.password_hash)) {
         await updateUser(db, user.id, { password_hash: await passwords.hash(password) });
       }
@@ -267,7 +296,9 @@ export function createAuthService(deps: AuthDeps) {
 
     async logout(refreshToken: string): Promise<void> {
       const row = await findRefreshToken(db, sha256(refreshToken));
-      if (row !== undefined) await revokeSession(db, row.session_id, clock.now(), 'logout');
+      if (row === undefined) return;
+      await revokeSession(db, row.session_id, clock.now(), 'logout');
+      await announce({ userId: row.user_id, sessionId: row.session_id, reason: 'logout' });
     },
 
     async logoutAll(principal: Principal): Promise<void> {
@@ -275,6 +306,7 @@ export function createAuthService(deps: AuthDeps) {
         await revokeAllSessions(trx, principal.userId, clock.now(), 'logout_all');
         await bumpSessionVersion(trx, principal.userId);
       });
+      await announce({ userId: principal.userId, reason: 'logout_all' });
     },
 
     async changePassword(principal: Principal, currentPassword: string, newPassword: string): Promise<void> {
@@ -329,7 +361,12 @@ export function createAuthService(deps: AuthDeps) {
       ) {
         throw new AppError('UNAUTHORIZED', 'access token revoked');
       }
-      return { userId: claims.sub, sessionId: claims.sid, roles: rolesOf(state) };
+      return {
+        userId: claims.sub,
+        sessionId: claims.sid,
+        roles: rolesOf(state),
+        expiresAt: claims.exp * 1000,
+      };
     },
 
     /** A single-use token for an email link (verification or reset); only its hash is stored. */
@@ -357,6 +394,7 @@ export function createAuthService(deps: AuthDeps) {
         await revokeAllSessions(trx, userId, now, 'locked');
         await bumpSessionVersion(trx, userId, { locked_at: user.locked_at ?? now });
       });
+      if (locked) await announce({ userId, reason: 'locked' });
     },
 
     /** Creates the admin account, or grants admin to an existing account with that email. */
@@ -394,6 +432,7 @@ export function createAuthService(deps: AuthDeps) {
       await revokeAllSessions(trx, userId, now, reason);
       await invalidateEmailTokens(trx, userId, 'reset_password', now);
     });
+    await announce({ userId, reason });
   }
 }
 

@@ -27,7 +27,7 @@ export function principalOf(request: FastifyRequest): Principal {
 
 function bearerToken(request: FastifyRequest): string {
   const header = request.headers.authorization;
-  const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header) : null;
+  const match = typeof header === 'string' ? /^Bearer +([A-Za-z0-9._~+/=-]+)$/i.exec(header) : null;
   if (match?.[1] === undefined) throw new AppError('UNAUTHORIZED', 'a Bearer access token is required');
   return match[1];
 }

@@ -34,6 +34,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (isAppError(error)) {
       const level = statusByCode[error.code] >= 500 ? 'error' : 'info';
       const retryAfterS = error.details?.retryAfterS;
+      // RFC 6750 §3: a 401 names the scheme it wants.
+      if (error.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="gigwire"');
       if (typeof retryAfterS === 'number') reply.header('retry-after', String(retryAfterS));
       request.log[level]({ code: error.code, err: error }, 'request failed');
       return reply
