@@ -35,13 +35,14 @@ module.exports = {
       name: 'protocol-is-standalone',
       comment: 'protocol/ is shared with browser clients: zod and msgpackr only, nothing from src/ or node:*',
       severity: 'error',
-      from: { path: '^protocol/' },
+      // Tests of protocol/ run under Node and may use vitest and node:*; shipped code may not.
+      from: { path: '^protocol/', pathNot: '\\.test\\.ts$' },
       to: { path: ['^src/', '^node:', 'node_modules/(?!zod/|msgpackr/)'] },
     },
     {
       name: 'protocol-no-node-builtins',
       severity: 'error',
-      from: { path: '^protocol/' },
+      from: { path: '^protocol/', pathNot: '\\.test\\.ts$' },
       to: { dependencyTypes: ['core'] },
     },
     ...Object.entries(above).map(([from, forbiddenTargets]) => ({

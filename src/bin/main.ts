@@ -20,9 +20,11 @@ function loadConfigOrExit(): Config {
   }
 }
 
-function describeUrls(baseUrl: string): Record<string, string> {
+function describeUrls(baseUrl: string, uwsUrl: string | undefined): Record<string, string> {
   return {
     rest: `${baseUrl}/v1`,
+    docs: `${baseUrl}/docs`,
+    websocket: uwsUrl ?? `${baseUrl.replace(/^http/, 'ws')}/ws`,
     ready: `${baseUrl}/health/ready`,
     live: `${baseUrl}/health/live`,
     metrics: `${baseUrl}/metrics`,
@@ -83,7 +85,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   if (stopping === undefined) {
-    log.info({ urls: describeUrls(node.baseUrl) }, `gigwire ${config.role} is up at ${node.baseUrl}`);
+    log.info(
+      { urls: describeUrls(node.baseUrl, node.uwsUrl) },
+      `gigwire ${config.role} is up at ${node.baseUrl}`,
+    );
   }
 }
 

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
+import { createActorSystem } from '../actors/runtime/index.js';
 import type { Config, Role } from '../config/index.js';
 import { createDb, type DbHandle } from '../db/create-db.js';
 import type { Database } from '../db/database.js';
@@ -13,26 +14,35 @@ import { migrateToLatest } from '../db/migrate.js';
 import { ensureInstallation } from '../db/repositories/installation.repo.js';
 import { createAdminService } from '../domain/admin/service.js';
 import { createPasswordHasher } from '../domain/auth/passwords.js';
-import { createAuthService } from '../domain/auth/service.js';
+import { createAuthService, SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
 import { createTokenService } from '../domain/auth/tokens.js';
 import { startOutboxRelay } from '../domain/events/relay.js';
+import { createPresenceService } from '../domain/presence/service.js';
 import { createUserService } from '../domain/users/service.js';
+import { loadWebSocketEngine } from '../gateway/engine.js';
+import { createGateway } from '../gateway/index.js';
 import { buildApp } from '../http/app.js';
+import type { Bus } from '../platform/bus/bus.js';
+import { createRedisBus } from '../platform/bus/redis-bus.js';
 import { systemClock } from '../platform/clock.js';
 import { lockDataDir } from '../platform/data-dir-lock.js';
 import type { Logger } from '../platform/logger.js';
 import { type ManagedRedis, startManagedRedis } from '../platform/managed-redis.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
+import { createRedisPresenceStore } from '../platform/presence-store.js';
 import { createTaskQueue } from '../platform/queues/tasks.js';
 import { closeRedisClient, createRedisClient, type Redis } from '../platform/redis.js';
 import type { ShutdownStep } from '../platform/shutdown.js';
 import { ensureProgram } from '../platform/system-packages.js';
+import { systemTimers } from '../platform/timers.js';
 import { createRedisWindowCounter } from '../platform/window-counter.js';
 import { startEmailWorker } from '../workers/emails/processor.js';
 import { createMailTransport } from '../workers/emails/transport.js';
 
 export interface RunningNode {
   readonly app: FastifyInstance;
+  /** ws://host:WS_PORT/ws when the uWebSockets.js listener runs (gateway roles with a native build). */
+  readonly uwsUrl: string | undefined;
   /** Base URL of the HTTP server, e.g. http://127.0.0.1:3000. */
   readonly baseUrl: string;
   /** In the order they must run. */
@@ -56,12 +66,21 @@ function packageVersion(): string {
 
 const runsRest = (role: Role) => role === 'all' || role === 'api';
 const runsWorkers = (role: Role) => role === 'all' || role === 'worker';
+const runsGateway = (role: Role) => role === 'all' || role === 'gateway';
+
+const presenceStore = (config: Config, redis: Redis) =>
+  createRedisPresenceStore({
+    redis,
+    prefix: config.redisPrefix,
+    nodeId: config.nodeId,
+    leaseMs: config.presenceLeaseMs,
+  });
 
 const redisEndpoint = (config: Config, managed: ManagedRedis | undefined): string =>
   config.redisUrl ?? managed?.endpoint ?? '';
 
 /** The domain services every role shares, wired to this process's storage. */
-function createServices(config: Config, db: Kysely<Database>, redis: Redis, log: Logger) {
+function createServices(config: Config, db: Kysely<Database>, redis: Redis, bus: Bus, log: Logger) {
   const tokens = createTokenService(db, { ...config.jwt, privateKey: config.jwt.privateKey }, systemClock);
   const auth = createAuthService({
     db,
@@ -71,6 +90,7 @@ function createServices(config: Config, db: Kysely<Database>, redis: Redis, log:
     passwords: createPasswordHasher(),
     counters: createRedisWindowCounter(redis, config.redisPrefix),
     settings: { refresh: config.refresh, login: config.login },
+    announceRevocation: (event) => bus.publish(SESSIONS_REVOKED_TOPIC, { ...event }),
   });
   return { tokens, auth, users: createUserService({ db }), admin: createAdminService({ db }) };
 }
@@ -135,7 +155,22 @@ export async function startNode(
       'storage ready',
     );
 
-    const services = createServices(config, dbHandle.db, redis, log);
+    const busSubscriber = createRedisClient({
+      endpoint: redisEndpoint(config, managedRedis),
+      name: 'bus',
+      log,
+      maxRetriesPerRequest: null,
+    });
+    started.push({ name: 'quit bus redis client', run: () => closeRedisClient(busSubscriber) });
+    const bus = createRedisBus({
+      publisher: redis,
+      subscriber: busSubscriber,
+      prefix: config.redisPrefix,
+      log,
+    });
+    started.push({ name: 'close bus', run: () => bus.close() });
+
+    const services = createServices(config, dbHandle.db, redis, bus, log);
     // Loads (or, on the very first start, creates) the signing keys before any request needs them.
     await services.tokens.jwks();
     if (config.admin !== undefined) {
@@ -186,6 +221,35 @@ export async function startNode(
       role: config.role,
       collectProcessMetrics: true,
     });
+
+    const gateway = runsGateway(config.role)
+      ? createGateway({
+          settings: {
+            host: config.host,
+            wsPort: config.ws.port,
+            presenceLeaseMs: config.presenceLeaseMs,
+            ...config.ws,
+          },
+          engine: loadWebSocketEngine(),
+          auth: services.auth,
+          presence: createPresenceService({
+            db: dbHandle.db,
+            store: presenceStore(config, redis),
+            bus,
+            clock: systemClock,
+          }),
+          presenceStore: presenceStore(config, redis),
+          bus,
+          actors: createActorSystem({
+            log: log.child({ component: 'actors' }),
+            timers: systemTimers,
+            metrics,
+          }),
+          metrics,
+          log: log.child({ component: 'gateway' }),
+        })
+      : undefined;
+    let wsPort: number | undefined;
     const app = await buildApp({
       log,
       metrics,
@@ -197,6 +261,9 @@ export async function startNode(
           boots,
           database: dbHandle.dialect,
           redis: redisKind,
+          ...(gateway === undefined
+            ? {}
+            : { websocket: { engine: gateway.engine.name, detail: gateway.engine.detail, wsPort } }),
         }),
         checks: {
           postgres: () => dbHandle.ping(config.readyCheckTimeoutMs),
@@ -224,6 +291,9 @@ export async function startNode(
             },
           }
         : {}),
+      ...(gateway === undefined
+        ? {}
+        : { websocket: (fastify: FastifyInstance) => gateway.registerFastify(fastify) }),
     });
     started.push({
       name: 'stop accepting HTTP',
@@ -233,10 +303,25 @@ export async function startNode(
       },
     });
     await app.listen({ host: config.host, port: config.port });
+    if (gateway !== undefined) {
+      // Pushed last, so they run first at shutdown: sockets close 1012 before HTTP stops.
+      started.push(...gateway.shutdownSteps().reverse(), {
+        name: 'mark draining',
+        run: async () => {
+          draining = true;
+        },
+      });
+      wsPort = (await gateway.start()).wsPort;
+    }
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
     const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-    return { app, baseUrl: `http://${shownHost}:${port}`, shutdownSteps: shutdownSteps() };
+    return {
+      app,
+      baseUrl: `http://${shownHost}:${port}`,
+      uwsUrl: wsPort === undefined ? undefined : `ws://${shownHost}:${wsPort}/ws`,
+      shutdownSteps: shutdownSteps(),
+    };
   } catch (error) {
     for (const step of shutdownSteps()) await step.run().catch(() => undefined);
     throw error;

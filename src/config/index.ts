@@ -92,6 +92,36 @@ export const settings = {
     '127.0.0.1',
   ),
   PORT: setting(wholeNumber(0, 65535), 'HTTP port for REST, health and metrics (0 = any free port).', '3000'),
+  WS_PORT: setting(
+    wholeNumber(0, 65535),
+    'Port of the uWebSockets.js WebSocket listener (/ws); the same protocol is also served at /ws on PORT.',
+    '3001',
+  ),
+  WS_MAX_MESSAGES_PER_SECOND: setting(
+    wholeNumber(1, 100_000),
+    'Sustained inbound frames per second per connection.',
+    '50',
+  ),
+  WS_MAX_BURST: setting(
+    wholeNumber(1, 100_000),
+    'Inbound frames a connection may send at once above the sustained rate.',
+    '100',
+  ),
+  WS_MAX_BUFFERED_BYTES: setting(
+    wholeNumber(65_536, 1_073_741_824),
+    'Bytes a connection may have waiting to be sent; a slower reader is closed 1013.',
+    '1048576',
+  ),
+  WS_IDLE_TIMEOUT_S: setting(
+    wholeNumber(8, 960),
+    'Seconds of silence after which a socket is closed; the server pings at about half of it.',
+    '60',
+  ),
+  PRESENCE_LEASE_MS: setting(
+    wholeNumber(1000, 600_000),
+    'Lease of a node in the presence registry; users of a node that died go offline within it plus 3 s.',
+    '10000',
+  ),
   DATA_DIR: setting(
     z.string().trim().min(1),
     'Directory for the embedded database and the managed Redis (used only when their URLs are unset).',
@@ -217,6 +247,15 @@ export interface Config {
   readonly role: Role;
   readonly host: string;
   readonly port: number;
+  readonly ws: {
+    readonly port: number;
+    readonly maxFrameBytes: number;
+    readonly maxMessagesPerSecond: number;
+    readonly maxBurst: number;
+    readonly maxBufferedBytes: number;
+    readonly idleTimeoutS: number;
+  };
+  readonly presenceLeaseMs: number;
   /** Absolute path. */
   readonly dataDir: string;
   /** `undefined` selects embedded PGlite under `dataDir`. */
@@ -312,6 +351,16 @@ export function loadConfig(
     role: withDefault('ROLE'),
     host: withDefault('HOST'),
     port: withDefault('PORT'),
+    ws: {
+      port: withDefault('WS_PORT'),
+      // Fixed by the protocol (PROTOCOL.md), not a setting: clients size their frames by it.
+      maxFrameBytes: 64 * 1024,
+      maxMessagesPerSecond: withDefault('WS_MAX_MESSAGES_PER_SECOND'),
+      maxBurst: withDefault('WS_MAX_BURST'),
+      maxBufferedBytes: withDefault('WS_MAX_BUFFERED_BYTES'),
+      idleTimeoutS: withDefault('WS_IDLE_TIMEOUT_S'),
+    },
+    presenceLeaseMs: withDefault('PRESENCE_LEASE_MS'),
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(context.cwd, dataDir),
     databaseUrl: p.DATABASE_URL,
     dbPoolMax: withDefault('DB_POOL_MAX'),

@@ -44,6 +44,8 @@ export interface AppDeps {
   readonly metrics: Registry;
   readonly health: HealthOptions;
   readonly rest?: RestDeps;
+  /** Registers the WebSocket route (/ws) of the gateway role; http/ does not know the gateway. */
+  readonly websocket?: (app: FastifyInstance) => Promise<void>;
 }
 
 /** A caller's x-request-id is kept when it is a sane token (no log injection); otherwise a UUID. */
@@ -74,6 +76,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerErrorHandling(app);
   registerHttpMetrics(app, deps.metrics);
   registerHealthRoutes(app, deps.health);
+  if (deps.websocket !== undefined) await deps.websocket(app);
   if (deps.rest !== undefined) {
     const { rest } = deps;
     await registerSecurity(app, rest.security);

@@ -14,6 +14,8 @@ export const statusByCode: Readonly<Record<ErrorCode, number>> = {
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,
   INTERNAL: 500,
+  BAD_FRAME: 400,
+  UNKNOWN_TYPE: 400,
 };
 
 const titleByCode: Readonly<Record<ErrorCode, string>> = {
@@ -26,6 +28,8 @@ const titleByCode: Readonly<Record<ErrorCode, string>> = {
   RATE_LIMITED: 'Too many requests',
   UNAVAILABLE: 'Service unavailable',
   INTERNAL: 'Internal error',
+  BAD_FRAME: 'Malformed frame',
+  UNKNOWN_TYPE: 'Unknown frame type',
 };
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';

@@ -98,7 +98,7 @@ export function captureLogs(level: 'debug' | 'info' = 'info'): LogCapture {
 /** A Config as `loadConfig` makes it from these variables (nothing read from this process's env). */
 export function testConfig(env: Record<string, string>): Config {
   return loadConfig(
-    { PATH: process.env.PATH, PORT: '0', LOG_PRETTY: 'false', ...env },
+    { PATH: process.env.PATH, PORT: '0', WS_PORT: '0', LOG_PRETTY: 'false', ...env },
     { cwd: process.cwd(), isRoot: process.getuid?.() === 0, stdoutIsTty: false, pid: process.pid },
   );
 }

@@ -55,6 +55,7 @@ export function spawnGigwire(env: Record<string, string>, cwd: string = projectR
         HOME: process.env.HOME ?? '/tmp',
         LOG_PRETTY: 'false',
         PORT: '0',
+        WS_PORT: '0',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -166,3 +166,33 @@ export function listContacts(db: Db, userId: UserId): Promise<(UserRow & { added
     .orderBy('contacts.created_at', 'desc')
     .execute();
 }
+
+/** Which of `candidateIds` are in the user's contact list. */
+export async function contactIdsAmong(
+  db: Db,
+  userId: UserId,
+  candidateIds: readonly UserId[],
+): Promise<Set<UserId>> {
+  if (candidateIds.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('contacts')
+    .select('contact_id')
+    .where('user_id', '=', userId)
+    .where('contact_id', 'in', candidateIds)
+    .execute();
+  return new Set(rows.map((row) => row.contact_id));
+}
+
+export async function setLastSeen(db: Db, userId: UserId, at: Date): Promise<void> {
+  await db.updateTable('users').set({ last_seen_at: at }).where('id', '=', userId).execute();
+}
+
+export async function lastSeenOf(db: Db, userIds: readonly UserId[]): Promise<Map<UserId, Date | null>> {
+  if (userIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('users')
+    .select(['id', 'last_seen_at'])
+    .where('id', 'in', userIds)
+    .execute();
+  return new Map(rows.map((row) => [row.id, row.last_seen_at]));
+}

@@ -1,0 +1,235 @@
+/**
+ * Bytes ↔ frames for both encodings. Decoding never throws: whatever arrives from the network
+ * (garbage, a text frame on a msgpack connection, deeply nested data, an unknown type) becomes a
+ * `DecodeFailure` carrying the error code to reply with, so the gateway can answer and count abuse
+ * instead of crashing, and the SDK can skip frames of a newer server.
+ *
+ * MessagePack on the wire is the standard format only (maps, arrays, str, int, float, nil, bool):
+ * no msgpackr records, no extensions, so Python's `msgpack` and every other implementation read it.
+ */
+import { Packr } from 'msgpackr';
+import type { z } from 'zod';
+import { ErrorCode } from './codes.js';
+import {
+  ClientFrame,
+  ClientFrameType,
+  type ErrorReply,
+  MAX_REQUEST_ID,
+  type RequestId,
+  ServerFrame,
+  ServerPushType,
+} from './frames.js';
+import { Encoding } from './version.js';
+
+/** The error codes decoding can produce; each is the `code` of the `error` reply to send. */
+export type FrameErrorCode = Extract<ErrorCode, 'BAD_FRAME' | 'UNKNOWN_TYPE' | 'VALIDATION_FAILED'>;
+
+/** One validation problem; `path` is dotted from the frame root, e.g. `d.userIds.0` (`""` = the frame). */
+export interface FieldIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/**
+ * Why a frame was refused. `id` is the request id when the envelope was readable, so the error
+ * reply can fail the right pending request; `errors` lists field problems of VALIDATION_FAILED.
+ * Messages are bounded (never echo a large input back).
+ */
+export interface DecodeFailure {
+  readonly ok: false;
+  readonly code: FrameErrorCode;
+  readonly message: string;
+  readonly id?: RequestId;
+  readonly errors?: readonly FieldIssue[];
+}
+
+/** A decoded and validated frame, or why not. */
+export type DecodeResult<F> = { readonly ok: true; readonly frame: F } | DecodeFailure;
+
+/**
+ * A received WebSocket message: a string for a text frame, bytes for a binary frame. Decoding
+ * finishes synchronously and copies what it keeps, so an ArrayBuffer that the transport reuses
+ * after the callback (uWebSockets.js) is safe to pass.
+ */
+export type WireData = Uint8Array | ArrayBuffer | string;
+
+/** Any frame either side may send. */
+export type AnyFrame = ClientFrame | ServerFrame;
+
+/** Encoder and decoders sharing one msgpack instance; see `createCodec`. */
+export interface Codec {
+  /** msgpack → bytes for a binary frame; json → a string for a text frame. Keys whose value is undefined are left out in both. */
+  encode(frame: AnyFrame, encoding: typeof Encoding.MSGPACK): Uint8Array;
+  encode(frame: AnyFrame, encoding: typeof Encoding.JSON): string;
+  encode(frame: AnyFrame, encoding: Encoding): Uint8Array | string;
+  /** Server side: decodes and validates a client request. Never throws. */
+  decodeClient(data: WireData, encoding: Encoding): DecodeResult<ClientFrame>;
+  /** Client side (SDK): decodes and validates a server frame; an unknown push type is UNKNOWN_TYPE, to be skipped. Never throws. */
+  decodeServer(data: WireData, encoding: Encoding): DecodeResult<ServerFrame>;
+}
+
+const MAX_ECHOED_CHARS = 64;
+const MAX_REPORTED_ISSUES = 10;
+const clientTypes: ReadonlySet<string> = new Set<string>(Object.values(ClientFrameType));
+const serverTypes: ReadonlySet<string> = new Set<string>(['ok', 'error', ...Object.values(ServerPushType)]);
+
+/**
+ * Creates a codec. Cheap; make one per gateway (or per SDK client) and reuse it: the msgpack
+ * instance keeps a growing output buffer. Not a module singleton so tests and several clients in
+ * one page share no state.
+ */
+export function createCodec(): Codec {
+  // MUST keep useRecords: false. msgpackr's default records extension is unreadable by other
+  // MessagePack implementations. variableMapSize: smallest map header (fixmap) as other encoders
+  // write. int64AsType: a uint64/int64 from another language (Python packs ints ≥ 2^32 so)
+  // decodes as a number, not a BigInt that no schema accepts. copyBuffers: binary values must not
+  // point into a transport buffer that is reused after the message callback.
+  const packr = new Packr({
+    useRecords: false,
+    variableMapSize: true,
+    int64AsType: 'number',
+    copyBuffers: true,
+  });
+
+  function encode(frame: AnyFrame, encoding: typeof Encoding.MSGPACK): Uint8Array;
+  function encode(frame: AnyFrame, encoding: typeof Encoding.JSON): string;
+  function encode(frame: AnyFrame, encoding: Encoding): Uint8Array | string;
+  function encode(frame: AnyFrame, encoding: Encoding): Uint8Array | string {
+    if (encoding === Encoding.JSON) return JSON.stringify(frame);
+    return packr.pack(toMsgpackValue(frame));
+  }
+
+  function decodeValue(data: WireData, encoding: Encoding): { ok: true; value: unknown } | DecodeFailure {
+    if (encoding === Encoding.JSON) {
+      if (typeof data !== 'string') return badFrame('binary frame on a json connection: send text frames');
+      try {
+        return { ok: true, value: JSON.parse(data) };
+      } catch {
+        return badFrame('frame is not valid JSON');
+      }
+    }
+    if (typeof data === 'string') return badFrame('text frame on a msgpack connection: send binary frames');
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+    if (bytes.length === 0) return badFrame('empty frame');
+    try {
+      return { ok: true, value: packr.unpack(bytes) };
+    } catch {
+      // Truncated input, trailing bytes, reserved types and stack overflows from nesting all land here.
+      return badFrame('frame is not a single valid MessagePack value');
+    }
+  }
+
+  return {
+    encode,
+    decodeClient(data, encoding) {
+      const decoded = decodeValue(data, encoding);
+      if (!decoded.ok) return decoded;
+      return validate(decoded.value, clientTypes, ClientFrame);
+    },
+    decodeServer(data, encoding) {
+      const decoded = decodeValue(data, encoding);
+      if (!decoded.ok) return decoded;
+      return validate(decoded.value, serverTypes, ServerFrame);
+    },
+  };
+}
+
+/**
+ * The `error` reply for a refused frame: its id when one was readable, the field problems of a
+ * VALIDATION_FAILED as `details.errors`.
+ */
+export function errorReplyFor(failure: DecodeFailure): ErrorReply {
+  return {
+    t: 'error',
+    ...(failure.id === undefined ? {} : { id: failure.id }),
+    d: {
+      code: failure.code,
+      message: failure.message,
+      ...(failure.errors === undefined ? {} : { details: { errors: failure.errors } }),
+    },
+  };
+}
+
+function validate<F>(value: unknown, knownTypes: ReadonlySet<string>, schema: z.ZodType<F>): DecodeResult<F> {
+  if (!isPlainObject(value)) return badFrame('frame is not an envelope object {t, id?, d?}');
+  const rawId = value.id;
+  if (rawId !== undefined && !isRequestId(rawId)) {
+    return badFrame(`id must be an integer from 0 to ${MAX_REQUEST_ID}`);
+  }
+  const id = rawId;
+  const t = value.t;
+  if (typeof t !== 'string') return withId(badFrame('t must be a string naming the frame type'), id);
+  if (!knownTypes.has(t))
+    return withId(failure(ErrorCode.UNKNOWN_TYPE, `unknown frame type ${quote(t)}`), id);
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return { ok: true, frame: parsed.data };
+  const errors = parsed.error.issues.slice(0, MAX_REPORTED_ISSUES).map((issue) => ({
+    path: issue.path.map(String).join('.'),
+    message: issue.message,
+  }));
+  const first = errors[0];
+  const summary =
+    first === undefined ? 'invalid' : `${first.path === '' ? 'frame' : first.path}: ${first.message}`;
+  return withId(
+    {
+      ok: false,
+      code: ErrorCode.VALIDATION_FAILED,
+      message: `invalid ${quote(t)} frame: ${summary}`,
+      errors,
+    },
+    id,
+  );
+}
+
+function isRequestId(value: unknown): value is RequestId {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_REQUEST_ID;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function failure(code: FrameErrorCode, message: string): DecodeFailure {
+  return { ok: false, code, message };
+}
+
+function badFrame(message: string): DecodeFailure {
+  return failure(ErrorCode.BAD_FRAME, message);
+}
+
+function withId(result: DecodeFailure, id: RequestId | undefined): DecodeFailure {
+  return id === undefined ? result : { ...result, id };
+}
+
+function quote(text: string): string {
+  return JSON.stringify(text.length > MAX_ECHOED_CHARS ? `${text.slice(0, MAX_ECHOED_CHARS)}…` : text);
+}
+
+const INT32_MIN = -0x8000_0000;
+const UINT32_MAX = 0xffff_ffff;
+
+/**
+ * Makes a frame mean on the msgpack wire exactly what JSON.stringify would produce:
+ * - integers beyond 32 bits (timestamps in ms) become BigInt, which msgpackr writes as int64;
+ *   as plain numbers it would write float64, and Python would read `1767225600000.0`;
+ * - undefined object values are left out (msgpackr would write an extension type), undefined in
+ *   arrays becomes nil; a Date becomes its ISO string (msgpackr would write a timestamp extension).
+ * Copies only plain objects and arrays; our frames are small trees.
+ */
+function toMsgpackValue(value: unknown): unknown {
+  if (typeof value === 'number') {
+    return Number.isSafeInteger(value) && (value > UINT32_MAX || value < INT32_MIN) ? BigInt(value) : value;
+  }
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map((item) => (item === undefined ? null : toMsgpackValue(item)));
+  if (value instanceof Date) return value.toISOString();
+  if (!isPlainObject(value)) return value;
+  // Null prototype: a key named __proto__ (user data in a notification) stays an ordinary key.
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [key, item] of Object.entries(value)) {
+    if (item !== undefined) out[key] = toMsgpackValue(item);
+  }
+  return out;
+}

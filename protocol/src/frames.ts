@@ -1,0 +1,393 @@
+/**
+ * Every WebSocket frame of protocol v1 as zod schemas: the single source of the TypeScript types,
+ * of the runtime validation at the gateway and in the SDK, and of `protocol/schema.json`.
+ *
+ * Envelope (fixed by SPEC.md §3.2):
+ * - client request `{t, id?, d?}`: with `id` the server answers exactly once, with `ok` or `error`;
+ * - reply `{t: "ok", id, d?}` or `{t: "error", id?, d: {code, message, details?}}`;
+ * - server push `{t, d}`.
+ *
+ * Client frames are strict (unknown keys are a VALIDATION_FAILED), because a typo in a field name
+ * must not be silently ignored by the server. Server frames are open: a client drops unknown keys,
+ * so the server may add optional fields without a new protocol version.
+ */
+import { z } from 'zod';
+import { ErrorCode } from './codes.js';
+import { UserId } from './ids.js';
+import { Iso } from './rest/common.js';
+import { Encoding, PROTOCOL_VERSION } from './version.js';
+
+/** Largest request id: ids fit a signed 32-bit integer so every language holds them natively. */
+export const MAX_REQUEST_ID = 2 ** 31 - 1;
+
+/**
+ * Correlates a request with its one reply. Chosen by the client, unique among its requests still
+ * awaiting a reply on this connection (a counter is enough); the server never interprets it.
+ */
+export const RequestId = z.int().min(0).max(MAX_REQUEST_ID).meta({
+  id: 'RequestId',
+  description: 'Client-chosen integer 0..2^31-1 echoed in the reply; unique among pending requests.',
+});
+export type RequestId = z.infer<typeof RequestId>;
+
+/** An instant as whole milliseconds since the Unix epoch (UTC). MessagePack: an integer (int64). */
+export const EpochMs = z.int().min(0).describe('Milliseconds since the Unix epoch (UTC), an integer.');
+export type EpochMs = z.infer<typeof EpochMs>;
+
+// ---------------------------------------------------------------------------------------------
+// Client → server requests
+// ---------------------------------------------------------------------------------------------
+
+/** Names of the client request types (`t` of a client frame). Closed per protocol version. */
+export const ClientFrameType = {
+  PING: 'ping',
+  AUTH_REFRESH: 'auth.refresh',
+  PRESENCE_SUBSCRIBE: 'presence.subscribe',
+  PRESENCE_UNSUBSCRIBE: 'presence.unsubscribe',
+} as const;
+export type ClientFrameType = (typeof ClientFrameType)[keyof typeof ClientFrameType];
+
+/** `ping` carries nothing; `d` may be omitted or `{}`. */
+export const PingPayload = z.strictObject({});
+export type PingPayload = z.infer<typeof PingPayload>;
+
+/**
+ * `auth.refresh`: a fresh access token (from REST `POST /v1/auth/refresh`) for the same user,
+ * which moves the connection's expiry to the new token's. Bounded so a client cannot make the
+ * server verify megabytes.
+ */
+export const AuthRefreshPayload = z.strictObject({
+  accessToken: z.string().min(1).max(4096).describe('Access JWT of the same user, at most 4096 characters.'),
+});
+export type AuthRefreshPayload = z.infer<typeof AuthRefreshPayload>;
+
+const PresenceUserIds = z
+  .array(UserId)
+  .min(1)
+  .max(100)
+  .describe('1 to 100 user ids (UUIDs); duplicates are ignored.');
+
+/** `presence.subscribe`: start receiving `presence` pushes for these users (contacts only). */
+export const PresenceSubscribePayload = z.strictObject({ userIds: PresenceUserIds });
+export type PresenceSubscribePayload = z.infer<typeof PresenceSubscribePayload>;
+
+/** `presence.unsubscribe`: stop receiving `presence` pushes for these users; unknown ids are a no-op. */
+export const PresenceUnsubscribePayload = z.strictObject({ userIds: PresenceUserIds });
+export type PresenceUnsubscribePayload = z.infer<typeof PresenceUnsubscribePayload>;
+
+/**
+ * `ping`: with `id`, answered by `ok {serverTime}`; without `id`, by a `pong {serverTime}` push.
+ * Application-level liveness for clients whose WebSocket library hides protocol pings.
+ */
+export const PingFrame = z
+  .strictObject({ t: z.literal(ClientFrameType.PING), id: RequestId.optional(), d: PingPayload.optional() })
+  .meta({
+    id: 'PingFrame',
+    description: 'With id: answered by ok {serverTime}. Without id: answered by a pong push.',
+  });
+
+/** `auth.refresh`: extends the connection's authentication; answered by `ok {expiresAt}`. */
+export const AuthRefreshFrame = z
+  .strictObject({
+    t: z.literal(ClientFrameType.AUTH_REFRESH),
+    id: RequestId.optional(),
+    d: AuthRefreshPayload,
+  })
+  .meta({
+    id: 'AuthRefreshFrame',
+    description: 'Replaces the access token of the connection; answered by ok {expiresAt}.',
+  });
+
+/** `presence.subscribe`: answered by `ok {presence}` with the current state of each user. */
+export const PresenceSubscribeFrame = z
+  .strictObject({
+    t: z.literal(ClientFrameType.PRESENCE_SUBSCRIBE),
+    id: RequestId.optional(),
+    d: PresenceSubscribePayload,
+  })
+  .meta({
+    id: 'PresenceSubscribeFrame',
+    description: 'Subscribes to presence of contacts; answered by ok {presence: PresenceState[]}.',
+  });
+
+/** `presence.unsubscribe`: answered by `ok` without `d`. */
+export const PresenceUnsubscribeFrame = z
+  .strictObject({
+    t: z.literal(ClientFrameType.PRESENCE_UNSUBSCRIBE),
+    id: RequestId.optional(),
+    d: PresenceUnsubscribePayload,
+  })
+  .meta({ id: 'PresenceUnsubscribeFrame', description: 'Ends presence subscriptions; answered by ok.' });
+
+/**
+ * Any frame a client may send, discriminated on `t`. The gateway validates every inbound frame
+ * with this (after the codec has decoded it); inside the server the type is trusted.
+ */
+export const ClientFrame = z
+  .discriminatedUnion('t', [PingFrame, AuthRefreshFrame, PresenceSubscribeFrame, PresenceUnsubscribeFrame])
+  .describe('A client-to-server request: {t, id?, d?}.');
+export type ClientFrame = z.infer<typeof ClientFrame>;
+
+/** The client frame of one type, e.g. `ClientFrameOf<'ping'>`, for exhaustive handler tables. */
+export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { t: T }>;
+
+// ---------------------------------------------------------------------------------------------
+// Replies
+// ---------------------------------------------------------------------------------------------
+
+/** `d` of the `ok` reply to `ping`: the server clock, for estimating offset and round trip. */
+export const PingResult = z.object({ serverTime: EpochMs }).meta({
+  id: 'PingResult',
+  description: 'd of the ok reply to ping.',
+});
+export type PingResult = z.infer<typeof PingResult>;
+
+/** `d` of the `ok` reply to `auth.refresh`: when the connection will be closed 4001 unless refreshed again. */
+export const AuthRefreshResult = z
+  .object({
+    expiresAt: EpochMs.describe(
+      'Expiry of the new token (its exp claim) in ms since the Unix epoch; refresh again before it.',
+    ),
+  })
+  .meta({ id: 'AuthRefreshResult', description: 'd of the ok reply to auth.refresh.' });
+export type AuthRefreshResult = z.infer<typeof AuthRefreshResult>;
+
+/**
+ * Whether a user has at least one open connection anywhere. `lastSeenAt` is null while online and
+ * for a user never seen; when offline it is the moment their last connection closed.
+ */
+export const PresenceState = z
+  .object({
+    userId: UserId,
+    status: z.enum(['online', 'offline']),
+    lastSeenAt: Iso.nullable().describe('RFC 3339 UTC time the user went offline; null while online.'),
+  })
+  .meta({ id: 'PresenceState', description: 'Presence of one user.' });
+export type PresenceState = z.infer<typeof PresenceState>;
+
+/** `d` of the `ok` reply to `presence.subscribe`: the state of every subscribed user right now. */
+export const PresenceSubscribeResult = z.object({ presence: z.array(PresenceState) }).meta({
+  id: 'PresenceSubscribeResult',
+  description: 'd of the ok reply to presence.subscribe: current state of each requested user.',
+});
+export type PresenceSubscribeResult = z.infer<typeof PresenceSubscribeResult>;
+
+/**
+ * The schema of the `ok` payload of each request type, so the SDK can validate and type a reply
+ * from the request it sent. `undefined`: the reply has no `d`.
+ */
+export const ReplyPayloads = {
+  [ClientFrameType.PING]: PingResult,
+  [ClientFrameType.AUTH_REFRESH]: AuthRefreshResult,
+  [ClientFrameType.PRESENCE_SUBSCRIBE]: PresenceSubscribeResult,
+  [ClientFrameType.PRESENCE_UNSUBSCRIBE]: z.undefined(),
+} as const satisfies Record<ClientFrameType, z.ZodType>;
+/** The `ok` payload type of a request type, e.g. `ReplyPayload<'ping'>` is `{serverTime}`. */
+export type ReplyPayload<T extends ClientFrameType> = z.infer<(typeof ReplyPayloads)[T]>;
+
+/**
+ * Success reply to a request that carried an `id`. `d` is the type's result (see ReplyPayloads),
+ * absent for types without one. Typed `unknown` here because only the request says which it is.
+ */
+export const OkReply = z
+  .object({
+    t: z.literal('ok'),
+    id: RequestId,
+    d: z.unknown().optional().describe('The result; its shape depends on the request type.'),
+  })
+  .meta({ id: 'OkReply', description: 'Success reply to the request with the same id.' });
+export type OkReply = z.infer<typeof OkReply>;
+
+/**
+ * `d` of an `error` reply. A code this client does not know decodes as INTERNAL, as PROTOCOL.md
+ * requires, so a newer server never makes an older client drop the reply.
+ */
+export const ErrorPayload = z.object({
+  code: z
+    .enum(ErrorCode)
+    .catch(ErrorCode.INTERNAL)
+    .describe('Stable error code (PROTOCOL.md); treat a code you do not know as INTERNAL.'),
+  message: z.string().describe('Human-readable, for logs; do not branch on it.'),
+  details: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe('Machine-readable extras, e.g. errors [{path, message}] with VALIDATION_FAILED.'),
+});
+export type ErrorPayload = z.infer<typeof ErrorPayload>;
+
+/**
+ * Failure reply. Carries the request's `id` when one could be read from the bad frame; without
+ * it the error concerns a frame whose id was unreadable (or absent), and no pending request
+ * should be failed by it.
+ */
+export const ErrorReply = z
+  .object({ t: z.literal('error'), id: RequestId.optional(), d: ErrorPayload })
+  .meta({ id: 'ErrorReply', description: 'Failure reply; id absent when the bad frame had no readable id.' });
+export type ErrorReply = z.infer<typeof ErrorReply>;
+
+// ---------------------------------------------------------------------------------------------
+// Server → client pushes
+// ---------------------------------------------------------------------------------------------
+
+/** Names of the server push types (`t` of a push). New ones may appear: clients ignore unknown ones. */
+export const ServerPushType = {
+  HELLO: 'hello',
+  PRESENCE: 'presence',
+  NOTIFICATION: 'notification',
+  PONG: 'pong',
+} as const;
+export type ServerPushType = (typeof ServerPushType)[keyof typeof ServerPushType];
+
+/** Limits of this connection, announced so clients can stay within them instead of discovering them. */
+export const HelloLimits = z.object({
+  maxFrameBytes: z
+    .int()
+    .positive()
+    .describe('Largest inbound frame in bytes; a larger one closes with 1009.'),
+  maxMessagesPerSecond: z
+    .int()
+    .positive()
+    .describe('Sustained inbound frames per second; beyond it frames get RATE_LIMITED errors.'),
+  maxBurst: z.int().positive().describe('Frames that may be sent at once above the sustained rate.'),
+  maxBufferedBytes: z
+    .int()
+    .positive()
+    .describe('Server-side send buffer in bytes; a client reading slower than that is closed 1013.'),
+});
+export type HelloLimits = z.infer<typeof HelloLimits>;
+
+/** `hello`: the first frame on every connection; requests may be sent before it arrives. */
+export const HelloPayload = z.object({
+  connectionId: z.string().min(1).describe('Opaque id of this connection; quote it when reporting problems.'),
+  userId: UserId,
+  serverTime: EpochMs,
+  heartbeatMs: z
+    .int()
+    .positive()
+    .describe(
+      'Interval of the server WebSocket pings in ms; silence for about twice that ends the connection.',
+    ),
+  protocolVersion: z.literal(PROTOCOL_VERSION),
+  encoding: z.enum(Encoding),
+  limits: HelloLimits,
+});
+export type HelloPayload = z.infer<typeof HelloPayload>;
+
+/** `notification`: a personal notification, pushed to every connection of its user. */
+export const NotificationPayload = z.object({
+  id: z.string().min(1).describe('Stable id; the same notification may be pushed again after a reconnect.'),
+  kind: z
+    .string()
+    .min(1)
+    .describe('Dotted category, e.g. bid.received; clients ignore kinds they do not know.'),
+  title: z.string(),
+  body: z.string(),
+  data: z.record(z.string(), z.unknown()).optional().describe('Kind-specific fields (ids to deep-link to).'),
+  createdAt: Iso,
+});
+export type NotificationPayload = z.infer<typeof NotificationPayload>;
+
+/** `pong`: answer to a `ping` sent without `id`. */
+export const PongPayload = z.object({ serverTime: EpochMs });
+export type PongPayload = z.infer<typeof PongPayload>;
+
+export const HelloFrame = z
+  .object({ t: z.literal(ServerPushType.HELLO), d: HelloPayload })
+  .meta({ id: 'HelloFrame', description: 'First frame of every connection.' });
+export const PresenceFrame = z
+  .object({ t: z.literal(ServerPushType.PRESENCE), d: PresenceState })
+  .meta({ id: 'PresenceFrame', description: 'A subscribed user went online or offline.' });
+export const NotificationFrame = z
+  .object({ t: z.literal(ServerPushType.NOTIFICATION), d: NotificationPayload })
+  .meta({ id: 'NotificationFrame', description: 'A personal notification.' });
+export const PongFrame = z
+  .object({ t: z.literal(ServerPushType.PONG), d: PongPayload })
+  .meta({ id: 'PongFrame', description: 'Answer to a ping sent without id.' });
+
+const pushFrames = [HelloFrame, PresenceFrame, NotificationFrame, PongFrame] as const;
+
+/** Any server push (a frame that is not a reply), discriminated on `t`. */
+export const ServerPush = z.discriminatedUnion('t', pushFrames);
+export type ServerPush = z.infer<typeof ServerPush>;
+
+/** The push of one type, e.g. `ServerPushOf<'presence'>`. */
+export type ServerPushOf<T extends ServerPushType> = Extract<ServerPush, { t: T }>;
+
+/** Any frame the server may send: a reply or a push. The SDK validates inbound frames with it. */
+export const ServerFrame = z
+  .discriminatedUnion('t', [OkReply, ErrorReply, ...pushFrames])
+  .describe('A server-to-client frame: a reply {t: ok|error, id?, d?} or a push {t, d}.');
+export type ServerFrame = z.infer<typeof ServerFrame>;
+
+// ---------------------------------------------------------------------------------------------
+// JSON Schema
+// ---------------------------------------------------------------------------------------------
+
+type JsonSchema = z.core.JSONSchema.BaseSchema;
+
+/** The document written to `protocol/schema.json`. */
+export interface ProtocolJsonSchema {
+  readonly $schema: string;
+  readonly title: string;
+  readonly description: string;
+  readonly $defs: Readonly<Record<string, JsonSchema>>;
+  readonly anyOf: readonly JsonSchema[];
+}
+
+/**
+ * JSON Schema (draft 2020-12) of every frame, for clients in other languages: `$defs.ClientFrame`,
+ * `$defs.ServerFrame`, the `ok` results and every named part. Describes the wire (zod's input
+ * side): strict client objects carry `additionalProperties: false`, server objects stay open.
+ * Pure and deterministic, so a test can compare it with the committed file.
+ */
+export function buildProtocolSchema(): ProtocolJsonSchema {
+  const roots: Readonly<Record<string, z.ZodType>> = {
+    ClientFrame,
+    ServerFrame,
+    PingResult,
+    AuthRefreshResult,
+    PresenceSubscribeResult,
+  };
+  const rootBodies: Record<string, JsonSchema> = {};
+  const shared: Record<string, JsonSchema> = {};
+  for (const [name, schema] of Object.entries(roots)) {
+    const {
+      $schema: _schema,
+      $defs,
+      ...body
+    } = z.toJSONSchema(schema, {
+      target: 'draft-2020-12',
+      io: 'input',
+      // A caught enum shows its fallback as `default`, which in JSON Schema means "value when
+      // absent": wrong for a required field, so it is dropped.
+      override: ({ zodSchema, jsonSchema }) => {
+        if (zodSchema._zod.def.type === 'catch') delete jsonSchema.default;
+      },
+    });
+    // A root that has an id of its own comes back as a $ref to its entry in $defs.
+    if (body.$ref !== `#/$defs/${name}`) rootBodies[name] = body;
+    for (const [id, def] of Object.entries($defs ?? {})) {
+      const known = shared[id];
+      if (known !== undefined && JSON.stringify(known) !== JSON.stringify(def)) {
+        throw new Error(`two different schemas share the JSON Schema id ${id}`);
+      }
+      shared[id] = def;
+    }
+  }
+  const byName = ([a]: [string, JsonSchema], [b]: [string, JsonSchema]) => (a < b ? -1 : a > b ? 1 : 0);
+  // The two entry points first, then every named part alphabetically, for readable diffs.
+  const defs: Record<string, JsonSchema> = {
+    ...rootBodies,
+    ...Object.fromEntries(Object.entries(shared).sort(byName)),
+  };
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    title: `gigwire WebSocket protocol v${PROTOCOL_VERSION}`,
+    description:
+      'Frames of the gigwire WebSocket protocol (protocol/PROTOCOL.md). Encoded as MessagePack maps in ' +
+      'binary frames (subprotocol gigwire.v1.msgpack) or JSON objects in text frames (gigwire.v1.json). ' +
+      'Generated from protocol/src/frames.ts; do not edit.',
+    $defs: defs,
+    anyOf: [{ $ref: '#/$defs/ClientFrame' }, { $ref: '#/$defs/ServerFrame' }],
+  };
+}

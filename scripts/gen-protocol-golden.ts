@@ -1,0 +1,107 @@
+/**
+ * Records the golden frames of protocol v1 in protocol/test/golden/v1/: one file per frame type
+ * (and a few variants), `{name, json, msgpackHex}`. protocol/src/golden.test.ts proves each still
+ * decodes to its object and encodes to its bytes.
+ *
+ * Goldens are a promise to deployed clients, so existing files are never rewritten: a frame whose
+ * bytes would change is a breaking change, not a refresh. Delete a file by hand only if you mean it.
+ *
+ *   node --import tsx scripts/gen-protocol-golden.ts
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type AnyFrame, createCodec } from '../protocol/src/codec.js';
+
+export const GOLDEN_DIR = fileURLToPath(new URL('../protocol/test/golden/v1/', import.meta.url));
+
+const me = '0b6f7c1e-1f0e-4a53-9d55-0c8e2a1b7f10';
+const alice = '5d2c8f3a-9b1e-4c7d-8a6f-2e4b9c1d7a35';
+const bob = 'a3e1f9b2-6c4d-4e8a-b7f1-9d2c5e8a3b60';
+/** 2026-01-01T00:00:00Z in ms: above 2^32, so it exercises the int64 encoding. */
+const now = 1_767_225_600_000;
+/** Shape of an access JWT (not a valid signature). */
+const accessToken =
+  'eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiYXQrand0In0.' +
+  'eyJzdWIiOiIwYjZmN2MxZS0xZjBlLTRhNTMtOWQ1NS0wYzhlMmExYjdmMTAiLCJleHAiOjE3NjcyMjY1MDB9.' +
+  'c2lnbmF0dXJlLW9mLWV4YW1wbGU';
+
+/** Named sample frames; the name is the file name and says who sends it. */
+export const goldenSamples: Readonly<Record<string, unknown>> = {
+  'client.ping': { t: 'ping', id: 1 },
+  'client.ping.without-id': { t: 'ping' },
+  'client.auth.refresh': { t: 'auth.refresh', id: 2, d: { accessToken } },
+  'client.presence.subscribe': { t: 'presence.subscribe', id: 3, d: { userIds: [alice, bob] } },
+  'client.presence.unsubscribe': { t: 'presence.unsubscribe', id: 4, d: { userIds: [bob] } },
+  'server.hello': {
+    t: 'hello',
+    d: {
+      connectionId: 'gw-1.6f3a9c2e',
+      userId: me,
+      serverTime: now,
+      heartbeatMs: 30_000,
+      protocolVersion: 1,
+      encoding: 'msgpack',
+      limits: { maxFrameBytes: 65_536, maxMessagesPerSecond: 50, maxBurst: 100, maxBufferedBytes: 1_048_576 },
+    },
+  },
+  'server.ok.ping': { t: 'ok', id: 1, d: { serverTime: now } },
+  'server.ok.auth.refresh': { t: 'ok', id: 2, d: { expiresAt: now + 900_000 } },
+  'server.ok.presence.subscribe': {
+    t: 'ok',
+    id: 3,
+    d: {
+      presence: [
+        { userId: alice, status: 'online', lastSeenAt: null },
+        { userId: bob, status: 'offline', lastSeenAt: '2025-12-31T23:41:07.512Z' },
+      ],
+    },
+  },
+  'server.ok.presence.unsubscribe': { t: 'ok', id: 4 },
+  'server.error': {
+    t: 'error',
+    id: 5,
+    d: {
+      code: 'VALIDATION_FAILED',
+      message: 'invalid "presence.subscribe" frame: d.userIds.0: Invalid UUID',
+      details: { errors: [{ path: 'd.userIds.0', message: 'Invalid UUID' }] },
+    },
+  },
+  'server.error.without-id': {
+    t: 'error',
+    d: { code: 'BAD_FRAME', message: 'frame is not a single valid MessagePack value' },
+  },
+  'server.presence.online': { t: 'presence', d: { userId: alice, status: 'online', lastSeenAt: null } },
+  'server.presence.offline': {
+    t: 'presence',
+    d: { userId: bob, status: 'offline', lastSeenAt: '2026-01-01T00:00:00.000Z' },
+  },
+  'server.notification': {
+    t: 'notification',
+    d: {
+      id: '9e1c4b7a-2d3f-4a8e-b5c6-7f8091a2b3c4',
+      kind: 'bid.received',
+      title: 'New bid on "Logo design"',
+      body: 'Alice bid 250.00 EUR',
+      data: { jobId: '3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98', bidId: '7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d' },
+      createdAt: '2026-01-01T00:00:00.000Z',
+    },
+  },
+  'server.pong': { t: 'pong', d: { serverTime: now } },
+};
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const codec = createCodec();
+  mkdirSync(GOLDEN_DIR, { recursive: true });
+  let written = 0;
+  for (const [name, frame] of Object.entries(goldenSamples)) {
+    const decode = name.startsWith('client.') ? codec.decodeClient : codec.decodeServer;
+    const check = decode(JSON.stringify(frame), 'json');
+    if (!check.ok) throw new Error(`golden sample ${name} is not a valid frame: ${check.message}`);
+    const path = `${GOLDEN_DIR}${name}.json`;
+    if (existsSync(path)) continue;
+    const msgpackHex = Buffer.from(codec.encode(frame as AnyFrame, 'msgpack')).toString('hex');
+    writeFileSync(path, `${JSON.stringify({ name, json: frame, msgpackHex }, null, 2)}\n`);
+    written += 1;
+  }
+  console.log(`${written} golden frame(s) written to ${GOLDEN_DIR}`);
+}

@@ -1,0 +1,72 @@
+/**
+ * Presence rules: who may watch whom (a user's own contacts only), what a presence state is, and
+ * what happens on a transition (offline stores last_seen_at in Postgres, then every node hears it
+ * on the bus). Whether a user is online comes from the node-lease store in Redis.
+ */
+import type { Kysely } from 'kysely';
+import type { PresenceState } from '../../../protocol/src/frames.js';
+import type { UserId } from '../../../protocol/src/ids.js';
+import type { Database } from '../../db/database.js';
+import { contactIdsAmong, lastSeenOf, setLastSeen } from '../../db/repositories/users.repo.js';
+import type { Bus } from '../../platform/bus/bus.js';
+import type { Clock } from '../../platform/clock.js';
+import { AppError } from '../../platform/errors.js';
+import type { PresenceStore } from '../../platform/presence-store.js';
+
+/** Bus topic of presence transitions; payload is a PresenceState. */
+export const PRESENCE_TOPIC = 'presence';
+
+export function createPresenceService(deps: {
+  readonly db: Kysely<Database>;
+  readonly store: PresenceStore;
+  readonly bus: Bus;
+  readonly clock: Clock;
+}) {
+  const { db, store, bus, clock } = deps;
+
+  const announceOffline = async (userIds: readonly UserId[]) => {
+    const now = clock.now();
+    for (const userId of userIds) {
+      await setLastSeen(db, userId, now);
+      const state: PresenceState = { userId, status: 'offline', lastSeenAt: now.toISOString() };
+      await bus.publish(PRESENCE_TOPIC, state);
+    }
+  };
+
+  return {
+    /** A socket of the user opened on this node. */
+    async connected(userId: UserId): Promise<void> {
+      if ((await store.connected(userId)) === 'online') {
+        const state: PresenceState = { userId, status: 'online', lastSeenAt: null };
+        await bus.publish(PRESENCE_TOPIC, state);
+      }
+    },
+
+    /** A socket of the user on this node closed. */
+    async disconnected(userId: UserId): Promise<void> {
+      if ((await store.disconnected(userId)) === 'offline') await announceOffline([userId]);
+    },
+
+    /** Announces users of dead nodes (and of this node's previous life) as offline. */
+    announceOffline,
+
+    /** @throws AppError FORBIDDEN when any id is not one of the watcher's contacts (nothing is revealed). */
+    async assertMayWatch(watcher: UserId, userIds: readonly UserId[]): Promise<void> {
+      const contacts = await contactIdsAmong(db, watcher, userIds);
+      if (userIds.some((id) => !contacts.has(id))) {
+        throw new AppError('FORBIDDEN', 'presence is visible for your contacts only');
+      }
+    },
+
+    async snapshot(userIds: readonly UserId[]): Promise<PresenceState[]> {
+      const [online, lastSeen] = await Promise.all([store.isOnline(userIds), lastSeenOf(db, userIds)]);
+      return userIds.map((userId, i) =>
+        online[i]
+          ? { userId, status: 'online', lastSeenAt: null }
+          : { userId, status: 'offline', lastSeenAt: lastSeen.get(userId)?.toISOString() ?? null },
+      );
+    },
+  };
+}
+
+export type PresenceService = ReturnType<typeof createPresenceService>;

@@ -1,0 +1,179 @@
+/**
+ * One WebSocket connection, whatever its transport: decode → validate → rate-limit → dispatch for
+ * each inbound frame, and a bounded send path. Failed requests get an `error` reply and the socket
+ * stays open; only abuse, auth expiry, slow consumers and shutdown close it (ARCHITECTURE.md §3.2).
+ *
+ * Limits: a token bucket of maxMessagesPerSecond refilled continuously up to maxBurst; frames over
+ * it get RATE_LIMITED, and after `maxStrikes` such refusals (or bad frames) inside one strike window
+ * the socket is closed 1008 (1007 when they were undecodable). After each send the transport's
+ * buffered bytes are checked: past maxBufferedBytes the peer is a slow consumer, closed 1013.
+ */
+import { type Codec, type DecodeFailure, errorReplyFor } from '../../protocol/src/codec.js';
+import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
+import type { ClientFrame, HelloLimits, ServerFrame } from '../../protocol/src/frames.js';
+import type { Encoding } from '../../protocol/src/version.js';
+import type { Principal } from '../domain/auth/service.js';
+import type { Logger } from '../platform/logger.js';
+import type { SocketTransport } from './transport.js';
+
+export interface ConnectionLimits extends HelloLimits {
+  /** Refusals (rate or bad frames) within strikeWindowMs before the socket is closed. */
+  readonly maxStrikes: number;
+  readonly strikeWindowMs: number;
+}
+
+export interface ConnectionEnvironment {
+  readonly codec: Codec;
+  readonly limits: ConnectionLimits;
+  readonly log: Logger;
+  readonly now: () => number;
+  /** Runs a valid frame; the returned promise settles with the reply payload (or rejects with AppError). */
+  readonly dispatch: (connection: Connection, frame: ClientFrame) => Promise<unknown>;
+  /** Maps an error thrown by a handler to the code and message sent back. */
+  readonly describeError: (
+    error: unknown,
+    connection: Connection,
+  ) => { code: ErrorCode; message: string; details?: Record<string, unknown> };
+  readonly onClosed: (connection: Connection, code: number) => void;
+}
+
+export class Connection {
+  /** Tokens in the rate bucket; starts full. */
+  private tokens: number;
+  private refilledAt: number;
+  private strikes = 0;
+  private strikeWindowStart = 0;
+  private closing = false;
+
+  constructor(
+    readonly id: string,
+    /** Mutable: `auth.refresh` replaces it with the principal of a newer token. */
+    public principal: Principal,
+    readonly encoding: Encoding,
+    private readonly transport: SocketTransport,
+    private readonly env: ConnectionEnvironment,
+  ) {
+    this.tokens = env.limits.maxBurst;
+    this.refilledAt = env.now();
+  }
+
+  get userId() {
+    return this.principal.userId;
+  }
+
+  get transportKind() {
+    return this.transport.kind;
+  }
+
+  get isOpen() {
+    return !this.closing;
+  }
+
+  /** One inbound WebSocket message. Never throws. */
+  receive(data: ArrayBuffer | Uint8Array, isBinary: boolean): void {
+    if (this.closing) return;
+    const wire = isBinary
+      ? data
+      : Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data).toString('utf8');
+    const decoded = this.env.codec.decodeClient(wire, this.encoding);
+    if (!decoded.ok) {
+      this.refuse(decoded);
+      return;
+    }
+    const frame = decoded.frame;
+    if (!this.takeToken()) {
+      this.sendFrame({
+        t: 'error',
+        ...(frame.id === undefined ? {} : { id: frame.id }),
+        d: {
+          code: 'RATE_LIMITED',
+          message: `over ${this.env.limits.maxMessagesPerSecond} frames per second`,
+        },
+      });
+      this.strike(CloseCode.POLICY_VIOLATION, 'rate limit exceeded repeatedly');
+      return;
+    }
+    this.env.dispatch(this, frame).then(
+      (result) => {
+        if (frame.id !== undefined && !this.closing) {
+          this.sendFrame(
+            result === undefined
+              ? { t: 'ok', id: frame.id }
+              : ({ t: 'ok', id: frame.id, d: result } as ServerFrame),
+          );
+        }
+      },
+      (error: unknown) => {
+        if (this.closing) return;
+        const { code, message, details } = this.env.describeError(error, this);
+        this.sendFrame({
+          t: 'error',
+          ...(frame.id === undefined ? {} : { id: frame.id }),
+          d: { code, message, ...(details === undefined ? {} : { details }) },
+        });
+      },
+    );
+  }
+
+  /** Encodes and sends one frame. */
+  sendFrame(frame: ServerFrame): void {
+    this.sendEncoded(this.env.codec.encode(frame, this.encoding));
+  }
+
+  /** Sends bytes already encoded for this connection's encoding (fan-out encodes once per encoding). */
+  sendEncoded(data: Uint8Array | string): void {
+    if (this.closing) return;
+    if (!this.transport.send(data, typeof data !== 'string')) return;
+    if (this.transport.bufferedAmount() > this.env.limits.maxBufferedBytes) {
+      this.env.log.info(
+        { connId: this.id, userId: this.userId, buffered: this.transport.bufferedAmount() },
+        'slow consumer closed',
+      );
+      this.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer');
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.transport.close(code, reason);
+  }
+
+  /** The transport reports the socket gone (after our close or the peer's). */
+  closed(code: number): void {
+    this.closing = true;
+    this.env.onClosed(this, code);
+  }
+
+  private takeToken(): boolean {
+    const now = this.env.now();
+    const { maxMessagesPerSecond, maxBurst } = this.env.limits;
+    this.tokens = Math.min(maxBurst, this.tokens + ((now - this.refilledAt) * maxMessagesPerSecond) / 1000);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  private refuse(failure: DecodeFailure): void {
+    this.sendFrame(errorReplyFor(failure));
+    this.env.log.debug({ connId: this.id, code: failure.code }, 'frame refused');
+    this.strike(
+      failure.code === 'BAD_FRAME' ? CloseCode.INVALID_PAYLOAD : CloseCode.POLICY_VIOLATION,
+      failure.code === 'BAD_FRAME' ? 'repeated undecodable frames' : 'repeated invalid frames',
+    );
+  }
+
+  private strike(closeCode: number, reason: string): void {
+    const now = this.env.now();
+    if (now - this.strikeWindowStart > this.env.limits.strikeWindowMs) {
+      this.strikeWindowStart = now;
+      this.strikes = 0;
+    }
+    this.strikes += 1;
+    if (this.strikes > this.env.limits.maxStrikes) {
+      this.env.log.info({ connId: this.id, userId: this.userId, reason }, 'closing an abusive connection');
+      this.close(closeCode, reason);
+    }
+  }
+}

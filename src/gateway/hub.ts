@@ -1,0 +1,136 @@
+/**
+ * The node-local registry of open connections: by id, by user, by watched user (presence), and by
+ * the second their access token expires. Fan-out encodes a frame once per encoding, however many
+ * connections receive it. Token expiry is swept once a second for the whole node (no timer per
+ * socket): an unrefreshed connection is closed 4001 within a second of its token's `exp`.
+ */
+import type { Codec } from '../../protocol/src/codec.js';
+import { CloseCode } from '../../protocol/src/codes.js';
+import type { ServerFrame } from '../../protocol/src/frames.js';
+import type { SessionId, UserId } from '../../protocol/src/ids.js';
+import { Encoding } from '../../protocol/src/version.js';
+import type { Connection } from './connection.js';
+
+export function createHub(codec: Codec) {
+  const connections = new Map<string, Connection>();
+  const byUser = new Map<UserId, Set<Connection>>();
+  const watchers = new Map<UserId, Set<Connection>>();
+  const watchedBy = new Map<Connection, Set<UserId>>();
+  const expiring = new Map<number, Set<Connection>>();
+  const expirySecond = new Map<Connection, number>();
+
+  const addTo = <K, V>(map: Map<K, Set<V>>, key: K, value: V) => {
+    let set = map.get(key);
+    if (set === undefined) {
+      set = new Set();
+      map.set(key, set);
+    }
+    set.add(value);
+  };
+  const removeFrom = <K, V>(map: Map<K, Set<V>>, key: K, value: V) => {
+    const set = map.get(key);
+    if (set === undefined) return;
+    set.delete(value);
+    if (set.size === 0) map.delete(key);
+  };
+
+  /** Sends one frame to many connections, encoding it at most once per encoding. */
+  const fanOut = (targets: Iterable<Connection>, frame: ServerFrame) => {
+    let msgpack: Uint8Array | undefined;
+    let json: string | undefined;
+    for (const connection of targets) {
+      if (connection.encoding === Encoding.MSGPACK) {
+        msgpack ??= codec.encode(frame, Encoding.MSGPACK);
+        connection.sendEncoded(msgpack);
+      } else {
+        json ??= codec.encode(frame, Encoding.JSON);
+        connection.sendEncoded(json);
+      }
+    }
+  };
+
+  const scheduleExpiry = (connection: Connection) => {
+    const previous = expirySecond.get(connection);
+    if (previous !== undefined) removeFrom(expiring, previous, connection);
+    const second = Math.ceil(connection.principal.expiresAt / 1000);
+    expirySecond.set(connection, second);
+    addTo(expiring, second, connection);
+  };
+
+  return {
+    size: () => connections.size,
+
+    add(connection: Connection): void {
+      connections.set(connection.id, connection);
+      addTo(byUser, connection.userId, connection);
+      scheduleExpiry(connection);
+    },
+
+    remove(connection: Connection): void {
+      connections.delete(connection.id);
+      removeFrom(byUser, connection.userId, connection);
+      for (const watched of watchedBy.get(connection) ?? []) removeFrom(watchers, watched, connection);
+      watchedBy.delete(connection);
+      const second = expirySecond.get(connection);
+      if (second !== undefined) removeFrom(expiring, second, connection);
+      expirySecond.delete(connection);
+    },
+
+    /** After `auth.refresh`: the connection now expires with its new token. */
+    rescheduleExpiry: scheduleExpiry,
+
+    connectionsOf: (userId: UserId): ReadonlySet<Connection> => byUser.get(userId) ?? new Set(),
+
+    pushToUser(userId: UserId, frame: ServerFrame): void {
+      const targets = byUser.get(userId);
+      if (targets !== undefined) fanOut(targets, frame);
+    },
+
+    watch(connection: Connection, userIds: readonly UserId[]): void {
+      for (const userId of userIds) {
+        addTo(watchers, userId, connection);
+        addTo(watchedBy, connection, userId);
+      }
+    },
+
+    unwatch(connection: Connection, userIds: readonly UserId[]): void {
+      for (const userId of userIds) {
+        removeFrom(watchers, userId, connection);
+        removeFrom(watchedBy, connection, userId);
+      }
+    },
+
+    pushToWatchers(userId: UserId, frame: ServerFrame): void {
+      const targets = watchers.get(userId);
+      if (targets !== undefined) fanOut(targets, frame);
+    },
+
+    /** Closes the user's connections: all, or those of one session. */
+    closeUser(userId: UserId, sessionId: SessionId | undefined, code: number, reason: string): number {
+      let closed = 0;
+      for (const connection of [...(byUser.get(userId) ?? [])]) {
+        if (sessionId === undefined || connection.principal.sessionId === sessionId) {
+          connection.close(code, reason);
+          closed += 1;
+        }
+      }
+      return closed;
+    },
+
+    closeAll(code: number, reason: string): void {
+      for (const connection of [...connections.values()]) connection.close(code, reason);
+    },
+
+    /** Closes every connection whose token expired by `nowMs`; called once a second. */
+    sweepExpired(nowMs: number): void {
+      const due = Math.floor(nowMs / 1000);
+      for (const [second, set] of expiring) {
+        if (second > due) continue;
+        for (const connection of set) connection.close(CloseCode.AUTH_EXPIRED, 'access token expired');
+        expiring.delete(second);
+      }
+    },
+  };
+}
+
+export type Hub = ReturnType<typeof createHub>;

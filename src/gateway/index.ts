@@ -1,0 +1,298 @@
+/**
+ * createGateway: the WebSocket edge of a node. Both transports (uWebSockets.js on WS_PORT when a
+ * native build loads, @fastify/websocket at /ws on PORT always) feed one connection layer; user
+ * actors own presence transitions; the bus carries presence, revocations and notifications between
+ * nodes. Builds without listening: bin/ calls `listen`, `registerFastify` and, at shutdown, the
+ * steps of `shutdownSteps` in order.
+ *
+ * May import everything below it: protocol, config, platform, db, domain, http, actors.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { Gauge, type Registry } from 'prom-client';
+import { createCodec } from '../../protocol/src/codec.js';
+import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
+import { NotificationPayload, PresenceState } from '../../protocol/src/frames.js';
+import { SessionId, UserId } from '../../protocol/src/ids.js';
+import type { ActorSystem } from '../actors/runtime/index.js';
+import { type UserMessage, userActorKind } from '../actors/user/user-actor.js';
+import type { AuthService } from '../domain/auth/service.js';
+import { SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
+import { PRESENCE_TOPIC, type PresenceService } from '../domain/presence/service.js';
+import type { Bus } from '../platform/bus/bus.js';
+import { isAppError } from '../platform/errors.js';
+import type { Logger } from '../platform/logger.js';
+import type { PresenceStore } from '../platform/presence-store.js';
+import type { ShutdownStep } from '../platform/shutdown.js';
+import { Connection, type ConnectionLimits } from './connection.js';
+import type { WebSocketEngine } from './engine.js';
+import { registerFastifyWebSocket } from './fastify-ws.js';
+import { createHandlers, dispatchThrough } from './handlers.js';
+import { createHub } from './hub.js';
+import type { GatewayCore } from './transport.js';
+import { createUpgradeAuthenticator } from './upgrade.js';
+import { listenUws, type UwsListener } from './uws.js';
+
+/** Bus topic of personal notifications: `{ userId, notification }`, delivered to every node. */
+export const NOTIFICATIONS_TOPIC = 'notifications';
+
+export interface GatewaySettings {
+  readonly host: string;
+  readonly wsPort: number;
+  readonly maxFrameBytes: number;
+  readonly maxMessagesPerSecond: number;
+  readonly maxBurst: number;
+  readonly maxBufferedBytes: number;
+  readonly idleTimeoutS: number;
+  readonly presenceLeaseMs: number;
+}
+
+export interface GatewayDeps {
+  readonly settings: GatewaySettings;
+  readonly engine: WebSocketEngine;
+  readonly auth: AuthService;
+  readonly presence: PresenceService;
+  readonly presenceStore: PresenceStore;
+  readonly bus: Bus;
+  readonly actors: ActorSystem;
+  readonly metrics: Registry;
+  readonly log: Logger;
+}
+
+const REAP_EVERY_MS = 3_000;
+
+export function createGateway(deps: GatewayDeps) {
+  const { settings, log, bus } = deps;
+  const codec = createCodec();
+  const hub = createHub(codec);
+  const now = () => Date.now();
+  const limits: ConnectionLimits = {
+    maxFrameBytes: settings.maxFrameBytes,
+    maxMessagesPerSecond: settings.maxMessagesPerSecond,
+    maxBurst: settings.maxBurst,
+    maxBufferedBytes: settings.maxBufferedBytes,
+    maxStrikes: 20,
+    strikeWindowMs: 10_000,
+  };
+  const heartbeatMs = Math.floor((settings.idleTimeoutS * 1000) / 2);
+
+  const userKind = userActorKind({
+    presence: deps.presence,
+    sink: { pushToUser: (userId, frame) => hub.pushToUser(userId, frame) },
+    toUserId: (id) => UserId.parse(id),
+  });
+  deps.actors.register(userKind);
+  const userActor = (userId: string) => deps.actors.ref<UserMessage>(userKind, userId);
+  const tellUser = (userId: string, message: UserMessage) => {
+    try {
+      userActor(userId).tell(message);
+    } catch (error) {
+      log.error({ err: error, userId, message: message.type }, 'user actor refused a message');
+    }
+  };
+
+  const connectionsGauge = new Gauge({
+    name: 'gigwire_ws_connections',
+    help: 'Open WebSocket connections on this node, by transport.',
+    labelNames: ['transport'],
+    registers: [deps.metrics],
+  });
+  new Gauge({
+    name: 'gigwire_ws_engine_info',
+    help: 'Constant 1, labelled with the WebSocket engine that serves WS_PORT.',
+    labelNames: ['engine'],
+    registers: [deps.metrics],
+  }).set({ engine: deps.engine.name }, 1);
+
+  const handlers = createHandlers({ auth: deps.auth, presence: deps.presence, hub, now });
+  const describeError = (error: unknown, connection: Connection): { code: ErrorCode; message: string } => {
+    if (isAppError(error)) return { code: error.code, message: error.message };
+    log.error({ err: error, connId: connection.id, userId: connection.userId }, 'request handler failed');
+    return { code: 'INTERNAL', message: 'internal error' };
+  };
+  const environment = {
+    codec,
+    limits,
+    log,
+    now,
+    dispatch: dispatchThrough(handlers),
+    describeError,
+    onClosed: (connection: Connection) => {
+      hub.remove(connection);
+      connectionsGauge.dec({ transport: connection.transportKind });
+      tellUser(connection.userId, { type: 'socket-closed' });
+    },
+  };
+
+  const core: GatewayCore = {
+    authenticateUpgrade: createUpgradeAuthenticator(deps.auth),
+    open: (upgrade, transport) => {
+      const connection = new Connection(
+        randomUUID(),
+        upgrade.principal,
+        upgrade.encoding,
+        transport,
+        environment,
+      );
+      hub.add(connection);
+      connectionsGauge.inc({ transport: transport.kind });
+      tellUser(connection.userId, { type: 'socket-opened' });
+      connection.sendFrame({
+        t: 'hello',
+        d: {
+          connectionId: connection.id,
+          userId: connection.userId,
+          serverTime: now(),
+          heartbeatMs,
+          protocolVersion: 1,
+          encoding: upgrade.encoding,
+          limits: {
+            maxFrameBytes: limits.maxFrameBytes,
+            maxMessagesPerSecond: limits.maxMessagesPerSecond,
+            maxBurst: limits.maxBurst,
+            maxBufferedBytes: limits.maxBufferedBytes,
+          },
+        },
+      });
+      return {
+        onMessage: (data, isBinary) => connection.receive(data, isBinary),
+        onClose: (code) => connection.closed(code),
+      };
+    },
+  };
+
+  const unsubscribes: (() => Promise<void>)[] = [];
+  const intervals: NodeJS.Timeout[] = [];
+  let uwsListener: UwsListener | undefined;
+  let fastifyWs: { stopHeartbeat: () => void } | undefined;
+
+  const announceOffline = async (userIds: string[]) => {
+    const parsed = userIds.map((id) => UserId.safeParse(id)).flatMap((r) => (r.success ? [r.data] : []));
+    if (parsed.length > 0) await deps.presence.announceOffline(parsed);
+  };
+
+  return {
+    core,
+    engine: deps.engine,
+    /** Open connections on this node. */
+    size: () => hub.size(),
+
+    /** Registers /ws on the Fastify app (call before the app is ready). */
+    registerFastify: async (app: FastifyInstance) => {
+      fastifyWs = await registerFastifyWebSocket(app, core, {
+        maxFrameBytes: settings.maxFrameBytes,
+        idleTimeoutS: settings.idleTimeoutS,
+      });
+    },
+
+    /** Subscribes to the bus, takes the presence lease, starts uWS when a native build loaded. */
+    start: async (): Promise<{ wsPort: number | undefined }> => {
+      // A previous life of this node (same NODE_ID, crashed) may have left counts behind.
+      await announceOffline(await deps.presenceStore.clearNode());
+      await deps.presenceStore.renewLease();
+      unsubscribes.push(
+        await bus.subscribe(PRESENCE_TOPIC, (payload) => {
+          const state = PresenceState.safeParse(payload);
+          if (state.success) hub.pushToWatchers(state.data.userId, { t: 'presence', d: state.data });
+        }),
+        await bus.subscribe(SESSIONS_REVOKED_TOPIC, (payload) => {
+          const userId = UserId.safeParse(payload.userId);
+          if (!userId.success) return;
+          const sessionId =
+            payload.sessionId === undefined ? undefined : SessionId.safeParse(payload.sessionId).data;
+          const closed = hub.closeUser(userId.data, sessionId, CloseCode.AUTH_EXPIRED, 'session revoked');
+          if (closed > 0) log.info({ userId: userId.data, closed }, 'closed sockets of revoked sessions');
+        }),
+        await bus.subscribe(NOTIFICATIONS_TOPIC, (payload) => {
+          const userId = UserId.safeParse(payload.userId);
+          const notification = NotificationPayload.safeParse(payload.notification);
+          if (userId.success && notification.success && hub.connectionsOf(userId.data).size > 0) {
+            tellUser(userId.data, { type: 'notify', notification: notification.data });
+          }
+        }),
+      );
+      intervals.push(
+        setInterval(() => hub.sweepExpired(now()), 1_000),
+        setInterval(
+          () => {
+            deps.presenceStore
+              .renewLease()
+              .catch((error: unknown) => log.warn({ err: error }, 'presence lease renewal failed'));
+          },
+          Math.floor(settings.presenceLeaseMs / 3),
+        ),
+        setInterval(() => {
+          deps.presenceStore
+            .reapDeadNodes()
+            .then(announceOffline)
+            .catch((error: unknown) => log.warn({ err: error }, 'presence reaper failed'));
+        }, REAP_EVERY_MS),
+      );
+      for (const interval of intervals) interval.unref();
+      if (deps.engine.uws !== undefined) {
+        uwsListener = await listenUws({
+          uws: deps.engine.uws,
+          host: settings.host,
+          port: settings.wsPort,
+          core,
+          limits: {
+            maxFrameBytes: settings.maxFrameBytes,
+            maxBufferedBytes: settings.maxBufferedBytes,
+            idleTimeoutS: settings.idleTimeoutS,
+          },
+          log,
+          unauthorizedBody: (detail) =>
+            JSON.stringify({
+              type: 'urn:gigwire:problem:UNAUTHORIZED',
+              title: 'Authentication required',
+              status: 401,
+              code: 'UNAUTHORIZED',
+              detail,
+            }),
+        });
+      } else {
+        log.warn(
+          { detail: deps.engine.detail },
+          'no native uWebSockets.js: WebSockets are served at /ws on the HTTP port only',
+        );
+      }
+      return { wsPort: uwsListener?.port };
+    },
+
+    /**
+     * Shutdown in the order of ARCHITECTURE.md §3.10: stop accepting sockets, close the open ones
+     * with 1012 (clients reconnect elsewhere), let the actors drain (presence counts go down),
+     * then leave the presence registry and the bus.
+     */
+    shutdownSteps: (): ShutdownStep[] => [
+      {
+        name: 'stop accepting WebSockets',
+        run: async () => {
+          uwsListener?.stopListening();
+          for (const interval of intervals) clearInterval(interval);
+        },
+      },
+      {
+        name: 'close sockets with 1012',
+        run: async () => {
+          hub.closeAll(CloseCode.SERVICE_RESTART, 'server restarting');
+          fastifyWs?.stopHeartbeat();
+          // Sockets report their close asynchronously; give them a moment to reach the actors.
+          for (let waited = 0; hub.size() > 0 && waited < 2_000; waited += 20) {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        },
+      },
+      { name: 'drain actor mailboxes', run: async () => void (await deps.actors.stop(3_000)) },
+      {
+        name: 'leave presence and bus',
+        run: async () => {
+          await announceOffline(await deps.presenceStore.clearNode());
+          for (const unsubscribe of unsubscribes) await unsubscribe();
+        },
+      },
+    ],
+  };
+}
+
+export type Gateway = ReturnType<typeof createGateway>;

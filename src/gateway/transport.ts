@@ -1,0 +1,47 @@
+/**
+ * What the two WebSocket transports (uWebSockets.js and @fastify/websocket) share with the
+ * transport-agnostic connection layer: the upgrade decision before a socket exists, and a small
+ * send/close surface after. Everything above this file is written once for both transports.
+ */
+import type { Encoding } from '../../protocol/src/version.js';
+import type { Principal } from '../domain/auth/service.js';
+
+/** The parts of an upgrade request that decide whether a socket is opened. */
+export interface UpgradeInput {
+  readonly authorization: string | undefined;
+  /** Raw Sec-WebSocket-Protocol header: encodings and possibly `bearer.<jwt>`. */
+  readonly protocols: string | undefined;
+  /** Raw query string without `?` (may carry access_token). */
+  readonly query: string;
+}
+
+export interface AcceptedUpgrade {
+  readonly principal: Principal;
+  readonly encoding: Encoding;
+  /** The subprotocol to answer with ('' when the client offered none of ours). */
+  readonly protocol: string;
+}
+
+/** Sending side of one socket, as the connection layer sees it. */
+export interface SocketTransport {
+  /** 'fastify-ws' or 'uws': for logs and metrics. */
+  readonly kind: 'uws' | 'fastify-ws';
+  /** Queues a frame; binary for msgpack, text for json. Returns false once the socket is closed. */
+  readonly send: (data: Uint8Array | string, isBinary: boolean) => boolean;
+  /** Bytes queued in user space and not yet written to the kernel. */
+  readonly bufferedAmount: () => number;
+  readonly close: (code: number, reason: string) => void;
+}
+
+/** Receiving side: what a transport calls for each event of an open socket. */
+export interface SocketHandler {
+  /** `data` is only valid during the call (uWS reuses the buffer). */
+  readonly onMessage: (data: ArrayBuffer | Uint8Array, isBinary: boolean) => void;
+  readonly onClose: (code: number) => void;
+}
+
+export interface GatewayCore {
+  /** @throws AppError UNAUTHORIZED (→ HTTP 401, no socket) */
+  readonly authenticateUpgrade: (input: UpgradeInput) => Promise<AcceptedUpgrade>;
+  readonly open: (upgrade: AcceptedUpgrade, transport: SocketTransport) => SocketHandler;
+}

@@ -1,0 +1,145 @@
+/**
+ * The uWebSockets.js listener on WS_PORT: /ws only. Auth happens before the upgrade completes
+ * (401 and no socket otherwise). uWS hygiene (ARCHITECTURE.md §3.11): headers are copied
+ * synchronously, onAborted is registered before the await, the upgrade is corked, every send after
+ * an await is corked, heartbeats are uWS's automatic pings with idleTimeout (no JS timer per socket).
+ */
+import type { HttpResponse, us_listen_socket, us_socket, WebSocket } from 'uWebSockets.js';
+import type { Logger } from '../platform/logger.js';
+import type { UwsModule } from './engine.js';
+import type { AcceptedUpgrade, GatewayCore, SocketHandler } from './transport.js';
+
+export interface UwsLimits {
+  readonly maxFrameBytes: number;
+  /** A socket whose unsent bytes pass this is closed 1013 by the connection layer. */
+  readonly maxBufferedBytes: number;
+  readonly idleTimeoutS: number;
+}
+
+interface UserData {
+  accepted: AcceptedUpgrade | undefined;
+  handler: SocketHandler | undefined;
+  closed: boolean;
+}
+
+export interface UwsListener {
+  readonly port: number;
+  /** Stops listening; open sockets stay (the caller closes them with 1012 first). */
+  readonly stopListening: () => void;
+}
+
+function rejectUpgrade(res: HttpResponse, status: string, body: string): void {
+  res.cork(() => {
+    res.writeStatus(status).writeHeader('content-type', 'application/problem+json').end(body);
+  });
+}
+
+export async function listenUws(options: {
+  readonly uws: UwsModule;
+  readonly host: string;
+  readonly port: number;
+  readonly core: GatewayCore;
+  readonly limits: UwsLimits;
+  readonly log: Logger;
+  readonly unauthorizedBody: (detail: string) => string;
+}): Promise<UwsListener> {
+  const { uws, core, log } = options;
+  const app = uws.App();
+  app.ws<UserData>('/ws', {
+    compression: uws.DISABLED,
+    maxPayloadLength: options.limits.maxFrameBytes,
+    // Above our own bound, so uWS never drops a frame silently: we close 1013 before it would.
+    maxBackpressure: options.limits.maxBufferedBytes + options.limits.maxFrameBytes * 2,
+    closeOnBackpressureLimit: 0,
+    idleTimeout: options.limits.idleTimeoutS,
+    sendPingsAutomatically: true,
+    upgrade: (res, req, context) => {
+      // MUST copy everything from req now: it is invalid after this callback returns.
+      const input = {
+        authorization: req.getHeader('authorization') || undefined,
+        protocols: req.getHeader('sec-websocket-protocol') || undefined,
+        query: req.getQuery() ?? '',
+      };
+      const key = req.getHeader('sec-websocket-key');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      core.authenticateUpgrade(input).then(
+        (accepted) => {
+          if (aborted) return;
+          res.cork(() => {
+            res.upgrade<UserData>(
+              { accepted, handler: undefined, closed: false },
+              key,
+              accepted.protocol,
+              extensions,
+              context,
+            );
+          });
+        },
+        (error: unknown) => {
+          if (aborted) return;
+          rejectUpgrade(
+            res,
+            '401 Unauthorized',
+            options.unauthorizedBody(error instanceof Error ? error.message : 'unauthorized'),
+          );
+        },
+      );
+    },
+    open: (ws: WebSocket<UserData>) => {
+      const data = ws.getUserData();
+      if (data.accepted === undefined) return;
+      data.handler = core.open(data.accepted, {
+        kind: 'uws',
+        send: (payload, isBinary) => {
+          if (data.closed) return false;
+          // Corked: sends after an await (actors, Redis callbacks) would otherwise be a syscall each.
+          ws.cork(() => {
+            ws.send(payload, isBinary);
+          });
+          return true;
+        },
+        bufferedAmount: () => (data.closed ? 0 : ws.getBufferedAmount()),
+        close: (code, reason) => {
+          if (data.closed) return;
+          data.closed = true;
+          ws.end(code, reason);
+        },
+      });
+      data.accepted = undefined;
+    },
+    message: (ws, message, isBinary) => {
+      ws.getUserData().handler?.onMessage(message, isBinary);
+    },
+    close: (ws, code) => {
+      const data = ws.getUserData();
+      data.closed = true;
+      data.handler?.onClose(code);
+      data.handler = undefined;
+    },
+  });
+  app.any('/*', (res) => {
+    res
+      .writeStatus('404 Not Found')
+      .writeHeader('content-type', 'text/plain')
+      .end('WebSocket endpoint is /ws\n');
+  });
+
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+    app.listen(options.host, options.port, (socket) => {
+      if (socket === false)
+        reject(new Error(`uWebSockets.js could not listen on ${options.host}:${options.port}`));
+      else resolve(socket);
+    });
+  });
+  // The listen socket is a us_socket underneath; the typings keep the two apart.
+  const port = uws.us_socket_local_port(listenSocket as unknown as us_socket);
+  log.info({ port }, 'uWebSockets.js listening on /ws');
+  return {
+    port,
+    stopListening: () => uws.us_listen_socket_close(listenSocket),
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * The Bus: every message between actors and between processes goes through this port, so running
+ * several gateway nodes needs placement only. Topics are plain names; payloads are JSON values.
+ * Delivery is at-most-once and in publish order per publisher (Redis pub/sub semantics): anything
+ * that must not be lost is made durable in Postgres first and only announced here.
+ */
+export type BusPayload = Readonly<Record<string, unknown>>;
+export type BusHandler = (payload: BusPayload) => void;
+
+export interface Bus {
+  /** Sends to every subscriber of the topic on every node, this one included. */
+  readonly publish: (topic: string, payload: BusPayload) => Promise<void>;
+  /** Returns the unsubscribe function. Handlers must not throw (errors are logged and dropped). */
+  readonly subscribe: (topic: string, handler: BusHandler) => Promise<() => Promise<void>>;
+  readonly close: () => Promise<void>;
+}
+
+/** The in-process implementation, for unit tests and the contract test. */
+export function createMemoryBus(): Bus {
+  const handlers = new Map<string, Set<BusHandler>>();
+  return {
+    publish: async (topic, payload) => {
+      // A copy through JSON, as Redis would deliver it: no shared mutable objects between actors.
+      const copy = JSON.parse(JSON.stringify(payload)) as BusPayload;
+      for (const handler of handlers.get(topic) ?? []) queueMicrotask(() => handler(copy));
+    },
+    subscribe: async (topic, handler) => {
+      let set = handlers.get(topic);
+      if (set === undefined) {
+        set = new Set();
+        handlers.set(topic, set);
+      }
+      set.add(handler);
+      return async () => {
+        set?.delete(handler);
+      };
+    },
+    close: async () => handlers.clear(),
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * Presence in Redis with one lease per node, not a TTL per socket: for each user a hash
+ * nodeId → open sockets there, for each node the set of its users, and a sorted set of node leases.
+ * A user is online while any node counts a socket for them. Nodes renew their lease every few
+ * seconds; a node whose lease lapsed (it died without closing its sockets) is reaped by any live
+ * node: its users lose that node's count and, with no other node, go offline.
+ * Transitions (offline→online on the first socket, online→offline on the last) are decided inside
+ * Lua scripts, so racing connects and disconnects on several nodes agree on exactly one of each.
+ */
+import type { Redis } from 'ioredis';
+
+export type PresenceTransition = 'online' | 'offline' | null;
+
+export interface PresenceStore {
+  /** Counts a socket of the user on this node; 'online' when it is the user's first anywhere. */
+  readonly connected: (userId: string) => Promise<PresenceTransition>;
+  /** Uncounts it; 'offline' when it was the user's last anywhere. */
+  readonly disconnected: (userId: string) => Promise<PresenceTransition>;
+  readonly isOnline: (userIds: readonly string[]) => Promise<boolean[]>;
+  /** Renews this node's lease (call every leaseMs / 3). */
+  readonly renewLease: () => Promise<void>;
+  /** Reaps nodes whose lease lapsed; returns the users that went offline. */
+  readonly reapDeadNodes: () => Promise<string[]>;
+  /** Removes this node's own counts (at start, after a crash; at clean shutdown); returns users now offline. */
+  readonly clearNode: (nodeId?: string) => Promise<string[]>;
+}
+
+const CONNECT = `
+local before = redis.call('HLEN', KEYS[1])
+local count = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('SADD', KEYS[2], ARGV[2])
+if before == 0 and count == 1 then return 1 end
+return 0`;
+
+const DISCONNECT = `
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if current <= 0 then return 0 end
+if current == 1 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+else
+  redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+end
+if redis.call('HLEN', KEYS[1]) == 0 then return 1 end
+return 0`;
+
+/** Drops one node's count of one user; 1 when the user has no node left. */
+const DROP_NODE = `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('HLEN', KEYS[1]) == 0 then return 1 end
+return 0`;
+
+export function createRedisPresenceStore(options: {
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly nodeId: string;
+  /** How long a lease lasts without renewal; a dead node's users go offline within this plus one reap interval. */
+  readonly leaseMs: number;
+}): PresenceStore {
+  const { redis, prefix, nodeId } = options;
+  const userKey = (userId: string) => `${prefix}:presence:user:${userId}`;
+  const nodeUsersKey = (node: string) => `${prefix}:presence:node-users:${node}`;
+  const leasesKey = `${prefix}:presence:leases`;
+
+  const clearNode = async (node: string): Promise<string[]> => {
+    const offline: string[] = [];
+    const users = await redis.smembers(nodeUsersKey(node));
+    for (const userId of users) {
+      if ((await redis.eval(DROP_NODE, 1, userKey(userId), node)) === 1) offline.push(userId);
+    }
+    await redis.multi().del(nodeUsersKey(node)).zrem(leasesKey, node).exec();
+    return offline;
+  };
+
+  return {
+    connected: async (userId) =>
+      (await redis.eval(CONNECT, 2, userKey(userId), nodeUsersKey(nodeId), nodeId, userId)) === 1
+        ? 'online'
+        : null,
+    disconnected: async (userId) =>
+      (await redis.eval(DISCONNECT, 2, userKey(userId), nodeUsersKey(nodeId), nodeId, userId)) === 1
+        ? 'offline'
+        : null,
+    isOnline: async (userIds) => {
+      if (userIds.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const userId of userIds) pipeline.hlen(userKey(userId));
+      const results = (await pipeline.exec()) ?? [];
+      return results.map(([, count]) => Number(count) > 0);
+    },
+    renewLease: async () => {
+      await redis.zadd(leasesKey, Date.now() + options.leaseMs, nodeId);
+    },
+    reapDeadNodes: async () => {
+      const dead = (await redis.zrangebyscore(leasesKey, '-inf', Date.now())).filter(
+        (node) => node !== nodeId,
+      );
+      const offline: string[] = [];
+      for (const node of dead) {
+        // One reaper per dead node, even with many live nodes racing.
+        const claimed = await redis.set(`${prefix}:presence:reaping:${node}`, nodeId, 'PX', 30_000, 'NX');
+        if (claimed === 'OK') offline.push(...(await clearNode(node)));
+      }
+      return offline;
+    },
+    clearNode: (node = nodeId) => clearNode(node),
+  };
+}
