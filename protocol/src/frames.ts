@@ -152,6 +152,13 @@ export const AuthRefreshResult = z
   .meta({ id: 'AuthRefreshResult', description: 'd of the ok reply to auth.refresh.' });
 export type AuthRefreshResult = z.infer<typeof AuthRefreshResult>;
 
+/** Presence of a user: online while at least one of their connections is open on any node. */
+export const PresenceStatus = {
+  ONLINE: 'online',
+  OFFLINE: 'offline',
+} as const;
+export type PresenceStatus = (typeof PresenceStatus)[keyof typeof PresenceStatus];
+
 /**
  * Whether a user has at least one open connection anywhere. `lastSeenAt` is null while online and
  * for a user never seen; when offline it is the moment their last connection closed.
@@ -159,7 +166,7 @@ export type AuthRefreshResult = z.infer<typeof AuthRefreshResult>;
 export const PresenceState = z
   .object({
     userId: UserId,
-    status: z.enum(['online', 'offline']),
+    status: z.enum(PresenceStatus),
     lastSeenAt: Iso.nullable().describe('RFC 3339 UTC time the user went offline; null while online.'),
   })
   .meta({ id: 'PresenceState', description: 'Presence of one user.' });
@@ -291,15 +298,19 @@ export type NotificationPayload = z.infer<typeof NotificationPayload>;
 export const PongPayload = z.object({ serverTime: EpochMs });
 export type PongPayload = z.infer<typeof PongPayload>;
 
+/** `{t: 'hello', d: HelloPayload}`. */
 export const HelloFrame = z
   .object({ t: z.literal(ServerPushType.HELLO), d: HelloPayload })
   .meta({ id: 'HelloFrame', description: 'First frame of every connection.' });
+/** `{t: 'presence', d: PresenceState}`: one push per online/offline transition of a subscribed user. */
 export const PresenceFrame = z
   .object({ t: z.literal(ServerPushType.PRESENCE), d: PresenceState })
   .meta({ id: 'PresenceFrame', description: 'A subscribed user went online or offline.' });
+/** `{t: 'notification', d: NotificationPayload}`. */
 export const NotificationFrame = z
   .object({ t: z.literal(ServerPushType.NOTIFICATION), d: NotificationPayload })
   .meta({ id: 'NotificationFrame', description: 'A personal notification.' });
+/** `{t: 'pong', d: PongPayload}`. */
 export const PongFrame = z
   .object({ t: z.literal(ServerPushType.PONG), d: PongPayload })
   .meta({ id: 'PongFrame', description: 'Answer to a ping sent without id.' });

@@ -37,6 +37,7 @@ export {
   PongPayload,
   PresenceFrame,
   PresenceState,
+  PresenceStatus,
   PresenceSubscribeFrame,
   PresenceSubscribePayload,
   PresenceSubscribeResult,

@@ -105,8 +105,17 @@ export function createGateway(deps: GatewayDeps) {
   }).set({ engine: deps.engine.name }, 1);
 
   const handlers = createHandlers({ auth: deps.auth, presence: deps.presence, hub, now });
-  const describeError = (error: unknown, connection: Connection): { code: ErrorCode; message: string } => {
-    if (isAppError(error)) return { code: error.code, message: error.message };
+  const describeError = (
+    error: unknown,
+    connection: Connection,
+  ): { code: ErrorCode; message: string; details?: Record<string, unknown> } => {
+    if (isAppError(error)) {
+      return {
+        code: error.code,
+        message: error.message,
+        ...(error.details === undefined ? {} : { details: { ...error.details } }),
+      };
+    }
     log.error({ err: error, connId: connection.id, userId: connection.userId }, 'request handler failed');
     return { code: 'INTERNAL', message: 'internal error' };
   };

@@ -53,8 +53,11 @@ export function createPresenceService(deps: {
     /** @throws AppError FORBIDDEN when any id is not one of the watcher's contacts (nothing is revealed). */
     async assertMayWatch(watcher: UserId, userIds: readonly UserId[]): Promise<void> {
       const contacts = await contactIdsAmong(db, watcher, userIds);
-      if (userIds.some((id) => !contacts.has(id))) {
-        throw new AppError('FORBIDDEN', 'presence is visible for your contacts only');
+      const notContacts = userIds.filter((id) => !contacts.has(id));
+      if (notContacts.length > 0) {
+        throw new AppError('FORBIDDEN', 'presence is visible for your contacts only', {
+          details: { userIds: notContacts },
+        });
       }
     },
 
