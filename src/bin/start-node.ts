@@ -92,7 +92,13 @@ function createServices(config: Config, db: Kysely<Database>, redis: Redis, bus:
     settings: { refresh: config.refresh, login: config.login },
     announceRevocation: (event) => bus.publish(SESSIONS_REVOKED_TOPIC, { ...event }),
   });
-  return { tokens, auth, users: createUserService({ db }), admin: createAdminService({ db }) };
+  const presence = presenceStore(config, redis);
+  return {
+    tokens,
+    auth,
+    users: createUserService({ db, isOnline: (ids) => presence.isOnline(ids) }),
+    admin: createAdminService({ db }),
+  };
 }
 
 /**

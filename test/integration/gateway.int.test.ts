@@ -127,6 +127,8 @@ describe('WebSocket gateway', () => {
         const b1 = await open(endpoints().uws, b.accessToken, 'json');
         const b2 = await open(endpoints()['fastify-ws'], b.accessToken, 'msgpack');
         await watcher.next((f) => f.t === 'presence');
+        const online = await api.get<{ presence: unknown }>(`/v1/users/${b.id}`, a.accessToken);
+        expect(online.body.presence).toEqual({ status: 'online', lastSeenAt: null });
         await sleep(300);
         expect(presenceOf()).toEqual([
           { t: 'presence', d: { userId: b.id, status: 'online', lastSeenAt: null } },
@@ -146,8 +148,11 @@ describe('WebSocket gateway', () => {
         expect(lastSeenAt).toBeGreaterThanOrEqual(before - 1000);
         expect(presenceOf()).toHaveLength(2);
 
-        const profile = await api.get<{ id: string }>(`/v1/users/${b.id}`, a.accessToken);
-        expect(profile.status).toBe(200);
+        const profile = await api.get<{ presence: unknown }>(`/v1/users/${b.id}`, a.accessToken);
+        expect(profile.body.presence).toEqual({
+          status: 'offline',
+          lastSeenAt: (offline.d as { lastSeenAt: string }).lastSeenAt,
+        });
 
         const stranger = await registerUser(api);
         const forbidden = await watcher.request('presence.subscribe', { userIds: [stranger.id] });

@@ -44,6 +44,17 @@ export const PublicUser = z
   .meta({ id: 'PublicUser' });
 export type PublicUser = z.infer<typeof PublicUser>;
 
+export const Presence = z
+  .object({
+    status: z.enum(['online', 'offline']),
+    lastSeenAt: Iso.nullable().describe('When the user was last online; null while online or never seen.'),
+  })
+  .meta({ id: 'Presence' });
+
+/** GET /v1/users/:id: the public profile with live presence. */
+export const UserProfile = PublicUser.extend({ presence: Presence }).meta({ id: 'UserProfile' });
+export type UserProfile = z.infer<typeof UserProfile>;
+
 export const Me = PublicUser.extend({
   email: z.string(),
   emailVerified: z.boolean(),

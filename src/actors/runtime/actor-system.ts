@@ -10,8 +10,9 @@
  * actor whose runner is not running, and it ends, in the same synchronous step that finds the mailbox
  * empty, so no message can slip in between.
  *
- * Per message the runtime does a Map lookup, a ring-buffer write, two integer updates and one histogram
- * observation; `tell` allocates nothing, and timers are per idle period, not per message.
+ * Per message the runtime does a Map lookup, a ring-buffer write and read, a few integer updates and a
+ * bucket increment for the duration histogram (about 0.2 µs for tell + a synchronous handle); `tell`
+ * allocates nothing, and timers are per idle period, not per message.
  */
 import type { Registry } from 'prom-client';
 import { AppError } from '../../platform/errors.js';

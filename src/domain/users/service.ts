@@ -6,6 +6,7 @@ import type {
   Me,
   PublicUser,
   UpdateMeRequest,
+  UserProfile,
   UserSearchQuery,
 } from '../../../protocol/src/rest/users.js';
 import type { Database } from '../../db/database.js';
@@ -31,7 +32,11 @@ export function searchTerms(q: string | undefined): string[] {
     .slice(0, 8);
 }
 
-export function createUserService(deps: { readonly db: Kysely<Database> }) {
+export function createUserService(deps: {
+  readonly db: Kysely<Database>;
+  /** Whether each user has a socket open on any node (the presence registry in Redis). */
+  readonly isOnline: (userIds: readonly UserId[]) => Promise<boolean[]>;
+}) {
   const { db } = deps;
 
   const activeUser = async (id: UserId) => {
@@ -71,8 +76,15 @@ export function createUserService(deps: { readonly db: Kysely<Database> }) {
       return toMe(updated);
     },
 
-    async getUser(id: UserId): Promise<PublicUser> {
-      return toPublicUser(await activeUser(id));
+    async getUser(id: UserId): Promise<UserProfile> {
+      const user = await activeUser(id);
+      const [online] = await deps.isOnline([id]);
+      return {
+        ...toPublicUser(user),
+        presence: online
+          ? { status: 'online', lastSeenAt: null }
+          : { status: 'offline', lastSeenAt: user.last_seen_at?.toISOString() ?? null },
+      };
     },
 
     /** Workers matching the query, newest first, cursor-paginated. */

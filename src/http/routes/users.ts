@@ -7,10 +7,10 @@ import {
   ContactList,
   ContactParams,
   Me,
-  PublicUser,
   UpdateMeRequest,
   UserIdParams,
   UserPage,
+  UserProfile,
   UserSearchQuery,
 } from '../../../protocol/src/rest/users.js';
 import type { UserService } from '../../domain/users/service.js';
@@ -55,9 +55,9 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
     config: { auth: 'user' },
     schema: {
       tags: ['profiles'],
-      summary: "A user's public profile (no email)",
+      summary: "A user's public profile with presence (no email)",
       params: UserIdParams,
-      response: { 200: PublicUser, ...errors },
+      response: { 200: UserProfile, ...errors },
     },
     handler: async (request) => users.getUser(request.params.id),
   });
