@@ -16,13 +16,23 @@ export interface Bus {
 }
 
 /** The in-process implementation, for unit tests and the contract test. */
-export function createMemoryBus(): Bus {
+export function createMemoryBus(
+  onHandlerError: (error: unknown, topic: string) => void = () => undefined,
+): Bus {
   const handlers = new Map<string, Set<BusHandler>>();
   return {
     publish: async (topic, payload) => {
       // A copy through JSON, as Redis would deliver it: no shared mutable objects between actors.
       const copy = JSON.parse(JSON.stringify(payload)) as BusPayload;
-      for (const handler of handlers.get(topic) ?? []) queueMicrotask(() => handler(copy));
+      for (const handler of handlers.get(topic) ?? []) {
+        queueMicrotask(() => {
+          try {
+            handler(copy);
+          } catch (error) {
+            onHandlerError(error, topic);
+          }
+        });
+      }
     },
     subscribe: async (topic, handler) => {
       let set = handlers.get(topic);
