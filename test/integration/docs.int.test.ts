@@ -35,7 +35,7 @@ describe('docker-compose.yml', () => {
         cwd: root,
       },
     );
-    for (const service of ['postgres', 'redis', 'api', 'gateway', 'worker'])
+    for (const service of ['postgres', 'redis', 'api', 'gateway-1', 'gateway-2', 'worker', 'proxy'])
       expect(stdout).toContain(`  ${service}:`);
     expect(stdout).toContain('ROLE: gateway');
   });
