@@ -15,3 +15,6 @@ export type EmailId = z.infer<typeof EmailId>;
 
 export const OutboxEventId = z.uuid().brand<'OutboxEventId'>();
 export type OutboxEventId = z.infer<typeof OutboxEventId>;
+
+export const RoomId = z.uuid().brand<'RoomId'>();
+export type RoomId = z.infer<typeof RoomId>;

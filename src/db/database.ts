@@ -1,6 +1,7 @@
 /** Kysely's view of the schema: one `*.table.ts` per table (or small family of tables), gathered here. */
 import type { InstallationTable } from './tables/installation.table.js';
 import type { EmailsTable, OutboxEventsTable } from './tables/outbox.table.js';
+import type { MessagesTable, RoomMembersTable, RoomsTable } from './tables/rooms.table.js';
 import type {
   EmailTokensTable,
   RefreshTokensTable,
@@ -19,4 +20,7 @@ export interface Database {
   email_tokens: EmailTokensTable;
   outbox_events: OutboxEventsTable;
   emails: EmailsTable;
+  rooms: RoomsTable;
+  room_members: RoomMembersTable;
+  messages: MessagesTable;
 }
