@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import { ErrorCode } from './codes.js';
-import { UserId } from './ids.js';
+import { RoomId, UserId } from './ids.js';
 import { Iso } from './rest/common.js';
 import { Encoding, PROTOCOL_VERSION } from './version.js';
 
@@ -44,6 +44,12 @@ export const ClientFrameType = {
   AUTH_REFRESH: 'auth.refresh',
   PRESENCE_SUBSCRIBE: 'presence.subscribe',
   PRESENCE_UNSUBSCRIBE: 'presence.unsubscribe',
+  ROOM_JOIN: 'room.join',
+  ROOM_LEAVE: 'room.leave',
+  ROOM_SEND: 'room.send',
+  ROOM_HISTORY: 'room.history',
+  ROOM_TYPING: 'room.typing',
+  ROOM_READ: 'room.read',
 } as const;
 export type ClientFrameType = (typeof ClientFrameType)[keyof typeof ClientFrameType];
 
@@ -119,12 +125,115 @@ export const PresenceUnsubscribeFrame = z
   })
   .meta({ id: 'PresenceUnsubscribeFrame', description: 'Ends presence subscriptions; answered by ok.' });
 
+/** A room message's sequence number: 1 for the first message of a room, no gaps. */
+export const Seq = z
+  .int()
+  .min(0)
+  .max(Number.MAX_SAFE_INTEGER)
+  .describe('Per-room message number, from 1, without gaps.');
+
+/** Largest message body in UTF-8 characters (4 KiB of text). */
+export const MAX_BODY_CHARS = 4096;
+/** Largest `meta` object, measured as its JSON text. */
+export const MAX_META_CHARS = 4096;
+
+const RoomMeta = z
+  .record(z.string(), z.unknown())
+  .refine((meta) => JSON.stringify(meta).length <= MAX_META_CHARS, {
+    error: `meta must be at most ${MAX_META_CHARS} characters of JSON`,
+  })
+  .describe('Optional JSON object attached to a message (at most 4096 characters as JSON).');
+
+/** `room.join`: start receiving the room's messages; with sinceSeq, first every message after it. */
+export const RoomJoinPayload = z.strictObject({
+  roomId: RoomId,
+  sinceSeq: Seq.optional().describe(
+    'Last seq this client has; every later message is pushed first, in order.',
+  ),
+});
+export const RoomLeavePayload = z.strictObject({ roomId: RoomId });
+/** `room.send`: acknowledged with its seq only once the message is durable. */
+export const RoomSendPayload = z.strictObject({
+  roomId: RoomId,
+  clientMsgId: z
+    .string()
+    .min(1)
+    .max(64)
+    .describe(
+      'Chosen by the client, unique per sender and room: resending it returns the first seq and stores nothing new.',
+    ),
+  body: z.string().max(MAX_BODY_CHARS),
+  meta: RoomMeta.optional(),
+});
+export const RoomHistoryPayload = z.strictObject({
+  roomId: RoomId,
+  beforeSeq: Seq.optional().describe('Only messages with a smaller seq; omit for the newest.'),
+  limit: z.int().min(1).max(100).default(50),
+});
+export const RoomTypingPayload = z.strictObject({ roomId: RoomId });
+export const RoomReadPayload = z.strictObject({ roomId: RoomId, seq: Seq });
+
+const roomFrame = <T extends string, P extends z.ZodType>(
+  t: T,
+  payload: P,
+  id: string,
+  description: string,
+) => z.strictObject({ t: z.literal(t), id: RequestId.optional(), d: payload }).meta({ id, description });
+
+export const RoomJoinFrame = roomFrame(
+  ClientFrameType.ROOM_JOIN,
+  RoomJoinPayload,
+  'RoomJoinFrame',
+  'Joins a room (members only); answered by ok {lastSeq}.',
+);
+export const RoomLeaveFrame = roomFrame(
+  ClientFrameType.ROOM_LEAVE,
+  RoomLeavePayload,
+  'RoomLeaveFrame',
+  'Stops receiving a room on this connection; answered by ok.',
+);
+export const RoomSendFrame = roomFrame(
+  ClientFrameType.ROOM_SEND,
+  RoomSendPayload,
+  'RoomSendFrame',
+  'Sends a message; answered by ok {seq, sentAt} once durable.',
+);
+export const RoomHistoryFrame = roomFrame(
+  ClientFrameType.ROOM_HISTORY,
+  RoomHistoryPayload,
+  'RoomHistoryFrame',
+  'Reads stored messages, newest first; answered by ok {messages}.',
+);
+export const RoomTypingFrame = roomFrame(
+  ClientFrameType.ROOM_TYPING,
+  RoomTypingPayload,
+  'RoomTypingFrame',
+  'Tells the other members you are typing (ephemeral, throttled).',
+);
+export const RoomReadFrame = roomFrame(
+  ClientFrameType.ROOM_READ,
+  RoomReadPayload,
+  'RoomReadFrame',
+  'Marks messages up to seq as read; answered by ok {seq}.',
+);
+
 /**
  * Any frame a client may send, discriminated on `t`. The gateway validates every inbound frame
  * with this (after the codec has decoded it); inside the server the type is trusted.
  */
 export const ClientFrame = z
-  .discriminatedUnion('t', [PingFrame, AuthRefreshFrame, PresenceSubscribeFrame, PresenceUnsubscribeFrame])
+  .discriminatedUnion('t', [
+    PingFrame,
+    AuthRefreshFrame,
+    PresenceSubscribeFrame,
+    PresenceUnsubscribeFrame,
+    RoomJoinFrame,
+    RoomLeaveFrame,
+    RoomSendFrame,
+    RoomHistoryFrame,
+    RoomTypingFrame,
+    RoomReadFrame,
+  ])
   .describe('A client-to-server request: {t, id?, d?}.');
 export type ClientFrame = z.infer<typeof ClientFrame>;
 
@@ -179,6 +288,33 @@ export const PresenceSubscribeResult = z.object({ presence: z.array(PresenceStat
 });
 export type PresenceSubscribeResult = z.infer<typeof PresenceSubscribeResult>;
 
+/** A stored room message, as pushed (`room.message`) and as listed by `room.history`. */
+export const RoomMessage = z
+  .object({
+    roomId: RoomId,
+    seq: Seq,
+    senderId: UserId,
+    clientMsgId: z.string(),
+    body: z.string(),
+    meta: z.record(z.string(), z.unknown()).optional(),
+    sentAt: Iso,
+  })
+  .meta({ id: 'RoomMessage', description: 'A durable message of a room.' });
+export type RoomMessage = z.infer<typeof RoomMessage>;
+
+export const RoomJoinResult = z
+  .object({ lastSeq: Seq })
+  .meta({ id: 'RoomJoinResult', description: 'Highest seq of the room when joined.' });
+export const RoomSendResult = z
+  .object({ seq: Seq, sentAt: Iso })
+  .meta({ id: 'RoomSendResult', description: 'Seq and time of the durable message.' });
+export const RoomHistoryResult = z
+  .object({ messages: z.array(RoomMessage) })
+  .meta({ id: 'RoomHistoryResult', description: 'Messages newest first.' });
+export const RoomReadResult = z
+  .object({ seq: Seq })
+  .meta({ id: 'RoomReadResult', description: 'Your read mark after the request.' });
+
 /**
  * The schema of the `ok` payload of each request type, so the SDK can validate and type a reply
  * from the request it sent. `undefined`: the reply has no `d`.
@@ -188,6 +324,12 @@ export const ReplyPayloads = {
   [ClientFrameType.AUTH_REFRESH]: AuthRefreshResult,
   [ClientFrameType.PRESENCE_SUBSCRIBE]: PresenceSubscribeResult,
   [ClientFrameType.PRESENCE_UNSUBSCRIBE]: z.undefined(),
+  [ClientFrameType.ROOM_JOIN]: RoomJoinResult,
+  [ClientFrameType.ROOM_LEAVE]: z.undefined(),
+  [ClientFrameType.ROOM_SEND]: RoomSendResult,
+  [ClientFrameType.ROOM_HISTORY]: RoomHistoryResult,
+  [ClientFrameType.ROOM_TYPING]: z.undefined(),
+  [ClientFrameType.ROOM_READ]: RoomReadResult,
 } as const satisfies Record<ClientFrameType, z.ZodType>;
 /** The `ok` payload type of a request type, e.g. `ReplyPayload<'ping'>` is `{serverTime}`. */
 export type ReplyPayload<T extends ClientFrameType> = z.infer<(typeof ReplyPayloads)[T]>;
@@ -242,6 +384,10 @@ export const ServerPushType = {
   PRESENCE: 'presence',
   NOTIFICATION: 'notification',
   PONG: 'pong',
+  ROOM_MESSAGE: 'room.message',
+  ROOM_TYPING: 'room.typing',
+  ROOM_READ: 'room.read',
+  ROOM_MEMBER: 'room.member',
 } as const;
 export type ServerPushType = (typeof ServerPushType)[keyof typeof ServerPushType];
 
@@ -315,7 +461,39 @@ export const PongFrame = z
   .object({ t: z.literal(ServerPushType.PONG), d: PongPayload })
   .meta({ id: 'PongFrame', description: 'Answer to a ping sent without id.' });
 
-const pushFrames = [HelloFrame, PresenceFrame, NotificationFrame, PongFrame] as const;
+/** `{t: 'room.message', d: RoomMessage}`: to every joined connection of every member, the sender's other ones included. */
+export const RoomMessageFrame = z
+  .object({ t: z.literal(ServerPushType.ROOM_MESSAGE), d: RoomMessage })
+  .meta({ id: 'RoomMessageFrame', description: 'A new durable message; receivers see a room in seq order.' });
+/** `{t: 'room.typing', d: {roomId, userId}}`: ephemeral, to the other joined members. */
+export const RoomTypingPushFrame = z
+  .object({ t: z.literal(ServerPushType.ROOM_TYPING), d: z.object({ roomId: RoomId, userId: UserId }) })
+  .meta({ id: 'RoomTypingPushFrame', description: 'A member is typing (ephemeral).' });
+/** `{t: 'room.read', d: {roomId, userId, seq}}`: a member's read mark moved. */
+export const RoomReadPushFrame = z
+  .object({
+    t: z.literal(ServerPushType.ROOM_READ),
+    d: z.object({ roomId: RoomId, userId: UserId, seq: Seq }),
+  })
+  .meta({ id: 'RoomReadPushFrame', description: "A member's read mark moved." });
+/** `{t: 'room.member', d: {roomId, userId, change}}`: a member joined or left the room (membership, not sockets). */
+export const RoomMemberFrame = z
+  .object({
+    t: z.literal(ServerPushType.ROOM_MEMBER),
+    d: z.object({ roomId: RoomId, userId: UserId, change: z.enum(['added', 'removed']) }),
+  })
+  .meta({ id: 'RoomMemberFrame', description: 'Room membership changed.' });
+
+const pushFrames = [
+  HelloFrame,
+  PresenceFrame,
+  NotificationFrame,
+  PongFrame,
+  RoomMessageFrame,
+  RoomTypingPushFrame,
+  RoomReadPushFrame,
+  RoomMemberFrame,
+] as const;
 
 /** Any server push (a frame that is not a reply), discriminated on `t`. */
 export const ServerPush = z.discriminatedUnion('t', pushFrames);

@@ -18,6 +18,7 @@ import { createAuthService, SESSIONS_REVOKED_TOPIC } from '../domain/auth/servic
 import { createTokenService } from '../domain/auth/tokens.js';
 import { startOutboxRelay } from '../domain/events/relay.js';
 import { createPresenceService } from '../domain/presence/service.js';
+import { createRoomService } from '../domain/rooms/service.js';
 import { createUserService } from '../domain/users/service.js';
 import { loadWebSocketEngine } from '../gateway/engine.js';
 import { createGateway } from '../gateway/index.js';
@@ -98,6 +99,7 @@ function createServices(config: Config, db: Kysely<Database>, redis: Redis, bus:
     auth,
     users: createUserService({ db, isOnline: (ids) => presence.isOnline(ids) }),
     admin: createAdminService({ db }),
+    rooms: createRoomService({ db, bus }),
   };
 }
 
@@ -253,6 +255,7 @@ export async function startNode(
           }),
           metrics,
           log: log.child({ component: 'gateway' }),
+          db: dbHandle.db,
         })
       : undefined;
     let wsPort: number | undefined;

@@ -3,6 +3,9 @@
  * type does not compile until it has a handler. Handlers return the `ok` payload or throw AppError.
  */
 import type { ClientFrameOf, ClientFrameType, ReplyPayload } from '../../protocol/src/frames.js';
+import type { RoomId } from '../../protocol/src/ids.js';
+import type { RoomCommand } from '../actors/room/room-actor.js';
+import type { ActorRef } from '../actors/runtime/index.js';
 import type { AuthService } from '../domain/auth/service.js';
 import type { PresenceService } from '../domain/presence/service.js';
 import { AppError } from '../platform/errors.js';
@@ -21,6 +24,9 @@ export function createHandlers(deps: {
   readonly presence: PresenceService;
   readonly hub: Hub;
   readonly now: () => number;
+  readonly room: (roomId: RoomId) => ActorRef<RoomCommand>;
+  /** Drops the connection from the room (and the node's bus subscription when it was the last). */
+  readonly leaveRoom: (roomId: RoomId, connection: Connection) => Promise<void>;
 }): HandlerTable {
   const { auth, presence, hub } = deps;
   return {
@@ -50,6 +56,45 @@ export function createHandlers(deps: {
       hub.unwatch(connection, frame.d.userIds);
       return undefined;
     },
+    'room.join': (connection, frame) =>
+      deps.room(frame.d.roomId).ask((reply) => ({
+        type: 'join',
+        userId: connection.userId,
+        connectionId: connection.id,
+        sinceSeq: frame.d.sinceSeq,
+        reply,
+      })),
+    'room.leave': async (connection, frame) => {
+      await deps.leaveRoom(frame.d.roomId, connection);
+      return undefined;
+    },
+    'room.send': (connection, frame) =>
+      deps.room(frame.d.roomId).ask((reply) => ({
+        type: 'send',
+        send: {
+          senderId: connection.userId,
+          clientMsgId: frame.d.clientMsgId,
+          body: frame.d.body,
+          meta: frame.d.meta ?? null,
+        },
+        reply,
+      })),
+    'room.history': (connection, frame) =>
+      deps.room(frame.d.roomId).ask((reply) => ({
+        type: 'history',
+        userId: connection.userId,
+        beforeSeq: frame.d.beforeSeq,
+        limit: frame.d.limit,
+        reply,
+      })),
+    'room.typing': (connection, frame) =>
+      deps
+        .room(frame.d.roomId)
+        .ask<undefined>((reply) => ({ type: 'typing', userId: connection.userId, reply })),
+    'room.read': (connection, frame) =>
+      deps
+        .room(frame.d.roomId)
+        .ask((reply) => ({ type: 'read', userId: connection.userId, seq: frame.d.seq, reply })),
   };
 }
 

@@ -6,12 +6,21 @@
  */
 import type { Codec } from '../../protocol/src/codec.js';
 import { CloseCode } from '../../protocol/src/codes.js';
-import type { ServerFrame } from '../../protocol/src/frames.js';
-import type { SessionId, UserId } from '../../protocol/src/ids.js';
+import type { RoomMessage, ServerFrame } from '../../protocol/src/frames.js';
+import type { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
 import { Encoding } from '../../protocol/src/version.js';
 import type { Connection } from './connection.js';
 
+/** A connection's place in a room: the highest seq delivered, and what waits while it catches up. */
+interface RoomCursor {
+  seq: number;
+  /** Live messages held back while the join backlog is delivered; undefined once caught up. */
+  held: RoomMessage[] | undefined;
+}
+
 export function createHub(codec: Codec) {
+  const rooms = new Map<RoomId, Map<Connection, RoomCursor>>();
+  const roomsOf = new Map<Connection, Set<RoomId>>();
   const connections = new Map<string, Connection>();
   const byUser = new Map<UserId, Set<Connection>>();
   const watchers = new Map<UserId, Set<Connection>>();
@@ -71,6 +80,8 @@ export function createHub(codec: Codec) {
       removeFrom(byUser, connection.userId, connection);
       for (const watched of watchedBy.get(connection) ?? []) removeFrom(watchers, watched, connection);
       watchedBy.delete(connection);
+      for (const roomId of roomsOf.get(connection) ?? []) rooms.get(roomId)?.delete(connection);
+      roomsOf.delete(connection);
       const second = expirySecond.get(connection);
       if (second !== undefined) removeFrom(expiring, second, connection);
       expirySecond.delete(connection);
@@ -103,6 +114,83 @@ export function createHub(codec: Codec) {
     pushToWatchers(userId: UserId, frame: ServerFrame): void {
       const targets = watchers.get(userId);
       if (targets !== undefined) fanOut(targets, frame);
+    },
+
+    connectionById: (id: string) => connections.get(id),
+
+    /** Starts (or restarts) a connection's subscription to a room at `sinceSeq`, holding live messages. */
+    joinRoom(roomId: RoomId, connection: Connection, sinceSeq: number): boolean {
+      let members = rooms.get(roomId);
+      if (members === undefined) {
+        members = new Map();
+        rooms.set(roomId, members);
+      }
+      members.set(connection, { seq: sinceSeq, held: [] });
+      addTo(roomsOf, connection, roomId);
+      return members.size === 1;
+    },
+
+    /** Returns true when no local connection is left in the room (the node may drop its bus subscription). */
+    leaveRoom(roomId: RoomId, connection: Connection): boolean {
+      const members = rooms.get(roomId);
+      members?.delete(connection);
+      removeFrom(roomsOf, connection, roomId);
+      if (members !== undefined && members.size === 0) rooms.delete(roomId);
+      return !rooms.has(roomId);
+    },
+
+    hasRoom: (roomId: RoomId) => rooms.has(roomId),
+
+    roomsOfConnection: (connection: Connection): RoomId[] => [...(roomsOf.get(connection) ?? [])],
+
+    /** Backlog of a join, in seq order, straight to one connection. */
+    deliverBacklog(roomId: RoomId, connection: Connection, messages: readonly RoomMessage[]): void {
+      const cursor = rooms.get(roomId)?.get(connection);
+      if (cursor === undefined) return;
+      for (const message of messages) {
+        if (message.seq <= cursor.seq) continue;
+        cursor.seq = message.seq;
+        connection.sendFrame({ t: 'room.message', d: message });
+      }
+    },
+
+    /** Ends the catch-up: what arrived live meanwhile follows the backlog, duplicates dropped. */
+    finishCatchUp(roomId: RoomId, connection: Connection): void {
+      const cursor = rooms.get(roomId)?.get(connection);
+      if (cursor === undefined || cursor.held === undefined) return;
+      const held = cursor.held.sort((a, b) => a.seq - b.seq);
+      cursor.held = undefined;
+      for (const message of held) {
+        if (message.seq <= cursor.seq) continue;
+        cursor.seq = message.seq;
+        connection.sendFrame({ t: 'room.message', d: message });
+      }
+    },
+
+    /** A room frame from the bus to every local connection in the room, once per connection and seq. */
+    pushToRoom(roomId: RoomId, frame: ServerFrame): void {
+      const members = rooms.get(roomId);
+      if (members === undefined) return;
+      if (frame.t !== 'room.message') {
+        const skipUser = frame.t === 'room.typing' ? frame.d.userId : undefined;
+        fanOut(
+          [...members.keys()].filter((c) => c.userId !== skipUser),
+          frame,
+        );
+        return;
+      }
+      const message = frame.d;
+      const targets: Connection[] = [];
+      for (const [connection, cursor] of members) {
+        if (cursor.held !== undefined) {
+          cursor.held.push(message);
+          continue;
+        }
+        if (message.seq <= cursor.seq) continue;
+        cursor.seq = message.seq;
+        targets.push(connection);
+      }
+      fanOut(targets, frame);
     },
 
     /** Closes the user's connections: all, or those of one session. */

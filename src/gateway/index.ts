@@ -9,16 +9,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import { Gauge, type Registry } from 'prom-client';
 import { createCodec } from '../../protocol/src/codec.js';
 import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
-import { NotificationPayload, PresenceState } from '../../protocol/src/frames.js';
-import { SessionId, UserId } from '../../protocol/src/ids.js';
+import { NotificationPayload, PresenceState, ServerFrame } from '../../protocol/src/frames.js';
+import { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
+import { type RoomCommand, roomActorKind } from '../actors/room/room-actor.js';
 import type { ActorSystem } from '../actors/runtime/index.js';
 import { type UserMessage, userActorKind } from '../actors/user/user-actor.js';
+import type { Database } from '../db/database.js';
 import type { AuthService } from '../domain/auth/service.js';
 import { SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
 import { PRESENCE_TOPIC, type PresenceService } from '../domain/presence/service.js';
+import { ROOM_MEMBERSHIP_TOPIC, roomTopic } from '../domain/rooms/service.js';
 import type { Bus } from '../platform/bus/bus.js';
 import { isAppError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
@@ -57,6 +61,7 @@ export interface GatewayDeps {
   readonly actors: ActorSystem;
   readonly metrics: Registry;
   readonly log: Logger;
+  readonly db: Kysely<Database>;
 }
 
 const REAP_EVERY_MS = 3_000;
@@ -104,7 +109,67 @@ export function createGateway(deps: GatewayDeps) {
     registers: [deps.metrics],
   }).set({ engine: deps.engine.name }, 1);
 
-  const handlers = createHandlers({ auth: deps.auth, presence: deps.presence, hub, now });
+  // Rooms: one bus subscription per room with local joiners; the room actor is the single writer.
+  const roomSubscriptions = new Map<RoomId, Promise<() => Promise<void>>>();
+  const ensureRoomSubscription = (roomId: RoomId) => {
+    let subscription = roomSubscriptions.get(roomId);
+    if (subscription === undefined) {
+      subscription = bus.subscribe(roomTopic(roomId), (payload) => {
+        const frame = ServerFrame.safeParse(payload.frame);
+        if (!frame.success) return;
+        if (frame.data.t === 'room.member' && frame.data.d.change === 'removed') {
+          for (const connection of hub.connectionsOf(frame.data.d.userId)) void leaveRoom(roomId, connection);
+        }
+        hub.pushToRoom(roomId, frame.data);
+      });
+      roomSubscriptions.set(roomId, subscription);
+    }
+    return subscription;
+  };
+  const dropRoomSubscriptionIfUnused = async (roomId: RoomId) => {
+    if (hub.hasRoom(roomId)) return;
+    const subscription = roomSubscriptions.get(roomId);
+    roomSubscriptions.delete(roomId);
+    if (subscription !== undefined) await (await subscription)();
+  };
+  const leaveRoom = async (roomId: RoomId, connection: Connection) => {
+    hub.leaveRoom(roomId, connection);
+    await dropRoomSubscriptionIfUnused(roomId);
+  };
+  const roomKind = roomActorKind({
+    db: deps.db,
+    bus,
+    toRoomId: (id) => RoomId.parse(id),
+    now,
+    sink: {
+      join: async (roomId, connectionId, sinceSeq) => {
+        const connection = hub.connectionById(connectionId);
+        if (connection === undefined || !connection.isOpen) return false;
+        // Subscribed before the backlog is read: nothing committed meanwhile can slip between them.
+        await ensureRoomSubscription(roomId);
+        hub.joinRoom(roomId, connection, sinceSeq);
+        return true;
+      },
+      deliverBacklog: (roomId, connectionId, messages) => {
+        const connection = hub.connectionById(connectionId);
+        if (connection !== undefined) hub.deliverBacklog(roomId, connection, messages);
+      },
+      finishCatchUp: (roomId, connectionId) => {
+        const connection = hub.connectionById(connectionId);
+        if (connection !== undefined) hub.finishCatchUp(roomId, connection);
+      },
+    },
+  });
+  deps.actors.register(roomKind);
+
+  const handlers = createHandlers({
+    auth: deps.auth,
+    presence: deps.presence,
+    hub,
+    now,
+    room: (roomId) => deps.actors.ref<RoomCommand>(roomKind, roomId),
+    leaveRoom,
+  });
   const describeError = (
     error: unknown,
     connection: Connection,
@@ -127,7 +192,9 @@ export function createGateway(deps: GatewayDeps) {
     dispatch: dispatchThrough(handlers),
     describeError,
     onClosed: (connection: Connection) => {
+      const joined = hub.roomsOfConnection(connection);
       hub.remove(connection);
+      for (const roomId of joined) void dropRoomSubscriptionIfUnused(roomId);
       connectionsGauge.dec({ transport: connection.transportKind });
       tellUser(connection.userId, { type: 'socket-closed' });
     },
@@ -211,6 +278,15 @@ export function createGateway(deps: GatewayDeps) {
             payload.sessionId === undefined ? undefined : SessionId.safeParse(payload.sessionId).data;
           const closed = hub.closeUser(userId.data, sessionId, CloseCode.AUTH_EXPIRED, 'session revoked');
           if (closed > 0) log.info({ userId: userId.data, closed }, 'closed sockets of revoked sessions');
+        }),
+        await bus.subscribe(ROOM_MEMBERSHIP_TOPIC, (payload) => {
+          const roomId = RoomId.safeParse(payload.roomId);
+          if (!roomId.success || !hub.hasRoom(roomId.data)) return;
+          try {
+            deps.actors.ref<RoomCommand>(roomKind, roomId.data).tell({ type: 'reload-members' });
+          } catch (error) {
+            log.warn({ err: error, roomId: roomId.data }, 'room actor refused a membership reload');
+          }
         }),
         await bus.subscribe(NOTIFICATIONS_TOPIC, (payload) => {
           const userId = UserId.safeParse(payload.userId);
@@ -298,6 +374,8 @@ export function createGateway(deps: GatewayDeps) {
         run: async () => {
           await announceOffline(await deps.presenceStore.clearNode());
           for (const unsubscribe of unsubscribes) await unsubscribe();
+          for (const subscription of roomSubscriptions.values()) await (await subscription)();
+          roomSubscriptions.clear();
         },
       },
     ],

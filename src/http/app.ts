@@ -11,6 +11,7 @@ import type { Registry } from 'prom-client';
 import type { AdminService } from '../domain/admin/service.js';
 import type { AuthService } from '../domain/auth/service.js';
 import type { TokenService } from '../domain/auth/tokens.js';
+import type { RoomService } from '../domain/rooms/service.js';
 import type { UserService } from '../domain/users/service.js';
 import type { Logger } from '../platform/logger.js';
 import { registerRouteAuth } from './plugins/auth.js';
@@ -21,6 +22,7 @@ import { registerSecurity, type SecurityOptions } from './plugins/security.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { type HealthOptions, registerHealthRoutes } from './routes/health.js';
+import { registerRoomRoutes } from './routes/rooms.js';
 import { registerUserRoutes } from './routes/users.js';
 
 /** Largest accepted request body (64 KiB): REST payloads are small; bigger bodies are abuse. */
@@ -34,6 +36,7 @@ export interface RestDeps {
   readonly tokens: TokenService;
   readonly users: UserService;
   readonly admin: AdminService;
+  readonly rooms: RoomService;
   readonly security: SecurityOptions;
   readonly version: string;
   readonly trustProxy: boolean;
@@ -85,6 +88,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerAuthRoutes(app, rest.auth, rest.tokens);
     registerUserRoutes(app, rest.users);
     registerAdminRoutes(app, rest.admin, rest.auth);
+    registerRoomRoutes(app, rest.rooms);
   }
   await app.ready();
   return app;

@@ -1,0 +1,50 @@
+/** Rooms over REST: create, list (with unread counts), get, group membership, history. */
+import { z } from 'zod';
+import { RoomMessage, Seq } from '../frames.js';
+import { RoomId, UserId } from '../ids.js';
+import { Iso } from './common.js';
+
+export const CreateRoomRequest = z
+  .strictObject({
+    kind: z.enum(['direct', 'group']),
+    memberIds: z
+      .array(UserId)
+      .min(1)
+      .max(500)
+      .describe('The other members; a direct room names exactly one.'),
+    title: z.string().trim().min(1).max(120).optional(),
+  })
+  .meta({ id: 'CreateRoomRequest' });
+
+export const Room = z
+  .object({
+    id: RoomId,
+    kind: z.enum(['direct', 'group', 'job']),
+    title: z.string().nullable(),
+    createdBy: UserId.nullable(),
+    memberIds: z.array(UserId),
+    lastSeq: Seq,
+    createdAt: Iso,
+  })
+  .meta({ id: 'Room' });
+
+export const RoomSummary = z
+  .object({
+    id: RoomId,
+    kind: z.enum(['direct', 'group', 'job']),
+    title: z.string().nullable(),
+    lastSeq: Seq,
+    lastReadSeq: Seq,
+    unread: z.int().min(0),
+    lastMessage: RoomMessage.nullable(),
+  })
+  .meta({ id: 'RoomSummary' });
+export const RoomList = z.object({ data: z.array(RoomSummary) }).meta({ id: 'RoomList' });
+
+export const RoomParams = z.strictObject({ id: RoomId });
+export const RoomMemberParams = z.strictObject({ id: RoomId, userId: UserId });
+export const RoomHistoryQuery = z.strictObject({
+  beforeSeq: z.coerce.number().int().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+});
+export const MessageList = z.object({ data: z.array(RoomMessage) }).meta({ id: 'MessageList' });

@@ -1,0 +1,237 @@
+/**
+ * Rooms over real sockets: ordered, gap-free, exactly-once delivery to every member on mixed
+ * transports and encodings, idempotent resends, resume with sinceSeq, authorization, and REST
+ * history and unread counts agreeing with the socket view.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningNode, startNode } from '../../src/bin/start-node.js';
+import { runShutdown } from '../../src/platform/shutdown.js';
+import {
+  captureLogs,
+  createMigratedDatabase,
+  sharedRedisUrl,
+  type TestDatabase,
+  testConfig,
+  uniqueRedisPrefix,
+} from '../support/context.js';
+import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { openSocket, type TestSocket, type WireFrame } from '../support/ws-client.js';
+
+type Message = { roomId: string; seq: number; senderId: string; clientMsgId: string; body: string };
+
+describe('rooms', () => {
+  let db: TestDatabase;
+  let node: RunningNode;
+  let api: ReturnType<typeof httpClient>;
+  const logs = captureLogs();
+  const sockets: TestSocket[] = [];
+
+  beforeAll(async () => {
+    db = await createMigratedDatabase();
+    node = await startNode(
+      testConfig({
+        DATABASE_URL: db.url,
+        REDIS_URL: sharedRedisUrl(),
+        REDIS_PREFIX: uniqueRedisPrefix(),
+        WS_MAX_MESSAGES_PER_SECOND: '5000',
+        WS_MAX_BURST: '5000',
+      }),
+      logs.log,
+      { pid: process.pid },
+    );
+    api = httpClient(node.baseUrl);
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
+    await db.drop();
+  });
+
+  const fastifyUrl = () => `${node.baseUrl.replace(/^http/, 'ws')}/ws`;
+  const open = async (...args: Parameters<typeof openSocket>) => {
+    const socket = await openSocket(...args);
+    sockets.push(socket);
+    await socket.next((f) => f.t === 'hello');
+    return socket;
+  };
+  const messagesOf = (socket: TestSocket, roomId: string) =>
+    socket.frames
+      .filter((f) => f.t === 'room.message' && (f.d as Message).roomId === roomId)
+      .map((f) => f.d as Message);
+  const groupOf = async (creator: Registered, others: Registered[]) => {
+    const created = await api.post<{ id: string }>(
+      '/v1/rooms',
+      { kind: 'group', memberIds: others.map((o) => o.id), title: 'team' },
+      creator.accessToken,
+    );
+    expect(created.status).toBe(201);
+    return created.body.id;
+  };
+
+  it('delivers 1 000 interleaved messages from three members to all of them exactly once, in seq order', async () => {
+    const [a, b, c] = [await registerUser(api), await registerUser(api), await registerUser(api)];
+    const roomId = await groupOf(a, [b, c]);
+    const members = [
+      await open(node.uwsUrl ?? '', a.accessToken, 'msgpack'),
+      await open(fastifyUrl(), b.accessToken, 'msgpack'),
+      await open(node.uwsUrl ?? '', c.accessToken, 'json'),
+    ];
+    for (const socket of members)
+      expect(await socket.request('room.join', { roomId })).toMatchObject({ t: 'ok', d: { lastSeq: 0 } });
+
+    const acks: WireFrame[][] = [[], [], []];
+    const ackedSeq = new Map<string, number>();
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const who = i % 3;
+      const socket = members[who] as TestSocket;
+      sends.push(
+        socket.request('room.send', { roomId, clientMsgId: `m${i}`, body: `message ${i}` }).then((reply) => {
+          acks[who]?.push(reply);
+          ackedSeq.set(`m${i}`, (reply.d as { seq: number }).seq);
+        }),
+      );
+    }
+    await Promise.all(sends);
+    for (const socket of members) {
+      for (let i = 0; i < 300 && messagesOf(socket, roomId).length < 1000; i++) await sleep(20);
+      const seqs = messagesOf(socket, roomId).map((m) => m.seq);
+      expect(seqs).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    }
+    const allAcks = acks.flat();
+    expect(allAcks.every((ack) => ack.t === 'ok')).toBe(true);
+    expect(new Set(allAcks.map((ack) => (ack.d as { seq: number }).seq)).size).toBe(1000);
+    // Each sender's ack carries the seq every receiver sees for that clientMsgId.
+    const seqByClientId = new Map(
+      messagesOf(members[0] as TestSocket, roomId).map((m) => [m.clientMsgId, m.seq]),
+    );
+    for (const socket of members) {
+      expect(new Map(messagesOf(socket, roomId).map((m) => [m.clientMsgId, m.seq]))).toEqual(seqByClientId);
+    }
+    expect(ackedSeq).toEqual(seqByClientId);
+    const mine = messagesOf(members[0] as TestSocket, roomId).filter((m) => m.senderId === a.id);
+    expect(mine.map((m) => m.seq).sort((x, y) => x - y)).toEqual(
+      acks[0]?.map((ack) => (ack.d as { seq: number }).seq).sort((x, y) => x - y),
+    );
+    expect(seqByClientId.size).toBe(1000);
+  }, 60_000);
+
+  it('answers a resent clientMsgId with the same seq and stores and delivers nothing new', async () => {
+    const [a, b] = [await registerUser(api), await registerUser(api)];
+    const roomId = await groupOf(a, [b]);
+    const sender = await open(node.uwsUrl ?? '', a.accessToken, 'json');
+    const receiver = await open(fastifyUrl(), b.accessToken, 'msgpack');
+    await receiver.request('room.join', { roomId });
+    const first = await sender.request('room.send', { roomId, clientMsgId: 'once', body: 'hello' });
+    const again = await sender.request('room.send', { roomId, clientMsgId: 'once', body: 'hello' });
+    expect(again.d).toEqual(first.d);
+    // Also after the room actor forgot it: a new socket, the stored row answers.
+    const other = await open(fastifyUrl(), a.accessToken, 'msgpack');
+    expect((await other.request('room.send', { roomId, clientMsgId: 'once', body: 'hello' })).d).toEqual(
+      first.d,
+    );
+    await sleep(300);
+    expect(messagesOf(receiver, roomId).map((m) => m.clientMsgId)).toEqual(['once']);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const stored = await client.query('select seq from messages where room_id = $1', [roomId]);
+    await client.end();
+    expect(stored.rows).toEqual([{ seq: '1' }]);
+  });
+
+  it('gives a member who reconnects with sinceSeq exactly the messages it missed, then live ones', async () => {
+    const [a, b] = [await registerUser(api), await registerUser(api)];
+    const roomId = await groupOf(a, [b]);
+    const sender = await open(node.uwsUrl ?? '', a.accessToken, 'msgpack');
+    let receiver = await open(fastifyUrl(), b.accessToken, 'json');
+    await receiver.request('room.join', { roomId });
+    await sender.request('room.send', { roomId, clientMsgId: 'before', body: 'seen' });
+    await receiver.next((f) => f.t === 'room.message');
+    receiver.close();
+    await receiver.closed;
+
+    for (let i = 0; i < 100; i++)
+      await sender.request('room.send', { roomId, clientMsgId: `gap${i}`, body: `missed ${i}` });
+    receiver = await open(node.uwsUrl ?? '', b.accessToken, 'msgpack');
+    expect(await receiver.request('room.join', { roomId, sinceSeq: 1 })).toMatchObject({
+      t: 'ok',
+      d: { lastSeq: 101 },
+    });
+    await sender.request('room.send', { roomId, clientMsgId: 'live', body: 'after' });
+    for (let i = 0; i < 200 && messagesOf(receiver, roomId).length < 101; i++) await sleep(10);
+    const got = messagesOf(receiver, roomId);
+    expect(got.map((m) => m.seq)).toEqual(Array.from({ length: 101 }, (_, i) => i + 2));
+    expect(got.at(-1)?.clientMsgId).toBe('live');
+  });
+
+  it('refuses non-members everything and reveals nothing about the room', async () => {
+    const [a, b, outsider] = [await registerUser(api), await registerUser(api), await registerUser(api)];
+    const roomId = await groupOf(a, [b]);
+    const socket = await open(node.uwsUrl ?? '', outsider.accessToken, 'json');
+    const missing = '00000000-0000-4000-8000-00000000abcd';
+    for (const id of [roomId, missing]) {
+      for (const [t, d] of [
+        ['room.join', { roomId: id }],
+        ['room.send', { roomId: id, clientMsgId: 'x', body: 'x' }],
+        ['room.history', { roomId: id }],
+        ['room.read', { roomId: id, seq: 1 }],
+      ] as const) {
+        const reply = await socket.request(t, d);
+        expect(reply).toMatchObject({
+          t: 'error',
+          d: { code: 'FORBIDDEN', message: 'not a member of this room' },
+        });
+      }
+      const rest = await api.get(`/v1/rooms/${id}`, outsider.accessToken);
+      expect(rest.status).toBe(403);
+      expect((await api.get(`/v1/rooms/${id}/messages`, outsider.accessToken)).status).toBe(403);
+    }
+  });
+
+  it('agrees between REST and WebSocket history, and clears unread counts with room.read', async () => {
+    const [a, b] = [await registerUser(api), await registerUser(api)];
+    const direct = await api.post<{ id: string }>(
+      '/v1/rooms',
+      { kind: 'direct', memberIds: [b.id] },
+      a.accessToken,
+    );
+    expect(direct.status).toBe(201);
+    const again = await api.post<{ id: string }>(
+      '/v1/rooms',
+      { kind: 'direct', memberIds: [a.id] },
+      b.accessToken,
+    );
+    expect(again.status).toBe(200);
+    expect(again.body.id).toBe(direct.body.id);
+    const roomId = direct.body.id;
+
+    const socket = await open(node.uwsUrl ?? '', a.accessToken, 'msgpack');
+    for (let i = 0; i < 5; i++)
+      await socket.request('room.send', { roomId, clientMsgId: `h${i}`, body: `body ${i}` });
+    const ws = await socket.request('room.history', { roomId, limit: 3 });
+    const rest = await api.get<{ data: Message[] }>(`/v1/rooms/${roomId}/messages?limit=3`, b.accessToken);
+    expect((ws.d as { messages: Message[] }).messages).toEqual(rest.body.data);
+    expect(rest.body.data.map((m) => m.seq)).toEqual([5, 4, 3]);
+    const older = await api.get<{ data: Message[] }>(
+      `/v1/rooms/${roomId}/messages?beforeSeq=3`,
+      b.accessToken,
+    );
+    expect(older.body.data.map((m) => m.seq)).toEqual([2, 1]);
+
+    const listed = await api.get<{ data: { id: string; unread: number; lastMessage: Message }[] }>(
+      '/v1/rooms',
+      b.accessToken,
+    );
+    const summary = listed.body.data.find((r) => r.id === roomId);
+    expect(summary).toMatchObject({ unread: 5, lastMessage: { seq: 5, body: 'body 4' } });
+
+    const reader = await open(fastifyUrl(), b.accessToken, 'json');
+    await reader.request('room.join', { roomId });
+    expect(await reader.request('room.read', { roomId, seq: 5 })).toMatchObject({ t: 'ok', d: { seq: 5 } });
+    await socket.request('room.join', { roomId });
+    const after = await api.get<{ data: { id: string; unread: number }[] }>('/v1/rooms', b.accessToken);
+    expect(after.body.data.find((r) => r.id === roomId)?.unread).toBe(0);
+  });
+});
