@@ -321,7 +321,7 @@ describe('decodeClient never throws', () => {
     },
   );
 
-  it.each(['room.join', 'hello', 'ok', 'error', 'pong', 'constructor', '__proto__', 'toString', ''])(
+  it.each(['room.explode', 'hello', 'ok', 'error', 'pong', 'constructor', '__proto__', 'toString', ''])(
     'unknown type %j → UNKNOWN_TYPE with the id',
     (t) => {
       const result = failed(
