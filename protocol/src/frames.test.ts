@@ -410,7 +410,7 @@ describe('decodeServer (SDK side)', () => {
   const codec = createCodec();
 
   it('reports an unknown push type as UNKNOWN_TYPE so the client can skip it', () => {
-    expect(failed(codec.decodeServer('{"t":"room.message","d":{}}', 'json')).code).toBe('UNKNOWN_TYPE');
+    expect(failed(codec.decodeServer('{"t":"room.explode","d":{}}', 'json')).code).toBe('UNKNOWN_TYPE');
     expect(failed(codec.decodeServer('{"t":"ping","id":1}', 'json')).code).toBe('UNKNOWN_TYPE');
   });
 

@@ -578,6 +578,10 @@ describe('auth security', () => {
       '/v1/admin/users/{id}/lock': ['post'],
       '/v1/admin/users/{id}/unlock': ['post'],
       '/v1/admin/emails': ['get'],
+      '/v1/rooms': ['get', 'post'],
+      '/v1/rooms/{id}': ['get'],
+      '/v1/rooms/{id}/members/{userId}': ['delete', 'post'],
+      '/v1/rooms/{id}/messages': ['get'],
     };
     const PUBLIC = new Set([
       'post /v1/auth/register',

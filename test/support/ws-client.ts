@@ -17,7 +17,7 @@ export interface TestSocket {
   readonly sendRaw: (data: string | Buffer) => void;
   /** Waits for a received frame matching `match` (searching from the start). */
   readonly next: (match: (frame: WireFrame) => boolean, timeoutMs?: number) => Promise<WireFrame>;
-  readonly request: (t: string, d?: Record<string, unknown>) => Promise<WireFrame>;
+  readonly request: (t: string, d?: Record<string, unknown>, timeoutMs?: number) => Promise<WireFrame>;
   readonly closed: Promise<{ code: number; reason: string; at: number }>;
   readonly close: () => void;
 }
@@ -77,10 +77,10 @@ export async function openSocket(
     send,
     sendRaw: (data) => ws.send(data),
     next,
-    request: async (t, d) => {
+    request: async (t, d, timeoutMs) => {
       const id = nextId++;
       send(d === undefined ? { t, id } : { t, id, d });
-      return next((f) => (f.t === 'ok' || f.t === 'error') && f.id === id);
+      return next((f) => (f.t === 'ok' || f.t === 'error') && f.id === id, timeoutMs);
     },
     closed,
     close: () => ws.close(),
