@@ -234,4 +234,43 @@ describe('rooms', () => {
     const after = await api.get<{ data: { id: string; unread: number }[] }>('/v1/rooms', b.accessToken);
     expect(after.body.data.find((r) => r.id === roomId)?.unread).toBe(0);
   });
+
+  it('pushes typing to the others (throttled), membership changes, and stops after room.leave', async () => {
+    const [a, b, c] = [await registerUser(api), await registerUser(api), await registerUser(api)];
+    const roomId = await groupOf(a, [b]);
+    const sa = await open(node.uwsUrl ?? '', a.accessToken, 'json');
+    const sb = await open(fastifyUrl(), b.accessToken, 'msgpack');
+    await sa.request('room.join', { roomId });
+    await sb.request('room.join', { roomId });
+
+    for (let i = 0; i < 5; i++) expect((await sa.request('room.typing', { roomId })).t).toBe('ok');
+    await sb.next((f) => f.t === 'room.typing');
+    await sleep(200);
+    expect(sb.frames.filter((f) => f.t === 'room.typing')).toEqual([
+      { t: 'room.typing', d: { roomId, userId: a.id } },
+    ]);
+    expect(sa.frames.filter((f) => f.t === 'room.typing')).toEqual([]);
+
+    expect((await api.post(`/v1/rooms/${roomId}/members/${c.id}`, undefined, a.accessToken)).status).toBe(
+      204,
+    );
+    const added = await sb.next((f) => f.t === 'room.member');
+    expect(added.d).toEqual({ roomId, userId: c.id, change: 'added' });
+    const sc = await open(node.uwsUrl ?? '', c.accessToken, 'json');
+    expect(await sc.request('room.join', { roomId })).toMatchObject({ t: 'ok' });
+
+    expect(
+      (await api.call('DELETE', `/v1/rooms/${roomId}/members/${c.id}`, { token: a.accessToken })).status,
+    ).toBe(204);
+    await sb.next((f) => f.t === 'room.member' && (f.d as { change: string }).change === 'removed');
+    expect(await sc.request('room.send', { roomId, clientMsgId: 'late', body: 'x' })).toMatchObject({
+      t: 'error',
+      d: { code: 'FORBIDDEN' },
+    });
+
+    expect(await sb.request('room.leave', { roomId })).toMatchObject({ t: 'ok' });
+    await sa.request('room.send', { roomId, clientMsgId: 'after-leave', body: 'not for b' });
+    await sleep(300);
+    expect(messagesOf(sb, roomId)).toEqual([]);
+  });
 });
