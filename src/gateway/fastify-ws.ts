@@ -8,7 +8,7 @@
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import { SUBPROTOCOL } from '../../protocol/src/version.js';
+import { negotiateEncoding } from '../../protocol/src/version.js';
 import type { AcceptedUpgrade, GatewayCore } from './transport.js';
 
 export interface FastifyWsLimits {
@@ -25,13 +25,8 @@ export async function registerFastifyWebSocket(
   await app.register(websocket, {
     options: {
       maxPayload: limits.maxFrameBytes,
-      // Answer with our encoding only, never with the `bearer.<jwt>` entry a browser also offers.
-      handleProtocols: (protocols: Set<string>) =>
-        protocols.has(SUBPROTOCOL.msgpack)
-          ? SUBPROTOCOL.msgpack
-          : protocols.has(SUBPROTOCOL.json)
-            ? SUBPROTOCOL.json
-            : false,
+      // The same choice as the upgrade's (client's first of ours), never the `bearer.<jwt>` entry.
+      handleProtocols: (protocols: Set<string>) => negotiateEncoding([...protocols]).subprotocol ?? false,
     },
   });
   const accepted = new WeakMap<FastifyRequest, AcceptedUpgrade>();

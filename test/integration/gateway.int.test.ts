@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { type RunningNode, startNode } from '../../src/bin/start-node.js';
 import { NOTIFICATIONS_TOPIC } from '../../src/gateway/index.js';
 import { createRedisBus } from '../../src/platform/bus/redis-bus.js';
@@ -159,6 +160,25 @@ describe('WebSocket gateway', () => {
         expect(forbidden).toMatchObject({ t: 'error', d: { code: 'FORBIDDEN' } });
       });
     });
+  });
+
+  it("picks the client's first offered encoding on both transports and answers with that subprotocol", async () => {
+    const user = await registerUser(api);
+    for (const url of Object.values(endpoints())) {
+      for (const offered of [
+        ['gigwire.v1.json', 'gigwire.v1.msgpack'],
+        ['gigwire.v1.msgpack', 'gigwire.v1.json'],
+      ]) {
+        const ws = new WebSocket(url, [...offered, `bearer.${user.accessToken}`]);
+        const first = await new Promise<{ isBinary: boolean }>((resolve, reject) => {
+          ws.once('message', (_data, isBinary) => resolve({ isBinary }));
+          ws.once('error', reject);
+        });
+        expect(ws.protocol).toBe(offered[0]);
+        expect(first.isBinary).toBe(offered[0] === 'gigwire.v1.msgpack');
+        ws.close();
+      }
+    }
   });
 
   it('refuses upgrades without a valid token with 401 and no socket', async () => {

@@ -1,0 +1,36 @@
+/**
+ * Reconnect delays: exponential backoff with full jitter (a uniformly random delay between 0 and
+ * the current ceiling), so clients dropped together by a node restart do not come back together.
+ */
+
+export interface ReconnectOptions {
+  /** Ceiling of the first delay; each failed attempt doubles it. Default 250 ms. */
+  readonly initialDelayMs: number;
+  /** Largest ceiling. Default 10 s. */
+  readonly maxDelayMs: number;
+  /**
+   * A connection that delivered `hello` and stayed open this long resets the backoff to its first
+   * step; one that drops sooner keeps growing it, so a server that accepts and drops at once is
+   * not hammered. Default 30 s (PROTOCOL.md, Close codes).
+   */
+  readonly stableAfterMs: number;
+}
+
+export const DEFAULT_RECONNECT: ReconnectOptions = {
+  initialDelayMs: 250,
+  maxDelayMs: 10_000,
+  stableAfterMs: 30_000,
+};
+
+/** Delay before attempt number `attempt` (0 for the first retry): random in [0, min(max, initial·2^attempt)). */
+export function backoffDelay(
+  attempt: number,
+  options: Pick<ReconnectOptions, 'initialDelayMs' | 'maxDelayMs'>,
+  random: () => number = Math.random,
+): number {
+  const ceiling = Math.min(
+    options.maxDelayMs,
+    options.initialDelayMs * 2 ** Math.min(Math.max(attempt, 0), 30),
+  );
+  return Math.floor(random() * ceiling);
+}

@@ -1,0 +1,465 @@
+/**
+ * The SDK's decisions against a scripted fake WebSocket and fake timers: what each close code
+ * leads to, timeouts, drops, the bounded queue, resume order, pacing, heartbeats, handshake
+ * failures and the token reasons. test/integration/sdk.int.test.ts covers the same client against a
+ * real server.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { backoffDelay } from './backoff.js';
+import { type ClientEvents, type ClientOptions, createClient, type TokenReason } from './client.js';
+import { GigwireError } from './errors.js';
+import { decodeJwtPayload, tokenExpiresAt } from './jwt.js';
+import type { WebSocketLike } from './socket.js';
+
+type Handler = ((event: unknown) => void) | null;
+
+class FakeSocket implements WebSocketLike {
+  static instances: FakeSocket[] = [];
+  binaryType = 'blob';
+  readyState = 0;
+  protocol = '';
+  onopen: unknown = null;
+  onmessage: unknown = null;
+  onclose: unknown = null;
+  onerror: unknown = null;
+  readonly sent: Record<string, unknown>[] = [];
+  closedWith: { code?: number; reason?: string } | undefined;
+
+  constructor(
+    readonly url: string,
+    readonly protocols?: string | string[],
+  ) {
+    FakeSocket.instances.push(this);
+  }
+
+  send(data: string | Uint8Array): void {
+    this.sent.push(JSON.parse(String(data)) as Record<string, unknown>);
+  }
+  close(code?: number, reason?: string): void {
+    this.closedWith = { code, reason };
+  }
+
+  // What the network does:
+  open(): void {
+    this.readyState = 1;
+    (this.onopen as Handler)?.({});
+  }
+  receive(frame: Record<string, unknown>): void {
+    (this.onmessage as Handler)?.({ data: JSON.stringify(frame) });
+  }
+  hello(limits: Partial<Record<string, number>> = {}, heartbeatMs = 30_000): void {
+    this.receive({
+      t: 'hello',
+      d: {
+        connectionId: `c${FakeSocket.instances.indexOf(this)}`,
+        userId: USER,
+        serverTime: Date.now(),
+        heartbeatMs,
+        protocolVersion: 1,
+        encoding: 'json',
+        limits: {
+          maxFrameBytes: 65536,
+          maxMessagesPerSecond: 50,
+          maxBurst: 100,
+          maxBufferedBytes: 1 << 20,
+          ...limits,
+        },
+      },
+    });
+  }
+  serverClose(code: number, reason = ''): void {
+    this.readyState = 3;
+    (this.onclose as Handler)?.({ code, reason });
+  }
+  fail(message?: string): void {
+    (this.onerror as Handler)?.(message === undefined ? {} : { message });
+    this.serverClose(1006);
+  }
+  reply(index: number, d?: unknown): void {
+    const id = this.sent[index]?.id;
+    this.receive(d === undefined ? { t: 'ok', id } : { t: 'ok', id, d });
+  }
+}
+
+const USER = '0b6f7c1e-1f0e-4a53-9d55-0c8e2a1b7f10';
+const CONTACT = '5d2c8f3a-9b1e-4c7d-8a6f-2e4b9c1d7a35';
+const OTHER = 'a3e1f9b2-6c4d-4e8a-b7f1-9d2c5e8a3b60';
+
+const flush = () => vi.advanceTimersByTimeAsync(0);
+const jwt = (claims: Record<string, unknown>) =>
+  `h.${btoa(JSON.stringify(claims)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}.s`;
+const latest = () => {
+  const socket = FakeSocket.instances.at(-1);
+  if (socket === undefined) throw new Error('no socket yet');
+  return socket;
+};
+
+function setup(options: Partial<ClientOptions> = {}) {
+  const reasons: TokenReason[] = [];
+  const client = createClient({
+    url: 'ws://gigwire.test/ws',
+    encoding: 'json',
+    WebSocket: FakeSocket,
+    getAccessToken: ({ reason }) => {
+      reasons.push(reason);
+      return `token-${reasons.length}`;
+    },
+    ...options,
+  });
+  const seen: { event: keyof ClientEvents; payload: unknown }[] = [];
+  for (const event of [
+    'hello',
+    'connected',
+    'disconnected',
+    'closed',
+    'presence',
+    'push',
+    'error',
+  ] as const) {
+    client.on(event, (payload) => seen.push({ event, payload }));
+  }
+  const events = (event: keyof ClientEvents) => seen.filter((e) => e.event === event).map((e) => e.payload);
+  return { client, reasons, events };
+}
+
+/** Opens the latest socket and greets; returns it. */
+async function connectLatest(limits?: Partial<Record<string, number>>, heartbeatMs?: number) {
+  await flush();
+  const socket = latest();
+  socket.open();
+  socket.hello(limits, heartbeatMs);
+  await flush();
+  return socket;
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  FakeSocket.instances = [];
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('connecting', () => {
+  it('offers the encoding and the token as a bearer subprotocol, binary as ArrayBuffer, requests after hello', async () => {
+    const { client, events } = setup();
+    const pong = client.request('ping');
+    await flush();
+    const socket = latest();
+    expect(socket.protocols).toEqual(['gigwire.v1.json', 'bearer.token-1']);
+    expect(socket.binaryType).toBe('arraybuffer');
+    socket.open();
+    expect(socket.sent).toEqual([]);
+    socket.hello();
+    expect(socket.sent).toEqual([{ t: 'ping', id: 1 }]);
+    socket.reply(0, { serverTime: 5 });
+    await expect(pong).resolves.toEqual({ serverTime: 5 });
+    expect(events('connected')).toMatchObject([{ reconnected: false }]);
+    expect(client.state).toBe('open');
+    client.close();
+    expect(socket.closedWith).toEqual({ code: 1000, reason: 'client closed' });
+    expect(events('closed')).toEqual([{ code: 1000, reason: 'closed by the client', byClient: true }]);
+  });
+
+  it('fails without a WebSocket implementation', async () => {
+    const { client, events } = setup({ WebSocket: undefined });
+    await flush();
+    // Node 20 has no global WebSocket.
+    if ((globalThis as { WebSocket?: unknown }).WebSocket === undefined) {
+      expect(client.state).toBe('closed');
+      expect(events('error')).toMatchObject([{ code: 'CONNECT_FAILED' }]);
+    } else {
+      client.close();
+    }
+  });
+
+  it('asks for a fresh token after a 401, after 4001, and after three unexplained handshake failures', async () => {
+    const { reasons } = setup();
+    await flush();
+    latest().fail('Unexpected server response: 401');
+    await vi.advanceTimersByTimeAsync(250);
+    expect(reasons).toEqual(['connect', 'expired']);
+
+    latest().fail('connect ECONNREFUSED 127.0.0.1:1');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(reasons.at(-1)).toBe('connect');
+
+    for (let i = 0; i < 3; i++) {
+      latest().fail();
+      await vi.advanceTimersByTimeAsync(10_000);
+    }
+    expect(reasons.slice(-3)).toEqual(['connect', 'connect', 'expired']);
+
+    latest().open();
+    latest().hello();
+    latest().serverClose(4001, 'session revoked');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(reasons.at(-1)).toBe('expired');
+  });
+
+  it('does not connect with a token whose exp has passed', async () => {
+    const expired = jwt({ exp: Math.floor(Date.now() / 1000) - 10 });
+    const reasons: TokenReason[] = [];
+    setup({
+      getAccessToken: ({ reason }) => {
+        reasons.push(reason);
+        return reason === 'connect' ? expired : 'fresh';
+      },
+    });
+    await flush();
+    expect(reasons).toEqual(['connect', 'expired']);
+    expect(latest().protocols).toEqual(['gigwire.v1.json', 'bearer.fresh']);
+  });
+
+  it('retries a failing getAccessToken with backoff and reports it', async () => {
+    let calls = 0;
+    const { client, events } = setup({
+      getAccessToken: () => {
+        calls += 1;
+        if (calls === 1) throw new Error('offline');
+        return 'ok';
+      },
+    });
+    await vi.advanceTimersByTimeAsync(250);
+    expect(events('error')).toMatchObject([{ code: 'TOKEN_UNAVAILABLE' }]);
+    expect(FakeSocket.instances).toHaveLength(1);
+    client.close();
+  });
+});
+
+describe('close codes', () => {
+  it.each([1000, 1002, 1007, 1008, 1009, 4500])('stops after %i', async (code) => {
+    const { client, events } = setup();
+    const socket = await connectLatest();
+    const pending = client.request('ping').catch((error: unknown) => error);
+    socket.serverClose(code, 'bye');
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeSocket.instances).toHaveLength(1);
+    expect(events('disconnected')).toEqual([{ code, reason: 'bye', action: 'stop', retryInMs: undefined }]);
+    expect(events('closed')).toEqual([{ code, reason: 'bye', byClient: false }]);
+    expect(await pending).toMatchObject({ code: 'DISCONNECTED' });
+    await expect(client.whenConnected()).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
+  it.each([1001, 1006, 1011, 1012, 1013, 3000, 4100])('reconnects after %i with backoff', async (code) => {
+    const { client, events, reasons } = setup();
+    const socket = await connectLatest();
+    socket.serverClose(code);
+    const [disconnected] = events('disconnected') as ClientEvents['disconnected'][];
+    expect(disconnected).toMatchObject({ code, action: 'reconnect' });
+    expect(disconnected?.retryInMs).toBeLessThan(250);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(FakeSocket.instances).toHaveLength(2);
+    expect(reasons).toEqual(['connect', 'connect']);
+    await connectLatest();
+    expect(events('connected')).toMatchObject([{ reconnected: false }, { reconnected: true }]);
+    client.close();
+  });
+
+  it('grows the backoff while attempts fail, and never reconnects with reconnect: false', async () => {
+    const delays = [0, 1, 2, 3, 4, 5, 6].map((attempt) =>
+      backoffDelay(attempt, { initialDelayMs: 250, maxDelayMs: 10_000 }, () => 0.999),
+    );
+    expect(delays).toEqual([249, 499, 999, 1998, 3996, 7992, 9990]);
+    expect(backoffDelay(3, { initialDelayMs: 250, maxDelayMs: 10_000 }, () => 0)).toBe(0);
+
+    const { events } = setup({ reconnect: false });
+    const socket = await connectLatest();
+    socket.serverClose(1012);
+    expect(events('closed')).toMatchObject([{ code: 1012, byClient: false }]);
+  });
+});
+
+describe('requests', () => {
+  it('times out, fails on a drop, keeps unsent ones for the next connection, bounds the queue', async () => {
+    const { client } = setup({ requestTimeoutMs: 1_000, maxQueuedRequests: 2 });
+    const socket = await connectLatest();
+    const slow = client.request('ping').catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await slow).toMatchObject({ code: 'TIMEOUT', requestType: 'ping' });
+
+    const dropped = client.request('ping', undefined, { timeoutMs: 60_000 }).catch((error: unknown) => error);
+    socket.serverClose(1006);
+    expect(await dropped).toBeInstanceOf(GigwireError);
+    expect(await dropped).toMatchObject({ code: 'DISCONNECTED' });
+
+    const waiting = [
+      client.request('ping', undefined, { timeoutMs: 60_000 }),
+      client.request('ping', undefined, { timeoutMs: 60_000 }),
+    ];
+    await expect(client.request('ping')).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+    await vi.advanceTimersByTimeAsync(250);
+    const next = await connectLatest();
+    expect(next.sent.map((f) => f.t)).toEqual(['ping', 'ping']);
+    next.reply(0, { serverTime: 1 });
+    next.reply(1, { serverTime: 2 });
+    await expect(Promise.all(waiting)).resolves.toEqual([{ serverTime: 1 }, { serverTime: 2 }]);
+    client.close();
+  });
+
+  it('rejects with the server error code and details; reports errors without id and bad replies', async () => {
+    const { client, events } = setup();
+    const socket = await connectLatest();
+    const refused = client.request('presence.subscribe', { userIds: [OTHER] });
+    socket.receive({
+      t: 'error',
+      id: socket.sent[0]?.id,
+      d: { code: 'FORBIDDEN', message: 'contacts only', details: { userIds: [OTHER] } },
+    });
+    await expect(refused).rejects.toMatchObject({ code: 'FORBIDDEN', details: { userIds: [OTHER] } });
+
+    socket.receive({ t: 'error', d: { code: 'SOMETHING_NEW', message: 'newer server' } });
+    expect(events('error')).toMatchObject([{ code: 'INTERNAL' }]);
+
+    const bad = client.request('ping');
+    socket.reply(1, { serverTime: 'noon' });
+    await expect(bad).rejects.toMatchObject({ code: 'BAD_REPLY' });
+    client.close();
+  });
+
+  it('ignores unknown push types and emits known pushes', async () => {
+    const { client, events } = setup();
+    const socket = await connectLatest();
+    socket.receive({ t: 'room.something-new', d: { x: 1 } });
+    socket.receive({ t: 'presence', d: { userId: CONTACT, status: 'online', lastSeenAt: null } });
+    expect(events('error')).toEqual([]);
+    expect(events('presence')).toEqual([{ userId: CONTACT, status: 'online', lastSeenAt: null }]);
+    expect(events('push').map((p) => (p as { t: string }).t)).toEqual(['hello', 'presence']);
+    client.close();
+  });
+
+  it('paces frames with the hello limits instead of being rate limited', async () => {
+    const { client } = setup();
+    const socket = await connectLatest({ maxMessagesPerSecond: 10, maxBurst: 5 });
+    for (let i = 0; i < 8; i++) void client.request('ping').catch(() => undefined);
+    await flush();
+    expect(socket.sent).toHaveLength(4);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(socket.sent).toHaveLength(8);
+    client.close();
+  });
+});
+
+describe('resume', () => {
+  it('re-sends accepted presence subscriptions first after a reconnect, dropping refused ids', async () => {
+    const { client, events } = setup();
+    const socket = await connectLatest();
+    const subscribed = client.subscribePresence([CONTACT, OTHER]);
+    socket.reply(0, {
+      presence: [
+        { userId: CONTACT, status: 'offline', lastSeenAt: null },
+        { userId: OTHER, status: 'online', lastSeenAt: null },
+      ],
+    });
+    await expect(subscribed).resolves.toHaveLength(2);
+    expect(events('presence')).toHaveLength(2);
+    expect([...client.presenceSubscriptions]).toEqual([CONTACT, OTHER]);
+
+    socket.serverClose(1012);
+    const queued = client.request('ping', undefined, { timeoutMs: 60_000 });
+    await vi.advanceTimersByTimeAsync(250);
+    const next = await connectLatest();
+    expect(next.sent).toEqual([
+      { t: 'presence.subscribe', id: expect.any(Number), d: { userIds: [CONTACT, OTHER] } },
+      { t: 'ping', id: expect.any(Number) },
+    ]);
+    // OTHER stopped being a contact meanwhile: only CONTACT is subscribed again.
+    next.receive({
+      t: 'error',
+      id: next.sent[0]?.id,
+      d: { code: 'FORBIDDEN', message: 'contacts only', details: { userIds: [OTHER] } },
+    });
+    await flush();
+    expect(next.sent[2]).toEqual({
+      t: 'presence.subscribe',
+      id: expect.any(Number),
+      d: { userIds: [CONTACT] },
+    });
+    next.reply(2, { presence: [{ userId: CONTACT, status: 'online', lastSeenAt: null }] });
+    next.reply(1, { serverTime: 3 });
+    await expect(queued).resolves.toEqual({ serverTime: 3 });
+    expect([...client.presenceSubscriptions]).toEqual([CONTACT]);
+    expect(events('presence').at(-1)).toEqual({ userId: CONTACT, status: 'online', lastSeenAt: null });
+    expect(events('error')).toMatchObject([{ code: 'FORBIDDEN' }]);
+
+    const unsubscribed = client.unsubscribePresence([CONTACT]);
+    expect(client.presenceSubscriptions.size).toBe(0);
+    await flush();
+    expect(next.sent[3]).toEqual({
+      t: 'presence.unsubscribe',
+      id: expect.any(Number),
+      d: { userIds: [CONTACT] },
+    });
+    next.reply(3);
+    await expect(unsubscribed).resolves.toBeUndefined();
+    client.close();
+  });
+
+  it('emits a subscribe reply before a push that follows it in the same tick', async () => {
+    const { client, events } = setup();
+    const socket = await connectLatest();
+    void client.subscribePresence([CONTACT]);
+    socket.reply(0, { presence: [{ userId: CONTACT, status: 'offline', lastSeenAt: null }] });
+    socket.receive({ t: 'presence', d: { userId: CONTACT, status: 'online', lastSeenAt: null } });
+    expect(events('presence').map((s) => (s as { status: string }).status)).toEqual(['offline', 'online']);
+    client.close();
+  });
+});
+
+describe('token refresh and heartbeat', () => {
+  it('refreshes ahead of exp and again ahead of the new expiry', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const reasons: TokenReason[] = [];
+    const { client } = setup({
+      heartbeat: false,
+      getAccessToken: ({ reason }) => {
+        reasons.push(reason);
+        return jwt({ sub: USER, exp: now + 600 });
+      },
+    });
+    const socket = await connectLatest();
+    await vi.advanceTimersByTimeAsync(539_000);
+    expect(socket.sent).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(reasons).toEqual(['connect', 'refresh']);
+    expect(socket.sent).toMatchObject([{ t: 'auth.refresh', d: { accessToken: expect.any(String) } }]);
+    socket.reply(0, { expiresAt: Date.now() + 900_000 });
+    await vi.advanceTimersByTimeAsync(840_000);
+    expect(reasons).toEqual(['connect', 'refresh', 'refresh']);
+    client.close();
+  });
+
+  it('pings after heartbeatMs of silence and reconnects when the ping goes unanswered', async () => {
+    const { client, events } = setup();
+    const socket = await connectLatest({}, 1_000);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(socket.sent).toMatchObject([{ t: 'ping' }]);
+    socket.reply(0, { serverTime: 1 });
+    await vi.advanceTimersByTimeAsync(500);
+    socket.receive({ t: 'presence', d: { userId: CONTACT, status: 'online', lastSeenAt: null } });
+    await vi.advanceTimersByTimeAsync(500);
+    // Something arrived half a heartbeat ago: no ping needed.
+    expect(socket.sent).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(socket.sent).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(events('disconnected')).toMatchObject([{ code: 1006, action: 'reconnect' }]);
+    expect(socket.closedWith?.code).toBe(1000);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(FakeSocket.instances).toHaveLength(2);
+    client.close();
+  });
+});
+
+describe('jwt', () => {
+  it('reads exp from the payload and tolerates garbage', () => {
+    const token = `x.${btoa(JSON.stringify({ exp: 1767226500, name: 'Zoe' }))
+      .replace(/=+$/, '')
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_')}.y`;
+    expect(tokenExpiresAt(token)).toBe(1767226500000);
+    expect(decodeJwtPayload('nope')).toBeUndefined();
+    expect(decodeJwtPayload('a.!!.b')).toBeUndefined();
+    expect(decodeJwtPayload(`a.${btoa('[1]')}.b`)).toBeUndefined();
+  });
+});

@@ -1,0 +1,934 @@
+/**
+ * The gigwire realtime client: one WebSocket at a time, kept open for the application.
+ *
+ * - Connecting: the access token travels as a `bearer.<jwt>` subprotocol entry next to the
+ *   encoding (`gigwire.v1.msgpack` or `gigwire.v1.json`), the one way that works in browsers too.
+ *   `getAccessToken` is asked before every attempt, with the reason (see TokenRequest).
+ * - Reconnecting: after a drop, `closeAction(code)` decides: `reconnect` (backoff with full jitter),
+ *   `reauthenticate` (ask `getAccessToken` for a fresh token, then reconnect) or `stop` (terminal
+ *   `closed` event). A failed attempt (server down, 401 at the upgrade) is retried with backoff too;
+ *   a 401 makes the next attempt ask for a fresh token.
+ * - Requests: `request(type, payload)` validates the frame locally, gives it an id, and resolves
+ *   with the validated `ok` payload or rejects with a GigwireError (`code`: the server's error code,
+ *   or TIMEOUT / DISCONNECTED / CLOSED / QUEUE_FULL / BAD_REPLY).
+ *   **Requests made while disconnected wait** in a bounded queue (`maxQueuedRequests`, default 100;
+ *   beyond it they fail at once with QUEUE_FULL) and are sent after the next `hello`; the request
+ *   timeout runs from the call, so a request never waits longer than `requestTimeoutMs` in all.
+ *   A request already sent when the socket drops fails with DISCONNECTED (it may have been applied:
+ *   the protocol cannot tell). Outgoing frames are paced with the `hello.limits` token bucket, so a
+ *   burst of requests waits instead of being refused RATE_LIMITED.
+ * - Resume: every `presence.subscribe` the server accepted (through `subscribePresence` or
+ *   `request`) is sent again after each reconnect, before queued requests; its reply states are
+ *   emitted as `presence` events, so the app sees what changed while it was away. Resume is a list
+ *   of steps run at each `hello` (`resumers`): rooms will add `room.join` with `sinceSeq` there.
+ * - Token lifetime: the `exp` of the token is read from the JWT; `refreshToken()` (also scheduled
+ *   automatically ahead of `exp`) gets a fresh token and sends `auth.refresh`.
+ * - Liveness: when nothing arrived for `hello.heartbeatMs`, a `ping` is sent; no reply within
+ *   another `heartbeatMs` drops the socket and reconnects.
+ * - `close()` ends it for good.
+ */
+import { z } from 'zod';
+import { createCodec } from '../codec.js';
+import { CloseAction, closeAction } from '../codes.js';
+import {
+  type AuthRefreshResult,
+  ClientFrame,
+  type ClientFrameType,
+  type HelloPayload,
+  MAX_REQUEST_ID,
+  type NotificationPayload,
+  type PresenceState,
+  type ReplyPayload,
+  ReplyPayloads,
+  type ServerFrame,
+  type ServerPush,
+} from '../frames.js';
+import { BEARER_SUBPROTOCOL_PREFIX, Encoding, SUBPROTOCOL } from '../version.js';
+import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.js';
+import { ClientErrorCode, GigwireError } from './errors.js';
+import { Emitter } from './events.js';
+import { tokenExpiresAt } from './jwt.js';
+import {
+  type CloseEventLike,
+  describeErrorEvent,
+  type MessageEventLike,
+  messageData,
+  resolveWebSocket,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './socket.js';
+
+// ---------------------------------------------------------------------------------------------
+// Public types
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Why the client asks for a token:
+ * - `connect`: before an attempt; any valid token will do (a cached one is fine);
+ * - `expired`: the server refused the last one (401 at the upgrade, close 4001, or its `exp` has
+ *   passed): return a new one (REST `POST /v1/auth/refresh`, else log in again);
+ * - `refresh`: `refreshToken()`, before the current one expires: return a new one.
+ */
+export type TokenReason = 'connect' | 'expired' | 'refresh';
+
+export interface TokenRequest {
+  readonly reason: TokenReason;
+  /** The token the client used last, if any. */
+  readonly previous: string | undefined;
+}
+
+export interface ClientOptions {
+  /** `ws://host:3001/ws` (uWebSockets.js) or `ws://host:3000/ws` (the REST port); `wss://` in production. */
+  readonly url: string;
+  /** Returns an access token; see TokenRequest for when a fresh one is required. May be async. */
+  readonly getAccessToken: (request: TokenRequest) => Promise<string> | string;
+  /** Default `msgpack`. */
+  readonly encoding?: Encoding;
+  /** The WebSocket class; default the global one. Node 20: pass `WebSocket` from the `ws` package. */
+  readonly WebSocket?: WebSocketConstructor;
+  /** Per request, from the call (including time waiting for a connection). Default 10 s. */
+  readonly requestTimeoutMs?: number;
+  /** Backoff of reconnects; `false`: never reconnect (any drop is terminal). */
+  readonly reconnect?: Partial<ReconnectOptions> | false;
+  /** Requests that may wait for a connection; more fail with QUEUE_FULL. Default 100. */
+  readonly maxQueuedRequests?: number;
+  /**
+   * Automatic `refreshToken()` ahead of the token's `exp` (at the earlier of `beforeExpiryMs`
+   * before it and half its remaining life). Default `{ beforeExpiryMs: 60_000 }`; `false`: never
+   * (the server then closes 4001 at `exp`, and the client reauthenticates and reconnects).
+   */
+  readonly tokenRefresh?: { readonly beforeExpiryMs?: number } | false;
+  /** Ping the server after `hello.heartbeatMs` of silence and drop a dead connection. Default true. */
+  readonly heartbeat?: boolean;
+}
+
+/** `connecting`: fetching a token, handshaking or waiting for hello; `open`: hello received; `backoff`: waiting to retry. */
+export type ClientState = 'connecting' | 'open' | 'backoff' | 'closed';
+
+export interface ConnectedEvent {
+  readonly hello: HelloPayload;
+  /** False for the first connection of this client, true after any earlier one. */
+  readonly reconnected: boolean;
+}
+
+export interface DisconnectedEvent {
+  /** Close code; 1006 when the connection dropped without a close frame (or died silently). */
+  readonly code: number;
+  readonly reason: string;
+  /** `closeAction(code)`; `stop` is followed by the `closed` event. */
+  readonly action: CloseAction;
+  /** Delay before the next attempt, undefined when there will be none. */
+  readonly retryInMs: number | undefined;
+}
+
+export interface ClosedEvent {
+  readonly code: number;
+  readonly reason: string;
+  /** True when `close()` ended it; false when the server's close code said stop. */
+  readonly byClient: boolean;
+}
+
+/** Payload of each event of `on`. */
+export interface ClientEvents {
+  /** The `hello` of every new connection. */
+  hello: HelloPayload;
+  /** After `hello`, with whether this is a reconnect. */
+  connected: ConnectedEvent;
+  /** A connection that had opened is gone. */
+  disconnected: DisconnectedEvent;
+  /** Terminal: no more connections, every pending request failed. Emitted once. */
+  closed: ClosedEvent;
+  /** Presence of a subscribed user: the states of each `presence.subscribe` reply (resumes included), then every push. */
+  presence: PresenceState;
+  notification: NotificationPayload;
+  /** Every valid server push, all types (rooms included); unknown push types are never emitted. */
+  push: ServerPush;
+  /** Non-fatal problems: failed attempts, failed resumes, unreadable frames, errors without id, throwing handlers. */
+  error: GigwireError;
+}
+
+/** Fields of `d` for a request type, as the caller writes them (zod input: defaults optional, ids plain strings). */
+export type RequestPayload<T extends ClientFrameType> = Extract<z.input<typeof ClientFrame>, { t: T }>['d'];
+
+export interface RequestOptions {
+  /** Overrides `requestTimeoutMs` for this request. */
+  readonly timeoutMs?: number;
+}
+
+/** Arguments after the type: the payload is optional for types whose `d` is (ping). */
+export type RequestArgs<T extends ClientFrameType> =
+  undefined extends RequestPayload<T>
+    ? [payload?: RequestPayload<T>, options?: RequestOptions]
+    : [payload: RequestPayload<T>, options?: RequestOptions];
+
+export interface GigwireClient {
+  readonly state: ClientState;
+  /** The `hello` of the current connection, undefined while not connected. */
+  readonly hello: HelloPayload | undefined;
+  /** Users whose presence subscription the server accepted and the client restores after reconnects. */
+  readonly presenceSubscriptions: ReadonlySet<string>;
+  /** Sends a request; resolves with its `ok` payload (validated), rejects with a GigwireError. */
+  request<T extends ClientFrameType>(type: T, ...args: RequestArgs<T>): Promise<ReplyPayload<T>>;
+  /** Subscribes to contacts' presence (any number; sent 100 per frame) and keeps it across reconnects. */
+  subscribePresence(userIds: readonly string[]): Promise<PresenceState[]>;
+  /** Ends presence subscriptions (on the server when connected; no longer restored in any case). */
+  unsubscribePresence(userIds: readonly string[]): Promise<void>;
+  /** Asks `getAccessToken({reason: 'refresh'})` and sends `auth.refresh`; the new token is used for reconnects too. */
+  refreshToken(): Promise<AuthRefreshResult>;
+  /** Resolves with the hello of the current connection, or of the next one; rejects once closed. */
+  whenConnected(): Promise<HelloPayload>;
+  on<E extends keyof ClientEvents>(event: E, handler: (payload: ClientEvents[E]) => void): () => void;
+  /** Closes the socket with 1000 and stops for good; pending and queued requests fail with CLOSED. */
+  close(): void;
+}
+
+/** Creates the client and starts connecting at once (events are emitted asynchronously, so handlers registered right after see everything). */
+export function createClient(options: ClientOptions): GigwireClient {
+  return new Client(options);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Implementation
+// ---------------------------------------------------------------------------------------------
+
+type Timer = ReturnType<typeof setTimeout>;
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_QUEUED = 100;
+const DEFAULT_REFRESH_BEFORE_EXPIRY_MS = 60_000;
+const MAX_PRESENCE_IDS_PER_FRAME = 100;
+/** Handshake failures with no visible cause (browsers hide the HTTP status) before a fresh token is asked for. */
+const UNEXPLAINED_FAILURES_BEFORE_FRESH_TOKEN = 3;
+/** Pace below the server's bucket, so network jitter never makes us exceed it. */
+const RATE_SAFETY = 0.9;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+interface Outgoing {
+  readonly type: ClientFrameType;
+  /** Validated frame without an id. */
+  readonly frame: ClientFrame;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: GigwireError) => void;
+  timer: Timer | undefined;
+  /** Set once sent. */
+  id: number | undefined;
+}
+
+class Client implements GigwireClient {
+  private readonly url: string;
+  private readonly encoding: Encoding;
+  private readonly requestTimeoutMs: number;
+  private readonly maxQueued: number;
+  private readonly reconnectOptions: ReconnectOptions | undefined;
+  private readonly refreshBeforeMs: number | undefined;
+  private readonly heartbeat: boolean;
+  private readonly WebSocketClass: WebSocketConstructor | undefined;
+  private readonly codec = createCodec();
+  private readonly events: Emitter<ClientEvents>;
+
+  private phase: ClientState = 'connecting';
+  /** Bumped for every attempt: callbacks of an older attempt or socket see a mismatch and do nothing. */
+  private generation = 0;
+  private socket: WebSocketLike | undefined;
+  private opened = false;
+  private handshakeFailure = '';
+  private current: HelloPayload | undefined;
+  private connections = 0;
+  private token: string | undefined;
+  private tokenReason: TokenReason = 'connect';
+  private unexplainedFailures = 0;
+  private attempt = 0;
+  /** Server clock minus local clock, from the last hello (token `exp` is server time). */
+  private clockOffsetMs = 0;
+
+  private reconnectTimer: Timer | undefined;
+  private stableTimer: Timer | undefined;
+  private helloTimer: Timer | undefined;
+  private refreshTimer: Timer | undefined;
+  private flushTimer: Timer | undefined;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private lastReceivedAt = 0;
+  private probing = false;
+
+  /** Resume frames of the current connection go first. */
+  private readonly urgent: Outgoing[] = [];
+  private readonly queue: Outgoing[] = [];
+  private readonly inFlight = new Map<number, Outgoing>();
+  private nextId = 1;
+  private bucket = { tokens: 0, capacity: 0, perMs: 0, at: 0 };
+
+  private readonly presence = new Set<string>();
+  private refreshing: Promise<AuthRefreshResult> | undefined;
+  private waiters: { resolve: (hello: HelloPayload) => void; reject: (error: GigwireError) => void }[] = [];
+
+  /**
+   * What is restored at every hello, in order, before queued requests. Rooms will add a step here
+   * that sends `room.join` with `sinceSeq` (the highest gap-free seq held) for each joined room.
+   */
+  private readonly resumers: (() => void)[] = [() => this.resumePresence()];
+
+  constructor(options: ClientOptions) {
+    this.url = options.url;
+    this.encoding = options.encoding ?? Encoding.MSGPACK;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.maxQueued = options.maxQueuedRequests ?? DEFAULT_MAX_QUEUED;
+    this.reconnectOptions =
+      options.reconnect === false ? undefined : { ...DEFAULT_RECONNECT, ...options.reconnect };
+    this.refreshBeforeMs =
+      options.tokenRefresh === false
+        ? undefined
+        : (options.tokenRefresh?.beforeExpiryMs ?? DEFAULT_REFRESH_BEFORE_EXPIRY_MS);
+    this.heartbeat = options.heartbeat ?? true;
+    this.WebSocketClass = resolveWebSocket(options.WebSocket);
+    this.getAccessToken = options.getAccessToken;
+    this.events = new Emitter<ClientEvents>((event, error) => {
+      if (event === 'error') return;
+      this.events.emit(
+        'error',
+        new GigwireError(ClientErrorCode.HANDLER_FAILED, `a "${String(event)}" handler threw`, {
+          cause: error,
+        }),
+      );
+    });
+    void this.connect();
+  }
+
+  private readonly getAccessToken: ClientOptions['getAccessToken'];
+
+  // --- public API ------------------------------------------------------------------------------
+
+  get state(): ClientState {
+    return this.phase;
+  }
+
+  get hello(): HelloPayload | undefined {
+    return this.current;
+  }
+
+  get presenceSubscriptions(): ReadonlySet<string> {
+    return this.presence;
+  }
+
+  on<E extends keyof ClientEvents>(event: E, handler: (payload: ClientEvents[E]) => void): () => void {
+    return this.events.on(event, handler);
+  }
+
+  request<T extends ClientFrameType>(type: T, ...args: RequestArgs<T>): Promise<ReplyPayload<T>> {
+    const [payload, options] = args;
+    return this.enqueue(type, payload, options?.timeoutMs ?? this.requestTimeoutMs, false) as Promise<
+      ReplyPayload<T>
+    >;
+  }
+
+  async subscribePresence(userIds: readonly string[]): Promise<PresenceState[]> {
+    const ids = [...new Set(userIds)];
+    const replies = await Promise.all(
+      chunks(ids, MAX_PRESENCE_IDS_PER_FRAME).map((chunk) =>
+        this.request('presence.subscribe', { userIds: chunk }),
+      ),
+    );
+    return replies.flatMap((reply) => reply.presence);
+  }
+
+  async unsubscribePresence(userIds: readonly string[]): Promise<void> {
+    const ids = [...new Set(userIds)];
+    for (const id of ids) this.presence.delete(id);
+    // Subscriptions belong to a connection: without one there is nothing to end on the server.
+    if (this.phase !== 'open') return;
+    await Promise.all(
+      chunks(ids, MAX_PRESENCE_IDS_PER_FRAME).map((chunk) =>
+        this.request('presence.unsubscribe', { userIds: chunk }),
+      ),
+    );
+  }
+
+  refreshToken(): Promise<AuthRefreshResult> {
+    this.refreshing ??= (async () => {
+      const token = await this.fetchToken('refresh');
+      this.token = token;
+      return this.request('auth.refresh', { accessToken: token });
+    })().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  whenConnected(): Promise<HelloPayload> {
+    if (this.phase === 'closed') return Promise.reject(closedError('the client is closed'));
+    if (this.phase === 'open' && this.current !== undefined) return Promise.resolve(this.current);
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  close(): void {
+    if (this.phase === 'closed') return;
+    const socket = this.socket;
+    this.dropConnection(ClientErrorCode.CLOSED, 'the client was closed');
+    if (socket !== undefined) {
+      try {
+        socket.close(1000, 'client closed');
+      } catch {
+        // already closing
+      }
+    }
+    this.finish(1000, 'closed by the client', true);
+  }
+
+  // --- connecting ------------------------------------------------------------------------------
+
+  private async connect(): Promise<void> {
+    const generation = ++this.generation;
+    this.phase = 'connecting';
+    // Never emit from inside createClient: handlers registered right after it must see everything.
+    await Promise.resolve();
+    if (this.isStale(generation)) return;
+    const WebSocketClass = this.WebSocketClass;
+    if (WebSocketClass === undefined) {
+      this.emitError(
+        new GigwireError(
+          ClientErrorCode.CONNECT_FAILED,
+          'no WebSocket implementation: pass the WebSocket option (Node 20: the ws package)',
+        ),
+      );
+      this.finish(1006, 'no WebSocket implementation', false);
+      return;
+    }
+    let token: string;
+    try {
+      token = await this.fetchToken(this.tokenReason);
+      // A token whose exp has passed would only earn a 401: ask once for a fresh one instead.
+      if (this.tokenReason !== 'expired' && this.isExpired(token)) token = await this.fetchToken('expired');
+    } catch (error) {
+      if (this.isStale(generation)) return;
+      this.emitError(error instanceof GigwireError ? error : tokenError(error));
+      this.retryOrFinish(1006, 'no access token');
+      return;
+    }
+    if (this.isStale(generation)) return;
+    this.token = token;
+    this.tokenReason = 'connect';
+
+    let socket: WebSocketLike;
+    try {
+      socket = new WebSocketClass(this.url, [
+        SUBPROTOCOL[this.encoding],
+        `${BEARER_SUBPROTOCOL_PREFIX}${token}`,
+      ]);
+      socket.binaryType = 'arraybuffer';
+    } catch (error) {
+      this.emitError(
+        new GigwireError(ClientErrorCode.CONNECT_FAILED, `cannot open a WebSocket to ${this.url}`, {
+          cause: error,
+        }),
+      );
+      this.retryOrFinish(1006, 'cannot open a WebSocket');
+      return;
+    }
+    this.socket = socket;
+    this.opened = false;
+    this.handshakeFailure = '';
+    // Handlers stay attached for the socket's life (`ws` throws on an error event nobody listens
+    // to); a socket that is no longer current is recognised and ignored.
+    socket.onopen = () => {
+      if (this.socket === socket) this.onOpen();
+    };
+    socket.onmessage = (event: MessageEventLike) => {
+      if (this.socket === socket) this.onMessage(event.data);
+    };
+    socket.onerror = (event: unknown) => {
+      if (this.socket === socket && !this.opened) this.handshakeFailure = describeErrorEvent(event);
+    };
+    socket.onclose = (event: CloseEventLike) => {
+      if (this.socket === socket) this.onClose(event.code, event.reason);
+    };
+  }
+
+  private async fetchToken(reason: TokenReason): Promise<string> {
+    let token: unknown;
+    try {
+      token = await this.getAccessToken({ reason, previous: this.token });
+    } catch (error) {
+      throw tokenError(error);
+    }
+    if (typeof token !== 'string' || token === '') {
+      throw new GigwireError(ClientErrorCode.TOKEN_UNAVAILABLE, 'getAccessToken returned no token');
+    }
+    return token;
+  }
+
+  private isExpired(token: string): boolean {
+    const expiresAt = tokenExpiresAt(token);
+    return expiresAt !== undefined && expiresAt - this.clockOffsetMs <= Date.now();
+  }
+
+  private isStale(generation: number): boolean {
+    return this.phase === 'closed' || generation !== this.generation;
+  }
+
+  private onOpen(): void {
+    this.opened = true;
+    this.unexplainedFailures = 0;
+    this.lastReceivedAt = Date.now();
+    const socket = this.socket;
+    // hello is the server's first frame; a server that never sends it is as good as dead.
+    this.helloTimer = setTimeout(() => {
+      if (this.socket === socket) this.abandonSocket(1006, 'no hello from the server');
+    }, this.requestTimeoutMs);
+  }
+
+  private onClose(code: number, reason: string): void {
+    const wasOpen = this.opened;
+    this.socket = undefined;
+    this.dropConnection(ClientErrorCode.DISCONNECTED, `connection closed (${code})`);
+    if (!wasOpen) {
+      this.onHandshakeFailed();
+      return;
+    }
+    const action = this.reconnectOptions === undefined ? CloseAction.STOP : closeAction(code);
+    if (action === CloseAction.STOP) {
+      this.events.emit('disconnected', { code, reason, action, retryInMs: undefined });
+      this.finish(code, reason, false);
+      return;
+    }
+    if (action === CloseAction.REAUTHENTICATE) this.tokenReason = 'expired';
+    const retryInMs = this.scheduleReconnect();
+    this.events.emit('disconnected', { code, reason, action, retryInMs });
+  }
+
+  /** The socket closed before it opened: server down, refused upgrade (401), network. */
+  private onHandshakeFailed(): void {
+    const cause = this.handshakeFailure;
+    if (/\b401\b/.test(cause)) {
+      this.tokenReason = 'expired';
+    } else if (cause === '') {
+      // Browsers hide the cause: after a few unexplained failures, suspect the token.
+      this.unexplainedFailures += 1;
+      if (this.unexplainedFailures >= UNEXPLAINED_FAILURES_BEFORE_FRESH_TOKEN) {
+        this.unexplainedFailures = 0;
+        this.tokenReason = 'expired';
+      }
+    }
+    this.emitError(
+      new GigwireError(
+        ClientErrorCode.CONNECT_FAILED,
+        `could not connect to ${this.url}${cause === '' ? '' : `: ${cause}`}`,
+      ),
+    );
+    this.retryOrFinish(1006, cause === '' ? 'connection failed' : cause);
+  }
+
+  private retryOrFinish(code: number, reason: string): void {
+    if (this.phase === 'closed') return;
+    if (this.reconnectOptions === undefined) this.finish(code, reason, false);
+    else this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): number | undefined {
+    const options = this.reconnectOptions;
+    if (options === undefined || this.phase === 'closed') return undefined;
+    const delay = backoffDelay(this.attempt, options);
+    this.attempt += 1;
+    this.phase = 'backoff';
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.connect();
+    }, delay);
+    return delay;
+  }
+
+  /** Gives up on the current socket without waiting for its close event (dead TCP may take minutes). */
+  private abandonSocket(code: number, reason: string): void {
+    const socket = this.socket;
+    if (socket === undefined) return;
+    try {
+      socket.close(1000, reason);
+    } catch {
+      // closing anyway
+    }
+    this.onClose(code, reason);
+  }
+
+  /** Forgets everything that belonged to the current connection; requests in flight fail with `code`. */
+  private dropConnection(code: ClientErrorCode, message: string): void {
+    this.socket = undefined;
+    this.current = undefined;
+    this.opened = false;
+    this.probing = false;
+    for (const timer of [this.helloTimer, this.stableTimer, this.refreshTimer, this.flushTimer]) {
+      clearTimeout(timer);
+    }
+    clearInterval(this.heartbeatTimer);
+    this.helloTimer = this.stableTimer = this.refreshTimer = this.flushTimer = undefined;
+    this.heartbeatTimer = undefined;
+    const inFlight = [...this.inFlight.values()];
+    this.inFlight.clear();
+    for (const outgoing of inFlight)
+      this.settle(outgoing, new GigwireError(code, message, { requestType: outgoing.type }));
+    // Resume frames were for that connection; the next one builds its own.
+    for (const outgoing of this.urgent.splice(0)) {
+      this.settle(outgoing, new GigwireError(code, message, { requestType: outgoing.type }));
+    }
+  }
+
+  /** Terminal. */
+  private finish(code: number, reason: string, byClient: boolean): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.dropConnection(ClientErrorCode.CLOSED, 'the client is closed');
+    for (const outgoing of this.queue.splice(0)) {
+      this.settle(outgoing, closedError('the client is closed', outgoing.type));
+    }
+    for (const waiter of this.waiters.splice(0)) waiter.reject(closedError('the client is closed'));
+    this.events.emit('closed', { code, reason, byClient });
+  }
+
+  // --- receiving -------------------------------------------------------------------------------
+
+  private onMessage(raw: unknown): void {
+    this.lastReceivedAt = Date.now();
+    const data = messageData(raw);
+    if (data === undefined) {
+      this.emitError(new GigwireError(ClientErrorCode.BAD_REPLY, 'received a message of an unreadable type'));
+      return;
+    }
+    const decoded = this.codec.decodeServer(data, this.encoding);
+    if (!decoded.ok) {
+      // A push type of a newer server: ignored, as PROTOCOL.md asks.
+      if (decoded.code === 'UNKNOWN_TYPE' && decoded.id === undefined) return;
+      const error = new GigwireError(ClientErrorCode.BAD_REPLY, `unreadable frame: ${decoded.message}`);
+      const outgoing = decoded.id === undefined ? undefined : this.takeInFlight(decoded.id);
+      if (outgoing === undefined) this.emitError(error);
+      else this.settle(outgoing, error);
+      return;
+    }
+    this.onFrame(decoded.frame);
+  }
+
+  private onFrame(frame: ServerFrame): void {
+    switch (frame.t) {
+      case 'ok': {
+        const outgoing = this.takeInFlight(frame.id);
+        if (outgoing !== undefined) this.settleOk(outgoing, frame.d);
+        return;
+      }
+      case 'error': {
+        const { code, message, details } = frame.d;
+        const outgoing = frame.id === undefined ? undefined : this.takeInFlight(frame.id);
+        const error = new GigwireError(code, message, {
+          ...(details === undefined ? {} : { details }),
+          ...(outgoing === undefined ? {} : { requestType: outgoing.type }),
+        });
+        if (outgoing === undefined) this.emitError(error);
+        else this.settle(outgoing, error);
+        return;
+      }
+      case 'hello':
+        this.onHello(frame.d);
+        break;
+      case 'presence':
+        this.events.emit('presence', frame.d);
+        break;
+      case 'notification':
+        this.events.emit('notification', frame.d);
+        break;
+      default:
+        break;
+    }
+    this.events.emit('push', frame);
+  }
+
+  private onHello(hello: HelloPayload): void {
+    clearTimeout(this.helloTimer);
+    this.helloTimer = undefined;
+    const now = Date.now();
+    this.clockOffsetMs = hello.serverTime - now;
+    this.current = hello;
+    this.phase = 'open';
+    this.bucket = {
+      capacity: Math.max(1, Math.floor(hello.limits.maxBurst * RATE_SAFETY)),
+      tokens: Math.max(1, Math.floor(hello.limits.maxBurst * RATE_SAFETY)),
+      perMs: (hello.limits.maxMessagesPerSecond * RATE_SAFETY) / 1000,
+      at: now,
+    };
+    const socket = this.socket;
+    const stableAfterMs = this.reconnectOptions?.stableAfterMs;
+    if (stableAfterMs !== undefined) {
+      this.stableTimer = setTimeout(() => {
+        if (this.socket === socket) this.attempt = 0;
+      }, stableAfterMs);
+    }
+    if (this.heartbeat) this.startHeartbeat(hello.heartbeatMs);
+    const expiresAt = this.token === undefined ? undefined : tokenExpiresAt(this.token);
+    if (expiresAt !== undefined) this.scheduleRefresh(expiresAt);
+
+    const reconnected = this.connections > 0;
+    this.connections += 1;
+    for (const resume of this.resumers) resume();
+    this.flush();
+    for (const waiter of this.waiters.splice(0)) waiter.resolve(hello);
+    this.events.emit('hello', hello);
+    this.events.emit('connected', { hello, reconnected });
+  }
+
+  // --- sending ---------------------------------------------------------------------------------
+
+  private enqueue(
+    type: ClientFrameType,
+    payload: unknown,
+    timeoutMs: number,
+    urgent: boolean,
+  ): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (this.phase === 'closed') {
+        reject(closedError('the client is closed', type));
+        return;
+      }
+      const parsed = ClientFrame.safeParse(payload === undefined ? { t: type } : { t: type, d: payload });
+      if (!parsed.success) {
+        const errors = parsed.error.issues.map((issue) => ({
+          path: issue.path.map(String).join('.'),
+          message: issue.message,
+        }));
+        const first = errors[0];
+        reject(
+          new GigwireError(
+            'VALIDATION_FAILED',
+            `invalid "${type}" request${first === undefined ? '' : `: ${first.path}: ${first.message}`}`,
+            { details: { errors }, requestType: type },
+          ),
+        );
+        return;
+      }
+      if (!urgent && this.queue.length >= this.maxQueued) {
+        reject(
+          new GigwireError(ClientErrorCode.QUEUE_FULL, `${this.maxQueued} requests are already waiting`, {
+            requestType: type,
+          }),
+        );
+        return;
+      }
+      // Not waiting for the reply: the server forgets a subscription only with the connection.
+      if (parsed.data.t === 'presence.unsubscribe')
+        for (const id of parsed.data.d.userIds) this.presence.delete(id);
+      const outgoing: Outgoing = {
+        type,
+        frame: parsed.data,
+        resolve,
+        reject,
+        timer: undefined,
+        id: undefined,
+      };
+      outgoing.timer = setTimeout(() => this.expire(outgoing, timeoutMs), Math.min(timeoutMs, MAX_TIMER_MS));
+      (urgent ? this.urgent : this.queue).push(outgoing);
+      this.flush();
+    });
+  }
+
+  /** Sends queued frames while connected and the rate bucket has tokens; waits for a token otherwise. */
+  private flush(): void {
+    if (this.phase !== 'open' || this.flushTimer !== undefined) return;
+    const socket = this.socket;
+    if (socket === undefined) return;
+    while (this.urgent.length > 0 || this.queue.length > 0) {
+      const now = Date.now();
+      const bucket = this.bucket;
+      bucket.tokens = Math.min(bucket.capacity, bucket.tokens + (now - bucket.at) * bucket.perMs);
+      bucket.at = now;
+      if (bucket.tokens < 1) {
+        const waitMs = Math.max(1, Math.ceil((1 - bucket.tokens) / bucket.perMs));
+        this.flushTimer = setTimeout(() => {
+          this.flushTimer = undefined;
+          this.flush();
+        }, waitMs);
+        return;
+      }
+      const outgoing = (this.urgent.length > 0 ? this.urgent : this.queue).shift();
+      if (outgoing === undefined) return;
+      bucket.tokens -= 1;
+      const id = this.allocateId();
+      outgoing.id = id;
+      this.inFlight.set(id, outgoing);
+      try {
+        socket.send(this.codec.encode({ ...outgoing.frame, id } as ClientFrame, this.encoding));
+      } catch (error) {
+        this.inFlight.delete(id);
+        this.settle(
+          outgoing,
+          new GigwireError(ClientErrorCode.DISCONNECTED, 'the socket refused the frame', {
+            requestType: outgoing.type,
+            cause: error,
+          }),
+        );
+      }
+    }
+  }
+
+  private allocateId(): number {
+    let id = this.nextId;
+    while (this.inFlight.has(id)) id = id >= MAX_REQUEST_ID ? 1 : id + 1;
+    this.nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
+    return id;
+  }
+
+  private takeInFlight(id: number): Outgoing | undefined {
+    const outgoing = this.inFlight.get(id);
+    if (outgoing !== undefined) this.inFlight.delete(id);
+    return outgoing;
+  }
+
+  private expire(outgoing: Outgoing, timeoutMs: number): void {
+    outgoing.timer = undefined;
+    if (outgoing.id !== undefined) {
+      if (this.inFlight.get(outgoing.id) !== outgoing) return;
+      this.inFlight.delete(outgoing.id);
+    } else {
+      for (const list of [this.urgent, this.queue]) {
+        const index = list.indexOf(outgoing);
+        if (index !== -1) list.splice(index, 1);
+      }
+    }
+    outgoing.reject(
+      new GigwireError(ClientErrorCode.TIMEOUT, `no reply to "${outgoing.type}" within ${timeoutMs} ms`, {
+        requestType: outgoing.type,
+      }),
+    );
+  }
+
+  private settle(outgoing: Outgoing, error: GigwireError): void {
+    clearTimeout(outgoing.timer);
+    outgoing.timer = undefined;
+    outgoing.reject(error);
+  }
+
+  /**
+   * Validates an `ok` payload against the request type and applies its side effects synchronously,
+   * before any later frame is handled (a presence push right behind a subscribe reply must be
+   * emitted after the reply's states, not before).
+   */
+  private settleOk(outgoing: Outgoing, payload: unknown): void {
+    clearTimeout(outgoing.timer);
+    outgoing.timer = undefined;
+    const schema: z.ZodType = ReplyPayloads[outgoing.type];
+    const parsed = schema.safeParse(payload);
+    if (!parsed.success) {
+      if (schema instanceof z.ZodUndefined) {
+        outgoing.resolve(undefined);
+        return;
+      }
+      outgoing.reject(
+        new GigwireError(
+          ClientErrorCode.BAD_REPLY,
+          `the reply to "${outgoing.type}" does not match the protocol`,
+          {
+            requestType: outgoing.type,
+          },
+        ),
+      );
+      return;
+    }
+    const frame = outgoing.frame;
+    if (frame.t === 'presence.subscribe') {
+      for (const id of frame.d.userIds) this.presence.add(id);
+      for (const state of (parsed.data as ReplyPayload<'presence.subscribe'>).presence) {
+        this.events.emit('presence', state);
+      }
+    } else if (frame.t === 'auth.refresh') {
+      this.scheduleRefresh((parsed.data as ReplyPayload<'auth.refresh'>).expiresAt);
+    }
+    outgoing.resolve(parsed.data);
+  }
+
+  // --- resume, token refresh, heartbeat ---------------------------------------------------------
+
+  private resumePresence(): void {
+    for (const chunk of chunks([...this.presence], MAX_PRESENCE_IDS_PER_FRAME)) this.resubscribe(chunk, true);
+  }
+
+  private resubscribe(userIds: string[], retry: boolean): void {
+    this.enqueue('presence.subscribe', { userIds }, this.requestTimeoutMs, true).catch((error: unknown) => {
+      if (!(error instanceof GigwireError)) return;
+      if (error.code === 'FORBIDDEN') {
+        // A contact removed while we were away: drop the refused ids, keep the others.
+        const refused = new Set(stringList(error.details?.userIds) ?? userIds);
+        for (const id of refused) this.presence.delete(id);
+        const rest = userIds.filter((id) => !refused.has(id));
+        if (retry && rest.length > 0) this.resubscribe(rest, false);
+      }
+      if (error.code !== ClientErrorCode.DISCONNECTED && error.code !== ClientErrorCode.CLOSED) {
+        this.emitError(error);
+      }
+    });
+  }
+
+  /** Schedules `refreshToken()` ahead of `expiresAt` (server clock, ms). */
+  private scheduleRefresh(expiresAt: number): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+    if (this.refreshBeforeMs === undefined || this.phase !== 'open') return;
+    const remaining = expiresAt - this.clockOffsetMs - Date.now();
+    if (remaining <= 0) return;
+    const lead = Math.min(this.refreshBeforeMs, remaining / 2);
+    this.refreshTimer = setTimeout(
+      () => {
+        this.refreshTimer = undefined;
+        this.refreshToken().catch((error: unknown) => {
+          // Not fatal: at exp the server closes 4001 and the client reauthenticates.
+          if (error instanceof GigwireError && error.code !== ClientErrorCode.CLOSED) this.emitError(error);
+        });
+      },
+      Math.min(remaining - lead, MAX_TIMER_MS),
+    );
+  }
+
+  private startHeartbeat(heartbeatMs: number): void {
+    const socket = this.socket;
+    this.heartbeatTimer = setInterval(() => {
+      if (this.socket !== socket || this.probing || Date.now() - this.lastReceivedAt < heartbeatMs) return;
+      this.probing = true;
+      this.enqueue('ping', undefined, heartbeatMs, true).then(
+        () => {
+          this.probing = false;
+        },
+        (error: unknown) => {
+          this.probing = false;
+          if (
+            error instanceof GigwireError &&
+            error.code === ClientErrorCode.TIMEOUT &&
+            this.socket === socket
+          ) {
+            this.abandonSocket(1006, `no reply to ping within ${heartbeatMs} ms`);
+          }
+        },
+      );
+    }, heartbeatMs);
+  }
+
+  private emitError(error: GigwireError): void {
+    this.events.emit('error', error);
+  }
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function stringList(value: unknown): string[] | undefined {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string') ? value : undefined;
+}
+
+function closedError(message: string, requestType?: ClientFrameType): GigwireError {
+  return new GigwireError(ClientErrorCode.CLOSED, message, requestType === undefined ? {} : { requestType });
+}
+
+function tokenError(cause: unknown): GigwireError {
+  if (cause instanceof GigwireError) return cause;
+  return new GigwireError(
+    ClientErrorCode.TOKEN_UNAVAILABLE,
+    `getAccessToken failed${cause instanceof Error ? `: ${cause.message}` : ''}`,
+    { cause },
+  );
+}

@@ -1,0 +1,63 @@
+/**
+ * The part of the WHATWG WebSocket the SDK uses. Browsers' `WebSocket` and the `ws` package's
+ * `WebSocket` class (Node) both fit; the SDK never imports either. Event handler properties are
+ * typed `unknown` because each implementation declares its own event classes: the SDK assigns its
+ * handlers and reads only the fields of the `…EventLike` shapes below.
+ */
+
+export interface WebSocketLike {
+  /** Set to 'arraybuffer' by the SDK, so binary frames arrive as ArrayBuffer everywhere. */
+  binaryType: string;
+  readonly readyState: number;
+  /** The subprotocol the server picked ('' before open). */
+  readonly protocol: string;
+  send(data: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: unknown;
+  onmessage: unknown;
+  onclose: unknown;
+  onerror: unknown;
+}
+
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+export interface MessageEventLike {
+  readonly data: unknown;
+}
+
+export interface CloseEventLike {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/** Browsers give a bare Event; `ws` adds `message` (e.g. "Unexpected server response: 401") and `error`. */
+export interface ErrorEventLike {
+  readonly message?: unknown;
+  readonly error?: unknown;
+}
+
+/** The constructor passed in the options, else the global one (browsers, Node ≥ 22), else undefined. */
+export function resolveWebSocket(
+  injected: WebSocketConstructor | undefined,
+): WebSocketConstructor | undefined {
+  if (injected !== undefined) return injected;
+  const global = (globalThis as { WebSocket?: unknown }).WebSocket;
+  return typeof global === 'function' ? (global as WebSocketConstructor) : undefined;
+}
+
+/** What an error event says about the failure, '' when nothing (browsers hide the cause). */
+export function describeErrorEvent(event: unknown): string {
+  if (typeof event !== 'object' || event === null) return '';
+  const { message, error } = event as ErrorEventLike;
+  if (typeof message === 'string' && message !== '') return message;
+  if (error instanceof Error) return error.message;
+  return '';
+}
+
+/** Bytes or text of a received message, or undefined for a type the SDK does not read (Blob). */
+export function messageData(data: unknown): Uint8Array | string | undefined {
+  if (typeof data === 'string') return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return undefined;
+}
