@@ -142,6 +142,8 @@ const RoomMeta = z
   .refine((meta) => JSON.stringify(meta).length <= MAX_META_CHARS, {
     error: `meta must be at most ${MAX_META_CHARS} characters of JSON`,
   })
+  // PostgreSQL stores no U+0000 in text or jsonb: refused here instead of failing a whole batch.
+  .refine((meta) => !JSON.stringify(meta).includes('\\u0000'), { error: 'meta must not contain U+0000' })
   .describe('Optional JSON object attached to a message (at most 4096 characters as JSON).');
 
 /** `room.join`: start receiving the room's messages; with sinceSeq, first every message after it. */
@@ -162,7 +164,10 @@ export const RoomSendPayload = z.strictObject({
     .describe(
       'Chosen by the client, unique per sender and room: resending it returns the first seq and stores nothing new.',
     ),
-  body: z.string().max(MAX_BODY_CHARS),
+  body: z
+    .string()
+    .max(MAX_BODY_CHARS)
+    .refine((body) => !body.includes('\u0000'), { error: 'must not contain U+0000' }),
   meta: RoomMeta.optional(),
 });
 export const RoomHistoryPayload = z.strictObject({
@@ -536,6 +541,10 @@ export function buildProtocolSchema(): ProtocolJsonSchema {
     PingResult,
     AuthRefreshResult,
     PresenceSubscribeResult,
+    RoomJoinResult,
+    RoomSendResult,
+    RoomHistoryResult,
+    RoomReadResult,
   };
   const rootBodies: Record<string, JsonSchema> = {};
   const shared: Record<string, JsonSchema> = {};

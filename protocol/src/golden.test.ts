@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type AnyFrame, createCodec } from './codec.js';
-import { ClientFrameType, ServerPushType } from './frames.js';
+import { ClientFrameType, ReplyPayloads, ServerPushType } from './frames.js';
 
 interface Golden {
   readonly name: string;
@@ -47,6 +47,29 @@ describe('golden frames v1', () => {
     expect(hex(codec.encode(golden.json as AnyFrame, 'msgpack'))).toBe(golden.msgpackHex);
     // …and the JSON encoding carries the same object.
     expect(decode(JSON.stringify(golden.json), 'json')).toEqual({ ok: true, frame: golden.json });
+  });
+
+  it('include an ok reply to every request type whose reply has a payload, valid for that type', () => {
+    // `ok` decodes its `d` as unknown: only the request type says what it must be. Names are
+    // server.ok.<type>[.<variant>]; types contain dots, so the longest matching type wins.
+    const typeOf = (name: string) =>
+      Object.values(ClientFrameType)
+        .filter((type) => name === `server.ok.${type}` || name.startsWith(`server.ok.${type}.`))
+        .sort((a, b) => b.length - a.length)[0];
+    const okGoldens = goldens.filter((golden) => golden.name.startsWith('server.ok.'));
+    for (const golden of okGoldens) {
+      const type = typeOf(golden.name);
+      expect(type, golden.name).toBeDefined();
+      if (type === undefined) continue;
+      const parsed = ReplyPayloads[type].safeParse(golden.json.d);
+      expect(parsed.success, golden.name).toBe(true);
+      expect(parsed.data, golden.name).toEqual(golden.json.d);
+    }
+    const withPayload = Object.values(ClientFrameType).filter(
+      (type) => !ReplyPayloads[type].safeParse(undefined).success,
+    );
+    const answered = new Set(okGoldens.map((golden) => typeOf(golden.name)));
+    expect(withPayload.filter((type) => !answered.has(type))).toEqual([]);
   });
 
   it('are all quoted in PROTOCOL.md (bytes may be split by spaces and newlines there)', () => {

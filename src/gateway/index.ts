@@ -280,8 +280,9 @@ export function createGateway(deps: GatewayDeps) {
           if (closed > 0) log.info({ userId: userId.data, closed }, 'closed sockets of revoked sessions');
         }),
         await bus.subscribe(ROOM_MEMBERSHIP_TOPIC, (payload) => {
+          // Every node reloads, joined or not: its actor may be serving sends or reads all the same.
           const roomId = RoomId.safeParse(payload.roomId);
-          if (!roomId.success || !hub.hasRoom(roomId.data)) return;
+          if (!roomId.success) return;
           try {
             deps.actors.ref<RoomCommand>(roomKind, roomId.data).tell({ type: 'reload-members' });
           } catch (error) {

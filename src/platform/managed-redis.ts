@@ -166,6 +166,12 @@ export async function startManagedRedis(options: ManagedRedisOptions): Promise<M
   };
 
   child = launch();
+  // Last resort when the process exits without a clean stop (shutdown deadline, fatal error): the
+  // signal is sent synchronously, and redis flushes its append-only file and exits on its own.
+  const stopOnExit = () => {
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  process.once('exit', stopOnExit);
   try {
     await waitUntilServing(child);
   } catch (error) {
@@ -180,6 +186,7 @@ export async function startManagedRedis(options: ManagedRedisOptions): Promise<M
     pid: () => child?.pid,
     stop: async () => {
       stopping = true;
+      process.removeListener('exit', stopOnExit);
       if (restartTimer !== undefined) clearTimeout(restartTimer);
       const current = child;
       if (current === undefined || current.exitCode !== null || current.signalCode !== null) return;

@@ -40,6 +40,7 @@ import {
   type PresenceState,
   type ReplyPayload,
   ReplyPayloads,
+  type RoomMessage,
   type ServerFrame,
   type ServerPush,
 } from '../frames.js';
@@ -48,6 +49,7 @@ import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backof
 import { ClientErrorCode, GigwireError } from './errors.js';
 import { Emitter } from './events.js';
 import { tokenExpiresAt } from './jwt.js';
+import { RoomTracker } from './rooms.js';
 import {
   type CloseEventLike,
   describeErrorEvent,
@@ -141,6 +143,11 @@ export interface ClientEvents {
   /** Presence of a subscribed user: the states of each `presence.subscribe` reply (resumes included), then every push. */
   presence: PresenceState;
   notification: NotificationPayload;
+  /**
+   * Messages of rooms joined with `joinRoom`: in seq order, each once, gaps filled through history
+   * first, resumed after every reconnect. (Rooms joined with a raw `request` arrive here as pushed.)
+   */
+  'room.message': RoomMessage;
   /** Every valid server push, all types (rooms included); unknown push types are never emitted. */
   push: ServerPush;
   /** Non-fatal problems: failed attempts, failed resumes, unreadable frames, errors without id, throwing handlers. */
@@ -173,6 +180,13 @@ export interface GigwireClient {
   subscribePresence(userIds: readonly string[]): Promise<PresenceState[]>;
   /** Ends presence subscriptions (on the server when connected; no longer restored in any case). */
   unsubscribePresence(userIds: readonly string[]): Promise<void>;
+  /**
+   * Joins a room and keeps it joined across reconnects (rejoining with the last seq seen, so exactly
+   * the missed messages arrive); `room.message` events then come in seq order without gaps.
+   */
+  joinRoom(roomId: string): Promise<{ lastSeq: number }>;
+  /** Leaves a room joined with `joinRoom`; it is no longer resumed. */
+  leaveRoom(roomId: string): Promise<void>;
   /** Asks `getAccessToken({reason: 'refresh'})` and sends `auth.refresh`; the new token is used for reconnects too. */
   refreshToken(): Promise<AuthRefreshResult>;
   /** Resolves with the hello of the current connection, or of the next one; rejects once closed. */
@@ -261,11 +275,38 @@ class Client implements GigwireClient {
   private refreshing: Promise<AuthRefreshResult> | undefined;
   private waiters: { resolve: (hello: HelloPayload) => void; reject: (error: GigwireError) => void }[] = [];
 
+  private readonly rooms = new RoomTracker({
+    join: async (roomId, sinceSeq, resume) =>
+      (await this.enqueue(
+        'room.join',
+        sinceSeq === undefined ? { roomId } : { roomId, sinceSeq },
+        this.requestTimeoutMs,
+        resume,
+      )) as { lastSeq: number },
+    leave: async (roomId) => {
+      await this.enqueue('room.leave', { roomId }, this.requestTimeoutMs, false);
+    },
+    history: async (roomId, beforeSeq, limit) =>
+      (await this.enqueue('room.history', { roomId, beforeSeq, limit }, this.requestTimeoutMs, true)) as {
+        messages: RoomMessage[];
+      },
+    emit: (message) => this.events.emit('room.message', message),
+    onError: (error) => {
+      if (
+        error instanceof GigwireError &&
+        error.code !== ClientErrorCode.DISCONNECTED &&
+        error.code !== ClientErrorCode.CLOSED
+      ) {
+        this.emitError(error);
+      }
+    },
+  });
+
   /**
-   * What is restored at every hello, in order, before queued requests. Rooms will add a step here
-   * that sends `room.join` with `sinceSeq` (the highest gap-free seq held) for each joined room.
+   * What is restored at every hello, in order, before queued requests: presence subscriptions,
+   * then every joined room with `sinceSeq` (the highest gap-free seq held).
    */
-  private readonly resumers: (() => void)[] = [() => this.resumePresence()];
+  private readonly resumers: (() => void)[] = [() => this.resumePresence(), () => this.rooms.resume()];
 
   constructor(options: ClientOptions) {
     this.url = options.url;
@@ -340,6 +381,14 @@ class Client implements GigwireClient {
         this.request('presence.unsubscribe', { userIds: chunk }),
       ),
     );
+  }
+
+  joinRoom(roomId: string): Promise<{ lastSeq: number }> {
+    return this.rooms.join(roomId);
+  }
+
+  leaveRoom(roomId: string): Promise<void> {
+    return this.rooms.leave(roomId);
   }
 
   refreshToken(): Promise<AuthRefreshResult> {
@@ -632,6 +681,9 @@ class Client implements GigwireClient {
         break;
       case 'notification':
         this.events.emit('notification', frame.d);
+        break;
+      case 'room.message':
+        if (!this.rooms.onMessage(frame.d)) this.events.emit('room.message', frame.d);
         break;
       default:
         break;

@@ -155,9 +155,23 @@ export function createTokenService(
     return next;
   };
 
+  let revalidating = false;
+  /**
+   * The loaded keys at once; a stale set is refreshed in the background (stale-while-revalidate).
+   * MUST NOT wait for the database once loaded: `issue` runs inside callers' transactions, and on
+   * PGlite (one connection) a query outside that transaction would wait for it forever.
+   */
   const keys = async (): Promise<LoadedKeys> => {
     const current = await (loaded ?? reload());
-    return Date.now() - current.loadedAt > RELOAD_EVERY_MS ? reload() : current;
+    if (Date.now() - current.loadedAt > RELOAD_EVERY_MS && !revalidating) {
+      revalidating = true;
+      reload()
+        .catch(() => undefined)
+        .finally(() => {
+          revalidating = false;
+        });
+    }
+    return current;
   };
 
   const verificationKey = async (kid: string | undefined): Promise<CryptoKey> => {

@@ -64,6 +64,15 @@ export function registerErrorHandling(app: FastifyInstance): void {
           problem('INTERNAL', 'An internal error occurred; quote the requestId when reporting it.', context),
         );
     }
+    // PostgreSQL refuses U+0000 in text and jsonb: the client's input, not our fault.
+    const sqlState = (error as { code?: unknown }).code;
+    if (sqlState === '22021' || sqlState === '22P05') {
+      request.log.info({ code: 'VALIDATION_FAILED', sqlState }, 'request rejected');
+      return reply
+        .status(400)
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(problem('VALIDATION_FAILED', 'text must not contain U+0000', context));
+    }
     const code = codeForFastifyError(error);
     if (code !== undefined) {
       request.log.info({ code, reason: error.message }, 'request rejected');
