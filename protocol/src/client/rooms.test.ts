@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { RoomMessage } from '../frames.js';
+import type { RoomId, UserId } from '../ids.js';
 import { RoomTracker, type RoomTrackerPorts } from './rooms.js';
 
-const ROOM = 'r0000000-0000-4000-8000-000000000000';
+const ROOM = 'r0000000-0000-4000-8000-000000000000' as RoomId;
 const message = (seq: number): RoomMessage => ({
   roomId: ROOM,
   seq,
-  senderId: 'a0000000-0000-4000-8000-000000000001',
+  senderId: 'a0000000-0000-4000-8000-000000000001' as UserId,
   clientMsgId: `m${seq}`,
   body: `body ${seq}`,
   sentAt: new Date(0).toISOString(),
