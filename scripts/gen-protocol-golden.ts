@@ -10,7 +10,9 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { type AnyFrame, createCodec } from '../protocol/src/codec.js';
+import { ClientFrameType, ReplyPayloads } from '../protocol/src/frames.js';
 
 export const GOLDEN_DIR = fileURLToPath(new URL('../protocol/test/golden/v1/', import.meta.url));
 
@@ -19,6 +21,10 @@ const alice = '5d2c8f3a-9b1e-4c7d-8a6f-2e4b9c1d7a35';
 const bob = 'a3e1f9b2-6c4d-4e8a-b7f1-9d2c5e8a3b60';
 /** 2026-01-01T00:00:00Z in ms: above 2^32, so it exercises the int64 encoding. */
 const now = 1_767_225_600_000;
+/** A group room the three of them share. */
+const room = 'c7d4e2a1-5b3f-4e6a-9c8d-1f2e3a4b5c6d';
+/** Chosen by the sending client (here a ULID); any 1..64 characters unique per sender and room. */
+const clientMsgId = '01JGX7K2M3N4P5Q6R7S8T9V0WX';
 /** Shape of an access JWT (not a valid signature). */
 const accessToken =
   'eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiYXQrand0In0.' +
@@ -32,6 +38,18 @@ export const goldenSamples: Readonly<Record<string, unknown>> = {
   'client.auth.refresh': { t: 'auth.refresh', id: 2, d: { accessToken } },
   'client.presence.subscribe': { t: 'presence.subscribe', id: 3, d: { userIds: [alice, bob] } },
   'client.presence.unsubscribe': { t: 'presence.unsubscribe', id: 4, d: { userIds: [bob] } },
+  'client.room.join': { t: 'room.join', id: 6, d: { roomId: room, sinceSeq: 40 } },
+  'client.room.join.without-since-seq': { t: 'room.join', id: 6, d: { roomId: room } },
+  'client.room.leave': { t: 'room.leave', id: 7, d: { roomId: room } },
+  'client.room.send': {
+    t: 'room.send',
+    id: 8,
+    d: { roomId: room, clientMsgId, body: 'Can you start on Monday?', meta: { replyToSeq: 42 } },
+  },
+  // limit is written out: the server fills in its default 50 when it is absent.
+  'client.room.history': { t: 'room.history', id: 9, d: { roomId: room, beforeSeq: 43, limit: 2 } },
+  'client.room.typing': { t: 'room.typing', d: { roomId: room } },
+  'client.room.read': { t: 'room.read', id: 10, d: { roomId: room, seq: 43 } },
   'server.hello': {
     t: 'hello',
     d: {
@@ -57,6 +75,34 @@ export const goldenSamples: Readonly<Record<string, unknown>> = {
     },
   },
   'server.ok.presence.unsubscribe': { t: 'ok', id: 4 },
+  'server.ok.room.join': { t: 'ok', id: 6, d: { lastSeq: 42 } },
+  'server.ok.room.send': { t: 'ok', id: 8, d: { seq: 43, sentAt: '2026-01-01T00:00:00.000Z' } },
+  'server.ok.room.history': {
+    t: 'ok',
+    id: 9,
+    d: {
+      messages: [
+        {
+          roomId: room,
+          seq: 42,
+          senderId: alice,
+          clientMsgId: 'a-1f9c',
+          body: 'Hi! The job is yours if you want it.',
+          sentAt: '2025-12-31T23:59:41.207Z',
+        },
+        {
+          roomId: room,
+          seq: 41,
+          senderId: me,
+          clientMsgId: '01JGX6Z8Q1R2S3T4V5W6X7Y8Z9',
+          body: 'Here is my portfolio.',
+          meta: { attachment: { kind: 'link', url: 'https://example.com/portfolio' } },
+          sentAt: '2025-12-31T23:58:02.950Z',
+        },
+      ],
+    },
+  },
+  'server.ok.room.read': { t: 'ok', id: 10, d: { seq: 43 } },
   'server.error': {
     t: 'error',
     id: 5,
@@ -87,7 +133,36 @@ export const goldenSamples: Readonly<Record<string, unknown>> = {
     },
   },
   'server.pong': { t: 'pong', d: { serverTime: now } },
+  'server.room.message': {
+    t: 'room.message',
+    d: {
+      roomId: room,
+      seq: 43,
+      senderId: me,
+      clientMsgId,
+      body: 'Can you start on Monday?',
+      meta: { replyToSeq: 42 },
+      sentAt: '2026-01-01T00:00:00.000Z',
+    },
+  },
+  'server.room.typing': { t: 'room.typing', d: { roomId: room, userId: alice } },
+  'server.room.read': { t: 'room.read', d: { roomId: room, userId: alice, seq: 43 } },
+  'server.room.member': { t: 'room.member', d: { roomId: room, userId: bob, change: 'added' } },
+  'server.room.member.removed': { t: 'room.member', d: { roomId: room, userId: bob, change: 'removed' } },
 };
+
+/**
+ * The request type a `server.ok.<type>[.<variant>]` sample answers (the longest matching type), or
+ * undefined for other samples. An `ok` frame only decodes `d` as unknown, so its payload is checked
+ * against the request type's result schema separately.
+ */
+export function answeredType(name: string): ClientFrameType | undefined {
+  if (!name.startsWith('server.ok.')) return undefined;
+  const rest = name.slice('server.ok.'.length);
+  return Object.values(ClientFrameType)
+    .filter((type) => rest === type || rest.startsWith(`${type}.`))
+    .sort((a, b) => b.length - a.length)[0];
+}
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const codec = createCodec();
@@ -97,6 +172,20 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const decode = name.startsWith('client.') ? codec.decodeClient : codec.decodeServer;
     const check = decode(JSON.stringify(frame), 'json');
     if (!check.ok) throw new Error(`golden sample ${name} is not a valid frame: ${check.message}`);
+    if (!isDeepStrictEqual(check.frame, frame)) {
+      throw new Error(
+        `golden sample ${name} does not decode to itself (a default filled in or a key dropped)`,
+      );
+    }
+    if (name.startsWith('server.ok.')) {
+      const type = answeredType(name);
+      if (type === undefined) throw new Error(`golden sample ${name} names no request type`);
+      const d = (frame as { d?: unknown }).d;
+      const result = ReplyPayloads[type].safeParse(d);
+      if (!result.success || !isDeepStrictEqual(result.data, d)) {
+        throw new Error(`golden sample ${name} is not a valid ok reply to ${type}`);
+      }
+    }
     const path = `${GOLDEN_DIR}${name}.json`;
     if (existsSync(path)) continue;
     const msgpackHex = Buffer.from(codec.encode(frame as AnyFrame, 'msgpack')).toString('hex');
