@@ -161,6 +161,19 @@ function validate<F>(value: unknown, knownTypes: ReadonlySet<string>, schema: z.
   if (typeof t !== 'string') return withId(badFrame('t must be a string naming the frame type'), id);
   if (!knownTypes.has(t))
     return withId(failure(ErrorCode.UNKNOWN_TYPE, `unknown frame type ${quote(t)}`), id);
+  // `d` is a map by contract. A MessagePack timestamp (Date) or bin (Uint8Array) has no own keys and
+  // would pass zod's strictObject as `{}`: refuse it here.
+  if (value.d !== undefined && !isPlainObject(value.d)) {
+    return withId(
+      {
+        ok: false,
+        code: ErrorCode.VALIDATION_FAILED,
+        message: `invalid ${quote(t)} frame: d: must be a map`,
+        errors: [{ path: 'd', message: 'must be a map' }],
+      },
+      id,
+    );
+  }
   const parsed = schema.safeParse(value);
   if (parsed.success) return { ok: true, frame: parsed.data };
   const errors = parsed.error.issues.slice(0, MAX_REPORTED_ISSUES).map((issue) => ({

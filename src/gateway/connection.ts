@@ -88,6 +88,13 @@ export class Connection {
         d: {
           code: 'RATE_LIMITED',
           message: `over ${this.env.limits.maxMessagesPerSecond} frames per second`,
+          // Time until the bucket holds a whole token again.
+          details: {
+            retryAfterMs: Math.max(
+              1,
+              Math.ceil(((1 - this.tokens) * 1000) / this.env.limits.maxMessagesPerSecond),
+            ),
+          },
         },
       });
       this.strike(CloseCode.POLICY_VIOLATION, 'rate limit exceeded repeatedly');

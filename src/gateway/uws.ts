@@ -16,6 +16,9 @@ export interface UwsLimits {
   readonly idleTimeoutS: number;
 }
 
+/** uWS's own frame cap, as a multiple of maxFrameBytes (1 MiB with the default 64 KiB). */
+const UWS_PAYLOAD_HEADROOM = 16;
+
 interface UserData {
   accepted: AcceptedUpgrade | undefined;
   handler: SocketHandler | undefined;
@@ -47,7 +50,9 @@ export async function listenUws(options: {
   const app = uws.App();
   app.ws<UserData>('/ws', {
     compression: uws.DISABLED,
-    maxPayloadLength: options.limits.maxFrameBytes,
+    // Above our limit, so a frame a little too big gets our close 1009; uWS itself drops the TCP
+    // connection without a close frame (the peer sees 1006) past this hard cap.
+    maxPayloadLength: options.limits.maxFrameBytes * UWS_PAYLOAD_HEADROOM,
     // Above our own bound, so uWS never drops a frame silently: we close 1013 before it would.
     maxBackpressure: options.limits.maxBufferedBytes + options.limits.maxFrameBytes * 2,
     closeOnBackpressureLimit: 0,
@@ -112,6 +117,14 @@ export async function listenUws(options: {
       data.accepted = undefined;
     },
     message: (ws, message, isBinary) => {
+      if (message.byteLength > options.limits.maxFrameBytes) {
+        const data = ws.getUserData();
+        if (!data.closed) {
+          data.closed = true;
+          ws.end(1009, 'frame too big');
+        }
+        return;
+      }
       ws.getUserData().handler?.onMessage(message, isBinary);
     },
     close: (ws, code) => {
