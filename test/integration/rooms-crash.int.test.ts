@@ -102,11 +102,12 @@ describe('rooms across a server crash', () => {
         const user = users[index] as Registered;
         const socket = await openSocket(wsUrl, user.accessToken, 'json');
         for (const clientMsgId of ids) {
-          const reply = await socket.request('room.send', {
-            roomId,
-            clientMsgId,
-            body: `from ${user.username}`,
-          });
+          // Generous: the restarted process is cold and CI runs other files beside this one.
+          const reply = await socket.request(
+            'room.send',
+            { roomId, clientMsgId, body: `from ${user.username}` },
+            30_000,
+          );
           expect(reply.t).toBe('ok');
           acked.set(clientMsgId, (reply.d as { seq: number }).seq);
         }
