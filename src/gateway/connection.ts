@@ -77,6 +77,8 @@ export class Connection {
       : Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data).toString('utf8');
     const decoded = this.env.codec.decodeClient(wire, this.encoding);
     if (!decoded.ok) {
+      // Every inbound frame takes a token (PROTOCOL.md), refused ones included.
+      this.takeToken();
       this.refuse(decoded);
       return;
     }

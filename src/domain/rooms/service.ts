@@ -149,7 +149,7 @@ export function createRoomService(deps: { readonly db: Kysely<Database>; readonl
       const { room } = await memberRoom(actor, roomId);
       if (room.kind !== 'group') throw new AppError('CONFLICT', 'only group rooms change members');
       const user = await findUserById(db, userId);
-      if (user === undefined) throw new AppError('NOT_FOUND', 'no such user');
+      if (user === undefined || user.locked_at !== null) throw new AppError('NOT_FOUND', 'no such user');
       await addRoomMembers(db, roomId, [userId]);
       await announceMembership(roomId, userId, 'added');
     },
