@@ -5,43 +5,27 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningNode, startNode } from '../../src/bin/start-node.js';
-import { runShutdown } from '../../src/platform/shutdown.js';
-import {
-  captureLogs,
-  createMigratedDatabase,
-  sharedRedisUrl,
-  type TestDatabase,
-  testConfig,
-  uniqueRedisPrefix,
-} from '../support/context.js';
+import type { RunningNode } from '../../src/bin/start-node.js';
+import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, registerUser } from '../support/http.js';
 
 const ADMIN = { email: 'root@example.test', password: 'Cobalt-Heron-77?' };
 
 describe('accounts', () => {
-  let db: TestDatabase;
+  let testNode: TestNode;
   let node: RunningNode;
   let api: ReturnType<typeof httpClient>;
-  const logs = captureLogs();
 
   beforeAll(async () => {
-    db = await createMigratedDatabase();
-    const config = testConfig({
-      DATABASE_URL: db.url,
-      REDIS_URL: sharedRedisUrl(),
-      REDIS_PREFIX: uniqueRedisPrefix(),
+    testNode = await startTestNode({
       ADMIN_EMAIL: ADMIN.email,
       ADMIN_PASSWORD: ADMIN.password,
       OUTBOX_POLL_MS: '50',
     });
-    node = await startNode(config, logs.log, { pid: process.pid });
+    node = testNode.node;
     api = httpClient(node.baseUrl);
   });
-  afterAll(async () => {
-    await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
-    await db.drop();
-  });
+  afterAll(() => testNode.stop());
 
   it('register → login → me → refresh → late reuse kills the family → login → password change kills old tokens', async () => {
     const user = await registerUser(api);

@@ -6,38 +6,23 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningNode, startNode } from '../../src/bin/start-node.js';
-import { runShutdown } from '../../src/platform/shutdown.js';
-import {
-  captureLogs,
-  createMigratedDatabase,
-  sharedRedisUrl,
-  type TestDatabase,
-  testConfig,
-  uniqueRedisPrefix,
-} from '../support/context.js';
+import type { RunningNode } from '../../src/bin/start-node.js';
+import { startTestNode, type TestDatabase, type TestNode } from '../support/context.js';
 import { httpClient, registerUser } from '../support/http.js';
 
 const kidOf = (jwt: string) =>
   (JSON.parse(Buffer.from(jwt.split('.')[0] ?? '', 'base64url').toString()) as { kid: string }).kid;
 
 describe('signing key rotation', () => {
+  let testNode: TestNode;
   let db: TestDatabase;
   let node: RunningNode;
-  const logs = captureLogs();
 
   beforeAll(async () => {
-    db = await createMigratedDatabase();
-    node = await startNode(
-      testConfig({ DATABASE_URL: db.url, REDIS_URL: sharedRedisUrl(), REDIS_PREFIX: uniqueRedisPrefix() }),
-      logs.log,
-      { pid: process.pid },
-    );
+    testNode = await startTestNode();
+    ({ node, db } = testNode);
   });
-  afterAll(async () => {
-    await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
-    await db.drop();
-  });
+  afterAll(() => testNode.stop());
 
   it('publishes old and new keys, keeps old tokens valid and signs new ones with the new key', async () => {
     const api = httpClient(node.baseUrl);

@@ -6,47 +6,28 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningNode, startNode } from '../../src/bin/start-node.js';
-import { runShutdown } from '../../src/platform/shutdown.js';
-import {
-  captureLogs,
-  createMigratedDatabase,
-  sharedRedisUrl,
-  type TestDatabase,
-  testConfig,
-  uniqueRedisPrefix,
-} from '../support/context.js';
+import type { RunningNode } from '../../src/bin/start-node.js';
+import { startTestNode, type TestDatabase, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
 import { openSocket, type TestSocket, type WireFrame } from '../support/ws-client.js';
 
 type Message = { roomId: string; seq: number; senderId: string; clientMsgId: string; body: string };
 
 describe('rooms', () => {
+  let testNode: TestNode;
   let db: TestDatabase;
   let node: RunningNode;
   let api: ReturnType<typeof httpClient>;
-  const logs = captureLogs();
   const sockets: TestSocket[] = [];
 
   beforeAll(async () => {
-    db = await createMigratedDatabase();
-    node = await startNode(
-      testConfig({
-        DATABASE_URL: db.url,
-        REDIS_URL: sharedRedisUrl(),
-        REDIS_PREFIX: uniqueRedisPrefix(),
-        WS_MAX_MESSAGES_PER_SECOND: '5000',
-        WS_MAX_BURST: '5000',
-      }),
-      logs.log,
-      { pid: process.pid },
-    );
+    testNode = await startTestNode({ WS_MAX_MESSAGES_PER_SECOND: '5000', WS_MAX_BURST: '5000' });
+    ({ node, db } = testNode);
     api = httpClient(node.baseUrl);
   });
   afterAll(async () => {
     for (const socket of sockets) socket.close();
-    await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
-    await db.drop();
+    await testNode.stop();
   });
 
   const fastifyUrl = () => `${node.baseUrl.replace(/^http/, 'ws')}/ws`;

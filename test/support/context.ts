@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { type RunningNode, startNode } from '../../src/bin/start-node.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { createLogger, type Logger } from '../../src/platform/logger.js';
+import { runShutdown } from '../../src/platform/shutdown.js';
 
 const uniqueName = (prefix: string) => `${prefix}_${randomBytes(6).toString('hex')}`;
 
@@ -101,4 +103,40 @@ export function testConfig(env: Record<string, string>): Config {
     { PATH: process.env.PATH, PORT: '0', WS_PORT: '0', LOG_PRETTY: 'false', ...env },
     { cwd: process.cwd(), isRoot: process.getuid?.() === 0, stdoutIsTty: false, pid: process.pid },
   );
+}
+
+export interface TestNode {
+  readonly node: RunningNode;
+  readonly db: TestDatabase;
+  readonly logs: LogCapture;
+  /** Shuts the node down in order and drops its database. */
+  readonly stop: () => Promise<void>;
+}
+
+/**
+ * A whole gigwire node in this process (the real composition, startNode) on a freshly migrated
+ * database of its own, the run's Redis under a prefix of its own, and captured logs.
+ */
+export async function startTestNode(env: Record<string, string> = {}): Promise<TestNode> {
+  const db = await createMigratedDatabase();
+  const logs = captureLogs();
+  const node = await startNode(
+    testConfig({
+      DATABASE_URL: db.url,
+      REDIS_URL: sharedRedisUrl(),
+      REDIS_PREFIX: uniqueRedisPrefix(),
+      ...env,
+    }),
+    logs.log,
+    { pid: process.pid },
+  );
+  return {
+    node,
+    db,
+    logs,
+    stop: async () => {
+      await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
+      await db.drop();
+    },
+  };
 }
