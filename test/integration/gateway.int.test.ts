@@ -6,7 +6,7 @@
  * tokens with short lifetimes on real sessions.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { type CryptoKey, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type RunningNode, startNode } from '../../src/bin/start-node.js';
@@ -23,6 +23,7 @@ import {
   uniqueRedisPrefix,
 } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { tokenWithLifetime as mintToken } from '../support/tokens.js';
 import { openSocket, type TestSocket, upgradeStatus } from '../support/ws-client.js';
 
 const KID = 'gateway-test-key';
@@ -70,21 +71,8 @@ describe('WebSocket gateway', () => {
     return socket;
   };
   /** A token for a real session of `user`, signed by the test's key, with the given lifetime. */
-  const tokenWithLifetime = async (user: Registered, seconds: number) => {
-    const claims = JSON.parse(
-      Buffer.from(user.accessToken.split('.')[1] ?? '', 'base64url').toString(),
-    ) as Record<string, unknown>;
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ sid: claims.sid, roles: claims.roles, sv: claims.sv })
-      .setProtectedHeader({ alg: 'EdDSA', kid: KID, typ: 'at+jwt' })
-      .setIssuer('gigwire')
-      .setAudience('gigwire')
-      .setSubject(String(claims.sub))
-      .setIssuedAt(now - 60)
-      .setExpirationTime(now + seconds)
-      .setJti(crypto.randomUUID())
-      .sign(signingKey);
-  };
+  const tokenWithLifetime = (user: Registered, seconds: number) =>
+    mintToken(user.accessToken, signingKey, KID, seconds);
 
   it('runs on native uWebSockets.js', async () => {
     expect(node.uwsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/ws$/);

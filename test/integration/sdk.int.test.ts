@@ -6,7 +6,7 @@
  * spawned server that is SIGKILLed and restarted on the same ports, reconnecting by itself with the
  * presence subscription restored and a request made meanwhile delivered.
  */
-import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { type CryptoKey, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -30,6 +30,7 @@ import {
 import { httpClient, type Registered, registerUser } from '../support/http.js';
 import { freePort } from '../support/servers.js';
 import { type GigwireProcess, spawnGigwire } from '../support/spawn.js';
+import { tokenWithLifetime as mintToken } from '../support/tokens.js';
 
 const KID = 'sdk-test-key';
 const EVENTS = ['hello', 'connected', 'disconnected', 'closed', 'presence', 'notification', 'error'] as const;
@@ -94,22 +95,9 @@ describe('TypeScript SDK', () => {
     const added = await api.post(`/v1/me/contacts/${contact.id}`, undefined, owner.accessToken);
     expect(added.status).toBe(204);
   };
-  /** A token of a real session of `user`, signed by the test's key, expiring in `seconds`. */
-  const tokenWithLifetime = async (user: Registered, seconds: number) => {
-    const claims = JSON.parse(
-      Buffer.from(user.accessToken.split('.')[1] ?? '', 'base64url').toString(),
-    ) as Record<string, unknown>;
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ sid: claims.sid, roles: claims.roles, sv: claims.sv })
-      .setProtectedHeader({ alg: 'EdDSA', kid: KID, typ: 'at+jwt' })
-      .setIssuer('gigwire')
-      .setAudience('gigwire')
-      .setSubject(String(claims.sub))
-      .setIssuedAt(now - 60)
-      .setExpirationTime(now + seconds)
-      .setJti(crypto.randomUUID())
-      .sign(signingKey);
-  };
+  /** A token for a real session of `user`, signed by the test's key, with the given lifetime. */
+  const tokenWithLifetime = (user: Registered, seconds: number) =>
+    mintToken(user.accessToken, signingKey, KID, seconds);
 
   beforeAll(async () => {
     const pair = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
