@@ -30,7 +30,7 @@ import { lockDataDir } from '../platform/data-dir-lock.js';
 import type { Logger } from '../platform/logger.js';
 import { type ManagedRedis, startManagedRedis } from '../platform/managed-redis.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
-import { createRedisPresenceStore } from '../platform/presence-store.js';
+import { createRedisPresenceStore, type PresenceStore } from '../platform/presence-store.js';
 import { createTaskQueue } from '../platform/queues/tasks.js';
 import { closeRedisClient, createRedisClient, type Redis } from '../platform/redis.js';
 import type { ShutdownStep } from '../platform/shutdown.js';
@@ -81,7 +81,14 @@ const redisEndpoint = (config: Config, managed: ManagedRedis | undefined): strin
   config.redisUrl ?? managed?.endpoint ?? '';
 
 /** The domain services every role shares, wired to this process's storage. */
-function createServices(config: Config, db: Kysely<Database>, redis: Redis, bus: Bus, log: Logger) {
+function createServices(
+  config: Config,
+  db: Kysely<Database>,
+  redis: Redis,
+  bus: Bus,
+  presence: PresenceStore,
+  log: Logger,
+) {
   const tokens = createTokenService(db, { ...config.jwt, privateKey: config.jwt.privateKey }, systemClock);
   const auth = createAuthService({
     db,
@@ -93,7 +100,6 @@ function createServices(config: Config, db: Kysely<Database>, redis: Redis, bus:
     settings: { refresh: config.refresh, login: config.login },
     announceRevocation: (event) => bus.publish(SESSIONS_REVOKED_TOPIC, { ...event }),
   });
-  const presence = presenceStore(config, redis);
   return {
     tokens,
     auth,
@@ -178,7 +184,8 @@ export async function startNode(
     });
     started.push({ name: 'close bus', run: () => bus.close() });
 
-    const services = createServices(config, dbHandle.db, redis, bus, log);
+    const presence = presenceStore(config, redis);
+    const services = createServices(config, dbHandle.db, redis, bus, presence, log);
     // Loads (or, on the very first start, creates) the signing keys before any request needs them.
     await services.tokens.jwks();
     if (config.admin !== undefined) {
@@ -242,11 +249,11 @@ export async function startNode(
           auth: services.auth,
           presence: createPresenceService({
             db: dbHandle.db,
-            store: presenceStore(config, redis),
+            store: presence,
             bus,
             clock: systemClock,
           }),
-          presenceStore: presenceStore(config, redis),
+          presenceStore: presence,
           bus,
           actors: createActorSystem({
             log: log.child({ component: 'actors' }),
