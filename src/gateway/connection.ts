@@ -5,8 +5,9 @@
  *
  * Limits: a token bucket of maxMessagesPerSecond refilled continuously up to maxBurst; frames over
  * it get RATE_LIMITED, and after `maxStrikes` such refusals (or bad frames) inside one strike window
- * the socket is closed 1008 (1007 when they were undecodable). After each send the transport's
- * buffered bytes are checked: past maxBufferedBytes the peer is a slow consumer, closed 1013.
+ * the socket is closed 1008 (1007 when they were undecodable). After each send (and once a second
+ * for frames published to native topics) the transport's buffered bytes are checked: past
+ * maxBufferedBytes the peer is a slow consumer, closed 1013.
  */
 import { type Codec, type DecodeFailure, errorReplyFor } from '../../protocol/src/codec.js';
 import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
@@ -133,13 +134,30 @@ export class Connection {
   sendEncoded(data: Uint8Array | string): void {
     if (this.closing) return;
     if (!this.transport.send(data, typeof data !== 'string')) return;
-    if (this.transport.bufferedAmount() > this.env.limits.maxBufferedBytes) {
-      this.env.log.info(
-        { connId: this.id, userId: this.userId, buffered: this.transport.bufferedAmount() },
-        'slow consumer closed',
-      );
-      this.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer');
-    }
+    this.checkBackpressure();
+  }
+
+  /** Subscribes to a native topic; false on the fallback transport or once closing. */
+  subscribe(topic: string): boolean {
+    if (this.closing || this.transport.subscribe === undefined) return false;
+    return this.transport.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.closing) this.transport.unsubscribe?.(topic);
+  }
+
+  /**
+   * Frames published to topics bypass `sendEncoded`, so their backlog is checked here, by the
+   * node's once-a-second sweep: a slow consumer is still closed 1013, at most a second later.
+   */
+  checkBackpressure(): void {
+    if (this.closing || this.transport.bufferedAmount() <= this.env.limits.maxBufferedBytes) return;
+    this.env.log.info(
+      { connId: this.id, userId: this.userId, buffered: this.transport.bufferedAmount() },
+      'slow consumer closed',
+    );
+    this.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer');
   }
 
   close(code: number, reason: string): void {

@@ -3,6 +3,12 @@
  * the second their access token expires. Fan-out encodes a frame once per encoding, however many
  * connections receive it. Token expiry is swept once a second for the whole node (no timer per
  * socket): an unrefreshed connection is closed 4001 within a second of its token's `exp`.
+ *
+ * Room messages: a connection that has caught up with a room is subscribed to the room's native
+ * topic (one per encoding) when its transport has topics (uWebSockets.js), so each message is one
+ * `publish` whatever the number of receivers; the fallback transport's connections get the same
+ * bytes one by one. Connections still catching up hold live messages and are never subscribed
+ * until their backlog is out, so seq order holds on both paths.
  */
 import type { Codec } from '../../protocol/src/codec.js';
 import { CloseCode } from '../../protocol/src/codes.js';
@@ -10,16 +16,32 @@ import type { RoomMessage, ServerFrame } from '../../protocol/src/frames.js';
 import type { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
 import { Encoding } from '../../protocol/src/version.js';
 import type { Connection } from './connection.js';
+import type { TopicPublisher } from './transport.js';
 
 /** A connection's place in a room: the highest seq delivered, and what waits while it catches up. */
 interface RoomCursor {
   seq: number;
   /** Live messages held back while the join backlog is delivered; undefined once caught up. */
   held: RoomMessage[] | undefined;
+  /** The native topic this connection receives the room's messages through, once caught up. */
+  topic: string | undefined;
 }
 
+/** A room as this node sees it: its local joiners and the newest message fanned out here. */
+interface LocalRoom {
+  readonly members: Map<Connection, RoomCursor>;
+  /** Highest seq published to the room's topics (a message at or below it is a duplicate). */
+  publishedSeq: number;
+  /** Topic subscribers per encoding: a topic with none is not published to. */
+  readonly subscribers: Record<Encoding, number>;
+}
+
+/** The native topic of a room's messages in one encoding. */
+export const roomMessageTopic = (roomId: RoomId, encoding: Encoding) => `room/${roomId}/${encoding}`;
+
 export function createHub(codec: Codec) {
-  const rooms = new Map<RoomId, Map<Connection, RoomCursor>>();
+  const rooms = new Map<RoomId, LocalRoom>();
+  let publish: TopicPublisher | undefined;
   const roomsOf = new Map<Connection, Set<RoomId>>();
   const connections = new Map<string, Connection>();
   const byUser = new Map<UserId, Set<Connection>>();
@@ -43,7 +65,7 @@ export function createHub(codec: Codec) {
     if (set.size === 0) map.delete(key);
   };
 
-  /** Sends one frame to many connections, encoding it at most once per encoding. */
+  /** Sends one frame to many connections, encoding it at most once per encoding; returns the encodings made. */
   const fanOut = (targets: Iterable<Connection>, frame: ServerFrame) => {
     let msgpack: Uint8Array | undefined;
     let json: string | undefined;
@@ -56,6 +78,20 @@ export function createHub(codec: Codec) {
         connection.sendEncoded(json);
       }
     }
+    return { msgpack, json };
+  };
+
+  /** Takes a connection out of a room: its topic, its cursor, and the room when it was the last. */
+  const detach = (roomId: RoomId, connection: Connection) => {
+    const room = rooms.get(roomId);
+    const cursor = room?.members.get(connection);
+    if (room === undefined || cursor === undefined) return;
+    if (cursor.topic !== undefined) {
+      connection.unsubscribe(cursor.topic);
+      room.subscribers[connection.encoding] -= 1;
+    }
+    room.members.delete(connection);
+    if (room.members.size === 0) rooms.delete(roomId);
   };
 
   const scheduleExpiry = (connection: Connection) => {
@@ -75,12 +111,17 @@ export function createHub(codec: Codec) {
       scheduleExpiry(connection);
     },
 
+    /** Room messages go through native topics from now on (uWebSockets.js is listening). */
+    useTopics(publisher: TopicPublisher): void {
+      publish = publisher;
+    },
+
     remove(connection: Connection): void {
       connections.delete(connection.id);
       removeFrom(byUser, connection.userId, connection);
       for (const watched of watchedBy.get(connection) ?? []) removeFrom(watchers, watched, connection);
       watchedBy.delete(connection);
-      for (const roomId of roomsOf.get(connection) ?? []) rooms.get(roomId)?.delete(connection);
+      for (const roomId of roomsOf.get(connection) ?? []) detach(roomId, connection);
       roomsOf.delete(connection);
       const second = expirySecond.get(connection);
       if (second !== undefined) removeFrom(expiring, second, connection);
@@ -120,22 +161,21 @@ export function createHub(codec: Codec) {
 
     /** Starts (or restarts) a connection's subscription to a room at `sinceSeq`, holding live messages. */
     joinRoom(roomId: RoomId, connection: Connection, sinceSeq: number): boolean {
-      let members = rooms.get(roomId);
-      if (members === undefined) {
-        members = new Map();
-        rooms.set(roomId, members);
+      detach(roomId, connection);
+      let room = rooms.get(roomId);
+      if (room === undefined) {
+        room = { members: new Map(), publishedSeq: 0, subscribers: { msgpack: 0, json: 0 } };
+        rooms.set(roomId, room);
       }
-      members.set(connection, { seq: sinceSeq, held: [] });
+      room.members.set(connection, { seq: sinceSeq, held: [], topic: undefined });
       addTo(roomsOf, connection, roomId);
-      return members.size === 1;
+      return room.members.size === 1;
     },
 
     /** Returns true when no local connection is left in the room (the node may drop its bus subscription). */
     leaveRoom(roomId: RoomId, connection: Connection): boolean {
-      const members = rooms.get(roomId);
-      members?.delete(connection);
+      detach(roomId, connection);
       removeFrom(roomsOf, connection, roomId);
-      if (members !== undefined && members.size === 0) rooms.delete(roomId);
       return !rooms.has(roomId);
     },
 
@@ -145,7 +185,7 @@ export function createHub(codec: Codec) {
 
     /** Backlog of a join, in seq order, straight to one connection. */
     deliverBacklog(roomId: RoomId, connection: Connection, messages: readonly RoomMessage[]): void {
-      const cursor = rooms.get(roomId)?.get(connection);
+      const cursor = rooms.get(roomId)?.members.get(connection);
       if (cursor === undefined) return;
       for (const message of messages) {
         if (message.seq <= cursor.seq) continue;
@@ -156,8 +196,9 @@ export function createHub(codec: Codec) {
 
     /** Ends the catch-up: what arrived live meanwhile follows the backlog, duplicates dropped. */
     finishCatchUp(roomId: RoomId, connection: Connection): void {
-      const cursor = rooms.get(roomId)?.get(connection);
-      if (cursor === undefined || cursor.held === undefined) return;
+      const room = rooms.get(roomId);
+      const cursor = room?.members.get(connection);
+      if (room === undefined || cursor === undefined || cursor.held === undefined) return;
       const held = cursor.held.sort((a, b) => a.seq - b.seq);
       cursor.held = undefined;
       for (const message of held) {
@@ -165,23 +206,32 @@ export function createHub(codec: Codec) {
         cursor.seq = message.seq;
         connection.sendFrame({ t: 'room.message', d: message });
       }
+      // Every message published so far reached this connection (backlog or held), so the topic
+      // continues exactly where it stands; otherwise it stays on the one-by-one path.
+      if (publish === undefined || cursor.seq < room.publishedSeq) return;
+      const topic = roomMessageTopic(roomId, connection.encoding);
+      if (connection.subscribe(topic)) {
+        cursor.topic = topic;
+        room.subscribers[connection.encoding] += 1;
+      }
     },
 
     /** A room frame from the bus to every local connection in the room, once per connection and seq. */
     pushToRoom(roomId: RoomId, frame: ServerFrame): void {
-      const members = rooms.get(roomId);
-      if (members === undefined) return;
+      const room = rooms.get(roomId);
+      if (room === undefined) return;
       if (frame.t !== 'room.message') {
         const skipUser = frame.t === 'room.typing' ? frame.d.userId : undefined;
         fanOut(
-          [...members.keys()].filter((c) => c.userId !== skipUser),
+          [...room.members.keys()].filter((c) => c.userId !== skipUser),
           frame,
         );
         return;
       }
       const message = frame.d;
       const targets: Connection[] = [];
-      for (const [connection, cursor] of members) {
+      for (const [connection, cursor] of room.members) {
+        if (cursor.topic !== undefined) continue;
         if (cursor.held !== undefined) {
           cursor.held.push(message);
           continue;
@@ -190,7 +240,15 @@ export function createHub(codec: Codec) {
         cursor.seq = message.seq;
         targets.push(connection);
       }
-      fanOut(targets, frame);
+      const encoded = fanOut(targets, frame);
+      if (message.seq <= room.publishedSeq) return;
+      room.publishedSeq = message.seq;
+      if (publish === undefined) return;
+      for (const encoding of [Encoding.MSGPACK, Encoding.JSON] as const) {
+        if (room.subscribers[encoding] === 0) continue;
+        const bytes = encoded[encoding] ?? codec.encode(frame, encoding);
+        publish(roomMessageTopic(roomId, encoding), bytes, encoding === Encoding.MSGPACK);
+      }
     },
 
     /** Closes the user's connections: all, or those of one session. */
@@ -207,6 +265,16 @@ export function createHub(codec: Codec) {
 
     closeAll(code: number, reason: string): void {
       for (const connection of [...connections.values()]) connection.close(code, reason);
+    },
+
+    /** Closes slow consumers among connections fed by topics (their sends skip the per-send check). */
+    sweepBackpressure(): void {
+      for (const room of rooms.values()) {
+        if (room.subscribers.msgpack + room.subscribers.json === 0) continue;
+        for (const [connection, cursor] of room.members) {
+          if (cursor.topic !== undefined) connection.checkBackpressure();
+        }
+      }
     },
 
     /** Closes every connection whose token expired by `nowMs`; called once a second. */

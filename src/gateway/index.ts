@@ -298,7 +298,10 @@ export function createGateway(deps: GatewayDeps) {
         }),
       );
       intervals.push(
-        setInterval(() => hub.sweepExpired(now()), 1_000),
+        setInterval(() => {
+          hub.sweepExpired(now());
+          hub.sweepBackpressure();
+        }, 1_000),
         setInterval(
           () => {
             deps.presenceStore
@@ -336,6 +339,7 @@ export function createGateway(deps: GatewayDeps) {
               detail,
             }),
         });
+        hub.useTopics(uwsListener.publish);
       } else {
         log.warn(
           { detail: deps.engine.detail },

@@ -31,7 +31,17 @@ export interface SocketTransport {
   /** Bytes queued in user space and not yet written to the kernel. */
   readonly bufferedAmount: () => number;
   readonly close: (code: number, reason: string) => void;
+  /**
+   * Native pub/sub (uWebSockets.js topics): the socket receives every frame later published to
+   * `topic`, written by uWS in C++ once for all subscribers. Absent on the fallback transport, which
+   * is sent the same bytes one socket at a time. Returns false once the socket is closed.
+   */
+  readonly subscribe?: (topic: string) => boolean;
+  readonly unsubscribe?: (topic: string) => void;
 }
+
+/** Publishes bytes to every socket subscribed to a topic on this node (see SocketTransport.subscribe). */
+export type TopicPublisher = (topic: string, data: Uint8Array | string, isBinary: boolean) => void;
 
 /** Receiving side: what a transport calls for each event of an open socket. */
 export interface SocketHandler {

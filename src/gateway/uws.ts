@@ -3,11 +3,22 @@
  * (401 and no socket otherwise). uWS hygiene (ARCHITECTURE.md §3.11): headers are copied
  * synchronously, onAborted is registered before the await, the upgrade is corked, every send after
  * an await is corked, heartbeats are uWS's automatic pings with idleTimeout (no JS timer per socket).
+ *
+ * Known upstream bug (uNetworking/uWebSockets #1928, fixed by PR #1929, which the published build
+ * predates): after an asynchronous upgrade inside res.cork(), cork() can misread a socket upgraded
+ * in place as an HTTP response marked "Connection: close" and drop the new WebSocket (1006) right
+ * after `open`. Deferring the first write does not avoid it (the socket then drops before `hello`);
+ * upgrading outside cork() avoids it but makes uWS print a warning per upgrade. Clients reconnect.
+ *
+ * Room fan-out uses uWS topics: `publish` hands one buffer to C++, which writes it to every
+ * subscriber; topic frames bypass the connection layer's send path, so their backlog is checked by
+ * the node's once-a-second sweep, and uWS itself closes a socket past maxBackpressure rather than
+ * dropping a frame (closeOnBackpressureLimit).
  */
 import type { HttpResponse, us_listen_socket, us_socket, WebSocket } from 'uWebSockets.js';
 import type { Logger } from '../platform/logger.js';
 import type { UwsModule } from './engine.js';
-import type { AcceptedUpgrade, GatewayCore, SocketHandler } from './transport.js';
+import type { AcceptedUpgrade, GatewayCore, SocketHandler, TopicPublisher } from './transport.js';
 
 export interface UwsLimits {
   readonly maxFrameBytes: number;
@@ -29,6 +40,8 @@ export interface UwsListener {
   readonly port: number;
   /** Stops listening; open sockets stay (the caller closes them with 1012 first). */
   readonly stopListening: () => void;
+  /** Writes one frame to every socket subscribed to `topic`. */
+  readonly publish: TopicPublisher;
 }
 
 function rejectUpgrade(res: HttpResponse, status: string, body: string): void {
@@ -53,9 +66,10 @@ export async function listenUws(options: {
     // Above our limit, so a frame a little too big gets our close 1009; uWS itself drops the TCP
     // connection without a close frame (the peer sees 1006) past this hard cap.
     maxPayloadLength: options.limits.maxFrameBytes * UWS_PAYLOAD_HEADROOM,
-    // Above our own bound, so uWS never drops a frame silently: we close 1013 before it would.
-    maxBackpressure: options.limits.maxBufferedBytes + options.limits.maxFrameBytes * 2,
-    closeOnBackpressureLimit: 0,
+    // Twice our own bound: a slow consumer is normally closed 1013 by us first (after a send, or by
+    // the sweep for topic frames); past this, uWS closes it instead of dropping a frame silently.
+    maxBackpressure: options.limits.maxBufferedBytes * 2 + options.limits.maxFrameBytes * 2,
+    closeOnBackpressureLimit: 1,
     idleTimeout: options.limits.idleTimeoutS,
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
@@ -107,6 +121,10 @@ export async function listenUws(options: {
           });
           return true;
         },
+        subscribe: (topic) => !data.closed && ws.subscribe(topic),
+        unsubscribe: (topic) => {
+          if (!data.closed) ws.unsubscribe(topic);
+        },
         bufferedAmount: () => (data.closed ? 0 : ws.getBufferedAmount()),
         close: (code, reason) => {
           if (data.closed) return;
@@ -154,5 +172,8 @@ export async function listenUws(options: {
   return {
     port,
     stopListening: () => uws.us_listen_socket_close(listenSocket),
+    publish: (topic, data, isBinary) => {
+      app.publish(topic, data, isBinary);
+    },
   };
 }

@@ -188,7 +188,9 @@ async function openPeer(url: string, token: string, encoding: Encoding): Promise
   await peer.until(() => received.length > 0, 5_000, 'hello');
   const hello = received[0];
   if (hello?.problem !== undefined || hello?.frame?.t !== 'hello')
-    throw new Error(`first frame is not hello: ${JSON.stringify(hello)}`);
+    throw new Error(
+      `first frame is not hello: ${JSON.stringify(hello)}; closed ${JSON.stringify(peer.closed)}`,
+    );
   if ((hello.frame.d as { encoding?: unknown }).encoding !== encoding)
     throw new Error(
       `hello names encoding ${(hello.frame.d as { encoding?: unknown }).encoding}, expected ${encoding}`,

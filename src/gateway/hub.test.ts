@@ -1,0 +1,174 @@
+/**
+ * Room fan-out in the hub: caught-up connections on a transport with native topics get each
+ * message through one publish per encoding; fallback connections get the same bytes one by one;
+ * connections still catching up are held back and never subscribed early. The sockets here are
+ * recording transports (the real uWS path is covered by test/integration/rooms.int.test.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { createCodec } from '../../protocol/src/codec.js';
+import type { RoomMessage } from '../../protocol/src/frames.js';
+import type { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
+import { type Encoding, Encoding as Encodings } from '../../protocol/src/version.js';
+import { createLogger } from '../platform/logger.js';
+import { Connection, type ConnectionEnvironment } from './connection.js';
+import { createHub, roomMessageTopic } from './hub.js';
+import type { SocketTransport } from './transport.js';
+
+const codec = createCodec();
+const roomId = 'c0000000-0000-4000-8000-000000000000' as RoomId;
+const environment: ConnectionEnvironment = {
+  codec,
+  limits: {
+    maxFrameBytes: 65_536,
+    maxMessagesPerSecond: 50,
+    maxBurst: 100,
+    maxBufferedBytes: 1_000_000,
+    maxStrikes: 20,
+    strikeWindowMs: 10_000,
+  },
+  log: createLogger({ level: 'silent', pretty: false }),
+  now: () => 0,
+  dispatch: async () => undefined,
+  describeError: () => ({ code: 'INTERNAL', message: 'internal error' }),
+  onClosed: () => {},
+};
+
+interface RecordingSocket {
+  readonly connection: Connection;
+  /** Seqs of room messages written straight to this socket. */
+  readonly direct: number[];
+  readonly topics: Set<string>;
+}
+
+let nextUser = 1;
+function socket(encoding: Encoding, withTopics: boolean): RecordingSocket {
+  const direct: number[] = [];
+  const topics = new Set<string>();
+  const transport: SocketTransport = {
+    kind: withTopics ? 'uws' : 'fastify-ws',
+    send: (data) => {
+      const decoded = codec.decodeServer(data, encoding);
+      if (decoded.ok && decoded.frame.t === 'room.message') direct.push(decoded.frame.d.seq);
+      return true;
+    },
+    bufferedAmount: () => 0,
+    close: () => {},
+    ...(withTopics
+      ? {
+          subscribe: (topic: string) => {
+            topics.add(topic);
+            return true;
+          },
+          unsubscribe: (topic: string) => void topics.delete(topic),
+        }
+      : {}),
+  };
+  const userId = `d0000000-0000-4000-8000-${String(nextUser++).padStart(12, '0')}` as UserId;
+  const principal = {
+    userId,
+    sessionId: 'e0000000-0000-4000-8000-000000000000' as SessionId,
+    roles: [],
+    expiresAt: Date.now() + 60_000,
+  };
+  return { connection: new Connection(userId, principal, encoding, transport, environment), direct, topics };
+}
+
+const message = (seq: number): RoomMessage => ({
+  roomId,
+  seq,
+  senderId: 'a0000000-0000-4000-8000-000000000001' as UserId,
+  clientMsgId: `m${seq}`,
+  body: `body ${seq}`,
+  sentAt: new Date(0).toISOString(),
+});
+
+function hubWithTopics() {
+  const hub = createHub(codec);
+  const published: { topic: string; seq: number }[] = [];
+  hub.useTopics((topic, data) => {
+    const encoding = topic.endsWith(Encodings.JSON) ? Encodings.JSON : Encodings.MSGPACK;
+    const decoded = codec.decodeServer(data, encoding);
+    if (decoded.ok && decoded.frame.t === 'room.message') published.push({ topic, seq: decoded.frame.d.seq });
+  });
+  const join = (s: RecordingSocket, sinceSeq = 0) => {
+    hub.add(s.connection);
+    hub.joinRoom(roomId, s.connection, sinceSeq);
+    hub.finishCatchUp(roomId, s.connection);
+  };
+  const push = (...seqs: number[]) => {
+    for (const seq of seqs) hub.pushToRoom(roomId, { t: 'room.message', d: message(seq) });
+  };
+  return { hub, published, join, push };
+}
+
+describe('room fan-out', () => {
+  it('publishes once per encoding to caught-up topic sockets and writes to fallback sockets one by one', () => {
+    const { published, join, push } = hubWithTopics();
+    const topicSockets = [1, 2, 3].map(() => socket(Encodings.MSGPACK, true));
+    const jsonTopicSocket = socket(Encodings.JSON, true);
+    const fallback = socket(Encodings.MSGPACK, false);
+    for (const s of [...topicSockets, jsonTopicSocket, fallback]) join(s);
+
+    push(1, 2);
+
+    expect(published).toEqual([
+      { topic: roomMessageTopic(roomId, Encodings.MSGPACK), seq: 1 },
+      { topic: roomMessageTopic(roomId, Encodings.JSON), seq: 1 },
+      { topic: roomMessageTopic(roomId, Encodings.MSGPACK), seq: 2 },
+      { topic: roomMessageTopic(roomId, Encodings.JSON), seq: 2 },
+    ]);
+    for (const s of topicSockets) expect(s.direct).toEqual([]);
+    expect(fallback.direct).toEqual([1, 2]);
+  });
+
+  it('publishes a seq once, however often the bus repeats it', () => {
+    const { published, join, push } = hubWithTopics();
+    join(socket(Encodings.MSGPACK, true));
+    push(1, 1, 2, 1);
+    expect(published.map((p) => p.seq)).toEqual([1, 2]);
+  });
+
+  it('holds live messages for a connection catching up and subscribes it only after its backlog', () => {
+    const { hub, published, join, push } = hubWithTopics();
+    join(socket(Encodings.MSGPACK, true));
+    push(1, 2, 3);
+    const late = socket(Encodings.MSGPACK, true);
+    hub.add(late.connection);
+    hub.joinRoom(roomId, late.connection, 1);
+    push(4);
+    expect(late.topics.size).toBe(0);
+    hub.deliverBacklog(roomId, late.connection, [message(2), message(3), message(4)]);
+    hub.finishCatchUp(roomId, late.connection);
+    push(5);
+
+    expect(late.direct).toEqual([2, 3, 4]);
+    expect(late.topics).toEqual(new Set([roomMessageTopic(roomId, Encodings.MSGPACK)]));
+    expect(published.map((p) => p.seq)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('stops publishing to a topic when its last subscriber leaves or closes', () => {
+    const { hub, published, join, push } = hubWithTopics();
+    const leaving = socket(Encodings.MSGPACK, true);
+    const closing = socket(Encodings.JSON, true);
+    const staying = socket(Encodings.MSGPACK, false);
+    for (const s of [leaving, closing, staying]) join(s);
+    hub.leaveRoom(roomId, leaving.connection);
+    hub.remove(closing.connection);
+    push(1);
+
+    expect(leaving.topics.size).toBe(0);
+    expect(published).toEqual([]);
+    expect(staying.direct).toEqual([1]);
+  });
+
+  it('without topics (no uWebSockets.js) every connection is written to directly', () => {
+    const hub = createHub(codec);
+    const a = socket(Encodings.MSGPACK, true);
+    hub.add(a.connection);
+    hub.joinRoom(roomId, a.connection, 0);
+    hub.finishCatchUp(roomId, a.connection);
+    hub.pushToRoom(roomId, { t: 'room.message', d: message(1) });
+    expect(a.topics.size).toBe(0);
+    expect(a.direct).toEqual([1]);
+  });
+});
