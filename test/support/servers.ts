@@ -121,8 +121,15 @@ export interface PostgresServer {
   readonly stop: () => Promise<void>;
 }
 
-/** A throwaway PostgreSQL cluster (fsync off: test data only) owned by the `postgres` user when root. */
-export async function startPostgresServer(dir: string): Promise<PostgresServer> {
+/**
+ * A throwaway PostgreSQL cluster owned by the `postgres` user when root. Tests run it with fsync
+ * and synchronous commit off (test data only); `durable` keeps PostgreSQL's defaults, so a
+ * benchmark pays for real commits as production does.
+ */
+export async function startPostgresServer(
+  dir: string,
+  options: { readonly durable?: boolean } = {},
+): Promise<PostgresServer> {
   const bin = await ensurePostgresBinaries();
   const asOwner = (command: string, args: string[]) =>
     isRoot
@@ -161,13 +168,11 @@ export async function startPostgresServer(dir: string): Promise<PostgresServer> 
     '--no-sync',
   ]);
   const port = await freePort();
-  const options = [
+  const serverOptions = [
     `-p ${port}`,
     `-k ${socketDir}`,
     '-c listen_addresses=127.0.0.1',
-    '-c fsync=off',
-    '-c synchronous_commit=off',
-    '-c full_page_writes=off',
+    ...(options.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
     '-c max_connections=300',
   ].join(' ');
   await asOwner('pg_ctl', [
@@ -180,7 +185,7 @@ export async function startPostgresServer(dir: string): Promise<PostgresServer> 
     '30',
     'start',
     '-o',
-    options,
+    serverOptions,
   ]);
   return {
     baseUrl: `postgres://app@127.0.0.1:${port}`,

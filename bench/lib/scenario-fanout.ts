@@ -1,0 +1,203 @@
+/**
+ * Fan-out scenario: R rooms × M members, every member connected and joined; the first P members of
+ * each room publish open-loop at stepped fixed aggregate rates (gigwire: durable `room.send`).
+ * Per step: delivered msgs/s, publish→receive p50/p99/max (from the scheduled send time), server
+ * CPU µs per delivery (window = the step plus its drain) and, separately, Postgres + Redis CPU.
+ * Steps stop rising once one overdrives the target.
+ */
+import { Histogram } from './histogram.js';
+import type { PublishResult } from './ipc.js';
+import {
+  type CaseResult,
+  closeClients,
+  connectClients,
+  failedCase,
+  loadgenCheck,
+  MeasureWindow,
+  type Scenario,
+  type ScenarioContext,
+  skippedCase,
+  workerOf,
+} from './scenario.js';
+import { sleep, wallMs } from './stats.js';
+
+export interface FanoutShape {
+  readonly rooms: number;
+  readonly members: number;
+  readonly publishersPerRoom: number;
+  /** Aggregate published messages per second, one step each. */
+  readonly rates: readonly number[];
+  readonly stepMs: number;
+  readonly warmupMs: number;
+  readonly bodyBytes: number;
+}
+
+export function fanoutShape(quick: boolean): FanoutShape {
+  return quick
+    ? {
+        rooms: 10,
+        members: 10,
+        publishersPerRoom: 2,
+        rates: [100, 200],
+        stepMs: 1_500,
+        warmupMs: 500,
+        bodyBytes: 100,
+      }
+    : {
+        rooms: 100,
+        members: 100,
+        publishersPerRoom: 10,
+        rates: [250, 500, 1_000, 2_000, 4_000, 8_000],
+        stepMs: 6_000,
+        warmupMs: 1_500,
+        bodyBytes: 100,
+      };
+}
+
+const START_DELAY_MS = 300;
+const DRAIN_MS = 500;
+
+interface Sender {
+  readonly index: number;
+  readonly roomId: string;
+}
+
+function label(rate: number): string {
+  return `${rate} msg/s`;
+}
+
+async function runStep(
+  ctx: ScenarioContext,
+  shape: FanoutShape,
+  senders: readonly Sender[][],
+  rate: number,
+  durationMs: number,
+): Promise<{
+  publish: PublishResult[];
+  received: number;
+  latency: Histogram;
+  cpu: ReturnType<MeasureWindow['end']>;
+}> {
+  const step = ctx.nextStep();
+  const totalSenders = senders.reduce((sum, list) => sum + list.length, 0);
+  const startAt = wallMs() + START_DELAY_MS;
+  const publishing = ctx.pool.all('publish', (w) => ({
+    step,
+    startAt,
+    durationMs,
+    rate: (rate * (senders[w]?.length ?? 0)) / totalSenders,
+    senders: senders[w] ?? [],
+    bodyBytes: shape.bodyBytes,
+  }));
+  await sleep(Math.max(0, startAt - wallMs()));
+  const window = new MeasureWindow(ctx.target, ctx.pool);
+  const publish = await publishing;
+  await sleep(DRAIN_MS);
+  const collected = await ctx.pool.all('collect', () => ({ step }));
+  const cpu = window.end();
+  const latency = new Histogram();
+  for (const c of collected) latency.merge(c.latency);
+  return { publish, received: collected.reduce((sum, c) => sum + c.received, 0), latency, cpu };
+}
+
+async function runFanout(ctx: ScenarioContext): Promise<CaseResult[]> {
+  const shape = fanoutShape(ctx.quick);
+  const clients = shape.rooms * shape.members;
+  if (ctx.rooms.length < shape.rooms) throw new Error(`only ${ctx.rooms.length} rooms prepared`);
+  const connect = await connectClients(ctx, clients, 64);
+  if (connect.failed > 0)
+    throw new Error(`${connect.failed} of ${clients} connects failed: ${connect.errors.join('; ')}`);
+  const roomOf = (index: number) => ctx.rooms[Math.floor(index / shape.members)] as string;
+  const joins = Array.from({ length: clients }, (_, index) => ({ index, roomId: roomOf(index) }));
+  const joined = await ctx.pool.all('join', (w) => ({
+    joins: joins.filter(({ index }) => workerOf(index, ctx.pool.size) === w),
+    concurrency: 64,
+  }));
+  const joinFailed = joined.reduce((sum, r) => sum + r.failed, 0);
+  if (joinFailed > 0)
+    throw new Error(`${joinFailed} joins failed: ${joined.flatMap((r) => r.errors).join('; ')}`);
+  ctx.log(`fanout: ${clients} clients connected and joined`);
+
+  const senders: Sender[][] = Array.from({ length: ctx.pool.size }, () => []);
+  for (let index = 0; index < clients; index += 1) {
+    if (index % shape.members < shape.publishersPerRoom) {
+      senders[workerOf(index, ctx.pool.size)]?.push({ index, roomId: roomOf(index) });
+    }
+  }
+
+  const firstRate = shape.rates[0] ?? 100;
+  await runStep(ctx, shape, senders, firstRate, shape.warmupMs);
+
+  const cases: CaseResult[] = [];
+  let overdrivenAt: number | undefined;
+  for (const rate of shape.rates) {
+    const caseId = `fanout@${rate}`;
+    if (overdrivenAt !== undefined) {
+      cases.push(
+        skippedCase('fanout', caseId, label(rate), rate, `${overdrivenAt} msg/s already overdrove it`),
+      );
+      continue;
+    }
+    const { publish, received, latency, cpu } = await runStep(ctx, shape, senders, rate, shape.stepMs);
+    const sent = publish.reduce((sum, r) => sum + r.sent, 0);
+    const late = publish.reduce((sum, r) => sum + r.late, 0);
+    const failed = publish.reduce((sum, r) => sum + r.failed, 0);
+    const ack = new Histogram();
+    for (const r of publish) ack.merge(r.ack);
+    const expected = sent * shape.members;
+    const deliveryRatio = expected > 0 ? received / expected : 0;
+    const p99 = latency.quantileMs(0.99);
+    const hasAux = ctx.target.auxPids().length > 0;
+    const perDelivery = (us: number) => (received > 0 ? us / received : null);
+    const loadgen = loadgenCheck(cpu, sent, late);
+    const sustained =
+      deliveryRatio >= 0.99 && p99 !== null && p99 <= 1_000 && failed === 0 && !loadgen.saturated;
+    cases.push({
+      scenario: 'fanout',
+      caseId,
+      label: label(rate),
+      level: rate,
+      metrics: {
+        rate,
+        sent,
+        sendFailed: failed,
+        deliveredPerSec: received / (shape.stepMs / 1000),
+        deliveryRatio,
+        p50Ms: latency.quantileMs(0.5),
+        p99Ms: p99,
+        maxMs: latency.maxMs(),
+        ackP99Ms: ack.quantileMs(0.99),
+        serverCpuUsPerDelivery: perDelivery(cpu.serverCpuUs),
+        auxCpuUsPerDelivery: hasAux ? perDelivery(cpu.auxCpuUs) : null,
+        totalCpuUsPerDelivery: perDelivery(cpu.serverCpuUs + cpu.auxCpuUs),
+        serverBusy: cpu.serverBusy,
+      },
+      loadgen,
+      sustained,
+      errors: [...new Set(publish.flatMap((r) => r.errors))],
+    });
+    ctx.log(
+      `${caseId}: delivered ${(received / (shape.stepMs / 1000)).toFixed(0)}/s (${(deliveryRatio * 100).toFixed(1)}%), ` +
+        `p99 ${p99?.toFixed(1) ?? '-'} ms, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%`,
+    );
+    if (deliveryRatio < 0.9 || p99 === null || p99 > 2_000 || failed > sent * 0.01) overdrivenAt = rate;
+  }
+  return cases;
+}
+
+export const fanoutScenario: Scenario = {
+  id: 'fanout',
+  appliesTo: () => true,
+  run: async (ctx) => {
+    try {
+      return await runFanout(ctx);
+    } catch (error) {
+      return fanoutShape(ctx.quick).rates.map((rate) =>
+        failedCase('fanout', `fanout@${rate}`, label(rate), rate, error),
+      );
+    } finally {
+      await closeClients(ctx).catch(() => 0);
+      await sleep(ctx.quick ? 300 : 2_000);
+    }
+  },
+};

@@ -1,0 +1,45 @@
+/**
+ * The contract between the benchmark orchestrator (bench/run.ts) and the servers it measures:
+ * gigwire (bench/targets/gigwire.ts), a Socket.IO 4 peer and a raw uWebSockets.js peer
+ * (bench/peers/*, started through bench/targets/peers.ts). Every server runs in its own process,
+ * pinned to its own core, so /proc figures belong to it alone.
+ */
+
+export type TargetName = 'gigwire' | 'socketio' | 'uws';
+
+/** What a load-generator client needs to open one authenticated socket. */
+export interface ClientCredential {
+  /** Opaque user id (the room member / message sender). */
+  readonly userId: string;
+  /** gigwire: an access JWT; peers: ignored (empty string). */
+  readonly token: string;
+}
+
+export interface TargetServer {
+  readonly name: TargetName;
+  /**
+   * gigwire / uws: ws://127.0.0.1:<port>/ws (gigwire's msgpack subprotocol + bearer token; the uws
+   * peer accepts the same subprotocols and ignores the token). socketio: http://127.0.0.1:<port>.
+   */
+  readonly wsUrl: string;
+  /** The server process whose CPU and RSS are the figures (the Node process serving sockets). */
+  readonly pid: number;
+  /** Supporting processes sampled separately (gigwire: every postgres and redis-server pid). */
+  readonly auxPids: () => number[];
+  /** Credentials for `count` distinct users, made without the REST path (no argon2 per user). */
+  readonly credentials: (count: number) => Promise<ClientCredential[]>;
+  /**
+   * Makes `rooms` rooms whose members are exactly `membersPerRoom` consecutive credentials each
+   * (room r has credentials[r * membersPerRoom ... (r + 1) * membersPerRoom - 1]); returns room ids.
+   */
+  readonly prepareRooms: (
+    credentials: readonly ClientCredential[],
+    rooms: number,
+    membersPerRoom: number,
+  ) => Promise<string[]>;
+  /** REST base URL (gigwire only), for the autocannon scenario. */
+  readonly httpUrl?: string;
+  /** Forces a full GC in the server process and resolves when it is done (for RSS after GC). */
+  readonly gc: () => Promise<void>;
+  readonly stop: () => Promise<void>;
+}

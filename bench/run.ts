@@ -1,0 +1,276 @@
+/**
+ * The benchmark orchestrator (`npm run bench -- [--quick] [--runs N] [--only t1,t2] [--scenarios s1,s2]`).
+ *
+ * Starts the targets (gigwire, the raw uWS peer, the Socket.IO peer; servers pinned to core 0) and a
+ * pool of load-generator workers (core 1; this process pins itself there too), then for each run,
+ * each scenario, each target in turn measures the scenario, so targets are compared within the same
+ * run. Writes bench/results/<timestamp>.json and the markdown report (bench/RESULTS.md for full
+ * runs, bench/results/<timestamp>-quick.md for --quick), prints the report and ends with
+ * `bench: N scenarios × M targets produced numbers`, or exits 1 naming the cases without numbers.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { machineInfo } from './lib/machine.js';
+import { renderMarkdown } from './lib/markdown.js';
+import {
+  type CaseResult,
+  errorText,
+  failedCase,
+  SCENARIO_IDS,
+  type Scenario,
+  type ScenarioId,
+} from './lib/scenario.js';
+import { fanoutScenario, fanoutShape } from './lib/scenario-fanout.js';
+import { idleScenario, idleSizes } from './lib/scenario-idle.js';
+import { reqrepScenario, reqrepShape } from './lib/scenario-reqrep.js';
+import { restScenario, restSeconds } from './lib/scenario-rest.js';
+import { LOAD_CORE, pinProcess, REPO_ROOT, SERVER_CORE } from './lib/spawn.js';
+import { type CaseRecord, evaluateGoals, missingNumbers, summarize } from './lib/summary.js';
+import type { ClientCredential, TargetName, TargetServer } from './lib/target.js';
+import { WorkerPool } from './load/pool.js';
+import { startSocketIoPeer, startUwsPeer } from './targets/peers.js';
+
+const ALL_TARGETS: readonly TargetName[] = ['gigwire', 'uws', 'socketio'];
+const SCENARIOS: Readonly<Record<ScenarioId, Scenario>> = {
+  idle: idleScenario,
+  fanout: fanoutScenario,
+  reqrep: reqrepScenario,
+  rest: restScenario,
+};
+
+interface Options {
+  readonly quick: boolean;
+  readonly runs: number;
+  readonly targets: readonly TargetName[];
+  readonly scenarios: readonly ScenarioId[];
+}
+
+function parseList<T extends string>(raw: string | undefined, allowed: readonly T[], what: string): T[] {
+  if (raw === undefined) return [...allowed];
+  const items = raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+  for (const item of items) {
+    if (!(allowed as readonly string[]).includes(item))
+      throw new Error(`unknown ${what} "${item}" (one of ${allowed.join(', ')})`);
+  }
+  return allowed.filter((item) => items.includes(item));
+}
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      only: { type: 'string' },
+      scenarios: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(
+      'usage: npm run bench -- [--quick] [--runs N] [--only gigwire,uws,socketio] [--scenarios idle,fanout,reqrep,rest]\n',
+    );
+    process.exit(0);
+  }
+  const quick = values.quick === true;
+  const runs = values.runs === undefined ? (quick ? 1 : 3) : Number.parseInt(values.runs, 10);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`bad --runs ${values.runs}`);
+  return {
+    quick,
+    runs,
+    targets: parseList(values.only, ALL_TARGETS, 'target'),
+    scenarios: parseList(values.scenarios, SCENARIO_IDS, 'scenario'),
+  };
+}
+
+/** Whether a scenario is expected to produce numbers for a target (REST is gigwire's alone). */
+function expectedFor(scenario: ScenarioId, target: TargetName): boolean {
+  return scenario !== 'rest' || target === 'gigwire';
+}
+
+async function startTarget(name: TargetName, quick: boolean): Promise<TargetServer> {
+  switch (name) {
+    case 'gigwire': {
+      const { startGigwire } = await import('./targets/gigwire.js');
+      return startGigwire({ quick });
+    }
+    case 'uws':
+      return startUwsPeer();
+    case 'socketio':
+      return startSocketIoPeer();
+  }
+}
+
+interface Prepared {
+  readonly target: TargetServer;
+  readonly credentials: readonly ClientCredential[];
+  readonly rooms: readonly string[];
+}
+
+function shapesText(options: Options, workers: number): Record<ScenarioId, string> {
+  const fan = fanoutShape(options.quick);
+  const rr = reqrepShape(options.quick);
+  return {
+    idle: `${idleSizes(options.quick).join(' and ')} connections, ${workers} load workers; gigwire with real JWTs and presence on.`,
+    fanout:
+      `${fan.rooms} rooms × ${fan.members} members (${fan.publishersPerRoom} publishers per room), ` +
+      `${fan.stepMs / 1000} s per step, ${fan.bodyBytes}-char bodies; rate = messages published per second in total ` +
+      `(deliveries = rate × ${fan.members}); gigwire with durable room.send.`,
+    reqrep: `${rr.connections} connections, ${rr.stepMs / 1000} s per step, \`ping\` with id → \`ok\` (Socket.IO: ping with ack).`,
+    rest: `autocannon for ${restSeconds(options.quick)} s per endpoint (32 connections; login 4), authorization: Bearer <token>.`,
+  };
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const log = (line: string) =>
+    process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+  const pinnedSelf = pinProcess(process.pid, LOAD_CORE);
+  const pinning = pinnedSelf
+    ? `servers on core ${SERVER_CORE} (taskset), load workers and orchestrator on core ${LOAD_CORE}`
+    : 'none (taskset or a second core unavailable)';
+  const machine = machineInfo(pinning);
+  const workers = options.quick ? 2 : 4;
+  const fan = fanoutShape(options.quick);
+  const needed = Math.max(
+    options.scenarios.includes('idle') ? Math.max(...idleSizes(options.quick)) : 0,
+    options.scenarios.includes('fanout') ? fan.rooms * fan.members : 0,
+    options.scenarios.includes('reqrep') ? reqrepShape(options.quick).connections : 0,
+    2,
+  );
+
+  const pool = await WorkerPool.start(workers);
+  const prepared = new Map<TargetName, Prepared>();
+  const startErrors = new Map<TargetName, string>();
+  const stopAll = async () => {
+    await Promise.allSettled([...prepared.values()].map((p) => p.target.stop()));
+    await pool.stop().catch(() => undefined);
+  };
+  process.once('SIGINT', () => {
+    log('interrupted, stopping servers');
+    void stopAll().then(() => process.exit(130));
+  });
+
+  for (const name of options.targets) {
+    try {
+      log(`starting ${name}`);
+      const target = await startTarget(name, options.quick);
+      const credentials = await target.credentials(needed);
+      const rooms = options.scenarios.includes('fanout')
+        ? await target.prepareRooms(credentials.slice(0, fan.rooms * fan.members), fan.rooms, fan.members)
+        : [];
+      prepared.set(name, { target, credentials, rooms });
+      log(`${name} ready (pid ${target.pid}, ${credentials.length} credentials, ${rooms.length} rooms)`);
+    } catch (error) {
+      startErrors.set(name, errorText(error));
+      log(`${name} failed to start: ${errorText(error)}`);
+    }
+  }
+
+  const records: CaseRecord[] = [];
+  let step = 0;
+  try {
+    for (let run = 1; run <= options.runs; run += 1) {
+      for (const scenarioId of options.scenarios) {
+        const scenario = SCENARIOS[scenarioId];
+        for (const name of options.targets) {
+          const entry = prepared.get(name);
+          if (entry === undefined) {
+            if (expectedFor(scenarioId, name)) {
+              const why = `target did not start: ${startErrors.get(name) ?? 'unknown'}`;
+              records.push({
+                run,
+                target: name,
+                result: failedCase(scenarioId, `${scenarioId}@start`, 'start', 0, why),
+              });
+            }
+            continue;
+          }
+          if (!scenario.appliesTo(entry.target)) continue;
+          log(`run ${run}/${options.runs}: ${scenarioId} × ${name}`);
+          let cases: CaseResult[];
+          try {
+            cases = await scenario.run({
+              target: entry.target,
+              pool,
+              quick: options.quick,
+              credentials: entry.credentials,
+              rooms: entry.rooms,
+              nextStep: () => {
+                step += 1;
+                return step;
+              },
+              log: (line) => log(`  ${name} ${line}`),
+            });
+          } catch (error) {
+            cases = [failedCase(scenarioId, `${scenarioId}@error`, 'error', 0, error)];
+          }
+          for (const result of cases) records.push({ run, target: name, result });
+        }
+      }
+    }
+  } finally {
+    log('stopping servers and workers');
+    await stopAll();
+  }
+
+  const rows = summarize(records, options.runs);
+  const goals = evaluateGoals(rows);
+  const expected = options.scenarios.flatMap((scenario) =>
+    options.targets.filter((target) => expectedFor(scenario, target)).map((target) => ({ scenario, target })),
+  );
+  const missing = missingNumbers(rows, expected);
+
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+  const resultsDir = `${REPO_ROOT}bench/results`;
+  mkdirSync(resultsDir, { recursive: true });
+  const jsonFile = `${resultsDir}/${stamp}${options.quick ? '-quick' : ''}.json`;
+  const durationS = (performance.now() - t0) / 1000;
+  const markdown = renderMarkdown({
+    startedAt: startedAt.toISOString(),
+    durationS,
+    quick: options.quick,
+    runs: options.runs,
+    targets: options.targets,
+    machine,
+    rows,
+    goals,
+    missing,
+    shapes: shapesText(options, workers),
+    resultsFile: relative(REPO_ROOT, jsonFile),
+  });
+  writeFileSync(
+    jsonFile,
+    `${JSON.stringify({ startedAt: startedAt.toISOString(), durationS, options, machine, goals, missing, summary: rows, records }, null, 2)}\n`,
+  );
+  const markdownFile = options.quick ? `${resultsDir}/${stamp}-quick.md` : `${REPO_ROOT}bench/RESULTS.md`;
+  writeFileSync(markdownFile, markdown);
+  process.stdout.write(`${markdown}\n`);
+  log(`wrote ${relative(REPO_ROOT, jsonFile)} and ${relative(REPO_ROOT, markdownFile)}`);
+
+  if (missing.length > 0) {
+    process.stdout.write(`bench: no numbers for:\n${missing.map((line) => `  - ${line}`).join('\n')}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const restNote = options.scenarios.includes('rest') ? ' (rest: gigwire only)' : '';
+  process.stdout.write(
+    `bench: ${options.scenarios.length} scenarios × ${options.targets.length} targets produced numbers${restNote}\n`,
+  );
+}
+
+// Exits explicitly: idle handles of a target or of autocannon must not keep a finished run alive.
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (error: unknown) => {
+    process.stderr.write(
+      `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);

@@ -1,0 +1,381 @@
+/**
+ * The gigwire benchmark target (contract: bench/lib/target.ts).
+ *
+ * Starts a real PostgreSQL 15 and a real redis-server as plain processes in a temp directory (the
+ * test suite's helpers, test/support/servers.ts), then one gigwire process with ROLE=all (REST,
+ * the uWebSockets.js WebSocket edge, room actors and the task workers, in one process) pinned to
+ * core 0:
+ *
+ *   taskset -c 0 node --expose-gc --import tsx --import ./bench/targets/gc-hook.ts src/bin/main.ts
+ *
+ * taskset execs node, so the spawned pid is the node process (checked through /proc at start).
+ * gigwire migrates the database itself on start. Users, sessions, tokens and rooms are written by
+ * the harness straight into PostgreSQL with gigwire's own modules (bench/targets/seed.ts).
+ *
+ * PostgreSQL runs with its durable defaults (fsync, synchronous_commit, full_page_writes on), unlike
+ * the test suite: gigwire's `room.send` replies only after its INSERT commits, and the benchmark
+ * charges it the real cost of that commit. Peers store nothing.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { settings } from '../../src/config/index.js';
+import { createDb, type DbHandle } from '../../src/db/create-db.js';
+import { createPasswordHasher } from '../../src/domain/auth/passwords.js';
+import { createTokenService } from '../../src/domain/auth/tokens.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { createLogger } from '../../src/platform/logger.js';
+import {
+  freePort,
+  type PostgresServer,
+  type RedisServer,
+  startPostgresServer,
+  startRedisServer,
+} from '../../test/support/servers.js';
+import type { ClientCredential, TargetServer } from '../lib/target.js';
+import { benchEmail, insertGroupRooms, insertUsersWithSessions, mintAccessTokens } from './seed.js';
+
+const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
+const DATABASE = 'gigwire_bench';
+/** Password of every seeded user (one argon2 hash shared by all rows). */
+export const BENCH_PASSWORD = 'bench-Passw0rd-not-secret';
+const JWT_ISSUER = 'gigwire';
+const JWT_AUDIENCE = 'gigwire';
+/**
+ * Access tokens live 6 h (default 900 s): a connection is closed 4001 when its token expires, and
+ * the load generator never refreshes, so tokens must outlast the longest run.
+ */
+const ACCESS_TOKEN_TTL_S = 6 * 60 * 60;
+const REFRESH_ABSOLUTE_TTL_S = 30 * 24 * 60 * 60;
+const READY_TIMEOUT_MS = 60_000;
+const GC_TIMEOUT_MS = 5_000;
+const STOP_TIMEOUT_MS = 15_000;
+const SERVER_CPU = '0';
+
+export interface GigwireTarget extends TargetServer {
+  /** JSON for POST /v1/auth/login of a seeded user: `{"login": <email>, "password": …}`. */
+  readonly loginBody?: string;
+}
+
+/**
+ * Server environment. Everything gigwire reads from the environment is set here (inherited values
+ * of gigwire's own variables are dropped), so the run does not depend on the caller's shell.
+ */
+function serverEnv(ports: { http: number; ws: number }, databaseUrl: string, redisUrl: string, dir: string) {
+  // biome-ignore lint/style/noProcessEnv: the harness hands its PATH, HOME … to the server it spawns.
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of Object.keys(settings)) delete env[name];
+  return {
+    ...env,
+    ROLE: 'all',
+    HOST: '127.0.0.1',
+    PORT: String(ports.http),
+    WS_PORT: String(ports.ws),
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    DATA_DIR: join(dir, 'data'),
+    INSTALL_SYSTEM_PACKAGES: 'false',
+    NODE_ID: 'bench-gigwire',
+    LOG_LEVEL: 'warn',
+    LOG_PRETTY: 'false',
+    JWT_ISSUER,
+    JWT_AUDIENCE,
+    ACCESS_TOKEN_TTL_S: String(ACCESS_TOKEN_TTL_S),
+    REFRESH_ABSOLUTE_TTL_S: String(REFRESH_ABSOLUTE_TTL_S),
+    // RAISED FOR BENCHMARKING (defaults 50/s and a burst of 100 per connection): load-generator
+    // clients send far faster than a person, and the run measures message throughput, not the
+    // limiter answering RATE_LIMITED. These are the largest values the config accepts.
+    WS_MAX_MESSAGES_PER_SECOND: '100000',
+    WS_MAX_BURST: '100000',
+    // RAISED FOR BENCHMARKING (default 600/min per client IP): every autocannon request comes from
+    // 127.0.0.1, so the default would turn the REST scenario into 429s within a second. 1 000 000 is
+    // the config's maximum (16 666 req/s averaged over the minute window).
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    // RAISED FOR BENCHMARKING (defaults 10 per account, 100 per IP): login attempts are counted
+    // *before* the password check and given back after a success, so N concurrent logins of one
+    // account briefly count N; with autocannon's concurrency the defaults would answer 429. Both
+    // are the config's maxima; a run with more than 1000 concurrent logins of one account would
+    // still see 429s.
+    LOGIN_MAX_FAILURES: '1000',
+    LOGIN_IP_MAX_FAILURES: '100000',
+  };
+}
+
+/** pids of every process whose parent is `parent` (one /proc scan). */
+function childrenOf(parent: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces and parentheses): state, ppid, …
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === parent) out.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+function postmasterPid(dataDir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 && existsSync(`/proc/${pid}`) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return true;
+  return Promise.race([
+    new Promise<boolean>((done) => child.once('exit', () => done(true))),
+    sleep(timeoutMs).then(() => false),
+  ]);
+}
+
+export async function startGigwire(options: { quick: boolean }): Promise<GigwireTarget> {
+  // `quick` changes nothing here: the server is the same; the orchestrator makes the load smaller.
+  void options.quick;
+  const startedAt = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), 'gigwire-bench-'));
+  // The postgres user must be able to traverse every parent directory of its cluster.
+  chmodSync(dir, 0o755);
+  const benchLog = createLogger({ level: 'warn', pretty: false });
+
+  let redis: RedisServer | undefined;
+  let postgres: PostgresServer | undefined;
+  let server: ChildProcess | undefined;
+  let stopped = false;
+  const pgDataDir = join(dir, 'pg', 'data');
+
+  // Last resort if the orchestrator dies without calling stop(): leave no server behind.
+  const onExit = () => {
+    if (stopped) return;
+    for (const pid of [server?.pid, redis?.process().pid, postmasterPid(pgDataDir)]) {
+      if (pid === undefined) continue;
+      try {
+        // SIGQUIT is PostgreSQL's immediate shutdown; SIGKILL for the others.
+        process.kill(pid, pid === postmasterPid(pgDataDir) ? 'SIGQUIT' : 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+
+  const teardown = async () => {
+    if (stopped) return;
+    stopped = true;
+    process.removeListener('exit', onExit);
+    if (server !== undefined && server.exitCode === null && server.signalCode === null) {
+      server.kill('SIGTERM');
+      if (!(await waitForExit(server, STOP_TIMEOUT_MS))) {
+        server.kill('SIGKILL');
+        await waitForExit(server, 2_000);
+      }
+    }
+    await Promise.allSettled([redis?.stop(), postgres?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  // Server output: kept for error messages; errors and gc-done lines acted on.
+  const tail: string[] = [];
+  let gcDone = 0;
+  const gcListeners = new Set<() => void>();
+  const onLine = (stream: 'out' | 'err', line: string) => {
+    if (line.trim() === '') return;
+    const gc = /^gc-done (\d+)/.exec(line.trim());
+    if (gc !== null) {
+      gcDone = Number(gc[1]);
+      for (const listener of gcListeners) listener();
+      return;
+    }
+    tail.push(line);
+    if (tail.length > 200) tail.shift();
+    // pino levels: 50 error, 60 fatal. Everything on stderr is unexpected too.
+    if (stream === 'err' || /"level":(5|6)0/.test(line)) process.stderr.write(`[gigwire] ${line}\n`);
+  };
+  const tailText = () => tail.slice(-30).join('\n');
+
+  try {
+    const passwordHash = createPasswordHasher().hash(BENCH_PASSWORD);
+    [redis, postgres] = await Promise.all([
+      startRedisServer(join(dir, 'redis')),
+      startPostgresServer(join(dir, 'pg'), { durable: true }),
+    ]);
+    const admin = new pg.Client({ connectionString: `${postgres.baseUrl}/postgres` });
+    await admin.connect();
+    await admin.query(`create database ${DATABASE}`);
+    await admin.end();
+    const databaseUrl = `${postgres.baseUrl}/${DATABASE}`;
+    const storageReadyMs = Date.now() - startedAt;
+
+    const ports = { http: await freePort(), ws: await freePort() };
+    const child = spawn(
+      'taskset',
+      [
+        '-c',
+        SERVER_CPU,
+        process.execPath,
+        '--expose-gc',
+        '--import',
+        'tsx',
+        '--import',
+        './bench/targets/gc-hook.ts',
+        'src/bin/main.ts',
+      ],
+      {
+        cwd: REPO_ROOT,
+        env: serverEnv(ports, databaseUrl, redis.url, dir),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    server = child;
+    createInterface({ input: child.stdout }).on('line', (line) => onLine('out', line));
+    createInterface({ input: child.stderr }).on('line', (line) => onLine('err', line));
+    child.on('exit', (code, signal) => {
+      if (!stopped)
+        process.stderr.write(`[gigwire] server exited unexpectedly (code ${code}, signal ${signal})\n`);
+    });
+    const pid = child.pid;
+    if (pid === undefined) throw new Error('could not spawn taskset/node');
+
+    const httpUrl = `http://127.0.0.1:${ports.http}`;
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`gigwire exited during start (code ${child.exitCode}):\n${tailText()}`);
+      }
+      const ready = await fetch(`${httpUrl}/health/ready`).then(
+        (res) => res.status === 200,
+        () => false,
+      );
+      if (ready) break;
+      if (Date.now() > deadline)
+        throw new Error(`gigwire not ready within ${READY_TIMEOUT_MS} ms:\n${tailText()}`);
+      await sleep(100);
+    }
+
+    // The measured pid must be node itself (taskset execs), pinned, and serving /ws with native uWS.
+    const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    const cpus = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    if (comm !== 'node' || cpus !== SERVER_CPU) {
+      throw new Error(`pid ${pid} is ${comm} on CPUs ${cpus}, expected node on ${SERVER_CPU}`);
+    }
+    const live = (await (await fetch(`${httpUrl}/health/live`)).json()) as {
+      role?: string;
+      websocket?: { engine?: string; detail?: string; wsPort?: number };
+    };
+    if (live.role !== 'all' || live.websocket?.engine !== 'uws' || live.websocket.wsPort !== ports.ws) {
+      throw new Error(`gigwire is not serving native uWebSockets.js on ${ports.ws}: ${JSON.stringify(live)}`);
+    }
+    const wsUrl = `ws://127.0.0.1:${ports.ws}/ws`;
+    const hash = await passwordHash;
+
+    const withDb = async <T>(use: (handle: DbHandle) => Promise<T>): Promise<T> => {
+      // A short-lived pool per call: no idle bench connections stay among the sampled postgres pids.
+      const handle = await createDb({ kind: 'postgres', url: databaseUrl, poolMax: 2 }, benchLog);
+      try {
+        return await use(handle);
+      } finally {
+        await handle.close();
+      }
+    };
+
+    let nextIndex = 0;
+    const makeCredentials = (count: number) =>
+      withDb(async ({ db }) => {
+        const firstIndex = nextIndex;
+        nextIndex += count;
+        const sessions = await insertUsersWithSessions(db, {
+          firstIndex,
+          count,
+          passwordHash: hash,
+          sessionAbsoluteTtlS: REFRESH_ABSOLUTE_TTL_S,
+        });
+        // gigwire's token service on the same database: the server's signing key (created at its
+        // first start), the server's issuer, audience and TTL.
+        const tokens = createTokenService(
+          db,
+          {
+            issuer: JWT_ISSUER,
+            audience: JWT_AUDIENCE,
+            accessTtlS: ACCESS_TOKEN_TTL_S,
+            privateKey: undefined,
+          },
+          systemClock,
+        );
+        return mintAccessTokens(tokens, sessions);
+      });
+
+    // The user of loginBody (bench_0); its token is also the self-check of the minting path.
+    const [loginUser] = await makeCredentials(1);
+    if (loginUser === undefined) throw new Error('could not seed the login user');
+    const me = await fetch(`${httpUrl}/v1/me`, { headers: { authorization: `Bearer ${loginUser.token}` } });
+    if (me.status !== 200) {
+      throw new Error(`a minted token was refused by GET /v1/me: ${me.status} ${await me.text()}`);
+    }
+    const loginBody = JSON.stringify({ login: benchEmail(0), password: BENCH_PASSWORD });
+    benchLog.debug({ storageReadyMs, readyMs: Date.now() - startedAt }, 'gigwire target up');
+
+    let gcChain: Promise<void> = Promise.resolve();
+    const gcOnce = async () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error('gigwire is not running');
+      const target = gcDone + 1;
+      let listener: (() => void) | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await new Promise<void>((done, fail) => {
+          listener = () => {
+            if (gcDone >= target) done();
+          };
+          gcListeners.add(listener);
+          timer = setTimeout(() => fail(new Error(`no gc-done within ${GC_TIMEOUT_MS} ms`)), GC_TIMEOUT_MS);
+          process.kill(pid, 'SIGUSR2');
+        });
+      } finally {
+        if (listener !== undefined) gcListeners.delete(listener);
+        clearTimeout(timer);
+      }
+    };
+
+    return {
+      name: 'gigwire',
+      wsUrl,
+      httpUrl,
+      pid,
+      loginBody,
+      auxPids: () => {
+        const pids: number[] = [];
+        const postmaster = postmasterPid(pgDataDir);
+        if (postmaster !== undefined) pids.push(postmaster, ...childrenOf(postmaster));
+        const redisPid = redis?.process().pid;
+        if (redisPid !== undefined && existsSync(`/proc/${redisPid}`)) pids.push(redisPid);
+        return pids;
+      },
+      credentials: (count: number): Promise<ClientCredential[]> => {
+        if (!Number.isInteger(count) || count < 0) throw new Error(`credentials: bad count ${count}`);
+        return count === 0 ? Promise.resolve([]) : makeCredentials(count);
+      },
+      prepareRooms: (credentials, rooms, membersPerRoom) =>
+        withDb(({ db }) => insertGroupRooms(db, credentials, rooms, membersPerRoom)),
+      gc: () => {
+        // One signal at a time: two SIGUSR2 pending at once would be delivered as one.
+        const next = gcChain.then(gcOnce);
+        gcChain = next.catch(() => undefined);
+        return next;
+      },
+      stop: teardown,
+    };
+  } catch (error) {
+    await teardown();
+    throw error;
+  }
+}
