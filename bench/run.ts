@@ -44,6 +44,8 @@ interface Options {
   readonly runs: number;
   readonly targets: readonly TargetName[];
   readonly scenarios: readonly ScenarioId[];
+  /** Where the gigwire server writes a V8 CPU profile when it stops (--profile-dir). */
+  readonly profileDir: string | undefined;
 }
 
 function parseList<T extends string>(raw: string | undefined, allowed: readonly T[], what: string): T[] {
@@ -66,12 +68,13 @@ function parseOptions(): Options {
       runs: { type: 'string' },
       only: { type: 'string' },
       scenarios: { type: 'string' },
+      'profile-dir': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     process.stdout.write(
-      'usage: npm run bench -- [--quick] [--runs N] [--only gigwire,uws,socketio] [--scenarios idle,fanout,reqrep,rest]\n',
+      'usage: npm run bench -- [--quick] [--runs N] [--only gigwire,uws,socketio] [--scenarios idle,fanout,reqrep,rest] [--profile-dir DIR (CPU profile of the gigwire server)]\n',
     );
     process.exit(0);
   }
@@ -83,6 +86,7 @@ function parseOptions(): Options {
     runs,
     targets: parseList(values.only, ALL_TARGETS, 'target'),
     scenarios: parseList(values.scenarios, SCENARIO_IDS, 'scenario'),
+    profileDir: values['profile-dir'],
   };
 }
 
@@ -91,11 +95,11 @@ function expectedFor(scenario: ScenarioId, target: TargetName): boolean {
   return scenario !== 'rest' || target === 'gigwire';
 }
 
-async function startTarget(name: TargetName, quick: boolean): Promise<TargetServer> {
+async function startTarget(name: TargetName, options: Options): Promise<TargetServer> {
   switch (name) {
     case 'gigwire': {
       const { startGigwire } = await import('./targets/gigwire.js');
-      return startGigwire({ quick });
+      return startGigwire({ quick: options.quick, profileDir: options.profileDir });
     }
     case 'uws':
       return startUwsPeer();
@@ -159,7 +163,7 @@ async function main(): Promise<void> {
   for (const name of options.targets) {
     try {
       log(`starting ${name}`);
-      const target = await startTarget(name, options.quick);
+      const target = await startTarget(name, options);
       const credentials = await target.credentials(needed);
       const rooms = options.scenarios.includes('fanout')
         ? await target.prepareRooms(credentials.slice(0, fan.rooms * fan.members), fan.rooms, fan.members)

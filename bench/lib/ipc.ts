@@ -43,6 +43,8 @@ export interface JoinRequest {
 export interface JoinResult {
   readonly joined: number;
   readonly failed: number;
+  /** Clients the server dropped after `hello` (see README "Known issue") that were reopened first. */
+  readonly reopened: number;
   readonly errors: readonly string[];
 }
 

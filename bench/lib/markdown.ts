@@ -199,7 +199,7 @@ export function renderMarkdown(input: ReportInput): string {
       '- CPU: utime+stime from /proc/<pid>/stat over the measurement window; "PG+Redis" is the same for the target\'s Postgres and Redis processes.',
       '- RSS per connection: VmRSS after a forced GC with the connections open, minus VmRSS after GC before connecting (kernel socket memory not included).',
       '- Latency: from the scheduled (open-loop) send time to receipt, in log-linear histograms merged across workers.',
-      '- Load generator saturated: load core (workers + orchestrator) ≥ 90% busy, or > 1% of sends more than 5 ms behind schedule.',
+      '- Load generator saturated: load core (workers + orchestrator) ≥ 90% busy, or > 5% of sends more than 10 ms behind schedule.',
       '- Noisy: processes other than the server, its Postgres/Redis and the load generator (or hypervisor steal) used > 5% of a core during the window (from /proc/stat); such figures are not clean.',
       '- Goals read at the fan-out / request-reply step at or below half the highest step sustained against raw uWS (≥ 99% delivered, p99 ≤ 1 s, no failures, load generator not saturated).',
     ].join('\n'),

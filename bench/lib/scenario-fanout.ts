@@ -116,7 +116,11 @@ async function runFanout(ctx: ScenarioContext): Promise<CaseResult[]> {
   const joinFailed = joined.reduce((sum, r) => sum + r.failed, 0);
   if (joinFailed > 0)
     throw new Error(`${joinFailed} joins failed: ${joined.flatMap((r) => r.errors).join('; ')}`);
-  ctx.log(`fanout: ${clients} clients connected and joined`);
+  const reopened = joined.reduce((sum, r) => sum + r.reopened, 0);
+  ctx.log(
+    `fanout: ${clients} clients connected and joined` +
+      (reopened > 0 ? ` (${reopened} dropped by the server after hello and reopened)` : ''),
+  );
 
   const senders: Sender[][] = Array.from({ length: ctx.pool.size }, () => []);
   for (let index = 0; index < clients; index += 1) {

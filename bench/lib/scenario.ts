@@ -68,7 +68,7 @@ export interface Scenario {
 }
 
 const BUSY_LIMIT = 0.9;
-const LATE_LIMIT = 0.01;
+const LATE_LIMIT = 0.05;
 /** Other processes or steal above this share of one core mark a figure noisy. */
 const NOISE_LIMIT = 0.05;
 

@@ -24,7 +24,7 @@ import type {
 } from '../lib/ipc.js';
 import { wallMs } from '../lib/stats.js';
 import { readStamp, stampBody } from '../lib/wire.js';
-import { type BenchClient, openClient } from './clients.js';
+import { type BenchClient, type ClientOptions, openClient } from './clients.js';
 import { runOpenLoop } from './schedule.js';
 
 /** Replies still outstanding this long after a schedule ends are counted as failed. */
@@ -32,6 +32,8 @@ const DRAIN_TIMEOUT_MS = 5_000;
 const MAX_ERRORS = 5;
 
 const clients = new Map<number, BenchClient>();
+/** How each client was opened, so one dropped before it joined can be opened again. */
+const openOptions = new Map<number, ClientOptions>();
 /** Room messages received per step. */
 const received = new Map<number, { count: number; latency: Histogram }>();
 let drops = 0;
@@ -84,18 +86,20 @@ async function connect(req: ConnectRequest): Promise<ConnectResult> {
   await inPool(req.clients, req.concurrency, async (spec) => {
     const localAddress = req.localAddresses[counter % req.localAddresses.length] ?? '127.0.0.1';
     counter += 1;
+    const options: ClientOptions = {
+      kind: req.kind,
+      url: req.url,
+      spec,
+      localAddress,
+      onRoomMessage,
+      onDrop: () => {
+        drops += 1;
+        clients.delete(spec.index);
+      },
+    };
+    openOptions.set(spec.index, options);
     try {
-      const client = await openClient({
-        kind: req.kind,
-        url: req.url,
-        spec,
-        localAddress,
-        onRoomMessage,
-        onDrop: () => {
-          drops += 1;
-          clients.delete(spec.index);
-        },
-      });
+      const client = await openClient(options);
       clients.set(spec.index, client);
       connected += 1;
     } catch (error) {
@@ -110,9 +114,17 @@ async function join(req: JoinRequest): Promise<JoinResult> {
   const errors: string[] = [];
   let joined = 0;
   let failed = 0;
+  let reopened = 0;
   await inPool(req.joins, req.concurrency, async ({ index, roomId }) => {
     try {
-      const client = clients.get(index);
+      let client = clients.get(index);
+      const options = openOptions.get(index);
+      if (client === undefined && options !== undefined) {
+        // A real client reconnects the same way (the SDK does); the count is reported.
+        client = await openClient(options);
+        clients.set(index, client);
+        reopened += 1;
+      }
       if (client === undefined) throw new Error(`client ${index} not connected`);
       await client.join(roomId);
       joined += 1;
@@ -121,7 +133,7 @@ async function join(req: JoinRequest): Promise<JoinResult> {
       noteError(errors, error);
     }
   });
-  return { joined, failed, errors };
+  return { joined, failed, reopened, errors };
 }
 
 /** Waits until `outstanding()` is zero or the drain timeout passes. */

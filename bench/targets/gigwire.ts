@@ -36,6 +36,7 @@ import {
   startPostgresServer,
   startRedisServer,
 } from '../../test/support/servers.js';
+import { pinProcess } from '../lib/spawn.js';
 import type { ClientCredential, TargetServer } from '../lib/target.js';
 import { benchEmail, insertGroupRooms, insertUsersWithSessions, mintAccessTokens } from './seed.js';
 
@@ -139,7 +140,11 @@ async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<bool
   ]);
 }
 
-export async function startGigwire(options: { quick: boolean }): Promise<GigwireTarget> {
+export async function startGigwire(options: {
+  readonly quick: boolean;
+  /** Writes a V8 CPU profile of the server there when it stops. */
+  readonly profileDir?: string | undefined;
+}): Promise<GigwireTarget> {
   // `quick` changes nothing here: the server is the same; the orchestrator makes the load smaller.
   void options.quick;
   const startedAt = Date.now();
@@ -225,6 +230,7 @@ export async function startGigwire(options: { quick: boolean }): Promise<Gigwire
         SERVER_CPU,
         process.execPath,
         '--expose-gc',
+        ...(options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`]),
         '--import',
         'tsx',
         '--import',
@@ -276,6 +282,17 @@ export async function startGigwire(options: { quick: boolean }): Promise<Gigwire
     if (live.role !== 'all' || live.websocket?.engine !== 'uws' || live.websocket.wsPort !== ports.ws) {
       throw new Error(`gigwire is not serving native uWebSockets.js on ${ports.ws}: ${JSON.stringify(live)}`);
     }
+    const auxPids = () => {
+      const pids: number[] = [];
+      const postmaster = postmasterPid(pgDataDir);
+      if (postmaster !== undefined) pids.push(postmaster, ...childrenOf(postmaster));
+      const redisPid = redis?.process().pid;
+      if (redisPid !== undefined && existsSync(`/proc/${redisPid}`)) pids.push(redisPid);
+      return pids;
+    };
+    // Postgres and Redis are the server side too: on the server's core, never on the load
+    // generator's (backends forked later inherit the postmaster's affinity).
+    for (const auxPid of auxPids()) pinProcess(auxPid, SERVER_CPU);
     const wsUrl = `ws://127.0.0.1:${ports.ws}/ws`;
     const hash = await passwordHash;
 
@@ -352,14 +369,7 @@ export async function startGigwire(options: { quick: boolean }): Promise<Gigwire
       httpUrl,
       pid,
       loginBody,
-      auxPids: () => {
-        const pids: number[] = [];
-        const postmaster = postmasterPid(pgDataDir);
-        if (postmaster !== undefined) pids.push(postmaster, ...childrenOf(postmaster));
-        const redisPid = redis?.process().pid;
-        if (redisPid !== undefined && existsSync(`/proc/${redisPid}`)) pids.push(redisPid);
-        return pids;
-      },
+      auxPids,
       credentials: (count: number): Promise<ClientCredential[]> => {
         if (!Number.isInteger(count) || count < 0) throw new Error(`credentials: bad count ${count}`);
         return count === 0 ? Promise.resolve([]) : makeCredentials(count);

@@ -139,6 +139,7 @@ export function createGateway(deps: GatewayDeps) {
   const roomKind = roomActorKind({
     db: deps.db,
     bus,
+    metrics: deps.metrics,
     toRoomId: (id) => RoomId.parse(id),
     now,
     sink: {

@@ -99,6 +99,59 @@ describe('rooms', () => {
     expect(seqByClientId.size).toBe(1000);
   }, 60_000);
 
+  it('stores concurrent sends with group commit: far fewer INSERT statements than messages', async () => {
+    const metric = async (name: string) => {
+      const text = await (await fetch(`${node.baseUrl}/metrics`)).text();
+      // Summed over label sets (the registry adds default labels such as the node id).
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    };
+    const users = await Promise.all(Array.from({ length: 10 }, () => registerUser(api)));
+    const [creator, ...others] = users as [Registered, ...Registered[]];
+    const roomId = await groupOf(creator, others);
+    const members = await Promise.all(
+      users.map((user, i) =>
+        open(i % 2 === 0 ? (node.uwsUrl ?? '') : fastifyUrl(), user.accessToken, 'msgpack'),
+      ),
+    );
+    for (const socket of members) await socket.request('room.join', { roomId });
+    const writesBefore = await metric('gigwire_room_write_batch_size_count');
+    const storedBefore = await metric('gigwire_room_write_batch_size_sum');
+    const rechecksBefore = await metric('gigwire_room_write_rechecks_total');
+
+    // 10 members × 100 sends, all in flight at once: each write is one INSERT statement.
+    const acks = await Promise.all(
+      members.flatMap((socket, who) =>
+        Array.from({ length: 100 }, (_, i) =>
+          socket.request(
+            'room.send',
+            { roomId, clientMsgId: `g${who}-${i}`, body: `from ${who}: ${i}` },
+            30_000,
+          ),
+        ),
+      ),
+    );
+    expect(acks.every((ack) => ack.t === 'ok')).toBe(true);
+
+    const writes = (await metric('gigwire_room_write_batch_size_count')) - writesBefore;
+    const stored = (await metric('gigwire_room_write_batch_size_sum')) - storedBefore;
+    expect(stored).toBe(1000);
+    expect(await metric('gigwire_room_write_rechecks_total')).toBe(rechecksBefore);
+    expect(writes).toBeGreaterThan(0);
+    expect(writes * 5).toBeLessThanOrEqual(1000);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const rows = await client.query<{ count: string; max: string }>(
+      'select count(*), max(seq) from messages where room_id = $1',
+      [roomId],
+    );
+    await client.end();
+    expect(rows.rows[0]).toEqual({ count: '1000', max: '1000' });
+    console.info(`group commit: 1000 messages stored by ${writes} INSERT statements`);
+  }, 60_000);
+
   it('answers a resent clientMsgId with the same seq and stores and delivers nothing new', async () => {
     const [a, b] = [await registerUser(api), await registerUser(api)];
     const roomId = await groupOf(a, [b]);

@@ -2,13 +2,16 @@
  * RoomActor: one per room, the single writer of its messages. It checks membership, numbers
  * messages with a gap-free seq, makes them durable with group commit (sends arriving while a write
  * is in flight go into the next single multi-row INSERT) and acknowledges each send only after its
- * batch committed. Fan-out goes through the bus once per message (each node then delivers locally,
+ * batch committed. A batch is first written as new in one statement (one round trip); only when
+ * that meets a unique violation is it written again in a transaction that looks up stored sends
+ * first, so resends from an earlier life of the actor keep their seq and leave no gap. Fan-out goes through the bus once per message (each node then delivers locally,
  * encoding once per encoding). Resends of a clientMsgId get their first seq and store nothing.
  * The (room_id, seq) primary key fences a stale writer: a conflicting batch reloads the last seq
  * and is numbered again.
  */
 
 import type { Kysely } from 'kysely';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import type { RoomMessage, ServerFrame } from '../../../protocol/src/frames.js';
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
@@ -17,6 +20,7 @@ import {
   findRoom,
   highestSeq,
   insertMessages,
+  insertNewMessages,
   markRead,
   messagesAfter,
   messagesBefore,
@@ -105,8 +109,20 @@ export function roomActorKind(deps: {
   readonly sink: RoomSink;
   readonly toRoomId: (id: string) => RoomId;
   readonly now: () => number;
+  readonly metrics: Registry;
 }): ActorKind<RoomCommand> {
   const { db, bus, sink } = deps;
+  const batchSize = new Histogram({
+    name: 'gigwire_room_write_batch_size',
+    help: 'Messages per room write (group commit: one statement stores a whole batch).',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 500],
+    registers: [deps.metrics],
+  });
+  const slowWrites = new Counter({
+    name: 'gigwire_room_write_rechecks_total',
+    help: 'Room writes redone with a lookup of stored sends after a unique violation (resends, stale writers).',
+    registers: [deps.metrics],
+  });
   return {
     kind: ROOM_ACTOR,
     mailboxCapacity: 8_192,
@@ -138,27 +154,32 @@ export function roomActorKind(deps: {
         const batch = pending.slice(0, MAX_BATCH);
         pending = pending.slice(MAX_BATCH);
         const before = state;
-        db.transaction()
-          .execute(async (trx) => {
-            const already = await findMessagesByClientIds(
-              trx,
-              roomId,
-              batch.map((w) => ({ senderId: w.send.senderId, clientMsgId: w.send.clientMsgId })),
-            );
-            const storedSeq = new Map(already.map((m) => [sendKey(m.sender_id, m.client_msg_id), m.seq]));
-            const plan = planBatch(
-              before,
-              batch.map((w) => w.send),
-              storedSeq,
-            );
-            const inserted = await insertMessages(trx, roomId, plan.inserts);
-            return { messages: [...already, ...inserted].map(toRoomMessage), lastSeq: plan.lastSeq };
-          })
-          .then(
-            (result) =>
-              context.self.tell({ type: 'flushed', batch, stored: result.messages, lastSeq: result.lastSeq }),
-            (error: unknown) => context.self.tell({ type: 'flush-failed', batch, error }),
-          );
+        const sends = batch.map((w) => w.send);
+        batchSize.observe(batch.length);
+        const write =
+          attempts === 0
+            ? (async () => {
+                const plan = planBatch(before, sends, new Map());
+                const inserted = await insertNewMessages(db, roomId, plan.inserts);
+                return { messages: inserted.map(toRoomMessage), lastSeq: plan.lastSeq };
+              })()
+            : db.transaction().execute(async (trx) => {
+                slowWrites.inc();
+                const already = await findMessagesByClientIds(
+                  trx,
+                  roomId,
+                  sends.map((send) => ({ senderId: send.senderId, clientMsgId: send.clientMsgId })),
+                );
+                const storedSeq = new Map(already.map((m) => [sendKey(m.sender_id, m.client_msg_id), m.seq]));
+                const plan = planBatch(before, sends, storedSeq);
+                const inserted = await insertMessages(trx, roomId, plan.inserts);
+                return { messages: [...already, ...inserted].map(toRoomMessage), lastSeq: plan.lastSeq };
+              });
+        write.then(
+          (result) =>
+            context.self.tell({ type: 'flushed', batch, stored: result.messages, lastSeq: result.lastSeq }),
+          (error: unknown) => context.self.tell({ type: 'flush-failed', batch, error }),
+        );
       };
 
       return {
@@ -228,8 +249,12 @@ export function roomActorKind(deps: {
               flushing = false;
               attempts += 1;
               if (isUniqueViolation(command.error) && attempts < MAX_FLUSH_ATTEMPTS) {
-                // Another writer stored seqs we thought free (a stale owner): renumber after them.
-                context.log.warn({ err: command.error }, 'seq conflict: reloading the room and retrying');
+                // A resend stored before this actor's life, or seqs another writer (a stale owner)
+                // took: renumber after the last stored seq and write again, looking up stored sends.
+                context.log.debug(
+                  { err: command.error },
+                  'unique violation: rewriting the batch with a lookup',
+                );
                 state = { ...state, lastSeq: await highestSeq(db, roomId) };
                 pending = [...command.batch, ...pending];
                 return startFlush();

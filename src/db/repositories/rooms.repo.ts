@@ -1,5 +1,5 @@
 /** Rooms, members and messages. Seqs are bigint in SQL and numbers here (far below 2^53). */
-import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import { type InsertObject, type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../database.js';
 import type { MessagesTable, RoomsTable } from '../tables/rooms.table.js';
@@ -159,6 +159,16 @@ export interface NewMessage {
 }
 
 /** One multi-row INSERT and the room's last_seq, in the caller's transaction. */
+const messageRows = (roomId: RoomId, messages: readonly NewMessage[]): InsertObject<Database, 'messages'>[] =>
+  messages.map((m) => ({
+    room_id: roomId,
+    seq: m.seq,
+    sender_id: m.senderId,
+    client_msg_id: m.clientMsgId,
+    body: m.body,
+    meta: m.meta === null ? null : sql`${JSON.stringify(m.meta)}::jsonb`,
+  }));
+
 export async function insertMessages(
   trx: Transaction<Database>,
   roomId: RoomId,
@@ -167,16 +177,7 @@ export async function insertMessages(
   if (messages.length === 0) return [];
   const rows = await trx
     .insertInto('messages')
-    .values(
-      messages.map((m) => ({
-        room_id: roomId,
-        seq: m.seq,
-        sender_id: m.senderId,
-        client_msg_id: m.clientMsgId,
-        body: m.body,
-        meta: m.meta === null ? null : sql`${JSON.stringify(m.meta)}::jsonb`,
-      })),
-    )
+    .values(messageRows(roomId, messages))
     .returningAll()
     .execute();
   const lastSeq = Math.max(...messages.map((m) => m.seq));
@@ -185,6 +186,35 @@ export async function insertMessages(
     .set({ last_seq: lastSeq })
     .where('id', '=', roomId)
     .where('last_seq', '<', lastSeq)
+    .execute();
+  return rows.map(toMessage);
+}
+
+/**
+ * Stores a batch that is believed new in one statement (one round trip, atomic): the INSERT and
+ * the room's last_seq bump run as data-modifying CTEs. Any unique violation (a resend stored in an
+ * earlier life of the room actor, or a seq another writer took) fails the whole statement, so the
+ * caller can fall back to `findMessagesByClientIds` + `insertMessages` without leaving a gap.
+ */
+export async function insertNewMessages(
+  db: Db,
+  roomId: RoomId,
+  messages: readonly NewMessage[],
+): Promise<MessageRow[]> {
+  if (messages.length === 0) return [];
+  const lastSeq = Math.max(...messages.map((m) => m.seq));
+  const rows = await db
+    .with('inserted', (qb) => qb.insertInto('messages').values(messageRows(roomId, messages)).returningAll())
+    .with('bumped', (qb) =>
+      qb
+        .updateTable('rooms')
+        .set({ last_seq: lastSeq })
+        .where('id', '=', roomId)
+        .where('last_seq', '<', lastSeq)
+        .returning('id'),
+    )
+    .selectFrom('inserted')
+    .selectAll()
     .execute();
   return rows.map(toMessage);
 }

@@ -183,8 +183,16 @@ export async function contactIdsAmong(
   return new Set(rows.map((row) => row.contact_id));
 }
 
-export async function setLastSeen(db: Db, userId: UserId, at: Date): Promise<void> {
-  await db.updateTable('users').set({ last_seen_at: at }).where('id', '=', userId).execute();
+/** Stores many users' last-seen times in one statement. */
+export async function setLastSeenMany(
+  db: Db,
+  entries: readonly { readonly userId: UserId; readonly at: Date }[],
+): Promise<void> {
+  if (entries.length === 0) return;
+  const rows = sql.join(entries.map((e) => sql`(${e.userId}::uuid, ${e.at.toISOString()}::timestamptz)`));
+  await sql`update users set last_seen_at = v.at from (values ${rows}) as v(id, at) where users.id = v.id`.execute(
+    db,
+  );
 }
 
 export async function lastSeenOf(db: Db, userIds: readonly UserId[]): Promise<Map<UserId, Date | null>> {

@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import type { PresenceState } from '../../../protocol/src/frames.js';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
-import { contactIdsAmong, lastSeenOf, setLastSeen } from '../../db/repositories/users.repo.js';
+import { contactIdsAmong, lastSeenOf, setLastSeenMany } from '../../db/repositories/users.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import type { Clock } from '../../platform/clock.js';
 import { AppError } from '../../platform/errors.js';
@@ -24,13 +24,44 @@ export function createPresenceService(deps: {
 }) {
   const { db, store, bus, clock } = deps;
 
+  // When many sockets close together (a node restarts, a network blip), one UPDATE per user would
+  // take one pool connection each and starve everything else: last-seen times are written in
+  // batches instead, one statement for all that arrived while the previous one was in flight.
+  let queued = new Map<UserId, Date>();
+  let nextWrite: Promise<void> | undefined;
+  let previousWrite: Promise<void> = Promise.resolve();
+  const recordLastSeen = (userIds: readonly UserId[], at: Date): Promise<void> => {
+    for (const userId of userIds) queued.set(userId, at);
+    if (nextWrite === undefined) {
+      const write = previousWrite.then(async () => {
+        const batch = queued;
+        queued = new Map();
+        nextWrite = undefined;
+        await setLastSeenMany(
+          db,
+          [...batch].map(([userId, seenAt]) => ({ userId, at: seenAt })),
+        );
+      });
+      nextWrite = write;
+      previousWrite = write.catch(() => undefined);
+    }
+    return nextWrite;
+  };
+
+  /** Stores last_seen_at, then tells every node; the announcement goes out even if the write fails. */
   const announceOffline = async (userIds: readonly UserId[]) => {
     const now = clock.now();
-    for (const userId of userIds) {
-      await setLastSeen(db, userId, now);
-      const state: PresenceState = { userId, status: 'offline', lastSeenAt: now.toISOString() };
-      await bus.publish(PRESENCE_TOPIC, state);
-    }
+    const written = await recordLastSeen(userIds, now).then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    );
+    await Promise.all(
+      userIds.map((userId) => {
+        const state: PresenceState = { userId, status: 'offline', lastSeenAt: now.toISOString() };
+        return bus.publish(PRESENCE_TOPIC, state);
+      }),
+    );
+    if (written !== undefined) throw written.error;
   };
 
   return {
