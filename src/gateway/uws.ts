@@ -4,11 +4,13 @@
  * synchronously, onAborted is registered before the await, the upgrade is corked, every send after
  * an await is corked, heartbeats are uWS's automatic pings with idleTimeout (no JS timer per socket).
  *
- * Known upstream bug (uNetworking/uWebSockets #1928, fixed by PR #1929, which the published build
- * predates): after an asynchronous upgrade inside res.cork(), cork() can misread a socket upgraded
- * in place as an HTTP response marked "Connection: close" and drop the new WebSocket (1006) right
- * after `open`. Deferring the first write does not avoid it (the socket then drops before `hello`);
- * upgrading outside cork() avoids it but makes uWS print a warning per upgrade. Clients reconnect.
+ * Upstream bug worked around (uNetworking/uWebSockets #1928, fixed by PR #1929, which the only
+ * build on npm for Node 20 predates): after an asynchronous upgrade inside res.cork(), cork() can
+ * misread a socket upgraded in place as an HTTP response marked "Connection: close" and drop the
+ * new WebSocket (1006) right after `open`. That check runs only when res.cork() corked the response
+ * itself; when another socket holds the cork, res.cork() just calls its handler. So an
+ * asynchronous upgrade is completed inside the cork of an open socket of ours (the cork anchor),
+ * and falls back to a plain res.cork() only when no socket is open.
  *
  * Room fan-out uses uWS topics: `publish` hands one buffer to C++, which writes it to every
  * subscriber; topic frames bypass the connection layer's send path, so their backlog is checked by
@@ -61,6 +63,13 @@ export async function listenUws(options: {
 }): Promise<UwsListener> {
   const { uws, core, log } = options;
   const app = uws.App();
+  /** The most recently opened socket still open; see the header for why upgrades borrow its cork. */
+  let corkAnchor: { readonly ws: WebSocket<UserData>; readonly data: UserData } | undefined;
+  const corkedUpgrade = (res: HttpResponse, upgrade: () => void) => {
+    const anchor = corkAnchor;
+    if (anchor === undefined || anchor.data.closed) res.cork(upgrade);
+    else anchor.ws.cork(() => res.cork(upgrade));
+  };
   app.ws<UserData>('/ws', {
     compression: uws.DISABLED,
     // Above our limit, so a frame a little too big gets our close 1009; uWS itself drops the TCP
@@ -88,7 +97,7 @@ export async function listenUws(options: {
       core.authenticateUpgrade(input).then(
         (accepted) => {
           if (aborted) return;
-          res.cork(() => {
+          corkedUpgrade(res, () => {
             res.upgrade<UserData>(
               { accepted, handler: undefined, closed: false },
               key,
@@ -111,6 +120,7 @@ export async function listenUws(options: {
     open: (ws: WebSocket<UserData>) => {
       const data = ws.getUserData();
       if (data.accepted === undefined) return;
+      corkAnchor = { ws, data };
       data.handler = core.open(data.accepted, {
         kind: 'uws',
         send: (payload, isBinary) => {
@@ -148,6 +158,7 @@ export async function listenUws(options: {
     close: (ws, code) => {
       const data = ws.getUserData();
       data.closed = true;
+      if (corkAnchor?.data === data) corkAnchor = undefined;
       data.handler?.onClose(code);
       data.handler = undefined;
     },
