@@ -90,8 +90,8 @@ describe('rooms across a server crash', () => {
 
     server = spawnGigwire(env);
     const restartedUrl = await server.waitUntilUp(60_000);
-    // Resends go through the Fastify port: a fresh uWS socket is occasionally dropped right after
-    // hello (an open uWebSockets.js issue, see README), which would leave a request unanswered here.
+    // Resends go through the Fastify port: on a freshly restarted node the first uWS sockets have no
+    // cork anchor yet and can hit the upstream uWS drop (README), leaving a request unanswered here.
     const resendUrl = `${restartedUrl.replace(/^http/, 'ws')}/ws`;
     // Every client resends what it never saw acknowledged, with the same clientMsgId.
     const resent = [...unacked];
