@@ -146,6 +146,23 @@ describe('room fan-out', () => {
     expect(published.map((p) => p.seq)).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it('keeps a connection whose backlog ran ahead of the topic on direct writes until they are level', () => {
+    const { hub, published, push } = hubWithTopics();
+    // The database already had seq 100 when this node's first joiner caught up; the bus is late.
+    const early = socket(Encodings.MSGPACK, true);
+    hub.add(early.connection);
+    hub.joinRoom(roomId, early.connection, 98);
+    hub.deliverBacklog(roomId, early.connection, [message(99), message(100)]);
+    hub.finishCatchUp(roomId, early.connection);
+    expect(early.topics.size).toBe(0);
+
+    push(100, 101, 102);
+
+    expect(early.direct).toEqual([99, 100, 101]);
+    expect(published.map((p) => p.seq)).toEqual([102]);
+    expect(early.topics.size).toBe(1);
+  });
+
   it('stops publishing to a topic when its last subscriber leaves or closes', () => {
     const { hub, published, join, push } = hubWithTopics();
     const leaving = socket(Encodings.MSGPACK, true);

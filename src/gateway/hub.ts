@@ -81,6 +81,22 @@ export function createHub(codec: Codec) {
     return { msgpack, json };
   };
 
+  /**
+   * Moves a caught-up connection from one-by-one writes to the room's topic, but only when it stands
+   * exactly where the topic does: behind, it would miss messages; ahead (its backlog came from the
+   * database while a message was still on its way here), it would get one twice. Otherwise it
+   * stays on the direct path and is promoted once a message brings the two level.
+   */
+  const promote = (room: LocalRoom, roomId: RoomId, connection: Connection, cursor: RoomCursor) => {
+    if (publish === undefined || cursor.topic !== undefined || cursor.held !== undefined) return;
+    if (cursor.seq !== room.publishedSeq) return;
+    const topic = roomMessageTopic(roomId, connection.encoding);
+    if (connection.subscribe(topic)) {
+      cursor.topic = topic;
+      room.subscribers[connection.encoding] += 1;
+    }
+  };
+
   /** Takes a connection out of a room: its topic, its cursor, and the room when it was the last. */
   const detach = (roomId: RoomId, connection: Connection) => {
     const room = rooms.get(roomId);
@@ -206,14 +222,7 @@ export function createHub(codec: Codec) {
         cursor.seq = message.seq;
         connection.sendFrame({ t: 'room.message', d: message });
       }
-      // Every message published so far reached this connection (backlog or held), so the topic
-      // continues exactly where it stands; otherwise it stays on the one-by-one path.
-      if (publish === undefined || cursor.seq < room.publishedSeq) return;
-      const topic = roomMessageTopic(roomId, connection.encoding);
-      if (connection.subscribe(topic)) {
-        cursor.topic = topic;
-        room.subscribers[connection.encoding] += 1;
-      }
+      promote(room, roomId, connection, cursor);
     },
 
     /** A room frame from the bus to every local connection in the room, once per connection and seq. */
@@ -248,6 +257,11 @@ export function createHub(codec: Codec) {
         if (room.subscribers[encoding] === 0) continue;
         const bytes = encoded[encoding] ?? codec.encode(frame, encoding);
         publish(roomMessageTopic(roomId, encoding), bytes, encoding === Encoding.MSGPACK);
+      }
+      // Written to directly just now and level with the topic: from the next message on, the topic.
+      for (const connection of targets) {
+        const cursor = room.members.get(connection);
+        if (cursor !== undefined) promote(room, roomId, connection, cursor);
       }
     },
 

@@ -112,9 +112,12 @@ export function createGateway(deps: GatewayDeps) {
   // Rooms: one bus subscription per room with local joiners; the room actor is the single writer.
   const origin = randomUUID();
   const roomSubscriptions = new Map<RoomId, Promise<() => Promise<void>>>();
+  const logRoomUnsubscribeFailure = (error: unknown) =>
+    log.warn({ err: error }, 'leaving a room bus subscription failed');
   const deliverToRoom = (roomId: RoomId, frame: ServerFrame) => {
     if (frame.t === 'room.member' && frame.d.change === 'removed') {
-      for (const connection of hub.connectionsOf(frame.d.userId)) void leaveRoom(roomId, connection);
+      for (const connection of hub.connectionsOf(frame.d.userId))
+        leaveRoom(roomId, connection).catch(logRoomUnsubscribeFailure);
     }
     hub.pushToRoom(roomId, frame);
   };
@@ -154,6 +157,12 @@ export function createGateway(deps: GatewayDeps) {
         if (connection === undefined || !connection.isOpen) return false;
         // Subscribed before the backlog is read: nothing committed meanwhile can slip between them.
         await ensureRoomSubscription(roomId);
+        // It may have closed meanwhile: a closed connection must not keep the room (or its bus
+        // subscription) alive here.
+        if (!connection.isOpen || hub.connectionById(connectionId) === undefined) {
+          await dropRoomSubscriptionIfUnused(roomId);
+          return false;
+        }
         hub.joinRoom(roomId, connection, sinceSeq);
         return true;
       },
@@ -202,7 +211,7 @@ export function createGateway(deps: GatewayDeps) {
     onClosed: (connection: Connection) => {
       const joined = hub.roomsOfConnection(connection);
       hub.remove(connection);
-      for (const roomId of joined) void dropRoomSubscriptionIfUnused(roomId);
+      for (const roomId of joined) dropRoomSubscriptionIfUnused(roomId).catch(logRoomUnsubscribeFailure);
       connectionsGauge.dec({ transport: connection.transportKind });
       tellUser(connection.userId, { type: 'socket-closed' });
     },

@@ -149,7 +149,12 @@ export function roomActorKind(deps: {
       };
       // This node's connections get the frame at once; other nodes through the bus.
       const publish = (frame: ServerFrame) => {
-        sink.push(roomId, frame);
+        try {
+          sink.push(roomId, frame);
+        } catch (error) {
+          // The message is stored; a delivery failure must not cost the senders their acks.
+          context.log.error({ err: error }, 'local room delivery failed');
+        }
         return bus
           .publish(roomTopic(roomId), { frame, origin: deps.origin })
           .catch((error: unknown) => context.log.warn({ err: error }, 'room fan-out failed'));

@@ -183,16 +183,21 @@ export async function contactIdsAmong(
   return new Set(rows.map((row) => row.contact_id));
 }
 
-/** Stores many users' last-seen times in one statement. */
+/** Rows per statement: two bind parameters each, far below Postgres's 65 535 per statement. */
+const LAST_SEEN_CHUNK = 5_000;
+
+/** Stores many users' last-seen times, one statement per few thousand users. */
 export async function setLastSeenMany(
   db: Db,
   entries: readonly { readonly userId: UserId; readonly at: Date }[],
 ): Promise<void> {
-  if (entries.length === 0) return;
-  const rows = sql.join(entries.map((e) => sql`(${e.userId}::uuid, ${e.at.toISOString()}::timestamptz)`));
-  await sql`update users set last_seen_at = v.at from (values ${rows}) as v(id, at) where users.id = v.id`.execute(
-    db,
-  );
+  for (let start = 0; start < entries.length; start += LAST_SEEN_CHUNK) {
+    const chunk = entries.slice(start, start + LAST_SEEN_CHUNK);
+    const rows = sql.join(chunk.map((e) => sql`(${e.userId}::uuid, ${e.at.toISOString()}::timestamptz)`));
+    await sql`update users set last_seen_at = v.at from (values ${rows}) as v(id, at) where users.id = v.id`.execute(
+      db,
+    );
+  }
 }
 
 export async function lastSeenOf(db: Db, userIds: readonly UserId[]): Promise<Map<UserId, Date | null>> {
