@@ -63,11 +63,15 @@ export async function listenUws(options: {
 }): Promise<UwsListener> {
   const { uws, core, log } = options;
   const app = uws.App();
-  /** The most recently opened socket still open; see the header for why upgrades borrow its cork. */
-  let corkAnchor: { readonly ws: WebSocket<UserData>; readonly data: UserData } | undefined;
+  /**
+   * A few recently opened sockets still open (see the header for why upgrades borrow the cork of
+   * one); several, so one closing does not leave upgrades without an anchor.
+   */
+  let corkAnchors: { readonly ws: WebSocket<UserData>; readonly data: UserData }[] = [];
+  const CORK_ANCHORS = 8;
   const corkedUpgrade = (res: HttpResponse, upgrade: () => void) => {
-    const anchor = corkAnchor;
-    if (anchor === undefined || anchor.data.closed) res.cork(upgrade);
+    const anchor = corkAnchors.find((candidate) => !candidate.data.closed);
+    if (anchor === undefined) res.cork(upgrade);
     else anchor.ws.cork(() => res.cork(upgrade));
   };
   app.ws<UserData>('/ws', {
@@ -120,7 +124,7 @@ export async function listenUws(options: {
     open: (ws: WebSocket<UserData>) => {
       const data = ws.getUserData();
       if (data.accepted === undefined) return;
-      corkAnchor = { ws, data };
+      if (corkAnchors.length < CORK_ANCHORS) corkAnchors.push({ ws, data });
       data.handler = core.open(data.accepted, {
         kind: 'uws',
         send: (payload, isBinary) => {
@@ -158,7 +162,9 @@ export async function listenUws(options: {
     close: (ws, code) => {
       const data = ws.getUserData();
       data.closed = true;
-      if (corkAnchor?.data === data) corkAnchor = undefined;
+      if (corkAnchors.some((anchor) => anchor.data === data)) {
+        corkAnchors = corkAnchors.filter((anchor) => anchor.data !== data);
+      }
       data.handler?.onClose(code);
       data.handler = undefined;
     },
