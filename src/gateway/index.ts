@@ -110,25 +110,20 @@ export function createGateway(deps: GatewayDeps) {
   }).set({ engine: deps.engine.name }, 1);
 
   // Rooms: one bus subscription per room with local joiners; the room actor is the single writer.
-  const origin = randomUUID();
   const roomSubscriptions = new Map<RoomId, Promise<() => Promise<void>>>();
   const logRoomUnsubscribeFailure = (error: unknown) =>
     log.warn({ err: error }, 'leaving a room bus subscription failed');
-  const deliverToRoom = (roomId: RoomId, frame: ServerFrame) => {
-    if (frame.t === 'room.member' && frame.d.change === 'removed') {
-      for (const connection of hub.connectionsOf(frame.d.userId))
-        leaveRoom(roomId, connection).catch(logRoomUnsubscribeFailure);
-    }
-    hub.pushToRoom(roomId, frame);
-  };
   const ensureRoomSubscription = (roomId: RoomId) => {
     let subscription = roomSubscriptions.get(roomId);
     if (subscription === undefined) {
       subscription = bus.subscribe(roomTopic(roomId), (payload) => {
-        // This process's own room actors delivered their frames locally already.
-        if (payload.origin === origin) return;
         const frame = ServerFrame.safeParse(payload.frame);
-        if (frame.success) deliverToRoom(roomId, frame.data);
+        if (!frame.success) return;
+        if (frame.data.t === 'room.member' && frame.data.d.change === 'removed') {
+          for (const connection of hub.connectionsOf(frame.data.d.userId))
+            leaveRoom(roomId, connection).catch(logRoomUnsubscribeFailure);
+        }
+        hub.pushToRoom(roomId, frame.data);
       });
       roomSubscriptions.set(roomId, subscription);
     }
@@ -148,7 +143,6 @@ export function createGateway(deps: GatewayDeps) {
     db: deps.db,
     bus,
     metrics: deps.metrics,
-    origin,
     toRoomId: (id) => RoomId.parse(id),
     now,
     sink: {
@@ -174,7 +168,6 @@ export function createGateway(deps: GatewayDeps) {
         const connection = hub.connectionById(connectionId);
         if (connection !== undefined) hub.finishCatchUp(roomId, connection);
       },
-      push: (roomId, frame) => deliverToRoom(roomId, frame),
     },
   });
   deps.actors.register(roomKind);

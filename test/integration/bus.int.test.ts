@@ -81,3 +81,22 @@ describe.each([
     expect(logs.text()).toContain('handler bug');
   });
 });
+
+describe('redis bus across processes', () => {
+  const logs = captureLogs();
+
+  it("gives the publisher's own subscribers each message once, and another node every message in order", async () => {
+    const prefix = uniqueRedisPrefix();
+    const [nodeA, nodeB] = [redisBus(prefix, logs.log), redisBus(prefix, logs.log)];
+    const onA: number[] = [];
+    const onB: number[] = [];
+    await nodeA.subscribe('shared', (p) => onA.push((p as { n: number }).n));
+    await nodeB.subscribe('shared', (p) => onB.push((p as { n: number }).n));
+    for (let n = 1; n <= 20; n++) await nodeA.publish('shared', { n });
+    await waitFor(() => onA.length >= 20 && onB.length >= 20);
+    await sleep(200); // an echo from Redis delivered again would have arrived by now
+    const expected = Array.from({ length: 20 }, (_, i) => i + 1);
+    expect(onA).toEqual(expected);
+    expect(onB).toEqual(expected);
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * Rooms across two nodes sharing Redis and Postgres: a room's messages reach members on the
- * sender's node directly (the room actor hands them to the local hub) and members on the other
- * node through the bus, each exactly once and in seq order.
+ * sender's node (the bus delivers there without the Redis round trip) and members on the other
+ * node (through Redis), each exactly once and in seq order.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -50,8 +50,6 @@ export interface RoomSink {
   readonly join: (roomId: RoomId, connectionId: string, sinceSeq: number) => Promise<boolean>;
   readonly deliverBacklog: (roomId: RoomId, connectionId: string, messages: readonly RoomMessage[]) => void;
   readonly finishCatchUp: (roomId: RoomId, connectionId: string) => void;
-  /** A frame of the room to this node's joined connections, without the bus round trip. */
-  readonly push: (roomId: RoomId, frame: ServerFrame) => void;
 }
 
 export type RoomCommand =
@@ -112,8 +110,6 @@ export function roomActorKind(deps: {
   readonly toRoomId: (id: string) => RoomId;
   readonly now: () => number;
   readonly metrics: Registry;
-  /** Marks this process's bus messages, so its own subscription skips what it delivered locally. */
-  readonly origin: string;
 }): ActorKind<RoomCommand> {
   const { db, bus, sink } = deps;
   const batchSize = new Histogram({
@@ -147,18 +143,10 @@ export function roomActorKind(deps: {
           members: new Map(members.map((m) => [m.userId, { lastReadSeq: m.lastReadSeq }])),
         };
       };
-      // This node's connections get the frame at once; other nodes through the bus.
-      const publish = (frame: ServerFrame) => {
-        try {
-          sink.push(roomId, frame);
-        } catch (error) {
-          // The message is stored; a delivery failure must not cost the senders their acks.
-          context.log.error({ err: error }, 'local room delivery failed');
-        }
-        return bus
-          .publish(roomTopic(roomId), { frame, origin: deps.origin })
+      const publish = (frame: ServerFrame) =>
+        bus
+          .publish(roomTopic(roomId), { frame })
           .catch((error: unknown) => context.log.warn({ err: error }, 'room fan-out failed'));
-      };
 
       const startFlush = () => {
         if (flushing || pending.length === 0) return;

@@ -8,7 +8,10 @@ export type BusPayload = Readonly<Record<string, unknown>>;
 export type BusHandler = (payload: BusPayload) => void;
 
 export interface Bus {
-  /** Sends to every subscriber of the topic on every node, this one included. */
+  /**
+   * Sends to every subscriber of the topic on every node, this one included: its own subscribers
+   * get it without a round trip through Redis, each message once.
+   */
   readonly publish: (topic: string, payload: BusPayload) => Promise<void>;
   /** Returns the unsubscribe function. Handlers must not throw (errors are logged and dropped). */
   readonly subscribe: (topic: string, handler: BusHandler) => Promise<() => Promise<void>>;

@@ -1,7 +1,12 @@
 /**
  * The Redis implementation of the Bus: one subscriber connection per process (pub/sub needs its
  * own), publishes on the shared client. Channel names carry the deployment's REDIS_PREFIX.
+ *
+ * Each message carries its process's origin id: this process's own subscribers get it at once (in
+ * a microtask, as a copy, like the memory bus) and skip it when Redis echoes it back, so local
+ * delivery never waits for the round trip. Wire format: `{"o": origin, "p": payload}`.
  */
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { Bus, BusHandler, BusPayload } from './bus.js';
@@ -16,29 +21,40 @@ export function createRedisBus(options: {
   const { publisher, subscriber, log } = options;
   const channel = (topic: string) => `${options.prefix}:bus:${topic}`;
   const handlers = new Map<string, Set<BusHandler>>();
+  const origin = randomUUID();
 
-  subscriber.on('message', (name: string, message: string) => {
-    const set = handlers.get(name);
-    if (set === undefined || set.size === 0) return;
-    let payload: BusPayload;
-    try {
-      payload = JSON.parse(message) as BusPayload;
-    } catch (error) {
-      log.warn({ err: error, channel: name }, 'undecodable bus message dropped');
-      return;
-    }
-    for (const handler of set) {
+  const deliver = (name: string, payload: BusPayload) => {
+    for (const handler of handlers.get(name) ?? []) {
       try {
         handler(payload);
       } catch (error) {
         log.error({ err: error, channel: name }, 'bus handler failed');
       }
     }
+  };
+
+  subscriber.on('message', (name: string, message: string) => {
+    if (!handlers.has(name)) return;
+    let envelope: { o?: unknown; p?: BusPayload };
+    try {
+      envelope = JSON.parse(message) as { o?: unknown; p?: BusPayload };
+    } catch (error) {
+      log.warn({ err: error, channel: name }, 'undecodable bus message dropped');
+      return;
+    }
+    if (envelope.o === origin || envelope.p === undefined) return;
+    deliver(name, envelope.p);
   });
 
   return {
     publish: async (topic, payload) => {
-      await publisher.publish(channel(topic), JSON.stringify(payload));
+      const name = channel(topic);
+      const message = JSON.stringify({ o: origin, p: payload });
+      if (handlers.has(name)) {
+        const copy = (JSON.parse(message) as { p: BusPayload }).p;
+        queueMicrotask(() => deliver(name, copy));
+      }
+      await publisher.publish(name, message);
     },
     subscribe: async (topic, handler) => {
       const name = channel(topic);
