@@ -16,7 +16,7 @@ import {
   MeasureWindow,
   type Scenario,
   type ScenarioContext,
-  skippedCase,
+  stepThroughRates,
   workerOf,
 } from './scenario.js';
 import { sleep, wallMs } from './stats.js';
@@ -132,61 +132,60 @@ async function runFanout(ctx: ScenarioContext): Promise<CaseResult[]> {
   const firstRate = shape.rates[0] ?? 100;
   await runStep(ctx, shape, senders, firstRate, shape.warmupMs);
 
-  const cases: CaseResult[] = [];
-  let overdrivenAt: number | undefined;
-  for (const rate of shape.rates) {
-    const caseId = `fanout@${rate}`;
-    if (overdrivenAt !== undefined) {
-      cases.push(
-        skippedCase('fanout', caseId, label(rate), rate, `${overdrivenAt} msg/s already overdrove it`),
+  return stepThroughRates({
+    scenario: 'fanout',
+    rates: shape.rates,
+    unit: 'msg/s',
+    label,
+    measure: async (rate, caseId) => {
+      const { publish, received, latency, cpu } = await runStep(ctx, shape, senders, rate, shape.stepMs);
+      const sent = publish.reduce((sum, r) => sum + r.sent, 0);
+      const late = publish.reduce((sum, r) => sum + r.late, 0);
+      const failed = publish.reduce((sum, r) => sum + r.failed, 0);
+      const ack = new Histogram();
+      for (const r of publish) ack.merge(r.ack);
+      const expected = sent * shape.members;
+      const deliveryRatio = expected > 0 ? received / expected : 0;
+      const p99 = latency.quantileMs(0.99);
+      const hasAux = ctx.target.auxPids().length > 0;
+      const perDelivery = (us: number) => (received > 0 ? us / received : null);
+      const loadgen = loadgenCheck(cpu, sent, late);
+      const sustained =
+        deliveryRatio >= 0.99 && p99 !== null && p99 <= 1_000 && failed === 0 && !loadgen.saturated;
+      const result: CaseResult = {
+        scenario: 'fanout',
+        caseId,
+        label: label(rate),
+        level: rate,
+        metrics: {
+          rate,
+          sent,
+          sendFailed: failed,
+          deliveredPerSec: received / (shape.stepMs / 1000),
+          deliveryRatio,
+          p50Ms: latency.quantileMs(0.5),
+          p99Ms: p99,
+          maxMs: latency.maxMs(),
+          ackP99Ms: ack.quantileMs(0.99),
+          serverCpuUsPerDelivery: perDelivery(cpu.serverCpuUs),
+          auxCpuUsPerDelivery: hasAux ? perDelivery(cpu.auxCpuUs) : null,
+          totalCpuUsPerDelivery: perDelivery(cpu.serverCpuUs + cpu.auxCpuUs),
+          serverBusy: cpu.serverBusy,
+        },
+        loadgen,
+        sustained,
+        errors: [...new Set(publish.flatMap((r) => r.errors))],
+      };
+      ctx.log(
+        `${caseId}: delivered ${(received / (shape.stepMs / 1000)).toFixed(0)}/s (${(deliveryRatio * 100).toFixed(1)}%), ` +
+          `p99 ${p99?.toFixed(1) ?? '-'} ms, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%`,
       );
-      continue;
-    }
-    const { publish, received, latency, cpu } = await runStep(ctx, shape, senders, rate, shape.stepMs);
-    const sent = publish.reduce((sum, r) => sum + r.sent, 0);
-    const late = publish.reduce((sum, r) => sum + r.late, 0);
-    const failed = publish.reduce((sum, r) => sum + r.failed, 0);
-    const ack = new Histogram();
-    for (const r of publish) ack.merge(r.ack);
-    const expected = sent * shape.members;
-    const deliveryRatio = expected > 0 ? received / expected : 0;
-    const p99 = latency.quantileMs(0.99);
-    const hasAux = ctx.target.auxPids().length > 0;
-    const perDelivery = (us: number) => (received > 0 ? us / received : null);
-    const loadgen = loadgenCheck(cpu, sent, late);
-    const sustained =
-      deliveryRatio >= 0.99 && p99 !== null && p99 <= 1_000 && failed === 0 && !loadgen.saturated;
-    cases.push({
-      scenario: 'fanout',
-      caseId,
-      label: label(rate),
-      level: rate,
-      metrics: {
-        rate,
-        sent,
-        sendFailed: failed,
-        deliveredPerSec: received / (shape.stepMs / 1000),
-        deliveryRatio,
-        p50Ms: latency.quantileMs(0.5),
-        p99Ms: p99,
-        maxMs: latency.maxMs(),
-        ackP99Ms: ack.quantileMs(0.99),
-        serverCpuUsPerDelivery: perDelivery(cpu.serverCpuUs),
-        auxCpuUsPerDelivery: hasAux ? perDelivery(cpu.auxCpuUs) : null,
-        totalCpuUsPerDelivery: perDelivery(cpu.serverCpuUs + cpu.auxCpuUs),
-        serverBusy: cpu.serverBusy,
-      },
-      loadgen,
-      sustained,
-      errors: [...new Set(publish.flatMap((r) => r.errors))],
-    });
-    ctx.log(
-      `${caseId}: delivered ${(received / (shape.stepMs / 1000)).toFixed(0)}/s (${(deliveryRatio * 100).toFixed(1)}%), ` +
-        `p99 ${p99?.toFixed(1) ?? '-'} ms, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%`,
-    );
-    if (deliveryRatio < 0.9 || p99 === null || p99 > 2_000 || failed > sent * 0.01) overdrivenAt = rate;
-  }
-  return cases;
+      return {
+        result,
+        overdriven: deliveryRatio < 0.9 || p99 === null || p99 > 2_000 || failed > sent * 0.01,
+      };
+    },
+  });
 }
 
 export const fanoutScenario: Scenario = {

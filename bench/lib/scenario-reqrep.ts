@@ -13,7 +13,7 @@ import {
   MeasureWindow,
   type Scenario,
   type ScenarioContext,
-  skippedCase,
+  stepThroughRates,
   workerOf,
 } from './scenario.js';
 import { sleep, wallMs } from './stats.js';
@@ -70,50 +70,46 @@ async function runReqRep(ctx: ScenarioContext): Promise<CaseResult[]> {
 
   await runStep(ctx, indexes, shape.connections, shape.rates[0] ?? 100, shape.warmupMs);
 
-  const cases: CaseResult[] = [];
-  let overdrivenAt: number | undefined;
-  for (const rate of shape.rates) {
-    const caseId = `reqrep@${rate}`;
-    if (overdrivenAt !== undefined) {
-      cases.push(
-        skippedCase('reqrep', caseId, label(rate), rate, `${overdrivenAt} req/s already overdrove it`),
+  return stepThroughRates({
+    scenario: 'reqrep',
+    rates: shape.rates,
+    unit: 'req/s',
+    label,
+    measure: async (rate, caseId) => {
+      const { results, latency, cpu } = await runStep(ctx, indexes, shape.connections, rate, shape.stepMs);
+      const sent = results.reduce((sum, r) => sum + r.sent, 0);
+      const late = results.reduce((sum, r) => sum + r.late, 0);
+      const replied = results.reduce((sum, r) => sum + r.replied, 0);
+      const failed = results.reduce((sum, r) => sum + r.failed, 0);
+      const p99 = latency.quantileMs(0.99);
+      const loadgen = loadgenCheck(cpu, sent, late);
+      const result: CaseResult = {
+        scenario: 'reqrep',
+        caseId,
+        label: label(rate),
+        level: rate,
+        metrics: {
+          rate,
+          sent,
+          failed,
+          repliesPerSec: replied / (shape.stepMs / 1000),
+          p50Ms: latency.quantileMs(0.5),
+          p99Ms: p99,
+          maxMs: latency.maxMs(),
+          serverCpuUsPerRequest: replied > 0 ? cpu.serverCpuUs / replied : null,
+          serverBusy: cpu.serverBusy,
+        },
+        loadgen,
+        sustained: failed === 0 && p99 !== null && p99 <= 1_000 && !loadgen.saturated,
+        errors: [...new Set(results.flatMap((r) => r.errors))],
+      };
+      ctx.log(
+        `${caseId}: ${(replied / (shape.stepMs / 1000)).toFixed(0)} replies/s, p99 ${p99?.toFixed(2) ?? '-'} ms, ` +
+          `server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%`,
       );
-      continue;
-    }
-    const { results, latency, cpu } = await runStep(ctx, indexes, shape.connections, rate, shape.stepMs);
-    const sent = results.reduce((sum, r) => sum + r.sent, 0);
-    const late = results.reduce((sum, r) => sum + r.late, 0);
-    const replied = results.reduce((sum, r) => sum + r.replied, 0);
-    const failed = results.reduce((sum, r) => sum + r.failed, 0);
-    const p99 = latency.quantileMs(0.99);
-    const loadgen = loadgenCheck(cpu, sent, late);
-    cases.push({
-      scenario: 'reqrep',
-      caseId,
-      label: label(rate),
-      level: rate,
-      metrics: {
-        rate,
-        sent,
-        failed,
-        repliesPerSec: replied / (shape.stepMs / 1000),
-        p50Ms: latency.quantileMs(0.5),
-        p99Ms: p99,
-        maxMs: latency.maxMs(),
-        serverCpuUsPerRequest: replied > 0 ? cpu.serverCpuUs / replied : null,
-        serverBusy: cpu.serverBusy,
-      },
-      loadgen,
-      sustained: failed === 0 && p99 !== null && p99 <= 1_000 && !loadgen.saturated,
-      errors: [...new Set(results.flatMap((r) => r.errors))],
-    });
-    ctx.log(
-      `${caseId}: ${(replied / (shape.stepMs / 1000)).toFixed(0)} replies/s, p99 ${p99?.toFixed(2) ?? '-'} ms, ` +
-        `server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%`,
-    );
-    if (failed > sent * 0.01 || p99 === null || p99 > 2_000) overdrivenAt = rate;
-  }
-  return cases;
+      return { result, overdriven: failed > sent * 0.01 || p99 === null || p99 > 2_000 };
+    },
+  });
 }
 
 export const reqrepScenario: Scenario = {

@@ -232,3 +232,31 @@ export function skippedCase(
 ): CaseResult {
   return { ...failedCase(scenario, caseId, label, level, why), errors: [], skipped: why };
 }
+
+/**
+ * Measures a stepped scenario rate by rate, lowest first. Once a step overdrives the target
+ * (`measure` says so), the higher steps are reported as skipped rather than run.
+ */
+export async function stepThroughRates(options: {
+  readonly scenario: ScenarioId;
+  readonly rates: readonly number[];
+  /** e.g. "msg/s", for the skipped steps' reason. */
+  readonly unit: string;
+  readonly label: (rate: number) => string;
+  readonly measure: (rate: number, caseId: string) => Promise<{ result: CaseResult; overdriven: boolean }>;
+}): Promise<CaseResult[]> {
+  const cases: CaseResult[] = [];
+  let overdrivenAt: number | undefined;
+  for (const rate of options.rates) {
+    const caseId = `${options.scenario}@${rate}`;
+    if (overdrivenAt !== undefined) {
+      const why = `${overdrivenAt} ${options.unit} already overdrove it`;
+      cases.push(skippedCase(options.scenario, caseId, options.label(rate), rate, why));
+      continue;
+    }
+    const { result, overdriven } = await options.measure(rate, caseId);
+    cases.push(result);
+    if (overdriven) overdrivenAt = rate;
+  }
+  return cases;
+}

@@ -142,30 +142,36 @@ async function drain(outstanding: () => number): Promise<void> {
   while (outstanding() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
-async function publish(req: PublishRequest): Promise<PublishResult> {
+/**
+ * Fires `request(i, dueAt)` on the open-loop schedule and times each reply from its scheduled
+ * time; `undefined` (no client for that slot) counts as a failure, as do replies still missing
+ * after the drain timeout.
+ */
+async function timedRequests(
+  schedule: { readonly startAt: number; readonly durationMs: number; readonly rate: number },
+  request: (i: number, dueAt: number) => Promise<void> | undefined,
+) {
   const errors: string[] = [];
-  const ack = new Histogram();
-  let acked = 0;
+  const latency = new Histogram();
+  let answered = 0;
   let failed = 0;
   let inFlight = 0;
   const stats = await runOpenLoop({
-    startAt: req.startAt,
-    durationMs: req.durationMs,
-    rate: req.rate,
+    startAt: schedule.startAt,
+    durationMs: schedule.durationMs,
+    rate: schedule.rate,
     fire: (i, dueAt) => {
-      const sender = req.senders[i % req.senders.length];
-      const client = sender === undefined ? undefined : clients.get(sender.index);
-      if (sender === undefined || client === undefined) {
+      const pending = request(i, dueAt);
+      if (pending === undefined) {
         failed += 1;
         return;
       }
       inFlight += 1;
-      const clientMsgId = `${req.step}-${sender.index}-${i}`;
-      client.send(sender.roomId, clientMsgId, stampBody(req.step, dueAt, req.bodyBytes)).then(
+      pending.then(
         () => {
           inFlight -= 1;
-          acked += 1;
-          ack.recordMs(wallMs() - dueAt);
+          answered += 1;
+          latency.recordMs(wallMs() - dueAt);
         },
         (error: unknown) => {
           inFlight -= 1;
@@ -176,7 +182,24 @@ async function publish(req: PublishRequest): Promise<PublishResult> {
     },
   });
   await drain(() => inFlight);
-  return { ...stats, acked, failed: failed + inFlight, errors, ack: ack.toData() };
+  return { stats, answered, failed: failed + inFlight, errors, latency };
+}
+
+async function publish(req: PublishRequest): Promise<PublishResult> {
+  const run = await timedRequests(req, (i, dueAt) => {
+    const sender = req.senders[i % req.senders.length];
+    const client = sender === undefined ? undefined : clients.get(sender.index);
+    if (sender === undefined || client === undefined) return undefined;
+    const clientMsgId = `${req.step}-${sender.index}-${i}`;
+    return client.send(sender.roomId, clientMsgId, stampBody(req.step, dueAt, req.bodyBytes));
+  });
+  return {
+    ...run.stats,
+    acked: run.answered,
+    failed: run.failed,
+    errors: run.errors,
+    ack: run.latency.toData(),
+  };
 }
 
 function collect(req: CollectRequest): CollectResult {
@@ -189,39 +212,17 @@ function collect(req: CollectRequest): CollectResult {
 }
 
 async function requestReply(req: RequestReplyRequest): Promise<RequestReplyResult> {
-  const errors: string[] = [];
-  const latency = new Histogram();
-  let replied = 0;
-  let failed = 0;
-  let inFlight = 0;
-  const stats = await runOpenLoop({
-    startAt: req.startAt,
-    durationMs: req.durationMs,
-    rate: req.rate,
-    fire: (i, dueAt) => {
-      const index = req.indexes[i % req.indexes.length];
-      const client = index === undefined ? undefined : clients.get(index);
-      if (client === undefined) {
-        failed += 1;
-        return;
-      }
-      inFlight += 1;
-      client.ping().then(
-        () => {
-          inFlight -= 1;
-          replied += 1;
-          latency.recordMs(wallMs() - dueAt);
-        },
-        (error: unknown) => {
-          inFlight -= 1;
-          failed += 1;
-          noteError(errors, error);
-        },
-      );
-    },
+  const run = await timedRequests(req, (i) => {
+    const index = req.indexes[i % req.indexes.length];
+    return index === undefined ? undefined : clients.get(index)?.ping();
   });
-  await drain(() => inFlight);
-  return { ...stats, replied, failed: failed + inFlight, errors, latency: latency.toData() };
+  return {
+    ...run.stats,
+    replied: run.answered,
+    failed: run.failed,
+    errors: run.errors,
+    latency: run.latency.toData(),
+  };
 }
 
 function closeAll(): CloseResult {
