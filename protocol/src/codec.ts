@@ -19,6 +19,8 @@ import {
   ServerFrame,
   ServerPushType,
 } from './frames.js';
+import { findJsonProblem, MAX_JSON_DEPTH, MAX_WIRE_DEPTH } from './json-value.js';
+import { findMsgpackProblem } from './msgpack-scan.js';
 import { Encoding } from './version.js';
 
 /** The error codes decoding can produce; each is the `code` of the `error` reply to send. */
@@ -95,11 +97,15 @@ export function createCodec(): Codec {
   function encode(frame: AnyFrame, encoding: typeof Encoding.JSON): string;
   function encode(frame: AnyFrame, encoding: Encoding): Uint8Array | string;
   function encode(frame: AnyFrame, encoding: Encoding): Uint8Array | string {
-    if (encoding === Encoding.JSON) return JSON.stringify(frame);
-    return packr.pack(toMsgpackValue(frame));
+    if (encoding === Encoding.JSON) return JSON.stringify(toWireValue(frame, false));
+    return packr.pack(toWireValue(frame, true));
   }
 
-  function decodeValue(data: WireData, encoding: Encoding): { ok: true; value: unknown } | DecodeFailure {
+  function decodeValue(
+    data: WireData,
+    encoding: Encoding,
+    maxDepth: number,
+  ): { ok: true; value: unknown } | DecodeFailure {
     if (encoding === Encoding.JSON) {
       if (typeof data !== 'string') return badFrame('binary frame on a json connection: send text frames');
       try {
@@ -111,6 +117,10 @@ export function createCodec(): Codec {
     if (typeof data === 'string') return badFrame('text frame on a msgpack connection: send binary frames');
     const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
     if (bytes.length === 0) return badFrame('empty frame');
+    // Checked before msgpackr sees the bytes: it would build BigInts, Dates and records from
+    // extension types and recurse once per nesting level.
+    const problem = findMsgpackProblem(bytes, maxDepth);
+    if (problem !== undefined) return badFrame(problem);
     try {
       return { ok: true, value: packr.unpack(bytes) };
     } catch {
@@ -122,14 +132,14 @@ export function createCodec(): Codec {
   return {
     encode,
     decodeClient(data, encoding) {
-      const decoded = decodeValue(data, encoding);
+      const decoded = decodeValue(data, encoding, MAX_JSON_DEPTH);
       if (!decoded.ok) return decoded;
-      return validate(decoded.value, clientTypes, ClientFrame);
+      return validate(decoded.value, clientTypes, ClientFrame, MAX_JSON_DEPTH);
     },
     decodeServer(data, encoding) {
-      const decoded = decodeValue(data, encoding);
+      const decoded = decodeValue(data, encoding, MAX_WIRE_DEPTH);
       if (!decoded.ok) return decoded;
-      return validate(decoded.value, serverTypes, ServerFrame);
+      return validate(decoded.value, serverTypes, ServerFrame, MAX_WIRE_DEPTH);
     },
   };
 }
@@ -150,7 +160,12 @@ export function errorReplyFor(failure: DecodeFailure): ErrorReply {
   };
 }
 
-function validate<F>(value: unknown, knownTypes: ReadonlySet<string>, schema: z.ZodType<F>): DecodeResult<F> {
+function validate<F>(
+  value: unknown,
+  knownTypes: ReadonlySet<string>,
+  schema: z.ZodType<F>,
+  maxDepth: number,
+): DecodeResult<F> {
   if (!isPlainObject(value)) return badFrame('frame is not an envelope object {t, id?, d?}');
   const rawId = value.id;
   if (rawId !== undefined && !isRequestId(rawId)) {
@@ -170,6 +185,20 @@ function validate<F>(value: unknown, knownTypes: ReadonlySet<string>, schema: z.
         code: ErrorCode.VALIDATION_FAILED,
         message: `invalid ${quote(t)} frame: d: must be a map`,
         errors: [{ path: 'd', message: 'must be a map' }],
+      },
+      id,
+    );
+  }
+  // Every value of a frame is plain JSON within the depth cap before any schema (or anything that
+  // recurses) looks at it: no bytes, no non-finite numbers, no unpaired surrogate or U+0000.
+  const problem = findJsonProblem(value, { maxDepth });
+  if (problem !== undefined) {
+    return withId(
+      {
+        ok: false,
+        code: ErrorCode.VALIDATION_FAILED,
+        message: `invalid ${quote(t)} frame: ${problem.path === '' ? 'frame' : problem.path}: ${problem.message}`,
+        errors: [problem],
       },
       id,
     );
@@ -222,27 +251,63 @@ function quote(text: string): string {
 
 const INT32_MIN = -0x8000_0000;
 const UINT32_MAX = 0xffff_ffff;
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+const LONE_SURROGATES = /[\uD800-\uDFFF]/gu;
 
 /**
- * Makes a frame mean on the msgpack wire exactly what JSON.stringify would produce:
+ * Makes a frame safe to encode and mean the same in both encodings, whatever a stored value holds
+ * (it may predate today's input rules): copies plain objects and arrays only, never calls anything
+ * the data names (a key `toJSON` or `constructor` is just a key), turns unpaired surrogates into
+ * U+FFFD (clients refuse ill-formed strings), and cuts nesting at MAX_WIRE_DEPTH.
+ * For msgpack (`forMsgpack`):
+ * - objects become Maps, so the encoder never consults an own `constructor` key of user data;
  * - integers beyond 32 bits (timestamps in ms) become BigInt, which msgpackr writes as int64;
  *   as plain numbers it would write float64, and Python would read `1767225600000.0`;
- * - undefined object values are left out (msgpackr would write an extension type), undefined in
- *   arrays becomes nil; a Date becomes its ISO string (msgpackr would write a timestamp extension).
- * Copies only plain objects and arrays; our frames are small trees.
+ * - a Date becomes its ISO string (msgpackr would write a timestamp extension).
+ * Undefined object values are left out and undefined in arrays becomes null, as JSON.stringify does.
  */
-function toMsgpackValue(value: unknown): unknown {
-  if (typeof value === 'number') {
-    return Number.isSafeInteger(value) && (value > UINT32_MAX || value < INT32_MIN) ? BigInt(value) : value;
+function toWireValue(value: unknown, forMsgpack: boolean, depth = 0): unknown {
+  switch (typeof value) {
+    case 'string':
+      return LONE_SURROGATE.test(value) ? value.replace(LONE_SURROGATES, '\uFFFD') : value;
+    case 'number':
+      if (!Number.isFinite(value)) return null;
+      return forMsgpack && Number.isSafeInteger(value) && (value > UINT32_MAX || value < INT32_MIN)
+        ? BigInt(value)
+        : value;
+    case 'boolean':
+      return value;
+    case 'object':
+      break;
+    default:
+      return null;
   }
-  if (typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) return value.map((item) => (item === undefined ? null : toMsgpackValue(item)));
-  if (value instanceof Date) return value.toISOString();
-  if (!isPlainObject(value)) return value;
-  // Null prototype: a key named __proto__ (user data in a notification) stays an ordinary key.
+  if (value === null) return null;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  // Depth of the container being built is depth + 1: keep it within what decoders accept.
+  if (depth + 1 > MAX_WIRE_DEPTH) return null;
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      out[i] = item === undefined ? null : toWireValue(item, forMsgpack, depth + 1);
+    }
+    return out;
+  }
+  if (!isPlainObject(value)) return null;
+  if (forMsgpack) {
+    const out = new Map<string, unknown>();
+    for (const key of Object.keys(value)) {
+      const item = value[key];
+      if (item !== undefined) out.set(toWireValue(key, false) as string, toWireValue(item, true, depth + 1));
+    }
+    return out;
+  }
+  // Null prototype: a key named __proto__ stays an ordinary key.
   const out: Record<string, unknown> = Object.create(null);
-  for (const [key, item] of Object.entries(value)) {
-    if (item !== undefined) out[key] = toMsgpackValue(item);
+  for (const key of Object.keys(value)) {
+    const item = value[key];
+    if (item !== undefined) out[toWireValue(key, false) as string] = toWireValue(item, false, depth + 1);
   }
   return out;
 }

@@ -14,6 +14,7 @@
 import { z } from 'zod';
 import { ErrorCode } from './codes.js';
 import { RoomId, UserId } from './ids.js';
+import { findJsonProblem, stringProblem } from './json-value.js';
 import { Iso } from './rest/common.js';
 import { Encoding, PROTOCOL_VERSION } from './version.js';
 
@@ -137,14 +138,33 @@ export const MAX_BODY_CHARS = 4096;
 /** Largest `meta` object, measured as its JSON text. */
 export const MAX_META_CHARS = 4096;
 
+/** Deepest nesting inside `meta` (the meta object itself is level 1). */
+export const MAX_META_DEPTH = 16;
+
 const RoomMeta = z
   .record(z.string(), z.unknown())
-  .refine((meta) => JSON.stringify(meta).length <= MAX_META_CHARS, {
-    error: `meta must be at most ${MAX_META_CHARS} characters of JSON`,
+  // Checked iteratively before anything recurses into it; only then measured as JSON text.
+  .superRefine((meta, ctx) => {
+    const problem = findJsonProblem(meta, { maxDepth: MAX_META_DEPTH });
+    if (problem !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: problem.message,
+        path: problem.path === '' ? [] : problem.path.split('.'),
+      });
+    } else if (JSON.stringify(meta).length > MAX_META_CHARS) {
+      ctx.addIssue({ code: 'custom', message: `meta must be at most ${MAX_META_CHARS} characters of JSON` });
+    }
   })
-  // PostgreSQL stores no U+0000 in text or jsonb: refused here instead of failing a whole batch.
-  .refine((meta) => !JSON.stringify(meta).includes('\\u0000'), { error: 'meta must not contain U+0000' })
-  .describe('Optional JSON object attached to a message (at most 4096 characters as JSON).');
+  .describe(
+    `Optional JSON object attached to a message: at most ${MAX_META_CHARS} characters as JSON, ${MAX_META_DEPTH} levels deep, well-formed strings without U+0000.`,
+  );
+
+/** A string PostgreSQL can store: well-formed Unicode (no unpaired surrogate), no U+0000. */
+export const StorableText = z.string().superRefine((text, ctx) => {
+  const problem = stringProblem(text);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 /** `room.join`: start receiving the room's messages; with sinceSeq, first every message after it. */
 export const RoomJoinPayload = z.strictObject({
@@ -164,10 +184,7 @@ export const RoomSendPayload = z.strictObject({
     .describe(
       'Chosen by the client, unique per sender and room: resending it returns the first seq and stores nothing new.',
     ),
-  body: z
-    .string()
-    .max(MAX_BODY_CHARS)
-    .refine((body) => !body.includes('\u0000'), { error: 'must not contain U+0000' }),
+  body: StorableText.max(MAX_BODY_CHARS),
   meta: RoomMeta.optional(),
 });
 export const RoomHistoryPayload = z.strictObject({

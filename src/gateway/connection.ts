@@ -70,59 +70,103 @@ export class Connection {
     return !this.closing;
   }
 
-  /** One inbound WebSocket message. Never throws. */
+  /**
+   * One inbound WebSocket message. Never throws: decoding is total, and anything that still goes
+   * wrong for this one frame (a handler bug, an encoder failure) is answered INTERNAL on this
+   * connection and logged; it must never reach the process-wide handler, which stops the node.
+   */
   receive(data: ArrayBuffer | Uint8Array, isBinary: boolean): void {
     if (this.closing) return;
-    const wire = isBinary
-      ? data
-      : Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data).toString('utf8');
-    const decoded = this.env.codec.decodeClient(wire, this.encoding);
-    if (!decoded.ok) {
-      // Every inbound frame takes a token (PROTOCOL.md), refused ones included.
-      this.takeToken();
-      this.refuse(decoded);
-      return;
-    }
-    const frame = decoded.frame;
-    if (!this.takeToken()) {
-      this.sendFrame({
-        t: 'error',
-        ...(frame.id === undefined ? {} : { id: frame.id }),
-        d: {
-          code: 'RATE_LIMITED',
-          message: `over ${this.env.limits.maxMessagesPerSecond} frames per second`,
-          // Time until the bucket holds a whole token again.
-          details: {
-            retryAfterMs: Math.max(
-              1,
-              Math.ceil(((1 - this.tokens) * 1000) / this.env.limits.maxMessagesPerSecond),
-            ),
-          },
-        },
-      });
-      this.strike(CloseCode.POLICY_VIOLATION, 'rate limit exceeded repeatedly');
-      return;
-    }
-    this.env.dispatch(this, frame).then(
-      (result) => {
-        if (frame.id !== undefined && !this.closing) {
-          this.sendFrame(
-            result === undefined
-              ? { t: 'ok', id: frame.id }
-              : ({ t: 'ok', id: frame.id, d: result } as ServerFrame),
-          );
-        }
-      },
-      (error: unknown) => {
-        if (this.closing) return;
-        const { code, message, details } = this.env.describeError(error, this);
+    let requestId: number | undefined;
+    try {
+      const wire = isBinary
+        ? data
+        : Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data).toString('utf8');
+      const decoded = this.env.codec.decodeClient(wire, this.encoding);
+      if (!decoded.ok) {
+        // Every inbound frame takes a token (PROTOCOL.md), refused ones included.
+        this.takeToken();
+        this.refuse(decoded);
+        return;
+      }
+      const frame = decoded.frame;
+      requestId = frame.id;
+      if (!this.takeToken()) {
         this.sendFrame({
           t: 'error',
           ...(frame.id === undefined ? {} : { id: frame.id }),
-          d: { code, message, ...(details === undefined ? {} : { details }) },
+          d: {
+            code: 'RATE_LIMITED',
+            message: `over ${this.env.limits.maxMessagesPerSecond} frames per second`,
+            // Time until the bucket holds a whole token again.
+            details: {
+              retryAfterMs: Math.max(
+                1,
+                Math.ceil(((1 - this.tokens) * 1000) / this.env.limits.maxMessagesPerSecond),
+              ),
+            },
+          },
         });
-      },
-    );
+        this.strike(CloseCode.POLICY_VIOLATION, 'rate limit exceeded repeatedly');
+        return;
+      }
+      // A handler that throws synchronously is treated like one that rejects.
+      let pending: Promise<unknown>;
+      try {
+        pending = this.env.dispatch(this, frame);
+      } catch (error) {
+        pending = Promise.reject(error);
+      }
+      pending.then(
+        (result) => {
+          const id = frame.id;
+          if (id === undefined || this.closing) return;
+          this.guarded(id, () =>
+            this.sendFrame(
+              result === undefined ? { t: 'ok', id } : ({ t: 'ok', id, d: result } as ServerFrame),
+            ),
+          );
+        },
+        (error: unknown) => {
+          if (this.closing) return;
+          this.guarded(frame.id, () => {
+            const { code, message, details } = this.env.describeError(error, this);
+            this.sendFrame({
+              t: 'error',
+              ...(frame.id === undefined ? {} : { id: frame.id }),
+              d: { code, message, ...(details === undefined ? {} : { details }) },
+            });
+          });
+        },
+      );
+    } catch (error) {
+      this.failInternally(requestId, error);
+    }
+  }
+
+  /** Runs one reply step; a throw becomes an INTERNAL error reply instead of an unhandled rejection. */
+  private guarded(requestId: number | undefined, work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.failInternally(requestId, error);
+    }
+  }
+
+  private failInternally(requestId: number | undefined, error: unknown): void {
+    this.env.log.error({ err: error, connId: this.id, userId: this.userId }, 'frame handling failed');
+    if (this.closing) return;
+    try {
+      this.sendFrame({
+        t: 'error',
+        ...(requestId === undefined ? {} : { id: requestId }),
+        d: { code: 'INTERNAL', message: 'internal error' },
+      });
+    } catch (sendError) {
+      // Even a plain error frame could not be sent: this socket is unusable, the node is not.
+      this.env.log.error({ err: sendError, connId: this.id }, 'error reply failed; closing the connection');
+      this.close(CloseCode.INTERNAL_ERROR, 'internal error');
+    }
   }
 
   /** Encodes and sends one frame. */

@@ -21,11 +21,14 @@
  * expects exactly that there. One undocumented gateway race is worked around and counted
  * (`freshSocketDrops`, see `openVerifiedPeer`).
  */
+
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ClientFrame, ClientFrameType, MAX_REQUEST_ID, ServerFrame } from '../../protocol/src/frames.js';
+import { findJsonProblem, MAX_JSON_DEPTH } from '../../protocol/src/json-value.js';
+import { findMsgpackProblem } from '../../protocol/src/msgpack-scan.js';
 import { type RunningNode, startNode } from '../../src/bin/start-node.js';
 import { runShutdown } from '../../src/platform/shutdown.js';
 import {
@@ -432,6 +435,9 @@ function predict(
     }
   } else {
     if (wire.bytes.length === 0) return refused('BAD_FRAME', undefined);
+    // PROTOCOL.md: standard MessagePack only (no extension types, string map keys), nested at most
+    // MAX_JSON_DEPTH levels: anything else is refused before the envelope is read.
+    if (findMsgpackProblem(wire.bytes, MAX_JSON_DEPTH) !== undefined) return refused('BAD_FRAME', undefined);
     try {
       // As each transport hands it over: uWS an ArrayBuffer (a plain Uint8Array), ws a Buffer.
       value = unpacker.unpack(transport === 'uws' ? new Uint8Array(wire.bytes) : Buffer.from(wire.bytes));
@@ -447,6 +453,8 @@ function predict(
   if (!(KNOWN_TYPES as readonly string[]).includes(value.t)) return refused('UNKNOWN_TYPE', id);
   // PROTOCOL.md, Envelope: `d` is a map/object (a bin, a timestamp, an array or null is not).
   if (value.d !== undefined && !isPlainObject(value.d)) return refused('VALIDATION_FAILED', id);
+  // PROTOCOL.md: every value is plain JSON (finite numbers, well-formed strings without U+0000), nested at most MAX_JSON_DEPTH.
+  if (findJsonProblem(value) !== undefined) return refused('VALIDATION_FAILED', id);
   const parsed = ClientFrame.safeParse(value);
   if (!parsed.success) return refused('VALIDATION_FAILED', id);
   return predictValid(parsed.data, id, context);
@@ -1156,7 +1164,8 @@ describe('WebSocket fuzzing', () => {
           .slice(mark)
           .map((r) => [r.frame?.id, r.frame?.t, (r.frame?.d as { code?: string })?.code]),
       ).toEqual([
-        [1, 'error', 'VALIDATION_FAILED'],
+        // A timestamp is a MessagePack extension: refused before decoding, so no id is readable.
+        [undefined, 'error', 'BAD_FRAME'],
         [2, 'error', 'VALIDATION_FAILED'],
         [3, 'error', 'VALIDATION_FAILED'],
       ]);

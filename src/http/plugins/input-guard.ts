@@ -1,0 +1,28 @@
+/**
+ * Every REST input (body, query, path parameters) is plain JSON within the depth cap, with strings
+ * PostgreSQL can store, before a route schema or a handler sees it: the same rule the WebSocket
+ * codec applies to frames (protocol/src/json-value.ts). A problem is a 400 VALIDATION_FAILED naming
+ * the field, never a 500 from the database or a stack overflow in a serializer.
+ */
+import type { FastifyInstance } from 'fastify';
+import { findJsonProblem } from '../../../protocol/src/json-value.js';
+import { AppError } from '../../platform/errors.js';
+
+const PARTS = ['params', 'query', 'body'] as const;
+
+export function registerInputGuard(app: FastifyInstance): void {
+  app.addHook('preValidation', async (request) => {
+    for (const part of PARTS) {
+      const value: unknown = request[part];
+      // Raw bodies (a content type parsed to bytes, such as a signed webhook) are the route's to check.
+      if (value === undefined || value === null || value instanceof Uint8Array) continue;
+      // Fastify builds params and query as objects of its own class; their values are what counts.
+      const problem = findJsonProblem(part === 'body' ? value : { ...(value as object) });
+      if (problem === undefined) continue;
+      const path = problem.path === '' ? part : `${part}.${problem.path}`;
+      throw new AppError('VALIDATION_FAILED', `invalid ${part}: ${path}: ${problem.message}`, {
+        details: { errors: [{ path, message: problem.message }] },
+      });
+    }
+  });
+}
