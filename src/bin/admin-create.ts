@@ -1,6 +1,8 @@
 /**
  * `npm run admin:create -- --email admin@example.com --password '…' [--username admin]`: creates an
- * admin account, or grants the admin role to the account with that email.
+ * admin account. An existing account with that email is granted the admin role only with
+ * `--promote`, and only when its email is verified (its own password is kept; --password is then
+ * not needed). Without --promote an existing non-admin account is refused, never promoted.
  */
 import { parseArgs } from 'node:util';
 import { migrateToLatest } from '../db/migrate.js';
@@ -15,16 +17,18 @@ const { values } = parseArgs({
     email: { type: 'string' },
     password: { type: 'string' },
     username: { type: 'string', default: 'admin' },
+    promote: { type: 'boolean', default: false },
   },
 });
 
-if (values.email === undefined || values.password === undefined) {
+if (values.email === undefined || (values.password === undefined && !values.promote)) {
   process.stderr.write(
-    'usage: npm run admin:create -- --email <email> --password <password> [--username <name>]\n',
+    'usage: npm run admin:create -- --email <email> --password <password> [--username <name>]\n' +
+      '       npm run admin:create -- --email <email> --promote   (grant admin to an existing, verified account)\n',
   );
   process.exitCode = 2;
 } else {
-  const { email, password, username } = values;
+  const { email, password, username, promote } = values;
   await runOneShot('admin:create', async ({ config, db, log }) => {
     await migrateToLatest(db, log);
     const noCounters = {
@@ -43,7 +47,7 @@ if (values.email === undefined || values.password === undefined) {
       counters: noCounters,
       settings: { refresh: config.refresh, login: config.login },
     });
-    const admin = await auth.ensureAdmin(email, password, username);
-    process.stdout.write(`admin ${admin.username} <${admin.email}> (${admin.id}) is ready\n`);
+    const { user, outcome } = await auth.ensureAdmin(email, password, { username, promote });
+    process.stdout.write(`admin ${user.username} <${user.email}> (${user.id}) ${outcome}\n`);
   });
 }

@@ -27,6 +27,7 @@ import type { Bus } from '../platform/bus/bus.js';
 import { createRedisBus } from '../platform/bus/redis-bus.js';
 import { systemClock } from '../platform/clock.js';
 import { lockDataDir } from '../platform/data-dir-lock.js';
+import { isAppError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { type ManagedRedis, startManagedRedis } from '../platform/managed-redis.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
@@ -189,8 +190,23 @@ export async function startNode(
     // Loads (or, on the very first start, creates) the signing keys before any request needs them.
     await services.tokens.jwks();
     if (config.admin !== undefined) {
-      const admin = await services.auth.ensureAdmin(config.admin.email, config.admin.password);
-      log.info({ userId: admin.id, email: admin.email }, 'admin account ensured');
+      try {
+        const admin = await services.auth.ensureAdmin(config.admin.email, config.admin.password);
+        log.info(
+          { userId: admin.user.id, username: admin.user.username, outcome: admin.outcome },
+          'admin account ensured',
+        );
+      } catch (error) {
+        // Refused (the address belongs to a non-admin account): the node still serves, or anyone
+        // who registered that address first could stop every restart. The operator sees why here.
+        if (!isAppError(error) || error.code !== 'CONFLICT') throw error;
+        log.error(`ADMIN_EMAIL not applied: ${error.message}`);
+      }
+    }
+    if (config.mail.smtpUrl === undefined) {
+      log.warn(
+        'development mode: SMTP_URL is unset, so mail is kept in the outbox and admins read it, live reset and verification links included, at GET /v1/admin/emails; set SMTP_URL in production',
+      );
     }
 
     if (runsWorkers(config.role)) {

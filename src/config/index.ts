@@ -9,6 +9,7 @@
  *
  * May import: protocol/ only.
  */
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
@@ -66,6 +67,41 @@ const commaList = z
   );
 
 const flag = z.enum(['auto', 'true', 'false'], { error: 'must be auto, true or false' });
+
+const PROXY_ADDRESS_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const isProxyEntry = (entry: string) => {
+  if (PROXY_ADDRESS_NAMES.has(entry)) return true;
+  const [address = '', bits, extra] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+};
+/**
+ * `false`/`0`, a hop count, or proxy addresses. `true` (trust every hop) is refused: then the
+ * leftmost X-Forwarded-For entry, which the client writes, would be taken as its address.
+ */
+const trustProxy = z
+  .string()
+  .trim()
+  .transform((value, ctx): number | string[] => {
+    const lower = value.toLowerCase();
+    if (lower === 'false') return 0;
+    if (/^\d{1,2}$/.test(value)) return Number(value);
+    const entries = value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
+    if (lower !== 'true' && entries.length > 0 && entries.every(isProxyEntry)) return entries;
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        lower === 'true'
+          ? 'must not be true (it trusts every hop, so any client could choose its IP); give the number of proxies in front, e.g. 1, or their addresses'
+          : 'must be false, a number of proxies (0-99) or comma-separated proxy addresses/CIDRs',
+    });
+    return z.NEVER;
+  });
 
 interface Setting<S extends z.ZodType> {
   readonly schema: S;
@@ -166,8 +202,8 @@ export const settings = {
     '',
   ),
   TRUST_PROXY: setting(
-    flag,
-    'Take client IPs from X-Forwarded-For (`true` behind a reverse proxy).',
+    trustProxy,
+    'Which X-Forwarded-For hops to trust for the client IP (per-IP limits, login throttling): `false`, the number of proxies in front (`1` behind one nginx), or their addresses/CIDRs, comma-separated. `true` is refused: it would let any client choose its IP.',
     'false',
   ),
   RATE_LIMIT_PER_MINUTE: setting(wholeNumber(1, 1_000_000), 'REST requests per client IP per minute.', '600'),
@@ -195,12 +231,12 @@ export const settings = {
   ),
   LOGIN_MAX_FAILURES: setting(
     wholeNumber(1, 1000),
-    'Failed logins per account within LOGIN_WINDOW_S before further attempts get 429.',
+    'Failed logins per account from one client IP (an IPv6 /64) within LOGIN_WINDOW_S before that IP gets 429 for that account; other IPs, the owner included, are not affected.',
     '10',
   ),
   LOGIN_IP_MAX_FAILURES: setting(
     wholeNumber(1, 100_000),
-    'Failed logins per client IP within LOGIN_WINDOW_S before further attempts get 429.',
+    'Failed logins per client IP (an IPv6 /64), over all accounts, within LOGIN_WINDOW_S before that IP gets 429.',
     '100',
   ),
   LOGIN_WINDOW_S: setting(wholeNumber(1, 86_400), 'Seconds of the failed-login windows.', '900'),
@@ -273,7 +309,11 @@ export interface Config {
   /** Links in emails start here. */
   readonly publicUrl: string;
   readonly corsOrigins: readonly string[];
-  readonly trustProxy: boolean;
+  /**
+   * Fastify's `trustProxy`: 0 = the socket's peer is the client; n = trust the last n
+   * X-Forwarded-For hops; a list = trust hops from these addresses/CIDRs.
+   */
+  readonly trustProxy: number | readonly string[];
   readonly rateLimitPerMinute: number;
   readonly jwt: {
     readonly issuer: string;
@@ -375,7 +415,7 @@ export function loadConfig(
     searchPath: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     publicUrl: (p.PUBLIC_URL ?? `http://localhost:${withDefault('PORT')}`).replace(/\/+$/, ''),
     corsOrigins: withDefault('CORS_ORIGINS'),
-    trustProxy: withDefault('TRUST_PROXY') === 'true',
+    trustProxy: withDefault('TRUST_PROXY'),
     rateLimitPerMinute: withDefault('RATE_LIMIT_PER_MINUTE'),
     jwt: {
       issuer: withDefault('JWT_ISSUER'),

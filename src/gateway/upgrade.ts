@@ -2,7 +2,8 @@
  * The decision before a socket exists: find the access token (Authorization: Bearer, a
  * `bearer.<jwt>` subprotocol entry, or ?access_token=), authenticate it exactly as REST does
  * (signature, expiry, session alive, account not locked, session version current), and negotiate
- * the encoding. Any failure is UNAUTHORIZED: HTTP 401, no socket.
+ * the encoding. A credential failure is UNAUTHORIZED (HTTP 401); any other failure is UNAVAILABLE
+ * (HTTP 503, neutral message, cause logged); either way no socket.
  */
 import {
   BEARER_SUBPROTOCOL_PREFIX,
@@ -10,7 +11,7 @@ import {
   parseSubprotocols,
 } from '../../protocol/src/version.js';
 import type { AuthService } from '../domain/auth/service.js';
-import { AppError } from '../platform/errors.js';
+import { AppError, isAppError } from '../platform/errors.js';
 import type { AcceptedUpgrade, UpgradeInput } from './transport.js';
 
 export function tokenFromUpgrade(input: UpgradeInput): string | undefined {
@@ -24,12 +25,30 @@ export function tokenFromUpgrade(input: UpgradeInput): string | undefined {
   return fromQuery === null || fromQuery === '' ? undefined : fromQuery;
 }
 
+/** The neutral message of a refused upgrade that was not the client's fault. */
+export const UPGRADE_UNAVAILABLE = 'service unavailable';
+
+/**
+ * What a failed upgrade becomes: UNAUTHORIZED stays (401, its message was written for clients);
+ * anything else (the database down, a bug) is UNAVAILABLE (503) with a neutral message and the
+ * original as `cause`, for the log only: its text (SQL, hosts) never reaches the client.
+ */
+export function upgradeFailure(error: unknown): AppError {
+  if (isAppError(error) && (error.code === 'UNAUTHORIZED' || error.code === 'UNAVAILABLE')) return error;
+  return new AppError('UNAVAILABLE', UPGRADE_UNAVAILABLE, { cause: error });
+}
+
 export function createUpgradeAuthenticator(auth: AuthService) {
   return async (input: UpgradeInput): Promise<AcceptedUpgrade> => {
     const token = tokenFromUpgrade(input);
     if (token === undefined)
       throw new AppError('UNAUTHORIZED', 'an access token is required to open a socket');
-    const principal = await auth.authenticate(token);
+    let principal: Awaited<ReturnType<AuthService['authenticate']>>;
+    try {
+      principal = await auth.authenticate(token);
+    } catch (error) {
+      throw upgradeFailure(error);
+    }
     const negotiated = negotiateEncoding(input.protocols);
     return { principal, encoding: negotiated.encoding, protocol: negotiated.subprotocol ?? '' };
   };

@@ -21,6 +21,7 @@ import type { HttpResponse, us_listen_socket, us_socket, WebSocket } from 'uWebS
 import type { Logger } from '../platform/logger.js';
 import type { UwsModule } from './engine.js';
 import type { AcceptedUpgrade, GatewayCore, SocketHandler, TopicPublisher } from './transport.js';
+import { UPGRADE_UNAVAILABLE, upgradeFailure } from './upgrade.js';
 
 export interface UwsLimits {
   readonly maxFrameBytes: number;
@@ -45,6 +46,14 @@ export interface UwsListener {
   /** Writes one frame to every socket subscribed to `topic`. */
   readonly publish: TopicPublisher;
 }
+
+const UPGRADE_UNAVAILABLE_BODY = JSON.stringify({
+  type: 'urn:gigwire:problem:UNAVAILABLE',
+  title: 'Service unavailable',
+  status: 503,
+  code: 'UNAVAILABLE',
+  detail: UPGRADE_UNAVAILABLE,
+});
 
 function rejectUpgrade(res: HttpResponse, status: string, body: string): void {
   res.cork(() => {
@@ -113,11 +122,15 @@ export async function listenUws(options: {
         },
         (error: unknown) => {
           if (aborted) return;
-          rejectUpgrade(
-            res,
-            '401 Unauthorized',
-            options.unauthorizedBody(error instanceof Error ? error.message : 'unauthorized'),
-          );
+          // Only a credential failure is the client's (401, its message); anything else is ours:
+          // 503 with a neutral message, the cause logged here and never sent.
+          const failure = upgradeFailure(error);
+          if (failure.code === 'UNAUTHORIZED') {
+            rejectUpgrade(res, '401 Unauthorized', options.unauthorizedBody(failure.message));
+            return;
+          }
+          log.error({ err: failure.cause ?? failure }, 'WebSocket upgrade failed');
+          rejectUpgrade(res, '503 Service Unavailable', UPGRADE_UNAVAILABLE_BODY);
         },
       );
     },

@@ -5,7 +5,12 @@
  * May import: protocol/, config/, platform/, db/, domain/. Not actors/, workers/, gateway/, bin/.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
 import type { AdminService } from '../domain/admin/service.js';
@@ -39,7 +44,8 @@ export interface RestDeps {
   readonly rooms: RoomService;
   readonly security: SecurityOptions;
   readonly version: string;
-  readonly trustProxy: boolean;
+  /** 0, a hop count or proxy addresses (TRUST_PROXY); never `true`, which trusts any client's header. */
+  readonly trustProxy: number | readonly string[];
 }
 
 export interface AppDeps {
@@ -58,6 +64,13 @@ export function requestIdFrom(header: string | string[] | undefined): string {
 
 const QUIET_PATHS = ['/health/', '/metrics'];
 
+/**
+ * Fastify's form of TRUST_PROXY. A hop count n trusts the last n X-Forwarded-For entries (hop 0 is
+ * the socket's peer), as Fastify does for a number, which its types do not admit.
+ */
+const trustProxyOption = (value: number | readonly string[]): FastifyServerOptions['trustProxy'] =>
+  typeof value === 'number' ? (value === 0 ? false : (_address, hop) => hop < value) : [...value];
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps the app typed with Fastify's default logger.
@@ -69,7 +82,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       disableRequestLogging: (request) => QUIET_PATHS.some((path) => request.url.startsWith(path)),
     }),
     return503OnClosing: true,
-    trustProxy: deps.rest?.trustProxy ?? false,
+    trustProxy: trustProxyOption(deps.rest?.trustProxy ?? 0),
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

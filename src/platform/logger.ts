@@ -32,11 +32,31 @@ export const REDACTED_PATHS = [
   ...SECRET_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]),
 ];
 
-const QUERY_SECRET = /([?&](?:access_token|refresh_token|token)=)[^&#]*/gi;
+const SECRET_QUERY_KEYS = new Set(['access_token', 'refresh_token', 'token']);
+
+/**
+ * Whether a raw query parameter names a secret once decoded the way the server reads it
+ * (URLSearchParams: percent-decoding, `+` as space): `access%5Ftoken` authenticates a socket
+ * exactly like `access_token`, so it must be redacted alike.
+ */
+function isSecretParameter(pair: string): boolean {
+  const [name] = new URLSearchParams(pair).keys();
+  return name !== undefined && SECRET_QUERY_KEYS.has(name.trim().toLowerCase());
+}
 
 /** Removes token values from a URL before it is logged. */
 export function redactUrl(url: string): string {
-  return url.replace(QUERY_SECRET, '$1[Redacted]');
+  const start = url.indexOf('?');
+  if (start === -1) return url;
+  const query = url
+    .slice(start + 1)
+    .split('&')
+    .map((pair) => {
+      if (!isSecretParameter(pair)) return pair;
+      const equals = pair.indexOf('=');
+      return `${equals === -1 ? pair : pair.slice(0, equals)}=[Redacted]`;
+    });
+  return `${url.slice(0, start + 1)}${query.join('&')}`;
 }
 
 export interface LoggerOptions {

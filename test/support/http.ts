@@ -55,12 +55,21 @@ export async function registerUser(
   const username = `user${process.pid}x${counter}${Math.random().toString(36).slice(2, 7)}`;
   const email = `${username}@example.test`;
   const password = overrides.password ?? 'Vermilion-Otter-42!';
+  const registered = await client.post('/v1/auth/register', {
+    username,
+    email,
+    password,
+    ...(overrides.roles ? { roles: overrides.roles } : {}),
+  });
+  if (registered.status !== 202)
+    throw new Error(`register failed: ${registered.status} ${JSON.stringify(registered.body)}`);
+  // Registration answers alike for new and taken addresses (no tokens): the session comes from a login.
   const response = await client.post<{ user: { id: string }; accessToken: string; refreshToken: string }>(
-    '/v1/auth/register',
-    { username, email, password, ...(overrides.roles ? { roles: overrides.roles } : {}) },
+    '/v1/auth/login',
+    { login: username, password },
   );
-  if (response.status !== 201)
-    throw new Error(`register failed: ${response.status} ${JSON.stringify(response.body)}`);
+  if (response.status !== 200)
+    throw new Error(`login after register failed: ${response.status} ${JSON.stringify(response.body)}`);
   return {
     id: response.body.user.id,
     username,

@@ -44,7 +44,8 @@ export const RoomList = z.object({ data: z.array(RoomSummary) }).meta({ id: 'Roo
 export const RoomParams = z.strictObject({ id: RoomId });
 export const RoomMemberParams = z.strictObject({ id: RoomId, userId: UserId });
 export const RoomHistoryQuery = z.strictObject({
-  beforeSeq: z.coerce.number().int().min(1).optional(),
+  // Bounded: a larger number reached PostgreSQL's bigint and failed there (500, not 400).
+  beforeSeq: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(50),
 });
 export const MessageList = z.object({ data: z.array(RoomMessage) }).meta({ id: 'MessageList' });

@@ -51,7 +51,12 @@ import type { TokenService } from './tokens.js';
 export const AuthEvent = {
   userRegistered: 'user.registered',
   passwordResetRequested: 'user.password_reset_requested',
+  /** Someone tried to register with the address of an existing account: its owner is told. */
+  registrationAttempted: 'user.registration_attempted',
 } as const;
+
+/** At most one "someone tried to register with your address" mail per account per this period. */
+export const REGISTRATION_NOTICE_PERIOD_MS = 60 * 60 * 1000;
 
 export const EMAIL_TOKEN_TTL_MS: Readonly<Record<EmailTokenPurpose, number>> = {
   verify_email: 24 * 60 * 60 * 1000,
@@ -141,6 +146,43 @@ function weakPassword(password: string, personal: readonly string[], field: stri
 
 const isUniqueViolation = (error: unknown) => (error as { code?: unknown } | null)?.code === '23505';
 
+/** The 8 groups of an IPv6 address (`::` expanded, an embedded IPv4 tail as two groups). */
+function ipv6Groups(ip: string): string[] | undefined {
+  let text = ip.toLowerCase().split('%')[0] ?? '';
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4 !== null) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail, extra] = text.split('::');
+  if (extra !== undefined) return undefined;
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const missing = 8 - left.length - right.length;
+  if (tail === undefined ? missing !== 0 : missing < 1) return undefined;
+  return [...left, ...Array<string>(tail === undefined ? 0 : missing).fill('0'), ...right];
+}
+
+/**
+ * What login throttling counts as one client: an IPv4 address, or an IPv6 /64 (one subscriber
+ * usually holds a whole /64, so counting single IPv6 addresses would give it billions of budgets).
+ */
+export function clientNetwork(ip: string | null): string {
+  if (ip === null || ip === '') return 'unknown';
+  if (!ip.includes(':')) return ip;
+  const groups = ipv6Groups(ip);
+  if (groups === undefined) return ip;
+  const mapped = groups.slice(0, 6).join(':') === '0:0:0:0:0:ffff';
+  if (mapped) {
+    const [hi = 0, lo = 0] = groups.slice(6).map((g) => Number.parseInt(g, 16));
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}
+
 export function createAuthService(deps: AuthDeps) {
   const { db, clock, tokens, passwords, counters, settings, log } = deps;
 
@@ -192,25 +234,30 @@ export function createAuthService(deps: AuthDeps) {
   // Keyed by account (any of its login names), or by the typed login when no account has it, so
   // unknown and existing accounts are throttled alike.
   const accountKey = (user: UserRow | undefined, login: string) =>
-    user === undefined
-      ? `login-attempts:login:${sha256(login.trim().toLowerCase())}`
-      : `login-attempts:user:${user.id}`;
-  const ipKey = (ip: string | null) => `login-attempts:ip:${ip ?? 'unknown'}`;
+    user === undefined ? `login:${sha256(login.trim().toLowerCase())}` : `user:${user.id}`;
+  /**
+   * Failed logins are limited per (account, client network) pair and per client network, never
+   * per account alone: strangers guessing from their own addresses throttle themselves, while the
+   * owner, from any other address, still logs in. See `clientNetwork` for what a network is.
+   */
+  const pairKey = (account: string, ip: string | null) =>
+    `login-failures:pair:${account}:${clientNetwork(ip)}`;
+  const ipKey = (ip: string | null) => `login-failures:ip:${clientNetwork(ip)}`;
 
   /**
-   * Counts the attempt before the password is checked: parallel guesses each take a count, so no
-   * more than the limit are ever evaluated. A successful login gives its counts back.
+   * Reserves a failure slot on both counters before the password is checked, so parallel guesses
+   * cannot slip past the limit (each takes a slot; at most the limit are ever evaluated). Refused
+   * attempts and, later, successful ones give their slots back: only failures stay counted.
+   * @throws AppError RATE_LIMITED with details.retryAfterS
    */
-  async function admitAttempt(account: string, ip: string): Promise<void> {
-    const [byAccount, byIp] = await Promise.all([
-      counters.hit(account, windowMs),
-      counters.hit(ip, windowMs),
-    ]);
+  async function reserveAttempt(pair: string, ip: string): Promise<void> {
+    const [byPair, byIp] = await Promise.all([counters.hit(pair, windowMs), counters.hit(ip, windowMs)]);
     const retryAfterMs = Math.max(
-      byAccount.count > settings.login.maxFailures ? byAccount.resetInMs : 0,
+      byPair.count > settings.login.maxFailures ? byPair.resetInMs : 0,
       byIp.count > settings.login.ipMaxFailures ? byIp.resetInMs : 0,
     );
     if (retryAfterMs > 0) {
+      await Promise.all([counters.release(pair), counters.release(ip)]);
       throw new AppError('RATE_LIMITED', 'too many failed logins; try again later', {
         details: { retryAfterS: Math.max(1, Math.ceil(retryAfterMs / 1000)) },
       });
@@ -218,47 +265,69 @@ export function createAuthService(deps: AuthDeps) {
   }
 
   return {
-    async register(input: RegisterRequest, meta: ClientMeta): Promise<AuthResponse> {
+    /**
+     * Creates the account, or, when the email already has one, mails its owner instead; the caller
+     * gets the same answer either way, so registration does not reveal which addresses have an
+     * account. A taken username is a plain CONFLICT: usernames are public anyway. No session is
+     * started: the client logs in next.
+     * @throws AppError VALIDATION_FAILED (weak password), CONFLICT (username taken)
+     */
+    async register(input: RegisterRequest): Promise<void> {
       const weak = weakPassword(
         input.password,
         [input.username, input.email.split('@')[0] ?? ''],
         'password',
       );
       if (weak) throw weak;
+      // Hashed on both paths, so the taken-email answer does not come back measurably sooner.
       const passwordHash = await passwords.hash(input.password);
-      try {
-        return await db.transaction().execute(async (trx) => {
-          const user = await insertUser(trx, {
-            username: input.username,
-            email: input.email.trim(),
-            passwordHash,
-            roles: input.roles ?? ['worker'],
+      for (let attempt = 1; ; attempt++) {
+        if ((await findUserByLogin(db, input.username)) !== undefined) {
+          throw new AppError('CONFLICT', 'username is already taken', {
+            details: { errors: [{ path: 'body.username', message: 'is already taken' }] },
           });
-          await insertOutboxEvent(trx, AuthEvent.userRegistered, { userId: user.id });
-          const pair = await startSession(trx, user, meta);
-          return { ...pair, user: toMe(user) };
-        });
-      } catch (error) {
-        if (isUniqueViolation(error))
-          throw new AppError('CONFLICT', 'username or email is already registered');
-        throw error;
+        }
+        const owner = await findUserByEmail(db, input.email);
+        if (owner !== undefined) {
+          const period = Math.floor(clock.now().getTime() / REGISTRATION_NOTICE_PERIOD_MS);
+          await insertOutboxEvent(db, AuthEvent.registrationAttempted, { userId: owner.id, period });
+          return;
+        }
+        try {
+          await db.transaction().execute(async (trx) => {
+            const user = await insertUser(trx, {
+              username: input.username,
+              email: input.email.trim(),
+              passwordHash,
+              roles: input.roles ?? ['worker'],
+            });
+            await insertOutboxEvent(trx, AuthEvent.userRegistered, { userId: user.id });
+          });
+          return;
+        } catch (error) {
+          // A registration of the same name or address committed in between: decide again.
+          if (!isUniqueViolation(error) || attempt >= 2) throw error;
+        }
       }
     },
 
     async login(login: string, password: string, meta: ClientMeta): Promise<AuthResponse> {
       const user = await findUserByLogin(db, login);
-      const account = accountKey(user, login);
-      await admitAttempt(account, ipKey(meta.ip));
+      const pair = pairKey(accountKey(user, login), meta.ip);
+      const ip = ipKey(meta.ip);
+      await reserveAttempt(pair, ip);
       const valid = await passwords.verify(user?.password_hash, password);
       if (user === undefined || !valid || user.locked_at !== null) {
         throw new AppError('UNAUTHORIZED', INVALID_LOGIN);
       }
-      await Promise.all([counters.clear(account), counters.release(ipKey(meta.ip))]);
+      // The pair's past failures are forgiven (only the owner knows the password); the network's
+      // are not, or one account of its own would let an attacker reset its budget at will.
+      await Promise.all([counters.clear(pair), counters.release(ip)]);
       if (passwords.needsRehash(user.password_hash)) {
         await updateUser(db, user.id, { password_hash: await passwords.hash(password) });
       }
-      const pair = await db.transaction().execute((trx) => startSession(trx, user, meta));
-      return { ...pair, user: toMe(user) };
+      const tokens = await db.transaction().execute((trx) => startSession(trx, user, meta));
+      return { ...tokens, user: toMe(user) };
     },
 
     async refresh(refreshToken: string): Promise<TokenPair> {
@@ -290,6 +359,12 @@ export function createAuthService(deps: AuthDeps) {
           { userId: outcome.userId, sessionId: outcome.sessionId },
           'spent refresh token reused: session revoked',
         );
+        // Its live sockets hold access tokens that stay valid until they expire: close them now.
+        await announce({
+          userId: outcome.userId,
+          sessionId: outcome.sessionId,
+          reason: 'refresh_token_reuse',
+        });
       }
       throw new AppError('UNAUTHORIZED', 'invalid refresh token');
     },
@@ -335,16 +410,25 @@ export function createAuthService(deps: AuthDeps) {
       }
     },
 
+    /**
+     * The token is spent only together with an acceptable password: a weak one is refused inside
+     * the transaction that would have spent it, so the link keeps working for a second try.
+     */
     async resetPassword(token: string, newPassword: string): Promise<void> {
       const now = clock.now();
       const tokenHash = sha256(token);
       const user = await db.transaction().execute(async (trx) => {
         const userId = await consumeEmailToken(trx, 'reset_password', tokenHash, now);
-        return userId === undefined ? undefined : findUserById(trx, userId);
+        const found = userId === undefined ? undefined : await findUserById(trx, userId);
+        if (found === undefined) throw new AppError('VALIDATION_FAILED', 'invalid or expired token');
+        const weak = weakPassword(
+          newPassword,
+          [found.username, found.email.split('@')[0] ?? ''],
+          'newPassword',
+        );
+        if (weak) throw weak;
+        return found;
       });
-      if (user === undefined) throw new AppError('VALIDATION_FAILED', 'invalid or expired token');
-      const weak = weakPassword(newPassword, [user.username, user.email.split('@')[0] ?? ''], 'newPassword');
-      if (weak) throw weak;
       await setPassword(user.id, await passwords.hash(newPassword), 'password_reset');
     },
 
@@ -397,31 +481,68 @@ export function createAuthService(deps: AuthDeps) {
       if (locked) await announce({ userId, reason: 'locked' });
     },
 
-    /** Creates the admin account, or grants admin to an existing account with that email. */
-    async ensureAdmin(email: string, password: string, username = 'admin'): Promise<UserRow> {
-      const existing = await findUserByEmail(db, email);
-      if (existing !== undefined) {
-        if (existing.roles.includes('admin')) return existing;
+    /**
+     * Makes sure an admin account with this email exists. An existing account is never promoted
+     * implicitly: whoever registered the address first (verified or not) would become admin with
+     * a password of their choosing. Only `promote: true` (the `admin:create --promote` command of an
+     * operator) grants the role, and only to an account whose email is verified. A taken username
+     * is not an obstacle: the admin gets the first free variant of it.
+     * @throws AppError CONFLICT (the email belongs to a non-admin account and may not be promoted),
+     *   VALIDATION_FAILED (weak password)
+     */
+    async ensureAdmin(
+      email: string,
+      password: string | undefined,
+      options: { readonly username?: string; readonly promote?: boolean } = {},
+    ): Promise<{ user: UserRow; outcome: 'created' | 'existing' | 'promoted' }> {
+      const baseName = options.username ?? 'admin';
+      const existingAdmin = async () => {
+        const existing = await findUserByEmail(db, email);
+        if (existing === undefined) return undefined;
+        if (existing.roles.includes('admin')) return { user: existing, outcome: 'existing' as const };
+        if (options.promote !== true) {
+          throw new AppError(
+            'CONFLICT',
+            `${email} belongs to an existing account that is not an admin; it is never promoted implicitly (run admin:create with --promote once its owner has verified the address, or choose another address)`,
+          );
+        }
+        if (existing.email_verified_at === null) {
+          throw new AppError(
+            'CONFLICT',
+            `${email} belongs to an account whose email is not verified; only a verified account can be promoted`,
+          );
+        }
         const updated = await updateUser(db, existing.id, { roles: [...existing.roles, 'admin'] });
-        return updated ?? existing;
-      }
+        return { user: updated ?? existing, outcome: 'promoted' as const };
+      };
+      const found = await existingAdmin();
+      if (found !== undefined) return found;
+      if (password === undefined)
+        throw new AppError('VALIDATION_FAILED', 'a password is needed to create the admin');
       const weak = weakPassword(password, [], 'password');
       if (weak) throw weak;
       const passwordHash = await passwords.hash(password);
-      try {
-        return await insertUser(db, {
-          username,
-          email,
-          passwordHash,
-          roles: ['admin'],
-          emailVerifiedAt: clock.now(),
-        });
-      } catch (error) {
-        // Another process created it at the same moment.
-        const raced = isUniqueViolation(error) ? await findUserByEmail(db, email) : undefined;
-        if (raced !== undefined) return raced;
-        throw error;
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const username =
+          attempt === 0 ? baseName : `${baseName.slice(0, 24)}-${randomBytes(3).toString('hex')}`;
+        if ((await findUserByLogin(db, username)) !== undefined) continue;
+        try {
+          const user = await insertUser(db, {
+            username,
+            email,
+            passwordHash,
+            roles: ['admin'],
+            emailVerifiedAt: clock.now(),
+          });
+          return { user, outcome: 'created' };
+        } catch (error) {
+          if (!isUniqueViolation(error)) throw error;
+          // Another process created it (or took the name) at the same moment.
+          const raced = await existingAdmin();
+          if (raced !== undefined) return raced;
+        }
       }
+      throw new AppError('CONFLICT', `no free username for the admin account near "${baseName}"`);
     },
   };
 

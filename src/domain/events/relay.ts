@@ -31,6 +31,22 @@ async function dispatch(event: OutboxEventRow, taskQueue: TaskQueue): Promise<vo
         await taskQueue.enqueue('emails.send', { template, userId: userId.data, key }, key);
       }
       return;
+    case AuthEvent.registrationAttempted: {
+      if (!userId.success) return;
+      // One notice per account per period, however many attempts: the key ignores the event id.
+      const period = Number(event.payload.period);
+      const key = taskId(
+        'registration-attempt',
+        userId.data,
+        Number.isSafeInteger(period) ? String(period) : event.id,
+      );
+      await taskQueue.enqueue(
+        'emails.send',
+        { template: 'registration-attempt', userId: userId.data, key },
+        key,
+      );
+      return;
+    }
     case AuthEvent.passwordResetRequested: {
       if (!userId.success) return;
       const key = taskId(event.id, 'reset-password');

@@ -35,11 +35,15 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
     schema: {
       tags,
       summary: 'Create an account',
+      description:
+        'Always 202 for a well-formed request with a strong password and a free username, whether or not the email already has an account: a new account is created and mailed a verification link; the owner of an existing one is mailed a notice instead. Log in next (POST /v1/auth/login) to get tokens. A taken username is 409.',
       body: RegisterRequest,
-      response: { 201: AuthResponse, ...errors },
+      response: { 202: Accepted, ...errors },
     },
-    handler: async (request, reply) =>
-      reply.status(201).send(await auth.register(request.body, clientMeta(request))),
+    handler: async (request, reply) => {
+      await auth.register(request.body);
+      return reply.status(202).send({ status: 'accepted' as const });
+    },
   });
 
   r.post('/v1/auth/login', {
@@ -48,7 +52,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       tags,
       summary: 'Log in with username or email',
       description:
-        'Unknown user and wrong password answer alike. Failed logins are limited per account and per IP (429 with Retry-After).',
+        'Unknown user and wrong password answer alike. Failed logins are limited per account and client IP pair, and per client IP (429 with Retry-After); failures from other addresses never block the owner.',
       body: LoginRequest,
       response: { 200: AuthResponse, ...errors },
     },

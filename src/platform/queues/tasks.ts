@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { UserId } from '../../../protocol/src/ids.js';
 
-export const EmailTemplate = z.enum(['welcome', 'verify-email', 'reset-password']);
+export const EmailTemplate = z.enum(['welcome', 'verify-email', 'reset-password', 'registration-attempt']);
 export type EmailTemplate = z.infer<typeof EmailTemplate>;
 
 export const tasks = {

@@ -68,6 +68,22 @@ export const templates: Readonly<Record<EmailTemplate, Renderer>> = {
       html: layout('Confirm your email address', lines, { href, label: 'Confirm email' }),
     };
   },
+  'registration-attempt': (input) => {
+    const href = `${input.publicUrl}/forgot-password`;
+    const lines = [
+      `Hi ${input.username},`,
+      'someone tried to register a new gigwire account with your email address. Your address already has an account, so no second one was created.',
+      'If it was you, log in instead; if you forgot your password, you can reset it. If it was not you, ignore this mail: nothing changed.',
+    ];
+    return {
+      subject: 'Someone tried to register with your address',
+      text: `${lines.join('\n\n')}\n\n${href}\n`,
+      html: layout('Someone tried to register with your address', lines, {
+        href,
+        label: 'Reset your password',
+      }),
+    };
+  },
   'reset-password': (input) => {
     const token = requireToken(input);
     const href = `${input.publicUrl}/reset-password?token=${token}`;
