@@ -21,6 +21,7 @@ import type { UserService } from '../domain/users/service.js';
 import type { Logger } from '../platform/logger.js';
 import { registerRouteAuth } from './plugins/auth.js';
 import { registerErrorHandling } from './plugins/errors.js';
+import { registerInputGuard } from './plugins/input-guard.js';
 import { registerHttpMetrics } from './plugins/metrics.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { registerSecurity, type SecurityOptions } from './plugins/security.js';
@@ -90,6 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   registerErrorHandling(app);
+  registerInputGuard(app);
   registerHttpMetrics(app, deps.metrics);
   registerHealthRoutes(app, deps.health);
   if (deps.websocket !== undefined) await deps.websocket(app);
