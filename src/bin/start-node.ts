@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
+import { createRoomStore, type RoomStore } from '../actors/room/room-store.js';
 import { createActorSystem } from '../actors/runtime/index.js';
 import type { Config, Role } from '../config/index.js';
 import { createDb, type DbHandle } from '../db/create-db.js';
@@ -53,6 +54,11 @@ export interface RunningNode {
 
 export interface StartNodeOptions {
   readonly pid: number;
+  /**
+   * Test seam: wraps the room store the gateway uses (the real one is passed in), e.g. to make
+   * the real database refuse a chosen send. Never set in production.
+   */
+  readonly wrapRoomStore?: (store: RoomStore) => RoomStore;
 }
 
 /** gigwire's version from package.json (found upwards from here: src/bin under tsx, dist/src/bin built). */
@@ -158,6 +164,8 @@ export async function startNode(
       endpoint: redisEndpoint(config, managedRedis),
       name: 'main',
       log,
+      // Request paths (bus publishes, counters, presence) fail instead of hanging on a stalled Redis.
+      commandTimeoutMs: config.redisCommandTimeoutMs,
     });
     started.push({ name: 'quit redis clients', run: () => closeRedisClient(redis) });
 
@@ -174,7 +182,9 @@ export async function startNode(
       endpoint: redisEndpoint(config, managedRedis),
       name: 'bus',
       log,
-      maxRetriesPerRequest: null,
+      // A room join waits for its SUBSCRIBE: bounded, so a stalled Redis fails the join instead
+      // of holding it (the connection itself still reconnects forever and resubscribes).
+      commandTimeoutMs: config.redisCommandTimeoutMs,
     });
     started.push({ name: 'quit bus redis client', run: () => closeRedisClient(busSubscriber) });
     const bus = createRedisBus({
@@ -259,6 +269,8 @@ export async function startNode(
             host: config.host,
             wsPort: config.ws.port,
             presenceLeaseMs: config.presenceLeaseMs,
+            fanOutQueueMax: config.busFanOutQueueMax,
+            fanOutTimeoutMs: config.redisCommandTimeoutMs * 2,
             ...config.ws,
           },
           engine: loadWebSocketEngine(),
@@ -279,6 +291,9 @@ export async function startNode(
           metrics,
           log: log.child({ component: 'gateway' }),
           db: dbHandle.db,
+          ...(options.wrapRoomStore === undefined
+            ? {}
+            : { roomStore: options.wrapRoomStore(createRoomStore(dbHandle.db)) }),
         })
       : undefined;
     let wsPort: number | undefined;

@@ -180,6 +180,16 @@ export const settings = {
     'Prefix of every Redis key and queue, so several deployments can share one Redis.',
     'gw',
   ),
+  REDIS_COMMAND_TIMEOUT_MS: setting(
+    wholeNumber(50, 60_000),
+    'Milliseconds a Redis command on a request path (publish, subscribe, counters, presence) may wait for an answer; a stalled Redis fails it instead of hanging the request.',
+    '2000',
+  ),
+  BUS_FANOUT_QUEUE_MAX: setting(
+    wholeNumber(1, 1_000_000),
+    'Room fan-out publishes (messages, typing, read marks) that may wait for a slow Redis; beyond it the oldest is dropped (counted) and receivers fill the gap from history.',
+    '10000',
+  ),
   INSTALL_SYSTEM_PACKAGES: setting(
     flag,
     'Install a missing `redis-server` with apt-get: `auto` = only when running as root.',
@@ -300,6 +310,10 @@ export interface Config {
   /** `undefined` selects a managed redis-server under `dataDir`. */
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
+  /** Timeout of Redis commands on request paths (ms). */
+  readonly redisCommandTimeoutMs: number;
+  /** Room fan-out publishes that may wait for the bus. */
+  readonly busFanOutQueueMax: number;
   readonly installSystemPackages: boolean;
   readonly nodeId: string;
   readonly logLevel: LogLevel;
@@ -406,6 +420,8 @@ export function loadConfig(
     dbPoolMax: withDefault('DB_POOL_MAX'),
     redisUrl: p.REDIS_URL,
     redisPrefix: withDefault('REDIS_PREFIX'),
+    redisCommandTimeoutMs: withDefault('REDIS_COMMAND_TIMEOUT_MS'),
+    busFanOutQueueMax: withDefault('BUS_FANOUT_QUEUE_MAX'),
     installSystemPackages: resolveFlag(withDefault('INSTALL_SYSTEM_PACKAGES'), context.isRoot),
     nodeId: p.NODE_ID ?? `${hostname()}-${context.pid}`,
     logLevel: withDefault('LOG_LEVEL'),

@@ -25,6 +25,15 @@ export function createHandlers(deps: {
   readonly hub: Hub;
   readonly now: () => number;
   readonly room: (roomId: RoomId) => ActorRef<RoomCommand>;
+  /**
+   * Joins the connection to the room: the room actor answers membership and its last seq, the
+   * backlog after `sinceSeq` is paged from the database outside the actor's turn, then live.
+   */
+  readonly joinRoom: (
+    connection: Connection,
+    roomId: RoomId,
+    sinceSeq: number | undefined,
+  ) => Promise<{ lastSeq: number }>;
   /** Drops the connection from the room (and the node's bus subscription when it was the last). */
   readonly leaveRoom: (roomId: RoomId, connection: Connection) => Promise<void>;
 }): HandlerTable {
@@ -56,14 +65,7 @@ export function createHandlers(deps: {
       hub.unwatch(connection, frame.d.userIds);
       return undefined;
     },
-    'room.join': (connection, frame) =>
-      deps.room(frame.d.roomId).ask((reply) => ({
-        type: 'join',
-        userId: connection.userId,
-        connectionId: connection.id,
-        sinceSeq: frame.d.sinceSeq,
-        reply,
-      })),
+    'room.join': (connection, frame) => deps.joinRoom(connection, frame.d.roomId, frame.d.sinceSeq),
     'room.leave': async (connection, frame) => {
       await deps.leaveRoom(frame.d.roomId, connection);
       return undefined;

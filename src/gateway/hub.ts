@@ -175,18 +175,27 @@ export function createHub(codec: Codec) {
 
     connectionById: (id: string) => connections.get(id),
 
-    /** Starts (or restarts) a connection's subscription to a room at `sinceSeq`, holding live messages. */
-    joinRoom(roomId: RoomId, connection: Connection, sinceSeq: number): boolean {
+    /**
+     * Starts (or restarts) a connection's subscription to a room at `sinceSeq`, holding live
+     * messages until `finishCatchUp`. Returns this join's token: a later join, a leave or a close
+     * replaces or removes it (see `isJoinedAs`), which tells a backlog reader to stop.
+     */
+    joinRoom(roomId: RoomId, connection: Connection, sinceSeq: number): object {
       detach(roomId, connection);
       let room = rooms.get(roomId);
       if (room === undefined) {
         room = { members: new Map(), publishedSeq: 0, subscribers: { msgpack: 0, json: 0 } };
         rooms.set(roomId, room);
       }
-      room.members.set(connection, { seq: sinceSeq, held: [], topic: undefined });
+      const cursor: RoomCursor = { seq: sinceSeq, held: [], topic: undefined };
+      room.members.set(connection, cursor);
       addTo(roomsOf, connection, roomId);
-      return room.members.size === 1;
+      return cursor;
     },
+
+    /** Whether the connection is still in the room through the join that returned `token`. */
+    isJoinedAs: (roomId: RoomId, connection: Connection, token: object): boolean =>
+      rooms.get(roomId)?.members.get(connection) === token,
 
     /** Returns true when no local connection is left in the room (the node may drop its bus subscription). */
     leaveRoom(roomId: RoomId, connection: Connection): boolean {

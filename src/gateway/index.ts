@@ -13,26 +13,30 @@ import type { Kysely } from 'kysely';
 import { Gauge, type Registry } from 'prom-client';
 import { createCodec } from '../../protocol/src/codec.js';
 import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
-import { NotificationPayload, PresenceState, ServerFrame } from '../../protocol/src/frames.js';
+import { NotificationPayload, PresenceState } from '../../protocol/src/frames.js';
 import { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
 import { type RoomCommand, roomActorKind } from '../actors/room/room-actor.js';
+import { createRoomStore, type RoomStore } from '../actors/room/room-store.js';
 import type { ActorSystem } from '../actors/runtime/index.js';
 import { type UserMessage, userActorKind } from '../actors/user/user-actor.js';
 import type { Database } from '../db/database.js';
 import type { AuthService } from '../domain/auth/service.js';
 import { SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
 import { PRESENCE_TOPIC, type PresenceService } from '../domain/presence/service.js';
-import { ROOM_MEMBERSHIP_TOPIC, roomTopic } from '../domain/rooms/service.js';
+import { ROOM_MEMBERSHIP_TOPIC } from '../domain/rooms/service.js';
 import type { Bus } from '../platform/bus/bus.js';
+import { createFanOutQueue } from '../platform/bus/fanout-queue.js';
 import { isAppError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import type { PresenceStore } from '../platform/presence-store.js';
 import type { ShutdownStep } from '../platform/shutdown.js';
+import { systemTimers } from '../platform/timers.js';
 import { Connection, type ConnectionLimits } from './connection.js';
 import type { WebSocketEngine } from './engine.js';
 import { registerFastifyWebSocket } from './fastify-ws.js';
 import { createHandlers, dispatchThrough } from './handlers.js';
 import { createHub } from './hub.js';
+import { createRoomJoins } from './room-joins.js';
 import type { GatewayCore } from './transport.js';
 import { createUpgradeAuthenticator } from './upgrade.js';
 import { listenUws, type UwsListener } from './uws.js';
@@ -49,6 +53,10 @@ export interface GatewaySettings {
   readonly maxBufferedBytes: number;
   readonly idleTimeoutS: number;
   readonly presenceLeaseMs: number;
+  /** BUS_FANOUT_QUEUE_MAX: room fan-out publishes that may wait for the bus; more drops the oldest. */
+  readonly fanOutQueueMax?: number;
+  /** Milliseconds a fan-out publish may stay unanswered before its slot is freed. */
+  readonly fanOutTimeoutMs?: number;
 }
 
 export interface GatewayDeps {
@@ -62,7 +70,16 @@ export interface GatewayDeps {
   readonly metrics: Registry;
   readonly log: Logger;
   readonly db: Kysely<Database>;
+  /** Storage of rooms; default: the rooms repository on `db`. Tests wrap the real one. */
+  readonly roomStore?: RoomStore;
 }
+
+/** Room fan-out publishes waiting for the bus, by default (BUS_FANOUT_QUEUE_MAX). */
+const DEFAULT_FANOUT_QUEUE_MAX = 10_000;
+/** Unanswered fan-out publishes at once (ioredis pipelines them on one connection). */
+const FANOUT_MAX_IN_FLIGHT = 1_000;
+/** A publish unanswered this long frees its slot (the Redis command timeout normally ends it first). */
+const DEFAULT_FANOUT_TIMEOUT_MS = 5_000;
 
 const REAP_EVERY_MS = 3_000;
 
@@ -109,67 +126,34 @@ export function createGateway(deps: GatewayDeps) {
     registers: [deps.metrics],
   }).set({ engine: deps.engine.name }, 1);
 
-  // Rooms: one bus subscription per room with local joiners; the room actor is the single writer.
-  const roomSubscriptions = new Map<RoomId, Promise<() => Promise<void>>>();
-  const logRoomUnsubscribeFailure = (error: unknown) =>
-    log.warn({ err: error }, 'leaving a room bus subscription failed');
-  const ensureRoomSubscription = (roomId: RoomId) => {
-    let subscription = roomSubscriptions.get(roomId);
-    if (subscription === undefined) {
-      subscription = bus.subscribe(roomTopic(roomId), (payload) => {
-        const frame = ServerFrame.safeParse(payload.frame);
-        if (!frame.success) return;
-        if (frame.data.t === 'room.member' && frame.data.d.change === 'removed') {
-          for (const connection of hub.connectionsOf(frame.data.d.userId))
-            leaveRoom(roomId, connection).catch(logRoomUnsubscribeFailure);
-        }
-        hub.pushToRoom(roomId, frame.data);
-      });
-      roomSubscriptions.set(roomId, subscription);
-    }
-    return subscription;
-  };
-  const dropRoomSubscriptionIfUnused = async (roomId: RoomId) => {
-    if (hub.hasRoom(roomId)) return;
-    const subscription = roomSubscriptions.get(roomId);
-    roomSubscriptions.delete(roomId);
-    if (subscription !== undefined) await (await subscription)();
-  };
-  const leaveRoom = async (roomId: RoomId, connection: Connection) => {
-    hub.leaveRoom(roomId, connection);
-    await dropRoomSubscriptionIfUnused(roomId);
-  };
-  const roomKind = roomActorKind({
-    db: deps.db,
+  // Rooms: the room actor is the single writer; its fan-out leaves through a bounded queue, never
+  // awaited in its turn; joins (bus subscription + backlog pages) run in room-joins.ts.
+  const roomStore = deps.roomStore ?? createRoomStore(deps.db);
+  const fanOut = createFanOutQueue({
     bus,
+    log,
+    timers: systemTimers,
+    metrics: deps.metrics,
+    capacity: settings.fanOutQueueMax ?? DEFAULT_FANOUT_QUEUE_MAX,
+    maxInFlight: FANOUT_MAX_IN_FLIGHT,
+    publishTimeoutMs: settings.fanOutTimeoutMs ?? DEFAULT_FANOUT_TIMEOUT_MS,
+  });
+  const roomKind = roomActorKind({
+    store: roomStore,
+    fanOut: fanOut.enqueue,
     metrics: deps.metrics,
     toRoomId: (id) => RoomId.parse(id),
     now,
-    sink: {
-      join: async (roomId, connectionId, sinceSeq) => {
-        const connection = hub.connectionById(connectionId);
-        if (connection === undefined || !connection.isOpen) return false;
-        // Subscribed before the backlog is read: nothing committed meanwhile can slip between them.
-        await ensureRoomSubscription(roomId);
-        // It may have closed meanwhile: a closed connection must not keep the room (or its bus
-        // subscription) alive here.
-        if (!connection.isOpen || hub.connectionById(connectionId) === undefined) {
-          await dropRoomSubscriptionIfUnused(roomId);
-          return false;
-        }
-        hub.joinRoom(roomId, connection, sinceSeq);
-        return true;
-      },
-      deliverBacklog: (roomId, connectionId, messages) => {
-        const connection = hub.connectionById(connectionId);
-        if (connection !== undefined) hub.deliverBacklog(roomId, connection, messages);
-      },
-      finishCatchUp: (roomId, connectionId) => {
-        const connection = hub.connectionById(connectionId);
-        if (connection !== undefined) hub.finishCatchUp(roomId, connection);
-      },
-    },
   });
+  const roomJoins = createRoomJoins({
+    hub,
+    bus,
+    store: roomStore,
+    log,
+    room: (roomId) => deps.actors.ref<RoomCommand>(roomKind, roomId),
+    connectionsOf: (userId) => hub.connectionsOf(userId),
+  });
+  const leaveRoom = roomJoins.leave;
   deps.actors.register(roomKind);
 
   const handlers = createHandlers({
@@ -178,6 +162,7 @@ export function createGateway(deps: GatewayDeps) {
     hub,
     now,
     room: (roomId) => deps.actors.ref<RoomCommand>(roomKind, roomId),
+    joinRoom: roomJoins.join,
     leaveRoom,
   });
   const describeError = (
@@ -204,7 +189,7 @@ export function createGateway(deps: GatewayDeps) {
     onClosed: (connection: Connection) => {
       const joined = hub.roomsOfConnection(connection);
       hub.remove(connection);
-      for (const roomId of joined) dropRoomSubscriptionIfUnused(roomId).catch(logRoomUnsubscribeFailure);
+      roomJoins.dropUnused(joined);
       connectionsGauge.dec({ transport: connection.transportKind });
       tellUser(connection.userId, { type: 'socket-closed' });
     },
@@ -383,14 +368,20 @@ export function createGateway(deps: GatewayDeps) {
           }
         },
       },
-      { name: 'drain actor mailboxes', run: async () => void (await deps.actors.stop(3_000)) },
+      {
+        name: 'drain actor mailboxes',
+        run: async () => {
+          await deps.actors.stop(3_000);
+          // What the rooms committed last is still announced (bounded: Redis may be gone).
+          await fanOut.drain(2_000);
+        },
+      },
       {
         name: 'leave presence and bus',
         run: async () => {
           await announceOffline(await deps.presenceStore.clearNode());
           for (const unsubscribe of unsubscribes) await unsubscribe();
-          for (const subscription of roomSubscriptions.values()) await (await subscription)();
-          roomSubscriptions.clear();
+          await roomJoins.closeAll();
         },
       },
     ],

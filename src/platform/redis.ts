@@ -18,6 +18,13 @@ export interface RedisClientOptions {
    * request paths keep a bound so a dead Redis fails the request instead of hanging it.
    */
   readonly maxRetriesPerRequest?: number | null;
+  /**
+   * Milliseconds after which a command without an answer is rejected ("Command timed out"), even
+   * while the connection looks healthy (a stalled or SIGSTOPped server never closes it). Set it on
+   * every client used on request paths (the main client, the bus subscriber); never on clients
+   * that run blocking commands (BullMQ). Unset: no limit.
+   */
+  readonly commandTimeoutMs?: number;
 }
 
 const LOG_EVERY_MS = 10_000;
@@ -28,6 +35,7 @@ export function createRedisClient(options: RedisClientOptions): Redis {
     maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? 2 : options.maxRetriesPerRequest,
     retryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
     lazyConnect: false,
+    ...(options.commandTimeoutMs === undefined ? {} : { commandTimeout: options.commandTimeoutMs }),
   };
   const client = new Redis(options.endpoint, settings);
   // Without an 'error' listener ioredis prints every reconnect failure; log them at most every 10 s.

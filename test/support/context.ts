@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { type RunningNode, startNode } from '../../src/bin/start-node.js';
+import { type RunningNode, type StartNodeOptions, startNode } from '../../src/bin/start-node.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { createLogger, type Logger } from '../../src/platform/logger.js';
 import { runShutdown } from '../../src/platform/shutdown.js';
@@ -117,7 +117,10 @@ export interface TestNode {
  * A whole gigwire node in this process (the real composition, startNode) on a freshly migrated
  * database of its own, the run's Redis under a prefix of its own, and captured logs.
  */
-export async function startTestNode(env: Record<string, string> = {}): Promise<TestNode> {
+export async function startTestNode(
+  env: Record<string, string> = {},
+  options: Omit<StartNodeOptions, 'pid'> = {},
+): Promise<TestNode> {
   const db = await createMigratedDatabase();
   const logs = captureLogs();
   const node = await startNode(
@@ -128,7 +131,7 @@ export async function startTestNode(env: Record<string, string> = {}): Promise<T
       ...env,
     }),
     logs.log,
-    { pid: process.pid },
+    { ...options, pid: process.pid },
   );
   return {
     node,

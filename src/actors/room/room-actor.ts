@@ -4,60 +4,50 @@
  * is in flight go into the next single multi-row INSERT) and acknowledges each send only after its
  * batch committed. A batch is first written as new in one statement (one round trip); only when
  * that meets a unique violation is it written again in a transaction that looks up stored sends
- * first, so resends from an earlier life of the actor keep their seq and leave no gap. Fan-out goes through the bus once per message (each node then delivers locally,
- * encoding once per encoding). Resends of a clientMsgId get their first seq and store nothing.
- * The (room_id, seq) primary key fences a stale writer: a conflicting batch reloads the last seq
- * and is numbered again.
+ * first, so resends from an earlier life of the actor keep their seq and leave no gap. Resends of a
+ * clientMsgId get their first seq and store nothing. The (room_id, seq) primary key fences a stale
+ * writer: a conflicting batch reloads the last seq and is numbered again.
+ *
+ * A batch the database refuses for any other reason than a duplicate (a value Postgres cannot
+ * store, a constraint) is split in halves and written again until the refused send stands alone:
+ * only its sender gets VALIDATION_FAILED, everyone else's message is stored and acknowledged. A
+ * failure of the database itself (connection, timeout) fails the batch with UNAVAILABLE instead.
+ *
+ * What a committed batch causes does not depend on this activation: the write's own continuation
+ * enqueues the new messages' fan-out and answers the senders, then tells the actor (whichever
+ * activation is alive by then) to move its state on. So a restart between commit and `flushed`
+ * neither loses a push nor an ack. Fan-out goes through a bounded queue onto the bus, never awaited
+ * in a turn: acks depend on the PostgreSQL commit only, and a stalled Redis cannot hold the room.
+ *
+ * Joins do not read the backlog here: the actor answers membership and its last seq, and the
+ * gateway pages the backlog straight from the store, outside this actor's turn.
  */
 
-import type { Kysely } from 'kysely';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { RoomMessage, ServerFrame } from '../../../protocol/src/frames.js';
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
-import type { Database } from '../../db/database.js';
-import {
-  findMessagesByClientIds,
-  findRoom,
-  highestSeq,
-  insertMessages,
-  insertNewMessages,
-  markRead,
-  messagesAfter,
-  messagesBefore,
-  roomMembers,
-} from '../../db/repositories/rooms.repo.js';
 import { roomTopic, toRoomMessage } from '../../domain/rooms/service.js';
-import type { Bus } from '../../platform/bus/bus.js';
-import { AppError } from '../../platform/errors.js';
+import type { BusPayload } from '../../platform/bus/bus.js';
+import { AppError, isAppError } from '../../platform/errors.js';
 import type { ActorKind, Reply } from '../runtime/types.js';
 import {
   applyRead,
   applyTyping,
+  classifyWriteFailure,
   isMember,
   type PendingSend,
   planBatch,
   type RoomState,
   sendKey,
+  splitBatch,
 } from './room.state.js';
-
-/** How room actors reach the connections of this node (implemented by the gateway's hub). */
-export interface RoomSink {
-  /**
-   * Subscribes the connection to the room from `sinceSeq` on. Live messages are held back until
-   * `finishCatchUp`, so the backlog and live messages reach it in seq order without duplicates.
-   * Resolves false when the connection is gone.
-   */
-  readonly join: (roomId: RoomId, connectionId: string, sinceSeq: number) => Promise<boolean>;
-  readonly deliverBacklog: (roomId: RoomId, connectionId: string, messages: readonly RoomMessage[]) => void;
-  readonly finishCatchUp: (roomId: RoomId, connectionId: string) => void;
-}
+import type { RoomStore } from './room-store.js';
 
 export type RoomCommand =
   | {
+      /** Membership check and the room's last seq; the gateway then delivers the backlog itself. */
       readonly type: 'join';
       readonly userId: UserId;
-      readonly connectionId: string;
-      readonly sinceSeq: number | undefined;
       readonly reply: Reply<{ lastSeq: number }>;
     }
   | {
@@ -81,37 +71,50 @@ export type RoomCommand =
     }
   | { readonly type: 'reload-members' }
   | {
+      /** A write committed (its senders are answered and its fan-out enqueued already). */
       readonly type: 'flushed';
-      readonly batch: readonly Waiting[];
+      /** The activation that started the write: only its own write clears its `flushing`. */
+      readonly writer: object;
       readonly stored: readonly RoomMessage[];
       readonly lastSeq: number;
     }
-  | { readonly type: 'flush-failed'; readonly batch: readonly Waiting[]; readonly error: unknown };
+  | {
+      readonly type: 'flush-failed';
+      readonly writer: object;
+      readonly fragment: Fragment;
+      readonly error: unknown;
+    };
 
 interface Waiting {
   readonly send: PendingSend;
   readonly reply: Reply<{ seq: number; sentAt: string }>;
 }
 
+/** Sends written together, and how: `checked` looks up stored sends first (after a duplicate). */
+interface Fragment {
+  readonly batch: readonly Waiting[];
+  readonly attempts: number;
+  readonly checked: boolean;
+}
+
 export const ROOM_ACTOR = 'room';
 /** Largest batch per INSERT; more waits for the next one. */
 const MAX_BATCH = 500;
-const MAX_BACKLOG = 10_000;
 const TYPING_THROTTLE_MS = 2_000;
 const RECENT_SENDS = 10_000;
 const MAX_FLUSH_ATTEMPTS = 3;
-
-const isUniqueViolation = (error: unknown) => (error as { code?: unknown } | null)?.code === '23505';
+/** Retry delay when the actor's own mailbox is full as a write's outcome comes back. */
+const SELF_TELL_RETRY_MS = 20;
 
 export function roomActorKind(deps: {
-  readonly db: Kysely<Database>;
-  readonly bus: Bus;
-  readonly sink: RoomSink;
+  readonly store: RoomStore;
+  /** Enqueues a bus publish; never throws, never waits (a bounded fan-out queue). */
+  readonly fanOut: (topic: string, payload: BusPayload) => void;
   readonly toRoomId: (id: string) => RoomId;
   readonly now: () => number;
   readonly metrics: Registry;
 }): ActorKind<RoomCommand> {
-  const { db, bus, sink } = deps;
+  const { store } = deps;
   const batchSize = new Histogram({
     name: 'gigwire_room_write_batch_size',
     help: 'Messages per room write (group commit: one statement stores a whole batch).',
@@ -123,90 +126,130 @@ export function roomActorKind(deps: {
     help: 'Room writes redone with a lookup of stored sends after a unique violation (resends, stale writers).',
     registers: [deps.metrics],
   });
+  const splits = new Counter({
+    name: 'gigwire_room_write_splits_total',
+    help: 'Room batches the database refused, split in halves to isolate the refused send.',
+    registers: [deps.metrics],
+  });
+  const refused = new Counter({
+    name: 'gigwire_room_sends_refused_total',
+    help: 'Sends the database refused on their own (answered VALIDATION_FAILED).',
+    registers: [deps.metrics],
+  });
   return {
     kind: ROOM_ACTOR,
     mailboxCapacity: 8_192,
     idleMs: 120_000,
     create: (id, context) => {
       const roomId = deps.toRoomId(id);
+      /** This activation, as the `writer` of its writes. */
+      const me = {};
       let state: RoomState = { roomId, members: new Map(), lastSeq: 0, typingPushedAt: new Map() };
       let pending: Waiting[] = [];
+      /** Fragments to write before `pending`: retries and the halves of a refused batch, in order. */
+      const retries: Fragment[] = [];
       let flushing = false;
-      let attempts = 0;
       /** Recently acknowledged sends: a resend is answered without touching the database. */
       const recent = new Map<string, { seq: number; sentAt: string }>();
 
       const loadMembers = async () => {
-        const members = await roomMembers(db, roomId);
+        const members = await store.members(roomId);
         state = {
           ...state,
           members: new Map(members.map((m) => [m.userId, { lastReadSeq: m.lastReadSeq }])),
         };
       };
-      const publish = (frame: ServerFrame) =>
-        bus
-          .publish(roomTopic(roomId), { frame })
-          .catch((error: unknown) => context.log.warn({ err: error }, 'room fan-out failed'));
+      const publish = (frame: ServerFrame) => deps.fanOut(roomTopic(roomId), { frame });
+
+      /** The outcome of a write must reach the actor even when its mailbox is full for a moment. */
+      const tellSelf = (message: RoomCommand) => {
+        try {
+          context.self.tell(message);
+        } catch (error) {
+          if (isAppError(error) && error.code === 'UNAVAILABLE') return; // the node is stopping
+          context.timers.schedule(SELF_TELL_RETRY_MS, () => tellSelf(message));
+        }
+      };
 
       const startFlush = () => {
-        if (flushing || pending.length === 0) return;
+        if (flushing) return;
+        let fragment = retries.shift();
+        if (fragment === undefined) {
+          if (pending.length === 0) return;
+          fragment = { batch: pending.slice(0, MAX_BATCH), attempts: 0, checked: false };
+          pending = pending.slice(MAX_BATCH);
+        }
         flushing = true;
-        const batch = pending.slice(0, MAX_BATCH);
-        pending = pending.slice(MAX_BATCH);
         const before = state;
-        const sends = batch.map((w) => w.send);
-        batchSize.observe(batch.length);
-        const write =
-          attempts === 0
+        const sends = fragment.batch.map((w) => w.send);
+        batchSize.observe(sends.length);
+        const write: Promise<{ stored: RoomMessage[]; inserted: RoomMessage[]; lastSeq: number }> =
+          fragment.checked
             ? (async () => {
-                const plan = planBatch(before, sends, new Map());
-                const inserted = await insertNewMessages(db, roomId, plan.inserts);
-                return { messages: inserted.map(toRoomMessage), lastSeq: plan.lastSeq };
-              })()
-            : db.transaction().execute(async (trx) => {
                 slowWrites.inc();
-                const already = await findMessagesByClientIds(
-                  trx,
-                  roomId,
-                  sends.map((send) => ({ senderId: send.senderId, clientMsgId: send.clientMsgId })),
-                );
-                const storedSeq = new Map(already.map((m) => [sendKey(m.sender_id, m.client_msg_id), m.seq]));
-                const plan = planBatch(before, sends, storedSeq);
-                const inserted = await insertMessages(trx, roomId, plan.inserts);
-                return { messages: [...already, ...inserted].map(toRoomMessage), lastSeq: plan.lastSeq };
-              });
+                let lastSeq = before.lastSeq;
+                const result = await store.insertChecked(roomId, sends, (already) => {
+                  const storedSeq = new Map(
+                    already.map((m) => [sendKey(m.sender_id, m.client_msg_id), m.seq]),
+                  );
+                  const plan = planBatch(before, sends, storedSeq);
+                  lastSeq = plan.lastSeq;
+                  return plan.inserts;
+                });
+                return {
+                  stored: result.stored.map(toRoomMessage),
+                  inserted: result.inserted.map(toRoomMessage),
+                  lastSeq,
+                };
+              })()
+            : (async () => {
+                const plan = planBatch(before, sends, new Map());
+                const inserted = (await store.insertNew(roomId, plan.inserts)).map(toRoomMessage);
+                return { stored: [], inserted, lastSeq: plan.lastSeq };
+              })();
+        const written = fragment;
         write.then(
-          (result) =>
-            context.self.tell({ type: 'flushed', batch, stored: result.messages, lastSeq: result.lastSeq }),
-          (error: unknown) => context.self.tell({ type: 'flush-failed', batch, error }),
+          (result) => {
+            // Committed. Everything that follows from it happens here, whatever activation is
+            // alive by the time the actor hears of it: fan-out first (in seq order, through the
+            // bounded queue), then the acks.
+            for (const message of [...result.inserted].sort((a, b) => a.seq - b.seq))
+              publish({ t: 'room.message', d: message });
+            const bySend = new Map(
+              [...result.stored, ...result.inserted].map((m) => [sendKey(m.senderId, m.clientMsgId), m]),
+            );
+            for (const waiting of written.batch) {
+              const message = bySend.get(sendKey(waiting.send.senderId, waiting.send.clientMsgId));
+              if (message === undefined)
+                waiting.reply.fail(new AppError('INTERNAL', 'message was not stored'));
+              else waiting.reply.ok({ seq: message.seq, sentAt: message.sentAt });
+            }
+            tellSelf({
+              type: 'flushed',
+              writer: me,
+              stored: [...result.stored, ...result.inserted],
+              lastSeq: result.lastSeq,
+            });
+          },
+          (error: unknown) => tellSelf({ type: 'flush-failed', writer: me, fragment: written, error }),
         );
+      };
+
+      const failFragment = (fragment: Fragment, error: AppError) => {
+        for (const waiting of fragment.batch) waiting.reply.fail(error);
       };
 
       return {
         onStart: async () => {
-          const room = await findRoom(db, roomId);
-          if (room === undefined) return;
+          if (!(await store.roomExists(roomId))) return;
           await loadMembers();
-          state = { ...state, lastSeq: await highestSeq(db, roomId) };
+          state = { ...state, lastSeq: await store.highestSeq(roomId) };
         },
         handle: async (command) => {
           switch (command.type) {
             case 'join': {
               if (!isMember(state, command.userId))
                 return command.reply.fail(new AppError('FORBIDDEN', 'not a member of this room'));
-              const since = Math.min(command.sinceSeq ?? state.lastSeq, state.lastSeq);
-              if (!(await sink.join(roomId, command.connectionId, since)))
-                return command.reply.ok({ lastSeq: state.lastSeq });
-              if (since < state.lastSeq) {
-                const backlog = await messagesAfter(
-                  db,
-                  roomId,
-                  since,
-                  Math.min(MAX_BACKLOG, state.lastSeq - since),
-                );
-                sink.deliverBacklog(roomId, command.connectionId, backlog.map(toRoomMessage));
-              }
-              sink.finishCatchUp(roomId, command.connectionId);
               return command.reply.ok({ lastSeq: state.lastSeq });
             }
             case 'send': {
@@ -218,57 +261,73 @@ export function roomActorKind(deps: {
               return startFlush();
             }
             case 'flushed': {
-              flushing = false;
-              attempts = 0;
-              const firstNew = state.lastSeq;
+              // A write of an earlier activation (restarted meanwhile) moves the seq on, but this
+              // activation's own write may still be in flight.
+              if (command.writer === me) flushing = false;
               state = { ...state, lastSeq: Math.max(state.lastSeq, command.lastSeq) };
-              const bySend = new Map(command.stored.map((m) => [sendKey(m.senderId, m.clientMsgId), m]));
-              // Issued together, in seq order: the bus connection keeps their order, and a batch
-              // costs one round trip instead of one per message (acks would lag the pushes).
-              const published = Promise.all(
-                [...command.stored]
-                  .filter((message) => message.seq > firstNew)
-                  .sort((a, b) => a.seq - b.seq)
-                  .map((message) => publish({ t: 'room.message', d: message })),
-              );
-              for (const waiting of command.batch) {
-                const message = bySend.get(sendKey(waiting.send.senderId, waiting.send.clientMsgId));
-                if (message === undefined) {
-                  waiting.reply.fail(new AppError('INTERNAL', 'message was not stored'));
-                  continue;
-                }
-                const ack = { seq: message.seq, sentAt: message.sentAt };
+              for (const message of command.stored) {
                 if (recent.size >= RECENT_SENDS) recent.delete(recent.keys().next().value ?? '');
-                recent.set(sendKey(message.senderId, message.clientMsgId), ack);
-                waiting.reply.ok(ack);
+                recent.set(sendKey(message.senderId, message.clientMsgId), {
+                  seq: message.seq,
+                  sentAt: message.sentAt,
+                });
               }
-              await published;
               return startFlush();
             }
             case 'flush-failed': {
-              flushing = false;
-              attempts += 1;
-              if (isUniqueViolation(command.error) && attempts < MAX_FLUSH_ATTEMPTS) {
+              if (command.writer === me) flushing = false;
+              const { fragment, error } = command;
+              const failure = classifyWriteFailure(error);
+              if (failure === 'duplicate' && fragment.attempts + 1 < MAX_FLUSH_ATTEMPTS) {
                 // A resend stored before this actor's life, or seqs another writer (a stale owner)
                 // took: renumber after the last stored seq and write again, looking up stored sends.
-                context.log.debug(
-                  { err: command.error },
-                  'unique violation: rewriting the batch with a lookup',
-                );
-                state = { ...state, lastSeq: await highestSeq(db, roomId) };
-                pending = [...command.batch, ...pending];
+                context.log.debug({ err: error }, 'unique violation: rewriting the batch with a lookup');
+                let highest: number;
+                try {
+                  highest = await store.highestSeq(roomId);
+                } catch (readError) {
+                  context.log.error({ err: readError }, 'room write failed');
+                  failFragment(
+                    fragment,
+                    new AppError('UNAVAILABLE', 'message could not be stored; resend it'),
+                  );
+                  return startFlush();
+                }
+                state = { ...state, lastSeq: Math.max(state.lastSeq, highest) };
+                retries.unshift({ batch: fragment.batch, attempts: fragment.attempts + 1, checked: true });
                 return startFlush();
               }
-              attempts = 0;
-              context.log.error({ err: command.error }, 'room write failed');
-              for (const waiting of command.batch)
-                waiting.reply.fail(new AppError('UNAVAILABLE', 'message could not be stored; resend it'));
+              if (failure === 'rejected') {
+                const halves = splitBatch(fragment.batch);
+                if (halves !== undefined) {
+                  // Nothing of the batch was stored (one statement or one transaction): the halves
+                  // are numbered from the same seq, the first one first.
+                  splits.inc();
+                  retries.unshift(
+                    { batch: halves[0], attempts: 0, checked: fragment.checked },
+                    { batch: halves[1], attempts: 0, checked: fragment.checked },
+                  );
+                  return startFlush();
+                }
+                refused.inc();
+                context.log.info(
+                  { err: error, userId: fragment.batch[0]?.send.senderId },
+                  'the database refused a message; only its sender is told',
+                );
+                failFragment(
+                  fragment,
+                  new AppError('VALIDATION_FAILED', 'the message contains a value that cannot be stored'),
+                );
+                return startFlush();
+              }
+              context.log.error({ err: error }, 'room write failed');
+              failFragment(fragment, new AppError('UNAVAILABLE', 'message could not be stored; resend it'));
               return startFlush();
             }
             case 'history': {
               if (!isMember(state, command.userId))
                 return command.reply.fail(new AppError('FORBIDDEN', 'not a member of this room'));
-              const rows = await messagesBefore(db, roomId, command.beforeSeq, command.limit);
+              const rows = await store.messagesBefore(roomId, command.beforeSeq, command.limit);
               return command.reply.ok({ messages: rows.map(toRoomMessage) });
             }
             case 'typing': {
@@ -276,7 +335,7 @@ export function roomActorKind(deps: {
                 return command.reply.fail(new AppError('FORBIDDEN', 'not a member of this room'));
               const typing = applyTyping(state, command.userId, deps.now(), TYPING_THROTTLE_MS);
               state = typing.state;
-              if (typing.push) await publish({ t: 'room.typing', d: { roomId, userId: command.userId } });
+              if (typing.push) publish({ t: 'room.typing', d: { roomId, userId: command.userId } });
               return command.reply.ok(undefined);
             }
             case 'read': {
@@ -285,8 +344,8 @@ export function roomActorKind(deps: {
               const read = applyRead(state, command.userId, command.seq);
               state = read.state;
               if (read.changed) {
-                await markRead(db, roomId, command.userId, read.seq);
-                await publish({ t: 'room.read', d: { roomId, userId: command.userId, seq: read.seq } });
+                await store.markRead(roomId, command.userId, read.seq);
+                publish({ t: 'room.read', d: { roomId, userId: command.userId, seq: read.seq } });
               }
               return command.reply.ok({ seq: read.seq });
             }

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
-import { applyRead, applyTyping, planBatch, type RoomState, sendKey } from './room.state.js';
+import {
+  applyRead,
+  applyTyping,
+  classifyWriteFailure,
+  planBatch,
+  type RoomState,
+  sendKey,
+  splitBatch,
+} from './room.state.js';
 
 const alice = 'a0000000-0000-4000-8000-000000000001' as UserId;
 const bob = 'b0000000-0000-4000-8000-000000000002' as UserId;
@@ -65,5 +73,58 @@ describe('applyTyping', () => {
     expect(applyTyping(s, alice, 2_500, 2_000).push).toBe(false);
     expect(applyTyping(s, bob, 2_500, 2_000).push).toBe(true);
     expect(applyTyping(s, alice, 3_000, 2_000).push).toBe(true);
+  });
+});
+
+describe('classifyWriteFailure', () => {
+  it('tells duplicates, refused rows and an unavailable database apart by SQLSTATE', () => {
+    expect(classifyWriteFailure({ code: '23505' })).toBe('duplicate');
+    // What Postgres says for a NUL in text (22021), \u0000 in jsonb (22P05), a broken constraint.
+    expect(classifyWriteFailure({ code: '22021' })).toBe('rejected');
+    expect(classifyWriteFailure({ code: '22P05' })).toBe('rejected');
+    expect(classifyWriteFailure({ code: '23514' })).toBe('rejected');
+    expect(classifyWriteFailure({ code: '54000' })).toBe('rejected');
+    // No send is to blame: connection lost, shutdown, serialization, no SQLSTATE at all.
+    expect(classifyWriteFailure({ code: '08006' })).toBe('unavailable');
+    expect(classifyWriteFailure({ code: '57P01' })).toBe('unavailable');
+    expect(classifyWriteFailure({ code: '40001' })).toBe('unavailable');
+    expect(classifyWriteFailure({ code: 'ECONNREFUSED' })).toBe('unavailable');
+    expect(classifyWriteFailure(new Error('timeout'))).toBe('unavailable');
+    expect(classifyWriteFailure(null)).toBe('unavailable');
+  });
+});
+
+describe('splitBatch', () => {
+  it('halves a batch in order until one send stands alone', () => {
+    expect(splitBatch([1, 2, 3, 4, 5])).toEqual([
+      [1, 2, 3],
+      [4, 5],
+    ]);
+    expect(splitBatch([1, 2])).toEqual([[1], [2]]);
+    expect(splitBatch([1])).toBeUndefined();
+    expect(splitBatch([])).toBeUndefined();
+  });
+
+  it('isolates one refused send among 500 in about log2(500) rounds of writes', () => {
+    const batch = Array.from({ length: 500 }, (_, i) => i);
+    const bad = 337;
+    const queue: number[][] = [batch];
+    const stored: number[] = [];
+    const refused: number[] = [];
+    let writes = 0;
+    while (queue.length > 0) {
+      const fragment = queue.shift() as number[];
+      writes += 1;
+      if (!fragment.includes(bad)) {
+        stored.push(...fragment);
+        continue;
+      }
+      const halves = splitBatch(fragment);
+      if (halves === undefined) refused.push(...fragment);
+      else queue.unshift(...halves);
+    }
+    expect(refused).toEqual([bad]);
+    expect(stored).toEqual(batch.filter((i) => i !== bad));
+    expect(writes).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(500)) + 1);
   });
 });

@@ -52,6 +52,39 @@ export function planBatch(
   return { inserts, seqOf, lastSeq };
 }
 
+/**
+ * What a failed batch write says about its sends, by the error's SQLSTATE:
+ * - `duplicate` (23505): a resend stored earlier or a seq another writer took; the whole batch is
+ *   written again with a lookup of stored sends.
+ * - `unavailable`: the database could not be reached or gave up on the statement (connection
+ *   errors without a SQLSTATE, classes 08 connection, 40 rollback, 53 resources, 57 operator
+ *   intervention, 58 system): no send is to blame, so the batch fails as a whole and its senders
+ *   resend.
+ * - `rejected`: any other SQLSTATE (classes 22 data exception, 23 constraints, 54 limits, …): the
+ *   database refused something in the rows. One send may be to blame, so the batch is split until
+ *   the refused send stands alone, and only that one fails.
+ */
+export type WriteFailure = 'duplicate' | 'unavailable' | 'rejected';
+
+const UNAVAILABLE_CLASSES = new Set(['08', '40', '53', '57', '58']);
+
+export function classifyWriteFailure(error: unknown): WriteFailure {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return 'unavailable';
+  if (code === '23505') return 'duplicate';
+  return UNAVAILABLE_CLASSES.has(code.slice(0, 2)) ? 'unavailable' : 'rejected';
+}
+
+/**
+ * Splits a refused batch into two halves, in order, so the refused send is isolated in about
+ * log2(n) further writes while the others are stored. A single send cannot be split: undefined.
+ */
+export function splitBatch<T>(batch: readonly T[]): readonly [T[], T[]] | undefined {
+  if (batch.length < 2) return undefined;
+  const half = Math.ceil(batch.length / 2);
+  return [batch.slice(0, half), batch.slice(half)];
+}
+
 /** Moves a member's read mark forward (never past lastSeq, never back). */
 export function applyRead(
   state: RoomState,

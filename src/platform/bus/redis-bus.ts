@@ -21,6 +21,8 @@ export function createRedisBus(options: {
   const { publisher, subscriber, log } = options;
   const channel = (topic: string) => `${options.prefix}:bus:${topic}`;
   const handlers = new Map<string, Set<BusHandler>>();
+  /** The SUBSCRIBE of each channel in `handlers`, settled or not. */
+  const subscribing = new Map<string, Promise<void>>();
   const origin = randomUUID();
 
   const deliver = (name: string, payload: BusPayload) => {
@@ -62,19 +64,39 @@ export function createRedisBus(options: {
       if (set === undefined) {
         set = new Set();
         handlers.set(name, set);
-        await subscriber.subscribe(name);
+        // Concurrent subscribers of a new channel wait for the same SUBSCRIBE.
+        subscribing.set(
+          name,
+          subscriber.subscribe(name).then(() => undefined),
+        );
       }
       set.add(handler);
-      return async () => {
-        set?.delete(handler);
-        if (set?.size === 0) {
+      try {
+        // A stalled Redis fails this after the subscriber client's command timeout instead of
+        // hanging the caller; the channel is then forgotten, so the next subscribe tries again.
+        await subscribing.get(name);
+      } catch (error) {
+        set.delete(handler);
+        if (set.size === 0 && handlers.get(name) === set) {
           handlers.delete(name);
+          subscribing.delete(name);
+          subscriber.unsubscribe(name).catch(() => undefined);
+        }
+        throw error;
+      }
+      const subscribed = set;
+      return async () => {
+        subscribed.delete(handler);
+        if (subscribed.size === 0 && handlers.get(name) === subscribed) {
+          handlers.delete(name);
+          subscribing.delete(name);
           await subscriber.unsubscribe(name).catch(() => undefined);
         }
       };
     },
     close: async () => {
       handlers.clear();
+      subscribing.clear();
       await subscriber.unsubscribe().catch(() => undefined);
     },
   };

@@ -1,0 +1,79 @@
+/**
+ * RoomStore: the storage a room needs, as a port over the rooms repository. The room actor writes
+ * and numbers messages through it; the gateway reads join backlogs through it, page by page,
+ * outside the actor's turn. One implementation (PostgreSQL or PGlite through kysely); tests wrap
+ * it to make the real database refuse a chosen send or to fail a chosen call, never to replace it.
+ */
+import type { Kysely } from 'kysely';
+import type { RoomId, UserId } from '../../../protocol/src/ids.js';
+import type { Database } from '../../db/database.js';
+import {
+  findMessagesByClientIds,
+  findRoom,
+  highestSeq,
+  insertMessages,
+  insertNewMessages,
+  type MessageRow,
+  markRead,
+  messagesAfter,
+  messagesBefore,
+  type NewMessage,
+  roomMembers,
+} from '../../db/repositories/rooms.repo.js';
+
+export type { MessageRow, NewMessage };
+
+/** A send as the store sees it: who, and the client's idempotency key. */
+export interface SendKey {
+  readonly senderId: UserId;
+  readonly clientMsgId: string;
+}
+
+export interface RoomStore {
+  readonly roomExists: (roomId: RoomId) => Promise<boolean>;
+  readonly members: (roomId: RoomId) => Promise<{ userId: UserId; lastReadSeq: number }[]>;
+  /** Highest stored seq (0 for an empty room). */
+  readonly highestSeq: (roomId: RoomId) => Promise<number>;
+  /**
+   * Stores a batch believed new in one atomic statement. A unique violation (23505) means some
+   * send or seq was taken already: nothing was stored; write again with `insertChecked`.
+   */
+  readonly insertNew: (roomId: RoomId, messages: readonly NewMessage[]) => Promise<MessageRow[]>;
+  /**
+   * In one transaction: looks up which of `sends` are stored already, lets `plan` number the rest
+   * (given the stored seq per send key), and inserts them. `stored` are the rows found, `inserted`
+   * the new ones.
+   */
+  readonly insertChecked: (
+    roomId: RoomId,
+    sends: readonly SendKey[],
+    plan: (stored: readonly MessageRow[]) => readonly NewMessage[],
+  ) => Promise<{ stored: MessageRow[]; inserted: MessageRow[] }>;
+  /** Oldest first, after `sinceSeq`. */
+  readonly messagesAfter: (roomId: RoomId, sinceSeq: number, limit: number) => Promise<MessageRow[]>;
+  /** Newest first, below `beforeSeq` when given. */
+  readonly messagesBefore: (
+    roomId: RoomId,
+    beforeSeq: number | undefined,
+    limit: number,
+  ) => Promise<MessageRow[]>;
+  readonly markRead: (roomId: RoomId, userId: UserId, seq: number) => Promise<void>;
+}
+
+export function createRoomStore(db: Kysely<Database>): RoomStore {
+  return {
+    roomExists: async (roomId) => (await findRoom(db, roomId)) !== undefined,
+    members: (roomId) => roomMembers(db, roomId),
+    highestSeq: (roomId) => highestSeq(db, roomId),
+    insertNew: (roomId, messages) => insertNewMessages(db, roomId, messages),
+    insertChecked: (roomId, sends, plan) =>
+      db.transaction().execute(async (trx) => {
+        const stored = await findMessagesByClientIds(trx, roomId, sends);
+        const inserted = await insertMessages(trx, roomId, plan(stored));
+        return { stored, inserted };
+      }),
+    messagesAfter: (roomId, sinceSeq, limit) => messagesAfter(db, roomId, sinceSeq, limit),
+    messagesBefore: (roomId, beforeSeq, limit) => messagesBefore(db, roomId, beforeSeq, limit),
+    markRead: (roomId, userId, seq) => markRead(db, roomId, userId, seq),
+  };
+}

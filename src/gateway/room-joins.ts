@@ -1,0 +1,153 @@
+/**
+ * Joining and leaving rooms on this node: one bus subscription per room with local joiners, and
+ * the catch-up of a join (`room.join {sinceSeq}`), read from the store page by page here, outside
+ * the room actor's turn, so a long backlog never holds the room's senders.
+ *
+ * Order of a join, which keeps "every message once, in seq order, no gap between backlog and live":
+ * 1. the room actor checks membership and answers its last seq (one short turn);
+ * 2. the connection is registered in the hub at `sinceSeq`, holding live messages;
+ * 3. the node's bus subscription to the room is made (or found) and awaited: from then on every
+ *    message committed later reaches the hub live (a Redis that does not answer fails the join
+ *    after the subscriber client's command timeout);
+ * 4. the backlog after `sinceSeq` is read in pages of BACKLOG_PAGE until a short page, so whatever
+ *    was committed before step 3 comes from the database, even past the actor's answer;
+ * 5. `finishCatchUp` sends the held live messages after the backlog, dropping seqs already sent.
+ * A join of the same connection again, a leave or a close ends a catch-up in progress.
+ */
+
+import { ServerFrame } from '../../protocol/src/frames.js';
+import type { RoomId, UserId } from '../../protocol/src/ids.js';
+import type { RoomCommand } from '../actors/room/room-actor.js';
+import type { RoomStore } from '../actors/room/room-store.js';
+import type { ActorRef } from '../actors/runtime/index.js';
+import { roomTopic, toRoomMessage } from '../domain/rooms/service.js';
+import type { Bus } from '../platform/bus/bus.js';
+import { AppError } from '../platform/errors.js';
+import type { Logger } from '../platform/logger.js';
+import type { Connection } from './connection.js';
+import type { Hub } from './hub.js';
+
+/** Rows per backlog read. */
+export const BACKLOG_PAGE = 200;
+/** Most messages one join replays (PROTOCOL.md, "Room limits"); further behind sees a jump. */
+export const MAX_BACKLOG = 10_000;
+
+export function createRoomJoins(deps: {
+  readonly hub: Hub;
+  readonly bus: Bus;
+  readonly store: RoomStore;
+  readonly log: Logger;
+  readonly room: (roomId: RoomId) => ActorRef<RoomCommand>;
+  readonly connectionsOf: (userId: UserId) => Iterable<Connection>;
+}) {
+  const { hub, bus, store, log } = deps;
+  const subscriptions = new Map<RoomId, Promise<() => Promise<void>>>();
+  const logUnsubscribeFailure = (error: unknown) =>
+    log.warn({ err: error }, 'leaving a room bus subscription failed');
+
+  const ensureSubscription = (roomId: RoomId) => {
+    let subscription = subscriptions.get(roomId);
+    if (subscription === undefined) {
+      const made = bus.subscribe(roomTopic(roomId), (payload) => {
+        const frame = ServerFrame.safeParse(payload.frame);
+        if (!frame.success) return;
+        if (frame.data.t === 'room.member' && frame.data.d.change === 'removed') {
+          for (const connection of [...deps.connectionsOf(frame.data.d.userId)])
+            leave(roomId, connection).catch(logUnsubscribeFailure);
+        }
+        hub.pushToRoom(roomId, frame.data);
+      });
+      // A failed SUBSCRIBE is forgotten, so the next join tries again instead of failing forever.
+      made.catch(() => {
+        if (subscriptions.get(roomId) === made) subscriptions.delete(roomId);
+      });
+      subscription = made;
+      subscriptions.set(roomId, subscription);
+    }
+    return subscription;
+  };
+
+  const dropSubscriptionIfUnused = async (roomId: RoomId) => {
+    if (hub.hasRoom(roomId)) return;
+    const subscription = subscriptions.get(roomId);
+    subscriptions.delete(roomId);
+    // A SUBSCRIBE that failed left nothing to undo.
+    const unsubscribe = await subscription?.catch(() => undefined);
+    if (unsubscribe !== undefined) await unsubscribe();
+  };
+
+  const leave = async (roomId: RoomId, connection: Connection) => {
+    hub.leaveRoom(roomId, connection);
+    await dropSubscriptionIfUnused(roomId);
+  };
+
+  /** Undoes a join that could not finish, unless a later join of the connection replaced it. */
+  const abandon = async (roomId: RoomId, connection: Connection, token: object) => {
+    if (hub.isJoinedAs(roomId, connection, token)) hub.leaveRoom(roomId, connection);
+    await dropSubscriptionIfUnused(roomId).catch(logUnsubscribeFailure);
+  };
+
+  const isOpen = (connection: Connection) =>
+    connection.isOpen && hub.connectionById(connection.id) === connection;
+
+  return {
+    leave,
+
+    join: async (
+      connection: Connection,
+      roomId: RoomId,
+      sinceSeq: number | undefined,
+    ): Promise<{ lastSeq: number }> => {
+      const { lastSeq } = await deps
+        .room(roomId)
+        .ask<{ lastSeq: number }>((reply) => ({ type: 'join', userId: connection.userId, reply }));
+      // Closed meanwhile: a closed connection must not keep the room (or its subscription) here.
+      if (!isOpen(connection)) return { lastSeq };
+      const since = Math.min(sinceSeq ?? lastSeq, lastSeq);
+      const token = hub.joinRoom(roomId, connection, since);
+      try {
+        await ensureSubscription(roomId);
+      } catch (error) {
+        log.warn({ err: error, roomId }, 'room bus subscription failed; join refused');
+        await abandon(roomId, connection, token);
+        throw new AppError('UNAVAILABLE', 'the room cannot be joined right now; try again', { cause: error });
+      }
+      let after = since;
+      for (let delivered = 0; delivered < MAX_BACKLOG; ) {
+        if (!hub.isJoinedAs(roomId, connection, token)) return { lastSeq };
+        const limit = Math.min(BACKLOG_PAGE, MAX_BACKLOG - delivered);
+        let page: Awaited<ReturnType<RoomStore['messagesAfter']>>;
+        try {
+          page = await store.messagesAfter(roomId, after, limit);
+        } catch (error) {
+          log.warn({ err: error, roomId }, 'room backlog read failed; join refused');
+          await abandon(roomId, connection, token);
+          throw new AppError('UNAVAILABLE', 'the room cannot be joined right now; try again', {
+            cause: error,
+          });
+        }
+        if (!hub.isJoinedAs(roomId, connection, token)) return { lastSeq };
+        hub.deliverBacklog(roomId, connection, page.map(toRoomMessage));
+        delivered += page.length;
+        const last = page.at(-1);
+        if (page.length < limit || last === undefined) break;
+        after = last.seq;
+      }
+      if (hub.isJoinedAs(roomId, connection, token)) hub.finishCatchUp(roomId, connection);
+      return { lastSeq };
+    },
+
+    /** After the hub forgot a closed connection: drop the subscriptions nobody here needs now. */
+    dropUnused: (roomIds: readonly RoomId[]) => {
+      for (const roomId of roomIds) dropSubscriptionIfUnused(roomId).catch(logUnsubscribeFailure);
+    },
+
+    /** Shutdown: leaves every room subscription of this node. */
+    closeAll: async () => {
+      for (const subscription of subscriptions.values()) {
+        await (await subscription.catch(() => async () => undefined))();
+      }
+      subscriptions.clear();
+    },
+  };
+}
