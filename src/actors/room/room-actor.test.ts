@@ -1,0 +1,219 @@
+/**
+ * The room actor on the real actor runtime, without servers: an in-memory RoomStore that behaves
+ * like the SQL one where it matters here (one atomic statement per batch; 23505 on a taken seq or
+ * clientMsgId; 22021 for a NUL, as PostgreSQL refuses it) and a fan-out that records.
+ */
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import type { RoomId, UserId } from '../../../protocol/src/ids.js';
+import type { BusPayload } from '../../platform/bus/bus.js';
+import { AppError, isAppError } from '../../platform/errors.js';
+import { createLogger } from '../../platform/logger.js';
+import { createManualTimers } from '../../platform/timers.js';
+import { createActorSystem } from '../runtime/actor-system.js';
+import { type RoomCommand, roomActorKind } from './room-actor.js';
+import type { MessageRow, NewMessage, RoomStore } from './room-store.js';
+
+const roomId = 'c7d4e2a1-5b3f-4e6a-9c8d-1f2e3a4b5c6d' as RoomId;
+const alice = 'a0000000-0000-4000-8000-000000000001' as UserId;
+const bob = 'b0000000-0000-4000-8000-000000000002' as UserId;
+
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+};
+
+function deferred() {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+function sqlError(code: string, message: string) {
+  return Object.assign(new Error(message), { code });
+}
+
+/** Messages in memory; every batch is all-or-nothing like one SQL statement. */
+function memoryStore() {
+  const rows = new Map<number, MessageRow>();
+  const hooks = {
+    /** Awaited before each insert: lets a test pile sends up behind a write in flight. */
+    beforeInsert: undefined as undefined | (() => Promise<void>),
+    /** Awaited after an insert committed, before it resolves. */
+    afterCommit: undefined as undefined | (() => Promise<void>),
+    failHistory: false,
+    down: false,
+    inserts: [] as number[],
+  };
+  const insert = async (messages: readonly NewMessage[]): Promise<MessageRow[]> => {
+    await hooks.beforeInsert?.();
+    hooks.inserts.push(messages.length);
+    if (hooks.down) throw sqlError('08006', 'connection terminated');
+    for (const m of messages) {
+      if (m.body.includes('\u0000'))
+        throw sqlError('22021', 'invalid byte sequence for encoding "UTF8": 0x00');
+      const clash = [...rows.values()].some(
+        (r) => r.seq === m.seq || (r.sender_id === m.senderId && r.client_msg_id === m.clientMsgId),
+      );
+      if (clash) throw sqlError('23505', 'duplicate key value violates unique constraint');
+    }
+    const stored = messages.map(
+      (m): MessageRow => ({
+        room_id: roomId,
+        seq: m.seq,
+        sender_id: m.senderId,
+        client_msg_id: m.clientMsgId,
+        body: m.body,
+        meta: m.meta,
+        sent_at: new Date(1_700_000_000_000 + m.seq),
+      }),
+    );
+    for (const row of stored) rows.set(row.seq, row);
+    await hooks.afterCommit?.();
+    return stored;
+  };
+  const store: RoomStore = {
+    roomExists: async () => true,
+    members: async () => [
+      { userId: alice, lastReadSeq: 0 },
+      { userId: bob, lastReadSeq: 0 },
+    ],
+    highestSeq: async () => Math.max(0, ...rows.keys()),
+    insertNew: (_roomId, messages) => insert(messages),
+    insertChecked: async (_roomId, sends, plan) => {
+      const stored = [...rows.values()].filter((r) =>
+        sends.some((s) => s.senderId === r.sender_id && s.clientMsgId === r.client_msg_id),
+      );
+      return { stored, inserted: await insert(plan(stored)) };
+    },
+    messagesAfter: async (_roomId, sinceSeq, limit) =>
+      [...rows.values()].filter((r) => r.seq > sinceSeq).slice(0, limit),
+    messagesBefore: async () => {
+      if (hooks.failHistory) {
+        hooks.failHistory = false;
+        throw new Error('injected history failure');
+      }
+      return [];
+    },
+    markRead: async () => undefined,
+  };
+  return { store, rows, hooks };
+}
+
+function setup() {
+  const timers = createManualTimers(1_700_000_000_000);
+  const log = createLogger({ level: 'fatal', pretty: false, destination: { write: () => undefined } });
+  const registry = new Registry();
+  const system = createActorSystem({ log, timers, metrics: registry, askTimeoutMs: 60_000 });
+  const { store, rows, hooks } = memoryStore();
+  const published: BusPayload[] = [];
+  const kind = roomActorKind({
+    store,
+    fanOut: (_topic, payload) => published.push(payload),
+    toRoomId: (id) => id as RoomId,
+    now: () => timers.now(),
+    metrics: registry,
+  });
+  system.register(kind);
+  const room = system.ref<RoomCommand>(kind, roomId);
+  const send = (senderId: UserId, clientMsgId: string, body = clientMsgId) =>
+    room
+      .ask<{ seq: number }>((reply) => ({
+        type: 'send',
+        send: { senderId, clientMsgId, body, meta: null },
+        reply,
+      }))
+      .then(
+        (ack) => ({ clientMsgId, seq: ack.seq, code: undefined as string | undefined }),
+        (error: unknown) => ({
+          clientMsgId,
+          seq: undefined as number | undefined,
+          code: isAppError(error) ? error.code : 'THROWN',
+        }),
+      );
+  const pushedSeqs = () =>
+    published
+      .map((p) => p.frame as { t: string; d: { seq: number; clientMsgId: string } })
+      .filter((f) => f.t === 'room.message')
+      .map((f) => f.d.seq);
+  return { system, room, rows, hooks, send, published, pushedSeqs };
+}
+
+describe('room actor', () => {
+  it('splits a batch the database refuses so that only the refused send fails', async () => {
+    const { hooks, send, pushedSeqs, rows } = setup();
+    const gate = deferred();
+    hooks.beforeInsert = () => gate.promise;
+    const first = send(alice, 'first');
+    await settle();
+    // Everything below waits behind the first write and is written as one batch.
+    const burst = Array.from({ length: 20 }, (_, i) =>
+      i === 7 ? send(bob, 'poison', 'bad\u0000') : send(i % 2 ? alice : bob, `m${i}`),
+    );
+    await settle();
+    hooks.beforeInsert = undefined;
+    gate.resolve();
+    const results = [await first, ...(await Promise.all(burst))];
+    expect(results.filter((r) => r.code !== undefined)).toEqual([
+      { clientMsgId: 'poison', seq: undefined, code: 'VALIDATION_FAILED' },
+    ]);
+    expect(hooks.inserts[1]).toBe(20); // the poisoned batch really held everyone's sends
+    const seqs = results.flatMap((r) => (r.seq === undefined ? [] : [r.seq])).sort((a, b) => a - b);
+    expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect([...rows.keys()].sort((a, b) => a - b)).toEqual(seqs);
+    expect(pushedSeqs()).toEqual(seqs);
+  });
+
+  it('fails a batch as a whole, without splitting, when the database itself is unavailable', async () => {
+    const { hooks, send } = setup();
+    hooks.down = true;
+    const results = await Promise.all([send(alice, 'a'), send(bob, 'b'), send(alice, 'c')]);
+    expect(results.map((r) => r.code)).toEqual(['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
+    expect(hooks.inserts.length).toBeLessThanOrEqual(2);
+    hooks.down = false;
+    expect(await send(alice, 'a')).toMatchObject({ seq: 1 });
+  });
+
+  it('pushes a committed batch even when the actor restarts before it hears of the commit', async () => {
+    const { room, hooks, send, pushedSeqs } = setup();
+    const committed = deferred();
+    const release = deferred();
+    hooks.afterCommit = async () => {
+      committed.resolve();
+      await release.promise;
+    };
+    const sent = send(alice, 'restart-me');
+    await committed.promise;
+    hooks.afterCommit = undefined;
+    hooks.failHistory = true;
+    const history = room.ask((reply) => ({
+      type: 'history',
+      userId: bob,
+      beforeSeq: undefined,
+      limit: 10,
+      reply,
+    }));
+    await expect(history).rejects.toSatisfy((e: unknown) => e instanceof AppError && e.code === 'INTERNAL');
+    release.resolve();
+    expect(await sent).toMatchObject({ seq: 1 });
+    await settle();
+    expect(pushedSeqs()).toEqual([1]);
+    expect(await send(bob, 'next')).toMatchObject({ seq: 2 });
+    await settle();
+    expect(pushedSeqs()).toEqual([1, 2]);
+  });
+
+  it('answers a join with membership and the last seq only, reading no backlog in its turn', async () => {
+    const { room, send } = setup();
+    await send(alice, 'one');
+    expect(await room.ask((reply) => ({ type: 'join', userId: bob, reply }))).toEqual({ lastSeq: 1 });
+    await expect(
+      room.ask((reply) => ({
+        type: 'join',
+        userId: 'c0000000-0000-4000-8000-000000000003' as UserId,
+        reply,
+      })),
+    ).rejects.toSatisfy((e: unknown) => e instanceof AppError && e.code === 'FORBIDDEN');
+  });
+});
