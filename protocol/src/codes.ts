@@ -31,6 +31,11 @@ export const ErrorCode = {
   BAD_FRAME: 'BAD_FRAME',
   /** WebSocket only: the envelope's `t` names no request type of this protocol version. */
   UNKNOWN_TYPE: 'UNKNOWN_TYPE',
+  /**
+   * A user would be a member of more rooms than ROOMS_MAX_PER_USER allows (creating a room, or being
+   * added to one). `details.userIds` names the users at the limit.
+   */
+  ROOM_LIMIT_REACHED: 'ROOM_LIMIT_REACHED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

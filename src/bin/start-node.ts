@@ -110,9 +110,9 @@ function createServices(
   return {
     tokens,
     auth,
-    users: createUserService({ db, isOnline: (ids) => presence.isOnline(ids) }),
+    users: createUserService({ db, isOnline: (ids) => presence.isOnline(ids), bus }),
     admin: createAdminService({ db }),
-    rooms: createRoomService({ db, bus }),
+    rooms: createRoomService({ db, bus, maxRoomsPerUser: config.roomsMaxPerUser }),
   };
 }
 
@@ -269,6 +269,7 @@ export async function startNode(
             host: config.host,
             wsPort: config.ws.port,
             presenceLeaseMs: config.presenceLeaseMs,
+            trustProxy: config.trustProxy,
             fanOutQueueMax: config.busFanOutQueueMax,
             fanOutTimeoutMs: config.redisCommandTimeoutMs * 2,
             ...config.ws,

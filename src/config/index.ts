@@ -153,6 +153,26 @@ export const settings = {
     'Seconds of silence after which a socket is closed; the server pings at about half of it.',
     '60',
   ),
+  WS_MAX_SOCKETS_PER_USER: setting(
+    wholeNumber(1, 100_000),
+    'Open WebSockets one user may have on one node; a socket beyond it is closed 1008 right after opening.',
+    '20',
+  ),
+  WS_UPGRADES_PER_IP_PER_SECOND: setting(
+    wholeNumber(1, 1_000_000),
+    'Sustained WebSocket upgrade requests per client IP per second, per node; more get HTTP 429 before any auth work.',
+    '20',
+  ),
+  WS_UPGRADE_BURST_PER_IP: setting(
+    wholeNumber(1, 1_000_000),
+    'WebSocket upgrade requests one client IP may make at once above the sustained rate.',
+    '40',
+  ),
+  ROOMS_MAX_PER_USER: setting(
+    wholeNumber(1, 1_000_000),
+    'Rooms one user may be a member of; creating or being added to one more answers 409 ROOM_LIMIT_REACHED.',
+    '1000',
+  ),
   PRESENCE_LEASE_MS: setting(
     wholeNumber(1000, 600_000),
     'Lease of a node in the presence registry; users of a node that died go offline within it plus 3 s.',
@@ -300,7 +320,14 @@ export interface Config {
     readonly maxBurst: number;
     readonly maxBufferedBytes: number;
     readonly idleTimeoutS: number;
+    /** Open sockets per user per node. */
+    readonly maxSocketsPerUser: number;
+    /** Token bucket of upgrade requests per client IP per node: refill per second, and capacity. */
+    readonly upgradesPerIpPerSecond: number;
+    readonly upgradeBurstPerIp: number;
   };
+  /** Room memberships per user. */
+  readonly roomsMaxPerUser: number;
   readonly presenceLeaseMs: number;
   /** Absolute path. */
   readonly dataDir: string;
@@ -413,7 +440,11 @@ export function loadConfig(
       maxBurst: withDefault('WS_MAX_BURST'),
       maxBufferedBytes: withDefault('WS_MAX_BUFFERED_BYTES'),
       idleTimeoutS: withDefault('WS_IDLE_TIMEOUT_S'),
+      maxSocketsPerUser: withDefault('WS_MAX_SOCKETS_PER_USER'),
+      upgradesPerIpPerSecond: withDefault('WS_UPGRADES_PER_IP_PER_SECOND'),
+      upgradeBurstPerIp: withDefault('WS_UPGRADE_BURST_PER_IP'),
     },
+    roomsMaxPerUser: withDefault('ROOMS_MAX_PER_USER'),
     presenceLeaseMs: withDefault('PRESENCE_LEASE_MS'),
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(context.cwd, dataDir),
     databaseUrl: p.DATABASE_URL,

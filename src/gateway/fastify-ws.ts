@@ -9,6 +9,7 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { negotiateEncoding } from '../../protocol/src/version.js';
+import { AppError } from '../platform/errors.js';
 import type { AcceptedUpgrade, GatewayCore } from './transport.js';
 
 export interface FastifyWsLimits {
@@ -38,6 +39,13 @@ export async function registerFastifyWebSocket(
     websocket: true,
     schema: { hide: true },
     preValidation: async (request) => {
+      // request.ip already follows TRUST_PROXY (Fastify's trustProxy).
+      const admission = core.admitUpgrade(request.ip, undefined);
+      if (!admission.ok) {
+        throw new AppError('RATE_LIMITED', 'too many WebSocket upgrades from this address', {
+          details: { retryAfterS: admission.retryAfterS },
+        });
+      }
       const queryIndex = request.url.indexOf('?');
       accepted.set(
         request,

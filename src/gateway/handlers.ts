@@ -3,7 +3,7 @@
  * type does not compile until it has a handler. Handlers return the `ok` payload or throw AppError.
  */
 import type { ClientFrameOf, ClientFrameType, ReplyPayload } from '../../protocol/src/frames.js';
-import type { RoomId } from '../../protocol/src/ids.js';
+import type { RoomId, UserId } from '../../protocol/src/ids.js';
 import type { RoomCommand } from '../actors/room/room-actor.js';
 import type { ActorRef } from '../actors/runtime/index.js';
 import type { AuthService } from '../domain/auth/service.js';
@@ -26,6 +26,16 @@ export function createHandlers(deps: {
   readonly now: () => number;
   readonly room: (roomId: RoomId) => ActorRef<RoomCommand>;
   /**
+   * Whether the user is a member of the room (false for unknown rooms too). Checked before
+   * `room` is asked, so a request for a room one is not in never activates its actor.
+   */
+  readonly mayUseRoom: (userId: UserId, roomId: RoomId) => Promise<boolean>;
+  /**
+   * Counts contact removals heard on this node. A presence subscription checked against the
+   * database is re-checked when a removal arrived meanwhile, so it cannot outlive the contact.
+   */
+  readonly contactRemovals: () => number;
+  /**
    * Joins the connection to the room: the room actor answers membership and its last seq, the
    * backlog after `sinceSeq` is paged from the database outside the actor's turn, then live.
    */
@@ -38,6 +48,13 @@ export function createHandlers(deps: {
   readonly leaveRoom: (roomId: RoomId, connection: Connection) => Promise<void>;
 }): HandlerTable {
   const { auth, presence, hub } = deps;
+  /** The actor of a room the connection's user is a member of; FORBIDDEN (the same for unknown rooms) otherwise. */
+  const memberRoom = async (connection: Connection, roomId: RoomId) => {
+    if (!(await deps.mayUseRoom(connection.userId, roomId))) {
+      throw new AppError('FORBIDDEN', 'not a member of this room');
+    }
+    return deps.room(roomId);
+  };
   return {
     ping: async (connection, frame) => {
       const serverTime = deps.now();
@@ -56,7 +73,10 @@ export function createHandlers(deps: {
     },
     'presence.subscribe': async (connection, frame) => {
       const userIds = [...new Set(frame.d.userIds)];
-      await presence.assertMayWatch(connection.userId, userIds);
+      for (let removals = -1; removals !== deps.contactRemovals(); ) {
+        removals = deps.contactRemovals();
+        await presence.assertMayWatch(connection.userId, userIds);
+      }
       // Watch first, then read: a transition between the two is pushed, never missed.
       hub.watch(connection, userIds);
       return { presence: await presence.snapshot(userIds) };
@@ -65,13 +85,16 @@ export function createHandlers(deps: {
       hub.unwatch(connection, frame.d.userIds);
       return undefined;
     },
-    'room.join': (connection, frame) => deps.joinRoom(connection, frame.d.roomId, frame.d.sinceSeq),
+    'room.join': async (connection, frame) => {
+      await memberRoom(connection, frame.d.roomId);
+      return deps.joinRoom(connection, frame.d.roomId, frame.d.sinceSeq);
+    },
     'room.leave': async (connection, frame) => {
       await deps.leaveRoom(frame.d.roomId, connection);
       return undefined;
     },
-    'room.send': (connection, frame) =>
-      deps.room(frame.d.roomId).ask((reply) => ({
+    'room.send': async (connection, frame) =>
+      (await memberRoom(connection, frame.d.roomId)).ask((reply) => ({
         type: 'send',
         send: {
           senderId: connection.userId,
@@ -81,22 +104,27 @@ export function createHandlers(deps: {
         },
         reply,
       })),
-    'room.history': (connection, frame) =>
-      deps.room(frame.d.roomId).ask((reply) => ({
+    'room.history': async (connection, frame) =>
+      (await memberRoom(connection, frame.d.roomId)).ask((reply) => ({
         type: 'history',
         userId: connection.userId,
         beforeSeq: frame.d.beforeSeq,
         limit: frame.d.limit,
         reply,
       })),
-    'room.typing': (connection, frame) =>
-      deps
-        .room(frame.d.roomId)
-        .ask<undefined>((reply) => ({ type: 'typing', userId: connection.userId, reply })),
-    'room.read': (connection, frame) =>
-      deps
-        .room(frame.d.roomId)
-        .ask((reply) => ({ type: 'read', userId: connection.userId, seq: frame.d.seq, reply })),
+    'room.typing': async (connection, frame) =>
+      (await memberRoom(connection, frame.d.roomId)).ask<undefined>((reply) => ({
+        type: 'typing',
+        userId: connection.userId,
+        reply,
+      })),
+    'room.read': async (connection, frame) =>
+      (await memberRoom(connection, frame.d.roomId)).ask((reply) => ({
+        type: 'read',
+        userId: connection.userId,
+        seq: frame.d.seq,
+        reply,
+      })),
   };
 }
 

@@ -20,10 +20,12 @@ import { createRoomStore, type RoomStore } from '../actors/room/room-store.js';
 import type { ActorSystem } from '../actors/runtime/index.js';
 import { type UserMessage, userActorKind } from '../actors/user/user-actor.js';
 import type { Database } from '../db/database.js';
+import { isRoomMember } from '../db/repositories/rooms.repo.js';
 import type { AuthService } from '../domain/auth/service.js';
 import { SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
 import { PRESENCE_TOPIC, type PresenceService } from '../domain/presence/service.js';
 import { ROOM_MEMBERSHIP_TOPIC } from '../domain/rooms/service.js';
+import { CONTACT_REMOVED_TOPIC } from '../domain/users/service.js';
 import type { Bus } from '../platform/bus/bus.js';
 import { createFanOutQueue } from '../platform/bus/fanout-queue.js';
 import { isAppError } from '../platform/errors.js';
@@ -36,9 +38,11 @@ import type { WebSocketEngine } from './engine.js';
 import { registerFastifyWebSocket } from './fastify-ws.js';
 import { createHandlers, dispatchThrough } from './handlers.js';
 import { createHub } from './hub.js';
+import { createRoomAccess } from './room-access.js';
 import { createRoomJoins } from './room-joins.js';
 import type { GatewayCore } from './transport.js';
 import { createUpgradeAuthenticator } from './upgrade.js';
+import { clientAddressResolver, createUpgradeRateLimiter, type TrustProxy } from './upgrade-limits.js';
 import { listenUws, type UwsListener } from './uws.js';
 
 /** Bus topic of personal notifications: `{ userId, notification }`, delivered to every node. */
@@ -53,6 +57,13 @@ export interface GatewaySettings {
   readonly maxBufferedBytes: number;
   readonly idleTimeoutS: number;
   readonly presenceLeaseMs: number;
+  /** Open sockets per user on this node; one more is closed 1008 right after opening. */
+  readonly maxSocketsPerUser: number;
+  /** Upgrade requests per client IP on this node: sustained per second, and at once. */
+  readonly upgradesPerIpPerSecond: number;
+  readonly upgradeBurstPerIp: number;
+  /** TRUST_PROXY: which X-Forwarded-For hops name the client of an upgrade on the uWS port. */
+  readonly trustProxy: TrustProxy;
   /** BUS_FANOUT_QUEUE_MAX: room fan-out publishes that may wait for the bus; more drops the oldest. */
   readonly fanOutQueueMax?: number;
   /** Milliseconds a fan-out publish may stay unanswered before its slot is freed. */
@@ -156,12 +167,19 @@ export function createGateway(deps: GatewayDeps) {
   const leaveRoom = roomJoins.leave;
   deps.actors.register(roomKind);
 
+  const roomAccess = createRoomAccess({
+    isMember: (userId, roomId) => isRoomMember(deps.db, roomId, userId),
+    now,
+  });
+  let contactRemovals = 0;
   const handlers = createHandlers({
     auth: deps.auth,
     presence: deps.presence,
     hub,
     now,
     room: (roomId) => deps.actors.ref<RoomCommand>(roomKind, roomId),
+    mayUseRoom: (userId, roomId) => roomAccess.mayUse(userId, roomId),
+    contactRemovals: () => contactRemovals,
     joinRoom: roomJoins.join,
     leaveRoom,
   });
@@ -195,9 +213,24 @@ export function createGateway(deps: GatewayDeps) {
     },
   };
 
+  const upgradeRate = createUpgradeRateLimiter({
+    perSecond: settings.upgradesPerIpPerSecond,
+    burst: settings.upgradeBurstPerIp,
+    now,
+  });
+  const clientAddress = clientAddressResolver(settings.trustProxy);
   const core: GatewayCore = {
+    admitUpgrade: (remoteAddress, forwardedFor) =>
+      upgradeRate.admit(clientAddress(remoteAddress, forwardedFor)),
     authenticateUpgrade: createUpgradeAuthenticator(deps.auth),
     open: (upgrade, transport) => {
+      // Checked when the socket opens (synchronously, so parallel upgrades cannot all pass): the
+      // extra socket is closed before it is registered anywhere or says hello.
+      if (hub.connectionsOf(upgrade.principal.userId).size >= settings.maxSocketsPerUser) {
+        log.info({ userId: upgrade.principal.userId }, 'socket refused: too many sockets for this user');
+        transport.close(CloseCode.POLICY_VIOLATION, 'too many sockets for this user');
+        return { onMessage: () => undefined, onClose: () => undefined };
+      }
       const connection = new Connection(
         randomUUID(),
         upgrade.principal,
@@ -278,11 +311,21 @@ export function createGateway(deps: GatewayDeps) {
           // Every node reloads, joined or not: its actor may be serving sends or reads all the same.
           const roomId = RoomId.safeParse(payload.roomId);
           if (!roomId.success) return;
+          roomAccess.forget(roomId.data);
           try {
             deps.actors.ref<RoomCommand>(roomKind, roomId.data).tell({ type: 'reload-members' });
           } catch (error) {
             log.warn({ err: error, roomId: roomId.data }, 'room actor refused a membership reload');
           }
+        }),
+        await bus.subscribe(CONTACT_REMOVED_TOPIC, (payload) => {
+          // Presence is for mutual contacts: once either side removes the other, neither watches.
+          const userId = UserId.safeParse(payload.userId);
+          const contactId = UserId.safeParse(payload.contactId);
+          if (!userId.success || !contactId.success) return;
+          contactRemovals += 1;
+          for (const connection of hub.connectionsOf(userId.data)) hub.unwatch(connection, [contactId.data]);
+          for (const connection of hub.connectionsOf(contactId.data)) hub.unwatch(connection, [userId.data]);
         }),
         await bus.subscribe(NOTIFICATIONS_TOPIC, (payload) => {
           const userId = UserId.safeParse(payload.userId);
@@ -325,6 +368,13 @@ export function createGateway(deps: GatewayDeps) {
             idleTimeoutS: settings.idleTimeoutS,
           },
           log,
+          rateLimitedBody: JSON.stringify({
+            type: 'urn:gigwire:problem:RATE_LIMITED',
+            title: 'Too many requests',
+            status: 429,
+            code: 'RATE_LIMITED',
+            detail: 'too many WebSocket upgrades from this address',
+          }),
           unauthorizedBody: (detail) =>
             JSON.stringify({
               type: 'urn:gigwire:problem:UNAUTHORIZED',

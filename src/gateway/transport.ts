@@ -51,6 +51,16 @@ export interface SocketHandler {
 }
 
 export interface GatewayCore {
+  /**
+   * Called first for every upgrade request, before any auth work: takes a token from the client
+   * address's bucket. Refused → HTTP 429 with Retry-After, no socket. `forwardedFor` is the raw
+   * X-Forwarded-For header, resolved by the TRUST_PROXY rule; a transport whose framework already
+   * resolved the client address passes that address and `undefined`.
+   */
+  readonly admitUpgrade: (
+    remoteAddress: string,
+    forwardedFor: string | undefined,
+  ) => { readonly ok: true } | { readonly ok: false; readonly retryAfterS: number };
   /** @throws AppError UNAUTHORIZED (→ HTTP 401, no socket) */
   readonly authenticateUpgrade: (input: UpgradeInput) => Promise<AcceptedUpgrade>;
   readonly open: (upgrade: AcceptedUpgrade, transport: SocketTransport) => SocketHandler;

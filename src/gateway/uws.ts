@@ -1,6 +1,7 @@
 /**
- * The uWebSockets.js listener on WS_PORT: /ws only. Auth happens before the upgrade completes
- * (401 and no socket otherwise). uWS hygiene (ARCHITECTURE.md §3.11): headers are copied
+ * The uWebSockets.js listener on WS_PORT: /ws only. Each upgrade first takes a token from its client
+ * address's bucket (429 and no socket, before any auth work, otherwise); auth happens before the
+ * upgrade completes (401 and no socket otherwise). uWS hygiene (ARCHITECTURE.md §3.11): headers are copied
  * synchronously, onAborted is registered before the await, the upgrade is corked, every send after
  * an await is corked, heartbeats are uWS's automatic pings with idleTimeout (no JS timer per socket).
  *
@@ -69,6 +70,8 @@ export async function listenUws(options: {
   readonly limits: UwsLimits;
   readonly log: Logger;
   readonly unauthorizedBody: (detail: string) => string;
+  /** problem+json of a 429 for an address over its upgrade rate. */
+  readonly rateLimitedBody: string;
 }): Promise<UwsListener> {
   const { uws, core, log } = options;
   const app = uws.App();
@@ -103,6 +106,20 @@ export async function listenUws(options: {
       };
       const key = req.getHeader('sec-websocket-key');
       const extensions = req.getHeader('sec-websocket-extensions');
+      const admission = core.admitUpgrade(
+        Buffer.from(res.getRemoteAddressAsText()).toString(),
+        req.getHeader('x-forwarded-for') || undefined,
+      );
+      if (!admission.ok) {
+        res.cork(() => {
+          res
+            .writeStatus('429 Too Many Requests')
+            .writeHeader('retry-after', String(admission.retryAfterS))
+            .writeHeader('content-type', 'application/problem+json')
+            .end(options.rateLimitedBody);
+        });
+        return;
+      }
       let aborted = false;
       res.onAborted(() => {
         aborted = true;

@@ -16,6 +16,7 @@ export const statusByCode: Readonly<Record<ErrorCode, number>> = {
   INTERNAL: 500,
   BAD_FRAME: 400,
   UNKNOWN_TYPE: 400,
+  ROOM_LIMIT_REACHED: 409,
 };
 
 const titleByCode: Readonly<Record<ErrorCode, string>> = {
@@ -30,6 +31,7 @@ const titleByCode: Readonly<Record<ErrorCode, string>> = {
   INTERNAL: 'Internal error',
   BAD_FRAME: 'Malformed frame',
   UNKNOWN_TYPE: 'Unknown frame type',
+  ROOM_LIMIT_REACHED: 'Room limit reached',
 };
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';

@@ -108,6 +108,8 @@ describe('WebSocket gateway', () => {
       it('tells a contact online once for many sockets, offline once with lastSeenAt', async () => {
         const [a, b] = [await registerUser(api), await registerUser(api)];
         expect((await api.post(`/v1/me/contacts/${b.id}`, undefined, a.accessToken)).status).toBe(204);
+        // Presence is for mutual contacts: b adds a back.
+        expect((await api.post(`/v1/me/contacts/${a.id}`, undefined, b.accessToken)).status).toBe(204);
         const watcher = await open(endpoints()[transport], a.accessToken, encoding);
         const subscribed = await watcher.request('presence.subscribe', { userIds: [b.id] });
         expect(subscribed).toMatchObject({ t: 'ok', d: { presence: [{ userId: b.id, status: 'offline' }] } });

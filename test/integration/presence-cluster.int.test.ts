@@ -48,6 +48,7 @@ describe('presence across nodes', () => {
     const api = httpClient(nodeA.baseUrl);
     const [a, b] = [await registerUser(api), await registerUser(api)];
     await api.post(`/v1/me/contacts/${b.id}`, undefined, a.accessToken);
+    await api.post(`/v1/me/contacts/${a.id}`, undefined, b.accessToken); // presence needs mutual contacts
     const watcher = await openSocket(nodeA.uwsUrl ?? '', a.accessToken, 'msgpack');
     expect(await watcher.request('presence.subscribe', { userIds: [b.id] })).toMatchObject({ t: 'ok' });
 

@@ -182,6 +182,8 @@ describe('a Python client written from PROTOCOL.md', () => {
       const b: Registered = await registerUser(api);
       const added = await api.post(`/v1/me/contacts/${b.id}`, undefined, a.accessToken);
       expect(added.status).toBe(204);
+      // Presence is for mutual contacts: b adds a back.
+      expect((await api.post(`/v1/me/contacts/${a.id}`, undefined, b.accessToken)).status).toBe(204);
 
       const python = runPythonClient(url, a.accessToken, b.id);
       try {

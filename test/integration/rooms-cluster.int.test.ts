@@ -15,7 +15,7 @@ import {
   testConfig,
   uniqueRedisPrefix,
 } from '../support/context.js';
-import { httpClient, registerUser } from '../support/http.js';
+import { addContact, httpClient, registerUser } from '../support/http.js';
 import { openSocket, type TestSocket } from '../support/ws-client.js';
 
 describe('rooms across nodes', () => {
@@ -58,6 +58,7 @@ describe('rooms across nodes', () => {
       await registerUser(api),
       await registerUser(api),
     ];
+    for (const member of [local, remote]) await addContact(api, member, sender);
     const created = await api.post<{ id: string }>(
       '/v1/rooms',
       { kind: 'group', memberIds: [local.id, remote.id] },

@@ -13,7 +13,7 @@ import {
   type TestDatabase,
   uniqueRedisPrefix,
 } from '../support/context.js';
-import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { addContact, httpClient, type Registered, registerUser } from '../support/http.js';
 import { freePort } from '../support/servers.js';
 import { type GigwireProcess, spawnGigwire } from '../support/spawn.js';
 import { openSocket, type TestSocket } from '../support/ws-client.js';
@@ -51,6 +51,7 @@ describe('rooms across a server crash', () => {
     const users: Registered[] = [];
     for (let i = 0; i < CLIENTS; i++) users.push(await registerUser(api));
     const [owner, ...others] = users as [Registered, ...Registered[]];
+    for (const other of others) await addContact(api, other, owner);
     const room = await api.post<{ id: string }>(
       '/v1/rooms',
       { kind: 'group', memberIds: others.map((u) => u.id) },

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNode } from '../../src/bin/start-node.js';
 import { startTestNode, type TestDatabase, type TestNode } from '../support/context.js';
-import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { addContact, httpClient, type Registered, registerUser } from '../support/http.js';
 import { openSocket, type TestSocket, type WireFrame } from '../support/ws-client.js';
 
 type Message = { roomId: string; seq: number; senderId: string; clientMsgId: string; body: string };
@@ -42,6 +42,8 @@ describe('rooms', () => {
       .filter((f) => f.t === 'room.message' && (f.d as Message).roomId === roomId)
       .map((f) => f.d as Message);
   const groupOf = async (creator: Registered, others: Registered[]) => {
+    // Nobody is put into a room by someone they have not added as a contact.
+    for (const other of others) await addContact(api, other, creator);
     const created = await api.post<{ id: string }>(
       '/v1/rooms',
       { kind: 'group', memberIds: others.map((o) => o.id), title: 'team' },
@@ -226,6 +228,7 @@ describe('rooms', () => {
 
   it('agrees between REST and WebSocket history, and clears unread counts with room.read', async () => {
     const [a, b] = [await registerUser(api), await registerUser(api)];
+    await addContact(api, b, a);
     const direct = await api.post<{ id: string }>(
       '/v1/rooms',
       { kind: 'direct', memberIds: [b.id] },
@@ -285,6 +288,7 @@ describe('rooms', () => {
     ]);
     expect(sa.frames.filter((f) => f.t === 'room.typing')).toEqual([]);
 
+    await addContact(api, c, a);
     expect((await api.post(`/v1/rooms/${roomId}/members/${c.id}`, undefined, a.accessToken)).status).toBe(
       204,
     );

@@ -12,7 +12,7 @@ import {
   type TestDatabase,
   uniqueRedisPrefix,
 } from '../support/context.js';
-import { httpClient, registerUser } from '../support/http.js';
+import { addContact, httpClient, registerUser } from '../support/http.js';
 import { freePort } from '../support/servers.js';
 import { type GigwireProcess, spawnGigwire } from '../support/spawn.js';
 import { openSocket } from '../support/ws-client.js';
@@ -48,6 +48,7 @@ describe('SDK room resume', () => {
     const wsUrl = `ws://127.0.0.1:${env.WS_PORT}/ws`;
     const api = httpClient(baseUrl);
     const [a, b] = [await registerUser(api), await registerUser(api)];
+    await addContact(api, b, a);
     const room = await api.post<{ id: string }>(
       '/v1/rooms',
       { kind: 'group', memberIds: [b.id] },

@@ -91,9 +91,12 @@ describe('TypeScript SDK', () => {
     uws: node.uwsUrl ?? '',
     'fastify-ws': `${node.baseUrl.replace(/^http/, 'ws')}/ws`,
   });
+  /** Presence is for mutual contacts: both add each other. */
   const addContact = async (owner: Registered, contact: Registered) => {
     const added = await api.post(`/v1/me/contacts/${contact.id}`, undefined, owner.accessToken);
     expect(added.status).toBe(204);
+    const back = await api.post(`/v1/me/contacts/${owner.id}`, undefined, contact.accessToken);
+    expect(back.status).toBe(204);
   };
   /** A token for a real session of `user`, signed by the test's key, with the given lifetime. */
   const tokenWithLifetime = (user: Registered, seconds: number) =>
@@ -362,6 +365,7 @@ describe('TypeScript SDK across a server crash', () => {
     const wsUrl = `ws://127.0.0.1:${env.WS_PORT}/ws`;
     const [a, b] = [await registerUser(api), await registerUser(api)];
     expect((await api.post(`/v1/me/contacts/${b.id}`, undefined, a.accessToken)).status).toBe(204);
+    expect((await api.post(`/v1/me/contacts/${a.id}`, undefined, b.accessToken)).status).toBe(204);
 
     const clientA = createClient({ url: wsUrl, WebSocket, getAccessToken: () => a.accessToken });
     clients.push(clientA);

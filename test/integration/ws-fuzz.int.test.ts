@@ -984,6 +984,10 @@ describe('WebSocket fuzzing', () => {
         expect((await api.post(`/v1/me/contacts/${contact.id}`, undefined, fuzzer.accessToken)).status).toBe(
           204,
         );
+        // Presence is for mutual contacts: the contact adds the fuzzer back.
+        expect((await api.post(`/v1/me/contacts/${fuzzer.id}`, undefined, contact.accessToken)).status).toBe(
+          204,
+        );
       }
     }
 

@@ -97,10 +97,23 @@ export function captureLogs(level: 'debug' | 'info' = 'info'): LogCapture {
   };
 }
 
-/** A Config as `loadConfig` makes it from these variables (nothing read from this process's env). */
+/**
+ * A Config as `loadConfig` makes it from these variables (nothing read from this process's env).
+ * Every test connects from 127.0.0.1, often many sockets per user at once: the per-IP upgrade rate
+ * and the per-user socket cap are lifted unless a test sets them (security-exhaustion does).
+ */
 export function testConfig(env: Record<string, string>): Config {
   return loadConfig(
-    { PATH: process.env.PATH, PORT: '0', WS_PORT: '0', LOG_PRETTY: 'false', ...env },
+    {
+      PATH: process.env.PATH,
+      PORT: '0',
+      WS_PORT: '0',
+      LOG_PRETTY: 'false',
+      WS_UPGRADES_PER_IP_PER_SECOND: '1000000',
+      WS_UPGRADE_BURST_PER_IP: '1000000',
+      WS_MAX_SOCKETS_PER_USER: '100000',
+      ...env,
+    },
     { cwd: process.cwd(), isRoot: process.getuid?.() === 0, stdoutIsTty: false, pid: process.pid },
   );
 }

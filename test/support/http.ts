@@ -79,3 +79,26 @@ export async function registerUser(
     refreshToken: response.body.refreshToken,
   };
 }
+
+/** `owner` adds `contact` to their contacts (then `contact` may put `owner` into rooms). */
+export async function addContact(
+  client: ReturnType<typeof httpClient>,
+  owner: Registered,
+  contact: { readonly id: string },
+): Promise<void> {
+  const added = await client.post(`/v1/me/contacts/${contact.id}`, undefined, owner.accessToken);
+  if (added.status !== 204) throw new Error(`adding a contact failed: ${added.status}`);
+}
+
+/**
+ * Makes the users mutual contacts (each adds the other): what presence needs, and what lets
+ * either put the other into a room.
+ */
+export async function makeContacts(
+  client: ReturnType<typeof httpClient>,
+  a: Registered,
+  b: Registered,
+): Promise<void> {
+  await addContact(client, a, b);
+  await addContact(client, b, a);
+}

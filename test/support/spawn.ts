@@ -56,6 +56,9 @@ export function spawnGigwire(env: Record<string, string>, cwd: string = projectR
         LOG_PRETTY: 'false',
         PORT: '0',
         WS_PORT: '0',
+        // Every test connects from 127.0.0.1: the per-IP upgrade rate is lifted unless a test sets it.
+        WS_UPGRADES_PER_IP_PER_SECOND: '1000000',
+        WS_UPGRADE_BURST_PER_IP: '1000000',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

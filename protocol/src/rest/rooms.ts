@@ -39,7 +39,21 @@ export const RoomSummary = z
     lastMessage: RoomMessage.nullable(),
   })
   .meta({ id: 'RoomSummary' });
-export const RoomList = z.object({ data: z.array(RoomSummary) }).meta({ id: 'RoomList' });
+export const RoomList = z
+  .object({
+    data: z.array(RoomSummary),
+    nextCursor: z
+      .string()
+      .nullable()
+      .describe('Pass back as `cursor` for the next page; null on the last page.'),
+  })
+  .meta({ id: 'RoomList' });
+
+/** GET /v1/rooms: newest membership first, `limit` rooms per page (default and most: 500). */
+export const RoomListQuery = z.strictObject({
+  cursor: z.string().max(200).optional().describe('`nextCursor` of the previous page.'),
+  limit: z.coerce.number().int().min(1).max(500).default(500),
+});
 
 export const RoomParams = z.strictObject({ id: RoomId });
 export const RoomMemberParams = z.strictObject({ id: RoomId, userId: UserId });

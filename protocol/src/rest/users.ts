@@ -51,8 +51,15 @@ export const Presence = z
   })
   .meta({ id: 'Presence' });
 
-/** GET /v1/users/:id: the public profile with live presence. */
-export const UserProfile = PublicUser.extend({ presence: Presence }).meta({ id: 'UserProfile' });
+/**
+ * GET /v1/users/:id: the public profile, with live presence only for the caller themself and for
+ * mutual contacts (each added the other); absent for everyone else.
+ */
+export const UserProfile = PublicUser.extend({
+  presence: Presence.optional().describe(
+    'Present only when you and the user added each other as contacts (or it is you).',
+  ),
+}).meta({ id: 'UserProfile' });
 export type UserProfile = z.infer<typeof UserProfile>;
 
 export const Me = PublicUser.extend({

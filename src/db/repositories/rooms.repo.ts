@@ -57,46 +57,138 @@ export async function roomMembers(
   return rows.map((row) => ({ userId: row.user_id, lastReadSeq: Number(row.last_read_seq) }));
 }
 
+/** Whether the user is a member (which implies that the room exists): one primary-key lookup. */
+export async function isRoomMember(db: Db, roomId: RoomId, userId: UserId): Promise<boolean> {
+  const row = await db
+    .selectFrom('room_members')
+    .select('room_id')
+    .where('room_id', '=', roomId)
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * Locks the users' rows until the transaction ends (in id order, so two transactions never wait
+ * on each other crosswise): membership counts read after it stay true until the commit.
+ */
+export async function lockUsers(trx: Transaction<Database>, userIds: readonly UserId[]): Promise<void> {
+  if (userIds.length === 0) return;
+  await trx
+    .selectFrom('users')
+    .select('id')
+    .where('id', 'in', [...userIds].sort())
+    .orderBy('id')
+    .forUpdate()
+    .execute();
+}
+
+/** How many rooms each of the users is a member of (users with none are absent). */
+export async function roomCounts(db: Db, userIds: readonly UserId[]): Promise<Map<UserId, number>> {
+  if (userIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('room_members')
+    .select(['user_id', (eb) => eb.fn.countAll<string>().as('rooms')])
+    .where('user_id', 'in', userIds)
+    .groupBy('user_id')
+    .execute();
+  return new Map(rows.map((row) => [row.user_id, Number(row.rooms)]));
+}
+
 export interface RoomSummaryRow {
   room: RoomRow;
   lastMessage: MessageRow | undefined;
   unread: number;
   lastReadSeq: number;
+  /** Keyset position of this row in the list: membership time in microseconds since the epoch. */
+  joinedAtUs: string;
 }
 
-/** The user's rooms, most recently active first, with the last message and the unread count. */
-export async function roomsOfUser(db: Db, userId: UserId): Promise<RoomSummaryRow[]> {
-  const rows = await db
-    .selectFrom('room_members as m')
-    .innerJoin('rooms as r', 'r.id', 'm.room_id')
-    .selectAll('r')
-    .select('m.last_read_seq')
-    .where('m.user_id', '=', userId)
-    .orderBy('r.last_seq', 'desc')
-    .orderBy('r.created_at', 'desc')
-    .limit(500)
-    .execute();
-  const summaries: RoomSummaryRow[] = [];
-  for (const row of rows) {
-    const { last_read_seq, ...room } = row;
-    const lastSeq = Number(room.last_seq);
-    const last =
-      lastSeq > 0
-        ? await db
-            .selectFrom('messages')
-            .selectAll()
-            .where('room_id', '=', room.id)
-            .where('seq', '=', lastSeq)
-            .executeTakeFirst()
-        : undefined;
-    summaries.push({
-      room,
-      lastMessage: last === undefined ? undefined : toMessage(last),
-      unread: Math.max(0, lastSeq - Number(last_read_seq)),
-      lastReadSeq: Number(last_read_seq),
-    });
-  }
-  return summaries;
+/** Where a page of `roomsOfUser` starts: after this (joined_at, room id), in list order. */
+export interface RoomListCursor {
+  readonly joinedAtUs: string;
+  readonly roomId: string;
+}
+
+interface RoomSummarySql {
+  id: RoomId;
+  kind: RoomRow['kind'];
+  title: string | null;
+  created_by: UserId | null;
+  direct_key: string | null;
+  last_seq: string;
+  created_at: Date;
+  last_read_seq: string;
+  joined_at_us: string;
+  m_seq: string | null;
+  m_sender_id: UserId | null;
+  m_client_msg_id: string | null;
+  m_body: string | null;
+  m_meta: Record<string, unknown> | null;
+  m_sent_at: Date | null;
+}
+
+/**
+ * A page of the user's rooms with each room's last message and read mark, in ONE statement (the
+ * last message through a lateral primary-key lookup), newest membership first. The order is by
+ * (joined_at, room_id), which never changes, so paging visits every room once even while messages
+ * arrive. joined_at is compared in whole microseconds (a JS Date would drop them).
+ */
+export async function roomsOfUser(
+  db: Db,
+  userId: UserId,
+  page: { readonly after: RoomListCursor | undefined; readonly limit: number },
+): Promise<RoomSummaryRow[]> {
+  const joinedUs = sql`(extract(epoch from m.joined_at) * 1000000)::bigint`;
+  const after =
+    page.after === undefined
+      ? sql``
+      : sql`and (${joinedUs}, m.room_id) < (${page.after.joinedAtUs}::bigint, ${page.after.roomId}::uuid)`;
+  const result = await sql<RoomSummarySql>`
+    select r.id, r.kind, r.title, r.created_by, r.direct_key, r.last_seq, r.created_at,
+           m.last_read_seq, ${joinedUs}::text as joined_at_us,
+           lm.seq as m_seq, lm.sender_id as m_sender_id, lm.client_msg_id as m_client_msg_id,
+           lm.body as m_body, lm.meta as m_meta, lm.sent_at as m_sent_at
+      from room_members m
+      join rooms r on r.id = m.room_id
+      left join lateral (
+        select x.seq, x.sender_id, x.client_msg_id, x.body, x.meta, x.sent_at
+          from messages x
+         where x.room_id = r.id and x.seq = r.last_seq
+      ) lm on true
+     where m.user_id = ${userId} ${after}
+     order by m.joined_at desc, m.room_id desc
+     limit ${page.limit}`.execute(db);
+  return result.rows.map((row) => {
+    const lastSeq = Number(row.last_seq);
+    const lastReadSeq = Number(row.last_read_seq);
+    return {
+      room: {
+        id: row.id,
+        kind: row.kind,
+        title: row.title,
+        created_by: row.created_by,
+        direct_key: row.direct_key,
+        last_seq: row.last_seq,
+        created_at: row.created_at,
+      },
+      lastMessage:
+        row.m_seq === null
+          ? undefined
+          : {
+              room_id: row.id,
+              seq: Number(row.m_seq),
+              sender_id: row.m_sender_id as UserId,
+              client_msg_id: row.m_client_msg_id as string,
+              body: row.m_body as string,
+              meta: row.m_meta,
+              sent_at: row.m_sent_at as Date,
+            },
+      unread: Math.max(0, lastSeq - lastReadSeq),
+      lastReadSeq,
+      joinedAtUs: row.joined_at_us,
+    };
+  });
 }
 
 /** Newest first, below `beforeSeq` when given. */

@@ -152,8 +152,14 @@ export async function addContact(db: Db, userId: UserId, contactId: UserId): Pro
     .execute();
 }
 
-export async function removeContact(db: Db, userId: UserId, contactId: UserId): Promise<void> {
-  await db.deleteFrom('contacts').where('user_id', '=', userId).where('contact_id', '=', contactId).execute();
+/** @returns whether a contact was removed (false: there was none). */
+export async function removeContact(db: Db, userId: UserId, contactId: UserId): Promise<boolean> {
+  const result = await db
+    .deleteFrom('contacts')
+    .where('user_id', '=', userId)
+    .where('contact_id', '=', contactId)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
 }
 
 export function listContacts(db: Db, userId: UserId): Promise<(UserRow & { added_at: Date })[]> {
@@ -167,20 +173,42 @@ export function listContacts(db: Db, userId: UserId): Promise<(UserRow & { added
     .execute();
 }
 
-/** Which of `candidateIds` are in the user's contact list. */
-export async function contactIdsAmong(
+/**
+ * Which of `candidateIds` are mutual contacts of the user: each added the other. One statement over
+ * the (user_id, contact_id) primary key in both directions.
+ */
+export async function mutualContactIdsAmong(
   db: Db,
   userId: UserId,
   candidateIds: readonly UserId[],
 ): Promise<Set<UserId>> {
   if (candidateIds.length === 0) return new Set();
   const rows = await db
-    .selectFrom('contacts')
-    .select('contact_id')
-    .where('user_id', '=', userId)
-    .where('contact_id', 'in', candidateIds)
+    .selectFrom('contacts as mine')
+    .innerJoin('contacts as theirs', (join) =>
+      join.onRef('theirs.user_id', '=', 'mine.contact_id').onRef('theirs.contact_id', '=', 'mine.user_id'),
+    )
+    .select('mine.contact_id')
+    .where('mine.user_id', '=', userId)
+    .where('mine.contact_id', 'in', candidateIds)
     .execute();
   return new Set(rows.map((row) => row.contact_id));
+}
+
+/** Which of `ownerIds` have `contactId` in their contact list (they added that user). */
+export async function ownersWithContact(
+  db: Db,
+  contactId: UserId,
+  ownerIds: readonly UserId[],
+): Promise<Set<UserId>> {
+  if (ownerIds.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('contacts')
+    .select('user_id')
+    .where('contact_id', '=', contactId)
+    .where('user_id', 'in', ownerIds)
+    .execute();
+  return new Set(rows.map((row) => row.user_id));
 }
 
 /** Rows per statement: two bind parameters each, far below Postgres's 65 535 per statement. */

@@ -1,5 +1,6 @@
 /**
- * Presence rules: who may watch whom (a user's own contacts only), what a presence state is, and
+ * Presence rules: who may watch whom (mutual contacts only: each added the other, so adding
+ * someone back is how a contact request is accepted), what a presence state is, and
  * what happens on a transition (offline stores last_seen_at in Postgres, then every node hears it
  * on the bus). Whether a user is online comes from the node-lease store in Redis.
  */
@@ -7,7 +8,7 @@ import type { Kysely } from 'kysely';
 import type { PresenceState } from '../../../protocol/src/frames.js';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
-import { contactIdsAmong, lastSeenOf, setLastSeenMany } from '../../db/repositories/users.repo.js';
+import { lastSeenOf, mutualContactIdsAmong, setLastSeenMany } from '../../db/repositories/users.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import type { Clock } from '../../platform/clock.js';
 import { AppError } from '../../platform/errors.js';
@@ -81,12 +82,15 @@ export function createPresenceService(deps: {
     /** Announces users of dead nodes (and of this node's previous life) as offline. */
     announceOffline,
 
-    /** @throws AppError FORBIDDEN when any id is not one of the watcher's contacts (nothing is revealed). */
+    /**
+     * @throws AppError FORBIDDEN when any id is not a mutual contact of the watcher (the watcher
+     * added them and they added the watcher); nothing is revealed about the refused ids.
+     */
     async assertMayWatch(watcher: UserId, userIds: readonly UserId[]): Promise<void> {
-      const contacts = await contactIdsAmong(db, watcher, userIds);
+      const contacts = await mutualContactIdsAmong(db, watcher, userIds);
       const notContacts = userIds.filter((id) => !contacts.has(id));
       if (notContacts.length > 0) {
-        throw new AppError('FORBIDDEN', 'presence is visible for your contacts only', {
+        throw new AppError('FORBIDDEN', 'presence is visible for mutual contacts only', {
           details: { userIds: notContacts },
         });
       }

@@ -2,8 +2,13 @@
  * Rooms over REST: creating them (one direct room per pair), listing the caller's with unread
  * counts, membership of groups, and history. Non-members learn nothing about a room: unknown and
  * foreign rooms both answer FORBIDDEN.
+ *
+ * Consent: nobody is put into a room (direct or group) by someone they have not added as a contact
+ * themselves, so a stranger cannot fill anyone's room list. A user is a member of at most
+ * `maxRoomsPerUser` rooms; the check runs with the users' rows locked, so concurrent creations
+ * cannot pass it together.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { RoomMessage } from '../../../protocol/src/frames.js';
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
@@ -12,16 +17,20 @@ import {
   findDirectRoom,
   findRoom,
   insertRoom,
+  isRoomMember,
+  lockUsers,
   type MessageRow,
   messagesBefore,
+  type RoomListCursor,
   type RoomRow,
   removeRoomMember,
+  roomCounts,
   roomMembers,
   roomsOfUser,
 } from '../../db/repositories/rooms.repo.js';
-import { findUserById } from '../../db/repositories/users.repo.js';
+import { findUserById, ownersWithContact } from '../../db/repositories/users.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
-import { AppError } from '../../platform/errors.js';
+import { AppError, isAppError } from '../../platform/errors.js';
 
 /** Bus topic of one room: every node with joined connections subscribes. */
 export const roomTopic = (roomId: string) => `room.${roomId}`;
@@ -40,8 +49,67 @@ export const toRoomMessage = (row: MessageRow): RoomMessage => ({
 
 const forbidden = () => new AppError('FORBIDDEN', 'not a member of this room');
 
-export function createRoomService(deps: { readonly db: Kysely<Database>; readonly bus: Bus }) {
+/** Opaque cursor of GET /v1/rooms: base64url of [joined_at in µs, room id]. */
+export function encodeRoomCursor(cursor: RoomListCursor): string {
+  return Buffer.from(JSON.stringify([cursor.joinedAtUs, cursor.roomId])).toString('base64url');
+}
+
+/** @throws AppError VALIDATION_FAILED for anything but a cursor of ours (never a 500). */
+export function decodeRoomCursor(cursor: string | undefined): RoomListCursor | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      typeof value[0] === 'string' &&
+      /^-?\d{1,18}$/.test(value[0]) &&
+      typeof value[1] === 'string' &&
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value[1])
+    ) {
+      return { joinedAtUs: value[0], roomId: value[1] };
+    }
+  } catch {
+    // fall through: not JSON
+  }
+  throw new AppError('VALIDATION_FAILED', 'invalid cursor', {
+    details: { errors: [{ path: 'query.cursor', message: 'is not a cursor from this API' }] },
+  });
+}
+
+export function createRoomService(deps: {
+  readonly db: Kysely<Database>;
+  readonly bus: Bus;
+  /** ROOMS_MAX_PER_USER: rooms a user may be a member of. */
+  readonly maxRoomsPerUser: number;
+}) {
   const { db, bus } = deps;
+
+  /** @throws AppError FORBIDDEN naming the users who have not added `adder` as a contact. */
+  const assertConsent = async (adder: UserId, added: readonly UserId[]) => {
+    const consenting = await ownersWithContact(db, adder, added);
+    const refused = added.filter((id) => !consenting.has(id));
+    if (refused.length > 0) {
+      throw new AppError('FORBIDDEN', 'only users who added you as a contact can be put into a room', {
+        details: { userIds: refused },
+      });
+    }
+  };
+
+  /** Call with the users' rows locked (`lockUsers`) in the transaction that adds them. */
+  const assertRoomLimit = async (trx: Transaction<Database>, joining: readonly UserId[]) => {
+    const counts = await roomCounts(trx, joining);
+    const full = joining.filter((id) => (counts.get(id) ?? 0) >= deps.maxRoomsPerUser);
+    if (full.length > 0) {
+      throw new AppError(
+        'ROOM_LIMIT_REACHED',
+        `a user may be a member of at most ${deps.maxRoomsPerUser} rooms`,
+        {
+          details: { userIds: full, limit: deps.maxRoomsPerUser },
+        },
+      );
+    }
+  };
 
   const toRoom = (room: RoomRow, memberIds: readonly UserId[]) => ({
     id: room.id,
@@ -70,6 +138,12 @@ export function createRoomService(deps: { readonly db: Kysely<Database>; readonl
   return {
     memberRoom,
 
+    /**
+     * Whether `userId` is a member of `roomId` (false also when the room does not exist): one
+     * primary-key lookup, cheap enough to run before anything is loaded for the room.
+     */
+    isMember: (userId: UserId, roomId: RoomId) => isRoomMember(db, roomId, userId),
+
     /** @returns the room and whether it was created now (false: the existing direct room). */
     async create(
       creator: UserId,
@@ -94,22 +168,29 @@ export function createRoomService(deps: { readonly db: Kysely<Database>; readonl
         const directKey = [creator, other].sort().join(':');
         const existing = await findDirectRoom(db, directKey);
         if (existing !== undefined) return { room: toRoom(existing, [creator, other]), created: false };
+        await assertConsent(creator, [other]);
         try {
           const room = await db.transaction().execute(async (trx) => {
+            await lockUsers(trx, [creator, other]);
+            await assertRoomLimit(trx, [creator, other]);
             const row = await insertRoom(trx, { kind: 'direct', title: null, createdBy: creator, directKey });
             await addRoomMembers(trx, row.id, [creator, other]);
             return row;
           });
           return { room: toRoom(room, [creator, other]), created: true };
         } catch (error) {
+          if (isAppError(error)) throw error;
           // Both users created it at the same moment: the unique key picked one.
           const raced = await findDirectRoom(db, directKey);
           if (raced !== undefined) return { room: toRoom(raced, [creator, other]), created: false };
           throw error;
         }
       }
+      await assertConsent(creator, others);
       const memberIds = [creator, ...others];
       const room = await db.transaction().execute(async (trx) => {
+        await lockUsers(trx, memberIds);
+        await assertRoomLimit(trx, memberIds);
         const row = await insertRoom(trx, {
           kind: 'group',
           title: input.title ?? null,
@@ -130,10 +211,16 @@ export function createRoomService(deps: { readonly db: Kysely<Database>; readonl
       );
     },
 
-    async list(userId: UserId) {
-      const rows = await roomsOfUser(db, userId);
+    /** A page of the caller's rooms, newest membership first; `nextCursor` null on the last page. */
+    async list(userId: UserId, page: { readonly cursor?: string | undefined; readonly limit: number }) {
+      const rows = await roomsOfUser(db, userId, {
+        after: decodeRoomCursor(page.cursor),
+        limit: page.limit + 1,
+      });
+      const shown = rows.slice(0, page.limit);
+      const last = shown[shown.length - 1];
       return {
-        data: rows.map((row) => ({
+        data: shown.map((row) => ({
           id: row.room.id,
           kind: row.room.kind,
           title: row.room.title,
@@ -142,6 +229,10 @@ export function createRoomService(deps: { readonly db: Kysely<Database>; readonl
           unread: row.unread,
           lastMessage: row.lastMessage === undefined ? null : toRoomMessage(row.lastMessage),
         })),
+        nextCursor:
+          rows.length > page.limit && last !== undefined
+            ? encodeRoomCursor({ joinedAtUs: last.joinedAtUs, roomId: last.room.id })
+            : null,
       };
     },
 
@@ -150,7 +241,14 @@ export function createRoomService(deps: { readonly db: Kysely<Database>; readonl
       if (room.kind !== 'group') throw new AppError('CONFLICT', 'only group rooms change members');
       const user = await findUserById(db, userId);
       if (user === undefined || user.locked_at !== null) throw new AppError('NOT_FOUND', 'no such user');
-      await addRoomMembers(db, roomId, [userId]);
+      if (userId !== actor) await assertConsent(actor, [userId]);
+      await db.transaction().execute(async (trx) => {
+        await lockUsers(trx, [userId]);
+        // Adding an existing member changes nothing and is not refused by the limit.
+        if (await isRoomMember(trx, roomId, userId)) return;
+        await assertRoomLimit(trx, [userId]);
+        await addRoomMembers(trx, roomId, [userId]);
+      });
       await announceMembership(roomId, userId, 'added');
     },
 

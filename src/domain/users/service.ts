@@ -1,4 +1,9 @@
-/** Profiles, worker search and contacts. */
+/**
+ * Profiles, worker search and contacts. Contacts are one-sided entries ("I added you"); a pair that
+ * added each other are mutual contacts, and only mutual contacts see each other's presence
+ * (adding someone back is how a contact request is accepted). Removing a contact is announced on
+ * the bus so every node stops the presence pushes between the two at once.
+ */
 import type { Kysely } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type {
@@ -14,14 +19,19 @@ import {
   addContact,
   findUserById,
   listContacts,
+  mutualContactIdsAmong,
   removeContact,
   searchDocumentOf,
   searchUsers,
   updateUser,
 } from '../../db/repositories/users.repo.js';
+import type { Bus } from '../../platform/bus/bus.js';
 import { AppError } from '../../platform/errors.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { toMe, toPublicUser } from './dto.js';
+
+/** Bus topic of removed contacts: `{ userId, contactId }` (userId removed contactId). */
+export const CONTACT_REMOVED_TOPIC = 'contacts.removed';
 
 /** Search words reduced to letters and digits, so user input never reaches tsquery syntax. */
 export function searchTerms(q: string | undefined): string[] {
@@ -36,6 +46,7 @@ export function createUserService(deps: {
   readonly db: Kysely<Database>;
   /** Whether each user has a socket open on any node (the presence registry in Redis). */
   readonly isOnline: (userIds: readonly UserId[]) => Promise<boolean[]>;
+  readonly bus: Bus;
 }) {
   const { db } = deps;
 
@@ -76,8 +87,12 @@ export function createUserService(deps: {
       return toMe(updated);
     },
 
-    async getUser(id: UserId): Promise<UserProfile> {
+    /** The public profile; presence and last-seen only for the user themself and mutual contacts. */
+    async getUser(viewer: UserId, id: UserId): Promise<UserProfile> {
       const user = await activeUser(id);
+      if (viewer !== id && !(await mutualContactIdsAmong(db, viewer, [id])).has(id)) {
+        return toPublicUser(user);
+      }
       const [online] = await deps.isOnline([id]);
       return {
         ...toPublicUser(user),
@@ -111,7 +126,9 @@ export function createUserService(deps: {
     },
 
     async removeContact(userId: UserId, contactId: UserId): Promise<void> {
-      await removeContact(db, userId, contactId);
+      if (await removeContact(db, userId, contactId)) {
+        await deps.bus.publish(CONTACT_REMOVED_TOPIC, { userId, contactId });
+      }
     },
 
     async listContacts(userId: UserId): Promise<{ data: Contact[] }> {

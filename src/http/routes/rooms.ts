@@ -9,6 +9,7 @@ import {
   Room,
   RoomHistoryQuery,
   RoomList,
+  RoomListQuery,
   RoomMemberParams,
   RoomParams,
 } from '../../../protocol/src/rest/rooms.js';
@@ -26,7 +27,8 @@ export function registerRoomRoutes(app: FastifyInstance, rooms: RoomService): vo
     schema: {
       tags,
       summary: 'Create a room',
-      description: 'A second direct room for the same pair answers 200 with the existing one.',
+      description:
+        'A second direct room for the same pair answers 200 with the existing one. Every other member must have added you as a contact (403 FORBIDDEN, `details.userIds`, otherwise); a member already in ROOMS_MAX_PER_USER rooms answers 409 ROOM_LIMIT_REACHED.',
       body: CreateRoomRequest,
       response: { 200: Room, 201: Room, ...errors },
     },
@@ -41,9 +43,12 @@ export function registerRoomRoutes(app: FastifyInstance, rooms: RoomService): vo
     schema: {
       tags,
       summary: 'My rooms with last message and unread count',
+      description:
+        'Newest membership first, in pages of `limit` (default and most 500); pass `nextCursor` back as `cursor` for the next page. The order never changes while paging, so every room is listed once.',
+      querystring: RoomListQuery,
       response: { 200: RoomList, ...errors },
     },
-    handler: async (request) => rooms.list(principalOf(request).userId),
+    handler: async (request) => rooms.list(principalOf(request).userId, request.query),
   });
 
   r.get('/v1/rooms/:id', {
@@ -62,6 +67,8 @@ export function registerRoomRoutes(app: FastifyInstance, rooms: RoomService): vo
     schema: {
       tags,
       summary: 'Add a member to a group room',
+      description:
+        'The user must have added you as a contact (403 FORBIDDEN otherwise); a user already in ROOMS_MAX_PER_USER rooms answers 409 ROOM_LIMIT_REACHED.',
       params: RoomMemberParams,
       response: { 204: z.null(), ...errors },
     },

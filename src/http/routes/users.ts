@@ -55,11 +55,13 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
     config: { auth: 'user' },
     schema: {
       tags: ['profiles'],
-      summary: "A user's public profile with presence (no email)",
+      summary: "A user's public profile (no email); presence only for mutual contacts",
+      description:
+        '`presence` (status and lastSeenAt) is included only when you and the user added each other as contacts, or for yourself.',
       params: UserIdParams,
       response: { 200: UserProfile, ...errors },
     },
-    handler: async (request) => users.getUser(request.params.id),
+    handler: async (request) => users.getUser(principalOf(request).userId, request.params.id),
   });
 
   r.get('/v1/me/contacts', {
@@ -77,6 +79,8 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
     schema: {
       tags: ['contacts'],
       summary: 'Add a contact (idempotent)',
+      description:
+        "Contacts are one-sided until the other user adds you back: mutual contacts see each other's presence, and a user can put you into a room only after you added them.",
       params: ContactParams,
       response: { 204: z.null(), ...errors },
     },
@@ -91,6 +95,7 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
     schema: {
       tags: ['contacts'],
       summary: 'Remove a contact (idempotent)',
+      description: 'Presence between the two stops at once, in both directions.',
       params: ContactParams,
       response: { 204: z.null(), ...errors },
     },
