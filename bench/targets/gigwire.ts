@@ -103,6 +103,12 @@ function serverEnv(ports: { http: number; ws: number }, databaseUrl: string, red
     // still see 429s.
     LOGIN_MAX_FAILURES: '1000',
     LOGIN_IP_MAX_FAILURES: '100000',
+    // RAISED FOR BENCHMARKING (defaults 20 upgrades/s with a burst of 40 per client IP, 20 sockets
+    // per user per node): the load generator opens thousands of sockets from a few 127.0.0.x
+    // addresses within seconds, and reconnects them together. These are the config's maxima.
+    WS_UPGRADES_PER_IP_PER_SECOND: '1000000',
+    WS_UPGRADE_BURST_PER_IP: '1000000',
+    WS_MAX_SOCKETS_PER_USER: '100000',
   };
 }
 
