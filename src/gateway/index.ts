@@ -260,7 +260,14 @@ export function createGateway(deps: GatewayDeps) {
       });
       return {
         onMessage: (data, isBinary) => connection.receive(data, isBinary),
-        onClose: (code) => connection.closed(code),
+        onClose: (code) => {
+          // Called from the transport's native callback: a throw here would reach the process-wide handler.
+          try {
+            connection.closed(code);
+          } catch (error) {
+            log.error({ err: error, connId: connection.id }, 'connection close handling failed');
+          }
+        },
       };
     },
   };
