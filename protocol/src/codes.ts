@@ -36,6 +36,11 @@ export const ErrorCode = {
    * added to one). `details.userIds` names the users at the limit.
    */
   ROOM_LIMIT_REACHED: 'ROOM_LIMIT_REACHED',
+  /**
+   * A wallet's available balance (posted minus pending debits) does not cover the amount.
+   * `details.shortfall` is the missing amount in minor units (integer), `details.currency` its currency.
+   */
+  INSUFFICIENT_FUNDS: 'INSUFFICIENT_FUNDS',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -1,5 +1,13 @@
 /** Kysely's view of the schema: one `*.table.ts` per table (or small family of tables), gathered here. */
 import type { InstallationTable } from './tables/installation.table.js';
+import type {
+  IdempotencyKeysTable,
+  LedgerAccountsTable,
+  LedgerEntriesTable,
+  LedgerEscrowsTable,
+  LedgerHoldsTable,
+  LedgerTransactionsTable,
+} from './tables/ledger.table.js';
 import type { EmailsTable, OutboxEventsTable } from './tables/outbox.table.js';
 import type { MessagesTable, RoomMembersTable, RoomsTable } from './tables/rooms.table.js';
 import type {
@@ -23,4 +31,10 @@ export interface Database {
   rooms: RoomsTable;
   room_members: RoomMembersTable;
   messages: MessagesTable;
+  ledger_accounts: LedgerAccountsTable;
+  ledger_transactions: LedgerTransactionsTable;
+  ledger_entries: LedgerEntriesTable;
+  ledger_holds: LedgerHoldsTable;
+  ledger_escrows: LedgerEscrowsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }

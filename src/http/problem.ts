@@ -17,6 +17,7 @@ export const statusByCode: Readonly<Record<ErrorCode, number>> = {
   BAD_FRAME: 400,
   UNKNOWN_TYPE: 400,
   ROOM_LIMIT_REACHED: 409,
+  INSUFFICIENT_FUNDS: 409,
 };
 
 const titleByCode: Readonly<Record<ErrorCode, string>> = {
@@ -32,6 +33,7 @@ const titleByCode: Readonly<Record<ErrorCode, string>> = {
   BAD_FRAME: 'Malformed frame',
   UNKNOWN_TYPE: 'Unknown frame type',
   ROOM_LIMIT_REACHED: 'Room limit reached',
+  INSUFFICIENT_FUNDS: 'Insufficient funds',
 };
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';

@@ -1,0 +1,141 @@
+/**
+ * Wallet operations: balances, transfers between users, money in (top-up) and out (withdrawal) through
+ * the provider clearing account. Wallets are created on first use; a user who never used one has a
+ * balance of 0 (never NOT_FOUND).
+ */
+import type { UserId } from '../../../protocol/src/ids.js';
+import { ensureAccounts, findWallet, type HoldRow } from '../../db/repositories/ledger.repo.js';
+import { AppError } from '../../platform/errors.js';
+import {
+  createHold,
+  type PaymentsDeps,
+  type PostedTransaction,
+  postHold,
+  postTransaction,
+  voidHold,
+} from './ledger.js';
+import { assertAmount, availableOf } from './rules.js';
+
+export interface WalletBalance {
+  readonly currency: string;
+  /** posted − pending debits: what the user can spend now. */
+  readonly available: bigint;
+  /** Reserved by pending holds (withdrawals in flight). */
+  readonly pending: bigint;
+  readonly posted: bigint;
+}
+
+export async function walletBalance(
+  deps: Pick<PaymentsDeps, 'db' | 'settings'>,
+  userId: UserId,
+): Promise<WalletBalance> {
+  const currency = deps.settings.currency;
+  const wallet = await findWallet(deps.db, userId, currency);
+  if (wallet === undefined) return { currency, available: 0n, pending: 0n, posted: 0n };
+  return { currency, available: availableOf(wallet), pending: wallet.pendingDebits, posted: wallet.posted };
+}
+
+const walletKey = (userId: UserId, currency: string) => ({ kind: 'wallet', userId, currency }) as const;
+
+/**
+ * Moves `amount` from one user's wallet to another's at once. INSUFFICIENT_FUNDS (with the
+ * shortfall) when the sender's available balance does not cover it.
+ */
+export async function transfer(
+  deps: PaymentsDeps,
+  input: { opKey: string; fromUserId: UserId; toUserId: UserId; amount: bigint; memo?: string | null },
+): Promise<PostedTransaction> {
+  assertAmount(input.amount);
+  if (input.fromUserId === input.toUserId) {
+    throw new AppError('VALIDATION_FAILED', 'a transfer needs two different users', {
+      details: { field: 'toUserId' },
+    });
+  }
+  const currency = deps.settings.currency;
+  const [from, to] = await ensureAccounts(deps.db, [
+    walletKey(input.fromUserId, currency),
+    walletKey(input.toUserId, currency),
+  ]);
+  if (from === undefined || to === undefined) throw new Error('wallets missing');
+  return postTransaction(deps, {
+    opKey: input.opKey,
+    kind: 'transfer',
+    currency,
+    initiatorId: input.fromUserId,
+    memo: input.memo ?? null,
+    entries: [
+      { accountId: from.id, amount: -input.amount },
+      { accountId: to.id, amount: input.amount },
+    ],
+  });
+}
+
+/**
+ * Money in: the provider confirmed `amount` for the user. Provider clearing (the outside world, the
+ * only account that goes negative) pays the wallet. `externalRef` (the provider's event or payment
+ * id) makes a second confirmation of the same payment a no-op.
+ */
+export async function topUp(
+  deps: PaymentsDeps,
+  input: { opKey: string; userId: UserId; amount: bigint; externalRef?: string | null },
+): Promise<PostedTransaction> {
+  assertAmount(input.amount);
+  const currency = deps.settings.currency;
+  const [clearing, wallet] = await ensureAccounts(deps.db, [
+    { kind: 'provider_clearing', currency },
+    walletKey(input.userId, currency),
+  ]);
+  if (clearing === undefined || wallet === undefined) throw new Error('accounts missing');
+  return postTransaction(deps, {
+    opKey: input.opKey,
+    kind: 'top_up',
+    currency,
+    externalRef: input.externalRef ?? null,
+    initiatorId: input.userId,
+    entries: [
+      { accountId: clearing.id, amount: -input.amount },
+      { accountId: wallet.id, amount: input.amount },
+    ],
+  });
+}
+
+/**
+ * Money out, phase one: reserves `amount` in the user's wallet for a payout (a pending hold towards
+ * provider clearing). INSUFFICIENT_FUNDS when it is not available.
+ */
+export async function startWithdrawal(
+  deps: PaymentsDeps,
+  input: { opKey: string; userId: UserId; amount: bigint },
+): Promise<{ hold: HoldRow; replayed: boolean }> {
+  assertAmount(input.amount);
+  const currency = deps.settings.currency;
+  const [wallet, clearing] = await ensureAccounts(deps.db, [
+    walletKey(input.userId, currency),
+    { kind: 'provider_clearing', currency },
+  ]);
+  if (clearing === undefined || wallet === undefined) throw new Error('accounts missing');
+  return createHold(deps, {
+    opKey: input.opKey,
+    reason: 'withdrawal',
+    debitAccountId: wallet.id,
+    creditAccountId: clearing.id,
+    amount: input.amount,
+    currency,
+  });
+}
+
+/** Phase two, the provider paid out: the reserved amount leaves the wallet (once). */
+export function completeWithdrawal(
+  deps: PaymentsDeps,
+  input: { holdId: string; externalRef?: string | null },
+): Promise<PostedTransaction> {
+  return postHold(deps, { holdId: input.holdId, kind: 'withdrawal', externalRef: input.externalRef ?? null });
+}
+
+/** Phase two, the payout failed before any money left: the reservation ends (once). */
+export function failWithdrawal(
+  deps: PaymentsDeps,
+  input: { holdId: string },
+): Promise<{ replayed: boolean }> {
+  return voidHold(deps, input);
+}
