@@ -187,6 +187,20 @@ export async function findTransactionByOpKey(db: Db, opKey: string): Promise<Tra
   );
 }
 
+export async function findTransactionByExternalRef(
+  db: Db,
+  externalRef: string,
+): Promise<TransactionRow | undefined> {
+  return withEntries(
+    db,
+    await db
+      .selectFrom('ledger_transactions')
+      .selectAll()
+      .where('external_ref', '=', externalRef)
+      .executeTakeFirst(),
+  );
+}
+
 export async function findTransaction(db: Db, id: string): Promise<TransactionRow | undefined> {
   return withEntries(
     db,

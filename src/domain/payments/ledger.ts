@@ -13,6 +13,7 @@ import { isUniqueViolation, withSerializationRetry } from '../../db/errors.js';
 import {
   type AccountRow,
   findHold,
+  findTransactionByExternalRef,
   findTransactionByOpKey,
   type HoldRow,
   insertHold,
@@ -91,7 +92,15 @@ const keyReused = (opKey: string) =>
 /** The first result of `txn.opKey`, if it had the same effect; CONFLICT if it had another. */
 async function replayOf(db: Kysely<Database> | Transaction<Database>, txn: NewTransaction) {
   const existing = await findTransactionByOpKey(db, txn.opKey);
-  if (existing === undefined) return undefined;
+  if (existing === undefined) {
+    // Another operation already recorded this outside event (I8): never a second transaction.
+    if (txn.externalRef != null && (await findTransactionByExternalRef(db, txn.externalRef)) !== undefined) {
+      throw new AppError('CONFLICT', 'this external event was already recorded', {
+        details: { externalRef: txn.externalRef },
+      });
+    }
+    return undefined;
+  }
   if (existing.kind !== txn.kind || !sameEffect(existing.entries, txn.entries)) throw keyReused(txn.opKey);
   return { transactionId: existing.id, replayed: true } satisfies PostedTransaction;
 }
