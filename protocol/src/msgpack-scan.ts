@@ -1,12 +1,29 @@
 /**
  * A structural check of MessagePack bytes before they are decoded: standard MessagePack only, as
- * PROTOCOL.md promises. Refuses every extension type (msgpackr would otherwise build a BigInt, a
+ * PROTOCOL.md promises. Refuses strings that are not valid UTF-8, every extension type (msgpackr would otherwise build a BigInt, a
  * Date, a record or a structure from them), the never-used byte 0xc1, map keys that are not
  * strings, nesting deeper than the cap, truncated input and trailing bytes. Iterative and
  * allocation-free, so a 64 KiB frame of nested arrays costs one pass, never a stack overflow.
  */
 
 /** Why the bytes are refused, or undefined when they are one standard MessagePack value. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** True when bytes[start, end) is valid UTF-8; ASCII (the common case) is checked without decoding. */
+function isUtf8(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    if ((bytes[i] as number) >= 0x80) {
+      try {
+        strictUtf8.decode(bytes.subarray(i, end));
+        return true;
+      } catch {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 export function findMsgpackProblem(bytes: Uint8Array, maxDepth: number): string | undefined {
   // For each open container: items still to read, and for maps whether the next item is a key
   // (maps count 2 items per entry; a key is read when the count is even).
@@ -108,6 +125,9 @@ export function findMsgpackProblem(bytes: Uint8Array, maxDepth: number): string 
     }
     if (expectingKey && !isString) return 'MessagePack map keys must be strings';
     if (!need(skip)) return 'truncated MessagePack value';
+    // RFC 6455 fails a text frame that is not UTF-8; a msgpack str is held to the same rule rather
+    // than stored with replacement characters (or, from CESU-8, unpaired surrogates).
+    if (isString && !isUtf8(bytes, offset, offset + skip)) return 'MessagePack str is not valid UTF-8';
     offset += skip;
 
     if (depth > 0) remaining[top] = (remaining[top] as number) - 1;
