@@ -13,6 +13,7 @@ import type { Database } from '../../src/db/database.js';
 import { ensureAccounts, findEscrow } from '../../src/db/repositories/ledger.repo.js';
 import { type AuditReport, auditLedger } from '../../src/domain/payments/audit.js';
 import { holdEscrow, refundEscrow, releaseEscrow, splitEscrow } from '../../src/domain/payments/escrow.js';
+import { walletTransactions } from '../../src/domain/payments/history.js';
 import { type PaymentsDeps, postTransaction } from '../../src/domain/payments/ledger.js';
 import {
   completeWithdrawal,
@@ -251,6 +252,41 @@ describe('wallet operations', () => {
     expect((await walletBalance(deps, b!)).posted).toBe(60n);
     expect((await walletBalance(deps, c!)).posted).toBe(40n);
     expect((await walletBalance(deps, a!)).posted).toBe(0n);
+  });
+});
+
+describe('wallet history', () => {
+  it('lists a wallet newest first with reason and counterparty, in pages; a new user sees an empty page', async () => {
+    const [a, b] = await newUsers(2);
+    expect(await walletTransactions(deps, a!, { cursor: undefined, limit: 10 })).toEqual({
+      data: [],
+      nextCursor: null,
+    });
+    await topUp(deps, { opKey: key(), userId: a!, amount: 1_000n });
+    await transfer(deps, { opKey: key(), fromUserId: a!, toUserId: b!, amount: 100n, memo: 'lunch' });
+    const contractId = randomUUID();
+    await holdEscrow(deps, { contractId, hirerId: a!, workerId: b!, amount: 500n });
+    await releaseEscrow(deps, contractId);
+
+    const first = await walletTransactions(deps, a!, { cursor: undefined, limit: 2 });
+    expect(
+      first.data.map((l) => [l.reason, l.amount, l.balanceAfter, l.counterpartyId, l.contractId, l.note]),
+    ).toEqual([
+      ['escrow-hold', -500n, 400n, b, contractId, null],
+      ['transfer', -100n, 900n, b, null, 'lunch'],
+    ]);
+    expect(first.nextCursor).not.toBeNull();
+    const second = await walletTransactions(deps, a!, { cursor: first.nextCursor ?? undefined, limit: 2 });
+    expect(second.data.map((l) => [l.reason, l.amount, l.counterpartyId])).toEqual([
+      ['top-up', 1_000n, null],
+    ]);
+    expect(second.nextCursor).toBeNull();
+
+    const worker = await walletTransactions(deps, b!, { cursor: undefined, limit: 10 });
+    expect(worker.data.map((l) => [l.reason, l.amount, l.counterpartyId])).toEqual([
+      ['escrow-release', 450n, a],
+      ['transfer', 100n, a],
+    ]);
   });
 });
 

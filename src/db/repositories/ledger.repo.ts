@@ -428,6 +428,71 @@ export async function resolveEscrow(
     .execute();
 }
 
+export interface WalletHistoryRow {
+  readonly entryId: string;
+  readonly transactionId: string;
+  readonly kind: LedgerTransactionKind;
+  /** Signed amount on this wallet (negative = money left it). */
+  readonly amount: bigint;
+  readonly balanceAfter: bigint;
+  /** The other user: the other wallet of a transfer, the other party of an escrow; null for the provider. */
+  readonly counterpartyId: UserId | null;
+  readonly contractId: string | null;
+  readonly memo: string | null;
+  readonly createdAt: Date;
+}
+
+/**
+ * A page of a wallet's entries, newest first, keyset-paged by entry id (ids grow with time within an
+ * account, and the (account_id, id desc) index serves the order), `limit + 1` rows so the caller
+ * knows whether there is more.
+ */
+export async function walletHistory(
+  db: Db,
+  accountId: string,
+  page: { readonly beforeEntryId: string | undefined; readonly limit: number },
+): Promise<WalletHistoryRow[]> {
+  const before = page.beforeEntryId === undefined ? sql`` : sql`and e.id < ${page.beforeEntryId}::bigint`;
+  const { rows } = await sql<{
+    entry_id: string;
+    transaction_id: string;
+    kind: LedgerTransactionKind;
+    amount: string;
+    balance_after: string;
+    counterparty_id: UserId | null;
+    contract_id: string | null;
+    memo: string | null;
+    created_at: Date;
+  }>`
+    select e.id as entry_id, t.id as transaction_id, t.kind, e.amount::text, e.balance_after::text,
+           t.contract_id, t.memo, t.created_at,
+           case when t.contract_id is not null then
+                  (select case when es.hirer_id = a.user_id then es.worker_id else es.hirer_id end
+                   from ledger_escrows es where es.contract_id = t.contract_id)
+                else
+                  (select a2.user_id from ledger_entries e2 join ledger_accounts a2 on a2.id = e2.account_id
+                   where e2.transaction_id = e.transaction_id and e2.account_id <> e.account_id
+                     and a2.kind = 'wallet' order by e2.id limit 1)
+           end as counterparty_id
+    from ledger_entries e
+    join ledger_transactions t on t.id = e.transaction_id
+    join ledger_accounts a on a.id = e.account_id
+    where e.account_id = ${accountId}::bigint ${before}
+    order by e.id desc
+    limit ${page.limit + 1}`.execute(db);
+  return rows.map((row) => ({
+    entryId: row.entry_id,
+    transactionId: row.transaction_id,
+    kind: row.kind,
+    amount: BigInt(row.amount),
+    balanceAfter: BigInt(row.balance_after),
+    counterpartyId: row.counterparty_id,
+    contractId: row.contract_id,
+    memo: row.memo,
+    createdAt: row.created_at,
+  }));
+}
+
 /** Raw rows for the auditor: each query returns only violations, so a healthy ledger returns none. */
 export const auditQueries = {
   /** I1: transactions whose entries do not sum to 0, or that have fewer than two entries. */

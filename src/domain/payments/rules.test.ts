@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../platform/errors.js';
+import { decodeHistoryCursor, encodeHistoryCursor } from './history.js';
 import {
   assertAmount,
   assertBalanced,
@@ -155,5 +156,21 @@ describe('payments rules', () => {
         { accountId: '1', amount: -4n },
       ]),
     ).toBe(false);
+  });
+});
+
+describe('wallet history cursors', () => {
+  it('round-trip entry ids and refuse anything else', () => {
+    expect(decodeHistoryCursor(encodeHistoryCursor('42'))).toBe('42');
+    expect(decodeHistoryCursor(undefined)).toBeUndefined();
+    for (const bad of [
+      '',
+      'xyz',
+      encodeHistoryCursor('0'),
+      encodeHistoryCursor('-1'),
+      encodeHistoryCursor('99999999999999999999'),
+    ]) {
+      expect(() => decodeHistoryCursor(bad)).toThrow(AppError);
+    }
   });
 });
