@@ -41,6 +41,11 @@ export const ErrorCode = {
    * `details.shortfall` is the missing amount in minor units (integer), `details.currency` its currency.
    */
   INSUFFICIENT_FUNDS: 'INSUFFICIENT_FUNDS',
+  /**
+   * REST only: an `Idempotency-Key` reused with a different request (another body or endpoint).
+   * Use a new key for a new request.
+   */
+  IDEMPOTENCY_KEY_REUSED: 'IDEMPOTENCY_KEY_REUSED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

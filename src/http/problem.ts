@@ -18,6 +18,7 @@ export const statusByCode: Readonly<Record<ErrorCode, number>> = {
   UNKNOWN_TYPE: 400,
   ROOM_LIMIT_REACHED: 409,
   INSUFFICIENT_FUNDS: 409,
+  IDEMPOTENCY_KEY_REUSED: 422,
 };
 
 const titleByCode: Readonly<Record<ErrorCode, string>> = {
@@ -34,6 +35,7 @@ const titleByCode: Readonly<Record<ErrorCode, string>> = {
   UNKNOWN_TYPE: 'Unknown frame type',
   ROOM_LIMIT_REACHED: 'Room limit reached',
   INSUFFICIENT_FUNDS: 'Insufficient funds',
+  IDEMPOTENCY_KEY_REUSED: 'Idempotency key reused',
 };
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';

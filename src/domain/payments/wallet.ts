@@ -3,8 +3,15 @@
  * the provider clearing account. Wallets are created on first use; a user who never used one has a
  * balance of 0 (never NOT_FOUND).
  */
+import type { Transaction } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
-import { ensureAccounts, findWallet, type HoldRow } from '../../db/repositories/ledger.repo.js';
+import type { Database } from '../../db/database.js';
+import {
+  ensureAccounts,
+  findWallet,
+  type HoldRow,
+  type NewTransaction,
+} from '../../db/repositories/ledger.repo.js';
 import { AppError } from '../../platform/errors.js';
 import {
   createHold,
@@ -12,6 +19,7 @@ import {
   type PostedTransaction,
   postHold,
   postTransaction,
+  postTransactionIn,
   voidHold,
 } from './ledger.js';
 import { assertAmount, availableOf } from './rules.js';
@@ -38,36 +46,74 @@ export async function walletBalance(
 const walletKey = (userId: UserId, currency: string) => ({ kind: 'wallet', userId, currency }) as const;
 
 /**
- * Moves `amount` from one user's wallet to another's at once. INSUFFICIENT_FUNDS (with the
- * shortfall) when the sender's available balance does not cover it.
+ * `transfer` inside the caller's transaction (e.g. together with its idempotency key). The two
+ * wallets are created in user-id order, so two such transactions cannot deadlock creating them.
  */
-export async function transfer(
-  deps: PaymentsDeps,
-  input: { opKey: string; fromUserId: UserId; toUserId: UserId; amount: bigint; memo?: string | null },
+export async function transferIn(
+  trx: Transaction<Database>,
+  deps: Pick<PaymentsDeps, 'settings'>,
+  input: TransferInput,
 ): Promise<PostedTransaction> {
+  assertTransfer(input);
+  const currency = deps.settings.currency;
+  const ids = [input.fromUserId, input.toUserId].sort();
+  const wallets = await ensureAccounts(
+    trx,
+    ids.map((userId) => walletKey(userId, currency)),
+  );
+  const from = wallets.find((w) => w.userId === input.fromUserId);
+  const to = wallets.find((w) => w.userId === input.toUserId);
+  if (from === undefined || to === undefined) throw new Error('wallets missing');
+  return postTransactionIn(trx, transferTransaction(input, currency, from.id, to.id));
+}
+
+export interface TransferInput {
+  readonly opKey: string;
+  readonly fromUserId: UserId;
+  readonly toUserId: UserId;
+  readonly amount: bigint;
+  readonly memo?: string | null;
+}
+
+function assertTransfer(input: TransferInput) {
   assertAmount(input.amount);
   if (input.fromUserId === input.toUserId) {
     throw new AppError('VALIDATION_FAILED', 'a transfer needs two different users', {
       details: { field: 'toUserId' },
     });
   }
+}
+
+const transferTransaction = (
+  input: TransferInput,
+  currency: string,
+  fromId: string,
+  toId: string,
+): NewTransaction => ({
+  opKey: input.opKey,
+  kind: 'transfer',
+  currency,
+  initiatorId: input.fromUserId,
+  memo: input.memo ?? null,
+  entries: [
+    { accountId: fromId, amount: -input.amount },
+    { accountId: toId, amount: input.amount },
+  ],
+});
+
+/**
+ * Moves `amount` from one user's wallet to another's at once. INSUFFICIENT_FUNDS (with the
+ * shortfall) when the sender's available balance does not cover it.
+ */
+export async function transfer(deps: PaymentsDeps, input: TransferInput): Promise<PostedTransaction> {
+  assertTransfer(input);
   const currency = deps.settings.currency;
   const [from, to] = await ensureAccounts(deps.db, [
     walletKey(input.fromUserId, currency),
     walletKey(input.toUserId, currency),
   ]);
   if (from === undefined || to === undefined) throw new Error('wallets missing');
-  return postTransaction(deps, {
-    opKey: input.opKey,
-    kind: 'transfer',
-    currency,
-    initiatorId: input.fromUserId,
-    memo: input.memo ?? null,
-    entries: [
-      { accountId: from.id, amount: -input.amount },
-      { accountId: to.id, amount: input.amount },
-    ],
-  });
+  return postTransaction(deps, transferTransaction(input, currency, from.id, to.id));
 }
 
 /**
