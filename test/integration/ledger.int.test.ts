@@ -14,7 +14,7 @@ import { ensureAccounts, findEscrow } from '../../src/db/repositories/ledger.rep
 import { type AuditReport, auditLedger } from '../../src/domain/payments/audit.js';
 import { holdEscrow, refundEscrow, releaseEscrow, splitEscrow } from '../../src/domain/payments/escrow.js';
 import { walletTransactions } from '../../src/domain/payments/history.js';
-import { type PaymentsDeps, postTransaction } from '../../src/domain/payments/ledger.js';
+import { type PaymentsDeps, postTransaction, reverseTransaction } from '../../src/domain/payments/ledger.js';
 import {
   completeWithdrawal,
   failWithdrawal,
@@ -252,6 +252,78 @@ describe('wallet operations', () => {
     expect((await walletBalance(deps, b!)).posted).toBe(60n);
     expect((await walletBalance(deps, c!)).posted).toBe(40n);
     expect((await walletBalance(deps, a!)).posted).toBe(0n);
+  });
+});
+
+describe('reversals and events', () => {
+  it('reverses a paid-out withdrawal once with a new transaction; escrow moves cannot be reversed', async () => {
+    const [a, b] = await newUsers(2);
+    await topUp(deps, { opKey: key(), userId: a!, amount: 300n });
+    const { hold } = await startWithdrawal(deps, { opKey: key(), userId: a!, amount: 200n });
+    const paid = await completeWithdrawal(deps, { holdId: hold.id });
+    expect((await walletBalance(deps, a!)).posted).toBe(100n);
+    // The bank refused the payout after accepting it: the money comes back, once.
+    const reversed = await reverseTransaction(deps, {
+      transactionId: paid.transactionId,
+      kind: 'withdrawal_reversal',
+    });
+    expect(
+      await reverseTransaction(deps, { transactionId: paid.transactionId, kind: 'withdrawal_reversal' }),
+    ).toEqual({
+      ...reversed,
+      replayed: true,
+    });
+    expect((await walletBalance(deps, a!)).posted).toBe(300n);
+
+    // A transfer whose receiver already spent the money cannot be taken back.
+    const sent = await transfer(deps, { opKey: key(), fromUserId: a!, toUserId: b!, amount: 50n });
+    await transfer(deps, { opKey: key(), fromUserId: b!, toUserId: a!, amount: 30n });
+    await expect(reverseTransaction(deps, { transactionId: sent.transactionId })).rejects.toMatchObject({
+      code: 'INSUFFICIENT_FUNDS',
+      details: { shortfall: 30 },
+    });
+    const contractId = randomUUID();
+    const held = await holdEscrow(deps, { contractId, hirerId: a!, workerId: b!, amount: 10n });
+    await expect(reverseTransaction(deps, { transactionId: held.transactionId })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
+    await expectCleanAudit();
+  });
+
+  it('writes one outbox event per new transfer and escrow outcome, none on a replay', async () => {
+    const [a, b] = await newUsers(2);
+    await topUp(deps, { opKey: key(), userId: a!, amount: 100n });
+    const opKey = key();
+    const sent = await transfer(deps, { opKey, fromUserId: a!, toUserId: b!, amount: 40n });
+    await transfer(deps, { opKey, fromUserId: a!, toUserId: b!, amount: 40n });
+    const contractId = randomUUID();
+    await holdEscrow(deps, { contractId, hirerId: a!, workerId: b!, amount: 50n });
+    const released = await releaseEscrow(deps, contractId);
+    await releaseEscrow(deps, contractId);
+    const events = await db
+      .selectFrom('outbox_events')
+      .select(['type', 'payload'])
+      .where(sql<boolean>`payload->>'transactionId' in (${sent.transactionId}, ${released.transactionId})`)
+      .orderBy('created_at')
+      .execute();
+    expect(events).toEqual([
+      {
+        type: 'transfer.received',
+        payload: { fromUserId: a, toUserId: b, amount: 40, transactionId: sent.transactionId },
+      },
+      {
+        type: 'escrow.released',
+        payload: {
+          contractId,
+          hirerId: a,
+          workerId: b,
+          toWorker: 45,
+          fee: 5,
+          toHirer: 0,
+          transactionId: released.transactionId,
+        },
+      },
+    ]);
   });
 });
 

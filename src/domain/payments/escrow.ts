@@ -23,7 +23,14 @@ import {
 } from '../../db/repositories/ledger.repo.js';
 import type { LedgerTransactionKind } from '../../db/tables/ledger.table.js';
 import { AppError } from '../../platform/errors.js';
-import { compareIds, type PaymentsDeps, type PostedTransaction, runLedgerTransaction } from './ledger.js';
+import {
+  compareIds,
+  type PaymentsDeps,
+  PaymentsEvent,
+  type PostedTransaction,
+  runLedgerTransaction,
+  writeEvents,
+} from './ledger.js';
 import { assertAmount, findShortfall, insufficientFunds, planEscrowPayout, sameEffect } from './rules.js';
 
 export interface EscrowHoldInput {
@@ -116,6 +123,12 @@ const RESOLUTIONS = {
   split: { status: 'split', kind: 'escrow_split' },
 } as const satisfies Record<string, Resolution>;
 
+const EVENT_BY_ACTION = {
+  release: PaymentsEvent.escrowReleased,
+  refund: PaymentsEvent.escrowRefunded,
+  split: PaymentsEvent.escrowSplit,
+} as const satisfies Record<keyof typeof RESOLUTIONS, PaymentsEvent>;
+
 export interface EscrowResolution extends PostedTransaction {
   readonly toWorker: bigint;
   readonly fee: bigint;
@@ -174,6 +187,19 @@ async function resolve(
       entries,
     });
     await resolveEscrow(trx, contractId, { status, transactionId, at: deps.clock.now() });
+    await writeEvents(trx, transactionId, [
+      {
+        type: EVENT_BY_ACTION[action],
+        payload: {
+          contractId,
+          hirerId: escrow.hirerId,
+          workerId: escrow.workerId,
+          toWorker: Number(payout.toWorker),
+          fee: Number(payout.fee),
+          toHirer: Number(payout.toHirer),
+        },
+      },
+    ]);
     return { transactionId, replayed: false, ...payout };
   });
 }

@@ -13,6 +13,7 @@ import { isUniqueViolation, withSerializationRetry } from '../../db/errors.js';
 import {
   type AccountRow,
   findHold,
+  findTransaction,
   findTransactionByExternalRef,
   findTransactionByOpKey,
   type HoldRow,
@@ -23,6 +24,7 @@ import {
   type NewTransaction,
   resolveHold,
 } from '../../db/repositories/ledger.repo.js';
+import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
 import type { Clock } from '../../platform/clock.js';
 import { AppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
@@ -126,6 +128,7 @@ function assertSameCurrency(
 export async function postTransactionIn(
   trx: Transaction<Database>,
   txn: NewTransaction,
+  events: readonly OutboxEvent[] = [],
 ): Promise<PostedTransaction> {
   assertBalanced(txn.entries);
   const deltas = netDeltas(txn.entries);
@@ -136,15 +139,47 @@ export async function postTransactionIn(
   assertSameCurrency(accounts, deltas.keys(), txn.currency);
   const short = findShortfall(accounts, deltas);
   if (short !== undefined) throw insufficientFunds(short.shortfall, txn.currency);
-  return { transactionId: await insertTransaction(trx, txn), replayed: false };
+  const transactionId = await insertTransaction(trx, txn);
+  await writeEvents(trx, transactionId, events);
+  return { transactionId, replayed: false };
+}
+
+/** An outbox event written with the effect that causes it (only when the effect is new, never on a replay). */
+export interface OutboxEvent {
+  readonly type: PaymentsEvent;
+  /** Ids and amounts (JSON numbers, ≤ 2^53 − 1); `transactionId` is added. */
+  readonly payload: Readonly<Record<string, unknown>>;
+}
+
+/** Events of the payments domain (the Notifications issue turns them into notifications and receipts). */
+export const PaymentsEvent = {
+  transferReceived: 'transfer.received',
+  escrowReleased: 'escrow.released',
+  escrowRefunded: 'escrow.refunded',
+  escrowSplit: 'escrow.split',
+  paymentSucceeded: 'payment.succeeded',
+  paymentFailed: 'payment.failed',
+} as const;
+export type PaymentsEvent = (typeof PaymentsEvent)[keyof typeof PaymentsEvent];
+
+export async function writeEvents(
+  trx: Transaction<Database>,
+  transactionId: string,
+  events: readonly OutboxEvent[],
+): Promise<void> {
+  for (const event of events) await insertOutboxEvent(trx, event.type, { ...event.payload, transactionId });
 }
 
 /** Posts a balanced n-entry journal transaction in its own database transaction. */
-export async function postTransaction(deps: Pick<PaymentsDeps, 'db' | 'log'>, txn: NewTransaction) {
+export async function postTransaction(
+  deps: Pick<PaymentsDeps, 'db' | 'log'>,
+  txn: NewTransaction,
+  events: readonly OutboxEvent[] = [],
+) {
   assertBalanced(txn.entries);
   return runLedgerTransaction(
     deps,
-    (trx) => postTransactionIn(trx, txn),
+    (trx) => postTransactionIn(trx, txn, events),
     () => replayOf(deps.db, txn),
   );
 }
@@ -279,5 +314,40 @@ export async function voidHold(
     await lockAccounts(trx, [hold.debitAccountId, hold.creditAccountId].sort(compareIds));
     await resolveHold(trx, hold.id, 'voided', deps.clock.now());
     return { replayed: false };
+  });
+}
+
+/** Kinds a reversal may undo: money movements outside escrow (escrow has its own lifecycle). */
+const REVERSIBLE = new Set<NewTransaction['kind']>(['top_up', 'withdrawal', 'transfer', 'hold_post']);
+
+/**
+ * Corrects a posted transaction by a new one with every entry negated (the journal is append-only,
+ * so nothing is edited). At most one reversal per transaction (its op key derives from the id).
+ * INSUFFICIENT_FUNDS when an account has already spent what the reversal takes back.
+ */
+export async function reverseTransaction(
+  deps: Pick<PaymentsDeps, 'db' | 'log'>,
+  input: {
+    transactionId: string;
+    kind?: 'reversal' | 'withdrawal_reversal';
+    externalRef?: string | null;
+    memo?: string | null;
+  },
+): Promise<PostedTransaction> {
+  const original = await findTransaction(deps.db, input.transactionId);
+  if (original === undefined)
+    throw new AppError('NOT_FOUND', `transaction ${input.transactionId} does not exist`);
+  if (!REVERSIBLE.has(original.kind)) {
+    throw new AppError('VALIDATION_FAILED', `a ${original.kind} transaction cannot be reversed`);
+  }
+  return postTransaction(deps, {
+    opKey: `reverse:${original.id}`,
+    kind: input.kind ?? 'reversal',
+    currency: original.currency,
+    externalRef: input.externalRef ?? null,
+    contractId: original.contractId,
+    initiatorId: original.initiatorId,
+    memo: input.memo ?? `reverses ${original.id}`,
+    entries: original.entries.map((entry) => ({ accountId: entry.accountId, amount: -entry.amount })),
   });
 }

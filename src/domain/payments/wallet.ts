@@ -15,7 +15,9 @@ import {
 import { AppError } from '../../platform/errors.js';
 import {
   createHold,
+  type OutboxEvent,
   type PaymentsDeps,
+  PaymentsEvent,
   type PostedTransaction,
   postHold,
   postTransaction,
@@ -64,7 +66,7 @@ export async function transferIn(
   const from = wallets.find((w) => w.userId === input.fromUserId);
   const to = wallets.find((w) => w.userId === input.toUserId);
   if (from === undefined || to === undefined) throw new Error('wallets missing');
-  return postTransactionIn(trx, transferTransaction(input, currency, from.id, to.id));
+  return postTransactionIn(trx, transferTransaction(input, currency, from.id, to.id), transferEvents(input));
 }
 
 export interface TransferInput {
@@ -101,6 +103,13 @@ const transferTransaction = (
   ],
 });
 
+const transferEvents = (input: TransferInput): OutboxEvent[] => [
+  {
+    type: PaymentsEvent.transferReceived,
+    payload: { fromUserId: input.fromUserId, toUserId: input.toUserId, amount: Number(input.amount) },
+  },
+];
+
 /**
  * Moves `amount` from one user's wallet to another's at once. INSUFFICIENT_FUNDS (with the
  * shortfall) when the sender's available balance does not cover it.
@@ -113,7 +122,7 @@ export async function transfer(deps: PaymentsDeps, input: TransferInput): Promis
     walletKey(input.toUserId, currency),
   ]);
   if (from === undefined || to === undefined) throw new Error('wallets missing');
-  return postTransaction(deps, transferTransaction(input, currency, from.id, to.id));
+  return postTransaction(deps, transferTransaction(input, currency, from.id, to.id), transferEvents(input));
 }
 
 /**
