@@ -1,0 +1,64 @@
+/**
+ * The payment provider port: how money enters (charge a card) and leaves (pay out to a bank account)
+ * the outside world. Calls are keyed by our payment id, so a retried call (worker restart, timeout)
+ * never charges or pays twice at the provider. The answer to a call only says whether the provider
+ * took the request; the outcome arrives later as a signed webhook event (ProviderEvent), which may be
+ * duplicated, late or out of order — the payments flow applies each outcome once.
+ */
+
+/** Why a payment failed, as clients see it (`failureCode`). */
+export const PaymentFailureCode = {
+  CARD_DECLINED: 'card_declined',
+  INSUFFICIENT_FUNDS: 'insufficient_funds',
+  PAYOUT_FAILED: 'payout_failed',
+  PROVIDER_UNAVAILABLE: 'provider_unavailable',
+} as const;
+export type PaymentFailureCode = (typeof PaymentFailureCode)[keyof typeof PaymentFailureCode];
+
+export interface ChargeRequest {
+  /** Our payment id: the provider's idempotency key. */
+  readonly paymentId: string;
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly card: string;
+}
+
+export interface PayoutRequest {
+  readonly paymentId: string;
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly bankAccount: string;
+}
+
+export type ProviderAnswer =
+  | { readonly accepted: true; readonly providerRef: string }
+  | { readonly accepted: false; readonly failureCode: PaymentFailureCode };
+
+export const ProviderEventType = {
+  CHARGE_SUCCEEDED: 'charge.succeeded',
+  CHARGE_FAILED: 'charge.failed',
+  PAYOUT_PAID: 'payout.paid',
+  PAYOUT_FAILED: 'payout.failed',
+} as const;
+export type ProviderEventType = (typeof ProviderEventType)[keyof typeof ProviderEventType];
+
+/** A webhook event's body (JSON). `id` is also the `webhook-id` header: deduplicate on it. */
+export interface ProviderEvent {
+  readonly id: string;
+  readonly type: ProviderEventType;
+  /** Unix seconds when the provider created the event. */
+  readonly createdAt: number;
+  readonly data: {
+    readonly paymentId: string;
+    readonly providerRef: string;
+    /** Minor units, a JSON integer ≤ 2^53 − 1. */
+    readonly amount: number;
+    readonly currency: string;
+    readonly failureCode?: PaymentFailureCode;
+  };
+}
+
+export interface PaymentProvider {
+  readonly charge: (request: ChargeRequest) => Promise<ProviderAnswer>;
+  readonly payout: (request: PayoutRequest) => Promise<ProviderAnswer>;
+}

@@ -1,0 +1,164 @@
+/**
+ * The sandbox provider (PAYMENTS_PROVIDER=sandbox, the default): behaves like a real provider,
+ * deterministically, so the whole money flow runs in development and tests without an account anywhere.
+ *
+ * Cards: 4242424242424242 succeeds · 4000000000000002 is declined · 4000000000009995 fails for
+ * insufficient funds · 4000000000000077 succeeds with its webhook delayed by SANDBOX_WEBHOOK_DELAY_MS ·
+ * any other number is declined. Bank accounts: ending 0000, the payout is accepted and paid, then
+ * fails (`payout.paid` followed by `payout.failed`: the withdrawal must be reversed); any other
+ * account is paid.
+ *
+ * Outcomes leave as webhook events through the `deliver` port (the edge signs them and POSTs them to
+ * our webhook endpoint over real HTTP). Every `duplicateEvery`-th event is delivered twice; a failed
+ * delivery is retried with backoff, like a real provider. The same payment id charged twice answers
+ * the first answer and sends no new events (the provider-side idempotency key).
+ */
+import type { Timers } from '../../platform/timers.js';
+import {
+  type ChargeRequest,
+  PaymentFailureCode,
+  type PaymentProvider,
+  type PayoutRequest,
+  type ProviderAnswer,
+  type ProviderEvent,
+  ProviderEventType,
+} from './provider.js';
+
+export const SandboxCard = {
+  SUCCEEDS: '4242424242424242',
+  DECLINED: '4000000000000002',
+  INSUFFICIENT_FUNDS: '4000000000009995',
+  DELAYED_WEBHOOK: '4000000000000077',
+} as const;
+
+/** What the sandbox does with a card: answer, and after how long (ms) its success webhook leaves. */
+export function sandboxChargeOutcome(
+  card: string,
+  delayedWebhookMs: number,
+): { answer: 'accepted'; webhookDelayMs: number } | { answer: 'declined'; failureCode: PaymentFailureCode } {
+  switch (card) {
+    case SandboxCard.SUCCEEDS:
+      return { answer: 'accepted', webhookDelayMs: 0 };
+    case SandboxCard.DELAYED_WEBHOOK:
+      return { answer: 'accepted', webhookDelayMs: delayedWebhookMs };
+    case SandboxCard.INSUFFICIENT_FUNDS:
+      return { answer: 'declined', failureCode: PaymentFailureCode.INSUFFICIENT_FUNDS };
+    default:
+      return { answer: 'declined', failureCode: PaymentFailureCode.CARD_DECLINED };
+  }
+}
+
+/** Whether a payout to this bank account fails after being paid (accounts ending 0000). */
+export const sandboxPayoutFailsLater = (bankAccount: string): boolean => bankAccount.endsWith('0000');
+
+/** Delivery retry delays after a failed attempt, ms (Standard Webhooks' schedule, compressed). */
+const RETRY_DELAYS_MS = [1_000, 5_000, 30_000, 120_000, 300_000];
+
+export interface SandboxProvider extends PaymentProvider {
+  /** Events scheduled or being retried; 0 when all were delivered (or given up). */
+  readonly inFlight: () => number;
+  /** Cancels scheduled deliveries. */
+  readonly stop: () => void;
+}
+
+export function createSandboxProvider(deps: {
+  readonly timers: Timers;
+  /** Sends one event (signed, over HTTP); rejects when the receiver did not answer 2xx. */
+  readonly deliver: (event: ProviderEvent) => Promise<void>;
+  readonly newId: () => string;
+  /** SANDBOX_WEBHOOK_DELAY_MS: how late the 4000000000000077 card's webhook leaves. */
+  readonly delayedWebhookMs: number;
+  /** Every n-th event is delivered twice (0 = never). */
+  readonly duplicateEvery: number;
+}): SandboxProvider {
+  const answers = new Map<string, ProviderAnswer>();
+  const cancels = new Set<() => void>();
+  let sent = 0;
+  let delivering = 0;
+  let stopped = false;
+
+  const later = (delayMs: number, run: () => void) => {
+    if (stopped) return;
+    const cancel = deps.timers.schedule(delayMs, () => {
+      cancels.delete(cancel);
+      run();
+    });
+    cancels.add(cancel);
+  };
+
+  const send = (event: ProviderEvent, attempt = 0) => {
+    later(attempt === 0 ? 0 : (RETRY_DELAYS_MS[attempt - 1] ?? 0), () => {
+      delivering++;
+      deps
+        .deliver(event)
+        .catch(() => {
+          if (attempt < RETRY_DELAYS_MS.length) send(event, attempt + 1);
+        })
+        .finally(() => {
+          delivering--;
+        });
+    });
+  };
+
+  const emit = (delayMs: number, type: ProviderEventType, data: ProviderEvent['data']) => {
+    later(delayMs, () => {
+      const event: ProviderEvent = {
+        id: `evt_${deps.newId()}`,
+        type,
+        createdAt: Math.floor(deps.timers.now() / 1000),
+        data,
+      };
+      send(event);
+      sent++;
+      if (deps.duplicateEvery > 0 && sent % deps.duplicateEvery === 0) send(event);
+    });
+  };
+
+  const once = async (paymentId: string, decide: () => ProviderAnswer): Promise<ProviderAnswer> => {
+    const previous = answers.get(paymentId);
+    if (previous !== undefined) return previous;
+    const answer = decide();
+    answers.set(paymentId, answer);
+    return answer;
+  };
+
+  return {
+    charge: (request: ChargeRequest) =>
+      once(request.paymentId, () => {
+        const outcome = sandboxChargeOutcome(request.card, deps.delayedWebhookMs);
+        if (outcome.answer === 'declined') return { accepted: false, failureCode: outcome.failureCode };
+        const providerRef = `ch_${deps.newId()}`;
+        emit(outcome.webhookDelayMs, ProviderEventType.CHARGE_SUCCEEDED, {
+          paymentId: request.paymentId,
+          providerRef,
+          amount: Number(request.amount),
+          currency: request.currency,
+        });
+        return { accepted: true, providerRef };
+      }),
+    payout: (request: PayoutRequest) =>
+      once(request.paymentId, () => {
+        const providerRef = `po_${deps.newId()}`;
+        const data = {
+          paymentId: request.paymentId,
+          providerRef,
+          amount: Number(request.amount),
+          currency: request.currency,
+        };
+        emit(0, ProviderEventType.PAYOUT_PAID, data);
+        if (sandboxPayoutFailsLater(request.bankAccount)) {
+          emit(deps.delayedWebhookMs, ProviderEventType.PAYOUT_FAILED, {
+            ...data,
+            failureCode: PaymentFailureCode.PAYOUT_FAILED,
+          });
+        }
+        return { accepted: true, providerRef };
+      }),
+    inFlight: () => cancels.size + delivering,
+    stop: () => {
+      stopped = true;
+      for (const cancel of cancels) cancel();
+      cancels.clear();
+    },
+  };
+}
