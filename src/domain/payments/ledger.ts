@@ -223,124 +223,151 @@ export async function createHold(
   deps: Pick<PaymentsDeps, 'db' | 'log'>,
   input: NewHold,
 ): Promise<{ hold: HoldRow; replayed: boolean }> {
-  assertAmount(input.amount);
-  if (input.debitAccountId === input.creditAccountId) {
-    throw new AppError('VALIDATION_FAILED', 'a hold needs two different accounts');
-  }
+  assertHold(input);
   return runLedgerTransaction(
     deps,
-    async (trx) => {
-      const accounts = await lockAccounts(
-        trx,
-        [input.debitAccountId, input.creditAccountId].sort(compareIds),
-      );
-      const replayed = await holdReplay(trx, input);
-      if (replayed !== undefined) return replayed;
-      assertSameCurrency(accounts, [input.debitAccountId, input.creditAccountId], input.currency);
-      const short = findShortfall(accounts, new Map([[input.debitAccountId, -input.amount]]));
-      if (short !== undefined) throw insufficientFunds(short.shortfall, input.currency);
-      return { hold: await insertHold(trx, input), replayed: false };
-    },
+    (trx) => createHoldIn(trx, input),
     () => holdReplay(deps.db, input),
   );
 }
 
-const holdNotFound = (holdId: string) => new AppError('NOT_FOUND', `hold ${holdId} does not exist`);
-
-/**
- * Posts a pending hold: the held amount moves from the debit to the credit account in one journal
- * transaction (kind `kind`, default `hold_post`). Posting a posted hold returns its transaction;
- * posting a voided one is CONFLICT.
- */
-export async function postHold(
-  deps: Pick<PaymentsDeps, 'db' | 'log' | 'clock'>,
-  input: { holdId: string; kind?: NewTransaction['kind']; externalRef?: string | null; memo?: string | null },
-): Promise<PostedTransaction> {
-  const opKey = `hold:post:${input.holdId}`;
-  const replay = async () => {
-    const existing = await findTransactionByOpKey(deps.db, opKey);
-    return existing === undefined ? undefined : { transactionId: existing.id, replayed: true };
-  };
-  return runLedgerTransaction(
-    deps,
-    async (trx) => {
-      const hold = await lockHold(trx, input.holdId);
-      if (hold === undefined) throw holdNotFound(input.holdId);
-      await lockAccounts(trx, [hold.debitAccountId, hold.creditAccountId].sort(compareIds));
-      if (hold.status === 'posted') {
-        const existing = await findTransactionByOpKey(trx, opKey);
-        if (existing === undefined) throw new Error(`posted hold ${hold.id} has no posting`);
-        return { transactionId: existing.id, replayed: true };
-      }
-      if (hold.status === 'voided') {
-        throw new AppError('CONFLICT', 'the hold was voided', {
-          details: { holdId: hold.id, status: hold.status },
-        });
-      }
-      // Release the reservation first: the account CHECK (posted − pending ≥ 0) holds after each statement.
-      await resolveHold(trx, hold.id, 'posted', deps.clock.now());
-      const transactionId = await insertTransaction(trx, {
-        opKey,
-        kind: input.kind ?? 'hold_post',
-        currency: hold.currency,
-        holdId: hold.id,
-        externalRef: input.externalRef ?? null,
-        memo: input.memo ?? null,
-        entries: [
-          { accountId: hold.debitAccountId, amount: -hold.amount },
-          { accountId: hold.creditAccountId, amount: hold.amount },
-        ],
-      });
-      return { transactionId, replayed: false };
-    },
-    replay,
-  );
+function assertHold(input: NewHold) {
+  assertAmount(input.amount);
+  if (input.debitAccountId === input.creditAccountId) {
+    throw new AppError('VALIDATION_FAILED', 'a hold needs two different accounts');
+  }
 }
 
-/** Voids a pending hold (the reservation ends, nothing moves). Voiding twice is a no-op; a posted hold is CONFLICT. */
+/** createHold inside the caller's transaction. */
+export async function createHoldIn(
+  trx: Transaction<Database>,
+  input: NewHold,
+): Promise<{ hold: HoldRow; replayed: boolean }> {
+  assertHold(input);
+  const accounts = await lockAccounts(trx, [input.debitAccountId, input.creditAccountId].sort(compareIds));
+  const replayed = await holdReplay(trx, input);
+  if (replayed !== undefined) return replayed;
+  assertSameCurrency(accounts, [input.debitAccountId, input.creditAccountId], input.currency);
+  const short = findShortfall(accounts, new Map([[input.debitAccountId, -input.amount]]));
+  if (short !== undefined) throw insufficientFunds(short.shortfall, input.currency);
+  return { hold: await insertHold(trx, input), replayed: false };
+}
+
+const holdNotFound = (holdId: string) => new AppError('NOT_FOUND', `hold ${holdId} does not exist`);
+
+export interface PostHoldInput {
+  readonly holdId: string;
+  readonly kind?: NewTransaction['kind'];
+  readonly externalRef?: string | null;
+  readonly memo?: string | null;
+}
+
+const holdPostKey = (holdId: string) => `hold:post:${holdId}`;
+
+/**
+ * Posts a pending hold inside the caller's transaction: the held amount moves from the debit to the
+ * credit account in one journal transaction (kind `kind`, default `hold_post`). Posting a posted
+ * hold returns its transaction; posting a voided one is CONFLICT.
+ */
+export async function postHoldIn(
+  trx: Transaction<Database>,
+  deps: Pick<PaymentsDeps, 'clock'>,
+  input: PostHoldInput,
+): Promise<PostedTransaction> {
+  const opKey = holdPostKey(input.holdId);
+  const hold = await lockHold(trx, input.holdId);
+  if (hold === undefined) throw holdNotFound(input.holdId);
+  await lockAccounts(trx, [hold.debitAccountId, hold.creditAccountId].sort(compareIds));
+  if (hold.status === 'posted') {
+    const existing = await findTransactionByOpKey(trx, opKey);
+    if (existing === undefined) throw new Error(`posted hold ${hold.id} has no posting`);
+    return { transactionId: existing.id, replayed: true };
+  }
+  if (hold.status === 'voided') {
+    throw new AppError('CONFLICT', 'the hold was voided', {
+      details: { holdId: hold.id, status: hold.status },
+    });
+  }
+  // Release the reservation first: the account CHECK (posted − pending ≥ 0) holds after each statement.
+  await resolveHold(trx, hold.id, 'posted', deps.clock.now());
+  const transactionId = await insertTransaction(trx, {
+    opKey,
+    kind: input.kind ?? 'hold_post',
+    currency: hold.currency,
+    holdId: hold.id,
+    externalRef: input.externalRef ?? null,
+    memo: input.memo ?? null,
+    entries: [
+      { accountId: hold.debitAccountId, amount: -hold.amount },
+      { accountId: hold.creditAccountId, amount: hold.amount },
+    ],
+  });
+  return { transactionId, replayed: false };
+}
+
+/** Posts a pending hold in its own transaction (see postHoldIn). */
+export async function postHold(
+  deps: Pick<PaymentsDeps, 'db' | 'log' | 'clock'>,
+  input: PostHoldInput,
+): Promise<PostedTransaction> {
+  const replay = async () => {
+    const existing = await findTransactionByOpKey(deps.db, holdPostKey(input.holdId));
+    return existing === undefined ? undefined : { transactionId: existing.id, replayed: true };
+  };
+  return runLedgerTransaction(deps, (trx) => postHoldIn(trx, deps, input), replay);
+}
+
+/**
+ * Voids a pending hold inside the caller's transaction (the reservation ends, nothing moves).
+ * Voiding twice is a no-op; a posted hold is CONFLICT.
+ */
+export async function voidHoldIn(
+  trx: Transaction<Database>,
+  deps: Pick<PaymentsDeps, 'clock'>,
+  input: { holdId: string },
+): Promise<{ replayed: boolean }> {
+  const hold = await lockHold(trx, input.holdId);
+  if (hold === undefined) throw holdNotFound(input.holdId);
+  if (hold.status === 'voided') return { replayed: true };
+  if (hold.status === 'posted') {
+    throw new AppError('CONFLICT', 'the hold was posted', {
+      details: { holdId: hold.id, status: hold.status },
+    });
+  }
+  await lockAccounts(trx, [hold.debitAccountId, hold.creditAccountId].sort(compareIds));
+  await resolveHold(trx, hold.id, 'voided', deps.clock.now());
+  return { replayed: false };
+}
+
+/** Voids a pending hold in its own transaction (see voidHoldIn). */
 export async function voidHold(
   deps: Pick<PaymentsDeps, 'db' | 'log' | 'clock'>,
   input: { holdId: string },
 ): Promise<{ replayed: boolean }> {
-  return runLedgerTransaction(deps, async (trx) => {
-    const hold = await lockHold(trx, input.holdId);
-    if (hold === undefined) throw holdNotFound(input.holdId);
-    if (hold.status === 'voided') return { replayed: true };
-    if (hold.status === 'posted') {
-      throw new AppError('CONFLICT', 'the hold was posted', {
-        details: { holdId: hold.id, status: hold.status },
-      });
-    }
-    await lockAccounts(trx, [hold.debitAccountId, hold.creditAccountId].sort(compareIds));
-    await resolveHold(trx, hold.id, 'voided', deps.clock.now());
-    return { replayed: false };
-  });
+  return runLedgerTransaction(deps, (trx) => voidHoldIn(trx, deps, input));
 }
 
 /** Kinds a reversal may undo: money movements outside escrow (escrow has its own lifecycle). */
 const REVERSIBLE = new Set<NewTransaction['kind']>(['top_up', 'withdrawal', 'transfer', 'hold_post']);
 
-/**
- * Corrects a posted transaction by a new one with every entry negated (the journal is append-only,
- * so nothing is edited). At most one reversal per transaction (its op key derives from the id).
- * INSUFFICIENT_FUNDS when an account has already spent what the reversal takes back.
- */
-export async function reverseTransaction(
-  deps: Pick<PaymentsDeps, 'db' | 'log'>,
-  input: {
-    transactionId: string;
-    kind?: 'reversal' | 'withdrawal_reversal';
-    externalRef?: string | null;
-    memo?: string | null;
-  },
-): Promise<PostedTransaction> {
-  const original = await findTransaction(deps.db, input.transactionId);
+export interface ReverseInput {
+  readonly transactionId: string;
+  readonly kind?: 'reversal' | 'withdrawal_reversal';
+  readonly externalRef?: string | null;
+  readonly memo?: string | null;
+}
+
+async function reversalOf(
+  db: Kysely<Database> | Transaction<Database>,
+  input: ReverseInput,
+): Promise<NewTransaction> {
+  const original = await findTransaction(db, input.transactionId);
   if (original === undefined)
     throw new AppError('NOT_FOUND', `transaction ${input.transactionId} does not exist`);
   if (!REVERSIBLE.has(original.kind)) {
     throw new AppError('VALIDATION_FAILED', `a ${original.kind} transaction cannot be reversed`);
   }
-  return postTransaction(deps, {
+  return {
     opKey: `reverse:${original.id}`,
     kind: input.kind ?? 'reversal',
     currency: original.currency,
@@ -349,5 +376,25 @@ export async function reverseTransaction(
     initiatorId: original.initiatorId,
     memo: input.memo ?? `reverses ${original.id}`,
     entries: original.entries.map((entry) => ({ accountId: entry.accountId, amount: -entry.amount })),
-  });
+  };
+}
+
+/** reverseTransaction inside the caller's transaction. */
+export async function reverseTransactionIn(
+  trx: Transaction<Database>,
+  input: ReverseInput,
+): Promise<PostedTransaction> {
+  return postTransactionIn(trx, await reversalOf(trx, input));
+}
+
+/**
+ * Corrects a posted transaction by a new one with every entry negated (the journal is append-only,
+ * so nothing is edited). At most one reversal per transaction (its op key derives from the id).
+ * INSUFFICIENT_FUNDS when an account has already spent what the reversal takes back.
+ */
+export async function reverseTransaction(
+  deps: Pick<PaymentsDeps, 'db' | 'log'>,
+  input: ReverseInput,
+): Promise<PostedTransaction> {
+  return postTransaction(deps, await reversalOf(deps.db, input));
 }

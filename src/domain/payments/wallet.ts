@@ -130,10 +130,31 @@ export async function transfer(deps: PaymentsDeps, input: TransferInput): Promis
  * only account that goes negative) pays the wallet. `externalRef` (the provider's event or payment
  * id) makes a second confirmation of the same payment a no-op.
  */
-export async function topUp(
-  deps: PaymentsDeps,
-  input: { opKey: string; userId: UserId; amount: bigint; externalRef?: string | null },
-): Promise<PostedTransaction> {
+export interface TopUpInput {
+  readonly opKey: string;
+  readonly userId: UserId;
+  readonly amount: bigint;
+  readonly externalRef?: string | null;
+}
+
+const topUpTransaction = (
+  input: TopUpInput,
+  currency: string,
+  clearingId: string,
+  walletId: string,
+): NewTransaction => ({
+  opKey: input.opKey,
+  kind: 'top_up',
+  currency,
+  externalRef: input.externalRef ?? null,
+  initiatorId: input.userId,
+  entries: [
+    { accountId: clearingId, amount: -input.amount },
+    { accountId: walletId, amount: input.amount },
+  ],
+});
+
+export async function topUp(deps: PaymentsDeps, input: TopUpInput): Promise<PostedTransaction> {
   assertAmount(input.amount);
   const currency = deps.settings.currency;
   const [clearing, wallet] = await ensureAccounts(deps.db, [
@@ -141,17 +162,23 @@ export async function topUp(
     walletKey(input.userId, currency),
   ]);
   if (clearing === undefined || wallet === undefined) throw new Error('accounts missing');
-  return postTransaction(deps, {
-    opKey: input.opKey,
-    kind: 'top_up',
-    currency,
-    externalRef: input.externalRef ?? null,
-    initiatorId: input.userId,
-    entries: [
-      { accountId: clearing.id, amount: -input.amount },
-      { accountId: wallet.id, amount: input.amount },
-    ],
-  });
+  return postTransaction(deps, topUpTransaction(input, currency, clearing.id, wallet.id));
+}
+
+/** topUp inside the caller's transaction (the webhook that settles a payment). */
+export async function topUpIn(
+  trx: Transaction<Database>,
+  deps: Pick<PaymentsDeps, 'settings'>,
+  input: TopUpInput,
+): Promise<PostedTransaction> {
+  assertAmount(input.amount);
+  const currency = deps.settings.currency;
+  const [clearing, wallet] = await ensureAccounts(trx, [
+    { kind: 'provider_clearing', currency },
+    walletKey(input.userId, currency),
+  ]);
+  if (clearing === undefined || wallet === undefined) throw new Error('accounts missing');
+  return postTransactionIn(trx, topUpTransaction(input, currency, clearing.id, wallet.id));
 }
 
 /**
