@@ -7,6 +7,8 @@ import type {
   LedgerEscrowsTable,
   LedgerHoldsTable,
   LedgerTransactionsTable,
+  PaymentsTable,
+  ProviderEventsTable,
 } from './tables/ledger.table.js';
 import type { EmailsTable, OutboxEventsTable } from './tables/outbox.table.js';
 import type { MessagesTable, RoomMembersTable, RoomsTable } from './tables/rooms.table.js';
@@ -37,4 +39,6 @@ export interface Database {
   ledger_holds: LedgerHoldsTable;
   ledger_escrows: LedgerEscrowsTable;
   idempotency_keys: IdempotencyKeysTable;
+  payments: PaymentsTable;
+  provider_events: ProviderEventsTable;
 }

@@ -7,10 +7,12 @@ import * as m0001 from './0001_installation.js';
 import * as m0002 from './0002_accounts.js';
 import * as m0003 from './0003_rooms.js';
 import * as m0004 from './0004_ledger.js';
+import * as m0005 from './0005_payments.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
   '0002_accounts': m0002,
   '0003_rooms': m0003,
   '0004_ledger': m0004,
+  '0005_payments': m0005,
 };

@@ -107,3 +107,33 @@ export interface IdempotencyKeysTable {
   created_at: Generated<Date>;
   completed_at: Date | null;
 }
+
+export type PaymentKind = 'top_up' | 'withdrawal';
+export type PaymentStatus = 'pending' | 'succeeded' | 'failed';
+
+/** Migration 0005. */
+export interface PaymentsTable {
+  id: Generated<string>;
+  user_id: UserId;
+  kind: PaymentKind;
+  status: ColumnType<PaymentStatus, PaymentStatus | undefined, PaymentStatus>;
+  amount: Int8;
+  currency: string;
+  instrument: string;
+  provider_ref: string | null;
+  submitted_at: Date | null;
+  failure_code: string | null;
+  hold_id: string | null;
+  transaction_id: string | null;
+  reversal_transaction_id: string | null;
+  created_at: Generated<Date>;
+  settled_at: Date | null;
+}
+
+export interface ProviderEventsTable {
+  id: string;
+  type: string;
+  payment_id: string | null;
+  outcome: string;
+  received_at: Generated<Date>;
+}

@@ -164,10 +164,16 @@ export type PaymentsEvent = (typeof PaymentsEvent)[keyof typeof PaymentsEvent];
 
 export async function writeEvents(
   trx: Transaction<Database>,
-  transactionId: string,
+  transactionId: string | null,
   events: readonly OutboxEvent[],
 ): Promise<void> {
-  for (const event of events) await insertOutboxEvent(trx, event.type, { ...event.payload, transactionId });
+  for (const event of events) {
+    await insertOutboxEvent(
+      trx,
+      event.type,
+      transactionId === null ? { ...event.payload } : { ...event.payload, transactionId },
+    );
+  }
 }
 
 /** Posts a balanced n-entry journal transaction in its own database transaction. */

@@ -1,0 +1,153 @@
+/** Payments through the provider and the provider's webhook events (migration 0005). */
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { UserId } from '../../../protocol/src/ids.js';
+import type { Database } from '../database.js';
+import type { PaymentKind, PaymentStatus, PaymentsTable } from '../tables/ledger.table.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export interface PaymentRow {
+  readonly id: string;
+  readonly userId: UserId;
+  readonly kind: PaymentKind;
+  readonly status: PaymentStatus;
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly instrument: string;
+  readonly providerRef: string | null;
+  readonly submittedAt: Date | null;
+  readonly failureCode: string | null;
+  readonly holdId: string | null;
+  readonly transactionId: string | null;
+  readonly reversalTransactionId: string | null;
+  readonly createdAt: Date;
+  readonly settledAt: Date | null;
+}
+
+const toPayment = (row: Selectable<PaymentsTable>): PaymentRow => ({
+  id: row.id,
+  userId: row.user_id,
+  kind: row.kind,
+  status: row.status,
+  amount: BigInt(row.amount),
+  currency: row.currency,
+  instrument: row.instrument,
+  providerRef: row.provider_ref,
+  submittedAt: row.submitted_at,
+  failureCode: row.failure_code,
+  holdId: row.hold_id,
+  transactionId: row.transaction_id,
+  reversalTransactionId: row.reversal_transaction_id,
+  createdAt: row.created_at,
+  settledAt: row.settled_at,
+});
+
+export async function insertPayment(
+  trx: Transaction<Database>,
+  payment: {
+    /** Chosen by the caller when something must reference it before the insert; generated otherwise. */
+    id?: string;
+    userId: UserId;
+    kind: PaymentKind;
+    amount: bigint;
+    currency: string;
+    instrument: string;
+    holdId: string | null;
+  },
+): Promise<PaymentRow> {
+  const row = await trx
+    .insertInto('payments')
+    .values({
+      ...(payment.id === undefined ? {} : { id: payment.id }),
+      user_id: payment.userId,
+      kind: payment.kind,
+      amount: payment.amount.toString(),
+      currency: payment.currency,
+      instrument: payment.instrument,
+      hold_id: payment.holdId,
+      provider_ref: null,
+      submitted_at: null,
+      failure_code: null,
+      transaction_id: null,
+      reversal_transaction_id: null,
+      settled_at: null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toPayment(row);
+}
+
+export async function findPayment(db: Db, id: string): Promise<PaymentRow | undefined> {
+  const row = await db.selectFrom('payments').selectAll().where('id', '=', id).executeTakeFirst();
+  return row === undefined ? undefined : toPayment(row);
+}
+
+/** Locks the payment row; taken before its hold and accounts by every payment operation. */
+export async function lockPayment(trx: Transaction<Database>, id: string): Promise<PaymentRow | undefined> {
+  const row = await trx
+    .selectFrom('payments')
+    .selectAll()
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst();
+  return row === undefined ? undefined : toPayment(row);
+}
+
+export async function updatePayment(
+  trx: Db,
+  id: string,
+  changes: {
+    status?: PaymentStatus;
+    providerRef?: string;
+    submittedAt?: Date;
+    failureCode?: string | null;
+    transactionId?: string;
+    reversalTransactionId?: string;
+    settledAt?: Date;
+  },
+): Promise<void> {
+  await trx
+    .updateTable('payments')
+    .set({
+      ...(changes.status === undefined ? {} : { status: changes.status }),
+      ...(changes.providerRef === undefined ? {} : { provider_ref: changes.providerRef }),
+      ...(changes.submittedAt === undefined ? {} : { submitted_at: changes.submittedAt }),
+      ...(changes.failureCode === undefined ? {} : { failure_code: changes.failureCode }),
+      ...(changes.transactionId === undefined ? {} : { transaction_id: changes.transactionId }),
+      ...(changes.reversalTransactionId === undefined
+        ? {}
+        : { reversal_transaction_id: changes.reversalTransactionId }),
+      ...(changes.settledAt === undefined ? {} : { settled_at: changes.settledAt }),
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+/**
+ * Claims a provider event id for this transaction: false when it was received before (a redelivery).
+ * A concurrent twin waits here until the first commits, then finds it.
+ */
+export async function claimProviderEvent(
+  trx: Transaction<Database>,
+  event: { id: string; type: string; paymentId: string | null },
+): Promise<boolean> {
+  const row = await trx
+    .insertInto('provider_events')
+    .values({ id: event.id, type: event.type, payment_id: null, outcome: 'received' })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function recordProviderEventOutcome(
+  trx: Transaction<Database>,
+  id: string,
+  outcome: { paymentId: string | null; outcome: string },
+): Promise<void> {
+  await trx
+    .updateTable('provider_events')
+    .set({ payment_id: outcome.paymentId, outcome: outcome.outcome })
+    .where('id', '=', id)
+    .execute();
+}

@@ -1,0 +1,349 @@
+/**
+ * Top-ups and withdrawals through the provider (issue 11 §3, §5, §6). A payment is:
+ * 1. requested (REST, inside its idempotency transaction): a `pending` row; a withdrawal also
+ *    reserves its amount in the wallet (a pending hold) at once, so INSUFFICIENT_FUNDS is synchronous;
+ * 2. submitted (payments task): the provider is called with the payment id as its idempotency key,
+ *    outside any DB transaction; its answer is recorded once. A worker killed before recording it
+ *    calls again and gets the same answer: the database decides what already happened, not Redis;
+ * 3. settled by the provider's webhook events, each applied in one transaction together with its
+ *    event id (duplicates change nothing) by the pure decision table `decideProviderEvent`, which also
+ *    covers late and out-of-order events.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import type { UserId } from '../../../protocol/src/ids.js';
+import type { Database } from '../../db/database.js';
+import { ensureAccounts } from '../../db/repositories/ledger.repo.js';
+import {
+  claimProviderEvent,
+  findPayment,
+  insertPayment,
+  lockPayment,
+  type PaymentRow,
+  recordProviderEventOutcome,
+  updatePayment,
+} from '../../db/repositories/payments.repo.js';
+import type { PaymentKind, PaymentStatus } from '../../db/tables/ledger.table.js';
+import { AppError } from '../../platform/errors.js';
+import {
+  createHoldIn,
+  type OutboxEvent,
+  type PaymentsDeps,
+  PaymentsEvent,
+  postHoldIn,
+  reverseTransactionIn,
+  runLedgerTransaction,
+  voidHoldIn,
+  writeEvents,
+} from './ledger.js';
+import {
+  PaymentFailureCode,
+  type PaymentProvider,
+  type ProviderAnswer,
+  type ProviderEvent,
+  ProviderEventType,
+} from './provider.js';
+import { assertAmount } from './rules.js';
+import { topUpIn } from './wallet.js';
+
+/** What applying a provider event does to a payment. */
+export type EventDecision =
+  | { readonly action: 'credit' }
+  | { readonly action: 'post-hold' }
+  | { readonly action: 'void-hold' }
+  | { readonly action: 'reverse' }
+  | { readonly action: 'mark-failed' }
+  | { readonly action: 'ignore'; readonly reason: string };
+
+/**
+ * The settlement rules, by payment kind, status and event type:
+ * - top-up: a success credits the wallet — also after the payment was marked failed (a success after
+ *   a timeout: the money was taken, so it is honoured); a failure fails a pending payment and is
+ *   ignored after a success (the money stays; disputes are not modelled);
+ * - withdrawal: paid posts the hold; failed before paid voids it; failed after paid reverses the
+ *   payout (the money is back in the wallet); paid after failed is ignored (failed first means
+ *   the hold was voided, the money never left).
+ */
+export function decideProviderEvent(
+  payment: { kind: PaymentKind; status: PaymentStatus },
+  type: ProviderEvent['type'],
+): EventDecision {
+  if (payment.kind === 'top_up') {
+    if (type === ProviderEventType.CHARGE_SUCCEEDED) {
+      return payment.status === 'succeeded'
+        ? { action: 'ignore', reason: 'already succeeded' }
+        : { action: 'credit' };
+    }
+    if (type === ProviderEventType.CHARGE_FAILED) {
+      return payment.status === 'pending'
+        ? { action: 'mark-failed' }
+        : { action: 'ignore', reason: `failure after ${payment.status}` };
+    }
+    return { action: 'ignore', reason: `${type} on a top-up` };
+  }
+  if (type === ProviderEventType.PAYOUT_PAID) {
+    return payment.status === 'pending'
+      ? { action: 'post-hold' }
+      : { action: 'ignore', reason: `paid after ${payment.status}` };
+  }
+  if (type === ProviderEventType.PAYOUT_FAILED) {
+    if (payment.status === 'pending') return { action: 'void-hold' };
+    if (payment.status === 'succeeded') return { action: 'reverse' };
+    return { action: 'ignore', reason: 'already failed' };
+  }
+  return { action: 'ignore', reason: `${type} on a withdrawal` };
+}
+
+const INSTRUMENT = /^[0-9A-Za-z]{4,34}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function assertInstrument(value: string, field: 'card' | 'bankAccount') {
+  if (!INSTRUMENT.test(value)) {
+    throw new AppError('VALIDATION_FAILED', `${field} must be 4-34 letters or digits`, {
+      details: { field },
+    });
+  }
+}
+
+const paymentEvent = (
+  payment: PaymentRow,
+  status: 'succeeded' | 'failed',
+  failureCode?: string,
+): OutboxEvent => ({
+  type: status === 'succeeded' ? PaymentsEvent.paymentSucceeded : PaymentsEvent.paymentFailed,
+  payload: {
+    paymentId: payment.id,
+    userId: payment.userId,
+    kind: payment.kind,
+    amount: Number(payment.amount),
+    ...(failureCode === undefined ? {} : { failureCode }),
+  },
+});
+
+/** Requests a top-up (money in) inside the caller's transaction: a pending payment. */
+export async function requestTopUpIn(
+  trx: Transaction<Database>,
+  deps: Pick<PaymentsDeps, 'settings'>,
+  input: { userId: UserId; amount: bigint; card: string },
+): Promise<PaymentRow> {
+  assertAmount(input.amount);
+  assertInstrument(input.card, 'card');
+  return insertPayment(trx, {
+    userId: input.userId,
+    kind: 'top_up',
+    amount: input.amount,
+    currency: deps.settings.currency,
+    instrument: input.card,
+    holdId: null,
+  });
+}
+
+/**
+ * Requests a withdrawal (money out) inside the caller's transaction: the amount is reserved in the
+ * wallet now (INSUFFICIENT_FUNDS with the shortfall otherwise) and the payment is pending.
+ */
+export async function requestWithdrawalIn(
+  trx: Transaction<Database>,
+  deps: Pick<PaymentsDeps, 'settings'>,
+  input: { userId: UserId; amount: bigint; bankAccount: string },
+): Promise<PaymentRow> {
+  assertAmount(input.amount);
+  assertInstrument(input.bankAccount, 'bankAccount');
+  const currency = deps.settings.currency;
+  const [clearing, wallet] = await ensureAccounts(trx, [
+    { kind: 'provider_clearing', currency },
+    { kind: 'wallet', userId: input.userId, currency },
+  ]);
+  if (clearing === undefined || wallet === undefined) throw new Error('accounts missing');
+  // The id is chosen here so the hold (which the row must reference from the start) carries it.
+  const id = randomUUID();
+  const { hold } = await createHoldIn(trx, {
+    opKey: `payment:hold:${id}`,
+    reason: 'withdrawal',
+    debitAccountId: wallet.id,
+    creditAccountId: clearing.id,
+    amount: input.amount,
+    currency,
+  });
+  return insertPayment(trx, {
+    id,
+    userId: input.userId,
+    kind: 'withdrawal',
+    amount: input.amount,
+    currency,
+    instrument: input.bankAccount,
+    holdId: hold.id,
+  });
+}
+
+/** A user's own payment; another user's is NOT_FOUND (nothing revealed). */
+export async function getPayment(
+  deps: Pick<PaymentsDeps, 'db'>,
+  userId: UserId,
+  paymentId: string,
+): Promise<PaymentRow> {
+  const payment = await findPayment(deps.db, paymentId);
+  if (payment === undefined || payment.userId !== userId) throw new AppError('NOT_FOUND', 'no such payment');
+  return payment;
+}
+
+/**
+ * The payments task: submits a pending payment to the provider once. Returns what happened; throws
+ * when the provider could not be reached (the task retries with backoff; the provider call is
+ * idempotent by payment id, so a retry cannot charge or pay twice).
+ */
+export async function submitPayment(
+  deps: PaymentsDeps,
+  provider: PaymentProvider,
+  paymentId: string,
+): Promise<'submitted' | 'declined' | 'already-done'> {
+  const payment = await findPayment(deps.db, paymentId);
+  if (payment === undefined) throw new AppError('NOT_FOUND', `payment ${paymentId} does not exist`);
+  if (payment.status !== 'pending' || payment.submittedAt !== null) return 'already-done';
+  const answer: ProviderAnswer =
+    payment.kind === 'top_up'
+      ? await provider.charge({
+          paymentId: payment.id,
+          amount: payment.amount,
+          currency: payment.currency,
+          card: payment.instrument,
+        })
+      : await provider.payout({
+          paymentId: payment.id,
+          amount: payment.amount,
+          currency: payment.currency,
+          bankAccount: payment.instrument,
+        });
+  return runLedgerTransaction(deps, async (trx) => {
+    const locked = await lockPayment(trx, paymentId);
+    if (locked === undefined || locked.submittedAt !== null) return 'already-done';
+    const now = deps.clock.now();
+    if (answer.accepted) {
+      // A webhook may have settled it already (it can overtake this answer); keep its status.
+      await updatePayment(trx, paymentId, { providerRef: answer.providerRef, submittedAt: now });
+      return 'submitted';
+    }
+    if (locked.status !== 'pending') return 'already-done';
+    if (locked.holdId !== null) await voidHoldIn(trx, deps, { holdId: locked.holdId });
+    await updatePayment(trx, paymentId, {
+      submittedAt: now,
+      status: 'failed',
+      failureCode: answer.failureCode,
+      settledAt: now,
+    });
+    await writeEvents(trx, null, [paymentEvent(locked, 'failed', answer.failureCode)]);
+    return 'declined';
+  });
+}
+
+export type EventOutcome = 'applied' | 'duplicate' | `ignored: ${string}`;
+
+/**
+ * Applies one verified provider event exactly once: the event id is claimed, the payment locked,
+ * the decision applied to the ledger and the payment, in one transaction. A redelivered event is
+ * `duplicate` and changes nothing; an event that does not fit (unknown payment, other amount, late
+ * outcome) is recorded as ignored and changes no money.
+ */
+export async function applyProviderEvent(deps: PaymentsDeps, event: ProviderEvent): Promise<EventOutcome> {
+  return runLedgerTransaction(deps, async (trx): Promise<EventOutcome> => {
+    const claimed = await claimProviderEvent(trx, { id: event.id, type: event.type, paymentId: null });
+    if (!claimed) return 'duplicate';
+    // An id that is not a UUID would abort the transaction in the query: check it first.
+    const payment = UUID.test(event.data.paymentId)
+      ? await lockPayment(trx, event.data.paymentId)
+      : undefined;
+    const finish = async (outcome: EventOutcome) => {
+      await recordProviderEventOutcome(trx, event.id, { paymentId: payment?.id ?? null, outcome });
+      return outcome;
+    };
+    if (payment === undefined) return finish('ignored: unknown payment');
+    if (BigInt(event.data.amount) !== payment.amount || event.data.currency !== payment.currency) {
+      return finish('ignored: amount or currency differs from the payment');
+    }
+    const decision = decideProviderEvent(payment, event.type);
+    const now = deps.clock.now();
+    const failureCode = event.data.failureCode ?? PaymentFailureCode.PAYOUT_FAILED;
+    switch (decision.action) {
+      case 'ignore':
+        return finish(`ignored: ${decision.reason}`);
+      case 'credit': {
+        const posted = await topUpIn(trx, deps, {
+          opKey: `payment:credit:${payment.id}`,
+          userId: payment.userId,
+          amount: payment.amount,
+          externalRef: event.id,
+        });
+        await updatePayment(trx, payment.id, {
+          status: 'succeeded',
+          failureCode: null,
+          transactionId: posted.transactionId,
+          settledAt: now,
+        });
+        await writeEvents(trx, posted.transactionId, [paymentEvent(payment, 'succeeded')]);
+        return finish('applied');
+      }
+      case 'post-hold': {
+        if (payment.holdId === null) throw new Error(`withdrawal ${payment.id} has no hold`);
+        const posted = await postHoldIn(trx, deps, {
+          holdId: payment.holdId,
+          kind: 'withdrawal',
+          externalRef: event.id,
+        });
+        await updatePayment(trx, payment.id, {
+          status: 'succeeded',
+          transactionId: posted.transactionId,
+          settledAt: now,
+        });
+        await writeEvents(trx, posted.transactionId, [paymentEvent(payment, 'succeeded')]);
+        return finish('applied');
+      }
+      case 'void-hold': {
+        if (payment.holdId === null) throw new Error(`withdrawal ${payment.id} has no hold`);
+        await voidHoldIn(trx, deps, { holdId: payment.holdId });
+        await updatePayment(trx, payment.id, { status: 'failed', failureCode, settledAt: now });
+        await writeEvents(trx, null, [paymentEvent(payment, 'failed', failureCode)]);
+        return finish('applied');
+      }
+      case 'reverse': {
+        if (payment.transactionId === null)
+          throw new Error(`paid withdrawal ${payment.id} has no transaction`);
+        const reversal = await reverseTransactionIn(trx, {
+          transactionId: payment.transactionId,
+          kind: 'withdrawal_reversal',
+          externalRef: event.id,
+        });
+        await updatePayment(trx, payment.id, {
+          status: 'failed',
+          failureCode,
+          reversalTransactionId: reversal.transactionId,
+        });
+        await writeEvents(trx, reversal.transactionId, [paymentEvent(payment, 'failed', failureCode)]);
+        return finish('applied');
+      }
+      case 'mark-failed': {
+        const code = event.data.failureCode ?? PaymentFailureCode.CARD_DECLINED;
+        await updatePayment(trx, payment.id, { status: 'failed', failureCode: code, settledAt: now });
+        await writeEvents(trx, null, [paymentEvent(payment, 'failed', code)]);
+        return finish('applied');
+      }
+    }
+  });
+}
+
+/**
+ * For a payments task that exhausted its retries before the provider ever accepted the payment: the
+ * payment fails (`provider_unavailable`) and a withdrawal's reservation ends. A success that still
+ * arrives later for a top-up is honoured (decideProviderEvent).
+ */
+export async function failUnsubmittedPayment(deps: PaymentsDeps, paymentId: string): Promise<boolean> {
+  return runLedgerTransaction(deps, async (trx) => {
+    const payment = await lockPayment(trx, paymentId);
+    if (payment === undefined || payment.status !== 'pending' || payment.submittedAt !== null) return false;
+    if (payment.holdId !== null) await voidHoldIn(trx, deps, { holdId: payment.holdId });
+    const now = deps.clock.now();
+    const code = PaymentFailureCode.PROVIDER_UNAVAILABLE;
+    await updatePayment(trx, payment.id, { status: 'failed', failureCode: code, settledAt: now });
+    await writeEvents(trx, null, [paymentEvent(payment, 'failed', code)]);
+    return true;
+  });
+}
