@@ -1,0 +1,118 @@
+/**
+ * Wallet and payments over REST (issue 11; routes not wired yet). Amounts are integer minor units of
+ * the wallet's currency, exact as JSON integers up to 2^53 − 1. The POSTs that move money require an
+ * `Idempotency-Key` header (1-255 visible ASCII characters).
+ */
+import { z } from 'zod';
+import { UserId } from '../ids.js';
+import { Cursor, Iso, PageLimit } from './common.js';
+
+/** A positive amount of minor units (cents for USD). */
+export const Amount = z
+  .int()
+  .min(1)
+  .max(Number.MAX_SAFE_INTEGER)
+  .describe('Integer minor units (e.g. cents), 1 to 2^53 - 1.');
+
+/** A signed amount: negative when money left the wallet. */
+export const SignedAmount = z.int().min(-Number.MAX_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
+
+export const Currency = z
+  .string()
+  .regex(/^[A-Z]{3}$/)
+  .describe('ISO 4217 code, e.g. USD.');
+
+/** Ledger transaction ids are decimal strings (64-bit). */
+export const TransactionId = z.string().regex(/^[1-9][0-9]{0,18}$/);
+
+export const Wallet = z
+  .object({
+    currency: Currency,
+    available: z.int().min(0).describe('posted − pending: what can be spent now.'),
+    pending: z.int().min(0).describe('Reserved by withdrawals in flight.'),
+    posted: z.int().min(0),
+  })
+  .meta({ id: 'Wallet' });
+
+export const WalletReason = z.enum([
+  'top-up',
+  'withdrawal',
+  'withdrawal-reversal',
+  'transfer',
+  'escrow-hold',
+  'escrow-release',
+  'escrow-refund',
+  'escrow-split',
+  'hold',
+  'reversal',
+]);
+
+export const WalletLine = z
+  .object({
+    transactionId: TransactionId,
+    reason: WalletReason,
+    amount: SignedAmount,
+    balanceAfter: z.int(),
+    counterpartyId: UserId.nullable().describe('The other user; null for the payment provider.'),
+    contractId: z.uuid().nullable(),
+    note: z.string().nullable(),
+    createdAt: Iso,
+  })
+  .meta({ id: 'WalletLine' });
+
+export const WalletLinesQuery = z.strictObject({ cursor: Cursor.optional(), limit: PageLimit });
+export const WalletLines = z
+  .object({ data: z.array(WalletLine), nextCursor: z.string().nullable() })
+  .meta({ id: 'WalletLines' });
+
+export const TopUpRequest = z
+  .strictObject({
+    amount: Amount,
+    card: z
+      .string()
+      .regex(/^[0-9]{12,19}$/)
+      .describe('Sandbox test card number (4242424242424242 succeeds; see the README).'),
+  })
+  .meta({ id: 'TopUpRequest' });
+
+export const WithdrawalRequest = z
+  .strictObject({
+    amount: Amount,
+    bankAccount: z
+      .string()
+      .regex(/^[0-9A-Za-z]{4,34}$/)
+      .describe('IBAN or account number.'),
+  })
+  .meta({ id: 'WithdrawalRequest' });
+
+export const TransferRequest = z
+  .strictObject({
+    toUserId: UserId,
+    amount: Amount,
+    note: z.string().trim().min(1).max(200).optional(),
+  })
+  .meta({ id: 'TransferRequest' });
+
+export const Payment = z
+  .object({
+    id: z.uuid(),
+    kind: z.enum(['top_up', 'withdrawal']),
+    status: z.enum(['pending', 'succeeded', 'failed']),
+    amount: Amount,
+    currency: Currency,
+    failureCode: z
+      .enum(['card_declined', 'insufficient_funds', 'payout_failed', 'provider_unavailable'])
+      .optional(),
+    createdAt: Iso,
+    settledAt: Iso.optional(),
+  })
+  .meta({ id: 'Payment' });
+
+export const Transfer = z
+  .object({
+    id: TransactionId,
+    toUserId: UserId,
+    amount: Amount,
+    note: z.string().nullable(),
+  })
+  .meta({ id: 'Transfer' });
