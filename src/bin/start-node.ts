@@ -18,6 +18,8 @@ import { createPasswordHasher } from '../domain/auth/passwords.js';
 import { createAuthService, SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
 import { createTokenService } from '../domain/auth/tokens.js';
 import { startOutboxRelay } from '../domain/events/relay.js';
+import type { PaymentsDeps } from '../domain/payments/ledger.js';
+import { createPaymentsApi } from '../domain/payments/payments-service.js';
 import { createPresenceService } from '../domain/presence/service.js';
 import { createRoomService } from '../domain/rooms/service.js';
 import { createUserService } from '../domain/users/service.js';
@@ -41,6 +43,8 @@ import { systemTimers } from '../platform/timers.js';
 import { createRedisWindowCounter } from '../platform/window-counter.js';
 import { startEmailWorker } from '../workers/emails/processor.js';
 import { createMailTransport } from '../workers/emails/transport.js';
+import { startPaymentsWorker } from '../workers/payments/processor.js';
+import { createProcessProvider } from '../workers/payments/provider.js';
 
 export interface RunningNode {
   readonly app: FastifyInstance;
@@ -219,6 +223,20 @@ export async function startNode(
       );
     }
 
+    const paymentsDeps: PaymentsDeps = {
+      db: dbHandle.db,
+      clock: systemClock,
+      settings: { currency: config.payments.currency, platformFeeBps: config.payments.platformFeeBps },
+      log: log.child({ component: 'payments' }),
+    };
+    if (config.payments.developmentWebhookSecret && (runsRest(config.role) || runsWorkers(config.role))) {
+      log.warn(
+        'development mode: PAYMENTS_WEBHOOK_SECRETS is unset, so payment webhooks are signed and checked with the public development secret; set your own in production',
+      );
+    }
+    // Where the sandbox provider sends its webhooks when PUBLIC_URL is unset: this node, once it listens.
+    let ownBaseUrl: string | undefined;
+
     if (runsWorkers(config.role)) {
       const tasksConnection = createRedisClient({
         endpoint: redisEndpoint(config, managedRedis),
@@ -246,6 +264,23 @@ export async function startNode(
       });
       // close() lets active tasks finish (ARCHITECTURE.md §3.10: workers finish before Redis quits).
       started.push({ name: 'close email worker', run: () => emailWorker.close() });
+      const paymentProvider = createProcessProvider({
+        settings: config.payments,
+        ownBaseUrl: () => ownBaseUrl,
+        clock: systemClock,
+        timers: systemTimers,
+        log: log.child({ component: 'payment-provider', provider: config.payments.provider }),
+      });
+      started.push({ name: 'stop payment provider', run: async () => paymentProvider.stop() });
+      const paymentsWorker = startPaymentsWorker({
+        payments: paymentsDeps,
+        provider: paymentProvider.provider,
+        log: log.child({ queue: 'payments' }),
+        connection: tasksConnection,
+        redisPrefix: config.redisPrefix,
+        lockMs: config.taskLockMs,
+      });
+      started.push({ name: 'close payments worker', run: () => paymentsWorker.close() });
       const relay = startOutboxRelay({
         db: dbHandle.db,
         taskQueue,
@@ -328,6 +363,13 @@ export async function startNode(
         ? {
             rest: {
               ...services,
+              payments: {
+                payments: createPaymentsApi({
+                  ...paymentsDeps,
+                  webhookSecrets: config.payments.webhookSecrets,
+                }),
+                idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
+              },
               version: packageVersion(),
               trustProxy: config.trustProxy,
               security: {
@@ -364,9 +406,10 @@ export async function startNode(
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
     const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    ownBaseUrl = `http://${shownHost}:${port}`;
     return {
       app,
-      baseUrl: `http://${shownHost}:${port}`,
+      baseUrl: ownBaseUrl,
       uwsUrl: wsPort === undefined ? undefined : `ws://${shownHost}:${wsPort}/ws`,
       shutdownSteps: shutdownSteps(),
     };

@@ -68,6 +68,37 @@ const commaList = z
 
 const flag = z.enum(['auto', 'true', 'false'], { error: 'must be auto, true or false' });
 
+/** `whsec_` + base64 of at least 24 bytes (Standard Webhooks), comma-separated, at least one. */
+const webhookSecrets = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  )
+  .pipe(
+    z
+      .array(
+        z
+          .string()
+          .refine(
+            (item) =>
+              /^whsec_[A-Za-z0-9+/]+={0,2}$/.test(item) && Buffer.from(item.slice(6), 'base64').length >= 24,
+            {
+              error: 'must be secrets of the form whsec_<base64 of at least 24 bytes>, comma-separated',
+            },
+          ),
+      )
+      .min(1, { error: 'must name at least one secret' }),
+  );
+
+/**
+ * Used when PAYMENTS_WEBHOOK_SECRETS is unset, so development works out of the box; it is public
+ * (it is in the source), so the node warns at start while it is in use.
+ */
+export const DEVELOPMENT_WEBHOOK_SECRET = `whsec_${Buffer.from('gigwire development webhook secret, never in production').toString('base64')}`;
+
 const PROXY_ADDRESS_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 const isProxyEntry = (entry: string) => {
   if (PROXY_ADDRESS_NAMES.has(entry)) return true;
@@ -293,6 +324,43 @@ export const settings = {
     'Milliseconds a worker holds a task before it counts as stalled and is retried elsewhere.',
     '30000',
   ),
+  CURRENCY: setting(
+    z
+      .string()
+      .trim()
+      .regex(/^[A-Z]{3}$/, { error: 'must be an ISO 4217 code such as USD' }),
+    'Currency (ISO 4217) of every wallet, escrow and fee account; amounts are its minor units.',
+    'USD',
+  ),
+  PLATFORM_FEE_BPS: setting(
+    wholeNumber(0, 10_000),
+    'Platform fee on escrow payouts to workers, in basis points (1000 = 10 %).',
+    '1000',
+  ),
+  PAYMENTS_PROVIDER: setting(
+    oneOf(['sandbox']),
+    'Payment provider for top-ups and withdrawals: `sandbox` (deterministic test cards and bank accounts, webhooks to PUBLIC_URL or this node).',
+    'sandbox',
+  ),
+  PAYMENTS_WEBHOOK_SECRETS: setting(
+    webhookSecrets,
+    'Comma-separated Standard Webhooks secrets (`whsec_` + base64 of ≥ 24 bytes) that may sign provider webhooks, newest first (two during a rotation; the sandbox signs with the first). Unset: a fixed development secret, with a warning at start.',
+  ),
+  PAYMENTS_PROVIDER_TIMEOUT_MS: setting(
+    wholeNumber(100, 120_000),
+    'Milliseconds a call to the payment provider may take before it counts as failed (and is retried); 5 failures in a row open the circuit breaker for 30 s.',
+    '10000',
+  ),
+  SANDBOX_WEBHOOK_DELAY_MS: setting(
+    wholeNumber(0, 86_400_000),
+    'Sandbox provider: how late the webhook of card 4000000000000077 (and the failure of a payout to an account ending 0000) is sent.',
+    '5000',
+  ),
+  SANDBOX_LATENCY_MS: setting(
+    wholeNumber(0, 600_000),
+    'Sandbox provider: milliseconds each call takes, half before the provider acts and half after (its answer in transit); tests use it to stop a worker mid-call.',
+    '0',
+  ),
   LOG_LEVEL: setting(oneOf(LOG_LEVELS), 'Least severe log level written.', 'info'),
   LOG_PRETTY: setting(flag, 'Human-readable logs; `auto` = when stdout is a terminal.', 'auto'),
   READY_CHECK_TIMEOUT_MS: setting(
@@ -374,6 +442,20 @@ export interface Config {
   readonly mail: { readonly smtpUrl: string | undefined; readonly from: string };
   readonly outboxPollMs: number;
   readonly taskLockMs: number;
+  readonly payments: {
+    readonly currency: string;
+    readonly platformFeeBps: number;
+    readonly provider: 'sandbox';
+    /** Newest first; the sandbox signs with the first. */
+    readonly webhookSecrets: readonly string[];
+    /** True when PAYMENTS_WEBHOOK_SECRETS is unset and the public development secret is used. */
+    readonly developmentWebhookSecret: boolean;
+    /** PUBLIC_URL when set: where the sandbox sends webhooks; unset = this node's own address. */
+    readonly webhookBaseUrl: string | undefined;
+    readonly providerTimeoutMs: number;
+    readonly sandboxWebhookDelayMs: number;
+    readonly sandboxLatencyMs: number;
+  };
   /** The system PATH, where system programs such as redis-server are looked up. */
   readonly searchPath: string;
 }
@@ -487,6 +569,17 @@ export function loadConfig(
     mail: { smtpUrl: p.SMTP_URL, from: withDefault('MAIL_FROM') },
     outboxPollMs: withDefault('OUTBOX_POLL_MS'),
     taskLockMs: withDefault('TASK_LOCK_MS'),
+    payments: {
+      currency: withDefault('CURRENCY'),
+      platformFeeBps: withDefault('PLATFORM_FEE_BPS'),
+      provider: withDefault('PAYMENTS_PROVIDER'),
+      webhookSecrets: p.PAYMENTS_WEBHOOK_SECRETS ?? [DEVELOPMENT_WEBHOOK_SECRET],
+      developmentWebhookSecret: p.PAYMENTS_WEBHOOK_SECRETS === undefined,
+      webhookBaseUrl: p.PUBLIC_URL?.replace(/\/+$/, ''),
+      providerTimeoutMs: withDefault('PAYMENTS_PROVIDER_TIMEOUT_MS'),
+      sandboxWebhookDelayMs: withDefault('SANDBOX_WEBHOOK_DELAY_MS'),
+      sandboxLatencyMs: withDefault('SANDBOX_LATENCY_MS'),
+    },
   });
 }
 

@@ -28,6 +28,7 @@ import { registerSecurity, type SecurityOptions } from './plugins/security.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { type HealthOptions, registerHealthRoutes } from './routes/health.js';
+import { type PaymentRoutesDeps, registerPaymentRoutes } from './routes/payments.js';
 import { registerRoomRoutes } from './routes/rooms.js';
 import { registerUserRoutes } from './routes/users.js';
 
@@ -43,6 +44,8 @@ export interface RestDeps {
   readonly users: UserService;
   readonly admin: AdminService;
   readonly rooms: RoomService;
+  /** Top-ups, withdrawals, payments and the provider webhook (issue 11). */
+  readonly payments?: PaymentRoutesDeps;
   readonly security: SecurityOptions;
   readonly version: string;
   /** 0, a hop count or proxy addresses (TRUST_PROXY); never `true`, which trusts any client's header. */
@@ -104,6 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerUserRoutes(app, rest.users);
     registerAdminRoutes(app, rest.admin, rest.auth);
     registerRoomRoutes(app, rest.rooms);
+    if (rest.payments !== undefined) registerPaymentRoutes(app, rest.payments);
   }
   await app.ready();
   return app;

@@ -116,3 +116,26 @@ export const Transfer = z
     note: z.string().nullable(),
   })
   .meta({ id: 'Transfer' });
+
+export const PaymentResponse = z.object({ payment: Payment }).meta({ id: 'PaymentResponse' });
+
+export const PaymentIdParams = z.strictObject({ id: z.uuid() });
+
+export const AdminPayment = Payment.extend({ userId: UserId }).meta({ id: 'AdminPayment' });
+export const AdminPaymentPage = z
+  .object({ data: z.array(AdminPayment), nextCursor: z.string().nullable() })
+  .meta({ id: 'AdminPaymentPage' });
+
+export const AdminPaymentsQuery = z.strictObject({
+  status: z.enum(['pending', 'succeeded', 'failed']).optional(),
+  cursor: Cursor.optional(),
+  limit: PageLimit,
+});
+
+/** What the webhook endpoint answers a verified event (a redelivery too: `duplicate`). */
+export const WebhookAck = z
+  .object({
+    received: z.literal(true),
+    outcome: z.string().describe('applied, duplicate, or ignored: <reason>'),
+  })
+  .meta({ id: 'WebhookAck' });

@@ -1,5 +1,5 @@
 /** Payments through the provider and the provider's webhook events (migration 0005). */
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../database.js';
 import type { PaymentKind, PaymentStatus, PaymentsTable } from '../tables/ledger.table.js';
@@ -150,4 +150,24 @@ export async function recordProviderEventOutcome(
     .set({ payment_id: outcome.paymentId, outcome: outcome.outcome })
     .where('id', '=', id)
     .execute();
+}
+
+/**
+ * Payments newest first, optionally of one status, after the payment `afterId` (keyset on
+ * (created_at, id), compared in SQL so microsecond timestamps are exact). The admin list.
+ */
+export async function listPayments(
+  db: Db,
+  query: { status?: PaymentStatus; afterId?: string; limit: number },
+): Promise<PaymentRow[]> {
+  let select = db.selectFrom('payments').selectAll();
+  if (query.status !== undefined) select = select.where('status', '=', query.status);
+  if (query.afterId !== undefined) {
+    const afterId = query.afterId;
+    select = select.where(
+      sql<boolean>`(created_at, id) < (select p.created_at, p.id from payments p where p.id = ${afterId})`,
+    );
+  }
+  const rows = await select.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(query.limit).execute();
+  return rows.map(toPayment);
 }

@@ -17,6 +17,7 @@ import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
 import { AuthEvent } from '../auth/service.js';
+import { PAYMENT_REQUESTED } from '../payments/payments-service.js';
 
 const BATCH = 100;
 
@@ -51,6 +52,13 @@ async function dispatch(event: OutboxEventRow, taskQueue: TaskQueue): Promise<vo
       if (!userId.success) return;
       const key = taskId(event.id, 'reset-password');
       await taskQueue.enqueue('emails.send', { template: 'reset-password', userId: userId.data, key }, key);
+      return;
+    }
+    case PAYMENT_REQUESTED: {
+      // Keyed by the payment: however often the event is relayed, one submit task per payment.
+      const paymentId = typeof event.payload.paymentId === 'string' ? event.payload.paymentId : undefined;
+      if (paymentId === undefined) return;
+      await taskQueue.enqueue('payments.submit', { paymentId }, taskId('payment', paymentId));
       return;
     }
     default:

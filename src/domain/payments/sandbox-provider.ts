@@ -65,7 +65,12 @@ export function createSandboxProvider(deps: {
   readonly timers: Timers;
   /** Sends one event (signed, over HTTP); rejects when the receiver did not answer 2xx. */
   readonly deliver: (event: ProviderEvent) => Promise<void>;
-  readonly newId: () => string;
+  /**
+   * An id for what `seed` names (`charge.<paymentId>`, `payout.paid.<paymentId>`, …). Derived from
+   * the seed (production wiring), the sandbox answers a payment the same way after a restart, as a
+   * real provider does from its own storage: the same reference and the same event ids.
+   */
+  readonly newId: (seed: string) => string;
   /** SANDBOX_WEBHOOK_DELAY_MS: how late the 4000000000000077 card's webhook leaves. */
   readonly delayedWebhookMs: number;
   /** Every n-th event is delivered twice (0 = never). */
@@ -103,7 +108,7 @@ export function createSandboxProvider(deps: {
   const emit = (delayMs: number, type: ProviderEventType, data: ProviderEvent['data']) => {
     later(delayMs, () => {
       const event: ProviderEvent = {
-        id: `evt_${deps.newId()}`,
+        id: `evt_${deps.newId(`${type}.${data.paymentId}`)}`,
         type,
         createdAt: Math.floor(deps.timers.now() / 1000),
         data,
@@ -127,7 +132,7 @@ export function createSandboxProvider(deps: {
       once(request.paymentId, () => {
         const outcome = sandboxChargeOutcome(request.card, deps.delayedWebhookMs);
         if (outcome.answer === 'declined') return { accepted: false, failureCode: outcome.failureCode };
-        const providerRef = `ch_${deps.newId()}`;
+        const providerRef = `ch_${deps.newId(`charge.${request.paymentId}`)}`;
         emit(outcome.webhookDelayMs, ProviderEventType.CHARGE_SUCCEEDED, {
           paymentId: request.paymentId,
           providerRef,
@@ -138,7 +143,7 @@ export function createSandboxProvider(deps: {
       }),
     payout: (request: PayoutRequest) =>
       once(request.paymentId, () => {
-        const providerRef = `po_${deps.newId()}`;
+        const providerRef = `po_${deps.newId(`payout.${request.paymentId}`)}`;
         const data = {
           paymentId: request.paymentId,
           providerRef,

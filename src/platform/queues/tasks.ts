@@ -24,6 +24,14 @@ export const tasks = {
     attempts: 8,
     backoff: { type: 'exponential', delay: 1_000 },
   },
+  /** Submits one payment (top-up charge or withdrawal payout) to the provider; keyed by payment id. */
+  'payments.submit': {
+    queue: 'payments',
+    payload: z.object({ paymentId: z.uuid() }),
+    // ~1 s, 2 s, 4 s … about 17 min in all, then the payment fails as provider_unavailable.
+    attempts: 10,
+    backoff: { type: 'exponential', delay: 1_000 },
+  },
 } as const;
 
 export type TaskName = keyof typeof tasks;

@@ -1,0 +1,191 @@
+/**
+ * The payment operations the REST edge calls (issue 11 §4), wired to their ports once per process:
+ * - top-up / withdrawal requests: the payment row (a withdrawal's reservation too) and a
+ *   `payment.requested` outbox event in the caller's transaction (the idempotency transaction), so
+ *   the `payments.submit` task exists exactly when the payment does (the outbox relay enqueues it,
+ *   keyed by the payment id);
+ * - the provider's webhook: verified on the raw bytes (Standard Webhooks, any of the configured
+ *   secrets, 300 s both ways), then applied once in one transaction (`applyProviderEvent`: the event
+ *   id is claimed with the effect, so a redelivery or a replay inside the window changes nothing).
+ *   A rejected webhook touches nothing in the database.
+ */
+import type { Transaction } from 'kysely';
+import { z } from 'zod';
+import type { UserId } from '../../../protocol/src/ids.js';
+import type { Database } from '../../db/database.js';
+import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
+import { listPayments, type PaymentRow } from '../../db/repositories/payments.repo.js';
+import type { PaymentStatus } from '../../db/tables/ledger.table.js';
+import { AppError } from '../../platform/errors.js';
+import type { PaymentsDeps } from './ledger.js';
+import {
+  applyProviderEvent,
+  type EventOutcome,
+  getPayment,
+  requestTopUpIn,
+  requestWithdrawalIn,
+} from './payments.js';
+import { PaymentFailureCode, type ProviderEvent, ProviderEventType } from './provider.js';
+import { verifyWebhook, type WebhookRejection } from './webhook-signature.js';
+
+/** Outbox event written with every new payment; the relay turns it into the `payments.submit` task. */
+export const PAYMENT_REQUESTED = 'payment.requested';
+
+/** A payment as clients see it (the instrument and ledger ids stay inside). */
+export interface PaymentView {
+  readonly id: string;
+  readonly kind: 'top_up' | 'withdrawal';
+  readonly status: PaymentStatus;
+  readonly amount: number;
+  readonly currency: string;
+  readonly failureCode?: PaymentFailureCode;
+  readonly createdAt: string;
+  readonly settledAt?: string;
+}
+
+export const paymentView = (row: PaymentRow): PaymentView => ({
+  id: row.id,
+  kind: row.kind,
+  status: row.status,
+  amount: Number(row.amount),
+  currency: row.currency,
+  // Written only by payments.ts, from PaymentFailureCode.
+  ...(row.failureCode === null ? {} : { failureCode: row.failureCode as PaymentFailureCode }),
+  createdAt: row.createdAt.toISOString(),
+  ...(row.settledAt === null ? {} : { settledAt: row.settledAt.toISOString() }),
+});
+
+/** The webhook body we accept: the provider's event (ProviderEvent), nothing else. */
+const ProviderEventBody = z.object({
+  id: z.string().min(1).max(256),
+  type: z.enum(Object.values(ProviderEventType) as [ProviderEventType, ...ProviderEventType[]]),
+  createdAt: z.number().int(),
+  data: z.object({
+    paymentId: z.string().min(1).max(100),
+    providerRef: z.string().min(1).max(200),
+    amount: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    currency: z.string().regex(/^[A-Z]{3}$/),
+    failureCode: z
+      .enum(Object.values(PaymentFailureCode) as [PaymentFailureCode, ...PaymentFailureCode[]])
+      .optional(),
+  }),
+});
+
+/** How a rejected webhook is answered: malformed → 400, not authentic or outside the window → 401. */
+const rejectionError = (reason: WebhookRejection): AppError =>
+  reason === 'missing-headers' || reason === 'bad-timestamp'
+    ? new AppError('VALIDATION_FAILED', `webhook refused: ${reason}`)
+    : new AppError('UNAUTHORIZED', `webhook refused: ${reason}`);
+
+export interface WebhookRequest {
+  readonly headers: {
+    readonly id: string | undefined;
+    readonly timestamp: string | undefined;
+    readonly signature: string | undefined;
+  };
+  /** The body exactly as received. */
+  readonly body: Buffer;
+}
+
+export interface PaymentsApi {
+  /** Inside the caller's (idempotency) transaction: a pending top-up and its submit task. */
+  readonly requestTopUpIn: (
+    trx: Transaction<Database>,
+    userId: UserId,
+    input: { amount: number; card: string },
+  ) => Promise<PaymentView>;
+  /** Inside the caller's transaction: the amount reserved now (INSUFFICIENT_FUNDS otherwise). */
+  readonly requestWithdrawalIn: (
+    trx: Transaction<Database>,
+    userId: UserId,
+    input: { amount: number; bankAccount: string },
+  ) => Promise<PaymentView>;
+  /** The caller's own payment; anyone else's is NOT_FOUND. */
+  readonly get: (userId: UserId, paymentId: string) => Promise<PaymentView>;
+  readonly list: (query: {
+    status?: PaymentStatus | undefined;
+    cursor?: string | undefined;
+    limit: number;
+  }) => Promise<{ data: (PaymentView & { userId: UserId })[]; nextCursor: string | null }>;
+  /** Verifies and applies one provider webhook; throws VALIDATION_FAILED / UNAUTHORIZED when refused. */
+  readonly receiveWebhook: (request: WebhookRequest) => Promise<EventOutcome>;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function createPaymentsApi(
+  deps: PaymentsDeps & {
+    /** PAYMENTS_WEBHOOK_SECRETS, newest first. */
+    readonly webhookSecrets: readonly string[];
+  },
+): PaymentsApi {
+  const requested = async (trx: Transaction<Database>, payment: PaymentRow) => {
+    await insertOutboxEvent(trx, PAYMENT_REQUESTED, { paymentId: payment.id, userId: payment.userId });
+    return paymentView(payment);
+  };
+  return {
+    requestTopUpIn: async (trx, userId, input) =>
+      requested(
+        trx,
+        await requestTopUpIn(trx, deps, { userId, amount: BigInt(input.amount), card: input.card }),
+      ),
+    requestWithdrawalIn: async (trx, userId, input) =>
+      requested(
+        trx,
+        await requestWithdrawalIn(trx, deps, {
+          userId,
+          amount: BigInt(input.amount),
+          bankAccount: input.bankAccount,
+        }),
+      ),
+    get: async (userId, paymentId) => paymentView(await getPayment(deps, userId, paymentId)),
+    list: async (query) => {
+      const cursor =
+        query.cursor === undefined ? undefined : Buffer.from(query.cursor, 'base64url').toString();
+      if (cursor !== undefined && !UUID.test(cursor))
+        throw new AppError('VALIDATION_FAILED', 'invalid cursor');
+      const rows = await listPayments(deps.db, {
+        ...(query.status === undefined ? {} : { status: query.status }),
+        ...(cursor === undefined ? {} : { afterId: cursor }),
+        limit: query.limit + 1,
+      });
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      return {
+        data: page.map((row) => ({ ...paymentView(row), userId: row.userId })),
+        nextCursor:
+          rows.length > query.limit && last !== undefined ? Buffer.from(last.id).toString('base64url') : null,
+      };
+    },
+    receiveWebhook: async (request) => {
+      const verified = verifyWebhook({
+        secrets: deps.webhookSecrets,
+        headers: request.headers,
+        body: request.body,
+        now: deps.clock.now(),
+      });
+      if (!verified.ok) {
+        deps.log?.warn({ reason: verified.reason, webhookId: request.headers.id }, 'webhook refused');
+        throw rejectionError(verified.reason);
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(request.body.toString('utf8'));
+      } catch {
+        throw new AppError('VALIDATION_FAILED', 'webhook body is not JSON');
+      }
+      const parsed = ProviderEventBody.safeParse(json);
+      // The signed webhook-id is the dedupe key; a body naming another id is not this message.
+      if (!parsed.success || parsed.data.id !== verified.id) {
+        throw new AppError('VALIDATION_FAILED', 'webhook body is not a provider event with the webhook-id');
+      }
+      const event = parsed.data as ProviderEvent;
+      const outcome = await applyProviderEvent(deps, event);
+      deps.log?.info(
+        { webhookId: event.id, type: event.type, paymentId: event.data.paymentId, outcome },
+        'webhook applied',
+      );
+      return outcome;
+    },
+  };
+}

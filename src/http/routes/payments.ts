@@ -1,0 +1,134 @@
+/**
+ * Payments through the provider (issue 11 §4): top-ups and withdrawals (202, settled later by the
+ * provider's webhook), a user's own payment, the admin list, and the provider's webhook endpoint.
+ * The two POSTs that move money require an Idempotency-Key (stored in the transaction of the effect).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { Problem } from '../../../protocol/src/rest/common.js';
+import {
+  AdminPaymentPage,
+  AdminPaymentsQuery,
+  PaymentIdParams,
+  PaymentResponse,
+  TopUpRequest,
+  WebhookAck,
+  WithdrawalRequest,
+} from '../../../protocol/src/rest/payments.js';
+import type { PaymentsApi } from '../../domain/payments/payments-service.js';
+import { principalOf } from '../plugins/auth.js';
+import { type IdempotencyDeps, runIdempotentRoute } from './payments-idempotency.js';
+
+const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem };
+const postErrors = { ...errors, 409: Problem, 422: Problem };
+const tags = ['payments'];
+
+export interface PaymentRoutesDeps {
+  readonly payments: PaymentsApi;
+  readonly idempotency: IdempotencyDeps;
+}
+
+const header = (request: FastifyRequest, name: string): string | undefined => {
+  const value = request.headers[name];
+  return typeof value === 'string' ? value : undefined;
+};
+
+export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesDeps): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const { payments } = deps;
+
+  r.post('/v1/wallet/top-ups', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'createTopUp',
+      tags,
+      summary: 'Add money to your wallet from a card (settled by the provider later: poll the payment)',
+      body: TopUpRequest,
+      response: { 202: PaymentResponse, ...postErrors },
+    },
+    handler: async (request, reply) => {
+      const { userId } = principalOf(request);
+      return runIdempotentRoute(deps.idempotency, request, reply, userId, async (trx) => ({
+        status: 202,
+        body: { payment: await payments.requestTopUpIn(trx, userId, request.body) },
+      }));
+    },
+  });
+
+  r.post('/v1/wallet/withdrawals', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'createWithdrawal',
+      tags,
+      summary:
+        'Pay money out to a bank account: reserved at once (409 INSUFFICIENT_FUNDS otherwise), settled by the provider later',
+      body: WithdrawalRequest,
+      response: { 202: PaymentResponse, ...postErrors },
+    },
+    handler: async (request, reply) => {
+      const { userId } = principalOf(request);
+      return runIdempotentRoute(deps.idempotency, request, reply, userId, async (trx) => ({
+        status: 202,
+        body: { payment: await payments.requestWithdrawalIn(trx, userId, request.body) },
+      }));
+    },
+  });
+
+  r.get('/v1/payments/:id', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'getPayment',
+      tags,
+      summary: "One of your payments (another user's is 404)",
+      params: PaymentIdParams,
+      response: { 200: PaymentResponse, ...errors },
+    },
+    handler: async (request) => ({
+      payment: await payments.get(principalOf(request).userId, request.params.id),
+    }),
+  });
+
+  r.get('/v1/admin/payments', {
+    config: { auth: 'admin' },
+    schema: {
+      operationId: 'listPayments',
+      tags: ['admin'],
+      summary: 'Every payment, newest first, optionally of one status',
+      querystring: AdminPaymentsQuery,
+      response: { 200: AdminPaymentPage, ...errors },
+    },
+    handler: async (request) => payments.list(request.query),
+  });
+
+  // The webhook is verified on the exact bytes received: in this scope only, a JSON body stays a
+  // Buffer (no parse and re-serialize, which could change what was signed).
+  void app.register(async (scope) => {
+    scope.addContentTypeParser(
+      ['application/json', 'application/*+json'],
+      { parseAs: 'buffer' },
+      (_request, body, done) => done(null, body),
+    );
+    scope.withTypeProvider<ZodTypeProvider>().post('/v1/payments/webhook', {
+      config: { auth: 'public' },
+      schema: {
+        operationId: 'receivePaymentWebhook',
+        tags,
+        summary:
+          "The payment provider's events, Standard Webhooks signed (webhook-id, webhook-timestamp, webhook-signature; 300 s tolerance)",
+        response: { 200: WebhookAck, 400: Problem, 401: Problem },
+      },
+      handler: async (request: FastifyRequest, reply: FastifyReply) => {
+        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        const outcome = await payments.receiveWebhook({
+          headers: {
+            id: header(request, 'webhook-id'),
+            timestamp: header(request, 'webhook-timestamp'),
+            signature: header(request, 'webhook-signature'),
+          },
+          body,
+        });
+        return reply.status(200).send({ received: true as const, outcome });
+      },
+    });
+  });
+}

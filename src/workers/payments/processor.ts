@@ -1,0 +1,86 @@
+/**
+ * The `payments` queue worker: `payments.submit` sends one payment to the provider (the task id is
+ * the payment id, so the outbox relay enqueuing it again is a no-op). What already happened is read
+ * from the database, never from Redis: a worker killed before the provider call, or after it but
+ * before its answer was recorded, leaves the payment pending and unsubmitted, and the retry calls the
+ * provider again with the same payment id — the provider answers the same, sends the same events,
+ * and the events are applied once by their ids. Money moves only when an event is applied, in the
+ * transaction that records it. A task that exhausts its retries fails the payment
+ * (`provider_unavailable`, a withdrawal's reservation released) unless the provider accepted it.
+ */
+import { Worker as BullWorker, UnrecoverableError, type Worker } from 'bullmq';
+import type { PaymentsDeps } from '../../domain/payments/ledger.js';
+import { failUnsubmittedPayment, submitPayment } from '../../domain/payments/payments.js';
+import type { PaymentProvider } from '../../domain/payments/provider.js';
+import { isAppError } from '../../platform/errors.js';
+import type { Logger } from '../../platform/logger.js';
+import { bullPrefix, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
+import type { Redis } from '../../platform/redis.js';
+
+export interface PaymentsWorkerDeps {
+  readonly payments: PaymentsDeps;
+  readonly provider: PaymentProvider;
+  readonly log: Logger;
+  readonly connection: Redis;
+  readonly redisPrefix: string;
+  /** Milliseconds before a task held by a dead worker is handed to another (TASK_LOCK_MS). */
+  readonly lockMs: number;
+}
+
+export async function submitPaymentTask(
+  deps: PaymentsWorkerDeps,
+  payload: TaskPayload<'payments.submit'>,
+  attempt: number,
+): Promise<void> {
+  deps.log.info({ paymentId: payload.paymentId, attempt }, 'payment task started');
+  try {
+    const outcome = await submitPayment(deps.payments, deps.provider, payload.paymentId);
+    deps.log.info({ paymentId: payload.paymentId, outcome }, 'payment task done');
+  } catch (error) {
+    if (isAppError(error) && error.code === 'NOT_FOUND') throw new UnrecoverableError(error.message);
+    throw error;
+  }
+}
+
+export function startPaymentsWorker(deps: PaymentsWorkerDeps): Worker {
+  const definition = tasks['payments.submit'];
+  const worker = new BullWorker(
+    definition.queue,
+    async (job) => {
+      const payload = definition.payload.safeParse(job.data);
+      if (!payload.success) throw new UnrecoverableError(`invalid payload: ${payload.error.message}`);
+      await submitPaymentTask(deps, payload.data, job.attemptsMade + 1);
+    },
+    {
+      connection: deps.connection,
+      prefix: bullPrefix(deps.redisPrefix),
+      concurrency: 4,
+      lockDuration: deps.lockMs,
+      stalledInterval: deps.lockMs,
+      maxStalledCount: 3,
+    },
+  );
+  worker.on('failed', (job, error) => {
+    const exhausted =
+      job !== undefined &&
+      (job.attemptsMade >= (job.opts.attempts ?? 1) || error instanceof UnrecoverableError);
+    deps.log[exhausted ? 'error' : 'warn'](
+      { err: error, taskId: job?.id, attempts: job?.attemptsMade },
+      'payment task failed',
+    );
+    if (!exhausted) return;
+    const payload = definition.payload.safeParse(job.data);
+    if (!payload.success) return;
+    // The task is kept (failed set) for inspection; the payment does not stay pending forever.
+    void failUnsubmittedPayment(deps.payments, payload.data.paymentId)
+      .then((failed) => {
+        if (failed)
+          deps.log.error({ paymentId: payload.data.paymentId }, 'payment failed: provider unavailable');
+      })
+      .catch((failure: unknown) =>
+        deps.log.error({ err: failure, paymentId: payload.data.paymentId }, 'could not fail the payment'),
+      );
+  });
+  worker.on('error', (error) => deps.log.warn({ err: error }, 'payments worker error'));
+  return worker;
+}
