@@ -80,7 +80,14 @@ export function createProcessProvider(deps: {
     async (request: R): Promise<ProviderAnswer> => {
       if (half > 0) await sleep(half);
       const answer = await call(request);
-      log.info({ paymentId: request.paymentId, accepted: answer.accepted }, 'sandbox provider acted');
+      log.info(
+        {
+          paymentId: request.paymentId,
+          accepted: answer.accepted,
+          ...(answer.accepted ? { providerRef: answer.providerRef } : { failureCode: answer.failureCode }),
+        },
+        'sandbox provider acted',
+      );
       if (half > 0) await sleep(half);
       return answer;
     };
