@@ -236,6 +236,11 @@ export async function startNode(
     }
     // Where the sandbox provider sends its webhooks when PUBLIC_URL is unset: this node, once it listens.
     let ownBaseUrl: string | undefined;
+    if (config.role === 'worker' && config.payments.webhookBaseUrl === undefined) {
+      log.warn(
+        'PUBLIC_URL is unset on a worker process: the sandbox payment provider sends its webhooks to this process, which serves no REST; set PUBLIC_URL to the API address',
+      );
+    }
 
     if (runsWorkers(config.role)) {
       const tasksConnection = createRedisClient({

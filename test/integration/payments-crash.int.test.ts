@@ -14,6 +14,7 @@ import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import type { Database } from '../../src/db/database.js';
 import { auditLedger } from '../../src/domain/payments/audit.js';
 import { topUp, walletBalance } from '../../src/domain/payments/wallet.js';
+import { systemClock } from '../../src/platform/clock.js';
 import {
   captureLogs,
   sharedRedisUrl,
@@ -116,7 +117,7 @@ describe('payments worker SIGKILLed mid-payout', () => {
   it('before the provider acted, then after it acted: each payout happens once, with one ledger transaction', async () => {
     const user = await registerUser(client);
     await topUp(
-      { db, settings },
+      { db, settings, clock: systemClock },
       { opKey: `test:fund:${user.id}`, userId: user.id as UserId, amount: 10_000n },
     );
 
