@@ -352,6 +352,14 @@ describe('the webhook endpoint', () => {
     expect(accepted).toMatchObject({ status: 200, body: { outcome: 'applied' } });
     expect(await settled(user, declined.id)).toMatchObject({ status: 'succeeded' });
     expect((await balance(user)).posted).toBe(4_200n);
+    // Kept with what the provider said.
+    expect(
+      await db
+        .selectFrom('provider_events')
+        .select(['type', 'outcome', 'payment_id', 'payload'])
+        .where('id', '=', event.id)
+        .executeTakeFirst(),
+    ).toEqual({ type: event.type, outcome: 'applied', payment_id: declined.id, payload: event });
     const after = await snapshot();
     // Replayed inside the window (same id, new timestamp): a duplicate, nothing changes.
     for (let i = 0; i < 3; i++) {

@@ -8,6 +8,7 @@ import * as m0002 from './0002_accounts.js';
 import * as m0003 from './0003_rooms.js';
 import * as m0004 from './0004_ledger.js';
 import * as m0005 from './0005_payments.js';
+import * as m0006 from './0006_provider_event_payloads.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -15,4 +16,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0003_rooms': m0003,
   '0004_ledger': m0004,
   '0005_payments': m0005,
+  '0006_provider_event_payloads': m0006,
 };

@@ -129,11 +129,17 @@ export async function updatePayment(
  */
 export async function claimProviderEvent(
   trx: Transaction<Database>,
-  event: { id: string; type: string; paymentId: string | null },
+  event: { id: string; type: string; paymentId: string | null; payload?: Record<string, unknown> },
 ): Promise<boolean> {
   const row = await trx
     .insertInto('provider_events')
-    .values({ id: event.id, type: event.type, payment_id: null, outcome: 'received' })
+    .values({
+      id: event.id,
+      type: event.type,
+      payment_id: null,
+      outcome: 'received',
+      payload: event.payload ?? null,
+    })
     .onConflict((oc) => oc.column('id').doNothing())
     .returning('id')
     .executeTakeFirst();

@@ -136,4 +136,6 @@ export interface ProviderEventsTable {
   payment_id: string | null;
   outcome: string;
   received_at: Generated<Date>;
+  /** Migration 0006: the event as received; null for older rows. */
+  payload: ColumnType<unknown, Record<string, unknown> | null | undefined, never>;
 }

@@ -246,7 +246,12 @@ export type EventOutcome = 'applied' | 'duplicate' | `ignored: ${string}`;
  */
 export async function applyProviderEvent(deps: PaymentsDeps, event: ProviderEvent): Promise<EventOutcome> {
   return runLedgerTransaction(deps, async (trx): Promise<EventOutcome> => {
-    const claimed = await claimProviderEvent(trx, { id: event.id, type: event.type, paymentId: null });
+    const claimed = await claimProviderEvent(trx, {
+      id: event.id,
+      type: event.type,
+      paymentId: null,
+      payload: { ...event },
+    });
     if (!claimed) return 'duplicate';
     // An id that is not a UUID would abort the transaction in the query: check it first.
     const payment = UUID.test(event.data.paymentId)
