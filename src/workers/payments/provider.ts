@@ -7,9 +7,8 @@
  * went through there is answered the same when retried.
  */
 import { createHash } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../config/index.js';
-import type { PaymentProvider, ProviderAnswer } from '../../domain/payments/provider.js';
+import type { PaymentProvider, ProviderAnswer, ProviderEvent } from '../../domain/payments/provider.js';
 import { createSandboxProvider } from '../../domain/payments/sandbox-provider.js';
 import { type CircuitBreaker, createCircuitBreaker } from '../../platform/circuit-breaker.js';
 import type { Clock } from '../../platform/clock.js';
@@ -42,32 +41,36 @@ export function createProcessProvider(deps: {
   readonly clock: Clock;
   readonly timers: Timers;
   readonly log: Logger;
+  /** Test seam: where the sandbox's events go instead of the signed HTTP POST. */
+  readonly deliver?: (event: ProviderEvent) => Promise<void>;
 }): ProcessProvider {
   const { settings, log } = deps;
   const webhookUrl = () => `${settings.webhookBaseUrl ?? deps.ownBaseUrl() ?? ''}${WEBHOOK_PATH}`;
   const sandbox = createSandboxProvider({
     timers: deps.timers,
-    deliver: async (event) => {
-      const url = webhookUrl();
-      try {
-        await createWebhookSender({
-          url,
-          secret: settings.webhookSecrets[0] ?? '',
-          clock: deps.clock,
-          timeoutMs: DELIVERY_TIMEOUT_MS,
-        })(event);
-        log.info(
-          { webhookId: event.id, type: event.type, paymentId: event.data.paymentId },
-          'sandbox webhook delivered',
-        );
-      } catch (error) {
-        log.warn(
-          { err: error, webhookId: event.id, url },
-          'sandbox webhook delivery failed; the sandbox retries',
-        );
-        throw error;
-      }
-    },
+    deliver:
+      deps.deliver ??
+      (async (event) => {
+        const url = webhookUrl();
+        try {
+          await createWebhookSender({
+            url,
+            secret: settings.webhookSecrets[0] ?? '',
+            clock: deps.clock,
+            timeoutMs: DELIVERY_TIMEOUT_MS,
+          })(event);
+          log.info(
+            { webhookId: event.id, type: event.type, paymentId: event.data.paymentId },
+            'sandbox webhook delivered',
+          );
+        } catch (error) {
+          log.warn(
+            { err: error, webhookId: event.id, url },
+            'sandbox webhook delivery failed; the sandbox retries',
+          );
+          throw error;
+        }
+      }),
     newId: idFromSeed,
     delayedWebhookMs: settings.sandboxWebhookDelayMs,
     duplicateEvery: DUPLICATE_EVERY,
@@ -75,10 +78,11 @@ export function createProcessProvider(deps: {
   // SANDBOX_LATENCY_MS: the request in transit (provider has not acted), then the answer in transit
   // (provider has acted, we do not know yet). A worker stopped in either half must not move money twice.
   const half = settings.sandboxLatencyMs / 2;
+  const wait = (ms: number) => new Promise<void>((resolve) => deps.timers.schedule(ms, resolve));
   const withLatency =
     <R extends { paymentId: string }>(call: (request: R) => Promise<ProviderAnswer>) =>
     async (request: R): Promise<ProviderAnswer> => {
-      if (half > 0) await sleep(half);
+      if (half > 0) await wait(half);
       const answer = await call(request);
       log.info(
         {
@@ -88,7 +92,7 @@ export function createProcessProvider(deps: {
         },
         'sandbox provider acted',
       );
-      if (half > 0) await sleep(half);
+      if (half > 0) await wait(half);
       return answer;
     };
   const charge = withLatency(sandbox.charge);
