@@ -247,6 +247,8 @@ describe('payments over REST with the sandbox provider', () => {
     const again = await post('/v1/wallet/top-ups', user, { amount: 100, card: SandboxCard.SUCCEEDS }, key);
     expect(again.status).toBe(202);
     expect(again.body).toEqual(first.body);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
     const other = await post('/v1/wallet/top-ups', user, { amount: 101, card: SandboxCard.SUCCEEDS }, key);
     expect(other.status).toBe(422);
     await settled(user, first.body.payment.id);

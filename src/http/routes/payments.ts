@@ -16,8 +16,8 @@ import {
   WithdrawalRequest,
 } from '../../../protocol/src/rest/payments.js';
 import type { PaymentsApi } from '../../domain/payments/payments-service.js';
+import { type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
-import { type IdempotencyDeps, runIdempotentRoute } from './payments-idempotency.js';
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem };
 const postErrors = { ...errors, 409: Problem, 422: Problem };

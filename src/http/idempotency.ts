@@ -1,0 +1,52 @@
+/**
+ * The Idempotency-Key header of the money-moving POSTs (issue 11 §4: top-ups, withdrawals, transfers),
+ * over `runIdempotent` (domain/payments/idempotency.ts), which claims the key, runs the effect and
+ * stores the response in ONE database transaction:
+ * - missing, empty or over 255 characters → 400 VALIDATION_FAILED;
+ * - same key, same request (method + route pattern + canonical body) → the stored first response,
+ *   with `idempotent-replayed: true`; a twin still in flight is waited for up to `waitMs`, then 409;
+ * - same key, another request → 422 IDEMPOTENCY_KEY_REUSED;
+ * - keys are per user and kept ≥ 24 h; a failed effect stores nothing (a retry runs again).
+ *
+ * Use in a route handler, the effect doing all its writes on `trx`:
+ *   return runIdempotentRoute(deps, request, reply, userId, async (trx) => ({ status: 201, body }));
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Kysely, Transaction } from 'kysely';
+import type { UserId } from '../../protocol/src/ids.js';
+import type { Database } from '../db/database.js';
+import { runIdempotent, type StoredResponse } from '../domain/payments/idempotency.js';
+import type { Clock } from '../platform/clock.js';
+
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed';
+
+export interface IdempotencyDeps {
+  readonly db: Kysely<Database>;
+  readonly clock: Clock;
+  /** How long a retry waits for its twin in flight before 409. */
+  readonly waitMs: number;
+}
+
+export async function runIdempotentRoute(
+  deps: IdempotencyDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  userId: UserId,
+  effect: (trx: Transaction<Database>) => Promise<StoredResponse>,
+): Promise<FastifyReply> {
+  const key = request.headers[IDEMPOTENCY_KEY_HEADER];
+  const result = await runIdempotent(
+    deps,
+    {
+      userId,
+      key: typeof key === 'string' ? key : '',
+      scope: `${request.method} ${request.routeOptions.url ?? request.url}`,
+      body: request.body,
+      waitMs: deps.waitMs,
+    },
+    effect,
+  );
+  if (result.replayed) reply.header(IDEMPOTENT_REPLAYED_HEADER, 'true');
+  return reply.status(result.status).send(result.body);
+}
