@@ -12,10 +12,12 @@ import type { UserId } from '../../protocol/src/ids.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import type { Database } from '../../src/db/database.js';
 import { auditLedger } from '../../src/domain/payments/audit.js';
+import { applyReceivedProviderEvent, receiveProviderEventIn } from '../../src/domain/payments/payments.js';
 import type { ProviderEvent } from '../../src/domain/payments/provider.js';
 import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { walletBalance } from '../../src/domain/payments/wallet.js';
 import { signWebhook } from '../../src/domain/payments/webhook-signature.js';
+import { systemClock } from '../../src/platform/clock.js';
 import { captureLogs, startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
 
@@ -117,6 +119,19 @@ function signed(event: ProviderEvent, options: { secret?: string; timestamp?: nu
       }),
     },
   };
+}
+
+/** What the payments task made of a received event, once it ran. */
+async function outcomeOf(eventId: string): Promise<string> {
+  for (;;) {
+    const row = await db
+      .selectFrom('provider_events')
+      .select('outcome')
+      .where('id', '=', eventId)
+      .executeTakeFirst();
+    if (row !== undefined && row.outcome !== 'received') return row.outcome;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 async function sendWebhook(message: { body: string; headers: Record<string, string> }) {
@@ -351,7 +366,8 @@ describe('the webhook endpoint', () => {
 
     // Signed with the previous secret (rotation): accepted, applied once.
     const accepted = await sendWebhook(signed(event, { secret: PREVIOUS_SECRET }));
-    expect(accepted).toMatchObject({ status: 200, body: { outcome: 'applied' } });
+    expect(accepted).toMatchObject({ status: 200, body: { outcome: 'queued' } });
+    expect(await outcomeOf(event.id)).toBe('applied');
     expect(await settled(user, declined.id)).toMatchObject({ status: 'succeeded' });
     expect((await balance(user)).posted).toBe(4_200n);
     // Kept with what the provider said.
@@ -374,6 +390,30 @@ describe('the webhook endpoint', () => {
     expect((await balance(user)).posted).toBe(4_200n);
   });
 
+  it('a received event applied by several task runs at once (a redelivered task, a worker killed after its commit) moves money once', async () => {
+    const user = await registerUser(api);
+    const declined = await topUp(user, 650, SandboxCard.DECLINED);
+    const event: ProviderEvent = {
+      id: `evt_twice_${randomUUID()}`,
+      type: 'charge.succeeded',
+      createdAt: Math.floor(Date.now() / 1000),
+      data: { paymentId: declined.id, providerRef: 'ch_twice', amount: 650, currency: 'USD' },
+    };
+    // Recorded as the endpoint does, but without its outbox line: only these runs apply it.
+    await db.transaction().execute((trx) => receiveProviderEventIn(trx, event));
+    const deps = { db, clock: systemClock, settings: { currency: 'USD', platformFeeBps: 1000 } };
+    const runs = await Promise.all([1, 2, 3].map(() => applyReceivedProviderEvent(deps, event.id)));
+    expect(runs.sort()).toEqual(['applied', 'duplicate', 'duplicate']);
+    expect(await applyReceivedProviderEvent(deps, event.id)).toBe('duplicate');
+    expect(await balance(user)).toMatchObject({ posted: 650n });
+    const credits = await db
+      .selectFrom('ledger_transactions')
+      .select('id')
+      .where('external_ref', '=', event.id)
+      .execute();
+    expect(credits).toHaveLength(1);
+  });
+
   it('out of order: a failure after a success is ignored for a top-up; a payout paid after it failed changes nothing; concurrent twins apply once', async () => {
     const user = await registerUser(api);
     const ok = await topUp(user, 900);
@@ -392,9 +432,13 @@ describe('the webhook endpoint', () => {
     const before = await snapshot();
     const twins = await Promise.all([1, 2, 3, 4].map(() => sendWebhook(signed(lateFailure))));
     expect(twins.map((t) => t.status)).toEqual([200, 200, 200, 200]);
-    const outcomes = twins.map((t) => t.body.outcome ?? '').sort();
-    expect(outcomes.filter((o) => o === 'duplicate')).toHaveLength(3);
-    expect(outcomes.filter((o) => o.startsWith('ignored'))).toHaveLength(1);
+    expect(twins.map((t) => t.body.outcome).sort()).toEqual([
+      'duplicate',
+      'duplicate',
+      'duplicate',
+      'queued',
+    ]);
+    expect(await outcomeOf(lateFailure.id)).toBe('ignored: failure after succeeded');
     expect(await settled(user, ok.id)).toMatchObject({ status: 'succeeded' });
     expect((await snapshot()).transactions).toEqual(before.transactions);
 
@@ -420,9 +464,11 @@ describe('the webhook endpoint', () => {
       data: { paymentId: out.body.payment.id, providerRef: 'po_x', amount: 400, currency: 'USD' },
     };
     const late = await sendWebhook(signed(latePaid));
-    expect(late).toMatchObject({ status: 200, body: { outcome: 'ignored: paid after failed' } });
+    expect(late).toMatchObject({ status: 200, body: { outcome: 'queued' } });
+    expect(await outcomeOf(latePaid.id)).toBe('ignored: paid after failed');
     const end = await snapshot();
-    expect({ ...end, events: mid.events }).toEqual(mid);
+    // Only the event itself (and the outbox line that queued its task) was added.
+    expect({ ...end, events: mid.events, outbox: mid.outbox }).toEqual(mid);
     expect(await balance(user)).toMatchObject({ posted: 900n, available: 900n, pending: 0n });
     expect((await auditLedger(db)).findings).toEqual([]);
   });

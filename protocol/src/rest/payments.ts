@@ -136,6 +136,10 @@ export const AdminPaymentsQuery = z.strictObject({
 export const WebhookAck = z
   .object({
     received: z.literal(true),
-    outcome: z.string().describe('applied, duplicate, or ignored: <reason>'),
+    outcome: z
+      .enum(['queued', 'duplicate'])
+      .describe(
+        'queued: recorded, applied by a payments task; duplicate: this event id was received before.',
+      ),
   })
   .meta({ id: 'WebhookAck' });

@@ -146,6 +146,24 @@ export async function claimProviderEvent(
   return row !== undefined;
 }
 
+/**
+ * Locks a provider event that was received but not applied yet and returns its body; undefined when
+ * there is none (unknown id, or already applied or ignored).
+ */
+export async function lockReceivedProviderEvent(
+  trx: Transaction<Database>,
+  id: string,
+): Promise<Record<string, unknown> | undefined> {
+  const row = await trx
+    .selectFrom('provider_events')
+    .select('payload')
+    .where('id', '=', id)
+    .where('outcome', '=', 'received')
+    .forUpdate()
+    .executeTakeFirst();
+  return row === undefined || row.payload === null ? undefined : (row.payload as Record<string, unknown>);
+}
+
 export async function recordProviderEventOutcome(
   trx: Transaction<Database>,
   id: string,

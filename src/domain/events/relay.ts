@@ -17,7 +17,7 @@ import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
 import { AuthEvent } from '../auth/service.js';
-import { PAYMENT_REQUESTED } from '../payments/payments-service.js';
+import { PAYMENT_REQUESTED, PROVIDER_EVENT_RECEIVED } from '../payments/payments-service.js';
 
 const BATCH = 100;
 
@@ -59,6 +59,12 @@ async function dispatch(event: OutboxEventRow, taskQueue: TaskQueue): Promise<vo
       const paymentId = typeof event.payload.paymentId === 'string' ? event.payload.paymentId : undefined;
       if (paymentId === undefined) return;
       await taskQueue.enqueue('payments.submit', { paymentId }, taskId('payment', paymentId));
+      return;
+    }
+    case PROVIDER_EVENT_RECEIVED: {
+      const eventId = typeof event.payload.eventId === 'string' ? event.payload.eventId : undefined;
+      if (eventId === undefined) return;
+      await taskQueue.enqueue('payments.apply-event', { eventId }, taskId('provider-event', eventId));
       return;
     }
     default:

@@ -5,31 +5,32 @@
  *   the `payments.submit` task exists exactly when the payment does (the outbox relay enqueues it,
  *   keyed by the payment id);
  * - the provider's webhook: verified on the raw bytes (Standard Webhooks, any of the configured
- *   secrets, 300 s both ways), then applied once in one transaction (`applyProviderEvent`: the event
- *   id is claimed with the effect, so a redelivery or a replay inside the window changes nothing).
- *   A rejected webhook touches nothing in the database.
+ *   secrets, 300 s both ways), then recorded by its id together with a `provider-event.received`
+ *   outbox event in one transaction: the relay enqueues `payments.apply-event` keyed by the event id,
+ *   and the task applies it once (`applyReceivedProviderEvent`). A redelivery, or a replay inside the
+ *   window, finds the id and changes nothing; a refused webhook writes nothing at all.
  */
 import type { Transaction } from 'kysely';
 import { z } from 'zod';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
+import { withSerializationRetry } from '../../db/errors.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
 import { listPayments, type PaymentRow } from '../../db/repositories/payments.repo.js';
 import type { PaymentStatus } from '../../db/tables/ledger.table.js';
 import { AppError } from '../../platform/errors.js';
 import type { PaymentsDeps } from './ledger.js';
-import {
-  applyProviderEvent,
-  type EventOutcome,
-  getPayment,
-  requestTopUpIn,
-  requestWithdrawalIn,
-} from './payments.js';
+import { getPayment, receiveProviderEventIn, requestTopUpIn, requestWithdrawalIn } from './payments.js';
 import { PaymentFailureCode, type ProviderEvent, ProviderEventType } from './provider.js';
 import { verifyWebhook, type WebhookRejection } from './webhook-signature.js';
 
 /** Outbox event written with every new payment; the relay turns it into the `payments.submit` task. */
 export const PAYMENT_REQUESTED = 'payment.requested';
+/** Outbox event written with every new provider event; the relay turns it into `payments.apply-event`. */
+export const PROVIDER_EVENT_RECEIVED = 'provider-event.received';
+
+/** `queued`: received now, applied by a `payments` task; `duplicate`: received before. */
+export type WebhookOutcome = 'queued' | 'duplicate';
 
 /** A payment as clients see it (the instrument and ledger ids stay inside). */
 export interface PaymentView {
@@ -107,8 +108,11 @@ export interface PaymentsApi {
     cursor?: string | undefined;
     limit: number;
   }) => Promise<{ data: (PaymentView & { userId: UserId })[]; nextCursor: string | null }>;
-  /** Verifies and applies one provider webhook; throws VALIDATION_FAILED / UNAUTHORIZED when refused. */
-  readonly receiveWebhook: (request: WebhookRequest) => Promise<EventOutcome>;
+  /**
+   * Verifies one provider webhook and records it with its task (one transaction); throws
+   * VALIDATION_FAILED / UNAUTHORIZED when refused, and then nothing is written.
+   */
+  readonly receiveWebhook: (request: WebhookRequest) => Promise<WebhookOutcome>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -180,10 +184,19 @@ export function createPaymentsApi(
         throw new AppError('VALIDATION_FAILED', 'webhook body is not a provider event with the webhook-id');
       }
       const event = parsed.data as ProviderEvent;
-      const outcome = await applyProviderEvent(deps, event);
+      const outcome = await withSerializationRetry(() =>
+        deps.db.transaction().execute(async (trx): Promise<WebhookOutcome> => {
+          if (!(await receiveProviderEventIn(trx, event))) return 'duplicate';
+          await insertOutboxEvent(trx, PROVIDER_EVENT_RECEIVED, {
+            eventId: event.id,
+            paymentId: event.data.paymentId,
+          });
+          return 'queued';
+        }),
+      );
       deps.log?.info(
         { webhookId: event.id, type: event.type, paymentId: event.data.paymentId, outcome },
-        'webhook applied',
+        'webhook received',
       );
       return outcome;
     },

@@ -19,6 +19,7 @@ import {
   findPayment,
   insertPayment,
   lockPayment,
+  lockReceivedProviderEvent,
   type PaymentRow,
   recordProviderEventOutcome,
   updatePayment,
@@ -253,86 +254,118 @@ export async function applyProviderEvent(deps: PaymentsDeps, event: ProviderEven
       payload: { ...event },
     });
     if (!claimed) return 'duplicate';
-    // An id that is not a UUID would abort the transaction in the query: check it first.
-    const payment = UUID.test(event.data.paymentId)
-      ? await lockPayment(trx, event.data.paymentId)
-      : undefined;
-    const finish = async (outcome: EventOutcome) => {
-      await recordProviderEventOutcome(trx, event.id, { paymentId: payment?.id ?? null, outcome });
-      return outcome;
-    };
-    if (payment === undefined) return finish('ignored: unknown payment');
-    if (BigInt(event.data.amount) !== payment.amount || event.data.currency !== payment.currency) {
-      return finish('ignored: amount or currency differs from the payment');
-    }
-    const decision = decideProviderEvent(payment, event.type);
-    const now = deps.clock.now();
-    const failureCode = event.data.failureCode ?? PaymentFailureCode.PAYOUT_FAILED;
-    switch (decision.action) {
-      case 'ignore':
-        return finish(`ignored: ${decision.reason}`);
-      case 'credit': {
-        const posted = await topUpIn(trx, deps, {
-          opKey: `payment:credit:${payment.id}`,
-          userId: payment.userId,
-          amount: payment.amount,
-          externalRef: event.id,
-        });
-        await updatePayment(trx, payment.id, {
-          status: 'succeeded',
-          failureCode: null,
-          transactionId: posted.transactionId,
-          settledAt: now,
-        });
-        await writeEvents(trx, posted.transactionId, [paymentEvent(payment, 'succeeded')]);
-        return finish('applied');
-      }
-      case 'post-hold': {
-        if (payment.holdId === null) throw new Error(`withdrawal ${payment.id} has no hold`);
-        const posted = await postHoldIn(trx, deps, {
-          holdId: payment.holdId,
-          kind: 'withdrawal',
-          externalRef: event.id,
-        });
-        await updatePayment(trx, payment.id, {
-          status: 'succeeded',
-          transactionId: posted.transactionId,
-          settledAt: now,
-        });
-        await writeEvents(trx, posted.transactionId, [paymentEvent(payment, 'succeeded')]);
-        return finish('applied');
-      }
-      case 'void-hold': {
-        if (payment.holdId === null) throw new Error(`withdrawal ${payment.id} has no hold`);
-        await voidHoldIn(trx, deps, { holdId: payment.holdId });
-        await updatePayment(trx, payment.id, { status: 'failed', failureCode, settledAt: now });
-        await writeEvents(trx, null, [paymentEvent(payment, 'failed', failureCode)]);
-        return finish('applied');
-      }
-      case 'reverse': {
-        if (payment.transactionId === null)
-          throw new Error(`paid withdrawal ${payment.id} has no transaction`);
-        const reversal = await reverseTransactionIn(trx, {
-          transactionId: payment.transactionId,
-          kind: 'withdrawal_reversal',
-          externalRef: event.id,
-        });
-        await updatePayment(trx, payment.id, {
-          status: 'failed',
-          failureCode,
-          reversalTransactionId: reversal.transactionId,
-        });
-        await writeEvents(trx, reversal.transactionId, [paymentEvent(payment, 'failed', failureCode)]);
-        return finish('applied');
-      }
-      case 'mark-failed': {
-        const code = event.data.failureCode ?? PaymentFailureCode.CARD_DECLINED;
-        await updatePayment(trx, payment.id, { status: 'failed', failureCode: code, settledAt: now });
-        await writeEvents(trx, null, [paymentEvent(payment, 'failed', code)]);
-        return finish('applied');
-      }
-    }
+    return applyClaimedEventIn(trx, deps, event);
   });
+}
+
+/**
+ * Records a verified provider event as received, inside the caller's transaction, without applying
+ * it (the webhook endpoint, which leaves the application to a `payments` task). False when the
+ * event id was received before: a redelivery, nothing to do.
+ */
+export async function receiveProviderEventIn(
+  trx: Transaction<Database>,
+  event: ProviderEvent,
+): Promise<boolean> {
+  return claimProviderEvent(trx, { id: event.id, type: event.type, paymentId: null, payload: { ...event } });
+}
+
+/**
+ * Applies an event recorded by `receiveProviderEventIn` exactly once (the `payments` task): its row
+ * is locked and applied only while still `received`, and the outcome written in the same
+ * transaction as the money moved — a task run twice (a worker killed after the commit, a redelivered
+ * task) finds it done and answers `duplicate`.
+ */
+export async function applyReceivedProviderEvent(deps: PaymentsDeps, eventId: string): Promise<EventOutcome> {
+  return runLedgerTransaction(deps, async (trx): Promise<EventOutcome> => {
+    const stored = await lockReceivedProviderEvent(trx, eventId);
+    if (stored === undefined) return 'duplicate';
+    return applyClaimedEventIn(trx, deps, stored as unknown as ProviderEvent);
+  });
+}
+
+/** The effect of an event whose id this transaction holds (claimed or locked while `received`). */
+async function applyClaimedEventIn(
+  trx: Transaction<Database>,
+  deps: PaymentsDeps,
+  event: ProviderEvent,
+): Promise<EventOutcome> {
+  // An id that is not a UUID would abort the transaction in the query: check it first.
+  const payment = UUID.test(event.data.paymentId) ? await lockPayment(trx, event.data.paymentId) : undefined;
+  const finish = async (outcome: EventOutcome) => {
+    await recordProviderEventOutcome(trx, event.id, { paymentId: payment?.id ?? null, outcome });
+    return outcome;
+  };
+  if (payment === undefined) return finish('ignored: unknown payment');
+  if (BigInt(event.data.amount) !== payment.amount || event.data.currency !== payment.currency) {
+    return finish('ignored: amount or currency differs from the payment');
+  }
+  const decision = decideProviderEvent(payment, event.type);
+  const now = deps.clock.now();
+  const failureCode = event.data.failureCode ?? PaymentFailureCode.PAYOUT_FAILED;
+  switch (decision.action) {
+    case 'ignore':
+      return finish(`ignored: ${decision.reason}`);
+    case 'credit': {
+      const posted = await topUpIn(trx, deps, {
+        opKey: `payment:credit:${payment.id}`,
+        userId: payment.userId,
+        amount: payment.amount,
+        externalRef: event.id,
+      });
+      await updatePayment(trx, payment.id, {
+        status: 'succeeded',
+        failureCode: null,
+        transactionId: posted.transactionId,
+        settledAt: now,
+      });
+      await writeEvents(trx, posted.transactionId, [paymentEvent(payment, 'succeeded')]);
+      return finish('applied');
+    }
+    case 'post-hold': {
+      if (payment.holdId === null) throw new Error(`withdrawal ${payment.id} has no hold`);
+      const posted = await postHoldIn(trx, deps, {
+        holdId: payment.holdId,
+        kind: 'withdrawal',
+        externalRef: event.id,
+      });
+      await updatePayment(trx, payment.id, {
+        status: 'succeeded',
+        transactionId: posted.transactionId,
+        settledAt: now,
+      });
+      await writeEvents(trx, posted.transactionId, [paymentEvent(payment, 'succeeded')]);
+      return finish('applied');
+    }
+    case 'void-hold': {
+      if (payment.holdId === null) throw new Error(`withdrawal ${payment.id} has no hold`);
+      await voidHoldIn(trx, deps, { holdId: payment.holdId });
+      await updatePayment(trx, payment.id, { status: 'failed', failureCode, settledAt: now });
+      await writeEvents(trx, null, [paymentEvent(payment, 'failed', failureCode)]);
+      return finish('applied');
+    }
+    case 'reverse': {
+      if (payment.transactionId === null) throw new Error(`paid withdrawal ${payment.id} has no transaction`);
+      const reversal = await reverseTransactionIn(trx, {
+        transactionId: payment.transactionId,
+        kind: 'withdrawal_reversal',
+        externalRef: event.id,
+      });
+      await updatePayment(trx, payment.id, {
+        status: 'failed',
+        failureCode,
+        reversalTransactionId: reversal.transactionId,
+      });
+      await writeEvents(trx, reversal.transactionId, [paymentEvent(payment, 'failed', failureCode)]);
+      return finish('applied');
+    }
+    case 'mark-failed': {
+      const code = event.data.failureCode ?? PaymentFailureCode.CARD_DECLINED;
+      await updatePayment(trx, payment.id, { status: 'failed', failureCode: code, settledAt: now });
+      await writeEvents(trx, null, [paymentEvent(payment, 'failed', code)]);
+      return finish('applied');
+    }
+  }
 }
 
 /**

@@ -32,6 +32,13 @@ export const tasks = {
     attempts: 10,
     backoff: { type: 'exponential', delay: 1_000 },
   },
+  /** Applies one received provider webhook event (settles its payment); keyed by the event id. */
+  'payments.apply-event': {
+    queue: 'payments',
+    payload: z.object({ eventId: z.string().min(1).max(256) }),
+    attempts: 10,
+    backoff: { type: 'exponential', delay: 1_000 },
+  },
 } as const;
 
 export type TaskName = keyof typeof tasks;

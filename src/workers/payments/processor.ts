@@ -1,6 +1,8 @@
 /**
- * The `payments` queue worker: `payments.submit` sends one payment to the provider (the task id is
- * the payment id, so the outbox relay enqueuing it again is a no-op). What already happened is read
+ * The `payments` queue worker. `payments.apply-event` applies one received provider webhook event
+ * (keyed by the event id; the event row, locked while `received`, decides whether it already was).
+ * `payments.submit` sends one payment to the provider (the task id is the payment id, so the outbox
+ * relay enqueuing it again is a no-op). What already happened is read
  * from the database, never from Redis: a worker killed before the provider call, or after it but
  * before its answer was recorded, leaves the payment pending and unsubmitted, and the retry calls the
  * provider again with the same payment id — the provider answers the same, sends the same events,
@@ -10,7 +12,11 @@
  */
 import { Worker as BullWorker, UnrecoverableError, type Worker } from 'bullmq';
 import type { PaymentsDeps } from '../../domain/payments/ledger.js';
-import { failUnsubmittedPayment, submitPayment } from '../../domain/payments/payments.js';
+import {
+  applyReceivedProviderEvent,
+  failUnsubmittedPayment,
+  submitPayment,
+} from '../../domain/payments/payments.js';
 import type { PaymentProvider } from '../../domain/payments/provider.js';
 import { isAppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
@@ -42,11 +48,26 @@ export async function submitPaymentTask(
   }
 }
 
+export async function applyEventTask(
+  deps: PaymentsWorkerDeps,
+  payload: TaskPayload<'payments.apply-event'>,
+): Promise<void> {
+  const outcome = await applyReceivedProviderEvent(deps.payments, payload.eventId);
+  deps.log.info({ webhookId: payload.eventId, outcome }, 'provider event applied');
+}
+
 export function startPaymentsWorker(deps: PaymentsWorkerDeps): Worker {
   const definition = tasks['payments.submit'];
+  const applyDefinition = tasks['payments.apply-event'];
   const worker = new BullWorker(
     definition.queue,
     async (job) => {
+      if (job.name === 'payments.apply-event') {
+        const payload = applyDefinition.payload.safeParse(job.data);
+        if (!payload.success) throw new UnrecoverableError(`invalid payload: ${payload.error.message}`);
+        await applyEventTask(deps, payload.data);
+        return;
+      }
       const payload = definition.payload.safeParse(job.data);
       if (!payload.success) throw new UnrecoverableError(`invalid payload: ${payload.error.message}`);
       await submitPaymentTask(deps, payload.data, job.attemptsMade + 1);
@@ -68,7 +89,9 @@ export function startPaymentsWorker(deps: PaymentsWorkerDeps): Worker {
       { err: error, taskId: job?.id, attempts: job?.attemptsMade },
       'payment task failed',
     );
-    if (!exhausted) return;
+    // An exhausted apply-event task stays in the failed set and its event `received`: an operator
+    // retries the task once the cause is fixed.
+    if (!exhausted || job.name !== 'payments.submit') return;
     const payload = definition.payload.safeParse(job.data);
     if (!payload.success) return;
     // The task is kept (failed set) for inspection; the payment does not stay pending forever.
