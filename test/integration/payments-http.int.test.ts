@@ -12,12 +12,18 @@ import type { UserId } from '../../protocol/src/ids.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import type { Database } from '../../src/db/database.js';
 import { auditLedger } from '../../src/domain/payments/audit.js';
-import { applyReceivedProviderEvent, receiveProviderEventIn } from '../../src/domain/payments/payments.js';
+import {
+  applyReceivedProviderEvent,
+  receiveProviderEventIn,
+  requestTopUpIn,
+  requestWithdrawalIn,
+} from '../../src/domain/payments/payments.js';
 import type { ProviderEvent } from '../../src/domain/payments/provider.js';
 import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { walletBalance } from '../../src/domain/payments/wallet.js';
 import { signWebhook } from '../../src/domain/payments/webhook-signature.js';
 import { systemClock } from '../../src/platform/clock.js';
+import { submitExhausted } from '../../src/workers/payments/processor.js';
 import { captureLogs, startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
 
@@ -412,6 +418,37 @@ describe('the webhook endpoint', () => {
       .where('external_ref', '=', event.id)
       .execute();
     expect(credits).toHaveLength(1);
+  });
+
+  it('a submit task out of retries: a top-up fails as provider_unavailable; a withdrawal stays pending, its amount still reserved', async () => {
+    const user = await registerUser(api);
+    await topUp(user, 1_000);
+    const deps = { db, clock: systemClock, settings: { currency: 'USD', platformFeeBps: 1000 } };
+    // Requested as the routes do, minus the outbox line: no task will ever submit these.
+    const [charge, payout] = await db
+      .transaction()
+      .execute(async (trx) => [
+        await requestTopUpIn(trx, deps, {
+          userId: user.id as UserId,
+          amount: 300n,
+          card: SandboxCard.SUCCEEDS,
+        }),
+        await requestWithdrawalIn(trx, deps, {
+          userId: user.id as UserId,
+          amount: 400n,
+          bankAccount: 'DE89370400440532013001',
+        }),
+      ]);
+    const worker = { payments: deps, log: captureLogs().log };
+    await submitExhausted(worker, charge.id);
+    await submitExhausted(worker, payout.id);
+    expect(await settled(user, charge.id)).toMatchObject({
+      status: 'failed',
+      failureCode: 'provider_unavailable',
+    });
+    const still = await api.get<{ payment: PaymentBody }>(`/v1/payments/${payout.id}`, user.accessToken);
+    expect(still.body.payment.status).toBe('pending');
+    expect(await balance(user)).toMatchObject({ posted: 1_000n, pending: 400n, available: 600n });
   });
 
   it('out of order: a failure after a success is ignored for a top-up; a payout paid after it failed changes nothing; concurrent twins apply once', async () => {

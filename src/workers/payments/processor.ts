@@ -11,6 +11,7 @@
  * (`provider_unavailable`, a withdrawal's reservation released) unless the provider accepted it.
  */
 import { Worker as BullWorker, UnrecoverableError, type Worker } from 'bullmq';
+import { findPayment } from '../../db/repositories/payments.repo.js';
 import type { PaymentsDeps } from '../../domain/payments/ledger.js';
 import {
   applyReceivedProviderEvent,
@@ -56,6 +57,33 @@ export async function applyEventTask(
   deps.log.info({ webhookId: payload.eventId, outcome }, 'provider event applied');
 }
 
+/**
+ * A `payments.submit` task out of retries, the provider's answer never recorded. Whether the provider
+ * acted is unknown (a timed-out call may have gone through), so:
+ * - a top-up fails (`provider_unavailable`): if the charge did happen, its success still arrives and
+ *   is honoured (the wallet is credited then);
+ * - a withdrawal stays pending with its amount reserved: failing it would hand the money back while
+ *   the payout may have left, and a `payout.paid` after a failure is ignored. An operator reconciles
+ *   it with the provider (the error line names it); no money is lost or doubled meanwhile.
+ */
+export async function submitExhausted(
+  deps: Pick<PaymentsWorkerDeps, 'payments' | 'log'>,
+  paymentId: string,
+): Promise<void> {
+  const payment = await findPayment(deps.payments.db, paymentId);
+  if (payment === undefined || payment.status !== 'pending') return;
+  if (payment.kind === 'withdrawal') {
+    deps.log.error(
+      { paymentId, kind: payment.kind, amount: Number(payment.amount) },
+      'withdrawal left pending (amount still reserved): the provider never answered; reconcile it with the provider',
+    );
+    return;
+  }
+  if (await failUnsubmittedPayment(deps.payments, paymentId)) {
+    deps.log.error({ paymentId, kind: payment.kind }, 'payment failed: provider unavailable');
+  }
+}
+
 export function startPaymentsWorker(deps: PaymentsWorkerDeps): Worker {
   const definition = tasks['payments.submit'];
   const applyDefinition = tasks['payments.apply-event'];
@@ -94,15 +122,13 @@ export function startPaymentsWorker(deps: PaymentsWorkerDeps): Worker {
     if (!exhausted || job.name !== 'payments.submit') return;
     const payload = definition.payload.safeParse(job.data);
     if (!payload.success) return;
-    // The task is kept (failed set) for inspection; the payment does not stay pending forever.
-    void failUnsubmittedPayment(deps.payments, payload.data.paymentId)
-      .then((failed) => {
-        if (failed)
-          deps.log.error({ paymentId: payload.data.paymentId }, 'payment failed: provider unavailable');
-      })
-      .catch((failure: unknown) =>
-        deps.log.error({ err: failure, paymentId: payload.data.paymentId }, 'could not fail the payment'),
-      );
+    // The task is kept (failed set) for inspection.
+    void submitExhausted(deps, payload.data.paymentId).catch((failure: unknown) =>
+      deps.log.error(
+        { err: failure, paymentId: payload.data.paymentId },
+        'could not settle an exhausted payment',
+      ),
+    );
   });
   worker.on('error', (error) => deps.log.warn({ err: error }, 'payments worker error'));
   return worker;
