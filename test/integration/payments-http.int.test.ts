@@ -425,20 +425,18 @@ describe('the webhook endpoint', () => {
     await topUp(user, 1_000);
     const deps = { db, clock: systemClock, settings: { currency: 'USD', platformFeeBps: 1000 } };
     // Requested as the routes do, minus the outbox line: no task will ever submit these.
-    const [charge, payout] = await db
-      .transaction()
-      .execute(async (trx) => [
-        await requestTopUpIn(trx, deps, {
-          userId: user.id as UserId,
-          amount: 300n,
-          card: SandboxCard.SUCCEEDS,
-        }),
-        await requestWithdrawalIn(trx, deps, {
-          userId: user.id as UserId,
-          amount: 400n,
-          bankAccount: 'DE89370400440532013001',
-        }),
-      ]);
+    const [charge, payout] = await db.transaction().execute(async (trx) => [
+      await requestTopUpIn(trx, deps, {
+        userId: user.id as UserId,
+        amount: 300n,
+        card: SandboxCard.SUCCEEDS,
+      }),
+      await requestWithdrawalIn(trx, deps, {
+        userId: user.id as UserId,
+        amount: 400n,
+        bankAccount: 'DE89370400440532013001',
+      }),
+    ]);
     const worker = { payments: deps, log: captureLogs().log };
     await submitExhausted(worker, charge.id);
     await submitExhausted(worker, payout.id);
