@@ -582,6 +582,11 @@ describe('auth security', () => {
       '/v1/rooms/{id}': ['get'],
       '/v1/rooms/{id}/members/{userId}': ['delete', 'post'],
       '/v1/rooms/{id}/messages': ['get'],
+      '/v1/wallet/top-ups': ['post'],
+      '/v1/wallet/withdrawals': ['post'],
+      '/v1/payments/{id}': ['get'],
+      '/v1/payments/webhook': ['post'],
+      '/v1/admin/payments': ['get'],
     };
     const PUBLIC = new Set([
       'post /v1/auth/register',
@@ -591,6 +596,8 @@ describe('auth security', () => {
       'post /v1/auth/verify-email',
       'post /v1/auth/forgot-password',
       'post /v1/auth/reset-password',
+      // Authenticated by its Standard Webhooks signature, not a bearer token.
+      'post /v1/payments/webhook',
     ]);
     type Operation = { security?: unknown[] };
 
