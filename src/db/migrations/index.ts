@@ -9,6 +9,7 @@ import * as m0003 from './0003_rooms.js';
 import * as m0004 from './0004_ledger.js';
 import * as m0005 from './0005_payments.js';
 import * as m0006 from './0006_provider_event_payloads.js';
+import * as m0007 from './0007_marketplace.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -17,4 +18,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0004_ledger': m0004,
   '0005_payments': m0005,
   '0006_provider_event_payloads': m0006,
+  '0007_marketplace': m0007,
 };
