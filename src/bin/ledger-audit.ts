@@ -1,5 +1,5 @@
 /**
- * `node --import tsx src/bin/ledger-audit.ts` (to become `npm run ledger:audit`): checks every ledger
+ * `npm run ledger:audit`: checks every ledger
  * invariant once against DATABASE_URL (or the embedded PGlite under DATA_DIR), prints the report as
  * JSON and exits 1 when anything is wrong. Read-only, safe beside running processes.
  */

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
+import { Counter } from 'prom-client';
 import { createRoomStore, type RoomStore } from '../actors/room/room-store.js';
 import { createActorSystem } from '../actors/runtime/index.js';
 import type { Config, Role } from '../config/index.js';
@@ -18,8 +19,11 @@ import { createPasswordHasher } from '../domain/auth/passwords.js';
 import { createAuthService, SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
 import { createTokenService } from '../domain/auth/tokens.js';
 import { startOutboxRelay } from '../domain/events/relay.js';
+import { auditLedger } from '../domain/payments/audit.js';
+import { startLedgerAuditor } from '../domain/payments/auditor.js';
 import type { PaymentsDeps } from '../domain/payments/ledger.js';
 import { createPaymentsApi } from '../domain/payments/payments-service.js';
+import { createWalletApi } from '../domain/payments/wallet-service.js';
 import { createPresenceService } from '../domain/presence/service.js';
 import { createRoomService } from '../domain/rooms/service.js';
 import { createUserService } from '../domain/users/service.js';
@@ -303,6 +307,23 @@ export async function startNode(
       collectProcessMetrics: true,
     });
 
+    if (runsWorkers(config.role) && config.payments.auditIntervalMs > 0) {
+      // Every worker audits: the audit is read-only, and an operator should see findings on any of them.
+      const auditFailures = new Counter({
+        name: 'gigwire_ledger_audit_failures_total',
+        help: 'Violated ledger invariants found by the scheduled audit (each finding of each run).',
+        registers: [metrics],
+      });
+      const auditor = startLedgerAuditor({
+        audit: () => auditLedger(dbHandle.db),
+        timers: systemTimers,
+        log: log.child({ component: 'ledger-audit' }),
+        intervalMs: config.payments.auditIntervalMs,
+        onRun: (run) => auditFailures.inc(run.findings.length),
+      });
+      started.push({ name: 'stop ledger auditor', run: () => auditor.stop() });
+    }
+
     const gateway = runsGateway(config.role)
       ? createGateway({
           settings: {
@@ -373,6 +394,10 @@ export async function startNode(
                   ...paymentsDeps,
                   webhookSecrets: config.payments.webhookSecrets,
                 }),
+                idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
+              },
+              wallet: {
+                wallet: createWalletApi(paymentsDeps),
                 idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
               },
               version: packageVersion(),

@@ -361,6 +361,11 @@ export const settings = {
     'Sandbox provider: milliseconds each call takes, half before the provider acts and half after (its answer in transit); tests use it to stop a worker mid-call.',
     '0',
   ),
+  LEDGER_AUDIT_INTERVAL_S: setting(
+    wholeNumber(0, 86_400),
+    'Seconds between ledger audits in worker processes (every invariant of the README "Payments" section; findings are logged and counted in gigwire_ledger_audit_failures_total); 0 turns the schedule off.',
+    '60',
+  ),
   LOG_LEVEL: setting(oneOf(LOG_LEVELS), 'Least severe log level written.', 'info'),
   LOG_PRETTY: setting(flag, 'Human-readable logs; `auto` = when stdout is a terminal.', 'auto'),
   READY_CHECK_TIMEOUT_MS: setting(
@@ -455,6 +460,8 @@ export interface Config {
     readonly providerTimeoutMs: number;
     readonly sandboxWebhookDelayMs: number;
     readonly sandboxLatencyMs: number;
+    /** 0 = no scheduled audit. */
+    readonly auditIntervalMs: number;
   };
   /** The system PATH, where system programs such as redis-server are looked up. */
   readonly searchPath: string;
@@ -579,6 +586,7 @@ export function loadConfig(
       providerTimeoutMs: withDefault('PAYMENTS_PROVIDER_TIMEOUT_MS'),
       sandboxWebhookDelayMs: withDefault('SANDBOX_WEBHOOK_DELAY_MS'),
       sandboxLatencyMs: withDefault('SANDBOX_LATENCY_MS'),
+      auditIntervalMs: withDefault('LEDGER_AUDIT_INTERVAL_S') * 1000,
     },
   });
 }

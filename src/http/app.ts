@@ -31,6 +31,7 @@ import { type HealthOptions, registerHealthRoutes } from './routes/health.js';
 import { type PaymentRoutesDeps, registerPaymentRoutes } from './routes/payments.js';
 import { registerRoomRoutes } from './routes/rooms.js';
 import { registerUserRoutes } from './routes/users.js';
+import { registerWalletRoutes, type WalletRoutesDeps } from './routes/wallet.js';
 
 /** Largest accepted request body (64 KiB): REST payloads are small; bigger bodies are abuse. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -46,6 +47,8 @@ export interface RestDeps {
   readonly rooms: RoomService;
   /** Top-ups, withdrawals, payments and the provider webhook (issue 11). */
   readonly payments?: PaymentRoutesDeps;
+  /** Balance, history, transfers and the ledger audit (issue 11). */
+  readonly wallet?: WalletRoutesDeps;
   readonly security: SecurityOptions;
   readonly version: string;
   /** 0, a hop count or proxy addresses (TRUST_PROXY); never `true`, which trusts any client's header. */
@@ -108,6 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerAdminRoutes(app, rest.admin, rest.auth);
     registerRoomRoutes(app, rest.rooms);
     if (rest.payments !== undefined) registerPaymentRoutes(app, rest.payments);
+    if (rest.wallet !== undefined) registerWalletRoutes(app, rest.wallet);
   }
   await app.ready();
   return app;

@@ -587,6 +587,10 @@ describe('auth security', () => {
       '/v1/payments/{id}': ['get'],
       '/v1/payments/webhook': ['post'],
       '/v1/admin/payments': ['get'],
+      '/v1/wallet': ['get'],
+      '/v1/wallet/transactions': ['get'],
+      '/v1/wallet/transfers': ['post'],
+      '/v1/admin/ledger/audit': ['get'],
     };
     const PUBLIC = new Set([
       'post /v1/auth/register',

@@ -119,6 +119,22 @@ export const Transfer = z
 
 export const PaymentResponse = z.object({ payment: Payment }).meta({ id: 'PaymentResponse' });
 
+export const TransferResponse = z.object({ transaction: Transfer }).meta({ id: 'TransferResponse' });
+
+export const LedgerAudit = z
+  .object({
+    ranAt: Iso,
+    clean: z.boolean(),
+    findings: z.array(
+      z.object({
+        invariant: z.string().describe('I1–I9, see the README "Payments" section.'),
+        message: z.string(),
+        details: z.record(z.string(), z.string().nullable()),
+      }),
+    ),
+  })
+  .meta({ id: 'LedgerAudit' });
+
 export const PaymentIdParams = z.strictObject({ id: z.uuid() });
 
 export const AdminPayment = Payment.extend({ userId: UserId }).meta({ id: 'AdminPayment' });

@@ -18,6 +18,7 @@ const settings = (overrides: Partial<Config['payments']> = {}): Config['payments
   webhookSecrets: [`whsec_${Buffer.alloc(32, 7).toString('base64')}`],
   developmentWebhookSecret: false,
   webhookBaseUrl: 'http://127.0.0.1:9',
+  auditIntervalMs: 0,
   providerTimeoutMs: 1_000,
   sandboxWebhookDelayMs: 0,
   sandboxLatencyMs: 0,

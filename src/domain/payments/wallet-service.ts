@@ -1,0 +1,100 @@
+/**
+ * The wallet operations the REST edge calls (issue 11 §4), wired to their ports once per process:
+ * a user's balance and history (an unused wallet reads 0 and an empty page, never 404), a transfer
+ * to another user inside the caller's idempotency transaction, and the ledger audit for admins.
+ * Amounts leave here as JSON-safe numbers (every amount is capped at 2^53 − 1 on the way in).
+ */
+import type { Transaction } from 'kysely';
+import type { UserId } from '../../../protocol/src/ids.js';
+import type { Database } from '../../db/database.js';
+import { findUserById } from '../../db/repositories/users.repo.js';
+import { AppError } from '../../platform/errors.js';
+import { type AuditReport, auditLedger } from './audit.js';
+import { walletTransactions } from './history.js';
+import type { PaymentsDeps } from './ledger.js';
+import { transferIn, walletBalance } from './wallet.js';
+
+export interface WalletView {
+  readonly currency: string;
+  readonly available: number;
+  readonly pending: number;
+  readonly posted: number;
+}
+
+export interface TransferView {
+  readonly id: string;
+  readonly toUserId: UserId;
+  readonly amount: number;
+  readonly note: string | null;
+}
+
+export interface AuditView {
+  readonly ranAt: string;
+  readonly clean: boolean;
+  readonly findings: AuditReport['findings'];
+}
+
+export interface WalletApi {
+  readonly balance: (userId: UserId) => Promise<WalletView>;
+  readonly history: (
+    userId: UserId,
+    page: { cursor: string | undefined; limit: number },
+  ) => Promise<Awaited<ReturnType<typeof walletTransactions>>>;
+  /**
+   * Inside the caller's (idempotency) transaction. NOT_FOUND for an unknown or locked recipient,
+   * VALIDATION_FAILED for yourself, INSUFFICIENT_FUNDS (409, with the shortfall) when not covered.
+   */
+  readonly transferIn: (
+    trx: Transaction<Database>,
+    fromUserId: UserId,
+    input: { toUserId: UserId; amount: number; note?: string | undefined },
+    opKey: string,
+  ) => Promise<TransferView>;
+  /** Audits the ledger now (read-only, one snapshot) for the admin endpoint. */
+  readonly audit: () => Promise<AuditView>;
+}
+
+export function createWalletApi(deps: PaymentsDeps): WalletApi {
+  return {
+    balance: async (userId) => {
+      const balance = await walletBalance(deps, userId);
+      return {
+        currency: balance.currency,
+        available: Number(balance.available),
+        pending: Number(balance.pending),
+        posted: Number(balance.posted),
+      };
+    },
+    history: (userId, page) => walletTransactions(deps, userId, page),
+    transferIn: async (trx, fromUserId, input, opKey) => {
+      const recipient = await findUserById(trx, input.toUserId);
+      // A locked account receives nothing, and is answered like one that does not exist.
+      if (recipient === undefined || recipient.locked_at !== null) {
+        throw new AppError('NOT_FOUND', 'no such user', {
+          details: { errors: [{ path: 'body.toUserId', message: 'no such user' }] },
+        });
+      }
+      const posted = await transferIn(trx, deps, {
+        opKey,
+        fromUserId,
+        toUserId: input.toUserId,
+        amount: BigInt(input.amount),
+        memo: input.note ?? null,
+      });
+      return {
+        id: posted.transactionId,
+        toUserId: input.toUserId,
+        amount: input.amount,
+        note: input.note ?? null,
+      };
+    },
+    audit: async () => {
+      const report = await auditLedger(deps.db);
+      return {
+        ranAt: new Date(deps.clock.now()).toISOString(),
+        clean: report.findings.length === 0,
+        findings: report.findings,
+      };
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The caller's wallet (issue 11 §4): balance, history, transfers to another user (Idempotency-Key
+ * required; the ledger operation is keyed by the same key, so even a lost idempotency row could not
+ * move the money twice), and the ledger audit for admins.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { Problem } from '../../../protocol/src/rest/common.js';
+import {
+  LedgerAudit,
+  TransferRequest,
+  TransferResponse,
+  Wallet,
+  WalletLines,
+  WalletLinesQuery,
+} from '../../../protocol/src/rest/payments.js';
+import type { WalletApi } from '../../domain/payments/wallet-service.js';
+import { IDEMPOTENCY_KEY_HEADER, type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
+import { principalOf } from '../plugins/auth.js';
+
+const errors = { 400: Problem, 401: Problem, 403: Problem };
+const tags = ['wallet'];
+
+export interface WalletRoutesDeps {
+  readonly wallet: WalletApi;
+  readonly idempotency: IdempotencyDeps;
+}
+
+export function registerWalletRoutes(app: FastifyInstance, deps: WalletRoutesDeps): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const { wallet } = deps;
+
+  r.get('/v1/wallet', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'getWallet',
+      tags,
+      summary: 'Your balance: available (spendable now), pending (reserved by withdrawals), posted',
+      response: { 200: Wallet, ...errors },
+    },
+    handler: async (request) => wallet.balance(principalOf(request).userId),
+  });
+
+  r.get('/v1/wallet/transactions', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'listWalletTransactions',
+      tags,
+      summary: 'Your wallet history, newest first, with the reason and the other party of each line',
+      querystring: WalletLinesQuery,
+      response: { 200: WalletLines, ...errors },
+    },
+    handler: async (request) => {
+      const page = await wallet.history(principalOf(request).userId, {
+        cursor: request.query.cursor,
+        limit: request.query.limit,
+      });
+      return {
+        data: page.data.map((line) => ({
+          ...line,
+          amount: Number(line.amount),
+          balanceAfter: Number(line.balanceAfter),
+          createdAt: line.createdAt.toISOString(),
+        })),
+        nextCursor: page.nextCursor,
+      };
+    },
+  });
+
+  r.post('/v1/wallet/transfers', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'createTransfer',
+      tags,
+      summary: 'Send money to another user at once (Idempotency-Key required)',
+      headers: z.looseObject({ [IDEMPOTENCY_KEY_HEADER]: z.string().optional() }),
+      body: TransferRequest,
+      response: { 201: TransferResponse, ...errors, 404: Problem, 409: Problem, 422: Problem },
+    },
+    handler: async (request, reply) => {
+      const { userId } = principalOf(request);
+      const key = String(request.headers[IDEMPOTENCY_KEY_HEADER] ?? '');
+      return runIdempotentRoute(deps.idempotency, request, reply, userId, async (trx) => ({
+        status: 201,
+        body: {
+          transaction: await wallet.transferIn(trx, userId, request.body, `transfer:${userId}:${key}`),
+        },
+      }));
+    },
+  });
+
+  r.get('/v1/admin/ledger/audit', {
+    config: { auth: 'admin' },
+    schema: {
+      operationId: 'auditLedger',
+      tags: ['admin'],
+      summary:
+        'Checks every ledger invariant now and lists what is violated (empty when the books are right)',
+      response: { 200: LedgerAudit, ...errors },
+    },
+    handler: async () => {
+      const audit = await wallet.audit();
+      return {
+        ...audit,
+        findings: audit.findings.map((finding) => ({ ...finding, details: { ...finding.details } })),
+      };
+    },
+  });
+}
