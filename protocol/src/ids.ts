@@ -18,3 +18,18 @@ export type OutboxEventId = z.infer<typeof OutboxEventId>;
 
 export const RoomId = z.uuid().brand<'RoomId'>();
 export type RoomId = z.infer<typeof RoomId>;
+
+export const CategoryId = z.uuid().brand<'CategoryId'>();
+export type CategoryId = z.infer<typeof CategoryId>;
+
+export const JobId = z.uuid().brand<'JobId'>();
+export type JobId = z.infer<typeof JobId>;
+
+export const BidId = z.uuid().brand<'BidId'>();
+export type BidId = z.infer<typeof BidId>;
+
+export const ContractId = z.uuid().brand<'ContractId'>();
+export type ContractId = z.infer<typeof ContractId>;
+
+export const ReviewId = z.uuid().brand<'ReviewId'>();
+export type ReviewId = z.infer<typeof ReviewId>;

@@ -10,6 +10,15 @@ import type {
   PaymentsTable,
   ProviderEventsTable,
 } from './tables/ledger.table.js';
+import type {
+  BidsTable,
+  CategoriesTable,
+  ContractsTable,
+  ContractTransitionsTable,
+  JobsTable,
+  ReviewsTable,
+  UserRatingsTable,
+} from './tables/marketplace.table.js';
 import type { EmailsTable, OutboxEventsTable } from './tables/outbox.table.js';
 import type { MessagesTable, RoomMembersTable, RoomsTable } from './tables/rooms.table.js';
 import type {
@@ -41,4 +50,11 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   payments: PaymentsTable;
   provider_events: ProviderEventsTable;
+  categories: CategoriesTable;
+  jobs: JobsTable;
+  bids: BidsTable;
+  contracts: ContractsTable;
+  contract_transitions: ContractTransitionsTable;
+  reviews: ReviewsTable;
+  user_ratings: UserRatingsTable;
 }

@@ -1,0 +1,227 @@
+/**
+ * Categories and jobs (migration 0007). Plain functions over `db | trx`; the domain owns
+ * transactions. Search is keyset-paginated and every filter is served by an index of 0007.
+ */
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import type { CategoryId, JobId, UserId } from '../../../protocol/src/ids.js';
+import type { Database } from '../database.js';
+import type { BudgetKind, CategoriesTable, JobStatus, JobsTable } from '../tables/marketplace.table.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+export type CategoryRow = Selectable<CategoriesTable>;
+/** A job row without its search vector (never read by the code). */
+export type JobRow = Omit<Selectable<JobsTable>, 'search_vector'>;
+
+const JOB_COLUMNS = [
+  'id',
+  'hirer_id',
+  'category_id',
+  'title',
+  'description',
+  'skills',
+  'budget_kind',
+  'budget_amount',
+  'currency',
+  'location',
+  'remote',
+  'deadline',
+  'status',
+  'version',
+  'created_at',
+  'updated_at',
+  'closed_at',
+] as const;
+
+export function listCategories(db: Db): Promise<CategoryRow[]> {
+  return db.selectFrom('categories').selectAll().orderBy('name').execute();
+}
+
+export function findCategory(db: Db, id: CategoryId): Promise<CategoryRow | undefined> {
+  return db.selectFrom('categories').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function findCategoryBySlug(db: Db, slug: string): Promise<CategoryRow | undefined> {
+  return db.selectFrom('categories').selectAll().where('slug', '=', slug).executeTakeFirst();
+}
+
+export interface NewJob {
+  readonly hirerId: UserId;
+  readonly categoryId: CategoryId;
+  readonly title: string;
+  readonly description: string;
+  readonly skills: readonly string[];
+  readonly budgetKind: BudgetKind;
+  readonly budgetAmount: bigint;
+  readonly currency: string;
+  readonly location: string | null;
+  readonly remote: boolean;
+  readonly deadline: Date | null;
+  readonly now: Date;
+}
+
+export function insertJob(db: Db, job: NewJob): Promise<JobRow> {
+  return db
+    .insertInto('jobs')
+    .values({
+      hirer_id: job.hirerId,
+      category_id: job.categoryId,
+      title: job.title,
+      description: job.description,
+      skills: [...job.skills],
+      budget_kind: job.budgetKind,
+      budget_amount: job.budgetAmount.toString(),
+      currency: job.currency,
+      location: job.location,
+      remote: job.remote,
+      deadline: job.deadline,
+      created_at: job.now,
+      updated_at: job.now,
+      closed_at: null,
+    })
+    .returning(JOB_COLUMNS)
+    .executeTakeFirstOrThrow();
+}
+
+export function findJob(db: Db, id: JobId): Promise<JobRow | undefined> {
+  return db.selectFrom('jobs').select(JOB_COLUMNS).where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * The job row locked for this transaction: `update` for status changes (close, accept), `share` for
+ * bids, which may run side by side but must not pass a close or an accept that is committing.
+ */
+export function lockJob(
+  trx: Transaction<Database>,
+  id: JobId,
+  mode: 'update' | 'share' = 'update',
+): Promise<JobRow | undefined> {
+  const query = trx.selectFrom('jobs').select(JOB_COLUMNS).where('id', '=', id);
+  return (mode === 'update' ? query.forUpdate() : query.forShare()).executeTakeFirst();
+}
+
+export interface JobPatch {
+  readonly categoryId?: CategoryId;
+  readonly title?: string;
+  readonly description?: string;
+  readonly skills?: readonly string[];
+  readonly budgetKind?: BudgetKind;
+  readonly budgetAmount?: bigint;
+  readonly location?: string | null;
+  readonly remote?: boolean;
+  readonly deadline?: Date | null;
+}
+
+/**
+ * Applies `patch` if the job is still at `version` and in `status`; returns the new row, or
+ * undefined when another change got there first (or the status moved on).
+ */
+export function updateJobIfVersion(
+  db: Db,
+  id: JobId,
+  version: number,
+  status: JobStatus,
+  patch: JobPatch & { readonly status?: JobStatus; readonly closedAt?: Date },
+  now: Date,
+): Promise<JobRow | undefined> {
+  return db
+    .updateTable('jobs')
+    .set({
+      ...(patch.categoryId === undefined ? {} : { category_id: patch.categoryId }),
+      ...(patch.title === undefined ? {} : { title: patch.title }),
+      ...(patch.description === undefined ? {} : { description: patch.description }),
+      ...(patch.skills === undefined ? {} : { skills: [...patch.skills] }),
+      ...(patch.budgetKind === undefined ? {} : { budget_kind: patch.budgetKind }),
+      ...(patch.budgetAmount === undefined ? {} : { budget_amount: patch.budgetAmount.toString() }),
+      ...(patch.location === undefined ? {} : { location: patch.location }),
+      ...(patch.remote === undefined ? {} : { remote: patch.remote }),
+      ...(patch.deadline === undefined ? {} : { deadline: patch.deadline }),
+      ...(patch.status === undefined ? {} : { status: patch.status }),
+      ...(patch.closedAt === undefined ? {} : { closed_at: patch.closedAt }),
+      version: sql<number>`version + 1`,
+      updated_at: now,
+    })
+    .where('id', '=', id)
+    .where('version', '=', version)
+    .where('status', '=', status)
+    .returning(JOB_COLUMNS)
+    .executeTakeFirst();
+}
+
+export type JobSort = 'newest' | 'relevance';
+
+/** Where the previous page ended: (created_at, id) for newest, plus the rank for relevance. */
+export interface JobCursor {
+  readonly createdAt: string;
+  readonly id: string;
+  readonly rank?: number;
+}
+
+export interface JobSearch {
+  /** Free text (title A, skills B, description C), parsed by websearch_to_tsquery: never a syntax error. */
+  readonly text: string | undefined;
+  readonly categoryId: CategoryId | undefined;
+  /** Jobs asking for all of these skills. */
+  readonly skills: readonly string[];
+  readonly budgetMin: bigint | undefined;
+  readonly budgetMax: bigint | undefined;
+  readonly budgetKind: BudgetKind | undefined;
+  readonly statuses: readonly JobStatus[];
+  readonly remote: boolean | undefined;
+  /** Case-insensitive substring of the location. */
+  readonly location: string | undefined;
+  readonly hirerId: UserId | undefined;
+  readonly sort: JobSort;
+  readonly after: JobCursor | undefined;
+  readonly limit: number;
+}
+
+export type JobSearchRow = JobRow & { readonly rank: number };
+
+/**
+ * Up to `limit` jobs (the caller asks one more than a page, to know whether there is a next one),
+ * newest first or by relevance (ts_rank, then newest). Relevance without text is newest.
+ */
+export function searchJobs(db: Db, search: JobSearch): Promise<JobSearchRow[]> {
+  const tsquery =
+    search.text === undefined ? undefined : sql`websearch_to_tsquery('english', ${search.text})`;
+  const rank =
+    tsquery === undefined ? sql<number>`0::float8` : sql<number>`ts_rank(search_vector, ${tsquery})::float8`;
+  let query = db.selectFrom('jobs').select(JOB_COLUMNS).select(rank.as('rank'));
+  if (tsquery !== undefined) query = query.where(sql<boolean>`search_vector @@ ${tsquery}`);
+  if (search.statuses.length > 0) query = query.where('status', 'in', [...search.statuses]);
+  if (search.categoryId !== undefined) query = query.where('category_id', '=', search.categoryId);
+  if (search.skills.length > 0) {
+    query = query.where(sql<boolean>`skills @> ${sql.val([...search.skills])}::text[]`);
+  }
+  if (search.budgetKind !== undefined) query = query.where('budget_kind', '=', search.budgetKind);
+  if (search.budgetMin !== undefined) query = query.where('budget_amount', '>=', search.budgetMin.toString());
+  if (search.budgetMax !== undefined) query = query.where('budget_amount', '<=', search.budgetMax.toString());
+  if (search.remote !== undefined) query = query.where('remote', '=', search.remote);
+  if (search.hirerId !== undefined) query = query.where('hirer_id', '=', search.hirerId);
+  if (search.location !== undefined) {
+    const escaped = search.location.replace(/[\\%_]/g, (c) => `\\${c}`);
+    query = query.where('location', 'ilike', `%${escaped}%`);
+  }
+  const byRank = search.sort === 'relevance' && tsquery !== undefined;
+  if (search.after !== undefined) {
+    const { createdAt, id } = search.after;
+    query = byRank
+      ? query.where(
+          sql<boolean>`(${rank}, created_at, id) < (${search.after.rank ?? 0}::float8, ${createdAt}::timestamptz, ${id}::uuid)`,
+        )
+      : query.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id}::uuid)`);
+  }
+  if (byRank) query = query.orderBy(rank, 'desc');
+  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(search.limit).execute();
+}
+
+/** Bids that count on a job's page: every bid but withdrawn ones. */
+export async function countBidsOfJob(db: Db, jobId: JobId): Promise<number> {
+  const row = await db
+    .selectFrom('bids')
+    .select((eb) => eb.fn.countAll<string>().as('count'))
+    .where('job_id', '=', jobId)
+    .where('status', '<>', 'withdrawn')
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}

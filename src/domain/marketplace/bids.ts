@@ -1,0 +1,225 @@
+/**
+ * Bids (issue 12 §2): place, update and withdraw (the worker), list (the job's hirer sees all of a
+ * job's bids, a worker their own). Accepting a bid starts a contract and lives with the contract
+ * service (a remaining step). A bid is visible to its worker, the job's hirer and admins; to anyone
+ * else it does not exist (404).
+ */
+import type { BidId, JobId, UserId } from '../../../protocol/src/ids.js';
+import { isUniqueViolation } from '../../db/errors.js';
+import {
+  type BidRow,
+  findBid,
+  insertBid,
+  listBids,
+  lockBid,
+  ONE_LIVE_BID_INDEX,
+  updateBidIfVersion,
+} from '../../db/repositories/bids.repo.js';
+import { findJob, lockJob } from '../../db/repositories/jobs.repo.js';
+import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
+import type { BidStatus } from '../../db/tables/marketplace.table.js';
+import { AppError } from '../../platform/errors.js';
+import { decodeCursor, pageOf } from '../pagination.js';
+import { type MarketplaceDeps, MarketplaceEvent } from './jobs.js';
+import { type Actor, canBidOn, canChangeBid, canSeeBid, checkAmount } from './rules.js';
+
+export interface Bid {
+  readonly id: BidId;
+  readonly jobId: JobId;
+  readonly workerId: UserId;
+  /** Minor units of the job's currency. */
+  readonly amount: bigint;
+  readonly deliveryDays: number;
+  readonly coverLetter: string;
+  readonly status: BidStatus;
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly decidedAt: Date | null;
+}
+
+export const toBid = (row: BidRow): Bid => ({
+  id: row.id,
+  jobId: row.job_id,
+  workerId: row.worker_id,
+  amount: BigInt(row.amount),
+  deliveryDays: row.delivery_days,
+  coverLetter: row.cover_letter,
+  status: row.status,
+  version: row.version,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+  decidedAt: row.decided_at,
+});
+
+export interface BidInput {
+  readonly amount: bigint;
+  readonly deliveryDays: number;
+  readonly coverLetter: string;
+}
+
+const orThrow = (error: AppError | null): void => {
+  if (error !== null) throw error;
+};
+
+function checkDeliveryDays(days: number): void {
+  if (!Number.isInteger(days) || days < 1 || days > 365) {
+    throw new AppError('VALIDATION_FAILED', 'deliveryDays must be 1–365', {
+      details: { errors: [{ path: 'body.deliveryDays', message: 'must be an integer from 1 to 365' }] },
+    });
+  }
+}
+
+/**
+ * POST /v1/jobs/:id/bids: a worker, not on their own job, while it is open, one live bid per job.
+ * The job row is locked FOR SHARE: bids run side by side, but none slips past a close or an accept
+ * that is committing. A second live bid → CONFLICT with `details.reason: 'LIVE_BID_EXISTS'`.
+ */
+export async function placeBid(
+  deps: MarketplaceDeps,
+  actor: Actor,
+  jobId: JobId,
+  input: BidInput,
+): Promise<Bid> {
+  orThrow(checkAmount(input.amount, 'body.amount'));
+  checkDeliveryDays(input.deliveryDays);
+  const now = deps.clock.now();
+  try {
+    return await deps.db.transaction().execute(async (trx) => {
+      const job = await lockJob(trx, jobId, 'share');
+      if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
+      orThrow(canBidOn(job, actor));
+      const row = await insertBid(trx, {
+        jobId,
+        workerId: actor.userId,
+        amount: input.amount,
+        deliveryDays: input.deliveryDays,
+        coverLetter: input.coverLetter,
+        now,
+      });
+      await insertOutboxEvent(trx, MarketplaceEvent.bidPlaced, {
+        bidId: row.id,
+        jobId,
+        workerId: actor.userId,
+        hirerId: job.hirer_id,
+      });
+      return toBid(row);
+    });
+  } catch (error) {
+    if (isUniqueViolation(error, ONE_LIVE_BID_INDEX)) {
+      throw new AppError('CONFLICT', 'you already have a live bid on this job', {
+        details: { reason: 'LIVE_BID_EXISTS' },
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+/** The bid if `actor` may see it; 404 otherwise (unknown and foreign look the same). */
+async function visibleBid(deps: Pick<MarketplaceDeps, 'db'>, actor: Actor, bidId: BidId): Promise<BidRow> {
+  const bid = await findBid(deps.db, bidId);
+  const job = bid === undefined ? undefined : await findJob(deps.db, bid.job_id);
+  if (bid === undefined || job === undefined || !canSeeBid(bid, job, actor)) {
+    throw new AppError('NOT_FOUND', 'no such bid');
+  }
+  return bid;
+}
+
+export async function getBid(deps: Pick<MarketplaceDeps, 'db'>, actor: Actor, bidId: BidId): Promise<Bid> {
+  return toBid(await visibleBid(deps, actor, bidId));
+}
+
+export type BidUpdate = Partial<BidInput>;
+
+/** PATCH /v1/bids/:id: its worker, while pending. */
+export async function updateBid(
+  deps: MarketplaceDeps,
+  actor: Actor,
+  bidId: BidId,
+  update: BidUpdate,
+): Promise<Bid> {
+  if (update.amount !== undefined) orThrow(checkAmount(update.amount, 'body.amount'));
+  if (update.deliveryDays !== undefined) checkDeliveryDays(update.deliveryDays);
+  await visibleBid(deps, actor, bidId);
+  const now = deps.clock.now();
+  return deps.db.transaction().execute(async (trx) => {
+    const bid = await lockBid(trx, bidId);
+    if (bid === undefined) throw new AppError('NOT_FOUND', 'no such bid');
+    orThrow(canChangeBid(bid, actor, 'change'));
+    const row = await updateBidIfVersion(trx, bidId, bid.version, 'pending', update, now);
+    if (row === undefined) throw new AppError('CONFLICT', 'the bid changed while it was being updated');
+    return toBid(row);
+  });
+}
+
+/** POST /v1/bids/:id/withdraw: its worker, while pending → withdrawn (the worker may bid again). */
+export async function withdrawBid(deps: MarketplaceDeps, actor: Actor, bidId: BidId): Promise<Bid> {
+  await visibleBid(deps, actor, bidId);
+  const now = deps.clock.now();
+  return deps.db.transaction().execute(async (trx) => {
+    const bid = await lockBid(trx, bidId);
+    if (bid === undefined) throw new AppError('NOT_FOUND', 'no such bid');
+    orThrow(canChangeBid(bid, actor, 'withdraw'));
+    const row = await updateBidIfVersion(
+      trx,
+      bidId,
+      bid.version,
+      'pending',
+      { status: 'withdrawn', decidedAt: now },
+      now,
+    );
+    if (row === undefined) throw new AppError('CONFLICT', 'the bid changed while it was being withdrawn');
+    await insertOutboxEvent(trx, MarketplaceEvent.bidWithdrawn, {
+      bidId,
+      jobId: bid.job_id,
+      workerId: bid.worker_id,
+    });
+    return toBid(row);
+  });
+}
+
+export interface BidPage {
+  readonly data: Bid[];
+  readonly nextCursor: string | null;
+}
+
+const pageLimit = (limit: number | undefined) => Math.min(Math.max(limit ?? 20, 1), 100);
+
+/**
+ * GET /v1/jobs/:id/bids: the job's hirer and admins see all of its bids; anyone else only their
+ * own (usually none). Newest first, cursor pages.
+ */
+export async function bidsOfJob(
+  deps: Pick<MarketplaceDeps, 'db'>,
+  actor: Actor,
+  jobId: JobId,
+  page: { readonly cursor?: string; readonly limit?: number } = {},
+): Promise<BidPage> {
+  const job = await findJob(deps.db, jobId);
+  if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
+  const seesAll = job.hirer_id === actor.userId || actor.roles.includes('admin');
+  const limit = pageLimit(page.limit);
+  const rows = await listBids(deps.db, {
+    jobId,
+    ...(seesAll ? {} : { workerId: actor.userId }),
+    after: decodeCursor(page.cursor),
+    limit: limit + 1,
+  });
+  return pageOf(rows, limit, toBid);
+}
+
+/** GET /v1/me/bids: the caller's bids, newest first. */
+export async function myBids(
+  deps: Pick<MarketplaceDeps, 'db'>,
+  actor: Actor,
+  page: { readonly cursor?: string; readonly limit?: number } = {},
+): Promise<BidPage> {
+  const limit = pageLimit(page.limit);
+  const rows = await listBids(deps.db, {
+    workerId: actor.userId,
+    after: decodeCursor(page.cursor),
+    limit: limit + 1,
+  });
+  return pageOf(rows, limit, toBid);
+}

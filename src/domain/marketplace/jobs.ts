@@ -1,0 +1,361 @@
+/**
+ * Jobs and categories (issue 12 §1), as plain functions taking their ports (`MarketplaceDeps`).
+ * A change and the outbox event it causes are written in one transaction; status changes and
+ * PATCHes compare the row's version (optimistic), so two concurrent edits cannot both win silently.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { CategoryId, JobId, UserId } from '../../../protocol/src/ids.js';
+import type { Database } from '../../db/database.js';
+import { rejectPendingBids } from '../../db/repositories/bids.repo.js';
+import {
+  type CategoryRow,
+  countBidsOfJob,
+  findCategory,
+  findJob,
+  insertJob,
+  type JobCursor,
+  type JobPatch,
+  type JobRow,
+  type JobSort,
+  listCategories,
+  lockJob,
+  searchJobs as searchJobRows,
+  updateJobIfVersion,
+} from '../../db/repositories/jobs.repo.js';
+import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
+import type { BudgetKind, JobStatus } from '../../db/tables/marketplace.table.js';
+import type { Clock } from '../../platform/clock.js';
+import { AppError } from '../../platform/errors.js';
+import { decodeCursor, encodeCursor } from '../pagination.js';
+import {
+  type Actor,
+  canChangeJob,
+  checkAmount,
+  checkCurrency,
+  checkDeadline,
+  checkSkills,
+  normalizeSkills,
+  requireRole,
+} from './rules.js';
+
+export interface MarketplaceSettings {
+  /** The platform currency (CURRENCY): jobs are priced in it, escrow holds it. */
+  readonly currency: string;
+}
+
+export interface MarketplaceDeps {
+  readonly db: Kysely<Database>;
+  readonly clock: Clock;
+  readonly settings: MarketplaceSettings;
+}
+
+/** Outbox event types of jobs and bids (payloads carry ids, never rows). */
+export const MarketplaceEvent = {
+  jobPosted: 'job.posted',
+  jobClosed: 'job.closed',
+  bidPlaced: 'bid.placed',
+  bidRejected: 'bid.rejected',
+  bidWithdrawn: 'bid.withdrawn',
+} as const;
+
+export interface Budget {
+  readonly kind: BudgetKind;
+  /** Minor units. */
+  readonly amount: bigint;
+  readonly currency: string;
+}
+
+export interface Job {
+  readonly id: JobId;
+  readonly hirerId: UserId;
+  readonly categoryId: CategoryId;
+  readonly title: string;
+  readonly description: string;
+  readonly skills: readonly string[];
+  readonly budget: Budget;
+  readonly location: string | null;
+  readonly remote: boolean;
+  readonly deadline: Date | null;
+  readonly status: JobStatus;
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly closedAt: Date | null;
+}
+
+export interface Category {
+  readonly id: CategoryId;
+  readonly slug: string;
+  readonly name: string;
+}
+
+export const toJob = (row: JobRow): Job => ({
+  id: row.id,
+  hirerId: row.hirer_id,
+  categoryId: row.category_id,
+  title: row.title,
+  description: row.description,
+  skills: row.skills,
+  budget: { kind: row.budget_kind, amount: BigInt(row.budget_amount), currency: row.currency },
+  location: row.location,
+  remote: row.remote,
+  deadline: row.deadline,
+  status: row.status,
+  version: row.version,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+  closedAt: row.closed_at,
+});
+
+const toCategory = (row: CategoryRow): Category => ({ id: row.id, slug: row.slug, name: row.name });
+
+const orThrow = (error: AppError | null): void => {
+  if (error !== null) throw error;
+};
+
+export async function categories(deps: Pick<MarketplaceDeps, 'db'>): Promise<Category[]> {
+  return (await listCategories(deps.db)).map(toCategory);
+}
+
+export interface JobInput {
+  readonly categoryId: CategoryId;
+  readonly title: string;
+  readonly description: string;
+  readonly skills: readonly string[];
+  readonly budget: Budget;
+  readonly location?: string | null;
+  readonly remote: boolean;
+  readonly deadline?: Date | null;
+}
+
+async function requireCategory(db: Kysely<Database> | Transaction<Database>, id: CategoryId): Promise<void> {
+  if ((await findCategory(db, id)) === undefined) {
+    throw new AppError('VALIDATION_FAILED', 'unknown category', {
+      details: { errors: [{ path: 'body.categoryId', message: 'is not a category' }] },
+    });
+  }
+}
+
+/** POST /v1/jobs: a hirer posts an open job; `job.posted` is written with it. */
+export async function createJob(deps: MarketplaceDeps, actor: Actor, input: JobInput): Promise<Job> {
+  orThrow(requireRole(actor, 'hirer', 'post a job'));
+  const now = deps.clock.now();
+  const skills = normalizeSkills(input.skills);
+  orThrow(checkSkills(skills));
+  orThrow(checkAmount(input.budget.amount, 'body.budget.amount'));
+  orThrow(checkCurrency(input.budget.currency, deps.settings.currency));
+  orThrow(checkDeadline(input.deadline ?? null, now));
+  return deps.db.transaction().execute(async (trx) => {
+    await requireCategory(trx, input.categoryId);
+    const row = await insertJob(trx, {
+      hirerId: actor.userId,
+      categoryId: input.categoryId,
+      title: input.title.trim(),
+      description: input.description,
+      skills,
+      budgetKind: input.budget.kind,
+      budgetAmount: input.budget.amount,
+      currency: input.budget.currency,
+      location: input.location?.trim() || null,
+      remote: input.remote,
+      deadline: input.deadline ?? null,
+      now,
+    });
+    await insertOutboxEvent(trx, MarketplaceEvent.jobPosted, {
+      jobId: row.id,
+      hirerId: row.hirer_id,
+      categoryId: row.category_id,
+      skills: row.skills,
+    });
+    return toJob(row);
+  });
+}
+
+export type JobUpdate = Partial<Omit<JobInput, 'budget'>> & {
+  readonly budget?: Partial<Omit<Budget, 'currency'>> & { readonly currency?: string };
+};
+
+/**
+ * PATCH /v1/jobs/:id: the owner, while open. `expectedVersion` (If-Match) makes a stale edit a
+ * CONFLICT; without it the version read here is the one compared.
+ */
+export async function updateJob(
+  deps: MarketplaceDeps,
+  actor: Actor,
+  jobId: JobId,
+  update: JobUpdate,
+  expectedVersion?: number,
+): Promise<Job> {
+  const now = deps.clock.now();
+  const patch: { -readonly [K in keyof JobPatch]: JobPatch[K] } = {};
+  if (update.title !== undefined) patch.title = update.title.trim();
+  if (update.description !== undefined) patch.description = update.description;
+  if (update.categoryId !== undefined) patch.categoryId = update.categoryId;
+  if (update.skills !== undefined) {
+    patch.skills = normalizeSkills(update.skills);
+    orThrow(checkSkills(patch.skills));
+  }
+  if (update.budget?.kind !== undefined) patch.budgetKind = update.budget.kind;
+  if (update.budget?.amount !== undefined) {
+    orThrow(checkAmount(update.budget.amount, 'body.budget.amount'));
+    patch.budgetAmount = update.budget.amount;
+  }
+  if (update.budget?.currency !== undefined)
+    orThrow(checkCurrency(update.budget.currency, deps.settings.currency));
+  if (update.location !== undefined) patch.location = update.location?.trim() || null;
+  if (update.remote !== undefined) patch.remote = update.remote;
+  if (update.deadline !== undefined) {
+    orThrow(checkDeadline(update.deadline, now));
+    patch.deadline = update.deadline;
+  }
+  return deps.db.transaction().execute(async (trx) => {
+    const job = await findJob(trx, jobId);
+    if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
+    orThrow(canChangeJob(job, actor, 'change'));
+    if (expectedVersion !== undefined && expectedVersion !== job.version) {
+      throw new AppError('CONFLICT', 'the job has changed since it was read', {
+        details: { reason: 'VERSION_MISMATCH', version: job.version },
+      });
+    }
+    if (patch.categoryId !== undefined) await requireCategory(trx, patch.categoryId);
+    const row = await updateJobIfVersion(trx, jobId, job.version, 'open', patch, now);
+    if (row === undefined) {
+      throw new AppError('CONFLICT', 'the job changed while it was being updated', {
+        details: { reason: 'VERSION_MISMATCH' },
+      });
+    }
+    return toJob(row);
+  });
+}
+
+/**
+ * POST /v1/jobs/:id/close: the owner, while open (no hire): open → closed. Pending bids are
+ * rejected with it (a `bid.rejected` event each), in the same transaction.
+ */
+export async function closeJob(deps: MarketplaceDeps, actor: Actor, jobId: JobId): Promise<Job> {
+  const now = deps.clock.now();
+  return deps.db.transaction().execute(async (trx) => {
+    // Locked: a bid being placed (FOR SHARE) or accepted waits for this, or this for it.
+    const job = await lockJob(trx, jobId, 'update');
+    if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
+    orThrow(canChangeJob(job, actor, 'close'));
+    const row = await updateJobIfVersion(
+      trx,
+      jobId,
+      job.version,
+      'open',
+      { status: 'closed', closedAt: now },
+      now,
+    );
+    if (row === undefined) throw new AppError('CONFLICT', 'the job changed while it was being closed');
+    const rejected = await rejectPendingBids(trx, jobId, now);
+    await insertOutboxEvent(trx, MarketplaceEvent.jobClosed, { jobId, hirerId: job.hirer_id });
+    for (const bid of rejected) {
+      await insertOutboxEvent(trx, MarketplaceEvent.bidRejected, {
+        bidId: bid.id,
+        jobId,
+        workerId: bid.worker_id,
+        reason: 'job_closed',
+      });
+    }
+    return toJob(row);
+  });
+}
+
+export interface JobWithBidCount {
+  readonly job: Job;
+  /** Bids other than withdrawn ones. */
+  readonly bidCount: number;
+}
+
+/** GET /v1/jobs/:id. Jobs are public: any signed-in user sees any job. Bids: `bids.ts`. */
+export async function getJob(deps: Pick<MarketplaceDeps, 'db'>, jobId: JobId): Promise<JobWithBidCount> {
+  const job = await findJob(deps.db, jobId);
+  if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
+  return { job: toJob(job), bidCount: await countBidsOfJob(deps.db, jobId) };
+}
+
+export interface JobQuery {
+  readonly text?: string;
+  readonly categoryId?: CategoryId;
+  readonly skills?: readonly string[];
+  readonly budgetMin?: bigint;
+  readonly budgetMax?: bigint;
+  readonly budgetKind?: BudgetKind;
+  /** Default: open jobs only. */
+  readonly statuses?: readonly JobStatus[];
+  readonly remote?: boolean;
+  readonly location?: string;
+  readonly hirerId?: UserId;
+  /** Default: relevance when there is text, newest otherwise. */
+  readonly sort?: JobSort;
+  readonly cursor?: string;
+  /** 1–100, default 20. */
+  readonly limit?: number;
+}
+
+export interface JobPage {
+  readonly data: Job[];
+  readonly nextCursor: string | null;
+}
+
+export const DEFAULT_JOB_PAGE = 20;
+export const MAX_JOB_PAGE = 100;
+
+/**
+ * Relevance cursors carry the rank before the usual (created_at, id) cursor of pagination.ts:
+ * `<rank>~<cursor>`. The rank is a float8 printed by JS, which parses back to the same double.
+ */
+function encodeRelevanceCursor(row: { rank: number; created_at: Date; id: string }): string {
+  return `${row.rank}~${encodeCursor(row)}`;
+}
+
+function decodeJobCursor(cursor: string | undefined, sort: JobSort): JobCursor | undefined {
+  if (cursor === undefined) return undefined;
+  if (sort === 'newest') return decodeCursor(cursor);
+  const cut = cursor.indexOf('~');
+  const rank = cut > 0 ? Number(cursor.slice(0, cut)) : Number.NaN;
+  // decodeCursor throws VALIDATION_FAILED for anything we did not make; the rank likewise.
+  const base = decodeCursor(cut > 0 ? cursor.slice(cut + 1) : '!');
+  if (!Number.isFinite(rank) || rank < 0 || base === undefined) return decodeCursor('!');
+  return { ...base, rank };
+}
+
+/** GET /v1/jobs: full text + filters, newest first or by relevance, keyset cursor pages. */
+export async function searchJobs(deps: Pick<MarketplaceDeps, 'db'>, query: JobQuery): Promise<JobPage> {
+  const text = query.text?.trim() || undefined;
+  const sort: JobSort = query.sort ?? (text === undefined ? 'newest' : 'relevance');
+  const effectiveSort: JobSort = text === undefined ? 'newest' : sort;
+  const limit = Math.min(Math.max(query.limit ?? DEFAULT_JOB_PAGE, 1), MAX_JOB_PAGE);
+  if (query.budgetMin !== undefined && query.budgetMax !== undefined && query.budgetMin > query.budgetMax) {
+    throw new AppError('VALIDATION_FAILED', 'budgetMin is above budgetMax', {
+      details: { errors: [{ path: 'query.budgetMin', message: 'must not exceed budgetMax' }] },
+    });
+  }
+  const rows = await searchJobRows(deps.db, {
+    text,
+    categoryId: query.categoryId,
+    skills: normalizeSkills(query.skills ?? []),
+    budgetMin: query.budgetMin,
+    budgetMax: query.budgetMax,
+    budgetKind: query.budgetKind,
+    statuses: query.statuses ?? ['open'],
+    remote: query.remote,
+    location: query.location?.trim() || undefined,
+    hirerId: query.hirerId,
+    sort: effectiveSort,
+    after: decodeJobCursor(query.cursor, effectiveSort),
+    limit: limit + 1,
+  });
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  const more = rows.length > limit && last !== undefined;
+  return {
+    data: page.map(toJob),
+    nextCursor: !more
+      ? null
+      : effectiveSort === 'relevance'
+        ? encodeRelevanceCursor(last)
+        : encodeCursor(last),
+  };
+}
