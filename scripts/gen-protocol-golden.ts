@@ -132,6 +132,7 @@ export const goldenSamples: Readonly<Record<string, unknown>> = {
       createdAt: '2026-01-01T00:00:00.000Z',
     },
   },
+  'server.wallet': { t: 'wallet', d: { currency: 'USD', available: 12_500, pending: 2_000 } },
   'server.pong': { t: 'pong', d: { serverTime: now } },
   'server.room.message': {
     t: 'room.message',

@@ -410,6 +410,7 @@ export const ServerPushType = {
   ROOM_TYPING: 'room.typing',
   ROOM_READ: 'room.read',
   ROOM_MEMBER: 'room.member',
+  WALLET: 'wallet',
 } as const;
 export type ServerPushType = (typeof ServerPushType)[keyof typeof ServerPushType];
 
@@ -462,6 +463,18 @@ export const NotificationPayload = z.object({
 });
 export type NotificationPayload = z.infer<typeof NotificationPayload>;
 
+/**
+ * `wallet`: the user's balance after it changed (a transfer in or out, a top-up or withdrawal settled,
+ * an escrow move), pushed to every connection of the user. Carries the whole balance, so a missed
+ * or repeated push is harmless: the latest one is the truth (REST `GET /v1/wallet` on reconnect).
+ */
+export const WalletPayload = z.object({
+  currency: z.string().describe('ISO 4217 code; amounts are its minor units.'),
+  available: z.int().min(0).describe('posted − pending: what can be spent now.'),
+  pending: z.int().min(0).describe('Reserved by withdrawals in flight.'),
+});
+export type WalletPayload = z.infer<typeof WalletPayload>;
+
 /** `pong`: answer to a `ping` sent without `id`. */
 export const PongPayload = z.object({ serverTime: EpochMs });
 export type PongPayload = z.infer<typeof PongPayload>;
@@ -478,6 +491,10 @@ export const PresenceFrame = z
 export const NotificationFrame = z
   .object({ t: z.literal(ServerPushType.NOTIFICATION), d: NotificationPayload })
   .meta({ id: 'NotificationFrame', description: 'A personal notification.' });
+/** `{t: 'wallet', d: WalletPayload}`. */
+export const WalletFrame = z
+  .object({ t: z.literal(ServerPushType.WALLET), d: WalletPayload })
+  .meta({ id: 'WalletFrame', description: "The user's wallet balance changed." });
 /** `{t: 'pong', d: PongPayload}`. */
 export const PongFrame = z
   .object({ t: z.literal(ServerPushType.PONG), d: PongPayload })
@@ -515,6 +532,7 @@ const pushFrames = [
   RoomTypingPushFrame,
   RoomReadPushFrame,
   RoomMemberFrame,
+  WalletFrame,
 ] as const;
 
 /** Any server push (a frame that is not a reply), discriminated on `t`. */

@@ -23,7 +23,7 @@ import { auditLedger } from '../domain/payments/audit.js';
 import { startLedgerAuditor } from '../domain/payments/auditor.js';
 import type { PaymentsDeps } from '../domain/payments/ledger.js';
 import { createPaymentsApi } from '../domain/payments/payments-service.js';
-import { createWalletApi } from '../domain/payments/wallet-service.js';
+import { createWalletApi, walletAnnouncer } from '../domain/payments/wallet-service.js';
 import { createPresenceService } from '../domain/presence/service.js';
 import { createRoomService } from '../domain/rooms/service.js';
 import { createUserService } from '../domain/users/service.js';
@@ -233,6 +233,8 @@ export async function startNode(
       settings: { currency: config.payments.currency, platformFeeBps: config.payments.platformFeeBps },
       log: log.child({ component: 'payments' }),
     };
+    const walletApi = createWalletApi(paymentsDeps);
+    const announceWalletChange = walletAnnouncer(bus, log.child({ component: 'payments' }));
     if (config.payments.developmentWebhookSecret && (runsRest(config.role) || runsWorkers(config.role))) {
       log.warn(
         'development mode: PAYMENTS_WEBHOOK_SECRETS is unset, so payment webhooks are signed and checked with the public development secret; set your own in production',
@@ -283,6 +285,7 @@ export async function startNode(
       started.push({ name: 'stop payment provider', run: async () => paymentProvider.stop() });
       const paymentsWorker = startPaymentsWorker({
         payments: paymentsDeps,
+        announce: announceWalletChange,
         provider: paymentProvider.provider,
         log: log.child({ queue: 'payments' }),
         connection: tasksConnection,
@@ -353,6 +356,10 @@ export async function startNode(
           metrics,
           log: log.child({ component: 'gateway' }),
           db: dbHandle.db,
+          walletOf: async (userId) => {
+            const { currency, available, pending } = await walletApi.balance(userId);
+            return { currency, available, pending };
+          },
           ...(options.wrapRoomStore === undefined
             ? {}
             : { roomStore: options.wrapRoomStore(createRoomStore(dbHandle.db)) }),
@@ -395,10 +402,12 @@ export async function startNode(
                   webhookSecrets: config.payments.webhookSecrets,
                 }),
                 idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
+                announce: announceWalletChange,
               },
               wallet: {
-                wallet: createWalletApi(paymentsDeps),
+                wallet: walletApi,
                 idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
+                announce: announceWalletChange,
               },
               version: packageVersion(),
               trustProxy: config.trustProxy,

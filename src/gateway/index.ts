@@ -13,7 +13,7 @@ import type { Kysely } from 'kysely';
 import { Gauge, type Registry } from 'prom-client';
 import { createCodec } from '../../protocol/src/codec.js';
 import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
-import { NotificationPayload, PresenceState } from '../../protocol/src/frames.js';
+import { NotificationPayload, PresenceState, type WalletPayload } from '../../protocol/src/frames.js';
 import { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
 import { type RoomCommand, roomActorKind } from '../actors/room/room-actor.js';
 import { createRoomStore, type RoomStore } from '../actors/room/room-store.js';
@@ -23,6 +23,7 @@ import type { Database } from '../db/database.js';
 import { isRoomMember } from '../db/repositories/rooms.repo.js';
 import type { AuthService } from '../domain/auth/service.js';
 import { SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
+import { WALLET_CHANGED_TOPIC } from '../domain/payments/wallet-service.js';
 import { PRESENCE_TOPIC, type PresenceService } from '../domain/presence/service.js';
 import { ROOM_MEMBERSHIP_TOPIC } from '../domain/rooms/service.js';
 import { CONTACT_REMOVED_TOPIC } from '../domain/users/service.js';
@@ -83,6 +84,8 @@ export interface GatewayDeps {
   readonly db: Kysely<Database>;
   /** Storage of rooms; default: the rooms repository on `db`. Tests wrap the real one. */
   readonly roomStore?: RoomStore;
+  /** The user's current balance, for `wallet` pushes; absent: no wallet pushes. */
+  readonly walletOf?: (userId: UserId) => Promise<WalletPayload>;
 }
 
 /** Room fan-out publishes waiting for the bus, by default (BUS_FANOUT_QUEUE_MAX). */
@@ -333,6 +336,20 @@ export function createGateway(deps: GatewayDeps) {
           contactRemovals += 1;
           for (const connection of hub.connectionsOf(userId.data)) hub.unwatch(connection, [contactId.data]);
           for (const connection of hub.connectionsOf(contactId.data)) hub.unwatch(connection, [userId.data]);
+        }),
+        await bus.subscribe(WALLET_CHANGED_TOPIC, (payload) => {
+          // Read here, after the commit that announced it: the push carries the whole balance, so
+          // pushes that overtake each other still end on the truth.
+          const walletOf = deps.walletOf;
+          if (walletOf === undefined || !Array.isArray(payload.userIds)) return;
+          for (const raw of payload.userIds) {
+            const userId = UserId.safeParse(raw);
+            if (!userId.success || hub.connectionsOf(userId.data).size === 0) continue;
+            walletOf(userId.data).then(
+              (wallet) => tellUser(userId.data, { type: 'wallet', wallet }),
+              (error: unknown) => log.warn({ err: error, userId: userId.data }, 'wallet push skipped'),
+            );
+          }
         }),
         await bus.subscribe(NOTIFICATIONS_TOPIC, (payload) => {
           const userId = UserId.safeParse(payload.userId);

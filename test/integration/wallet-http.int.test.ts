@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { openSocket } from '../support/ws-client.js';
 
 const ADMIN = { email: 'wallet-admin@example.test', password: 'Admin-Password-123!' };
 
@@ -165,6 +166,34 @@ describe('wallet over REST', () => {
       amount: 1,
     });
     expect(smuggled.status).toBe(400);
+  });
+
+  it('pushes the new balance to both parties of a transfer, on both transports and encodings', async () => {
+    const payer = await registerUser(api);
+    const payee = await registerUser(api);
+    await fund(payer, 100);
+    const urls = [node.node.uwsUrl, `${node.node.baseUrl.replace(/^http/, 'ws')}/ws`].filter(
+      (url): url is string => url !== undefined,
+    );
+    const payeeSockets = await Promise.all(
+      urls.flatMap((url) =>
+        (['json', 'msgpack'] as const).map((encoding) => openSocket(url, payee.accessToken, encoding)),
+      ),
+    );
+    const payerSocket = await openSocket(urls[0] as string, payer.accessToken, 'msgpack');
+    for (const socket of [...payeeSockets, payerSocket]) await socket.next((frame) => frame.t === 'hello');
+    expect((await transfer(payer.accessToken, randomUUID(), { toUserId: payee.id, amount: 30 })).status).toBe(
+      201,
+    );
+    for (const socket of payeeSockets) {
+      const push = await socket.next((frame) => frame.t === 'wallet');
+      expect(push.d).toEqual({ currency: 'USD', available: 30, pending: 0 });
+    }
+    const own = await payerSocket.next(
+      (frame) => frame.t === 'wallet' && (frame.d as { available: number }).available === 70,
+    );
+    expect(own.d).toEqual({ currency: 'USD', available: 70, pending: 0 });
+    for (const socket of [...payeeSockets, payerSocket]) socket.close();
   });
 
   it('gives admins the ledger audit (clean), others 403; npm run ledger:audit agrees', async () => {

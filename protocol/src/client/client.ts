@@ -43,6 +43,7 @@ import {
   type RoomMessage,
   type ServerFrame,
   type ServerPush,
+  type WalletPayload,
 } from '../frames.js';
 import { BEARER_SUBPROTOCOL_PREFIX, Encoding, SUBPROTOCOL } from '../version.js';
 import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.js';
@@ -143,6 +144,8 @@ export interface ClientEvents {
   /** Presence of a subscribed user: the states of each `presence.subscribe` reply (resumes included), then every push. */
   presence: PresenceState;
   notification: NotificationPayload;
+  /** Your wallet's balance after it changed (whole balance: the latest push is the truth). */
+  wallet: WalletPayload;
   /**
    * Messages of rooms joined with `joinRoom`: in seq order, each once, gaps filled through history
    * first, resumed after every reconnect. (Rooms joined with a raw `request` arrive here as pushed.)
@@ -681,6 +684,9 @@ class Client implements GigwireClient {
         break;
       case 'notification':
         this.events.emit('notification', frame.d);
+        break;
+      case 'wallet':
+        this.events.emit('wallet', frame.d);
         break;
       case 'room.message':
         if (!this.rooms.onMessage(frame.d)) this.events.emit('room.message', frame.d);

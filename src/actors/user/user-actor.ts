@@ -3,7 +3,7 @@
  * here (sockets opening and closing, personal pushes), so presence counts in Redis change in the
  * order the sockets did. It never holds sockets: it reaches them through the ClientSink port.
  */
-import type { NotificationPayload, ServerFrame } from '../../../protocol/src/frames.js';
+import type { NotificationPayload, ServerFrame, WalletPayload } from '../../../protocol/src/frames.js';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { PresenceService } from '../../domain/presence/service.js';
 import type { ActorKind } from '../runtime/types.js';
@@ -16,7 +16,8 @@ export interface ClientSink {
 export type UserMessage =
   | { readonly type: 'socket-opened' }
   | { readonly type: 'socket-closed' }
-  | { readonly type: 'notify'; readonly notification: NotificationPayload };
+  | { readonly type: 'notify'; readonly notification: NotificationPayload }
+  | { readonly type: 'wallet'; readonly wallet: WalletPayload };
 
 export const USER_ACTOR = 'user';
 
@@ -43,6 +44,9 @@ export function userActorKind(deps: {
               return;
             case 'notify':
               deps.sink.pushToUser(userId, { t: 'notification', d: message.notification });
+              return;
+            case 'wallet':
+              deps.sink.pushToUser(userId, { t: 'wallet', d: message.wallet });
               return;
           }
         },

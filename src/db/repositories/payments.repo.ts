@@ -195,3 +195,14 @@ export async function listPayments(
   const rows = await select.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(query.limit).execute();
   return rows.map(toPayment);
 }
+
+/** The user whose payment a provider event concerns (for the wallet push after it was applied). */
+export async function findUserOfProviderEvent(db: Db, eventId: string): Promise<UserId | undefined> {
+  const row = await db
+    .selectFrom('provider_events')
+    .innerJoin('payments', 'payments.id', 'provider_events.payment_id')
+    .select('payments.user_id')
+    .where('provider_events.id', '=', eventId)
+    .executeTakeFirst();
+  return row === undefined ? undefined : (row.user_id as UserId);
+}

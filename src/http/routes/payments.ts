@@ -16,6 +16,7 @@ import {
   WithdrawalRequest,
 } from '../../../protocol/src/rest/payments.js';
 import type { PaymentsApi } from '../../domain/payments/payments-service.js';
+import type { AnnounceWalletChange } from '../../domain/payments/wallet-service.js';
 import { type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
 
@@ -26,6 +27,8 @@ const tags = ['payments'];
 export interface PaymentRoutesDeps {
   readonly payments: PaymentsApi;
   readonly idempotency: IdempotencyDeps;
+  /** Tells the user's sockets their balance changed (a withdrawal reserves at once). */
+  readonly announce?: AnnounceWalletChange;
 }
 
 const header = (request: FastifyRequest, name: string): string | undefined => {
@@ -67,10 +70,12 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
     },
     handler: async (request, reply) => {
       const { userId } = principalOf(request);
-      return runIdempotentRoute(deps.idempotency, request, reply, userId, async (trx) => ({
+      const sent = await runIdempotentRoute(deps.idempotency, request, reply, userId, async (trx) => ({
         status: 202,
         body: { payment: await payments.requestWithdrawalIn(trx, userId, request.body) },
       }));
+      if (reply.statusCode === 202) deps.announce?.([userId]);
+      return sent;
     },
   });
 

@@ -15,7 +15,7 @@ import {
   WalletLines,
   WalletLinesQuery,
 } from '../../../protocol/src/rest/payments.js';
-import type { WalletApi } from '../../domain/payments/wallet-service.js';
+import type { AnnounceWalletChange, WalletApi } from '../../domain/payments/wallet-service.js';
 import { IDEMPOTENCY_KEY_HEADER, type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
 
@@ -25,6 +25,8 @@ const tags = ['wallet'];
 export interface WalletRoutesDeps {
   readonly wallet: WalletApi;
   readonly idempotency: IdempotencyDeps;
+  /** Tells the users' sockets their balance changed (after the commit). */
+  readonly announce?: AnnounceWalletChange;
 }
 
 export function registerWalletRoutes(app: FastifyInstance, deps: WalletRoutesDeps): void {
@@ -81,12 +83,15 @@ export function registerWalletRoutes(app: FastifyInstance, deps: WalletRoutesDep
     handler: async (request, reply) => {
       const { userId } = principalOf(request);
       const key = String(request.headers[IDEMPOTENCY_KEY_HEADER] ?? '');
-      return runIdempotentRoute(deps.idempotency, request, reply, userId, async (trx) => ({
+      const sent = await runIdempotentRoute(deps.idempotency, request, reply, userId, async (trx) => ({
         status: 201,
         body: {
           transaction: await wallet.transferIn(trx, userId, request.body, `transfer:${userId}:${key}`),
         },
       }));
+      // After the commit; a replayed answer moved nothing new, but repeating the push is harmless.
+      if (reply.statusCode === 201) deps.announce?.([userId, request.body.toUserId]);
+      return sent;
     },
   });
 

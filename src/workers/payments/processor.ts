@@ -11,7 +11,7 @@
  * (`provider_unavailable`, a withdrawal's reservation released) unless the provider accepted it.
  */
 import { Worker as BullWorker, UnrecoverableError, type Worker } from 'bullmq';
-import { findPayment } from '../../db/repositories/payments.repo.js';
+import { findPayment, findUserOfProviderEvent } from '../../db/repositories/payments.repo.js';
 import type { PaymentsDeps } from '../../domain/payments/ledger.js';
 import {
   applyReceivedProviderEvent,
@@ -19,6 +19,7 @@ import {
   submitPayment,
 } from '../../domain/payments/payments.js';
 import type { PaymentProvider } from '../../domain/payments/provider.js';
+import type { AnnounceWalletChange } from '../../domain/payments/wallet-service.js';
 import { isAppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import { bullPrefix, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
@@ -26,6 +27,8 @@ import type { Redis } from '../../platform/redis.js';
 
 export interface PaymentsWorkerDeps {
   readonly payments: PaymentsDeps;
+  /** Tells the user's sockets their balance may have changed, after an event was applied. */
+  readonly announce?: AnnounceWalletChange;
   readonly provider: PaymentProvider;
   readonly log: Logger;
   readonly connection: Redis;
@@ -55,6 +58,10 @@ export async function applyEventTask(
 ): Promise<void> {
   const outcome = await applyReceivedProviderEvent(deps.payments, payload.eventId);
   deps.log.info({ webhookId: payload.eventId, outcome }, 'provider event applied');
+  if (deps.announce !== undefined) {
+    const userId = await findUserOfProviderEvent(deps.payments.db, payload.eventId);
+    if (userId !== undefined) deps.announce([userId]);
+  }
 }
 
 /**
