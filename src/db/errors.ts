@@ -1,9 +1,6 @@
 /**
  * PostgreSQL failures the code above reacts to, recognised by SQLSTATE (never by message text), and
- * the one retry loop for transactions that lost a concurrency race.
- *
- * `src/domain/auth/service.ts` and `src/actors/room/room.state.ts` each test SQLSTATE 23505 on their
- * own; new code uses these helpers (moving those two here is left to their owners).
+ * the one retry loop for transactions that lost a concurrency race. Every layer above uses these.
  */
 
 /** SQLSTATEs used by gigwire. */

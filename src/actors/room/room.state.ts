@@ -3,7 +3,9 @@
  * sends becomes gap-free seqs (resends keep their first seq), how read marks move, how typing is
  * throttled. The RoomActor holds one RoomState and applies these functions one message at a time.
  */
+
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
+import { SqlState } from '../../db/errors.js';
 
 export interface RoomState {
   readonly roomId: RoomId;
@@ -71,7 +73,7 @@ const UNAVAILABLE_CLASSES = new Set(['08', '40', '53', '57', '58']);
 export function classifyWriteFailure(error: unknown): WriteFailure {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return 'unavailable';
-  if (code === '23505') return 'duplicate';
+  if (code === SqlState.UNIQUE_VIOLATION) return 'duplicate';
   return UNAVAILABLE_CLASSES.has(code.slice(0, 2)) ? 'unavailable' : 'rejected';
 }
 

@@ -14,6 +14,7 @@ import type { SessionId, UserId } from '../../../protocol/src/ids.js';
 import type { AuthResponse, RegisterRequest, TokenPair } from '../../../protocol/src/rest/auth.js';
 import type { Role } from '../../../protocol/src/rest/users.js';
 import type { Database } from '../../db/database.js';
+import { isUniqueViolation } from '../../db/errors.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
 import {
   consumeEmailToken,
@@ -143,8 +144,6 @@ function weakPassword(password: string, personal: readonly string[], field: stri
         details: { errors: [{ path: `body.${field}`, message: reason }] },
       });
 }
-
-const isUniqueViolation = (error: unknown) => (error as { code?: unknown } | null)?.code === '23505';
 
 /** The 8 groups of an IPv6 address (`::` expanded, an embedded IPv4 tail as two groups). */
 function ipv6Groups(ip: string): string[] | undefined {
