@@ -118,7 +118,12 @@ function createServices(
   return {
     tokens,
     auth,
-    users: createUserService({ db, isOnline: (ids) => presence.isOnline(ids), bus }),
+    users: createUserService({
+      db,
+      isOnline: (ids) => presence.isOnline(ids),
+      bus,
+      maxContactsPerUser: config.contactsMaxPerUser,
+    }),
     admin: createAdminService({ db }),
     rooms: createRoomService({ db, bus, maxRoomsPerUser: config.roomsMaxPerUser }),
   };

@@ -204,6 +204,11 @@ export const settings = {
     'Rooms one user may be a member of; creating or being added to one more answers 409 ROOM_LIMIT_REACHED.',
     '1000',
   ),
+  CONTACTS_MAX_PER_USER: setting(
+    wholeNumber(1, 1_000_000),
+    'Contacts one user may add; adding one more answers 409 CONFLICT (GET /v1/me/contacts returns them all in one page).',
+    '1000',
+  ),
   PRESENCE_LEASE_MS: setting(
     wholeNumber(1000, 600_000),
     'Lease of a node in the presence registry; users of a node that died go offline within it plus 3 s.',
@@ -401,6 +406,8 @@ export interface Config {
   };
   /** Room memberships per user. */
   readonly roomsMaxPerUser: number;
+  /** Contacts one user may add (CONTACTS_MAX_PER_USER). */
+  readonly contactsMaxPerUser: number;
   readonly presenceLeaseMs: number;
   /** Absolute path. */
   readonly dataDir: string;
@@ -534,6 +541,7 @@ export function loadConfig(
       upgradeBurstPerIp: withDefault('WS_UPGRADE_BURST_PER_IP'),
     },
     roomsMaxPerUser: withDefault('ROOMS_MAX_PER_USER'),
+    contactsMaxPerUser: withDefault('CONTACTS_MAX_PER_USER'),
     presenceLeaseMs: withDefault('PRESENCE_LEASE_MS'),
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(context.cwd, dataDir),
     databaseUrl: p.DATABASE_URL,

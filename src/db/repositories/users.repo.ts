@@ -144,12 +144,40 @@ export function searchUsers(db: Db, search: UserSearch, includeLocked = false): 
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(search.limit).execute();
 }
 
-export async function addContact(db: Db, userId: UserId, contactId: UserId): Promise<void> {
-  await db
-    .insertInto('contacts')
-    .values({ user_id: userId, contact_id: contactId })
-    .onConflict((oc) => oc.columns(['user_id', 'contact_id']).doNothing())
-    .execute();
+/**
+ * Adds `contactId` to the user's contacts unless they already hold `max` others. One user's
+ * additions run one at a time (a transaction-scoped advisory lock keyed by the user, taken first and
+ * alone, so it cannot deadlock with row locks), so parallel requests cannot pass the cap together.
+ * @returns 'added', 'exists' (already a contact: nothing changes, never refused) or 'full'.
+ */
+export function addContactWithin(
+  db: Kysely<Database>,
+  userId: UserId,
+  contactId: UserId,
+  max: number,
+): Promise<'added' | 'exists' | 'full'> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtext(${`contacts:${userId}`}))`.execute(trx);
+    const existing = await trx
+      .selectFrom('contacts')
+      .select('contact_id')
+      .where('user_id', '=', userId)
+      .where('contact_id', '=', contactId)
+      .executeTakeFirst();
+    if (existing !== undefined) return 'exists';
+    const { count } = await trx
+      .selectFrom('contacts')
+      .select((eb) => eb.fn.countAll<string>().as('count'))
+      .where('user_id', '=', userId)
+      .executeTakeFirstOrThrow();
+    if (Number(count) >= max) return 'full';
+    await trx
+      .insertInto('contacts')
+      .values({ user_id: userId, contact_id: contactId })
+      .onConflict((oc) => oc.columns(['user_id', 'contact_id']).doNothing())
+      .execute();
+    return 'added';
+  });
 }
 
 /** @returns whether a contact was removed (false: there was none). */

@@ -16,7 +16,7 @@ import type {
 } from '../../../protocol/src/rest/users.js';
 import type { Database } from '../../db/database.js';
 import {
-  addContact,
+  addContactWithin,
   findUserById,
   listContacts,
   mutualContactIdsAmong,
@@ -47,6 +47,11 @@ export function createUserService(deps: {
   /** Whether each user has a socket open on any node (the presence registry in Redis). */
   readonly isOnline: (userIds: readonly UserId[]) => Promise<boolean[]>;
   readonly bus: Bus;
+  /**
+   * CONTACTS_MAX_PER_USER: contacts one user may add. Without a cap one account could grow its list
+   * without end, and GET /v1/me/contacts (one page) would load it all into the node's memory.
+   */
+  readonly maxContactsPerUser: number;
 }) {
   const { db } = deps;
 
@@ -122,7 +127,11 @@ export function createUserService(deps: {
         });
       }
       await activeUser(contactId);
-      await addContact(db, userId, contactId);
+      if ((await addContactWithin(db, userId, contactId, deps.maxContactsPerUser)) === 'full') {
+        throw new AppError('CONFLICT', `a user may have at most ${deps.maxContactsPerUser} contacts`, {
+          details: { limit: deps.maxContactsPerUser },
+        });
+      }
     },
 
     async removeContact(userId: UserId, contactId: UserId): Promise<void> {

@@ -1,0 +1,133 @@
+/**
+ * Holes found by the attacker-minded review after the issue 10 fixes, one test each, against a
+ * real node in this process:
+ * - contacts are capped per user (CONTACTS_MAX_PER_USER): without a cap one account grows its list
+ *   without end and GET /v1/me/contacts, a single page, loads it all into the node's memory; the cap
+ *   holds under parallel requests;
+ * - REST inputs outside the body (query strings with percent-encoded U+0000 or broken UTF-8, odd
+ *   header bytes in User-Agent, which is stored with the session, and in Authorization) never give a
+ *   500.
+ */
+import { request as httpRequest } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningNode } from '../../src/bin/start-node.js';
+import { startTestNode, type TestNode } from '../support/context.js';
+import { httpClient, type Registered, registerUser } from '../support/http.js';
+
+const CONTACT_LIMIT = 3;
+
+/** A request with headers exactly as given (latin1 bytes included), which fetch would refuse. */
+function rawRequest(
+  baseUrl: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: Buffer,
+): Promise<{ status: number; contentType: string | undefined; text: string }> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest({ host: url.hostname, port: url.port, method, path, headers }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, contentType: response.headers['content-type'], text }),
+      );
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+describe('security review of issue 10', () => {
+  let testNode: TestNode;
+  let node: RunningNode;
+  let api: ReturnType<typeof httpClient>;
+
+  beforeAll(async () => {
+    testNode = await startTestNode({ CONTACTS_MAX_PER_USER: String(CONTACT_LIMIT) });
+    node = testNode.node;
+    api = httpClient(node.baseUrl);
+  });
+  afterAll(async () => testNode.stop());
+
+  const add = (owner: Registered, contact: Registered) =>
+    api.post(`/v1/me/contacts/${contact.id}`, undefined, owner.accessToken);
+  const contactsOf = async (owner: Registered) =>
+    (await api.get<{ data: unknown[] }>('/v1/me/contacts', owner.accessToken)).body.data.length;
+
+  describe('contacts per user (CONTACTS_MAX_PER_USER)', () => {
+    it('refuses one more contact with 409 CONFLICT, still accepts re-adding one, and frees a place on removal', async () => {
+      const owner = await registerUser(api);
+      const others = await Promise.all(Array.from({ length: CONTACT_LIMIT + 1 }, () => registerUser(api)));
+      for (const other of others.slice(0, CONTACT_LIMIT)) expect((await add(owner, other)).status).toBe(204);
+
+      const refused = await add(owner, others[CONTACT_LIMIT] as Registered);
+      expect(refused.status).toBe(409);
+      expect(refused.body).toMatchObject({ code: 'CONFLICT', limit: CONTACT_LIMIT });
+      // Adding an existing contact changes nothing and is never refused by the cap.
+      expect((await add(owner, others[0] as Registered)).status).toBe(204);
+      expect(await contactsOf(owner)).toBe(CONTACT_LIMIT);
+
+      const removed = await api.call('DELETE', `/v1/me/contacts/${(others[0] as Registered).id}`, {
+        token: owner.accessToken,
+      });
+      expect(removed.status).toBe(204);
+      expect((await add(owner, others[CONTACT_LIMIT] as Registered)).status).toBe(204);
+      expect(await contactsOf(owner)).toBe(CONTACT_LIMIT);
+    });
+
+    it('holds under parallel additions: exactly the cap is stored', async () => {
+      const owner = await registerUser(api);
+      const others = await Promise.all(Array.from({ length: 12 }, () => registerUser(api)));
+      const statuses = (await Promise.all(others.map((other) => add(owner, other)))).map((r) => r.status);
+      expect(statuses.filter((status) => status === 204)).toHaveLength(CONTACT_LIMIT);
+      expect(statuses.filter((status) => status === 409)).toHaveLength(others.length - CONTACT_LIMIT);
+      expect(await contactsOf(owner)).toBe(CONTACT_LIMIT);
+    });
+  });
+
+  describe('REST inputs outside the body', () => {
+    it('answers query strings with percent-encoded U+0000, lone surrogates and broken UTF-8 with 2xx or 400, never 500', async () => {
+      const user = await registerUser(api, { roles: ['worker'] });
+      for (const path of [
+        '/v1/users?q=%00',
+        '/v1/users?q=%ED%A0%80',
+        '/v1/users?q=%C0%80',
+        '/v1/users?q=%FF',
+        '/v1/users?skill=%ED%A0%80',
+        '/v1/users?location=%00',
+        '/v1/users?location=%5C',
+        '/v1/users?cursor=%00',
+        '/v1/users?__proto__=1',
+        '/v1/rooms?cursor=%ED%A0%80',
+      ]) {
+        const answer = await rawRequest(node.baseUrl, 'GET', path, {
+          authorization: `Bearer ${user.accessToken}`,
+        });
+        expect([200, 400], path).toContain(answer.status);
+      }
+    });
+
+    it('stores a session whose User-Agent holds arbitrary header bytes, and refuses odd Authorization bytes with 401', async () => {
+      const user = await registerUser(api);
+      const login = await rawRequest(
+        node.baseUrl,
+        'POST',
+        '/v1/auth/login',
+        {
+          'content-type': 'application/json',
+          'user-agent': Buffer.from([0x41, 0xed, 0xa0, 0x80, 0xc3, 0x28, 0xff]).toString('latin1'),
+        },
+        Buffer.from(JSON.stringify({ login: user.username, password: user.password })),
+      );
+      expect(login.status).toBe(200);
+      for (const authorization of ['Bearer \u00ff\u00fe', `Bearer ${'x'.repeat(8000)}`, 'Bearer a.b.c']) {
+        const answer = await rawRequest(node.baseUrl, 'GET', '/v1/me', { authorization });
+        expect(answer.status).toBe(401);
+      }
+    });
+  });
+});
