@@ -39,6 +39,16 @@ export const tasks = {
     attempts: 10,
     backoff: { type: 'exponential', delay: 1_000 },
   },
+  /**
+   * Releases or refunds a contract's escrow (scheduled by the marketplace, e.g. an auto-accept
+   * timer); keyed by contract id and action. Rerunning it is a no-op: the escrow row decides.
+   */
+  'payments.escrow': {
+    queue: 'payments',
+    payload: z.object({ contractId: z.uuid(), action: z.enum(['release', 'refund']) }),
+    attempts: 10,
+    backoff: { type: 'exponential', delay: 1_000 },
+  },
 } as const;
 
 export type TaskName = keyof typeof tasks;

@@ -11,7 +11,9 @@
  * (`provider_unavailable`, a withdrawal's reservation released) unless the provider accepted it.
  */
 import { Worker as BullWorker, UnrecoverableError, type Worker } from 'bullmq';
+import { findEscrow } from '../../db/repositories/ledger.repo.js';
 import { findPayment, findUserOfProviderEvent } from '../../db/repositories/payments.repo.js';
+import { refundEscrow, releaseEscrow } from '../../domain/payments/escrow.js';
 import type { PaymentsDeps } from '../../domain/payments/ledger.js';
 import {
   applyReceivedProviderEvent,
@@ -91,12 +93,47 @@ export async function submitExhausted(
   }
 }
 
+/**
+ * A scheduled escrow move. Settled outcomes are final, not failures: a release after a release is a
+ * no-op (replayed), and a release after a refund (or the reverse) is CONFLICT — the contract was
+ * settled the other way first, which the task must not undo. An unknown escrow cannot become known
+ * by retrying.
+ */
+export async function escrowTask(
+  deps: Pick<PaymentsWorkerDeps, 'payments' | 'log' | 'announce'>,
+  payload: TaskPayload<'payments.escrow'>,
+): Promise<void> {
+  try {
+    const move = payload.action === 'release' ? releaseEscrow : refundEscrow;
+    const result = await move(deps.payments, payload.contractId);
+    deps.log.info(
+      { ...payload, transactionId: result.transactionId, replayed: result.replayed },
+      'escrow moved',
+    );
+    const escrow = await findEscrow(deps.payments.db, payload.contractId);
+    if (escrow !== undefined) deps.announce?.([escrow.hirerId, escrow.workerId]);
+  } catch (error) {
+    if (isAppError(error) && error.code === 'CONFLICT') {
+      deps.log.warn({ ...payload, reason: error.message }, 'escrow already settled otherwise; task ends');
+      return;
+    }
+    if (isAppError(error) && error.code === 'NOT_FOUND') throw new UnrecoverableError(error.message);
+    throw error;
+  }
+}
+
 export function startPaymentsWorker(deps: PaymentsWorkerDeps): Worker {
   const definition = tasks['payments.submit'];
   const applyDefinition = tasks['payments.apply-event'];
   const worker = new BullWorker(
     definition.queue,
     async (job) => {
+      if (job.name === 'payments.escrow') {
+        const payload = tasks['payments.escrow'].payload.safeParse(job.data);
+        if (!payload.success) throw new UnrecoverableError(`invalid payload: ${payload.error.message}`);
+        await escrowTask(deps, payload.data);
+        return;
+      }
       if (job.name === 'payments.apply-event') {
         const payload = applyDefinition.payload.safeParse(job.data);
         if (!payload.success) throw new UnrecoverableError(`invalid payload: ${payload.error.message}`);

@@ -1,0 +1,84 @@
+/**
+ * The `payments.escrow` task (release or refund scheduled by the marketplace) run by the payments
+ * worker's task function against real PostgreSQL: it moves the money once, a rerun changes nothing,
+ * a task that finds the contract settled the other way ends without undoing it, and an unknown
+ * escrow fails for good instead of retrying.
+ */
+import { randomUUID } from 'node:crypto';
+import { UnrecoverableError } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UserId } from '../../protocol/src/ids.js';
+import { createDb, type DbHandle } from '../../src/db/create-db.js';
+import { auditLedger } from '../../src/domain/payments/audit.js';
+import { holdEscrow } from '../../src/domain/payments/escrow.js';
+import type { PaymentsDeps } from '../../src/domain/payments/ledger.js';
+import { topUp, walletBalance } from '../../src/domain/payments/wallet.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { escrowTask, type PaymentsWorkerDeps } from '../../src/workers/payments/processor.js';
+import { captureLogs, createMigratedDatabase, type TestDatabase } from '../support/context.js';
+
+let database: TestDatabase;
+let handle: DbHandle;
+let payments: PaymentsDeps;
+const announced: string[][] = [];
+let worker: Pick<PaymentsWorkerDeps, 'payments' | 'log' | 'announce'>;
+
+beforeAll(async () => {
+  database = await createMigratedDatabase();
+  handle = await createDb({ kind: 'postgres', url: database.url, poolMax: 4 }, captureLogs().log);
+  payments = { db: handle.db, clock: systemClock, settings: { currency: 'USD', platformFeeBps: 1000 } };
+  worker = { payments, log: captureLogs().log, announce: (userIds) => announced.push([...userIds]) };
+});
+
+afterAll(async () => {
+  await handle?.close();
+  await database?.drop();
+});
+
+async function contractWithEscrow(amount: bigint) {
+  const rows = await handle.db
+    .insertInto('users')
+    .values(
+      ['hirer', 'worker'].map((role) => {
+        const name = `${role}_${randomUUID().slice(0, 8)}`;
+        return { username: name, email: `${name}@example.test`, password_hash: 'x', search_document: name };
+      }),
+    )
+    .returning('id')
+    .execute();
+  const [hirerId, workerId] = rows.map((row) => row.id as UserId) as [UserId, UserId];
+  await topUp(payments, { opKey: randomUUID(), userId: hirerId, amount });
+  const contractId = randomUUID();
+  await holdEscrow(payments, { contractId, hirerId, workerId, amount });
+  return { contractId, hirerId, workerId };
+}
+
+describe('payments.escrow task', () => {
+  it('releases once (fee to the platform), a rerun is a no-op, and tells both parties', async () => {
+    const { contractId, hirerId, workerId } = await contractWithEscrow(1_000n);
+    await escrowTask(worker, { contractId, action: 'release' });
+    await escrowTask(worker, { contractId, action: 'release' });
+    expect((await walletBalance(payments, workerId)).available).toBe(900n);
+    expect((await walletBalance(payments, hirerId)).available).toBe(0n);
+    expect(announced).toContainEqual([hirerId, workerId]);
+    expect((await auditLedger(handle.db)).findings).toEqual([]);
+  });
+
+  it('a refund task after a release ends without undoing it', async () => {
+    const { contractId, hirerId, workerId } = await contractWithEscrow(500n);
+    await escrowTask(worker, { contractId, action: 'release' });
+    await expect(escrowTask(worker, { contractId, action: 'refund' })).resolves.toBeUndefined();
+    expect((await walletBalance(payments, workerId)).available).toBe(450n);
+    expect((await walletBalance(payments, hirerId)).available).toBe(0n);
+  });
+
+  it('refunds the hirer in full; an unknown contract fails for good', async () => {
+    const { contractId, hirerId } = await contractWithEscrow(300n);
+    await escrowTask(worker, { contractId, action: 'refund' });
+    expect((await walletBalance(payments, hirerId)).available).toBe(300n);
+    await expect(escrowTask(worker, { contractId: randomUUID(), action: 'release' })).rejects.toBeInstanceOf(
+      UnrecoverableError,
+    );
+    expect((await auditLedger(handle.db)).findings).toEqual([]);
+  });
+});
