@@ -4,6 +4,8 @@
  * - contacts are capped per user (CONTACTS_MAX_PER_USER): without a cap one account grows its list
  *   without end and GET /v1/me/contacts, a single page, loads it all into the node's memory; the cap
  *   holds under parallel requests;
+ * - a request path that is not valid percent-encoded UTF-8 (or a parameter over Fastify's length
+ *   cap) answers problem+json like every other error, not Fastify's own JSON naming its internals;
  * - REST inputs outside the body (query strings with percent-encoded U+0000 or broken UTF-8, odd
  *   header bytes in User-Agent, which is stored with the session, and in Authorization) never give a
  *   500.
@@ -108,6 +110,19 @@ describe('security review of issue 10', () => {
           authorization: `Bearer ${user.accessToken}`,
         });
         expect([200, 400], path).toContain(answer.status);
+      }
+    });
+
+    it('answers a path that is not valid percent-encoded UTF-8, or a parameter over the length cap, with problem+json naming no Fastify internals', async () => {
+      const user = await registerUser(api);
+      for (const path of ['/v1/users/%ED%A0%80', '/v1/users/%FF', `/v1/users/${'a'.repeat(500)}`]) {
+        const answer = await rawRequest(node.baseUrl, 'GET', path, {
+          authorization: `Bearer ${user.accessToken}`,
+        });
+        expect(answer.status, path).toBe(400);
+        expect(answer.contentType, path).toContain('application/problem+json');
+        expect(JSON.parse(answer.text), path).toMatchObject({ code: 'VALIDATION_FAILED', status: 400 });
+        expect(answer.text, path).not.toContain('FST_');
       }
     });
 

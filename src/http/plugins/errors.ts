@@ -3,7 +3,7 @@
  * own errors (bad JSON, body too large, schema validation) by their status, anything else INTERNAL,
  * logged once here with the request id.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import type { ErrorCode } from '../../../protocol/src/codes.js';
 import { isAppError } from '../../platform/errors.js';
@@ -26,6 +26,38 @@ function codeForFastifyError(error: FastifyError): ErrorCode | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * Fastify's `frameworkErrors`: failures found before routing (a path that is not valid
+ * percent-encoded UTF-8, a path parameter over maxParamLength, a failed async constraint) never
+ * reach the error handler. Without this they answer Fastify's own JSON, which names Fastify's
+ * internal error code and echoes the raw path; with it they are problem+json like every other error.
+ */
+export function frameworkErrorHandler(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const context = { instance: request.url.split('?')[0] ?? '/', requestId: request.id };
+  const code: ErrorCode = (error.statusCode ?? 500) >= 500 ? 'INTERNAL' : 'VALIDATION_FAILED';
+  request.log[code === 'INTERNAL' ? 'error' : 'info'](
+    { code, reason: error.code },
+    'request rejected before routing',
+  );
+  reply.header('x-request-id', request.id);
+  void reply
+    .status(statusByCode[code])
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(
+      problem(
+        code,
+        code === 'INTERNAL'
+          ? 'An internal error occurred; quote the requestId when reporting it.'
+          : 'the request path is not valid (malformed percent-encoding or a parameter too long)',
+        context,
+      ),
+    );
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
