@@ -6,14 +6,21 @@
  *   holds under parallel requests;
  * - a request path that is not valid percent-encoded UTF-8 (or a parameter over Fastify's length
  *   cap) answers problem+json like every other error, not Fastify's own JSON naming its internals;
+ * - POST /v1/auth/forgot-password, open to anyone, mails the owner at most once per
+ *   PASSWORD_RESET_MAIL_PERIOD_MS: before, every call was one more mail (and reset token), so a
+ *   stranger could flood any owner's inbox at the REST rate limit;
  * - REST inputs outside the body (query strings with percent-encoded U+0000 or broken UTF-8, odd
  *   header bytes in User-Agent, which is stored with the session, and in Authorization) never give a
  *   500.
  */
 import { request as httpRequest } from 'node:http';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNode } from '../../src/bin/start-node.js';
-import { startTestNode, type TestNode } from '../support/context.js';
+import { bullPrefix } from '../../src/platform/queues/tasks.js';
+import { sharedRedisUrl, startTestNode, type TestNode, uniqueRedisPrefix } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
 
 const CONTACT_LIMIT = 3;
@@ -47,9 +54,13 @@ describe('security review of issue 10', () => {
   let testNode: TestNode;
   let node: RunningNode;
   let api: ReturnType<typeof httpClient>;
+  const redisPrefix = uniqueRedisPrefix();
 
   beforeAll(async () => {
-    testNode = await startTestNode({ CONTACTS_MAX_PER_USER: String(CONTACT_LIMIT) });
+    testNode = await startTestNode({
+      CONTACTS_MAX_PER_USER: String(CONTACT_LIMIT),
+      REDIS_PREFIX: redisPrefix,
+    });
     node = testNode.node;
     api = httpClient(node.baseUrl);
   });
@@ -88,6 +99,48 @@ describe('security review of issue 10', () => {
       expect(statuses.filter((status) => status === 204)).toHaveLength(CONTACT_LIMIT);
       expect(statuses.filter((status) => status === 409)).toHaveLength(others.length - CONTACT_LIMIT);
       expect(await contactsOf(owner)).toBe(CONTACT_LIMIT);
+    });
+  });
+
+  describe('password-reset mails', () => {
+    it('sends one reset mail for many forgot-password requests naming the same address', async () => {
+      const user = await registerUser(api);
+      for (let i = 0; i < 5; i++) {
+        expect((await api.post('/v1/auth/forgot-password', { email: user.email })).status).toBe(202);
+      }
+      const client = new pg.Client({ connectionString: testNode.db.url });
+      await client.connect();
+      const connection = new Redis(sharedRedisUrl(), { maxRetriesPerRequest: null });
+      const emails = new Queue('emails', { connection, prefix: bullPrefix(redisPrefix) });
+      try {
+        // The relay marks an event published only after its task was enqueued: once all five are,
+        // every email task they will ever cause is in the queue (in some state).
+        for (;;) {
+          const { rows } = await client.query<{ n: number }>(
+            `select count(*)::int as n from outbox_events
+              where type = 'user.password_reset_requested' and payload->>'userId' = $1 and published_at is not null`,
+            [user.id],
+          );
+          if (rows[0]?.n === 5) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        const jobs = await emails.getJobs([
+          'waiting',
+          'active',
+          'delayed',
+          'prioritized',
+          'completed',
+          'failed',
+        ]);
+        const resets = jobs.filter(
+          (job) => job?.data?.template === 'reset-password' && job.data.userId === user.id,
+        );
+        expect(resets).toHaveLength(1);
+      } finally {
+        await emails.close();
+        connection.disconnect();
+        await client.end();
+      }
     });
   });
 

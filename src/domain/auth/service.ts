@@ -59,6 +59,14 @@ export const AuthEvent = {
 /** At most one "someone tried to register with your address" mail per account per this period. */
 export const REGISTRATION_NOTICE_PERIOD_MS = 60 * 60 * 1000;
 
+/**
+ * At most one password-reset mail per account per this period (a clock-aligned window), however
+ * often POST /v1/auth/forgot-password names the address: anyone may call it, so without this a
+ * stranger could flood an owner's inbox (and the email_tokens table) at the REST rate limit. The
+ * one mail's link stays valid for its whole TTL, so a second request inside the window loses nothing.
+ */
+export const PASSWORD_RESET_MAIL_PERIOD_MS = 10 * 60 * 1000;
+
 export const EMAIL_TOKEN_TTL_MS: Readonly<Record<EmailTokenPurpose, number>> = {
   verify_email: 24 * 60 * 60 * 1000,
   reset_password: 30 * 60 * 1000,
@@ -405,7 +413,8 @@ export function createAuthService(deps: AuthDeps) {
     async forgotPassword(email: string): Promise<void> {
       const user = await findUserByEmail(db, email);
       if (user !== undefined && user.locked_at === null) {
-        await insertOutboxEvent(db, AuthEvent.passwordResetRequested, { userId: user.id });
+        const period = Math.floor(clock.now().getTime() / PASSWORD_RESET_MAIL_PERIOD_MS);
+        await insertOutboxEvent(db, AuthEvent.passwordResetRequested, { userId: user.id, period });
       }
     },
 

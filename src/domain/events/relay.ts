@@ -50,7 +50,12 @@ async function dispatch(event: OutboxEventRow, taskQueue: TaskQueue): Promise<vo
     }
     case AuthEvent.passwordResetRequested: {
       if (!userId.success) return;
-      const key = taskId(event.id, 'reset-password');
+      // One reset mail per account per period (PASSWORD_RESET_MAIL_PERIOD_MS), however many requests;
+      // an event without a period (written before it existed) keeps its own key.
+      const period = Number(event.payload.period);
+      const key = Number.isSafeInteger(period)
+        ? taskId('reset-password', userId.data, String(period))
+        : taskId(event.id, 'reset-password');
       await taskQueue.enqueue('emails.send', { template: 'reset-password', userId: userId.data, key }, key);
       return;
     }

@@ -129,7 +129,8 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
     schema: {
       tags,
       summary: 'Mail a password reset link',
-      description: 'Always 202, whether or not the address belongs to an account.',
+      description:
+        'Always 202, whether or not the address belongs to an account. At most one reset mail per account per 10 minutes (further requests in that window send nothing; the link already sent stays valid).',
       body: ForgotPasswordRequest,
       response: { 202: Accepted, ...errors },
     },
