@@ -414,6 +414,14 @@ export async function startNode(
                 idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
                 announce: announceWalletChange,
               },
+              jobs: {
+                marketplace: {
+                  db: dbHandle.db,
+                  clock: systemClock,
+                  settings: { currency: config.payments.currency },
+                },
+                idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
+              },
               version: packageVersion(),
               trustProxy: config.trustProxy,
               security: {

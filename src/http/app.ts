@@ -28,6 +28,7 @@ import { registerSecurity, type SecurityOptions } from './plugins/security.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { type HealthOptions, registerHealthRoutes } from './routes/health.js';
+import { type JobRoutesDeps, registerJobRoutes } from './routes/jobs.js';
 import { type PaymentRoutesDeps, registerPaymentRoutes } from './routes/payments.js';
 import { registerRoomRoutes } from './routes/rooms.js';
 import { registerUserRoutes } from './routes/users.js';
@@ -49,6 +50,8 @@ export interface RestDeps {
   readonly payments?: PaymentRoutesDeps;
   /** Balance, history, transfers and the ledger audit (issue 11). */
   readonly wallet?: WalletRoutesDeps;
+  /** Jobs, bids and categories (issue 12). */
+  readonly jobs?: JobRoutesDeps;
   readonly security: SecurityOptions;
   readonly version: string;
   /** 0, a hop count or proxy addresses (TRUST_PROXY); never `true`, which trusts any client's header. */
@@ -113,6 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerRoomRoutes(app, rest.rooms);
     if (rest.payments !== undefined) registerPaymentRoutes(app, rest.payments);
     if (rest.wallet !== undefined) registerWalletRoutes(app, rest.wallet);
+    if (rest.jobs !== undefined) registerJobRoutes(app, rest.jobs);
   }
   await app.ready();
   return app;

@@ -591,6 +591,14 @@ describe('auth security', () => {
       '/v1/wallet/transactions': ['get'],
       '/v1/wallet/transfers': ['post'],
       '/v1/admin/ledger/audit': ['get'],
+      '/v1/categories': ['get'],
+      '/v1/jobs': ['get', 'post'],
+      '/v1/jobs/{id}': ['get', 'patch'],
+      '/v1/jobs/{id}/close': ['post'],
+      '/v1/jobs/{id}/bids': ['get', 'post'],
+      '/v1/me/bids': ['get'],
+      '/v1/bids/{id}': ['get', 'patch'],
+      '/v1/bids/{id}/withdraw': ['post'],
     };
     const PUBLIC = new Set([
       'post /v1/auth/register',

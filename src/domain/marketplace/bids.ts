@@ -4,7 +4,9 @@
  * service (a remaining step). A bid is visible to its worker, the job's hirer and admins; to anyone
  * else it does not exist (404).
  */
+import type { Transaction } from 'kysely';
 import type { BidId, JobId, UserId } from '../../../protocol/src/ids.js';
+import type { Database } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import {
   type BidRow,
@@ -75,8 +77,17 @@ function checkDeliveryDays(days: number): void {
  * The job row is locked FOR SHARE: bids run side by side, but none slips past a close or an accept
  * that is committing. A second live bid → CONFLICT with `details.reason: 'LIVE_BID_EXISTS'`.
  */
-export async function placeBid(
-  deps: MarketplaceDeps,
+export function placeBid(deps: MarketplaceDeps, actor: Actor, jobId: JobId, input: BidInput): Promise<Bid> {
+  return deps.db.transaction().execute((trx) => placeBidIn(trx, deps, actor, jobId, input));
+}
+
+/**
+ * `placeBid` inside the caller's transaction (the REST edge's Idempotency-Key transaction). After a
+ * refusal the transaction is unusable (the failed insert aborted it): let the error roll it back.
+ */
+export async function placeBidIn(
+  trx: Transaction<Database>,
+  deps: Pick<MarketplaceDeps, 'clock'>,
   actor: Actor,
   jobId: JobId,
   input: BidInput,
@@ -84,26 +95,18 @@ export async function placeBid(
   orThrow(checkAmount(input.amount, 'body.amount'));
   checkDeliveryDays(input.deliveryDays);
   const now = deps.clock.now();
+  const job = await lockJob(trx, jobId, 'share');
+  if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
+  orThrow(canBidOn(job, actor));
+  let row: BidRow;
   try {
-    return await deps.db.transaction().execute(async (trx) => {
-      const job = await lockJob(trx, jobId, 'share');
-      if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
-      orThrow(canBidOn(job, actor));
-      const row = await insertBid(trx, {
-        jobId,
-        workerId: actor.userId,
-        amount: input.amount,
-        deliveryDays: input.deliveryDays,
-        coverLetter: input.coverLetter,
-        now,
-      });
-      await insertOutboxEvent(trx, MarketplaceEvent.bidPlaced, {
-        bidId: row.id,
-        jobId,
-        workerId: actor.userId,
-        hirerId: job.hirer_id,
-      });
-      return toBid(row);
+    row = await insertBid(trx, {
+      jobId,
+      workerId: actor.userId,
+      amount: input.amount,
+      deliveryDays: input.deliveryDays,
+      coverLetter: input.coverLetter,
+      now,
     });
   } catch (error) {
     if (isUniqueViolation(error, ONE_LIVE_BID_INDEX)) {
@@ -114,6 +117,13 @@ export async function placeBid(
     }
     throw error;
   }
+  await insertOutboxEvent(trx, MarketplaceEvent.bidPlaced, {
+    bidId: row.id,
+    jobId,
+    workerId: actor.userId,
+    hirerId: job.hirer_id,
+  });
+  return toBid(row);
 }
 
 /** The bid if `actor` may see it; 404 otherwise (unknown and foreign look the same). */

@@ -1,0 +1,163 @@
+/**
+ * Jobs, bids and categories over REST (issue 12 §1–2). Amounts are integer minor units of the
+ * platform currency, exact as JSON integers up to 2^53 − 1. POST /v1/jobs/:id/bids requires an
+ * `Idempotency-Key` header (same semantics as the wallet's POSTs).
+ */
+import { z } from 'zod';
+import { BidId, CategoryId, JobId, UserId } from '../ids.js';
+import { Cursor, Iso, PageLimit, page } from './common.js';
+import { Amount, Currency } from './payments.js';
+
+export const Category = z
+  .object({ id: CategoryId, slug: z.string(), name: z.string() })
+  .meta({ id: 'Category' });
+
+export const CategoryList = z.object({ data: z.array(Category) }).meta({ id: 'CategoryList' });
+
+export const BudgetKind = z.enum(['fixed', 'hourly']);
+export const JobStatus = z.enum(['open', 'in_progress', 'completed', 'cancelled', 'closed']);
+export const BidStatus = z.enum(['pending', 'accepted', 'rejected', 'withdrawn']);
+
+export const Budget = z
+  .strictObject({
+    kind: BudgetKind.describe('fixed: the whole job; hourly: per hour.'),
+    amount: Amount,
+    currency: Currency.describe('Must be the platform currency (CURRENCY).'),
+  })
+  .meta({ id: 'Budget' });
+
+const Skill = z.string().trim().min(1).max(50);
+
+export const CreateJobRequest = z
+  .strictObject({
+    title: z.string().trim().min(1).max(200),
+    description: z.string().min(1).max(20_000),
+    categoryId: CategoryId,
+    skills: z.array(Skill).max(30).default([]).describe('Stored lower case, duplicates dropped.'),
+    budget: Budget,
+    location: z.string().trim().max(200).nullable().optional(),
+    remote: z.boolean().default(false),
+    deadline: Iso.nullable().optional().describe('Must be in the future.'),
+  })
+  .meta({ id: 'CreateJobRequest' });
+
+export const UpdateJobRequest = z
+  .strictObject({
+    title: z.string().trim().min(1).max(200),
+    description: z.string().min(1).max(20_000),
+    categoryId: CategoryId,
+    skills: z.array(Skill).max(30),
+    budget: z.strictObject({ kind: BudgetKind, amount: Amount, currency: Currency }).partial(),
+    location: z.string().trim().max(200).nullable(),
+    remote: z.boolean(),
+    deadline: Iso.nullable(),
+  })
+  .partial()
+  .meta({ id: 'UpdateJobRequest' });
+
+export const Job = z
+  .object({
+    id: JobId,
+    hirerId: UserId,
+    categoryId: CategoryId,
+    title: z.string(),
+    description: z.string(),
+    skills: z.array(z.string()),
+    budget: Budget,
+    location: z.string().nullable(),
+    remote: z.boolean(),
+    deadline: Iso.nullable(),
+    status: JobStatus,
+    version: z.int().min(0).describe('Bumped by every change; send it back as If-Match to PATCH safely.'),
+    createdAt: Iso,
+    updatedAt: Iso,
+    closedAt: Iso.nullable(),
+  })
+  .meta({ id: 'Job' });
+
+export const Bid = z
+  .object({
+    id: BidId,
+    jobId: JobId,
+    workerId: UserId,
+    amount: Amount,
+    deliveryDays: z.int().min(1).max(365),
+    coverLetter: z.string(),
+    status: BidStatus,
+    version: z.int().min(0),
+    createdAt: Iso,
+    updatedAt: Iso,
+    decidedAt: Iso.nullable(),
+  })
+  .meta({ id: 'Bid' });
+
+export const JobDetail = Job.extend({
+  bidCount: z.int().min(0).describe('Bids other than withdrawn ones.'),
+  bids: z
+    .array(Bid)
+    .optional()
+    .describe(
+      "The job's hirer (and admins) only: its newest 100 bids; GET /v1/jobs/{id}/bids pages them all.",
+    ),
+}).meta({ id: 'JobDetail' });
+
+export const JobPage = page(Job).meta({ id: 'JobPage' });
+export const BidPage = page(Bid).meta({ id: 'BidPage' });
+
+/** Comma-separated list in a query string (`skills=react,node`). */
+const csv = <T extends z.ZodType<string, string>>(item: T) =>
+  z
+    .string()
+    .max(2000)
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    )
+    .pipe(z.array(item).max(30));
+
+const queryAmount = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** No `.meta({id})`: @fastify/swagger cannot turn a $ref'd querystring into parameters (500 on /openapi.json). */
+export const JobSearchQuery = z.strictObject({
+  q: z
+    .string()
+    .trim()
+    .max(200)
+    .optional()
+    .describe('Full text over title, skills and description (web search syntax: "quoted phrase", -not, or).'),
+  categoryId: CategoryId.optional(),
+  skills: csv(Skill).optional().describe('Comma-separated; jobs asking for all of them.'),
+  budgetMin: queryAmount.optional(),
+  budgetMax: queryAmount.optional(),
+  budgetKind: BudgetKind.optional(),
+  status: csv(JobStatus).optional().describe('Comma-separated; default open.'),
+  remote: z
+    .enum(['true', 'false'])
+    .transform((value) => value === 'true')
+    .optional(),
+  location: z.string().trim().max(200).optional().describe('Case-insensitive part of the location.'),
+  hirerId: UserId.optional(),
+  sort: z.enum(['newest', 'relevance']).optional().describe('Default: relevance with q, newest without.'),
+  cursor: Cursor.optional(),
+  limit: PageLimit,
+});
+
+export const PlaceBidRequest = z
+  .strictObject({
+    amount: Amount,
+    deliveryDays: z.int().min(1).max(365),
+    coverLetter: z.string().max(5000).default(''),
+  })
+  .meta({ id: 'PlaceBidRequest' });
+
+// Not PlaceBidRequest.partial(): its coverLetter default would blank the letter of every PATCH.
+export const UpdateBidRequest = z
+  .strictObject({ amount: Amount, deliveryDays: z.int().min(1).max(365), coverLetter: z.string().max(5000) })
+  .partial()
+  .meta({ id: 'UpdateBidRequest' });
+
+export const PageQuery = z.strictObject({ cursor: Cursor.optional(), limit: PageLimit });
+export const JobIdParams = z.object({ id: JobId });
+export const BidIdParams = z.object({ id: BidId });

@@ -1,0 +1,356 @@
+/**
+ * Jobs, bids and categories (issue 12 §1–2) over the marketplace domain. Every route needs a signed-in
+ * user; the domain decides roles and ownership (403), hides foreign bids (404) and refuses changes in
+ * the wrong status (409). POST bids requires an Idempotency-Key: a retried request gets the first
+ * answer, never a second bid. Contracts, reviews and accepting a bid are not served yet.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { Problem } from '../../../protocol/src/rest/common.js';
+import {
+  BidIdParams,
+  BidPage,
+  Bid as BidSchema,
+  CategoryList,
+  CreateJobRequest,
+  JobDetail,
+  JobIdParams,
+  JobPage,
+  Job as JobSchema,
+  JobSearchQuery,
+  PageQuery,
+  PlaceBidRequest,
+  UpdateBidRequest,
+  UpdateJobRequest,
+} from '../../../protocol/src/rest/jobs.js';
+import {
+  type Bid,
+  bidsOfJob,
+  getBid,
+  myBids,
+  placeBidIn,
+  updateBid,
+  withdrawBid,
+} from '../../domain/marketplace/bids.js';
+import {
+  categories,
+  closeJob,
+  createJob,
+  getJob,
+  type Job,
+  type MarketplaceDeps,
+  searchJobs,
+  updateJob,
+} from '../../domain/marketplace/jobs.js';
+import { AppError } from '../../platform/errors.js';
+import { IDEMPOTENCY_KEY_HEADER, type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
+import { principalOf } from '../plugins/auth.js';
+
+export interface JobRoutesDeps {
+  readonly marketplace: MarketplaceDeps;
+  readonly idempotency: IdempotencyDeps;
+}
+
+const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem };
+const changeErrors = { ...errors, 409: Problem };
+
+const iso = (date: Date | null) => (date === null ? null : date.toISOString());
+
+export const jobBody = (job: Job) => ({
+  id: job.id,
+  hirerId: job.hirerId,
+  categoryId: job.categoryId,
+  title: job.title,
+  description: job.description,
+  skills: [...job.skills],
+  budget: { kind: job.budget.kind, amount: Number(job.budget.amount), currency: job.budget.currency },
+  location: job.location,
+  remote: job.remote,
+  deadline: iso(job.deadline),
+  status: job.status,
+  version: job.version,
+  createdAt: job.createdAt.toISOString(),
+  updatedAt: job.updatedAt.toISOString(),
+  closedAt: iso(job.closedAt),
+});
+
+export const bidBody = (bid: Bid) => ({
+  id: bid.id,
+  jobId: bid.jobId,
+  workerId: bid.workerId,
+  amount: Number(bid.amount),
+  deliveryDays: bid.deliveryDays,
+  coverLetter: bid.coverLetter,
+  status: bid.status,
+  version: bid.version,
+  createdAt: bid.createdAt.toISOString(),
+  updatedAt: bid.updatedAt.toISOString(),
+  decidedAt: iso(bid.decidedAt),
+});
+
+/** If-Match: `"3"`, `W/"3"` or `3` → 3; anything else is a 400 (never silently ignored). */
+function ifMatchVersion(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const match = /^(?:W\/)?"?(\d{1,9})"?$/.exec(header.trim());
+  if (match?.[1] === undefined) {
+    throw new AppError('VALIDATION_FAILED', 'If-Match must be the job version', {
+      details: { errors: [{ path: 'headers.if-match', message: 'must be the job version, e.g. "3"' }] },
+    });
+  }
+  return Number(match[1]);
+}
+
+export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const m = deps.marketplace;
+
+  r.get('/v1/categories', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'listCategories',
+      tags: ['jobs'],
+      summary: 'Job categories',
+      response: { 200: CategoryList, 401: Problem },
+    },
+    handler: async () => ({ data: await categories(m) }),
+  });
+
+  r.get('/v1/jobs', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'searchJobs',
+      tags: ['jobs'],
+      summary: 'Search jobs: full text and filters, newest first or by relevance, cursor pages',
+      querystring: JobSearchQuery,
+      response: { 200: JobPage, ...errors },
+    },
+    handler: async (request) => {
+      const q = request.query;
+      const page = await searchJobs(m, {
+        ...(q.q === undefined ? {} : { text: q.q }),
+        ...(q.categoryId === undefined ? {} : { categoryId: q.categoryId }),
+        ...(q.skills === undefined ? {} : { skills: q.skills }),
+        ...(q.budgetMin === undefined ? {} : { budgetMin: BigInt(q.budgetMin) }),
+        ...(q.budgetMax === undefined ? {} : { budgetMax: BigInt(q.budgetMax) }),
+        ...(q.budgetKind === undefined ? {} : { budgetKind: q.budgetKind }),
+        ...(q.status === undefined || q.status.length === 0 ? {} : { statuses: q.status }),
+        ...(q.remote === undefined ? {} : { remote: q.remote }),
+        ...(q.location === undefined ? {} : { location: q.location }),
+        ...(q.hirerId === undefined ? {} : { hirerId: q.hirerId }),
+        ...(q.sort === undefined ? {} : { sort: q.sort }),
+        ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
+        limit: q.limit,
+      });
+      return { data: page.data.map(jobBody), nextCursor: page.nextCursor };
+    },
+  });
+
+  r.post('/v1/jobs', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'createJob',
+      tags: ['jobs'],
+      summary: 'Post a job (role hirer)',
+      body: CreateJobRequest,
+      response: { 201: JobSchema, ...errors },
+    },
+    handler: async (request, reply) => {
+      const body = request.body;
+      const job = await createJob(m, principalOf(request), {
+        categoryId: body.categoryId,
+        title: body.title,
+        description: body.description,
+        skills: body.skills,
+        budget: { ...body.budget, amount: BigInt(body.budget.amount) },
+        location: body.location ?? null,
+        remote: body.remote,
+        deadline: body.deadline == null ? null : new Date(body.deadline),
+      });
+      return reply.status(201).send(jobBody(job));
+    },
+  });
+
+  r.get('/v1/jobs/:id', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'getJob',
+      tags: ['jobs'],
+      summary: 'A job with its bid count; its hirer also sees the bids',
+      params: JobIdParams,
+      response: { 200: JobDetail, ...errors },
+    },
+    handler: async (request) => {
+      const actor = principalOf(request);
+      const { job, bidCount } = await getJob(m, request.params.id);
+      const seesBids = job.hirerId === actor.userId || actor.roles.includes('admin');
+      const bids = seesBids
+        ? (await bidsOfJob(m, actor, job.id, { limit: 100 })).data.map(bidBody)
+        : undefined;
+      return { ...jobBody(job), bidCount, ...(bids === undefined ? {} : { bids }) };
+    },
+  });
+
+  r.patch('/v1/jobs/:id', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'updateJob',
+      tags: ['jobs'],
+      summary: 'Change an open job (its hirer); If-Match: "<version>" refuses a stale edit with 409',
+      params: JobIdParams,
+      headers: z.looseObject({ 'if-match': z.string().optional() }),
+      body: UpdateJobRequest,
+      response: { 200: JobSchema, ...changeErrors },
+    },
+    handler: async (request) => {
+      const body = request.body;
+      const job = await updateJob(
+        m,
+        principalOf(request),
+        request.params.id,
+        {
+          ...(body.title === undefined ? {} : { title: body.title }),
+          ...(body.description === undefined ? {} : { description: body.description }),
+          ...(body.categoryId === undefined ? {} : { categoryId: body.categoryId }),
+          ...(body.skills === undefined ? {} : { skills: body.skills }),
+          ...(body.location === undefined ? {} : { location: body.location }),
+          ...(body.remote === undefined ? {} : { remote: body.remote }),
+          ...(body.deadline === undefined
+            ? {}
+            : { deadline: body.deadline === null ? null : new Date(body.deadline) }),
+          ...(body.budget === undefined
+            ? {}
+            : {
+                budget: {
+                  ...(body.budget.kind === undefined ? {} : { kind: body.budget.kind }),
+                  ...(body.budget.amount === undefined ? {} : { amount: BigInt(body.budget.amount) }),
+                  ...(body.budget.currency === undefined ? {} : { currency: body.budget.currency }),
+                },
+              }),
+        },
+        ifMatchVersion(request.headers['if-match']),
+      );
+      return jobBody(job);
+    },
+  });
+
+  r.post('/v1/jobs/:id/close', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'closeJob',
+      tags: ['jobs'],
+      summary: 'Close an open job without hiring (its hirer); pending bids are rejected',
+      params: JobIdParams,
+      response: { 200: JobSchema, ...changeErrors },
+    },
+    handler: async (request) => jobBody(await closeJob(m, principalOf(request), request.params.id)),
+  });
+
+  r.post('/v1/jobs/:id/bids', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'placeBid',
+      tags: ['bids'],
+      summary: 'Bid on an open job (role worker, not your own job, one live bid; Idempotency-Key required)',
+      params: JobIdParams,
+      headers: z.looseObject({ [IDEMPOTENCY_KEY_HEADER]: z.string().optional() }),
+      body: PlaceBidRequest,
+      response: { 201: BidSchema, ...changeErrors, 422: Problem },
+    },
+    handler: async (request, reply) => {
+      const actor = principalOf(request);
+      return runIdempotentRoute(deps.idempotency, request, reply, actor.userId, async (trx) => ({
+        status: 201,
+        body: bidBody(
+          await placeBidIn(trx, m, actor, request.params.id, {
+            amount: BigInt(request.body.amount),
+            deliveryDays: request.body.deliveryDays,
+            coverLetter: request.body.coverLetter,
+          }),
+        ),
+      }));
+    },
+  });
+
+  r.get('/v1/jobs/:id/bids', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'listJobBids',
+      tags: ['bids'],
+      summary: "A job's bids: all of them for its hirer, your own otherwise; newest first",
+      params: JobIdParams,
+      querystring: PageQuery,
+      response: { 200: BidPage, ...errors },
+    },
+    handler: async (request) => {
+      const page = await bidsOfJob(m, principalOf(request), request.params.id, {
+        ...(request.query.cursor === undefined ? {} : { cursor: request.query.cursor }),
+        limit: request.query.limit,
+      });
+      return { data: page.data.map(bidBody), nextCursor: page.nextCursor };
+    },
+  });
+
+  r.get('/v1/me/bids', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'listMyBids',
+      tags: ['bids'],
+      summary: 'Your bids, newest first',
+      querystring: PageQuery,
+      response: { 200: BidPage, ...errors },
+    },
+    handler: async (request) => {
+      const page = await myBids(m, principalOf(request), {
+        ...(request.query.cursor === undefined ? {} : { cursor: request.query.cursor }),
+        limit: request.query.limit,
+      });
+      return { data: page.data.map(bidBody), nextCursor: page.nextCursor };
+    },
+  });
+
+  r.get('/v1/bids/:id', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'getBid',
+      tags: ['bids'],
+      summary: "A bid: its worker's, or on your job (404 otherwise)",
+      params: BidIdParams,
+      response: { 200: BidSchema, ...errors },
+    },
+    handler: async (request) => bidBody(await getBid(m, principalOf(request), request.params.id)),
+  });
+
+  r.patch('/v1/bids/:id', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'updateBid',
+      tags: ['bids'],
+      summary: 'Change your pending bid',
+      params: BidIdParams,
+      body: UpdateBidRequest,
+      response: { 200: BidSchema, ...changeErrors },
+    },
+    handler: async (request) => {
+      const body = request.body;
+      const bid = await updateBid(m, principalOf(request), request.params.id, {
+        ...(body.amount === undefined ? {} : { amount: BigInt(body.amount) }),
+        ...(body.deliveryDays === undefined ? {} : { deliveryDays: body.deliveryDays }),
+        ...(body.coverLetter === undefined ? {} : { coverLetter: body.coverLetter }),
+      });
+      return bidBody(bid);
+    },
+  });
+
+  r.post('/v1/bids/:id/withdraw', {
+    config: { auth: 'user' },
+    schema: {
+      operationId: 'withdrawBid',
+      tags: ['bids'],
+      summary: 'Withdraw your pending bid (you may bid on the job again)',
+      params: BidIdParams,
+      response: { 200: BidSchema, ...changeErrors },
+    },
+    handler: async (request) => bidBody(await withdrawBid(m, principalOf(request), request.params.id)),
+  });
+}
