@@ -9,6 +9,9 @@
  * - POST /v1/auth/forgot-password, open to anyone, mails the owner at most once per
  *   PASSWORD_RESET_MAIL_PERIOD_MS: before, every call was one more mail (and reset token), so a
  *   stranger could flood any owner's inbox at the REST rate limit;
+ * - PUT /v1/auth/password's current-password check is limited per session like logins
+ *   (LOGIN_MAX_FAILURES per LOGIN_WINDOW_S): before, a stolen access token could guess the password
+ *   at the REST rate limit, around login throttling;
  * - REST inputs outside the body (query strings with percent-encoded U+0000 or broken UTF-8, odd
  *   header bytes in User-Agent, which is stored with the session, and in Authorization) never give a
  *   500.
@@ -24,6 +27,8 @@ import { sharedRedisUrl, startTestNode, type TestNode, uniqueRedisPrefix } from 
 import { httpClient, type Registered, registerUser } from '../support/http.js';
 
 const CONTACT_LIMIT = 3;
+/** LOGIN_MAX_FAILURES of the node: also the wrong current passwords one session may try. */
+const LOGIN_MAX_FAILURES = 3;
 
 /** A request with headers exactly as given (latin1 bytes included), which fetch would refuse. */
 function rawRequest(
@@ -59,6 +64,7 @@ describe('security review of issue 10', () => {
   beforeAll(async () => {
     testNode = await startTestNode({
       CONTACTS_MAX_PER_USER: String(CONTACT_LIMIT),
+      LOGIN_MAX_FAILURES: String(LOGIN_MAX_FAILURES),
       REDIS_PREFIX: redisPrefix,
     });
     node = testNode.node;
@@ -141,6 +147,32 @@ describe('security review of issue 10', () => {
         connection.disconnect();
         await client.end();
       }
+    });
+  });
+
+  describe('PUT /v1/auth/password', () => {
+    it('limits wrong current passwords per session; other sessions of the owner are not affected', async () => {
+      const user = await registerUser(api);
+      const change = (token: string, currentPassword: string) =>
+        api.call('PUT', '/v1/auth/password', {
+          token,
+          body: { currentPassword, newPassword: 'Saffron-Heron-73#' },
+        });
+      for (let i = 0; i < LOGIN_MAX_FAILURES; i++) {
+        expect((await change(user.accessToken, `Wrong-guess-${i}-x9`)).status).toBe(403);
+      }
+      // Over the limit even the right password is refused: the oracle is closed, not just slowed.
+      const refused = await change(user.accessToken, user.password);
+      expect(refused.status).toBe(429);
+      expect(refused.body).toMatchObject({ code: 'RATE_LIMITED' });
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+
+      const owner = await api.post<{ accessToken: string }>('/v1/auth/login', {
+        login: user.username,
+        password: user.password,
+      });
+      expect(owner.status).toBe(200);
+      expect((await change(owner.body.accessToken, user.password)).status).toBe(204);
     });
   });
 

@@ -394,9 +394,22 @@ export function createAuthService(deps: AuthDeps) {
     async changePassword(principal: Principal, currentPassword: string, newPassword: string): Promise<void> {
       const user = await findUserById(db, principal.userId);
       if (user === undefined) throw new AppError('UNAUTHORIZED', 'invalid access token');
+      // The current-password check is a password oracle for whoever holds the access token (a
+      // stolen one, say): its failures are limited per session like logins per (account, IP), so it
+      // cannot bypass login throttling. Slots are reserved first (parallel guesses cannot slip
+      // past), refused attempts give theirs back, a right password forgives the session's failures.
+      const key = `password-change-failures:${principal.sessionId}`;
+      const reserved = await counters.hit(key, windowMs);
+      if (reserved.count > settings.login.maxFailures) {
+        await counters.release(key);
+        throw new AppError('RATE_LIMITED', 'too many wrong current passwords; try again later', {
+          details: { retryAfterS: Math.max(1, Math.ceil(reserved.resetInMs / 1000)) },
+        });
+      }
       if (!(await passwords.verify(user.password_hash, currentPassword))) {
         throw new AppError('FORBIDDEN', 'current password is wrong');
       }
+      await counters.clear(key);
       const weak = weakPassword(newPassword, [user.username, user.email.split('@')[0] ?? ''], 'newPassword');
       if (weak) throw weak;
       await setPassword(user.id, await passwords.hash(newPassword), 'password_changed');

@@ -100,7 +100,8 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
     schema: {
       tags,
       summary: 'Change the password',
-      description: 'Revokes every session; access tokens issued before are rejected from then on.',
+      description:
+        'Revokes every session; access tokens issued before are rejected from then on. A wrong current password is 403; after LOGIN_MAX_FAILURES of them within LOGIN_WINDOW_S one session gets 429 RATE_LIMITED (Retry-After), even for the right one.',
       body: ChangePasswordRequest,
       response: { 204: z.null(), 403: Problem, ...errors },
     },
