@@ -93,10 +93,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }),
     return503OnClosing: true,
     trustProxy: trustProxyOption(deps.rest?.trustProxy ?? 0),
+    frameworkErrors: frameworkErrorHandler,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-    frameworkErrors: frameworkErrorHandler,
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
