@@ -73,12 +73,20 @@ export function createHandlers(deps: {
     },
     'presence.subscribe': async (connection, frame) => {
       const userIds = [...new Set(frame.d.userIds)];
-      for (let removals = -1; removals !== deps.contactRemovals(); ) {
-        removals = deps.contactRemovals();
-        await presence.assertMayWatch(connection.userId, userIds);
-      }
+      const removalsBefore = deps.contactRemovals();
+      await presence.assertMayWatch(connection.userId, userIds);
       // Watch first, then read: a transition between the two is pushed, never missed.
       hub.watch(connection, userIds);
+      // A removal heard while checking may have found no watch to drop: check once more, now that
+      // the watch exists (a later removal drops it). Bounded: at most two checks per request.
+      if (deps.contactRemovals() !== removalsBefore) {
+        try {
+          await presence.assertMayWatch(connection.userId, userIds);
+        } catch (error) {
+          hub.unwatch(connection, userIds);
+          throw error;
+        }
+      }
       return { presence: await presence.snapshot(userIds) };
     },
     'presence.unsubscribe': async (connection, frame) => {
