@@ -25,6 +25,7 @@ import { fanoutScenario, fanoutShape } from './lib/scenario-fanout.js';
 import { idleScenario, idleSizes } from './lib/scenario-idle.js';
 import { reqrepScenario, reqrepShape } from './lib/scenario-reqrep.js';
 import { restScenario, restSeconds } from './lib/scenario-rest.js';
+import { TRANSFER_PAIRS, transferScenario, transferSeconds } from './lib/scenario-transfer.js';
 import { LOAD_CORE, pinProcess, REPO_ROOT, SERVER_CORE } from './lib/spawn.js';
 import { type CaseRecord, evaluateGoals, missingNumbers, summarize } from './lib/summary.js';
 import type { ClientCredential, TargetName, TargetServer } from './lib/target.js';
@@ -37,6 +38,7 @@ const SCENARIOS: Readonly<Record<ScenarioId, Scenario>> = {
   fanout: fanoutScenario,
   reqrep: reqrepScenario,
   rest: restScenario,
+  transfer: transferScenario,
 };
 
 interface Options {
@@ -74,7 +76,7 @@ function parseOptions(): Options {
   });
   if (values.help) {
     process.stdout.write(
-      'usage: npm run bench -- [--quick] [--runs N] [--only gigwire,uws,socketio] [--scenarios idle,fanout,reqrep,rest] [--profile-dir DIR (CPU profile of the gigwire server)]\n',
+      'usage: npm run bench -- [--quick] [--runs N] [--only gigwire,uws,socketio] [--scenarios idle,fanout,reqrep,rest,transfer] [--profile-dir DIR (CPU profile of the gigwire server)]\n',
     );
     process.exit(0);
   }
@@ -90,9 +92,9 @@ function parseOptions(): Options {
   };
 }
 
-/** Whether a scenario is expected to produce numbers for a target (REST is gigwire's alone). */
+/** Whether a scenario is expected to produce numbers for a target (REST and transfers are gigwire's alone). */
 function expectedFor(scenario: ScenarioId, target: TargetName): boolean {
-  return scenario !== 'rest' || target === 'gigwire';
+  return (scenario !== 'rest' && scenario !== 'transfer') || target === 'gigwire';
 }
 
 async function startTarget(name: TargetName, options: Options): Promise<TargetServer> {
@@ -125,6 +127,10 @@ function shapesText(options: Options, workers: number): Record<ScenarioId, strin
       `(deliveries = rate × ${fan.members}); gigwire with durable room.send.`,
     reqrep: `${rr.connections} connections, ${rr.stepMs / 1000} s per step, \`ping\` with id → \`ok\` (Socket.IO: ping with ack).`,
     rest: `autocannon for ${restSeconds(options.quick)} s per endpoint (32 connections; login 4), authorization: Bearer <token>.`,
+    transfer:
+      `autocannon POST /v1/wallet/transfers of 1 unit for ${transferSeconds(options.quick)} s per case, a new Idempotency-Key per request ` +
+      `(each 201 = one committed ledger transaction + its wallet push); "pairs": ${TRANSFER_PAIRS} disjoint sender → recipient pairs round robin, ` +
+      '"hot": every transfer out of one wallet (serialized on its row lock). Senders funded through the ledger before each run.',
   };
 }
 
@@ -145,6 +151,7 @@ async function main(): Promise<void> {
     options.scenarios.includes('idle') ? Math.max(...idleSizes(options.quick)) : 0,
     options.scenarios.includes('fanout') ? fan.rooms * fan.members : 0,
     options.scenarios.includes('reqrep') ? reqrepShape(options.quick).connections : 0,
+    options.scenarios.includes('transfer') ? 2 * TRANSFER_PAIRS : 0,
     2,
   );
 
@@ -262,7 +269,8 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const restNote = options.scenarios.includes('rest') ? ' (rest: gigwire only)' : '';
+  const gigwireOnly = options.scenarios.filter((s) => s === 'rest' || s === 'transfer');
+  const restNote = gigwireOnly.length > 0 ? ` (${gigwireOnly.join(', ')}: gigwire only)` : '';
   process.stdout.write(
     `bench: ${options.scenarios.length} scenarios × ${options.targets.length} targets produced numbers${restNote}\n`,
   );

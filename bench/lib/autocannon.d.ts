@@ -1,5 +1,17 @@
-/** The part of autocannon's programmatic API the REST scenario uses (the package ships no types). */
+/** The part of autocannon's programmatic API the REST scenarios use (the package ships no types). */
 declare module 'autocannon' {
+  interface RequestData {
+    method?: string;
+    path?: string;
+    headers: Record<string, string>;
+    body?: string | Buffer;
+  }
+
+  interface RequestSpec {
+    /** Called before every send of this request (per connection): what to send this time. */
+    setupRequest?: (request: RequestData, context: Record<string, unknown>) => RequestData;
+  }
+
   interface AutocannonOptions {
     url: string;
     connections?: number;
@@ -8,6 +20,8 @@ declare module 'autocannon' {
     headers?: Record<string, string>;
     body?: string;
     timeout?: number;
+    /** Sent in turn by each connection (instead of one fixed request). */
+    requests?: RequestSpec[];
   }
 
   interface Stats {

@@ -111,6 +111,15 @@ const COLUMNS: Readonly<Record<ScenarioId, readonly Column[]>> = {
     { header: 'server CPU µs/req', cell: m('serverCpuUsPerRequest', 0) },
     { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },
   ],
+  transfer: [
+    { header: 'transfers/s', cell: m('transfersPerSec', 0) },
+    { header: 'p50 ms', cell: m('p50Ms') },
+    { header: 'p99 ms', cell: m('p99Ms') },
+    { header: 'non-2xx', cell: m('non2xx', 0) },
+    { header: 'server CPU µs/transfer', cell: m('serverCpuUsPerTransfer', 0) },
+    { header: 'PG+Redis CPU µs/transfer', cell: m('auxCpuUsPerTransfer', 0) },
+    { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },
+  ],
 };
 
 const TITLES: Readonly<Record<ScenarioId, string>> = {
@@ -118,6 +127,7 @@ const TITLES: Readonly<Record<ScenarioId, string>> = {
   fanout: 'Fan-out',
   reqrep: 'Request/reply',
   rest: 'REST (autocannon)',
+  transfer: 'Wallet transfers (REST, autocannon)',
 };
 
 const TARGET_ORDER: readonly TargetName[] = ['gigwire', 'uws', 'socketio'];
@@ -181,7 +191,7 @@ export function renderMarkdown(input: ReportInput): string {
     ),
   );
 
-  for (const id of ['idle', 'fanout', 'reqrep', 'rest'] as const) {
+  for (const id of ['idle', 'fanout', 'reqrep', 'rest', 'transfer'] as const) {
     if (!input.rows.some((row) => row.scenario === id)) continue;
     parts.push(`## ${TITLES[id]}`);
     parts.push(input.shapes[id]);

@@ -46,6 +46,7 @@ export const PRIMARY_METRICS: Readonly<Record<ScenarioId, readonly string[]>> = 
   fanout: ['deliveredPerSec', 'p99Ms', 'serverCpuUsPerDelivery'],
   reqrep: ['p99Ms', 'serverCpuUsPerRequest'],
   rest: ['okPerSec', 'p99Ms'],
+  transfer: ['transfersPerSec', 'p99Ms', 'serverCpuUsPerTransfer'],
 };
 
 interface RatioSpec {
@@ -71,6 +72,7 @@ const RATIO_SPECS: Readonly<Record<ScenarioId, readonly RatioSpec[]>> = {
     { metric: 'serverCpuUsPerRequest', base: 'socketio', baseMetric: 'serverCpuUsPerRequest' },
   ],
   rest: [],
+  transfer: [],
 };
 
 export function ratioKey(metric: string, base: TargetName): string {

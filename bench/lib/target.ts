@@ -37,8 +37,13 @@ export interface TargetServer {
     rooms: number,
     membersPerRoom: number,
   ) => Promise<string[]>;
-  /** REST base URL (gigwire only), for the autocannon scenario. */
+  /** REST base URL (gigwire only), for the autocannon scenarios. */
   readonly httpUrl?: string;
+  /**
+   * Credits `amount` minor units to each user's wallet (gigwire only, for the transfer scenario),
+   * without the provider flow: the ledger's own top-up, straight against the database.
+   */
+  readonly fundWallets?: (credentials: readonly ClientCredential[], amount: number) => Promise<void>;
   /** Forces a full GC in the server process and resolves when it is done (for RSS after GC). */
   readonly gc: () => Promise<void>;
   readonly stop: () => Promise<void>;

@@ -17,16 +17,19 @@
  * charges it the real cost of that commit. Peers store nothing.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import type { UserId } from '../../protocol/src/ids.js';
 import { settings } from '../../src/config/index.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import { createPasswordHasher } from '../../src/domain/auth/passwords.js';
 import { createTokenService } from '../../src/domain/auth/tokens.js';
+import { topUp } from '../../src/domain/payments/wallet.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { createLogger } from '../../src/platform/logger.js';
 import {
@@ -382,6 +385,26 @@ export async function startGigwire(options: {
       },
       prepareRooms: (credentials, rooms, membersPerRoom) =>
         withDb(({ db }) => insertGroupRooms(db, credentials, rooms, membersPerRoom)),
+      fundWallets: (credentials, amount) =>
+        withDb(async ({ db }) => {
+          // The ledger's own top-up (provider clearing → wallet), as a settled card payment posts it;
+          // the server runs with the default CURRENCY and PLATFORM_FEE_BPS (serverEnv sets neither).
+          const deps = {
+            db,
+            clock: systemClock,
+            settings: {
+              currency: settings.CURRENCY.default ?? 'USD',
+              platformFeeBps: Number(settings.PLATFORM_FEE_BPS.default),
+            },
+          };
+          for (const credential of credentials) {
+            await topUp(deps, {
+              opKey: `bench-fund:${randomUUID()}`,
+              userId: credential.userId as UserId,
+              amount: BigInt(amount),
+            });
+          }
+        }),
       gc: () => {
         // One signal at a time: two SIGUSR2 pending at once would be delivered as one.
         const next = gcChain.then(gcOnce);
