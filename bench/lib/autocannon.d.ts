@@ -34,7 +34,8 @@ declare module 'autocannon' {
   }
 
   interface AutocannonResult {
-    requests: Stats;
+    /** `sent`: requests written, answered or not (autocannon drops those in flight when it stops). */
+    requests: Stats & { sent: number };
     latency: Stats;
     errors: number;
     timeouts: number;

@@ -10,11 +10,14 @@
  * The senders are funded before each run (`target.fundWallets`) with far more than a run can spend, so
  * an INSUFFICIENT_FUNDS answer would show up as non-2xx. Figures: transfers/s (201s), latency
  * p50/p99, non-2xx, server CPU µs per transfer and Postgres+Redis CPU µs per transfer.
+ * Then a correctness check (`ledgerProblem`): gigwire's ledger auditor finds nothing and every 201 is
+ * exactly one posted transfer; otherwise a `transfer@ledger` case without numbers fails the run.
  */
 import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
 import {
   type CaseResult,
+  errorText,
   failedCase,
   loadgenCheck,
   MeasureWindow,
@@ -126,6 +129,10 @@ async function measure(ctx: ScenarioContext, transferCase: TransferCase, base: s
       p50Ms: ok > 0 ? result.latency.p50 : null,
       p99Ms: ok > 0 ? result.latency.p99 : null,
       non2xx: result.non2xx,
+      /** Raw counts, for the ledger check after the run. */
+      transfers: ok,
+      // Sent without an answer: errors, timeouts and those in flight when autocannon stopped.
+      unanswered: Math.max(0, result.requests.sent - ok - result.non2xx),
       serverCpuUsPerTransfer: answered > 0 ? cpu.serverCpuUs / answered : null,
       auxCpuUsPerTransfer: answered > 0 ? cpu.auxCpuUs / answered : null,
       serverBusy: cpu.serverBusy,
@@ -149,6 +156,7 @@ export const transferScenario: Scenario = {
     }
     // Outside the measurement windows; every run funds again (with its own operation keys).
     await ctx.target.fundWallets(transferSenders(ctx.credentials), TRANSFER_FUNDING);
+    const before = await ctx.target.checkLedger?.();
     const out: CaseResult[] = [];
     for (const transferCase of cases) {
       try {
@@ -158,6 +166,43 @@ export const transferScenario: Scenario = {
       }
       await sleep(ctx.quick ? 100 : 500);
     }
+    if (ctx.target.checkLedger !== undefined && before !== undefined) {
+      const problem = await ledgerProblem(ctx, before.transfers, out).catch(
+        (error: unknown) => `the ledger check failed to run: ${errorText(error)}`,
+      );
+      // A case without numbers: the run names it among the missing numbers and exits 1.
+      if (problem !== undefined) {
+        out.push(failedCase('transfer', 'transfer@ledger', 'ledger audit after the run', 99, problem));
+      }
+    }
     return out;
   },
 };
+
+/**
+ * The correctness check after the measured cases: gigwire's ledger auditor must find nothing, and
+ * the journal must hold one new transfer per 201, plus at most one per request left without an
+ * answer (autocannon abandons those in flight when its time is up; they may commit anyway), and
+ * none for a non-2xx answer. Returns what is wrong, or undefined.
+ */
+async function ledgerProblem(
+  ctx: ScenarioContext,
+  transfersBefore: number,
+  cases: readonly CaseResult[],
+): Promise<string | undefined> {
+  const after = await ctx.target.checkLedger?.();
+  if (after === undefined) return undefined;
+  const ok = cases.reduce((sum, c) => sum + (c.metrics.transfers ?? 0), 0);
+  const unanswered = cases.reduce((sum, c) => sum + (c.metrics.unanswered ?? 0), 0);
+  const posted = after.transfers - transfersBefore;
+  const problems: string[] = [];
+  if (after.findings.length > 0) {
+    problems.push(
+      `ledger audit: ${after.findings.length} finding(s): ${after.findings.slice(0, 5).join('; ')}`,
+    );
+  }
+  const summary = `${posted} transfers posted for ${ok} answers 201 and ${unanswered} requests unanswered`;
+  if (posted < ok || posted > ok + unanswered) problems.push(summary);
+  ctx.log(`ledger after the run: ${after.findings.length} audit findings, ${summary}`);
+  return problems.length > 0 ? problems.join('; ') : undefined;
+}

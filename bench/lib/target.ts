@@ -44,6 +44,11 @@ export interface TargetServer {
    * without the provider flow: the ledger's own top-up, straight against the database.
    */
   readonly fundWallets?: (credentials: readonly ClientCredential[], amount: number) => Promise<void>;
+  /**
+   * The ledger as it stands (gigwire only): the auditor's findings, one line each (none when every
+   * invariant holds), and how many journal transactions of kind `transfer` exist.
+   */
+  readonly checkLedger?: () => Promise<{ readonly findings: string[]; readonly transfers: number }>;
   /** Forces a full GC in the server process and resolves when it is done (for RSS after GC). */
   readonly gc: () => Promise<void>;
   readonly stop: () => Promise<void>;

@@ -29,6 +29,7 @@ import { settings } from '../../src/config/index.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import { createPasswordHasher } from '../../src/domain/auth/passwords.js';
 import { createTokenService } from '../../src/domain/auth/tokens.js';
+import { auditLedger } from '../../src/domain/payments/audit.js';
 import { topUp } from '../../src/domain/payments/wallet.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { createLogger } from '../../src/platform/logger.js';
@@ -404,6 +405,22 @@ export async function startGigwire(options: {
               amount: BigInt(amount),
             });
           }
+        }),
+      checkLedger: () =>
+        withDb(async ({ db }) => {
+          // gigwire's own auditor (every invariant of issue 11, one REPEATABLE READ snapshot).
+          const report = await auditLedger(db);
+          const row = await db
+            .selectFrom('ledger_transactions')
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .where('kind', '=', 'transfer')
+            .executeTakeFirstOrThrow();
+          return {
+            findings: report.findings.map(
+              (finding) => `${finding.invariant} ${finding.message} ${JSON.stringify(finding.details)}`,
+            ),
+            transfers: Number(row.n),
+          };
         }),
       gc: () => {
         // One signal at a time: two SIGUSR2 pending at once would be delivered as one.
