@@ -22,7 +22,7 @@ function sendWithMetaValue(valueBytes: Uint8Array): Uint8Array {
     id: 1,
     d: { roomId: ROOM, clientMsgId: 'c', body: 'b', meta: { x: 0 } },
   });
-  // The placeholder 0 (fixint 0x00) is the last byte: replace it with the hostile value.
+  // The marker value 0 (fixint 0x00) packs as the last byte: splice the hostile value in its place.
   return Buffer.concat([head.subarray(0, head.length - 1), valueBytes]);
 }
 

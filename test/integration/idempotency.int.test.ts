@@ -7,44 +7,26 @@ import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserId } from '../../protocol/src/ids.js';
-import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import type { Database } from '../../src/db/database.js';
 import { runIdempotent } from '../../src/domain/payments/idempotency.js';
 import type { PaymentsDeps } from '../../src/domain/payments/ledger.js';
 import { topUp, transferIn, walletBalance } from '../../src/domain/payments/wallet.js';
-import { systemClock } from '../../src/platform/clock.js';
-import { captureLogs, createMigratedDatabase, type TestDatabase } from '../support/context.js';
+import { insertUsers, openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
 
-let database: TestDatabase;
-let handle: DbHandle;
+let testDb: PaymentsTestDb;
 let db: Kysely<Database>;
 let deps: PaymentsDeps;
 
 beforeAll(async () => {
-  database = await createMigratedDatabase();
-  handle = await createDb({ kind: 'postgres', url: database.url, poolMax: 10 }, captureLogs().log);
-  db = handle.db;
-  deps = { db, clock: systemClock, settings: { currency: 'USD', platformFeeBps: 1000 } };
+  testDb = await openPaymentsTestDb();
+  ({ db, deps } = testDb);
 });
 
 afterAll(async () => {
-  await handle?.close();
-  await database?.drop();
+  await testDb?.close();
 });
 
-async function newUsers(n: number): Promise<UserId[]> {
-  const rows = await db
-    .insertInto('users')
-    .values(
-      Array.from({ length: n }, () => {
-        const name = `idem_${randomUUID().slice(0, 12)}`;
-        return { username: name, email: `${name}@example.test`, password_hash: 'x', search_document: name };
-      }),
-    )
-    .returning('id')
-    .execute();
-  return rows.map((row) => row.id);
-}
+const newUsers = (n: number): Promise<UserId[]> => insertUsers(db, n, 'idem');
 
 const SCOPE = 'POST /v1/wallet/transfers';
 

@@ -8,7 +8,6 @@ import fc from 'fast-check';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserId } from '../../protocol/src/ids.js';
-import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import type { Database } from '../../src/db/database.js';
 import { ensureAccounts, findEscrow } from '../../src/db/repositories/ledger.repo.js';
 import { type AuditReport, auditLedger } from '../../src/domain/payments/audit.js';
@@ -23,44 +22,26 @@ import {
   transfer,
   walletBalance,
 } from '../../src/domain/payments/wallet.js';
-import { systemClock } from '../../src/platform/clock.js';
 import { isAppError } from '../../src/platform/errors.js';
-import { captureLogs, createMigratedDatabase, type TestDatabase } from '../support/context.js';
+import { insertUsers, openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
 
 /** Fixed by default so CI is repeatable; `FUZZ_SEED=<n>` explores other sequences. */
 const FUZZ_SEED = Number(process.env.FUZZ_SEED ?? 20261204);
 
-let database: TestDatabase;
-let handle: DbHandle;
+let testDb: PaymentsTestDb;
 let db: Kysely<Database>;
 let deps: PaymentsDeps;
 
 beforeAll(async () => {
-  database = await createMigratedDatabase();
-  handle = await createDb({ kind: 'postgres', url: database.url, poolMax: 10 }, captureLogs().log);
-  db = handle.db;
-  deps = { db, clock: systemClock, settings: { currency: 'USD', platformFeeBps: 1000 } };
+  testDb = await openPaymentsTestDb();
+  ({ db, deps } = testDb);
 });
 
 afterAll(async () => {
-  await handle?.close();
-  await database?.drop();
+  await testDb?.close();
 });
 
-let userSeq = 0;
-async function newUsers(n: number): Promise<UserId[]> {
-  const rows = await db
-    .insertInto('users')
-    .values(
-      Array.from({ length: n }, () => {
-        const name = `ledger${++userSeq}_${randomUUID().slice(0, 8)}`;
-        return { username: name, email: `${name}@example.test`, password_hash: 'x', search_document: name };
-      }),
-    )
-    .returning('id')
-    .execute();
-  return rows.map((row) => row.id);
-}
+const newUsers = (n: number): Promise<UserId[]> => insertUsers(db, n, 'ledger');
 
 const key = () => randomUUID();
 const codeOf = (error: unknown) => (isAppError(error) ? error.code : (error as { code?: string }).code);

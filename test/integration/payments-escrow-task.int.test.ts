@@ -8,45 +8,31 @@ import { randomUUID } from 'node:crypto';
 import { UnrecoverableError } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserId } from '../../protocol/src/ids.js';
-import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import { auditLedger } from '../../src/domain/payments/audit.js';
 import { holdEscrow } from '../../src/domain/payments/escrow.js';
 import type { PaymentsDeps } from '../../src/domain/payments/ledger.js';
 import { topUp, walletBalance } from '../../src/domain/payments/wallet.js';
-import { systemClock } from '../../src/platform/clock.js';
 import { escrowTask, type PaymentsWorkerDeps } from '../../src/workers/payments/processor.js';
-import { captureLogs, createMigratedDatabase, type TestDatabase } from '../support/context.js';
+import { captureLogs } from '../support/context.js';
+import { insertUsers, openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
 
-let database: TestDatabase;
-let handle: DbHandle;
+let testDb: PaymentsTestDb;
 let payments: PaymentsDeps;
 const announced: string[][] = [];
 let worker: Pick<PaymentsWorkerDeps, 'payments' | 'log' | 'announce'>;
 
 beforeAll(async () => {
-  database = await createMigratedDatabase();
-  handle = await createDb({ kind: 'postgres', url: database.url, poolMax: 4 }, captureLogs().log);
-  payments = { db: handle.db, clock: systemClock, settings: { currency: 'USD', platformFeeBps: 1000 } };
+  testDb = await openPaymentsTestDb(4);
+  payments = testDb.deps;
   worker = { payments, log: captureLogs().log, announce: (userIds) => announced.push([...userIds]) };
 });
 
 afterAll(async () => {
-  await handle?.close();
-  await database?.drop();
+  await testDb?.close();
 });
 
 async function contractWithEscrow(amount: bigint) {
-  const rows = await handle.db
-    .insertInto('users')
-    .values(
-      ['hirer', 'worker'].map((role) => {
-        const name = `${role}_${randomUUID().slice(0, 8)}`;
-        return { username: name, email: `${name}@example.test`, password_hash: 'x', search_document: name };
-      }),
-    )
-    .returning('id')
-    .execute();
-  const [hirerId, workerId] = rows.map((row) => row.id as UserId) as [UserId, UserId];
+  const [hirerId, workerId] = (await insertUsers(payments.db, 2, 'escrow')) as [UserId, UserId];
   await topUp(payments, { opKey: randomUUID(), userId: hirerId, amount });
   const contractId = randomUUID();
   await holdEscrow(payments, { contractId, hirerId, workerId, amount });
@@ -61,7 +47,7 @@ describe('payments.escrow task', () => {
     expect((await walletBalance(payments, workerId)).available).toBe(900n);
     expect((await walletBalance(payments, hirerId)).available).toBe(0n);
     expect(announced).toContainEqual([hirerId, workerId]);
-    expect((await auditLedger(handle.db)).findings).toEqual([]);
+    expect((await auditLedger(payments.db)).findings).toEqual([]);
   });
 
   it('a refund task after a release ends without undoing it', async () => {
@@ -79,6 +65,6 @@ describe('payments.escrow task', () => {
     await expect(escrowTask(worker, { contractId: randomUUID(), action: 'release' })).rejects.toBeInstanceOf(
       UnrecoverableError,
     );
-    expect((await auditLedger(handle.db)).findings).toEqual([]);
+    expect((await auditLedger(payments.db)).findings).toEqual([]);
   });
 });

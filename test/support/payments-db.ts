@@ -1,0 +1,53 @@
+/**
+ * A migrated database of its own for ledger and payments tests that call the domain directly:
+ * the handle, the PaymentsDeps every payments function takes, and users inserted without the
+ * account flow (the ledger only needs their ids).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { UserId } from '../../protocol/src/ids.js';
+import { createDb } from '../../src/db/create-db.js';
+import type { Database } from '../../src/db/database.js';
+import type { PaymentsDeps } from '../../src/domain/payments/ledger.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { captureLogs, createMigratedDatabase } from './context.js';
+
+export const TEST_PAYMENT_SETTINGS = { currency: 'USD', platformFeeBps: 1000 } as const;
+
+export interface PaymentsTestDb {
+  readonly db: Kysely<Database>;
+  readonly deps: PaymentsDeps;
+  /** Database URL, for a process started against the same data. */
+  readonly url: string;
+  /** Closes the pool and drops the database. */
+  readonly close: () => Promise<void>;
+}
+
+export async function openPaymentsTestDb(poolMax = 10): Promise<PaymentsTestDb> {
+  const database = await createMigratedDatabase();
+  const handle = await createDb({ kind: 'postgres', url: database.url, poolMax }, captureLogs().log);
+  return {
+    db: handle.db,
+    deps: { db: handle.db, clock: systemClock, settings: TEST_PAYMENT_SETTINGS },
+    url: database.url,
+    close: async () => {
+      await handle.close();
+      await database.drop();
+    },
+  };
+}
+
+/** Inserts `n` users with unique names starting with `prefix`; returns their ids in order. */
+export async function insertUsers(db: Kysely<Database>, n: number, prefix = 'user'): Promise<UserId[]> {
+  const rows = await db
+    .insertInto('users')
+    .values(
+      Array.from({ length: n }, () => {
+        const name = `${prefix}_${randomUUID().slice(0, 12)}`;
+        return { username: name, email: `${name}@example.test`, password_hash: 'x', search_document: name };
+      }),
+    )
+    .returning('id')
+    .execute();
+  return rows.map((row) => row.id);
+}
