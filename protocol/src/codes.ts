@@ -46,6 +46,11 @@ export const ErrorCode = {
    * Use a new key for a new request.
    */
   IDEMPOTENCY_KEY_REUSED: 'IDEMPOTENCY_KEY_REUSED',
+  /**
+   * The event is not allowed in the resource's current state (a marketplace contract, job or bid):
+   * `details.state` names the current state, `details.event` what was tried. Re-read the resource.
+   */
+  INVALID_TRANSITION: 'INVALID_TRANSITION',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

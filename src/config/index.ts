@@ -371,6 +371,16 @@ export const settings = {
     'Seconds between ledger audits in worker processes (every invariant of the README "Payments" section; findings are logged and counted in gigwire_ledger_audit_failures_total); 0 turns the schedule off.',
     '60',
   ),
+  CONTRACT_AUTO_APPROVE_S: setting(
+    wholeNumber(1, 31_536_000),
+    "Seconds after a delivery before the contract is approved on the hirer's behalf (escrow released) if the hirer neither approves, asks for changes nor disputes.",
+    '1209600',
+  ),
+  REVIEW_WINDOW_S: setting(
+    wholeNumber(1, 31_536_000),
+    'Seconds after a contract ends during which each party may review the other; when it closes, a lone review is published.',
+    '1209600',
+  ),
   LOG_LEVEL: setting(oneOf(LOG_LEVELS), 'Least severe log level written.', 'info'),
   LOG_PRETTY: setting(flag, 'Human-readable logs; `auto` = when stdout is a terminal.', 'auto'),
   READY_CHECK_TIMEOUT_MS: setting(
@@ -469,6 +479,10 @@ export interface Config {
     readonly sandboxLatencyMs: number;
     /** 0 = no scheduled audit. */
     readonly auditIntervalMs: number;
+  };
+  readonly marketplace: {
+    readonly autoApproveMs: number;
+    readonly reviewWindowMs: number;
   };
   /** The system PATH, where system programs such as redis-server are looked up. */
   readonly searchPath: string;
@@ -595,6 +609,10 @@ export function loadConfig(
       sandboxWebhookDelayMs: withDefault('SANDBOX_WEBHOOK_DELAY_MS'),
       sandboxLatencyMs: withDefault('SANDBOX_LATENCY_MS'),
       auditIntervalMs: withDefault('LEDGER_AUDIT_INTERVAL_S') * 1000,
+    },
+    marketplace: {
+      autoApproveMs: withDefault('CONTRACT_AUTO_APPROVE_S') * 1000,
+      reviewWindowMs: withDefault('REVIEW_WINDOW_S') * 1000,
     },
   });
 }

@@ -19,6 +19,7 @@ export const statusByCode: Readonly<Record<ErrorCode, number>> = {
   ROOM_LIMIT_REACHED: 409,
   INSUFFICIENT_FUNDS: 409,
   IDEMPOTENCY_KEY_REUSED: 422,
+  INVALID_TRANSITION: 409,
 };
 
 const titleByCode: Readonly<Record<ErrorCode, string>> = {
@@ -36,6 +37,7 @@ const titleByCode: Readonly<Record<ErrorCode, string>> = {
   ROOM_LIMIT_REACHED: 'Room limit reached',
   INSUFFICIENT_FUNDS: 'Insufficient funds',
   IDEMPOTENCY_KEY_REUSED: 'Idempotency key reused',
+  INVALID_TRANSITION: 'Invalid transition',
 };
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';

@@ -166,10 +166,10 @@ describe('jobs', () => {
     });
     await closeJob(deps, hirer, job.id);
     expect(await codeOf(updateJob(deps, hirer, job.id, { title: 'late' }))).toMatchObject({
-      code: 'CONFLICT',
+      code: 'INVALID_TRANSITION',
       details: { reason: 'INVALID_TRANSITION', state: 'closed' },
     });
-    expect(await codeOf(closeJob(deps, hirer, job.id))).toMatchObject({ code: 'CONFLICT' });
+    expect(await codeOf(closeJob(deps, hirer, job.id))).toMatchObject({ code: 'INVALID_TRANSITION' });
   });
 
   it('closing a job rejects its pending bids (bid.rejected each) and leaves withdrawn ones alone', async () => {
@@ -289,10 +289,12 @@ describe('bids', () => {
     });
     await withdrawBid(deps, worker, bid.id);
     expect(await codeOf(withdrawBid(deps, worker, bid.id))).toMatchObject({
-      code: 'CONFLICT',
+      code: 'INVALID_TRANSITION',
       details: { reason: 'INVALID_TRANSITION', state: 'withdrawn' },
     });
-    expect(await codeOf(updateBid(deps, worker, bid.id, { amount: 1n }))).toMatchObject({ code: 'CONFLICT' });
+    expect(await codeOf(updateBid(deps, worker, bid.id, { amount: 1n }))).toMatchObject({
+      code: 'INVALID_TRANSITION',
+    });
   });
 
   it('the hirer lists all bids of the job, a worker only their own; /me/bids pages newest first', async () => {

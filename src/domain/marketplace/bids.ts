@@ -122,6 +122,7 @@ export async function placeBidIn(
     jobId,
     workerId: actor.userId,
     hirerId: job.hirer_id,
+    notify: [job.hirer_id],
   });
   return toBid(row);
 }
@@ -171,6 +172,7 @@ export async function withdrawBid(deps: MarketplaceDeps, actor: Actor, bidId: Bi
     const bid = await lockBid(trx, bidId);
     if (bid === undefined) throw new AppError('NOT_FOUND', 'no such bid');
     orThrow(canChangeBid(bid, actor, 'withdraw'));
+    const job = await findJob(trx, bid.job_id);
     const row = await updateBidIfVersion(
       trx,
       bidId,
@@ -184,6 +186,8 @@ export async function withdrawBid(deps: MarketplaceDeps, actor: Actor, bidId: Bi
       bidId,
       jobId: bid.job_id,
       workerId: bid.worker_id,
+      hirerId: job?.hirer_id ?? null,
+      notify: job === undefined ? [] : [job.hirer_id],
     });
     return toBid(row);
   });

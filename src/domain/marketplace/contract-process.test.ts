@@ -168,7 +168,7 @@ describe('decide: every invalid event → 409 naming the current state', () => {
           expect(DECISION_ERROR_STATUS[decision.error.kind]).toBe(409);
           const appError = decisionErrorToAppError(decision.error);
           expect(isAppError(appError)).toBe(true);
-          expect(appError.code).toBe('CONFLICT');
+          expect(appError.code).toBe('INVALID_TRANSITION');
           expect(appError.details).toMatchObject({ reason: 'INVALID_TRANSITION', state, event });
         }
       });

@@ -350,16 +350,16 @@ const GUARDS: {
 };
 
 const DECISION_ERROR_CODE: { readonly [K in DecisionError['kind']]: ErrorCode } = {
-  INVALID_TRANSITION: 'CONFLICT',
+  INVALID_TRANSITION: 'INVALID_TRANSITION',
   FORBIDDEN_ACTOR: 'FORBIDDEN',
   INVALID_INPUT: 'VALIDATION_FAILED',
   STALE_TIMER: 'CONFLICT',
 };
 
 /**
- * The refusal as the one error type. Until protocol/ has an INVALID_TRANSITION ErrorCode (a remaining
- * step of issue 12), it is CONFLICT with `details.reason: 'INVALID_TRANSITION'` and `details.state`
- * naming the current state, so clients can already rely on the details.
+ * The refusal as the one error type: INVALID_TRANSITION (409) with `details.state` naming the current
+ * state and `details.event`, FORBIDDEN (403) naming who may, VALIDATION_FAILED (400). `details.reason`
+ * repeats the kind (kept for clients written before the INVALID_TRANSITION code existed).
  */
 export function decisionErrorToAppError(error: DecisionError): AppError {
   const details: Record<string, unknown> = { reason: error.kind, event: error.event };

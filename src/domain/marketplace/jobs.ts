@@ -27,6 +27,7 @@ import type { BudgetKind, JobStatus } from '../../db/tables/marketplace.table.js
 import type { Clock } from '../../platform/clock.js';
 import { AppError } from '../../platform/errors.js';
 import { decodeCursor, encodeCursor } from '../pagination.js';
+import { MarketplaceEvent } from './events.js';
 import {
   type Actor,
   canChangeJob,
@@ -49,14 +50,7 @@ export interface MarketplaceDeps {
   readonly settings: MarketplaceSettings;
 }
 
-/** Outbox event types of jobs and bids (payloads carry ids, never rows). */
-export const MarketplaceEvent = {
-  jobPosted: 'job.posted',
-  jobClosed: 'job.closed',
-  bidPlaced: 'bid.placed',
-  bidRejected: 'bid.rejected',
-  bidWithdrawn: 'bid.withdrawn',
-} as const;
+export { MarketplaceEvent } from './events.js';
 
 export interface Budget {
   readonly kind: BudgetKind;
@@ -166,6 +160,8 @@ export async function createJob(deps: MarketplaceDeps, actor: Actor, input: JobI
       hirerId: row.hirer_id,
       categoryId: row.category_id,
       skills: row.skills,
+      // Pushed to the watchers of matching job boards (jobs.watch), not to named users.
+      notify: [],
     });
     return toJob(row);
   });
@@ -249,13 +245,14 @@ export async function closeJob(deps: MarketplaceDeps, actor: Actor, jobId: JobId
     );
     if (row === undefined) throw new AppError('CONFLICT', 'the job changed while it was being closed');
     const rejected = await rejectPendingBids(trx, jobId, now);
-    await insertOutboxEvent(trx, MarketplaceEvent.jobClosed, { jobId, hirerId: job.hirer_id });
+    await insertOutboxEvent(trx, MarketplaceEvent.jobClosed, { jobId, hirerId: job.hirer_id, notify: [] });
     for (const bid of rejected) {
       await insertOutboxEvent(trx, MarketplaceEvent.bidRejected, {
         bidId: bid.id,
         jobId,
         workerId: bid.worker_id,
         reason: 'job_closed',
+        notify: [bid.worker_id],
       });
     }
     return toJob(row);

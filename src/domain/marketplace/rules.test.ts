@@ -81,7 +81,7 @@ describe('canChangeJob', () => {
       expect(canChangeJob(job, admin, 'change')?.code).toBe('FORBIDDEN');
       const own = canChangeJob(job, hirer, 'change');
       if (status === 'open') expect(own).toBeNull();
-      else expect(own).toMatchObject({ code: 'CONFLICT', details: { state: status } });
+      else expect(own).toMatchObject({ code: 'INVALID_TRANSITION', details: { state: status } });
     }
   });
 });
@@ -121,7 +121,7 @@ describe('bids: visibility and changes', () => {
       expect(canChangeBid(bid, hirer, 'change')?.code).toBe('FORBIDDEN');
       const own = canChangeBid(bid, worker, 'withdraw');
       if (status === 'pending') expect(own).toBeNull();
-      else expect(own).toMatchObject({ code: 'CONFLICT', details: { state: status } });
+      else expect(own).toMatchObject({ code: 'INVALID_TRANSITION', details: { state: status } });
     }
   });
 });

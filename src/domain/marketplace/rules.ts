@@ -79,7 +79,7 @@ export function canChangeJob(
 ): AppError | null {
   if (job.hirer_id !== actor.userId) return new AppError('FORBIDDEN', `only the job's hirer may ${doing} it`);
   if (job.status !== 'open') {
-    return new AppError('CONFLICT', `cannot ${doing} a job that is ${job.status}`, {
+    return new AppError('INVALID_TRANSITION', `cannot ${doing} a job that is ${job.status}`, {
       details: { reason: 'INVALID_TRANSITION', state: job.status },
     });
   }
@@ -116,7 +116,7 @@ export function canChangeBid(
   if (bid.worker_id !== actor.userId)
     return new AppError('FORBIDDEN', `only the bid's worker may ${doing} it`);
   if (bid.status !== 'pending') {
-    return new AppError('CONFLICT', `cannot ${doing} a bid that is ${bid.status}`, {
+    return new AppError('INVALID_TRANSITION', `cannot ${doing} a bid that is ${bid.status}`, {
       details: { reason: 'INVALID_TRANSITION', state: bid.status },
     });
   }

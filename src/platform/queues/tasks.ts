@@ -45,7 +45,24 @@ export const tasks = {
    */
   'payments.escrow': {
     queue: 'payments',
-    payload: z.object({ contractId: z.uuid(), action: z.enum(['release', 'refund']) }),
+    payload: z.object({ contractId: z.uuid(), action: z.enum(['release', 'refund', 'split']) }),
+    attempts: 10,
+    backoff: { type: 'exponential', delay: 1_000 },
+  },
+  /**
+   * A contract's auto-approve timer (CONTRACT_AUTO_APPROVE_S after a delivery), keyed by contract and
+   * the version the delivery produced: it fires `auto_approve` only if the contract is still there.
+   */
+  'contracts.auto-approve': {
+    queue: 'marketplace',
+    payload: z.object({ contractId: z.uuid(), version: z.int().min(1) }),
+    attempts: 10,
+    backoff: { type: 'exponential', delay: 1_000 },
+  },
+  /** Closes a contract's review window (REVIEW_WINDOW_S after it ended): publishes a lone review. */
+  'reviews.publish': {
+    queue: 'marketplace',
+    payload: z.object({ contractId: z.uuid() }),
     attempts: 10,
     backoff: { type: 'exponential', delay: 1_000 },
   },
@@ -64,12 +81,18 @@ const RETENTION = {
   removeOnFail: { age: 30 * 24 * 3600 },
 } as const;
 
+export interface EnqueueOptions {
+  /** Run no earlier than this many milliseconds from now (a timer); 0 or absent: at once. */
+  readonly delayMs?: number;
+}
+
 /** The producer side: the only way code outside workers/ creates tasks. */
 export interface TaskQueue {
   readonly enqueue: <N extends TaskName>(
     name: N,
     payload: TaskPayload<N>,
     idempotencyKey: string,
+    options?: EnqueueOptions,
   ) => Promise<void>;
   /** BullMQ Queue objects, for the dashboard and tests. */
   readonly queues: () => readonly Queue[];
@@ -90,10 +113,12 @@ export function createTaskQueue(connection: Redis, redisPrefix: string): TaskQue
     return queue;
   };
   return {
-    enqueue: async (name, payload, idempotencyKey) => {
+    enqueue: async (name, payload, idempotencyKey, options) => {
       const definition = tasks[name];
+      const delay = Math.max(0, Math.floor(options?.delayMs ?? 0));
       await queueFor(definition.queue).add(name, definition.payload.parse(payload), {
         jobId: taskId(idempotencyKey),
+        ...(delay > 0 ? { delay } : {}),
         attempts: definition.attempts,
         backoff: definition.backoff,
         ...RETENTION,
