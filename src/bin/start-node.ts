@@ -304,6 +304,7 @@ export async function startNode(
         clock: systemClock,
         log: log.child({ component: 'outbox-relay' }),
         pollMs: config.outboxPollMs,
+        bus,
       });
       started.push({ name: 'stop outbox relay', run: () => relay.stop() });
       log.info({ mail: transport.kind }, 'task workers started');

@@ -13,6 +13,7 @@ import {
   markEventsPublished,
   type OutboxEventRow,
 } from '../../db/repositories/outbox.repo.js';
+import type { Bus } from '../../platform/bus/bus.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
@@ -21,8 +22,19 @@ import { PAYMENT_REQUESTED, PROVIDER_EVENT_RECEIVED } from '../payments/payments
 
 const BATCH = 100;
 
+/** Where the relay sends what an event causes: tasks, and (optionally) live pushes on the bus. */
+export interface RelayTargets {
+  readonly taskQueue: TaskQueue;
+  /** The bus, for live pushes after the commit (at-most-once: REST is the truth). */
+  readonly bus?: Pick<Bus, 'publish'>;
+  readonly db: Kysely<Database>;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
 /** What each event type causes. An event type without an entry is published with no task. */
-async function dispatch(event: OutboxEventRow, taskQueue: TaskQueue): Promise<void> {
+async function dispatch(event: OutboxEventRow, targets: RelayTargets): Promise<void> {
+  const { taskQueue } = targets;
   const userId = UserId.safeParse(event.payload.userId);
   switch (event.type) {
     case AuthEvent.userRegistered:
@@ -89,8 +101,16 @@ export function startOutboxRelay(deps: {
   readonly clock: Clock;
   readonly log: Logger;
   readonly pollMs: number;
+  readonly bus?: Pick<Bus, 'publish'>;
 }): OutboxRelay {
-  const { db, taskQueue, clock, log } = deps;
+  const { db, clock, log } = deps;
+  const targets: RelayTargets = {
+    taskQueue: deps.taskQueue,
+    db,
+    clock,
+    log,
+    ...(deps.bus === undefined ? {} : { bus: deps.bus }),
+  };
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> = Promise.resolve(0);
@@ -99,7 +119,7 @@ export function startOutboxRelay(deps: {
     running = running.then(() =>
       db.transaction().execute(async (trx) => {
         const events = await claimUnpublishedEvents(trx, BATCH);
-        for (const event of events) await dispatch(event, taskQueue);
+        for (const event of events) await dispatch(event, targets);
         await markEventsPublished(
           trx,
           events.map((event) => event.id),
