@@ -19,6 +19,7 @@ import { createPasswordHasher } from '../domain/auth/passwords.js';
 import { createAuthService, SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
 import { createTokenService } from '../domain/auth/tokens.js';
 import { startOutboxRelay } from '../domain/events/relay.js';
+import { createConsoleSessions } from '../domain/console/sessions.js';
 import { auditLedger } from '../domain/payments/audit.js';
 import { startLedgerAuditor } from '../domain/payments/auditor.js';
 import type { PaymentsDeps } from '../domain/payments/ledger.js';
@@ -39,6 +40,7 @@ import type { Logger } from '../platform/logger.js';
 import { type ManagedRedis, startManagedRedis } from '../platform/managed-redis.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
 import { createRedisPresenceStore, type PresenceStore } from '../platform/presence-store.js';
+import { registerQueueMetrics } from '../platform/queues/metrics.js';
 import { createTaskQueue } from '../platform/queues/tasks.js';
 import { closeRedisClient, createRedisClient, type Redis } from '../platform/redis.js';
 import type { ShutdownStep } from '../platform/shutdown.js';
@@ -253,7 +255,16 @@ export async function startNode(
       );
     }
 
-    if (runsWorkers(config.role)) {
+    const metrics = createMetricsRegistry({
+      nodeId: config.nodeId,
+      role: config.role,
+      collectProcessMetrics: true,
+    });
+
+    // The task queues: workers and the relay use them; REST roles show them in the operators'
+    // console. Wherever they exist, /metrics reports them (queue metrics).
+    const taskQueues = runsWorkers(config.role) || runsRest(config.role) ? openTaskQueues() : undefined;
+    function openTaskQueues() {
       const tasksConnection = createRedisClient({
         endpoint: redisEndpoint(config, managedRedis),
         name: 'tasks',
@@ -264,6 +275,13 @@ export async function startNode(
       started.push({ name: 'quit task redis client', run: () => closeRedisClient(tasksConnection) });
       const taskQueue = createTaskQueue(tasksConnection, config.redisPrefix);
       started.push({ name: 'close task queues', run: () => taskQueue.close() });
+      const queueMetrics = registerQueueMetrics(metrics, () => taskQueue.queues());
+      return { tasksConnection, taskQueue, queueMetrics };
+    }
+
+    if (taskQueues !== undefined && runsWorkers(config.role)) {
+      // Every worker started here goes through queueMetrics.observeWorker (completed/failed/duration).
+      const { tasksConnection, taskQueue, queueMetrics } = taskQueues;
       const transport = createMailTransport(config.mail.smtpUrl);
       started.push({ name: 'close mail transport', run: async () => transport.close() });
       const emailWorker = startEmailWorker({
@@ -280,6 +298,7 @@ export async function startNode(
       });
       // close() lets active tasks finish (ARCHITECTURE.md §3.10: workers finish before Redis quits).
       started.push({ name: 'close email worker', run: () => emailWorker.close() });
+      queueMetrics.observeWorker(emailWorker);
       const paymentProvider = createProcessProvider({
         settings: config.payments,
         ownBaseUrl: () => ownBaseUrl,
@@ -298,6 +317,7 @@ export async function startNode(
         lockMs: config.taskLockMs,
       });
       started.push({ name: 'close payments worker', run: () => paymentsWorker.close() });
+      queueMetrics.observeWorker(paymentsWorker);
       const relay = startOutboxRelay({
         db: dbHandle.db,
         taskQueue,
@@ -309,12 +329,6 @@ export async function startNode(
       started.push({ name: 'stop outbox relay', run: () => relay.stop() });
       log.info({ mail: transport.kind }, 'task workers started');
     }
-
-    const metrics = createMetricsRegistry({
-      nodeId: config.nodeId,
-      role: config.role,
-      collectProcessMetrics: true,
-    });
 
     if (runsWorkers(config.role) && config.payments.auditIntervalMs > 0) {
       // Every worker audits: the audit is read-only, and an operator should see findings on any of them.
@@ -423,6 +437,20 @@ export async function startNode(
                 },
                 idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
               },
+              ...(taskQueues === undefined
+                ? {}
+                : {
+                    console: {
+                      sessions: createConsoleSessions({
+                        db: dbHandle.db,
+                        clock: systemClock,
+                        auth: services.auth,
+                      }),
+                      auth: services.auth,
+                      queues: taskQueues.taskQueue.queues(),
+                      publicUrl: config.publicUrl,
+                    },
+                  }),
               version: packageVersion(),
               trustProxy: config.trustProxy,
               security: {

@@ -24,6 +24,7 @@ import { frameworkErrorHandler, registerErrorHandling } from './plugins/errors.j
 import { registerInputGuard } from './plugins/input-guard.js';
 import { registerHttpMetrics } from './plugins/metrics.js';
 import { registerOpenApi } from './plugins/openapi.js';
+import { type ConsoleDeps, registerConsole } from './console/index.js';
 import { registerSecurity, type SecurityOptions } from './plugins/security.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerAuthRoutes } from './routes/auth.js';
@@ -52,6 +53,8 @@ export interface RestDeps {
   readonly wallet?: WalletRoutesDeps;
   /** Jobs, bids and categories (issue 12). */
   readonly jobs?: JobRoutesDeps;
+  /** The operators' console (bull-board at /admin/queues, issue 13). */
+  readonly console?: ConsoleDeps;
   readonly security: SecurityOptions;
   readonly version: string;
   /** 0, a hop count or proxy addresses (TRUST_PROXY); never `true`, which trusts any client's header. */
@@ -117,6 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (rest.payments !== undefined) registerPaymentRoutes(app, rest.payments);
     if (rest.wallet !== undefined) registerWalletRoutes(app, rest.wallet);
     if (rest.jobs !== undefined) registerJobRoutes(app, rest.jobs);
+    if (rest.console !== undefined) await registerConsole(app, rest.console);
   }
   await app.ready();
   return app;

@@ -72,6 +72,9 @@ export type TaskName = keyof typeof tasks;
 export type TaskPayload<N extends TaskName> = z.infer<(typeof tasks)[N]['payload']>;
 export type QueueName = (typeof tasks)[TaskName]['queue'];
 
+/** Every queue some task names, in order of first mention: the console and metrics show them all. */
+export const queueNames = (): QueueName[] => [...new Set(Object.values(tasks).map((task) => task.queue))];
+
 /** BullMQ job ids may not contain ':' (nor be all digits). */
 export const taskId = (...parts: string[]) => parts.join('.').replace(/:/g, '_');
 
@@ -94,7 +97,7 @@ export interface TaskQueue {
     idempotencyKey: string,
     options?: EnqueueOptions,
   ) => Promise<void>;
-  /** BullMQ Queue objects, for the dashboard and tests. */
+  /** A BullMQ Queue object for every queue named in `tasks` (the console, queue metrics, tests). */
   readonly queues: () => readonly Queue[];
   readonly close: () => Promise<void>;
 }
@@ -124,7 +127,7 @@ export function createTaskQueue(connection: Redis, redisPrefix: string): TaskQue
         ...RETENTION,
       });
     },
-    queues: () => [...byName.values()],
+    queues: () => queueNames().map(queueFor),
     close: async () => {
       await Promise.all([...byName.values()].map((queue) => queue.close()));
     },

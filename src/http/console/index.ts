@@ -1,0 +1,254 @@
+/**
+ * The operators' console: bull-board at /admin/queues, for admins only, with a cookie sign-in at
+ * /admin/sign-in (a browser cannot send a Bearer header). See README.md beside this file.
+ *
+ * Access to /admin/queues and everything under it (page, static files, API):
+ * - a Bearer access token of an admin (scripts), or the console cookie of a live admin session;
+ * - nobody signed in: the page redirects to the sign-in form, the API and static files answer 401;
+ * - signed in but not an admin: 403.
+ * Every request that is not GET/HEAD, sign-in included, must come from this site (Sec-Fetch-Site
+ * `same-origin`, or without it an Origin equal to this server's or PUBLIC_URL's), unless it carries
+ * an Authorization header, which no cross-site page can add. The cookie is SameSite=Strict too.
+ */
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import type { Queue } from 'bullmq';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { ErrorCode } from '../../../protocol/src/codes.js';
+import type { AuthService } from '../../domain/auth/service.js';
+import type { ConsoleAccess, ConsoleSessions } from '../../domain/console/sessions.js';
+import { isAppError } from '../../platform/errors.js';
+import { PROBLEM_CONTENT_TYPE, problem, statusByCode } from '../problem.js';
+import { forbiddenPage, signedInPage, signInPage } from './pages.js';
+
+export const CONSOLE_PATH = '/admin/queues';
+export const SIGN_IN_PATH = '/admin/sign-in';
+export const SIGN_OUT_PATH = '/admin/sign-out';
+
+export interface ConsoleDeps {
+  readonly sessions: ConsoleSessions;
+  readonly auth: Pick<AuthService, 'authenticate'>;
+  /** Every queue the console shows: one per queue named in the task definitions. */
+  readonly queues: readonly Queue[];
+  /** PUBLIC_URL: its origin is accepted for unsafe requests besides the request's own. */
+  readonly publicUrl?: string;
+}
+
+/** `__Host-` binds the cookie to this exact origin, but browsers accept it only with Secure. */
+const cookieName = (secure: boolean) => (secure ? '__Host-gigwire_console' : 'gigwire_console');
+
+/** Own pages: no scripts; bull-board's: scripts and styles from here only (its web fonts are dropped). */
+const contentSecurityPolicy = (secure: boolean) =>
+  [
+    "default-src 'self'",
+    "base-uri 'self'",
+    "connect-src 'self'",
+    "font-src 'self' data:",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "img-src 'self' data:",
+    "object-src 'none'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    // Only over HTTPS: on plain HTTP it would send the browser to an https:// that does not exist.
+    ...(secure ? ['upgrade-insecure-requests'] : []),
+  ].join('; ');
+
+const isSecure = (request: FastifyRequest) => request.protocol === 'https';
+
+function readCookie(request: FastifyRequest): string | undefined {
+  const header = request.headers.cookie;
+  if (header === undefined) return undefined;
+  const wanted = cookieName(isSecure(request));
+  for (const part of header.split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0 && part.slice(0, at).trim() === wanted) return part.slice(at + 1).trim();
+  }
+  return undefined;
+}
+
+function setCookie(request: FastifyRequest, reply: FastifyReply, value: string, maxAgeS: number): void {
+  const secure = isSecure(request);
+  reply.header(
+    'set-cookie',
+    `${cookieName(secure)}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${secure ? '; Secure' : ''}`,
+  );
+}
+
+/** Why an unsafe request is refused as cross-site, or undefined when it comes from this site. */
+export function crossSiteReason(
+  headers: { readonly origin?: string | undefined; readonly 'sec-fetch-site'?: string | undefined },
+  allowedOrigins: readonly string[],
+): string | undefined {
+  const site = headers['sec-fetch-site'];
+  // Set by the browser and out of reach of page scripts: when present, it decides.
+  if (site !== undefined) return site === 'same-origin' ? undefined : `Sec-Fetch-Site is ${site}`;
+  const origin = headers.origin;
+  if (origin === undefined) return 'neither Sec-Fetch-Site nor Origin is present';
+  return allowedOrigins.includes(origin) ? undefined : `Origin ${origin} is not this site`;
+}
+
+function sendProblem(request: FastifyRequest, reply: FastifyReply, code: ErrorCode, detail: string) {
+  const context = { instance: request.url.split('?')[0] ?? '/', requestId: request.id };
+  return reply
+    .status(statusByCode[code])
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(problem(code, detail, context));
+}
+
+/** Only a path of the console itself may be a sign-in's destination (no open redirect). */
+function safeNext(next: unknown): string {
+  return typeof next === 'string' && /^\/admin\/queues(?:[/?#][^\s\\]*)?$/.test(next) && !next.includes('//')
+    ? next
+    : CONSOLE_PATH;
+}
+
+/** Not part of the REST API: kept out of the OpenAPI document. */
+const HIDDEN = { schema: { hide: true } };
+
+const SignInForm = z.object({
+  login: z.string().trim().min(1).max(320),
+  password: z.string().min(1).max(1024),
+  next: z.string().max(2000).optional(),
+});
+
+export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): Promise<void> {
+  const publicOrigin = deps.publicUrl === undefined ? undefined : new URL(deps.publicUrl).origin;
+
+  const accessOf = async (request: FastifyRequest): Promise<ConsoleAccess> => {
+    const authorization = request.headers.authorization;
+    if (authorization !== undefined) {
+      const match = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i.exec(authorization);
+      if (match?.[1] === undefined) return { kind: 'none' };
+      try {
+        const principal = await deps.auth.authenticate(match[1]);
+        return principal.roles.includes('admin')
+          ? { kind: 'admin', userId: principal.userId, sessionId: principal.sessionId }
+          : { kind: 'forbidden', userId: principal.userId };
+      } catch (error) {
+        if (isAppError(error) && error.code === 'UNAUTHORIZED') return { kind: 'none' };
+        throw error;
+      }
+    }
+    return deps.sessions.check(readCookie(request));
+  };
+
+  await app.register(async (scope) => {
+    // Form posts of the sign-in page; only in this scope, the REST API stays JSON-only.
+    scope.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: 8 * 1024 },
+      (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+    );
+
+    scope.addHook('onRequest', async (request, reply) => {
+      reply.header('content-security-policy', contentSecurityPolicy(isSecure(request)));
+      reply.header('cache-control', 'no-store');
+      if (request.method === 'GET' || request.method === 'HEAD') return;
+      if (request.headers.authorization !== undefined) return;
+      const own = `${request.protocol}://${request.host}`;
+      const reason = crossSiteReason(
+        {
+          origin: request.headers.origin,
+          'sec-fetch-site': request.headers['sec-fetch-site'] as string | undefined,
+        },
+        publicOrigin === undefined ? [own] : [own, publicOrigin],
+      );
+      if (reason !== undefined) {
+        request.log.info({ reason }, 'cross-site console request refused');
+        return sendProblem(request, reply, 'FORBIDDEN', `cross-site request refused: ${reason}`);
+      }
+    });
+
+    scope.get(SIGN_IN_PATH, HIDDEN, async (request, reply) => {
+      const access = await deps.sessions.check(readCookie(request));
+      const next = safeNext((request.query as { next?: unknown }).next);
+      reply.type('text/html; charset=utf-8');
+      return access.kind === 'admin' ? signedInPage() : signInPage({ next });
+    });
+
+    scope.post(SIGN_IN_PATH, HIDDEN, async (request, reply) => {
+      reply.type('text/html; charset=utf-8');
+      const form = SignInForm.safeParse(request.body);
+      if (!form.success)
+        return reply
+          .status(400)
+          .send(signInPage({ next: CONSOLE_PATH, error: 'Enter your login and password.' }));
+      const next = safeNext(form.data.next);
+      try {
+        const signedIn = await deps.sessions.signIn(form.data.login, form.data.password, {
+          ip: request.ip,
+          userAgent: request.headers['user-agent']?.slice(0, 300) ?? null,
+        });
+        setCookie(request, reply, signedIn.token, signedIn.maxAgeS);
+        return reply.status(303).header('location', next).send('');
+      } catch (error) {
+        if (!isAppError(error)) throw error;
+        const retryAfterS = error.details?.retryAfterS;
+        if (typeof retryAfterS === 'number') reply.header('retry-after', String(retryAfterS));
+        const message: Partial<Record<ErrorCode, string>> = {
+          UNAUTHORIZED: 'Wrong login or password.',
+          FORBIDDEN: 'This account is not an admin.',
+          RATE_LIMITED: 'Too many failed sign-ins; try again later.',
+        };
+        const shown = message[error.code];
+        if (shown === undefined) throw error;
+        request.log.info({ code: error.code }, 'console sign-in refused');
+        return reply.status(statusByCode[error.code]).send(signInPage({ next, error: shown }));
+      }
+    });
+
+    scope.get(SIGN_OUT_PATH, HIDDEN, async (request, reply) => {
+      const access = await deps.sessions.check(readCookie(request));
+      if (access.kind === 'none') return reply.redirect(SIGN_IN_PATH, 303);
+      return reply.type('text/html; charset=utf-8').send(signedInPage());
+    });
+
+    scope.post(SIGN_OUT_PATH, HIDDEN, async (request, reply) => {
+      await deps.sessions.signOut(readCookie(request));
+      setCookie(request, reply, '', 0);
+      return reply.redirect(SIGN_IN_PATH, 303);
+    });
+
+    // bull-board, behind the access check of every request under CONSOLE_PATH.
+    await scope.register(async (board) => {
+      board.addHook('onRequest', async (request, reply) => {
+        const access = await accessOf(request);
+        if (access.kind === 'admin') return;
+        const path = request.url.split('?')[0] ?? '';
+        const isPage =
+          request.method === 'GET' &&
+          !path.startsWith(`${CONSOLE_PATH}/api/`) &&
+          !path.startsWith(`${CONSOLE_PATH}/static/`);
+        if (access.kind === 'forbidden') {
+          if (isPage) return reply.status(403).type('text/html; charset=utf-8').send(forbiddenPage());
+          return sendProblem(request, reply, 'FORBIDDEN', 'admin role required');
+        }
+        if (isPage) return reply.redirect(`${SIGN_IN_PATH}?next=${encodeURIComponent(request.url)}`, 302);
+        reply.header('www-authenticate', 'Bearer realm="gigwire"');
+        return sendProblem(
+          request,
+          reply,
+          'UNAUTHORIZED',
+          'sign in at /admin/sign-in (or send an admin Bearer token)',
+        );
+      });
+      const serverAdapter = new FastifyAdapter();
+      serverAdapter.setBasePath(CONSOLE_PATH);
+      createBullBoard({
+        queues: deps.queues.map((queue) => new BullMQAdapter(queue)),
+        serverAdapter,
+        options: {
+          uiConfig: {
+            boardTitle: 'gigwire',
+            hideDocsLink: true,
+            miscLinks: [{ text: 'Sign out', url: SIGN_OUT_PATH }],
+          },
+        },
+      });
+      await board.register(serverAdapter.registerPlugin(), { prefix: CONSOLE_PATH });
+    });
+  });
+}

@@ -1,0 +1,123 @@
+/**
+ * Queue metrics in the process's prom-client registry.
+ *
+ * Two kinds, because they come from two places:
+ * - Queue-wide state (tasks by state, age of the oldest waiting task) is read from Redis when
+ *   /metrics is scraped, for every queue named in `tasks`. It is the same on every node that reports
+ *   it, so aggregate it with `max by (queue, state)`, never `sum`.
+ * - What this process's workers did (completed/failed counters, processing duration) is counted from
+ *   the Worker events, per node; `sum` across nodes is the cluster total.
+ */
+import { type Queue, UnrecoverableError, type Worker } from 'bullmq';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** The states reported by `gigwire_tasks`; `waiting` includes prioritized tasks (they wait too). */
+export const REPORTED_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
+
+export interface QueueMetrics {
+  /**
+   * Counts what one worker does. Call it for every worker a process starts: a task that finishes
+   * is one `gigwire_tasks_completed_total` or `gigwire_tasks_failed_total` and one duration sample.
+   */
+  readonly observeWorker: (worker: Worker) => void;
+}
+
+/** Seconds since a waiting task became due: created, plus its delay when it was scheduled or retried. */
+export function waitingSinceMs(job: { timestamp: number; delay?: number }): number {
+  return job.timestamp + Math.max(0, job.delay ?? 0);
+}
+
+export function registerQueueMetrics(
+  registry: Registry,
+  queues: () => readonly Queue[],
+  now: () => number = Date.now,
+): QueueMetrics {
+  new Gauge({
+    name: 'gigwire_tasks',
+    help: 'Tasks in each queue by state, read from Redis at scrape time (the same on every node: aggregate with max).',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      await Promise.all(
+        queues().map(async (queue) => {
+          const counts = await queue.getJobCounts(
+            'waiting',
+            'prioritized',
+            'active',
+            'delayed',
+            'failed',
+            'completed',
+          );
+          for (const state of REPORTED_STATES) {
+            const value = (counts[state] ?? 0) + (state === 'waiting' ? (counts.prioritized ?? 0) : 0);
+            this.set({ queue: queue.name, state }, value);
+          }
+        }),
+      );
+    },
+  });
+  new Gauge({
+    name: 'gigwire_tasks_oldest_waiting_seconds',
+    help: 'Age of the oldest task waiting for a worker, in seconds since it became due (0 when none waits).',
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      await Promise.all(
+        queues().map(async (queue) => {
+          // The wait list is pushed on the left and taken from the right: ascending order starts
+          // with the task that has waited longest.
+          const [oldest] = await queue.getJobs(['wait'], 0, 0, true);
+          const age = oldest === undefined ? 0 : Math.max(0, now() - waitingSinceMs(oldest)) / 1000;
+          this.set({ queue: queue.name }, age);
+        }),
+      );
+    },
+  });
+
+  const completed = new Counter({
+    name: 'gigwire_tasks_completed_total',
+    help: 'Tasks this node completed, by queue and task name.',
+    labelNames: ['queue', 'task'],
+    registers: [registry],
+  });
+  const failed = new Counter({
+    name: 'gigwire_tasks_failed_total',
+    help: 'Task attempts that failed on this node; final="true" when the task is exhausted (kept in the failed set, retried only by an operator), "false" when it will be retried.',
+    labelNames: ['queue', 'task', 'final'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'gigwire_task_duration_seconds',
+    help: 'Processing time of one task attempt on this node, by queue and outcome.',
+    labelNames: ['queue', 'outcome'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const seconds = (job: { processedOn?: number; finishedOn?: number }) =>
+    job.processedOn === undefined
+      ? undefined
+      : Math.max(0, (job.finishedOn ?? now()) - job.processedOn) / 1000;
+
+  return {
+    observeWorker(worker) {
+      worker.on('completed', (job) => {
+        completed.inc({ queue: worker.name, task: job.name });
+        const took = seconds(job);
+        if (took !== undefined) duration.observe({ queue: worker.name, outcome: 'completed' }, took);
+      });
+      worker.on('failed', (job, error) => {
+        // BullMQ passes no job when a stalled task hit its limit and was already removed.
+        if (job === undefined) {
+          failed.inc({ queue: worker.name, task: 'unknown', final: 'true' });
+          return;
+        }
+        const final = job.attemptsMade >= (job.opts.attempts ?? 1) || error instanceof UnrecoverableError;
+        failed.inc({ queue: worker.name, task: job.name, final: String(final) });
+        const took = seconds(job);
+        if (took !== undefined) duration.observe({ queue: worker.name, outcome: 'failed' }, took);
+      });
+    },
+  };
+}
