@@ -19,6 +19,7 @@ import { createPasswordHasher } from '../domain/auth/passwords.js';
 import { createAuthService, SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
 import { createTokenService } from '../domain/auth/tokens.js';
 import { startOutboxRelay } from '../domain/events/relay.js';
+import type { ContractDeps } from '../domain/marketplace/contracts.js';
 import { createConsoleSessions } from '../domain/console/sessions.js';
 import { auditLedger } from '../domain/payments/audit.js';
 import { startLedgerAuditor } from '../domain/payments/auditor.js';
@@ -49,6 +50,7 @@ import { systemTimers } from '../platform/timers.js';
 import { createRedisWindowCounter } from '../platform/window-counter.js';
 import { startEmailWorker } from '../workers/emails/processor.js';
 import { createMailTransport } from '../workers/emails/transport.js';
+import { startMarketplaceWorker } from '../workers/marketplace/processor.js';
 import { startPaymentsWorker } from '../workers/payments/processor.js';
 import { createProcessProvider } from '../workers/payments/provider.js';
 
@@ -241,6 +243,16 @@ export async function startNode(
       log: log.child({ component: 'payments' }),
     };
     const walletApi = createWalletApi(paymentsDeps);
+    const contractDeps: ContractDeps = {
+      db: dbHandle.db,
+      clock: systemClock,
+      settings: {
+        currency: config.payments.currency,
+        platformFeeBps: config.payments.platformFeeBps,
+        autoApproveMs: config.marketplace.autoApproveMs,
+        reviewWindowMs: config.marketplace.reviewWindowMs,
+      },
+    };
     const announceWalletChange = walletAnnouncer(bus, log.child({ component: 'payments' }));
     if (config.payments.developmentWebhookSecret && (runsRest(config.role) || runsWorkers(config.role))) {
       log.warn(
@@ -317,6 +329,15 @@ export async function startNode(
         lockMs: config.taskLockMs,
       });
       started.push({ name: 'close payments worker', run: () => paymentsWorker.close() });
+      const marketplaceWorker = startMarketplaceWorker({
+        contracts: contractDeps,
+        log: log.child({ queue: 'marketplace' }),
+        connection: tasksConnection,
+        redisPrefix: config.redisPrefix,
+        lockMs: config.taskLockMs,
+      });
+      started.push({ name: 'close marketplace worker', run: () => marketplaceWorker.close() });
+      queueMetrics.observeWorker(marketplaceWorker);
       queueMetrics.observeWorker(paymentsWorker);
       const relay = startOutboxRelay({
         db: dbHandle.db,
@@ -428,6 +449,10 @@ export async function startNode(
                 wallet: walletApi,
                 idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
                 announce: announceWalletChange,
+              },
+              contracts: {
+                contracts: contractDeps,
+                idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
               },
               jobs: {
                 marketplace: {

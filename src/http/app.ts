@@ -29,6 +29,7 @@ import { registerSecurity, type SecurityOptions } from './plugins/security.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { type HealthOptions, registerHealthRoutes } from './routes/health.js';
+import { type ContractRoutesDeps, registerContractRoutes } from './routes/contracts.js';
 import { type JobRoutesDeps, registerJobRoutes } from './routes/jobs.js';
 import { type PaymentRoutesDeps, registerPaymentRoutes } from './routes/payments.js';
 import { registerRoomRoutes } from './routes/rooms.js';
@@ -53,6 +54,8 @@ export interface RestDeps {
   readonly wallet?: WalletRoutesDeps;
   /** Jobs, bids and categories (issue 12). */
   readonly jobs?: JobRoutesDeps;
+  /** Contracts: accepting bids, transitions, resolve (issue 12). */
+  readonly contracts?: ContractRoutesDeps;
   /** The operators' console (bull-board at /admin/queues, issue 13). */
   readonly console?: ConsoleDeps;
   readonly security: SecurityOptions;
@@ -120,6 +123,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (rest.payments !== undefined) registerPaymentRoutes(app, rest.payments);
     if (rest.wallet !== undefined) registerWalletRoutes(app, rest.wallet);
     if (rest.jobs !== undefined) registerJobRoutes(app, rest.jobs);
+    if (rest.contracts !== undefined) registerContractRoutes(app, rest.contracts);
     if (rest.console !== undefined) await registerConsole(app, rest.console);
   }
   await app.ready();

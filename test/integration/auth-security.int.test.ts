@@ -599,6 +599,15 @@ describe('auth security', () => {
       '/v1/me/bids': ['get'],
       '/v1/bids/{id}': ['get', 'patch'],
       '/v1/bids/{id}/withdraw': ['post'],
+      '/v1/bids/{id}/accept': ['post'],
+      '/v1/contracts/{id}': ['get'],
+      '/v1/contracts/{id}/deliver': ['post'],
+      '/v1/contracts/{id}/request-changes': ['post'],
+      '/v1/contracts/{id}/approve': ['post'],
+      '/v1/contracts/{id}/cancel': ['post'],
+      '/v1/contracts/{id}/dispute': ['post'],
+      '/v1/admin/contracts/{id}/resolve': ['post'],
+      '/v1/me/contracts': ['get'],
     };
     const PUBLIC = new Set([
       'post /v1/auth/register',

@@ -105,7 +105,7 @@ export const JobPage = page(Job).meta({ id: 'JobPage' });
 export const BidPage = page(Bid).meta({ id: 'BidPage' });
 
 /** Comma-separated list in a query string (`skills=react,node`). */
-const csv = <T extends z.ZodType<string, string>>(item: T) =>
+export const csv = <T extends z.ZodType<string, string>>(item: T) =>
   z
     .string()
     .max(2000)

@@ -18,7 +18,10 @@ import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
 import { AuthEvent } from '../auth/service.js';
+import { CONTRACT_EVENT_PREFIX } from '../marketplace/events.js';
 import { PAYMENT_REQUESTED, PROVIDER_EVENT_RECEIVED } from '../payments/payments-service.js';
+
+import { dispatchContractEvent } from './contract-dispatch.js';
 
 const BATCH = 100;
 
@@ -85,6 +88,7 @@ async function dispatch(event: OutboxEventRow, targets: RelayTargets): Promise<v
       return;
     }
     default:
+      if (event.type.startsWith(CONTRACT_EVENT_PREFIX)) await dispatchContractEvent(event, targets);
       return;
   }
 }

@@ -90,7 +90,7 @@ export const bidBody = (bid: Bid) => ({
 });
 
 /** If-Match: `"3"`, `W/"3"` or `3` → 3; anything else is a 400 (never silently ignored). */
-function ifMatchVersion(header: string | undefined): number | undefined {
+export function ifMatchVersion(header: string | undefined): number | undefined {
   if (header === undefined) return undefined;
   const match = /^(?:W\/)?"?(\d{1,9})"?$/.exec(header.trim());
   if (match?.[1] === undefined) {

@@ -10,10 +10,13 @@
  * transaction that records it. A task that exhausts its retries fails the payment
  * (`provider_unavailable`, a withdrawal's reservation released) unless the provider accepted it.
  */
+
 import { Worker as BullWorker, UnrecoverableError, type Worker } from 'bullmq';
+import type { ContractId } from '../../../protocol/src/ids.js';
 import { findEscrow } from '../../db/repositories/ledger.repo.js';
 import { findPayment, findUserOfProviderEvent } from '../../db/repositories/payments.repo.js';
-import { refundEscrow, releaseEscrow } from '../../domain/payments/escrow.js';
+import { resolvedSplit } from '../../domain/marketplace/contracts.js';
+import { refundEscrow, releaseEscrow, splitEscrow } from '../../domain/payments/escrow.js';
 import type { PaymentsDeps } from '../../domain/payments/ledger.js';
 import {
   applyReceivedProviderEvent,
@@ -22,7 +25,7 @@ import {
 } from '../../domain/payments/payments.js';
 import type { PaymentProvider } from '../../domain/payments/provider.js';
 import type { AnnounceWalletChange } from '../../domain/payments/wallet-service.js';
-import { isAppError } from '../../platform/errors.js';
+import { AppError, isAppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import { bullPrefix, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
@@ -104,8 +107,7 @@ export async function escrowTask(
   payload: TaskPayload<'payments.escrow'>,
 ): Promise<void> {
   try {
-    const move = payload.action === 'release' ? releaseEscrow : refundEscrow;
-    const result = await move(deps.payments, payload.contractId);
+    const result = await moveEscrow(deps.payments, payload);
     deps.log.info(
       { ...payload, transactionId: result.transactionId, replayed: result.replayed },
       'escrow moved',
@@ -119,6 +121,21 @@ export async function escrowTask(
     }
     if (isAppError(error) && error.code === 'NOT_FOUND') throw new UnrecoverableError(error.message);
     throw error;
+  }
+}
+
+async function moveEscrow(payments: PaymentsDeps, payload: TaskPayload<'payments.escrow'>) {
+  switch (payload.action) {
+    case 'release':
+      return releaseEscrow(payments, payload.contractId);
+    case 'refund':
+      return refundEscrow(payments, payload.contractId);
+    case 'split': {
+      // The amounts are the resolve transition's, read here: a task payload carries ids only.
+      const split = await resolvedSplit(payments, payload.contractId as ContractId);
+      if (split === undefined) throw new AppError('NOT_FOUND', 'the contract has no resolve transition');
+      return splitEscrow(payments, { contractId: payload.contractId, ...split });
+    }
   }
 }
 

@@ -1,0 +1,81 @@
+/**
+ * What a committed `contract.<event>` outbox event causes (issue 12 §3), run by the outbox relay:
+ * - the escrow move its transition decided (`escrow`: release / refund / split) on the payments
+ *   queue, keyed by contract and action, so however often the event is relayed the money moves once;
+ * - the auto-approve timer of a delivery (`autoApproveAt`), keyed by contract and version, delayed
+ *   until then; the task re-reads the contract and does nothing if the state moved on;
+ * - the review-window timer (`reviewDeadlineAt`), keyed by contract;
+ * - the job room's system message, pushed live to the members joined now (it is stored already:
+ *   members who miss the push read it from the room's history).
+ */
+import { ContractId, RoomId } from '../../../protocol/src/ids.js';
+import type { OutboxEventRow } from '../../db/repositories/outbox.repo.js';
+import { messagesAfter } from '../../db/repositories/rooms.repo.js';
+import { taskId } from '../../platform/queues/tasks.js';
+import { roomTopic, toRoomMessage } from '../rooms/service.js';
+import type { RelayTargets } from './relay.js';
+
+const ESCROW_ACTIONS = ['release', 'refund', 'split'] as const;
+type EscrowAction = (typeof ESCROW_ACTIONS)[number];
+const isEscrowAction = (value: unknown): value is EscrowAction =>
+  typeof value === 'string' && (ESCROW_ACTIONS as readonly string[]).includes(value);
+
+const delayUntil = (iso: unknown, now: Date): number | undefined => {
+  if (typeof iso !== 'string') return undefined;
+  const at = Date.parse(iso);
+  return Number.isFinite(at) ? Math.max(0, at - now.getTime()) : undefined;
+};
+
+export async function dispatchContractEvent(event: OutboxEventRow, targets: RelayTargets): Promise<void> {
+  const payload = event.payload;
+  const contractId = ContractId.safeParse(payload.contractId);
+  if (!contractId.success) return;
+  const id = contractId.data;
+  const { taskQueue, clock } = targets;
+  if (isEscrowAction(payload.escrow)) {
+    await taskQueue.enqueue(
+      'payments.escrow',
+      { contractId: id, action: payload.escrow },
+      taskId('escrow', id, payload.escrow),
+    );
+  }
+  const approveIn = delayUntil(payload.autoApproveAt, clock.now());
+  const version = payload.version;
+  if (
+    approveIn !== undefined &&
+    typeof version === 'number' &&
+    Number.isSafeInteger(version) &&
+    version > 0
+  ) {
+    await taskQueue.enqueue(
+      'contracts.auto-approve',
+      { contractId: id, version },
+      taskId('contract', id, 'auto-approve', String(version)),
+      { delayMs: approveIn },
+    );
+  }
+  const reviewsIn = delayUntil(payload.reviewDeadlineAt, clock.now());
+  if (reviewsIn !== undefined) {
+    await taskQueue.enqueue('reviews.publish', { contractId: id }, taskId('contract', id, 'reviews'), {
+      delayMs: reviewsIn,
+    });
+  }
+  await pushRoomMessage(payload, targets);
+}
+
+async function pushRoomMessage(payload: Record<string, unknown>, targets: RelayTargets): Promise<void> {
+  const roomId = RoomId.safeParse(payload.roomId);
+  const seq = payload.roomSeq;
+  if (targets.bus === undefined || !roomId.success || typeof seq !== 'number' || !Number.isSafeInteger(seq))
+    return;
+  try {
+    const [row] = await messagesAfter(targets.db, roomId.data, seq - 1, 1);
+    if (row === undefined || row.seq !== seq) return;
+    await targets.bus.publish(roomTopic(roomId.data), {
+      frame: { t: 'room.message', d: toRoomMessage(row) },
+    });
+  } catch (error) {
+    // At-most-once like every push: the message is stored, the room's history serves it.
+    targets.log.warn({ err: error, roomId: roomId.data, seq }, 'contract room message not pushed');
+  }
+}

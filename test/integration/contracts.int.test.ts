@@ -1,0 +1,451 @@
+/**
+ * Contracts (issue 12 §3) at the domain level against real PostgreSQL: accepting a bid in one
+ * transaction (escrow hold, other bids rejected, job in progress, job room), every transition of
+ * the process table with its effects (log row, room system message, outbox event with the escrow
+ * move and timers), refusals (404 strangers, 403 wrong party, 409 INVALID_TRANSITION naming the
+ * state), races (two accepts → one contract, one hold), the escrow task each ending runs, the
+ * auto-approve timer and its no-ops, and the ledger auditor clean after every test.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { BidId, CategoryId, ContractId, UserId } from '../../protocol/src/ids.js';
+import type { Role } from '../../protocol/src/rest/users.js';
+import type { Database } from '../../src/db/database.js';
+import { findCategoryBySlug } from '../../src/db/repositories/jobs.repo.js';
+import { findEscrow } from '../../src/db/repositories/ledger.repo.js';
+import { placeBid } from '../../src/domain/marketplace/bids.js';
+import {
+  acceptBid,
+  autoApprove,
+  type ContractDeps,
+  fire,
+  getContract,
+  myContracts,
+} from '../../src/domain/marketplace/contracts.js';
+import { createJob, getJob, type JobInput } from '../../src/domain/marketplace/jobs.js';
+import type { Actor } from '../../src/domain/marketplace/rules.js';
+import { auditLedger } from '../../src/domain/payments/audit.js';
+import { topUp, walletBalance } from '../../src/domain/payments/wallet.js';
+import { isAppError } from '../../src/platform/errors.js';
+import { escrowTask } from '../../src/workers/payments/processor.js';
+import { captureLogs } from '../support/context.js';
+import { openPaymentsTestDb, type PaymentsTestDb, TEST_PAYMENT_SETTINGS } from '../support/payments-db.js';
+
+let testDb: PaymentsTestDb;
+let db: Kysely<Database>;
+let deps: ContractDeps;
+let design: CategoryId;
+const log = captureLogs().log;
+
+beforeAll(async () => {
+  testDb = await openPaymentsTestDb();
+  db = testDb.db;
+  deps = {
+    db,
+    clock: testDb.deps.clock,
+    settings: { ...TEST_PAYMENT_SETTINGS, autoApproveMs: 3_600_000, reviewWindowMs: 7_200_000 },
+  };
+  design = (await findCategoryBySlug(db, 'design'))?.id as CategoryId;
+});
+
+afterEach(async () => {
+  expect((await auditLedger(db)).findings).toEqual([]);
+});
+
+afterAll(async () => {
+  await testDb?.close();
+});
+
+let userSeq = 0;
+async function newUser(...roles: Role[]): Promise<Actor> {
+  const name = `ctr${++userSeq}_${randomUUID().slice(0, 8)}`;
+  const row = await db
+    .insertInto('users')
+    .values({
+      username: name,
+      email: `${name}@example.test`,
+      password_hash: 'x',
+      search_document: name,
+      roles,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return { userId: row.id as UserId, roles };
+}
+
+const jobInput = (): JobInput => ({
+  categoryId: design,
+  title: 'Logo for a bakery',
+  description: 'A friendly logo in two colours.',
+  skills: ['logo'],
+  budget: { kind: 'fixed', amount: 50_000n, currency: 'USD' },
+  location: null,
+  remote: true,
+  deadline: null,
+});
+
+async function refusal(
+  promise: Promise<unknown>,
+): Promise<{ code: string; details?: Record<string, unknown> }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isAppError(error))
+      return { code: error.code, ...(error.details ? { details: { ...error.details } } : {}) };
+    throw error;
+  }
+  throw new Error('expected a refusal');
+}
+
+const available = async (user: Actor) => (await walletBalance(testDb.deps, user.userId)).available;
+const fund = (user: Actor, amount: bigint) =>
+  topUp(testDb.deps, { opKey: randomUUID(), userId: user.userId, amount });
+const eventsOf = async (type: string, contractId: string) =>
+  (
+    await db.selectFrom('outbox_events').selectAll().where('type', '=', type).orderBy('created_at').execute()
+  ).filter((event) => event.payload.contractId === contractId);
+const runEscrowTasks = async (contractId: string) => {
+  // What the relay enqueues for each contract event that names an escrow move.
+  for (const event of await db.selectFrom('outbox_events').selectAll().orderBy('created_at').execute()) {
+    const action = event.payload.escrow;
+    if (
+      event.payload.contractId !== contractId ||
+      (action !== 'release' && action !== 'refund' && action !== 'split')
+    )
+      continue;
+    await escrowTask({ payments: testDb.deps, log }, { contractId, action });
+  }
+};
+
+/** A hirer with `funds`, an open job, and a pending bid of `amount` from each of `workers` workers. */
+async function market(funds: bigint, amount = 40_000n, workers = 1) {
+  const hirer = await newUser('hirer');
+  if (funds > 0n) await fund(hirer, funds);
+  const job = await createJob(deps, hirer, jobInput());
+  const bidders: Actor[] = [];
+  const bids: BidId[] = [];
+  for (let i = 0; i < workers; i++) {
+    const worker = await newUser('worker');
+    bidders.push(worker);
+    bids.push((await placeBid(deps, worker, job.id, { amount, deliveryDays: 5, coverLetter: 'me' })).id);
+  }
+  const [worker] = bidders;
+  const [bidId] = bids;
+  if (worker === undefined || bidId === undefined) throw new Error('no bid');
+  return { hirer, worker, job, bidId, bidders, bids };
+}
+
+describe('accepting a bid', () => {
+  it('holds the escrow, rejects the other bids, starts the job and its room — in one transaction', async () => {
+    const { hirer, worker, job, bidId, bids, bidders } = await market(100_000n, 40_000n, 3);
+    const contract = await acceptBid(deps, hirer, bidId);
+    expect(contract).toMatchObject({
+      state: 'active',
+      version: 1,
+      amount: 40_000n,
+      hirerId: hirer.userId,
+      workerId: worker.userId,
+      title: 'Logo for a bakery',
+      deliveryDays: 5,
+    });
+    expect(await available(hirer)).toBe(60_000n);
+    expect(await findEscrow(db, contract.id)).toMatchObject({ amount: 40_000n, status: 'held' });
+    const statuses = await db
+      .selectFrom('bids')
+      .select(['id', 'status'])
+      .where('job_id', '=', job.id)
+      .execute();
+    expect(new Map(statuses.map((row) => [row.id, row.status]))).toEqual(
+      new Map([
+        [bids[0], 'accepted'],
+        [bids[1], 'rejected'],
+        [bids[2], 'rejected'],
+      ]),
+    );
+    expect((await getJob(deps, job.id)).job.status).toBe('in_progress');
+    if (contract.roomId === null) throw new Error('no room');
+    const room = await db
+      .selectFrom('rooms')
+      .selectAll()
+      .where('id', '=', contract.roomId)
+      .executeTakeFirstOrThrow();
+    expect(room.kind).toBe('job');
+    const members = await db
+      .selectFrom('room_members')
+      .select('user_id')
+      .where('room_id', '=', contract.roomId)
+      .execute();
+    expect(members.map((m) => m.user_id).sort()).toEqual([hirer.userId, worker.userId].sort());
+    const messages = await db
+      .selectFrom('messages')
+      .selectAll()
+      .where('room_id', '=', contract.roomId)
+      .execute();
+    expect(messages).toHaveLength(1);
+    expect(messages[0]?.meta).toMatchObject({
+      system: 'contract.started',
+      contractId: contract.id,
+      version: 1,
+    });
+    const accepted = await eventsOf('contract.accept', contract.id);
+    expect(accepted).toHaveLength(1);
+    expect(accepted[0]?.payload).toMatchObject({ state: 'active', version: 1, notify: [worker.userId] });
+    expect(accepted[0]?.payload.escrow).toBeUndefined();
+    const rejections = (
+      await db.selectFrom('outbox_events').selectAll().where('type', '=', 'bid.rejected').execute()
+    )
+      .filter((event) => event.payload.jobId === job.id)
+      .map((event) => event.payload.workerId);
+    expect(rejections.sort()).toEqual([bidders[1]?.userId, bidders[2]?.userId].sort());
+    const detail = await getContract(deps, worker, contract.id);
+    expect(detail.transitions).toMatchObject([
+      { version: 1, event: 'accept', from: null, to: 'active', actor: 'hirer' },
+    ]);
+    expect(detail.available).toEqual(['deliver', 'cancel', 'dispute']);
+  });
+
+  it('not enough money: 409 INSUFFICIENT_FUNDS with the shortfall, and nothing changed', async () => {
+    const { hirer, job, bidId } = await market(10_000n, 40_000n, 2);
+    expect(await refusal(acceptBid(deps, hirer, bidId))).toMatchObject({
+      code: 'INSUFFICIENT_FUNDS',
+      details: { shortfall: 30_000, currency: 'USD' },
+    });
+    expect(await available(hirer)).toBe(10_000n);
+    expect((await getJob(deps, job.id)).job.status).toBe('open');
+    const bids = await db.selectFrom('bids').select('status').where('job_id', '=', job.id).execute();
+    expect(bids.map((bid) => bid.status)).toEqual(['pending', 'pending']);
+    expect(await db.selectFrom('contracts').selectAll().where('job_id', '=', job.id).execute()).toEqual([]);
+    expect(await db.selectFrom('rooms').selectAll().where('title', '=', 'never').execute()).toEqual([]);
+  });
+
+  it('only the hirer accepts; the worker gets 403, a stranger 404, a decided bid or a started job 409', async () => {
+    const { hirer, worker, bidId, bids } = await market(100_000n, 40_000n, 2);
+    const stranger = await newUser('hirer', 'worker');
+    expect(await refusal(acceptBid(deps, worker, bidId))).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await refusal(acceptBid(deps, stranger, bidId))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await refusal(acceptBid(deps, hirer, randomUUID() as BidId))).toMatchObject({ code: 'NOT_FOUND' });
+    await acceptBid(deps, hirer, bidId);
+    expect(await refusal(acceptBid(deps, hirer, bidId))).toMatchObject({
+      code: 'INVALID_TRANSITION',
+      details: { state: 'accepted' },
+    });
+    expect(await refusal(acceptBid(deps, hirer, bids[1] as BidId))).toMatchObject({
+      code: 'INVALID_TRANSITION',
+      details: { state: 'rejected' },
+    });
+  });
+
+  it('two accepts of two bids of one job at once, and one bid twice: one contract, one hold, the rest 409', async () => {
+    const { hirer, job, bids } = await market(200_000n, 40_000n, 2);
+    const outcomes = await Promise.allSettled([
+      acceptBid(deps, hirer, bids[0] as BidId),
+      acceptBid(deps, hirer, bids[1] as BidId),
+      acceptBid(deps, hirer, bids[0] as BidId),
+      acceptBid(deps, hirer, bids[1] as BidId),
+    ]);
+    const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected') expect(outcome.reason).toMatchObject({ code: 'INVALID_TRANSITION' });
+    }
+    expect(await db.selectFrom('contracts').select('id').where('job_id', '=', job.id).execute()).toHaveLength(
+      1,
+    );
+    expect(await available(hirer)).toBe(160_000n);
+    const holds = await db
+      .selectFrom('ledger_transactions')
+      .select('id')
+      .where('kind', '=', 'escrow_hold')
+      .where('initiator_id', '=', hirer.userId)
+      .execute();
+    expect(holds).toHaveLength(1);
+  });
+});
+
+describe('the contract process', () => {
+  it('deliver → request changes → deliver → approve: completed, escrow released minus the fee', async () => {
+    const { hirer, worker, job, bidId } = await market(100_000n, 40_000n);
+    const contract = await acceptBid(deps, hirer, bidId);
+    const delivered = await fire(deps, worker, contract.id, 'deliver', { message: 'First draft attached.' });
+    expect(delivered).toMatchObject({ state: 'delivered', version: 2, deliveries: 1 });
+    expect(delivered.autoApproveAt?.getTime()).toBe((delivered.deliveredAt?.getTime() ?? 0) + 3_600_000);
+    const changes = await fire(deps, hirer, contract.id, 'request_changes', { message: 'Bigger please' });
+    expect(changes).toMatchObject({ state: 'active', version: 3, autoApproveAt: null });
+    await fire(deps, worker, contract.id, 'deliver');
+    const done = await fire(deps, hirer, contract.id, 'approve');
+    expect(done).toMatchObject({ state: 'completed', version: 5, deliveries: 2 });
+    expect(done.reviewDeadlineAt?.getTime()).toBe((done.completedAt?.getTime() ?? 0) + 7_200_000);
+    expect((await getJob(deps, job.id)).job.status).toBe('completed');
+
+    const deliveries = await eventsOf('contract.deliver', contract.id);
+    expect(deliveries.map((event) => event.payload.version)).toEqual([2, 4]);
+    expect(deliveries[0]?.payload).toMatchObject({
+      notify: [hirer.userId],
+      autoApproveAt: delivered.autoApproveAt?.toISOString(),
+    });
+    const approvals = await eventsOf('contract.approve', contract.id);
+    expect(approvals).toHaveLength(1);
+    expect(approvals[0]?.payload).toMatchObject({
+      escrow: 'release',
+      state: 'completed',
+      notify: [worker.userId],
+    });
+    expect(approvals[0]?.payload.reviewDeadlineAt).toBe(done.reviewDeadlineAt?.toISOString());
+
+    // The payments task the relay enqueues for it (twice: the second is a replay).
+    await runEscrowTasks(contract.id);
+    await escrowTask({ payments: testDb.deps, log }, { contractId: contract.id, action: 'release' });
+    expect(await available(worker)).toBe(36_000n); // 40 000 − 10 % fee
+    expect(await available(hirer)).toBe(60_000n);
+    expect(await findEscrow(db, contract.id)).toMatchObject({ status: 'released' });
+
+    const detail = await getContract(deps, hirer, contract.id);
+    expect(detail.transitions.map((t) => `${t.from ?? '-'}>${t.event}>${t.to}`)).toEqual([
+      '->accept>active',
+      'active>deliver>delivered',
+      'delivered>request_changes>active',
+      'active>deliver>delivered',
+      'delivered>approve>completed',
+    ]);
+    expect(detail.transitions[1]?.payload).toEqual({ message: 'First draft attached.' });
+    expect(detail.available).toEqual([]);
+    const messages = await db
+      .selectFrom('messages')
+      .select(['seq', 'meta', 'body', 'sender_id'])
+      .where('room_id', '=', contract.roomId as NonNullable<typeof contract.roomId>)
+      .orderBy('seq')
+      .execute();
+    expect(messages.map((m) => Number(m.seq))).toEqual([1, 2, 3, 4, 5]);
+    expect(messages.map((m) => m.meta?.system)).toEqual([
+      'contract.started',
+      'contract.delivered',
+      'contract.changes_requested',
+      'contract.delivered',
+      'contract.approved',
+    ]);
+    expect(messages[1]?.body).toContain('First draft attached.');
+    expect(messages[1]?.sender_id).toBe(worker.userId);
+  });
+
+  it('refusals: strangers 404, the wrong party 403, an illegal event 409 naming the state, a stale If-Match 409', async () => {
+    const { hirer, worker, bidId } = await market(100_000n);
+    const stranger = await newUser('hirer', 'worker');
+    const admin = await newUser('admin');
+    const contract = await acceptBid(deps, hirer, bidId);
+    expect(await refusal(fire(deps, stranger, contract.id, 'deliver'))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await refusal(getContract(deps, stranger, contract.id))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await refusal(fire(deps, hirer, randomUUID() as ContractId, 'deliver'))).toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    expect(await refusal(fire(deps, hirer, contract.id, 'deliver'))).toMatchObject({
+      code: 'FORBIDDEN',
+      details: { allowed: ['worker'] },
+    });
+    expect(await refusal(fire(deps, admin, contract.id, 'deliver'))).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await refusal(fire(deps, hirer, contract.id, 'approve'))).toMatchObject({
+      code: 'INVALID_TRANSITION',
+      details: { state: 'active', event: 'approve' },
+    });
+    expect(await refusal(fire(deps, worker, contract.id, 'resolve'))).toMatchObject({
+      code: 'INVALID_TRANSITION',
+    });
+    expect(await refusal(fire(deps, worker, contract.id, 'deliver', { expectedVersion: 7 }))).toMatchObject({
+      code: 'CONFLICT',
+      details: { reason: 'VERSION_MISMATCH', version: 1 },
+    });
+    expect((await getContract(deps, admin, contract.id)).contract.state).toBe('active');
+    await fire(deps, worker, contract.id, 'deliver', { expectedVersion: 1 });
+    expect(await refusal(fire(deps, worker, contract.id, 'cancel'))).toMatchObject({
+      code: 'INVALID_TRANSITION',
+      details: { state: 'delivered' },
+    });
+    await fire(deps, hirer, contract.id, 'request_changes');
+    // Cancel is only for a contract never delivered, even after changes were requested.
+    expect(await refusal(fire(deps, hirer, contract.id, 'cancel'))).toMatchObject({
+      code: 'INVALID_TRANSITION',
+      details: { state: 'active', guard: 'neverDelivered' },
+    });
+    expect((await myContracts(deps, stranger)).data).toEqual([]);
+    expect((await myContracts(deps, worker)).data.map((c) => c.id)).toEqual([contract.id]);
+    expect((await myContracts(deps, hirer, { states: ['completed'] })).data).toEqual([]);
+  });
+
+  it('cancel refunds the hirer in full', async () => {
+    const { hirer, worker, job, bidId } = await market(100_000n);
+    const contract = await acceptBid(deps, hirer, bidId);
+    const cancelled = await fire(deps, worker, contract.id, 'cancel', { message: 'Cannot make it, sorry' });
+    expect(cancelled).toMatchObject({ state: 'cancelled', reviewDeadlineAt: null });
+    expect((await getJob(deps, job.id)).job.status).toBe('cancelled');
+    expect((await eventsOf('contract.cancel', contract.id))[0]?.payload).toMatchObject({
+      escrow: 'refund',
+      notify: [hirer.userId, worker.userId],
+    });
+    await runEscrowTasks(contract.id);
+    expect(await available(hirer)).toBe(100_000n);
+    expect(await available(worker)).toBe(0n);
+    expect(await refusal(fire(deps, hirer, contract.id, 'dispute'))).toMatchObject({
+      code: 'INVALID_TRANSITION',
+      details: { state: 'cancelled' },
+    });
+  });
+
+  it('dispute and an admin resolve split the escrow exactly; a split that does not add up is 400', async () => {
+    const { hirer, worker, job, bidId } = await market(100_000n, 40_000n);
+    const admin = await newUser('admin');
+    const contract = await acceptBid(deps, hirer, bidId);
+    await fire(deps, worker, contract.id, 'deliver');
+    await fire(deps, hirer, contract.id, 'dispute', { message: 'Not what we agreed' });
+    const split = { toWorker: 25_000n, toHirer: 15_000n };
+    expect(await refusal(fire(deps, hirer, contract.id, 'resolve', { split }))).toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    expect(
+      await refusal(fire(deps, admin, contract.id, 'resolve', { split: { toWorker: 25_000n, toHirer: 1n } })),
+    ).toMatchObject({ code: 'VALIDATION_FAILED' });
+    const resolved = await fire(deps, admin, contract.id, 'resolve', { split });
+    expect(resolved).toMatchObject({ state: 'resolved', version: 4 });
+    expect((await getJob(deps, job.id)).job.status).toBe('completed');
+    await runEscrowTasks(contract.id);
+    expect(await available(worker)).toBe(22_500n); // 25 000 − 10 %
+    expect(await available(hirer)).toBe(60_000n + 15_000n);
+    const detail = await getContract(deps, admin, contract.id);
+    expect(detail.transitions.at(-1)).toMatchObject({
+      event: 'resolve',
+      actor: 'admin',
+      actorId: admin.userId,
+    });
+  });
+
+  it('the auto-approve timer approves the delivery it was set for, and is a no-op once the state moved on', async () => {
+    const { hirer, worker, bidId } = await market(100_000n, 40_000n);
+    const contract = await acceptBid(deps, hirer, bidId);
+    const first = await fire(deps, worker, contract.id, 'deliver');
+    await fire(deps, hirer, contract.id, 'request_changes');
+    const second = await fire(deps, worker, contract.id, 'deliver');
+    // The first delivery's timer fires late: the contract is at a later version.
+    expect(await autoApprove(deps, contract.id, first.version)).toBe('stale');
+    expect((await getContract(deps, hirer, contract.id)).contract.state).toBe('delivered');
+    expect(await autoApprove(deps, contract.id, second.version)).toBe('applied');
+    const detail = await getContract(deps, hirer, contract.id);
+    expect(detail.contract.state).toBe('completed');
+    expect(detail.transitions.at(-1)).toMatchObject({ event: 'auto_approve', actor: 'timer', actorId: null });
+    expect(await autoApprove(deps, contract.id, second.version)).toBe('stale');
+    expect((await eventsOf('contract.auto_approve', contract.id))[0]?.payload).toMatchObject({
+      escrow: 'release',
+      notify: [hirer.userId, worker.userId],
+    });
+    await runEscrowTasks(contract.id);
+    expect(await available(worker)).toBe(36_000n);
+
+    // Approved by the hirer first: the timer finds nothing to do.
+    const other = await market(100_000n, 40_000n);
+    const contract2 = await acceptBid(deps, other.hirer, other.bidId);
+    const delivered = await fire(deps, other.worker, contract2.id, 'deliver');
+    await fire(deps, other.hirer, contract2.id, 'approve');
+    expect(await autoApprove(deps, contract2.id, delivered.version)).toBe('stale');
+    expect(await eventsOf('contract.auto_approve', contract2.id)).toEqual([]);
+    expect(await autoApprove(deps, randomUUID() as ContractId, 2)).toBe('stale');
+    await runEscrowTasks(contract2.id);
+  });
+});
