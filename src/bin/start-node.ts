@@ -462,6 +462,13 @@ export async function startNode(
                 },
                 idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
               },
+              reviews: {
+                marketplace: {
+                  db: dbHandle.db,
+                  clock: systemClock,
+                  settings: { currency: config.payments.currency },
+                },
+              },
               ...(taskQueues === undefined
                 ? {}
                 : {

@@ -28,10 +28,12 @@ import { type ConsoleDeps, registerConsole } from './console/index.js';
 import { registerSecurity, type SecurityOptions } from './plugins/security.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerAuthRoutes } from './routes/auth.js';
+import { registerCategoryRoutes } from './routes/categories.js';
 import { type HealthOptions, registerHealthRoutes } from './routes/health.js';
 import { type ContractRoutesDeps, registerContractRoutes } from './routes/contracts.js';
 import { type JobRoutesDeps, registerJobRoutes } from './routes/jobs.js';
 import { type PaymentRoutesDeps, registerPaymentRoutes } from './routes/payments.js';
+import { type ReviewRoutesDeps, registerReviewRoutes } from './routes/reviews.js';
 import { registerRoomRoutes } from './routes/rooms.js';
 import { registerUserRoutes } from './routes/users.js';
 import { registerWalletRoutes, type WalletRoutesDeps } from './routes/wallet.js';
@@ -54,6 +56,8 @@ export interface RestDeps {
   readonly wallet?: WalletRoutesDeps;
   /** Jobs, bids and categories (issue 12). */
   readonly jobs?: JobRoutesDeps;
+  /** Reviews and admin category edits (issue 12). */
+  readonly reviews?: ReviewRoutesDeps;
   /** Contracts: accepting bids, transitions, resolve (issue 12). */
   readonly contracts?: ContractRoutesDeps;
   /** The operators' console (bull-board at /admin/queues, issue 13). */
@@ -123,6 +127,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (rest.payments !== undefined) registerPaymentRoutes(app, rest.payments);
     if (rest.wallet !== undefined) registerWalletRoutes(app, rest.wallet);
     if (rest.jobs !== undefined) registerJobRoutes(app, rest.jobs);
+    if (rest.reviews !== undefined) {
+      registerReviewRoutes(app, rest.reviews);
+      registerCategoryRoutes(app, rest.reviews.marketplace);
+    }
     if (rest.contracts !== undefined) registerContractRoutes(app, rest.contracts);
     if (rest.console !== undefined) await registerConsole(app, rest.console);
   }

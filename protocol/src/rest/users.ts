@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { UserId } from '../ids.js';
 import { Cursor, Iso, PageLimit, page } from './common.js';
+import { RatingSummary, UserPerformance } from './reviews.js';
 
 export const Role = z.enum(['worker', 'hirer', 'admin']);
 export type Role = z.infer<typeof Role>;
@@ -59,6 +60,8 @@ export const UserProfile = PublicUser.extend({
   presence: Presence.optional().describe(
     'Present only when you and the user added each other as contacts (or it is you).',
   ),
+  rating: RatingSummary.describe('Reviews about the user (published, not hidden).'),
+  performance: UserPerformance.describe("The user's contracts in figures."),
 }).meta({ id: 'UserProfile' });
 export type UserProfile = z.infer<typeof UserProfile>;
 
@@ -97,7 +100,11 @@ export const UserSearchQuery = z.strictObject({
 });
 export type UserSearchQuery = z.infer<typeof UserSearchQuery>;
 
-export const UserPage = page(PublicUser).meta({ id: 'UserPage' });
+/** A worker search result: the public profile and the rating summary (to sort and show stars). */
+export const WorkerListing = PublicUser.extend({ rating: RatingSummary }).meta({ id: 'WorkerListing' });
+export type WorkerListing = z.infer<typeof WorkerListing>;
+
+export const UserPage = page(WorkerListing).meta({ id: 'UserPage' });
 
 export const UserIdParams = z.strictObject({ id: UserId });
 export const ContactParams = z.strictObject({ userId: UserId });

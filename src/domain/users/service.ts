@@ -9,10 +9,10 @@ import type { UserId } from '../../../protocol/src/ids.js';
 import type {
   Contact,
   Me,
-  PublicUser,
   UpdateMeRequest,
   UserProfile,
   UserSearchQuery,
+  WorkerListing,
 } from '../../../protocol/src/rest/users.js';
 import type { Database } from '../../db/database.js';
 import {
@@ -27,6 +27,8 @@ import {
 } from '../../db/repositories/users.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import { AppError } from '../../platform/errors.js';
+import { userPerformance } from '../marketplace/performance.js';
+import { ratingSummaries, ratingSummary } from '../marketplace/reviews.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { toMe, toPublicUser } from './dto.js';
 
@@ -92,23 +94,37 @@ export function createUserService(deps: {
       return toMe(updated);
     },
 
-    /** The public profile; presence and last-seen only for the user themself and mutual contacts. */
+    /**
+     * The public profile with its rating summary and contract figures (issue 12 §5–6); presence and
+     * last-seen only for the user themself and mutual contacts.
+     */
     async getUser(viewer: UserId, id: UserId): Promise<UserProfile> {
       const user = await activeUser(id);
+      const [ratings, performance] = await Promise.all([
+        ratingSummaries({ db }, [id]),
+        userPerformance({ db }, id),
+      ]);
+      const profile = {
+        ...toPublicUser(user),
+        rating: ratings.get(id) ?? ratingSummary(undefined),
+        performance,
+      };
       if (viewer !== id && !(await mutualContactIdsAmong(db, viewer, [id])).has(id)) {
-        return toPublicUser(user);
+        return profile;
       }
       const [online] = await deps.isOnline([id]);
       return {
-        ...toPublicUser(user),
+        ...profile,
         presence: online
           ? { status: 'online', lastSeenAt: null }
           : { status: 'offline', lastSeenAt: user.last_seen_at?.toISOString() ?? null },
       };
     },
 
-    /** Workers matching the query, newest first, cursor-paginated. */
-    async searchWorkers(query: UserSearchQuery): Promise<{ data: PublicUser[]; nextCursor: string | null }> {
+    /** Workers matching the query, newest first, cursor-paginated; each with its rating summary. */
+    async searchWorkers(
+      query: UserSearchQuery,
+    ): Promise<{ data: WorkerListing[]; nextCursor: string | null }> {
       const rows = await searchUsers(db, {
         terms: searchTerms(query.q),
         skill: query.skill,
@@ -117,7 +133,14 @@ export function createUserService(deps: {
         after: decodeCursor(query.cursor),
         limit: query.limit + 1,
       });
-      return pageOf(rows, query.limit, toPublicUser);
+      const ratings = await ratingSummaries(
+        { db },
+        rows.slice(0, query.limit).map((row) => row.id),
+      );
+      return pageOf(rows, query.limit, (row) => ({
+        ...toPublicUser(row),
+        rating: ratings.get(row.id) ?? ratingSummary(undefined),
+      }));
     },
 
     async addContact(userId: UserId, contactId: UserId): Promise<void> {
