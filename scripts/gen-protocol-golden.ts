@@ -23,6 +23,10 @@ const bob = 'a3e1f9b2-6c4d-4e8a-b7f1-9d2c5e8a3b60';
 const now = 1_767_225_600_000;
 /** A group room the three of them share. */
 const room = 'c7d4e2a1-5b3f-4e6a-9c8d-1f2e3a4b5c6d';
+/** A marketplace job of alice's, its category, and a bid on it. */
+const job = '3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98';
+const category = 'd1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6';
+const bid = '7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d';
 /** Chosen by the sending client (here a ULID); any 1..64 characters unique per sender and room. */
 const clientMsgId = '01JGX7K2M3N4P5Q6R7S8T9V0WX';
 /** Shape of an access JWT (not a valid signature). */
@@ -50,6 +54,8 @@ export const goldenSamples: Readonly<Record<string, unknown>> = {
   'client.room.history': { t: 'room.history', id: 9, d: { roomId: room, beforeSeq: 43, limit: 2 } },
   'client.room.typing': { t: 'room.typing', d: { roomId: room } },
   'client.room.read': { t: 'room.read', id: 10, d: { roomId: room, seq: 43 } },
+  'client.jobs.watch': { t: 'jobs.watch', id: 11, d: { categoryId: category, skills: ['kotlin', 'gradle'] } },
+  'client.jobs.unwatch': { t: 'jobs.unwatch', id: 12 },
   'server.hello': {
     t: 'hello',
     d: {
@@ -133,6 +139,43 @@ export const goldenSamples: Readonly<Record<string, unknown>> = {
     },
   },
   'server.wallet': { t: 'wallet', d: { currency: 'USD', available: 12_500, pending: 2_000 } },
+  'server.market': {
+    t: 'market',
+    d: {
+      id: '4f8e2d1c-7b6a-4c5d-9e3f-2a1b0c9d8e7f',
+      type: 'bid.placed',
+      jobId: job,
+      bidId: bid,
+      state: 'pending',
+      at: '2026-01-01T00:00:00.000Z',
+    },
+  },
+  'server.market.contract': {
+    t: 'market',
+    d: {
+      id: '6a5b4c3d-2e1f-4a0b-8c7d-6e5f4a3b2c1d',
+      type: 'contract.deliver',
+      jobId: job,
+      contractId: 'e2d3c4b5-a6f7-4e8d-9c0b-1a2f3e4d5c6b',
+      state: 'delivered',
+      version: 2,
+      at: '2026-01-01T00:00:00.000Z',
+    },
+  },
+  'server.job.posted': {
+    t: 'job.posted',
+    d: {
+      id: job,
+      title: 'Port a Kotlin build to Gradle 9',
+      categoryId: category,
+      skills: ['kotlin', 'gradle'],
+      budget: { kind: 'fixed', amount: 40_000, currency: 'USD' },
+      remote: true,
+      location: null,
+      hirerId: alice,
+      createdAt: '2026-01-01T00:00:00.000Z',
+    },
+  },
   'server.pong': { t: 'pong', d: { serverTime: now } },
   'server.room.message': {
     t: 'room.message',

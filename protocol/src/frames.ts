@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import { ErrorCode } from './codes.js';
-import { RoomId, UserId } from './ids.js';
+import { BidId, CategoryId, ContractId, JobId, ReviewId, RoomId, UserId } from './ids.js';
 import { findJsonProblem, stringProblem } from './json-value.js';
 import { Iso } from './rest/common.js';
 import { Encoding, PROTOCOL_VERSION } from './version.js';
@@ -51,6 +51,8 @@ export const ClientFrameType = {
   ROOM_HISTORY: 'room.history',
   ROOM_TYPING: 'room.typing',
   ROOM_READ: 'room.read',
+  JOBS_WATCH: 'jobs.watch',
+  JOBS_UNWATCH: 'jobs.unwatch',
 } as const;
 export type ClientFrameType = (typeof ClientFrameType)[keyof typeof ClientFrameType];
 
@@ -239,6 +241,43 @@ export const RoomReadFrame = roomFrame(
   'Marks messages up to seq as read; answered by ok {seq}.',
 );
 
+/** Most skills a `jobs.watch` filter may name (as many as a job may ask for). */
+export const MAX_WATCH_SKILLS = 30;
+
+/**
+ * `jobs.watch`: a live job board on this connection. Every job posted afterwards that matches is
+ * pushed as `job.posted`: its category equals `categoryId` (when set) and it asks for at least one
+ * of `skills` (when any are given; compared trimmed, lower case, inner whitespace collapsed, as
+ * REST stores skills). One watch per connection: a new one replaces it; it ends with the connection.
+ */
+export const JobsWatchPayload = z.strictObject({
+  categoryId: CategoryId.optional().describe('Only jobs of this category; absent: every category.'),
+  skills: z
+    .array(z.string().min(1).max(50))
+    .max(MAX_WATCH_SKILLS)
+    .optional()
+    .describe(
+      `Up to ${MAX_WATCH_SKILLS} skills of 1 to 50 characters; a job matches when it asks for at least one. Absent or empty: any skills.`,
+    ),
+});
+export type JobsWatchPayload = z.infer<typeof JobsWatchPayload>;
+
+export const JobsWatchFrame = z
+  .strictObject({ t: z.literal(ClientFrameType.JOBS_WATCH), id: RequestId.optional(), d: JobsWatchPayload })
+  .meta({
+    id: 'JobsWatchFrame',
+    description: "Watches new jobs matching a filter (replaces the connection's watch); answered by ok.",
+  });
+
+/** `jobs.unwatch`: ends the connection's job watch (a no-op without one); `d` may be omitted or `{}`. */
+export const JobsUnwatchFrame = z
+  .strictObject({
+    t: z.literal(ClientFrameType.JOBS_UNWATCH),
+    id: RequestId.optional(),
+    d: z.strictObject({}).optional(),
+  })
+  .meta({ id: 'JobsUnwatchFrame', description: "Ends the connection's job watch; answered by ok." });
+
 /**
  * Any frame a client may send, discriminated on `t`. The gateway validates every inbound frame
  * with this (after the codec has decoded it); inside the server the type is trusted.
@@ -255,6 +294,8 @@ export const ClientFrame = z
     RoomHistoryFrame,
     RoomTypingFrame,
     RoomReadFrame,
+    JobsWatchFrame,
+    JobsUnwatchFrame,
   ])
   .describe('A client-to-server request: {t, id?, d?}.');
 export type ClientFrame = z.infer<typeof ClientFrame>;
@@ -352,6 +393,8 @@ export const ReplyPayloads = {
   [ClientFrameType.ROOM_HISTORY]: RoomHistoryResult,
   [ClientFrameType.ROOM_TYPING]: z.undefined(),
   [ClientFrameType.ROOM_READ]: RoomReadResult,
+  [ClientFrameType.JOBS_WATCH]: z.undefined(),
+  [ClientFrameType.JOBS_UNWATCH]: z.undefined(),
 } as const satisfies Record<ClientFrameType, z.ZodType>;
 /** The `ok` payload type of a request type, e.g. `ReplyPayload<'ping'>` is `{serverTime}`. */
 export type ReplyPayload<T extends ClientFrameType> = z.infer<(typeof ReplyPayloads)[T]>;
@@ -411,6 +454,8 @@ export const ServerPushType = {
   ROOM_READ: 'room.read',
   ROOM_MEMBER: 'room.member',
   WALLET: 'wallet',
+  MARKET: 'market',
+  JOB_POSTED: 'job.posted',
 } as const;
 export type ServerPushType = (typeof ServerPushType)[keyof typeof ServerPushType];
 
@@ -475,6 +520,68 @@ export const WalletPayload = z.object({
 });
 export type WalletPayload = z.infer<typeof WalletPayload>;
 
+/**
+ * Types of `market` pushes known to this protocol version; `contract.<event>` is one per contract
+ * transition (`contract.accept`, `contract.deliver`, …). More may appear: clients ignore types they
+ * do not know.
+ */
+export const MarketEventType = {
+  BID_PLACED: 'bid.placed',
+  BID_ACCEPTED: 'bid.accepted',
+  BID_REJECTED: 'bid.rejected',
+  BID_WITHDRAWN: 'bid.withdrawn',
+  JOB_CLOSED: 'job.closed',
+  REVIEW_PUBLISHED: 'review.published',
+} as const;
+export type MarketEventType = (typeof MarketEventType)[keyof typeof MarketEventType];
+
+/**
+ * `market`: something happened to a job, bid, contract or review you are a party to. Ids and
+ * states only, never text: read the thing over REST for the rest. At most once: a push missed
+ * while offline is not repeated (REST is the truth; re-read it after a reconnect).
+ */
+export const MarketEventPayload = z.object({
+  id: z.string().min(1).describe('Stable id of the event; the same id is never pushed twice on purpose.'),
+  type: z
+    .string()
+    .min(1)
+    .describe(
+      'bid.placed | bid.accepted | bid.rejected | bid.withdrawn | job.closed | contract.<event> | review.published; ignore types you do not know.',
+    ),
+  jobId: JobId.optional(),
+  bidId: BidId.optional(),
+  contractId: ContractId.optional(),
+  reviewId: ReviewId.optional(),
+  state: z
+    .string()
+    .optional()
+    .describe("State of the thing after the event (a bid's, job's or contract's status)."),
+  version: z.int().min(0).optional().describe("The contract's version after a contract event."),
+  at: Iso.describe('When the change was committed.'),
+});
+export type MarketEventPayload = z.infer<typeof MarketEventPayload>;
+
+/**
+ * `job.posted`: a new open job matching this connection's `jobs.watch` filter: the summary a job
+ * board lists (the description and bids are read over REST).
+ */
+export const JobPostedPayload = z.object({
+  id: JobId,
+  title: z.string(),
+  categoryId: CategoryId,
+  skills: z.array(z.string()).describe('Lower case, as stored.'),
+  budget: z.object({
+    kind: z.string().describe('fixed | hourly (ignore a kind you do not know).'),
+    amount: z.int().min(0).describe('Minor units of currency.'),
+    currency: z.string(),
+  }),
+  remote: z.boolean(),
+  location: z.string().nullable(),
+  hirerId: UserId,
+  createdAt: Iso,
+});
+export type JobPostedPayload = z.infer<typeof JobPostedPayload>;
+
 /** `pong`: answer to a `ping` sent without `id`. */
 export const PongPayload = z.object({ serverTime: EpochMs });
 export type PongPayload = z.infer<typeof PongPayload>;
@@ -495,6 +602,15 @@ export const NotificationFrame = z
 export const WalletFrame = z
   .object({ t: z.literal(ServerPushType.WALLET), d: WalletPayload })
   .meta({ id: 'WalletFrame', description: "The user's wallet balance changed." });
+/** `{t: 'market', d: MarketEventPayload}`. */
+export const MarketFrame = z.object({ t: z.literal(ServerPushType.MARKET), d: MarketEventPayload }).meta({
+  id: 'MarketFrame',
+  description: 'A job, bid, contract or review of yours changed (ids and states).',
+});
+/** `{t: 'job.posted', d: JobPostedPayload}`. */
+export const JobPostedFrame = z
+  .object({ t: z.literal(ServerPushType.JOB_POSTED), d: JobPostedPayload })
+  .meta({ id: 'JobPostedFrame', description: 'A new job matching your jobs.watch filter.' });
 /** `{t: 'pong', d: PongPayload}`. */
 export const PongFrame = z
   .object({ t: z.literal(ServerPushType.PONG), d: PongPayload })
@@ -533,6 +649,8 @@ const pushFrames = [
   RoomReadPushFrame,
   RoomMemberFrame,
   WalletFrame,
+  MarketFrame,
+  JobPostedFrame,
 ] as const;
 
 /** Any server push (a frame that is not a reply), discriminated on `t`. */

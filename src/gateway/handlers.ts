@@ -11,6 +11,7 @@ import type { PresenceService } from '../domain/presence/service.js';
 import { AppError } from '../platform/errors.js';
 import type { Connection } from './connection.js';
 import type { Hub } from './hub.js';
+import { type JobBoard, toJobWatch } from './job-board.js';
 
 type Handler<T extends ClientFrameType> = (
   connection: Connection,
@@ -46,6 +47,8 @@ export function createHandlers(deps: {
   ) => Promise<{ lastSeq: number }>;
   /** Drops the connection from the room (and the node's bus subscription when it was the last). */
   readonly leaveRoom: (roomId: RoomId, connection: Connection) => Promise<void>;
+  /** The node's live job board (`jobs.watch`): one watch per connection. */
+  readonly jobBoard: Pick<JobBoard<Connection>, 'watch' | 'unwatch'>;
 }): HandlerTable {
   const { auth, presence, hub } = deps;
   /** The actor of a room the connection's user is a member of; FORBIDDEN (the same for unknown rooms) otherwise. */
@@ -133,6 +136,15 @@ export function createHandlers(deps: {
         seq: frame.d.seq,
         reply,
       })),
+    // Jobs are public to every signed-in user (REST GET /v1/jobs): no role is required to watch.
+    'jobs.watch': async (connection, frame) => {
+      deps.jobBoard.watch(connection, toJobWatch(frame.d));
+      return undefined;
+    },
+    'jobs.unwatch': async (connection) => {
+      deps.jobBoard.unwatch(connection);
+      return undefined;
+    },
   };
 }
 

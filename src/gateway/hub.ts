@@ -154,6 +154,11 @@ export function createHub(codec: Codec) {
       if (targets !== undefined) fanOut(targets, frame);
     },
 
+    /** One frame to these connections, encoded at most once per encoding (the live job board). */
+    pushTo(targets: Iterable<Connection>, frame: ServerFrame): void {
+      fanOut(targets, frame);
+    },
+
     watch(connection: Connection, userIds: readonly UserId[]): void {
       for (const userId of userIds) {
         addTo(watchers, userId, connection);

@@ -39,6 +39,8 @@ import type { WebSocketEngine } from './engine.js';
 import { registerFastifyWebSocket } from './fastify-ws.js';
 import { createHandlers, dispatchThrough } from './handlers.js';
 import { createHub } from './hub.js';
+import { createJobBoard } from './job-board.js';
+import { subscribeMarketLive } from './market-live.js';
 import { createRoomAccess } from './room-access.js';
 import { createRoomJoins } from './room-joins.js';
 import type { GatewayCore } from './transport.js';
@@ -175,6 +177,7 @@ export function createGateway(deps: GatewayDeps) {
     now,
   });
   let contactRemovals = 0;
+  const jobBoard = createJobBoard<Connection>();
   const handlers = createHandlers({
     auth: deps.auth,
     presence: deps.presence,
@@ -185,6 +188,7 @@ export function createGateway(deps: GatewayDeps) {
     contactRemovals: () => contactRemovals,
     joinRoom: roomJoins.join,
     leaveRoom,
+    jobBoard,
   });
   const describeError = (
     error: unknown,
@@ -210,6 +214,7 @@ export function createGateway(deps: GatewayDeps) {
     onClosed: (connection: Connection) => {
       const joined = hub.roomsOfConnection(connection);
       hub.remove(connection);
+      jobBoard.unwatch(connection);
       roomJoins.dropUnused(joined);
       connectionsGauge.dec({ transport: connection.transportKind });
       tellUser(connection.userId, { type: 'socket-closed' });
@@ -358,6 +363,7 @@ export function createGateway(deps: GatewayDeps) {
             tellUser(userId.data, { type: 'notify', notification: notification.data });
           }
         }),
+        ...(await subscribeMarketLive({ bus, hub, jobBoard, tellUser })),
       );
       intervals.push(
         setInterval(() => {

@@ -21,6 +21,7 @@
  *   `request`) is sent again after each reconnect, before queued requests; its reply states are
  *   emitted as `presence` events, so the app sees what changed while it was away. Resume is a list
  *   of steps run at each `hello` (`resumers`): rooms will add `room.join` with `sinceSeq` there.
+ *   The job-board watch (`watchJobs`, or a `jobs.watch` request) is sent again too.
  * - Token lifetime: the `exp` of the token is read from the JWT; `refreshToken()` (also scheduled
  *   automatically ahead of `exp`) gets a fresh token and sends `auth.refresh`.
  * - Liveness: when nothing arrived for `hello.heartbeatMs`, a `ping` is sent; no reply within
@@ -35,7 +36,10 @@ import {
   ClientFrame,
   type ClientFrameType,
   type HelloPayload,
+  type JobPostedPayload,
+  type JobsWatchPayload,
   MAX_REQUEST_ID,
+  type MarketEventPayload,
   type NotificationPayload,
   type PresenceState,
   type ReplyPayload,
@@ -147,6 +151,13 @@ export interface ClientEvents {
   /** Your wallet's balance after it changed (whole balance: the latest push is the truth). */
   wallet: WalletPayload;
   /**
+   * A job, bid, contract or review of yours changed: ids and states only (re-read it over REST).
+   * At most once: after a reconnect, re-read what you show. Ignore `type`s you do not know.
+   */
+  market: MarketEventPayload;
+  /** A new job matching the filter of `watchJobs`. */
+  'job.posted': JobPostedPayload;
+  /**
    * Messages of rooms joined with `joinRoom`: in seq order, each once, gaps filled through history
    * first, resumed after every reconnect. (Rooms joined with a raw `request` arrive here as pushed.)
    */
@@ -159,6 +170,9 @@ export interface ClientEvents {
 
 /** Fields of `d` for a request type, as the caller writes them (zod input: defaults optional, ids plain strings). */
 export type RequestPayload<T extends ClientFrameType> = Extract<z.input<typeof ClientFrame>, { t: T }>['d'];
+
+/** The filter of `watchJobs`: `categoryId?`, `skills?` (a job matches with any one of them). */
+export type JobsWatchFilter = RequestPayload<'jobs.watch'>;
 
 export interface RequestOptions {
   /** Overrides `requestTimeoutMs` for this request. */
@@ -183,6 +197,15 @@ export interface GigwireClient {
   subscribePresence(userIds: readonly string[]): Promise<PresenceState[]>;
   /** Ends presence subscriptions (on the server when connected; no longer restored in any case). */
   unsubscribePresence(userIds: readonly string[]): Promise<void>;
+  /** The job-board filter the server accepted and the client restores after reconnects; undefined when not watching. */
+  readonly jobsWatch: JobsWatchPayload | undefined;
+  /**
+   * Watches new jobs matching the filter (`job.posted` events; `{}`: every job), replacing the
+   * previous watch, and keeps watching across reconnects.
+   */
+  watchJobs(filter?: JobsWatchFilter): Promise<void>;
+  /** Stops watching jobs (on the server when connected; no longer restored in any case). */
+  unwatchJobs(): Promise<void>;
   /**
    * Joins a room and keeps it joined across reconnects (rejoining with the last seq seen, so exactly
    * the missed messages arrive); `room.message` events then come in seq order without gaps.
@@ -275,6 +298,7 @@ class Client implements GigwireClient {
   private bucket = { tokens: 0, capacity: 0, perMs: 0, at: 0 };
 
   private readonly presence = new Set<string>();
+  private jobsFilter: JobsWatchPayload | undefined;
   private refreshing: Promise<AuthRefreshResult> | undefined;
   private waiters: { resolve: (hello: HelloPayload) => void; reject: (error: GigwireError) => void }[] = [];
 
@@ -309,7 +333,11 @@ class Client implements GigwireClient {
    * What is restored at every hello, in order, before queued requests: presence subscriptions,
    * then every joined room with `sinceSeq` (the highest gap-free seq held).
    */
-  private readonly resumers: (() => void)[] = [() => this.resumePresence(), () => this.rooms.resume()];
+  private readonly resumers: (() => void)[] = [
+    () => this.resumePresence(),
+    () => this.rooms.resume(),
+    () => this.resumeJobsWatch(),
+  ];
 
   constructor(options: ClientOptions) {
     this.url = options.url;
@@ -384,6 +412,21 @@ class Client implements GigwireClient {
         this.request('presence.unsubscribe', { userIds: chunk }),
       ),
     );
+  }
+
+  get jobsWatch(): JobsWatchPayload | undefined {
+    return this.jobsFilter;
+  }
+
+  async watchJobs(filter: JobsWatchFilter = {}): Promise<void> {
+    await this.request('jobs.watch', filter);
+  }
+
+  async unwatchJobs(): Promise<void> {
+    this.jobsFilter = undefined;
+    // A watch belongs to a connection: without one there is nothing to end on the server.
+    if (this.phase !== 'open') return;
+    await this.request('jobs.unwatch', {});
   }
 
   joinRoom(roomId: string): Promise<{ lastSeq: number }> {
@@ -688,6 +731,12 @@ class Client implements GigwireClient {
       case 'wallet':
         this.events.emit('wallet', frame.d);
         break;
+      case 'market':
+        this.events.emit('market', frame.d);
+        break;
+      case 'job.posted':
+        this.events.emit('job.posted', frame.d);
+        break;
       case 'room.message':
         if (!this.rooms.onMessage(frame.d)) this.events.emit('room.message', frame.d);
         break;
@@ -770,6 +819,7 @@ class Client implements GigwireClient {
       // Not waiting for the reply: the server forgets a subscription only with the connection.
       if (parsed.data.t === 'presence.unsubscribe')
         for (const id of parsed.data.d.userIds) this.presence.delete(id);
+      if (parsed.data.t === 'jobs.unwatch') this.jobsFilter = undefined;
       const outgoing: Outgoing = {
         type,
         frame: parsed.data,
@@ -892,6 +942,8 @@ class Client implements GigwireClient {
       for (const state of (parsed.data as ReplyPayload<'presence.subscribe'>).presence) {
         this.events.emit('presence', state);
       }
+    } else if (frame.t === 'jobs.watch') {
+      this.jobsFilter = frame.d;
     } else if (frame.t === 'auth.refresh') {
       this.scheduleRefresh((parsed.data as ReplyPayload<'auth.refresh'>).expiresAt);
     }
@@ -915,6 +967,19 @@ class Client implements GigwireClient {
         if (retry && rest.length > 0) this.resubscribe(rest, false);
       }
       if (error.code !== ClientErrorCode.DISCONNECTED && error.code !== ClientErrorCode.CLOSED) {
+        this.emitError(error);
+      }
+    });
+  }
+
+  private resumeJobsWatch(): void {
+    if (this.jobsFilter === undefined) return;
+    this.enqueue('jobs.watch', this.jobsFilter, this.requestTimeoutMs, true).catch((error: unknown) => {
+      if (
+        error instanceof GigwireError &&
+        error.code !== ClientErrorCode.DISCONNECTED &&
+        error.code !== ClientErrorCode.CLOSED
+      ) {
         this.emitError(error);
       }
     });

@@ -3,7 +3,12 @@
  * here (sockets opening and closing, personal pushes), so presence counts in Redis change in the
  * order the sockets did. It never holds sockets: it reaches them through the ClientSink port.
  */
-import type { NotificationPayload, ServerFrame, WalletPayload } from '../../../protocol/src/frames.js';
+import type {
+  MarketEventPayload,
+  NotificationPayload,
+  ServerFrame,
+  WalletPayload,
+} from '../../../protocol/src/frames.js';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { PresenceService } from '../../domain/presence/service.js';
 import type { ActorKind } from '../runtime/types.js';
@@ -17,7 +22,8 @@ export type UserMessage =
   | { readonly type: 'socket-opened' }
   | { readonly type: 'socket-closed' }
   | { readonly type: 'notify'; readonly notification: NotificationPayload }
-  | { readonly type: 'wallet'; readonly wallet: WalletPayload };
+  | { readonly type: 'wallet'; readonly wallet: WalletPayload }
+  | { readonly type: 'market'; readonly event: MarketEventPayload };
 
 export const USER_ACTOR = 'user';
 
@@ -47,6 +53,9 @@ export function userActorKind(deps: {
               return;
             case 'wallet':
               deps.sink.pushToUser(userId, { t: 'wallet', d: message.wallet });
+              return;
+            case 'market':
+              deps.sink.pushToUser(userId, { t: 'market', d: message.event });
               return;
           }
         },

@@ -86,6 +86,18 @@ export function findJob(db: Db, id: JobId): Promise<JobRow | undefined> {
   return db.selectFrom('jobs').select(JOB_COLUMNS).where('id', '=', id).executeTakeFirst();
 }
 
+/** Those of `ids` that are still open, oldest first (the live job board reads a relay batch at once). */
+export function findOpenJobs(db: Db, ids: readonly JobId[]): Promise<JobRow[]> {
+  if (ids.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('jobs')
+    .select(JOB_COLUMNS)
+    .where('id', 'in', ids)
+    .where('status', '=', 'open')
+    .orderBy('created_at')
+    .execute();
+}
+
 /**
  * The job row locked for this transaction: `update` for status changes (close, accept), `share` for
  * bids, which may run side by side but must not pass a close or an accept that is committing.

@@ -4,6 +4,10 @@
  * the event id, and marks them published in the same transaction. A crash after enqueuing and
  * before the commit re-enqueues the same ids next time, which BullMQ ignores: nothing is lost and
  * nothing runs twice.
+ *
+ * With a bus, each committed batch is then announced for live pushes (live.ts: `market` to the
+ * users a marketplace event names, `job.posted` to matching job boards) — at most once, after the
+ * commit, and never failing the relay.
  */
 import type { Kysely } from 'kysely';
 import { UserId } from '../../../protocol/src/ids.js';
@@ -20,6 +24,7 @@ import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
 import { AuthEvent } from '../auth/service.js';
 import { CONTRACT_EVENT_PREFIX } from '../marketplace/events.js';
 import { PAYMENT_REQUESTED, PROVIDER_EVENT_RECEIVED } from '../payments/payments-service.js';
+import { announceLive } from './live.js';
 
 import { dispatchContractEvent } from './contract-dispatch.js';
 
@@ -120,18 +125,21 @@ export function startOutboxRelay(deps: {
   let running: Promise<number> = Promise.resolve(0);
 
   const drainOnce = () => {
-    running = running.then(() =>
-      db.transaction().execute(async (trx) => {
-        const events = await claimUnpublishedEvents(trx, BATCH);
-        for (const event of events) await dispatch(event, targets);
+    running = running.then(async () => {
+      const events = await db.transaction().execute(async (trx) => {
+        const claimed = await claimUnpublishedEvents(trx, BATCH);
+        for (const event of claimed) await dispatch(event, targets);
         await markEventsPublished(
           trx,
-          events.map((event) => event.id),
+          claimed.map((event) => event.id),
           clock.now(),
         );
-        return events.length;
-      }),
-    );
+        return claimed;
+      });
+      // Live pushes once the batch is committed (at most once; never fails the relay): live.ts.
+      if (deps.bus !== undefined) await announceLive({ db, bus: deps.bus, log }, events);
+      return events.length;
+    });
     return running;
   };
 
