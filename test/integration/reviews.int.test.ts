@@ -14,7 +14,7 @@ import type { Database } from '../../src/db/database.js';
 import { findCategoryBySlug } from '../../src/db/repositories/jobs.repo.js';
 import type { ContractStateColumn } from '../../src/db/tables/marketplace.table.js';
 import { userPerformance } from '../../src/domain/marketplace/performance.js';
-import { publishDueReviews } from '../../src/domain/marketplace/reviews.js';
+import { closeReviewWindow, publishDueReviews } from '../../src/domain/marketplace/reviews.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { captureLogs, startTestNode, type TestNode } from '../support/context.js';
 import { capturingDb, explain } from '../support/explain.js';
@@ -285,7 +285,7 @@ describe('double-blind reviews', () => {
         .set({ review_deadline_at: new Date(Date.now() - 1000) })
         .where('id', '=', contractId as ContractId)
         .execute();
-      expect(await publishDueReviews({ db, clock: systemClock }, contractId as ContractId)).toEqual({
+      expect(await publishDueReviews({ db, clock: systemClock }, contractId as ContractId)).toMatchObject({
         windowClosed: true,
         published: 0,
       });
@@ -345,7 +345,12 @@ describe('double-blind reviews', () => {
     expect(lone.status).toBe(201);
 
     const deps = { db, clock: systemClock };
-    expect(await publishDueReviews(deps, contractId)).toEqual({ windowClosed: false, published: 0 });
+    expect(await publishDueReviews(deps, contractId)).toMatchObject({ windowClosed: false, published: 0 });
+    // The task ran early: it fails, to be retried, rather than leave the review blind for good.
+    await expect(closeReviewWindow(deps, contractId)).rejects.toMatchObject({
+      code: 'CONFLICT',
+      details: { reason: 'REVIEW_WINDOW_OPEN' },
+    });
     expect(await publicReviews(w)).toEqual([]);
 
     await db
@@ -354,14 +359,15 @@ describe('double-blind reviews', () => {
       .where('id', '=', contractId)
       .execute();
     const [a, b] = await Promise.all([
-      publishDueReviews(deps, contractId),
+      closeReviewWindow(deps, contractId),
       publishDueReviews(deps, contractId),
     ]);
     expect(a.published + b.published).toBe(1);
-    expect(await publishDueReviews(deps, contractId)).toEqual({ windowClosed: true, published: 0 });
-    expect(await publishDueReviews(deps, randomUUID() as ContractId)).toEqual({
+    expect(await closeReviewWindow(deps, contractId)).toMatchObject({ windowClosed: true, published: 0 });
+    expect(await closeReviewWindow(deps, randomUUID() as ContractId)).toEqual({
       windowClosed: false,
       published: 0,
+      deadline: null,
     });
 
     expect((await publicReviews(w)).map((r) => r.id)).toEqual([lone.body.id]);

@@ -251,10 +251,12 @@ export async function submitReview(
 }
 
 export interface PublishResult {
-  /** False when the window is still open (nothing done: the task ran early) or the contract is unknown. */
+  /** False when the window is still open (nothing done: the task ran early) or there is none. */
   readonly windowClosed: boolean;
   /** Reviews this run published (0 on a rerun). */
   readonly published: number;
+  /** The contract's review deadline; null for an unknown contract or one without a window. */
+  readonly deadline: Date | null;
 }
 
 /**
@@ -272,10 +274,32 @@ export async function publishDueReviews(
     const contract = await lockContractForReview(trx, contractId);
     const now = deps.clock.now();
     const deadline = contract?.review_deadline_at ?? null;
-    if (deadline === null || now.getTime() < deadline.getTime()) return { windowClosed: false, published: 0 };
+    if (deadline === null || now.getTime() < deadline.getTime()) {
+      return { windowClosed: false, published: 0, deadline };
+    }
     const published = await publishIn(trx, contractId, now);
-    return { windowClosed: true, published: published.length };
+    return { windowClosed: true, published: published.length, deadline };
   });
+}
+
+/**
+ * The body of the `reviews.publish` task: `publishDueReviews`, and an error when it ran before the
+ * deadline (the clocks of the node that scheduled it and of this one differ), so the task is retried
+ * with its back-off instead of leaving a lone review blind for good. An unknown contract, or one
+ * without a window, is done: nothing will ever be due there.
+ * @throws AppError CONFLICT `REVIEW_WINDOW_OPEN` (with `deadline`) when it ran early.
+ */
+export async function closeReviewWindow(
+  deps: Pick<MarketplaceDeps, 'db' | 'clock'>,
+  contractId: ContractId,
+): Promise<PublishResult> {
+  const result = await publishDueReviews(deps, contractId);
+  if (!result.windowClosed && result.deadline !== null) {
+    throw new AppError('CONFLICT', 'the review window is still open', {
+      details: { reason: 'REVIEW_WINDOW_OPEN', deadline: result.deadline.toISOString() },
+    });
+  }
+  return result;
 }
 
 export interface ContractReviews {
