@@ -13,7 +13,7 @@ import type { OutboxEventRow } from '../../db/repositories/outbox.repo.js';
 import { messagesAfter } from '../../db/repositories/rooms.repo.js';
 import { taskId } from '../../platform/queues/tasks.js';
 import { roomTopic, toRoomMessage } from '../rooms/service.js';
-import type { RelayTargets } from './relay.js';
+import type { RelayTargets } from './targets.js';
 
 const ESCROW_ACTIONS = ['release', 'refund', 'split'] as const;
 type EscrowAction = (typeof ESCROW_ACTIONS)[number];

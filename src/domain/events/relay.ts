@@ -24,21 +24,13 @@ import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
 import { AuthEvent } from '../auth/service.js';
 import { CONTRACT_EVENT_PREFIX } from '../marketplace/events.js';
 import { PAYMENT_REQUESTED, PROVIDER_EVENT_RECEIVED } from '../payments/payments-service.js';
-import { announceLive } from './live.js';
-
 import { dispatchContractEvent } from './contract-dispatch.js';
+import { announceLive } from './live.js';
+import type { RelayTargets } from './targets.js';
+
+export type { RelayTargets } from './targets.js';
 
 const BATCH = 100;
-
-/** Where the relay sends what an event causes: tasks, and (optionally) live pushes on the bus. */
-export interface RelayTargets {
-  readonly taskQueue: TaskQueue;
-  /** The bus, for live pushes after the commit (at-most-once: REST is the truth). */
-  readonly bus?: Pick<Bus, 'publish'>;
-  readonly db: Kysely<Database>;
-  readonly clock: Clock;
-  readonly log: Logger;
-}
 
 /** What each event type causes. An event type without an entry is published with no task. */
 async function dispatch(event: OutboxEventRow, targets: RelayTargets): Promise<void> {

@@ -155,7 +155,7 @@ export function registerContractRoutes(app: FastifyInstance, deps: ContractRoute
         summary: transition.summary,
         params: ContractIdParams,
         headers: idempotentHeaders,
-        body: TransitionRequest.optional(),
+        body: TransitionRequest.nullish(),
         response: { 200: ContractSchema, ...changeErrors },
       },
       handler: async (request, reply) => {

@@ -8,14 +8,13 @@
 import { Worker as BullWorker, UnrecoverableError, type Worker } from 'bullmq';
 import type { ContractId } from '../../../protocol/src/ids.js';
 import { autoApprove, type ContractDeps } from '../../domain/marketplace/contracts.js';
+import { closeReviewWindow } from '../../domain/marketplace/reviews.js';
 import type { Logger } from '../../platform/logger.js';
 import { bullPrefix, type TaskName, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 
 export interface MarketplaceWorkerDeps {
   readonly contracts: ContractDeps;
-  /** Publishes the reviews of a contract whose window has closed (the reviews module). */
-  readonly publishDueReviews?: (contractId: ContractId) => Promise<unknown>;
   readonly log: Logger;
   readonly connection: Redis;
   readonly redisPrefix: string;
@@ -42,9 +41,9 @@ export async function runMarketplaceTask(
     }
     case 'reviews.publish': {
       const payload = parse('reviews.publish', data);
-      if (deps.publishDueReviews === undefined) return;
-      await deps.publishDueReviews(payload.contractId as ContractId);
-      deps.log.info(payload, 'review window closed');
+      // Early (another node's clock ahead): CONFLICT, retried with back-off until the window closed.
+      const result = await closeReviewWindow(deps.contracts, payload.contractId as ContractId);
+      deps.log.info({ ...payload, published: result.published }, 'review window closed');
       return;
     }
     default:

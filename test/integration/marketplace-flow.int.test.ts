@@ -1,0 +1,387 @@
+/**
+ * The whole marketplace flow of issue 12 with two real users over REST and real WebSockets, on one
+ * node running every role (REST, gateway, workers, outbox relay): the hirer tops up through the
+ * sandbox provider and posts a job; the worker, watching the category, gets `job.posted` live and
+ * bids; the hirer gets the bid live and accepts (a retry with the same Idempotency-Key replays);
+ * escrow holds the amount; both chat in the job room and see its system messages; deliver, request
+ * changes, deliver, approve; the worker's wallet gets amount − fee and the fee account the fee;
+ * both review, the reviews appear only after the second, the rating summary moves once. Then the
+ * timers with short settings: auto-approve completes a delivery and releases the escrow, and the
+ * review window publishes a lone review. The ledger audit is clean at the end.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningNode } from '../../src/bin/start-node.js';
+import { createDb, type DbHandle } from '../../src/db/create-db.js';
+import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
+import { captureLogs, startTestNode, type TestNode } from '../support/context.js';
+import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { openSocket, type TestSocket } from '../support/ws-client.js';
+
+type Json = Record<string, unknown>;
+const ADMIN = { email: 'flow-admin@example.test', password: 'Ochre-Pangolin-73%' };
+const FEE_BPS = 1000;
+
+describe('the marketplace flow over REST and WebSocket', () => {
+  let testNode: TestNode;
+  let node: RunningNode;
+  let api: ReturnType<typeof httpClient>;
+  let adminToken: string;
+  let categoryId: string;
+  let ledger: DbHandle;
+  const sockets: TestSocket[] = [];
+
+  beforeAll(async () => {
+    testNode = await startTestNode({
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password,
+      OUTBOX_POLL_MS: '20',
+      PLATFORM_FEE_BPS: String(FEE_BPS),
+      CONTRACT_AUTO_APPROVE_S: '2',
+      REVIEW_WINDOW_S: '3',
+      LEDGER_AUDIT_INTERVAL_S: '0',
+    });
+    ({ node } = testNode);
+    api = httpClient(node.baseUrl);
+    ledger = await createDb({ kind: 'postgres', url: testNode.db.url, poolMax: 2 }, captureLogs().log);
+    const login = await api.post<{ accessToken: string }>('/v1/auth/login', {
+      login: ADMIN.email,
+      password: ADMIN.password,
+    });
+    expect(login.status).toBe(200);
+    adminToken = login.body.accessToken;
+    const list = await api.get<{ data: { id: string; slug: string }[] }>('/v1/categories', adminToken);
+    categoryId = list.body.data.find((c) => c.slug === 'design')?.id as string;
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    const audit = await api.get<{ findings: unknown[] }>('/v1/admin/ledger/audit', adminToken);
+    await ledger?.close();
+    await testNode?.stop();
+    expect(audit.body.findings).toEqual([]);
+  });
+
+  const socketOf = async (user: Registered) => {
+    const socket = await openSocket(
+      node.uwsUrl ?? `${node.baseUrl.replace(/^http/, 'ws')}/ws`,
+      user.accessToken,
+    );
+    sockets.push(socket);
+    await socket.next((frame) => frame.t === 'hello');
+    return socket;
+  };
+  const post = (path: string, token: string, body?: Json, key: string = randomUUID()) =>
+    api.call<Json>('POST', path, {
+      token,
+      headers: { 'idempotency-key': key },
+      ...(body === undefined ? {} : { body }),
+    });
+  const wallet = async (user: Registered) =>
+    (await api.get<{ available: number }>('/v1/wallet', user.accessToken)).body.available;
+  const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> => {
+    for (let i = 0; i < 400; i++) {
+      const value = await read();
+      if (done(value)) return value;
+      await sleep(25);
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  };
+  const market = (socket: TestSocket, type: string, match: (d: Json) => boolean = () => true) =>
+    socket.next(
+      (frame) => frame.t === 'market' && (frame.d as Json).type === type && match(frame.d as Json),
+      10_000,
+    );
+  const feesPosted = async () => {
+    const rows = await ledger.db
+      .selectFrom('ledger_accounts')
+      .select('posted')
+      .where('kind', '=', 'platform_fees')
+      .execute();
+    return rows.reduce((sum, row) => sum + BigInt(row.posted), 0n);
+  };
+
+  async function topUp(user: Registered, amount: number) {
+    const started = await post('/v1/wallet/top-ups', user.accessToken, {
+      amount,
+      card: SandboxCard.SUCCEEDS,
+    });
+    expect(started.status).toBe(202);
+    await until(
+      () => wallet(user),
+      (available) => available >= amount,
+      'the top-up',
+    );
+  }
+
+  async function hire(amount: number) {
+    const hirer = await registerUser(api, { roles: ['hirer'] });
+    const worker = await registerUser(api, { roles: ['worker'] });
+    await topUp(hirer, amount * 2);
+    const job = await api.post<Json>(
+      '/v1/jobs',
+      {
+        title: 'Poster for a jazz night',
+        description: 'A3, two colours.',
+        categoryId,
+        skills: ['illustration'],
+        budget: { kind: 'fixed', amount, currency: 'USD' },
+        remote: true,
+      },
+      hirer.accessToken,
+    );
+    const bid = await post(`/v1/jobs/${job.body.id}/bids`, worker.accessToken, {
+      amount,
+      deliveryDays: 3,
+      coverLetter: 'Happy to.',
+    });
+    const contract = await post(`/v1/bids/${bid.body.id}/accept`, hirer.accessToken);
+    expect(contract.status).toBe(201);
+    return { hirer, worker, contract: contract.body };
+  }
+
+  it('post, watch, bid, accept, chat, deliver, request changes, deliver, approve, review', async () => {
+    const hirer = await registerUser(api, { roles: ['hirer'] });
+    const worker = await registerUser(api, { roles: ['worker'] });
+    await topUp(hirer, 100_000);
+    const workerSocket = await socketOf(worker);
+    const hirerSocket = await socketOf(hirer);
+    expect((await workerSocket.request('jobs.watch', { categoryId })).t).toBe('ok');
+
+    const job = await api.post<Json>(
+      '/v1/jobs',
+      {
+        title: 'Logo for a bakery',
+        description: 'A friendly logo in two colours.',
+        categoryId,
+        skills: ['logo', 'illustration'],
+        budget: { kind: 'fixed', amount: 50_000, currency: 'USD' },
+        remote: true,
+      },
+      hirer.accessToken,
+    );
+    expect(job.status).toBe(201);
+    const posted = await workerSocket.next(
+      (f) => f.t === 'job.posted' && (f.d as Json).id === job.body.id,
+      10_000,
+    );
+    expect(posted.d).toMatchObject({ title: 'Logo for a bakery', categoryId });
+
+    const bid = await post(`/v1/jobs/${job.body.id}/bids`, worker.accessToken, {
+      amount: 40_000,
+      deliveryDays: 5,
+      coverLetter: 'I have drawn many logos.',
+    });
+    expect(bid.status).toBe(201);
+    await market(hirerSocket, 'bid.placed', (d) => d.bidId === bid.body.id);
+
+    const acceptKey = randomUUID();
+    const accepted = await post(`/v1/bids/${bid.body.id}/accept`, hirer.accessToken, undefined, acceptKey);
+    expect(accepted.status).toBe(201);
+    const contract = accepted.body;
+    expect(contract).toMatchObject({ state: 'active', amount: 40_000, version: 1, workerId: worker.id });
+    // The same action retried (a lost answer): the first answer again, no second contract or hold.
+    const retried = await api.call<Json>('POST', `/v1/bids/${bid.body.id}/accept`, {
+      token: hirer.accessToken,
+      headers: { 'idempotency-key': acceptKey },
+    });
+    expect(retried.status).toBe(201);
+    expect(retried.headers.get('idempotent-replayed')).toBe('true');
+    expect(retried.body.id).toBe(contract.id);
+    expect(await wallet(hirer)).toBe(60_000);
+    await market(workerSocket, 'bid.accepted', (d) => d.bidId === bid.body.id);
+
+    const roomId = contract.roomId as string;
+    for (const socket of [hirerSocket, workerSocket]) {
+      expect((await socket.request('room.join', { roomId, sinceSeq: 0 })).t).toBe('ok');
+    }
+    const hello = await workerSocket.request('room.send', {
+      roomId,
+      clientMsgId: 'w1',
+      body: 'Starting today!',
+    });
+    expect(hello.t).toBe('ok');
+    await hirerSocket.next((f) => f.t === 'room.message' && (f.d as Json).body === 'Starting today!');
+
+    const act = async (path: string, user: Registered, body?: Json) => {
+      const response = await post(`/v1/contracts/${contract.id}/${path}`, user.accessToken, body);
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      return response.body;
+    };
+    expect(await act('deliver', worker, { message: 'Draft one' })).toMatchObject({ state: 'delivered' });
+    await market(hirerSocket, 'contract.deliver', (d) => d.contractId === contract.id);
+    const system = await hirerSocket.next(
+      (f) =>
+        f.t === 'room.message' && ((f.d as Json).meta as Json | undefined)?.system === 'contract.delivered',
+      10_000,
+    );
+    expect((system.d as Json).body).toContain('Draft one');
+    expect(await act('request-changes', hirer, { message: 'Warmer colours' })).toMatchObject({
+      state: 'active',
+    });
+    await market(workerSocket, 'contract.request_changes');
+    await act('deliver', worker);
+    const fees = await feesPosted();
+    expect(await act('approve', hirer)).toMatchObject({ state: 'completed', version: 5 });
+    await market(workerSocket, 'contract.approve');
+
+    // Released by the payments worker: amount − fee to the worker, the fee to the platform.
+    const fee = (40_000 * FEE_BPS) / 10_000;
+    await until(
+      () => wallet(worker),
+      (available) => available === 40_000 - fee,
+      'the release',
+    );
+    expect(await feesPosted()).toBe(fees + BigInt(fee));
+    expect(await wallet(hirer)).toBe(60_000);
+
+    const detail = await api.get<Json & { transitions: Json[] }>(
+      `/v1/contracts/${contract.id}`,
+      worker.accessToken,
+    );
+    expect(detail.body.transitions.map((t) => t.event)).toEqual([
+      'accept',
+      'deliver',
+      'request_changes',
+      'deliver',
+      'approve',
+    ]);
+
+    // Double-blind reviews: the first is invisible until the second arrives.
+    const first = await api.post<Json>(
+      `/v1/contracts/${contract.id}/review`,
+      { rating: 5, text: 'Great client' },
+      worker.accessToken,
+    );
+    expect(first.status).toBe(201);
+    const publicOf = async (user: Registered) =>
+      (await api.get<{ data: Json[] }>(`/v1/users/${user.id}/reviews`, hirer.accessToken)).body.data;
+    expect(await publicOf(hirer)).toEqual([]);
+    const second = await api.post<Json>(
+      `/v1/contracts/${contract.id}/review`,
+      { rating: 4, text: 'Nice logo' },
+      hirer.accessToken,
+    );
+    expect(second.status).toBe(201);
+    expect((await publicOf(hirer)).map((review) => review.rating)).toEqual([5]);
+    expect((await publicOf(worker)).map((review) => review.rating)).toEqual([4]);
+    await market(workerSocket, 'review.published');
+    const profile = await api.get<{ rating: { count: number; average: number } }>(
+      `/v1/users/${worker.id}`,
+      hirer.accessToken,
+    );
+    expect(profile.body.rating).toMatchObject({ count: 1, average: 4 });
+    const again = await api.post<Json>(
+      `/v1/contracts/${contract.id}/review`,
+      { rating: 1, text: 'x' },
+      hirer.accessToken,
+    );
+    expect(again.status).toBe(409);
+    expect(
+      (await api.get<{ rating: { count: number } }>(`/v1/users/${worker.id}`, hirer.accessToken)).body.rating
+        .count,
+    ).toBe(1);
+  });
+
+  it('auto-approve completes a delivery the hirer ignores and releases the escrow; approve first makes it a no-op', async () => {
+    const { hirer, worker, contract } = await hire(20_000);
+    const delivered = await post(`/v1/contracts/${contract.id}/deliver`, worker.accessToken);
+    expect(delivered.body).toMatchObject({ state: 'delivered' });
+    const done = await until(
+      async () => (await api.get<Json>(`/v1/contracts/${contract.id}`, hirer.accessToken)).body,
+      (body) => body.state === 'completed',
+      'the auto-approve timer',
+    );
+    expect((done.transitions as Json[]).at(-1)).toMatchObject({ event: 'auto_approve', actor: 'timer' });
+    await until(
+      () => wallet(worker),
+      (available) => available === 18_000,
+      'the release after auto-approve',
+    );
+
+    const other = await hire(10_000);
+    await post(`/v1/contracts/${other.contract.id}/deliver`, other.worker.accessToken);
+    const approved = await post(`/v1/contracts/${other.contract.id}/approve`, other.hirer.accessToken);
+    expect(approved.body).toMatchObject({ state: 'completed', version: 3 });
+    await until(
+      () => wallet(other.worker),
+      (available) => available === 9_000,
+      'the release after approve',
+    );
+    await sleep(2_500); // past the timer: it must find nothing to do
+    const after = await api.get<Json>(`/v1/contracts/${other.contract.id}`, other.hirer.accessToken);
+    expect(after.body).toMatchObject({ state: 'completed', version: 3 });
+    expect((after.body.transitions as Json[]).map((t) => t.event)).toEqual(['accept', 'deliver', 'approve']);
+    expect(await wallet(other.worker)).toBe(9_000);
+  });
+
+  it('the review window publishes a lone review when it closes', async () => {
+    const { hirer, worker, contract } = await hire(5_000);
+    await post(`/v1/contracts/${contract.id}/deliver`, worker.accessToken);
+    await post(`/v1/contracts/${contract.id}/approve`, hirer.accessToken);
+    const lone = await api.post<Json>(
+      `/v1/contracts/${contract.id}/review`,
+      { rating: 3, text: 'OK' },
+      worker.accessToken,
+    );
+    expect(lone.status).toBe(201);
+    const published = await until(
+      async () =>
+        (await api.get<{ data: Json[] }>(`/v1/users/${hirer.id}/reviews`, worker.accessToken)).body.data,
+      (data) => data.length === 1,
+      'the review window',
+    );
+    expect(published[0]).toMatchObject({ rating: 3 });
+    const late = await api.post<Json>(
+      `/v1/contracts/${contract.id}/review`,
+      { rating: 5 },
+      hirer.accessToken,
+    );
+    expect(late.status).toBe(409);
+  });
+
+  it('cancel refunds, dispute + resolve split exactly', async () => {
+    const a = await hire(30_000);
+    const before = await wallet(a.hirer);
+    expect((await post(`/v1/contracts/${a.contract.id}/cancel`, a.hirer.accessToken)).body).toMatchObject({
+      state: 'cancelled',
+    });
+    await until(
+      () => wallet(a.hirer),
+      (available) => available === before + 30_000,
+      'the refund',
+    );
+
+    const b = await hire(30_000);
+    await post(`/v1/contracts/${b.contract.id}/deliver`, b.worker.accessToken);
+    expect((await post(`/v1/contracts/${b.contract.id}/dispute`, b.worker.accessToken)).body).toMatchObject({
+      state: 'disputed',
+    });
+    const hirerBefore = await wallet(b.hirer);
+    const wrong = await post(`/v1/admin/contracts/${b.contract.id}/resolve`, adminToken, {
+      toWorker: 1,
+      toHirer: 1,
+    });
+    expect(wrong.status).toBe(400);
+    const byParty = await post(`/v1/admin/contracts/${b.contract.id}/resolve`, b.hirer.accessToken, {
+      toWorker: 10_000,
+      toHirer: 20_000,
+    });
+    expect(byParty.status).toBe(403);
+    const resolved = await post(`/v1/admin/contracts/${b.contract.id}/resolve`, adminToken, {
+      toWorker: 10_000,
+      toHirer: 20_000,
+    });
+    expect(resolved.body).toMatchObject({ state: 'resolved' });
+    await until(
+      () => wallet(b.worker),
+      (available) => available === 9_000,
+      'the split to the worker',
+    );
+    await until(
+      () => wallet(b.hirer),
+      (available) => available === hirerBefore + 20_000,
+      'the split to the hirer',
+    );
+  });
+});
