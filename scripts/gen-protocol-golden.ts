@@ -27,6 +27,8 @@ const room = 'c7d4e2a1-5b3f-4e6a-9c8d-1f2e3a4b5c6d';
 const job = '3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98';
 const category = 'd1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6';
 const bid = '7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d';
+/** A stored notification of alice's (the `notification` push's id). */
+const notification = '9e1c4b7a-2d3f-4a8e-b5c6-7f8091a2b3c4';
 /** Chosen by the sending client (here a ULID); any 1..64 characters unique per sender and room. */
 const clientMsgId = '01JGX7K2M3N4P5Q6R7S8T9V0WX';
 /** Shape of an access JWT (not a valid signature). */
@@ -56,6 +58,8 @@ export const goldenSamples: Readonly<Record<string, unknown>> = {
   'client.room.read': { t: 'room.read', id: 10, d: { roomId: room, seq: 43 } },
   'client.jobs.watch': { t: 'jobs.watch', id: 11, d: { categoryId: category, skills: ['kotlin', 'gradle'] } },
   'client.jobs.unwatch': { t: 'jobs.unwatch', id: 12 },
+  'client.notifications.read': { t: 'notifications.read', id: 13, d: { ids: [notification] } },
+  'client.notifications.read.all': { t: 'notifications.read', id: 14, d: { all: true } },
   'server.hello': {
     t: 'hello',
     d: {
@@ -109,6 +113,7 @@ export const goldenSamples: Readonly<Record<string, unknown>> = {
     },
   },
   'server.ok.room.read': { t: 'ok', id: 10, d: { seq: 43 } },
+  'server.ok.notifications.read': { t: 'ok', id: 13, d: { updated: 1, unreadCount: 4 } },
   'server.error': {
     t: 'error',
     id: 5,
@@ -139,6 +144,8 @@ export const goldenSamples: Readonly<Record<string, unknown>> = {
     },
   },
   'server.wallet': { t: 'wallet', d: { currency: 'USD', available: 12_500, pending: 2_000 } },
+  'server.notifications.read': { t: 'notifications.read', d: { ids: [notification], unreadCount: 4 } },
+  'server.notifications.read.all': { t: 'notifications.read', d: { all: true, unreadCount: 0 } },
   'server.market': {
     t: 'market',
     d: {

@@ -51,6 +51,7 @@ export const ClientFrameType = {
   ROOM_HISTORY: 'room.history',
   ROOM_TYPING: 'room.typing',
   ROOM_READ: 'room.read',
+  NOTIFICATIONS_READ: 'notifications.read',
   JOBS_WATCH: 'jobs.watch',
   JOBS_UNWATCH: 'jobs.unwatch',
 } as const;
@@ -241,6 +242,36 @@ export const RoomReadFrame = roomFrame(
   'Marks messages up to seq as read; answered by ok {seq}.',
 );
 
+/** Most notification ids one `notifications.read` may name. */
+export const MAX_NOTIFICATION_READ_IDS = 100;
+
+/**
+ * `notifications.read`: marks your notifications read — `{ids}` (unknown and others' ids are
+ * ignored) or `{all: true}`. Your other sockets get a `notifications.read` push.
+ */
+export const NotificationsReadPayload = z.union([
+  z.strictObject({
+    ids: z
+      .array(z.uuid())
+      .min(1)
+      .max(MAX_NOTIFICATION_READ_IDS)
+      .describe(`1 to ${MAX_NOTIFICATION_READ_IDS} notification ids.`),
+  }),
+  z.strictObject({ all: z.literal(true).describe('Every notification of yours.') }),
+]);
+export type NotificationsReadPayload = z.infer<typeof NotificationsReadPayload>;
+
+export const NotificationsReadFrame = z
+  .strictObject({
+    t: z.literal(ClientFrameType.NOTIFICATIONS_READ),
+    id: RequestId.optional(),
+    d: NotificationsReadPayload,
+  })
+  .meta({
+    id: 'NotificationsReadFrame',
+    description: 'Marks notifications read ({ids} or {all: true}); answered by ok {updated, unreadCount}.',
+  });
+
 /** Most skills a `jobs.watch` filter may name (as many as a job may ask for). */
 export const MAX_WATCH_SKILLS = 30;
 
@@ -294,6 +325,7 @@ export const ClientFrame = z
     RoomHistoryFrame,
     RoomTypingFrame,
     RoomReadFrame,
+    NotificationsReadFrame,
     JobsWatchFrame,
     JobsUnwatchFrame,
   ])
@@ -377,6 +409,12 @@ export const RoomHistoryResult = z
 export const RoomReadResult = z
   .object({ seq: Seq })
   .meta({ id: 'RoomReadResult', description: 'Your read mark after the request.' });
+export const NotificationsReadResult = z
+  .object({
+    updated: z.int().min(0).describe('Notifications that were unread and are read now.'),
+    unreadCount: z.int().min(0).describe('Your unread notifications after the request.'),
+  })
+  .meta({ id: 'NotificationsReadResult', description: 'd of the ok reply to notifications.read.' });
 
 /**
  * The schema of the `ok` payload of each request type, so the SDK can validate and type a reply
@@ -393,6 +431,7 @@ export const ReplyPayloads = {
   [ClientFrameType.ROOM_HISTORY]: RoomHistoryResult,
   [ClientFrameType.ROOM_TYPING]: z.undefined(),
   [ClientFrameType.ROOM_READ]: RoomReadResult,
+  [ClientFrameType.NOTIFICATIONS_READ]: NotificationsReadResult,
   [ClientFrameType.JOBS_WATCH]: z.undefined(),
   [ClientFrameType.JOBS_UNWATCH]: z.undefined(),
 } as const satisfies Record<ClientFrameType, z.ZodType>;
@@ -454,6 +493,7 @@ export const ServerPushType = {
   ROOM_READ: 'room.read',
   ROOM_MEMBER: 'room.member',
   WALLET: 'wallet',
+  NOTIFICATIONS_READ: 'notifications.read',
   MARKET: 'market',
   JOB_POSTED: 'job.posted',
 } as const;
@@ -611,6 +651,20 @@ export const MarketFrame = z.object({ t: z.literal(ServerPushType.MARKET), d: Ma
 export const JobPostedFrame = z
   .object({ t: z.literal(ServerPushType.JOB_POSTED), d: JobPostedPayload })
   .meta({ id: 'JobPostedFrame', description: 'A new job matching your jobs.watch filter.' });
+/**
+ * `notifications.read`: notifications were marked read on another device (or over REST); clear them
+ * and set the badge to `unreadCount`. `all` means every notification up to now.
+ */
+export const NotificationsReadPushPayload = z.object({
+  ids: z.array(z.string()).optional().describe('The notifications now read (absent with all).'),
+  all: z.boolean().optional().describe('True when every notification was marked read.'),
+  unreadCount: z.int().min(0).describe('Unread notifications left.'),
+});
+export type NotificationsReadPushPayload = z.infer<typeof NotificationsReadPushPayload>;
+/** `{t: 'notifications.read', d: NotificationsReadPushPayload}`. */
+export const NotificationsReadPushFrame = z
+  .object({ t: z.literal(ServerPushType.NOTIFICATIONS_READ), d: NotificationsReadPushPayload })
+  .meta({ id: 'NotificationsReadPushFrame', description: 'Notifications were read on another device.' });
 /** `{t: 'pong', d: PongPayload}`. */
 export const PongFrame = z
   .object({ t: z.literal(ServerPushType.PONG), d: PongPayload })
@@ -649,6 +703,7 @@ const pushFrames = [
   RoomReadPushFrame,
   RoomMemberFrame,
   WalletFrame,
+  NotificationsReadPushFrame,
   MarketFrame,
   JobPostedFrame,
 ] as const;

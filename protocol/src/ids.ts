@@ -33,3 +33,6 @@ export type ContractId = z.infer<typeof ContractId>;
 
 export const ReviewId = z.uuid().brand<'ReviewId'>();
 export type ReviewId = z.infer<typeof ReviewId>;
+
+export const NotificationId = z.uuid().brand<'NotificationId'>();
+export type NotificationId = z.infer<typeof NotificationId>;

@@ -21,6 +21,8 @@ import { createTokenService } from '../domain/auth/tokens.js';
 import { createConsoleSessions } from '../domain/console/sessions.js';
 import { startOutboxRelay } from '../domain/events/relay.js';
 import type { ContractDeps } from '../domain/marketplace/contracts.js';
+import { createNotificationsApi, type NotificationsDeps } from '../domain/notifications/service.js';
+import { createUnreadScheduler } from '../domain/notifications/unread-scheduler.js';
 import { auditLedger } from '../domain/payments/audit.js';
 import { startLedgerAuditor } from '../domain/payments/auditor.js';
 import type { PaymentsDeps } from '../domain/payments/ledger.js';
@@ -42,7 +44,7 @@ import { type ManagedRedis, startManagedRedis } from '../platform/managed-redis.
 import { createMetricsRegistry } from '../platform/metrics.js';
 import { createRedisPresenceStore, type PresenceStore } from '../platform/presence-store.js';
 import { registerQueueMetrics } from '../platform/queues/metrics.js';
-import { createTaskQueue } from '../platform/queues/tasks.js';
+import { createTaskQueue, type TaskQueue } from '../platform/queues/tasks.js';
 import { closeRedisClient, createRedisClient, type Redis } from '../platform/redis.js';
 import type { ShutdownStep } from '../platform/shutdown.js';
 import { ensureProgram } from '../platform/system-packages.js';
@@ -51,6 +53,7 @@ import { createRedisWindowCounter } from '../platform/window-counter.js';
 import { startEmailWorker } from '../workers/emails/processor.js';
 import { createMailTransport } from '../workers/emails/transport.js';
 import { startMarketplaceWorker } from '../workers/marketplace/processor.js';
+import { startNotificationsWorker } from '../workers/notifications/processor.js';
 import { startPaymentsWorker } from '../workers/payments/processor.js';
 import { createProcessProvider } from '../workers/payments/provider.js';
 
@@ -291,6 +294,35 @@ export async function startNode(
       return { tasksConnection, taskQueue, queueMetrics };
     }
 
+    // Notifications (issue 13): what the worker, the REST routes and the gateway share.
+    const notificationsLog = log.child({ component: 'notifications' });
+    const notificationsDeps = (tasks: Pick<TaskQueue, 'enqueue'>): NotificationsDeps => ({
+      db: dbHandle.db,
+      bus,
+      clock: systemClock,
+      log: notificationsLog,
+      tasks,
+      isOnline: async (userId) => (await presence.isOnline([userId]))[0] === true,
+      settings: {
+        digestMs: config.notifications.digestMs,
+        unreadAfterMs: config.notifications.unreadAfterMs,
+        currency: config.payments.currency,
+      },
+    });
+    const notificationsApi = createNotificationsApi({
+      db: dbHandle.db,
+      bus,
+      clock: systemClock,
+      log: notificationsLog,
+    });
+    // A gateway stores room messages and schedules unread reminders: it needs a producer even alone.
+    let reminderTasks: Pick<TaskQueue, 'enqueue'> | undefined = taskQueues?.taskQueue;
+    if (reminderTasks === undefined && runsGateway(config.role)) {
+      const producer = createTaskQueue(redis, config.redisPrefix);
+      started.push({ name: 'close reminder task queue', run: () => producer.close() });
+      reminderTasks = producer;
+    }
+
     if (taskQueues !== undefined && runsWorkers(config.role)) {
       // Every worker started here goes through queueMetrics.observeWorker (completed/failed/duration).
       const { tasksConnection, taskQueue, queueMetrics } = taskQueues;
@@ -329,6 +361,15 @@ export async function startNode(
         lockMs: config.taskLockMs,
       });
       started.push({ name: 'close payments worker', run: () => paymentsWorker.close() });
+      const notificationsWorker = startNotificationsWorker({
+        notifications: notificationsDeps(taskQueue),
+        publicUrl: config.publicUrl,
+        connection: tasksConnection,
+        redisPrefix: config.redisPrefix,
+        lockMs: config.taskLockMs,
+      });
+      started.push({ name: 'close notifications worker', run: () => notificationsWorker.close() });
+      queueMetrics.observeWorker(notificationsWorker);
       const marketplaceWorker = startMarketplaceWorker({
         contracts: contractDeps,
         log: log.child({ queue: 'marketplace' }),
@@ -401,6 +442,17 @@ export async function startNode(
             const { currency, available, pending } = await walletApi.balance(userId);
             return { currency, available, pending };
           },
+          notifications: notificationsApi,
+          ...(reminderTasks === undefined
+            ? {}
+            : {
+                onRoomMessagesStored: createUnreadScheduler({
+                  tasks: reminderTasks,
+                  isOnline: (userIds) => presence.isOnline(userIds),
+                  delayMs: config.notifications.unreadAfterMs,
+                  log: notificationsLog,
+                }),
+              }),
           ...(options.wrapRoomStore === undefined
             ? {}
             : { roomStore: options.wrapRoomStore(createRoomStore(dbHandle.db)) }),
@@ -483,6 +535,7 @@ export async function startNode(
                       publicUrl: config.publicUrl,
                     },
                   }),
+              notifications: notificationsApi,
               version: packageVersion(),
               trustProxy: config.trustProxy,
               security: {

@@ -381,6 +381,16 @@ export const settings = {
     'Seconds after a contract ends during which each party may review the other; when it closes, a lone review is published.',
     '1209600',
   ),
+  NOTIFY_EMAIL_DIGEST_S: setting(
+    wholeNumber(1, 86_400),
+    "Seconds a user's notification emails are batched: the first emailable notification opens a digest sent this long after it, holding every one of them still unread then (none if all were read); so at most one notification email per this period per user.",
+    '300',
+  ),
+  UNREAD_EMAIL_AFTER_S: setting(
+    wholeNumber(1, 86_400),
+    'Seconds after a room message is stored for an offline member before that member gets one `messages.unread` notification for the room, if the room is still unread then.',
+    '600',
+  ),
   LOG_LEVEL: setting(oneOf(LOG_LEVELS), 'Least severe log level written.', 'info'),
   LOG_PRETTY: setting(flag, 'Human-readable logs; `auto` = when stdout is a terminal.', 'auto'),
   READY_CHECK_TIMEOUT_MS: setting(
@@ -483,6 +493,12 @@ export interface Config {
   readonly marketplace: {
     readonly autoApproveMs: number;
     readonly reviewWindowMs: number;
+  };
+  readonly notifications: {
+    /** NOTIFY_EMAIL_DIGEST_S in ms. */
+    readonly digestMs: number;
+    /** UNREAD_EMAIL_AFTER_S in ms. */
+    readonly unreadAfterMs: number;
   };
   /** The system PATH, where system programs such as redis-server are looked up. */
   readonly searchPath: string;
@@ -613,6 +629,10 @@ export function loadConfig(
     marketplace: {
       autoApproveMs: withDefault('CONTRACT_AUTO_APPROVE_S') * 1000,
       reviewWindowMs: withDefault('REVIEW_WINDOW_S') * 1000,
+    },
+    notifications: {
+      digestMs: withDefault('NOTIFY_EMAIL_DIGEST_S') * 1000,
+      unreadAfterMs: withDefault('UNREAD_EMAIL_AFTER_S') * 1000,
     },
   });
 }

@@ -19,6 +19,11 @@ import type {
   ReviewsTable,
   UserRatingsTable,
 } from './tables/marketplace.table.js';
+import type {
+  NotificationDigestsTable,
+  NotificationPreferencesTable,
+  NotificationsTable,
+} from './tables/notifications.table.js';
 import type { EmailsTable, OutboxEventsTable } from './tables/outbox.table.js';
 import type { MessagesTable, RoomMembersTable, RoomsTable } from './tables/rooms.table.js';
 import type {
@@ -57,4 +62,7 @@ export interface Database {
   contract_transitions: ContractTransitionsTable;
   reviews: ReviewsTable;
   user_ratings: UserRatingsTable;
+  notifications: NotificationsTable;
+  notification_digests: NotificationDigestsTable;
+  notification_preferences: NotificationPreferencesTable;
 }

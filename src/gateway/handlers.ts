@@ -47,6 +47,14 @@ export function createHandlers(deps: {
   ) => Promise<{ lastSeq: number }>;
   /** Drops the connection from the room (and the node's bus subscription when it was the last). */
   readonly leaveRoom: (roomId: RoomId, connection: Connection) => Promise<void>;
+  /**
+   * Marks the user's notifications read and tells their other sockets (every node); absent on a
+   * node without the notifications service: the request fails UNAVAILABLE.
+   */
+  readonly readNotifications?: (
+    connection: Connection,
+    request: ClientFrameOf<'notifications.read'>['d'],
+  ) => Promise<ReplyPayload<'notifications.read'>>;
   /** The node's live job board (`jobs.watch`): one watch per connection. */
   readonly jobBoard: Pick<JobBoard<Connection>, 'watch' | 'unwatch'>;
 }): HandlerTable {
@@ -136,6 +144,12 @@ export function createHandlers(deps: {
         seq: frame.d.seq,
         reply,
       })),
+    'notifications.read': async (connection, frame) => {
+      if (deps.readNotifications === undefined) {
+        throw new AppError('UNAVAILABLE', 'notifications are not served here');
+      }
+      return deps.readNotifications(connection, frame.d);
+    },
     // Jobs are public to every signed-in user (REST GET /v1/jobs): no role is required to watch.
     'jobs.watch': async (connection, frame) => {
       deps.jobBoard.watch(connection, toJobWatch(frame.d));

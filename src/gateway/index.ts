@@ -13,7 +13,13 @@ import type { Kysely } from 'kysely';
 import { Gauge, type Registry } from 'prom-client';
 import { createCodec } from '../../protocol/src/codec.js';
 import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
-import { NotificationPayload, PresenceState, type WalletPayload } from '../../protocol/src/frames.js';
+import {
+  NotificationPayload,
+  type NotificationsReadPayload,
+  NotificationsReadPushPayload,
+  PresenceState,
+  type WalletPayload,
+} from '../../protocol/src/frames.js';
 import { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
 import { type RoomCommand, roomActorKind } from '../actors/room/room-actor.js';
 import { createRoomStore, type RoomStore } from '../actors/room/room-store.js';
@@ -23,6 +29,12 @@ import type { Database } from '../db/database.js';
 import { isRoomMember } from '../db/repositories/rooms.repo.js';
 import type { AuthService } from '../domain/auth/service.js';
 import { SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
+import {
+  NOTIFICATIONS_READ_TOPIC,
+  NOTIFICATIONS_TOPIC,
+  type NotificationsApi,
+} from '../domain/notifications/service.js';
+import type { OnRoomMessagesStored } from '../domain/notifications/unread-scheduler.js';
 import { WALLET_CHANGED_TOPIC } from '../domain/payments/wallet-service.js';
 import { PRESENCE_TOPIC, type PresenceService } from '../domain/presence/service.js';
 import { ROOM_MEMBERSHIP_TOPIC } from '../domain/rooms/service.js';
@@ -49,7 +61,7 @@ import { clientAddressResolver, createUpgradeRateLimiter, type TrustProxy } from
 import { listenUws, type UwsListener } from './uws.js';
 
 /** Bus topic of personal notifications: `{ userId, notification }`, delivered to every node. */
-export const NOTIFICATIONS_TOPIC = 'notifications';
+export { NOTIFICATIONS_TOPIC };
 
 export interface GatewaySettings {
   readonly host: string;
@@ -86,6 +98,10 @@ export interface GatewayDeps {
   readonly db: Kysely<Database>;
   /** Storage of rooms; default: the rooms repository on `db`. Tests wrap the real one. */
   readonly roomStore?: RoomStore;
+  /** `notifications.read` requests; absent: they fail UNAVAILABLE. */
+  readonly notifications?: Pick<NotificationsApi, 'read'>;
+  /** Told after each committed room write (unread-message reminders for offline members). */
+  readonly onRoomMessagesStored?: OnRoomMessagesStored;
   /** The user's current balance, for `wallet` pushes; absent: no wallet pushes. */
   readonly walletOf?: (userId: UserId) => Promise<WalletPayload>;
 }
@@ -160,6 +176,7 @@ export function createGateway(deps: GatewayDeps) {
     metrics: deps.metrics,
     toRoomId: (id) => RoomId.parse(id),
     now,
+    ...(deps.onRoomMessagesStored === undefined ? {} : { onStored: deps.onRoomMessagesStored }),
   });
   const roomJoins = createRoomJoins({
     hub,
@@ -178,6 +195,7 @@ export function createGateway(deps: GatewayDeps) {
   });
   let contactRemovals = 0;
   const jobBoard = createJobBoard<Connection>();
+  const notificationsApi = deps.notifications;
   const handlers = createHandlers({
     auth: deps.auth,
     presence: deps.presence,
@@ -188,6 +206,12 @@ export function createGateway(deps: GatewayDeps) {
     contactRemovals: () => contactRemovals,
     joinRoom: roomJoins.join,
     leaveRoom,
+    ...(notificationsApi === undefined
+      ? {}
+      : {
+          readNotifications: (connection: Connection, request: NotificationsReadPayload) =>
+            notificationsApi.read(connection.userId, request, connection.id),
+        }),
     jobBoard,
   });
   const describeError = (
@@ -361,6 +385,17 @@ export function createGateway(deps: GatewayDeps) {
           const notification = NotificationPayload.safeParse(payload.notification);
           if (userId.success && notification.success && hub.connectionsOf(userId.data).size > 0) {
             tellUser(userId.data, { type: 'notify', notification: notification.data });
+          }
+        }),
+        await bus.subscribe(NOTIFICATIONS_READ_TOPIC, (payload) => {
+          // Every socket of the user but the one that asked (it has its reply) clears its badge.
+          const userId = UserId.safeParse(payload.userId);
+          const read = NotificationsReadPushPayload.safeParse(payload);
+          if (!userId.success || !read.success) return;
+          for (const connection of hub.connectionsOf(userId.data)) {
+            if (connection.id !== payload.exceptConnectionId) {
+              connection.sendFrame({ t: 'notifications.read', d: read.data });
+            }
           }
         }),
         ...(await subscribeMarketLive({ bus, hub, jobBoard, tellUser })),

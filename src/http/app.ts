@@ -16,6 +16,7 @@ import type { Registry } from 'prom-client';
 import type { AdminService } from '../domain/admin/service.js';
 import type { AuthService } from '../domain/auth/service.js';
 import type { TokenService } from '../domain/auth/tokens.js';
+import type { NotificationsApi } from '../domain/notifications/service.js';
 import type { RoomService } from '../domain/rooms/service.js';
 import type { UserService } from '../domain/users/service.js';
 import type { Logger } from '../platform/logger.js';
@@ -32,6 +33,7 @@ import { registerCategoryRoutes } from './routes/categories.js';
 import { type ContractRoutesDeps, registerContractRoutes } from './routes/contracts.js';
 import { type HealthOptions, registerHealthRoutes } from './routes/health.js';
 import { type JobRoutesDeps, registerJobRoutes } from './routes/jobs.js';
+import { registerNotificationRoutes } from './routes/notifications.js';
 import { type PaymentRoutesDeps, registerPaymentRoutes } from './routes/payments.js';
 import { type ReviewRoutesDeps, registerReviewRoutes } from './routes/reviews.js';
 import { registerRoomRoutes } from './routes/rooms.js';
@@ -62,6 +64,8 @@ export interface RestDeps {
   readonly contracts?: ContractRoutesDeps;
   /** The operators' console (bull-board at /admin/queues, issue 13). */
   readonly console?: ConsoleDeps;
+  /** Notifications and their preferences (issue 13). */
+  readonly notifications?: NotificationsApi;
   readonly security: SecurityOptions;
   readonly version: string;
   /** 0, a hop count or proxy addresses (TRUST_PROXY); never `true`, which trusts any client's header. */
@@ -127,6 +131,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (rest.payments !== undefined) registerPaymentRoutes(app, rest.payments);
     if (rest.wallet !== undefined) registerWalletRoutes(app, rest.wallet);
     if (rest.jobs !== undefined) registerJobRoutes(app, rest.jobs);
+    if (rest.notifications !== undefined) registerNotificationRoutes(app, rest.notifications);
     if (rest.reviews !== undefined) {
       registerReviewRoutes(app, rest.reviews);
       registerCategoryRoutes(app, rest.reviews.marketplace);

@@ -41,6 +41,7 @@ import {
   MAX_REQUEST_ID,
   type MarketEventPayload,
   type NotificationPayload,
+  type NotificationsReadPushPayload,
   type PresenceState,
   type ReplyPayload,
   ReplyPayloads,
@@ -147,7 +148,10 @@ export interface ClientEvents {
   closed: ClosedEvent;
   /** Presence of a subscribed user: the states of each `presence.subscribe` reply (resumes included), then every push. */
   presence: PresenceState;
+  /** A stored notification of yours (dedupe by `id`: it may come again after a reconnect). */
   notification: NotificationPayload;
+  /** Notifications were read on another device (or over REST): clear them, set the badge to `unreadCount`. */
+  'notifications.read': NotificationsReadPushPayload;
   /** Your wallet's balance after it changed (whole balance: the latest push is the truth). */
   wallet: WalletPayload;
   /**
@@ -206,6 +210,11 @@ export interface GigwireClient {
   watchJobs(filter?: JobsWatchFilter): Promise<void>;
   /** Stops watching jobs (on the server when connected; no longer restored in any case). */
   unwatchJobs(): Promise<void>;
+  /**
+   * Marks notifications read (`ids`, or every one with `'all'`); your other devices get a
+   * `notifications.read` push. Resolves with how many changed and how many stay unread.
+   */
+  readNotifications(which: readonly string[] | 'all'): Promise<ReplyPayload<'notifications.read'>>;
   /**
    * Joins a room and keeps it joined across reconnects (rejoining with the last seq seen, so exactly
    * the missed messages arrive); `room.message` events then come in seq order without gaps.
@@ -420,6 +429,10 @@ class Client implements GigwireClient {
 
   async watchJobs(filter: JobsWatchFilter = {}): Promise<void> {
     await this.request('jobs.watch', filter);
+  }
+
+  readNotifications(which: readonly string[] | 'all'): Promise<ReplyPayload<'notifications.read'>> {
+    return this.request('notifications.read', which === 'all' ? { all: true } : { ids: [...which] });
   }
 
   async unwatchJobs(): Promise<void> {
@@ -727,6 +740,9 @@ class Client implements GigwireClient {
         break;
       case 'notification':
         this.events.emit('notification', frame.d);
+        break;
+      case 'notifications.read':
+        this.events.emit('notifications.read', frame.d);
         break;
       case 'wallet':
         this.events.emit('wallet', frame.d);

@@ -113,6 +113,15 @@ export function roomActorKind(deps: {
   readonly toRoomId: (id: string) => RoomId;
   readonly now: () => number;
   readonly metrics: Registry;
+  /**
+   * Told after each committed write, with the members' read marks (unread-message reminders of
+   * offline members). Must return at once and never throw; runs in the actor's turn.
+   */
+  readonly onStored?: (
+    roomId: RoomId,
+    messages: readonly RoomMessage[],
+    members: RoomState['members'],
+  ) => void;
 }): ActorKind<RoomCommand> {
   const { store } = deps;
   const batchSize = new Histogram({
@@ -271,6 +280,13 @@ export function roomActorKind(deps: {
                   seq: message.seq,
                   sentAt: message.sentAt,
                 });
+              }
+              if (deps.onStored !== undefined && command.stored.length > 0) {
+                try {
+                  deps.onStored(roomId, command.stored, state.members);
+                } catch (error) {
+                  context.log.warn({ err: error }, 'onStored hook failed');
+                }
               }
               return startFlush();
             }

@@ -10,6 +10,8 @@ import * as m0004 from './0004_ledger.js';
 import * as m0005 from './0005_payments.js';
 import * as m0006 from './0006_provider_event_payloads.js';
 import * as m0007 from './0007_marketplace.js';
+import * as m0008 from './0008_notifications.js';
+import * as m0009 from './0009_marketplace_search.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -19,4 +21,6 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0005_payments': m0005,
   '0006_provider_event_payloads': m0006,
   '0007_marketplace': m0007,
+  '0008_notifications': m0008,
+  '0009_marketplace_search': m0009,
 };

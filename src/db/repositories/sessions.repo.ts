@@ -24,6 +24,34 @@ export async function insertSession(
     .executeTakeFirstOrThrow();
 }
 
+/**
+ * Whether the user had sessions before, and whether one of them came from this device (the same IP
+ * and User-Agent): a login from a device never seen is what a `security.new_login` notice reports.
+ */
+export async function deviceHistory(
+  db: Db,
+  userId: UserId,
+  device: { ip: string | null; userAgent: string | null },
+): Promise<{ hadSessions: boolean; knownDevice: boolean }> {
+  const row = await db
+    .selectFrom('sessions')
+    .select((eb) => [
+      eb.fn.countAll<string>().as('sessions'),
+      eb.fn
+        .count<string>('id')
+        .filterWhere((w) =>
+          w.and([
+            device.ip === null ? w('ip', 'is', null) : w('ip', '=', device.ip),
+            device.userAgent === null ? w('user_agent', 'is', null) : w('user_agent', '=', device.userAgent),
+          ]),
+        )
+        .as('same_device'),
+    ])
+    .where('user_id', '=', userId)
+    .executeTakeFirstOrThrow();
+  return { hadSessions: Number(row.sessions) > 0, knownDevice: Number(row.same_device) > 0 };
+}
+
 export async function insertRefreshToken(
   db: Db,
   token: { sessionId: SessionId; tokenHash: string; expiresAt: Date },

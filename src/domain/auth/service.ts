@@ -18,6 +18,7 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
 import {
   consumeEmailToken,
+  deviceHistory,
   type EmailTokenPurpose,
   findRefreshToken,
   findRefreshTokenForUpdate,
@@ -54,6 +55,10 @@ export const AuthEvent = {
   passwordResetRequested: 'user.password_reset_requested',
   /** Someone tried to register with the address of an existing account: its owner is told. */
   registrationAttempted: 'user.registration_attempted',
+  /** A login from a device (IP and User-Agent) none of the user's earlier sessions came from. */
+  newLogin: 'user.new_login',
+  /** A session revoked because a spent refresh token was presented again (likely theft). */
+  sessionRevoked: 'user.session_revoked',
 } as const;
 
 /** At most one "someone tried to register with your address" mail per account per this period. */
@@ -333,7 +338,16 @@ export function createAuthService(deps: AuthDeps) {
       if (passwords.needsRehash(user.password_hash)) {
         await updateUser(db, user.id, { password_hash: await passwords.hash(password) });
       }
-      const tokens = await db.transaction().execute((trx) => startSession(trx, user, meta));
+      const userAgent = meta.userAgent?.slice(0, 300) ?? null;
+      const tokens = await db.transaction().execute(async (trx) => {
+        const history = await deviceHistory(trx, user.id, { ip: meta.ip, userAgent });
+        const pair = await startSession(trx, user, meta);
+        // The very first login is expected; a later one from a device never seen is worth a notice.
+        if (history.hadSessions && !history.knownDevice) {
+          await insertOutboxEvent(trx, AuthEvent.newLogin, { userId: user.id, ip: meta.ip, userAgent });
+        }
+        return pair;
+      });
       return { ...tokens, user: toMe(user) };
     },
 
@@ -348,6 +362,11 @@ export function createAuthService(deps: AuthDeps) {
             withinGrace && row.successor_sealed ? unseal(row.successor_sealed, refreshToken) : undefined;
           if (pair !== undefined) return { kind: 'pair' as const, pair };
           await revokeSession(trx, row.session_id, now, 'refresh_token_reuse');
+          await insertOutboxEvent(trx, AuthEvent.sessionRevoked, {
+            userId: row.user_id,
+            sessionId: row.session_id,
+            reason: 'refresh_token_reuse',
+          });
           return { kind: 'reuse' as const, sessionId: row.session_id, userId: row.user_id };
         }
         if (row.expires_at <= now || row.absolute_expires_at <= now) return { kind: 'invalid' as const };

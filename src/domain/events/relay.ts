@@ -23,6 +23,7 @@ import type { Logger } from '../../platform/logger.js';
 import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
 import { AuthEvent } from '../auth/service.js';
 import { CONTRACT_EVENT_PREFIX } from '../marketplace/events.js';
+import { enqueueNotificationTasks } from '../notifications/relay.js';
 import { PAYMENT_REQUESTED, PROVIDER_EVENT_RECEIVED } from '../payments/payments-service.js';
 import { dispatchContractEvent } from './contract-dispatch.js';
 import { announceLive } from './live.js';
@@ -35,6 +36,8 @@ const BATCH = 100;
 /** What each event type causes. An event type without an entry is published with no task. */
 async function dispatch(event: OutboxEventRow, targets: RelayTargets): Promise<void> {
   const { taskQueue } = targets;
+  // Stored notifications (issue 13), beside whatever else the event causes below.
+  await enqueueNotificationTasks(event, taskQueue);
   const userId = UserId.safeParse(event.payload.userId);
   switch (event.type) {
     case AuthEvent.userRegistered:

@@ -9,7 +9,14 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { UserId } from '../../../protocol/src/ids.js';
 
-export const EmailTemplate = z.enum(['welcome', 'verify-email', 'reset-password', 'registration-attempt']);
+export const EmailTemplate = z.enum([
+  'welcome',
+  'verify-email',
+  'reset-password',
+  'registration-attempt',
+  /** Rendered and stored by the notifications worker before its task is enqueued; the task only sends it. */
+  'notification-digest',
+]);
 export type EmailTemplate = z.infer<typeof EmailTemplate>;
 
 export const tasks = {
@@ -56,6 +63,38 @@ export const tasks = {
   'contracts.auto-approve': {
     queue: 'marketplace',
     payload: z.object({ contractId: z.uuid(), version: z.int().min(1) }),
+    attempts: 10,
+    backoff: { type: 'exponential', delay: 1_000 },
+  },
+  /**
+   * Stores one notification of an outbox event for one recipient, pushes it live and decides email;
+   * keyed by (event, recipient). Rerunning it stores, pushes and mails nothing twice.
+   */
+  'notifications.deliver': {
+    queue: 'notifications',
+    payload: z.object({
+      eventId: z.uuid(),
+      userId: UserId,
+      /** The request id of the action that caused the event, for the worker's log lines. */
+      traceId: z.string().max(128).optional(),
+    }),
+    attempts: 10,
+    backoff: { type: 'exponential', delay: 1_000 },
+  },
+  /** Sends a user's email digest when it is due (NOTIFY_EMAIL_DIGEST_S after it opened); keyed by digest. */
+  'notifications.digest': {
+    queue: 'notifications',
+    payload: z.object({ digestId: z.uuid() }),
+    attempts: 10,
+    backoff: { type: 'exponential', delay: 1_000 },
+  },
+  /**
+   * UNREAD_EMAIL_AFTER_S after a message reached an offline member: one `messages.unread`
+   * notification if the room is still unread from `readSeq` on; keyed by (room, member, readSeq).
+   */
+  'notifications.unread-check': {
+    queue: 'notifications',
+    payload: z.object({ roomId: z.uuid(), userId: UserId, readSeq: z.int().min(0) }),
     attempts: 10,
     backoff: { type: 'exponential', delay: 1_000 },
   },

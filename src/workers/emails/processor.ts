@@ -44,6 +44,10 @@ export async function sendEmailTask(
     return;
   }
   if (email === undefined) {
+    if (payload.template === 'notification-digest') {
+      // Stored by the notifications worker before this task exists; missing means it never will be.
+      throw new UnrecoverableError('digest mail not stored');
+    }
     const user = await findUserById(db, payload.userId);
     if (user === undefined) throw new UnrecoverableError('user no longer exists');
     const purpose =

@@ -1,0 +1,267 @@
+/** Notifications, their per-type preferences and email digests (migration 0008). */
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import type { NotificationId, OutboxEventId, RoomId, UserId } from '../../../protocol/src/ids.js';
+import type { Database } from '../database.js';
+import type {
+  DigestStatus,
+  EmailPreference,
+  NotificationDigestsTable,
+  NotificationsTable,
+} from '../tables/notifications.table.js';
+import type { OutboxEventRow } from './outbox.repo.js';
+import type { KeysetCursor } from './users.repo.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+export type NotificationRow = Selectable<NotificationsTable>;
+export type DigestRow = Selectable<NotificationDigestsTable>;
+
+export function findOutboxEvent(db: Db, id: OutboxEventId): Promise<OutboxEventRow | undefined> {
+  return db.selectFrom('outbox_events').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export interface NewNotification {
+  readonly userId: UserId;
+  readonly eventId: string;
+  readonly type: string;
+  readonly title: string;
+  readonly body: string;
+  readonly data: Record<string, unknown>;
+  readonly inApp: boolean;
+  readonly traceId: string | null;
+}
+
+/** Inserts it unless (event, user) is stored already; `inserted` says which happened. */
+export async function insertNotificationOnce(
+  trx: Transaction<Database>,
+  notification: NewNotification,
+): Promise<{ row: NotificationRow; inserted: boolean }> {
+  const inserted = await trx
+    .insertInto('notifications')
+    .values({
+      user_id: notification.userId,
+      event_id: notification.eventId,
+      type: notification.type,
+      title: notification.title,
+      body: notification.body,
+      data: notification.data,
+      in_app: notification.inApp,
+      digest_id: null,
+      trace_id: notification.traceId,
+      pushed_at: null,
+      read_at: null,
+    })
+    .onConflict((oc) => oc.columns(['event_id', 'user_id']).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (inserted !== undefined) return { row: inserted, inserted: true };
+  const row = await findNotificationByKey(trx, notification.eventId, notification.userId);
+  if (row === undefined) throw new Error('notification vanished after a conflicting insert');
+  return { row, inserted: false };
+}
+
+export function findNotificationByKey(db: Db, eventId: string, userId: UserId) {
+  return db
+    .selectFrom('notifications')
+    .selectAll()
+    .where('event_id', '=', eventId)
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
+}
+
+/**
+ * Puts the notification into the user's open digest (opening one due at `dueAt` when none is
+ * open) and returns that digest. The digest row stays locked until the transaction ends, so the
+ * digest task (which locks it first) cannot close it between this attach and its commit.
+ */
+export async function attachToOpenDigest(
+  trx: Transaction<Database>,
+  notificationId: NotificationId,
+  userId: UserId,
+  dueAt: Date,
+): Promise<DigestRow> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    await trx
+      .insertInto('notification_digests')
+      .values({ user_id: userId, due_at: dueAt, closed_at: null, email_key: null })
+      .onConflict((oc) => oc.column('user_id').where('status', '=', 'open').doNothing())
+      .execute();
+    // FOR UPDATE re-checks `status` on the newest row version: a digest closed meanwhile is skipped.
+    const digest = await trx
+      .selectFrom('notification_digests')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('status', '=', 'open')
+      .forUpdate()
+      .executeTakeFirst();
+    if (digest !== undefined) {
+      await trx
+        .updateTable('notifications')
+        .set({ digest_id: digest.id })
+        .where('id', '=', notificationId)
+        .execute();
+      return digest;
+    }
+  }
+  throw new Error('no open digest after five attempts');
+}
+
+export async function markPushed(db: Db, id: NotificationId, at: Date): Promise<void> {
+  await db.updateTable('notifications').set({ pushed_at: at }).where('id', '=', id).execute();
+}
+
+export function findDigest(db: Db, id: string): Promise<DigestRow | undefined> {
+  return db.selectFrom('notification_digests').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function lockDigest(trx: Transaction<Database>, id: string): Promise<DigestRow | undefined> {
+  return trx
+    .selectFrom('notification_digests')
+    .selectAll()
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+/** The digest's notifications still unread, oldest first. */
+export function unreadOfDigest(db: Db, digestId: string): Promise<NotificationRow[]> {
+  return db
+    .selectFrom('notifications')
+    .selectAll()
+    .where('digest_id', '=', digestId)
+    .where('read_at', 'is', null)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+}
+
+export async function closeDigest(
+  trx: Transaction<Database>,
+  id: string,
+  outcome: { status: Exclude<DigestStatus, 'open'>; at: Date; emailKey: string | null },
+): Promise<void> {
+  await trx
+    .updateTable('notification_digests')
+    .set({ status: outcome.status, closed_at: outcome.at, email_key: outcome.emailKey })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** Newest first, keyset-paginated on (created_at, id); only notifications shown in the app. */
+export function listNotifications(
+  db: Db,
+  userId: UserId,
+  query: { unread: boolean; after: KeysetCursor | undefined; limit: number },
+): Promise<NotificationRow[]> {
+  let q = db.selectFrom('notifications').selectAll().where('user_id', '=', userId).where('in_app', '=', true);
+  if (query.unread) q = q.where('read_at', 'is', null);
+  if (query.after !== undefined) {
+    q = q.where(
+      sql<boolean>`(created_at, id) < (${query.after.createdAt}::timestamptz, ${query.after.id}::uuid)`,
+    );
+  }
+  return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(query.limit).execute();
+}
+
+export async function countUnread(db: Db, userId: UserId): Promise<number> {
+  const row = await db
+    .selectFrom('notifications')
+    .select((eb) => eb.fn.countAll<string>().as('count'))
+    .where('user_id', '=', userId)
+    .where('in_app', '=', true)
+    .where('read_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}
+
+/** Marks the user's unread notifications read (those ids, or all shown in the app); returns the ids changed. */
+export async function markNotificationsRead(
+  db: Db,
+  userId: UserId,
+  which: { ids: readonly NotificationId[] } | { all: true },
+  at: Date,
+): Promise<NotificationId[]> {
+  let q = db
+    .updateTable('notifications')
+    .set({ read_at: at })
+    .where('user_id', '=', userId)
+    .where('in_app', '=', true)
+    .where('read_at', 'is', null);
+  if ('ids' in which) q = q.where('id', 'in', which.ids);
+  const rows = await q.returning('id').execute();
+  return rows.map((row) => row.id);
+}
+
+export function listPreferences(db: Db, userId: UserId) {
+  return db
+    .selectFrom('notification_preferences')
+    .select(['type', 'in_app', 'email'])
+    .where('user_id', '=', userId)
+    .execute();
+}
+
+export async function upsertPreferences(
+  db: Db,
+  userId: UserId,
+  rows: readonly { type: string; inApp: boolean; email: EmailPreference }[],
+  at: Date,
+): Promise<void> {
+  if (rows.length === 0) return;
+  await db
+    .insertInto('notification_preferences')
+    .values(
+      rows.map((r) => ({ user_id: userId, type: r.type, in_app: r.inApp, email: r.email, updated_at: at })),
+    )
+    .onConflict((oc) =>
+      oc.columns(['user_id', 'type']).doUpdateSet((eb) => ({
+        in_app: eb.ref('excluded.in_app'),
+        email: eb.ref('excluded.email'),
+        updated_at: eb.ref('excluded.updated_at'),
+      })),
+    )
+    .execute();
+}
+
+/** The member's read mark, or undefined when they are not a member (any more). */
+export async function memberReadSeq(db: Db, roomId: RoomId, userId: UserId): Promise<number | undefined> {
+  const row = await db
+    .selectFrom('room_members')
+    .select('last_read_seq')
+    .where('room_id', '=', roomId)
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
+  return row === undefined ? undefined : Number(row.last_read_seq);
+}
+
+/** Messages of others after `afterSeq`: how many, the last seq, and up to 3 sender names. */
+export async function unreadSummary(
+  db: Db,
+  roomId: RoomId,
+  userId: UserId,
+  afterSeq: number,
+): Promise<{ count: number; lastSeq: number; senders: string[]; roomTitle: string | null }> {
+  const totals = await db
+    .selectFrom('messages')
+    .select((eb) => [eb.fn.countAll<string>().as('count'), eb.fn.max('seq').as('last')])
+    .where('room_id', '=', roomId)
+    .where('seq', '>', afterSeq)
+    .where('sender_id', '!=', userId)
+    .executeTakeFirstOrThrow();
+  const senders = await db
+    .selectFrom('messages')
+    .innerJoin('users', 'users.id', 'messages.sender_id')
+    .select('users.username')
+    .where('messages.room_id', '=', roomId)
+    .where('messages.seq', '>', afterSeq)
+    .where('messages.sender_id', '!=', userId)
+    .groupBy('users.username')
+    .orderBy(sql`min(messages.seq)`)
+    .limit(3)
+    .execute();
+  const room = await db.selectFrom('rooms').select('title').where('id', '=', roomId).executeTakeFirst();
+  return {
+    count: Number(totals.count),
+    lastSeq: Number(totals.last ?? afterSeq),
+    senders: senders.map((s) => s.username),
+    roomTitle: room?.title ?? null,
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * The words of each notification type (title and one-line body) and the link it points to, made
+ * from its data plus a little context read at delivery (job title, the other party's name). One
+ * exhaustive table: a new type does not compile until it can be said.
+ */
+import type { NotificationType } from './types.js';
+
+export interface ContentContext {
+  /** The title of data.jobId's job. */
+  readonly jobTitle?: string;
+  /** The other party: the bidder, the sender of a transfer, the reviewer, the room's senders. */
+  readonly otherName?: string;
+  readonly roomTitle?: string;
+  /** Currency of amounts (the payment's, else the platform's). */
+  readonly currency: string;
+}
+
+export interface Content {
+  readonly title: string;
+  readonly body: string;
+}
+
+type Data = Readonly<Record<string, unknown>>;
+
+/** Minor units as "12.34 USD" (two decimals; the platform currencies have two). */
+export function formatAmount(amount: unknown, currency: string): string {
+  if (typeof amount !== 'number' || !Number.isSafeInteger(amount)) return `an amount in ${currency}`;
+  const sign = amount < 0 ? '-' : '';
+  const abs = Math.abs(amount);
+  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')} ${currency}`;
+}
+
+const job = (ctx: ContentContext) => (ctx.jobTitle === undefined ? 'your job' : `"${ctx.jobTitle}"`);
+const someone = (ctx: ContentContext) => ctx.otherName ?? 'Someone';
+
+const RENDER: Readonly<Record<NotificationType, (data: Data, ctx: ContentContext) => Content>> = {
+  'bid.received': (d, c) => ({
+    title: `New bid on ${job(c)}`,
+    body: `${someone(c)} bid ${formatAmount(d.amount, c.currency)} on ${job(c)}.`,
+  }),
+  'bid.accepted': (_d, c) => ({
+    title: 'Your bid was accepted',
+    body: `Your bid on ${job(c)} was accepted: the contract has started.`,
+  }),
+  'bid.rejected': (d, c) => ({
+    title: 'Your bid was not accepted',
+    body:
+      d.reason === 'job_closed'
+        ? `The job ${job(c)} was closed; your bid on it was not accepted.`
+        : `Your bid on ${job(c)} was not accepted.`,
+  }),
+  'contract.delivered': (_d, c) => ({
+    title: 'Work delivered',
+    body: `The work for ${job(c)} was delivered. Approve it, or ask for changes.`,
+  }),
+  'contract.changes_requested': (_d, c) => ({
+    title: 'Changes requested',
+    body: `The hirer asked for changes to the work for ${job(c)}.`,
+  }),
+  'contract.completed': (d, c) => ({
+    title: 'Contract completed',
+    body:
+      d.event === 'auto_approve'
+        ? `The delivery for ${job(c)} was approved automatically; the escrow is released.`
+        : `The delivery for ${job(c)} was approved; the escrow is released.`,
+  }),
+  'contract.cancelled': (_d, c) => ({
+    title: 'Contract cancelled',
+    body: `The contract for ${job(c)} was cancelled.`,
+  }),
+  'contract.disputed': (_d, c) => ({
+    title: 'Contract disputed',
+    body: `The contract for ${job(c)} is in dispute; an admin will resolve it.`,
+  }),
+  'contract.resolved': (_d, c) => ({
+    title: 'Dispute resolved',
+    body: `The dispute over ${job(c)} was resolved.`,
+  }),
+  'review.published': (d, c) => ({
+    title: 'You have a new review',
+    body: `${someone(c)} reviewed your work on ${job(c)}${typeof d.rating === 'number' ? ` (${d.rating}/5)` : ''}.`,
+  }),
+  'payment.succeeded': (d, c) => ({
+    title: 'Top-up received',
+    body: `${formatAmount(d.amount, c.currency)} was added to your wallet.`,
+  }),
+  'payment.failed': (d, c) => ({
+    title: d.kind === 'withdrawal' ? 'Withdrawal failed' : 'Top-up failed',
+    body:
+      d.kind === 'withdrawal'
+        ? `Your withdrawal of ${formatAmount(d.amount, c.currency)} failed; the amount is back in your wallet.`
+        : `Your top-up of ${formatAmount(d.amount, c.currency)} failed; nothing was charged.`,
+  }),
+  'payout.sent': (d, c) => ({
+    title: 'Withdrawal sent',
+    body: `${formatAmount(d.amount, c.currency)} was paid out to your bank account.`,
+  }),
+  'transfer.received': (d, c) => ({
+    title: 'Money received',
+    body: `${someone(c)} sent you ${formatAmount(d.amount, c.currency)}.`,
+  }),
+  'messages.unread': (d, c) => {
+    const count = typeof d.count === 'number' ? d.count : 1;
+    const where = c.roomTitle === undefined ? '' : ` in ${c.roomTitle}`;
+    return {
+      title: `${count} new message${count === 1 ? '' : 's'}${where}`,
+      body: `${count} new message${count === 1 ? '' : 's'} from ${c.otherName ?? 'a member'}${where}.`,
+    };
+  },
+  'security.new_login': (d) => ({
+    title: 'New sign-in to your account',
+    body: `Your account was signed in to from a new device${typeof d.ip === 'string' ? ` (${d.ip})` : ''}. If it was not you, change your password.`,
+  }),
+  'security.session_revoked': () => ({
+    title: 'A session was signed out',
+    body: 'An old sign-in token of one of your sessions was used again, so that session was signed out. If you did not expect this, change your password.',
+  }),
+};
+
+export function contentOf(type: NotificationType, data: Data, context: ContentContext): Content {
+  return RENDER[type](data, context);
+}
+
+const idOf = (value: unknown) => (typeof value === 'string' ? encodeURIComponent(value) : undefined);
+
+/** Where the notification leads in the web app (relative to PUBLIC_URL). */
+export function linkPathOf(type: NotificationType, data: Data): string {
+  const contract = idOf(data.contractId);
+  const jobId = idOf(data.jobId);
+  switch (type.split('.')[0]) {
+    case 'contract':
+    case 'review':
+      if (contract !== undefined) return `/contracts/${contract}`;
+      return jobId === undefined ? '/' : `/jobs/${jobId}`;
+    case 'bid':
+      return jobId === undefined ? '/me/bids' : `/jobs/${jobId}`;
+    case 'payment':
+    case 'payout':
+    case 'transfer':
+      return '/wallet';
+    case 'messages': {
+      const room = idOf(data.roomId);
+      return room === undefined ? '/rooms' : `/rooms/${room}`;
+    }
+    default:
+      return '/settings/security';
+  }
+}

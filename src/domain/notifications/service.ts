@@ -1,0 +1,422 @@
+/**
+ * The notifications pipeline and what REST and WebSocket call (issue 13). Takes its ports as
+ * arguments: the database, the bus (live pushes reach every node's sockets), the task queue
+ * (digests and unread checks are delayed tasks), presence (`isOnline`) and the clock.
+ *
+ * Delivery of one notification, however often its task runs:
+ * 1. one transaction stores it once (unique per event and recipient) and, when it is meant for
+ *    email, attaches it to the user's open digest (opening one due NOTIFY_EMAIL_DIGEST_S later);
+ * 2. after the commit it is pushed through the bus unless `pushed_at` says that happened already
+ *    (a crash between push and mark pushes again: clients dedupe by its stable id);
+ * 3. the digest task is enqueued, keyed by the digest, so a rerun adds nothing.
+ */
+import type { Kysely } from 'kysely';
+import type { NotificationPayload } from '../../../protocol/src/frames.js';
+import { type NotificationId, OutboxEventId, type RoomId, type UserId } from '../../../protocol/src/ids.js';
+import type {
+  Notification,
+  NotificationPreference,
+  NotificationPreferences,
+  ReadNotificationsRequest,
+  ReadNotificationsResult,
+  UpdateNotificationPreferences,
+} from '../../../protocol/src/rest/notifications.js';
+import type { Database } from '../../db/database.js';
+import { findJob } from '../../db/repositories/jobs.repo.js';
+import {
+  attachToOpenDigest,
+  closeDigest,
+  countUnread,
+  findDigest,
+  findOutboxEvent,
+  insertNotificationOnce,
+  listNotifications,
+  listPreferences,
+  lockDigest,
+  markNotificationsRead,
+  markPushed,
+  memberReadSeq,
+  type NotificationRow,
+  unreadOfDigest,
+  unreadSummary,
+  upsertPreferences,
+} from '../../db/repositories/notifications.repo.js';
+import { insertEmailOnce } from '../../db/repositories/outbox.repo.js';
+import { findPayment } from '../../db/repositories/payments.repo.js';
+import { findUserById } from '../../db/repositories/users.repo.js';
+import type { EmailPreference } from '../../db/tables/notifications.table.js';
+import type { Bus } from '../../platform/bus/bus.js';
+import type { Clock } from '../../platform/clock.js';
+import type { Logger } from '../../platform/logger.js';
+import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
+import { decodeCursor, pageOf } from '../pagination.js';
+import { type ContentContext, contentOf, linkPathOf } from './content.js';
+import { notificationsOf } from './from-events.js';
+import {
+  ALL_NOTIFICATION_TYPES,
+  DEFAULT_PREFERENCES,
+  decideDelivery,
+  type NotificationIntent,
+  type NotificationType,
+} from './types.js';
+
+/** Bus topic of personal notifications: `{ userId, notification }`, delivered to every node. */
+export const NOTIFICATIONS_TOPIC = 'notifications';
+/**
+ * Bus topic of read marks: `{ userId, ids?, all?, unreadCount, exceptConnectionId? }`; every node
+ * pushes `notifications.read` to the user's sockets but the one that asked.
+ */
+export const NOTIFICATIONS_READ_TOPIC = 'notifications.read';
+
+export interface NotificationSettings {
+  /** NOTIFY_EMAIL_DIGEST_S in ms: how long a digest collects before it is sent. */
+  readonly digestMs: number;
+  /** UNREAD_EMAIL_AFTER_S in ms. */
+  readonly unreadAfterMs: number;
+  /** The platform currency (amounts of transfers, which carry none). */
+  readonly currency: string;
+}
+
+export interface NotificationsDeps {
+  readonly db: Kysely<Database>;
+  readonly bus: Bus;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly tasks: Pick<TaskQueue, 'enqueue'>;
+  /** Whether the user has a socket open on any node (the presence store). */
+  readonly isOnline: (userId: UserId) => Promise<boolean>;
+  readonly settings: NotificationSettings;
+}
+
+/** One item of a digest mail, with what a template needs and nothing it must look up. */
+export interface DigestItem {
+  readonly type: NotificationType;
+  readonly title: string;
+  readonly body: string;
+  readonly linkPath: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly createdAt: Date;
+}
+
+export interface DigestMailInput {
+  readonly username: string;
+  readonly items: readonly DigestItem[];
+}
+
+export interface RenderedMail {
+  readonly subject: string;
+  readonly text: string;
+  readonly html: string;
+}
+
+const toPush = (row: NotificationRow): NotificationPayload => ({
+  id: row.id,
+  kind: row.type,
+  title: row.title,
+  body: row.body,
+  data: row.data,
+  createdAt: row.created_at.toISOString(),
+});
+
+export const toNotification = (row: NotificationRow): Notification => ({
+  id: row.id,
+  type: row.type as NotificationType,
+  title: row.title,
+  body: row.body,
+  data: row.data,
+  createdAt: row.created_at.toISOString(),
+  readAt: row.read_at?.toISOString() ?? null,
+});
+
+/** The user's effective preference for every type (defaults where nothing is stored). */
+export async function preferencesOf(
+  db: Kysely<Database>,
+  userId: UserId,
+): Promise<Record<NotificationType, NotificationPreference>> {
+  const stored = await listPreferences(db, userId);
+  const result = { ...DEFAULT_PREFERENCES };
+  for (const row of stored) {
+    if ((ALL_NOTIFICATION_TYPES as readonly string[]).includes(row.type)) {
+      result[row.type as NotificationType] = { inApp: row.in_app, email: row.email };
+    }
+  }
+  return result;
+}
+
+export type DeliveryOutcome = 'stored' | 'duplicate' | 'not-wanted';
+
+/**
+ * Stores, pushes and schedules the mail of one notification, keyed by (eventKey, user). Safe to run
+ * any number of times: the second run finds the row and only finishes what the first left undone.
+ */
+export async function deliver(
+  deps: NotificationsDeps,
+  eventKey: string,
+  intent: NotificationIntent,
+  context: ContentContext,
+  traceId?: string,
+): Promise<DeliveryOutcome> {
+  const { db, clock } = deps;
+  const preference = (await preferencesOf(db, intent.userId))[intent.type];
+  const online = preference.email === 'offline' ? await deps.isOnline(intent.userId) : false;
+  const decision = decideDelivery(preference, online);
+  const log = deps.log.child({ userId: intent.userId, type: intent.type, ...(traceId ? { traceId } : {}) });
+  if (!decision.store) {
+    log.debug('notification not wanted (in-app off, email never)');
+    return 'not-wanted';
+  }
+  const content = contentOf(intent.type, intent.data, context);
+  const now = clock.now();
+  const { row, inserted, digestDueAt } = await db.transaction().execute(async (trx) => {
+    const stored = await insertNotificationOnce(trx, {
+      userId: intent.userId,
+      eventId: eventKey,
+      type: intent.type,
+      title: content.title,
+      body: content.body,
+      data: { ...intent.data },
+      inApp: decision.inApp,
+      traceId: traceId ?? null,
+    });
+    if (!stored.inserted || !decision.email) return { ...stored, digestDueAt: undefined };
+    const digest = await attachToOpenDigest(
+      trx,
+      stored.row.id,
+      intent.userId,
+      new Date(now.getTime() + deps.settings.digestMs),
+    );
+    return { row: { ...stored.row, digest_id: digest.id }, inserted: true, digestDueAt: digest.due_at };
+  });
+  if (row.in_app && row.pushed_at === null) {
+    await deps.bus.publish(NOTIFICATIONS_TOPIC, { userId: intent.userId, notification: toPush(row) });
+    await markPushed(db, row.id, clock.now());
+  }
+  if (row.digest_id !== null) {
+    const dueAt = digestDueAt ?? (await findDigest(db, row.digest_id))?.due_at;
+    if (dueAt !== undefined) {
+      await deps.tasks.enqueue(
+        'notifications.digest',
+        { digestId: row.digest_id },
+        taskId('digest', row.digest_id),
+        { delayMs: dueAt.getTime() - clock.now().getTime() },
+      );
+    }
+  }
+  log.info(
+    { notificationId: row.id, email: row.digest_id !== null, inApp: row.in_app },
+    inserted ? 'notification stored' : 'notification was stored before',
+  );
+  return inserted ? 'stored' : 'duplicate';
+}
+
+/** What the delivery context needs: the job's title, the other party's name, the currency. */
+async function contextOf(deps: NotificationsDeps, intent: NotificationIntent): Promise<ContentContext> {
+  const { data } = intent;
+  const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  const jobId = str(data.jobId);
+  const job = jobId === undefined ? undefined : await findJob(deps.db, jobId as never).catch(() => undefined);
+  const otherId = str(data.workerId ?? data.fromUserId ?? data.authorId);
+  const other =
+    otherId === undefined || intent.type === 'bid.accepted' || intent.type === 'bid.rejected'
+      ? undefined
+      : await findUserById(deps.db, otherId as UserId).catch(() => undefined);
+  const paymentId = str(data.paymentId);
+  const payment =
+    paymentId === undefined ? undefined : await findPayment(deps.db, paymentId).catch(() => undefined);
+  return {
+    currency: payment?.currency ?? deps.settings.currency,
+    ...(job === undefined ? {} : { jobTitle: job.title }),
+    ...(other === undefined ? {} : { otherName: other.username }),
+  };
+}
+
+/** The `notifications.deliver` task: the event's notification for one of its recipients. */
+export async function deliverEventNotification(
+  deps: NotificationsDeps,
+  task: { readonly eventId: string; readonly userId: UserId; readonly traceId?: string },
+): Promise<DeliveryOutcome | 'no-event'> {
+  const eventId = OutboxEventId.safeParse(task.eventId);
+  const event = eventId.success ? await findOutboxEvent(deps.db, eventId.data) : undefined;
+  if (event === undefined) return 'no-event';
+  const intent = notificationsOf(event).find((candidate) => candidate.userId === task.userId);
+  if (intent === undefined) return 'not-wanted';
+  const context = await contextOf(deps, intent);
+  // Money amounts are rendered with their currency in receipts: keep it with the data.
+  const data =
+    typeof intent.data.amount === 'number' ? { ...intent.data, currency: context.currency } : intent.data;
+  return deliver(deps, event.id, { ...intent, data }, context, task.traceId ?? traceOf(event.payload));
+}
+
+const traceOf = (payload: Readonly<Record<string, unknown>>) =>
+  typeof payload.traceId === 'string' ? payload.traceId : undefined;
+
+/** Key of a digest's mail in the `emails` table (one mail per digest). */
+export const digestEmailKey = (digestId: string) => taskId('digest-mail', digestId);
+
+/**
+ * The `notifications.digest` task: closes the digest once — `sent` with a stored mail holding every
+ * notification of it still unread, or `empty` when all were read — and hands the stored mail to the
+ * `emails.send` task (keyed by the mail, so a rerun sends nothing new).
+ */
+export async function sendDigest(
+  deps: NotificationsDeps & { readonly render: (input: DigestMailInput) => RenderedMail },
+  digestId: string,
+): Promise<'sent' | 'empty' | 'unknown'> {
+  const { db, clock } = deps;
+  const outcome = await db.transaction().execute(async (trx) => {
+    const digest = await lockDigest(trx, digestId);
+    if (digest === undefined) return { kind: 'unknown' as const };
+    if (digest.status === 'empty') return { kind: 'empty' as const };
+    if (digest.status === 'sent')
+      return { kind: 'sent' as const, userId: digest.user_id, key: digest.email_key };
+    const items = await unreadOfDigest(trx, digestId);
+    const user = await findUserById(trx, digest.user_id);
+    if (items.length === 0 || user === undefined) {
+      await closeDigest(trx, digestId, { status: 'empty', at: clock.now(), emailKey: null });
+      return { kind: 'empty' as const };
+    }
+    const key = digestEmailKey(digestId);
+    const mail = deps.render({
+      username: user.username,
+      items: items.map((row) => ({
+        type: row.type as NotificationType,
+        title: row.title,
+        body: row.body,
+        linkPath: linkPathOf(row.type as NotificationType, row.data),
+        data: row.data,
+        createdAt: row.created_at,
+      })),
+    });
+    await insertEmailOnce(trx, {
+      idempotencyKey: key,
+      template: 'notification-digest',
+      userId: user.id,
+      to: user.email,
+      ...mail,
+    });
+    await closeDigest(trx, digestId, { status: 'sent', at: clock.now(), emailKey: key });
+    deps.log.info({ digestId, userId: user.id, notifications: items.length }, 'notification digest stored');
+    return { kind: 'sent' as const, userId: user.id, key };
+  });
+  if (outcome.kind === 'sent' && outcome.key !== null) {
+    await deps.tasks.enqueue(
+      'emails.send',
+      { template: 'notification-digest', userId: outcome.userId, key: outcome.key },
+      outcome.key,
+    );
+  }
+  return outcome.kind;
+}
+
+/** Key of the `messages.unread` notification of one unread streak: (room, read mark it started from). */
+export const unreadEventKey = (roomId: string, readSeq: number) => `unread.${roomId}.${readSeq}`;
+
+/**
+ * The `notifications.unread-check` task: if the member's read mark is still where it was when the
+ * message reached them offline, and others wrote after it, one `messages.unread` notification for
+ * the streak. A read since (any device) moved the mark: nothing (a later check covers later messages).
+ */
+export async function checkUnreadRoom(
+  deps: NotificationsDeps,
+  task: { readonly roomId: RoomId; readonly userId: UserId; readonly readSeq: number },
+): Promise<DeliveryOutcome | 'read' | 'not-member'> {
+  const readSeq = await memberReadSeq(deps.db, task.roomId, task.userId);
+  if (readSeq === undefined) return 'not-member';
+  if (readSeq !== task.readSeq) return 'read';
+  const summary = await unreadSummary(deps.db, task.roomId, task.userId, readSeq);
+  if (summary.count === 0) return 'read';
+  const more = summary.senders.length >= 3 ? ' and others' : '';
+  return deliver(
+    deps,
+    unreadEventKey(task.roomId, readSeq),
+    {
+      userId: task.userId,
+      type: 'messages.unread',
+      data: { roomId: task.roomId, count: summary.count, fromSeq: readSeq + 1, lastSeq: summary.lastSeq },
+    },
+    {
+      currency: deps.settings.currency,
+      ...(summary.senders.length === 0 ? {} : { otherName: `${summary.senders.join(', ')}${more}` }),
+      ...(summary.roomTitle === null ? {} : { roomTitle: summary.roomTitle }),
+    },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What REST and the WebSocket gateway call
+// ---------------------------------------------------------------------------------------------
+
+export type NotificationsApi = ReturnType<typeof createNotificationsApi>;
+
+export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus' | 'clock' | 'log'>) {
+  const { db, bus, clock } = deps;
+  return {
+    list: async (userId: UserId, query: { unread?: boolean; cursor?: string; limit: number }) => {
+      const rows = await listNotifications(db, userId, {
+        unread: query.unread === true,
+        after: decodeCursor(query.cursor),
+        limit: query.limit + 1,
+      });
+      return pageOf(rows, query.limit, toNotification);
+    },
+
+    unreadCount: (userId: UserId) => countUnread(db, userId),
+
+    /**
+     * Marks read and tells the user's sockets on every node (`notifications.read`), except the
+     * connection that asked (it has its answer). The push goes out even when nothing changed, so a
+     * device that missed an earlier one catches up with the count.
+     */
+    read: async (
+      userId: UserId,
+      // REST and WebSocket both validated the ids as UUIDs; someone else's or unknown ones match nothing.
+      request: ReadNotificationsRequest | { readonly ids: readonly string[] },
+      exceptConnectionId?: string,
+    ): Promise<ReadNotificationsResult> => {
+      const changed = await markNotificationsRead(
+        db,
+        userId,
+        'all' in request ? { all: true } : { ids: request.ids as NotificationId[] },
+        clock.now(),
+      );
+      const unreadCount = await countUnread(db, userId);
+      try {
+        await bus.publish(NOTIFICATIONS_READ_TOPIC, {
+          userId,
+          ...('all' in request ? { all: true } : { ids: changed }),
+          unreadCount,
+          ...(exceptConnectionId === undefined ? {} : { exceptConnectionId }),
+        });
+      } catch (error) {
+        // Marked read already: other devices learn it at their next list or count.
+        deps.log.warn({ err: error, userId }, 'notifications.read push skipped');
+      }
+      return { updated: changed.length, unreadCount };
+    },
+
+    preferences: async (userId: UserId): Promise<NotificationPreferences> => ({
+      preferences: await preferencesOf(db, userId),
+    }),
+
+    updatePreferences: async (
+      userId: UserId,
+      update: UpdateNotificationPreferences,
+    ): Promise<NotificationPreferences> => {
+      const current = await preferencesOf(db, userId);
+      const rows: { type: NotificationType; inApp: boolean; email: EmailPreference }[] = [];
+      for (const [type, patch] of Object.entries(update.preferences) as [
+        NotificationType,
+        { inApp?: boolean; email?: EmailPreference } | undefined,
+      ][]) {
+        if (patch === undefined) continue;
+        rows.push({
+          type,
+          inApp: patch.inApp ?? current[type].inApp,
+          email: patch.email ?? current[type].email,
+        });
+      }
+      await upsertPreferences(db, userId, rows, clock.now());
+      return { preferences: await preferencesOf(db, userId) };
+    },
+  };
+}

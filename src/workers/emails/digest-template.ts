@@ -1,0 +1,98 @@
+/**
+ * The notification digest mail (issue 13), plain text and HTML: one section per notification with
+ * its own wording per type, a link built from PUBLIC_URL, and a receipt block for money
+ * notifications (amount, reference, time). Values are HTML-escaped; links never come from a request.
+ */
+
+import { formatAmount } from '../../domain/notifications/content.js';
+import type { DigestMailInput, RenderedMail } from '../../domain/notifications/service.js';
+import type { NotificationType } from '../../domain/notifications/types.js';
+
+const escapeHtml = (value: string) =>
+  value.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
+  );
+
+/** The call to action of each type; exhaustive so a new type gets its own words. */
+const ACTION: Readonly<Record<NotificationType, string>> = {
+  'bid.received': 'Review the bid',
+  'bid.accepted': 'Open the contract',
+  'bid.rejected': 'Find other jobs',
+  'contract.delivered': 'Review the delivery',
+  'contract.changes_requested': 'See the requested changes',
+  'contract.completed': 'Open the contract',
+  'contract.cancelled': 'Open the contract',
+  'contract.disputed': 'Open the dispute',
+  'contract.resolved': 'See the resolution',
+  'review.published': 'Read the review',
+  'payment.succeeded': 'Open your wallet',
+  'payment.failed': 'Open your wallet',
+  'payout.sent': 'Open your wallet',
+  'transfer.received': 'Open your wallet',
+  'messages.unread': 'Read the messages',
+  'security.new_login': 'Review your sessions',
+  'security.session_revoked': 'Review your sessions',
+};
+
+const RECEIPT_TYPES: ReadonlySet<NotificationType> = new Set([
+  'payment.succeeded',
+  'payment.failed',
+  'payout.sent',
+  'transfer.received',
+]);
+
+/** Receipt lines of a money notification: what moved, its reference, when. */
+function receiptOf(item: DigestMailInput['items'][number]): string[] {
+  if (!RECEIPT_TYPES.has(item.type)) return [];
+  const currency = typeof item.data.currency === 'string' ? item.data.currency : '';
+  const reference = item.data.paymentId ?? item.data.transactionId;
+  return [
+    `Amount: ${formatAmount(item.data.amount, currency)}`,
+    ...(typeof reference === 'string' || typeof reference === 'number' ? [`Reference: ${reference}`] : []),
+    ...(typeof item.data.failureCode === 'string' ? [`Reason: ${item.data.failureCode}`] : []),
+    `Date: ${item.createdAt.toISOString().replace('T', ' ').slice(0, 16)} UTC`,
+  ];
+}
+
+export function renderNotificationDigest(publicUrl: string, input: DigestMailInput): RenderedMail {
+  const count = input.items.length;
+  const first = input.items[0];
+  const subject = count === 1 && first !== undefined ? first.title : `${count} new notifications on gigwire`;
+  const sections = input.items.map((item) => ({
+    item,
+    href: `${publicUrl}${item.linkPath}`,
+    receipt: receiptOf(item),
+  }));
+  const text = [
+    `Hi ${input.username},`,
+    count === 1 ? 'here is what happened on gigwire:' : `here are ${count} things that happened on gigwire:`,
+    ...sections.map(({ item, href, receipt }) =>
+      [
+        `* ${item.title}`,
+        `  ${item.body}`,
+        ...receipt.map((line) => `  ${line}`),
+        `  ${ACTION[item.type]}: ${href}`,
+      ].join('\n'),
+    ),
+    `Choose which notifications are emailed: ${publicUrl}/settings/notifications`,
+  ].join('\n\n');
+  const html = `<!doctype html>
+<html><body style="font-family:system-ui,sans-serif;max-width:560px;margin:auto">
+<h2>${escapeHtml(subject)}</h2>
+<p>Hi ${escapeHtml(input.username)},</p>
+${sections
+  .map(
+    ({ item, href, receipt }) => `<div style="border-top:1px solid #ddd;padding:8px 0">
+<h3 style="margin:4px 0">${escapeHtml(item.title)}</h3>
+<p>${escapeHtml(item.body)}</p>
+${receipt.length === 0 ? '' : `<table style="font-size:13px;color:#333">${receipt.map((line) => `<tr><td>${escapeHtml(line)}</td></tr>`).join('')}</table>`}
+<p><a href="${escapeHtml(href)}" style="color:#1f6feb">${escapeHtml(ACTION[item.type])}</a></p>
+</div>`,
+  )
+  .join('\n')}
+<p style="color:#666;font-size:12px">gigwire · <a href="${escapeHtml(`${publicUrl}/settings/notifications`)}">notification settings</a></p>
+</body></html>
+`;
+  return { subject, text: `${text}\n`, html };
+}

@@ -1,0 +1,93 @@
+/**
+ * The `notifications` queue worker (issue 13): `notifications.deliver` (one notification of an
+ * outbox event for one recipient), `notifications.digest` (a user's email digest when due) and
+ * `notifications.unread-check` (a room still unread by an offline member). Each is idempotent on
+ * the database (unique notification per event and recipient, a digest closed once, one mail per
+ * digest key), so a task retried, duplicated or run again after its worker was killed adds nothing.
+ */
+import { Worker as BullWorker, type Job, UnrecoverableError, type Worker } from 'bullmq';
+import type { RoomId } from '../../../protocol/src/ids.js';
+import {
+  checkUnreadRoom,
+  deliverEventNotification,
+  type NotificationsDeps,
+  sendDigest,
+} from '../../domain/notifications/service.js';
+import { bullPrefix, type TaskName, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
+import type { Redis } from '../../platform/redis.js';
+import { renderNotificationDigest } from '../emails/digest-template.js';
+
+export interface NotificationsWorkerDeps {
+  readonly notifications: NotificationsDeps;
+  readonly publicUrl: string;
+  readonly connection: Redis;
+  readonly redisPrefix: string;
+  /** Milliseconds before a task held by a dead worker is handed to another (TASK_LOCK_MS). */
+  readonly lockMs: number;
+  /** Tasks run at once by this worker. */
+  readonly concurrency?: number;
+}
+
+type NotificationTask = 'notifications.deliver' | 'notifications.digest' | 'notifications.unread-check';
+
+type Runner<N extends NotificationTask> = (
+  deps: NotificationsWorkerDeps,
+  payload: TaskPayload<N>,
+) => Promise<unknown>;
+
+const RUNNERS: { readonly [N in NotificationTask]: Runner<N> } = {
+  'notifications.deliver': (deps, payload) => deliverEventNotification(deps.notifications, payload),
+  'notifications.digest': (deps, payload) =>
+    sendDigest(
+      { ...deps.notifications, render: (input) => renderNotificationDigest(deps.publicUrl, input) },
+      payload.digestId,
+    ),
+  'notifications.unread-check': (deps, payload) =>
+    checkUnreadRoom(deps.notifications, { ...payload, roomId: payload.roomId as RoomId }),
+};
+
+const isNotificationTask = (name: string): name is NotificationTask => Object.hasOwn(RUNNERS, name);
+
+/** Runs one task as the worker would (tests call it directly to run a task twice). */
+export async function runNotificationTask(
+  deps: NotificationsWorkerDeps,
+  name: string,
+  data: unknown,
+): Promise<unknown> {
+  if (!isNotificationTask(name)) throw new UnrecoverableError(`unknown task ${name}`);
+  const payload = tasks[name as TaskName].payload.safeParse(data);
+  if (!payload.success) throw new UnrecoverableError(`invalid payload: ${payload.error.message}`);
+  return (RUNNERS[name] as Runner<NotificationTask>)(deps, payload.data as TaskPayload<NotificationTask>);
+}
+
+export function startNotificationsWorker(deps: NotificationsWorkerDeps): Worker {
+  const log = deps.notifications.log;
+  const worker = new BullWorker(
+    tasks['notifications.deliver'].queue,
+    async (job: Job) => {
+      const traceId = typeof job.data?.traceId === 'string' ? job.data.traceId : undefined;
+      const outcome = await runNotificationTask(deps, job.name, job.data);
+      log.info(
+        { task: job.name, taskId: job.id, outcome, ...(traceId ? { traceId } : {}) },
+        'notification task done',
+      );
+    },
+    {
+      connection: deps.connection,
+      prefix: bullPrefix(deps.redisPrefix),
+      concurrency: deps.concurrency ?? 8,
+      lockDuration: deps.lockMs,
+      stalledInterval: deps.lockMs,
+      maxStalledCount: 3,
+    },
+  );
+  worker.on('failed', (job, error) => {
+    const exhausted = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);
+    log[exhausted ? 'error' : 'warn'](
+      { err: error, task: job?.name, taskId: job?.id, attempts: job?.attemptsMade },
+      'notification task failed',
+    );
+  });
+  worker.on('error', (error) => log.warn({ err: error }, 'notifications worker error'));
+  return worker;
+}

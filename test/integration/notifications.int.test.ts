@@ -1,0 +1,390 @@
+/**
+ * Notifications end to end on real PostgreSQL, Redis and an SMTP server (issue 13): outbox event →
+ * relay → `notifications.deliver` task → stored once → pushed to every socket of the user on two
+ * nodes → listed over REST; read on one socket → `notifications.read` pushed to the other; offline
+ * users get one digest mail with what is still unread (none when they read first); a task run
+ * twice (or enqueued twice) stores and mails once; unread room messages of an offline member
+ * become one `messages.unread` notification; preferences decide for every combination.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UserId } from '../../protocol/src/ids.js';
+import { type RunningNode, startNode } from '../../src/bin/start-node.js';
+import { createDb, type DbHandle } from '../../src/db/create-db.js';
+import { insertOutboxEvent } from '../../src/db/repositories/outbox.repo.js';
+import { enqueueNotificationTasks } from '../../src/domain/notifications/relay.js';
+import type { NotificationsDeps } from '../../src/domain/notifications/service.js';
+import { createMemoryBus } from '../../src/platform/bus/bus.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { createRedisPresenceStore } from '../../src/platform/presence-store.js';
+import { bullPrefix, createTaskQueue, type TaskQueue, taskId } from '../../src/platform/queues/tasks.js';
+import { runShutdown } from '../../src/platform/shutdown.js';
+import { runNotificationTask } from '../../src/workers/notifications/processor.js';
+import {
+  captureLogs,
+  createMigratedDatabase,
+  sharedRedisUrl,
+  type TestDatabase,
+  testConfig,
+  uniqueRedisPrefix,
+} from '../support/context.js';
+import { httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
+import { type ReceivedMail, startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
+import { openSocket, type WireFrame } from '../support/ws-client.js';
+
+const DIGEST_S = 2;
+let lastLogs = () => '';
+
+async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}: ${lastLogs()}`);
+}
+
+describe('notifications', () => {
+  let db: TestDatabase;
+  let smtp: TestSmtpServer;
+  let nodeA: RunningNode;
+  let nodeB: RunningNode;
+  let handle: DbHandle;
+  let redis: Redis;
+  let queue: Queue;
+  let producer: TaskQueue;
+  const prefix = uniqueRedisPrefix();
+  const logs = captureLogs();
+  lastLogs = () =>
+    logs
+      .lines()
+      .filter((l) => String(l.msg).includes('notification') || String(l.msg).includes('digest'))
+      .slice(-15)
+      .map((l) => JSON.stringify(l))
+      .join('\n');
+  let api: ReturnType<typeof httpClient>;
+
+  beforeAll(async () => {
+    db = await createMigratedDatabase();
+    smtp = await startSmtpServer();
+    const env = {
+      DATABASE_URL: db.url,
+      REDIS_URL: sharedRedisUrl(),
+      REDIS_PREFIX: prefix,
+      SMTP_URL: smtp.url,
+      OUTBOX_POLL_MS: '50',
+      NOTIFY_EMAIL_DIGEST_S: String(DIGEST_S),
+      UNREAD_EMAIL_AFTER_S: '1',
+      LEDGER_AUDIT_INTERVAL_S: '0',
+    };
+    nodeA = await startNode(testConfig({ ...env, NODE_ID: 'node-a' }), logs.log, { pid: process.pid });
+    nodeB = await startNode(testConfig({ ...env, NODE_ID: 'node-b', ROLE: 'gateway' }), logs.log, {
+      pid: process.pid,
+    });
+    api = httpClient(nodeA.baseUrl);
+    handle = await createDb({ kind: 'postgres', url: db.url, poolMax: 4 }, logs.log);
+    redis = new Redis(sharedRedisUrl(), { maxRetriesPerRequest: null });
+    queue = new Queue('notifications', { connection: redis, prefix: bullPrefix(prefix) });
+    producer = createTaskQueue(redis, prefix);
+  }, 60_000);
+
+  afterAll(async () => {
+    await producer?.close();
+    await queue?.close();
+    redis?.disconnect();
+    await handle?.close();
+    if (nodeB !== undefined) await runShutdown(nodeB.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
+    if (nodeA !== undefined) await runShutdown(nodeA.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
+    await smtp?.close();
+    await db?.drop();
+  });
+
+  /** The worker's dependencies for running tasks in this process (a memory bus: nothing is pushed). */
+  const directWorker = (isOnline: NotificationsDeps['isOnline'], digestMs: number) => ({
+    notifications: {
+      db: handle.db,
+      bus: createMemoryBus(),
+      clock: systemClock,
+      log: logs.log,
+      tasks: producer,
+      isOnline,
+      settings: { digestMs, unreadAfterMs: 1000, currency: 'USD' },
+    },
+    publicUrl: 'http://localhost',
+    connection: redis,
+    redisPrefix: prefix,
+    lockMs: 5000,
+  });
+
+  const wsUrl = (node: RunningNode) => node.uwsUrl ?? `${node.baseUrl.replace(/^http/, 'ws')}/ws`;
+
+  const list = async (user: Registered, query = '') =>
+    (
+      await api.get<{
+        data: { id: string; type: string; title: string; body: string; readAt: string | null }[];
+      }>(`/v1/notifications${query}`, user.accessToken)
+    ).body.data;
+
+  const unreadCount = async (user: Registered) =>
+    (await api.get<{ count: number }>('/v1/notifications/unread-count', user.accessToken)).body.count;
+
+  /** An outbox event as a producer writes it (the relay picks it up). */
+  const bidPlaced = (hirer: Registered, amount: number) =>
+    insertOutboxEvent(handle.db, 'bid.placed', {
+      bidId: crypto.randomUUID(),
+      jobId: crypto.randomUUID(),
+      workerId: crypto.randomUUID(),
+      hirerId: hirer.id,
+      amount,
+      notify: [hirer.id],
+    });
+
+  /** Registration mails (welcome, verify) go to the same inboxes: only the others are notifications. */
+  const ACCOUNT_MAILS = new Set(['Welcome to gigwire', 'Confirm your email address']);
+  const isNotificationMailTo = (user: Registered) => (mail: ReceivedMail) =>
+    mail.to.includes(user.email) && !ACCOUNT_MAILS.has(mail.subject);
+  const mailsTo = (user: Registered) => smtp.accepted().filter(isNotificationMailTo(user));
+
+  const digestsOf = (user: Registered) =>
+    handle.db
+      .selectFrom('notification_digests')
+      .selectAll()
+      .where('user_id', '=', user.id as UserId)
+      .execute();
+
+  it('pushes to both sockets of a user on two nodes once, lists it, and read on one socket clears the other', async () => {
+    const user = await registerUser(api);
+    const onA = await openSocket(wsUrl(nodeA), user.accessToken, 'json');
+    const onB = await openSocket(wsUrl(nodeB), user.accessToken, 'msgpack');
+    await onA.next((f) => f.t === 'hello');
+    await onB.next((f) => f.t === 'hello');
+
+    // A real producer: a login from a device none of the user's sessions came from.
+    const login = await api.call('POST', '/v1/auth/login', {
+      body: { login: user.username, password: user.password },
+      headers: { 'user-agent': 'NewDevice/1.0' },
+    });
+    expect(login.status).toBe(200);
+
+    const isNewLogin = (f: WireFrame) =>
+      f.t === 'notification' && (f.d as { kind: string }).kind === 'security.new_login';
+    const pushedA = await onA.next(isNewLogin, 10_000);
+    await onB.next(isNewLogin, 10_000);
+    const id = (pushedA.d as { id: string }).id;
+
+    const listed = await list(user);
+    expect(listed).toMatchObject([{ id, type: 'security.new_login', readAt: null }]);
+    expect(await unreadCount(user)).toBe(1);
+
+    const reply = await onA.request('notifications.read', { ids: [id] });
+    expect(reply).toMatchObject({ t: 'ok', d: { updated: 1, unreadCount: 0 } });
+    const cleared = await onB.next((f) => f.t === 'notifications.read');
+    expect(cleared.d).toEqual({ ids: [id], unreadCount: 0 });
+    expect(await unreadCount(user)).toBe(0);
+    expect((await list(user, '?unread=true')).length).toBe(0);
+
+    // REST read-all reaches every socket, the asking one too (it is not a socket).
+    await api.post('/v1/notifications/read', { all: true }, user.accessToken);
+    await onA.next((f) => f.t === 'notifications.read' && (f.d as { all?: boolean }).all === true);
+    // Each socket got the notification once, and the asking socket no push for its own read.
+    expect(onA.frames.filter(isNewLogin)).toHaveLength(1);
+    expect(onB.frames.filter(isNewLogin)).toHaveLength(1);
+    expect(onA.frames.filter((f) => f.t === 'notifications.read')).toHaveLength(1);
+    onA.close();
+    onB.close();
+  }, 30_000);
+
+  it('mails an offline user one digest with every unread notification, and none to one who read first', async () => {
+    const [away, reader] = [await registerUser(api), await registerUser(api)];
+    await bidPlaced(away, 1250);
+    await bidPlaced(away, 990);
+    await bidPlaced(reader, 500);
+
+    // The reader reads before the digest is due (DIGEST_S after the notification): it closes empty.
+    await until(
+      async () => ((await list(reader)).length === 1 ? true : undefined),
+      'the reader’s notification',
+    );
+    await api.post('/v1/notifications/read', { all: true }, reader.accessToken);
+
+    const mail = await smtp.waitFor(isNotificationMailTo(away), 20_000);
+    expect(mail.subject).toBe('2 new notifications on gigwire');
+    expect(mail.body).toContain('12.50 USD');
+    expect(mail.body).toContain('9.90 USD');
+    await until(
+      async () => ((await digestsOf(reader))[0]?.status === 'empty' ? true : undefined),
+      'the empty digest',
+    );
+    expect(mailsTo(reader)).toHaveLength(0);
+    expect(mailsTo(away)).toHaveLength(1);
+    expect((await digestsOf(away)).map((d) => d.status)).toEqual(['sent']);
+  }, 40_000);
+
+  it('stores and mails once when the task runs twice and the relay enqueues it twice', async () => {
+    const user = await registerUser(api);
+    const eventId = await bidPlaced(user, 4200);
+    const stored = await until(async () => {
+      const rows = await list(user);
+      return rows.length > 0 ? rows : undefined;
+    }, 'the first delivery');
+    expect(stored).toHaveLength(1);
+
+    const worker = directWorker(async () => false, DIGEST_S * 1000);
+    expect(await runNotificationTask(worker, 'notifications.deliver', { eventId, userId: user.id })).toBe(
+      'duplicate',
+    );
+    expect(await runNotificationTask(worker, 'notifications.deliver', { eventId, userId: user.id })).toBe(
+      'duplicate',
+    );
+    const event = await handle.db
+      .selectFrom('outbox_events')
+      .selectAll()
+      .where('id', '=', eventId)
+      .executeTakeFirstOrThrow();
+    await enqueueNotificationTasks(event, producer);
+
+    await smtp.waitFor(isNotificationMailTo(user), 20_000);
+    // The digest task itself, run again after it sent: nothing new.
+    const [digest] = await digestsOf(user);
+    expect(await runNotificationTask(worker, 'notifications.digest', { digestId: digest?.id })).toBe('sent');
+    await sleep(300);
+    expect(mailsTo(user)).toHaveLength(1);
+    const rows = await handle.db
+      .selectFrom('notifications')
+      .select('id')
+      .where('user_id', '=', user.id as UserId)
+      .execute();
+    expect(rows).toHaveLength(1);
+    const job = await queue.getJob(taskId(eventId, user.id));
+    expect(job?.id).toBe(taskId(eventId, user.id));
+  }, 40_000);
+
+  it('turns 5 messages to an offline member into one messages.unread notification and one mail; a member who read first gets none', async () => {
+    const [sender, away, reader] = [
+      await registerUser(api),
+      await registerUser(api),
+      await registerUser(api),
+    ];
+    await makeContacts(api, sender, away);
+    await makeContacts(api, sender, reader);
+    const room = await api.post<{ id: string }>(
+      '/v1/rooms',
+      { kind: 'group', memberIds: [away.id, reader.id], title: 'Logo project' },
+      sender.accessToken,
+    );
+    expect(room.status).toBe(201);
+    const roomId = room.body.id;
+    const socket = await openSocket(wsUrl(nodeA), sender.accessToken, 'json');
+    for (let i = 1; i <= 5; i++) {
+      const sent = await socket.request('room.send', { roomId, clientMsgId: `m${i}`, body: `message ${i}` });
+      expect(sent.t).toBe('ok');
+    }
+    // The reader comes online and reads the room before the reminder is due, then leaves.
+    const readerSocket = await openSocket(wsUrl(nodeB), reader.accessToken, 'json');
+    expect(await readerSocket.request('room.read', { roomId, seq: 5 })).toMatchObject({ t: 'ok' });
+    readerSocket.close();
+
+    const unread = await until(async () => {
+      const rows = (await list(away)).filter((n) => n.type === 'messages.unread');
+      return rows.length > 0 ? rows : undefined;
+    }, 'the unread reminder');
+    expect(unread).toHaveLength(1);
+    expect(unread[0]?.title).toBe('5 new messages in Logo project');
+    expect(unread[0]?.body).toContain(sender.username);
+    const mail = await smtp.waitFor(isNotificationMailTo(away), 20_000);
+    expect(mail.subject).toBe('5 new messages in Logo project');
+
+    const readerCheck = taskId('unread', roomId, reader.id, '0');
+    await until(
+      async () => ((await queue.getJobState(readerCheck)) === 'completed' ? true : undefined),
+      'the reader’s check',
+    );
+    expect((await list(reader)).filter((n) => n.type === 'messages.unread')).toHaveLength(0);
+    await sleep(200);
+    expect(mailsTo(away)).toHaveLength(1);
+    socket.close();
+  }, 40_000);
+
+  it('honours every combination of inApp and email, online and offline', async () => {
+    const presence = createRedisPresenceStore({ redis, prefix, nodeId: 'prefs-test', leaseMs: 60_000 });
+    const combos = [
+      { inApp: true, email: 'never' },
+      { inApp: true, email: 'offline' },
+      { inApp: true, email: 'always' },
+      { inApp: false, email: 'never' },
+      { inApp: false, email: 'offline' },
+      { inApp: false, email: 'always' },
+    ] as const;
+    // One type per combination; each event below notifies the user with that type.
+    const events = [
+      { type: 'bid.received', event: 'bid.placed', payload: (u: string) => ({ hirerId: u, notify: [u] }) },
+      { type: 'bid.rejected', event: 'bid.rejected', payload: (u: string) => ({ workerId: u, notify: [u] }) },
+      {
+        type: 'transfer.received',
+        event: 'transfer.received',
+        payload: (u: string) => ({ toUserId: u, amount: 5 }),
+      },
+      {
+        type: 'payment.failed',
+        event: 'payment.failed',
+        payload: (u: string) => ({ userId: u, kind: 'top_up', amount: 5 }),
+      },
+      { type: 'security.new_login', event: 'user.new_login', payload: (u: string) => ({ userId: u }) },
+      { type: 'contract.delivered', event: 'contract.deliver', payload: (u: string) => ({ notify: [u] }) },
+    ] as const;
+    const worker = directWorker(async (userId) => (await presence.isOnline([userId]))[0] === true, 3_600_000);
+    const rows: string[] = [];
+    for (const online of [false, true]) {
+      const user = await registerUser(api);
+      const preferences = Object.fromEntries(events.map((e, i) => [e.type, combos[i]]));
+      const put = await api.call('PUT', '/v1/me/notification-preferences', {
+        body: { preferences },
+        token: user.accessToken,
+      });
+      expect(put.status).toBe(200);
+      expect((put.body as { preferences: Record<string, unknown> }).preferences).toMatchObject(preferences);
+      if (online) await presence.connected(user.id);
+      for (const [i, e] of events.entries()) {
+        // Written straight to the table, never relayed: this test runs the task itself.
+        const row = await handle.db
+          .insertInto('outbox_events')
+          .values({ type: e.event, payload: e.payload(user.id), published_at: new Date() })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        await runNotificationTask(worker, 'notifications.deliver', { eventId: row.id, userId: user.id });
+        const stored = await handle.db
+          .selectFrom('notifications')
+          .select(['in_app', 'digest_id'])
+          .where('event_id', '=', row.id)
+          .executeTakeFirst();
+        const combo = combos[i];
+        const listed = (await list(user)).some((n) => n.type === e.type);
+        rows.push(
+          `${combo?.inApp ? 'inApp' : 'noApp'} ${combo?.email} ${online ? 'online' : 'offline'}: ${
+            stored === undefined
+              ? 'nothing'
+              : `${listed ? 'listed' : 'unlisted'}${stored.digest_id === null ? '' : ' +email'}`
+          }`,
+        );
+      }
+      if (online) await presence.disconnected(user.id);
+    }
+    expect(rows).toEqual([
+      'inApp never offline: listed',
+      'inApp offline offline: listed +email',
+      'inApp always offline: listed +email',
+      'noApp never offline: nothing',
+      'noApp offline offline: unlisted +email',
+      'noApp always offline: unlisted +email',
+      'inApp never online: listed',
+      'inApp offline online: listed',
+      'inApp always online: listed +email',
+      'noApp never online: nothing',
+      'noApp offline online: nothing',
+      'noApp always online: unlisted +email',
+    ]);
+  }, 40_000);
+});
