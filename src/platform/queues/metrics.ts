@@ -27,34 +27,60 @@ export function waitingSinceMs(job: { timestamp: number; delay?: number }): numb
   return job.timestamp + Math.max(0, job.delay ?? 0);
 }
 
+/** How long a scrape waits for Redis per queue before it leaves that queue's series out. */
+export const QUEUE_SCRAPE_TIMEOUT_MS = 1_000;
+
+/**
+ * Reads every queue at once; a queue whose read fails or outlives the timeout is left out (and a
+ * late answer is dropped), so a Redis outage (the task connection waits through reconnects) never
+ * fails or stalls /metrics.
+ */
+async function readQueues<T>(
+  queues: readonly Queue[],
+  read: (queue: Queue) => Promise<T>,
+  timeoutMs: number,
+): Promise<Array<{ readonly queue: Queue; readonly value: T }>> {
+  const settled = await Promise.allSettled(
+    queues.map(async (queue) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('queue metrics timed out')), timeoutMs);
+      });
+      try {
+        return { queue, value: await Promise.race([read(queue), timeout]) };
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+  return settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+}
+
 export function registerQueueMetrics(
   registry: Registry,
   queues: () => readonly Queue[],
-  now: () => number = Date.now,
+  options: { readonly now?: () => number; readonly timeoutMs?: number } = {},
 ): QueueMetrics {
+  const now = options.now ?? Date.now;
+  const timeoutMs = options.timeoutMs ?? QUEUE_SCRAPE_TIMEOUT_MS;
   new Gauge({
     name: 'gigwire_tasks',
     help: 'Tasks in each queue by state, read from Redis at scrape time (the same on every node: aggregate with max).',
     labelNames: ['queue', 'state'],
     registers: [registry],
     async collect() {
-      this.reset();
-      await Promise.all(
-        queues().map(async (queue) => {
-          const counts = await queue.getJobCounts(
-            'waiting',
-            'prioritized',
-            'active',
-            'delayed',
-            'failed',
-            'completed',
-          );
-          for (const state of REPORTED_STATES) {
-            const value = (counts[state] ?? 0) + (state === 'waiting' ? (counts.prioritized ?? 0) : 0);
-            this.set({ queue: queue.name, state }, value);
-          }
-        }),
+      const read = await readQueues(
+        queues(),
+        (queue) => queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'),
+        timeoutMs,
       );
+      this.reset();
+      for (const { queue, value: counts } of read) {
+        for (const state of REPORTED_STATES) {
+          const value = (counts[state] ?? 0) + (state === 'waiting' ? (counts.prioritized ?? 0) : 0);
+          this.set({ queue: queue.name, state }, value);
+        }
+      }
     },
   });
   new Gauge({
@@ -63,16 +89,17 @@ export function registerQueueMetrics(
     labelNames: ['queue'],
     registers: [registry],
     async collect() {
+      // The wait list is pushed on the left and taken from the right: ascending order starts with
+      // the task that has waited longest.
+      const read = await readQueues(queues(), (queue) => queue.getJobs(['wait'], 0, 0, true), timeoutMs);
       this.reset();
-      await Promise.all(
-        queues().map(async (queue) => {
-          // The wait list is pushed on the left and taken from the right: ascending order starts
-          // with the task that has waited longest.
-          const [oldest] = await queue.getJobs(['wait'], 0, 0, true);
-          const age = oldest === undefined ? 0 : Math.max(0, now() - waitingSinceMs(oldest)) / 1000;
-          this.set({ queue: queue.name }, age);
-        }),
-      );
+      for (const {
+        queue,
+        value: [oldest],
+      } of read) {
+        const age = oldest === undefined ? 0 : Math.max(0, now() - waitingSinceMs(oldest)) / 1000;
+        this.set({ queue: queue.name }, age);
+      }
     },
   });
 
