@@ -115,6 +115,16 @@ describe("operators' console in Chromium", () => {
     // The payments worker runs it again; the contract still does not exist, so it fails again.
     const retried = await waitForTaskState(queueNamed(tasks, 'payments'), taskId, 'failed', 2);
     expect(retried.attemptsMade).toBe(2);
+
+    // Signing out (bull-board's "Sign out" link leads to the button) ends the console for this browser.
+    await page.goto(`${base}/admin/sign-out`);
+    await Promise.all([
+      page.waitForURL(`${base}/admin/sign-in`),
+      page.getByRole('button', { name: 'Sign out' }).click(),
+    ]);
+    await page.goto(`${base}/admin/queues`);
+    expect(new URL(page.url()).pathname).toBe('/admin/sign-in');
+    expect((await apiStatus(page)).status).toBe(401);
     await context.close();
   });
 

@@ -91,6 +91,12 @@ describe('who gets the console', () => {
     const html = await form.text();
     expect(html).toContain('<form method="post" action="/admin/sign-in">');
     expect(html).not.toMatch(/<script|https?:\/\//);
+    // One policy, the console's own (helmet's is replaced), without an upgrade to a missing https://.
+    const policy = form.headers.get('content-security-policy') ?? '';
+    expect(policy.startsWith("default-src 'self'; base-uri 'self'")).toBe(true);
+    expect(policy.match(/default-src/g)).toHaveLength(1);
+    expect(policy).not.toContain('upgrade-insecure-requests');
+    expect(form.headers.get('cache-control')).toBe('no-store');
   });
 
   it('refuses a non-admin: no cookie from the form, 403 with a Bearer token on page and API', async () => {

@@ -219,7 +219,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
         if (access.kind === 'admin') return;
         const path = request.url.split('?')[0] ?? '';
         const isPage =
-          request.method === 'GET' &&
+          (request.method === 'GET' || request.method === 'HEAD') &&
           !path.startsWith(`${CONSOLE_PATH}/api/`) &&
           !path.startsWith(`${CONSOLE_PATH}/static/`);
         if (access.kind === 'forbidden') {
