@@ -14,6 +14,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { createCodec } from '../../protocol/src/codec.js';
 import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
 import {
+  type ClientFrame,
   NotificationPayload,
   type NotificationsReadPayload,
   NotificationsReadPushPayload,
@@ -46,6 +47,7 @@ import type { Logger } from '../platform/logger.js';
 import type { PresenceStore } from '../platform/presence-store.js';
 import type { ShutdownStep } from '../platform/shutdown.js';
 import { systemTimers } from '../platform/timers.js';
+import { withTrace } from '../platform/trace.js';
 import { Connection, type ConnectionLimits } from './connection.js';
 import type { WebSocketEngine } from './engine.js';
 import { registerFastifyWebSocket } from './fastify-ws.js';
@@ -228,12 +230,15 @@ export function createGateway(deps: GatewayDeps) {
     log.error({ err: error, connId: connection.id, userId: connection.userId }, 'request handler failed');
     return { code: 'INTERNAL', message: 'internal error' };
   };
+  const dispatchTo = dispatchThrough(handlers);
   const environment = {
     codec,
     limits,
     log,
     now,
-    dispatch: dispatchThrough(handlers),
+    // A request's trace id (connection and frame id) follows what it causes: outbox events, tasks, logs.
+    dispatch: (connection: Connection, frame: ClientFrame) =>
+      withTrace(`ws.${connection.id}.${frame.id ?? '-'}`, () => dispatchTo(connection, frame)),
     describeError,
     onClosed: (connection: Connection) => {
       const joined = hub.roomsOfConnection(connection);

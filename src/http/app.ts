@@ -20,6 +20,7 @@ import type { NotificationsApi } from '../domain/notifications/service.js';
 import type { RoomService } from '../domain/rooms/service.js';
 import type { UserService } from '../domain/users/service.js';
 import type { Logger } from '../platform/logger.js';
+import { withTrace } from '../platform/trace.js';
 import { type ConsoleDeps, registerConsole } from './console/index.js';
 import { registerRouteAuth } from './plugins/auth.js';
 import { frameworkErrorHandler, registerErrorHandling } from './plugins/errors.js';
@@ -113,6 +114,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  // The request id is the trace id of what the request causes: outbox events, tasks, workers' logs.
+  app.addHook('onRequest', (request, reply, done) => {
+    const traced = request.log.child({ traceId: request.id });
+    request.log = traced;
+    reply.log = traced;
+    withTrace(request.id, done);
   });
   registerErrorHandling(app);
   registerInputGuard(app);

@@ -197,6 +197,31 @@ describe('notifications', () => {
     onB.close();
   }, 30_000);
 
+  it('carries one trace id from the REST request through the outbox relay to the worker', async () => {
+    const user = await registerUser(api);
+    const traceId = `trace-${crypto.randomUUID()}`;
+    const login = await api.call('POST', '/v1/auth/login', {
+      body: { login: user.username, password: user.password },
+      headers: { 'user-agent': 'TraceDevice/2.0', 'x-request-id': traceId },
+    });
+    expect(login.status).toBe(200);
+    const lines = () => logs.lines().filter((line) => line.traceId === traceId);
+    await until(
+      async () => (lines().some((l) => l.msg === 'notification task done') ? true : undefined),
+      'the worker’s line',
+    );
+    const messages = lines().map((l) => l.msg);
+    expect(messages).toContain('request completed');
+    expect(messages).toContain('notification tasks enqueued');
+    expect(messages).toContain('notification stored');
+    const stored = await handle.db
+      .selectFrom('notifications')
+      .select('trace_id')
+      .where('user_id', '=', user.id as UserId)
+      .executeTakeFirstOrThrow();
+    expect(stored.trace_id).toBe(traceId);
+  }, 20_000);
+
   it('mails an offline user one digest with every unread notification, and none to one who read first', async () => {
     const [away, reader] = [await registerUser(api), await registerUser(api)];
     await bidPlaced(away, 1250);

@@ -2,7 +2,7 @@ import { type Kysely, sql } from 'kysely';
 
 /**
  * Notifications (issue 13): what each user was told, their per-type preferences, and the email
- * digests that batch what is mailed.
+ * digests that batch what is mailed; outbox events carry the trace id of the action that wrote them.
  * - one notification per (event, recipient): `event_id` is the outbox event id, or a key of our own
  *   for notifications without an outbox event (`unread.<room>.<readSeq>`), so a task run twice, or
  *   enqueued twice, stores one row;
@@ -12,6 +12,9 @@ import { type Kysely, sql } from 'kysely';
  * Statements run one by one: PGlite's query path takes a single statement per call.
  */
 const statements: readonly string[] = [
+  // The action (REST request id, WebSocket connection and frame) that wrote an event: the relay
+  // hands it to the event's tasks, so one id follows a user action into the workers' logs.
+  'alter table outbox_events add column trace_id text',
   `create table notification_digests (
      id uuid primary key default gen_random_uuid(),
      user_id uuid not null references users (id) on delete cascade,
@@ -67,4 +70,5 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   for (const table of ['notification_preferences', 'notifications', 'notification_digests']) {
     await sql.raw(`drop table if exists ${table}`).execute(db);
   }
+  await sql.raw('alter table outbox_events drop column if exists trace_id').execute(db);
 }

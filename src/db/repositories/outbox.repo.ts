@@ -1,6 +1,7 @@
 /** The transactional outbox and the sent-email log. */
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { EmailId, OutboxEventId, UserId } from '../../../protocol/src/ids.js';
+import { currentTraceId } from '../../platform/trace.js';
 import type { Database } from '../database.js';
 import type { EmailStatus, EmailsTable, OutboxEventsTable } from '../tables/outbox.table.js';
 
@@ -13,9 +14,11 @@ export async function insertOutboxEvent(
   type: string,
   payload: Record<string, unknown>,
 ): Promise<OutboxEventId> {
+  // The action that caused the event (request or frame id), for the relay's and workers' log lines.
+  const traceId = currentTraceId();
   const row = await db
     .insertInto('outbox_events')
-    .values({ type, payload, published_at: null })
+    .values({ type, payload, published_at: null, trace_id: traceId ?? null })
     .returning('id')
     .executeTakeFirstOrThrow();
   return row.id;

@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 import type { EmailId, OutboxEventId, UserId } from '../../../protocol/src/ids.js';
 
 export interface OutboxEventsTable {
@@ -7,6 +7,8 @@ export interface OutboxEventsTable {
   payload: Record<string, unknown>;
   created_at: Generated<Date>;
   published_at: Date | null;
+  /** The request or frame that wrote the event (migration 0008); null outside one. */
+  trace_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export type EmailStatus = 'pending' | 'sent' | 'outbox' | 'failed';

@@ -37,7 +37,7 @@ const BATCH = 100;
 async function dispatch(event: OutboxEventRow, targets: RelayTargets): Promise<void> {
   const { taskQueue } = targets;
   // Stored notifications (issue 13), beside whatever else the event causes below.
-  await enqueueNotificationTasks(event, taskQueue);
+  await enqueueNotificationTasks(event, taskQueue, targets.log);
   const userId = UserId.safeParse(event.payload.userId);
   switch (event.type) {
     case AuthEvent.userRegistered:

@@ -244,11 +244,8 @@ export async function deliverEventNotification(
   // Money amounts are rendered with their currency in receipts: keep it with the data.
   const data =
     typeof intent.data.amount === 'number' ? { ...intent.data, currency: context.currency } : intent.data;
-  return deliver(deps, event.id, { ...intent, data }, context, task.traceId ?? traceOf(event.payload));
+  return deliver(deps, event.id, { ...intent, data }, context, task.traceId ?? event.trace_id ?? undefined);
 }
-
-const traceOf = (payload: Readonly<Record<string, unknown>>) =>
-  typeof payload.traceId === 'string' ? payload.traceId : undefined;
 
 /** Key of a digest's mail in the `emails` table (one mail per digest). */
 export const digestEmailKey = (digestId: string) => taskId('digest-mail', digestId);
