@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { BidId, CategoryId, ContractId, UserId } from '../../protocol/src/ids.js';
+import type { BidId, CategoryId, ContractId } from '../../protocol/src/ids.js';
 import type { Role } from '../../protocol/src/rest/users.js';
 import type { Database } from '../../src/db/database.js';
 import { findCategoryBySlug } from '../../src/db/repositories/jobs.repo.js';
@@ -30,7 +30,12 @@ import { topUp, walletBalance } from '../../src/domain/payments/wallet.js';
 import { isAppError } from '../../src/platform/errors.js';
 import { escrowTask } from '../../src/workers/payments/processor.js';
 import { captureLogs } from '../support/context.js';
-import { openPaymentsTestDb, type PaymentsTestDb, TEST_PAYMENT_SETTINGS } from '../support/payments-db.js';
+import {
+  insertActor,
+  openPaymentsTestDb,
+  type PaymentsTestDb,
+  TEST_PAYMENT_SETTINGS,
+} from '../support/payments-db.js';
 
 let testDb: PaymentsTestDb;
 let db: Kysely<Database>;
@@ -57,22 +62,7 @@ afterAll(async () => {
   await testDb?.close();
 });
 
-let userSeq = 0;
-async function newUser(...roles: Role[]): Promise<Actor> {
-  const name = `ctr${++userSeq}_${randomUUID().slice(0, 8)}`;
-  const row = await db
-    .insertInto('users')
-    .values({
-      username: name,
-      email: `${name}@example.test`,
-      password_hash: 'x',
-      search_document: name,
-      roles,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  return { userId: row.id as UserId, roles };
-}
+const newUser = (...roles: Role[]): Promise<Actor> => insertActor(db, 'ctr', ...roles);
 
 const jobInput = (): JobInput => ({
   categoryId: design,

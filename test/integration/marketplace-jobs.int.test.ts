@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CategoryId, JobId, UserId } from '../../protocol/src/ids.js';
+import type { CategoryId, JobId } from '../../protocol/src/ids.js';
 import type { Role } from '../../protocol/src/rest/users.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import type { Database } from '../../src/db/database.js';
@@ -36,6 +36,7 @@ import type { Actor } from '../../src/domain/marketplace/rules.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { isAppError } from '../../src/platform/errors.js';
 import { captureLogs, createMigratedDatabase, type TestDatabase } from '../support/context.js';
+import { insertActor } from '../support/payments-db.js';
 
 let database: TestDatabase;
 let handle: DbHandle;
@@ -58,22 +59,7 @@ afterAll(async () => {
   await database?.drop();
 });
 
-let userSeq = 0;
-async function newUser(...roles: Role[]): Promise<Actor> {
-  const name = `mkt${++userSeq}_${randomUUID().slice(0, 8)}`;
-  const row = await db
-    .insertInto('users')
-    .values({
-      username: name,
-      email: `${name}@example.test`,
-      password_hash: 'x',
-      search_document: name,
-      roles,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  return { userId: row.id as UserId, roles };
-}
+const newUser = (...roles: Role[]): Promise<Actor> => insertActor(db, 'mkt', ...roles);
 
 const jobInput = (overrides: Partial<JobInput> = {}): JobInput => ({
   categoryId: design,

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { UserId } from '../../protocol/src/ids.js';
+import type { Role } from '../../protocol/src/rest/users.js';
 import { createDb } from '../../src/db/create-db.js';
 import type { Database } from '../../src/db/database.js';
 import type { PaymentsDeps } from '../../src/domain/payments/ledger.js';
@@ -35,6 +36,27 @@ export async function openPaymentsTestDb(poolMax = 10): Promise<PaymentsTestDb> 
       await database.drop();
     },
   };
+}
+
+/** Inserts one user with `roles` (no account flow) and returns it as the domain's Actor. */
+export async function insertActor(
+  db: Kysely<Database>,
+  prefix: string,
+  ...roles: Role[]
+): Promise<{ userId: UserId; roles: Role[] }> {
+  const name = `${prefix}_${randomUUID().slice(0, 12)}`;
+  const row = await db
+    .insertInto('users')
+    .values({
+      username: name,
+      email: `${name}@example.test`,
+      password_hash: 'x',
+      search_document: name,
+      roles,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return { userId: row.id, roles };
 }
 
 /** Inserts `n` users with unique names starting with `prefix`; returns their ids in order. */

@@ -176,11 +176,17 @@ function roleOf(
   actor: Actor,
   allowed: readonly ContractActor[],
 ): ContractActor | undefined {
+  const roles = rolesOf(row, actor);
+  return roles.find((role) => allowed.includes(role)) ?? roles[0];
+}
+
+/** Every part the caller plays in this contract (none: a stranger). */
+function rolesOf(row: ContractRow, actor: Actor): ContractActor[] {
   const roles: ContractActor[] = [];
   if (row.hirer_id === actor.userId) roles.push('hirer');
   if (row.worker_id === actor.userId) roles.push('worker');
   if (isAdmin(actor)) roles.push('admin');
-  return roles.find((role) => allowed.includes(role)) ?? roles[0];
+  return roles;
 }
 
 const partyIds = (row: { hirer_id: UserId; worker_id: UserId }, parties: readonly ContractParty[]) =>
@@ -540,10 +546,7 @@ export async function getContract(
 ): Promise<ContractDetail> {
   const row = await findContract(deps.db, contractId);
   if (row === undefined) throw new AppError('NOT_FOUND', 'no such contract');
-  const roles: ContractActor[] = [];
-  if (row.hirer_id === actor.userId) roles.push('hirer');
-  if (row.worker_id === actor.userId) roles.push('worker');
-  if (isAdmin(actor)) roles.push('admin');
+  const roles = rolesOf(row, actor);
   if (roles.length === 0) throw new AppError('NOT_FOUND', 'no such contract');
   const available = [...new Set(roles.flatMap((role) => availableEvents(row.state, role)))];
   return {
