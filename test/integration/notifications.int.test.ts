@@ -197,6 +197,40 @@ describe('notifications', () => {
     onB.close();
   }, 30_000);
 
+  it('tells a hirer of a real bid placed over REST, with the job title and the bidder', async () => {
+    const hirer = await registerUser(api, { roles: ['hirer'] });
+    const bidder = await registerUser(api, { roles: ['worker'] });
+    const categories = await api.get<{ data: { id: string }[] }>('/v1/categories', hirer.accessToken);
+    const job = await api.post<{ id: string }>(
+      '/v1/jobs',
+      {
+        title: 'Fix a flaky build',
+        description: 'Caches go stale in CI.',
+        categoryId: categories.body.data[0]?.id,
+        skills: ['gradle'],
+        budget: { kind: 'fixed', amount: 30_000, currency: 'USD' },
+      },
+      hirer.accessToken,
+    );
+    expect(job.status).toBe(201);
+    const bid = await api.call('POST', `/v1/jobs/${job.body.id}/bids`, {
+      token: bidder.accessToken,
+      headers: { 'idempotency-key': crypto.randomUUID() },
+      body: { amount: 25_000, deliveryDays: 5, coverLetter: 'Done this before.' },
+    });
+    expect(bid.status).toBe(201);
+    const [received] = await until(async () => {
+      const rows = await list(hirer);
+      return rows.length > 0 ? rows : undefined;
+    }, 'the bid notification');
+    expect(received).toMatchObject({
+      type: 'bid.received',
+      title: 'New bid on "Fix a flaky build"',
+      body: `${bidder.username} bid 250.00 USD on "Fix a flaky build".`,
+    });
+    expect((await list(bidder)).length).toBe(0);
+  }, 20_000);
+
   it('carries one trace id from the REST request through the outbox relay to the worker', async () => {
     const user = await registerUser(api);
     const traceId = `trace-${crypto.randomUUID()}`;

@@ -1,6 +1,6 @@
 /** Notifications, their per-type preferences and email digests (migration 0008). */
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
-import type { NotificationId, OutboxEventId, RoomId, UserId } from '../../../protocol/src/ids.js';
+import type { ContractId, NotificationId, OutboxEventId, RoomId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../database.js';
 import type {
   DigestStatus,
@@ -17,6 +17,21 @@ export type DigestRow = Selectable<NotificationDigestsTable>;
 
 export function findOutboxEvent(db: Db, id: OutboxEventId): Promise<OutboxEventRow | undefined> {
   return db.selectFrom('outbox_events').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Who made a contract transition (null for timers), by the version it produced. */
+export async function contractTransitionActor(
+  db: Db,
+  contractId: ContractId,
+  version: number,
+): Promise<UserId | null | undefined> {
+  const row = await db
+    .selectFrom('contract_transitions')
+    .select('actor_id')
+    .where('contract_id', '=', contractId)
+    .where('version', '=', version)
+    .executeTakeFirst();
+  return row?.actor_id;
 }
 
 export interface NewNotification {

@@ -54,6 +54,11 @@ const workerOr = (payload: Payload) => {
   return worker.length > 0 ? worker : liveRecipients({ ...payload });
 };
 
+const subjectOr = (payload: Payload) => {
+  const subject = userOf(payload.subjectId);
+  return subject.length > 0 ? subject : liveRecipients({ ...payload });
+};
+
 const RULES: Readonly<Record<string, Rule>> = {
   [MarketplaceEvent.bidPlaced]: each('bid.received', (p) => liveRecipients({ ...p }), [
     'bidId',
@@ -63,7 +68,8 @@ const RULES: Readonly<Record<string, Rule>> = {
   ]),
   [MarketplaceEvent.bidAccepted]: each('bid.accepted', workerOr, ['bidId', 'jobId', 'contractId', 'amount']),
   [MarketplaceEvent.bidRejected]: each('bid.rejected', workerOr, ['bidId', 'jobId', 'reason']),
-  [MarketplaceEvent.reviewPublished]: each('review.published', (p) => liveRecipients({ ...p }), [
+  // Its `notify` names the author too (for the live push); only the reviewed party is told.
+  [MarketplaceEvent.reviewPublished]: each('review.published', subjectOr, [
     'reviewId',
     'contractId',
     'jobId',

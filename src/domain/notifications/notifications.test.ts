@@ -40,6 +40,11 @@ describe('notificationsOf', () => {
     ['contract.accept', { notify: [worker] }, []],
     ['contract.toString', { notify: [worker] }, []],
     ['review.published', { notify: [worker] }, [[worker, 'review.published']]],
+    [
+      'review.published',
+      { subjectId: hirer, authorId: worker, notify: [hirer, worker] },
+      [[hirer, 'review.published']],
+    ],
     ['payment.succeeded', { userId: hirer, kind: 'top_up' }, [[hirer, 'payment.succeeded']]],
     ['payment.succeeded', { userId: worker, kind: 'withdrawal' }, [[worker, 'payout.sent']]],
     ['payment.failed', { userId: worker, kind: 'withdrawal' }, [[worker, 'payment.failed']]],

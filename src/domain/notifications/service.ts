@@ -12,7 +12,14 @@
  */
 import type { Kysely } from 'kysely';
 import type { NotificationPayload } from '../../../protocol/src/frames.js';
-import { type NotificationId, OutboxEventId, type RoomId, type UserId } from '../../../protocol/src/ids.js';
+import {
+  BidId,
+  ContractId,
+  type NotificationId,
+  OutboxEventId,
+  type RoomId,
+  type UserId,
+} from '../../../protocol/src/ids.js';
 import type {
   Notification,
   NotificationPreference,
@@ -22,10 +29,12 @@ import type {
   UpdateNotificationPreferences,
 } from '../../../protocol/src/rest/notifications.js';
 import type { Database } from '../../db/database.js';
+import { findBid } from '../../db/repositories/bids.repo.js';
 import { findJob } from '../../db/repositories/jobs.repo.js';
 import {
   attachToOpenDigest,
   closeDigest,
+  contractTransitionActor,
   countUnread,
   findDigest,
   findOutboxEvent,
@@ -49,6 +58,7 @@ import type { Bus } from '../../platform/bus/bus.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
+import { CONTRACT_EVENT_PREFIX } from '../marketplace/events.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { type ContentContext, contentOf, linkPathOf } from './content.js';
 import { notificationsOf } from './from-events.js';
@@ -230,6 +240,18 @@ async function contextOf(deps: NotificationsDeps, intent: NotificationIntent): P
   };
 }
 
+/** A bid event's amount when its payload has none (bid events carry ids only). */
+async function bidAmountOf(
+  deps: NotificationsDeps,
+  data: Readonly<Record<string, unknown>>,
+): Promise<{ amount?: number }> {
+  const bidId = BidId.safeParse(data.bidId);
+  if (data.amount !== undefined || !bidId.success) return {};
+  const bid = await findBid(deps.db, bidId.data);
+  const amount = bid === undefined ? Number.NaN : Number(bid.amount);
+  return Number.isSafeInteger(amount) ? { amount } : {};
+}
+
 /** The `notifications.deliver` task: the event's notification for one of its recipients. */
 export async function deliverEventNotification(
   deps: NotificationsDeps,
@@ -240,10 +262,18 @@ export async function deliverEventNotification(
   if (event === undefined) return 'no-event';
   const intent = notificationsOf(event).find((candidate) => candidate.userId === task.userId);
   if (intent === undefined) return 'not-wanted';
+  // Contract events notify both parties (for the live push); the one who acted is not told.
+  const contractId = ContractId.safeParse(event.payload.contractId);
+  const version = event.payload.version;
+  if (event.type.startsWith(CONTRACT_EVENT_PREFIX) && contractId.success && typeof version === 'number') {
+    if ((await contractTransitionActor(deps.db, contractId.data, version)) === task.userId)
+      return 'not-wanted';
+  }
   const context = await contextOf(deps, intent);
+  const withAmount = { ...intent.data, ...(await bidAmountOf(deps, intent.data)) };
   // Money amounts are rendered with their currency in receipts: keep it with the data.
   const data =
-    typeof intent.data.amount === 'number' ? { ...intent.data, currency: context.currency } : intent.data;
+    typeof withAmount.amount === 'number' ? { ...withAmount, currency: context.currency } : withAmount;
   return deliver(deps, event.id, { ...intent, data }, context, task.traceId ?? event.trace_id ?? undefined);
 }
 
