@@ -1,6 +1,7 @@
 /**
  * Public entry of the TypeScript SDK (browser + Node). Everything a client application needs:
- * `createClient` and its types, the error type, and the wire contract it speaks (re-exported from
+ * `createClient` (WebSocket) and `createRestClient` (REST commands with exactly-once retries) and
+ * their types, the error types, and the wire contract it speaks (re-exported from
  * protocol/src so an application imports from one place).
  */
 
@@ -40,4 +41,42 @@ export {
 } from './client.js';
 export { ClientErrorCode, GigwireError, type GigwireErrorCode, isGigwireError } from './errors.js';
 export { decodeJwtPayload, tokenExpiresAt } from './jwt.js';
+export {
+  type Bid,
+  type BidPage,
+  type CategoryList,
+  type Contract,
+  type ContractDetail,
+  type ContractPage,
+  type CreateJobInput,
+  createRestClient,
+  DEFAULT_REST_RETRY,
+  isRestError,
+  type Job,
+  type JobDetail,
+  type JobPage,
+  type MyContractsParams,
+  type PaymentResponse,
+  type PlaceBidInput,
+  type RestCallOptions,
+  type RestClient,
+  type RestClientOptions,
+  type RestCommandOptions,
+  RestError,
+  type RestRetryOptions,
+  type RetryInfo,
+  type RetryReason,
+  type Review,
+  type ReviewInput,
+  type SearchJobsParams,
+  type TopUpInput,
+  type TransferInput,
+  type TransferResponse,
+  type TransitionInput,
+  type TransitionOptions,
+  type UpdateBidInput,
+  type UpdateJobInput,
+  type Wallet,
+  type WithdrawInput,
+} from './rest.js';
 export type { WebSocketConstructor, WebSocketLike } from './socket.js';
