@@ -10,6 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createClient } from '../../protocol/src/client/index.js';
 import type { UserId } from '../../protocol/src/ids.js';
 import { type RunningNode, startNode } from '../../src/bin/start-node.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
@@ -254,6 +256,29 @@ describe('notifications', () => {
       .where('user_id', '=', user.id as UserId)
       .executeTakeFirstOrThrow();
     expect(stored.trace_id).toBe(traceId);
+  }, 20_000);
+
+  it('SDK: notification and notifications.read events, readNotifications', async () => {
+    const user = await registerUser(api);
+    const client = createClient({ url: wsUrl(nodeB), WebSocket, getAccessToken: () => user.accessToken });
+    const seen: { t: string; d: unknown }[] = [];
+    client.on('notification', (d) => seen.push({ t: 'notification', d }));
+    client.on('notifications.read', (d) => seen.push({ t: 'notifications.read', d }));
+    try {
+      await client.whenConnected();
+      await bidPlaced(user, 100);
+      await until(async () => (seen.length > 0 ? true : undefined), 'the notification event');
+      const [id] = (await list(user)).map((n) => n.id);
+      await api.post('/v1/notifications/read', { ids: [id] }, user.accessToken);
+      await until(async () => (seen.length > 1 ? true : undefined), 'the read event');
+      expect(seen).toMatchObject([
+        { t: 'notification', d: { id, kind: 'bid.received' } },
+        { t: 'notifications.read', d: { ids: [id], unreadCount: 0 } },
+      ]);
+      expect(await client.readNotifications('all')).toEqual({ updated: 0, unreadCount: 0 });
+    } finally {
+      client.close();
+    }
   }, 20_000);
 
   it('mails an offline user one digest with every unread notification, and none to one who read first', async () => {
