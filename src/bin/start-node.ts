@@ -87,6 +87,15 @@ function packageVersion(): string {
   return '0.0.0';
 }
 
+/** The web app's build (web/dist beside package.json), served at `/` by REST roles. */
+function webRoot(): string {
+  let dir = import.meta.dirname;
+  for (let depth = 0; depth < 5; depth++, dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return join(dir, 'web', 'dist');
+  }
+  return join(process.cwd(), 'web', 'dist');
+}
+
 const runsRest = (role: Role) => role === 'all' || role === 'api';
 const runsWorkers = (role: Role) => role === 'all' || role === 'worker';
 const runsGateway = (role: Role) => role === 'all' || role === 'gateway';
@@ -537,6 +546,7 @@ export async function startNode(
                   }),
               notifications: notificationsApi,
               version: packageVersion(),
+              web: { root: webRoot() },
               trustProxy: config.trustProxy,
               security: {
                 corsOrigins: config.corsOrigins,

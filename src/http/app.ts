@@ -40,6 +40,7 @@ import { type ReviewRoutesDeps, registerReviewRoutes } from './routes/reviews.js
 import { registerRoomRoutes } from './routes/rooms.js';
 import { registerUserRoutes } from './routes/users.js';
 import { registerWalletRoutes, type WalletRoutesDeps } from './routes/wallet.js';
+import { registerWebApp, type WebAppOptions } from './web-app.js';
 
 /** Largest accepted request body (64 KiB): REST payloads are small; bigger bodies are abuse. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -67,6 +68,8 @@ export interface RestDeps {
   readonly console?: ConsoleDeps;
   /** Notifications and their preferences (issue 13). */
   readonly notifications?: NotificationsApi;
+  /** The web app at `/` (web/dist, issue 16). */
+  readonly web?: WebAppOptions;
   readonly security: SecurityOptions;
   readonly version: string;
   /** 0, a hop count or proxy addresses (TRUST_PROXY); never `true`, which trusts any client's header. */
@@ -146,6 +149,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     if (rest.contracts !== undefined) registerContractRoutes(app, rest.contracts);
     if (rest.console !== undefined) await registerConsole(app, rest.console);
+    // Last: its routes are only the built files, so it cannot take a path of the API.
+    if (rest.web !== undefined) await registerWebApp(app, rest.web);
   }
   await app.ready();
   return app;

@@ -1,0 +1,181 @@
+/**
+ * The web app (web/) in Chromium, through the UI only: a hirer and a worker (two browser contexts,
+ * desktop and phone width) sign up, the hirer tops up with the sandbox card and posts a job, the
+ * worker's board shows it live and the worker bids, the hirer sees the bid live and accepts, both
+ * chat in the job room (each message appears live on the other side), the worker delivers, the
+ * hirer approves, the worker's wallet balance updates live. No console errors on any page.
+ * Screenshots of the main screens go to test-results/screenshots (gitignored).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureProgram } from '../../src/platform/system-packages.js';
+import { startTestNode, type TestNode } from '../support/context.js';
+
+const SHOTS = join(process.cwd(), 'test-results', 'screenshots');
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
+const PASSWORD = 'Saffron-Lantern-42!';
+const UI_TIMEOUT = 10_000;
+
+let testNode: TestNode;
+let base: string;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+const consoleErrors: string[] = [];
+
+async function openPage(viewport: { width: number; height: number }, who: string): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  contexts.push(context);
+  context.setDefaultTimeout(UI_TIMEOUT);
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') consoleErrors.push(`${who}: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => consoleErrors.push(`${who}: ${error.message}`));
+  return page;
+}
+
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+async function signUp(page: Page, username: string, role: 'Hire (post jobs)' | 'Work (bid on jobs)') {
+  await page.goto(`${base}/#/signup`);
+  await page.getByLabel('Username', { exact: true }).fill(username);
+  await page.getByLabel('Email').fill(`${username}@example.test`);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByLabel(role).check();
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+beforeAll(async () => {
+  const executablePath = await ensureProgram(
+    { command: 'chromium', debianPackage: 'chromium' },
+    { install: process.getuid?.() === 0, searchPath: process.env.PATH ?? '/usr/bin:/bin' },
+  );
+  // The build is what the server serves; .ci/run builds it first, this covers a direct vitest run.
+  const build = spawnSync(process.execPath, ['scripts/web-build.mjs', '--if-stale'], { stdio: 'inherit' });
+  expect(build.status).toBe(0);
+  mkdirSync(SHOTS, { recursive: true });
+  testNode = await startTestNode({
+    OUTBOX_POLL_MS: '20',
+    PLATFORM_FEE_BPS: '1000',
+    LEDGER_AUDIT_INTERVAL_S: '0',
+  });
+  base = testNode.node.baseUrl;
+  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'], headless: true });
+});
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => undefined);
+  await browser?.close();
+  await testNode?.stop();
+});
+
+describe('web app in Chromium', () => {
+  it('runs the hirer/worker flow through the UI with live updates', async () => {
+    const suffix = Date.now().toString(36).slice(-6);
+    const hirer = await openPage(DESKTOP, 'hirer');
+    const worker = await openPage(PHONE, 'worker');
+
+    await hirer.goto(`${base}/`);
+    await hirer.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await shot(hirer, 'sign-in-desktop');
+
+    // Sign-up errors come from the server's problem+json, next to their field.
+    await worker.goto(`${base}/#/signup`);
+    await worker.getByLabel('Username', { exact: true }).fill('x');
+    await worker.getByLabel('Email').fill('worker@example.test');
+    await worker.getByLabel('Password').fill(PASSWORD);
+    await worker.getByRole('button', { name: 'Sign up' }).click();
+    await worker.getByText('must be 3-32 characters').waitFor();
+    await shot(worker, 'sign-up-error-phone');
+    // Chromium logs the refused request itself; that one is expected, nothing else is.
+    expect(consoleErrors).toEqual([expect.stringMatching(/^worker: .*status of 400/)]);
+    consoleErrors.length = 0;
+
+    await signUp(hirer, `hirer_${suffix}`, 'Hire (post jobs)');
+    await signUp(worker, `worker_${suffix}`, 'Work (bid on jobs)');
+
+    // Hirer: sandbox top-up; the balance arrives by the `wallet` push once the provider confirms.
+    await hirer.getByRole('heading', { name: 'Wallet' }).waitFor();
+    await hirer.getByLabel('Amount (USD)').fill('100');
+    await hirer.getByLabel('Card number').fill('4242424242424242');
+    await hirer.getByRole('button', { name: 'Top up' }).click();
+    await expect
+      .poll(() => hirer.getByTestId('balance').textContent(), { timeout: UI_TIMEOUT })
+      .toBe('$100.00');
+    await shot(hirer, 'wallet-desktop');
+
+    // Worker: the board is live once its watch is accepted.
+    await worker.locator('[data-watching="true"]').waitFor();
+    await shot(worker, 'job-board-empty-phone');
+
+    // Hirer posts a job.
+    await hirer.getByRole('link', { name: 'Jobs', exact: true }).click();
+    await hirer.getByRole('link', { name: 'Post a job' }).click();
+    await hirer.getByLabel('Title').fill('Logo for a bakery');
+    await hirer.getByLabel('Description').fill('A round logo with a croissant.');
+    await hirer.getByLabel('Skills (comma-separated)').fill('illustration, branding');
+    await hirer.getByLabel('Budget (USD, fixed price)').fill('50');
+    await shot(hirer, 'post-job-desktop');
+    await hirer.getByRole('button', { name: 'Post job' }).click();
+    await hirer.getByRole('heading', { name: 'Logo for a bakery' }).waitFor();
+    await hirer.getByText('No bids yet').waitFor();
+
+    // Worker: the job appears live (no reload), and the worker bids.
+    const listed = worker.getByRole('link', { name: 'Logo for a bakery' });
+    await listed.waitFor();
+    await shot(worker, 'job-board-live-phone');
+    await listed.click();
+    await worker.getByLabel('Amount (USD)').fill('40');
+    await worker.getByLabel('Delivery (days)').fill('5');
+    await worker.getByLabel('Cover letter').fill('I bake and draw.');
+    await shot(worker, 'bid-form-phone');
+    await worker.getByRole('button', { name: 'Place bid' }).click();
+    await worker.getByTestId('my-bid').getByText('pending').waitFor();
+
+    // Hirer: the bid appears live and is accepted; the contract page opens.
+    await hirer.getByText('I bake and draw.').waitFor();
+    await shot(hirer, 'job-bids-desktop');
+    await hirer.getByRole('button', { name: 'Accept bid' }).click();
+    await expect.poll(() => hirer.getByTestId('contract-state').textContent()).toBe('active');
+
+    // Worker: the acceptance arrives live; open the contract from My contracts.
+    await worker.getByTestId('my-bid').getByText('accepted').waitFor();
+    await worker.getByRole('link', { name: 'Contracts' }).click();
+    await worker.getByRole('link', { name: 'Logo for a bakery' }).click();
+    await expect.poll(() => worker.getByTestId('contract-state').textContent()).toBe('active');
+
+    // The job room: each side's message appears live on the other side.
+    await hirer.getByLabel('Message', { exact: true }).fill('Welcome aboard!');
+    await hirer.getByRole('button', { name: 'Send' }).click();
+    await worker.getByText('Welcome aboard!').waitFor();
+    await worker.getByLabel('Message', { exact: true }).fill('Thanks, sketches tomorrow.');
+    await worker.getByRole('button', { name: 'Send' }).click();
+    await hirer.getByText('Thanks, sketches tomorrow.').waitFor();
+    await shot(worker, 'contract-room-phone');
+
+    // Worker delivers; the hirer sees it live and approves.
+    await worker.getByRole('button', { name: 'Deliver work' }).click();
+    await expect.poll(() => worker.getByTestId('contract-state').textContent()).toBe('delivered');
+    await expect.poll(() => hirer.getByTestId('contract-state').textContent()).toBe('delivered');
+    await shot(hirer, 'contract-delivered-desktop');
+
+    // Worker watches the wallet while the hirer approves: the payout arrives live (40 minus 10 %).
+    await worker.getByRole('link', { name: 'Wallet' }).click();
+    await expect.poll(() => worker.getByTestId('balance').textContent()).toBe('$0.00');
+    await hirer.getByRole('button', { name: 'Approve and pay' }).click();
+    await expect.poll(() => hirer.getByTestId('contract-state').textContent()).toBe('completed');
+    await expect
+      .poll(() => worker.getByTestId('balance').textContent(), { timeout: UI_TIMEOUT })
+      .toBe('$36.00');
+    await shot(worker, 'wallet-paid-phone');
+    await shot(hirer, 'contract-completed-desktop');
+
+    expect(consoleErrors).toEqual([]);
+  });
+});

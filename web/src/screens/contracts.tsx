@@ -1,0 +1,279 @@
+/** My contracts, one contract with the actions allowed now, its job room, and the reviews. */
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { RoomMessage } from '../../../protocol/src/frames.js';
+import type { Contract, ContractDetail, Review, TransitionName } from '../api.js';
+import {
+  ErrorNote,
+  type Failure,
+  failureOf,
+  money,
+  Name,
+  SelectField,
+  TextField,
+  useAction,
+  useApp,
+  useLive,
+  when,
+} from '../ui.js';
+
+const ACTIONS: Record<TransitionName, string> = {
+  deliver: 'Deliver work',
+  request_changes: 'Request changes',
+  approve: 'Approve and pay',
+  cancel: 'Cancel contract',
+  dispute: 'Open a dispute',
+};
+
+export function ContractList() {
+  const { session } = useApp();
+  const [contracts, setContracts] = useState<Contract[]>();
+  const [failure, setFailure] = useState<Failure>();
+  const load = () =>
+    session.api.myContracts().then(
+      (page) => setContracts(page.data),
+      (error) => setFailure(failureOf(error)),
+    );
+  useEffect(() => void load(), [session]);
+  useLive('market', (event) => {
+    if (event.contractId !== undefined || event.type === 'bid.accepted') void load();
+  });
+  return (
+    <section aria-labelledby="contracts-title">
+      <h1 id="contracts-title">My contracts</h1>
+      <ErrorNote failure={failure} />
+      {contracts === undefined ? (
+        <p>Loading…</p>
+      ) : contracts.length === 0 ? (
+        <p>No contracts yet: they start when a hirer accepts a bid.</p>
+      ) : (
+        <ul class="list">
+          {contracts.map((c) => (
+            <li key={c.id} class="card">
+              <a href={`#/contracts/${c.id}`}>{c.title}</a>{' '}
+              <span class={`state state-${c.state}`}>{c.state}</span>
+              <div class="meta">{money(c.amount, c.currency)}</div>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+export function ContractView({ contractId }: { contractId: string }) {
+  const { session, user } = useApp();
+  const [contract, setContract] = useState<ContractDetail>();
+  const [message, setMessage] = useState('');
+  const { failure, busy, run, setFailure } = useAction();
+  const load = () =>
+    session.api.getContract(contractId).then(setContract, (error) => setFailure(failureOf(error)));
+  useEffect(() => void load(), [contractId, session]);
+  useLive(
+    'market',
+    (event) => {
+      if (event.contractId === contractId) void load();
+    },
+    [contractId],
+  );
+
+  if (contract === undefined) return failure ? <ErrorNote failure={failure} /> : <p>Loading…</p>;
+  const act = (event: TransitionName) =>
+    run(async () => {
+      try {
+        await session.api.transition(contract.id, event, contract.version, message);
+        setMessage('');
+      } finally {
+        await load();
+      }
+    });
+  const actions = contract.available.filter((e): e is TransitionName => e in ACTIONS);
+  const role = contract.hirerId === user.id ? 'hirer' : 'worker';
+  return (
+    <section aria-labelledby="contract-title">
+      <h1 id="contract-title">{contract.title}</h1>
+      <p class="meta">
+        You are the {role} · {role === 'hirer' ? 'worker' : 'hirer'}:{' '}
+        <Name id={role === 'hirer' ? contract.workerId : contract.hirerId} /> ·{' '}
+        {money(contract.amount, contract.currency)} in escrow · due {when(contract.dueAt)}
+      </p>
+      <p>
+        State:{' '}
+        <strong class={`state state-${contract.state}`} data-testid="contract-state">
+          {contract.state}
+        </strong>
+      </p>
+      {actions.length > 0 ? (
+        <fieldset class="card">
+          <legend>Actions</legend>
+          <TextField
+            label="Message with the action (optional)"
+            name="message"
+            value={message}
+            onValue={setMessage}
+            failure={failure}
+          />
+          <div class="row wrap">
+            {actions.map((name) => (
+              <button type="button" key={name} disabled={busy} onClick={() => act(name)}>
+                {ACTIONS[name]}
+              </button>
+            ))}
+          </div>
+        </fieldset>
+      ) : null}
+      <ErrorNote failure={failure} />
+      <details>
+        <summary>History ({contract.transitions.length})</summary>
+        <ol>
+          {contract.transitions.map((t) => (
+            <li key={t.version}>
+              {when(t.at)}: {t.event} by {t.actor} → {t.to}
+              {t.message ? ` — “${t.message}”` : ''}
+            </li>
+          ))}
+        </ol>
+      </details>
+      {contract.roomId === null ? null : <Room roomId={contract.roomId} />}
+      {contract.state === 'completed' || contract.state === 'resolved' ? (
+        <Reviews contractId={contract.id} />
+      ) : null}
+    </section>
+  );
+}
+
+/** The job room: history, live messages in seq order (the SDK fills gaps and resumes), a send box. */
+function Room({ roomId }: { roomId: string }) {
+  const { live, user } = useApp();
+  const [messages, setMessages] = useState<RoomMessage[]>([]);
+  const [text, setText] = useState('');
+  const [failure, setFailure] = useState<Failure>();
+  const [state, setState] = useState(live.state);
+  const bottom = useRef<HTMLLIElement>(null);
+  const merge = (incoming: readonly RoomMessage[]) =>
+    setMessages((list) => {
+      const bySeq = new Map(list.map((m) => [m.seq, m]));
+      for (const m of incoming) if (m.roomId === roomId) bySeq.set(m.seq, m);
+      return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+    });
+  useEffect(() => {
+    let active = true;
+    live
+      .joinRoom(roomId)
+      .then(() => live.request('room.history', { roomId, limit: 50 }))
+      .then(
+        (history) => active && merge(history.messages),
+        (error) => active && setFailure(failureOf(error)),
+      );
+    return () => {
+      active = false;
+      live.leaveRoom(roomId).catch(() => undefined);
+    };
+  }, [live, roomId]);
+  useLive('room.message', (m) => merge([m]), [roomId]);
+  useLive('connected', () => setState(live.state));
+  useLive('disconnected', () => setState(live.state));
+  useEffect(() => bottom.current?.scrollIntoView({ block: 'nearest' }), [messages.length]);
+  const send = async (event: Event) => {
+    event.preventDefault();
+    const body = text.trim();
+    if (body === '') return;
+    setFailure(undefined);
+    try {
+      await live.request('room.send', { roomId, clientMsgId: crypto.randomUUID(), body });
+      setText('');
+    } catch (error) {
+      setFailure(failureOf(error));
+    }
+  };
+  return (
+    <section class="card room" aria-labelledby="room-title">
+      <h2 id="room-title">
+        Job room {state === 'open' ? null : <span class="badge warn">reconnecting…</span>}
+      </h2>
+      <ol class="messages" aria-live="polite" aria-label="Messages">
+        {messages.map((m) => {
+          const system = typeof m.meta?.system === 'string' ? m.meta.system : undefined;
+          return system !== undefined ? (
+            <li key={m.seq} class="system">
+              {m.body}
+            </li>
+          ) : (
+            <li key={m.seq} class={m.senderId === user.id ? 'mine' : 'theirs'}>
+              <span class="who">
+                <Name id={m.senderId} />
+              </span>{' '}
+              <span class="body">{m.body}</span>
+            </li>
+          );
+        })}
+        <li ref={bottom} aria-hidden="true" class="end" />
+      </ol>
+      <form class="row" onSubmit={send}>
+        <label class="sr-only" for="room-input">
+          Message
+        </label>
+        <input
+          id="room-input"
+          class="grow"
+          value={text}
+          maxLength={4000}
+          onInput={(e) => setText(e.currentTarget.value)}
+        />
+        <button type="submit">Send</button>
+      </form>
+      <ErrorNote failure={failure} />
+    </section>
+  );
+}
+
+function Reviews({ contractId }: { contractId: string }) {
+  const { session } = useApp();
+  const [reviews, setReviews] = useState<{ data: Review[]; canReview: boolean }>();
+  const [rating, setRating] = useState('5');
+  const [text, setText] = useState('');
+  const { failure, submit, setFailure } = useAction();
+  const load = () =>
+    session.api.contractReviews(contractId).then(setReviews, (error) => setFailure(failureOf(error)));
+  useEffect(() => void load(), [contractId, session]);
+  useLive(
+    'market',
+    (event) => {
+      if (event.contractId === contractId && event.type === 'review.published') void load();
+    },
+    [contractId],
+  );
+  const send = submit(async () => {
+    await session.api.review(contractId, { rating: Number(rating), text });
+    await load();
+  });
+  return (
+    <section class="card" aria-labelledby="reviews-title">
+      <h2 id="reviews-title">Reviews</h2>
+      {reviews?.data.length === 0 ? <p>No reviews yet. Reviews stay hidden until both are in.</p> : null}
+      <ul class="list">
+        {reviews?.data.map((r) => (
+          <li key={r.id}>
+            <Name id={r.authorId} /> → <Name id={r.subjectId} />: {'★'.repeat(r.rating)}
+            {'☆'.repeat(5 - r.rating)} {r.text}
+            {r.publishedAt === null ? <em> (only you see it until the other review is in)</em> : null}
+          </li>
+        ))}
+      </ul>
+      {reviews?.canReview ? (
+        <form onSubmit={send}>
+          <SelectField
+            label="Rating"
+            name="rating"
+            value={rating}
+            onValue={setRating}
+            options={[5, 4, 3, 2, 1].map((n) => ({ value: String(n), label: `${n} stars` }))}
+            failure={failure}
+          />
+          <TextField label="Review" name="text" rows={3} value={text} onValue={setText} failure={failure} />
+          <button type="submit">Submit review</button>
+        </form>
+      ) : null}
+      <ErrorNote failure={failure} />
+    </section>
+  );
+}

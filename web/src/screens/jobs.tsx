@@ -1,0 +1,354 @@
+/** The job board (filters, live new jobs), posting a job, and a job with its bids or a bid form. */
+import { useEffect, useState } from 'preact/hooks';
+import type { JobPostedPayload } from '../../../protocol/src/client/index.js';
+import type { Bid, Job, JobDetail, JobSearch } from '../api.js';
+import {
+  AmountField,
+  ErrorNote,
+  type Failure,
+  FormEnd,
+  failureOf,
+  go,
+  money,
+  Name,
+  SelectField,
+  TextField,
+  toMinor,
+  useAction,
+  useApp,
+  useLive,
+} from '../ui.js';
+
+type Category = { id: string; slug: string; name: string };
+
+function useCategories(): Category[] {
+  const { session } = useApp();
+  const [categories, setCategories] = useState<Category[]>([]);
+  useEffect(() => {
+    session.api.categories().then(
+      (list) => setCategories(list.data),
+      () => undefined,
+    );
+  }, [session]);
+  return categories;
+}
+
+type BoardJob = Pick<Job, 'id' | 'title' | 'skills' | 'remote' | 'location'> & {
+  budget: { kind: string; amount: number; currency: string };
+  fresh?: boolean;
+};
+
+export function JobBoard() {
+  const { session, live, user } = useApp();
+  const categories = useCategories();
+  const [draft, setDraft] = useState<JobSearch>({});
+  const [search, setSearch] = useState<JobSearch>({});
+  const [jobs, setJobs] = useState<BoardJob[]>();
+  const [failure, setFailure] = useState<Failure>();
+  const [watching, setWatching] = useState(false);
+
+  useEffect(() => {
+    setFailure(undefined);
+    setWatching(false);
+    session.api.searchJobs(search).then(
+      (page) => setJobs(page.data),
+      (error) => setFailure(failureOf(error)),
+    );
+    // Live: new jobs of the chosen category and skills (the text query is applied on the next search).
+    const skills = (search.skills ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    live
+      .watchJobs({
+        ...(search.categoryId ? { categoryId: search.categoryId } : {}),
+        ...(skills.length > 0 ? { skills } : {}),
+      })
+      .then(
+        () => setWatching(true),
+        (error) => setFailure(failureOf(error)),
+      );
+  }, [session, live, search]);
+  useEffect(() => () => void live.unwatchJobs().catch(() => undefined), [live]);
+
+  useLive(
+    'job.posted',
+    (job: JobPostedPayload) => {
+      if (search.remote === true && !job.remote) return;
+      setJobs((list) =>
+        list?.some((j) => j.id === job.id) ? list : [{ ...job, fresh: true }, ...(list ?? [])],
+      );
+    },
+    [search],
+  );
+
+  const apply = (event: Event) => {
+    event.preventDefault();
+    setSearch({ ...draft });
+  };
+  return (
+    <section aria-labelledby="board-title" data-watching={watching ? 'true' : 'false'}>
+      <div class="row spread">
+        <h1 id="board-title">Jobs</h1>
+        {user.roles.includes('hirer') ? (
+          <a class="button" href="#/jobs/new">
+            Post a job
+          </a>
+        ) : null}
+      </div>
+      <form class="filters card" onSubmit={apply} aria-label="Filter jobs">
+        <TextField
+          label="Search"
+          name="q"
+          type="search"
+          value={draft.q ?? ''}
+          onValue={(q) => setDraft({ ...draft, q })}
+        />
+        <SelectField
+          label="Category"
+          name="categoryId"
+          value={draft.categoryId ?? ''}
+          onValue={(value) => setDraft({ ...draft, categoryId: value || undefined })}
+          options={[{ value: '', label: 'Any' }, ...categories.map((c) => ({ value: c.id, label: c.name }))]}
+        />
+        <TextField
+          label="Skills (comma-separated)"
+          name="skills"
+          value={draft.skills ?? ''}
+          onValue={(skills) => setDraft({ ...draft, skills })}
+        />
+        <label class="inline">
+          <input
+            type="checkbox"
+            checked={draft.remote === true}
+            onChange={(e) => setDraft({ ...draft, remote: e.currentTarget.checked ? true : undefined })}
+          />{' '}
+          Remote only
+        </label>
+        <button type="submit">Apply filters</button>
+      </form>
+      <ErrorNote failure={failure} />
+      {jobs === undefined ? (
+        <p>Loading…</p>
+      ) : jobs.length === 0 ? (
+        <p>No open jobs match. New ones appear here as they are posted.</p>
+      ) : (
+        <ul class="list" aria-label="Open jobs" aria-live="polite">
+          {jobs.map((job) => (
+            <li key={job.id} class="card job">
+              <a href={`#/jobs/${job.id}`}>{job.title}</a>
+              {job.fresh ? <span class="badge">new</span> : null}
+              <div class="meta">
+                {money(job.budget.amount, job.budget.currency)} {job.budget.kind === 'hourly' ? '/ hour' : ''}
+                {job.remote ? ' · remote' : job.location ? ` · ${job.location}` : ''}
+                {job.skills.length > 0 ? ` · ${job.skills.join(', ')}` : ''}
+              </div>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+export function PostJob() {
+  const { session } = useApp();
+  const categories = useCategories();
+  const [title, setTitle] = useState('');
+  const [description, setDescription] = useState('');
+  const [categoryId, setCategoryId] = useState('');
+  const [skills, setSkills] = useState('');
+  const [budget, setBudget] = useState('');
+  const [remote, setRemote] = useState(true);
+  const { failure, busy, submit } = useAction();
+  const post = submit(async () => {
+    const job = await session.api.postJob({
+      title,
+      description,
+      categoryId: categoryId || (categories[0]?.id ?? ''),
+      skills: skills
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+      budget: { kind: 'fixed', amount: toMinor(budget), currency: 'USD' },
+      remote,
+    });
+    go(`/jobs/${job.id}`);
+  });
+  return (
+    <form class="card narrow" onSubmit={post} aria-labelledby="post-title">
+      <h1 id="post-title">Post a job</h1>
+      <TextField label="Title" name="title" required value={title} onValue={setTitle} failure={failure} />
+      <TextField
+        label="Description"
+        name="description"
+        rows={4}
+        required
+        value={description}
+        onValue={setDescription}
+        failure={failure}
+      />
+      <SelectField
+        label="Category"
+        name="categoryId"
+        value={categoryId}
+        onValue={setCategoryId}
+        options={categories.map((c) => ({ value: c.id, label: c.name }))}
+        failure={failure}
+      />
+      <TextField
+        label="Skills (comma-separated)"
+        name="skills"
+        value={skills}
+        onValue={setSkills}
+        failure={failure}
+      />
+      <TextField
+        label="Budget (USD, fixed price)"
+        name="budget.amount"
+        inputMode="decimal"
+        required
+        value={budget}
+        onValue={setBudget}
+        failure={failure}
+      />
+      <label class="inline">
+        <input type="checkbox" checked={remote} onChange={(e) => setRemote(e.currentTarget.checked)} /> Remote
+      </label>
+      <FormEnd failure={failure} busy={busy} label="Post job" />
+    </form>
+  );
+}
+
+export function JobView({ jobId }: { jobId: string }) {
+  const { session, user } = useApp();
+  const [job, setJob] = useState<JobDetail>();
+  const [myBid, setMyBid] = useState<Bid>();
+  const [failure, setFailure] = useState<Failure>();
+  const load = () => {
+    session.api.getJob(jobId).then(setJob, (error) => setFailure(failureOf(error)));
+    if (user.roles.includes('worker'))
+      session.api.myBids().then(
+        (page) => setMyBid(page.data.find((b) => b.jobId === jobId && b.status !== 'withdrawn')),
+        () => undefined,
+      );
+  };
+  useEffect(load, [jobId, session]);
+  // Bids on this job (for its hirer) and decisions on my bid (for a worker): re-read the job.
+  useLive(
+    'market',
+    (event) => {
+      if (event.jobId === jobId) load();
+    },
+    [jobId],
+  );
+
+  if (job === undefined) return failure ? <ErrorNote failure={failure} /> : <p>Loading…</p>;
+  const mine = job.hirerId === user.id;
+  return (
+    <section aria-labelledby="job-title">
+      <h1 id="job-title">{job.title}</h1>
+      <p class="meta">
+        {money(job.budget.amount, job.budget.currency)} · {job.status.replace('_', ' ')} · posted by{' '}
+        <Name id={job.hirerId} /> · {job.bidCount} {job.bidCount === 1 ? 'bid' : 'bids'}
+      </p>
+      <p class="pre">{job.description}</p>
+      {job.skills.length > 0 ? <p class="meta">Skills: {job.skills.join(', ')}</p> : null}
+      <ErrorNote failure={failure} />
+      {mine ? <Bids job={job} onChange={load} /> : null}
+      {!mine && user.roles.includes('worker') ? (
+        myBid ? (
+          <p class="card" data-testid="my-bid">
+            Your bid: {money(myBid.amount)} in {myBid.deliveryDays} days — <strong>{myBid.status}</strong>
+          </p>
+        ) : job.status === 'open' ? (
+          <BidForm jobId={job.id} onPlaced={setMyBid} />
+        ) : null
+      ) : null}
+    </section>
+  );
+}
+
+function Bids({ job, onChange }: { job: JobDetail; onChange: () => void }) {
+  const { session } = useApp();
+  const { failure, busy, run } = useAction();
+  const accept = (bid: Bid) =>
+    run(async () => {
+      try {
+        const contract = await session.api.acceptBid(bid.id);
+        go(`/contracts/${contract.id}`);
+      } catch (error) {
+        onChange();
+        throw error;
+      }
+    });
+  const bids = job.bids ?? [];
+  return (
+    <section aria-labelledby="bids-title">
+      <h2 id="bids-title">Bids</h2>
+      <ErrorNote failure={failure} />
+      {bids.length === 0 ? <p>No bids yet. They appear here as workers bid.</p> : null}
+      <ul class="list" aria-live="polite">
+        {bids.map((bid) => (
+          <li key={bid.id} class="card bid">
+            <div>
+              <strong>
+                <Name id={bid.workerId} />
+              </strong>{' '}
+              {money(bid.amount)} in {bid.deliveryDays} days — {bid.status}
+            </div>
+            {bid.coverLetter ? <p class="pre">{bid.coverLetter}</p> : null}
+            {bid.status === 'pending' && job.status === 'open' ? (
+              <button type="button" disabled={busy} onClick={() => accept(bid)}>
+                Accept bid
+              </button>
+            ) : null}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function BidForm({ jobId, onPlaced }: { jobId: string; onPlaced: (bid: Bid) => void }) {
+  const { session } = useApp();
+  const [amount, setAmount] = useState('');
+  const [days, setDays] = useState('7');
+  const [letter, setLetter] = useState('');
+  const { failure, busy, submit } = useAction();
+  const place = submit(async () =>
+    onPlaced(
+      await session.api.placeBid(jobId, {
+        amount: toMinor(amount),
+        deliveryDays: Number(days),
+        coverLetter: letter,
+      }),
+    ),
+  );
+  return (
+    <form class="card" onSubmit={place} aria-labelledby="bid-title">
+      <h2 id="bid-title">Place a bid</h2>
+      <AmountField name="amount" value={amount} onValue={setAmount} failure={failure} />
+      <TextField
+        label="Delivery (days)"
+        name="deliveryDays"
+        type="number"
+        min={1}
+        max={365}
+        required
+        value={days}
+        onValue={setDays}
+        failure={failure}
+      />
+      <TextField
+        label="Cover letter"
+        name="coverLetter"
+        rows={3}
+        value={letter}
+        onValue={setLetter}
+        failure={failure}
+      />
+      <FormEnd failure={failure} busy={busy} label="Place bid" />
+    </form>
+  );
+}

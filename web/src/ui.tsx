@@ -1,0 +1,280 @@
+/** Small shared pieces: the app context, hash routing, form fields with their errors, money. */
+import type { ComponentChildren, InputHTMLAttributes } from 'preact';
+import { createContext } from 'preact';
+import { useContext, useEffect, useState } from 'preact/hooks';
+import type { ClientEvents, GigwireClient } from '../../protocol/src/client/index.js';
+import { isApiError, type Me } from './api.js';
+import type { Session } from './session.js';
+
+export interface AppContext {
+  readonly session: Session;
+  readonly live: GigwireClient;
+  readonly user: Me;
+}
+
+export const Ctx = createContext<AppContext | undefined>(undefined);
+
+export function useApp(): AppContext {
+  const value = useContext(Ctx);
+  if (value === undefined) throw new Error('useApp outside the signed-in app');
+  return value;
+}
+
+/** Subscribes to an SDK event for the life of the component. */
+export function useLive<E extends keyof ClientEvents>(
+  event: E,
+  handler: (payload: ClientEvents[E]) => void,
+  deps: readonly unknown[] = [],
+): void {
+  const { live } = useApp();
+  useEffect(() => live.on(event, handler), [live, event, ...deps]);
+}
+
+/** `#/jobs/123` → `['jobs', '123']`. */
+export function useRoute(): string[] {
+  const read = () =>
+    location.hash
+      .replace(/^#\/?/, '')
+      .split('/')
+      .filter((part) => part !== '');
+  const [route, setRoute] = useState(read);
+  useEffect(() => {
+    const update = () => setRoute(read());
+    addEventListener('hashchange', update);
+    return () => removeEventListener('hashchange', update);
+  }, []);
+  return route;
+}
+
+export const go = (path: string) => {
+  location.hash = path;
+};
+
+/** What a failed call shows: the problem's detail, and per-field messages. */
+export interface Failure {
+  readonly message: string;
+  readonly fields: Readonly<Record<string, string>>;
+}
+
+export function failureOf(error: unknown): Failure {
+  if (isApiError(error)) return { message: error.detail, fields: error.fields };
+  return { message: error instanceof Error ? error.message : String(error), fields: {} };
+}
+
+export function ErrorNote({ failure }: { failure: Failure | undefined }) {
+  if (failure === undefined) return null;
+  return (
+    <p class="error" role="alert">
+      {failure.message}
+    </p>
+  );
+}
+
+let fieldCounter = 0;
+
+/** A labelled control with its field error under it (aria-describedby links the two). */
+export function Field(props: {
+  label: string;
+  name: string;
+  failure?: Failure | undefined;
+  hint?: string;
+  children: (id: string, describedBy: string | undefined) => ComponentChildren;
+}) {
+  const [id] = useState(() => `f${++fieldCounter}-${props.name}`);
+  const error = props.failure?.fields[props.name];
+  const describedBy = error === undefined ? undefined : `${id}-error`;
+  return (
+    <div class="field">
+      <label for={id}>{props.label}</label>
+      {props.children(id, describedBy)}
+      {props.hint === undefined ? null : <small>{props.hint}</small>}
+      {error === undefined ? null : (
+        <small class="field-error" id={describedBy}>
+          {error}
+        </small>
+      )}
+    </div>
+  );
+}
+
+/** The input attributes the app's forms use (Preact's full attribute types are a union per input type). */
+interface InputProps {
+  type?: 'text' | 'email' | 'password' | 'number' | 'search';
+  autoComplete?: string;
+  inputMode?: 'decimal' | 'numeric' | 'text';
+  required?: boolean;
+  min?: number;
+  max?: number;
+  maxLength?: number;
+}
+
+/** A labelled text input (or textarea with `rows`) bound to a string, with its field error. */
+export function TextField({
+  label,
+  name,
+  value,
+  onValue,
+  failure,
+  hint,
+  rows,
+  ...input
+}: InputProps & {
+  label: string;
+  name: string;
+  value: string;
+  onValue: (value: string) => void;
+  failure?: Failure | undefined;
+  hint?: string;
+  rows?: number;
+}) {
+  return (
+    <Field label={label} name={name} failure={failure} {...(hint === undefined ? {} : { hint })}>
+      {(id, described) =>
+        rows === undefined ? (
+          <input
+            // Preact types input attributes as a union by `type`; these few are valid for every type.
+            {...(input as InputHTMLAttributes<HTMLInputElement>)}
+            id={id}
+            name={name}
+            value={value}
+            aria-describedby={described}
+            onInput={(e) => onValue(e.currentTarget.value)}
+          />
+        ) : (
+          <textarea
+            id={id}
+            name={name}
+            rows={rows}
+            required={input.required}
+            value={value}
+            aria-describedby={described}
+            onInput={(e) => onValue(e.currentTarget.value)}
+          />
+        )
+      }
+    </Field>
+  );
+}
+
+/** A labelled select bound to a string. */
+export function SelectField(props: {
+  label: string;
+  name: string;
+  value: string;
+  onValue: (value: string) => void;
+  options: readonly { value: string; label: string }[];
+  failure?: Failure | undefined;
+}) {
+  return (
+    <Field label={props.label} name={props.name} failure={props.failure}>
+      {(id, described) => (
+        <select
+          id={id}
+          value={props.value}
+          aria-describedby={described}
+          onChange={(e) => props.onValue(e.currentTarget.value)}
+        >
+          {props.options.map((option) => (
+            <option key={option.value} value={option.value}>
+              {option.label}
+            </option>
+          ))}
+        </select>
+      )}
+    </Field>
+  );
+}
+
+/** An amount in major units (USD), typed as text and sent as minor units (toMinor). */
+export const AmountField = (props: {
+  label?: string;
+  name: string;
+  value: string;
+  onValue: (value: string) => void;
+  failure?: Failure | undefined;
+}) => <TextField label="Amount (USD)" inputMode="decimal" required {...props} />;
+
+/** The end of every form: the server's error, then the submit button. */
+export function FormEnd({
+  failure,
+  busy,
+  label,
+}: {
+  failure: Failure | undefined;
+  busy: boolean;
+  label: string;
+}) {
+  return (
+    <>
+      <ErrorNote failure={failure} />
+      <button type="submit" disabled={busy}>
+        {label}
+      </button>
+    </>
+  );
+}
+
+/** Runs a user action: busy while it runs, its failure (problem+json) kept for the form to show. */
+export function useAction() {
+  const [failure, setFailure] = useState<Failure>();
+  const [busy, setBusy] = useState(false);
+  const run = async (work: () => Promise<unknown>): Promise<void> => {
+    setBusy(true);
+    setFailure(undefined);
+    try {
+      await work();
+    } catch (error) {
+      setFailure(failureOf(error));
+    } finally {
+      setBusy(false);
+    }
+  };
+  /** A form's onSubmit. */
+  const submit = (work: () => Promise<unknown>) => (event: Event) => {
+    event.preventDefault();
+    void run(work);
+  };
+  return { failure, busy, run, submit, setFailure };
+}
+
+export function money(amount: number, currency = 'USD'): string {
+  return new Intl.NumberFormat('en', { style: 'currency', currency }).format(amount / 100);
+}
+
+/** "12.50" → 1250 minor units; NaN for anything else. */
+export function toMinor(text: string): number {
+  const value = Number(text);
+  return Number.isFinite(value) ? Math.round(value * 100) : Number.NaN;
+}
+
+const names = new Map<string, Promise<string>>();
+
+/** A user's username (cached for the page's life); the id until it is known. */
+export function useUserName(userId: string | undefined): string {
+  const { session, user } = useApp();
+  const [name, setName] = useState('…');
+  useEffect(() => {
+    if (userId === undefined) return;
+    if (userId === user.id) return setName('you');
+    let promise = names.get(userId);
+    if (promise === undefined) {
+      promise = session.api.user(userId).then(
+        (profile) => profile.username,
+        () => userId.slice(0, 8),
+      );
+      names.set(userId, promise);
+    }
+    let live = true;
+    promise.then((value) => live && setName(value));
+    return () => {
+      live = false;
+    };
+  }, [userId, session, user.id]);
+  return name;
+}
+
+export function Name({ id }: { id: string }) {
+  return <>{useUserName(id)}</>;
+}
+
+export const when = (iso: string) => new Date(iso).toLocaleString();
