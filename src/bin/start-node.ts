@@ -43,6 +43,7 @@ import type { Logger } from '../platform/logger.js';
 import { type ManagedRedis, startManagedRedis } from '../platform/managed-redis.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
 import { createRedisPresenceStore, type PresenceStore } from '../platform/presence-store.js';
+import { closeWorker } from '../platform/queues/close-worker.js';
 import { registerQueueMetrics } from '../platform/queues/metrics.js';
 import { createTaskQueue, type TaskQueue } from '../platform/queues/tasks.js';
 import { closeRedisClient, createRedisClient, type Redis } from '../platform/redis.js';
@@ -350,7 +351,7 @@ export async function startNode(
         lockMs: config.taskLockMs,
       });
       // close() lets active tasks finish (ARCHITECTURE.md §3.10: workers finish before Redis quits).
-      started.push({ name: 'close email worker', run: () => emailWorker.close() });
+      started.push({ name: 'close email worker', run: () => closeWorker(emailWorker, log) });
       queueMetrics.observeWorker(emailWorker);
       const paymentProvider = createProcessProvider({
         settings: config.payments,
@@ -369,7 +370,7 @@ export async function startNode(
         redisPrefix: config.redisPrefix,
         lockMs: config.taskLockMs,
       });
-      started.push({ name: 'close payments worker', run: () => paymentsWorker.close() });
+      started.push({ name: 'close payments worker', run: () => closeWorker(paymentsWorker, log) });
       const notificationsWorker = startNotificationsWorker({
         notifications: notificationsDeps(taskQueue),
         publicUrl: config.publicUrl,
@@ -377,7 +378,7 @@ export async function startNode(
         redisPrefix: config.redisPrefix,
         lockMs: config.taskLockMs,
       });
-      started.push({ name: 'close notifications worker', run: () => notificationsWorker.close() });
+      started.push({ name: 'close notifications worker', run: () => closeWorker(notificationsWorker, log) });
       queueMetrics.observeWorker(notificationsWorker);
       const marketplaceWorker = startMarketplaceWorker({
         contracts: contractDeps,
@@ -386,7 +387,7 @@ export async function startNode(
         redisPrefix: config.redisPrefix,
         lockMs: config.taskLockMs,
       });
-      started.push({ name: 'close marketplace worker', run: () => marketplaceWorker.close() });
+      started.push({ name: 'close marketplace worker', run: () => closeWorker(marketplaceWorker, log) });
       queueMetrics.observeWorker(marketplaceWorker);
       queueMetrics.observeWorker(paymentsWorker);
       const relay = startOutboxRelay({
