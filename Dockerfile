@@ -9,6 +9,10 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY protocol ./protocol
 COPY src ./src
 RUN npm run build
+# The web app (web/README.md): built here, served from web/dist by the api and all roles.
+COPY web ./web
+COPY scripts/web-build.mjs ./scripts/
+RUN node scripts/web-build.mjs
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 LOG_PRETTY=false INSTALL_SYSTEM_PACKAGES=false
@@ -16,6 +20,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/web/dist ./web/dist
 USER node
 EXPOSE 3000
 # Probes readiness without curl (not in the slim image).

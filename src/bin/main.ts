@@ -22,6 +22,7 @@ function loadConfigOrExit(): Config {
 
 function describeUrls(baseUrl: string, uwsUrl: string | undefined): Record<string, string> {
   return {
+    app: `${baseUrl}/`,
     rest: `${baseUrl}/v1`,
     docs: `${baseUrl}/docs`,
     websocket: uwsUrl ?? `${baseUrl.replace(/^http/, 'ws')}/ws`,

@@ -76,6 +76,30 @@ afterAll(async () => {
 });
 
 describe('web app in Chromium', () => {
+  it('is served at / without shadowing the API, health, metrics, docs, console or WebSocket', async () => {
+    const index = await fetch(`${base}/`, { headers: { 'accept-encoding': 'br' } });
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const own = await Promise.all(
+      [
+        '/health/live',
+        '/metrics',
+        '/openapi.json',
+        '/docs',
+        '/admin/sign-in',
+        '/v1/me',
+        '/ws',
+        '/nowhere',
+      ].map(async (path) => {
+        const response = await fetch(`${base}${path}`, { redirect: 'manual' });
+        return { path, status: response.status, app: (await response.text()).includes('id="app"') };
+      }),
+    );
+    for (const answer of own) expect(answer, answer.path).toMatchObject({ app: false });
+    expect(own.find((a) => a.path === '/v1/me')?.status).toBe(401);
+    expect(own.find((a) => a.path === '/nowhere')?.status).toBe(404);
+  });
+
   it('runs the hirer/worker flow through the UI with live updates', async () => {
     const suffix = Date.now().toString(36).slice(-6);
     const hirer = await openPage(DESKTOP, 'hirer');
@@ -120,6 +144,13 @@ describe('web app in Chromium', () => {
     await hirer.getByLabel('Title').fill('Logo for a bakery');
     await hirer.getByLabel('Description').fill('A round logo with a croissant.');
     await hirer.getByLabel('Skills (comma-separated)').fill('illustration, branding');
+    // A refused field is named next to it (problem+json `errors`), through the SDK's REST client.
+    await hirer.getByLabel('Budget (USD, fixed price)').fill('lots');
+    await hirer.getByRole('button', { name: 'Post job' }).click();
+    await hirer.locator('.field-error').first().waitFor();
+    await shot(hirer, 'post-job-error-desktop');
+    expect(consoleErrors).toEqual([expect.stringMatching(/^hirer: .*status of 400/)]);
+    consoleErrors.length = 0;
     await hirer.getByLabel('Budget (USD, fixed price)').fill('50');
     await shot(hirer, 'post-job-desktop');
     await hirer.getByRole('button', { name: 'Post job' }).click();
@@ -174,7 +205,30 @@ describe('web app in Chromium', () => {
       .poll(() => worker.getByTestId('balance').textContent(), { timeout: UI_TIMEOUT })
       .toBe('$36.00');
     await shot(worker, 'wallet-paid-phone');
+
+    // Both review; double-blind: each sees the other's review once the second is in.
+    await hirer.getByLabel('Rating').selectOption('5');
+    await hirer.getByLabel('Review', { exact: true }).fill('Lovely logo, on time.');
+    await hirer.getByRole('button', { name: 'Submit review' }).click();
+    await hirer.getByText('only you see it').waitFor();
+    await worker.getByRole('link', { name: 'Contracts' }).click();
+    await worker.getByRole('link', { name: 'Logo for a bakery' }).click();
+    await worker.getByLabel('Rating').selectOption('4');
+    await worker.getByLabel('Review', { exact: true }).fill('Clear brief, quick approval.');
+    await worker.getByRole('button', { name: 'Submit review' }).click();
+    await worker.getByText('Lovely logo, on time.').waitFor();
+    await hirer.getByText('Clear brief, quick approval.').waitFor();
+    expect(await hirer.getByText('only you see it').count()).toBe(0);
     await shot(hirer, 'contract-completed-desktop');
+    await shot(worker, 'contract-reviews-phone');
+
+    // Signed in after a reload (refresh token in sessionStorage); signing out returns to sign-in.
+    await hirer.reload();
+    await expect.poll(() => hirer.getByTestId('contract-state').textContent()).toBe('completed');
+    await worker.getByRole('button', { name: 'Sign out' }).click();
+    await worker.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await worker.reload();
+    await worker.getByRole('heading', { name: 'Sign in' }).waitFor();
 
     expect(consoleErrors).toEqual([]);
   });

@@ -1,46 +1,32 @@
 /**
- * Every REST call of the app goes through this module (one file to switch when the SDK's typed REST
- * client, protocol/src/client/rest.ts, is ready: the method names are the same).
+ * Every REST call of the app goes through this module.
  *
+ * - Marketplace and wallet commands use the SDK's typed REST client (protocol/src/client/rest.ts):
+ *   one `Idempotency-Key` per user action, reused on its retries, so a bid, an accept, a transition
+ *   or a top-up happens once; answers validated against the zod schemas.
+ * - The few calls it does not cover (auth, profiles, reviews list, wallet lines) use `call` below.
  * - The access token is asked of the session before each call; a 401 refreshes it once and retries.
- * - Commands the server makes idempotent get one `Idempotency-Key` per user action, reused when the
- *   call is retried after a network error, so a bid, an accept or a top-up happens once.
- * - Errors are problem+json: `ApiError` keeps `detail` and the field errors by field name.
+ * - Errors are problem+json: `failureOf` (ui.tsx) shows `detail` and the field errors by field.
  */
 import type { z } from 'zod';
+import { createRestClient, isRestError, type Review } from '../../protocol/src/client/rest.js';
 import type { AuthResponse, TokenPair } from '../../protocol/src/rest/auth.js';
-import type * as C from '../../protocol/src/rest/contracts.js';
-import type * as J from '../../protocol/src/rest/jobs.js';
-import type * as P from '../../protocol/src/rest/payments.js';
-import type * as R from '../../protocol/src/rest/reviews.js';
+import type { WalletLine as WalletLineSchema } from '../../protocol/src/rest/payments.js';
+
 import type { Me, UserProfile } from '../../protocol/src/rest/users.js';
 
-// Types of the answers, from the same zod schemas the server validates with.
-export type Job = z.output<typeof J.Job>;
-export type JobDetail = z.output<typeof J.JobDetail>;
-export type Bid = z.output<typeof J.Bid>;
-type JobPage = z.output<typeof J.JobPage>;
-type BidPage = z.output<typeof J.BidPage>;
-type CategoryList = z.output<typeof J.CategoryList>;
-export type Contract = z.output<typeof C.Contract>;
-export type ContractDetail = z.output<typeof C.ContractDetail>;
-type ContractPage = z.output<typeof C.ContractPage>;
-export type Review = z.output<typeof R.Review>;
-export type Wallet = z.output<typeof P.Wallet>;
-type PaymentResponse = z.output<typeof P.PaymentResponse>;
-
+export type {
+  Bid,
+  Contract,
+  ContractDetail,
+  Job,
+  JobDetail,
+  Review,
+  Wallet,
+} from '../../protocol/src/client/rest.js';
 export type { Me, UserProfile };
 
-export interface WalletLine {
-  transactionId: string;
-  reason: string;
-  amount: number;
-  balanceAfter: number;
-  counterpartyId: string | null;
-  contractId: string | null;
-  note: string | null;
-  createdAt: string;
-}
+export type WalletLine = z.output<typeof WalletLineSchema>;
 
 export interface ContractReviews {
   data: Review[];
@@ -78,16 +64,11 @@ async function toError(response: Response): Promise<ApiError> {
   } catch {
     // Not JSON (a proxy's page): the status says enough.
   }
-  const fields: Record<string, string> = {};
-  for (const error of body.errors ?? []) {
-    const name = error.path.split('.').slice(1).join('.') || error.path;
-    fields[name] ??= error.message;
-  }
   return new ApiError(
     response.status,
     body.code ?? 'HTTP_ERROR',
     body.detail ?? body.title ?? `${response.status} ${response.statusText}`,
-    fields,
+    fieldErrors(body.errors),
   );
 }
 
@@ -95,11 +76,9 @@ interface CallOptions {
   readonly body?: unknown;
   readonly query?: Readonly<Record<string, string | number | boolean | undefined>>;
   readonly token?: string | undefined;
-  readonly idempotencyKey?: string;
-  readonly ifMatch?: number;
 }
 
-/** One HTTP exchange; JSON in and out; throws ApiError. Network failures are retried twice for keyed commands and reads. */
+/** One HTTP exchange; JSON in and out; throws ApiError. Reads are retried twice on network failures. */
 export async function call<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
   const query = new URLSearchParams();
   for (const [name, value] of Object.entries(options.query ?? {})) {
@@ -109,9 +88,7 @@ export async function call<T>(method: string, path: string, options: CallOptions
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  if (options.idempotencyKey !== undefined) headers['idempotency-key'] = options.idempotencyKey;
-  if (options.ifMatch !== undefined) headers['if-match'] = `"${options.ifMatch}"`;
-  const retriable = method === 'GET' || options.idempotencyKey !== undefined;
+  const retriable = method === 'GET';
   for (let attempt = 0; ; attempt++) {
     let response: Response;
     try {
@@ -158,56 +135,84 @@ export interface JobSearch {
   budgetMin?: number;
 }
 
+/** Field errors of a problem by the last part of their path (`body.email` → `email`). */
+export function fieldErrors(
+  errors: readonly { path: string; message: string }[] | undefined,
+): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const error of errors ?? [])
+    fields[error.path.split('.').slice(1).join('.') || error.path] ??= error.message;
+  return fields;
+}
+
+const isUnauthorized = (error: unknown) =>
+  (isApiError(error) && error.status === 401) || (isRestError(error) && error.status === 401);
+
 export function createApi(tokens: TokenSource) {
-  const newKey = () => crypto.randomUUID();
-  const authed = async <T>(method: string, path: string, options: CallOptions = {}): Promise<T> => {
+  const rest = createRestClient({ baseUrl: location.origin, accessToken: () => tokens.accessToken() });
+  /** A 401 means the token was refused (revoked, expired early): refresh once and try again. */
+  const once401 = async <T>(attempt: () => Promise<T>): Promise<T> => {
     try {
-      return await call<T>(method, path, { ...options, token: await tokens.accessToken() });
+      return await attempt();
     } catch (error) {
-      if (!isApiError(error) || error.status !== 401) throw error;
-      return call<T>(method, path, { ...options, token: await tokens.accessToken(true) });
+      if (!isUnauthorized(error)) throw error;
+      await tokens.accessToken(true);
+      return attempt();
     }
   };
+  const authed = <T>(method: string, path: string, options: CallOptions = {}): Promise<T> =>
+    once401(async () => call<T>(method, path, { ...options, token: await tokens.accessToken() }));
   const id = encodeURIComponent;
+  const transitions = {
+    deliver: rest.deliver,
+    request_changes: rest.requestChanges,
+    approve: rest.approve,
+    cancel: rest.cancel,
+    dispute: rest.dispute,
+  } satisfies Record<TransitionName, unknown>;
+  const splitSkills = (skills: string | undefined) =>
+    (skills ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   return {
     me: () => authed<Me>('GET', '/v1/me'),
     user: (userId: string) => authed<UserProfile>('GET', `/v1/users/${id(userId)}`),
-    categories: () => authed<CategoryList>('GET', '/v1/categories'),
+    categories: () => once401(() => rest.categories()),
     searchJobs: (search: JobSearch) =>
-      authed<JobPage>('GET', '/v1/jobs', { query: { ...search, limit: 50 } }),
-    getJob: (jobId: string) => authed<JobDetail>('GET', `/v1/jobs/${id(jobId)}`),
-    postJob: (body: {
-      title: string;
-      description: string;
-      categoryId: string;
-      skills: string[];
-      budget: { kind: 'fixed' | 'hourly'; amount: number; currency: string };
-      remote: boolean;
-    }) => authed<Job>('POST', '/v1/jobs', { body }),
-    placeBid: (jobId: string, body: { amount: number; deliveryDays: number; coverLetter: string }) =>
-      authed<Bid>('POST', `/v1/jobs/${id(jobId)}/bids`, { body, idempotencyKey: newKey() }),
-    myBids: () => authed<BidPage>('GET', '/v1/me/bids', { query: { limit: 100 } }),
-    acceptBid: (bidId: string) =>
-      authed<Contract>('POST', `/v1/bids/${id(bidId)}/accept`, { idempotencyKey: newKey() }),
-    myContracts: () => authed<ContractPage>('GET', '/v1/me/contracts', { query: { limit: 100 } }),
-    getContract: (contractId: string) => authed<ContractDetail>('GET', `/v1/contracts/${id(contractId)}`),
+      once401(() =>
+        rest.searchJobs({
+          ...(search.q ? { q: search.q } : {}),
+          ...(search.categoryId ? { categoryId: search.categoryId } : {}),
+          ...(splitSkills(search.skills).length > 0 ? { skills: splitSkills(search.skills) } : {}),
+          ...(search.remote === undefined ? {} : { remote: search.remote }),
+          limit: 50,
+        }),
+      ),
+    getJob: (jobId: string) => once401(() => rest.getJob(jobId)),
+    postJob: (job: Parameters<typeof rest.postJob>[0]) => once401(() => rest.postJob(job)),
+    placeBid: (jobId: string, bid: Parameters<typeof rest.placeBid>[1]) =>
+      once401(() => rest.placeBid(jobId, bid)),
+    myBids: () => once401(() => rest.myBids({ limit: 100 })),
+    acceptBid: (bidId: string) => once401(() => rest.acceptBid(bidId)),
+    myContracts: () => once401(() => rest.myContracts({ limit: 100 })),
+    getContract: (contractId: string) => once401(() => rest.getContract(contractId)),
     transition: (contractId: string, event: TransitionName, version: number, message?: string) =>
-      authed<Contract>('POST', `/v1/contracts/${id(contractId)}/${event.replace('_', '-')}`, {
-        body: message === undefined || message === '' ? {} : { message },
-        idempotencyKey: newKey(),
-        ifMatch: version,
-      }),
+      once401(() =>
+        transitions[event](contractId, message === undefined || message === '' ? {} : { message }, {
+          ifMatch: version,
+        }),
+      ),
     contractReviews: (contractId: string) =>
       authed<ContractReviews>('GET', `/v1/contracts/${id(contractId)}/reviews`),
-    review: (contractId: string, body: { rating: number; text: string }) =>
-      authed<Review>('POST', `/v1/contracts/${id(contractId)}/review`, { body }),
-    wallet: () => authed<Wallet>('GET', '/v1/wallet'),
+    review: (contractId: string, review: { rating: number; text: string }) =>
+      once401(() => rest.review(contractId, review)),
+    wallet: () => once401(() => rest.wallet()),
     walletLines: () =>
       authed<{ data: WalletLine[]; nextCursor: string | null }>('GET', '/v1/wallet/transactions', {
         query: { limit: 20 },
       }),
-    topUp: (body: { amount: number; card: string }) =>
-      authed<PaymentResponse>('POST', '/v1/wallet/top-ups', { body, idempotencyKey: newKey() }),
+    topUp: (input: { amount: number; card: string }) => once401(() => rest.topUp(input)),
   };
 }
 

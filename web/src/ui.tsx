@@ -3,7 +3,8 @@ import type { ComponentChildren, InputHTMLAttributes } from 'preact';
 import { createContext } from 'preact';
 import { useContext, useEffect, useState } from 'preact/hooks';
 import type { ClientEvents, GigwireClient } from '../../protocol/src/client/index.js';
-import { isApiError, type Me } from './api.js';
+import { isRestError } from '../../protocol/src/client/rest.js';
+import { fieldErrors, isApiError, type Me } from './api.js';
 import type { Session } from './session.js';
 
 export interface AppContext {
@@ -57,8 +58,15 @@ export interface Failure {
 }
 
 export function failureOf(error: unknown): Failure {
-  if (isApiError(error)) return { message: error.detail, fields: error.fields };
-  return { message: error instanceof Error ? error.message : String(error), fields: {} };
+  const failure = isApiError(error)
+    ? { message: error.detail, fields: error.fields }
+    : isRestError(error)
+      ? { message: error.problem?.detail ?? error.message, fields: fieldErrors(error.problem?.errors) }
+      : { message: error instanceof Error ? error.message : String(error), fields: {} };
+  // The field messages say what is wrong; the summary only points at them.
+  return Object.keys(failure.fields).length > 0
+    ? { ...failure, message: 'Please correct the marked fields.' }
+    : failure;
 }
 
 export function ErrorNote({ failure }: { failure: Failure | undefined }) {

@@ -191,7 +191,7 @@ export function PostJob() {
       <SelectField
         label="Category"
         name="categoryId"
-        value={categoryId}
+        value={categoryId || (categories[0]?.id ?? '')}
         onValue={setCategoryId}
         options={categories.map((c) => ({ value: c.id, label: c.name }))}
         failure={failure}
