@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page, type WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureProgram } from '../../src/platform/system-packages.js';
 import { startTestNode, type TestNode } from '../support/context.js';
@@ -26,9 +26,41 @@ let browser: Browser;
 const contexts: BrowserContext[] = [];
 const consoleErrors: string[] = [];
 
-async function openPage(viewport: { width: number; height: number }, who: string): Promise<Page> {
+/**
+ * The worker's link to the WebSocket endpoint, through Playwright's WebSocket routing: Chromium's
+ * offline emulation leaves an open WebSocket alone, so a cut is made here — open sockets are dropped
+ * and new ones fail at once while the link is down (offline mode covers REST meanwhile).
+ */
+const workerLink = {
+  down: false,
+  sockets: new Set<WebSocketRoute>(),
+  async route(context: BrowserContext): Promise<void> {
+    await context.routeWebSocket(/\/ws$/, (socket) => {
+      if (this.down) return void socket.close();
+      socket.connectToServer();
+      this.sockets.add(socket);
+    });
+  },
+  async cut(context: BrowserContext): Promise<void> {
+    this.down = true;
+    await context.setOffline(true);
+    for (const socket of this.sockets) await socket.close();
+    this.sockets.clear();
+  },
+  async restore(context: BrowserContext): Promise<void> {
+    this.down = false;
+    await context.setOffline(false);
+  },
+};
+
+async function openPage(
+  viewport: { width: number; height: number },
+  who: string,
+  prepare?: (context: BrowserContext) => Promise<void>,
+): Promise<Page> {
   const context = await browser.newContext({ viewport });
   contexts.push(context);
+  await prepare?.(context);
   context.setDefaultTimeout(UI_TIMEOUT);
   const page = await context.newPage();
   page.on('console', (message) => {
@@ -103,7 +135,7 @@ describe('web app in Chromium', () => {
   it('runs the hirer/worker flow through the UI with live updates', async () => {
     const suffix = Date.now().toString(36).slice(-6);
     const hirer = await openPage(DESKTOP, 'hirer');
-    const worker = await openPage(PHONE, 'worker');
+    const worker = await openPage(PHONE, 'worker', (context) => workerLink.route(context));
 
     await hirer.goto(`${base}/`);
     await hirer.getByRole('heading', { name: 'Sign in' }).waitFor();
@@ -181,13 +213,31 @@ describe('web app in Chromium', () => {
     await worker.getByRole('link', { name: 'Logo for a bakery' }).click();
     await expect.poll(() => worker.getByTestId('contract-state').textContent()).toBe('active');
 
-    // The job room: each side's message appears live on the other side.
+    // The job room: each side's message appears live on the other side (the history, with the
+    // contract's system message, is read after the join, so it shows once the room is joined).
+    await worker.locator('.room .messages li.system').first().waitFor();
+    await hirer.locator('.room .messages li.system').first().waitFor();
     await hirer.getByLabel('Message', { exact: true }).fill('Welcome aboard!');
+    await worker.getByText('is typing…').waitFor();
     await hirer.getByRole('button', { name: 'Send' }).click();
     await worker.getByText('Welcome aboard!').waitFor();
     await worker.getByLabel('Message', { exact: true }).fill('Thanks, sketches tomorrow.');
     await worker.getByRole('button', { name: 'Send' }).click();
     await hirer.getByText('Thanks, sketches tomorrow.').waitFor();
+
+    // The worker's network drops while the hirer writes; back online, every message is there once, in order.
+    await workerLink.cut(worker.context());
+    await worker.getByText('reconnecting…').waitFor();
+    for (const text of ['Offline one', 'Offline two', 'Offline three']) {
+      await hirer.getByLabel('Message', { exact: true }).fill(text);
+      await hirer.getByRole('button', { name: 'Send' }).click();
+      await hirer.getByText(text).waitFor();
+    }
+    await workerLink.restore(worker.context());
+    await worker.getByText('Offline three').waitFor();
+    await expect
+      .poll(() => worker.locator('.room .messages li.theirs .body').allTextContents())
+      .toEqual(['Welcome aboard!', 'Offline one', 'Offline two', 'Offline three']);
     await shot(worker, 'contract-room-phone');
 
     // Worker delivers; the hirer sees it live and approves.

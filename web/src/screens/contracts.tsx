@@ -149,6 +149,9 @@ function Room({ roomId }: { roomId: string }) {
   const [failure, setFailure] = useState<Failure>();
   const [state, setState] = useState(live.state);
   const bottom = useRef<HTMLLIElement>(null);
+  const [typing, setTyping] = useState<string>();
+  const typingSentAt = useRef(0);
+  const typingTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
   const merge = (incoming: readonly RoomMessage[]) =>
     setMessages((list) => {
       const bySeq = new Map(list.map((m) => [m.seq, m]));
@@ -169,7 +172,33 @@ function Room({ roomId }: { roomId: string }) {
       live.leaveRoom(roomId).catch(() => undefined);
     };
   }, [live, roomId]);
-  useLive('room.message', (m) => merge([m]), [roomId]);
+  useLive(
+    'room.message',
+    (m) => {
+      merge([m]);
+      if (m.senderId === typing) setTyping(undefined);
+    },
+    [roomId, typing],
+  );
+  // Typing is ephemeral: shown for a few seconds after the other member's last signal.
+  useLive(
+    'push',
+    (push) => {
+      if (push.t !== 'room.typing' || push.d.roomId !== roomId || push.d.userId === user.id) return;
+      setTyping(push.d.userId);
+      clearTimeout(typingTimer.current);
+      typingTimer.current = setTimeout(() => setTyping(undefined), 4000);
+    },
+    [roomId],
+  );
+  useEffect(() => () => clearTimeout(typingTimer.current), []);
+  const type = (value: string) => {
+    setText(value);
+    // At most one signal per 2 s; the server throttles too.
+    if (value === '' || Date.now() - typingSentAt.current < 2000) return;
+    typingSentAt.current = Date.now();
+    live.request('room.typing', { roomId }).catch(() => undefined);
+  };
   useLive('connected', () => setState(live.state));
   useLive('disconnected', () => setState(live.state));
   useEffect(() => bottom.current?.scrollIntoView({ block: 'nearest' }), [messages.length]);
@@ -208,6 +237,13 @@ function Room({ roomId }: { roomId: string }) {
         })}
         <li ref={bottom} aria-hidden="true" class="end" />
       </ol>
+      <p class="typing" aria-live="polite">
+        {typing === undefined ? null : (
+          <>
+            <Name id={typing} /> is typing…
+          </>
+        )}
+      </p>
       <form class="row" onSubmit={send}>
         <label class="sr-only" for="room-input">
           Message
@@ -217,7 +253,7 @@ function Room({ roomId }: { roomId: string }) {
           class="grow"
           value={text}
           maxLength={4000}
-          onInput={(e) => setText(e.currentTarget.value)}
+          onInput={(e) => type(e.currentTarget.value)}
         />
         <button type="submit">Send</button>
       </form>
