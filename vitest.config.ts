@@ -5,6 +5,9 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'protocol/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     pool: 'forks',
+    // Vitest's default is one worker per core minus one: a single fork on the 2-core CI box. Most
+    // integration time is waiting (servers starting, timers, polls), so two forks overlap it.
+    maxWorkers: 2,
     // Spawned servers, PGlite start-up and real Redis/PostgreSQL make some tests take seconds.
     testTimeout: 60_000,
     hookTimeout: 120_000,
