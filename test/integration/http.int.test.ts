@@ -25,6 +25,7 @@ describe('HTTP edge', () => {
       DATABASE_URL: db.url,
       REDIS_URL: sharedRedisUrl(),
       REDIS_PREFIX: uniqueRedisPrefix(),
+      CORS_ORIGINS: 'https://app.example.test',
     });
     node = await startNode(config, logs.log, { pid: process.pid });
   });
@@ -34,6 +35,21 @@ describe('HTTP edge', () => {
   });
 
   const linesOf = (reqId: string) => logs.lines().filter((line) => line.reqId === reqId);
+
+  it('lets an allowed browser origin read the request id, Retry-After and the idempotent replay mark', async () => {
+    const allowed = await fetch(`${node.baseUrl}/health/live`, {
+      headers: { origin: 'https://app.example.test' },
+    });
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example.test');
+    const exposed = (allowed.headers.get('access-control-expose-headers') ?? '')
+      .split(',')
+      .map((h) => h.trim());
+    expect(exposed).toEqual(expect.arrayContaining(['x-request-id', 'retry-after', 'idempotent-replayed']));
+    const other = await fetch(`${node.baseUrl}/health/live`, {
+      headers: { origin: 'https://evil.example.test' },
+    });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
 
   it('echoes a given x-request-id and puts it on every log line of that request', async () => {
     const response = await fetch(`${node.baseUrl}/v1/nothing-here`, {

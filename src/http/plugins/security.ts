@@ -20,7 +20,9 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
     // No allowlist, no cross-origin access: browsers on other origins are refused by default.
     origin: options.corsOrigins.length > 0 ? [...options.corsOrigins] : false,
     credentials: false,
-    exposedHeaders: ['x-request-id', 'retry-after'],
+    // What a browser app needs to read: the request id to quote, when to retry, and whether a
+    // retried command was answered from its Idempotency-Key (the SDK's REST client).
+    exposedHeaders: ['x-request-id', 'retry-after', 'idempotent-replayed'],
   });
   await app.register(rateLimit, {
     global: true,
