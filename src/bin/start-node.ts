@@ -552,8 +552,6 @@ export async function startNode(
               security: {
                 corsOrigins: config.corsOrigins,
                 rateLimitPerMinute: config.rateLimitPerMinute,
-                redis,
-                redisPrefix: config.redisPrefix,
               },
             },
           }

@@ -272,7 +272,11 @@ export const settings = {
     'Which X-Forwarded-For hops to trust for the client IP (per-IP limits, login throttling): `false`, the number of proxies in front (`1` behind one nginx), or their addresses/CIDRs, comma-separated. `true` is refused: it would let any client choose its IP.',
     'false',
   ),
-  RATE_LIMIT_PER_MINUTE: setting(wholeNumber(1, 1_000_000), 'REST requests per client IP per minute.', '600'),
+  RATE_LIMIT_PER_MINUTE: setting(
+    wholeNumber(1, 1_000_000),
+    'REST requests per client IP per minute, counted in each process that serves REST (behind a load balancer, N api processes allow up to N times as many).',
+    '600',
+  ),
   JWT_ISSUER: setting(optionalText(200), 'The `iss` claim of access tokens.', 'gigwire'),
   JWT_AUDIENCE: setting(optionalText(200), 'The `aud` claim of access tokens.', 'gigwire'),
   JWT_PRIVATE_KEY: setting(
