@@ -158,13 +158,24 @@ describe('web app in Chromium', () => {
 
     // Hirer: sandbox top-up; the balance arrives by the `wallet` push once the provider confirms.
     await hirer.getByRole('heading', { name: 'Wallet' }).waitFor();
-    await hirer.getByLabel('Amount (USD)').fill('100');
-    await hirer.getByLabel('Card number').fill('4242424242424242');
-    await hirer.getByRole('button', { name: 'Top up' }).click();
+    const topUp = hirer.getByRole('form', { name: 'Top up' });
+    await topUp.getByLabel('Amount (USD)').fill('100');
+    await topUp.getByLabel('Card number').fill('4242424242424242');
+    await topUp.getByRole('button', { name: 'Top up' }).click();
     await expect
       .poll(() => hirer.getByTestId('balance').textContent(), { timeout: UI_TIMEOUT })
       .toBe('$100.00');
     await shot(hirer, 'wallet-desktop');
+
+    // Worker: the worker profile (skills, rate, availability).
+    await worker.getByRole('link', { name: 'Profile' }).click();
+    await worker.getByLabel('Skills (comma-separated)').fill('illustration, branding');
+    await worker.getByLabel('Hourly rate (USD)').fill('30');
+    await worker.getByLabel('Availability').selectOption('available');
+    await worker.getByRole('button', { name: 'Save profile' }).click();
+    await worker.getByRole('status').getByText('Saved.').waitFor();
+    await shot(worker, 'profile-phone');
+    await worker.getByRole('link', { name: 'Jobs', exact: true }).click();
 
     // Worker: the board is live once its watch is accepted.
     await worker.locator('[data-watching="true"]').waitFor();
@@ -209,6 +220,8 @@ describe('web app in Chromium', () => {
 
     // Worker: the acceptance arrives live; open the contract from My contracts.
     await worker.getByTestId('my-bid').getByText('accepted').waitFor();
+    // The bell counts the acceptance live.
+    await worker.getByTestId('unread-count').waitFor();
     await worker.getByRole('link', { name: 'Contracts' }).click();
     await worker.getByRole('link', { name: 'Logo for a bakery' }).click();
     await expect.poll(() => worker.getByTestId('contract-state').textContent()).toBe('active');
@@ -271,6 +284,13 @@ describe('web app in Chromium', () => {
     expect(await hirer.getByText('only you see it').count()).toBe(0);
     await shot(hirer, 'contract-completed-desktop');
     await shot(worker, 'contract-reviews-phone');
+
+    // Notifications: listed with links; marking all read clears the bell.
+    await worker.getByRole('link', { name: /^Notifications/ }).click();
+    await worker.locator('li.unread').first().waitFor();
+    await shot(worker, 'notifications-phone');
+    await worker.getByRole('button', { name: 'Mark all read' }).click();
+    await expect.poll(() => worker.getByTestId('unread-count').count()).toBe(0);
 
     // Signed in after a reload (refresh token in sessionStorage); signing out returns to sign-in.
     await hirer.reload();

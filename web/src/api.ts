@@ -11,9 +11,9 @@
 import type { z } from 'zod';
 import { createRestClient, isRestError, type Review } from '../../protocol/src/client/rest.js';
 import type { AuthResponse, TokenPair } from '../../protocol/src/rest/auth.js';
+import type { Notification as NotificationSchema } from '../../protocol/src/rest/notifications.js';
 import type { WalletLine as WalletLineSchema } from '../../protocol/src/rest/payments.js';
-
-import type { Me, UserProfile } from '../../protocol/src/rest/users.js';
+import type { Me, UpdateMeRequest, UserProfile } from '../../protocol/src/rest/users.js';
 
 export type {
   Bid,
@@ -27,6 +27,8 @@ export type {
 export type { Me, UserProfile };
 
 export type WalletLine = z.output<typeof WalletLineSchema>;
+export type Notification = z.output<typeof NotificationSchema>;
+export type UpdateMe = z.input<typeof UpdateMeRequest>;
 
 export interface ContractReviews {
   data: Review[];
@@ -135,6 +137,13 @@ export interface JobSearch {
   budgetMin?: number;
 }
 
+/** "a, b,,c " → ['a', 'b', 'c']: the comma-separated lists of the forms. */
+export const splitList = (text: string | undefined): string[] =>
+  (text ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+
 /** Field errors of a problem by the last part of their path (`body.email` → `email`). */
 export function fieldErrors(
   errors: readonly { path: string; message: string }[] | undefined,
@@ -170,11 +179,6 @@ export function createApi(tokens: TokenSource) {
     cancel: rest.cancel,
     dispute: rest.dispute,
   } satisfies Record<TransitionName, unknown>;
-  const splitSkills = (skills: string | undefined) =>
-    (skills ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '');
   return {
     me: () => authed<Me>('GET', '/v1/me'),
     user: (userId: string) => authed<UserProfile>('GET', `/v1/users/${id(userId)}`),
@@ -184,7 +188,7 @@ export function createApi(tokens: TokenSource) {
         rest.searchJobs({
           ...(search.q ? { q: search.q } : {}),
           ...(search.categoryId ? { categoryId: search.categoryId } : {}),
-          ...(splitSkills(search.skills).length > 0 ? { skills: splitSkills(search.skills) } : {}),
+          ...(splitList(search.skills).length > 0 ? { skills: splitList(search.skills) } : {}),
           ...(search.remote === undefined ? {} : { remote: search.remote }),
           limit: 50,
         }),
@@ -208,11 +212,18 @@ export function createApi(tokens: TokenSource) {
     review: (contractId: string, review: { rating: number; text: string }) =>
       once401(() => rest.review(contractId, review)),
     wallet: () => once401(() => rest.wallet()),
-    walletLines: () =>
+    walletLines: (cursor?: string) =>
       authed<{ data: WalletLine[]; nextCursor: string | null }>('GET', '/v1/wallet/transactions', {
-        query: { limit: 20 },
+        query: { limit: 20, cursor },
       }),
     topUp: (input: { amount: number; card: string }) => once401(() => rest.topUp(input)),
+    withdraw: (input: { amount: number; bankAccount: string }) => once401(() => rest.withdraw(input)),
+    updateMe: (changes: UpdateMe) => authed<Me>('PATCH', '/v1/me', { body: changes }),
+    notifications: () =>
+      authed<{ data: Notification[]; nextCursor: string | null }>('GET', '/v1/notifications', {
+        query: { limit: 30 },
+      }),
+    unreadCount: () => authed<{ count: number }>('GET', '/v1/notifications/unread-count'),
   };
 }
 

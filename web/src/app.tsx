@@ -5,6 +5,8 @@ import { connectLive } from './live.js';
 import { SignIn, SignUp } from './screens/auth.js';
 import { ContractList, ContractView } from './screens/contracts.js';
 import { JobBoard, JobView, PostJob } from './screens/jobs.js';
+import { Bell, Notifications } from './screens/notifications.js';
+import { Profile } from './screens/profile.js';
 import { WalletView } from './screens/wallet.js';
 import { Session } from './session.js';
 import { Ctx, money, useApp, useLive, useRoute } from './ui.js';
@@ -67,6 +69,8 @@ function screen(route: string[]) {
   if (first === 'contracts' && second !== undefined) return <ContractView contractId={second} key={second} />;
   if (first === 'contracts') return <ContractList />;
   if (first === 'wallet') return <WalletView />;
+  if (first === 'notifications') return <Notifications />;
+  if (first === 'profile') return <Profile />;
   return <JobBoard />;
 }
 
@@ -86,6 +90,8 @@ function Nav() {
         <a href="#/jobs">Jobs</a>
         <a href="#/contracts">Contracts</a>
         <a href="#/wallet">Wallet{balance ? ` ${balance}` : ''}</a>
+        <a href="#/profile">Profile</a>
+        <Bell />
       </nav>
       <span class="who">
         <span class={online ? 'dot on' : 'dot'} role="img" aria-label={online ? 'connected' : 'offline'} />{' '}

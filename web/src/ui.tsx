@@ -194,13 +194,18 @@ export function SelectField(props: {
 }
 
 /** An amount in major units (USD), typed as text and sent as minor units (toMinor). */
-export const AmountField = (props: {
+export const AmountField = ({
+  label = 'Amount (USD)',
+  required = true,
+  ...field
+}: {
   label?: string;
+  required?: boolean;
   name: string;
   value: string;
   onValue: (value: string) => void;
   failure?: Failure | undefined;
-}) => <TextField label="Amount (USD)" inputMode="decimal" required {...props} />;
+}) => <TextField label={label} inputMode="decimal" required={required} {...field} />;
 
 /** The end of every form: the server's error, then the submit button. */
 export function FormEnd({

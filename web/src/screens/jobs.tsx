@@ -1,7 +1,7 @@
 /** The job board (filters, live new jobs), posting a job, and a job with its bids or a bid form. */
 import { useEffect, useState } from 'preact/hooks';
 import type { JobPostedPayload } from '../../../protocol/src/client/index.js';
-import type { Bid, Job, JobDetail, JobSearch } from '../api.js';
+import { type Bid, type Job, type JobDetail, type JobSearch, splitList } from '../api.js';
 import {
   AmountField,
   ErrorNote,
@@ -55,10 +55,7 @@ export function JobBoard() {
       (error) => setFailure(failureOf(error)),
     );
     // Live: new jobs of the chosen category and skills (the text query is applied on the next search).
-    const skills = (search.skills ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '');
+    const skills = splitList(search.skills);
     live
       .watchJobs({
         ...(search.categoryId ? { categoryId: search.categoryId } : {}),
@@ -166,10 +163,7 @@ export function PostJob() {
       title,
       description,
       categoryId: categoryId || (categories[0]?.id ?? ''),
-      skills: skills
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== ''),
+      skills: splitList(skills),
       budget: { kind: 'fixed', amount: toMinor(budget), currency: 'USD' },
       remote,
     });

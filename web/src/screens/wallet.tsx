@@ -4,6 +4,7 @@ import type { Wallet, WalletLine } from '../api.js';
 import {
   AmountField,
   ErrorNote,
+  FormEnd,
   failureOf,
   money,
   TextField,
@@ -22,9 +23,14 @@ export function WalletView() {
   const [card, setCard] = useState('4242424242424242');
   const [note, setNote] = useState<string>();
   const { failure, busy, submit, setFailure } = useAction();
-  const loadLines = () =>
-    session.api.walletLines().then(
-      (page) => setLines(page.data),
+  const [next, setNext] = useState<string | null>(null);
+  // The newest page again after a change; "Older" appends the next page.
+  const loadLines = (cursor?: string) =>
+    session.api.walletLines(cursor).then(
+      (page) => {
+        setLines((shown) => (cursor === undefined ? page.data : [...shown, ...page.data]));
+        setNext(page.nextCursor);
+      },
       () => undefined,
     );
   useEffect(() => {
@@ -77,6 +83,7 @@ export function WalletView() {
           Top up
         </button>
       </form>
+      <Withdraw />
       <h2>Recent activity</h2>
       {lines.length === 0 ? <p>Nothing yet.</p> : null}
       <table class="lines">
@@ -98,6 +105,47 @@ export function WalletView() {
           ))}
         </tbody>
       </table>
+      {next === null ? null : (
+        <button type="button" class="link" onClick={() => void loadLines(next)}>
+          Older activity
+        </button>
+      )}
     </section>
+  );
+}
+
+/** A payout to a bank account: reserved at once (pending), settled by the provider's webhook. */
+function Withdraw() {
+  const { session } = useApp();
+  const [amount, setAmount] = useState('');
+  const [account, setAccount] = useState('');
+  const [note, setNote] = useState<string>();
+  const { failure, busy, submit } = useAction();
+  const withdraw = submit(async () => {
+    setNote(undefined);
+    const { payment } = await session.api.withdraw({ amount: toMinor(amount), bankAccount: account });
+    setNote(
+      payment.status === 'failed'
+        ? 'Withdrawal failed.'
+        : 'Withdrawal requested: the amount is reserved until it is paid.',
+    );
+  });
+  return (
+    <form class="card" onSubmit={withdraw} aria-labelledby="withdraw-title">
+      <h2 id="withdraw-title">Withdraw</h2>
+      <AmountField name="amount" value={amount} onValue={setAmount} failure={failure} />
+      <TextField
+        label="Bank account (IBAN or number)"
+        name="bankAccount"
+        hint="Sandbox: an account ending 0000 is paid and then fails"
+        autoComplete="off"
+        required
+        value={account}
+        onValue={setAccount}
+        failure={failure}
+      />
+      {note === undefined ? null : <p role="status">{note}</p>}
+      <FormEnd failure={failure} busy={busy} label="Withdraw" />
+    </form>
   );
 }
