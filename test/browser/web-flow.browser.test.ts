@@ -285,6 +285,26 @@ describe('web app in Chromium', () => {
     await shot(hirer, 'contract-completed-desktop');
     await shot(worker, 'contract-reviews-phone');
 
+    // People: the hirer finds the worker by skill, sees the rating the review gave, adds them; the
+    // worker adds the hirer back from the contract page; mutual contacts see each other online.
+    await hirer.getByRole('link', { name: 'People' }).click();
+    await hirer.getByLabel('Name, skill or place').fill('illustration');
+    await hirer.getByRole('button', { name: 'Search' }).click();
+    await hirer.getByRole('list', { name: 'Workers found' }).getByRole('link').first().click();
+    await expect.poll(() => hirer.getByTestId('rating').textContent()).toBe('5.0 ★');
+    await hirer.getByRole('button', { name: 'Add to contacts' }).click();
+    await hirer.getByText('In your contacts').waitFor();
+    await shot(hirer, 'worker-profile-desktop');
+    await worker.getByRole('link', { name: `hirer_${suffix}` }).click();
+    await worker.getByRole('button', { name: 'Add to contacts' }).click();
+    await worker.getByText('In your contacts').waitFor();
+    await hirer.getByRole('link', { name: 'People' }).click();
+    await hirer.getByRole('list', { name: 'Contacts' }).getByRole('img', { name: 'online' }).waitFor();
+    await shot(hirer, 'people-desktop');
+    await worker.getByRole('link', { name: 'Messages' }).click();
+    await worker.getByRole('list', { name: 'Rooms' }).getByRole('link').first().waitFor();
+    await shot(worker, 'rooms-phone');
+
     // Notifications: listed with links; marking all read clears the bell.
     await worker.getByRole('link', { name: /^Notifications/ }).click();
     await worker.locator('li.unread').first().waitFor();
@@ -294,9 +314,12 @@ describe('web app in Chromium', () => {
 
     // Signed in after a reload (refresh token in sessionStorage); signing out returns to sign-in.
     await hirer.reload();
-    await expect.poll(() => hirer.getByTestId('contract-state').textContent()).toBe('completed');
+    await hirer.getByRole('heading', { name: 'People' }).waitFor();
+    await hirer.getByRole('list', { name: 'Contacts' }).getByRole('img', { name: 'online' }).waitFor();
     await worker.getByRole('button', { name: 'Sign out' }).click();
     await worker.getByRole('heading', { name: 'Sign in' }).waitFor();
+    // Its socket is closed: the hirer sees the worker go offline, live.
+    await hirer.getByRole('list', { name: 'Contacts' }).getByRole('img', { name: /^offline/ }).waitFor();
     await worker.reload();
     await worker.getByRole('heading', { name: 'Sign in' }).waitFor();
 

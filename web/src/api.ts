@@ -13,7 +13,14 @@ import { createRestClient, isRestError, type Review } from '../../protocol/src/c
 import type { AuthResponse, TokenPair } from '../../protocol/src/rest/auth.js';
 import type { Notification as NotificationSchema } from '../../protocol/src/rest/notifications.js';
 import type { WalletLine as WalletLineSchema } from '../../protocol/src/rest/payments.js';
-import type { Me, UpdateMeRequest, UserProfile } from '../../protocol/src/rest/users.js';
+import type { Room as RoomSchema, RoomSummary as RoomSummarySchema } from '../../protocol/src/rest/rooms.js';
+import type {
+  Contact as ContactSchema,
+  Me,
+  UpdateMeRequest,
+  UserProfile,
+  WorkerListing as WorkerListingSchema,
+} from '../../protocol/src/rest/users.js';
 
 export type {
   Bid,
@@ -29,6 +36,10 @@ export type { Me, UserProfile };
 export type WalletLine = z.output<typeof WalletLineSchema>;
 export type Notification = z.output<typeof NotificationSchema>;
 export type UpdateMe = z.input<typeof UpdateMeRequest>;
+export type WorkerListing = z.output<typeof WorkerListingSchema>;
+export type Contact = z.output<typeof ContactSchema>;
+export type RoomSummary = z.output<typeof RoomSummarySchema>;
+export type Room = z.output<typeof RoomSchema>;
 
 export interface ContractReviews {
   data: Review[];
@@ -224,6 +235,21 @@ export function createApi(tokens: TokenSource) {
         query: { limit: 30 },
       }),
     unreadCount: () => authed<{ count: number }>('GET', '/v1/notifications/unread-count'),
+    searchWorkers: (q: string) =>
+      authed<{ data: WorkerListing[]; nextCursor: string | null }>('GET', '/v1/users', {
+        query: { q, limit: 30 },
+      }),
+    userReviews: (userId: string) =>
+      authed<{ data: Review[]; nextCursor: string | null }>('GET', `/v1/users/${id(userId)}/reviews`, {
+        query: { limit: 20 },
+      }),
+    contacts: () => authed<{ data: Contact[] }>('GET', '/v1/me/contacts'),
+    addContact: (userId: string) => authed<unknown>('POST', `/v1/me/contacts/${id(userId)}`),
+    removeContact: (userId: string) => authed<unknown>('DELETE', `/v1/me/contacts/${id(userId)}`),
+    rooms: () => authed<{ data: RoomSummary[]; nextCursor: string | null }>('GET', '/v1/rooms'),
+    room: (roomId: string) => authed<Room>('GET', `/v1/rooms/${id(roomId)}`),
+    directRoom: (userId: string) =>
+      authed<Room>('POST', '/v1/rooms', { body: { kind: 'direct', memberIds: [userId] } }),
   };
 }
 

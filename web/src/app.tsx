@@ -6,7 +6,9 @@ import { SignIn, SignUp } from './screens/auth.js';
 import { ContractList, ContractView } from './screens/contracts.js';
 import { JobBoard, JobView, PostJob } from './screens/jobs.js';
 import { Bell, Notifications } from './screens/notifications.js';
+import { People, UserView } from './screens/people.js';
 import { Profile } from './screens/profile.js';
+import { Rooms, RoomView } from './screens/rooms.js';
 import { WalletView } from './screens/wallet.js';
 import { Session } from './session.js';
 import { Ctx, money, useApp, useLive, useRoute } from './ui.js';
@@ -71,6 +73,10 @@ function screen(route: string[]) {
   if (first === 'wallet') return <WalletView />;
   if (first === 'notifications') return <Notifications />;
   if (first === 'profile') return <Profile />;
+  if (first === 'people') return <People />;
+  if (first === 'users' && second !== undefined) return <UserView userId={second} key={second} />;
+  if (first === 'rooms' && second !== undefined) return <RoomView roomId={second} key={second} />;
+  if (first === 'rooms') return <Rooms />;
   return <JobBoard />;
 }
 
@@ -90,6 +96,8 @@ function Nav() {
         <a href="#/jobs">Jobs</a>
         <a href="#/contracts">Contracts</a>
         <a href="#/wallet">Wallet{balance ? ` ${balance}` : ''}</a>
+        <a href="#/rooms">Messages</a>
+        <a href="#/people">People</a>
         <a href="#/profile">Profile</a>
         <Bell />
       </nav>

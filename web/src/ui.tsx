@@ -290,4 +290,12 @@ export function Name({ id }: { id: string }) {
   return <>{useUserName(id)}</>;
 }
 
+/** 1–5 stars, read out as "4 of 5 stars". */
+export const Stars = ({ rating }: { rating: number }) => (
+  <span role="img" aria-label={`${rating} of 5 stars`}>
+    {'★'.repeat(rating)}
+    {'☆'.repeat(5 - rating)}
+  </span>
+);
+
 export const when = (iso: string) => new Date(iso).toLocaleString();

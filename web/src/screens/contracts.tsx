@@ -1,6 +1,5 @@
 /** My contracts, one contract with the actions allowed now, its job room, and the reviews. */
-import { useEffect, useRef, useState } from 'preact/hooks';
-import type { RoomMessage } from '../../../protocol/src/frames.js';
+import { useEffect, useState } from 'preact/hooks';
 import type { Contract, ContractDetail, Review, TransitionName } from '../api.js';
 import {
   ErrorNote,
@@ -9,12 +8,14 @@ import {
   money,
   Name,
   SelectField,
+  Stars,
   TextField,
   useAction,
   useApp,
   useLive,
   when,
 } from '../ui.js';
+import { Room } from './room.js';
 
 const ACTIONS: Record<TransitionName, string> = {
   deliver: 'Deliver work',
@@ -88,13 +89,16 @@ export function ContractView({ contractId }: { contractId: string }) {
     });
   const actions = contract.available.filter((e): e is TransitionName => e in ACTIONS);
   const role = contract.hirerId === user.id ? 'hirer' : 'worker';
+  const other = role === 'hirer' ? contract.workerId : contract.hirerId;
   return (
     <section aria-labelledby="contract-title">
       <h1 id="contract-title">{contract.title}</h1>
       <p class="meta">
         You are the {role} · {role === 'hirer' ? 'worker' : 'hirer'}:{' '}
-        <Name id={role === 'hirer' ? contract.workerId : contract.hirerId} /> ·{' '}
-        {money(contract.amount, contract.currency)} in escrow · due {when(contract.dueAt)}
+        <a href={`#/users/${other}`}>
+          <Name id={other} />
+        </a>{' '}
+        · {money(contract.amount, contract.currency)} in escrow · due {when(contract.dueAt)}
       </p>
       <p>
         State:{' '}
@@ -141,127 +145,6 @@ export function ContractView({ contractId }: { contractId: string }) {
   );
 }
 
-/** The job room: history, live messages in seq order (the SDK fills gaps and resumes), a send box. */
-function Room({ roomId }: { roomId: string }) {
-  const { live, user } = useApp();
-  const [messages, setMessages] = useState<RoomMessage[]>([]);
-  const [text, setText] = useState('');
-  const [failure, setFailure] = useState<Failure>();
-  const [state, setState] = useState(live.state);
-  const bottom = useRef<HTMLLIElement>(null);
-  const [typing, setTyping] = useState<string>();
-  const typingSentAt = useRef(0);
-  const typingTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
-  const merge = (incoming: readonly RoomMessage[]) =>
-    setMessages((list) => {
-      const bySeq = new Map(list.map((m) => [m.seq, m]));
-      for (const m of incoming) if (m.roomId === roomId) bySeq.set(m.seq, m);
-      return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-    });
-  useEffect(() => {
-    let active = true;
-    live
-      .joinRoom(roomId)
-      .then(() => live.request('room.history', { roomId, limit: 50 }))
-      .then(
-        (history) => active && merge(history.messages),
-        (error) => active && setFailure(failureOf(error)),
-      );
-    return () => {
-      active = false;
-      live.leaveRoom(roomId).catch(() => undefined);
-    };
-  }, [live, roomId]);
-  useLive(
-    'room.message',
-    (m) => {
-      merge([m]);
-      if (m.senderId === typing) setTyping(undefined);
-    },
-    [roomId, typing],
-  );
-  // Typing is ephemeral: shown for a few seconds after the other member's last signal.
-  useLive(
-    'push',
-    (push) => {
-      if (push.t !== 'room.typing' || push.d.roomId !== roomId || push.d.userId === user.id) return;
-      setTyping(push.d.userId);
-      clearTimeout(typingTimer.current);
-      typingTimer.current = setTimeout(() => setTyping(undefined), 4000);
-    },
-    [roomId],
-  );
-  useEffect(() => () => clearTimeout(typingTimer.current), []);
-  const type = (value: string) => {
-    setText(value);
-    // At most one signal per 2 s; the server throttles too.
-    if (value === '' || Date.now() - typingSentAt.current < 2000) return;
-    typingSentAt.current = Date.now();
-    live.request('room.typing', { roomId }).catch(() => undefined);
-  };
-  useLive('connected', () => setState(live.state));
-  useLive('disconnected', () => setState(live.state));
-  useEffect(() => bottom.current?.scrollIntoView({ block: 'nearest' }), [messages.length]);
-  const send = async (event: Event) => {
-    event.preventDefault();
-    const body = text.trim();
-    if (body === '') return;
-    setFailure(undefined);
-    try {
-      await live.request('room.send', { roomId, clientMsgId: crypto.randomUUID(), body });
-      setText('');
-    } catch (error) {
-      setFailure(failureOf(error));
-    }
-  };
-  return (
-    <section class="card room" aria-labelledby="room-title">
-      <h2 id="room-title">
-        Job room {state === 'open' ? null : <span class="badge warn">reconnecting…</span>}
-      </h2>
-      <ol class="messages" aria-live="polite" aria-label="Messages">
-        {messages.map((m) => {
-          const system = typeof m.meta?.system === 'string' ? m.meta.system : undefined;
-          return system !== undefined ? (
-            <li key={m.seq} class="system">
-              {m.body}
-            </li>
-          ) : (
-            <li key={m.seq} class={m.senderId === user.id ? 'mine' : 'theirs'}>
-              <span class="who">
-                <Name id={m.senderId} />
-              </span>{' '}
-              <span class="body">{m.body}</span>
-            </li>
-          );
-        })}
-        <li ref={bottom} aria-hidden="true" class="end" />
-      </ol>
-      <p class="typing" aria-live="polite">
-        {typing === undefined ? null : (
-          <>
-            <Name id={typing} /> is typing…
-          </>
-        )}
-      </p>
-      <form class="row" onSubmit={send}>
-        <label class="sr-only" for="room-input">
-          Message
-        </label>
-        <input
-          id="room-input"
-          class="grow"
-          value={text}
-          maxLength={4000}
-          onInput={(e) => type(e.currentTarget.value)}
-        />
-        <button type="submit">Send</button>
-      </form>
-      <ErrorNote failure={failure} />
-    </section>
-  );
-}
-
 function Reviews({ contractId }: { contractId: string }) {
   const { session } = useApp();
   const [reviews, setReviews] = useState<{ data: Review[]; canReview: boolean }>();
@@ -289,8 +172,7 @@ function Reviews({ contractId }: { contractId: string }) {
       <ul class="list">
         {reviews?.data.map((r) => (
           <li key={r.id}>
-            <Name id={r.authorId} /> → <Name id={r.subjectId} />: {'★'.repeat(r.rating)}
-            {'☆'.repeat(5 - r.rating)} {r.text}
+            <Name id={r.authorId} /> → <Name id={r.subjectId} />: <Stars rating={r.rating} /> {r.text}
             {r.publishedAt === null ? <em> (only you see it until the other review is in)</em> : null}
           </li>
         ))}

@@ -1,0 +1,188 @@
+/** People: worker search, my contacts with live presence dots, and a user's public profile. */
+import { useEffect, useState } from 'preact/hooks';
+import type { PresenceState } from '../../../protocol/src/client/index.js';
+import type { Contact, Review, UserProfile, WorkerListing } from '../api.js';
+import {
+  ErrorNote,
+  type Failure,
+  failureOf,
+  go,
+  money,
+  Name,
+  Stars,
+  TextField,
+  useAction,
+  useApp,
+  useLive,
+  when,
+} from '../ui.js';
+
+const stars = (average: number | null | undefined) =>
+  average === null || average === undefined ? 'no reviews yet' : `${average.toFixed(1)} ★`;
+
+function PresenceDot({ state }: { state: PresenceState | undefined }) {
+  const online = state?.status === 'online';
+  const label = online
+    ? 'online'
+    : state?.lastSeenAt
+      ? `offline, last seen ${when(state.lastSeenAt)}`
+      : 'offline';
+  return <span class={online ? 'dot on' : 'dot'} role="img" aria-label={label} title={label} />;
+}
+
+export function People() {
+  const { session, live } = useApp();
+  const [q, setQ] = useState('');
+  const [results, setResults] = useState<WorkerListing[]>();
+  const [contacts, setContacts] = useState<Contact[]>([]);
+  const [presence, setPresence] = useState<Record<string, PresenceState>>({});
+  const [failure, setFailure] = useState<Failure>();
+  const search = useAction();
+  const loadContacts = async () => {
+    const list = (await session.api.contacts()).data;
+    setContacts(list);
+    // Presence of mutual contacts only (the server refuses the others); kept across reconnects by the SDK.
+    const states = await live.subscribePresence(list.map((c) => c.user.id)).catch(() => []);
+    setPresence((shown) => ({ ...shown, ...Object.fromEntries(states.map((s) => [s.userId, s])) }));
+  };
+  useEffect(() => {
+    loadContacts().catch((error) => setFailure(failureOf(error)));
+  }, [session, live]);
+  useLive('presence', (state) => setPresence((shown) => ({ ...shown, [state.userId]: state })));
+  const find = search.submit(async () => setResults((await session.api.searchWorkers(q)).data));
+  const remove = (userId: string) =>
+    session.api
+      .removeContact(userId)
+      .then(loadContacts)
+      .catch((error) => setFailure(failureOf(error)));
+  return (
+    <section aria-labelledby="people-title">
+      <h1 id="people-title">People</h1>
+      <h2>My contacts</h2>
+      <ErrorNote failure={failure} />
+      {contacts.length === 0 ? <p>No contacts yet: find someone below and add them.</p> : null}
+      <ul class="list" aria-label="Contacts">
+        {contacts.map((c) => (
+          <li key={c.user.id} class="card row spread">
+            <span>
+              <PresenceDot state={presence[c.user.id]} />{' '}
+              <a href={`#/users/${c.user.id}`}>{c.user.username}</a>
+            </span>
+            <button type="button" class="link" onClick={() => void remove(c.user.id)}>
+              Remove {c.user.username}
+            </button>
+          </li>
+        ))}
+      </ul>
+      <form class="card" onSubmit={find} aria-labelledby="find-title">
+        <h2 id="find-title">Find workers</h2>
+        <TextField
+          label="Name, skill or place"
+          name="q"
+          type="search"
+          value={q}
+          onValue={setQ}
+          failure={search.failure}
+        />
+        <ErrorNote failure={search.failure} />
+        <button type="submit" disabled={search.busy}>
+          Search
+        </button>
+      </form>
+      {results?.length === 0 ? <p>Nobody matches.</p> : null}
+      <ul class="list" aria-label="Workers found">
+        {results?.map((w) => (
+          <li key={w.id} class="card">
+            <a href={`#/users/${w.id}`}>{w.displayName ?? w.username}</a>{' '}
+            <span class="meta">{stars(w.rating.average)}</span>
+            <div class="meta">
+              {w.workerProfile?.skills.join(', ')}
+              {w.workerProfile?.hourlyRate
+                ? ` · ${money(w.workerProfile.hourlyRate.amount, w.workerProfile.hourlyRate.currency)}/h`
+                : ''}
+              {w.workerProfile?.availability ? ` · ${w.workerProfile.availability}` : ''}
+            </div>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+export function UserView({ userId }: { userId: string }) {
+  const { session, user } = useApp();
+  const [profile, setProfile] = useState<UserProfile>();
+  const [reviews, setReviews] = useState<Review[]>([]);
+  const [isContact, setIsContact] = useState(false);
+  const [failure, setFailure] = useState<Failure>();
+  const action = useAction();
+  useEffect(() => {
+    session.api.user(userId).then(setProfile, (error) => setFailure(failureOf(error)));
+    session.api.userReviews(userId).then(
+      (page) => setReviews(page.data),
+      () => undefined,
+    );
+    session.api.contacts().then(
+      (list) => setIsContact(list.data.some((c) => c.user.id === userId)),
+      () => undefined,
+    );
+  }, [session, userId]);
+  if (profile === undefined) return failure ? <ErrorNote failure={failure} /> : <p>Loading…</p>;
+  const worker = profile.workerProfile;
+  const add = () =>
+    action.run(async () => {
+      await session.api.addContact(userId);
+      setIsContact(true);
+    });
+  const message = () => action.run(async () => go(`/rooms/${(await session.api.directRoom(userId)).id}`));
+  return (
+    <section aria-labelledby="user-title">
+      <h1 id="user-title">{profile.displayName ?? profile.username}</h1>
+      <p class="meta">
+        @{profile.username} · {profile.roles.join(', ')}
+        {profile.location ? ` · ${profile.location}` : ''}
+        {profile.presence ? ` · ${profile.presence.status}` : ''}
+      </p>
+      {profile.bio ? <p class="pre">{profile.bio}</p> : null}
+      {worker ? (
+        <p>
+          Skills: {worker.skills.join(', ') || '—'}
+          {worker.hourlyRate
+            ? ` · ${money(worker.hourlyRate.amount, worker.hourlyRate.currency)} per hour`
+            : ''}
+          {worker.availability ? ` · ${worker.availability}` : ''}
+        </p>
+      ) : null}
+      <p>
+        Rating: <strong data-testid="rating">{stars(profile.rating.average)}</strong> ({profile.rating.count}{' '}
+        {profile.rating.count === 1 ? 'review' : 'reviews'}) · {profile.performance.completedContracts}{' '}
+        completed
+      </p>
+      {userId === user.id ? null : (
+        <div class="row wrap">
+          {isContact ? (
+            <span class="meta">In your contacts</span>
+          ) : (
+            <button type="button" disabled={action.busy} onClick={add}>
+              Add to contacts
+            </button>
+          )}
+          <button type="button" disabled={action.busy} onClick={message}>
+            Send a message
+          </button>
+        </div>
+      )}
+      <ErrorNote failure={action.failure} />
+      <h2>Reviews</h2>
+      {reviews.length === 0 ? <p>No published reviews yet.</p> : null}
+      <ul class="list" aria-label="Reviews">
+        {reviews.map((r) => (
+          <li key={r.id} class="card">
+            <Stars rating={r.rating} /> by <Name id={r.authorId} />
+            <div>{r.text}</div>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}

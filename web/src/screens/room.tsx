@@ -1,0 +1,138 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { RoomMessage } from '../../../protocol/src/frames.js';
+import { ErrorNote, type Failure, failureOf, Name, useApp, useLive } from '../ui.js';
+
+/**
+ * A room: history, live messages in seq order (the SDK fills gaps and resumes after reconnects),
+ * system messages, typing, a send box; what is shown is marked read (room.read, at most every 2 s).
+ */
+export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: string }) {
+  const { live, user } = useApp();
+  const [messages, setMessages] = useState<RoomMessage[]>([]);
+  const [text, setText] = useState('');
+  const [failure, setFailure] = useState<Failure>();
+  const [state, setState] = useState(live.state);
+  const bottom = useRef<HTMLLIElement>(null);
+  const [typing, setTyping] = useState<string>();
+  const typingSentAt = useRef(0);
+  const typingTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
+  const merge = (incoming: readonly RoomMessage[]) =>
+    setMessages((list) => {
+      const bySeq = new Map(list.map((m) => [m.seq, m]));
+      for (const m of incoming) if (m.roomId === roomId) bySeq.set(m.seq, m);
+      return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+    });
+  useEffect(() => {
+    let active = true;
+    live
+      .joinRoom(roomId)
+      .then(() => live.request('room.history', { roomId, limit: 50 }))
+      .then(
+        (history) => active && merge(history.messages),
+        (error) => active && setFailure(failureOf(error)),
+      );
+    return () => {
+      active = false;
+      live.leaveRoom(roomId).catch(() => undefined);
+    };
+  }, [live, roomId]);
+  useLive(
+    'room.message',
+    (m) => {
+      merge([m]);
+      if (m.senderId === typing) setTyping(undefined);
+    },
+    [roomId, typing],
+  );
+  // Typing is ephemeral: shown for a few seconds after the other member's last signal.
+  useLive(
+    'push',
+    (push) => {
+      if (push.t !== 'room.typing' || push.d.roomId !== roomId || push.d.userId === user.id) return;
+      setTyping(push.d.userId);
+      clearTimeout(typingTimer.current);
+      typingTimer.current = setTimeout(() => setTyping(undefined), 4000);
+    },
+    [roomId],
+  );
+  useEffect(() => () => clearTimeout(typingTimer.current), []);
+  const type = (value: string) => {
+    setText(value);
+    // At most one signal per 2 s; the server throttles too.
+    if (value === '' || Date.now() - typingSentAt.current < 2000) return;
+    typingSentAt.current = Date.now();
+    live.request('room.typing', { roomId }).catch(() => undefined);
+  };
+  useLive('connected', () => setState(live.state));
+  useLive('disconnected', () => setState(live.state));
+  useEffect(() => bottom.current?.scrollIntoView({ block: 'nearest' }), [messages.length]);
+  // Read marks: the newest shown seq, sent after a short pause so a burst of messages is one request.
+  const readSeq = useRef(0);
+  useEffect(() => {
+    const newest = messages.at(-1)?.seq ?? 0;
+    if (newest <= readSeq.current) return;
+    const timer = setTimeout(() => {
+      readSeq.current = newest;
+      live.request('room.read', { roomId, seq: newest }).catch(() => undefined);
+    }, 500);
+    return () => clearTimeout(timer);
+  }, [messages, live, roomId]);
+  const send = async (event: Event) => {
+    event.preventDefault();
+    const body = text.trim();
+    if (body === '') return;
+    setFailure(undefined);
+    try {
+      await live.request('room.send', { roomId, clientMsgId: crypto.randomUUID(), body });
+      setText('');
+    } catch (error) {
+      setFailure(failureOf(error));
+    }
+  };
+  return (
+    <section class="card room" aria-labelledby="room-title">
+      <h2 id="room-title">
+        {title} {state === 'open' ? null : <span class="badge warn">reconnecting…</span>}
+      </h2>
+      <ol class="messages" aria-live="polite" aria-label="Messages">
+        {messages.map((m) => {
+          const system = typeof m.meta?.system === 'string' ? m.meta.system : undefined;
+          return system !== undefined ? (
+            <li key={m.seq} class="system">
+              {m.body}
+            </li>
+          ) : (
+            <li key={m.seq} class={m.senderId === user.id ? 'mine' : 'theirs'}>
+              <span class="who">
+                <Name id={m.senderId} />
+              </span>{' '}
+              <span class="body">{m.body}</span>
+            </li>
+          );
+        })}
+        <li ref={bottom} aria-hidden="true" class="end" />
+      </ol>
+      <p class="typing" aria-live="polite">
+        {typing === undefined ? null : (
+          <>
+            <Name id={typing} /> is typing…
+          </>
+        )}
+      </p>
+      <form class="row" onSubmit={send}>
+        <label class="sr-only" for="room-input">
+          Message
+        </label>
+        <input
+          id="room-input"
+          class="grow"
+          value={text}
+          maxLength={4000}
+          onInput={(e) => type(e.currentTarget.value)}
+        />
+        <button type="submit">Send</button>
+      </form>
+      <ErrorNote failure={failure} />
+    </section>
+  );
+}

@@ -1,0 +1,69 @@
+/** My rooms with unread counts (live: a message in a room not open here bumps its count), and one room. */
+import { useEffect, useState } from 'preact/hooks';
+import type { RoomSummary } from '../api.js';
+import { ErrorNote, type Failure, failureOf, useApp, useLive, when } from '../ui.js';
+import { Room } from './room.js';
+
+export function Rooms() {
+  const { session } = useApp();
+  const [rooms, setRooms] = useState<RoomSummary[]>();
+  const [failure, setFailure] = useState<Failure>();
+  const load = () =>
+    session.api.rooms().then(
+      (page) => setRooms(page.data),
+      (error) => setFailure(failureOf(error)),
+    );
+  useEffect(() => void load(), [session]);
+  // Counts come from REST; after a reconnect or a new room (a contract started) read them again.
+  useLive('connected', () => void load());
+  useLive('market', (event) => {
+    if (event.type === 'contract.accept' || event.type === 'bid.accepted') void load();
+  });
+  return (
+    <section aria-labelledby="rooms-title">
+      <h1 id="rooms-title">Messages</h1>
+      <ErrorNote failure={failure} />
+      {rooms?.length === 0 ? (
+        <p>No rooms yet: job rooms start with a contract; message a contact from their profile.</p>
+      ) : null}
+      <ul class="list" aria-label="Rooms">
+        {rooms?.map((room) => (
+          <li key={room.id} class={room.unread > 0 ? 'card unread' : 'card'}>
+            <a href={`#/rooms/${room.id}`}>
+              {room.title ?? (room.kind === 'direct' ? 'Direct messages' : 'Room')}
+            </a>{' '}
+            {room.unread > 0 ? (
+              <span class="badge" data-testid="room-unread">
+                {room.unread} unread
+              </span>
+            ) : null}
+            {room.lastMessage ? (
+              <div class="meta">
+                {room.lastMessage.body.slice(0, 80)} · {when(room.lastMessage.sentAt)}
+              </div>
+            ) : null}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+export function RoomView({ roomId }: { roomId: string }) {
+  const { session } = useApp();
+  const [title, setTitle] = useState<string>();
+  useEffect(() => {
+    session.api.room(roomId).then(
+      (room) => setTitle(room.title ?? (room.kind === 'direct' ? 'Direct messages' : 'Room')),
+      () => setTitle('Room'),
+    );
+  }, [session, roomId]);
+  return (
+    <section>
+      <p>
+        <a href="#/rooms">← All messages</a>
+      </p>
+      {title === undefined ? <p>Loading…</p> : <Room roomId={roomId} title={title} />}
+    </section>
+  );
+}
