@@ -18,7 +18,8 @@ const SHOTS = join(process.cwd(), 'test-results', 'screenshots');
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 const PASSWORD = 'Saffron-Lantern-42!';
-const UI_TIMEOUT = 10_000;
+// Generous: CI runs this beside other test files on 2 cores; a wait ends as soon as the UI is there.
+const UI_TIMEOUT = 20_000;
 
 let testNode: TestNode;
 let base: string;
@@ -294,6 +295,13 @@ describe('web app in Chromium', () => {
     await expect.poll(() => hirer.getByTestId('rating').textContent()).toBe('5.0 ★');
     await hirer.getByRole('button', { name: 'Add to contacts' }).click();
     await hirer.getByText('In your contacts').waitFor();
+    // A transfer from the profile: the worker's balance (in the nav) follows live.
+    const send = hirer.getByRole('form', { name: /^Send money/ });
+    await send.getByLabel('Amount (USD)').fill('5');
+    await send.getByLabel('Note (optional)').fill('A tip');
+    await send.getByRole('button', { name: 'Send money' }).click();
+    await hirer.getByRole('status').getByText('Sent $5.00').waitFor();
+    await worker.getByRole('link', { name: 'Wallet $41.00' }).waitFor();
     await shot(hirer, 'worker-profile-desktop');
     await worker.getByRole('link', { name: `hirer_${suffix}` }).click();
     await worker.getByRole('button', { name: 'Add to contacts' }).click();
@@ -319,9 +327,19 @@ describe('web app in Chromium', () => {
     await worker.getByRole('button', { name: 'Sign out' }).click();
     await worker.getByRole('heading', { name: 'Sign in' }).waitFor();
     // Its socket is closed: the hirer sees the worker go offline, live.
-    await hirer.getByRole('list', { name: 'Contacts' }).getByRole('img', { name: /^offline/ }).waitFor();
+    await hirer
+      .getByRole('list', { name: 'Contacts' })
+      .getByRole('img', { name: /^offline/ })
+      .waitFor();
     await worker.reload();
     await worker.getByRole('heading', { name: 'Sign in' }).waitFor();
+    // Keyboard only: Tab to the first field, type, Tab, type, Enter.
+    await worker.keyboard.press('Tab');
+    await worker.keyboard.type(`worker_${suffix}`);
+    await worker.keyboard.press('Tab');
+    await worker.keyboard.type(PASSWORD);
+    await worker.keyboard.press('Enter');
+    await worker.getByRole('button', { name: 'Sign out' }).waitFor();
 
     expect(consoleErrors).toEqual([]);
   });

@@ -229,6 +229,8 @@ export function createApi(tokens: TokenSource) {
       }),
     topUp: (input: { amount: number; card: string }) => once401(() => rest.topUp(input)),
     withdraw: (input: { amount: number; bankAccount: string }) => once401(() => rest.withdraw(input)),
+    transfer: (input: { toUserId: string; amount: number; note?: string }) =>
+      once401(() => rest.transfer(input)),
     updateMe: (changes: UpdateMe) => authed<Me>('PATCH', '/v1/me', { body: changes }),
     notifications: () =>
       authed<{ data: Notification[]; nextCursor: string | null }>('GET', '/v1/notifications', {

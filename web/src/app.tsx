@@ -1,5 +1,5 @@
 /** The shell: restores the session, opens the live connection, routes by hash, draws the nav. */
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { GigwireClient } from '../../protocol/src/client/index.js';
 import { connectLive } from './live.js';
 import { SignIn, SignUp } from './screens/auth.js';
@@ -56,10 +56,18 @@ function SignedIn({ session }: { session: Session }) {
 
 function Shell() {
   const route = useRoute();
+  const main = useRef<HTMLElement>(null);
+  const path = route.join('/');
+  // A new screen: keyboard and screen-reader users continue from its top, not from the old link.
+  useEffect(() => {
+    if (path !== '') main.current?.focus({ preventScroll: true });
+  }, [path]);
   return (
     <div class="page">
       <Nav />
-      <main>{screen(route)}</main>
+      <main ref={main} tabIndex={-1}>
+        {screen(route)}
+      </main>
     </div>
   );
 }

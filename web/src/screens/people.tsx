@@ -3,14 +3,17 @@ import { useEffect, useState } from 'preact/hooks';
 import type { PresenceState } from '../../../protocol/src/client/index.js';
 import type { Contact, Review, UserProfile, WorkerListing } from '../api.js';
 import {
+  AmountField,
   ErrorNote,
   type Failure,
+  FormEnd,
   failureOf,
   go,
   money,
   Name,
   Stars,
   TextField,
+  toMinor,
   useAction,
   useApp,
   useLive,
@@ -173,6 +176,7 @@ export function UserView({ userId }: { userId: string }) {
         </div>
       )}
       <ErrorNote failure={action.failure} />
+      {userId === user.id ? null : <SendMoney to={profile.id} name={profile.username} />}
       <h2>Reviews</h2>
       {reviews.length === 0 ? <p>No published reviews yet.</p> : null}
       <ul class="list" aria-label="Reviews">
@@ -184,5 +188,34 @@ export function UserView({ userId }: { userId: string }) {
         ))}
       </ul>
     </section>
+  );
+}
+
+/** A wallet transfer to this user: settled at once (the balances are pushed to both). */
+function SendMoney({ to, name }: { to: string; name: string }) {
+  const { session } = useApp();
+  const [amount, setAmount] = useState('');
+  const [note, setNote] = useState('');
+  const [sent, setSent] = useState<string>();
+  const { failure, busy, submit } = useAction();
+  const send = submit(async () => {
+    setSent(undefined);
+    await session.api.transfer({
+      toUserId: to,
+      amount: toMinor(amount),
+      ...(note.trim() ? { note: note.trim() } : {}),
+    });
+    setSent(`Sent ${money(toMinor(amount))} to ${name}.`);
+    setAmount('');
+    setNote('');
+  });
+  return (
+    <form class="card" onSubmit={send} aria-labelledby="send-title">
+      <h2 id="send-title">Send money to {name}</h2>
+      <AmountField name="amount" value={amount} onValue={setAmount} failure={failure} />
+      <TextField label="Note (optional)" name="note" value={note} onValue={setNote} failure={failure} />
+      {sent === undefined ? null : <p role="status">{sent}</p>}
+      <FormEnd failure={failure} busy={busy} label="Send money" />
+    </form>
   );
 }

@@ -2,6 +2,8 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { RoomMessage } from '../../../protocol/src/frames.js';
 import { ErrorNote, type Failure, failureOf, Name, useApp, useLive } from '../ui.js';
 
+const PAGE = 50;
+
 /**
  * A room: history, live messages in seq order (the SDK fills gaps and resumes after reconnects),
  * system messages, typing, a send box; what is shown is marked read (room.read, at most every 2 s).
@@ -26,9 +28,13 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
     let active = true;
     live
       .joinRoom(roomId)
-      .then(() => live.request('room.history', { roomId, limit: 50 }))
+      .then(() => live.request('room.history', { roomId, limit: PAGE }))
       .then(
-        (history) => active && merge(history.messages),
+        (history) => {
+          if (!active) return;
+          merge(history.messages);
+          setMore(history.messages.length === PAGE);
+        },
         (error) => active && setFailure(failureOf(error)),
       );
     return () => {
@@ -36,6 +42,19 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
       live.leaveRoom(roomId).catch(() => undefined);
     };
   }, [live, roomId]);
+  // Older messages on demand, a page before the oldest shown (history answers newest first).
+  const [more, setMore] = useState(false);
+  const older = async () => {
+    const oldest = messages[0]?.seq;
+    if (oldest === undefined) return;
+    try {
+      const page = await live.request('room.history', { roomId, beforeSeq: oldest, limit: PAGE });
+      merge(page.messages);
+      setMore(page.messages.length === PAGE);
+    } catch (error) {
+      setFailure(failureOf(error));
+    }
+  };
   useLive(
     'room.message',
     (m) => {
@@ -65,7 +84,9 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
   };
   useLive('connected', () => setState(live.state));
   useLive('disconnected', () => setState(live.state));
-  useEffect(() => bottom.current?.scrollIntoView({ block: 'nearest' }), [messages.length]);
+  // Follow the newest message (not older pages loaded above).
+  const newestSeq = messages.at(-1)?.seq;
+  useEffect(() => bottom.current?.scrollIntoView({ block: 'nearest' }), [newestSeq]);
   // Read marks: the newest shown seq, sent after a short pause so a burst of messages is one request.
   const readSeq = useRef(0);
   useEffect(() => {
@@ -94,6 +115,11 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
       <h2 id="room-title">
         {title} {state === 'open' ? null : <span class="badge warn">reconnecting…</span>}
       </h2>
+      {more ? (
+        <button type="button" class="link" onClick={() => void older()}>
+          Older messages
+        </button>
+      ) : null}
       <ol class="messages" aria-live="polite" aria-label="Messages">
         {messages.map((m) => {
           const system = typeof m.meta?.system === 'string' ? m.meta.system : undefined;
