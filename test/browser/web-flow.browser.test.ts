@@ -235,6 +235,8 @@ describe('web app in Chromium', () => {
     await worker.getByText('is typing…').waitFor();
     await hirer.getByRole('button', { name: 'Send' }).click();
     await worker.getByText('Welcome aboard!').waitFor();
+    // Read receipt: the worker's page marks it read; the hirer sees that live.
+    await hirer.getByText(`Seen by worker_${suffix}`).waitFor();
     await worker.getByLabel('Message', { exact: true }).fill('Thanks, sketches tomorrow.');
     await worker.getByRole('button', { name: 'Send' }).click();
     await hirer.getByText('Thanks, sketches tomorrow.').waitFor();

@@ -16,6 +16,8 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
   const [state, setState] = useState(live.state);
   const bottom = useRef<HTMLLIElement>(null);
   const [typing, setTyping] = useState<string>();
+  /** Read receipts: other members' read marks as pushed since this page opened. */
+  const [readBy, setReadBy] = useState<Record<string, number>>({});
   const typingSentAt = useRef(0);
   const typingTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
   const merge = (incoming: readonly RoomMessage[]) =>
@@ -67,6 +69,11 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
   useLive(
     'push',
     (push) => {
+      if (push.t === 'room.read' && push.d.roomId === roomId && push.d.userId !== user.id) {
+        const { userId, seq } = push.d;
+        setReadBy((marks) => ((marks[userId] ?? 0) >= seq ? marks : { ...marks, [userId]: seq }));
+        return;
+      }
       if (push.t !== 'room.typing' || push.d.roomId !== roomId || push.d.userId === user.id) return;
       setTyping(push.d.userId);
       clearTimeout(typingTimer.current);
@@ -138,6 +145,7 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
         })}
         <li ref={bottom} aria-hidden="true" class="end" />
       </ol>
+      <SeenBy messages={messages} readBy={readBy} />
       <p class="typing" aria-live="polite">
         {typing === undefined ? null : (
           <>
@@ -160,5 +168,24 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
       </form>
       <ErrorNote failure={failure} />
     </section>
+  );
+}
+
+/** "Seen by …" under the list once another member's read mark reaches my newest message. */
+function SeenBy({ messages, readBy }: { messages: readonly RoomMessage[]; readBy: Record<string, number> }) {
+  const { user } = useApp();
+  const mine = messages.findLast((m) => m.senderId === user.id)?.seq;
+  const readers = mine === undefined ? [] : Object.keys(readBy).filter((id) => (readBy[id] ?? 0) >= mine);
+  if (readers.length === 0) return null;
+  return (
+    <p class="seen">
+      Seen by{' '}
+      {readers.map((id, index) => (
+        <span key={id}>
+          {index > 0 ? ', ' : ''}
+          <Name id={id} />
+        </span>
+      ))}
+    </p>
   );
 }
