@@ -12,6 +12,7 @@ import * as m0006 from './0006_provider_event_payloads.js';
 import * as m0007 from './0007_marketplace.js';
 import * as m0008 from './0008_notifications.js';
 import * as m0009 from './0009_marketplace_search.js';
+import * as m0010 from './0010_millisecond_keysets.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -23,4 +24,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0007_marketplace': m0007,
   '0008_notifications': m0008,
   '0009_marketplace_search': m0009,
+  '0010_millisecond_keysets': m0010,
 };
