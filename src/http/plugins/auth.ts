@@ -1,8 +1,8 @@
 /**
  * Route access: every /v1 route declares `config.auth` (`public`, `user` or `admin`); one onRequest
  * hook enforces it from the Bearer token, so a route cannot forget to. A /v1 route without a
- * declaration fails at start-up. Authenticated routes get `request.principal` and an OpenAPI
- * security requirement.
+ * declaration fails at start-up. Authenticated routes get `request.principal`; plugins/openapi.ts
+ * derives each operation's OpenAPI security requirement from the same declaration.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthService, Principal } from '../../domain/auth/service.js';
@@ -39,9 +39,6 @@ export function registerRouteAuth(app: FastifyInstance, auth: AuthService): void
     const declared = route.config?.auth;
     if (declared === undefined)
       throw new Error(`route ${route.method} ${route.url} does not declare config.auth`);
-    if (declared !== 'public') {
-      route.schema = { ...route.schema, security: [{ bearerAuth: [] }] };
-    }
   });
   app.addHook('onRequest', async (request) => {
     const required = request.routeOptions.config.auth;

@@ -1,11 +1,73 @@
 /**
  * OpenAPI 3.1 generated from the zod schemas of protocol/src/rest (fastify-type-provider-zod), served
  * at /openapi.json, with Swagger UI at /docs (renders under helmet's default CSP).
+ *
+ * The document is meant for client generators, and test/integration/openapi-lint.int.test.ts holds
+ * it to Redocly's `recommended` and Spectral's `spectral:oas` rules. What makes that hold by itself
+ * for a new route is here: every operation's security requirement is derived from the route's
+ * `config.auth` (bearer for `user`/`admin`, `[]` for public ones and routes outside /v1), and the
+ * components are cut down to those the operations reach. Routes still name their own operationId
+ * and tags (a generator's method names must not change when a path does).
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+
+type Transform = typeof jsonSchemaTransform;
+type TransformObject = typeof jsonSchemaTransformObject;
+type Components = Record<string, Record<string, unknown> | undefined>;
+
+const BEARER = [{ bearerAuth: [] }];
+
+/** The zod transform plus the operation's security requirement, from the route's declared access. */
+const transform: Transform = (input) => {
+  const result = jsonSchemaTransform(input);
+  if (result.schema === undefined || (result.schema as { hide?: boolean }).hide === true) return result;
+  const auth = input.route.config?.auth;
+  const security = auth === 'user' || auth === 'admin' ? BEARER : [];
+  return { ...result, schema: { ...result.schema, security } };
+};
+
+const REF = /"#\/components\/([^/"]+)\/([^"]+)"/g;
+
+/**
+ * Only the components the operations reach, directly or through other components. The zod registry
+ * is global: it also holds the WebSocket frame schemas (published in protocol/schema.json, not here)
+ * and fastify-type-provider-zod emits every schema in both its input and output form, one of which a
+ * route usually never uses. Security schemes count as reached when an operation names them.
+ */
+function reachableComponents(paths: unknown, components: Components): Components {
+  const reached = new Set<string>();
+  const pending = [JSON.stringify(paths)];
+  for (let text = pending.pop(); text !== undefined; text = pending.pop()) {
+    for (const [, kind, name] of text.matchAll(REF)) {
+      const key = `${kind}/${name}`;
+      if (reached.has(key)) continue;
+      reached.add(key);
+      pending.push(JSON.stringify(components[kind ?? '']?.[name ?? ''] ?? null));
+    }
+  }
+  for (const item of Object.values((paths ?? {}) as Record<string, Record<string, unknown>>)) {
+    for (const operation of Object.values(item)) {
+      for (const requirement of (operation as { security?: object[] }).security ?? []) {
+        for (const scheme of Object.keys(requirement)) reached.add(`securitySchemes/${scheme}`);
+      }
+    }
+  }
+  const kept: Components = {};
+  for (const [kind, entries] of Object.entries(components)) {
+    const used = Object.entries(entries ?? {}).filter(([name]) => reached.has(`${kind}/${name}`));
+    if (used.length > 0) kept[kind] = Object.fromEntries(used);
+  }
+  return kept;
+}
+
+const transformObject: TransformObject = (input) => {
+  const document = jsonSchemaTransformObject(input);
+  const { paths, components } = document as { paths?: unknown; components?: Components };
+  return { ...document, components: reachableComponents(paths, components ?? {}) } as typeof document;
+};
 
 export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
   await app.register(swagger, {
@@ -17,13 +79,16 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         description:
           'Accounts, profiles and operations of gigwire. Errors are RFC 9457 problem+json with a stable `code` ' +
           '(see protocol/PROTOCOL.md). Access tokens are EdDSA JWTs verifiable from /.well-known/jwks.json.',
+        license: { name: 'MIT', identifier: 'MIT' },
       },
+      // Relative: the API is at the origin that serves this document, whatever name a proxy gives it.
+      servers: [{ url: '/', description: 'The gigwire node serving this document' }],
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       },
     },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transform,
+    transformObject,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -18,6 +18,7 @@ export function registerAdminRoutes(app: FastifyInstance, admin: AdminService, a
     config: { auth: 'admin' },
     schema: {
       tags,
+      operationId: 'listUsers',
       summary: 'Every account, locked ones too',
       querystring: AdminListQuery,
       response: { 200: AdminUserPage, ...errors },
@@ -30,6 +31,7 @@ export function registerAdminRoutes(app: FastifyInstance, admin: AdminService, a
       config: { auth: 'admin' },
       schema: {
         tags,
+        operationId: action === 'lock' ? 'lockUser' : 'unlockUser',
         summary:
           action === 'lock'
             ? 'Lock an account: it cannot log in and its sessions end now'
@@ -48,6 +50,7 @@ export function registerAdminRoutes(app: FastifyInstance, admin: AdminService, a
     config: { auth: 'admin' },
     schema: {
       tags,
+      operationId: 'listEmails',
       summary: 'Emails sent or waiting (the outbox when SMTP_URL is unset)',
       querystring: AdminListQuery,
       response: { 200: EmailPage, ...errors },

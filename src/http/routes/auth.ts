@@ -34,6 +34,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
     config: { auth: 'public' },
     schema: {
       tags,
+      operationId: 'register',
       summary: 'Create an account',
       description:
         'Always 202 for a well-formed request with a strong password and a free username, whether or not the email already has an account: a new account is created and mailed a verification link; the owner of an existing one is mailed a notice instead. Log in next (POST /v1/auth/login) to get tokens. A taken username is 409.',
@@ -50,6 +51,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
     config: { auth: 'public' },
     schema: {
       tags,
+      operationId: 'login',
       summary: 'Log in with username or email',
       description:
         'Unknown user and wrong password answer alike. Failed logins are limited per account and client IP pair, and per client IP (429 with Retry-After); failures from other addresses never block the owner.',
@@ -63,6 +65,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
     config: { auth: 'public' },
     schema: {
       tags,
+      operationId: 'refreshTokens',
       summary: 'Exchange a refresh token for a new pair',
       description:
         'The presented token is spent. Presented again within the grace period it returns the same new pair; later it counts as reuse: 401 and the whole session is revoked.',
@@ -76,6 +79,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
     config: { auth: 'public' },
     schema: {
       tags,
+      operationId: 'logout',
       summary: 'End the session of a refresh token',
       body: RefreshRequest,
       response: { 204: z.null(), ...errors },
@@ -88,7 +92,12 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
 
   r.post('/v1/auth/logout-all', {
     config: { auth: 'user' },
-    schema: { tags, summary: 'End every session of the caller', response: { 204: z.null(), ...errors } },
+    schema: {
+      tags,
+      operationId: 'logoutAll',
+      summary: 'End every session of the caller',
+      response: { 204: z.null(), ...errors },
+    },
     handler: async (request, reply) => {
       await auth.logoutAll(principalOf(request));
       return reply.status(204).send(null);
@@ -99,6 +108,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
     config: { auth: 'user' },
     schema: {
       tags,
+      operationId: 'changePassword',
       summary: 'Change the password',
       description:
         'Revokes every session; access tokens issued before are rejected from then on. A wrong current password is 403; after LOGIN_MAX_FAILURES of them within LOGIN_WINDOW_S one session gets 429 RATE_LIMITED (Retry-After), even for the right one.',
@@ -115,6 +125,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
     config: { auth: 'public' },
     schema: {
       tags,
+      operationId: 'verifyEmail',
       summary: 'Confirm an email address with the mailed token',
       body: TokenRequest,
       response: { 204: z.null(), ...errors },
@@ -129,6 +140,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
     config: { auth: 'public' },
     schema: {
       tags,
+      operationId: 'forgotPassword',
       summary: 'Mail a password reset link',
       description:
         'Always 202, whether or not the address belongs to an account. At most one reset mail per account per 10 minutes (further requests in that window send nothing; the link already sent stays valid).',
@@ -145,6 +157,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
     config: { auth: 'public' },
     schema: {
       tags,
+      operationId: 'resetPassword',
       summary: 'Set a new password with the mailed token',
       description: 'The token works once, for 30 minutes. Every session is revoked.',
       body: ResetPasswordRequest,
@@ -159,6 +172,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
   r.get('/.well-known/jwks.json', {
     schema: {
       tags,
+      operationId: 'getJwks',
       summary: 'Public keys that verify access tokens',
       response: { 200: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }) },
     },

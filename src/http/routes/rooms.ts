@@ -26,6 +26,7 @@ export function registerRoomRoutes(app: FastifyInstance, rooms: RoomService): vo
     config: { auth: 'user' },
     schema: {
       tags,
+      operationId: 'createRoom',
       summary: 'Create a room',
       description:
         'A second direct room for the same pair answers 200 with the existing one. Every other member must have added you as a contact (403 FORBIDDEN, `details.userIds`, otherwise); a member already in ROOMS_MAX_PER_USER rooms answers 409 ROOM_LIMIT_REACHED.',
@@ -42,6 +43,7 @@ export function registerRoomRoutes(app: FastifyInstance, rooms: RoomService): vo
     config: { auth: 'user' },
     schema: {
       tags,
+      operationId: 'listRooms',
       summary: 'My rooms with last message and unread count',
       description:
         'Newest membership first, in pages of `limit` (default and most 500); pass `nextCursor` back as `cursor` for the next page. The order never changes while paging, so every room is listed once.',
@@ -55,6 +57,7 @@ export function registerRoomRoutes(app: FastifyInstance, rooms: RoomService): vo
     config: { auth: 'user' },
     schema: {
       tags,
+      operationId: 'getRoom',
       summary: 'A room I am a member of',
       params: RoomParams,
       response: { 200: Room, ...errors },
@@ -66,6 +69,7 @@ export function registerRoomRoutes(app: FastifyInstance, rooms: RoomService): vo
     config: { auth: 'user' },
     schema: {
       tags,
+      operationId: 'addRoomMember',
       summary: 'Add a member to a group room',
       description:
         'The user must have added you as a contact (403 FORBIDDEN otherwise); a user already in ROOMS_MAX_PER_USER rooms answers 409 ROOM_LIMIT_REACHED.',
@@ -82,6 +86,7 @@ export function registerRoomRoutes(app: FastifyInstance, rooms: RoomService): vo
     config: { auth: 'user' },
     schema: {
       tags,
+      operationId: 'removeRoomMember',
       summary: 'Remove a member (yourself, or anyone if you created the group)',
       params: RoomMemberParams,
       response: { 204: z.null(), ...errors },
@@ -96,6 +101,7 @@ export function registerRoomRoutes(app: FastifyInstance, rooms: RoomService): vo
     config: { auth: 'user' },
     schema: {
       tags,
+      operationId: 'listRoomMessages',
       summary: 'Stored messages, newest first',
       description: 'Pass the smallest seq you have as beforeSeq for older ones.',
       params: RoomParams,

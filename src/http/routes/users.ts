@@ -23,7 +23,12 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
 
   r.get('/v1/me', {
     config: { auth: 'user' },
-    schema: { tags: ['profiles'], summary: "The caller's own profile", response: { 200: Me, ...errors } },
+    schema: {
+      tags: ['profiles'],
+      operationId: 'getMe',
+      summary: "The caller's own profile",
+      response: { 200: Me, ...errors },
+    },
     handler: async (request) => users.getMe(principalOf(request).userId),
   });
 
@@ -31,6 +36,7 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
     config: { auth: 'user' },
     schema: {
       tags: ['profiles'],
+      operationId: 'updateMe',
       summary: "Update the caller's profile",
       description: 'Only the given fields change; null clears a field.',
       body: UpdateMeRequest,
@@ -43,6 +49,7 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
     config: { auth: 'user' },
     schema: {
       tags: ['profiles'],
+      operationId: 'searchUsers',
       summary: 'Search workers',
       description: 'Newest first; pass `nextCursor` back as `cursor` for the next page.',
       querystring: UserSearchQuery,
@@ -55,6 +62,7 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
     config: { auth: 'user' },
     schema: {
       tags: ['profiles'],
+      operationId: 'getUser',
       summary: "A user's public profile (no email); presence only for mutual contacts",
       description:
         '`presence` (status and lastSeenAt) is included only when you and the user added each other as contacts, or for yourself.',
@@ -68,6 +76,7 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
     config: { auth: 'user' },
     schema: {
       tags: ['contacts'],
+      operationId: 'listContacts',
       summary: "The caller's contacts",
       response: { 200: ContactList, ...errors },
     },
@@ -78,6 +87,7 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
     config: { auth: 'user' },
     schema: {
       tags: ['contacts'],
+      operationId: 'addContact',
       summary: 'Add a contact (idempotent)',
       description:
         "Contacts are one-sided until the other user adds you back: mutual contacts see each other's presence, and a user can put you into a room only after you added them. At most CONTACTS_MAX_PER_USER contacts: one more answers 409 CONFLICT (`details.limit`); re-adding an existing contact is always 204.",
@@ -94,6 +104,7 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
     config: { auth: 'user' },
     schema: {
       tags: ['contacts'],
+      operationId: 'removeContact',
       summary: 'Remove a contact (idempotent)',
       description: 'Presence between the two stops at once, in both directions.',
       params: ContactParams,
