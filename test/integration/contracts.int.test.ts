@@ -14,6 +14,7 @@ import type { Role } from '../../protocol/src/rest/users.js';
 import type { Database } from '../../src/db/database.js';
 import { findCategoryBySlug } from '../../src/db/repositories/jobs.repo.js';
 import { findEscrow } from '../../src/db/repositories/ledger.repo.js';
+import { insertMessages } from '../../src/db/repositories/rooms.repo.js';
 import { placeBid } from '../../src/domain/marketplace/bids.js';
 import {
   acceptBid,
@@ -316,6 +317,41 @@ describe('the contract process', () => {
     ]);
     expect(messages[1]?.body).toContain('First draft attached.');
     expect(messages[1]?.sender_id).toBe(worker.userId);
+  });
+
+  it('a party cannot block a transition by sending messages with ids it could guess', async () => {
+    const { hirer, worker, bidId } = await market(100_000n, 40_000n);
+    const contract = await acceptBid(deps, hirer, bidId);
+    const roomId = contract.roomId as NonNullable<typeof contract.roomId>;
+    // Every id the old scheme (contract.<id>.<version>) would have used, from both parties.
+    const guesses = [hirer, worker].flatMap((party) =>
+      Array.from({ length: 8 }, (_, version) => ({
+        party,
+        clientMsgId: `contract.${contract.id}.${version + 1}`,
+      })),
+    );
+    await db.transaction().execute(async (trx) => {
+      const last = await trx
+        .selectFrom('rooms')
+        .select('last_seq')
+        .where('id', '=', roomId)
+        .executeTakeFirstOrThrow();
+      await insertMessages(
+        trx,
+        roomId,
+        guesses.map((guess, i) => ({
+          seq: Number(last.last_seq) + i + 1,
+          senderId: guess.party.userId,
+          clientMsgId: guess.clientMsgId,
+          body: 'squatting',
+          meta: null,
+        })),
+      );
+    });
+    const delivered = await fire(deps, worker, contract.id, 'deliver');
+    expect(await autoApprove(deps, contract.id, delivered.version)).toBe('applied');
+    expect((await getContract(deps, hirer, contract.id)).contract.state).toBe('completed');
+    await runEscrowTasks(contract.id);
   });
 
   it('refusals: strangers 404, the wrong party 403, an illegal event 409 naming the state, a stale If-Match 409', async () => {

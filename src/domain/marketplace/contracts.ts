@@ -240,7 +240,10 @@ async function recordTransition(trx: Transaction<Database>, applied: Applied): P
       roomId: row.room_id,
       // messages.sender_id is a user: a timer speaks for the hirer it acts for; meta.system marks it.
       senderId: applied.actorId ?? row.hirer_id,
-      clientMsgId: `contract.${row.id}.${row.version}`,
+      // Random, never derived from the contract: a party who could predict it could send a message
+      // with that id first and make every attempt of the transition fail (blocking, say, the
+      // auto-approve that pays the worker). The transition's own version check makes it once.
+      clientMsgId: `system.${randomUUID()}`,
       body: note === '' ? text : `${text}\n\n${note}`,
       meta: {
         system: effects.roomMessage,
