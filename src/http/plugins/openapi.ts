@@ -83,6 +83,25 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       },
       // Relative: the API is at the origin that serves this document, whatever name a proxy gives it.
       servers: [{ url: '/', description: 'The gigwire node serving this document' }],
+      // Declared here so generators group operations under described tags; a route's tag that is not
+      // listed fails test/integration/openapi-lint.int.test.ts.
+      tags: [
+        { name: 'auth', description: 'Accounts, sessions, passwords and the token-verifying keys' },
+        { name: 'profiles', description: 'Own profile, public profiles and worker search' },
+        { name: 'contacts', description: 'Contacts (mutual contacts see each other online)' },
+        {
+          name: 'rooms',
+          description: 'Chat rooms and their stored messages (live traffic is on the WebSocket)',
+        },
+        { name: 'jobs', description: 'The job board and job categories' },
+        { name: 'bids', description: 'Bids on jobs' },
+        { name: 'contracts', description: 'Contracts from accepted bids: delivery, approval, disputes' },
+        { name: 'reviews', description: 'Reviews of completed contracts' },
+        { name: 'wallet', description: 'Balance, top-ups, withdrawals, transfers and history' },
+        { name: 'payments', description: 'Payments with the provider and its webhook' },
+        { name: 'notifications', description: 'Notifications and their delivery preferences' },
+        { name: 'admin', description: "Operators' actions (admin role)" },
+      ],
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       },
