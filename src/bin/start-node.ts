@@ -530,6 +530,7 @@ export async function startNode(
                   clock: systemClock,
                   settings: { currency: config.payments.currency },
                 },
+                idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
               },
               ...(taskQueues === undefined
                 ? {}

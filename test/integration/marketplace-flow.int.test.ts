@@ -319,12 +319,31 @@ describe('the marketplace flow over REST and WebSocket', () => {
     const { hirer, worker, contract } = await hire(5_000);
     await post(`/v1/contracts/${contract.id}/deliver`, worker.accessToken);
     await post(`/v1/contracts/${contract.id}/approve`, hirer.accessToken);
-    const lone = await api.post<Json>(
+    // Sent with an Idempotency-Key: the retry of a lost answer replays it; without a key, 409.
+    const reviewKey = randomUUID();
+    const lone = await post(
+      `/v1/contracts/${contract.id}/review`,
+      worker.accessToken,
+      { rating: 3, text: 'OK' },
+      reviewKey,
+    );
+    expect(lone.status).toBe(201);
+    const replay = await post(
+      `/v1/contracts/${contract.id}/review`,
+      worker.accessToken,
+      { rating: 3, text: 'OK' },
+      reviewKey,
+    );
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body.id).toBe(lone.body.id);
+    const twice = await api.post<Json>(
       `/v1/contracts/${contract.id}/review`,
       { rating: 3, text: 'OK' },
       worker.accessToken,
     );
-    expect(lone.status).toBe(201);
+    expect(twice.status).toBe(409);
+    expect(twice.body).toMatchObject({ reason: 'REVIEW_EXISTS' });
     const published = await until(
       async () =>
         (await api.get<{ data: Json[] }>(`/v1/users/${hirer.id}/reviews`, worker.accessToken)).body.data,

@@ -10,8 +10,8 @@
  * - What is retried, with jittered exponential backoff (`backoffDelay`), up to `retry.attempts`:
  *   keyed commands on a network error, a timeout, 502/503/504, 409 "still in flight" (a twin with
  *   the same key is running) and 429; reads (GET) on network errors and timeouts only; commands
- *   the server does not make idempotent (postJob, updateJob, closeJob, updateBid, withdrawBid,
- *   review) only on 429, where the server refused before doing anything — a lost answer to them may
+ *   the server does not make idempotent (postJob, updateJob, closeJob, updateBid, withdrawBid)
+ *   only on 429, where the server refused before doing anything — a lost answer to them may
  *   have been applied, so it is thrown, never repeated blindly. A `Retry-After` (seconds or an HTTP
  *   date; else the problem's `retryAfterS`) sets the delay; one beyond `retry.maxRetryAfterMs` is
  *   thrown instead of waited for.
@@ -577,7 +577,7 @@ export interface RestClient {
   getContract(contractId: string, options?: RestCallOptions): Promise<ContractDetail>;
   /** GET /v1/me/contracts. */
   myContracts(params?: MyContractsParams, options?: RestCallOptions): Promise<ContractPage>;
-  /** POST /v1/contracts/:id/review (once per party; a second one is 409 `reason: REVIEW_EXISTS`). */
+  /** POST /v1/contracts/:id/review (once per party, keyed: a retry replays; a second review is 409 `REVIEW_EXISTS`). */
   review(contractId: string, review: ReviewInput, options?: RestCallOptions): Promise<Review>;
   /** GET /v1/wallet. */
   wallet(options?: RestCallOptions): Promise<Wallet>;
@@ -668,7 +668,7 @@ export function createRestClient(options: RestClientOptions): RestClient {
     getContract: (contractId, o) => get(ContractDetailSchema, `/v1/contracts/${seg(contractId)}`, o),
     myContracts: (params = {}, o) => get(ContractPageSchema, '/v1/me/contracts', o, searchParams(params)),
     review: (contractId, review, o) =>
-      command(ReviewSchema, `/v1/contracts/${seg(contractId)}/review`, 'once', review, o),
+      command(ReviewSchema, `/v1/contracts/${seg(contractId)}/review`, 'keyed', review, o),
     wallet: (o) => get(WalletSchema, '/v1/wallet', o),
     topUp: (input, o) => command(PaymentResponseSchema, '/v1/wallet/top-ups', 'keyed', input, o),
     withdraw: (input, o) => command(PaymentResponseSchema, '/v1/wallet/withdrawals', 'keyed', input, o),

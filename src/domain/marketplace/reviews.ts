@@ -218,36 +218,48 @@ export async function submitReview(
   contractId: ContractId,
   input: ReviewInput,
 ): Promise<Review> {
-  const invalid = checkReviewInput(input);
-  if (invalid !== null) throw invalid;
   try {
-    return await deps.db.transaction().execute(async (trx) => {
-      const contract = await lockContractForReview(trx, contractId);
-      // The clock is read after the lock: a review that waited for the other must still be in time.
-      const now = deps.clock.now();
-      const refusal = checkCanReview(contract, actor, now);
-      if (refusal !== null) throw refusal;
-      const subjectId = counterpartOf(contract as ReviewableContract, actor.userId) as UserId;
-      const existing = await reviewsOfContract(trx, contractId);
-      if (existing.some((row) => row.author_id === actor.userId)) throw reviewExists();
-      let row = await insertReview(trx, {
-        contractId,
-        authorId: actor.userId,
-        subjectId,
-        rating: input.rating,
-        text: input.text,
-        now,
-      });
-      if (existing.length > 0) {
-        const published = await publishIn(trx, contractId, now);
-        row = published.find((r) => r.id === row.id) ?? row;
-      }
-      return toReview(row, actor);
-    });
+    return await deps.db.transaction().execute((trx) => submitReviewIn(trx, deps, actor, contractId, input));
   } catch (error) {
     if (isUniqueViolation(error, 'reviews_one_per_author_key')) throw reviewExists();
     throw error;
   }
+}
+
+/**
+ * `submitReview` in the caller's transaction (the REST edge's Idempotency-Key transaction, so a
+ * retried submission replays its first answer instead of meeting 409 REVIEW_EXISTS).
+ */
+export async function submitReviewIn(
+  trx: Transaction<Database>,
+  deps: Pick<MarketplaceDeps, 'clock'>,
+  actor: Actor,
+  contractId: ContractId,
+  input: ReviewInput,
+): Promise<Review> {
+  const invalid = checkReviewInput(input);
+  if (invalid !== null) throw invalid;
+  const contract = await lockContractForReview(trx, contractId);
+  // The clock is read after the lock: a review that waited for the other must still be in time.
+  const now = deps.clock.now();
+  const refusal = checkCanReview(contract, actor, now);
+  if (refusal !== null) throw refusal;
+  const subjectId = counterpartOf(contract as ReviewableContract, actor.userId) as UserId;
+  const existing = await reviewsOfContract(trx, contractId);
+  if (existing.some((row) => row.author_id === actor.userId)) throw reviewExists();
+  let row = await insertReview(trx, {
+    contractId,
+    authorId: actor.userId,
+    subjectId,
+    rating: input.rating,
+    text: input.text,
+    now,
+  });
+  if (existing.length > 0) {
+    const published = await publishIn(trx, contractId, now);
+    row = published.find((r) => r.id === row.id) ?? row;
+  }
+  return toReview(row, actor);
 }
 
 export interface PublishResult {

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { Problem } from '../../../protocol/src/rest/common.js';
 import {
   ContractIdParams,
@@ -26,11 +27,15 @@ import {
   reviewsOfContractFor,
   reviewsOfUser,
   submitReview,
+  submitReviewIn,
 } from '../../domain/marketplace/reviews.js';
+import { IDEMPOTENCY_KEY_HEADER, type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
 
 export interface ReviewRoutesDeps {
   readonly marketplace: MarketplaceDeps;
+  /** With it, a submission carrying an `Idempotency-Key` replays its first answer when retried. */
+  readonly idempotency?: IdempotencyDeps;
 }
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem };
@@ -62,13 +67,23 @@ export function registerReviewRoutes(app: FastifyInstance, deps: ReviewRoutesDep
       tags: ['reviews'],
       summary: 'Review the other party of an ended contract (once, within the review window)',
       description:
-        'Only after the contract is completed or resolved (else 409 INVALID_TRANSITION with `state`), before `reviewDeadlineAt` (else 409 `REVIEW_WINDOW_CLOSED`), once (else 409 `REVIEW_EXISTS`). Double-blind: the review stays visible to you alone until the other party reviewed too (both are published then) or the window closed.',
+        'Only after the contract is completed or resolved (else 409 INVALID_TRANSITION with `state`), before `reviewDeadlineAt` (else 409 `REVIEW_WINDOW_CLOSED`), once (else 409 `REVIEW_EXISTS`; with an `Idempotency-Key` header, a retry of the same submission replays its first answer). Double-blind: the review stays visible to you alone until the other party reviewed too (both are published then) or the window closed.',
       params: ContractIdParams,
+      headers: z.looseObject({ [IDEMPOTENCY_KEY_HEADER]: z.string().optional() }),
       body: SubmitReviewRequest,
-      response: { 201: ReviewSchema, ...errors, 409: Problem },
+      response: { 201: ReviewSchema, ...errors, 409: Problem, 422: Problem },
     },
     handler: async (request, reply) => {
-      const review = await submitReview(m, principalOf(request), request.params.id, request.body);
+      const actor = principalOf(request);
+      // Optional here (a second review is refused anyway): with a key, a retry after a lost answer
+      // gets that answer instead of 409 REVIEW_EXISTS.
+      if (request.headers[IDEMPOTENCY_KEY_HEADER] !== undefined && deps.idempotency !== undefined) {
+        return runIdempotentRoute(deps.idempotency, request, reply, actor.userId, async (trx) => ({
+          status: 201,
+          body: reviewBody(await submitReviewIn(trx, m, actor, request.params.id, request.body)),
+        }));
+      }
+      const review = await submitReview(m, actor, request.params.id, request.body);
       return reply.status(201).send(reviewBody(review));
     },
   });
