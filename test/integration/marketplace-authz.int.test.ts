@@ -315,6 +315,12 @@ describe('marketplace authorization matrix', () => {
       path: `/v1/users/${users.hirer?.id}/reviews`,
       expect: { stranger: 200, hirer: 200 },
     },
+    {
+      method: 'GET',
+      route: '/v1/users/{id}/reviews',
+      path: `/v1/users/${randomUUID()}/reviews`,
+      expect: { stranger: 404, admin: 404 },
+    },
   ];
 
   const call = (row: Row, who: Who) =>

@@ -34,6 +34,7 @@ import {
   ratingSumsOf,
   reviewsOfContract,
 } from '../../db/repositories/reviews.repo.js';
+import { findUserById } from '../../db/repositories/users.repo.js';
 import { AppError } from '../../platform/errors.js';
 import { decodeCursor, encodeCursor } from '../pagination.js';
 import { MarketplaceEvent } from './events.js';
@@ -354,6 +355,9 @@ export async function reviewsOfUser(
   subjectId: UserId,
   options: { readonly cursor?: string; readonly limit: number },
 ): Promise<ReviewPage> {
+  // As GET /v1/users/:id: an unknown or locked user is 404, not an empty list.
+  const subject = await findUserById(deps.db, subjectId);
+  if (subject === undefined || subject.locked_at !== null) throw new AppError('NOT_FOUND', 'no such user');
   const rows = await publishedReviewsOf(deps.db, subjectId, decodeCursor(options.cursor), options.limit + 1);
   const page = rows.slice(0, options.limit);
   const last = page[page.length - 1];
