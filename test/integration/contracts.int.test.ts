@@ -28,7 +28,6 @@ import { createJob, getJob, type JobInput } from '../../src/domain/marketplace/j
 import type { Actor } from '../../src/domain/marketplace/rules.js';
 import { auditLedger } from '../../src/domain/payments/audit.js';
 import { topUp, walletBalance } from '../../src/domain/payments/wallet.js';
-import { isAppError } from '../../src/platform/errors.js';
 import { escrowTask } from '../../src/workers/payments/processor.js';
 import { captureLogs } from '../support/context.js';
 import {
@@ -37,6 +36,7 @@ import {
   type PaymentsTestDb,
   TEST_PAYMENT_SETTINGS,
 } from '../support/payments-db.js';
+import { refusalOf } from '../support/refusal.js';
 
 let testDb: PaymentsTestDb;
 let db: Kysely<Database>;
@@ -75,19 +75,6 @@ const jobInput = (): JobInput => ({
   remote: true,
   deadline: null,
 });
-
-async function refusal(
-  promise: Promise<unknown>,
-): Promise<{ code: string; details?: Record<string, unknown> }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isAppError(error))
-      return { code: error.code, ...(error.details ? { details: { ...error.details } } : {}) };
-    throw error;
-  }
-  throw new Error('expected a refusal');
-}
 
 const available = async (user: Actor) => (await walletBalance(testDb.deps, user.userId)).available;
 const fund = (user: Actor, amount: bigint) =>
@@ -198,7 +185,7 @@ describe('accepting a bid', () => {
 
   it('not enough money: 409 INSUFFICIENT_FUNDS with the shortfall, and nothing changed', async () => {
     const { hirer, job, bidId } = await market(10_000n, 40_000n, 2);
-    expect(await refusal(acceptBid(deps, hirer, bidId))).toMatchObject({
+    expect(await refusalOf(acceptBid(deps, hirer, bidId))).toMatchObject({
       code: 'INSUFFICIENT_FUNDS',
       details: { shortfall: 30_000, currency: 'USD' },
     });
@@ -213,15 +200,17 @@ describe('accepting a bid', () => {
   it('only the hirer accepts; the worker gets 403, a stranger 404, a decided bid or a started job 409', async () => {
     const { hirer, worker, bidId, bids } = await market(100_000n, 40_000n, 2);
     const stranger = await newUser('hirer', 'worker');
-    expect(await refusal(acceptBid(deps, worker, bidId))).toMatchObject({ code: 'FORBIDDEN' });
-    expect(await refusal(acceptBid(deps, stranger, bidId))).toMatchObject({ code: 'NOT_FOUND' });
-    expect(await refusal(acceptBid(deps, hirer, randomUUID() as BidId))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await refusalOf(acceptBid(deps, worker, bidId))).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await refusalOf(acceptBid(deps, stranger, bidId))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await refusalOf(acceptBid(deps, hirer, randomUUID() as BidId))).toMatchObject({
+      code: 'NOT_FOUND',
+    });
     await acceptBid(deps, hirer, bidId);
-    expect(await refusal(acceptBid(deps, hirer, bidId))).toMatchObject({
+    expect(await refusalOf(acceptBid(deps, hirer, bidId))).toMatchObject({
       code: 'INVALID_TRANSITION',
       details: { state: 'accepted' },
     });
-    expect(await refusal(acceptBid(deps, hirer, bids[1] as BidId))).toMatchObject({
+    expect(await refusalOf(acceptBid(deps, hirer, bids[1] as BidId))).toMatchObject({
       code: 'INVALID_TRANSITION',
       details: { state: 'rejected' },
     });
@@ -359,36 +348,40 @@ describe('the contract process', () => {
     const stranger = await newUser('hirer', 'worker');
     const admin = await newUser('admin');
     const contract = await acceptBid(deps, hirer, bidId);
-    expect(await refusal(fire(deps, stranger, contract.id, 'deliver'))).toMatchObject({ code: 'NOT_FOUND' });
-    expect(await refusal(getContract(deps, stranger, contract.id))).toMatchObject({ code: 'NOT_FOUND' });
-    expect(await refusal(fire(deps, hirer, randomUUID() as ContractId, 'deliver'))).toMatchObject({
+    expect(await refusalOf(fire(deps, stranger, contract.id, 'deliver'))).toMatchObject({
       code: 'NOT_FOUND',
     });
-    expect(await refusal(fire(deps, hirer, contract.id, 'deliver'))).toMatchObject({
+    expect(await refusalOf(getContract(deps, stranger, contract.id))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await refusalOf(fire(deps, hirer, randomUUID() as ContractId, 'deliver'))).toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    expect(await refusalOf(fire(deps, hirer, contract.id, 'deliver'))).toMatchObject({
       code: 'FORBIDDEN',
       details: { allowed: ['worker'] },
     });
-    expect(await refusal(fire(deps, admin, contract.id, 'deliver'))).toMatchObject({ code: 'FORBIDDEN' });
-    expect(await refusal(fire(deps, hirer, contract.id, 'approve'))).toMatchObject({
+    expect(await refusalOf(fire(deps, admin, contract.id, 'deliver'))).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await refusalOf(fire(deps, hirer, contract.id, 'approve'))).toMatchObject({
       code: 'INVALID_TRANSITION',
       details: { state: 'active', event: 'approve' },
     });
-    expect(await refusal(fire(deps, worker, contract.id, 'resolve'))).toMatchObject({
+    expect(await refusalOf(fire(deps, worker, contract.id, 'resolve'))).toMatchObject({
       code: 'INVALID_TRANSITION',
     });
-    expect(await refusal(fire(deps, worker, contract.id, 'deliver', { expectedVersion: 7 }))).toMatchObject({
-      code: 'CONFLICT',
-      details: { reason: 'VERSION_MISMATCH', version: 1 },
-    });
+    expect(await refusalOf(fire(deps, worker, contract.id, 'deliver', { expectedVersion: 7 }))).toMatchObject(
+      {
+        code: 'CONFLICT',
+        details: { reason: 'VERSION_MISMATCH', version: 1 },
+      },
+    );
     expect((await getContract(deps, admin, contract.id)).contract.state).toBe('active');
     await fire(deps, worker, contract.id, 'deliver', { expectedVersion: 1 });
-    expect(await refusal(fire(deps, worker, contract.id, 'cancel'))).toMatchObject({
+    expect(await refusalOf(fire(deps, worker, contract.id, 'cancel'))).toMatchObject({
       code: 'INVALID_TRANSITION',
       details: { state: 'delivered' },
     });
     await fire(deps, hirer, contract.id, 'request_changes');
     // Cancel is only for a contract never delivered, even after changes were requested.
-    expect(await refusal(fire(deps, hirer, contract.id, 'cancel'))).toMatchObject({
+    expect(await refusalOf(fire(deps, hirer, contract.id, 'cancel'))).toMatchObject({
       code: 'INVALID_TRANSITION',
       details: { state: 'active', guard: 'neverDelivered' },
     });
@@ -410,7 +403,7 @@ describe('the contract process', () => {
     await runEscrowTasks(contract.id);
     expect(await available(hirer)).toBe(100_000n);
     expect(await available(worker)).toBe(0n);
-    expect(await refusal(fire(deps, hirer, contract.id, 'dispute'))).toMatchObject({
+    expect(await refusalOf(fire(deps, hirer, contract.id, 'dispute'))).toMatchObject({
       code: 'INVALID_TRANSITION',
       details: { state: 'cancelled' },
     });
@@ -423,11 +416,13 @@ describe('the contract process', () => {
     await fire(deps, worker, contract.id, 'deliver');
     await fire(deps, hirer, contract.id, 'dispute', { message: 'Not what we agreed' });
     const split = { toWorker: 25_000n, toHirer: 15_000n };
-    expect(await refusal(fire(deps, hirer, contract.id, 'resolve', { split }))).toMatchObject({
+    expect(await refusalOf(fire(deps, hirer, contract.id, 'resolve', { split }))).toMatchObject({
       code: 'FORBIDDEN',
     });
     expect(
-      await refusal(fire(deps, admin, contract.id, 'resolve', { split: { toWorker: 25_000n, toHirer: 1n } })),
+      await refusalOf(
+        fire(deps, admin, contract.id, 'resolve', { split: { toWorker: 25_000n, toHirer: 1n } }),
+      ),
     ).toMatchObject({ code: 'VALIDATION_FAILED' });
     const resolved = await fire(deps, admin, contract.id, 'resolve', { split });
     expect(resolved).toMatchObject({ state: 'resolved', version: 4 });

@@ -37,6 +37,7 @@ import { systemClock } from '../../src/platform/clock.js';
 import { isAppError } from '../../src/platform/errors.js';
 import { captureLogs, createMigratedDatabase, type TestDatabase } from '../support/context.js';
 import { insertActor } from '../support/payments-db.js';
+import { refusalOf } from '../support/refusal.js';
 
 let database: TestDatabase;
 let handle: DbHandle;
@@ -72,19 +73,6 @@ const jobInput = (overrides: Partial<JobInput> = {}): JobInput => ({
 });
 
 const bidInput = { amount: 45_000n, deliveryDays: 7, coverLetter: 'I have drawn many logos.' };
-
-async function codeOf(
-  promise: Promise<unknown>,
-): Promise<{ code: string; details?: Record<string, unknown> }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isAppError(error))
-      return { code: error.code, ...(error.details ? { details: { ...error.details } } : {}) };
-    throw error;
-  }
-  throw new Error('expected a refusal');
-}
 
 const eventsOf = async (type: string, key: string, value: string) =>
   (await db.selectFrom('outbox_events').selectAll().where('type', '=', type).execute()).filter(
@@ -123,14 +111,14 @@ describe('jobs', () => {
   it('refuses a worker (403), an unknown category, another currency, a past deadline and a zero budget (400)', async () => {
     const worker = await newUser('worker');
     const hirer = await newUser('hirer');
-    expect(await codeOf(createJob(deps, worker, jobInput()))).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await refusalOf(createJob(deps, worker, jobInput()))).toMatchObject({ code: 'FORBIDDEN' });
     for (const input of [
       jobInput({ categoryId: randomUUID() as CategoryId }),
       jobInput({ budget: { kind: 'fixed', amount: 1n, currency: 'EUR' } }),
       jobInput({ deadline: new Date(Date.now() - 1000) }),
       jobInput({ budget: { kind: 'hourly', amount: 0n, currency: 'USD' } }),
     ]) {
-      expect(await codeOf(createJob(deps, hirer, input))).toMatchObject({ code: 'VALIDATION_FAILED' });
+      expect(await refusalOf(createJob(deps, hirer, input))).toMatchObject({ code: 'VALIDATION_FAILED' });
     }
   });
 
@@ -138,24 +126,24 @@ describe('jobs', () => {
     const hirer = await newUser('hirer');
     const other = await newUser('hirer');
     const job = await createJob(deps, hirer, jobInput());
-    expect(await codeOf(updateJob(deps, other, job.id, { title: 'mine now' }))).toMatchObject({
+    expect(await refusalOf(updateJob(deps, other, job.id, { title: 'mine now' }))).toMatchObject({
       code: 'FORBIDDEN',
     });
     const updated = await updateJob(deps, hirer, job.id, { title: 'Logo and card', skills: ['Figma'] }, 0);
     expect(updated).toMatchObject({ title: 'Logo and card', skills: ['figma'], version: 1 });
-    expect(await codeOf(updateJob(deps, hirer, job.id, { title: 'again' }, 0))).toMatchObject({
+    expect(await refusalOf(updateJob(deps, hirer, job.id, { title: 'again' }, 0))).toMatchObject({
       code: 'CONFLICT',
       details: { reason: 'VERSION_MISMATCH' },
     });
-    expect(await codeOf(updateJob(deps, hirer, randomUUID() as JobId, { title: 'x' }))).toMatchObject({
+    expect(await refusalOf(updateJob(deps, hirer, randomUUID() as JobId, { title: 'x' }))).toMatchObject({
       code: 'NOT_FOUND',
     });
     await closeJob(deps, hirer, job.id);
-    expect(await codeOf(updateJob(deps, hirer, job.id, { title: 'late' }))).toMatchObject({
+    expect(await refusalOf(updateJob(deps, hirer, job.id, { title: 'late' }))).toMatchObject({
       code: 'INVALID_TRANSITION',
       details: { reason: 'INVALID_TRANSITION', state: 'closed' },
     });
-    expect(await codeOf(closeJob(deps, hirer, job.id))).toMatchObject({ code: 'INVALID_TRANSITION' });
+    expect(await refusalOf(closeJob(deps, hirer, job.id))).toMatchObject({ code: 'INVALID_TRANSITION' });
   });
 
   it('closing a job rejects its pending bids (bid.rejected each) and leaves withdrawn ones alone', async () => {
@@ -166,7 +154,7 @@ describe('jobs', () => {
     const b2 = await placeBid(deps, w2, job.id, bidInput);
     const b3 = await placeBid(deps, w3, job.id, bidInput);
     await withdrawBid(deps, w3, b3.id);
-    expect(await codeOf(closeJob(deps, w1, job.id))).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await refusalOf(closeJob(deps, w1, job.id))).toMatchObject({ code: 'FORBIDDEN' });
     const closed = await closeJob(deps, hirer, job.id);
     expect(closed.status).toBe('closed');
     expect(closed.closedAt).toBeInstanceOf(Date);
@@ -189,9 +177,9 @@ describe('bids', () => {
     const worker = await newUser('worker');
     const hirerOnly = await newUser('hirer');
     const job = await createJob(deps, hirer, jobInput());
-    expect(await codeOf(placeBid(deps, hirer, job.id, bidInput))).toMatchObject({ code: 'FORBIDDEN' });
-    expect(await codeOf(placeBid(deps, hirerOnly, job.id, bidInput))).toMatchObject({ code: 'FORBIDDEN' });
-    expect(await codeOf(placeBid(deps, worker, randomUUID() as JobId, bidInput))).toMatchObject({
+    expect(await refusalOf(placeBid(deps, hirer, job.id, bidInput))).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await refusalOf(placeBid(deps, hirerOnly, job.id, bidInput))).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await refusalOf(placeBid(deps, worker, randomUUID() as JobId, bidInput))).toMatchObject({
       code: 'NOT_FOUND',
     });
 
@@ -203,7 +191,7 @@ describe('bids', () => {
       workerId: worker.userId,
     });
     expect(await eventsOf('bid.placed', 'bidId', first.id)).toHaveLength(1);
-    expect(await codeOf(placeBid(deps, worker, job.id, bidInput))).toMatchObject({
+    expect(await refusalOf(placeBid(deps, worker, job.id, bidInput))).toMatchObject({
       code: 'CONFLICT',
       details: { reason: 'LIVE_BID_EXISTS' },
     });
@@ -213,7 +201,7 @@ describe('bids', () => {
 
     await closeJob(deps, hirer, job.id);
     const late = await newUser('worker');
-    expect(await codeOf(placeBid(deps, late, job.id, bidInput))).toMatchObject({
+    expect(await refusalOf(placeBid(deps, late, job.id, bidInput))).toMatchObject({
       code: 'CONFLICT',
       details: { reason: 'JOB_NOT_OPEN', state: 'closed' },
     });
@@ -254,15 +242,17 @@ describe('bids', () => {
     const job = await createJob(deps, hirer, jobInput());
     const bid = await placeBid(deps, worker, job.id, bidInput);
 
-    expect(await codeOf(getBid(deps, stranger, bid.id))).toMatchObject({ code: 'NOT_FOUND' });
-    expect(await codeOf(updateBid(deps, stranger, bid.id, { amount: 1n }))).toMatchObject({
+    expect(await refusalOf(getBid(deps, stranger, bid.id))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await refusalOf(updateBid(deps, stranger, bid.id, { amount: 1n }))).toMatchObject({
       code: 'NOT_FOUND',
     });
-    expect(await codeOf(withdrawBid(deps, stranger, bid.id))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await refusalOf(withdrawBid(deps, stranger, bid.id))).toMatchObject({ code: 'NOT_FOUND' });
     expect((await getBid(deps, hirer, bid.id)).id).toBe(bid.id);
     expect((await getBid(deps, admin, bid.id)).id).toBe(bid.id);
-    expect(await codeOf(updateBid(deps, hirer, bid.id, { amount: 1n }))).toMatchObject({ code: 'FORBIDDEN' });
-    expect(await codeOf(updateBid(deps, worker, bid.id, { deliveryDays: 0 }))).toMatchObject({
+    expect(await refusalOf(updateBid(deps, hirer, bid.id, { amount: 1n }))).toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    expect(await refusalOf(updateBid(deps, worker, bid.id, { deliveryDays: 0 }))).toMatchObject({
       code: 'VALIDATION_FAILED',
     });
 
@@ -274,11 +264,11 @@ describe('bids', () => {
       status: 'pending',
     });
     await withdrawBid(deps, worker, bid.id);
-    expect(await codeOf(withdrawBid(deps, worker, bid.id))).toMatchObject({
+    expect(await refusalOf(withdrawBid(deps, worker, bid.id))).toMatchObject({
       code: 'INVALID_TRANSITION',
       details: { reason: 'INVALID_TRANSITION', state: 'withdrawn' },
     });
-    expect(await codeOf(updateBid(deps, worker, bid.id, { amount: 1n }))).toMatchObject({
+    expect(await refusalOf(updateBid(deps, worker, bid.id, { amount: 1n }))).toMatchObject({
       code: 'INVALID_TRANSITION',
     });
   });
@@ -392,7 +382,7 @@ describe('search', () => {
     }
     const closed = await allPages({ ...base, statuses: ['closed'] });
     expect(closed.map((j) => j.id)).toEqual([posted[119]?.id]);
-    expect(await codeOf(searchJobs(deps, { budgetMin: 5n, budgetMax: 4n }))).toMatchObject({
+    expect(await refusalOf(searchJobs(deps, { budgetMin: 5n, budgetMax: 4n }))).toMatchObject({
       code: 'VALIDATION_FAILED',
     });
   });
@@ -413,10 +403,10 @@ describe('search', () => {
     expect(
       (await searchJobs(deps, { text: '"zebrafinch logo" -kotlin & | !(' })).data.length,
     ).toBeGreaterThan(0);
-    expect(await codeOf(searchJobs(deps, { text: 'zebrafinch', cursor: 'nonsense' }))).toMatchObject({
+    expect(await refusalOf(searchJobs(deps, { text: 'zebrafinch', cursor: 'nonsense' }))).toMatchObject({
       code: 'VALIDATION_FAILED',
     });
-    expect(await codeOf(searchJobs(deps, { text: 'zebrafinch', cursor: `-1~${'x'}` }))).toMatchObject({
+    expect(await refusalOf(searchJobs(deps, { text: 'zebrafinch', cursor: `-1~${'x'}` }))).toMatchObject({
       code: 'VALIDATION_FAILED',
     });
   });
