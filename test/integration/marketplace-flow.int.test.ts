@@ -359,6 +359,64 @@ describe('the marketplace flow over REST and WebSocket', () => {
     expect(late.status).toBe(409);
   });
 
+  it('hostile contract input is a 400 problem and changes nothing; raced transitions apply once', async () => {
+    const { hirer, worker, contract } = await hire(10_000);
+    const path = `/v1/contracts/${contract.id}/deliver`;
+    const raw = (body: string, headers: Record<string, string> = {}) =>
+      fetch(`${node.baseUrl}${path}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${worker.accessToken}`,
+          'content-type': 'application/json',
+          'idempotency-key': randomUUID(),
+          ...headers,
+        },
+        body,
+      });
+    const hostile: { body: string; headers?: Record<string, string> }[] = [
+      { body: JSON.stringify({ message: 'x'.repeat(2_001) }) },
+      { body: JSON.stringify({ message: 42 }) },
+      { body: JSON.stringify({ message: 'ok', extra: true }) },
+      { body: '{"message":"\\ud800 lone surrogate"}' },
+      { body: `${'{"message":'.repeat(200)}"deep"${'}'.repeat(200)}` },
+      { body: '{"message":' },
+      { body: '{}', headers: { 'if-match': 'not-a-version' } },
+      { body: '{}', headers: { 'if-match': '"99999999999"' } },
+    ];
+    for (const attempt of hostile) {
+      const response = await raw(attempt.body, attempt.headers);
+      expect(response.status, attempt.body.slice(0, 60)).toBe(400);
+      expect(response.headers.get('content-type')).toContain('application/problem+json');
+    }
+    const split = (body: Json) => post(`/v1/admin/contracts/${contract.id}/resolve`, adminToken, body);
+    for (const body of [
+      { toWorker: -1, toHirer: 10_001 },
+      { toWorker: 1.5, toHirer: 9_998.5 },
+      { toWorker: '10000', toHirer: 0 },
+      { toWorker: 2 ** 60, toHirer: 0 },
+    ]) {
+      expect((await split(body)).status).toBe(400);
+    }
+    const unchanged = await api.get<Json>(`/v1/contracts/${contract.id}`, hirer.accessToken);
+    expect(unchanged.body).toMatchObject({ state: 'active', version: 1 });
+
+    // Both parties race: deliver (worker) and cancel (hirer) at once, each twice with other keys.
+    const raced = await Promise.all([
+      post(path, worker.accessToken),
+      post(path, worker.accessToken),
+      post(`/v1/contracts/${contract.id}/cancel`, hirer.accessToken),
+      post(`/v1/contracts/${contract.id}/cancel`, hirer.accessToken),
+    ]);
+    expect(raced.filter((r) => r.status === 200)).toHaveLength(1);
+    for (const r of raced.filter((r) => r.status !== 200)) expect(r.body.code).toBe('INVALID_TRANSITION');
+    const after = await api.get<Json & { transitions: Json[] }>(
+      `/v1/contracts/${contract.id}`,
+      hirer.accessToken,
+    );
+    expect(after.body.version).toBe(2);
+    expect(after.body.transitions).toHaveLength(2);
+  });
+
   it('cancel refunds, dispute + resolve split exactly', async () => {
     const a = await hire(30_000);
     const before = await wallet(a.hirer);
