@@ -22,6 +22,7 @@ import {
   type ContractTransitionRow,
   contractsOfUser,
   findContract,
+  findTransition,
   insertContract,
   insertTransition,
   lockContract,
@@ -588,8 +589,7 @@ export async function resolvedSplit(
   deps: Pick<ContractDeps, 'db'>,
   contractId: ContractId,
 ): Promise<{ toWorker: bigint; toHirer: bigint } | undefined> {
-  const rows = await transitionsOf(deps.db, contractId);
-  const resolve = rows.find((row) => row.event === 'resolve');
+  const resolve = await findTransition(deps.db, contractId, 'resolve');
   const toWorker = resolve?.payload.toWorker;
   const toHirer = resolve?.payload.toHirer;
   if (typeof toWorker !== 'string' || typeof toHirer !== 'string') return undefined;
