@@ -102,3 +102,19 @@ export async function makeContacts(
   await addContact(client, a, b);
   await addContact(client, b, a);
 }
+
+/** A group room made by `creator` with `others` (each first adds `creator` as a contact); its id. */
+export async function createGroupRoom(
+  client: ReturnType<typeof httpClient>,
+  creator: Registered,
+  others: readonly Registered[],
+): Promise<string> {
+  for (const other of others) await addContact(client, other, creator);
+  const created = await client.post<{ id: string }>(
+    '/v1/rooms',
+    { kind: 'group', memberIds: others.map((other) => other.id) },
+    creator.accessToken,
+  );
+  if (created.status !== 201) throw new Error(`creating a group room failed: ${created.status}`);
+  return created.body.id;
+}

@@ -463,3 +463,76 @@ describe('jwt', () => {
     expect(decodeJwtPayload(`a.${btoa('[1]')}.b`)).toBeUndefined();
   });
 });
+
+describe('several paths, silent handshakes and resent messages', () => {
+  it('moves to the next URL after a lost connection or a failed attempt, round robin', async () => {
+    const { client } = setup({ url: ['ws://proxy.test/ws', 'ws://direct.test/ws'] });
+    const first = await connectLatest();
+    expect(first.url).toBe('ws://proxy.test/ws');
+    first.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(latest().url).toBe('ws://direct.test/ws');
+    latest().fail('ECONNREFUSED');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(latest().url).toBe('ws://proxy.test/ws');
+    expect(FakeSocket.instances).toHaveLength(3);
+    expect(() => setup({ url: [] })).toThrow(TypeError);
+    client.close();
+  });
+
+  it('gives up an attempt whose handshake never completes and tries the next path', async () => {
+    const { client, events } = setup({
+      url: ['ws://dead.test/ws', 'ws://live.test/ws'],
+      requestTimeoutMs: 2_000,
+    });
+    await flush();
+    const dead = latest();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(dead.closedWith).toBeDefined();
+    expect(events('error')).toMatchObject([{ code: 'CONNECT_FAILED' }]);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(latest().url).toBe('ws://live.test/ws');
+    await connectLatest();
+    expect(client.state).toBe('open');
+    client.close();
+  });
+
+  it('sendMessage resends the same clientMsgId after a drop and a timeout until the ok', async () => {
+    const roomId = '6f1d2c3b-4a59-4e68-9d7c-8b1a2f3e4d5c';
+    const { client } = setup({ requestTimeoutMs: 1_000 });
+    const socket = await connectLatest();
+    const sent = client.sendMessage(roomId, 'hello');
+    await flush();
+    const key = socket.sent[0]?.d as { clientMsgId: string };
+    expect(socket.sent).toMatchObject([{ t: 'room.send', d: { roomId, body: 'hello' } }]);
+    socket.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(250);
+    const second = await connectLatest();
+    // Unanswered: it times out and goes again, same key.
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(second.sent.map((f) => (f.d as { clientMsgId: string }).clientMsgId)).toEqual([
+      key.clientMsgId,
+      key.clientMsgId,
+    ]);
+    second.reply(1, { seq: 7, sentAt: '2026-12-04T12:00:00.000Z' });
+    await expect(sent).resolves.toEqual({
+      seq: 7,
+      sentAt: '2026-12-04T12:00:00.000Z',
+      clientMsgId: key.clientMsgId,
+    });
+
+    const refused = client
+      .sendMessage(roomId, 'x', { clientMsgId: 'mine-1' })
+      .catch((error: unknown) => error);
+    await flush();
+    second.receive({ t: 'error', id: second.sent[2]?.id, d: { code: 'FORBIDDEN', message: 'not a member' } });
+    expect(await refused).toMatchObject({ code: 'FORBIDDEN', details: { clientMsgId: 'mine-1' } });
+    expect(second.sent).toHaveLength(3);
+
+    const givingUp = client.sendMessage(roomId, 'y', { attempts: 2 }).catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(await givingUp).toMatchObject({ code: 'TIMEOUT' });
+    expect(second.sent).toHaveLength(5);
+    client.close();
+  });
+});

@@ -25,7 +25,13 @@
  * - Token lifetime: the `exp` of the token is read from the JWT; `refreshToken()` (also scheduled
  *   automatically ahead of `exp`) gets a fresh token and sends `auth.refresh`.
  * - Liveness: when nothing arrived for `hello.heartbeatMs`, a `ping` is sent; no reply within
- *   another `heartbeatMs` drops the socket and reconnects.
+ *   another `heartbeatMs` drops the socket and reconnects. An attempt with no `hello` within
+ *   `requestTimeoutMs` of its start (a path that swallows the handshake) is given up too.
+ * - Several URLs: `url` may be a list (say a proxy and a direct address, or two regions); every
+ *   attempt after a lost connection or a failed attempt moves to the next one, round robin, so a
+ *   path that died silently is left for another.
+ * - `sendMessage`: `room.send` with a `clientMsgId` drawn once and resent after a drop, a timeout or
+ *   UNAVAILABLE until the `ok` (the server stores one message per `clientMsgId`).
  * - `close()` ends it for good.
  */
 import { z } from 'zod';
@@ -86,8 +92,12 @@ export interface TokenRequest {
 }
 
 export interface ClientOptions {
-  /** `ws://host:3001/ws` (uWebSockets.js) or `ws://host:3000/ws` (the REST port); `wss://` in production. */
-  readonly url: string;
+  /**
+   * `ws://host:3001/ws` (uWebSockets.js) or `ws://host:3000/ws` (the REST port); `wss://` in
+   * production. A list: paths to the same service, tried in turn (the next one after every lost
+   * connection or failed attempt).
+   */
+  readonly url: string | readonly string[];
   /** Returns an access token; see TokenRequest for when a fresh one is required. May be async. */
   readonly getAccessToken: (request: TokenRequest) => Promise<string> | string;
   /** Default `msgpack`. */
@@ -183,6 +193,18 @@ export interface RequestOptions {
   readonly timeoutMs?: number;
 }
 
+export interface SendMessageOptions {
+  /** The idempotency key of this message (1–64 characters); default a fresh UUID. */
+  readonly clientMsgId?: string;
+  readonly meta?: RequestPayload<'room.send'>['meta'];
+  /** Attempts in all, resends included. Default 10. */
+  readonly attempts?: number;
+  /** Per attempt (including time waiting for a connection). Default `requestTimeoutMs`. */
+  readonly timeoutMs?: number;
+}
+
+export type SentMessage = ReplyPayload<'room.send'> & { readonly clientMsgId: string };
+
 /** Arguments after the type: the payload is optional for types whose `d` is (ping). */
 export type RequestArgs<T extends ClientFrameType> =
   undefined extends RequestPayload<T>
@@ -222,6 +244,14 @@ export interface GigwireClient {
   joinRoom(roomId: string): Promise<{ lastSeq: number }>;
   /** Leaves a room joined with `joinRoom`; it is no longer resumed. */
   leaveRoom(roomId: string): Promise<void>;
+  /**
+   * Sends a room message exactly once: the `clientMsgId` (`options.clientMsgId`, else
+   * `crypto.randomUUID()`) is drawn before the first attempt, and the same frame is sent again
+   * after DISCONNECTED, TIMEOUT or UNAVAILABLE (each means "maybe stored") until the `ok`, at most
+   * `options.attempts` (default 10) attempts; other errors are final. The rejection's
+   * `details.clientMsgId` names the key: call again with it to finish the same message.
+   */
+  sendMessage(roomId: string, body: string, options?: SendMessageOptions): Promise<SentMessage>;
   /** Asks `getAccessToken({reason: 'refresh'})` and sends `auth.refresh`; the new token is used for reconnects too. */
   refreshToken(): Promise<AuthRefreshResult>;
   /** Resolves with the hello of the current connection, or of the next one; rejects once closed. */
@@ -263,8 +293,16 @@ interface Outgoing {
   id: number | undefined;
 }
 
+/** room.send failures that mean "maybe stored": the same frame is sent again. */
+const RESENDABLE = new Set<string>([ClientErrorCode.DISCONNECTED, ClientErrorCode.TIMEOUT, 'UNAVAILABLE']);
+const DEFAULT_SEND_ATTEMPTS = 10;
+
 class Client implements GigwireClient {
-  private readonly url: string;
+  private readonly urls: readonly string[];
+  /** URL of the current attempt. */
+  private url = '';
+  /** Attempts started: attempt n uses urls[n % urls.length]. */
+  private attemptsStarted = 0;
   private readonly encoding: Encoding;
   private readonly requestTimeoutMs: number;
   private readonly maxQueued: number;
@@ -349,7 +387,8 @@ class Client implements GigwireClient {
   ];
 
   constructor(options: ClientOptions) {
-    this.url = options.url;
+    this.urls = typeof options.url === 'string' ? [options.url] : [...options.url];
+    if (this.urls.length === 0) throw new TypeError('createClient: url must name at least one URL');
     this.encoding = options.encoding ?? Encoding.MSGPACK;
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.maxQueued = options.maxQueuedRequests ?? DEFAULT_MAX_QUEUED;
@@ -450,6 +489,34 @@ class Client implements GigwireClient {
     return this.rooms.leave(roomId);
   }
 
+  async sendMessage(roomId: string, body: string, options: SendMessageOptions = {}): Promise<SentMessage> {
+    const clientMsgId = options.clientMsgId ?? newClientMsgId();
+    const attempts = Math.max(1, options.attempts ?? DEFAULT_SEND_ATTEMPTS);
+    const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
+    const payload = {
+      roomId,
+      clientMsgId,
+      body,
+      ...(options.meta === undefined ? {} : { meta: options.meta }),
+    };
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const reply = await this.request('room.send', payload, { timeoutMs });
+        return { ...reply, clientMsgId };
+      } catch (error) {
+        if (!(error instanceof GigwireError) || !RESENDABLE.has(error.code) || attempt >= attempts) {
+          throw withClientMsgId(error, clientMsgId);
+        }
+        // DISCONNECTED / TIMEOUT: the request queue already waits for the next connection.
+        if (error.code === 'UNAVAILABLE') {
+          await new Promise((resolve) =>
+            setTimeout(resolve, backoffDelay(attempt - 1, this.reconnectOptions ?? DEFAULT_RECONNECT)),
+          );
+        }
+      }
+    }
+  }
+
   refreshToken(): Promise<AuthRefreshResult> {
     this.refreshing ??= (async () => {
       const token = await this.fetchToken('refresh');
@@ -514,6 +581,8 @@ class Client implements GigwireClient {
     if (this.isStale(generation)) return;
     this.token = token;
     this.tokenReason = 'connect';
+    this.url = this.urls[this.attemptsStarted % this.urls.length] as string;
+    this.attemptsStarted += 1;
 
     let socket: WebSocketLike;
     try {
@@ -534,6 +603,13 @@ class Client implements GigwireClient {
     this.socket = socket;
     this.opened = false;
     this.handshakeFailure = '';
+    // From the attempt's start, not from open: a path that swallows the handshake (a silent drop)
+    // would otherwise hold this attempt forever.
+    this.helloTimer = setTimeout(() => {
+      if (this.socket !== socket) return;
+      if (!this.opened) this.handshakeFailure = `no handshake within ${this.requestTimeoutMs} ms`;
+      this.abandonSocket(1006, 'no hello from the server');
+    }, this.requestTimeoutMs);
     // Handlers stay attached for the socket's life (`ws` throws on an error event nobody listens
     // to); a socket that is no longer current is recognised and ignored.
     socket.onopen = () => {
@@ -575,12 +651,8 @@ class Client implements GigwireClient {
   private onOpen(): void {
     this.opened = true;
     this.unexplainedFailures = 0;
+    // hello is the server's first frame; its timer (started with the attempt) still runs.
     this.lastReceivedAt = Date.now();
-    const socket = this.socket;
-    // hello is the server's first frame; a server that never sends it is as good as dead.
-    this.helloTimer = setTimeout(() => {
-      if (this.socket === socket) this.abandonSocket(1006, 'no hello from the server');
-    }, this.requestTimeoutMs);
   }
 
   private onClose(code: number, reason: string): void {
@@ -1057,6 +1129,32 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 
 function stringList(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((item) => typeof item === 'string') ? value : undefined;
+}
+
+function newClientMsgId(): string {
+  const crypto = (
+    globalThis as {
+      crypto?: { randomUUID?: () => string; getRandomValues?: (array: Uint8Array) => Uint8Array };
+    }
+  ).crypto;
+  if (typeof crypto?.randomUUID === 'function') return crypto.randomUUID();
+  // Browsers outside secure contexts have no randomUUID, but do have getRandomValues.
+  if (typeof crypto?.getRandomValues === 'function') {
+    return [...crypto.getRandomValues(new Uint8Array(16))]
+      .map((b) => b.toString(16).padStart(2, '0'))
+      .join('');
+  }
+  throw new Error('no crypto.getRandomValues: pass options.clientMsgId');
+}
+
+/** The error of a send that gave up, naming its clientMsgId so the caller can finish the same message. */
+function withClientMsgId(error: unknown, clientMsgId: string): unknown {
+  if (!(error instanceof GigwireError)) return error;
+  return new GigwireError(error.code, error.message, {
+    details: { ...error.details, clientMsgId },
+    ...(error.requestType === undefined ? {} : { requestType: error.requestType }),
+    cause: error,
+  });
 }
 
 function closedError(message: string, requestType?: ClientFrameType): GigwireError {

@@ -36,6 +36,8 @@ export {
   type RequestArgs,
   type RequestOptions,
   type RequestPayload,
+  type SendMessageOptions,
+  type SentMessage,
   type TokenReason,
   type TokenRequest,
 } from './client.js';
