@@ -6,6 +6,12 @@
  * node: its users lose that node's count and, with no other node, go offline.
  * Transitions (offline→online on the first socket, online→offline on the last) are decided inside
  * Lua scripts, so racing connects and disconnects on several nodes agree on exactly one of each.
+ *
+ * Redis Cluster: a script may touch keys of one hash slot only, and CONNECT/DISCONNECT touch a
+ * user's hash and the node's user set. So users fall into GROUPS groups by a hash of their id, a
+ * node keeps one user set per group, and a user's hash shares the hash tag `{<prefix>:presence:<g>}`
+ * with the node's set for that group: every script stays atomic in one slot, and presence still
+ * spreads over GROUPS slots. Reaping a node reads its GROUPS sets.
  */
 import type { Redis } from 'ioredis';
 
@@ -50,6 +56,19 @@ if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 if redis.call('HLEN', KEYS[1]) == 0 then return 1 end
 return 0`;
 
+/** How many hash slots presence spreads over (see the header); changing it moves every key. */
+const GROUPS = 16;
+
+/** A user's presence group: FNV-1a of the id, so every process computes the same one. */
+function presenceGroup(userId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < userId.length; i++) {
+    hash ^= userId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % GROUPS;
+}
+
 export function createRedisPresenceStore(options: {
   readonly redis: Redis;
   readonly prefix: string;
@@ -58,29 +77,31 @@ export function createRedisPresenceStore(options: {
   readonly leaseMs: number;
 }): PresenceStore {
   const { redis, prefix, nodeId } = options;
-  const userKey = (userId: string) => `${prefix}:presence:user:${userId}`;
-  const nodeUsersKey = (node: string) => `${prefix}:presence:node-users:${node}`;
+  const tag = (group: number) => `{${prefix}:presence:${group}}`;
+  const userKey = (userId: string) => `${tag(presenceGroup(userId))}:user:${userId}`;
+  const nodeUsersKey = (node: string, group: number) => `${tag(group)}:node-users:${node}`;
   const leasesKey = `${prefix}:presence:leases`;
 
   const clearNode = async (node: string): Promise<string[]> => {
     const offline: string[] = [];
-    const users = await redis.smembers(nodeUsersKey(node));
-    for (const userId of users) {
-      if ((await redis.eval(DROP_NODE, 1, userKey(userId), node)) === 1) offline.push(userId);
+    for (let group = 0; group < GROUPS; group++) {
+      const users = await redis.smembers(nodeUsersKey(node, group));
+      for (const userId of users) {
+        if ((await redis.eval(DROP_NODE, 1, userKey(userId), node)) === 1) offline.push(userId);
+      }
+      await redis.del(nodeUsersKey(node, group));
     }
-    await redis.multi().del(nodeUsersKey(node)).zrem(leasesKey, node).exec();
+    // Last, so a reaper that dies half-way leaves the lease lapsed and another one finishes the job.
+    await redis.zrem(leasesKey, node);
     return offline;
   };
 
+  const script = (lua: string, userId: string) =>
+    redis.eval(lua, 2, userKey(userId), nodeUsersKey(nodeId, presenceGroup(userId)), nodeId, userId);
+
   return {
-    connected: async (userId) =>
-      (await redis.eval(CONNECT, 2, userKey(userId), nodeUsersKey(nodeId), nodeId, userId)) === 1
-        ? 'online'
-        : null,
-    disconnected: async (userId) =>
-      (await redis.eval(DISCONNECT, 2, userKey(userId), nodeUsersKey(nodeId), nodeId, userId)) === 1
-        ? 'offline'
-        : null,
+    connected: async (userId) => ((await script(CONNECT, userId)) === 1 ? 'online' : null),
+    disconnected: async (userId) => ((await script(DISCONNECT, userId)) === 1 ? 'offline' : null),
     isOnline: async (userIds) => {
       if (userIds.length === 0) return [];
       const pipeline = redis.pipeline();
