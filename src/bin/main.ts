@@ -3,10 +3,12 @@
  * Exit codes: 0 after a clean shutdown; 1 on a start failure, a failed or late shutdown, or a fatal
  * error; 2 on invalid configuration (one line on stderr naming the variable).
  */
+import cluster from 'node:cluster';
 import { type Config, ConfigError, loadProcessConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../platform/logger.js';
 import { runShutdown } from '../platform/shutdown.js';
 import { type RunningNode, startNode } from './start-node.js';
+import { superviseProcesses, type UpMessage } from './supervisor.js';
 
 function loadConfigOrExit(): Config {
   try {
@@ -39,6 +41,10 @@ async function main(): Promise<void> {
     pretty: config.logPretty,
     base: { node: config.nodeId, role: config.role },
   });
+  if (config.gatewayProcesses > 1 && cluster.isPrimary) {
+    // GATEWAY_PROCESSES: this process only supervises the copies (supervisor.ts); each runs main().
+    process.exit(await superviseProcesses(config, log));
+  }
 
   // A signal may arrive while parts are still starting: shutdown waits for the start to settle, so
   // whatever it started (a redis-server child, the database) is always stopped.
@@ -90,6 +96,10 @@ async function main(): Promise<void> {
       { urls: describeUrls(node.baseUrl, node.uwsUrl) },
       `gigwire ${config.role} is up at ${node.baseUrl}`,
     );
+    if (cluster.isWorker) {
+      const up: UpMessage = { t: 'gigwire.up', baseUrl: node.baseUrl, uwsUrl: node.uwsUrl };
+      process.send?.(up);
+    }
   }
 }
 

@@ -164,6 +164,11 @@ export const settings = {
     'Port of the uWebSockets.js WebSocket listener (/ws); the same protocol is also served at /ws on PORT.',
     '3001',
   ),
+  GATEWAY_PROCESSES: setting(
+    wholeNumber(1, 64),
+    'Processes `npm start` runs on this machine, supervised (restarted with backoff) and all sharing PORT and WS_PORT (SO_REUSEPORT); each is named `<NODE_ID>-g<i>`. Above 1 it needs DATABASE_URL and REDIS_URL and ROLE `all` or `gateway`.',
+    '1',
+  ),
   WS_MAX_MESSAGES_PER_SECOND: setting(
     wholeNumber(1, 100_000),
     'Sustained inbound frames per second per connection.',
@@ -413,6 +418,8 @@ export type SettingName = keyof typeof settings;
 
 export interface Config {
   readonly role: Role;
+  /** Processes `npm start` supervises (1: it is the node itself). */
+  readonly gatewayProcesses: number;
   readonly host: string;
   readonly port: number;
   readonly ws: {
@@ -547,6 +554,14 @@ export function loadConfig(
   if ((parsed.ADMIN_EMAIL === undefined) !== (parsed.ADMIN_PASSWORD === undefined)) {
     problems.push('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
   }
+  if (typeof parsed.GATEWAY_PROCESSES === 'number' && parsed.GATEWAY_PROCESSES > 1) {
+    // The processes share one database and one Redis: PGlite and the managed redis-server are
+    // owned by one process (DATA_DIR lock), and api/worker processes have no WebSocket port to share.
+    if (parsed.DATABASE_URL === undefined || parsed.REDIS_URL === undefined)
+      problems.push('GATEWAY_PROCESSES above 1 needs DATABASE_URL and REDIS_URL');
+    if (parsed.ROLE !== 'all' && parsed.ROLE !== 'gateway')
+      problems.push('GATEWAY_PROCESSES above 1 needs ROLE all or gateway');
+  }
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 
   const p = parsed as Parsed;
@@ -560,6 +575,7 @@ export function loadConfig(
   const dataDir = withDefault('DATA_DIR');
   return Object.freeze({
     role: withDefault('ROLE'),
+    gatewayProcesses: withDefault('GATEWAY_PROCESSES'),
     host: withDefault('HOST'),
     port: withDefault('PORT'),
     ws: {

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { childNodeId, restartDelayMs } from './supervisor.js';
+
+const context = { cwd: '/srv/gigwire', isRoot: false, stdoutIsTty: false, pid: 4242 };
+const external = { DATABASE_URL: 'postgres://db/gigwire', REDIS_URL: 'redis://redis:6379' };
+
+describe('GATEWAY_PROCESSES', () => {
+  it('is 1 by default: npm start stays one process', () => {
+    expect(loadConfig({}, context).gatewayProcesses).toBe(1);
+  });
+
+  it('above 1 needs an external database and Redis, and a role with a WebSocket port', () => {
+    expect(loadConfig({ ...external, GATEWAY_PROCESSES: '3' }, context).gatewayProcesses).toBe(3);
+    expect(loadConfig({ ...external, GATEWAY_PROCESSES: '2', ROLE: 'gateway' }, context).role).toBe(
+      'gateway',
+    );
+    expect(() => loadConfig({ GATEWAY_PROCESSES: '2' }, context)).toThrow(
+      /GATEWAY_PROCESSES above 1 needs DATABASE_URL and REDIS_URL/,
+    );
+    expect(() => loadConfig({ ...external, GATEWAY_PROCESSES: '2', ROLE: 'api' }, context)).toThrow(
+      ConfigError,
+    );
+    expect(() => loadConfig({ GATEWAY_PROCESSES: '0' }, context)).toThrow(/GATEWAY_PROCESSES must be/);
+  });
+});
+
+describe('supervisor', () => {
+  it('names each process after NODE_ID, within the 64 characters NODE_ID allows', () => {
+    expect(childNodeId('host-1', 2)).toBe('host-1-g2');
+    const long = childNodeId('x'.repeat(64), 12);
+    expect(long).toHaveLength(64);
+    expect(long.endsWith('-g12')).toBe(true);
+  });
+
+  it('restarts after 1 s, doubling for each death in a row up to 30 s', () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 20].map(restartDelayMs)).toEqual([
+      1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000,
+    ]);
+  });
+});

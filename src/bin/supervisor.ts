@@ -1,0 +1,189 @@
+/**
+ * `GATEWAY_PROCESSES=N` (N > 1): `npm start` becomes a supervisor of N copies of the node on this
+ * machine. The copies are node:cluster workers running this same entry file with the same ROLE, so:
+ * - WS_PORT is shared by the kernel: uWebSockets.js (uSockets) binds with SO_REUSEPORT unless told
+ *   LIBUS_LISTEN_EXCLUSIVE_PORT, so every copy binds the same port and Linux spreads new connections
+ *   over them (test/integration/gateway-processes.int.test.ts proves both receive connections);
+ * - PORT (REST, health, metrics and the fallback /ws) is shared by node:cluster: the supervisor owns
+ *   the listening socket and hands connections round-robin to the copies (Node 20's net.Server has no
+ *   reusePort option; it came in 22.12).
+ * Each copy is named `<NODE_ID>-g<i>` (the same name after a restart, like a compose service), runs
+ * its own ordered shutdown, and is restarted with backoff when it dies. The supervisor itself opens
+ * no database or Redis connection. If the supervisor dies, node:cluster makes the copies exit at once
+ * when their IPC channel closes, so none is left orphaned.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { createServer } from 'node:net';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../platform/logger.js';
+
+/** What a copy sends its supervisor once it serves (main.ts). */
+export interface UpMessage {
+  readonly t: 'gigwire.up';
+  readonly baseUrl: string;
+  readonly uwsUrl: string | undefined;
+}
+
+const isUpMessage = (message: unknown): message is UpMessage =>
+  typeof message === 'object' && message !== null && (message as { t?: unknown }).t === 'gigwire.up';
+
+/** Backoff before restarting a copy that died `failuresInRow` times without running a minute: 1 s doubling to 30 s. */
+export function restartDelayMs(failuresInRow: number): number {
+  return Math.min(30_000, 1_000 * 2 ** Math.max(0, failuresInRow - 1));
+}
+
+/** A copy that ran this long before dying counts as healthy: its next restart waits only 1 s. */
+const HEALTHY_RUN_MS = 60_000;
+
+/** NODE_ID allows 64 characters: the base is cut so `-g<i>` always fits. */
+export function childNodeId(base: string, index: number): string {
+  const suffix = `-g${index}`;
+  return `${base.slice(0, 64 - suffix.length)}${suffix}`;
+}
+
+/** A port free a moment ago on `host`: WS_PORT=0 must become one port that every copy binds. */
+async function pickFreePort(host: string): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+interface Slot {
+  readonly index: number;
+  readonly nodeId: string;
+  worker: Worker | undefined;
+  startedAt: number;
+  failuresInRow: number;
+  restartTimer: NodeJS.Timeout | undefined;
+  up: UpMessage | undefined;
+}
+
+/**
+ * Starts the copies and supervises them until SIGTERM/SIGINT, then stops them all (each runs its
+ * own ordered shutdown, bounded by SHUTDOWN_TIMEOUT_MS; one still alive a second later is
+ * SIGKILLed). Resolves with the exit code for the supervisor: 0 when every copy stopped cleanly.
+ */
+export async function superviseProcesses(config: Config, log: Logger): Promise<number> {
+  const wsPort = config.ws.port === 0 ? await pickFreePort(config.host) : config.ws.port;
+  const slots: Slot[] = Array.from({ length: config.gatewayProcesses }, (_, i) => ({
+    index: i + 1,
+    nodeId: childNodeId(config.nodeId, i + 1),
+    worker: undefined,
+    startedAt: 0,
+    failuresInRow: 0,
+    restartTimer: undefined,
+    up: undefined,
+  }));
+  let stopping = false;
+  let announced = false;
+  /** Exit code of each copy stopped by the supervisor (a signal counts as 1). */
+  const exitCodes = new Map<number, number>();
+  let forcedExitCode: number | undefined;
+  const exitCodeOf = (all: readonly Slot[]) =>
+    forcedExitCode ?? (all.every((slot) => (exitCodes.get(slot.index) ?? 0) === 0) ? 0 : 1);
+  let resolveStopped: (code: number) => void = () => undefined;
+  const stopped = new Promise<number>((resolve) => {
+    resolveStopped = resolve;
+  });
+
+  const announceWhenAllUp = () => {
+    if (announced || stopping || slots.some((slot) => slot.up === undefined)) return;
+    announced = true;
+    const first = slots[0]?.up;
+    log.info(
+      {
+        processes: slots.map((slot) => ({ nodeId: slot.nodeId, pid: slot.worker?.process.pid })),
+        urls: { websocket: first?.uwsUrl, rest: `${first?.baseUrl}/v1` },
+      },
+      `gigwire ${config.role} ×${slots.length} is up at ${first?.baseUrl}`,
+    );
+  };
+
+  const start = (slot: Slot) => {
+    slot.restartTimer = undefined;
+    slot.up = undefined;
+    slot.startedAt = Date.now();
+    const worker = cluster.fork({
+      NODE_ID: slot.nodeId,
+      GATEWAY_PROCESSES: '1',
+      WS_PORT: String(wsPort),
+    });
+    slot.worker = worker;
+    worker.on('message', (message: unknown) => {
+      if (!isUpMessage(message)) return;
+      slot.up = message;
+      log.info({ child: slot.nodeId, pid: worker.process.pid }, 'gateway process up');
+      announceWhenAllUp();
+    });
+    worker.on('exit', (code, signal) => {
+      slot.worker = undefined;
+      if (stopping) {
+        exitCodes.set(slot.index, code ?? 1);
+        log.info({ child: slot.nodeId, code, signal }, 'gateway process stopped');
+        if (slots.every((s) => s.worker === undefined)) resolveStopped(exitCodeOf(slots));
+        return;
+      }
+      if (code === 2) {
+        // Invalid configuration: every copy would fail alike, so restarting cannot help.
+        log.fatal({ child: slot.nodeId }, 'gateway process refused its configuration; stopping all');
+        void stopAll(2);
+        return;
+      }
+      slot.failuresInRow = Date.now() - slot.startedAt >= HEALTHY_RUN_MS ? 1 : slot.failuresInRow + 1;
+      const delayMs = restartDelayMs(slot.failuresInRow);
+      log.error(
+        { child: slot.nodeId, code, signal, restartInMs: delayMs },
+        'gateway process died; restarting it',
+      );
+      slot.restartTimer = setTimeout(() => start(slot), delayMs);
+    });
+  };
+
+  const stopAll = async (exitCode?: number) => {
+    if (stopping) return;
+    stopping = true;
+    forcedExitCode = exitCode;
+    for (const slot of slots) {
+      if (slot.restartTimer !== undefined) clearTimeout(slot.restartTimer);
+      slot.restartTimer = undefined;
+    }
+    const running = slots.filter((slot) => slot.worker !== undefined);
+    if (running.length === 0) {
+      resolveStopped(exitCodeOf(slots));
+      return;
+    }
+    for (const slot of running) {
+      const worker = slot.worker;
+      worker?.process.kill('SIGTERM');
+    }
+    // Each copy bounds its own shutdown by SHUTDOWN_TIMEOUT_MS; one that outlives that is stuck.
+    const killTimer = setTimeout(() => {
+      for (const slot of slots) {
+        if (slot.worker === undefined) continue;
+        log.error({ child: slot.nodeId }, 'gateway process did not stop in time; SIGKILL');
+        slot.worker.process.kill('SIGKILL');
+      }
+    }, config.shutdownTimeoutMs + 1_000);
+    killTimer.unref();
+  };
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      log.info({ signal }, stopping ? 'already shutting down' : 'shutting down every gateway process');
+      void stopAll();
+    });
+  }
+
+  log.info(
+    { processes: slots.length, wsPort, port: config.port, role: config.role },
+    'starting gateway processes',
+  );
+  for (const slot of slots) start(slot);
+  return stopped;
+}
