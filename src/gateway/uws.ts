@@ -10,15 +10,22 @@
  * misread a socket upgraded in place as an HTTP response marked "Connection: close" and drop the
  * new WebSocket (1006) right after `open`. That check runs only when res.cork() corked the response
  * itself; when another socket holds the cork, res.cork() just calls its handler. So an
- * asynchronous upgrade is completed inside the cork of an open socket of ours (the cork anchor),
- * and falls back to a plain res.cork() only when no socket is open.
+ * asynchronous upgrade is completed inside the cork of another open socket (the cork anchor): the
+ * node's own anchor, a loopback WebSocket this process opens to a secret path of this listener
+ * before the listener is handed out (upgraded synchronously, which #1928 does not affect), so even a
+ * node's first client socket is covered; while that is down (not expected on loopback; it is
+ * reopened), a recently opened client socket; a plain res.cork() only when neither exists, counted
+ * and logged. No npm build of uWS.js that loads here carries the fix (src/gateway/README.md).
  *
  * Room fan-out uses uWS topics: `publish` hands one buffer to C++, which writes it to every
  * subscriber; topic frames bypass the connection layer's send path, so their backlog is checked by
  * the node's once-a-second sweep, and uWS itself closes a socket past maxBackpressure rather than
  * dropping a frame (closeOnBackpressureLimit).
  */
+
 import type { HttpResponse, us_listen_socket, us_socket, WebSocket } from 'uWebSockets.js';
+import { randomUUID } from 'node:crypto';
+import WebSocketClient from 'ws';
 import type { Logger } from '../platform/logger.js';
 import type { UwsModule } from './engine.js';
 import type { AcceptedUpgrade, GatewayCore, SocketHandler, TopicPublisher } from './transport.js';
@@ -46,6 +53,12 @@ export interface UwsListener {
   readonly stopListening: () => void;
   /** Writes one frame to every socket subscribed to `topic`. */
   readonly publish: TopicPublisher;
+}
+
+/** Where this process reaches its own listener bound to `host`. */
+function loopbackHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 const UPGRADE_UNAVAILABLE_BODY = JSON.stringify({
@@ -81,11 +94,47 @@ export async function listenUws(options: {
    */
   let corkAnchors: { readonly ws: WebSocket<UserData>; readonly data: UserData }[] = [];
   const CORK_ANCHORS = 8;
+  /** The node's own anchor (see the header): the server side of the loopback socket, when open. */
+  let selfAnchor: WebSocket<unknown> | undefined;
+  let anchorClient: WebSocketClient | undefined;
+  let stopped = false;
+  let unanchored = 0;
   const corkedUpgrade = (res: HttpResponse, upgrade: () => void) => {
-    const anchor = corkAnchors.find((candidate) => !candidate.data.closed);
-    if (anchor === undefined) res.cork(upgrade);
-    else anchor.ws.cork(() => res.cork(upgrade));
+    const anchor = selfAnchor ?? corkAnchors.find((candidate) => !candidate.data.closed)?.ws;
+    if (anchor !== undefined) {
+      anchor.cork(() => res.cork(upgrade));
+      return;
+    }
+    unanchored += 1;
+    log.warn({ unanchored }, 'WebSocket upgrade without a cork anchor (exposed to uWS #1928)');
+    res.cork(upgrade);
   };
+  const anchorPath = `/.cork-anchor/${randomUUID()}`;
+  app.ws(anchorPath, {
+    compression: uws.DISABLED,
+    maxPayloadLength: 125,
+    idleTimeout: 0,
+    sendPingsAutomatically: false,
+    open: (ws) => {
+      selfAnchor = ws;
+    },
+    close: (ws) => {
+      if (selfAnchor === ws) selfAnchor = undefined;
+    },
+  });
+  /** Opens the loopback anchor; settles once it is open or has failed (then retried every second). */
+  const openAnchor = (port: number) =>
+    new Promise<void>((settle) => {
+      if (stopped) return settle();
+      const client = new WebSocketClient(`ws://${loopbackHost(options.host)}:${port}${anchorPath}`);
+      anchorClient = client;
+      client.on('open', () => settle());
+      client.on('error', (error) => log.warn({ err: error }, 'uWS cork anchor failed'));
+      client.on('close', () => {
+        settle();
+        if (!stopped) setTimeout(() => void openAnchor(port), 1_000).unref();
+      });
+    });
   app.ws<UserData>('/ws', {
     compression: uws.DISABLED,
     // Above our limit, so a frame a little too big gets our close 1009; uWS itself drops the TCP
@@ -215,10 +264,18 @@ export async function listenUws(options: {
   });
   // The listen socket is a us_socket underneath; the typings keep the two apart.
   const port = uws.us_socket_local_port(listenSocket as unknown as us_socket);
-  log.info({ port }, 'uWebSockets.js listening on /ws');
+  // The server side opens (synchronous upgrade) before the client sees its 101.
+  await openAnchor(port);
+  log.info({ port, corkAnchor: selfAnchor !== undefined }, 'uWebSockets.js listening on /ws');
   return {
     port,
-    stopListening: () => uws.us_listen_socket_close(listenSocket),
+    stopListening: () => {
+      stopped = true;
+      uws.us_listen_socket_close(listenSocket);
+      anchorClient?.terminate();
+      selfAnchor?.close();
+      selfAnchor = undefined;
+    },
     publish: (topic, data, isBinary) => {
       app.publish(topic, data, isBinary);
     },
