@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createClient, type GigwireClient } from '../../protocol/src/client/index.js';
+import { createClient, createRestClient, type GigwireClient } from '../../protocol/src/client/index.js';
 import { type Cluster, type ClusterProcess, startCluster } from '../support/cluster.js';
 import {
   createMigratedDatabase,
@@ -113,6 +113,9 @@ describe('the compose topology behind nginx, through its one origin', () => {
     );
     expect(created.status).toBe(201);
     roomId = created.body.id;
+    // The SDK's REST half on the same origin.
+    const rest = createRestClient({ baseUrl: c.origin, accessToken: () => owner.accessToken });
+    expect((await rest.wallet()).available).toBe(0);
 
     for (const user of [owner, ...others]) {
       const member: Member = {
