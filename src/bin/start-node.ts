@@ -130,7 +130,9 @@ function createServices(
     passwords: createPasswordHasher(),
     counters: createRedisWindowCounter(redis, config.redisPrefix),
     settings: { refresh: config.refresh, login: config.login },
-    announceRevocation: (event) => bus.publish(SESSIONS_REVOKED_TOPIC, { ...event }),
+    announceRevocation: async (event) => {
+      await bus.publish(SESSIONS_REVOKED_TOPIC, { ...event });
+    },
   });
   return {
     tokens,
@@ -421,6 +423,7 @@ export async function startNode(
 
     const gateway = runsGateway(config.role)
       ? createGateway({
+          nodeId: config.nodeId,
           settings: {
             host: config.host,
             wsPort: config.ws.port,
@@ -465,7 +468,7 @@ export async function startNode(
               }),
           ...(options.wrapRoomStore === undefined
             ? {}
-            : { roomStore: options.wrapRoomStore(createRoomStore(dbHandle.db)) }),
+            : { roomStore: options.wrapRoomStore(createRoomStore(dbHandle.db, config.nodeId)) }),
         })
       : undefined;
     let wsPort: number | undefined;

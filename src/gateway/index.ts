@@ -22,9 +22,9 @@ import {
   type WalletPayload,
 } from '../../protocol/src/frames.js';
 import { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
-import { type RoomCommand, roomActorKind } from '../actors/room/room-actor.js';
+import { roomActorKind } from '../actors/room/room-actor.js';
 import { createRoomStore, type RoomStore } from '../actors/room/room-store.js';
-import type { ActorSystem } from '../actors/runtime/index.js';
+import { type ActorSystem, createRemoteActors, DEFAULT_ASK_TIMEOUT_MS } from '../actors/runtime/index.js';
 import { type UserMessage, userActorKind } from '../actors/user/user-actor.js';
 import type { Database } from '../db/database.js';
 import { isRoomMember } from '../db/repositories/rooms.repo.js';
@@ -44,6 +44,7 @@ import type { Bus } from '../platform/bus/bus.js';
 import { createFanOutQueue } from '../platform/bus/fanout-queue.js';
 import { isAppError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
+import { createPlacement } from '../platform/placement.js';
 import type { PresenceStore } from '../platform/presence-store.js';
 import type { ShutdownStep } from '../platform/shutdown.js';
 import { systemTimers } from '../platform/timers.js';
@@ -57,6 +58,7 @@ import { createJobBoard } from './job-board.js';
 import { subscribeMarketLive } from './market-live.js';
 import { createRoomAccess } from './room-access.js';
 import { createRoomJoins } from './room-joins.js';
+import { createRoomRouter } from './room-router.js';
 import type { GatewayCore } from './transport.js';
 import { createUpgradeAuthenticator } from './upgrade.js';
 import { clientAddressResolver, createUpgradeRateLimiter, type TrustProxy } from './upgrade-limits.js';
@@ -88,6 +90,8 @@ export interface GatewaySettings {
 }
 
 export interface GatewayDeps {
+  /** This node's id in the node registry: placement gives rooms to gateway nodes by it. */
+  readonly nodeId: string;
   readonly settings: GatewaySettings;
   readonly engine: WebSocketEngine;
   readonly auth: AuthService;
@@ -116,6 +120,10 @@ const FANOUT_MAX_IN_FLIGHT = 1_000;
 const DEFAULT_FANOUT_TIMEOUT_MS = 5_000;
 
 const REAP_EVERY_MS = 3_000;
+/** How often placement reads the node registry (and so how soon a lapsed or new lease moves rooms). */
+const PLACEMENT_REFRESH_MS = 1_000;
+/** A remote room request waits a little longer than the owner's own ask, so the owner's answer wins. */
+const REMOTE_ASK_TIMEOUT_MS = DEFAULT_ASK_TIMEOUT_MS + 1_000;
 
 export function createGateway(deps: GatewayDeps) {
   const { settings, log, bus } = deps;
@@ -162,7 +170,22 @@ export function createGateway(deps: GatewayDeps) {
 
   // Rooms: the room actor is the single writer; its fan-out leaves through a bounded queue, never
   // awaited in its turn; joins (bus subscription + backlog pages) run in room-joins.ts.
-  const roomStore = deps.roomStore ?? createRoomStore(deps.db);
+  const roomStore = deps.roomStore ?? createRoomStore(deps.db, deps.nodeId);
+  // One owner per room across gateway nodes (room-router.ts): placement over the presence leases.
+  const placement = createPlacement({
+    nodeId: deps.nodeId,
+    liveNodes: () => deps.presenceStore.liveNodes(),
+    refreshMs: PLACEMENT_REFRESH_MS,
+    timers: systemTimers,
+    log: log.child({ component: 'placement' }),
+  });
+  const remoteActors = createRemoteActors({
+    bus,
+    nodeId: deps.nodeId,
+    timers: systemTimers,
+    log,
+    askTimeoutMs: REMOTE_ASK_TIMEOUT_MS,
+  });
   const fanOut = createFanOutQueue({
     bus,
     log,
@@ -178,18 +201,31 @@ export function createGateway(deps: GatewayDeps) {
     metrics: deps.metrics,
     toRoomId: (id) => RoomId.parse(id),
     now,
+    isOwner: (roomId) => placement.isMine(roomId),
+    onFenced: () => {
+      void placement.refresh();
+    },
     ...(deps.onRoomMessagesStored === undefined ? {} : { onStored: deps.onRoomMessagesStored }),
+  });
+  deps.actors.register(roomKind);
+  const rooms = createRoomRouter({
+    nodeId: deps.nodeId,
+    placement,
+    actors: deps.actors,
+    roomKind,
+    remote: remoteActors,
+    timers: systemTimers,
+    log,
   });
   const roomJoins = createRoomJoins({
     hub,
     bus,
     store: roomStore,
     log,
-    room: (roomId) => deps.actors.ref<RoomCommand>(roomKind, roomId),
+    room: rooms.room,
     connectionsOf: (userId) => hub.connectionsOf(userId),
   });
   const leaveRoom = roomJoins.leave;
-  deps.actors.register(roomKind);
 
   const roomAccess = createRoomAccess({
     isMember: (userId, roomId) => isRoomMember(deps.db, roomId, userId),
@@ -203,7 +239,7 @@ export function createGateway(deps: GatewayDeps) {
     presence: deps.presence,
     hub,
     now,
-    room: (roomId) => deps.actors.ref<RoomCommand>(roomKind, roomId),
+    room: rooms.room,
     mayUseRoom: (userId, roomId) => roomAccess.mayUse(userId, roomId),
     contactRemovals: () => contactRemovals,
     joinRoom: roomJoins.join,
@@ -338,6 +374,8 @@ export function createGateway(deps: GatewayDeps) {
       // A previous life of this node (same NODE_ID, crashed) may have left counts behind.
       await announceOffline(await deps.presenceStore.clearNode());
       await deps.presenceStore.renewLease();
+      await remoteActors.start();
+      await placement.start();
       unsubscribes.push(
         await bus.subscribe(PRESENCE_TOPIC, (payload) => {
           const state = PresenceState.safeParse(payload);
@@ -352,12 +390,12 @@ export function createGateway(deps: GatewayDeps) {
           if (closed > 0) log.info({ userId: userId.data, closed }, 'closed sockets of revoked sessions');
         }),
         await bus.subscribe(ROOM_MEMBERSHIP_TOPIC, (payload) => {
-          // Every node reloads, joined or not: its actor may be serving sends or reads all the same.
+          // Every node forgets its cached access; the owner's actor (if this node hosts it) reloads.
           const roomId = RoomId.safeParse(payload.roomId);
           if (!roomId.success) return;
           roomAccess.forget(roomId.data);
           try {
-            deps.actors.ref<RoomCommand>(roomKind, roomId.data).tell({ type: 'reload-members' });
+            rooms.tellResident(roomId.data, { type: 'reload-members' });
           } catch (error) {
             log.warn({ err: error, roomId: roomId.data }, 'room actor refused a membership reload');
           }
@@ -499,6 +537,8 @@ export function createGateway(deps: GatewayDeps) {
       {
         name: 'leave presence and bus',
         run: async () => {
+          placement.stop();
+          await remoteActors.close();
           await announceOffline(await deps.presenceStore.clearNode());
           for (const unsubscribe of unsubscribes) await unsubscribe();
           await roomJoins.closeAll();

@@ -23,6 +23,8 @@ export interface PresenceStore {
   /** Uncounts it; 'offline' when it was the user's last anywhere. */
   readonly disconnected: (userId: string) => Promise<PresenceTransition>;
   readonly isOnline: (userIds: readonly string[]) => Promise<boolean[]>;
+  /** Nodes whose lease has not lapsed, with its expiry: the node registry placement reads. */
+  readonly liveNodes: () => Promise<{ nodeId: string; expiresAt: number }[]>;
   /** Renews this node's lease (call every leaseMs / 3). */
   readonly renewLease: () => Promise<void>;
   /** Reaps nodes whose lease lapsed; returns the users that went offline. */
@@ -108,6 +110,14 @@ export function createRedisPresenceStore(options: {
       for (const userId of userIds) pipeline.hlen(userKey(userId));
       const results = (await pipeline.exec()) ?? [];
       return results.map(([, count]) => Number(count) > 0);
+    },
+    liveNodes: async () => {
+      const flat = await redis.zrangebyscore(leasesKey, `(${Date.now()}`, '+inf', 'WITHSCORES');
+      const nodes: { nodeId: string; expiresAt: number }[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        nodes.push({ nodeId: flat[i] ?? '', expiresAt: Number(flat[i + 1]) });
+      }
+      return nodes;
     },
     renewLease: async () => {
       await redis.zadd(leasesKey, Date.now() + options.leaseMs, nodeId);

@@ -322,12 +322,13 @@ describe('the contract process', () => {
     await db.transaction().execute(async (trx) => {
       const last = await trx
         .selectFrom('rooms')
-        .select('last_seq')
+        .select(['last_seq', 'owner_epoch'])
         .where('id', '=', roomId)
         .executeTakeFirstOrThrow();
       await insertMessages(
         trx,
         roomId,
+        Number(last.owner_epoch),
         guesses.map((guess, i) => ({
           seq: Number(last.last_seq) + i + 1,
           senderId: guess.party.userId,

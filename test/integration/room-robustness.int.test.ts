@@ -81,16 +81,16 @@ describe('room robustness (one node, real PostgreSQL, the room store wrapped)', 
     isPoison(m.clientMsgId) ? { ...m, body: `refused\u0000${m.body}` } : m;
   const wrap = (real: RoomStore): RoomStore => ({
     ...real,
-    insertNew: async (roomId, messages) => {
+    insertNew: async (roomId, epoch, messages) => {
       if (messages.some((m) => isPoison(m.clientMsgId))) hooks.poisonedInserts.push(messages.length);
-      const rows = await real.insertNew(roomId, messages.map(corrupt));
+      const rows = await real.insertNew(roomId, epoch, messages.map(corrupt));
       const afterCommit = hooks.afterCommit;
       if (afterCommit !== undefined && rows.some((r) => r.client_msg_id === 'restart-me'))
         await afterCommit();
       return rows;
     },
-    insertChecked: (roomId, sends, plan) =>
-      real.insertChecked(roomId, sends, (stored) => plan(stored).map(corrupt)),
+    insertChecked: (roomId, epoch, sends, plan) =>
+      real.insertChecked(roomId, epoch, sends, (stored) => plan(stored).map(corrupt)),
     messagesBefore: async (roomId, beforeSeq, limit) => {
       if (hooks.failNextHistory) {
         hooks.failNextHistory = false;

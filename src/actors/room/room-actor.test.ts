@@ -74,14 +74,14 @@ function memoryStore() {
     return stored;
   };
   const store: RoomStore = {
-    roomExists: async () => true,
+    acquire: async () => ({ epoch: 1 }),
     members: async () => [
       { userId: alice, lastReadSeq: 0 },
       { userId: bob, lastReadSeq: 0 },
     ],
     highestSeq: async () => Math.max(0, ...rows.keys()),
-    insertNew: (_roomId, messages) => insert(messages),
-    insertChecked: async (_roomId, sends, plan) => {
+    insertNew: (_roomId, _epoch, messages) => insert(messages),
+    insertChecked: async (_roomId, _epoch, sends, plan) => {
       const stored = [...rows.values()].filter((r) =>
         sends.some((s) => s.senderId === r.sender_id && s.clientMsgId === r.client_msg_id),
       );

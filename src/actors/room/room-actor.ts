@@ -21,6 +21,12 @@
  *
  * Joins do not read the backlog here: the actor answers membership and its last seq, and the
  * gateway pages the backlog straight from the store, outside this actor's turn.
+ *
+ * One writer across nodes (issue 14): an activation first takes the room over in the store (a new
+ * fencing epoch) and writes every batch with that epoch, so once another node has taken the room,
+ * this one cannot commit anything. A fenced write, or placement telling it the room is no longer
+ * this node's (`isOwner`, the `handoff` command), makes the activation step down: what it has not
+ * written fails with the retryable ROOM_MOVED error, which the room router resends to the new owner.
  */
 
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -71,6 +77,10 @@ export type RoomCommand =
     }
   | { readonly type: 'reload-members' }
   | {
+      /** Placement moved the room to another node: step down (unwritten sends fail ROOM_MOVED). */
+      readonly type: 'handoff';
+    }
+  | {
       /** A write committed (its senders are answered and its fan-out enqueued already). */
       readonly type: 'flushed';
       /** The activation that started the write: only its own write clears its `flushing`. */
@@ -98,6 +108,18 @@ interface Fragment {
 }
 
 export const ROOM_ACTOR = 'room';
+
+/** Why a room request is refused by a node that is not (or no longer) the room's owner. */
+export const ROOM_MOVED = 'ROOM_MOVED';
+
+/** Retryable: the room is (now) owned by another node; resend there (the same clientMsgId). */
+export const roomMovedError = () =>
+  new AppError('UNAVAILABLE', 'the room moved to another node; resend', {
+    details: { reason: ROOM_MOVED, retryable: true },
+  });
+
+export const isRoomMoved = (error: unknown): boolean =>
+  isAppError(error) && error.code === 'UNAVAILABLE' && error.details?.['reason'] === ROOM_MOVED;
 /** Largest batch per INSERT; more waits for the next one. */
 const MAX_BATCH = 500;
 const TYPING_THROTTLE_MS = 2_000;
@@ -113,6 +135,10 @@ export function roomActorKind(deps: {
   readonly toRoomId: (id: string) => RoomId;
   readonly now: () => number;
   readonly metrics: Registry;
+  /** Whether placement gives the room to this node now; false makes the actor refuse and step down. */
+  readonly isOwner?: (roomId: RoomId) => boolean;
+  /** Told when a write of this node was fenced off (placement should look again at once). */
+  readonly onFenced?: (roomId: RoomId) => void;
   /**
    * Told after each committed write, with the members' read marks (unread-message reminders of
    * offline members). Must return at once and never throw; runs in the actor's turn.
@@ -145,6 +171,22 @@ export function roomActorKind(deps: {
     help: 'Sends the database refused on their own (answered VALIDATION_FAILED).',
     registers: [deps.metrics],
   });
+  const acquired = new Counter({
+    name: 'gigwire_room_ownership_acquired_total',
+    help: 'Rooms this node took over (each a new fencing epoch): one per room and owner change.',
+    registers: [deps.metrics],
+  });
+  const fenced = new Counter({
+    name: 'gigwire_room_writes_fenced_total',
+    help: 'Room writes refused because another node had taken the room over (nothing stored).',
+    registers: [deps.metrics],
+  });
+  const moved = new Counter({
+    name: 'gigwire_room_requests_moved_total',
+    help: 'Room requests refused ROOM_MOVED here because placement gives the room to another node.',
+    registers: [deps.metrics],
+  });
+  const isOwner = deps.isOwner ?? (() => true);
   return {
     kind: ROOM_ACTOR,
     mailboxCapacity: 8_192,
@@ -154,6 +196,10 @@ export function roomActorKind(deps: {
       /** This activation, as the `writer` of its writes. */
       const me = {};
       let state: RoomState = { roomId, members: new Map(), lastSeq: 0, typingPushedAt: new Map() };
+      /** The fencing epoch this activation writes with (0: the room does not exist). */
+      let epoch = 0;
+      /** Stepped down (fenced or handed off): everything still arriving is refused ROOM_MOVED. */
+      let deposed = false;
       let pending: Waiting[] = [];
       /** Fragments to write before `pending`: retries and the halves of a refused batch, in order. */
       const retries: Fragment[] = [];
@@ -197,7 +243,7 @@ export function roomActorKind(deps: {
             ? (async () => {
                 slowWrites.inc();
                 let lastSeq = before.lastSeq;
-                const result = await store.insertChecked(roomId, sends, (already) => {
+                const result = await store.insertChecked(roomId, epoch, sends, (already) => {
                   const storedSeq = new Map(
                     already.map((m) => [sendKey(m.sender_id, m.client_msg_id), m.seq]),
                   );
@@ -213,7 +259,7 @@ export function roomActorKind(deps: {
               })()
             : (async () => {
                 const plan = planBatch(before, sends, new Map());
-                const inserted = (await store.insertNew(roomId, plan.inserts)).map(toRoomMessage);
+                const inserted = (await store.insertNew(roomId, epoch, plan.inserts)).map(toRoomMessage);
                 return { stored: [], inserted, lastSeq: plan.lastSeq };
               })();
         const written = fragment;
@@ -248,13 +294,45 @@ export function roomActorKind(deps: {
         for (const waiting of fragment.batch) waiting.reply.fail(error);
       };
 
+      /** Steps down: unwritten sends go to the new owner (their senders' router resends them). */
+      const stepDown = () => {
+        deposed = true;
+        for (const fragment of retries.splice(0)) failFragment(fragment, roomMovedError());
+        for (const waiting of pending.splice(0)) waiting.reply.fail(roomMovedError());
+        context.stopSelf();
+      };
+
+      /** Requests of members: refused ROOM_MOVED once this node is not the owner any more. */
+      const refuseIfMoved = (reply: Reply<never>): boolean => {
+        if (!deposed && isOwner(roomId)) return false;
+        moved.inc();
+        reply.fail(roomMovedError());
+        if (!deposed) stepDown();
+        return true;
+      };
+
       return {
         onStart: async () => {
-          if (!(await store.roomExists(roomId))) return;
+          // Taking the room over waits for a write of the previous owner that holds the room row;
+          // after it, the stored seq is final (nobody else can commit), so it is read second.
+          const taken = await store.acquire(roomId);
+          if (taken === undefined) return;
+          epoch = taken.epoch;
+          acquired.inc();
+          context.log.debug({ epoch }, 'room ownership acquired');
           await loadMembers();
           state = { ...state, lastSeq: await store.highestSeq(roomId) };
         },
         handle: async (command) => {
+          if (
+            command.type !== 'reload-members' &&
+            command.type !== 'flushed' &&
+            command.type !== 'flush-failed' &&
+            command.type !== 'handoff' &&
+            refuseIfMoved(command.reply)
+          ) {
+            return;
+          }
           switch (command.type) {
             case 'join': {
               if (!isMember(state, command.userId))
@@ -294,6 +372,15 @@ export function roomActorKind(deps: {
               if (command.writer === me) flushing = false;
               const { fragment, error } = command;
               const failure = classifyWriteFailure(error);
+              if (failure === 'fenced') {
+                fenced.inc();
+                context.log.info({ epoch }, 'room write fenced off: another node owns the room now');
+                failFragment(fragment, roomMovedError());
+                deps.onFenced?.(roomId);
+                // Only this activation's own write deposes it; an older one's was fenced by this one.
+                if (command.writer === me && !deposed) stepDown();
+                return;
+              }
               if (failure === 'duplicate' && fragment.attempts + 1 < MAX_FLUSH_ATTEMPTS) {
                 // A resend stored before this actor's life, or seqs another writer (a stale owner)
                 // took: renumber after the last stored seq and write again, looking up stored sends.
@@ -367,6 +454,9 @@ export function roomActorKind(deps: {
             }
             case 'reload-members':
               return loadMembers();
+            case 'handoff':
+              if (!deposed) stepDown();
+              return;
           }
         },
       };

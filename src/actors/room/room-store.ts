@@ -8,8 +8,8 @@ import type { Kysely } from 'kysely';
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import {
+  acquireRoomOwnership,
   findMessagesByClientIds,
-  findRoom,
   highestSeq,
   insertMessages,
   insertNewMessages,
@@ -18,10 +18,12 @@ import {
   messagesAfter,
   messagesBefore,
   type NewMessage,
+  RoomFencedError,
   roomMembers,
 } from '../../db/repositories/rooms.repo.js';
 
 export type { MessageRow, NewMessage };
+export { RoomFencedError };
 
 /** A send as the store sees it: who, and the client's idempotency key. */
 export interface SendKey {
@@ -30,22 +32,32 @@ export interface SendKey {
 }
 
 export interface RoomStore {
-  readonly roomExists: (roomId: RoomId) => Promise<boolean>;
+  /**
+   * Takes the room over for this node: a new fencing epoch that every later write must carry
+   * (writes with an older one fail with RoomFencedError and store nothing). undefined: no such room.
+   */
+  readonly acquire: (roomId: RoomId) => Promise<{ epoch: number } | undefined>;
   readonly members: (roomId: RoomId) => Promise<{ userId: UserId; lastReadSeq: number }[]>;
   /** Highest stored seq (0 for an empty room). */
   readonly highestSeq: (roomId: RoomId) => Promise<number>;
   /**
-   * Stores a batch believed new in one atomic statement. A unique violation (23505) means some
-   * send or seq was taken already: nothing was stored; write again with `insertChecked`.
+   * Stores a batch believed new in one atomic statement, fenced by `epoch`. A unique violation
+   * (23505) means some send or seq was taken already: nothing was stored; write again with
+   * `insertChecked`. RoomFencedError: another node owns the room now; nothing was stored.
    */
-  readonly insertNew: (roomId: RoomId, messages: readonly NewMessage[]) => Promise<MessageRow[]>;
+  readonly insertNew: (
+    roomId: RoomId,
+    epoch: number,
+    messages: readonly NewMessage[],
+  ) => Promise<MessageRow[]>;
   /**
    * In one transaction: looks up which of `sends` are stored already, lets `plan` number the rest
    * (given the stored seq per send key), and inserts them. `stored` are the rows found, `inserted`
-   * the new ones.
+   * the new ones. Fenced by `epoch` like `insertNew`.
    */
   readonly insertChecked: (
     roomId: RoomId,
+    epoch: number,
     sends: readonly SendKey[],
     plan: (stored: readonly MessageRow[]) => readonly NewMessage[],
   ) => Promise<{ stored: MessageRow[]; inserted: MessageRow[] }>;
@@ -60,16 +72,17 @@ export interface RoomStore {
   readonly markRead: (roomId: RoomId, userId: UserId, seq: number) => Promise<void>;
 }
 
-export function createRoomStore(db: Kysely<Database>): RoomStore {
+/** `nodeId` names the owner in the room row when this node takes a room over (for operators). */
+export function createRoomStore(db: Kysely<Database>, nodeId: string): RoomStore {
   return {
-    roomExists: async (roomId) => (await findRoom(db, roomId)) !== undefined,
+    acquire: (roomId) => acquireRoomOwnership(db, roomId, nodeId),
     members: (roomId) => roomMembers(db, roomId),
     highestSeq: (roomId) => highestSeq(db, roomId),
-    insertNew: (roomId, messages) => insertNewMessages(db, roomId, messages),
-    insertChecked: (roomId, sends, plan) =>
+    insertNew: (roomId, epoch, messages) => insertNewMessages(db, roomId, epoch, messages),
+    insertChecked: (roomId, epoch, sends, plan) =>
       db.transaction().execute(async (trx) => {
         const stored = await findMessagesByClientIds(trx, roomId, sends);
-        const inserted = await insertMessages(trx, roomId, plan(stored));
+        const inserted = await insertMessages(trx, roomId, epoch, plan(stored));
         return { stored, inserted };
       }),
     messagesAfter: (roomId, sinceSeq, limit) => messagesAfter(db, roomId, sinceSeq, limit),

@@ -65,13 +65,19 @@ export function planBatch(
  * - `rejected`: any other SQLSTATE (classes 22 data exception, 23 constraints, 54 limits, …): the
  *   database refused something in the rows. One send may be to blame, so the batch is split until
  *   the refused send stands alone, and only that one fails.
+ * - `fenced` (ROOM_FENCED, not a SQLSTATE): another node took the room over; nothing was stored,
+ *   this writer steps down and its senders resend to the new owner.
  */
-export type WriteFailure = 'duplicate' | 'unavailable' | 'rejected';
+export type WriteFailure = 'duplicate' | 'unavailable' | 'rejected' | 'fenced';
+
+/** The code of RoomFencedError (db/repositories/rooms.repo.ts). */
+export const ROOM_FENCED = 'ROOM_FENCED';
 
 const UNAVAILABLE_CLASSES = new Set(['08', '40', '53', '57', '58']);
 
 export function classifyWriteFailure(error: unknown): WriteFailure {
   const code = (error as { code?: unknown } | null)?.code;
+  if (code === ROOM_FENCED) return 'fenced';
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return 'unavailable';
   if (code === SqlState.UNIQUE_VIOLATION) return 'duplicate';
   return UNAVAILABLE_CLASSES.has(code.slice(0, 2)) ? 'unavailable' : 'rejected';

@@ -58,6 +58,16 @@ export interface ActorSystem {
    * which is what ties the message type to the kind name.
    */
   readonly ref: <Msg>(kind: ActorKind<Msg>, id: string) => ActorRef<Msg>;
+  /**
+   * Ids of the actors of `kind` in memory (activated, or with messages queued). For placement: the
+   * rooms a node hosts, to hand off those that moved elsewhere.
+   */
+  readonly residentIds: <Msg>(kind: ActorKind<Msg>) => string[];
+  /**
+   * `tell` only when the actor is in memory; false (nothing sent, nothing activated) otherwise.
+   * For messages that concern an activation only (reload your members, step down).
+   */
+  readonly tellIfResident: <Msg>(kind: ActorKind<Msg>, id: string, message: Msg) => boolean;
   readonly stats: () => ActorSystemStats;
   /**
    * Graceful stop: from now on `tell` throws and `ask` rejects with UNAVAILABLE (actors sending to
@@ -115,6 +125,10 @@ class KindRuntime<Msg> implements RegisteredKind {
     readonly instruments: KindInstruments,
   ) {
     this.kind = definition.kind;
+  }
+
+  isResident(id: string): boolean {
+    return this.cells.has(id);
   }
 
   tell(id: string, message: Msg): void {
@@ -508,6 +522,15 @@ export function createActorSystem(options: ActorSystemOptions): ActorSystem {
   const metrics = createActorMetrics(options.metrics, () => kinds.values());
   let stopped: Promise<ActorSystemStopResult> | undefined;
 
+  const runtimeOf = <Msg>(kind: ActorKind<Msg>): KindRuntime<Msg> => {
+    const registered = kinds.get(kind.kind);
+    if (registered === undefined || registered.definition !== kind) {
+      throw new Error(`actor kind ${kind.kind} is not registered (register the same definition object)`);
+    }
+    // Sound: the identity check above proves this runtime was built from this very ActorKind<Msg>.
+    return registered as KindRuntime<Msg>;
+  };
+
   const shutdown = async (timeoutMs: number): Promise<ActorSystemStopResult> => {
     const startedAt = timers.now();
     core.accepting = false;
@@ -540,13 +563,13 @@ export function createActorSystem(options: ActorSystemOptions): ActorSystem {
       assertValidKind(kind);
       kinds.set(kind.kind, new KindRuntime(kind, core, metrics.forKind(kind.kind)));
     },
-    ref: <Msg>(kind: ActorKind<Msg>, id: string): ActorRef<Msg> => {
-      const registered = kinds.get(kind.kind);
-      if (registered === undefined || registered.definition !== kind) {
-        throw new Error(`actor kind ${kind.kind} is not registered (register the same definition object)`);
-      }
-      // Sound: the identity check above proves this runtime was built from this very ActorKind<Msg>.
-      return new LocalActorRef(registered as KindRuntime<Msg>, id);
+    ref: <Msg>(kind: ActorKind<Msg>, id: string): ActorRef<Msg> => new LocalActorRef(runtimeOf(kind), id),
+    residentIds: (kind) => [...runtimeOf(kind).cells.keys()],
+    tellIfResident: (kind, id, message) => {
+      const runtime = runtimeOf(kind);
+      if (!runtime.isResident(id)) return false;
+      runtime.tell(id, message);
+      return true;
     },
     stats: () => {
       const alive: Record<string, number> = {};

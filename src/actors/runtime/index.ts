@@ -7,4 +7,12 @@ export {
   createActorSystem,
   DEFAULT_ASK_TIMEOUT_MS,
 } from './actor-system.js';
+export {
+  createRemoteActors,
+  NO_ANSWER,
+  NODE_GONE,
+  type RemoteActors,
+  type RemoteHandler,
+  type RemoteKind,
+} from './remote.js';
 export type { ActorContext, ActorKind, ActorRef, Behavior, Reply } from './types.js';

@@ -13,6 +13,7 @@ import * as m0007 from './0007_marketplace.js';
 import * as m0008 from './0008_notifications.js';
 import * as m0009 from './0009_marketplace_search.js';
 import * as m0010 from './0010_millisecond_keysets.js';
+import * as m0011 from './0011_room_owner_epoch.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -25,4 +26,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0008_notifications': m0008,
   '0009_marketplace_search': m0009,
   '0010_millisecond_keysets': m0010,
+  '0011_room_owner_epoch': m0011,
 };

@@ -96,7 +96,8 @@ export async function roomCounts(db: Db, userIds: readonly UserId[]): Promise<Ma
 }
 
 export interface RoomSummaryRow {
-  room: RoomRow;
+  /** The room as its members see it (ownership is the gateway's business). */
+  room: Omit<RoomRow, 'owner_epoch' | 'owner_node'>;
   lastMessage: MessageRow | undefined;
   unread: number;
   lastReadSeq: number;
@@ -261,12 +262,56 @@ const messageRows = (roomId: RoomId, messages: readonly NewMessage[]): InsertObj
     meta: m.meta === null ? null : sql`${JSON.stringify(m.meta)}::jsonb`,
   }));
 
+/**
+ * Thrown by the writes below when the room's `owner_epoch` is not the writer's any more: another
+ * node took the room over (migration 0011). Nothing of the batch was stored.
+ */
+export class RoomFencedError extends Error {
+  readonly code = 'ROOM_FENCED';
+  constructor(readonly roomId: RoomId) {
+    super('the room was taken over by another node; this writer is fenced off');
+  }
+}
+
+/**
+ * Takes the room over for `nodeId`: bumps its epoch, so from this commit on only writes carrying
+ * the new epoch are accepted. Waits for a write of the previous owner that holds the room row, so
+ * `highestSeq` read afterwards is final. undefined when the room does not exist.
+ */
+export async function acquireRoomOwnership(
+  db: Db,
+  roomId: RoomId,
+  nodeId: string,
+): Promise<{ epoch: number } | undefined> {
+  const row = await db
+    .updateTable('rooms')
+    .set({ owner_epoch: sql<number>`owner_epoch + 1`, owner_node: nodeId })
+    .where('id', '=', roomId)
+    .returning('owner_epoch')
+    .executeTakeFirst();
+  return row === undefined ? undefined : { epoch: Number(row.owner_epoch) };
+}
+
+/** Locks the room row if `epoch` is still the room's (transactions of the owner); fenced otherwise. */
+async function lockOwnedRoom(trx: Transaction<Database>, roomId: RoomId, epoch: number): Promise<void> {
+  const row = await trx
+    .selectFrom('rooms')
+    .select('id')
+    .where('id', '=', roomId)
+    .where('owner_epoch', '=', epoch)
+    .forNoKeyUpdate()
+    .executeTakeFirst();
+  if (row === undefined) throw new RoomFencedError(roomId);
+}
+
 export async function insertMessages(
   trx: Transaction<Database>,
   roomId: RoomId,
+  epoch: number,
   messages: readonly NewMessage[],
 ): Promise<MessageRow[]> {
   if (messages.length === 0) return [];
+  await lockOwnedRoom(trx, roomId, epoch);
   const rows = await trx
     .insertInto('messages')
     .values(messageRows(roomId, messages))
@@ -283,32 +328,46 @@ export async function insertMessages(
 }
 
 /**
- * Stores a batch that is believed new in one statement (one round trip, atomic): the INSERT and
- * the room's last_seq bump run as data-modifying CTEs. Any unique violation (a resend stored in an
- * earlier life of the room actor, or a seq another writer took) fails the whole statement, so the
- * caller can fall back to `findMessagesByClientIds` + `insertMessages` without leaving a gap.
+ * Stores a batch that is believed new in one statement (one round trip, atomic), fenced by the
+ * writer's epoch: `fence` locks the room row only while its epoch is still `epoch` (a takeover
+ * committed first is seen here: the row is re-read after the lock wait), and the INSERT takes its
+ * rows only when the fence holds, so a deposed owner stores nothing (RoomFencedError). The room's
+ * last_seq bump runs in the same statement. Any unique violation (a resend stored in an earlier
+ * life of the room actor, or a seq another writer such as a contract's system message took) fails
+ * the whole statement, so the caller can fall back to `insertMessages` after a lookup, leaving no gap.
  */
 export async function insertNewMessages(
   db: Db,
   roomId: RoomId,
+  epoch: number,
   messages: readonly NewMessage[],
 ): Promise<MessageRow[]> {
   if (messages.length === 0) return [];
   const lastSeq = Math.max(...messages.map((m) => m.seq));
-  const rows = await db
-    .with('inserted', (qb) => qb.insertInto('messages').values(messageRows(roomId, messages)).returningAll())
-    .with('bumped', (qb) =>
-      qb
-        .updateTable('rooms')
-        .set({ last_seq: lastSeq })
-        .where('id', '=', roomId)
-        .where('last_seq', '<', lastSeq)
-        .returning('id'),
+  const values = sql.join(
+    messages.map(
+      (m) =>
+        sql`(${m.seq}::bigint, ${m.senderId}::uuid, ${m.clientMsgId}::text, ${m.body}::text, ${
+          m.meta === null ? null : JSON.stringify(m.meta)
+        }::jsonb)`,
+    ),
+  );
+  const result = await sql<Selectable<MessagesTable> & { fenced: boolean | null }>`
+    with fence as (
+      select id from rooms where id = ${roomId} and owner_epoch = ${epoch} for no key update
+    ), inserted as (
+      insert into messages (room_id, seq, sender_id, client_msg_id, body, meta)
+      select fence.id, v.seq, v.sender_id, v.client_msg_id, v.body, v.meta
+      from (values ${values}) as v(seq, sender_id, client_msg_id, body, meta) cross join fence
+      returning *
+    ), bumped as (
+      update rooms set last_seq = ${lastSeq}
+      where id = ${roomId} and last_seq < ${lastSeq} and owner_epoch = ${epoch}
+      returning id
     )
-    .selectFrom('inserted')
-    .selectAll()
-    .execute();
-  return rows.map(toMessage);
+    select inserted.* from inserted`.execute(db);
+  if (result.rows.length === 0) throw new RoomFencedError(roomId);
+  return result.rows.map(toMessage);
 }
 
 export async function highestSeq(db: Db, roomId: RoomId): Promise<number> {

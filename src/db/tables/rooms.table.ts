@@ -11,6 +11,9 @@ export interface RoomsTable {
   created_by: UserId | null;
   direct_key: string | null;
   last_seq: Seq;
+  /** Bumped by each node that takes the room over; writes compare it (migration 0011). */
+  owner_epoch: Seq;
+  owner_node: string | null;
   created_at: Generated<Date>;
 }
 

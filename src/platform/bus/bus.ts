@@ -10,9 +10,11 @@ export type BusHandler = (payload: BusPayload) => void;
 export interface Bus {
   /**
    * Sends to every subscriber of the topic on every node, this one included: its own subscribers
-   * get it without a round trip through Redis, each message once.
+   * get it without a round trip through Redis, each message once. Resolves with how many processes
+   * it reached (this one counted when it subscribes): 0 tells the sender that nobody listens — for
+   * a node's own request topic, that the node is gone (its subscriber connection closed).
    */
-  readonly publish: (topic: string, payload: BusPayload) => Promise<void>;
+  readonly publish: (topic: string, payload: BusPayload) => Promise<number>;
   /** Returns the unsubscribe function. Handlers must not throw (errors are logged and dropped). */
   readonly subscribe: (topic: string, handler: BusHandler) => Promise<() => Promise<void>>;
   readonly close: () => Promise<void>;
@@ -27,7 +29,8 @@ export function createMemoryBus(
     publish: async (topic, payload) => {
       // A copy through JSON, as Redis would deliver it: no shared mutable objects between actors.
       const copy = JSON.parse(JSON.stringify(payload)) as BusPayload;
-      for (const handler of handlers.get(topic) ?? []) {
+      const subscribed = handlers.get(topic) ?? new Set<BusHandler>();
+      for (const handler of subscribed) {
         queueMicrotask(() => {
           try {
             handler(copy);
@@ -36,6 +39,7 @@ export function createMemoryBus(
           }
         });
       }
+      return subscribed.size > 0 ? 1 : 0;
     },
     subscribe: async (topic, handler) => {
       let set = handlers.get(topic);

@@ -10,8 +10,8 @@ function stalledBus() {
   const issued: { payload: BusPayload; resolve: () => void; reject: (e: unknown) => void }[] = [];
   const bus: Bus = {
     publish: (_topic, payload) =>
-      new Promise<void>((resolve, reject) => {
-        issued.push({ payload, resolve, reject });
+      new Promise<number>((resolve, reject) => {
+        issued.push({ payload, resolve: () => resolve(1), reject });
       }),
     subscribe: async () => async () => undefined,
     close: async () => undefined,

@@ -117,7 +117,7 @@ export function createFanOutQueue(options: FanOutQueueOptions): FanOutQueue {
       settleIdle();
     };
     const cancel = timers.schedule(options.publishTimeoutMs, () => finish(false));
-    let publishing: Promise<void>;
+    let publishing: Promise<unknown>;
     try {
       publishing = bus.publish(item.topic, item.payload);
     } catch (error) {

@@ -52,11 +52,14 @@ export function createRedisBus(options: {
     publish: async (topic, payload) => {
       const name = channel(topic);
       const message = JSON.stringify({ o: origin, p: payload });
-      if (handlers.has(name)) {
+      const local = handlers.has(name);
+      if (local) {
         const copy = (JSON.parse(message) as { p: BusPayload }).p;
         queueMicrotask(() => deliver(name, copy));
       }
-      await publisher.publish(name, message);
+      // Redis counts this process's own subscriber connection too (it skips the echo): not twice.
+      const reached = await publisher.publish(name, message);
+      return local ? Math.max(reached, 1) : reached;
     },
     subscribe: async (topic, handler) => {
       const name = channel(topic);
