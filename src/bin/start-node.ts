@@ -16,7 +16,7 @@ import { migrateToLatest } from '../db/migrate.js';
 import { ensureInstallation } from '../db/repositories/installation.repo.js';
 import { createAdminService } from '../domain/admin/service.js';
 import { createPasswordHasher } from '../domain/auth/passwords.js';
-import { createAuthService, SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
+import { createAuthService, parseSessionsRevoked, SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
 import { createTokenService } from '../domain/auth/tokens.js';
 import { createConsoleSessions } from '../domain/console/sessions.js';
 import { startOutboxRelay } from '../domain/events/relay.js';
@@ -75,6 +75,11 @@ export interface StartNodeOptions {
    * the real database refuse a chosen send. Never set in production.
    */
   readonly wrapRoomStore?: (store: RoomStore) => RoomStore;
+  /**
+   * Test seam: wraps the real Redis bus everything on this node uses, e.g. to drop one topic's
+   * messages (a lost bus message). Never set in production.
+   */
+  readonly wrapBus?: (bus: Bus) => Bus;
 }
 
 /** gigwire's version from package.json (found upwards from here: src/bin under tsx, dist/src/bin built). */
@@ -219,16 +224,24 @@ export async function startNode(
       commandTimeoutMs: config.redisCommandTimeoutMs,
     });
     started.push({ name: 'quit bus redis client', run: () => closeRedisClient(busSubscriber) });
-    const bus = createRedisBus({
+    const redisBus = createRedisBus({
       publisher: redis,
       subscriber: busSubscriber,
       prefix: config.redisPrefix,
       log,
     });
-    started.push({ name: 'close bus', run: () => bus.close() });
+    started.push({ name: 'close bus', run: () => redisBus.close() });
+    const bus = options.wrapBus?.(redisBus) ?? redisBus;
 
     const presence = presenceStore(config, redis);
     const services = createServices(config, dbHandle.db, redis, bus, presence, log);
+    // A revocation made on any node drops this node's cached session checks at once (a lost
+    // message costs at most the cache's 1 s bound). API-only nodes need it as much as gateways.
+    const stopRevocations = await bus.subscribe(SESSIONS_REVOKED_TOPIC, (payload) => {
+      const event = parseSessionsRevoked(payload);
+      if (event !== undefined) services.auth.forgetRevokedSessions(event);
+    });
+    started.push({ name: 'stop session revocation listener', run: () => stopRevocations() });
     // Loads (or, on the very first start, creates) the signing keys before any request needs them.
     await services.tokens.jwks();
     if (config.admin !== undefined) {

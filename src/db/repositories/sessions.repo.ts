@@ -126,21 +126,26 @@ export async function revokeAllSessions(db: Db, userId: UserId, at: Date, reason
     .execute();
 }
 
-/** What every authenticated request checks: is the user active and the session alive? */
-export function findSessionState(db: Db, userId: UserId, sessionId: SessionId) {
+/**
+ * What the check behind every authenticated request reads (the session, its user's lock and
+ * session version), for many sessions in one statement; the caller matches rows by session_id.
+ */
+export async function findSessionStates(db: Db, sessionIds: readonly SessionId[]) {
+  if (sessionIds.length === 0) return [];
   return db
-    .selectFrom('users')
-    .innerJoin('sessions', 'sessions.user_id', 'users.id')
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
     .select([
+      'sessions.id as session_id',
+      'sessions.user_id',
       'users.session_version',
       'users.locked_at',
       'users.roles',
       'sessions.revoked_at',
       'sessions.absolute_expires_at',
     ])
-    .where('users.id', '=', userId)
-    .where('sessions.id', '=', sessionId)
-    .executeTakeFirst();
+    .where('sessions.id', 'in', sessionIds)
+    .execute();
 }
 
 export type EmailTokenPurpose = 'verify_email' | 'reset_password';

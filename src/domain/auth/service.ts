@@ -10,7 +10,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { SessionId, UserId } from '../../../protocol/src/ids.js';
+import { SessionId, UserId } from '../../../protocol/src/ids.js';
 import type { AuthResponse, RegisterRequest, TokenPair } from '../../../protocol/src/rest/auth.js';
 import type { Role } from '../../../protocol/src/rest/users.js';
 import type { Database } from '../../db/database.js';
@@ -22,7 +22,7 @@ import {
   type EmailTokenPurpose,
   findRefreshToken,
   findRefreshTokenForUpdate,
-  findSessionState,
+  findSessionStates,
   insertEmailToken,
   insertRefreshToken,
   insertSession,
@@ -45,8 +45,10 @@ import { AppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import type { WindowCounter } from '../../platform/window-counter.js';
 import { rolesOf, toMe } from '../users/dto.js';
+import { createTickBatcher } from './batcher.js';
 import { weakPasswordReason } from './common-passwords.js';
 import type { PasswordHasher } from './passwords.js';
+import { createSessionCache } from './session-cache.js';
 import type { TokenService } from './tokens.js';
 
 /** Events this module writes to the outbox (consumed by the relay). */
@@ -96,7 +98,30 @@ export interface AuthDeps {
   readonly settings: AuthSettings;
   /** Where session revocations are announced (the bus); best effort, after the commit. */
   readonly announceRevocation?: (event: SessionsRevoked) => Promise<void>;
+  /** The session check's cache and batching (defaults: SESSION_CHECK_DEFAULTS). */
+  readonly sessionCheck?: Partial<SessionCheckSettings>;
 }
+
+export interface SessionCheckSettings {
+  /**
+   * How long a session row read for `authenticate` is reused on this node, ms. It bounds how long
+   * a revocation whose bus message was lost goes unnoticed here: MUST stay ≤ 1 000 (the 1 s
+   * revocation guarantee). 0 reads the row on every request.
+   */
+  readonly maxAgeMs: number;
+  /** Most session rows remembered. */
+  readonly maxEntries: number;
+  /** Most sessions read in one query (the rest of a tick's lookups go in further queries). */
+  readonly maxBatch: number;
+}
+
+type SessionStateRow = Awaited<ReturnType<typeof findSessionStates>>[number];
+
+export const SESSION_CHECK_DEFAULTS: SessionCheckSettings = {
+  maxAgeMs: 1_000,
+  maxEntries: 50_000,
+  maxBatch: 500,
+};
 
 /** Who is calling, established from a valid access token of a live session. */
 export interface Principal {
@@ -117,6 +142,19 @@ export interface SessionsRevoked {
   readonly reason: string;
 }
 export const SESSIONS_REVOKED_TOPIC = 'auth.sessions-revoked';
+
+/** A SESSIONS_REVOKED_TOPIC payload as it came off the bus; undefined when it is not one. */
+export function parseSessionsRevoked(
+  payload: Readonly<Record<string, unknown>>,
+): SessionsRevoked | undefined {
+  const userId = UserId.safeParse(payload.userId);
+  if (!userId.success) return undefined;
+  if (payload.sessionId === undefined) return { userId: userId.data, reason: String(payload.reason ?? '') };
+  const sessionId = SessionId.safeParse(payload.sessionId);
+  return sessionId.success
+    ? { userId: userId.data, sessionId: sessionId.data, reason: String(payload.reason ?? '') }
+    : undefined;
+}
 
 export interface ClientMeta {
   readonly ip: string | null;
@@ -197,8 +235,27 @@ export function clientNetwork(ip: string | null): string {
 
 export function createAuthService(deps: AuthDeps) {
   const { db, clock, tokens, passwords, counters, settings, log } = deps;
+  const sessionCheck = { ...SESSION_CHECK_DEFAULTS, ...deps.sessionCheck };
+  if (sessionCheck.maxAgeMs > 1_000) throw new Error('sessionCheck.maxAgeMs must be at most 1 000 ms');
+
+  /**
+   * The rows `authenticate` checks: from memory for at most sessionCheck.maxAgeMs, and the
+   * lookups of one event-loop tick in one query. See session-cache.ts for the invariants.
+   */
+  const sessionStates = createSessionCache<SessionStateRow>({
+    load: createTickBatcher<SessionId, SessionStateRow>({
+      load: async (sessionIds: readonly SessionId[]) =>
+        new Map((await findSessionStates(db, sessionIds)).map((row) => [row.session_id, row])),
+      maxBatch: sessionCheck.maxBatch,
+    }),
+    userOf: (row) => row.user_id,
+    maxAgeMs: sessionCheck.maxAgeMs,
+    maxEntries: sessionCheck.maxEntries,
+  });
 
   const announce = async (event: SessionsRevoked) => {
+    // This node forgets at once, whatever becomes of the bus message (the others hear it there).
+    sessionStates.forget(event);
     try {
       await deps.announceRevocation?.(event);
     } catch (error) {
@@ -475,9 +532,10 @@ export function createAuthService(deps: AuthDeps) {
     /** The check behind every authenticated request. @throws AppError UNAUTHORIZED */
     async authenticate(accessToken: string): Promise<Principal> {
       const claims = await tokens.verify(accessToken);
-      const state = await findSessionState(db, claims.sub, claims.sid);
+      const state = await sessionStates.get(claims.sid);
       if (
         state === undefined ||
+        state.user_id !== claims.sub ||
         state.locked_at !== null ||
         state.revoked_at !== null ||
         state.absolute_expires_at <= clock.now() ||
@@ -491,6 +549,14 @@ export function createAuthService(deps: AuthDeps) {
         roles: rolesOf(state),
         expiresAt: claims.exp * 1000,
       };
+    },
+
+    /**
+     * A revocation announced on the bus (by any node): this node's cached session checks of it
+     * are dropped at once. A lost message costs at most sessionCheck.maxAgeMs.
+     */
+    forgetRevokedSessions(event: Pick<SessionsRevoked, 'userId' | 'sessionId'>): void {
+      sessionStates.forget(event);
     },
 
     /** A single-use token for an email link (verification or reset); only its hash is stored. */

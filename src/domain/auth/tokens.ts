@@ -8,7 +8,7 @@
  * ones; a retired key stays in the JWKS (and verifies) until every token it signed has expired.
  * Every process reloads the key set each minute, and at once (at most every 5 s) on an unknown kid.
  */
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, type KeyObject, randomUUID, verify as verifySignature } from 'node:crypto';
 import {
   type CryptoKey,
   calculateJwkThumbprint,
@@ -16,11 +16,9 @@ import {
   generateKeyPair,
   importJWK,
   type JWK,
-  errors as joseErrors,
-  jwtVerify,
   SignJWT,
 } from 'jose';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import { SessionId, UserId } from '../../../protocol/src/ids.js';
 import { Role } from '../../../protocol/src/rest/users.js';
@@ -34,6 +32,8 @@ const RELOAD_EVERY_MS = 60_000;
 const UNKNOWN_KID_RELOAD_MIN_MS = 5_000;
 /** Leeway for clocks of other verifiers; small, so expiry means expiry. */
 const CLOCK_TOLERANCE_S = 5;
+/** Most verified tokens remembered (each until it expires); the oldest goes first. */
+const VERIFIED_CACHE_MAX = 10_000;
 
 export interface TokenSettings {
   readonly issuer: string;
@@ -55,7 +55,8 @@ export type AccessClaims = z.infer<typeof AccessClaims>;
 interface LoadedKeys {
   readonly loadedAt: number;
   readonly signer: { readonly kid: string; readonly key: CryptoKey };
-  readonly verifiers: ReadonlyMap<string, CryptoKey>;
+  /** Public keys by kid, as node:crypto KeyObjects: verification is synchronous. */
+  readonly verifiers: ReadonlyMap<string, KeyObject>;
   readonly jwks: readonly JWK[];
 }
 
@@ -67,6 +68,57 @@ const publicPart = (jwk: JWK, kid: string): JWK => ({
   alg: ALG,
   use: 'sig',
 });
+
+const publicKeyOf = (jwk: JWK): KeyObject =>
+  createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: String(jwk.x) }, format: 'jwk' });
+
+const invalidToken = () => new AppError('UNAUTHORIZED', 'invalid access token');
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
+/** Longer than any token we issue (about 450 characters); refused before any parsing. */
+const MAX_TOKEN_CHARS = 4096;
+
+function jsonObjectOf(segment: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A media type as RFC 8725 compares it: case-insensitive, `application/` optional. */
+const normalizeTyp = (typ: string) => typ.toLowerCase().replace(/^application\//, '');
+
+/**
+ * The claim checks jose's jwtVerify made for us (RFC 7519 §4.1, with our required claims), in its
+ * order; the shape of our own claims is AccessClaims'. @throws AppError UNAUTHORIZED
+ */
+function checkedClaims(
+  payload: Record<string, unknown>,
+  settings: TokenSettings,
+  nowS: number,
+): AccessClaims {
+  for (const claim of ['iss', 'aud', 'exp', 'iat', 'sub', 'jti'])
+    if (!(claim in payload)) throw invalidToken();
+  if (payload.iss !== settings.issuer) throw invalidToken();
+  const aud = payload.aud;
+  if (!(aud === settings.audience || (Array.isArray(aud) && aud.includes(settings.audience))))
+    throw invalidToken();
+  if (typeof payload.iat !== 'number') throw invalidToken();
+  if (
+    payload.nbf !== undefined &&
+    (typeof payload.nbf !== 'number' || payload.nbf > nowS + CLOCK_TOLERANCE_S)
+  )
+    throw invalidToken();
+  if (typeof payload.exp !== 'number') throw invalidToken();
+  // Say expired when it is (clients refresh then); never echo what else was wrong.
+  if (payload.exp <= nowS - CLOCK_TOLERANCE_S) throw new AppError('UNAUTHORIZED', 'access token expired');
+  const claims = AccessClaims.safeParse(payload);
+  if (!claims.success) throw invalidToken();
+  return claims.data;
+}
 
 export interface TokenService {
   readonly issue: (claims: Omit<AccessClaims, 'exp'>) => Promise<{ token: string; expiresIn: number }>;
@@ -99,6 +151,8 @@ export function createTokenService(
   clock: Clock,
 ): TokenService {
   let loaded: Promise<LoadedKeys> | undefined;
+  /** The newest key set that finished loading (what verification reads synchronously). */
+  let settled: LoadedKeys | undefined;
 
   const loadFromEnvironment = async (): Promise<LoadedKeys> => {
     const jwk = JSON.parse(settings.privateKey ?? '{}') as JWK;
@@ -112,7 +166,7 @@ export function createTokenService(
     return {
       loadedAt: Date.now(),
       signer: { kid, key: (await importJWK({ ...jwk, alg: ALG }, ALG)) as CryptoKey },
-      verifiers: new Map([[kid, (await importJWK(publicJwk, ALG)) as CryptoKey]]),
+      verifiers: new Map([[kid, publicKeyOf(publicJwk)]]),
       jwks: [publicJwk],
     };
   };
@@ -129,14 +183,25 @@ export function createTokenService(
         .execute();
     let rows = await select();
     if (!rows.some((row) => row.retired_at === null)) {
-      await newDatabaseKey(db);
+      // Processes starting together on an empty table (compose, GATEWAY_PROCESSES) must agree on
+      // one key: each would otherwise create its own, sign with it and refuse the others' tokens
+      // until its next reload. The first under the lock creates it; the others find it.
+      await db.transaction().execute(async (trx) => {
+        await sql`select pg_advisory_xact_lock(hashtext('gigwire:signing_keys'))`.execute(trx);
+        const active = await trx
+          .selectFrom('signing_keys')
+          .select('kid')
+          .where('retired_at', 'is', null)
+          .limit(1)
+          .execute();
+        if (active.length === 0) await newDatabaseKey(trx);
+      });
       rows = await select();
     }
     const signerRow = rows.find((row) => row.retired_at === null);
     if (signerRow === undefined) throw new Error('no signing key available');
-    const verifiers = new Map<string, CryptoKey>();
-    for (const row of rows)
-      verifiers.set(row.kid, (await importJWK(row.public_jwk as JWK, ALG)) as CryptoKey);
+    const verifiers = new Map<string, KeyObject>();
+    for (const row of rows) verifiers.set(row.kid, publicKeyOf(row.public_jwk as JWK));
     return {
       loadedAt: Date.now(),
       signer: { kid: signerRow.kid, key: (await importJWK(signerRow.private_jwk as JWK, ALG)) as CryptoKey },
@@ -148,9 +213,14 @@ export function createTokenService(
   const reload = () => {
     const next = settings.privateKey === undefined ? loadFromDatabase() : loadFromEnvironment();
     // A failed load must not stick: the next call tries again.
-    next.catch(() => {
-      if (loaded === next) loaded = undefined;
-    });
+    next.then(
+      (keys) => {
+        if (settled === undefined || keys.loadedAt >= settled.loadedAt) settled = keys;
+      },
+      () => {
+        if (loaded === next) loaded = undefined;
+      },
+    );
     loaded = next;
     return next;
   };
@@ -174,17 +244,29 @@ export function createTokenService(
     return current;
   };
 
-  const verificationKey = async (kid: string | undefined): Promise<CryptoKey> => {
-    if (kid === undefined || kid.length > 128) throw new AppError('UNAUTHORIZED', 'invalid access token');
-    let current = await keys();
+  /**
+   * The public key of a kid. Answers from the last loaded set without awaiting anything (the
+   * verification path stays synchronous); a stale set is refreshed in the background, an unknown
+   * kid reloads at once (at most every UNKNOWN_KID_RELOAD_MIN_MS).
+   */
+  const verificationKey = async (kid: string | undefined): Promise<KeyObject> => {
+    if (kid === undefined || kid.length > 128) throw invalidToken();
+    let current = settled;
+    if (current === undefined || Date.now() - current.loadedAt > RELOAD_EVERY_MS) current = await keys();
     let key = current.verifiers.get(kid);
     if (key === undefined && Date.now() - current.loadedAt > UNKNOWN_KID_RELOAD_MIN_MS) {
       current = await reload();
       key = current.verifiers.get(kid);
     }
-    if (key === undefined) throw new AppError('UNAUTHORIZED', 'invalid access token');
+    if (key === undefined) throw invalidToken();
     return key;
   };
+
+  /**
+   * Claims of tokens whose signature and claims were checked, until each expires (the expiry is
+   * checked again on every hit). Whether the session is still alive is not cached here.
+   */
+  const verified = new Map<string, AccessClaims>();
 
   return {
     issue: async (claims) => {
@@ -202,27 +284,54 @@ export function createTokenService(
       return { token, expiresIn: settings.accessTtlS };
     },
     verify: async (token) => {
-      try {
-        const { payload } = await jwtVerify(token, (header) => verificationKey(header.kid), {
-          algorithms: [ALG],
-          issuer: settings.issuer,
-          audience: settings.audience,
-          typ: TYP,
-          clockTolerance: CLOCK_TOLERANCE_S,
-          currentDate: clock.now(),
-          requiredClaims: ['exp', 'iat', 'sub', 'jti'],
-        });
-        const claims = AccessClaims.safeParse(payload);
-        if (!claims.success) throw new AppError('UNAUTHORIZED', 'invalid access token');
-        return claims.data;
-      } catch (error) {
-        if (error instanceof AppError) throw error;
-        // Say expired when it is (clients refresh then); never echo what else was wrong.
-        const expired = error instanceof joseErrors.JWTExpired;
-        throw new AppError('UNAUTHORIZED', expired ? 'access token expired' : 'invalid access token', {
-          cause: error,
-        });
+      const nowS = Math.floor(clock.now().getTime() / 1000);
+      const known = verified.get(token);
+      if (known !== undefined) {
+        if (known.exp > nowS - CLOCK_TOLERANCE_S) return known;
+        verified.delete(token);
+        throw new AppError('UNAUTHORIZED', 'access token expired');
       }
+      if (token.length > MAX_TOKEN_CHARS) throw invalidToken();
+      const [head, body, signature, extra] = token.split('.');
+      if (
+        head === undefined ||
+        body === undefined ||
+        signature === undefined ||
+        extra !== undefined ||
+        !SEGMENT.test(head) ||
+        !SEGMENT.test(body) ||
+        !SEGMENT.test(signature)
+      ) {
+        throw invalidToken();
+      }
+      const header = jsonObjectOf(head);
+      // Only what we issue: EdDSA, our typ, a kid; no extensions (crit) and no unencoded payload (b64).
+      if (
+        header === undefined ||
+        header.alg !== ALG ||
+        typeof header.typ !== 'string' ||
+        normalizeTyp(header.typ) !== TYP ||
+        'crit' in header ||
+        'b64' in header ||
+        (header.kid !== undefined && typeof header.kid !== 'string')
+      ) {
+        throw invalidToken();
+      }
+      const key = await verificationKey(header.kid as string | undefined);
+      const signatureBytes = Buffer.from(signature, 'base64url');
+      if (
+        signatureBytes.length !== 64 ||
+        !verifySignature(null, Buffer.from(`${head}.${body}`, 'latin1'), key, signatureBytes)
+      ) {
+        throw invalidToken();
+      }
+      const payload = jsonObjectOf(body);
+      if (payload === undefined) throw invalidToken();
+      const claims = checkedClaims(payload, settings, nowS);
+      verified.set(token, claims);
+      // Map order is insertion order: the first key is the oldest.
+      if (verified.size > VERIFIED_CACHE_MAX) verified.delete(verified.keys().next().value as string);
+      return claims;
     },
     jwks: async () => ({ keys: [...(await keys()).jwks] }),
     rotate: async () => {

@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import type { SessionId, UserId } from '../../../protocol/src/ids.js';
+import { createSessionCache } from './session-cache.js';
+
+interface Row {
+  readonly userId: UserId;
+  readonly revoked: boolean;
+}
+
+const sid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}` as SessionId;
+const alice = '00000000-0000-4000-8000-00000000a11c' as UserId;
+const bob = '00000000-0000-4000-8000-000000000b0b' as UserId;
+
+/** A "database" of session rows, counting reads, with a hand-moved monotonic clock. */
+function harness(options: { maxAgeMs?: number; maxEntries?: number } = {}) {
+  const rows = new Map<SessionId, Row>();
+  const reads: SessionId[] = [];
+  let time = 0;
+  /** Loads held back until released, to interleave a revocation with a read in flight. */
+  let hold: Promise<void> | undefined;
+  const cache = createSessionCache<Row>({
+    load: async (sessionId) => {
+      reads.push(sessionId);
+      const snapshot = rows.get(sessionId);
+      if (hold !== undefined) await hold;
+      return snapshot;
+    },
+    userOf: (row) => row.userId,
+    maxAgeMs: options.maxAgeMs ?? 1_000,
+    maxEntries: options.maxEntries ?? 100,
+    now: () => time,
+  });
+  return {
+    cache,
+    rows,
+    reads,
+    advance: (ms: number) => {
+      time += ms;
+    },
+    holdLoads: () => {
+      let release: () => void = () => undefined;
+      hold = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return () => {
+        hold = undefined;
+        release();
+      };
+    },
+  };
+}
+
+describe('createSessionCache', () => {
+  it('answers from memory for less than maxAgeMs, then reads the row again', async () => {
+    const h = harness();
+    h.rows.set(sid(1), { userId: alice, revoked: false });
+    expect(await h.cache.get(sid(1))).toEqual({ userId: alice, revoked: false });
+    h.advance(999);
+    await h.cache.get(sid(1));
+    expect(h.reads).toEqual([sid(1)]);
+    h.advance(1);
+    await h.cache.get(sid(1));
+    expect(h.reads).toEqual([sid(1), sid(1)]);
+  });
+
+  it('sees a revocation whose announcement never came once maxAgeMs has passed (the hard bound)', async () => {
+    const h = harness();
+    h.rows.set(sid(1), { userId: alice, revoked: false });
+    await h.cache.get(sid(1));
+    h.rows.set(sid(1), { userId: alice, revoked: true }); // revoked in the database; no forget()
+    h.advance(500);
+    expect((await h.cache.get(sid(1)))?.revoked).toBe(false); // within the bound: stale is allowed
+    h.advance(500);
+    expect((await h.cache.get(sid(1)))?.revoked).toBe(true);
+  });
+
+  it('forgets one session at once when it is revoked', async () => {
+    const h = harness();
+    h.rows.set(sid(1), { userId: alice, revoked: false });
+    h.rows.set(sid(2), { userId: alice, revoked: false });
+    await Promise.all([h.cache.get(sid(1)), h.cache.get(sid(2))]);
+    h.rows.set(sid(1), { userId: alice, revoked: true });
+    h.cache.forget({ userId: alice, sessionId: sid(1) });
+    expect((await h.cache.get(sid(1)))?.revoked).toBe(true);
+    await h.cache.get(sid(2));
+    expect(h.reads).toEqual([sid(1), sid(2), sid(1)]);
+  });
+
+  it("forgets all of a user's sessions, and nobody else's, when no session is named", async () => {
+    const h = harness();
+    h.rows.set(sid(1), { userId: alice, revoked: false });
+    h.rows.set(sid(2), { userId: alice, revoked: false });
+    h.rows.set(sid(3), { userId: bob, revoked: false });
+    await Promise.all([1, 2, 3].map((n) => h.cache.get(sid(n))));
+    h.cache.forget({ userId: alice });
+    await Promise.all([1, 2, 3].map((n) => h.cache.get(sid(n))));
+    expect(h.reads).toEqual([sid(1), sid(2), sid(3), sid(1), sid(2)]);
+  });
+
+  it('does not store a read that was in flight when a revocation arrived, nor let later callers join it', async () => {
+    const h = harness();
+    h.rows.set(sid(1), { userId: alice, revoked: false });
+    const release = h.holdLoads();
+    const early = h.cache.get(sid(1)); // reads the row before the revocation
+    h.rows.set(sid(1), { userId: alice, revoked: true });
+    h.cache.forget({ userId: alice, sessionId: sid(1) });
+    const late = h.cache.get(sid(1)); // asked after the revocation was heard: a read of its own
+    release();
+    expect((await early)?.revoked).toBe(false);
+    expect((await late)?.revoked).toBe(true);
+    expect((await h.cache.get(sid(1)))?.revoked).toBe(true);
+    expect(h.reads).toEqual([sid(1), sid(1)]);
+  });
+
+  it('shares one read among callers of the same session while it is in flight', async () => {
+    const h = harness();
+    h.rows.set(sid(1), { userId: alice, revoked: false });
+    const release = h.holdLoads();
+    const answers = Promise.all([h.cache.get(sid(1)), h.cache.get(sid(1))]);
+    release();
+    expect(await answers).toHaveLength(2);
+    expect(h.reads).toEqual([sid(1)]);
+  });
+
+  it('keeps no entry for a missing session, and none after a failed read', async () => {
+    const failing = createSessionCache<Row>({
+      load: async () => {
+        throw new Error('database down');
+      },
+      userOf: (row) => row.userId,
+      maxAgeMs: 1_000,
+      maxEntries: 10,
+      now: () => 0,
+    });
+    await expect(failing.get(sid(1))).rejects.toThrow('database down');
+    expect(failing.size()).toBe(0);
+    const h = harness();
+    expect(await h.cache.get(sid(9))).toBeUndefined();
+    expect(await h.cache.get(sid(9))).toBeUndefined();
+    expect(h.reads).toEqual([sid(9), sid(9)]);
+    expect(h.cache.size()).toBe(0);
+  });
+
+  it('holds at most maxEntries, dropping the oldest, and sweeps expired entries as it stores', async () => {
+    const h = harness({ maxEntries: 3 });
+    for (let n = 1; n <= 5; n++) h.rows.set(sid(n), { userId: alice, revoked: false });
+    for (let n = 1; n <= 5; n++) await h.cache.get(sid(n));
+    expect(h.cache.size()).toBe(3);
+    await h.cache.get(sid(1)); // the oldest went first: read again
+    expect(h.reads.filter((s) => s === sid(1))).toHaveLength(2);
+    h.advance(1_000);
+    await h.cache.get(sid(5));
+    expect(h.cache.size()).toBe(1);
+  });
+
+  it('with maxAgeMs 0 reads every time', async () => {
+    const h = harness({ maxAgeMs: 0 });
+    h.rows.set(sid(1), { userId: alice, revoked: false });
+    await h.cache.get(sid(1));
+    await h.cache.get(sid(1));
+    expect(h.reads).toEqual([sid(1), sid(1)]);
+  });
+});

@@ -1,0 +1,101 @@
+/**
+ * The node-local session-validity cache behind `authenticate`: the session row every WebSocket
+ * upgrade and authenticated REST request checks is answered from memory when it was read less
+ * than `maxAgeMs` (1 s in production) ago, otherwise read again (through the per-tick batcher).
+ *
+ * Invariants:
+ * - Hard staleness bound: an entry is used only while `now - readAt < maxAgeMs`, where `readAt` is
+ *   taken before its query was sent. A revocation whose bus message never arrives is therefore seen
+ *   by every request that starts `maxAgeMs` after the revocation committed.
+ * - `forget` (a revocation announced on the bus, or made on this node) drops the user's entries at
+ *   once, and no load that was already in flight may store its (possibly older) answer afterwards
+ *   (an epoch counter), nor may a later caller join such a load.
+ * - Bounded: at most `maxEntries` entries; entries past their age are swept from the oldest end on
+ *   every store, so the cache holds roughly the sessions seen in the last `maxAgeMs`.
+ * - Only found rows are kept: a missing session is asked for again each time.
+ */
+import type { SessionId, UserId } from '../../../protocol/src/ids.js';
+
+export interface SessionCacheOptions<V> {
+  /** Reads one session's row (the per-tick batcher); undefined when there is none. */
+  readonly load: (sessionId: SessionId) => Promise<V | undefined>;
+  /** Whose session a row is, so a user's revocation finds its entries. */
+  readonly userOf: (row: V) => UserId;
+  /** Longest an answer is reused, ms. MUST stay ≤ 1 000: revocation within 1 s depends on it. */
+  readonly maxAgeMs: number;
+  /** Most entries kept. */
+  readonly maxEntries: number;
+  /** A monotonic ms clock (default `performance.now`): wall-clock jumps must not extend an entry. */
+  readonly now?: () => number;
+}
+
+export interface SessionCache<V> {
+  readonly get: (sessionId: SessionId) => Promise<V | undefined>;
+  /** Drops the entries of this user's session, or of all their sessions when sessionId is absent. */
+  readonly forget: (revoked: { readonly userId: UserId; readonly sessionId?: SessionId }) => void;
+  readonly size: () => number;
+}
+
+interface Entry<V> {
+  readonly row: V;
+  readonly readAt: number;
+}
+
+export function createSessionCache<V>(options: SessionCacheOptions<V>): SessionCache<V> {
+  const { load, userOf, maxAgeMs, maxEntries } = options;
+  const now = options.now ?? (() => performance.now());
+  /** In `readAt` order (a refreshed entry is deleted and set again), so expired ones lead. */
+  const entries = new Map<SessionId, Entry<V>>();
+  const loading = new Map<SessionId, Promise<V | undefined>>();
+  let epoch = 0;
+
+  const store = (sessionId: SessionId, row: V, readAt: number) => {
+    entries.delete(sessionId);
+    entries.set(sessionId, { row, readAt });
+    const at = now();
+    for (const [key, entry] of entries) {
+      if (entries.size <= maxEntries && at - entry.readAt < maxAgeMs) break;
+      entries.delete(key);
+    }
+  };
+
+  return {
+    get: (sessionId) => {
+      const readAt = now();
+      const entry = entries.get(sessionId);
+      if (entry !== undefined) {
+        if (readAt - entry.readAt < maxAgeMs) return Promise.resolve(entry.row);
+        entries.delete(sessionId);
+      }
+      const inFlight = loading.get(sessionId);
+      if (inFlight !== undefined) return inFlight;
+      const startedIn = epoch;
+      const done = () => {
+        if (loading.get(sessionId) === promise) loading.delete(sessionId);
+      };
+      const promise = load(sessionId).then(
+        (row) => {
+          done();
+          if (row !== undefined && epoch === startedIn) store(sessionId, row, readAt);
+          return row;
+        },
+        (error: unknown) => {
+          done();
+          throw error;
+        },
+      );
+      loading.set(sessionId, promise);
+      return promise;
+    },
+    forget: ({ userId, sessionId }) => {
+      epoch += 1;
+      loading.clear();
+      if (sessionId !== undefined) {
+        entries.delete(sessionId);
+        return;
+      }
+      for (const [key, entry] of entries) if (userOf(entry.row) === userId) entries.delete(key);
+    },
+    size: () => entries.size,
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * The session check's node-local cache and per-tick batching (src/domain/auth/session-cache.ts,
+ * batcher.ts), on two real nodes sharing Postgres and Redis:
+ * - a session revoked on node A is refused on node B once 1 s has passed, although B never hears
+ *   the revocation (B's bus is the real Redis bus with SESSIONS_REVOKED_TOPIC filtered out, so the
+ *   message is lost there and only the cache's hard staleness bound can end the session): REST 401,
+ *   and a new WebSocket upgrade is refused;
+ * - 50 upgrades and 50 GET /v1/me arriving at once (checked in shared batches) each get their own
+ *   user.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Subprotocol } from '../../protocol/src/version.js';
+import { type RunningNode, startNode } from '../../src/bin/start-node.js';
+import { SESSIONS_REVOKED_TOPIC } from '../../src/domain/auth/service.js';
+import type { Bus } from '../../src/platform/bus/bus.js';
+import { runShutdown } from '../../src/platform/shutdown.js';
+import {
+  captureLogs,
+  createMigratedDatabase,
+  sharedRedisUrl,
+  type TestDatabase,
+  testConfig,
+  uniqueRedisPrefix,
+} from '../support/context.js';
+import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { openSocket, type TestSocket, upgradeStatus } from '../support/ws-client.js';
+
+/** How long a node may keep answering from a cached session check (the guarantee under test). */
+const STALENESS_BOUND_MS = 1_000;
+
+describe('session checks: node-local cache and per-tick batching', () => {
+  let db: TestDatabase;
+  let nodeA: RunningNode;
+  let nodeB: RunningNode;
+  /** Revocation messages that reached node B's bus and were dropped there. */
+  let droppedOnB = 0;
+  const sockets: TestSocket[] = [];
+  const logs = captureLogs();
+
+  /** The real Redis bus of node B, minus every SESSIONS_REVOKED_TOPIC message (a lost message). */
+  const dropRevocations = (bus: Bus): Bus => ({
+    ...bus,
+    subscribe: (topic, handler) =>
+      bus.subscribe(
+        topic,
+        topic === SESSIONS_REVOKED_TOPIC
+          ? () => {
+              droppedOnB += 1;
+            }
+          : handler,
+      ),
+  });
+
+  beforeAll(async () => {
+    db = await createMigratedDatabase();
+    const prefix = uniqueRedisPrefix();
+    const env = (nodeId: string) =>
+      testConfig({
+        DATABASE_URL: db.url,
+        REDIS_URL: sharedRedisUrl(),
+        REDIS_PREFIX: prefix,
+        NODE_ID: nodeId,
+        RATE_LIMIT_PER_MINUTE: '100000',
+      });
+    nodeA = await startNode(env('node-a'), logs.log, { pid: process.pid });
+    nodeB = await startNode(env('node-b'), logs.log, { pid: process.pid, wrapBus: dropRevocations });
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    for (const node of [nodeA, nodeB])
+      await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
+    await db.drop();
+  });
+
+  const bearer = (token: string) => [Subprotocol.JSON, `bearer.${token}`];
+
+  /**
+   * Polls node B with the revoked token until it is refused. Every request sent once the bound has
+   * passed since the revocation committed must be refused; earlier ones may still pass (B never
+   * heard of the revocation and answers from its cache).
+   */
+  async function expectRefusedOnB(token: string, revokedAt: number): Promise<void> {
+    const apiB = httpClient(nodeB.baseUrl);
+    for (;;) {
+      const sentAt = Date.now();
+      const status = (await apiB.get('/v1/me', token)).status;
+      if (status === 401) return;
+      expect(status).toBe(200);
+      expect(sentAt - revokedAt, 'a request sent after the bound was still served').toBeLessThan(
+        STALENESS_BOUND_MS,
+      );
+      await sleep(50);
+    }
+  }
+
+  const revocations: [string, (api: ReturnType<typeof httpClient>, user: Registered) => Promise<number>][] = [
+    [
+      'logout (one session)',
+      async (api, user) => (await api.post('/v1/auth/logout', { refreshToken: user.refreshToken })).status,
+    ],
+    [
+      'password change (every session of the user)',
+      async (api, user) =>
+        (
+          await api.call('PUT', '/v1/auth/password', {
+            token: user.accessToken,
+            body: { currentPassword: user.password, newPassword: 'Cobalt-Heron-77?' },
+          })
+        ).status,
+    ],
+  ];
+
+  for (const [label, revoke] of revocations) {
+    it(`refuses a session revoked on another node within 1 s though the bus message is lost: ${label}`, async () => {
+      const apiA = httpClient(nodeA.baseUrl);
+      const apiB = httpClient(nodeB.baseUrl);
+      const user = await registerUser(apiA);
+      // Node B has checked the session and cached the answer; a socket opens there too.
+      expect((await apiB.get('/v1/me', user.accessToken)).status).toBe(200);
+      const socket = await openSocket(nodeB.uwsUrl ?? '', user.accessToken, 'json');
+      sockets.push(socket);
+      await socket.next((f) => f.t === 'hello');
+      socket.close();
+      const droppedBefore = droppedOnB;
+
+      expect(await revoke(apiA, user)).toBe(204);
+      const revokedAt = Date.now();
+      // The revoking node forgets its own cached check at once.
+      expect((await apiA.get('/v1/me', user.accessToken)).status).toBe(401);
+      await expectRefusedOnB(user.accessToken, revokedAt);
+      expect(await upgradeStatus(nodeB.uwsUrl ?? '', bearer(user.accessToken))).toBe(401);
+      // B did receive the announcement and dropped it: the bound, not the bus, refused the token.
+      for (let i = 0; i < 100 && droppedOnB === droppedBefore; i++) await sleep(50);
+      expect(droppedOnB).toBeGreaterThan(droppedBefore);
+    });
+  }
+
+  it('gives each of 50 simultaneous upgrades and 50 simultaneous GET /v1/me its own user', async () => {
+    const apiA = httpClient(nodeA.baseUrl);
+    const users: Registered[] = [];
+    // Ten registrations at a time: each hashes a password (argon2id).
+    while (users.length < 50) {
+      users.push(...(await Promise.all(Array.from({ length: 10 }, () => registerUser(apiA)))));
+    }
+
+    // Node A has checked none of these sessions: every upgrade needs a lookup, all in one tick.
+    const opened = await Promise.all(users.map((user) => openSocket(nodeA.uwsUrl ?? '', user.accessToken)));
+    sockets.push(...opened);
+    const hellos = await Promise.all(opened.map((socket) => socket.next((f) => f.t === 'hello')));
+    expect(hellos.map((hello) => (hello.d as { userId: string }).userId)).toEqual(users.map((u) => u.id));
+
+    // Node B has not seen them either: the REST lookups are batched too.
+    const apiB = httpClient(nodeB.baseUrl);
+    const mes = await Promise.all(users.map((user) => apiB.get<{ id: string }>('/v1/me', user.accessToken)));
+    expect(mes.map((me) => me.status)).toEqual(users.map(() => 200));
+    expect(mes.map((me) => me.body.id)).toEqual(users.map((u) => u.id));
+    for (const socket of opened) socket.close();
+  });
+});
