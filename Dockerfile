@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # Multi-stage build: compile TypeScript once, ship only production dependencies and the compiled code.
+# Node 22 (a supported LTS; CI runs the unit tests and a whole-node test under it) on Debian 13
+# (glibc 2.41): the newer uWebSockets.js build below needs glibc >= 2.38, which Debian 12 lacks.
 
-FROM node:20-bookworm-slim AS build
+FROM node:22-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -14,11 +16,18 @@ COPY web ./web
 COPY scripts/web-build.mjs ./scripts/
 RUN node scripts/web-build.mjs
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:22-trixie-slim AS runtime
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 LOG_PRETTY=false INSTALL_SYSTEM_PACKAGES=false
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# The locked `uWebSockets.js` alias has binaries up to Node 20 only; @btc-vision/uwebsockets.js
+# (Node 20/22/24/25, glibc >= 2.38) is what src/gateway/engine.ts loads first. It is installed here
+# only, pinned, so dev machines on glibc 2.36 are not given 114 MB they cannot load. Without it
+# the engine falls back to /ws on PORT (@fastify/websocket) and logs why.
+RUN npm ci --omit=dev --no-audit --no-fund \
+  && npm install --no-save --omit=dev --no-audit --no-fund @btc-vision/uwebsockets.js@20.57.0 \
+  && node -e "require('@btc-vision/uwebsockets.js')" \
+  && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/web/dist ./web/dist
 USER node
