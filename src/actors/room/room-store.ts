@@ -13,6 +13,7 @@ import {
   highestSeq,
   insertMessages,
   insertNewMessages,
+  lockOwnedRoom,
   type MessageRow,
   markRead,
   messagesAfter,
@@ -81,6 +82,8 @@ export function createRoomStore(db: Kysely<Database>, nodeId: string): RoomStore
     insertNew: (roomId, epoch, messages) => insertNewMessages(db, roomId, epoch, messages),
     insertChecked: (roomId, epoch, sends, plan) =>
       db.transaction().execute(async (trx) => {
+        // Fence first: the lookup and the numbering below then see what no other writer can change.
+        await lockOwnedRoom(trx, roomId, epoch);
         const stored = await findMessagesByClientIds(trx, roomId, sends);
         const inserted = await insertMessages(trx, roomId, epoch, plan(stored));
         return { stored, inserted };

@@ -90,6 +90,8 @@ describe('classifyWriteFailure', () => {
     expect(classifyWriteFailure({ code: '40001' })).toBe('unavailable');
     expect(classifyWriteFailure({ code: 'ECONNREFUSED' })).toBe('unavailable');
     expect(classifyWriteFailure(new Error('timeout'))).toBe('unavailable');
+    // Another node took the room over (RoomFencedError): this writer steps down.
+    expect(classifyWriteFailure({ code: 'ROOM_FENCED' })).toBe('fenced');
     expect(classifyWriteFailure(null)).toBe('unavailable');
   });
 });

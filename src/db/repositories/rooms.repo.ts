@@ -292,8 +292,11 @@ export async function acquireRoomOwnership(
   return row === undefined ? undefined : { epoch: Number(row.owner_epoch) };
 }
 
-/** Locks the room row if `epoch` is still the room's (transactions of the owner); fenced otherwise. */
-async function lockOwnedRoom(trx: Transaction<Database>, roomId: RoomId, epoch: number): Promise<void> {
+/**
+ * Locks the room row if `epoch` is still the room's (transactions of the owner); fenced otherwise.
+ * Held to the commit: a takeover waits for this transaction, and one that committed first is seen.
+ */
+export async function lockOwnedRoom(trx: Transaction<Database>, roomId: RoomId, epoch: number): Promise<void> {
   const row = await trx
     .selectFrom('rooms')
     .select('id')
