@@ -23,6 +23,7 @@ import {
 } from './lib/scenario.js';
 import { fanoutScenario, fanoutShape } from './lib/scenario-fanout.js';
 import { idleScenario, idleSizes } from './lib/scenario-idle.js';
+import { jitterCredentials, jitterScenario, jitterShape } from './lib/scenario-jitter.js';
 import { reqrepScenario, reqrepShape } from './lib/scenario-reqrep.js';
 import { restScenario, restSeconds } from './lib/scenario-rest.js';
 import { TRANSFER_PAIRS, transferScenario, transferSeconds } from './lib/scenario-transfer.js';
@@ -39,6 +40,7 @@ const SCENARIOS: Readonly<Record<ScenarioId, Scenario>> = {
   reqrep: reqrepScenario,
   rest: restScenario,
   transfer: transferScenario,
+  jitter: jitterScenario,
 };
 
 interface Options {
@@ -76,7 +78,7 @@ function parseOptions(): Options {
   });
   if (values.help) {
     process.stdout.write(
-      'usage: npm run bench -- [--quick] [--runs N] [--only gigwire,uws,socketio] [--scenarios idle,fanout,reqrep,rest,transfer] [--profile-dir DIR (CPU profile of the gigwire server)]\n',
+      'usage: npm run bench -- [--quick] [--runs N] [--only gigwire,uws,socketio] [--scenarios idle,fanout,reqrep,rest,transfer,jitter] [--profile-dir DIR (CPU profile of the gigwire server)]\n',
     );
     process.exit(0);
   }
@@ -119,6 +121,7 @@ interface Prepared {
 function shapesText(options: Options, workers: number): Record<ScenarioId, string> {
   const fan = fanoutShape(options.quick);
   const rr = reqrepShape(options.quick);
+  const jit = jitterShape(options.quick);
   return {
     idle: `${idleSizes(options.quick).join(' and ')} connections, ${workers} load workers; gigwire with real JWTs and presence on.`,
     fanout:
@@ -131,6 +134,11 @@ function shapesText(options: Options, workers: number): Record<ScenarioId, strin
       `autocannon POST /v1/wallet/transfers of 1 unit for ${transferSeconds(options.quick)} s per case, a new Idempotency-Key per request ` +
       `(each 201 = one committed ledger transaction + its wallet push); "pairs": ${TRANSFER_PAIRS} disjoint sender → recipient pairs round robin, ` +
       '"hot": every transfer out of one wallet (serialized on its row lock). Senders funded through the ledger before each run.',
+    jitter:
+      `${jit.rooms} rooms × ${jit.receiversPerRoom} receivers + 1 stable publisher per room at ${jit.ratePerRoom} msg/s for ${jit.durationMs / 1000} s; ` +
+      `every receiver drops its TCP connection every ${jit.dropEveryMs.map((ms) => ms / 1000).join('–')} s for ${jit.outageMs.map((ms) => ms / 1000).join('–')} s ` +
+      'and reconnects: gigwire through its SDK (rejoin with sinceSeq), Socket.IO with connection state recovery, raw uWS by joining again (no recovery). ' +
+      'Gap fill = from the new socket created to the arrival of the last message missed in the outage.',
   };
 }
 
@@ -152,6 +160,7 @@ async function main(): Promise<void> {
     options.scenarios.includes('fanout') ? fan.rooms * fan.members : 0,
     options.scenarios.includes('reqrep') ? reqrepShape(options.quick).connections : 0,
     options.scenarios.includes('transfer') ? 2 * TRANSFER_PAIRS : 0,
+    options.scenarios.includes('jitter') ? jitterCredentials(options.quick) : 0,
     2,
   );
 

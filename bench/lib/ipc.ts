@@ -4,6 +4,12 @@
  * reply with the same `reqId`; `Requests` maps every type to its request and result bodies.
  */
 import type { HistogramData } from './histogram.js';
+import type {
+  JitterRunRequest,
+  JitterRunResult,
+  JitterSetupRequest,
+  JitterSetupResult,
+} from './jitter-ipc.js';
 
 /** `ws`: the lean WebSocket client speaking gigwire frames (gigwire, raw uWS); `socketio`: socket.io-client. */
 export type ClientKind = 'ws' | 'socketio';
@@ -114,6 +120,8 @@ export interface Requests {
   collect: { req: CollectRequest; res: CollectResult };
   reqrep: { req: RequestReplyRequest; res: RequestReplyResult };
   close: { req: Record<string, never>; res: CloseResult };
+  jitterSetup: { req: JitterSetupRequest; res: JitterSetupResult };
+  jitterRun: { req: JitterRunRequest; res: JitterRunResult };
 }
 
 export type RequestType = keyof Requests;

@@ -40,6 +40,13 @@ function pct(value: number | null | undefined): string {
     : `${(value * 100).toFixed(0)}%`;
 }
 
+/** A ratio as a percentage with two decimals (100% only when nothing is missing). */
+function pct2(value: number | null | undefined): string {
+  return value === null || value === undefined || !Number.isFinite(value)
+    ? '–'
+    : `${(Math.floor(value * 10_000) / 100).toFixed(2)}%`;
+}
+
 function times(value: number | null | undefined): string {
   return value === null || value === undefined ? '–' : `${num(value, 2)}×`;
 }
@@ -120,6 +127,23 @@ const COLUMNS: Readonly<Record<ScenarioId, readonly Column[]>> = {
     { header: 'PG+Redis CPU µs/transfer', cell: m('auxCpuUsPerTransfer', 0) },
     { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },
   ],
+  jitter: [
+    { header: 'delivered', cell: (row) => pct2(row.metrics.deliveryRatio) },
+    { header: 'lost', cell: m('lost', 0) },
+    { header: 'duplicates', cell: m('duplicates', 0) },
+    { header: 'drops', cell: m('drops', 0) },
+    { header: 'gaps filled', cell: (row) => pct2(row.metrics.gapsFilledRatio) },
+    { header: 'gap-fill p50 ms', cell: m('gapFillP50Ms') },
+    { header: 'gap-fill p99 ms', cell: m('gapFillP99Ms') },
+    { header: 'gap-fill max ms', cell: m('gapFillMaxMs') },
+    {
+      header: 'reconnected p50 / p99 ms',
+      cell: (row) => `${num(row.metrics.reconnectP50Ms)} / ${num(row.metrics.reconnectP99Ms)}`,
+    },
+    { header: 'S.IO not recovered', cell: m('notRecovered', 0) },
+    { header: 'send failed', cell: m('sendFailed', 0) },
+    { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },
+  ],
 };
 
 const TITLES: Readonly<Record<ScenarioId, string>> = {
@@ -128,6 +152,7 @@ const TITLES: Readonly<Record<ScenarioId, string>> = {
   reqrep: 'Request/reply',
   rest: 'REST (autocannon)',
   transfer: 'Wallet transfers (REST, autocannon)',
+  jitter: 'Reconnect jitter',
 };
 
 const TARGET_ORDER: readonly TargetName[] = ['gigwire', 'uws', 'socketio'];
@@ -191,7 +216,7 @@ export function renderMarkdown(input: ReportInput): string {
     ),
   );
 
-  for (const id of ['idle', 'fanout', 'reqrep', 'rest', 'transfer'] as const) {
+  for (const id of ['idle', 'fanout', 'reqrep', 'rest', 'transfer', 'jitter'] as const) {
     if (!input.rows.some((row) => row.scenario === id)) continue;
     parts.push(`## ${TITLES[id]}`);
     parts.push(input.shapes[id]);

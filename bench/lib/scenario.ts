@@ -10,8 +10,8 @@ import { CpuMeter, type MachineCpu, machineCpu } from './proc.js';
 import { roundRobin } from './stats.js';
 import type { ClientCredential, TargetServer } from './target.js';
 
-export type ScenarioId = 'idle' | 'fanout' | 'reqrep' | 'rest' | 'transfer';
-export const SCENARIO_IDS: readonly ScenarioId[] = ['idle', 'fanout', 'reqrep', 'rest', 'transfer'];
+export type ScenarioId = 'idle' | 'fanout' | 'reqrep' | 'rest' | 'transfer' | 'jitter';
+export const SCENARIO_IDS: readonly ScenarioId[] = ['idle', 'fanout', 'reqrep', 'rest', 'transfer', 'jitter'];
 
 export type Metrics = Record<string, number | null>;
 

@@ -25,6 +25,7 @@ import type {
 import { wallMs } from '../lib/stats.js';
 import { readStamp, stampBody } from '../lib/wire.js';
 import { type BenchClient, type ClientOptions, openClient } from './clients.js';
+import { jitterClose, jitterRun, jitterSetup } from './jitter.js';
 import { runOpenLoop } from './schedule.js';
 
 /** Replies still outstanding this long after a schedule ends are counted as failed. */
@@ -226,6 +227,7 @@ async function requestReply(req: RequestReplyRequest): Promise<RequestReplyResul
 }
 
 function closeAll(): CloseResult {
+  jitterClose();
   const closed = clients.size;
   for (const client of clients.values()) client.close();
   clients.clear();
@@ -246,6 +248,8 @@ const handlers: Handlers = {
   collect,
   reqrep: requestReply,
   close: closeAll,
+  jitterSetup,
+  jitterRun,
 };
 
 async function handle<K extends RequestType>(message: RequestMessage<K>): Promise<void> {

@@ -3,13 +3,15 @@
  * only, msgpack parser, no auth, no persistence. Events: `hello` pushed on connection; `join`
  * (roomId, ack) → socket.join + ack {lastSeq}; `send` ({roomId, clientMsgId, body}, ack) → per-room
  * seq, `message` broadcast with io.to(room).emit, ack {seq, sentAt}; `ping` (_, ack) → ack
- * {serverTime}.
+ * {serverTime}. A second server on the same port, path `/recovery/`, serves the same events with
+ * connection state recovery (the reconnect-jitter scenario); the first stays without it, so the other
+ * scenarios measure plain Socket.IO.
  *
  * Usage: node --expose-gc --import tsx bench/peers/socketio-peer.ts <port>
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Server } from 'socket.io';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
 import msgpackParser from 'socket.io-msgpack-parser';
 import { announceReady, exitOnTerm, handleGcSignal, portFromArgv } from './common.js';
 
@@ -25,20 +27,28 @@ const roomSeqs = new Map<string, number>();
 let connections = 0;
 
 const httpServer = createServer();
-const io = new Server(httpServer, {
+const options: Partial<ServerOptions> = {
   parser: msgpackParser,
   transports: ['websocket'],
   serveClient: false,
   perMessageDeflate: false,
   httpCompression: false,
   maxHttpBufferSize: 64 * 1024,
+};
+const io = new Server(httpServer, options);
+
+/** Recovery keeps each room's packets for 2 minutes and restores a returning socket's rooms. */
+const recoveryIo = new Server(httpServer, {
+  ...options,
+  path: '/recovery/',
+  connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000 },
 });
 
 function isAck(value: unknown): value is Ack {
   return typeof value === 'function';
 }
 
-io.on('connection', (socket) => {
+const serve = (io: Server) => (socket: Socket) => {
   connections += 1;
   const auth = socket.handshake.auth as { userId?: unknown };
   const userId = typeof auth.userId === 'string' ? auth.userId : `user-${connections}`;
@@ -78,7 +88,9 @@ io.on('connection', (socket) => {
   socket.on('ping', (_args: unknown, ack: unknown) => {
     if (isAck(ack)) ack({ serverTime: Date.now() });
   });
-});
+};
+io.on('connection', serve(io));
+recoveryIo.on('connection', serve(recoveryIo));
 
 handleGcSignal();
 httpServer.listen(portFromArgv(), '127.0.0.1', () => {
@@ -86,4 +98,5 @@ httpServer.listen(portFromArgv(), '127.0.0.1', () => {
 });
 exitOnTerm(() => {
   void io.close();
+  void recoveryIo.close();
 });

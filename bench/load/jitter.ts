@@ -1,0 +1,581 @@
+/**
+ * The worker side of the reconnect-jitter scenario. Each room has one stable publisher sending
+ * numbered messages open-loop; every receiver drops its connection abruptly (TCP closed, no close
+ * frame) every `dropEveryMs`, stays away for `outageMs`, then reconnects the way its library does:
+ *
+ * - gigwire: the TypeScript SDK (protocol/src/client) over `ws`. The drop terminates the socket; the
+ *   SDK reconnects by itself (its backoff), but a socket it creates while the receiver is "offline"
+ *   only starts connecting when the outage ends. It rejoins with `sinceSeq` and fills gaps itself;
+ *   messages are counted as the SDK emits them (`room.message`).
+ * - socketio: socket.io-client against the peer's server with connection state recovery
+ *   (`/recovery/`): the drop terminates the engine's socket; after the outage `socket.connect()`
+ *   sends the session id and last offset, and the server replays what was missed. A reconnect the
+ *   server does not recover joins the room again (counted).
+ * - uws: the lean client; after the outage a new connection joins again. Nothing replays what it missed.
+ *
+ * Per drop: the gap = messages due before the reconnect started that the receiver did not have at
+ * the drop; filled when all of them have arrived; fill time = last such arrival − reconnect start
+ * (the moment the new socket is created).
+ */
+
+import { io, type Socket } from 'socket.io-client';
+import msgpackParser from 'socket.io-msgpack-parser';
+import WebSocket from 'ws';
+import { createClient, type GigwireClient } from '../../protocol/src/client/index.js';
+import type { WebSocketLike } from '../../protocol/src/client/socket.js';
+import { Histogram } from '../lib/histogram.js';
+import type {
+  JitterKind,
+  JitterMember,
+  JitterRunRequest,
+  JitterRunResult,
+  JitterSetupRequest,
+  JitterSetupResult,
+} from '../lib/jitter-ipc.js';
+import { wallMs } from '../lib/stats.js';
+import { type BenchClient, openClient } from './clients.js';
+import { runOpenLoop } from './schedule.js';
+
+const MAX_ERRORS = 5;
+const CONNECT_TIMEOUT_MS = 15_000;
+/** Socket.IO recovery server's path on the peer (bench/peers/socketio-peer.ts). */
+export const SOCKETIO_RECOVERY_PATH = '/recovery/';
+
+/** One connection of the scenario, whatever the library. */
+interface Conn {
+  /** Resolves once connected and joined (first time) / connected again (after `reconnect`). */
+  whenReady(): Promise<void>;
+  /** Abrupt: the TCP connection goes away without a close frame. */
+  drop(): void;
+  /** The outage is over: connect again (the reconnect starts when the socket is created: `onAttempt`). */
+  reconnect(): void;
+  send(body: string, clientMsgId: string): Promise<void>;
+  close(): void;
+}
+
+interface Hooks {
+  readonly onBody: (body: unknown) => void;
+  /** A new socket was created (the start of a reconnect). */
+  readonly onAttempt: () => void;
+  readonly onError: (error: unknown) => void;
+}
+
+interface DropEvent {
+  readonly dropAt: number;
+  /** Reconnect start; NaN until the new socket is created. */
+  t0: number;
+  /** Earliest due time of messages that can belong to this gap (the previous reconnect start). */
+  readonly since: number;
+}
+
+interface Receiver {
+  readonly member: JitterMember;
+  readonly conn: Conn;
+  /** First arrival (wall ms) per message number of the current run; NaN = not yet. */
+  arrivals: Float64Array;
+  /** When the publisher sent each message that arrived (a late publisher sends after the due time). */
+  sentAts: Float64Array;
+  duplicates: number;
+  readonly events: DropEvent[];
+}
+
+interface State {
+  kind: JitterKind;
+  publishers: Map<number, Conn>;
+  receivers: Receiver[];
+  /** Current run, for attributing bodies. */
+  step: number;
+  errors: string[];
+  notRecovered: number;
+}
+
+let state: State | undefined;
+
+function noteError(errors: string[], error: unknown): void {
+  const text = error instanceof Error ? error.message : String(error);
+  if (errors.length < MAX_ERRORS && !errors.includes(text)) errors.push(text);
+}
+
+const random = (range: readonly [number, number]) => range[0] + Math.random() * (range[1] - range[0]);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** `j<step>.<n>|<wall ms when sent>|<padding>`. */
+function jitterBody(step: number, n: number, sentAt: number, bytes: number): string {
+  const stamp = `j${step}.${n}|${sentAt.toFixed(3)}|`;
+  return stamp.length >= bytes ? stamp : stamp + 'x'.repeat(bytes - stamp.length);
+}
+
+function readBody(body: unknown): { step: number; n: number; sentAt: number } | null {
+  if (typeof body !== 'string' || body[0] !== 'j') return null;
+  const dot = body.indexOf('.');
+  const bar = body.indexOf('|');
+  const bar2 = bar < 0 ? -1 : body.indexOf('|', bar + 1);
+  if (dot < 0 || bar < dot || bar2 < 0) return null;
+  const step = Number(body.slice(1, dot));
+  const n = Number(body.slice(dot + 1, bar));
+  const sentAt = Number(body.slice(bar + 1, bar2));
+  return Number.isInteger(step) && Number.isInteger(n) && Number.isFinite(sentAt)
+    ? { step, n, sentAt }
+    : null;
+}
+
+// --- gigwire: the SDK ------------------------------------------------------------------------
+
+/** Whether a receiver may connect; sockets created while offline wait for `open()`. */
+class Gate {
+  online = true;
+  #waiting: (() => void)[] = [];
+  wait(start: () => void): void {
+    if (this.online) start();
+    else this.#waiting.push(start);
+  }
+  open(): void {
+    this.online = true;
+    for (const start of this.#waiting.splice(0)) start();
+  }
+}
+
+type Handler = ((event: unknown) => void) | null;
+
+/**
+ * The WebSocket handed to the SDK: a `ws` socket created at once, or when the outage ends. The
+ * SDK's handlers are called through, so it sees exactly what `ws` reports.
+ */
+function deferredSocketClass(gate: Gate, localAddress: string, hooks: Hooks, current: { ws?: WebSocket }) {
+  return class DeferredSocket implements WebSocketLike {
+    binaryType = 'arraybuffer';
+    onopen: unknown = null;
+    onmessage: unknown = null;
+    onclose: unknown = null;
+    onerror: unknown = null;
+    #inner: WebSocket | undefined;
+    #closed = false;
+
+    constructor(url: string, protocols?: string | string[]) {
+      gate.wait(() => {
+        if (this.#closed) {
+          setImmediate(() => (this.onclose as Handler)?.({ code: 1006, reason: 'closed before connecting' }));
+          return;
+        }
+        hooks.onAttempt();
+        const ws = new WebSocket(url, protocols, { localAddress, perMessageDeflate: false });
+        ws.binaryType = 'arraybuffer';
+        ws.onopen = (event) => (this.onopen as Handler)?.(event);
+        ws.onmessage = (event) => (this.onmessage as Handler)?.(event);
+        ws.onclose = (event) => (this.onclose as Handler)?.(event);
+        ws.onerror = (event) => (this.onerror as Handler)?.(event);
+        this.#inner = ws;
+        current.ws = ws;
+      });
+    }
+
+    get readyState(): number {
+      return this.#inner?.readyState ?? 0;
+    }
+    get protocol(): string {
+      return this.#inner?.protocol ?? '';
+    }
+    send(data: string | Uint8Array): void {
+      if (this.#inner === undefined) throw new Error('not connected');
+      this.#inner.send(data);
+    }
+    close(code?: number, reason?: string): void {
+      this.#closed = true;
+      this.#inner?.close(code, reason);
+    }
+  };
+}
+
+function gigwireConn(url: string, member: JitterMember, localAddress: string, hooks: Hooks): Conn {
+  const gate = new Gate();
+  const current: { ws?: WebSocket } = {};
+  const client: GigwireClient = createClient({
+    url,
+    WebSocket: deferredSocketClass(gate, localAddress, hooks, current),
+    getAccessToken: () => member.token,
+    // Reset the backoff between drops (every 10–20 s); the first retry comes within 250 ms.
+    reconnect: { initialDelayMs: 250, maxDelayMs: 2_000, stableAfterMs: 5_000 },
+    tokenRefresh: false,
+  });
+  client.on('room.message', (message) => hooks.onBody(message.body));
+  client.on('error', (error) => {
+    if (error.code !== 'CONNECT_FAILED') hooks.onError(error);
+  });
+  let joined: Promise<void> | undefined;
+  return {
+    whenReady: () => {
+      joined ??= client.joinRoom(member.roomId).then(() => undefined);
+      return joined.then(() => client.whenConnected()).then(() => undefined);
+    },
+    drop: () => {
+      gate.online = false;
+      current.ws?.terminate();
+    },
+    reconnect: () => gate.open(),
+    send: async (body, clientMsgId) => {
+      await client.sendMessage(member.roomId, body, { clientMsgId, attempts: 3 });
+    },
+    close: () => client.close(),
+  };
+}
+
+// --- Socket.IO with connection state recovery --------------------------------------------------
+
+function socketIoConn(
+  url: string,
+  member: JitterMember,
+  localAddress: string,
+  hooks: Hooks,
+  onNotRecovered: () => void,
+): Conn {
+  const socket: Socket = io(url, {
+    path: SOCKETIO_RECOVERY_PATH,
+    transports: ['websocket'],
+    parser: msgpackParser,
+    forceNew: true,
+    reconnection: false,
+    timeout: CONNECT_TIMEOUT_MS,
+    auth: { userId: member.userId },
+    ...({ localAddress, perMessageDeflate: false } as Record<string, unknown>),
+  });
+  socket.on('message', (message: { body?: unknown } | undefined) => hooks.onBody(message?.body));
+  let everJoined = false;
+  let connected: Promise<void> = new Promise((resolve) => socket.once('connect', () => resolve()));
+  socket.on('connect', () => {
+    if (!everJoined || socket.recovered) return;
+    // Not recovered (session expired or unknown): join again, as an app would; the missed messages are gone.
+    onNotRecovered();
+    socket.emit('join', member.roomId, () => undefined);
+  });
+  const join = connected.then(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        socket.timeout(CONNECT_TIMEOUT_MS).emit('join', member.roomId, (error: Error | null) => {
+          if (error !== null) reject(error);
+          else {
+            everJoined = true;
+            resolve();
+          }
+        });
+      }),
+  );
+  return {
+    whenReady: () => join.then(() => connected),
+    drop: () => {
+      const transport = socket.io.engine?.transport as unknown as { ws?: WebSocket } | undefined;
+      if (transport?.ws !== undefined) transport.ws.terminate();
+      else socket.io.engine?.close();
+    },
+    reconnect: () => {
+      connected = new Promise((resolve) => socket.once('connect', () => resolve()));
+      hooks.onAttempt();
+      socket.connect();
+    },
+    send: (body, clientMsgId) =>
+      new Promise<void>((resolve, reject) => {
+        socket
+          .timeout(CONNECT_TIMEOUT_MS)
+          .emit(
+            'send',
+            { roomId: member.roomId, clientMsgId, body },
+            (error: Error | null, ack?: { error?: string }) => {
+              if (error !== null) reject(error);
+              else if (ack?.error !== undefined) reject(new Error(ack.error));
+              else resolve();
+            },
+          );
+      }),
+    close: () => {
+      socket.removeAllListeners();
+      socket.close();
+    },
+  };
+}
+
+// --- raw uWS: the lean client, no recovery ------------------------------------------------------
+
+function uwsConn(url: string, member: JitterMember, localAddress: string, hooks: Hooks): Conn {
+  let client: BenchClient | undefined;
+  const open = async () => {
+    const opened = await openClient({
+      kind: 'ws',
+      url,
+      spec: { index: member.index, userId: member.userId, token: member.token },
+      localAddress,
+      onRoomMessage: hooks.onBody,
+      onDrop: () => undefined,
+    });
+    client = opened;
+    await opened.join(member.roomId);
+  };
+  let ready = open();
+  return {
+    whenReady: () => ready,
+    drop: () => client?.close(),
+    reconnect: () => {
+      hooks.onAttempt();
+      ready = open();
+      ready.catch(hooks.onError);
+    },
+    send: (body, clientMsgId) => {
+      if (client === undefined) return Promise.reject(new Error('not connected'));
+      return client.send(member.roomId, clientMsgId, body);
+    },
+    close: () => client?.close(),
+  };
+}
+
+// --- requests ---------------------------------------------------------------------------------
+
+export async function jitterSetup(req: JitterSetupRequest): Promise<JitterSetupResult> {
+  const errors: string[] = [];
+  const st: State = {
+    kind: req.kind,
+    publishers: new Map(),
+    receivers: [],
+    step: -1,
+    errors: [],
+    notRecovered: 0,
+  };
+  state = st;
+  let counter = 0;
+  const make = (member: JitterMember, hooks: Hooks): Conn => {
+    const localAddress = req.localAddresses[counter % req.localAddresses.length] ?? '127.0.0.1';
+    counter += 1;
+    switch (req.kind) {
+      case 'gigwire':
+        return gigwireConn(req.url, member, localAddress, hooks);
+      case 'socketio':
+        return socketIoConn(req.url, member, localAddress, hooks, () => {
+          st.notRecovered += 1;
+        });
+      case 'uws':
+        return uwsConn(req.url, member, localAddress, hooks);
+    }
+  };
+  const ignore: Hooks = { onBody: () => undefined, onAttempt: () => undefined, onError: () => undefined };
+  const all: Array<{ conn: Conn }> = [];
+  for (const member of req.publishers) {
+    const conn = make(member, { ...ignore, onError: (error) => noteError(st.errors, error) });
+    st.publishers.set(member.room, conn);
+    all.push({ conn });
+  }
+  for (const member of req.receivers) {
+    const receiver: Receiver = {
+      member,
+      conn: undefined as unknown as Conn,
+      arrivals: new Float64Array(0),
+      sentAts: new Float64Array(0),
+      duplicates: 0,
+      events: [],
+    };
+    const hooks: Hooks = {
+      onBody: (body) => {
+        const read = readBody(body);
+        if (read === null || read.step !== st.step) return;
+        if (read.n < 0 || read.n >= receiver.arrivals.length) return;
+        if (Number.isNaN(receiver.arrivals[read.n])) {
+          receiver.arrivals[read.n] = wallMs();
+          receiver.sentAts[read.n] = read.sentAt;
+        } else receiver.duplicates += 1;
+      },
+      onAttempt: () => {
+        const event = receiver.events.at(-1);
+        if (event !== undefined && Number.isNaN(event.t0)) event.t0 = wallMs();
+      },
+      onError: (error) => noteError(st.errors, error),
+    };
+    (receiver as { conn: Conn }).conn = make(member, hooks);
+    st.receivers.push(receiver);
+    all.push(receiver);
+  }
+  let connected = 0;
+  let failed = 0;
+  let next = 0;
+  const lanes = Array.from({ length: Math.max(1, Math.min(req.concurrency, all.length)) }, async () => {
+    while (next < all.length) {
+      const item = all[next] as { conn: Conn };
+      next += 1;
+      try {
+        await withTimeout(item.conn.whenReady(), CONNECT_TIMEOUT_MS, 'connect and join');
+        connected += 1;
+      } catch (error) {
+        failed += 1;
+        noteError(errors, error);
+      }
+    }
+  });
+  await Promise.all(lanes);
+  return { connected, failed, errors };
+}
+
+async function publishRoom(
+  conn: Conn,
+  room: number,
+  req: JitterRunRequest,
+): Promise<{ room: number; sent: number; acked: number; failed: number; late: number }> {
+  let acked = 0;
+  let failed = 0;
+  const inFlight = new Set<Promise<void>>();
+  const stats = await runOpenLoop({
+    startAt: req.startAt,
+    durationMs: req.durationMs,
+    rate: req.ratePerRoom,
+    fire: (n) => {
+      const sending = conn
+        .send(jitterBody(req.step, n, wallMs(), req.bodyBytes), `j${req.step}-${room}-${n}`)
+        .then(
+          () => {
+            acked += 1;
+          },
+          (error: unknown) => {
+            failed += 1;
+            if (state !== undefined) noteError(state.errors, error);
+          },
+        );
+      inFlight.add(sending);
+      void sending.finally(() => inFlight.delete(sending));
+    },
+  });
+  await Promise.all([...inFlight]);
+  return { room, sent: stats.sent, acked, failed, late: stats.late };
+}
+
+/** Drops and reconnects one receiver until its last outage would end inside the quiet tail. */
+async function jitterLoop(
+  receiver: Receiver,
+  req: JitterRunRequest,
+  counts: { drops: number; reconnected: number; reconnect: Histogram },
+) {
+  const lastEnd = req.startAt + req.durationMs - req.quietTailMs;
+  let at = req.startAt + random([req.dropEveryMs[0] / 2, req.dropEveryMs[1]]);
+  let since = req.startAt;
+  for (;;) {
+    const outage = random(req.outageMs);
+    if (at + outage > lastEnd) return;
+    await sleep(at - wallMs());
+    const event: DropEvent = { dropAt: wallMs(), t0: Number.NaN, since };
+    receiver.events.push(event);
+    receiver.conn.drop();
+    counts.drops += 1;
+    await sleep(outage);
+    receiver.conn.reconnect();
+    try {
+      await withTimeout(receiver.conn.whenReady(), CONNECT_TIMEOUT_MS, 'reconnect');
+      counts.reconnected += 1;
+      if (!Number.isNaN(event.t0)) counts.reconnect.recordMs(wallMs() - event.t0);
+    } catch (error) {
+      if (state !== undefined) noteError(state.errors, error);
+    }
+    since = Number.isNaN(event.t0) ? event.dropAt : event.t0;
+    at = Math.max(wallMs() + 100, event.dropAt + random(req.dropEveryMs));
+  }
+}
+
+export async function jitterRun(req: JitterRunRequest): Promise<JitterRunResult> {
+  const st = state;
+  if (st === undefined) throw new Error('jitterRun before jitterSetup');
+  st.step = req.step;
+  st.errors = [];
+  st.notRecovered = 0;
+  const total = Math.floor((req.durationMs * req.ratePerRoom) / 1000);
+  const interval = 1000 / req.ratePerRoom;
+  for (const receiver of st.receivers) {
+    receiver.arrivals = new Float64Array(total).fill(Number.NaN);
+    receiver.sentAts = new Float64Array(total).fill(Number.NaN);
+    receiver.duplicates = 0;
+    receiver.events.length = 0;
+  }
+  const counts = { drops: 0, reconnected: 0, reconnect: new Histogram() };
+  const publishing = Promise.all([...st.publishers].map(([room, conn]) => publishRoom(conn, room, req)));
+  const jittering = Promise.all(st.receivers.map((receiver) => jitterLoop(receiver, req, counts)));
+  const publishers = await publishing;
+  await jittering;
+  await sleep(req.startAt + req.durationMs + req.drainMs - wallMs());
+
+  const fill = new Histogram();
+  let gaps = 0;
+  let filled = 0;
+  let lostInGaps = 0;
+  const rooms = new Map<number, { room: number; receivers: number; unique: number; duplicates: number }>();
+  for (const receiver of st.receivers) {
+    const { arrivals, sentAts } = receiver;
+    let unique = 0;
+    for (const arrival of arrivals) if (!Number.isNaN(arrival)) unique += 1;
+    const entry = rooms.get(receiver.member.room) ?? {
+      room: receiver.member.room,
+      receivers: 0,
+      unique: 0,
+      duplicates: 0,
+    };
+    entry.receivers += 1;
+    entry.unique += unique;
+    entry.duplicates += receiver.duplicates;
+    rooms.set(receiver.member.room, entry);
+    for (const event of receiver.events) {
+      if (Number.isNaN(event.t0)) continue;
+      // Missed: sent since the previous reconnect and before this one started, not held at the
+      // drop. A message that never arrived counts by its due time (it was sent then or later).
+      let missed = 0;
+      let missing = 0;
+      let last = Number.NEGATIVE_INFINITY;
+      const first = Math.max(0, Math.floor((event.since - req.startAt) / interval) - 1);
+      for (let n = first; n < total; n += 1) {
+        const dueAt = req.startAt + n * interval;
+        if (dueAt >= event.t0) break;
+        const arrival = arrivals[n] as number;
+        if (arrival < event.dropAt) continue;
+        const sentAt = Number.isNaN(arrival) ? dueAt : (sentAts[n] as number);
+        if (sentAt >= event.t0 || sentAt < event.since) continue;
+        missed += 1;
+        if (Number.isNaN(arrival)) missing += 1;
+        else if (arrival > last) last = arrival;
+      }
+      if (missed === 0) continue;
+      gaps += 1;
+      if (missing === 0) {
+        filled += 1;
+        fill.recordMs(Math.max(0, last - event.t0));
+      } else lostInGaps += missing;
+    }
+  }
+  return {
+    rooms: [...rooms.values()],
+    publishers: publishers.map(({ late: _late, ...rest }) => rest),
+    late: publishers.reduce((sum, p) => sum + p.late, 0),
+    drops: counts.drops,
+    reconnected: counts.reconnected,
+    gaps,
+    filled,
+    lostInGaps,
+    notRecovered: st.notRecovered,
+    fill: fill.toData(),
+    reconnect: counts.reconnect.toData(),
+    errors: st.errors,
+  };
+}
+
+/** Closes every connection of the scenario in this worker. */
+export function jitterClose(): void {
+  const st = state;
+  state = undefined;
+  if (st === undefined) return;
+  for (const conn of st.publishers.values()) conn.close();
+  for (const receiver of st.receivers) receiver.conn.close();
+}
