@@ -5,6 +5,7 @@
  * both own accepted connections. A process SIGKILLed is restarted; SIGTERM stops everything with 0.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -21,14 +22,19 @@ import { openSocket, type TestSocket } from '../support/ws-client.js';
 const TCP_LISTEN = '0A';
 const TCP_ESTABLISHED = '01';
 
-/** Inodes of the IPv4/IPv6 TCP sockets whose local port is `port`, in the given state. */
-function tcpSocketInodes(port: number, state: string): Set<string> {
+/**
+ * Inodes of the IPv4/IPv6 TCP sockets whose local port is `port`, in the given state; with
+ * `peers`, only those whose remote port is one of them (the server side of our own clients, not
+ * the loopback cork anchors each gateway opens to its own port).
+ */
+function tcpSocketInodes(port: number, state: string, peers?: ReadonlySet<number>): Set<string> {
   const inodes = new Set<string>();
+  const portOf = (address: string | undefined) => Number.parseInt(address?.split(':')[1] ?? '', 16);
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     for (const row of readFileSync(table, 'utf8').trim().split('\n').slice(1)) {
       const cols = row.trim().split(/\s+/);
-      const localPort = Number.parseInt(cols[1]?.split(':')[1] ?? '', 16);
-      if (localPort === port && cols[3] === state && cols[9] !== undefined) inodes.add(cols[9]);
+      if (portOf(cols[1]) !== port || cols[3] !== state || cols[9] === undefined) continue;
+      if (peers === undefined || peers.has(portOf(cols[2]))) inodes.add(cols[9]);
     }
   }
   return inodes;
@@ -96,7 +102,10 @@ describe('GATEWAY_PROCESSES: several gateway processes share the ports', () => {
       sockets.push(socket);
       await socket.next((f) => f.t === 'hello');
     }
-    const accepted = pids.map((pid) => ownedBy(pid, tcpSocketInodes(wsPort, TCP_ESTABLISHED)));
+    const ours = new Set(
+      sockets.map((socket) => (socket.ws as unknown as { _socket: Socket })._socket.localPort ?? 0),
+    );
+    const accepted = pids.map((pid) => ownedBy(pid, tcpSocketInodes(wsPort, TCP_ESTABLISHED, ours)));
     expect(accepted.reduce((a, b) => a + b, 0)).toBe(24);
     expect(accepted.every((n) => n > 0)).toBe(true);
 
