@@ -159,7 +159,7 @@ export function createRoomRouter(deps: {
           await placement.refresh();
           continue;
         }
-        if (isAppError(error) && error.details?.['reason'] === NODE_GONE) {
+        if (isAppError(error) && error.details?.reason === NODE_GONE) {
           placement.suspect(owner);
           continue;
         }

@@ -11,7 +11,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createClient, createRestClient, type GigwireClient } from '../../protocol/src/client/index.js';
-import { type Cluster, type ClusterProcess, startCluster } from '../support/cluster.js';
+import {
+  type Cluster,
+  type ClusterProcess,
+  metricSum,
+  sendUntilAcked,
+  startCluster,
+  until,
+} from '../support/cluster.js';
 import {
   createMigratedDatabase,
   sharedRedisUrl,
@@ -29,18 +36,8 @@ interface Member {
   disconnects: number;
 }
 
-/** Open WebSockets of one gateway process, from its own /metrics (inspection, not client traffic). */
-async function openSockets(gateway: ClusterProcess): Promise<number> {
-  const text = await (await fetch(`${gateway.baseUrl()}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('gigwire_ws_connections{'))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
-}
-
-async function until(done: () => boolean, timeoutMs: number): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !done() && Date.now() < deadline; ) await sleep(25);
-}
+/** Open WebSockets of one gateway process. */
+const openSockets = (gateway: ClusterProcess) => metricSum(gateway, 'gigwire_ws_connections');
 
 describe('the compose topology behind nginx, through its one origin', () => {
   let db: TestDatabase;
@@ -71,23 +68,8 @@ describe('the compose topology behind nginx, through its one origin', () => {
     await db?.drop();
   });
 
-  /** room.send until acknowledged: a retry reuses the clientMsgId, so the message is stored once. */
-  const send = async (member: Member, clientMsgId: string): Promise<number> => {
-    const deadline = Date.now() + 25_000;
-    for (;;) {
-      try {
-        const ack = await member.client.request(
-          'room.send',
-          { roomId, clientMsgId, body: clientMsgId },
-          { timeoutMs: 5_000 },
-        );
-        return ack.seq;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await sleep(100);
-      }
-    }
-  };
+  const send = async (member: Member, clientMsgId: string): Promise<number> =>
+    (await sendUntilAcked(member.client, roomId, clientMsgId, 25_000)).seq;
 
   const expectEveryoneHas = async (count: number) => {
     await until(() => members.every((m) => m.seqs.length >= count), 20_000);

@@ -8,8 +8,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { GigwireClient } from '../../protocol/src/client/index.js';
 import { ensureProgram } from '../../src/platform/system-packages.js';
 import { freePort } from './servers.js';
 import { type GigwireProcess, pollHttp, spawnGigwire } from './spawn.js';
@@ -157,6 +159,19 @@ async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
  * parallel starts are safe), then nginx in front of them, and resolves once a request through the
  * proxy reaches the api. A failed start stops whatever had started.
  */
+/** A free loopback port in 20000–31999, outside the kernel's ephemeral range. */
+async function freeStablePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolveFree) => {
+      const probe = createServer();
+      probe.once('error', () => resolveFree(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolveFree(true)));
+    });
+    if (free) return port;
+  }
+}
+
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const nginxBinary = await ensureNginx();
   const port = options.port ?? (await freePort());
@@ -196,6 +211,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     slot('worker-1', 'worker', {}),
     ...Array.from({ length: options.gateways ?? 3 }, (_, i) => slot(`gateway-${i + 1}`, 'gateway', {})),
   ];
+  // Ports below Linux's ephemeral range (32768+), so that a process started again after a SIGKILL
+  // gets its port back: an outgoing connection may meanwhile have taken a port from that range.
+  for (const s of slots) {
+    s.env.PORT = String(await freeStablePort());
+    if (s.role === 'gateway') s.env.WS_PORT = String(await freeStablePort());
+  }
 
   const launch = async (s: Slot) => {
     const child = spawnGigwire(s.env);
@@ -292,4 +313,50 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     },
     stop,
   };
+}
+
+/**
+ * Sum of one metric's samples on a process's own /metrics (inspection of the process, not client
+ * traffic): open sockets, room takeovers, fenced writes.
+ */
+export async function metricSum(target: ClusterProcess, name: string): Promise<number> {
+  const text = await (await fetch(`${target.baseUrl()}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+}
+
+/** Polls `done` every 50 ms until it holds or `timeoutMs` passed; its last answer. */
+export async function until(done: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(50)) {
+    if (await done()) return true;
+  }
+  return done();
+}
+
+/**
+ * room.send until acknowledged (through reconnects and room moves): every retry reuses the
+ * clientMsgId, so the message is stored once. Gives up after `budgetMs`.
+ */
+export async function sendUntilAcked(
+  client: GigwireClient,
+  roomId: string,
+  clientMsgId: string,
+  budgetMs = 30_000,
+): Promise<{ seq: number; at: number; issuedAt: number }> {
+  const issuedAt = Date.now();
+  for (;;) {
+    try {
+      const ack = await client.request(
+        'room.send',
+        { roomId, clientMsgId, body: clientMsgId },
+        { timeoutMs: 4_000 },
+      );
+      return { seq: ack.seq, at: Date.now(), issuedAt };
+    } catch (error) {
+      if (Date.now() > issuedAt + budgetMs) throw error;
+      await sleep(100);
+    }
+  }
 }

@@ -119,7 +119,7 @@ export const roomMovedError = () =>
   });
 
 export const isRoomMoved = (error: unknown): boolean =>
-  isAppError(error) && error.code === 'UNAVAILABLE' && error.details?.['reason'] === ROOM_MOVED;
+  isAppError(error) && error.code === 'UNAVAILABLE' && error.details?.reason === ROOM_MOVED;
 /** Largest batch per INSERT; more waits for the next one. */
 const MAX_BATCH = 500;
 const TYPING_THROTTLE_MS = 2_000;

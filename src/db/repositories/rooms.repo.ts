@@ -296,7 +296,11 @@ export async function acquireRoomOwnership(
  * Locks the room row if `epoch` is still the room's (transactions of the owner); fenced otherwise.
  * Held to the commit: a takeover waits for this transaction, and one that committed first is seen.
  */
-export async function lockOwnedRoom(trx: Transaction<Database>, roomId: RoomId, epoch: number): Promise<void> {
+export async function lockOwnedRoom(
+  trx: Transaction<Database>,
+  roomId: RoomId,
+  epoch: number,
+): Promise<void> {
   const row = await trx
     .selectFrom('rooms')
     .select('id')
