@@ -278,8 +278,9 @@ function socketIoConn(
   return {
     whenReady: () => join.then(() => connected),
     drop: () => {
-      const transport = socket.io.engine?.transport as unknown as { ws?: WebSocket } | undefined;
-      if (transport?.ws !== undefined) transport.ws.terminate();
+      // The engine's `ws` socket, terminated like a network drop; null while it is between sockets.
+      const transport = socket.io.engine?.transport as unknown as { ws?: WebSocket | null } | undefined;
+      if (transport?.ws) transport.ws.terminate();
       else socket.io.engine?.close();
     },
     reconnect: () => {
@@ -472,7 +473,11 @@ async function jitterLoop(
     await sleep(at - wallMs());
     const event: DropEvent = { dropAt: wallMs(), t0: Number.NaN, since };
     receiver.events.push(event);
-    receiver.conn.drop();
+    try {
+      receiver.conn.drop();
+    } catch (error) {
+      if (state !== undefined) noteError(state.errors, error);
+    }
     counts.drops += 1;
     await sleep(outage);
     receiver.conn.reconnect();
