@@ -11,8 +11,8 @@ import { AppError, isAppError } from '../../platform/errors.js';
 import { createLogger } from '../../platform/logger.js';
 import { createManualTimers } from '../../platform/timers.js';
 import { createActorSystem } from '../runtime/actor-system.js';
-import { type RoomCommand, roomActorKind } from './room-actor.js';
-import type { MessageRow, NewMessage, RoomStore } from './room-store.js';
+import { isRoomMoved, type RoomCommand, roomActorKind } from './room-actor.js';
+import { type MessageRow, type NewMessage, RoomFencedError, type RoomStore } from './room-store.js';
 
 const roomId = 'c7d4e2a1-5b3f-4e6a-9c8d-1f2e3a4b5c6d' as RoomId;
 const alice = 'a0000000-0000-4000-8000-000000000001' as UserId;
@@ -37,7 +37,13 @@ function sqlError(code: string, message: string) {
 /** Messages in memory; every batch is all-or-nothing like one SQL statement. */
 function memoryStore() {
   const rows = new Map<number, MessageRow>();
+  /** The room's fencing epoch, as the rooms row holds it: each takeover bumps it. */
+  let currentEpoch = 0;
   const hooks = {
+    /** Another node takes the room over (a newer epoch): writes with the old one are fenced. */
+    takeOver: () => {
+      currentEpoch++;
+    },
     /** Awaited before each insert: lets a test pile sends up behind a write in flight. */
     beforeInsert: undefined as undefined | (() => Promise<void>),
     /** Awaited after an insert committed, before it resolves. */
@@ -46,9 +52,10 @@ function memoryStore() {
     down: false,
     inserts: [] as number[],
   };
-  const insert = async (messages: readonly NewMessage[]): Promise<MessageRow[]> => {
+  const insert = async (epoch: number, messages: readonly NewMessage[]): Promise<MessageRow[]> => {
     await hooks.beforeInsert?.();
     hooks.inserts.push(messages.length);
+    if (epoch !== currentEpoch) throw new RoomFencedError(roomId);
     if (hooks.down) throw sqlError('08006', 'connection terminated');
     for (const m of messages) {
       if (m.body.includes('\u0000'))
@@ -74,18 +81,18 @@ function memoryStore() {
     return stored;
   };
   const store: RoomStore = {
-    acquire: async () => ({ epoch: 1 }),
+    acquire: async () => ({ epoch: ++currentEpoch }),
     members: async () => [
       { userId: alice, lastReadSeq: 0 },
       { userId: bob, lastReadSeq: 0 },
     ],
     highestSeq: async () => Math.max(0, ...rows.keys()),
-    insertNew: (_roomId, _epoch, messages) => insert(messages),
-    insertChecked: async (_roomId, _epoch, sends, plan) => {
+    insertNew: (_roomId, epoch, messages) => insert(epoch, messages),
+    insertChecked: async (_roomId, epoch, sends, plan) => {
       const stored = [...rows.values()].filter((r) =>
         sends.some((s) => s.senderId === r.sender_id && s.clientMsgId === r.client_msg_id),
       );
-      return { stored, inserted: await insert(plan(stored)) };
+      return { stored, inserted: await insert(epoch, plan(stored)) };
     },
     messagesAfter: async (_roomId, sinceSeq, limit) =>
       [...rows.values()].filter((r) => r.seq > sinceSeq).slice(0, limit),
@@ -101,7 +108,7 @@ function memoryStore() {
   return { store, rows, hooks };
 }
 
-function setup() {
+function setup(options: { isOwner?: () => boolean } = {}) {
   const timers = createManualTimers(1_700_000_000_000);
   const log = createLogger({ level: 'fatal', pretty: false, destination: { write: () => undefined } });
   const registry = new Registry();
@@ -114,6 +121,7 @@ function setup() {
     toRoomId: (id) => id as RoomId,
     now: () => timers.now(),
     metrics: registry,
+    ...(options.isOwner === undefined ? {} : { isOwner: options.isOwner }),
   });
   system.register(kind);
   const room = system.ref<RoomCommand>(kind, roomId);
@@ -129,7 +137,7 @@ function setup() {
         (error: unknown) => ({
           clientMsgId,
           seq: undefined as number | undefined,
-          code: isAppError(error) ? error.code : 'THROWN',
+          code: isRoomMoved(error) ? 'ROOM_MOVED' : isAppError(error) ? error.code : 'THROWN',
         }),
       );
   const pushedSeqs = () =>
@@ -215,5 +223,38 @@ describe('room actor', () => {
         reply,
       })),
     ).rejects.toSatisfy((e: unknown) => e instanceof AppError && e.code === 'FORBIDDEN');
+  });
+
+  it('steps down when its write is fenced: that batch and everything queued fail ROOM_MOVED, nothing stored', async () => {
+    const { hooks, send, rows, pushedSeqs } = setup();
+    expect(await send(alice, 'before')).toMatchObject({ seq: 1 });
+    const gate = deferred();
+    hooks.beforeInsert = () => gate.promise;
+    hooks.takeOver();
+    const inFlight = send(alice, 'fenced');
+    await settle();
+    const queued = [send(bob, 'q1'), send(alice, 'q2')];
+    await settle();
+    hooks.beforeInsert = undefined;
+    gate.resolve();
+    expect((await Promise.all([inFlight, ...queued])).map((r) => r.code)).toEqual([
+      'ROOM_MOVED',
+      'ROOM_MOVED',
+      'ROOM_MOVED',
+    ]);
+    expect([...rows.keys()]).toEqual([1]);
+    expect(pushedSeqs()).toEqual([1]);
+    // A fresh activation takes the room over again (a new epoch) and writes on from the stored seq.
+    expect(await send(bob, 'q1')).toMatchObject({ seq: 2 });
+  });
+
+  it('refuses every member request ROOM_MOVED once placement gives the room to another node', async () => {
+    let mine = true;
+    const { room, send, rows } = setup({ isOwner: () => mine });
+    expect(await send(alice, 'one')).toMatchObject({ seq: 1 });
+    mine = false;
+    expect(await send(alice, 'two')).toMatchObject({ code: 'ROOM_MOVED' });
+    await expect(room.ask((reply) => ({ type: 'join', userId: bob, reply }))).rejects.toSatisfy(isRoomMoved);
+    expect([...rows.keys()]).toEqual([1]);
   });
 });
