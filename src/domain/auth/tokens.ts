@@ -8,7 +8,13 @@
  * ones; a retired key stays in the JWKS (and verifies) until every token it signed has expired.
  * Every process reloads the key set each minute, and at once (at most every 5 s) on an unknown kid.
  */
-import { createPublicKey, type KeyObject, randomUUID, verify as verifySignature } from 'node:crypto';
+import {
+  createPublicKey,
+  type KeyObject,
+  randomUUID,
+  hash as sha256Of,
+  verify as verifySignature,
+} from 'node:crypto';
 import {
   type CryptoKey,
   calculateJwkThumbprint,
@@ -32,7 +38,7 @@ const RELOAD_EVERY_MS = 60_000;
 const UNKNOWN_KID_RELOAD_MIN_MS = 5_000;
 /** Leeway for clocks of other verifiers; small, so expiry means expiry. */
 const CLOCK_TOLERANCE_S = 5;
-/** Most verified tokens remembered (each until it expires); the oldest goes first. */
+/** Most verified tokens remembered (each until it expires); the least recently used goes first. */
 const VERIFIED_CACHE_MAX = 10_000;
 
 export interface TokenSettings {
@@ -264,7 +270,9 @@ export function createTokenService(
 
   /**
    * Claims of tokens whose signature and claims were checked, until each expires (the expiry is
-   * checked again on every hit). Whether the session is still alive is not cached here.
+   * checked again on every hit), in least-recently-used order. Keyed by the token's SHA-256, not
+   * the token: about 60 bytes of key per entry instead of 450 (idle sockets' memory counts), for
+   * about a microsecond per lookup. Whether the session is still alive is not cached here.
    */
   const verified = new Map<string, AccessClaims>();
 
@@ -284,14 +292,16 @@ export function createTokenService(
       return { token, expiresIn: settings.accessTtlS };
     },
     verify: async (token) => {
-      const nowS = Math.floor(clock.now().getTime() / 1000);
-      const known = verified.get(token);
-      if (known !== undefined) {
-        if (known.exp > nowS - CLOCK_TOLERANCE_S) return known;
-        verified.delete(token);
-        throw new AppError('UNAUTHORIZED', 'access token expired');
-      }
       if (token.length > MAX_TOKEN_CHARS) throw invalidToken();
+      const nowS = Math.floor(clock.now().getTime() / 1000);
+      const cacheKey = sha256Of('sha256', token, 'base64url');
+      const known = verified.get(cacheKey);
+      if (known !== undefined) {
+        verified.delete(cacheKey);
+        if (known.exp <= nowS - CLOCK_TOLERANCE_S) throw new AppError('UNAUTHORIZED', 'access token expired');
+        verified.set(cacheKey, known);
+        return known;
+      }
       const [head, body, signature, extra] = token.split('.');
       if (
         head === undefined ||
@@ -328,8 +338,8 @@ export function createTokenService(
       const payload = jsonObjectOf(body);
       if (payload === undefined) throw invalidToken();
       const claims = checkedClaims(payload, settings, nowS);
-      verified.set(token, claims);
-      // Map order is insertion order: the first key is the oldest.
+      verified.set(cacheKey, claims);
+      // Map order is insertion order and a hit re-inserts: the first key is the least recently used.
       if (verified.size > VERIFIED_CACHE_MAX) verified.delete(verified.keys().next().value as string);
       return claims;
     },
