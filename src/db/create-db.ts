@@ -37,6 +37,13 @@ export async function createDb(target: DbTarget, log: Logger): Promise<DbHandle>
     });
     // MUST: an idle client whose server went away emits 'error' on the pool; unhandled it kills the process.
     pool.on('error', (error) => log.warn({ err: error }, 'idle PostgreSQL connection lost'));
+    // MUST: a checked-out client has no pool listener (an open transaction awaiting Redis, or a
+    // query whose socket ends before it is released): a server restart then emits an unhandled
+    // 'error' and kills the process. The query fails on its own and the pool drops the client on
+    // release, so this listener only keeps the process alive.
+    pool.on('connect', (client) =>
+      client.on('error', (error) => log.debug({ err: error }, 'PostgreSQL connection lost')),
+    );
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   } else {
     if (target.dir !== undefined) mkdirSync(target.dir, { recursive: true });

@@ -118,7 +118,10 @@ export async function startRedisServer(dir: string): Promise<RedisServer> {
 export interface PostgresServer {
   /** postgres://app@127.0.0.1:<port> (append /<database>). */
   readonly baseUrl: string;
-  readonly stop: () => Promise<void>;
+  /** `immediate` (default) aborts sessions as a crash would; `fast` ends them cleanly (pg_ctl -m). */
+  readonly stop: (mode?: 'fast' | 'immediate') => Promise<void>;
+  /** Starts it again on the same port and data directory (after `stop`). */
+  readonly start: () => Promise<void>;
 }
 
 /**
@@ -175,22 +178,26 @@ export async function startPostgresServer(
     ...(options.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
     '-c max_connections=300',
   ].join(' ');
-  await asOwner('pg_ctl', [
-    '-D',
-    dataDir,
-    '-l',
-    join(dir, 'server.log'),
-    '-w',
-    '-t',
-    '30',
-    'start',
-    '-o',
-    serverOptions,
-  ]);
+  const start = async () => {
+    await asOwner('pg_ctl', [
+      '-D',
+      dataDir,
+      '-l',
+      join(dir, 'server.log'),
+      '-w',
+      '-t',
+      '30',
+      'start',
+      '-o',
+      serverOptions,
+    ]);
+  };
+  await start();
   return {
     baseUrl: `postgres://app@127.0.0.1:${port}`,
-    stop: async () => {
-      await asOwner('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+    stop: async (mode = 'immediate') => {
+      await asOwner('pg_ctl', ['-D', dataDir, '-m', mode, '-w', 'stop']).catch(() => undefined);
     },
+    start,
   };
 }
