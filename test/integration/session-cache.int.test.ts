@@ -1,7 +1,8 @@
 /**
  * The session check's node-local cache and per-tick batching (src/domain/auth/session-cache.ts,
  * batcher.ts), on two real nodes sharing Postgres and Redis:
- * - a session revoked on node A is refused on node B once 1 s has passed, although B never hears
+ * - a session revoked on node A (logout, password change, lock by an admin, refresh-token reuse)
+ *   is refused at once on A and on node B once 1 s has passed, although B never hears
  *   the revocation (B's bus is the real Redis bus with SESSIONS_REVOKED_TOPIC filtered out, so the
  *   message is lost there and only the cache's hard staleness bound can end the session): REST 401,
  *   and a new WebSocket upgrade is refused;
@@ -28,6 +29,7 @@ import { openSocket, type TestSocket, upgradeStatus } from '../support/ws-client
 
 /** How long a node may keep answering from a cached session check (the guarantee under test). */
 const STALENESS_BOUND_MS = 1_000;
+const ADMIN = { email: 'session-cache-admin@example.test', password: 'Saffron-Lynx-2024!' };
 
 describe('session checks: node-local cache and per-tick batching', () => {
   let db: TestDatabase;
@@ -62,6 +64,10 @@ describe('session checks: node-local cache and per-tick batching', () => {
         REDIS_PREFIX: prefix,
         NODE_ID: nodeId,
         RATE_LIMIT_PER_MINUTE: '100000',
+        // A spent refresh token presented again is reuse at once (no racing-tabs grace).
+        REFRESH_REUSE_GRACE_S: '0',
+        ADMIN_EMAIL: ADMIN.email,
+        ADMIN_PASSWORD: ADMIN.password,
       });
     nodeA = await startNode(env('node-a'), logs.log, { pid: process.pid });
     nodeB = await startNode(env('node-b'), logs.log, { pid: process.pid, wrapBus: dropRevocations });
@@ -94,20 +100,48 @@ describe('session checks: node-local cache and per-tick batching', () => {
     }
   }
 
-  const revocations: [string, (api: ReturnType<typeof httpClient>, user: Registered) => Promise<number>][] = [
+  type Api = ReturnType<typeof httpClient>;
+  const adminToken = async (api: Api) =>
+    (
+      await api.post<{ accessToken: string }>('/v1/auth/login', {
+        login: ADMIN.email,
+        password: ADMIN.password,
+      })
+    ).body.accessToken;
+
+  /** Each ends the user's session through node A, checking A's answer to the revoking request. */
+  const revocations: [string, (api: Api, user: Registered) => Promise<void>][] = [
     [
       'logout (one session)',
-      async (api, user) => (await api.post('/v1/auth/logout', { refreshToken: user.refreshToken })).status,
+      async (api, user) => {
+        const logout = await api.post('/v1/auth/logout', { refreshToken: user.refreshToken });
+        expect(logout.status).toBe(204);
+      },
     ],
     [
       'password change (every session of the user)',
-      async (api, user) =>
-        (
-          await api.call('PUT', '/v1/auth/password', {
-            token: user.accessToken,
-            body: { currentPassword: user.password, newPassword: 'Cobalt-Heron-77?' },
-          })
-        ).status,
+      async (api, user) => {
+        const changed = await api.call('PUT', '/v1/auth/password', {
+          token: user.accessToken,
+          body: { currentPassword: user.password, newPassword: 'Cobalt-Heron-77?' },
+        });
+        expect(changed.status).toBe(204);
+      },
+    ],
+    [
+      'account locked by an admin',
+      async (api, user) => {
+        const locked = await api.post(`/v1/admin/users/${user.id}/lock`, undefined, await adminToken(api));
+        expect(locked.status).toBe(204);
+      },
+    ],
+    [
+      'refresh token reused (the session is revoked as likely stolen)',
+      async (api, user) => {
+        expect((await api.post('/v1/auth/refresh', { refreshToken: user.refreshToken })).status).toBe(200);
+        const reuse = await api.post('/v1/auth/refresh', { refreshToken: user.refreshToken });
+        expect(reuse.status).toBe(401);
+      },
     ],
   ];
 
@@ -124,7 +158,7 @@ describe('session checks: node-local cache and per-tick batching', () => {
       socket.close();
       const droppedBefore = droppedOnB;
 
-      expect(await revoke(apiA, user)).toBe(204);
+      await revoke(apiA, user);
       const revokedAt = Date.now();
       // The revoking node forgets its own cached check at once.
       expect((await apiA.get('/v1/me', user.accessToken)).status).toBe(401);
