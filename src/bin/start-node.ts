@@ -233,6 +233,8 @@ export async function startNode(
     started.push({ name: 'close bus', run: () => redisBus.close() });
     const bus = options.wrapBus?.(redisBus) ?? redisBus;
 
+    const logQueueError = (error: Error, queue: string) =>
+      log.warn({ err: error, queue }, 'task queue connection error');
     const presence = presenceStore(config, redis);
     const services = createServices(config, dbHandle.db, redis, bus, presence, log);
     // A revocation made on any node drops this node's cached session checks at once (a lost
@@ -313,7 +315,7 @@ export async function startNode(
         maxRetriesPerRequest: null,
       });
       started.push({ name: 'quit task redis client', run: () => closeRedisClient(tasksConnection) });
-      const taskQueue = createTaskQueue(tasksConnection, config.redisPrefix);
+      const taskQueue = createTaskQueue(tasksConnection, config.redisPrefix, logQueueError);
       started.push({ name: 'close task queues', run: () => taskQueue.close() });
       const queueMetrics = registerQueueMetrics(metrics, () => taskQueue.queues());
       return { tasksConnection, taskQueue, queueMetrics };
@@ -343,7 +345,7 @@ export async function startNode(
     // A gateway stores room messages and schedules unread reminders: it needs a producer even alone.
     let reminderTasks: Pick<TaskQueue, 'enqueue'> | undefined = taskQueues?.taskQueue;
     if (reminderTasks === undefined && runsGateway(config.role)) {
-      const producer = createTaskQueue(redis, config.redisPrefix);
+      const producer = createTaskQueue(redis, config.redisPrefix, logQueueError);
       started.push({ name: 'close reminder task queue', run: () => producer.close() });
       reminderTasks = producer;
     }

@@ -389,7 +389,8 @@ export function roomActorKind(deps: {
                 try {
                   highest = await store.highestSeq(roomId);
                 } catch (readError) {
-                  context.log.error({ err: readError }, 'room write failed');
+                  // The database is unreachable: the senders resend; not a fault of ours.
+                  context.log.warn({ err: readError }, 'room write failed');
                   failFragment(
                     fragment,
                     new AppError('UNAVAILABLE', 'message could not be stored; resend it'),
@@ -423,7 +424,7 @@ export function roomActorKind(deps: {
                 );
                 return startFlush();
               }
-              context.log.error({ err: error }, 'room write failed');
+              context.log.warn({ err: error }, 'room write failed; its senders resend');
               failFragment(fragment, new AppError('UNAVAILABLE', 'message could not be stored; resend it'));
               return startFlush();
             }

@@ -144,12 +144,21 @@ export interface TaskQueue {
 /** BullMQ prefix in a hash tag, so every key of our queues lands in one Redis Cluster slot. */
 export const bullPrefix = (redisPrefix: string) => `{${redisPrefix}-tasks}`;
 
-export function createTaskQueue(connection: Redis, redisPrefix: string): TaskQueue {
+/**
+ * `onError`: a queue's connection errors (Redis down). Without a listener BullMQ prints them to
+ * stderr itself, outside the logger; enqueue calls fail on their own either way.
+ */
+export function createTaskQueue(
+  connection: Redis,
+  redisPrefix: string,
+  onError: (error: Error, queue: QueueName) => void = () => undefined,
+): TaskQueue {
   const byName = new Map<QueueName, Queue>();
   const queueFor = (name: QueueName) => {
     let queue = byName.get(name);
     if (queue === undefined) {
       queue = new Queue(name, { connection, prefix: bullPrefix(redisPrefix) });
+      queue.on('error', (error) => onError(error, name));
       byName.set(name, queue);
     }
     return queue;
