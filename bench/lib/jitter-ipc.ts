@@ -91,5 +91,7 @@ export interface JitterRunResult {
   readonly fill: HistogramData;
   /** From the start of the reconnect to connected again (gigwire: hello; Socket.IO: connect; uws: hello + join reply). */
   readonly reconnect: HistogramData;
+  /** This worker's event-loop delay, p99 over the run (a lagging worker inflates every time it takes). */
+  readonly loopLagP99Ms: number;
   readonly errors: readonly string[];
 }

@@ -141,6 +141,7 @@ const COLUMNS: Readonly<Record<ScenarioId, readonly Column[]>> = {
       cell: (row) => `${num(row.metrics.reconnectP50Ms)} / ${num(row.metrics.reconnectP99Ms)}`,
     },
     { header: 'S.IO not recovered', cell: m('notRecovered', 0) },
+    { header: 'load worker lag p99 ms', cell: m('workerLoopLagP99Ms', 0) },
     { header: 'send failed', cell: m('sendFailed', 0) },
     { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },
   ],

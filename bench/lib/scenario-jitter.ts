@@ -163,12 +163,13 @@ async function runJitter(ctx: ScenarioContext): Promise<CaseResult> {
     gapFillMaxMs: fill.maxMs(),
     reconnectP50Ms: reconnect.quantileMs(0.5),
     reconnectP99Ms: reconnect.quantileMs(0.99),
+    workerLoopLagP99Ms: Math.max(...results.map((r) => r.loopLagP99Ms)),
     serverBusy: cpu.serverBusy,
   };
   ctx.log(
     `jitter: delivered ${(deliveryRatio * 100).toFixed(2)}% (lost ${expected - unique}, ${duplicates} duplicates), ` +
       `${drops} drops, ${filled}/${gaps} gaps filled, fill p50 ${metrics.gapFillP50Ms?.toFixed(1) ?? '-'} ms ` +
-      `p99 ${metrics.gapFillP99Ms?.toFixed(1) ?? '-'} ms, reconnected p50 ${metrics.reconnectP50Ms?.toFixed(1) ?? '-'} ms, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%`,
+      `p99 ${metrics.gapFillP99Ms?.toFixed(1) ?? '-'} ms, reconnected p50 ${metrics.reconnectP50Ms?.toFixed(1) ?? '-'} ms, worker loop lag p99 ${metrics.workerLoopLagP99Ms.toFixed(0)} ms, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%`,
   );
   return {
     scenario: 'jitter',

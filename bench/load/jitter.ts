@@ -18,6 +18,7 @@
  * (the moment the new socket is created).
  */
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { io, type Socket } from 'socket.io-client';
 import msgpackParser from 'socket.io-msgpack-parser';
 import WebSocket from 'ws';
@@ -38,6 +39,10 @@ import { runOpenLoop } from './schedule.js';
 
 const MAX_ERRORS = 5;
 const CONNECT_TIMEOUT_MS = 15_000;
+/** One reconnect attempt of Socket.IO gives up after this (the SDK's hello timer is 10 s too). */
+const ATTEMPT_TIMEOUT_MS = 10_000;
+/** A failed reconnect attempt is retried after a random delay below this (the SDK's first backoff step). */
+const RETRY_CEILING_MS = 250;
 /** Socket.IO recovery server's path on the peer (bench/peers/socketio-peer.ts). */
 export const SOCKETIO_RECOVERY_PATH = '/recovery/';
 
@@ -250,7 +255,7 @@ function socketIoConn(
     parser: msgpackParser,
     forceNew: true,
     reconnection: false,
-    timeout: CONNECT_TIMEOUT_MS,
+    timeout: ATTEMPT_TIMEOUT_MS,
     auth: { userId: member.userId },
     ...({ localAddress, perMessageDeflate: false } as Record<string, unknown>),
   });
@@ -284,9 +289,24 @@ function socketIoConn(
       else socket.io.engine?.close();
     },
     reconnect: () => {
-      connected = new Promise((resolve) => socket.once('connect', () => resolve()));
+      // Retried until connected, as Socket.IO's own reconnection would (with the SDK's first backoff step).
+      connected = new Promise((resolve) => {
+        const attempt = () => {
+          const onConnect = () => {
+            socket.off('connect_error', onError);
+            resolve();
+          };
+          const onError = () => {
+            socket.off('connect', onConnect);
+            setTimeout(attempt, Math.random() * RETRY_CEILING_MS);
+          };
+          socket.once('connect', onConnect);
+          socket.once('connect_error', onError);
+          socket.connect();
+        };
+        attempt();
+      });
       hooks.onAttempt();
-      socket.connect();
     },
     send: (body, clientMsgId) =>
       new Promise<void>((resolve, reject) => {
@@ -331,7 +351,18 @@ function uwsConn(url: string, member: JitterMember, localAddress: string, hooks:
     drop: () => client?.close(),
     reconnect: () => {
       hooks.onAttempt();
-      ready = open();
+      ready = (async () => {
+        // Retried as a client library would: a few attempts, each after a short random delay.
+        for (let attempt = 1; ; attempt += 1) {
+          try {
+            await open();
+            return;
+          } catch (error) {
+            if (attempt >= 5) throw error;
+            await sleep(Math.random() * RETRY_CEILING_MS);
+          }
+        }
+      })();
       ready.catch(hooks.onError);
     },
     send: (body, clientMsgId) => {
@@ -508,11 +539,15 @@ export async function jitterRun(req: JitterRunRequest): Promise<JitterRunResult>
     receiver.events.length = 0;
   }
   const counts = { drops: 0, reconnected: 0, reconnect: new Histogram() };
+  // A busy load worker delays every reconnect and every arrival it times: its loop lag is reported.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const publishing = Promise.all([...st.publishers].map(([room, conn]) => publishRoom(conn, room, req)));
   const jittering = Promise.all(st.receivers.map((receiver) => jitterLoop(receiver, req, counts)));
   const publishers = await publishing;
   await jittering;
   await sleep(req.startAt + req.durationMs + req.drainMs - wallMs());
+  loopDelay.disable();
 
   const fill = new Histogram();
   let gaps = 0;
@@ -572,6 +607,7 @@ export async function jitterRun(req: JitterRunRequest): Promise<JitterRunResult>
     notRecovered: st.notRecovered,
     fill: fill.toData(),
     reconnect: counts.reconnect.toData(),
+    loopLagP99Ms: loopDelay.percentile(99) / 1e6,
     errors: st.errors,
   };
 }
