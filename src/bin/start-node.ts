@@ -16,7 +16,7 @@ import { migrateToLatest } from '../db/migrate.js';
 import { ensureInstallation } from '../db/repositories/installation.repo.js';
 import { createAdminService } from '../domain/admin/service.js';
 import { createPasswordHasher } from '../domain/auth/passwords.js';
-import { createAuthService, parseSessionsRevoked, SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
+import { createAuthService, SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
 import { createTokenService } from '../domain/auth/tokens.js';
 import { createConsoleSessions } from '../domain/console/sessions.js';
 import { startOutboxRelay } from '../domain/events/relay.js';
@@ -240,8 +240,7 @@ export async function startNode(
     // A revocation made on any node drops this node's cached session checks at once (a lost
     // message costs at most the cache's 1 s bound). API-only nodes need it as much as gateways.
     const stopRevocations = await bus.subscribe(SESSIONS_REVOKED_TOPIC, (payload) => {
-      const event = parseSessionsRevoked(payload);
-      if (event !== undefined) services.auth.forgetRevokedSessions(event);
+      services.auth.forgetRevokedSessions(payload);
     });
     started.push({ name: 'stop session revocation listener', run: () => stopRevocations() });
     // Loads (or, on the very first start, creates) the signing keys before any request needs them.

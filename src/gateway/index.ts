@@ -13,15 +13,8 @@ import type { Kysely } from 'kysely';
 import { Gauge, type Registry } from 'prom-client';
 import { createCodec } from '../../protocol/src/codec.js';
 import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
-import {
-  type ClientFrame,
-  NotificationPayload,
-  type NotificationsReadPayload,
-  NotificationsReadPushPayload,
-  PresenceState,
-  type WalletPayload,
-} from '../../protocol/src/frames.js';
-import { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
+import type { ClientFrame, NotificationsReadPayload, WalletPayload } from '../../protocol/src/frames.js';
+import { RoomId, UserId } from '../../protocol/src/ids.js';
 import { roomActorKind } from '../actors/room/room-actor.js';
 import { createRoomStore, type RoomStore } from '../actors/room/room-store.js';
 import { type ActorSystem, createRemoteActors, DEFAULT_ASK_TIMEOUT_MS } from '../actors/runtime/index.js';
@@ -29,17 +22,9 @@ import { type UserMessage, userActorKind } from '../actors/user/user-actor.js';
 import type { Database } from '../db/database.js';
 import { isRoomMember } from '../db/repositories/rooms.repo.js';
 import type { AuthService } from '../domain/auth/service.js';
-import { SESSIONS_REVOKED_TOPIC } from '../domain/auth/service.js';
-import {
-  NOTIFICATIONS_READ_TOPIC,
-  NOTIFICATIONS_TOPIC,
-  type NotificationsApi,
-} from '../domain/notifications/service.js';
+import { NOTIFICATIONS_TOPIC, type NotificationsApi } from '../domain/notifications/service.js';
 import type { OnRoomMessagesStored } from '../domain/notifications/unread-scheduler.js';
-import { WALLET_CHANGED_TOPIC } from '../domain/payments/wallet-service.js';
-import { PRESENCE_TOPIC, type PresenceService } from '../domain/presence/service.js';
-import { ROOM_MEMBERSHIP_TOPIC } from '../domain/rooms/service.js';
-import { CONTACT_REMOVED_TOPIC } from '../domain/users/service.js';
+import type { PresenceService } from '../domain/presence/service.js';
 import type { Bus } from '../platform/bus/bus.js';
 import { createFanOutQueue } from '../platform/bus/fanout-queue.js';
 import { isAppError } from '../platform/errors.js';
@@ -47,15 +32,16 @@ import type { Logger } from '../platform/logger.js';
 import { createPlacement } from '../platform/placement.js';
 import type { PresenceStore } from '../platform/presence-store.js';
 import type { ShutdownStep } from '../platform/shutdown.js';
-import { systemTimers } from '../platform/timers.js';
+import { type CancelTimer, every, systemTimers } from '../platform/timers.js';
 import { withTrace } from '../platform/trace.js';
+import { subscribeBusBridge } from './bus-bridge.js';
 import { Connection, type ConnectionLimits } from './connection.js';
 import type { WebSocketEngine } from './engine.js';
 import { registerFastifyWebSocket } from './fastify-ws.js';
 import { createHandlers, dispatchThrough } from './handlers.js';
 import { createHub } from './hub.js';
 import { createJobBoard } from './job-board.js';
-import { subscribeMarketLive } from './market-live.js';
+import { createNodePresence } from './node-presence.js';
 import { createRoomAccess } from './room-access.js';
 import { createRoomJoins } from './room-joins.js';
 import { createRoomRouter } from './room-router.js';
@@ -119,7 +105,8 @@ const FANOUT_MAX_IN_FLIGHT = 1_000;
 /** A publish unanswered this long frees its slot (the Redis command timeout normally ends it first). */
 const DEFAULT_FANOUT_TIMEOUT_MS = 5_000;
 
-const REAP_EVERY_MS = 3_000;
+/** Expired presence watches and slow consumers are looked for this often. */
+const SWEEP_EVERY_MS = 1_000;
 /** How often placement reads the node registry (and so how soon a lapsed or new lease moves rooms). */
 const PLACEMENT_REFRESH_MS = 1_000;
 /** A remote room request waits a little longer than the owner's own ask, so the owner's answer wins. */
@@ -346,14 +333,16 @@ export function createGateway(deps: GatewayDeps) {
   };
 
   const unsubscribes: (() => Promise<void>)[] = [];
-  const intervals: NodeJS.Timeout[] = [];
+  let stopSweeps: CancelTimer = () => undefined;
   let uwsListener: UwsListener | undefined;
   let fastifyWs: { stopHeartbeat: () => void } | undefined;
-
-  const announceOffline = async (userIds: string[]) => {
-    const parsed = userIds.map((id) => UserId.safeParse(id)).flatMap((r) => (r.success ? [r.data] : []));
-    if (parsed.length > 0) await deps.presence.announceOffline(parsed);
-  };
+  const nodePresence = createNodePresence({
+    store: deps.presenceStore,
+    presence: deps.presence,
+    timers: systemTimers,
+    leaseMs: settings.presenceLeaseMs,
+    log,
+  });
 
   return {
     core,
@@ -371,99 +360,35 @@ export function createGateway(deps: GatewayDeps) {
 
     /** Subscribes to the bus, takes the presence lease, starts uWS when a native build loaded. */
     start: async (): Promise<{ wsPort: number | undefined }> => {
-      // A previous life of this node (same NODE_ID, crashed) may have left counts behind.
-      await announceOffline(await deps.presenceStore.clearNode());
-      await deps.presenceStore.renewLease();
+      await nodePresence.join();
       await remoteActors.start();
       await placement.start();
       unsubscribes.push(
-        await bus.subscribe(PRESENCE_TOPIC, (payload) => {
-          const state = PresenceState.safeParse(payload);
-          if (state.success) hub.pushToWatchers(state.data.userId, { t: 'presence', d: state.data });
-        }),
-        await bus.subscribe(SESSIONS_REVOKED_TOPIC, (payload) => {
-          const userId = UserId.safeParse(payload.userId);
-          if (!userId.success) return;
-          const sessionId =
-            payload.sessionId === undefined ? undefined : SessionId.safeParse(payload.sessionId).data;
-          const closed = hub.closeUser(userId.data, sessionId, CloseCode.AUTH_EXPIRED, 'session revoked');
-          if (closed > 0) log.info({ userId: userId.data, closed }, 'closed sockets of revoked sessions');
-        }),
-        await bus.subscribe(ROOM_MEMBERSHIP_TOPIC, (payload) => {
-          // Every node forgets its cached access; the owner's actor (if this node hosts it) reloads.
-          const roomId = RoomId.safeParse(payload.roomId);
-          if (!roomId.success) return;
-          roomAccess.forget(roomId.data);
-          try {
-            rooms.tellResident(roomId.data, { type: 'reload-members' });
-          } catch (error) {
-            log.warn({ err: error, roomId: roomId.data }, 'room actor refused a membership reload');
-          }
-        }),
-        await bus.subscribe(CONTACT_REMOVED_TOPIC, (payload) => {
-          // Presence is for mutual contacts: once either side removes the other, neither watches.
-          const userId = UserId.safeParse(payload.userId);
-          const contactId = UserId.safeParse(payload.contactId);
-          if (!userId.success || !contactId.success) return;
-          contactRemovals += 1;
-          for (const connection of hub.connectionsOf(userId.data)) hub.unwatch(connection, [contactId.data]);
-          for (const connection of hub.connectionsOf(contactId.data)) hub.unwatch(connection, [userId.data]);
-        }),
-        await bus.subscribe(WALLET_CHANGED_TOPIC, (payload) => {
-          // Read here, after the commit that announced it: the push carries the whole balance, so
-          // pushes that overtake each other still end on the truth.
-          const walletOf = deps.walletOf;
-          if (walletOf === undefined || !Array.isArray(payload.userIds)) return;
-          for (const raw of payload.userIds) {
-            const userId = UserId.safeParse(raw);
-            if (!userId.success || hub.connectionsOf(userId.data).size === 0) continue;
-            walletOf(userId.data).then(
-              (wallet) => tellUser(userId.data, { type: 'wallet', wallet }),
-              (error: unknown) => log.warn({ err: error, userId: userId.data }, 'wallet push skipped'),
-            );
-          }
-        }),
-        await bus.subscribe(NOTIFICATIONS_TOPIC, (payload) => {
-          const userId = UserId.safeParse(payload.userId);
-          const notification = NotificationPayload.safeParse(payload.notification);
-          if (userId.success && notification.success && hub.connectionsOf(userId.data).size > 0) {
-            tellUser(userId.data, { type: 'notify', notification: notification.data });
-          }
-        }),
-        await bus.subscribe(NOTIFICATIONS_READ_TOPIC, (payload) => {
-          // Every socket of the user but the one that asked (it has its reply) clears its badge.
-          const userId = UserId.safeParse(payload.userId);
-          const read = NotificationsReadPushPayload.safeParse(payload);
-          if (!userId.success || !read.success) return;
-          for (const connection of hub.connectionsOf(userId.data)) {
-            if (connection.id !== payload.exceptConnectionId) {
-              connection.sendFrame({ t: 'notifications.read', d: read.data });
+        ...(await subscribeBusBridge({
+          bus,
+          hub,
+          jobBoard,
+          log,
+          tellUser,
+          onMembershipChanged: (roomId) => {
+            // Every node forgets its cached access; the owner's actor (if this node hosts it) reloads.
+            roomAccess.forget(roomId);
+            try {
+              rooms.tellResident(roomId, { type: 'reload-members' });
+            } catch (error) {
+              log.warn({ err: error, roomId }, 'room actor refused a membership reload');
             }
-          }
-        }),
-        ...(await subscribeMarketLive({ bus, hub, jobBoard, tellUser })),
-      );
-      intervals.push(
-        setInterval(() => {
-          hub.sweepExpired(now());
-          hub.sweepBackpressure();
-        }, 1_000),
-        setInterval(
-          () => {
-            deps.presenceStore
-              .renewLease()
-              .catch((error: unknown) => log.warn({ err: error }, 'presence lease renewal failed'));
           },
-          Math.floor(settings.presenceLeaseMs / 3),
-        ),
-        setInterval(() => {
-          deps.presenceStore
-            .reapDeadNodes()
-            .then(announceOffline)
-            .catch((error: unknown) => log.warn({ err: error }, 'presence reaper failed'));
-        }, REAP_EVERY_MS),
+          onContactRemoved: () => {
+            contactRemovals += 1;
+          },
+          ...(deps.walletOf === undefined ? {} : { walletOf: deps.walletOf }),
+        })),
       );
-      for (const interval of intervals) interval.unref();
+      stopSweeps = every(systemTimers, SWEEP_EVERY_MS, () => {
+        hub.sweepExpired(now());
+        hub.sweepBackpressure();
+      });
       if (deps.engine.uws !== undefined) {
         uwsListener = await listenUws({
           uws: deps.engine.uws,
@@ -512,7 +437,8 @@ export function createGateway(deps: GatewayDeps) {
         name: 'stop accepting WebSockets',
         run: async () => {
           uwsListener?.stopListening();
-          for (const interval of intervals) clearInterval(interval);
+          stopSweeps();
+          nodePresence.stop();
         },
       },
       {
@@ -539,7 +465,7 @@ export function createGateway(deps: GatewayDeps) {
         run: async () => {
           placement.stop();
           await remoteActors.close();
-          await announceOffline(await deps.presenceStore.clearNode());
+          await nodePresence.leave();
           for (const unsubscribe of unsubscribes) await unsubscribe();
           await roomJoins.closeAll();
         },

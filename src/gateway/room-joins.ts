@@ -15,7 +15,6 @@
  * A join of the same connection again, a leave or a close ends a catch-up in progress.
  */
 
-import { ServerFrame } from '../../protocol/src/frames.js';
 import type { RoomId, UserId } from '../../protocol/src/ids.js';
 import type { RoomCommand } from '../actors/room/room-actor.js';
 import type { RoomStore } from '../actors/room/room-store.js';
@@ -48,14 +47,12 @@ export function createRoomJoins(deps: {
   const ensureSubscription = (roomId: RoomId) => {
     let subscription = subscriptions.get(roomId);
     if (subscription === undefined) {
-      const made = bus.subscribe(roomTopic(roomId), (payload) => {
-        const frame = ServerFrame.safeParse(payload.frame);
-        if (!frame.success) return;
-        if (frame.data.t === 'room.member' && frame.data.d.change === 'removed') {
-          for (const connection of [...deps.connectionsOf(frame.data.d.userId)])
+      const made = bus.subscribe(roomTopic(roomId), ({ frame }) => {
+        if (frame.t === 'room.member' && frame.d.change === 'removed') {
+          for (const connection of [...deps.connectionsOf(frame.d.userId)])
             leave(roomId, connection).catch(logUnsubscribeFailure);
         }
-        hub.pushToRoom(roomId, frame.data);
+        hub.pushToRoom(roomId, frame);
       });
       // A failed SUBSCRIBE is forgotten, so the next join tries again instead of failing forever.
       made.catch(() => {

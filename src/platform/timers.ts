@@ -100,3 +100,26 @@ export function createManualTimers(startMs = 0): ManualTimers {
     pending: () => queue.length,
   };
 }
+
+/**
+ * Runs `task` every `periodMs` on `timers` until the returned function is called. The next run is
+ * scheduled when the previous one's promise settled, so a slow run (a stalled Redis) never piles
+ * runs up; a rejected run is the task's own business (it should log), the next one still comes.
+ */
+export function every(timers: Timers, periodMs: number, task: () => void | Promise<void>): CancelTimer {
+  let cancelNext: CancelTimer = () => undefined;
+  let stopped = false;
+  const run = () => {
+    Promise.resolve()
+      .then(task)
+      .catch(() => undefined)
+      .finally(() => {
+        if (!stopped) cancelNext = timers.schedule(periodMs, run);
+      });
+  };
+  cancelNext = timers.schedule(periodMs, run);
+  return () => {
+    stopped = true;
+    cancelNext();
+  };
+}

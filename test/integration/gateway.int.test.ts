@@ -5,10 +5,12 @@
  * consumer closed with 1013. The test holds the signing key (JWT_PRIVATE_KEY) so it can mint
  * tokens with short lifetimes on real sessions.
  */
+
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CryptoKey, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { UserId } from '../../protocol/src/ids.js';
 import { type RunningNode, startNode } from '../../src/bin/start-node.js';
 import { NOTIFICATIONS_TOPIC } from '../../src/gateway/index.js';
 import { createRedisBus } from '../../src/platform/bus/redis-bus.js';
@@ -243,7 +245,7 @@ describe('WebSocket gateway', () => {
       const body = 'x'.repeat(30_000);
       for (let i = 0; i < 400; i++) {
         await bus.publish(NOTIFICATIONS_TOPIC, {
-          userId: user.id,
+          userId: UserId.parse(user.id),
           notification: {
             id: `n${i}`,
             kind: 'test.flood',

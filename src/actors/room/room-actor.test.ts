@@ -6,7 +6,7 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
-import type { BusPayload } from '../../platform/bus/bus.js';
+import type { RoomFramePayload } from '../../platform/bus/topics.js';
 import { AppError, isAppError } from '../../platform/errors.js';
 import { createLogger } from '../../platform/logger.js';
 import { createManualTimers } from '../../platform/timers.js';
@@ -114,7 +114,7 @@ function setup(options: { isOwner?: () => boolean } = {}) {
   const registry = new Registry();
   const system = createActorSystem({ log, timers, metrics: registry, askTimeoutMs: 60_000 });
   const { store, rows, hooks } = memoryStore();
-  const published: BusPayload[] = [];
+  const published: RoomFramePayload[] = [];
   const kind = roomActorKind({
     store,
     fanOut: (_topic, payload) => published.push(payload),

@@ -32,8 +32,8 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { RoomMessage, ServerFrame } from '../../../protocol/src/frames.js';
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
-import { roomTopic, toRoomMessage } from '../../domain/rooms/service.js';
-import type { BusPayload } from '../../platform/bus/bus.js';
+import { toRoomMessage } from '../../domain/rooms/service.js';
+import { type RoomFramePayload, roomTopic, type Topic } from '../../platform/bus/topics.js';
 import { AppError, isAppError } from '../../platform/errors.js';
 import type { ActorKind, Reply } from '../runtime/types.js';
 import {
@@ -131,7 +131,7 @@ const SELF_TELL_RETRY_MS = 20;
 export function roomActorKind(deps: {
   readonly store: RoomStore;
   /** Enqueues a bus publish; never throws, never waits (a bounded fan-out queue). */
-  readonly fanOut: (topic: string, payload: BusPayload) => void;
+  readonly fanOut: (topic: Topic<RoomFramePayload>, payload: RoomFramePayload) => void;
   readonly toRoomId: (id: string) => RoomId;
   readonly now: () => number;
   readonly metrics: Registry;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createMemoryBus } from '../../platform/bus/bus.js';
+import { actorRepliesTopic, actorRequestsTopic } from '../../platform/bus/topics.js';
 import { AppError } from '../../platform/errors.js';
 import { createLogger } from '../../platform/logger.js';
 import { createManualTimers } from '../../platform/timers.js';
@@ -74,7 +75,7 @@ describe('remote actors over the bus', () => {
     expect(await silent).toMatchObject({ code: 'UNAVAILABLE', details: { reason: NO_ANSWER } });
   });
 
-  it('answers a malformed or unserved request VALIDATION_FAILED, never runs it, and keeps local messages local', async () => {
+  it('answers a request with a malformed message or of an unserved kind VALIDATION_FAILED, never runs it, and keeps local messages local', async () => {
     const { bus, a, b } = twoNodes();
     let ran = 0;
     b.serve(counterKind, async () => {
@@ -84,22 +85,21 @@ describe('remote actors over the bus', () => {
     await a.start();
     await b.start();
     const replies: unknown[] = [];
-    await bus.subscribe('node.spy.replies', (payload) => replies.push(payload));
-    await bus.publish('node.node-b.requests', {
+    await bus.subscribe(actorRepliesTopic('spy'), (payload) => replies.push(payload));
+    await bus.publish(actorRequestsTopic('node-b'), {
       from: 'spy',
       corr: 'x1',
       kind: 'counter',
       id: 'c',
       message: { type: 'add', by: 'two' },
     });
-    await bus.publish('node.node-b.requests', {
+    await bus.publish(actorRequestsTopic('node-b'), {
       from: 'spy',
       corr: 'x2',
       kind: 'nope',
       id: 'c',
       message: {},
     });
-    await bus.publish('node.node-b.requests', { nonsense: true });
     await settle();
     expect(ran).toBe(0);
     expect(replies).toEqual([

@@ -7,7 +7,8 @@
  * the kind, the actor id, the message without its Reply (`RemoteKind.toWire`) and a correlation id;
  * the host rebuilds the message with a Reply of its own (`RemoteKind.fromWire`), asks its local
  * actor, and publishes `{corr, ok, value}` or `{corr, ok: false, error: {code, message, details}}`.
- * Payloads are parsed with zod where they arrive. Delivery is at-most-once (Redis pub/sub): a lost
+ * Envelopes are typed by the bus catalogue (ActorRequest, ActorReply in platform/bus/topics.ts);
+ * the message inside is parsed with its kind's schema where it arrives. Delivery is at-most-once (Redis pub/sub): a lost
  * request or answer is a timeout (UNAVAILABLE), so remote requests must be safe to resend
  * (room sends carry their clientMsgId).
  *
@@ -16,9 +17,14 @@
  * cut off — the caller's placement can drop it before its lease lapses.
  */
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
-import { ErrorCode } from '../../../protocol/src/codes.js';
+import type { z } from 'zod';
 import type { Bus } from '../../platform/bus/bus.js';
+import {
+  type ActorReply,
+  type ActorRequest,
+  actorRepliesTopic,
+  actorRequestsTopic,
+} from '../../platform/bus/topics.js';
 import { AppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Timers } from '../../platform/timers.js';
@@ -36,28 +42,6 @@ export interface RemoteKind<Msg, Wire> {
 /** Why a remote request failed without an answer of the host (details.reason). */
 export const NODE_GONE = 'NODE_GONE';
 export const NO_ANSWER = 'NO_ANSWER';
-
-const requestsTopic = (nodeId: string) => `node.${nodeId}.requests`;
-const repliesTopic = (nodeId: string) => `node.${nodeId}.replies`;
-
-const RemoteRequest = z.object({
-  from: z.string().min(1),
-  corr: z.string().min(1),
-  kind: z.string().min(1),
-  id: z.string().min(1),
-  message: z.unknown(),
-});
-
-const RemoteError = z.object({
-  code: z.enum(Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]]),
-  message: z.string(),
-  details: z.record(z.string(), z.unknown()).optional(),
-});
-
-const RemoteReply = z.union([
-  z.object({ corr: z.string(), ok: z.literal(true), value: z.unknown() }),
-  z.object({ corr: z.string(), ok: z.literal(false), error: RemoteError }),
-]);
 
 /** Serves one kind's requests on this node: answers with the value or an AppError. */
 export type RemoteHandler<Wire> = (id: string, message: Wire) => Promise<unknown>;
@@ -103,21 +87,16 @@ export function createRemoteActors(options: {
   const served = new Map<string, { kind: RemoteKind<unknown, unknown>; handle: RemoteHandler<unknown> }>();
   const unsubscribes: (() => Promise<void>)[] = [];
 
-  const answer = (to: string, reply: z.infer<typeof RemoteReply>) => {
-    bus.publish(repliesTopic(to), reply).catch((error: unknown) => {
+  const answer = (to: string, reply: ActorReply) => {
+    bus.publish(actorRepliesTopic(to), reply).catch((error: unknown) => {
       log.warn({ err: error, to }, 'remote reply could not be published');
     });
   };
 
-  const onRequest = (payload: unknown) => {
-    const request = RemoteRequest.safeParse(payload);
-    if (!request.success) {
-      log.warn({ issues: request.error.issues.length }, 'malformed remote request dropped');
-      return;
-    }
-    const { from, corr, kind, id } = request.data;
+  const onRequest = (request: ActorRequest) => {
+    const { from, corr, kind, id } = request;
     const entry = served.get(kind);
-    const message = entry?.kind.wire.safeParse(request.data.message);
+    const message = entry?.kind.wire.safeParse(request.message);
     if (entry === undefined || message === undefined || !message.success) {
       answer(from, {
         corr,
@@ -147,16 +126,14 @@ export function createRemoteActors(options: {
     );
   };
 
-  const onReply = (payload: unknown) => {
-    const reply = RemoteReply.safeParse(payload);
-    if (!reply.success) return;
-    const entry = waiting.get(reply.data.corr);
+  const onReply = (reply: ActorReply) => {
+    const entry = waiting.get(reply.corr);
     if (entry === undefined) return; // timed out already
-    waiting.delete(reply.data.corr);
+    waiting.delete(reply.corr);
     entry.cancelTimer();
-    if (reply.data.ok) entry.resolve(reply.data.value === null ? undefined : reply.data.value);
+    if (reply.ok) entry.resolve(reply.value === null ? undefined : reply.value);
     else {
-      const { code, message, details } = reply.data.error;
+      const { code, message, details } = reply.error;
       entry.reject(new AppError(code, message, details === undefined ? {} : { details }));
     }
   };
@@ -173,7 +150,7 @@ export function createRemoteActors(options: {
         );
       });
       waiting.set(corr, { resolve: resolve as (value: unknown) => void, reject, cancelTimer });
-      bus.publish(requestsTopic(to), { from: nodeId, corr, kind, id, message }).then(
+      bus.publish(actorRequestsTopic(to), { from: nodeId, corr, kind, id, message }).then(
         (reached) => {
           if (reached > 0 || !waiting.delete(corr)) return;
           cancelTimer();
@@ -199,8 +176,8 @@ export function createRemoteActors(options: {
   return {
     start: async () => {
       unsubscribes.push(
-        await bus.subscribe(requestsTopic(nodeId), onRequest),
-        await bus.subscribe(repliesTopic(nodeId), onReply),
+        await bus.subscribe(actorRequestsTopic(nodeId), onRequest),
+        await bus.subscribe(actorRepliesTopic(nodeId), onReply),
       );
     },
     serve: (kind, handle) => {

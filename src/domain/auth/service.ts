@@ -10,7 +10,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { SessionId, UserId } from '../../../protocol/src/ids.js';
+import type { SessionId, UserId } from '../../../protocol/src/ids.js';
 import type { AuthResponse, RegisterRequest, TokenPair } from '../../../protocol/src/rest/auth.js';
 import type { Role } from '../../../protocol/src/rest/users.js';
 import type { Database } from '../../db/database.js';
@@ -40,6 +40,7 @@ import {
   type UserRow,
   updateUser,
 } from '../../db/repositories/users.repo.js';
+import { SESSIONS_REVOKED_TOPIC } from '../../platform/bus/topics.js';
 import type { Clock } from '../../platform/clock.js';
 import { AppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
@@ -50,6 +51,8 @@ import { weakPasswordReason } from './common-passwords.js';
 import type { PasswordHasher } from './passwords.js';
 import { createSessionCache } from './session-cache.js';
 import type { TokenService } from './tokens.js';
+
+export { SESSIONS_REVOKED_TOPIC };
 
 /** Events this module writes to the outbox (consumed by the relay). */
 export const AuthEvent = {
@@ -140,20 +143,6 @@ export interface SessionsRevoked {
   readonly userId: UserId;
   readonly sessionId?: SessionId;
   readonly reason: string;
-}
-export const SESSIONS_REVOKED_TOPIC = 'auth.sessions-revoked';
-
-/** A SESSIONS_REVOKED_TOPIC payload as it came off the bus; undefined when it is not one. */
-export function parseSessionsRevoked(
-  payload: Readonly<Record<string, unknown>>,
-): SessionsRevoked | undefined {
-  const userId = UserId.safeParse(payload.userId);
-  if (!userId.success) return undefined;
-  if (payload.sessionId === undefined) return { userId: userId.data, reason: String(payload.reason ?? '') };
-  const sessionId = SessionId.safeParse(payload.sessionId);
-  return sessionId.success
-    ? { userId: userId.data, sessionId: sessionId.data, reason: String(payload.reason ?? '') }
-    : undefined;
 }
 
 export interface ClientMeta {

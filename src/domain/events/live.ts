@@ -25,6 +25,7 @@ import type { Database } from '../../db/database.js';
 import { findOpenJobs, type JobRow } from '../../db/repositories/jobs.repo.js';
 import type { OutboxEventRow } from '../../db/repositories/outbox.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
+import { JOB_POSTED_TOPIC, MARKET_EVENT_TOPIC, type Topic } from '../../platform/bus/topics.js';
 import type { Logger } from '../../platform/logger.js';
 import {
   CONTRACT_EVENT_PREFIX,
@@ -33,10 +34,7 @@ import {
   MarketplaceEvent,
 } from '../marketplace/events.js';
 
-/** Bus topic of `market` pushes: `{userIds: UserId[], event: MarketEventPayload}`. */
-export const MARKET_EVENT_TOPIC = 'market.event';
-/** Bus topic of the live job board: `{job: JobPostedPayload}`. */
-export const JOB_POSTED_TOPIC = 'market.job-posted';
+export { JOB_POSTED_TOPIC, MARKET_EVENT_TOPIC };
 
 /** The state an event leaves its bid or job in, for events whose payload does not say. */
 const IMPLIED_STATE: Readonly<Record<string, string>> = {
@@ -112,11 +110,11 @@ export interface LiveDeps {
  * and the rest go on (the events stay published; their tasks are not affected).
  */
 export async function announceLive(deps: LiveDeps, events: readonly OutboxEventRow[]): Promise<void> {
-  const publish = async (topic: string, payload: Record<string, unknown>, eventId: string) => {
+  const publish = async <P>(topic: Topic<P>, payload: P, eventId: string) => {
     try {
       await deps.bus.publish(topic, payload);
     } catch (error) {
-      deps.log.warn({ err: error, eventId, topic }, 'live marketplace push not announced');
+      deps.log.warn({ err: error, eventId, topic: topic.name }, 'live marketplace push not announced');
     }
   };
   const posted: JobId[] = [];

@@ -55,6 +55,7 @@ import { findPayment } from '../../db/repositories/payments.repo.js';
 import { findUserById } from '../../db/repositories/users.repo.js';
 import type { EmailPreference } from '../../db/tables/notifications.table.js';
 import type { Bus } from '../../platform/bus/bus.js';
+import { NOTIFICATIONS_READ_TOPIC, NOTIFICATIONS_TOPIC } from '../../platform/bus/topics.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
@@ -70,13 +71,7 @@ import {
   type NotificationType,
 } from './types.js';
 
-/** Bus topic of personal notifications: `{ userId, notification }`, delivered to every node. */
-export const NOTIFICATIONS_TOPIC = 'notifications';
-/**
- * Bus topic of read marks: `{ userId, ids?, all?, unreadCount, exceptConnectionId? }`; every node
- * pushes `notifications.read` to the user's sockets but the one that asked.
- */
-export const NOTIFICATIONS_READ_TOPIC = 'notifications.read';
+export { NOTIFICATIONS_READ_TOPIC, NOTIFICATIONS_TOPIC };
 
 export interface NotificationSettings {
   /** NOTIFY_EMAIL_DIGEST_S in ms: how long a digest collects before it is sent. */

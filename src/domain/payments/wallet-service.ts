@@ -9,6 +9,7 @@ import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import { findUserById } from '../../db/repositories/users.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
+import { WALLET_CHANGED_TOPIC } from '../../platform/bus/topics.js';
 import { AppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import { type AuditReport, auditLedger } from './audit.js';
@@ -16,11 +17,7 @@ import { walletTransactions } from './history.js';
 import type { PaymentsDeps } from './ledger.js';
 import { transferIn, walletBalance } from './wallet.js';
 
-/**
- * Bus topic `{userIds}`: these users' balances changed (after the commit). Every gateway node reads
- * the balance of those with sockets there and pushes a `wallet` frame through their user actor.
- */
-export const WALLET_CHANGED_TOPIC = 'wallet.changed';
+export { WALLET_CHANGED_TOPIC };
 
 /** Announces committed balance changes; never throws (a missed push is repaired by the next one or by REST). */
 export type AnnounceWalletChange = (userIds: readonly string[]) => void;

@@ -10,12 +10,12 @@ import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import { lastSeenOf, mutualContactIdsAmong, setLastSeenMany } from '../../db/repositories/users.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
+import { PRESENCE_TOPIC } from '../../platform/bus/topics.js';
 import type { Clock } from '../../platform/clock.js';
 import { AppError } from '../../platform/errors.js';
 import type { PresenceStore } from '../../platform/presence-store.js';
 
-/** Bus topic of presence transitions; payload is a PresenceState. */
-export const PRESENCE_TOPIC = 'presence';
+export { PRESENCE_TOPIC };
 
 export function createPresenceService(deps: {
   readonly db: Kysely<Database>;

@@ -30,12 +30,10 @@ import {
 } from '../../db/repositories/rooms.repo.js';
 import { findUserById, ownersWithContact } from '../../db/repositories/users.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
+import { ROOM_MEMBERSHIP_TOPIC, roomTopic } from '../../platform/bus/topics.js';
 import { AppError, isAppError } from '../../platform/errors.js';
 
-/** Bus topic of one room: every node with joined connections subscribes. */
-export const roomTopic = (roomId: string) => `room.${roomId}`;
-/** Bus topic telling room actors to reload membership. */
-export const ROOM_MEMBERSHIP_TOPIC = 'rooms.membership';
+export { ROOM_MEMBERSHIP_TOPIC, roomTopic };
 
 export const toRoomMessage = (row: MessageRow): RoomMessage => ({
   roomId: row.room_id,

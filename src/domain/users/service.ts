@@ -26,14 +26,14 @@ import {
   updateUser,
 } from '../../db/repositories/users.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
+import { CONTACT_REMOVED_TOPIC } from '../../platform/bus/topics.js';
 import { AppError } from '../../platform/errors.js';
 import { userPerformance } from '../marketplace/performance.js';
 import { ratingSummaries, ratingSummary } from '../marketplace/reviews.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { toMe, toPublicUser } from './dto.js';
 
-/** Bus topic of removed contacts: `{ userId, contactId }` (userId removed contactId). */
-export const CONTACT_REMOVED_TOPIC = 'contacts.removed';
+export { CONTACT_REMOVED_TOPIC };
 
 /** Search words reduced to letters and digits, so user input never reaches tsquery syntax. */
 export function searchTerms(q: string | undefined): string[] {

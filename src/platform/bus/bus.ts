@@ -1,11 +1,17 @@
 /**
  * The Bus: every message between actors and between processes goes through this port, so running
- * several gateway nodes needs placement only. Topics are plain names; payloads are JSON values.
- * Delivery is at-most-once and in publish order per publisher (Redis pub/sub semantics): anything
- * that must not be lost is made durable in Postgres first and only announced here.
+ * several gateway nodes needs placement only. Topics come from the catalogue (topics.ts): each has
+ * a name and a zod schema, and both ends are typed by it. Delivery is at-most-once and in publish
+ * order per publisher (Redis pub/sub semantics): anything that must not be lost is made durable in
+ * Postgres first and only announced here.
+ *
+ * Payloads are immutable values: a process's own subscribers get the very object published (no
+ * copy, no parse), so neither side may change it.
  */
-export type BusPayload = Readonly<Record<string, unknown>>;
-export type BusHandler = (payload: BusPayload) => void;
+import type { Topic } from './topics.js';
+
+export type { Topic };
+export type BusHandler<P> = (payload: P) => void;
 
 export interface Bus {
   /**
@@ -14,9 +20,13 @@ export interface Bus {
    * it reached (this one counted when it subscribes): 0 tells the sender that nobody listens — for
    * a node's own request topic, that the node is gone (its subscriber connection closed).
    */
-  readonly publish: (topic: string, payload: BusPayload) => Promise<number>;
-  /** Returns the unsubscribe function. Handlers must not throw (errors are logged and dropped). */
-  readonly subscribe: (topic: string, handler: BusHandler) => Promise<() => Promise<void>>;
+  readonly publish: <P>(topic: Topic<P>, payload: P) => Promise<number>;
+  /**
+   * Returns the unsubscribe function. Handlers get payloads that passed the topic's schema
+   * (anything else from another process is logged and dropped); they must not throw (errors are
+   * logged and dropped).
+   */
+  readonly subscribe: <P>(topic: Topic<P>, handler: BusHandler<P>) => Promise<() => Promise<void>>;
   readonly close: () => Promise<void>;
 }
 
@@ -24,32 +34,31 @@ export interface Bus {
 export function createMemoryBus(
   onHandlerError: (error: unknown, topic: string) => void = () => undefined,
 ): Bus {
-  const handlers = new Map<string, Set<BusHandler>>();
+  const handlers = new Map<string, Set<BusHandler<never>>>();
   return {
     publish: async (topic, payload) => {
-      // A copy through JSON, as Redis would deliver it: no shared mutable objects between actors.
-      const copy = JSON.parse(JSON.stringify(payload)) as BusPayload;
-      const subscribed = handlers.get(topic) ?? new Set<BusHandler>();
+      const subscribed = handlers.get(topic.name) ?? new Set<BusHandler<never>>();
       for (const handler of subscribed) {
         queueMicrotask(() => {
           try {
-            handler(copy);
+            (handler as BusHandler<typeof payload>)(payload);
           } catch (error) {
-            onHandlerError(error, topic);
+            onHandlerError(error, topic.name);
           }
         });
       }
       return subscribed.size > 0 ? 1 : 0;
     },
     subscribe: async (topic, handler) => {
-      let set = handlers.get(topic);
+      let set = handlers.get(topic.name);
       if (set === undefined) {
         set = new Set();
-        handlers.set(topic, set);
+        handlers.set(topic.name, set);
       }
-      set.add(handler);
+      const entry = handler as BusHandler<never>;
+      set.add(entry);
       return async () => {
-        set?.delete(handler);
+        set?.delete(entry);
       };
     },
     close: async () => handlers.clear(),

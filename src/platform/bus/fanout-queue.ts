@@ -14,7 +14,8 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { Timers } from '../timers.js';
-import type { Bus, BusPayload } from './bus.js';
+import type { Bus } from './bus.js';
+import type { Topic } from './topics.js';
 
 export interface FanOutQueueOptions {
   readonly bus: Bus;
@@ -31,7 +32,7 @@ export interface FanOutQueueOptions {
 
 export interface FanOutQueue {
   /** Queues one publish. Never throws, never waits. */
-  readonly enqueue: (topic: string, payload: BusPayload) => void;
+  readonly enqueue: <P>(topic: Topic<P>, payload: P) => void;
   /** Publishes waiting plus in flight. */
   readonly size: () => number;
   /** Resolves once everything enqueued so far was answered (or failed), or after `timeoutMs`. */
@@ -41,8 +42,8 @@ export interface FanOutQueue {
 const LOG_EVERY_MS = 10_000;
 
 interface Item {
-  readonly topic: string;
-  readonly payload: BusPayload;
+  readonly topic: Topic<unknown>;
+  readonly payload: unknown;
 }
 
 export function createFanOutQueue(options: FanOutQueueOptions): FanOutQueue {
@@ -110,7 +111,7 @@ export function createFanOutQueue(options: FanOutQueueOptions): FanOutQueue {
       if (!ok) {
         failed.inc();
         failedSinceLog += 1;
-        if (error !== undefined) log.debug({ err: error, topic: item.topic }, 'fan-out publish failed');
+        if (error !== undefined) log.debug({ err: error, topic: item.topic.name }, 'fan-out publish failed');
         report();
       }
       pump();
@@ -151,7 +152,7 @@ export function createFanOutQueue(options: FanOutQueueOptions): FanOutQueue {
         droppedSinceLog += 1;
         report();
       }
-      waiting.push({ topic, payload });
+      waiting.push({ topic: topic as Topic<unknown>, payload });
       pump();
     },
     size: () => waitingCount() + inFlight,

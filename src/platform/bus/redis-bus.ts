@@ -2,14 +2,23 @@
  * The Redis implementation of the Bus: one subscriber connection per process (pub/sub needs its
  * own), publishes on the shared client. Channel names carry the deployment's REDIS_PREFIX.
  *
- * Each message carries its process's origin id: this process's own subscribers get it at once (in
- * a microtask, as a copy, like the memory bus) and skip it when Redis echoes it back, so local
- * delivery never waits for the round trip. Wire format: `{"o": origin, "p": payload}`.
+ * Each message carries its process's origin id: this process's own subscribers get the published
+ * object at once (in a microtask) and skip it when Redis echoes it back, so local delivery never
+ * waits for the round trip nor parses anything. A message from another process is parsed once,
+ * with the topic's schema, for all the handlers of its channel; one that does not match is logged
+ * and dropped. Wire format: `{"o": origin, "p": payload}`.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
-import type { Bus, BusHandler, BusPayload } from './bus.js';
+import type { Bus, BusHandler } from './bus.js';
+import type { Topic } from './topics.js';
+
+/** The handlers of one channel, and the schema its messages are parsed with. */
+interface Channel {
+  readonly topic: Topic<unknown>;
+  readonly handlers: Set<BusHandler<unknown>>;
+}
 
 export function createRedisBus(options: {
   readonly publisher: Redis;
@@ -20,13 +29,13 @@ export function createRedisBus(options: {
 }): Bus {
   const { publisher, subscriber, log } = options;
   const channel = (topic: string) => `${options.prefix}:bus:${topic}`;
-  const handlers = new Map<string, Set<BusHandler>>();
+  const channels = new Map<string, Channel>();
   /** The SUBSCRIBE of each channel in `handlers`, settled or not. */
   const subscribing = new Map<string, Promise<void>>();
   const origin = randomUUID();
 
-  const deliver = (name: string, payload: BusPayload) => {
-    for (const handler of handlers.get(name) ?? []) {
+  const deliver = (name: string, payload: unknown) => {
+    for (const handler of channels.get(name)?.handlers ?? []) {
       try {
         handler(payload);
       } catch (error) {
@@ -36,52 +45,59 @@ export function createRedisBus(options: {
   };
 
   subscriber.on('message', (name: string, message: string) => {
-    if (!handlers.has(name)) return;
-    let envelope: { o?: unknown; p?: BusPayload };
+    const channel = channels.get(name);
+    if (channel === undefined) return;
+    let envelope: { o?: unknown; p?: unknown };
     try {
-      envelope = JSON.parse(message) as { o?: unknown; p?: BusPayload };
+      envelope = JSON.parse(message) as { o?: unknown; p?: unknown };
     } catch (error) {
       log.warn({ err: error, channel: name }, 'undecodable bus message dropped');
       return;
     }
     if (envelope.o === origin || envelope.p === undefined) return;
-    deliver(name, envelope.p);
+    const payload = channel.topic.payload.safeParse(envelope.p);
+    if (!payload.success) {
+      log.warn(
+        { channel: name, issues: payload.error.issues.slice(0, 3) },
+        'bus message of the wrong shape dropped',
+      );
+      return;
+    }
+    deliver(name, payload.data);
   });
 
   return {
     publish: async (topic, payload) => {
-      const name = channel(topic);
+      const name = channel(topic.name);
       const message = JSON.stringify({ o: origin, p: payload });
-      const local = handlers.has(name);
-      if (local) {
-        const copy = (JSON.parse(message) as { p: BusPayload }).p;
-        queueMicrotask(() => deliver(name, copy));
-      }
+      const local = channels.has(name);
+      if (local) queueMicrotask(() => deliver(name, payload));
       // Redis counts this process's own subscriber connection too (it skips the echo): not twice.
       const reached = await publisher.publish(name, message);
       return local ? Math.max(reached, 1) : reached;
     },
     subscribe: async (topic, handler) => {
-      const name = channel(topic);
-      let set = handlers.get(name);
+      const name = channel(topic.name);
+      let set = channels.get(name)?.handlers;
       if (set === undefined) {
         set = new Set();
-        handlers.set(name, set);
+        channels.set(name, { topic: topic as Topic<unknown>, handlers: set });
         // Concurrent subscribers of a new channel wait for the same SUBSCRIBE.
         subscribing.set(
           name,
           subscriber.subscribe(name).then(() => undefined),
         );
       }
-      set.add(handler);
+      const entry = handler as BusHandler<unknown>;
+      set.add(entry);
       try {
         // A stalled Redis fails this after the subscriber client's command timeout instead of
         // hanging the caller; the channel is then forgotten, so the next subscribe tries again.
         await subscribing.get(name);
       } catch (error) {
-        set.delete(handler);
-        if (set.size === 0 && handlers.get(name) === set) {
-          handlers.delete(name);
+        set.delete(entry);
+        if (set.size === 0 && channels.get(name)?.handlers === set) {
+          channels.delete(name);
           subscribing.delete(name);
           subscriber.unsubscribe(name).catch(() => undefined);
         }
@@ -89,16 +105,16 @@ export function createRedisBus(options: {
       }
       const subscribed = set;
       return async () => {
-        subscribed.delete(handler);
-        if (subscribed.size === 0 && handlers.get(name) === subscribed) {
-          handlers.delete(name);
+        subscribed.delete(entry);
+        if (subscribed.size === 0 && channels.get(name)?.handlers === subscribed) {
+          channels.delete(name);
           subscribing.delete(name);
           await subscriber.unsubscribe(name).catch(() => undefined);
         }
       };
     },
     close: async () => {
-      handlers.clear();
+      channels.clear();
       subscribing.clear();
       await subscriber.unsubscribe().catch(() => undefined);
     },

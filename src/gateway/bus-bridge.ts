@@ -1,0 +1,96 @@
+/**
+ * The bus bridge: what this gateway node does with each topic of the bus catalogue that concerns
+ * the sockets it holds (presence, revocations, membership, contacts, wallets, notifications,
+ * marketplace). Payloads arrive typed and already parsed (platform/bus/topics.ts); each handler
+ * only routes them to the hub, a user actor or the room router. Room frames are not here: room
+ * delivery subscribes per joined room (room-joins.ts).
+ */
+
+import { CloseCode } from '../../protocol/src/codes.js';
+import type { WalletPayload } from '../../protocol/src/frames.js';
+import type { RoomId, UserId } from '../../protocol/src/ids.js';
+import type { UserMessage } from '../actors/user/user-actor.js';
+import type { Bus } from '../platform/bus/bus.js';
+import {
+  CONTACT_REMOVED_TOPIC,
+  JOB_POSTED_TOPIC,
+  MARKET_EVENT_TOPIC,
+  NOTIFICATIONS_READ_TOPIC,
+  NOTIFICATIONS_TOPIC,
+  PRESENCE_TOPIC,
+  ROOM_MEMBERSHIP_TOPIC,
+  SESSIONS_REVOKED_TOPIC,
+  WALLET_CHANGED_TOPIC,
+} from '../platform/bus/topics.js';
+import type { Logger } from '../platform/logger.js';
+import type { Connection } from './connection.js';
+import type { Hub } from './hub.js';
+import type { JobBoard } from './job-board.js';
+
+export interface BusBridgeDeps {
+  readonly bus: Pick<Bus, 'subscribe'>;
+  readonly hub: Hub;
+  readonly jobBoard: Pick<JobBoard<Connection>, 'watchersOf'>;
+  readonly log: Logger;
+  /** A personal push through the user's actor, which orders it with their other pushes. */
+  readonly tellUser: (userId: UserId, message: UserMessage) => void;
+  /** A room's membership changed: drop cached access, reload the hosted actor. */
+  readonly onMembershipChanged: (roomId: RoomId) => void;
+  /** Counted, so a presence subscription racing a removal re-checks (handlers.ts). */
+  readonly onContactRemoved: () => void;
+  /** The user's current balance, for `wallet` pushes; absent: no wallet pushes. */
+  readonly walletOf?: (userId: UserId) => Promise<WalletPayload>;
+}
+
+/** Subscribes this node; resolves with the unsubscribe functions. */
+export async function subscribeBusBridge(deps: BusBridgeDeps): Promise<(() => Promise<void>)[]> {
+  const { bus, hub, log, tellUser } = deps;
+  const hasSockets = (userId: UserId) => hub.connectionsOf(userId).size > 0;
+  return [
+    await bus.subscribe(PRESENCE_TOPIC, (state) => {
+      hub.pushToWatchers(state.userId, { t: 'presence', d: state });
+    }),
+    await bus.subscribe(SESSIONS_REVOKED_TOPIC, ({ userId, sessionId }) => {
+      const closed = hub.closeUser(userId, sessionId, CloseCode.AUTH_EXPIRED, 'session revoked');
+      if (closed > 0) log.info({ userId, closed }, 'closed sockets of revoked sessions');
+    }),
+    await bus.subscribe(ROOM_MEMBERSHIP_TOPIC, ({ roomId }) => deps.onMembershipChanged(roomId)),
+    await bus.subscribe(CONTACT_REMOVED_TOPIC, ({ userId, contactId }) => {
+      // Presence is for mutual contacts: once either side removes the other, neither watches.
+      deps.onContactRemoved();
+      for (const connection of hub.connectionsOf(userId)) hub.unwatch(connection, [contactId]);
+      for (const connection of hub.connectionsOf(contactId)) hub.unwatch(connection, [userId]);
+    }),
+    await bus.subscribe(WALLET_CHANGED_TOPIC, ({ userIds }) => {
+      // Read here, after the commit that announced it: the push carries the whole balance, so
+      // pushes that overtake each other still end on the truth.
+      const walletOf = deps.walletOf;
+      if (walletOf === undefined) return;
+      for (const userId of userIds) {
+        if (!hasSockets(userId)) continue;
+        walletOf(userId).then(
+          (wallet) => tellUser(userId, { type: 'wallet', wallet }),
+          (error: unknown) => log.warn({ err: error, userId }, 'wallet push skipped'),
+        );
+      }
+    }),
+    await bus.subscribe(NOTIFICATIONS_TOPIC, ({ userId, notification }) => {
+      if (hasSockets(userId)) tellUser(userId, { type: 'notify', notification });
+    }),
+    await bus.subscribe(NOTIFICATIONS_READ_TOPIC, ({ userId, exceptConnectionId, ...read }) => {
+      // Every socket of the user but the one that asked (it has its reply) clears its badge.
+      for (const connection of hub.connectionsOf(userId)) {
+        if (connection.id !== exceptConnectionId) connection.sendFrame({ t: 'notifications.read', d: read });
+      }
+    }),
+    // Marketplace (the relay's half is src/domain/events/live.ts): users without a socket here are
+    // some other node's (or nobody's), so no actor is woken for them.
+    await bus.subscribe(MARKET_EVENT_TOPIC, ({ userIds, event }) => {
+      for (const userId of userIds) if (hasSockets(userId)) tellUser(userId, { type: 'market', event });
+    }),
+    await bus.subscribe(JOB_POSTED_TOPIC, ({ job }) => {
+      const watchers = deps.jobBoard.watchersOf(job);
+      if (watchers.length > 0) hub.pushTo(watchers, { t: 'job.posted', d: job });
+    }),
+  ];
+}

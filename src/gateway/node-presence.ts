@@ -1,0 +1,59 @@
+/**
+ * This gateway node in the node registry: its presence lease (renewed every third of
+ * PRESENCE_LEASE_MS), the reaping of nodes whose lease lapsed (their users go offline), and the
+ * cleanup of what an earlier life of this NODE_ID left behind. Placement reads the same leases.
+ * Periodic work runs on the Timers port.
+ */
+import { UserId } from '../../protocol/src/ids.js';
+import type { PresenceService } from '../domain/presence/service.js';
+import type { Logger } from '../platform/logger.js';
+import type { PresenceStore } from '../platform/presence-store.js';
+import { type CancelTimer, every, type Timers } from '../platform/timers.js';
+
+const REAP_EVERY_MS = 3_000;
+
+export function createNodePresence(deps: {
+  readonly store: PresenceStore;
+  readonly presence: Pick<PresenceService, 'announceOffline'>;
+  readonly timers: Timers;
+  readonly leaseMs: number;
+  readonly log: Logger;
+}) {
+  const { store, log } = deps;
+  const stops: CancelTimer[] = [];
+
+  const announceOffline = async (userIds: string[]) => {
+    const parsed = userIds.map((id) => UserId.safeParse(id)).flatMap((r) => (r.success ? [r.data] : []));
+    if (parsed.length > 0) await deps.presence.announceOffline(parsed);
+  };
+
+  return {
+    /** Clears an earlier life's counts, takes the lease, then renews it and reaps dead nodes. */
+    join: async () => {
+      // A previous life of this node (same NODE_ID, crashed) may have left counts behind.
+      await announceOffline(await store.clearNode());
+      await store.renewLease();
+      stops.push(
+        every(deps.timers, Math.floor(deps.leaseMs / 3), () =>
+          store
+            .renewLease()
+            .catch((error: unknown) => log.warn({ err: error }, 'presence lease renewal failed')),
+        ),
+        every(deps.timers, REAP_EVERY_MS, () =>
+          store
+            .reapDeadNodes()
+            .then(announceOffline)
+            .catch((error: unknown) => log.warn({ err: error }, 'presence reaper failed')),
+        ),
+      );
+    },
+    /** Stops renewing (the lease then lapses unless `leave` ran). */
+    stop: () => {
+      for (const stop of stops.splice(0)) stop();
+    },
+    /** Leaves the registry: this node's users without another node go offline now. */
+    leave: async () => {
+      await announceOffline(await store.clearNode());
+    },
+  };
+}
