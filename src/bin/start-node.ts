@@ -435,56 +435,62 @@ export async function startNode(
       started.push({ name: 'stop ledger auditor', run: () => auditor.stop() });
     }
 
-    const gateway = runsGateway(config.role)
-      ? createGateway({
-          nodeId: config.nodeId,
-          settings: {
-            host: config.host,
-            wsPort: config.ws.port,
-            presenceLeaseMs: config.presenceLeaseMs,
-            trustProxy: config.trustProxy,
-            fanOutQueueMax: config.busFanOutQueueMax,
-            fanOutTimeoutMs: config.redisCommandTimeoutMs * 2,
-            ...config.ws,
-          },
-          engine: loadWebSocketEngine(),
-          auth: services.auth,
-          presence: createPresenceService({
-            db: dbHandle.db,
-            store: presence,
-            bus,
-            clock: systemClock,
-          }),
-          presenceStore: presence,
-          bus,
-          actors: createActorSystem({
-            log: log.child({ component: 'actors' }),
-            timers: systemTimers,
-            metrics,
-          }),
-          metrics,
-          log: log.child({ component: 'gateway' }),
-          db: dbHandle.db,
-          walletOf: async (userId) => {
-            const { currency, available, pending } = await walletApi.balance(userId);
-            return { currency, available, pending };
-          },
-          notifications: notificationsApi,
-          ...(reminderTasks === undefined
-            ? {}
-            : {
-                onRoomMessagesStored: createUnreadScheduler({
-                  tasks: reminderTasks,
-                  isOnline: (userIds) => presence.isOnline(userIds),
-                  delayMs: config.notifications.unreadAfterMs,
-                  log: notificationsLog,
-                }),
-              }),
-          ...(options.wrapRoomStore === undefined
-            ? {}
-            : { roomStore: options.wrapRoomStore(createRoomStore(dbHandle.db, config.nodeId)) }),
-        })
+    // The actor system of this node; the kinds that run on it are registered below, here, where
+    // the whole node is composed.
+    const actors = runsGateway(config.role)
+      ? createActorSystem({ log: log.child({ component: 'actors' }), timers: systemTimers, metrics })
       : undefined;
+    const gateway =
+      actors === undefined
+        ? undefined
+        : createGateway({
+            nodeId: config.nodeId,
+            settings: {
+              host: config.host,
+              wsPort: config.ws.port,
+              presenceLeaseMs: config.presenceLeaseMs,
+              trustProxy: config.trustProxy,
+              fanOutQueueMax: config.busFanOutQueueMax,
+              fanOutTimeoutMs: config.redisCommandTimeoutMs * 2,
+              ...config.ws,
+            },
+            engine: loadWebSocketEngine(),
+            auth: services.auth,
+            presence: createPresenceService({
+              db: dbHandle.db,
+              store: presence,
+              bus,
+              clock: systemClock,
+            }),
+            presenceStore: presence,
+            bus,
+            actors,
+            metrics,
+            log: log.child({ component: 'gateway' }),
+            db: dbHandle.db,
+            walletOf: async (userId) => {
+              const { currency, available, pending } = await walletApi.balance(userId);
+              return { currency, available, pending };
+            },
+            notifications: notificationsApi,
+            ...(reminderTasks === undefined
+              ? {}
+              : {
+                  onRoomMessagesStored: createUnreadScheduler({
+                    tasks: reminderTasks,
+                    isOnline: (userIds) => presence.isOnline(userIds),
+                    delayMs: config.notifications.unreadAfterMs,
+                    log: notificationsLog,
+                  }),
+                }),
+            ...(options.wrapRoomStore === undefined
+              ? {}
+              : { roomStore: options.wrapRoomStore(createRoomStore(dbHandle.db, config.nodeId)) }),
+          });
+    if (actors !== undefined && gateway !== undefined) {
+      actors.register(gateway.actorKinds.user);
+      actors.register(gateway.actorKinds.room);
+    }
     let wsPort: number | undefined;
     const app = await buildApp({
       log,

@@ -1,9 +1,12 @@
 /**
- * createGateway: the WebSocket edge of a node. Both transports (uWebSockets.js on WS_PORT when a
- * native build loads, @fastify/websocket at /ws on PORT always) feed one connection layer; user
- * actors own presence transitions; the bus carries presence, revocations and notifications between
- * nodes. Builds without listening: bin/ calls `listen`, `registerFastify` and, at shutdown, the
- * steps of `shutdownSteps` in order.
+ * createGateway: the WebSocket edge of a node, composed of small parts that each read one way:
+ * both transports (uWebSockets.js on WS_PORT when a native build loads, @fastify/websocket at /ws
+ * on PORT always) feed one connection layer (connection.ts, handlers.ts); the hub holds this node's
+ * sockets; rooms are reached through the room router (room-router.ts: the owner node by placement,
+ * local or over the bus) and delivered per joined room (room-joins.ts); what arrives on the bus for
+ * this node's sockets is routed by the bus bridge (bus-bridge.ts); the node's lease and the reaper
+ * are node-presence.ts. Builds without listening: bin/ registers `actorKinds` on the actor system,
+ * calls `start`, `registerFastify` and, at shutdown, the steps of `shutdownSteps` in order.
  *
  * May import everything below it: protocol, config, platform, db, domain, http, actors.
  */
@@ -132,7 +135,6 @@ export function createGateway(deps: GatewayDeps) {
     sink: { pushToUser: (userId, frame) => hub.pushToUser(userId, frame) },
     toUserId: (id) => UserId.parse(id),
   });
-  deps.actors.register(userKind);
   const userActor = (userId: string) => deps.actors.ref<UserMessage>(userKind, userId);
   const tellUser = (userId: string, message: UserMessage) => {
     try {
@@ -194,7 +196,6 @@ export function createGateway(deps: GatewayDeps) {
     },
     ...(deps.onRoomMessagesStored === undefined ? {} : { onStored: deps.onRoomMessagesStored }),
   });
-  deps.actors.register(roomKind);
   const rooms = createRoomRouter({
     nodeId: deps.nodeId,
     placement,
@@ -347,6 +348,11 @@ export function createGateway(deps: GatewayDeps) {
   return {
     core,
     engine: deps.engine,
+    /**
+     * The kinds of actor this edge runs (per-user presence and pushes, per-room writers): the
+     * composition root registers them on the node's actor system before `start`.
+     */
+    actorKinds: { user: userKind, room: roomKind },
     /** Open connections on this node. */
     size: () => hub.size(),
 
