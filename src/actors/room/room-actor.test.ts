@@ -44,6 +44,8 @@ function memoryStore() {
     takeOver: () => {
       currentEpoch++;
     },
+    /** Takeovers by this node's activations. */
+    acquired: 0,
     /** Awaited before each insert: lets a test pile sends up behind a write in flight. */
     beforeInsert: undefined as undefined | (() => Promise<void>),
     /** Awaited after an insert committed, before it resolves. */
@@ -81,7 +83,10 @@ function memoryStore() {
     return stored;
   };
   const store: RoomStore = {
-    acquire: async () => ({ epoch: ++currentEpoch }),
+    acquire: async () => {
+      hooks.acquired++;
+      return { epoch: ++currentEpoch };
+    },
     members: async () => [
       { userId: alice, lastReadSeq: 0 },
       { userId: bob, lastReadSeq: 0 },
@@ -250,11 +255,21 @@ describe('room actor', () => {
 
   it('refuses every member request ROOM_MOVED once placement gives the room to another node', async () => {
     let mine = true;
-    const { room, send, rows } = setup({ isOwner: () => mine });
+    const { room, send, rows, hooks } = setup({ isOwner: () => mine });
     expect(await send(alice, 'one')).toMatchObject({ seq: 1 });
     mine = false;
-    expect(await send(alice, 'two')).toMatchObject({ code: 'ROOM_MOVED' });
+    const refused = await Promise.all([send(alice, 'two'), send(bob, 'three'), send(alice, 'four')]);
+    expect(refused.map((r) => r.code)).toEqual(['ROOM_MOVED', 'ROOM_MOVED', 'ROOM_MOVED']);
     await expect(room.ask((reply) => ({ type: 'join', userId: bob, reply }))).rejects.toSatisfy(isRoomMoved);
+    // Messages queued behind the step-down reach fresh activations, which never take the room
+    // over from the real owner.
+    expect(hooks.acquired).toBe(1);
     expect([...rows.keys()]).toEqual([1]);
+    // The room comes back: the first request is refused and ends the stale activation, the resend
+    // (as the router does it) finds a fresh one that takes the room over again.
+    mine = true;
+    expect(await send(alice, 'two')).toMatchObject({ code: 'ROOM_MOVED' });
+    expect(await send(alice, 'two')).toMatchObject({ seq: 2 });
+    expect(hooks.acquired).toBe(2);
   });
 });

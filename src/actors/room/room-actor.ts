@@ -304,15 +304,24 @@ export function roomActorKind(deps: {
 
       /** Requests of members: refused ROOM_MOVED once this node is not the owner any more. */
       const refuseIfMoved = (reply: Reply<never>): boolean => {
-        if (!deposed && isOwner(roomId)) return false;
+        const owner = isOwner(roomId);
+        if (!deposed && owner) return false;
         moved.inc();
         reply.fail(roomMovedError());
         if (!deposed) stepDown();
+        // The room came back to this node: a fresh activation takes it over (the resend finds it).
+        else if (owner) context.stopSelf();
         return true;
       };
 
       return {
         onStart: async () => {
+          // Activated for messages queued behind a step-down, on a node placement no longer gives
+          // the room to: never take the room over (that would fence the real owner); refuse them.
+          if (!isOwner(roomId)) {
+            deposed = true;
+            return;
+          }
           // Taking the room over waits for a write of the previous owner that holds the room row;
           // after it, the stored seq is final (nobody else can commit), so it is read second.
           const taken = await store.acquire(roomId);
