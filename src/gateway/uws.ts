@@ -11,9 +11,10 @@
  * new WebSocket (1006) right after `open`. That check runs only when res.cork() corked the response
  * itself; when another socket holds the cork, res.cork() just calls its handler. So an
  * asynchronous upgrade is completed inside the cork of another open socket (the cork anchor): the
- * node's own anchor, a loopback WebSocket this process opens to a secret path of this listener
- * before the listener is handed out (upgraded synchronously, which #1928 does not affect), so even a
- * node's first client socket is covered; while that is down (not expected on loopback; it is
+ * node's own anchor, a WebSocket this process opens to a secret path of this app over a Unix socket
+ * only it listens on, before the listener is handed out (upgraded synchronously, which #1928 does
+ * not affect), so even a node's first client socket is covered — and with GATEWAY_PROCESSES > 1
+ * the anchor cannot land in a sibling process, as a connection to the shared WS_PORT could; while that is down (not expected on loopback; it is
  * reopened), a recently opened client socket; a plain res.cork() only when neither exists, counted
  * and logged. No npm build of uWS.js that loads here carries the fix (src/gateway/README.md).
  *
@@ -25,6 +26,9 @@
 
 import type { HttpResponse, us_listen_socket, us_socket, WebSocket } from 'uWebSockets.js';
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import WebSocketClient from 'ws';
 import type { Logger } from '../platform/logger.js';
 import type { UwsModule } from './engine.js';
@@ -53,12 +57,6 @@ export interface UwsListener {
   readonly stopListening: () => void;
   /** Writes one frame to every socket subscribed to `topic`. */
   readonly publish: TopicPublisher;
-}
-
-/** Where this process reaches its own listener bound to `host`. */
-function loopbackHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
-  return host.includes(':') ? `[${host}]` : host;
 }
 
 const UPGRADE_UNAVAILABLE_BODY = JSON.stringify({
@@ -122,17 +120,22 @@ export async function listenUws(options: {
       if (selfAnchor === ws) selfAnchor = undefined;
     },
   });
-  /** Opens the loopback anchor; settles once it is open or has failed (then retried every second). */
-  const openAnchor = (port: number) =>
+  /** This process's own socket file for the anchor (nobody else listens on it). */
+  const anchorSocketPath = join(
+    tmpdir(),
+    `gigwire-uws-anchor-${process.pid}-${randomUUID().slice(0, 8)}.sock`,
+  );
+  /** Opens the anchor; settles once it is open or has failed (then retried every second). */
+  const openAnchor = () =>
     new Promise<void>((settle) => {
       if (stopped) return settle();
-      const client = new WebSocketClient(`ws://${loopbackHost(options.host)}:${port}${anchorPath}`);
+      const client = new WebSocketClient(`ws+unix://${anchorSocketPath}:${anchorPath}`);
       anchorClient = client;
       client.on('open', () => settle());
       client.on('error', (error) => log.warn({ err: error }, 'uWS cork anchor failed'));
       client.on('close', () => {
         settle();
-        if (!stopped) setTimeout(() => void openAnchor(port), 1_000).unref();
+        if (!stopped) setTimeout(() => void openAnchor(), 1_000).unref();
       });
     });
   app.ws<UserData>('/ws', {
@@ -264,14 +267,22 @@ export async function listenUws(options: {
   });
   // The listen socket is a us_socket underneath; the typings keep the two apart.
   const port = uws.us_socket_local_port(listenSocket as unknown as us_socket);
+  const anchorListenSocket = await new Promise<us_listen_socket | undefined>((resolve) => {
+    app.listen_unix((socket) => {
+      if (!socket) log.warn({ path: anchorSocketPath }, 'uWS cork anchor socket could not listen');
+      resolve(socket || undefined);
+    }, anchorSocketPath);
+  });
   // The server side opens (synchronous upgrade) before the client sees its 101.
-  await openAnchor(port);
+  if (anchorListenSocket !== undefined) await openAnchor();
   log.info({ port, corkAnchor: selfAnchor !== undefined }, 'uWebSockets.js listening on /ws');
   return {
     port,
     stopListening: () => {
       stopped = true;
       uws.us_listen_socket_close(listenSocket);
+      if (anchorListenSocket !== undefined) uws.us_listen_socket_close(anchorListenSocket);
+      rmSync(anchorSocketPath, { force: true });
       anchorClient?.terminate();
       selfAnchor?.close();
       selfAnchor = undefined;
