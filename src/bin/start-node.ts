@@ -492,6 +492,8 @@ export async function startNode(
       actors.register(gateway.actorKinds.room);
     }
     let wsPort: number | undefined;
+    /** Until the WebSocket edge listens, /health/ready answers 503 (HTTP listens first). */
+    let gatewayStarting = gateway !== undefined;
     const app = await buildApp({
       log,
       metrics,
@@ -517,6 +519,7 @@ export async function startNode(
         },
         timeoutMs: config.readyCheckTimeoutMs,
         isDraining: () => draining,
+        isStarting: () => gatewayStarting,
       },
       ...(runsRest(config.role)
         ? {
@@ -601,6 +604,7 @@ export async function startNode(
         },
       });
       wsPort = (await gateway.start()).wsPort;
+      gatewayStarting = false;
     }
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;

@@ -16,6 +16,11 @@ export interface HealthOptions {
   readonly timeoutMs: number;
   /** True once shutdown began: the node stops advertising itself as ready. */
   readonly isDraining: () => boolean;
+  /**
+   * True while the node is still starting parts that serve traffic after HTTP listens (the
+   * WebSocket edge): not ready yet, so a balancer or a client waiting on readiness does not race it.
+   */
+  readonly isStarting?: () => boolean;
 }
 
 type CheckOutcome = { readonly status: 'ok' } | { readonly status: 'failed'; readonly error: string };
@@ -50,11 +55,16 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
     );
     const checks = Object.fromEntries(names.map((name, i) => [name, outcomes[i]]));
     const failed = names.filter((_, i) => outcomes[i]?.status === 'failed');
-    if (failed.length === 0 && !options.isDraining()) return { status: 'ready', checks };
+    const starting = options.isStarting?.() ?? false;
+    if (failed.length === 0 && !options.isDraining() && !starting) return { status: 'ready', checks };
     const detail = options.isDraining()
       ? 'shutting down'
-      : failed.map((name) => `${name} unavailable: ${(checks[name] as { error?: string }).error}`).join('; ');
-    request.log.warn({ failed, draining: options.isDraining() }, 'not ready');
+      : starting
+        ? 'starting: the WebSocket edge is not listening yet'
+        : failed
+            .map((name) => `${name} unavailable: ${(checks[name] as { error?: string }).error}`)
+            .join('; ');
+    request.log.warn({ failed, draining: options.isDraining(), starting }, 'not ready');
     return reply
       .status(503)
       .type(PROBLEM_CONTENT_TYPE)
