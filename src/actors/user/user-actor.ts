@@ -36,7 +36,8 @@ export function userActorKind(deps: {
   return {
     kind: USER_ACTOR,
     mailboxCapacity: 1024,
-    idleMs: 60_000,
+    // Stateless (presence lives in Redis): an idle connection keeps no actor or timer in memory.
+    idleMs: 0,
     create: (id) => {
       const userId = deps.toUserId(id);
       return {
