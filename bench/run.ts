@@ -1,7 +1,8 @@
 /**
  * The benchmark orchestrator (`npm run bench -- [--quick] [--runs N] [--only t1,t2] [--scenarios s1,s2]`).
  *
- * Starts the targets (gigwire, the raw uWS peer, the Socket.IO peer; servers pinned to core 0) and a
+ * Starts the targets (gigwire, gigwire with GATEWAY_PROCESSES=2, the raw uWS peer, the Socket.IO
+ * peer; servers pinned to core 0) and a
  * pool of load-generator workers (core 1; this process pins itself there too), then for each run,
  * each scenario, each target in turn measures the scenario, so targets are compared within the same
  * run. Writes bench/results/<timestamp>.json and the markdown report (bench/RESULTS.md for full
@@ -23,7 +24,7 @@ import {
 } from './lib/scenario.js';
 import { fanoutScenario, fanoutShape } from './lib/scenario-fanout.js';
 import { idleScenario, idleSizes } from './lib/scenario-idle.js';
-import { jitterCredentials, jitterScenario, jitterShape } from './lib/scenario-jitter.js';
+import { jitterCredentials, jitterKillScenario, jitterScenario, jitterShape } from './lib/scenario-jitter.js';
 import { reqrepScenario, reqrepShape } from './lib/scenario-reqrep.js';
 import { restScenario, restSeconds } from './lib/scenario-rest.js';
 import { TRANSFER_PAIRS, transferScenario, transferSeconds } from './lib/scenario-transfer.js';
@@ -33,7 +34,7 @@ import type { ClientCredential, TargetName, TargetServer } from './lib/target.js
 import { WorkerPool } from './load/pool.js';
 import { startSocketIoPeer, startUwsPeer } from './targets/peers.js';
 
-const ALL_TARGETS: readonly TargetName[] = ['gigwire', 'uws', 'socketio'];
+const ALL_TARGETS: readonly TargetName[] = ['gigwire', 'gigwire2', 'uws', 'socketio'];
 const SCENARIOS: Readonly<Record<ScenarioId, Scenario>> = {
   idle: idleScenario,
   fanout: fanoutScenario,
@@ -41,6 +42,7 @@ const SCENARIOS: Readonly<Record<ScenarioId, Scenario>> = {
   rest: restScenario,
   transfer: transferScenario,
   jitter: jitterScenario,
+  jitterkill: jitterKillScenario,
 };
 
 interface Options {
@@ -52,8 +54,21 @@ interface Options {
   readonly profileDir: string | undefined;
 }
 
-function parseList<T extends string>(raw: string | undefined, allowed: readonly T[], what: string): T[] {
-  if (raw === undefined) return [...allowed];
+/**
+ * Left out of a --quick run unless named (--only gigwire2, --scenarios jitterkill): a second gigwire
+ * with its own PostgreSQL and Redis takes 15–30 s to start here, and with its fan-out and the three
+ * jitter runs with a kill they would add ~50 s to CI's smoke run. The full bench runs them.
+ */
+const FULL_ONLY_TARGETS: readonly TargetName[] = ['gigwire2'];
+const FULL_ONLY_SCENARIOS: readonly ScenarioId[] = ['jitterkill'];
+
+function parseList<T extends string>(
+  raw: string | undefined,
+  allowed: readonly T[],
+  what: string,
+  leftOutByDefault: readonly T[] = [],
+): T[] {
+  if (raw === undefined) return allowed.filter((item) => !leftOutByDefault.includes(item));
   const items = raw
     .split(',')
     .map((item) => item.trim())
@@ -78,7 +93,7 @@ function parseOptions(): Options {
   });
   if (values.help) {
     process.stdout.write(
-      'usage: npm run bench -- [--quick] [--runs N] [--only gigwire,uws,socketio] [--scenarios idle,fanout,reqrep,rest,transfer,jitter] [--profile-dir DIR (CPU profile of the gigwire server)]\n',
+      'usage: npm run bench -- [--quick] [--runs N] [--only gigwire,gigwire2,uws,socketio] [--scenarios idle,fanout,reqrep,rest,transfer,jitter,jitterkill] [--profile-dir DIR (CPU profile of the gigwire server)]\n',
     );
     process.exit(0);
   }
@@ -88,14 +103,20 @@ function parseOptions(): Options {
   return {
     quick,
     runs,
-    targets: parseList(values.only, ALL_TARGETS, 'target'),
-    scenarios: parseList(values.scenarios, SCENARIO_IDS, 'scenario'),
+    targets: parseList(values.only, ALL_TARGETS, 'target', quick ? FULL_ONLY_TARGETS : []),
+    scenarios: parseList(values.scenarios, SCENARIO_IDS, 'scenario', quick ? FULL_ONLY_SCENARIOS : []),
     profileDir: values['profile-dir'],
   };
 }
 
-/** Whether a scenario is expected to produce numbers for a target (REST and transfers are gigwire's alone). */
+/**
+ * Whether a scenario runs for a target: REST and transfers are gigwire's alone; gigwire2 (two
+ * gateway processes) runs only fan-out (for the 1-vs-2-process ratio) and the jitter run with a
+ * kill (where it replaces one-process gigwire, which has no second process to survive on).
+ */
 function expectedFor(scenario: ScenarioId, target: TargetName): boolean {
+  if (target === 'gigwire2') return scenario === 'fanout' || scenario === 'jitterkill';
+  if (scenario === 'jitterkill') return target !== 'gigwire';
   return (scenario !== 'rest' && scenario !== 'transfer') || target === 'gigwire';
 }
 
@@ -104,6 +125,10 @@ async function startTarget(name: TargetName, options: Options): Promise<TargetSe
     case 'gigwire': {
       const { startGigwire } = await import('./targets/gigwire.js');
       return startGigwire({ quick: options.quick, profileDir: options.profileDir });
+    }
+    case 'gigwire2': {
+      const { startGigwire } = await import('./targets/gigwire.js');
+      return startGigwire({ quick: options.quick, processes: 2 });
     }
     case 'uws':
       return startUwsPeer();
@@ -139,6 +164,11 @@ function shapesText(options: Options, workers: number): Record<ScenarioId, strin
       `every receiver drops its TCP connection every ${jit.dropEveryMs.map((ms) => ms / 1000).join('–')} s for ${jit.outageMs.map((ms) => ms / 1000).join('–')} s ` +
       'and reconnects: gigwire through its SDK (rejoin with sinceSeq), Socket.IO with connection state recovery, raw uWS by joining again (no recovery). ' +
       'Gap fill = from the new socket created to the arrival of the last message missed in the outage.',
+    jitterkill:
+      'The reconnect-jitter run above, with one server process SIGKILLed at half time: gigwire ×2 (GATEWAY_PROCESSES=2) loses one of its ' +
+      'two copies (the supervisor restarts it; its clients reconnect to the survivor through the shared port, its rooms move there); ' +
+      'raw uWS and Socket.IO lose their only process, restarted on the same port at once (their recovery state was in memory). ' +
+      'Connections the kill closed count as drops ("server drops"); "replaced" = from the kill until the new process serves.',
   };
 }
 
@@ -160,7 +190,9 @@ async function main(): Promise<void> {
     options.scenarios.includes('fanout') ? fan.rooms * fan.members : 0,
     options.scenarios.includes('reqrep') ? reqrepShape(options.quick).connections : 0,
     options.scenarios.includes('transfer') ? 2 * TRANSFER_PAIRS : 0,
-    options.scenarios.includes('jitter') ? jitterCredentials(options.quick) : 0,
+    options.scenarios.includes('jitter') || options.scenarios.includes('jitterkill')
+      ? jitterCredentials(options.quick)
+      : 0,
     2,
   );
 
@@ -211,7 +243,7 @@ async function main(): Promise<void> {
             }
             continue;
           }
-          if (!scenario.appliesTo(entry.target)) continue;
+          if (!expectedFor(scenarioId, name) || !scenario.appliesTo(entry.target)) continue;
           log(`run ${run}/${options.runs}: ${scenarioId} × ${name}`);
           let cases: CaseResult[];
           try {
@@ -279,7 +311,11 @@ async function main(): Promise<void> {
     return;
   }
   const gigwireOnly = options.scenarios.filter((s) => s === 'rest' || s === 'transfer');
-  const restNote = gigwireOnly.length > 0 ? ` (${gigwireOnly.join(', ')}: gigwire only)` : '';
+  const notes = [
+    ...(gigwireOnly.length > 0 ? [`${gigwireOnly.join(', ')}: gigwire only`] : []),
+    ...(options.targets.includes('gigwire2') ? ['gigwire2: fanout and jitterkill only'] : []),
+  ];
+  const restNote = notes.length > 0 ? ` (${notes.join('; ')})` : '';
   process.stdout.write(
     `bench: ${options.scenarios.length} scenarios × ${options.targets.length} targets produced numbers${restNote}\n`,
   );

@@ -85,6 +85,8 @@ export interface JitterRunResult {
   readonly filled: number;
   /** Messages missed during outages that never arrived. */
   readonly lostInGaps: number;
+  /** Open connections the server side closed (a killed server process), receivers and publishers. */
+  readonly serverDrops: number;
   /** Socket.IO reconnects the server did not recover (the client joined again instead). */
   readonly notRecovered: number;
   /** From the start of the reconnect (new socket created) to the arrival of the last missed message. */

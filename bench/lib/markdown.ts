@@ -5,7 +5,7 @@
  */
 import type { MachineInfo } from './machine.js';
 import type { ScenarioId } from './scenario.js';
-import { type GoalResult, ratioKey, type SummaryRow } from './summary.js';
+import { type GoalResult, ratioKey, type SummaryRow, scaleOut } from './summary.js';
 import type { TargetName } from './target.js';
 
 export interface ReportInput {
@@ -24,6 +24,7 @@ export interface ReportInput {
 
 const TARGET_LABEL: Readonly<Record<TargetName, string>> = {
   gigwire: 'gigwire',
+  gigwire2: 'gigwire ×2 processes',
   uws: 'raw uWS',
   socketio: 'Socket.IO',
 };
@@ -74,6 +75,25 @@ const m = (name: string, digits?: number) => (row: SummaryRow) => num(row.metric
 const r = (metric: string, base: TargetName) => (row: SummaryRow) =>
   times(row.ratios[ratioKey(metric, base)]);
 
+const JITTER_COLUMNS: readonly Column[] = [
+  { header: 'delivered', cell: (row) => pct2(row.metrics.deliveryRatio) },
+  { header: 'lost', cell: m('lost', 0) },
+  { header: 'duplicates', cell: m('duplicates', 0) },
+  { header: 'drops', cell: m('drops', 0) },
+  { header: 'gaps filled', cell: (row) => pct2(row.metrics.gapsFilledRatio) },
+  { header: 'gap-fill p50 ms', cell: m('gapFillP50Ms') },
+  { header: 'gap-fill p99 ms', cell: m('gapFillP99Ms') },
+  { header: 'gap-fill max ms', cell: m('gapFillMaxMs') },
+  {
+    header: 'reconnected p50 / p99 ms',
+    cell: (row) => `${num(row.metrics.reconnectP50Ms)} / ${num(row.metrics.reconnectP99Ms)}`,
+  },
+  { header: 'S.IO not recovered', cell: m('notRecovered', 0) },
+  { header: 'load worker lag p99 ms', cell: m('workerLoopLagP99Ms', 0) },
+  { header: 'send failed', cell: m('sendFailed', 0) },
+  { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },
+];
+
 const COLUMNS: Readonly<Record<ScenarioId, readonly Column[]>> = {
   idle: [
     { header: 'connect/s', cell: m('connectPerSec', 0) },
@@ -98,6 +118,8 @@ const COLUMNS: Readonly<Record<ScenarioId, readonly Column[]>> = {
     { header: '+PG+Redis µs', cell: m('auxCpuUsPerDelivery', 2) },
     { header: 'total ×uWS', cell: r('totalCpuUsPerDelivery', 'uws') },
     { header: 'send ack p99 ms', cell: m('ackP99Ms') },
+    { header: '×1 proc', cell: r('serverCpuUsPerDelivery', 'gigwire') },
+    { header: 'p99 ×1 proc', cell: r('p99Ms', 'gigwire') },
     { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },
   ],
   reqrep: [
@@ -127,23 +149,12 @@ const COLUMNS: Readonly<Record<ScenarioId, readonly Column[]>> = {
     { header: 'PG+Redis CPU µs/transfer', cell: m('auxCpuUsPerTransfer', 0) },
     { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },
   ],
-  jitter: [
-    { header: 'delivered', cell: (row) => pct2(row.metrics.deliveryRatio) },
-    { header: 'lost', cell: m('lost', 0) },
-    { header: 'duplicates', cell: m('duplicates', 0) },
-    { header: 'drops', cell: m('drops', 0) },
-    { header: 'gaps filled', cell: (row) => pct2(row.metrics.gapsFilledRatio) },
-    { header: 'gap-fill p50 ms', cell: m('gapFillP50Ms') },
-    { header: 'gap-fill p99 ms', cell: m('gapFillP99Ms') },
-    { header: 'gap-fill max ms', cell: m('gapFillMaxMs') },
-    {
-      header: 'reconnected p50 / p99 ms',
-      cell: (row) => `${num(row.metrics.reconnectP50Ms)} / ${num(row.metrics.reconnectP99Ms)}`,
-    },
-    { header: 'S.IO not recovered', cell: m('notRecovered', 0) },
-    { header: 'load worker lag p99 ms', cell: m('workerLoopLagP99Ms', 0) },
-    { header: 'send failed', cell: m('sendFailed', 0) },
-    { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },
+  jitter: JITTER_COLUMNS,
+  jitterkill: [
+    ...JITTER_COLUMNS.slice(0, 4),
+    { header: 'server drops', cell: m('serverDrops', 0) },
+    ...JITTER_COLUMNS.slice(4),
+    { header: 'replaced after ms', cell: m('killReplacedMs', 0) },
   ],
 };
 
@@ -154,9 +165,29 @@ const TITLES: Readonly<Record<ScenarioId, string>> = {
   rest: 'REST (autocannon)',
   transfer: 'Wallet transfers (REST, autocannon)',
   jitter: 'Reconnect jitter',
+  jitterkill: 'Reconnect jitter with a server process killed mid-run',
 };
 
-const TARGET_ORDER: readonly TargetName[] = ['gigwire', 'uws', 'socketio'];
+const TARGET_ORDER: readonly TargetName[] = ['gigwire', 'gigwire2', 'uws', 'socketio'];
+
+/** Fan-out, one vs two gateway processes (only when both ran). */
+function scaleOutText(rows: readonly SummaryRow[]): string | undefined {
+  const scale = scaleOut(rows);
+  if (scale === undefined) return undefined;
+  const at = (side: { level: number | null; deliveredPerSec: number | null }) =>
+    side.level === null
+      ? 'no step sustained'
+      : `${num(side.deliveredPerSec, 0)} deliveries/s at ${side.level} msg/s`;
+  return [
+    `**1 vs 2 gateway processes** (both on the server core): highest step sustained — 1 process ${at(scale.one)}, ` +
+      `2 processes ${at(scale.two)}; throughput ratio 2/1 = ${times(scale.throughputRatio)}` +
+      (scale.topStepReached
+        ? ' (both sustained the top step: the load, not the server, was the limit)'
+        : '') +
+      `. Server CPU per delivery at ${scale.commonLevel ?? '–'} msg/s (the highest step both sustained): ` +
+      `${num(scale.cpuOne, 2)} µs vs ${num(scale.cpuTwo, 2)} µs = ${times(scale.cpuRatio)}.`,
+  ].join('');
+}
 
 function table(headers: readonly string[], lines: ReadonlyArray<readonly string[]>): string {
   const out = [`| ${headers.join(' | ')} |`, `|${headers.map(() => ' --- ').join('|')}|`];
@@ -217,11 +248,13 @@ export function renderMarkdown(input: ReportInput): string {
     ),
   );
 
-  for (const id of ['idle', 'fanout', 'reqrep', 'rest', 'transfer', 'jitter'] as const) {
+  for (const id of ['idle', 'fanout', 'reqrep', 'rest', 'transfer', 'jitter', 'jitterkill'] as const) {
     if (!input.rows.some((row) => row.scenario === id)) continue;
     parts.push(`## ${TITLES[id]}`);
     parts.push(input.shapes[id]);
     parts.push(scenarioTable(id, input.rows));
+    const scale = id === 'fanout' ? scaleOutText(input.rows) : undefined;
+    if (scale !== undefined) parts.push(scale);
     const errors = input.rows.filter((row) => row.scenario === id && row.errors.length > 0);
     if (errors.length > 0) {
       parts.push(errors.map((row) => `- ${row.caseId} × ${row.target}: ${row.errors.join('; ')}`).join('\n'));

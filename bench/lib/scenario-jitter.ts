@@ -8,6 +8,12 @@
  * lost, duplicates seen by the application, and the gap-fill time after a reconnect: from the
  * start of the reconnect (the new socket created) to the arrival of the last message missed
  * during the outage, p50/p99/max over every drop that missed something.
+ *
+ * `jitterkill` is the same run with a server process SIGKILLed halfway through (`target.crash`):
+ * gigwire with GATEWAY_PROCESSES=2 loses one of its two copies (the supervisor restarts it; its
+ * clients reconnect to the survivor through the shared port and its rooms move there); the peers
+ * lose their only process and are started again on the same port, so the recovery state they kept
+ * in memory is gone. The connections the kill closed count as drops of their own (`serverDrops`).
  */
 import { Histogram } from './histogram.js';
 import type { JitterKind, JitterMember, JitterRunResult, JitterTiming } from './jitter-ipc.js';
@@ -62,15 +68,18 @@ export function jitterCredentials(quick: boolean): number {
 
 const START_DELAY_MS = 500;
 
-function label(shape: JitterShape): string {
-  return `${shape.rooms * shape.receiversPerRoom} clients, ${shape.rooms} rooms`;
+function label(shape: JitterShape, kill: boolean): string {
+  return `${shape.rooms * shape.receiversPerRoom} clients, ${shape.rooms} rooms${kill ? ', server process killed at half time' : ''}`;
 }
 
 function kindOf(ctx: ScenarioContext): JitterKind {
   return ctx.target.name === 'socketio' ? 'socketio' : ctx.target.name === 'uws' ? 'uws' : 'gigwire';
 }
 
-async function runJitter(ctx: ScenarioContext): Promise<CaseResult> {
+async function runJitter(ctx: ScenarioContext, kill: boolean): Promise<CaseResult> {
+  const scenario = kill ? 'jitterkill' : 'jitter';
+  const crash = ctx.target.crash;
+  if (kill && crash === undefined) throw new Error(`${ctx.target.name} cannot kill a server process`);
   const shape = jitterShape(ctx.quick);
   const perRoom = shape.receiversPerRoom + 1;
   const needed = shape.rooms * perRoom;
@@ -108,8 +117,19 @@ async function runJitter(ctx: ScenarioContext): Promise<CaseResult> {
   const running = ctx.pool.all('jitterRun', () => ({ ...timing, step, startAt }));
   await sleep(Math.max(0, startAt - wallMs()));
   const window = new MeasureWindow(ctx.target, ctx.pool);
+  let crashed: Promise<{ killedPid: number; replacedMs: number | null } | Error> | undefined;
+  if (kill && crash !== undefined) {
+    await sleep(Math.max(0, startAt + shape.durationMs / 2 - wallMs()));
+    crashed = crash().catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+  }
   const results: JitterRunResult[] = await running;
   const cpu = window.end();
+  const killed = crashed === undefined ? undefined : await crashed;
+  if (killed instanceof Error) throw killed;
+  if (killed !== undefined)
+    ctx.log(
+      `jitterkill: killed pid ${killed.killedPid}; replaced after ${killed.replacedMs?.toFixed(0) ?? '(not within 60 s)'} ms`,
+    );
 
   const acked = new Map<number, number>();
   let sent = 0;
@@ -158,6 +178,8 @@ async function runJitter(ctx: ScenarioContext): Promise<CaseResult> {
     gapsFilledRatio: gaps > 0 ? filled / gaps : null,
     lostInGaps: sum((r) => r.lostInGaps),
     notRecovered: ctx.target.name === 'socketio' ? sum((r) => r.notRecovered) : null,
+    serverDrops: sum((r) => r.serverDrops),
+    killReplacedMs: killed?.replacedMs ?? null,
     gapFillP50Ms: fill.quantileMs(0.5),
     gapFillP99Ms: fill.quantileMs(0.99),
     gapFillMaxMs: fill.maxMs(),
@@ -167,14 +189,14 @@ async function runJitter(ctx: ScenarioContext): Promise<CaseResult> {
     serverBusy: cpu.serverBusy,
   };
   ctx.log(
-    `jitter: delivered ${(deliveryRatio * 100).toFixed(2)}% (lost ${expected - unique}, ${duplicates} duplicates), ` +
+    `${scenario}: delivered ${(deliveryRatio * 100).toFixed(2)}% (lost ${expected - unique}, ${duplicates} duplicates), ` +
       `${drops} drops, ${filled}/${gaps} gaps filled, fill p50 ${metrics.gapFillP50Ms?.toFixed(1) ?? '-'} ms ` +
       `p99 ${metrics.gapFillP99Ms?.toFixed(1) ?? '-'} ms, reconnected p50 ${metrics.reconnectP50Ms?.toFixed(1) ?? '-'} ms, worker loop lag p99 ${metrics.workerLoopLagP99Ms.toFixed(0)} ms, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%`,
   );
   return {
-    scenario: 'jitter',
-    caseId: `jitter@${shape.rooms * shape.receiversPerRoom}`,
-    label: label(shape),
+    scenario,
+    caseId: `${scenario}@${shape.rooms * shape.receiversPerRoom}`,
+    label: label(shape, kill),
     level: shape.rooms * shape.receiversPerRoom,
     metrics,
     loadgen,
@@ -183,19 +205,26 @@ async function runJitter(ctx: ScenarioContext): Promise<CaseResult> {
   };
 }
 
-export const jitterScenario: Scenario = {
-  id: 'jitter',
-  appliesTo: () => true,
-  run: async (ctx) => {
-    const shape = jitterShape(ctx.quick);
-    try {
-      return [await runJitter(ctx)];
-    } catch (error) {
-      const level = shape.rooms * shape.receiversPerRoom;
-      return [failedCase('jitter', `jitter@${level}`, label(shape), level, error)];
-    } finally {
-      await ctx.pool.all('close', () => ({})).catch(() => []);
-      await sleep(ctx.quick ? 300 : 2_000);
-    }
-  },
-};
+function jitterVariant(kill: boolean): Scenario {
+  const id = kill ? 'jitterkill' : 'jitter';
+  return {
+    id,
+    appliesTo: (target) => !kill || target.crash !== undefined,
+    run: async (ctx) => {
+      const shape = jitterShape(ctx.quick);
+      try {
+        return [await runJitter(ctx, kill)];
+      } catch (error) {
+        const level = shape.rooms * shape.receiversPerRoom;
+        return [failedCase(id, `${id}@${level}`, label(shape, kill), level, error)];
+      } finally {
+        await ctx.pool.all('close', () => ({})).catch(() => []);
+        await sleep(ctx.quick ? 300 : 2_000);
+      }
+    },
+  };
+}
+
+export const jitterScenario: Scenario = jitterVariant(false);
+/** The jitter run with one server process SIGKILLed halfway (gigwire2, uws, socketio). */
+export const jitterKillScenario: Scenario = jitterVariant(true);

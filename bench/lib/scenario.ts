@@ -10,8 +10,16 @@ import { CpuMeter, type MachineCpu, machineCpu } from './proc.js';
 import { roundRobin } from './stats.js';
 import type { ClientCredential, TargetServer } from './target.js';
 
-export type ScenarioId = 'idle' | 'fanout' | 'reqrep' | 'rest' | 'transfer' | 'jitter';
-export const SCENARIO_IDS: readonly ScenarioId[] = ['idle', 'fanout', 'reqrep', 'rest', 'transfer', 'jitter'];
+export type ScenarioId = 'idle' | 'fanout' | 'reqrep' | 'rest' | 'transfer' | 'jitter' | 'jitterkill';
+export const SCENARIO_IDS: readonly ScenarioId[] = [
+  'idle',
+  'fanout',
+  'reqrep',
+  'rest',
+  'transfer',
+  'jitter',
+  'jitterkill',
+];
 
 export type Metrics = Record<string, number | null>;
 
@@ -93,7 +101,7 @@ export class MeasureWindow {
 
   constructor(target: TargetServer, pool: WorkerPool) {
     this.#machine = machineCpu();
-    this.#server = new CpuMeter(() => [target.pid]);
+    this.#server = new CpuMeter(() => target.serverPids?.() ?? [target.pid]);
     this.#aux = new CpuMeter(() => target.auxPids());
     this.#loadgen = new CpuMeter(() => [...pool.pids, process.pid]);
   }

@@ -49,12 +49,15 @@ export const PRIMARY_METRICS: Readonly<Record<ScenarioId, readonly string[]>> = 
   transfer: ['transfersPerSec', 'p99Ms', 'serverCpuUsPerTransfer'],
   // Gap-fill times are not primary: raw uWS never fills a gap (it has no recovery).
   jitter: ['deliveryRatio', 'duplicates', 'gapsFilledRatio'],
+  jitterkill: ['deliveryRatio', 'duplicates', 'gapsFilledRatio'],
 };
 
 interface RatioSpec {
   readonly metric: string;
   readonly base: TargetName;
   readonly baseMetric: string;
+  /** Only for this target (absent: every target but the base). */
+  readonly only?: TargetName;
 }
 
 const RATIO_SPECS: Readonly<Record<ScenarioId, readonly RatioSpec[]>> = {
@@ -68,6 +71,14 @@ const RATIO_SPECS: Readonly<Record<ScenarioId, readonly RatioSpec[]>> = {
     { metric: 'serverCpuUsPerDelivery', base: 'uws', baseMetric: 'serverCpuUsPerDelivery' },
     { metric: 'serverCpuUsPerDelivery', base: 'socketio', baseMetric: 'serverCpuUsPerDelivery' },
     { metric: 'totalCpuUsPerDelivery', base: 'uws', baseMetric: 'serverCpuUsPerDelivery' },
+    // Two gateway processes against one, step by step.
+    {
+      metric: 'serverCpuUsPerDelivery',
+      base: 'gigwire',
+      baseMetric: 'serverCpuUsPerDelivery',
+      only: 'gigwire2',
+    },
+    { metric: 'p99Ms', base: 'gigwire', baseMetric: 'p99Ms', only: 'gigwire2' },
   ],
   reqrep: [
     { metric: 'serverCpuUsPerRequest', base: 'uws', baseMetric: 'serverCpuUsPerRequest' },
@@ -76,6 +87,7 @@ const RATIO_SPECS: Readonly<Record<ScenarioId, readonly RatioSpec[]>> = {
   rest: [],
   transfer: [],
   jitter: [],
+  jitterkill: [],
 };
 
 export function ratioKey(metric: string, base: TargetName): string {
@@ -116,7 +128,7 @@ export function summarize(records: readonly CaseRecord[], runs: number): Summary
     }
     const ratios: Record<string, number | null> = {};
     for (const spec of RATIO_SPECS[scenario]) {
-      if (spec.base === first.target) continue;
+      if (spec.base === first.target || (spec.only !== undefined && spec.only !== first.target)) continue;
       const perRun: Array<number | null> = [];
       for (let run = 1; run <= runs; run += 1) {
         const mine = byRun.get(`${run}|${key(scenario, caseId, first.target)}`);
@@ -176,6 +188,54 @@ export function referenceLevel(rows: readonly SummaryRow[], scenario: ScenarioId
     level: half.length > 0 ? (half[half.length - 1] ?? null) : (levels[0] ?? null),
     highestSustained: highest,
     basis,
+  };
+}
+
+/** Fan-out with two gateway processes against one (issue 14), from the medians of one bench. */
+export interface ScaleOut {
+  /** Highest step each sustained (in most runs), and the deliveries/s there. */
+  readonly one: { readonly level: number | null; readonly deliveredPerSec: number | null };
+  readonly two: { readonly level: number | null; readonly deliveredPerSec: number | null };
+  /** two.deliveredPerSec / one.deliveredPerSec. */
+  readonly throughputRatio: number | null;
+  /** The highest step both sustained, and CPU per delivery (µs) there. */
+  readonly commonLevel: number | null;
+  readonly cpuOne: number | null;
+  readonly cpuTwo: number | null;
+  readonly cpuRatio: number | null;
+  /** Whether the highest step of the scenario was sustained by both (then the ratio is a floor). */
+  readonly topStepReached: boolean;
+}
+
+export function scaleOut(rows: readonly SummaryRow[]): ScaleOut | undefined {
+  const fan = rows.filter((r) => r.scenario === 'fanout' && r.skipped === undefined);
+  const of = (target: TargetName) => fan.filter((r) => r.target === target);
+  if (of('gigwire').length === 0 || of('gigwire2').length === 0) return undefined;
+  const sustained = (target: TargetName) =>
+    of(target)
+      .filter((r) => r.sustainedRuns * 2 > r.measuredRuns)
+      .sort((a, b) => b.level - a.level);
+  const best = (target: TargetName) => {
+    const top = sustained(target)[0];
+    return { level: top?.level ?? null, deliveredPerSec: top?.metrics.deliveredPerSec ?? null };
+  };
+  const one = best('gigwire');
+  const two = best('gigwire2');
+  const twoLevels = new Set(sustained('gigwire2').map((r) => r.level));
+  const common = sustained('gigwire').find((r) => twoLevels.has(r.level));
+  const commonTwo = common === undefined ? undefined : of('gigwire2').find((r) => r.level === common.level);
+  const cpuOne = common?.metrics.serverCpuUsPerDelivery ?? null;
+  const cpuTwo = commonTwo?.metrics.serverCpuUsPerDelivery ?? null;
+  const topLevel = Math.max(...fan.map((r) => r.level));
+  return {
+    one,
+    two,
+    throughputRatio: ratio(two.deliveredPerSec, one.deliveredPerSec),
+    commonLevel: common?.level ?? null,
+    cpuOne,
+    cpuTwo,
+    cpuRatio: ratio(cpuTwo, cpuOne),
+    topStepReached: one.level === topLevel && two.level === topLevel,
   };
 }
 

@@ -5,7 +5,8 @@
  * pinned to its own core, so /proc figures belong to it alone.
  */
 
-export type TargetName = 'gigwire' | 'socketio' | 'uws';
+/** `gigwire2`: gigwire with GATEWAY_PROCESSES=2 (a supervisor and two copies sharing WS_PORT). */
+export type TargetName = 'gigwire' | 'gigwire2' | 'socketio' | 'uws';
 
 /** What a load-generator client needs to open one authenticated socket. */
 export interface ClientCredential {
@@ -24,6 +25,18 @@ export interface TargetServer {
   readonly wsUrl: string;
   /** The server process whose CPU and RSS are the figures (the Node process serving sockets). */
   readonly pid: number;
+  /**
+   * Every process whose CPU is the server's, re-read at each sample (gigwire2: the supervisor and
+   * its copies; a peer restarted by `crash` has a new pid). Absent: `[pid]`.
+   */
+  readonly serverPids?: () => number[];
+  /**
+   * SIGKILLs one server process mid-run (the jitter-with-a-kill scenario). gigwire2: one of the
+   * two copies (its supervisor restarts it; clients reconnect to the survivor through the shared
+   * port). Peers: their only process, restarted on the same port (their in-memory recovery state
+   * is gone). Resolves once the killed process is replaced, with the ms from the kill to that.
+   */
+  readonly crash?: () => Promise<{ readonly killedPid: number; readonly replacedMs: number | null }>;
   /** Supporting processes sampled separately (gigwire: every postgres and redis-server pid). */
   readonly auxPids: () => number[];
   /** Credentials for `count` distinct users, made without the REST path (no argon2 per user). */

@@ -56,6 +56,9 @@ class GigwireClient implements BenchClient {
       client.#hello = resolve;
       client.#helloFailed = reject;
     });
+    // Awaited below only once the upgrade succeeded: a connection refused or closed during the
+    // upgrade rejects it too, and must not surface as an unhandled rejection.
+    hello.catch(() => undefined);
     const protocols = [MSGPACK_SUBPROTOCOL];
     if (options.spec.token !== '') protocols.push(`${BEARER_PREFIX}${options.spec.token}`);
     client.#socket = await LeanWebSocket.open({

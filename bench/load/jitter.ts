@@ -16,6 +16,11 @@
  * Per drop: the gap = messages due before the reconnect started that the receiver did not have at
  * the drop; filled when all of them have arrived; fill time = last such arrival − reconnect start
  * (the moment the new socket is created).
+ *
+ * A connection the server loses (the jitter-with-a-kill scenario SIGKILLs a server process) counts
+ * as a drop of its own (`serverDrops`, with its gap and gap fill like any other): gigwire's SDK
+ * reconnects by itself; Socket.IO and raw uWS are reconnected at once with the same retry rule as
+ * after an outage, as an application would (Socket.IO's own reconnection is off here).
  */
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -62,6 +67,8 @@ interface Hooks {
   readonly onBody: (body: unknown) => void;
   /** A new socket was created (the start of a reconnect). */
   readonly onAttempt: () => void;
+  /** The server side closed an open connection (not one of our drops, not our close). */
+  readonly onLost: () => void;
   readonly onError: (error: unknown) => void;
 }
 
@@ -82,6 +89,8 @@ interface Receiver {
   sentAts: Float64Array;
   duplicates: number;
   readonly events: DropEvent[];
+  /** Start of the latest reconnect (the next gap's `since`). */
+  since: number;
 }
 
 interface State {
@@ -92,6 +101,8 @@ interface State {
   step: number;
   errors: string[];
   notRecovered: number;
+  /** Open connections the server side closed during the run (receivers and publishers). */
+  serverDrops: number;
 }
 
 let state: State | undefined;
@@ -181,9 +192,17 @@ function deferredSocketClass(gate: Gate, localAddress: string, hooks: Hooks, cur
         hooks.onAttempt();
         const ws = new WebSocket(url, protocols, { localAddress, perMessageDeflate: false });
         ws.binaryType = 'arraybuffer';
-        ws.onopen = (event) => (this.onopen as Handler)?.(event);
+        let opened = false;
+        ws.onopen = (event) => {
+          opened = true;
+          (this.onopen as Handler)?.(event);
+        };
         ws.onmessage = (event) => (this.onmessage as Handler)?.(event);
-        ws.onclose = (event) => (this.onclose as Handler)?.(event);
+        ws.onclose = (event) => {
+          // Our drop takes the gate offline first, our close sets #closed: anything else is the server.
+          if (opened && gate.online && !this.#closed) hooks.onLost();
+          (this.onclose as Handler)?.(event);
+        };
         ws.onerror = (event) => (this.onerror as Handler)?.(event);
         this.#inner = ws;
         current.ws = ws;
@@ -261,6 +280,11 @@ function socketIoConn(
   });
   socket.on('message', (message: { body?: unknown } | undefined) => hooks.onBody(message?.body));
   let everJoined = false;
+  /** Between our drop and the end of its outage; `closed` after close(). */
+  let dropping = false;
+  let closed = false;
+  /** Bumped by every drop and reconnect: an older reconnect's retries stop. */
+  let generation = 0;
   let connected: Promise<void> = new Promise((resolve) => socket.once('connect', () => resolve()));
   socket.on('connect', () => {
     if (!everJoined || socket.recovered) return;
@@ -280,18 +304,35 @@ function socketIoConn(
         });
       }),
   );
-  return {
+  const conn: Conn = {
     whenReady: () => join.then(() => connected),
     drop: () => {
+      dropping = true;
+      generation += 1;
+      if (!socket.connected) {
+        // Dropped while a reconnect after a server drop is still connecting: reset the manager, or
+        // the next connect() would find it "opening" and wait for an attempt that is gone.
+        socket.disconnect();
+        return;
+      }
       // The engine's `ws` socket, terminated like a network drop; null while it is between sockets.
       const transport = socket.io.engine?.transport as unknown as { ws?: WebSocket | null } | undefined;
       if (transport?.ws) transport.ws.terminate();
       else socket.io.engine?.close();
     },
     reconnect: () => {
+      dropping = false;
+      generation += 1;
+      const mine = generation;
       // Retried until connected, as Socket.IO's own reconnection would (with the SDK's first backoff step).
       connected = new Promise((resolve) => {
         const attempt = () => {
+          // Already connected (an earlier reconnect's attempt got through): nothing to wait for.
+          if (socket.connected) {
+            resolve();
+            return;
+          }
+          if (mine !== generation) return;
           const onConnect = () => {
             socket.off('connect_error', onError);
             resolve();
@@ -323,42 +364,71 @@ function socketIoConn(
           );
       }),
     close: () => {
+      closed = true;
       socket.removeAllListeners();
       socket.close();
     },
   };
+  socket.on('disconnect', () => {
+    if (dropping || closed || !everJoined) return;
+    hooks.onLost();
+    conn.reconnect();
+  });
+  return conn;
 }
 
 // --- raw uWS: the lean client, no recovery ------------------------------------------------------
 
 function uwsConn(url: string, member: JitterMember, localAddress: string, hooks: Hooks): Conn {
   let client: BenchClient | undefined;
-  const open = async () => {
+  /** Bumped by every reconnect: a connection opened for an older one is closed, never kept. */
+  let generation = 0;
+  let closed = false;
+  const open = async (mine: number) => {
     const opened = await openClient({
       kind: 'ws',
       url,
       spec: { index: member.index, userId: member.userId, token: member.token },
       localAddress,
       onRoomMessage: hooks.onBody,
-      onDrop: () => undefined,
+      // Called only for a close we did not make: the server went away.
+      onDrop: () => {
+        if (closed || mine !== generation) return;
+        hooks.onLost();
+        conn.reconnect();
+      },
     });
+    if (mine !== generation || closed) {
+      opened.close();
+      return;
+    }
     client = opened;
     await opened.join(member.roomId);
   };
-  let ready = open();
-  return {
+  let ready = open(generation);
+  const conn: Conn = {
     whenReady: () => ready,
-    drop: () => client?.close(),
+    drop: () => {
+      // A reconnect still retrying (after a server drop) must not bring it back during the outage.
+      generation += 1;
+      client?.close();
+    },
     reconnect: () => {
+      generation += 1;
+      const mine = generation;
+      client?.close();
       hooks.onAttempt();
       ready = (async () => {
-        // Retried as a client library would: a few attempts, each after a short random delay.
-        for (let attempt = 1; ; attempt += 1) {
+        // Retried as a client library would, each attempt after a short random delay, for as long
+        // as one reconnect may take (a restarting server refuses connections meanwhile).
+        const deadline = wallMs() + CONNECT_TIMEOUT_MS;
+        for (;;) {
           try {
-            await open();
+            await open(mine);
             return;
           } catch (error) {
-            if (attempt >= 5) throw error;
+            if (mine !== generation) return;
+            if (wallMs() > deadline) throw error;
             await sleep(Math.random() * RETRY_CEILING_MS);
           }
         }
@@ -369,8 +439,12 @@ function uwsConn(url: string, member: JitterMember, localAddress: string, hooks:
       if (client === undefined) return Promise.reject(new Error('not connected'));
       return client.send(member.roomId, clientMsgId, body);
     },
-    close: () => client?.close(),
+    close: () => {
+      closed = true;
+      client?.close();
+    },
   };
+  return conn;
 }
 
 // --- requests ---------------------------------------------------------------------------------
@@ -384,6 +458,7 @@ export async function jitterSetup(req: JitterSetupRequest): Promise<JitterSetupR
     step: -1,
     errors: [],
     notRecovered: 0,
+    serverDrops: 0,
   };
   state = st;
   let counter = 0;
@@ -401,7 +476,14 @@ export async function jitterSetup(req: JitterSetupRequest): Promise<JitterSetupR
         return uwsConn(req.url, member, localAddress, hooks);
     }
   };
-  const ignore: Hooks = { onBody: () => undefined, onAttempt: () => undefined, onError: () => undefined };
+  const ignore: Hooks = {
+    onBody: () => undefined,
+    onAttempt: () => undefined,
+    onLost: () => {
+      st.serverDrops += 1;
+    },
+    onError: () => undefined,
+  };
   const all: Array<{ conn: Conn }> = [];
   for (const member of req.publishers) {
     const conn = make(member, { ...ignore, onError: (error) => noteError(st.errors, error) });
@@ -416,6 +498,7 @@ export async function jitterSetup(req: JitterSetupRequest): Promise<JitterSetupR
       sentAts: new Float64Array(0),
       duplicates: 0,
       events: [],
+      since: 0,
     };
     const hooks: Hooks = {
       onBody: (body) => {
@@ -429,7 +512,18 @@ export async function jitterSetup(req: JitterSetupRequest): Promise<JitterSetupR
       },
       onAttempt: () => {
         const event = receiver.events.at(-1);
-        if (event !== undefined && Number.isNaN(event.t0)) event.t0 = wallMs();
+        if (event !== undefined && Number.isNaN(event.t0)) {
+          event.t0 = wallMs();
+          receiver.since = event.t0;
+        }
+      },
+      onLost: () => {
+        st.serverDrops += 1;
+        if (st.step < 0) return;
+        // A drop of its own, unless one is already waiting for its reconnect.
+        const event = receiver.events.at(-1);
+        if (event !== undefined && Number.isNaN(event.t0)) return;
+        receiver.events.push({ dropAt: wallMs(), t0: Number.NaN, since: receiver.since });
       },
       onError: (error) => noteError(st.errors, error),
     };
@@ -497,12 +591,12 @@ async function jitterLoop(
 ) {
   const lastEnd = req.startAt + req.durationMs - req.quietTailMs;
   let at = req.startAt + random([req.dropEveryMs[0] / 2, req.dropEveryMs[1]]);
-  let since = req.startAt;
+  receiver.since = req.startAt;
   for (;;) {
     const outage = random(req.outageMs);
     if (at + outage > lastEnd) return;
     await sleep(at - wallMs());
-    const event: DropEvent = { dropAt: wallMs(), t0: Number.NaN, since };
+    const event: DropEvent = { dropAt: wallMs(), t0: Number.NaN, since: receiver.since };
     receiver.events.push(event);
     try {
       receiver.conn.drop();
@@ -519,7 +613,7 @@ async function jitterLoop(
     } catch (error) {
       if (state !== undefined) noteError(state.errors, error);
     }
-    since = Number.isNaN(event.t0) ? event.dropAt : event.t0;
+    if (Number.isNaN(event.t0)) receiver.since = event.dropAt;
     at = Math.max(wallMs() + 100, event.dropAt + random(req.dropEveryMs));
   }
 }
@@ -530,6 +624,7 @@ export async function jitterRun(req: JitterRunRequest): Promise<JitterRunResult>
   st.step = req.step;
   st.errors = [];
   st.notRecovered = 0;
+  st.serverDrops = 0;
   const total = Math.floor((req.durationMs * req.ratePerRoom) / 1000);
   const interval = 1000 / req.ratePerRoom;
   for (const receiver of st.receivers) {
@@ -605,6 +700,7 @@ export async function jitterRun(req: JitterRunRequest): Promise<JitterRunResult>
     filled,
     lostInGaps,
     notRecovered: st.notRecovered,
+    serverDrops: st.serverDrops,
     fill: fill.toData(),
     reconnect: counts.reconnect.toData(),
     loopLagP99Ms: loopDelay.percentile(99) / 1e6,

@@ -9,6 +9,14 @@
  *   taskset -c 0 node --expose-gc --import tsx --import ./bench/targets/gc-hook.ts src/bin/main.ts
  *
  * taskset execs node, so the spawned pid is the node process (checked through /proc at start).
+ *
+ * With `processes: 2` (the `gigwire2` target) the same command runs with GATEWAY_PROCESSES=2: the
+ * spawned node is the supervisor (src/bin/supervisor.ts) and its two node:cluster copies share
+ * WS_PORT through SO_REUSEPORT, so the load generator's connections spread over both. The copies
+ * inherit the supervisor's affinity: both run on core 0, the same CPU budget as the one-process
+ * target (this machine has two cores and the load generator owns the other; see bench/README.md).
+ * The server's CPU is the sum over the supervisor and its copies (`serverPids`), and `crash`
+ * SIGKILLs one copy, which the supervisor restarts.
  * gigwire migrates the database itself on start. Users, sessions, tokens and rooms are written by
  * the harness straight into PostgreSQL with gigwire's own modules (bench/targets/seed.ts).
  *
@@ -16,9 +24,10 @@
  * the test suite: gigwire's `room.send` replies only after its INSERT commits, and the benchmark
  * charges it the real cost of that commit. Peers store nothing.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -60,6 +69,12 @@ const READY_TIMEOUT_MS = 60_000;
 const GC_TIMEOUT_MS = 5_000;
 const STOP_TIMEOUT_MS = 15_000;
 const SERVER_CPU = '0';
+const BOOT_CPUS = '0,1';
+
+/** Pins every thread of a running process to `cpus` (`taskset -a`: node's libuv and V8 threads too). */
+function pinAllThreads(pid: number, cpus: string): void {
+  execFileSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' });
+}
 
 export interface GigwireTarget extends TargetServer {
   /** JSON for POST /v1/auth/login of a seeded user: `{"login": <email>, "password": …}`. */
@@ -70,7 +85,13 @@ export interface GigwireTarget extends TargetServer {
  * Server environment. Everything gigwire reads from the environment is set here (inherited values
  * of gigwire's own variables are dropped), so the run does not depend on the caller's shell.
  */
-function serverEnv(ports: { http: number; ws: number }, databaseUrl: string, redisUrl: string, dir: string) {
+function serverEnv(
+  ports: { http: number; ws: number },
+  databaseUrl: string,
+  redisUrl: string,
+  dir: string,
+  processes: number,
+) {
   // biome-ignore lint/style/noProcessEnv: the harness hands its PATH, HOME … to the server it spawns.
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of Object.keys(settings)) delete env[name];
@@ -85,6 +106,8 @@ function serverEnv(ports: { http: number; ws: number }, databaseUrl: string, red
     DATA_DIR: join(dir, 'data'),
     INSTALL_SYSTEM_PACKAGES: 'false',
     NODE_ID: 'bench-gigwire',
+    // >1: a supervisor of that many copies (each named bench-gigwire-g<i>) sharing PORT and WS_PORT.
+    GATEWAY_PROCESSES: String(processes),
     LOG_LEVEL: 'warn',
     LOG_PRETTY: 'false',
     JWT_ISSUER,
@@ -142,6 +165,58 @@ function postmasterPid(dataDir: string): number | undefined {
   }
 }
 
+/** NODE_ID from a process's environment (a supervisor's copy gets `<NODE_ID>-g<i>` from cluster.fork). */
+function nodeIdOf(pid: number): string | undefined {
+  try {
+    const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    return env.find((entry) => entry.startsWith('NODE_ID='))?.slice('NODE_ID='.length);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * GET /health/live on a new connection each time (agent: false): node:cluster hands connections,
+ * not requests, round-robin to the copies, so a kept-alive connection would always ask the same one.
+ */
+function liveOnFreshConnection(httpUrl: string): Promise<{ nodeId?: string } | undefined> {
+  return new Promise((resolveLive) => {
+    const request = httpGet(`${httpUrl}/health/live`, { agent: false, timeout: 2_000 }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      response.on('end', () => {
+        try {
+          resolveLive(JSON.parse(text) as { nodeId?: string });
+        } catch {
+          resolveLive(undefined);
+        }
+      });
+    });
+    request.on('error', () => resolveLive(undefined));
+    request.on('timeout', () => request.destroy());
+  });
+}
+
+/** Resolves once every node id in `nodeIds` has answered /health/live, or false after `timeoutMs`. */
+async function waitForCopies(
+  httpUrl: string,
+  nodeIds: readonly string[],
+  timeoutMs: number,
+): Promise<boolean> {
+  const seen = new Set<string>();
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const live = await liveOnFreshConnection(httpUrl);
+    if (live?.nodeId !== undefined) seen.add(live.nodeId);
+    if (nodeIds.every((id) => seen.has(id))) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
 async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return true;
   return Promise.race([
@@ -154,7 +229,10 @@ export async function startGigwire(options: {
   readonly quick: boolean;
   /** Writes a V8 CPU profile of the server there when it stops. */
   readonly profileDir?: string | undefined;
+  /** GATEWAY_PROCESSES: 1 (default) or more copies under a supervisor. */
+  readonly processes?: number;
 }): Promise<GigwireTarget> {
+  const processes = options.processes ?? 1;
   // `quick` changes nothing here: the server is the same; the orchestrator makes the load smaller.
   void options.quick;
   const startedAt = Date.now();
@@ -202,13 +280,13 @@ export async function startGigwire(options: {
 
   // Server output: kept for error messages; errors and gc-done lines acted on.
   const tail: string[] = [];
+  /** gc-done lines seen (from the one process, or from any copy). */
   let gcDone = 0;
   const gcListeners = new Set<() => void>();
   const onLine = (stream: 'out' | 'err', line: string) => {
     if (line.trim() === '') return;
-    const gc = /^gc-done (\d+)/.exec(line.trim());
-    if (gc !== null) {
-      gcDone = Number(gc[1]);
+    if (/^gc-done \d+/.test(line.trim())) {
+      gcDone += 1;
       for (const listener of gcListeners) listener();
       return;
     }
@@ -237,7 +315,9 @@ export async function startGigwire(options: {
       'taskset',
       [
         '-c',
-        SERVER_CPU,
+        // Several copies boot on both cores (the load core is idle before any scenario), then move
+        // to the server core with all their threads before anything is measured (below).
+        processes > 1 ? BOOT_CPUS : SERVER_CPU,
         process.execPath,
         '--expose-gc',
         ...(options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`]),
@@ -249,7 +329,7 @@ export async function startGigwire(options: {
       ],
       {
         cwd: REPO_ROOT,
-        env: serverEnv(ports, databaseUrl, redis.url, dir),
+        env: serverEnv(ports, databaseUrl, redis.url, dir, processes),
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -279,11 +359,27 @@ export async function startGigwire(options: {
       await sleep(100);
     }
 
+    const copies = () => childrenOf(pid).sort((a, b) => a - b);
+    if (processes > 1) {
+      const nodeIds = Array.from({ length: processes }, (_, i) => `bench-gigwire-g${i + 1}`);
+      if (!(await waitForCopies(httpUrl, nodeIds, READY_TIMEOUT_MS)))
+        throw new Error(`not every copy of ${nodeIds.join(', ')} answered:\n${tailText()}`);
+      // The supervisor first: a copy it restarts later (crash) inherits the server core.
+      pinAllThreads(pid, SERVER_CPU);
+      for (const copy of copies()) pinAllThreads(copy, SERVER_CPU);
+    }
     // The measured pid must be node itself (taskset execs), pinned, and serving /ws with native uWS.
     const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
     const cpus = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
     if (comm !== 'node' || cpus !== SERVER_CPU) {
       throw new Error(`pid ${pid} is ${comm} on CPUs ${cpus}, expected node on ${SERVER_CPU}`);
+    }
+    if (processes > 1) {
+      for (const copy of copies()) {
+        const copyCpus = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${copy}/status`, 'utf8'))?.[1];
+        if (copyCpus !== SERVER_CPU)
+          throw new Error(`copy ${copy} runs on CPUs ${copyCpus}, expected ${SERVER_CPU}`);
+      }
     }
     const live = (await (await fetch(`${httpUrl}/health/live`)).json()) as {
       role?: string;
@@ -355,7 +451,8 @@ export async function startGigwire(options: {
     let gcChain: Promise<void> = Promise.resolve();
     const gcOnce = async () => {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error('gigwire is not running');
-      const target = gcDone + 1;
+      const signalled = processes > 1 ? copies() : [pid];
+      const target = gcDone + signalled.length;
       let listener: (() => void) | undefined;
       let timer: NodeJS.Timeout | undefined;
       try {
@@ -365,7 +462,7 @@ export async function startGigwire(options: {
           };
           gcListeners.add(listener);
           timer = setTimeout(() => fail(new Error(`no gc-done within ${GC_TIMEOUT_MS} ms`)), GC_TIMEOUT_MS);
-          process.kill(pid, 'SIGUSR2');
+          for (const one of signalled) process.kill(one, 'SIGUSR2');
         });
       } finally {
         if (listener !== undefined) gcListeners.delete(listener);
@@ -373,11 +470,32 @@ export async function startGigwire(options: {
       }
     };
 
+    const crash = async () => {
+      const victim = copies()[0];
+      if (processes < 2 || victim === undefined) throw new Error('crash needs a supervised copy to kill');
+      const nodeId = nodeIdOf(victim);
+      const killedAt = performance.now();
+      process.kill(victim, 'SIGKILL');
+      // Replaced = the restarted copy (same NODE_ID, new pid) answers /health/live.
+      for (;;) {
+        await sleep(100);
+        const fresh = copies().filter((one) => one !== victim);
+        if (
+          fresh.length >= processes &&
+          (await waitForCopies(httpUrl, nodeId === undefined ? [] : [nodeId], 500))
+        )
+          return { killedPid: victim, replacedMs: performance.now() - killedAt };
+        if (performance.now() - killedAt > READY_TIMEOUT_MS) return { killedPid: victim, replacedMs: null };
+      }
+    };
+
     return {
-      name: 'gigwire',
+      name: processes > 1 ? 'gigwire2' : 'gigwire',
       wsUrl,
       httpUrl,
       pid,
+      serverPids: () => [pid, ...copies()],
+      ...(processes > 1 ? { crash } : {}),
       loginBody,
       auxPids,
       credentials: (count: number): Promise<ClientCredential[]> => {

@@ -1,10 +1,13 @@
 /**
  * The two comparison servers as TargetServers: the raw uWebSockets.js peer and the Socket.IO peer
  * (bench/peers/*), each a Node process with --expose-gc pinned to the server core. No auth (tokens
- * are empty, user ids synthetic), no persistence (rooms are just names).
+ * are empty, user ids synthetic), no persistence (rooms are just names). `crash` SIGKILLs the peer
+ * and starts it again on the same port, as a supervisor would: what it held in memory (Socket.IO's
+ * connection-state-recovery sessions, uWS's subscriptions) is gone.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../test/support/servers.js';
 import {
   lineListenersOf,
   NODE_TS,
@@ -25,24 +28,41 @@ async function startPeer(
   urlFor: (port: number) => string,
 ): Promise<TargetServer> {
   const script = fileURLToPath(new URL(`../peers/${file}`, import.meta.url));
-  const { command, args } = pinned(SERVER_CORE, [
-    process.execPath,
-    '--expose-gc',
-    ...NODE_TS.slice(1),
-    script,
-    '0',
-  ]);
-  const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  lineListenersOf(child); // drain stdout from the start
-  const ready = await waitForLine(child, /^ready port=(\d+)$/, START_TIMEOUT_MS);
-  const port = Number(ready[1]);
-  const pid = child.pid;
-  if (pid === undefined) throw new Error(`${name} peer has no pid`);
+  const launch = async (wantedPort: number): Promise<{ child: ChildProcess; port: number; pid: number }> => {
+    const { command, args } = pinned(SERVER_CORE, [
+      process.execPath,
+      '--expose-gc',
+      ...NODE_TS.slice(1),
+      script,
+      String(wantedPort),
+    ]);
+    const spawned = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    lineListenersOf(spawned); // drain stdout from the start
+    const ready = await waitForLine(spawned, /^ready port=(\d+)$/, START_TIMEOUT_MS);
+    if (spawned.pid === undefined) throw new Error(`${name} peer has no pid`);
+    return { child: spawned, port: Number(ready[1]), pid: spawned.pid };
+  };
+  // An explicit port even at the first start: uSockets sets SO_REUSEADDR (and SO_REUSEPORT) only
+  // when told a port, and a restart after `crash` must bind the same port while the killed
+  // process's connections sit in TIME_WAIT, which needs SO_REUSEADDR on both sides.
+  let { child, port, pid } = await launch(await freePort());
 
   return {
     name,
     wsUrl: urlFor(port),
-    pid,
+    get pid() {
+      return pid;
+    },
+    serverPids: () => [pid],
+    crash: async () => {
+      const killedPid = pid;
+      const killedAt = performance.now();
+      const exited = new Promise((done) => child.once('exit', done));
+      child.kill('SIGKILL');
+      await exited;
+      ({ child, pid } = await launch(port));
+      return { killedPid, replacedMs: performance.now() - killedAt };
+    },
     auxPids: () => [],
     credentials: async (count: number): Promise<ClientCredential[]> =>
       Array.from({ length: count }, (_, i) => ({ userId: `user-${i}`, token: '' })),
