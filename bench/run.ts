@@ -209,6 +209,8 @@ async function main(): Promise<void> {
   });
 
   for (const name of options.targets) {
+    // e.g. gigwire2 when neither fan-out nor jitterkill is selected.
+    if (!options.scenarios.some((scenario) => expectedFor(scenario, name))) continue;
     try {
       log(`starting ${name}`);
       const target = await startTarget(name, options);
