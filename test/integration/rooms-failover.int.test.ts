@@ -18,10 +18,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { createClient, type GigwireClient } from '../../protocol/src/client/index.js';
+import { type BusyRoom, openBusyRoom, type RoomMember } from '../support/busy-room.js';
 import type { Cluster, ClusterProcess } from '../support/cluster.js';
-import { metricSum as counter, sendUntilAcked, startCluster, until } from '../support/cluster.js';
+import { metricSum as counter, startCluster, until } from '../support/cluster.js';
 import {
   createMigratedDatabase,
   sharedRedisUrl,
@@ -29,14 +28,8 @@ import {
   tempDir,
   uniqueRedisPrefix,
 } from '../support/context.js';
-import { addContact, httpClient, type Registered, registerUser } from '../support/http.js';
+import { httpClient } from '../support/http.js';
 import { openSocket } from '../support/ws-client.js';
-
-interface Member {
-  readonly user: Registered;
-  readonly client: GigwireClient;
-  readonly seqs: number[];
-}
 
 const MEMBERS = 20;
 const LEASE_MS = 2_000;
@@ -46,9 +39,7 @@ describe('one writer per room across three gateway processes', () => {
   let sql: pg.Pool;
   let cluster: Cluster | undefined;
   let killed: ClusterProcess | undefined;
-  const members: Member[] = [];
-  let roomId = '';
-  let sent = 0;
+  let room: BusyRoom | undefined;
 
   beforeAll(async () => {
     db = await createMigratedDatabase();
@@ -68,7 +59,7 @@ describe('one writer per room across three gateway processes', () => {
     });
   }, 120_000);
   afterAll(async () => {
-    for (const member of members) member.client.close();
+    room?.close();
     await cluster?.stop(5_000);
     await sql?.end();
     await db?.drop();
@@ -76,81 +67,17 @@ describe('one writer per room across three gateway processes', () => {
 
   const c = () => cluster as Cluster;
   const gatewayNamed = (nodeId: string) => c().gateways.find((g) => g.env.NODE_ID === nodeId);
-  const ownerRow = async () => {
-    const { rows } = await sql.query<{ owner_node: string | null; owner_epoch: string }>(
-      'select owner_node, owner_epoch from rooms where id = $1',
-      [roomId],
-    );
-    return { node: rows[0]?.owner_node ?? null, epoch: Number(rows[0]?.owner_epoch ?? 0) };
-  };
-  const storedSeqs = async () =>
-    (
-      await sql.query<{ seq: string; client_msg_id: string }>(
-        'select seq, client_msg_id from messages where room_id = $1 order by seq',
-        [roomId],
-      )
-    ).rows;
-
-  /** Every member sends `each` messages one after another (all members at once). */
-  const burst = async (label: string, each: number) => {
-    const acks = await Promise.all(
-      members.map(async (member, m) => {
-        const mine: { seq: number; at: number; issuedAt: number }[] = [];
-        for (let i = 0; i < each; i++)
-          mine.push(await sendUntilAcked(member.client, roomId, `${label}-${m}-${i}`));
-        return mine;
-      }),
-    );
-    sent += MEMBERS * each;
-    return acks.flat();
-  };
-
-  const expectEveryoneHasAll = async () => {
-    await until(() => members.every((m) => m.seqs.length >= sent), 30_000);
-    await sleep(300); // anything delivered twice would have arrived by now
-    const expected = Array.from({ length: sent }, (_, i) => i + 1);
-    for (const member of members) expect(member.seqs).toEqual(expected);
-    const stored = await storedSeqs();
-    expect(stored.map((row) => Number(row.seq))).toEqual(expected);
-    expect(new Set(stored.map((row) => row.client_msg_id)).size).toBe(sent);
-  };
+  const r = () => room as BusyRoom;
 
   it('2 000 messages from members on all three processes: each once, in order, and one writer', async () => {
-    const api = httpClient(c().origin);
-    const users: Registered[] = [];
-    for (let i = 0; i < MEMBERS; i++) users.push(await registerUser(api));
-    const [creator, ...others] = users as [Registered, ...Registered[]];
-    for (const user of others) await addContact(api, user, creator);
-    const created = await api.post<{ id: string }>(
-      '/v1/rooms',
-      { kind: 'group', memberIds: others.map((u) => u.id) },
-      creator.accessToken,
-    );
-    expect(created.status).toBe(201);
-    roomId = created.body.id;
-    for (const user of users) {
-      const member: Member = {
-        user,
-        client: createClient({
-          url: c().wsUrl,
-          WebSocket,
-          getAccessToken: () => user.accessToken,
-          reconnect: { initialDelayMs: 100, maxDelayMs: 1_000 },
-        }),
-        seqs: [],
-      };
-      member.client.on('room.message', (message) => member.seqs.push(message.seq));
-      await member.client.whenConnected();
-      await member.client.joinRoom(roomId);
-      members.push(member);
-    }
+    room = await openBusyRoom({ api: httpClient(c().origin), wsUrl: c().wsUrl, size: MEMBERS, sql });
     // nginx spread the sockets over the three processes: the room is used from all of them.
     const sockets = await Promise.all(c().gateways.map((g) => counter(g, 'gigwire_ws_connections')));
     expect(sockets.every((n) => n > 0)).toBe(true);
 
-    await burst('steady', 2_000 / MEMBERS);
-    await expectEveryoneHasAll();
-    const owner = await ownerRow();
+    await r().burst('steady', 2_000 / MEMBERS);
+    await r().expectEveryoneHasAll();
+    const owner = await r().owner();
     expect(owner.epoch).toBe(1);
     expect(c().gateways.map((g) => g.env.NODE_ID)).toContain(owner.node);
     const takeovers = await Promise.all(
@@ -163,10 +90,10 @@ describe('one writer per room across three gateway processes', () => {
   }, 120_000);
 
   it('the owner SIGKILLed while twenty clients send: the room moves, nothing lost, nothing doubled', async () => {
-    const before = await ownerRow();
+    const before = await r().owner();
     const victim = gatewayNamed(before.node ?? '') as ClusterProcess;
-    const sending = burst('kill', 30);
-    await until(() => members.every((m) => m.seqs.length >= sent + 60), 10_000);
+    const sending = r().burst('kill', 30);
+    await until(() => r().members.every((m) => m.seqs.length >= r().sent() + 60), 10_000);
     const killedAt = Date.now();
     killed = victim;
     await victim.process().stop('SIGKILL');
@@ -179,41 +106,41 @@ describe('one writer per room across three gateway processes', () => {
     console.log(
       `failover: first acknowledged send ${(firstAfter?.at ?? killedAt) - killedAt} ms after SIGKILL of the owner ${before.node}`,
     );
-    await expectEveryoneHasAll();
-    const after = await ownerRow();
+    await r().expectEveryoneHasAll();
+    const after = await r().owner();
     expect(after.node).not.toBe(before.node);
     expect(after.epoch).toBeGreaterThan(before.epoch);
   }, 120_000);
 
   it('the killed node joins again while the room is busy: the room moves back, nothing lost or doubled', async () => {
-    const before = await ownerRow();
+    const before = await r().owner();
     const rejoining = killed as ClusterProcess;
     expect(rejoining).toBeDefined();
     // Busy throughout: every member keeps sending until the room has moved to the node that came back.
     let moved = false;
     let round = 0;
     const busy = (async () => {
-      while (!moved) await burst(`join${round++}`, 2);
+      while (!moved) await r().burst(`join${round++}`, 2);
     })();
     await c().restart(rejoining);
     // Rendezvous gave the room to this node before it died: once it is back, the room follows.
-    moved = await until(async () => (await ownerRow()).node === rejoining.env.NODE_ID, 20_000);
+    moved = await until(async () => (await r().owner()).node === rejoining.env.NODE_ID, 20_000);
     const movedBack = moved;
     moved = true;
     await busy;
     expect(movedBack).toBe(true);
-    await burst('joined', 5);
-    await expectEveryoneHasAll();
-    expect((await ownerRow()).epoch).toBeGreaterThan(before.epoch);
+    await r().burst('joined', 5);
+    await r().expectEveryoneHasAll();
+    expect((await r().owner()).epoch).toBeGreaterThan(before.epoch);
   }, 120_000);
 
   it('a deposed owner (SIGSTOP past its lease) commits nothing; its client’s send ends stored once', async () => {
-    const before = await ownerRow();
+    const before = await r().owner();
     const paused = gatewayNamed(before.node ?? '') as ClusterProcess;
-    const member = members[0] as Member;
+    const member = r().members[0] as RoomMember;
     const direct = await openSocket(`ws://127.0.0.1:${paused.wsPort}/ws`, member.user.accessToken, 'json');
     await direct.next((f) => f.t === 'hello');
-    expect(await direct.request('room.join', { roomId })).toMatchObject({ t: 'ok' });
+    expect(await direct.request('room.join', { roomId: r().roomId })).toMatchObject({ t: 'ok' });
     const refusedBefore =
       (await counter(paused, 'gigwire_room_writes_fenced_total')) +
       (await counter(paused, 'gigwire_room_requests_moved_total'));
@@ -222,10 +149,10 @@ describe('one writer per room across three gateway processes', () => {
     process.kill(pid, 'SIGSTOP');
     try {
       // Members on the other nodes keep sending: once the lease lapsed, one of them takes the room.
-      const others = burst('paused', 3);
+      const others = r().burst('paused', 3);
       expect(
         await until(async () => {
-          const now = await ownerRow();
+          const now = await r().owner();
           return now.node !== before.node && now.epoch > before.epoch;
         }, 20_000),
       ).toBe(true);
@@ -233,7 +160,7 @@ describe('one writer per room across three gateway processes', () => {
       direct.send({
         t: 'room.send',
         id: 901,
-        d: { roomId, clientMsgId: 'from-the-paused-node', body: 'late' },
+        d: { roomId: r().roomId, clientMsgId: 'from-the-paused-node', body: 'late' },
       });
       await sleep(200);
       process.kill(pid, 'SIGCONT');
@@ -242,12 +169,16 @@ describe('one writer per room across three gateway processes', () => {
         // Retryable, as documented; the resend is stored once.
         expect(reply.d).toMatchObject({ code: 'UNAVAILABLE' });
         expect(
-          await direct.request('room.send', { roomId, clientMsgId: 'from-the-paused-node', body: 'late' }),
+          await direct.request('room.send', {
+            roomId: r().roomId,
+            clientMsgId: 'from-the-paused-node',
+            body: 'late',
+          }),
         ).toMatchObject({ t: 'ok' });
       } else {
         expect(reply.t).toBe('ok');
       }
-      sent += 1;
+      r().countSent(1);
       await others;
     } finally {
       process.kill(pid, 'SIGCONT');
@@ -261,8 +192,7 @@ describe('one writer per room across three gateway processes', () => {
       `deposed owner ${before.node}: ${refusedAfter - refusedBefore} room requests or writes refused after SIGCONT (fenced: ${await counter(paused, 'gigwire_room_writes_fenced_total')})`,
     );
     expect(refusedAfter).toBeGreaterThan(refusedBefore);
-    await expectEveryoneHasAll();
-    const late = (await storedSeqs()).filter((row) => row.client_msg_id === 'from-the-paused-node');
-    expect(late).toHaveLength(1);
+    await r().expectEveryoneHasAll();
+    expect(await r().storedWith('from-the-paused-node')).toBe(1);
   }, 120_000);
 });
