@@ -444,7 +444,11 @@ export function createGateway(deps: GatewayDeps) {
         run: async () => {
           uwsListener?.stopListening();
           stopSweeps();
-          nodePresence.stop();
+          // Rooms leave first: this node owns nothing from here on (its actors hand off, forwarded
+          // requests are refused ROOM_MOVED and resent), and other nodes stop choosing it as soon
+          // as they read the lapsed lease, instead of after the whole drain.
+          placement.leave();
+          await nodePresence.withdraw();
         },
       },
       {

@@ -47,9 +47,12 @@ export function createNodePresence(deps: {
         ),
       );
     },
-    /** Stops renewing (the lease then lapses unless `leave` ran). */
-    stop: () => {
+    /** Stops renewing and lets the lease lapse at once: placement elsewhere stops choosing this node. */
+    withdraw: async () => {
       for (const stop of stops.splice(0)) stop();
+      await store
+        .expireLease()
+        .catch((error: unknown) => log.warn({ err: error }, 'presence lease not expired'));
     },
     /** Leaves the registry: this node's users without another node go offline now. */
     leave: async () => {

@@ -118,4 +118,19 @@ describe('createPlacement', () => {
     timers.advance(5_000);
     expect(reads).toBe(2);
   });
+
+  it('owns nothing once it leaves (shutdown), even while its own lease is still listed', async () => {
+    const { placement, setLeases, changes } = setup();
+    setLeases([
+      { nodeId: 'g1', expiresAt: 20_000 },
+      { nodeId: 'g2', expiresAt: 20_000 },
+    ]);
+    await placement.refresh();
+    placement.leave();
+    expect(placement.nodes()).toEqual(['g2']);
+    expect(rooms.some((room) => placement.isMine(room))).toBe(false);
+    await placement.refresh();
+    expect(placement.nodes()).toEqual(['g2']);
+    expect(changes.at(-1)).toEqual(['g2']);
+  });
 });

@@ -35,6 +35,11 @@ export interface Placement {
   readonly suspect: (nodeId: string) => void;
   /** Told with the new node list whenever the view changes. */
   readonly onChange: (listener: (nodes: readonly string[]) => void) => void;
+  /**
+   * This node is shutting down: it stops counting itself, so it owns nothing from now on (its
+   * actors hand off, forwarded requests are refused ROOM_MOVED) while others still reach it.
+   */
+  readonly leave: () => void;
   /** Refreshes every `refreshMs` until `stop`. */
   readonly start: () => Promise<void>;
   readonly stop: () => void;
@@ -91,10 +96,12 @@ export function createPlacement(options: {
   let reading: Promise<void> | undefined;
   let cancelTimer: (() => void) | undefined;
   let running = false;
+  let leaving = false;
 
   const applyView = () => {
-    const next = new Set<string>([nodeId]);
+    const next = new Set<string>(leaving ? [] : [nodeId]);
     for (const lease of leases) {
+      if (leaving && lease.nodeId === nodeId) continue;
       const suspectedAt = suspects.get(lease.nodeId);
       if (suspectedAt !== undefined && lease.expiresAt <= suspectedAt) continue;
       suspects.delete(lease.nodeId);
@@ -159,6 +166,10 @@ export function createPlacement(options: {
       if (lease === undefined) return; // not in the view anyway
       suspects.set(node, lease.expiresAt);
       log.info({ node }, 'placement: node suspected gone (a request reached nobody)');
+      applyView();
+    },
+    leave: () => {
+      leaving = true;
       applyView();
     },
     onChange: (listener) => {

@@ -27,6 +27,11 @@ export interface PresenceStore {
   readonly liveNodes: () => Promise<{ nodeId: string; expiresAt: number }[]>;
   /** Renews this node's lease (call every leaseMs / 3). */
   readonly renewLease: () => Promise<void>;
+  /**
+   * Lets this node's lease lapse now (shutdown begins): placement on every node stops giving it
+   * rooms at its next read, and should this node die before `clearNode`, any reaper cleans up.
+   */
+  readonly expireLease: () => Promise<void>;
   /** Reaps nodes whose lease lapsed; returns the users that went offline. */
   readonly reapDeadNodes: () => Promise<string[]>;
   /** Removes this node's own counts (at start, after a crash; at clean shutdown); returns users now offline. */
@@ -121,6 +126,9 @@ export function createRedisPresenceStore(options: {
     },
     renewLease: async () => {
       await redis.zadd(leasesKey, Date.now() + options.leaseMs, nodeId);
+    },
+    expireLease: async () => {
+      await redis.zadd(leasesKey, Date.now(), nodeId);
     },
     reapDeadNodes: async () => {
       const dead = (await redis.zrangebyscore(leasesKey, '-inf', Date.now())).filter(

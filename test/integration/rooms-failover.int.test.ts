@@ -195,4 +195,25 @@ describe('one writer per room across three gateway processes', () => {
     await r().expectEveryoneHasAll();
     expect(await r().storedWith('from-the-paused-node')).toBe(1);
   }, 120_000);
+
+  it('the owner stopped with SIGTERM (a rolling restart) while clients send: the room moves on, nothing lost or doubled', async () => {
+    const before = await r().owner();
+    const owner = gatewayNamed(before.node ?? '') as ClusterProcess;
+    const progress = r().sent() + 40;
+    const sending = r().burst('term', 20);
+    await until(() => r().members.every((m) => m.seqs.length >= progress), 10_000);
+    const stoppedAt = Date.now();
+    // Graceful: the node gives its rooms up first (placement.leave, lease expired), then drains.
+    const stopping = owner.process().stop('SIGTERM');
+    const acks = await sending;
+    expect((await stopping).code).toBe(0);
+    const firstAfter = acks.filter((ack) => ack.issuedAt >= stoppedAt).sort((a, b) => a.at - b.at)[0];
+    console.log(
+      `rolling restart: first send issued after SIGTERM of the owner ${before.node} acknowledged ${(firstAfter?.at ?? stoppedAt) - stoppedAt} ms later`,
+    );
+    await r().expectEveryoneHasAll();
+    const after = await r().owner();
+    expect(after.node).not.toBe(before.node);
+    expect(after.epoch).toBeGreaterThan(before.epoch);
+  }, 120_000);
 });
