@@ -156,36 +156,31 @@ export function roomActorKind(deps: {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 500],
     registers: [deps.metrics],
   });
-  const slowWrites = new Counter({
-    name: 'gigwire_room_write_rechecks_total',
-    help: 'Room writes redone with a lookup of stored sends after a unique violation (resends, stale writers).',
-    registers: [deps.metrics],
-  });
-  const splits = new Counter({
-    name: 'gigwire_room_write_splits_total',
-    help: 'Room batches the database refused, split in halves to isolate the refused send.',
-    registers: [deps.metrics],
-  });
-  const refused = new Counter({
-    name: 'gigwire_room_sends_refused_total',
-    help: 'Sends the database refused on their own (answered VALIDATION_FAILED).',
-    registers: [deps.metrics],
-  });
-  const acquired = new Counter({
-    name: 'gigwire_room_ownership_acquired_total',
-    help: 'Rooms this node took over (each a new fencing epoch): one per room and owner change.',
-    registers: [deps.metrics],
-  });
-  const fenced = new Counter({
-    name: 'gigwire_room_writes_fenced_total',
-    help: 'Room writes refused because another node had taken the room over (nothing stored).',
-    registers: [deps.metrics],
-  });
-  const moved = new Counter({
-    name: 'gigwire_room_requests_moved_total',
-    help: 'Room requests refused ROOM_MOVED here because placement gives the room to another node.',
-    registers: [deps.metrics],
-  });
+  const counter = (name: string, help: string) => new Counter({ name, help, registers: [deps.metrics] });
+  const slowWrites = counter(
+    'gigwire_room_write_rechecks_total',
+    'Room writes redone with a lookup of stored sends after a unique violation (resends, stale writers).',
+  );
+  const splits = counter(
+    'gigwire_room_write_splits_total',
+    'Room batches the database refused, split in halves to isolate the refused send.',
+  );
+  const refused = counter(
+    'gigwire_room_sends_refused_total',
+    'Sends the database refused on their own (answered VALIDATION_FAILED).',
+  );
+  const acquired = counter(
+    'gigwire_room_ownership_acquired_total',
+    'Rooms this node took over (each a new fencing epoch): one per room and owner change.',
+  );
+  const fenced = counter(
+    'gigwire_room_writes_fenced_total',
+    'Room writes refused because another node had taken the room over (nothing stored).',
+  );
+  const moved = counter(
+    'gigwire_room_requests_moved_total',
+    'Room requests refused ROOM_MOVED here because placement gives the room to another node.',
+  );
   const isOwner = deps.isOwner ?? (() => true);
   return {
     kind: ROOM_ACTOR,
