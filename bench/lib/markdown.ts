@@ -118,6 +118,10 @@ const COLUMNS: Readonly<Record<ScenarioId, readonly Column[]>> = {
     { header: '+PG+Redis µs', cell: m('auxCpuUsPerDelivery', 2) },
     { header: 'total ×uWS', cell: r('totalCpuUsPerDelivery', 'uws') },
     { header: 'send ack p99 ms', cell: m('ackP99Ms') },
+    {
+      header: 'server loop lag p99 / max ms',
+      cell: (row) => `${m('loopLagP99Ms')(row)} / ${m('loopLagMaxMs')(row)}`,
+    },
     { header: '×1 proc', cell: r('serverCpuUsPerDelivery', 'gigwire') },
     { header: 'p99 ×1 proc', cell: r('p99Ms', 'gigwire') },
     { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },
@@ -138,6 +142,7 @@ const COLUMNS: Readonly<Record<ScenarioId, readonly Column[]>> = {
     { header: 'p99 ms', cell: m('p99Ms') },
     { header: 'non-2xx', cell: m('non2xx', 0) },
     { header: 'server CPU µs/req', cell: m('serverCpuUsPerRequest', 0) },
+    { header: '×health/live', cell: m('cpuVsHealthLive', 2) },
     { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },
   ],
   transfer: [

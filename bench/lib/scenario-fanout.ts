@@ -32,7 +32,23 @@ export interface FanoutShape {
   readonly bodyBytes: number;
 }
 
+/** BENCH_FANOUT_RATES=250,500 runs only those steps (profiling one rate); unset: the steps below. */
+const ratesOverride = (): number[] | undefined => {
+  // biome-ignore lint/style/noProcessEnv: a profiling knob of the bench, not gigwire's configuration
+  const text = process.env.BENCH_FANOUT_RATES;
+  if (text === undefined || text === '') return undefined;
+  const rates = text.split(',').map((r) => Number.parseInt(r, 10));
+  if (rates.some((r) => !(r > 0))) throw new Error(`BENCH_FANOUT_RATES: not a list of rates: ${text}`);
+  return rates;
+};
+
 export function fanoutShape(quick: boolean): FanoutShape {
+  const shape = defaultFanoutShape(quick);
+  const rates = ratesOverride();
+  return rates === undefined ? shape : { ...shape, rates };
+}
+
+function defaultFanoutShape(quick: boolean): FanoutShape {
   return quick
     ? {
         rooms: 10,
@@ -77,6 +93,8 @@ async function runStep(
   received: number;
   latency: Histogram;
   cpu: ReturnType<MeasureWindow['end']>;
+  /** The server's event-loop delay over the publishing (null: the target does not expose it). */
+  loopLag: { p99Ms: number; maxMs: number } | null;
 }> {
   const step = ctx.nextStep();
   const totalSenders = senders.reduce((sum, list) => sum + list.length, 0);
@@ -90,14 +108,16 @@ async function runStep(
     bodyBytes: shape.bodyBytes,
   }));
   await sleep(Math.max(0, startAt - wallMs()));
+  await ctx.target.eventLoopLag?.(); // restarts the server's delay histogram
   const window = new MeasureWindow(ctx.target, ctx.pool);
   const publish = await publishing;
+  const loopLag = (await ctx.target.eventLoopLag?.()) ?? null;
   await sleep(DRAIN_MS);
   const collected = await ctx.pool.all('collect', () => ({ step }));
   const cpu = window.end();
   const latency = new Histogram();
   for (const c of collected) latency.merge(c.latency);
-  return { publish, received: collected.reduce((sum, c) => sum + c.received, 0), latency, cpu };
+  return { publish, received: collected.reduce((sum, c) => sum + c.received, 0), latency, cpu, loopLag };
 }
 
 async function runFanout(ctx: ScenarioContext): Promise<CaseResult[]> {
@@ -138,7 +158,13 @@ async function runFanout(ctx: ScenarioContext): Promise<CaseResult[]> {
     unit: 'msg/s',
     label,
     measure: async (rate, caseId) => {
-      const { publish, received, latency, cpu } = await runStep(ctx, shape, senders, rate, shape.stepMs);
+      const { publish, received, latency, cpu, loopLag } = await runStep(
+        ctx,
+        shape,
+        senders,
+        rate,
+        shape.stepMs,
+      );
       const sent = publish.reduce((sum, r) => sum + r.sent, 0);
       const late = publish.reduce((sum, r) => sum + r.late, 0);
       const failed = publish.reduce((sum, r) => sum + r.failed, 0);
@@ -171,6 +197,8 @@ async function runFanout(ctx: ScenarioContext): Promise<CaseResult[]> {
           auxCpuUsPerDelivery: hasAux ? perDelivery(cpu.auxCpuUs) : null,
           totalCpuUsPerDelivery: perDelivery(cpu.serverCpuUs + cpu.auxCpuUs),
           serverBusy: cpu.serverBusy,
+          loopLagP99Ms: loopLag?.p99Ms ?? null,
+          loopLagMaxMs: loopLag?.maxMs ?? null,
         },
         loadgen,
         sustained,

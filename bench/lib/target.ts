@@ -62,6 +62,13 @@ export interface TargetServer {
    * invariant holds), and how many journal transactions of kind `transfer` exist.
    */
   readonly checkLedger?: () => Promise<{ readonly findings: string[]; readonly transfers: number }>;
+  /**
+   * The server's event-loop delay since the previous call, in ms (gigwire: prom-client's
+   * `nodejs_eventloop_lag_p99_seconds` / `_max_seconds` from /metrics, whose histogram restarts at
+   * every scrape). Call once at a window's start (discarding the answer) and once at its end.
+   * Absent for targets that do not expose it.
+   */
+  readonly eventLoopLag?: () => Promise<{ readonly p99Ms: number; readonly maxMs: number } | null>;
   /** Forces a full GC in the server process and resolves when it is done (for RSS after GC). */
   readonly gc: () => Promise<void>;
   readonly stop: () => Promise<void>;

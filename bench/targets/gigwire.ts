@@ -493,6 +493,7 @@ export async function startGigwire(options: {
       name: processes > 1 ? 'gigwire2' : 'gigwire',
       wsUrl,
       httpUrl,
+      eventLoopLag: () => readEventLoopLag(httpUrl),
       pid,
       serverPids: () => [pid, ...copies()],
       ...(processes > 1 ? { crash } : {}),
@@ -551,5 +552,21 @@ export async function startGigwire(options: {
   } catch (error) {
     await teardown();
     throw error;
+  }
+}
+
+/** p99 and max of the event-loop delay since the previous scrape of /metrics (null: unreadable). */
+async function readEventLoopLag(httpUrl: string): Promise<{ p99Ms: number; maxMs: number } | null> {
+  try {
+    const text = await (await fetch(`${httpUrl}/metrics`)).text();
+    const seconds = (name: string) => {
+      const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
+      return match === null ? Number.NaN : Number(match[1]);
+    };
+    const p99 = seconds('nodejs_eventloop_lag_p99_seconds');
+    const max = seconds('nodejs_eventloop_lag_max_seconds');
+    return Number.isFinite(p99) && Number.isFinite(max) ? { p99Ms: p99 * 1000, maxMs: max * 1000 } : null;
+  } catch {
+    return null;
   }
 }

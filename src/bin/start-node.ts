@@ -481,6 +481,7 @@ export async function startNode(
                     isOnline: (userIds) => presence.isOnline(userIds),
                     delayMs: config.notifications.unreadAfterMs,
                     log: notificationsLog,
+                    now: () => performance.now(),
                   }),
                 }),
             ...(options.wrapRoomStore === undefined

@@ -23,7 +23,8 @@ import { createRoomStore, type RoomStore } from '../actors/room/room-store.js';
 import { type ActorSystem, createRemoteActors, DEFAULT_ASK_TIMEOUT_MS } from '../actors/runtime/index.js';
 import { type UserMessage, userActorKind } from '../actors/user/user-actor.js';
 import type { Database } from '../db/database.js';
-import { isRoomMember } from '../db/repositories/rooms.repo.js';
+import { memberKey, membershipsAmong } from '../db/repositories/rooms.repo.js';
+import { createTickBatcher } from '../domain/auth/batcher.js';
 import type { AuthService } from '../domain/auth/service.js';
 import { NOTIFICATIONS_TOPIC, type NotificationsApi } from '../domain/notifications/service.js';
 import type { OnRoomMessagesStored } from '../domain/notifications/unread-scheduler.js';
@@ -215,8 +216,19 @@ export function createGateway(deps: GatewayDeps) {
   });
   const leaveRoom = roomJoins.leave;
 
+  // Membership checks of one event-loop turn share one query (a reconnect storm rejoins thousands).
+  const membershipOf = createTickBatcher<string, true>({
+    load: async (keys) => {
+      const pairs = keys.map((key) => {
+        const [roomId, userId] = key.split('/') as [RoomId, UserId];
+        return { roomId, userId };
+      });
+      const found = await membershipsAmong(deps.db, pairs);
+      return new Map(keys.filter((key) => found.has(key)).map((key) => [key, true as const]));
+    },
+  });
   const roomAccess = createRoomAccess({
-    isMember: (userId, roomId) => isRoomMember(deps.db, roomId, userId),
+    isMember: async (userId, roomId) => (await membershipOf(memberKey(roomId, userId))) === true,
     now,
   });
   let contactRemovals = 0;

@@ -44,7 +44,12 @@ export function createRedisBus(options: {
     }
   };
 
+  // Publishes start with exactly this text (see `publish`): Redis's echo of our own is recognised
+  // without parsing it (every room message of a busy node comes back once).
+  const ownPrefix = `{"o":${JSON.stringify(origin)},`;
+
   subscriber.on('message', (name: string, message: string) => {
+    if (message.startsWith(ownPrefix)) return;
     const channel = channels.get(name);
     if (channel === undefined) return;
     let envelope: { o?: unknown; p?: unknown };
@@ -69,7 +74,7 @@ export function createRedisBus(options: {
   return {
     publish: async (topic, payload) => {
       const name = channel(topic.name);
-      const message = JSON.stringify({ o: origin, p: payload });
+      const message = `${ownPrefix}"p":${JSON.stringify(payload)}}`;
       const local = channels.has(name);
       if (local) queueMicrotask(() => deliver(name, payload));
       // Redis counts this process's own subscriber connection too (it skips the echo): not twice.
