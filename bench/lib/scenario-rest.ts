@@ -1,8 +1,11 @@
 /**
  * REST scenario (gigwire only): autocannon, run in the orchestrator process on the load core,
- * against GET /v1/me, GET /v1/users/:id (another seeded user) and POST /v1/auth/login (bound by
- * argon2, reported as is; "n/a" when the target exposes no `loginBody`). Figures: 2xx responses/s,
- * latency p50/p99, non-2xx count and server CPU µs per request.
+ * against GET /health/live (the same process's cheapest route: no auth, no rate limit, no I/O — the
+ * baseline of Fastify and the per-request hooks), GET /v1/me, GET /v1/users/:id (another seeded
+ * user) and POST /v1/auth/login (bound by argon2, reported as is; "n/a" when the target exposes no
+ * `loginBody`). Figures: 2xx responses/s, latency p50/p99, non-2xx count and server CPU µs per
+ * request; GET /v1/me also carries its CPU per request divided by GET /health/live's of the same run
+ * (`cpuVsHealthLive`, issue 15's goal: ≤ 2×), so the median over runs is a median of same-run ratios.
  */
 import autocannon from 'autocannon';
 import {
@@ -28,6 +31,9 @@ interface Endpoint {
   readonly auth: boolean;
 }
 
+const HEALTH_CASE = 'rest@health';
+const ME_CASE = 'rest@me';
+
 export function restSeconds(quick: boolean): number {
   return quick ? 1 : 8;
 }
@@ -45,7 +51,16 @@ export function restEndpoints(
   const other = ctx.credentials[1]?.userId ?? ctx.credentials[0]?.userId ?? 'missing';
   const endpoints: Endpoint[] = [
     {
-      caseId: 'rest@me',
+      caseId: HEALTH_CASE,
+      label: 'GET /health/live',
+      level: 0,
+      path: '/health/live',
+      method: 'GET',
+      connections: 32,
+      auth: false,
+    },
+    {
+      caseId: ME_CASE,
       label: 'GET /v1/me',
       level: 1,
       path: '/v1/me',
@@ -118,6 +133,17 @@ async function measure(ctx: ScenarioContext, endpoint: Endpoint, base: string): 
   };
 }
 
+/** GET /v1/me's server CPU per request over GET /health/live's, both measured in this run. */
+function withHealthRatio(cases: CaseResult[]): CaseResult[] {
+  const health = cases.find((c) => c.caseId === HEALTH_CASE)?.metrics.serverCpuUsPerRequest;
+  return cases.map((c) => {
+    if (c.caseId !== ME_CASE) return c;
+    const me = c.metrics.serverCpuUsPerRequest;
+    const ratio = typeof me === 'number' && typeof health === 'number' && health > 0 ? me / health : null;
+    return { ...c, metrics: { ...c.metrics, cpuVsHealthLive: ratio } };
+  });
+}
+
 export const restScenario: Scenario = {
   id: 'rest',
   appliesTo: (target) => target.httpUrl !== undefined,
@@ -144,6 +170,6 @@ export const restScenario: Scenario = {
       }
       await sleep(ctx.quick ? 100 : 500);
     }
-    return cases;
+    return withHealthRatio(cases);
   },
 };

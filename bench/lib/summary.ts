@@ -260,6 +260,7 @@ function findRow(
   );
 }
 
+/** Met when the value is at most `limit`, or at least `limit` with `atLeast` (throughput goals). */
 function goal(
   goalText: string,
   bound: string,
@@ -267,9 +268,11 @@ function goal(
   limit: number,
   unit: string,
   where: string,
+  atLeast = false,
 ): GoalResult {
   const v = typeof value === 'number' && Number.isFinite(value) ? value : null;
-  return { goal: goalText, bound, value: v, unit, where, met: v === null ? null : v <= limit };
+  const met = v === null ? null : atLeast ? v >= limit : v <= limit;
+  return { goal: goalText, bound, value: v, unit, where, met };
 }
 
 export function evaluateGoals(rows: readonly SummaryRow[]): GoalResult[] {
@@ -288,6 +291,11 @@ export function evaluateGoals(rows: readonly SummaryRow[]): GoalResult[] {
     (r) => r.scenario === 'jitter' && r.target === 'gigwire' && r.skipped === undefined,
   );
   const jitterWhere = jitterRow === undefined ? 'reconnect jitter' : `reconnect jitter, ${jitterRow.label}`;
+  const meRow = rows.find(
+    (r) =>
+      r.scenario === 'rest' && r.caseId === 'rest@me' && r.target === 'gigwire' && r.skipped === undefined,
+  );
+  const meWhere = 'REST, autocannon 32 connections, same run as GET /health/live';
   return [
     goal(
       'fan-out server CPU per delivery vs raw uWS',
@@ -348,6 +356,23 @@ export function evaluateGoals(rows: readonly SummaryRow[]): GoalResult[] {
     ),
     goal('reconnect jitter: messages lost', '0', jitterRow?.metrics.lost, 0, 'msgs', jitterWhere),
     goal('reconnect jitter: duplicates', '0', jitterRow?.metrics.duplicates, 0, 'msgs', jitterWhere),
+    goal(
+      'authenticated GET /v1/me server CPU per request vs GET /health/live',
+      '≤ 2×',
+      meRow?.metrics.cpuVsHealthLive,
+      2,
+      '×',
+      meWhere,
+    ),
+    goal(
+      'authenticated GET /v1/me requests/s',
+      '≥ 4 300',
+      meRow?.metrics.okPerSec,
+      4300,
+      'req/s',
+      meWhere,
+      true,
+    ),
   ];
 }
 

@@ -62,6 +62,12 @@ export function findUserById(db: Db, id: UserId): Promise<UserRow | undefined> {
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** Several users in one query (the per-tick batch of GET /v1/me); rows in no particular order. */
+export function findUsersByIds(db: Db, ids: readonly UserId[]): Promise<UserRow[]> {
+  if (ids.length === 0) return Promise.resolve([]);
+  return db.selectFrom('users').selectAll().where('id', 'in', ids).execute();
+}
+
 /** By username or email, case-insensitively. */
 export function findUserByLogin(db: Db, login: string): Promise<UserRow | undefined> {
   const key = login.trim().toLowerCase();
