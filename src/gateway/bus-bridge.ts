@@ -17,6 +17,7 @@ import {
   MARKET_EVENT_TOPIC,
   NOTIFICATIONS_READ_TOPIC,
   NOTIFICATIONS_TOPIC,
+  PRESENCE_BATCH_TOPIC,
   PRESENCE_TOPIC,
   ROOM_MEMBERSHIP_TOPIC,
   SESSIONS_REVOKED_TOPIC,
@@ -47,6 +48,10 @@ export async function subscribeBusBridge(deps: BusBridgeDeps): Promise<(() => Pr
   const { bus, hub, log, tellUser } = deps;
   const hasSockets = (userId: UserId) => hub.connectionsOf(userId).size > 0;
   return [
+    await bus.subscribe(PRESENCE_BATCH_TOPIC, ({ states }) => {
+      for (const state of states) hub.pushToWatchers(state.userId, { t: 'presence', d: state });
+    }),
+    // What older nodes publish during a rolling deploy (one message per transition).
     await bus.subscribe(PRESENCE_TOPIC, (state) => {
       hub.pushToWatchers(state.userId, { t: 'presence', d: state });
     }),

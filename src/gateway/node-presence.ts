@@ -12,6 +12,27 @@ import { type CancelTimer, every, type Timers } from '../platform/timers.js';
 
 const REAP_EVERY_MS = 3_000;
 
+/**
+ * Sockets of this node opening and closing, as presence changes (counted and announced in batches
+ * by the presence service). Fire and forget for the socket; a failed batch (Redis down) is logged
+ * once, not once per socket in it.
+ */
+export function createSocketPresence(deps: {
+  readonly presence: Pick<PresenceService, 'connected' | 'disconnected'>;
+  readonly log: Logger;
+}) {
+  let lastLogged: unknown;
+  const report = (error: unknown) => {
+    if (error === lastLogged) return;
+    lastLogged = error;
+    deps.log.error({ err: error }, 'presence change failed');
+  };
+  return {
+    opened: (userId: UserId) => void deps.presence.connected(userId).catch(report),
+    closed: (userId: UserId) => void deps.presence.disconnected(userId).catch(report),
+  };
+}
+
 export function createNodePresence(deps: {
   readonly store: PresenceStore;
   readonly presence: Pick<PresenceService, 'announceOffline'>;

@@ -6,22 +6,36 @@
  * node: its users lose that node's count and, with no other node, go offline.
  * Transitions (offline→online on the first socket, online→offline on the last) are decided inside
  * Lua scripts, so racing connects and disconnects on several nodes agree on exactly one of each.
+ * The gateway sends the changes of many sockets at once (`apply`): one script per presence group
+ * with all its users' changes, all groups in one pipeline, so a burst of connects costs a round
+ * trip per batch instead of one per socket.
  *
- * Redis Cluster: a script may touch keys of one hash slot only, and CONNECT/DISCONNECT touch a
- * user's hash and the node's user set. So users fall into GROUPS groups by a hash of their id, a
+ * Redis Cluster: a script may touch keys of one hash slot only, and APPLY touches users' hashes
+ * and the node's user set. So users fall into GROUPS groups by a hash of their id, a
  * node keeps one user set per group, and a user's hash shares the hash tag `{<prefix>:presence:<g>}`
- * with the node's set for that group: every script stays atomic in one slot, and presence still
+ * with the node's set for that group: one script per group stays atomic in one slot, and presence still
  * spreads over GROUPS slots. Reaping a node reads its GROUPS sets.
  */
 import type { Redis } from 'ioredis';
 
 export type PresenceTransition = 'online' | 'offline' | null;
 
+/** One socket of a user opened (+1) or closed (-1) on this node. */
+export interface PresenceChange {
+  readonly userId: string;
+  readonly delta: 1 | -1;
+}
+
 export interface PresenceStore {
   /** Counts a socket of the user on this node; 'online' when it is the user's first anywhere. */
   readonly connected: (userId: string) => Promise<PresenceTransition>;
   /** Uncounts it; 'offline' when it was the user's last anywhere. */
   readonly disconnected: (userId: string) => Promise<PresenceTransition>;
+  /**
+   * Applies many changes in one round trip (one pipeline, one script per presence group), in
+   * their order for each user; answers each change's transition, in the order given.
+   */
+  readonly apply: (changes: readonly PresenceChange[]) => Promise<PresenceTransition[]>;
   readonly isOnline: (userIds: readonly string[]) => Promise<boolean[]>;
   /** Nodes whose lease has not lapsed, with its expiry: the node registry placement reads. */
   readonly liveNodes: () => Promise<{ nodeId: string; expiresAt: number }[]>;
@@ -38,24 +52,39 @@ export interface PresenceStore {
   readonly clearNode: (nodeId?: string) => Promise<string[]>;
 }
 
-const CONNECT = `
-local before = redis.call('HLEN', KEYS[1])
-local count = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('SADD', KEYS[2], ARGV[2])
-if before == 0 and count == 1 then return 1 end
-return 0`;
-
-const DISCONNECT = `
-local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if current <= 0 then return 0 end
-if current == 1 then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('SREM', KEYS[2], ARGV[2])
-else
-  redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+/**
+ * Changes of users of one presence group on this node, in order. KEYS[1] is this node's user set
+ * of the group, KEYS[1 + j] the hash of change j's user; ARGV[1] the node id, ARGV[2j] change j's
+ * delta (1 or -1) and ARGV[2j + 1] its user id. Answers per change: 1 when it was the user's first
+ * socket anywhere (+1) or their last (-1), else 0; so racing nodes agree on exactly one of each.
+ */
+const APPLY = `
+local node = ARGV[1]
+local out = {}
+for j = 1, #KEYS - 1 do
+  local key = KEYS[j + 1]
+  local user = ARGV[2 * j + 1]
+  local result = 0
+  if ARGV[2 * j] == '1' then
+    local before = redis.call('HLEN', key)
+    local count = redis.call('HINCRBY', key, node, 1)
+    redis.call('SADD', KEYS[1], user)
+    if before == 0 and count == 1 then result = 1 end
+  else
+    local current = tonumber(redis.call('HGET', key, node) or '0')
+    if current > 0 then
+      if current == 1 then
+        redis.call('HDEL', key, node)
+        redis.call('SREM', KEYS[1], user)
+      else
+        redis.call('HINCRBY', key, node, -1)
+      end
+      if redis.call('HLEN', key) == 0 then result = 1 end
+    end
+  end
+  out[j] = result
 end
-if redis.call('HLEN', KEYS[1]) == 0 then return 1 end
-return 0`;
+return out`;
 
 /** Drops one node's count of one user; 1 when the user has no node left. */
 const DROP_NODE = `
@@ -103,12 +132,50 @@ export function createRedisPresenceStore(options: {
     return offline;
   };
 
-  const script = (lua: string, userId: string) =>
-    redis.eval(lua, 2, userKey(userId), nodeUsersKey(nodeId, presenceGroup(userId)), nodeId, userId);
+  const apply = async (changes: readonly PresenceChange[]): Promise<PresenceTransition[]> => {
+    if (changes.length === 0) return [];
+    // Per group: the indexes of its changes (in order), its keys and its arguments.
+    const groups = new Map<number, { indexes: number[]; keys: string[]; args: string[] }>();
+    changes.forEach((change, index) => {
+      const group = presenceGroup(change.userId);
+      let entry = groups.get(group);
+      if (entry === undefined) {
+        entry = { indexes: [], keys: [nodeUsersKey(nodeId, group)], args: [nodeId] };
+        groups.set(group, entry);
+      }
+      entry.indexes.push(index);
+      entry.keys.push(userKey(change.userId));
+      entry.args.push(change.delta === 1 ? '1' : '-1', change.userId);
+    });
+    const transitions: PresenceTransition[] = changes.map(() => null);
+    const answer = (indexes: readonly number[], flags: unknown) => {
+      if (!Array.isArray(flags)) throw new Error('presence script answered no list');
+      indexes.forEach((index, j) => {
+        if (flags[j] === 1) transitions[index] = changes[index]?.delta === 1 ? 'online' : 'offline';
+      });
+    };
+    const entries = [...groups.values()];
+    const [only] = entries;
+    if (entries.length === 1 && only !== undefined) {
+      answer(only.indexes, await redis.eval(APPLY, only.keys.length, ...only.keys, ...only.args));
+      return transitions;
+    }
+    // One write for all groups (standalone Redis; each script still stays in its group's slot).
+    const pipeline = redis.pipeline();
+    for (const entry of entries) pipeline.eval(APPLY, entry.keys.length, ...entry.keys, ...entry.args);
+    const results = (await pipeline.exec()) ?? [];
+    entries.forEach((entry, i) => {
+      const [error, flags] = results[i] ?? [new Error('presence pipeline answered nothing')];
+      if (error) throw error;
+      answer(entry.indexes, flags);
+    });
+    return transitions;
+  };
 
   return {
-    connected: async (userId) => ((await script(CONNECT, userId)) === 1 ? 'online' : null),
-    disconnected: async (userId) => ((await script(DISCONNECT, userId)) === 1 ? 'offline' : null),
+    connected: async (userId) => (await apply([{ userId, delta: 1 }]))[0] ?? null,
+    disconnected: async (userId) => (await apply([{ userId, delta: -1 }]))[0] ?? null,
+    apply,
     isOnline: async (userIds) => {
       if (userIds.length === 0) return [];
       const pipeline = redis.pipeline();

@@ -1,7 +1,8 @@
 /**
- * UserActor: one per user with live sockets on this node. It serializes what happens to the user
- * here (sockets opening and closing, personal pushes), so presence counts in Redis change in the
- * order the sockets did. It never holds sockets: it reaches them through the ClientSink port.
+ * UserActor: one per user with a personal push (notification, wallet, market event) to deliver on
+ * this node, alive only while it has one to deliver. It never holds sockets: it reaches them
+ * through the ClientSink port. Sockets opening and closing do not pass through it: presence is
+ * counted per batch by the presence service (a connect activates no actor).
  */
 import type {
   MarketEventPayload,
@@ -10,7 +11,6 @@ import type {
   WalletPayload,
 } from '../../../protocol/src/frames.js';
 import type { UserId } from '../../../protocol/src/ids.js';
-import type { PresenceService } from '../../domain/presence/service.js';
 import type { ActorKind } from '../runtime/types.js';
 
 /** How actors reach the sockets of this node. */
@@ -19,8 +19,6 @@ export interface ClientSink {
 }
 
 export type UserMessage =
-  | { readonly type: 'socket-opened' }
-  | { readonly type: 'socket-closed' }
   | { readonly type: 'notify'; readonly notification: NotificationPayload }
   | { readonly type: 'wallet'; readonly wallet: WalletPayload }
   | { readonly type: 'market'; readonly event: MarketEventPayload };
@@ -28,7 +26,6 @@ export type UserMessage =
 export const USER_ACTOR = 'user';
 
 export function userActorKind(deps: {
-  readonly presence: PresenceService;
   readonly sink: ClientSink;
   /** Parses an actor id back into a UserId (ids are UserIds by construction). */
   readonly toUserId: (id: string) => UserId;
@@ -36,19 +33,13 @@ export function userActorKind(deps: {
   return {
     kind: USER_ACTOR,
     mailboxCapacity: 1024,
-    // Stateless (presence lives in Redis): an idle connection keeps no actor or timer in memory.
+    // Stateless: an idle connection keeps no actor or timer in memory.
     idleMs: 0,
     create: (id) => {
       const userId = deps.toUserId(id);
       return {
         handle: async (message) => {
           switch (message.type) {
-            case 'socket-opened':
-              await deps.presence.connected(userId);
-              return;
-            case 'socket-closed':
-              await deps.presence.disconnected(userId);
-              return;
             case 'notify':
               deps.sink.pushToUser(userId, { t: 'notification', d: message.notification });
               return;

@@ -36,6 +36,13 @@ const family =
 /** A user's presence changed (online/offline): watchers on every node are told. */
 export const PRESENCE_TOPIC = topic('presence', PresenceState);
 
+/**
+ * Presence transitions of one batch on one node (the sockets that opened and closed while its
+ * previous batch was in Redis), in the order they happened: one publish per batch, not per user.
+ * Nodes still listen on PRESENCE_TOPIC, which older nodes publish to during a rolling deploy.
+ */
+export const PRESENCE_BATCH_TOPIC = topic('presence.batch', z.object({ states: z.array(PresenceState) }));
+
 /** Sessions were revoked (logout, password change, lock, refresh-token reuse). No sessionId: all of the user's. */
 export const SessionsRevokedPayload = z.object({
   userId: UserId,
