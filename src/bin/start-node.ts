@@ -486,7 +486,9 @@ export async function startNode(
                 }),
             ...(options.wrapRoomStore === undefined
               ? {}
-              : { roomStore: options.wrapRoomStore(createRoomStore(dbHandle.db, config.nodeId)) }),
+              : {
+                  roomStore: options.wrapRoomStore(createRoomStore(dbHandle.db, config.nodeId, { metrics })),
+                }),
           });
     if (actors !== undefined && gateway !== undefined) {
       actors.register(gateway.actorKinds.user);

@@ -45,7 +45,7 @@ import { registerFastifyWebSocket } from './fastify-ws.js';
 import { createHandlers, dispatchThrough } from './handlers.js';
 import { createHub } from './hub.js';
 import { createJobBoard } from './job-board.js';
-import { createNodePresence, createSocketPresence } from './node-presence.js';
+import { createNodePresence } from './node-presence.js';
 import { createRoomAccess } from './room-access.js';
 import { createRoomJoins } from './room-joins.js';
 import { createRoomRouter } from './room-router.js';
@@ -132,6 +132,7 @@ export function createGateway(deps: GatewayDeps) {
   const heartbeatMs = Math.floor((settings.idleTimeoutS * 1000) / 2);
 
   const userKind = userActorKind({
+    presence: deps.presence,
     sink: { pushToUser: (userId, frame) => hub.pushToUser(userId, frame) },
     toUserId: (id) => UserId.parse(id),
   });
@@ -143,9 +144,6 @@ export function createGateway(deps: GatewayDeps) {
       log.error({ err: error, userId, message: message.type }, 'user actor refused a message');
     }
   };
-
-  // Presence of this node's sockets: counted and announced per batch, no actor per connect.
-  const socketPresence = createSocketPresence({ presence: deps.presence, log });
 
   const connectionsGauge = new Gauge({
     name: 'gigwire_ws_connections',
@@ -162,7 +160,7 @@ export function createGateway(deps: GatewayDeps) {
 
   // Rooms: the room actor is the single writer; its fan-out leaves through a bounded queue, never
   // awaited in its turn; joins (bus subscription + backlog pages) run in room-joins.ts.
-  const roomStore = deps.roomStore ?? createRoomStore(deps.db, deps.nodeId);
+  const roomStore = deps.roomStore ?? createRoomStore(deps.db, deps.nodeId, { metrics: deps.metrics });
   // One owner per room across gateway nodes (room-router.ts): placement over the presence leases.
   const placement = createPlacement({
     nodeId: deps.nodeId,
@@ -284,7 +282,7 @@ export function createGateway(deps: GatewayDeps) {
       jobBoard.unwatch(connection);
       roomJoins.dropUnused(joined);
       connectionsGauge.dec({ transport: connection.transportKind });
-      socketPresence.closed(connection.userId);
+      tellUser(connection.userId, { type: 'socket-closed' });
     },
   };
 
@@ -315,7 +313,7 @@ export function createGateway(deps: GatewayDeps) {
       );
       hub.add(connection);
       connectionsGauge.inc({ transport: transport.kind });
-      socketPresence.opened(connection.userId);
+      tellUser(connection.userId, { type: 'socket-opened' });
       connection.sendFrame({
         t: 'hello',
         d: {
@@ -480,12 +478,6 @@ export function createGateway(deps: GatewayDeps) {
         name: 'drain actor mailboxes',
         run: async () => {
           await deps.actors.stop(3_000);
-          // The closed sockets' presence changes are counted before the node leaves the registry
-          // (bounded: Redis may be gone; leaving clears this node's counts anyway).
-          await Promise.race([
-            deps.presence.drained(),
-            new Promise((resolve) => setTimeout(resolve, 3_000).unref()),
-          ]);
           // What the rooms committed last is still announced (bounded: Redis may be gone).
           await fanOut.drain(2_000);
         },

@@ -3,8 +3,10 @@
  * and numbers messages through it; the gateway reads join backlogs through it, page by page,
  * outside the actor's turn. One implementation (PostgreSQL or PGlite through kysely); tests wrap
  * it to make the real database refuse a chosen send or to fail a chosen call, never to replace it.
+ * One store per node: its `insertNew` joins the writes of all the node's rooms (group-commit.ts).
  */
 import type { Kysely } from 'kysely';
+import type { Registry } from 'prom-client';
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import {
@@ -13,6 +15,7 @@ import {
   highestSeq,
   insertMessages,
   insertNewMessages,
+  insertNewMessagesOfRooms,
   lockOwnedRoom,
   type MessageRow,
   markRead,
@@ -22,6 +25,7 @@ import {
   RoomFencedError,
   roomMembers,
 } from '../../db/repositories/rooms.repo.js';
+import { createGroupCommit } from './group-commit.js';
 
 export type { MessageRow, NewMessage };
 export { RoomFencedError };
@@ -73,13 +77,25 @@ export interface RoomStore {
   readonly markRead: (roomId: RoomId, userId: UserId, seq: number) => Promise<void>;
 }
 
-/** `nodeId` names the owner in the room row when this node takes a room over (for operators). */
-export function createRoomStore(db: Kysely<Database>, nodeId: string): RoomStore {
+/**
+ * `nodeId` names the owner in the room row when this node takes a room over (for operators).
+ * `metrics` gets the node-wide group commit's figures.
+ */
+export function createRoomStore(
+  db: Kysely<Database>,
+  nodeId: string,
+  options: { readonly metrics?: Registry } = {},
+): RoomStore {
+  const groupCommit = createGroupCommit({
+    writeMany: (batches) => insertNewMessagesOfRooms(db, batches),
+    writeOne: (batch) => insertNewMessages(db, batch.roomId, batch.epoch, batch.messages),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+  });
   return {
     acquire: (roomId) => acquireRoomOwnership(db, roomId, nodeId),
     members: (roomId) => roomMembers(db, roomId),
     highestSeq: (roomId) => highestSeq(db, roomId),
-    insertNew: (roomId, epoch, messages) => insertNewMessages(db, roomId, epoch, messages),
+    insertNew: (roomId, epoch, messages) => groupCommit({ roomId, epoch, messages }),
     insertChecked: (roomId, epoch, sends, plan) =>
       db.transaction().execute(async (trx) => {
         // Fence first: the lookup and the numbering below then see what no other writer can change.

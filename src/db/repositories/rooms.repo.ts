@@ -403,6 +403,68 @@ export async function insertNewMessages(
   return result.rows.map(toMessage);
 }
 
+/** One room's batch inside a node-wide write (`insertNewMessagesOfRooms`). */
+export interface RoomBatch {
+  readonly roomId: RoomId;
+  readonly epoch: number;
+  readonly messages: readonly NewMessage[];
+}
+
+/**
+ * The batches of several rooms, each believed new, in ONE statement (node-wide group commit): one
+ * round trip and one commit for every room with pending sends. Each room is fenced by its own
+ * epoch exactly as in `insertNewMessages`: a room whose epoch moved on stores nothing and is
+ * missing from the answer (the caller fails it with RoomFencedError); the others are stored. The
+ * room rows are locked in id order, so two such statements never wait on each other crosswise.
+ * Any error (a unique violation in one room, a refused value) fails the whole statement and
+ * stores nothing: the caller then writes each room on its own to learn whose it was.
+ * At most one batch per room, and every batch non-empty.
+ */
+export async function insertNewMessagesOfRooms(
+  db: Db,
+  batches: readonly RoomBatch[],
+): Promise<Map<RoomId, MessageRow[]>> {
+  const stored = new Map<RoomId, MessageRow[]>();
+  if (batches.length === 0) return stored;
+  const values = sql.join(
+    batches.flatMap((batch) =>
+      batch.messages.map(
+        (m) =>
+          sql`(${batch.roomId}::uuid, ${batch.epoch}::bigint, ${m.seq}::bigint, ${m.senderId}::uuid, ${m.clientMsgId}::text, ${m.body}::text, ${
+            m.meta === null ? null : JSON.stringify(m.meta)
+          }::jsonb)`,
+      ),
+    ),
+  );
+  const result = await sql<Selectable<MessagesTable>>`
+    with v(room_id, epoch, seq, sender_id, client_msg_id, body, meta) as (values ${values}),
+    wanted as (select room_id, epoch, max(seq) as last_seq from v group by room_id, epoch),
+    fence as (
+      select rooms.id, rooms.owner_epoch from rooms
+      join wanted on wanted.room_id = rooms.id and wanted.epoch = rooms.owner_epoch
+      order by rooms.id
+      for no key update of rooms
+    ), inserted as (
+      insert into messages (room_id, seq, sender_id, client_msg_id, body, meta)
+      select v.room_id, v.seq, v.sender_id, v.client_msg_id, v.body, v.meta
+      from v join fence on fence.id = v.room_id and fence.owner_epoch = v.epoch
+      returning *
+    ), bumped as (
+      update rooms set last_seq = wanted.last_seq
+      from wanted join fence on fence.id = wanted.room_id
+      where rooms.id = wanted.room_id and rooms.last_seq < wanted.last_seq
+      returning rooms.id
+    )
+    select inserted.* from inserted`.execute(db);
+  for (const row of result.rows) {
+    const message = toMessage(row);
+    const list = stored.get(message.room_id);
+    if (list === undefined) stored.set(message.room_id, [message]);
+    else list.push(message);
+  }
+  return stored;
+}
+
 export async function highestSeq(db: Db, roomId: RoomId): Promise<number> {
   const row = await db
     .selectFrom('messages')
