@@ -45,7 +45,7 @@ import { registerFastifyWebSocket } from './fastify-ws.js';
 import { createHandlers, dispatchThrough } from './handlers.js';
 import { createHub } from './hub.js';
 import { createJobBoard } from './job-board.js';
-import { createNodePresence } from './node-presence.js';
+import { createNodePresence, createSocketPresence } from './node-presence.js';
 import { createRoomAccess } from './room-access.js';
 import { createRoomJoins } from './room-joins.js';
 import { createRoomRouter } from './room-router.js';
@@ -132,7 +132,6 @@ export function createGateway(deps: GatewayDeps) {
   const heartbeatMs = Math.floor((settings.idleTimeoutS * 1000) / 2);
 
   const userKind = userActorKind({
-    presence: deps.presence,
     sink: { pushToUser: (userId, frame) => hub.pushToUser(userId, frame) },
     toUserId: (id) => UserId.parse(id),
   });
@@ -144,6 +143,9 @@ export function createGateway(deps: GatewayDeps) {
       log.error({ err: error, userId, message: message.type }, 'user actor refused a message');
     }
   };
+
+  // Presence of this node's sockets: counted and announced per batch, no actor per connect.
+  const socketPresence = createSocketPresence({ presence: deps.presence, log });
 
   const connectionsGauge = new Gauge({
     name: 'gigwire_ws_connections',
@@ -282,7 +284,7 @@ export function createGateway(deps: GatewayDeps) {
       jobBoard.unwatch(connection);
       roomJoins.dropUnused(joined);
       connectionsGauge.dec({ transport: connection.transportKind });
-      tellUser(connection.userId, { type: 'socket-closed' });
+      socketPresence.closed(connection.userId);
     },
   };
 
@@ -313,7 +315,7 @@ export function createGateway(deps: GatewayDeps) {
       );
       hub.add(connection);
       connectionsGauge.inc({ transport: transport.kind });
-      tellUser(connection.userId, { type: 'socket-opened' });
+      socketPresence.opened(connection.userId);
       connection.sendFrame({
         t: 'hello',
         d: {
@@ -478,6 +480,12 @@ export function createGateway(deps: GatewayDeps) {
         name: 'drain actor mailboxes',
         run: async () => {
           await deps.actors.stop(3_000);
+          // The closed sockets' presence changes are counted before the node leaves the registry
+          // (bounded: Redis may be gone; leaving clears this node's counts anyway).
+          await Promise.race([
+            deps.presence.drained(),
+            new Promise((resolve) => setTimeout(resolve, 3_000).unref()),
+          ]);
           // What the rooms committed last is still announced (bounded: Redis may be gone).
           await fanOut.drain(2_000);
         },
