@@ -30,11 +30,11 @@ import {
 import type { Bus } from '../../platform/bus/bus.js';
 import { CONTACT_REMOVED_TOPIC } from '../../platform/bus/topics.js';
 import { AppError } from '../../platform/errors.js';
-import { createTickBatcher } from '../auth/batcher.js';
 import { userPerformance } from '../marketplace/performance.js';
 import { ratingSummaries, ratingSummary } from '../marketplace/reviews.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { toMe, toPublicUser } from './dto.js';
+import { createBatchedReader } from './user-reader.js';
 
 export { CONTACT_REMOVED_TOPIC };
 
@@ -60,13 +60,11 @@ export function createUserService(deps: {
 }) {
   const { db } = deps;
   /**
-   * The user rows read by GET /v1/me and the profile reads, one query per event-loop turn for all
-   * requests of that turn (`where id in (…)`), not one round trip each: under load a turn holds many
-   * requests, and each round trip costs this process far more CPU than the request's own work. Not a
-   * cache: the query is sent after every caller of the batch asked, so a read that starts after a
-   * write committed (PATCH /v1/me answered) sees it.
+   * The user rows read by GET /v1/me and the profile reads: batched (`where id in (…)` for all
+   * requests waiting), never cached, so a read that starts after a write committed sees it
+   * (user-reader.ts).
    */
-  const userById = createTickBatcher<UserId, UserRow>({
+  const userById = createBatchedReader<UserId, UserRow>({
     load: async (ids) => new Map((await findUsersByIds(db, ids)).map((row) => [row.id, row])),
   });
 
