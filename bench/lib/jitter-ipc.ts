@@ -95,5 +95,16 @@ export interface JitterRunResult {
   readonly reconnect: HistogramData;
   /** This worker's event-loop delay, p99 over the run (a lagging worker inflates every time it takes). */
   readonly loopLagP99Ms: number;
+  /** Where the time of the filled gaps went (gigwire; see FillBreakdown in bench/load/jitter.ts). */
+  readonly breakdown: JitterFillBreakdown;
   readonly errors: readonly string[];
+}
+
+/** Steps of a filled gap's time (bench/load/jitter.ts, FillBreakdown). */
+export type JitterFillStep = 'connect' | 'hello' | 'sdk' | 'join' | 'tail' | 'sentBeforeT0' | 'latency';
+
+export interface JitterFillBreakdown {
+  readonly steps: Readonly<Record<JitterFillStep, HistogramData>>;
+  /** Gaps whose last missed message arrived after the rejoin's reply (live or through history). */
+  readonly afterJoinOk: number;
 }

@@ -157,6 +157,7 @@ async function runJitter(ctx: ScenarioContext, kill: boolean): Promise<CaseResul
     fill.merge(r.fill);
     reconnect.merge(r.reconnect);
   }
+  logBreakdown(ctx, results);
   const gaps = sum((r) => r.gaps);
   const filled = sum((r) => r.filled);
   const drops = sum((r) => r.drops);
@@ -203,6 +204,29 @@ async function runJitter(ctx: ScenarioContext, kill: boolean): Promise<CaseResul
     sustained: sendFailed === 0 && !loadgen.saturated,
     errors: [...new Set(results.flatMap((r) => r.errors))],
   };
+}
+
+/** One log line: p50/p99 of each step of the filled gaps' time (gigwire's reconnect phases). */
+function logBreakdown(ctx: ScenarioContext, results: readonly JitterRunResult[]): void {
+  const steps = new Map<string, Histogram>();
+  let afterJoinOk = 0;
+  for (const r of results) {
+    afterJoinOk += r.breakdown.afterJoinOk;
+    for (const [name, data] of Object.entries(r.breakdown.steps)) {
+      let histogram = steps.get(name);
+      if (histogram === undefined) {
+        histogram = new Histogram();
+        steps.set(name, histogram);
+      }
+      histogram.merge(data);
+    }
+  }
+  const text = [...steps]
+    .filter(([, h]) => h.quantileMs(0.5) !== null)
+    .map(([name, h]) => `${name} ${h.quantileMs(0.5)?.toFixed(1)}/${h.quantileMs(0.99)?.toFixed(1)}`)
+    .join(', ');
+  if (text !== '')
+    ctx.log(`jitter fill breakdown p50/p99 ms: ${text}; last missed after the rejoin reply: ${afterJoinOk}`);
 }
 
 function jitterVariant(kill: boolean): Scenario {

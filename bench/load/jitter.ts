@@ -15,7 +15,8 @@
  *
  * Per drop: the gap = messages due before the reconnect started that the receiver did not have at
  * the drop; filled when all of them have arrived; fill time = last such arrival − reconnect start
- * (the moment the new socket is created).
+ * (the moment the new socket is created; for gigwire the outage's end, or the moment a server drop
+ * is seen, so a delay of the SDK before it creates its socket is counted too).
  *
  * A connection the server loses (the jitter-with-a-kill scenario SIGKILLs a server process) counts
  * as a drop of its own (`serverDrops`, with its gap and gap fill like any other): gigwire's SDK
@@ -24,13 +25,16 @@
  */
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { unpack } from 'msgpackr';
 import { io, type Socket } from 'socket.io-client';
 import msgpackParser from 'socket.io-msgpack-parser';
 import WebSocket from 'ws';
 import { createClient, type GigwireClient } from '../../protocol/src/client/index.js';
 import type { WebSocketLike } from '../../protocol/src/client/socket.js';
-import { Histogram } from '../lib/histogram.js';
+import { Histogram, type HistogramData } from '../lib/histogram.js';
 import type {
+  JitterFillBreakdown,
+  JitterFillStep,
   JitterKind,
   JitterMember,
   JitterRunRequest,
@@ -70,7 +74,16 @@ interface Hooks {
   /** The server side closed an open connection (not one of our drops, not our close). */
   readonly onLost: () => void;
   readonly onError: (error: unknown) => void;
+  /** A step of the reconnect reached (gigwire only; see `Phase`). */
+  readonly onPhase?: (phase: Phase) => void;
 }
+
+/**
+ * Steps of a gigwire reconnect, for the breakdown of the gap fill: `open` the upgrade answered
+ * (TCP + HTTP upgrade + JWT check), `hello` the server's first frame, `joinSent` the SDK's first
+ * frame (the room rejoin), `joinOk` the first `ok` (the rejoin's reply, after its backlog).
+ */
+type Phase = 'open' | 'hello' | 'joinSent' | 'joinOk';
 
 interface DropEvent {
   readonly dropAt: number;
@@ -78,6 +91,8 @@ interface DropEvent {
   t0: number;
   /** Earliest due time of messages that can belong to this gap (the previous reconnect start). */
   readonly since: number;
+  /** When each step of the reconnect was reached (wall ms; gigwire only). */
+  phases?: Partial<Record<Phase, number>>;
 }
 
 interface Receiver {
@@ -169,6 +184,16 @@ class Gate {
 
 type Handler = ((event: unknown) => void) | null;
 
+/** Whether a msgpack frame from the server is an `ok` reply (read only until the rejoin's reply). */
+function isOkFrame(data: unknown): boolean {
+  if (!(data instanceof ArrayBuffer)) return false;
+  try {
+    return (unpack(new Uint8Array(data)) as { t?: unknown } | null)?.t === 'ok';
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The WebSocket handed to the SDK: a `ws` socket created at once, or when the outage ends. The
  * SDK's handlers are called through, so it sees exactly what `ws` reports.
@@ -182,6 +207,7 @@ function deferredSocketClass(gate: Gate, localAddress: string, hooks: Hooks, cur
     onerror: unknown = null;
     #inner: WebSocket | undefined;
     #closed = false;
+    #awaitingSend = false;
 
     constructor(url: string, protocols?: string | string[]) {
       gate.wait(() => {
@@ -193,14 +219,31 @@ function deferredSocketClass(gate: Gate, localAddress: string, hooks: Hooks, cur
         const ws = new WebSocket(url, protocols, { localAddress, perMessageDeflate: false });
         ws.binaryType = 'arraybuffer';
         let opened = false;
+        // Steps of this attempt still to be seen (the breakdown of the gap fill).
+        let awaiting: 'hello' | 'joinOk' | undefined = 'hello';
+        this.#awaitingSend = true;
         ws.onopen = (event) => {
           opened = true;
+          hooks.onPhase?.('open');
           (this.onopen as Handler)?.(event);
         };
-        ws.onmessage = (event) => (this.onmessage as Handler)?.(event);
+        ws.onmessage = (event) => {
+          if (awaiting === 'hello') {
+            hooks.onPhase?.('hello');
+            awaiting = 'joinOk';
+          } else if (awaiting === 'joinOk' && isOkFrame(event.data)) {
+            hooks.onPhase?.('joinOk');
+            awaiting = undefined;
+          }
+          (this.onmessage as Handler)?.(event);
+        };
         ws.onclose = (event) => {
           // Our drop takes the gate offline first, our close sets #closed: anything else is the server.
-          if (opened && gate.online && !this.#closed) hooks.onLost();
+          // Its reconnect starts at once (the SDK's delay, if any, counts), as for the other targets.
+          if (opened && gate.online && !this.#closed) {
+            hooks.onLost();
+            hooks.onAttempt();
+          }
           (this.onclose as Handler)?.(event);
         };
         ws.onerror = (event) => (this.onerror as Handler)?.(event);
@@ -217,6 +260,10 @@ function deferredSocketClass(gate: Gate, localAddress: string, hooks: Hooks, cur
     }
     send(data: string | Uint8Array): void {
       if (this.#inner === undefined) throw new Error('not connected');
+      if (this.#awaitingSend) {
+        this.#awaitingSend = false;
+        hooks.onPhase?.('joinSent');
+      }
       this.#inner.send(data);
     }
     close(code?: number, reason?: string): void {
@@ -233,8 +280,9 @@ function gigwireConn(url: string, member: JitterMember, localAddress: string, ho
     url,
     WebSocket: deferredSocketClass(gate, localAddress, hooks, current),
     getAccessToken: () => member.token,
-    // Reset the backoff between drops (every 10–20 s); the first retry comes within 250 ms.
-    reconnect: { initialDelayMs: 250, maxDelayMs: 2_000, stableAfterMs: 5_000 },
+    // Reset the backoff between drops (every 10–20 s; --quick: 1.5–3 s), as after real stable
+    // connections: the SDK's first attempt after an abrupt drop then goes at once.
+    reconnect: { initialDelayMs: 250, maxDelayMs: 2_000, stableAfterMs: 500 },
     tokenRefresh: false,
   });
   client.on('room.message', (message) => hooks.onBody(message.body));
@@ -251,7 +299,12 @@ function gigwireConn(url: string, member: JitterMember, localAddress: string, ho
       gate.online = false;
       current.ws?.terminate();
     },
-    reconnect: () => gate.open(),
+    reconnect: () => {
+      // The reconnect starts when the network is back, whatever the SDK does then: a socket it
+      // made during the outage starts now, a later one (still in its backoff) counts its delay.
+      hooks.onAttempt();
+      gate.open();
+    },
     send: async (body, clientMsgId) => {
       await client.sendMessage(member.roomId, body, { clientMsgId, attempts: 3 });
     },
@@ -324,6 +377,8 @@ function socketIoConn(
       dropping = false;
       generation += 1;
       const mine = generation;
+      // The start, before `connect()` creates the socket (as for the other targets).
+      hooks.onAttempt();
       // Retried until connected, as Socket.IO's own reconnection would (with the SDK's first backoff step).
       connected = new Promise((resolve) => {
         const attempt = () => {
@@ -347,7 +402,6 @@ function socketIoConn(
         };
         attempt();
       });
-      hooks.onAttempt();
     },
     send: (body, clientMsgId) =>
       new Promise<void>((resolve, reject) => {
@@ -517,6 +571,12 @@ export async function jitterSetup(req: JitterSetupRequest): Promise<JitterSetupR
           receiver.since = event.t0;
         }
       },
+      onPhase: (phase) => {
+        const event = receiver.events.at(-1);
+        if (event === undefined || Number.isNaN(event.t0)) return;
+        event.phases ??= {};
+        event.phases[phase] ??= wallMs();
+      },
       onLost: () => {
         st.serverDrops += 1;
         if (st.step < 0) return;
@@ -583,6 +643,54 @@ async function publishRoom(
   return { room, sent: stats.sent, acked, failed, late: stats.late };
 }
 
+/**
+ * Where the time of each filled gap went (gigwire; the others only have `sent`/`latency`):
+ * connect = t0 → upgrade answered, hello = → first frame, sdk = → rejoin sent, join = → its reply,
+ * tail = reply → last missed message (0 when the backlog brought it; > 0: it came live or
+ * through history), sentBeforeT0 = how long before the reconnect's start the last missed message
+ * was sent, latency = its send → arrival.
+ */
+class FillBreakdown {
+  readonly histograms: Record<JitterFillStep, Histogram> = {
+    connect: new Histogram(),
+    hello: new Histogram(),
+    sdk: new Histogram(),
+    join: new Histogram(),
+    tail: new Histogram(),
+    sentBeforeT0: new Histogram(),
+    latency: new Histogram(),
+  };
+  /** Gaps whose last missed message arrived after the rejoin's reply. */
+  afterJoinOk = 0;
+
+  record(event: DropEvent, last: number, lastSentAt: number): void {
+    const h = this.histograms;
+    const p = event.phases ?? {};
+    const step = (histogram: Histogram, from: number | undefined, to: number | undefined) => {
+      if (from !== undefined && to !== undefined) histogram.recordMs(Math.max(0, to - from));
+    };
+    step(h.connect, event.t0, p.open);
+    step(h.hello, p.open, p.hello);
+    step(h.sdk, p.hello, p.joinSent);
+    step(h.join, p.joinSent, p.joinOk);
+    if (p.joinOk !== undefined) {
+      h.tail.recordMs(Math.max(0, last - p.joinOk));
+      if (last > p.joinOk) this.afterJoinOk += 1;
+    }
+    if (!Number.isNaN(lastSentAt)) {
+      h.sentBeforeT0.recordMs(Math.max(0, event.t0 - lastSentAt));
+      h.latency.recordMs(Math.max(0, last - lastSentAt));
+    }
+  }
+
+  toData(): JitterFillBreakdown {
+    const steps = Object.fromEntries(
+      Object.entries(this.histograms).map(([name, histogram]) => [name, histogram.toData()]),
+    ) as Record<JitterFillStep, HistogramData>;
+    return { steps, afterJoinOk: this.afterJoinOk };
+  }
+}
+
 /** Drops and reconnects one receiver until its last outage would end inside the quiet tail. */
 async function jitterLoop(
   receiver: Receiver,
@@ -645,6 +753,7 @@ export async function jitterRun(req: JitterRunRequest): Promise<JitterRunResult>
   loopDelay.disable();
 
   const fill = new Histogram();
+  const breakdown = new FillBreakdown();
   let gaps = 0;
   let filled = 0;
   let lostInGaps = 0;
@@ -670,6 +779,7 @@ export async function jitterRun(req: JitterRunRequest): Promise<JitterRunResult>
       let missed = 0;
       let missing = 0;
       let last = Number.NEGATIVE_INFINITY;
+      let lastSentAt = Number.NaN;
       const first = Math.max(0, Math.floor((event.since - req.startAt) / interval) - 1);
       for (let n = first; n < total; n += 1) {
         const dueAt = req.startAt + n * interval;
@@ -680,13 +790,17 @@ export async function jitterRun(req: JitterRunRequest): Promise<JitterRunResult>
         if (sentAt >= event.t0 || sentAt < event.since) continue;
         missed += 1;
         if (Number.isNaN(arrival)) missing += 1;
-        else if (arrival > last) last = arrival;
+        else if (arrival > last) {
+          last = arrival;
+          lastSentAt = sentAt;
+        }
       }
       if (missed === 0) continue;
       gaps += 1;
       if (missing === 0) {
         filled += 1;
         fill.recordMs(Math.max(0, last - event.t0));
+        breakdown.record(event, last, lastSentAt);
       } else lostInGaps += missing;
     }
   }
@@ -704,6 +818,7 @@ export async function jitterRun(req: JitterRunRequest): Promise<JitterRunResult>
     fill: fill.toData(),
     reconnect: counts.reconnect.toData(),
     loopLagP99Ms: loopDelay.percentile(99) / 1e6,
+    breakdown: breakdown.toData(),
     errors: st.errors,
   };
 }

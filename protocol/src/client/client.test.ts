@@ -256,6 +256,38 @@ describe('close codes', () => {
     client.close();
   });
 
+  it('reconnects at once after an abrupt drop of a stable connection, with backoff after that', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    try {
+      const { client, events } = setup({ reconnect: { stableAfterMs: 1_000 } });
+      (await connectLatest()).serverClose(1006);
+      await flush();
+      expect(FakeSocket.instances).toHaveLength(2);
+      // Dropped again before it was stable: the next one waits its backoff step.
+      (await connectLatest()).serverClose(1006);
+      await flush();
+      expect(FakeSocket.instances).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(250);
+      expect(FakeSocket.instances).toHaveLength(3);
+      // Stable again: the first attempt after the next abrupt drop goes at once again.
+      const stable = await connectLatest();
+      await vi.advanceTimersByTimeAsync(1_000);
+      stable.serverClose(1006);
+      await flush();
+      expect(FakeSocket.instances).toHaveLength(4);
+      // A close code of the server keeps the jittered backoff.
+      (await connectLatest()).serverClose(1012);
+      await flush();
+      expect(FakeSocket.instances).toHaveLength(4);
+      expect((events('disconnected') as ClientEvents['disconnected'][]).map((d) => d.retryInMs)).toEqual([
+        0, 250, 0, 250,
+      ]);
+      client.close();
+    } finally {
+      vi.mocked(Math.random).mockRestore();
+    }
+  });
+
   it('grows the backoff while attempts fail, and never reconnects with reconnect: false', async () => {
     const delays = [0, 1, 2, 3, 4, 5, 6].map((attempt) =>
       backoffDelay(attempt, { initialDelayMs: 250, maxDelayMs: 10_000 }, () => 0.999),

@@ -7,7 +7,9 @@
  * - Reconnecting: after a drop, `closeAction(code)` decides: `reconnect` (backoff with full jitter),
  *   `reauthenticate` (ask `getAccessToken` for a fresh token, then reconnect) or `stop` (terminal
  *   `closed` event). A failed attempt (server down, 401 at the upgrade) is retried with backoff too;
- *   a 401 makes the next attempt ask for a fresh token.
+ *   a 401 makes the next attempt ask for a fresh token. The first attempt after an abrupt drop
+ *   (1006: no close frame) of a connection that had said hello goes at once when the backoff is at
+ *   its first step; backoff applies from the next attempt on.
  * - Requests: `request(type, payload)` validates the frame locally, gives it an id, and resolves
  *   with the validated `ok` payload or rejects with a GigwireError (`code`: the server's error code,
  *   or TIMEOUT / DISCONNECTED / CLOSED / QUEUE_FULL / BAD_REPLY).
@@ -281,6 +283,8 @@ const UNEXPLAINED_FAILURES_BEFORE_FRESH_TOKEN = 3;
 /** Pace below the server's bucket, so network jitter never makes us exceed it. */
 const RATE_SAFETY = 0.9;
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** What a WebSocket reports when the connection ended without a close frame. */
+const ABNORMAL_CLOSURE = 1006;
 
 interface Outgoing {
   readonly type: ClientFrameType;
@@ -657,6 +661,7 @@ class Client implements GigwireClient {
 
   private onClose(code: number, reason: string): void {
     const wasOpen = this.opened;
+    const hadHello = this.current !== undefined;
     this.socket = undefined;
     this.dropConnection(ClientErrorCode.DISCONNECTED, `connection closed (${code})`);
     if (!wasOpen) {
@@ -670,7 +675,10 @@ class Client implements GigwireClient {
       return;
     }
     if (action === CloseAction.REAUTHENTICATE) this.tokenReason = 'expired';
-    const retryInMs = this.scheduleReconnect();
+    // Lost without a close frame (network, a dead peer): nobody asked us to wait, and the rooms are
+    // missing messages meanwhile, so the first attempt goes at once. A server's close code (a
+    // restart, a slow consumer) keeps the jittered backoff that spreads its clients out.
+    const retryInMs = this.scheduleReconnect(hadHello && code === ABNORMAL_CLOSURE);
     this.events.emit('disconnected', { code, reason, action, retryInMs });
   }
 
@@ -702,10 +710,15 @@ class Client implements GigwireClient {
     else this.scheduleReconnect();
   }
 
-  private scheduleReconnect(): number | undefined {
+  /**
+   * `immediate`: the first attempt after a connection that worked is made without delay, when the
+   * backoff is at its first step (the previous connection was stable, or this is the first drop);
+   * it still counts as a step, so a server that accepts and drops at once meets the backoff.
+   */
+  private scheduleReconnect(immediate = false): number | undefined {
     const options = this.reconnectOptions;
     if (options === undefined || this.phase === 'closed') return undefined;
-    const delay = backoffDelay(this.attempt, options);
+    const delay = immediate && this.attempt === 0 ? 0 : backoffDelay(this.attempt, options);
     this.attempt += 1;
     this.phase = 'backoff';
     clearTimeout(this.reconnectTimer);
