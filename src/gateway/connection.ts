@@ -15,7 +15,7 @@ import type { ClientFrame, HelloLimits, ServerFrame } from '../../protocol/src/f
 import type { Encoding } from '../../protocol/src/version.js';
 import type { Principal } from '../domain/auth/service.js';
 import type { Logger } from '../platform/logger.js';
-import type { SocketTransport } from './transport.js';
+import type { SocketHandler, SocketTransport } from './transport.js';
 
 export interface ConnectionLimits extends HelloLimits {
   /** Refusals (rate or bad frames) within strikeWindowMs before the socket is closed. */
@@ -38,7 +38,7 @@ export interface ConnectionEnvironment {
   readonly onClosed: (connection: Connection, code: number) => void;
 }
 
-export class Connection {
+export class Connection implements SocketHandler {
   /** Tokens in the rate bucket; starts full. */
   private tokens: number;
   private refilledAt: number;
@@ -214,6 +214,22 @@ export class Connection {
   closed(code: number): void {
     this.closing = true;
     this.env.onClosed(this, code);
+  }
+
+  // The connection is its transport's SocketHandler itself: no handler object and closures per socket.
+
+  /** SocketHandler: one inbound frame. */
+  onMessage(data: ArrayBuffer | Uint8Array, isBinary: boolean): void {
+    this.receive(data, isBinary);
+  }
+
+  /** SocketHandler: called from the transport's native callback, so nothing may throw out of it. */
+  onClose(code: number): void {
+    try {
+      this.closed(code);
+    } catch (error) {
+      this.env.log.error({ err: error, connId: this.id }, 'connection close handling failed');
+    }
   }
 
   private takeToken(): boolean {

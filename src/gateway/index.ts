@@ -130,6 +130,12 @@ export function createGateway(deps: GatewayDeps) {
     strikeWindowMs: 10_000,
   };
   const heartbeatMs = Math.floor((settings.idleTimeoutS * 1000) / 2);
+  const helloLimits = {
+    maxFrameBytes: limits.maxFrameBytes,
+    maxMessagesPerSecond: limits.maxMessagesPerSecond,
+    maxBurst: limits.maxBurst,
+    maxBufferedBytes: limits.maxBufferedBytes,
+  };
 
   const userKind = userActorKind({
     sink: { pushToUser: (userId, frame) => hub.pushToUser(userId, frame) },
@@ -325,25 +331,10 @@ export function createGateway(deps: GatewayDeps) {
           heartbeatMs,
           protocolVersion: 1,
           encoding: upgrade.encoding,
-          limits: {
-            maxFrameBytes: limits.maxFrameBytes,
-            maxMessagesPerSecond: limits.maxMessagesPerSecond,
-            maxBurst: limits.maxBurst,
-            maxBufferedBytes: limits.maxBufferedBytes,
-          },
+          limits: helloLimits,
         },
       });
-      return {
-        onMessage: (data, isBinary) => connection.receive(data, isBinary),
-        onClose: (code) => {
-          // Called from the transport's native callback: a throw here would reach the process-wide handler.
-          try {
-            connection.closed(code);
-          } catch (error) {
-            log.error({ err: error, connId: connection.id }, 'connection close handling failed');
-          }
-        },
-      };
+      return connection;
     },
   };
 

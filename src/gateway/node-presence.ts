@@ -18,18 +18,13 @@ const REAP_EVERY_MS = 3_000;
  * once, not once per socket in it.
  */
 export function createSocketPresence(deps: {
-  readonly presence: Pick<PresenceService, 'connected' | 'disconnected'>;
+  readonly presence: Pick<PresenceService, 'socketChanged'>;
   readonly log: Logger;
 }) {
-  let lastLogged: unknown;
-  const report = (error: unknown) => {
-    if (error === lastLogged) return;
-    lastLogged = error;
-    deps.log.error({ err: error }, 'presence change failed');
-  };
+  const report = (error: unknown) => deps.log.error({ err: error }, 'presence changes failed');
   return {
-    opened: (userId: UserId) => void deps.presence.connected(userId).catch(report),
-    closed: (userId: UserId) => void deps.presence.disconnected(userId).catch(report),
+    opened: (userId: UserId) => deps.presence.socketChanged(userId, 1, report),
+    closed: (userId: UserId) => deps.presence.socketChanged(userId, -1, report),
   };
 }
 

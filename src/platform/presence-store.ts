@@ -16,6 +16,7 @@
  * with the node's set for that group: one script per group stays atomic in one slot, and presence still
  * spreads over GROUPS slots. Reaping a node reads its GROUPS sets.
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 export type PresenceTransition = 'online' | 'offline' | null;
@@ -86,11 +87,24 @@ for j = 1, #KEYS - 1 do
 end
 return out`;
 
+/** Sent as EVALSHA (the script text is ~1 KB: as EVAL, each batch would write it once per group). */
+const APPLY_SHA = createHash('sha1').update(APPLY).digest('hex');
+
+/** Redis lost its script cache (restart, SCRIPT FLUSH): the script did not run. */
+const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith('NOSCRIPT');
+
 /** Drops one node's count of one user; 1 when the user has no node left. */
 const DROP_NODE = `
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 if redis.call('HLEN', KEYS[1]) == 0 then return 1 end
 return 0`;
+
+/** The changes of one presence group in one `apply`: their indexes, the script's keys and arguments. */
+interface GroupChanges {
+  readonly indexes: number[];
+  readonly keys: string[];
+  readonly args: string[];
+}
 
 /** How many hash slots presence spreads over (see the header); changing it moves every key. */
 const GROUPS = 16;
@@ -135,7 +149,7 @@ export function createRedisPresenceStore(options: {
   const apply = async (changes: readonly PresenceChange[]): Promise<PresenceTransition[]> => {
     if (changes.length === 0) return [];
     // Per group: the indexes of its changes (in order), its keys and its arguments.
-    const groups = new Map<number, { indexes: number[]; keys: string[]; args: string[] }>();
+    const groups = new Map<number, GroupChanges>();
     changes.forEach((change, index) => {
       const group = presenceGroup(change.userId);
       let entry = groups.get(group);
@@ -154,21 +168,25 @@ export function createRedisPresenceStore(options: {
         if (flags[j] === 1) transitions[index] = changes[index]?.delta === 1 ? 'online' : 'offline';
       });
     };
-    const entries = [...groups.values()];
-    const [only] = entries;
-    if (entries.length === 1 && only !== undefined) {
-      answer(only.indexes, await redis.eval(APPLY, only.keys.length, ...only.keys, ...only.args));
-      return transitions;
-    }
     // One write for all groups (standalone Redis; each script still stays in its group's slot).
-    const pipeline = redis.pipeline();
-    for (const entry of entries) pipeline.eval(APPLY, entry.keys.length, ...entry.keys, ...entry.args);
-    const results = (await pipeline.exec()) ?? [];
-    entries.forEach((entry, i) => {
-      const [error, flags] = results[i] ?? [new Error('presence pipeline answered nothing')];
-      if (error) throw error;
-      answer(entry.indexes, flags);
-    });
+    const run = async (entries: readonly GroupChanges[], sha: boolean) => {
+      const pipeline = redis.pipeline();
+      for (const { keys, args } of entries) {
+        if (sha) pipeline.evalsha(APPLY_SHA, keys.length, ...keys, ...args);
+        else pipeline.eval(APPLY, keys.length, ...keys, ...args);
+      }
+      const results = (await pipeline.exec()) ?? [];
+      const unknownScript: GroupChanges[] = [];
+      entries.forEach((entry, i) => {
+        const [error, flags] = results[i] ?? [new Error('presence pipeline answered nothing')];
+        if (sha && isNoScript(error)) unknownScript.push(entry);
+        else if (error) throw error;
+        else answer(entry.indexes, flags);
+      });
+      // Those scripts did not run; other groups' users are independent of theirs, so order holds.
+      if (unknownScript.length > 0) await run(unknownScript, false);
+    };
+    await run([...groups.values()], true);
     return transitions;
   };
 

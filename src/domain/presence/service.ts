@@ -36,7 +36,9 @@ const DEFAULT_BATCH_INTERVAL_MS = 10;
 interface PendingChange {
   readonly userId: UserId;
   readonly delta: 1 | -1;
-  readonly resolve: () => void;
+  /** Told when the change is counted and announced (callers of connected/disconnected). */
+  readonly resolve?: () => void;
+  /** Told when its batch failed. */
   readonly reject: (error: unknown) => void;
 }
 
@@ -149,19 +151,22 @@ export function createPresenceService(deps: {
     applied.then(next, next);
     announcing.then(
       () => {
-        for (const change of batch) change.resolve();
+        for (const change of batch) change.resolve?.();
       },
       (error: unknown) => {
-        for (const change of batch) change.reject(error);
+        // Once per distinct callback: the gateway's socket changes share one, so a failed batch
+        // is one log line, not one per socket.
+        for (const reject of new Set(batch.map((change) => change.reject))) reject(error);
       },
     );
   };
 
+  const enqueue = (change: PendingChange) => {
+    pending.push(change);
+    kick();
+  };
   const change = (userId: UserId, delta: 1 | -1) =>
-    new Promise<void>((resolve, reject) => {
-      pending.push({ userId, delta, resolve, reject });
-      kick();
-    });
+    new Promise<void>((resolve, reject) => enqueue({ userId, delta, resolve, reject }));
 
   return {
     /**
@@ -172,6 +177,13 @@ export function createPresenceService(deps: {
 
     /** A socket of the user on this node closed; settles once counted (and the offline announced). */
     disconnected: (userId: UserId): Promise<void> => change(userId, -1),
+
+    /**
+     * `connected` (+1) / `disconnected` (-1) without a promise per socket (the gateway's hot path):
+     * `onFailed` is called once per failed batch holding such a change.
+     */
+    socketChanged: (userId: UserId, delta: 1 | -1, onFailed: (error: unknown) => void): void =>
+      enqueue({ userId, delta, reject: onFailed }),
 
     /** Settles when every socket change asked for so far is counted and announced (shutdown). */
     drained: async (): Promise<void> => {
