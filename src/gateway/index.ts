@@ -24,7 +24,6 @@ import { type ActorSystem, createRemoteActors, DEFAULT_ASK_TIMEOUT_MS } from '..
 import { type UserMessage, userActorKind } from '../actors/user/user-actor.js';
 import type { Database } from '../db/database.js';
 import { memberKey, membershipsAmong } from '../db/repositories/rooms.repo.js';
-import { createTickBatcher } from '../domain/auth/batcher.js';
 import type { AuthService } from '../domain/auth/service.js';
 import { NOTIFICATIONS_TOPIC, type NotificationsApi } from '../domain/notifications/service.js';
 import type { OnRoomMessagesStored } from '../domain/notifications/unread-scheduler.js';
@@ -36,6 +35,7 @@ import type { Logger } from '../platform/logger.js';
 import { createPlacement } from '../platform/placement.js';
 import type { PresenceStore } from '../platform/presence-store.js';
 import type { ShutdownStep } from '../platform/shutdown.js';
+import { createTickBatcher } from '../platform/tick-batcher.js';
 import { type CancelTimer, every, systemTimers } from '../platform/timers.js';
 import { withTrace } from '../platform/trace.js';
 import { subscribeBusBridge } from './bus-bridge.js';

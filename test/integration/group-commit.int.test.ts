@@ -14,6 +14,7 @@ import { addRoomMembers, insertRoom } from '../../src/db/repositories/rooms.repo
 import { startTestNode, type TestNode } from '../support/context.js';
 import { addContact, httpClient, type Registered, registerUser } from '../support/http.js';
 import { insertUsers, openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
+import { newMessage } from '../support/room-messages.js';
 import { openSocket, type TestSocket, type WireFrame } from '../support/ws-client.js';
 
 /** Sum of a metric's samples in a registry (all label sets). */
@@ -52,13 +53,7 @@ describe('node-wide group commit (real PostgreSQL)', () => {
     await t.close();
   });
 
-  const message = (seq: number, id: string) => ({
-    seq,
-    senderId: sender,
-    clientMsgId: id,
-    body: `b ${id}`,
-    meta: null,
-  });
+  const message = (seq: number, id: string) => newMessage(sender, seq, id);
   const storedSeqs = async (roomId: RoomId) =>
     (
       await t.db.selectFrom('messages').select('seq').where('room_id', '=', roomId).orderBy('seq').execute()
@@ -152,14 +147,16 @@ describe('node-wide group commit (real PostgreSQL)', () => {
         return rows;
       }),
     );
-    // Wait until PostgreSQL shows the statement waiting for the lock.
-    for (let i = 0; i < 200; i += 1) {
+    // Wait until PostgreSQL shows the statement waiting for the lock (it must: both batches wait).
+    let sawLockWait = false;
+    for (let i = 0; i < 200 && !sawLockWait; i += 1) {
       const waiting = await locker.query(
         "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
       );
-      if ((waiting.rows[0] as { n: number }).n > 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 25));
+      sawLockWait = (waiting.rows[0] as { n: number }).n > 0;
+      if (!sawLockWait) await new Promise((resolve) => setTimeout(resolve, 25));
     }
+    expect(sawLockWait).toBe(true);
     expect(answered).toBe(0);
     // Not committed, so not visible to anyone else either.
     expect(await storedSeqs(free)).not.toContain(freeNext);

@@ -9,6 +9,7 @@ import type { RoomId, UserId } from '../../protocol/src/ids.js';
 import { createRoomStore, RoomFencedError } from '../../src/actors/room/room-store.js';
 import { addRoomMembers, insertRoom } from '../../src/db/repositories/rooms.repo.js';
 import { insertUsers, openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
+import { newMessage } from '../support/room-messages.js';
 
 describe('room fencing epoch (real PostgreSQL)', () => {
   let t: PaymentsTestDb;
@@ -31,13 +32,7 @@ describe('room fencing epoch (real PostgreSQL)', () => {
     await t.close();
   });
 
-  const message = (seq: number, id: string) => ({
-    seq,
-    senderId: sender,
-    clientMsgId: id,
-    body: `body ${id}`,
-    meta: null,
-  });
+  const message = (seq: number, id: string) => newMessage(sender, seq, id);
   const stored = async () =>
     (
       await t.db

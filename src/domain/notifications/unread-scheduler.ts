@@ -17,6 +17,7 @@
  * safe); the next message of the streak schedules it again.
  */
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
+import { memberKey } from '../../db/repositories/rooms.repo.js';
 import type { Logger } from '../../platform/logger.js';
 import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
 
@@ -72,13 +73,13 @@ export function createUnreadScheduler(deps: {
 
   return (roomId, messages, members) => {
     const now = deps.now();
-    const candidates: { userId: UserId; readSeq: number; key: string; memberKey: string }[] = [];
-    for (const [userId, member] of members) {
-      if (!messages.some((m) => m.senderId !== userId && m.seq > member.lastReadSeq)) continue;
-      const memberKey = `${roomId}/${userId}`;
-      if ((seenOnline.get(memberKey) ?? Number.NEGATIVE_INFINITY) > now) continue;
-      const key = taskId('unread', roomId, userId, String(member.lastReadSeq));
-      if (!scheduled.has(key)) candidates.push({ userId, readSeq: member.lastReadSeq, key, memberKey });
+    const candidates: { userId: UserId; readSeq: number; key: string; member: string }[] = [];
+    for (const [userId, { lastReadSeq }] of members) {
+      if (!messages.some((m) => m.senderId !== userId && m.seq > lastReadSeq)) continue;
+      const member = memberKey(roomId, userId);
+      if ((seenOnline.get(member) ?? Number.NEGATIVE_INFINITY) > now) continue;
+      const key = taskId('unread', roomId, userId, String(lastReadSeq));
+      if (!scheduled.has(key)) candidates.push({ userId, readSeq: lastReadSeq, key, member });
     }
     if (candidates.length === 0) return;
     if (inFlight >= MAX_IN_FLIGHT) {
@@ -90,7 +91,7 @@ export function createUnreadScheduler(deps: {
       const online = await deps.isOnline(candidates.map((c) => c.userId));
       const until = deps.now() + onlineRecheckMs;
       for (const [index, candidate] of candidates.entries()) {
-        if (online[index] === true) rememberOnline(candidate.memberKey, until);
+        if (online[index] === true) rememberOnline(candidate.member, until);
         if (online[index] !== false) continue;
         await deps.tasks.enqueue(
           'notifications.unread-check',

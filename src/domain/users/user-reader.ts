@@ -11,7 +11,7 @@
  * Not a cache, and a read never joins a query sent before it asked: a GET that starts after a write
  * committed (a PATCH /v1/me answered) sees the write.
  */
-import { createTickBatcher, type TickBatcher } from '../auth/batcher.js';
+import { createTickBatcher, type TickBatcher } from '../../platform/tick-batcher.js';
 
 export interface BatchedReaderOptions<K, V> {
   /** Loads the rows of distinct keys; a key missing from the answer reads as undefined. */

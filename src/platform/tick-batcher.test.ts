@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createTickBatcher } from './batcher.js';
+import { createTickBatcher } from './tick-batcher.js';
 
 /** A scheduler the test flushes by hand, so "one tick" is explicit. */
 function manualTick() {
