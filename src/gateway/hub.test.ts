@@ -11,7 +11,7 @@ import type { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
 import { type Encoding, Encoding as Encodings } from '../../protocol/src/version.js';
 import { createLogger } from '../platform/logger.js';
 import { Connection, type ConnectionEnvironment } from './connection.js';
-import { createHub, roomMessageTopic } from './hub.js';
+import { BACKPRESSURE_SWEEP_SLICES, createHub, roomMessageTopic } from './hub.js';
 import type { SocketTransport } from './transport.js';
 
 const codec = createCodec();
@@ -40,8 +40,15 @@ interface RecordingSocket {
   readonly topics: Set<string>;
 }
 
+/** What a socket has waiting to be written, how often that was asked, and the code it was closed with. */
+interface Backlog {
+  bytes: number;
+  asked: number;
+  closedWith?: number;
+}
+
 let nextUser = 1;
-function socket(encoding: Encoding, withTopics: boolean): RecordingSocket {
+function socket(encoding: Encoding, withTopics: boolean, backlog?: Backlog): RecordingSocket {
   const direct: number[] = [];
   const topics = new Set<string>();
   const transport: SocketTransport = {
@@ -51,8 +58,14 @@ function socket(encoding: Encoding, withTopics: boolean): RecordingSocket {
       if (decoded.ok && decoded.frame.t === 'room.message') direct.push(decoded.frame.d.seq);
       return true;
     },
-    bufferedAmount: () => 0,
-    close: () => {},
+    bufferedAmount: () => {
+      if (backlog === undefined) return 0;
+      backlog.asked += 1;
+      return backlog.bytes;
+    },
+    close: (code) => {
+      if (backlog !== undefined) backlog.closedWith = code;
+    },
     ...(withTopics
       ? {
           subscribe: (topic: string) => {
@@ -187,5 +200,54 @@ describe('room fan-out', () => {
     hub.pushToRoom(roomId, { t: 'room.message', d: message(1) });
     expect(a.topics.size).toBe(0);
     expect(a.direct).toEqual([1]);
+  });
+});
+
+describe('backpressure sweep', () => {
+  const over = environment.limits.maxBufferedBytes + 1;
+
+  it('closes slow topic-fed connections 1013 within one round of calls, each call checking only its slice', () => {
+    const { hub, join } = hubWithTopics();
+    const backlogs = Array.from(
+      { length: 45 },
+      (_, i): Backlog => ({ bytes: i % 9 === 0 ? over : 10, asked: 0 }),
+    );
+    for (const backlog of backlogs) join(socket(Encodings.MSGPACK, true, backlog));
+    // Not fed by a topic: its own sends check it, the sweep leaves it alone.
+    const direct: Backlog = { bytes: over, asked: 0 };
+    join(socket(Encodings.MSGPACK, false, direct));
+
+    const perCall: number[] = [];
+    for (let call = 0; call < BACKPRESSURE_SWEEP_SLICES; call++) {
+      const before = backlogs.map((b) => b.asked);
+      hub.sweepBackpressure();
+      perCall.push(backlogs.filter((b, i) => b.asked > (before[i] ?? 0)).length);
+    }
+
+    const slice = Math.ceil(46 / BACKPRESSURE_SWEEP_SLICES);
+    expect(Math.max(...perCall)).toBeLessThanOrEqual(slice);
+    for (const backlog of backlogs) expect(backlog.asked).toBeGreaterThanOrEqual(1);
+    expect(backlogs.filter((b) => b.closedWith === 1013)).toHaveLength(5);
+    expect(backlogs.filter((b) => b.bytes === 10 && b.closedWith !== undefined)).toEqual([]);
+    expect(direct.closedWith).toBeUndefined();
+  });
+
+  it('reaches connections that joined during a round, and forgets ones that left', () => {
+    const { hub, join } = hubWithTopics();
+    const early = Array.from({ length: 20 }, (): Backlog => ({ bytes: 10, asked: 0 }));
+    const sockets = early.map((backlog) => socket(Encodings.MSGPACK, true, backlog));
+    for (const s of sockets) join(s);
+    hub.sweepBackpressure();
+    const late: Backlog = { bytes: over, asked: 0 };
+    join(socket(Encodings.JSON, true, late));
+    const gone = sockets[19] as RecordingSocket;
+    const goneBacklog = early[19] as Backlog;
+    hub.leaveRoom(roomId, gone.connection);
+    goneBacklog.bytes = over;
+
+    for (let call = 0; call < 2 * BACKPRESSURE_SWEEP_SLICES; call++) hub.sweepBackpressure();
+
+    expect(late.closedWith).toBe(1013);
+    expect(goneBacklog.closedWith).toBeUndefined();
   });
 });

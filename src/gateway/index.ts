@@ -43,7 +43,7 @@ import { Connection, type ConnectionLimits } from './connection.js';
 import type { WebSocketEngine } from './engine.js';
 import { registerFastifyWebSocket } from './fastify-ws.js';
 import { createHandlers, dispatchThrough } from './handlers.js';
-import { createHub } from './hub.js';
+import { BACKPRESSURE_SWEEP_SLICES, createHub } from './hub.js';
 import { createJobBoard } from './job-board.js';
 import { createNodePresence, createSocketPresence } from './node-presence.js';
 import { createRoomAccess } from './room-access.js';
@@ -396,10 +396,14 @@ export function createGateway(deps: GatewayDeps) {
           ...(deps.walletOf === undefined ? {} : { walletOf: deps.walletOf }),
         })),
       );
-      stopSweeps = every(systemTimers, SWEEP_EVERY_MS, () => {
-        hub.sweepExpired(now());
-        hub.sweepBackpressure();
-      });
+      const stopExpirySweep = every(systemTimers, SWEEP_EVERY_MS, () => hub.sweepExpired(now()));
+      const stopBackpressureSweep = every(systemTimers, SWEEP_EVERY_MS / BACKPRESSURE_SWEEP_SLICES, () =>
+        hub.sweepBackpressure(),
+      );
+      stopSweeps = () => {
+        stopExpirySweep();
+        stopBackpressureSweep();
+      };
       if (deps.engine.uws !== undefined) {
         uwsListener = await listenUws({
           uws: deps.engine.uws,

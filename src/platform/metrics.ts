@@ -2,6 +2,7 @@
  * One prom-client Registry per process (never the library's global one, so tests and several apps in
  * one process do not share counters). Edges register their own instruments on it.
  */
+import { readdir } from 'node:fs/promises';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
 export interface MetricsOptions {
@@ -11,10 +12,15 @@ export interface MetricsOptions {
   readonly collectProcessMetrics: boolean;
 }
 
+const OPEN_FDS = 'process_open_fds';
+
 export function createMetricsRegistry(options: MetricsOptions): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ node: options.nodeId });
-  if (options.collectProcessMetrics) collectDefaultMetrics({ register: registry });
+  if (options.collectProcessMetrics) {
+    collectDefaultMetrics({ register: registry });
+    if (registry.getSingleMetric(OPEN_FDS) !== undefined) replaceOpenFdsGauge(registry);
+  }
   new Gauge({
     name: 'gigwire_info',
     help: 'Constant 1, labelled with what this process runs.',
@@ -22,4 +28,27 @@ export function createMetricsRegistry(options: MetricsOptions): Registry {
     registers: [registry],
   }).set({ role: options.role }, 1);
   return registry;
+}
+
+/**
+ * prom-client counts open descriptors with a synchronous readdir of /proc/self/fd: on a gateway
+ * holding 10 000 sockets that stalled the event loop for 30–60 ms on every scrape (every message in
+ * flight waited). The same count, read in libuv's thread pool; the loop only turns names into a
+ * length.
+ */
+function replaceOpenFdsGauge(registry: Registry): void {
+  registry.removeSingleMetric(OPEN_FDS);
+  new Gauge({
+    name: OPEN_FDS,
+    help: 'Number of open file descriptors.',
+    registers: [registry],
+    async collect() {
+      try {
+        // The directory's own descriptor is open while it is read: not one of the process's.
+        this.set((await readdir('/proc/self/fd')).length - 1);
+      } catch {
+        // Not Linux, or /proc not mounted: no figure rather than a wrong one.
+      }
+    },
+  });
 }
