@@ -17,7 +17,6 @@
  * safe); the next message of the streak schedules it again.
  */
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
-import { memberKey } from '../../db/repositories/rooms.repo.js';
 import type { Logger } from '../../platform/logger.js';
 import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
 
@@ -52,8 +51,12 @@ export function createUnreadScheduler(deps: {
 }): OnRoomMessagesStored {
   const onlineRecheckMs = Math.min(deps.onlineRecheckMs ?? ONLINE_RECHECK_MS, deps.delayMs);
   const scheduled = new Set<string>();
-  /** `room/user` → until when the member counts as online without asking presence again. */
-  const seenOnline = new Map<string, number>();
+  /**
+   * Per room, per member: until when the member counts as online without asking presence again.
+   * Nested, not keyed by a joined string: this is looked up for every member on every message.
+   */
+  const seenOnline = new Map<RoomId, Map<UserId, number>>();
+  let seenOnlineSize = 0;
   let inFlight = 0;
   const remember = (key: string) => {
     if (scheduled.size >= MEMO_SIZE) {
@@ -62,24 +65,35 @@ export function createUnreadScheduler(deps: {
     }
     scheduled.add(key);
   };
-  const rememberOnline = (key: string, until: number) => {
-    seenOnline.delete(key); // re-inserted last: the map stays in expiry order
-    if (seenOnline.size >= MEMO_SIZE) {
-      const oldest = seenOnline.keys().next().value;
-      if (oldest !== undefined) seenOnline.delete(oldest);
+  const rememberOnline = (roomId: RoomId, userId: UserId, until: number) => {
+    // At the bound everything is forgotten at once (each member costs one presence read again):
+    // simpler than an order across rooms, and as bounded.
+    if (seenOnlineSize >= MEMO_SIZE) {
+      seenOnline.clear();
+      seenOnlineSize = 0;
     }
-    seenOnline.set(key, until);
+    let ofRoom = seenOnline.get(roomId);
+    if (ofRoom === undefined) {
+      ofRoom = new Map();
+      seenOnline.set(roomId, ofRoom);
+    }
+    if (!ofRoom.has(userId)) seenOnlineSize += 1;
+    ofRoom.set(userId, until);
+  };
+  const hasUnreadOfOthers = (messages: readonly StoredMessageRef[], userId: UserId, lastReadSeq: number) => {
+    for (const message of messages) if (message.senderId !== userId && message.seq > lastReadSeq) return true;
+    return false;
   };
 
   return (roomId, messages, members) => {
     const now = deps.now();
-    const candidates: { userId: UserId; readSeq: number; key: string; member: string }[] = [];
+    const candidates: { userId: UserId; readSeq: number; key: string }[] = [];
+    const onlineInRoom = seenOnline.get(roomId);
     for (const [userId, { lastReadSeq }] of members) {
-      if (!messages.some((m) => m.senderId !== userId && m.seq > lastReadSeq)) continue;
-      const member = memberKey(roomId, userId);
-      if ((seenOnline.get(member) ?? Number.NEGATIVE_INFINITY) > now) continue;
+      if (!hasUnreadOfOthers(messages, userId, lastReadSeq)) continue;
+      if ((onlineInRoom?.get(userId) ?? Number.NEGATIVE_INFINITY) > now) continue;
       const key = taskId('unread', roomId, userId, String(lastReadSeq));
-      if (!scheduled.has(key)) candidates.push({ userId, readSeq: lastReadSeq, key, member });
+      if (!scheduled.has(key)) candidates.push({ userId, readSeq: lastReadSeq, key });
     }
     if (candidates.length === 0) return;
     if (inFlight >= MAX_IN_FLIGHT) {
@@ -91,7 +105,7 @@ export function createUnreadScheduler(deps: {
       const online = await deps.isOnline(candidates.map((c) => c.userId));
       const until = deps.now() + onlineRecheckMs;
       for (const [index, candidate] of candidates.entries()) {
-        if (online[index] === true) rememberOnline(candidate.member, until);
+        if (online[index] === true) rememberOnline(roomId, candidate.userId, until);
         if (online[index] !== false) continue;
         await deps.tasks.enqueue(
           'notifications.unread-check',
