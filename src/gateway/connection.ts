@@ -193,7 +193,7 @@ export class Connection implements SocketHandler {
 
   /**
    * Frames published to topics bypass `sendEncoded`, so their backlog is checked here, by the
-   * node's once-a-second sweep: a slow consumer is still closed 1013, at most a second later.
+   * node's backpressure sweep: a slow consumer is still closed 1013, about a second later at most.
    */
   checkBackpressure(): void {
     if (this.closing || this.transport.bufferedAmount() <= this.env.limits.maxBufferedBytes) return;

@@ -20,8 +20,9 @@
  *
  * Room fan-out uses uWS topics: `publish` hands one buffer to C++, which writes it to every
  * subscriber; topic frames bypass the connection layer's send path, so their backlog is checked by
- * the node's once-a-second sweep, and uWS itself closes a socket past maxBackpressure rather than
- * dropping a frame (closeOnBackpressureLimit).
+ * the node's backpressure sweep (each socket about once a second, a tenth of them every 100 ms),
+ * and uWS itself closes a socket past maxBackpressure rather than dropping a frame
+ * (closeOnBackpressureLimit).
  */
 
 import type { HttpResponse, us_listen_socket, us_socket, WebSocket } from 'uWebSockets.js';
