@@ -5,15 +5,20 @@
  *   seen by the very next GET (the batch is not a cache), and a locked user is refused even when
  *   asking in the same turn as others;
  * - helmet's headers, now computed once, are still on every answer (and the problem+json errors);
+ * - GET /v1/me's compiled serializer writes exactly the fields of Me, in order; GET /v1/users/:id,
+ *   whose reads (row, ratings, contract figures, mutual-contact check) are batched per tick, gives
+ *   each of many simultaneous viewers the right profile, and presence only between mutual contacts;
  * - large list answers are compressed (br or gzip, as the client accepts) and decode to the same
  *   JSON; small bodies and non-list routes never are.
  */
 import { request as httpRequest } from 'node:http';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Me, UserProfile } from '../../protocol/src/rest/users.js';
 import { COMPRESSION_THRESHOLD_BYTES } from '../../src/http/plugins/compression.js';
+import { helmetHeaders } from '../../src/http/plugins/security.js';
 import { startTestNode, type TestNode } from '../support/context.js';
-import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { addContact, httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
 
 const ADMIN = { email: 'hot-path-admin@example.test', password: 'Saffron-Lynx-2024!' };
 
@@ -116,17 +121,82 @@ describe('authenticated REST hot path', () => {
   });
 
   it("keeps helmet's headers on answers and errors", async () => {
+    const auth = { authorization: `Bearer ${users[0]?.accessToken}` };
+    const helmet = helmetHeaders();
+    expect(helmet.length).toBeGreaterThanOrEqual(12);
     for (const answer of [
-      await rawGet(baseUrl, '/v1/me', { authorization: `Bearer ${users[0]?.accessToken}` }),
+      await rawGet(baseUrl, '/v1/me', auth),
+      await rawGet(baseUrl, `/v1/users/${users[1]?.id}`, auth),
       await rawGet(baseUrl, '/v1/me', {}),
+      await rawGet(baseUrl, '/v1/users/not-a-uuid', auth),
+      await rawGet(baseUrl, '/v1/no-such-route', {}),
       await rawGet(baseUrl, '/health/live', {}),
     ]) {
       expect(answer.headers['x-content-type-options']).toBe('nosniff');
       expect(answer.headers['x-frame-options']).toBe('SAMEORIGIN');
       expect(answer.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
       expect(String(answer.headers['content-security-policy'])).toContain("default-src 'self'");
+      // Every header helmet's defaults set, each once, with helmet's value.
+      for (const [name, value] of helmet) expect(answer.headers[name.toLowerCase()]).toBe(value);
       expect(answer.headers['x-request-id']).toBeTypeOf('string');
     }
+  });
+
+  it('writes GET /v1/me through the compiled serializer with exactly the fields of Me, in order', async () => {
+    const user = users[0] as Registered;
+    const answer = await rawGet(baseUrl, '/v1/me', { authorization: `Bearer ${user.accessToken}` });
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+    const body = JSON.parse(answer.body.toString('utf8')) as Record<string, unknown>;
+    expect(Object.keys(body)).toEqual(Object.keys(Me.shape));
+    expect(Me.strict().safeParse(body).success).toBe(true);
+    expect(body).toMatchObject({ id: user.id, email: user.email, username: user.username });
+  });
+
+  it('answers GET /v1/users/:id asked by many at once: own profile each, presence only between mutual contacts', async () => {
+    const [a, b, c, d, e] = users.slice(21, 26) as [
+      Registered,
+      Registered,
+      Registered,
+      Registered,
+      Registered,
+    ];
+    await makeContacts(api, a, b); // mutual: each sees the other's presence
+    await addContact(api, c, d); // one-sided: neither sees it
+    const asks: ReadonlyArray<readonly [Registered, Registered, boolean]> = [
+      [a, b, true],
+      [b, a, true],
+      [a, a, true], // yourself
+      [c, d, false],
+      [d, c, false],
+      [e, b, false],
+      [e, a, false],
+      [b, c, false],
+      ...users
+        .slice(0, 12)
+        .map(
+          (viewer, i) => [viewer, users[(i + 5) % 12] as Registered, viewer === users[(i + 5) % 12]] as const,
+        ),
+    ];
+    const answers = await Promise.all(
+      asks.map(([viewer, target]) => api.get<UserProfile>(`/v1/users/${target.id}`, viewer.accessToken)),
+    );
+    for (const [i, answer] of answers.entries()) {
+      const [viewer, target, sees] = asks[i] as (typeof asks)[number];
+      expect(answer.status, `${viewer.username} → ${target.username}`).toBe(200);
+      expect([answer.body.id, answer.body.username]).toEqual([target.id, target.username]);
+      expect(UserProfile.strict().safeParse(answer.body).success).toBe(true);
+      expect(answer.body.presence !== undefined, `${viewer.username} → ${target.username}`).toBe(sees);
+      expect(answer.body).not.toHaveProperty('email');
+    }
+    // Removing the contact is seen by the very next read (the batch is not a cache).
+    const removed = await api.call('DELETE', `/v1/me/contacts/${a.id}`, { token: b.accessToken });
+    expect(removed.status).toBe(204);
+    const after = await Promise.all([
+      api.get<UserProfile>(`/v1/users/${b.id}`, a.accessToken),
+      api.get<UserProfile>(`/v1/users/${a.id}`, b.accessToken),
+    ]);
+    expect(after.map((answer) => answer.body.presence)).toEqual([undefined, undefined]);
   });
 
   it('compresses a large list as the client accepts and never a small body', async () => {

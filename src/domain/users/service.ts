@@ -6,6 +6,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
+import type { RatingSummary, UserPerformance } from '../../../protocol/src/rest/reviews.js';
 import type {
   Contact,
   Me,
@@ -68,6 +69,36 @@ export function createUserService(deps: {
     load: async (ids) => new Map((await findUsersByIds(db, ids)).map((row) => [row.id, row])),
   });
 
+  /**
+   * What GET /v1/users/:id adds to the row, read the same batched way: rating summaries of all ids
+   * waiting in one query, each distinct user's contract figures once per batch (requests for the
+   * same profile share them), and the mutual-contact checks of a batch in one query per viewer. Like
+   * the row, none is cached: a read never joins a query sent before it asked.
+   */
+  const ratingOf = createBatchedReader<UserId, RatingSummary>({
+    load: (ids) => ratingSummaries({ db }, ids),
+  });
+  const performanceOf = createBatchedReader<UserId, UserPerformance>({
+    load: async (ids) =>
+      new Map(await Promise.all(ids.map(async (id) => [id, await userPerformance({ db }, id)] as const))),
+  });
+  const isMutualContact = createBatchedReader<string, true>({
+    load: async (pairs) => {
+      const byViewer = new Map<UserId, UserId[]>();
+      for (const pair of pairs) {
+        const [viewer, id] = pair.split(' ') as [UserId, UserId];
+        byViewer.set(viewer, [...(byViewer.get(viewer) ?? []), id]);
+      }
+      const mutual = new Map<string, true>();
+      await Promise.all(
+        [...byViewer].map(async ([viewer, ids]) => {
+          for (const id of await mutualContactIdsAmong(db, viewer, ids)) mutual.set(`${viewer} ${id}`, true);
+        }),
+      );
+      return mutual;
+    },
+  });
+
   const activeUser = async (id: UserId) => {
     const user = await userById(id);
     if (user === undefined || user.locked_at !== null) throw new AppError('NOT_FOUND', 'no such user');
@@ -110,19 +141,22 @@ export function createUserService(deps: {
      * last-seen only for the user themself and mutual contacts.
      */
     async getUser(viewer: UserId, id: UserId): Promise<UserProfile> {
-      const user = await activeUser(id);
-      const [ratings, performance] = await Promise.all([
-        ratingSummaries({ db }, [id]),
-        userPerformance({ db }, id),
+      // All four reads at once (they need only the ids): one wait for the database instead of three
+      // in a row. A missing or locked user is still NOT_FOUND; its other reads were only wasted.
+      const [user, rating, performance, mutual] = await Promise.all([
+        userById(id),
+        ratingOf(id),
+        performanceOf(id),
+        viewer === id ? true : isMutualContact(`${viewer} ${id}`),
       ]);
+      if (user === undefined || user.locked_at !== null) throw new AppError('NOT_FOUND', 'no such user');
+      if (performance === undefined) throw new Error(`no contract figures read for ${id}`);
       const profile = {
         ...toPublicUser(user),
-        rating: ratings.get(id) ?? ratingSummary(undefined),
+        rating: rating ?? ratingSummary(undefined),
         performance,
       };
-      if (viewer !== id && !(await mutualContactIdsAmong(db, viewer, [id])).has(id)) {
-        return profile;
-      }
+      if (mutual !== true) return profile;
       const [online] = await deps.isOnline([id]);
       return {
         ...profile,

@@ -36,11 +36,14 @@ export function helmetHeaders(): ReadonlyArray<readonly [string, string]> {
 }
 
 export async function registerSecurity(app: FastifyInstance, options: SecurityOptions): Promise<void> {
-  const headers = helmetHeaders();
-  // On the raw response, as helmet does: a route that sets its own header through the reply (the web
-  // app's and the console's content-security-policy) overrides it when the head is written.
+  const headers = helmetHeaders().map(([name, value]) => [name.toLowerCase(), value] as const);
+  // Through Fastify's reply headers, not the raw response: the reply's headers are a plain object
+  // written once by writeHead, while each raw setHeader validates the name and value and makes Node
+  // merge the two header sets when the head is written (~3 % of GET /v1/me's CPU for 12 headers).
+  // A route that sets its own header through the reply later (the web app's and the console's
+  // content-security-policy) replaces the value, as before.
   app.addHook('onRequest', (_request, reply, done) => {
-    for (const [name, value] of headers) reply.raw.setHeader(name, value);
+    for (const [name, value] of headers) reply.header(name, value);
     done();
   });
   await app.register(cors, {

@@ -1,4 +1,7 @@
-/** /v1/me, /v1/users and /v1/me/contacts. */
+/**
+ * /v1/me, /v1/users and /v1/me/contacts. The JSON answers are written by the compiled serializer
+ * (`../serializer.ts`): their bodies come from the typed DTOs of domain/users.
+ */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -15,6 +18,7 @@ import {
 } from '../../../protocol/src/rest/users.js';
 import type { UserService } from '../../domain/users/service.js';
 import { principalOf } from '../plugins/auth.js';
+import { compiledSerializerCompiler } from '../serializer.js';
 
 const errors = { 400: Problem, 401: Problem, 404: Problem };
 
@@ -23,6 +27,7 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
 
   r.get('/v1/me', {
     config: { auth: 'user' },
+    serializerCompiler: compiledSerializerCompiler,
     schema: {
       tags: ['profiles'],
       operationId: 'getMe',
@@ -34,6 +39,7 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
 
   r.patch('/v1/me', {
     config: { auth: 'user' },
+    serializerCompiler: compiledSerializerCompiler,
     schema: {
       tags: ['profiles'],
       operationId: 'updateMe',
@@ -47,6 +53,7 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
 
   r.get('/v1/users', {
     config: { auth: 'user' },
+    serializerCompiler: compiledSerializerCompiler,
     schema: {
       tags: ['profiles'],
       operationId: 'searchUsers',
@@ -60,6 +67,7 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
 
   r.get('/v1/users/:id', {
     config: { auth: 'user' },
+    serializerCompiler: compiledSerializerCompiler,
     schema: {
       tags: ['profiles'],
       operationId: 'getUser',
@@ -74,6 +82,7 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
 
   r.get('/v1/me/contacts', {
     config: { auth: 'user' },
+    serializerCompiler: compiledSerializerCompiler,
     schema: {
       tags: ['contacts'],
       operationId: 'listContacts',
