@@ -243,6 +243,9 @@ export async function startNode(
       services.auth.forgetRevokedSessions(payload);
     });
     started.push({ name: 'stop session revocation listener', run: () => stopRevocations() });
+    // Polls what ended (one query per node every 250 ms), so authenticate reads no session row.
+    await services.auth.revocations.start();
+    started.push({ name: 'stop revocation feed', run: async () => services.auth.revocations.stop() });
     // Loads (or, on the very first start, creates) the signing keys before any request needs them.
     await services.tokens.jwks();
     if (config.admin !== undefined) {

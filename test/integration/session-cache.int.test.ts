@@ -1,20 +1,20 @@
 /**
- * The session check's node-local cache and per-tick batching (src/domain/auth/session-cache.ts,
- * batcher.ts), on two real nodes sharing Postgres and Redis:
+ * The session check (src/domain/auth/: the revocation feed, and the session-row cache with its
+ * per-tick batching behind it), on two real nodes sharing Postgres and Redis:
  * - a session revoked on node A (logout, password change, lock by an admin, refresh-token reuse)
  *   is refused at once on A and on node B once 1 s has passed, although B never hears
  *   the revocation (B's bus is the real Redis bus with SESSIONS_REVOKED_TOPIC filtered out, so the
- *   message is lost there and only the cache's hard staleness bound can end the session): REST 401,
- *   and a new WebSocket upgrade is refused;
- * - 50 upgrades and 50 GET /v1/me arriving at once (checked in shared batches) each get their own
- *   user.
+ *   message is lost there and only the feed's poll, or the cache's staleness bound when the feed is
+ *   stale, can end the session): REST 401, and a new WebSocket upgrade is refused;
+ * - 50 upgrades and 50 GET /v1/me arriving at once (their users changed 1 s before, so the feed
+ *   sends every check to the database, in shared batches) each get their own user.
+ * test/integration/revocation-feed.int.test.ts covers the feed itself.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Subprotocol } from '../../protocol/src/version.js';
 import { type RunningNode, startNode } from '../../src/bin/start-node.js';
-import { SESSIONS_REVOKED_TOPIC } from '../../src/domain/auth/service.js';
-import type { Bus } from '../../src/platform/bus/bus.js';
 import { runShutdown } from '../../src/platform/shutdown.js';
 import {
   captureLogs,
@@ -25,34 +25,24 @@ import {
   uniqueRedisPrefix,
 } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
+import {
+  droppingRevocations,
+  expectRefusedAfterBound,
+  REVOCATION_BOUND_MS,
+} from '../support/lost-revocations.js';
 import { openSocket, type TestSocket, upgradeStatus } from '../support/ws-client.js';
 
-/** How long a node may keep answering from a cached session check (the guarantee under test). */
-const STALENESS_BOUND_MS = 1_000;
 const ADMIN = { email: 'session-cache-admin@example.test', password: 'Saffron-Lynx-2024!' };
 
 describe('session checks: node-local cache and per-tick batching', () => {
   let db: TestDatabase;
   let nodeA: RunningNode;
   let nodeB: RunningNode;
-  /** Revocation messages that reached node B's bus and were dropped there. */
-  let droppedOnB = 0;
   const sockets: TestSocket[] = [];
   const logs = captureLogs();
 
-  /** The real Redis bus of node B, minus every SESSIONS_REVOKED_TOPIC message (a lost message). */
-  const dropRevocations = (bus: Bus): Bus => ({
-    ...bus,
-    subscribe: (topic, handler) =>
-      bus.subscribe(
-        topic,
-        topic === SESSIONS_REVOKED_TOPIC
-          ? () => {
-              droppedOnB += 1;
-            }
-          : handler,
-      ),
-  });
+  /** Node B's real Redis bus drops every SESSIONS_REVOKED_TOPIC message (a lost message). */
+  const lossy = droppingRevocations();
 
   beforeAll(async () => {
     db = await createMigratedDatabase();
@@ -70,7 +60,7 @@ describe('session checks: node-local cache and per-tick batching', () => {
         ADMIN_PASSWORD: ADMIN.password,
       });
     nodeA = await startNode(env('node-a'), logs.log, { pid: process.pid });
-    nodeB = await startNode(env('node-b'), logs.log, { pid: process.pid, wrapBus: dropRevocations });
+    nodeB = await startNode(env('node-b'), logs.log, { pid: process.pid, wrapBus: lossy.wrap });
   });
   afterAll(async () => {
     for (const socket of sockets) socket.close();
@@ -80,25 +70,6 @@ describe('session checks: node-local cache and per-tick batching', () => {
   });
 
   const bearer = (token: string) => [Subprotocol.JSON, `bearer.${token}`];
-
-  /**
-   * Polls node B with the revoked token until it is refused. Every request sent once the bound has
-   * passed since the revocation committed must be refused; earlier ones may still pass (B never
-   * heard of the revocation and answers from its cache).
-   */
-  async function expectRefusedOnB(token: string, revokedAt: number): Promise<void> {
-    const apiB = httpClient(nodeB.baseUrl);
-    for (;;) {
-      const sentAt = Date.now();
-      const status = (await apiB.get('/v1/me', token)).status;
-      if (status === 401) return;
-      expect(status).toBe(200);
-      expect(sentAt - revokedAt, 'a request sent after the bound was still served').toBeLessThan(
-        STALENESS_BOUND_MS,
-      );
-      await sleep(50);
-    }
-  }
 
   type Api = ReturnType<typeof httpClient>;
   const adminToken = async (api: Api) =>
@@ -156,17 +127,17 @@ describe('session checks: node-local cache and per-tick batching', () => {
       sockets.push(socket);
       await socket.next((f) => f.t === 'hello');
       socket.close();
-      const droppedBefore = droppedOnB;
+      const droppedBefore = lossy.dropped();
 
       await revoke(apiA, user);
       const revokedAt = Date.now();
       // The revoking node forgets its own cached check at once.
       expect((await apiA.get('/v1/me', user.accessToken)).status).toBe(401);
-      await expectRefusedOnB(user.accessToken, revokedAt);
+      await expectRefusedAfterBound(nodeB.baseUrl, user.accessToken, revokedAt);
       expect(await upgradeStatus(nodeB.uwsUrl ?? '', bearer(user.accessToken))).toBe(401);
       // B did receive the announcement and dropped it: the bound, not the bus, refused the token.
-      for (let i = 0; i < 100 && droppedOnB === droppedBefore; i++) await sleep(50);
-      expect(droppedOnB).toBeGreaterThan(droppedBefore);
+      for (let i = 0; i < 100 && lossy.dropped() === droppedBefore; i++) await sleep(50);
+      expect(lossy.dropped()).toBeGreaterThan(droppedBefore);
     });
   }
 
@@ -177,6 +148,16 @@ describe('session checks: node-local cache and per-tick batching', () => {
     while (users.length < 50) {
       users.push(...(await Promise.all(Array.from({ length: 10 }, () => registerUser(apiA)))));
     }
+
+    // A change of each user (locked and unlocked again, as an operator's SQL would) puts them in the
+    // revocation feed; once 1 s has passed every node reads their session rows again (batched).
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const ids = users.map((user) => user.id);
+    await client.query('update users set locked_at = now() where id = any($1)', [ids]);
+    await client.query('update users set locked_at = null where id = any($1)', [ids]);
+    await client.end();
+    await sleep(REVOCATION_BOUND_MS);
 
     // Node A has checked none of these sessions: every upgrade needs a lookup, all in one tick.
     const opened = await Promise.all(users.map((user) => openSocket(nodeA.uwsUrl ?? '', user.accessToken)));

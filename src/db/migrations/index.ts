@@ -14,6 +14,7 @@ import * as m0008 from './0008_notifications.js';
 import * as m0009 from './0009_marketplace_search.js';
 import * as m0010 from './0010_millisecond_keysets.js';
 import * as m0011 from './0011_room_owner_epoch.js';
+import * as m0012 from './0012_auth_revocations.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -27,4 +28,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0009_marketplace_search': m0009,
   '0010_millisecond_keysets': m0010,
   '0011_room_owner_epoch': m0011,
+  '0012_auth_revocations': m0012,
 };

@@ -1,5 +1,5 @@
 /** Sessions (refresh-token families), refresh tokens and single-use email tokens. */
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { SessionId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../database.js';
 import type { RefreshTokensTable, SessionsTable } from '../tables/sessions.table.js';
@@ -146,6 +146,98 @@ export async function findSessionStates(db: Db, sessionIds: readonly SessionId[]
     ])
     .where('sessions.id', 'in', sessionIds)
     .execute();
+}
+
+/** One row of `auth_revocations` (migration 0012): a session ended, or a user whose tokens need a fresh check. */
+export interface AuthRevocation {
+  readonly userId: UserId;
+  /** null: something about the user changed (version, lock, roles, deletion). */
+  readonly sessionId: SessionId | null;
+  /** When it was written, ms since epoch (database clock). */
+  readonly atMs: number;
+}
+
+/** What one poll of the revocation feed saw, and where the next poll starts. */
+export interface AuthRevocationPage {
+  readonly rows: readonly AuthRevocation[];
+  /**
+   * Sessions created since the previous poll (none on the first), as `findSessionStates` reads
+   * them, from the same snapshot as `rows`.
+   */
+  readonly sessions: readonly SessionState[];
+  /** This statement's snapshot (`pg_snapshot` text): the next poll reads what it could not see. */
+  readonly snapshot: string;
+  /** The database clock when the statement ran, ms since epoch. */
+  readonly dbNowMs: number;
+}
+
+export type SessionState = Awaited<ReturnType<typeof findSessionStates>>[number];
+
+interface RevocationPageRow {
+  snapshot: string;
+  now_ms: number | string;
+  revocations: [UserId, SessionId | null, number][];
+  sessions: [SessionId, UserId, number, string | null, string[], string | null, string][];
+}
+
+const dateOrNull = (value: string | null) => (value === null ? null : new Date(value));
+
+/**
+ * Revocations written since `since`: with `{ snapshot }` (the previous page's), every row whose
+ * transaction that snapshot could not see — a row that committed late is read, never skipped, and
+ * none is read twice — and the sessions created by such transactions; with `{ withinMs }` (the
+ * first load), every revocation of the last `withinMs` on the database clock and no sessions. One
+ * statement (one snapshot), which is the next page's `since`.
+ */
+export async function readAuthRevocations(
+  db: Db,
+  since: { readonly snapshot: string } | { readonly withinMs: number },
+): Promise<AuthRevocationPage> {
+  // Rows of transactions the previous snapshot could not see (the range is what the index serves).
+  const unseen = (snapshot: string, column: string) =>
+    sql`${sql.ref(column)} >= pg_snapshot_xmin(${snapshot}::pg_snapshot)
+      and not pg_visible_in_snapshot(${sql.ref(column)}, ${snapshot}::pg_snapshot)`;
+  const match =
+    'snapshot' in since
+      ? unseen(since.snapshot, 'r.xid')
+      : sql`r.at > clock_timestamp() - make_interval(secs => ${since.withinMs / 1000})`;
+  const created =
+    'snapshot' in since
+      ? sql`(select coalesce(json_agg(json_build_array(s.id, s.user_id, u.session_version, u.locked_at,
+          u.roles, s.revoked_at, s.absolute_expires_at)), '[]')
+        from sessions s join users u on u.id = s.user_id where ${unseen(since.snapshot, 's.created_xid')})`
+      : sql`'[]'::json`;
+  const { rows } = await sql<RevocationPageRow>`
+    select pg_current_snapshot()::text as snapshot,
+      extract(epoch from clock_timestamp()) * 1000 as now_ms,
+      (select coalesce(json_agg(json_build_array(r.user_id, r.session_id, extract(epoch from r.at) * 1000)), '[]')
+        from auth_revocations r where ${match}) as revocations,
+      ${created} as sessions`.execute(db);
+  const row = rows[0];
+  if (row === undefined) throw new Error('the revocation poll returned no row');
+  return {
+    snapshot: row.snapshot,
+    dbNowMs: Number(row.now_ms),
+    rows: row.revocations.map(([userId, sessionId, atMs]) => ({ userId, sessionId, atMs: Number(atMs) })),
+    sessions: row.sessions.map(
+      ([sessionId, userId, sessionVersion, lockedAt, roles, revokedAt, absoluteExpiresAt]) => ({
+        session_id: sessionId,
+        user_id: userId,
+        session_version: sessionVersion,
+        locked_at: dateOrNull(lockedAt),
+        roles,
+        revoked_at: dateOrNull(revokedAt),
+        absolute_expires_at: new Date(absoluteExpiresAt),
+      }),
+    ),
+  };
+}
+
+/** Drops revocation rows older than `olderThanMs` (database clock): no token outlives them. */
+export async function pruneAuthRevocations(db: Db, olderThanMs: number): Promise<void> {
+  await sql`delete from auth_revocations where at < now() - make_interval(secs => ${olderThanMs / 1000})`.execute(
+    db,
+  );
 }
 
 export type EmailTokenPurpose = 'verify_email' | 'reset_password';

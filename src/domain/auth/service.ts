@@ -17,6 +17,7 @@ import type { Database } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
 import {
+  type AuthRevocationPage,
   consumeEmailToken,
   deviceHistory,
   type EmailTokenPurpose,
@@ -28,6 +29,8 @@ import {
   insertSession,
   invalidateEmailTokens,
   markRefreshTokenSpent,
+  pruneAuthRevocations,
+  readAuthRevocations,
   revokeAllSessions,
   revokeSession,
 } from '../../db/repositories/sessions.repo.js';
@@ -49,6 +52,7 @@ import type { WindowCounter } from '../../platform/window-counter.js';
 import { rolesOf, toMe } from '../users/dto.js';
 import { weakPasswordReason } from './common-passwords.js';
 import type { PasswordHasher } from './passwords.js';
+import { createRevocationFeed } from './revocation-feed.js';
 import { createSessionCache } from './session-cache.js';
 import type { TokenService } from './tokens.js';
 
@@ -103,7 +107,32 @@ export interface AuthDeps {
   readonly announceRevocation?: (event: SessionsRevoked) => Promise<void>;
   /** The session check's cache and batching (defaults: SESSION_CHECK_DEFAULTS). */
   readonly sessionCheck?: Partial<SessionCheckSettings>;
+  /** The revocation feed's timing (defaults: REVOCATION_FEED_DEFAULTS). */
+  readonly revocationFeed?: Partial<RevocationFeedSettings>;
 }
+
+export interface RevocationFeedSettings {
+  /** Pause between two polls of `auth_revocations`, ms (one query per node each time). */
+  readonly pollMs: number;
+  /**
+   * The feed vouches for a session only while its last applied poll was sent less than this long
+   * ago, ms; past it `authenticate` reads the session row. MUST stay ≤ 1 000 (the 1 s guarantee).
+   */
+  readonly maxStalenessMs: number;
+  /** Kept beyond an access token's lifetime (and the 5 s expiry leeway), s: room for slow commits. */
+  readonly marginS: number;
+}
+
+export const REVOCATION_FEED_DEFAULTS: RevocationFeedSettings = {
+  // Four polls per staleness bound: a poll may be late by a loaded event loop and still keep it.
+  pollMs: 250,
+  maxStalenessMs: 1_000,
+  marginS: 60,
+};
+
+/** Revocation rows are deleted this long after they stop mattering (any node prunes, rarely). */
+const REVOCATION_PRUNE_EVERY_MS = 10 * 60 * 1000;
+const REVOCATION_KEEP_EXTRA_MS = 60 * 60 * 1000;
 
 export interface SessionCheckSettings {
   /**
@@ -242,8 +271,59 @@ export function createAuthService(deps: AuthDeps) {
     maxEntries: sessionCheck.maxEntries,
   });
 
+  /**
+   * What ended or changed recently (revocation-feed.ts). While it is fresh and names neither the
+   * session nor its user, `authenticate` may use the session's row however long ago it was read
+   * (`trusted`); a session it names is refused; otherwise (user changed, feed stale) the row is
+   * used for at most sessionCheck.maxAgeMs. Each poll also brings the rows of the sessions created
+   * since the last one (logins on any node), so a first connect finds its row in memory.
+   * Started by the process (`revocations.start`); stale (every check reads) until its first poll.
+   */
+  const feedSettings = { ...REVOCATION_FEED_DEFAULTS, ...deps.revocationFeed };
+  const feedWindowMs = (tokens.accessTtlS + 5 + feedSettings.marginS) * 1000;
+  /** When each poll's query was sent, and the cache's forget count then (for prefill). */
+  const pollSent = new WeakMap<AuthRevocationPage, { readAt: number; epoch: number }>();
+  let prunedAt = Number.NEGATIVE_INFINITY;
+  const revocations = createRevocationFeed({
+    read: async (since) => {
+      const sent = { readAt: performance.now(), epoch: sessionStates.epoch() };
+      const page = await readAuthRevocations(db, since);
+      pollSent.set(page, sent);
+      return page;
+    },
+    windowMs: feedWindowMs,
+    maxStalenessMs: feedSettings.maxStalenessMs,
+    pollMs: feedSettings.pollMs,
+    onError: (error) =>
+      log.warn({ err: error }, 'revocation feed poll failed: sessions are read per request'),
+    onRecovered: () => log.info('revocation feed polls again'),
+    afterPoll: (page) => {
+      const sent = pollSent.get(page);
+      if (sent !== undefined) {
+        sessionStates.prefill(
+          page.sessions.map((row) => [row.session_id, row]),
+          sent,
+        );
+      }
+      // Whatever the feed reports is dropped from the cache (this page's session rows come from
+      // the same snapshot and already show it; entries read earlier do not).
+      for (const row of page.rows) {
+        sessionStates.forget(
+          row.sessionId === null ? { userId: row.userId } : { userId: row.userId, sessionId: row.sessionId },
+        );
+      }
+      const at = performance.now();
+      if (at - prunedAt < REVOCATION_PRUNE_EVERY_MS) return;
+      prunedAt = at;
+      pruneAuthRevocations(db, feedWindowMs + REVOCATION_KEEP_EXTRA_MS).catch((error: unknown) => {
+        log.warn({ err: error }, 'could not prune auth_revocations');
+      });
+    },
+  });
+
   const announce = async (event: SessionsRevoked) => {
     // This node forgets at once, whatever becomes of the bus message (the others hear it there).
+    revocations.add(event);
     sessionStates.forget(event);
     try {
       await deps.announceRevocation?.(event);
@@ -521,7 +601,11 @@ export function createAuthService(deps: AuthDeps) {
     /** The check behind every authenticated request. @throws AppError UNAUTHORIZED */
     async authenticate(accessToken: string): Promise<Principal> {
       const claims = await tokens.verify(accessToken);
-      const state = await sessionStates.get(claims.sid);
+      const verdict = revocations.check(claims.sub, claims.sid);
+      if (verdict === 'revoked') throw new AppError('UNAUTHORIZED', 'access token revoked');
+      // 'clear': nothing changed this session or its user since any row of it was read, but in the
+      // last second (the feed is fresh), so a row of any age answers; else at most maxAgeMs old.
+      const state = await sessionStates.get(claims.sid, verdict === 'clear');
       if (
         state === undefined ||
         state.user_id !== claims.sub ||
@@ -545,7 +629,15 @@ export function createAuthService(deps: AuthDeps) {
      * are dropped at once. A lost message costs at most sessionCheck.maxAgeMs.
      */
     forgetRevokedSessions(event: Pick<SessionsRevoked, 'userId' | 'sessionId'>): void {
+      revocations.add(event);
       sessionStates.forget(event);
+    },
+
+    /** The revocation feed's loop: `start` once the process serves, `stop` at shutdown. */
+    revocations: {
+      start: () => revocations.start(),
+      stop: () => revocations.stop(),
+      isFresh: () => revocations.isFresh(),
     },
 
     /** A single-use token for an email link (verification or reset); only its hash is stored. */

@@ -141,16 +141,46 @@ describe('createSessionCache', () => {
     expect(h.cache.size()).toBe(0);
   });
 
-  it('holds at most maxEntries, dropping the oldest, and sweeps expired entries as it stores', async () => {
+  it('holds at most maxEntries, dropping the least recently used first', async () => {
     const h = harness({ maxEntries: 3 });
     for (let n = 1; n <= 5; n++) h.rows.set(sid(n), { userId: alice, revoked: false });
-    for (let n = 1; n <= 5; n++) await h.cache.get(sid(n));
+    for (let n = 1; n <= 3; n++) await h.cache.get(sid(n));
+    await h.cache.get(sid(1)); // used again: now the most recent
+    await h.cache.get(sid(4));
     expect(h.cache.size()).toBe(3);
-    await h.cache.get(sid(1)); // the oldest went first: read again
-    expect(h.reads.filter((s) => s === sid(1))).toHaveLength(2);
-    h.advance(1_000);
-    await h.cache.get(sid(5));
-    expect(h.cache.size()).toBe(1);
+    await h.cache.get(sid(1));
+    await h.cache.get(sid(2)); // the least recently used went first: read again
+    expect(h.reads).toEqual([sid(1), sid(2), sid(3), sid(4), sid(2)]);
+  });
+
+  it('answers a trusted get from an entry of any age, an untrusted one from entries under maxAgeMs', async () => {
+    const h = harness();
+    h.rows.set(sid(1), { userId: alice, revoked: false });
+    await h.cache.get(sid(1));
+    h.advance(60_000);
+    await h.cache.get(sid(1), true);
+    expect(h.reads).toEqual([sid(1)]);
+    await h.cache.get(sid(1));
+    expect(h.reads).toEqual([sid(1), sid(1)]);
+    // A forget ends a trusted entry too.
+    h.cache.forget({ userId: alice });
+    await h.cache.get(sid(1), true);
+    expect(h.reads).toEqual([sid(1), sid(1), sid(1)]);
+  });
+
+  it('stores prefilled rows, unless a forget came after their query was sent', async () => {
+    const h = harness();
+    const sent = { readAt: 0, epoch: h.cache.epoch() };
+    h.cache.prefill([[sid(1), { userId: alice, revoked: false }]], sent);
+    expect(await h.cache.get(sid(1), true)).toEqual({ userId: alice, revoked: false });
+    expect(h.reads).toEqual([]);
+
+    const before = { readAt: 0, epoch: h.cache.epoch() };
+    h.cache.forget({ userId: bob, sessionId: sid(2) }); // heard on the bus while the poll was out
+    h.rows.set(sid(2), { userId: bob, revoked: true });
+    h.cache.prefill([[sid(2), { userId: bob, revoked: false }]], before);
+    expect((await h.cache.get(sid(2), true))?.revoked).toBe(true);
+    expect(h.reads).toEqual([sid(2)]);
   });
 
   it('with maxAgeMs 0 reads every time', async () => {

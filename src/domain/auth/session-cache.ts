@@ -1,18 +1,24 @@
 /**
  * The node-local session-validity cache behind `authenticate`: the session row every WebSocket
- * upgrade and authenticated REST request checks is answered from memory when it was read less
- * than `maxAgeMs` (1 s in production) ago, otherwise read again (through the per-tick batcher).
+ * upgrade and authenticated REST request checks is answered from memory, otherwise read (through
+ * the per-tick batcher).
  *
  * Invariants:
  * - Hard staleness bound: an entry is used only while `now - readAt < maxAgeMs`, where `readAt` is
- *   taken before its query was sent. A revocation whose bus message never arrives is therefore seen
- *   by every request that starts `maxAgeMs` after the revocation committed.
+ *   taken before its query was sent — unless the caller says the entry is `trusted`: the revocation
+ *   feed is fresh and names neither the session nor its user, so no change of the row can have
+ *   committed since it was read except in the last second (revocation-feed.ts). A revocation whose
+ *   bus message never arrives is therefore seen by every request that starts 1 s after it committed.
+ * - Every change the feed or the bus reports must reach `forget` (the caller's duty): a trusted
+ *   entry is only as good as that.
  * - `forget` (a revocation announced on the bus, or made on this node) drops the user's entries at
  *   once, and no load that was already in flight may store its (possibly older) answer afterwards
  *   (an epoch counter), nor may a later caller join such a load.
- * - Bounded: at most `maxEntries` entries; entries past their age are swept from the oldest end on
- *   every store, so the cache holds roughly the sessions seen in the last `maxAgeMs`.
+ * - Bounded: at most `maxEntries` entries, the least recently used dropped first (a trusted entry
+ *   lives as long as it is used, not `maxAgeMs`).
  * - Only found rows are kept: a missing session is asked for again each time.
+ * - `prefill` (the feed's rows of newly created sessions) stores only if no `forget` happened since
+ *   the rows' query was sent: an older snapshot must not undo a revocation heard meanwhile.
  */
 import type { SessionId, UserId } from '../../../protocol/src/ids.js';
 
@@ -30,7 +36,15 @@ export interface SessionCacheOptions<V> {
 }
 
 export interface SessionCache<V> {
-  readonly get: (sessionId: SessionId) => Promise<V | undefined>;
+  /** The session's row; `trusted`: the revocation feed vouches for it, any age will do. */
+  readonly get: (sessionId: SessionId, trusted?: boolean) => Promise<V | undefined>;
+  /** Stores rows read elsewhere (sent at `readAt`, at `epoch`), unless a forget came after. */
+  readonly prefill: (
+    rows: readonly [SessionId, V][],
+    sent: { readonly readAt: number; readonly epoch: number },
+  ) => void;
+  /** Counts forgets: taken before a prefill's query is sent. */
+  readonly epoch: () => number;
   /** Drops the entries of this user's session, or of all their sessions when sessionId is absent. */
   readonly forget: (revoked: { readonly userId: UserId; readonly sessionId?: SessionId }) => void;
   readonly size: () => number;
@@ -52,19 +66,23 @@ export function createSessionCache<V>(options: SessionCacheOptions<V>): SessionC
   const store = (sessionId: SessionId, row: V, readAt: number) => {
     entries.delete(sessionId);
     entries.set(sessionId, { row, readAt });
-    const at = now();
-    for (const [key, entry] of entries) {
-      if (entries.size <= maxEntries && at - entry.readAt < maxAgeMs) break;
+    for (const key of entries.keys()) {
+      if (entries.size <= maxEntries) break;
       entries.delete(key);
     }
   };
 
   return {
-    get: (sessionId) => {
+    get: (sessionId, trusted = false) => {
       const readAt = now();
       const entry = entries.get(sessionId);
       if (entry !== undefined) {
-        if (readAt - entry.readAt < maxAgeMs) return Promise.resolve(entry.row);
+        if (trusted || readAt - entry.readAt < maxAgeMs) {
+          // Most recently used last: eviction takes the least used first.
+          entries.delete(sessionId);
+          entries.set(sessionId, entry);
+          return Promise.resolve(entry.row);
+        }
         entries.delete(sessionId);
       }
       const inFlight = loading.get(sessionId);
@@ -87,6 +105,11 @@ export function createSessionCache<V>(options: SessionCacheOptions<V>): SessionC
       loading.set(sessionId, promise);
       return promise;
     },
+    prefill: (rows, sent) => {
+      if (sent.epoch !== epoch) return;
+      for (const [sessionId, row] of rows) store(sessionId, row, sent.readAt);
+    },
+    epoch: () => epoch,
     forget: ({ userId, sessionId }) => {
       epoch += 1;
       loading.clear();

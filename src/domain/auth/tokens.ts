@@ -128,6 +128,8 @@ function checkedClaims(
 
 export interface TokenService {
   readonly issue: (claims: Omit<AccessClaims, 'exp'>) => Promise<{ token: string; expiresIn: number }>;
+  /** Seconds an access token lives (how long a revocation matters to the revocation feed). */
+  readonly accessTtlS: number;
   /** @throws AppError UNAUTHORIZED for anything but a valid, unexpired token of ours. */
   readonly verify: (token: string) => Promise<AccessClaims>;
   readonly jwks: () => Promise<{ keys: JWK[] }>;
@@ -277,6 +279,7 @@ export function createTokenService(
   const verified = new Map<string, AccessClaims>();
 
   return {
+    accessTtlS: settings.accessTtlS,
     issue: async (claims) => {
       const { signer } = await keys();
       const nowS = Math.floor(clock.now().getTime() / 1000);
