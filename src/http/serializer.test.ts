@@ -174,6 +174,10 @@ describe('compiled response serializer', () => {
       },
       async (request, reply) => {
         const { mode } = request.params as { mode: string };
+        if (mode === 'broken') {
+          const { email: _email, ...withoutEmail } = { ...user(), email: 'x@y.test', emailVerified: true };
+          return withoutEmail as never;
+        }
         if (mode === 'missing') {
           return reply.status(404).send({
             type: 'about:blank',
@@ -195,6 +199,10 @@ describe('compiled response serializer', () => {
     expect(ok.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(ok.body).not.toContain('s3cr3t');
     expect(ok.json()).toEqual({ ...user(), email: 'ada@example.test', emailVerified: true });
+    // An answer without a required field is an error, not a shorter body.
+    const broken = await app.inject({ method: 'GET', url: '/me/broken' });
+    expect(broken.statusCode).toBe(500);
+    expect(broken.body).not.toContain('ada_lovelace');
     const missing = await app.inject({ method: 'GET', url: '/me/missing' });
     expect(missing.statusCode).toBe(404);
     expect(missing.json()).toMatchObject({ code: 'NOT_FOUND', extra: 'kept: Problem is a loose object' });

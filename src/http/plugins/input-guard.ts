@@ -10,11 +10,19 @@ import { AppError } from '../../platform/errors.js';
 
 const PARTS = ['params', 'query', 'body'] as const;
 
+/** No enumerable key, own or inherited: then its copy is `{}`, which always passes. */
+function hasNoKeys(value: object): boolean {
+  for (const _key in value) return false;
+  return true;
+}
+
 function inputProblem(request: FastifyRequest): AppError | undefined {
   for (const part of PARTS) {
     const value: unknown = request[part];
     // Raw bodies (a content type parsed to bytes, such as a signed webhook) are the route's to check.
     if (value === undefined || value === null || value instanceof Uint8Array) continue;
+    // Most requests have no path parameters or query (GET /v1/me): nothing to copy or walk.
+    if (part !== 'body' && hasNoKeys(value as object)) continue;
     // Fastify builds params and query as objects of its own class; their values are what counts.
     const problem = findJsonProblem(part === 'body' ? value : { ...(value as object) });
     if (problem === undefined) continue;
