@@ -136,12 +136,13 @@ const REVOCATION_KEEP_EXTRA_MS = 60 * 60 * 1000;
 
 export interface SessionCheckSettings {
   /**
-   * How long a session row read for `authenticate` is reused on this node, ms. It bounds how long
-   * a revocation whose bus message was lost goes unnoticed here: MUST stay ≤ 1 000 (the 1 s
-   * revocation guarantee). 0 reads the row on every request.
+   * How long a session row read for `authenticate` is reused on this node when the revocation
+   * feed cannot vouch for it (stale, or the user changed recently), ms. It bounds how long a
+   * revocation whose bus message was lost goes unnoticed then: MUST stay ≤ 1 000 (the 1 s
+   * revocation guarantee). 0 reads the row on every such request.
    */
   readonly maxAgeMs: number;
-  /** Most session rows remembered. */
+  /** Most session rows remembered (least recently used dropped first). */
   readonly maxEntries: number;
   /** Most sessions read in one query (the rest of a tick's lookups go in further queries). */
   readonly maxBatch: number;
