@@ -4,7 +4,8 @@ import { type Kysely, sql } from 'kysely';
  * The revocation feed behind `authenticate` (issue 15, src/domain/auth/revocation-feed.ts): every
  * change that can end an access token before its expiry leaves a row here, written by triggers so
  * that no path — the service's own, an operator's SQL, a cascade — can end a session unseen:
- * - a session revoked (revoked_at set) or deleted while live → (user_id, session_id);
+ * - a session revoked (revoked_at set), deleted while live, or moved to another user or id →
+ *   (old user_id, old session_id);
  * - a user's session version, lock or roles changed, a session's absolute expiry moved earlier, or
  *   a user deleted → (user_id, null): that user's tokens are checked against the database again.
  * `xid` is the writing transaction's id: each node polls the rows its previous poll's snapshot could
@@ -33,7 +34,8 @@ const statements: readonly string[] = [
   'create index sessions_created_xid_idx on sessions (created_xid)',
   `create function auth_revocations_session() returns trigger language plpgsql as $$
   begin
-    if tg_op = 'DELETE' then
+    if tg_op = 'DELETE' or old.user_id is distinct from new.user_id or old.id is distinct from new.id then
+      -- Deleted, or moved to another user or id (an operator's SQL): over for its tokens.
       insert into auth_revocations (user_id, session_id) values (old.user_id, old.id);
     elsif new.revoked_at is not null and old.revoked_at is null then
       insert into auth_revocations (user_id, session_id) values (new.user_id, new.id);
@@ -43,9 +45,11 @@ const statements: readonly string[] = [
     end if;
     return null;
   end $$`,
-  `create trigger sessions_revoked after update of revoked_at, absolute_expires_at on sessions
+  `create trigger sessions_revoked after update of revoked_at, absolute_expires_at, user_id, id on sessions
     for each row when (
       (old.revoked_at is null and new.revoked_at is not null)
+      or old.user_id is distinct from new.user_id
+      or old.id is distinct from new.id
       or (new.revoked_at is null and new.absolute_expires_at < old.absolute_expires_at)
     ) execute function auth_revocations_session()`,
   `create trigger sessions_deleted after delete on sessions
@@ -63,6 +67,17 @@ const statements: readonly string[] = [
       or old.roles is distinct from new.roles
     ) execute function auth_revocations_user()`,
   'create trigger users_deleted after delete on users for each row execute function auth_revocations_user()',
+  // TRUNCATE fires no row trigger: it would end sessions unseen, and every node would go on trusting
+  // the rows it holds until the tokens expire. Refused; DELETE does the same and is reported.
+  `create function auth_refuse_truncate() returns trigger language plpgsql as $$
+  begin
+    raise exception 'truncate of % refused: the revocation feed would not see it (use DELETE)', tg_table_name
+      using errcode = 'restrict_violation';
+  end $$`,
+  `create trigger sessions_no_truncate before truncate on sessions
+    for each statement execute function auth_refuse_truncate()`,
+  `create trigger users_no_truncate before truncate on users
+    for each statement execute function auth_refuse_truncate()`,
   // What ended before this migration while a token of it may still be valid (the longest access
   // TTL is a day): revoked sessions, and every user changed since (their tokens are read again).
   `insert into auth_revocations (user_id, session_id, at)
@@ -78,6 +93,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   for (const statement of [
+    'drop trigger users_no_truncate on users',
+    'drop trigger sessions_no_truncate on sessions',
+    'drop function auth_refuse_truncate()',
     'drop trigger users_deleted on users',
     'drop trigger users_auth_changed on users',
     'drop function auth_revocations_user()',

@@ -233,11 +233,20 @@ export async function readAuthRevocations(
   };
 }
 
-/** Drops revocation rows older than `olderThanMs` (database clock): no token outlives them. */
-export async function pruneAuthRevocations(db: Db, olderThanMs: number): Promise<void> {
-  await sql`delete from auth_revocations where at < now() - make_interval(secs => ${olderThanMs / 1000})`.execute(
-    db,
-  );
+/**
+ * Drops revocation rows older than `olderThanMs` (database clock) whose transaction had completed
+ * by `completedBefore` (a `pg_snapshot` the caller took long enough ago that every node still
+ * polling has read past it). `at` alone is not enough: it is when the trigger ran, and a
+ * transaction held open for longer than `olderThanMs` commits a row already "old", which a node
+ * that had not yet polled since the commit would then never read.
+ */
+export async function pruneAuthRevocations(
+  db: Db,
+  olderThanMs: number,
+  completedBefore: string,
+): Promise<void> {
+  await sql`delete from auth_revocations where at < now() - make_interval(secs => ${olderThanMs / 1000})
+    and xid < pg_snapshot_xmin(${completedBefore}::pg_snapshot)`.execute(db);
 }
 
 export type EmailTokenPurpose = 'verify_email' | 'reset_password';

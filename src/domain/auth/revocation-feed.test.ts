@@ -198,6 +198,26 @@ describe('revocation feed', () => {
     expect(most).toBe(1);
   });
 
+  it('reloads the whole window after a long gap, and says so (rows pruned meanwhile cannot be read from an old snapshot)', async () => {
+    const full: boolean[] = [];
+    const t = setup({ resyncAfterMs: 60_000, afterPoll: (_page, info) => full.push(info.full) });
+    await t.feed.poll();
+    t.advance(59_000);
+    await t.feed.poll();
+    expect(t.reads.at(-1)).toEqual({ snapshot: '100' });
+    // The loop stalled (or every poll failed) for longer than resyncAfterMs.
+    t.failNextRead(new Error('down'));
+    await expect(t.feed.poll()).rejects.toThrow('down');
+    t.advance(60_000);
+    await t.feed.poll();
+    expect(t.reads.at(-1)).toEqual({ withinMs: WINDOW_MS });
+    expect(full).toEqual([true, false, true]);
+    t.advance(250);
+    await t.feed.poll();
+    expect(t.reads.at(-1)).toEqual({ snapshot: '102' });
+    expect(full).toEqual([true, false, true, false]);
+  });
+
   it('refuses a staleness bound above 1 s', () => {
     expect(() => setup({ maxStalenessMs: 1_001 })).toThrow('at most 1 000');
   });

@@ -50,8 +50,20 @@ export interface RevocationFeedOptions {
   readonly onError?: (error: unknown) => void;
   /** Polls succeed again after failures. */
   readonly onRecovered?: () => void;
-  /** Called after each applied poll (prune hooks, tests). */
-  readonly afterPoll?: (page: AuthRevocationPage) => void;
+  /**
+   * A poll after a gap this long (since the last applied poll was sent, ms) reloads the whole
+   * window instead of continuing from the old snapshot: rows committed during the gap may have been
+   * pruned by another node meanwhile (the prune spares only what committed in the last few
+   * minutes), so an old snapshot could miss them. MUST stay well below the prune's spared age
+   * (REVOCATION_PRUNE_EVERY_MS in service.ts). Default 60 s.
+   */
+  readonly resyncAfterMs?: number;
+  /**
+   * Called after each applied poll (prune hooks, tests). `full`: the page is a window load (the
+   * first poll, or after a gap), which cannot name what changed before the window: the caller
+   * must drop every row it holds that was read before.
+   */
+  readonly afterPoll?: (page: AuthRevocationPage, info: { readonly full: boolean }) => void;
 }
 
 export interface RevocationFeed {
@@ -69,6 +81,7 @@ export interface RevocationFeed {
 
 export function createRevocationFeed(options: RevocationFeedOptions): RevocationFeed {
   const { read, windowMs, maxStalenessMs, pollMs } = options;
+  const resyncAfterMs = options.resyncAfterMs ?? 60_000;
   if (maxStalenessMs > 1_000) throw new Error('maxStalenessMs must be at most 1 000 ms');
   const now = options.now ?? (() => performance.now());
   /** Entry → when it was written, ms of the database clock. */
@@ -106,14 +119,15 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
 
   const pollOnce = async () => {
     const sentAt = now();
-    const page = await read(snapshot === undefined ? { withinMs: windowMs } : { snapshot });
+    const full = snapshot === undefined || sentAt - appliedSentAt >= resyncAfterMs;
+    const page = await read(full || snapshot === undefined ? { withinMs: windowMs } : { snapshot });
     apply(page.rows);
     snapshot = page.snapshot;
     // Polls run one at a time, so applied polls are in the order they were sent.
     appliedSentAt = sentAt;
     appliedDbNowMs = page.dbNowMs;
     prune(page.dbNowMs);
-    options.afterPoll?.(page);
+    options.afterPoll?.(page, { full });
   };
 
   const poll = () => {

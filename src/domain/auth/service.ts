@@ -133,6 +133,8 @@ export const REVOCATION_FEED_DEFAULTS: RevocationFeedSettings = {
 /** Revocation rows are deleted this long after they stop mattering (any node prunes, rarely). */
 const REVOCATION_PRUNE_EVERY_MS = 10 * 60 * 1000;
 const REVOCATION_KEEP_EXTRA_MS = 60 * 60 * 1000;
+/** A feed whose last applied poll was sent this long ago reloads the window (revocation-feed.ts). */
+const REVOCATION_RESYNC_AFTER_MS = 60 * 1000;
 
 export interface SessionCheckSettings {
   /**
@@ -285,6 +287,12 @@ export function createAuthService(deps: AuthDeps) {
   /** When each poll's query was sent, and the cache's forget count then (for prefill). */
   const pollSent = new WeakMap<AuthRevocationPage, { readAt: number; epoch: number }>();
   let prunedAt = Number.NEGATIVE_INFINITY;
+  /**
+   * The snapshot of the poll at the previous prune (at least REVOCATION_PRUNE_EVERY_MS old): a
+   * prune deletes only rows of transactions complete before it, which every node still polling
+   * from a snapshot has read (a node whose feed paused longer reloads the window: resyncAfterMs).
+   */
+  let pruneBound: string | undefined;
   const revocations = createRevocationFeed({
     read: async (since) => {
       const sent = { readAt: performance.now(), epoch: sessionStates.epoch() };
@@ -295,10 +303,15 @@ export function createAuthService(deps: AuthDeps) {
     windowMs: feedWindowMs,
     maxStalenessMs: feedSettings.maxStalenessMs,
     pollMs: feedSettings.pollMs,
+    // Far below REVOCATION_PRUNE_EVERY_MS: a snapshot this old has not been pruned past.
+    resyncAfterMs: REVOCATION_RESYNC_AFTER_MS,
     onError: (error) =>
       log.warn({ err: error }, 'revocation feed poll failed: sessions are read per request'),
     onRecovered: () => log.info('revocation feed polls again'),
-    afterPoll: (page) => {
+    afterPoll: (page, { full }) => {
+      // A window load (first poll, or after a long pause) cannot name changes older than the
+      // window or pruned meanwhile: no row read before it may be trusted.
+      if (full) sessionStates.clear();
       const sent = pollSent.get(page);
       if (sent !== undefined) {
         sessionStates.prefill(
@@ -316,7 +329,10 @@ export function createAuthService(deps: AuthDeps) {
       const at = performance.now();
       if (at - prunedAt < REVOCATION_PRUNE_EVERY_MS) return;
       prunedAt = at;
-      pruneAuthRevocations(db, feedWindowMs + REVOCATION_KEEP_EXTRA_MS).catch((error: unknown) => {
+      const bound = pruneBound;
+      pruneBound = page.snapshot;
+      if (bound === undefined) return;
+      pruneAuthRevocations(db, feedWindowMs + REVOCATION_KEEP_EXTRA_MS, bound).catch((error: unknown) => {
         log.warn({ err: error }, 'could not prune auth_revocations');
       });
     },

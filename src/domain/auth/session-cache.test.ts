@@ -112,6 +112,25 @@ describe('createSessionCache', () => {
     expect(h.reads).toEqual([sid(1), sid(1)]);
   });
 
+  it('clear drops every entry, trusted or not, and stores no read that was in flight', async () => {
+    const h = harness();
+    h.rows.set(sid(1), { userId: alice, revoked: false });
+    h.rows.set(sid(2), { userId: bob, revoked: false });
+    await h.cache.get(sid(1));
+    const release = h.holdLoads();
+    const inFlight = h.cache.get(sid(2));
+    h.rows.set(sid(1), { userId: alice, revoked: true });
+    h.rows.set(sid(2), { userId: bob, revoked: true });
+    const epoch = h.cache.epoch();
+    h.cache.clear();
+    expect(h.cache.epoch()).not.toBe(epoch);
+    release();
+    expect((await inFlight)?.revoked).toBe(false);
+    expect(h.cache.size()).toBe(0);
+    expect((await h.cache.get(sid(1), true))?.revoked).toBe(true);
+    expect((await h.cache.get(sid(2), true))?.revoked).toBe(true);
+  });
+
   it('shares one read among callers of the same session while it is in flight', async () => {
     const h = harness();
     h.rows.set(sid(1), { userId: alice, revoked: false });

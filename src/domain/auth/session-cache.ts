@@ -47,6 +47,8 @@ export interface SessionCache<V> {
   readonly epoch: () => number;
   /** Drops the entries of this user's session, or of all their sessions when sessionId is absent. */
   readonly forget: (revoked: { readonly userId: UserId; readonly sessionId?: SessionId }) => void;
+  /** Drops every entry, and no load in flight stores its answer (a forget of everyone). */
+  readonly clear: () => void;
   readonly size: () => number;
 }
 
@@ -118,6 +120,11 @@ export function createSessionCache<V>(options: SessionCacheOptions<V>): SessionC
         return;
       }
       for (const [key, entry] of entries) if (userOf(entry.row) === userId) entries.delete(key);
+    },
+    clear: () => {
+      epoch += 1;
+      loading.clear();
+      entries.clear();
     },
     size: () => entries.size,
   };
