@@ -131,6 +131,39 @@ describe('createSessionCache', () => {
     expect((await h.cache.get(sid(2), true))?.revoked).toBe(true);
   });
 
+  it('does not let a caller join a read sent maxAgeMs ago or more (its snapshot may predate a revocation)', async () => {
+    const h = harness();
+    h.rows.set(sid(1), { userId: alice, revoked: false });
+    const releaseSlow = h.holdLoads();
+    const slow = h.cache.get(sid(1)); // the database answers this one late
+    h.advance(1_000);
+    h.rows.set(sid(1), { userId: alice, revoked: true }); // revoked; the announcement is lost
+    const releaseLate = h.holdLoads();
+    const late = h.cache.get(sid(1));
+    releaseSlow();
+    releaseLate();
+    expect((await slow)?.revoked).toBe(false);
+    expect((await late)?.revoked).toBe(true);
+    expect(h.reads).toEqual([sid(1), sid(1)]);
+    expect((await h.cache.get(sid(1)))?.revoked).toBe(true);
+  });
+
+  it('keeps the entry read later when an earlier read answers after it (also for prefill)', async () => {
+    const h = harness();
+    h.rows.set(sid(1), { userId: alice, revoked: false });
+    const releaseSlow = h.holdLoads();
+    const slow = h.cache.get(sid(1));
+    h.advance(1_000);
+    h.rows.set(sid(1), { userId: alice, revoked: true });
+    h.holdLoads()(); // later reads answer at once; the slow one stays held
+    expect((await h.cache.get(sid(1)))?.revoked).toBe(true);
+    releaseSlow();
+    expect((await slow)?.revoked).toBe(false);
+    expect((await h.cache.get(sid(1), true))?.revoked).toBe(true);
+    h.cache.prefill([[sid(1), { userId: alice, revoked: false }]], { readAt: 500, epoch: h.cache.epoch() });
+    expect((await h.cache.get(sid(1), true))?.revoked).toBe(true);
+  });
+
   it('shares one read among callers of the same session while it is in flight', async () => {
     const h = harness();
     h.rows.set(sid(1), { userId: alice, revoked: false });

@@ -16,6 +16,8 @@
  *   (an epoch counter), nor may a later caller join such a load.
  * - Bounded: at most `maxEntries` entries, the least recently used dropped first (a trusted entry
  *   lives as long as it is used, not `maxAgeMs`).
+ * - A read in flight is joined only while it was asked for less than `maxAgeMs` ago (the same
+ *   bound as an entry's): a slow database must not hand a later caller a pre-revocation row.
  * - Only found rows are kept: a missing session is asked for again each time.
  * - `prefill` (the feed's rows of newly created sessions) stores only if no `forget` happened since
  *   the rows' query was sent: an older snapshot must not undo a revocation heard meanwhile.
@@ -62,10 +64,14 @@ export function createSessionCache<V>(options: SessionCacheOptions<V>): SessionC
   const now = options.now ?? (() => performance.now());
   /** In `readAt` order (a refreshed entry is deleted and set again), so expired ones lead. */
   const entries = new Map<SessionId, Entry<V>>();
-  const loading = new Map<SessionId, Promise<V | undefined>>();
+  /** Reads in flight, with when each was asked for (its query was sent no earlier). */
+  const loading = new Map<SessionId, { readonly promise: Promise<V | undefined>; readonly readAt: number }>();
   let epoch = 0;
 
   const store = (sessionId: SessionId, row: V, readAt: number) => {
+    // A read that answers late (or a prefill from an older snapshot) never replaces a later one.
+    const known = entries.get(sessionId);
+    if (known !== undefined && known.readAt > readAt) return;
     entries.delete(sessionId);
     entries.set(sessionId, { row, readAt });
     for (const key of entries.keys()) {
@@ -88,10 +94,13 @@ export function createSessionCache<V>(options: SessionCacheOptions<V>): SessionC
         entries.delete(sessionId);
       }
       const inFlight = loading.get(sessionId);
-      if (inFlight !== undefined) return inFlight;
+      // A read asked for maxAgeMs ago or more may still answer from a snapshot older than a
+      // revocation whose announcement was lost (a slow database): it is not joined, as an entry
+      // that old would not be used.
+      if (inFlight !== undefined && readAt - inFlight.readAt < maxAgeMs) return inFlight.promise;
       const startedIn = epoch;
       const done = () => {
-        if (loading.get(sessionId) === promise) loading.delete(sessionId);
+        if (loading.get(sessionId)?.promise === promise) loading.delete(sessionId);
       };
       const promise = load(sessionId).then(
         (row) => {
@@ -104,7 +113,7 @@ export function createSessionCache<V>(options: SessionCacheOptions<V>): SessionC
           throw error;
         },
       );
-      loading.set(sessionId, promise);
+      loading.set(sessionId, { promise, readAt });
       return promise;
     },
     prefill: (rows, sent) => {
