@@ -374,6 +374,15 @@ export function createGateway(deps: GatewayDeps) {
       await nodePresence.join();
       await remoteActors.start();
       await placement.start();
+      // What the revocation feed's poll reports closes the sockets of the sessions it names (and
+      // every socket of a user whose version, lock or roles changed: they reconnect and are
+      // checked again), so a lost bus message costs an open socket at most a poll, not the rest
+      // of its token's life.
+      const stopFeedClosing = deps.auth.revocations.onPolled(({ userId, sessionId }) => {
+        const closed = hub.closeUser(userId, sessionId, CloseCode.AUTH_EXPIRED, 'session revoked');
+        if (closed > 0) log.info({ userId, closed }, 'closed sockets the revocation feed named');
+      });
+      unsubscribes.push(async () => stopFeedClosing());
       unsubscribes.push(
         ...(await subscribeBusBridge({
           bus,

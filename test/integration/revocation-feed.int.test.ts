@@ -3,7 +3,8 @@
  * migration 0012's triggers), on real nodes sharing Postgres and Redis. Node B's bus drops every
  * SESSIONS_REVOKED_TOPIC message and B reads its database through a TCP proxy, so:
  * - a session revoked on node A (logout, logout-all, password change, an operator's SQL update,
- *   a deleted session row) is refused on B by the feed's poll alone: every request sent 1 s after
+ *   a deleted session row) is refused on B by the feed's poll alone, and B closes (4001) the
+ *   socket the session had open there before: every request sent 1 s after
  *   the revocation committed gets 401 (B has the session's row in memory and, while its feed is
  *   fresh, uses it however old it is, so nothing but the feed could refuse it), and a new
  *   WebSocket upgrade is refused;
@@ -35,7 +36,7 @@ import {
   REVOCATION_BOUND_MS,
 } from '../support/lost-revocations.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
-import { upgradeStatus } from '../support/ws-client.js';
+import { openSocket, upgradeStatus } from '../support/ws-client.js';
 
 type Api = ReturnType<typeof httpClient>;
 
@@ -161,11 +162,15 @@ describe('revocation feed: sessions revoked anywhere are refused without a per-r
     it(`refuses on node B by the poll alone (bus message lost): ${label}`, async () => {
       const user = await registerUser(apiA);
       expect((await apiB.get('/v1/me', user.accessToken)).status).toBe(200);
+      const socket = await openSocket(nodeB.uwsUrl ?? '', user.accessToken);
+      await socket.next((frame) => frame.t === 'hello');
       const droppedBefore = lossy.dropped();
 
       const password = await revoke(user);
       const revokedAt = Date.now();
       await expectRefusedOnB(user.accessToken, revokedAt);
+      // The socket opened before: closed by what the poll reported (B never got the bus message).
+      expect((await socket.closed).code).toBe(4001);
       if (password !== undefined) {
         // Announced revocations reached B's bus and were dropped there: the poll refused the token.
         for (let i = 0; i < 100 && lossy.dropped() === droppedBefore; i++) await sleep(50);

@@ -293,6 +293,9 @@ export function createAuthService(deps: AuthDeps) {
    * from a snapshot has read (a node whose feed paused longer reloads the window: resyncAfterMs).
    */
   let pruneBound: string | undefined;
+  /** Told of each change a poll reports (revocations.onPolled). */
+  const revocationListeners = new Set<(revoked: Pick<SessionsRevoked, 'userId' | 'sessionId'>) => void>();
+
   const revocations = createRevocationFeed({
     read: async (since) => {
       const sent = { readAt: performance.now(), epoch: sessionStates.epoch() };
@@ -320,11 +323,19 @@ export function createAuthService(deps: AuthDeps) {
         );
       }
       // Whatever the feed reports is dropped from the cache (this page's session rows come from
-      // the same snapshot and already show it; entries read earlier do not).
+      // the same snapshot and already show it; entries read earlier do not), and told to the
+      // listeners (the gateway closes the sockets the bus message, if it was lost, did not).
       for (const row of page.rows) {
-        sessionStates.forget(
-          row.sessionId === null ? { userId: row.userId } : { userId: row.userId, sessionId: row.sessionId },
-        );
+        const revoked =
+          row.sessionId === null ? { userId: row.userId } : { userId: row.userId, sessionId: row.sessionId };
+        sessionStates.forget(revoked);
+        for (const listener of revocationListeners) {
+          try {
+            listener(revoked);
+          } catch (error) {
+            log.error({ err: error }, 'revocation listener failed');
+          }
+        }
       }
       const at = performance.now();
       if (at - prunedAt < REVOCATION_PRUNE_EVERY_MS) return;
@@ -655,6 +666,14 @@ export function createAuthService(deps: AuthDeps) {
       start: () => revocations.start(),
       stop: () => revocations.stop(),
       isFresh: () => revocations.isFresh(),
+      /**
+       * Called for each change the poll reports: a session ended (`sessionId`), or something about
+       * the user changed (no `sessionId`: version, lock, roles). Returns the unsubscribe.
+       */
+      onPolled: (listener: (revoked: Pick<SessionsRevoked, 'userId' | 'sessionId'>) => void) => {
+        revocationListeners.add(listener);
+        return () => void revocationListeners.delete(listener);
+      },
     },
 
     /** A single-use token for an email link (verification or reset); only its hash is stored. */
