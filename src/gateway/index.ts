@@ -374,11 +374,13 @@ export function createGateway(deps: GatewayDeps) {
       await nodePresence.join();
       await remoteActors.start();
       await placement.start();
-      // What the revocation feed's poll reports closes the sockets of the sessions it names (and
-      // every socket of a user whose version, lock or roles changed: they reconnect and are
-      // checked again), so a lost bus message costs an open socket at most a poll, not the rest
-      // of its token's life.
+      // What the revocation feed's poll reports closes the sockets of the sessions it names, so a
+      // lost bus message costs an open socket at most a poll, not the rest of its token's life.
+      // User-level rows (version, lock, roles) close nothing here: they cannot tell the user's
+      // older sessions from one opened after the change (a re-login after logout-all would be
+      // closed again); the sessions such a change ends are revoked and named rows of their own.
       const stopFeedClosing = deps.auth.revocations.onPolled(({ userId, sessionId }) => {
+        if (sessionId === undefined) return;
         const closed = hub.closeUser(userId, sessionId, CloseCode.AUTH_EXPIRED, 'session revoked');
         if (closed > 0) log.info({ userId, closed }, 'closed sockets the revocation feed named');
       });
