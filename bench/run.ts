@@ -148,7 +148,7 @@ function shapesText(options: Options, workers: number): Record<ScenarioId, strin
   const rr = reqrepShape(options.quick);
   const jit = jitterShape(options.quick);
   return {
-    idle: `${idleSizes(options.quick).join(' and ')} connections, ${workers} load workers; gigwire with real JWTs and presence on.`,
+    idle: `${idleSizes(options.quick).join(' and ')} connections, ${workers} load workers; gigwire with real credentials (a fresh one per connection: the access JWT at ${idleSizes(options.quick)[0]}, the connect token above) and presence on.`,
     fanout:
       `${fan.rooms} rooms × ${fan.members} members (${fan.publishersPerRoom} publishers per room), ` +
       `${fan.stepMs / 1000} s per step, ${fan.bodyBytes}-char bodies; rate = messages published per second in total ` +

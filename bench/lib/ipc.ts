@@ -19,6 +19,8 @@ export interface ClientSpec {
   readonly index: number;
   readonly userId: string;
   readonly token: string;
+  /** gigwire: open the socket with this connect token instead of the access token. */
+  readonly connectToken?: string;
 }
 
 export interface ConnectRequest {

@@ -14,6 +14,8 @@ export interface JitterMember {
   readonly index: number;
   readonly userId: string;
   readonly token: string;
+  /** gigwire: the connect token issued with the access token (the SDK opens sockets with it). */
+  readonly connectToken?: string;
   /** Room number (0-based) and its id on the target. */
   readonly room: number;
   readonly roomId: string;

@@ -3,7 +3,8 @@
  * number of attempts in flight per worker), then hold them. Figures: connect rate, server CPU µs
  * per connect (window = connecting + a short settle, so deferred work such as batched presence
  * writes is included), and server RSS per connection after a forced GC (delta over the RSS after
- * GC before connecting). Postgres/Redis CPU and RSS are reported separately.
+ * GC before connecting). Postgres/Redis CPU and RSS are reported separately. gigwire's smaller
+ * step connects with access JWTs, the larger with connect tokens (`credentialFor`).
  */
 import { rssBytes, totalRss } from './proc.js';
 import {
@@ -24,10 +25,27 @@ export function idleSizes(quick: boolean): number[] {
 
 const CONNECT_CONCURRENCY = 64;
 
+/**
+ * gigwire's first (smaller) step opens each socket with its access JWT (an Ed25519 check per new
+ * token), the others with the connect token issued next to it (an HMAC check, what the SDK uses):
+ * both paths measured in one run. The goal row reads the largest step.
+ */
+const credentialFor = (ctx: ScenarioContext, size: number): 'access' | 'connect' =>
+  size === idleSizes(ctx.quick)[0] ? 'access' : 'connect';
+
 async function measureSize(ctx: ScenarioContext, size: number): Promise<CaseResult> {
   const { target } = ctx;
   const caseId = `idle@${size}`;
   const label = `${size} conns`;
+  const credential = credentialFor(ctx, size);
+  // Access JWTs never seen by the server (its verified-token cache would answer an earlier run's
+  // tokens without Ed25519); made before the window, with a pause for the revocation feed, which
+  // reads new sessions into the server's cache, to settle.
+  let credentials = ctx.credentials;
+  if (credential === 'access' && target.name.startsWith('gigwire')) {
+    credentials = await target.credentials(size);
+    await sleep(1_500);
+  }
   // Twice: the first collection may leave garbage of the previous scenario's sockets behind.
   await target.gc();
   await target.gc();
@@ -35,7 +53,7 @@ async function measureSize(ctx: ScenarioContext, size: number): Promise<CaseResu
   const auxRssBefore = totalRss(target.auxPids());
   const window = new MeasureWindow(target, ctx.pool);
   const connectWindow = new MeasureWindow(target, ctx.pool);
-  const connect = await connectClients(ctx, size, CONNECT_CONCURRENCY);
+  const connect = await connectClients(ctx, size, CONNECT_CONCURRENCY, credential, credentials);
   const connectPhase = connectWindow.end();
   await sleep(ctx.quick ? 300 : 1_000);
   const cpu = window.end();

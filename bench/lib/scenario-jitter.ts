@@ -91,6 +91,7 @@ async function runJitter(ctx: ScenarioContext, kill: boolean): Promise<CaseResul
     index,
     userId: credential.userId,
     token: credential.token,
+    ...(credential.connectToken === undefined ? {} : { connectToken: credential.connectToken }),
     room: Math.floor(index / perRoom),
     roomId: roomIds[Math.floor(index / perRoom)] as string,
   }));

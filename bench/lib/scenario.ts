@@ -170,17 +170,25 @@ export interface ConnectSummary {
   readonly wallMs: number;
 }
 
-/** Connects clients 0..count-1 of the context's credentials, spread round-robin over the workers. */
+/**
+ * Connects clients 0..count-1 of the context's credentials, spread round-robin over the workers.
+ * gigwire clients open their sockets with their connect tokens (what the SDK does) unless
+ * `credential` is 'access' (the access JWT, verified with Ed25519).
+ */
 export async function connectClients(
   ctx: ScenarioContext,
   count: number,
   concurrency: number,
+  credential: 'connect' | 'access' = 'connect',
+  credentials: readonly ClientCredential[] = ctx.credentials,
 ): Promise<ConnectSummary> {
-  const specs: ClientSpec[] = ctx.credentials.slice(0, count).map((credential, index) => ({
-    index,
-    userId: credential.userId,
-    token: credential.token,
-  }));
+  const specs: ClientSpec[] = credentials
+    .slice(0, count)
+    .map((c, index) =>
+      credential === 'connect' && c.connectToken !== undefined
+        ? { index, userId: c.userId, token: c.token, connectToken: c.connectToken }
+        : { index, userId: c.userId, token: c.token },
+    );
   if (specs.length < count) throw new Error(`only ${specs.length} credentials for ${count} clients`);
   const perWorker = roundRobin(specs, ctx.pool.size);
   const results: ConnectResult[] = await ctx.pool.all('connect', (w) => ({

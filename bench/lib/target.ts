@@ -14,6 +14,8 @@ export interface ClientCredential {
   readonly userId: string;
   /** gigwire: an access JWT; peers: ignored (empty string). */
   readonly token: string;
+  /** gigwire: the connect token issued with it (HMAC; `connect.<token>` at the upgrade). */
+  readonly connectToken?: string;
 }
 
 export interface TargetServer {

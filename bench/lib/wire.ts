@@ -17,6 +17,7 @@ export interface Frame {
 
 export const MSGPACK_SUBPROTOCOL = 'gigwire.v1.msgpack';
 export const BEARER_PREFIX = 'bearer.';
+export const CONNECT_PREFIX = 'connect.';
 
 export function encodeFrame(frame: Frame): Buffer {
   return packr.pack(frame);

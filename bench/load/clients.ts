@@ -8,7 +8,7 @@
 import { io, type Socket } from 'socket.io-client';
 import msgpackParser from 'socket.io-msgpack-parser';
 import type { ClientKind, ClientSpec } from '../lib/ipc.js';
-import { BEARER_PREFIX, decodeFrame, encodeFrame, MSGPACK_SUBPROTOCOL } from '../lib/wire.js';
+import { BEARER_PREFIX, CONNECT_PREFIX, decodeFrame, encodeFrame, MSGPACK_SUBPROTOCOL } from '../lib/wire.js';
 import { LeanWebSocket } from './lean-ws.js';
 
 export interface BenchClient {
@@ -60,7 +60,10 @@ class GigwireClient implements BenchClient {
     // upgrade rejects it too, and must not surface as an unhandled rejection.
     hello.catch(() => undefined);
     const protocols = [MSGPACK_SUBPROTOCOL];
-    if (options.spec.token !== '') protocols.push(`${BEARER_PREFIX}${options.spec.token}`);
+    // The connect token when the scenario hands one (an HMAC check), else the access JWT (Ed25519).
+    if (options.spec.connectToken !== undefined)
+      protocols.push(`${CONNECT_PREFIX}${options.spec.connectToken}`);
+    else if (options.spec.token !== '') protocols.push(`${BEARER_PREFIX}${options.spec.token}`);
     client.#socket = await LeanWebSocket.open({
       url: options.url,
       protocols,

@@ -279,7 +279,10 @@ function gigwireConn(url: string, member: JitterMember, localAddress: string, ho
   const client: GigwireClient = createClient({
     url,
     WebSocket: deferredSocketClass(gate, localAddress, hooks, current),
-    getAccessToken: () => member.token,
+    getAccessToken: () =>
+      member.connectToken === undefined
+        ? member.token
+        : { accessToken: member.token, connectToken: member.connectToken },
     // Reset the backoff between drops (every 10–20 s; --quick: 1.5–3 s), as after real stable
     // connections: the SDK's first attempt after an abrupt drop then goes at once.
     reconnect: { initialDelayMs: 250, maxDelayMs: 2_000, stableAfterMs: 500 },
@@ -442,7 +445,12 @@ function uwsConn(url: string, member: JitterMember, localAddress: string, hooks:
     const opened = await openClient({
       kind: 'ws',
       url,
-      spec: { index: member.index, userId: member.userId, token: member.token },
+      spec: {
+        index: member.index,
+        userId: member.userId,
+        token: member.token,
+        ...(member.connectToken === undefined ? {} : { connectToken: member.connectToken }),
+      },
       localAddress,
       onRoomMessage: hooks.onBody,
       // Called only for a close we did not make: the server went away.

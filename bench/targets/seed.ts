@@ -99,7 +99,8 @@ export async function mintAccessTokens(
     );
     issued.forEach((result, i) => {
       const session = slice[i];
-      if (session !== undefined) out[start + i] = { userId: session.userId, token: result.token };
+      if (session !== undefined)
+        out[start + i] = { userId: session.userId, token: result.token, connectToken: result.connectToken };
     });
   }
   return out;

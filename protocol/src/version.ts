@@ -56,6 +56,13 @@ const encodingBySubprotocol: Readonly<Record<Subprotocol, Encoding>> = {
 export const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
 
 /**
+ * Prefix of the subprotocol entry carrying a connect token (`connect.<connectToken>`, returned
+ * next to every access token): the same session and expiry, checked with an HMAC instead of an
+ * Ed25519 signature, so opening a socket costs the server far less. Never echoed either.
+ */
+export const CONNECT_SUBPROTOCOL_PREFIX = 'connect.';
+
+/**
  * Splits a `Sec-WebSocket-Protocol` header value (`"a, b,c"`) into its entries, trimmed, empty
  * ones dropped. Several header lines joined by the HTTP layer arrive comma-separated as well.
  */
@@ -80,8 +87,8 @@ export interface NegotiatedEncoding {
 
 /**
  * Picks the encoding from the client's offered subprotocols (a header value or its parsed
- * entries). The first of ours in the client's order wins; `bearer.<jwt>` and unknown entries are
- * ignored; when none of ours is offered the result is msgpack with no subprotocol to echo.
+ * entries). The first of ours in the client's order wins; `bearer.<jwt>`, `connect.<token>` and unknown
+ * entries are ignored; when none of ours is offered the result is msgpack with no subprotocol to echo.
  */
 export function negotiateEncoding(offered: string | readonly string[] | undefined): NegotiatedEncoding {
   const entries = typeof offered === 'string' || offered === undefined ? parseSubprotocols(offered) : offered;

@@ -1,12 +1,14 @@
 /**
- * The decision before a socket exists: find the access token (Authorization: Bearer, a
- * `bearer.<jwt>` subprotocol entry, or ?access_token=), authenticate it exactly as REST does
- * (signature, expiry, session alive, account not locked, session version current), and negotiate
+ * The decision before a socket exists: find the credential (a `connect.<connectToken>` subprotocol
+ * entry, or an access token: Authorization: Bearer, a `bearer.<jwt>` subprotocol entry, or
+ * ?access_token=), authenticate it exactly as REST does (signature or MAC, expiry, session alive,
+ * account not locked, session version current), and negotiate
  * the encoding. A credential failure is UNAUTHORIZED (HTTP 401); any other failure is UNAVAILABLE
  * (HTTP 503, neutral message, cause logged); either way no socket.
  */
 import {
   BEARER_SUBPROTOCOL_PREFIX,
+  CONNECT_SUBPROTOCOL_PREFIX,
   negotiateEncoding,
   parseSubprotocols,
 } from '../../protocol/src/version.js';
@@ -14,6 +16,11 @@ import type { AuthService } from '../domain/auth/service.js';
 import { AppError, isAppError } from '../platform/errors.js';
 import type { AcceptedUpgrade, UpgradeInput } from './transport.js';
 
+export type UpgradeCredential =
+  | { readonly kind: 'access'; readonly token: string }
+  | { readonly kind: 'connect'; readonly token: string };
+
+/** The access token of an upgrade, if it carries one (see `credentialFromUpgrade`). */
 export function tokenFromUpgrade(input: UpgradeInput): string | undefined {
   const bearer = input.authorization === undefined ? null : /^Bearer +(\S+)$/i.exec(input.authorization);
   if (bearer?.[1] !== undefined) return bearer[1];
@@ -23,6 +30,17 @@ export function tokenFromUpgrade(input: UpgradeInput): string | undefined {
   if (fromProtocol !== undefined) return fromProtocol.slice(BEARER_SUBPROTOCOL_PREFIX.length);
   const fromQuery = new URLSearchParams(input.query).get('access_token');
   return fromQuery === null || fromQuery === '' ? undefined : fromQuery;
+}
+
+/** The credential of an upgrade: a connect token when one is offered, else the access token. */
+export function credentialFromUpgrade(input: UpgradeInput): UpgradeCredential | undefined {
+  const connect = parseSubprotocols(input.protocols).find((entry) =>
+    entry.startsWith(CONNECT_SUBPROTOCOL_PREFIX),
+  );
+  if (connect !== undefined)
+    return { kind: 'connect', token: connect.slice(CONNECT_SUBPROTOCOL_PREFIX.length) };
+  const token = tokenFromUpgrade(input);
+  return token === undefined ? undefined : { kind: 'access', token };
 }
 
 /** The neutral message of a refused upgrade that was not the client's fault. */
@@ -40,12 +58,15 @@ export function upgradeFailure(error: unknown): AppError {
 
 export function createUpgradeAuthenticator(auth: AuthService) {
   return async (input: UpgradeInput): Promise<AcceptedUpgrade> => {
-    const token = tokenFromUpgrade(input);
-    if (token === undefined)
+    const credential = credentialFromUpgrade(input);
+    if (credential === undefined)
       throw new AppError('UNAUTHORIZED', 'an access token is required to open a socket');
     let principal: Awaited<ReturnType<AuthService['authenticate']>>;
     try {
-      principal = await auth.authenticate(token);
+      principal =
+        credential.kind === 'connect'
+          ? await auth.authenticateConnectToken(credential.token)
+          : await auth.authenticate(credential.token);
     } catch (error) {
       throw upgradeFailure(error);
     }

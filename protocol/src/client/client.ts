@@ -58,7 +58,7 @@ import {
   type ServerPush,
   type WalletPayload,
 } from '../frames.js';
-import { BEARER_SUBPROTOCOL_PREFIX, Encoding, SUBPROTOCOL } from '../version.js';
+import { BEARER_SUBPROTOCOL_PREFIX, CONNECT_SUBPROTOCOL_PREFIX, Encoding, SUBPROTOCOL } from '../version.js';
 import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.js';
 import { ClientErrorCode, GigwireError } from './errors.js';
 import { Emitter } from './events.js';
@@ -89,9 +89,18 @@ export type TokenReason = 'connect' | 'expired' | 'refresh';
 
 export interface TokenRequest {
   readonly reason: TokenReason;
-  /** The token the client used last, if any. */
+  /** The access token the client used last, if any. */
   readonly previous: string | undefined;
 }
+
+/**
+ * What `getAccessToken` returns: the access token, or the token pair of `POST /v1/auth/login` /
+ * `refresh` (or just its two tokens). With a `connectToken` the socket opens with it
+ * (`connect.<token>`: the server checks an HMAC instead of an Ed25519 signature, which makes
+ * connects and reconnect storms far cheaper); the access token is still what `auth.refresh` sends
+ * and what the client reads the expiry from.
+ */
+export type AccessCredential = string | { readonly accessToken: string; readonly connectToken?: string };
 
 export interface ClientOptions {
   /**
@@ -100,8 +109,11 @@ export interface ClientOptions {
    * connection or failed attempt).
    */
   readonly url: string | readonly string[];
-  /** Returns an access token; see TokenRequest for when a fresh one is required. May be async. */
-  readonly getAccessToken: (request: TokenRequest) => Promise<string> | string;
+  /**
+   * Returns an access token, or the token pair with its connect token (AccessCredential); see
+   * TokenRequest for when a fresh one is required. May be async.
+   */
+  readonly getAccessToken: (request: TokenRequest) => Promise<AccessCredential> | AccessCredential;
   /** Default `msgpack`. */
   readonly encoding?: Encoding;
   /** The WebSocket class; default the global one. Node 20: pass `WebSocket` from the `ws` package. */
@@ -523,7 +535,7 @@ class Client implements GigwireClient {
 
   refreshToken(): Promise<AuthRefreshResult> {
     this.refreshing ??= (async () => {
-      const token = await this.fetchToken('refresh');
+      const { accessToken: token } = await this.fetchToken('refresh');
       this.token = token;
       return this.request('auth.refresh', { accessToken: token });
     })().finally(() => {
@@ -571,11 +583,12 @@ class Client implements GigwireClient {
       this.finish(1006, 'no WebSocket implementation', false);
       return;
     }
-    let token: string;
+    let credential: { accessToken: string; connectToken: string | undefined };
     try {
-      token = await this.fetchToken(this.tokenReason);
+      credential = await this.fetchToken(this.tokenReason);
       // A token whose exp has passed would only earn a 401: ask once for a fresh one instead.
-      if (this.tokenReason !== 'expired' && this.isExpired(token)) token = await this.fetchToken('expired');
+      if (this.tokenReason !== 'expired' && this.isExpired(credential.accessToken))
+        credential = await this.fetchToken('expired');
     } catch (error) {
       if (this.isStale(generation)) return;
       this.emitError(error instanceof GigwireError ? error : tokenError(error));
@@ -583,7 +596,7 @@ class Client implements GigwireClient {
       return;
     }
     if (this.isStale(generation)) return;
-    this.token = token;
+    this.token = credential.accessToken;
     this.tokenReason = 'connect';
     this.url = this.urls[this.attemptsStarted % this.urls.length] as string;
     this.attemptsStarted += 1;
@@ -592,7 +605,9 @@ class Client implements GigwireClient {
     try {
       socket = new WebSocketClass(this.url, [
         SUBPROTOCOL[this.encoding],
-        `${BEARER_SUBPROTOCOL_PREFIX}${token}`,
+        credential.connectToken === undefined
+          ? `${BEARER_SUBPROTOCOL_PREFIX}${credential.accessToken}`
+          : `${CONNECT_SUBPROTOCOL_PREFIX}${credential.connectToken}`,
       ]);
       socket.binaryType = 'arraybuffer';
     } catch (error) {
@@ -630,17 +645,26 @@ class Client implements GigwireClient {
     };
   }
 
-  private async fetchToken(reason: TokenReason): Promise<string> {
-    let token: unknown;
+  private async fetchToken(
+    reason: TokenReason,
+  ): Promise<{ accessToken: string; connectToken: string | undefined }> {
+    let answer: unknown;
     try {
-      token = await this.getAccessToken({ reason, previous: this.token });
+      answer = await this.getAccessToken({ reason, previous: this.token });
     } catch (error) {
       throw tokenError(error);
     }
-    if (typeof token !== 'string' || token === '') {
-      throw new GigwireError(ClientErrorCode.TOKEN_UNAVAILABLE, 'getAccessToken returned no token');
+    if (typeof answer === 'string' && answer !== '') return { accessToken: answer, connectToken: undefined };
+    if (typeof answer === 'object' && answer !== null) {
+      const { accessToken, connectToken } = answer as { accessToken?: unknown; connectToken?: unknown };
+      if (typeof accessToken === 'string' && accessToken !== '') {
+        return {
+          accessToken,
+          connectToken: typeof connectToken === 'string' && connectToken !== '' ? connectToken : undefined,
+        };
+      }
     }
-    return token;
+    throw new GigwireError(ClientErrorCode.TOKEN_UNAVAILABLE, 'getAccessToken returned no token');
   }
 
   private isExpired(token: string): boolean {

@@ -24,6 +24,7 @@ export {
 export { Encoding, PROTOCOL_VERSION } from '../version.js';
 export { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.js';
 export {
+  type AccessCredential,
   type ClientEvents,
   type ClientOptions,
   type ClientState,

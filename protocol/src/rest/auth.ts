@@ -38,6 +38,11 @@ export type LoginRequest = z.infer<typeof LoginRequest>;
 export const TokenPair = z
   .object({
     accessToken: z.string(),
+    connectToken: z
+      .string()
+      .describe(
+        'Opens a WebSocket (subprotocol entry `connect.<connectToken>`) like the access token, and is checked far faster (an HMAC instead of an Ed25519 signature). Same session, claims and expiry as the access token; accepted nowhere else.',
+      ),
     refreshToken: z.string(),
     tokenType: z.literal('Bearer'),
     expiresIn: z.number().int().describe('Seconds until the access token expires.'),

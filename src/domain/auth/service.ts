@@ -54,7 +54,7 @@ import { weakPasswordReason } from './common-passwords.js';
 import type { PasswordHasher } from './passwords.js';
 import { createRevocationFeed } from './revocation-feed.js';
 import { createSessionCache } from './session-cache.js';
-import type { TokenService } from './tokens.js';
+import type { AccessClaims, TokenService } from './tokens.js';
 
 export { SESSIONS_REVOKED_TOPIC };
 
@@ -363,6 +363,34 @@ export function createAuthService(deps: AuthDeps) {
 
   const addSeconds = (date: Date, seconds: number) => new Date(date.getTime() + seconds * 1000);
 
+  /**
+   * Whether the session and user behind verified claims still allow access (revocation feed,
+   * session cache), and the principal if so. @throws AppError UNAUTHORIZED
+   */
+  async function principalOf(claims: AccessClaims): Promise<Principal> {
+    const verdict = revocations.check(claims.sub, claims.sid);
+    if (verdict === 'revoked') throw new AppError('UNAUTHORIZED', 'access token revoked');
+    // 'clear': nothing changed this session or its user since any row of it was read, but in the
+    // last second (the feed is fresh), so a row of any age answers; else at most maxAgeMs old.
+    const state = await sessionStates.get(claims.sid, verdict === 'clear');
+    if (
+      state === undefined ||
+      state.user_id !== claims.sub ||
+      state.locked_at !== null ||
+      state.revoked_at !== null ||
+      state.absolute_expires_at <= clock.now() ||
+      state.session_version !== claims.sv
+    ) {
+      throw new AppError('UNAUTHORIZED', 'access token revoked');
+    }
+    return {
+      userId: claims.sub,
+      sessionId: claims.sid,
+      roles: rolesOf(state),
+      expiresAt: claims.exp * 1000,
+    };
+  }
+
   /** A new refresh token in the session, expiring at the idle limit or the session's end. */
   async function mintPair(
     trx: Kysely<Database>,
@@ -383,7 +411,13 @@ export function createAuthService(deps: AuthDeps) {
       roles: rolesOf(user),
       sv: user.session_version,
     });
-    return { accessToken: access.token, refreshToken, tokenType: 'Bearer', expiresIn: access.expiresIn };
+    return {
+      accessToken: access.token,
+      connectToken: access.connectToken,
+      refreshToken,
+      tokenType: 'Bearer',
+      expiresIn: access.expiresIn,
+    };
   }
 
   async function startSession(trx: Kysely<Database>, user: UserRow, meta: ClientMeta): Promise<TokenPair> {
@@ -628,28 +662,15 @@ export function createAuthService(deps: AuthDeps) {
 
     /** The check behind every authenticated request. @throws AppError UNAUTHORIZED */
     async authenticate(accessToken: string): Promise<Principal> {
-      const claims = await tokens.verify(accessToken);
-      const verdict = revocations.check(claims.sub, claims.sid);
-      if (verdict === 'revoked') throw new AppError('UNAUTHORIZED', 'access token revoked');
-      // 'clear': nothing changed this session or its user since any row of it was read, but in the
-      // last second (the feed is fresh), so a row of any age answers; else at most maxAgeMs old.
-      const state = await sessionStates.get(claims.sid, verdict === 'clear');
-      if (
-        state === undefined ||
-        state.user_id !== claims.sub ||
-        state.locked_at !== null ||
-        state.revoked_at !== null ||
-        state.absolute_expires_at <= clock.now() ||
-        state.session_version !== claims.sv
-      ) {
-        throw new AppError('UNAUTHORIZED', 'access token revoked');
-      }
-      return {
-        userId: claims.sub,
-        sessionId: claims.sid,
-        roles: rolesOf(state),
-        expiresAt: claims.exp * 1000,
-      };
+      return principalOf(await tokens.verify(accessToken));
+    },
+
+    /**
+     * The same check for a connect token (WebSocket upgrades only: an HMAC instead of an Ed25519
+     * signature, tokens.ts), with the same session checks. @throws AppError UNAUTHORIZED
+     */
+    async authenticateConnectToken(connectToken: string): Promise<Principal> {
+      return principalOf(await tokens.verifyConnectToken(connectToken));
     },
 
     /**

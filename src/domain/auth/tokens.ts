@@ -7,12 +7,25 @@
  * `signing_keys` so every process signs with the same key. Rotation adds a key and retires the old
  * ones; a retired key stays in the JWKS (and verifies) until every token it signed has expired.
  * Every process reloads the key set each minute, and at once (at most every 5 s) on an unknown kid.
+ *
+ * Connect tokens (issue 15): issued next to every access token, with the same claims and expiry,
+ * and accepted only when a WebSocket opens (`connect.<token>`). They are HMAC-SHA256, not Ed25519:
+ * checking one costs about 3 µs where an Ed25519 signature costs about 77 µs on the reference
+ * machine, and a token is new to a node on every first connect (and after every node restart: a
+ * reconnect storm). The MAC key of each signing key is derived from its private key (HKDF), so
+ * only processes that can sign access tokens can make or check them, and rotation retires them
+ * together. Format: `<payload>.<mac>`, both base64url; payload JSON {v: 1, kid, sub, sid, roles,
+ * sv, exp}; mac = HMAC(key of kid, "gigwire.ct1." + payload). A connect token is no access token:
+ * REST and `auth.refresh` refuse it (two segments, not a JWS).
  */
 import {
+  createHmac,
   createPublicKey,
+  hkdfSync,
   type KeyObject,
   randomUUID,
   hash as sha256Of,
+  timingSafeEqual,
   verify as verifySignature,
 } from 'node:crypto';
 import {
@@ -63,6 +76,8 @@ interface LoadedKeys {
   readonly signer: { readonly kid: string; readonly key: CryptoKey };
   /** Public keys by kid, as node:crypto KeyObjects: verification is synchronous. */
   readonly verifiers: ReadonlyMap<string, KeyObject>;
+  /** Connect-token MAC keys by kid (derived from each private key). */
+  readonly connectKeys: ReadonlyMap<string, Buffer>;
   readonly jwks: readonly JWK[];
 }
 
@@ -79,6 +94,23 @@ const publicKeyOf = (jwk: JWK): KeyObject =>
   createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: String(jwk.x) }, format: 'jwk' });
 
 const invalidToken = () => new AppError('UNAUTHORIZED', 'invalid access token');
+const invalidConnectToken = () => new AppError('UNAUTHORIZED', 'invalid connect token');
+
+const CONNECT_TOKEN_VERSION = 1;
+const CONNECT_MAC_CONTEXT = 'gigwire.ct1.';
+/** Longer than any connect token we issue (about 250 characters); refused before any parsing. */
+const MAX_CONNECT_TOKEN_CHARS = 2048;
+
+/** The connect-token MAC key of a signing key: HKDF-SHA256 of its private scalar `d`. */
+const connectKeyOf = (privateJwk: JWK): Buffer => {
+  if (typeof privateJwk.d !== 'string') throw new Error('signing key without its private part');
+  return Buffer.from(
+    hkdfSync('sha256', Buffer.from(privateJwk.d, 'base64url'), 'gigwire', 'connect-token v1', 32),
+  );
+};
+
+const connectMac = (key: Buffer, payload: string): Buffer =>
+  createHmac('sha256', key).update(CONNECT_MAC_CONTEXT).update(payload).digest();
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 /** Longer than any token we issue (about 450 characters); refused before any parsing. */
 const MAX_TOKEN_CHARS = 4096;
@@ -127,11 +159,16 @@ function checkedClaims(
 }
 
 export interface TokenService {
-  readonly issue: (claims: Omit<AccessClaims, 'exp'>) => Promise<{ token: string; expiresIn: number }>;
+  /** An access token and its connect token (same claims, same expiry). */
+  readonly issue: (
+    claims: Omit<AccessClaims, 'exp'>,
+  ) => Promise<{ token: string; connectToken: string; expiresIn: number }>;
   /** Seconds an access token lives (how long a revocation matters to the revocation feed). */
   readonly accessTtlS: number;
   /** @throws AppError UNAUTHORIZED for anything but a valid, unexpired token of ours. */
   readonly verify: (token: string) => Promise<AccessClaims>;
+  /** @throws AppError UNAUTHORIZED for anything but a valid, unexpired connect token of ours. */
+  readonly verifyConnectToken: (token: string) => Promise<AccessClaims>;
   readonly jwks: () => Promise<{ keys: JWK[] }>;
   /** Adds a new signing key (database keys only); returns its kid. */
   readonly rotate: () => Promise<string>;
@@ -175,6 +212,7 @@ export function createTokenService(
       loadedAt: Date.now(),
       signer: { kid, key: (await importJWK({ ...jwk, alg: ALG }, ALG)) as CryptoKey },
       verifiers: new Map([[kid, publicKeyOf(publicJwk)]]),
+      connectKeys: new Map([[kid, connectKeyOf(jwk)]]),
       jwks: [publicJwk],
     };
   };
@@ -209,11 +247,16 @@ export function createTokenService(
     const signerRow = rows.find((row) => row.retired_at === null);
     if (signerRow === undefined) throw new Error('no signing key available');
     const verifiers = new Map<string, KeyObject>();
-    for (const row of rows) verifiers.set(row.kid, publicKeyOf(row.public_jwk as JWK));
+    const connectKeys = new Map<string, Buffer>();
+    for (const row of rows) {
+      verifiers.set(row.kid, publicKeyOf(row.public_jwk as JWK));
+      connectKeys.set(row.kid, connectKeyOf(row.private_jwk as JWK));
+    }
     return {
       loadedAt: Date.now(),
       signer: { kid: signerRow.kid, key: (await importJWK(signerRow.private_jwk as JWK, ALG)) as CryptoKey },
       verifiers,
+      connectKeys,
       jwks: rows.map((row) => row.public_jwk as JWK),
     };
   };
@@ -257,18 +300,23 @@ export function createTokenService(
    * verification path stays synchronous); a stale set is refreshed in the background, an unknown
    * kid reloads at once (at most every UNKNOWN_KID_RELOAD_MIN_MS).
    */
-  const verificationKey = async (kid: string | undefined): Promise<KeyObject> => {
-    if (kid === undefined || kid.length > 128) throw invalidToken();
+  const keyOfKid = async <K>(
+    kid: string | undefined,
+    pick: (set: LoadedKeys) => ReadonlyMap<string, K>,
+    invalid: () => AppError,
+  ): Promise<K> => {
+    if (kid === undefined || kid.length > 128) throw invalid();
     let current = settled;
     if (current === undefined || Date.now() - current.loadedAt > RELOAD_EVERY_MS) current = await keys();
-    let key = current.verifiers.get(kid);
+    let key = pick(current).get(kid);
     if (key === undefined && Date.now() - current.loadedAt > UNKNOWN_KID_RELOAD_MIN_MS) {
       current = await reload();
-      key = current.verifiers.get(kid);
+      key = pick(current).get(kid);
     }
-    if (key === undefined) throw invalidToken();
+    if (key === undefined) throw invalid();
     return key;
   };
+  const verificationKey = (kid: string | undefined) => keyOfKid(kid, (set) => set.verifiers, invalidToken);
 
   /**
    * Claims of tokens whose signature and claims were checked, until each expires (the expiry is
@@ -281,7 +329,7 @@ export function createTokenService(
   return {
     accessTtlS: settings.accessTtlS,
     issue: async (claims) => {
-      const { signer } = await keys();
+      const { signer, connectKeys } = await keys();
       const nowS = Math.floor(clock.now().getTime() / 1000);
       const token = await new SignJWT({ sid: claims.sid, roles: claims.roles, sv: claims.sv })
         .setProtectedHeader({ alg: ALG, kid: signer.kid, typ: TYP })
@@ -292,7 +340,47 @@ export function createTokenService(
         .setExpirationTime(nowS + settings.accessTtlS)
         .setJti(randomUUID())
         .sign(signer.key);
-      return { token, expiresIn: settings.accessTtlS };
+      const connectKey = connectKeys.get(signer.kid);
+      if (connectKey === undefined) throw new Error('no connect-token key for the signing key');
+      const connectPayload = Buffer.from(
+        JSON.stringify({
+          v: CONNECT_TOKEN_VERSION,
+          kid: signer.kid,
+          sub: claims.sub,
+          sid: claims.sid,
+          roles: claims.roles,
+          sv: claims.sv,
+          exp: nowS + settings.accessTtlS,
+        }),
+      ).toString('base64url');
+      const connectToken = `${connectPayload}.${connectMac(connectKey, connectPayload).toString('base64url')}`;
+      return { token, connectToken, expiresIn: settings.accessTtlS };
+    },
+    verifyConnectToken: async (token) => {
+      if (token.length > MAX_CONNECT_TOKEN_CHARS) throw invalidConnectToken();
+      const [payload, mac, extra] = token.split('.');
+      if (
+        payload === undefined ||
+        mac === undefined ||
+        extra !== undefined ||
+        !SEGMENT.test(payload) ||
+        !SEGMENT.test(mac)
+      ) {
+        throw invalidConnectToken();
+      }
+      const macBytes = Buffer.from(mac, 'base64url');
+      if (macBytes.length !== 32) throw invalidConnectToken();
+      const claims = jsonObjectOf(payload);
+      if (claims === undefined || claims.v !== CONNECT_TOKEN_VERSION || typeof claims.kid !== 'string')
+        throw invalidConnectToken();
+      const key = await keyOfKid(claims.kid, (set) => set.connectKeys, invalidConnectToken);
+      if (!timingSafeEqual(connectMac(key, payload), macBytes)) throw invalidConnectToken();
+      const parsed = AccessClaims.safeParse(claims);
+      if (!parsed.success) throw invalidConnectToken();
+      const nowS = Math.floor(clock.now().getTime() / 1000);
+      if (parsed.data.exp <= nowS - CLOCK_TOLERANCE_S)
+        throw new AppError('UNAUTHORIZED', 'connect token expired');
+      return parsed.data;
     },
     verify: async (token) => {
       if (token.length > MAX_TOKEN_CHARS) throw invalidToken();
