@@ -15,7 +15,8 @@
  *   once, and no load that was already in flight may store its (possibly older) answer afterwards
  *   (an epoch counter), nor may a later caller join such a load.
  * - Bounded: at most `maxEntries` entries, the least recently used dropped first (a trusted entry
- *   lives as long as it is used, not `maxAgeMs`).
+ *   lives as long as it is used, not `maxAgeMs`). A RecencyMap, not delete + set per hit: that
+ *   made every hit of a hot session cost tens of µs in a full Map (recency-map.ts).
  * - A read in flight is joined only while it was asked for less than `maxAgeMs` ago (the same
  *   bound as an entry's): a slow database must not hand a later caller a pre-revocation row.
  * - Only found rows are kept: a missing session is asked for again each time.
@@ -23,6 +24,7 @@
  *   the rows' query was sent: an older snapshot must not undo a revocation heard meanwhile.
  */
 import type { SessionId, UserId } from '../../../protocol/src/ids.js';
+import { RecencyMap } from '../../platform/recency-map.js';
 
 export interface SessionCacheOptions<V> {
   /** Reads one session's row (the per-tick batcher); undefined when there is none. */
@@ -62,22 +64,16 @@ interface Entry<V> {
 export function createSessionCache<V>(options: SessionCacheOptions<V>): SessionCache<V> {
   const { load, userOf, maxAgeMs, maxEntries } = options;
   const now = options.now ?? (() => performance.now());
-  /** In `readAt` order (a refreshed entry is deleted and set again), so expired ones lead. */
-  const entries = new Map<SessionId, Entry<V>>();
+  const entries = new RecencyMap<SessionId, Entry<V>>(maxEntries);
   /** Reads in flight, with when each was asked for (its query was sent no earlier). */
   const loading = new Map<SessionId, { readonly promise: Promise<V | undefined>; readonly readAt: number }>();
   let epoch = 0;
 
   const store = (sessionId: SessionId, row: V, readAt: number) => {
     // A read that answers late (or a prefill from an older snapshot) never replaces a later one.
-    const known = entries.get(sessionId);
+    const known = entries.peek(sessionId);
     if (known !== undefined && known.readAt > readAt) return;
-    entries.delete(sessionId);
     entries.set(sessionId, { row, readAt });
-    for (const key of entries.keys()) {
-      if (entries.size <= maxEntries) break;
-      entries.delete(key);
-    }
   };
 
   return {
@@ -85,12 +81,7 @@ export function createSessionCache<V>(options: SessionCacheOptions<V>): SessionC
       const readAt = now();
       const entry = entries.get(sessionId);
       if (entry !== undefined) {
-        if (trusted || readAt - entry.readAt < maxAgeMs) {
-          // Most recently used last: eviction takes the least used first.
-          entries.delete(sessionId);
-          entries.set(sessionId, entry);
-          return Promise.resolve(entry.row);
-        }
+        if (trusted || readAt - entry.readAt < maxAgeMs) return Promise.resolve(entry.row);
         entries.delete(sessionId);
       }
       const inFlight = loading.get(sessionId);
@@ -128,7 +119,7 @@ export function createSessionCache<V>(options: SessionCacheOptions<V>): SessionC
         entries.delete(sessionId);
         return;
       }
-      for (const [key, entry] of entries) if (userOf(entry.row) === userId) entries.delete(key);
+      for (const [key, entry] of entries.entries()) if (userOf(entry.row) === userId) entries.delete(key);
     },
     clear: () => {
       epoch += 1;

@@ -44,6 +44,7 @@ import { Role } from '../../../protocol/src/rest/users.js';
 import type { Database } from '../../db/database.js';
 import type { Clock } from '../../platform/clock.js';
 import { AppError } from '../../platform/errors.js';
+import { RecencyMap } from '../../platform/recency-map.js';
 
 const ALG = 'EdDSA';
 const TYP = 'at+jwt';
@@ -324,7 +325,7 @@ export function createTokenService(
    * the token: about 60 bytes of key per entry instead of 450 (idle sockets' memory counts), for
    * about a microsecond per lookup. Whether the session is still alive is not cached here.
    */
-  const verified = new Map<string, AccessClaims>();
+  const verified = new RecencyMap<string, AccessClaims>(VERIFIED_CACHE_MAX);
 
   return {
     accessTtlS: settings.accessTtlS,
@@ -388,9 +389,10 @@ export function createTokenService(
       const cacheKey = sha256Of('sha256', token, 'base64url');
       const known = verified.get(cacheKey);
       if (known !== undefined) {
-        verified.delete(cacheKey);
-        if (known.exp <= nowS - CLOCK_TOLERANCE_S) throw new AppError('UNAUTHORIZED', 'access token expired');
-        verified.set(cacheKey, known);
+        if (known.exp <= nowS - CLOCK_TOLERANCE_S) {
+          verified.delete(cacheKey);
+          throw new AppError('UNAUTHORIZED', 'access token expired');
+        }
         return known;
       }
       const [head, body, signature, extra] = token.split('.');
@@ -430,8 +432,6 @@ export function createTokenService(
       if (payload === undefined) throw invalidToken();
       const claims = checkedClaims(payload, settings, nowS);
       verified.set(cacheKey, claims);
-      // Map order is insertion order and a hit re-inserts: the first key is the least recently used.
-      if (verified.size > VERIFIED_CACHE_MAX) verified.delete(verified.keys().next().value as string);
       return claims;
     },
     jwks: async () => ({ keys: [...(await keys()).jwks] }),
