@@ -1,6 +1,7 @@
 /**
  * The WebSocket side: the project's SDK (protocol/src/client) on this origin's /ws, authenticated
- * with the session's access token (the SDK asks again when the server says it expired).
+ * with the session's connect token (the access token for everything else; the SDK asks again
+ * when the server says it expired).
  * JSON encoding: readable in the browser's devtools, and msgpackr's code generation (new Function)
  * would need 'unsafe-eval', which the CSP does not allow.
  */
@@ -12,6 +13,6 @@ export function connectLive(session: Session): GigwireClient {
   return createClient({
     url: `${scheme}://${location.host}/ws`,
     encoding: 'json',
-    getAccessToken: ({ reason }) => session.accessToken(reason !== 'connect'),
+    getAccessToken: ({ reason }) => session.socketCredential(reason !== 'connect'),
   });
 }

@@ -6,6 +6,7 @@
  * never sent automatically the way a cookie would be (no CSRF). An XSS could still read it; the CSP
  * (scripts from this origin only) is the defence there.
  */
+import type { AccessCredential } from '../../protocol/src/client/index.js';
 import { tokenExpiresAt } from '../../protocol/src/client/jwt.js';
 import { type Api, auth, createApi, isApiError, type Me, type TokenSource } from './api.js';
 
@@ -17,6 +18,8 @@ export class Session implements TokenSource {
   readonly api: Api = createApi(this);
   user: Me | undefined;
   private access: string | undefined;
+  /** The connect token issued with `access` (opens the WebSocket with a cheaper check). */
+  private connect: string | undefined;
   private refreshing: Promise<string> | undefined;
   private readonly listeners = new Set<() => void>();
 
@@ -33,8 +36,9 @@ export class Session implements TokenSource {
     return sessionStorage.getItem(REFRESH_KEY);
   }
 
-  private keep(accessToken: string, refreshToken: string): void {
+  private keep(accessToken: string, refreshToken: string, connectToken: string | undefined): void {
     this.access = accessToken;
+    this.connect = connectToken;
     sessionStorage.setItem(REFRESH_KEY, refreshToken);
   }
 
@@ -48,12 +52,19 @@ export class Session implements TokenSource {
     return this.refreshing;
   }
 
+  /** What the WebSocket opens with: the access token and, when it came with one, its connect token. */
+  async socketCredential(force = false): Promise<AccessCredential> {
+    const accessToken = await this.accessToken(force);
+    const connectToken = this.access === accessToken ? this.connect : undefined;
+    return connectToken === undefined ? accessToken : { accessToken, connectToken };
+  }
+
   private async refresh(): Promise<string> {
     const token = this.refreshToken;
     if (token === null) throw new Error('signed out');
     try {
       const pair = await auth.refresh(token);
-      this.keep(pair.accessToken, pair.refreshToken);
+      this.keep(pair.accessToken, pair.refreshToken, pair.connectToken);
       return pair.accessToken;
     } catch (error) {
       // A spent or expired session: sign out locally; a network error keeps the token for later.
@@ -76,7 +87,7 @@ export class Session implements TokenSource {
 
   async signIn(login: string, password: string): Promise<void> {
     const result = await auth.login({ login, password });
-    this.keep(result.accessToken, result.refreshToken);
+    this.keep(result.accessToken, result.refreshToken, result.connectToken);
     this.user = result.user;
     this.changed();
   }
@@ -91,6 +102,7 @@ export class Session implements TokenSource {
 
   private forget(): void {
     this.access = undefined;
+    this.connect = undefined;
     this.user = undefined;
     sessionStorage.removeItem(REFRESH_KEY);
   }
