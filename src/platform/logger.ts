@@ -16,6 +16,7 @@ const SECRET_FIELDS = [
   'token',
   'accessToken',
   'refreshToken',
+  'connectToken',
   'access_token',
   'refresh_token',
   'secret',
