@@ -107,4 +107,85 @@ describe('RoomTracker', () => {
     for (let i = 0; i < 5; i++) await settle();
     expect(server.emitted).toEqual([1, 2, 3, 4]);
   });
+
+  it('retries a rejoin refused for a passing reason (the room moving after a crash) until it is answered', async () => {
+    const server = fakeServer(5);
+    const errors: unknown[] = [];
+    let refusals = 2;
+    const delays: number[] = [];
+    const tracker = new RoomTracker({
+      ...server.ports,
+      join: async (roomId, sinceSeq, resume) => {
+        if (resume && refusals > 0) {
+          refusals -= 1;
+          throw Object.assign(new Error('the room is moving'), { code: 'UNAVAILABLE' });
+        }
+        return server.ports.join(roomId, sinceSeq, resume);
+      },
+      onError: (error) => errors.push(error),
+      delay: async (ms) => {
+        delays.push(ms);
+      },
+    });
+    await tracker.join(ROOM);
+    tracker.resume();
+    for (let i = 0; i < 10; i++) await settle();
+    expect(server.joins).toEqual([undefined, 5]);
+    expect(delays).toHaveLength(2);
+    expect(errors).toEqual([]);
+    // Rejoined: live messages flow again.
+    tracker.onMessage(message(6));
+    expect(server.emitted).toEqual([6]);
+  });
+
+  it('does not retry a rejoin refused for good (FORBIDDEN: removed from the room), and reports it', async () => {
+    const server = fakeServer(1);
+    const errors: unknown[] = [];
+    let calls = 0;
+    const tracker = new RoomTracker({
+      ...server.ports,
+      join: async (roomId, sinceSeq, resume) => {
+        calls += 1;
+        if (resume) throw Object.assign(new Error('not a member'), { code: 'FORBIDDEN' });
+        return server.ports.join(roomId, sinceSeq, resume);
+      },
+      onError: (error) => errors.push(error),
+      delay: async () => undefined,
+    });
+    await tracker.join(ROOM);
+    tracker.resume();
+    for (let i = 0; i < 5; i++) await settle();
+    expect(calls).toBe(2);
+    expect(errors).toHaveLength(1);
+  });
+
+  it('stops retrying once a newer reconnect resumed, or the room was left', async () => {
+    const server = fakeServer(1);
+    let resumeJoins = 0;
+    const waits: (() => void)[] = [];
+    const tracker = new RoomTracker({
+      ...server.ports,
+      join: async (roomId, sinceSeq, resume) => {
+        if (resume) {
+          resumeJoins += 1;
+          throw Object.assign(new Error('busy'), { code: 'UNAVAILABLE' });
+        }
+        return server.ports.join(roomId, sinceSeq, resume);
+      },
+      onError: () => undefined,
+      delay: () => new Promise<void>((resolve) => waits.push(resolve)),
+    });
+    await tracker.join(ROOM);
+    tracker.resume();
+    await settle();
+    expect(resumeJoins).toBe(1);
+    tracker.resume(); // a newer connection: its own loop
+    await settle();
+    expect(resumeJoins).toBe(2);
+    await tracker.leave(ROOM);
+    for (const wake of waits) wake();
+    for (let i = 0; i < 5; i++) await settle();
+    // Neither loop asked again: the first was superseded, the second's room was left.
+    expect(resumeJoins).toBe(2);
+  });
 });

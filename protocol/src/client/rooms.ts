@@ -3,7 +3,10 @@
  * turns whatever arrives (backlog after a join with sinceSeq, live pushes, duplicates after a
  * reconnect) into one gap-free, duplicate-free, in-order stream. A seq jump is filled through
  * `room.history` before any later message is emitted. After every reconnect each room is joined
- * again with its last seq, so the server pushes exactly the missed messages.
+ * again with its last seq, so the server pushes exactly the missed messages. A rejoin refused for a
+ * passing reason (UNAVAILABLE while the room moves to another node after a crash, RATE_LIMITED,
+ * INTERNAL, a TIMEOUT) is tried again with backoff until it succeeds, the room is left or the next
+ * reconnect takes over: given up, the room would stay joined in the app and silent on the wire.
  */
 import type { RoomMessage } from '../frames.js';
 
@@ -16,7 +19,17 @@ export interface RoomTrackerPorts {
   readonly history: (roomId: string, beforeSeq: number, limit: number) => Promise<RoomHistoryReply>;
   readonly emit: (message: RoomMessage) => void;
   readonly onError: (error: unknown) => void;
+  /** Waits between rejoin attempts (default setTimeout); tests pass their own. */
+  readonly delay?: (ms: number) => Promise<void>;
 }
+
+/** Error codes after which a rejoin is worth trying again on the same connection. */
+const PASSING = new Set(['UNAVAILABLE', 'RATE_LIMITED', 'INTERNAL', 'TIMEOUT']);
+const isPassing = (error: unknown) =>
+  typeof error === 'object' && error !== null && PASSING.has(String((error as { code?: unknown }).code));
+const REJOIN_FIRST_DELAY_MS = 250;
+const REJOIN_MAX_DELAY_MS = 5_000;
+const defaultDelay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 interface TrackedRoom {
   /** Highest seq emitted; undefined until the first join replied. */
@@ -30,6 +43,8 @@ const HISTORY_PAGE = 100;
 
 export class RoomTracker {
   private readonly rooms = new Map<string, TrackedRoom>();
+  /** Counts resumes: a rejoin loop of an earlier connection stops once a newer one began. */
+  private generation = 0;
 
   constructor(private readonly ports: RoomTrackerPorts) {}
 
@@ -54,8 +69,27 @@ export class RoomTracker {
 
   /** After a reconnect: join every room again from its last seq. */
   resume(): void {
-    for (const [roomId, room] of this.rooms) {
-      this.joinTracked(roomId, room, true).catch((error: unknown) => this.ports.onError(error));
+    this.generation += 1;
+    for (const [roomId, room] of this.rooms) void this.rejoin(roomId, room, this.generation);
+  }
+
+  private async rejoin(roomId: string, room: TrackedRoom, generation: number): Promise<void> {
+    const delay = this.ports.delay ?? defaultDelay;
+    const current = () => generation === this.generation && this.rooms.get(roomId) === room;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await this.joinTracked(roomId, room, true);
+        return;
+      } catch (error) {
+        if (!current() || !isPassing(error)) {
+          this.ports.onError(error);
+          return;
+        }
+      }
+      // Full jitter: the clients of a crashed node all rejoin at once.
+      const ceiling = Math.min(REJOIN_MAX_DELAY_MS, REJOIN_FIRST_DELAY_MS * 2 ** attempt);
+      await delay(ceiling / 2 + Math.random() * (ceiling / 2));
+      if (!current()) return;
     }
   }
 
