@@ -20,27 +20,24 @@ export type UpgradeCredential =
   | { readonly kind: 'access'; readonly token: string }
   | { readonly kind: 'connect'; readonly token: string };
 
-/** The access token of an upgrade, if it carries one (see `credentialFromUpgrade`). */
-export function tokenFromUpgrade(input: UpgradeInput): string | undefined {
+/**
+ * The credential of an upgrade: a connect token when a `connect.` entry is offered, else the
+ * access token (Authorization header, `bearer.` entry, ?access_token=). The header is parsed once.
+ */
+function credentialFromUpgrade(
+  input: UpgradeInput,
+  entries: readonly string[],
+): UpgradeCredential | undefined {
+  const entryWith = (prefix: string) =>
+    entries.find((entry) => entry.startsWith(prefix))?.slice(prefix.length);
+  const connect = entryWith(CONNECT_SUBPROTOCOL_PREFIX);
+  if (connect !== undefined) return { kind: 'connect', token: connect };
   const bearer = input.authorization === undefined ? null : /^Bearer +(\S+)$/i.exec(input.authorization);
-  if (bearer?.[1] !== undefined) return bearer[1];
-  const fromProtocol = parseSubprotocols(input.protocols).find((entry) =>
-    entry.startsWith(BEARER_SUBPROTOCOL_PREFIX),
-  );
-  if (fromProtocol !== undefined) return fromProtocol.slice(BEARER_SUBPROTOCOL_PREFIX.length);
-  const fromQuery = new URLSearchParams(input.query).get('access_token');
-  return fromQuery === null || fromQuery === '' ? undefined : fromQuery;
-}
-
-/** The credential of an upgrade: a connect token when one is offered, else the access token. */
-export function credentialFromUpgrade(input: UpgradeInput): UpgradeCredential | undefined {
-  const connect = parseSubprotocols(input.protocols).find((entry) =>
-    entry.startsWith(CONNECT_SUBPROTOCOL_PREFIX),
-  );
-  if (connect !== undefined)
-    return { kind: 'connect', token: connect.slice(CONNECT_SUBPROTOCOL_PREFIX.length) };
-  const token = tokenFromUpgrade(input);
-  return token === undefined ? undefined : { kind: 'access', token };
+  const token =
+    bearer?.[1] ??
+    entryWith(BEARER_SUBPROTOCOL_PREFIX) ??
+    new URLSearchParams(input.query).get('access_token');
+  return token === null || token === '' ? undefined : { kind: 'access', token };
 }
 
 /** The neutral message of a refused upgrade that was not the client's fault. */
@@ -58,7 +55,8 @@ export function upgradeFailure(error: unknown): AppError {
 
 export function createUpgradeAuthenticator(auth: AuthService) {
   return async (input: UpgradeInput): Promise<AcceptedUpgrade> => {
-    const credential = credentialFromUpgrade(input);
+    const entries = parseSubprotocols(input.protocols);
+    const credential = credentialFromUpgrade(input, entries);
     if (credential === undefined)
       throw new AppError('UNAUTHORIZED', 'an access token is required to open a socket');
     let principal: Awaited<ReturnType<AuthService['authenticate']>>;
@@ -70,7 +68,7 @@ export function createUpgradeAuthenticator(auth: AuthService) {
     } catch (error) {
       throw upgradeFailure(error);
     }
-    const negotiated = negotiateEncoding(input.protocols);
+    const negotiated = negotiateEncoding(entries);
     return { principal, encoding: negotiated.encoding, protocol: negotiated.subprotocol ?? '' };
   };
 }
