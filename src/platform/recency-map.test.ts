@@ -32,6 +32,9 @@ describe('RecencyMap', () => {
     expect(after.at(-1)).toBe('k0');
     for (let i = 0; i < 1_000; i += 1) map.get('k0');
     expect(keysOf(map)).toEqual(after);
+    // A young entry that is not last stays where it is (a delete + set per hit would move it).
+    map.get('k90');
+    expect(keysOf(map)).toEqual(after);
   });
 
   it('moves a hot entry again once half the capacity of other inserts happened', () => {
