@@ -9,6 +9,7 @@ import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../platform/logger.js';
 import type { Database } from './database.js';
+import { PreparingClient } from './prepared-statements.js';
 
 export type DbDialect = 'postgres' | 'pglite';
 
@@ -34,6 +35,7 @@ export async function createDb(target: DbTarget, log: Logger): Promise<DbHandle>
       max: target.poolMax,
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
+      Client: PreparingClient,
     });
     // MUST: an idle client whose server went away emits 'error' on the pool; unhandled it kills the process.
     pool.on('error', (error) => log.warn({ err: error }, 'idle PostgreSQL connection lost'));

@@ -2,6 +2,7 @@
 import { type InsertObject, type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../database.js';
+import { preparedStatementMark } from '../prepared-statements.js';
 import type { MessagesTable, RoomsTable } from '../tables/rooms.table.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -362,7 +363,7 @@ export async function insertMessages(
 
 /**
  * Stores a batch that is believed new in one statement (one round trip, atomic), fenced by the
- * writer's epoch: `fence` locks the room row only while its epoch is still `epoch` (a takeover
+ * writer's epoch: the room row is locked only while its epoch is still `epoch` (a takeover
  * committed first is seen here: the row is re-read after the lock wait), and the INSERT takes its
  * rows only when the fence holds, so a deposed owner stores nothing (RoomFencedError). The room's
  * last_seq bump runs in the same statement. Any unique violation (a resend stored in an earlier
@@ -376,31 +377,10 @@ export async function insertNewMessages(
   messages: readonly NewMessage[],
 ): Promise<MessageRow[]> {
   if (messages.length === 0) return [];
-  const lastSeq = Math.max(...messages.map((m) => m.seq));
-  const values = sql.join(
-    messages.map(
-      (m) =>
-        sql`(${m.seq}::bigint, ${m.senderId}::uuid, ${m.clientMsgId}::text, ${m.body}::text, ${
-          m.meta === null ? null : JSON.stringify(m.meta)
-        }::jsonb)`,
-    ),
-  );
-  const result = await sql<Selectable<MessagesTable> & { fenced: boolean | null }>`
-    with fence as (
-      select id from rooms where id = ${roomId} and owner_epoch = ${epoch} for no key update
-    ), inserted as (
-      insert into messages (room_id, seq, sender_id, client_msg_id, body, meta)
-      select fence.id, v.seq, v.sender_id, v.client_msg_id, v.body, v.meta
-      from (values ${values}) as v(seq, sender_id, client_msg_id, body, meta) cross join fence
-      returning *
-    ), bumped as (
-      update rooms set last_seq = ${lastSeq}
-      where id = ${roomId} and last_seq < ${lastSeq} and owner_epoch = ${epoch}
-      returning id
-    )
-    select inserted.* from inserted`.execute(db);
-  if (result.rows.length === 0) throw new RoomFencedError(roomId);
-  return result.rows.map(toMessage);
+  const stored = await insertNewMessagesOfRooms(db, [{ roomId, epoch, messages }]);
+  const rows = stored.get(roomId);
+  if (rows === undefined) throw new RoomFencedError(roomId);
+  return rows;
 }
 
 /** One room's batch inside a node-wide write (`insertNewMessagesOfRooms`). */
@@ -409,6 +389,42 @@ export interface RoomBatch {
   readonly epoch: number;
   readonly messages: readonly NewMessage[];
 }
+
+/**
+ * The hottest statement of the node: a prepared statement (src/db/prepared-statements.ts), so its
+ * text is fixed and the batches arrive as one array per column. Explicit columns in and out.
+ */
+const insertNewMessagesStatement = (columns: {
+  roomIds: string[];
+  epochs: number[];
+  seqs: number[];
+  senderIds: string[];
+  clientMsgIds: string[];
+  bodies: string[];
+  metas: (string | null)[];
+}) => sql<Selectable<MessagesTable>>`${sql.raw(preparedStatementMark('insert_new_messages_of_rooms'))}
+    with v(room_id, epoch, seq, sender_id, client_msg_id, body, meta) as (
+      select * from unnest(${columns.roomIds}::uuid[], ${columns.epochs}::bigint[], ${columns.seqs}::bigint[],
+        ${columns.senderIds}::uuid[], ${columns.clientMsgIds}::text[], ${columns.bodies}::text[], ${columns.metas}::jsonb[])
+    ),
+    wanted as (select room_id, epoch, max(seq) as last_seq from v group by room_id, epoch),
+    fence as (
+      select rooms.id, rooms.owner_epoch from rooms
+      join wanted on wanted.room_id = rooms.id and wanted.epoch = rooms.owner_epoch
+      order by rooms.id
+      for no key update of rooms
+    ), inserted as (
+      insert into messages (room_id, seq, sender_id, client_msg_id, body, meta)
+      select v.room_id, v.seq, v.sender_id, v.client_msg_id, v.body, v.meta
+      from v join fence on fence.id = v.room_id and fence.owner_epoch = v.epoch
+      returning room_id, seq, sender_id, client_msg_id, body, meta, sent_at
+    ), bumped as (
+      update rooms set last_seq = wanted.last_seq
+      from wanted join fence on fence.id = wanted.room_id
+      where rooms.id = wanted.room_id and rooms.last_seq < wanted.last_seq
+      returning rooms.id
+    )
+    select room_id, seq, sender_id, client_msg_id, body, meta, sent_at from inserted`;
 
 /**
  * The batches of several rooms, each believed new, in ONE statement (node-wide group commit): one
@@ -426,36 +442,27 @@ export async function insertNewMessagesOfRooms(
 ): Promise<Map<RoomId, MessageRow[]>> {
   const stored = new Map<RoomId, MessageRow[]>();
   if (batches.length === 0) return stored;
-  const values = sql.join(
-    batches.flatMap((batch) =>
-      batch.messages.map(
-        (m) =>
-          sql`(${batch.roomId}::uuid, ${batch.epoch}::bigint, ${m.seq}::bigint, ${m.senderId}::uuid, ${m.clientMsgId}::text, ${m.body}::text, ${
-            m.meta === null ? null : JSON.stringify(m.meta)
-          }::jsonb)`,
-      ),
-    ),
-  );
-  const result = await sql<Selectable<MessagesTable>>`
-    with v(room_id, epoch, seq, sender_id, client_msg_id, body, meta) as (values ${values}),
-    wanted as (select room_id, epoch, max(seq) as last_seq from v group by room_id, epoch),
-    fence as (
-      select rooms.id, rooms.owner_epoch from rooms
-      join wanted on wanted.room_id = rooms.id and wanted.epoch = rooms.owner_epoch
-      order by rooms.id
-      for no key update of rooms
-    ), inserted as (
-      insert into messages (room_id, seq, sender_id, client_msg_id, body, meta)
-      select v.room_id, v.seq, v.sender_id, v.client_msg_id, v.body, v.meta
-      from v join fence on fence.id = v.room_id and fence.owner_epoch = v.epoch
-      returning *
-    ), bumped as (
-      update rooms set last_seq = wanted.last_seq
-      from wanted join fence on fence.id = wanted.room_id
-      where rooms.id = wanted.room_id and rooms.last_seq < wanted.last_seq
-      returning rooms.id
-    )
-    select inserted.* from inserted`.execute(db);
+  const columns = {
+    roomIds: [] as string[],
+    epochs: [] as number[],
+    seqs: [] as number[],
+    senderIds: [] as string[],
+    clientMsgIds: [] as string[],
+    bodies: [] as string[],
+    metas: [] as (string | null)[],
+  };
+  for (const batch of batches) {
+    for (const m of batch.messages) {
+      columns.roomIds.push(batch.roomId);
+      columns.epochs.push(batch.epoch);
+      columns.seqs.push(m.seq);
+      columns.senderIds.push(m.senderId);
+      columns.clientMsgIds.push(m.clientMsgId);
+      columns.bodies.push(m.body);
+      columns.metas.push(m.meta === null ? null : JSON.stringify(m.meta));
+    }
+  }
+  const result = await insertNewMessagesStatement(columns).execute(db);
   for (const row of result.rows) {
     const message = toMessage(row);
     const list = stored.get(message.room_id);
