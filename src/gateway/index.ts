@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { createCodec } from '../../protocol/src/codec.js';
 import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
 import type { ClientFrame, NotificationsReadPayload, WalletPayload } from '../../protocol/src/frames.js';
@@ -159,6 +159,13 @@ export function createGateway(deps: GatewayDeps) {
     labelNames: ['transport'],
     registers: [deps.metrics],
   });
+  const upgradeDecisions = new Counter({
+    name: 'gigwire_ws_upgrade_decisions_total',
+    help: 'WebSocket upgrade credential checks by path: memory (decided without waiting: a connect token whose key and session row were cached, uWS only) or waited (the asynchronous check: a session read, an Ed25519 signature, the Fastify transport).',
+    labelNames: ['path'],
+    registers: [deps.metrics],
+  });
+  const upgradeAuthenticator = createUpgradeAuthenticator(deps.auth);
   new Gauge({
     name: 'gigwire_ws_engine_info',
     help: 'Constant 1, labelled with the WebSocket engine that serves WS_PORT.',
@@ -303,7 +310,21 @@ export function createGateway(deps: GatewayDeps) {
   const core: GatewayCore = {
     admitUpgrade: (remoteAddress, forwardedFor) =>
       upgradeRate.admit(clientAddress(remoteAddress, forwardedFor)),
-    authenticateUpgrade: createUpgradeAuthenticator(deps.auth),
+    authenticateUpgrade: (input) => {
+      upgradeDecisions.inc({ path: 'waited' });
+      return upgradeAuthenticator.authenticateUpgrade(input);
+    },
+    authenticateUpgradeNow: (input) => {
+      // A refusal decided from memory (it throws) counts as decided too.
+      let decided = true;
+      try {
+        const accepted = upgradeAuthenticator.authenticateUpgradeNow(input);
+        decided = accepted !== undefined;
+        return accepted;
+      } finally {
+        if (decided) upgradeDecisions.inc({ path: 'memory' });
+      }
+    },
     open: (upgrade, transport) => {
       // Checked when the socket opens (synchronously, so parallel upgrades cannot all pass): the
       // extra socket is closed before it is registered anywhere or says hello.

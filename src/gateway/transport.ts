@@ -63,5 +63,12 @@ export interface GatewayCore {
   ) => { readonly ok: true } | { readonly ok: false; readonly retryAfterS: number };
   /** @throws AppError UNAUTHORIZED (→ HTTP 401, no socket) */
   readonly authenticateUpgrade: (input: UpgradeInput) => Promise<AcceptedUpgrade>;
+  /**
+   * The same decision without waiting, when it can be made from memory (a connect token whose key
+   * and session row are cached — the common case): a transport that can upgrade synchronously
+   * then skips the asynchronous path. undefined: call `authenticateUpgrade`.
+   * @throws AppError UNAUTHORIZED or UNAVAILABLE, as `authenticateUpgrade` rejects
+   */
+  readonly authenticateUpgradeNow: (input: UpgradeInput) => AcceptedUpgrade | undefined;
   readonly open: (upgrade: AcceptedUpgrade, transport: SocketTransport) => SocketHandler;
 }

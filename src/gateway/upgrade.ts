@@ -12,9 +12,9 @@ import {
   negotiateEncoding,
   parseSubprotocols,
 } from '../../protocol/src/version.js';
-import type { AuthService } from '../domain/auth/service.js';
+import type { AuthService, Principal } from '../domain/auth/service.js';
 import { AppError, isAppError } from '../platform/errors.js';
-import type { AcceptedUpgrade, UpgradeInput } from './transport.js';
+import type { AcceptedUpgrade, GatewayCore, UpgradeInput } from './transport.js';
 
 export type UpgradeCredential =
   | { readonly kind: 'access'; readonly token: string }
@@ -53,22 +53,42 @@ export function upgradeFailure(error: unknown): AppError {
   return new AppError('UNAVAILABLE', UPGRADE_UNAVAILABLE, { cause: error });
 }
 
-export function createUpgradeAuthenticator(auth: AuthService) {
-  return async (input: UpgradeInput): Promise<AcceptedUpgrade> => {
-    const entries = parseSubprotocols(input.protocols);
-    const credential = credentialFromUpgrade(input, entries);
-    if (credential === undefined)
-      throw new AppError('UNAUTHORIZED', 'an access token is required to open a socket');
-    let principal: Awaited<ReturnType<AuthService['authenticate']>>;
-    try {
-      principal =
-        credential.kind === 'connect'
-          ? await auth.authenticateConnectToken(credential.token)
-          : await auth.authenticate(credential.token);
-    } catch (error) {
-      throw upgradeFailure(error);
-    }
+export function createUpgradeAuthenticator(
+  auth: AuthService,
+): Pick<GatewayCore, 'authenticateUpgrade' | 'authenticateUpgradeNow'> {
+  const acceptedAs = (principal: Principal, entries: readonly string[]): AcceptedUpgrade => {
     const negotiated = negotiateEncoding(entries);
     return { principal, encoding: negotiated.encoding, protocol: negotiated.subprotocol ?? '' };
+  };
+  return {
+    authenticateUpgrade: async (input) => {
+      const entries = parseSubprotocols(input.protocols);
+      const credential = credentialFromUpgrade(input, entries);
+      if (credential === undefined)
+        throw new AppError('UNAUTHORIZED', 'an access token is required to open a socket');
+      let principal: Principal;
+      try {
+        principal =
+          credential.kind === 'connect'
+            ? await auth.authenticateConnectToken(credential.token)
+            : await auth.authenticate(credential.token);
+      } catch (error) {
+        throw upgradeFailure(error);
+      }
+      return acceptedAs(principal, entries);
+    },
+    authenticateUpgradeNow: (input) => {
+      const entries = parseSubprotocols(input.protocols);
+      const credential = credentialFromUpgrade(input, entries);
+      // Access tokens (an Ed25519 check) and missing credentials take the asynchronous path.
+      if (credential?.kind !== 'connect') return undefined;
+      let principal: Principal | undefined;
+      try {
+        principal = auth.authenticateConnectTokenNow(credential.token);
+      } catch (error) {
+        throw upgradeFailure(error);
+      }
+      return principal === undefined ? undefined : acceptedAs(principal, entries);
+    },
   };
 }

@@ -1,9 +1,12 @@
 /**
  * The uWebSockets.js listener on WS_PORT: /ws only. Each upgrade first takes a token from its client
  * address's bucket (429 and no socket, before any auth work, otherwise); auth happens before the
- * upgrade completes (401 and no socket otherwise). uWS hygiene (ARCHITECTURE.md §3.11): headers are copied
- * synchronously, onAborted is registered before the await, the upgrade is corked, every send after
- * an await is corked, heartbeats are uWS's automatic pings with idleTimeout (no JS timer per socket).
+ * upgrade completes (401 and no socket otherwise). When that decision can be made from memory (a
+ * connect token whose key and session row are cached, `authenticateUpgradeNow`) the upgrade
+ * completes synchronously inside the handler, as raw uWS does; otherwise it is asynchronous, with
+ * uWS hygiene (ARCHITECTURE.md §3.11): headers are copied synchronously, onAborted is registered
+ * before the await, the upgrade is corked, every send after an await is corked. Heartbeats are
+ * uWS's automatic pings with idleTimeout (no JS timer per socket).
  *
  * Upstream bug worked around (uNetworking/uWebSockets #1928, fixed by PR #1929, which the only
  * build on npm for Node 20 predates): after an asynchronous upgrade inside res.cork(), cork() can
@@ -173,6 +176,37 @@ export async function listenUws(options: {
         });
         return;
       }
+      const refuse = (error: unknown) => {
+        // Only a credential failure is the client's (401, its message); anything else is ours:
+        // 503 with a neutral message, the cause logged here and never sent.
+        const failure = upgradeFailure(error);
+        if (failure.code === 'UNAUTHORIZED') {
+          rejectUpgrade(res, '401 Unauthorized', options.unauthorizedBody(failure.message));
+          return;
+        }
+        log.error({ err: failure.cause ?? failure }, 'WebSocket upgrade failed');
+        rejectUpgrade(res, '503 Service Unavailable', UPGRADE_UNAVAILABLE_BODY);
+      };
+      // The common case (a connect token, its key and session row in memory) is decided right here
+      // and upgraded synchronously, as raw uWS does: no promise, no abort handler, no cork anchor
+      // (#1928 concerns asynchronous upgrades only).
+      let acceptedNow: AcceptedUpgrade | undefined;
+      try {
+        acceptedNow = core.authenticateUpgradeNow(input);
+      } catch (error) {
+        refuse(error);
+        return;
+      }
+      if (acceptedNow !== undefined) {
+        res.upgrade<UserData>(
+          { accepted: acceptedNow, handler: undefined, closed: false },
+          key,
+          acceptedNow.protocol,
+          extensions,
+          context,
+        );
+        return;
+      }
       let aborted = false;
       res.onAborted(() => {
         aborted = true;
@@ -191,16 +225,7 @@ export async function listenUws(options: {
           });
         },
         (error: unknown) => {
-          if (aborted) return;
-          // Only a credential failure is the client's (401, its message); anything else is ours:
-          // 503 with a neutral message, the cause logged here and never sent.
-          const failure = upgradeFailure(error);
-          if (failure.code === 'UNAUTHORIZED') {
-            rejectUpgrade(res, '401 Unauthorized', options.unauthorizedBody(failure.message));
-            return;
-          }
-          log.error({ err: failure.cause ?? failure }, 'WebSocket upgrade failed');
-          rejectUpgrade(res, '503 Service Unavailable', UPGRADE_UNAVAILABLE_BODY);
+          if (!aborted) refuse(error);
         },
       );
     },

@@ -14,6 +14,9 @@
  *   access token is made unusable: its signature is broken) and its requests work;
  * - with keys in the database, another process derives the same MAC key, and after it rotates the
  *   signing key the node accepts connect tokens of both keys and issues them with the new one;
+ * - on uWS, an upgrade whose session row is cached is decided in the upgrade handler without
+ *   waiting (counted by gigwire_ws_upgrade_decisions_total), each as its own user; after a
+ *   logout that session's next upgrade waits and is refused;
  * - no connect token appears in the node's logs.
  */
 import type { IncomingMessage } from 'node:http';
@@ -287,6 +290,50 @@ describe('connect tokens on a whole node', () => {
       expect(await upgradeStatus(url, [Subprotocol.JSON, `connect.${pair.connectToken}`])).toBe(401);
       expect(await upgradeStatus(url, [Subprotocol.JSON, `connect.${otherSession.connectToken}`])).toBe(101);
     }
+  });
+
+  it('on uWS, upgrades whose session row is in memory are decided without waiting, each as its own user', async () => {
+    const metric = async (path: string) =>
+      (await (await fetch(`${test.node.baseUrl}/metrics`)).text())
+        .split('\n')
+        .filter((line) => line.startsWith(`gigwire_ws_upgrade_decisions_total{path="${path}"`))
+        .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    const users = await Promise.all(Array.from({ length: 6 }, () => registerUser(api)));
+    const pairs = await Promise.all(users.map((user) => login(user)));
+    const openAll = () =>
+      Promise.all(
+        pairs.map(async (pair) => {
+          const socket = await open(
+            endpoints().uws,
+            [Subprotocol.JSON, `connect.${pair.connectToken}`],
+            'json',
+          );
+          return (await socket.next((f) => f.t === 'hello')).d as { userId: string };
+        }),
+      );
+    // First round: whatever path each took (the row may not be cached yet), the right users.
+    expect((await openAll()).map((hello) => hello.userId)).toEqual(users.map((user) => user.id));
+    const [memoryBefore, waitedBefore] = [await metric('memory'), await metric('waited')];
+    // Second round, all at once: every row is cached now, so each is decided in the upgrade handler.
+    expect((await openAll()).map((hello) => hello.userId)).toEqual(users.map((user) => user.id));
+    expect(await metric('memory')).toBe(memoryBefore + users.length);
+    expect(await metric('waited')).toBe(waitedBefore);
+
+    // A logout: the session's cached row is dropped, so its next upgrade waits for the database
+    // and is refused; the other users still open from memory.
+    const [first, ...others] = pairs;
+    if (first === undefined) throw new Error('no pair');
+    expect((await api.post('/v1/auth/logout', { refreshToken: first.refreshToken })).status).toBe(204);
+    expect(await upgradeStatus(endpoints().uws, [Subprotocol.JSON, `connect.${first.connectToken}`])).toBe(
+      401,
+    );
+    const memoryBeforeOthers = await metric('memory');
+    for (const pair of others) {
+      expect(await upgradeStatus(endpoints().uws, [Subprotocol.JSON, `connect.${pair.connectToken}`])).toBe(
+        101,
+      );
+    }
+    expect(await metric('memory')).toBe(memoryBeforeOthers + others.length);
   });
 
   it('is no access token: REST answers 401 problem+json, auth.refresh an error frame', async () => {

@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 import type { SessionId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import { AppError } from '../../platform/errors.js';
-import { type AccessClaims, createTokenService } from './tokens.js';
+import { type AccessClaims, createTokenService, type TokenService } from './tokens.js';
 
 const TTL_S = 900;
 const START_MS = Date.UTC(2026, 11, 5, 12, 0, 0);
@@ -84,6 +84,32 @@ async function expectInvalid(
   expect(error, label).toMatchObject({ code: 'UNAUTHORIZED', message });
 }
 
+/**
+ * verifyConnectToken, after checking that verifyConnectTokenNow (the WebSocket edge's synchronous
+ * path) decides the same without waiting: the same claims or the same error — or defers
+ * (undefined), which it may only do for a kid its key set lacks (the asynchronous path reloads or
+ * refuses).
+ */
+async function verifyBoth(tokens: TokenService, token: string, label?: string): Promise<AccessClaims> {
+  let now: { claims?: AccessClaims | undefined; error?: unknown };
+  try {
+    now = { claims: tokens.verifyConnectTokenNow(token) };
+  } catch (error) {
+    now = { error };
+  }
+  const later: { claims?: AccessClaims; error?: unknown } = await tokens.verifyConnectToken(token).then(
+    (claims) => ({ claims }),
+    (error: unknown) => ({ error }),
+  );
+  if (now.error === undefined && now.claims === undefined) {
+    expect(later.error, `${label ?? token}: deferred, then refused`).toBeInstanceOf(AppError);
+  } else {
+    expect(now, label ?? token).toEqual(later);
+  }
+  if (later.error !== undefined) throw later.error;
+  return later.claims as AccessClaims;
+}
+
 describe('connect tokens', () => {
   it('are issued with every access token: same claims and expiry, documented format and MAC', async () => {
     const jwk = await privateJwk('ct-key');
@@ -99,7 +125,7 @@ describe('connect tokens', () => {
     expect(mac).toBe(macOf(jwk, payload));
     expect(Buffer.from(mac, 'base64url')).toHaveLength(32);
 
-    const verified = await tokens.verifyConnectToken(issued.connectToken);
+    const verified = await verifyBoth(tokens, issued.connectToken);
     expect(verified).toEqual({ ...claims, exp });
     // The access token issued with it says the same.
     expect(await tokens.verify(issued.token)).toEqual(verified);
@@ -113,7 +139,7 @@ describe('connect tokens', () => {
     const issued = await tokens.issue(claims);
     const kid = decode(split(issued.connectToken)[0]).kid;
     expect(kid).toEqual(expect.stringMatching(/^[A-Za-z0-9_-]{43}$/));
-    expect(await tokens.verifyConnectToken(issued.connectToken)).toMatchObject(claims);
+    expect(await verifyBoth(tokens, issued.connectToken)).toMatchObject(claims);
   });
 
   it('refuses a payload with any claim changed (re-encoded, MAC kept)', async () => {
@@ -133,16 +159,16 @@ describe('connect tokens', () => {
     ];
     for (const change of changes) {
       await expectInvalid(
-        tokens.verifyConnectToken(`${encode({ ...original, ...change })}.${mac}`),
+        verifyBoth(tokens, `${encode({ ...original, ...change })}.${mac}`),
         undefined,
         JSON.stringify(change),
       );
     }
     // A claim dropped is refused just the same.
     const { sv: _dropped, ...withoutSv } = original;
-    await expectInvalid(tokens.verifyConnectToken(`${encode(withoutSv)}.${mac}`));
+    await expectInvalid(verifyBoth(tokens, `${encode(withoutSv)}.${mac}`));
     // The payload re-encoded unchanged is the same string: still accepted (the control).
-    expect(await tokens.verifyConnectToken(`${encode(original)}.${mac}`)).toMatchObject(claims);
+    expect(await verifyBoth(tokens, `${encode(original)}.${mac}`)).toMatchObject(claims);
   });
 
   it('refuses a tampered, truncated, extended or foreign MAC', async () => {
@@ -153,24 +179,20 @@ describe('connect tokens', () => {
     for (const index of [0, 15, 31]) {
       const flipped = Buffer.from(bytes);
       flipped[index] = (flipped[index] ?? 0) ^ 0x01;
-      await expectInvalid(tokens.verifyConnectToken(`${payload}.${flipped.toString('base64url')}`));
+      await expectInvalid(verifyBoth(tokens, `${payload}.${flipped.toString('base64url')}`));
     }
+    await expectInvalid(verifyBoth(tokens, `${payload}.${bytes.subarray(0, 31).toString('base64url')}`));
+    await expectInvalid(verifyBoth(tokens, `${payload}.${mac.slice(0, -2)}`));
     await expectInvalid(
-      tokens.verifyConnectToken(`${payload}.${bytes.subarray(0, 31).toString('base64url')}`),
+      verifyBoth(tokens, `${payload}.${Buffer.concat([bytes, Buffer.from([0])]).toString('base64url')}`),
     );
-    await expectInvalid(tokens.verifyConnectToken(`${payload}.${mac.slice(0, -2)}`));
-    await expectInvalid(
-      tokens.verifyConnectToken(
-        `${payload}.${Buffer.concat([bytes, Buffer.from([0])]).toString('base64url')}`,
-      ),
-    );
-    await expectInvalid(tokens.verifyConnectToken(`${payload}.${Buffer.alloc(32).toString('base64url')}`));
+    await expectInvalid(verifyBoth(tokens, `${payload}.${Buffer.alloc(32).toString('base64url')}`));
 
     // Another key under the same kid: the kid is known, the MAC is not the key's.
     const impostor = service(await privateJwk('ct-key')).tokens;
     const forged = (await impostor.issue(claims)).connectToken;
     expect(split(forged)[0]).toBe(payload);
-    await expectInvalid(tokens.verifyConnectToken(forged));
+    await expectInvalid(verifyBoth(tokens, forged));
     // And the other way round.
     await expectInvalid(impostor.verifyConnectToken(`${payload}.${mac}`));
   });
@@ -180,20 +202,16 @@ describe('connect tokens', () => {
     const { tokens } = service(jwk);
     const original = decode(split((await tokens.issue(claims)).connectToken)[0]);
     // The control: a payload MACed here exactly as the service does is accepted.
-    expect(await tokens.verifyConnectToken(signed(jwk, original))).toMatchObject(claims);
+    expect(await verifyBoth(tokens, signed(jwk, original))).toMatchObject(claims);
 
     for (const v of [0, 2, '1', null, undefined]) {
-      await expectInvalid(tokens.verifyConnectToken(signed(jwk, { ...original, v })), undefined, `v ${v}`);
+      await expectInvalid(verifyBoth(tokens, signed(jwk, { ...original, v })), undefined, `v ${v}`);
     }
     // A kid of no key this service has (another service's key, or made up).
     const other = service(await privateJwk('other-key')).tokens;
-    await expectInvalid(tokens.verifyConnectToken((await other.issue(claims)).connectToken));
+    await expectInvalid(verifyBoth(tokens, (await other.issue(claims)).connectToken));
     for (const kid of ['unknown', '', 7, undefined, 'k'.repeat(129)]) {
-      await expectInvalid(
-        tokens.verifyConnectToken(signed(jwk, { ...original, kid })),
-        undefined,
-        `kid ${kid}`,
-      );
+      await expectInvalid(verifyBoth(tokens, signed(jwk, { ...original, kid })), undefined, `kid ${kid}`);
     }
     // The claims' shape is checked after the MAC.
     const badClaims: Record<string, unknown>[] = [
@@ -208,19 +226,17 @@ describe('connect tokens', () => {
     ];
     for (const change of badClaims) {
       await expectInvalid(
-        tokens.verifyConnectToken(signed(jwk, { ...original, ...change })),
+        verifyBoth(tokens, signed(jwk, { ...original, ...change })),
         undefined,
         JSON.stringify(change),
       );
     }
     // A payload that is JSON but no object, or no JSON at all.
     for (const payload of [[1, 2], 'text', 42, null]) {
-      await expectInvalid(
-        tokens.verifyConnectToken(signed(jwk, payload as unknown as Record<string, unknown>)),
-      );
+      await expectInvalid(verifyBoth(tokens, signed(jwk, payload as unknown as Record<string, unknown>)));
     }
     const notJson = Buffer.from('{"v":1,').toString('base64url');
-    await expectInvalid(tokens.verifyConnectToken(`${notJson}.${macOf(jwk, notJson)}`));
+    await expectInvalid(verifyBoth(tokens, `${notJson}.${macOf(jwk, notJson)}`));
   });
 
   it('refuses malformed tokens before reading them', async () => {
@@ -247,15 +263,15 @@ describe('connect tokens', () => {
       `${payload}é.${mac}`,
     ];
     for (const candidate of malformed)
-      await expectInvalid(tokens.verifyConnectToken(candidate), undefined, candidate);
+      await expectInvalid(verifyBoth(tokens, candidate), undefined, candidate);
 
     // Over 2048 characters: refused even with a correct MAC over claims that would otherwise pass.
     const padded = signed(jwk, { ...decode(payload), pad: 'x'.repeat(1600) });
     expect(padded.length).toBeGreaterThan(2048);
-    await expectInvalid(tokens.verifyConnectToken(padded));
+    await expectInvalid(verifyBoth(tokens, padded));
     const justUnder = signed(jwk, { ...decode(payload), pad: 'x'.repeat(1200) });
     expect(justUnder.length).toBeLessThanOrEqual(2048);
-    expect(await tokens.verifyConnectToken(justUnder)).toEqual(await tokens.verifyConnectToken(token));
+    expect(await verifyBoth(tokens, justUnder)).toEqual(await verifyBoth(tokens, token));
   });
 
   it('expires with the access token, with the same 5 s tolerance', async () => {
@@ -265,28 +281,45 @@ describe('connect tokens', () => {
     const exp = Number(decode(split(issued.connectToken)[0]).exp);
 
     setClock((exp + 4) * 1000 + 999);
-    expect(await tokens.verifyConnectToken(issued.connectToken)).toMatchObject({ exp });
+    expect(await verifyBoth(tokens, issued.connectToken)).toMatchObject({ exp });
     setClock((exp + 5) * 1000);
-    await expectInvalid(tokens.verifyConnectToken(issued.connectToken), 'connect token expired');
+    await expectInvalid(verifyBoth(tokens, issued.connectToken), 'connect token expired');
     await expectInvalid(tokens.verify(issued.token), 'access token expired');
     setClock((exp + 3600) * 1000);
-    await expectInvalid(tokens.verifyConnectToken(issued.connectToken), 'connect token expired');
+    await expectInvalid(verifyBoth(tokens, issued.connectToken), 'connect token expired');
     // Expired is said only of a token whose MAC holds: a forged one is just invalid.
     const [payload] = split(issued.connectToken);
-    await expectInvalid(tokens.verifyConnectToken(`${payload}.${Buffer.alloc(32).toString('base64url')}`));
+    await expectInvalid(verifyBoth(tokens, `${payload}.${Buffer.alloc(32).toString('base64url')}`));
   });
 
   it('is no access token, and an access token is no connect token', async () => {
     const { tokens } = service(await privateJwk('ct-key'));
     const issued = await tokens.issue(claims);
     await expectInvalid(tokens.verify(issued.connectToken), 'invalid access token');
-    await expectInvalid(tokens.verifyConnectToken(issued.token));
+    await expectInvalid(verifyBoth(tokens, issued.token));
     // Nor does either half of one pass as the other's part.
     const [head, body] = issued.token.split('.');
-    await expectInvalid(tokens.verifyConnectToken(`${head}.${body}`));
-    await expectInvalid(tokens.verifyConnectToken(`${body}.${split(issued.connectToken)[1]}`));
+    await expectInvalid(verifyBoth(tokens, `${head}.${body}`));
+    await expectInvalid(verifyBoth(tokens, `${body}.${split(issued.connectToken)[1]}`));
     // Both still work where they belong.
     expect(await tokens.verify(issued.token)).toMatchObject(claims);
-    expect(await tokens.verifyConnectToken(issued.connectToken)).toMatchObject(claims);
+    expect(await verifyBoth(tokens, issued.connectToken)).toMatchObject(claims);
+  });
+
+  it('decides without waiting once the key set is loaded, and defers before that', async () => {
+    const jwk = await privateJwk('ct-key');
+    const issuer = service(jwk).tokens;
+    const issued = await issuer.issue(claims);
+    // A process that has not loaded its keys yet (nothing issued or verified): the check waits.
+    const { tokens } = service(jwk);
+    expect(tokens.verifyConnectTokenNow(issued.connectToken)).toBeUndefined();
+    // Malformed input is refused at once all the same: no key is needed for that.
+    expect(() => tokens.verifyConnectTokenNow('not a token')).toThrowError('invalid connect token');
+    const claimsLater = await tokens.verifyConnectToken(issued.connectToken);
+    expect(tokens.verifyConnectTokenNow(issued.connectToken)).toEqual(claimsLater);
+    // A kid this key set lacks: deferred to the asynchronous path, which refuses it.
+    const foreign = (await service(await privateJwk('other-key')).tokens.issue(claims)).connectToken;
+    expect(tokens.verifyConnectTokenNow(foreign)).toBeUndefined();
+    await expectInvalid(tokens.verifyConnectToken(foreign));
   });
 });

@@ -368,11 +368,25 @@ export function createAuthService(deps: AuthDeps) {
    * session cache), and the principal if so. @throws AppError UNAUTHORIZED
    */
   async function principalOf(claims: AccessClaims): Promise<Principal> {
-    const verdict = revocations.check(claims.sub, claims.sid);
-    if (verdict === 'revoked') throw new AppError('UNAUTHORIZED', 'access token revoked');
     // 'clear': nothing changed this session or its user since any row of it was read, but in the
     // last second (the feed is fresh), so a row of any age answers; else at most maxAgeMs old.
-    const state = await sessionStates.get(claims.sid, verdict === 'clear');
+    const trusted = revocationVerdict(claims) === 'clear';
+    return principalFrom(claims, await sessionStates.get(claims.sid, trusted));
+  }
+
+  /** `principalOf` when the session's row is in memory; undefined when it must be read. */
+  function principalOfNow(claims: AccessClaims): Principal | undefined {
+    const state = sessionStates.peek(claims.sid, revocationVerdict(claims) === 'clear');
+    return state === undefined ? undefined : principalFrom(claims, state);
+  }
+
+  function revocationVerdict(claims: AccessClaims) {
+    const verdict = revocations.check(claims.sub, claims.sid);
+    if (verdict === 'revoked') throw new AppError('UNAUTHORIZED', 'access token revoked');
+    return verdict;
+  }
+
+  function principalFrom(claims: AccessClaims, state: SessionStateRow | undefined): Principal {
     if (
       state === undefined ||
       state.user_id !== claims.sub ||
@@ -671,6 +685,16 @@ export function createAuthService(deps: AuthDeps) {
      */
     async authenticateConnectToken(connectToken: string): Promise<Principal> {
       return principalOf(await tokens.verifyConnectToken(connectToken));
+    },
+
+    /**
+     * `authenticateConnectToken` without waiting, for the WebSocket edge's synchronous upgrade:
+     * the principal (or the same AppError) when the signing keys and the session's row are in
+     * memory, undefined when either must be loaded first (then call `authenticateConnectToken`).
+     */
+    authenticateConnectTokenNow(connectToken: string): Principal | undefined {
+      const claims = tokens.verifyConnectTokenNow(connectToken);
+      return claims === undefined ? undefined : principalOfNow(claims);
     },
 
     /**

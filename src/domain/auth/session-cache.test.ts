@@ -242,4 +242,26 @@ describe('createSessionCache', () => {
     await h.cache.get(sid(1));
     expect(h.reads).toEqual([sid(1), sid(1)]);
   });
+
+  it('peek answers what get would answer from memory, by the same rules, and never reads', async () => {
+    const h = harness();
+    h.rows.set(sid(1), { userId: alice, revoked: false });
+    expect(h.cache.peek(sid(1))).toBeUndefined(); // not cached: get would read
+    expect(h.reads).toEqual([]);
+    await h.cache.get(sid(1));
+    expect(h.cache.peek(sid(1))).toEqual({ userId: alice, revoked: false });
+    h.advance(999);
+    expect(h.cache.peek(sid(1))).toBeDefined();
+    h.advance(1); // maxAgeMs old: only a trusted caller may still use it
+    expect(h.cache.peek(sid(1), true)).toBeDefined();
+    expect(h.cache.peek(sid(1))).toBeUndefined();
+    // The untrusted peek dropped the stale entry, as get does: nobody gets it any more.
+    expect(h.cache.peek(sid(1), true)).toBeUndefined();
+    expect(h.reads).toEqual([sid(1)]);
+
+    await h.cache.get(sid(1));
+    h.cache.forget({ userId: alice, sessionId: sid(1) });
+    expect(h.cache.peek(sid(1), true)).toBeUndefined();
+    expect(h.reads).toEqual([sid(1), sid(1)]);
+  });
 });

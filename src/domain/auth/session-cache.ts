@@ -42,6 +42,11 @@ export interface SessionCacheOptions<V> {
 export interface SessionCache<V> {
   /** The session's row; `trusted`: the revocation feed vouches for it, any age will do. */
   readonly get: (sessionId: SessionId, trusted?: boolean) => Promise<V | undefined>;
+  /**
+   * The row `get` would answer from memory right now, by the same rules; undefined when `get`
+   * would have to read it (never reads). Lets a caller decide without waiting when it can.
+   */
+  readonly peek: (sessionId: SessionId, trusted?: boolean) => V | undefined;
   /** Stores rows read elsewhere (sent at `readAt`, at `epoch`), unless a forget came after. */
   readonly prefill: (
     rows: readonly [SessionId, V][],
@@ -76,14 +81,21 @@ export function createSessionCache<V>(options: SessionCacheOptions<V>): SessionC
     entries.set(sessionId, { row, readAt });
   };
 
+  /** The entry's row while it may be used at `at` (else the entry is dropped). */
+  const usable = (sessionId: SessionId, trusted: boolean, at: number): V | undefined => {
+    const entry = entries.get(sessionId);
+    if (entry === undefined) return undefined;
+    if (trusted || at - entry.readAt < maxAgeMs) return entry.row;
+    entries.delete(sessionId);
+    return undefined;
+  };
+
   return {
+    peek: (sessionId, trusted = false) => usable(sessionId, trusted, now()),
     get: (sessionId, trusted = false) => {
       const readAt = now();
-      const entry = entries.get(sessionId);
-      if (entry !== undefined) {
-        if (trusted || readAt - entry.readAt < maxAgeMs) return Promise.resolve(entry.row);
-        entries.delete(sessionId);
-      }
+      const row = usable(sessionId, trusted, readAt);
+      if (row !== undefined) return Promise.resolve(row);
       const inFlight = loading.get(sessionId);
       // A read asked for maxAgeMs ago or more may still answer from a snapshot older than a
       // revocation whose announcement was lost (a slow database): it is not joined, as an entry

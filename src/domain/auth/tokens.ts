@@ -116,6 +116,34 @@ const SEGMENT = /^[A-Za-z0-9_-]+$/;
 /** Longer than any token we issue (about 450 characters); refused before any parsing. */
 const MAX_TOKEN_CHARS = 4096;
 
+interface ParsedConnectToken {
+  readonly payload: string;
+  readonly mac: Buffer;
+  readonly claims: Record<string, unknown>;
+  readonly kid: string;
+}
+
+/** A connect token's shape: two base64url segments, a 32-byte MAC, a JSON payload of our version. */
+function parseConnectToken(token: string): ParsedConnectToken {
+  if (token.length > MAX_CONNECT_TOKEN_CHARS) throw invalidConnectToken();
+  const [payload, mac, extra] = token.split('.');
+  if (
+    payload === undefined ||
+    mac === undefined ||
+    extra !== undefined ||
+    !SEGMENT.test(payload) ||
+    !SEGMENT.test(mac)
+  ) {
+    throw invalidConnectToken();
+  }
+  const macBytes = Buffer.from(mac, 'base64url');
+  if (macBytes.length !== 32) throw invalidConnectToken();
+  const claims = jsonObjectOf(payload);
+  if (claims === undefined || claims.v !== CONNECT_TOKEN_VERSION || typeof claims.kid !== 'string')
+    throw invalidConnectToken();
+  return { payload, mac: macBytes, claims, kid: claims.kid };
+}
+
 function jsonObjectOf(segment: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
@@ -170,6 +198,12 @@ export interface TokenService {
   readonly verify: (token: string) => Promise<AccessClaims>;
   /** @throws AppError UNAUTHORIZED for anything but a valid, unexpired connect token of ours. */
   readonly verifyConnectToken: (token: string) => Promise<AccessClaims>;
+  /**
+   * `verifyConnectToken` without waiting: the same claims or the same error when the key set is
+   * at hand, undefined when the check must wait for it (not loaded yet, due for its periodic
+   * reload, or a kid it does not know): then call `verifyConnectToken`.
+   */
+  readonly verifyConnectTokenNow: (token: string) => AccessClaims | undefined;
   readonly jwks: () => Promise<{ keys: JWK[] }>;
   /** Adds a new signing key (database keys only); returns its kid. */
   readonly rotate: () => Promise<string>;
@@ -319,6 +353,24 @@ export function createTokenService(
   };
   const verificationKey = (kid: string | undefined) => keyOfKid(kid, (set) => set.verifiers, invalidToken);
 
+  /** A connect token's MAC key when the key set is at hand and knows the kid; else undefined. */
+  const connectKeyNow = (kid: string): Buffer | undefined => {
+    if (kid.length > 128) throw invalidConnectToken();
+    const current = settled;
+    if (current === undefined || Date.now() - current.loadedAt > RELOAD_EVERY_MS) return undefined;
+    return current.connectKeys.get(kid);
+  };
+  /** The MAC, then the claims and the expiry, of a token `parseConnectToken` accepted. */
+  const checkedConnectClaims = (parsed: ParsedConnectToken, key: Buffer): AccessClaims => {
+    if (!timingSafeEqual(connectMac(key, parsed.payload), parsed.mac)) throw invalidConnectToken();
+    const claims = AccessClaims.safeParse(parsed.claims);
+    if (!claims.success) throw invalidConnectToken();
+    const nowS = Math.floor(clock.now().getTime() / 1000);
+    if (claims.data.exp <= nowS - CLOCK_TOLERANCE_S)
+      throw new AppError('UNAUTHORIZED', 'connect token expired');
+    return claims.data;
+  };
+
   /**
    * Claims of tokens whose signature and claims were checked, until each expires (the expiry is
    * checked again on every hit), in least-recently-used order. Keyed by the token's SHA-256, not
@@ -357,31 +409,17 @@ export function createTokenService(
       const connectToken = `${connectPayload}.${connectMac(connectKey, connectPayload).toString('base64url')}`;
       return { token, connectToken, expiresIn: settings.accessTtlS };
     },
+    verifyConnectTokenNow: (token) => {
+      const parsed = parseConnectToken(token);
+      const key = connectKeyNow(parsed.kid);
+      return key === undefined ? undefined : checkedConnectClaims(parsed, key);
+    },
     verifyConnectToken: async (token) => {
-      if (token.length > MAX_CONNECT_TOKEN_CHARS) throw invalidConnectToken();
-      const [payload, mac, extra] = token.split('.');
-      if (
-        payload === undefined ||
-        mac === undefined ||
-        extra !== undefined ||
-        !SEGMENT.test(payload) ||
-        !SEGMENT.test(mac)
-      ) {
-        throw invalidConnectToken();
-      }
-      const macBytes = Buffer.from(mac, 'base64url');
-      if (macBytes.length !== 32) throw invalidConnectToken();
-      const claims = jsonObjectOf(payload);
-      if (claims === undefined || claims.v !== CONNECT_TOKEN_VERSION || typeof claims.kid !== 'string')
-        throw invalidConnectToken();
-      const key = await keyOfKid(claims.kid, (set) => set.connectKeys, invalidConnectToken);
-      if (!timingSafeEqual(connectMac(key, payload), macBytes)) throw invalidConnectToken();
-      const parsed = AccessClaims.safeParse(claims);
-      if (!parsed.success) throw invalidConnectToken();
-      const nowS = Math.floor(clock.now().getTime() / 1000);
-      if (parsed.data.exp <= nowS - CLOCK_TOLERANCE_S)
-        throw new AppError('UNAUTHORIZED', 'connect token expired');
-      return parsed.data;
+      const parsed = parseConnectToken(token);
+      const key =
+        connectKeyNow(parsed.kid) ??
+        (await keyOfKid(parsed.kid, (set) => set.connectKeys, invalidConnectToken));
+      return checkedConnectClaims(parsed, key);
     },
     verify: async (token) => {
       if (token.length > MAX_TOKEN_CHARS) throw invalidToken();
