@@ -120,15 +120,24 @@ function expectedFor(scenario: ScenarioId, target: TargetName): boolean {
   return (scenario !== 'rest' && scenario !== 'transfer') || target === 'gigwire';
 }
 
+/** The gigwire server's build (bench/targets/gigwire.ts), made once per bench run when first needed. */
+let gigwireBuild: Promise<string> | undefined;
+
 async function startTarget(name: TargetName, options: Options): Promise<TargetServer> {
   switch (name) {
     case 'gigwire': {
-      const { startGigwire } = await import('./targets/gigwire.js');
-      return startGigwire({ quick: options.quick, profileDir: options.profileDir });
+      const { buildGigwire, startGigwire } = await import('./targets/gigwire.js');
+      gigwireBuild ??= buildGigwire();
+      return startGigwire({
+        quick: options.quick,
+        entry: await gigwireBuild,
+        profileDir: options.profileDir,
+      });
     }
     case 'gigwire2': {
-      const { startGigwire } = await import('./targets/gigwire.js');
-      return startGigwire({ quick: options.quick, processes: 2 });
+      const { buildGigwire, startGigwire } = await import('./targets/gigwire.js');
+      gigwireBuild ??= buildGigwire();
+      return startGigwire({ quick: options.quick, entry: await gigwireBuild, processes: 2 });
     }
     case 'uws':
       return startUwsPeer();

@@ -6,7 +6,11 @@
  * the uWebSockets.js WebSocket edge, room actors and the task workers, in one process) pinned to
  * core 0:
  *
- *   taskset -c 0 node --expose-gc --import tsx --import ./bench/targets/gc-hook.ts src/bin/main.ts
+ *   taskset -c 0 node --expose-gc --import ./bench/targets/gc-hook.mjs dist/src/bin/main.js
+ *
+ * That is the tsc build the Docker image runs (`npm run build`, made by `buildGigwire` before the
+ * first gigwire target starts), not the source through tsx as `npm start` runs it: tsx's esbuild
+ * transform wraps every function expression in a `__name` call (~1–2 % of a connect's profile).
  *
  * taskset execs node, so the spawned pid is the node process (checked through /proc at start).
  *
@@ -225,14 +229,44 @@ async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<bool
   ]);
 }
 
+/** The production entry point, built from this checkout. */
+const BUILT_ENTRY = join('dist', 'src', 'bin', 'main.js');
+
+/**
+ * Builds the server as the Docker image does (`npm run build`: tsc into dist/) and returns its entry
+ * point, relative to the repository root. Call once per bench run; the build is ~20–40 s here.
+ */
+export async function buildGigwire(): Promise<string> {
+  const started = Date.now();
+  rmSync(join(REPO_ROOT, 'dist'), { recursive: true, force: true });
+  await new Promise<void>((resolveBuild, reject) => {
+    const build = spawn('npm', ['run', '-s', 'build'], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    build.on('error', reject);
+    build.on('exit', (code) =>
+      code === 0 ? resolveBuild() : reject(new Error(`npm run build exited with ${code}`)),
+    );
+  });
+  if (!existsSync(join(REPO_ROOT, BUILT_ENTRY))) throw new Error(`npm run build made no ${BUILT_ENTRY}`);
+  process.stderr.write(
+    `[gigwire] built the server (npm run build) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+  return BUILT_ENTRY;
+}
+
 export async function startGigwire(options: {
   readonly quick: boolean;
+  /** The built entry point (`buildGigwire`); built here when absent. */
+  readonly entry?: string;
   /** Writes a V8 CPU profile of the server there when it stops. */
   readonly profileDir?: string | undefined;
   /** GATEWAY_PROCESSES: 1 (default) or more copies under a supervisor. */
   readonly processes?: number;
 }): Promise<GigwireTarget> {
   const processes = options.processes ?? 1;
+  const entry = options.entry ?? (await buildGigwire());
   // `quick` changes nothing here: the server is the same; the orchestrator makes the load smaller.
   void options.quick;
   const startedAt = Date.now();
@@ -322,10 +356,8 @@ export async function startGigwire(options: {
         '--expose-gc',
         ...(options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`]),
         '--import',
-        'tsx',
-        '--import',
-        './bench/targets/gc-hook.ts',
-        'src/bin/main.ts',
+        './bench/targets/gc-hook.mjs',
+        entry,
       ],
       {
         cwd: REPO_ROOT,

@@ -1,6 +1,7 @@
 /**
- * Preloaded into the measured gigwire process (`node --expose-gc --import tsx --import
- * ./bench/targets/gc-hook.ts src/bin/main.ts`) so the harness can force a full GC without touching
+ * Preloaded into the measured gigwire process (`node --expose-gc --import
+ * ./bench/targets/gc-hook.mjs dist/src/bin/main.js`; plain JavaScript, so the server needs no
+ * TypeScript loader) so the harness can force a full GC without touching
  * src/: on SIGUSR2 it runs global.gc() and writes one line `gc-done <n> <ms>` to stdout, which
  * bench/targets/gigwire.ts waits for. gigwire itself handles SIGTERM/SIGINT only.
  */
