@@ -122,6 +122,7 @@ const COLUMNS: Readonly<Record<ScenarioId, readonly Column[]>> = {
       header: 'server loop lag p99 / max ms',
       cell: (row) => `${m('loopLagP99Ms')(row)} / ${m('loopLagMaxMs')(row)}`,
     },
+    { header: 'group commit p99 ms (≤)', cell: m('commitP99Ms') },
     { header: '×1 proc', cell: r('serverCpuUsPerDelivery', 'gigwire') },
     { header: 'p99 ×1 proc', cell: r('p99Ms', 'gigwire') },
     { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },

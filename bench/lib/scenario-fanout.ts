@@ -94,7 +94,7 @@ async function runStep(
   latency: Histogram;
   cpu: ReturnType<MeasureWindow['end']>;
   /** The server's event-loop delay over the publishing (null: the target does not expose it). */
-  loopLag: { p99Ms: number; maxMs: number } | null;
+  loopLag: { p99Ms: number; maxMs: number; commitP99Ms: number | null } | null;
 }> {
   const step = ctx.nextStep();
   const totalSenders = senders.reduce((sum, list) => sum + list.length, 0);
@@ -199,6 +199,7 @@ async function runFanout(ctx: ScenarioContext): Promise<CaseResult[]> {
           serverBusy: cpu.serverBusy,
           loopLagP99Ms: loopLag?.p99Ms ?? null,
           loopLagMaxMs: loopLag?.maxMs ?? null,
+          commitP99Ms: loopLag?.commitP99Ms ?? null,
         },
         loadgen,
         sustained,
@@ -206,7 +207,10 @@ async function runFanout(ctx: ScenarioContext): Promise<CaseResult[]> {
       };
       ctx.log(
         `${caseId}: delivered ${(received / (shape.stepMs / 1000)).toFixed(0)}/s (${(deliveryRatio * 100).toFixed(1)}%), ` +
-          `p99 ${p99?.toFixed(1) ?? '-'} ms, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%`,
+          `p99 ${p99?.toFixed(1) ?? '-'} ms, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%` +
+          (loopLag === null
+            ? ''
+            : `, server loop lag p99 ${loopLag.p99Ms.toFixed(1)} / max ${loopLag.maxMs.toFixed(1)} ms, group commit p99 ≤ ${loopLag.commitP99Ms ?? '-'} ms`),
       );
       return {
         result,

@@ -376,6 +376,8 @@ export async function startGigwire(options: {
     if (pid === undefined) throw new Error('could not spawn taskset/node');
 
     const httpUrl = `http://127.0.0.1:${ports.http}`;
+    /** The group commit histogram's bucket counts at the previous `eventLoopLag` call. */
+    const commitBuckets = new Map<string, number>();
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
@@ -525,7 +527,7 @@ export async function startGigwire(options: {
       name: processes > 1 ? 'gigwire2' : 'gigwire',
       wsUrl,
       httpUrl,
-      eventLoopLag: () => readEventLoopLag(httpUrl),
+      eventLoopLag: () => readEventLoopLag(httpUrl, commitBuckets),
       pid,
       serverPids: () => [pid, ...copies()],
       ...(processes > 1 ? { crash } : {}),
@@ -588,7 +590,15 @@ export async function startGigwire(options: {
 }
 
 /** p99 and max of the event-loop delay since the previous scrape of /metrics (null: unreadable). */
-async function readEventLoopLag(httpUrl: string): Promise<{ p99Ms: number; maxMs: number } | null> {
+/**
+ * The server's event-loop delay (prom-client restarts its histogram at every scrape) and the p99 of
+ * the group commit's statements since the previous call (`since`: the cumulative bucket counts then,
+ * updated here), as the upper bound of the bucket that holds it.
+ */
+async function readEventLoopLag(
+  httpUrl: string,
+  since: Map<string, number>,
+): Promise<{ p99Ms: number; maxMs: number; commitP99Ms: number | null } | null> {
   try {
     const text = await (await fetch(`${httpUrl}/metrics`)).text();
     const seconds = (name: string) => {
@@ -597,7 +607,17 @@ async function readEventLoopLag(httpUrl: string): Promise<{ p99Ms: number; maxMs
     };
     const p99 = seconds('nodejs_eventloop_lag_p99_seconds');
     const max = seconds('nodejs_eventloop_lag_max_seconds');
-    return Number.isFinite(p99) && Number.isFinite(max) ? { p99Ms: p99 * 1000, maxMs: max * 1000 } : null;
+    const buckets = [
+      ...text.matchAll(/^gigwire_room_group_commit_seconds_bucket\{le="([^"]+)"[^}]*\} ([0-9.e+]+)$/gm),
+    ].map((match) => ({ le: match[1] ?? '', count: Number(match[2]) }));
+    const added = buckets.map(({ le, count }) => ({ le, count: count - (since.get(le) ?? 0) }));
+    for (const { le, count } of buckets) since.set(le, count);
+    const statements = added.at(-1)?.count ?? 0;
+    const bound = added.find(({ count }) => count >= 0.99 * statements)?.le;
+    const commitP99Ms = statements === 0 || bound === undefined ? null : Number(bound) * 1000;
+    return Number.isFinite(p99) && Number.isFinite(max)
+      ? { p99Ms: p99 * 1000, maxMs: max * 1000, commitP99Ms }
+      : null;
   } catch {
     return null;
   }

@@ -90,6 +90,9 @@ describe('node-wide group commit (real PostgreSQL)', () => {
     const roomsWritten = await sampleOf(metrics, 'gigwire_room_group_commit_rooms_sum');
     expect(roomsWritten).toBe(30);
     expect(statements).toBeLessThanOrEqual(2);
+    // Each statement's time to commit is observed once.
+    expect(await sampleOf(metrics, 'gigwire_room_group_commit_seconds_count')).toBe(statements);
+    expect(await sampleOf(metrics, 'gigwire_room_group_commit_seconds_sum')).toBeGreaterThan(0);
   });
 
   it("keeps one room's failure to that room: a taken seq and a takeover fail only their own batch", async () => {

@@ -52,6 +52,12 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128],
     registers,
   });
+  const statementSeconds = new Histogram({
+    name: 'gigwire_room_group_commit_seconds',
+    help: 'Time from sending a node-wide message write to its commit (or failure), seconds: what every send of it waits before its ack.',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+    registers,
+  });
   const retriedAlone = new Counter({
     name: 'gigwire_room_group_commit_split_total',
     help: 'Node-wide writes that failed as a whole and were written again room by room.',
@@ -69,7 +75,9 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
   const run = (entries: readonly Waiting[]) => {
     inFlight += 1;
     roomsPerStatement.observe(entries.length);
+    const endTimer = statementSeconds.startTimer();
     const done = () => {
+      endTimer();
       inFlight -= 1;
       if (waiting.length > 0) requestFlush();
     };
