@@ -161,11 +161,11 @@ export function createGateway(deps: GatewayDeps) {
   });
   const upgradeDecisions = new Counter({
     name: 'gigwire_ws_upgrade_decisions_total',
-    help: 'WebSocket upgrade credential checks by path: memory (decided without waiting: a connect token whose key and session row were cached, uWS only) or waited (the asynchronous check: a session read, an Ed25519 signature, the Fastify transport).',
+    help: 'WebSocket upgrade credential checks by path: memory (decided without waiting: a connect token whose key and session row were cached; uWS then upgrades synchronously) or waited (the asynchronous check: a session read, an Ed25519 signature, keys loading).',
     labelNames: ['path'],
     registers: [deps.metrics],
   });
-  const upgradeAuthenticator = createUpgradeAuthenticator(deps.auth);
+  const authenticateUpgrade = createUpgradeAuthenticator(deps.auth);
   new Gauge({
     name: 'gigwire_ws_engine_info',
     help: 'Constant 1, labelled with the WebSocket engine that serves WS_PORT.',
@@ -311,18 +311,14 @@ export function createGateway(deps: GatewayDeps) {
     admitUpgrade: (remoteAddress, forwardedFor) =>
       upgradeRate.admit(clientAddress(remoteAddress, forwardedFor)),
     authenticateUpgrade: (input) => {
-      upgradeDecisions.inc({ path: 'waited' });
-      return upgradeAuthenticator.authenticateUpgrade(input);
-    },
-    authenticateUpgradeNow: (input) => {
-      // A refusal decided from memory (it throws) counts as decided too.
-      let decided = true;
+      // A refusal decided from memory (it throws) counts as decided there too.
+      let path: 'memory' | 'waited' = 'memory';
       try {
-        const accepted = upgradeAuthenticator.authenticateUpgradeNow(input);
-        decided = accepted !== undefined;
-        return accepted;
+        const decision = authenticateUpgrade(input);
+        if (decision instanceof Promise) path = 'waited';
+        return decision;
       } finally {
-        if (decided) upgradeDecisions.inc({ path: 'memory' });
+        upgradeDecisions.inc({ path });
       }
     },
     open: (upgrade, transport) => {

@@ -61,14 +61,12 @@ export interface GatewayCore {
     remoteAddress: string,
     forwardedFor: string | undefined,
   ) => { readonly ok: true } | { readonly ok: false; readonly retryAfterS: number };
-  /** @throws AppError UNAUTHORIZED (→ HTTP 401, no socket) */
-  readonly authenticateUpgrade: (input: UpgradeInput) => Promise<AcceptedUpgrade>;
   /**
-   * The same decision without waiting, when it can be made from memory (a connect token whose key
-   * and session row are cached — the common case): a transport that can upgrade synchronously
-   * then skips the asynchronous path. undefined: call `authenticateUpgrade`.
-   * @throws AppError UNAUTHORIZED or UNAVAILABLE, as `authenticateUpgrade` rejects
+   * The credential check of an upgrade. Answers at once (not a promise) when it can decide from
+   * memory — a connect token whose key and session row are cached, the common case — so a
+   * transport that can upgrade synchronously does; otherwise a promise.
+   * @throws AppError UNAUTHORIZED (→ HTTP 401, no socket) or UNAVAILABLE (503), thrown or rejected
    */
-  readonly authenticateUpgradeNow: (input: UpgradeInput) => AcceptedUpgrade | undefined;
+  readonly authenticateUpgrade: (input: UpgradeInput) => AcceptedUpgrade | Promise<AcceptedUpgrade>;
   readonly open: (upgrade: AcceptedUpgrade, transport: SocketTransport) => SocketHandler;
 }

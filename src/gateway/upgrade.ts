@@ -14,7 +14,7 @@ import {
 } from '../../protocol/src/version.js';
 import type { AuthService, Principal } from '../domain/auth/service.js';
 import { AppError, isAppError } from '../platform/errors.js';
-import type { AcceptedUpgrade, GatewayCore, UpgradeInput } from './transport.js';
+import type { AcceptedUpgrade, UpgradeInput } from './transport.js';
 
 export type UpgradeCredential =
   | { readonly kind: 'access'; readonly token: string }
@@ -53,42 +53,45 @@ export function upgradeFailure(error: unknown): AppError {
   return new AppError('UNAVAILABLE', UPGRADE_UNAVAILABLE, { cause: error });
 }
 
+/**
+ * The upgrade's credential check (`GatewayCore.authenticateUpgrade`): decided at once when a
+ * connect token's key and session row are in memory (`authenticateConnectTokenNow`), otherwise
+ * asynchronously — the header and the credential are parsed once either way.
+ */
 export function createUpgradeAuthenticator(
   auth: AuthService,
-): Pick<GatewayCore, 'authenticateUpgrade' | 'authenticateUpgradeNow'> {
+): (input: UpgradeInput) => AcceptedUpgrade | Promise<AcceptedUpgrade> {
   const acceptedAs = (principal: Principal, entries: readonly string[]): AcceptedUpgrade => {
     const negotiated = negotiateEncoding(entries);
     return { principal, encoding: negotiated.encoding, protocol: negotiated.subprotocol ?? '' };
   };
-  return {
-    authenticateUpgrade: async (input) => {
-      const entries = parseSubprotocols(input.protocols);
-      const credential = credentialFromUpgrade(input, entries);
-      if (credential === undefined)
-        throw new AppError('UNAUTHORIZED', 'an access token is required to open a socket');
-      let principal: Principal;
-      try {
-        principal =
-          credential.kind === 'connect'
-            ? await auth.authenticateConnectToken(credential.token)
-            : await auth.authenticate(credential.token);
-      } catch (error) {
-        throw upgradeFailure(error);
-      }
-      return acceptedAs(principal, entries);
-    },
-    authenticateUpgradeNow: (input) => {
-      const entries = parseSubprotocols(input.protocols);
-      const credential = credentialFromUpgrade(input, entries);
-      // Access tokens (an Ed25519 check) and missing credentials take the asynchronous path.
-      if (credential?.kind !== 'connect') return undefined;
+  const later = async (credential: UpgradeCredential, entries: readonly string[]) => {
+    try {
+      return acceptedAs(
+        credential.kind === 'connect'
+          ? await auth.authenticateConnectToken(credential.token)
+          : await auth.authenticate(credential.token),
+        entries,
+      );
+    } catch (error) {
+      throw upgradeFailure(error);
+    }
+  };
+  return (input) => {
+    const entries = parseSubprotocols(input.protocols);
+    const credential = credentialFromUpgrade(input, entries);
+    if (credential === undefined)
+      throw new AppError('UNAUTHORIZED', 'an access token is required to open a socket');
+    // Access tokens (an Ed25519 check) always take the asynchronous path.
+    if (credential.kind === 'connect') {
       let principal: Principal | undefined;
       try {
         principal = auth.authenticateConnectTokenNow(credential.token);
       } catch (error) {
         throw upgradeFailure(error);
       }
-      return principal === undefined ? undefined : acceptedAs(principal, entries);
-    },
+      if (principal !== undefined) return acceptedAs(principal, entries);
+    }
+    return later(credential, entries);
   };
 }

@@ -2,7 +2,7 @@
  * The uWebSockets.js listener on WS_PORT: /ws only. Each upgrade first takes a token from its client
  * address's bucket (429 and no socket, before any auth work, otherwise); auth happens before the
  * upgrade completes (401 and no socket otherwise). When that decision can be made from memory (a
- * connect token whose key and session row are cached, `authenticateUpgradeNow`) the upgrade
+ * connect token whose key and session row are cached: `authenticateUpgrade` answers at once) the upgrade
  * completes synchronously inside the handler, as raw uWS does; otherwise it is asynchronous, with
  * uWS hygiene (ARCHITECTURE.md §3.11): headers are copied synchronously, onAborted is registered
  * before the await, the upgrade is corked, every send after an await is corked. Heartbeats are
@@ -190,18 +190,18 @@ export async function listenUws(options: {
       // The common case (a connect token, its key and session row in memory) is decided right here
       // and upgraded synchronously, as raw uWS does: no promise, no abort handler, no cork anchor
       // (#1928 concerns asynchronous upgrades only).
-      let acceptedNow: AcceptedUpgrade | undefined;
+      let decision: AcceptedUpgrade | Promise<AcceptedUpgrade>;
       try {
-        acceptedNow = core.authenticateUpgradeNow(input);
+        decision = core.authenticateUpgrade(input);
       } catch (error) {
         refuse(error);
         return;
       }
-      if (acceptedNow !== undefined) {
+      if (!(decision instanceof Promise)) {
         res.upgrade<UserData>(
-          { accepted: acceptedNow, handler: undefined, closed: false },
+          { accepted: decision, handler: undefined, closed: false },
           key,
-          acceptedNow.protocol,
+          decision.protocol,
           extensions,
           context,
         );
@@ -211,7 +211,7 @@ export async function listenUws(options: {
       res.onAborted(() => {
         aborted = true;
       });
-      core.authenticateUpgrade(input).then(
+      decision.then(
         (accepted) => {
           if (aborted) return;
           corkedUpgrade(res, () => {
