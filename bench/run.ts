@@ -50,7 +50,7 @@ interface Options {
   readonly runs: number;
   readonly targets: readonly TargetName[];
   readonly scenarios: readonly ScenarioId[];
-  /** Where the gigwire server writes a V8 CPU profile when it stops (--profile-dir). */
+  /** Where the gigwire server and the load workers write V8 CPU profiles when they stop (--profile-dir). */
   readonly profileDir: string | undefined;
 }
 
@@ -93,7 +93,7 @@ function parseOptions(): Options {
   });
   if (values.help) {
     process.stdout.write(
-      'usage: npm run bench -- [--quick] [--runs N] [--only gigwire,gigwire2,uws,socketio] [--scenarios idle,fanout,reqrep,rest,transfer,jitter,jitterkill] [--profile-dir DIR (CPU profile of the gigwire server)]\n',
+      'usage: npm run bench -- [--quick] [--runs N] [--only gigwire,gigwire2,uws,socketio] [--scenarios idle,fanout,reqrep,rest,transfer,jitter,jitterkill] [--profile-dir DIR (CPU profiles of the gigwire server and the load workers)]\n',
     );
     process.exit(0);
   }
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
     2,
   );
 
-  const pool = await WorkerPool.start(workers);
+  const pool = await WorkerPool.start(workers, options.profileDir);
   /** The target being measured: the only one running (see below). */
   let running: Prepared | undefined;
   const stopAll = async () => {

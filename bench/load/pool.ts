@@ -24,8 +24,10 @@ class LoadWorker {
   readonly localAddresses: readonly string[];
   readonly ready: Promise<void>;
 
-  constructor(index: number) {
-    const { command, args } = pinned(LOAD_CORE, [...NODE_TS, WORKER_FILE]);
+  constructor(index: number, profileDir: string | undefined) {
+    // A worker profiled (--profile-dir) writes its V8 CPU profile there when it exits.
+    const profile = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+    const { command, args } = pinned(LOAD_CORE, [...NODE_TS, ...profile, WORKER_FILE]);
     this.#child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const first = 2 + index * ADDRESSES_PER_WORKER;
     this.localAddresses = Array.from({ length: ADDRESSES_PER_WORKER }, (_, i) => `127.0.0.${first + i}`);
@@ -80,8 +82,8 @@ export class WorkerPool {
     this.#workers = workers;
   }
 
-  static async start(count: number): Promise<WorkerPool> {
-    const workers = Array.from({ length: count }, (_, i) => new LoadWorker(i));
+  static async start(count: number, profileDir?: string): Promise<WorkerPool> {
+    const workers = Array.from({ length: count }, (_, i) => new LoadWorker(i, profileDir));
     await Promise.all(workers.map((worker) => worker.ready));
     return new WorkerPool(workers);
   }

@@ -266,6 +266,8 @@ process.on('message', (message: RequestMessage) => {
   void handle(message);
 });
 process.on('disconnect', () => process.exit(0));
+// An orderly exit on the pool's SIGTERM, so a worker run with --cpu-prof (--profile-dir) writes its profile.
+process.on('SIGTERM', () => process.exit(0));
 // Keeps a stray socket error from killing the worker mid-scenario; it is counted where it surfaces.
 process.on('uncaughtException', (error) => {
   process.stderr.write(`worker ${process.pid}: uncaught ${error.stack ?? String(error)}\n`);

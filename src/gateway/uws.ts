@@ -36,6 +36,7 @@ import { join } from 'node:path';
 import WebSocketClient from 'ws';
 import type { Logger } from '../platform/logger.js';
 import type { UwsModule } from './engine.js';
+import { anchorSocketFileName, removeStaleAnchorSockets } from './stale-anchor-sockets.js';
 import type { AcceptedUpgrade, GatewayCore, SocketHandler, TopicPublisher } from './transport.js';
 import { UPGRADE_UNAVAILABLE, upgradeFailure } from './upgrade.js';
 
@@ -125,10 +126,9 @@ export async function listenUws(options: {
     },
   });
   /** This process's own socket file for the anchor (nobody else listens on it). */
-  const anchorSocketPath = join(
-    tmpdir(),
-    `gigwire-uws-anchor-${process.pid}-${randomUUID().slice(0, 8)}.sock`,
-  );
+  const anchorSocketPath = join(tmpdir(), anchorSocketFileName(process.pid, randomUUID().slice(0, 8)));
+  // Files of gateway processes killed before their stop (crash, SIGKILL) go; live ones stay.
+  void removeStaleAnchorSockets(tmpdir(), log);
   /** Opens the anchor; settles once it is open or has failed (then retried every second). */
   const openAnchor = () =>
     new Promise<void>((settle) => {
