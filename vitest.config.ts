@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'protocol/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'protocol/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     pool: 'forks',
     // Vitest's default is one worker per core minus one: a single fork on the 2-core CI box. Most

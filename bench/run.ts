@@ -50,7 +50,7 @@ interface Options {
   readonly runs: number;
   readonly targets: readonly TargetName[];
   readonly scenarios: readonly ScenarioId[];
-  /** Where the gigwire server and the load workers write V8 CPU profiles when they stop (--profile-dir). */
+  /** Where the gigwire server (and, with BENCH_PROFILE_WORKERS=1, the load workers) write V8 CPU profiles when they stop. */
   readonly profileDir: string | undefined;
 }
 
@@ -93,7 +93,7 @@ function parseOptions(): Options {
   });
   if (values.help) {
     process.stdout.write(
-      'usage: npm run bench -- [--quick] [--runs N] [--only gigwire,gigwire2,uws,socketio] [--scenarios idle,fanout,reqrep,rest,transfer,jitter,jitterkill] [--profile-dir DIR (CPU profiles of the gigwire server and the load workers)]\n',
+      'usage: npm run bench -- [--quick] [--runs N] [--only gigwire,gigwire2,uws,socketio] [--scenarios idle,fanout,reqrep,rest,transfer,jitter,jitterkill] [--profile-dir DIR (CPU profile of the gigwire server; of the load workers too with BENCH_PROFILE_WORKERS=1)]\n',
     );
     process.exit(0);
   }

@@ -42,6 +42,16 @@ const ratesOverride = (): number[] | undefined => {
   return rates;
 };
 
+/**
+ * BENCH_FANOUT_SPREAD=1 spreads each room's messages evenly over time (`spreadOverRooms`) instead
+ * of the default order, where each room gets its ten publishers' messages in one short burst per
+ * round (bench/README.md, "Fan-out send order").
+ */
+const spreadSends = (): boolean => {
+  // biome-ignore lint/style/noProcessEnv: a workload knob of the bench, not gigwire's configuration
+  return process.env.BENCH_FANOUT_SPREAD === '1';
+};
+
 export function fanoutShape(quick: boolean): FanoutShape {
   const shape = defaultFanoutShape(quick);
   const rates = ratesOverride();
@@ -73,9 +83,37 @@ function defaultFanoutShape(quick: boolean): FanoutShape {
 const START_DELAY_MS = 300;
 const DRAIN_MS = 500;
 
-interface Sender {
+export interface Sender {
   readonly index: number;
   readonly roomId: string;
+}
+
+/**
+ * Orders one worker's senders so its consecutive sends go to different rooms (the first publisher
+ * of every room, then the second of every room, …), rotated by the worker's share so the workers
+ * are in different rooms at any moment. Each room then gets its rate / rooms messages spread evenly
+ * over time, whatever the number of workers. (In the default index order, worker w's round robin
+ * sends two or three messages in a row to one room and all four workers start at the same room,
+ * so every room gets its ten publishers' messages in one ~20 ms burst per round.)
+ */
+export function spreadOverRooms(list: readonly Sender[], worker: number, workers: number): Sender[] {
+  const byRoom = new Map<string, Sender[]>();
+  for (const sender of list) {
+    const same = byRoom.get(sender.roomId);
+    if (same === undefined) byRoom.set(sender.roomId, [sender]);
+    else same.push(sender);
+  }
+  const rounds = Math.max(0, ...[...byRoom.values()].map((same) => same.length));
+  const ordered: Sender[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    for (const same of byRoom.values()) {
+      const sender = same[round];
+      if (sender !== undefined) ordered.push(sender);
+    }
+  }
+  // Rotated within the first round (one sender per room): worker w starts w/workers of the way round.
+  const shift = Math.floor((worker * byRoom.size) / Math.max(1, workers));
+  return [...ordered.slice(shift), ...ordered.slice(0, shift)];
 }
 
 function label(rate: number): string {
@@ -142,12 +180,15 @@ async function runFanout(ctx: ScenarioContext): Promise<CaseResult[]> {
       (reopened > 0 ? ` (${reopened} dropped by the server after hello and reopened)` : ''),
   );
 
-  const senders: Sender[][] = Array.from({ length: ctx.pool.size }, () => []);
+  const byWorker: Sender[][] = Array.from({ length: ctx.pool.size }, () => []);
   for (let index = 0; index < clients; index += 1) {
     if (index % shape.members < shape.publishersPerRoom) {
-      senders[workerOf(index, ctx.pool.size)]?.push({ index, roomId: roomOf(index) });
+      byWorker[workerOf(index, ctx.pool.size)]?.push({ index, roomId: roomOf(index) });
     }
   }
+  const senders = spreadSends()
+    ? byWorker.map((list, w) => spreadOverRooms(list, w, ctx.pool.size))
+    : byWorker;
 
   const firstRate = shape.rates[0] ?? 100;
   await runStep(ctx, shape, senders, firstRate, shape.warmupMs);

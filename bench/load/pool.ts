@@ -25,8 +25,11 @@ class LoadWorker {
   readonly ready: Promise<void>;
 
   constructor(index: number, profileDir: string | undefined) {
-    // A worker profiled (--profile-dir) writes its V8 CPU profile there when it exits.
-    const profile = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+    // A profiled worker (--profile-dir with BENCH_PROFILE_WORKERS=1) writes its V8 CPU profile
+    // there when it exits. Opt-in: profiling slows the workers by a third, which the server feels.
+    // biome-ignore lint/style/noProcessEnv: a profiling knob of the bench, not gigwire's configuration
+    const profiled = profileDir !== undefined && process.env.BENCH_PROFILE_WORKERS === '1';
+    const profile = profiled ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
     const { command, args } = pinned(LOAD_CORE, [...NODE_TS, ...profile, WORKER_FILE]);
     this.#child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const first = 2 + index * ADDRESSES_PER_WORKER;
