@@ -4,6 +4,7 @@
  * connections still catching up are held back and never subscribed early. The sockets here are
  * recording transports (the real uWS path is covered by test/integration/rooms.int.test.ts).
  */
+import { queryObjects } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { createCodec } from '../../protocol/src/codec.js';
 import type { RoomMessage } from '../../protocol/src/frames.js';
@@ -249,5 +250,40 @@ describe('backpressure sweep', () => {
 
     expect(late.closedWith).toBe(1013);
     expect(goneBacklog.closedWith).toBeUndefined();
+  });
+});
+
+describe('a request that finishes after its socket closed', () => {
+  /** Live Connection objects (queryObjects collects garbage first, so only reachable ones count). */
+  const liveConnections = () => queryObjects(Connection, { format: 'count' }) as number;
+
+  it('registers nothing: a late watch or expiry reschedule keeps no closed connection', () => {
+    const hub = createHub(codec);
+    const watched = 'd0000000-0000-4000-8000-ffffffffffff' as UserId;
+    const before = liveConnections();
+    // In a scope of its own, so the test itself holds no reference once it returns.
+    (() => {
+      for (let i = 0; i < 3; i++) {
+        const { connection } = socket(Encodings.MSGPACK, false);
+        hub.add(connection);
+        hub.remove(connection);
+        // What `presence.subscribe` and `auth.refresh` do once their awaits come back.
+        hub.watch(connection, [watched]);
+        hub.rescheduleExpiry(connection);
+      }
+    })();
+    expect(liveConnections()).toBe(before);
+  });
+
+  it('still watches and reschedules a connection that is open', () => {
+    const hub = createHub(codec);
+    const watched = 'd0000000-0000-4000-8000-fffffffffffe' as UserId;
+    const s = socket(Encodings.MSGPACK, false);
+    hub.add(s.connection);
+    hub.watch(s.connection, [watched]);
+    s.connection.principal = { ...s.connection.principal, expiresAt: 5_000 };
+    hub.rescheduleExpiry(s.connection);
+    hub.pushToWatchers(watched, { t: 'room.message', d: message(7) });
+    expect(s.direct).toEqual([7]);
   });
 });

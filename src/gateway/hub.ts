@@ -121,7 +121,15 @@ export function createHub(codec: Codec) {
     if (room.members.size === 0) rooms.delete(roomId);
   };
 
+  /**
+   * Whether the connection is still open here. A handler that awaited (an `auth.refresh`, a
+   * `presence.subscribe`) may come back after its socket closed and `remove` ran: registering it
+   * then would keep the closed connection in a map nothing clears again.
+   */
+  const isRegistered = (connection: Connection) => connections.get(connection.id) === connection;
+
   const scheduleExpiry = (connection: Connection) => {
+    if (!isRegistered(connection)) return;
     const previous = expirySecond.get(connection);
     if (previous !== undefined) removeFrom(expiring, previous, connection);
     const second = Math.ceil(connection.principal.expiresAt / 1000);
@@ -172,6 +180,7 @@ export function createHub(codec: Codec) {
     },
 
     watch(connection: Connection, userIds: readonly UserId[]): void {
+      if (!isRegistered(connection)) return;
       for (const userId of userIds) {
         addTo(watchers, userId, connection);
         addTo(watchedBy, connection, userId);
