@@ -196,12 +196,12 @@ export const settings = {
   ),
   WS_UPGRADES_PER_IP_PER_SECOND: setting(
     wholeNumber(1, 1_000_000),
-    'Sustained WebSocket upgrade requests per client IP per second, per node; more get HTTP 429 before any auth work.',
+    'Sustained WebSocket upgrade requests per client IP (an IPv6 client as its /64) per second, per node; more get HTTP 429 before any auth work.',
     '20',
   ),
   WS_UPGRADE_BURST_PER_IP: setting(
     wholeNumber(1, 1_000_000),
-    'WebSocket upgrade requests one client IP may make at once above the sustained rate.',
+    'WebSocket upgrade requests one client IP (an IPv6 /64) may make at once above the sustained rate.',
     '40',
   ),
   ROOMS_MAX_PER_USER: setting(
@@ -431,7 +431,7 @@ export interface Config {
     readonly idleTimeoutS: number;
     /** Open sockets per user per node. */
     readonly maxSocketsPerUser: number;
-    /** Token bucket of upgrade requests per client IP per node: refill per second, and capacity. */
+    /** Token bucket of upgrade requests per client IP (IPv6: per /64) per node: refill per second, and capacity. */
     readonly upgradesPerIpPerSecond: number;
     readonly upgradeBurstPerIp: number;
   };

@@ -30,6 +30,7 @@ import type { OnRoomMessagesStored } from '../domain/notifications/unread-schedu
 import type { PresenceService } from '../domain/presence/service.js';
 import type { Bus } from '../platform/bus/bus.js';
 import { createFanOutQueue } from '../platform/bus/fanout-queue.js';
+import { clientNetwork } from '../platform/client-network.js';
 import { isAppError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { createPlacement } from '../platform/placement.js';
@@ -308,8 +309,9 @@ export function createGateway(deps: GatewayDeps) {
   });
   const clientAddress = clientAddressResolver(settings.trustProxy);
   const core: GatewayCore = {
+    // One bucket per client network (an IPv6 /64 is one client), as login throttling counts them.
     admitUpgrade: (remoteAddress, forwardedFor) =>
-      upgradeRate.admit(clientAddress(remoteAddress, forwardedFor)),
+      upgradeRate.admit(clientNetwork(clientAddress(remoteAddress, forwardedFor))),
     authenticateUpgrade: (input) => {
       // A refusal decided from memory (it throws) counts as decided there too.
       let path: 'memory' | 'waited' = 'memory';

@@ -53,7 +53,7 @@ export interface SocketHandler {
 export interface GatewayCore {
   /**
    * Called first for every upgrade request, before any auth work: takes a token from the client
-   * address's bucket. Refused → HTTP 429 with Retry-After, no socket. `forwardedFor` is the raw
+   * network's bucket (an IPv4 address or an IPv6 /64). Refused → HTTP 429 with Retry-After, no socket. `forwardedFor` is the raw
    * X-Forwarded-For header, resolved by the TRUST_PROXY rule; a transport whose framework already
    * resolved the client address passes that address and `undefined`.
    */

@@ -1,6 +1,7 @@
 /**
- * Admission of WebSocket upgrades before any auth work: a token bucket per client IP (per node), and
- * the rule that finds the client IP behind trusted proxies. Opening a socket costs a JWT check, a
+ * Admission of WebSocket upgrades before any auth work: a token bucket per client network (per node;
+ * the caller keys it by platform/client-network.ts, so an IPv6 /64 is one client), and the rule
+ * that finds the client IP behind trusted proxies. Opening a socket costs a JWT check, a
  * session lookup and a user actor, so an address that floods upgrades is refused with HTTP 429 at
  * the cost of one map lookup.
  */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { clientNetwork } from './service.js';
+import { clientNetwork } from './client-network.js';
 
-describe('clientNetwork (what login throttling counts as one client)', () => {
+describe('clientNetwork (what login throttling and the upgrade limit count as one client)', () => {
   it('is the address itself for IPv4, and IPv4-mapped IPv6 is the same client', () => {
     expect(clientNetwork('198.51.100.7')).toBe('198.51.100.7');
     expect(clientNetwork('::ffff:198.51.100.7')).toBe('198.51.100.7');
