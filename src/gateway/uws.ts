@@ -28,7 +28,7 @@
  * (closeOnBackpressureLimit).
  */
 
-import type { HttpResponse, us_listen_socket, us_socket, WebSocket } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, us_listen_socket, us_socket, WebSocket } from 'uWebSockets.js';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,6 +76,20 @@ function rejectUpgrade(res: HttpResponse, status: string, body: string): void {
   res.cork(() => {
     res.writeStatus(status).writeHeader('content-type', 'application/problem+json').end(body);
   });
+}
+
+/**
+ * Every Sec-WebSocket-Protocol line of the request as one comma-separated value, as Node's HTTP
+ * parser gives it to the Fastify transport: RFC 6455 §11.3.4 lets a client split its list over
+ * several lines, and getHeader() returns the first line only (an encoding or a `connect.` entry
+ * on a later line would be ignored). uWS hands header names over lowercased.
+ */
+function subprotocolHeader(req: HttpRequest): string | undefined {
+  let joined = '';
+  req.forEach((key, value) => {
+    if (key === 'sec-websocket-protocol') joined = joined === '' ? value : `${joined}, ${value}`;
+  });
+  return joined || undefined;
 }
 
 export async function listenUws(options: {
@@ -157,7 +171,7 @@ export async function listenUws(options: {
       // MUST copy everything from req now: it is invalid after this callback returns.
       const input = {
         authorization: req.getHeader('authorization') || undefined,
-        protocols: req.getHeader('sec-websocket-protocol') || undefined,
+        protocols: subprotocolHeader(req),
         query: req.getQuery() ?? '',
       };
       const key = req.getHeader('sec-websocket-key');
