@@ -6,7 +6,8 @@
  * Keys: from JWT_PRIVATE_KEY when set (production), otherwise generated on first start and kept in
  * `signing_keys` so every process signs with the same key. Rotation adds a key and retires the old
  * ones; a retired key stays in the JWKS (and verifies) until every token it signed has expired.
- * Every process reloads the key set each minute, and at once (at most every 5 s) on an unknown kid.
+ * Every process reloads the key set each minute, and at once on an unknown kid (tokens with unknown
+ * kids share the reload in flight, and one starts at most every 5 s).
  *
  * Connect tokens (issue 15): issued next to every access token, with the same claims and expiry,
  * and accepted only when a WebSocket opens (`connect.<token>`). They are HMAC-SHA256, not Ed25519:
@@ -296,22 +297,31 @@ export function createTokenService(
     };
   };
 
+  /** The load in flight, if any: background refreshes and unknown kids join it rather than start another. */
+  let reloading: Promise<LoadedKeys> | undefined;
+  /** When the last load started (not finished): what limits reloads on unknown kids. */
+  let reloadStartedAt = Number.NEGATIVE_INFINITY;
+
+  /** A new load, whatever is in flight (after a rotation only a load started since will do). */
   const reload = () => {
+    reloadStartedAt = Date.now();
     const next = settings.privateKey === undefined ? loadFromDatabase() : loadFromEnvironment();
     // A failed load must not stick: the next call tries again.
     next.then(
       (keys) => {
         if (settled === undefined || keys.loadedAt >= settled.loadedAt) settled = keys;
+        if (reloading === next) reloading = undefined;
       },
       () => {
         if (loaded === next) loaded = undefined;
+        if (reloading === next) reloading = undefined;
       },
     );
     loaded = next;
+    reloading = next;
     return next;
   };
 
-  let revalidating = false;
   /**
    * The loaded keys at once; a stale set is refreshed in the background (stale-while-revalidate).
    * MUST NOT wait for the database once loaded: `issue` runs inside callers' transactions, and on
@@ -319,21 +329,28 @@ export function createTokenService(
    */
   const keys = async (): Promise<LoadedKeys> => {
     const current = await (loaded ?? reload());
-    if (Date.now() - current.loadedAt > RELOAD_EVERY_MS && !revalidating) {
-      revalidating = true;
-      reload()
-        .catch(() => undefined)
-        .finally(() => {
-          revalidating = false;
-        });
+    if (Date.now() - current.loadedAt > RELOAD_EVERY_MS && reloading === undefined) {
+      reload().catch(() => undefined);
     }
     return current;
   };
 
   /**
+   * A load for a kid the set does not know: the one in flight, else a new one unless the last
+   * started within UNKNOWN_KID_RELOAD_MIN_MS (then undefined). A kid is read before the MAC or
+   * signature is checked, so made-up kids cost their sender nothing: however many arrive, they
+   * share one load at a time and start at most one every UNKNOWN_KID_RELOAD_MIN_MS.
+   */
+  const reloadForUnknownKid = (): Promise<LoadedKeys> | undefined => {
+    if (reloading !== undefined) return reloading;
+    if (Date.now() - reloadStartedAt <= UNKNOWN_KID_RELOAD_MIN_MS) return undefined;
+    return reload();
+  };
+
+  /**
    * The public key of a kid. Answers from the last loaded set without awaiting anything (the
    * verification path stays synchronous); a stale set is refreshed in the background, an unknown
-   * kid reloads at once (at most every UNKNOWN_KID_RELOAD_MIN_MS).
+   * kid waits for a reload (see reloadForUnknownKid).
    */
   const keyOfKid = async <K>(
     kid: string | undefined,
@@ -344,10 +361,8 @@ export function createTokenService(
     let current = settled;
     if (current === undefined || Date.now() - current.loadedAt > RELOAD_EVERY_MS) current = await keys();
     let key = pick(current).get(kid);
-    if (key === undefined && Date.now() - current.loadedAt > UNKNOWN_KID_RELOAD_MIN_MS) {
-      current = await reload();
-      key = pick(current).get(kid);
-    }
+    const reloaded = key === undefined ? reloadForUnknownKid() : undefined;
+    if (reloaded !== undefined) key = pick(await reloaded).get(kid);
     if (key === undefined) throw invalid();
     return key;
   };
