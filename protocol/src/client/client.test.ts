@@ -568,3 +568,69 @@ describe('several paths, silent handshakes and resent messages', () => {
     client.close();
   });
 });
+
+describe('a joinRoom that fails', () => {
+  const ROOM = '6f1d2c3b-4a59-4e68-9d7c-8b1a2f3e4d5c';
+  const push = (seq: number) => ({
+    t: 'room.message',
+    d: {
+      roomId: ROOM,
+      seq,
+      senderId: USER,
+      clientMsgId: `m${seq}`,
+      body: `b${seq}`,
+      sentAt: '2026-01-01T00:00:00.000Z',
+    },
+  });
+
+  it('forgets a room the server refused: it is not joined again at the next reconnect', async () => {
+    const { client, events } = setup();
+    const socket = await connectLatest();
+    const joined = client.joinRoom(ROOM).catch((error: unknown) => error);
+    await flush();
+    expect(socket.sent[0]).toMatchObject({ t: 'room.join', d: { roomId: ROOM } });
+    socket.receive({ t: 'error', id: socket.sent[0]?.id, d: { code: 'FORBIDDEN', message: 'not a member' } });
+    expect(await joined).toMatchObject({ code: 'FORBIDDEN' });
+    socket.serverClose(1012);
+    await vi.advanceTimersByTimeAsync(300);
+    const next = await connectLatest();
+    // Rejoined, it would fail again at every reconnect, or succeed later behind the app's back.
+    expect(next.sent.filter((frame) => frame.t === 'room.join')).toEqual([]);
+    expect(events('error')).toEqual([]);
+    client.close();
+  });
+
+  it('after a TIMEOUT leaves the room on the server and passes its pushes through untracked', async () => {
+    const { client } = setup({ requestTimeoutMs: 1_000 });
+    const socket = await connectLatest();
+    const seen: number[] = [];
+    client.on('room.message', (message) => seen.push(message.seq));
+    const joined = client.joinRoom(ROOM).catch((error: unknown) => error);
+    await flush();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await joined).toMatchObject({ code: 'TIMEOUT' });
+    // The join may have happened all the same: a best-effort leave undoes it.
+    expect(socket.sent[1]).toMatchObject({ t: 'room.leave', d: { roomId: ROOM } });
+    // The server did join (its ok came late) and pushes before the leave: nothing is held back.
+    socket.reply(0, { lastSeq: 3 });
+    for (const seq of [4, 5, 6]) socket.receive(push(seq));
+    expect(seen).toEqual([4, 5, 6]);
+    socket.reply(1);
+    await flush();
+    expect(client.state).toBe('open');
+    client.close();
+  });
+
+  it('two joinRoom calls during the first join share its one request and its outcome', async () => {
+    const { client } = setup();
+    const socket = await connectLatest();
+    const first = client.joinRoom(ROOM).catch((error: unknown) => error);
+    const second = client.joinRoom(ROOM).catch((error: unknown) => error);
+    await flush();
+    expect(socket.sent).toHaveLength(1);
+    socket.receive({ t: 'error', id: socket.sent[0]?.id, d: { code: 'NOT_FOUND', message: 'no such room' } });
+    expect(await first).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await second).toMatchObject({ code: 'NOT_FOUND' });
+    client.close();
+  });
+});

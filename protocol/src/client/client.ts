@@ -254,6 +254,8 @@ export interface GigwireClient {
   /**
    * Joins a room and keeps it joined across reconnects (rejoining with the last seq seen, so exactly
    * the missed messages arrive); `room.message` events then come in seq order without gaps.
+   * A first join that fails leaves the room untracked (not rejoined); after a TIMEOUT a
+   * best-effort `room.leave` follows, since the server may have joined all the same.
    */
   joinRoom(roomId: string): Promise<{ lastSeq: number }>;
   /** Leaves a room joined with `joinRoom`; it is no longer resumed. */

@@ -7,6 +7,9 @@
  * passing reason (UNAVAILABLE while the room moves to another node after a crash, RATE_LIMITED,
  * INTERNAL, a TIMEOUT) is tried again with backoff until it succeeds, the room is left or the next
  * reconnect takes over: given up, the room would stay joined in the app and silent on the wire.
+ * A first join that fails forgets the room again (the app was told it failed, so nothing may be
+ * rejoined behind its back); after a TIMEOUT, which may have joined on the server all the same, a
+ * best-effort `room.leave` follows.
  */
 import type { RoomMessage } from '../frames.js';
 
@@ -25,8 +28,9 @@ export interface RoomTrackerPorts {
 
 /** Error codes after which a rejoin is worth trying again on the same connection. */
 const PASSING = new Set(['UNAVAILABLE', 'RATE_LIMITED', 'INTERNAL', 'TIMEOUT']);
-const isPassing = (error: unknown) =>
-  typeof error === 'object' && error !== null && PASSING.has(String((error as { code?: unknown }).code));
+const errorCode = (error: unknown) =>
+  typeof error === 'object' && error !== null ? String((error as { code?: unknown }).code) : undefined;
+const isPassing = (error: unknown) => PASSING.has(errorCode(error) ?? '');
 const REJOIN_FIRST_DELAY_MS = 250;
 const REJOIN_MAX_DELAY_MS = 5_000;
 const defaultDelay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -37,6 +41,8 @@ interface TrackedRoom {
   /** Arrived but not yet emitted (ahead of a gap, or before the first join replied). */
   readonly pending: Map<number, RoomMessage>;
   filling: boolean;
+  /** The first join while it waits for its answer: a second joinRoom meanwhile shares it. */
+  firstJoin: Promise<RoomJoinReply> | undefined;
 }
 
 const HISTORY_PAGE = 100;
@@ -54,12 +60,39 @@ export class RoomTracker {
 
   /** Joins (or rejoins) a room; resolves with the server's lastSeq at the join. */
   async join(roomId: string): Promise<RoomJoinReply> {
-    let room = this.rooms.get(roomId);
-    if (room === undefined) {
-      room = { lastSeq: undefined, pending: new Map(), filling: false };
-      this.rooms.set(roomId, room);
+    const known = this.rooms.get(roomId);
+    if (known !== undefined) return known.firstJoin ?? this.joinTracked(roomId, known, false);
+    // Tracked before the answer: pushes that overtake the reply are held, not lost.
+    const room: TrackedRoom = {
+      lastSeq: undefined,
+      pending: new Map(),
+      filling: false,
+      firstJoin: undefined,
+    };
+    this.rooms.set(roomId, room);
+    const first = this.joinTracked(roomId, room, false).catch((error: unknown) =>
+      this.forgetFailedJoin(roomId, room, error),
+    );
+    room.firstJoin = first;
+    try {
+      return await first;
+    } finally {
+      room.firstJoin = undefined;
     }
-    return this.joinTracked(roomId, room, false);
+  }
+
+  /**
+   * A first join failed: untrack the room unless a rejoin answered meanwhile (it has a seq then).
+   * Kept, a FORBIDDEN or NOT_FOUND room would be joined again at every reconnect and could later
+   * succeed behind the app's back; after a TIMEOUT its pushes would be held forever, undelivered.
+   */
+  private forgetFailedJoin(roomId: string, room: TrackedRoom, error: unknown): never {
+    if (this.rooms.get(roomId) === room && room.lastSeq === undefined) {
+      this.rooms.delete(roomId);
+      // The server may have joined all the same (the ok was late or lost): stop its pushes.
+      if (errorCode(error) === 'TIMEOUT') this.ports.leave(roomId).catch(() => undefined);
+    }
+    throw error;
   }
 
   async leave(roomId: string): Promise<void> {
