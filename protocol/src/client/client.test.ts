@@ -225,6 +225,49 @@ describe('connecting', () => {
     expect(FakeSocket.instances).toHaveLength(1);
     client.close();
   });
+
+  it('gives up a getAccessToken that never settles and goes on reconnecting; a late answer is ignored', async () => {
+    let calls = 0;
+    let answerLate: (token: string) => void = () => undefined;
+    const { client, events } = setup({
+      requestTimeoutMs: 1_000,
+      getAccessToken: () => {
+        calls += 1;
+        // The ask after the drop hangs, as a refresh call on a dead network may.
+        if (calls === 2) return new Promise<string>((resolve) => (answerLate = resolve));
+        return `token-${calls}`;
+      },
+    });
+    const socket = await connectLatest();
+    socket.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(events('error')).toMatchObject([{ code: 'TOKEN_UNAVAILABLE' }]);
+    expect(client.state).toBe('backoff');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(calls).toBe(3);
+    expect(latest().protocols).toEqual(['gigwire.v1.json', 'bearer.token-3']);
+    answerLate('late');
+    await flush();
+    expect(FakeSocket.instances).toHaveLength(2);
+    await connectLatest();
+    expect(client.state).toBe('open');
+    client.close();
+  });
+
+  it('refreshToken fails TOKEN_UNAVAILABLE when getAccessToken never settles, and can be called again', async () => {
+    const { client } = setup({
+      requestTimeoutMs: 1_000,
+      getAccessToken: ({ reason }) => (reason === 'refresh' ? new Promise<string>(() => undefined) : 'token'),
+    });
+    await connectLatest();
+    for (let round = 0; round < 2; round++) {
+      let outcome: unknown = 'still waiting';
+      client.refreshToken().catch((error: unknown) => (outcome = error));
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(outcome).toMatchObject({ code: 'TOKEN_UNAVAILABLE' });
+    }
+    client.close();
+  });
 });
 
 describe('close codes', () => {

@@ -3,7 +3,8 @@
  *
  * - Connecting: the access token travels as a `bearer.<jwt>` subprotocol entry next to the
  *   encoding (`gigwire.v1.msgpack` or `gigwire.v1.json`), the one way that works in browsers too.
- *   `getAccessToken` is asked before every attempt, with the reason (see TokenRequest).
+ *   `getAccessToken` is asked before every attempt, with the reason (see TokenRequest); an answer
+ *   not there within `requestTimeoutMs` fails the attempt (TOKEN_UNAVAILABLE), retried with backoff.
  * - Reconnecting: after a drop, `closeAction(code)` decides: `reconnect` (backoff with full jitter),
  *   `reauthenticate` (ask `getAccessToken` for a fresh token, then reconnect) or `stop` (terminal
  *   `closed` event). A failed attempt (server down, 401 at the upgrade) is retried with backoff too;
@@ -118,7 +119,11 @@ export interface ClientOptions {
   readonly encoding?: Encoding;
   /** The WebSocket class; default the global one. Node 20: pass `WebSocket` from the `ws` package. */
   readonly WebSocket?: WebSocketConstructor;
-  /** Per request, from the call (including time waiting for a connection). Default 10 s. */
+  /**
+   * Per request, from the call (including time waiting for a connection). Default 10 s. Also bounds
+   * each `getAccessToken` call (beyond it: TOKEN_UNAVAILABLE, and a connect attempt is retried with
+   * backoff) and the wait for `hello` after a socket is opened.
+   */
   readonly requestTimeoutMs?: number;
   /** Backoff of reconnects; `false`: never reconnect (any drop is terminal). */
   readonly reconnect?: Partial<ReconnectOptions> | false;
@@ -651,10 +656,29 @@ class Client implements GigwireClient {
     reason: TokenReason,
   ): Promise<{ accessToken: string; connectToken: string | undefined }> {
     let answer: unknown;
+    let timer: Timer | undefined;
     try {
-      answer = await this.getAccessToken({ reason, previous: this.token });
+      // Bounded: a fetch that never settles (a refresh call on a dead network) would otherwise hold
+      // this attempt, and with it every reconnect, forever. A late answer is ignored.
+      answer = await Promise.race([
+        this.getAccessToken({ reason, previous: this.token }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new GigwireError(
+                  ClientErrorCode.TOKEN_UNAVAILABLE,
+                  `getAccessToken did not answer within ${this.requestTimeoutMs} ms`,
+                ),
+              ),
+            this.requestTimeoutMs,
+          );
+        }),
+      ]);
     } catch (error) {
       throw tokenError(error);
+    } finally {
+      clearTimeout(timer);
     }
     if (typeof answer === 'string' && answer !== '') return { accessToken: answer, connectToken: undefined };
     if (typeof answer === 'object' && answer !== null) {

@@ -20,7 +20,7 @@ export const ClientErrorCode = {
   BAD_REPLY: 'BAD_REPLY',
   /** A connection attempt failed before the socket opened (server down, 401, network). */
   CONNECT_FAILED: 'CONNECT_FAILED',
-  /** `getAccessToken` threw or returned something that is not a non-empty string. */
+  /** `getAccessToken` threw, returned no token, or did not settle within `requestTimeoutMs`. */
   TOKEN_UNAVAILABLE: 'TOKEN_UNAVAILABLE',
   /** An event handler of the application threw; reported on the `error` event. */
   HANDLER_FAILED: 'HANDLER_FAILED',
