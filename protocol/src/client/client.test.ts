@@ -677,3 +677,54 @@ describe('a joinRoom that fails', () => {
     client.close();
   });
 });
+
+describe('close() with waits pending', () => {
+  const ROOM = '6f1d2c3b-4a59-4e68-9d7c-8b1a2f3e4d5c';
+
+  it('cancels the delay before a room rejoin refused UNAVAILABLE', async () => {
+    const { client, events } = setup();
+    const socket = await connectLatest();
+    const joined = client.joinRoom(ROOM);
+    await flush();
+    socket.reply(0, { lastSeq: 0 });
+    await joined;
+    socket.serverClose(1012);
+    await vi.advanceTimersByTimeAsync(300);
+    const next = await connectLatest();
+    const rejoin = next.sent.find((frame) => frame.t === 'room.join');
+    next.receive({ t: 'error', id: rejoin?.id, d: { code: 'UNAVAILABLE', message: 'moving' } });
+    await flush();
+    client.close();
+    await flush();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(events('error')).toEqual([]);
+  });
+
+  it('fails a sendMessage waiting to resend after UNAVAILABLE with CLOSED at once', async () => {
+    const { client } = setup({ reconnect: { initialDelayMs: 10_000, maxDelayMs: 10_000 } });
+    const socket = await connectLatest();
+    let outcome: unknown = 'still waiting';
+    client.sendMessage(ROOM, 'x', { clientMsgId: 'k1' }).catch((error: unknown) => (outcome = error));
+    await flush();
+    socket.receive({ t: 'error', id: socket.sent[0]?.id, d: { code: 'UNAVAILABLE', message: 'moving' } });
+    await flush();
+    client.close();
+    await flush();
+    expect(outcome).toMatchObject({ code: 'CLOSED', details: { clientMsgId: 'k1' } });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('fails a refreshToken waiting for getAccessToken with CLOSED and clears its timeout', async () => {
+    const { client } = setup({
+      getAccessToken: ({ reason }) => (reason === 'refresh' ? new Promise<string>(() => undefined) : 'token'),
+    });
+    await connectLatest();
+    let outcome: unknown = 'still waiting';
+    client.refreshToken().catch((error: unknown) => (outcome = error));
+    await flush();
+    client.close();
+    await flush();
+    expect(outcome).toMatchObject({ code: 'CLOSED' });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});

@@ -35,7 +35,8 @@
  *   path that died silently is left for another.
  * - `sendMessage`: `room.send` with a `clientMsgId` drawn once and resent after a drop, a timeout or
  *   UNAVAILABLE until the `ok` (the server stores one message per `clientMsgId`).
- * - `close()` ends it for good.
+ * - `close()` ends it for good: pending and queued requests, a `sendMessage` waiting to resend and
+ *   a token fetch fail with CLOSED at once, and no timer of the client is left running.
  */
 import { z } from 'zod';
 import { createCodec } from '../codec.js';
@@ -278,7 +279,10 @@ export interface GigwireClient {
   /** Resolves with the hello of the current connection, or of the next one; rejects once closed. */
   whenConnected(): Promise<HelloPayload>;
   on<E extends keyof ClientEvents>(event: E, handler: (payload: ClientEvents[E]) => void): () => void;
-  /** Closes the socket with 1000 and stops for good; pending and queued requests fail with CLOSED. */
+  /**
+   * Closes the socket with 1000 and stops for good; pending and queued requests (a `sendMessage`
+   * waiting to resend too) fail with CLOSED at once, and no timer of the client keeps running.
+   */
   close(): void;
 }
 
@@ -371,6 +375,11 @@ class Client implements GigwireClient {
   private jobsFilter: JobsWatchPayload | undefined;
   private refreshing: Promise<AuthRefreshResult> | undefined;
   private waiters: { resolve: (hello: HelloPayload) => void; reject: (error: GigwireError) => void }[] = [];
+  /**
+   * Cancels the client's own waits (sendMessage's backoff, room rejoin delays, the token fetch's
+   * timeout): close() runs each, so no timer outlives the client and their callers fail CLOSED at once.
+   */
+  private readonly cancelOnClose = new Set<() => void>();
 
   private readonly rooms = new RoomTracker({
     join: async (roomId, sinceSeq, resume) =>
@@ -388,6 +397,7 @@ class Client implements GigwireClient {
         messages: RoomMessage[];
       },
     emit: (message) => this.events.emit('room.message', message),
+    delay: (ms) => this.pause(ms),
     onError: (error) => {
       if (
         error instanceof GigwireError &&
@@ -532,9 +542,11 @@ class Client implements GigwireClient {
         }
         // DISCONNECTED / TIMEOUT: the request queue already waits for the next connection.
         if (error.code === 'UNAVAILABLE') {
-          await new Promise((resolve) =>
-            setTimeout(resolve, backoffDelay(attempt - 1, this.reconnectOptions ?? DEFAULT_RECONNECT)),
-          );
+          try {
+            await this.pause(backoffDelay(attempt - 1, this.reconnectOptions ?? DEFAULT_RECONNECT));
+          } catch (closed) {
+            throw withClientMsgId(closed, clientMsgId);
+          }
         }
       }
     }
@@ -657,12 +669,18 @@ class Client implements GigwireClient {
   ): Promise<{ accessToken: string; connectToken: string | undefined }> {
     let answer: unknown;
     let timer: Timer | undefined;
+    let cancel: (() => void) | undefined;
     try {
       // Bounded: a fetch that never settles (a refresh call on a dead network) would otherwise hold
       // this attempt, and with it every reconnect, forever. A late answer is ignored.
       answer = await Promise.race([
         this.getAccessToken({ reason, previous: this.token }),
         new Promise<never>((_, reject) => {
+          cancel = () => {
+            clearTimeout(timer);
+            reject(closedError('the client is closed'));
+          };
+          this.cancelOnClose.add(cancel);
           timer = setTimeout(
             () =>
               reject(
@@ -679,6 +697,7 @@ class Client implements GigwireClient {
       throw tokenError(error);
     } finally {
       clearTimeout(timer);
+      if (cancel !== undefined) this.cancelOnClose.delete(cancel);
     }
     if (typeof answer === 'string' && answer !== '') return { accessToken: answer, connectToken: undefined };
     if (typeof answer === 'object' && answer !== null) {
@@ -691,6 +710,28 @@ class Client implements GigwireClient {
       }
     }
     throw new GigwireError(ClientErrorCode.TOKEN_UNAVAILABLE, 'getAccessToken returned no token');
+  }
+
+  /** Resolves after `ms`; close() rejects it at once with CLOSED (and clears its timer). */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.phase === 'closed') {
+        reject(closedError('the client is closed'));
+        return;
+      }
+      const cancel = () => {
+        clearTimeout(timer);
+        reject(closedError('the client is closed'));
+      };
+      const timer = setTimeout(
+        () => {
+          this.cancelOnClose.delete(cancel);
+          resolve();
+        },
+        Math.min(ms, MAX_TIMER_MS),
+      );
+      this.cancelOnClose.add(cancel);
+    });
   }
 
   private isExpired(token: string): boolean {
@@ -824,6 +865,8 @@ class Client implements GigwireClient {
       this.settle(outgoing, closedError('the client is closed', outgoing.type));
     }
     for (const waiter of this.waiters.splice(0)) waiter.reject(closedError('the client is closed'));
+    for (const cancel of [...this.cancelOnClose]) cancel();
+    this.cancelOnClose.clear();
     this.events.emit('closed', { code, reason, byClient });
   }
 

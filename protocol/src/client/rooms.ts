@@ -22,7 +22,7 @@ export interface RoomTrackerPorts {
   readonly history: (roomId: string, beforeSeq: number, limit: number) => Promise<RoomHistoryReply>;
   readonly emit: (message: RoomMessage) => void;
   readonly onError: (error: unknown) => void;
-  /** Waits between rejoin attempts (default setTimeout); tests pass their own. */
+  /** Waits between rejoin attempts (default setTimeout); the client's rejects once it is closed, which ends the loop. */
   readonly delay?: (ms: number) => Promise<void>;
 }
 
@@ -121,7 +121,11 @@ export class RoomTracker {
       }
       // Full jitter: the clients of a crashed node all rejoin at once.
       const ceiling = Math.min(REJOIN_MAX_DELAY_MS, REJOIN_FIRST_DELAY_MS * 2 ** attempt);
-      await delay(ceiling / 2 + Math.random() * (ceiling / 2));
+      try {
+        await delay(ceiling / 2 + Math.random() * (ceiling / 2));
+      } catch {
+        return; // the client was closed
+      }
       if (!current()) return;
     }
   }
