@@ -170,6 +170,25 @@ describe('closeAction', () => {
 describe('codec round trips', () => {
   const codec = createCodec();
 
+  it('lower-cases ids as it decodes them: the server compares and keys ids as lower-case strings', () => {
+    const roomId = '6F1D2C3B-4A59-4E68-9D7C-8B1A2F3E4D5C';
+    for (const encoding of ['json', 'msgpack'] as const) {
+      const join = codec.decodeClient(
+        codec.encode({ t: 'room.join', id: 1, d: { roomId } } as ClientFrame, encoding),
+        encoding,
+      );
+      expect(join).toMatchObject({ ok: true, frame: { d: { roomId: roomId.toLowerCase() } } });
+      const subscribe = codec.decodeClient(
+        codec.encode(
+          { t: 'presence.subscribe', id: 2, d: { userIds: [userA.toUpperCase()] } } as ClientFrame,
+          encoding,
+        ),
+        encoding,
+      );
+      expect(subscribe).toMatchObject({ ok: true, frame: { d: { userIds: [userA] } } });
+    }
+  });
+
   it.each(clientFrames.map((frame) => [frame.t, frame] as const))(
     'client %s in msgpack and json',
     (_, frame) => {

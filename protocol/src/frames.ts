@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import { ErrorCode } from './codes.js';
-import { BidId, CategoryId, ContractId, JobId, ReviewId, RoomId, UserId } from './ids.js';
+import { BidId, CategoryId, ContractId, JobId, ReviewId, RoomId, UserId, Uuid } from './ids.js';
 import { findJsonProblem, stringProblem } from './json-value.js';
 import { Iso } from './rest/common.js';
 import { Encoding, PROTOCOL_VERSION } from './version.js';
@@ -252,7 +252,7 @@ export const MAX_NOTIFICATION_READ_IDS = 100;
 export const NotificationsReadPayload = z.union([
   z.strictObject({
     ids: z
-      .array(z.uuid())
+      .array(Uuid)
       .min(1)
       .max(MAX_NOTIFICATION_READ_IDS)
       .describe(`1 to ${MAX_NOTIFICATION_READ_IDS} notification ids.`),

@@ -4,7 +4,7 @@
  * `Idempotency-Key` header (1-255 visible ASCII characters).
  */
 import { z } from 'zod';
-import { UserId } from '../ids.js';
+import { UserId, Uuid } from '../ids.js';
 import { Cursor, Iso, PageLimit } from './common.js';
 
 /** A positive amount of minor units (cents for USD). */
@@ -54,7 +54,7 @@ export const WalletLine = z
     amount: SignedAmount,
     balanceAfter: z.int(),
     counterpartyId: UserId.nullable().describe('The other user; null for the payment provider.'),
-    contractId: z.uuid().nullable(),
+    contractId: Uuid.nullable(),
     note: z.string().nullable(),
     createdAt: Iso,
   })
@@ -95,7 +95,7 @@ export const TransferRequest = z
 
 export const Payment = z
   .object({
-    id: z.uuid(),
+    id: Uuid,
     kind: z.enum(['top_up', 'withdrawal']),
     status: z.enum(['pending', 'succeeded', 'failed']),
     amount: Amount,
@@ -135,7 +135,7 @@ export const LedgerAudit = z
   })
   .meta({ id: 'LedgerAudit' });
 
-export const PaymentIdParams = z.strictObject({ id: z.uuid() });
+export const PaymentIdParams = z.strictObject({ id: Uuid });
 
 export const AdminPayment = Payment.extend({ userId: UserId }).meta({ id: 'AdminPayment' });
 export const AdminPaymentPage = z
