@@ -24,7 +24,7 @@ import { withTrace } from '../platform/trace.js';
 import { type ConsoleDeps, registerConsole } from './console/index.js';
 import { registerRouteAuth } from './plugins/auth.js';
 import { registerCompression } from './plugins/compression.js';
-import { frameworkErrorHandler, registerErrorHandling } from './plugins/errors.js';
+import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './plugins/errors.js';
 import { registerInputGuard } from './plugins/input-guard.js';
 import { registerHttpMetrics } from './plugins/metrics.js';
 import { registerOpenApi } from './plugins/openapi.js';
@@ -119,6 +119,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     trustProxy: trustProxyOption(deps.rest?.trustProxy ?? 0),
     frameworkErrors: frameworkErrorHandler,
+    // What Node's HTTP parser refuses (431, a bad chunk, raw bytes in the path): problem+json too.
+    clientErrorHandler,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -3,6 +3,9 @@
  * own errors (bad JSON, body too large, schema validation) by their status, anything else INTERNAL,
  * logged once here with the request id.
  */
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import type { ErrorCode } from '../../../protocol/src/codes.js';
@@ -58,6 +61,46 @@ export function frameworkErrorHandler(
         context,
       ),
     );
+}
+
+/**
+ * Fastify's `clientErrorHandler`: what Node's HTTP parser refuses (headers over the size limit, a
+ * malformed chunked body, raw bytes that are not a valid request line) never becomes a request, so
+ * neither handler above sees it and Fastify would answer its own application/json. This writes the
+ * same problem+json by hand, then closes the socket (the parser cannot go on after such an error).
+ * Oversized headers keep their HTTP status 431 with the nearest stable code, PAYLOAD_TOO_LARGE; a
+ * request that did not arrive within Node's requestTimeout keeps 408 with VALIDATION_FAILED.
+ */
+export function clientErrorHandler(
+  this: FastifyInstance,
+  error: Error & { code?: string },
+  socket: Socket,
+): void {
+  // A reset or an already destroyed socket: nobody is left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, detail]: [number, ErrorCode, string] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'PAYLOAD_TOO_LARGE', 'the request headers are over the size limit']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'VALIDATION_FAILED', 'the request did not arrive in time']
+        : [400, 'VALIDATION_FAILED', 'the request is not valid HTTP'];
+  const requestId = randomUUID();
+  this.log.debug({ code, reason: error.code, requestId }, 'request refused by the HTTP parser');
+  // Like Node's own handler: no second answer on a socket whose response already started.
+  const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (socket.writable && !started) {
+    // The path is not echoed: it may be what the parser refused.
+    const body = JSON.stringify({ ...problem(code, detail, { instance: '/', requestId }), status });
+    try {
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    } catch {
+      // The socket went away meanwhile: nothing to answer.
+    }
+  }
+  socket.destroy();
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
