@@ -3,6 +3,9 @@
  * PostgreSQL can store, before a route schema or a handler sees it: the same rule the WebSocket
  * codec applies to frames (protocol/src/json-value.ts). A problem is a 400 VALIDATION_FAILED naming
  * the field, never a 500 from the database or a stack overflow in a serializer.
+ *
+ * JSON bodies are read as bytes and decoded strictly: Fastify's own parser decodes them leniently, so
+ * bytes that are not UTF-8 became U+FFFD and were stored as such (a PATCH /v1/me answered 200).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { findJsonProblem } from '../../../protocol/src/json-value.js';
@@ -34,7 +37,29 @@ function inputProblem(request: FastifyRequest): AppError | undefined {
   return undefined;
 }
 
+/** Throws on bytes that are not UTF-8, instead of putting U+FFFD in their place. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 export function registerInputGuard(app: FastifyInstance): void {
+  // Fastify's own JSON parsing (empty body refused, __proto__ and constructor.prototype refused, the
+  // app's bodyLimit), fed text decoded strictly.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
+    let text: string;
+    try {
+      text = strictUtf8.decode(body);
+    } catch {
+      done(
+        new AppError('VALIDATION_FAILED', 'invalid body: the JSON is not valid UTF-8', {
+          details: { errors: [{ path: 'body', message: 'is not valid UTF-8' }] },
+        }),
+        undefined,
+      );
+      return;
+    }
+    parseJson(request, text, done);
+  });
   // Synchronous: it runs on every request, and an async hook costs a promise and a microtask each.
   app.addHook('preValidation', (request, _reply, done) => {
     const problem = inputProblem(request);

@@ -108,6 +108,8 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
   // The webhook is verified on the exact bytes received: in this scope only, a JSON body stays a
   // Buffer (no parse and re-serialize, which could change what was signed).
   void app.register(async (scope) => {
+    // The app's strict-UTF-8 JSON parser (input-guard.ts) is inherited: this scope replaces it.
+    scope.removeContentTypeParser('application/json');
     scope.addContentTypeParser(
       ['application/json', 'application/*+json'],
       { parseAs: 'buffer' },
