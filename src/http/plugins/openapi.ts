@@ -7,7 +7,9 @@
  * for a new route is here: every operation's security requirement is derived from the route's
  * `config.auth` (bearer for `user`/`admin`, `[]` for public ones and routes outside /v1), and the
  * components are cut down to those the operations reach. Routes still name their own operationId
- * and tags (a generator's method names must not change when a path does).
+ * and tags (a generator's method names must not change when a path does). Error answers are
+ * declared as they are sent: `application/problem+json`, with the ones any route may give (429 from
+ * the global rate limit, 500, and 413 where there is a body) added where a route did not list them.
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -63,10 +65,73 @@ function reachableComponents(paths: unknown, components: Components): Components
   return kept;
 }
 
+type Response = {
+  description?: string;
+  content?: Record<string, unknown>;
+  headers?: Record<string, unknown>;
+};
+type Operation = { requestBody?: unknown; responses?: Record<string, Response> };
+
+const PROBLEM_CONTENT = { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } };
+
+/** Error answers every operation may give, whether or not its route lists them (see src/http/plugins/). */
+const ANY_ROUTE: Readonly<Record<string, Response>> = {
+  // The rate limit is global: only /health/ and /metrics are exempt, and neither is in the document.
+  '429': {
+    description: 'RATE_LIMITED: too many requests; retry after `Retry-After` seconds.',
+    headers: {
+      'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } },
+    },
+  },
+  '500': { description: 'INTERNAL: our fault; quote the `requestId` when reporting it.' },
+};
+const WITH_BODY: Readonly<Record<string, Response>> = {
+  '413': { description: 'PAYLOAD_TOO_LARGE: the body is over the size limit (64 KiB).' },
+};
+
+/**
+ * Error responses as they are sent. The zod transform declares every response `application/json`,
+ * but every 4xx/5xx answer is problem+json (plugins/errors.ts), and a client that picks its decoder
+ * by content type would find no schema for it.
+ */
+function describeErrors(paths: unknown): unknown {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [path, item] of Object.entries((paths ?? {}) as Record<string, Record<string, unknown>>)) {
+    out[path] = {};
+    for (const [method, value] of Object.entries(item)) {
+      const operation = value as Operation;
+      if (typeof operation !== 'object' || operation === null || operation.responses === undefined) {
+        out[path][method] = value;
+        continue;
+      }
+      const responses: Record<string, Response> = {};
+      for (const [status, response] of Object.entries(operation.responses)) {
+        const json = response.content?.['application/json'];
+        const isError = /^[45]/.test(status);
+        responses[status] =
+          isError && json !== undefined
+            ? { ...response, content: { 'application/problem+json': json } }
+            : response;
+      }
+      const implied = { ...(operation.requestBody === undefined ? {} : WITH_BODY), ...ANY_ROUTE };
+      for (const [status, response] of Object.entries(implied)) {
+        const listed = responses[status];
+        responses[status] =
+          listed === undefined
+            ? { ...response, content: PROBLEM_CONTENT }
+            : { ...listed, ...(response.headers === undefined ? {} : { headers: response.headers }) };
+      }
+      out[path][method] = { ...operation, responses };
+    }
+  }
+  return out;
+}
+
 const transformObject: TransformObject = (input) => {
   const document = jsonSchemaTransformObject(input);
-  const { paths, components } = document as { paths?: unknown; components?: Components };
-  return { ...document, components: reachableComponents(paths, components ?? {}) } as typeof document;
+  const { components } = document as { paths?: unknown; components?: Components };
+  const paths = describeErrors((document as { paths?: unknown }).paths);
+  return { ...document, paths, components: reachableComponents(paths, components ?? {}) } as typeof document;
 };
 
 export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
