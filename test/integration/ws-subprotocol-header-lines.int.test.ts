@@ -53,24 +53,29 @@ describe('Sec-WebSocket-Protocol over several header lines', () => {
       });
     });
 
-  const ports = () => ({
-    uws: Number(new URL(test.node.uwsUrl ?? '').port),
-    'fastify-ws': Number(new URL(test.node.baseUrl).port),
-  });
+  /** The transport's port; undefined for uWS where no uWS build loads (the node then serves /ws on Fastify only). */
+  const portOf = (transport: 'uws' | 'fastify-ws'): number | undefined => {
+    if (transport === 'fastify-ws') return Number(new URL(test.node.baseUrl).port);
+    return test.node.uwsUrl === undefined ? undefined : Number(new URL(test.node.uwsUrl).port);
+  };
 
-  it.each(['uws', 'fastify-ws'] as const)(
+  it.for(['uws', 'fastify-ws'] as const)(
     'encoding first, connect token on a second line (%s)',
-    async (t) => {
-      const head = await responseHead(ports()[t], ['gigwire.v1.json', `connect.${connectToken}`]);
+    async (t, { skip }) => {
+      const port = portOf(t);
+      if (port === undefined) return skip('no uWS build loads on this Node');
+      const head = await responseHead(port, ['gigwire.v1.json', `connect.${connectToken}`]);
       expect(head).toMatch(/^HTTP\/1\.1 101 /);
       expect(head.toLowerCase()).toContain('sec-websocket-protocol: gigwire.v1.json');
     },
   );
 
-  it.each(['uws', 'fastify-ws'] as const)(
+  it.for(['uws', 'fastify-ws'] as const)(
     'connect token first, encoding on a second line (%s)',
-    async (t) => {
-      const head = await responseHead(ports()[t], [`connect.${connectToken}`, 'gigwire.v1.json']);
+    async (t, { skip }) => {
+      const port = portOf(t);
+      if (port === undefined) return skip('no uWS build loads on this Node');
+      const head = await responseHead(port, [`connect.${connectToken}`, 'gigwire.v1.json']);
       expect(head).toMatch(/^HTTP\/1\.1 101 /);
       expect(head.toLowerCase()).toContain('sec-websocket-protocol: gigwire.v1.json');
     },
