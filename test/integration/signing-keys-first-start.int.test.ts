@@ -9,14 +9,7 @@ import { createTokenService } from '../../src/domain/auth/tokens.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { createMigratedDatabase, type TestDatabase } from '../support/context.js';
-
-const settings = { issuer: 'gigwire', audience: 'gigwire', accessTtlS: 900, privateKey: undefined };
-const claims = {
-  sub: '00000000-0000-4000-8000-000000000001',
-  sid: '00000000-0000-4000-8000-000000000002',
-  roles: [],
-  sv: 0,
-} as unknown as Parameters<ReturnType<typeof createTokenService>['issue']>[0];
+import { testTokenClaims as claims, testTokenSettings as settings } from '../support/tokens.js';
 
 describe('signing keys on a first start of several processes', () => {
   let db: TestDatabase;

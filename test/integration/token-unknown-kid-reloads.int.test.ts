@@ -14,14 +14,7 @@ import { createTokenService, type TokenService } from '../../src/domain/auth/tok
 import { systemClock } from '../../src/platform/clock.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { createMigratedDatabase, type TestDatabase } from '../support/context.js';
-
-const settings = { issuer: 'gigwire', audience: 'gigwire', accessTtlS: 900, privateKey: undefined };
-const claims = {
-  sub: '00000000-0000-4000-8000-000000000001',
-  sid: '00000000-0000-4000-8000-000000000002',
-  roles: [],
-  sv: 0,
-} as unknown as Parameters<TokenService['issue']>[0];
+import { testTokenClaims as claims, testTokenSettings as settings } from '../support/tokens.js';
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 /** A connect token naming a kid nobody has, with a MAC of the right length (never checked). */

@@ -1,8 +1,26 @@
 /**
- * Access tokens minted by a test that holds the signing key (passed to the node as JWT_PRIVATE_KEY):
- * the claims of a real session, with a lifetime of the test's choosing.
+ * Token fixtures: access tokens minted by a test that holds the signing key (passed to the node as
+ * JWT_PRIVATE_KEY) with the claims of a real session and a lifetime of the test's choosing, and the
+ * settings and claims of a token service that a test creates itself (createTokenService).
  */
 import { type CryptoKey, SignJWT } from 'jose';
+import type { TokenService } from '../../src/domain/auth/tokens.js';
+
+/** Token-service settings for tests that build one over their own database (keys from signing_keys). */
+export const testTokenSettings = {
+  issuer: 'gigwire',
+  audience: 'gigwire',
+  accessTtlS: 900,
+  privateKey: undefined,
+} as const;
+
+/** Claims of a made-up session: enough to issue tokens, no user row behind them. */
+export const testTokenClaims = {
+  sub: '00000000-0000-4000-8000-000000000001',
+  sid: '00000000-0000-4000-8000-000000000002',
+  roles: [],
+  sv: 0,
+} as unknown as Parameters<TokenService['issue']>[0];
 
 export async function tokenWithLifetime(
   realAccessToken: string,
