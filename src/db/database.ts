@@ -32,11 +32,12 @@ import type {
   SessionsTable,
   SigningKeysTable,
 } from './tables/sessions.table.js';
-import type { ContactsTable, UsersTable } from './tables/users.table.js';
+import type { ContactsTable, UserLastSeenTable, UsersTable } from './tables/users.table.js';
 
 export interface Database {
   installation: InstallationTable;
   users: UsersTable;
+  user_last_seen: UserLastSeenTable;
   contacts: ContactsTable;
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;

@@ -15,6 +15,7 @@ import * as m0009 from './0009_marketplace_search.js';
 import * as m0010 from './0010_millisecond_keysets.js';
 import * as m0011 from './0011_room_owner_epoch.js';
 import * as m0012 from './0012_auth_revocations.js';
+import * as m0013 from './0013_user_last_seen.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -29,4 +30,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0010_millisecond_keysets': m0010,
   '0011_room_owner_epoch': m0011,
   '0012_auth_revocations': m0012,
+  '0013_user_last_seen': m0013,
 };

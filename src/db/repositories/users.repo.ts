@@ -45,7 +45,6 @@ export async function insertUser(db: Db, user: NewUser): Promise<UserRow> {
       hourly_rate_currency: null,
       availability: null,
       locked_at: null,
-      last_seen_at: null,
       search_document: searchDocumentOf({
         username: user.username,
         display_name: null,
@@ -248,7 +247,11 @@ export async function ownersWithContact(
 /** Rows per statement: two bind parameters each, far below Postgres's 65 535 per statement. */
 const LAST_SEEN_CHUNK = 5_000;
 
-/** Stores many users' last-seen times, one statement per few thousand users. */
+/**
+ * Stores many users' last-seen times, one statement per few thousand users, in `user_last_seen`
+ * (migration 0013: an upsert there stays on its page; an update of `users` rewrote six indexes).
+ * Users that no longer exist are skipped.
+ */
 export async function setLastSeenMany(
   db: Db,
   entries: readonly { readonly userId: UserId; readonly at: Date }[],
@@ -256,18 +259,19 @@ export async function setLastSeenMany(
   for (let start = 0; start < entries.length; start += LAST_SEEN_CHUNK) {
     const chunk = entries.slice(start, start + LAST_SEEN_CHUNK);
     const rows = sql.join(chunk.map((e) => sql`(${e.userId}::uuid, ${e.at.toISOString()}::timestamptz)`));
-    await sql`update users set last_seen_at = v.at from (values ${rows}) as v(id, at) where users.id = v.id`.execute(
-      db,
-    );
+    await sql`insert into user_last_seen (user_id, last_seen_at)
+      select v.id, v.at from (values ${rows}) as v(id, at) join users on users.id = v.id
+      on conflict (user_id) do update set last_seen_at = excluded.last_seen_at`.execute(db);
   }
 }
 
-export async function lastSeenOf(db: Db, userIds: readonly UserId[]): Promise<Map<UserId, Date | null>> {
+/** Last-seen times of the users; a user never seen offline (or unknown) is absent. */
+export async function lastSeenOf(db: Db, userIds: readonly UserId[]): Promise<Map<UserId, Date>> {
   if (userIds.length === 0) return new Map();
   const rows = await db
-    .selectFrom('users')
-    .select(['id', 'last_seen_at'])
-    .where('id', 'in', userIds)
+    .selectFrom('user_last_seen')
+    .select(['user_id', 'last_seen_at'])
+    .where('user_id', 'in', userIds)
     .execute();
-  return new Map(rows.map((row) => [row.id, row.last_seen_at]));
+  return new Map(rows.map((row) => [row.user_id, row.last_seen_at]));
 }

@@ -23,9 +23,14 @@ export interface UsersTable {
   search_document: string;
   session_version: Generated<number>;
   locked_at: Date | null;
-  last_seen_at: Date | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
+}
+
+/** When each user was last seen going offline (a narrow table: one is written per disconnect). */
+export interface UserLastSeenTable {
+  user_id: UserId;
+  last_seen_at: Date;
 }
 
 export interface ContactsTable {

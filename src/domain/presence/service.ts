@@ -1,8 +1,8 @@
 /**
  * Presence rules: who may watch whom (mutual contacts only: each added the other, so adding
- * someone back is how a contact request is accepted), what a presence state is, and
- * what happens on a transition (offline stores last_seen_at in Postgres, then every node hears it
- * on the bus). Whether a user is online comes from the node-lease store in Redis.
+ * someone back is how a contact request is accepted), what a presence state is, and what happens
+ * on a transition (offline stores the last-seen time in Postgres, table user_last_seen, then every
+ * node hears it on the bus). Whether a user is online comes from the node-lease store in Redis.
  *
  * Sockets opening and closing are counted per batch, not per socket (each socket would otherwise
  * cost a Redis script and a PUBLISH, ~0.1 ms of this process's CPU in socket writes): changes wait
@@ -80,7 +80,7 @@ export function createPresenceService(deps: {
     return nextWrite;
   };
 
-  /** Stores last_seen_at of the users going offline, then tells every node in one message. */
+  /** Stores the last-seen times of the users going offline, then tells every node in one message. */
   const announce = async (states: readonly { userId: UserId; online: boolean }[]) => {
     if (states.length === 0) return;
     const now = clock.now();

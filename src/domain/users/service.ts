@@ -20,6 +20,7 @@ import {
   addContactWithin,
   findUserById,
   findUsersByIds,
+  lastSeenOf,
   listContacts,
   mutualContactIdsAmong,
   removeContact,
@@ -158,12 +159,9 @@ export function createUserService(deps: {
       };
       if (mutual !== true) return profile;
       const [online] = await deps.isOnline([id]);
-      return {
-        ...profile,
-        presence: online
-          ? { status: 'online', lastSeenAt: null }
-          : { status: 'offline', lastSeenAt: user.last_seen_at?.toISOString() ?? null },
-      };
+      if (online) return { ...profile, presence: { status: 'online', lastSeenAt: null } };
+      const lastSeen = (await lastSeenOf(db, [id])).get(id);
+      return { ...profile, presence: { status: 'offline', lastSeenAt: lastSeen?.toISOString() ?? null } };
     },
 
     /** Workers matching the query, newest first, cursor-paginated; each with its rating summary. */
