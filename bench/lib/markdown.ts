@@ -123,6 +123,7 @@ const COLUMNS: Readonly<Record<ScenarioId, readonly Column[]>> = {
       cell: (row) => `${m('loopLagP99Ms')(row)} / ${m('loopLagMaxMs')(row)}`,
     },
     { header: 'group commit p99 ms (≤)', cell: m('commitP99Ms') },
+    { header: 'room send→ack p99 ms (≤)', cell: m('serverSendP99Ms') },
     { header: '×1 proc', cell: r('serverCpuUsPerDelivery', 'gigwire') },
     { header: 'p99 ×1 proc', cell: r('p99Ms', 'gigwire') },
     { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },

@@ -132,7 +132,7 @@ async function runStep(
   latency: Histogram;
   cpu: ReturnType<MeasureWindow['end']>;
   /** The server's event-loop delay over the publishing (null: the target does not expose it). */
-  loopLag: { p99Ms: number; maxMs: number; commitP99Ms: number | null } | null;
+  loopLag: { p99Ms: number; maxMs: number; commitP99Ms: number | null; sendP99Ms: number | null } | null;
 }> {
   const step = ctx.nextStep();
   const totalSenders = senders.reduce((sum, list) => sum + list.length, 0);
@@ -241,6 +241,7 @@ async function runFanout(ctx: ScenarioContext): Promise<CaseResult[]> {
           loopLagP99Ms: loopLag?.p99Ms ?? null,
           loopLagMaxMs: loopLag?.maxMs ?? null,
           commitP99Ms: loopLag?.commitP99Ms ?? null,
+          serverSendP99Ms: loopLag?.sendP99Ms ?? null,
         },
         loadgen,
         sustained,
@@ -251,7 +252,7 @@ async function runFanout(ctx: ScenarioContext): Promise<CaseResult[]> {
           `p99 ${p99?.toFixed(1) ?? '-'} ms, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%` +
           (loopLag === null
             ? ''
-            : `, server loop lag p99 ${loopLag.p99Ms.toFixed(1)} / max ${loopLag.maxMs.toFixed(1)} ms, group commit p99 ≤ ${loopLag.commitP99Ms ?? '-'} ms`),
+            : `, server loop lag p99 ${loopLag.p99Ms.toFixed(1)} / max ${loopLag.maxMs.toFixed(1)} ms, group commit p99 ≤ ${loopLag.commitP99Ms ?? '-'} ms, send → ack in the room p99 ≤ ${loopLag.sendP99Ms ?? '-'} ms`),
       );
       return {
         result,

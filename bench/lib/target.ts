@@ -68,7 +68,8 @@ export interface TargetServer {
    * The server's event-loop delay since the previous call, in ms (gigwire: prom-client's
    * `nodejs_eventloop_lag_p99_seconds` / `_max_seconds` from /metrics, whose histogram restarts at
    * every scrape), and the p99 of its group commit's statements since the previous call (the
-   * upper bound of the `gigwire_room_group_commit_seconds` bucket holding it; null when none ran).
+   * upper bound of the `gigwire_room_group_commit_seconds` bucket holding it; null when none ran),
+   * and likewise of `gigwire_room_send_seconds` (a new message's arrival at its room actor → ack).
    * Call once at a window's start (discarding the answer) and once at its end.
    * Absent for targets that do not expose it.
    */
@@ -76,6 +77,7 @@ export interface TargetServer {
     readonly p99Ms: number;
     readonly maxMs: number;
     readonly commitP99Ms: number | null;
+    readonly sendP99Ms: number | null;
   } | null>;
   /** Forces a full GC in the server process and resolves when it is done (for RSS after GC). */
   readonly gc: () => Promise<void>;

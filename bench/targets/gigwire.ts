@@ -381,6 +381,7 @@ export async function startGigwire(options: {
     const httpUrl = `http://127.0.0.1:${ports.http}`;
     /** The group commit histogram's bucket counts at the previous `eventLoopLag` call. */
     const commitBuckets = new Map<string, number>();
+    const sendBuckets = new Map<string, number>();
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
@@ -530,7 +531,7 @@ export async function startGigwire(options: {
       name: processes > 1 ? 'gigwire2' : 'gigwire',
       wsUrl,
       httpUrl,
-      eventLoopLag: () => readEventLoopLag(httpUrl, commitBuckets),
+      eventLoopLag: () => readEventLoopLag(httpUrl, { commit: commitBuckets, send: sendBuckets }),
       pid,
       serverPids: () => [pid, ...copies()],
       ...(processes > 1 ? { crash } : {}),
@@ -592,16 +593,29 @@ export async function startGigwire(options: {
   }
 }
 
-/** p99 and max of the event-loop delay since the previous scrape of /metrics (null: unreadable). */
 /**
- * The server's event-loop delay (prom-client restarts its histogram at every scrape) and the p99 of
- * the group commit's statements since the previous call (`since`: the cumulative bucket counts then,
- * updated here), as the upper bound of the bucket that holds it.
+ * The p99 of a histogram's observations since the previous call, in ms, as the upper bound of the
+ * bucket that holds it (`since`: the cumulative bucket counts then, updated here); null when none.
+ */
+function p99SinceMs(text: string, name: string, since: Map<string, number>): number | null {
+  const buckets = [
+    ...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"[^}]*\\} ([0-9.e+]+)$`, 'gm')),
+  ].map((match) => ({ le: match[1] ?? '', count: Number(match[2]) }));
+  const added = buckets.map(({ le, count }) => ({ le, count: count - (since.get(le) ?? 0) }));
+  for (const { le, count } of buckets) since.set(le, count);
+  const total = added.at(-1)?.count ?? 0;
+  const bound = added.find(({ count }) => count >= 0.99 * total)?.le;
+  return total === 0 || bound === undefined ? null : Number(bound) * 1000;
+}
+
+/**
+ * The server's event-loop delay (prom-client restarts its histogram at every scrape), and since the
+ * previous call the p99 of the group commit's statements and of the room sends' arrival → ack.
  */
 async function readEventLoopLag(
   httpUrl: string,
-  since: Map<string, number>,
-): Promise<{ p99Ms: number; maxMs: number; commitP99Ms: number | null } | null> {
+  since: { readonly commit: Map<string, number>; readonly send: Map<string, number> },
+): Promise<{ p99Ms: number; maxMs: number; commitP99Ms: number | null; sendP99Ms: number | null } | null> {
   try {
     const text = await (await fetch(`${httpUrl}/metrics`)).text();
     const seconds = (name: string) => {
@@ -610,19 +624,13 @@ async function readEventLoopLag(
     };
     const p99 = seconds('nodejs_eventloop_lag_p99_seconds');
     const max = seconds('nodejs_eventloop_lag_max_seconds');
-    const buckets = [
-      ...text.matchAll(/^gigwire_room_group_commit_seconds_bucket\{le="([^"]+)"[^}]*\} ([0-9.e+]+)$/gm),
-    ].map((match) => ({ le: match[1] ?? '', count: Number(match[2]) }));
-    const added = buckets.map(({ le, count }) => ({ le, count: count - (since.get(le) ?? 0) }));
-    for (const { le, count } of buckets) since.set(le, count);
-    const statements = added.at(-1)?.count ?? 0;
-    const bound = added.find(({ count }) => count >= 0.99 * statements)?.le;
-    const commitP99Ms = statements === 0 || bound === undefined ? null : Number(bound) * 1000;
+    const commitP99Ms = p99SinceMs(text, 'gigwire_room_group_commit_seconds', since.commit);
+    const sendP99Ms = p99SinceMs(text, 'gigwire_room_send_seconds', since.send);
     // prom-client's histogram records whole timer intervals of its 10 ms sampling (an idle loop
     // reads ~10.2 ms): the lag is what exceeds the interval.
     const lagMs = (valueSeconds: number) => Math.max(0, valueSeconds * 1000 - PROM_LOOP_RESOLUTION_MS);
     return Number.isFinite(p99) && Number.isFinite(max)
-      ? { p99Ms: lagMs(p99), maxMs: lagMs(max), commitP99Ms }
+      ? { p99Ms: lagMs(p99), maxMs: lagMs(max), commitP99Ms, sendP99Ms }
       : null;
   } catch {
     return null;

@@ -150,10 +150,34 @@ function setup(options: { isOwner?: () => boolean } = {}) {
       .map((p) => p.frame as { t: string; d: { seq: number; clientMsgId: string } })
       .filter((f) => f.t === 'room.message')
       .map((f) => f.d.seq);
-  return { system, room, rows, hooks, send, published, pushedSeqs };
+  return { system, room, rows, hooks, send, published, pushedSeqs, registry, timers };
 }
 
 describe('room actor', () => {
+  it('times each acknowledged send from its arrival at the actor, the wait for the write in flight included', async () => {
+    const { hooks, send, registry, timers } = setup();
+    const gate = deferred();
+    hooks.beforeInsert = () => gate.promise;
+    const first = send(alice, 'first');
+    await settle();
+    const second = send(bob, 'second');
+    await settle();
+    timers.advance(30);
+    hooks.beforeInsert = undefined;
+    gate.resolve();
+    expect((await first).seq).toBe(1);
+    expect((await second).seq).toBe(2);
+    const metric = await registry.getSingleMetric('gigwire_room_send_seconds')?.get();
+    const value = (name: string, le?: number) =>
+      metric?.values.find(
+        (v) => (v as { metricName?: string }).metricName === name && (le === undefined || v.labels.le === le),
+      )?.value;
+    expect(value('gigwire_room_send_seconds_count')).toBe(2);
+    // Both waited the 30 ms the first write was held (the second behind it): none within 20 ms.
+    expect(value('gigwire_room_send_seconds_bucket', 0.02)).toBe(0);
+    expect(value('gigwire_room_send_seconds_bucket', 0.05)).toBe(2);
+  });
+
   it('splits a batch the database refuses so that only the refused send fails', async () => {
     const { hooks, send, pushedSeqs, rows } = setup();
     const gate = deferred();

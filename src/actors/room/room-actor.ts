@@ -98,6 +98,8 @@ export type RoomCommand =
 interface Waiting {
   readonly send: PendingSend;
   readonly reply: Reply<{ seq: number; sentAt: string }>;
+  /** When the send reached the actor (deps.now), for gigwire_room_send_seconds. */
+  readonly receivedAt: number;
 }
 
 /** Sends written together, and how: `checked` looks up stored sends first (after a duplicate). */
@@ -154,6 +156,12 @@ export function roomActorKind(deps: {
     name: 'gigwire_room_write_batch_size',
     help: 'Messages per room write (group commit: one statement stores a whole batch).',
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 500],
+    registers: [deps.metrics],
+  });
+  const sendSeconds = new Histogram({
+    name: 'gigwire_room_send_seconds',
+    help: "From a new message reaching its room actor to its ack, seconds: the room's write in flight it waited for, the node's group commit and its own statement.",
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
     registers: [deps.metrics],
   });
   const counter = (name: string, help: string) => new Counter({ name, help, registers: [deps.metrics] });
@@ -272,7 +280,10 @@ export function roomActorKind(deps: {
               const message = bySend.get(sendKey(waiting.send.senderId, waiting.send.clientMsgId));
               if (message === undefined)
                 waiting.reply.fail(new AppError('INTERNAL', 'message was not stored'));
-              else waiting.reply.ok({ seq: message.seq, sentAt: message.sentAt });
+              else {
+                waiting.reply.ok({ seq: message.seq, sentAt: message.sentAt });
+                sendSeconds.observe((deps.now() - waiting.receivedAt) / 1000);
+              }
             }
             tellSelf({
               type: 'flushed',
@@ -348,7 +359,7 @@ export function roomActorKind(deps: {
                 return command.reply.fail(new AppError('FORBIDDEN', 'not a member of this room'));
               const known = recent.get(sendKey(command.send.senderId, command.send.clientMsgId));
               if (known !== undefined) return command.reply.ok(known);
-              pending.push({ send: command.send, reply: command.reply });
+              pending.push({ send: command.send, reply: command.reply, receivedAt: deps.now() });
               return startFlush();
             }
             case 'flushed': {
