@@ -1,7 +1,8 @@
 /**
  * Last-seen times live in `user_last_seen` (migration 0013), one narrow row per user, so that the
  * write each disconnect makes is an upsert that stays on its page instead of a new version of a
- * wide `users` row in six indexes. What must hold: a later time replaces the earlier one, users
+ * wide `users` row in six indexes. What must hold: a later time replaces the earlier one and an
+ * earlier one never replaces a later (nor does a user listed twice fail the batch), users
  * that no longer exist are skipped (never an error for the rest of the batch), a deleted user's row
  * goes with it, and the migration carries the times stored in `users` before it.
  */
@@ -57,6 +58,21 @@ describe('user_last_seen', () => {
     );
     const { rows } = await sql<{ n: string }>`select count(*) as n from user_last_seen`.execute(handle.db);
     expect(Number(rows[0]?.n)).toBe(2);
+  });
+
+  it('never moves a time back, and takes a user listed twice once, with the later time', async () => {
+    const c = await newUser(handle.db, 'seen_c');
+    const early = new Date('2026-12-05T09:00:00.000Z');
+    const late = new Date('2026-12-05T12:00:00.000Z');
+    // Listed twice in one batch (an upsert may not touch a row twice in one statement).
+    await setLastSeenMany(handle.db, [
+      { userId: c.id, at: late },
+      { userId: c.id, at: early },
+    ]);
+    expect(await lastSeenOf(handle.db, [c.id])).toEqual(new Map([[c.id, late]]));
+    // Another node's older time arriving afterwards.
+    await setLastSeenMany(handle.db, [{ userId: c.id, at: early }]);
+    expect(await lastSeenOf(handle.db, [c.id])).toEqual(new Map([[c.id, late]]));
   });
 
   it('goes with a deleted user', async () => {

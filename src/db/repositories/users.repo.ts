@@ -250,18 +250,27 @@ const LAST_SEEN_CHUNK = 5_000;
 /**
  * Stores many users' last-seen times, one statement per few thousand users, in `user_last_seen`
  * (migration 0013: an upsert there stays on its page; an update of `users` rewrote six indexes).
- * Users that no longer exist are skipped.
+ * Users that no longer exist are skipped. A time only moves forward (two nodes may write one user's
+ * times out of order), and a user listed twice counts once with the later time: an upsert may not
+ * touch one row twice in a statement.
  */
 export async function setLastSeenMany(
   db: Db,
   entries: readonly { readonly userId: UserId; readonly at: Date }[],
 ): Promise<void> {
-  for (let start = 0; start < entries.length; start += LAST_SEEN_CHUNK) {
-    const chunk = entries.slice(start, start + LAST_SEEN_CHUNK);
+  const latest = new Map<UserId, Date>();
+  for (const { userId, at } of entries) {
+    const known = latest.get(userId);
+    if (known === undefined || at > known) latest.set(userId, at);
+  }
+  const unique = [...latest].map(([userId, at]) => ({ userId, at }));
+  for (let start = 0; start < unique.length; start += LAST_SEEN_CHUNK) {
+    const chunk = unique.slice(start, start + LAST_SEEN_CHUNK);
     const rows = sql.join(chunk.map((e) => sql`(${e.userId}::uuid, ${e.at.toISOString()}::timestamptz)`));
     await sql`insert into user_last_seen (user_id, last_seen_at)
       select v.id, v.at from (values ${rows}) as v(id, at) join users on users.id = v.id
-      on conflict (user_id) do update set last_seen_at = excluded.last_seen_at`.execute(db);
+      on conflict (user_id) do update set last_seen_at = excluded.last_seen_at
+      where user_last_seen.last_seen_at < excluded.last_seen_at`.execute(db);
   }
 }
 
