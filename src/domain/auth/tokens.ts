@@ -328,7 +328,9 @@ export function createTokenService(
    * PGlite (one connection) a query outside that transaction would wait for it forever.
    */
   const keys = async (): Promise<LoadedKeys> => {
-    const current = await (loaded ?? reload());
+    // The settled set, never the reload in flight: awaiting that would make a caller inside a
+    // transaction wait for a query that may need the very connection it holds.
+    const current = settled ?? (await (loaded ?? reload()));
     if (Date.now() - current.loadedAt > RELOAD_EVERY_MS && reloading === undefined) {
       reload().catch(() => undefined);
     }
