@@ -367,6 +367,7 @@ export function createGateway(deps: GatewayDeps) {
     timers: systemTimers,
     leaseMs: settings.presenceLeaseMs,
     log,
+    onLeaseLost: socketPresence.resync,
   });
 
   return {

@@ -15,16 +15,34 @@ const REAP_EVERY_MS = 3_000;
 /**
  * Sockets of this node opening and closing, as presence changes (counted and announced in batches
  * by the presence service). Fire and forget for the socket; a failed batch (Redis down) is logged
- * once, not once per socket in it.
+ * once, not once per socket in it. Redis holds a running count per node, so a lost batch would
+ * leave it wrong for good (a user online with no socket, or offline with one): this keeps the
+ * node's true count per user and, after a failure, has the service set Redis to it (`resync`).
  */
 export function createSocketPresence(deps: {
-  readonly presence: Pick<PresenceService, 'socketChanged'>;
+  readonly presence: Pick<PresenceService, 'socketChanged' | 'resync'>;
   readonly log: Logger;
 }) {
-  const report = (error: unknown) => deps.log.error({ err: error }, 'presence changes failed');
+  const counts = new Map<UserId, number>();
+  const current = (): ReadonlyMap<UserId, number> => counts;
+  const resync = () => deps.presence.resync(current);
+  const report = (error: unknown) => {
+    deps.log.error({ err: error }, "presence changes failed; this node's counts will be set again");
+    resync();
+  };
   return {
-    opened: (userId: UserId) => deps.presence.socketChanged(userId, 1, report),
-    closed: (userId: UserId) => deps.presence.socketChanged(userId, -1, report),
+    opened: (userId: UserId) => {
+      counts.set(userId, (counts.get(userId) ?? 0) + 1);
+      deps.presence.socketChanged(userId, 1, report);
+    },
+    closed: (userId: UserId) => {
+      const left = (counts.get(userId) ?? 0) - 1;
+      if (left > 0) counts.set(userId, left);
+      else counts.delete(userId);
+      deps.presence.socketChanged(userId, -1, report);
+    },
+    /** Sets Redis to this node's true counts (after its lease lapsed and its counts were reaped). */
+    resync,
   };
 }
 
@@ -34,6 +52,8 @@ export function createNodePresence(deps: {
   readonly timers: Timers;
   readonly leaseMs: number;
   readonly log: Logger;
+  /** Told when a renewal found the lease gone (a reaper removed this node's counts meanwhile). */
+  readonly onLeaseLost: () => void;
 }) {
   const { store, log } = deps;
   const stops: CancelTimer[] = [];
@@ -53,6 +73,11 @@ export function createNodePresence(deps: {
         every(deps.timers, Math.floor(deps.leaseMs / 3), () =>
           store
             .renewLease()
+            .then((wasGone) => {
+              if (!wasGone) return;
+              log.warn("presence lease had lapsed and was reaped; setting this node's counts again");
+              deps.onLeaseLost();
+            })
             .catch((error: unknown) => log.warn({ err: error }, 'presence lease renewal failed')),
         ),
         every(deps.timers, REAP_EVERY_MS, () =>

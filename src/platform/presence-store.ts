@@ -40,8 +40,12 @@ export interface PresenceStore {
   readonly isOnline: (userIds: readonly string[]) => Promise<boolean[]>;
   /** Nodes whose lease has not lapsed, with its expiry: the node registry placement reads. */
   readonly liveNodes: () => Promise<{ nodeId: string; expiresAt: number }[]>;
-  /** Renews this node's lease (call every leaseMs / 3). */
-  readonly renewLease: () => Promise<void>;
+  /**
+   * Renews this node's lease (call every leaseMs / 3). True when there was none: it lapsed and a
+   * reaper removed it with this node's counts (or the node never had one), so counts need a
+   * `reconcile`.
+   */
+  readonly renewLease: () => Promise<boolean>;
   /**
    * Lets this node's lease lapse now (shutdown begins): placement on every node stops giving it
    * rooms at its next read, and should this node die before `clearNode`, any reaper cleans up.
@@ -51,6 +55,15 @@ export interface PresenceStore {
   readonly reapDeadNodes: () => Promise<string[]>;
   /** Removes this node's own counts (at start, after a crash; at clean shutdown); returns users now offline. */
   readonly clearNode: (nodeId?: string) => Promise<string[]>;
+  /**
+   * Sets this node's counts to exactly `counts` (users missing from it: none), whatever Redis held
+   * for the node: after batches of changes were lost (Redis unreachable, a command timed out) or
+   * the node's counts were reaped while its lease had lapsed. Answers the users whose state it
+   * changed ('online' / 'offline'), in no particular order.
+   */
+  readonly reconcile: (
+    counts: ReadonlyMap<string, number>,
+  ) => Promise<{ userId: string; transition: 'online' | 'offline' }[]>;
 }
 
 /**
@@ -83,6 +96,33 @@ for j = 1, #KEYS - 1 do
       if redis.call('HLEN', key) == 0 then result = 1 end
     end
   end
+  out[j] = result
+end
+return out`;
+
+/**
+ * Sets this node's count of each user of one presence group. KEYS[1] is this node's user set of
+ * the group, KEYS[1 + j] user j's hash; ARGV[1] the node id, ARGV[2j] user j's count here (0: none)
+ * and ARGV[2j + 1] their id. Answers per user: 1 when they went online, -1 offline, else 0.
+ */
+const RECONCILE = `
+local node = ARGV[1]
+local out = {}
+for j = 1, #KEYS - 1 do
+  local key = KEYS[j + 1]
+  local want = tonumber(ARGV[2 * j])
+  local user = ARGV[2 * j + 1]
+  local before = redis.call('HLEN', key)
+  if want > 0 then
+    redis.call('HSET', key, node, want)
+    redis.call('SADD', KEYS[1], user)
+  else
+    redis.call('HDEL', key, node)
+    redis.call('SREM', KEYS[1], user)
+  end
+  local after = redis.call('HLEN', key)
+  local result = 0
+  if before == 0 and after > 0 then result = 1 elseif before > 0 and after == 0 then result = -1 end
   out[j] = result
 end
 return out`;
@@ -190,6 +230,37 @@ export function createRedisPresenceStore(options: {
     return transitions;
   };
 
+  const reconcile = async (counts: ReadonlyMap<string, number>) => {
+    // Only this node writes its own sets (and a reaper, once its lease lapsed), and the presence
+    // service runs no batch meanwhile: what the sets name now is what the scripts below see.
+    const named = new Set<string>(counts.keys());
+    for (let group = 0; group < GROUPS; group++) {
+      for (const userId of await redis.smembers(nodeUsersKey(nodeId, group))) named.add(userId);
+    }
+    const groups = new Map<number, { users: string[]; keys: string[]; args: string[] }>();
+    for (const userId of named) {
+      const group = presenceGroup(userId);
+      let entry = groups.get(group);
+      if (entry === undefined) {
+        entry = { users: [], keys: [nodeUsersKey(nodeId, group)], args: [nodeId] };
+        groups.set(group, entry);
+      }
+      entry.users.push(userId);
+      entry.keys.push(userKey(userId));
+      entry.args.push(String(Math.max(0, counts.get(userId) ?? 0)), userId);
+    }
+    const changed: { userId: string; transition: 'online' | 'offline' }[] = [];
+    for (const { users, keys, args } of groups.values()) {
+      const flags = await redis.eval(RECONCILE, keys.length, ...keys, ...args);
+      if (!Array.isArray(flags)) throw new Error('presence reconcile answered no list');
+      users.forEach((userId, j) => {
+        if (flags[j] === 1) changed.push({ userId, transition: 'online' });
+        else if (flags[j] === -1) changed.push({ userId, transition: 'offline' });
+      });
+    }
+    return changed;
+  };
+
   return {
     connected: async (userId) => (await apply([{ userId, delta: 1 }]))[0] ?? null,
     disconnected: async (userId) => (await apply([{ userId, delta: -1 }]))[0] ?? null,
@@ -209,9 +280,8 @@ export function createRedisPresenceStore(options: {
       }
       return nodes;
     },
-    renewLease: async () => {
-      await redis.zadd(leasesKey, Date.now() + options.leaseMs, nodeId);
-    },
+    // ZADD answers how many members it added: 1 when the lease was gone.
+    renewLease: async () => (await redis.zadd(leasesKey, Date.now() + options.leaseMs, nodeId)) === 1,
     expireLease: async () => {
       await redis.zadd(leasesKey, Date.now(), nodeId);
     },
@@ -228,5 +298,6 @@ export function createRedisPresenceStore(options: {
       return offline;
     },
     clearNode: (node = nodeId) => clearNode(node),
+    reconcile,
   };
 }

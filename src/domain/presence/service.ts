@@ -32,6 +32,8 @@ export { PRESENCE_BATCH_TOPIC, PRESENCE_TOPIC };
  * a second for any connect rate, at the price of announcing a transition up to 10 ms later.
  */
 const DEFAULT_BATCH_INTERVAL_MS = 10;
+/** Wait before setting a node's counts again after Redis refused it. */
+const RESYNC_RETRY_MS = 1_000;
 
 interface PendingChange {
   readonly userId: UserId;
@@ -62,6 +64,7 @@ export function createPresenceService(deps: {
   let queued = new Map<UserId, Date>();
   let nextWrite: Promise<void> | undefined;
   let previousWrite: Promise<void> = Promise.resolve();
+  let retryLastSeen: ReturnType<typeof setTimeout> | undefined;
   const recordLastSeen = (userIds: readonly UserId[], at: Date): Promise<void> => {
     for (const userId of userIds) queued.set(userId, at);
     if (nextWrite === undefined) {
@@ -69,10 +72,25 @@ export function createPresenceService(deps: {
         const batch = queued;
         queued = new Map();
         nextWrite = undefined;
-        await setLastSeenMany(
-          db,
-          [...batch].map(([userId, seenAt]) => ({ userId, at: seenAt })),
-        );
+        try {
+          await setLastSeenMany(
+            db,
+            [...batch].map(([userId, seenAt]) => ({ userId, at: seenAt })),
+          );
+        } catch (error) {
+          // Kept for the next write (the database may be back by then), unless a later time for
+          // the same user came in meanwhile: a failure loses no time that watchers were told.
+          for (const [userId, seenAt] of batch) {
+            const later = queued.get(userId);
+            if (later === undefined || later < seenAt) queued.set(userId, seenAt);
+          }
+          retryLastSeen ??= setTimeout(() => {
+            retryLastSeen = undefined;
+            if (queued.size > 0) recordLastSeen([], clock.now()).catch(() => undefined);
+          }, RESYNC_RETRY_MS);
+          retryLastSeen.unref?.();
+          throw error;
+        }
       });
       nextWrite = write;
       previousWrite = write.catch(() => undefined);
@@ -107,6 +125,12 @@ export function createPresenceService(deps: {
     announce(userIds.map((userId) => ({ userId, online: false })));
 
   let pending: PendingChange[] = [];
+  /**
+   * Set when Redis must be told this node's counts afresh (`resync`): the next batch sets them
+   * whole instead of applying its changes, which the counts already include.
+   */
+  let resyncWith: (() => ReadonlyMap<UserId, number>) | undefined;
+  let resyncRetry: ReturnType<typeof setTimeout> | undefined;
   let scheduled = false;
   let inRedis = false;
   let lastFlushAt = Number.NEGATIVE_INFINITY;
@@ -115,32 +139,54 @@ export function createPresenceService(deps: {
 
   /** Schedules the next batch unless one is scheduled or in Redis (its end schedules the next). */
   const kick = () => {
-    if (scheduled || inRedis || pending.length === 0) return;
+    if (scheduled || inRedis || (pending.length === 0 && resyncWith === undefined)) return;
     scheduled = true;
     const wait = lastFlushAt + batchIntervalMs - performance.now();
     if (wait <= 0) setImmediate(flush);
     else setTimeout(flush, wait);
   };
 
+  /** This node's counts set whole; a failure arms the next attempt (Redis may be back by then). */
+  const reconcile = async (counts: () => ReadonlyMap<UserId, number>) => {
+    try {
+      const changed = await store.reconcile(counts());
+      return changed.map(({ userId, transition }) => ({
+        userId: userId as UserId,
+        online: transition === 'online',
+      }));
+    } catch (error) {
+      resyncWith ??= counts;
+      clearTimeout(resyncRetry);
+      resyncRetry = setTimeout(kick, RESYNC_RETRY_MS);
+      resyncRetry.unref?.();
+      throw error;
+    }
+  };
+
   const flush = () => {
     scheduled = false;
-    if (inRedis || pending.length === 0) return;
+    if (inRedis || (pending.length === 0 && resyncWith === undefined)) return;
     const batch = pending;
     pending = [];
+    const counts = resyncWith;
+    resyncWith = undefined;
     inRedis = true;
     lastFlushAt = performance.now();
-    const applied = store.apply(batch);
+    const applied =
+      counts === undefined
+        ? store.apply(batch).then((transitions) =>
+            batch.flatMap((change, i) => {
+              const transition = transitions[i];
+              return transition === null || transition === undefined
+                ? []
+                : [{ userId: change.userId, online: transition === 'online' }];
+            }),
+          )
+        : reconcile(counts);
     const previous = announced;
-    const announcing = applied.then(async (transitions) => {
+    const announcing = applied.then(async (states) => {
       await previous;
-      await announce(
-        batch.flatMap((change, i) => {
-          const transition = transitions[i];
-          return transition === null || transition === undefined
-            ? []
-            : [{ userId: change.userId, online: transition === 'online' }];
-        }),
-      );
+      await announce(states);
     });
     announced = announcing.catch(() => undefined);
     // What arrived while this batch was in Redis goes next, as one batch.
@@ -185,12 +231,25 @@ export function createPresenceService(deps: {
     socketChanged: (userId: UserId, delta: 1 | -1, onFailed: (error: unknown) => void): void =>
       enqueue({ userId, delta, reject: onFailed }),
 
+    /**
+     * Makes Redis hold exactly `counts` for this node (its open sockets per user, read when the
+     * batch goes) and announces whoever that turns online or offline. For after changes were lost:
+     * a batch failed (Redis unreachable, or a command timed out and may or may not have run), or
+     * the node's lease lapsed and a reaper removed its counts. Runs as the next batch, in order with
+     * the others; retried every RESYNC_RETRY_MS while Redis refuses it.
+     */
+    resync: (counts: () => ReadonlyMap<UserId, number>): void => {
+      resyncWith = counts;
+      kick();
+    },
+
     /** Settles when every socket change asked for so far is counted and announced (shutdown). */
     drained: async (): Promise<void> => {
       for (;;) {
         const last = announced;
         await last;
-        if (pending.length === 0 && !inRedis && !scheduled && last === announced) return;
+        if (pending.length === 0 && resyncWith === undefined && !inRedis && !scheduled && last === announced)
+          return;
         // A batch still waits for its turn (setImmediate) or for the one in Redis.
         await new Promise((resolve) => setImmediate(resolve));
       }
