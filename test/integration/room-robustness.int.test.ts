@@ -3,7 +3,7 @@
  * Redis goes wrong (issue 10, findings 3, 6, 8 and 11):
  * - a send the database refuses fails alone (VALIDATION_FAILED); the batch it came in is split and
  *   every other send of it is stored, acknowledged and pushed;
- * - a room actor restarted between a write's commit and its `flushed` still pushes the batch live;
+ * - a history read the database fails while a committed write is held fails alone (UNAVAILABLE), and the write is still pushed live and acknowledged;
  * - a join replaying thousands of messages reads them in pages outside the actor's turn: other
  *   members' sends are acknowledged meanwhile, and the joiner gets every message once, in order;
  * - a frozen Redis (SIGSTOP) does not hold acknowledged sends: acks follow the PostgreSQL commit,
@@ -175,7 +175,9 @@ describe('room robustness (one node, real PostgreSQL, the room store wrapped)', 
     expect(next).toMatchObject({ t: 'ok', d: { seq: 60 } });
   });
 
-  it('pushes a batch acknowledged while the room actor restarted between its commit and its turn', async () => {
+  // The restart between a commit and the actor's turn (the runtime's restart path) is covered by
+  // room-actor.test.ts with an injected bug: a database failure no longer restarts the actor.
+  it('fails only a history read the database refuses while a committed write is held, and pushes that write', async () => {
     const users = [await registerUser(api), await registerUser(api)];
     const roomId = await createRoom(testNode.db.url, users);
     const [a, b] = users as [Registered, Registered];
@@ -193,12 +195,12 @@ describe('room robustness (one node, real PostgreSQL, the room store wrapped)', 
     const ack = sender.request('room.send', { roomId, clientMsgId: 'restart-me', body: 'hello' }, 15_000);
     await committed.promise;
     hooks.afterCommit = undefined;
-    // The write is committed, its outcome not yet told: a failing handler restarts the actor (the
-    // runtime's real restart path) and the next activation starts from the new highest seq.
+    // The write is committed, its outcome not yet told: a history read the database fails is
+    // answered UNAVAILABLE on its own, and the room carries on.
     hooks.failNextHistory = true;
     expect(await receiver.request('room.history', { roomId })).toMatchObject({
       t: 'error',
-      d: { code: 'INTERNAL' },
+      d: { code: 'UNAVAILABLE' },
     });
     release.resolve();
 
@@ -207,7 +209,7 @@ describe('room robustness (one node, real PostgreSQL, the room store wrapped)', 
       await waitFor(() => messagesOf(socket, roomId).length >= 1, 'the acknowledged message pushed live');
       expect(messagesOf(socket, roomId).map((m) => [m.seq, m.clientMsgId])).toEqual([[1, 'restart-me']]);
     }
-    // And the restarted actor numbers on without a gap.
+    // And the actor numbers on without a gap.
     expect(await sender.request('room.send', { roomId, clientMsgId: 'next', body: 'next' })).toMatchObject({
       t: 'ok',
       d: { seq: 2 },

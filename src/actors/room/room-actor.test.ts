@@ -17,6 +17,7 @@ import { type MessageRow, type NewMessage, RoomFencedError, type RoomStore } fro
 const roomId = 'c7d4e2a1-5b3f-4e6a-9c8d-1f2e3a4b5c6d' as RoomId;
 const alice = 'a0000000-0000-4000-8000-000000000001' as UserId;
 const bob = 'b0000000-0000-4000-8000-000000000002' as UserId;
+const carol = 'c0000000-0000-4000-8000-000000000003' as UserId;
 
 const settle = async () => {
   for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -51,6 +52,13 @@ function memoryStore() {
     /** Awaited after an insert committed, before it resolves. */
     afterCommit: undefined as undefined | (() => Promise<void>),
     failHistory: false,
+    /** The next markRead / members call fails as a database that cannot be reached. */
+    failRead: false,
+    failMembers: false,
+    /** The room's members as the store answers them. */
+    members: [alice, bob] as UserId[],
+    /** Read marks written: [userId, seq]. */
+    reads: [] as [UserId, number][],
     down: false,
     inserts: [] as number[],
   };
@@ -87,10 +95,13 @@ function memoryStore() {
       hooks.acquired++;
       return { epoch: ++currentEpoch };
     },
-    members: async () => [
-      { userId: alice, lastReadSeq: 0 },
-      { userId: bob, lastReadSeq: 0 },
-    ],
+    members: async () => {
+      if (hooks.failMembers) {
+        hooks.failMembers = false;
+        throw sqlError('08006', 'connection terminated');
+      }
+      return hooks.members.map((userId) => ({ userId, lastReadSeq: 0 }));
+    },
     highestSeq: async () => Math.max(0, ...rows.keys()),
     insertNew: (_roomId, epoch, messages) => insert(epoch, messages),
     insertChecked: async (_roomId, epoch, sends, plan) => {
@@ -108,12 +119,18 @@ function memoryStore() {
       }
       return [];
     },
-    markRead: async () => undefined,
+    markRead: async (_roomId, userId, seq) => {
+      if (hooks.failRead) {
+        hooks.failRead = false;
+        throw sqlError('08006', 'connection terminated');
+      }
+      hooks.reads.push([userId, seq]);
+    },
   };
   return { store, rows, hooks };
 }
 
-function setup(options: { isOwner?: () => boolean } = {}) {
+function setup(options: { isOwner?: () => boolean; maxQueuedSends?: number } = {}) {
   const timers = createManualTimers(1_700_000_000_000);
   const log = createLogger({ level: 'fatal', pretty: false, destination: { write: () => undefined } });
   const registry = new Registry();
@@ -127,16 +144,16 @@ function setup(options: { isOwner?: () => boolean } = {}) {
     now: () => timers.now(),
     metrics: registry,
     ...(options.isOwner === undefined ? {} : { isOwner: options.isOwner }),
+    ...(options.maxQueuedSends === undefined ? {} : { maxQueuedSends: options.maxQueuedSends }),
   });
   system.register(kind);
   const room = system.ref<RoomCommand>(kind, roomId);
-  const send = (senderId: UserId, clientMsgId: string, body = clientMsgId) =>
+  const send = (senderId: UserId, clientMsgId: string, body = clientMsgId, timeoutMs?: number) =>
     room
-      .ask<{ seq: number }>((reply) => ({
-        type: 'send',
-        send: { senderId, clientMsgId, body, meta: null },
-        reply,
-      }))
+      .ask<{ seq: number }>(
+        (reply) => ({ type: 'send', send: { senderId, clientMsgId, body, meta: null }, reply }),
+        timeoutMs,
+      )
       .then(
         (ack) => ({ clientMsgId, seq: ack.seq, code: undefined as string | undefined }),
         (error: unknown) => ({
@@ -150,7 +167,37 @@ function setup(options: { isOwner?: () => boolean } = {}) {
       .map((p) => p.frame as { t: string; d: { seq: number; clientMsgId: string } })
       .filter((f) => f.t === 'room.message')
       .map((f) => f.d.seq);
-  return { system, room, rows, hooks, send, published, pushedSeqs, registry, timers };
+  const history = () =>
+    room.ask((reply) => ({ type: 'history', userId: bob, beforeSeq: undefined, limit: 10, reply }));
+  return { system, room, rows, hooks, send, history, published, pushedSeqs, registry, timers };
+}
+
+/** What a promise settled with once the event loop went quiet, or 'unsettled'. */
+async function settledValue<T>(promise: Promise<T>): Promise<T | 'unsettled'> {
+  let value: T | 'unsettled' = 'unsettled';
+  promise.then(
+    (v) => {
+      value = v;
+    },
+    () => undefined,
+  );
+  await settle();
+  return value;
+}
+
+/** A one-shot throw in the actor's turn: a bug, which restarts the activation. */
+function bugOnce() {
+  let armed = false;
+  return {
+    arm: () => {
+      armed = true;
+    },
+    isOwner: () => {
+      if (!armed) return true;
+      armed = false;
+      throw new Error('injected bug');
+    },
+  };
 }
 
 describe('room actor', () => {
@@ -213,7 +260,8 @@ describe('room actor', () => {
   });
 
   it('pushes a committed batch even when the actor restarts before it hears of the commit', async () => {
-    const { room, hooks, send, pushedSeqs } = setup();
+    const bug = bugOnce();
+    const { hooks, send, history, pushedSeqs } = setup({ isOwner: bug.isOwner });
     const committed = deferred();
     const release = deferred();
     hooks.afterCommit = async () => {
@@ -223,15 +271,8 @@ describe('room actor', () => {
     const sent = send(alice, 'restart-me');
     await committed.promise;
     hooks.afterCommit = undefined;
-    hooks.failHistory = true;
-    const history = room.ask((reply) => ({
-      type: 'history',
-      userId: bob,
-      beforeSeq: undefined,
-      limit: 10,
-      reply,
-    }));
-    await expect(history).rejects.toSatisfy((e: unknown) => e instanceof AppError && e.code === 'INTERNAL');
+    bug.arm();
+    await expect(history()).rejects.toSatisfy((e: unknown) => e instanceof AppError && e.code === 'INTERNAL');
     release.resolve();
     expect(await sent).toMatchObject({ seq: 1 });
     await settle();
@@ -239,6 +280,188 @@ describe('room actor', () => {
     expect(await send(bob, 'next')).toMatchObject({ seq: 2 });
     await settle();
     expect(pushedSeqs()).toEqual([1, 2]);
+  });
+
+  it('pushes a message whose commit outcome was lost once its resend finds it stored', async () => {
+    const { hooks, send, pushedSeqs, rows } = setup();
+    // The statement committed, then the connection dropped: no SQLSTATE, the outcome is unknown.
+    hooks.afterCommit = async () => {
+      hooks.afterCommit = undefined;
+      throw new Error('Connection terminated unexpectedly');
+    };
+    expect(await send(alice, 'lost')).toMatchObject({ code: 'UNAVAILABLE' });
+    expect([...rows.keys()]).toEqual([1]);
+    expect(pushedSeqs()).toEqual([]);
+    expect(await send(alice, 'lost')).toMatchObject({ seq: 1 });
+    await settle();
+    expect(pushedSeqs()).toEqual([1]);
+    // Acknowledged now: a further resend is answered from memory and pushes nothing more.
+    expect(await send(alice, 'lost')).toMatchObject({ seq: 1 });
+    await settle();
+    expect(pushedSeqs()).toEqual([1]);
+  });
+
+  it('pushes the messages of a lost node-wide commit that the rewrite of its batch finds stored', async () => {
+    const { hooks, send, pushedSeqs } = setup();
+    // Group commit: the node-wide statement committed but its outcome was lost; the batch written
+    // again on its own meets its own rows (a unique violation), the checked rewrite finds them.
+    hooks.afterCommit = async () => {
+      hooks.afterCommit = undefined;
+      throw sqlError('23505', 'duplicate key value violates unique constraint');
+    };
+    const gate = deferred();
+    hooks.beforeInsert = () => gate.promise;
+    const first = send(alice, 'a');
+    await settle();
+    const queued = [send(bob, 'b'), send(alice, 'c')];
+    await settle();
+    hooks.beforeInsert = undefined;
+    gate.resolve();
+    expect((await Promise.all([first, ...queued])).map((r) => r.seq)).toEqual([1, 2, 3]);
+    await settle();
+    expect(pushedSeqs()).toEqual([1, 2, 3]);
+  });
+
+  it('pushes in seq order only: a resend found stored below a pushed seq is not pushed again', async () => {
+    const { hooks, send, pushedSeqs } = setup();
+    hooks.afterCommit = async () => {
+      hooks.afterCommit = undefined;
+      throw new Error('Connection terminated unexpectedly');
+    };
+    expect(await send(alice, 'lost')).toMatchObject({ code: 'UNAVAILABLE' });
+    // A later message is numbered after the lost one and pushed first; receivers see the jump
+    // from 0 to 2 and read seq 1 from history (the gap rule).
+    expect(await send(bob, 'later')).toMatchObject({ seq: 2 });
+    expect(await send(alice, 'lost')).toMatchObject({ seq: 1 });
+    await settle();
+    expect(pushedSeqs()).toEqual([2]);
+  });
+
+  it('refuses sends beyond its queue RATE_LIMITED while a write is in flight, and stores every accepted one', async () => {
+    const { hooks, send, rows, pushedSeqs } = setup({ maxQueuedSends: 3 });
+    const gate = deferred();
+    hooks.beforeInsert = () => gate.promise;
+    const first = send(alice, 'first');
+    await settle();
+    const burst = Array.from({ length: 5 }, (_, i) => send(i % 2 ? alice : bob, `m${i}`));
+    await settle();
+    hooks.beforeInsert = undefined;
+    gate.resolve();
+    const results = [await first, ...(await Promise.all(burst))];
+    expect(results.map((r) => r.seq ?? r.code)).toEqual([1, 2, 3, 4, 'RATE_LIMITED', 'RATE_LIMITED']);
+    expect([...rows.keys()].sort((a, b) => a - b)).toEqual([1, 2, 3, 4]);
+    await settle();
+    expect(pushedSeqs()).toEqual([1, 2, 3, 4]);
+  });
+
+  it('does not write a queued send whose asker gave up waiting', async () => {
+    const { hooks, send, rows, timers } = setup();
+    const gate = deferred();
+    hooks.beforeInsert = () => gate.promise;
+    const first = send(alice, 'first');
+    await settle();
+    const impatient = send(bob, 'impatient', 'impatient', 1_000);
+    const patient = send(alice, 'patient');
+    await settle();
+    timers.advance(1_000);
+    expect(await impatient).toMatchObject({ code: 'UNAVAILABLE' });
+    hooks.beforeInsert = undefined;
+    gate.resolve();
+    expect([(await first).seq, (await patient).seq]).toEqual([1, 2]);
+    expect([...rows.values()].map((r) => r.client_msg_id)).toEqual(['first', 'patient']);
+  });
+
+  it('fails only the request of a failing history read UNAVAILABLE; sends queued behind the write in flight are written', async () => {
+    const { hooks, send, history, rows } = setup();
+    const committed = deferred();
+    const release = deferred();
+    hooks.afterCommit = async () => {
+      committed.resolve();
+      await release.promise;
+    };
+    const first = send(alice, 'first');
+    await committed.promise;
+    hooks.afterCommit = undefined;
+    const queued = send(bob, 'queued');
+    await settle();
+    hooks.failHistory = true;
+    const failed = history().catch((error: unknown) => error);
+    await settle();
+    release.resolve();
+    expect(await first).toMatchObject({ seq: 1 });
+    expect(await settledValue(queued)).toMatchObject({ seq: 2 });
+    expect([...rows.keys()]).toEqual([1, 2]);
+    expect(await failed).toSatisfy((e: unknown) => isAppError(e) && e.code === 'UNAVAILABLE');
+  });
+
+  it('fails only a read mark the database could not store UNAVAILABLE, and stores it when asked again', async () => {
+    const { room, hooks, send } = setup();
+    expect(await send(alice, 'one')).toMatchObject({ seq: 1 });
+    const read = () => room.ask((reply) => ({ type: 'read', userId: bob, seq: 1, reply }));
+    const gate = deferred();
+    hooks.beforeInsert = () => gate.promise;
+    const inFlight = send(alice, 'two');
+    await settle();
+    const queued = send(bob, 'three');
+    await settle();
+    hooks.failRead = true;
+    const failed = read().catch((error: unknown) => error);
+    await settle();
+    hooks.beforeInsert = undefined;
+    gate.resolve();
+    expect(await inFlight).toMatchObject({ seq: 2 });
+    expect(await settledValue(queued)).toMatchObject({ seq: 3 });
+    expect(await failed).toSatisfy((e: unknown) => isAppError(e) && e.code === 'UNAVAILABLE');
+    expect(await read()).toEqual({ seq: 1 });
+    expect(hooks.reads).toEqual([[bob, 1]]);
+  });
+
+  it('keeps its members when reloading them fails, and reloads them again shortly after', async () => {
+    const { room, hooks, send, timers } = setup();
+    expect(await send(alice, 'one')).toMatchObject({ seq: 1 });
+    const gate = deferred();
+    hooks.beforeInsert = () => gate.promise;
+    const inFlight = send(alice, 'two');
+    await settle();
+    const queued = send(bob, 'three');
+    await settle();
+    hooks.members = [alice, bob, carol];
+    hooks.failMembers = true;
+    room.tell({ type: 'reload-members' });
+    await settle();
+    hooks.beforeInsert = undefined;
+    gate.resolve();
+    expect(await inFlight).toMatchObject({ seq: 2 });
+    expect(await settledValue(queued)).toMatchObject({ seq: 3 });
+    // The members it had stay until the reload, tried again a moment later, succeeds.
+    expect(await send(carol, 'early')).toMatchObject({ code: 'FORBIDDEN' });
+    timers.advance(1_000);
+    await settle();
+    expect(await send(carol, 'welcome')).toMatchObject({ seq: 4 });
+  });
+
+  it('fails the sends queued behind the write in flight UNAVAILABLE when the actor restarts', async () => {
+    const bug = bugOnce();
+    const { hooks, send, history, rows } = setup({ isOwner: bug.isOwner });
+    const committed = deferred();
+    const release = deferred();
+    hooks.afterCommit = async () => {
+      committed.resolve();
+      await release.promise;
+    };
+    const first = send(alice, 'first');
+    await committed.promise;
+    hooks.afterCommit = undefined;
+    const queued = send(bob, 'queued');
+    await settle();
+    bug.arm();
+    await expect(history()).rejects.toSatisfy((e: unknown) => isAppError(e) && e.code === 'INTERNAL');
+    expect(await settledValue(queued)).toMatchObject({ code: 'UNAVAILABLE' });
+    release.resolve();
+    expect(await first).toMatchObject({ seq: 1 });
+    // The resend reaches the fresh activation.
+    expect(await send(bob, 'queued')).toMatchObject({ seq: 2 });
+    expect([...rows.keys()]).toEqual([1, 2]);
   });
 
   it('answers a join with membership and the last seq only, reading no backlog in its turn', async () => {

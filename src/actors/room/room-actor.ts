@@ -13,11 +13,20 @@
  * only its sender gets VALIDATION_FAILED, everyone else's message is stored and acknowledged. A
  * failure of the database itself (connection, timeout) fails the batch with UNAVAILABLE instead.
  *
+ * Sends wait behind the write in flight in a bounded queue: beyond it a send is refused
+ * RATE_LIMITED, as a full mailbox refuses it, and a send whose asker stopped waiting is not written.
+ * A read the database fails (history, a read mark, a member reload) fails that request alone and
+ * never restarts the activation; a stop (restart after a bug, passivation, shutdown) answers the
+ * sends still queued UNAVAILABLE, so their senders resend instead of waiting for a timeout.
+ *
  * What a committed batch causes does not depend on this activation: the write's own continuation
  * enqueues the new messages' fan-out and answers the senders, then tells the actor (whichever
  * activation is alive by then) to move its state on. So a restart between commit and `flushed`
  * neither loses a push nor an ack. Fan-out goes through a bounded queue onto the bus, never awaited
  * in a turn: acks depend on the PostgreSQL commit only, and a stalled Redis cannot hold the room.
+ * Pushes go out in seq order only. Rows a checked rewrite finds stored (a commit whose outcome was
+ * lost, then resent or rewritten) are pushed too when above every seq pushed so far; below it they
+ * are old resends, or a gap receivers saw already and fill from history.
  *
  * Joins do not read the backlog here: the actor answers membership and its last seq, and the
  * gateway pages the backlog straight from the store, outside this actor's turn.
@@ -124,6 +133,14 @@ export const isRoomMoved = (error: unknown): boolean =>
   isAppError(error) && error.code === 'UNAVAILABLE' && error.details?.reason === ROOM_MOVED;
 /** Largest batch per INSERT; more waits for the next one. */
 const MAX_BATCH = 500;
+/**
+ * Default bound of the sends waiting behind a room's write in flight (the mailbox's own capacity):
+ * each send leaves the mailbox at once, so without it a stalled database would grow this queue
+ * without limit. Beyond it a send is refused RATE_LIMITED, as by a full mailbox.
+ */
+const MAX_QUEUED_SENDS = 8_192;
+/** Delay before a member reload the database failed is tried again. */
+const RELOAD_RETRY_MS = 1_000;
 const TYPING_THROTTLE_MS = 2_000;
 const RECENT_SENDS = 10_000;
 const MAX_FLUSH_ATTEMPTS = 3;
@@ -137,6 +154,8 @@ export function roomActorKind(deps: {
   readonly toRoomId: (id: string) => RoomId;
   readonly now: () => number;
   readonly metrics: Registry;
+  /** Most sends waiting behind a room's write in flight (default MAX_QUEUED_SENDS); tests pass less. */
+  readonly maxQueuedSends?: number;
   /** Whether placement gives the room to this node now; false makes the actor refuse and step down. */
   readonly isOwner?: (roomId: RoomId) => boolean;
   /** Told when a write of this node was fenced off (placement should look again at once). */
@@ -189,7 +208,16 @@ export function roomActorKind(deps: {
     'gigwire_room_requests_moved_total',
     'Room requests refused ROOM_MOVED here because placement gives the room to another node.',
   );
+  const busy = counter(
+    'gigwire_room_sends_busy_total',
+    "Sends refused RATE_LIMITED because too many waited behind their room's write in flight.",
+  );
+  const readsFailed = counter(
+    'gigwire_room_reads_failed_total',
+    'Room reads (history, read marks, member reloads) the database failed; only that request failed.',
+  );
   const isOwner = deps.isOwner ?? (() => true);
+  const maxQueuedSends = deps.maxQueuedSends ?? MAX_QUEUED_SENDS;
   return {
     kind: ROOM_ACTOR,
     mailboxCapacity: 8_192,
@@ -207,6 +235,14 @@ export function roomActorKind(deps: {
       /** Fragments to write before `pending`: retries and the halves of a refused batch, in order. */
       const retries: Fragment[] = [];
       let flushing = false;
+      /**
+       * Highest seq this activation knows was fanned out (at the start: every stored one, as far as
+       * it can tell). Pushes go out in seq order only: a gateway drops a seq at or below one it has
+       * seen, and its recent-message runs (room-joins.ts) rely on the owner publishing in order.
+       */
+      let publishedSeq = 0;
+      /** A failed member reload is tried again (once scheduled, until one succeeds). */
+      let reloadScheduled = false;
       /** Recently acknowledged sends: a resend is answered without touching the database. */
       const recent = new Map<string, { seq: number; sentAt: string }>();
 
@@ -229,10 +265,16 @@ export function roomActorKind(deps: {
         }
       };
 
+      /** Drops queued sends whose asker stopped waiting (timed out): it resends, if at all. */
+      const dropAbandoned = () => {
+        pending = pending.filter((waiting) => !waiting.reply.settled);
+      };
+
       const startFlush = () => {
         if (flushing) return;
         let fragment = retries.shift();
         if (fragment === undefined) {
+          dropAbandoned();
           if (pending.length === 0) return;
           fragment = { batch: pending.slice(0, MAX_BATCH), attempts: 0, checked: false };
           pending = pending.slice(MAX_BATCH);
@@ -270,9 +312,16 @@ export function roomActorKind(deps: {
           (result) => {
             // Committed. Everything that follows from it happens here, whatever activation is
             // alive by the time the actor hears of it: fan-out first (in seq order, through the
-            // bounded queue), then the acks.
-            for (const message of [...result.inserted].sort((a, b) => a.seq - b.seq))
-              publish({ t: 'room.message', d: message });
+            // bounded queue), then the acks. Rows the checked rewrite found stored are fanned out
+            // too when above every seq pushed so far: a write whose commit outcome was lost (the
+            // connection dropped after the node-wide statement committed) pushed nothing, and a
+            // quiet room would never show its receivers a gap to fill. Below that they are resends
+            // of pushed messages, or a gap receivers already saw and fill from history.
+            const fresh = [...result.stored.filter((m) => m.seq > publishedSeq), ...result.inserted].sort(
+              (a, b) => a.seq - b.seq,
+            );
+            for (const message of fresh) publish({ t: 'room.message', d: message });
+            publishedSeq = Math.max(publishedSeq, fresh.at(-1)?.seq ?? 0);
             const bySend = new Map(
               [...result.stored, ...result.inserted].map((m) => [sendKey(m.senderId, m.clientMsgId), m]),
             );
@@ -298,6 +347,32 @@ export function roomActorKind(deps: {
 
       const failFragment = (fragment: Fragment, error: AppError) => {
         for (const waiting of fragment.batch) waiting.reply.fail(error);
+      };
+
+      /**
+       * A read the database could not serve (history, a read mark) fails that request alone: never
+       * by throwing, which would restart the activation mid-batch.
+       */
+      const readFailed = (reply: Reply<never>, what: string, error: unknown) => {
+        readsFailed.inc();
+        context.log.warn({ err: error }, `room ${what} failed`);
+        reply.fail(new AppError('UNAVAILABLE', `the room's ${what} failed; try again`, { cause: error }));
+      };
+
+      const reloadMembers = async () => {
+        try {
+          await loadMembers();
+        } catch (error) {
+          // The members known so far stay; a reload a moment later catches the change up.
+          readsFailed.inc();
+          context.log.warn({ err: error }, 'room member reload failed; trying again shortly');
+          if (reloadScheduled) return;
+          reloadScheduled = true;
+          context.timers.schedule(RELOAD_RETRY_MS, () => {
+            reloadScheduled = false;
+            tellSelf({ type: 'reload-members' });
+          });
+        }
       };
 
       /** Steps down: unwritten sends go to the new owner (their senders' router resends them). */
@@ -337,6 +412,19 @@ export function roomActorKind(deps: {
           context.log.debug({ epoch }, 'room ownership acquired');
           await loadMembers();
           state = { ...state, lastSeq: await store.highestSeq(roomId) };
+          // Whether an earlier life pushed what is stored is unknown; pushing it now could go out
+          // below a seq already pushed, so this activation pushes only above it.
+          publishedSeq = state.lastSeq;
+        },
+        onStop: () => {
+          // Passivation, restart after a bug, or shutdown: sends not yet written would otherwise
+          // wait for their ask timeout. A write in flight answers its own senders when it ends.
+          const error = new AppError(
+            'UNAVAILABLE',
+            'the room stopped before storing this message; resend it',
+          );
+          for (const fragment of retries.splice(0)) failFragment(fragment, error);
+          for (const waiting of pending.splice(0)) waiting.reply.fail(error);
         },
         handle: async (command) => {
           if (
@@ -359,6 +447,16 @@ export function roomActorKind(deps: {
                 return command.reply.fail(new AppError('FORBIDDEN', 'not a member of this room'));
               const known = recent.get(sendKey(command.send.senderId, command.send.clientMsgId));
               if (known !== undefined) return command.reply.ok(known);
+              if (pending.length >= maxQueuedSends) dropAbandoned();
+              if (pending.length >= maxQueuedSends) {
+                busy.inc();
+                return command.reply.fail(
+                  new AppError(
+                    'RATE_LIMITED',
+                    `the room is too busy: ${maxQueuedSends} messages wait to be stored; retry with backoff`,
+                  ),
+                );
+              }
               pending.push({ send: command.send, reply: command.reply, receivedAt: deps.now() });
               return startFlush();
             }
@@ -446,7 +544,12 @@ export function roomActorKind(deps: {
             case 'history': {
               if (!isMember(state, command.userId))
                 return command.reply.fail(new AppError('FORBIDDEN', 'not a member of this room'));
-              const rows = await store.messagesBefore(roomId, command.beforeSeq, command.limit);
+              let rows: Awaited<ReturnType<RoomStore['messagesBefore']>>;
+              try {
+                rows = await store.messagesBefore(roomId, command.beforeSeq, command.limit);
+              } catch (error) {
+                return readFailed(command.reply, 'history read', error);
+              }
               return command.reply.ok({ messages: rows.map(toRoomMessage) });
             }
             case 'typing': {
@@ -461,15 +564,21 @@ export function roomActorKind(deps: {
               if (!isMember(state, command.userId))
                 return command.reply.fail(new AppError('FORBIDDEN', 'not a member of this room'));
               const read = applyRead(state, command.userId, command.seq);
-              state = read.state;
               if (read.changed) {
-                await store.markRead(roomId, command.userId, read.seq);
+                try {
+                  await store.markRead(roomId, command.userId, read.seq);
+                } catch (error) {
+                  // The mark stays where it was, so asking again writes it.
+                  return readFailed(command.reply, 'read mark write', error);
+                }
+                // Nothing else ran meanwhile (one message at a time): read.state is current.
+                state = read.state;
                 publish({ t: 'room.read', d: { roomId, userId: command.userId, seq: read.seq } });
               }
               return command.reply.ok({ seq: read.seq });
             }
             case 'reload-members':
-              return loadMembers();
+              return reloadMembers();
             case 'handoff':
               if (!deposed) stepDown();
               return;
