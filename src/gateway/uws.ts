@@ -79,17 +79,27 @@ function rejectUpgrade(res: HttpResponse, status: string, body: string): void {
 }
 
 /**
- * Every Sec-WebSocket-Protocol line of the request as one comma-separated value, as Node's HTTP
- * parser gives it to the Fastify transport: RFC 6455 §11.3.4 lets a client split its list over
- * several lines, and getHeader() returns the first line only (an encoding or a `connect.` entry
- * on a later line would be ignored). uWS hands header names over lowercased.
+ * The headers an upgrade reads that may come over several lines, each as one comma-separated
+ * value with its lines in order, as Node's HTTP parser gives them to the Fastify transport (uWS's
+ * getHeader() returns the first line only; one pass over the headers, which uWS hands over
+ * lowercased):
+ * - Sec-WebSocket-Protocol: RFC 6455 §11.3.4 lets a client split its list over several lines (an
+ *   encoding or a `connect.` entry on a later line would be ignored);
+ * - X-Forwarded-For: a proxy that appends its own line (HAProxy's `option forwardfor`) leaves the
+ *   client's line first, so the first line alone would let a client pick its upgrade-limit bucket.
  */
-function subprotocolHeader(req: HttpRequest): string | undefined {
-  let joined = '';
+function multiLineHeaders(req: HttpRequest): {
+  protocols: string | undefined;
+  forwardedFor: string | undefined;
+} {
+  let protocols = '';
+  let forwardedFor = '';
   req.forEach((key, value) => {
-    if (key === 'sec-websocket-protocol') joined = joined === '' ? value : `${joined}, ${value}`;
+    if (key === 'sec-websocket-protocol') protocols = protocols === '' ? value : `${protocols}, ${value}`;
+    else if (key === 'x-forwarded-for')
+      forwardedFor = forwardedFor === '' ? value : `${forwardedFor}, ${value}`;
   });
-  return joined || undefined;
+  return { protocols: protocols || undefined, forwardedFor: forwardedFor || undefined };
 }
 
 export async function listenUws(options: {
@@ -169,17 +179,15 @@ export async function listenUws(options: {
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
       // MUST copy everything from req now: it is invalid after this callback returns.
+      const { protocols, forwardedFor } = multiLineHeaders(req);
       const input = {
         authorization: req.getHeader('authorization') || undefined,
-        protocols: subprotocolHeader(req),
+        protocols,
         query: req.getQuery() ?? '',
       };
       const key = req.getHeader('sec-websocket-key');
       const extensions = req.getHeader('sec-websocket-extensions');
-      const admission = core.admitUpgrade(
-        Buffer.from(res.getRemoteAddressAsText()).toString(),
-        req.getHeader('x-forwarded-for') || undefined,
-      );
+      const admission = core.admitUpgrade(Buffer.from(res.getRemoteAddressAsText()).toString(), forwardedFor);
       if (!admission.ok) {
         res.cork(() => {
           res

@@ -22,6 +22,26 @@ describe('clientNetwork (what login throttling and the upgrade limit count as on
     expect(clientNetwork('::1')).toBe('0:0:0:0::/64');
   });
 
+  it('reads IPv4-mapped addresses however written (uWS gives them zero-padded on a dual-stack listener)', () => {
+    for (const ip of [
+      '0000:0000:0000:0000:0000:ffff:c633:6407',
+      '0:0:0:0:0:FFFF:C633:6407',
+      '0000:0000:0000:0000:0000:ffff:198.51.100.7',
+      '::0:ffff:c633:6407',
+      '::0000:ffff:c633:6407',
+    ]) {
+      expect(clientNetwork(ip), ip).toBe('198.51.100.7');
+    }
+    // Two IPv4 clients are two clients, not one IPv6 /64.
+    expect(clientNetwork('0000:0000:0000:0000:0000:ffff:c633:6408')).toBe('198.51.100.8');
+  });
+
+  it('groups a zero-padded IPv6 address with its compressed form', () => {
+    expect(clientNetwork('2001:0db8:0000:0000:0000:0000:0000:0001')).toBe('2001:db8:0:0::/64');
+    expect(clientNetwork('2001:0db8:0000:0000:0000:0000:0000:0001')).toBe(clientNetwork('2001:db8::1'));
+    expect(clientNetwork('0000:0000:0000:0000:0000:0000:0000:0001')).toBe(clientNetwork('::1'));
+  });
+
   it('keeps anything unparsable as it is, and names a missing address', () => {
     expect(clientNetwork(null)).toBe('unknown');
     expect(clientNetwork('')).toBe('unknown');

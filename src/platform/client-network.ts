@@ -3,13 +3,20 @@
  * throttling in domain/auth, WebSocket upgrades in gateway/) so one client is one key for both.
  */
 
-/** The 8 groups of an IPv6 address (`::` expanded, an embedded IPv4 tail as two groups). */
-function ipv6Groups(ip: string): string[] | undefined {
+/**
+ * The 8 groups of an IPv6 address as numbers, however it is written: `::` expanded, groups with or
+ * without leading zeros (uWS writes every group as four digits), an embedded IPv4 tail as two
+ * groups; undefined when it is no IPv6 address.
+ */
+function ipv6Groups(ip: string): number[] | undefined {
   let text = ip.toLowerCase().split('%')[0] ?? '';
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  const v4 = /(?:^|:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
   if (v4 !== null) {
-    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+    const octets = v4.slice(1).map(Number) as [number, number, number, number];
+    if (octets.some((octet) => octet > 255)) return undefined;
+    const [a, b, c, d] = octets;
+    const start = v4.index + (v4[0].startsWith(':') ? 1 : 0);
+    text = `${text.slice(0, start)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
   }
   const [head = '', tail, extra] = text.split('::');
   if (extra !== undefined) return undefined;
@@ -17,26 +24,28 @@ function ipv6Groups(ip: string): string[] | undefined {
   const right = tail === undefined || tail === '' ? [] : tail.split(':');
   const missing = 8 - left.length - right.length;
   if (tail === undefined ? missing !== 0 : missing < 1) return undefined;
-  return [...left, ...Array<string>(tail === undefined ? 0 : missing).fill('0'), ...right];
+  const groups = [...left, ...Array<string>(tail === undefined ? 0 : missing).fill('0'), ...right];
+  if (!groups.every((group) => /^[0-9a-f]{1,4}$/.test(group))) return undefined;
+  return groups.map((group) => Number.parseInt(group, 16));
 }
 
 /**
  * What login throttling and the WebSocket upgrade limit count as one client: an IPv4 address, or
  * an IPv6 /64 (one subscriber usually holds a whole /64, so counting single IPv6 addresses would
- * give it billions of budgets).
+ * give it billions of budgets). An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, in any spelling:
+ * a dual-stack listener reports every IPv4 client so) is its IPv4 address.
  */
 export function clientNetwork(ip: string | null): string {
   if (ip === null || ip === '') return 'unknown';
   if (!ip.includes(':')) return ip;
   const groups = ipv6Groups(ip);
   if (groups === undefined) return ip;
-  const mapped = groups.slice(0, 6).join(':') === '0:0:0:0:0:ffff';
-  if (mapped) {
-    const [hi = 0, lo = 0] = groups.slice(6).map((g) => Number.parseInt(g, 16));
+  const [g0, g1, g2, g3, g4, g5, hi = 0, lo = 0] = groups;
+  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0xffff) {
     return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
   }
   return `${groups
     .slice(0, 4)
-    .map((g) => Number.parseInt(g, 16).toString(16))
+    .map((g) => g.toString(16))
     .join(':')}::/64`;
 }

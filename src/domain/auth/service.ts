@@ -153,6 +153,12 @@ export interface SessionCheckSettings {
 
 type SessionStateRow = Awaited<ReturnType<typeof findSessionStates>>[number];
 
+/**
+ * Reads of one session check, each repeated because a change of its user was heard during the
+ * previous one; past this (the user changed over and over) the check refuses, the safe answer.
+ */
+const PRINCIPAL_READ_ATTEMPTS = 3;
+
 export const SESSION_CHECK_DEFAULTS: SessionCheckSettings = {
   maxAgeMs: 1_000,
   maxEntries: 50_000,
@@ -260,6 +266,21 @@ export function createAuthService(deps: AuthDeps) {
   /** Told of each change a poll reports (revocations.onPolled). */
   const revocationListeners = new Set<(revoked: Pick<SessionsRevoked, 'userId' | 'sessionId'>) => void>();
 
+  /**
+   * The session reads `principalOf` awaits, by user: each is marked when a revocation naming its
+   * session or user is heard meanwhile, since its row may have been read before that revocation
+   * committed (and a WebSocket upgrade waiting on it has no socket yet for the revocation to close).
+   */
+  const readsInFlight = new Map<UserId, Set<{ readonly sessionId: SessionId; named: boolean }>>();
+
+  /** Drops what the cache holds of a revocation, and marks the reads in flight it names. */
+  const forgetSessions = (revoked: Pick<SessionsRevoked, 'userId' | 'sessionId'>) => {
+    sessionStates.forget(revoked);
+    for (const read of readsInFlight.get(revoked.userId) ?? []) {
+      if (revoked.sessionId === undefined || revoked.sessionId === read.sessionId) read.named = true;
+    }
+  };
+
   const revocations = createRevocationFeed({
     read: async (since) => {
       const sent = { readAt: performance.now(), epoch: sessionStates.epoch() };
@@ -292,7 +313,7 @@ export function createAuthService(deps: AuthDeps) {
       for (const row of page.rows) {
         const revoked =
           row.sessionId === null ? { userId: row.userId } : { userId: row.userId, sessionId: row.sessionId };
-        sessionStates.forget(revoked);
+        forgetSessions(revoked);
         for (const listener of revocationListeners) {
           try {
             listener(revoked);
@@ -316,7 +337,7 @@ export function createAuthService(deps: AuthDeps) {
   const announce = async (event: SessionsRevoked) => {
     // This node forgets at once, whatever becomes of the bus message (the others hear it there).
     revocations.add(event);
-    sessionStates.forget(event);
+    forgetSessions(event);
     try {
       await deps.announceRevocation?.(event);
     } catch (error) {
@@ -332,10 +353,31 @@ export function createAuthService(deps: AuthDeps) {
    * session cache), and the principal if so. @throws AppError UNAUTHORIZED
    */
   async function principalOf(claims: AccessClaims): Promise<Principal> {
-    // 'clear': nothing changed this session or its user since any row of it was read, but in the
-    // last second (the feed is fresh), so a row of any age answers; else at most maxAgeMs old.
-    const trusted = revocationVerdict(claims) === 'clear';
-    return principalFrom(claims, await sessionStates.get(claims.sid, trusted));
+    for (let attempt = 1; ; attempt++) {
+      // 'clear': nothing changed this session or its user since any row of it was read, but in the
+      // last second (the feed is fresh), so a row of any age answers; else at most maxAgeMs old.
+      const trusted = revocationVerdict(claims) === 'clear';
+      // In memory: decided in this tick, before any revocation can be heard.
+      const cached = sessionStates.peek(claims.sid, trusted);
+      if (cached !== undefined) return principalFrom(claims, cached);
+      const read = { sessionId: claims.sid, named: false };
+      const reads = readsInFlight.get(claims.sub) ?? new Set();
+      readsInFlight.set(claims.sub, reads);
+      reads.add(read);
+      let state: SessionStateRow | undefined;
+      try {
+        state = await sessionStates.get(claims.sid, trusted);
+      } finally {
+        reads.delete(read);
+        if (reads.size === 0 && readsInFlight.get(claims.sub) === reads) readsInFlight.delete(claims.sub);
+      }
+      // A revocation heard during the read may postdate the row: the session's own ends it here;
+      // a change of its user (logout-all, lock, version) is read again (the forget dropped the
+      // cached row and the loads in flight, so the new read is sent after it committed).
+      revocationVerdict(claims);
+      if (!read.named) return principalFrom(claims, state);
+      if (attempt >= PRINCIPAL_READ_ATTEMPTS) throw new AppError('UNAUTHORIZED', 'access token revoked');
+    }
   }
 
   /** `principalOf` when the session's row is in memory; undefined when it must be read. */
@@ -667,7 +709,7 @@ export function createAuthService(deps: AuthDeps) {
      */
     forgetRevokedSessions(event: Pick<SessionsRevoked, 'userId' | 'sessionId'>): void {
       revocations.add(event);
-      sessionStates.forget(event);
+      forgetSessions(event);
     },
 
     /** The revocation feed's loop: `start` once the process serves, `stop` at shutdown. */
