@@ -10,7 +10,7 @@ import type { AuthService } from '../domain/auth/service.js';
 import type { PresenceService } from '../domain/presence/service.js';
 import { AppError } from '../platform/errors.js';
 import type { Connection } from './connection.js';
-import type { Hub } from './hub.js';
+import type { Hub, PendingJoin } from './hub.js';
 import { type JobBoard, toJobWatch } from './job-board.js';
 
 type Handler<T extends ClientFrameType> = (
@@ -39,11 +39,14 @@ export function createHandlers(deps: {
   /**
    * Joins the connection to the room: the room actor answers membership and its last seq, the
    * backlog after `sinceSeq` is paged from the database outside the actor's turn, then live.
+   * `pending` is the join begun before the membership check: a leave or a removal that cancels it
+   * first keeps the connection out of the room.
    */
   readonly joinRoom: (
     connection: Connection,
     roomId: RoomId,
     sinceSeq: number | undefined,
+    pending: PendingJoin,
   ) => Promise<{ lastSeq: number }>;
   /** Drops the connection from the room (and the node's bus subscription when it was the last). */
   readonly leaveRoom: (roomId: RoomId, connection: Connection) => Promise<void>;
@@ -105,8 +108,17 @@ export function createHandlers(deps: {
       return undefined;
     },
     'room.join': async (connection, frame) => {
-      await memberRoom(connection, frame.d.roomId);
-      return deps.joinRoom(connection, frame.d.roomId, frame.d.sinceSeq);
+      const { roomId, sinceSeq } = frame.d;
+      // Pending from the first await on: a room.leave (or the user's removal) handled while the
+      // join checks membership or waits for the room's actor wins, instead of finding nothing.
+      const pending = hub.beginJoin(roomId, connection);
+      try {
+        await memberRoom(connection, roomId);
+      } catch (error) {
+        hub.endJoin(roomId, connection, pending);
+        throw error;
+      }
+      return deps.joinRoom(connection, roomId, sinceSeq, pending);
     },
     'room.leave': async (connection, frame) => {
       await deps.leaveRoom(frame.d.roomId, connection);

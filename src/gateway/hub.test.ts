@@ -204,6 +204,63 @@ describe('room fan-out', () => {
   });
 });
 
+describe('pending joins', () => {
+  it('a leave, a removal or a close cancels a pending join, which then registers nothing', () => {
+    const hub = createHub(codec);
+    const left = socket(Encodings.MSGPACK, false);
+    const removed = socket(Encodings.MSGPACK, false);
+    const closed = socket(Encodings.MSGPACK, false);
+    const begin = (s: RecordingSocket) => {
+      hub.add(s.connection);
+      return hub.beginJoin(roomId, s.connection);
+    };
+    const joins = { left: begin(left), removed: begin(removed), closed: begin(closed) };
+    hub.leaveRoom(roomId, left.connection);
+    hub.leaveRoom(roomId, removed.connection, 'removed');
+    hub.remove(closed.connection);
+
+    expect([joins.left.cancelled, joins.removed.cancelled, joins.closed.cancelled]).toEqual([
+      'left',
+      'removed',
+      'closed',
+    ]);
+    expect(hub.joinRoom(roomId, left.connection, 0, joins.left)).toBeUndefined();
+    expect(hub.joinRoom(roomId, removed.connection, 0, joins.removed)).toBeUndefined();
+    expect(hub.joinRoom(roomId, closed.connection, 0, joins.closed)).toBeUndefined();
+    expect(hub.hasRoom(roomId)).toBe(false);
+  });
+
+  it('a later join of the same room replaces the pending one; a registered join is pending no more', () => {
+    const hub = createHub(codec);
+    const s = socket(Encodings.MSGPACK, false);
+    hub.add(s.connection);
+    const first = hub.beginJoin(roomId, s.connection);
+    const second = hub.beginJoin(roomId, s.connection);
+    expect(first.cancelled).toBe('replaced');
+
+    expect(hub.joinRoom(roomId, s.connection, 0, second)).toBeDefined();
+    expect(hub.hasPendingJoin(roomId, s.connection)).toBe(false);
+    // A leave after the registration takes the connection out as before.
+    hub.leaveRoom(roomId, s.connection);
+    expect(second.cancelled).toBeUndefined();
+    expect(hub.hasRoom(roomId)).toBe(false);
+  });
+
+  it('undoing a join that could not finish leaves a newer pending join of the connection alone', () => {
+    const hub = createHub(codec);
+    const s = socket(Encodings.MSGPACK, false);
+    hub.add(s.connection);
+    const failing = hub.joinRoom(roomId, s.connection, 0, hub.beginJoin(roomId, s.connection));
+    const newer = hub.beginJoin(roomId, s.connection);
+    if (failing === undefined) throw new Error('the first join registers');
+
+    hub.dropJoin(roomId, s.connection, failing);
+    expect(hub.hasRoom(roomId)).toBe(false);
+    expect(newer.cancelled).toBeUndefined();
+    expect(hub.joinRoom(roomId, s.connection, 0, newer)).toBeDefined();
+  });
+});
+
 describe('backpressure sweep', () => {
   const over = environment.limits.maxBufferedBytes + 1;
 

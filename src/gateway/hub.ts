@@ -36,6 +36,21 @@ interface LocalRoom {
   readonly subscribers: Record<Encoding, number>;
 }
 
+/**
+ * What ended a join before it registered: a later join of the same connection and room, a leave, a
+ * removal of the user from the room, or the connection's close.
+ */
+export type JoinCancel = 'replaced' | 'left' | 'removed' | 'closed';
+
+/**
+ * A `room.join` between its start (`beginJoin`, before membership is checked) and its registration
+ * (`joinRoom`). A leave or a removal processed in that window finds no cursor to remove: it cancels
+ * the pending join instead, so the join, when its checks come back, does not register.
+ */
+export interface PendingJoin {
+  cancelled: JoinCancel | undefined;
+}
+
 /** The native topic of a room's messages in one encoding. */
 export const roomMessageTopic = (roomId: RoomId, encoding: Encoding) => `room/${roomId}/${encoding}`;
 
@@ -46,6 +61,8 @@ export function createHub(codec: Codec) {
   const rooms = new Map<RoomId, LocalRoom>();
   let publish: TopicPublisher | undefined;
   const roomsOf = new Map<Connection, Set<RoomId>>();
+  /** Joins started but not registered yet, per connection and room (at most one each: the newest). */
+  const pendingJoins = new Map<Connection, Map<RoomId, PendingJoin>>();
   const connections = new Map<string, Connection>();
   const byUser = new Map<UserId, Set<Connection>>();
   const watchers = new Map<UserId, Set<Connection>>();
@@ -105,6 +122,24 @@ export function createHub(codec: Codec) {
     }
   };
 
+  /** Drops the connection's pending join of the room, if it is `join` (any, without `join`). */
+  const forgetJoin = (roomId: RoomId, connection: Connection, join?: PendingJoin) => {
+    const pending = pendingJoins.get(connection);
+    const current = pending?.get(roomId);
+    if (pending === undefined || current === undefined || (join !== undefined && current !== join)) {
+      return undefined;
+    }
+    pending.delete(roomId);
+    if (pending.size === 0) pendingJoins.delete(connection);
+    return current;
+  };
+
+  /** Ends the connection's pending join of the room, if any, telling its joiner why. */
+  const cancelJoin = (roomId: RoomId, connection: Connection, why: JoinCancel) => {
+    const join = forgetJoin(roomId, connection);
+    if (join !== undefined) join.cancelled = why;
+  };
+
   /** Takes a connection out of a room: its topic, its cursor, and the room when it was the last. */
   const detach = (roomId: RoomId, connection: Connection) => {
     const room = rooms.get(roomId);
@@ -158,6 +193,8 @@ export function createHub(codec: Codec) {
       watchedBy.delete(connection);
       for (const roomId of roomsOf.get(connection) ?? []) detach(roomId, connection);
       roomsOf.delete(connection);
+      for (const join of pendingJoins.get(connection)?.values() ?? []) join.cancelled = 'closed';
+      pendingJoins.delete(connection);
       topicsOf.delete(connection);
       const second = expirySecond.get(connection);
       if (second !== undefined) removeFrom(expiring, second, connection);
@@ -202,11 +239,48 @@ export function createHub(codec: Codec) {
     connectionById: (id: string) => connections.get(id),
 
     /**
+     * Starts a join of the room on this connection, before anything is awaited for it: from now on
+     * a leave or a removal (`leaveRoom`), a later join of the same room (`beginJoin` again) or the
+     * close cancels it. A closed connection's join is cancelled from the start.
+     */
+    beginJoin(roomId: RoomId, connection: Connection): PendingJoin {
+      if (!isRegistered(connection)) return { cancelled: 'closed' };
+      cancelJoin(roomId, connection, 'replaced');
+      const join: PendingJoin = { cancelled: undefined };
+      let pending = pendingJoins.get(connection);
+      if (pending === undefined) {
+        pending = new Map();
+        pendingJoins.set(connection, pending);
+      }
+      pending.set(roomId, join);
+      return join;
+    },
+
+    /** Whether a join of the room on this connection is pending (begun, not registered nor cancelled). */
+    hasPendingJoin: (roomId: RoomId, connection: Connection): boolean =>
+      pendingJoins.get(connection)?.has(roomId) === true,
+
+    /** Forgets a pending join that failed (membership refused, the room unreachable), if still current. */
+    endJoin(roomId: RoomId, connection: Connection, join: PendingJoin): void {
+      forgetJoin(roomId, connection, join);
+    },
+
+    /**
      * Starts (or restarts) a connection's subscription to a room at `sinceSeq`, holding live
      * messages until `finishCatchUp`. Returns this join's token: a later join, a leave or a close
-     * replaces or removes it (see `isJoinedAs`), which tells a backlog reader to stop.
+     * replaces or removes it (see `isJoinedAs`), which tells a backlog reader to stop. Given the
+     * `beginJoin` of this join, registers only if nothing cancelled it meanwhile (undefined then).
      */
-    joinRoom(roomId: RoomId, connection: Connection, sinceSeq: number): object {
+    joinRoom(
+      roomId: RoomId,
+      connection: Connection,
+      sinceSeq: number,
+      pending?: PendingJoin,
+    ): object | undefined {
+      if (pending !== undefined) {
+        if (pending.cancelled !== undefined) return undefined;
+        forgetJoin(roomId, connection, pending);
+      }
       detach(roomId, connection);
       let room = rooms.get(roomId);
       if (room === undefined) {
@@ -223,11 +297,26 @@ export function createHub(codec: Codec) {
     isJoinedAs: (roomId: RoomId, connection: Connection, token: object): boolean =>
       rooms.get(roomId)?.members.get(connection) === token,
 
-    /** Returns true when no local connection is left in the room (the node may drop its bus subscription). */
-    leaveRoom(roomId: RoomId, connection: Connection): boolean {
+    /**
+     * Takes the connection out of the room, and cancels its pending join of it (`why` tells the
+     * joiner: the connection left, or its user was removed from the room). Returns true when no
+     * local connection is left in the room (the node may drop its bus subscription).
+     */
+    leaveRoom(roomId: RoomId, connection: Connection, why: 'left' | 'removed' = 'left'): boolean {
+      cancelJoin(roomId, connection, why);
       detach(roomId, connection);
       removeFrom(roomsOf, connection, roomId);
       return !rooms.has(roomId);
+    },
+
+    /**
+     * Takes out the join that returned `token` (one that could not finish), and nothing else: a
+     * newer join of the connection, registered or still pending, stays.
+     */
+    dropJoin(roomId: RoomId, connection: Connection, token: object): void {
+      if (rooms.get(roomId)?.members.get(connection) !== token) return;
+      detach(roomId, connection);
+      removeFrom(roomsOf, connection, roomId);
     },
 
     hasRoom: (roomId: RoomId) => rooms.has(roomId),

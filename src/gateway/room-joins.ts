@@ -4,8 +4,10 @@
  * the room actor's turn, so a long backlog never holds the room's senders.
  *
  * Order of a join, which keeps "every message once, in seq order, no gap between backlog and live":
+ * 0. the join is pending in the hub (`beginJoin`, by the handler before it checks membership);
  * 1. the room actor checks membership and answers its last seq (one short turn);
- * 2. the connection is registered in the hub at `sinceSeq`, holding live messages;
+ * 2. the connection is registered in the hub at `sinceSeq`, holding live messages — unless a leave
+ *    or a removal of the user came first (see below);
  * 3. the node's bus subscription to the room is made (or found) and awaited: from then on every
  *    message committed later reaches the hub live (a Redis that does not answer fails the join
  *    after the subscriber client's command timeout);
@@ -14,14 +16,24 @@
  * 5. `finishCatchUp` sends the held live messages after the backlog, dropping seqs already sent.
  * A join of the same connection again, a leave or a close ends a catch-up in progress.
  *
+ * A leave, or a `room.member removed` of the user, that arrives before step 2 finds nothing to take
+ * out: it cancels the pending join instead, and the join does not register. A leave wins outright:
+ * the join is answered `ok` as if it had finished first, and the connection is not in the room. A
+ * removal is checked against the store first (the actor may have answered from the membership it
+ * had before, its reload queued behind this join; or the user may be a member again): still a
+ * member, the join goes on; not one, it fails FORBIDDEN.
+ *
  * The rejoin after a short drop (the SDK's `sinceSeq`) skips step 4's query when it can: each bus
  * subscription keeps the last RECENT_PER_ROOM messages it delivered, as long as their seqs run
  * without a hole (a hole — a bus message lost or reordered — restarts the run at the newer one).
- * Such a run is complete from its first seq on: it began after the SUBSCRIBE was active, the owner
- * publishes in seq order, so every later message reaches the hub through this subscription too
- * (held while catching up, like step 4's). A join whose `sinceSeq + 1` lies inside the run takes its
- * backlog from memory; anything older goes to the database as before. Messages are immutable, so a
- * copy in memory never goes stale.
+ * Such a run has no hole from its first seq to its last: it began after the SUBSCRIBE was active and
+ * the owner publishes in seq order. It may end short of the room, though: a message published while
+ * this node's subscriber reconnected, or dropped by the owner's fan-out queue, reaches the hub only
+ * if a later one does (and then restarts the run). So a join whose `sinceSeq + 1` lies inside the
+ * run takes the run from memory, and when the run ends below the last seq the actor just answered,
+ * reads the rest (after the run's last seq) from the database like step 4; a `sinceSeq` older than
+ * the run goes to the database altogether. Messages are immutable, so a copy in memory never goes
+ * stale.
  */
 
 import type { RoomMessage } from '../../protocol/src/frames.js';
@@ -34,7 +46,7 @@ import type { Bus } from '../platform/bus/bus.js';
 import { AppError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import type { Connection } from './connection.js';
-import type { Hub } from './hub.js';
+import type { Hub, PendingJoin } from './hub.js';
 
 /** Rows per backlog read. */
 export const BACKLOG_PAGE = 200;
@@ -102,7 +114,7 @@ export function createRoomJoins(deps: {
       const made = bus.subscribe(roomTopic(roomId), ({ frame }) => {
         if (frame.t === 'room.member' && frame.d.change === 'removed') {
           for (const connection of [...deps.connectionsOf(frame.d.userId)])
-            leave(roomId, connection).catch(logUnsubscribeFailure);
+            leave(roomId, connection, 'removed').catch(logUnsubscribeFailure);
         }
         if (frame.t === 'room.message') recent.add(frame.d);
         hub.pushToRoom(roomId, frame);
@@ -131,14 +143,48 @@ export function createRoomJoins(deps: {
     if (unsubscribe !== undefined) await unsubscribe();
   };
 
-  const leave = async (roomId: RoomId, connection: Connection) => {
-    hub.leaveRoom(roomId, connection);
+  /** `room.leave`, or the user's removal from the room: either also cancels a pending join. */
+  const leave = async (roomId: RoomId, connection: Connection, why: 'left' | 'removed' = 'left') => {
+    hub.leaveRoom(roomId, connection, why);
     await dropSubscriptionIfUnused(roomId);
+  };
+
+  const unavailable = (cause: unknown) =>
+    new AppError('UNAVAILABLE', 'the room cannot be joined right now; try again', { cause });
+
+  /**
+   * A join cancelled by a removal of its user: the store (where the removal was committed before it
+   * was announced) decides, under a new pending join, so a leave meanwhile still wins. Returns the
+   * join to go on with (cancelled: answered like any cancelled join); throws FORBIDDEN when the user
+   * is not a member, or was removed once more during the check (the client may simply join again).
+   * A later join of the connection, begun after the removal, checks membership itself: this one
+   * yields to it.
+   */
+  const confirmAfterRemoval = async (
+    roomId: RoomId,
+    connection: Connection,
+    join: PendingJoin,
+  ): Promise<PendingJoin> => {
+    if (join.cancelled !== 'removed' || hub.hasPendingJoin(roomId, connection)) return join;
+    const again = hub.beginJoin(roomId, connection);
+    let member: boolean;
+    try {
+      member = (await store.members(roomId)).some((m) => m.userId === connection.userId);
+    } catch (error) {
+      hub.endJoin(roomId, connection, again);
+      log.warn({ err: error, roomId }, 'room membership re-check failed; join refused');
+      throw unavailable(error);
+    }
+    if (member && again.cancelled === undefined) return again;
+    hub.endJoin(roomId, connection, again);
+    if (!member || again.cancelled === 'removed')
+      throw new AppError('FORBIDDEN', 'not a member of this room');
+    return again;
   };
 
   /** Undoes a join that could not finish, unless a later join of the connection replaced it. */
   const abandon = async (roomId: RoomId, connection: Connection, token: object) => {
-    if (hub.isJoinedAs(roomId, connection, token)) hub.leaveRoom(roomId, connection);
+    hub.dropJoin(roomId, connection, token);
     await dropSubscriptionIfUnused(roomId).catch(logUnsubscribeFailure);
   };
 
@@ -148,35 +194,61 @@ export function createRoomJoins(deps: {
   return {
     leave,
 
+    /**
+     * `pending`: the join as begun by the caller before its own checks (`hub.beginJoin`); begun
+     * here when absent.
+     */
     join: async (
       connection: Connection,
       roomId: RoomId,
       sinceSeq: number | undefined,
+      pending?: PendingJoin,
     ): Promise<{ lastSeq: number }> => {
-      const { lastSeq } = await deps
-        .room(roomId)
-        .ask<{ lastSeq: number }>((reply) => ({ type: 'join', userId: connection.userId, reply }));
+      let join = pending ?? hub.beginJoin(roomId, connection);
+      let lastSeq: number;
+      try {
+        ({ lastSeq } = await deps
+          .room(roomId)
+          .ask<{ lastSeq: number }>((reply) => ({ type: 'join', userId: connection.userId, reply })));
+        join = await confirmAfterRemoval(roomId, connection, join);
+      } catch (error) {
+        hub.endJoin(roomId, connection, join);
+        throw error;
+      }
       // Closed meanwhile: a closed connection must not keep the room (or its subscription) here.
-      if (!isOpen(connection)) return { lastSeq };
+      if (!isOpen(connection)) {
+        hub.endJoin(roomId, connection, join);
+        return { lastSeq };
+      }
       const since = Math.min(sinceSeq ?? lastSeq, lastSeq);
-      const token = hub.joinRoom(roomId, connection, since);
+      // Undefined: a leave came first (it stands: ok, not joined, as if this join had finished
+      // before it), or a later join of the connection does the work.
+      const token = hub.joinRoom(roomId, connection, since, join);
+      if (token === undefined) return { lastSeq };
       try {
         await ensureSubscription(roomId);
       } catch (error) {
         log.warn({ err: error, roomId }, 'room bus subscription failed; join refused');
         await abandon(roomId, connection, token);
-        throw new AppError('UNAVAILABLE', 'the room cannot be joined right now; try again', { cause: error });
+        throw unavailable(error);
       }
-      // A short drop: the backlog is what this node's subscription delivered lately.
+      let after = since;
+      let delivered = 0;
+      // A short drop: the backlog starts with what this node's subscription delivered lately.
       const recent = recents.get(roomId)?.after(since);
       if (recent !== undefined) {
         if (!hub.isJoinedAs(roomId, connection, token)) return { lastSeq };
         hub.deliverBacklog(roomId, connection, recent);
-        hub.finishCatchUp(roomId, connection);
-        return { lastSeq };
+        after = recent.at(-1)?.seq ?? since;
+        delivered = recent.length;
+        // The run reaches the actor's last seq: anything newer comes live (held until now).
+        if (after >= lastSeq) {
+          hub.finishCatchUp(roomId, connection);
+          return { lastSeq };
+        }
+        // The run ends short of it (a publish lost on the way here): the rest from the database.
       }
-      let after = since;
-      for (let delivered = 0; delivered < MAX_BACKLOG; ) {
+      while (delivered < MAX_BACKLOG) {
         if (!hub.isJoinedAs(roomId, connection, token)) return { lastSeq };
         const limit = Math.min(BACKLOG_PAGE, MAX_BACKLOG - delivered);
         let page: Awaited<ReturnType<RoomStore['messagesAfter']>>;
@@ -185,9 +257,7 @@ export function createRoomJoins(deps: {
         } catch (error) {
           log.warn({ err: error, roomId }, 'room backlog read failed; join refused');
           await abandon(roomId, connection, token);
-          throw new AppError('UNAVAILABLE', 'the room cannot be joined right now; try again', {
-            cause: error,
-          });
+          throw unavailable(error);
         }
         if (!hub.isJoinedAs(roomId, connection, token)) return { lastSeq };
         hub.deliverBacklog(roomId, connection, page.map(toRoomMessage));
