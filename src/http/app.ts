@@ -29,6 +29,7 @@ import { registerInputGuard } from './plugins/input-guard.js';
 import { registerHttpMetrics } from './plugins/metrics.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { registerSecurity, type SecurityOptions } from './plugins/security.js';
+import { PROBLEM_CONTENT_TYPE, problem, statusByCode } from './problem.js';
 import { requestLoggerFactory } from './request-logger.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerAuthRoutes } from './routes/auth.js';
@@ -116,7 +117,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       // Probes hit these every few seconds; their request lines would drown the useful ones.
       disableRequestLogging: (request) => QUIET_PATHS.some((path) => request.url.startsWith(path)),
     }),
-    return503OnClosing: true,
+    // MUST stay off: Fastify's own 503 while closing is its JSON, without `code` or `requestId`.
+    // The first onRequest hook below answers UNAVAILABLE problem+json instead.
+    return503OnClosing: false,
     trustProxy: trustProxyOption(deps.rest?.trustProxy ?? 0),
     frameworkErrors: frameworkErrorHandler,
     // What Node's HTTP parser refuses (431, a bad chunk, raw bytes in the path): problem+json too.
@@ -124,9 +127,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // From the start of close() (bin/ stops HTTP at shutdown) until the server has closed: requests
+  // still arriving on open connections (keep-alive, pipelined) are refused as below.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   // One synchronous hook for what every request needs first (a hook costs a promise when async).
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    if (closing) {
+      // Before the rate limit and authentication: nothing else runs for it. Fastify adds
+      // `Connection: close` to any answer given while closing.
+      const context = { instance: request.url.split('?')[0] ?? '/', requestId: request.id };
+      void reply
+        .status(statusByCode.UNAVAILABLE)
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(problem('UNAVAILABLE', 'this node is shutting down; retry later', context));
+      return;
+    }
     // The request id is the trace id of what the request causes: outbox events, tasks, workers' logs.
     withTrace(request.id, done);
   });
@@ -137,6 +157,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.websocket !== undefined) await deps.websocket(app);
   if (deps.rest !== undefined) {
     const { rest } = deps;
+    // MUST come before registerRouteAuth: the per-IP limit has to count a request before its
+    // token is checked (and refused), and instance hooks run in the order they were added.
     await registerSecurity(app, rest.security);
     await registerCompression(app);
     await registerOpenApi(app, rest.version);

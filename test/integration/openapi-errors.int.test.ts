@@ -2,8 +2,8 @@
  * The OpenAPI document describes error answers as they are sent: `application/problem+json` with
  * the Problem schema (before, the zod transform declared them `application/json`, which no error
  * answer has), and the answers any route may give are declared on every operation: 429 (the rate
- * limit is global), 500, and 413 where the operation takes a body. Checked against a real node's
- * answers for a few routes.
+ * limit is global), 500, 503 (shutting down, a dependency down), and 413 where the operation takes
+ * a body. Checked against a real node's answers for a few routes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BODY_LIMIT_BYTES } from '../../src/http/app.js';
@@ -48,10 +48,12 @@ describe('OpenAPI error responses', () => {
     }
   });
 
-  it('declares 429 (with Retry-After) and 500 on every operation, 413 on every one with a body', () => {
+  it('declares 429 (with Retry-After), 500 and 503 on every operation, 413 on every one with a body', () => {
     for (const { name, operation } of operations()) {
       expect(operation.responses['429']?.headers, name).toHaveProperty('Retry-After');
       expect(operation.responses, name).toHaveProperty('500');
+      // A node shutting down, or whose database or Redis is down, answers UNAVAILABLE on any route.
+      expect(operation.responses, name).toHaveProperty('503');
       if (operation.requestBody !== undefined) expect(operation.responses, name).toHaveProperty('413');
     }
   });

@@ -3,6 +3,9 @@
  * hook enforces it from the Bearer token, so a route cannot forget to. A /v1 route without a
  * declaration fails at start-up. Authenticated routes get `request.principal`; plugins/openapi.ts
  * derives each operation's OpenAPI security requirement from the same declaration.
+ *
+ * Registered after plugins/security.ts (buildApp): its per-IP limit is an earlier instance hook, so
+ * a request is counted before its token is checked, and a flood of bad tokens meets 429.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthService, Principal } from '../../domain/auth/service.js';

@@ -9,7 +9,8 @@
  * components are cut down to those the operations reach. Routes still name their own operationId
  * and tags (a generator's method names must not change when a path does). Error answers are
  * declared as they are sent: `application/problem+json`, with the ones any route may give (429 from
- * the global rate limit, 500, and 413 where there is a body) added where a route did not list them.
+ * the global rate limit, 500, 503 while shutting down or with a dependency down, and 413 where there
+ * is a body) added where a route did not list them.
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -84,6 +85,11 @@ const ANY_ROUTE: Readonly<Record<string, Response>> = {
     },
   },
   '500': { description: 'INTERNAL: our fault; quote the `requestId` when reporting it.' },
+  // Any route: the node is shutting down (app.ts), or its database or Redis is down (plugins/errors.ts).
+  '503': {
+    description:
+      'UNAVAILABLE: this node is shutting down, or the database or Redis is unreachable; retry later (another node may answer).',
+  },
 };
 const WITH_BODY: Readonly<Record<string, Response>> = {
   '413': { description: 'PAYLOAD_TOO_LARGE: the body is over the size limit (64 KiB).' },

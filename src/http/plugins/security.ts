@@ -3,19 +3,35 @@
  * process's memory, not in Redis: it guards each api process against floods, costs no round trip per
  * request, and keeps working while Redis is down; what must hold across nodes (login throttling) is
  * counted in Redis by the auth service.
+ *
+ * The limit counts every request of a limited route before anything else decides about it (route
+ * access in plugins/auth.ts above all: a refused token costs a signature check and a log line), and
+ * counts a client as login throttling and the WebSocket upgrade limit do: an IPv4 address or an
+ * IPv6 /64 (`clientNetwork`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import helmet from 'helmet';
+import { clientNetwork } from '../../platform/client-network.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Set by registerSecurity on every route declared after it (the REST API, /openapi.json and
+     * /docs, the console, the web app): those are counted by the per-IP limit. Routes declared
+     * before it are not: /health/ and /metrics (probes and scrapers), and the WebSocket route,
+     * which has its own per-network upgrade limit.
+     */
+    perIpLimited?: boolean;
+  }
+}
 
 export interface SecurityOptions {
   readonly corsOrigins: readonly string[];
   readonly rateLimitPerMinute: number;
 }
-
-const UNLIMITED_PATHS = ['/health/', '/metrics'];
 
 /**
  * The headers helmet's default configuration sets, computed once. Every one of them is static (no
@@ -55,11 +71,30 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
     exposedHeaders: ['x-request-id', 'retry-after', 'idempotent-replayed'],
   });
   await app.register(rateLimit, {
-    global: true,
+    // MUST: not `global: true`, which adds the limit as each route's own onRequest hook. Fastify
+    // runs a route's own hooks after the instance's, so route access (plugins/auth.ts) answered 401
+    // before the limit counted anything: refused tokens were never limited. The limit runs as the
+    // instance hook below instead, added before the auth hook (buildApp's order), so it runs first.
+    global: false,
     max: options.rateLimitPerMinute,
     timeWindow: 60_000,
-    // Distinct client IPs remembered at once (least recently seen dropped first): bounded memory.
+    // Distinct clients remembered at once (least recently seen dropped first): bounded memory.
     cache: 10_000,
-    allowList: (request) => UNLIMITED_PATHS.some((path) => request.url.startsWith(path)),
+    // One key per client as login throttling and the upgrade limit count them: rotating addresses
+    // inside one IPv6 /64 buys no new budgets (nor flushes other clients out of the cache).
+    keyGenerator: (request) => clientNetwork(request.ip),
+  });
+  const limit = app.rateLimit();
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, perIpLimited: true };
+  });
+  // Synchronous for the routes it skips (a probe costs no promise); over the limit, the plugin
+  // throws a 429 that plugins/errors.ts answers as RATE_LIMITED problem+json with Retry-After.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.routeOptions.config.perIpLimited !== true) {
+      done();
+      return;
+    }
+    limit.call(app, request, reply).then(() => done(), done);
   });
 }
