@@ -58,7 +58,7 @@ const UNREACHABLE_CODES = new Set([
  * What the clients throw, without a code, when they have no working connection: pg and pg-pool
  * (a connection that ended, a pool that could not connect in time or was ended at shutdown) and
  * ioredis (a closed connection, a command timeout, a stream refusing commands). MUST: these are
- * the pinned versions' exact texts; errors.test.ts makes the real clients throw the ones it can
+ * the pinned versions' exact texts; test/integration/errors-unavailable.test.ts makes the real clients throw the ones it can
  * without I/O, so an upgrade that changes them fails there.
  */
 const UNAVAILABLE_MESSAGES = new Set([
