@@ -229,6 +229,7 @@ export function createGateway(deps: GatewayDeps) {
     log,
     room: rooms.room,
     connectionsOf: (userId) => hub.connectionsOf(userId),
+    isMember: async (userId, roomId) => (await membershipOf(memberKey(roomId, userId))) === true,
   });
   const leaveRoom = roomJoins.leave;
 

@@ -131,6 +131,7 @@ function joinsHarness() {
   /** Rows "in PostgreSQL", and the room's members there. */
   const stored: MessageRow[] = [];
   const members = new Set<UserId>();
+  let memberChecks = 0;
   const store = {
     messagesAfter: async (_roomId: RoomId, sinceSeq: number, limit: number) =>
       stored.filter((r) => r.seq > sinceSeq).slice(0, limit),
@@ -171,6 +172,10 @@ function joinsHarness() {
     log: createLogger({ level: 'silent', pretty: false }),
     room: () => ref,
     connectionsOf: (userId) => hub.connectionsOf(userId),
+    isMember: async (userId) => {
+      memberChecks += 1;
+      return members.has(userId);
+    },
   });
   const open = () => {
     const socket = recordingConnection();
@@ -184,7 +189,19 @@ function joinsHarness() {
   };
   const publish = (frame: RoomFramePayload['frame']) => bus.publish(roomTopic(roomId), { frame });
   const publishMessage = (seq: number) => publish({ t: 'room.message', d: toRoomMessage(row(seq)) });
-  return { hub, joins, ref, stored, members, actor, open, release, publish, publishMessage };
+  return {
+    hub,
+    joins,
+    ref,
+    stored,
+    members,
+    actor,
+    open,
+    release,
+    publish,
+    publishMessage,
+    memberChecks: () => memberChecks,
+  };
 }
 
 describe('a join racing a leave or a removal', () => {
@@ -233,6 +250,34 @@ describe('a join racing a leave or a removal', () => {
     await settle();
     expect(removed.received).toEqual([]);
     expect(other.received).toEqual([1]);
+  });
+
+  it("a removal announced before the node's subscription was active is FORBIDDEN once subscribed", async () => {
+    const h = joinsHarness();
+    const removed = h.open();
+    h.actor.hold = true;
+    const joining = h.joins.join(removed.connection, roomId, undefined);
+    await settle();
+    // Nobody on this node is subscribed yet: the announcement of the removal reaches no one here.
+    h.members.delete(removed.connection.userId);
+    await h.publish({
+      t: 'room.member',
+      d: { roomId, userId: removed.connection.userId, change: 'removed' },
+    });
+    h.release(); // the actor answers from the membership it had not reloaded yet
+    await expect(joining).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    expect(h.hub.roomsOfConnection(removed.connection)).toEqual([]);
+    expect(h.hub.hasRoom(roomId)).toBe(false);
+  });
+
+  it('asks the database only for joins that waited for a new subscription', async () => {
+    const h = joinsHarness();
+    const first = h.open();
+    await h.joins.join(first.connection, roomId, undefined);
+    expect(h.memberChecks()).toBe(1);
+    const second = h.open();
+    await h.joins.join(second.connection, roomId, undefined);
+    expect(h.memberChecks()).toBe(1);
   });
 
   it('a removal already undone (the user is a member again) does not cancel the join', async () => {

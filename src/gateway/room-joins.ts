@@ -10,7 +10,9 @@
  *    or a removal of the user came first (see below);
  * 3. the node's bus subscription to the room is made (or found) and awaited: from then on every
  *    message committed later reaches the hub live (a Redis that does not answer fails the join
- *    after the subscriber client's command timeout);
+ *    after the subscriber client's command timeout); a join that waited for a SUBSCRIBE not yet
+ *    active asks the database whether the user is still a member (a removal announced before it
+ *    reached nobody here, and the actor may have answered from membership it had not reloaded);
  * 4. the backlog after `sinceSeq` is read in pages of BACKLOG_PAGE until a short page, so whatever
  *    was committed before step 3 comes from the database, even past the actor's answer;
  * 5. `finishCatchUp` sends the held live messages after the backlog, dropping seqs already sent.
@@ -99,11 +101,15 @@ export function createRoomJoins(deps: {
   readonly log: Logger;
   readonly room: (roomId: RoomId) => ActorRef<RoomCommand>;
   readonly connectionsOf: (userId: UserId) => Iterable<Connection>;
+  /** Whether the user is a member now, read from the database (not from any cache). */
+  readonly isMember: (userId: UserId, roomId: RoomId) => Promise<boolean>;
 }) {
   const { hub, bus, store, log } = deps;
   const subscriptions = new Map<RoomId, Promise<() => Promise<void>>>();
   /** What each current subscription delivered lately (an old subscription's callback keeps its own). */
   const recents = new Map<RoomId, RecentMessages>();
+  /** Subscriptions whose SUBSCRIBE is active: every message and removal published since reaches them. */
+  const activeSubscriptions = new WeakSet<Promise<() => Promise<void>>>();
   const logUnsubscribeFailure = (error: unknown) =>
     log.warn({ err: error }, 'leaving a room bus subscription failed');
 
@@ -126,6 +132,10 @@ export function createRoomJoins(deps: {
           recents.delete(roomId);
         }
       });
+      made.then(
+        () => activeSubscriptions.add(made),
+        () => undefined,
+      );
       subscription = made;
       subscriptions.set(roomId, subscription);
       recents.set(roomId, recent);
@@ -225,12 +235,23 @@ export function createRoomJoins(deps: {
       // before it), or a later join of the connection does the work.
       const token = hub.joinRoom(roomId, connection, since, join);
       if (token === undefined) return { lastSeq };
+      const subscription = ensureSubscription(roomId);
+      // A removal announced before this node's SUBSCRIBE was active never reaches it, and the
+      // actor may have answered from membership it had not reloaded yet: such a join asks the
+      // database once more (one query per event-loop turn for all of them) once it is subscribed.
+      const subscribedBefore = activeSubscriptions.has(subscription);
+      let member = true;
       try {
-        await ensureSubscription(roomId);
+        await subscription;
+        if (!subscribedBefore) member = await deps.isMember(connection.userId, roomId);
       } catch (error) {
         log.warn({ err: error, roomId }, 'room bus subscription failed; join refused');
         await abandon(roomId, connection, token);
         throw unavailable(error);
+      }
+      if (!member) {
+        await abandon(roomId, connection, token);
+        throw new AppError('FORBIDDEN', 'not a member of this room');
       }
       let after = since;
       let delivered = 0;
