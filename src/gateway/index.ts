@@ -513,6 +513,7 @@ export function createGateway(deps: GatewayDeps) {
             deps.presence.drained(),
             new Promise((resolve) => setTimeout(resolve, 3_000).unref()),
           ]);
+          deps.presence.stop();
           // What the rooms committed last is still announced (bounded: Redis may be gone).
           await fanOut.drain(2_000);
         },

@@ -20,16 +20,13 @@ const REAP_EVERY_MS = 3_000;
  * node's true count per user and, after a failure, has the service set Redis to it (`resync`).
  */
 export function createSocketPresence(deps: {
-  readonly presence: Pick<PresenceService, 'socketChanged' | 'resync'>;
+  readonly presence: Pick<PresenceService, 'socketChanged' | 'useLocalCounts' | 'resync'>;
   readonly log: Logger;
 }) {
   const counts = new Map<UserId, number>();
-  const current = (): ReadonlyMap<UserId, number> => counts;
-  const resync = () => deps.presence.resync(current);
-  const report = (error: unknown) => {
+  deps.presence.useLocalCounts(() => counts);
+  const report = (error: unknown) =>
     deps.log.error({ err: error }, "presence changes failed; this node's counts will be set again");
-    resync();
-  };
   return {
     opened: (userId: UserId) => {
       counts.set(userId, (counts.get(userId) ?? 0) + 1);
@@ -42,7 +39,7 @@ export function createSocketPresence(deps: {
       deps.presence.socketChanged(userId, -1, report);
     },
     /** Sets Redis to this node's true counts (after its lease lapsed and its counts were reaped). */
-    resync,
+    resync: () => deps.presence.resync(),
   };
 }
 

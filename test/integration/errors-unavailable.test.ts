@@ -114,4 +114,13 @@ describe('the error handler', () => {
     expect(response.json()).toMatchObject({ code: 'INTERNAL' });
     await app.close();
   });
+
+  it("answers a client's aborted upload as the client's error, not 503 (its ECONNRESET is the client's)", async () => {
+    const aborted = Object.assign(new Error('aborted'), { code: 'ECONNRESET', statusCode: 400 });
+    expect(isDependencyUnavailable(aborted)).toBe(false);
+    const app = await appThrowing(aborted);
+    const response = await app.inject({ method: 'GET', url: '/v1/thing' });
+    expect(response.statusCode).toBe(400);
+    await app.close();
+  });
 });

@@ -10,7 +10,7 @@
  * - a last-seen time whose write failed is written later, never lost.
  */
 import type { Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PresenceState } from '../../protocol/src/frames.js';
 import type { UserId } from '../../protocol/src/ids.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
@@ -36,6 +36,10 @@ const silent = createLogger({ level: 'silent', pretty: false });
 const newUser = async (db: Kysely<Database>, name: string) =>
   (await insertUser(db, { username: name, email: `${name}@example.com`, passwordHash: 'x', roles: [] }))
     .id as UserId;
+/** Event-loop turns (setImmediate, not faked) until `check` holds or `turns` have passed. */
+const waitForTurns = async (check: () => boolean, turns = 200) => {
+  for (let i = 0; i < turns && !check(); i++) await new Promise((r) => setImmediate(r));
+};
 const waitFor = async (check: () => boolean | Promise<boolean>) => {
   for (let i = 0; i < 300 && !(await check()); i++) await new Promise((r) => setTimeout(r, 10));
 };
@@ -61,12 +65,24 @@ describe('presence after lost changes', () => {
   const node = (prefix: string, nodeId: string, db: Kysely<Database> = handle.db) => {
     const real = createRedisPresenceStore({ redis, prefix, nodeId, leaseMs: 10_000 });
     let refuse = false;
+    /** Resyncs sent to Redis; `reconcileGate` holds the next one (before Redis sees it) until resolved. */
+    let reconciles = 0;
+    let reconcileGate: Promise<void> | undefined;
+    let refuseReconcile = false;
     const store: PresenceStore = {
       ...real,
       apply: (changes) => {
         if (!refuse) return real.apply(changes);
         refuse = false;
         return Promise.reject(new Error('Command timed out'));
+      },
+      reconcile: async (counts) => {
+        reconciles += 1;
+        if (refuseReconcile) throw new Error('Connection is closed.');
+        const gate = reconcileGate;
+        reconcileGate = undefined;
+        if (gate !== undefined) await gate;
+        return real.reconcile(counts);
       },
     };
     const bus = createMemoryBus(() => undefined);
@@ -81,6 +97,17 @@ describe('presence after lost changes', () => {
       announced,
       refuseNextApply: () => {
         refuse = true;
+      },
+      reconciles: () => reconciles,
+      holdNextReconcile: () => {
+        let open: () => void = () => undefined;
+        reconcileGate = new Promise<void>((resolve) => {
+          open = resolve;
+        });
+        return open;
+      },
+      refuseReconciles: (refuseThem: boolean) => {
+        refuseReconcile = refuseThem;
       },
     };
   };
@@ -172,5 +199,49 @@ describe('presence after lost changes', () => {
     expect(refuseLastSeen).toBe(false); // the first write was refused
     await waitFor(async () => (await lastSeenOf(handle.db, [dave])).has(dave));
     expect((await lastSeenOf(handle.db, [dave])).get(dave)?.toISOString()).toBe(told?.lastSeenAt);
+    // PostgreSQL failing says nothing about Redis's counts: no resync for it.
+    expect(a.reconciles()).toBe(0);
+  });
+
+  it('sets the counts a resync read when it went: a socket closing meanwhile is counted once', async () => {
+    const a = node(uniqueRedisPrefix(), 'node-a');
+    const erin = await newUser(handle.db, 'resync_e');
+    a.sockets.opened(erin);
+    a.sockets.opened(erin);
+    await a.presence.drained();
+    const release = a.holdNextReconcile();
+    a.sockets.resync();
+    await waitFor(() => a.reconciles() === 1);
+    a.sockets.closed(erin); // while the resync (counted 2) is on its way: the next batch's -1
+    release();
+    await a.presence.drained();
+    expect(await a.real.isOnline([erin])).toEqual([true]); // one socket is still open
+    a.sockets.closed(erin);
+    await a.presence.drained();
+    expect(await a.real.isOnline([erin])).toEqual([false]);
+  });
+
+  it('tries a refused resync again a second later, not at once, and never after stop', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const a = node(uniqueRedisPrefix(), 'node-a');
+      a.refuseReconciles(true);
+      a.sockets.resync();
+      await waitForTurns(() => a.reconciles() === 1);
+      await waitForTurns(() => false, 20); // turns pass, no timer fires: no retry yet
+      expect(a.reconciles()).toBe(1);
+      vi.advanceTimersByTime(999);
+      await waitForTurns(() => false, 20);
+      expect(a.reconciles()).toBe(1);
+      vi.advanceTimersByTime(1);
+      await waitForTurns(() => a.reconciles() === 2);
+      expect(a.reconciles()).toBe(2);
+      a.presence.stop();
+      vi.advanceTimersByTime(5_000);
+      await waitForTurns(() => false, 20);
+      expect(a.reconciles()).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -371,6 +371,34 @@ describe('room actor', () => {
     expect([...rows.values()].map((r) => r.client_msg_id)).toEqual(['first', 'patient']);
   });
 
+  it('scans a full queue for abandoned sends at most every 100 ms, not per refused send', async () => {
+    const { hooks, send, timers } = setup({ maxQueuedSends: 2 });
+    const gate = deferred();
+    hooks.beforeInsert = () => gate.promise;
+    const first = send(alice, 'first');
+    await settle();
+    const gaveUp = send(bob, 'gave-up', 'gave-up', 1_000);
+    const gaveUpLater = send(bob, 'gave-up-later', 'gave-up-later', 1_050);
+    await settle();
+    timers.advance(1_000);
+    expect(await gaveUp).toMatchObject({ code: 'UNAVAILABLE' });
+    // A send to the full queue scans it and takes the place the first asker left.
+    const tookFirstPlace = send(alice, 'took-first-place');
+    await settle();
+    timers.advance(50);
+    expect(await gaveUpLater).toMatchObject({ code: 'UNAVAILABLE' });
+    // 50 ms after that scan: no other scan yet, so the queue still counts as full.
+    expect(await send(alice, 'too-soon')).toMatchObject({ code: 'RATE_LIMITED' });
+    timers.advance(50);
+    const tookSecondPlace = send(alice, 'took-second-place');
+    await settle();
+    hooks.beforeInsert = undefined;
+    gate.resolve();
+    expect((await first).seq).toBe(1);
+    expect(await settledValue(tookFirstPlace)).toMatchObject({ seq: 2 });
+    expect(await settledValue(tookSecondPlace)).toMatchObject({ seq: 3 });
+  });
+
   it('fails only the request of a failing history read UNAVAILABLE; sends queued behind the write in flight are written', async () => {
     const { hooks, send, history, rows } = setup();
     const committed = deferred();

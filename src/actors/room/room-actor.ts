@@ -139,6 +139,8 @@ const MAX_BATCH = 500;
  * without limit. Beyond it a send is refused RATE_LIMITED, as by a full mailbox.
  */
 const MAX_QUEUED_SENDS = 8_192;
+/** Least time between two scans of a full send queue for sends whose asker gave up. */
+const FULL_QUEUE_SCAN_MS = 100;
 /** Delay before a member reload the database failed is tried again. */
 const RELOAD_RETRY_MS = 1_000;
 const TYPING_THROTTLE_MS = 2_000;
@@ -241,6 +243,8 @@ export function roomActorKind(deps: {
        * seen, and its recent-message runs (room-joins.ts) rely on the owner publishing in order.
        */
       let publishedSeq = 0;
+      /** When a full queue was last scanned for abandoned sends (deps.now). */
+      let lastFullScanAt = Number.NEGATIVE_INFINITY;
       /** A failed member reload is tried again (once scheduled, until one succeeds). */
       let reloadScheduled = false;
       /** Recently acknowledged sends: a resend is answered without touching the database. */
@@ -447,7 +451,12 @@ export function roomActorKind(deps: {
                 return command.reply.fail(new AppError('FORBIDDEN', 'not a member of this room'));
               const known = recent.get(sendKey(command.send.senderId, command.send.clientMsgId));
               if (known !== undefined) return command.reply.ok(known);
-              if (pending.length >= maxQueuedSends) dropAbandoned();
+              // A full queue is scanned for abandoned sends at most every FULL_QUEUE_SCAN_MS, not
+              // per refused send (a stalled database under load would scan it thousands of times).
+              if (pending.length >= maxQueuedSends && deps.now() - lastFullScanAt >= FULL_QUEUE_SCAN_MS) {
+                lastFullScanAt = deps.now();
+                dropAbandoned();
+              }
               if (pending.length >= maxQueuedSends) {
                 busy.inc();
                 return command.reply.fail(

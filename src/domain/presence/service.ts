@@ -125,12 +125,12 @@ export function createPresenceService(deps: {
     announce(userIds.map((userId) => ({ userId, online: false })));
 
   let pending: PendingChange[] = [];
-  /**
-   * Set when Redis must be told this node's counts afresh (`resync`): the next batch sets them
-   * whole instead of applying its changes, which the counts already include.
-   */
-  let resyncWith: (() => ReadonlyMap<UserId, number>) | undefined;
+  /** This node's true socket count per user (the gateway's, `useLocalCounts`): what a resync sets. */
+  let localCounts: (() => ReadonlyMap<UserId, number>) | undefined;
+  /** The next batch sets this node's counts whole (from `localCounts`) instead of applying deltas. */
+  let resyncDue = false;
   let resyncRetry: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
   let scheduled = false;
   let inRedis = false;
   let lastFlushAt = Number.NEGATIVE_INFINITY;
@@ -139,37 +139,38 @@ export function createPresenceService(deps: {
 
   /** Schedules the next batch unless one is scheduled or in Redis (its end schedules the next). */
   const kick = () => {
-    if (scheduled || inRedis || (pending.length === 0 && resyncWith === undefined)) return;
+    if (scheduled || inRedis || (pending.length === 0 && !resyncDue)) return;
     scheduled = true;
     const wait = lastFlushAt + batchIntervalMs - performance.now();
     if (wait <= 0) setImmediate(flush);
     else setTimeout(flush, wait);
   };
 
-  /** This node's counts set whole; a failure arms the next attempt (Redis may be back by then). */
-  const reconcile = async (counts: () => ReadonlyMap<UserId, number>) => {
-    try {
-      const changed = await store.reconcile(counts());
-      return changed.map(({ userId, transition }) => ({
-        userId: userId as UserId,
-        online: transition === 'online',
-      }));
-    } catch (error) {
-      resyncWith ??= counts;
-      clearTimeout(resyncRetry);
-      resyncRetry = setTimeout(kick, RESYNC_RETRY_MS);
-      resyncRetry.unref?.();
-      throw error;
-    }
+  /**
+   * What Redis holds for this node is unknown (a batch or a resync failed: it may or may not have
+   * run): its counts are set whole RESYNC_RETRY_MS later, when Redis may be back. One retry armed at
+   * a time; nothing after `stop`.
+   */
+  const resyncLater = () => {
+    if (localCounts === undefined || stopped || resyncRetry !== undefined) return;
+    resyncRetry = setTimeout(() => {
+      resyncRetry = undefined;
+      if (stopped) return;
+      resyncDue = true;
+      kick();
+    }, RESYNC_RETRY_MS);
+    resyncRetry.unref?.();
   };
 
   const flush = () => {
     scheduled = false;
-    if (inRedis || (pending.length === 0 && resyncWith === undefined)) return;
+    if (inRedis || (pending.length === 0 && !resyncDue)) return;
     const batch = pending;
     pending = [];
-    const counts = resyncWith;
-    resyncWith = undefined;
+    // A copy, taken now: sockets opening or closing while the resync is in Redis are changes of
+    // the next batch, and must not be in the counts this one sets too.
+    const counts = resyncDue && localCounts !== undefined ? new Map(localCounts()) : undefined;
+    resyncDue = false;
     inRedis = true;
     lastFlushAt = performance.now();
     const applied =
@@ -182,7 +183,14 @@ export function createPresenceService(deps: {
                 : [{ userId: change.userId, online: transition === 'online' }];
             }),
           )
-        : reconcile(counts);
+        : store.reconcile(counts).then((changed) =>
+            changed.map(({ userId, transition }) => ({
+              userId: userId as UserId,
+              online: transition === 'online',
+            })),
+          );
+    // Only Redis failing leaves its counts in doubt (a failed announcement does not).
+    applied.catch(resyncLater);
     const previous = announced;
     const announcing = applied.then(async (states) => {
       await previous;
@@ -232,15 +240,30 @@ export function createPresenceService(deps: {
       enqueue({ userId, delta, reject: onFailed }),
 
     /**
-     * Makes Redis hold exactly `counts` for this node (its open sockets per user, read when the
-     * batch goes) and announces whoever that turns online or offline. For after changes were lost:
-     * a batch failed (Redis unreachable, or a command timed out and may or may not have run), or
-     * the node's lease lapsed and a reaper removed its counts. Runs as the next batch, in order with
-     * the others; retried every RESYNC_RETRY_MS while Redis refuses it.
+     * The gateway's true socket count per user on this node, for resyncs: after a batch Redis
+     * failed (it may or may not have run), and on `resync`, a batch sets the node's counts whole
+     * from it and announces whoever that turns online or offline.
      */
-    resync: (counts: () => ReadonlyMap<UserId, number>): void => {
-      resyncWith = counts;
+    useLocalCounts: (counts: () => ReadonlyMap<UserId, number>): void => {
+      localCounts = counts;
+    },
+
+    /**
+     * Sets Redis to this node's counts with the next batch (the node's lease lapsed and a reaper
+     * removed its counts). Runs in order with the other batches; retried every RESYNC_RETRY_MS
+     * while Redis refuses it.
+     */
+    resync: (): void => {
+      if (localCounts === undefined || stopped) return;
+      resyncDue = true;
       kick();
+    },
+
+    /** No resync retries after this (shutdown). */
+    stop: (): void => {
+      stopped = true;
+      clearTimeout(resyncRetry);
+      resyncRetry = undefined;
     },
 
     /** Settles when every socket change asked for so far is counted and announced (shutdown). */
@@ -248,8 +271,7 @@ export function createPresenceService(deps: {
       for (;;) {
         const last = announced;
         await last;
-        if (pending.length === 0 && resyncWith === undefined && !inRedis && !scheduled && last === announced)
-          return;
+        if (pending.length === 0 && !resyncDue && !inRedis && !scheduled && last === announced) return;
         // A batch still waits for its turn (setImmediate) or for the one in Redis.
         await new Promise((resolve) => setImmediate(resolve));
       }

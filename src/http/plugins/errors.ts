@@ -86,7 +86,14 @@ export function isDependencyUnavailable(error: unknown): boolean {
   let current = error;
   for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
     if (isAppError(current)) return false;
-    const { code, message, name } = current as { code?: unknown; message?: unknown; name?: unknown };
+    const { code, message, name, statusCode } = current as {
+      code?: unknown;
+      message?: unknown;
+      name?: unknown;
+      statusCode?: unknown;
+    };
+    // The client's own doing (an upload it aborted: Node's `aborted` carries ECONNRESET and 400).
+    if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) return false;
     if (typeof code === 'string') {
       if (/^[0-9A-Z]{5}$/.test(code) && UNAVAILABLE_SQL_CLASSES.has(code.slice(0, 2))) return true;
       if (UNREACHABLE_CODES.has(code)) return true;
