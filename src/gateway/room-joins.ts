@@ -179,7 +179,7 @@ export function createRoomJoins(deps: {
     const again = hub.beginJoin(roomId, connection);
     let member: boolean;
     try {
-      member = (await store.members(roomId)).some((m) => m.userId === connection.userId);
+      member = await deps.isMember(connection.userId, roomId);
     } catch (error) {
       hub.endJoin(roomId, connection, again);
       log.warn({ err: error, roomId }, 'room membership re-check failed; join refused');
