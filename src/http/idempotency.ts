@@ -28,6 +28,20 @@ export interface IdempotencyDeps {
   readonly waitMs: number;
 }
 
+/**
+ * What a key is bound to besides the body: the method, the route and the resource its path names.
+ * The same key on another resource of one route (`/v1/bids/B/accept` after `/v1/bids/A/accept`,
+ * both bodiless) is another request (422), while the same resource written in another case (ids
+ * are accepted in either) is the same one (a replay).
+ */
+function scopeOf(request: FastifyRequest): string {
+  const route = `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`;
+  const params = Object.entries((request.params ?? {}) as Record<string, unknown>)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([name, value]) => `${name}=${String(value).toLowerCase()}`);
+  return params.length === 0 ? route : `${route} ${params.join('&')}`;
+}
+
 export async function runIdempotentRoute(
   deps: IdempotencyDeps,
   request: FastifyRequest,
@@ -41,7 +55,7 @@ export async function runIdempotentRoute(
     {
       userId,
       key: typeof key === 'string' ? key : '',
-      scope: `${request.method} ${request.routeOptions.url ?? request.url}`,
+      scope: scopeOf(request),
       body: request.body,
       waitMs: deps.waitMs,
     },

@@ -65,6 +65,15 @@ async function buildTestApp(waitMs: number): Promise<FastifyInstance> {
       };
     });
   });
+  // The same effect on a resource named in the path (as /v1/bids/:id/accept).
+  instance.post<{ Params: { id: string } }>('/v1/test/things/:id/effects', async (request, reply) => {
+    const userId = String(request.headers['x-test-user']) as UserId;
+    return runIdempotentRoute({ db, clock: systemClock, waitMs }, request, reply, userId, async () => {
+      const key = `${String(request.headers['idempotency-key'])}/${request.params.id}`;
+      runs.set(key, (runs.get(key) ?? 0) + 1);
+      return { status: 201, body: { thing: request.params.id } };
+    });
+  });
   await instance.listen({ host: '127.0.0.1', port: 0 });
   return instance;
 }
@@ -193,5 +202,25 @@ describe('runIdempotentRoute (Idempotency-Key over HTTP)', () => {
     expect(bobs.status).toBe(201);
     expect(bobs.replayed).toBeNull();
     expect(runs.get(key)).toBe(2);
+  });
+
+  it('answers 422 to the same key on another resource of the same route: the path is part of the request', async () => {
+    const alice = await newUser();
+    const key = `path-${randomUUID()}`;
+    const on = (thing: string) =>
+      fetch(`${baseUrl}/v1/test/things/${thing}/effects`, {
+        method: 'POST',
+        headers: { 'x-test-user': alice, 'idempotency-key': key },
+      });
+    const first = await on('a');
+    expect(first.status).toBe(201);
+    const again = await on('A'); // the same resource, its id in another case: a replay
+    expect(again.status).toBe(201);
+    expect(again.headers.get(IDEMPOTENT_REPLAYED_HEADER)).toBe('true');
+    const other = await on('b');
+    expect(other.status).toBe(422);
+    expect(((await other.json()) as { code: string }).code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect(runs.get(`${key}/a`)).toBe(1);
+    expect(runs.get(`${key}/b`)).toBeUndefined();
   });
 });
