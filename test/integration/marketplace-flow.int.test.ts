@@ -461,4 +461,77 @@ describe('the marketplace flow over REST and WebSocket', () => {
       'the split to the hirer',
     );
   });
+
+  it('accepts a bid only at the version the hirer saw (If-Match), and an admin who is a party cannot resolve', async () => {
+    const hirer = await registerUser(api, { roles: ['hirer'] });
+    const worker = await registerUser(api, { roles: ['worker'] });
+    await topUp(hirer, 100_000);
+    const job = await api.post<Json>(
+      '/v1/jobs',
+      {
+        title: 'Menu design',
+        description: 'One page.',
+        categoryId,
+        skills: ['illustration'],
+        budget: { kind: 'fixed', amount: 20_000, currency: 'USD' },
+        remote: true,
+      },
+      hirer.accessToken,
+    );
+    const bid = await post(`/v1/jobs/${job.body.id}/bids`, worker.accessToken, {
+      amount: 20_000,
+      deliveryDays: 3,
+      coverLetter: 'Sure.',
+    });
+    const seen = bid.body.version as number;
+    // The worker raises the amount after the hirer read the bid.
+    const raised = await api.call<Json>('PATCH', `/v1/bids/${bid.body.id}`, {
+      token: worker.accessToken,
+      body: { amount: 90_000 },
+    });
+    expect(raised.status).toBe(200);
+    const raisedVersion = raised.body.version as number;
+    expect(raisedVersion).toBeGreaterThan(seen);
+    const stale = await api.call<Json>('POST', `/v1/bids/${bid.body.id}/accept`, {
+      token: hirer.accessToken,
+      headers: { 'idempotency-key': randomUUID(), 'if-match': `"${seen}"` },
+    });
+    expect(stale.status).toBe(409);
+    expect(stale.body).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'VERSION_MISMATCH',
+      version: raisedVersion,
+    });
+    expect(await wallet(hirer)).toBe(100_000); // nothing held in escrow
+    const current = await api.call<Json>('POST', `/v1/bids/${bid.body.id}/accept`, {
+      token: hirer.accessToken,
+      headers: { 'idempotency-key': randomUUID(), 'if-match': `"${raisedVersion}"` },
+    });
+    expect(current.status).toBe(201);
+    const contractId = current.body.id as string;
+
+    // The hirer is made an admin too: on their own contract they act as its hirer, not as referee.
+    await post(`/v1/contracts/${contractId}/deliver`, worker.accessToken);
+    await post(`/v1/contracts/${contractId}/dispute`, worker.accessToken);
+    await ledger.db
+      .updateTable('users')
+      .set({ roles: ['hirer', 'admin'] })
+      .where('id', '=', hirer.id as never)
+      .execute();
+    const relogin = await api.post<{ accessToken: string }>('/v1/auth/login', {
+      login: hirer.email,
+      password: hirer.password,
+    });
+    expect(relogin.status).toBe(200);
+    const selfResolve = await post(`/v1/admin/contracts/${contractId}/resolve`, relogin.body.accessToken, {
+      toWorker: 0,
+      toHirer: 90_000,
+    });
+    expect(selfResolve.status).toBe(403);
+    const resolved = await post(`/v1/admin/contracts/${contractId}/resolve`, adminToken, {
+      toWorker: 90_000,
+      toHirer: 0,
+    });
+    expect(resolved.body).toMatchObject({ state: 'resolved' });
+  });
 });

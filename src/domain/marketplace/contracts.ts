@@ -178,7 +178,9 @@ function roleOf(
   allowed: readonly ContractActor[],
 ): ContractActor | undefined {
   const roles = rolesOf(row, actor);
-  return roles.find((role) => allowed.includes(role)) ?? roles[0];
+  // An admin who is a party acts as that party: no deciding of one's own dispute as its referee.
+  const asParty = roles.some((role) => role !== 'admin') ? roles.filter((role) => role !== 'admin') : roles;
+  return asParty.find((role) => allowed.includes(role)) ?? asParty[0];
 }
 
 /** Every part the caller plays in this contract (none: a stranger). */
@@ -294,6 +296,8 @@ export async function acceptBidIn(
   deps: ContractDeps,
   actor: Actor,
   bidId: BidId,
+  /** If-Match: the bid version the hirer saw; another (the worker changed it) → 409 VERSION_MISMATCH. */
+  expectedVersion?: number,
 ): Promise<Contract> {
   const now = deps.clock.now();
   const seen = await findBid(trx, bidId);
@@ -307,6 +311,13 @@ export async function acceptBidIn(
     throw new AppError('NOT_FOUND', 'no such bid');
   }
   if (!isHirer) throw new AppError('FORBIDDEN', "only the job's hirer may accept a bid");
+  if (expectedVersion !== undefined && expectedVersion !== bid.version) {
+    // The worker changed the amount or the days since the hirer read them: escrow holds only
+    // what the hirer saw.
+    throw new AppError('CONFLICT', `the bid is at version ${bid.version}`, {
+      details: { reason: 'VERSION_MISMATCH', version: bid.version },
+    });
+  }
   if (bid.status !== 'pending') {
     throw new AppError('INVALID_TRANSITION', `cannot accept a bid that is ${bid.status}`, {
       details: { reason: 'INVALID_TRANSITION', state: bid.status, event: 'accept' },

@@ -141,7 +141,9 @@ export function registerContractRoutes(app: FastifyInstance, deps: ContractRoute
       const actor = principalOf(request);
       return runIdempotentRoute(deps.idempotency, request, reply, actor.userId, async (trx) => ({
         status: 201,
-        body: contractBody(await acceptBidIn(trx, c, actor, request.params.id)),
+        body: contractBody(
+          await acceptBidIn(trx, c, actor, request.params.id, ifMatchVersion(request.headers['if-match'])),
+        ),
       }));
     },
   });
