@@ -417,6 +417,40 @@ describe('double-blind reviews', () => {
     expect((await api.get(`/v1/admin/reviews/${randomUUID()}`, adminToken)).status).toBe(404);
   });
 
+  it('an admin may not hide a review about themself (403), only reviews of others', async () => {
+    const [h, w] = await Promise.all([
+      registerUser(api, { roles: ['hirer'] }),
+      registerUser(api, { roles: ['worker'] }),
+    ]);
+    const contractId = await insertContract({ hirerId: h.id, workerId: w.id, state: 'completed' });
+    const aboutHirer = (await review(w, contractId, { rating: 1, text: 'Paid late.' })).body;
+    const aboutWorker = (await review(h, contractId, { rating: 2, text: 'Slow.' })).body;
+    // The hirer is made an admin (and logs in again for a token that says so).
+    await handle.db
+      .updateTable('users')
+      .set({ roles: ['hirer', 'admin'] })
+      .where('id', '=', h.id as never)
+      .execute();
+    const relogin = await api.post<{ accessToken: string }>('/v1/auth/login', {
+      login: h.email,
+      password: h.password,
+    });
+    expect(relogin.status).toBe(200);
+    const own = await api.post(
+      `/v1/admin/reviews/${aboutHirer.id}/hide`,
+      { reason: 'unfair' },
+      relogin.body.accessToken,
+    );
+    expect(own.status).toBe(403);
+    expect(await ratingOf(h)).toMatchObject({ count: 1, average: 1 });
+    const other = await api.post(
+      `/v1/admin/reviews/${aboutWorker.id}/hide`,
+      { reason: 'test' },
+      relogin.body.accessToken,
+    );
+    expect(other.status).toBe(200);
+  });
+
   it("a user's public list pages newest published first through every review once", async () => {
     const subject = await registerUser(api, { roles: ['worker'] });
     const ids: string[] = [];

@@ -400,6 +400,10 @@ export async function hideReview(
     if (current === undefined || current.published_at === null) {
       throw new AppError('NOT_FOUND', 'no such review');
     }
+    // Moderation is for others' reviews: an admin who is reviewed does not judge that review.
+    if (current.subject_id === actor.userId) {
+      throw new AppError('FORBIDDEN', 'an admin may not hide a review about themself');
+    }
     const hidden = await hideReviewRow(trx, reviewId, actor.userId, reason, deps.clock.now());
     return toReview(hidden ?? ((await findReview(trx, reviewId)) as ReviewRow), actor);
   });
