@@ -16,7 +16,7 @@ import type { RunningNode } from '../../src/bin/start-node.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { captureLogs, startTestNode, type TestNode } from '../support/context.js';
-import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { httpClient, promoteToAdmin, type Registered, registerUser } from '../support/http.js';
 import { openSocket, type TestSocket } from '../support/ws-client.js';
 
 type Json = Record<string, unknown>;
@@ -492,6 +492,14 @@ describe('the marketplace flow over REST and WebSocket', () => {
     expect(raised.status).toBe(200);
     const raisedVersion = raised.body.version as number;
     expect(raisedVersion).toBeGreaterThan(seen);
+    // A malformed If-Match is a 400, never ignored (which would accept whatever the bid holds now).
+    for (const ifMatch of ['abc', '"-1"', '"1.5"', `"${'9'.repeat(400)}"`, '"é"']) {
+      const bad = await api.call<Json>('POST', `/v1/bids/${bid.body.id}/accept`, {
+        token: hirer.accessToken,
+        headers: { 'idempotency-key': randomUUID(), 'if-match': ifMatch },
+      });
+      expect(bad.status, ifMatch).toBe(400);
+    }
     const stale = await api.call<Json>('POST', `/v1/bids/${bid.body.id}/accept`, {
       token: hirer.accessToken,
       headers: { 'idempotency-key': randomUUID(), 'if-match': `"${seen}"` },
@@ -513,17 +521,8 @@ describe('the marketplace flow over REST and WebSocket', () => {
     // The hirer is made an admin too: on their own contract they act as its hirer, not as referee.
     await post(`/v1/contracts/${contractId}/deliver`, worker.accessToken);
     await post(`/v1/contracts/${contractId}/dispute`, worker.accessToken);
-    await ledger.db
-      .updateTable('users')
-      .set({ roles: ['hirer', 'admin'] })
-      .where('id', '=', hirer.id as never)
-      .execute();
-    const relogin = await api.post<{ accessToken: string }>('/v1/auth/login', {
-      login: hirer.email,
-      password: hirer.password,
-    });
-    expect(relogin.status).toBe(200);
-    const selfResolve = await post(`/v1/admin/contracts/${contractId}/resolve`, relogin.body.accessToken, {
+    const hirerAsAdmin = await promoteToAdmin(api, ledger.db, hirer, ['hirer']);
+    const selfResolve = await post(`/v1/admin/contracts/${contractId}/resolve`, hirerAsAdmin, {
       toWorker: 0,
       toHirer: 90_000,
     });

@@ -18,7 +18,7 @@ import { closeReviewWindow, publishDueReviews } from '../../src/domain/marketpla
 import { systemClock } from '../../src/platform/clock.js';
 import { captureLogs, startTestNode, type TestNode } from '../support/context.js';
 import { capturingDb, explain } from '../support/explain.js';
-import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { httpClient, promoteToAdmin, type Registered, registerUser } from '../support/http.js';
 
 const ADMIN = { email: 'reviews-admin@example.test', password: 'Admin-Password-123!' };
 const HOUR_MS = 3_600_000;
@@ -426,27 +426,14 @@ describe('double-blind reviews', () => {
     const aboutHirer = (await review(w, contractId, { rating: 1, text: 'Paid late.' })).body;
     const aboutWorker = (await review(h, contractId, { rating: 2, text: 'Slow.' })).body;
     // The hirer is made an admin (and logs in again for a token that says so).
-    await handle.db
-      .updateTable('users')
-      .set({ roles: ['hirer', 'admin'] })
-      .where('id', '=', h.id as never)
-      .execute();
-    const relogin = await api.post<{ accessToken: string }>('/v1/auth/login', {
-      login: h.email,
-      password: h.password,
-    });
-    expect(relogin.status).toBe(200);
-    const own = await api.post(
-      `/v1/admin/reviews/${aboutHirer.id}/hide`,
-      { reason: 'unfair' },
-      relogin.body.accessToken,
-    );
+    const hirerAsAdmin = await promoteToAdmin(api, handle.db, h, ['hirer']);
+    const own = await api.post(`/v1/admin/reviews/${aboutHirer.id}/hide`, { reason: 'unfair' }, hirerAsAdmin);
     expect(own.status).toBe(403);
     expect(await ratingOf(h)).toMatchObject({ count: 1, average: 1 });
     const other = await api.post(
       `/v1/admin/reviews/${aboutWorker.id}/hide`,
       { reason: 'test' },
-      relogin.body.accessToken,
+      hirerAsAdmin,
     );
     expect(other.status).toBe(200);
   });

@@ -1,4 +1,8 @@
 /** A small JSON-over-HTTP client for tests: real requests to a running gigwire. */
+import type { Kysely } from 'kysely';
+import type { UserId } from '../../protocol/src/ids.js';
+import type { Role } from '../../protocol/src/rest/users.js';
+import type { Database } from '../../src/db/database.js';
 export interface HttpResult<T = Record<string, unknown>> {
   readonly status: number;
   readonly headers: Headers;
@@ -117,4 +121,27 @@ export async function createGroupRoom(
   );
   if (created.status !== 201) throw new Error(`creating a group room failed: ${created.status}`);
   return created.body.id;
+}
+
+/**
+ * Gives a registered user the admin role besides their own (as `admin:create --promote` does, in
+ * SQL) and logs them in again: the returned access token carries the new roles.
+ */
+export async function promoteToAdmin(
+  client: ReturnType<typeof httpClient>,
+  db: Kysely<Database>,
+  user: Registered,
+  ownRoles: readonly Exclude<Role, 'admin'>[],
+): Promise<string> {
+  await db
+    .updateTable('users')
+    .set({ roles: [...ownRoles, 'admin'] })
+    .where('id', '=', user.id as UserId)
+    .execute();
+  const login = await client.post<{ accessToken: string }>('/v1/auth/login', {
+    login: user.email,
+    password: user.password,
+  });
+  if (login.status !== 200) throw new Error(`login after promotion failed: ${login.status}`);
+  return login.body.accessToken;
 }
