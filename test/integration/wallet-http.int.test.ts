@@ -147,6 +147,34 @@ describe('wallet over REST', () => {
     expect((await api.get<WalletBody>('/v1/wallet', payer.accessToken)).body.available).toBe(100);
   });
 
+  it('caps a balance at 2^53 - 1: a transfer or top-up past it is 409 BALANCE_LIMIT and every wallet still reads', async () => {
+    const max = Number.MAX_SAFE_INTEGER;
+    const rich = await registerUser(api);
+    const victim = await registerUser(api);
+    await fund(rich, max);
+    await fund(victim, 10);
+    // Anyone could otherwise break anyone's wallet page by sending them more than JSON can count.
+    const over = await transfer(rich.accessToken, randomUUID(), { toUserId: victim.id, amount: max });
+    expect(over.status).toBe(409);
+    expect(over.body).toMatchObject({ code: 'CONFLICT', reason: 'BALANCE_LIMIT' });
+    const topUp = await api.call<Record<string, unknown>>('POST', '/v1/wallet/top-ups', {
+      token: rich.accessToken,
+      body: { amount: 1, card: SandboxCard.SUCCEEDS },
+      headers: { 'idempotency-key': randomUUID() },
+    });
+    expect(topUp.status).toBe(409);
+    expect(topUp.body).toMatchObject({ reason: 'BALANCE_LIMIT' });
+    // Exactly up to the limit is fine.
+    const fill = await transfer(rich.accessToken, randomUUID(), { toUserId: victim.id, amount: max - 10 });
+    expect(fill.status).toBe(201);
+    const victimWallet = await api.get<WalletBody>('/v1/wallet', victim.accessToken);
+    expect(victimWallet.status).toBe(200);
+    expect(victimWallet.body.available).toBe(max);
+    expect((await api.get<WalletBody>('/v1/wallet', rich.accessToken)).body.available).toBe(10);
+    const history = await api.get('/v1/wallet/transactions', victim.accessToken);
+    expect(history.status).toBe(200);
+  });
+
   it("shows each user only their own wallet; nobody moves another's money", async () => {
     const owner = await registerUser(api);
     const stranger = await registerUser(api);

@@ -31,7 +31,16 @@ import {
   runLedgerTransaction,
   writeEvents,
 } from './ledger.js';
-import { assertAmount, findShortfall, insufficientFunds, planEscrowPayout, sameEffect } from './rules.js';
+import {
+  assertAmount,
+  balanceLimitReached,
+  findBalanceOverflow,
+  findShortfall,
+  insufficientFunds,
+  netDeltas,
+  planEscrowPayout,
+  sameEffect,
+} from './rules.js';
 
 export interface EscrowHoldInput {
   readonly contractId: string;
@@ -178,7 +187,8 @@ async function resolve(
       });
     }
 
-    await lockAccounts(trx, entries.map((entry) => entry.accountId).sort(compareIds));
+    const accounts = await lockAccounts(trx, entries.map((entry) => entry.accountId).sort(compareIds));
+    if (findBalanceOverflow(accounts, netDeltas(entries)) !== undefined) throw balanceLimitReached(currency);
     const transactionId = await insertTransaction(trx, {
       opKey: `escrow:${action}:${contractId}`,
       kind,

@@ -31,6 +31,8 @@ import type { Logger } from '../../platform/logger.js';
 import {
   assertAmount,
   assertBalanced,
+  balanceLimitReached,
+  findBalanceOverflow,
   findShortfall,
   insufficientFunds,
   netDeltas,
@@ -139,6 +141,7 @@ export async function postTransactionIn(
   assertSameCurrency(accounts, deltas.keys(), txn.currency);
   const short = findShortfall(accounts, deltas);
   if (short !== undefined) throw insufficientFunds(short.shortfall, txn.currency);
+  if (findBalanceOverflow(accounts, deltas) !== undefined) throw balanceLimitReached(txn.currency);
   const transactionId = await insertTransaction(trx, txn);
   await writeEvents(trx, transactionId, events);
   return { transactionId, replayed: false };
@@ -283,7 +286,7 @@ export async function postHoldIn(
   const opKey = holdPostKey(input.holdId);
   const hold = await lockHold(trx, input.holdId);
   if (hold === undefined) throw holdNotFound(input.holdId);
-  await lockAccounts(trx, [hold.debitAccountId, hold.creditAccountId].sort(compareIds));
+  const accounts = await lockAccounts(trx, [hold.debitAccountId, hold.creditAccountId].sort(compareIds));
   if (hold.status === 'posted') {
     const existing = await findTransactionByOpKey(trx, opKey);
     if (existing === undefined) throw new Error(`posted hold ${hold.id} has no posting`);
@@ -293,6 +296,9 @@ export async function postHoldIn(
     throw new AppError('CONFLICT', 'the hold was voided', {
       details: { holdId: hold.id, status: hold.status },
     });
+  }
+  if (findBalanceOverflow(accounts, new Map([[hold.creditAccountId, hold.amount]])) !== undefined) {
+    throw balanceLimitReached(hold.currency);
   }
   // Release the reservation first: the account CHECK (posted − pending ≥ 0) holds after each statement.
   await resolveHold(trx, hold.id, 'posted', deps.clock.now());

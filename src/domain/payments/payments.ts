@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
-import { ensureAccounts } from '../../db/repositories/ledger.repo.js';
+import { ensureAccounts, findWallet } from '../../db/repositories/ledger.repo.js';
 import {
   claimProviderEvent,
   findPayment,
@@ -25,7 +25,7 @@ import {
   updatePayment,
 } from '../../db/repositories/payments.repo.js';
 import type { PaymentKind, PaymentStatus } from '../../db/tables/ledger.table.js';
-import { AppError } from '../../platform/errors.js';
+import { AppError, isAppError } from '../../platform/errors.js';
 import {
   createHoldIn,
   type OutboxEvent,
@@ -44,7 +44,7 @@ import {
   type ProviderEvent,
   ProviderEventType,
 } from './provider.js';
-import { assertAmount } from './rules.js';
+import { assertAmount, balanceLimitReached, MAX_AMOUNT } from './rules.js';
 import { topUpIn } from './wallet.js';
 
 /** What applying a provider event does to a payment. */
@@ -129,6 +129,11 @@ export async function requestTopUpIn(
 ): Promise<PaymentRow> {
   assertAmount(input.amount);
   assertInstrument(input.card, 'card');
+  // Refused now rather than charged and then not creditable (the credit checks again: see below).
+  const wallet = await findWallet(trx, input.userId, deps.settings.currency);
+  if (wallet !== undefined && wallet.posted + input.amount > MAX_AMOUNT) {
+    throw balanceLimitReached(deps.settings.currency);
+  }
   return insertPayment(trx, {
     userId: input.userId,
     kind: 'top_up',
@@ -237,6 +242,9 @@ export async function submitPayment(
   });
 }
 
+const isBalanceLimit = (error: unknown): boolean =>
+  isAppError(error) && error.code === 'CONFLICT' && error.details?.reason === 'BALANCE_LIMIT';
+
 export type EventOutcome = 'applied' | 'duplicate' | `ignored: ${string}`;
 
 /**
@@ -307,12 +315,22 @@ async function applyClaimedEventIn(
     case 'ignore':
       return finish(`ignored: ${decision.reason}`);
     case 'credit': {
+      // The limit is checked before any write, so the transaction is still usable when it refuses.
       const posted = await topUpIn(trx, deps, {
         opKey: `payment:credit:${payment.id}`,
         userId: payment.userId,
         amount: payment.amount,
         externalRef: event.id,
+      }).catch((error: unknown) => {
+        if (isBalanceLimit(error)) return undefined;
+        throw error;
       });
+      if (posted === undefined) {
+        // Credited in the meantime up to the limit: the payment stays pending and the event's
+        // outcome says why, for an operator to refund at the provider.
+        deps.log?.warn({ paymentId: payment.id }, 'top-up not credited: the wallet is at its balance limit');
+        return finish('ignored: the wallet would exceed its balance limit');
+      }
       await updatePayment(trx, payment.id, {
         status: 'succeeded',
         failureCode: null,

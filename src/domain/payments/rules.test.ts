@@ -6,6 +6,7 @@ import {
   assertAmount,
   assertBalanced,
   availableOf,
+  findBalanceOverflow,
   findShortfall,
   MAX_AMOUNT,
   netDeltas,
@@ -108,6 +109,20 @@ describe('payments rules', () => {
       ),
     ).toBeUndefined();
     expect(() => findShortfall(accounts, new Map([['9', -1n]]))).toThrow(/not locked/);
+  });
+
+  it('cap credits to accounts that cannot go negative at 2^53 - 1 posted', () => {
+    const accounts = new Map([
+      ['wallet', account('wallet', MAX_AMOUNT - 10n)],
+      ['clearing', account('clearing', -MAX_AMOUNT, 0n, true)],
+    ]);
+    const credit = (id: string, amount: bigint) => findBalanceOverflow(accounts, new Map([[id, amount]]));
+    expect(credit('wallet', 10n)).toBeUndefined();
+    expect(credit('wallet', 11n)?.id).toBe('wallet');
+    // Debits never overflow; the platform's own clearing account is not shown and not capped.
+    expect(credit('wallet', -MAX_AMOUNT)).toBeUndefined();
+    expect(credit('clearing', MAX_AMOUNT * 3n)).toBeUndefined();
+    expect(() => credit('nowhere', 1n)).toThrow(/not locked/);
   });
 
   it('refuse unbalanced, one-legged and zero entries', () => {

@@ -68,6 +68,32 @@ export function findShortfall(
   return undefined;
 }
 
+/**
+ * The first account a change would take above MAX_AMOUNT posted, or undefined. Balances are JSON
+ * integers at the API, exact only up to 2^53 − 1: a wallet credited past that could not be shown
+ * (GET /v1/wallet would fail) and anyone could do that to anyone by transfers. Accounts that may go
+ * negative (provider clearing) are the platform's own and never shown, so only credits to the
+ * others are capped.
+ */
+export function findBalanceOverflow(
+  accounts: ReadonlyMap<string, FundsAccount>,
+  deltas: ReadonlyMap<string, bigint>,
+): FundsAccount | undefined {
+  for (const [id, delta] of deltas) {
+    const account = accounts.get(id);
+    if (account === undefined) throw new Error(`account ${id} was not locked`);
+    if (!account.allowNegative && delta > 0n && account.posted + delta > MAX_AMOUNT) return account;
+  }
+  return undefined;
+}
+
+/** CONFLICT: the credit would take a balance above 2^53 − 1 minor units (details.reason BALANCE_LIMIT). */
+export function balanceLimitReached(currency: string): AppError {
+  return new AppError('CONFLICT', 'the receiving balance would exceed 2^53 - 1 minor units', {
+    details: { reason: 'BALANCE_LIMIT', limit: Number(MAX_AMOUNT), currency },
+  });
+}
+
 /** INSUFFICIENT_FUNDS with the shortfall (minor units, exact as a JSON integer) and the currency. */
 export function insufficientFunds(shortfall: bigint, currency: string): AppError {
   return new AppError('INSUFFICIENT_FUNDS', 'the available balance does not cover the amount', {
