@@ -307,6 +307,38 @@ describe('notifications', () => {
     expect((await digestsOf(away)).map((d) => d.status)).toEqual(['sent']);
   }, 40_000);
 
+  it('mails a security warning even when a session turns its mail off or reads it before the digest', async () => {
+    const owner = await registerUser(api);
+    // Whoever holds a session (the intruder the warning is about) may not switch the mail off...
+    for (const email of ['never', 'offline']) {
+      const put = await api.call<{ code?: string }>('PUT', '/v1/me/notification-preferences', {
+        body: { preferences: { 'security.new_login': { email } } },
+        token: owner.accessToken,
+      });
+      expect(put.status, email).toBe(400);
+      expect(put.body.code).toBe('VALIDATION_FAILED');
+    }
+    const prefs = await api.get<{ preferences: Record<string, { email: string }> }>(
+      '/v1/me/notification-preferences',
+      owner.accessToken,
+    );
+    expect(prefs.body.preferences['security.new_login']?.email).toBe('always');
+    // ...nor cancel it by reading it first: the digest mails it anyway.
+    await insertOutboxEvent(handle.db, 'user.new_login', {
+      userId: owner.id,
+      ip: '203.0.113.9',
+      userAgent: 'intruder/1.0',
+    });
+    await until(
+      async () => ((await list(owner)).some((n) => n.type === 'security.new_login') ? true : undefined),
+      'the new-login notification',
+    );
+    expect((await api.post('/v1/notifications/read', { all: true }, owner.accessToken)).status).toBe(200);
+    const mail = await smtp.waitFor(isNotificationMailTo(owner), 20_000);
+    expect(mail.body).toContain('203.0.113.9');
+    expect((await digestsOf(owner)).map((d) => d.status)).toEqual(['sent']);
+  }, 40_000);
+
   it('stores and mails once when the task runs twice and the relay enqueues it twice', async () => {
     const user = await registerUser(api);
     const eventId = await bidPlaced(user, 4200);
@@ -416,7 +448,7 @@ describe('notifications', () => {
         event: 'payment.failed',
         payload: (u: string) => ({ userId: u, kind: 'top_up', amount: 5 }),
       },
-      { type: 'security.new_login', event: 'user.new_login', payload: (u: string) => ({ userId: u }) },
+      { type: 'contract.cancelled', event: 'contract.cancel', payload: (u: string) => ({ notify: [u] }) },
       { type: 'contract.delivered', event: 'contract.deliver', payload: (u: string) => ({ notify: [u] }) },
     ] as const;
     const worker = directWorker(async (userId) => (await presence.isOnline([userId]))[0] === true, 3_600_000);

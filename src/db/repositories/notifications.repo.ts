@@ -137,13 +137,21 @@ export function lockDigest(trx: Transaction<Database>, id: string): Promise<Dige
     .executeTakeFirst();
 }
 
-/** The digest's notifications still unread, oldest first. */
-export function unreadOfDigest(db: Db, digestId: string): Promise<NotificationRow[]> {
+/** The digest's notifications still unread, and those of `mailedEvenIfRead` types, oldest first. */
+export function unreadOfDigest(
+  db: Db,
+  digestId: string,
+  mailedEvenIfRead: readonly string[] = [],
+): Promise<NotificationRow[]> {
   return db
     .selectFrom('notifications')
     .selectAll()
     .where('digest_id', '=', digestId)
-    .where('read_at', 'is', null)
+    .where((eb) =>
+      mailedEvenIfRead.length === 0
+        ? eb('read_at', 'is', null)
+        : eb.or([eb('read_at', 'is', null), eb('type', 'in', mailedEvenIfRead)]),
+    )
     .orderBy('created_at')
     .orderBy('id')
     .execute();

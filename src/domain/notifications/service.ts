@@ -57,6 +57,7 @@ import type { EmailPreference } from '../../db/tables/notifications.table.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import { NOTIFICATIONS_READ_TOPIC, NOTIFICATIONS_TOPIC } from '../../platform/bus/topics.js';
 import type { Clock } from '../../platform/clock.js';
+import { AppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
 import { CONTRACT_EVENT_PREFIX } from '../marketplace/events.js';
@@ -65,6 +66,7 @@ import { type ContentContext, contentOf, linkPathOf } from './content.js';
 import { notificationsOf } from './from-events.js';
 import {
   ALL_NOTIFICATION_TYPES,
+  ALWAYS_EMAILED,
   DEFAULT_PREFERENCES,
   decideDelivery,
   type NotificationIntent,
@@ -142,7 +144,8 @@ export async function preferencesOf(
   const result = { ...DEFAULT_PREFERENCES };
   for (const row of stored) {
     if ((ALL_NOTIFICATION_TYPES as readonly string[]).includes(row.type)) {
-      result[row.type as NotificationType] = { inApp: row.in_app, email: row.email };
+      const type = row.type as NotificationType;
+      result[type] = { inApp: row.in_app, email: ALWAYS_EMAILED.has(type) ? 'always' : row.email };
     }
   }
   return result;
@@ -291,7 +294,7 @@ export async function sendDigest(
     if (digest.status === 'empty') return { kind: 'empty' as const };
     if (digest.status === 'sent')
       return { kind: 'sent' as const, userId: digest.user_id, key: digest.email_key };
-    const items = await unreadOfDigest(trx, digestId);
+    const items = await unreadOfDigest(trx, digestId, [...ALWAYS_EMAILED]);
     const user = await findUserById(trx, digest.user_id);
     if (items.length === 0 || user === undefined) {
       await closeDigest(trx, digestId, { status: 'empty', at: clock.now(), emailKey: null });
@@ -431,6 +434,15 @@ export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus
         { inApp?: boolean; email?: EmailPreference } | undefined,
       ][]) {
         if (patch === undefined) continue;
+        if (ALWAYS_EMAILED.has(type) && patch.email !== undefined && patch.email !== 'always') {
+          throw new AppError(
+            'VALIDATION_FAILED',
+            `${type} is always emailed: its mail cannot be turned off`,
+            {
+              details: { field: `preferences.${type}.email` },
+            },
+          );
+        }
         rows.push({
           type,
           inApp: patch.inApp ?? current[type].inApp,

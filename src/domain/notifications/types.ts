@@ -32,6 +32,16 @@ export const DEFAULT_PREFERENCES: Readonly<Record<NotificationType, Notification
   'security.session_revoked': inAppAnd('always'),
 };
 
+/**
+ * Types whose mail no preference turns off and reading does not cancel: a warning about the account
+ * must reach the owner's inbox even when someone else holds a session, and that someone could
+ * otherwise set the email preference to `never` or read the notification before its digest is sent.
+ */
+export const ALWAYS_EMAILED: ReadonlySet<NotificationType> = new Set<NotificationType>([
+  'security.new_login',
+  'security.session_revoked',
+]);
+
 /** One notification to deliver: to whom, of which type, its deep-link data, keyed for idempotency. */
 export interface NotificationIntent {
   readonly userId: UserId;

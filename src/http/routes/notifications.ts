@@ -80,7 +80,8 @@ export function registerNotificationRoutes(app: FastifyInstance, notifications: 
     schema: {
       operationId: 'updateNotificationPreferences',
       tags,
-      summary: 'Change the preferences of some types (inApp and/or email); answers with all of them',
+      summary:
+        'Change the preferences of some types (inApp and/or email); answers with all of them. security.* types are always emailed: email other than always is 400',
       body: UpdateNotificationPreferences,
       response: { 200: NotificationPreferences, ...errors },
     },
