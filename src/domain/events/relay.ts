@@ -32,6 +32,8 @@ import type { RelayTargets } from './targets.js';
 export type { RelayTargets } from './targets.js';
 
 const BATCH = 100;
+/** How long `stop` waits for the batch in flight. */
+const STOP_WAIT_MS = 3_000;
 
 /** What each event type causes. An event type without an entry is published with no task. */
 async function dispatch(event: OutboxEventRow, targets: RelayTargets): Promise<void> {
@@ -120,21 +122,25 @@ export function startOutboxRelay(deps: {
   let running: Promise<number> = Promise.resolve(0);
 
   const drainOnce = () => {
-    running = running.then(async () => {
-      const events = await db.transaction().execute(async (trx) => {
-        const claimed = await claimUnpublishedEvents(trx, BATCH);
-        for (const event of claimed) await dispatch(event, targets);
-        await markEventsPublished(
-          trx,
-          claimed.map((event) => event.id),
-          clock.now(),
-        );
-        return claimed;
+    // Chained on the previous drain's settling, not its success: one failed batch (a dropped
+    // connection, Redis refusing a write) must not reject every drain after it.
+    running = running
+      .catch(() => 0)
+      .then(async () => {
+        const events = await db.transaction().execute(async (trx) => {
+          const claimed = await claimUnpublishedEvents(trx, BATCH);
+          for (const event of claimed) await dispatch(event, targets);
+          await markEventsPublished(
+            trx,
+            claimed.map((event) => event.id),
+            clock.now(),
+          );
+          return claimed;
+        });
+        // Live pushes once the batch is committed (at most once; never fails the relay): live.ts.
+        if (deps.bus !== undefined) await announceLive({ db, bus: deps.bus, log }, events);
+        return events.length;
       });
-      // Live pushes once the batch is committed (at most once; never fails the relay): live.ts.
-      if (deps.bus !== undefined) await announceLive({ db, bus: deps.bus, log }, events);
-      return events.length;
-    });
     return running;
   };
 
@@ -160,7 +166,17 @@ export function startOutboxRelay(deps: {
     stop: async () => {
       stopped = true;
       if (timer !== undefined) clearTimeout(timer);
-      await running.catch(() => 0);
+      // Bounded: a batch waiting for an unreachable Redis (its enqueue waits for the reconnect)
+      // would hold shutdown to its deadline; its transaction rolls back when the process ends,
+      // and the next relay publishes those events (nothing is lost).
+      const settled = await Promise.race([
+        running.then(
+          () => true,
+          () => true,
+        ),
+        new Promise<false>((resolve) => setTimeout(resolve, STOP_WAIT_MS, false).unref()),
+      ]);
+      if (!settled) log.warn({ waitedMs: STOP_WAIT_MS }, 'outbox relay stopped with a batch still in flight');
     },
   };
 }

@@ -1,0 +1,100 @@
+/**
+ * The outbox relay outlives a failed batch: a batch whose transaction fails (a dropped connection,
+ * PostgreSQL restarting) is retried by the next poll and every event is still published. Real
+ * PostgreSQL and Redis; the database handle is wrapped only to make one chosen transaction fail,
+ * as a connection reset would.
+ */
+import { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb, type DbHandle } from '../../src/db/create-db.js';
+import type { Database } from '../../src/db/database.js';
+import { insertOutboxEvent } from '../../src/db/repositories/outbox.repo.js';
+import { startOutboxRelay } from '../../src/domain/events/relay.js';
+import { systemClock } from '../../src/platform/clock.js';
+import { createTaskQueue, type TaskQueue } from '../../src/platform/queues/tasks.js';
+import {
+  captureLogs,
+  createMigratedDatabase,
+  sharedRedisUrl,
+  type TestDatabase,
+  uniqueRedisPrefix,
+} from '../support/context.js';
+
+/** The real database, except that the next `failures` transactions fail before they start. */
+function failingTransactions(db: Kysely<Database>, failures: { left: number }): Kysely<Database> {
+  return new Proxy(db, {
+    get(target, property, receiver) {
+      if (property !== 'transaction') return Reflect.get(target, property, receiver);
+      return () => {
+        const builder = target.transaction();
+        return new Proxy(builder, {
+          get(inner, name, innerReceiver) {
+            if (name !== 'execute') return Reflect.get(inner, name, innerReceiver);
+            return (work: Parameters<typeof builder.execute>[0]) => {
+              if (failures.left > 0) {
+                failures.left -= 1;
+                return Promise.reject(new Error('Connection terminated unexpectedly'));
+              }
+              return builder.execute(work);
+            };
+          },
+        });
+      };
+    },
+  });
+}
+
+describe('outbox relay after a failed batch', () => {
+  let database: TestDatabase;
+  let handle: DbHandle;
+  let redis: Redis;
+  let tasks: TaskQueue;
+  const logs = captureLogs();
+
+  beforeAll(async () => {
+    database = await createMigratedDatabase();
+    handle = await createDb({ kind: 'postgres', url: database.url, poolMax: 2 }, logs.log);
+    redis = new Redis(sharedRedisUrl(), { maxRetriesPerRequest: null });
+    tasks = createTaskQueue(redis, uniqueRedisPrefix());
+  });
+  afterAll(async () => {
+    await tasks?.close();
+    redis?.disconnect();
+    await handle?.close();
+    await database?.drop();
+  });
+
+  const unpublished = async () =>
+    (await handle.db.selectFrom('outbox_events').select('id').where('published_at', 'is', null).execute())
+      .length;
+
+  it('publishes every event once the database answers again', async () => {
+    const failures = { left: 1 };
+    const relay = startOutboxRelay({
+      db: failingTransactions(handle.db, failures),
+      taskQueue: tasks,
+      clock: systemClock,
+      log: logs.log,
+      pollMs: 20,
+    });
+    try {
+      await insertOutboxEvent(handle.db, 'relay.test', { n: 1 });
+      for (let i = 0; i < 200 && (await unpublished()) > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(failures.left).toBe(0);
+      expect(await unpublished()).toBe(0);
+      // And later events too: the relay is not left holding the old failure.
+      await insertOutboxEvent(handle.db, 'relay.test', { n: 2 });
+      expect(await relay.drainOnce()).toBeGreaterThanOrEqual(0);
+      for (let i = 0; i < 200 && (await unpublished()) > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await unpublished()).toBe(0);
+      expect(logs.lines().some((line) => String(line.msg).includes('outbox relay failed'))).toBe(true);
+    } finally {
+      await relay.stop();
+    }
+  });
+});
