@@ -19,7 +19,9 @@ export const Email = z
     text: z
       .string()
       .nullable()
-      .describe('Kept for `outbox` mails (no SMTP_URL); cleared once sent over SMTP.'),
+      .describe(
+        'Kept for `outbox` mails (no SMTP_URL); cleared once sent over SMTP; null for a verify or reset mail not yet sent (its token is live).',
+      ),
     html: z.string().nullable(),
     createdAt: Iso,
     sentAt: Iso.nullable(),

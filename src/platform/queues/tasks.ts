@@ -28,7 +28,9 @@ export const tasks = {
       /** Idempotency key of the mail: one mail per key, however often the task runs. */
       key: z.string().min(1).max(200),
     }),
-    attempts: 8,
+    // ~1 s, 2 s, 4 s … about 4.5 hours in all: an SMTP server down for a while (a restart, an
+    // outage) delays mail, it does not lose it (security warnings among it).
+    attempts: 15,
     backoff: { type: 'exponential', delay: 1_000 },
   },
   /** Submits one payment (top-up charge or withdrawal payout) to the provider; keyed by payment id. */

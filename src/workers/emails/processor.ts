@@ -124,15 +124,21 @@ export function startEmailWorker(deps: EmailWorkerDeps): Worker {
     if (exhausted && job !== undefined) {
       const key = definition.payload.safeParse(job.data);
       if (key.success) {
-        void findEmailByKey(deps.db, key.data.key).then((email) =>
-          email === undefined
-            ? undefined
-            : recordEmailOutcome(deps.db, email.id, {
-                status: 'failed',
-                at: deps.clock.now(),
-                error: error.message,
-              }),
-        );
+        // Often the same outage that failed the task (the database down): that must cost a log
+        // line, never an unhandled rejection (which stops the node).
+        void findEmailByKey(deps.db, key.data.key)
+          .then((email) =>
+            email === undefined
+              ? undefined
+              : recordEmailOutcome(deps.db, email.id, {
+                  status: 'failed',
+                  at: deps.clock.now(),
+                  error: error.message,
+                }),
+          )
+          .catch((failure: unknown) =>
+            deps.log.error({ err: failure, taskId: job.id }, 'could not record a failed email'),
+          );
       }
     }
   });

@@ -24,7 +24,15 @@ export function createMailTransport(smtpUrl: string | undefined): MailTransport 
   if (smtpUrl === undefined) {
     return { kind: 'outbox', send: async () => undefined, close: () => undefined };
   }
-  const transporter = nodemailer.createTransport(smtpUrl);
+  // nodemailer waits 2 min for a connection and 10 min on a silent socket by default: a server
+  // that black-holes packets would hold the worker's email slots that long per mail. These fail
+  // the attempt sooner (the task retries with backoff); query parameters of SMTP_URL override them.
+  const transporter = nodemailer.createTransport({
+    url: smtpUrl,
+    connectionTimeout: 15_000,
+    greetingTimeout: 15_000,
+    socketTimeout: 60_000,
+  });
   return {
     kind: 'smtp',
     send: async (mail) => {
