@@ -305,6 +305,44 @@ describe('queue actions', () => {
   });
 });
 
+describe('what the console offers', () => {
+  it('lets an admin watch and repair, never add, rewrite, empty or obliterate (money and mail would move or be lost)', async () => {
+    const cookie = await signInAsAdmin();
+    const taskId = await failedEscrowTask(tasks);
+    const api = '/admin/queues/api/queues/payments';
+    const refused: [string, string, unknown?][] = [
+      ['POST', `${api}/add`, { name: 'payments.escrow', data: { contractId: taskId, action: 'release' } }],
+      ['PATCH', `${api}/${taskId}/update-data`, { jobData: { contractId: taskId, action: 'refund' } }],
+      ['PUT', `${api}/empty`],
+      ['PUT', `${api}/obliterate`],
+      ['PUT', `${api}/${taskId}/clean`],
+      ['PUT', `${api}/clean/waiting`],
+      ['PUT', `${api}/clean/delayed`],
+      ['PUT', `${api}/concurrency`, { concurrency: 1000 }],
+      ['PATCH', `${api}/${taskId}/delay`, { delay: 1 }],
+    ];
+    for (const [method, path, body] of refused) {
+      const response = await fetch(`${base}${path}`, {
+        method,
+        headers: { cookie, ...sameSite(), 'content-type': 'application/json' },
+        body: JSON.stringify(body ?? {}),
+      });
+      expect(response.status, `${method} ${path}`).toBe(403);
+      expect(((await response.json()) as { code: string }).code).toBe('FORBIDDEN');
+    }
+    const payments = queueNamed(tasks, 'payments');
+    expect((await payments.getJob(taskId))?.data).toMatchObject({ action: 'release' });
+    expect(await payments.getJobs(['waiting', 'active', 'delayed'])).toEqual([]);
+    // Reads and repairs stay open: the queue list, and cleaning finished tasks.
+    expect((await get('/admin/queues/api/queues', { cookie })).status).toBe(200);
+    const clean = await fetch(`${base}${api}/clean/completed`, {
+      method: 'PUT',
+      headers: { cookie, ...sameSite() },
+    });
+    expect(clean.status).toBe(200);
+  });
+});
+
 describe('queue metrics', () => {
   it('reports tasks by state, the oldest waiting task, and what the workers did', async () => {
     // The marketplace queue is paused (no worker takes from it): what is put there waits, or is delayed.

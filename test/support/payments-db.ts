@@ -4,7 +4,7 @@
  * account flow (the ledger only needs their ids).
  */
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { UserId } from '../../protocol/src/ids.js';
 import type { Role } from '../../protocol/src/rest/users.js';
 import { createDb } from '../../src/db/create-db.js';
@@ -72,4 +72,33 @@ export async function insertUsers(db: Kysely<Database>, n: number, prefix = 'use
     .returning('id')
     .execute();
   return rows.map((row) => row.id);
+}
+
+/**
+ * A contract row in `state` between two users (with the job and bid it needs), for tests of what
+ * reads a contract's state (the escrow task); its id is the escrow's contract id.
+ */
+export async function insertContract(
+  db: Kysely<Database>,
+  input: { hirerId: UserId; workerId: UserId; amount: bigint; state: string },
+): Promise<string> {
+  const { rows } = await sql<{ id: string }>`
+    with job as (
+      insert into jobs (hirer_id, category_id, title, description, budget_kind, budget_amount, currency)
+      select ${input.hirerId}, id, 'escrow test', 'escrow test', 'fixed', ${input.amount}, 'USD'
+      from categories order by id limit 1
+      returning id
+    ), bid as (
+      insert into bids (job_id, worker_id, amount, delivery_days, cover_letter)
+      select job.id, ${input.workerId}, ${input.amount}, 3, '' from job
+      returning id, job_id
+    )
+    insert into contracts (job_id, bid_id, hirer_id, worker_id, title, amount, currency, delivery_days, state, due_at)
+    select bid.job_id, bid.id, ${input.hirerId}, ${input.workerId}, 'escrow test', ${input.amount}, 'USD', 3,
+      ${input.state}, now() + interval '3 days'
+    from bid
+    returning id`.execute(db);
+  const id = rows[0]?.id;
+  if (id === undefined) throw new Error('no category to file the test job under');
+  return id;
 }

@@ -16,6 +16,7 @@ import {
   DECISION_ERROR_STATUS,
   decide,
   decisionErrorToAppError,
+  escrowMovesOf,
   FINAL_STATES,
   renderTransitionTable,
   type Transition,
@@ -99,6 +100,16 @@ describe('the transition table', () => {
   it('is rendered in src/domain/marketplace/README.md exactly as it is', () => {
     const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
     expect(readme).toContain(renderTransitionTable());
+  });
+});
+
+describe('escrowMovesOf', () => {
+  it('allows each final state only the move its transitions decided, and a running contract none', () => {
+    const moves = (state: Parameters<typeof escrowMovesOf>[0]) => [...escrowMovesOf(state)];
+    expect(moves('completed')).toEqual(['release']);
+    expect(moves('cancelled')).toEqual(['refund']);
+    expect(moves('resolved')).toEqual(['split']);
+    for (const running of ['active', 'delivered', 'disputed'] as const) expect(moves(running)).toEqual([]);
   });
 });
 

@@ -369,6 +369,21 @@ export function decisionErrorToAppError(error: DecisionError): AppError {
   return new AppError(DECISION_ERROR_CODE[error.kind], error.message, { details });
 }
 
+/**
+ * The escrow moves a contract in `state` has decided: those of the transitions into it (completed →
+ * release, cancelled → refund, resolved → split), none for a contract still running. The escrow
+ * task checks it, so a task that no transition enqueued (injected, or left over) moves no money.
+ */
+export function escrowMovesOf(state: ContractState): ReadonlySet<EscrowEffect> {
+  return new Set(
+    CONTRACT_TRANSITIONS.flatMap((row) =>
+      row.to === state && row.effects.escrow !== undefined && row.effects.escrow !== 'hold'
+        ? [row.effects.escrow]
+        : [],
+    ),
+  );
+}
+
 /** The row for (state, event), if any. */
 export function transitionFor(state: ContractState, event: ContractEvent): Transition | undefined {
   return CONTRACT_TRANSITIONS.find((row) => row.from === state && row.event === event);

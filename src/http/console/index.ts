@@ -58,6 +58,28 @@ const contentSecurityPolicy = (secure: boolean) =>
 
 const isSecure = (request: FastifyRequest) => request.protocol === 'https';
 
+/**
+ * What an admin may do to queues here: every read, and the repairs an operator needs (retry,
+ * promote, pause and resume, cleaning finished tasks). Not offered, whatever bull-board's own UI
+ * has: adding a task or rewriting one's data (an admin could pay out any escrow with a forged
+ * `payments.escrow` task), emptying or obliterating a queue or removing a task that has not run
+ * (money and mail would be lost), changing concurrency, rate limits, delays or priorities.
+ */
+const REPAIR_ACTIONS: readonly RegExp[] = [
+  /^\/api\/queues\/(pause|resume)$/,
+  /^\/api\/queues\/[^/]+\/(pause|resume|promote)$/,
+  /^\/api\/queues\/[^/]+\/retry\/failed$/,
+  /^\/api\/queues\/[^/]+\/clean\/(failed|completed)$/,
+  /^\/api\/queues\/[^/]+\/[^/]+\/(retry|promote)$/,
+];
+
+export function isRepairAction(method: string, path: string): boolean {
+  if (method === 'GET' || method === 'HEAD') return true;
+  if (!path.startsWith(`${CONSOLE_PATH}/`)) return false;
+  const route = path.slice(CONSOLE_PATH.length);
+  return method === 'PUT' && REPAIR_ACTIONS.some((pattern) => pattern.test(route));
+}
+
 function readCookie(request: FastifyRequest): string | undefined {
   const header = request.headers.cookie;
   if (header === undefined) return undefined;
@@ -216,7 +238,15 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
     await scope.register(async (board) => {
       board.addHook('onRequest', async (request, reply) => {
         const access = await accessOf(request);
-        if (access.kind === 'admin') return;
+        if (access.kind === 'admin') {
+          if (isRepairAction(request.method, request.url.split('?')[0] ?? '')) return;
+          return sendProblem(
+            request,
+            reply,
+            'FORBIDDEN',
+            'the console watches and repairs queues (retry, promote, pause, resume, clean finished tasks); this action is not offered',
+          );
+        }
         const path = request.url.split('?')[0] ?? '';
         const isPage =
           (request.method === 'GET' || request.method === 'HEAD') &&

@@ -13,8 +13,10 @@
 
 import { Worker as BullWorker, UnrecoverableError, type Worker } from 'bullmq';
 import type { ContractId } from '../../../protocol/src/ids.js';
+import { findContract } from '../../db/repositories/contracts.repo.js';
 import { findEscrow } from '../../db/repositories/ledger.repo.js';
 import { findPayment, findUserOfProviderEvent } from '../../db/repositories/payments.repo.js';
+import { escrowMovesOf } from '../../domain/marketplace/contract-process.js';
 import { resolvedSplit } from '../../domain/marketplace/contracts.js';
 import { refundEscrow, releaseEscrow, splitEscrow } from '../../domain/payments/escrow.js';
 import type { PaymentsDeps } from '../../domain/payments/ledger.js';
@@ -106,6 +108,15 @@ export async function escrowTask(
   deps: Pick<PaymentsWorkerDeps, 'payments' | 'log' | 'announce'>,
   payload: TaskPayload<'payments.escrow'>,
 ): Promise<void> {
+  const contract = await findContract(deps.payments.db, payload.contractId as ContractId);
+  if (contract === undefined) throw new UnrecoverableError('the contract does not exist');
+  if (!escrowMovesOf(contract.state).has(payload.action)) {
+    deps.log.error(
+      { ...payload, state: contract.state },
+      "escrow task refused: the contract's state did not decide this move",
+    );
+    throw new UnrecoverableError(`a ${contract.state} contract's escrow is not to ${payload.action}`);
+  }
   try {
     const result = await moveEscrow(deps.payments, payload);
     deps.log.info(
