@@ -43,7 +43,7 @@ import type { Logger } from '../platform/logger.js';
 import { type ManagedRedis, startManagedRedis } from '../platform/managed-redis.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
 import { createRedisPresenceStore, type PresenceStore } from '../platform/presence-store.js';
-import { closeWorker } from '../platform/queues/close-worker.js';
+import { closeWorkers } from '../platform/queues/close-worker.js';
 import { registerQueueMetrics } from '../platform/queues/metrics.js';
 import { createTaskQueue, type TaskQueue } from '../platform/queues/tasks.js';
 import { closeRedisClient, createRedisClient, type Redis } from '../platform/redis.js';
@@ -369,8 +369,6 @@ export async function startNode(
         mailFrom: config.mail.from,
         lockMs: config.taskLockMs,
       });
-      // close() lets active tasks finish (ARCHITECTURE.md §3.10: workers finish before Redis quits).
-      started.push({ name: 'close email worker', run: () => closeWorker(emailWorker, log) });
       queueMetrics.observeWorker(emailWorker);
       const paymentProvider = createProcessProvider({
         settings: config.payments,
@@ -389,7 +387,6 @@ export async function startNode(
         redisPrefix: config.redisPrefix,
         lockMs: config.taskLockMs,
       });
-      started.push({ name: 'close payments worker', run: () => closeWorker(paymentsWorker, log) });
       const notificationsWorker = startNotificationsWorker({
         notifications: notificationsDeps(taskQueue),
         publicUrl: config.publicUrl,
@@ -397,7 +394,6 @@ export async function startNode(
         redisPrefix: config.redisPrefix,
         lockMs: config.taskLockMs,
       });
-      started.push({ name: 'close notifications worker', run: () => closeWorker(notificationsWorker, log) });
       queueMetrics.observeWorker(notificationsWorker);
       const marketplaceWorker = startMarketplaceWorker({
         contracts: contractDeps,
@@ -406,7 +402,10 @@ export async function startNode(
         redisPrefix: config.redisPrefix,
         lockMs: config.taskLockMs,
       });
-      started.push({ name: 'close marketplace worker', run: () => closeWorker(marketplaceWorker, log) });
+      // close() lets active tasks finish (ARCHITECTURE.md §3.10: workers finish before Redis quits);
+      // all at once, before the payment provider and the mail transport they use are stopped.
+      const workers = [emailWorker, paymentsWorker, notificationsWorker, marketplaceWorker];
+      started.push({ name: 'close workers', run: () => closeWorkers(workers, log) });
       queueMetrics.observeWorker(marketplaceWorker);
       queueMetrics.observeWorker(paymentsWorker);
       const relay = startOutboxRelay({

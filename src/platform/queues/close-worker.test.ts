@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { closeWorker } from './close-worker.js';
+import { closeWorker, closeWorkers } from './close-worker.js';
 
 const log = () => ({ warn: vi.fn() });
 
@@ -33,5 +33,26 @@ describe('closeWorker', () => {
     const worker = { name: 'q', close: vi.fn(never), disconnect: vi.fn(never) };
     await closeWorker(worker, log(), 10);
     expect(worker.disconnect).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('closeWorkers', () => {
+  it('asks every worker to close at once, not each after the previous one closed', async () => {
+    let release: () => void = () => undefined;
+    const slow = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const first = { name: 'a', close: vi.fn(() => slow), disconnect: vi.fn(async () => undefined) };
+    const second = {
+      name: 'b',
+      close: vi.fn(async () => undefined),
+      disconnect: vi.fn(async () => undefined),
+    };
+    const closing = closeWorkers([first, second], log(), 5_000);
+    // The second is already closing (it takes no new tasks) while the first finishes its task.
+    expect(second.close).toHaveBeenCalledTimes(1);
+    release();
+    await closing;
+    expect(first.disconnect).not.toHaveBeenCalled();
   });
 });

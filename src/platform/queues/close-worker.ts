@@ -5,11 +5,17 @@
  * (BullMQ issues #2430, #4656), and one hung close would hold the whole shutdown past
  * SHUTDOWN_TIMEOUT_MS. After `graceMs` the worker's connections are dropped instead: a task cut
  * short is picked up again as stalled by another worker, and every task is idempotent.
+ *
+ * `closeWorkers` closes a process's workers together: one after another, the later ones kept taking
+ * tasks while the first closed, and four slow closes added up past the shutdown deadline.
  */
 import type { Worker } from 'bullmq';
 import type { Logger } from '../logger.js';
 
-export const WORKER_CLOSE_GRACE_MS = 2_000;
+/** Long enough for a task in flight to finish (an SMTP server's reply after DATA takes seconds). */
+export const WORKER_CLOSE_GRACE_MS = 4_000;
+/** How long dropping a hung worker's connections may take before the shutdown moves on. */
+const DROP_WAIT_MS = 1_000;
 
 export async function closeWorker(
   worker: Pick<Worker, 'close' | 'disconnect' | 'name'>,
@@ -30,8 +36,17 @@ export async function closeWorker(
   await Promise.race([
     worker.disconnect().catch(() => undefined),
     new Promise<void>((resolve) => {
-      dropTimer = setTimeout(resolve, graceMs);
+      dropTimer = setTimeout(resolve, DROP_WAIT_MS);
     }),
   ]);
   clearTimeout(dropTimer);
+}
+
+/** Closes all the workers at once, each within `graceMs` (see closeWorker). */
+export async function closeWorkers(
+  workers: readonly Pick<Worker, 'close' | 'disconnect' | 'name'>[],
+  log: Pick<Logger, 'warn'>,
+  graceMs: number = WORKER_CLOSE_GRACE_MS,
+): Promise<void> {
+  await Promise.all(workers.map((worker) => closeWorker(worker, log, graceMs)));
 }
