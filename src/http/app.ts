@@ -137,6 +137,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // One synchronous hook for what every request needs first (a hook costs a promise when async).
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    // API answers hold tokens and personal data: no shared or browser cache keeps them (a route
+    // with something public to cache, the JWKS, sets its own).
+    if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store');
     if (closing) {
       // Before the rate limit and authentication: nothing else runs for it. Fastify adds
       // `Connection: close` to any answer given while closing.

@@ -142,6 +142,18 @@ describe('authenticated REST hot path', () => {
     }
   });
 
+  it('tells caches to keep no API answer (tokens, profiles, wallets), errors included', async () => {
+    const auth = { authorization: `Bearer ${users[0]?.accessToken}` };
+    for (const answer of [
+      await rawGet(baseUrl, '/v1/me', auth),
+      await rawGet(baseUrl, `/v1/users/${users[1]?.id}`, auth),
+      await rawGet(baseUrl, '/v1/me', {}),
+      await rawGet(baseUrl, '/v1/no-such-route', {}),
+    ]) {
+      expect(answer.headers['cache-control']).toBe('no-store');
+    }
+  });
+
   it('writes GET /v1/me through the compiled serializer with exactly the fields of Me, in order', async () => {
     const user = users[0] as Registered;
     const answer = await rawGet(baseUrl, '/v1/me', { authorization: `Bearer ${user.accessToken}` });
