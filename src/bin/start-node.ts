@@ -20,6 +20,7 @@ import { createAuthService, SESSIONS_REVOKED_TOPIC } from '../domain/auth/servic
 import { createTokenService } from '../domain/auth/tokens.js';
 import { createConsoleSessions } from '../domain/console/sessions.js';
 import { startOutboxRelay } from '../domain/events/relay.js';
+import { startRetention } from '../domain/maintenance/retention.js';
 import type { ContractDeps } from '../domain/marketplace/contracts.js';
 import { createNotificationsApi, type NotificationsDeps } from '../domain/notifications/service.js';
 import { createUnreadScheduler } from '../domain/notifications/unread-scheduler.js';
@@ -418,6 +419,16 @@ export async function startNode(
       });
       started.push({ name: 'stop outbox relay', run: () => relay.stop() });
       log.info({ mail: transport.kind }, 'task workers started');
+    }
+
+    if (runsWorkers(config.role) && config.retentionIntervalMs > 0) {
+      const retention = startRetention({
+        db: dbHandle.db,
+        timers: systemTimers,
+        log: log.child({ component: 'retention' }),
+        intervalMs: config.retentionIntervalMs,
+      });
+      started.push({ name: 'stop retention', run: () => retention.stop() });
     }
 
     if (runsWorkers(config.role) && config.payments.auditIntervalMs > 0) {

@@ -333,6 +333,11 @@ export const settings = {
     'Milliseconds between polls of the event outbox by the relay.',
     '250',
   ),
+  RETENTION_INTERVAL_S: setting(
+    wholeNumber(0, 86_400),
+    'Seconds between runs of the retention job in worker processes (deletes published outbox events after 7 days, idempotency keys after 48 h, expired email tokens, settled mail after 30 days); 0 turns it off.',
+    '3600',
+  ),
   TASK_LOCK_MS: setting(
     wholeNumber(1000, 600_000),
     'Milliseconds a worker holds a task before it counts as stalled and is retried elsewhere.',
@@ -484,6 +489,8 @@ export interface Config {
   readonly admin: { readonly email: string; readonly password: string } | undefined;
   readonly mail: { readonly smtpUrl: string | undefined; readonly from: string };
   readonly outboxPollMs: number;
+  /** 0: no retention job. */
+  readonly retentionIntervalMs: number;
   readonly taskLockMs: number;
   readonly payments: {
     readonly currency: string;
@@ -633,6 +640,7 @@ export function loadConfig(
         : undefined,
     mail: { smtpUrl: p.SMTP_URL, from: withDefault('MAIL_FROM') },
     outboxPollMs: withDefault('OUTBOX_POLL_MS'),
+    retentionIntervalMs: withDefault('RETENTION_INTERVAL_S') * 1000,
     taskLockMs: withDefault('TASK_LOCK_MS'),
     payments: {
       currency: withDefault('CURRENCY'),

@@ -1,0 +1,105 @@
+/**
+ * Retention: rows whose purpose has passed are deleted on a schedule, so tables that grow with every
+ * request (the outbox, idempotency keys, mail, email tokens) stay bounded. What is kept, and why:
+ * - published outbox events: 7 days (the relay and its tasks are done with them within minutes;
+ *   the rest is for an operator following a trace id);
+ * - idempotency keys: 48 h (a key is honoured for 24 h, PROTOCOL.md; a reuse after that is new);
+ * - email tokens: a day past their expiry (expired, they open nothing);
+ * - mail: 30 days once settled (sent, failed, kept in the outbox); a pending mail is never deleted.
+ * The ledger, contracts, messages and notifications are records, never pruned here.
+ *
+ * Deletes go in batches of BATCH rows (each a short statement), and a run stops after MAX_BATCHES
+ * per table so a first run over years of rows cannot hold a worker for long; the next run goes on.
+ * Every worker process runs it: the deletes are idempotent, and two at once only split the work.
+ */
+import type { Kysely } from 'kysely';
+import type { Database } from '../../db/database.js';
+import {
+  pruneExpiredEmailTokens,
+  pruneIdempotencyKeysBatch,
+  prunePublishedOutboxEvents,
+  pruneSettledEmails,
+} from '../../db/repositories/retention.repo.js';
+import type { Logger } from '../../platform/logger.js';
+import type { CancelTimer, Timers } from '../../platform/timers.js';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const BATCH = 5_000;
+const MAX_BATCHES = 20;
+
+/** How long each kind of row is kept, in milliseconds. */
+export const RETENTION = {
+  publishedOutboxEvents: 7 * DAY_MS,
+  idempotencyKeys: 48 * HOUR_MS,
+  expiredEmailTokens: DAY_MS,
+  settledEmails: 30 * DAY_MS,
+} as const;
+
+export type RetentionReport = Record<keyof typeof RETENTION, number>;
+
+type Prune = (db: Kysely<Database>, before: Date, limit: number) => Promise<number>;
+
+const PRUNES: Record<keyof typeof RETENTION, Prune> = {
+  publishedOutboxEvents: prunePublishedOutboxEvents,
+  idempotencyKeys: pruneIdempotencyKeysBatch,
+  expiredEmailTokens: pruneExpiredEmailTokens,
+  settledEmails: pruneSettledEmails,
+};
+
+/** One pass over every table: deletes what is older than its retention at `now`. */
+export async function pruneExpiredRows(db: Kysely<Database>, now: Date): Promise<RetentionReport> {
+  const report = {} as Record<keyof typeof RETENTION, number>;
+  for (const [kind, keepMs] of Object.entries(RETENTION) as [keyof typeof RETENTION, number][]) {
+    const before = new Date(now.getTime() - keepMs);
+    let total = 0;
+    for (let batch = 0; batch < MAX_BATCHES; batch++) {
+      const count = await PRUNES[kind](db, before, BATCH);
+      total += count;
+      if (count < BATCH) break;
+    }
+    report[kind] = total;
+  }
+  return report;
+}
+
+/**
+ * Runs `pruneExpiredRows` every `intervalMs` (the first run one interval after start, so a fleet
+ * restarting together does not all delete at once). A failed run is logged; the next one retries.
+ */
+export function startRetention(deps: {
+  readonly db: Kysely<Database>;
+  readonly timers: Timers;
+  readonly log: Pick<Logger, 'info' | 'warn'>;
+  readonly intervalMs: number;
+}): { readonly stop: () => Promise<void> } {
+  let cancel: CancelTimer | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  const run = async () => {
+    try {
+      const report = await pruneExpiredRows(deps.db, new Date(deps.timers.now()));
+      if (Object.values(report).some((count) => count > 0))
+        deps.log.info({ deleted: report }, 'expired rows pruned');
+    } catch (error) {
+      deps.log.warn({ err: error }, 'pruning expired rows failed; the next run retries');
+    }
+  };
+  const schedule = () => {
+    if (stopped) return;
+    cancel = deps.timers.schedule(deps.intervalMs, () => {
+      running = run().finally(() => {
+        running = undefined;
+        schedule();
+      });
+    });
+  };
+  schedule();
+  return {
+    stop: async () => {
+      stopped = true;
+      cancel?.();
+      await running;
+    },
+  };
+}
