@@ -226,7 +226,7 @@ describe('connecting', () => {
     client.close();
   });
 
-  it('gives up a getAccessToken that never settles and goes on reconnecting; a late answer is ignored', async () => {
+  it('gives up waiting for a getAccessToken that does not settle, but never calls it again beside it: the next attempt waits for it', async () => {
     let calls = 0;
     let answerLate: (token: string) => void = () => undefined;
     const { client, events } = setup({
@@ -243,12 +243,15 @@ describe('connecting', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     expect(events('error')).toMatchObject([{ code: 'TOKEN_UNAVAILABLE' }]);
     expect(client.state).toBe('backoff');
-    await vi.advanceTimersByTimeAsync(500);
-    expect(calls).toBe(3);
-    expect(latest().protocols).toEqual(['gigwire.v1.json', 'bearer.token-3']);
+    // A second call beside the first would spend a single-use refresh token twice.
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(calls).toBe(2);
+    expect(FakeSocket.instances).toHaveLength(1);
+    while (client.state !== 'connecting') await vi.advanceTimersByTimeAsync(10);
     answerLate('late');
     await flush();
-    expect(FakeSocket.instances).toHaveLength(2);
+    expect(calls).toBe(2);
+    expect(latest().protocols).toEqual(['gigwire.v1.json', 'bearer.late']);
     await connectLatest();
     expect(client.state).toBe('open');
     client.close();
@@ -726,5 +729,351 @@ describe('close() with waits pending', () => {
     await flush();
     expect(outcome).toMatchObject({ code: 'CLOSED' });
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('one getAccessToken call at a time', () => {
+  it('a refresh in flight and the reconnect after 4001 wait for the same call', async () => {
+    const asked: TokenReason[] = [];
+    let answer: (token: string) => void = () => undefined;
+    const { client } = setup({
+      getAccessToken: ({ reason }) => {
+        asked.push(reason);
+        if (reason === 'connect') return 'first';
+        return new Promise<string>((resolve) => (answer = resolve));
+      },
+    });
+    const socket = await connectLatest();
+    const refreshed = client.refreshToken();
+    await flush();
+    socket.serverClose(4001, 'token expired');
+    await vi.advanceTimersByTimeAsync(300);
+    // With single-use refresh tokens, an 'expired' call beside the 'refresh' one logs the user out.
+    expect(asked).toEqual(['connect', 'refresh']);
+    answer('second');
+    await flush();
+    expect(latest().protocols).toEqual(['gigwire.v1.json', 'bearer.second']);
+    const next = await connectLatest();
+    expect(next.sent).toMatchObject([{ t: 'auth.refresh', d: { accessToken: 'second' } }]);
+    next.reply(0, { expiresAt: Date.now() + 3_600_000 });
+    await expect(refreshed).resolves.toMatchObject({ expiresAt: expect.any(Number) });
+    expect(asked).toEqual(['connect', 'refresh']);
+    client.close();
+  });
+
+  it('refreshToken while a connect call runs waits for it to end, then asks for a fresh token', async () => {
+    const asked: TokenReason[] = [];
+    let answerConnect: (token: string) => void = () => undefined;
+    const { client } = setup({
+      getAccessToken: ({ reason }) => {
+        asked.push(reason);
+        if (reason === 'connect') return new Promise<string>((resolve) => (answerConnect = resolve));
+        return 'fresh';
+      },
+    });
+    await flush();
+    const refreshed = client.refreshToken();
+    await flush();
+    expect(asked).toEqual(['connect']);
+    // The connect call may answer with the cached token: not what a refresh is for.
+    answerConnect('cached');
+    await flush();
+    expect(asked).toEqual(['connect', 'refresh']);
+    const socket = await connectLatest();
+    expect(socket.protocols).toEqual(['gigwire.v1.json', 'bearer.cached']);
+    expect(socket.sent).toMatchObject([{ t: 'auth.refresh', d: { accessToken: 'fresh' } }]);
+    socket.reply(0, { expiresAt: Date.now() + 3_600_000 });
+    await refreshed;
+    client.close();
+  });
+});
+
+describe('ids in upper case', () => {
+  const ROOM = '6f1d2c3b-4a59-4e68-9d7c-8b1a2f3e4d5c';
+  const push = (seq: number) => ({
+    t: 'room.message',
+    d: {
+      roomId: ROOM,
+      seq,
+      senderId: USER,
+      clientMsgId: `m${seq}`,
+      body: `b${seq}`,
+      sentAt: '2026-01-01T00:00:00.000Z',
+    },
+  });
+
+  it('track rooms and presence as the server names them (lower case)', async () => {
+    const { client } = setup();
+    const socket = await connectLatest();
+    const seen: number[] = [];
+    client.on('room.message', (message) => seen.push(message.seq));
+    const joined = client.joinRoom(ROOM.toUpperCase());
+    await flush();
+    socket.reply(0, { lastSeq: 3 });
+    await joined;
+    for (const seq of [4, 4, 5]) socket.receive(push(seq));
+    expect(seen).toEqual([4, 5]);
+
+    const subscribed = client.subscribePresence([CONTACT.toUpperCase()]);
+    await flush();
+    socket.reply(1, { presence: [{ userId: CONTACT, status: 'online', lastSeenAt: null }] });
+    await subscribed;
+    expect([...client.presenceSubscriptions]).toEqual([CONTACT]);
+
+    socket.serverClose(1012);
+    await client.unsubscribePresence([CONTACT.toUpperCase()]);
+    expect(client.presenceSubscriptions.size).toBe(0);
+    const left = client.leaveRoom(ROOM.toUpperCase());
+    await vi.advanceTimersByTimeAsync(300);
+    const next = await connectLatest();
+    // Neither the room left nor the contact dropped comes back.
+    expect(next.sent).toMatchObject([{ t: 'room.leave', d: { roomId: ROOM } }]);
+    next.reply(0);
+    await left;
+    client.close();
+  });
+});
+
+describe('rooms the user is no longer in', () => {
+  const ROOM = '6f1d2c3b-4a59-4e68-9d7c-8b1a2f3e4d5c';
+
+  async function joinedClient() {
+    const { client, events } = setup();
+    const removed: ClientEvents['room.removed'][] = [];
+    client.on('room.removed', (event) => removed.push(event));
+    const socket = await connectLatest();
+    const joined = client.joinRoom(ROOM);
+    await flush();
+    socket.reply(0, { lastSeq: 0 });
+    await joined;
+    return { client, events, removed, socket };
+  }
+
+  async function reconnect(socket: FakeSocket) {
+    socket.serverClose(1012);
+    const sockets = FakeSocket.instances.length;
+    // The backoff grows with each reconnect: wait for the attempt, however long it is.
+    while (FakeSocket.instances.length === sockets) await vi.advanceTimersByTimeAsync(50);
+    return connectLatest();
+  }
+
+  it.each(['FORBIDDEN', 'NOT_FOUND'])(
+    'a rejoin refused %s untracks the room and emits room.removed',
+    async (code) => {
+      const { client, events, removed, socket } = await joinedClient();
+      const next = await reconnect(socket);
+      const rejoin = next.sent.find((frame) => frame.t === 'room.join');
+      next.receive({ t: 'error', id: rejoin?.id, d: { code, message: 'not a member of this room' } });
+      await flush();
+      expect(removed).toMatchObject([{ roomId: ROOM, error: { code, requestType: 'room.join' } }]);
+      expect(events('error')).toEqual([]);
+      const after = await reconnect(next);
+      expect(after.sent.filter((frame) => frame.t === 'room.join')).toEqual([]);
+      client.close();
+    },
+  );
+
+  it('a room.member push removing the user untracks the room; one removing someone else does not', async () => {
+    const { client, removed, socket } = await joinedClient();
+    socket.receive({ t: 'room.member', d: { roomId: ROOM, userId: CONTACT, change: 'removed' } });
+    socket.receive({ t: 'room.member', d: { roomId: ROOM, userId: USER, change: 'added' } });
+    expect(removed).toEqual([]);
+    socket.receive({ t: 'room.member', d: { roomId: ROOM, userId: USER, change: 'removed' } });
+    expect(removed).toMatchObject([
+      { roomId: ROOM, error: { code: 'FORBIDDEN', details: { change: 'removed' } } },
+    ]);
+    const next = await reconnect(socket);
+    expect(next.sent.filter((frame) => frame.t === 'room.join')).toEqual([]);
+    client.close();
+  });
+});
+
+describe('server and app doing things twice or late', () => {
+  it('ignores a second hello on one connection, so close() leaves no timer', async () => {
+    const { client, events } = setup();
+    const socket = await connectLatest();
+    socket.hello();
+    await flush();
+    expect(events('connected')).toHaveLength(1);
+    client.close();
+    await flush();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('an unsubscribe or unwatch made while the subscribe or watch awaits its ok wins over that ok', async () => {
+    const { client, events } = setup();
+    const socket = await connectLatest();
+    const subscribed = client.subscribePresence([CONTACT]);
+    const watching = client.watchJobs({});
+    await flush();
+    const unsubscribed = client.unsubscribePresence([CONTACT]);
+    const unwatched = client.unwatchJobs();
+    await flush();
+    expect(socket.sent.map((frame) => frame.t)).toEqual([
+      'presence.subscribe',
+      'jobs.watch',
+      'presence.unsubscribe',
+      'jobs.unwatch',
+    ]);
+    socket.reply(0, { presence: [{ userId: CONTACT, status: 'online', lastSeenAt: null }] });
+    socket.reply(1);
+    await expect(subscribed).resolves.toHaveLength(1);
+    await watching;
+    socket.reply(2);
+    socket.reply(3);
+    await unsubscribed;
+    await unwatched;
+    expect(client.presenceSubscriptions.size).toBe(0);
+    expect(client.jobsWatch).toBeUndefined();
+    expect(events('presence')).toEqual([]);
+    socket.serverClose(1012);
+    await vi.advanceTimersByTimeAsync(300);
+    expect((await connectLatest()).sent).toEqual([]);
+    client.close();
+  });
+
+  it('an unsubscribe or unwatch while offline follows a subscribe or watch still waiting to be sent', async () => {
+    const { client } = setup();
+    const socket = await connectLatest();
+    socket.serverClose(1012);
+    const subscribed = client.subscribePresence([CONTACT]);
+    const watching = client.watchJobs({});
+    const unsubscribed = client.unsubscribePresence([CONTACT]);
+    const unwatched = client.unwatchJobs();
+    await vi.advanceTimersByTimeAsync(300);
+    const next = await connectLatest();
+    // Sent alone, the subscribe and the watch would start what the app has since ended.
+    expect(next.sent.map((frame) => frame.t)).toEqual([
+      'presence.subscribe',
+      'jobs.watch',
+      'presence.unsubscribe',
+      'jobs.unwatch',
+    ]);
+    next.reply(0, { presence: [{ userId: CONTACT, status: 'online', lastSeenAt: null }] });
+    for (const index of [1, 2, 3]) next.reply(index);
+    await Promise.all([subscribed, watching, unsubscribed, unwatched]);
+    expect(client.presenceSubscriptions.size).toBe(0);
+    expect(client.jobsWatch).toBeUndefined();
+    client.close();
+  });
+
+  it('sendMessage resends the same clientMsgId after RATE_LIMITED: after retryAfterMs when given, else with backoff', async () => {
+    const roomId = '6f1d2c3b-4a59-4e68-9d7c-8b1a2f3e4d5c';
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    try {
+      const { client } = setup();
+      const socket = await connectLatest();
+      const sent = client.sendMessage(roomId, 'hi', { clientMsgId: 'k1' });
+      await flush();
+      // A room too busy to queue it: no retryAfterMs, so the backoff (250 ms ceiling, half of it).
+      socket.receive({
+        t: 'error',
+        id: socket.sent[0]?.id,
+        d: { code: 'RATE_LIMITED', message: 'room busy' },
+      });
+      await vi.advanceTimersByTimeAsync(125);
+      expect(socket.sent).toHaveLength(2);
+      socket.receive({
+        t: 'error',
+        id: socket.sent[1]?.id,
+        d: { code: 'RATE_LIMITED', message: 'slow down', details: { retryAfterMs: 2_000 } },
+      });
+      await vi.advanceTimersByTimeAsync(1_999);
+      expect(socket.sent).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(socket.sent.map((frame) => (frame.d as { clientMsgId: string }).clientMsgId)).toEqual([
+        'k1',
+        'k1',
+        'k1',
+      ]);
+      socket.reply(2, { seq: 9, sentAt: '2026-12-04T12:00:00.000Z' });
+      await expect(sent).resolves.toEqual({ seq: 9, sentAt: '2026-12-04T12:00:00.000Z', clientMsgId: 'k1' });
+      client.close();
+    } finally {
+      vi.mocked(Math.random).mockRestore();
+    }
+  });
+});
+
+describe('a long resume', () => {
+  const rooms = Array.from(
+    { length: 60 },
+    (_, i) => `6f1d2c3b-4a59-4e68-9d7c-${String(i).padStart(12, '0')}`,
+  );
+  const SLOW = { maxMessagesPerSecond: 5, maxBurst: 2 };
+
+  async function joinedEverywhere(count: number) {
+    const setupResult = setup();
+    const socket = await connectLatest();
+    for (const roomId of rooms.slice(0, count)) {
+      const joined = setupResult.client.joinRoom(roomId);
+      await flush();
+      socket.reply(socket.sent.length - 1, { lastSeq: 0 });
+      await joined;
+    }
+    socket.serverClose(1012);
+    await vi.advanceTimersByTimeAsync(300);
+    return setupResult;
+  }
+
+  it("takes turns with the app's requests, which do not wait behind every rejoin", async () => {
+    const { client } = await joinedEverywhere(60);
+    // 60 rejoins at 4.5 frames/s take 13 s, longer than the 10 s the app's request may wait.
+    const socket = await connectLatest(SLOW);
+    let outcome: unknown = 'waiting';
+    client.request('ping').then(
+      (pong) => (outcome = pong),
+      (error: GigwireError) => (outcome = error.code),
+    );
+    await vi.advanceTimersByTimeAsync(1_000);
+    const index = socket.sent.findIndex((frame) => frame.t === 'ping');
+    expect(index).toBeGreaterThan(-1);
+    socket.reply(index, { serverTime: 1 });
+    await flush();
+    expect(outcome).toEqual({ serverTime: 1 });
+    client.close();
+  });
+
+  it('lets no jobs.watch of the app overtake the resumed watch: the newer filter reaches the server last', async () => {
+    const { client } = setup();
+    const socket = await connectLatest();
+    void client.subscribePresence([CONTACT]);
+    void client.watchJobs({});
+    await flush();
+    socket.reply(0, { presence: [{ userId: CONTACT, status: 'online', lastSeenAt: null }] });
+    socket.reply(1);
+    await flush();
+    socket.serverClose(1012);
+    const rewatched = client.watchJobs({ skills: ['react'] });
+    await vi.advanceTimersByTimeAsync(300);
+    const next = await connectLatest();
+    expect(next.sent.map((frame) => [frame.t, frame.d])).toEqual([
+      ['presence.subscribe', { userIds: [CONTACT] }],
+      ['jobs.watch', {}],
+      ['jobs.watch', { skills: ['react'] }],
+    ]);
+    for (const index of [1, 2]) next.reply(index);
+    await rewatched;
+    expect(client.jobsWatch).toEqual({ skills: ['react'] });
+    client.close();
+  });
+
+  it('times its frames, and a heartbeat ping behind them, from when each is sent', async () => {
+    const { client, events } = await joinedEverywhere(20);
+    // The server is slow to answer the joins, but alive: it answers the ping once it gets it. The
+    // ping, made after a heartbeat of silence, waits behind 15 joins (3 s at 4.5 frames/s).
+    const socket = await connectLatest(SLOW, 1_000);
+    const dropsBefore = events('disconnected').length;
+    // 9 s: the first joins have not timed out yet.
+    for (let step = 0; step < 18; step++) {
+      await vi.advanceTimersByTimeAsync(500);
+      for (const [index, frame] of socket.sent.entries())
+        if (frame.t === 'ping') socket.reply(index, { serverTime: 1 });
+    }
+    // Timed from the enqueue, the ping would expire unsent behind the joins and drop the socket.
+    expect(socket.sent.some((frame) => frame.t === 'ping')).toBe(true);
+    expect(events('disconnected')).toHaveLength(dropsBefore);
+    expect(client.state).toBe('open');
+    client.close();
   });
 });

@@ -5,6 +5,9 @@
  *   encoding (`gigwire.v1.msgpack` or `gigwire.v1.json`), the one way that works in browsers too.
  *   `getAccessToken` is asked before every attempt, with the reason (see TokenRequest); an answer
  *   not there within `requestTimeoutMs` fails the attempt (TOKEN_UNAVAILABLE), retried with backoff.
+ *   At most one `getAccessToken` call runs at a time, whatever asked (an attempt, `refreshToken()`,
+ *   its timer): everyone waits for the call in flight, even one that outlived an earlier caller's
+ *   timeout, since a second refresh while the first runs reuses a single-use refresh token.
  * - Reconnecting: after a drop, `closeAction(code)` decides: `reconnect` (backoff with full jitter),
  *   `reauthenticate` (ask `getAccessToken` for a fresh token, then reconnect) or `stop` (terminal
  *   `closed` event). A failed attempt (server down, 401 at the upgrade) is retried with backoff too;
@@ -17,14 +20,19 @@
  *   **Requests made while disconnected wait** in a bounded queue (`maxQueuedRequests`, default 100;
  *   beyond it they fail at once with QUEUE_FULL) and are sent after the next `hello`; the request
  *   timeout runs from the call, so a request never waits longer than `requestTimeoutMs` in all.
+ *   (Resume frames, made by the client at `hello`, time out from when they are sent instead.)
  *   A request already sent when the socket drops fails with DISCONNECTED (it may have been applied:
  *   the protocol cannot tell). Outgoing frames are paced with the `hello.limits` token bucket, so a
  *   burst of requests waits instead of being refused RATE_LIMITED.
  * - Resume: every `presence.subscribe` the server accepted (through `subscribePresence` or
- *   `request`) is sent again after each reconnect, before queued requests; its reply states are
+ *   `request`) is sent again after each reconnect, taking turns with queued requests (so a hundred
+ *   rooms to rejoin do not hold back the app's own requests until they time out); its reply states are
  *   emitted as `presence` events, so the app sees what changed while it was away. Resume is a list
  *   of steps run at each `hello` (`resumers`): rooms will add `room.join` with `sinceSeq` there.
- *   The job-board watch (`watchJobs`, or a `jobs.watch` request) is sent again too.
+ *   The job-board watch (`watchJobs`, or a `jobs.watch` request) is sent again too. An unsubscribe or
+ *   unwatch made while a subscribe or watch awaits its `ok` wins: that late `ok` restores nothing.
+ *   A joined room the user is no longer in (its rejoin refused FORBIDDEN / NOT_FOUND, or a
+ *   `room.member` push removing them) is untracked and reported on the `room.removed` event.
  * - Token lifetime: the `exp` of the token is read from the JWT; `refreshToken()` (also scheduled
  *   automatically ahead of `exp`) gets a fresh token and sends `auth.refresh`.
  * - Liveness: when nothing arrived for `hello.heartbeatMs`, a `ping` is sent; no reply within
@@ -33,8 +41,8 @@
  * - Several URLs: `url` may be a list (say a proxy and a direct address, or two regions); every
  *   attempt after a lost connection or a failed attempt moves to the next one, round robin, so a
  *   path that died silently is left for another.
- * - `sendMessage`: `room.send` with a `clientMsgId` drawn once and resent after a drop, a timeout or
- *   UNAVAILABLE until the `ok` (the server stores one message per `clientMsgId`).
+ * - `sendMessage`: `room.send` with a `clientMsgId` drawn once and resent after a drop, a timeout,
+ *   UNAVAILABLE or RATE_LIMITED until the `ok` (the server stores one message per `clientMsgId`).
  * - `close()` ends it for good: pending and queued requests, a `sendMessage` waiting to resend and
  *   a token fetch fail with CLOSED at once, and no timer of the client is left running.
  */
@@ -65,7 +73,7 @@ import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backof
 import { ClientErrorCode, GigwireError } from './errors.js';
 import { Emitter } from './events.js';
 import { tokenExpiresAt } from './jwt.js';
-import { RoomTracker } from './rooms.js';
+import { canonicalId, RoomTracker } from './rooms.js';
 import {
   type CloseEventLike,
   describeErrorEvent,
@@ -113,7 +121,8 @@ export interface ClientOptions {
   readonly url: string | readonly string[];
   /**
    * Returns an access token, or the token pair with its connect token (AccessCredential); see
-   * TokenRequest for when a fresh one is required. May be async.
+   * TokenRequest for when a fresh one is required. May be async. Never called again while a call
+   * is still running: bound your own network calls, or a hung one holds every reconnect.
    */
   readonly getAccessToken: (request: TokenRequest) => Promise<AccessCredential> | AccessCredential;
   /** Default `msgpack`. */
@@ -122,8 +131,9 @@ export interface ClientOptions {
   readonly WebSocket?: WebSocketConstructor;
   /**
    * Per request, from the call (including time waiting for a connection). Default 10 s. Also bounds
-   * each `getAccessToken` call (beyond it: TOKEN_UNAVAILABLE, and a connect attempt is retried with
-   * backoff) and the wait for `hello` after a socket is opened.
+   * each wait for `getAccessToken` (beyond it: TOKEN_UNAVAILABLE, and a connect attempt is retried
+   * with backoff, waiting for that same call if it is still running) and the wait for `hello` after
+   * a socket is opened.
    */
   readonly requestTimeoutMs?: number;
   /** Backoff of reconnects; `false`: never reconnect (any drop is terminal). */
@@ -157,6 +167,17 @@ export interface DisconnectedEvent {
   readonly action: CloseAction;
   /** Delay before the next attempt, undefined when there will be none. */
   readonly retryInMs: number | undefined;
+}
+
+/** A room joined with `joinRoom` that the client stopped tracking because the user is no longer in it. */
+export interface RoomRemovedEvent {
+  /** Lower case, as the server names rooms. */
+  readonly roomId: string;
+  /**
+   * Why, in the shape of the `error` event: the refusal of the rejoin (FORBIDDEN: removed from the
+   * room; NOT_FOUND), or FORBIDDEN with `details.change: 'removed'` for a `room.member` push.
+   */
+  readonly error: GigwireError;
 }
 
 export interface ClosedEvent {
@@ -196,6 +217,11 @@ export interface ClientEvents {
    * first, resumed after every reconnect. (Rooms joined with a raw `request` arrive here as pushed.)
    */
   'room.message': RoomMessage;
+  /**
+   * A joined room is no longer tracked (not rejoined, no more `room.message` events): a rejoin was
+   * refused for good, or a `room.member` push removed you. `joinRoom` again to retry.
+   */
+  'room.removed': RoomRemovedEvent;
   /** Every valid server push, all types (rooms included); unknown push types are never emitted. */
   push: ServerPush;
   /** Non-fatal problems: failed attempts, failed resumes, unreadable frames, errors without id, throwing handlers. */
@@ -269,8 +295,9 @@ export interface GigwireClient {
   /**
    * Sends a room message exactly once: the `clientMsgId` (`options.clientMsgId`, else
    * `crypto.randomUUID()`) is drawn before the first attempt, and the same frame is sent again
-   * after DISCONNECTED, TIMEOUT or UNAVAILABLE (each means "maybe stored") until the `ok`, at most
-   * `options.attempts` (default 10) attempts; other errors are final. The rejection's
+   * after DISCONNECTED, TIMEOUT or UNAVAILABLE (each means "maybe stored") and after RATE_LIMITED
+   * (a busy room: after `details.retryAfterMs` when given, else with backoff) until the `ok`, at
+   * most `options.attempts` (default 10) attempts; other errors are final. The rejection's
    * `details.clientMsgId` names the key: call again with it to finish the same message.
    */
   sendMessage(roomId: string, body: string, options?: SendMessageOptions): Promise<SentMessage>;
@@ -315,13 +342,29 @@ interface Outgoing {
   readonly frame: ClientFrame;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: GigwireError) => void;
+  readonly timeoutMs: number;
+  /** Undefined until sent for a resume frame, whose timeout starts then. */
   timer: Timer | undefined;
   /** Set once sent. */
   id: number | undefined;
+  /**
+   * What the app withdrew while this presence.subscribe (its user ids) or jobs.watch (`true`)
+   * awaited its ok: the late ok must not restore it.
+   */
+  readonly withdrawnUserIds: Set<string>;
+  watchWithdrawn: boolean;
 }
 
-/** room.send failures that mean "maybe stored": the same frame is sent again. */
-const RESENDABLE = new Set<string>([ClientErrorCode.DISCONNECTED, ClientErrorCode.TIMEOUT, 'UNAVAILABLE']);
+/**
+ * room.send failures after which the same frame is sent again: "maybe stored" (DISCONNECTED,
+ * TIMEOUT, UNAVAILABLE), or refused before anything happened by a busy room (RATE_LIMITED).
+ */
+const RESENDABLE = new Set<string>([
+  ClientErrorCode.DISCONNECTED,
+  ClientErrorCode.TIMEOUT,
+  'UNAVAILABLE',
+  'RATE_LIMITED',
+]);
 const DEFAULT_SEND_ATTEMPTS = 10;
 
 class Client implements GigwireClient {
@@ -364,9 +407,13 @@ class Client implements GigwireClient {
   private lastReceivedAt = 0;
   private probing = false;
 
-  /** Resume frames of the current connection go first. */
+  /** Resume frames of the current connection (and heartbeat pings): first, then in turns with `queue`. */
   private readonly urgent: Outgoing[] = [];
   private readonly queue: Outgoing[] = [];
+  /** Whether the next frame comes from `queue` when both lists wait: they take turns. */
+  private queueTurn = false;
+  /** While the resumers queue their frames at hello: nothing is sent until all of them are queued. */
+  private resuming = false;
   private readonly inFlight = new Map<number, Outgoing>();
   private nextId = 1;
   private bucket = { tokens: 0, capacity: 0, perMs: 0, at: 0 };
@@ -374,6 +421,13 @@ class Client implements GigwireClient {
   private readonly presence = new Set<string>();
   private jobsFilter: JobsWatchPayload | undefined;
   private refreshing: Promise<AuthRefreshResult> | undefined;
+  /**
+   * The one `getAccessToken` call in flight, shared by every caller until it settles, even after a
+   * caller gave up on it (fetchToken's timeout): with single-use refresh tokens a second refresh
+   * while the first runs is a reuse, and the server answers it by revoking the session. `fresh`:
+   * asked with a reason that rules out a cached token.
+   */
+  private tokenCall: { readonly answer: Promise<unknown>; readonly fresh: boolean } | undefined;
   private waiters: { resolve: (hello: HelloPayload) => void; reject: (error: GigwireError) => void }[] = [];
   /**
    * Cancels the client's own waits (sendMessage's backoff, room rejoin delays, the token fetch's
@@ -407,6 +461,17 @@ class Client implements GigwireClient {
         this.emitError(error);
       }
     },
+    onRemoved: (roomId, error) =>
+      this.events.emit('room.removed', {
+        roomId,
+        error:
+          error instanceof GigwireError
+            ? error
+            : new GigwireError('FORBIDDEN', 'the server refused to rejoin the room', {
+                details: { roomId },
+                cause: error,
+              }),
+      }),
   });
 
   /**
@@ -474,7 +539,7 @@ class Client implements GigwireClient {
   }
 
   async subscribePresence(userIds: readonly string[]): Promise<PresenceState[]> {
-    const ids = [...new Set(userIds)];
+    const ids = [...new Set(userIds.map(canonicalId))];
     const replies = await Promise.all(
       chunks(ids, MAX_PRESENCE_IDS_PER_FRAME).map((chunk) =>
         this.request('presence.subscribe', { userIds: chunk }),
@@ -484,10 +549,11 @@ class Client implements GigwireClient {
   }
 
   async unsubscribePresence(userIds: readonly string[]): Promise<void> {
-    const ids = [...new Set(userIds)];
-    for (const id of ids) this.presence.delete(id);
-    // Subscriptions belong to a connection: without one there is nothing to end on the server.
-    if (this.phase !== 'open') return;
+    const ids = [...new Set(userIds.map(canonicalId))];
+    const subscribeQueued = this.withdrawPresence(ids);
+    // Subscriptions belong to a connection: without one there is nothing to end on the server,
+    // unless a subscribe waiting for the next connection would start one there.
+    if (this.phase !== 'open' && !subscribeQueued) return;
     await Promise.all(
       chunks(ids, MAX_PRESENCE_IDS_PER_FRAME).map((chunk) =>
         this.request('presence.unsubscribe', { userIds: chunk }),
@@ -508,9 +574,10 @@ class Client implements GigwireClient {
   }
 
   async unwatchJobs(): Promise<void> {
-    this.jobsFilter = undefined;
-    // A watch belongs to a connection: without one there is nothing to end on the server.
-    if (this.phase !== 'open') return;
+    const watchQueued = this.withdrawJobsWatch();
+    // A watch belongs to a connection: without one there is nothing to end on the server, unless a
+    // watch waiting for the next connection would start one there.
+    if (this.phase !== 'open' && !watchQueued) return;
     await this.request('jobs.unwatch', {});
   }
 
@@ -541,9 +608,15 @@ class Client implements GigwireClient {
           throw withClientMsgId(error, clientMsgId);
         }
         // DISCONNECTED / TIMEOUT: the request queue already waits for the next connection.
-        if (error.code === 'UNAVAILABLE') {
+        if (error.code === 'UNAVAILABLE' || error.code === 'RATE_LIMITED') {
+          // Our own rate: the server says when; a busy room (no retryAfterMs): back off.
+          const retryAfterMs = error.details?.retryAfterMs;
           try {
-            await this.pause(backoffDelay(attempt - 1, this.reconnectOptions ?? DEFAULT_RECONNECT));
+            await this.pause(
+              typeof retryAfterMs === 'number' && retryAfterMs >= 0
+                ? retryAfterMs
+                : backoffDelay(attempt - 1, this.reconnectOptions ?? DEFAULT_RECONNECT),
+            );
           } catch (closed) {
             throw withClientMsgId(closed, clientMsgId);
           }
@@ -670,11 +743,13 @@ class Client implements GigwireClient {
     let answer: unknown;
     let timer: Timer | undefined;
     let cancel: (() => void) | undefined;
+    let waiting = true;
     try {
       // Bounded: a fetch that never settles (a refresh call on a dead network) would otherwise hold
-      // this attempt, and with it every reconnect, forever. A late answer is ignored.
+      // this attempt, and with it every reconnect, forever. The call itself goes on: the next caller
+      // waits for it rather than starting another.
       answer = await Promise.race([
-        this.getAccessToken({ reason, previous: this.token }),
+        this.sharedTokenCall(reason, () => waiting),
         new Promise<never>((_, reject) => {
           cancel = () => {
             clearTimeout(timer);
@@ -696,6 +771,7 @@ class Client implements GigwireClient {
     } catch (error) {
       throw tokenError(error);
     } finally {
+      waiting = false;
       clearTimeout(timer);
       if (cancel !== undefined) this.cancelOnClose.delete(cancel);
     }
@@ -710,6 +786,31 @@ class Client implements GigwireClient {
       }
     }
     throw new GigwireError(ClientErrorCode.TOKEN_UNAVAILABLE, 'getAccessToken returned no token');
+  }
+
+  /**
+   * The answer of the `getAccessToken` call in flight, or of a new one when none runs. A `connect`
+   * call may answer with a cached token, which will not do for a caller that needs a fresh one: that
+   * caller waits for it to settle and then asks, so calls still never overlap.
+   */
+  private async sharedTokenCall(reason: TokenReason, stillWaiting: () => boolean): Promise<unknown> {
+    const fresh = reason !== 'connect';
+    for (let call = this.tokenCall; call !== undefined; call = this.tokenCall) {
+      if (call.fresh || !fresh) return call.answer;
+      await call.answer.catch(() => undefined);
+      // Nobody would use the answer: a refresh made now would only spend a refresh token.
+      if (!stillWaiting()) return undefined;
+    }
+    const request: TokenRequest = { reason, previous: this.token };
+    // A synchronous throw becomes this call's rejection, shared like any answer.
+    const answer = new Promise<unknown>((resolve) => resolve(this.getAccessToken(request)));
+    const call = { answer, fresh };
+    this.tokenCall = call;
+    const settled = () => {
+      if (this.tokenCall === call) this.tokenCall = undefined;
+    };
+    answer.then(settled, settled);
+    return answer;
   }
 
   /** Resolves after `ms`; close() rejects it at once with CLOSED (and clears its timer). */
@@ -911,6 +1012,9 @@ class Client implements GigwireClient {
         return;
       }
       case 'hello':
+        // One per connection: a second would arm a second heartbeat and stable timer over the
+        // first ones, which then nothing clears, not even close().
+        if (this.current !== undefined) return;
         this.onHello(frame.d);
         break;
       case 'presence':
@@ -934,10 +1038,24 @@ class Client implements GigwireClient {
       case 'room.message':
         if (!this.rooms.onMessage(frame.d)) this.events.emit('room.message', frame.d);
         break;
+      case 'room.member':
+        this.onRoomMember(frame.d);
+        break;
       default:
         break;
     }
     this.events.emit('push', frame);
+  }
+
+  private onRoomMember({ roomId, userId, change }: Extract<ServerFrame, { t: 'room.member' }>['d']): void {
+    // Removed from the room (on another device, or by its creator): rejoining would be refused.
+    if (change !== 'removed' || userId !== this.current?.userId || !this.rooms.forget(roomId)) return;
+    this.events.emit('room.removed', {
+      roomId,
+      error: new GigwireError('FORBIDDEN', 'you were removed from the room', {
+        details: { roomId, userId, change },
+      }),
+    });
   }
 
   private onHello(hello: HelloPayload): void {
@@ -953,6 +1071,7 @@ class Client implements GigwireClient {
       perMs: (hello.limits.maxMessagesPerSecond * RATE_SAFETY) / 1000,
       at: now,
     };
+    this.queueTurn = false;
     const socket = this.socket;
     const stableAfterMs = this.reconnectOptions?.stableAfterMs;
     if (stableAfterMs !== undefined) {
@@ -966,7 +1085,14 @@ class Client implements GigwireClient {
 
     const reconnected = this.connections > 0;
     this.connections += 1;
-    for (const resume of this.resumers) resume();
+    // Each enqueue flushes: the first resume frame would otherwise let the app's queued requests out
+    // before the later resumers queued theirs (a newer jobs.watch of the app overtaken by the old one).
+    this.resuming = true;
+    try {
+      for (const resume of this.resumers) resume();
+    } finally {
+      this.resuming = false;
+    }
     this.flush();
     for (const waiter of this.waiters.splice(0)) waiter.resolve(hello);
     this.events.emit('hello', hello);
@@ -1011,26 +1137,77 @@ class Client implements GigwireClient {
         return;
       }
       // Not waiting for the reply: the server forgets a subscription only with the connection.
-      if (parsed.data.t === 'presence.unsubscribe')
-        for (const id of parsed.data.d.userIds) this.presence.delete(id);
-      if (parsed.data.t === 'jobs.unwatch') this.jobsFilter = undefined;
+      if (parsed.data.t === 'presence.unsubscribe') this.withdrawPresence(parsed.data.d.userIds);
+      if (parsed.data.t === 'jobs.unwatch') this.withdrawJobsWatch();
       const outgoing: Outgoing = {
         type,
         frame: parsed.data,
         resolve,
         reject,
+        timeoutMs,
         timer: undefined,
         id: undefined,
+        withdrawnUserIds: new Set(),
+        watchWithdrawn: false,
       };
-      outgoing.timer = setTimeout(() => this.expire(outgoing, timeoutMs), Math.min(timeoutMs, MAX_TIMER_MS));
+      // A resume frame, made at hello, may wait behind many others (every joined room) through no
+      // fault of the server: its timeout starts when it is sent. Anything else waits for a
+      // connection and is bounded from the call.
+      if (!urgent || this.phase !== 'open') this.startTimer(outgoing);
       (urgent ? this.urgent : this.queue).push(outgoing);
       this.flush();
     });
   }
 
+  private startTimer(outgoing: Outgoing): void {
+    outgoing.timer = setTimeout(
+      () => this.expire(outgoing, outgoing.timeoutMs),
+      Math.min(outgoing.timeoutMs, MAX_TIMER_MS),
+    );
+  }
+
+  /** Every request not yet answered: sent, or waiting to be. */
+  private *pending(): Iterable<Outgoing> {
+    yield* this.inFlight.values();
+    yield* this.urgent;
+    yield* this.queue;
+  }
+
+  /**
+   * The app no longer wants these users' presence: not restored, and a subscribe awaiting its ok
+   * no longer adds them. Returns whether an unsent subscribe holds one of them (it will start a
+   * subscription on the next connection, so an unsubscribe has to follow it).
+   */
+  private withdrawPresence(userIds: readonly string[]): boolean {
+    const withdrawn = new Set(userIds);
+    let unsent = false;
+    for (const id of withdrawn) this.presence.delete(id);
+    for (const outgoing of this.pending()) {
+      if (outgoing.frame.t !== 'presence.subscribe') continue;
+      for (const id of outgoing.frame.d.userIds) {
+        if (!withdrawn.has(id)) continue;
+        outgoing.withdrawnUserIds.add(id);
+        if (outgoing.id === undefined) unsent = true;
+      }
+    }
+    return unsent;
+  }
+
+  /** As withdrawPresence, for the job-board watch. */
+  private withdrawJobsWatch(): boolean {
+    let unsent = false;
+    this.jobsFilter = undefined;
+    for (const outgoing of this.pending()) {
+      if (outgoing.frame.t !== 'jobs.watch') continue;
+      outgoing.watchWithdrawn = true;
+      if (outgoing.id === undefined) unsent = true;
+    }
+    return unsent;
+  }
+
   /** Sends queued frames while connected and the rate bucket has tokens; waits for a token otherwise. */
   private flush(): void {
-    if (this.phase !== 'open' || this.flushTimer !== undefined) return;
+    if (this.phase !== 'open' || this.resuming || this.flushTimer !== undefined) return;
     const socket = this.socket;
     if (socket === undefined) return;
     while (this.urgent.length > 0 || this.queue.length > 0) {
@@ -1046,12 +1223,19 @@ class Client implements GigwireClient {
         }, waitMs);
         return;
       }
-      const outgoing = (this.urgent.length > 0 ? this.urgent : this.queue).shift();
+      // Turns while both wait: resume frames first, but a long resume (hundreds of rooms at the
+      // paced rate) must not hold the app's requests until they time out.
+      const fromQueue =
+        this.urgent.length === 0 ||
+        (this.queue.length > 0 && this.queueTurn && this.mayOvertakeResume(this.queue[0]));
+      const outgoing = (fromQueue ? this.queue : this.urgent).shift();
       if (outgoing === undefined) return;
+      this.queueTurn = !fromQueue;
       bucket.tokens -= 1;
       const id = this.allocateId();
       outgoing.id = id;
       this.inFlight.set(id, outgoing);
+      if (outgoing.timer === undefined) this.startTimer(outgoing);
       try {
         socket.send(this.codec.encode({ ...outgoing.frame, id } as ClientFrame, this.encoding));
       } catch (error) {
@@ -1065,6 +1249,16 @@ class Client implements GigwireClient {
         );
       }
     }
+  }
+
+  /**
+   * A queued jobs.watch / unwatch is the app's newer word than a resumed watch still waiting: sent
+   * before it, the server would end up with the older filter.
+   */
+  private mayOvertakeResume(outgoing: Outgoing | undefined): boolean {
+    const type = outgoing?.frame.t;
+    if (type !== 'jobs.watch' && type !== 'jobs.unwatch') return true;
+    return !this.urgent.some((waiting) => waiting.frame.t === 'jobs.watch');
   }
 
   private allocateId(): number {
@@ -1132,12 +1326,14 @@ class Client implements GigwireClient {
     }
     const frame = outgoing.frame;
     if (frame.t === 'presence.subscribe') {
-      for (const id of frame.d.userIds) this.presence.add(id);
+      // An unsubscribe made meanwhile is the app's latest word (and reached the server after this).
+      const withdrawn = outgoing.withdrawnUserIds;
+      for (const id of frame.d.userIds) if (!withdrawn.has(id)) this.presence.add(id);
       for (const state of (parsed.data as ReplyPayload<'presence.subscribe'>).presence) {
-        this.events.emit('presence', state);
+        if (!withdrawn.has(state.userId)) this.events.emit('presence', state);
       }
     } else if (frame.t === 'jobs.watch') {
-      this.jobsFilter = frame.d;
+      if (!outgoing.watchWithdrawn) this.jobsFilter = frame.d;
     } else if (frame.t === 'auth.refresh') {
       this.scheduleRefresh((parsed.data as ReplyPayload<'auth.refresh'>).expiresAt);
     }

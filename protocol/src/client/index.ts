@@ -37,6 +37,7 @@ export {
   type RequestArgs,
   type RequestOptions,
   type RequestPayload,
+  type RoomRemovedEvent,
   type SendMessageOptions,
   type SentMessage,
   type TokenReason,

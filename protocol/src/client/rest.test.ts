@@ -458,6 +458,21 @@ describe('tokens, timeouts and aborts', () => {
     await expect(client.acceptBid(BID, { signal: controller.signal })).rejects.toBe(reason);
     expect(sent).toHaveLength(1);
   });
+
+  it('an abort while accessToken() is pending sends nothing', async () => {
+    const controller = new AbortController();
+    const reason = new Error('user cancelled');
+    let giveToken: (token: string) => void = () => undefined;
+    const { client, sent } = setup([json(201, contract)], {
+      accessToken: () => new Promise<string>((resolve) => (giveToken = resolve)),
+    });
+    const accepted = client.acceptBid(BID, { signal: controller.signal });
+    await Promise.resolve();
+    controller.abort(reason);
+    giveToken('token-1');
+    await expect(accepted).rejects.toBe(reason);
+    expect(sent).toHaveLength(0);
+  });
 });
 
 it('RestError is a GigwireError', () => {

@@ -372,6 +372,9 @@ class RestTransport {
     init: { method: string; headers: Record<string, string>; body: string | undefined },
     signal: AbortSignal | undefined,
   ): Promise<Attempt> {
+    // The caller may have aborted while the token was awaited: an abort listener added to an
+    // already-aborted signal never fires, so the command would go out all the same.
+    signal?.throwIfAborted();
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(TIMEOUT_REASON), this.timeoutMs);
     const forward = () => controller.abort(signal?.reason);

@@ -18,6 +18,7 @@ function fakeServer(stored: number) {
   const emitted: number[] = [];
   const joins: (number | undefined)[] = [];
   const historyCalls: [number, number][] = [];
+  const removed: string[] = [];
   const ports: RoomTrackerPorts = {
     join: async (_roomId, sinceSeq) => {
       joins.push(sinceSeq);
@@ -35,8 +36,9 @@ function fakeServer(stored: number) {
     onError: (error) => {
       throw error;
     },
+    onRemoved: (roomId) => removed.push(roomId),
   };
-  return { ports, emitted, joins, historyCalls };
+  return { ports, emitted, joins, historyCalls, removed };
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -138,25 +140,46 @@ describe('RoomTracker', () => {
     expect(server.emitted).toEqual([6]);
   });
 
-  it('does not retry a rejoin refused for good (FORBIDDEN: removed from the room), and reports it', async () => {
-    const server = fakeServer(1);
-    const errors: unknown[] = [];
-    let calls = 0;
-    const tracker = new RoomTracker({
-      ...server.ports,
-      join: async (roomId, sinceSeq, resume) => {
-        calls += 1;
-        if (resume) throw Object.assign(new Error('not a member'), { code: 'FORBIDDEN' });
-        return server.ports.join(roomId, sinceSeq, resume);
-      },
-      onError: (error) => errors.push(error),
-      delay: async () => undefined,
-    });
-    await tracker.join(ROOM);
-    tracker.resume();
-    for (let i = 0; i < 5; i++) await settle();
-    expect(calls).toBe(2);
-    expect(errors).toHaveLength(1);
+  it.each(['FORBIDDEN', 'NOT_FOUND'])(
+    'does not retry a rejoin refused %s (removed from the room): untracks it and reports it as removed',
+    async (code) => {
+      const server = fakeServer(1);
+      const errors: unknown[] = [];
+      let calls = 0;
+      const tracker = new RoomTracker({
+        ...server.ports,
+        join: async (roomId, sinceSeq, resume) => {
+          calls += 1;
+          if (resume) throw Object.assign(new Error('not a member'), { code });
+          return server.ports.join(roomId, sinceSeq, resume);
+        },
+        onError: (error) => errors.push(error),
+        delay: async () => undefined,
+      });
+      await tracker.join(ROOM);
+      tracker.resume();
+      for (let i = 0; i < 5; i++) await settle();
+      expect(calls).toBe(2);
+      expect(errors).toEqual([]);
+      expect(server.removed).toEqual([ROOM]);
+      // Not joined again at the next reconnect, and its pushes are no longer the tracker's.
+      expect(tracker.joined).toEqual([]);
+      tracker.resume();
+      await settle();
+      expect(calls).toBe(2);
+      expect(tracker.onMessage(message(2))).toBe(false);
+    },
+  );
+
+  it('keys rooms in lower case, as the server names them, whatever case the app joins and leaves with', async () => {
+    const server = fakeServer(3);
+    const tracker = new RoomTracker(server.ports);
+    await tracker.join(ROOM.toUpperCase());
+    expect(tracker.joined).toEqual([ROOM]);
+    for (const seq of [4, 4, 5]) expect(tracker.onMessage(message(seq))).toBe(true);
+    expect(server.emitted).toEqual([4, 5]);
+    await tracker.leave(ROOM.toUpperCase());
+    expect(tracker.joined).toEqual([]);
   });
 
   it('stops retrying once a newer reconnect resumed, or the room was left', async () => {

@@ -9,7 +9,10 @@
  * reconnect takes over: given up, the room would stay joined in the app and silent on the wire.
  * A first join that fails forgets the room again (the app was told it failed, so nothing may be
  * rejoined behind its back); after a TIMEOUT, which may have joined on the server all the same, a
- * best-effort `room.leave` follows.
+ * best-effort `room.leave` follows. A rejoin refused for good (FORBIDDEN, NOT_FOUND: the user was
+ * removed from the room, or it is gone) untracks the room and tells the client through `onRemoved`.
+ * Room ids are lower-cased on the way in, as the RoomId schema does to what goes on the wire: the
+ * server's pushes name rooms in lower case, so an upper-case key would match none of them.
  */
 import type { RoomMessage } from '../frames.js';
 
@@ -22,6 +25,8 @@ export interface RoomTrackerPorts {
   readonly history: (roomId: string, beforeSeq: number, limit: number) => Promise<RoomHistoryReply>;
   readonly emit: (message: RoomMessage) => void;
   readonly onError: (error: unknown) => void;
+  /** A tracked room was untracked because the server refused it for good; `error` says why. */
+  readonly onRemoved: (roomId: string, error: unknown) => void;
   /** Waits between rejoin attempts (default setTimeout); the client's rejects once it is closed, which ends the loop. */
   readonly delay?: (ms: number) => Promise<void>;
 }
@@ -31,6 +36,11 @@ const PASSING = new Set(['UNAVAILABLE', 'RATE_LIMITED', 'INTERNAL', 'TIMEOUT']);
 const errorCode = (error: unknown) =>
   typeof error === 'object' && error !== null ? String((error as { code?: unknown }).code) : undefined;
 const isPassing = (error: unknown) => PASSING.has(errorCode(error) ?? '');
+/** Error codes of a rejoin that mean the user is no longer in the room (or it is gone): never retried. */
+const REFUSED_FOR_GOOD = new Set(['FORBIDDEN', 'NOT_FOUND']);
+const isRefusedForGood = (error: unknown) => REFUSED_FOR_GOOD.has(errorCode(error) ?? '');
+/** As the RoomId and UserId schemas do: UUIDs are compared as lower-case strings. */
+export const canonicalId = (id: string) => id.toLowerCase();
 const REJOIN_FIRST_DELAY_MS = 250;
 const REJOIN_MAX_DELAY_MS = 5_000;
 const defaultDelay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -59,7 +69,8 @@ export class RoomTracker {
   }
 
   /** Joins (or rejoins) a room; resolves with the server's lastSeq at the join. */
-  async join(roomId: string): Promise<RoomJoinReply> {
+  async join(anyCaseRoomId: string): Promise<RoomJoinReply> {
+    const roomId = canonicalId(anyCaseRoomId);
     const known = this.rooms.get(roomId);
     if (known !== undefined) return known.firstJoin ?? this.joinTracked(roomId, known, false);
     // Tracked before the answer: pushes that overtake the reply are held, not lost.
@@ -95,9 +106,18 @@ export class RoomTracker {
     throw error;
   }
 
-  async leave(roomId: string): Promise<void> {
+  async leave(anyCaseRoomId: string): Promise<void> {
+    const roomId = canonicalId(anyCaseRoomId);
     this.rooms.delete(roomId);
     await this.ports.leave(roomId);
+  }
+
+  /**
+   * The server took the user out of the room (a `room.member` removal naming them): untrack it
+   * without a `room.leave`. Returns whether it was tracked.
+   */
+  forget(anyCaseRoomId: string): boolean {
+    return this.rooms.delete(canonicalId(anyCaseRoomId));
   }
 
   /** After a reconnect: join every room again from its last seq. */
@@ -114,6 +134,13 @@ export class RoomTracker {
         await this.joinTracked(roomId, room, true);
         return;
       } catch (error) {
+        if (current() && isRefusedForGood(error)) {
+          // Rejoined at every reconnect it would be refused every time, and the app would show a
+          // room that stays silent: untrack it and say so.
+          this.rooms.delete(roomId);
+          this.ports.onRemoved(roomId, error);
+          return;
+        }
         if (!current() || !isPassing(error)) {
           this.ports.onError(error);
           return;
@@ -132,11 +159,12 @@ export class RoomTracker {
 
   /** A `room.message` push. Returns false when the room is not tracked (the caller emits it raw). */
   onMessage(message: RoomMessage): boolean {
-    const room = this.rooms.get(message.roomId);
+    const roomId = canonicalId(message.roomId);
+    const room = this.rooms.get(roomId);
     if (room === undefined) return false;
     if (room.lastSeq !== undefined && message.seq <= room.lastSeq) return true;
     room.pending.set(message.seq, message);
-    this.drain(message.roomId, room);
+    this.drain(roomId, room);
     return true;
   }
 
