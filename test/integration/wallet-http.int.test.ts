@@ -6,6 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { startTestNode, type TestNode } from '../support/context.js';
@@ -130,6 +131,23 @@ describe('wallet over REST', () => {
     expect((await transfer(payer.accessToken, key, { ...body, amount: 8 })).status).toBe(422);
     const missing = await api.post('/v1/wallet/transfers', body, payer.accessToken);
     expect(missing.status).toBe(400);
+
+    // Days later the key's record is pruned; the ledger still binds the key to that transfer.
+    const db = new pg.Client({ connectionString: node.db.url });
+    await db.connect();
+    try {
+      await db.query('delete from idempotency_keys where user_id = $1 and key = $2', [payer.id, key]);
+    } finally {
+      await db.end();
+    }
+    const again = await transfer(payer.accessToken, key, body);
+    expect(again.status).toBe(201);
+    const transactionId = (answer: { body: Record<string, unknown> } | undefined) =>
+      (answer?.body.transaction as { id?: string } | undefined)?.id;
+    expect(transactionId(again)).toBeDefined();
+    expect(transactionId(again)).toBe(transactionId(created[0]));
+    expect((await api.get<WalletBody>('/v1/wallet', payee.accessToken)).body.available).toBe(7);
+    expect((await transfer(payer.accessToken, key, { ...body, amount: 9 })).status).toBe(422);
   });
 
   it('refuses transfers to yourself (400), to unknown users (404) and answers problem+json', async () => {
