@@ -32,8 +32,10 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/web/dist ./web/dist
 USER node
 EXPOSE 3000
-# Probes readiness without curl (not in the slim image).
+# Probes liveness without curl (not in the slim image): a database or Redis outage must not mark
+# every node unhealthy at once (an orchestrator would restart them all); load balancers use
+# /health/ready.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # node directly (not npm) so SIGTERM reaches gigwire and the graceful shutdown runs.
 CMD ["node", "dist/src/bin/main.js"]

@@ -88,3 +88,29 @@ describe('loadConfig', () => {
     expect(problemLine({ REDIS_PREFIX: 'a b*' })).toContain('REDIS_PREFIX must be 1-32 characters');
   });
 });
+
+describe('payment webhooks in production', () => {
+  const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
+
+  it('refuses the public development secret when NODE_ENV=production, except on a gateway', () => {
+    for (const role of ['all', 'api', 'worker']) {
+      expect(() => load({ NODE_ENV: 'production', ROLE: role }), role).toThrow(ConfigError);
+      expect(() => load({ NODE_ENV: 'production', ROLE: role }), role).toThrow(/PAYMENTS_WEBHOOK_SECRETS/);
+    }
+    expect(load({ NODE_ENV: 'production', ROLE: 'gateway' }).role).toBe('gateway');
+    const configured = load({ NODE_ENV: 'production', PAYMENTS_WEBHOOK_SECRETS: secret });
+    expect(configured.payments.developmentWebhookSecret).toBe(false);
+    // Outside production the development secret still works out of the box.
+    expect(load({}).payments.developmentWebhookSecret).toBe(true);
+  });
+
+  it('posts sandbox webhooks to PAYMENTS_WEBHOOK_URL when set, else PUBLIC_URL', () => {
+    expect(load({ PUBLIC_URL: 'http://localhost:8080/' }).payments.webhookBaseUrl).toBe(
+      'http://localhost:8080',
+    );
+    expect(
+      load({ PUBLIC_URL: 'http://localhost:8080', PAYMENTS_WEBHOOK_URL: 'http://api:3000/' }).payments
+        .webhookBaseUrl,
+    ).toBe('http://api:3000');
+  });
+});

@@ -365,6 +365,14 @@ export const settings = {
     webhookSecrets,
     'Comma-separated Standard Webhooks secrets (`whsec_` + base64 of ≥ 24 bytes) that may sign provider webhooks, newest first (two during a rotation; the sandbox signs with the first). Unset: a fixed development secret, with a warning at start.',
   ),
+  PAYMENTS_WEBHOOK_URL: setting(
+    urlWithScheme(['http:', 'https:']),
+    'Base URL the sandbox provider posts its signed webhooks to (`…/v1/payments/webhook`), when PUBLIC_URL is not reachable from the worker (compose: `http://api:3000`). Default: PUBLIC_URL, else this node.',
+  ),
+  NODE_ENV: setting(
+    z.string().trim().min(1),
+    'Only `production` matters here (the Docker image sets it): it makes PAYMENTS_WEBHOOK_SECRETS required on processes that take webhooks (roles all and api) or send them (worker), since the development secret is public.',
+  ),
   PAYMENTS_PROVIDER_TIMEOUT_MS: setting(
     wholeNumber(100, 120_000),
     'Milliseconds a call to the payment provider may take before it counts as failed (and is retried); 5 failures in a row open the circuit breaker for 30 s.',
@@ -569,6 +577,16 @@ export function loadConfig(
     if (parsed.ROLE !== 'all' && parsed.ROLE !== 'gateway')
       problems.push('GATEWAY_PROCESSES above 1 needs ROLE all or gateway');
   }
+  if (
+    parsed.NODE_ENV === 'production' &&
+    parsed.PAYMENTS_WEBHOOK_SECRETS === undefined &&
+    parsed.ROLE !== 'gateway'
+  ) {
+    // Anyone could sign a charge.succeeded for their own top-up with the public development secret.
+    problems.push(
+      'PAYMENTS_WEBHOOK_SECRETS must be set when NODE_ENV=production (the development secret is public; make one with: echo whsec_$(openssl rand -base64 32))',
+    );
+  }
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 
   const p = parsed as Parsed;
@@ -648,7 +666,7 @@ export function loadConfig(
       provider: withDefault('PAYMENTS_PROVIDER'),
       webhookSecrets: p.PAYMENTS_WEBHOOK_SECRETS ?? [DEVELOPMENT_WEBHOOK_SECRET],
       developmentWebhookSecret: p.PAYMENTS_WEBHOOK_SECRETS === undefined,
-      webhookBaseUrl: p.PUBLIC_URL?.replace(/\/+$/, ''),
+      webhookBaseUrl: (p.PAYMENTS_WEBHOOK_URL ?? p.PUBLIC_URL)?.replace(/\/+$/, ''),
       providerTimeoutMs: withDefault('PAYMENTS_PROVIDER_TIMEOUT_MS'),
       sandboxWebhookDelayMs: withDefault('SANDBOX_WEBHOOK_DELAY_MS'),
       sandboxLatencyMs: withDefault('SANDBOX_LATENCY_MS'),

@@ -33,10 +33,23 @@ describe('docker-compose.yml', () => {
       ['-f', resolve(root, 'docker-compose.yml'), 'config'],
       {
         cwd: root,
+        env: { ...process.env, PAYMENTS_WEBHOOK_SECRETS: `whsec_${Buffer.alloc(32, 7).toString('base64')}` },
       },
     );
     for (const service of ['postgres', 'redis', 'api', 'gateway-1', 'gateway-2', 'worker', 'proxy'])
       expect(stdout).toContain(`  ${service}:`);
     expect(stdout).toContain('ROLE: gateway');
+    expect(stdout).toContain('PAYMENTS_WEBHOOK_URL: http://api:3000');
+  });
+
+  it('refuses to start without a webhook secret of its own (the image runs with NODE_ENV=production)', async () => {
+    const binary = await ensureProgram(
+      { command: 'docker-compose', debianPackage: 'docker-compose' },
+      { install: process.getuid?.() === 0, searchPath: process.env.PATH ?? '/usr/bin' },
+    );
+    const { PAYMENTS_WEBHOOK_SECRETS: _unset, ...env } = process.env;
+    await expect(
+      promisify(execFile)(binary, ['-f', resolve(root, 'docker-compose.yml'), 'config'], { cwd: root, env }),
+    ).rejects.toThrow(/PAYMENTS_WEBHOOK_SECRETS/);
   });
 });
