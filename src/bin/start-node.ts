@@ -158,6 +158,24 @@ function createServices(
  * Starts everything this process runs. On failure, what was already started is stopped before the
  * error propagates, so a failed start leaves no child process behind.
  */
+/**
+ * Binds REDIS_PREFIX to this installation (its database) the first time, and refuses to start
+ * against a prefix another installation holds: two deployments sharing one Redis under one prefix
+ * would share presence leases (each placing rooms on the other's gateways), bus channels and task
+ * queues (one's workers taking the other's mail and payments), and fail half their requests with no
+ * error anywhere.
+ */
+async function claimRedisPrefix(redis: Redis, prefix: string, installationId: string): Promise<void> {
+  const key = `${prefix}:installation`;
+  await redis.set(key, installationId, 'NX');
+  const holder = await redis.get(key);
+  if (holder !== installationId) {
+    throw new Error(
+      `REDIS_PREFIX "${prefix}" belongs to another installation (${holder}) on this Redis: give this deployment its own REDIS_PREFIX, or, if that installation is gone for good, delete the key ${key}`,
+    );
+  }
+}
+
 export async function startNode(
   config: Config,
   log: Logger,
@@ -209,6 +227,7 @@ export async function startNode(
 
     await migrateToLatest(dbHandle.db, log);
     const installation = await ensureInstallation(dbHandle.db);
+    await claimRedisPrefix(redis, config.redisPrefix, installation.id);
     const boots = await redis.incr(`${config.redisPrefix}:boots`);
     const redisKind = managedRedis === undefined ? 'external' : 'managed';
     log.info(
