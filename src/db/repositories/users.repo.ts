@@ -61,6 +61,11 @@ export function findUserById(db: Db, id: UserId): Promise<UserRow | undefined> {
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** The user's row, locked until the transaction ends (a read-merge-write of their profile). */
+export function lockUserById(trx: Transaction<Database>, id: UserId): Promise<UserRow | undefined> {
+  return trx.selectFrom('users').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
 /** Several users in one query (the per-tick batch of GET /v1/me); rows in no particular order. */
 export function findUsersByIds(db: Db, ids: readonly UserId[]): Promise<UserRow[]> {
   if (ids.length === 0) return Promise.resolve([]);

@@ -10,7 +10,7 @@
  *    (a crash between push and mark pushes again: clients dedupe by its stable id);
  * 3. the digest task is enqueued, keyed by the digest, so a rerun adds nothing.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { NotificationPayload } from '../../../protocol/src/frames.js';
 import {
   BidId,
@@ -52,7 +52,7 @@ import {
 } from '../../db/repositories/notifications.repo.js';
 import { insertEmailOnce } from '../../db/repositories/outbox.repo.js';
 import { findPayment } from '../../db/repositories/payments.repo.js';
-import { findUserById } from '../../db/repositories/users.repo.js';
+import { findUserById, lockUserById } from '../../db/repositories/users.repo.js';
 import type { EmailPreference } from '../../db/tables/notifications.table.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import { NOTIFICATIONS_READ_TOPIC, NOTIFICATIONS_TOPIC } from '../../platform/bus/topics.js';
@@ -137,7 +137,7 @@ export const toNotification = (row: NotificationRow): Notification => ({
 
 /** The user's effective preference for every type (defaults where nothing is stored). */
 export async function preferencesOf(
-  db: Kysely<Database>,
+  db: Kysely<Database> | Transaction<Database>,
   userId: UserId,
 ): Promise<Record<NotificationType, NotificationPreference>> {
   const stored = await listPreferences(db, userId);
@@ -426,31 +426,36 @@ export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus
     updatePreferences: async (
       userId: UserId,
       update: UpdateNotificationPreferences,
-    ): Promise<NotificationPreferences> => {
-      const current = await preferencesOf(db, userId);
-      const rows: { type: NotificationType; inApp: boolean; email: EmailPreference }[] = [];
-      for (const [type, patch] of Object.entries(update.preferences) as [
-        NotificationType,
-        { inApp?: boolean; email?: EmailPreference } | undefined,
-      ][]) {
-        if (patch === undefined) continue;
-        if (ALWAYS_EMAILED.has(type) && patch.email !== undefined && patch.email !== 'always') {
-          throw new AppError(
-            'VALIDATION_FAILED',
-            `${type} is always emailed: its mail cannot be turned off`,
-            {
-              details: { field: `preferences.${type}.email` },
-            },
-          );
+    ): Promise<NotificationPreferences> =>
+      // The user's row locked while merged: two updates at once (inApp from one device, email from
+      // another) would otherwise each write back the other's field as it was, losing one.
+      db.transaction().execute(async (trx) => {
+        if ((await lockUserById(trx, userId)) === undefined)
+          throw new AppError('UNAUTHORIZED', 'invalid access token');
+        const current = await preferencesOf(trx, userId);
+        const rows: { type: NotificationType; inApp: boolean; email: EmailPreference }[] = [];
+        for (const [type, patch] of Object.entries(update.preferences) as [
+          NotificationType,
+          { inApp?: boolean; email?: EmailPreference } | undefined,
+        ][]) {
+          if (patch === undefined) continue;
+          if (ALWAYS_EMAILED.has(type) && patch.email !== undefined && patch.email !== 'always') {
+            throw new AppError(
+              'VALIDATION_FAILED',
+              `${type} is always emailed: its mail cannot be turned off`,
+              {
+                details: { field: `preferences.${type}.email` },
+              },
+            );
+          }
+          rows.push({
+            type,
+            inApp: patch.inApp ?? current[type].inApp,
+            email: patch.email ?? current[type].email,
+          });
         }
-        rows.push({
-          type,
-          inApp: patch.inApp ?? current[type].inApp,
-          email: patch.email ?? current[type].email,
-        });
-      }
-      await upsertPreferences(db, userId, rows, clock.now());
-      return { preferences: await preferencesOf(db, userId) };
-    },
+        await upsertPreferences(trx, userId, rows, clock.now());
+        return { preferences: await preferencesOf(trx, userId) };
+      }),
   };
 }

@@ -4,7 +4,7 @@
  * (adding someone back is how a contact request is accepted). Removing a contact is announced on
  * the bus so every node stops the presence pushes between the two at once.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { RatingSummary, UserPerformance } from '../../../protocol/src/rest/reviews.js';
 import type {
@@ -18,10 +18,10 @@ import type {
 import type { Database } from '../../db/database.js';
 import {
   addContactWithin,
-  findUserById,
   findUsersByIds,
   lastSeenOf,
   listContacts,
+  lockUserById,
   mutualContactIdsAmong,
   removeContact,
   searchDocumentOf,
@@ -47,6 +47,31 @@ export function searchTerms(q: string | undefined): string[] {
     .split(/[^\p{L}\p{N}]+/u)
     .filter((term) => term !== '')
     .slice(0, 8);
+}
+
+/** A PATCH /v1/me inside the caller's transaction, the row locked while merged. */
+async function updateMeIn(trx: Transaction<Database>, userId: UserId, patch: UpdateMeRequest): Promise<Me> {
+  const user = await lockUserById(trx, userId);
+  if (user === undefined) throw new AppError('UNAUTHORIZED', 'invalid access token');
+  const next = {
+    display_name: patch.displayName === undefined ? user.display_name : patch.displayName,
+    bio: patch.bio === undefined ? user.bio : patch.bio,
+    avatar_url: patch.avatarUrl === undefined ? user.avatar_url : patch.avatarUrl,
+    location: patch.location === undefined ? user.location : patch.location,
+    skills: patch.skills === undefined ? user.skills : [...new Set(patch.skills)],
+    hourly_rate_amount:
+      patch.hourlyRate === undefined ? user.hourly_rate_amount : (patch.hourlyRate?.amount ?? null),
+    hourly_rate_currency:
+      patch.hourlyRate === undefined ? user.hourly_rate_currency : (patch.hourlyRate?.currency ?? null),
+    availability: patch.availability === undefined ? user.availability : patch.availability,
+    portfolio_links: patch.portfolioLinks === undefined ? user.portfolio_links : patch.portfolioLinks,
+  };
+  const updated = await updateUser(trx, userId, {
+    ...next,
+    search_document: searchDocumentOf({ username: user.username, ...next }),
+  });
+  if (updated === undefined) throw new AppError('UNAUTHORIZED', 'invalid access token');
+  return toMe(updated);
 }
 
 export function createUserService(deps: {
@@ -114,27 +139,9 @@ export function createUserService(deps: {
     },
 
     async updateMe(userId: UserId, patch: UpdateMeRequest): Promise<Me> {
-      const user = await findUserById(db, userId);
-      if (user === undefined) throw new AppError('UNAUTHORIZED', 'invalid access token');
-      const next = {
-        display_name: patch.displayName === undefined ? user.display_name : patch.displayName,
-        bio: patch.bio === undefined ? user.bio : patch.bio,
-        avatar_url: patch.avatarUrl === undefined ? user.avatar_url : patch.avatarUrl,
-        location: patch.location === undefined ? user.location : patch.location,
-        skills: patch.skills === undefined ? user.skills : [...new Set(patch.skills)],
-        hourly_rate_amount:
-          patch.hourlyRate === undefined ? user.hourly_rate_amount : (patch.hourlyRate?.amount ?? null),
-        hourly_rate_currency:
-          patch.hourlyRate === undefined ? user.hourly_rate_currency : (patch.hourlyRate?.currency ?? null),
-        availability: patch.availability === undefined ? user.availability : patch.availability,
-        portfolio_links: patch.portfolioLinks === undefined ? user.portfolio_links : patch.portfolioLinks,
-      };
-      const updated = await updateUser(db, userId, {
-        ...next,
-        search_document: searchDocumentOf({ username: user.username, ...next }),
-      });
-      if (updated === undefined) throw new AppError('UNAUTHORIZED', 'invalid access token');
-      return toMe(updated);
+      // Locked while merged: two PATCHes at once (bio from one tab, location from another) would
+      // otherwise each write back the other's field as it was before, losing one of them.
+      return db.transaction().execute((trx) => updateMeIn(trx, userId, patch));
     },
 
     /**
