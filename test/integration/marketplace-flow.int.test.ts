@@ -462,6 +462,49 @@ describe('the marketplace flow over REST and WebSocket', () => {
     );
   });
 
+  it('hires no locked worker and takes no bid on a locked hirer’s job', async () => {
+    const hirer = await registerUser(api, { roles: ['hirer'] });
+    const worker = await registerUser(api, { roles: ['worker'] });
+    await topUp(hirer, 5_000);
+    const newJob = () =>
+      api.post<Json>(
+        '/v1/jobs',
+        {
+          title: 'Flyer',
+          description: 'One page.',
+          categoryId,
+          skills: ['illustration'],
+          budget: { kind: 'fixed', amount: 900, currency: 'USD' },
+          remote: true,
+        },
+        hirer.accessToken,
+      );
+    const job = await newJob();
+    const bid = await post(`/v1/jobs/${job.body.id}/bids`, worker.accessToken, {
+      amount: 900,
+      deliveryDays: 3,
+      coverLetter: 'Happy to.',
+    });
+    expect(bid.status).toBe(201);
+    expect((await post(`/v1/admin/users/${worker.id}/lock`, adminToken)).status).toBe(204);
+    const accept = await post(`/v1/bids/${bid.body.id}/accept`, hirer.accessToken);
+    expect(accept.status).toBe(409);
+    expect(accept.body).toMatchObject({ code: 'CONFLICT', reason: 'WORKER_LOCKED' });
+    expect(await wallet(hirer)).toBe(5_000);
+    expect((await api.get<Json>(`/v1/jobs/${job.body.id}`, hirer.accessToken)).body.status).toBe('open');
+
+    // The mirror: a locked hirer's open job takes no bids.
+    const other = await registerUser(api, { roles: ['worker'] });
+    const second = await newJob();
+    expect((await post(`/v1/admin/users/${hirer.id}/lock`, adminToken)).status).toBe(204);
+    const late = await post(`/v1/jobs/${second.body.id}/bids`, other.accessToken, {
+      amount: 900,
+      deliveryDays: 3,
+      coverLetter: 'Me too.',
+    });
+    expect(late.status).toBe(404);
+  });
+
   it('accepts a bid only at the version the hirer saw (If-Match), and an admin who is a party cannot resolve', async () => {
     const hirer = await registerUser(api, { roles: ['hirer'] });
     const worker = await registerUser(api, { roles: ['worker'] });

@@ -66,6 +66,23 @@ export function lockUserById(trx: Transaction<Database>, id: UserId): Promise<Us
   return trx.selectFrom('users').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
+/**
+ * Whether the user's account is locked, read under FOR SHARE: an admin's lock (an UPDATE of the row)
+ * waits for the caller's transaction, or the caller sees the lock it waited for. undefined: no user.
+ */
+export async function lockedAtShared(
+  trx: Transaction<Database>,
+  id: UserId,
+): Promise<Date | null | undefined> {
+  const row = await trx
+    .selectFrom('users')
+    .select('locked_at')
+    .where('id', '=', id)
+    .forShare()
+    .executeTakeFirst();
+  return row === undefined ? undefined : row.locked_at;
+}
+
 /** Several users in one query (the per-tick batch of GET /v1/me); rows in no particular order. */
 export function findUsersByIds(db: Db, ids: readonly UserId[]): Promise<UserRow[]> {
   if (ids.length === 0) return Promise.resolve([]);

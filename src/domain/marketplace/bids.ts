@@ -19,6 +19,7 @@ import {
 } from '../../db/repositories/bids.repo.js';
 import { findJob, lockJob } from '../../db/repositories/jobs.repo.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
+import { lockedAtShared } from '../../db/repositories/users.repo.js';
 import type { BidStatus } from '../../db/tables/marketplace.table.js';
 import { AppError } from '../../platform/errors.js';
 import { decodeCursor, pageOf } from '../pagination.js';
@@ -97,6 +98,10 @@ export async function placeBidIn(
   const now = deps.clock.now();
   const job = await lockJob(trx, jobId, 'share');
   if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
+  // A locked hirer's jobs are gone with their profile: nobody would ever accept the bid.
+  if ((await lockedAtShared(trx, job.hirer_id as UserId)) !== null) {
+    throw new AppError('NOT_FOUND', 'no such job');
+  }
   orThrow(canBidOn(job, actor));
   let row: BidRow;
   try {

@@ -31,6 +31,7 @@ import {
 import { lockJob, updateJobIfVersion } from '../../db/repositories/jobs.repo.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
 import { addRoomMembers, insertRoom } from '../../db/repositories/rooms.repo.js';
+import { lockedAtShared } from '../../db/repositories/users.repo.js';
 import type { ContractActorKind, ContractStateColumn, JobStatus } from '../../db/tables/marketplace.table.js';
 import { AppError, isAppError } from '../../platform/errors.js';
 import { decodeCursor, pageOf } from '../pagination.js';
@@ -326,6 +327,13 @@ export async function acceptBidIn(
   if (job.status !== 'open') {
     throw new AppError('INVALID_TRANSITION', `cannot accept a bid on a job that is ${job.status}`, {
       details: { reason: 'JOB_NOT_OPEN', state: job.status, event: 'accept' },
+    });
+  }
+  // A locked worker (an admin ended their account's use) cannot be hired: their profile is gone
+  // and nobody would deliver, while the escrow would hold the hirer's money.
+  if ((await lockedAtShared(trx, bid.worker_id as UserId)) !== null) {
+    throw new AppError('CONFLICT', "the worker's account is locked; this bid cannot be accepted", {
+      details: { reason: 'WORKER_LOCKED' },
     });
   }
   const contractId = randomUUID() as ContractId;
