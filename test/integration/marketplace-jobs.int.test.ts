@@ -15,6 +15,7 @@ import { findCategoryBySlug } from '../../src/db/repositories/jobs.repo.js';
 import {
   bidsOfJob,
   getBid,
+  MAX_BIDS_PER_WORKER_PER_JOB,
   myBids,
   placeBid,
   updateBid,
@@ -198,6 +199,18 @@ describe('bids', () => {
     await withdrawBid(deps, worker, first.id);
     const second = await placeBid(deps, worker, job.id, { ...bidInput, amount: 40_000n });
     expect(second.id).not.toBe(first.id);
+    // Bid, withdraw, bid again: a few times, not forever (each bid notifies the hirer).
+    let latest = second;
+    for (let placed = 2; placed < MAX_BIDS_PER_WORKER_PER_JOB; placed++) {
+      await withdrawBid(deps, worker, latest.id);
+      latest = await placeBid(deps, worker, job.id, bidInput);
+    }
+    await withdrawBid(deps, worker, latest.id);
+    expect(await refusalOf(placeBid(deps, worker, job.id, bidInput))).toMatchObject({
+      code: 'CONFLICT',
+      details: { reason: 'BID_LIMIT', limit: MAX_BIDS_PER_WORKER_PER_JOB },
+    });
+    expect(await eventsOf('bid.placed', 'bidId', latest.id)).toHaveLength(1);
 
     await closeJob(deps, hirer, job.id);
     const late = await newUser('worker');

@@ -105,6 +105,17 @@ export interface BidListQuery {
   readonly limit: number;
 }
 
+/** How many bids (withdrawn and decided ones included) a worker has placed on a job. */
+export async function countBidsOfWorker(db: Db, jobId: JobId, workerId: UserId): Promise<number> {
+  const row = await db
+    .selectFrom('bids')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('job_id', '=', jobId)
+    .where('worker_id', '=', workerId)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
 /** Newest first, keyset on (created_at, id); by job, by worker, or both. */
 export function listBids(db: Db, query: BidListQuery): Promise<BidRow[]> {
   let q = db.selectFrom('bids').selectAll();

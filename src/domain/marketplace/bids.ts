@@ -10,6 +10,7 @@ import type { Database } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import {
   type BidRow,
+  countBidsOfWorker,
   findBid,
   insertBid,
   listBids,
@@ -25,6 +26,9 @@ import { AppError } from '../../platform/errors.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { type MarketplaceDeps, MarketplaceEvent } from './jobs.js';
 import { type Actor, canBidOn, canChangeBid, canSeeBid, checkAmount } from './rules.js';
+
+/** Bids one worker may place on one job in all, withdrawn ones included. */
+export const MAX_BIDS_PER_WORKER_PER_JOB = 5;
 
 export interface Bid {
   readonly id: BidId;
@@ -103,6 +107,17 @@ export async function placeBidIn(
     throw new AppError('NOT_FOUND', 'no such job');
   }
   orThrow(canBidOn(job, actor));
+  // Withdrawing and bidding again is allowed, a few times: each bid notifies the hirer, and an
+  // endless bid-withdraw loop would flood their notifications and their job's bid list.
+  if ((await countBidsOfWorker(trx, jobId, actor.userId)) >= MAX_BIDS_PER_WORKER_PER_JOB) {
+    throw new AppError(
+      'CONFLICT',
+      `at most ${MAX_BIDS_PER_WORKER_PER_JOB} bids per job (withdrawn ones count)`,
+      {
+        details: { reason: 'BID_LIMIT', limit: MAX_BIDS_PER_WORKER_PER_JOB },
+      },
+    );
+  }
   let row: BidRow;
   try {
     row = await insertBid(trx, {
