@@ -76,6 +76,49 @@ describe('web app serving', () => {
     expect((await app.inject({ url: '/../package.json' })).statusCode).toBe(404);
   });
 
+  it('decides immutable by the path under the web root: a root inside a folder named assets keeps index.html no-cache', async () => {
+    const outer = mkdtempSync(join(tmpdir(), 'web-outer-'));
+    try {
+      const nested = join(outer, 'assets', 'dist');
+      mkdirSync(join(nested, 'assets'), { recursive: true });
+      writeFileSync(join(nested, 'index.html'), '<!doctype html><title>nested</title>');
+      writeFileSync(join(nested, 'favicon.txt'), 'icon');
+      writeFileSync(join(nested, 'assets', 'index-XyZ789.js'), 'console.log(1)');
+      const app = await appOver(nested);
+      for (const url of ['/', '/index.html', '/favicon.txt']) {
+        const response = await app.inject({ url });
+        expect(response.statusCode, url).toBe(200);
+        expect(response.headers['cache-control'], url).toBe('no-cache');
+      }
+      const asset = await app.inject({ url: '/assets/index-XyZ789.js' });
+      expect(asset.statusCode).toBe(200);
+      expect(asset.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    } finally {
+      rmSync(outer, { recursive: true, force: true });
+    }
+  });
+
+  it('answers the pages the mails link to with the app (no-cache, CSP), token in the query or not', async () => {
+    const app = await appOver(root);
+    const index = (await app.inject({ url: '/' })).body;
+    for (const url of [
+      '/verify-email?token=abc',
+      '/reset-password?token=abc',
+      '/forgot-password',
+      '/verify-email',
+    ]) {
+      const response = await app.inject({ url, headers: { 'accept-encoding': 'identity' } });
+      expect(response.statusCode, url).toBe(200);
+      expect(response.headers['content-type'], url).toMatch(/^text\/html/);
+      expect(response.headers['cache-control'], url).toBe('no-cache');
+      expect(String(response.headers['content-security-policy']), url).toContain("script-src 'self'");
+      expect(response.body, url).toBe(index);
+    }
+    // Nothing else under those names.
+    expect((await app.inject({ url: '/verify-email/x' })).statusCode).toBe(404);
+    expect((await app.inject({ url: '/verify-emails' })).statusCode).toBe(404);
+  });
+
   it('answers / with a 503 note when there is no build, and the server still starts', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'web-empty-'));
     try {
@@ -85,6 +128,8 @@ describe('web app serving', () => {
       expect(response.headers['content-type']).toMatch(/^text\/html/);
       expect(response.headers['cache-control']).toBe('no-store');
       expect(response.body).toContain('scripts/web-build.mjs');
+      // The mailed links say the same, not a 404.
+      expect((await app.inject({ url: '/reset-password?token=abc' })).statusCode).toBe(503);
       expect((await app.inject({ url: '/v1/ping' })).statusCode).toBe(200);
     } finally {
       rmSync(empty, { recursive: true, force: true });

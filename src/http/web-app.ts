@@ -3,8 +3,11 @@
  *
  * - Only the files the build wrote are routes (`wildcard: false`), so `/` never shadows /v1,
  *   /health, /metrics, /admin, /ws, /docs or /openapi.json, and unknown paths stay problem+json 404s.
- * - Cache: files under assets/ carry a content hash in their name → a year, immutable; index.html
- *   (and anything else) `no-cache`, so a new build is picked up at the next load.
+ * - Cache: files under assets/ (of the web root: the path is taken relative to it) carry a content
+ *   hash in their name → a year, immutable; index.html (and anything else) `no-cache`, so a new
+ *   build is picked up at the next load.
+ * - The pages the mails link to (`/verify-email`, `/reset-password`, `/forgot-password`, with the
+ *   token in the query) answer with the app's index.html; the app shows the screen by path.
  * - Compression: the build writes .br and .gz beside each file (scripts/web-build.mjs);
  *   `preCompressed` picks one by Accept-Encoding, so no CPU is spent per request.
  * - CSP: scripts, styles and connections from this origin only (the WebSocket at /ws of the same
@@ -12,7 +15,7 @@
  * - Without a build the server still starts: `/` answers 503 with a note saying how to build.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
@@ -22,6 +25,16 @@ export interface WebAppOptions {
 }
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+/** Paths the mails link to (src/workers/emails/templates.ts): the app, which shows them by path. */
+export const WEB_APP_LINK_PATHS = ['/verify-email', '/reset-password', '/forgot-password'] as const;
+
+/** Whether a served file lies in the build's assets/ folder (hashed names), by its path under `root`. */
+export function isHashedAsset(root: string, file: string): boolean {
+  const inRoot = relative(root, file);
+  if (inRoot === '' || isAbsolute(inRoot) || inRoot.startsWith('..')) return false;
+  return inRoot.split(sep)[0] === 'assets' && inRoot.split(sep).length > 1;
+}
 
 export const webContentSecurityPolicy = (request: FastifyRequest) => {
   const secure = request.protocol === 'https';
@@ -51,14 +64,16 @@ export async function registerWebApp(app: FastifyInstance, options: WebAppOption
     });
     if (!existsSync(join(options.root, 'index.html'))) {
       app.log.warn({ root: options.root }, 'web app not built: / answers 503');
-      scope.get('/', { schema: { hide: true } }, async (_request, reply) =>
-        reply
-          .status(503)
-          .header('cache-control', 'no-store')
-          .header('retry-after', '10')
-          .type('text/html; charset=utf-8')
-          .send(MISSING_BUILD),
-      );
+      for (const path of ['/', ...WEB_APP_LINK_PATHS]) {
+        scope.get(path, { schema: { hide: true } }, async (_request, reply) =>
+          reply
+            .status(503)
+            .header('cache-control', 'no-store')
+            .header('retry-after', '10')
+            .type('text/html; charset=utf-8')
+            .send(MISSING_BUILD),
+        );
+      }
       return;
     }
     await scope.register(fastifyStatic, {
@@ -71,8 +86,13 @@ export async function registerWebApp(app: FastifyInstance, options: WebAppOption
       globIgnore: ['**/*.br', '**/*.gz'],
       cacheControl: false,
       setHeaders: (reply, path) => {
-        reply.header('cache-control', path.includes('/assets/') ? IMMUTABLE : 'no-cache');
+        reply.header('cache-control', isHashedAsset(options.root, path) ? IMMUTABLE : 'no-cache');
       },
     });
+    // The mailed links: the app's page (no-cache, like index.html; the token stays in the query,
+    // which the app removes from the address bar, and the page sends no referrer).
+    for (const path of WEB_APP_LINK_PATHS) {
+      scope.get(path, { schema: { hide: true } }, async (_request, reply) => reply.sendFile('index.html'));
+    }
   });
 }

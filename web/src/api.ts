@@ -89,9 +89,16 @@ interface CallOptions {
   readonly body?: unknown;
   readonly query?: Readonly<Record<string, string | number | boolean | undefined>>;
   readonly token?: string | undefined;
+  /** Tries again after no answer (network failure, timeout): default 2 for GET, else 0. */
+  readonly retries?: number;
+  /** Gives up an attempt with no answer after this long (default: the browser's own limit). */
+  readonly timeoutMs?: number;
 }
 
-/** One HTTP exchange; JSON in and out; throws ApiError. Reads are retried twice on network failures. */
+/**
+ * One HTTP exchange; JSON in and out; throws ApiError (status 0 when no answer came). Reads are
+ * retried twice after no answer; other calls only when `retries` says so.
+ */
 export async function call<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
   const query = new URLSearchParams();
   for (const [name, value] of Object.entries(options.query ?? {})) {
@@ -101,7 +108,7 @@ export async function call<T>(method: string, path: string, options: CallOptions
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  const retriable = method === 'GET';
+  const retries = options.retries ?? (method === 'GET' ? 2 : 0);
   for (let attempt = 0; ; attempt++) {
     let response: Response;
     try {
@@ -109,9 +116,10 @@ export async function call<T>(method: string, path: string, options: CallOptions
         method,
         headers,
         body: options.body === undefined ? null : JSON.stringify(options.body),
+        ...(options.timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(options.timeoutMs) }),
       });
     } catch {
-      if (retriable && attempt < 2) {
+      if (attempt < retries) {
         await new Promise((resolve) => setTimeout(resolve, 300 * 2 ** attempt));
         continue;
       }
@@ -123,14 +131,37 @@ export async function call<T>(method: string, path: string, options: CallOptions
   }
 }
 
+/** One attempt of POST /v1/auth/refresh; below the server's default reuse grace window (10 s). */
+const REFRESH_TIMEOUT_MS = 7_000;
+
 /** The public auth endpoints (no access token). */
 export const auth = {
   register: (body: { username: string; email: string; password: string; roles: string[] }) =>
     call<{ status: 'accepted' }>('POST', '/v1/auth/register', { body }),
   login: (body: { login: string; password: string }) =>
     call<AuthResponse>('POST', '/v1/auth/login', { body }),
-  refresh: (refreshToken: string) => call<TokenPair>('POST', '/v1/auth/refresh', { body: { refreshToken } }),
+  /**
+   * Spends the refresh token. No answer (it may have been spent all the same): asked again at once,
+   * once, with the same token. The server answers a spent token presented again within its reuse
+   * grace window (REFRESH_REUSE_GRACE_S, 10 s by default) with the same new pair; later it would
+   * count as reuse and revoke the session. Hence the short timeout too: the retry of a request whose
+   * answer never came still lands within the window.
+   */
+  refresh: (refreshToken: string) =>
+    call<TokenPair>('POST', '/v1/auth/refresh', {
+      body: { refreshToken },
+      retries: 1,
+      timeoutMs: REFRESH_TIMEOUT_MS,
+    }),
   logout: (refreshToken: string) => call<void>('POST', '/v1/auth/logout', { body: { refreshToken } }),
+  /** The token of the "confirm your email" mail. */
+  verifyEmail: (token: string) => call<void>('POST', '/v1/auth/verify-email', { body: { token } }),
+  /** Mails a reset link when the address has an account (202 either way). */
+  forgotPassword: (email: string) =>
+    call<{ status: 'accepted' }>('POST', '/v1/auth/forgot-password', { body: { email } }),
+  /** The token of the "reset your password" mail and the new password; every session ends. */
+  resetPassword: (token: string, newPassword: string) =>
+    call<void>('POST', '/v1/auth/reset-password', { body: { token, newPassword } }),
 };
 
 export interface TokenSource {

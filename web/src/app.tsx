@@ -2,7 +2,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { GigwireClient } from '../../protocol/src/client/index.js';
 import { connectLive } from './live.js';
-import { SignIn, SignUp } from './screens/auth.js';
+import { ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from './screens/auth.js';
 import { ContractList, ContractView } from './screens/contracts.js';
 import { JobBoard, JobView, PostJob } from './screens/jobs.js';
 import { Bell, Notifications } from './screens/notifications.js';
@@ -11,18 +11,38 @@ import { Profile } from './screens/profile.js';
 import { Rooms, RoomView } from './screens/rooms.js';
 import { WalletView } from './screens/wallet.js';
 import { Session } from './session.js';
-import { Ctx, money, useApp, useLive, useRoute } from './ui.js';
+import { Ctx, ErrorNote, failureOf, money, useApp, useLive, useRoute } from './ui.js';
 
 export function App() {
   const session = useMemo(() => new Session(), []);
+  // The links of the mails (/verify-email, /reset-password, /forgot-password) are pages of their own.
+  const [link] = useState(() => linkScreenOf(location.pathname));
   const [ready, setReady] = useState(false);
   const [, setVersion] = useState(0);
   useEffect(() => {
     const off = session.onChange(() => setVersion((v) => v + 1));
-    session.restore().finally(() => setReady(true));
+    if (link === undefined) session.restore().finally(() => setReady(true));
     return off;
-  }, [session]);
+  }, [session, link]);
   const route = useRoute();
+  if (link !== undefined) {
+    return (
+      <main class="page">
+        <header class="bar">
+          <a class="brand" href="/">
+            gigwire
+          </a>
+        </header>
+        {link === 'verify-email' ? (
+          <VerifyEmail />
+        ) : link === 'reset-password' ? (
+          <ResetPassword />
+        ) : (
+          <ForgotPassword />
+        )}
+      </main>
+    );
+  }
   if (!ready) return <p class="center">Loading…</p>;
   if (session.user === undefined) {
     return (
@@ -30,11 +50,58 @@ export function App() {
         <header class="bar">
           <span class="brand">gigwire</span>
         </header>
-        {route[0] === 'signup' ? <SignUp session={session} /> : <SignIn session={session} />}
+        {session.unreachable !== undefined ? (
+          <Unreachable session={session} />
+        ) : route[0] === 'signup' ? (
+          <SignUp session={session} />
+        ) : (
+          <SignIn session={session} />
+        )}
       </main>
     );
   }
   return <SignedIn session={session} />;
+}
+
+type LinkScreen = 'verify-email' | 'reset-password' | 'forgot-password';
+
+function linkScreenOf(path: string): LinkScreen | undefined {
+  const name = path.replace(/^\/+|\/+$/g, '');
+  return name === 'verify-email' || name === 'reset-password' || name === 'forgot-password'
+    ? name
+    : undefined;
+}
+
+/**
+ * A stored session the server did not answer for (offline, a 5xx): still signed in on this tab, so
+ * not the sign-in form; tried again on "Try again" and when the browser says it is back online.
+ */
+function Unreachable({ session }: { session: Session }) {
+  const [busy, setBusy] = useState(false);
+  const retry = () => {
+    setBusy(true);
+    session.restore().finally(() => setBusy(false));
+  };
+  useEffect(() => {
+    const online = () => void session.restore();
+    addEventListener('online', online);
+    return () => removeEventListener('online', online);
+  }, [session]);
+  return (
+    <section class="card narrow" aria-labelledby="unreachable-title">
+      <h1 id="unreachable-title">Cannot reach gigwire</h1>
+      <ErrorNote failure={failureOf(session.unreachable)} />
+      <p>You are still signed in on this tab. Try again once the connection is back.</p>
+      <div class="row wrap">
+        <button type="button" disabled={busy} onClick={retry}>
+          Try again
+        </button>
+        <button type="button" class="link" onClick={() => void session.signOut()}>
+          Sign out
+        </button>
+      </div>
+    </section>
+  );
 }
 
 function SignedIn({ session }: { session: Session }) {
@@ -92,7 +159,15 @@ function Nav() {
   const { session, live, user } = useApp();
   const [online, setOnline] = useState(live.state === 'open');
   const [balance, setBalance] = useState<string>();
-  useLive('connected', () => setOnline(true));
+  // Wallet pushes sent while offline are not replayed: after a reconnect, read the balance.
+  useLive('connected', (event) => {
+    setOnline(true);
+    if (event.reconnected)
+      session.api.wallet().then(
+        (w) => setBalance(money(w.available, w.currency)),
+        () => undefined,
+      );
+  });
   useLive('disconnected', () => setOnline(false));
   useLive('wallet', (w) => setBalance(money(w.available, w.currency)));
   return (

@@ -1,8 +1,17 @@
-/** Sign up (with the roles chosen at sign-up) and sign in. */
-import { useState } from 'preact/hooks';
-import { auth } from '../api.js';
-import type { Session } from '../session.js';
-import { FormEnd, TextField, useAction } from '../ui.js';
+/**
+ * Sign up (with the roles chosen at sign-up) and sign in; the pages the mails link to: confirm an
+ * email address, choose a new password, ask for a reset link.
+ */
+import { useEffect, useState } from 'preact/hooks';
+import { auth, isApiError } from '../api.js';
+import type { Session, SignedOutReason } from '../session.js';
+import { ErrorNote, type Failure, FormEnd, failureOf, TextField, useAction } from '../ui.js';
+
+const SIGNED_OUT_NOTES: Record<SignedOutReason, string> = {
+  'session-ended': 'Your session has ended (signed out elsewhere, or it expired). Please sign in again.',
+  'copied-tab':
+    'This tab is a copy of another signed-in tab, which keeps that session. Sign in to give this tab its own.',
+};
 
 export function SignIn({ session }: { session: Session }) {
   const [login, setLogin] = useState('');
@@ -15,6 +24,11 @@ export function SignIn({ session }: { session: Session }) {
   return (
     <form class="card narrow" onSubmit={signIn} aria-labelledby="signin-title">
       <h1 id="signin-title">Sign in</h1>
+      {session.signedOutReason === undefined ? null : (
+        <p class="note" role="status">
+          {SIGNED_OUT_NOTES[session.signedOutReason]}
+        </p>
+      )}
       <TextField
         label="Username or email"
         name="login"
@@ -36,7 +50,8 @@ export function SignIn({ session }: { session: Session }) {
       />
       <FormEnd failure={failure} busy={busy} label="Sign in" />
       <p>
-        New here? <a href="#/signup">Create an account</a>
+        New here? <a href="#/signup">Create an account</a> ·{' '}
+        <a href="/forgot-password">Forgot your password?</a>
       </p>
     </form>
   );
@@ -112,6 +127,158 @@ export function SignUp({ session }: { session: Session }) {
       <FormEnd failure={failure} busy={busy} label="Sign up" />
       <p>
         Have an account? <a href="#/signin">Sign in</a>
+      </p>
+    </form>
+  );
+}
+
+/**
+ * The `?token=` of a mailed link, read once and taken out of the address bar at once (and so out
+ * of the history and of what a reload would send again); undefined when the link has none.
+ */
+function useLinkToken(): string | undefined {
+  const [token] = useState(() => {
+    const value = new URLSearchParams(location.search).get('token');
+    if (location.search !== '' || location.hash !== '') history.replaceState(null, '', location.pathname);
+    return value === null || value === '' ? undefined : value;
+  });
+  return token;
+}
+
+/** A refused mailed token reads as what it is; other failures (offline, weak password) as usual. */
+function linkFailure(error: unknown): Failure {
+  const failure = failureOf(error);
+  if (isApiError(error) && error.status === 400 && failure.fields.newPassword === undefined)
+    return { message: 'This link is invalid, has expired or was already used.', fields: {} };
+  return failure;
+}
+
+const NoToken = () => (
+  <p class="error" role="alert">
+    This link is incomplete: open it from the mail again.
+  </p>
+);
+
+/** /verify-email?token=…: confirms the address at once. */
+export function VerifyEmail() {
+  const token = useLinkToken();
+  const [outcome, setOutcome] = useState<'working' | 'done' | Failure>('working');
+  useEffect(() => {
+    if (token === undefined) return;
+    auth.verifyEmail(token).then(
+      () => setOutcome('done'),
+      (error) => setOutcome(linkFailure(error)),
+    );
+  }, [token]);
+  return (
+    <section class="card narrow" aria-labelledby="verify-title">
+      <h1 id="verify-title">Confirm your email address</h1>
+      {token === undefined ? (
+        <NoToken />
+      ) : outcome === 'working' ? (
+        <p role="status">Confirming…</p>
+      ) : outcome === 'done' ? (
+        <p role="status">Your email address is confirmed.</p>
+      ) : (
+        <ErrorNote failure={outcome} />
+      )}
+      <p>
+        <a href="/">Continue to gigwire</a>
+      </p>
+    </section>
+  );
+}
+
+/** /reset-password?token=…: a new password for the account; every session of it ends. */
+export function ResetPassword() {
+  const token = useLinkToken();
+  const [password, setPassword] = useState('');
+  const [done, setDone] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState<Failure>();
+  const reset = async (event: Event) => {
+    event.preventDefault();
+    if (token === undefined || busy) return;
+    setBusy(true);
+    setFailure(undefined);
+    try {
+      await auth.resetPassword(token, password);
+      setDone(true);
+    } catch (error) {
+      setFailure(linkFailure(error));
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (done) {
+    return (
+      <section class="card narrow" aria-labelledby="reset-title">
+        <h1 id="reset-title">Choose a new password</h1>
+        <p role="status">Your password is changed, and every session was signed out.</p>
+        <p>
+          <a href="/#/signin">Sign in with the new password</a>
+        </p>
+      </section>
+    );
+  }
+  return (
+    <form class="card narrow" onSubmit={reset} aria-labelledby="reset-title">
+      <h1 id="reset-title">Choose a new password</h1>
+      {token === undefined ? (
+        <NoToken />
+      ) : (
+        <>
+          <TextField
+            label="New password"
+            name="newPassword"
+            hint="At least 10 characters"
+            type="password"
+            autoComplete="new-password"
+            required
+            value={password}
+            onValue={setPassword}
+            failure={failure}
+          />
+          <FormEnd failure={failure} busy={busy} label="Set new password" />
+        </>
+      )}
+      <p>
+        <a href="/forgot-password">Ask for a new link</a>
+      </p>
+    </form>
+  );
+}
+
+/** /forgot-password: mails a reset link (the server answers alike whether the address is known). */
+export function ForgotPassword() {
+  const [email, setEmail] = useState('');
+  const [sent, setSent] = useState(false);
+  const { failure, busy, submit } = useAction();
+  const ask = submit(async () => {
+    await auth.forgotPassword(email);
+    setSent(true);
+  });
+  return (
+    <form class="card narrow" onSubmit={ask} aria-labelledby="forgot-title">
+      <h1 id="forgot-title">Reset your password</h1>
+      <TextField
+        label="Email"
+        name="email"
+        type="email"
+        autoComplete="email"
+        required
+        value={email}
+        onValue={setEmail}
+        failure={failure}
+      />
+      {sent ? (
+        <p role="status">
+          If the address has an account, a link is on its way. It works once, for 30 minutes.
+        </p>
+      ) : null}
+      <FormEnd failure={failure} busy={busy} label="Mail me a link" />
+      <p>
+        <a href="/#/signin">Back to sign in</a>
       </p>
     </form>
   );

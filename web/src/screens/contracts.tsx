@@ -38,6 +38,10 @@ export function ContractList() {
   useLive('market', (event) => {
     if (event.contractId !== undefined || event.type === 'bid.accepted') void load();
   });
+  // Market pushes are at most once: after a reconnect, read the list again.
+  useLive('connected', (event) => {
+    if (event.reconnected) void load();
+  });
   return (
     <section aria-labelledby="contracts-title">
       <h1 id="contracts-title">My contracts</h1>
@@ -73,6 +77,13 @@ export function ContractView({ contractId }: { contractId: string }) {
     'market',
     (event) => {
       if (event.contractId === contractId) void load();
+    },
+    [contractId],
+  );
+  useLive(
+    'connected',
+    (event) => {
+      if (event.reconnected) void load();
     },
     [contractId],
   );
@@ -158,6 +169,13 @@ function Reviews({ contractId }: { contractId: string }) {
     'market',
     (event) => {
       if (event.contractId === contractId && event.type === 'review.published') void load();
+    },
+    [contractId],
+  );
+  useLive(
+    'connected',
+    (event) => {
+      if (event.reconnected) void load();
     },
     [contractId],
   );

@@ -67,6 +67,25 @@ export function JobBoard() {
       );
   }, [session, live, search]);
   useEffect(() => () => void live.unwatchJobs().catch(() => undefined), [live]);
+  // The SDK watches again after a reconnect, but jobs posted meanwhile are not replayed: search
+  // again, marking the ones not shown before as new.
+  useLive(
+    'connected',
+    (event) => {
+      if (!event.reconnected) return;
+      session.api.searchJobs(search).then(
+        (page) =>
+          setJobs((shown) => {
+            const before = new Map<string, BoardJob>((shown ?? []).map((job) => [job.id, job]));
+            const fresh = (id: string) =>
+              before.has(id) ? before.get(id)?.fresh === true : shown !== undefined;
+            return page.data.map((job) => ({ ...job, fresh: fresh(job.id) }));
+          }),
+        () => undefined,
+      );
+    },
+    [search],
+  );
 
   useLive(
     'job.posted',
@@ -233,6 +252,14 @@ export function JobView({ jobId }: { jobId: string }) {
     'market',
     (event) => {
       if (event.jobId === jobId) load();
+    },
+    [jobId],
+  );
+  // Market pushes are at most once: after a reconnect, read the job (and my bid) again.
+  useLive(
+    'connected',
+    (event) => {
+      if (event.reconnected) load();
     },
     [jobId],
   );

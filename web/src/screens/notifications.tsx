@@ -71,6 +71,9 @@ export function Notifications() {
   useEffect(() => void load(), [session]);
   useLive('notification', () => void load());
   useLive('notifications.read', () => void load());
+  useLive('connected', (event) => {
+    if (event.reconnected) void load();
+  });
   const readAll = () =>
     run(async () => {
       const result = await live.readNotifications('all');

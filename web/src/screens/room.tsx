@@ -105,16 +105,31 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
     }, 500);
     return () => clearTimeout(timer);
   }, [messages, live, roomId]);
+  // Sending: the SDK's sendMessage resends the same clientMsgId after a drop or a timeout, so the
+  // server stores the message once; one send at a time (a second Enter or click while one is in
+  // flight does nothing), and a failed send tried again with the same text keeps its clientMsgId.
+  const [sending, setSending] = useState(false);
+  const inFlight = useRef(false);
+  const unsent = useRef<{ body: string; clientMsgId: string }>(undefined);
   const send = async (event: Event) => {
     event.preventDefault();
     const body = text.trim();
-    if (body === '') return;
+    if (body === '' || inFlight.current) return;
+    inFlight.current = true;
+    setSending(true);
     setFailure(undefined);
+    const clientMsgId = unsent.current?.body === body ? unsent.current.clientMsgId : crypto.randomUUID();
+    unsent.current = { body, clientMsgId };
     try {
-      await live.request('room.send', { roomId, clientMsgId: crypto.randomUUID(), body });
-      setText('');
+      await live.sendMessage(roomId, body, { clientMsgId });
+      unsent.current = undefined;
+      // Typing goes on while a send is in flight: clear only the text that was sent.
+      setText((now) => (now.trim() === body ? '' : now));
     } catch (error) {
       setFailure(failureOf(error));
+    } finally {
+      inFlight.current = false;
+      setSending(false);
     }
   };
   return (
@@ -164,7 +179,9 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
           maxLength={4000}
           onInput={(e) => type(e.currentTarget.value)}
         />
-        <button type="submit">Send</button>
+        <button type="submit" disabled={sending}>
+          {sending ? 'Sending…' : 'Send'}
+        </button>
       </form>
       <ErrorNote failure={failure} />
     </section>

@@ -33,10 +33,15 @@ export function WalletView() {
       },
       () => undefined,
     );
-  useEffect(() => {
+  const load = () => {
     session.api.wallet().then(setWallet, (error) => setFailure(failureOf(error)));
     void loadLines();
-  }, [session]);
+  };
+  useEffect(load, [session]);
+  // Pushes sent while the socket was down are not replayed: read it all again after a reconnect.
+  useLive('connected', (event) => {
+    if (event.reconnected) load();
+  });
   // The whole balance is pushed after every change: the latest push is the truth.
   useLive('wallet', (pushed) => {
     setWallet(pushed);
