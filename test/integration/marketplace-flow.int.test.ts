@@ -420,6 +420,14 @@ describe('the marketplace flow over REST and WebSocket', () => {
   it('cancel refunds, dispute + resolve split exactly', async () => {
     const a = await hire(30_000);
     const before = await wallet(a.hirer);
+    // The job room is left only once the contract has ended (it would hold a party at the room limit).
+    const leaveJobRoom = () =>
+      api.call<Json>('DELETE', `/v1/rooms/${a.contract.roomId}/members/${a.worker.id}`, {
+        token: a.worker.accessToken,
+      });
+    const early = await leaveJobRoom();
+    expect(early.status).toBe(409);
+    expect(early.body).toMatchObject({ reason: 'CONTRACT_RUNNING' });
     expect((await post(`/v1/contracts/${a.contract.id}/cancel`, a.hirer.accessToken)).body).toMatchObject({
       state: 'cancelled',
     });
@@ -428,6 +436,8 @@ describe('the marketplace flow over REST and WebSocket', () => {
       (available) => available === before + 30_000,
       'the refund',
     );
+    expect((await leaveJobRoom()).status).toBe(204);
+    expect((await api.get(`/v1/rooms/${a.contract.roomId}/messages`, a.worker.accessToken)).status).toBe(403);
 
     const b = await hire(30_000);
     await post(`/v1/contracts/${b.contract.id}/deliver`, b.worker.accessToken);

@@ -272,6 +272,37 @@ describe('rooms', () => {
     expect(after.body.data.find((r) => r.id === roomId)?.unread).toBe(0);
   });
 
+  it('lets a member leave a direct room (nobody else puts them out) and back in only with consent', async () => {
+    const [a, b] = [await registerUser(api), await registerUser(api)];
+    await addContact(api, b, a);
+    const direct = await api.post<{ id: string }>(
+      '/v1/rooms',
+      { kind: 'direct', memberIds: [b.id] },
+      a.accessToken,
+    );
+    const roomId = direct.body.id;
+    const leave = (actor: Registered, who: Registered) =>
+      api.call('DELETE', `/v1/rooms/${roomId}/members/${who.id}`, { token: actor.accessToken });
+    expect((await leave(a, b)).status).toBe(409);
+    expect((await leave(b, b)).status).toBe(204);
+    expect((await api.get(`/v1/rooms/${roomId}/messages`, b.accessToken)).status).toBe(403);
+    // b no longer wants a's messages: opening the room again does not bring b back.
+    expect((await api.call('DELETE', `/v1/me/contacts/${a.id}`, { token: b.accessToken })).status).toBe(204);
+    const refused = await api.post('/v1/rooms', { kind: 'direct', memberIds: [b.id] }, a.accessToken);
+    expect(refused.status).toBe(403);
+    expect((await api.get(`/v1/rooms/${roomId}/messages`, b.accessToken)).status).toBe(403);
+    // With consent again, the same room (and its history) has both of them.
+    await addContact(api, b, a);
+    const back = await api.post<{ id: string; memberIds: string[] }>(
+      '/v1/rooms',
+      { kind: 'direct', memberIds: [b.id] },
+      a.accessToken,
+    );
+    expect(back.status).toBe(200);
+    expect(back.body.id).toBe(roomId);
+    expect((await api.get(`/v1/rooms/${roomId}/messages`, b.accessToken)).status).toBe(200);
+  });
+
   it('pushes typing to the others (throttled), membership changes, and stops after room.leave', async () => {
     const [a, b, c] = [await registerUser(api), await registerUser(api), await registerUser(api)];
     const roomId = await groupOf(a, [b]);

@@ -40,6 +40,16 @@ export async function removeRoomMember(db: Db, roomId: RoomId, userId: UserId): 
   return Number(result.numDeletedRows) > 0;
 }
 
+/** The state of the contract whose job room this is (undefined: no contract names the room). */
+export async function contractStateOfRoom(db: Db, roomId: RoomId): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('contracts')
+    .select('state')
+    .where('room_id', '=', roomId)
+    .executeTakeFirst();
+  return row?.state;
+}
+
 export const findRoom = (db: Db, id: RoomId) =>
   db.selectFrom('rooms').selectAll().where('id', '=', id).executeTakeFirst();
 

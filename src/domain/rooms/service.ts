@@ -14,6 +14,7 @@ import type { RoomId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import {
   addRoomMembers,
+  contractStateOfRoom,
   findDirectRoom,
   findRoom,
   insertRoom,
@@ -46,6 +47,9 @@ export const toRoomMessage = (row: MessageRow): RoomMessage => ({
 });
 
 const forbidden = () => new AppError('FORBIDDEN', 'not a member of this room');
+
+/** Contract states after which its job room may be left (the contract can no longer change). */
+const ENDED_CONTRACT_STATES: ReadonlySet<string> = new Set(['completed', 'cancelled', 'resolved']);
 
 /** Opaque cursor of GET /v1/rooms: base64url of [joined_at in µs, room id]. */
 export function encodeRoomCursor(cursor: RoomListCursor): string {
@@ -133,6 +137,23 @@ export function createRoomService(deps: {
     await bus.publish(roomTopic(roomId), { frame: { t: 'room.member', d: { roomId, userId, change } } });
   };
 
+  /**
+   * Opening a direct room that exists: whoever of the two left it is back, if the other still
+   * consents (has the opener as a contact) and the room limit allows; with both in it, nothing changes.
+   */
+  const rejoinDirectRoom = async (creator: UserId, other: UserId, roomId: RoomId) => {
+    const members = new Set((await roomMembers(db, roomId)).map((m) => m.userId));
+    const missing = [creator, other].filter((id) => !members.has(id));
+    if (missing.length === 0) return;
+    await assertConsent(creator, [other]);
+    await db.transaction().execute(async (trx) => {
+      await lockUsers(trx, missing);
+      await assertRoomLimit(trx, missing);
+      await addRoomMembers(trx, roomId, missing);
+    });
+    for (const id of missing) await announceMembership(roomId, id, 'added');
+  };
+
   return {
     memberRoom,
 
@@ -165,7 +186,10 @@ export function createRoomService(deps: {
         const [other] = others as [UserId];
         const directKey = [creator, other].sort().join(':');
         const existing = await findDirectRoom(db, directKey);
-        if (existing !== undefined) return { room: toRoom(existing, [creator, other]), created: false };
+        if (existing !== undefined) {
+          await rejoinDirectRoom(creator, other, existing.id);
+          return { room: toRoom(existing, [creator, other]), created: false };
+        }
         await assertConsent(creator, [other]);
         try {
           const room = await db.transaction().execute(async (trx) => {
@@ -252,7 +276,21 @@ export function createRoomService(deps: {
 
     async removeMember(actor: UserId, roomId: RoomId, userId: UserId): Promise<void> {
       const { room } = await memberRoom(actor, roomId);
-      if (room.kind !== 'group') throw new AppError('CONFLICT', 'only group rooms change members');
+      if (room.kind !== 'group') {
+        // Nobody is put out of a direct or job room, but everyone may leave one they are done with
+        // (a job room once its contract ended): otherwise the rooms one no longer wants, or the
+        // ended contracts of an active worker, would hold them at ROOMS_MAX_PER_USER for good.
+        if (actor !== userId)
+          throw new AppError('CONFLICT', `nobody removes another member of a ${room.kind} room`);
+        if (
+          room.kind === 'job' &&
+          !ENDED_CONTRACT_STATES.has((await contractStateOfRoom(db, roomId)) ?? '')
+        ) {
+          throw new AppError('CONFLICT', 'a job room can be left once its contract has ended', {
+            details: { reason: 'CONTRACT_RUNNING' },
+          });
+        }
+      }
       if (actor !== userId && room.created_by !== actor) {
         throw new AppError('FORBIDDEN', 'only the creator removes other members');
       }
