@@ -236,8 +236,17 @@ describe('accounts', () => {
 
     const user = await registerUser(api);
     expect((await api.get('/v1/admin/users', user.accessToken)).status).toBe(403);
+    const friend = await registerUser(api);
+    expect((await api.post(`/v1/me/contacts/${user.id}`, undefined, friend.accessToken)).status).toBe(204);
+    const contactIds = async () =>
+      (
+        await api.get<{ data: { user: { id: string } }[] }>('/v1/me/contacts', friend.accessToken)
+      ).body.data.map((c) => c.user.id);
+    expect(await contactIds()).toEqual([user.id]);
 
     expect((await api.post(`/v1/admin/users/${user.id}/lock`, undefined, adminToken)).status).toBe(204);
+    // Gone with the profile (404 at /v1/users/:id): not shown among anyone's contacts either.
+    expect(await contactIds()).toEqual([]);
     expect((await api.get('/v1/me', user.accessToken)).status).toBe(401);
     expect((await api.post('/v1/auth/refresh', { refreshToken: user.refreshToken })).status).toBe(401);
     expect((await api.post('/v1/auth/login', { login: user.email, password: user.password })).status).toBe(
@@ -252,6 +261,7 @@ describe('accounts', () => {
     expect(users.body.data.find((u) => u.id === user.id)?.lockedAt).toEqual(expect.any(String));
 
     expect((await api.post(`/v1/admin/users/${user.id}/unlock`, undefined, adminToken)).status).toBe(204);
+    expect(await contactIds()).toEqual([user.id]);
     expect((await api.post('/v1/auth/login', { login: user.email, password: user.password })).status).toBe(
       200,
     );

@@ -218,14 +218,18 @@ export async function removeContact(db: Db, userId: UserId, contactId: UserId): 
 }
 
 export function listContacts(db: Db, userId: UserId): Promise<(UserRow & { added_at: Date })[]> {
-  return db
-    .selectFrom('contacts')
-    .innerJoin('users', 'users.id', 'contacts.contact_id')
-    .selectAll('users')
-    .select('contacts.created_at as added_at')
-    .where('contacts.user_id', '=', userId)
-    .orderBy('contacts.created_at', 'desc')
-    .execute();
+  return (
+    db
+      .selectFrom('contacts')
+      .innerJoin('users', 'users.id', 'contacts.contact_id')
+      .selectAll('users')
+      .select('contacts.created_at as added_at')
+      .where('contacts.user_id', '=', userId)
+      // A locked account's profile is gone everywhere else (404); the contact row stays for an unlock.
+      .where('users.locked_at', 'is', null)
+      .orderBy('contacts.created_at', 'desc')
+      .execute()
+  );
 }
 
 /**
