@@ -28,6 +28,7 @@ import { auditLedger } from '../domain/payments/audit.js';
 import { startLedgerAuditor } from '../domain/payments/auditor.js';
 import type { PaymentsDeps } from '../domain/payments/ledger.js';
 import { createPaymentsApi } from '../domain/payments/payments-service.js';
+import { startPaymentReconciler } from '../domain/payments/reconciler.js';
 import { createWalletApi, walletAnnouncer } from '../domain/payments/wallet-service.js';
 import { createPresenceService } from '../domain/presence/service.js';
 import { createRoomService } from '../domain/rooms/service.js';
@@ -398,6 +399,16 @@ export async function startNode(
         log: log.child({ component: 'payment-provider', provider: config.payments.provider }),
       });
       started.push({ name: 'stop payment provider', run: async () => paymentProvider.stop() });
+      if (config.payments.reconcileAfterMs > 0) {
+        const reconciler = startPaymentReconciler({
+          db: dbHandle.db,
+          provider: paymentProvider.provider,
+          timers: systemTimers,
+          log: log.child({ component: 'payments-reconcile' }),
+          afterMs: config.payments.reconcileAfterMs,
+        });
+        started.push({ name: 'stop payments reconciliation', run: () => reconciler.stop() });
+      }
       const paymentsWorker = startPaymentsWorker({
         payments: paymentsDeps,
         announce: announceWalletChange,

@@ -388,6 +388,11 @@ export const settings = {
     'Sandbox provider: milliseconds each call takes, half before the provider acts and half after (its answer in transit); tests use it to stop a worker mid-call.',
     '0',
   ),
+  PAYMENTS_RECONCILE_AFTER_S: setting(
+    wholeNumber(0, 86_400),
+    "Seconds an accepted payment may wait for its outcome webhook before worker processes ask the provider to send it again (a lost webhook would leave a top-up uncredited, a withdrawal's money reserved); 0 turns it off.",
+    '600',
+  ),
   LEDGER_AUDIT_INTERVAL_S: setting(
     wholeNumber(0, 86_400),
     'Seconds between ledger audits in worker processes (every invariant of the README "Payments" section; findings are logged and counted in gigwire_ledger_audit_failures_total); 0 turns the schedule off.',
@@ -508,6 +513,8 @@ export interface Config {
     readonly webhookSecrets: readonly string[];
     /** True when PAYMENTS_WEBHOOK_SECRETS is unset and the public development secret is used. */
     readonly developmentWebhookSecret: boolean;
+    /** 0: no reconciliation of payments whose outcome never arrived. */
+    readonly reconcileAfterMs: number;
     /** PUBLIC_URL when set: where the sandbox sends webhooks; unset = this node's own address. */
     readonly webhookBaseUrl: string | undefined;
     readonly providerTimeoutMs: number;
@@ -671,6 +678,7 @@ export function loadConfig(
       sandboxWebhookDelayMs: withDefault('SANDBOX_WEBHOOK_DELAY_MS'),
       sandboxLatencyMs: withDefault('SANDBOX_LATENCY_MS'),
       auditIntervalMs: withDefault('LEDGER_AUDIT_INTERVAL_S') * 1000,
+      reconcileAfterMs: withDefault('PAYMENTS_RECONCILE_AFTER_S') * 1000,
     },
     marketplace: {
       autoApproveMs: withDefault('CONTRACT_AUTO_APPROVE_S') * 1000,

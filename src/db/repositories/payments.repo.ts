@@ -82,6 +82,24 @@ export async function findPayment(db: Db, id: string): Promise<PaymentRow | unde
   return row === undefined ? undefined : toPayment(row);
 }
 
+/**
+ * Payments the provider accepted before `submittedBefore` whose outcome never arrived (still
+ * pending): their webhooks were lost (given up by the provider, or held in a sandbox that restarted).
+ * Oldest first.
+ */
+export async function stalePendingPayments(db: Db, submittedBefore: Date, limit: number): Promise<PaymentRow[]> {
+  const rows = await db
+    .selectFrom('payments')
+    .selectAll()
+    .where('status', '=', 'pending')
+    .where('provider_ref', 'is not', null)
+    .where('submitted_at', '<', submittedBefore)
+    .orderBy('submitted_at')
+    .limit(limit)
+    .execute();
+  return rows.map(toPayment);
+}
+
 /** Locks the payment row; taken before its hold and accounts by every payment operation. */
 export async function lockPayment(trx: Transaction<Database>, id: string): Promise<PaymentRow | undefined> {
   const row = await trx

@@ -61,4 +61,15 @@ export interface ProviderEvent {
 export interface PaymentProvider {
   readonly charge: (request: ChargeRequest) => Promise<ProviderAnswer>;
   readonly payout: (request: PayoutRequest) => Promise<ProviderAnswer>;
+  /**
+   * Asks the provider to send the outcome of an accepted payment again (its webhook events, with
+   * their ids: the ones already applied are duplicates the receiver drops). For payments whose
+   * outcome never arrived; a real provider's "resend events" / retrieve API.
+   */
+  readonly resendOutcome: (payment: ResendRequest) => Promise<void>;
 }
+
+/** What the provider needs to find (the sandbox: to decide again) a payment's outcome. */
+export type ResendRequest =
+  | ({ readonly kind: 'top_up' } & ChargeRequest)
+  | ({ readonly kind: 'withdrawal' } & PayoutRequest);

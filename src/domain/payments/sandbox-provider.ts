@@ -127,38 +127,46 @@ export function createSandboxProvider(deps: {
     return answer;
   };
 
+  /** Decides a charge and sends its events; `resend` sends a success at once (no card delay). */
+  const decideCharge = (request: ChargeRequest, resend: boolean): ProviderAnswer => {
+    const outcome = sandboxChargeOutcome(request.card, deps.delayedWebhookMs);
+    if (outcome.answer === 'declined') return { accepted: false, failureCode: outcome.failureCode };
+    const providerRef = `ch_${deps.newId(`charge.${request.paymentId}`)}`;
+    emit(resend ? 0 : outcome.webhookDelayMs, ProviderEventType.CHARGE_SUCCEEDED, {
+      paymentId: request.paymentId,
+      providerRef,
+      amount: Number(request.amount),
+      currency: request.currency,
+    });
+    return { accepted: true, providerRef };
+  };
+
+  const decidePayout = (request: PayoutRequest): ProviderAnswer => {
+    const providerRef = `po_${deps.newId(`payout.${request.paymentId}`)}`;
+    const data = {
+      paymentId: request.paymentId,
+      providerRef,
+      amount: Number(request.amount),
+      currency: request.currency,
+    };
+    emit(0, ProviderEventType.PAYOUT_PAID, data);
+    if (sandboxPayoutFailsLater(request.bankAccount)) {
+      emit(deps.delayedWebhookMs, ProviderEventType.PAYOUT_FAILED, {
+        ...data,
+        failureCode: PaymentFailureCode.PAYOUT_FAILED,
+      });
+    }
+    return { accepted: true, providerRef };
+  };
+
   return {
-    charge: (request: ChargeRequest) =>
-      once(request.paymentId, () => {
-        const outcome = sandboxChargeOutcome(request.card, deps.delayedWebhookMs);
-        if (outcome.answer === 'declined') return { accepted: false, failureCode: outcome.failureCode };
-        const providerRef = `ch_${deps.newId(`charge.${request.paymentId}`)}`;
-        emit(outcome.webhookDelayMs, ProviderEventType.CHARGE_SUCCEEDED, {
-          paymentId: request.paymentId,
-          providerRef,
-          amount: Number(request.amount),
-          currency: request.currency,
-        });
-        return { accepted: true, providerRef };
-      }),
-    payout: (request: PayoutRequest) =>
-      once(request.paymentId, () => {
-        const providerRef = `po_${deps.newId(`payout.${request.paymentId}`)}`;
-        const data = {
-          paymentId: request.paymentId,
-          providerRef,
-          amount: Number(request.amount),
-          currency: request.currency,
-        };
-        emit(0, ProviderEventType.PAYOUT_PAID, data);
-        if (sandboxPayoutFailsLater(request.bankAccount)) {
-          emit(deps.delayedWebhookMs, ProviderEventType.PAYOUT_FAILED, {
-            ...data,
-            failureCode: PaymentFailureCode.PAYOUT_FAILED,
-          });
-        }
-        return { accepted: true, providerRef };
-      }),
+    charge: (request: ChargeRequest) => once(request.paymentId, () => decideCharge(request, false)),
+    payout: (request: PayoutRequest) => once(request.paymentId, decidePayout.bind(null, request)),
+    // The same decision again (deterministic), so the same events with the same ids.
+    resendOutcome: async (request) => {
+      if (request.kind === 'top_up') decideCharge(request, true);
+      else decidePayout(request);
+    },
     inFlight: () => cancels.size + delivering,
     stop: () => {
       stopped = true;

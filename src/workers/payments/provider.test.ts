@@ -19,6 +19,7 @@ const settings = (overrides: Partial<Config['payments']> = {}): Config['payments
   developmentWebhookSecret: false,
   webhookBaseUrl: 'http://127.0.0.1:9',
   auditIntervalMs: 0,
+  reconcileAfterMs: 0,
   providerTimeoutMs: 1_000,
   sandboxWebhookDelayMs: 0,
   sandboxLatencyMs: 0,

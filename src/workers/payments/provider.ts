@@ -109,6 +109,7 @@ export function createProcessProvider(deps: {
     provider: {
       charge: (request) => breaker.call(() => charge(request)),
       payout: (request) => breaker.call(() => payout(request)),
+      resendOutcome: (request) => breaker.call(() => sandbox.resendOutcome(request)),
     },
     breaker,
     stop: () => sandbox.stop(),
