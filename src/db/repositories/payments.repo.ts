@@ -87,7 +87,11 @@ export async function findPayment(db: Db, id: string): Promise<PaymentRow | unde
  * pending): their webhooks were lost (given up by the provider, or held in a sandbox that restarted).
  * Oldest first.
  */
-export async function stalePendingPayments(db: Db, submittedBefore: Date, limit: number): Promise<PaymentRow[]> {
+export async function stalePendingPayments(
+  db: Db,
+  submittedBefore: Date,
+  limit: number,
+): Promise<PaymentRow[]> {
   const rows = await db
     .selectFrom('payments')
     .selectAll()
