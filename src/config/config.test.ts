@@ -93,12 +93,26 @@ describe('payment webhooks in production', () => {
   const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
 
   it('refuses the public development secret when NODE_ENV=production, except on a gateway', () => {
+    const publicUrl = 'https://gigwire.example';
     for (const role of ['all', 'api', 'worker']) {
-      expect(() => load({ NODE_ENV: 'production', ROLE: role }), role).toThrow(ConfigError);
-      expect(() => load({ NODE_ENV: 'production', ROLE: role }), role).toThrow(/PAYMENTS_WEBHOOK_SECRETS/);
+      expect(() => load({ NODE_ENV: 'production', ROLE: role, PUBLIC_URL: publicUrl }), role).toThrow(
+        /PAYMENTS_WEBHOOK_SECRETS/,
+      );
     }
     expect(load({ NODE_ENV: 'production', ROLE: 'gateway' }).role).toBe('gateway');
-    const configured = load({ NODE_ENV: 'production', PAYMENTS_WEBHOOK_SECRETS: secret });
+    // Mail-sending processes need PUBLIC_URL for their links; a REST-only api does not.
+    for (const role of ['all', 'worker']) {
+      expect(
+        () => load({ NODE_ENV: 'production', ROLE: role, PAYMENTS_WEBHOOK_SECRETS: secret }),
+        role,
+      ).toThrow(/PUBLIC_URL must be set/);
+    }
+    expect(load({ NODE_ENV: 'production', ROLE: 'api', PAYMENTS_WEBHOOK_SECRETS: secret }).role).toBe('api');
+    const configured = load({
+      NODE_ENV: 'production',
+      PAYMENTS_WEBHOOK_SECRETS: secret,
+      PUBLIC_URL: publicUrl,
+    });
     expect(configured.payments.developmentWebhookSecret).toBe(false);
     // Outside production the development secret still works out of the box.
     expect(load({}).payments.developmentWebhookSecret).toBe(true);

@@ -371,7 +371,7 @@ export const settings = {
   ),
   NODE_ENV: setting(
     z.string().trim().min(1),
-    'Only `production` matters here (the Docker image sets it): it makes PAYMENTS_WEBHOOK_SECRETS required on processes that take webhooks (roles all and api) or send them (worker), since the development secret is public.',
+    'Only `production` matters here (the Docker image sets it): it makes PAYMENTS_WEBHOOK_SECRETS required on processes that take webhooks (roles all and api) or send them (worker), since the development secret is public, and PUBLIC_URL on processes that send mail (all, worker).',
   ),
   PAYMENTS_PROVIDER_TIMEOUT_MS: setting(
     wholeNumber(100, 120_000),
@@ -593,6 +593,14 @@ export function loadConfig(
     problems.push(
       'PAYMENTS_WEBHOOK_SECRETS must be set when NODE_ENV=production (the development secret is public; make one with: echo whsec_$(openssl rand -base64 32))',
     );
+  }
+  if (
+    parsed.NODE_ENV === 'production' &&
+    parsed.PUBLIC_URL === undefined &&
+    (parsed.ROLE === 'all' || parsed.ROLE === 'worker')
+  ) {
+    // Mailed links (verify, reset, notifications) would point at http://localhost:<PORT>.
+    problems.push('PUBLIC_URL must be set when NODE_ENV=production (links in emails are built from it)');
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 
