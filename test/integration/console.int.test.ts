@@ -320,6 +320,9 @@ describe('what the console offers', () => {
       ['PUT', `${api}/clean/delayed`],
       ['PUT', `${api}/concurrency`, { concurrency: 1000 }],
       ['PATCH', `${api}/${taskId}/delay`, { delay: 1 }],
+      // Promoting runs delayed timers now: an auto-approve would pay before the review period ended.
+      ['PUT', '/admin/queues/api/queues/marketplace/promote'],
+      ['PUT', `/admin/queues/api/queues/marketplace/${taskId}/promote`],
     ];
     for (const [method, path, body] of refused) {
       const response = await fetch(`${base}${path}`, {

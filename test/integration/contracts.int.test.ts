@@ -59,6 +59,9 @@ afterEach(async () => {
   expect((await auditLedger(db)).findings).toEqual([]);
 });
 
+/** The contract deps as the auto-approve timer sees them when due: its clock past autoApproveMs. */
+const whenDue = (): ContractDeps => ({ ...deps, clock: { now: () => new Date(Date.now() + 2 * 3_600_000) } });
+
 afterAll(async () => {
   await testDb?.close();
 });
@@ -339,7 +342,7 @@ describe('the contract process', () => {
       );
     });
     const delivered = await fire(deps, worker, contract.id, 'deliver');
-    expect(await autoApprove(deps, contract.id, delivered.version)).toBe('applied');
+    expect(await autoApprove(whenDue(), contract.id, delivered.version)).toBe('applied');
     expect((await getContract(deps, hirer, contract.id)).contract.state).toBe('completed');
     await runEscrowTasks(contract.id);
   });
@@ -445,14 +448,20 @@ describe('the contract process', () => {
     const first = await fire(deps, worker, contract.id, 'deliver');
     await fire(deps, hirer, contract.id, 'request_changes');
     const second = await fire(deps, worker, contract.id, 'deliver');
-    // The first delivery's timer fires late: the contract is at a later version.
-    expect(await autoApprove(deps, contract.id, first.version)).toBe('stale');
+    // Run before its time (a clock ahead elsewhere, a promoted task): refused, retried later.
+    await expect(autoApprove(deps, contract.id, second.version)).rejects.toMatchObject({
+      code: 'CONFLICT',
+      details: { reason: 'TIMER_EARLY' },
+    });
     expect((await getContract(deps, hirer, contract.id)).contract.state).toBe('delivered');
-    expect(await autoApprove(deps, contract.id, second.version)).toBe('applied');
+    // The first delivery's timer fires late: the contract is at a later version.
+    expect(await autoApprove(whenDue(), contract.id, first.version)).toBe('stale');
+    expect((await getContract(deps, hirer, contract.id)).contract.state).toBe('delivered');
+    expect(await autoApprove(whenDue(), contract.id, second.version)).toBe('applied');
     const detail = await getContract(deps, hirer, contract.id);
     expect(detail.contract.state).toBe('completed');
     expect(detail.transitions.at(-1)).toMatchObject({ event: 'auto_approve', actor: 'timer', actorId: null });
-    expect(await autoApprove(deps, contract.id, second.version)).toBe('stale');
+    expect(await autoApprove(whenDue(), contract.id, second.version)).toBe('stale');
     expect((await eventsOf('contract.auto_approve', contract.id))[0]?.payload).toMatchObject({
       escrow: 'release',
       notify: [hirer.userId, worker.userId],
@@ -465,9 +474,9 @@ describe('the contract process', () => {
     const contract2 = await acceptBid(deps, other.hirer, other.bidId);
     const delivered = await fire(deps, other.worker, contract2.id, 'deliver');
     await fire(deps, other.hirer, contract2.id, 'approve');
-    expect(await autoApprove(deps, contract2.id, delivered.version)).toBe('stale');
+    expect(await autoApprove(whenDue(), contract2.id, delivered.version)).toBe('stale');
     expect(await eventsOf('contract.auto_approve', contract2.id)).toEqual([]);
-    expect(await autoApprove(deps, randomUUID() as ContractId, 2)).toBe('stale');
+    expect(await autoApprove(whenDue(), randomUUID() as ContractId, 2)).toBe('stale');
     await runEscrowTasks(contract2.id);
   });
 });

@@ -434,6 +434,18 @@ async function transitionIn(
   let actorId: UserId | null = null;
   if (firer.kind === 'timer') {
     actorKind = 'timer';
+    // A timer run before its time (a clock ahead elsewhere, a delayed task promoted by hand) must
+    // not approve: the hirer's review period is the point. Thrown, so the task is tried again later.
+    if (
+      row.version === firer.timerVersion &&
+      row.state === 'delivered' &&
+      row.auto_approve_at !== null &&
+      row.auto_approve_at.getTime() > now.getTime()
+    ) {
+      throw new AppError('CONFLICT', 'the auto-approve timer fired before its time', {
+        details: { reason: 'TIMER_EARLY', dueAt: row.auto_approve_at.toISOString() },
+      });
+    }
   } else {
     const allowed = transitionFor(row.state, event)?.actors ?? [];
     const role = roleOf(row, firer.actor, allowed);

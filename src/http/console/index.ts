@@ -60,17 +60,18 @@ const isSecure = (request: FastifyRequest) => request.protocol === 'https';
 
 /**
  * What an admin may do to queues here: every read, and the repairs an operator needs (retry,
- * promote, pause and resume, cleaning finished tasks). Not offered, whatever bull-board's own UI
- * has: adding a task or rewriting one's data (an admin could pay out any escrow with a forged
- * `payments.escrow` task), emptying or obliterating a queue or removing a task that has not run
+ * pause and resume, cleaning finished tasks). Not offered, whatever bull-board's own UI has: adding
+ * a task or rewriting one's data (an admin could pay out any escrow with a forged `payments.escrow`
+ * task), promoting delayed tasks (an auto-approve timer run now would pay a worker before the
+ * hirer's review period ended), emptying or obliterating a queue or removing a task that has not run
  * (money and mail would be lost), changing concurrency, rate limits, delays or priorities.
  */
 const REPAIR_ACTIONS: readonly RegExp[] = [
   /^\/api\/queues\/(pause|resume)$/,
-  /^\/api\/queues\/[^/]+\/(pause|resume|promote)$/,
+  /^\/api\/queues\/[^/]+\/(pause|resume)$/,
   /^\/api\/queues\/[^/]+\/retry\/failed$/,
   /^\/api\/queues\/[^/]+\/clean\/(failed|completed)$/,
-  /^\/api\/queues\/[^/]+\/[^/]+\/(retry|promote)$/,
+  /^\/api\/queues\/[^/]+\/[^/]+\/retry$/,
 ];
 
 export function isRepairAction(method: string, path: string): boolean {
