@@ -24,7 +24,7 @@ export async function runOneShot(
 ): Promise<void> {
   let config: Config;
   try {
-    config = loadProcessConfig();
+    config = loadProcessConfig('command');
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`gigwire: ${error.message}\n`);

@@ -114,6 +114,13 @@ describe('payment webhooks in production', () => {
       PUBLIC_URL: publicUrl,
     });
     expect(configured.payments.developmentWebhookSecret).toBe(false);
+    // One-shot commands (migrate as a release step, admin:create…) send no mail and take no webhooks.
+    expect(
+      loadConfig(
+        { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/gigwire' },
+        { ...context, purpose: 'command' },
+      ).databaseUrl,
+    ).toBe('postgres://db/gigwire');
     // Outside production the development secret still works out of the box.
     expect(load({}).payments.developmentWebhookSecret).toBe(true);
   });

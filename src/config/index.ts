@@ -550,6 +550,12 @@ export interface LoadConfigContext {
   readonly isRoot: boolean;
   readonly stdoutIsTty: boolean;
   readonly pid: number;
+  /**
+   * `server` (default): a process that serves or works; `command`: a one-shot (migrate,
+   * admin:create, keys:rotate, ledger:audit), which sends no mail and takes no webhooks, so the
+   * production requirements for those do not apply.
+   */
+  readonly purpose?: 'server' | 'command';
 }
 
 /**
@@ -584,18 +590,15 @@ export function loadConfig(
     if (parsed.ROLE !== 'all' && parsed.ROLE !== 'gateway')
       problems.push('GATEWAY_PROCESSES above 1 needs ROLE all or gateway');
   }
-  if (
-    parsed.NODE_ENV === 'production' &&
-    parsed.PAYMENTS_WEBHOOK_SECRETS === undefined &&
-    parsed.ROLE !== 'gateway'
-  ) {
+  const productionServer = parsed.NODE_ENV === 'production' && context.purpose !== 'command';
+  if (productionServer && parsed.PAYMENTS_WEBHOOK_SECRETS === undefined && parsed.ROLE !== 'gateway') {
     // Anyone could sign a charge.succeeded for their own top-up with the public development secret.
     problems.push(
       'PAYMENTS_WEBHOOK_SECRETS must be set when NODE_ENV=production (the development secret is public; make one with: echo whsec_$(openssl rand -base64 32))',
     );
   }
   if (
-    parsed.NODE_ENV === 'production' &&
+    productionServer &&
     parsed.PUBLIC_URL === undefined &&
     (parsed.ROLE === 'all' || parsed.ROLE === 'worker')
   ) {
@@ -700,12 +703,13 @@ export function loadConfig(
 }
 
 /** `loadConfig` for the running process: the composition roots call this once. */
-export function loadProcessConfig(): Config {
+export function loadProcessConfig(purpose: 'server' | 'command' = 'server'): Config {
   return loadConfig(process.env, {
     cwd: process.cwd(),
     isRoot: process.getuid?.() === 0,
     stdoutIsTty: process.stdout.isTTY === true,
     pid: process.pid,
+    purpose,
   });
 }
 
