@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { UnrecoverableError } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserId } from '../../protocol/src/ids.js';
+import { findEscrow } from '../../src/db/repositories/ledger.repo.js';
 import { auditLedger } from '../../src/domain/payments/audit.js';
 import { holdEscrow } from '../../src/domain/payments/escrow.js';
 import type { PaymentsDeps } from '../../src/domain/payments/ledger.js';
@@ -85,6 +86,21 @@ describe('payments.escrow task', () => {
     ).rejects.toBeInstanceOf(UnrecoverableError);
     await escrowTask(worker, { contractId: cancelled.contractId, action: 'refund' });
     expect((await walletBalance(payments, cancelled.hirerId)).available).toBe(200n);
+    expect((await auditLedger(payments.db)).findings).toEqual([]);
+  });
+
+  it('fails for good, escrow still held, when the receiving wallet is at its balance limit', async () => {
+    const { contractId, workerId } = await contractWithEscrow(1_000n, 'completed');
+    // The worker's wallet is one minor unit short of 2^53 - 1: the 900 net of fee does not fit.
+    await topUp(payments, {
+      opKey: randomUUID(),
+      userId: workerId,
+      amount: BigInt(Number.MAX_SAFE_INTEGER) - 1n,
+    });
+    await expect(escrowTask(worker, { contractId, action: 'release' })).rejects.toBeInstanceOf(
+      UnrecoverableError,
+    );
+    expect((await findEscrow(payments.db, contractId))?.status).toBe('held');
     expect((await auditLedger(payments.db)).findings).toEqual([]);
   });
 

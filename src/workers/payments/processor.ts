@@ -126,6 +126,12 @@ export async function escrowTask(
     const escrow = await findEscrow(deps.payments.db, payload.contractId);
     if (escrow !== undefined) deps.announce?.([escrow.hirerId, escrow.workerId]);
   } catch (error) {
+    if (isAppError(error) && error.details?.reason === 'BALANCE_LIMIT') {
+      // The receiving wallet is at the cap: nothing moved and the escrow is still held. Kept in the
+      // failed set for an operator to retry once the wallet has room (a withdrawal).
+      deps.log.error({ ...payload }, 'escrow not moved: the receiving wallet is at its balance limit');
+      throw new UnrecoverableError(error.message);
+    }
     if (isAppError(error) && error.code === 'CONFLICT') {
       deps.log.warn({ ...payload, reason: error.message }, 'escrow already settled otherwise; task ends');
       return;
