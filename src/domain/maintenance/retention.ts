@@ -8,8 +8,9 @@
  * - mail: 30 days once settled (sent, failed, kept in the outbox); a pending mail is never deleted.
  * The ledger, contracts, messages and notifications are records, never pruned here.
  *
- * Deletes go in batches of BATCH rows (each a short statement), and a run stops after MAX_BATCHES
- * per table so a first run over years of rows cannot hold a worker for long; the next run goes on.
+ * Deletes go in batches of BATCH rows (each a short statement that finds its rows through the
+ * indexes of migration 0014), and a run stops after MAX_BATCHES per table (a million rows) so a
+ * first run over years of rows cannot hold a worker for long; the next run goes on.
  * Every worker process runs it: the deletes are idempotent, and two at once only split the work.
  */
 import type { Kysely } from 'kysely';
@@ -26,7 +27,9 @@ import type { CancelTimer, Timers } from '../../platform/timers.js';
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 const BATCH = 5_000;
-const MAX_BATCHES = 20;
+const MAX_BATCHES = 200;
+/** The first run comes soon after start (a fleet restarted more often than hourly still prunes). */
+const FIRST_RUN_MS = 60_000;
 
 /** How long each kind of row is kept, in milliseconds. */
 export const RETENTION = {
@@ -64,8 +67,8 @@ export async function pruneExpiredRows(db: Kysely<Database>, now: Date): Promise
 }
 
 /**
- * Runs `pruneExpiredRows` every `intervalMs` (the first run one interval after start, so a fleet
- * restarting together does not all delete at once). A failed run is logged; the next one retries.
+ * Runs `pruneExpiredRows` a minute after start, then every `intervalMs`. A failed run is logged;
+ * the next one retries.
  */
 export function startRetention(deps: {
   readonly db: Kysely<Database>;
@@ -85,16 +88,16 @@ export function startRetention(deps: {
       deps.log.warn({ err: error }, 'pruning expired rows failed; the next run retries');
     }
   };
-  const schedule = () => {
+  const schedule = (delayMs: number) => {
     if (stopped) return;
-    cancel = deps.timers.schedule(deps.intervalMs, () => {
+    cancel = deps.timers.schedule(delayMs, () => {
       running = run().finally(() => {
         running = undefined;
-        schedule();
+        schedule(deps.intervalMs);
       });
     });
   };
-  schedule();
+  schedule(Math.min(FIRST_RUN_MS, deps.intervalMs));
   return {
     stop: async () => {
       stopped = true;
