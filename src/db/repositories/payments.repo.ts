@@ -91,16 +91,17 @@ export async function stalePendingPayments(
   db: Db,
   submittedBefore: Date,
   limit: number,
+  /** Payments left out (asked about recently), so they cannot crowd out the others. */
+  exceptIds: readonly string[] = [],
 ): Promise<PaymentRow[]> {
-  const rows = await db
+  let query = db
     .selectFrom('payments')
     .selectAll()
     .where('status', '=', 'pending')
     .where('provider_ref', 'is not', null)
-    .where('submitted_at', '<', submittedBefore)
-    .orderBy('submitted_at')
-    .limit(limit)
-    .execute();
+    .where('submitted_at', '<', submittedBefore);
+  if (exceptIds.length > 0) query = query.where('id', 'not in', [...exceptIds]);
+  const rows = await query.orderBy('submitted_at').limit(limit).execute();
   return rows.map(toPayment);
 }
 

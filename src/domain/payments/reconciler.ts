@@ -38,7 +38,11 @@ export function startPaymentReconciler(deps: {
   const pass = async (): Promise<number> => {
     const now = deps.timers.now();
     for (const [id, at] of askedAt) if (now - at >= deps.afterMs) askedAt.delete(id);
-    const stale = await stalePendingPayments(deps.db, new Date(now - deps.afterMs), BATCH);
+    // Those asked about within afterMs are left out of the query, not skipped after it: a hundred
+    // payments that never settle (a credit the balance cap refuses) must not hide the newer ones.
+    const stale = await stalePendingPayments(deps.db, new Date(now - deps.afterMs), BATCH, [
+      ...askedAt.keys(),
+    ]);
     let asked = 0;
     for (const payment of stale) {
       if (askedAt.has(payment.id)) continue;
