@@ -16,6 +16,7 @@ import type { Registry } from 'prom-client';
 import type { AdminService } from '../domain/admin/service.js';
 import type { AuthService } from '../domain/auth/service.js';
 import type { TokenService } from '../domain/auth/tokens.js';
+import { retireLockedAccount } from '../domain/marketplace/locked-accounts.js';
 import type { NotificationsApi } from '../domain/notifications/service.js';
 import type { RoomService } from '../domain/rooms/service.js';
 import type { UserService } from '../domain/users/service.js';
@@ -168,7 +169,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerRouteAuth(app, rest.auth);
     registerAuthRoutes(app, rest.auth, rest.tokens);
     registerUserRoutes(app, rest.users);
-    registerAdminRoutes(app, rest.admin, rest.auth);
+    const marketplace = rest.jobs?.marketplace;
+    registerAdminRoutes(
+      app,
+      rest.admin,
+      rest.auth,
+      marketplace === undefined ? undefined : (userId) => retireLockedAccount(marketplace, userId),
+    );
     registerRoomRoutes(app, rest.rooms);
     if (rest.payments !== undefined) registerPaymentRoutes(app, rest.payments);
     if (rest.wallet !== undefined) registerWalletRoutes(app, rest.wallet);

@@ -497,16 +497,28 @@ describe('the marketplace flow over REST and WebSocket', () => {
     });
     expect(bid.status).toBe(201);
     expect((await post(`/v1/admin/users/${worker.id}/lock`, adminToken)).status).toBe(204);
+    // The lock withdrew the worker's pending bid; accepting it is refused and nothing is held.
+    const withdrawn = await api.get<Json>(`/v1/bids/${bid.body.id}`, hirer.accessToken);
+    expect(withdrawn.body.status).toBe('withdrawn');
     const accept = await post(`/v1/bids/${bid.body.id}/accept`, hirer.accessToken);
     expect(accept.status).toBe(409);
-    expect(accept.body).toMatchObject({ code: 'CONFLICT', reason: 'WORKER_LOCKED' });
     expect(await wallet(hirer)).toBe(5_000);
     expect((await api.get<Json>(`/v1/jobs/${job.body.id}`, hirer.accessToken)).body.status).toBe('open');
 
-    // The mirror: a locked hirer's open job takes no bids.
+    // The mirror: locking the hirer closes their open jobs (pending bids rejected) and they take no bids.
     const other = await registerUser(api, { roles: ['worker'] });
     const second = await newJob();
+    const early = await post(`/v1/jobs/${second.body.id}/bids`, other.accessToken, {
+      amount: 900,
+      deliveryDays: 3,
+      coverLetter: 'First.',
+    });
+    expect(early.status).toBe(201);
     expect((await post(`/v1/admin/users/${hirer.id}/lock`, adminToken)).status).toBe(204);
+    expect((await api.get<Json>(`/v1/jobs/${second.body.id}`, other.accessToken)).body.status).toBe('closed');
+    expect((await api.get<Json>(`/v1/bids/${early.body.id}`, other.accessToken)).body.status).toBe(
+      'rejected',
+    );
     const late = await post(`/v1/jobs/${second.body.id}/bids`, other.accessToken, {
       amount: 900,
       deliveryDays: 3,

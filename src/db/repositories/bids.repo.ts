@@ -127,3 +127,14 @@ export function listBids(db: Db, query: BidListQuery): Promise<BidRow[]> {
   }
   return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(query.limit).execute();
 }
+
+/** Ids of a worker's pending bids (an account being locked withdraws them). */
+export async function pendingBidIdsOf(db: Db, workerId: UserId): Promise<BidId[]> {
+  const rows = await db
+    .selectFrom('bids')
+    .select('id')
+    .where('worker_id', '=', workerId)
+    .where('status', '=', 'pending')
+    .execute();
+  return rows.map((row) => row.id as BidId);
+}

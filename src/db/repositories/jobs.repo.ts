@@ -237,3 +237,14 @@ export async function countBidsOfJob(db: Db, jobId: JobId): Promise<number> {
     .executeTakeFirstOrThrow();
   return Number(row.count);
 }
+
+/** Ids of a hirer's open jobs (an account being locked closes them). */
+export async function openJobIdsOf(db: Db, hirerId: UserId): Promise<JobId[]> {
+  const rows = await db
+    .selectFrom('jobs')
+    .select('id')
+    .where('hirer_id', '=', hirerId)
+    .where('status', '=', 'open')
+    .execute();
+  return rows.map((row) => row.id as JobId);
+}

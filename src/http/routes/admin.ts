@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { UserId } from '../../../protocol/src/ids.js';
 import { AdminListQuery, AdminUserPage, EmailPage } from '../../../protocol/src/rest/admin.js';
 import { Problem } from '../../../protocol/src/rest/common.js';
 import { UserIdParams } from '../../../protocol/src/rest/users.js';
@@ -11,7 +12,13 @@ import type { AuthService } from '../../domain/auth/service.js';
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem };
 const tags = ['admin'];
 
-export function registerAdminRoutes(app: FastifyInstance, admin: AdminService, auth: AuthService): void {
+export function registerAdminRoutes(
+  app: FastifyInstance,
+  admin: AdminService,
+  auth: AuthService,
+  /** After a lock: what the account leaves behind elsewhere (its open jobs and pending bids). */
+  onLocked?: (userId: UserId) => Promise<unknown>,
+): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
   r.get('/v1/admin/users', {
@@ -34,13 +41,14 @@ export function registerAdminRoutes(app: FastifyInstance, admin: AdminService, a
         operationId: action === 'lock' ? 'lockUser' : 'unlockUser',
         summary:
           action === 'lock'
-            ? 'Lock an account: it cannot log in and its sessions end now'
+            ? 'Lock an account: it cannot log in, its sessions end now, its open jobs close and its pending bids are withdrawn'
             : 'Unlock an account',
         params: UserIdParams,
         response: { 204: z.null(), ...errors },
       },
       handler: async (request, reply) => {
         await auth.setLocked(request.params.id, action === 'lock');
+        if (action === 'lock') await onLocked?.(request.params.id);
         return reply.status(204).send(null);
       },
     });
