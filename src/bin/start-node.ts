@@ -587,6 +587,7 @@ export async function startNode(
               contracts: {
                 contracts: contractDeps,
                 idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
+                announce: announceWalletChange,
               },
               jobs: {
                 marketplace: {

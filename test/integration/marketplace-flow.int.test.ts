@@ -189,6 +189,8 @@ describe('the marketplace flow over REST and WebSocket', () => {
     expect(retried.headers.get('idempotent-replayed')).toBe('true');
     expect(retried.body.id).toBe(contract.id);
     expect(await wallet(hirer)).toBe(60_000);
+    // The hirer's open devices hear the escrow hold at once (a wallet push with the new balance).
+    await hirerSocket.next((f) => f.t === 'wallet' && (f.d as Json).available === 60_000);
     await market(workerSocket, 'bid.accepted', (d) => d.bidId === bid.body.id);
 
     const roomId = contract.roomId as string;

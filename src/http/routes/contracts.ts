@@ -4,6 +4,7 @@
  * transaction, so a retried request replays the first answer and the contract moves once.
  * `If-Match: "<version>"` on a transition refuses it (409 VERSION_MISMATCH) when the contract moved.
  */
+
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -28,6 +29,7 @@ import {
   getContract,
   myContracts,
 } from '../../domain/marketplace/contracts.js';
+import type { AnnounceWalletChange } from '../../domain/payments/wallet-service.js';
 import { IDEMPOTENCY_KEY_HEADER, type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
 import { ifMatchVersion } from './jobs.js';
@@ -35,6 +37,8 @@ import { ifMatchVersion } from './jobs.js';
 export interface ContractRoutesDeps {
   readonly contracts: ContractDeps;
   readonly idempotency: IdempotencyDeps;
+  /** Tells the hirer's sockets their balance changed (an accept moves money into escrow). */
+  readonly announce?: AnnounceWalletChange;
 }
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem };
@@ -139,12 +143,15 @@ export function registerContractRoutes(app: FastifyInstance, deps: ContractRoute
     },
     handler: async (request, reply) => {
       const actor = principalOf(request);
-      return runIdempotentRoute(deps.idempotency, request, reply, actor.userId, async (trx) => ({
+      const sent = await runIdempotentRoute(deps.idempotency, request, reply, actor.userId, async (trx) => ({
         status: 201,
         body: contractBody(
           await acceptBidIn(trx, c, actor, request.params.id, ifMatchVersion(request.headers['if-match'])),
         ),
       }));
+      // After the commit: the escrow hold took the amount from the hirer's available balance.
+      if (reply.statusCode === 201) deps.announce?.([actor.userId]);
+      return sent;
     },
   });
 
