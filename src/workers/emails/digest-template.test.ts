@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderNotificationDigest } from './digest-template.js';
+import { MAX_DIGEST_ITEMS, renderNotificationDigest } from './digest-template.js';
 
 const at = new Date('2026-01-02T03:04:05.000Z');
 
@@ -31,8 +31,8 @@ describe('renderNotificationDigest', () => {
       expect(part).toContain('Amount: 12.50 USD');
       expect(part).toContain('Reference: pay-1');
       expect(part).toContain('Date: 2026-01-02 03:04 UTC');
-      expect(part).toContain('https://gigwire.example/wallet');
-      expect(part).toContain('https://gigwire.example/jobs/j1');
+      expect(part).toContain('https://gigwire.example/#/wallet');
+      expect(part).toContain('https://gigwire.example/#/jobs/j1');
       expect(part).toContain('Review the bid');
     }
     expect(mail.html).toContain('New bid on &quot;&lt;b&gt;Logo&lt;/b&gt;&quot;');
@@ -56,6 +56,55 @@ describe('renderNotificationDigest', () => {
       ],
     });
     expect(mail.subject).toBe('3 new messages in Design');
-    expect(mail.text).toContain('Read the messages: http://localhost:3000/rooms/r1');
+    expect(mail.text).toContain('Read the messages: http://localhost:3000/#/rooms/r1');
+  });
+
+  it('lists at most MAX_DIGEST_ITEMS, every security notice among them, and counts the rest', () => {
+    const bid = (i: number) => ({
+      type: 'bid.received' as const,
+      title: `Bid ${i}`,
+      body: 'b',
+      linkPath: '/jobs/j',
+      data: {},
+      createdAt: at,
+    });
+    const items = [
+      ...Array.from({ length: 5_000 }, (_, i) => bid(i)),
+      {
+        type: 'security.new_login' as const,
+        title: 'New sign-in to your account',
+        body: 'from 203.0.113.9',
+        linkPath: '/settings/security',
+        data: {},
+        createdAt: at,
+      },
+    ];
+    const mail = renderNotificationDigest('https://gigwire.example', { username: 'alice', items });
+    expect(mail.text).toContain('New sign-in to your account');
+    expect(mail.text.match(/^\* /gm)).toHaveLength(MAX_DIGEST_ITEMS);
+    expect(mail.text).toContain(
+      `…and ${5_001 - MAX_DIGEST_ITEMS} more: https://gigwire.example/#/notifications`,
+    );
+    expect(mail.html.length).toBeLessThan(100_000);
+  });
+
+  it('keeps user-written text on one line: no forged entries, no bidirectional overrides', () => {
+    const mail = renderNotificationDigest('https://gigwire.example', {
+      username: 'eve\u202e',
+      items: [
+        {
+          type: 'bid.rejected',
+          title: 'Logo\n\n* New sign-in to your account\n  Review: https://evil.example',
+          body: 'x\r\ny',
+          linkPath: '/jobs/j1',
+          data: {},
+          createdAt: at,
+        },
+      ],
+    });
+    expect(mail.text.match(/^\* /gm)).toHaveLength(1);
+    expect(mail.text).not.toMatch(/^\* New sign-in/m);
+    expect(mail.subject).not.toMatch(/[\n\r]/);
+    expect(mail.text + mail.html).not.toContain('\u202e');
   });
 });

@@ -55,17 +55,49 @@ function receiptOf(item: DigestMailInput['items'][number]): string[] {
   ];
 }
 
+/** Most notifications one digest mail lists; the rest are counted and linked (the app lists them all). */
+export const MAX_DIGEST_ITEMS = 50;
+
+/**
+ * User-written text (job and room titles, names) as one plain line: control characters (a newline
+ * would start a forged entry in the text part) and bidirectional overrides (which reorder what the
+ * reader sees) become spaces.
+ */
+const oneLine = (text: string) => text.replace(/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, ' ');
+
+/**
+ * The items a digest lists: every security notice (they must reach the owner), then the others,
+ * oldest first, up to MAX_DIGEST_ITEMS in all; and how many were left out.
+ */
+function digestItems(items: DigestMailInput['items']): { listed: DigestMailInput['items']; more: number } {
+  if (items.length <= MAX_DIGEST_ITEMS) return { listed: items, more: 0 };
+  const isSecurity = (item: DigestMailInput['items'][number]) => item.type.startsWith('security.');
+  const security = items.filter(isSecurity);
+  const others = items
+    .filter((item) => !isSecurity(item))
+    .slice(0, Math.max(0, MAX_DIGEST_ITEMS - security.length));
+  const chosen = new Set([...security, ...others]);
+  const listed = items.filter((item) => chosen.has(item));
+  return { listed, more: items.length - listed.length };
+}
+
 export function renderNotificationDigest(publicUrl: string, input: DigestMailInput): RenderedMail {
   const count = input.items.length;
   const first = input.items[0];
-  const subject = count === 1 && first !== undefined ? first.title : `${count} new notifications on gigwire`;
-  const sections = input.items.map((item) => ({
-    item,
-    href: `${publicUrl}${item.linkPath}`,
-    receipt: receiptOf(item),
+  const subject = oneLine(
+    count === 1 && first !== undefined ? first.title : `${count} new notifications on gigwire`,
+  );
+  const { listed, more } = digestItems(input.items);
+  const username = oneLine(input.username);
+  const sections = listed.map((item) => ({
+    item: { ...item, title: oneLine(item.title), body: oneLine(item.body) },
+    // The web app routes by the hash: /#/contracts/…, never a server path (those are 404s).
+    href: `${publicUrl}/#${item.linkPath}`,
+    receipt: receiptOf(item).map(oneLine),
   }));
+  const moreLine = more === 0 ? [] : [`…and ${more} more: ${publicUrl}/#/notifications`];
   const text = [
-    `Hi ${input.username},`,
+    `Hi ${username},`,
     count === 1 ? 'here is what happened on gigwire:' : `here are ${count} things that happened on gigwire:`,
     ...sections.map(({ item, href, receipt }) =>
       [
@@ -75,12 +107,13 @@ export function renderNotificationDigest(publicUrl: string, input: DigestMailInp
         `  ${ACTION[item.type]}: ${href}`,
       ].join('\n'),
     ),
-    `Choose which notifications are emailed: ${publicUrl}/settings/notifications`,
+    ...moreLine,
+    `All your notifications: ${publicUrl}/#/notifications (which are emailed: PUT /v1/me/notification-preferences)`,
   ].join('\n\n');
   const html = `<!doctype html>
 <html><body style="font-family:system-ui,sans-serif;max-width:560px;margin:auto">
 <h2>${escapeHtml(subject)}</h2>
-<p>Hi ${escapeHtml(input.username)},</p>
+<p>Hi ${escapeHtml(username)},</p>
 ${sections
   .map(
     ({ item, href, receipt }) => `<div style="border-top:1px solid #ddd;padding:8px 0">
@@ -91,7 +124,8 @@ ${receipt.length === 0 ? '' : `<table style="font-size:13px;color:#333">${receip
 </div>`,
   )
   .join('\n')}
-<p style="color:#666;font-size:12px">gigwire · <a href="${escapeHtml(`${publicUrl}/settings/notifications`)}">notification settings</a></p>
+${more === 0 ? '' : `<p><a href="${escapeHtml(`${publicUrl}/#/notifications`)}">…and ${more} more</a></p>`}
+<p style="color:#666;font-size:12px">gigwire · <a href="${escapeHtml(`${publicUrl}/#/notifications`)}">all your notifications</a></p>
 </body></html>
 `;
   return { subject, text: `${text}\n`, html };
