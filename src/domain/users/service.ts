@@ -208,9 +208,10 @@ export function createUserService(deps: {
     },
 
     async removeContact(userId: UserId, contactId: UserId): Promise<void> {
-      if (await removeContact(db, userId, contactId)) {
-        await deps.bus.publish(CONTACT_REMOVED_TOPIC, { userId, contactId });
-      }
+      await removeContact(db, userId, contactId);
+      // Announced even when the row was gone already: the DELETE is idempotent, and a retry after a
+      // failed publish (the client saw a 5xx) must still end the former contact's presence watch.
+      await deps.bus.publish(CONTACT_REMOVED_TOPIC, { userId, contactId });
     },
 
     async listContacts(userId: UserId): Promise<{ data: Contact[] }> {
