@@ -47,6 +47,33 @@ export interface BusBridgeDeps {
 export async function subscribeBusBridge(deps: BusBridgeDeps): Promise<(() => Promise<void>)[]> {
   const { bus, hub, log, tellUser } = deps;
   const hasSockets = (userId: UserId) => hub.connectionsOf(userId).size > 0;
+  /**
+   * Wallet reads in flight per user, numbered as they start: a read that started later sees at
+   * least as new a balance, so a result older than the last one pushed is dropped (two reads that
+   * finish in the other order would otherwise leave the older balance on the user's screens).
+   */
+  const walletReads = new Map<UserId, { started: number; pushed: number; inFlight: number }>();
+  const pushWallet = (walletOf: (userId: UserId) => Promise<WalletPayload>, userId: UserId) => {
+    const reads = walletReads.get(userId) ?? { started: 0, pushed: 0, inFlight: 0 };
+    walletReads.set(userId, reads);
+    reads.started += 1;
+    reads.inFlight += 1;
+    const mine = reads.started;
+    walletOf(userId)
+      .then(
+        (wallet) => {
+          if (mine < reads.pushed) return;
+          reads.pushed = mine;
+          tellUser(userId, { type: 'wallet', wallet });
+        },
+        (error: unknown) => log.warn({ err: error, userId }, 'wallet push skipped'),
+      )
+      .catch((error: unknown) => log.warn({ err: error, userId }, 'wallet push failed'))
+      .finally(() => {
+        reads.inFlight -= 1;
+        if (reads.inFlight === 0) walletReads.delete(userId);
+      });
+  };
   return [
     await bus.subscribe(PRESENCE_BATCH_TOPIC, ({ states }) => {
       for (const state of states) hub.pushToWatchers(state.userId, { t: 'presence', d: state });
@@ -67,17 +94,11 @@ export async function subscribeBusBridge(deps: BusBridgeDeps): Promise<(() => Pr
       for (const connection of hub.connectionsOf(contactId)) hub.unwatch(connection, [userId]);
     }),
     await bus.subscribe(WALLET_CHANGED_TOPIC, ({ userIds }) => {
-      // Read here, after the commit that announced it: the push carries the whole balance, so
-      // pushes that overtake each other still end on the truth.
+      // Read here, after the commit that announced it: the push carries the whole balance, and a
+      // read finishing after a later one is dropped (pushWallet), so screens end on the truth.
       const walletOf = deps.walletOf;
       if (walletOf === undefined) return;
-      for (const userId of userIds) {
-        if (!hasSockets(userId)) continue;
-        walletOf(userId).then(
-          (wallet) => tellUser(userId, { type: 'wallet', wallet }),
-          (error: unknown) => log.warn({ err: error, userId }, 'wallet push skipped'),
-        );
-      }
+      for (const userId of userIds) if (hasSockets(userId)) pushWallet(walletOf, userId);
     }),
     await bus.subscribe(NOTIFICATIONS_TOPIC, ({ userId, notification }) => {
       if (hasSockets(userId)) tellUser(userId, { type: 'notify', notification });
