@@ -281,6 +281,41 @@ describe('notifications', () => {
     }
   }, 20_000);
 
+  it('announces reads that race in the order they happened: the last count other devices get is the truth', async () => {
+    const user = await registerUser(api);
+    const watcher = await openSocket(wsUrl(nodeB), user.accessToken, 'json');
+    await watcher.next((f) => f.t === 'hello');
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 6; i++) await bidPlaced(user, 100 + i);
+      const unread = await until(async () => {
+        const rows = await list(user, '?unread=true');
+        return rows.length === 6 ? rows : undefined;
+      }, 'six unread notifications');
+      const before = watcher.frames.length;
+      await Promise.all([
+        ...unread.map((n) => api.post('/v1/notifications/read', { ids: [n.id] }, user.accessToken)),
+        api.post('/v1/notifications/read', { all: true }, user.accessToken),
+      ]);
+      expect(await unreadCount(user)).toBe(0);
+      // Seven announcements, in the order the reads were applied: the last says 0.
+      await until(
+        async () =>
+          watcher.frames.slice(before).filter((f) => f.t === 'notifications.read').length >= 7
+            ? true
+            : undefined,
+        'seven read announcements',
+      );
+      const counts = watcher.frames
+        .slice(before)
+        .filter((f) => f.t === 'notifications.read')
+        .map((f) => (f.d as { unreadCount: number }).unreadCount);
+      expect(counts.at(-1), `round ${round}: ${counts}`).toBe(0);
+      // Counts only fall: each read saw every read before it.
+      expect(counts, `round ${round}`).toEqual([...counts].sort((a, b) => b - a));
+    }
+    watcher.close();
+  }, 60_000);
+
   it('mails an offline user one digest with every unread notification, and none to one who read first', async () => {
     const [away, reader] = [await registerUser(api), await registerUser(api)];
     await bidPlaced(away, 1250);

@@ -397,27 +397,34 @@ export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus
       // REST and WebSocket both validated the ids as UUIDs; someone else's or unknown ones match nothing.
       request: ReadNotificationsRequest | { readonly ids: readonly string[] },
       exceptConnectionId?: string,
-    ): Promise<ReadNotificationsResult> => {
-      const changed = await markNotificationsRead(
-        db,
-        userId,
-        'all' in request ? { all: true } : { ids: request.ids as NotificationId[] },
-        clock.now(),
-      );
-      const unreadCount = await countUnread(db, userId);
-      try {
-        await bus.publish(NOTIFICATIONS_READ_TOPIC, {
+    ): Promise<ReadNotificationsResult> =>
+      // One user's reads in turn (their row locked): mark, count and announce. Two reads at once
+      // (REST and a socket) would otherwise announce their counts in any order, and the other
+      // devices could end on the older, higher count.
+      db.transaction().execute(async (trx) => {
+        if ((await lockUserById(trx, userId)) === undefined) {
+          throw new AppError('UNAUTHORIZED', 'invalid access token');
+        }
+        const changed = await markNotificationsRead(
+          trx,
           userId,
-          ...('all' in request ? { all: true } : { ids: changed }),
-          unreadCount,
-          ...(exceptConnectionId === undefined ? {} : { exceptConnectionId }),
-        });
-      } catch (error) {
-        // Marked read already: other devices learn it at their next list or count.
-        deps.log.warn({ err: error, userId }, 'notifications.read push skipped');
-      }
-      return { updated: changed.length, unreadCount };
-    },
+          'all' in request ? { all: true } : { ids: request.ids as NotificationId[] },
+          clock.now(),
+        );
+        const unreadCount = await countUnread(trx, userId);
+        try {
+          await bus.publish(NOTIFICATIONS_READ_TOPIC, {
+            userId,
+            ...('all' in request ? { all: true } : { ids: changed }),
+            unreadCount,
+            ...(exceptConnectionId === undefined ? {} : { exceptConnectionId }),
+          });
+        } catch (error) {
+          // Marked read all the same: other devices learn it at their next list or count.
+          deps.log.warn({ err: error, userId }, 'notifications.read push skipped');
+        }
+        return { updated: changed.length, unreadCount };
+      }),
 
     preferences: async (userId: UserId): Promise<NotificationPreferences> => ({
       preferences: await preferencesOf(db, userId),
