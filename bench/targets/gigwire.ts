@@ -127,6 +127,9 @@ function serverEnv(
     // 127.0.0.1, so the default would turn the REST scenario into 429s within a second. 1 000 000 is
     // the config's maximum (16 666 req/s averaged over the minute window).
     RATE_LIMIT_PER_MINUTE: '1000000',
+    // RAISED FOR BENCHMARKING (default 30 transfers per user per minute): the transfer scenario
+    // sends as fast as the server takes them, from a few users. The config's maximum.
+    TRANSFERS_PER_MINUTE: '100000',
     // RAISED FOR BENCHMARKING (defaults 10 per account, 100 per IP): login attempts are counted
     // *before* the password check and given back after a success, so N concurrent logins of one
     // account briefly count N; with autocannon's concurrency the defaults would answer 429. Both

@@ -583,6 +583,10 @@ export async function startNode(
                 wallet: walletApi,
                 idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
                 announce: announceWalletChange,
+                transferLimit: {
+                  counter: createRedisWindowCounter(redis, config.redisPrefix),
+                  perMinute: config.payments.transfersPerMinute,
+                },
               },
               contracts: {
                 contracts: contractDeps,

@@ -388,6 +388,11 @@ export const settings = {
     'Sandbox provider: milliseconds each call takes, half before the provider acts and half after (its answer in transit); tests use it to stop a worker mid-call.',
     '0',
   ),
+  TRANSFERS_PER_MINUTE: setting(
+    wholeNumber(1, 100_000),
+    'Wallet transfers one user may send per minute, across nodes (each notifies its receiver; beyond it 429 RATE_LIMITED with Retry-After).',
+    '30',
+  ),
   PAYMENTS_RECONCILE_AFTER_S: setting(
     wholeNumber(0, 86_400),
     "Seconds an accepted payment may wait for its outcome webhook before worker processes ask the provider to send it again (a lost webhook would leave a top-up uncredited, a withdrawal's money reserved); 0 turns it off.",
@@ -515,6 +520,7 @@ export interface Config {
     readonly developmentWebhookSecret: boolean;
     /** 0: no reconciliation of payments whose outcome never arrived. */
     readonly reconcileAfterMs: number;
+    readonly transfersPerMinute: number;
     /** PUBLIC_URL when set: where the sandbox sends webhooks; unset = this node's own address. */
     readonly webhookBaseUrl: string | undefined;
     readonly providerTimeoutMs: number;
@@ -690,6 +696,7 @@ export function loadConfig(
       sandboxLatencyMs: withDefault('SANDBOX_LATENCY_MS'),
       auditIntervalMs: withDefault('LEDGER_AUDIT_INTERVAL_S') * 1000,
       reconcileAfterMs: withDefault('PAYMENTS_RECONCILE_AFTER_S') * 1000,
+      transfersPerMinute: withDefault('TRANSFERS_PER_MINUTE'),
     },
     marketplace: {
       autoApproveMs: withDefault('CONTRACT_AUTO_APPROVE_S') * 1000,

@@ -16,6 +16,8 @@ import {
   WalletLinesQuery,
 } from '../../../protocol/src/rest/payments.js';
 import type { AnnounceWalletChange, WalletApi } from '../../domain/payments/wallet-service.js';
+import { AppError } from '../../platform/errors.js';
+import type { WindowCounter } from '../../platform/window-counter.js';
 import { IDEMPOTENCY_KEY_HEADER, type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
 
@@ -27,7 +29,14 @@ export interface WalletRoutesDeps {
   readonly idempotency: IdempotencyDeps;
   /** Tells the users' sockets their balance changed (after the commit). */
   readonly announce?: AnnounceWalletChange;
+  /**
+   * Transfers one user may send per minute, counted across nodes: each notifies its receiver
+   * (stored, pushed, mailed), and one-cent transfers by the thousand would flood them.
+   */
+  readonly transferLimit?: { readonly counter: WindowCounter; readonly perMinute: number };
 }
+
+const MINUTE_MS = 60_000;
 
 export function registerWalletRoutes(app: FastifyInstance, deps: WalletRoutesDeps): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -78,11 +87,21 @@ export function registerWalletRoutes(app: FastifyInstance, deps: WalletRoutesDep
       summary: 'Send money to another user at once (Idempotency-Key required)',
       headers: z.looseObject({ [IDEMPOTENCY_KEY_HEADER]: z.string().optional() }),
       body: TransferRequest,
-      response: { 201: TransferResponse, ...errors, 404: Problem, 409: Problem, 422: Problem },
+      response: { 201: TransferResponse, ...errors, 404: Problem, 409: Problem, 422: Problem, 429: Problem },
     },
     handler: async (request, reply) => {
       const { userId } = principalOf(request);
       const key = String(request.headers[IDEMPOTENCY_KEY_HEADER] ?? '');
+      const limit = deps.transferLimit;
+      if (limit !== undefined) {
+        // Counted before the work (a retried key counts too: the limit leaves room for retries).
+        const used = await limit.counter.hit(`transfers:${userId}`, MINUTE_MS);
+        if (used.count > limit.perMinute) {
+          throw new AppError('RATE_LIMITED', `at most ${limit.perMinute} transfers a minute`, {
+            details: { retryAfterS: Math.max(1, Math.ceil(used.resetInMs / 1000)) },
+          });
+        }
+      }
       const sent = await runIdempotentRoute(deps.idempotency, request, reply, userId, async (trx) => ({
         status: 201,
         body: {
