@@ -6,24 +6,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserId } from '../../protocol/src/ids.js';
-import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import { addContactWithin, insertUser } from '../../src/db/repositories/users.repo.js';
 import { createUserService } from '../../src/domain/users/service.js';
 import { type Bus, createMemoryBus } from '../../src/platform/bus/bus.js';
 import { CONTACT_REMOVED_TOPIC } from '../../src/platform/bus/topics.js';
-import { captureLogs, createMigratedDatabase, type TestDatabase } from '../support/context.js';
+import { openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
 
 describe('contact removal announcement', () => {
-  let database: TestDatabase;
-  let handle: DbHandle;
+  let handle: PaymentsTestDb;
 
   beforeAll(async () => {
-    database = await createMigratedDatabase();
-    handle = await createDb({ kind: 'postgres', url: database.url, poolMax: 2 }, captureLogs().log);
+    handle = await openPaymentsTestDb(2);
   });
   afterAll(async () => {
     await handle?.close();
-    await database?.drop();
   });
 
   it('is announced by the retry of a DELETE whose first announcement failed', async () => {

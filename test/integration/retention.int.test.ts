@@ -5,24 +5,19 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserId } from '../../protocol/src/ids.js';
-import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import { pruneExpiredRows, RETENTION } from '../../src/domain/maintenance/retention.js';
-import { captureLogs, createMigratedDatabase, type TestDatabase } from '../support/context.js';
-import { insertUsers } from '../support/payments-db.js';
+import { insertUsers, openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
 
 const DAY = 86_400_000;
 
 describe('retention', () => {
-  let database: TestDatabase;
-  let handle: DbHandle;
+  let handle: PaymentsTestDb;
 
   beforeAll(async () => {
-    database = await createMigratedDatabase();
-    handle = await createDb({ kind: 'postgres', url: database.url, poolMax: 2 }, captureLogs().log);
+    handle = await openPaymentsTestDb(2);
   });
   afterAll(async () => {
     await handle?.close();
-    await database?.drop();
   });
 
   const count = async (table: string, where = sql`true`) =>
