@@ -363,6 +363,7 @@ export function createGateway(deps: GatewayDeps) {
   let uwsListener: UwsListener | undefined;
   let fastifyWs: { stopHeartbeat: () => void } | undefined;
   const nodePresence = createNodePresence({
+    nodeId: deps.nodeId,
     store: deps.presenceStore,
     presence: deps.presence,
     timers: systemTimers,

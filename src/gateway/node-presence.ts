@@ -11,6 +11,8 @@ import type { PresenceStore } from '../platform/presence-store.js';
 import { type CancelTimer, every, type Timers } from '../platform/timers.js';
 
 const REAP_EVERY_MS = 3_000;
+/** Beyond one renewal interval, for a live twin's renewal to land (its own timer, Redis, GC). */
+const TWIN_RENEWAL_SLACK_MS = 1_000;
 
 /**
  * Sockets of this node opening and closing, as presence changes (counted and announced in batches
@@ -44,6 +46,7 @@ export function createSocketPresence(deps: {
 }
 
 export function createNodePresence(deps: {
+  readonly nodeId: string;
   readonly store: PresenceStore;
   readonly presence: Pick<PresenceService, 'announceOffline'>;
   readonly timers: Timers;
@@ -54,15 +57,48 @@ export function createNodePresence(deps: {
 }) {
   const { store, log } = deps;
   const stops: CancelTimer[] = [];
+  // A start refused before the lease was taken must not touch it at shutdown: it is a live twin's.
+  let joined = false;
 
   const announceOffline = async (userIds: string[]) => {
     const parsed = userIds.map((id) => UserId.safeParse(id)).flatMap((r) => (r.success ? [r.data] : []));
     if (parsed.length > 0) await deps.presence.announceOffline(parsed);
   };
 
+  const wait = (ms: number) => new Promise<void>((resolve) => deps.timers.schedule(ms, resolve));
+
+  /**
+   * A live lease under this NODE_ID at start belongs to a crashed earlier life (it stays as it is
+   * until it lapses) or to another live process (it renews it every third of the lease). The second
+   * is refused before anything is cleared: two processes under one NODE_ID would wipe each other's
+   * presence counts and both host the rooms placement gives that node. A clean shutdown lets the
+   * lease lapse, so only a restart after a crash waits here.
+   */
+  const refuseLiveTwin = async () => {
+    const held = await store.ownLeaseExpiresAt();
+    if (held === undefined || held <= deps.timers.now()) return;
+    const waitMs = Math.floor(deps.leaseMs / 3) + TWIN_RENEWAL_SLACK_MS;
+    log.info(
+      { waitMs },
+      'this NODE_ID holds a live presence lease: waiting to see whether another process renews it',
+    );
+    await wait(waitMs);
+    const now = await store.ownLeaseExpiresAt();
+    if (now !== undefined && now > held) {
+      throw new Error(
+        `NODE_ID "${deps.nodeId}" is in use: another live process renews its presence lease. Give each process its own NODE_ID`,
+      );
+    }
+  };
+
   return {
-    /** Clears an earlier life's counts, takes the lease, then renews it and reaps dead nodes. */
+    /**
+     * Refuses a live twin, clears an earlier life's counts, takes the lease, then renews it and
+     * reaps dead nodes.
+     */
     join: async () => {
+      await refuseLiveTwin();
+      joined = true;
       // A previous life of this node (same NODE_ID, crashed) may have left counts behind.
       await announceOffline(await store.clearNode());
       await store.renewLease();
@@ -88,12 +124,14 @@ export function createNodePresence(deps: {
     /** Stops renewing and lets the lease lapse at once: placement elsewhere stops choosing this node. */
     withdraw: async () => {
       for (const stop of stops.splice(0)) stop();
+      if (!joined) return;
       await store
         .expireLease()
         .catch((error: unknown) => log.warn({ err: error }, 'presence lease not expired'));
     },
     /** Leaves the registry: this node's users without another node go offline now. */
     leave: async () => {
+      if (!joined) return;
       await announceOffline(await store.clearNode());
     },
   };

@@ -46,6 +46,8 @@ export interface PresenceStore {
    * `reconcile`.
    */
   readonly renewLease: () => Promise<boolean>;
+  /** When this NODE_ID's lease ends (ms since the epoch), whoever renewed it; undefined without one. */
+  readonly ownLeaseExpiresAt: () => Promise<number | undefined>;
   /**
    * Lets this node's lease lapse now (shutdown begins): placement on every node stops giving it
    * rooms at its next read, and should this node die before `clearNode`, any reaper cleans up.
@@ -282,6 +284,10 @@ export function createRedisPresenceStore(options: {
     },
     // ZADD answers how many members it added: 1 when the lease was gone.
     renewLease: async () => (await redis.zadd(leasesKey, Date.now() + options.leaseMs, nodeId)) === 1,
+    ownLeaseExpiresAt: async () => {
+      const score = await redis.zscore(leasesKey, nodeId);
+      return score === null ? undefined : Number(score);
+    },
     expireLease: async () => {
       await redis.zadd(leasesKey, Date.now(), nodeId);
     },
