@@ -27,6 +27,7 @@ export interface ConnectionEnvironment {
   readonly codec: Codec;
   readonly limits: ConnectionLimits;
   readonly log: Logger;
+  /** Milliseconds on a monotonic clock (performance.now): only differences are used. */
   readonly now: () => number;
   /** Runs a valid frame; the returned promise settles with the reply payload (or rejects with AppError). */
   readonly dispatch: (connection: Connection, frame: ClientFrame) => Promise<unknown>;

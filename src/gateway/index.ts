@@ -122,6 +122,9 @@ export function createGateway(deps: GatewayDeps) {
   const codec = createCodec();
   const hub = createHub(codec);
   const now = () => Date.now();
+  // Rate buckets, strike windows and cache lifetimes measure elapsed time: a wall clock stepped back
+  // (NTP, a VM resumed) would empty every bucket and keep cached answers alive past their bound.
+  const elapsedMs = () => performance.now();
   const limits: ConnectionLimits = {
     maxFrameBytes: settings.maxFrameBytes,
     maxMessagesPerSecond: settings.maxMessagesPerSecond,
@@ -246,7 +249,7 @@ export function createGateway(deps: GatewayDeps) {
   });
   const roomAccess = createRoomAccess({
     isMember: async (userId, roomId) => (await membershipOf(memberKey(roomId, userId))) === true,
-    now,
+    now: elapsedMs,
   });
   let contactRemovals = 0;
   const jobBoard = createJobBoard<Connection>();
@@ -288,7 +291,7 @@ export function createGateway(deps: GatewayDeps) {
     codec,
     limits,
     log,
-    now,
+    now: elapsedMs,
     // A request's trace id (connection and frame id) follows what it causes: outbox events, tasks, logs.
     dispatch: (connection: Connection, frame: ClientFrame) =>
       withTrace(`ws.${connection.id}.${frame.id ?? '-'}`, () => dispatchTo(connection, frame)),
@@ -306,7 +309,7 @@ export function createGateway(deps: GatewayDeps) {
   const upgradeRate = createUpgradeRateLimiter({
     perSecond: settings.upgradesPerIpPerSecond,
     burst: settings.upgradeBurstPerIp,
-    now,
+    now: elapsedMs,
   });
   const clientAddress = clientAddressResolver(settings.trustProxy);
   const core: GatewayCore = {

@@ -15,6 +15,7 @@ import type { RoomId, UserId } from '../../protocol/src/ids.js';
 export interface RoomAccessOptions {
   /** One indexed lookup: is the user a member of the room (false also for unknown rooms)? */
   readonly isMember: (userId: UserId, roomId: RoomId) => Promise<boolean>;
+  /** Milliseconds on a monotonic clock (performance.now): only differences are used. */
   readonly now: () => number;
   /** How long a positive answer is reused. */
   readonly ttlMs?: number;

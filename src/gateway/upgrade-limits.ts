@@ -42,6 +42,7 @@ export interface UpgradeRateOptions {
   readonly perSecond: number;
   /** Bucket capacity: upgrades an idle address may make at once. */
   readonly burst: number;
+  /** Milliseconds on a monotonic clock (performance.now): only differences are used. */
   readonly now: () => number;
   /** Addresses tracked at most; past it, full buckets are forgotten first, then the oldest. */
   readonly maxTracked?: number;

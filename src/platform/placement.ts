@@ -99,6 +99,10 @@ export function createPlacement(options: {
   let leaving = false;
 
   const applyView = () => {
+    // A suspect whose lease lapsed is gone from the registry: a later life renews a newer lease
+    // anyway, so forgetting it keeps the map to the nodes that exist (names change every deploy).
+    const listed = new Set(leases.map((lease) => lease.nodeId));
+    for (const suspect of suspects.keys()) if (!listed.has(suspect)) suspects.delete(suspect);
     const next = new Set<string>(leaving ? [] : [nodeId]);
     for (const lease of leases) {
       if (leaving && lease.nodeId === nodeId) continue;
