@@ -48,6 +48,16 @@ export function createHandlers(deps: {
     sinceSeq: number | undefined,
     pending: PendingJoin,
   ) => Promise<{ lastSeq: number }>;
+  /**
+   * A page of the room's history, older than `beforeSeq`, newest first: read from the database
+   * outside the room actor's turn, within the node's bounds on history reads (history-reads.ts).
+   */
+  readonly readHistory: (
+    userId: UserId,
+    roomId: RoomId,
+    beforeSeq: number | undefined,
+    limit: number,
+  ) => Promise<ReplyPayload<'room.history'>>;
   /** Drops the connection from the room (and the node's bus subscription when it was the last). */
   readonly leaveRoom: (roomId: RoomId, connection: Connection) => Promise<void>;
   /**
@@ -63,10 +73,13 @@ export function createHandlers(deps: {
 }): HandlerTable {
   const { auth, presence, hub } = deps;
   /** The actor of a room the connection's user is a member of; FORBIDDEN (the same for unknown rooms) otherwise. */
-  const memberRoom = async (connection: Connection, roomId: RoomId) => {
+  const assertMember = async (connection: Connection, roomId: RoomId) => {
     if (!(await deps.mayUseRoom(connection.userId, roomId))) {
       throw new AppError('FORBIDDEN', 'not a member of this room');
     }
+  };
+  const memberRoom = async (connection: Connection, roomId: RoomId) => {
+    await assertMember(connection, roomId);
     return deps.room(roomId);
   };
   return {
@@ -135,14 +148,10 @@ export function createHandlers(deps: {
         },
         reply,
       })),
-    'room.history': async (connection, frame) =>
-      (await memberRoom(connection, frame.d.roomId)).ask((reply) => ({
-        type: 'history',
-        userId: connection.userId,
-        beforeSeq: frame.d.beforeSeq,
-        limit: frame.d.limit,
-        reply,
-      })),
+    'room.history': async (connection, frame) => {
+      await assertMember(connection, frame.d.roomId);
+      return deps.readHistory(connection.userId, frame.d.roomId, frame.d.beforeSeq, frame.d.limit);
+    },
     'room.typing': async (connection, frame) =>
       (await memberRoom(connection, frame.d.roomId)).ask<undefined>((reply) => ({
         type: 'typing',

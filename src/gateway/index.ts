@@ -28,10 +28,11 @@ import type { AuthService } from '../domain/auth/service.js';
 import { NOTIFICATIONS_TOPIC, type NotificationsApi } from '../domain/notifications/service.js';
 import type { OnRoomMessagesStored } from '../domain/notifications/unread-scheduler.js';
 import type { PresenceService } from '../domain/presence/service.js';
+import { toRoomMessage } from '../domain/rooms/service.js';
 import type { Bus } from '../platform/bus/bus.js';
 import { createFanOutQueue } from '../platform/bus/fanout-queue.js';
 import { clientNetwork } from '../platform/client-network.js';
-import { isAppError } from '../platform/errors.js';
+import { isAppError, isDependencyUnavailable } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { createPlacement } from '../platform/placement.js';
 import type { PresenceStore } from '../platform/presence-store.js';
@@ -44,6 +45,7 @@ import { Connection, type ConnectionLimits } from './connection.js';
 import type { WebSocketEngine } from './engine.js';
 import { registerFastifyWebSocket } from './fastify-ws.js';
 import { createHandlers, dispatchThrough } from './handlers.js';
+import { createHistoryReads } from './history-reads.js';
 import { BACKPRESSURE_SWEEP_SLICES, createHub } from './hub.js';
 import { createJobBoard } from './job-board.js';
 import { createNodePresence, createSocketPresence } from './node-presence.js';
@@ -254,6 +256,11 @@ export function createGateway(deps: GatewayDeps) {
   let contactRemovals = 0;
   const jobBoard = createJobBoard<Connection>();
   const notificationsApi = deps.notifications;
+  const historyReads = createHistoryReads({
+    read: async (roomId, beforeSeq, limit) => ({
+      messages: (await roomStore.messagesBefore(roomId, beforeSeq, limit)).map(toRoomMessage),
+    }),
+  });
   const handlers = createHandlers({
     auth: deps.auth,
     presence: deps.presence,
@@ -263,6 +270,7 @@ export function createGateway(deps: GatewayDeps) {
     mayUseRoom: (userId, roomId) => roomAccess.mayUse(userId, roomId),
     contactRemovals: () => contactRemovals,
     joinRoom: roomJoins.join,
+    readHistory: historyReads.read,
     leaveRoom,
     ...(notificationsApi === undefined
       ? {}
@@ -282,6 +290,12 @@ export function createGateway(deps: GatewayDeps) {
         message: error.message,
         ...(error.details === undefined ? {} : { details: { ...error.details } }),
       };
+    }
+    if (isDependencyUnavailable(error)) {
+      // The same answer REST gives (503 UNAVAILABLE): a degraded dependency, retry later; what failed
+      // is logged, not sent (the message may name hosts or SQL).
+      log.warn({ err: error, connId: connection.id, userId: connection.userId }, 'dependency unavailable');
+      return { code: 'UNAVAILABLE', message: 'a service this request needs is unavailable; retry later' };
     }
     log.error({ err: error, connId: connection.id, userId: connection.userId }, 'request handler failed');
     return { code: 'INTERNAL', message: 'internal error' };

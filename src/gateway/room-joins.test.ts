@@ -321,6 +321,7 @@ describe('room.join and room.leave through the handlers', () => {
       mayUseRoom: () => new Promise<boolean>((resolve) => checks.push(resolve)),
       contactRemovals: () => 0,
       joinRoom: h.joins.join,
+      readHistory: async () => ({ messages: [] }),
       leaveRoom: h.joins.leave,
       jobBoard: { watch: () => {}, unwatch: () => {} },
     });

@@ -44,12 +44,6 @@ const RoomWire = z.discriminatedUnion('type', [
       meta: z.record(z.string(), z.unknown()).nullable(),
     }),
   }),
-  z.object({
-    type: z.literal('history'),
-    userId: UserId,
-    beforeSeq: z.number().int().optional(),
-    limit: z.number().int().positive(),
-  }),
   z.object({ type: z.literal('typing'), userId: UserId }),
   z.object({ type: z.literal('read'), userId: UserId, seq: z.number().int() }),
 ]);
@@ -65,13 +59,6 @@ export const roomRemoteKind: RemoteKind<RoomCommand, RoomWire> = {
         return { type: command.type, userId: command.userId };
       case 'send':
         return { type: 'send', send: { ...command.send } };
-      case 'history':
-        return {
-          type: 'history',
-          userId: command.userId,
-          limit: command.limit,
-          ...(command.beforeSeq === undefined ? {} : { beforeSeq: command.beforeSeq }),
-        };
       case 'read':
         return { type: 'read', userId: command.userId, seq: command.seq };
       default:
@@ -88,8 +75,6 @@ function fromWire(wire: RoomWire, reply: Reply<unknown>): RoomCommand {
       return { type: wire.type, userId: wire.userId, reply } as RoomCommand;
     case 'send':
       return { type: 'send', send: wire.send, reply };
-    case 'history':
-      return { type: 'history', userId: wire.userId, beforeSeq: wire.beforeSeq, limit: wire.limit, reply };
     case 'read':
       return { type: 'read', userId: wire.userId, seq: wire.seq, reply };
   }

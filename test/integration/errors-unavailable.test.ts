@@ -8,7 +8,8 @@ import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { isDependencyUnavailable, registerErrorHandling } from '../../src/http/plugins/errors.js';
+import { registerErrorHandling } from '../../src/http/plugins/errors.js';
+import { isDependencyUnavailable } from '../../src/platform/errors.js';
 import { AppError } from '../../src/platform/errors.js';
 
 const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });

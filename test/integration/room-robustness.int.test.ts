@@ -72,6 +72,8 @@ describe('room robustness (one node, real PostgreSQL, the room store wrapped)', 
     /** Runs after the commit of a write that stored `restart-me`, before the actor hears of it. */
     afterCommit: undefined as undefined | (() => Promise<void>),
     failNextHistory: false,
+    /** Holds every history read until the promise settles. */
+    historyGate: undefined as undefined | Promise<void>,
     /** Holds backlog pages after the first one of this room until the promise settles. */
     backlogGate: undefined as undefined | { roomId: string; open: Promise<void> },
   };
@@ -94,8 +96,10 @@ describe('room robustness (one node, real PostgreSQL, the room store wrapped)', 
     messagesBefore: async (roomId, beforeSeq, limit) => {
       if (hooks.failNextHistory) {
         hooks.failNextHistory = false;
-        throw new Error('injected: history read failed');
+        // What pg throws for a connection lost mid-query.
+        throw Object.assign(new Error('injected: terminating connection'), { code: '08006' });
       }
+      if (hooks.historyGate !== undefined) await hooks.historyGate;
       return real.messagesBefore(roomId, beforeSeq, limit);
     },
     messagesAfter: async (roomId, sinceSeq, limit) => {
@@ -216,6 +220,47 @@ describe('room robustness (one node, real PostgreSQL, the room store wrapped)', 
     });
     await waitFor(() => messagesOf(receiver, roomId).length >= 2, 'the next message');
     expect(messagesOf(receiver, roomId).map((m) => m.seq)).toEqual([1, 2]);
+  });
+
+  it("serves history outside the room's turn: reads held in the database hold no one's sends, and one user has at most 4 in flight", async () => {
+    const users = [await registerUser(api), await registerUser(api)];
+    const roomId = await createRoom(testNode.db.url, users);
+    const [reader, sender] = users as [Registered, Registered];
+    const readers = [await open(uwsUrl(), reader, 'json'), await open(uwsUrl(), reader, 'json')] as const;
+    const other = await open(uwsUrl(), sender, 'json');
+    expect(await other.request('room.send', { roomId, clientMsgId: 'before', body: 'x' })).toMatchObject({
+      t: 'ok',
+    });
+
+    const gate = deferred();
+    hooks.historyGate = gate.promise;
+    try {
+      // Four reads of one user held in the database, from two sockets.
+      const held = [readers[0], readers[1], readers[0], readers[1]].map((socket) =>
+        socket.request('room.history', { roomId }, 15_000),
+      );
+      await sleep(200);
+      // A fifth is refused at once, and says when to ask again.
+      expect(await readers[0].request('room.history', { roomId })).toMatchObject({
+        t: 'error',
+        d: { code: 'RATE_LIMITED', details: { retryAfterMs: 200 } },
+      });
+      // The other member's sends are stored and acknowledged while those reads wait.
+      for (const clientMsgId of ['during-1', 'during-2']) {
+        expect(await other.request('room.send', { roomId, clientMsgId, body: 'x' })).toMatchObject({
+          t: 'ok',
+        });
+      }
+      gate.resolve();
+      for (const answer of await Promise.all(held)) {
+        expect(answer).toMatchObject({ t: 'ok' });
+        expect((answer.d as { messages: unknown[] }).messages.length).toBeGreaterThanOrEqual(1);
+      }
+    } finally {
+      hooks.historyGate = undefined;
+      gate.resolve();
+    }
+    expect(await readers[0].request('room.history', { roomId })).toMatchObject({ t: 'ok' });
   });
 
   it('acknowledges other members while a join with sinceSeq 0 replays thousands of messages, and the joiner gets each once, in order', async () => {

@@ -51,7 +51,6 @@ function memoryStore() {
     beforeInsert: undefined as undefined | (() => Promise<void>),
     /** Awaited after an insert committed, before it resolves. */
     afterCommit: undefined as undefined | (() => Promise<void>),
-    failHistory: false,
     /** The next markRead / members call fails as a database that cannot be reached. */
     failRead: false,
     failMembers: false,
@@ -112,13 +111,7 @@ function memoryStore() {
     },
     messagesAfter: async (_roomId, sinceSeq, limit) =>
       [...rows.values()].filter((r) => r.seq > sinceSeq).slice(0, limit),
-    messagesBefore: async () => {
-      if (hooks.failHistory) {
-        hooks.failHistory = false;
-        throw new Error('injected history failure');
-      }
-      return [];
-    },
+    messagesBefore: async () => [],
     markRead: async (_roomId, userId, seq) => {
       if (hooks.failRead) {
         hooks.failRead = false;
@@ -167,9 +160,9 @@ function setup(options: { isOwner?: () => boolean; maxQueuedSends?: number } = {
       .map((p) => p.frame as { t: string; d: { seq: number; clientMsgId: string } })
       .filter((f) => f.t === 'room.message')
       .map((f) => f.d.seq);
-  const history = () =>
-    room.ask((reply) => ({ type: 'history', userId: bob, beforeSeq: undefined, limit: 10, reply }));
-  return { system, room, rows, hooks, send, history, published, pushedSeqs, registry, timers };
+  /** A short request of another member (a turn of its own, no write). */
+  const typing = () => room.ask((reply) => ({ type: 'typing', userId: bob, reply }));
+  return { system, room, rows, hooks, send, typing, published, pushedSeqs, registry, timers };
 }
 
 /** What a promise settled with once the event loop went quiet, or 'unsettled'. */
@@ -261,7 +254,7 @@ describe('room actor', () => {
 
   it('pushes a committed batch even when the actor restarts before it hears of the commit', async () => {
     const bug = bugOnce();
-    const { hooks, send, history, pushedSeqs } = setup({ isOwner: bug.isOwner });
+    const { hooks, send, typing, pushedSeqs } = setup({ isOwner: bug.isOwner });
     const committed = deferred();
     const release = deferred();
     hooks.afterCommit = async () => {
@@ -272,7 +265,7 @@ describe('room actor', () => {
     await committed.promise;
     hooks.afterCommit = undefined;
     bug.arm();
-    await expect(history()).rejects.toSatisfy((e: unknown) => e instanceof AppError && e.code === 'INTERNAL');
+    await expect(typing()).rejects.toSatisfy((e: unknown) => e instanceof AppError && e.code === 'INTERNAL');
     release.resolve();
     expect(await sent).toMatchObject({ seq: 1 });
     await settle();
@@ -399,29 +392,6 @@ describe('room actor', () => {
     expect(await settledValue(tookSecondPlace)).toMatchObject({ seq: 3 });
   });
 
-  it('fails only the request of a failing history read UNAVAILABLE; sends queued behind the write in flight are written', async () => {
-    const { hooks, send, history, rows } = setup();
-    const committed = deferred();
-    const release = deferred();
-    hooks.afterCommit = async () => {
-      committed.resolve();
-      await release.promise;
-    };
-    const first = send(alice, 'first');
-    await committed.promise;
-    hooks.afterCommit = undefined;
-    const queued = send(bob, 'queued');
-    await settle();
-    hooks.failHistory = true;
-    const failed = history().catch((error: unknown) => error);
-    await settle();
-    release.resolve();
-    expect(await first).toMatchObject({ seq: 1 });
-    expect(await settledValue(queued)).toMatchObject({ seq: 2 });
-    expect([...rows.keys()]).toEqual([1, 2]);
-    expect(await failed).toSatisfy((e: unknown) => isAppError(e) && e.code === 'UNAVAILABLE');
-  });
-
   it('fails only a read mark the database could not store UNAVAILABLE, and stores it when asked again', async () => {
     const { room, hooks, send } = setup();
     expect(await send(alice, 'one')).toMatchObject({ seq: 1 });
@@ -470,7 +440,7 @@ describe('room actor', () => {
 
   it('fails the sends queued behind the write in flight UNAVAILABLE when the actor restarts', async () => {
     const bug = bugOnce();
-    const { hooks, send, history, rows } = setup({ isOwner: bug.isOwner });
+    const { hooks, send, typing, rows } = setup({ isOwner: bug.isOwner });
     const committed = deferred();
     const release = deferred();
     hooks.afterCommit = async () => {
@@ -483,7 +453,7 @@ describe('room actor', () => {
     const queued = send(bob, 'queued');
     await settle();
     bug.arm();
-    await expect(history()).rejects.toSatisfy((e: unknown) => isAppError(e) && e.code === 'INTERNAL');
+    await expect(typing()).rejects.toSatisfy((e: unknown) => isAppError(e) && e.code === 'INTERNAL');
     expect(await settledValue(queued)).toMatchObject({ code: 'UNAVAILABLE' });
     release.resolve();
     expect(await first).toMatchObject({ seq: 1 });

@@ -70,13 +70,6 @@ export type RoomCommand =
       readonly send: PendingSend;
       readonly reply: Reply<{ seq: number; sentAt: string }>;
     }
-  | {
-      readonly type: 'history';
-      readonly userId: UserId;
-      readonly beforeSeq: number | undefined;
-      readonly limit: number;
-      readonly reply: Reply<{ messages: RoomMessage[] }>;
-    }
   | { readonly type: 'typing'; readonly userId: UserId; readonly reply: Reply<undefined> }
   | {
       readonly type: 'read';
@@ -549,17 +542,6 @@ export function roomActorKind(deps: {
               context.log.warn({ err: error }, 'room write failed; its senders resend');
               failFragment(fragment, new AppError('UNAVAILABLE', 'message could not be stored; resend it'));
               return startFlush();
-            }
-            case 'history': {
-              if (!isMember(state, command.userId))
-                return command.reply.fail(new AppError('FORBIDDEN', 'not a member of this room'));
-              let rows: Awaited<ReturnType<RoomStore['messagesBefore']>>;
-              try {
-                rows = await store.messagesBefore(roomId, command.beforeSeq, command.limit);
-              } catch (error) {
-                return readFailed(command.reply, 'history read', error);
-              }
-              return command.reply.ok({ messages: rows.map(toRoomMessage) });
             }
             case 'typing': {
               if (!isMember(state, command.userId))

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import type { ErrorCode } from '../../../protocol/src/codes.js';
-import { isAppError } from '../../platform/errors.js';
+import { isAppError, isDependencyUnavailable } from '../../platform/errors.js';
 import { PROBLEM_CONTENT_TYPE, problem, statusByCode } from '../problem.js';
 
 function codeForFastifyError(error: FastifyError): ErrorCode | undefined {
@@ -30,79 +30,6 @@ function codeForFastifyError(error: FastifyError): ErrorCode | undefined {
     default:
       return undefined;
   }
-}
-
-/**
- * SQLSTATE classes of a database that cannot serve the statement now, whatever the statement: 08
- * connection exception, 53 insufficient resources (too many connections, out of memory, disk
- * full), 57 operator intervention (admin shutdown, cannot connect now, statement timeout), 58
- * system error. As actors/room/room.state.ts `classifyWriteFailure` counts them, less 40 (a lost
- * serialization race is retried where it happens, and is not the database being down).
- */
-const UNAVAILABLE_SQL_CLASSES = new Set(['08', '53', '57', '58']);
-
-/** Socket errors of a connection to a dependency that could not be made or was lost. */
-const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
-
-/**
- * What the clients throw, without a code, when they have no working connection: pg and pg-pool
- * (a connection that ended, a pool that could not connect in time or was ended at shutdown) and
- * ioredis (a closed connection, a command timeout, a stream refusing commands). MUST: these are
- * the pinned versions' exact texts; test/integration/errors-unavailable.test.ts makes the real clients throw the ones it can
- * without I/O, so an upgrade that changes them fails there.
- */
-const UNAVAILABLE_MESSAGES = new Set([
-  'Connection terminated',
-  'Connection terminated unexpectedly',
-  'Connection terminated due to connection timeout',
-  'timeout exceeded when trying to connect',
-  'Client has encountered a connection error and is not queryable',
-  'Client was closed and is not queryable',
-  'Cannot use a pool after calling end on the pool',
-  'Connection is closed.',
-  'Command timed out',
-  "Stream isn't writeable and enableOfflineQueue options is false",
-]);
-
-/** ioredis's error classes for "no answer after the retries": by name, since http/ imports no ioredis. */
-const UNAVAILABLE_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError']);
-
-/**
- * Whether an error that is not an AppError says a dependency (PostgreSQL, Redis) cannot be reached
- * or cannot serve now, rather than a fault of ours: answered UNAVAILABLE 503, "retry later". The
- * error and its causes are looked at (a pool's timeout wraps the socket error), a few levels deep.
- */
-export function isDependencyUnavailable(error: unknown): boolean {
-  let current = error;
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
-    if (isAppError(current)) return false;
-    const { code, message, name, statusCode } = current as {
-      code?: unknown;
-      message?: unknown;
-      name?: unknown;
-      statusCode?: unknown;
-    };
-    // The client's own doing (an upload it aborted: Node's `aborted` carries ECONNRESET and 400).
-    if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) return false;
-    if (typeof code === 'string') {
-      if (/^[0-9A-Z]{5}$/.test(code) && UNAVAILABLE_SQL_CLASSES.has(code.slice(0, 2))) return true;
-      if (UNREACHABLE_CODES.has(code)) return true;
-    }
-    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.has(message)) return true;
-    if (typeof name === 'string' && UNAVAILABLE_NAMES.has(name)) return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
 }
 
 /**
