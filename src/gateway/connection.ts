@@ -7,7 +7,10 @@
  * it get RATE_LIMITED, and after `maxStrikes` such refusals (or bad frames) inside one strike window
  * the socket is closed 1008 (1007 when they were undecodable). After each send (and once a second
  * for frames published to native topics) the transport's buffered bytes are checked: past
- * maxBufferedBytes the peer is a slow consumer, closed 1013.
+ * maxBufferedBytes the peer is a slow consumer, closed 1013. A user's closed connection leaves
+ * its bucket behind on the node (`BucketCarry`) until it would be full again, and the user's next
+ * connection starts from it: reconnecting does not refill the bucket (one socket opened and closed
+ * in a loop stored ~2 000 messages a second against a limit of 50).
  */
 import { type Codec, type DecodeFailure, errorReplyFor } from '../../protocol/src/codec.js';
 import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
@@ -29,6 +32,8 @@ export interface ConnectionEnvironment {
   readonly log: Logger;
   /** Milliseconds on a monotonic clock (performance.now): only differences are used. */
   readonly now: () => number;
+  /** Rate buckets carried from a user's closed connections to their next one (absent: each starts full). */
+  readonly buckets?: BucketCarry;
   /** Runs a valid frame; the returned promise settles with the reply payload (or rejects with AppError). */
   readonly dispatch: (connection: Connection, frame: ClientFrame) => Promise<unknown>;
   /** Maps an error thrown by a handler to the code and message sent back. */
@@ -37,6 +42,52 @@ export interface ConnectionEnvironment {
     connection: Connection,
   ) => { code: ErrorCode; message: string; details?: Record<string, unknown> };
   readonly onClosed: (connection: Connection, code: number) => void;
+}
+
+/** Rate buckets of a user's closed connections on this node, taken by their next connection. */
+export interface BucketCarry {
+  /** The bucket a closed connection of the user left (removed), if it is not full again yet. */
+  readonly take: (userId: string) => { readonly tokens: number; readonly at: number } | undefined;
+  readonly keep: (userId: string, tokens: number, at: number) => void;
+}
+
+/**
+ * A BucketCarry holding at most `maxUsers` buckets; each is dropped once it would have refilled
+ * (so the map holds only users who closed a socket in the last maxBurst / rate seconds).
+ */
+export function createBucketCarry(
+  limits: Pick<ConnectionLimits, 'maxBurst' | 'maxMessagesPerSecond'>,
+  now: () => number,
+  maxUsers = 100_000,
+): BucketCarry {
+  const left = new Map<string, { tokens: number; at: number }>();
+  const refillMs = (limits.maxBurst / limits.maxMessagesPerSecond) * 1000;
+  return {
+    take: (userId) => {
+      const bucket = left.get(userId);
+      if (bucket === undefined) return undefined;
+      left.delete(userId);
+      return now() - bucket.at < refillMs ? bucket : undefined;
+    },
+    keep: (userId, tokens, at) => {
+      if (tokens >= limits.maxBurst) return;
+      if (left.size >= maxUsers) {
+        const cutoff = now() - refillMs;
+        for (const [user, bucket] of left) if (bucket.at <= cutoff) left.delete(user);
+        // Still full of fresh ones: the oldest go (Map keeps insertion order).
+        for (const user of left.keys()) {
+          if (left.size < maxUsers) break;
+          left.delete(user);
+        }
+      }
+      const earlier = left.get(userId);
+      // Several sockets closing: the emptiest bucket stays.
+      if (earlier === undefined || earlier.tokens > tokens) {
+        left.delete(userId);
+        left.set(userId, { tokens, at });
+      }
+    },
+  };
 }
 
 export class Connection implements SocketHandler {
@@ -57,6 +108,11 @@ export class Connection implements SocketHandler {
   ) {
     this.tokens = env.limits.maxBurst;
     this.refilledAt = env.now();
+    const carried = env.buckets?.take(principal.userId);
+    if (carried !== undefined) {
+      this.tokens = carried.tokens;
+      this.refilledAt = carried.at;
+    }
   }
 
   get userId() {
@@ -214,6 +270,15 @@ export class Connection implements SocketHandler {
   /** The transport reports the socket gone (after our close or the peer's). */
   closed(code: number): void {
     this.closing = true;
+    if (this.env.buckets !== undefined) {
+      const now = this.env.now();
+      const { maxMessagesPerSecond, maxBurst } = this.env.limits;
+      const tokens = Math.min(
+        maxBurst,
+        this.tokens + ((now - this.refilledAt) * maxMessagesPerSecond) / 1000,
+      );
+      this.env.buckets.keep(this.userId, tokens, now);
+    }
     this.env.onClosed(this, code);
   }
 

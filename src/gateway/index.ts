@@ -41,7 +41,7 @@ import { createTickBatcher } from '../platform/tick-batcher.js';
 import { type CancelTimer, every, systemTimers } from '../platform/timers.js';
 import { withTrace } from '../platform/trace.js';
 import { subscribeBusBridge } from './bus-bridge.js';
-import { Connection, type ConnectionLimits } from './connection.js';
+import { Connection, type ConnectionLimits, createBucketCarry } from './connection.js';
 import type { WebSocketEngine } from './engine.js';
 import { registerFastifyWebSocket } from './fastify-ws.js';
 import { createHandlers, dispatchThrough } from './handlers.js';
@@ -306,6 +306,7 @@ export function createGateway(deps: GatewayDeps) {
     limits,
     log,
     now: elapsedMs,
+    buckets: createBucketCarry(limits, elapsedMs),
     // A request's trace id (connection and frame id) follows what it causes: outbox events, tasks, logs.
     dispatch: (connection: Connection, frame: ClientFrame) =>
       withTrace(`ws.${connection.id}.${frame.id ?? '-'}`, () => dispatchTo(connection, frame)),

@@ -1,0 +1,79 @@
+/**
+ * Reconnecting does not refill a user's rate bucket: a closed connection leaves its bucket on the
+ * node and the user's next connection starts from it (before, opening and closing one socket in a
+ * loop stored ~2 000 messages a second against a limit of 50). Another user is not affected.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningNode, startNode } from '../../src/bin/start-node.js';
+import { runShutdown } from '../../src/platform/shutdown.js';
+import {
+  captureLogs,
+  createMigratedDatabase,
+  sharedRedisUrl,
+  type TestDatabase,
+  testConfig,
+  uniqueRedisPrefix,
+} from '../support/context.js';
+import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { openSocket, type TestSocket } from '../support/ws-client.js';
+
+const BURST = 10;
+
+describe('rate buckets across reconnects', () => {
+  let db: TestDatabase;
+  let node: RunningNode;
+  let user: Registered;
+  let other: Registered;
+  const logs = captureLogs();
+  const sockets: TestSocket[] = [];
+
+  beforeAll(async () => {
+    db = await createMigratedDatabase();
+    node = await startNode(
+      testConfig({
+        DATABASE_URL: db.url,
+        REDIS_URL: sharedRedisUrl(),
+        REDIS_PREFIX: uniqueRedisPrefix(),
+        WS_MAX_MESSAGES_PER_SECOND: '1',
+        WS_MAX_BURST: String(BURST),
+      }),
+      logs.log,
+      { pid: process.pid },
+    );
+    const api = httpClient(node.baseUrl);
+    user = await registerUser(api);
+    other = await registerUser(api);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    if (node !== undefined) await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
+    await db?.drop();
+  });
+
+  const open = async (who: Registered) => {
+    const socket = await openSocket(node.uwsUrl ?? '', who.accessToken, 'json');
+    sockets.push(socket);
+    return socket;
+  };
+  /** Sends a burst of pings; answers how many were served. */
+  const burst = async (socket: TestSocket) => {
+    const answers = await Promise.all(Array.from({ length: BURST }, () => socket.request('ping')));
+    return answers.filter((answer) => answer.t === 'ok').length;
+  };
+
+  it("starts a user's new connection from the bucket their closed one left", async () => {
+    const first = await open(user);
+    expect(await burst(first)).toBe(BURST);
+    first.close();
+    await first.closed;
+    // The server handles its side of the close just after the client's.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    // At one token a second, the new socket has what refilled since (not the full burst).
+    const second = await open(user);
+    expect(await burst(second)).toBeLessThan(BURST / 2);
+    // Another user starts full.
+    expect(await burst(await open(other))).toBe(BURST);
+  }, 60_000);
+});
