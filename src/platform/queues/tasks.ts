@@ -2,12 +2,15 @@
  * Task definitions (BullMQ jobs, "tasks" in our words, to keep them apart from marketplace jobs):
  * for each task its queue, zod payload, attempts and backoff. Payloads carry ids, never secrets or
  * rows (Redis stores them in clear text). Every enqueue passes an idempotency key as the job id, so
- * enqueuing the same task twice is a no-op while the first is kept (7 days after completion).
+ * enqueuing the same task twice is a no-op while the first is waiting, running or kept after it
+ * completed (7 days) — except a task kept as failed (out of attempts, or unrecoverable): enqueuing
+ * it again retries it with a fresh budget (`createTaskQueue`).
  */
-import { Queue } from 'bullmq';
+import { ErrorCode, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { UserId } from '../../../protocol/src/ids.js';
+import { CAPPED_EXPONENTIAL } from './backoff.js';
 
 export const EmailTemplate = z.enum([
   'welcome',
@@ -19,6 +22,19 @@ export const EmailTemplate = z.enum([
 ]);
 export type EmailTemplate = z.infer<typeof EmailTemplate>;
 
+/**
+ * Retries of every task that needs the database: waits of 1 s, 2 s, 4 s … 256 s, then 5 min each
+ * (BACKOFF_CAP_MS), each up to 20 % shorter (jitter), 54 attempts: between 3 h 3 min and 3 h 49 min
+ * of waiting in all (`retryBudget`; backoff.test.ts checks these figures). A PostgreSQL outage
+ * (failover, restart, full disk) shorter than that delays these tasks, it does not exhaust them,
+ * and once it is over each runs again within 5 min. (BullMQ's plain exponential from 1 s with 10
+ * attempts, used before, gave up after 511 s.)
+ */
+const DATABASE_RETRIES = {
+  attempts: 54,
+  backoff: { type: CAPPED_EXPONENTIAL, delay: 1_000, jitter: 0.2 },
+} as const;
+
 export const tasks = {
   'emails.send': {
     queue: 'emails',
@@ -28,8 +44,11 @@ export const tasks = {
       /** Idempotency key of the mail: one mail per key, however often the task runs. */
       key: z.string().min(1).max(200),
     }),
-    // ~1 s, 2 s, 4 s … about 4.5 hours in all: an SMTP server down for a while (a restart, an
-    // outage) delays mail, it does not lose it (security warnings among it).
+    // Waits of 1 s, 2 s, 4 s … 8192 s (BullMQ's exponential: 2^(n-1) s after the n-th failure),
+    // 16 383 s ≈ 4 h 33 min in all: an SMTP server (or the database, which the task reads too)
+    // down for a while delays mail, it does not lose it (security warnings among it). Uncapped:
+    // the last waits are long (1 h 8 min, 2 h 17 min), so mail may go out that late after an
+    // outage ended.
     attempts: 15,
     backoff: { type: 'exponential', delay: 1_000 },
   },
@@ -37,16 +56,15 @@ export const tasks = {
   'payments.submit': {
     queue: 'payments',
     payload: z.object({ paymentId: z.uuid() }),
-    // ~1 s, 2 s, 4 s … about 17 min in all, then the payment fails as provider_unavailable.
-    attempts: 10,
-    backoff: { type: 'exponential', delay: 1_000 },
+    // DATABASE_RETRIES (3 to 3.8 h; its exhausted handler needs the database too), then a top-up
+    // fails as provider_unavailable and a withdrawal is left pending for an operator.
+    ...DATABASE_RETRIES,
   },
   /** Applies one received provider webhook event (settles its payment); keyed by the event id. */
   'payments.apply-event': {
     queue: 'payments',
     payload: z.object({ eventId: z.string().min(1).max(256) }),
-    attempts: 10,
-    backoff: { type: 'exponential', delay: 1_000 },
+    ...DATABASE_RETRIES,
   },
   /**
    * Releases or refunds a contract's escrow (scheduled by the marketplace, e.g. an auto-accept
@@ -55,8 +73,7 @@ export const tasks = {
   'payments.escrow': {
     queue: 'payments',
     payload: z.object({ contractId: z.uuid(), action: z.enum(['release', 'refund', 'split']) }),
-    attempts: 10,
-    backoff: { type: 'exponential', delay: 1_000 },
+    ...DATABASE_RETRIES,
   },
   /**
    * A contract's auto-approve timer (CONTRACT_AUTO_APPROVE_S after a delivery), keyed by contract and
@@ -65,8 +82,7 @@ export const tasks = {
   'contracts.auto-approve': {
     queue: 'marketplace',
     payload: z.object({ contractId: z.uuid(), version: z.int().min(1) }),
-    attempts: 10,
-    backoff: { type: 'exponential', delay: 1_000 },
+    ...DATABASE_RETRIES,
   },
   /**
    * Stores one notification of an outbox event for one recipient, pushes it live and decides email;
@@ -80,15 +96,13 @@ export const tasks = {
       /** The request id of the action that caused the event, for the worker's log lines. */
       traceId: z.string().max(128).optional(),
     }),
-    attempts: 10,
-    backoff: { type: 'exponential', delay: 1_000 },
+    ...DATABASE_RETRIES,
   },
   /** Sends a user's email digest when it is due (NOTIFY_EMAIL_DIGEST_S after it opened); keyed by digest. */
   'notifications.digest': {
     queue: 'notifications',
     payload: z.object({ digestId: z.uuid() }),
-    attempts: 10,
-    backoff: { type: 'exponential', delay: 1_000 },
+    ...DATABASE_RETRIES,
   },
   /**
    * UNREAD_EMAIL_AFTER_S after a message reached an offline member: one `messages.unread`
@@ -97,15 +111,13 @@ export const tasks = {
   'notifications.unread-check': {
     queue: 'notifications',
     payload: z.object({ roomId: z.uuid(), userId: UserId, readSeq: z.int().min(0) }),
-    attempts: 10,
-    backoff: { type: 'exponential', delay: 1_000 },
+    ...DATABASE_RETRIES,
   },
   /** Closes a contract's review window (REVIEW_WINDOW_S after it ended): publishes a lone review. */
   'reviews.publish': {
     queue: 'marketplace',
     payload: z.object({ contractId: z.uuid() }),
-    attempts: 10,
-    backoff: { type: 'exponential', delay: 1_000 },
+    ...DATABASE_RETRIES,
   },
 } as const;
 
@@ -147,6 +159,36 @@ export interface TaskQueue {
 export const bullPrefix = (redisPrefix: string) => `{${redisPrefix}-tasks}`;
 
 /**
+ * After an add with the id of a task that exists already (BullMQ then adds nothing): if that task is
+ * kept as failed, moves it back to waiting with its attempts counted from zero, so it runs at once
+ * with its whole retry budget again. A task out of attempts because of an outage then runs again
+ * when the same cause re-appears (a digest a later notification attaches to, a relay re-enqueuing),
+ * instead of the id blocking it for the 30 days failed tasks are kept.
+ *
+ * A task that failed for a permanent reason (UnrecoverableError: an escrow move the contract's
+ * state refuses, a digest mail that was never stored, a user gone) runs once more per enqueue of
+ * its id and fails again at once: harmless, as every task re-reads the database before it acts.
+ *
+ * BullMQ's retry is atomic (it moves the task only if it is still in the failed set): of concurrent
+ * enqueues one retries it, the others find it no longer failed. Returns whether it retried.
+ */
+async function retryIfFailed(queue: Queue, jobId: string): Promise<boolean> {
+  if ((await queue.getJobState(jobId)) !== 'failed') return false;
+  const job = await queue.getJob(jobId);
+  if (job === undefined) return false;
+  try {
+    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    return true;
+  } catch (error) {
+    // Retried by another enqueue or an operator since we looked (it may even have failed again
+    // already), or removed: not ours to do any more.
+    const code = (error as { code?: unknown }).code;
+    if (code === ErrorCode.JobNotInState || code === ErrorCode.JobNotExist) return false;
+    throw error;
+  }
+}
+
+/**
  * `onError`: a queue's connection errors (Redis down). Without a listener BullMQ prints them to
  * stderr itself, outside the logger; enqueue calls fail on their own either way.
  */
@@ -169,13 +211,18 @@ export function createTaskQueue(
     enqueue: async (name, payload, idempotencyKey, options) => {
       const definition = tasks[name];
       const delay = Math.max(0, Math.floor(options?.delayMs ?? 0));
-      await queueFor(definition.queue).add(name, definition.payload.parse(payload), {
-        jobId: taskId(idempotencyKey),
+      const queue = queueFor(definition.queue);
+      const jobId = taskId(idempotencyKey);
+      await queue.add(name, definition.payload.parse(payload), {
+        jobId,
         ...(delay > 0 ? { delay } : {}),
         attempts: definition.attempts,
         backoff: definition.backoff,
         ...RETENTION,
       });
+      // A failed task has run, so its due time has passed: retried, it runs at once whatever
+      // `delay` this enqueue asked for (the same id is the same timer), with its own stored options.
+      await retryIfFailed(queue, jobId);
     },
     queues: () => queueNames().map(queueFor),
     close: async () => {

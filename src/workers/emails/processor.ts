@@ -14,6 +14,7 @@ import { findUserById } from '../../db/repositories/users.repo.js';
 import type { AuthService } from '../../domain/auth/service.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
+import { taskWorkerSettings } from '../../platform/queues/backoff.js';
 import { bullPrefix, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 import { templates } from './templates.js';
@@ -113,6 +114,8 @@ export function startEmailWorker(deps: EmailWorkerDeps): Worker {
       lockDuration: deps.lockMs,
       stalledInterval: deps.lockMs,
       maxStalledCount: 3,
+      // The capped backoff of database-bound tasks (a worker without it cannot retry them).
+      settings: taskWorkerSettings,
     },
   );
   worker.on('failed', (job, error) => {

@@ -10,6 +10,7 @@ import type { ContractId } from '../../../protocol/src/ids.js';
 import { autoApprove, type ContractDeps } from '../../domain/marketplace/contracts.js';
 import { closeReviewWindow } from '../../domain/marketplace/reviews.js';
 import type { Logger } from '../../platform/logger.js';
+import { taskWorkerSettings } from '../../platform/queues/backoff.js';
 import { bullPrefix, type TaskName, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 
@@ -62,6 +63,8 @@ export function startMarketplaceWorker(deps: MarketplaceWorkerDeps): Worker {
       lockDuration: deps.lockMs,
       stalledInterval: deps.lockMs,
       maxStalledCount: 3,
+      // The capped backoff of database-bound tasks (a worker without it cannot retry them).
+      settings: taskWorkerSettings,
     },
   );
   worker.on('failed', (job, error) =>

@@ -13,6 +13,7 @@ import {
   type NotificationsDeps,
   sendDigest,
 } from '../../domain/notifications/service.js';
+import { taskWorkerSettings } from '../../platform/queues/backoff.js';
 import { bullPrefix, type TaskName, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 import { renderNotificationDigest } from '../emails/digest-template.js';
@@ -79,6 +80,8 @@ export function startNotificationsWorker(deps: NotificationsWorkerDeps): Worker 
       lockDuration: deps.lockMs,
       stalledInterval: deps.lockMs,
       maxStalledCount: 3,
+      // The capped backoff of database-bound tasks (a worker without it cannot retry them).
+      settings: taskWorkerSettings,
     },
   );
   worker.on('failed', (job, error) => {

@@ -29,6 +29,7 @@ import type { PaymentProvider } from '../../domain/payments/provider.js';
 import type { AnnounceWalletChange } from '../../domain/payments/wallet-service.js';
 import { AppError, isAppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
+import { taskWorkerSettings } from '../../platform/queues/backoff.js';
 import { bullPrefix, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 
@@ -185,6 +186,8 @@ export function startPaymentsWorker(deps: PaymentsWorkerDeps): Worker {
       lockDuration: deps.lockMs,
       stalledInterval: deps.lockMs,
       maxStalledCount: 3,
+      // The capped backoff of database-bound tasks (a worker without it cannot retry them).
+      settings: taskWorkerSettings,
     },
   );
   worker.on('failed', (job, error) => {
