@@ -11,7 +11,7 @@ import { AppError, isAppError } from '../../platform/errors.js';
 import { createLogger } from '../../platform/logger.js';
 import { createManualTimers } from '../../platform/timers.js';
 import { createActorSystem } from '../runtime/actor-system.js';
-import { isRoomMoved, type RoomCommand, roomActorKind } from './room-actor.js';
+import { isRoomMoved, MEMBERS_REFRESH_MS, type RoomCommand, roomActorKind } from './room-actor.js';
 import { type MessageRow, type NewMessage, RoomFencedError, type RoomStore } from './room-store.js';
 
 const roomId = 'c7d4e2a1-5b3f-4e6a-9c8d-1f2e3a4b5c6d' as RoomId;
@@ -436,6 +436,19 @@ describe('room actor', () => {
     timers.advance(1_000);
     await settle();
     expect(await send(carol, 'welcome')).toMatchObject({ seq: 4 });
+  });
+
+  it('reads its members again before a request once they are MEMBERS_REFRESH_MS old, so a lost removal announcement ends', async () => {
+    const { hooks, send, timers } = setup();
+    hooks.members = [alice, bob];
+    expect(await send(bob, 'one')).toMatchObject({ seq: 1 });
+    // Bob is removed in the database; the reload-members announcement never arrives.
+    hooks.members = [alice];
+    expect(await send(bob, 'still-known')).toMatchObject({ seq: 2 });
+    timers.advance(MEMBERS_REFRESH_MS);
+    await settle();
+    expect(await send(bob, 'too-late')).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await send(alice, 'fine')).toMatchObject({ seq: 3 });
   });
 
   it('fails the sends queued behind the write in flight UNAVAILABLE when the actor restarts', async () => {

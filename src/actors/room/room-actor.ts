@@ -136,6 +136,13 @@ const MAX_QUEUED_SENDS = 8_192;
 const FULL_QUEUE_SCAN_MS = 100;
 /** Delay before a member reload the database failed is tried again. */
 const RELOAD_RETRY_MS = 1_000;
+/**
+ * Members are read again before a member's request once they are this old: a membership change
+ * whose bus announcement was lost (Redis failing the publish after the commit, a subscriber
+ * reconnecting) holds the actor's view for at most this long, not for as long as traffic keeps the
+ * room active.
+ */
+export const MEMBERS_REFRESH_MS = 30_000;
 const TYPING_THROTTLE_MS = 2_000;
 const RECENT_SENDS = 10_000;
 const MAX_FLUSH_ATTEMPTS = 3;
@@ -243,8 +250,12 @@ export function roomActorKind(deps: {
       /** Recently acknowledged sends: a resend is answered without touching the database. */
       const recent = new Map<string, { seq: number; sentAt: string }>();
 
+      /** When the members were last read (deps.now). */
+      let membersReadAt = Number.NEGATIVE_INFINITY;
       const loadMembers = async () => {
+        const readAt = deps.now();
         const members = await store.members(roomId);
+        membersReadAt = readAt;
         state = {
           ...state,
           members: new Map(members.map((m) => [m.userId, { lastReadSeq: m.lastReadSeq }])),
@@ -432,6 +443,16 @@ export function roomActorKind(deps: {
             refuseIfMoved(command.reply)
           ) {
             return;
+          }
+          if (
+            (command.type === 'join' ||
+              command.type === 'send' ||
+              command.type === 'typing' ||
+              command.type === 'read') &&
+            deps.now() - membersReadAt >= MEMBERS_REFRESH_MS
+          ) {
+            // A failed read keeps the members known so far (reloadMembers logs it and retries).
+            await reloadMembers();
           }
           switch (command.type) {
             case 'join': {
