@@ -455,7 +455,7 @@ describe('web app after a reconnect in Chromium', () => {
       await link.cut(page);
       const bid = (await hirerRest.getJob(job.id)).bids?.find((b) => b.workerId === me.id);
       expect(bid).toBeDefined();
-      const contract = await hirerRest.acceptBid(bid?.id ?? '');
+      const contract = await hirerRest.acceptBid(bid?.id ?? '', { ifMatch: bid?.version ?? -1 });
       await link.restore(page);
       await page.getByTestId('my-bid').getByText('accepted').waitFor();
 
@@ -492,7 +492,7 @@ describe('web app after a reconnect in Chromium', () => {
       await link.cut(page);
       const second = await post(`Gate repair ${suffix}`);
       const secondBid = await myRest.placeBid(second.id, { amount: 3_000, deliveryDays: 3, coverLetter: '' });
-      await hirerRest.acceptBid(secondBid.id);
+      await hirerRest.acceptBid(secondBid.id, { ifMatch: secondBid.version });
       await link.restore(page);
       await page.getByRole('link', { name: `Gate repair ${suffix}` }).waitFor();
       expect(pageErrors).toEqual([]);

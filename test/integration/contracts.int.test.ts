@@ -99,6 +99,9 @@ const runEscrowTasks = async (contractId: string) => {
   }
 };
 
+/** The version of a bid never changed since it was placed: what the hirer saw (If-Match). */
+const FRESH = 0;
+
 /** A hirer with `funds`, an open job, and a pending bid of `amount` from each of `workers` workers. */
 async function market(funds: bigint, amount = 40_000n, workers = 1) {
   const hirer = await newUser('hirer');
@@ -120,7 +123,7 @@ async function market(funds: bigint, amount = 40_000n, workers = 1) {
 describe('accepting a bid', () => {
   it('holds the escrow, rejects the other bids, starts the job and its room — in one transaction', async () => {
     const { hirer, worker, job, bidId, bids, bidders } = await market(100_000n, 40_000n, 3);
-    const contract = await acceptBid(deps, hirer, bidId);
+    const contract = await acceptBid(deps, hirer, bidId, FRESH);
     expect(contract).toMatchObject({
       state: 'active',
       version: 1,
@@ -188,7 +191,7 @@ describe('accepting a bid', () => {
 
   it('not enough money: 409 INSUFFICIENT_FUNDS with the shortfall, and nothing changed', async () => {
     const { hirer, job, bidId } = await market(10_000n, 40_000n, 2);
-    expect(await refusalOf(acceptBid(deps, hirer, bidId))).toMatchObject({
+    expect(await refusalOf(acceptBid(deps, hirer, bidId, FRESH))).toMatchObject({
       code: 'INSUFFICIENT_FUNDS',
       details: { shortfall: 30_000, currency: 'USD' },
     });
@@ -200,20 +203,26 @@ describe('accepting a bid', () => {
     expect(await db.selectFrom('rooms').selectAll().where('title', '=', 'never').execute()).toEqual([]);
   });
 
-  it('only the hirer accepts; the worker gets 403, a stranger 404, a decided bid or a started job 409', async () => {
+  it('only the hirer accepts, at the version seen; the worker gets 403, a stranger 404, a changed bid, a decided bid or a started job 409', async () => {
     const { hirer, worker, bidId, bids } = await market(100_000n, 40_000n, 2);
     const stranger = await newUser('hirer', 'worker');
-    expect(await refusalOf(acceptBid(deps, worker, bidId))).toMatchObject({ code: 'FORBIDDEN' });
-    expect(await refusalOf(acceptBid(deps, stranger, bidId))).toMatchObject({ code: 'NOT_FOUND' });
-    expect(await refusalOf(acceptBid(deps, hirer, randomUUID() as BidId))).toMatchObject({
+    // A version other than the bid's (it changed since the hirer read it): 409, nothing held.
+    expect(await refusalOf(acceptBid(deps, hirer, bidId, FRESH + 1))).toMatchObject({
+      code: 'CONFLICT',
+      details: { reason: 'VERSION_MISMATCH', version: FRESH },
+    });
+    expect(await available(hirer)).toBe(100_000n);
+    expect(await refusalOf(acceptBid(deps, worker, bidId, FRESH))).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await refusalOf(acceptBid(deps, stranger, bidId, FRESH))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await refusalOf(acceptBid(deps, hirer, randomUUID() as BidId, FRESH))).toMatchObject({
       code: 'NOT_FOUND',
     });
-    await acceptBid(deps, hirer, bidId);
-    expect(await refusalOf(acceptBid(deps, hirer, bidId))).toMatchObject({
+    await acceptBid(deps, hirer, bidId, FRESH);
+    expect(await refusalOf(acceptBid(deps, hirer, bidId, FRESH))).toMatchObject({
       code: 'INVALID_TRANSITION',
       details: { state: 'accepted' },
     });
-    expect(await refusalOf(acceptBid(deps, hirer, bids[1] as BidId))).toMatchObject({
+    expect(await refusalOf(acceptBid(deps, hirer, bids[1] as BidId, FRESH))).toMatchObject({
       code: 'INVALID_TRANSITION',
       details: { state: 'rejected' },
     });
@@ -222,10 +231,10 @@ describe('accepting a bid', () => {
   it('two accepts of two bids of one job at once, and one bid twice: one contract, one hold, the rest 409', async () => {
     const { hirer, job, bids } = await market(200_000n, 40_000n, 2);
     const outcomes = await Promise.allSettled([
-      acceptBid(deps, hirer, bids[0] as BidId),
-      acceptBid(deps, hirer, bids[1] as BidId),
-      acceptBid(deps, hirer, bids[0] as BidId),
-      acceptBid(deps, hirer, bids[1] as BidId),
+      acceptBid(deps, hirer, bids[0] as BidId, FRESH),
+      acceptBid(deps, hirer, bids[1] as BidId, FRESH),
+      acceptBid(deps, hirer, bids[0] as BidId, FRESH),
+      acceptBid(deps, hirer, bids[1] as BidId, FRESH),
     ]);
     const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
     expect(won).toHaveLength(1);
@@ -249,7 +258,7 @@ describe('accepting a bid', () => {
 describe('the contract process', () => {
   it('deliver → request changes → deliver → approve: completed, escrow released minus the fee', async () => {
     const { hirer, worker, job, bidId } = await market(100_000n, 40_000n);
-    const contract = await acceptBid(deps, hirer, bidId);
+    const contract = await acceptBid(deps, hirer, bidId, FRESH);
     const delivered = await fire(deps, worker, contract.id, 'deliver', { message: 'First draft attached.' });
     expect(delivered).toMatchObject({ state: 'delivered', version: 2, deliveries: 1 });
     expect(delivered.autoApproveAt?.getTime()).toBe((delivered.deliveredAt?.getTime() ?? 0) + 3_600_000);
@@ -313,7 +322,7 @@ describe('the contract process', () => {
 
   it('a party cannot block a transition by sending messages with ids it could guess', async () => {
     const { hirer, worker, bidId } = await market(100_000n, 40_000n);
-    const contract = await acceptBid(deps, hirer, bidId);
+    const contract = await acceptBid(deps, hirer, bidId, FRESH);
     const roomId = contract.roomId as NonNullable<typeof contract.roomId>;
     // Every id the old scheme (contract.<id>.<version>) would have used, from both parties.
     const guesses = [hirer, worker].flatMap((party) =>
@@ -351,7 +360,7 @@ describe('the contract process', () => {
     const { hirer, worker, bidId } = await market(100_000n);
     const stranger = await newUser('hirer', 'worker');
     const admin = await newUser('admin');
-    const contract = await acceptBid(deps, hirer, bidId);
+    const contract = await acceptBid(deps, hirer, bidId, FRESH);
     expect(await refusalOf(fire(deps, stranger, contract.id, 'deliver'))).toMatchObject({
       code: 'NOT_FOUND',
     });
@@ -396,7 +405,7 @@ describe('the contract process', () => {
 
   it('cancel refunds the hirer in full', async () => {
     const { hirer, worker, job, bidId } = await market(100_000n);
-    const contract = await acceptBid(deps, hirer, bidId);
+    const contract = await acceptBid(deps, hirer, bidId, FRESH);
     const cancelled = await fire(deps, worker, contract.id, 'cancel', { message: 'Cannot make it, sorry' });
     expect(cancelled).toMatchObject({ state: 'cancelled', reviewDeadlineAt: null });
     expect((await getJob(deps, job.id)).job.status).toBe('cancelled');
@@ -416,7 +425,7 @@ describe('the contract process', () => {
   it('dispute and an admin resolve split the escrow exactly; a split that does not add up is 400', async () => {
     const { hirer, worker, job, bidId } = await market(100_000n, 40_000n);
     const admin = await newUser('admin');
-    const contract = await acceptBid(deps, hirer, bidId);
+    const contract = await acceptBid(deps, hirer, bidId, FRESH);
     await fire(deps, worker, contract.id, 'deliver');
     await fire(deps, hirer, contract.id, 'dispute', { message: 'Not what we agreed' });
     const split = { toWorker: 25_000n, toHirer: 15_000n };
@@ -444,7 +453,7 @@ describe('the contract process', () => {
 
   it('the auto-approve timer approves the delivery it was set for, and is a no-op once the state moved on', async () => {
     const { hirer, worker, bidId } = await market(100_000n, 40_000n);
-    const contract = await acceptBid(deps, hirer, bidId);
+    const contract = await acceptBid(deps, hirer, bidId, FRESH);
     const first = await fire(deps, worker, contract.id, 'deliver');
     await fire(deps, hirer, contract.id, 'request_changes');
     const second = await fire(deps, worker, contract.id, 'deliver');
@@ -471,7 +480,7 @@ describe('the contract process', () => {
 
     // Approved by the hirer first: the timer finds nothing to do.
     const other = await market(100_000n, 40_000n);
-    const contract2 = await acceptBid(deps, other.hirer, other.bidId);
+    const contract2 = await acceptBid(deps, other.hirer, other.bidId, FRESH);
     const delivered = await fire(deps, other.worker, contract2.id, 'deliver');
     await fire(deps, other.hirer, contract2.id, 'approve');
     expect(await autoApprove(whenDue(), contract2.id, delivered.version)).toBe('stale');

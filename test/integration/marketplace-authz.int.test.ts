@@ -37,10 +37,10 @@ describe('marketplace authorization matrix', () => {
   /** Ids of the fixtures: an open job with two bids, and a job under a delivered contract. */
   const ids: Record<string, string> = {};
 
-  const post = (path: string, token: string, body?: Json) =>
+  const post = (path: string, token: string, body?: Json, headers: Record<string, string> = {}) =>
     api.call<Json>('POST', path, {
       token,
-      headers: { 'idempotency-key': randomUUID() },
+      headers: { 'idempotency-key': randomUUID(), ...headers },
       ...(body === undefined ? {} : { body }),
     });
 
@@ -89,20 +89,27 @@ describe('marketplace authorization matrix', () => {
           users.hirer.accessToken,
         )
       ).body.id as string;
-    const bid = async (who: Who, jobId: string) =>
-      (await post(`/v1/jobs/${jobId}/bids`, users[who].accessToken, { amount: 10_000, deliveryDays: 2 })).body
-        .id as string;
+    const placeBid = async (who: Who, jobId: string) =>
+      (await post(`/v1/jobs/${jobId}/bids`, users[who].accessToken, { amount: 10_000, deliveryDays: 2 }))
+        .body as { id: string; version: number };
+    const bid = async (who: Who, jobId: string) => (await placeBid(who, jobId)).id;
+    /** The hirer accepts a bid at the version it was placed with (If-Match is required). */
+    const accept = async (placed: { id: string; version: number }) =>
+      (
+        await post(`/v1/bids/${placed.id}/accept`, users.hirer.accessToken, undefined, {
+          'if-match': `"${placed.version}"`,
+        })
+      ).body.id as string;
     ids.openJob = await newJob();
     ids.bid = await bid('worker', ids.openJob);
     ids.rivalBid = await bid('rival', ids.openJob);
     ids.hiredJob = await newJob();
-    const hiredBid = await bid('worker', ids.hiredJob);
+    const hiredBid = await placeBid('worker', ids.hiredJob);
     await bid('rival', ids.hiredJob);
-    ids.contract = (await post(`/v1/bids/${hiredBid}/accept`, users.hirer.accessToken)).body.id as string;
+    ids.contract = await accept(hiredBid);
     // A second contract, completed with the worker's review still blind.
     const doneJob = await newJob();
-    const doneBid = await bid('worker', doneJob);
-    ids.doneContract = (await post(`/v1/bids/${doneBid}/accept`, users.hirer.accessToken)).body.id as string;
+    ids.doneContract = await accept(await placeBid('worker', doneJob));
     await post(`/v1/contracts/${ids.doneContract}/deliver`, users.worker.accessToken);
     await post(`/v1/contracts/${ids.doneContract}/approve`, users.hirer.accessToken);
     const review = await api.post<Json>(
@@ -122,6 +129,7 @@ describe('marketplace authorization matrix', () => {
     readonly path: string;
     readonly route: string;
     readonly body?: Json;
+    readonly headers?: Record<string, string>;
     /** Expected status per caller; callers left out are not checked for this row. */
     readonly expect: Partial<Record<Who, number>>;
   }
@@ -190,6 +198,8 @@ describe('marketplace authorization matrix', () => {
       method: 'POST',
       route: '/v1/bids/{id}/accept',
       path: `/v1/bids/${ids.bid}/accept`,
+      // The version it was placed with (the PATCH row above is refused, so it never changes).
+      headers: { 'if-match': '"0"' },
       expect: { worker: 403, rival: 404, stranger: 404 },
     },
     {
@@ -326,7 +336,7 @@ describe('marketplace authorization matrix', () => {
   const call = (row: Row, who: Who) =>
     api.call<Json>(row.method, row.path, {
       token: users[who].accessToken,
-      headers: { 'idempotency-key': randomUUID() },
+      headers: { 'idempotency-key': randomUUID(), ...row.headers },
       ...(row.body === undefined ? {} : { body: row.body }),
     });
 

@@ -77,6 +77,12 @@ describe('the marketplace flow over REST and WebSocket', () => {
       headers: { 'idempotency-key': key },
       ...(body === undefined ? {} : { body }),
     });
+  /** The hirer accepts `bid` at the version they saw: If-Match is required on the accept. */
+  const accept = (bid: Json, token: string, key: string = randomUUID()) =>
+    api.call<Json>('POST', `/v1/bids/${bid.id}/accept`, {
+      token,
+      headers: { 'idempotency-key': key, 'if-match': `"${bid.version}"` },
+    });
   const wallet = async (user: Registered) =>
     (await api.get<{ available: number }>('/v1/wallet', user.accessToken)).body.available;
   const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> => {
@@ -135,7 +141,7 @@ describe('the marketplace flow over REST and WebSocket', () => {
       deliveryDays: 3,
       coverLetter: 'Happy to.',
     });
-    const contract = await post(`/v1/bids/${bid.body.id}/accept`, hirer.accessToken);
+    const contract = await accept(bid.body, hirer.accessToken);
     expect(contract.status).toBe(201);
     return { hirer, worker, contract: contract.body };
   }
@@ -176,15 +182,12 @@ describe('the marketplace flow over REST and WebSocket', () => {
     await market(hirerSocket, 'bid.placed', (d) => d.bidId === bid.body.id);
 
     const acceptKey = randomUUID();
-    const accepted = await post(`/v1/bids/${bid.body.id}/accept`, hirer.accessToken, undefined, acceptKey);
+    const accepted = await accept(bid.body, hirer.accessToken, acceptKey);
     expect(accepted.status).toBe(201);
     const contract = accepted.body;
     expect(contract).toMatchObject({ state: 'active', amount: 40_000, version: 1, workerId: worker.id });
     // The same action retried (a lost answer): the first answer again, no second contract or hold.
-    const retried = await api.call<Json>('POST', `/v1/bids/${bid.body.id}/accept`, {
-      token: hirer.accessToken,
-      headers: { 'idempotency-key': acceptKey },
-    });
+    const retried = await accept(bid.body, hirer.accessToken, acceptKey);
     expect(retried.status).toBe(201);
     expect(retried.headers.get('idempotent-replayed')).toBe('true');
     expect(retried.body.id).toBe(contract.id);
@@ -502,8 +505,9 @@ describe('the marketplace flow over REST and WebSocket', () => {
     // The lock withdrew the worker's pending bid; accepting it is refused and nothing is held.
     const withdrawn = await api.get<Json>(`/v1/bids/${bid.body.id}`, hirer.accessToken);
     expect(withdrawn.body.status).toBe('withdrawn');
-    const accept = await post(`/v1/bids/${bid.body.id}/accept`, hirer.accessToken);
-    expect(accept.status).toBe(409);
+    const refused = await accept(withdrawn.body, hirer.accessToken);
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ reason: 'INVALID_TRANSITION', state: 'withdrawn' });
     expect(await wallet(hirer)).toBe(5_000);
     expect((await api.get<Json>(`/v1/jobs/${job.body.id}`, hirer.accessToken)).body.status).toBe('open');
 
@@ -527,6 +531,70 @@ describe('the marketplace flow over REST and WebSocket', () => {
       coverLetter: 'Me too.',
     });
     expect(late.status).toBe(404);
+  });
+
+  it('a bid raised after the hirer saw it is never escrowed: If-Match is required, a stale one is 409', async () => {
+    const hirer = await registerUser(api, { roles: ['hirer'] });
+    const worker = await registerUser(api, { roles: ['worker'] });
+    await topUp(hirer, 50_000);
+    const job = await api.post<Json>(
+      '/v1/jobs',
+      {
+        title: 'Business cards',
+        description: 'Two sides.',
+        categoryId,
+        skills: ['illustration'],
+        budget: { kind: 'fixed', amount: 1_000, currency: 'USD' },
+        remote: true,
+      },
+      hirer.accessToken,
+    );
+    const placed = await post(`/v1/jobs/${job.body.id}/bids`, worker.accessToken, {
+      amount: 1_000,
+      deliveryDays: 2,
+      coverLetter: 'Quick job.',
+    });
+    expect(placed.status).toBe(201);
+    // The hirer views the job: the bid, 1 000 at version 0.
+    const viewed = await api.get<{ bids: Json[] }>(`/v1/jobs/${job.body.id}`, hirer.accessToken);
+    const seen = viewed.body.bids.find((b) => b.id === placed.body.id) as Json;
+    expect(seen).toMatchObject({ amount: 1_000, version: 0, status: 'pending' });
+    // The worker raises the bid to 50 000 (the hirer's whole balance).
+    const raised = await api.call<Json>('PATCH', `/v1/bids/${placed.body.id}`, {
+      token: worker.accessToken,
+      body: { amount: 50_000 },
+    });
+    expect(raised.status).toBe(200);
+    expect(raised.body).toMatchObject({ amount: 50_000, version: 1 });
+    const nothingHeld = async () => {
+      expect(await wallet(hirer)).toBe(50_000);
+      const bid = await api.get<Json>(`/v1/bids/${placed.body.id}`, hirer.accessToken);
+      expect(bid.body).toMatchObject({ status: 'pending', amount: 50_000 });
+      expect((await api.get<Json>(`/v1/jobs/${job.body.id}`, hirer.accessToken)).body.status).toBe('open');
+      expect((await api.get<{ data: Json[] }>('/v1/me/contracts', hirer.accessToken)).body.data).toEqual([]);
+    };
+
+    // Accept without If-Match (an old client): 400 naming the header, nothing held.
+    const bare = await post(`/v1/bids/${placed.body.id}/accept`, hirer.accessToken);
+    expect(bare.status).toBe(400);
+    expect(bare.headers.get('content-type')).toContain('application/problem+json');
+    expect(bare.body).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      errors: [{ path: 'headers.if-match', message: expect.stringContaining('version of the bid') }],
+    });
+    await nothingHeld();
+
+    // Accept at the version the hirer saw: 409 VERSION_MISMATCH naming the bid's version, nothing held.
+    const stale = await accept(seen, hirer.accessToken);
+    expect(stale.status).toBe(409);
+    expect(stale.body).toMatchObject({ code: 'CONFLICT', reason: 'VERSION_MISMATCH', version: 1 });
+    await nothingHeld();
+
+    // The hirer reads the bid again and accepts the new terms knowingly: 201, 50 000 held.
+    const current = await accept(raised.body, hirer.accessToken);
+    expect(current.status).toBe(201);
+    expect(current.body).toMatchObject({ amount: 50_000, bidId: placed.body.id, state: 'active' });
+    expect(await wallet(hirer)).toBe(0);
   });
 
   it('accepts a bid only at the version the hirer saw (If-Match), and an admin who is a party cannot resolve', async () => {

@@ -171,7 +171,10 @@ describe('the SDK REST client against a real node', () => {
     expect((await worker.myBids()).data.filter((b) => b.jobId === job.id)).toHaveLength(1);
 
     network.dropNextAnswer('POST /v1/bids/:id/accept');
-    const contract = await hirer.acceptBid(bid.id);
+    // The hirer accepts the bid at the version they were shown.
+    const shown = seen.bids?.find((b) => b.id === bid.id);
+    expect(shown?.version).toBe(bid.version);
+    const contract = await hirer.acceptBid(bid.id, { ifMatch: shown?.version ?? -1 });
     const acceptExchanges = network.exchangesOf('POST', `/v1/bids/${bid.id}/accept`);
     expect(acceptExchanges.map((e) => [e.status, e.dropped, e.replayed])).toEqual([
       [201, true, null],
@@ -195,7 +198,7 @@ describe('the SDK REST client against a real node', () => {
     ]);
 
     // A repeat of the user's action with a NEW key is a new request: the bid is taken now.
-    const again = await hirer.acceptBid(bid.id).catch((error: unknown) => error);
+    const again = await hirer.acceptBid(bid.id, { ifMatch: bid.version }).catch((error: unknown) => error);
     expect(isRestError(again) && again.status === 409).toBe(true);
     expect((await hirer.myContracts()).data).toHaveLength(1);
   });
@@ -204,7 +207,15 @@ describe('the SDK REST client against a real node', () => {
     const { hirer, worker, workerUser, job } = await market(AMOUNT);
     const bid = await worker.placeBid(job.id, { amount: AMOUNT, deliveryDays: 2 });
     expect(bid).toMatchObject({ status: 'pending', workerId: workerUser.id });
-    const contract = await hirer.acceptBid(bid.id);
+    // The worker changes the bid after the hirer read it: the accept at the version seen is final 409.
+    const changed = await worker.updateBid(bid.id, { deliveryDays: 4 });
+    const stale = await hirer.acceptBid(bid.id, { ifMatch: bid.version }).catch((error: unknown) => error);
+    expect(isRestError(stale) ? [stale.status, stale.details] : stale).toEqual([
+      409,
+      expect.objectContaining({ reason: 'VERSION_MISMATCH', version: changed.version }),
+    ]);
+    const contract = await hirer.acceptBid(bid.id, { ifMatch: changed.version });
+    expect(contract).toMatchObject({ deliveryDays: 4 });
     expect(await worker.getJob(job.id)).toMatchObject({ status: 'in_progress', bidCount: 1 });
 
     const delivered = await worker.deliver(

@@ -240,7 +240,8 @@ export function createApi(tokens: TokenSource) {
     placeBid: (jobId: string, bid: Parameters<typeof rest.placeBid>[1]) =>
       once401(() => rest.placeBid(jobId, bid)),
     myBids: () => once401(() => rest.myBids({ limit: 100 })),
-    acceptBid: (bidId: string) => once401(() => rest.acceptBid(bidId)),
+    /** At `version`, the bid's version as shown: a bid changed since is 409 VERSION_MISMATCH, nothing held. */
+    acceptBid: (bidId: string, version: number) => once401(() => rest.acceptBid(bidId, { ifMatch: version })),
     myContracts: () => once401(() => rest.myContracts({ limit: 100 })),
     getContract: (contractId: string) => once401(() => rest.getContract(contractId)),
     transition: (contractId: string, event: TransitionName, version: number, message?: string) =>

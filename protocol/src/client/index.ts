@@ -46,6 +46,7 @@ export {
 export { ClientErrorCode, GigwireError, type GigwireErrorCode, isGigwireError } from './errors.js';
 export { decodeJwtPayload, tokenExpiresAt } from './jwt.js';
 export {
+  type AcceptBidOptions,
   type Bid,
   type BidPage,
   type CategoryList,

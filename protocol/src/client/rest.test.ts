@@ -181,8 +181,8 @@ describe('Idempotency-Key: one per action, the same on each retry', () => {
     const { client, sent } = setup([json(201, contract), json(201, contract)], {
       newIdempotencyKey: undefined,
     });
-    await client.acceptBid(BID);
-    await client.acceptBid(BID);
+    await client.acceptBid(BID, { ifMatch: 0 });
+    await client.acceptBid(BID, { ifMatch: 0 });
     const [first, second] = sent.map(keyOf);
     expect(first).toMatch(/^[0-9a-f-]{36}$/);
     expect(second).toMatch(/^[0-9a-f-]{36}$/);
@@ -212,7 +212,7 @@ describe('Idempotency-Key: one per action, the same on each retry', () => {
       json(202, payment),
       json(201, transfer),
     ]);
-    await client.acceptBid(BID, { idempotencyKey: 'mine' });
+    await client.acceptBid(BID, { ifMatch: 3, idempotencyKey: 'mine' });
     await client.deliver(CONTRACT, { message: 'done' }, { ifMatch: 1 });
     await client.requestChanges(CONTRACT);
     await client.approve(CONTRACT);
@@ -233,6 +233,12 @@ describe('Idempotency-Key: one per action, the same on each retry', () => {
       'cancel',
       'dispute',
     ]);
+    // The accept names the bid version the hirer saw (escrow holds only what they were shown).
+    expect(sent[0]).toMatchObject({
+      url: `${BASE}/v1/bids/${BID}/accept`,
+      method: 'POST',
+      headers: { 'if-match': '"3"', 'idempotency-key': 'mine' },
+    });
     expect(sent[0]?.body).toBeUndefined();
   });
 
@@ -241,9 +247,23 @@ describe('Idempotency-Key: one per action, the same on each retry', () => {
       json(409, problem(409, 'CONFLICT', { idempotencyKey: 'key-1' })),
       json(201, contract),
     ]);
-    await client.acceptBid(BID);
+    await client.acceptBid(BID, { ifMatch: 0 });
     expect(sent.map(keyOf)).toEqual(['key-1', 'key-1']);
     expect(retries.map((r) => r.reason)).toEqual(['in-flight']);
+  });
+
+  it('an accept of a bid changed since it was read is 409 VERSION_MISMATCH, final (not retried)', async () => {
+    const { client, sent } = setup([
+      json(409, problem(409, 'CONFLICT', { reason: 'VERSION_MISMATCH', version: 1 })),
+    ]);
+    const error = await rejection(client.acceptBid(BID, { ifMatch: 0 }));
+    expect(error).toMatchObject({
+      code: 'CONFLICT',
+      status: 409,
+      details: { reason: 'VERSION_MISMATCH', version: 1 },
+    });
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.headers['if-match']).toBe('"0"');
   });
 
   it('gives up after `attempts` and throws the last failure with the key to repeat the action with', async () => {
@@ -309,7 +329,7 @@ describe('final answers', () => {
     const { client } = setup([json(409, problem(409, 'SOMETHING_NEW'))]);
     expect((await rejection(client.approve(CONTRACT))).code).toBe('CONFLICT');
     const proxied = setup([new Response('<html>bad gateway</html>', { status: 502 }), json(201, contract)]);
-    await proxied.client.acceptBid(BID);
+    await proxied.client.acceptBid(BID, { ifMatch: 0 });
     expect(proxied.retries.map((r) => r.reason)).toEqual(['unavailable']);
   });
 });
@@ -336,7 +356,7 @@ describe('Retry-After', () => {
       ],
       { random: () => 0, now: () => now },
     );
-    await client.acceptBid(BID);
+    await client.acceptBid(BID, { ifMatch: 0 });
     expect(sleeps).toEqual([7000, 2000]);
   });
 
@@ -345,7 +365,7 @@ describe('Retry-After', () => {
       [json(429, problem(429, 'RATE_LIMITED'), { 'retry-after': '120' })],
       { retry: { maxRetryAfterMs: 60_000 } },
     );
-    const error = await rejection(client.acceptBid(BID));
+    const error = await rejection(client.acceptBid(BID, { ifMatch: 0 }));
     expect(error).toMatchObject({ code: 'RATE_LIMITED', status: 429 });
     expect(sleeps).toEqual([]);
     expect(sent).toHaveLength(1);
@@ -418,13 +438,13 @@ describe('tokens, timeouts and aborts', () => {
   it('asks for the token before every attempt', async () => {
     let n = 0;
     const { client, sent } = setup([dropped(), json(201, contract)], { accessToken: async () => `t${++n}` });
-    await client.acceptBid(BID);
+    await client.acceptBid(BID, { ifMatch: 0 });
     expect(sent.map((r) => r.headers.authorization)).toEqual(['Bearer t1', 'Bearer t2']);
   });
 
   it('a failing token source is TOKEN_UNAVAILABLE, nothing sent', async () => {
     const { client, sent } = setup([], { accessToken: () => '' });
-    expect((await rejection(client.acceptBid(BID))).code).toBe('TOKEN_UNAVAILABLE');
+    expect((await rejection(client.acceptBid(BID, { ifMatch: 0 }))).code).toBe('TOKEN_UNAVAILABLE');
     expect(sent).toHaveLength(0);
   });
 
@@ -436,7 +456,7 @@ describe('tokens, timeouts and aborts', () => {
           init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
         });
       const { client, sent, retries } = setup([hang, json(201, contract)], { timeoutMs: 1_000 });
-      const accepted = client.acceptBid(BID);
+      const accepted = client.acceptBid(BID, { ifMatch: 0 });
       await vi.advanceTimersByTimeAsync(1_000);
       await expect(accepted).resolves.toMatchObject({ id: CONTRACT });
       expect(retries.map((r) => r.reason)).toEqual(['timeout']);
@@ -455,7 +475,7 @@ describe('tokens, timeouts and aborts', () => {
         return Promise.reject(new DOMException('aborted', 'AbortError'));
       },
     ]);
-    await expect(client.acceptBid(BID, { signal: controller.signal })).rejects.toBe(reason);
+    await expect(client.acceptBid(BID, { ifMatch: 0, signal: controller.signal })).rejects.toBe(reason);
     expect(sent).toHaveLength(1);
   });
 
@@ -466,7 +486,7 @@ describe('tokens, timeouts and aborts', () => {
     const { client, sent } = setup([json(201, contract)], {
       accessToken: () => new Promise<string>((resolve) => (giveToken = resolve)),
     });
-    const accepted = client.acceptBid(BID, { signal: controller.signal });
+    const accepted = client.acceptBid(BID, { ifMatch: 0, signal: controller.signal });
     await Promise.resolve();
     controller.abort(reason);
     giveToken('token-1');

@@ -163,6 +163,14 @@ export interface TransitionOptions extends RestCommandOptions {
   readonly ifMatch?: number;
 }
 
+export interface AcceptBidOptions extends RestCommandOptions {
+  /**
+   * If-Match, required: the `version` of the bid as the hirer saw it (its amount and days). A bid the
+   * worker changed since is at another version: 409 (`reason: VERSION_MISMATCH`), nothing held.
+   */
+  readonly ifMatch: number;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------------
@@ -564,8 +572,13 @@ export interface RestClient {
   withdrawBid(bidId: string, options?: RestCallOptions): Promise<Bid>;
   /** GET /v1/me/bids. */
   myBids(params?: { cursor?: string; limit?: number }, options?: RestCallOptions): Promise<BidPage>;
-  /** POST /v1/bids/:id/accept (the job's hirer): the contract, escrow hold included. Exactly once. */
-  acceptBid(bidId: string, options?: RestCommandOptions): Promise<Contract>;
+  /**
+   * POST /v1/bids/:id/accept (the job's hirer): the contract, escrow hold included. Exactly once.
+   * `ifMatch` is required: the bid's `version` as shown to the hirer; if the worker changed the bid
+   * since, it rejects with 409 CONFLICT (`details.reason: VERSION_MISMATCH`) and nothing is held:
+   * read the bid again and show it before accepting.
+   */
+  acceptBid(bidId: string, options: AcceptBidOptions): Promise<Contract>;
   /** POST /v1/contracts/:id/deliver (worker). Exactly once. */
   deliver(contractId: string, input?: TransitionInput, options?: TransitionOptions): Promise<Contract>;
   /** POST /v1/contracts/:id/request-changes (hirer). Exactly once. */

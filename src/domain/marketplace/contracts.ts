@@ -297,8 +297,11 @@ export async function acceptBidIn(
   deps: ContractDeps,
   actor: Actor,
   bidId: BidId,
-  /** If-Match: the bid version the hirer saw; another (the worker changed it) → 409 VERSION_MISMATCH. */
-  expectedVersion?: number,
+  /**
+   * If-Match, required: the bid version the hirer saw; another (the worker changed the amount or the
+   * days since) → 409 VERSION_MISMATCH. Escrow holds only terms the hirer was shown.
+   */
+  expectedVersion: number,
 ): Promise<Contract> {
   const now = deps.clock.now();
   const seen = await findBid(trx, bidId);
@@ -312,13 +315,6 @@ export async function acceptBidIn(
     throw new AppError('NOT_FOUND', 'no such bid');
   }
   if (!isHirer) throw new AppError('FORBIDDEN', "only the job's hirer may accept a bid");
-  if (expectedVersion !== undefined && expectedVersion !== bid.version) {
-    // The worker changed the amount or the days since the hirer read them: escrow holds only
-    // what the hirer saw.
-    throw new AppError('CONFLICT', `the bid is at version ${bid.version}`, {
-      details: { reason: 'VERSION_MISMATCH', version: bid.version },
-    });
-  }
   if (bid.status !== 'pending') {
     throw new AppError('INVALID_TRANSITION', `cannot accept a bid that is ${bid.status}`, {
       details: { reason: 'INVALID_TRANSITION', state: bid.status, event: 'accept' },
@@ -327,6 +323,14 @@ export async function acceptBidIn(
   if (job.status !== 'open') {
     throw new AppError('INVALID_TRANSITION', `cannot accept a bid on a job that is ${job.status}`, {
       details: { reason: 'JOB_NOT_OPEN', state: job.status, event: 'accept' },
+    });
+  }
+  // A bid no longer pending (or a job no longer open) cannot be accepted at any version: say so
+  // first, as the more useful answer. A pending bid the worker changed since the hirer read it (the
+  // amount or the days) is refused: escrow holds only what the hirer saw.
+  if (expectedVersion !== bid.version) {
+    throw new AppError('CONFLICT', `the bid is at version ${bid.version}`, {
+      details: { reason: 'VERSION_MISMATCH', version: bid.version },
     });
   }
   // A locked worker (an admin ended their account's use) cannot be hired: their profile is gone
@@ -533,10 +537,15 @@ export function fire(
   );
 }
 
-/** `acceptBidIn` in its own transaction (tests, scripts). */
-export function acceptBid(deps: ContractDeps, actor: Actor, bidId: BidId): Promise<Contract> {
+/** `acceptBidIn` in its own transaction (tests, scripts); `expectedVersion` = the bid version seen. */
+export function acceptBid(
+  deps: ContractDeps,
+  actor: Actor,
+  bidId: BidId,
+  expectedVersion: number,
+): Promise<Contract> {
   return withSerializationRetry(() =>
-    deps.db.transaction().execute((trx) => acceptBidIn(trx, deps, actor, bidId)),
+    deps.db.transaction().execute((trx) => acceptBidIn(trx, deps, actor, bidId, expectedVersion)),
   );
 }
 

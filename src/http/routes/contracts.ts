@@ -3,6 +3,8 @@
  * reading them. Every POST needs an `Idempotency-Key` and runs its domain call inside the key's
  * transaction, so a retried request replays the first answer and the contract moves once.
  * `If-Match: "<version>"` on a transition refuses it (409 VERSION_MISMATCH) when the contract moved.
+ * The accept REQUIRES `If-Match: "<bid version>"` (missing → 400): escrow holds only the terms the
+ * hirer saw, never an amount the worker raised since (→ 409 VERSION_MISMATCH, nothing held).
  */
 
 import type { FastifyInstance } from 'fastify';
@@ -87,6 +89,16 @@ const idempotentHeaders = z.looseObject({
   'if-match': z.string().optional(),
 });
 
+/** The accept's headers: If-Match is required (the bid version the hirer saw). */
+const acceptHeaders = z.looseObject({
+  [IDEMPOTENCY_KEY_HEADER]: z.string().optional(),
+  'if-match': z
+    .string({ error: 'required: the version of the bid you saw, e.g. "3" (the bid\'s `version`)' })
+    .describe(
+      'Required: the bid `version` the hirer saw, e.g. `"3"`. A bid changed since (amount or days) → 409 VERSION_MISMATCH and nothing is held.',
+    ),
+});
+
 /** The parties' transitions: path segment → event of the process table. */
 const PARTY_TRANSITIONS: readonly {
   path: string;
@@ -136,18 +148,25 @@ export function registerContractRoutes(app: FastifyInstance, deps: ContractRoute
       operationId: 'acceptBid',
       tags: ['contracts'],
       summary:
-        "Accept a bid (the job's hirer): escrow holds the amount, the other bids are rejected, the contract starts; 409 INSUFFICIENT_FUNDS with the shortfall",
+        "Accept a bid (the job's hirer) at the version seen (If-Match required): escrow holds the amount, the other bids are rejected, the contract starts",
+      description: [
+        '`If-Match: "<bid version>"` is required: the `version` of the bid as the hirer saw it (GET /v1/jobs/:id lists the bids with theirs).',
+        'Missing or malformed → 400 VALIDATION_FAILED naming `headers.if-match`.',
+        'If the worker changed the amount or the days since, the bid is at another version → 409 CONFLICT with `reason: VERSION_MISMATCH` and the current `version`; nothing is held: read the bid again and show it before accepting.',
+        'Not enough money → 409 INSUFFICIENT_FUNDS with the `shortfall`.',
+        '`Idempotency-Key` is required: a retry with the same key replays the first answer.',
+      ].join(' '),
       params: BidIdParams,
-      headers: idempotentHeaders,
+      headers: acceptHeaders,
       response: { 201: ContractSchema, ...changeErrors },
     },
     handler: async (request, reply) => {
       const actor = principalOf(request);
+      // Required by the schema (missing → 400 before this runs); malformed → 400 here.
+      const seen = ifMatchVersion(request.headers['if-match'], 'bid');
       const sent = await runIdempotentRoute(deps.idempotency, request, reply, actor.userId, async (trx) => ({
         status: 201,
-        body: contractBody(
-          await acceptBidIn(trx, c, actor, request.params.id, ifMatchVersion(request.headers['if-match'])),
-        ),
+        body: contractBody(await acceptBidIn(trx, c, actor, request.params.id, seen)),
       }));
       // After the commit: the escrow hold took the amount from the hirer's available balance.
       if (reply.statusCode === 201) deps.announce?.([actor.userId]);
@@ -169,7 +188,7 @@ export function registerContractRoutes(app: FastifyInstance, deps: ContractRoute
       },
       handler: async (request, reply) => {
         const actor = principalOf(request);
-        const expectedVersion = ifMatchVersion(request.headers['if-match']);
+        const expectedVersion = ifMatchVersion(request.headers['if-match'], 'contract');
         const message = request.body?.message;
         return runIdempotentRoute(deps.idempotency, request, reply, actor.userId, async (trx) => ({
           status: 200,
@@ -197,7 +216,7 @@ export function registerContractRoutes(app: FastifyInstance, deps: ContractRoute
     },
     handler: async (request, reply) => {
       const actor = principalOf(request);
-      const expectedVersion = ifMatchVersion(request.headers['if-match']);
+      const expectedVersion = ifMatchVersion(request.headers['if-match'], 'contract');
       const { toWorker, toHirer, message } = request.body;
       return runIdempotentRoute(deps.idempotency, request, reply, actor.userId, async (trx) => ({
         status: 200,

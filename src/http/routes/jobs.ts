@@ -89,13 +89,23 @@ export const bidBody = (bid: Bid) => ({
   decidedAt: iso(bid.decidedAt),
 });
 
-/** If-Match: `"3"`, `W/"3"` or `3` → 3; anything else is a 400 (never silently ignored). */
-export function ifMatchVersion(header: string | undefined): number | undefined {
+type VersionedResource = 'job' | 'bid' | 'contract';
+
+/**
+ * If-Match: `"3"`, `W/"3"` or `3` → 3; anything else is a 400 (never silently ignored). `what` names
+ * the resource whose version it must be, in the message.
+ */
+export function ifMatchVersion(header: string, what?: VersionedResource): number;
+export function ifMatchVersion(header: string | undefined, what?: VersionedResource): number | undefined;
+export function ifMatchVersion(
+  header: string | undefined,
+  what: VersionedResource = 'job',
+): number | undefined {
   if (header === undefined) return undefined;
   const match = /^(?:W\/)?"?(\d{1,9})"?$/.exec(header.trim());
   if (match?.[1] === undefined) {
-    throw new AppError('VALIDATION_FAILED', 'If-Match must be the job version', {
-      details: { errors: [{ path: 'headers.if-match', message: 'must be the job version, e.g. "3"' }] },
+    throw new AppError('VALIDATION_FAILED', `If-Match must be the ${what} version`, {
+      details: { errors: [{ path: 'headers.if-match', message: `must be the ${what} version, e.g. "3"` }] },
     });
   }
   return Number(match[1]);

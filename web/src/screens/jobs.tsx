@@ -1,6 +1,6 @@
 /** The job board (filters, live new jobs), posting a job, and a job with its bids or a bid form. */
 import { useEffect, useState } from 'preact/hooks';
-import type { JobPostedPayload } from '../../../protocol/src/client/index.js';
+import { isRestError, type JobPostedPayload } from '../../../protocol/src/client/index.js';
 import { type Bid, type Job, type JobDetail, type JobSearch, splitList } from '../api.js';
 import {
   AmountField,
@@ -293,13 +293,20 @@ export function JobView({ jobId }: { jobId: string }) {
 function Bids({ job, onChange }: { job: JobDetail; onChange: () => void }) {
   const { session } = useApp();
   const { failure, busy, run } = useAction();
+  // Accepted at the version shown: if the worker changed the bid since, nothing is held and the
+  // hirer sees the new terms (the bids are read again) before deciding.
   const accept = (bid: Bid) =>
     run(async () => {
       try {
-        const contract = await session.api.acceptBid(bid.id);
+        const contract = await session.api.acceptBid(bid.id, bid.version);
         go(`/contracts/${contract.id}`);
       } catch (error) {
         onChange();
+        if (isRestError(error) && error.details?.reason === 'VERSION_MISMATCH') {
+          throw new Error(
+            'This bid changed after you opened it, so it was not accepted and nothing was charged. Check its new amount and days below, then accept again if they suit you.',
+          );
+        }
         throw error;
       }
     });
