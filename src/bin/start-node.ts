@@ -149,6 +149,7 @@ function createServices(
       isOnline: (ids) => presence.isOnline(ids),
       bus,
       maxContactsPerUser: config.contactsMaxPerUser,
+      currency: config.payments.currency,
     }),
     admin: createAdminService({ db }),
     rooms: createRoomService({ db, bus, maxRoomsPerUser: config.roomsMaxPerUser }),

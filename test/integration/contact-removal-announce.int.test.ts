@@ -44,6 +44,7 @@ describe('contact removal announcement', () => {
       isOnline: async (ids) => ids.map(() => false),
       bus,
       maxContactsPerUser: 10,
+      currency: 'USD',
     });
     const newUser = async (name: string) =>
       (

@@ -250,6 +250,19 @@ export function useAction() {
   return { failure, busy, run, submit, setFailure };
 }
 
+/** The platform's currency (the server's CURRENCY, which the wallet names); USD until it is known. */
+export function usePlatformCurrency(): string {
+  const { session } = useApp();
+  const [currency, setCurrency] = useState('USD');
+  useEffect(() => {
+    session.api.wallet().then(
+      (wallet) => setCurrency(wallet.currency),
+      () => undefined,
+    );
+  }, [session]);
+  return currency;
+}
+
 export function money(amount: number, currency = 'USD'): string {
   return new Intl.NumberFormat('en', { style: 'currency', currency }).format(amount / 100);
 }

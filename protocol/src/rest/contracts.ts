@@ -9,6 +9,7 @@ import { BidId, ContractId, JobId, RoomId, UserId } from '../ids.js';
 import { Cursor, Iso, PageLimit, page } from './common.js';
 import { csv } from './jobs.js';
 import { Amount, Currency } from './payments.js';
+import { multiLineText } from './text.js';
 
 export const ContractState = z.enum([
   'active',
@@ -79,7 +80,7 @@ export const ContractPage = page(Contract).meta({ id: 'ContractPage' });
 export const ContractIdParams = z.object({ id: ContractId });
 
 export const TransitionRequest = z
-  .strictObject({ message: z.string().trim().max(2000).optional().describe('Shown in the job room.') })
+  .strictObject({ message: multiLineText({ max: 2000 }).optional().describe('Shown in the job room.') })
   .meta({ id: 'TransitionRequest' });
 
 export const ResolveRequest = z
@@ -90,7 +91,7 @@ export const ResolveRequest = z
       .max(Number.MAX_SAFE_INTEGER)
       .describe('Minor units to the worker (before the fee).'),
     toHirer: z.int().min(0).max(Number.MAX_SAFE_INTEGER).describe('Minor units back to the hirer.'),
-    message: z.string().trim().max(2000).optional(),
+    message: multiLineText({ max: 2000 }).optional(),
   })
   .meta({ id: 'ResolveRequest', description: 'toWorker + toHirer must equal the escrowed amount.' });
 

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { BidId, CategoryId, JobId, UserId } from '../ids.js';
 import { Cursor, Iso, PageLimit, page } from './common.js';
 import { Amount, Currency } from './payments.js';
+import { multiLineText, singleLineText } from './text.js';
 
 export const Category = z
   .object({ id: CategoryId, slug: z.string(), name: z.string() })
@@ -26,16 +27,16 @@ export const Budget = z
   })
   .meta({ id: 'Budget' });
 
-const Skill = z.string().trim().min(1).max(50);
+const Skill = singleLineText({ min: 1, max: 50 });
 
 export const CreateJobRequest = z
   .strictObject({
-    title: z.string().trim().min(1).max(200),
-    description: z.string().min(1).max(20_000),
+    title: singleLineText({ min: 1, max: 200 }),
+    description: multiLineText({ min: 1, max: 20_000 }),
     categoryId: CategoryId,
     skills: z.array(Skill).max(30).default([]).describe('Stored lower case, duplicates dropped.'),
     budget: Budget,
-    location: z.string().trim().max(200).nullable().optional(),
+    location: singleLineText({ max: 200 }).nullable().optional(),
     remote: z.boolean().default(false),
     deadline: Iso.nullable().optional().describe('Must be in the future.'),
   })
@@ -43,12 +44,12 @@ export const CreateJobRequest = z
 
 export const UpdateJobRequest = z
   .strictObject({
-    title: z.string().trim().min(1).max(200),
-    description: z.string().min(1).max(20_000),
+    title: singleLineText({ min: 1, max: 200 }),
+    description: multiLineText({ min: 1, max: 20_000 }),
     categoryId: CategoryId,
     skills: z.array(Skill).max(30),
     budget: z.strictObject({ kind: BudgetKind, amount: Amount, currency: Currency }).partial(),
-    location: z.string().trim().max(200).nullable(),
+    location: singleLineText({ max: 200 }).nullable(),
     remote: z.boolean(),
     deadline: Iso.nullable(),
   })
@@ -148,13 +149,17 @@ export const PlaceBidRequest = z
   .strictObject({
     amount: Amount,
     deliveryDays: z.int().min(1).max(365),
-    coverLetter: z.string().max(5000).default(''),
+    coverLetter: multiLineText({ max: 5000 }).default(''),
   })
   .meta({ id: 'PlaceBidRequest' });
 
 // Not PlaceBidRequest.partial(): its coverLetter default would blank the letter of every PATCH.
 export const UpdateBidRequest = z
-  .strictObject({ amount: Amount, deliveryDays: z.int().min(1).max(365), coverLetter: z.string().max(5000) })
+  .strictObject({
+    amount: Amount,
+    deliveryDays: z.int().min(1).max(365),
+    coverLetter: multiLineText({ max: 5000 }),
+  })
   .partial()
   .meta({ id: 'UpdateBidRequest' });
 

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { UserId, Uuid } from '../ids.js';
 import { Cursor, Iso, PageLimit } from './common.js';
+import { singleLineText } from './text.js';
 
 /** A positive amount of minor units (cents for USD). */
 export const Amount = z
@@ -89,7 +90,7 @@ export const TransferRequest = z
   .strictObject({
     toUserId: UserId,
     amount: Amount,
-    note: z.string().trim().min(1).max(200).optional(),
+    note: singleLineText({ min: 1, max: 200 }).optional(),
   })
   .meta({ id: 'TransferRequest' });
 

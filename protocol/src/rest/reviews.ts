@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { CategoryId, ContractId, ReviewId, UserId } from '../ids.js';
 import { Cursor, Iso, PageLimit, page } from './common.js';
+import { multiLineText, singleLineText } from './text.js';
 
 /**
  * A user's rating summary. `bayesian` = (5 × 3.5 + sum of stars) / (5 + count): the plain mean
@@ -75,13 +76,13 @@ export const Review = z
 export const SubmitReviewRequest = z
   .strictObject({
     rating: z.int().min(1).max(5).describe('Stars, 1–5.'),
-    text: z.string().max(2000).default(''),
+    text: multiLineText({ max: 2000 }).default(''),
   })
   .meta({ id: 'SubmitReviewRequest' });
 
 export const HideReviewRequest = z
   .strictObject({
-    reason: z.string().trim().min(1).max(500).describe('Why it was hidden (kept for the record).'),
+    reason: singleLineText({ min: 1, max: 500 }).describe('Why it was hidden (kept for the record).'),
   })
   .meta({ id: 'HideReviewRequest' });
 
@@ -103,11 +104,11 @@ const CategorySlug = z
   .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, { error: 'lower case letters and digits, words joined by "-"' });
 
 export const CreateCategoryRequest = z
-  .strictObject({ slug: CategorySlug, name: z.string().trim().min(1).max(100) })
+  .strictObject({ slug: CategorySlug, name: singleLineText({ min: 1, max: 100 }) })
   .meta({ id: 'CreateCategoryRequest' });
 
 export const UpdateCategoryRequest = z
-  .strictObject({ slug: CategorySlug, name: z.string().trim().min(1).max(100) })
+  .strictObject({ slug: CategorySlug, name: singleLineText({ min: 1, max: 100 }) })
   .partial()
   .meta({ id: 'UpdateCategoryRequest' });
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { RoomMessage, Seq } from '../frames.js';
 import { RoomId, UserId } from '../ids.js';
 import { Iso } from './common.js';
+import { singleLineText } from './text.js';
 
 export const CreateRoomRequest = z
   .strictObject({
@@ -12,7 +13,7 @@ export const CreateRoomRequest = z
       .min(1)
       .max(500)
       .describe('The other members; a direct room names exactly one.'),
-    title: z.string().trim().min(1).max(120).optional(),
+    title: singleLineText({ min: 1, max: 120 }).optional(),
   })
   .meta({ id: 'CreateRoomRequest' });
 

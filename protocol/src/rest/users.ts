@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { UserId } from '../ids.js';
 import { Cursor, Iso, PageLimit, page } from './common.js';
 import { RatingSummary, UserPerformance } from './reviews.js';
+import { multiLineText, singleLineText } from './text.js';
 
 export const Role = z.enum(['worker', 'hirer', 'admin']);
 export type Role = z.infer<typeof Role>;
@@ -73,11 +74,11 @@ export type Me = z.infer<typeof Me>;
 
 export const UpdateMeRequest = z
   .strictObject({
-    displayName: z.string().trim().min(1).max(80).nullable(),
-    bio: z.string().max(2000).nullable(),
+    displayName: singleLineText({ min: 1, max: 80 }).nullable(),
+    bio: multiLineText({ max: 2000 }).nullable(),
     avatarUrl: httpUrl.nullable(),
-    location: z.string().trim().min(1).max(120).nullable(),
-    skills: z.array(z.string().trim().toLowerCase().min(1).max(40)).max(30),
+    location: singleLineText({ min: 1, max: 120 }).nullable(),
+    skills: z.array(singleLineText({ min: 1, max: 40 }).toLowerCase()).max(30),
     hourlyRate: Money.nullable(),
     availability: Availability.nullable(),
     portfolioLinks: z.array(httpUrl).max(10),

@@ -49,6 +49,20 @@ export function searchTerms(q: string | undefined): string[] {
     .slice(0, 8);
 }
 
+/**
+ * An hourly rate is in the platform currency (CURRENCY), as job budgets, bids and wallets are: a
+ * rate in another currency cannot be compared with the budgets it is matched against. Refused as a
+ * job budget in another currency is (VALIDATION_FAILED naming the field, "must be USD").
+ */
+function checkHourlyRateCurrency(patch: UpdateMeRequest, platformCurrency: string): void {
+  const currency = patch.hourlyRate?.currency;
+  if (currency === undefined || currency === platformCurrency) return;
+  const message = `must be ${platformCurrency}`;
+  throw new AppError('VALIDATION_FAILED', message, {
+    details: { errors: [{ path: 'body.hourlyRate.currency', message }] },
+  });
+}
+
 /** A PATCH /v1/me inside the caller's transaction, the row locked while merged. */
 async function updateMeIn(trx: Transaction<Database>, userId: UserId, patch: UpdateMeRequest): Promise<Me> {
   const user = await lockUserById(trx, userId);
@@ -84,6 +98,8 @@ export function createUserService(deps: {
    * without end, and GET /v1/me/contacts (one page) would load it all into the node's memory.
    */
   readonly maxContactsPerUser: number;
+  /** CURRENCY, the platform currency: an hourly rate must be in it. */
+  readonly currency: string;
 }) {
   const { db } = deps;
   /**
@@ -139,6 +155,7 @@ export function createUserService(deps: {
     },
 
     async updateMe(userId: UserId, patch: UpdateMeRequest): Promise<Me> {
+      checkHourlyRateCurrency(patch, deps.currency);
       // Locked while merged: two PATCHes at once (bio from one tab, location from another) would
       // otherwise each write back the other's field as it was before, losing one of them.
       return db.transaction().execute((trx) => updateMeIn(trx, userId, patch));

@@ -17,6 +17,7 @@ import {
   useAction,
   useApp,
   useLive,
+  usePlatformCurrency,
 } from '../ui.js';
 
 type Category = { id: string; slug: string; name: string };
@@ -176,6 +177,7 @@ export function PostJob() {
   const [skills, setSkills] = useState('');
   const [budget, setBudget] = useState('');
   const [remote, setRemote] = useState(true);
+  const currency = usePlatformCurrency();
   const { failure, busy, submit } = useAction();
   const post = submit(async () => {
     const job = await session.api.postJob({
@@ -183,7 +185,7 @@ export function PostJob() {
       description,
       categoryId: categoryId || (categories[0]?.id ?? ''),
       skills: splitList(skills),
-      budget: { kind: 'fixed', amount: toMinor(budget), currency: 'USD' },
+      budget: { kind: 'fixed', amount: toMinor(budget), currency },
       remote,
     });
     go(`/jobs/${job.id}`);
@@ -217,7 +219,7 @@ export function PostJob() {
         failure={failure}
       />
       <TextField
-        label="Budget (USD, fixed price)"
+        label={`Budget (${currency}, fixed price)`}
         name="budget.amount"
         inputMode="decimal"
         required

@@ -1,7 +1,16 @@
 /** My profile: name, location, bio, and the worker profile (skills, hourly rate, availability). */
 import { useEffect, useState } from 'preact/hooks';
 import { type Me, splitList } from '../api.js';
-import { AmountField, FormEnd, SelectField, TextField, toMinor, useAction, useApp } from '../ui.js';
+import {
+  AmountField,
+  FormEnd,
+  SelectField,
+  TextField,
+  toMinor,
+  useAction,
+  useApp,
+  usePlatformCurrency,
+} from '../ui.js';
 
 const AVAILABILITY = [
   { value: '', label: 'Not set' },
@@ -39,6 +48,7 @@ export function Profile() {
       availability: worker?.availability ?? '',
     });
   };
+  const currency = usePlatformCurrency();
   useEffect(() => {
     session.api.me().then(show, (error) => setFailure({ message: String(error), fields: {} }));
   }, [session]);
@@ -52,7 +62,7 @@ export function Profile() {
       ...(isWorker
         ? {
             skills: splitList(form.skills),
-            hourlyRate: form.rate.trim() === '' ? null : { amount: toMinor(form.rate), currency: 'USD' },
+            hourlyRate: form.rate.trim() === '' ? null : { amount: toMinor(form.rate), currency },
             availability:
               form.availability === '' ? null : (form.availability as 'available' | 'busy' | 'unavailable'),
           }
@@ -76,7 +86,7 @@ export function Profile() {
           <legend>Worker profile</legend>
           <TextField label="Skills (comma-separated)" name="skills" {...bind('skills')} failure={failure} />
           <AmountField
-            label="Hourly rate (USD)"
+            label={`Hourly rate (${currency})`}
             required={false}
             name="hourlyRate.amount"
             {...bind('rate')}
