@@ -147,7 +147,7 @@ describe('accounts', () => {
           bio: 'Distributed systems and TypeScript',
           location: i === 2 ? 'Lisbon, Portugal' : 'Berlin, Germany',
           skills: ['TypeScript', `skill-${tag}`],
-          hourlyRate: { amount: 9500, currency: 'EUR' },
+          hourlyRate: { amount: 9500, currency: 'USD' },
           availability: 'available',
           portfolioLinks: ['https://example.com/work'],
         },
@@ -163,7 +163,7 @@ describe('accounts', () => {
       displayName: `Ada ${tag} 0`,
       workerProfile: {
         skills: ['typescript', `skill-${tag}`],
-        hourlyRate: { amount: 9500, currency: 'EUR' },
+        hourlyRate: { amount: 9500, currency: 'USD' },
       },
     });
     expect(publicView.body).not.toHaveProperty('email');
@@ -233,6 +233,17 @@ describe('accounts', () => {
     expect(adminLogin.status).toBe(200);
     expect(adminLogin.body.user.roles).toContain('admin');
     const adminToken = adminLogin.body.accessToken;
+
+    // An admin never locks their own account (nobody might be left to unlock it).
+    const me = await api.get<{ id: string }>('/v1/me', adminToken);
+    const selfLock = await api.post<{ code: string; reason: string }>(
+      `/v1/admin/users/${me.body.id}/lock`,
+      undefined,
+      adminToken,
+    );
+    expect(selfLock.status).toBe(409);
+    expect(selfLock.body).toMatchObject({ code: 'CONFLICT', reason: 'SELF_LOCK' });
+    expect((await api.get('/v1/me', adminToken)).status).toBe(200);
 
     const user = await registerUser(api);
     expect((await api.get('/v1/admin/users', user.accessToken)).status).toBe(403);

@@ -303,6 +303,42 @@ describe('rooms', () => {
     expect((await api.get(`/v1/rooms/${roomId}/messages`, b.accessToken)).status).toBe(200);
   });
 
+  it('refuses to add a member to a full group room (501 members, as many as a create names) with 409 ROOM_FULL', async () => {
+    const [a, b, c] = [await registerUser(api), await registerUser(api), await registerUser(api)];
+    const roomId = await groupOf(a, [b]);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      // 499 more members, made in SQL (registering them through the API would take minutes).
+      await client.query(
+        `with filler as (
+           insert into users (username, email, password_hash)
+           select 'filler' || g || substr(md5(random()::text), 1, 8), 'filler' || g || substr(md5(random()::text), 1, 8) || '@example.test', 'x'
+           from generate_series(1, 499) g
+           returning id)
+         insert into room_members (room_id, user_id) select $1, id from filler`,
+        [roomId],
+      );
+    } finally {
+      await client.end();
+    }
+    await addContact(api, c, a);
+    const refused = await api.post<{ code: string; reason: string; limit: number }>(
+      `/v1/rooms/${roomId}/members/${c.id}`,
+      undefined,
+      a.accessToken,
+    );
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ code: 'CONFLICT', reason: 'ROOM_FULL', limit: 501 });
+    // Someone leaving makes room.
+    expect(
+      (await api.call('DELETE', `/v1/rooms/${roomId}/members/${b.id}`, { token: b.accessToken })).status,
+    ).toBe(204);
+    expect((await api.post(`/v1/rooms/${roomId}/members/${c.id}`, undefined, a.accessToken)).status).toBe(
+      204,
+    );
+  });
+
   it('pushes typing to the others (throttled), membership changes, and stops after room.leave', async () => {
     const [a, b, c] = [await registerUser(api), await registerUser(api), await registerUser(api)];
     const roomId = await groupOf(a, [b]);

@@ -240,6 +240,22 @@ describe('auth and edge security', () => {
       expect((await login(user.email, user.password, freshIp())).status).toBe(200);
     });
 
+    it('admin:unlock unlocks a locked account from the shell', async () => {
+      const user = await registerUser(api);
+      await sql('update users set locked_at = now() where id = $1', [user.id]);
+      expect((await login(user.email, user.password, freshIp())).status).toBe(401);
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ['--import', 'tsx', 'src/bin/admin-unlock.ts', '--email', user.email.toUpperCase()],
+        {
+          cwd: root,
+          env: { PATH: process.env.PATH, DATABASE_URL: db.url, LOG_LEVEL: 'warn', LOG_PRETTY: 'false' },
+        },
+      );
+      expect(stdout).toContain('unlocked');
+      expect((await login(user.email, user.password, freshIp())).status).toBe(200);
+    });
+
     it('announces the outbox (no SMTP_URL) as a development mode at start', () => {
       const line = logs.lines().find((l) => String(l.msg).startsWith('development mode'));
       expect(line?.level).toBe(40);

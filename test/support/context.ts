@@ -2,7 +2,7 @@
  * Per-test-file resources: a freshly migrated database cloned from the run's template, an empty
  * database, a Redis key prefix of its own, a temp directory, and a log capture.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -112,6 +112,9 @@ export function testConfig(env: Record<string, string>): Config {
       WS_UPGRADES_PER_IP_PER_SECOND: '1000000',
       WS_UPGRADE_BURST_PER_IP: '1000000',
       WS_MAX_SOCKETS_PER_USER: '100000',
+      // Nodes of one test process would all default to <hostname>-<pid>: a gateway refuses to start
+      // under a NODE_ID another live node renews, so each config names its own.
+      NODE_ID: `test-${randomUUID().slice(0, 8)}`,
       ...env,
     },
     { cwd: process.cwd(), isRoot: process.getuid?.() === 0, stdoutIsTty: false, pid: process.pid },

@@ -80,6 +80,20 @@ export async function isRoomMember(db: Db, roomId: RoomId, userId: UserId): Prom
 }
 
 /**
+ * Locks the room's row and counts its members: additions to one room take turns, so the count
+ * stays true until the commit.
+ */
+export async function lockRoomMemberCount(trx: Transaction<Database>, roomId: RoomId): Promise<number> {
+  await trx.selectFrom('rooms').select('id').where('id', '=', roomId).forUpdate().execute();
+  const row = await trx
+    .selectFrom('room_members')
+    .select((eb) => eb.fn.countAll<string>().as('members'))
+    .where('room_id', '=', roomId)
+    .executeTakeFirstOrThrow();
+  return Number(row.members);
+}
+
+/**
  * Which of the (room, user) pairs are memberships, in one query: the gateway asks this once per
  * event-loop turn for all the joins and first sends that arrived in it (a reconnect storm of 10 000
  * joins is 20-odd queries, not 10 000). Keys of the answer are `memberKey(roomId, userId)`.

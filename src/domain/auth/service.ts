@@ -739,8 +739,18 @@ export function createAuthService(deps: AuthDeps) {
       return token;
     },
 
-    /** Locks or unlocks an account; locking ends every session and access token at once. */
-    async setLocked(userId: UserId, locked: boolean): Promise<void> {
+    /**
+     * Locks or unlocks an account; locking ends every session and access token at once. `by` is the
+     * admin asking: an admin never locks their own account (nobody else could be left to unlock
+     * it; an operator unlocks any account with `npm run admin:unlock`).
+     * @throws AppError NOT_FOUND, CONFLICT (reason SELF_LOCK)
+     */
+    async setLocked(userId: UserId, locked: boolean, by?: UserId): Promise<void> {
+      if (locked && by === userId) {
+        throw new AppError('CONFLICT', 'you cannot lock your own account', {
+          details: { reason: 'SELF_LOCK' },
+        });
+      }
       const now = clock.now();
       await db.transaction().execute(async (trx) => {
         const user = await findUserById(trx, userId);

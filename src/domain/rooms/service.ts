@@ -19,6 +19,7 @@ import {
   findRoom,
   insertRoom,
   isRoomMember,
+  lockRoomMemberCount,
   lockUsers,
   type MessageRow,
   messagesBefore,
@@ -35,6 +36,9 @@ import { ROOM_MEMBERSHIP_TOPIC, roomTopic } from '../../platform/bus/topics.js';
 import { AppError, isAppError } from '../../platform/errors.js';
 
 export { ROOM_MEMBERSHIP_TOPIC, roomTopic };
+
+/** Most members of a group room: its creator and the 500 others a create request may name. */
+export const MAX_GROUP_MEMBERS = 501;
 
 export const toRoomMessage = (row: MessageRow): RoomMessage => ({
   roomId: row.room_id,
@@ -269,6 +273,12 @@ export function createRoomService(deps: {
         // Adding an existing member changes nothing and is not refused by the limit.
         if (await isRoomMember(trx, roomId, userId)) return;
         await assertRoomLimit(trx, [userId]);
+        // As many as a room can be created with: every member's send fans out to all the others.
+        if ((await lockRoomMemberCount(trx, roomId)) >= MAX_GROUP_MEMBERS) {
+          throw new AppError('CONFLICT', `a group room has at most ${MAX_GROUP_MEMBERS} members`, {
+            details: { reason: 'ROOM_FULL', limit: MAX_GROUP_MEMBERS },
+          });
+        }
         await addRoomMembers(trx, roomId, [userId]);
       });
       await announceMembership(roomId, userId, 'added');

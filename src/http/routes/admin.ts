@@ -8,6 +8,7 @@ import { Problem } from '../../../protocol/src/rest/common.js';
 import { UserIdParams } from '../../../protocol/src/rest/users.js';
 import type { AdminService } from '../../domain/admin/service.js';
 import type { AuthService } from '../../domain/auth/service.js';
+import { principalOf } from '../plugins/auth.js';
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem };
 const tags = ['admin'];
@@ -41,13 +42,16 @@ export function registerAdminRoutes(
         operationId: action === 'lock' ? 'lockUser' : 'unlockUser',
         summary:
           action === 'lock'
-            ? 'Lock an account: it cannot log in, its sessions end now, its open jobs close and its pending bids are withdrawn'
+            ? 'Lock an account: it cannot log in, its sessions end now, its open jobs close and its pending bids are withdrawn. Your own account: 409 CONFLICT reason SELF_LOCK'
             : 'Unlock an account',
         params: UserIdParams,
-        response: { 204: z.null(), ...errors },
+        response: { 204: z.null(), ...errors, 409: Problem },
       },
       handler: async (request, reply) => {
-        await auth.setLocked(request.params.id, action === 'lock');
+        const by = principalOf(request).userId;
+        await auth.setLocked(request.params.id, action === 'lock', by);
+        // Who locked or unlocked whom, for the record (an operator can read it in the logs).
+        request.log.info({ by, userId: request.params.id, action }, `account ${action}ed by an admin`);
         if (action === 'lock') await onLocked?.(request.params.id);
         return reply.status(204).send(null);
       },

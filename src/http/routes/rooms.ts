@@ -72,7 +72,7 @@ export function registerRoomRoutes(app: FastifyInstance, rooms: RoomService): vo
       operationId: 'addRoomMember',
       summary: 'Add a member to a group room',
       description:
-        'The user must have added you as a contact (403 FORBIDDEN otherwise); a user already in ROOMS_MAX_PER_USER rooms answers 409 ROOM_LIMIT_REACHED.',
+        'The user must have added you as a contact (403 FORBIDDEN otherwise); a user already in ROOMS_MAX_PER_USER rooms answers 409 ROOM_LIMIT_REACHED; a room with 501 members already (its creator and the 500 others a create may name) answers 409 CONFLICT reason ROOM_FULL.',
       params: RoomMemberParams,
       response: { 204: z.null(), ...errors },
     },
