@@ -335,7 +335,7 @@ export const settings = {
   ),
   RETENTION_INTERVAL_S: setting(
     wholeNumber(0, 86_400),
-    'Seconds between runs of the retention job in worker processes (deletes published outbox events after 7 days, idempotency keys after 48 h, expired email tokens, settled mail after 30 days); 0 turns it off.',
+    'Seconds between runs of the retention job in worker processes (deletes published outbox events after 7 days, idempotency keys after 48 h, expired email tokens, settled mail after 30 days, refresh tokens a day after expiry and their sealed successor pairs an hour after use, sessions 90 days after they ended except the newest of each user); 0 turns it off.',
     '3600',
   ),
   TASK_LOCK_MS: setting(
@@ -521,7 +521,10 @@ export interface Config {
     /** 0: no reconciliation of payments whose outcome never arrived. */
     readonly reconcileAfterMs: number;
     readonly transfersPerMinute: number;
-    /** PUBLIC_URL when set: where the sandbox sends webhooks; unset = this node's own address. */
+    /**
+     * Where the sandbox sends webhooks: PAYMENTS_WEBHOOK_URL when set, else PUBLIC_URL; both unset =
+     * this node's own address.
+     */
     readonly webhookBaseUrl: string | undefined;
     readonly providerTimeoutMs: number;
     readonly sandboxWebhookDelayMs: number;
@@ -622,7 +625,7 @@ export function loadConfig(
   const resolveFlag = (value: 'auto' | 'true' | 'false', auto: boolean) =>
     value === 'auto' ? auto : value === 'true';
   const dataDir = withDefault('DATA_DIR');
-  return Object.freeze({
+  return deepFreeze({
     role: withDefault('ROLE'),
     gatewayProcesses: withDefault('GATEWAY_PROCESSES'),
     host: withDefault('HOST'),
@@ -707,6 +710,19 @@ export function loadConfig(
       unreadAfterMs: withDefault('UNREAD_EMAIL_AFTER_S') * 1000,
     },
   });
+}
+
+/**
+ * Freezes `value` and every object and array reachable from it: the config is shared by every part
+ * of the process, so a nested setting changed by one part (`config.ws.maxFrameBytes = …`) would
+ * silently change it for all. A config holds plain data only, all of it made by `loadConfig`.
+ */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
 }
 
 /** `loadConfig` for the running process: the composition roots call this once. */

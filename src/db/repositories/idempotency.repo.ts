@@ -83,12 +83,6 @@ export async function expireIdempotencyKey(db: Db, userId: UserId, key: string, 
     .execute();
 }
 
-/** Deletes keys created before `before`; returns how many. For the scheduled clean-up. */
-export async function pruneIdempotencyKeys(db: Db, before: Date): Promise<number> {
-  const result = await db.deleteFrom('idempotency_keys').where('created_at', '<', before).executeTakeFirst();
-  return Number(result.numDeletedRows);
-}
-
 /** Bounds how long statements of this transaction wait for a lock (then SQLSTATE 55P03). 0 = no bound. */
 export async function setLockTimeout(trx: Transaction<Database>, ms: number): Promise<void> {
   await sql`select set_config('lock_timeout', ${`${Math.max(0, Math.floor(ms))}ms`}, true)`.execute(trx);
