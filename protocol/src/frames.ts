@@ -136,7 +136,10 @@ export const Seq = z
   .max(Number.MAX_SAFE_INTEGER)
   .describe('Per-room message number, from 1, without gaps.');
 
-/** Largest message body in UTF-8 characters (4 KiB of text). */
+/**
+ * Largest message body, in UTF-16 code units (JavaScript string length, what zod's `.max` counts):
+ * 4096 characters of the Basic Multilingual Plane, fewer of those outside it (most emoji count 2).
+ */
 export const MAX_BODY_CHARS = 4096;
 /** Largest `meta` object, measured as its JSON text. */
 export const MAX_META_CHARS = 4096;

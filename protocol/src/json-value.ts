@@ -80,11 +80,6 @@ export function findJsonProblem(value: unknown, options: JsonCheckOptions = {}):
   return undefined;
 }
 
-/** True when `value` passes `findJsonProblem` with the same options. */
-export function isJsonValue(value: unknown, options?: JsonCheckOptions): boolean {
-  return findJsonProblem(value, options) === undefined;
-}
-
 /**
  * Why a string cannot be stored: PostgreSQL text and jsonb hold neither U+0000 nor unpaired
  * surrogates (node-pg would send a replacement character for text and jsonb refuses the escape).

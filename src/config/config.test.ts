@@ -31,6 +31,9 @@ describe('loadConfig', () => {
       shutdownTimeoutMs: 9000,
     });
     expect(Object.isFrozen(config)).toBe(true);
+    // Nested settings too: one part of the process cannot change them for the others.
+    expect(Object.isFrozen(config.ws)).toBe(true);
+    expect(Object.isFrozen(config.payments.webhookSecrets)).toBe(true);
   });
 
   it('treats an empty value as unset', () => {

@@ -74,6 +74,7 @@ export const AccessClaims = z.object({
 export type AccessClaims = z.infer<typeof AccessClaims>;
 
 interface LoadedKeys {
+  /** When the load finished, ms on the service's clock (what RELOAD_EVERY_MS is measured on). */
   readonly loadedAt: number;
   readonly signer: { readonly kid: string; readonly key: CryptoKey };
   /** Public keys by kid, as node:crypto KeyObjects: verification is synchronous. */
@@ -231,6 +232,8 @@ export function createTokenService(
   settings: TokenSettings,
   clock: Clock,
 ): TokenService {
+  /** The injected clock in ms: key-set ages are measured on the clock that tests move, like expiry. */
+  const nowMs = () => clock.now().getTime();
   let loaded: Promise<LoadedKeys> | undefined;
   /** The newest key set that finished loading (what verification reads synchronously). */
   let settled: LoadedKeys | undefined;
@@ -245,7 +248,7 @@ export function createTokenService(
     const kid = jwk.kid ?? (await calculateJwkThumbprint(publicPart(jwk, '')));
     const publicJwk = publicPart(jwk, kid);
     return {
-      loadedAt: Date.now(),
+      loadedAt: nowMs(),
       signer: { kid, key: (await importJWK({ ...jwk, alg: ALG }, ALG)) as CryptoKey },
       verifiers: new Map([[kid, publicKeyOf(publicJwk)]]),
       connectKeys: new Map([[kid, connectKeyOf(jwk)]]),
@@ -254,7 +257,7 @@ export function createTokenService(
   };
 
   const loadFromDatabase = async (): Promise<LoadedKeys> => {
-    const publishedSince = new Date(clock.now().getTime() - (settings.accessTtlS + 60) * 1000);
+    const publishedSince = new Date(nowMs() - (settings.accessTtlS + 60) * 1000);
     const select = () =>
       db
         .selectFrom('signing_keys')
@@ -289,7 +292,7 @@ export function createTokenService(
       connectKeys.set(row.kid, connectKeyOf(row.private_jwk as JWK));
     }
     return {
-      loadedAt: Date.now(),
+      loadedAt: nowMs(),
       signer: { kid: signerRow.kid, key: (await importJWK(signerRow.private_jwk as JWK, ALG)) as CryptoKey },
       verifiers,
       connectKeys,
@@ -304,7 +307,7 @@ export function createTokenService(
 
   /** A new load, whatever is in flight (after a rotation only a load started since will do). */
   const reload = () => {
-    reloadStartedAt = Date.now();
+    reloadStartedAt = nowMs();
     const next = settings.privateKey === undefined ? loadFromDatabase() : loadFromEnvironment();
     // A failed load must not stick: the next call tries again.
     next.then(
@@ -331,7 +334,7 @@ export function createTokenService(
     // The settled set, never the reload in flight: awaiting that would make a caller inside a
     // transaction wait for a query that may need the very connection it holds.
     const current = settled ?? (await (loaded ?? reload()));
-    if (Date.now() - current.loadedAt > RELOAD_EVERY_MS && reloading === undefined) {
+    if (nowMs() - current.loadedAt > RELOAD_EVERY_MS && reloading === undefined) {
       reload().catch(() => undefined);
     }
     return current;
@@ -345,7 +348,7 @@ export function createTokenService(
    */
   const reloadForUnknownKid = (): Promise<LoadedKeys> | undefined => {
     if (reloading !== undefined) return reloading;
-    if (Date.now() - reloadStartedAt <= UNKNOWN_KID_RELOAD_MIN_MS) return undefined;
+    if (nowMs() - reloadStartedAt <= UNKNOWN_KID_RELOAD_MIN_MS) return undefined;
     return reload();
   };
 
@@ -361,7 +364,7 @@ export function createTokenService(
   ): Promise<K> => {
     if (kid === undefined || kid.length > 128) throw invalid();
     let current = settled;
-    if (current === undefined || Date.now() - current.loadedAt > RELOAD_EVERY_MS) current = await keys();
+    if (current === undefined || nowMs() - current.loadedAt > RELOAD_EVERY_MS) current = await keys();
     let key = pick(current).get(kid);
     const reloaded = key === undefined ? reloadForUnknownKid() : undefined;
     if (reloaded !== undefined) key = pick(await reloaded).get(kid);
@@ -374,7 +377,7 @@ export function createTokenService(
   const connectKeyNow = (kid: string): Buffer | undefined => {
     if (kid.length > 128) throw invalidConnectToken();
     const current = settled;
-    if (current === undefined || Date.now() - current.loadedAt > RELOAD_EVERY_MS) return undefined;
+    if (current === undefined || nowMs() - current.loadedAt > RELOAD_EVERY_MS) return undefined;
     return current.connectKeys.get(kid);
   };
   /** The MAC, then the claims and the expiry, of a token `parseConnectToken` accepted. */
@@ -382,7 +385,7 @@ export function createTokenService(
     if (!timingSafeEqual(connectMac(key, parsed.payload), parsed.mac)) throw invalidConnectToken();
     const claims = AccessClaims.safeParse(parsed.claims);
     if (!claims.success) throw invalidConnectToken();
-    const nowS = Math.floor(clock.now().getTime() / 1000);
+    const nowS = Math.floor(nowMs() / 1000);
     if (claims.data.exp <= nowS - CLOCK_TOLERANCE_S)
       throw new AppError('UNAUTHORIZED', 'connect token expired');
     return claims.data;
@@ -400,7 +403,7 @@ export function createTokenService(
     accessTtlS: settings.accessTtlS,
     issue: async (claims) => {
       const { signer, connectKeys } = await keys();
-      const nowS = Math.floor(clock.now().getTime() / 1000);
+      const nowS = Math.floor(nowMs() / 1000);
       const token = await new SignJWT({ sid: claims.sid, roles: claims.roles, sv: claims.sv })
         .setProtectedHeader({ alg: ALG, kid: signer.kid, typ: TYP })
         .setIssuer(settings.issuer)
@@ -440,7 +443,7 @@ export function createTokenService(
     },
     verify: async (token) => {
       if (token.length > MAX_TOKEN_CHARS) throw invalidToken();
-      const nowS = Math.floor(clock.now().getTime() / 1000);
+      const nowS = Math.floor(nowMs() / 1000);
       const cacheKey = sha256Of('sha256', token, 'base64url');
       const known = verified.get(cacheKey);
       if (known !== undefined) {

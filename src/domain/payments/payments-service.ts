@@ -11,7 +11,6 @@
  *   window, finds the id and changes nothing; a refused webhook writes nothing at all.
  */
 import type { Transaction } from 'kysely';
-import { z } from 'zod';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import { withSerializationRetry } from '../../db/errors.js';
@@ -21,7 +20,7 @@ import type { PaymentStatus } from '../../db/tables/ledger.table.js';
 import { AppError } from '../../platform/errors.js';
 import type { PaymentsDeps } from './ledger.js';
 import { getPayment, receiveProviderEventIn, requestTopUpIn, requestWithdrawalIn } from './payments.js';
-import { PaymentFailureCode, type ProviderEvent, ProviderEventType } from './provider.js';
+import { type PaymentFailureCode, type ProviderEvent, ProviderEventBody } from './provider.js';
 import { verifyWebhook, type WebhookRejection } from './webhook-signature.js';
 
 /** Outbox event written with every new payment; the relay turns it into the `payments.submit` task. */
@@ -54,22 +53,6 @@ export const paymentView = (row: PaymentRow): PaymentView => ({
   ...(row.failureCode === null ? {} : { failureCode: row.failureCode as PaymentFailureCode }),
   createdAt: row.createdAt.toISOString(),
   ...(row.settledAt === null ? {} : { settledAt: row.settledAt.toISOString() }),
-});
-
-/** The webhook body we accept: the provider's event (ProviderEvent), nothing else. */
-const ProviderEventBody = z.object({
-  id: z.string().min(1).max(256),
-  type: z.enum(Object.values(ProviderEventType) as [ProviderEventType, ...ProviderEventType[]]),
-  createdAt: z.number().int(),
-  data: z.object({
-    paymentId: z.string().min(1).max(100),
-    providerRef: z.string().min(1).max(200),
-    amount: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-    currency: z.string().regex(/^[A-Z]{3}$/),
-    failureCode: z
-      .enum(Object.values(PaymentFailureCode) as [PaymentFailureCode, ...PaymentFailureCode[]])
-      .optional(),
-  }),
 });
 
 /** How a rejected webhook is answered: malformed → 400, not authentic or outside the window → 401. */
@@ -183,7 +166,7 @@ export function createPaymentsApi(
       if (!parsed.success || parsed.data.id !== verified.id) {
         throw new AppError('VALIDATION_FAILED', 'webhook body is not a provider event with the webhook-id');
       }
-      const event = parsed.data as ProviderEvent;
+      const event: ProviderEvent = parsed.data;
       const outcome = await withSerializationRetry(() =>
         deps.db.transaction().execute(async (trx): Promise<WebhookOutcome> => {
           if (!(await receiveProviderEventIn(trx, event))) return 'duplicate';

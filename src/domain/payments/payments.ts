@@ -42,6 +42,7 @@ import {
   type PaymentProvider,
   type ProviderAnswer,
   type ProviderEvent,
+  ProviderEventBody,
   ProviderEventType,
 } from './provider.js';
 import { assertAmount, balanceLimitReached, MAX_AMOUNT } from './rules.js';
@@ -288,7 +289,15 @@ export async function applyReceivedProviderEvent(deps: PaymentsDeps, eventId: st
   return runLedgerTransaction(deps, async (trx): Promise<EventOutcome> => {
     const stored = await lockReceivedProviderEvent(trx, eventId);
     if (stored === undefined) return 'duplicate';
-    return applyClaimedEventIn(trx, deps, stored as unknown as ProviderEvent);
+    // Written from a checked event, but a jsonb row can be changed behind our back: a row that is
+    // no longer an event is refused (the task fails, the row stays `received` for an operator).
+    const event = ProviderEventBody.safeParse(stored);
+    if (!event.success) {
+      throw new AppError('INTERNAL', `stored provider event ${eventId} is not a provider event`, {
+        cause: event.error,
+      });
+    }
+    return applyClaimedEventIn(trx, deps, event.data);
   });
 }
 

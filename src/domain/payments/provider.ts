@@ -5,6 +5,7 @@
  * took the request; the outcome arrives later as a signed webhook event (ProviderEvent), which may be
  * duplicated, late or out of order — the payments flow applies each outcome once.
  */
+import { z } from 'zod';
 
 /** Why a payment failed, as clients see it (`failureCode`). */
 export const PaymentFailureCode = {
@@ -57,6 +58,26 @@ export interface ProviderEvent {
     readonly failureCode?: PaymentFailureCode;
   };
 }
+
+/**
+ * A ProviderEvent, checked: the webhook body we accept, and what an event row must still hold when
+ * the payments task reads it back (a jsonb row that does not match is an error, never an event
+ * applied with missing or mistyped fields). Unknown keys are dropped.
+ */
+export const ProviderEventBody = z.object({
+  id: z.string().min(1).max(256),
+  type: z.enum(Object.values(ProviderEventType) as [ProviderEventType, ...ProviderEventType[]]),
+  createdAt: z.number().int(),
+  data: z.object({
+    paymentId: z.string().min(1).max(100),
+    providerRef: z.string().min(1).max(200),
+    amount: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    currency: z.string().regex(/^[A-Z]{3}$/),
+    failureCode: z
+      .enum(Object.values(PaymentFailureCode) as [PaymentFailureCode, ...PaymentFailureCode[]])
+      .optional(),
+  }),
+}) satisfies z.ZodType<ProviderEvent>;
 
 export interface PaymentProvider {
   readonly charge: (request: ChargeRequest) => Promise<ProviderAnswer>;
