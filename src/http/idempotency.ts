@@ -48,6 +48,14 @@ export async function runIdempotentRoute(
   reply: FastifyReply,
   userId: UserId,
   effect: (trx: Transaction<Database>) => Promise<StoredResponse>,
+  options: {
+    /**
+     * What the request means, when its parsed body says it in more than one way (a transition
+     * without a message: no body, `null`, `{}` or `{"message": ""}`): hashed instead of the body,
+     * so a retry that words it differently is a replay, not a 422.
+     */
+    readonly fingerprint?: unknown;
+  } = {},
 ): Promise<FastifyReply> {
   const key = request.headers[IDEMPOTENCY_KEY_HEADER];
   const result = await runIdempotent(
@@ -56,7 +64,8 @@ export async function runIdempotentRoute(
       userId,
       key: typeof key === 'string' ? key : '',
       scope: scopeOf(request),
-      body: request.body,
+      // The parsed body (trimmed, defaults applied); no body and an empty object mean the same.
+      body: 'fingerprint' in options ? options.fingerprint : (request.body ?? {}),
       waitMs: deps.waitMs,
     },
     effect,

@@ -422,6 +422,32 @@ describe('the marketplace flow over REST and WebSocket', () => {
     expect(after.body.transitions).toHaveLength(2);
   });
 
+  it('replays a retried transition whatever way it says "no message"; another message with the key is 422', async () => {
+    const { worker, contract } = await hire(10_000);
+    const path = `${node.baseUrl}/v1/contracts/${contract.id}/deliver`;
+    const key = randomUUID();
+    const deliver = (body: string | undefined) =>
+      fetch(path, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${worker.accessToken}`,
+          'idempotency-key': key,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body }),
+      });
+    const first = await deliver(undefined);
+    expect(first.status).toBe(200);
+    for (const body of ['null', '{}', '{"message":""}', '{"message":"   "}']) {
+      const retried = await deliver(body);
+      expect(retried.status, body).toBe(200);
+      expect(retried.headers.get('idempotent-replayed'), body).toBe('true');
+    }
+    const other = await deliver('{"message":"a different request"}');
+    expect(other.status).toBe(422);
+    expect(((await other.json()) as Json).code).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+
   it('cancel refunds, dispute + resolve split exactly', async () => {
     const a = await hire(30_000);
     const before = await wallet(a.hirer);

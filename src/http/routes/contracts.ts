@@ -189,16 +189,24 @@ export function registerContractRoutes(app: FastifyInstance, deps: ContractRoute
       handler: async (request, reply) => {
         const actor = principalOf(request);
         const expectedVersion = ifMatchVersion(request.headers['if-match'], 'contract');
-        const message = request.body?.message;
-        return runIdempotentRoute(deps.idempotency, request, reply, actor.userId, async (trx) => ({
-          status: 200,
-          body: contractBody(
-            await fireIn(trx, c, actor, request.params.id, transition.event, {
-              ...(message === undefined ? {} : { message }),
-              ...(expectedVersion === undefined ? {} : { expectedVersion }),
-            }),
-          ),
-        }));
+        // An empty message is no message (fireIn drops it): it hashes alike for the retry.
+        const message = request.body?.message || undefined;
+        return runIdempotentRoute(
+          deps.idempotency,
+          request,
+          reply,
+          actor.userId,
+          async (trx) => ({
+            status: 200,
+            body: contractBody(
+              await fireIn(trx, c, actor, request.params.id, transition.event, {
+                ...(message === undefined ? {} : { message }),
+                ...(expectedVersion === undefined ? {} : { expectedVersion }),
+              }),
+            ),
+          }),
+          { fingerprint: message === undefined ? {} : { message } },
+        );
       },
     });
   }
