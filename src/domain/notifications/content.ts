@@ -61,8 +61,8 @@ const RENDER: Readonly<Record<NotificationType, (data: Data, ctx: ContentContext
     title: 'Contract completed',
     body:
       d.event === 'auto_approve'
-        ? `The delivery for ${job(c)} was approved automatically; the escrow is released.`
-        : `The delivery for ${job(c)} was approved; the escrow is released.`,
+        ? `The delivery for ${job(c)} was approved automatically; the escrow is being released to the worker.`
+        : `The delivery for ${job(c)} was approved; the escrow is being released to the worker.`,
   }),
   'contract.cancelled': (_d, c) => ({
     title: 'Contract cancelled',
@@ -89,7 +89,11 @@ const RENDER: Readonly<Record<NotificationType, (data: Data, ctx: ContentContext
     body:
       d.kind === 'withdrawal'
         ? `Your withdrawal of ${formatAmount(d.amount, c.currency)} failed; the amount is back in your wallet.`
-        : `Your top-up of ${formatAmount(d.amount, c.currency)} failed; nothing was charged.`,
+        : d.failureCode === 'provider_unavailable'
+          ? // The provider did not answer: the charge may have gone through, and a late success
+            // is still credited (payments.ts), so "nothing was charged" would be a guess.
+            `Your top-up of ${formatAmount(d.amount, c.currency)} could not be confirmed by the payment provider; if your card was charged, the amount is added to your wallet as soon as the provider confirms it.`
+          : `Your top-up of ${formatAmount(d.amount, c.currency)} failed; nothing was charged.`,
   }),
   'payout.sent': (d, c) => ({
     title: 'Withdrawal sent',

@@ -110,3 +110,27 @@ describe('content', () => {
     expect(formatAmount('12', 'USD')).toBe('an amount in USD');
   });
 });
+
+describe('money notifications say only what is known', () => {
+  it('a top-up the provider never answered does not claim nothing was charged', () => {
+    const unconfirmed = contentOf(
+      'payment.failed',
+      { kind: 'top_up', amount: 2_500, failureCode: 'provider_unavailable' },
+      { currency: 'USD' },
+    );
+    expect(unconfirmed.body).not.toContain('nothing was charged');
+    expect(unconfirmed.body).toContain('as soon as the provider confirms it');
+    const declined = contentOf(
+      'payment.failed',
+      { kind: 'top_up', amount: 2_500, failureCode: 'card_declined' },
+      { currency: 'USD' },
+    );
+    expect(declined.body).toContain('nothing was charged');
+  });
+
+  it('an approval says the escrow is being released (its task may still fail), not that it was', () => {
+    expect(contentOf('contract.completed', { event: 'approve' }, { currency: 'USD' }).body).toContain(
+      'is being released',
+    );
+  });
+});
