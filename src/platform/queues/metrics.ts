@@ -8,8 +8,9 @@
  * - What this process's workers did (completed/failed counters, processing duration) is counted from
  *   the Worker events, per node; `sum` across nodes is the cluster total.
  */
-import { type Queue, UnrecoverableError, type Worker } from 'bullmq';
+import type { Queue, Worker } from 'bullmq';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { isFinalFailure } from './retry.js';
 
 /** The states reported by `gigwire_tasks`; `waiting` includes prioritized tasks (they wait too). */
 export const REPORTED_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
@@ -140,7 +141,7 @@ export function registerQueueMetrics(
           failed.inc({ queue: worker.name, task: 'unknown', final: 'true' });
           return;
         }
-        const final = job.attemptsMade >= (job.opts.attempts ?? 1) || error instanceof UnrecoverableError;
+        const final = isFinalFailure(job, error);
         failed.inc({ queue: worker.name, task: job.name, final: String(final) });
         const took = seconds(job);
         if (took !== undefined) duration.observe({ queue: worker.name, outcome: 'failed' }, took);

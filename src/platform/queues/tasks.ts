@@ -6,7 +6,7 @@
  * completed (7 days) — except a task kept as failed (out of attempts, or unrecoverable): enqueuing
  * it again retries it with a fresh budget (`createTaskQueue`).
  */
-import { ErrorCode, Queue } from 'bullmq';
+import { ErrorCode, Queue, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { UserId } from '../../../protocol/src/ids.js';
@@ -124,6 +124,17 @@ export const tasks = {
 export type TaskName = keyof typeof tasks;
 export type TaskPayload<N extends TaskName> = z.infer<(typeof tasks)[N]['payload']>;
 export type QueueName = (typeof tasks)[TaskName]['queue'];
+
+/**
+ * A task's payload as read by its worker, checked against its schema. A payload that does not fit
+ * (written by another build, or by hand) fails the task for good: it cannot fit on a retry.
+ * @throws UnrecoverableError `invalid <name> payload: …` naming the zod issues.
+ */
+export function parseTaskPayload<N extends TaskName>(name: N, data: unknown): TaskPayload<N> {
+  const payload = tasks[name].payload.safeParse(data);
+  if (!payload.success) throw new UnrecoverableError(`invalid ${name} payload: ${payload.error.message}`);
+  return payload.data as TaskPayload<N>;
+}
 
 /** Every queue some task names, in order of first mention: the console and metrics show them all. */
 export const queueNames = (): QueueName[] => [...new Set(Object.values(tasks).map((task) => task.queue))];

@@ -15,7 +15,8 @@ import type { AuthService } from '../../domain/auth/service.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { taskWorkerSettings } from '../../platform/queues/backoff.js';
-import { bullPrefix, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
+import { isFinalFailure, runTask } from '../../platform/queues/retry.js';
+import { bullPrefix, parseTaskPayload, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 import { templates } from './templates.js';
 import type { MailTransport } from './transport.js';
@@ -34,10 +35,12 @@ export interface EmailWorkerDeps {
   readonly lockMs: number;
 }
 
-export async function sendEmailTask(
-  deps: EmailWorkerDeps,
-  payload: TaskPayload<'emails.send'>,
-): Promise<void> {
+/** One `emails.send` task; an AppError that no retry can change fails it for good (`runTask`). */
+export function sendEmailTask(deps: EmailWorkerDeps, payload: TaskPayload<'emails.send'>): Promise<void> {
+  return runTask(() => sendEmail(deps, payload));
+}
+
+async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.send'>): Promise<void> {
   const { db, log, transport } = deps;
   let email = await findEmailByKey(db, payload.key);
   if (email?.status === 'sent' || email?.status === 'outbox') {
@@ -102,11 +105,7 @@ export function startEmailWorker(deps: EmailWorkerDeps): Worker {
   const definition = tasks['emails.send'];
   const worker = new BullWorker(
     definition.queue,
-    async (job) => {
-      const payload = definition.payload.safeParse(job.data);
-      if (!payload.success) throw new UnrecoverableError(`invalid payload: ${payload.error.message}`);
-      await sendEmailTask(deps, payload.data);
-    },
+    async (job) => sendEmailTask(deps, parseTaskPayload('emails.send', job.data)),
     {
       connection: deps.connection,
       prefix: bullPrefix(deps.redisPrefix),
@@ -119,7 +118,8 @@ export function startEmailWorker(deps: EmailWorkerDeps): Worker {
     },
   );
   worker.on('failed', (job, error) => {
-    const exhausted = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);
+    // Out of attempts or failed for good: either way the mail will not go out by itself.
+    const exhausted = job !== undefined && isFinalFailure(job, error);
     deps.log[exhausted ? 'error' : 'warn'](
       { err: error, taskId: job?.id, attempts: job?.attemptsMade },
       'email task failed',

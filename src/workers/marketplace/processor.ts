@@ -9,9 +9,11 @@ import { Worker as BullWorker, UnrecoverableError, type Worker } from 'bullmq';
 import type { ContractId } from '../../../protocol/src/ids.js';
 import { autoApprove, type ContractDeps } from '../../domain/marketplace/contracts.js';
 import { closeReviewWindow } from '../../domain/marketplace/reviews.js';
+import type { AppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import { taskWorkerSettings } from '../../platform/queues/backoff.js';
-import { bullPrefix, type TaskName, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
+import { isFinalFailure, runTask } from '../../platform/queues/retry.js';
+import { bullPrefix, parseTaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 
 export interface MarketplaceWorkerDeps {
@@ -22,27 +24,41 @@ export interface MarketplaceWorkerDeps {
   readonly lockMs: number;
 }
 
-function parse<N extends TaskName>(name: N, data: unknown): TaskPayload<N> {
-  const payload = tasks[name].payload.safeParse(data);
-  if (!payload.success) throw new UnrecoverableError(`invalid payload: ${payload.error.message}`);
-  return payload.data as TaskPayload<N>;
+/**
+ * The CONFLICT reasons of a timer run before its time (the clock of the node that scheduled it is
+ * behind this one's, or a delayed task was promoted by hand): `autoApprove` refuses with
+ * TIMER_EARLY, `closeReviewWindow` with REVIEW_WINDOW_OPEN, both so that the task is tried again
+ * with its back-off until the time has come. Every other CONFLICT fails the task for good
+ * (`retryByCode`).
+ */
+const NOT_YET_REASONS: ReadonlySet<unknown> = new Set(['TIMER_EARLY', 'REVIEW_WINDOW_OPEN']);
+
+/** Whether a refusal only means "too early": retried although CONFLICT is not. */
+export const isTimerEarly = (error: AppError): boolean =>
+  error.code === 'CONFLICT' && NOT_YET_REASONS.has(error.details?.reason);
+
+/** Runs one task as the worker would; an AppError no retry can change fails it for good (`runTask`). */
+export function runMarketplaceTask(deps: MarketplaceWorkerDeps, name: string, data: unknown): Promise<void> {
+  return runTask(() => runMarketplaceTaskOnce(deps, name, data), { retryAlso: isTimerEarly });
 }
 
-export async function runMarketplaceTask(
+async function runMarketplaceTaskOnce(
   deps: MarketplaceWorkerDeps,
   name: string,
   data: unknown,
 ): Promise<void> {
   switch (name) {
     case 'contracts.auto-approve': {
-      const payload = parse('contracts.auto-approve', data);
+      const payload = parseTaskPayload('contracts.auto-approve', data);
+      // Early: CONFLICT TIMER_EARLY, retried with back-off until the delivery's review period ended.
       const outcome = await autoApprove(deps.contracts, payload.contractId as ContractId, payload.version);
       deps.log.info({ ...payload, outcome }, 'auto-approve timer fired');
       return;
     }
     case 'reviews.publish': {
-      const payload = parse('reviews.publish', data);
-      // Early (another node's clock ahead): CONFLICT, retried with back-off until the window closed.
+      const payload = parseTaskPayload('reviews.publish', data);
+      // Early (another node's clock ahead): CONFLICT REVIEW_WINDOW_OPEN, retried with back-off
+      // until the window closed.
       const result = await closeReviewWindow(deps.contracts, payload.contractId as ContractId);
       deps.log.info({ ...payload, published: result.published }, 'review window closed');
       return;
@@ -67,9 +83,13 @@ export function startMarketplaceWorker(deps: MarketplaceWorkerDeps): Worker {
       settings: taskWorkerSettings,
     },
   );
-  worker.on('failed', (job, error) =>
-    deps.log.warn({ err: error, taskId: job?.id, attempts: job?.attemptsMade }, 'marketplace task failed'),
-  );
+  worker.on('failed', (job, error) => {
+    const final = job !== undefined && isFinalFailure(job, error);
+    deps.log[final ? 'error' : 'warn'](
+      { err: error, task: job?.name, taskId: job?.id, attempts: job?.attemptsMade },
+      'marketplace task failed',
+    );
+  });
   worker.on('error', (error) => deps.log.warn({ err: error }, 'marketplace worker error'));
   return worker;
 }

@@ -14,7 +14,8 @@ import {
   sendDigest,
 } from '../../domain/notifications/service.js';
 import { taskWorkerSettings } from '../../platform/queues/backoff.js';
-import { bullPrefix, type TaskName, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
+import { isFinalFailure, runTask } from '../../platform/queues/retry.js';
+import { bullPrefix, parseTaskPayload, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 import { renderNotificationDigest } from '../emails/digest-template.js';
 
@@ -49,16 +50,18 @@ const RUNNERS: { readonly [N in NotificationTask]: Runner<N> } = {
 
 const isNotificationTask = (name: string): name is NotificationTask => Object.hasOwn(RUNNERS, name);
 
-/** Runs one task as the worker would (tests call it directly to run a task twice). */
+/**
+ * Runs one task as the worker would (tests call it directly to run a task twice); an AppError no
+ * retry can change fails it for good (`runTask`).
+ */
 export async function runNotificationTask(
   deps: NotificationsWorkerDeps,
   name: string,
   data: unknown,
 ): Promise<unknown> {
   if (!isNotificationTask(name)) throw new UnrecoverableError(`unknown task ${name}`);
-  const payload = tasks[name as TaskName].payload.safeParse(data);
-  if (!payload.success) throw new UnrecoverableError(`invalid payload: ${payload.error.message}`);
-  return (RUNNERS[name] as Runner<NotificationTask>)(deps, payload.data as TaskPayload<NotificationTask>);
+  const payload = parseTaskPayload(name, data);
+  return runTask(() => (RUNNERS[name] as Runner<NotificationTask>)(deps, payload));
 }
 
 export function startNotificationsWorker(deps: NotificationsWorkerDeps): Worker {
@@ -85,7 +88,7 @@ export function startNotificationsWorker(deps: NotificationsWorkerDeps): Worker 
     },
   );
   worker.on('failed', (job, error) => {
-    const exhausted = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);
+    const exhausted = job !== undefined && isFinalFailure(job, error);
     log[exhausted ? 'error' : 'warn'](
       { err: error, task: job?.name, taskId: job?.id, attempts: job?.attemptsMade },
       'notification task failed',

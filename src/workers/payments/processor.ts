@@ -30,7 +30,8 @@ import type { AnnounceWalletChange } from '../../domain/payments/wallet-service.
 import { AppError, isAppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import { taskWorkerSettings } from '../../platform/queues/backoff.js';
-import { bullPrefix, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
+import { isFinalFailure, runTask, unrecoverable } from '../../platform/queues/retry.js';
+import { bullPrefix, parseTaskPayload, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 
 export interface PaymentsWorkerDeps {
@@ -45,31 +46,35 @@ export interface PaymentsWorkerDeps {
   readonly lockMs: number;
 }
 
-export async function submitPaymentTask(
+/** An unknown payment (NOT_FOUND) fails for good, as every AppError `retryByCode` does not retry. */
+export function submitPaymentTask(
   deps: PaymentsWorkerDeps,
   payload: TaskPayload<'payments.submit'>,
   attempt: number,
 ): Promise<void> {
-  deps.log.info({ paymentId: payload.paymentId, attempt }, 'payment task started');
-  try {
+  return runTask(async () => {
+    deps.log.info({ paymentId: payload.paymentId, attempt }, 'payment task started');
     const outcome = await submitPayment(deps.payments, deps.provider, payload.paymentId);
     deps.log.info({ paymentId: payload.paymentId, outcome }, 'payment task done');
-  } catch (error) {
-    if (isAppError(error) && error.code === 'NOT_FOUND') throw new UnrecoverableError(error.message);
-    throw error;
-  }
+  });
 }
 
-export async function applyEventTask(
+/**
+ * A stored event row that no longer parses (AppError INTERNAL) fails for good at once: its row
+ * stays `received`, and an operator retries the task once the row is repaired.
+ */
+export function applyEventTask(
   deps: PaymentsWorkerDeps,
   payload: TaskPayload<'payments.apply-event'>,
 ): Promise<void> {
-  const outcome = await applyReceivedProviderEvent(deps.payments, payload.eventId);
-  deps.log.info({ webhookId: payload.eventId, outcome }, 'provider event applied');
-  if (deps.announce !== undefined) {
-    const userId = await findUserOfProviderEvent(deps.payments.db, payload.eventId);
-    if (userId !== undefined) deps.announce([userId]);
-  }
+  return runTask(async () => {
+    const outcome = await applyReceivedProviderEvent(deps.payments, payload.eventId);
+    deps.log.info({ webhookId: payload.eventId, outcome }, 'provider event applied');
+    if (deps.announce !== undefined) {
+      const userId = await findUserOfProviderEvent(deps.payments.db, payload.eventId);
+      if (userId !== undefined) deps.announce([userId]);
+    }
+  });
 }
 
 /**
@@ -103,9 +108,17 @@ export async function submitExhausted(
  * A scheduled escrow move. Settled outcomes are final, not failures: a release after a release is a
  * no-op (replayed), and a release after a refund (or the reverse) is CONFLICT — the contract was
  * settled the other way first, which the task must not undo. An unknown escrow cannot become known
- * by retrying.
+ * by retrying (NOT_FOUND fails for good through `runTask`, as every AppError `retryByCode` does not
+ * retry).
  */
-export async function escrowTask(
+export function escrowTask(
+  deps: Pick<PaymentsWorkerDeps, 'payments' | 'log' | 'announce'>,
+  payload: TaskPayload<'payments.escrow'>,
+): Promise<void> {
+  return runTask(() => moveEscrowTask(deps, payload));
+}
+
+async function moveEscrowTask(
   deps: Pick<PaymentsWorkerDeps, 'payments' | 'log' | 'announce'>,
   payload: TaskPayload<'payments.escrow'>,
 ): Promise<void> {
@@ -131,13 +144,13 @@ export async function escrowTask(
       // The receiving wallet is at the cap: nothing moved and the escrow is still held. Kept in the
       // failed set for an operator to retry once the wallet has room (a withdrawal).
       deps.log.error({ ...payload }, 'escrow not moved: the receiving wallet is at its balance limit');
-      throw new UnrecoverableError(error.message);
+      throw unrecoverable(error);
     }
+    // Deliberate: any other CONFLICT (settled the other way first) ends the task as done, not failed.
     if (isAppError(error) && error.code === 'CONFLICT') {
       deps.log.warn({ ...payload, reason: error.message }, 'escrow already settled otherwise; task ends');
       return;
     }
-    if (isAppError(error) && error.code === 'NOT_FOUND') throw new UnrecoverableError(error.message);
     throw error;
   }
 }
@@ -159,25 +172,16 @@ async function moveEscrow(payments: PaymentsDeps, payload: TaskPayload<'payments
 
 export function startPaymentsWorker(deps: PaymentsWorkerDeps): Worker {
   const definition = tasks['payments.submit'];
-  const applyDefinition = tasks['payments.apply-event'];
   const worker = new BullWorker(
     definition.queue,
     async (job) => {
       if (job.name === 'payments.escrow') {
-        const payload = tasks['payments.escrow'].payload.safeParse(job.data);
-        if (!payload.success) throw new UnrecoverableError(`invalid payload: ${payload.error.message}`);
-        await escrowTask(deps, payload.data);
-        return;
+        return escrowTask(deps, parseTaskPayload('payments.escrow', job.data));
       }
       if (job.name === 'payments.apply-event') {
-        const payload = applyDefinition.payload.safeParse(job.data);
-        if (!payload.success) throw new UnrecoverableError(`invalid payload: ${payload.error.message}`);
-        await applyEventTask(deps, payload.data);
-        return;
+        return applyEventTask(deps, parseTaskPayload('payments.apply-event', job.data));
       }
-      const payload = definition.payload.safeParse(job.data);
-      if (!payload.success) throw new UnrecoverableError(`invalid payload: ${payload.error.message}`);
-      await submitPaymentTask(deps, payload.data, job.attemptsMade + 1);
+      return submitPaymentTask(deps, parseTaskPayload('payments.submit', job.data), job.attemptsMade + 1);
     },
     {
       connection: deps.connection,
@@ -191,9 +195,7 @@ export function startPaymentsWorker(deps: PaymentsWorkerDeps): Worker {
     },
   );
   worker.on('failed', (job, error) => {
-    const exhausted =
-      job !== undefined &&
-      (job.attemptsMade >= (job.opts.attempts ?? 1) || error instanceof UnrecoverableError);
+    const exhausted = job !== undefined && isFinalFailure(job, error);
     deps.log[exhausted ? 'error' : 'warn'](
       { err: error, taskId: job?.id, attempts: job?.attemptsMade },
       'payment task failed',
