@@ -9,8 +9,9 @@
  * for frames published to native topics) the transport's buffered bytes are checked: past
  * maxBufferedBytes the peer is a slow consumer, closed 1013. A user's closed connection leaves
  * its bucket behind on the node (`BucketCarry`) until it would be full again, and the user's next
- * connection starts from it: reconnecting does not refill the bucket (one socket opened and closed
- * in a loop stored ~2 000 messages a second against a limit of 50).
+ * connection starts from it (with at least NEW_CONNECTION_MIN_TOKENS): reconnecting does not refill
+ * the bucket (one socket opened and closed in a loop stored ~2 000 messages a second against a
+ * limit of 50).
  */
 import { type Codec, type DecodeFailure, errorReplyFor } from '../../protocol/src/codec.js';
 import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
@@ -43,6 +44,9 @@ export interface ConnectionEnvironment {
   ) => { code: ErrorCode; message: string; details?: Record<string, unknown> };
   readonly onClosed: (connection: Connection, code: number) => void;
 }
+
+/** Frames a new connection may send at once even when the user's closed one left its bucket empty. */
+export const NEW_CONNECTION_MIN_TOKENS = 5;
 
 /** Rate buckets of a user's closed connections on this node, taken by their next connection. */
 export interface BucketCarry {
@@ -110,8 +114,11 @@ export class Connection implements SocketHandler {
     this.refilledAt = env.now();
     const carried = env.buckets?.take(principal.userId);
     if (carried !== undefined) {
-      this.tokens = carried.tokens;
-      this.refilledAt = carried.at;
+      // Refilled to now, and never below a few frames: a reconnect can say hello, rejoin and ping
+      // at once; a reconnect loop gets that little per upgrade (itself limited per IP).
+      const { maxMessagesPerSecond, maxBurst } = env.limits;
+      const refilled = carried.tokens + ((this.refilledAt - carried.at) * maxMessagesPerSecond) / 1000;
+      this.tokens = Math.min(maxBurst, Math.max(refilled, NEW_CONNECTION_MIN_TOKENS));
     }
   }
 

@@ -9,8 +9,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { registerErrorHandling } from '../../src/http/plugins/errors.js';
-import { isDependencyUnavailable } from '../../src/platform/errors.js';
-import { AppError } from '../../src/platform/errors.js';
+import { AppError, isDependencyUnavailable } from '../../src/platform/errors.js';
 
 const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
 const rejection = async (work: () => Promise<unknown>): Promise<unknown> => {
