@@ -395,7 +395,7 @@ export const settings = {
   ),
   PAYMENTS_RECONCILE_AFTER_S: setting(
     wholeNumber(0, 86_400),
-    "Seconds an accepted payment may wait for its outcome webhook before worker processes ask the provider to send it again (a lost webhook would leave a top-up uncredited, a withdrawal's money reserved); 0 turns it off.",
+    "Seconds an accepted payment may wait for its outcome webhook before worker processes ask the provider to send it again (a lost webhook would leave a top-up uncredited, a withdrawal's money reserved), and a recorded event or an unsubmitted payment may wait before they queue its task again; 0 turns it off.",
     '600',
   ),
   LEDGER_AUDIT_INTERVAL_S: setting(

@@ -11,12 +11,14 @@ import { type Kysely, sql } from 'kysely';
  * - sessions by when they ended (absolute expiry or revocation, whichever is first): the expression
  *   `pruneEndedSessions` filters on. A revocation changes it (not a HOT update; once per session).
  *
- * Statements run one by one: PGlite's query path takes a single statement per call.
+ * Statements run one by one: PGlite's query path takes a single statement per call. `if not
+ * exists`: on a large database an operator builds them first with `create index concurrently`
+ * (README "Upgrading"), since a migration's build holds writes to both tables until it commits.
  */
 const statements: readonly string[] = [
-  'create index refresh_tokens_expires_idx on refresh_tokens (expires_at)',
-  'create index refresh_tokens_sealed_spent_idx on refresh_tokens (spent_at) where successor_sealed is not null',
-  `create index sessions_ended_idx on sessions
+  'create index if not exists refresh_tokens_expires_idx on refresh_tokens (expires_at)',
+  'create index if not exists refresh_tokens_sealed_spent_idx on refresh_tokens (spent_at) where successor_sealed is not null',
+  `create index if not exists sessions_ended_idx on sessions
     (least(absolute_expires_at, coalesce(revoked_at, 'infinity'::timestamptz)))`,
 ];
 

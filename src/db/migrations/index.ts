@@ -18,6 +18,7 @@ import * as m0012 from './0012_auth_revocations.js';
 import * as m0013 from './0013_user_last_seen.js';
 import * as m0014 from './0014_retention_indexes.js';
 import * as m0015 from './0015_auth_retention_indexes.js';
+import * as m0016 from './0016_unapplied_provider_events_index.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -35,4 +36,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0013_user_last_seen': m0013,
   '0014_retention_indexes': m0014,
   '0015_auth_retention_indexes': m0015,
+  '0016_unapplied_provider_events_index': m0016,
 };

@@ -105,6 +105,30 @@ export async function stalePendingPayments(
   return rows.map(toPayment);
 }
 
+/**
+ * Pending payments created before `createdBefore` that the provider never accepted (not submitted:
+ * their `payments.submit` task has not succeeded yet, or gave up while the database was down, so
+ * its exhausted handler could not settle them either). Oldest first; the pending rows of
+ * `payments_status_idx`.
+ */
+export async function unsubmittedPendingPayments(
+  db: Db,
+  createdBefore: Date,
+  limit: number,
+  /** Payments left out (re-queued recently), so they cannot crowd out the others. */
+  exceptIds: readonly string[] = [],
+): Promise<PaymentRow[]> {
+  let query = db
+    .selectFrom('payments')
+    .selectAll()
+    .where('status', '=', 'pending')
+    .where('submitted_at', 'is', null)
+    .where('created_at', '<', createdBefore);
+  if (exceptIds.length > 0) query = query.where('id', 'not in', [...exceptIds]);
+  const rows = await query.orderBy('created_at').limit(limit).execute();
+  return rows.map(toPayment);
+}
+
 /** Locks the payment row; taken before its hold and accounts by every payment operation. */
 export async function lockPayment(trx: Transaction<Database>, id: string): Promise<PaymentRow | undefined> {
   const row = await trx
@@ -185,6 +209,40 @@ export async function lockReceivedProviderEvent(
     .forUpdate()
     .executeTakeFirst();
   return row === undefined || row.payload === null ? undefined : (row.payload as Record<string, unknown>);
+}
+
+/** What became of a provider event: `received` (not applied yet), its outcome, or undefined when unknown. */
+export async function providerEventOutcome(db: Db, id: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('provider_events')
+    .select('outcome')
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row?.outcome;
+}
+
+/**
+ * Provider events recorded before `receivedBefore` and still `received` (never applied: their
+ * `payments.apply-event` task ran out of retries, or is still retrying). Only rows with their body
+ * (migration 0006), which is what the task applies. Oldest first. Without an index on `outcome`
+ * this reads the table; almost every row leaves `received` within seconds.
+ */
+export async function unappliedProviderEvents(
+  db: Db,
+  receivedBefore: Date,
+  limit: number,
+  /** Events left out (re-queued recently), so they cannot crowd out the others. */
+  exceptIds: readonly string[] = [],
+): Promise<{ id: string; paymentId: string | null }[]> {
+  let query = db
+    .selectFrom('provider_events')
+    .select(['id', sql<string | null>`payload -> 'data' ->> 'paymentId'`.as('payment_id')])
+    .where('outcome', '=', 'received')
+    .where('payload', 'is not', null)
+    .where('received_at', '<', receivedBefore);
+  if (exceptIds.length > 0) query = query.where('id', 'not in', [...exceptIds]);
+  const rows = await query.orderBy('received_at').limit(limit).execute();
+  return rows.map((row) => ({ id: row.id, paymentId: row.payment_id }));
 }
 
 export async function recordProviderEventOutcome(

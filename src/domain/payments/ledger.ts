@@ -88,9 +88,15 @@ export async function runLedgerTransaction<T>(
   );
 }
 
+/** `reason` of the CONFLICT for an operation key reused with another effect. */
+export const OPERATION_KEY_REUSED = 'OPERATION_KEY_REUSED';
+
+// The op key is internal (it embeds user ids and idempotency keys): it goes to the logs through the
+// cause, never into the answer.
 const keyReused = (opKey: string) =>
-  new AppError('CONFLICT', 'this operation key was already used for a different operation', {
-    details: { opKey },
+  new AppError('CONFLICT', 'this operation was already done with different details', {
+    details: { reason: OPERATION_KEY_REUSED },
+    cause: new Error(`operation key ${opKey} was already used for a different operation`),
   });
 
 /** The first result of `txn.opKey`, if it had the same effect; CONFLICT if it had another. */

@@ -8,14 +8,15 @@
  *   secrets, 300 s both ways), then recorded by its id together with a `provider-event.received`
  *   outbox event in one transaction: the relay enqueues `payments.apply-event` keyed by the event id,
  *   and the task applies it once (`applyReceivedProviderEvent`). A redelivery, or a replay inside the
- *   window, finds the id and changes nothing; a refused webhook writes nothing at all.
+ *   window, finds the id and changes nothing — unless that event is still `received` (its task ran
+ *   out of retries): then its task is queued again. A refused webhook writes nothing at all.
  */
 import type { Transaction } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import { withSerializationRetry } from '../../db/errors.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
-import { listPayments, type PaymentRow } from '../../db/repositories/payments.repo.js';
+import { listPayments, type PaymentRow, providerEventOutcome } from '../../db/repositories/payments.repo.js';
 import type { PaymentStatus } from '../../db/tables/ledger.table.js';
 import { AppError } from '../../platform/errors.js';
 import type { PaymentsDeps } from './ledger.js';
@@ -25,10 +26,45 @@ import { verifyWebhook, type WebhookRejection } from './webhook-signature.js';
 
 /** Outbox event written with every new payment; the relay turns it into the `payments.submit` task. */
 export const PAYMENT_REQUESTED = 'payment.requested';
-/** Outbox event written with every new provider event; the relay turns it into `payments.apply-event`. */
+/**
+ * Outbox event written with every new provider event — and again when an event recorded earlier is
+ * still not applied (`queueApplyIn`); the relay turns it into `payments.apply-event`.
+ */
 export const PROVIDER_EVENT_RECEIVED = 'provider-event.received';
 
-/** `queued`: received now, applied by a `payments` task; `duplicate`: received before. */
+/**
+ * Writes the outbox event that (re-)enqueues a payment's `payments.submit` task, keyed by the payment
+ * id: while that task waits, runs or is kept as done this adds nothing (a task added after that
+ * finds the payment submitted and does nothing); when it is kept as failed (out of retries) it runs
+ * again with a fresh budget. The provider is called with the payment id as its idempotency key, so
+ * submitting again cannot charge or pay twice.
+ */
+export async function queueSubmitIn(
+  trx: Transaction<Database>,
+  payment: Pick<PaymentRow, 'id' | 'userId'>,
+): Promise<void> {
+  await insertOutboxEvent(trx, PAYMENT_REQUESTED, { paymentId: payment.id, userId: payment.userId });
+}
+
+/**
+ * Writes the outbox event that (re-)enqueues `payments.apply-event` for a recorded provider event,
+ * keyed by the event id (a failed task is retried; see `queueSubmitIn`). Applying is once-only
+ * whatever runs it: `applyReceivedProviderEvent` locks the row and acts only while it is `received`.
+ */
+export async function queueApplyIn(
+  trx: Transaction<Database>,
+  event: { eventId: string; paymentId: string | null },
+): Promise<void> {
+  await insertOutboxEvent(trx, PROVIDER_EVENT_RECEIVED, {
+    eventId: event.eventId,
+    ...(event.paymentId === null ? {} : { paymentId: event.paymentId }),
+  });
+}
+
+/**
+ * `queued`: received now, applied by a `payments` task; `duplicate`: received before (if it is still
+ * not applied, its task is queued again).
+ */
 export type WebhookOutcome = 'queued' | 'duplicate';
 
 /** A payment as clients see it (the instrument and ledger ids stay inside). */
@@ -107,7 +143,7 @@ export function createPaymentsApi(
   },
 ): PaymentsApi {
   const requested = async (trx: Transaction<Database>, payment: PaymentRow) => {
-    await insertOutboxEvent(trx, PAYMENT_REQUESTED, { paymentId: payment.id, userId: payment.userId });
+    await queueSubmitIn(trx, payment);
     return paymentView(payment);
   };
   return {
@@ -167,19 +203,25 @@ export function createPaymentsApi(
         throw new AppError('VALIDATION_FAILED', 'webhook body is not a provider event with the webhook-id');
       }
       const event: ProviderEvent = parsed.data;
-      const outcome = await withSerializationRetry(() =>
-        deps.db.transaction().execute(async (trx): Promise<WebhookOutcome> => {
-          if (!(await receiveProviderEventIn(trx, event))) return 'duplicate';
-          await insertOutboxEvent(trx, PROVIDER_EVENT_RECEIVED, {
-            eventId: event.id,
-            paymentId: event.data.paymentId,
-          });
-          return 'queued';
+      const { outcome, requeued } = await withSerializationRetry(() =>
+        deps.db.transaction().execute(async (trx) => {
+          const task = { eventId: event.id, paymentId: event.data.paymentId };
+          if (await receiveProviderEventIn(trx, event)) {
+            await queueApplyIn(trx, task);
+            return { outcome: 'queued' as const, requeued: false };
+          }
+          // Received before and never applied (its task ran out of retries, e.g. in a long database
+          // outage): its task is queued again. The relay re-enqueues it by the same id, which retries
+          // a failed one (and adds nothing while it waits or runs); the row, locked while
+          // `received`, still applies it once.
+          const unapplied = (await providerEventOutcome(trx, event.id)) === 'received';
+          if (unapplied) await queueApplyIn(trx, task);
+          return { outcome: 'duplicate' as const, requeued: unapplied };
         }),
       );
       deps.log?.info(
-        { webhookId: event.id, type: event.type, paymentId: event.data.paymentId, outcome },
-        'webhook received',
+        { webhookId: event.id, type: event.type, paymentId: event.data.paymentId, outcome, requeued },
+        requeued ? 'webhook received again before it was applied: its task queued again' : 'webhook received',
       );
       return outcome;
     },

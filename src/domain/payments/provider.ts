@@ -1,7 +1,9 @@
 /**
  * The payment provider port: how money enters (charge a card) and leaves (pay out to a bank account)
  * the outside world. Calls are keyed by our payment id, so a retried call (worker restart, timeout)
- * never charges or pays twice at the provider. The answer to a call only says whether the provider
+ * never charges or pays twice at the provider — for as long as the payment can be pending: the
+ * reconciler submits a payment whose task gave up again hours later (a provider whose idempotency
+ * keys expire sooner needs its adapter to look the payment id up before acting again). The answer to a call only says whether the provider
  * took the request; the outcome arrives later as a signed webhook event (ProviderEvent), which may be
  * duplicated, late or out of order — the payments flow applies each outcome once.
  */

@@ -1,25 +1,67 @@
 /**
- * Payments reconciliation: a payment the provider accepted whose outcome never arrived (its webhooks
- * were given up on while our endpoint was down, or held in a sandbox that restarted) would stay
- * pending for good: a top-up never credited, a withdrawal's money reserved forever. Worker processes
- * look for such payments (pending, accepted more than `afterMs` ago) and ask the provider to send
- * their outcome again. The events carry their original ids, so whatever was applied meanwhile is a
- * duplicate the webhook drops; a payment is asked about at most once per `afterMs` by each process.
+ * Payments reconciliation: nothing the provider or our own tasks left unfinished stays pending for
+ * good (a top-up never credited, a withdrawal's money reserved forever). Each pass of a worker
+ * process looks for, oldest first, what has waited longer than `afterMs`:
+ * 1. pending payments the provider accepted whose outcome never arrived (webhooks given up on while
+ *    our endpoint was down, or held in a sandbox that restarted): the provider is asked to send the
+ *    outcome again. The events carry their original ids, so whatever was applied meanwhile is a
+ *    duplicate the webhook drops;
+ * 2. pending payments never submitted (their `payments.submit` task ran out of retries while the
+ *    database was down, so its exhausted handler could not settle them either): their submit task is
+ *    queued again through the outbox, keyed by the payment id — a no-op while it still waits or
+ *    retries, a fresh budget when it failed. Submitting again is the designed idempotent path: the
+ *    provider answers the same payment id the same way and its events are applied once by their ids;
+ * 3. provider events recorded but never applied (their `payments.apply-event` task ran out of
+ *    retries): their apply task is queued again the same way, keyed by the event id; the event row,
+ *    locked while `received`, makes applying once-only. This needs nothing from the provider, and
+ *    covers events of payments no longer pending (a payout failing after it was paid).
+ * Each is looked at at most once per `afterMs` by each process. A task that keeps failing for a
+ * permanent reason (an event row that no longer parses) is thus retried every `afterMs` and logs its
+ * error each time, for an operator.
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
-import { stalePendingPayments } from '../../db/repositories/payments.repo.js';
+import {
+  stalePendingPayments,
+  unappliedProviderEvents,
+  unsubmittedPendingPayments,
+} from '../../db/repositories/payments.repo.js';
 import type { Logger } from '../../platform/logger.js';
 import type { CancelTimer, Timers } from '../../platform/timers.js';
+import { queueApplyIn, queueSubmitIn } from './payments-service.js';
 import type { PaymentProvider } from './provider.js';
 
-/** Payments asked about per run (oldest first); the rest wait for the next run. */
+/** Rows looked at per kind and run (oldest first); the rest wait for the next run. */
 const BATCH = 100;
 
+/** What one pass did. */
+export interface ReconcileRun {
+  /** Accepted payments whose outcome the provider was asked to send again. */
+  readonly asked: number;
+  /** Payments never submitted whose `payments.submit` task was queued again. */
+  readonly resubmitted: number;
+  /** Provider events never applied whose `payments.apply-event` task was queued again. */
+  readonly requeued: number;
+}
+
 export interface PaymentReconciler {
-  /** One pass: returns how many payments the provider was asked about. */
-  readonly runOnce: () => Promise<number>;
+  /** One pass. */
+  readonly runOnce: () => Promise<ReconcileRun>;
   readonly stop: () => Promise<void>;
+}
+
+/** Ids looked at within the last `afterMs`, left out of the next queries (not skipped after them). */
+function recentlySeen(afterMs: number) {
+  const seenAt = new Map<string, number>();
+  return {
+    prune: (now: number) => {
+      for (const [id, at] of seenAt) if (now - at >= afterMs) seenAt.delete(id);
+    },
+    ids: () => [...seenAt.keys()],
+    has: (id: string) => seenAt.has(id),
+    add: (id: string, now: number) => void seenAt.set(id, now),
+    forget: (id: string) => void seenAt.delete(id),
+  };
 }
 
 export function startPaymentReconciler(deps: {
@@ -27,26 +69,25 @@ export function startPaymentReconciler(deps: {
   readonly provider: Pick<PaymentProvider, 'resendOutcome'>;
   readonly timers: Timers;
   readonly log: Pick<Logger, 'info' | 'warn'>;
-  /** PAYMENTS_RECONCILE_AFTER_S in ms: how long an accepted payment may wait for its outcome. */
+  /** PAYMENTS_RECONCILE_AFTER_S in ms: how long a payment or an event may wait for its outcome. */
   readonly afterMs: number;
 }): PaymentReconciler {
-  const askedAt = new Map<string, number>();
+  const asked = recentlySeen(deps.afterMs);
+  const resubmitted = recentlySeen(deps.afterMs);
+  const requeued = recentlySeen(deps.afterMs);
   let cancel: CancelTimer | undefined;
-  let running: Promise<number> | undefined;
+  let running: Promise<ReconcileRun> | undefined;
   let stopped = false;
 
-  const pass = async (): Promise<number> => {
-    const now = deps.timers.now();
-    for (const [id, at] of askedAt) if (now - at >= deps.afterMs) askedAt.delete(id);
+  /** 1. Asks the provider again about accepted payments whose outcome never came. */
+  const askProvider = async (now: number): Promise<number> => {
     // Those asked about within afterMs are left out of the query, not skipped after it: a hundred
     // payments that never settle (a credit the balance cap refuses) must not hide the newer ones.
-    const stale = await stalePendingPayments(deps.db, new Date(now - deps.afterMs), BATCH, [
-      ...askedAt.keys(),
-    ]);
-    let asked = 0;
+    const stale = await stalePendingPayments(deps.db, new Date(now - deps.afterMs), BATCH, asked.ids());
+    let count = 0;
     for (const payment of stale) {
-      if (askedAt.has(payment.id)) continue;
-      askedAt.set(payment.id, now);
+      if (asked.has(payment.id)) continue;
+      asked.add(payment.id, now);
       try {
         await deps.provider.resendOutcome(
           payment.kind === 'top_up'
@@ -65,7 +106,7 @@ export function startPaymentReconciler(deps: {
                 bankAccount: payment.instrument,
               },
         );
-        asked += 1;
+        count += 1;
         deps.log.info(
           { paymentId: payment.id, kind: payment.kind },
           'asked the provider to resend a lost outcome',
@@ -75,14 +116,75 @@ export function startPaymentReconciler(deps: {
           { err: error, paymentId: payment.id },
           'provider did not take the resend; next run retries',
         );
-        askedAt.delete(payment.id);
+        asked.forget(payment.id);
       }
     }
-    return asked;
+    return count;
   };
 
-  const runOnce = (): Promise<number> => {
-    const next = (running ?? Promise.resolve(0)).then(pass, pass);
+  /** 2. Queues the submit task again for payments the provider never accepted. */
+  const resubmit = async (now: number): Promise<number> => {
+    const unsubmitted = await unsubmittedPendingPayments(
+      deps.db,
+      new Date(now - deps.afterMs),
+      BATCH,
+      resubmitted.ids(),
+    );
+    if (unsubmitted.length === 0) return 0;
+    await deps.db.transaction().execute(async (trx) => {
+      for (const payment of unsubmitted) await queueSubmitIn(trx, payment);
+    });
+    for (const payment of unsubmitted) {
+      resubmitted.add(payment.id, now);
+      deps.log.info(
+        { paymentId: payment.id, kind: payment.kind },
+        'payment never submitted: its submit task queued again',
+      );
+    }
+    return unsubmitted.length;
+  };
+
+  /** 3. Queues the apply task again for provider events recorded and never applied. */
+  const requeueApply = async (now: number): Promise<number> => {
+    const unapplied = await unappliedProviderEvents(
+      deps.db,
+      new Date(now - deps.afterMs),
+      BATCH,
+      requeued.ids(),
+    );
+    if (unapplied.length === 0) return 0;
+    await deps.db.transaction().execute(async (trx) => {
+      for (const event of unapplied)
+        await queueApplyIn(trx, { eventId: event.id, paymentId: event.paymentId });
+    });
+    for (const event of unapplied) {
+      requeued.add(event.id, now);
+      deps.log.info(
+        { webhookId: event.id, paymentId: event.paymentId },
+        'provider event never applied: its apply task queued again',
+      );
+    }
+    return unapplied.length;
+  };
+
+  const pass = async (): Promise<ReconcileRun> => {
+    const now = deps.timers.now();
+    for (const seen of [asked, resubmitted, requeued]) seen.prune(now);
+    // Each part on its own: one failing (the provider down) must not hold back the others.
+    const settle = (part: string, run: Promise<number>) =>
+      run.catch((error: unknown) => {
+        deps.log.warn({ err: error, part }, 'payments reconciliation step failed; next run retries');
+        return 0;
+      });
+    return {
+      requeued: await settle('apply-event', requeueApply(now)),
+      resubmitted: await settle('submit', resubmit(now)),
+      asked: await settle('resend', askProvider(now)),
+    };
+  };
+
+  const runOnce = (): Promise<ReconcileRun> => {
+    const next = (running ?? Promise.resolve()).then(pass, pass);
     running = next;
     return next;
   };

@@ -15,8 +15,9 @@ import {
   WalletLines,
   WalletLinesQuery,
 } from '../../../protocol/src/rest/payments.js';
+import { OPERATION_KEY_REUSED } from '../../domain/payments/ledger.js';
 import type { AnnounceWalletChange, WalletApi } from '../../domain/payments/wallet-service.js';
-import { AppError } from '../../platform/errors.js';
+import { AppError, isAppError } from '../../platform/errors.js';
 import type { WindowCounter } from '../../platform/window-counter.js';
 import { IDEMPOTENCY_KEY_HEADER, type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
@@ -105,7 +106,22 @@ export function registerWalletRoutes(app: FastifyInstance, deps: WalletRoutesDep
       const sent = await runIdempotentRoute(deps.idempotency, request, reply, userId, async (trx) => ({
         status: 201,
         body: {
-          transaction: await wallet.transferIn(trx, userId, request.body, `transfer:${userId}:${key}`),
+          transaction: await wallet
+            .transferIn(trx, userId, request.body, `transfer:${userId}:${key}`)
+            .catch((error: unknown) => {
+              // The ledger binds the key to its first transfer for good; the key's record (≥ 24 h)
+              // may be gone, but another transfer under it is still another request.
+              if (isAppError(error) && error.details?.reason === OPERATION_KEY_REUSED) {
+                throw new AppError(
+                  'IDEMPOTENCY_KEY_REUSED',
+                  'this Idempotency-Key was used for another transfer',
+                  {
+                    cause: error,
+                  },
+                );
+              }
+              throw error;
+            }),
         },
       }));
       // After the commit; a replayed answer moved nothing new, but repeating the push is harmless.

@@ -57,7 +57,7 @@ export const tasks = {
     queue: 'payments',
     payload: z.object({ paymentId: z.uuid() }),
     // DATABASE_RETRIES (3 to 3.8 h; its exhausted handler needs the database too), then a top-up
-    // fails as provider_unavailable and a withdrawal is left pending for an operator.
+    // fails as provider_unavailable and a withdrawal stays pending until the reconciler submits it again (PAYMENTS_RECONCILE_AFTER_S).
     ...DATABASE_RETRIES,
   },
   /** Applies one received provider webhook event (settles its payment); keyed by the event id. */

@@ -95,7 +95,7 @@ export async function submitExhausted(
   if (payment.kind === 'withdrawal') {
     deps.log.error(
       { paymentId, kind: payment.kind, amount: Number(payment.amount) },
-      'withdrawal left pending (amount still reserved): the provider never answered; reconcile it with the provider',
+      'withdrawal left pending (amount still reserved): the provider never answered; the reconciler submits it again after PAYMENTS_RECONCILE_AFTER_S',
     );
     return;
   }
