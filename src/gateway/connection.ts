@@ -76,11 +76,11 @@ export function createBucketCarry(
     keep: (userId, tokens, at) => {
       if (tokens >= limits.maxBurst) return;
       if (left.size >= maxUsers) {
-        const cutoff = now() - refillMs;
-        for (const [user, bucket] of left) if (bucket.at <= cutoff) left.delete(user);
-        // Still full of fresh ones: the oldest go (Map keeps insertion order).
+        // The oldest hundredth goes (a Map iterates in insertion order, and an update re-inserts):
+        // a mass disconnect pays this once per hundredth, not a scan of the map per close.
+        const keep = Math.floor(maxUsers * 0.99);
         for (const user of left.keys()) {
-          if (left.size < maxUsers) break;
+          if (left.size <= keep) break;
           left.delete(user);
         }
       }

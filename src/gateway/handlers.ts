@@ -57,6 +57,7 @@ export function createHandlers(deps: {
     roomId: RoomId,
     beforeSeq: number | undefined,
     limit: number,
+    wanted: () => boolean,
   ) => Promise<ReplyPayload<'room.history'>>;
   /** Drops the connection from the room (and the node's bus subscription when it was the last). */
   readonly leaveRoom: (roomId: RoomId, connection: Connection) => Promise<void>;
@@ -150,7 +151,13 @@ export function createHandlers(deps: {
       })),
     'room.history': async (connection, frame) => {
       await assertMember(connection, frame.d.roomId);
-      return deps.readHistory(connection.userId, frame.d.roomId, frame.d.beforeSeq, frame.d.limit);
+      return deps.readHistory(
+        connection.userId,
+        frame.d.roomId,
+        frame.d.beforeSeq,
+        frame.d.limit,
+        () => connection.isOpen,
+      );
     },
     'room.typing': async (connection, frame) =>
       (await memberRoom(connection, frame.d.roomId)).ask<undefined>((reply) => ({

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RoomId, UserId } from '../../protocol/src/ids.js';
 import { isAppError } from '../platform/errors.js';
+import { createManualTimers } from '../platform/timers.js';
 import { createHistoryReads } from './history-reads.js';
 
 const room = 'room' as RoomId;
@@ -56,5 +57,41 @@ describe('history reads', () => {
     await tick();
     gates.shift()?.();
     expect(reads.load()).toMatchObject({ waiting: 0 });
+  });
+
+  it('gives up a wait longer than maxWaitMs UNAVAILABLE, and skips a read whose asker is gone', async () => {
+    const timers = createManualTimers();
+    const gates: (() => void)[] = [];
+    const reads = createHistoryReads({
+      read: () => new Promise<string>((resolve) => gates.push(() => resolve('page'))),
+      concurrency: 1,
+      maxWaitMs: 5_000,
+      timers,
+    });
+    const tick = () => new Promise((resolve) => setImmediate(resolve));
+    const held = reads.read(alice, room, undefined, 10);
+    const late = reads.read(bob, room, undefined, 10).catch((error: unknown) => error);
+    let open = true;
+    const gone = reads
+      .read('carol' as UserId, room, undefined, 10, () => open)
+      .catch((error: unknown) => error);
+    await tick();
+    timers.advance(5_000);
+    const gaveUp = await late;
+    expect(isAppError(gaveUp) && gaveUp.code).toBe('UNAVAILABLE');
+    expect(reads.load()).toMatchObject({ running: 1, waiting: 0 });
+    // carol gave up too (same deadline); a new waiter whose socket closes while it waits is skipped.
+    expect(isAppError(await gone) && ((await gone) as { code: string }).code).toBe('UNAVAILABLE');
+    const closing = reads
+      .read('dave' as UserId, room, undefined, 10, () => open)
+      .catch((error: unknown) => error);
+    await tick();
+    open = false;
+    gates.shift()?.();
+    expect(await held).toBe('page');
+    const skipped = await closing;
+    expect(isAppError(skipped) && skipped.code).toBe('UNAVAILABLE');
+    expect(gates).toHaveLength(0);
+    expect(reads.load()).toEqual({ running: 0, waiting: 0, users: 0 });
   });
 });

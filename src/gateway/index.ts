@@ -211,7 +211,7 @@ export function createGateway(deps: GatewayDeps) {
     fanOut: fanOut.enqueue,
     metrics: deps.metrics,
     toRoomId: (id) => RoomId.parse(id),
-    now,
+    now: elapsedMs,
     isOwner: (roomId) => placement.isMine(roomId),
     onFenced: () => {
       void placement.refresh();
@@ -284,6 +284,12 @@ export function createGateway(deps: GatewayDeps) {
     error: unknown,
     connection: Connection,
   ): { code: ErrorCode; message: string; details?: Record<string, unknown> } => {
+    if (isAppError(error) && error.code === 'INTERNAL' && isDependencyUnavailable(error.cause)) {
+      // An actor (or a room's owner node) wraps what it threw as INTERNAL: an outage under it is
+      // still UNAVAILABLE, as REST answers it.
+      log.warn({ err: error, connId: connection.id, userId: connection.userId }, 'dependency unavailable');
+      return { code: 'UNAVAILABLE', message: 'a service this request needs is unavailable; retry later' };
+    }
     if (isAppError(error)) {
       return {
         code: error.code,

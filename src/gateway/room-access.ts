@@ -24,7 +24,9 @@ export interface RoomAccessOptions {
 }
 
 export function createRoomAccess(options: RoomAccessOptions) {
-  const ttlMs = options.ttlMs ?? 60_000;
+  // As long as a room actor trusts the members it read (MEMBERS_REFRESH_MS): a removal whose
+  // announcement was lost ends within it on both paths.
+  const ttlMs = options.ttlMs ?? 30_000;
   const maxRooms = options.maxRooms ?? 10_000;
   /** room → member → until when the answer holds. */
   const members = new Map<RoomId, Map<UserId, number>>();

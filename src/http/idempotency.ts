@@ -42,6 +42,12 @@ function scopeOf(request: FastifyRequest): string {
   return params.length === 0 ? route : `${route} ${params.join('&')}`;
 }
 
+const withoutEmpty = (body: unknown): unknown =>
+  body === null ||
+  (typeof body === 'object' && !Array.isArray(body) && Object.keys(body as object).length === 0)
+    ? undefined
+    : body;
+
 export async function runIdempotentRoute(
   deps: IdempotencyDeps,
   request: FastifyRequest,
@@ -64,8 +70,9 @@ export async function runIdempotentRoute(
       userId,
       key: typeof key === 'string' ? key : '',
       scope: scopeOf(request),
-      // The parsed body (trimmed, defaults applied); no body and an empty object mean the same.
-      body: 'fingerprint' in options ? options.fingerprint : (request.body ?? {}),
+      // The parsed body (trimmed, defaults applied). No body, null and an empty object mean the
+      // same, and hash as no body always did (keys stored by earlier versions still replay).
+      body: 'fingerprint' in options ? options.fingerprint : withoutEmpty(request.body),
       waitMs: deps.waitMs,
     },
     effect,

@@ -154,6 +154,7 @@ export function roomActorKind(deps: {
   /** Enqueues a bus publish; never throws, never waits (a bounded fan-out queue). */
   readonly fanOut: (topic: Topic<RoomFramePayload>, payload: RoomFramePayload) => void;
   readonly toRoomId: (id: string) => RoomId;
+  /** Milliseconds on a monotonic clock (the gateway passes performance.now): only differences are used. */
   readonly now: () => number;
   readonly metrics: Registry;
   /** Most sends waiting behind a room's write in flight (default MAX_QUEUED_SENDS); tests pass less. */
@@ -253,9 +254,10 @@ export function roomActorKind(deps: {
       /** When the members were last read (deps.now). */
       let membersReadAt = Number.NEGATIVE_INFINITY;
       const loadMembers = async () => {
-        const readAt = deps.now();
+        // Counted from the attempt, failed or not: during an outage a request waits for at most one
+        // failed refresh per MEMBERS_REFRESH_MS, not one each (reloadMembers retries on its own).
+        membersReadAt = deps.now();
         const members = await store.members(roomId);
-        membersReadAt = readAt;
         state = {
           ...state,
           members: new Map(members.map((m) => [m.userId, { lastReadSeq: m.lastReadSeq }])),

@@ -84,7 +84,9 @@ export async function isRoomMember(db: Db, roomId: RoomId, userId: UserId): Prom
  * stays true until the commit.
  */
 export async function lockRoomMemberCount(trx: Transaction<Database>, roomId: RoomId): Promise<number> {
-  await trx.selectFrom('rooms').select('id').where('id', '=', roomId).forUpdate().execute();
+  // NO KEY UPDATE: additions take turns, while inserts referencing the room (their foreign-key
+  // checks take KEY SHARE) go on.
+  await trx.selectFrom('rooms').select('id').where('id', '=', roomId).forNoKeyUpdate().execute();
   const row = await trx
     .selectFrom('room_members')
     .select((eb) => eb.fn.countAll<string>().as('members'))

@@ -205,7 +205,7 @@ export function registerContractRoutes(app: FastifyInstance, deps: ContractRoute
               }),
             ),
           }),
-          { fingerprint: message === undefined ? {} : { message } },
+          { fingerprint: message === undefined ? undefined : { message } },
         );
       },
     });
