@@ -68,8 +68,13 @@ describe('rate buckets across reconnects', () => {
     expect(await burst(first)).toBe(BURST);
     first.close();
     await first.closed;
-    // The server handles its side of the close just after the client's.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The server handles its side of the close just after the client's: wait until it counts no
+    // open connection (the bucket is kept before the count drops).
+    for (let i = 0; i < 200; i++) {
+      const metrics = await (await fetch(`${node.baseUrl}/metrics`)).text();
+      if (!/^gigwire_ws_connections\{[^}]*\} [1-9]/m.test(metrics)) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
 
     // At one token a second, the new socket has what refilled since, or the few frames every new
     // connection may send at once (NEW_CONNECTION_MIN_TOKENS): not the full burst.
