@@ -5,41 +5,27 @@
  * still served, and new upgrades from the same address are still admitted.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type RunningNode, startNode } from '../../src/bin/start-node.js';
-import { runShutdown } from '../../src/platform/shutdown.js';
-import {
-  captureLogs,
-  createMigratedDatabase,
-  sharedRedisUrl,
-  type TestDatabase,
-  testConfig,
-  uniqueRedisPrefix,
-} from '../support/context.js';
+import type { RunningNode } from '../../src/bin/start-node.js';
+import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
 import { openSocket, type TestSocket } from '../support/ws-client.js';
 
 describe('a wall clock stepped back', () => {
-  let db: TestDatabase;
+  let testNode: TestNode;
   let node: RunningNode;
   let user: Registered;
-  const logs = captureLogs();
   const sockets: TestSocket[] = [];
 
   beforeAll(async () => {
-    db = await createMigratedDatabase();
-    node = await startNode(
-      testConfig({ DATABASE_URL: db.url, REDIS_URL: sharedRedisUrl(), REDIS_PREFIX: uniqueRedisPrefix() }),
-      logs.log,
-      { pid: process.pid },
-    );
+    testNode = await startTestNode();
+    node = testNode.node;
     user = await registerUser(httpClient(node.baseUrl));
   }, 60_000);
 
   afterAll(async () => {
     vi.restoreAllMocks();
     for (const socket of sockets) socket.close();
-    if (node !== undefined) await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
-    await db?.drop();
+    await testNode?.stop();
   });
 
   it('keeps serving frames and admitting upgrades', async () => {

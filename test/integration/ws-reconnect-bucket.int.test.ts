@@ -4,43 +4,24 @@
  * loop stored ~2 000 messages a second against a limit of 50). Another user is not affected.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningNode, startNode } from '../../src/bin/start-node.js';
+import type { RunningNode } from '../../src/bin/start-node.js';
 import { NEW_CONNECTION_MIN_TOKENS } from '../../src/gateway/connection.js';
-import { runShutdown } from '../../src/platform/shutdown.js';
-import {
-  captureLogs,
-  createMigratedDatabase,
-  sharedRedisUrl,
-  type TestDatabase,
-  testConfig,
-  uniqueRedisPrefix,
-} from '../support/context.js';
+import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
 import { openSocket, type TestSocket } from '../support/ws-client.js';
 
 const BURST = 20;
 
 describe('rate buckets across reconnects', () => {
-  let db: TestDatabase;
+  let testNode: TestNode;
   let node: RunningNode;
   let user: Registered;
   let other: Registered;
-  const logs = captureLogs();
   const sockets: TestSocket[] = [];
 
   beforeAll(async () => {
-    db = await createMigratedDatabase();
-    node = await startNode(
-      testConfig({
-        DATABASE_URL: db.url,
-        REDIS_URL: sharedRedisUrl(),
-        REDIS_PREFIX: uniqueRedisPrefix(),
-        WS_MAX_MESSAGES_PER_SECOND: '1',
-        WS_MAX_BURST: String(BURST),
-      }),
-      logs.log,
-      { pid: process.pid },
-    );
+    testNode = await startTestNode({ WS_MAX_MESSAGES_PER_SECOND: '1', WS_MAX_BURST: String(BURST) });
+    node = testNode.node;
     const api = httpClient(node.baseUrl);
     user = await registerUser(api);
     other = await registerUser(api);
@@ -48,8 +29,7 @@ describe('rate buckets across reconnects', () => {
 
   afterAll(async () => {
     for (const socket of sockets) socket.close();
-    if (node !== undefined) await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
-    await db?.drop();
+    await testNode?.stop();
   });
 
   const open = async (who: Registered) => {
