@@ -18,6 +18,7 @@ import { createCodec } from '../../protocol/src/codec.js';
 import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
 import type { ClientFrame, NotificationsReadPayload, WalletPayload } from '../../protocol/src/frames.js';
 import { RoomId, UserId } from '../../protocol/src/ids.js';
+import { PROTOCOL_VERSION } from '../../protocol/src/version.js';
 import { roomActorKind } from '../actors/room/room-actor.js';
 import { createRoomStore, type RoomStore } from '../actors/room/room-store.js';
 import { type ActorSystem, createRemoteActors, DEFAULT_ASK_TIMEOUT_MS } from '../actors/runtime/index.js';
@@ -373,7 +374,7 @@ export function createGateway(deps: GatewayDeps) {
           userId: connection.userId,
           serverTime: now(),
           heartbeatMs,
-          protocolVersion: 1,
+          protocolVersion: PROTOCOL_VERSION,
           encoding: upgrade.encoding,
           limits: helloLimits,
         },
@@ -473,21 +474,6 @@ export function createGateway(deps: GatewayDeps) {
             idleTimeoutS: settings.idleTimeoutS,
           },
           log,
-          rateLimitedBody: JSON.stringify({
-            type: 'urn:gigwire:problem:RATE_LIMITED',
-            title: 'Too many requests',
-            status: 429,
-            code: 'RATE_LIMITED',
-            detail: 'too many WebSocket upgrades from this address',
-          }),
-          unauthorizedBody: (detail) =>
-            JSON.stringify({
-              type: 'urn:gigwire:problem:UNAUTHORIZED',
-              title: 'Authentication required',
-              status: 401,
-              code: 'UNAUTHORIZED',
-              detail,
-            }),
         });
         hub.useTopics(uwsListener.publish);
       } else {

@@ -34,6 +34,8 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocketClient from 'ws';
+import type { ErrorCode } from '../../protocol/src/codes.js';
+import { problem } from '../http/problem.js';
 import type { Logger } from '../platform/logger.js';
 import type { UwsModule } from './engine.js';
 import { anchorSocketFileName, removeStaleAnchorSockets } from './stale-anchor-sockets.js';
@@ -64,13 +66,9 @@ export interface UwsListener {
   readonly publish: TopicPublisher;
 }
 
-const UPGRADE_UNAVAILABLE_BODY = JSON.stringify({
-  type: 'urn:gigwire:problem:UNAVAILABLE',
-  title: 'Service unavailable',
-  status: 503,
-  code: 'UNAVAILABLE',
-  detail: UPGRADE_UNAVAILABLE,
-});
+/** An upgrade refused before any WebSocket exists: problem+json as REST answers it, one request id each. */
+const upgradeProblem = (code: ErrorCode, detail: string, extensions: Record<string, unknown> = {}) =>
+  JSON.stringify(problem(code, detail, { instance: '/ws', requestId: randomUUID() }, extensions));
 
 function rejectUpgrade(res: HttpResponse, status: string, body: string): void {
   res.cork(() => {
@@ -109,9 +107,6 @@ export async function listenUws(options: {
   readonly core: GatewayCore;
   readonly limits: UwsLimits;
   readonly log: Logger;
-  readonly unauthorizedBody: (detail: string) => string;
-  /** problem+json of a 429 for an address over its upgrade rate. */
-  readonly rateLimitedBody: string;
 }): Promise<UwsListener> {
   const { uws, core, log } = options;
   const app = uws.App();
@@ -194,7 +189,11 @@ export async function listenUws(options: {
             .writeStatus('429 Too Many Requests')
             .writeHeader('retry-after', String(admission.retryAfterS))
             .writeHeader('content-type', 'application/problem+json')
-            .end(options.rateLimitedBody);
+            .end(
+              upgradeProblem('RATE_LIMITED', 'too many WebSocket upgrades from this address', {
+                retryAfterS: admission.retryAfterS,
+              }),
+            );
         });
         return;
       }
@@ -203,11 +202,11 @@ export async function listenUws(options: {
         // 503 with a neutral message, the cause logged here and never sent.
         const failure = upgradeFailure(error);
         if (failure.code === 'UNAUTHORIZED') {
-          rejectUpgrade(res, '401 Unauthorized', options.unauthorizedBody(failure.message));
+          rejectUpgrade(res, '401 Unauthorized', upgradeProblem('UNAUTHORIZED', failure.message));
           return;
         }
         log.error({ err: failure.cause ?? failure }, 'WebSocket upgrade failed');
-        rejectUpgrade(res, '503 Service Unavailable', UPGRADE_UNAVAILABLE_BODY);
+        rejectUpgrade(res, '503 Service Unavailable', upgradeProblem('UNAVAILABLE', UPGRADE_UNAVAILABLE));
       };
       // The common case (a connect token, its key and session row in memory) is decided right here
       // and upgraded synchronously, as raw uWS does: no promise, no abort handler, no cork anchor

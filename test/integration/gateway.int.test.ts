@@ -6,6 +6,7 @@
  * tokens with short lifetimes on real sessions.
  */
 
+import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CryptoKey, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -194,6 +195,44 @@ describe('WebSocket gateway', () => {
       expect(await upgradeStatus(url, ['gigwire.v1.json', `bearer.${user.accessToken}`])).toBe(401);
     }
     expect(logs.text()).not.toContain(user.accessToken);
+    // The refusal is problem+json like every REST error: code, instance and a request id.
+    for (const url of Object.values(endpoints())) {
+      const refused = await new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+        const request = httpRequest(url.replace(/^ws/, 'http'), {
+          headers: {
+            connection: 'Upgrade',
+            upgrade: 'websocket',
+            'sec-websocket-version': '13',
+            'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+            'sec-websocket-protocol': 'gigwire.v1.json',
+          },
+        });
+        request.on('response', (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          response.on('end', () =>
+            resolve({
+              status: response.statusCode ?? 0,
+              type: String(response.headers['content-type']),
+              body,
+            }),
+          );
+        });
+        request.on('error', reject);
+        request.end();
+      });
+      expect(refused.status).toBe(401);
+      expect(refused.type).toContain('application/problem+json');
+      expect(JSON.parse(refused.body)).toMatchObject({
+        code: 'UNAUTHORIZED',
+        status: 401,
+        instance: '/ws',
+        requestId: expect.any(String),
+      });
+    }
   });
 
   it('closes every socket of a user with 4001 within 1 s of a password change', async () => {
