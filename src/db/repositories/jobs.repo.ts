@@ -159,6 +159,25 @@ export function updateJobIfVersion(
     .executeTakeFirst();
 }
 
+/**
+ * Moves the job from status `from` to `to` (bumping its version); does nothing when it is no longer
+ * in `from`. For status changes driven by a contract, whatever the job's version.
+ */
+export async function setJobStatusIf(
+  db: Db,
+  id: JobId,
+  from: JobStatus,
+  to: JobStatus,
+  now: Date,
+): Promise<void> {
+  await db
+    .updateTable('jobs')
+    .set({ status: to, version: sql<number>`version + 1`, updated_at: now })
+    .where('id', '=', id)
+    .where('status', '=', from)
+    .execute();
+}
+
 export type JobSort = 'newest' | 'relevance';
 
 /** Where the previous page ended: (created_at, id) for newest, plus the rank for relevance. */

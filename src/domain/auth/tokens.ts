@@ -38,11 +38,18 @@ import {
   type JWK,
   SignJWT,
 } from 'jose';
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { SessionId, UserId } from '../../../protocol/src/ids.js';
 import { Role } from '../../../protocol/src/rest/users.js';
 import type { Database } from '../../db/database.js';
+import {
+  hasActiveSigningKey,
+  insertSigningKey,
+  lockSigningKeyCreation,
+  publishedSigningKeys,
+  retireActiveSigningKeys,
+} from '../../db/repositories/signing-keys.repo.js';
 import type { Clock } from '../../platform/clock.js';
 import { AppError } from '../../platform/errors.js';
 import { RecencyMap } from '../../platform/recency-map.js';
@@ -215,15 +222,12 @@ async function newDatabaseKey(db: Kysely<Database>): Promise<string> {
   const { privateKey, publicKey } = await generateKeyPair(ALG, { crv: 'Ed25519', extractable: true });
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);
-  await db
-    .insertInto('signing_keys')
-    .values({
-      kid,
-      alg: ALG,
-      public_jwk: publicPart(publicJwk, kid) as Record<string, unknown>,
-      private_jwk: { ...(await exportJWK(privateKey)), kid } as Record<string, unknown>,
-    })
-    .execute();
+  await insertSigningKey(db, {
+    kid,
+    alg: ALG,
+    publicJwk: publicPart(publicJwk, kid) as Record<string, unknown>,
+    privateJwk: { ...(await exportJWK(privateKey)), kid } as Record<string, unknown>,
+  });
   return kid;
 }
 
@@ -258,28 +262,15 @@ export function createTokenService(
 
   const loadFromDatabase = async (): Promise<LoadedKeys> => {
     const publishedSince = new Date(nowMs() - (settings.accessTtlS + 60) * 1000);
-    const select = () =>
-      db
-        .selectFrom('signing_keys')
-        .selectAll()
-        .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', publishedSince)]))
-        .orderBy('created_at', 'desc')
-        .orderBy('kid', 'desc')
-        .execute();
+    const select = () => publishedSigningKeys(db, publishedSince);
     let rows = await select();
     if (!rows.some((row) => row.retired_at === null)) {
       // Processes starting together on an empty table (compose, GATEWAY_PROCESSES) must agree on
       // one key: each would otherwise create its own, sign with it and refuse the others' tokens
       // until its next reload. The first under the lock creates it; the others find it.
       await db.transaction().execute(async (trx) => {
-        await sql`select pg_advisory_xact_lock(hashtext('gigwire:signing_keys'))`.execute(trx);
-        const active = await trx
-          .selectFrom('signing_keys')
-          .select('kid')
-          .where('retired_at', 'is', null)
-          .limit(1)
-          .execute();
-        if (active.length === 0) await newDatabaseKey(trx);
+        await lockSigningKeyCreation(trx);
+        if (!(await hasActiveSigningKey(trx))) await newDatabaseKey(trx);
       });
       rows = await select();
     }
@@ -498,11 +489,7 @@ export function createTokenService(
         throw new Error('JWT_PRIVATE_KEY is set: rotate by deploying a new key instead');
       }
       const kid = await db.transaction().execute(async (trx) => {
-        await trx
-          .updateTable('signing_keys')
-          .set({ retired_at: clock.now() })
-          .where('retired_at', 'is', null)
-          .execute();
+        await retireActiveSigningKeys(trx, clock.now());
         return newDatabaseKey(trx);
       });
       await reload();

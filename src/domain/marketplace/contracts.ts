@@ -10,7 +10,7 @@
  * and those steps loses nothing: the relay runs them from the event.
  */
 import { randomUUID } from 'node:crypto';
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { BidId, ContractId, JobId, RoomId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import { withSerializationRetry } from '../../db/errors.js';
@@ -28,11 +28,11 @@ import {
   lockContract,
   transitionsOf,
 } from '../../db/repositories/contracts.repo.js';
-import { lockJob, updateJobIfVersion } from '../../db/repositories/jobs.repo.js';
+import { lockJob, setJobStatusIf, updateJobIfVersion } from '../../db/repositories/jobs.repo.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
 import { addRoomMembers, insertRoom } from '../../db/repositories/rooms.repo.js';
 import { lockedAtShared } from '../../db/repositories/users.repo.js';
-import type { ContractActorKind, ContractStateColumn, JobStatus } from '../../db/tables/marketplace.table.js';
+import type { ContractActorKind, ContractStateColumn } from '../../db/tables/marketplace.table.js';
 import { AppError, isAppError } from '../../platform/errors.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { holdEscrowIn } from '../payments/escrow.js';
@@ -195,21 +195,6 @@ function rolesOf(row: ContractRow, actor: Actor): ContractActor[] {
 
 const partyIds = (row: { hirer_id: UserId; worker_id: UserId }, parties: readonly ContractParty[]) =>
   parties.map((party) => (party === 'hirer' ? row.hirer_id : row.worker_id));
-
-async function setJobStatus(
-  trx: Transaction<Database>,
-  jobId: JobId,
-  from: JobStatus,
-  to: JobStatus,
-  now: Date,
-): Promise<void> {
-  await trx
-    .updateTable('jobs')
-    .set({ status: to, version: sql<number>`version + 1`, updated_at: now })
-    .where('id', '=', jobId)
-    .where('status', '=', from)
-    .execute();
-}
 
 interface Applied {
   readonly row: ContractRow;
@@ -490,7 +475,7 @@ async function transitionIn(
   );
   // The row is locked: the version cannot have moved; only a bug gets here.
   if (updated === undefined) throw new Error('contract changed under its lock');
-  if (effects.job !== undefined) await setJobStatus(trx, row.job_id, 'in_progress', effects.job, now);
+  if (effects.job !== undefined) await setJobStatusIf(trx, row.job_id, 'in_progress', effects.job, now);
   const message = input.message?.trim();
   await recordTransition(trx, {
     row: updated,
