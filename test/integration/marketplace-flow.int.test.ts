@@ -239,6 +239,21 @@ describe('the marketplace flow over REST and WebSocket', () => {
     );
     expect(await feesPosted()).toBe(fees + BigInt(fee));
     expect(await wallet(hirer)).toBe(60_000);
+    // A receipt of what the release paid the worker, once the money is there.
+    const receipts = await until(
+      async () =>
+        (await api.get<{ data: Json[] }>('/v1/notifications?limit=100', worker.accessToken)).body.data.filter(
+          (n) => n.type === 'escrow.received',
+        ),
+      (found) => found.length > 0,
+      'the escrow receipt',
+    );
+    expect(receipts).toHaveLength(1);
+    expect(receipts[0]?.data).toMatchObject({
+      contractId: contract.id,
+      action: 'release',
+      amount: 40_000 - fee,
+    });
 
     const detail = await api.get<Json & { transitions: Json[] }>(
       `/v1/contracts/${contract.id}`,

@@ -23,6 +23,7 @@ export const NotificationType = {
   PAYMENT_FAILED: 'payment.failed',
   PAYOUT_SENT: 'payout.sent',
   TRANSFER_RECEIVED: 'transfer.received',
+  ESCROW_RECEIVED: 'escrow.received',
   MESSAGES_UNREAD: 'messages.unread',
   SECURITY_NEW_LOGIN: 'security.new_login',
   SECURITY_SESSION_REVOKED: 'security.session_revoked',

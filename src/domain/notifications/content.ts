@@ -103,6 +103,15 @@ const RENDER: Readonly<Record<NotificationType, (data: Data, ctx: ContentContext
     title: 'Money received',
     body: `${someone(c)} sent you ${formatAmount(d.amount, c.currency)}.`,
   }),
+  'escrow.received': (d, c) => ({
+    title: 'Money received',
+    body:
+      d.action === 'release'
+        ? `${formatAmount(d.amount, c.currency)} for your approved work is in your wallet (the contract's escrow, less the platform fee).`
+        : d.action === 'refund'
+          ? `${formatAmount(d.amount, c.currency)} held in escrow for a cancelled contract is back in your wallet.`
+          : `Your share of a resolved dispute, ${formatAmount(d.amount, c.currency)}, is in your wallet.`,
+  }),
   'messages.unread': (d, c) => {
     const count = typeof d.count === 'number' ? d.count : 1;
     const where = c.roomTitle === undefined ? '' : ` in ${c.roomTitle}`;
@@ -141,6 +150,7 @@ export function linkPathOf(type: NotificationType, data: Data): string {
     case 'payment':
     case 'payout':
     case 'transfer':
+    case 'escrow':
       return '/wallet';
     case 'messages': {
       const room = idOf(data.roomId);

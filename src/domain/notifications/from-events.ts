@@ -93,12 +93,32 @@ const RULES: Readonly<Record<string, Rule>> = {
     'amount',
     'transactionId',
   ]),
+  // Receipts of an escrow's resolution, to each party it paid (the fee goes to the platform).
+  [PaymentsEvent.escrowReleased]: (p) => escrowReceipts(p, 'release'),
+  [PaymentsEvent.escrowRefunded]: (p) => escrowReceipts(p, 'refund'),
+  [PaymentsEvent.escrowSplit]: (p) => escrowReceipts(p, 'split'),
   [AuthEvent.newLogin]: each('security.new_login', (p) => userOf(p.userId), ['ip', 'userAgent']),
   [AuthEvent.sessionRevoked]: each('security.session_revoked', (p) => userOf(p.userId), [
     'sessionId',
     'reason',
   ]),
 };
+
+function escrowReceipts(p: Payload, action: 'release' | 'refund' | 'split'): NotificationIntent[] {
+  const paid = [
+    { userIds: userOf(p.workerId), amount: p.toWorker },
+    { userIds: userOf(p.hirerId), amount: p.toHirer },
+  ];
+  return paid.flatMap(({ userIds, amount }) =>
+    typeof amount === 'number' && amount > 0
+      ? userIds.map((userId) => ({
+          userId,
+          type: 'escrow.received' as const,
+          data: { ...pick(p, ['contractId']), action, amount },
+        }))
+      : [],
+  );
+}
 
 /** The notifications an outbox event causes (none for most events). */
 export function notificationsOf(event: {

@@ -134,3 +134,34 @@ describe('money notifications say only what is known', () => {
     );
   });
 });
+
+describe('escrow receipts', () => {
+  const payload = (toWorker: number, toHirer: number) => ({
+    contractId: '0b6f3c1e-8d2a-4f5b-9c7e-1a2b3c4d5e6f',
+    hirerId: hirer,
+    workerId: worker,
+    toWorker,
+    fee: 100,
+    toHirer,
+  });
+  const receipts = (type: string, p: Record<string, unknown>) =>
+    notificationsOf({ type, payload: p }).map((intent) => [intent.userId, intent.type, intent.data.amount]);
+
+  it('tells each party the escrow paid, with what it received', () => {
+    expect(receipts('escrow.released', payload(900, 0))).toEqual([[worker, 'escrow.received', 900]]);
+    expect(receipts('escrow.refunded', payload(0, 1_000))).toEqual([[hirer, 'escrow.received', 1_000]]);
+    expect(receipts('escrow.split', payload(450, 500))).toEqual([
+      [worker, 'escrow.received', 450],
+      [hirer, 'escrow.received', 500],
+    ]);
+  });
+
+  it('says what the money is for and leads to the wallet', () => {
+    const release = contentOf('escrow.received', { action: 'release', amount: 900 }, { currency: 'USD' });
+    expect(release.body).toContain('9.00 USD for your approved work');
+    expect(
+      contentOf('escrow.received', { action: 'refund', amount: 1_000 }, { currency: 'USD' }).body,
+    ).toContain('back in your wallet');
+    expect(linkPathOf('escrow.received', {})).toBe('/wallet');
+  });
+});

@@ -27,6 +27,7 @@ export const DEFAULT_PREFERENCES: Readonly<Record<NotificationType, Notification
   'payment.failed': inAppAnd('always'),
   'payout.sent': inAppAnd('always'),
   'transfer.received': inAppAnd('always'),
+  'escrow.received': inAppAnd('always'),
   'messages.unread': inAppAnd('offline'),
   'security.new_login': inAppAnd('always'),
   'security.session_revoked': inAppAnd('always'),

@@ -30,6 +30,7 @@ const ACTION: Readonly<Record<NotificationType, string>> = {
   'payment.failed': 'Open your wallet',
   'payout.sent': 'Open your wallet',
   'transfer.received': 'Open your wallet',
+  'escrow.received': 'Open your wallet',
   'messages.unread': 'Read the messages',
   'security.new_login': 'Review your sessions',
   'security.session_revoked': 'Review your sessions',
@@ -40,6 +41,7 @@ const RECEIPT_TYPES: ReadonlySet<NotificationType> = new Set([
   'payment.failed',
   'payout.sent',
   'transfer.received',
+  'escrow.received',
 ]);
 
 /** Receipt lines of a money notification: what moved, its reference, when. */
