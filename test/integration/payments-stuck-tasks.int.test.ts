@@ -41,18 +41,9 @@ import {
   uniqueRedisPrefix,
 } from '../support/context.js';
 import { insertActor } from '../support/payments-db.js';
+import { untilDefined } from '../support/poll.js';
 
 const SECRET = `whsec_${Buffer.alloc(32, 11).toString('base64')}`;
-
-async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('payments stuck after a task gave up', () => {
   let database: TestDatabase;
@@ -184,7 +175,7 @@ describe('payments stuck after a task gave up', () => {
     const payment = await handle.db
       .transaction()
       .execute((trx) => api.requestTopUpIn(trx, user.userId, { amount, card: SandboxCard.SUCCEEDS }));
-    const event = await until(
+    const event = await untilDefined(
       async () => held.find((candidate) => candidate.data.paymentId === payment.id),
       'the provider to accept the charge',
     );
@@ -192,7 +183,7 @@ describe('payments stuck after a task gave up', () => {
     await useWorker(down.db);
     expect(await receive(event)).toBe('queued');
     const applyTask = taskId('provider-event', event.id);
-    await until(
+    await untilDefined(
       async () => ((await jobState(applyTask)()) === 'failed' ? true : undefined),
       'the apply task to fail for good',
     );
@@ -215,7 +206,7 @@ describe('payments stuck after a task gave up', () => {
     // duplicate delivery, but the event was never applied: its task is queued again.
     await useWorker(handle.db);
     expect(await receive(event)).toBe('duplicate');
-    await until(
+    await untilDefined(
       async () => ((await statusOf(user.userId, payment.id)) === 'succeeded' ? true : undefined),
       'the top-up to be credited',
     );
@@ -248,7 +239,7 @@ describe('payments stuck after a task gave up', () => {
     );
     const run = await reconciler.runOnce();
     expect(run.requeued).toBeGreaterThanOrEqual(1);
-    await until(
+    await untilDefined(
       async () => ((await statusOf(user.userId, payment.id)) === 'succeeded' ? true : undefined),
       'the top-up to be credited',
     );
@@ -284,11 +275,11 @@ describe('payments stuck after a task gave up', () => {
         api.requestWithdrawalIn(trx, user.userId, { amount: 600, bankAccount: 'DE89370400440532013000' }),
       );
     const submitTask = taskId('payment', payment.id);
-    await until(
+    await untilDefined(
       async () => ((await jobState(submitTask)()) === 'failed' ? true : undefined),
       'the submit task to fail for good',
     );
-    await until(
+    await untilDefined(
       async () =>
         logs
           .lines()
@@ -319,7 +310,7 @@ describe('payments stuck after a task gave up', () => {
       handle.db,
     );
     expect((await reconciler.runOnce()).resubmitted).toBe(1);
-    await until(
+    await untilDefined(
       async () => ((await statusOf(user.userId, payment.id)) === 'succeeded' ? true : undefined),
       'the withdrawal to be paid out',
     );

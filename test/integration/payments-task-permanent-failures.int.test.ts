@@ -15,7 +15,11 @@ import {
   submitPaymentTask,
 } from '../../src/workers/payments/processor.js';
 import { captureLogs } from '../support/context.js';
-import { openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
+import {
+  insertMalformedProviderEvent,
+  openPaymentsTestDb,
+  type PaymentsTestDb,
+} from '../support/payments-db.js';
 
 let handle: PaymentsTestDb;
 let worker: PaymentsWorkerDeps;
@@ -35,22 +39,7 @@ afterAll(async () => {
 
 describe('payments tasks that cannot succeed by retrying', () => {
   it('apply-event of a malformed stored row fails for good, naming the row; the row stays received', async () => {
-    const id = `evt_${randomUUID()}`;
-    await handle.db
-      .insertInto('provider_events')
-      .values({
-        id,
-        type: 'charge.succeeded',
-        payment_id: null,
-        outcome: 'received',
-        payload: {
-          id,
-          type: 'charge.succeeded',
-          createdAt: 1,
-          data: { paymentId: randomUUID(), providerRef: 'ch_bad', amount: '500' },
-        },
-      })
-      .execute();
+    const id = await insertMalformedProviderEvent(handle.db);
     const thrown = await applyEventTask(worker, { eventId: id }).then(
       () => undefined,
       (error: unknown) => error,

@@ -8,7 +8,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyReceivedProviderEvent, receiveProviderEventIn } from '../../src/domain/payments/payments.js';
 import type { ProviderEvent } from '../../src/domain/payments/provider.js';
-import { openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
+import {
+  insertMalformedProviderEvent,
+  openPaymentsTestDb,
+  type PaymentsTestDb,
+} from '../support/payments-db.js';
 
 describe('a stored provider event read back by the payments task', () => {
   let handle: PaymentsTestDb;
@@ -42,23 +46,7 @@ describe('a stored provider event read back by the payments task', () => {
   });
 
   it('a malformed row is refused and stays received', async () => {
-    const id = `evt_${randomUUID()}`;
-    // The amount as a string and no currency: what a cast would have handed on as an event.
-    await handle.db
-      .insertInto('provider_events')
-      .values({
-        id,
-        type: 'charge.succeeded',
-        payment_id: null,
-        outcome: 'received',
-        payload: {
-          id,
-          type: 'charge.succeeded',
-          createdAt: 1,
-          data: { paymentId: randomUUID(), providerRef: 'ch_bad', amount: '500' },
-        },
-      })
-      .execute();
+    const id = await insertMalformedProviderEvent(handle.db);
     await expect(applyReceivedProviderEvent(handle.deps, id)).rejects.toMatchObject({
       code: 'INTERNAL',
       message: expect.stringContaining(id),

@@ -43,17 +43,8 @@ import {
   uniqueRedisPrefix,
 } from '../support/context.js';
 import { insertActor } from '../support/payments-db.js';
+import { untilDefined } from '../support/poll.js';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
-
-async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const queueOf = (producer: TaskQueue, name: QueueName): Queue => {
   const queue = producer.queues().find((candidate) => candidate.name === name);
@@ -158,7 +149,7 @@ describe('a task that failed for good is retried when enqueued again', () => {
     const [digest] = await digests();
     if (digest === undefined) throw new Error('no digest opened');
     const digestTask = taskId('digest', digest.id);
-    await until(stateIs(notificationsQueue, digestTask, 'failed'), 'the digest task to fail for good');
+    await untilDefined(stateIs(notificationsQueue, digestTask, 'failed'), 'the digest task to fail for good');
     await outageWorker.close();
     const failed = await notificationsQueue.getJob(digestTask);
     expect(failed?.attemptsMade).toBe(3);
@@ -202,7 +193,7 @@ describe('a task that failed for good is retried when enqueued again', () => {
     const after = await digests();
     expect(after.map((row) => row.status)).toEqual(['sent']);
     expect(after[0]?.id).toBe(digest.id);
-    await until(stateIs(notificationsQueue, digestTask, 'completed'), 'the digest task to complete');
+    await untilDefined(stateIs(notificationsQueue, digestTask, 'completed'), 'the digest task to complete');
     // Retried once with a fresh count, not once per re-enqueue: one run after the retry.
     expect((await notificationsQueue.getJob(digestTask))?.attemptsMade).toBe(1);
     // Time for a duplicate to show up (another enqueue, a second run).
@@ -230,7 +221,7 @@ describe('a task that failed for good is retried when enqueued again', () => {
     const key = `permanent.${randomUUID()}`;
     const contractId = randomUUID();
     await producer.enqueue('reviews.publish', { contractId }, key);
-    await until(stateIs(marketplace, key, 'failed'), 'the task to fail');
+    await untilDefined(stateIs(marketplace, key, 'failed'), 'the task to fail');
     expect(runs.get(key)).toBe(1);
 
     // Five enqueues at once: BullMQ's retry is atomic, one of them moves it, the others find it gone
@@ -238,8 +229,8 @@ describe('a task that failed for good is retried when enqueued again', () => {
     await Promise.all(
       Array.from({ length: 5 }, () => producer.enqueue('reviews.publish', { contractId }, key)),
     );
-    await until(async () => ((runs.get(key) ?? 0) >= 2 ? true : undefined), 'the retry to run');
-    await until(stateIs(marketplace, key, 'failed'), 'the retried task to fail again');
+    await untilDefined(async () => ((runs.get(key) ?? 0) >= 2 ? true : undefined), 'the retry to run');
+    await untilDefined(stateIs(marketplace, key, 'failed'), 'the retried task to fail again');
     await sleep(500);
     expect(runs.get(key)).toBe(2);
     expect((await marketplace.getJob(key))?.attemptsMade).toBe(1);
@@ -247,7 +238,7 @@ describe('a task that failed for good is retried when enqueued again', () => {
     // The cause is gone: the next enqueue retries it and it completes; after that enqueues are no-ops.
     outcome = 'succeed';
     await producer.enqueue('reviews.publish', { contractId }, key);
-    await until(stateIs(marketplace, key, 'completed'), 'the task to complete');
+    await untilDefined(stateIs(marketplace, key, 'completed'), 'the task to complete');
     await producer.enqueue('reviews.publish', { contractId }, key);
     await sleep(500);
     expect(runs.get(key)).toBe(3);
@@ -277,7 +268,7 @@ describe('a task that failed for good is retried when enqueued again', () => {
     const key = `reviews.${randomUUID()}`;
     await producer.enqueue('reviews.publish', { contractId: randomUUID() }, key);
     // Waits of 0.8–1 s, then 1.6–2 s: three attempts in about 3 s, then still scheduled.
-    await until(
+    await untilDefined(
       async () => ((await marketplace.getJob(key))?.attemptsMade ?? 0) >= 3 || undefined,
       '3 attempts',
       15_000,

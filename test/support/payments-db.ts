@@ -102,3 +102,27 @@ export async function insertContract(
   if (id === undefined) throw new Error('no category to file the test job under');
   return id;
 }
+
+/**
+ * A provider event stored `received` whose body its schema refuses (the amount a string, no
+ * currency): what a row corrupted in the database looks like. Answers its id.
+ */
+export async function insertMalformedProviderEvent(db: Kysely<Database>): Promise<string> {
+  const id = `evt_${randomUUID()}`;
+  await db
+    .insertInto('provider_events')
+    .values({
+      id,
+      type: 'charge.succeeded',
+      payment_id: null,
+      outcome: 'received',
+      payload: {
+        id,
+        type: 'charge.succeeded',
+        createdAt: 1,
+        data: { paymentId: randomUUID(), providerRef: 'ch_bad', amount: '500' },
+      },
+    })
+    .execute();
+  return id;
+}

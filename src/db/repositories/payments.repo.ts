@@ -83,51 +83,46 @@ export async function findPayment(db: Db, id: string): Promise<PaymentRow | unde
 }
 
 /**
- * Payments the provider accepted before `submittedBefore` whose outcome never arrived (still
- * pending): their webhooks were lost (given up by the provider, or held in a sandbox that restarted).
- * Oldest first.
+ * Pending payments, oldest first, that waited since before `before` (the pending rows of
+ * `payments_status_idx`):
+ * - `submitted`: the provider accepted them (by `submitted_at`) and their outcome never arrived —
+ *   webhooks given up by the provider, or held in a sandbox that restarted;
+ * - `unsubmitted`: the provider never accepted them (by `created_at`) — their `payments.submit`
+ *   task has not succeeded yet, or gave up while the database was down, so its exhausted handler
+ *   could not settle them either.
  */
-export async function stalePendingPayments(
+async function pendingPayments(
   db: Db,
-  submittedBefore: Date,
+  which: 'submitted' | 'unsubmitted',
+  before: Date,
   limit: number,
-  /** Payments left out (asked about recently), so they cannot crowd out the others. */
-  exceptIds: readonly string[] = [],
+  /** Payments left out (handled recently), so they cannot crowd out the others. */
+  exceptIds: readonly string[],
 ): Promise<PaymentRow[]> {
-  let query = db
-    .selectFrom('payments')
-    .selectAll()
-    .where('status', '=', 'pending')
-    .where('provider_ref', 'is not', null)
-    .where('submitted_at', '<', submittedBefore);
+  const since = which === 'submitted' ? 'submitted_at' : 'created_at';
+  let query = db.selectFrom('payments').selectAll().where('status', '=', 'pending').where(since, '<', before);
+  query =
+    which === 'submitted'
+      ? query.where('provider_ref', 'is not', null)
+      : query.where('submitted_at', 'is', null);
   if (exceptIds.length > 0) query = query.where('id', 'not in', [...exceptIds]);
-  const rows = await query.orderBy('submitted_at').limit(limit).execute();
+  const rows = await query.orderBy(since).limit(limit).execute();
   return rows.map(toPayment);
 }
 
-/**
- * Pending payments created before `createdBefore` that the provider never accepted (not submitted:
- * their `payments.submit` task has not succeeded yet, or gave up while the database was down, so
- * its exhausted handler could not settle them either). Oldest first; the pending rows of
- * `payments_status_idx`.
- */
-export async function unsubmittedPendingPayments(
+export const stalePendingPayments = (
+  db: Db,
+  submittedBefore: Date,
+  limit: number,
+  exceptIds: readonly string[] = [],
+) => pendingPayments(db, 'submitted', submittedBefore, limit, exceptIds);
+
+export const unsubmittedPendingPayments = (
   db: Db,
   createdBefore: Date,
   limit: number,
-  /** Payments left out (re-queued recently), so they cannot crowd out the others. */
   exceptIds: readonly string[] = [],
-): Promise<PaymentRow[]> {
-  let query = db
-    .selectFrom('payments')
-    .selectAll()
-    .where('status', '=', 'pending')
-    .where('submitted_at', 'is', null)
-    .where('created_at', '<', createdBefore);
-  if (exceptIds.length > 0) query = query.where('id', 'not in', [...exceptIds]);
-  const rows = await query.orderBy('created_at').limit(limit).execute();
-  return rows.map(toPayment);
-}
+) => pendingPayments(db, 'unsubmitted', createdBefore, limit, exceptIds);
 
 /** Locks the payment row; taken before its hold and accounts by every payment operation. */
 export async function lockPayment(trx: Transaction<Database>, id: string): Promise<PaymentRow | undefined> {
