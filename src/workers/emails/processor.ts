@@ -6,7 +6,7 @@
  * Message-ID). Only a crash in the instant between the SMTP server's acceptance and our update can
  * produce a duplicate, which receivers can drop by Message-ID.
  */
-import { Worker as BullWorker, UnrecoverableError, type Worker } from 'bullmq';
+import { UnrecoverableError, type Worker } from 'bullmq';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
 import { findEmailByKey, insertEmailOnce, recordEmailOutcome } from '../../db/repositories/outbox.repo.js';
@@ -14,9 +14,9 @@ import { findUserById } from '../../db/repositories/users.repo.js';
 import type { AuthService } from '../../domain/auth/service.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
-import { taskWorkerSettings } from '../../platform/queues/backoff.js';
-import { isFinalFailure, runTask } from '../../platform/queues/retry.js';
-import { bullPrefix, parseTaskPayload, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
+import { runTask } from '../../platform/queues/retry.js';
+import { startTaskWorker } from '../../platform/queues/task-worker.js';
+import { parseTaskPayload, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 import { templates } from './templates.js';
 import type { MailTransport } from './transport.js';
@@ -103,30 +103,17 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
 
 export function startEmailWorker(deps: EmailWorkerDeps): Worker {
   const definition = tasks['emails.send'];
-  const worker = new BullWorker(
+  return startTaskWorker(
     definition.queue,
     async (job) => sendEmailTask(deps, parseTaskPayload('emails.send', job.data)),
     {
-      connection: deps.connection,
-      prefix: bullPrefix(deps.redisPrefix),
+      ...deps,
       concurrency: 4,
-      lockDuration: deps.lockMs,
-      stalledInterval: deps.lockMs,
-      maxStalledCount: 3,
-      // The capped backoff of database-bound tasks (a worker without it cannot retry them).
-      settings: taskWorkerSettings,
-    },
-  );
-  worker.on('failed', (job, error) => {
-    // Out of attempts or failed for good: either way the mail will not go out by itself.
-    const exhausted = job !== undefined && isFinalFailure(job, error);
-    deps.log[exhausted ? 'error' : 'warn'](
-      { err: error, taskId: job?.id, attempts: job?.attemptsMade },
-      'email task failed',
-    );
-    if (exhausted && job !== undefined) {
-      const key = definition.payload.safeParse(job.data);
-      if (key.success) {
+      what: 'email',
+      onFinalFailure: (job, error) => {
+        // Out of attempts or failed for good: either way the mail will not go out by itself.
+        const key = definition.payload.safeParse(job.data);
+        if (!key.success) return;
         // Often the same outage that failed the task (the database down): that must cost a log
         // line, never an unhandled rejection (which stops the node).
         void findEmailByKey(deps.db, key.data.key)
@@ -142,9 +129,7 @@ export function startEmailWorker(deps: EmailWorkerDeps): Worker {
           .catch((failure: unknown) =>
             deps.log.error({ err: failure, taskId: job.id }, 'could not record a failed email'),
           );
-      }
-    }
-  });
-  worker.on('error', (error) => deps.log.warn({ err: error }, 'email worker error'));
-  return worker;
+      },
+    },
+  );
 }

@@ -5,15 +5,15 @@
  * review window: a lone review is published then. Both re-read the database, so a task that runs
  * twice (a retry, a relay re-enqueuing) changes nothing the second time.
  */
-import { Worker as BullWorker, UnrecoverableError, type Worker } from 'bullmq';
+import { UnrecoverableError, type Worker } from 'bullmq';
 import type { ContractId } from '../../../protocol/src/ids.js';
 import { autoApprove, type ContractDeps } from '../../domain/marketplace/contracts.js';
 import { closeReviewWindow } from '../../domain/marketplace/reviews.js';
 import type { AppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
-import { taskWorkerSettings } from '../../platform/queues/backoff.js';
-import { isFinalFailure, runTask } from '../../platform/queues/retry.js';
-import { bullPrefix, parseTaskPayload, tasks } from '../../platform/queues/tasks.js';
+import { runTask } from '../../platform/queues/retry.js';
+import { startTaskWorker } from '../../platform/queues/task-worker.js';
+import { parseTaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 
 export interface MarketplaceWorkerDeps {
@@ -69,27 +69,9 @@ async function runMarketplaceTaskOnce(
 }
 
 export function startMarketplaceWorker(deps: MarketplaceWorkerDeps): Worker {
-  const worker = new BullWorker(
+  return startTaskWorker(
     tasks['contracts.auto-approve'].queue,
     async (job) => runMarketplaceTask(deps, job.name, job.data),
-    {
-      connection: deps.connection,
-      prefix: bullPrefix(deps.redisPrefix),
-      concurrency: 4,
-      lockDuration: deps.lockMs,
-      stalledInterval: deps.lockMs,
-      maxStalledCount: 3,
-      // The capped backoff of database-bound tasks (a worker without it cannot retry them).
-      settings: taskWorkerSettings,
-    },
+    { ...deps, concurrency: 4, what: 'marketplace' },
   );
-  worker.on('failed', (job, error) => {
-    const final = job !== undefined && isFinalFailure(job, error);
-    deps.log[final ? 'error' : 'warn'](
-      { err: error, task: job?.name, taskId: job?.id, attempts: job?.attemptsMade },
-      'marketplace task failed',
-    );
-  });
-  worker.on('error', (error) => deps.log.warn({ err: error }, 'marketplace worker error'));
-  return worker;
 }

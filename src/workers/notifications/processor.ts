@@ -5,7 +5,7 @@
  * the database (unique notification per event and recipient, a digest closed once, one mail per
  * digest key), so a task retried, duplicated or run again after its worker was killed adds nothing.
  */
-import { Worker as BullWorker, type Job, UnrecoverableError, type Worker } from 'bullmq';
+import { type Job, UnrecoverableError, type Worker } from 'bullmq';
 import type { RoomId } from '../../../protocol/src/ids.js';
 import {
   checkUnreadRoom,
@@ -13,9 +13,9 @@ import {
   type NotificationsDeps,
   sendDigest,
 } from '../../domain/notifications/service.js';
-import { taskWorkerSettings } from '../../platform/queues/backoff.js';
-import { isFinalFailure, runTask } from '../../platform/queues/retry.js';
-import { bullPrefix, parseTaskPayload, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
+import { runTask } from '../../platform/queues/retry.js';
+import { startTaskWorker } from '../../platform/queues/task-worker.js';
+import { parseTaskPayload, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 import { renderNotificationDigest } from '../emails/digest-template.js';
 
@@ -66,7 +66,7 @@ export async function runNotificationTask(
 
 export function startNotificationsWorker(deps: NotificationsWorkerDeps): Worker {
   const log = deps.notifications.log;
-  const worker = new BullWorker(
+  return startTaskWorker(
     tasks['notifications.deliver'].queue,
     async (job: Job) => {
       const traceId = typeof job.data?.traceId === 'string' ? job.data.traceId : undefined;
@@ -76,24 +76,6 @@ export function startNotificationsWorker(deps: NotificationsWorkerDeps): Worker 
         'notification task done',
       );
     },
-    {
-      connection: deps.connection,
-      prefix: bullPrefix(deps.redisPrefix),
-      concurrency: deps.concurrency ?? 8,
-      lockDuration: deps.lockMs,
-      stalledInterval: deps.lockMs,
-      maxStalledCount: 3,
-      // The capped backoff of database-bound tasks (a worker without it cannot retry them).
-      settings: taskWorkerSettings,
-    },
+    { ...deps, concurrency: deps.concurrency ?? 8, log, what: 'notification' },
   );
-  worker.on('failed', (job, error) => {
-    const exhausted = job !== undefined && isFinalFailure(job, error);
-    log[exhausted ? 'error' : 'warn'](
-      { err: error, task: job?.name, taskId: job?.id, attempts: job?.attemptsMade },
-      'notification task failed',
-    );
-  });
-  worker.on('error', (error) => log.warn({ err: error }, 'notifications worker error'));
-  return worker;
 }

@@ -11,7 +11,7 @@
  * (`provider_unavailable`, a withdrawal's reservation released) unless the provider accepted it.
  */
 
-import { Worker as BullWorker, UnrecoverableError, type Worker } from 'bullmq';
+import { UnrecoverableError, type Worker } from 'bullmq';
 import type { ContractId } from '../../../protocol/src/ids.js';
 import { findContract } from '../../db/repositories/contracts.repo.js';
 import { findEscrow } from '../../db/repositories/ledger.repo.js';
@@ -29,9 +29,9 @@ import type { PaymentProvider } from '../../domain/payments/provider.js';
 import type { AnnounceWalletChange } from '../../domain/payments/wallet-service.js';
 import { AppError, isAppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
-import { taskWorkerSettings } from '../../platform/queues/backoff.js';
-import { isFinalFailure, runTask, unrecoverable } from '../../platform/queues/retry.js';
-import { bullPrefix, parseTaskPayload, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
+import { runTask, unrecoverable } from '../../platform/queues/retry.js';
+import { startTaskWorker } from '../../platform/queues/task-worker.js';
+import { parseTaskPayload, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 
 export interface PaymentsWorkerDeps {
@@ -172,7 +172,7 @@ async function moveEscrow(payments: PaymentsDeps, payload: TaskPayload<'payments
 
 export function startPaymentsWorker(deps: PaymentsWorkerDeps): Worker {
   const definition = tasks['payments.submit'];
-  const worker = new BullWorker(
+  return startTaskWorker(
     definition.queue,
     async (job) => {
       if (job.name === 'payments.escrow') {
@@ -184,35 +184,23 @@ export function startPaymentsWorker(deps: PaymentsWorkerDeps): Worker {
       return submitPaymentTask(deps, parseTaskPayload('payments.submit', job.data), job.attemptsMade + 1);
     },
     {
-      connection: deps.connection,
-      prefix: bullPrefix(deps.redisPrefix),
+      ...deps,
       concurrency: 4,
-      lockDuration: deps.lockMs,
-      stalledInterval: deps.lockMs,
-      maxStalledCount: 3,
-      // The capped backoff of database-bound tasks (a worker without it cannot retry them).
-      settings: taskWorkerSettings,
+      what: 'payment',
+      onFinalFailure: (job) => {
+        // An exhausted apply-event task stays in the failed set and its event `received`: an
+        // operator retries the task once the cause is fixed.
+        if (job.name !== 'payments.submit') return;
+        const payload = definition.payload.safeParse(job.data);
+        if (!payload.success) return;
+        // The task is kept (failed set) for inspection.
+        void submitExhausted(deps, payload.data.paymentId).catch((failure: unknown) =>
+          deps.log.error(
+            { err: failure, paymentId: payload.data.paymentId },
+            'could not settle an exhausted payment',
+          ),
+        );
+      },
     },
   );
-  worker.on('failed', (job, error) => {
-    const exhausted = job !== undefined && isFinalFailure(job, error);
-    deps.log[exhausted ? 'error' : 'warn'](
-      { err: error, taskId: job?.id, attempts: job?.attemptsMade },
-      'payment task failed',
-    );
-    // An exhausted apply-event task stays in the failed set and its event `received`: an operator
-    // retries the task once the cause is fixed.
-    if (!exhausted || job.name !== 'payments.submit') return;
-    const payload = definition.payload.safeParse(job.data);
-    if (!payload.success) return;
-    // The task is kept (failed set) for inspection.
-    void submitExhausted(deps, payload.data.paymentId).catch((failure: unknown) =>
-      deps.log.error(
-        { err: failure, paymentId: payload.data.paymentId },
-        'could not settle an exhausted payment',
-      ),
-    );
-  });
-  worker.on('error', (error) => deps.log.warn({ err: error }, 'payments worker error'));
-  return worker;
 }
