@@ -4,15 +4,12 @@
  *   queue, keyed by contract and action, so however often the event is relayed the money moves once;
  * - the auto-approve timer of a delivery (`autoApproveAt`), keyed by contract and version, delayed
  *   until then; the task re-reads the contract and does nothing if the state moved on;
- * - the review-window timer (`reviewDeadlineAt`), keyed by contract;
- * - the job room's system message, pushed live to the members joined now (it is stored already:
- *   members who miss the push read it from the room's history).
+ * - the review-window timer (`reviewDeadlineAt`), keyed by contract.
+ * The job room's system message is pushed live after the relay's commit (live.ts).
  */
-import { ContractId, RoomId } from '../../../protocol/src/ids.js';
+import { ContractId } from '../../../protocol/src/ids.js';
 import type { OutboxEventRow } from '../../db/repositories/outbox.repo.js';
-import { messagesAfter } from '../../db/repositories/rooms.repo.js';
 import { taskId } from '../../platform/queues/tasks.js';
-import { roomTopic, toRoomMessage } from '../rooms/service.js';
 import type { RelayTargets } from './targets.js';
 
 const ESCROW_ACTIONS = ['release', 'refund', 'split'] as const;
@@ -59,23 +56,5 @@ export async function dispatchContractEvent(event: OutboxEventRow, targets: Rela
     await taskQueue.enqueue('reviews.publish', { contractId: id }, taskId('contract', id, 'reviews'), {
       delayMs: reviewsIn,
     });
-  }
-  await pushRoomMessage(payload, targets);
-}
-
-async function pushRoomMessage(payload: Record<string, unknown>, targets: RelayTargets): Promise<void> {
-  const roomId = RoomId.safeParse(payload.roomId);
-  const seq = payload.roomSeq;
-  if (targets.bus === undefined || !roomId.success || typeof seq !== 'number' || !Number.isSafeInteger(seq))
-    return;
-  try {
-    const [row] = await messagesAfter(targets.db, roomId.data, seq - 1, 1);
-    if (row === undefined || row.seq !== seq) return;
-    await targets.bus.publish(roomTopic(roomId.data), {
-      frame: { t: 'room.message', d: toRoomMessage(row) },
-    });
-  } catch (error) {
-    // At-most-once like every push: the message is stored, the room's history serves it.
-    targets.log.warn({ err: error, roomId: roomId.data, seq }, 'contract room message not pushed');
   }
 }

@@ -5,6 +5,8 @@
  * - `market.event` `{userIds, event}`: every marketplace event with people to tell (its `notify`
  *   list, `liveRecipients`) becomes one `market` push of ids and states (MarketEventPayload); each
  *   node gives it to the user actors of those users with sockets there.
+ * - a contract event's job-room system message (`roomId`, `roomSeq`; stored by the transition) on
+ *   the room's topic, for the members joined now (members who miss it read the room's history).
  * - `market.job-posted` `{job}`: each `job.posted` whose job is still open when the relay reads it
  *   (one query per batch) becomes a job-board summary (JobPostedPayload); each node pushes it to
  *   the connections whose `jobs.watch` filter matches (src/gateway/job-board.ts).
@@ -20,12 +22,13 @@ import {
   type MarketEventPayload,
   MarketEventType,
 } from '../../../protocol/src/frames.js';
-import { BidId, ContractId, JobId, ReviewId, type UserId } from '../../../protocol/src/ids.js';
+import { BidId, ContractId, JobId, ReviewId, RoomId, type UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import { findOpenJobs, type JobRow } from '../../db/repositories/jobs.repo.js';
 import type { OutboxEventRow } from '../../db/repositories/outbox.repo.js';
+import { messagesAfter } from '../../db/repositories/rooms.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
-import { JOB_POSTED_TOPIC, MARKET_EVENT_TOPIC, type Topic } from '../../platform/bus/topics.js';
+import { JOB_POSTED_TOPIC, MARKET_EVENT_TOPIC, roomTopic, type Topic } from '../../platform/bus/topics.js';
 import type { Logger } from '../../platform/logger.js';
 import {
   CONTRACT_EVENT_PREFIX,
@@ -33,6 +36,7 @@ import {
   liveRecipients,
   MarketplaceEvent,
 } from '../marketplace/events.js';
+import { toRoomMessage } from '../rooms/service.js';
 
 export { JOB_POSTED_TOPIC, MARKET_EVENT_TOPIC };
 
@@ -125,6 +129,7 @@ export async function announceLive(deps: LiveDeps, events: readonly OutboxEventR
     }
     const push = marketPushOf(event);
     if (push !== undefined) await publish(MARKET_EVENT_TOPIC, push, event.id);
+    if (event.type.startsWith(CONTRACT_EVENT_PREFIX)) await pushContractRoomMessage(deps, event);
   }
   let jobs: JobPostedPayload[];
   try {
@@ -135,4 +140,22 @@ export async function announceLive(deps: LiveDeps, events: readonly OutboxEventR
     return;
   }
   for (const job of jobs) await publish(JOB_POSTED_TOPIC, { job }, job.id);
+}
+
+/**
+ * The room message a contract transition stored, pushed to its room. Read after the relay's commit
+ * through the pool: inside the relay's transaction this read would wait for a second connection,
+ * which the embedded database (one connection) never has.
+ */
+async function pushContractRoomMessage(deps: LiveDeps, event: OutboxEventRow): Promise<void> {
+  const roomId = RoomId.safeParse(event.payload.roomId);
+  const seq = event.payload.roomSeq;
+  if (!roomId.success || typeof seq !== 'number' || !Number.isSafeInteger(seq)) return;
+  try {
+    const [row] = await messagesAfter(deps.db, roomId.data, seq - 1, 1);
+    if (row === undefined || row.seq !== seq) return;
+    await deps.bus.publish(roomTopic(roomId.data), { frame: { t: 'room.message', d: toRoomMessage(row) } });
+  } catch (error) {
+    deps.log.warn({ err: error, roomId: roomId.data, seq }, 'contract room message not pushed');
+  }
 }

@@ -110,13 +110,7 @@ export function startOutboxRelay(deps: {
   readonly bus?: Pick<Bus, 'publish'>;
 }): OutboxRelay {
   const { db, clock, log } = deps;
-  const targets: RelayTargets = {
-    taskQueue: deps.taskQueue,
-    db,
-    clock,
-    log,
-    ...(deps.bus === undefined ? {} : { bus: deps.bus }),
-  };
+  const targets: RelayTargets = { taskQueue: deps.taskQueue, clock, log };
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> = Promise.resolve(0);

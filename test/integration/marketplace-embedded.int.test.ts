@@ -1,0 +1,139 @@
+/**
+ * The marketplace on the embedded database (PGlite: what `npm start` runs with no DATABASE_URL). It
+ * has one connection, so anything that reads through the pool while a transaction holds it waits
+ * for good: the outbox relay once did, pushing a contract's room message from inside its batch's
+ * transaction, and the first accepted bid stopped every later database request. One node, every
+ * role, the real flow over REST and a WebSocket: top up, post, bid, accept, deliver, approve.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningNode, startNode } from '../../src/bin/start-node.js';
+import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
+import { runShutdown } from '../../src/platform/shutdown.js';
+import { captureLogs, sharedRedisUrl, testConfig, uniqueRedisPrefix } from '../support/context.js';
+import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { openSocket, type TestSocket } from '../support/ws-client.js';
+
+type Json = Record<string, unknown>;
+
+describe('the marketplace on the embedded database', () => {
+  const logs = captureLogs();
+  let dataDir: string;
+  let node: RunningNode;
+  let api: ReturnType<typeof httpClient>;
+  let socket: TestSocket | undefined;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'gigwire-embedded-market-'));
+    node = await startNode(
+      testConfig({
+        DATA_DIR: dataDir,
+        REDIS_URL: sharedRedisUrl(),
+        REDIS_PREFIX: uniqueRedisPrefix(),
+        OUTBOX_POLL_MS: '20',
+        LEDGER_AUDIT_INTERVAL_S: '0',
+      }),
+      logs.log,
+      { pid: process.pid },
+    );
+    api = httpClient(node.baseUrl);
+  }, 60_000);
+
+  afterAll(async () => {
+    socket?.close();
+    if (node !== undefined) await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const post = (path: string, token: string, body?: Json, headers: Record<string, string> = {}) =>
+    api.call<Json>('POST', path, {
+      token,
+      headers: { 'idempotency-key': randomUUID(), ...headers },
+      ...(body === undefined ? {} : { body }),
+    });
+  /** Polls `read` until `done`; a database that stopped answering fails here instead of hanging. */
+  const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, what: string) => {
+    for (let i = 0; i < 200; i++) {
+      const value = await read();
+      if (done(value)) return value;
+      await sleep(50);
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  };
+  const wallet = async (user: Registered) =>
+    (await api.get<{ available: number }>('/v1/wallet', user.accessToken)).body.available;
+
+  it('accepts a bid, pushes the room messages and completes the contract; the node stays ready', async () => {
+    const hirer = await registerUser(api, { roles: ['hirer'] });
+    const worker = await registerUser(api, { roles: ['worker'] });
+    expect(
+      (await post('/v1/wallet/top-ups', hirer.accessToken, { amount: 10_000, card: SandboxCard.SUCCEEDS }))
+        .status,
+    ).toBe(202);
+    await until(
+      () => wallet(hirer),
+      (available) => available === 10_000,
+      'the top-up',
+    );
+    const categories = await api.get<{ data: { id: string }[] }>('/v1/categories', hirer.accessToken);
+    const job = await api.post<Json>(
+      '/v1/jobs',
+      {
+        title: 'Menu for a cafe',
+        description: 'One page, two languages.',
+        categoryId: categories.body.data[0]?.id,
+        skills: ['layout'],
+        budget: { kind: 'fixed', amount: 6_000, currency: 'USD' },
+        remote: true,
+      },
+      hirer.accessToken,
+    );
+    expect(job.status).toBe(201);
+    const bid = await post(`/v1/jobs/${job.body.id}/bids`, worker.accessToken, {
+      amount: 5_000,
+      deliveryDays: 2,
+      coverLetter: 'Gladly.',
+    });
+    expect(bid.status).toBe(201);
+    const accepted = await post(`/v1/bids/${bid.body.id}/accept`, hirer.accessToken, undefined, {
+      'if-match': `"${bid.body.version}"`,
+    });
+    expect(accepted.status).toBe(201);
+    const contract = accepted.body;
+
+    socket = await openSocket(node.uwsUrl ?? `${node.baseUrl.replace(/^http/, 'ws')}/ws`, worker.accessToken);
+    await socket.next((frame) => frame.t === 'hello');
+    expect((await socket.request('room.join', { roomId: contract.roomId, sinceSeq: 0 })).t).toBe('ok');
+    await until(
+      async () => (await api.get('/health/ready')).status,
+      (status) => status === 200,
+      'readiness after the accept',
+    );
+
+    const act = async (action: string, user: Registered) => {
+      const response = await post(`/v1/contracts/${contract.id}/${action}`, user.accessToken);
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+    };
+    await act('deliver', worker);
+    // The transition's system message reaches the joined member live (pushed after the relay's commit).
+    await socket.next(
+      (frame) =>
+        frame.t === 'room.message' &&
+        ((frame.d as Json).meta as Json | undefined)?.system === 'contract.delivered',
+      10_000,
+    );
+    await act('approve', hirer);
+    await until(
+      () => wallet(worker),
+      (available) => available > 0,
+      'the payout to the worker',
+    );
+    expect(await wallet(hirer)).toBe(5_000);
+    expect((await api.get('/health/ready')).status).toBe(200);
+  }, 90_000);
+});
