@@ -33,7 +33,7 @@ import {
   uniqueRedisPrefix,
 } from '../support/context.js';
 import { httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
-import { type ReceivedMail, startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
+import { type ReceivedMail, startSmtpServer, type TestSmtpServer, verifyByMail } from '../support/smtp.js';
 import { openSocket, type WireFrame } from '../support/ws-client.js';
 
 const DIGEST_S = 2;
@@ -144,6 +144,13 @@ describe('notifications', () => {
       notify: [hirer.id],
     });
 
+  /** A user who finished signing up: their address verified (the only kind notifications mail). */
+  const registerVerified = async (overrides: Parameters<typeof registerUser>[1] = {}) => {
+    const user = await registerUser(api, overrides);
+    await verifyByMail(smtp, api, user);
+    return user;
+  };
+
   /** Registration mails (welcome, verify) go to the same inboxes: only the others are notifications. */
   const ACCOUNT_MAILS = new Set(['Welcome to gigwire', 'Confirm your email address']);
   const isNotificationMailTo = (user: Registered) => (mail: ReceivedMail) =>
@@ -158,7 +165,7 @@ describe('notifications', () => {
       .execute();
 
   it('pushes to both sockets of a user on two nodes once, lists it, and read on one socket clears the other', async () => {
-    const user = await registerUser(api);
+    const user = await registerVerified();
     const onA = await openSocket(wsUrl(nodeA), user.accessToken, 'json');
     const onB = await openSocket(wsUrl(nodeB), user.accessToken, 'msgpack');
     await onA.next((f) => f.t === 'hello');
@@ -200,8 +207,8 @@ describe('notifications', () => {
   }, 30_000);
 
   it('tells a hirer of a real bid placed over REST, with the job title and the bidder', async () => {
-    const hirer = await registerUser(api, { roles: ['hirer'] });
-    const bidder = await registerUser(api, { roles: ['worker'] });
+    const hirer = await registerVerified({ roles: ['hirer'] });
+    const bidder = await registerVerified({ roles: ['worker'] });
     const categories = await api.get<{ data: { id: string }[] }>('/v1/categories', hirer.accessToken);
     const job = await api.post<{ id: string }>(
       '/v1/jobs',
@@ -234,7 +241,7 @@ describe('notifications', () => {
   }, 20_000);
 
   it('carries one trace id from the REST request through the outbox relay to the worker', async () => {
-    const user = await registerUser(api);
+    const user = await registerVerified();
     const traceId = `trace-${crypto.randomUUID()}`;
     const login = await api.call('POST', '/v1/auth/login', {
       body: { login: user.username, password: user.password },
@@ -259,7 +266,7 @@ describe('notifications', () => {
   }, 20_000);
 
   it('SDK: notification and notifications.read events, readNotifications', async () => {
-    const user = await registerUser(api);
+    const user = await registerVerified();
     const client = createClient({ url: wsUrl(nodeB), WebSocket, getAccessToken: () => user.accessToken });
     const seen: { t: string; d: unknown }[] = [];
     client.on('notification', (d) => seen.push({ t: 'notification', d }));
@@ -282,7 +289,7 @@ describe('notifications', () => {
   }, 20_000);
 
   it('announces reads that race in the order they happened: the last count other devices get is the truth', async () => {
-    const user = await registerUser(api);
+    const user = await registerVerified();
     const watcher = await openSocket(wsUrl(nodeB), user.accessToken, 'json');
     await watcher.next((f) => f.t === 'hello');
     for (let round = 0; round < 5; round++) {
@@ -317,7 +324,7 @@ describe('notifications', () => {
   }, 60_000);
 
   it('mails an offline user one digest with every unread notification, and none to one who read first', async () => {
-    const [away, reader] = [await registerUser(api), await registerUser(api)];
+    const [away, reader] = [await registerVerified(), await registerVerified()];
     await bidPlaced(away, 1250);
     await bidPlaced(away, 990);
     await bidPlaced(reader, 500);
@@ -342,8 +349,37 @@ describe('notifications', () => {
     expect((await digestsOf(away)).map((d) => d.status)).toEqual(['sent']);
   }, 40_000);
 
+  it('mails no digest to an unverified address or a locked account, nor a type turned off after it joined', async () => {
+    // Anyone can sign up with anyone's address: until its owner verifies it, nothing is mailed there.
+    const unverified = await registerUser(api);
+    const locked = await registerVerified();
+    const switched = await registerVerified();
+    const control = await registerVerified();
+    for (const user of [unverified, locked, switched, control]) await bidPlaced(user, 4_200);
+    await until(async () => ((await digestsOf(switched)).length === 1 ? true : undefined), 'the open digest');
+    await handle.db
+      .updateTable('users')
+      .set({ locked_at: new Date() })
+      .where('id', '=', locked.id as UserId)
+      .execute();
+    const put = await api.call('PUT', '/v1/me/notification-preferences', {
+      body: { preferences: { 'bid.received': { email: 'never' } } },
+      token: switched.accessToken,
+    });
+    expect(put.status).toBe(200);
+
+    await smtp.waitFor(isNotificationMailTo(control), 20_000);
+    for (const user of [unverified, locked, switched]) {
+      await until(
+        async () => ((await digestsOf(user))[0]?.status === 'empty' ? true : undefined),
+        'the digest closed empty',
+      );
+      expect(mailsTo(user)).toHaveLength(0);
+    }
+  }, 40_000);
+
   it('mails a security warning even when a session turns its mail off or reads it before the digest', async () => {
-    const owner = await registerUser(api);
+    const owner = await registerVerified();
     // Whoever holds a session (the intruder the warning is about) may not switch the mail off...
     for (const email of ['never', 'offline']) {
       const put = await api.call<{ code?: string }>('PUT', '/v1/me/notification-preferences', {
@@ -375,7 +411,7 @@ describe('notifications', () => {
   }, 40_000);
 
   it('stores and mails once when the task runs twice and the relay enqueues it twice', async () => {
-    const user = await registerUser(api);
+    const user = await registerVerified();
     const eventId = await bidPlaced(user, 4200);
     const stored = await until(async () => {
       const rows = await list(user);
@@ -415,9 +451,9 @@ describe('notifications', () => {
 
   it('turns 5 messages to an offline member into one messages.unread notification and one mail; a member who read first gets none', async () => {
     const [sender, away, reader] = [
-      await registerUser(api),
-      await registerUser(api),
-      await registerUser(api),
+      await registerVerified(),
+      await registerVerified(),
+      await registerVerified(),
     ];
     await makeContacts(api, sender, away);
     await makeContacts(api, sender, reader);
@@ -446,7 +482,8 @@ describe('notifications', () => {
     expect(unread[0]?.title).toBe('5 new messages in Logo project');
     expect(unread[0]?.body).toContain(sender.username);
     const mail = await smtp.waitFor(isNotificationMailTo(away), 20_000);
-    expect(mail.subject).toBe('5 new messages in Logo project');
+    expect(mail.subject).toBe('You have unread messages');
+    expect(mail.body).toContain('5 new messages in Logo project');
 
     const readerCheck = taskId('unread', roomId, reader.id, '0');
     await until(
@@ -489,7 +526,7 @@ describe('notifications', () => {
     const worker = directWorker(async (userId) => (await presence.isOnline([userId]))[0] === true, 3_600_000);
     const rows: string[] = [];
     for (const online of [false, true]) {
-      const user = await registerUser(api);
+      const user = await registerVerified();
       const preferences = Object.fromEntries(events.map((e, i) => [e.type, combos[i]]));
       const put = await api.call('PUT', '/v1/me/notification-preferences', {
         body: { preferences },

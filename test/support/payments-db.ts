@@ -53,6 +53,8 @@ export async function insertActor(
       password_hash: 'x',
       search_document: name,
       roles,
+      // An account that finished signing up (notification mail goes to verified addresses only).
+      email_verified_at: new Date(),
     })
     .returning('id')
     .executeTakeFirstOrThrow();

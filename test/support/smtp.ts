@@ -92,3 +92,20 @@ export function tokenFrom(mail: ReceivedMail, label: 'Verification token' | 'Res
   if (token === undefined) throw new Error(`no ${label} in mail ${mail.subject}`);
   return token;
 }
+
+/**
+ * Verifies a registered user's address the way its owner does: the token of the verification mail
+ * this server received, posted to /v1/auth/verify-email. Notification mail goes to verified
+ * addresses only.
+ */
+export async function verifyByMail(
+  smtp: TestSmtpServer,
+  api: { readonly post: (path: string, body: unknown) => Promise<{ readonly status: number }> },
+  user: { readonly email: string },
+): Promise<void> {
+  const mail = await smtp.waitFor(
+    (m) => m.to.includes(user.email) && m.subject === 'Confirm your email address',
+  );
+  const verified = await api.post('/v1/auth/verify-email', { token: tokenFrom(mail, 'Verification token') });
+  if (verified.status !== 204) throw new Error(`verifying ${user.email} failed: ${verified.status}`);
+}

@@ -294,8 +294,15 @@ export async function sendDigest(
     if (digest.status === 'empty') return { kind: 'empty' as const };
     if (digest.status === 'sent')
       return { kind: 'sent' as const, userId: digest.user_id, key: digest.email_key };
-    const items = await unreadOfDigest(trx, digestId, [...ALWAYS_EMAILED]);
     const user = await findUserById(trx, digest.user_id);
+    // Nothing is mailed to an address its owner has not verified (anyone can sign up with anyone's
+    // address, and notifications carry text other users wrote), nor to a locked account. A type
+    // switched to `never` since its notification joined the digest is left out as well.
+    const mailable = user !== undefined && user.email_verified_at !== null && user.locked_at === null;
+    const preferences = mailable ? await preferencesOf(trx, digest.user_id) : undefined;
+    const items = (mailable ? await unreadOfDigest(trx, digestId, [...ALWAYS_EMAILED]) : []).filter(
+      (row) => preferences?.[row.type as NotificationType]?.email !== 'never',
+    );
     if (items.length === 0 || user === undefined) {
       await closeDigest(trx, digestId, { status: 'empty', at: clock.now(), emailKey: null });
       return { kind: 'empty' as const };

@@ -41,7 +41,7 @@ describe('renderNotificationDigest', () => {
     expect(mail.text.match(/Amount:/g)).toHaveLength(1);
   });
 
-  it('uses the title as the subject of a single notification', () => {
+  it('gives a single notification a subject of our own words, never its user-written title', () => {
     const mail = renderNotificationDigest('http://localhost:3000', {
       username: 'bob',
       items: [
@@ -55,7 +55,10 @@ describe('renderNotificationDigest', () => {
         },
       ],
     });
-    expect(mail.subject).toBe('3 new messages in Design');
+    expect(mail.subject).toBe('You have unread messages');
+    expect(mail.subject).not.toContain('Design');
+    // The title (with the room's name) is in the body.
+    expect(mail.text).toContain('* 3 new messages in Design');
     expect(mail.text).toContain('Read the messages: http://localhost:3000/#/rooms/r1');
   });
 

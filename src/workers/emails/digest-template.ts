@@ -36,6 +36,31 @@ const ACTION: Readonly<Record<NotificationType, string>> = {
   'security.session_revoked': 'Review your sessions',
 };
 
+/**
+ * The subject of a digest of one notification: our words only. Titles carry text other users wrote
+ * (a job's title), and a subject line made of it would let anyone mail any text under our name.
+ */
+const SUBJECT: Readonly<Record<NotificationType, string>> = {
+  'bid.received': 'New bid on your job',
+  'bid.accepted': 'Your bid was accepted',
+  'bid.rejected': 'Your bid was not accepted',
+  'contract.delivered': 'Work delivered on your contract',
+  'contract.changes_requested': 'Changes requested on your contract',
+  'contract.completed': 'Your contract is complete',
+  'contract.cancelled': 'Your contract was cancelled',
+  'contract.disputed': 'Your contract is disputed',
+  'contract.resolved': 'Your dispute was resolved',
+  'review.published': 'You have a new review',
+  'payment.succeeded': 'Your payment went through',
+  'payment.failed': 'Your payment failed',
+  'payout.sent': 'Your payout was sent',
+  'transfer.received': 'You received a transfer',
+  'escrow.received': 'You received a payment from escrow',
+  'messages.unread': 'You have unread messages',
+  'security.new_login': 'New sign-in to your account',
+  'security.session_revoked': 'A session of your account was ended',
+};
+
 const RECEIPT_TYPES: ReadonlySet<NotificationType> = new Set([
   'payment.succeeded',
   'payment.failed',
@@ -86,9 +111,8 @@ function digestItems(items: DigestMailInput['items']): { listed: DigestMailInput
 export function renderNotificationDigest(publicUrl: string, input: DigestMailInput): RenderedMail {
   const count = input.items.length;
   const first = input.items[0];
-  const subject = oneLine(
-    count === 1 && first !== undefined ? first.title : `${count} new notifications on gigwire`,
-  );
+  const subject =
+    count === 1 && first !== undefined ? SUBJECT[first.type] : `${count} new notifications on gigwire`;
   const { listed, more } = digestItems(input.items);
   const username = oneLine(input.username);
   const sections = listed.map((item) => ({
