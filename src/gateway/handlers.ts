@@ -50,7 +50,7 @@ export function createHandlers(deps: {
   ) => Promise<{ lastSeq: number }>;
   /**
    * A page of the room's history, older than `beforeSeq`, newest first: read from the database
-   * outside the room actor's turn, within the node's bounds on history reads (history-reads.ts).
+   * outside the room actor's turn, within the node's bounds on room reads (room-reads.ts).
    */
   readonly readHistory: (
     userId: UserId,

@@ -33,7 +33,7 @@ import { toRoomMessage } from '../domain/rooms/service.js';
 import type { Bus } from '../platform/bus/bus.js';
 import { createFanOutQueue } from '../platform/bus/fanout-queue.js';
 import { clientNetwork } from '../platform/client-network.js';
-import { isAppError, isDependencyUnavailable } from '../platform/errors.js';
+import { AppError, isAppError, isDependencyUnavailable } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { createPlacement } from '../platform/placement.js';
 import type { PresenceStore } from '../platform/presence-store.js';
@@ -46,12 +46,12 @@ import { Connection, type ConnectionLimits, createBucketCarry } from './connecti
 import type { WebSocketEngine } from './engine.js';
 import { registerFastifyWebSocket } from './fastify-ws.js';
 import { createHandlers, dispatchThrough } from './handlers.js';
-import { createHistoryReads } from './history-reads.js';
 import { BACKPRESSURE_SWEEP_SLICES, createHub } from './hub.js';
 import { createJobBoard } from './job-board.js';
 import { createNodePresence, createSocketPresence } from './node-presence.js';
 import { createRoomAccess } from './room-access.js';
 import { createRoomJoins } from './room-joins.js';
+import { createRoomReads } from './room-reads.js';
 import { createRoomRouter } from './room-router.js';
 import type { GatewayCore } from './transport.js';
 import { createUpgradeAuthenticator } from './upgrade.js';
@@ -228,14 +228,19 @@ export function createGateway(deps: GatewayDeps) {
     timers: systemTimers,
     log,
   });
+  // History pages and join backlogs share the node's bounds on room reads (room-reads.ts).
+  const roomReads = createRoomReads();
+  const isMemberNow = async (userId: UserId, roomId: RoomId) =>
+    (await membershipOf(memberKey(roomId, userId))) === true;
   const roomJoins = createRoomJoins({
     hub,
     bus,
     store: roomStore,
+    reads: roomReads,
     log,
     room: rooms.room,
     connectionsOf: (userId) => hub.connectionsOf(userId),
-    isMember: async (userId, roomId) => (await membershipOf(memberKey(roomId, userId))) === true,
+    isMember: isMemberNow,
   });
   const leaveRoom = roomJoins.leave;
 
@@ -257,11 +262,25 @@ export function createGateway(deps: GatewayDeps) {
   let contactRemovals = 0;
   const jobBoard = createJobBoard<Connection>();
   const notificationsApi = deps.notifications;
-  const historyReads = createHistoryReads({
-    read: async (roomId, beforeSeq, limit) => ({
-      messages: (await roomStore.messagesBefore(roomId, beforeSeq, limit)).map(toRoomMessage),
-    }),
-  });
+  const readHistory = (
+    userId: UserId,
+    roomId: RoomId,
+    beforeSeq: number | undefined,
+    limit: number,
+    wanted: () => boolean,
+  ) =>
+    roomReads.read(
+      userId,
+      async () => {
+        // Asked of the database again: history never reaches the room actor, and the access cache
+        // may still say "member" for a while after a removal whose bus message this node missed.
+        if (!(await isMemberNow(userId, roomId)))
+          throw new AppError('FORBIDDEN', 'not a member of this room');
+        return { messages: (await roomStore.messagesBefore(roomId, beforeSeq, limit)).map(toRoomMessage) };
+      },
+      (page) => page.messages.length,
+      wanted,
+    );
   const handlers = createHandlers({
     auth: deps.auth,
     presence: deps.presence,
@@ -271,7 +290,7 @@ export function createGateway(deps: GatewayDeps) {
     mayUseRoom: (userId, roomId) => roomAccess.mayUse(userId, roomId),
     contactRemovals: () => contactRemovals,
     joinRoom: roomJoins.join,
-    readHistory: historyReads.read,
+    readHistory,
     leaveRoom,
     ...(notificationsApi === undefined
       ? {}

@@ -20,6 +20,7 @@ import { Connection, type ConnectionEnvironment } from './connection.js';
 import { createHandlers } from './handlers.js';
 import { createHub } from './hub.js';
 import { createRoomJoins, RecentMessages } from './room-joins.js';
+import { createRoomReads } from './room-reads.js';
 import type { SocketTransport } from './transport.js';
 
 const message = (seq: number) =>
@@ -169,6 +170,7 @@ function joinsHarness() {
     hub,
     bus,
     store,
+    reads: createRoomReads(),
     log: createLogger({ level: 'silent', pretty: false }),
     room: () => ref,
     connectionsOf: (userId) => hub.connectionsOf(userId),

@@ -45,10 +45,11 @@ import type { RoomStore } from '../actors/room/room-store.js';
 import type { ActorRef } from '../actors/runtime/index.js';
 import { roomTopic, toRoomMessage } from '../domain/rooms/service.js';
 import type { Bus } from '../platform/bus/bus.js';
-import { AppError } from '../platform/errors.js';
+import { AppError, isAppError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import type { Connection } from './connection.js';
 import type { Hub, PendingJoin } from './hub.js';
+import type { RoomReads } from './room-reads.js';
 
 /** Rows per backlog read. */
 export const BACKLOG_PAGE = 200;
@@ -98,6 +99,8 @@ export function createRoomJoins(deps: {
   readonly hub: Hub;
   readonly bus: Bus;
   readonly store: RoomStore;
+  /** The node's bounds on room reads and each user's message budget (room-reads.ts). */
+  readonly reads: RoomReads;
   readonly log: Logger;
   readonly room: (roomId: RoomId) => ActorRef<RoomCommand>;
   readonly connectionsOf: (userId: UserId) => Iterable<Connection>;
@@ -257,8 +260,21 @@ export function createRoomJoins(deps: {
       let delivered = 0;
       // A short drop: the backlog starts with what this node's subscription delivered lately.
       const recent = recents.get(roomId)?.after(since);
+      const stillJoined = () => hub.isJoinedAs(roomId, connection, token);
+      /** A backlog refused (budget spent, reads bounded, database down): the join is undone. */
+      const refuse = async (error: unknown): Promise<never> => {
+        await abandon(roomId, connection, token);
+        if (isAppError(error)) throw error;
+        log.warn({ err: error, roomId }, 'room backlog read failed; join refused');
+        throw unavailable(error);
+      };
       if (recent !== undefined) {
-        if (!hub.isJoinedAs(roomId, connection, token)) return { lastSeq };
+        if (!stillJoined()) return { lastSeq };
+        try {
+          deps.reads.spendMessages(connection.userId, recent.length);
+        } catch (error) {
+          return refuse(error);
+        }
         hub.deliverBacklog(roomId, connection, recent);
         after = recent.at(-1)?.seq ?? since;
         delivered = recent.length;
@@ -270,15 +286,20 @@ export function createRoomJoins(deps: {
         // The run ends short of it (a publish lost on the way here): the rest from the database.
       }
       while (delivered < MAX_BACKLOG) {
-        if (!hub.isJoinedAs(roomId, connection, token)) return { lastSeq };
+        if (!stillJoined()) return { lastSeq };
         const limit = Math.min(BACKLOG_PAGE, MAX_BACKLOG - delivered);
         let page: Awaited<ReturnType<RoomStore['messagesAfter']>>;
         try {
-          page = await store.messagesAfter(roomId, after, limit);
+          page = await deps.reads.read(
+            connection.userId,
+            () => store.messagesAfter(roomId, after, limit),
+            (rows) => rows.length,
+            stillJoined,
+          );
         } catch (error) {
-          log.warn({ err: error, roomId }, 'room backlog read failed; join refused');
-          await abandon(roomId, connection, token);
-          throw unavailable(error);
+          // Replaced by a later join (or a leave) while it waited: that one stands.
+          if (!stillJoined()) return { lastSeq };
+          return refuse(error);
         }
         if (!hub.isJoinedAs(roomId, connection, token)) return { lastSeq };
         hub.deliverBacklog(roomId, connection, page.map(toRoomMessage));

@@ -314,6 +314,65 @@ describe('room robustness (one node, real PostgreSQL, the room store wrapped)', 
     expect(messagesOf(joiner, roomId).map((m) => m.seq)).toEqual(all);
     expect(messagesOf(sender, roomId).map((m) => m.seq)).toEqual(all.slice(stored));
   });
+  it('refuses a user re-reading a backlog over and over RATE_LIMITED once their message budget is spent', async () => {
+    const users = [await registerUser(api), await registerUser(api)];
+    const roomId = await createRoom(testNode.db.url, users);
+    const [s, j] = users as [Registered, Registered];
+    const stored = 2_500;
+    const client = new pg.Client({ connectionString: testNode.db.url });
+    await client.connect();
+    await client.query(
+      `insert into messages (room_id, seq, sender_id, client_msg_id, body)
+       select $1, n, $2, 'bulk-' || n, 'bulk message ' || n from generate_series(1, $3::int) n`,
+      [roomId, s.id, stored],
+    );
+    await client.query('update rooms set last_seq = $2 where id = $1', [roomId, stored]);
+    await client.end();
+
+    // Each join with sinceSeq 0 sends the whole backlog again: 20 000 messages at once and 2 000 a
+    // second after that are one user's budget on a node (room-reads.ts), however many sockets ask.
+    const joiner = await open(uwsUrl(), j, 'msgpack');
+    let refused: WireFrame | undefined;
+    let joins = 0;
+    for (; joins < 40 && refused === undefined; joins++) {
+      const reply = await joiner.request('room.join', { roomId, sinceSeq: 0 }, 30_000);
+      if (reply.t === 'error') refused = reply;
+      else expect(reply).toMatchObject({ t: 'ok', d: { lastSeq: stored } });
+    }
+    expect(refused).toMatchObject({ t: 'error', d: { code: 'RATE_LIMITED' } });
+    expect(
+      (refused?.d as { details?: { retryAfterMs?: number } } | undefined)?.details?.retryAfterMs,
+    ).toBeGreaterThan(0);
+    expect(joins).toBeGreaterThan(20_000 / stored);
+    // The other member is not held back by it: a send is stored and acknowledged.
+    const sender = await open(uwsUrl(), s, 'json');
+    expect(await sender.request('room.send', { roomId, clientMsgId: 'after', body: 'x' })).toMatchObject({
+      t: 'ok',
+      d: { seq: stored + 1 },
+    });
+  });
+
+  it('asks the database before serving history: a member removed without an announcement reads no more', async () => {
+    const users = [await registerUser(api), await registerUser(api)];
+    const roomId = await createRoom(testNode.db.url, users);
+    const [owner, removed] = users as [Registered, Registered];
+    const sender = await open(uwsUrl(), owner, 'json');
+    expect(await sender.request('room.send', { roomId, clientMsgId: 'h1', body: 'secret' })).toMatchObject({
+      t: 'ok',
+    });
+    const reader = await open(uwsUrl(), removed, 'json');
+    expect(await reader.request('room.history', { roomId })).toMatchObject({ t: 'ok' });
+    // An operator's SQL (or a removal whose bus message this node missed): the node's access cache
+    // still says member for up to 30 s; the history read must not.
+    const client = new pg.Client({ connectionString: testNode.db.url });
+    await client.connect();
+    await client.query('delete from room_members where room_id = $1 and user_id = $2', [roomId, removed.id]);
+    await client.end();
+    expect(await reader.request('room.history', { roomId })).toMatchObject({
+      t: 'error',
+      d: { code: 'FORBIDDEN' },
+    });
+  });
 });
 
 describe('room sends while Redis is frozen (a dedicated redis-server, SIGSTOP / SIGCONT)', () => {
