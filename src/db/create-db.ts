@@ -22,6 +22,9 @@ export interface DbHandle {
   readonly close: () => Promise<void>;
 }
 
+/** PostgreSQL's type id of bigint (int8). */
+const INT8_OID = 20;
+
 export type DbTarget =
   | { readonly kind: 'postgres'; readonly url: string; readonly poolMax: number }
   /** `dir` undefined = in memory (tests). */
@@ -49,7 +52,13 @@ export async function createDb(target: DbTarget, log: Logger): Promise<DbHandle>
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   } else {
     if (target.dir !== undefined) mkdirSync(target.dir, { recursive: true });
-    const pglite = await PGlite.create(target.dir);
+    const pglite = await PGlite.create({
+      ...(target.dir === undefined ? {} : { dataDir: target.dir }),
+      // bigint (int8) as its decimal text, as node-postgres returns it: PGlite's default (a number,
+      // or a BigInt above 2^53) broke every 64-bit id the code reads as a string (ledger
+      // transaction ids failed the response schema: a transfer answered 500 after moving money).
+      parsers: { [INT8_OID]: (value: string) => value },
+    });
     db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
   }
   return {

@@ -3,7 +3,8 @@
  * has one connection, so anything that reads through the pool while a transaction holds it waits
  * for good: the outbox relay once did, pushing a contract's room message from inside its batch's
  * transaction, and the first accepted bid stopped every later database request. One node, every
- * role, the real flow over REST and a WebSocket: top up, post, bid, accept, deliver, approve.
+ * role, the real flow over REST and a WebSocket: top up, post, bid, accept, deliver, approve, and a
+ * transfer and the wallet's history.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -134,6 +135,18 @@ describe('the marketplace on the embedded database', () => {
       'the payout to the worker',
     );
     expect(await wallet(hirer)).toBe(5_000);
+
+    // 64-bit ids (ledger transactions) come back as decimal strings, as from PostgreSQL: PGlite's
+    // default gave numbers, failing the response schema after the money had moved.
+    const sent = await post('/v1/wallet/transfers', hirer.accessToken, { toUserId: worker.id, amount: 100 });
+    expect(sent.status, JSON.stringify(sent.body)).toBe(201);
+    const lines = await api.get<{ data: { transactionId: unknown }[] }>(
+      '/v1/wallet/transactions',
+      hirer.accessToken,
+    );
+    expect(lines.status).toBe(200);
+    expect(lines.body.data.length).toBeGreaterThanOrEqual(3);
+    for (const line of lines.body.data) expect(line.transactionId).toMatch(/^[1-9][0-9]*$/);
     expect((await api.get('/health/ready')).status).toBe(200);
   }, 90_000);
 });
