@@ -90,6 +90,25 @@ describe('loadConfig', () => {
   it('rejects a Redis prefix that would break key patterns', () => {
     expect(problemLine({ REDIS_PREFIX: 'a b*' })).toContain('REDIS_PREFIX must be 1-32 characters');
   });
+
+  it('accepts a currency with two decimal places, the only kind amounts are shown in', () => {
+    expect(load({}).payments.currency).toBe('USD');
+    expect(load({ CURRENCY: 'EUR' }).payments.currency).toBe('EUR');
+    expect(load({ CURRENCY: ' GBP ' }).payments.currency).toBe('GBP');
+  });
+
+  it('refuses a currency whose minor unit is not a hundredth, or no currency at all', () => {
+    // Shown as hundredths everywhere: JPY amounts would read 100 times too small, KWD 10 times too large.
+    expect(problemLine({ CURRENCY: 'JPY' })).toBe(
+      'invalid configuration: CURRENCY must be a currency with two decimal places such as USD or EUR (got "JPY")',
+    );
+    expect(problemLine({ CURRENCY: 'KWD' })).toContain('CURRENCY must be a currency with two decimal places');
+    for (const code of ['usd', 'US', 'DOLLAR', 'ABC', 'XXX']) {
+      expect(problemLine({ CURRENCY: code })).toBe(
+        `invalid configuration: CURRENCY must be an ISO 4217 currency code such as USD or EUR (got "${code}")`,
+      );
+    }
+  });
 });
 
 describe('payment webhooks in production', () => {

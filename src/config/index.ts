@@ -134,6 +134,29 @@ const trustProxy = z
     return z.NEVER;
   });
 
+/**
+ * An ISO 4217 code this runtime knows, of a currency with two decimal places. Amounts are shown as
+ * minor units divided by 100 everywhere (mail receipts, the web app): JPY (0 decimals) or KWD (3)
+ * would show every amount 100 or 10 times off.
+ */
+const currencyWithCents = z
+  .string()
+  .trim()
+  .superRefine((code, ctx) => {
+    if (!/^[A-Z]{3}$/.test(code) || !Intl.supportedValuesOf('currency').includes(code)) {
+      ctx.addIssue({ code: 'custom', message: 'must be an ISO 4217 currency code such as USD or EUR' });
+      return;
+    }
+    const digits = new Intl.NumberFormat('en', { style: 'currency', currency: code }).resolvedOptions()
+      .maximumFractionDigits;
+    if (digits !== 2) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be a currency with two decimal places such as USD or EUR',
+      });
+    }
+  });
+
 interface Setting<S extends z.ZodType> {
   readonly schema: S;
   /** Shown in the README table; `undefined` means "unset unless given". */
@@ -325,7 +348,7 @@ export const settings = {
   ),
   SMTP_URL: setting(
     urlWithScheme(['smtp:', 'smtps:']),
-    'SMTP server for outgoing mail, e.g. `smtp://user:pass@mail:587`. Unset: mail goes to the outbox (GET /v1/admin/emails).',
+    'SMTP server for outgoing mail, e.g. `smtp://user:pass@mail:587`. Unset: mail goes to the outbox (GET /v1/admin/emails). An `smtp:` URL must upgrade with STARTTLS, or nothing is sent (the password and the mails, which carry reset tokens, never go in clear), unless its host is loopback or the URL sets `requireTLS`, `ignoreTLS` or `opportunisticTLS` itself: `?requireTLS=false` for a catcher without TLS such as mailpit. `smtps:` is TLS from the first byte.',
   ),
   MAIL_FROM: setting(optionalText(200), 'Sender of outgoing mail.', 'gigwire <no-reply@gigwire.local>'),
   OUTBOX_POLL_MS: setting(
@@ -344,11 +367,8 @@ export const settings = {
     '30000',
   ),
   CURRENCY: setting(
-    z
-      .string()
-      .trim()
-      .regex(/^[A-Z]{3}$/, { error: 'must be an ISO 4217 code such as USD' }),
-    'Currency (ISO 4217) of every wallet, escrow and fee account; amounts are its minor units.',
+    currencyWithCents,
+    'Currency (ISO 4217) of every wallet, escrow and fee account; amounts are its minor units. It must have two decimal places (USD, EUR, GBP; not JPY or KWD): amounts are shown as hundredths everywhere.',
     'USD',
   ),
   PLATFORM_FEE_BPS: setting(

@@ -1,7 +1,8 @@
 /**
  * A real SMTP server (the smtp-server package) on a free loopback port that keeps every accepted
  * message. `stall(true)` makes it read each message's DATA and then never answer, as a server that
- * hangs mid-send, so a test can kill the sender at that moment.
+ * hangs mid-send, so a test can kill the sender at that moment. `refuse(address, reply)` answers
+ * RCPT TO for that recipient with the given reply (a permanent 550 or a temporary 451).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SMTPServer } from 'smtp-server';
@@ -14,12 +15,27 @@ export interface ReceivedMail {
   readonly body: string;
 }
 
+export interface SmtpServerOptions {
+  /** Address to listen on; default 127.0.0.1 (loopback, where the mail transport needs no TLS). */
+  readonly host?: string;
+}
+
+/** An SMTP reply: `code` 5xx is permanent, 4xx temporary. */
+export interface SmtpReply {
+  readonly code: number;
+  readonly message: string;
+}
+
 export interface TestSmtpServer {
   readonly url: string;
   readonly accepted: () => readonly ReceivedMail[];
   /** Resolves once a message's DATA has been read while stalling. */
   readonly stalledOnce: () => Promise<void>;
   readonly stall: (on: boolean) => void;
+  /** From now on, answers RCPT TO for `address` with `reply`; `undefined` accepts it again. */
+  readonly refuse: (address: string, reply: SmtpReply | undefined) => void;
+  /** Every refused RCPT TO so far, in order (one per attempt). */
+  readonly refused: () => readonly string[];
   readonly waitFor: (match: (mail: ReceivedMail) => boolean, timeoutMs?: number) => Promise<ReceivedMail>;
   readonly close: () => Promise<void>;
 }
@@ -27,8 +43,11 @@ export interface TestSmtpServer {
 const header = (raw: string, name: string) =>
   new RegExp(`^${name}:\\s*(.+)$`, 'im').exec(raw)?.[1]?.trim() ?? '';
 
-export async function startSmtpServer(): Promise<TestSmtpServer> {
+export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<TestSmtpServer> {
+  const host = options.host ?? '127.0.0.1';
   const accepted: ReceivedMail[] = [];
+  const refusals = new Map<string, SmtpReply>();
+  const refused: string[] = [];
   let stalling = false;
   let onStalled: (() => void) | undefined;
   const stalled = new Promise<void>((resolve) => {
@@ -38,6 +57,12 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
+    onRcptTo(address, _session, callback) {
+      const reply = refusals.get(address.address.toLowerCase());
+      if (reply === undefined) return callback();
+      refused.push(address.address);
+      callback(Object.assign(new Error(reply.message), { responseCode: reply.code }));
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -59,18 +84,23 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     },
   });
   const port = await new Promise<number>((resolve) => {
-    const listener = server.listen(0, '127.0.0.1', () => {
+    const listener = server.listen(0, host, () => {
       const address = listener.address();
       resolve(typeof address === 'object' && address !== null ? address.port : 0);
     });
   });
   return {
-    url: `smtp://127.0.0.1:${port}`,
+    url: `smtp://${host.includes(':') ? `[${host}]` : host}:${port}`,
     accepted: () => accepted,
     stalledOnce: () => stalled,
     stall: (on) => {
       stalling = on;
     },
+    refuse: (address, reply) => {
+      if (reply === undefined) refusals.delete(address.toLowerCase());
+      else refusals.set(address.toLowerCase(), reply);
+    },
+    refused: () => refused,
     waitFor: async (match, timeoutMs = 20_000) => {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {

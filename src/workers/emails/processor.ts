@@ -4,7 +4,8 @@
  * outcome, and a mail already `sent` (or kept in the outbox) is never sent again. A worker killed
  * mid-send leaves the mail `pending`; the retry sends the same stored mail (same token, same
  * Message-ID). Only a crash in the instant between the SMTP server's acceptance and our update can
- * produce a duplicate, which receivers can drop by Message-ID.
+ * produce a duplicate, which receivers can drop by Message-ID. A mail the server refuses for good
+ * (a 5xx reply to a recipient or to the message) is recorded `failed` and not tried again.
  */
 import { UnrecoverableError, type Worker } from 'bullmq';
 import type { Kysely } from 'kysely';
@@ -34,6 +35,33 @@ export interface EmailWorkerDeps {
   /** Milliseconds before a task held by a dead worker is handed to another. */
   readonly lockMs: number;
 }
+
+/**
+ * The SMTP server refused this mail for good: a 5xx reply (RFC 5321 §4.2.1: do not repeat the same
+ * request) to its recipient (nodemailer's EENVELOPE, e.g. `550 5.1.1 mailbox does not exist`) or to
+ * the message itself (EMESSAGE). Everything else is retried: 4xx replies (try later, by
+ * definition), network errors and timeouts, and a refusal of our own account that an operator
+ * fixes in the configuration: the login (EAUTH) or the sender (a 5xx to MAIL FROM, i.e. MAIL_FROM).
+ * Retried, a refused recipient would cost every attempt over hours for the same answer.
+ */
+export function isPermanentSmtpRefusal(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, responseCode, command } = error as {
+    code?: unknown;
+    responseCode?: unknown;
+    command?: unknown;
+  };
+  return (
+    (code === 'EENVELOPE' || code === 'EMESSAGE') &&
+    typeof responseCode === 'number' &&
+    responseCode >= 500 &&
+    responseCode < 600 &&
+    command !== 'MAIL FROM'
+  );
+}
+
+/** A permanent refusal, already recorded on the mail (`failed`, with the server's reply). */
+class MailRefusedError extends UnrecoverableError {}
 
 /** One `emails.send` task; an AppError that no retry can change fails it for good (`runTask`). */
 export function sendEmailTask(deps: EmailWorkerDeps, payload: TaskPayload<'emails.send'>): Promise<void> {
@@ -89,12 +117,17 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
       messageId: `<${email.id}@gigwire>`,
     });
   } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const permanent = isPermanentSmtpRefusal(error);
     await recordEmailOutcome(db, email.id, {
-      status: 'pending',
+      status: permanent ? 'failed' : 'pending',
       at: deps.clock.now(),
-      error: error instanceof Error ? error.message : String(error),
+      error: message,
     });
-    throw error;
+    if (!permanent) throw error;
+    const refused = new MailRefusedError(message);
+    refused.cause = error;
+    throw refused;
   }
   // The body holds a live token: once delivered it has no reason to stay in the database.
   await recordEmailOutcome(db, email.id, { status: 'sent', at: deps.clock.now(), clearBody: true });
@@ -112,6 +145,8 @@ export function startEmailWorker(deps: EmailWorkerDeps): Worker {
       what: 'email',
       onFinalFailure: (job, error) => {
         // Out of attempts or failed for good: either way the mail will not go out by itself.
+        // A refusal is recorded by the task itself, with the server's reply.
+        if (error instanceof MailRefusedError) return;
         const key = definition.payload.safeParse(job.data);
         if (!key.success) return;
         // Often the same outage that failed the task (the database down): that must cost a log
