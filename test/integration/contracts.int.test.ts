@@ -147,7 +147,7 @@ describe('accepting a bid', () => {
         [bids[2], 'rejected'],
       ]),
     );
-    expect((await getJob(deps, job.id)).job.status).toBe('in_progress');
+    expect((await getJob(deps, hirer, job.id)).job.status).toBe('in_progress');
     if (contract.roomId === null) throw new Error('no room');
     const room = await db
       .selectFrom('rooms')
@@ -196,7 +196,7 @@ describe('accepting a bid', () => {
       details: { shortfall: 30_000, currency: 'USD' },
     });
     expect(await available(hirer)).toBe(10_000n);
-    expect((await getJob(deps, job.id)).job.status).toBe('open');
+    expect((await getJob(deps, hirer, job.id)).job.status).toBe('open');
     const bids = await db.selectFrom('bids').select('status').where('job_id', '=', job.id).execute();
     expect(bids.map((bid) => bid.status)).toEqual(['pending', 'pending']);
     expect(await db.selectFrom('contracts').selectAll().where('job_id', '=', job.id).execute()).toEqual([]);
@@ -268,7 +268,7 @@ describe('the contract process', () => {
     const done = await fire(deps, hirer, contract.id, 'approve');
     expect(done).toMatchObject({ state: 'completed', version: 5, deliveries: 2 });
     expect(done.reviewDeadlineAt?.getTime()).toBe((done.completedAt?.getTime() ?? 0) + 7_200_000);
-    expect((await getJob(deps, job.id)).job.status).toBe('completed');
+    expect((await getJob(deps, hirer, job.id)).job.status).toBe('completed');
 
     const deliveries = await eventsOf('contract.deliver', contract.id);
     expect(deliveries.map((event) => event.payload.version)).toEqual([2, 4]);
@@ -408,7 +408,7 @@ describe('the contract process', () => {
     const contract = await acceptBid(deps, hirer, bidId, FRESH);
     const cancelled = await fire(deps, worker, contract.id, 'cancel', { message: 'Cannot make it, sorry' });
     expect(cancelled).toMatchObject({ state: 'cancelled', reviewDeadlineAt: null });
-    expect((await getJob(deps, job.id)).job.status).toBe('cancelled');
+    expect((await getJob(deps, hirer, job.id)).job.status).toBe('cancelled');
     expect((await eventsOf('contract.cancel', contract.id))[0]?.payload).toMatchObject({
       escrow: 'refund',
       notify: [hirer.userId, worker.userId],
@@ -439,7 +439,7 @@ describe('the contract process', () => {
     ).toMatchObject({ code: 'VALIDATION_FAILED' });
     const resolved = await fire(deps, admin, contract.id, 'resolve', { split });
     expect(resolved).toMatchObject({ state: 'resolved', version: 4 });
-    expect((await getJob(deps, job.id)).job.status).toBe('completed');
+    expect((await getJob(deps, hirer, job.id)).job.status).toBe('completed');
     await runEscrowTasks(contract.id);
     expect(await available(worker)).toBe(22_500n); // 25 000 − 10 %
     expect(await available(hirer)).toBe(60_000n + 15_000n);

@@ -562,7 +562,9 @@ describe('the marketplace flow over REST and WebSocket', () => {
     });
     expect(early.status).toBe(201);
     expect((await post(`/v1/admin/users/${hirer.id}/lock`, adminToken)).status).toBe(204);
-    expect((await api.get<Json>(`/v1/jobs/${second.body.id}`, other.accessToken)).body.status).toBe('closed');
+    // Gone with the hirer's profile for the bidder (no contract on it); an admin sees it closed.
+    expect((await api.get<Json>(`/v1/jobs/${second.body.id}`, other.accessToken)).status).toBe(404);
+    expect((await api.get<Json>(`/v1/jobs/${second.body.id}`, adminToken)).body.status).toBe('closed');
     expect((await api.get<Json>(`/v1/bids/${early.body.id}`, other.accessToken)).body.status).toBe(
       'rejected',
     );
@@ -572,6 +574,74 @@ describe('the marketplace flow over REST and WebSocket', () => {
       coverLetter: 'Me too.',
     });
     expect(late.status).toBe(404);
+  });
+
+  it('a locked hirer’s jobs leave the search and are 404 by id, except for admins and the hired worker', async () => {
+    const { hirer, worker, contract } = await hire(1_200);
+    const hiredJob = contract.jobId as string;
+    const rival = await registerUser(api, { roles: ['worker'] });
+    const stranger = await registerUser(api, { roles: ['hirer'] });
+    const openJob = await api.post<Json>(
+      '/v1/jobs',
+      {
+        title: 'Menu card',
+        description: 'Two pages.',
+        categoryId,
+        skills: ['illustration'],
+        budget: { kind: 'fixed', amount: 800, currency: 'USD' },
+        remote: true,
+      },
+      hirer.accessToken,
+    );
+    expect(openJob.status).toBe(201);
+    const rivalBid = await post(`/v1/jobs/${openJob.body.id}/bids`, rival.accessToken, {
+      amount: 800,
+      deliveryDays: 2,
+      coverLetter: 'Me.',
+    });
+    expect(rivalBid.status).toBe(201);
+    const search = (token: string) =>
+      api.get<{ data: Json[] }>(`/v1/jobs?hirerId=${hirer.id}&status=open,closed,in_progress`, token);
+    const jobIds = async (token: string) => (await search(token)).body.data.map((job) => job.id).sort();
+    expect(await jobIds(stranger.accessToken)).toEqual([hiredJob, openJob.body.id].sort());
+
+    expect((await post(`/v1/admin/users/${hirer.id}/lock`, adminToken)).status).toBe(204);
+
+    // Search: nobody finds them any more (the locked hirer's open job was closed by the lock).
+    for (const token of [stranger.accessToken, rival.accessToken, worker.accessToken, adminToken]) {
+      const found = await search(token);
+      expect(found.status).toBe(200);
+      expect(found.body.data).toEqual([]);
+    }
+    expect(
+      (
+        await api.get<{ data: Json[] }>(
+          '/v1/jobs?status=open,closed,in_progress&limit=100',
+          stranger.accessToken,
+        )
+      ).body.data.filter((job) => job.hirerId === hirer.id),
+    ).toEqual([]);
+    // By id: as unknown to a stranger and a rival bidder, alike for the hired and the closed job.
+    const unknown = await api.get<Json>(`/v1/jobs/${randomUUID()}`, stranger.accessToken);
+    for (const jobId of [hiredJob, openJob.body.id as string]) {
+      for (const token of [stranger.accessToken, rival.accessToken]) {
+        const hidden = await api.get<Json>(`/v1/jobs/${jobId}`, token);
+        expect(hidden.status).toBe(404);
+        expect(hidden.body).toMatchObject({ code: 'NOT_FOUND', detail: unknown.body.detail });
+      }
+    }
+    // The hired worker keeps the job their contract is about (and the contract); admins see both jobs.
+    const seenByWorker = await api.get<Json>(`/v1/jobs/${hiredJob}`, worker.accessToken);
+    expect(seenByWorker.status).toBe(200);
+    expect(seenByWorker.body).toMatchObject({
+      id: hiredJob,
+      status: 'in_progress',
+      description: 'A3, two colours.',
+    });
+    expect((await api.get<Json>(`/v1/contracts/${contract.id}`, worker.accessToken)).status).toBe(200);
+    expect((await api.get<Json>(`/v1/jobs/${openJob.body.id}`, worker.accessToken)).status).toBe(404);
+    expect((await api.get<Json>(`/v1/jobs/${hiredJob}`, adminToken)).body.status).toBe('in_progress');
+    expect((await api.get<Json>(`/v1/jobs/${openJob.body.id}`, adminToken)).body.status).toBe('closed');
   });
 
   it('a bid raised after the hirer saw it is never escrowed: If-Match is required, a stale one is 409', async () => {

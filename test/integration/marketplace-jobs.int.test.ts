@@ -106,7 +106,7 @@ describe('jobs', () => {
     });
     expect(job.budget).toEqual({ kind: 'fixed', amount: 50_000n, currency: 'USD' });
     expect(await eventsOf('job.posted', 'jobId', job.id)).toHaveLength(1);
-    expect(await getJob(deps, job.id)).toEqual({ job, bidCount: 0 });
+    expect(await getJob(deps, hirer, job.id)).toEqual({ job, bidCount: 0 });
   });
 
   it('refuses a worker (403), an unknown category, another currency, a past deadline and a zero budget (400)', async () => {
@@ -168,7 +168,7 @@ describe('jobs', () => {
     }
     expect(await eventsOf('bid.rejected', 'jobId', job.id)).toHaveLength(2);
     expect(await eventsOf('job.closed', 'jobId', job.id)).toHaveLength(1);
-    expect((await getJob(deps, job.id)).bidCount).toBe(2);
+    expect((await getJob(deps, hirer, job.id)).bidCount).toBe(2);
   });
 });
 
@@ -231,7 +231,7 @@ describe('bids', () => {
     for (const r of results) {
       if (r.status === 'rejected') expect(isAppError(r.reason) && r.reason.code).toBe('CONFLICT');
     }
-    expect((await getJob(deps, job.id)).bidCount).toBe(1);
+    expect((await getJob(deps, hirer, job.id)).bidCount).toBe(1);
   });
 
   it('a close racing bids leaves no pending bid on the closed job', async () => {
@@ -244,7 +244,7 @@ describe('bids', () => {
     ]);
     const rows = await db.selectFrom('bids').select('status').where('job_id', '=', job.id).execute();
     expect(rows.filter((r) => r.status === 'pending')).toEqual([]);
-    expect((await getJob(deps, job.id)).job.status).toBe('closed');
+    expect((await getJob(deps, hirer, job.id)).job.status).toBe('closed');
   });
 
   it('only its worker changes or withdraws a pending bid; strangers see nothing (404)', async () => {

@@ -504,7 +504,7 @@ describe('user performance', () => {
     await insertContract({ ...base, state: 'cancelled', amount: 700 });
     await insertContract({ ...base, state: 'active', amount: 300, deliveredAt: null });
 
-    const profile = await api.get<{ performance: Json }>(`/v1/users/${w.id}`, stranger.accessToken);
+    const profile = await api.get<{ performance: Json }>(`/v1/users/${w.id}`, w.accessToken);
     expect(profile.body.performance).toEqual({
       contracts: 5,
       inProgressContracts: 1,
@@ -517,7 +517,7 @@ describe('user performance', () => {
       totalEarned: 3_000,
       totalSpent: 0,
     });
-    const hirerView = await api.get<{ performance: Json }>(`/v1/users/${h.id}`, stranger.accessToken);
+    const hirerView = await api.get<{ performance: Json }>(`/v1/users/${h.id}`, h.accessToken);
     expect(hirerView.body.performance).toMatchObject({
       contracts: 5,
       completionRate: 0.75,
@@ -526,7 +526,7 @@ describe('user performance', () => {
       totalEarned: 0,
       totalSpent: 3_000,
     });
-    const fresh = await api.get<{ performance: Json }>(`/v1/users/${stranger.id}`, hirer.accessToken);
+    const fresh = await api.get<{ performance: Json }>(`/v1/users/${stranger.id}`, stranger.accessToken);
     expect(fresh.body.performance).toMatchObject({ contracts: 0, completionRate: null, totalEarned: 0 });
 
     // The query as the code sends it: one statement, served by both party indexes.
@@ -537,6 +537,52 @@ describe('user performance', () => {
     const plan = await explain(db, query as NonNullable<typeof query>, { enable_seqscan: 'off' });
     expect(plan).toMatch(/contracts_hirer_created_idx/);
     expect(plan).toMatch(/contracts_worker_created_idx/);
+  });
+});
+
+describe('performance money totals', () => {
+  it('only in the user’s own profile and for admins: a one-contract hirer’s total is that contract’s amount', async () => {
+    const [h, w, rival] = await Promise.all([
+      registerUser(api, { roles: ['hirer'] }),
+      registerUser(api, { roles: ['worker'] }),
+      registerUser(api, { roles: ['worker'] }),
+    ]);
+    await insertContract({ hirerId: h.id, workerId: w.id, state: 'completed', amount: 5_000 });
+    await insertContract({ hirerId: h.id, workerId: w.id, state: 'active', amount: 700, deliveredAt: null });
+    const performanceOf = async (subject: Registered, token: string) => {
+      const profile = await api.get<{ performance: Json }>(`/v1/users/${subject.id}`, token);
+      expect(profile.status).toBe(200);
+      return profile.body.performance;
+    };
+    const counts = {
+      contracts: 2,
+      inProgressContracts: 1,
+      completedContracts: 1,
+      resolvedContracts: 0,
+      cancelledContracts: 0,
+      completionRate: 1,
+    };
+    // Anyone else, the other party and a rival included: counts and rates, never the totals.
+    for (const viewer of [stranger, rival, w]) {
+      const seen = await performanceOf(h, viewer.accessToken);
+      expect(seen).toMatchObject(counts);
+      expect(seen).not.toHaveProperty('totalSpent');
+      expect(seen).not.toHaveProperty('totalEarned');
+    }
+    for (const viewer of [stranger, rival, h]) {
+      const seen = await performanceOf(w, viewer.accessToken);
+      expect(seen).toMatchObject({ ...counts, deliveries: 1, onTimeDeliveries: 1 });
+      expect(Object.keys(seen).filter((key) => key.startsWith('total'))).toEqual([]);
+    }
+    // The user themself and admins: the totals too.
+    expect(await performanceOf(h, h.accessToken)).toMatchObject({
+      ...counts,
+      totalSpent: 5_000,
+      totalEarned: 0,
+    });
+    expect(await performanceOf(h, adminToken)).toMatchObject({ totalSpent: 5_000, totalEarned: 0 });
+    expect(await performanceOf(w, w.accessToken)).toMatchObject({ totalEarned: 5_000, totalSpent: 0 });
+    expect(await performanceOf(w, adminToken)).toMatchObject({ totalEarned: 5_000, totalSpent: 0 });
   });
 });
 

@@ -26,7 +26,11 @@ export const RatingSummary = z
   .meta({ id: 'RatingSummary' });
 export type RatingSummary = z.infer<typeof RatingSummary>;
 
-/** A user's contracts in figures (from the contracts table; amounts in minor units). */
+/**
+ * A user's contracts in figures (from the contracts table; amounts in minor units). The money
+ * totals are only in the user's own profile and for admins: a total is a sum of contract amounts,
+ * which only the two parties see.
+ */
 export const UserPerformance = z
   .object({
     contracts: z.int().min(0).describe('Contracts as hirer or worker, in any state.'),
@@ -47,11 +51,17 @@ export const UserPerformance = z
     totalEarned: z
       .int()
       .min(0)
-      .describe('As worker: amounts of completed contracts (minor units; resolved splits not included).'),
+      .optional()
+      .describe(
+        'Only in your own profile (and to admins): as worker, amounts of completed contracts (minor units; resolved splits not included). Amounts are private to the parties of a contract.',
+      ),
     totalSpent: z
       .int()
       .min(0)
-      .describe('As hirer: amounts of completed contracts (minor units; resolved splits not included).'),
+      .optional()
+      .describe(
+        'Only in your own profile (and to admins): as hirer, amounts of completed contracts (minor units; resolved splits not included). Amounts are private to the parties of a contract.',
+      ),
   })
   .meta({ id: 'UserPerformance' });
 export type UserPerformance = z.infer<typeof UserPerformance>;

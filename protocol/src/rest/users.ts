@@ -62,7 +62,9 @@ export const UserProfile = PublicUser.extend({
     'Present only when you and the user added each other as contacts (or it is you).',
   ),
   rating: RatingSummary.describe('Reviews about the user (published, not hidden).'),
-  performance: UserPerformance.describe("The user's contracts in figures."),
+  performance: UserPerformance.describe(
+    "The user's contracts in figures; the money totals (totalEarned, totalSpent) only in your own profile.",
+  ),
 }).meta({ id: 'UserProfile' });
 export type UserProfile = z.infer<typeof UserProfile>;
 

@@ -2,7 +2,7 @@
  * Categories and jobs (migration 0007). Plain functions over `db | trx`; the domain owns
  * transactions. Search is keyset-paginated and every filter is served by an index of 0007.
  */
-import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import { type ExpressionBuilder, type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { CategoryId, JobId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../database.js';
 import type { BudgetKind, CategoriesTable, JobStatus, JobsTable } from '../tables/marketplace.table.js';
@@ -84,6 +84,39 @@ export function insertJob(db: Db, job: NewJob): Promise<JobRow> {
 
 export function findJob(db: Db, id: JobId): Promise<JobRow | undefined> {
   return db.selectFrom('jobs').select(JOB_COLUMNS).where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * When the hirer of the job in the outer query was locked (null while not locked), as a scalar
+ * subquery: PostgreSQL runs it per job row that passed the other filters, a lookup by primary key.
+ * As `not exists (…)` the planner turned it into an anti-join that read all of `jobs` (a hash of
+ * the locked users, a sequential scan of jobs) instead of walking a jobs index to the page's end.
+ */
+const hirerLockedAtOf = (eb: ExpressionBuilder<Database, 'jobs'>) =>
+  eb.selectFrom('users').select('users.locked_at').whereRef('users.id', '=', 'jobs.hirer_id');
+
+/** The job, with whether its hirer's account is locked (a job page hides such jobs), in one query. */
+export function findJobWithHirerLock(
+  db: Db,
+  id: JobId,
+): Promise<(JobRow & { readonly hirer_locked: boolean }) | undefined> {
+  return db
+    .selectFrom('jobs')
+    .select(JOB_COLUMNS)
+    .select((eb) => eb(hirerLockedAtOf(eb), 'is not', null).$castTo<boolean>().as('hirer_locked'))
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+/** Whether `userId` is a party (hirer or worker) of the contract on the job, if it has one. */
+export async function isContractPartyOfJob(db: Db, jobId: JobId, userId: UserId): Promise<boolean> {
+  const row = await db
+    .selectFrom('contracts')
+    .select('id')
+    .where('job_id', '=', jobId)
+    .where((eb) => eb.or([eb('hirer_id', '=', userId), eb('worker_id', '=', userId)]))
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /** Those of `ids` that are still open, oldest first (the live job board reads a relay batch at once). */
@@ -210,7 +243,8 @@ export type JobSearchRow = JobRow & { readonly rank: number };
 
 /**
  * Up to `limit` jobs (the caller asks one more than a page, to know whether there is a next one),
- * newest first or by relevance (ts_rank, then newest). Relevance without text is newest.
+ * newest first or by relevance (ts_rank, then newest). Relevance without text is newest. Jobs of
+ * locked hirers are left out.
  */
 export function searchJobs(db: Db, search: JobSearch): Promise<JobSearchRow[]> {
   const tsquery =
@@ -229,6 +263,8 @@ export function searchJobs(db: Db, search: JobSearch): Promise<JobSearchRow[]> {
   if (search.budgetMax !== undefined) query = query.where('budget_amount', '<=', search.budgetMax.toString());
   if (search.remote !== undefined) query = query.where('remote', '=', search.remote);
   if (search.hirerId !== undefined) query = query.where('hirer_id', '=', search.hirerId);
+  // A locked hirer's jobs are gone with their profile (found by nobody, admins included).
+  query = query.where((eb) => eb(hirerLockedAtOf(eb), 'is', null));
   if (search.location !== undefined) {
     const escaped = search.location.replace(/[\\%_]/g, (c) => `\\${c}`);
     query = query.where('location', 'ilike', `%${escaped}%`);

@@ -12,7 +12,9 @@ import {
   countBidsOfJob,
   findCategory,
   findJob,
+  findJobWithHirerLock,
   insertJob,
+  isContractPartyOfJob,
   type JobCursor,
   type JobPatch,
   type JobRow,
@@ -265,11 +267,28 @@ export interface JobWithBidCount {
   readonly bidCount: number;
 }
 
-/** GET /v1/jobs/:id. Jobs are public: any signed-in user sees any job. Bids: `bids.ts`. */
-export async function getJob(deps: Pick<MarketplaceDeps, 'db'>, jobId: JobId): Promise<JobWithBidCount> {
-  const job = await findJob(deps.db, jobId);
+/**
+ * GET /v1/jobs/:id. Jobs are public: any signed-in user sees any job, except a locked hirer's,
+ * which is gone with their profile (404, as unknown) for all but admins and the parties of the
+ * contract on it: the worker hired for it keeps the job's page, the description of the work their
+ * contract is about (the contract itself holds only the title). Bids: `bids.ts`.
+ */
+export async function getJob(
+  deps: Pick<MarketplaceDeps, 'db'>,
+  actor: Actor,
+  jobId: JobId,
+): Promise<JobWithBidCount> {
+  const job = await findJobWithHirerLock(deps.db, jobId);
   if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
-  return { job: toJob(job), bidCount: await countBidsOfJob(deps.db, jobId) };
+  const { hirer_locked: hirerLocked, ...row } = job;
+  if (
+    hirerLocked &&
+    !actor.roles.includes('admin') &&
+    !(await isContractPartyOfJob(deps.db, jobId, actor.userId))
+  ) {
+    throw new AppError('NOT_FOUND', 'no such job');
+  }
+  return { job: toJob(row), bidCount: await countBidsOfJob(deps.db, jobId) };
 }
 
 export interface JobQuery {
@@ -318,7 +337,10 @@ function decodeJobCursor(cursor: string | undefined, sort: JobSort): JobCursor |
   return { ...base, rank };
 }
 
-/** GET /v1/jobs: full text + filters, newest first or by relevance, keyset cursor pages. */
+/**
+ * GET /v1/jobs: full text + filters, newest first or by relevance, keyset cursor pages. Jobs of
+ * locked hirers are left out (for everyone: an admin reads one by id).
+ */
 export async function searchJobs(deps: Pick<MarketplaceDeps, 'db'>, query: JobQuery): Promise<JobPage> {
   const text = query.text?.trim() || undefined;
   const sort: JobSort = query.sort ?? (text === undefined ? 'newest' : 'relevance');

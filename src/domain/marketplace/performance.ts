@@ -15,10 +15,19 @@
  *   units of the platform currency. Resolved contracts are NOT included: their split (toWorker /
  *   toHirer) lives in the ledger and the transition log, not in `contracts.amount`, and counting the
  *   whole amount would overstate both sides. Fees are not subtracted (the escrow amount is shown).
+ *
+ * Who sees what (`performanceAsSeenBy`): the money totals only the user themself and admins. Bid
+ * and contract amounts are private to the two parties and admins, and a total is a sum of them: a
+ * hirer with one completed contract would show its amount to everyone, and a total read before and
+ * after a contract ends gives that contract's amount. Everyone else gets the counts and rates.
+ * `inProgressContracts` stays public: it carries no amount, a hirer's running contracts are public
+ * already (their jobs `in_progress` in the job search), and a worker's current load is what a hirer
+ * choosing between workers wants to know (marketplaces show "jobs in progress" on profiles).
  */
 import type { UserId } from '../../../protocol/src/ids.js';
 import { type ContractFigures, contractFiguresOf } from '../../db/repositories/performance.repo.js';
 import type { MarketplaceDeps } from './jobs.js';
+import type { Actor } from './rules.js';
 
 export interface UserPerformance {
   readonly contracts: number;
@@ -50,6 +59,23 @@ export function toPerformance(figures: ContractFigures): UserPerformance {
     totalEarned: Number(figures.earned),
     totalSpent: Number(figures.spent),
   };
+}
+
+/** The figures without the money totals: what a profile shows to anyone but its user and admins. */
+export type PublicPerformance = Omit<UserPerformance, 'totalEarned' | 'totalSpent'>;
+
+/**
+ * The figures of `subject` as `viewer` may see them: all of them for the user themself and for
+ * admins; without `totalEarned` and `totalSpent` for everyone else (see the header).
+ */
+export function performanceAsSeenBy(
+  figures: UserPerformance,
+  subject: UserId,
+  viewer: Actor,
+): UserPerformance | PublicPerformance {
+  if (viewer.userId === subject || viewer.roles.includes('admin')) return figures;
+  const { totalEarned: _earned, totalSpent: _spent, ...shown } = figures;
+  return shown;
 }
 
 export async function userPerformance(

@@ -6,7 +6,7 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
-import type { RatingSummary, UserPerformance } from '../../../protocol/src/rest/reviews.js';
+import type { RatingSummary } from '../../../protocol/src/rest/reviews.js';
 import type {
   Contact,
   Me,
@@ -32,8 +32,9 @@ import {
 import type { Bus } from '../../platform/bus/bus.js';
 import { CONTACT_REMOVED_TOPIC } from '../../platform/bus/topics.js';
 import { AppError } from '../../platform/errors.js';
-import { userPerformance } from '../marketplace/performance.js';
+import { performanceAsSeenBy, type UserPerformance, userPerformance } from '../marketplace/performance.js';
 import { ratingSummaries, ratingSummary } from '../marketplace/reviews.js';
+import type { Actor } from '../marketplace/rules.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { toMe, toPublicUser } from './dto.js';
 import { createBatchedReader } from './user-reader.js';
@@ -163,9 +164,11 @@ export function createUserService(deps: {
 
     /**
      * The public profile with its rating summary and contract figures (issue 12 §5–6); presence and
-     * last-seen only for the user themself and mutual contacts.
+     * last-seen only for the user themself and mutual contacts; the money totals of the figures only
+     * for the user themself and admins (performance.ts: amounts are the parties' own).
      */
-    async getUser(viewer: UserId, id: UserId): Promise<UserProfile> {
+    async getUser(caller: Actor, id: UserId): Promise<UserProfile> {
+      const viewer = caller.userId;
       // All four reads at once (they need only the ids): one wait for the database instead of three
       // in a row. A missing or locked user is still NOT_FOUND; its other reads were only wasted.
       const [user, rating, performance, mutual] = await Promise.all([
@@ -179,7 +182,7 @@ export function createUserService(deps: {
       const profile = {
         ...toPublicUser(user),
         rating: rating ?? ratingSummary(undefined),
-        performance,
+        performance: performanceAsSeenBy(performance, id, caller),
       };
       if (mutual !== true) return profile;
       const [online] = await deps.isOnline([id]);

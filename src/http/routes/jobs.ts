@@ -132,6 +132,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
       operationId: 'searchJobs',
       tags: ['jobs'],
       summary: 'Search jobs: full text and filters, newest first or by relevance, cursor pages',
+      description: 'Jobs of locked hirers are left out.',
       querystring: JobSearchQuery,
       response: { 200: JobPage, ...errors },
     },
@@ -187,12 +188,14 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
       operationId: 'getJob',
       tags: ['jobs'],
       summary: 'A job with its bid count; its hirer also sees the bids',
+      description:
+        "A locked hirer's job is 404, as an unknown one, for everyone but admins and the parties of the contract on it (the hired worker keeps the job their contract is about).",
       params: JobIdParams,
       response: { 200: JobDetail, ...errors },
     },
     handler: async (request) => {
       const actor = principalOf(request);
-      const { job, bidCount } = await getJob(m, request.params.id);
+      const { job, bidCount } = await getJob(m, actor, request.params.id);
       const seesBids = job.hirerId === actor.userId || actor.roles.includes('admin');
       const bids = seesBids
         ? (await bidsOfJob(m, actor, job.id, { limit: 100 })).data.map(bidBody)

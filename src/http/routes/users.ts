@@ -73,11 +73,11 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
       operationId: 'getUser',
       summary: "A user's public profile (no email); presence only for mutual contacts",
       description:
-        '`presence` (status and lastSeenAt) is included only when you and the user added each other as contacts, or for yourself.',
+        '`presence` (status and lastSeenAt) is included only when you and the user added each other as contacts, or for yourself. The money totals of `performance` (`totalEarned`, `totalSpent`) only in your own profile (and to admins): contract amounts are private to their two parties.',
       params: UserIdParams,
       response: { 200: UserProfile, ...errors },
     },
-    handler: async (request) => users.getUser(principalOf(request).userId, request.params.id),
+    handler: async (request) => users.getUser(principalOf(request), request.params.id),
   });
 
   r.get('/v1/me/contacts', {
