@@ -20,7 +20,7 @@ import {
   ServerPushType,
 } from './frames.js';
 import { findJsonProblem, MAX_JSON_DEPTH, MAX_WIRE_DEPTH } from './json-value.js';
-import { findMsgpackProblem } from './msgpack-scan.js';
+import { scanMsgpack } from './msgpack-scan.js';
 import { Encoding } from './version.js';
 
 /** The error codes decoding can produce; each is the `code` of the `error` reply to send. */
@@ -92,6 +92,17 @@ export function createCodec(): Codec {
     int64AsType: 'number',
     copyBuffers: true,
   });
+  // MUST decode a map with a key `__proto__` with this one: msgpackr's object decoding renames that
+  // key to `__proto_`, and the frame would be validated (and stored) other than sent. Maps keep every
+  // key; `mapsToObjects` rebuilds them as null-prototype objects, where `__proto__` is an ordinary
+  // key that the JSON-value check then refuses by its path, as on json connections. Only frames the
+  // scan flags take this slower path.
+  const faithfulPackr = new Packr({
+    useRecords: false,
+    mapsAsObjects: false,
+    int64AsType: 'number',
+    copyBuffers: true,
+  });
 
   function encode(frame: AnyFrame, encoding: typeof Encoding.MSGPACK): Uint8Array;
   function encode(frame: AnyFrame, encoding: typeof Encoding.JSON): string;
@@ -101,10 +112,12 @@ export function createCodec(): Codec {
     return packr.pack(toWireValue(frame, true));
   }
 
+  /** `keepProtoKeys`: decode a msgpack key `__proto__` as such (for validate to refuse), not renamed. */
   function decodeValue(
     data: WireData,
     encoding: Encoding,
     maxDepth: number,
+    keepProtoKeys: boolean,
   ): { ok: true; value: unknown } | DecodeFailure {
     if (encoding === Encoding.JSON) {
       if (typeof data !== 'string') return badFrame('binary frame on a json connection: send text frames');
@@ -119,10 +132,14 @@ export function createCodec(): Codec {
     if (bytes.length === 0) return badFrame('empty frame');
     // Checked before msgpackr sees the bytes: it would build BigInts, Dates and records from
     // extension types and recurse once per nesting level.
-    const problem = findMsgpackProblem(bytes, maxDepth);
-    if (problem !== undefined) return badFrame(problem);
+    const scan = scanMsgpack(bytes, maxDepth);
+    if (scan.problem !== undefined) return badFrame(scan.problem);
     try {
-      return { ok: true, value: packr.unpack(bytes) };
+      return {
+        ok: true,
+        value:
+          scan.protoKey && keepProtoKeys ? mapsToObjects(faithfulPackr.unpack(bytes)) : packr.unpack(bytes),
+      };
     } catch {
       // Truncated input, trailing bytes, reserved types and stack overflows from nesting all land here.
       return badFrame('frame is not a single valid MessagePack value');
@@ -132,14 +149,16 @@ export function createCodec(): Codec {
   return {
     encode,
     decodeClient(data, encoding) {
-      const decoded = decodeValue(data, encoding, MAX_JSON_DEPTH);
+      const decoded = decodeValue(data, encoding, MAX_JSON_DEPTH, true);
       if (!decoded.ok) return decoded;
-      return validate(decoded.value, clientTypes, ClientFrame, MAX_JSON_DEPTH);
+      return validate(decoded.value, clientTypes, ClientFrame, MAX_JSON_DEPTH, false);
     },
     decodeServer(data, encoding) {
-      const decoded = decodeValue(data, encoding, MAX_WIRE_DEPTH);
+      // Server frames are read as before, `__proto__` keys allowed (msgpackr renames them): no input
+      // can store one any more, and a reader must never choke on data stored earlier.
+      const decoded = decodeValue(data, encoding, MAX_WIRE_DEPTH, false);
       if (!decoded.ok) return decoded;
-      return validate(decoded.value, serverTypes, ServerFrame, MAX_WIRE_DEPTH);
+      return validate(decoded.value, serverTypes, ServerFrame, MAX_WIRE_DEPTH, true);
     },
   };
 }
@@ -165,6 +184,7 @@ function validate<F>(
   knownTypes: ReadonlySet<string>,
   schema: z.ZodType<F>,
   maxDepth: number,
+  allowProtoKey: boolean,
 ): DecodeResult<F> {
   if (!isPlainObject(value)) return badFrame('frame is not an envelope object {t, id?, d?}');
   const rawId = value.id;
@@ -191,7 +211,7 @@ function validate<F>(
   }
   // Every value of a frame is plain JSON within the depth cap before any schema (or anything that
   // recurses) looks at it: no bytes, no non-finite numbers, no unpaired surrogate or U+0000.
-  const problem = findJsonProblem(value, { maxDepth });
+  const problem = findJsonProblem(value, { maxDepth, allowProtoKey });
   if (problem !== undefined) {
     return withId(
       {
@@ -221,6 +241,20 @@ function validate<F>(
     },
     id,
   );
+}
+
+/**
+ * A value decoded with maps as Maps, rebuilt with null-prototype objects (string keys only: the
+ * scan refuses others), so that a key `__proto__` is an own key. Nesting is within the scan's cap.
+ */
+function mapsToObjects(value: unknown): unknown {
+  if (value instanceof Map) {
+    const out: Record<string, unknown> = Object.create(null);
+    for (const [key, item] of value) out[key as string] = mapsToObjects(item);
+    return out;
+  }
+  if (Array.isArray(value)) return value.map(mapsToObjects);
+  return value;
 }
 
 function isRequestId(value: unknown): value is RequestId {

@@ -180,6 +180,16 @@ export const RoomJoinPayload = z.strictObject({
   ),
 });
 export const RoomLeavePayload = z.strictObject({ roomId: RoomId });
+/**
+ * What the platform's own room messages (a job room's contract events) carry and clients do not
+ * send: `meta.system` (clients show a message with a string `meta.system` as a system line) and a
+ * `clientMsgId` starting with `system.`. The platform writes those messages itself, without this
+ * schema; a client `room.send` with either is a VALIDATION_FAILED, so no member can forge one.
+ */
+export const RESERVED_META_KEY = 'system';
+/** See RESERVED_META_KEY. */
+export const RESERVED_CLIENT_MSG_ID_PREFIX = 'system.';
+
 /** `room.send`: acknowledged with its seq only once the message is durable. */
 export const RoomSendPayload = z.strictObject({
   roomId: RoomId,
@@ -187,11 +197,25 @@ export const RoomSendPayload = z.strictObject({
     .string()
     .min(1)
     .max(64)
+    .refine((id) => !id.startsWith(RESERVED_CLIENT_MSG_ID_PREFIX), {
+      error: `must not start with "${RESERVED_CLIENT_MSG_ID_PREFIX}" (reserved for the platform's messages)`,
+    })
     .describe(
-      'Chosen by the client, unique per sender and room: resending it returns the first seq and stores nothing new.',
+      `Chosen by the client, unique per sender and room: resending it returns the first seq and stores nothing new. Must not start with "${RESERVED_CLIENT_MSG_ID_PREFIX}" (reserved for the platform's messages).`,
     ),
   body: StorableText.max(MAX_BODY_CHARS),
-  meta: RoomMeta.optional(),
+  meta: RoomMeta.superRefine((meta, ctx) => {
+    if (Object.hasOwn(meta, RESERVED_META_KEY))
+      ctx.addIssue({
+        code: 'custom',
+        path: [RESERVED_META_KEY],
+        message: `the key "${RESERVED_META_KEY}" is reserved for the platform's messages`,
+      });
+  })
+    .describe(
+      `Optional JSON object attached to a message: at most ${MAX_META_CHARS} characters as JSON, ${MAX_META_DEPTH} levels deep, well-formed strings without U+0000, no key "__proto__" at any level; the top-level key "${RESERVED_META_KEY}" is reserved for the platform's messages.`,
+    )
+    .optional(),
 });
 export const RoomHistoryPayload = z.strictObject({
   roomId: RoomId,
@@ -287,11 +311,13 @@ export const MAX_WATCH_SKILLS = 30;
 export const JobsWatchPayload = z.strictObject({
   categoryId: CategoryId.optional().describe('Only jobs of this category; absent: every category.'),
   skills: z
-    .array(z.string().min(1).max(50))
+    // Not blank: normalisation drops a blank skill, and a filter left without skills means "any",
+    // so `["  "]` would widen the watch to every job instead of narrowing it.
+    .array(z.string().min(1).max(50).regex(/\S/u, { error: 'must not be blank (whitespace only)' }))
     .max(MAX_WATCH_SKILLS)
     .optional()
     .describe(
-      `Up to ${MAX_WATCH_SKILLS} skills of 1 to 50 characters; a job matches when it asks for at least one. Absent or empty: any skills.`,
+      `Up to ${MAX_WATCH_SKILLS} skills of 1 to 50 characters, each with a character other than whitespace; a job matches when it asks for at least one. Absent or empty: any skills.`,
     ),
 });
 export type JobsWatchPayload = z.infer<typeof JobsWatchPayload>;

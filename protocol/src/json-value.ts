@@ -7,7 +7,12 @@
  *
  * Why each rule: a BigInt, a Date or bytes make JSON.stringify or the msgpack encoder throw; a lone
  * UTF-16 surrogate or U+0000 makes PostgreSQL refuse the whole statement (text and jsonb); depth is
- * the recursion every later encoder and JSON.stringify performs.
+ * the recursion every later encoder and JSON.stringify performs. A key `__proto__` (unless
+ * `allowProtoKey`) does not survive JavaScript: an assignment `copy[key] = value` (as zod's
+ * `z.record` makes its copy) sets the copy's prototype instead of adding a key, and msgpackr renames
+ * it to `__proto_`, so the data would be stored other than sent (or not at all); it is refused by
+ * its path instead.
+ * `constructor`, `prototype`, `toJSON` and the like are ordinary own keys and stay allowed.
  */
 
 /** Deepest nesting of objects and arrays in a frame or body, the frame envelope included. */
@@ -31,7 +36,19 @@ export interface JsonCheckOptions {
   readonly maxDepth?: number;
   /** Stop after this many values (objects, arrays and leaves) are visited. Default unlimited. */
   readonly maxNodes?: number;
+  /**
+   * Accept object keys named `__proto__`. Default false: input from outside (client frames, REST
+   * input, `room.send` meta) is refused. Only the SDK reading server frames passes true, so that
+   * whatever a server sends stays readable (the SDK's msgpack decoder renames the key harmlessly).
+   */
+  readonly allowProtoKey?: boolean;
 }
+
+/** The one object key JavaScript does not keep as a key when assigned (see the module comment). */
+export const PROTO_KEY = '__proto__';
+
+/** Why a `__proto__` key is refused. */
+export const PROTO_KEY_MESSAGE = 'the key "__proto__" is not allowed';
 
 interface Pending {
   readonly value: unknown;
@@ -50,6 +67,7 @@ const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 export function findJsonProblem(value: unknown, options: JsonCheckOptions = {}): JsonProblem | undefined {
   const maxDepth = options.maxDepth ?? MAX_JSON_DEPTH;
   const maxNodes = options.maxNodes ?? Number.POSITIVE_INFINITY;
+  const allowProtoKey = options.allowProtoKey ?? false;
   const queue: Pending[] = [{ value, parent: -1, key: '', depth: 0 }];
   const pathOf = (index: number, extra?: string): string => {
     const parts: (string | number)[] = extra === undefined ? [] : [extra];
@@ -74,6 +92,8 @@ export function findJsonProblem(value: unknown, options: JsonCheckOptions = {}):
     for (const key of Object.keys(current)) {
       const keyProblem = stringProblem(key);
       if (keyProblem !== undefined) return { path: pathOf(index, key), message: `key ${keyProblem}` };
+      if (key === PROTO_KEY && !allowProtoKey)
+        return { path: pathOf(index, key), message: PROTO_KEY_MESSAGE };
       queue.push({ value: (current as Record<string, unknown>)[key], parent: index, key, depth });
     }
   }

@@ -105,17 +105,24 @@ export const JobDetail = Job.extend({
 export const JobPage = page(Job).meta({ id: 'JobPage' });
 export const BidPage = page(Bid).meta({ id: 'BidPage' });
 
-/** Comma-separated list in a query string (`skills=react,node`). */
-export const csv = <T extends z.ZodType<string, string>>(item: T) =>
+/**
+ * Comma-separated list in a query string (`skills=react,node`); an empty value is an empty list.
+ * Blank items (`a,,b`, `a, `) are dropped, unless `blankItems: 'refuse'`: then each is handed to
+ * `item` as `""`, which refuses it by its index. Refuse them where an empty list widens the filter
+ * (a skill filter of only blanks would otherwise match every job).
+ */
+export const csv = <T extends z.ZodType<string, string>>(
+  item: T,
+  { blankItems = 'drop' }: { readonly blankItems?: 'drop' | 'refuse' } = {},
+) =>
   z
     .string()
     .max(2000)
-    .transform((value) =>
-      value
-        .split(',')
-        .map((part) => part.trim())
-        .filter((part) => part !== ''),
-    )
+    .transform((value) => {
+      if (value === '') return [];
+      const parts = value.split(',').map((part) => part.trim());
+      return blankItems === 'refuse' ? parts : parts.filter((part) => part !== '');
+    })
     .pipe(z.array(item).max(30));
 
 const queryAmount = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -129,7 +136,11 @@ export const JobSearchQuery = z.strictObject({
     .optional()
     .describe('Full text over title, skills and description (web search syntax: "quoted phrase", -not, or).'),
   categoryId: CategoryId.optional(),
-  skills: csv(Skill).optional().describe('Comma-separated; jobs asking for all of them.'),
+  skills: csv(Skill, { blankItems: 'refuse' })
+    .optional()
+    .describe(
+      'Comma-separated; jobs asking for all of them. A blank skill is refused; an empty value: any skills.',
+    ),
   budgetMin: queryAmount.optional(),
   budgetMax: queryAmount.optional(),
   budgetKind: BudgetKind.optional(),
