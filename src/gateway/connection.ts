@@ -35,6 +35,11 @@ export interface ConnectionEnvironment {
   readonly now: () => number;
   /** Rate buckets carried from a user's closed connections to their next one (absent: each starts full). */
   readonly buckets?: BucketCarry;
+  /**
+   * Whether the node's event loop was just held (loop-stalls.ts): frames refused RATE_LIMITED then
+   * piled up behind the stall, and are not counted as strikes (absent: always counted).
+   */
+  readonly recentlyStalled?: () => boolean;
   /** Runs a valid frame; the returned promise settles with the reply payload (or rejects with AppError). */
   readonly dispatch: (connection: Connection, frame: ClientFrame) => Promise<unknown>;
   /** Maps an error thrown by a handler to the code and message sent back. */
@@ -171,7 +176,12 @@ export class Connection implements SocketHandler {
             },
           },
         });
-        this.strike(CloseCode.POLICY_VIOLATION, 'rate limit exceeded repeatedly');
+        // Refused all the same (the server never runs more than the rate); but frames that queued
+        // behind a stall of this node were sent at an honest pace, and closing that client 1008
+        // would tell it never to reconnect.
+        if (this.env.recentlyStalled?.() !== true) {
+          this.strike(CloseCode.POLICY_VIOLATION, 'rate limit exceeded repeatedly');
+        }
         return;
       }
       // A handler that throws synchronously is treated like one that rejects.

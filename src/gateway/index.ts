@@ -48,6 +48,7 @@ import { registerFastifyWebSocket } from './fastify-ws.js';
 import { createHandlers, dispatchThrough } from './handlers.js';
 import { BACKPRESSURE_SWEEP_SLICES, createHub } from './hub.js';
 import { createJobBoard } from './job-board.js';
+import { watchLoopStalls } from './loop-stalls.js';
 import { createNodePresence, createSocketPresence } from './node-presence.js';
 import { createRoomAccess } from './room-access.js';
 import { createRoomJoins } from './room-joins.js';
@@ -327,12 +328,14 @@ export function createGateway(deps: GatewayDeps) {
     return { code: 'INTERNAL', message: 'internal error' };
   };
   const dispatchTo = dispatchThrough(handlers);
+  const loopStalls = watchLoopStalls(systemTimers, elapsedMs);
   const environment = {
     codec,
     limits,
     log,
     now: elapsedMs,
     buckets: createBucketCarry(limits, elapsedMs),
+    recentlyStalled: loopStalls.recentlyStalled,
     // A request's trace id (connection and frame id) follows what it causes: outbox events, tasks, logs.
     dispatch: (connection: Connection, frame: ClientFrame) =>
       withTrace(`ws.${connection.id}.${frame.id ?? '-'}`, () => dispatchTo(connection, frame)),
@@ -515,6 +518,7 @@ export function createGateway(deps: GatewayDeps) {
         run: async () => {
           uwsListener?.stopListening();
           stopSweeps();
+          loopStalls.stop();
           // Rooms leave first: this node owns nothing from here on (its actors hand off, forwarded
           // requests are refused ROOM_MOVED and resent), and other nodes stop choosing it as soon
           // as they read the lapsed lease, instead of after the whole drain.
