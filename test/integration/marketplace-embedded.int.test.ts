@@ -18,9 +18,20 @@ import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { runShutdown } from '../../src/platform/shutdown.js';
 import { captureLogs, sharedRedisUrl, testConfig, uniqueRedisPrefix } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { type RedisServer, startRedisServer } from '../support/servers.js';
 import { openSocket, type TestSocket } from '../support/ws-client.js';
 
 type Json = Record<string, unknown>;
+
+/** Polls `read` until `done`; a database that stopped answering fails here instead of hanging. */
+const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, what: string) => {
+  for (let i = 0; i < 200; i++) {
+    const value = await read();
+    if (done(value)) return value;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
 
 describe('the marketplace on the embedded database', () => {
   const logs = captureLogs();
@@ -57,15 +68,6 @@ describe('the marketplace on the embedded database', () => {
       headers: { 'idempotency-key': randomUUID(), ...headers },
       ...(body === undefined ? {} : { body }),
     });
-  /** Polls `read` until `done`; a database that stopped answering fails here instead of hanging. */
-  const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, what: string) => {
-    for (let i = 0; i < 200; i++) {
-      const value = await read();
-      if (done(value)) return value;
-      await sleep(50);
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  };
   const wallet = async (user: Registered) =>
     (await api.get<{ available: number }>('/v1/wallet', user.accessToken)).body.available;
 
@@ -149,4 +151,84 @@ describe('the marketplace on the embedded database', () => {
     for (const line of lines.body.data) expect(line.transactionId).toMatch(/^[1-9][0-9]*$/);
     expect((await api.get('/health/ready')).status).toBe(200);
   }, 90_000);
+});
+
+describe('the embedded database while Redis is stalled', () => {
+  const logs = captureLogs();
+  let dataDir: string;
+  let redis: RedisServer;
+  let node: RunningNode;
+  let api: ReturnType<typeof httpClient>;
+  const freeze = () => process.kill(redis.process().pid as number, 'SIGSTOP');
+  const thaw = () => process.kill(redis.process().pid as number, 'SIGCONT');
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'gigwire-embedded-stall-'));
+    redis = await startRedisServer(join(dataDir, 'redis'));
+    node = await startNode(
+      testConfig({
+        DATA_DIR: dataDir,
+        REDIS_URL: redis.url,
+        REDIS_COMMAND_TIMEOUT_MS: '300',
+        OUTBOX_POLL_MS: '20',
+        LEDGER_AUDIT_INTERVAL_S: '0',
+      }),
+      logs.log,
+      { pid: process.pid },
+    );
+    api = httpClient(node.baseUrl);
+  }, 60_000);
+
+  afterAll(async () => {
+    thaw();
+    if (node !== undefined) await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
+    await redis?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('answers requests that need only the database while the outbox relay waits for Redis', async () => {
+    const hirer = await registerUser(api, { roles: ['hirer'] });
+    const categories = await api.get<{ data: { id: string }[] }>('/v1/categories', hirer.accessToken);
+    const postJob = (title: string) =>
+      api.post<Json>(
+        '/v1/jobs',
+        {
+          title,
+          description: 'Two pages.',
+          categoryId: categories.body.data[0]?.id,
+          skills: ['copy'],
+          budget: { kind: 'fixed', amount: 3_000, currency: 'USD' },
+          remote: true,
+        },
+        hirer.accessToken,
+      );
+    const worker = await registerUser(api, { roles: ['worker'] });
+    const job = await postJob('Flyer text');
+    expect(job.status).toBe(201);
+    freeze();
+    try {
+      // The bid's event waits in the outbox: the relay's enqueue of the hirer's notification task
+      // waits for Redis. Before, the relay held the embedded database's one connection in a
+      // transaction meanwhile, and every request after it waited as long as Redis did.
+      const bid = await api.call<Json>('POST', `/v1/jobs/${job.body.id}/bids`, {
+        token: worker.accessToken,
+        headers: { 'idempotency-key': randomUUID() },
+        body: { amount: 2_500, deliveryDays: 2, coverLetter: 'Gladly.' },
+      });
+      expect(bid.status).toBe(201);
+      await sleep(500);
+      for (let i = 0; i < 3; i++) {
+        const read = await api.get<Json>(`/v1/jobs/${job.body.id}`, hirer.accessToken);
+        expect(read.status).toBe(200);
+      }
+    } finally {
+      thaw();
+    }
+    // Redis is back: the relay publishes the event (the job's outbox row is marked).
+    await until(
+      async () => (await api.get('/health/ready')).status,
+      (status) => status === 200,
+      'readiness after Redis came back',
+    );
+  }, 60_000);
 });

@@ -1,8 +1,9 @@
 /**
- * The outbox relay outlives a failed batch: a batch whose transaction fails (a dropped connection,
- * PostgreSQL restarting) is retried by the next poll and every event is still published. Real
- * PostgreSQL and Redis; the database handle is wrapped only to make one chosen transaction fail,
- * as a connection reset would.
+ * The outbox relay outlives a failed batch: a batch whose mark as published fails (a dropped
+ * connection, PostgreSQL restarting) after its tasks were enqueued is done again by the next poll
+ * (the same task ids: nothing runs twice) and every event is still published. Real PostgreSQL and
+ * Redis; the database handle is wrapped only to make one chosen update fail, as a connection reset
+ * would.
  */
 import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
@@ -21,25 +22,24 @@ import {
   uniqueRedisPrefix,
 } from '../support/context.js';
 
-/** The real database, except that the next `failures` transactions fail before they start. */
-function failingTransactions(db: Kysely<Database>, failures: { left: number }): Kysely<Database> {
+/**
+ * The real database, except that the next `failures` updates (the relay's mark of a batch as
+ * published) fail before they reach it, as a dropped connection would.
+ */
+function failingUpdates(db: Kysely<Database>, failures: { left: number }): Kysely<Database> {
   return new Proxy(db, {
     get(target, property, receiver) {
-      if (property !== 'transaction') return Reflect.get(target, property, receiver);
-      return () => {
-        const builder = target.transaction();
-        return new Proxy(builder, {
-          get(inner, name, innerReceiver) {
-            if (name !== 'execute') return Reflect.get(inner, name, innerReceiver);
-            return (work: Parameters<typeof builder.execute>[0]) => {
-              if (failures.left > 0) {
-                failures.left -= 1;
-                return Promise.reject(new Error('Connection terminated unexpectedly'));
-              }
-              return builder.execute(work);
-            };
-          },
-        });
+      if (property !== 'updateTable') {
+        // Methods run on the real handle (Kysely keeps its state in private fields).
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return (...args: Parameters<typeof target.updateTable>) => {
+        if (failures.left > 0) {
+          failures.left -= 1;
+          throw new Error('Connection terminated unexpectedly');
+        }
+        return target.updateTable(...args);
       };
     },
   });
@@ -72,7 +72,7 @@ describe('outbox relay after a failed batch', () => {
   it('publishes every event once the database answers again', async () => {
     const failures = { left: 1 };
     const relay = startOutboxRelay({
-      db: failingTransactions(handle.db, failures),
+      db: failingUpdates(handle.db, failures),
       taskQueue: tasks,
       clock: systemClock,
       log: logs.log,

@@ -24,25 +24,32 @@ export async function insertOutboxEvent(
   return row.id;
 }
 
-/**
- * Claims up to `limit` unpublished events for this transaction. SKIP LOCKED lets several relays
- * (one per worker process) share the outbox without handing the same event to two of them.
- */
-export function claimUnpublishedEvents(trx: Transaction<Database>, limit: number): Promise<OutboxEventRow[]> {
-  return trx
+/** The oldest unpublished events, up to `limit`. Read without a lock: see the relay. */
+export function unpublishedEvents(db: Db, limit: number): Promise<OutboxEventRow[]> {
+  return db
     .selectFrom('outbox_events')
     .selectAll()
     .where('published_at', 'is', null)
     .orderBy('created_at')
     .limit(limit)
-    .forUpdate()
-    .skipLocked()
     .execute();
 }
 
-export async function markEventsPublished(db: Db, ids: readonly OutboxEventId[], at: Date): Promise<void> {
-  if (ids.length === 0) return;
-  await db.updateTable('outbox_events').set({ published_at: at }).where('id', 'in', ids).execute();
+/** Marks the events published; returns those this call marked (not published meanwhile by another). */
+export async function markEventsPublished(
+  db: Db,
+  ids: readonly OutboxEventId[],
+  at: Date,
+): Promise<Set<OutboxEventId>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db
+    .updateTable('outbox_events')
+    .set({ published_at: at })
+    .where('id', 'in', ids)
+    .where('published_at', 'is', null)
+    .returning('id')
+    .execute();
+  return new Set(rows.map((row) => row.id));
 }
 
 export interface NewEmail {

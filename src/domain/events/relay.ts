@@ -1,21 +1,23 @@
 /**
- * The outbox relay: turns committed events into tasks. It claims unpublished events with
- * FOR UPDATE SKIP LOCKED (several relays share the work), enqueues their tasks with ids derived from
- * the event id, and marks them published in the same transaction. A crash after enqueuing and
- * before the commit re-enqueues the same ids next time, which BullMQ ignores: nothing is lost and
- * nothing runs twice.
+ * The outbox relay: turns committed events into tasks. It reads the oldest unpublished events,
+ * enqueues their tasks with ids derived from the event id, and then marks them published. Nothing
+ * is held open meanwhile: no transaction waits on Redis (on the embedded database, whose single
+ * connection every request shares, a stalled Redis held that way stopped the whole node), so a
+ * relay stuck on Redis delays only its own work. The same event enqueued twice — a crash before the
+ * mark, or two relays (one per worker process) reading the same events — gets the same task ids,
+ * which BullMQ ignores: nothing is lost and nothing runs twice.
  *
- * With a bus, each committed batch is then announced for live pushes (live.ts: `market` to the
- * users a marketplace event names, `job.posted` to matching job boards) — at most once, after the
- * commit, and never failing the relay.
+ * With a bus, each batch is then announced for live pushes (live.ts: `market` to the users a
+ * marketplace event names, `job.posted` to matching job boards, a contract's room message) — at
+ * most once: only the events this relay marked, and never failing the relay.
  */
 import type { Kysely } from 'kysely';
 import { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import {
-  claimUnpublishedEvents,
   markEventsPublished,
   type OutboxEventRow,
+  unpublishedEvents,
 } from '../../db/repositories/outbox.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import type { Clock } from '../../platform/clock.js';
@@ -121,18 +123,20 @@ export function startOutboxRelay(deps: {
     running = running
       .catch(() => 0)
       .then(async () => {
-        const events = await db.transaction().execute(async (trx) => {
-          const claimed = await claimUnpublishedEvents(trx, BATCH);
-          for (const event of claimed) await dispatch(event, targets);
-          await markEventsPublished(
-            trx,
-            claimed.map((event) => event.id),
-            clock.now(),
+        const events = await unpublishedEvents(db, BATCH);
+        for (const event of events) await dispatch(event, targets);
+        const marked = await markEventsPublished(
+          db,
+          events.map((event) => event.id),
+          clock.now(),
+        );
+        // Live pushes of what this relay marked (at most once; never fails the relay): live.ts.
+        if (deps.bus !== undefined) {
+          await announceLive(
+            { db, bus: deps.bus, log },
+            events.filter((event) => marked.has(event.id)),
           );
-          return claimed;
-        });
-        // Live pushes once the batch is committed (at most once; never fails the relay): live.ts.
-        if (deps.bus !== undefined) await announceLive({ db, bus: deps.bus, log }, events);
+        }
         return events.length;
       });
     return running;
@@ -161,8 +165,8 @@ export function startOutboxRelay(deps: {
       stopped = true;
       if (timer !== undefined) clearTimeout(timer);
       // Bounded: a batch waiting for an unreachable Redis (its enqueue waits for the reconnect)
-      // would hold shutdown to its deadline; its transaction rolls back when the process ends,
-      // and the next relay publishes those events (nothing is lost).
+      // would hold shutdown to its deadline; its events stay unpublished, and the next relay
+      // publishes them (nothing is lost).
       const settled = await Promise.race([
         running.then(
           () => true,
