@@ -4,7 +4,10 @@
  * error; 2 on invalid configuration (one line on stderr naming the variable).
  */
 import cluster from 'node:cluster';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Config, ConfigError, loadProcessConfig } from '../config/index.js';
+import { describeError } from '../platform/describe-error.js';
 import { createLogger, type Logger } from '../platform/logger.js';
 import { runShutdown } from '../platform/shutdown.js';
 import { type RunningNode, startNode } from './start-node.js';
@@ -47,16 +50,31 @@ async function main(): Promise<void> {
   }
 
   // A signal may arrive while parts are still starting: shutdown waits for the start to settle, so
-  // whatever it started (a redis-server child, the database) is always stopped.
-  const starting = startNode(config, log, { pid: process.pid });
+  // whatever it started (a redis-server child, the database) is always stopped. SHUTDOWN_TIMEOUT_MS
+  // counts from the signal, so a start-up that hangs (a database that never answers) cannot hold the
+  // process: at the deadline it exits 1, and the managed redis-server is stopped on exit.
+  const shuttingDown = new AbortController();
+  const starting = startNode(config, log, { pid: process.pid, shutdown: shuttingDown.signal });
   let stopping: Promise<never> | undefined;
   const stop = (reason: string, exitCode: 0 | 1): Promise<never> => {
     stopping ??= (async () => {
       log.info({ reason }, 'shutting down');
-      const node: RunningNode | undefined = await starting.catch(() => undefined);
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      shuttingDown.abort();
+      const node = await Promise.race([
+        starting.catch(() => undefined),
+        sleep(config.shutdownTimeoutMs, 'timeout' as const),
+      ]);
+      if (node === 'timeout') {
+        log.error(
+          { timeoutMs: config.shutdownTimeoutMs, waitingFor: 'start-up' },
+          'shutdown did not finish in time',
+        );
+        process.exit(1);
+      }
       const result = await runShutdown(node?.shutdownSteps ?? [], {
         log,
-        timeoutMs: config.shutdownTimeoutMs,
+        timeoutMs: Math.max(1, deadline - Date.now()),
       });
       process.exit(exitCode === 0 ? result.exitCode : exitCode);
     })();
@@ -86,8 +104,9 @@ async function main(): Promise<void> {
     // startNode already stopped what it had started. One readable line for the person who ran the
     // command; the log line carries the stack.
     log.fatal({ err: error }, 'start failed');
+    const pglite = config.databaseUrl === undefined ? join(config.dataDir, 'pglite') : undefined;
     process.stderr.write(
-      `gigwire: start failed: ${error instanceof Error ? error.message : String(error)}\n`,
+      `gigwire: start failed: ${describeError(error, pglite === undefined ? {} : { dir: pglite })}\n`,
     );
     process.exit(1);
   }

@@ -9,6 +9,7 @@ import { type Config, ConfigError, loadProcessConfig } from '../config/index.js'
 import { createDb } from '../db/create-db.js';
 import type { Database } from '../db/database.js';
 import { lockDataDir } from '../platform/data-dir-lock.js';
+import { describeError } from '../platform/describe-error.js';
 import { createLogger, type Logger } from '../platform/logger.js';
 
 export interface OneShotContext {
@@ -50,8 +51,9 @@ export async function runOneShot(
     }
     process.exitCode = 0;
   } catch (error) {
+    const pglite = config.databaseUrl === undefined ? join(config.dataDir, 'pglite') : undefined;
     process.stderr.write(
-      `gigwire: ${name} failed: ${error instanceof Error ? error.message : String(error)}\n`,
+      `gigwire: ${name} failed: ${describeError(error, pglite === undefined ? {} : { dir: pglite })}\n`,
     );
     process.exitCode = 1;
   } finally {

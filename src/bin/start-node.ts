@@ -73,6 +73,11 @@ export interface RunningNode {
 export interface StartNodeOptions {
   readonly pid: number;
   /**
+   * Aborted when the process begins to shut down (main.ts, on the first signal): from then on the
+   * managed redis-server is never restarted, even before its own stop step runs.
+   */
+  readonly shutdown?: AbortSignal;
+  /**
    * Test seam: wraps the room store the gateway uses (the real one is passed in), e.g. to make
    * the real database refuse a chosen send. Never set in production.
    */
@@ -205,7 +210,12 @@ export async function startNode(
           onInstall: (pkg) => log.info({ package: pkg }, 'installing a missing system package with apt-get'),
         },
       );
-      const managed = await startManagedRedis({ redisServerPath, dir: join(config.dataDir, 'redis'), log });
+      const managed = await startManagedRedis({
+        redisServerPath,
+        dir: join(config.dataDir, 'redis'),
+        log,
+        ...(options.shutdown === undefined ? {} : { shutdown: options.shutdown }),
+      });
       managedRedis = managed;
       started.push({ name: 'stop managed redis-server', run: () => managed.stop() });
     }

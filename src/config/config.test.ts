@@ -157,3 +157,68 @@ describe('payment webhooks in production', () => {
     ).toBe('http://api:3000');
   });
 });
+
+describe('configuration errors never print secrets', () => {
+  it('shows a rejected URL without the password of its user info or credential parameters', () => {
+    const line = problemLine({
+      DATABASE_URL: 'mysql://admin:hunter2-db@db:3306/app',
+      REDIS_URL: 'redis://:hunter2-redis@cache:99999/0',
+      SMTP_URL: 'http://mailer:hunter2-smtp@mail:587',
+      PUBLIC_URL: 'ftp://web:hunter2-public@example.com/?token=hunter2-query&x=1',
+    });
+    for (const secret of ['hunter2-db', 'hunter2-redis', 'hunter2-smtp', 'hunter2-public', 'hunter2-query']) {
+      expect(line).not.toContain(secret);
+    }
+    expect(line).toContain(
+      'DATABASE_URL must be a URL starting with postgres:// or postgresql:// (got "mysql://admin:***@db:3306/app")',
+    );
+    expect(line).toContain('(got "redis://:***@cache:99999/0")');
+    expect(line).toContain('(got "http://mailer:***@mail:587")');
+    expect(line).toContain('(got "ftp://web:***@example.com/?token=***&x=1")');
+  });
+
+  it('hides user info that is not a valid URL, up to the last @', () => {
+    const line = problemLine({ DATABASE_URL: 'postgres://u:p@ss:w@rd@db:port/app' });
+    expect(line).not.toContain('ss:w');
+    expect(line).toContain('(got "postgres://u:***@db:port/app")');
+    expect(problemLine({ REDIS_URL: 'token-only@cache' })).toContain('(got "***@cache")');
+  });
+
+  it('never shows the value of a secret setting', () => {
+    const line = problemLine({
+      ADMIN_EMAIL: 'admin@example.com',
+      ADMIN_PASSWORD: 'short-pw',
+      PAYMENTS_WEBHOOK_SECRETS: 'whsec_bm90LWVub3VnaA==,plain-hunter2',
+      JWT_PRIVATE_KEY: '{"kty":"OKP","crv":"Ed25519","d":"hunter2-private-key"',
+    });
+    for (const secret of ['short-pw', 'bm90LWVub3VnaA', 'plain-hunter2', 'hunter2-private-key']) {
+      expect(line).not.toContain(secret);
+    }
+    expect(line).toContain('ADMIN_PASSWORD must be 10 to 128 characters (value not shown: it is a secret)');
+    expect(line).toContain('PAYMENTS_WEBHOOK_SECRETS must be secrets of the form');
+    expect(line).toContain('JWT_PRIVATE_KEY must be an Ed25519 private JWK as JSON');
+    expect(line.match(/value not shown: it is a secret/g)).toHaveLength(3);
+  });
+
+  it('does not also say ADMIN_EMAIL and ADMIN_PASSWORD must be set together when one was given but refused', () => {
+    const line = problemLine({ ADMIN_EMAIL: 'admin@example.com', ADMIN_PASSWORD: 'short' });
+    expect(line).toBe(
+      'invalid configuration: ADMIN_PASSWORD must be 10 to 128 characters (value not shown: it is a secret)',
+    );
+    expect(
+      problemLine({ ADMIN_EMAIL: 'not-an-email', ADMIN_PASSWORD: 'long enough password' }),
+    ).not.toContain('set together');
+    // Only one of them given is still refused.
+    expect(problemLine({ ADMIN_EMAIL: 'admin@example.com' })).toContain(
+      'ADMIN_EMAIL and ADMIN_PASSWORD must be set together',
+    );
+  });
+
+  it('accepts an Ed25519 private JWK and refuses any other JSON', () => {
+    const jwk = { kty: 'OKP', crv: 'Ed25519', d: 'ZA', x: 'eA', kid: 'k1' };
+    expect(load({ JWT_PRIVATE_KEY: JSON.stringify(jwk) }).jwt.privateKey).toBe(JSON.stringify(jwk));
+    expect(problemLine({ JWT_PRIVATE_KEY: JSON.stringify({ ...jwk, crv: 'P-256' }) })).toContain(
+      'JWT_PRIVATE_KEY must be an Ed25519 private JWK',
+    );
+  });
+});

@@ -157,17 +157,85 @@ const currencyWithCents = z
     }
   });
 
+/**
+ * A private Ed25519 JWK. Checked here so a malformed key stops the start with a message that does
+ * not quote it (JSON.parse errors quote the text they fail on).
+ */
+const ed25519PrivateJwk = z
+  .string()
+  .trim()
+  .refine(
+    (value) => {
+      try {
+        const jwk = JSON.parse(value) as Record<string, unknown> | null;
+        return (
+          typeof jwk === 'object' &&
+          jwk !== null &&
+          jwk.kty === 'OKP' &&
+          jwk.crv === 'Ed25519' &&
+          typeof jwk.d === 'string' &&
+          typeof jwk.x === 'string'
+        );
+      } catch {
+        return false;
+      }
+    },
+    { error: 'must be an Ed25519 private JWK as JSON ({"kty":"OKP","crv":"Ed25519","d":…,"x":…})' },
+  );
+
+/**
+ * How a rejected value may be quoted in the one-line error (which lands in terminals, CI logs and
+ * log collectors): `secret` values are never shown; `url` values are shown without the password of
+ * their user info or the values of query parameters that look like credentials.
+ */
+type Sensitivity = 'secret' | 'url';
+
 interface Setting<S extends z.ZodType> {
   readonly schema: S;
   /** Shown in the README table; `undefined` means "unset unless given". */
   readonly default?: string;
   readonly doc: string;
+  readonly sensitive?: Sensitivity;
 }
-const setting = <S extends z.ZodType>(schema: S, doc: string, defaultValue?: string): Setting<S> => ({
+const setting = <S extends z.ZodType>(
+  schema: S,
+  doc: string,
+  defaultValue?: string,
+  sensitive?: Sensitivity,
+): Setting<S> => ({
   schema,
   doc,
   ...(defaultValue === undefined ? {} : { default: defaultValue }),
+  ...(sensitive === undefined ? {} : { sensitive }),
 });
+
+const CREDENTIAL_QUERY_KEY = /pass|secret|token|key|auth|credential/i;
+
+/**
+ * A URL as it may be printed: `scheme://user:***@host/…`. Works on text that is not a valid URL
+ * too (that is when it gets printed): everything up to the last `@` counts as user info, and a
+ * query parameter whose name looks like a credential loses its value.
+ */
+export function redactUrlCredentials(value: string): string {
+  let shown = value;
+  const at = shown.lastIndexOf('@');
+  if (at !== -1) {
+    const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(shown)?.[0] ?? '';
+    const userInfo = shown.slice(scheme.length, at);
+    const colon = userInfo.indexOf(':');
+    shown = `${scheme}${colon === -1 ? '***' : `${userInfo.slice(0, colon)}:***`}${shown.slice(at)}`;
+  }
+  return shown.replace(/([?&;])([^=&;#]*)=([^&;#]*)/g, (pair, separator: string, key: string) =>
+    CREDENTIAL_QUERY_KEY.test(key) ? `${separator}${key}=***` : pair,
+  );
+}
+
+/** The rejected value as the error line may show it. */
+function shownValue(raw: string | undefined, sensitive: Sensitivity | undefined): string {
+  if (sensitive === 'secret') return 'value not shown: it is a secret';
+  const value = sensitive === 'url' && raw !== undefined ? redactUrlCredentials(raw) : raw;
+  return `got ${JSON.stringify(value)}`;
+}
 
 /** Every environment variable gigwire reads. Order here is the order of the README table. */
 export const settings = {
@@ -250,11 +318,15 @@ export const settings = {
   DATABASE_URL: setting(
     urlWithScheme(['postgres:', 'postgresql:']),
     'PostgreSQL URL. Unset: embedded PGlite stored under `DATA_DIR/pglite`.',
+    undefined,
+    'url',
   ),
   DB_POOL_MAX: setting(wholeNumber(1, 1000), 'Most connections in the PostgreSQL pool, per process.', '10'),
   REDIS_URL: setting(
     urlWithScheme(['redis:', 'rediss:']),
     'Redis URL. Unset: a supervised `redis-server` child with data under `DATA_DIR/redis`.',
+    undefined,
+    'url',
   ),
   REDIS_PREFIX: setting(
     z
@@ -289,6 +361,8 @@ export const settings = {
   PUBLIC_URL: setting(
     urlWithScheme(['http:', 'https:']),
     'Base URL users reach gigwire at; links in emails point here (default: `http://localhost:<PORT>`).',
+    undefined,
+    'url',
   ),
   CORS_ORIGINS: setting(
     commaList,
@@ -308,8 +382,10 @@ export const settings = {
   JWT_ISSUER: setting(optionalText(200), 'The `iss` claim of access tokens.', 'gigwire'),
   JWT_AUDIENCE: setting(optionalText(200), 'The `aud` claim of access tokens.', 'gigwire'),
   JWT_PRIVATE_KEY: setting(
-    z.string().trim().min(1),
+    ed25519PrivateJwk,
     'Ed25519 signing key as a private JWK (JSON). Unset: keys are generated and kept in the database.',
+    undefined,
+    'secret',
   ),
   ACCESS_TOKEN_TTL_S: setting(wholeNumber(30, 86_400), 'Seconds an access token is valid.', '900'),
   REFRESH_IDLE_TTL_S: setting(
@@ -343,12 +419,19 @@ export const settings = {
     'With ADMIN_PASSWORD: ensures this admin account exists at start.',
   ),
   ADMIN_PASSWORD: setting(
-    z.string().min(10).max(128),
+    z
+      .string()
+      .min(10, { error: 'must be 10 to 128 characters' })
+      .max(128, { error: 'must be 10 to 128 characters' }),
     'Password of the ADMIN_EMAIL account when it is created.',
+    undefined,
+    'secret',
   ),
   SMTP_URL: setting(
     urlWithScheme(['smtp:', 'smtps:']),
     'SMTP server for outgoing mail, e.g. `smtp://user:pass@mail:587`. Unset: mail goes to the outbox (GET /v1/admin/emails). An `smtp:` URL must upgrade with STARTTLS, or nothing is sent (the password and the mails, which carry reset tokens, never go in clear), unless its host is loopback or the URL sets `requireTLS`, `ignoreTLS` or `opportunisticTLS` itself: `?requireTLS=false` for a catcher without TLS such as mailpit. `smtps:` is TLS from the first byte.',
+    undefined,
+    'url',
   ),
   MAIL_FROM: setting(optionalText(200), 'Sender of outgoing mail.', 'gigwire <no-reply@gigwire.local>'),
   OUTBOX_POLL_MS: setting(
@@ -384,10 +467,14 @@ export const settings = {
   PAYMENTS_WEBHOOK_SECRETS: setting(
     webhookSecrets,
     'Comma-separated Standard Webhooks secrets (`whsec_` + base64 of ≥ 24 bytes) that may sign provider webhooks, newest first (two during a rotation; the sandbox signs with the first). Unset: a fixed development secret, with a warning at start.',
+    undefined,
+    'secret',
   ),
   PAYMENTS_WEBHOOK_URL: setting(
     urlWithScheme(['http:', 'https:']),
     'Base URL the sandbox provider posts its signed webhooks to (`…/v1/payments/webhook`), when PUBLIC_URL is not reachable from the worker (compose: `http://api:3000`). Default: PUBLIC_URL, else this node.',
+    undefined,
+    'url',
   ),
   NODE_ENV: setting(
     z.string().trim().min(1),
@@ -589,7 +676,8 @@ export interface LoadConfigContext {
 
 /**
  * Parses the environment. Empty strings count as unset, so `PORT= npm start` uses the default.
- * @throws ConfigError with one line such as `PORT must be a whole number between 0 and 65535 (got "abc")`.
+ * @throws ConfigError with one line such as `PORT must be a whole number between 0 and 65535 (got "abc")`;
+ *   the value of a secret setting is never quoted, nor the password of a URL.
  */
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>>,
@@ -597,40 +685,41 @@ export function loadConfig(
 ): Config {
   const problems: string[] = [];
   const parsed: Partial<Record<SettingName, unknown>> = {};
+  /** Settings given a value that was refused (already reported: rules about presence skip them). */
+  const rejected = new Set<SettingName>();
   for (const [name, spec] of Object.entries(settings) as [SettingName, Setting<z.ZodType>][]) {
     const raw = env[name];
     const value = raw === undefined || raw.trim() === '' ? spec.default : raw;
     if (value === undefined) continue;
     const result = spec.schema.safeParse(value);
     if (result.success) parsed[name] = result.data;
-    else
+    else {
+      rejected.add(name);
       problems.push(
-        `${name} ${result.error.issues[0]?.message ?? 'is invalid'} (got ${JSON.stringify(raw)})`,
+        `${name} ${result.error.issues[0]?.message ?? 'is invalid'} (${shownValue(raw, spec.sensitive)})`,
       );
+    }
   }
-  if ((parsed.ADMIN_EMAIL === undefined) !== (parsed.ADMIN_PASSWORD === undefined)) {
+  const given = (name: SettingName) => parsed[name] !== undefined || rejected.has(name);
+  if (given('ADMIN_EMAIL') !== given('ADMIN_PASSWORD')) {
     problems.push('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
   }
   if (typeof parsed.GATEWAY_PROCESSES === 'number' && parsed.GATEWAY_PROCESSES > 1) {
     // The processes share one database and one Redis: PGlite and the managed redis-server are
     // owned by one process (DATA_DIR lock), and api/worker processes have no WebSocket port to share.
-    if (parsed.DATABASE_URL === undefined || parsed.REDIS_URL === undefined)
+    if (!given('DATABASE_URL') || !given('REDIS_URL'))
       problems.push('GATEWAY_PROCESSES above 1 needs DATABASE_URL and REDIS_URL');
     if (parsed.ROLE !== 'all' && parsed.ROLE !== 'gateway')
       problems.push('GATEWAY_PROCESSES above 1 needs ROLE all or gateway');
   }
   const productionServer = parsed.NODE_ENV === 'production' && context.purpose !== 'command';
-  if (productionServer && parsed.PAYMENTS_WEBHOOK_SECRETS === undefined && parsed.ROLE !== 'gateway') {
+  if (productionServer && !given('PAYMENTS_WEBHOOK_SECRETS') && parsed.ROLE !== 'gateway') {
     // Anyone could sign a charge.succeeded for their own top-up with the public development secret.
     problems.push(
       'PAYMENTS_WEBHOOK_SECRETS must be set when NODE_ENV=production (the development secret is public; make one with: echo whsec_$(openssl rand -base64 32))',
     );
   }
-  if (
-    productionServer &&
-    parsed.PUBLIC_URL === undefined &&
-    (parsed.ROLE === 'all' || parsed.ROLE === 'worker')
-  ) {
+  if (productionServer && !given('PUBLIC_URL') && (parsed.ROLE === 'all' || parsed.ROLE === 'worker')) {
     // Mailed links (verify, reset, notifications) would point at http://localhost:<PORT>.
     problems.push('PUBLIC_URL must be set when NODE_ENV=production (links in emails are built from it)');
   }

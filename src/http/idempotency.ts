@@ -13,6 +13,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely, Transaction } from 'kysely';
+import { z } from 'zod';
 import type { UserId } from '../../protocol/src/ids.js';
 import type { Database } from '../db/database.js';
 import { runIdempotent, type StoredResponse } from '../domain/payments/idempotency.js';
@@ -20,6 +21,32 @@ import type { Clock } from '../platform/clock.js';
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed';
+
+/**
+ * JSON Schema keyword on a property the handler itself requires: plugins/openapi.ts removes it and
+ * lists the property as required. Schema validation lets a missing one through on purpose, so the
+ * answer stays the handler's own (for the key: 400 VALIDATION_FAILED "an Idempotency-Key header
+ * of 1-255 visible ASCII characters is required", naming `headers.idempotency-key`), the same for
+ * missing, empty and over-long keys, and one check guards every route alike.
+ */
+export const REQUIRED_BY_HANDLER = 'x-required-by-handler';
+
+/**
+ * The Idempotency-Key of a route that goes through runIdempotentRoute: required (documented so in
+ * OpenAPI), checked by runIdempotentRoute. Routes where the key is optional (POST /v1/jobs, reviews)
+ * declare `z.string().optional()` instead.
+ */
+export const requiredIdempotencyKey = z
+  .string()
+  .optional()
+  .meta({
+    [REQUIRED_BY_HANDLER]: true,
+    description:
+      'Required: 1-255 visible ASCII characters naming this operation. A retry with the same key and the same request replays the first answer (`idempotent-replayed: true`); the same key on another request is 422 IDEMPOTENCY_KEY_REUSED. Missing, empty or too long: 400 VALIDATION_FAILED naming `headers.idempotency-key`.',
+  });
+
+/** Headers of a route whose only declared header is the required Idempotency-Key. */
+export const idempotencyKeyHeaders = z.looseObject({ [IDEMPOTENCY_KEY_HEADER]: requiredIdempotencyKey });
 
 export interface IdempotencyDeps {
   readonly db: Kysely<Database>;

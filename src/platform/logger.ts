@@ -86,5 +86,39 @@ export function createLogger(options: LoggerOptions): Logger {
       }),
     },
   };
-  return destination === undefined ? pino(config) : pino(config, destination);
+  const logger = destination === undefined ? pino(config) : pino(config, destination);
+  joinNestedBindings(logger);
+  return logger;
+}
+
+const { chindingsSym } = pino.symbols;
+type ChildFunction = Logger['child'];
+
+/**
+ * pino appends a child's bindings to its parent's as text, so `log.child({ component: 'gateway' })
+ * .child({ component: 'placement' })` would write `"component"` twice in one JSON line (parsers
+ * keep one of them at random, log stores reject the line). Installed on the root, this `child`
+ * (inherited by every descendant) joins nested components into one (`gateway.placement`) and lets
+ * any other repeated key keep only the child's value. Only a child that repeats a key pays for the
+ * rewrite; the per-request children (reqId) do not.
+ */
+function joinNestedBindings(root: Logger): void {
+  const createChild: ChildFunction = root.child;
+  const child = function (this: Logger, bindings, options) {
+    const parentText = (this as unknown as Record<symbol, string>)[chindingsSym] ?? '';
+    const repeats = Object.keys(bindings).some((key) => parentText.includes(`${JSON.stringify(key)}:`));
+    if (!repeats) return createChild.call(this, bindings, options);
+    const parent = this.bindings();
+    const own =
+      typeof bindings.component === 'string' && typeof parent.component === 'string'
+        ? { ...bindings, component: `${parent.component}.${bindings.component}` }
+        : bindings;
+    const instance = createChild.call(this, own, options);
+    const slot = instance as unknown as Record<symbol, string>;
+    // JSON.parse keeps the last of repeated keys: the child's (already serialized and redacted) value.
+    const merged = JSON.parse(`{${(slot[chindingsSym] ?? '').slice(1)}}`) as Record<string, unknown>;
+    slot[chindingsSym] = `,${JSON.stringify(merged).slice(1, -1)}`;
+    return instance;
+  } as ChildFunction;
+  root.child = child;
 }

@@ -2,7 +2,13 @@
  * The embedded Redis default: when REDIS_URL is unset, gigwire runs `redis-server` as its own child,
  * listening only on a unix socket (mode 700) with append-only persistence under DATA_DIR/redis.
  * The child is restarted with backoff if it dies, and stopped (SIGTERM, then SIGKILL) when we stop.
- * A child orphaned by a SIGKILLed parent is found through its pidfile and stopped at the next start.
+ *
+ * It runs in its own process group (detached), so Ctrl-C, which the terminal sends to its whole
+ * foreground group, reaches gigwire only: gigwire stops redis in its place in the shutdown order
+ * (after the clients have quit and the database has closed), and never restarts it once shutdown has
+ * begun. The price of detaching: a child whose parent is SIGKILLed keeps running (as it did before,
+ * since SIGKILL is not passed on either); it is found through its pidfile and stopped at the next
+ * start on the same DATA_DIR.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -24,6 +30,8 @@ export interface ManagedRedisOptions {
   /** Directory that holds the AOF files, the pidfile and (when short enough) the socket. */
   readonly dir: string;
   readonly log: Logger;
+  /** Aborted when the process begins to shut down: a child that exits after it is not restarted. */
+  readonly shutdown?: AbortSignal;
 }
 
 export interface ManagedRedis {
@@ -119,6 +127,8 @@ export async function startManagedRedis(options: ManagedRedisOptions): Promise<M
 
   let child: ChildProcess | undefined;
   let stopping = false;
+  /** Set by stop(): the exit that follows is ours. */
+  let stoppedByUs = false;
   let restartDelayMs = 250;
   let restartTimer: NodeJS.Timeout | undefined;
 
@@ -136,7 +146,11 @@ export async function startManagedRedis(options: ManagedRedisOptions): Promise<M
 
   const launch = (): ChildProcess => {
     const started = Date.now();
-    const current = spawn(options.redisServerPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // detached: its own process group (see the top of this file). Not unref'd: we supervise it.
+    const current = spawn(options.redisServerPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     const forward = (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n'))
         if (line.trim() !== '') log.debug({ redis: line }, 'redis-server');
@@ -146,7 +160,11 @@ export async function startManagedRedis(options: ManagedRedisOptions): Promise<M
     current.on('error', (error) => log.error({ err: error }, 'redis-server could not be started'));
     current.on('exit', (code, signal) => {
       if (child === current) child = undefined;
-      if (stopping) return;
+      if (stopping) {
+        if (options.shutdown?.aborted === true && !stoppedByUs)
+          log.warn({ code, signal }, 'managed redis-server exited during shutdown; not restarting it');
+        return;
+      }
       // A child that ran a while had a healthy spell: start the backoff over.
       if (Date.now() - started > 30_000) restartDelayMs = 250;
       log.warn({ code, signal, restartInMs: restartDelayMs }, 'managed redis-server exited; restarting it');
@@ -164,6 +182,14 @@ export async function startManagedRedis(options: ManagedRedisOptions): Promise<M
     });
     return current;
   };
+
+  const holdRestarts = () => {
+    stopping = true;
+    if (restartTimer !== undefined) clearTimeout(restartTimer);
+    restartTimer = undefined;
+  };
+  if (options.shutdown?.aborted === true) holdRestarts();
+  options.shutdown?.addEventListener('abort', holdRestarts, { once: true });
 
   child = launch();
   // Last resort when the process exits without a clean stop (shutdown deadline, fatal error): the
@@ -185,9 +211,10 @@ export async function startManagedRedis(options: ManagedRedisOptions): Promise<M
     endpoint: socketPath,
     pid: () => child?.pid,
     stop: async () => {
-      stopping = true;
+      holdRestarts();
+      stoppedByUs = true;
+      options.shutdown?.removeEventListener('abort', holdRestarts);
       process.removeListener('exit', stopOnExit);
-      if (restartTimer !== undefined) clearTimeout(restartTimer);
       const current = child;
       if (current === undefined || current.exitCode !== null || current.signalCode !== null) return;
       const exited = new Promise<void>((resolvePromise) => current.once('exit', () => resolvePromise()));

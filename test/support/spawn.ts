@@ -10,12 +10,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const projectRoot = resolve(import.meta.dirname, '../..');
 
-/** `npm start` without npm: the arguments after `node` in package.json's start script. */
+/**
+ * `npm start` without npm: the arguments after `node` in package.json's start script (which is
+ * `exec node …`, so the shell npm runs it in is replaced by node and node gets npm's signals).
+ */
 function startArguments(): string[] {
   const pkg = JSON.parse(readFileSync(resolve(projectRoot, 'package.json'), 'utf8')) as {
     scripts: Record<string, string>;
   };
-  const [command, ...args] = (pkg.scripts.start ?? '').split(/\s+/);
+  const words = (pkg.scripts.start ?? '').split(/\s+/);
+  const [command, ...args] = words[0] === 'exec' ? words.slice(1) : words;
   if (command !== 'node') throw new Error(`unexpected start script: ${pkg.scripts.start}`);
   return args;
 }
@@ -44,26 +48,48 @@ export interface GigwireProcess {
   readonly stop: (signal?: NodeJS.Signals, timeoutMs?: number) => Promise<Exit & { readonly ms: number }>;
 }
 
+function baseEnv(env: Record<string, string>): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    LOG_PRETTY: 'false',
+    PORT: '0',
+    WS_PORT: '0',
+    // Every test connects from 127.0.0.1: the per-IP upgrade rate is lifted unless a test sets it.
+    WS_UPGRADES_PER_IP_PER_SECOND: '1000000',
+    WS_UPGRADE_BURST_PER_IP: '1000000',
+    ...env,
+  };
+}
+
 export function spawnGigwire(env: Record<string, string>, cwd: string = projectRoot): GigwireProcess {
   const child = spawn(
     process.execPath,
     startArguments().map((arg) => (arg.startsWith('src/') ? resolve(projectRoot, arg) : arg)),
-    {
-      cwd,
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: process.env.HOME ?? '/tmp',
-        LOG_PRETTY: 'false',
-        PORT: '0',
-        WS_PORT: '0',
-        // Every test connects from 127.0.0.1: the per-IP upgrade rate is lifted unless a test sets it.
-        WS_UPGRADES_PER_IP_PER_SECOND: '1000000',
-        WS_UPGRADE_BURST_PER_IP: '1000000',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    { cwd, env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  return track(child);
+}
+
+/**
+ * `npm start` itself, through npm and the shell it runs scripts in, as a user types it. `detached`
+ * gives it its own process group (pid = npm's pid), like a terminal's foreground job, so a test can
+ * send a signal to the whole group as Ctrl-C does. `pid` is npm's; gigwire is its child.
+ */
+export function spawnNpmStart(
+  env: Record<string, string>,
+  options: { readonly detached?: boolean } = {},
+): GigwireProcess {
+  const child = spawn('npm', ['start'], {
+    cwd: projectRoot,
+    env: baseEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
+  });
+  return track(child);
+}
+
+function track(child: ChildProcess): GigwireProcess {
   let out = '';
   let err = '';
   child.stdout?.on('data', (chunk: Buffer) => {

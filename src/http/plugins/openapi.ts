@@ -16,6 +16,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { REQUIRED_BY_HANDLER } from '../idempotency.js';
 
 type Transform = typeof jsonSchemaTransform;
 type TransformObject = typeof jsonSchemaTransformObject;
@@ -23,13 +24,44 @@ type Components = Record<string, Record<string, unknown> | undefined>;
 
 const BEARER = [{ bearerAuth: [] }];
 
+type ObjectSchema = { properties?: Record<string, Record<string, unknown>>; required?: string[] };
+
+/**
+ * Headers the handler checks itself (REQUIRED_BY_HANDLER, e.g. the Idempotency-Key) are listed as
+ * required, as they are; the marker keyword goes.
+ */
+function requireHandlerChecked(headers: unknown): unknown {
+  const schema = headers as ObjectSchema | undefined;
+  if (schema?.properties === undefined) return headers;
+  const marked = Object.entries(schema.properties).filter(
+    ([, property]) => property[REQUIRED_BY_HANDLER] === true,
+  );
+  if (marked.length === 0) return headers;
+  const properties = Object.fromEntries(
+    Object.entries(schema.properties).map(([name, property]) => {
+      const { [REQUIRED_BY_HANDLER]: _marker, ...rest } = property;
+      return [name, rest];
+    }),
+  );
+  const required = [...new Set([...(schema.required ?? []), ...marked.map(([name]) => name)])];
+  return { ...schema, properties, required };
+}
+
 /** The zod transform plus the operation's security requirement, from the route's declared access. */
 const transform: Transform = (input) => {
   const result = jsonSchemaTransform(input);
   if (result.schema === undefined || (result.schema as { hide?: boolean }).hide === true) return result;
   const auth = input.route.config?.auth;
   const security = auth === 'user' || auth === 'admin' ? BEARER : [];
-  return { ...result, schema: { ...result.schema, security } };
+  const headers = (result.schema as { headers?: unknown }).headers;
+  return {
+    ...result,
+    schema: {
+      ...result.schema,
+      ...(headers === undefined ? {} : { headers: requireHandlerChecked(headers) }),
+      security,
+    },
+  };
 };
 
 const REF = /"#\/components\/([^/"]+)\/([^"]+)"/g;

@@ -32,7 +32,12 @@ import {
   myContracts,
 } from '../../domain/marketplace/contracts.js';
 import type { AnnounceWalletChange } from '../../domain/payments/wallet-service.js';
-import { IDEMPOTENCY_KEY_HEADER, type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
+import {
+  IDEMPOTENCY_KEY_HEADER,
+  type IdempotencyDeps,
+  requiredIdempotencyKey,
+  runIdempotentRoute,
+} from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
 import { ifMatchVersion } from './jobs.js';
 
@@ -85,13 +90,13 @@ const transitionBody = (transition: ContractTransition) => ({
 });
 
 const idempotentHeaders = z.looseObject({
-  [IDEMPOTENCY_KEY_HEADER]: z.string().optional(),
+  [IDEMPOTENCY_KEY_HEADER]: requiredIdempotencyKey,
   'if-match': z.string().optional(),
 });
 
 /** The accept's headers: If-Match is required (the bid version the hirer saw). */
 const acceptHeaders = z.looseObject({
-  [IDEMPOTENCY_KEY_HEADER]: z.string().optional(),
+  [IDEMPOTENCY_KEY_HEADER]: requiredIdempotencyKey,
   'if-match': z
     .string({ error: 'required: the version of the bid you saw, e.g. "3" (the bid\'s `version`)' })
     .describe(

@@ -17,7 +17,7 @@ import {
 } from '../../../protocol/src/rest/payments.js';
 import type { PaymentsApi } from '../../domain/payments/payments-service.js';
 import type { AnnounceWalletChange } from '../../domain/payments/wallet-service.js';
-import { type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
+import { type IdempotencyDeps, idempotencyKeyHeaders, runIdempotentRoute } from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem };
@@ -46,6 +46,7 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
       operationId: 'createTopUp',
       tags,
       summary: 'Add money to your wallet from a card (settled by the provider later: poll the payment)',
+      headers: idempotencyKeyHeaders,
       body: TopUpRequest,
       response: { 202: PaymentResponse, ...postErrors },
     },
@@ -65,6 +66,7 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
       tags,
       summary:
         'Pay money out to a bank account: reserved at once (409 INSUFFICIENT_FUNDS otherwise), settled by the provider later',
+      headers: idempotencyKeyHeaders,
       body: WithdrawalRequest,
       response: { 202: PaymentResponse, ...postErrors },
     },

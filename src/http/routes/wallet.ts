@@ -5,7 +5,6 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { Problem } from '../../../protocol/src/rest/common.js';
 import {
   LedgerAudit,
@@ -19,7 +18,12 @@ import { OPERATION_KEY_REUSED } from '../../domain/payments/ledger.js';
 import type { AnnounceWalletChange, WalletApi } from '../../domain/payments/wallet-service.js';
 import { AppError, isAppError } from '../../platform/errors.js';
 import type { WindowCounter } from '../../platform/window-counter.js';
-import { IDEMPOTENCY_KEY_HEADER, type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
+import {
+  IDEMPOTENCY_KEY_HEADER,
+  type IdempotencyDeps,
+  idempotencyKeyHeaders,
+  runIdempotentRoute,
+} from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
 
 const errors = { 400: Problem, 401: Problem, 403: Problem };
@@ -86,7 +90,7 @@ export function registerWalletRoutes(app: FastifyInstance, deps: WalletRoutesDep
       operationId: 'createTransfer',
       tags,
       summary: 'Send money to another user at once (Idempotency-Key required)',
-      headers: z.looseObject({ [IDEMPOTENCY_KEY_HEADER]: z.string().optional() }),
+      headers: idempotencyKeyHeaders,
       body: TransferRequest,
       response: { 201: TransferResponse, ...errors, 404: Problem, 409: Problem, 422: Problem, 429: Problem },
     },
