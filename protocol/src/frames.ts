@@ -274,7 +274,10 @@ export const MAX_NOTIFICATION_READ_IDS = 100;
 
 /**
  * `notifications.read`: marks your notifications read — `{ids}` (unknown and others' ids are
- * ignored) or `{all: true}`. Your other sockets get a `notifications.read` push.
+ * ignored), `{all: true, upTo}` (the notification `upTo`, the newest one you listed, and every one
+ * older by (createdAt, id): newer ones stay unread; an `upTo` that is not yours marks nothing) or
+ * `{all: true}` (everything, including what you have not seen). Your other sockets get a
+ * `notifications.read` push.
  */
 export const NotificationsReadPayload = z.union([
   z.strictObject({
@@ -284,7 +287,16 @@ export const NotificationsReadPayload = z.union([
       .max(MAX_NOTIFICATION_READ_IDS)
       .describe(`1 to ${MAX_NOTIFICATION_READ_IDS} notification ids.`),
   }),
-  z.strictObject({ all: z.literal(true).describe('Every notification of yours.') }),
+  z.strictObject({
+    all: z
+      .literal(true)
+      .describe(
+        'Every notification of yours (with upTo: up to that one), including unseen ones without upTo.',
+      ),
+    upTo: Uuid.optional().describe(
+      'The newest notification you listed: it and older ones are marked read, newer ones stay unread.',
+    ),
+  }),
 ]);
 export type NotificationsReadPayload = z.infer<typeof NotificationsReadPayload>;
 
@@ -296,7 +308,8 @@ export const NotificationsReadFrame = z
   })
   .meta({
     id: 'NotificationsReadFrame',
-    description: 'Marks notifications read ({ids} or {all: true}); answered by ok {updated, unreadCount}.',
+    description:
+      'Marks notifications read ({ids}, {all: true, upTo} or {all: true}); answered by ok {updated, unreadCount}.',
   });
 
 /** Most skills a `jobs.watch` filter may name (as many as a job may ask for). */
@@ -682,11 +695,16 @@ export const JobPostedFrame = z
   .meta({ id: 'JobPostedFrame', description: 'A new job matching your jobs.watch filter.' });
 /**
  * `notifications.read`: notifications were marked read on another device (or over REST); clear them
- * and set the badge to `unreadCount`. `all` means every notification up to now.
+ * and set the badge to `unreadCount`. `all` means every notification up to now; with `upTo`, only
+ * that one and those older than it (createdAt, then id).
  */
 export const NotificationsReadPushPayload = z.object({
   ids: z.array(z.string()).optional().describe('The notifications now read (absent with all).'),
   all: z.boolean().optional().describe('True when every notification was marked read.'),
+  upTo: z
+    .string()
+    .optional()
+    .describe('With all: only this notification and older ones were marked read; newer ones stay unread.'),
   unreadCount: z.int().min(0).describe('Unread notifications left.'),
 });
 export type NotificationsReadPushPayload = z.infer<typeof NotificationsReadPushPayload>;

@@ -609,6 +609,7 @@ describe('auth security', () => {
       '/v1/notifications': ['get'],
       '/v1/notifications/unread-count': ['get'],
       '/v1/notifications/read': ['post'],
+      '/v1/notifications/unsubscribe': ['get', 'post'],
       '/v1/me/notification-preferences': ['get', 'put'],
       '/v1/bids/{id}/accept': ['post'],
       '/v1/contracts/{id}': ['get'],
@@ -630,6 +631,9 @@ describe('auth security', () => {
       'post /v1/auth/reset-password',
       // Authenticated by its Standard Webhooks signature, not a bearer token.
       'post /v1/payments/webhook',
+      // Authenticated by the signed token of a digest mail's one-click unsubscribe link.
+      'get /v1/notifications/unsubscribe',
+      'post /v1/notifications/unsubscribe',
     ]);
     type Operation = { security?: unknown[] };
 

@@ -18,8 +18,10 @@ import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import { insertOutboxEvent } from '../../src/db/repositories/outbox.repo.js';
 import { enqueueNotificationTasks } from '../../src/domain/notifications/relay.js';
 import type { NotificationsDeps } from '../../src/domain/notifications/service.js';
+import { UNSUBSCRIBE_TTL_MS, unsubscribeTokens } from '../../src/domain/notifications/unsubscribe.js';
 import { createMemoryBus } from '../../src/platform/bus/bus.js';
 import { systemClock } from '../../src/platform/clock.js';
+import { isAppError } from '../../src/platform/errors.js';
 import { createRedisPresenceStore } from '../../src/platform/presence-store.js';
 import { bullPrefix, createTaskQueue, type TaskQueue, taskId } from '../../src/platform/queues/tasks.js';
 import { runShutdown } from '../../src/platform/shutdown.js';
@@ -574,5 +576,217 @@ describe('notifications', () => {
       'noApp offline online: nothing',
       'noApp always online: unlisted +email',
     ]);
+  }, 40_000);
+  /** A bid.placed event written straight to the table, never relayed: the test runs its task itself. */
+  const unrelayedBid = async (hirer: Registered, amount: number) =>
+    (
+      await handle.db
+        .insertInto('outbox_events')
+        .values({
+          type: 'bid.placed',
+          payload: { bidId: crypto.randomUUID(), hirerId: hirer.id, amount, notify: [hirer.id] },
+          published_at: new Date(),
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+    ).id;
+
+  it('mark all read up to the newest listed leaves one that arrived after the listing unread, and mails it', async () => {
+    const user = await registerVerified();
+    // Digests due in an hour: this test closes the digest itself, after the read.
+    const worker = directWorker(async () => false, 3_600_000);
+    const deliver = async (amount: number) =>
+      runNotificationTask(worker, 'notifications.deliver', {
+        eventId: await unrelayedBid(user, amount),
+        userId: user.id,
+      });
+    expect(await deliver(1_100)).toBe('stored');
+    expect(await deliver(2_200)).toBe('stored');
+    const listed = await list(user);
+    expect(listed).toHaveLength(2);
+    // Arrives while the user looks at the list of two.
+    expect(await deliver(3_300)).toBe('stored');
+    const [unseen] = await list(user);
+    expect(unseen?.body).toContain('33.00 USD');
+
+    const watcher = await openSocket(wsUrl(nodeB), user.accessToken, 'json');
+    await watcher.next((f) => f.t === 'hello');
+    // Someone else's notification as the bound marks nothing.
+    const other = await registerVerified();
+    await runNotificationTask(worker, 'notifications.deliver', {
+      eventId: await unrelayedBid(other, 10),
+      userId: other.id,
+    });
+    const [othersId] = (await list(other)).map((n) => n.id);
+    const foreign = await api.post('/v1/notifications/read', { all: true, upTo: othersId }, user.accessToken);
+    expect(foreign.body).toEqual({ updated: 0, unreadCount: 3 });
+
+    // The SDK's "mark all read" of the list it showed (over the WebSocket).
+    const client = createClient({ url: wsUrl(nodeA), WebSocket, getAccessToken: () => user.accessToken });
+    try {
+      await client.whenConnected();
+      expect(await client.markAllRead(listed[0]?.id ?? '')).toEqual({ updated: 2, unreadCount: 1 });
+    } finally {
+      client.close();
+    }
+    expect((await list(user, '?unread=true')).map((n) => n.id)).toEqual([unseen?.id]);
+    const pushed = await watcher.next(
+      (f) => f.t === 'notifications.read' && (f.d as { unreadCount: number }).unreadCount === 1,
+    );
+    expect(pushed.d).toEqual({ all: true, upTo: listed[0]?.id, unreadCount: 1 });
+    watcher.close();
+
+    // REST alike: nothing older than the bound is left, so nothing changes.
+    const again = await api.post(
+      '/v1/notifications/read',
+      { all: true, upTo: listed[1]?.id },
+      user.accessToken,
+    );
+    expect(again.body).toEqual({ updated: 0, unreadCount: 1 });
+
+    // The digest mails the one still unread, and only it.
+    const [digest] = await digestsOf(user);
+    await handle.db
+      .updateTable('notification_digests')
+      .set({ due_at: new Date(Date.now() - 1000) })
+      .where('id', '=', digest?.id ?? '')
+      .execute();
+    expect(await runNotificationTask(worker, 'notifications.digest', { digestId: digest?.id })).toBe('sent');
+    const mail = await smtp.waitFor(isNotificationMailTo(user), 20_000);
+    expect(mail.subject).toBe('New bid on your job');
+    expect(mail.body).toContain('33.00 USD');
+    expect(mail.body).not.toContain('11.00 USD');
+  }, 40_000);
+
+  it('does not close a digest before it is due: the early task fails retryably and changes nothing', async () => {
+    const user = await registerVerified();
+    const worker = directWorker(async () => false, 3_600_000);
+    await runNotificationTask(worker, 'notifications.deliver', {
+      eventId: await unrelayedBid(user, 700),
+      userId: user.id,
+    });
+    const [digest] = await digestsOf(user);
+    expect(digest?.status).toBe('open');
+    // Run at once (a retry of a failed task, an operator's Retry, a promoted delayed task).
+    const early = await runNotificationTask(worker, 'notifications.digest', { digestId: digest?.id }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    // An AppError CONFLICT, not BullMQ's UnrecoverableError: the worker tries it again with back-off.
+    expect(isAppError(early) && early.code === 'CONFLICT' && early.details?.reason).toBe('DIGEST_NOT_DUE');
+    expect((await digestsOf(user)).map((d) => d.status)).toEqual(['open']);
+    // A notification arriving before due_at still joins the same digest.
+    await runNotificationTask(worker, 'notifications.deliver', {
+      eventId: await unrelayedBid(user, 800),
+      userId: user.id,
+    });
+    const joined = await handle.db
+      .selectFrom('notifications')
+      .select('digest_id')
+      .where('user_id', '=', user.id as UserId)
+      .execute();
+    expect(joined.map((n) => n.digest_id)).toEqual([digest?.id, digest?.id]);
+    // Once due, the same task closes it with both.
+    await handle.db
+      .updateTable('notification_digests')
+      .set({ due_at: new Date(Date.now() - 1000) })
+      .where('id', '=', digest?.id ?? '')
+      .execute();
+    expect(await runNotificationTask(worker, 'notifications.digest', { digestId: digest?.id })).toBe('sent');
+    const mail = await smtp.waitFor(isNotificationMailTo(user), 20_000);
+    expect(mail.subject).toBe('2 new notifications on gigwire');
+  }, 40_000);
+
+  it('unsubscribes in one click from the List-Unsubscribe header of a digest; GET and forged links change nothing', async () => {
+    const user = await registerVerified();
+    await bidPlaced(user, 1_500);
+    const mail = await smtp.waitFor(isNotificationMailTo(user), 20_000);
+    const headerOf = (name: string) => {
+      const head = mail.body.split(/\r?\n\r?\n/)[0]?.replace(/\r?\n[ \t]+/g, ' ') ?? '';
+      return new RegExp(`^${name}:[ \t]*(.+)$`, 'im').exec(head)?.[1]?.trim();
+    };
+    expect(headerOf('List-Unsubscribe-Post')).toBe('List-Unsubscribe=One-Click');
+    const target = /^<(https?:\/\/[^>]+)>$/.exec(headerOf('List-Unsubscribe') ?? '')?.[1];
+    expect(target, headerOf('List-Unsubscribe')).toBeDefined();
+    const link = new URL(target ?? '');
+    expect(link.pathname).toBe('/v1/notifications/unsubscribe');
+    const token = link.searchParams.get('token') ?? '';
+    // The body links the same kind of link (its own token, issued when the digest was rendered).
+    expect(mail.body).toContain(`${link.origin}/v1/notifications/unsubscribe?token=`);
+    const path = `${link.pathname}${link.search}`;
+
+    const preferences = async () =>
+      (
+        await api.get<{ preferences: Record<string, { inApp: boolean; email: string }> }>(
+          '/v1/me/notification-preferences',
+          user.accessToken,
+        )
+      ).body.preferences;
+    const before = await preferences();
+
+    // GET (what a link scanner does) changes nothing: a preview, or a page with a button for a browser.
+    const preview = await api.get<{ emailOff: string[] }>(path);
+    expect(preview.status).toBe(200);
+    expect(preview.body.emailOff).toContain('bid.received');
+    expect(preview.body.emailOff).not.toContain('security.new_login');
+    const pageAnswer = await fetch(`${nodeA.baseUrl}${path}`, { headers: { accept: 'text/html' } });
+    expect(pageAnswer.status).toBe(200);
+    expect(pageAnswer.headers.get('content-type')).toContain('text/html');
+    expect(await pageAnswer.text()).toContain('<form method="post"');
+    expect(await preferences()).toEqual(before);
+
+    // Forged, tampered, expired, malformed: problem+json, nothing changed.
+    const [payload, mac] = token.split('.') as [string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    const otherUser = Buffer.from(JSON.stringify({ ...claims, sub: crypto.randomUUID() })).toString(
+      'base64url',
+    );
+    const expired = await unsubscribeTokens(handle.db).issue(
+      user.id as UserId,
+      new Date(Date.now() - UNSUBSCRIBE_TTL_MS - 60_000),
+    );
+    for (const [bad, status] of [
+      [`${payload}.${mac.startsWith('A') ? 'B' : 'A'}${mac.slice(1)}`, 401],
+      [`${otherUser}.${mac}`, 401],
+      [expired, 401],
+      ['not-a-token', 400],
+    ] as const) {
+      const refused = await fetch(
+        `${nodeA.baseUrl}/v1/notifications/unsubscribe?token=${encodeURIComponent(bad)}`,
+        {
+          method: 'POST',
+        },
+      );
+      expect(refused.status, bad).toBe(status);
+      expect(refused.headers.get('content-type'), bad).toContain('application/problem+json');
+    }
+    // The token is no login.
+    expect((await api.get('/v1/me', token)).status).toBe(401);
+    expect(await preferences()).toEqual(before);
+
+    // The mail client's one-click POST (RFC 8058): a form body, no login.
+    const done = await fetch(`${nodeA.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
+    expect(done.status).toBe(200);
+    expect(((await done.json()) as { emailOff: string[] }).emailOff).toContain('bid.received');
+    const after = await preferences();
+    for (const [type, preference] of Object.entries(after)) {
+      expect(preference, type).toEqual({
+        inApp: before[type]?.inApp,
+        email: type.startsWith('security.') ? 'always' : 'never',
+      });
+    }
+    // Twice is harmless; the confirmation page's button (a browser) gets a page back.
+    const again = await fetch(`${nodeA.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
+    expect(again.status).toBe(200);
+    expect(again.headers.get('content-type')).toContain('text/html');
+    expect(await again.text()).toContain('Unsubscribed');
   }, 40_000);
 });

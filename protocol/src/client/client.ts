@@ -279,10 +279,17 @@ export interface GigwireClient {
   /** Stops watching jobs (on the server when connected; no longer restored in any case). */
   unwatchJobs(): Promise<void>;
   /**
-   * Marks notifications read (`ids`, or every one with `'all'`); your other devices get a
-   * `notifications.read` push. Resolves with how many changed and how many stay unread.
+   * Marks notifications read (`ids`, or with `'all'` every one, including those that arrived after
+   * you listed: prefer `markAllRead`); your other devices get a `notifications.read` push. Resolves
+   * with how many changed and how many stay unread.
    */
   readNotifications(which: readonly string[] | 'all'): Promise<ReplyPayload<'notifications.read'>>;
+  /**
+   * "Mark all read" of a list you showed: `upTo` is the id of its newest notification. That one and
+   * every older one are marked read; one that arrived after you listed stays unread (and is still
+   * mailed). Your other devices get a `notifications.read` push.
+   */
+  markAllRead(upTo: string): Promise<ReplyPayload<'notifications.read'>>;
   /**
    * Joins a room and keeps it joined across reconnects (rejoining with the last seq seen, so exactly
    * the missed messages arrive); `room.message` events then come in seq order without gaps.
@@ -571,6 +578,10 @@ class Client implements GigwireClient {
 
   readNotifications(which: readonly string[] | 'all'): Promise<ReplyPayload<'notifications.read'>> {
     return this.request('notifications.read', which === 'all' ? { all: true } : { ids: [...which] });
+  }
+
+  markAllRead(upTo: string): Promise<ReplyPayload<'notifications.read'>> {
+    return this.request('notifications.read', { all: true, upTo });
   }
 
   async unwatchJobs(): Promise<void> {

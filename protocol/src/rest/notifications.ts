@@ -102,11 +102,22 @@ export const UnreadCount = z
 /** Largest `ids` list of one read request. */
 export const MAX_READ_IDS = 100;
 
-/** `{ids}` marks those (yours; others' and unknown ids are ignored); `{all: true}` marks every one. */
+/**
+ * `{ids}` marks those (yours; others' and unknown ids are ignored). `{all: true, upTo}` marks the
+ * notification `upTo` (the newest one the client listed) and every one older than it, in the order
+ * the list uses (createdAt, then id): what arrived after the client listed stays unread, and its
+ * mail is still sent. `upTo` naming no notification of yours marks nothing. `{all: true}` without
+ * `upTo` marks everything, including what you have not seen (kept for older clients).
+ */
 export const ReadNotificationsRequest = z
   .union([
     z.strictObject({ ids: z.array(NotificationId).min(1).max(MAX_READ_IDS) }),
-    z.strictObject({ all: z.literal(true) }),
+    z.strictObject({
+      all: z.literal(true),
+      upTo: NotificationId.optional().describe(
+        'The newest notification you listed: it and older ones are marked, newer ones stay unread. Absent: every notification, including those you have not seen.',
+      ),
+    }),
   ])
   .meta({ id: 'ReadNotificationsRequest' });
 export type ReadNotificationsRequest = z.infer<typeof ReadNotificationsRequest>;
@@ -118,3 +129,22 @@ export const ReadNotificationsResult = z
   })
   .meta({ id: 'ReadNotificationsResult' });
 export type ReadNotificationsResult = z.infer<typeof ReadNotificationsResult>;
+
+/**
+ * The one-click unsubscribe link of a digest mail (RFC 8058): `token` names a user and the scope
+ * "every notification mail that may be turned off", signed by the server. It is no login.
+ */
+export const UnsubscribeQuery = z.object({
+  token: z.string().min(1).max(512).describe('The token of the link in the mail.'),
+});
+
+export const UnsubscribeResult = z
+  .object({
+    emailOff: z
+      .array(NotificationTypeSchema)
+      .describe(
+        'The types whose mail is (POST) or would be (GET) off: every type but security.*, always mailed.',
+      ),
+  })
+  .meta({ id: 'UnsubscribeResult' });
+export type UnsubscribeResult = z.infer<typeof UnsubscribeResult>;

@@ -19,6 +19,7 @@ import * as m0013 from './0013_user_last_seen.js';
 import * as m0014 from './0014_retention_indexes.js';
 import * as m0015 from './0015_auth_retention_indexes.js';
 import * as m0016 from './0016_unapplied_provider_events_index.js';
+import * as m0017 from './0017_unsubscribe_key.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -37,4 +38,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0014_retention_indexes': m0014,
   '0015_auth_retention_indexes': m0015,
   '0016_unapplied_provider_events_index': m0016,
+  '0017_unsubscribe_key': m0017,
 };

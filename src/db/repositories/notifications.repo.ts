@@ -196,11 +196,16 @@ export async function countUnread(db: Db, userId: UserId): Promise<number> {
   return Number(row.count);
 }
 
-/** Marks the user's unread notifications read (those ids, or all shown in the app); returns the ids changed. */
+/**
+ * Marks the user's unread notifications read (those ids, or all shown in the app); returns the ids
+ * changed. `upTo` bounds `all` to that notification and the older ones, in the list's order
+ * (created_at, then id: ids are random UUIDs, so an id alone orders nothing); an `upTo` that is not
+ * one of the user's notifications bounds it to nothing (the row comparison with no row is null).
+ */
 export async function markNotificationsRead(
   db: Db,
   userId: UserId,
-  which: { ids: readonly NotificationId[] } | { all: true },
+  which: { ids: readonly NotificationId[] } | { all: true; upTo?: NotificationId },
   at: Date,
 ): Promise<NotificationId[]> {
   let q = db
@@ -210,6 +215,12 @@ export async function markNotificationsRead(
     .where('in_app', '=', true)
     .where('read_at', 'is', null);
   if ('ids' in which) q = q.where('id', 'in', which.ids);
+  else if (which.upTo !== undefined) {
+    q = q.where(
+      sql<boolean>`(created_at, id) <= (select b.created_at, b.id from notifications b
+        where b.id = ${which.upTo}::uuid and b.user_id = ${userId}::uuid)`,
+    );
+  }
   const rows = await q.returning('id').execute();
   return rows.map((row) => row.id);
 }
@@ -287,4 +298,21 @@ export async function unreadSummary(
     senders: senders.map((s) => s.username),
     roomTitle: room?.title ?? null,
   };
+}
+
+/**
+ * The key of unsubscribe links (migration 0017): `candidate` (base64url of 32 random bytes) becomes
+ * it when there is none yet; every caller gets the one stored, whoever stored it first. Raw SQL: a
+ * single-row table of this module, outside the typed schema.
+ */
+export async function unsubscribeKey(db: Db, candidate: string): Promise<string> {
+  await sql`insert into notification_unsubscribe_keys (secret) values (${candidate}) on conflict do nothing`.execute(
+    db,
+  );
+  const { rows } = await sql<{ secret: string }>`select secret from notification_unsubscribe_keys`.execute(
+    db,
+  );
+  const secret = rows[0]?.secret;
+  if (secret === undefined) throw new Error('no unsubscribe key after inserting one');
+  return secret;
 }

@@ -26,6 +26,7 @@ import type {
   NotificationPreferences,
   ReadNotificationsRequest,
   ReadNotificationsResult,
+  UnsubscribeResult,
   UpdateNotificationPreferences,
 } from '../../../protocol/src/rest/notifications.js';
 import type { Database } from '../../db/database.js';
@@ -72,6 +73,7 @@ import {
   type NotificationIntent,
   type NotificationType,
 } from './types.js';
+import { unsubscribeTokens } from './unsubscribe.js';
 
 export { NOTIFICATIONS_READ_TOPIC, NOTIFICATIONS_TOPIC };
 
@@ -108,6 +110,8 @@ export interface DigestItem {
 export interface DigestMailInput {
   readonly username: string;
   readonly items: readonly DigestItem[];
+  /** The one-click unsubscribe token of the recipient (`unsubscribe.ts`), for the link in the body. */
+  readonly unsubscribeToken?: string;
 }
 
 export interface RenderedMail {
@@ -278,22 +282,40 @@ export async function deliverEventNotification(
 /** Key of a digest's mail in the `emails` table (one mail per digest). */
 export const digestEmailKey = (digestId: string) => taskId('digest-mail', digestId);
 
+/** The CONFLICT reason of a digest task run before its digest is due (retried, see `sendDigest`). */
+export const DIGEST_NOT_DUE = 'DIGEST_NOT_DUE';
+
 /**
  * The `notifications.digest` task: closes the digest once — `sent` with a stored mail holding every
  * notification of it still unread, or `empty` when all were read — and hands the stored mail to the
  * `emails.send` task (keyed by the mail, so a rerun sends nothing new).
+ *
+ * Never before its `due_at`: the task may run early (a failed task retried by an enqueue of its id
+ * or by an operator runs at once, a delayed one may be promoted by hand, another node's clock may be
+ * ahead), and closing then would cut the digest short: notifications meant to join it would open the
+ * next one, a second mail within NOTIFY_EMAIL_DIGEST_S. Early, it throws CONFLICT `DIGEST_NOT_DUE`
+ * and changes nothing; the worker retries that reason with the task's back-off (as the marketplace's
+ * TIMER_EARLY, src/platform/queues/retry.ts), so it closes at the first attempt at or after due_at.
  */
 export async function sendDigest(
   deps: NotificationsDeps & { readonly render: (input: DigestMailInput) => RenderedMail },
   digestId: string,
 ): Promise<'sent' | 'empty' | 'unknown'> {
   const { db, clock } = deps;
+  // The key is read before the transaction: its first read takes a connection of its own.
+  const unsubscribe = unsubscribeTokens(db);
+  await unsubscribe.ready();
   const outcome = await db.transaction().execute(async (trx) => {
     const digest = await lockDigest(trx, digestId);
     if (digest === undefined) return { kind: 'unknown' as const };
     if (digest.status === 'empty') return { kind: 'empty' as const };
     if (digest.status === 'sent')
       return { kind: 'sent' as const, userId: digest.user_id, key: digest.email_key };
+    if (clock.now().getTime() < digest.due_at.getTime()) {
+      throw new AppError('CONFLICT', 'the digest is not due yet', {
+        details: { reason: DIGEST_NOT_DUE, dueAt: digest.due_at.toISOString() },
+      });
+    }
     const user = await findUserById(trx, digest.user_id);
     // Nothing is mailed to an address its owner has not verified (anyone can sign up with anyone's
     // address, and notifications carry text other users wrote), nor to a locked account. A type
@@ -310,6 +332,7 @@ export async function sendDigest(
     const key = digestEmailKey(digestId);
     const mail = deps.render({
       username: user.username,
+      unsubscribeToken: await unsubscribe.issue(user.id, clock.now()),
       items: items.map((row) => ({
         type: row.type as NotificationType,
         title: row.title,
@@ -380,6 +403,11 @@ export async function checkUnreadRoom(
 
 export type NotificationsApi = ReturnType<typeof createNotificationsApi>;
 
+/** The types an unsubscribe link turns off: all but those always emailed (security). */
+const MAILABLE_OFF: readonly NotificationType[] = ALL_NOTIFICATION_TYPES.filter(
+  (type) => !ALWAYS_EMAILED.has(type),
+);
+
 export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus' | 'clock' | 'log'>) {
   const { db, bus, clock } = deps;
   return {
@@ -402,7 +430,10 @@ export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus
     read: async (
       userId: UserId,
       // REST and WebSocket both validated the ids as UUIDs; someone else's or unknown ones match nothing.
-      request: ReadNotificationsRequest | { readonly ids: readonly string[] },
+      request:
+        | ReadNotificationsRequest
+        | { readonly ids: readonly string[] }
+        | { readonly all: true; readonly upTo?: string | undefined },
       exceptConnectionId?: string,
     ): Promise<ReadNotificationsResult> =>
       // One user's reads in turn (their row locked): mark, count and announce. Two reads at once
@@ -412,17 +443,22 @@ export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus
         if ((await lockUserById(trx, userId)) === undefined) {
           throw new AppError('UNAUTHORIZED', 'invalid access token');
         }
+        // `{all: true}` alone marks what arrived after the client listed too (old clients);
+        // `upTo` bounds it to what the client saw.
+        const upTo = 'all' in request ? (request.upTo as NotificationId | undefined) : undefined;
         const changed = await markNotificationsRead(
           trx,
           userId,
-          'all' in request ? { all: true } : { ids: request.ids as NotificationId[] },
+          'all' in request
+            ? { all: true, ...(upTo === undefined ? {} : { upTo }) }
+            : { ids: request.ids as NotificationId[] },
           clock.now(),
         );
         const unreadCount = await countUnread(trx, userId);
         try {
           await bus.publish(NOTIFICATIONS_READ_TOPIC, {
             userId,
-            ...('all' in request ? { all: true } : { ids: changed }),
+            ...('all' in request ? { all: true, ...(upTo === undefined ? {} : { upTo }) } : { ids: changed }),
             unreadCount,
             ...(exceptConnectionId === undefined ? {} : { exceptConnectionId }),
           });
@@ -432,6 +468,39 @@ export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus
         }
         return { updated: changed.length, unreadCount };
       }),
+
+    /**
+     * What the one-click unsubscribe link of a digest would turn off; changes nothing (a GET: link
+     * scanners fetch it). @throws AppError VALIDATION_FAILED, UNAUTHORIZED (see `unsubscribe.ts`)
+     */
+    unsubscribePreview: async (token: string): Promise<UnsubscribeResult> => {
+      await unsubscribeTokens(db).verify(token, clock.now());
+      return { emailOff: [...MAILABLE_OFF] };
+    },
+
+    /**
+     * The one-click unsubscribe (RFC 8058 POST): `email: never` for every type whose mail may be
+     * turned off, `inApp` kept; security types stay mailed. The token is the only credential, and
+     * this is all it can do. @throws AppError VALIDATION_FAILED, UNAUTHORIZED
+     */
+    unsubscribe: async (token: string): Promise<UnsubscribeResult> => {
+      const userId = await unsubscribeTokens(db).verify(token, clock.now());
+      return db.transaction().execute(async (trx) => {
+        // The user's row locked while merged, as updatePreferences does.
+        if ((await lockUserById(trx, userId)) === undefined) {
+          throw new AppError('UNAUTHORIZED', 'invalid unsubscribe link');
+        }
+        const current = await preferencesOf(trx, userId);
+        await upsertPreferences(
+          trx,
+          userId,
+          MAILABLE_OFF.map((type) => ({ type, inApp: current[type].inApp, email: 'never' as const })),
+          clock.now(),
+        );
+        deps.log.info({ userId, types: MAILABLE_OFF.length }, 'notification mail unsubscribed by link');
+        return { emailOff: [...MAILABLE_OFF] };
+      });
+    },
 
     preferences: async (userId: UserId): Promise<NotificationPreferences> => ({
       preferences: await preferencesOf(db, userId),

@@ -7,6 +7,7 @@
 import { formatAmount } from '../../domain/notifications/content.js';
 import type { DigestMailInput, RenderedMail } from '../../domain/notifications/service.js';
 import type { NotificationType } from '../../domain/notifications/types.js';
+import { unsubscribeUrl } from '../../domain/notifications/unsubscribe.js';
 
 const escapeHtml = (value: string) =>
   value.replace(
@@ -122,6 +123,10 @@ export function renderNotificationDigest(publicUrl: string, input: DigestMailInp
     receipt: receiptOf(item).map(oneLine),
   }));
   const moreLine = more === 0 ? [] : [`…and ${more} more: ${publicUrl}/#/notifications`];
+  // The one-click unsubscribe link (the same as the List-Unsubscribe header): it opens a page whose
+  // button unsubscribes, so a scanner that follows it changes nothing.
+  const unsubscribe =
+    input.unsubscribeToken === undefined ? undefined : unsubscribeUrl(publicUrl, input.unsubscribeToken);
   const text = [
     `Hi ${username},`,
     count === 1 ? 'here is what happened on gigwire:' : `here are ${count} things that happened on gigwire:`,
@@ -135,6 +140,9 @@ export function renderNotificationDigest(publicUrl: string, input: DigestMailInp
     ),
     ...moreLine,
     `All your notifications: ${publicUrl}/#/notifications (which are emailed: PUT /v1/me/notification-preferences)`,
+    ...(unsubscribe === undefined
+      ? []
+      : [`Stop these emails (security warnings are still sent): ${unsubscribe}`]),
   ].join('\n\n');
   const html = `<!doctype html>
 <html><body style="font-family:system-ui,sans-serif;max-width:560px;margin:auto">
@@ -151,7 +159,9 @@ ${receipt.length === 0 ? '' : `<table style="font-size:13px;color:#333">${receip
   )
   .join('\n')}
 ${more === 0 ? '' : `<p><a href="${escapeHtml(`${publicUrl}/#/notifications`)}">…and ${more} more</a></p>`}
-<p style="color:#666;font-size:12px">gigwire · <a href="${escapeHtml(`${publicUrl}/#/notifications`)}">all your notifications</a></p>
+<p style="color:#666;font-size:12px">gigwire · <a href="${escapeHtml(`${publicUrl}/#/notifications`)}">all your notifications</a>${
+    unsubscribe === undefined ? '' : ` · <a href="${escapeHtml(unsubscribe)}">unsubscribe</a>`
+  }</p>
 </body></html>
 `;
   return { subject, text: `${text}\n`, html };

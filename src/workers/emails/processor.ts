@@ -13,6 +13,7 @@ import type { Database } from '../../db/database.js';
 import { findEmailByKey, insertEmailOnce, recordEmailOutcome } from '../../db/repositories/outbox.repo.js';
 import { findUserById } from '../../db/repositories/users.repo.js';
 import type { AuthService } from '../../domain/auth/service.js';
+import { unsubscribeHeaders } from '../../domain/notifications/unsubscribe.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { runTask } from '../../platform/queues/retry.js';
@@ -107,6 +108,12 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
     log.info({ emailId: email.id, template: email.template }, 'email stored in the outbox');
     return;
   }
+  // A digest carries one-click unsubscribe headers (RFC 8058), made at send time: the stored mail
+  // holds no headers (the link in its body is the same kind, issued when it was rendered).
+  const headers =
+    email.template === 'notification-digest' && email.user_id !== null
+      ? await unsubscribeHeaders(db, deps.publicUrl, email.user_id, deps.clock.now())
+      : undefined;
   try {
     await transport.send({
       from: deps.mailFrom,
@@ -115,6 +122,7 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
       text: email.text_body ?? '',
       html: email.html_body ?? '',
       messageId: `<${email.id}@gigwire>`,
+      ...(headers === undefined ? {} : { headers }),
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

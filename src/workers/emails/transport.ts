@@ -14,6 +14,8 @@ export interface OutgoingMail {
   readonly html: string;
   /** Stable per mail, so a receiver can drop the rare duplicate of a crash-and-retry. */
   readonly messageId: string;
+  /** Extra header fields, passed through as given (e.g. List-Unsubscribe of a digest). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface MailTransport {
@@ -72,7 +74,12 @@ export function createMailTransport(smtpUrl: string | undefined): MailTransport 
   return {
     kind: 'smtp',
     send: async (mail) => {
-      await transporter.sendMail({ ...mail, messageId: mail.messageId });
+      const { headers, ...rest } = mail;
+      await transporter.sendMail({
+        ...rest,
+        messageId: mail.messageId,
+        ...(headers === undefined ? {} : { headers: { ...headers } }),
+      });
     },
     close: () => transporter.close(),
   };

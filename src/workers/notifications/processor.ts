@@ -9,10 +9,12 @@ import { type Job, UnrecoverableError, type Worker } from 'bullmq';
 import type { RoomId } from '../../../protocol/src/ids.js';
 import {
   checkUnreadRoom,
+  DIGEST_NOT_DUE,
   deliverEventNotification,
   type NotificationsDeps,
   sendDigest,
 } from '../../domain/notifications/service.js';
+import type { AppError } from '../../platform/errors.js';
 import { runTask } from '../../platform/queues/retry.js';
 import { startTaskWorker } from '../../platform/queues/task-worker.js';
 import { parseTaskPayload, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
@@ -51,6 +53,13 @@ const RUNNERS: { readonly [N in NotificationTask]: Runner<N> } = {
 const isNotificationTask = (name: string): name is NotificationTask => Object.hasOwn(RUNNERS, name);
 
 /**
+ * A digest task run before its digest is due (CONFLICT DIGEST_NOT_DUE): retried with the task's
+ * back-off until due_at has come, although CONFLICT is not (`retryByCode`).
+ */
+export const isDigestEarly = (error: AppError): boolean =>
+  error.code === 'CONFLICT' && error.details?.reason === DIGEST_NOT_DUE;
+
+/**
  * Runs one task as the worker would (tests call it directly to run a task twice); an AppError no
  * retry can change fails it for good (`runTask`).
  */
@@ -61,7 +70,9 @@ export async function runNotificationTask(
 ): Promise<unknown> {
   if (!isNotificationTask(name)) throw new UnrecoverableError(`unknown task ${name}`);
   const payload = parseTaskPayload(name, data);
-  return runTask(() => (RUNNERS[name] as Runner<NotificationTask>)(deps, payload));
+  return runTask(() => (RUNNERS[name] as Runner<NotificationTask>)(deps, payload), {
+    retryAlso: isDigestEarly,
+  });
 }
 
 export function startNotificationsWorker(deps: NotificationsWorkerDeps): Worker {

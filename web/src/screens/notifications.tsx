@@ -74,9 +74,12 @@ export function Notifications() {
   useLive('connected', (event) => {
     if (event.reconnected) void load();
   });
+  // Only what this list shows (its newest and older): one that arrives meanwhile stays unread.
+  const newest = list?.[0]?.id;
   const readAll = () =>
     run(async () => {
-      const result = await live.readNotifications('all');
+      if (newest === undefined) return;
+      const result = await live.markAllRead(newest);
       dispatchEvent(new CustomEvent(UNREAD_EVENT, { detail: result.unreadCount }));
       await load();
     });
