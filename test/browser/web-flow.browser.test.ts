@@ -188,10 +188,15 @@ describe('web app in Chromium', () => {
     await hirer.getByLabel('Title').fill('Logo for a bakery');
     await hirer.getByLabel('Description').fill('A round logo with a croissant.');
     await hirer.getByLabel('Skills (comma-separated)').fill('illustration, branding');
-    // A refused field is named next to it (problem+json `errors`), through the SDK's REST client.
+    // Not an amount: said next to the field by the browser, nothing sent.
     await hirer.getByLabel('Budget (USD, fixed price)').fill('lots');
     await hirer.getByRole('button', { name: 'Post job' }).click();
-    await hirer.locator('.field-error').first().waitFor();
+    await hirer.locator('.field-error', { hasText: 'Enter an amount like 12.50' }).waitFor();
+    expect(consoleErrors).toEqual([]);
+    // A field the server refuses is named next to it (problem+json `errors`), through the SDK's REST client.
+    await hirer.getByLabel('Budget (USD, fixed price)').fill('0');
+    await hirer.getByRole('button', { name: 'Post job' }).click();
+    await hirer.locator('.field-error').filter({ hasNotText: 'Enter an amount' }).first().waitFor();
     await shot(hirer, 'post-job-error-desktop');
     expect(consoleErrors).toEqual([expect.stringMatching(/^hirer: .*status of 400/)]);
     consoleErrors.length = 0;

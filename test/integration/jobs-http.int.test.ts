@@ -84,6 +84,53 @@ describe('jobs over REST', () => {
     expect((await postJob(hirer.accessToken, { surprise: true })).status).toBe(400);
   });
 
+  it('jobs: a repeated POST with the same Idempotency-Key posts one job; another body with it is 422', async () => {
+    const key = randomUUID();
+    const title = `Idempotent post ${key.slice(0, 8)}`;
+    const post = (body: Json = {}) =>
+      api.call<Json>('POST', '/v1/jobs', {
+        token: hirer.accessToken,
+        headers: { 'idempotency-key': key },
+        body: {
+          title,
+          description: 'Posted once, whatever the retries.',
+          categoryId,
+          skills: ['Kotlin'],
+          budget: { kind: 'fixed', amount: 12_000, currency },
+          remote: true,
+          ...body,
+        },
+      });
+    const first = await post();
+    expect(first.status).toBe(201);
+    const retry = await post();
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body).toEqual(first.body);
+    const mine = await api.get<{ data: { id: string; title: string }[] }>(
+      `/v1/jobs?hirerId=${hirer.id}&limit=100`,
+      hirer.accessToken,
+    );
+    expect(mine.status).toBe(200);
+    expect(mine.body.data.filter((job) => job.title === title)).toHaveLength(1);
+    // The same key for another job is refused, not silently answered with the first one.
+    expect((await post({ title: `${title} (changed)` })).status).toBe(422);
+    // An empty key is refused; no key at all posts as before.
+    const empty = await api.call('POST', '/v1/jobs', {
+      token: hirer.accessToken,
+      headers: { 'idempotency-key': '' },
+      body: { title, description: 'x', categoryId, budget: { kind: 'fixed', amount: 100, currency } },
+    });
+    expect(empty.status).toBe(400);
+    // A worker's key does not make a worker a hirer (the effect runs, refused: nothing stored).
+    const refused = await api.call('POST', '/v1/jobs', {
+      token: worker.accessToken,
+      headers: { 'idempotency-key': randomUUID() },
+      body: { title, description: 'x', categoryId, budget: { kind: 'fixed', amount: 100, currency } },
+    });
+    expect(refused.status).toBe(403);
+  });
+
   it('bids: Idempotency-Key required, a retry replays the first answer, a second live bid is 409', async () => {
     const job = (await postJob(hirer.accessToken)).body as { id: string };
     const missing = await api.call('POST', `/v1/jobs/${job.id}/bids`, {

@@ -9,7 +9,12 @@
  * - Errors are problem+json: `failureOf` (ui.tsx) shows `detail` and the field errors by field.
  */
 import type { z } from 'zod';
-import { createRestClient, isRestError, type Review } from '../../protocol/src/client/rest.js';
+import {
+  createRestClient,
+  isRestError,
+  type RestCommandOptions,
+  type Review,
+} from '../../protocol/src/client/rest.js';
 import type { AuthResponse, TokenPair } from '../../protocol/src/rest/auth.js';
 import type { Notification as NotificationSchema } from '../../protocol/src/rest/notifications.js';
 import type { WalletLine as WalletLineSchema } from '../../protocol/src/rest/payments.js';
@@ -21,6 +26,7 @@ import type {
   UserProfile,
   WorkerListing as WorkerListingSchema,
 } from '../../protocol/src/rest/users.js';
+import { ApiError, fieldErrors, isApiError } from './errors.js';
 
 export type {
   Bid,
@@ -32,6 +38,7 @@ export type {
   Wallet,
 } from '../../protocol/src/client/rest.js';
 export type { Me, UserProfile };
+export { ApiError, fieldErrors, isApiError };
 
 export type WalletLine = z.output<typeof WalletLineSchema>;
 export type Notification = z.output<typeof NotificationSchema>;
@@ -46,22 +53,6 @@ export interface ContractReviews {
   reviewDeadlineAt: string | null;
   canReview: boolean;
 }
-
-/** A refused call: the server's problem+json, or status 0 when no answer arrived. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    readonly detail: string,
-    /** Field errors by the last part of their path (`body.email` → `email`). */
-    readonly fields: Readonly<Record<string, string>>,
-  ) {
-    super(detail);
-    this.name = 'ApiError';
-  }
-}
-
-export const isApiError = (value: unknown): value is ApiError => value instanceof ApiError;
 
 interface ProblemBody {
   code?: string;
@@ -186,16 +177,6 @@ export const splitList = (text: string | undefined): string[] =>
     .map((part) => part.trim())
     .filter((part) => part !== '');
 
-/** Field errors of a problem by the last part of their path (`body.email` → `email`). */
-export function fieldErrors(
-  errors: readonly { path: string; message: string }[] | undefined,
-): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const error of errors ?? [])
-    fields[error.path.split('.').slice(1).join('.') || error.path] ??= error.message;
-  return fields;
-}
-
 const isUnauthorized = (error: unknown) =>
   (isApiError(error) && error.status === 401) || (isRestError(error) && error.status === 401);
 
@@ -236,17 +217,27 @@ export function createApi(tokens: TokenSource) {
         }),
       ),
     getJob: (jobId: string) => once401(() => rest.getJob(jobId)),
-    postJob: (job: Parameters<typeof rest.postJob>[0]) => once401(() => rest.postJob(job)),
-    placeBid: (jobId: string, bid: Parameters<typeof rest.placeBid>[1]) =>
-      once401(() => rest.placeBid(jobId, bid)),
+    /** `options.idempotencyKey`: the key of an earlier submit whose answer was lost (a retry replays it). */
+    postJob: (job: Parameters<typeof rest.postJob>[0], options?: RestCommandOptions) =>
+      once401(() => rest.postJob(job, options)),
+    placeBid: (jobId: string, bid: Parameters<typeof rest.placeBid>[1], options?: RestCommandOptions) =>
+      once401(() => rest.placeBid(jobId, bid, options)),
     myBids: () => once401(() => rest.myBids({ limit: 100 })),
     /** At `version`, the bid's version as shown: a bid changed since is 409 VERSION_MISMATCH, nothing held. */
-    acceptBid: (bidId: string, version: number) => once401(() => rest.acceptBid(bidId, { ifMatch: version })),
+    acceptBid: (bidId: string, version: number, options?: RestCommandOptions) =>
+      once401(() => rest.acceptBid(bidId, { ...options, ifMatch: version })),
     myContracts: () => once401(() => rest.myContracts({ limit: 100 })),
     getContract: (contractId: string) => once401(() => rest.getContract(contractId)),
-    transition: (contractId: string, event: TransitionName, version: number, message?: string) =>
+    transition: (
+      contractId: string,
+      event: TransitionName,
+      version: number,
+      message?: string,
+      options?: RestCommandOptions,
+    ) =>
       once401(() =>
         transitions[event](contractId, message === undefined || message === '' ? {} : { message }, {
+          ...options,
           ifMatch: version,
         }),
       ),
@@ -259,10 +250,19 @@ export function createApi(tokens: TokenSource) {
       authed<{ data: WalletLine[]; nextCursor: string | null }>('GET', '/v1/wallet/transactions', {
         query: { limit: 20, cursor },
       }),
-    topUp: (input: { amount: number; card: string }) => once401(() => rest.topUp(input)),
-    withdraw: (input: { amount: number; bankAccount: string }) => once401(() => rest.withdraw(input)),
-    transfer: (input: { toUserId: string; amount: number; note?: string }) =>
-      once401(() => rest.transfer(input)),
+    topUp: (input: { amount: number; card: string }, options?: RestCommandOptions) =>
+      once401(() => rest.topUp(input, options)),
+    withdraw: (input: { amount: number; bankAccount: string }, options?: RestCommandOptions) =>
+      once401(() => rest.withdraw(input, options)),
+    transfer: (input: { toUserId: string; amount: number; note?: string }, options?: RestCommandOptions) =>
+      once401(() => rest.transfer(input, options)),
+    /** GET /v1/payments/:id: a top-up or withdrawal as the provider settled it. */
+    payment: (paymentId: string) => once401(() => rest.payment(paymentId)),
+    /** PUT /v1/auth/password: every session ends (this one too). */
+    changePassword: (currentPassword: string, newPassword: string) =>
+      authed<void>('PUT', '/v1/auth/password', { body: { currentPassword, newPassword } }),
+    /** POST /v1/auth/logout-all: every session of the user ends, this tab's too. */
+    logoutAll: () => authed<void>('POST', '/v1/auth/logout-all'),
     updateMe: (changes: UpdateMe) => authed<Me>('PATCH', '/v1/me', { body: changes }),
     notifications: () =>
       authed<{ data: Notification[]; nextCursor: string | null }>('GET', '/v1/notifications', {

@@ -147,7 +147,9 @@ function screen(route: string[]) {
   if (first === 'contracts') return <ContractList />;
   if (first === 'wallet') return <WalletView />;
   if (first === 'notifications') return <Notifications />;
-  if (first === 'profile') return <Profile />;
+  if (first === 'profile') return <Profile section={second} />;
+  // The security notices of older mails link here.
+  if (first === 'settings' && second === 'security') return <Profile section="security" />;
   if (first === 'people') return <People />;
   if (first === 'users' && second !== undefined) return <UserView userId={second} key={second} />;
   if (first === 'rooms' && second !== undefined) return <RoomView roomId={second} key={second} />;
@@ -159,14 +161,20 @@ function Nav() {
   const { session, live, user } = useApp();
   const [online, setOnline] = useState(live.state === 'open');
   const [balance, setBalance] = useState<string>();
-  // Wallet pushes sent while offline are not replayed: after a reconnect, read the balance.
-  useLive('connected', (event) => {
+  // The balance at the first connect (nothing is pushed until it changes), and again after a
+  // reconnect (wallet pushes sent while offline are not replayed).
+  const readBalance = () =>
+    session.api.wallet().then(
+      (w) => setBalance(money(w.available, w.currency)),
+      () => undefined,
+    );
+  useEffect(() => {
+    // Connected before this nav subscribed: the `connected` event has been and gone.
+    if (live.state === 'open') void readBalance();
+  }, [session, live]);
+  useLive('connected', () => {
     setOnline(true);
-    if (event.reconnected)
-      session.api.wallet().then(
-        (w) => setBalance(money(w.available, w.currency)),
-        () => undefined,
-      );
+    void readBalance();
   });
   useLive('disconnected', () => setOnline(false));
   useLive('wallet', (w) => setBalance(money(w.available, w.currency)));

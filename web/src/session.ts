@@ -37,7 +37,7 @@ const RELOAD_LOCK_WAIT_MS = 3_000;
 const EARLY_MS = 30_000;
 
 /** Why the tab shows the sign-in screen, when it was not the user's choice. */
-export type SignedOutReason = 'session-ended' | 'copied-tab';
+export type SignedOutReason = 'session-ended' | 'copied-tab' | 'password-changed' | 'signed-out-everywhere';
 
 /** The server refused the credentials (as opposed to not answering). */
 const isRefused = (error: unknown) => isApiError(error) && (error.status === 401 || error.status === 403);
@@ -224,6 +224,15 @@ export class Session implements TokenSource {
     this.changed();
     // Ends the session on the server, which also closes its sockets.
     if (token !== null) await auth.logout(token).catch(() => undefined);
+  }
+
+  /**
+   * The server ended every session of the user at this tab's request (a password change, "sign out
+   * everywhere"): this one is gone too, so the sign-in screen, saying why.
+   */
+  endedEverywhere(reason: 'password-changed' | 'signed-out-everywhere'): void {
+    this.unreachable = undefined;
+    this.end(reason);
   }
 
   /** The session ended without the user's say (refused refresh): sign-in screen, with why. */

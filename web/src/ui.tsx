@@ -1,11 +1,13 @@
 /** Small shared pieces: the app context, hash routing, form fields with their errors, money. */
 import type { ComponentChildren, InputHTMLAttributes } from 'preact';
 import { createContext } from 'preact';
-import { useContext, useEffect, useState } from 'preact/hooks';
+import { useContext, useEffect, useRef, useState } from 'preact/hooks';
 import type { ClientEvents, GigwireClient } from '../../protocol/src/client/index.js';
-import { isRestError } from '../../protocol/src/client/rest.js';
-import { fieldErrors, isApiError, type Me } from './api.js';
+import type { Me } from './api.js';
+import { type CallKind, type Failure, failureOf, RetryKeys, withKey } from './outcome.js';
 import type { Session } from './session.js';
+
+export { amountOf, type Failure, FormError, failureOf, outcomeUnknown, UNREACHABLE } from './outcome.js';
 
 export interface AppContext {
   readonly session: Session;
@@ -50,24 +52,6 @@ export function useRoute(): string[] {
 export const go = (path: string) => {
   location.hash = path;
 };
-
-/** What a failed call shows: the problem's detail, and per-field messages. */
-export interface Failure {
-  readonly message: string;
-  readonly fields: Readonly<Record<string, string>>;
-}
-
-export function failureOf(error: unknown): Failure {
-  const failure = isApiError(error)
-    ? { message: error.detail, fields: error.fields }
-    : isRestError(error)
-      ? { message: error.problem?.detail ?? error.message, fields: fieldErrors(error.problem?.errors) }
-      : { message: error instanceof Error ? error.message : String(error), fields: {} };
-  // The field messages say what is wrong; the summary only points at them.
-  return Object.keys(failure.fields).length > 0
-    ? { ...failure, message: 'Please correct the marked fields.' }
-    : failure;
-}
 
 export function ErrorNote({ failure }: { failure: Failure | undefined }) {
   if (failure === undefined) return null;
@@ -193,9 +177,9 @@ export function SelectField(props: {
   );
 }
 
-/** An amount in major units (USD), typed as text and sent as minor units (toMinor). */
-export const AmountField = ({
-  label = 'Amount (USD)',
+/** An amount in major units of the platform's currency, typed as text, sent as minor units (amountOf). */
+export function AmountField({
+  label,
   required = true,
   ...field
 }: {
@@ -205,7 +189,17 @@ export const AmountField = ({
   value: string;
   onValue: (value: string) => void;
   failure?: Failure | undefined;
-}) => <TextField label={label} inputMode="decimal" required={required} {...field} />;
+}) {
+  const currency = usePlatformCurrency();
+  return (
+    <TextField
+      label={label ?? (currency === undefined ? 'Amount' : `Amount (${currency})`)}
+      inputMode="decimal"
+      required={required}
+      {...field}
+    />
+  );
+}
 
 /** The end of every form: the server's error, then the submit button. */
 export function FormEnd({
@@ -227,18 +221,27 @@ export function FormEnd({
   );
 }
 
-/** Runs a user action: busy while it runs, its failure (problem+json) kept for the form to show. */
-export function useAction() {
+/**
+ * Runs a user action: busy while it runs (a second start meanwhile is ignored: a double click runs
+ * it once), its failure (problem+json) kept for the form to show. `kind: 'read'` for searches: no
+ * answer then changed nothing, so the message does not say it may have been applied.
+ */
+export function useAction(kind: CallKind = 'command') {
   const [failure, setFailure] = useState<Failure>();
   const [busy, setBusy] = useState(false);
+  // The state updates on the next render; two clicks in one task both see busy false.
+  const running = useRef(false);
   const run = async (work: () => Promise<unknown>): Promise<void> => {
+    if (running.current) return;
+    running.current = true;
     setBusy(true);
     setFailure(undefined);
     try {
       await work();
     } catch (error) {
-      setFailure(failureOf(error));
+      setFailure(failureOf(error, kind));
     } finally {
+      running.current = false;
       setBusy(false);
     }
   };
@@ -250,27 +253,67 @@ export function useAction() {
   return { failure, busy, run, submit, setFailure };
 }
 
-/** The platform's currency (the server's CURRENCY, which the wallet names); USD until it is known. */
-export function usePlatformCurrency(): string {
+const currencies = new WeakMap<Session, Promise<string>>();
+
+/** The platform's currency (the server's CURRENCY, which the wallet names), read once per session. */
+export function platformCurrency(session: Session): Promise<string> {
+  let known = currencies.get(session);
+  if (known === undefined) {
+    known = session.api.wallet().then((wallet) => wallet.currency);
+    // A failed read is not kept: the next use asks again.
+    known.catch(() => currencies.delete(session));
+    currencies.set(session, known);
+  }
+  return known;
+}
+
+/** The platform's currency; undefined until it is known. */
+export function usePlatformCurrency(): string | undefined {
   const { session } = useApp();
-  const [currency, setCurrency] = useState('USD');
+  const [currency, setCurrency] = useState<string>();
   useEffect(() => {
-    session.api.wallet().then(
-      (wallet) => setCurrency(wallet.currency),
+    let live = true;
+    platformCurrency(session).then(
+      (value) => live && setCurrency(value),
       () => undefined,
     );
+    return () => {
+      live = false;
+    };
   }, [session]);
   return currency;
 }
 
-export function money(amount: number, currency = 'USD'): string {
-  return new Intl.NumberFormat('en', { style: 'currency', currency }).format(amount / 100);
+/** An amount in minor units; without a currency (not known yet) a plain number with two decimals. */
+export function money(amount: number, currency: string | undefined): string {
+  return currency === undefined
+    ? (amount / 100).toFixed(2)
+    : new Intl.NumberFormat('en', { style: 'currency', currency }).format(amount / 100);
 }
 
-/** "12.50" → 1250 minor units; NaN for anything else. */
-export function toMinor(text: string): number {
-  const value = Number(text);
-  return Number.isFinite(value) ? Math.round(value * 100) : Number.NaN;
+/**
+ * A form's Idempotency-Key while the outcome of its last submit is unknown: `keyed(content, call)`
+ * calls with the kept key when `content` is what was sent then (a retry replays instead of doing it
+ * twice), with a fresh one otherwise.
+ */
+export function useRetryKeys() {
+  const keys = useRef<RetryKeys | undefined>(undefined);
+  keys.current ??= new RetryKeys();
+  const current = keys.current;
+  return async <T,>(
+    content: unknown,
+    call: (options: { idempotencyKey?: string }) => Promise<T>,
+  ): Promise<T> => {
+    const text = JSON.stringify(content);
+    try {
+      const result = await call(withKey(current.keyFor(text)));
+      current.done();
+      return result;
+    } catch (error) {
+      current.failed(text, error);
+      throw error;
+    }
+  };
 }
 
 const names = new Map<string, Promise<string>>();
@@ -284,10 +327,15 @@ export function useUserName(userId: string | undefined): string {
     if (userId === user.id) return setName('you');
     let promise = names.get(userId);
     if (promise === undefined) {
-      promise = session.api.user(userId).then(
+      const asked = session.api.user(userId).then(
         (profile) => profile.username,
-        () => userId.slice(0, 8),
+        () => {
+          // Not kept: the next screen that names this user asks again.
+          if (names.get(userId) === asked) names.delete(userId);
+          return userId.slice(0, 8);
+        },
       );
+      promise = asked;
       names.set(userId, promise);
     }
     let live = true;

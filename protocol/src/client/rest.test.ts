@@ -386,17 +386,22 @@ describe('reads and commands without a key', () => {
 
   it('a command the server does not make idempotent is never repeated after a lost answer', async () => {
     const { client, sent } = setup([dropped()]);
-    const error = await rejection(
-      client.postJob({
-        title: 'Poster',
-        description: 'A3',
-        categoryId: CATEGORY,
-        budget: { kind: 'fixed', amount: 5000, currency: 'USD' },
-      }),
-    );
+    const error = await rejection(client.closeJob(JOB));
     expect(error).toMatchObject({ code: 'DISCONNECTED', attempts: 1, idempotencyKey: undefined });
     expect(sent).toHaveLength(1);
     expect(keyOf(sent[0])).toBeUndefined();
+  });
+
+  it('postJob is keyed: a lost answer is repeated with the same key (the server replays it)', async () => {
+    const { client, sent } = setup([dropped(), json(201, job)]);
+    const posted = await client.postJob({
+      title: 'Poster',
+      description: 'A3',
+      categoryId: CATEGORY,
+      budget: { kind: 'fixed', amount: 5000, currency: 'USD' },
+    });
+    expect(posted.id).toBe(JOB);
+    expect(sent.map(keyOf)).toEqual(['key-1', 'key-1']);
   });
 
   it('…but is repeated after a 429, which refused it before anything happened', async () => {

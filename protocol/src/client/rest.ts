@@ -3,14 +3,14 @@
  * browsers; no Node-only imports), with exactly-once retries.
  *
  * - One user action, one `Idempotency-Key`: each call of a command the server makes idempotent
- *   (placeBid, acceptBid, the contract transitions, topUp, transfer, withdraw) draws a fresh key
+ *   (postJob, placeBid, acceptBid, the contract transitions, review, topUp, transfer, withdraw) draws a fresh key
  *   (`crypto.randomUUID()`, or the caller's `idempotencyKey`) and sends that SAME key on every retry
  *   of the call, so a retry after a lost answer gets the first answer back (`idempotent-replayed`)
  *   and the bid, contract or hold exists once. The next call draws a new key.
  * - What is retried, with jittered exponential backoff (`backoffDelay`), up to `retry.attempts`:
  *   keyed commands on a network error, a timeout, 502/503/504, 409 "still in flight" (a twin with
  *   the same key is running) and 429; reads (GET) on network errors and timeouts only; commands
- *   the server does not make idempotent (postJob, updateJob, closeJob, updateBid, withdrawBid)
+ *   the server does not make idempotent (updateJob, closeJob, updateBid, withdrawBid)
  *   only on 429, where the server refused before doing anything — a lost answer to them may
  *   have been applied, so it is thrown, never repeated blindly. A `Retry-After` (seconds or an HTTP
  *   date; else the problem's `retryAfterS`) sets the delay; one beyond `retry.maxRetryAfterMs` is
@@ -550,8 +550,8 @@ function isInFlight(problem: Problem | undefined): boolean {
 export interface RestClient {
   /** GET /v1/categories. */
   categories(options?: RestCallOptions): Promise<CategoryList>;
-  /** POST /v1/jobs (role hirer). Not idempotent on the server: a lost answer is thrown, not retried. */
-  postJob(job: CreateJobInput, options?: RestCallOptions): Promise<Job>;
+  /** POST /v1/jobs (role hirer). Exactly once: keyed (the server takes an optional Idempotency-Key). */
+  postJob(job: CreateJobInput, options?: RestCommandOptions): Promise<Job>;
   /** PATCH /v1/jobs/:id while open; `ifMatch` = the job version you edited. */
   updateJob(
     jobId: string,
@@ -664,7 +664,7 @@ export function createRestClient(options: RestClientOptions): RestClient {
 
   return {
     categories: (o) => get(CategoryListSchema, '/v1/categories', o),
-    postJob: (job, o) => command(JobSchema, '/v1/jobs', 'once', job, o),
+    postJob: (job, o) => command(JobSchema, '/v1/jobs', 'keyed', job, o),
     updateJob: (jobId, changes, o) =>
       command(JobSchema, `/v1/jobs/${seg(jobId)}`, 'once', changes, o, 'PATCH'),
     closeJob: (jobId, o) => command(JobSchema, `/v1/jobs/${seg(jobId)}/close`, 'once', undefined, o),

@@ -134,6 +134,16 @@ async function requireCategory(db: Kysely<Database> | Transaction<Database>, id:
 
 /** POST /v1/jobs: a hirer posts an open job; `job.posted` is written with it. */
 export async function createJob(deps: MarketplaceDeps, actor: Actor, input: JobInput): Promise<Job> {
+  return deps.db.transaction().execute((trx) => createJobIn(trx, deps, actor, input));
+}
+
+/** `createJob` inside the caller's transaction (the REST edge's optional Idempotency-Key transaction). */
+export async function createJobIn(
+  trx: Transaction<Database>,
+  deps: Pick<MarketplaceDeps, 'clock' | 'settings'>,
+  actor: Actor,
+  input: JobInput,
+): Promise<Job> {
   orThrow(requireRole(actor, 'hirer', 'post a job'));
   const now = deps.clock.now();
   const skills = normalizeSkills(input.skills);
@@ -141,32 +151,30 @@ export async function createJob(deps: MarketplaceDeps, actor: Actor, input: JobI
   orThrow(checkAmount(input.budget.amount, 'body.budget.amount'));
   orThrow(checkCurrency(input.budget.currency, deps.settings.currency));
   orThrow(checkDeadline(input.deadline ?? null, now));
-  return deps.db.transaction().execute(async (trx) => {
-    await requireCategory(trx, input.categoryId);
-    const row = await insertJob(trx, {
-      hirerId: actor.userId,
-      categoryId: input.categoryId,
-      title: input.title.trim(),
-      description: input.description,
-      skills,
-      budgetKind: input.budget.kind,
-      budgetAmount: input.budget.amount,
-      currency: input.budget.currency,
-      location: input.location?.trim() || null,
-      remote: input.remote,
-      deadline: input.deadline ?? null,
-      now,
-    });
-    await insertOutboxEvent(trx, MarketplaceEvent.jobPosted, {
-      jobId: row.id,
-      hirerId: row.hirer_id,
-      categoryId: row.category_id,
-      skills: row.skills,
-      // Pushed to the watchers of matching job boards (jobs.watch), not to named users.
-      notify: [],
-    });
-    return toJob(row);
+  await requireCategory(trx, input.categoryId);
+  const row = await insertJob(trx, {
+    hirerId: actor.userId,
+    categoryId: input.categoryId,
+    title: input.title.trim(),
+    description: input.description,
+    skills,
+    budgetKind: input.budget.kind,
+    budgetAmount: input.budget.amount,
+    currency: input.budget.currency,
+    location: input.location?.trim() || null,
+    remote: input.remote,
+    deadline: input.deadline ?? null,
+    now,
   });
+  await insertOutboxEvent(trx, MarketplaceEvent.jobPosted, {
+    jobId: row.id,
+    hirerId: row.hirer_id,
+    categoryId: row.category_id,
+    skills: row.skills,
+    // Pushed to the watchers of matching job boards (jobs.watch), not to named users.
+    notify: [],
+  });
+  return toJob(row);
 }
 
 export type JobUpdate = Partial<Omit<JobInput, 'budget'>> & {

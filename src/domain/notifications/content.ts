@@ -146,7 +146,8 @@ export function linkPathOf(type: NotificationType, data: Data): string {
       if (contract !== undefined) return `/contracts/${contract}`;
       return jobId === undefined ? '/' : `/jobs/${jobId}`;
     case 'bid':
-      return jobId === undefined ? '/me/bids' : `/jobs/${jobId}`;
+      // The app has no "my bids" page: the job board.
+      return jobId === undefined ? '/' : `/jobs/${jobId}`;
     case 'payment':
     case 'payout':
     case 'transfer':
@@ -157,6 +158,7 @@ export function linkPathOf(type: NotificationType, data: Data): string {
       return room === undefined ? '/rooms' : `/rooms/${room}`;
     }
     default:
-      return '/settings/security';
+      // The Security section of the web app's profile (change password, sign out everywhere).
+      return '/profile/security';
   }
 }

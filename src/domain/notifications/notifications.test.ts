@@ -102,6 +102,10 @@ describe('content', () => {
       ),
     ).toEqual({ title: 'New bid on "Logo"', body: 'alice bid 250.00 EUR on "Logo".' });
     expect(linkPathOf('messages.unread', { roomId: 'r/1' })).toBe('/rooms/r%2F1');
+    // Routes the web app has: its Security section, the job board for a bid without its job.
+    expect(linkPathOf('security.new_login', {})).toBe('/profile/security');
+    expect(linkPathOf('bid.received', {})).toBe('/');
+    expect(linkPathOf('bid.received', { jobId: 'j1' })).toBe('/jobs/j1');
   });
 
   it('formats minor units', () => {

@@ -2,7 +2,8 @@
  * Jobs, bids and categories (issue 12 §1–2) over the marketplace domain. Every route needs a signed-in
  * user; the domain decides roles and ownership (403), hides foreign bids (404) and refuses changes in
  * the wrong status (409). POST bids requires an Idempotency-Key: a retried request gets the first
- * answer, never a second bid. Contracts, reviews and accepting a bid are not served yet.
+ * answer, never a second bid; POST /v1/jobs takes an optional one (a retry with it never posts a
+ * second job). Contracts, reviews and accepting a bid are not served yet.
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -37,6 +38,7 @@ import {
   categories,
   closeJob,
   createJob,
+  createJobIn,
   getJob,
   type Job,
   type MarketplaceDeps,
@@ -44,7 +46,12 @@ import {
   updateJob,
 } from '../../domain/marketplace/jobs.js';
 import { AppError } from '../../platform/errors.js';
-import { IDEMPOTENCY_KEY_HEADER, type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
+import {
+  IDEMPOTENCY_KEY_HEADER,
+  type IdempotencyDeps,
+  idempotencyKeyHeaders,
+  runIdempotentRoute,
+} from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
 
 export interface JobRoutesDeps {
@@ -162,13 +169,22 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
     schema: {
       operationId: 'createJob',
       tags: ['jobs'],
-      summary: 'Post a job (role hirer)',
+      summary: 'Post a job (role hirer; optional Idempotency-Key)',
+      description:
+        'With an `Idempotency-Key` header, a retry of the same job (same key, same body) after a lost answer replays the first answer (`idempotent-replayed: true`) instead of posting a second job; the same key with another body is 422 `IDEMPOTENCY_KEY_REUSED`. Without one, every request posts a job.',
+      headers: z.looseObject({
+        [IDEMPOTENCY_KEY_HEADER]: z.string().optional().meta({
+          description:
+            'Optional: 1-255 visible ASCII characters naming this post. A retry with the same key and the same job replays the first answer (`idempotent-replayed: true`), never a second job; the same key with another job is 422 IDEMPOTENCY_KEY_REUSED; an empty or too long key is 400.',
+        }),
+      }),
       body: CreateJobRequest,
-      response: { 201: JobSchema, ...errors },
+      response: { 201: JobSchema, ...errors, 409: Problem, 422: Problem },
     },
     handler: async (request, reply) => {
+      const actor = principalOf(request);
       const body = request.body;
-      const job = await createJob(m, principalOf(request), {
+      const input = {
         categoryId: body.categoryId,
         title: body.title,
         description: body.description,
@@ -177,8 +193,16 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
         location: body.location ?? null,
         remote: body.remote,
         deadline: body.deadline == null ? null : new Date(body.deadline),
-      });
-      return reply.status(201).send(jobBody(job));
+      };
+      // Optional (as for reviews): with a key, a retry after a lost answer gets that answer, not a
+      // second job.
+      if (request.headers[IDEMPOTENCY_KEY_HEADER] !== undefined) {
+        return runIdempotentRoute(deps.idempotency, request, reply, actor.userId, async (trx) => ({
+          status: 201,
+          body: jobBody(await createJobIn(trx, m, actor, input)),
+        }));
+      }
+      return reply.status(201).send(jobBody(await createJob(m, actor, input)));
     },
   });
 
@@ -266,7 +290,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
       tags: ['bids'],
       summary: 'Bid on an open job (role worker, not your own job, one live bid; Idempotency-Key required)',
       params: JobIdParams,
-      headers: z.looseObject({ [IDEMPOTENCY_KEY_HEADER]: z.string().optional() }),
+      headers: idempotencyKeyHeaders,
       body: PlaceBidRequest,
       response: { 201: BidSchema, ...changeErrors, 422: Problem },
     },

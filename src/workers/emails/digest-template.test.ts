@@ -77,7 +77,7 @@ describe('renderNotificationDigest', () => {
         type: 'security.new_login' as const,
         title: 'New sign-in to your account',
         body: 'from 203.0.113.9',
-        linkPath: '/settings/security',
+        linkPath: '/profile/security',
         data: {},
         createdAt: at,
       },
@@ -109,5 +109,26 @@ describe('renderNotificationDigest', () => {
     expect(mail.text).not.toMatch(/^\* New sign-in/m);
     expect(mail.subject).not.toMatch(/[\n\r]/);
     expect(mail.text + mail.html).not.toContain('\u202e');
+  });
+
+  it('links the one-click unsubscribe page in both parts when given a token', () => {
+    const item = {
+      type: 'bid.received' as const,
+      title: 'New bid',
+      body: 'bob bid 5.00 USD.',
+      linkPath: '/jobs/j1',
+      data: {},
+      createdAt: at,
+    };
+    const mail = renderNotificationDigest('https://gigwire.example', {
+      username: 'alice',
+      items: [item],
+      unsubscribeToken: 'p4yl0ad.m4c',
+    });
+    const link = 'https://gigwire.example/v1/notifications/unsubscribe?token=p4yl0ad.m4c';
+    expect(mail.text).toContain(`Stop these emails (security warnings are still sent): ${link}`);
+    expect(mail.html).toContain(`<a href="${link}">unsubscribe</a>`);
+    const without = renderNotificationDigest('https://gigwire.example', { username: 'alice', items: [item] });
+    expect(without.text).not.toContain('unsubscribe');
   });
 });

@@ -11,12 +11,16 @@ const SIGNED_OUT_NOTES: Record<SignedOutReason, string> = {
   'session-ended': 'Your session has ended (signed out elsewhere, or it expired). Please sign in again.',
   'copied-tab':
     'This tab is a copy of another signed-in tab, which keeps that session. Sign in to give this tab its own.',
+  'password-changed':
+    'Your password is changed, and every session (this one too) has been signed out. Sign in with the new password.',
+  'signed-out-everywhere':
+    'You are signed out everywhere: every session on every device has ended. Sign in again to continue here.',
 };
 
 export function SignIn({ session }: { session: Session }) {
   const [login, setLogin] = useState('');
   const [password, setPassword] = useState('');
-  const { failure, busy, submit } = useAction();
+  const { failure, busy, submit } = useAction('read');
   const signIn = submit(async () => {
     await session.signIn(login, password);
     location.hash = '#/jobs';

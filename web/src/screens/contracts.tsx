@@ -7,12 +7,15 @@ import {
   failureOf,
   money,
   Name,
+  outcomeUnknown,
   SelectField,
   Stars,
   TextField,
+  UNREACHABLE,
   useAction,
   useApp,
   useLive,
+  useRetryKeys,
   when,
 } from '../ui.js';
 import { Room } from './room.js';
@@ -31,7 +34,10 @@ export function ContractList() {
   const [failure, setFailure] = useState<Failure>();
   const load = () =>
     session.api.myContracts().then(
-      (page) => setContracts(page.data),
+      (page) => {
+        setContracts(page.data);
+        setFailure(undefined);
+      },
       (error) => setFailure(failureOf(error)),
     );
   useEffect(() => void load(), [session]);
@@ -69,9 +75,23 @@ export function ContractView({ contractId }: { contractId: string }) {
   const { session, user } = useApp();
   const [contract, setContract] = useState<ContractDetail>();
   const [message, setMessage] = useState('');
-  const { failure, busy, run, setFailure } = useAction();
+  const { failure, busy, run } = useAction();
+  const [loadFailure, setLoadFailure] = useState<Failure>();
+  /** What a re-read showed after an action whose answer was lost (it replaces that error). */
+  const [outcome, setOutcome] = useState<string>();
+  const keyed = useRetryKeys();
   const load = () =>
-    session.api.getContract(contractId).then(setContract, (error) => setFailure(failureOf(error)));
+    session.api.getContract(contractId).then(
+      (read) => {
+        setContract(read);
+        setLoadFailure(undefined);
+        return read;
+      },
+      (error) => {
+        setLoadFailure(failureOf(error));
+        return undefined;
+      },
+    );
   useEffect(() => void load(), [contractId, session]);
   useLive(
     'market',
@@ -88,14 +108,39 @@ export function ContractView({ contractId }: { contractId: string }) {
     [contractId],
   );
 
-  if (contract === undefined) return failure ? <ErrorNote failure={failure} /> : <p>Loading…</p>;
+  if (contract === undefined) return loadFailure ? <ErrorNote failure={loadFailure} /> : <p>Loading…</p>;
+  // Approving pays the worker, cancelling refunds: an action whose answer was lost keeps its key,
+  // so pressing the same button again (same version, same message) replays it instead of repeating it.
   const act = (event: TransitionName) =>
     run(async () => {
+      setOutcome(undefined);
+      const request = { contract: contract.id, event, version: contract.version, message };
       try {
-        await session.api.transition(contract.id, event, contract.version, message);
+        await keyed(request, (key) =>
+          session.api.transition(contract.id, event, contract.version, message, key),
+        );
         setMessage('');
-      } finally {
         await load();
+      } catch (error) {
+        if (!outcomeUnknown(error)) {
+          await load();
+          throw error;
+        }
+        // Its outcome is unknown: what the contract says now replaces the error when it can be read.
+        const now = await load();
+        if (now === undefined) {
+          throw new Error(
+            `${UNREACHABLE} "${ACTIONS[event]}" may have gone through: press it again once the connection is back and it is done once, not twice.`,
+          );
+        }
+        if (now.version !== contract.version) {
+          setMessage('');
+          setOutcome(`It went through: the contract is now ${now.state}.`);
+        } else {
+          throw new Error(
+            `"${ACTIONS[event]}" did not go through: the contract is still ${now.state}. Press it again to retry.`,
+          );
+        }
       }
     });
   const actions = contract.available.filter((e): e is TransitionName => e in ACTIONS);
@@ -136,7 +181,9 @@ export function ContractView({ contractId }: { contractId: string }) {
           </div>
         </fieldset>
       ) : null}
+      <ErrorNote failure={loadFailure} />
       <ErrorNote failure={failure} />
+      {outcome === undefined ? null : <p role="status">{outcome}</p>}
       <details>
         <summary>History ({contract.transitions.length})</summary>
         <ol>
@@ -161,9 +208,16 @@ function Reviews({ contractId }: { contractId: string }) {
   const [reviews, setReviews] = useState<{ data: Review[]; canReview: boolean }>();
   const [rating, setRating] = useState('5');
   const [text, setText] = useState('');
-  const { failure, submit, setFailure } = useAction();
+  const { failure, busy, submit } = useAction();
+  const [loadFailure, setLoadFailure] = useState<Failure>();
   const load = () =>
-    session.api.contractReviews(contractId).then(setReviews, (error) => setFailure(failureOf(error)));
+    session.api.contractReviews(contractId).then(
+      (read) => {
+        setReviews(read);
+        setLoadFailure(undefined);
+      },
+      (error) => setLoadFailure(failureOf(error)),
+    );
   useEffect(() => void load(), [contractId, session]);
   useLive(
     'market',
@@ -206,9 +260,12 @@ function Reviews({ contractId }: { contractId: string }) {
             failure={failure}
           />
           <TextField label="Review" name="text" rows={3} value={text} onValue={setText} failure={failure} />
-          <button type="submit">Submit review</button>
+          <button type="submit" disabled={busy}>
+            Submit review
+          </button>
         </form>
       ) : null}
+      <ErrorNote failure={loadFailure} />
       <ErrorNote failure={failure} />
     </section>
   );

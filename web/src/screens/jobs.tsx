@@ -4,6 +4,7 @@ import { isRestError, type JobPostedPayload } from '../../../protocol/src/client
 import { type Bid, type Job, type JobDetail, type JobSearch, splitList } from '../api.js';
 import {
   AmountField,
+  amountOf,
   ErrorNote,
   type Failure,
   FormEnd,
@@ -11,13 +12,16 @@ import {
   go,
   money,
   Name,
+  outcomeUnknown,
+  platformCurrency,
   SelectField,
   TextField,
-  toMinor,
+  UNREACHABLE,
   useAction,
   useApp,
   useLive,
   usePlatformCurrency,
+  useRetryKeys,
 } from '../ui.js';
 
 type Category = { id: string; slug: string; name: string };
@@ -52,7 +56,10 @@ export function JobBoard() {
     setFailure(undefined);
     setWatching(false);
     session.api.searchJobs(search).then(
-      (page) => setJobs(page.data),
+      (page) => {
+        setJobs(page.data);
+        setFailure(undefined);
+      },
       (error) => setFailure(failureOf(error)),
     );
     // Live: new jobs of the chosen category and skills (the text query is applied on the next search).
@@ -75,13 +82,15 @@ export function JobBoard() {
     (event) => {
       if (!event.reconnected) return;
       session.api.searchJobs(search).then(
-        (page) =>
+        (page) => {
+          setFailure(undefined);
           setJobs((shown) => {
             const before = new Map<string, BoardJob>((shown ?? []).map((job) => [job.id, job]));
             const fresh = (id: string) =>
               before.has(id) ? before.get(id)?.fresh === true : shown !== undefined;
             return page.data.map((job) => ({ ...job, fresh: fresh(job.id) }));
-          }),
+          });
+        },
         () => undefined,
       );
     },
@@ -179,16 +188,28 @@ export function PostJob() {
   const [remote, setRemote] = useState(true);
   const currency = usePlatformCurrency();
   const { failure, busy, submit } = useAction();
+  // One Idempotency-Key per form content: "Post job" again after a lost answer replays the first
+  // post (the same job) instead of posting a second one; a changed form is a new job.
+  const keyed = useRetryKeys();
   const post = submit(async () => {
-    const job = await session.api.postJob({
+    const amount = amountOf(budget, 'budget.amount');
+    const job = {
       title,
       description,
       categoryId: categoryId || (categories[0]?.id ?? ''),
       skills: splitList(skills),
-      budget: { kind: 'fixed', amount: toMinor(budget), currency },
+      budget: { kind: 'fixed' as const, amount, currency: await platformCurrency(session) },
       remote,
-    });
-    go(`/jobs/${job.id}`);
+    };
+    try {
+      const posted = await keyed(job, (key) => session.api.postJob(job, key));
+      go(`/jobs/${posted.id}`);
+    } catch (error) {
+      if (!outcomeUnknown(error)) throw error;
+      throw new Error(
+        `${UNREACHABLE} The job may have been posted: press "Post job" again without changing the form and it is posted once, not twice.`,
+      );
+    }
   });
   return (
     <form class="card narrow" onSubmit={post} aria-labelledby="post-title">
@@ -219,7 +240,7 @@ export function PostJob() {
         failure={failure}
       />
       <TextField
-        label={`Budget (${currency}, fixed price)`}
+        label={currency === undefined ? 'Budget (fixed price)' : `Budget (${currency}, fixed price)`}
         name="budget.amount"
         inputMode="decimal"
         required
@@ -241,7 +262,13 @@ export function JobView({ jobId }: { jobId: string }) {
   const [myBid, setMyBid] = useState<Bid>();
   const [failure, setFailure] = useState<Failure>();
   const load = () => {
-    session.api.getJob(jobId).then(setJob, (error) => setFailure(failureOf(error)));
+    session.api.getJob(jobId).then(
+      (read) => {
+        setJob(read);
+        setFailure(undefined);
+      },
+      (error) => setFailure(failureOf(error)),
+    );
     if (user.roles.includes('worker'))
       session.api.myBids().then(
         (page) => setMyBid(page.data.find((b) => b.jobId === jobId && b.status !== 'withdrawn')),
@@ -282,10 +309,11 @@ export function JobView({ jobId }: { jobId: string }) {
       {!mine && user.roles.includes('worker') ? (
         myBid ? (
           <p class="card" data-testid="my-bid">
-            Your bid: {money(myBid.amount)} in {myBid.deliveryDays} days — <strong>{myBid.status}</strong>
+            Your bid: {money(myBid.amount, job.budget.currency)} in {myBid.deliveryDays} days —{' '}
+            <strong>{myBid.status}</strong>
           </p>
         ) : job.status === 'open' ? (
-          <BidForm jobId={job.id} onPlaced={setMyBid} />
+          <BidForm jobId={job.id} currency={job.budget.currency} onPlaced={setMyBid} onUnknown={load} />
         ) : null
       ) : null}
     </section>
@@ -295,18 +323,28 @@ export function JobView({ jobId }: { jobId: string }) {
 function Bids({ job, onChange }: { job: JobDetail; onChange: () => void }) {
   const { session } = useApp();
   const { failure, busy, run } = useAction();
+  // Accepting holds the money in escrow: an accept whose answer was lost keeps its key, so pressing
+  // "Accept bid" again replays it instead of holding twice.
+  const keyed = useRetryKeys();
   // Accepted at the version shown: if the worker changed the bid since, nothing is held and the
   // hirer sees the new terms (the bids are read again) before deciding.
   const accept = (bid: Bid) =>
     run(async () => {
       try {
-        const contract = await session.api.acceptBid(bid.id, bid.version);
+        const contract = await keyed({ bid: bid.id, version: bid.version }, (key) =>
+          session.api.acceptBid(bid.id, bid.version, key),
+        );
         go(`/contracts/${contract.id}`);
       } catch (error) {
         onChange();
         if (isRestError(error) && error.details?.reason === 'VERSION_MISMATCH') {
           throw new Error(
             'This bid changed after you opened it, so it was not accepted and nothing was charged. Check its new amount and days below, then accept again if they suit you.',
+          );
+        }
+        if (outcomeUnknown(error)) {
+          throw new Error(
+            `${UNREACHABLE} The bid may have been accepted (and the money held): press "Accept bid" again and it is done once, not twice.`,
           );
         }
         throw error;
@@ -325,7 +363,7 @@ function Bids({ job, onChange }: { job: JobDetail; onChange: () => void }) {
               <strong>
                 <Name id={bid.workerId} />
               </strong>{' '}
-              {money(bid.amount)} in {bid.deliveryDays} days — {bid.status}
+              {money(bid.amount, job.budget.currency)} in {bid.deliveryDays} days — {bid.status}
             </div>
             {bid.coverLetter ? <p class="pre">{bid.coverLetter}</p> : null}
             {bid.status === 'pending' && job.status === 'open' ? (
@@ -340,25 +378,46 @@ function Bids({ job, onChange }: { job: JobDetail; onChange: () => void }) {
   );
 }
 
-function BidForm({ jobId, onPlaced }: { jobId: string; onPlaced: (bid: Bid) => void }) {
+function BidForm({
+  jobId,
+  currency,
+  onPlaced,
+  onUnknown,
+}: {
+  jobId: string;
+  currency: string;
+  onPlaced: (bid: Bid) => void;
+  onUnknown: () => void;
+}) {
   const { session } = useApp();
   const [amount, setAmount] = useState('');
   const [days, setDays] = useState('7');
   const [letter, setLetter] = useState('');
   const { failure, busy, submit } = useAction();
-  const place = submit(async () =>
-    onPlaced(
-      await session.api.placeBid(jobId, {
-        amount: toMinor(amount),
-        deliveryDays: Number(days),
-        coverLetter: letter,
-      }),
-    ),
-  );
+  const keyed = useRetryKeys();
+  const place = submit(async () => {
+    const bid = { amount: amountOf(amount, 'amount'), deliveryDays: Number(days), coverLetter: letter };
+    try {
+      onPlaced(await keyed({ jobId, bid }, (key) => session.api.placeBid(jobId, bid, key)));
+    } catch (error) {
+      if (!outcomeUnknown(error)) throw error;
+      // My bid, if it was placed, shows instead of this form.
+      onUnknown();
+      throw new Error(
+        `${UNREACHABLE} The bid may have been placed: press "Place bid" again without changing it and it is placed once.`,
+      );
+    }
+  });
   return (
     <form class="card" onSubmit={place} aria-labelledby="bid-title">
       <h2 id="bid-title">Place a bid</h2>
-      <AmountField name="amount" value={amount} onValue={setAmount} failure={failure} />
+      <AmountField
+        label={`Amount (${currency})`}
+        name="amount"
+        value={amount}
+        onValue={setAmount}
+        failure={failure}
+      />
       <TextField
         label="Delivery (days)"
         name="deliveryDays"

@@ -4,6 +4,7 @@ import type { PresenceState } from '../../../protocol/src/client/index.js';
 import type { Contact, Review, UserProfile, WorkerListing } from '../api.js';
 import {
   AmountField,
+  amountOf,
   ErrorNote,
   type Failure,
   FormEnd,
@@ -11,12 +12,16 @@ import {
   go,
   money,
   Name,
+  outcomeUnknown,
+  platformCurrency,
   Stars,
   TextField,
-  toMinor,
+  UNREACHABLE,
   useAction,
   useApp,
   useLive,
+  usePlatformCurrency,
+  useRetryKeys,
   when,
 } from '../ui.js';
 
@@ -40,7 +45,7 @@ export function People() {
   const [contacts, setContacts] = useState<Contact[]>([]);
   const [presence, setPresence] = useState<Record<string, PresenceState>>({});
   const [failure, setFailure] = useState<Failure>();
-  const search = useAction();
+  const search = useAction('read');
   const loadContacts = async () => {
     const list = (await session.api.contacts()).data;
     setContacts(list);
@@ -191,21 +196,40 @@ export function UserView({ userId }: { userId: string }) {
   );
 }
 
-/** A wallet transfer to this user: settled at once (the balances are pushed to both). */
+/**
+ * A wallet transfer to this user: settled at once (the balances are pushed to both). A transfer
+ * whose answer was lost keeps its Idempotency-Key: "Send money" again with the same amount and note
+ * replays it (sent once) instead of sending twice.
+ */
 function SendMoney({ to, name }: { to: string; name: string }) {
   const { session } = useApp();
+  const currency = usePlatformCurrency();
   const [amount, setAmount] = useState('');
   const [note, setNote] = useState('');
   const [sent, setSent] = useState<string>();
   const { failure, busy, submit } = useAction();
+  const keyed = useRetryKeys();
   const send = submit(async () => {
     setSent(undefined);
-    await session.api.transfer({
+    const transfer = {
       toUserId: to,
-      amount: toMinor(amount),
+      amount: amountOf(amount, 'amount'),
       ...(note.trim() ? { note: note.trim() } : {}),
-    });
-    setSent(`Sent ${money(toMinor(amount))} to ${name}.`);
+    };
+    try {
+      await keyed(transfer, (key) => session.api.transfer(transfer, key));
+    } catch (error) {
+      if (!outcomeUnknown(error)) throw error;
+      // Say what the wallet says now, when it can be read.
+      const wallet = await session.api.wallet().catch(() => undefined);
+      throw new Error(
+        `${UNREACHABLE} The money may have gone through${
+          wallet === undefined ? '' : ` (your balance is now ${money(wallet.available, wallet.currency)})`
+        }. Press "Send money" again without changing the form and it is sent once, not twice.`,
+      );
+    }
+    const shown = currency ?? (await platformCurrency(session).catch(() => undefined));
+    setSent(`Sent ${money(transfer.amount, shown)} to ${name}.`);
     setAmount('');
     setNote('');
   });

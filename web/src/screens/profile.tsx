@@ -1,12 +1,21 @@
-/** My profile: name, location, bio, and the worker profile (skills, hourly rate, availability). */
-import { useEffect, useState } from 'preact/hooks';
-import { type Me, splitList } from '../api.js';
+/**
+ * My profile: name, location, bio, and the worker profile (skills, hourly rate, availability); and
+ * its Security section (`#/profile/security`, where the security notifications link): change the
+ * password, sign out everywhere. Both end every session, this tab's too: the sign-in screen says so.
+ */
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { isApiError, type Me, splitList } from '../api.js';
 import {
   AmountField,
+  amountOf,
+  ErrorNote,
+  type Failure,
   FormEnd,
+  FormError,
+  failureOf,
+  platformCurrency,
   SelectField,
   TextField,
-  toMinor,
   useAction,
   useApp,
   usePlatformCurrency,
@@ -19,9 +28,20 @@ const AVAILABILITY = [
   { value: 'unavailable', label: 'Unavailable' },
 ] as const;
 
-export function Profile() {
+export function Profile({ section }: { section?: string | undefined }) {
+  return (
+    <>
+      <ProfileForm />
+      <Security focus={section === 'security'} />
+    </>
+  );
+}
+
+function ProfileForm() {
   const { session } = useApp();
   const [me, setMe] = useState<Me>();
+  const [loadFailure, setLoadFailure] = useState<Failure>();
+  const [loading, setLoading] = useState(false);
   const [form, setForm] = useState({
     displayName: '',
     location: '',
@@ -35,7 +55,7 @@ export function Profile() {
     onValue: (value: string) => setForm((shown) => ({ ...shown, [name]: value })),
   });
   const [saved, setSaved] = useState(false);
-  const { failure, busy, submit, setFailure } = useAction();
+  const { failure, busy, submit } = useAction();
   const show = (user: Me) => {
     setMe(user);
     const worker = user.workerProfile;
@@ -49,9 +69,20 @@ export function Profile() {
     });
   };
   const currency = usePlatformCurrency();
-  useEffect(() => {
-    session.api.me().then(show, (error) => setFailure({ message: String(error), fields: {} }));
-  }, [session]);
+  const load = () => {
+    setLoading(true);
+    session.api
+      .me()
+      .then(
+        (user) => {
+          show(user);
+          setLoadFailure(undefined);
+        },
+        (error) => setLoadFailure(failureOf(error)),
+      )
+      .finally(() => setLoading(false));
+  };
+  useEffect(load, [session]);
   const isWorker = me?.roles.includes('worker') ?? false;
   const save = submit(async () => {
     setSaved(false);
@@ -62,7 +93,13 @@ export function Profile() {
       ...(isWorker
         ? {
             skills: splitList(form.skills),
-            hourlyRate: form.rate.trim() === '' ? null : { amount: toMinor(form.rate), currency },
+            hourlyRate:
+              form.rate.trim() === ''
+                ? null
+                : {
+                    amount: amountOf(form.rate, 'hourlyRate.amount'),
+                    currency: await platformCurrency(session),
+                  },
             availability:
               form.availability === '' ? null : (form.availability as 'available' | 'busy' | 'unavailable'),
           }
@@ -71,7 +108,18 @@ export function Profile() {
     show(updated);
     setSaved(true);
   });
-  if (me === undefined) return <p>Loading…</p>;
+  if (me === undefined) {
+    if (loadFailure === undefined) return <p>Loading…</p>;
+    return (
+      <section class="card narrow" aria-labelledby="profile-title">
+        <h1 id="profile-title">My profile</h1>
+        <ErrorNote failure={loadFailure} />
+        <button type="button" disabled={loading} onClick={load}>
+          Try again
+        </button>
+      </section>
+    );
+  }
   return (
     <form class="card narrow" onSubmit={save} aria-labelledby="profile-title">
       <h1 id="profile-title">My profile</h1>
@@ -86,7 +134,7 @@ export function Profile() {
           <legend>Worker profile</legend>
           <TextField label="Skills (comma-separated)" name="skills" {...bind('skills')} failure={failure} />
           <AmountField
-            label={`Hourly rate (${currency})`}
+            label={currency === undefined ? 'Hourly rate' : `Hourly rate (${currency})`}
             required={false}
             name="hourlyRate.amount"
             {...bind('rate')}
@@ -104,5 +152,116 @@ export function Profile() {
       {saved ? <p role="status">Saved.</p> : null}
       <FormEnd failure={failure} busy={busy} label="Save profile" />
     </form>
+  );
+}
+
+/**
+ * Change the password (PUT /v1/auth/password) and sign out everywhere (POST /v1/auth/logout-all).
+ * Both end every session of the account, this tab's too: the sign-in screen then says which.
+ */
+function Security({ focus }: { focus: boolean }) {
+  const { session } = useApp();
+  const heading = useRef<HTMLHeadingElement>(null);
+  // Reached from a security notification (#/profile/security): this section, not the top of the page.
+  useEffect(() => {
+    if (!focus) return;
+    // After the shell has moved focus to the top of the new screen.
+    const timer = setTimeout(() => {
+      heading.current?.scrollIntoView({ block: 'start' });
+      heading.current?.focus({ preventScroll: true });
+    }, 0);
+    return () => clearTimeout(timer);
+  }, [focus]);
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  const [again, setAgain] = useState('');
+  const change = useAction();
+  const everywhere = useAction();
+  const [confirming, setConfirming] = useState(false);
+  const changePassword = change.submit(async () => {
+    if (next !== again) throw new FormError({ newPasswordAgain: 'The two new passwords differ.' });
+    try {
+      await session.api.changePassword(current, next);
+    } catch (error) {
+      if (isApiError(error) && error.status === 403) {
+        throw new FormError({ currentPassword: 'This is not your current password.' });
+      }
+      throw error;
+    }
+    session.endedEverywhere('password-changed');
+    location.hash = '#/signin';
+  });
+  const signOutEverywhere = () =>
+    everywhere.run(async () => {
+      await session.api.logoutAll();
+      session.endedEverywhere('signed-out-everywhere');
+      location.hash = '#/signin';
+    });
+  return (
+    <section class="card narrow" id="security" aria-labelledby="security-title">
+      <h2 id="security-title" ref={heading} tabIndex={-1}>
+        Security
+      </h2>
+      <form onSubmit={changePassword} aria-labelledby="password-title">
+        <h3 id="password-title">Change password</h3>
+        <p class="meta">
+          Every session of your account ends, on every device and in this tab too: you sign in again with the
+          new password.
+        </p>
+        <TextField
+          label="Current password"
+          name="currentPassword"
+          type="password"
+          autoComplete="current-password"
+          required
+          value={current}
+          onValue={setCurrent}
+          failure={change.failure}
+        />
+        <TextField
+          label="New password"
+          name="newPassword"
+          type="password"
+          autoComplete="new-password"
+          hint="At least 10 characters"
+          required
+          value={next}
+          onValue={setNext}
+          failure={change.failure}
+        />
+        <TextField
+          label="New password again"
+          name="newPasswordAgain"
+          type="password"
+          autoComplete="new-password"
+          required
+          value={again}
+          onValue={setAgain}
+          failure={change.failure}
+        />
+        <FormEnd failure={change.failure} busy={change.busy} label="Change password" />
+      </form>
+      <h3 id="everywhere-title">Sign out everywhere</h3>
+      <p class="meta">
+        Ends every session of your account: other devices and browsers, and this tab. Use it if you did not
+        recognise a sign-in.
+      </p>
+      {confirming ? (
+        <div class="row wrap">
+          <strong>Sign out of every session, this one too?</strong>
+          <button type="button" disabled={everywhere.busy} onClick={signOutEverywhere}>
+            Yes, sign out everywhere
+          </button>
+          <button type="button" class="link" onClick={() => setConfirming(false)}>
+            Cancel
+          </button>
+        </div>
+      ) : (
+        <button type="button" onClick={() => setConfirming(true)}>
+          Sign out everywhere…
+        </button>
+      )}
+      <ErrorNote failure={everywhere.failure} />
+    </section>
   );
 }

@@ -10,7 +10,10 @@ export function Rooms() {
   const [failure, setFailure] = useState<Failure>();
   const load = () =>
     session.api.rooms().then(
-      (page) => setRooms(page.data),
+      (page) => {
+        setRooms(page.data);
+        setFailure(undefined);
+      },
       (error) => setFailure(failureOf(error)),
     );
   useEffect(() => void load(), [session]);

@@ -1,29 +1,47 @@
-/** The wallet: balance (live `wallet` pushes), sandbox top-up, recent lines. */
-import { useEffect, useState } from 'preact/hooks';
+/**
+ * The wallet: balance (live `wallet` pushes), sandbox top-up (watched until the provider settles
+ * it), withdrawal, recent lines. A top-up or withdrawal whose answer was lost keeps its
+ * Idempotency-Key: submitting the same form again replays it instead of paying twice.
+ */
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Wallet, WalletLine } from '../api.js';
+import { MAYBE_APPLIED } from '../outcome.js';
 import {
   AmountField,
+  amountOf,
   ErrorNote,
+  type Failure,
   FormEnd,
   failureOf,
   money,
+  outcomeUnknown,
   TextField,
-  toMinor,
   useAction,
   useApp,
   useLive,
+  useRetryKeys,
   when,
 } from '../ui.js';
 
+type Balance = Pick<Wallet, 'currency' | 'available' | 'pending'>;
+
+/** How often a pending top-up is asked about, and for how long at most. */
+const WATCH_EVERY_MS = 1_500;
+const WATCH_FOR_MS = 120_000;
+
 export function WalletView() {
   const { session } = useApp();
-  const [wallet, setWallet] = useState<Pick<Wallet, 'currency' | 'available' | 'pending'>>();
+  const [wallet, setWallet] = useState<Balance>();
   const [lines, setLines] = useState<WalletLine[]>([]);
   const [amount, setAmount] = useState('100');
   const [card, setCard] = useState('4242424242424242');
   const [note, setNote] = useState<string>();
-  const { failure, busy, submit, setFailure } = useAction();
+  const { failure, busy, submit } = useAction();
+  const [loadFailure, setLoadFailure] = useState<Failure>();
   const [next, setNext] = useState<string | null>(null);
+  const keyed = useRetryKeys();
+  /** The top-up being watched until the provider settles it (one at a time). */
+  const watching = useRef<{ id: string; stop: () => void } | undefined>(undefined);
   // The newest page again after a change; "Older" appends the next page.
   const loadLines = (cursor?: string) =>
     session.api.walletLines(cursor).then(
@@ -34,31 +52,97 @@ export function WalletView() {
       () => undefined,
     );
   const load = () => {
-    session.api.wallet().then(setWallet, (error) => setFailure(failureOf(error)));
     void loadLines();
+    return session.api.wallet().then(
+      (read) => {
+        setWallet(read);
+        setLoadFailure(undefined);
+        return read;
+      },
+      (error) => {
+        setLoadFailure(failureOf(error));
+        return undefined;
+      },
+    );
   };
-  useEffect(load, [session]);
+  useEffect(() => {
+    void load();
+    return () => watching.current?.stop();
+  }, [session]);
   // Pushes sent while the socket was down are not replayed: read it all again after a reconnect.
   useLive('connected', (event) => {
-    if (event.reconnected) load();
+    if (event.reconnected) void load();
   });
   // The whole balance is pushed after every change: the latest push is the truth.
   useLive('wallet', (pushed) => {
     setWallet(pushed);
-    setNote(undefined);
     void loadLines();
   });
-  const topUp = submit(async () => {
-    const { payment } = await session.api.topUp({ amount: toMinor(amount), card });
+  // The provider's verdict on a top-up is also a notification: ask about the payment at once.
+  useLive('notification', (notification) => {
+    if (notification.kind.startsWith('payment.')) void check.current?.();
+  });
+  const check = useRef<(() => Promise<void>) | undefined>(undefined);
+  const said = (status: 'succeeded' | 'failed', failureCode: string | undefined) =>
     setNote(
-      payment.status === 'failed'
-        ? `Top-up failed (${payment.failureCode ?? 'declined'}).`
-        : 'Top-up pending: the balance updates when the provider confirms.',
+      status === 'succeeded'
+        ? undefined
+        : failureCode === 'provider_unavailable'
+          ? 'The card provider could not be reached: nothing was charged. Try again later.'
+          : 'Declined: nothing was charged.',
     );
+  /** Asks about a pending top-up until it is settled (or 2 minutes have passed). */
+  const watch = (paymentId: string) => {
+    watching.current?.stop();
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const until = Date.now() + WATCH_FOR_MS;
+    const once = async () => {
+      if (stopped) return;
+      clearTimeout(timer);
+      const payment = await session.api.payment(paymentId).then(
+        (answer) => answer.payment,
+        () => undefined,
+      );
+      if (stopped) return;
+      if (payment !== undefined && payment.status !== 'pending') {
+        stop();
+        said(payment.status, payment.failureCode);
+        void load();
+        return;
+      }
+      if (Date.now() < until) timer = setTimeout(() => void once(), WATCH_EVERY_MS);
+    };
+    const stop = () => {
+      stopped = true;
+      clearTimeout(timer);
+      if (watching.current?.id === paymentId) watching.current = undefined;
+      check.current = undefined;
+    };
+    watching.current = { id: paymentId, stop };
+    check.current = once;
+    timer = setTimeout(() => void once(), WATCH_EVERY_MS);
+  };
+  const topUp = submit(async () => {
+    setNote(undefined);
+    const input = { amount: amountOf(amount, 'amount'), card };
+    try {
+      const { payment } = await keyed(input, (key) => session.api.topUp(input, key));
+      if (payment.status === 'pending') {
+        setNote('Top-up pending: the balance updates when the card provider confirms.');
+        watch(payment.id);
+      } else said(payment.status, payment.failureCode);
+    } catch (error) {
+      if (!outcomeUnknown(error)) throw error;
+      // It may have reached the server: show the balance as it is now, and keep the key.
+      await load();
+      throw new Error(MAYBE_APPLIED);
+    }
   });
   return (
     <section aria-labelledby="wallet-title">
       <h1 id="wallet-title">Wallet</h1>
+      <ErrorNote failure={loadFailure} />
       <p class="balance">
         Available:{' '}
         <strong data-testid="balance">
@@ -88,7 +172,7 @@ export function WalletView() {
           Top up
         </button>
       </form>
-      <Withdraw />
+      <Withdraw reload={load} />
       <h2>Recent activity</h2>
       {lines.length === 0 ? <p>Nothing yet.</p> : null}
       <table class="lines">
@@ -120,20 +204,28 @@ export function WalletView() {
 }
 
 /** A payout to a bank account: reserved at once (pending), settled by the provider's webhook. */
-function Withdraw() {
+function Withdraw({ reload }: { reload: () => Promise<unknown> }) {
   const { session } = useApp();
   const [amount, setAmount] = useState('');
   const [account, setAccount] = useState('');
   const [note, setNote] = useState<string>();
   const { failure, busy, submit } = useAction();
+  const keyed = useRetryKeys();
   const withdraw = submit(async () => {
     setNote(undefined);
-    const { payment } = await session.api.withdraw({ amount: toMinor(amount), bankAccount: account });
-    setNote(
-      payment.status === 'failed'
-        ? 'Withdrawal failed.'
-        : 'Withdrawal requested: the amount is reserved until it is paid.',
-    );
+    const input = { amount: amountOf(amount, 'amount'), bankAccount: account };
+    try {
+      const { payment } = await keyed(input, (key) => session.api.withdraw(input, key));
+      setNote(
+        payment.status === 'failed'
+          ? 'Withdrawal failed: nothing left your wallet.'
+          : 'Withdrawal requested: the amount is reserved until it is paid.',
+      );
+    } catch (error) {
+      if (!outcomeUnknown(error)) throw error;
+      await reload();
+      throw new Error(MAYBE_APPLIED);
+    }
   });
   return (
     <form class="card" onSubmit={withdraw} aria-labelledby="withdraw-title">

@@ -1,0 +1,126 @@
+/**
+ * What a failed call means to the person using the app, without JSX (so it is unit-tested in Node:
+ * test/browser/web-outcome.test.ts):
+ * - `failureOf`: the message and the field errors to show; no answer (status 0, a network error, a
+ *   timeout) or a 502/503/504 is "Can't reach gigwire…", and only a command adds that it may have
+ *   been applied (a read or a search changed nothing);
+ * - `outcomeUnknown`: a command whose answer never came (it may have gone through);
+ * - `RetryKeys`: the Idempotency-Key of a form whose outcome is unknown, reused when the same
+ *   content is submitted again (the server replays the first answer instead of paying twice);
+ * - `parseAmount` / `FormError`: amounts typed in major units, checked before anything is sent.
+ */
+import { isRestError } from '../../protocol/src/client/rest.js';
+import { fieldErrors, isApiError } from './errors.js';
+
+/** What a failed call shows: the problem's detail, and per-field messages. */
+export interface Failure {
+  readonly message: string;
+  readonly fields: Readonly<Record<string, string>>;
+}
+
+export const UNREACHABLE = "Can't reach gigwire. Check your connection and try again.";
+
+/** A form's own check failed before anything was sent: messages by field name. */
+export class FormError extends Error {
+  constructor(readonly fields: Readonly<Record<string, string>>) {
+    super('Please correct the marked fields.');
+    this.name = 'FormError';
+  }
+}
+
+/** No answer came (status 0, network error, timeout), or a gateway said the server is away. */
+export function isUnreachable(error: unknown): boolean {
+  if (isApiError(error)) return error.status === 0 || [502, 503, 504].includes(error.status);
+  if (isRestError(error)) {
+    if (error.status === undefined) return error.code === 'DISCONNECTED' || error.code === 'TIMEOUT';
+    return [502, 503, 504].includes(error.status);
+  }
+  return false;
+}
+
+/**
+ * A command whose outcome is unknown: no answer, or a 5xx (the server may have applied it before
+ * failing to answer). A 4xx is a refusal: nothing was done.
+ */
+export function outcomeUnknown(error: unknown): boolean {
+  if (isUnreachable(error)) return true;
+  if (isApiError(error)) return error.status >= 500;
+  if (isRestError(error)) return error.status !== undefined && error.status >= 500;
+  return false;
+}
+
+export type CallKind = 'command' | 'read';
+
+/** `kind`: a read by default (a load); commands say that a call without an answer may have been applied. */
+export function failureOf(error: unknown, kind: CallKind = 'read'): Failure {
+  if (error instanceof FormError) return { message: error.message, fields: error.fields };
+  if (isUnreachable(error)) {
+    return {
+      message:
+        kind === 'command'
+          ? `${UNREACHABLE} It may have been applied: check before doing it again.`
+          : UNREACHABLE,
+      fields: {},
+    };
+  }
+  const failure = isApiError(error)
+    ? { message: error.detail, fields: error.fields }
+    : isRestError(error)
+      ? {
+          message: error.problem?.detail ?? (error.status === undefined ? UNREACHABLE : error.message),
+          fields: fieldErrors(error.problem?.errors),
+        }
+      : { message: error instanceof Error ? error.message : String(error), fields: {} };
+  // The field messages say what is wrong; the summary only points at them.
+  return Object.keys(failure.fields).length > 0
+    ? { ...failure, message: 'Please correct the marked fields.' }
+    : failure;
+}
+
+/** What the app says after a money command whose answer was lost, before the wallet is read again. */
+export const MAYBE_APPLIED =
+  "Can't reach gigwire, so we don't know whether this went through: it may have gone through. Check your balance below; submitting the same form again will not pay twice.";
+
+/**
+ * One Idempotency-Key per form content while its outcome is unknown. `keyFor(content)` before a
+ * submit: the kept key when the content is the one that failed, else undefined (a fresh key per
+ * call). `failed(content, error)` after a failure keeps the error's key when the outcome is unknown
+ * and forgets it after a refusal; `done()` after a success.
+ */
+export class RetryKeys {
+  private kept: { readonly content: string; readonly key: string } | undefined;
+
+  keyFor(content: string): string | undefined {
+    return this.kept?.content === content ? this.kept.key : undefined;
+  }
+
+  failed(content: string, error: unknown): void {
+    const key = isRestError(error) ? error.idempotencyKey : undefined;
+    this.kept = outcomeUnknown(error) && key !== undefined ? { content, key } : undefined;
+  }
+
+  done(): void {
+    this.kept = undefined;
+  }
+}
+
+/** The Idempotency-Key of a command's options, when there is one to reuse. */
+export const withKey = (key: string | undefined): { idempotencyKey?: string } =>
+  key === undefined ? {} : { idempotencyKey: key };
+
+/** "12.50" → 1250 minor units; "12", "12.5", "12,50" too; undefined for anything else. */
+export function parseAmount(text: string): number | undefined {
+  const match = /^\s*(\d{1,12})(?:[.,](\d{1,2}))?\s*$/.exec(text);
+  if (match === null) return undefined;
+  const [, whole = '0', cents = ''] = match;
+  return Number(whole) * 100 + Number(cents.padEnd(2, '0'));
+}
+
+export const AMOUNT_HINT = 'Enter an amount like 12.50';
+
+/** The amount of field `name` in minor units, or a FormError saying how to type one. */
+export function amountOf(text: string, name: string): number {
+  const amount = parseAmount(text);
+  if (amount === undefined) throw new FormError({ [name]: AMOUNT_HINT });
+  return amount;
+}
