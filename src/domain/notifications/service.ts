@@ -455,17 +455,20 @@ export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus
           clock.now(),
         );
         const unreadCount = await countUnread(trx, userId);
-        try {
-          await bus.publish(NOTIFICATIONS_READ_TOPIC, {
+        // Sent while the row is locked, so announcements leave in the order of the reads (the bus
+        // writes each publish to Redis as it is called), but not awaited here: a stalled Redis
+        // must not hold the transaction (on the embedded database, every request of the node).
+        bus
+          .publish(NOTIFICATIONS_READ_TOPIC, {
             userId,
             ...('all' in request ? { all: true, ...(upTo === undefined ? {} : { upTo }) } : { ids: changed }),
             unreadCount,
             ...(exceptConnectionId === undefined ? {} : { exceptConnectionId }),
+          })
+          .catch((error: unknown) => {
+            // Marked read all the same: other devices learn it at their next list or count.
+            deps.log.warn({ err: error, userId }, 'notifications.read push skipped');
           });
-        } catch (error) {
-          // Marked read all the same: other devices learn it at their next list or count.
-          deps.log.warn({ err: error, userId }, 'notifications.read push skipped');
-        }
         return { updated: changed.length, unreadCount };
       }),
 
