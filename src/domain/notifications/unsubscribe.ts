@@ -41,7 +41,7 @@ const invalid = () => new AppError('UNAUTHORIZED', 'invalid unsubscribe link');
 
 export interface UnsubscribeTokens {
   /**
-   * Loads the key (once per process; `issue` and `verify` do it themselves). Call it before a
+   * Loads the key (once per set; `issue` and `verify` do it themselves). Call it before a
    * transaction that issues tokens: the load takes a connection of its own.
    */
   readonly ready: () => Promise<void>;
@@ -54,12 +54,12 @@ export interface UnsubscribeTokens {
   readonly verify: (token: string, now: Date) => Promise<UserId>;
 }
 
-const cache = new WeakMap<Kysely<Database>, UnsubscribeTokens>();
-
-/** The token functions of a database's key (one per database handle: the key is read once). */
+/**
+ * The token functions of a database's key. Each set reads the key once, when first needed (a digest
+ * takes one set for its mail; one unsubscribe request another): one small read, and no state kept
+ * between callers.
+ */
 export function unsubscribeTokens(db: Kysely<Database>): UnsubscribeTokens {
-  const cached = cache.get(db);
-  if (cached !== undefined) return cached;
   let loading: Promise<Buffer> | undefined;
   const key = (): Promise<Buffer> => {
     if (loading !== undefined) return loading;
@@ -111,7 +111,6 @@ export function unsubscribeTokens(db: Kysely<Database>): UnsubscribeTokens {
       return sub.data;
     },
   };
-  cache.set(db, tokens);
   return tokens;
 }
 
