@@ -103,6 +103,7 @@ describe('loadConfig', () => {
       'invalid configuration: CURRENCY must be a currency with two decimal places such as USD or EUR (got "JPY")',
     );
     expect(problemLine({ CURRENCY: 'KWD' })).toContain('CURRENCY must be a currency with two decimal places');
+    // ABC is no currency at all; XXX is ISO 4217's own code for "no currency" (no minor unit).
     for (const code of ['usd', 'US', 'DOLLAR', 'ABC', 'XXX']) {
       expect(problemLine({ CURRENCY: code })).toBe(
         `invalid configuration: CURRENCY must be an ISO 4217 currency code such as USD or EUR (got "${code}")`,

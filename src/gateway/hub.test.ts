@@ -8,31 +8,16 @@ import { queryObjects } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { createCodec } from '../../protocol/src/codec.js';
 import type { RoomMessage } from '../../protocol/src/frames.js';
-import type { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
+import type { RoomId, UserId } from '../../protocol/src/ids.js';
 import { type Encoding, Encoding as Encodings } from '../../protocol/src/version.js';
-import { createLogger } from '../platform/logger.js';
-import { Connection, type ConnectionEnvironment } from './connection.js';
+import { Connection } from './connection.js';
+import { testConnectionEnvironment, testPrincipal } from './connection-testing.js';
 import { BACKPRESSURE_SWEEP_SLICES, createHub, roomMessageTopic } from './hub.js';
 import type { SocketTransport } from './transport.js';
 
 const codec = createCodec();
 const roomId = 'c0000000-0000-4000-8000-000000000000' as RoomId;
-const environment: ConnectionEnvironment = {
-  codec,
-  limits: {
-    maxFrameBytes: 65_536,
-    maxMessagesPerSecond: 50,
-    maxBurst: 100,
-    maxBufferedBytes: 1_000_000,
-    maxStrikes: 20,
-    strikeWindowMs: 10_000,
-  },
-  log: createLogger({ level: 'silent', pretty: false }),
-  now: () => 0,
-  dispatch: async () => undefined,
-  describeError: () => ({ code: 'INTERNAL', message: 'internal error' }),
-  onClosed: () => {},
-};
+const environment = testConnectionEnvironment(codec);
 
 interface RecordingSocket {
   readonly connection: Connection;
@@ -78,12 +63,7 @@ function socket(encoding: Encoding, withTopics: boolean, backlog?: Backlog): Rec
       : {}),
   };
   const userId = `d0000000-0000-4000-8000-${String(nextUser++).padStart(12, '0')}` as UserId;
-  const principal = {
-    userId,
-    sessionId: 'e0000000-0000-4000-8000-000000000000' as SessionId,
-    roles: [],
-    expiresAt: Date.now() + 60_000,
-  };
+  const principal = testPrincipal(userId);
   return { connection: new Connection(userId, principal, encoding, transport, environment), direct, topics };
 }
 

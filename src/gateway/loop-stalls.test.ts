@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createCodec } from '../../protocol/src/codec.js';
 import { CloseCode } from '../../protocol/src/codes.js';
-import type { SessionId, UserId } from '../../protocol/src/ids.js';
+import type { UserId } from '../../protocol/src/ids.js';
 import { Encoding } from '../../protocol/src/version.js';
-import { createLogger } from '../platform/logger.js';
 import { createManualTimers } from '../platform/timers.js';
-import { Connection, type ConnectionEnvironment } from './connection.js';
+import { Connection } from './connection.js';
+import { testConnectionEnvironment, testPrincipal } from './connection-testing.js';
 import { watchLoopStalls } from './loop-stalls.js';
 import type { SocketTransport } from './transport.js';
 
@@ -49,30 +49,11 @@ describe('rate-limit strikes', () => {
         closedWith ??= code;
       },
     };
-    const environment: ConnectionEnvironment = {
-      codec,
-      limits: {
-        maxFrameBytes: 65_536,
-        maxMessagesPerSecond: 50,
-        maxBurst: 100,
-        maxBufferedBytes: 1_000_000,
-        maxStrikes: 20,
-        strikeWindowMs: 10_000,
-      },
-      log: createLogger({ level: 'silent', pretty: false }),
-      now: () => 0,
+    const environment = testConnectionEnvironment(codec, {
       recentlyStalled: () => recentlyStalled,
-      dispatch: async () => undefined,
-      describeError: () => ({ code: 'INTERNAL', message: 'internal error' }),
-      onClosed: () => {},
-    };
+    });
     const userId = 'd0000000-0000-4000-8000-000000000001' as UserId;
-    const principal = {
-      userId,
-      sessionId: 'e0000000-0000-4000-8000-000000000000' as SessionId,
-      roles: [],
-      expiresAt: Date.now() + 60_000,
-    };
+    const principal = testPrincipal(userId);
     const connection = new Connection(userId, principal, Encoding.JSON, transport, environment);
     for (let id = 1; id <= 150; id++) {
       connection.onMessage(new TextEncoder().encode(JSON.stringify({ t: 'ping', id })), false);

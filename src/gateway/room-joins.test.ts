@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { createCodec } from '../../protocol/src/codec.js';
 import type { RoomMessage } from '../../protocol/src/frames.js';
-import type { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
+import type { RoomId, UserId } from '../../protocol/src/ids.js';
 import { Encoding as Encodings } from '../../protocol/src/version.js';
 import type { RoomCommand } from '../actors/room/room-actor.js';
 import type { MessageRow, RoomStore } from '../actors/room/room-store.js';
@@ -16,7 +16,8 @@ import { roomTopic, toRoomMessage } from '../domain/rooms/service.js';
 import { createMemoryBus } from '../platform/bus/bus.js';
 import type { RoomFramePayload } from '../platform/bus/topics.js';
 import { createLogger } from '../platform/logger.js';
-import { Connection, type ConnectionEnvironment } from './connection.js';
+import { Connection } from './connection.js';
+import { testConnectionEnvironment, testPrincipal } from './connection-testing.js';
 import { createHandlers } from './handlers.js';
 import { createHub } from './hub.js';
 import { createRoomJoins, RecentMessages } from './room-joins.js';
@@ -70,22 +71,7 @@ describe('RecentMessages', () => {
 const codec = createCodec();
 const roomId = 'c0000000-0000-4000-8000-000000000000' as RoomId;
 const senderId = 'a0000000-0000-4000-8000-000000000001' as UserId;
-const environment: ConnectionEnvironment = {
-  codec,
-  limits: {
-    maxFrameBytes: 65_536,
-    maxMessagesPerSecond: 50,
-    maxBurst: 100,
-    maxBufferedBytes: 1_000_000,
-    maxStrikes: 20,
-    strikeWindowMs: 10_000,
-  },
-  log: createLogger({ level: 'silent', pretty: false }),
-  now: () => 0,
-  dispatch: async () => undefined,
-  describeError: () => ({ code: 'INTERNAL', message: 'internal error' }),
-  onClosed: () => {},
-};
+const environment = testConnectionEnvironment(codec);
 
 /** Lets the bus's microtasks and every promise chain they start run to their end. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -105,12 +91,7 @@ function recordingConnection() {
     close: () => {},
   };
   const userId = `d0000000-0000-4000-8000-${String(nextUser++).padStart(12, '0')}` as UserId;
-  const principal = {
-    userId,
-    sessionId: 'e0000000-0000-4000-8000-000000000000' as SessionId,
-    roles: [],
-    expiresAt: Date.now() + 60_000,
-  };
+  const principal = testPrincipal(userId);
   return { connection: new Connection(userId, principal, Encodings.JSON, transport, environment), received };
 }
 

@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningNode, startNode } from '../../src/bin/start-node.js';
 import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
+import type { Logger } from '../../src/platform/logger.js';
 import { runShutdown } from '../../src/platform/shutdown.js';
 import { captureLogs, sharedRedisUrl, testConfig, uniqueRedisPrefix } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
@@ -33,6 +34,14 @@ const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, wha
   throw new Error(`timed out waiting for ${what}`);
 };
 
+/** A node running every role on PGlite under `dataDir` (what `npm start` runs with no DATABASE_URL). */
+const startEmbeddedNode = (dataDir: string, log: Logger, env: Record<string, string>) =>
+  startNode(
+    testConfig({ DATA_DIR: dataDir, OUTBOX_POLL_MS: '20', LEDGER_AUDIT_INTERVAL_S: '0', ...env }),
+    log,
+    { pid: process.pid },
+  );
+
 describe('the marketplace on the embedded database', () => {
   const logs = captureLogs();
   let dataDir: string;
@@ -42,17 +51,10 @@ describe('the marketplace on the embedded database', () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'gigwire-embedded-market-'));
-    node = await startNode(
-      testConfig({
-        DATA_DIR: dataDir,
-        REDIS_URL: sharedRedisUrl(),
-        REDIS_PREFIX: uniqueRedisPrefix(),
-        OUTBOX_POLL_MS: '20',
-        LEDGER_AUDIT_INTERVAL_S: '0',
-      }),
-      logs.log,
-      { pid: process.pid },
-    );
+    node = await startEmbeddedNode(dataDir, logs.log, {
+      REDIS_URL: sharedRedisUrl(),
+      REDIS_PREFIX: uniqueRedisPrefix(),
+    });
     api = httpClient(node.baseUrl);
   }, 60_000);
 
@@ -165,19 +167,12 @@ describe('the embedded database while Redis is stalled', () => {
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'gigwire-embedded-stall-'));
     redis = await startRedisServer(join(dataDir, 'redis'));
-    node = await startNode(
-      testConfig({
-        DATA_DIR: dataDir,
-        REDIS_URL: redis.url,
-        // Longer than the test: a request that waits on Redis inside a transaction would hold the
-        // database (and every request after it) until the test times out.
-        REDIS_COMMAND_TIMEOUT_MS: '60000',
-        OUTBOX_POLL_MS: '20',
-        LEDGER_AUDIT_INTERVAL_S: '0',
-      }),
-      logs.log,
-      { pid: process.pid },
-    );
+    node = await startEmbeddedNode(dataDir, logs.log, {
+      REDIS_URL: redis.url,
+      // Longer than the test: a request that waits on Redis inside a transaction would hold the
+      // database (and every request after it) until the test times out.
+      REDIS_COMMAND_TIMEOUT_MS: '60000',
+    });
     api = httpClient(node.baseUrl);
   }, 60_000);
 

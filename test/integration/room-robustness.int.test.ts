@@ -45,6 +45,22 @@ function deferred() {
 }
 
 /** A group room made straight in the database (no REST rules about contacts involved). */
+/** Stores messages 1..count from `senderId` straight in the room, as a long-lived room would hold. */
+async function storeBulkMessages(databaseUrl: string, roomId: string, senderId: string, count: number) {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(
+      `insert into messages (room_id, seq, sender_id, client_msg_id, body)
+       select $1, n, $2, 'bulk-' || n, 'bulk message ' || n from generate_series(1, $3::int) n`,
+      [roomId, senderId, count],
+    );
+    await client.query('update rooms set last_seq = $2 where id = $1', [roomId, count]);
+  } finally {
+    await client.end();
+  }
+}
+
 async function createRoom(databaseUrl: string, members: readonly Registered[]): Promise<string> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
@@ -268,15 +284,7 @@ describe('room robustness (one node, real PostgreSQL, the room store wrapped)', 
     const roomId = await createRoom(testNode.db.url, users);
     const [s, j] = users as [Registered, Registered];
     const stored = 3_000;
-    const client = new pg.Client({ connectionString: testNode.db.url });
-    await client.connect();
-    await client.query(
-      `insert into messages (room_id, seq, sender_id, client_msg_id, body)
-       select $1, n, $2, 'bulk-' || n, 'bulk message ' || n from generate_series(1, $3::int) n`,
-      [roomId, s.id, stored],
-    );
-    await client.query('update rooms set last_seq = $2 where id = $1', [roomId, stored]);
-    await client.end();
+    await storeBulkMessages(testNode.db.url, roomId, s.id, stored);
 
     const sender = await open(uwsUrl(), s, 'msgpack');
     expect(await sender.request('room.join', { roomId })).toMatchObject({ t: 'ok', d: { lastSeq: stored } });
@@ -319,15 +327,7 @@ describe('room robustness (one node, real PostgreSQL, the room store wrapped)', 
     const roomId = await createRoom(testNode.db.url, users);
     const [s, j] = users as [Registered, Registered];
     const stored = 2_500;
-    const client = new pg.Client({ connectionString: testNode.db.url });
-    await client.connect();
-    await client.query(
-      `insert into messages (room_id, seq, sender_id, client_msg_id, body)
-       select $1, n, $2, 'bulk-' || n, 'bulk message ' || n from generate_series(1, $3::int) n`,
-      [roomId, s.id, stored],
-    );
-    await client.query('update rooms set last_seq = $2 where id = $1', [roomId, stored]);
-    await client.end();
+    await storeBulkMessages(testNode.db.url, roomId, s.id, stored);
 
     // Each join with sinceSeq 0 sends the whole backlog again: 20 000 messages at once and 2 000 a
     // second after that are one user's budget on a node (room-reads.ts), however many sockets ask.

@@ -1,0 +1,39 @@
+/**
+ * For unit tests of the gateway: a connection environment with the default limits and no-op
+ * dependencies, and a principal for a user. Imported by `*.test.ts` files only.
+ */
+import type { Codec } from '../../protocol/src/codec.js';
+import type { SessionId, UserId } from '../../protocol/src/ids.js';
+import { createLogger } from '../platform/logger.js';
+import type { ConnectionEnvironment } from './connection.js';
+
+export function testConnectionEnvironment(
+  codec: Codec,
+  overrides: Partial<ConnectionEnvironment> = {},
+): ConnectionEnvironment {
+  return {
+    codec,
+    limits: {
+      maxFrameBytes: 65_536,
+      maxMessagesPerSecond: 50,
+      maxBurst: 100,
+      maxBufferedBytes: 1_000_000,
+      maxStrikes: 20,
+      strikeWindowMs: 10_000,
+    },
+    log: createLogger({ level: 'silent', pretty: false }),
+    now: () => 0,
+    dispatch: async () => undefined,
+    describeError: () => ({ code: 'INTERNAL', message: 'internal error' }),
+    onClosed: () => {},
+    ...overrides,
+  };
+}
+
+/** The principal of a signed-in test user, valid for a minute. */
+export const testPrincipal = (userId: UserId) => ({
+  userId,
+  sessionId: 'e0000000-0000-4000-8000-000000000000' as SessionId,
+  roles: [],
+  expiresAt: Date.now() + 60_000,
+});
