@@ -1,8 +1,8 @@
 /**
  * The web app (web/) in Chromium against a real node, for the review's findings:
- * - a money command (a transfer) and "Post job" whose answers are lost say that they may have gone
- *   through, and submitting the same form again replays them with the same Idempotency-Key (the
- *   money moves once, one job is posted);
+ * - a money command (a transfer), "Post job" and "Submit review" whose answers are lost say that they
+ *   may have gone through, and submitting the same form again replays them with the same
+ *   Idempotency-Key (the money moves once, one job is posted, the review is not refused as a second);
  * - "abc" as an amount is refused in the browser ("Enter an amount like 12.50"), nothing sent;
  * - a failed board search says "Can't reach gigwire…" (no "may have been applied" for a read) and
  *   the banner goes once a search succeeds;
@@ -184,6 +184,54 @@ describe('web app commands whose answer is lost, in Chromium', () => {
       expect(new Set(lost.keys).size).toBe(1);
       const mine = await restOf(hirer).searchJobs({ hirerId: hirer.id, limit: 50 });
       expect(mine.data.filter((job) => job.title === title)).toHaveLength(1);
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    '"Submit review": a lost answer sends one review when the same form is submitted again',
+    async () => {
+      const hirer = await registerUser(api, { roles: ['hirer'] });
+      const worker = await registerUser(api, { roles: ['worker'] });
+      await fund(hirer, 5_000);
+      const hirerRest = restOf(hirer);
+      const workerRest = restOf(worker);
+      const job = await hirerRest.postJob({
+        title: 'Fence painting',
+        description: 'One side, white.',
+        categoryId: (await hirerRest.categories()).data[0]?.id ?? '',
+        skills: [],
+        budget: { kind: 'fixed', amount: 3_000, currency: 'USD' },
+        remote: true,
+      });
+      const bid = await workerRest.placeBid(job.id, { amount: 3_000, deliveryDays: 2, coverLetter: 'Yes.' });
+      const contract = await hirerRest.acceptBid(bid.id, { ifMatch: bid.version });
+      await workerRest.deliver(contract.id);
+      await hirerRest.approve(contract.id);
+
+      const page = await newPage();
+      await signIn(page, worker);
+      await page.goto(`${base}/#/contracts/${contract.id}`);
+      await page.getByLabel('Rating').selectOption('4');
+      await page.getByLabel('Review', { exact: true }).fill('Quick to approve.');
+      const lost = await loseAnswers(page, 'POST', `/v1/contracts/${contract.id}/review`);
+      await page.getByRole('button', { name: 'Submit review' }).click();
+      await page.getByRole('alert').getByText('The review may have been sent').waitFor();
+      expect(lost.applied).toBe(1);
+      // The same form again, the connection back: the same key, the server replays the first answer
+      // (a fresh key would be refused 409 REVIEW_EXISTS).
+      lost.lost = false;
+      await page.getByRole('button', { name: 'Submit review' }).click();
+      await page.getByText('only you see it').waitFor();
+      expect(new Set(lost.keys).size).toBe(1);
+      expect(lost.keys[0]).toMatch(/\S/);
+      expect(await page.getByRole('alert').count()).toBe(0);
+      const reviews = await api.get<{ data: { authorId: string }[] }>(
+        `/v1/contracts/${contract.id}/reviews`,
+        worker.accessToken,
+      );
+      expect(reviews.body.data.map((review) => review.authorId)).toEqual([worker.id]);
       expect(pageErrors).toEqual([]);
     },
     TEST_TIMEOUT,

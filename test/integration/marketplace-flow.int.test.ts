@@ -644,6 +644,65 @@ describe('the marketplace flow over REST and WebSocket', () => {
     expect((await api.get<Json>(`/v1/jobs/${openJob.body.id}`, adminToken)).body.status).toBe('closed');
   });
 
+  it('a locked hirer’s job bids answer as the job does: 404 as unknown, except for admins and the hired worker', async () => {
+    const { hirer, worker, contract } = await hire(1_300);
+    const hiredJob = contract.jobId as string;
+    const rival = await registerUser(api, { roles: ['worker'] });
+    const stranger = await registerUser(api, { roles: ['hirer', 'worker'] });
+    const openJob = await api.post<Json>(
+      '/v1/jobs',
+      {
+        title: 'Label for a jar',
+        description: 'One colour.',
+        categoryId,
+        skills: ['illustration'],
+        budget: { kind: 'fixed', amount: 700, currency: 'USD' },
+        remote: true,
+      },
+      hirer.accessToken,
+    );
+    expect(openJob.status).toBe(201);
+    const rivalBid = await post(`/v1/jobs/${openJob.body.id}/bids`, rival.accessToken, {
+      amount: 700,
+      deliveryDays: 2,
+      coverLetter: 'Me.',
+    });
+    expect(rivalBid.status).toBe(201);
+    expect((await post(`/v1/admin/users/${hirer.id}/lock`, adminToken)).status).toBe(204);
+
+    const unknown = await api.get<Json>(`/v1/jobs/${randomUUID()}/bids`, stranger.accessToken);
+    expect(unknown.status).toBe(404);
+    const answer = (response: { status: number; body: Json }) => ({
+      status: response.status,
+      ...(response.status === 200 ? {} : { code: response.body.code, detail: response.body.detail }),
+    });
+    const callers = { stranger, rival, worker, admin: { accessToken: adminToken } };
+    for (const jobId of [hiredJob, openJob.body.id as string]) {
+      for (const [who, { accessToken }] of Object.entries(callers)) {
+        const job = await api.get<Json>(`/v1/jobs/${jobId}`, accessToken);
+        const bids = await api.get<{ data: Json[] }>(`/v1/jobs/${jobId}/bids`, accessToken);
+        expect(answer(bids), `${who} on ${jobId === hiredJob ? 'the hired' : 'the closed'} job`).toEqual(
+          answer(job),
+        );
+        if (bids.status === 404) {
+          // Word for word an unknown job's answer: nothing tells the two apart.
+          expect(answer(bids)).toEqual(answer(unknown));
+        }
+      }
+    }
+    // Hidden from the rival bidder and strangers on both jobs; the hired worker keeps their bid on
+    // the job of their contract; admins see every bid.
+    for (const token of [stranger.accessToken, rival.accessToken]) {
+      for (const jobId of [hiredJob, openJob.body.id as string]) {
+        expect((await api.get<Json>(`/v1/jobs/${jobId}/bids`, token)).status).toBe(404);
+      }
+    }
+    const workerBids = await api.get<{ data: Json[] }>(`/v1/jobs/${hiredJob}/bids`, worker.accessToken);
+    expect(workerBids.body.data.map((bid) => bid.id)).toEqual([contract.bidId]);
+    const adminBids = await api.get<{ data: Json[] }>(`/v1/jobs/${openJob.body.id}/bids`, adminToken);
+    expect(adminBids.body.data.map((bid) => bid.id)).toEqual([rivalBid.body.id]);
+  });
+
   it('a bid raised after the hirer saw it is never escrowed: If-Match is required, a stale one is 409', async () => {
     const hirer = await registerUser(api, { roles: ['hirer'] });
     const worker = await registerUser(api, { roles: ['worker'] });

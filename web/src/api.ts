@@ -243,8 +243,9 @@ export function createApi(tokens: TokenSource) {
       ),
     contractReviews: (contractId: string) =>
       authed<ContractReviews>('GET', `/v1/contracts/${id(contractId)}/reviews`),
-    review: (contractId: string, review: { rating: number; text: string }) =>
-      once401(() => rest.review(contractId, review)),
+    /** `options.idempotencyKey`: the key of an earlier submit whose answer was lost (a retry replays it). */
+    review: (contractId: string, review: { rating: number; text: string }, options?: RestCommandOptions) =>
+      once401(() => rest.review(contractId, review, options)),
     wallet: () => once401(() => rest.wallet()),
     walletLines: (cursor?: string) =>
       authed<{ data: WalletLine[]; nextCursor: string | null }>('GET', '/v1/wallet/transactions', {

@@ -594,7 +594,7 @@ export interface RestClient {
   /** GET /v1/me/contracts. */
   myContracts(params?: MyContractsParams, options?: RestCallOptions): Promise<ContractPage>;
   /** POST /v1/contracts/:id/review (once per party, keyed: a retry replays; a second review is 409 `REVIEW_EXISTS`). */
-  review(contractId: string, review: ReviewInput, options?: RestCallOptions): Promise<Review>;
+  review(contractId: string, review: ReviewInput, options?: RestCommandOptions): Promise<Review>;
   /** GET /v1/wallet. */
   wallet(options?: RestCallOptions): Promise<Wallet>;
   /** POST /v1/wallet/top-ups (settled later by the provider: poll `payment`). Exactly once. */

@@ -24,7 +24,7 @@ import { lockedAtShared } from '../../db/repositories/users.repo.js';
 import type { BidStatus } from '../../db/tables/marketplace.table.js';
 import { AppError } from '../../platform/errors.js';
 import { decodeCursor, pageOf } from '../pagination.js';
-import { type MarketplaceDeps, MarketplaceEvent } from './jobs.js';
+import { type MarketplaceDeps, MarketplaceEvent, visibleJobRow } from './jobs.js';
 import { type Actor, canBidOn, canChangeBid, canSeeBid, checkAmount } from './rules.js';
 
 /** Bids one worker may place on one job in all, withdrawn ones included. */
@@ -222,7 +222,8 @@ const pageLimit = (limit: number | undefined) => Math.min(Math.max(limit ?? 20, 
 
 /**
  * GET /v1/jobs/:id/bids: the job's hirer and admins see all of its bids; anyone else only their
- * own (usually none). Newest first, cursor pages.
+ * own (usually none). Newest first, cursor pages. A job `visibleJobRow` hides (a locked hirer's) is
+ * NOT_FOUND here too, as on GET /v1/jobs/:id: an empty page would tell it from an unknown id.
  */
 export async function bidsOfJob(
   deps: Pick<MarketplaceDeps, 'db'>,
@@ -230,8 +231,7 @@ export async function bidsOfJob(
   jobId: JobId,
   page: { readonly cursor?: string; readonly limit?: number } = {},
 ): Promise<BidPage> {
-  const job = await findJob(deps.db, jobId);
-  if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
+  const job = await visibleJobRow(deps, actor, jobId);
   const seesAll = job.hirer_id === actor.userId || actor.roles.includes('admin');
   const limit = pageLimit(page.limit);
   const rows = await listBids(deps.db, {

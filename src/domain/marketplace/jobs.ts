@@ -276,16 +276,18 @@ export interface JobWithBidCount {
 }
 
 /**
- * GET /v1/jobs/:id. Jobs are public: any signed-in user sees any job, except a locked hirer's,
- * which is gone with their profile (404, as unknown) for all but admins and the parties of the
- * contract on it: the worker hired for it keeps the job's page, the description of the work their
- * contract is about (the contract itself holds only the title). Bids: `bids.ts`.
+ * The job row if `actor` may know the job exists, else NOT_FOUND exactly as for an unknown id. Jobs
+ * are public: any signed-in user sees any job, except a locked hirer's, which is gone with their
+ * profile for all but admins and the parties of the contract on it: the worker hired for it keeps
+ * the job's page, the description of the work their contract is about (the contract itself holds
+ * only the title). Every per-job read goes through this (the job, its bids), so none of them tells
+ * a hidden job from an unknown one.
  */
-export async function getJob(
+export async function visibleJobRow(
   deps: Pick<MarketplaceDeps, 'db'>,
   actor: Actor,
   jobId: JobId,
-): Promise<JobWithBidCount> {
+): Promise<JobRow> {
   const job = await findJobWithHirerLock(deps.db, jobId);
   if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
   const { hirer_locked: hirerLocked, ...row } = job;
@@ -296,6 +298,16 @@ export async function getJob(
   ) {
     throw new AppError('NOT_FOUND', 'no such job');
   }
+  return row;
+}
+
+/** GET /v1/jobs/:id: the job (to those `visibleJobRow` shows it to) with its bid count. Bids: `bids.ts`. */
+export async function getJob(
+  deps: Pick<MarketplaceDeps, 'db'>,
+  actor: Actor,
+  jobId: JobId,
+): Promise<JobWithBidCount> {
+  const row = await visibleJobRow(deps, actor, jobId);
   return { job: toJob(row), bidCount: await countBidsOfJob(deps.db, jobId) };
 }
 

@@ -315,6 +315,8 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
       operationId: 'listJobBids',
       tags: ['bids'],
       summary: "A job's bids: all of them for its hirer, your own otherwise; newest first",
+      description:
+        "A job GET /v1/jobs/{id} hides is 404 here too: a locked hirer's job, as an unknown one, for everyone but admins and the parties of the contract on it.",
       params: JobIdParams,
       querystring: PageQuery,
       response: { 200: BidPage, ...errors },

@@ -210,6 +210,9 @@ function Reviews({ contractId }: { contractId: string }) {
   const [text, setText] = useState('');
   const { failure, busy, submit } = useAction();
   const [loadFailure, setLoadFailure] = useState<Failure>();
+  // One Idempotency-Key per form content, as for "Post job": "Submit review" again after a lost
+  // answer replays the first submission instead of being refused as a second review.
+  const keyed = useRetryKeys();
   const load = () =>
     session.api.contractReviews(contractId).then(
       (read) => {
@@ -234,7 +237,15 @@ function Reviews({ contractId }: { contractId: string }) {
     [contractId],
   );
   const send = submit(async () => {
-    await session.api.review(contractId, { rating: Number(rating), text });
+    const review = { rating: Number(rating), text };
+    try {
+      await keyed({ contractId, ...review }, (key) => session.api.review(contractId, review, key));
+    } catch (error) {
+      if (!outcomeUnknown(error)) throw error;
+      throw new Error(
+        `${UNREACHABLE} The review may have been sent: press "Submit review" again without changing it and it is sent once, not twice.`,
+      );
+    }
     await load();
   });
   return (
