@@ -1,10 +1,11 @@
 /**
- * The outbox relay outlives a failed batch: a batch whose mark as published fails (a dropped
+ * The outbox relay outlives a failed batch and a malformed event: a batch whose mark as published fails (a dropped
  * connection, PostgreSQL restarting) after its tasks were enqueued is done again by the next poll
  * (the same task ids: nothing runs twice) and every event is still published. Real PostgreSQL and
  * Redis; the database handle is wrapped only to make one chosen update fail, as a connection reset
  * would.
  */
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +14,7 @@ import type { Database } from '../../src/db/database.js';
 import { insertOutboxEvent } from '../../src/db/repositories/outbox.repo.js';
 import { startOutboxRelay } from '../../src/domain/events/relay.js';
 import { systemClock } from '../../src/platform/clock.js';
-import { createTaskQueue, type TaskQueue } from '../../src/platform/queues/tasks.js';
+import { createTaskQueue, type TaskQueue, taskId } from '../../src/platform/queues/tasks.js';
 import {
   captureLogs,
   createMigratedDatabase,
@@ -93,6 +94,40 @@ describe('outbox relay after a failed batch', () => {
       }
       expect(await unpublished()).toBe(0);
       expect(logs.lines().some((line) => String(line.msg).includes('outbox relay failed'))).toBe(true);
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('publishes past an event whose payload its schema refuses, logging it, and relays the events behind it', async () => {
+    // A payment request whose id is no uuid (an operator's insert, a bug): its task can never be
+    // made. Before the table of schemas, the task queue threw on it inside every batch, so neither
+    // it nor any event behind it was ever published again.
+    const malformed = await insertOutboxEvent(handle.db, 'payment.requested', { paymentId: 'not-a-uuid' });
+    const behind = await insertOutboxEvent(handle.db, 'user.registered', { userId: randomUUID() });
+    const relay = startOutboxRelay({
+      db: handle.db,
+      taskQueue: tasks,
+      clock: systemClock,
+      log: logs.log,
+      pollMs: 20,
+    });
+    try {
+      for (let i = 0; i < 200 && (await unpublished()) > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await unpublished()).toBe(0);
+      const refusal = logs
+        .lines()
+        .find((line) => line.eventId === malformed && String(line.msg).includes('refused by its schema'));
+      expect(refusal).toMatchObject({ level: 50, event: 'payment.requested' });
+      expect(JSON.stringify(refusal?.issues)).toContain('paymentId');
+      const emails = tasks.queues().find((queue) => queue.name === 'emails');
+      for (const template of ['welcome', 'verify-email']) {
+        expect(await emails?.getJob(taskId(behind, template))).toMatchObject({
+          data: { template, key: taskId(behind, template) },
+        });
+      }
     } finally {
       await relay.stop();
     }

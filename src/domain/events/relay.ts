@@ -12,7 +12,7 @@
  * most once: only the events this relay marked, and never failing the relay.
  */
 import type { Kysely } from 'kysely';
-import { UserId } from '../../../protocol/src/ids.js';
+import { z } from 'zod';
 import type { Database } from '../../db/database.js';
 import {
   markEventsPublished,
@@ -22,12 +22,9 @@ import {
 import type { Bus } from '../../platform/bus/bus.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
-import { type TaskQueue, taskId } from '../../platform/queues/tasks.js';
-import { AuthEvent } from '../auth/service.js';
-import { CONTRACT_EVENT_PREFIX } from '../marketplace/events.js';
+import type { TaskQueue } from '../../platform/queues/tasks.js';
 import { enqueueNotificationTasks } from '../notifications/relay.js';
-import { PAYMENT_REQUESTED, PROVIDER_EVENT_RECEIVED } from '../payments/payments-service.js';
-import { dispatchContractEvent } from './contract-dispatch.js';
+import { enqueueEventTasks } from './event-tasks.js';
 import { announceLive } from './live.js';
 import type { RelayTargets } from './targets.js';
 
@@ -37,63 +34,34 @@ const BATCH = 100;
 /** How long `stop` waits for the batch in flight. */
 const STOP_WAIT_MS = 3_000;
 
-/** What each event type causes. An event type without an entry is published with no task. */
+/**
+ * What an event causes on the task queues: its stored notifications (issue 13) and the tasks of its
+ * type (event-tasks.ts). A payload its type's schema refuses cannot become a task however often it
+ * is read, so it is logged as an error (its id, type and the issues) and published without them:
+ * left unpublished it would be read first by every batch after it, and a queue refusing its task
+ * would fail the whole batch every time — one malformed row (an operator's insert, a bug) would
+ * stop every mail, payment and timer behind it. A queue that fails (Redis) fails the batch, which
+ * is retried: that is not the event's fault.
+ */
 async function dispatch(event: OutboxEventRow, targets: RelayTargets): Promise<void> {
-  const { taskQueue } = targets;
-  // Stored notifications (issue 13), beside whatever else the event causes below.
-  await enqueueNotificationTasks(event, taskQueue, targets.log);
-  const userId = UserId.safeParse(event.payload.userId);
-  switch (event.type) {
-    case AuthEvent.userRegistered:
-      if (!userId.success) return;
-      for (const template of ['welcome', 'verify-email'] as const) {
-        const key = taskId(event.id, template);
-        await taskQueue.enqueue('emails.send', { template, userId: userId.data, key }, key);
-      }
-      return;
-    case AuthEvent.registrationAttempted: {
-      if (!userId.success) return;
-      // One notice per account per period, however many attempts: the key ignores the event id.
-      const period = Number(event.payload.period);
-      const key = taskId(
-        'registration-attempt',
-        userId.data,
-        Number.isSafeInteger(period) ? String(period) : event.id,
-      );
-      await taskQueue.enqueue(
-        'emails.send',
-        { template: 'registration-attempt', userId: userId.data, key },
-        key,
-      );
-      return;
-    }
-    case AuthEvent.passwordResetRequested: {
-      if (!userId.success) return;
-      // One reset mail per account per period (PASSWORD_RESET_MAIL_PERIOD_MS), however many requests;
-      // an event without a period (written before it existed) keeps its own key.
-      const period = Number(event.payload.period);
-      const key = Number.isSafeInteger(period)
-        ? taskId('reset-password', userId.data, String(period))
-        : taskId(event.id, 'reset-password');
-      await taskQueue.enqueue('emails.send', { template: 'reset-password', userId: userId.data, key }, key);
-      return;
-    }
-    case PAYMENT_REQUESTED: {
-      // Keyed by the payment: however often the event is relayed, one submit task per payment.
-      const paymentId = typeof event.payload.paymentId === 'string' ? event.payload.paymentId : undefined;
-      if (paymentId === undefined) return;
-      await taskQueue.enqueue('payments.submit', { paymentId }, taskId('payment', paymentId));
-      return;
-    }
-    case PROVIDER_EVENT_RECEIVED: {
-      const eventId = typeof event.payload.eventId === 'string' ? event.payload.eventId : undefined;
-      if (eventId === undefined) return;
-      await taskQueue.enqueue('payments.apply-event', { eventId }, taskId('provider-event', eventId));
-      return;
-    }
-    default:
-      if (event.type.startsWith(CONTRACT_EVENT_PREFIX)) await dispatchContractEvent(event, targets);
-      return;
+  let refused: readonly z.core.$ZodIssue[] | undefined;
+  try {
+    await enqueueNotificationTasks(event, targets.taskQueue, targets.log);
+    refused = (await enqueueEventTasks(event, targets)).refused;
+  } catch (error) {
+    // A task definition refusing what the event's values made of it: as permanent as the above.
+    if (!(error instanceof z.ZodError)) throw error;
+    refused = error.issues;
+  }
+  if (refused !== undefined) {
+    targets.log.error(
+      {
+        eventId: event.id,
+        event: event.type,
+        issues: refused.slice(0, 5).map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
+      },
+      'outbox event payload refused by its schema: published without its tasks',
+    );
   }
 }
 

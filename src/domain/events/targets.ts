@@ -4,9 +4,8 @@ import type { Logger } from '../../platform/logger.js';
 import type { TaskQueue } from '../../platform/queues/tasks.js';
 
 /**
- * Tasks, enqueued inside the relay's transaction. Live pushes are not made here: they go out after
- * its commit (live.ts), and nothing here reads the database (the relay's transaction holds the
- * embedded database's only connection).
+ * Tasks, enqueued before the relay marks its events published. Live pushes are not made here: they
+ * go out once the events are marked (live.ts), and nothing here reads the database.
  */
 export interface RelayTargets {
   readonly taskQueue: TaskQueue;
