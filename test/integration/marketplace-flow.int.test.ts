@@ -644,7 +644,7 @@ describe('the marketplace flow over REST and WebSocket', () => {
     expect((await api.get<Json>(`/v1/jobs/${openJob.body.id}`, adminToken)).body.status).toBe('closed');
   });
 
-  it('a locked hirer’s job bids answer as the job does: 404 as unknown, except for admins and the hired worker', async () => {
+  it('a locked hirer’s job bids and changes answer as the job does: 404 as unknown, except for admins and the hired worker', async () => {
     const { hirer, worker, contract } = await hire(1_300);
     const hiredJob = contract.jobId as string;
     const rival = await registerUser(api, { roles: ['worker'] });
@@ -688,6 +688,28 @@ describe('the marketplace flow over REST and WebSocket', () => {
           // Word for word an unknown job's answer: nothing tells the two apart.
           expect(answer(bids)).toEqual(answer(unknown));
         }
+      }
+    }
+    // Changing it answers the same to those it is hidden from: 404 as unknown, not 403 (which would
+    // tell them it exists); an unknown id's change is the reference.
+    const unknownId = randomUUID();
+    const unknownChanges = [
+      answer(
+        await api.call<Json>('PATCH', `/v1/jobs/${unknownId}`, {
+          token: stranger.accessToken,
+          body: { title: 'Mine now' },
+        }),
+      ),
+      answer(await post(`/v1/jobs/${unknownId}/close`, stranger.accessToken)),
+    ];
+    expect(unknownChanges.map((change) => change.status)).toEqual([404, 404]);
+    for (const jobId of [hiredJob, openJob.body.id as string]) {
+      for (const token of [stranger.accessToken, rival.accessToken]) {
+        const changes = [
+          answer(await api.call<Json>('PATCH', `/v1/jobs/${jobId}`, { token, body: { title: 'Mine now' } })),
+          answer(await post(`/v1/jobs/${jobId}/close`, token)),
+        ];
+        expect(changes).toEqual(unknownChanges);
       }
     }
     // Hidden from the rival bidder and strangers on both jobs; the hired worker keeps their bid on

@@ -182,6 +182,21 @@ export type JobUpdate = Partial<Omit<JobInput, 'budget'>> & {
 };
 
 /**
+ * Only the job's hirer changes it (canChangeJob). Anyone else is refused as `visibleJobRow` answers
+ * them first: a job hidden from them is NOT_FOUND as an unknown id, where FORBIDDEN would tell them
+ * it exists.
+ */
+async function checkCanChange(
+  trx: Transaction<Database>,
+  job: JobRow,
+  actor: Actor,
+  doing: 'change' | 'close',
+): Promise<void> {
+  if (job.hirer_id !== actor.userId) await visibleJobRow({ db: trx }, actor, job.id);
+  orThrow(canChangeJob(job, actor, doing));
+}
+
+/**
  * PATCH /v1/jobs/:id: the owner, while open. `expectedVersion` (If-Match) makes a stale edit a
  * CONFLICT; without it the version read here is the one compared.
  */
@@ -217,7 +232,7 @@ export async function updateJob(
   return deps.db.transaction().execute(async (trx) => {
     const job = await findJob(trx, jobId);
     if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
-    orThrow(canChangeJob(job, actor, 'change'));
+    await checkCanChange(trx, job, actor, 'change');
     if (expectedVersion !== undefined && expectedVersion !== job.version) {
       throw new AppError('CONFLICT', 'the job has changed since it was read', {
         details: { reason: 'VERSION_MISMATCH', version: job.version },
@@ -244,7 +259,7 @@ export async function closeJob(deps: MarketplaceDeps, actor: Actor, jobId: JobId
     // Locked: a bid being placed (FOR SHARE) or accepted waits for this, or this for it.
     const job = await lockJob(trx, jobId, 'update');
     if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
-    orThrow(canChangeJob(job, actor, 'close'));
+    await checkCanChange(trx, job, actor, 'close');
     const row = await updateJobIfVersion(
       trx,
       jobId,
