@@ -582,6 +582,10 @@ export async function startNode(
         ? {
             rest: {
               ...services,
+              rooms: {
+                rooms: services.rooms,
+                idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
+              },
               payments: {
                 payments: createPaymentsApi({
                   ...paymentsDeps,

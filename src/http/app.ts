@@ -18,7 +18,6 @@ import type { AuthService } from '../domain/auth/service.js';
 import type { TokenService } from '../domain/auth/tokens.js';
 import { retireLockedAccount } from '../domain/marketplace/locked-accounts.js';
 import type { NotificationsApi } from '../domain/notifications/service.js';
-import type { RoomService } from '../domain/rooms/service.js';
 import type { UserService } from '../domain/users/service.js';
 import type { Logger } from '../platform/logger.js';
 import { withTrace } from '../platform/trace.js';
@@ -41,7 +40,7 @@ import { type JobRoutesDeps, registerJobRoutes } from './routes/jobs.js';
 import { registerNotificationRoutes } from './routes/notifications.js';
 import { type PaymentRoutesDeps, registerPaymentRoutes } from './routes/payments.js';
 import { type ReviewRoutesDeps, registerReviewRoutes } from './routes/reviews.js';
-import { registerRoomRoutes } from './routes/rooms.js';
+import { type RoomRoutesDeps, registerRoomRoutes } from './routes/rooms.js';
 import { registerUserRoutes } from './routes/users.js';
 import { registerWalletRoutes, type WalletRoutesDeps } from './routes/wallet.js';
 import { registerWebApp, type WebAppOptions } from './web-app.js';
@@ -57,7 +56,8 @@ export interface RestDeps {
   readonly tokens: TokenService;
   readonly users: UserService;
   readonly admin: AdminService;
-  readonly rooms: RoomService;
+  /** Rooms, and the store of POST /v1/rooms' optional Idempotency-Key. */
+  readonly rooms: RoomRoutesDeps;
   /** Top-ups, withdrawals, payments and the provider webhook (issue 11). */
   readonly payments?: PaymentRoutesDeps;
   /** Balance, history, transfers and the ledger audit (issue 11). */

@@ -18,7 +18,7 @@ import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import type { Logger } from '../../src/platform/logger.js';
 import { runShutdown } from '../../src/platform/shutdown.js';
 import { captureLogs, sharedRedisUrl, testConfig, uniqueRedisPrefix } from '../support/context.js';
-import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { addContact, httpClient, type Registered, registerUser } from '../support/http.js';
 import { type RedisServer, startRedisServer } from '../support/servers.js';
 import { openSocket, type TestSocket } from '../support/ws-client.js';
 
@@ -153,6 +153,47 @@ describe('the marketplace on the embedded database', () => {
     for (const line of lines.body.data) expect(line.transactionId).toMatch(/^[1-9][0-9]*$/);
     expect((await api.get('/health/ready')).status).toBe(200);
   }, 90_000);
+
+  it('creates a group room with an Idempotency-Key and replays it on a retry without hanging the one connection', async () => {
+    const [a, b] = [await registerUser(api), await registerUser(api)];
+    await addContact(api, b, a);
+    // The room's checks once read through the pool while the key's transaction held the only
+    // connection: the request, and every one after it, never got an answer.
+    const within = <T>(request: Promise<T>, what: string) =>
+      Promise.race([
+        request,
+        sleep(10_000).then(() => {
+          throw new Error(`no answer to ${what}: the embedded database is held`);
+        }),
+      ]);
+    const create = (body: Json, key: string) =>
+      within(
+        api.call<Json>('POST', '/v1/rooms', {
+          token: a.accessToken,
+          body,
+          headers: { 'idempotency-key': key },
+        }),
+        `POST /v1/rooms (${key})`,
+      );
+    const group = { kind: 'group', memberIds: [b.id], title: 'embedded' };
+    const first = await create(group, 'embedded-group');
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    const retry = await create(group, 'embedded-group');
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body.id).toBe(first.body.id);
+    const direct = { kind: 'direct', memberIds: [b.id] };
+    const opened = await create(direct, 'embedded-direct');
+    expect(opened.status, JSON.stringify(opened.body)).toBe(201);
+    const again = await create(direct, 'embedded-direct-2');
+    expect([again.status, again.body.id]).toEqual([200, opened.body.id]);
+    const rooms = await within(
+      api.get<{ data: { id: string }[] }>('/v1/rooms', b.accessToken),
+      'GET /v1/rooms',
+    );
+    expect(rooms.body.data.map((room) => room.id).sort()).toEqual([first.body.id, opened.body.id].sort());
+    expect((await within(api.get('/health/ready'), 'GET /health/ready')).status).toBe(200);
+  }, 60_000);
 });
 
 describe('the embedded database while Redis is stalled', () => {

@@ -71,6 +71,11 @@ describe('Idempotency-Key in the OpenAPI document', () => {
 
   it('stays optional where the key is optional', () => {
     expect(keyParameter('submitReview')?.required ?? false).toBe(false);
+    for (const operationId of ['createJob', 'createRoom']) {
+      const parameter = keyParameter(operationId);
+      expect(parameter, operationId).toBeDefined();
+      expect(parameter?.required ?? false, operationId).toBe(false);
+    }
   });
 
   it('missing, is answered with the server own problem on each route, naming headers.idempotency-key', async () => {

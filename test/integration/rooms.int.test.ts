@@ -303,6 +303,101 @@ describe('rooms', () => {
     expect((await api.get(`/v1/rooms/${roomId}/messages`, b.accessToken)).status).toBe(200);
   });
 
+  it('replays a group room created again with the same Idempotency-Key instead of creating a second one', async () => {
+    const [a, b] = [await registerUser(api), await registerUser(api)];
+    await addContact(api, b, a);
+    const create = (body: Record<string, unknown>, key?: string) =>
+      api.call<{ id: string; title: string | null; code?: string }>('POST', '/v1/rooms', {
+        token: a.accessToken,
+        body,
+        ...(key === undefined ? {} : { headers: { 'idempotency-key': key } }),
+      });
+    const body = { kind: 'group', memberIds: [b.id], title: 'retried' };
+    const first = await create(body, 'create-group-1');
+    expect(first.status).toBe(201);
+    // The answer was lost; the client sends the same request with the same key.
+    const retry = await create(body, 'create-group-1');
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body).toEqual(first.body);
+    const groupsOf = async (user: Registered) =>
+      (
+        await api.get<{ data: { id: string; kind: string }[] }>('/v1/rooms', user.accessToken)
+      ).body.data.filter((room) => room.kind === 'group');
+    expect((await groupsOf(a)).map((room) => room.id)).toEqual([first.body.id]);
+    expect((await groupsOf(b)).map((room) => room.id)).toEqual([first.body.id]);
+    // The same key with another body is refused; without a key every request creates a room.
+    const reused = await create({ ...body, title: 'another' }, 'create-group-1');
+    expect(reused.status).toBe(422);
+    expect(reused.body.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    const unkeyed = [await create(body), await create(body)];
+    expect(unkeyed.map((r) => r.status)).toEqual([201, 201]);
+    expect(new Set([first.body.id, ...unkeyed.map((r) => r.body.id)]).size).toBe(3);
+  });
+
+  it('opens the same direct room with or without an Idempotency-Key, and a keyed retry replays its answer', async () => {
+    const [a, b] = [await registerUser(api), await registerUser(api)];
+    await addContact(api, b, a);
+    const openSocketOf = (user: Registered) => open(node.uwsUrl ?? '', user.accessToken, 'json');
+    const openDirect = (key?: string) =>
+      api.call<{ id: string }>('POST', '/v1/rooms', {
+        token: a.accessToken,
+        body: { kind: 'direct', memberIds: [b.id] },
+        ...(key === undefined ? {} : { headers: { 'idempotency-key': key } }),
+      });
+    const first = await openDirect('open-direct-1');
+    expect(first.status).toBe(201);
+    const retry = await openDirect('open-direct-1');
+    expect([retry.status, retry.headers.get('idempotent-replayed'), retry.body.id]).toEqual([
+      201,
+      'true',
+      first.body.id,
+    ]);
+    const otherKey = await openDirect('open-direct-2');
+    expect([otherKey.status, otherKey.headers.get('idempotent-replayed'), otherKey.body.id]).toEqual([
+      200,
+      null,
+      first.body.id,
+    ]);
+    const unkeyed = await openDirect();
+    expect([unkeyed.status, unkeyed.body.id]).toEqual([200, first.body.id]);
+    // b left; opening it again with a key brings b back, announced to the room after the commit.
+    const sa = await openSocketOf(a);
+    await sa.request('room.join', { roomId: first.body.id });
+    expect(
+      (await api.call('DELETE', `/v1/rooms/${first.body.id}/members/${b.id}`, { token: b.accessToken }))
+        .status,
+    ).toBe(204);
+    await sa.next((f) => f.t === 'room.member' && (f.d as { change: string }).change === 'removed');
+    const back = await openDirect('open-direct-3');
+    expect([back.status, back.body.id]).toEqual([200, first.body.id]);
+    expect(
+      (await sa.next((f) => f.t === 'room.member' && (f.d as { change: string }).change === 'added')).d,
+    ).toEqual({
+      roomId: first.body.id,
+      userId: b.id,
+      change: 'added',
+    });
+    expect((await api.get(`/v1/rooms/${first.body.id}/messages`, b.accessToken)).status).toBe(200);
+  });
+
+  it('refuses a title on a direct room with 400 VALIDATION_FAILED naming body.title instead of dropping it', async () => {
+    const [a, b] = [await registerUser(api), await registerUser(api)];
+    await addContact(api, b, a);
+    const refused = await api.post<{ code: string; errors: { path: string }[] }>(
+      '/v1/rooms',
+      { kind: 'direct', memberIds: [b.id], title: 'hello' },
+      a.accessToken,
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect(refused.body.code).toBe('VALIDATION_FAILED');
+    expect(refused.body.errors.map((e) => e.path)).toEqual(['body.title']);
+    // Nothing was created: the first real open creates the room.
+    const opened = await api.post('/v1/rooms', { kind: 'direct', memberIds: [b.id] }, a.accessToken);
+    expect(opened.status).toBe(201);
+  });
+
   it('refuses to add a member to a full group room (501 members, as many as a create names) with 409 ROOM_FULL', async () => {
     const [a, b, c] = [await registerUser(api), await registerUser(api), await registerUser(api)];
     const roomId = await groupOf(a, [b]);

@@ -13,7 +13,14 @@ export const CreateRoomRequest = z
       .min(1)
       .max(500)
       .describe('The other members; a direct room names exactly one.'),
-    title: singleLineText({ min: 1, max: 120 }).optional(),
+    title: singleLineText({ min: 1, max: 120 })
+      .optional()
+      .describe('Groups only: a direct room has no title (400 VALIDATION_FAILED naming `body.title`).'),
+  })
+  // Refused, not dropped: a client that sends one would otherwise believe the room has it.
+  .refine((request) => request.kind !== 'direct' || request.title === undefined, {
+    path: ['title'],
+    error: 'a direct room has no title',
   })
   .meta({ id: 'CreateRoomRequest' });
 

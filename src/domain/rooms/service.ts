@@ -33,7 +33,7 @@ import {
 import { findUserById, ownersWithContact } from '../../db/repositories/users.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import { ROOM_MEMBERSHIP_TOPIC, roomTopic } from '../../platform/bus/topics.js';
-import { AppError, isAppError } from '../../platform/errors.js';
+import { AppError } from '../../platform/errors.js';
 
 export { ROOM_MEMBERSHIP_TOPIC, roomTopic };
 
@@ -83,6 +83,13 @@ export function decodeRoomCursor(cursor: string | undefined): RoomListCursor | u
   });
 }
 
+/** What POST /v1/rooms asks for (protocol/src/rest/rooms.ts: a direct room never has a title). */
+export interface CreateRoomInput {
+  readonly kind: 'direct' | 'group';
+  readonly memberIds: readonly UserId[];
+  readonly title?: string | undefined;
+}
+
 export function createRoomService(deps: {
   readonly db: Kysely<Database>;
   readonly bus: Bus;
@@ -91,9 +98,13 @@ export function createRoomService(deps: {
 }) {
   const { db, bus } = deps;
 
-  /** @throws AppError FORBIDDEN naming the users who have not added `adder` as a contact. */
-  const assertConsent = async (adder: UserId, added: readonly UserId[]) => {
-    const consenting = await ownersWithContact(db, adder, added);
+  /**
+   * @throws AppError FORBIDDEN naming the users who have not added `adder` as a contact. `q` is the
+   * transaction of the change when there is one: on the embedded database (one connection) a read
+   * through the root handle while a transaction is open waits for good.
+   */
+  const assertConsent = async (q: Kysely<Database>, adder: UserId, added: readonly UserId[]) => {
+    const consenting = await ownersWithContact(q, adder, added);
     const refused = added.filter((id) => !consenting.has(id));
     if (refused.length > 0) {
       throw new AppError('FORBIDDEN', 'only users who added you as a contact can be put into a room', {
@@ -141,22 +152,78 @@ export function createRoomService(deps: {
     await bus.publish(roomTopic(roomId), { frame: { t: 'room.member', d: { roomId, userId, change } } });
   };
 
+  /** Tells the room's members (and the gateways) that these users joined; after the commit. */
+  const announceJoined = async (roomId: RoomId, userIds: readonly UserId[]) => {
+    for (const id of userIds) await announceMembership(roomId, id, 'added');
+  };
+
   /**
-   * Opening a direct room that exists: whoever of the two left it is back, if the other still
-   * consents (has the opener as a contact) and the room limit allows; with both in it, nothing changes.
+   * Creates a room, or opens the pair's direct room, inside the caller's transaction: every read and
+   * write goes through `trx` (on the embedded database, with one connection, a read through the root
+   * handle while `trx` is open waits for good). Opening a direct room that exists brings back whoever
+   * of the two left it, if the other still consents (has the opener as a contact) and the room limit
+   * allows; `joined` names them, to pass to `announceJoined` once `trx` has committed.
    */
-  const rejoinDirectRoom = async (creator: UserId, other: UserId, roomId: RoomId) => {
-    const members = new Set((await roomMembers(db, roomId)).map((m) => m.userId));
-    const missing = [creator, other].filter((id) => !members.has(id));
-    if (missing.length === 0) return;
-    await assertConsent(creator, [other]);
-    await db.transaction().execute(async (trx) => {
+  async function createIn(
+    trx: Transaction<Database>,
+    creator: UserId,
+    input: CreateRoomInput,
+  ): Promise<{ room: ReturnType<typeof toRoom>; created: boolean; joined: readonly UserId[] }> {
+    const others = [...new Set(input.memberIds)].filter((id) => id !== creator);
+    for (const id of others) {
+      const user = await findUserById(trx, id);
+      if (user === undefined || user.locked_at !== null) {
+        throw new AppError('VALIDATION_FAILED', 'unknown member', {
+          details: { errors: [{ path: 'body.memberIds', message: `no user ${id}` }] },
+        });
+      }
+    }
+    if (input.kind === 'group') {
+      await assertConsent(trx, creator, others);
+      const memberIds = [creator, ...others];
+      await lockUsers(trx, memberIds);
+      await assertRoomLimit(trx, memberIds);
+      const row = await insertRoom(trx, {
+        kind: 'group',
+        title: input.title ?? null,
+        createdBy: creator,
+        directKey: null,
+      });
+      await addRoomMembers(trx, row.id, memberIds);
+      return { room: toRoom(row, memberIds), created: true, joined: [] };
+    }
+    if (others.length !== 1) {
+      throw new AppError('VALIDATION_FAILED', 'a direct room has exactly one other member', {
+        details: { errors: [{ path: 'body.memberIds', message: 'must name exactly one other user' }] },
+      });
+    }
+    const [other] = others as [UserId];
+    const pair = [creator, other];
+    const directKey = [creator, other].sort().join(':');
+    let existing = await findDirectRoom(trx, directKey);
+    if (existing === undefined) {
+      await assertConsent(trx, creator, [other]);
+      await lockUsers(trx, pair);
+      // Both users created it at the same moment: the other creation held these locks and has
+      // committed by now (each statement reads what is committed when it starts).
+      existing = await findDirectRoom(trx, directKey);
+      if (existing === undefined) {
+        await assertRoomLimit(trx, pair);
+        const row = await insertRoom(trx, { kind: 'direct', title: null, createdBy: creator, directKey });
+        await addRoomMembers(trx, row.id, pair);
+        return { room: toRoom(row, pair), created: true, joined: [] };
+      }
+    }
+    const members = new Set((await roomMembers(trx, existing.id)).map((m) => m.userId));
+    const missing = pair.filter((id) => !members.has(id));
+    if (missing.length > 0) {
+      await assertConsent(trx, creator, [other]);
       await lockUsers(trx, missing);
       await assertRoomLimit(trx, missing);
-      await addRoomMembers(trx, roomId, missing);
-    });
-    for (const id of missing) await announceMembership(roomId, id, 'added');
-  };
+      await addRoomMembers(trx, existing.id, missing);
+    }
+    return { room: toRoom(existing, pair), created: false, joined: missing };
+  }
 
   return {
     memberRoom,
@@ -167,66 +234,16 @@ export function createRoomService(deps: {
      */
     isMember: (userId: UserId, roomId: RoomId) => isRoomMember(db, roomId, userId),
 
+    createIn,
+    announceJoined,
+
     /** @returns the room and whether it was created now (false: the existing direct room). */
-    async create(
-      creator: UserId,
-      input: { kind: 'direct' | 'group'; memberIds: readonly UserId[]; title?: string | undefined },
-    ) {
-      const others = [...new Set(input.memberIds)].filter((id) => id !== creator);
-      for (const id of others) {
-        const user = await findUserById(db, id);
-        if (user === undefined || user.locked_at !== null) {
-          throw new AppError('VALIDATION_FAILED', 'unknown member', {
-            details: { errors: [{ path: 'body.memberIds', message: `no user ${id}` }] },
-          });
-        }
-      }
-      if (input.kind === 'direct') {
-        if (others.length !== 1) {
-          throw new AppError('VALIDATION_FAILED', 'a direct room has exactly one other member', {
-            details: { errors: [{ path: 'body.memberIds', message: 'must name exactly one other user' }] },
-          });
-        }
-        const [other] = others as [UserId];
-        const directKey = [creator, other].sort().join(':');
-        const existing = await findDirectRoom(db, directKey);
-        if (existing !== undefined) {
-          await rejoinDirectRoom(creator, other, existing.id);
-          return { room: toRoom(existing, [creator, other]), created: false };
-        }
-        await assertConsent(creator, [other]);
-        try {
-          const room = await db.transaction().execute(async (trx) => {
-            await lockUsers(trx, [creator, other]);
-            await assertRoomLimit(trx, [creator, other]);
-            const row = await insertRoom(trx, { kind: 'direct', title: null, createdBy: creator, directKey });
-            await addRoomMembers(trx, row.id, [creator, other]);
-            return row;
-          });
-          return { room: toRoom(room, [creator, other]), created: true };
-        } catch (error) {
-          if (isAppError(error)) throw error;
-          // Both users created it at the same moment: the unique key picked one.
-          const raced = await findDirectRoom(db, directKey);
-          if (raced !== undefined) return { room: toRoom(raced, [creator, other]), created: false };
-          throw error;
-        }
-      }
-      await assertConsent(creator, others);
-      const memberIds = [creator, ...others];
-      const room = await db.transaction().execute(async (trx) => {
-        await lockUsers(trx, memberIds);
-        await assertRoomLimit(trx, memberIds);
-        const row = await insertRoom(trx, {
-          kind: 'group',
-          title: input.title ?? null,
-          createdBy: creator,
-          directKey: null,
-        });
-        await addRoomMembers(trx, row.id, memberIds);
-        return row;
-      });
-      return { room: toRoom(room, memberIds), created: true };
+    async create(creator: UserId, input: CreateRoomInput) {
+      const { room, created, joined } = await db
+        .transaction()
+        .execute((trx) => createIn(trx, creator, input));
+      await announceJoined(room.id, joined);
+      return { room, created };
     },
 
     async get(userId: UserId, roomId: RoomId) {
@@ -267,7 +284,7 @@ export function createRoomService(deps: {
       if (room.kind !== 'group') throw new AppError('CONFLICT', 'only group rooms change members');
       const user = await findUserById(db, userId);
       if (user === undefined || user.locked_at !== null) throw new AppError('NOT_FOUND', 'no such user');
-      if (userId !== actor) await assertConsent(actor, [userId]);
+      if (userId !== actor) await assertConsent(db, actor, [userId]);
       await db.transaction().execute(async (trx) => {
         await lockUsers(trx, [userId]);
         // Adding an existing member changes nothing and is not refused by the limit.

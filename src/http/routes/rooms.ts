@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { RoomId, UserId } from '../../../protocol/src/ids.js';
 import { Problem } from '../../../protocol/src/rest/common.js';
 import {
   CreateRoomRequest,
@@ -14,12 +15,20 @@ import {
   RoomParams,
 } from '../../../protocol/src/rest/rooms.js';
 import type { RoomService } from '../../domain/rooms/service.js';
+import { IDEMPOTENCY_KEY_HEADER, type IdempotencyDeps, runIdempotentRoute } from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
+
+export interface RoomRoutesDeps {
+  readonly rooms: RoomService;
+  /** The optional Idempotency-Key of POST /v1/rooms. */
+  readonly idempotency: IdempotencyDeps;
+}
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem };
 const tags = ['rooms'];
 
-export function registerRoomRoutes(app: FastifyInstance, rooms: RoomService): void {
+export function registerRoomRoutes(app: FastifyInstance, deps: RoomRoutesDeps): void {
+  const { rooms } = deps;
   const r = app.withTypeProvider<ZodTypeProvider>();
 
   r.post('/v1/rooms', {
@@ -27,15 +36,35 @@ export function registerRoomRoutes(app: FastifyInstance, rooms: RoomService): vo
     schema: {
       tags,
       operationId: 'createRoom',
-      summary: 'Create a room',
+      summary: 'Create a room (optional Idempotency-Key)',
       description:
-        'A second direct room for the same pair answers 200 with the existing one. Every other member must have added you as a contact (403 FORBIDDEN, `details.userIds`, otherwise); a member already in ROOMS_MAX_PER_USER rooms answers 409 ROOM_LIMIT_REACHED.',
+        'A second direct room for the same pair answers 200 with the existing one. Every other member must have added you as a contact (403 FORBIDDEN, `details.userIds`, otherwise); a member already in ROOMS_MAX_PER_USER rooms answers 409 ROOM_LIMIT_REACHED. A direct room has no title (400 VALIDATION_FAILED naming `body.title`). With an `Idempotency-Key` header, a retry of the same request (same key, same body) after a lost answer replays the first answer (`idempotent-replayed: true`) instead of creating a second group room; the same key with another body is 422 `IDEMPOTENCY_KEY_REUSED`. Without one, every group request creates a room.',
+      headers: z.looseObject({
+        [IDEMPOTENCY_KEY_HEADER]: z.string().optional().meta({
+          description:
+            'Optional: 1-255 visible ASCII characters naming this creation. A retry with the same key and the same body replays the first answer (`idempotent-replayed: true`), never a second room; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; an empty or too long key is 400.',
+        }),
+      }),
       body: CreateRoomRequest,
-      response: { 200: Room, 201: Room, ...errors },
+      response: { 200: Room, 201: Room, ...errors, 422: Problem },
     },
     handler: async (request, reply) => {
-      const { room, created } = await rooms.create(principalOf(request).userId, request.body);
-      return reply.status(created ? 201 : 200).send(room);
+      const creator = principalOf(request).userId;
+      if (request.headers[IDEMPOTENCY_KEY_HEADER] === undefined) {
+        const { room, created } = await rooms.create(creator, request.body);
+        return reply.status(created ? 201 : 200).send(room);
+      }
+      // Every read and write in the key's transaction: on the embedded database (one connection) a
+      // read through the root handle while it is open would wait for good.
+      let joined: { roomId: RoomId; userIds: readonly UserId[] } | undefined;
+      const sent = await runIdempotentRoute(deps.idempotency, request, reply, creator, async (trx) => {
+        const result = await rooms.createIn(trx, creator, request.body);
+        joined = { roomId: result.room.id, userIds: result.joined };
+        return { status: result.created ? 201 : 200, body: result.room };
+      });
+      // After the commit (never on a replay): whoever an opened direct room brought back.
+      if (joined !== undefined) await rooms.announceJoined(joined.roomId, joined.userIds);
+      return sent;
     },
   });
 
