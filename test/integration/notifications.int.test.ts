@@ -9,6 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createClient } from '../../protocol/src/client/index.js';
@@ -695,6 +696,86 @@ describe('notifications', () => {
     expect(await runNotificationTask(worker, 'notifications.digest', { digestId: digest?.id })).toBe('sent');
     const mail = await smtp.waitFor(isNotificationMailTo(user), 20_000);
     expect(mail.subject).toBe('2 new notifications on gigwire');
+  }, 40_000);
+
+  it('mails a digest past notifications it cannot render (a type this build does not know, null data): the security notice arrives, and a digest of only those closes empty', async () => {
+    const user = await registerVerified();
+    // Digests due in an hour: this test closes the digest itself.
+    const worker = directWorker(async () => false, 3_600_000);
+    const login = (
+      await handle.db
+        .insertInto('outbox_events')
+        .values({
+          type: 'user.new_login',
+          payload: { userId: user.id, ip: '198.51.100.7', userAgent: 'intruder/2.0' },
+          published_at: new Date(),
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+    ).id;
+    expect(
+      await runNotificationTask(worker, 'notifications.deliver', { eventId: login, userId: user.id }),
+    ).toBe('stored');
+    const [digest] = await digestsOf(user);
+    expect(digest?.status).toBe('open');
+    // Joined to the same digest as a rolling deploy's newer build, a removed type or an operator
+    // would leave them. Before, rendering them threw, the digest stayed open and was retried for
+    // hours, and every later notification (security notices too) joined it.
+    const unrenderable = async (
+      digestId: string,
+      userId: string,
+      type: string,
+      title: string,
+      data: string,
+    ) =>
+      (
+        await sql<{
+          id: string;
+        }>`insert into notifications (user_id, event_id, type, title, body, data, digest_id)
+          values (${userId}, ${`legacy.${crypto.randomUUID()}`}, ${type}, ${title}, 'x', ${data}::jsonb, ${digestId})
+          returning id`.execute(handle.db)
+      ).rows[0]?.id;
+    const legacy = await unrenderable(digest?.id ?? '', user.id, 'legacy.type', 'LegacyTitle', '{}');
+    const nullData = await unrenderable(digest?.id ?? '', user.id, 'bid.received', 'NullDataTitle', 'null');
+    await handle.db
+      .updateTable('notification_digests')
+      .set({ due_at: new Date(Date.now() - 1000) })
+      .where('id', '=', digest?.id ?? '')
+      .execute();
+    expect(await runNotificationTask(worker, 'notifications.digest', { digestId: digest?.id })).toBe('sent');
+    const mail = await smtp.waitFor(isNotificationMailTo(user), 20_000);
+    expect(mail.subject).toBe('New sign-in to your account');
+    expect(mail.body).toContain('198.51.100.7');
+    expect(mail.body).not.toContain('LegacyTitle');
+    expect(mail.body).not.toContain('NullDataTitle');
+    expect((await digestsOf(user)).map((d) => d.status)).toEqual(['sent']);
+    for (const [id, level] of [
+      [legacy, 40],
+      [nullData, 50],
+    ] as const) {
+      expect(
+        logs
+          .lines()
+          .some((line) => line.notificationId === id && line.digestId === digest?.id && line.level === level),
+        `a log line for ${id}`,
+      ).toBe(true);
+    }
+
+    // A digest holding only what cannot be rendered closes empty: nothing mailed, nothing held open.
+    const other = await registerVerified();
+    const opened = (
+      await handle.db
+        .insertInto('notification_digests')
+        .values({ user_id: other.id as UserId, due_at: new Date(Date.now() - 1000) })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+    ).id;
+    await unrenderable(opened, other.id, 'legacy.type', 'LegacyTitle', '{}');
+    await unrenderable(opened, other.id, 'security.new_login', 'NullDataTitle', 'null');
+    expect(await runNotificationTask(worker, 'notifications.digest', { digestId: opened })).toBe('empty');
+    expect((await digestsOf(other)).map((d) => d.status)).toEqual(['empty']);
+    await sleep(300);
+    expect(mailsTo(other)).toHaveLength(0);
   }, 40_000);
 
   it('unsubscribes in one click from the List-Unsubscribe header of a digest; GET and forged links change nothing', async () => {

@@ -7,12 +7,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OutboxEventId } from '../../protocol/src/ids.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import type { Database } from '../../src/db/database.js';
 import { insertOutboxEvent } from '../../src/db/repositories/outbox.repo.js';
 import { startOutboxRelay } from '../../src/domain/events/relay.js';
+import { createMemoryBus } from '../../src/platform/bus/bus.js';
+import { MARKET_EVENT_TOPIC } from '../../src/platform/bus/topics.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { createTaskQueue, type TaskQueue, taskId } from '../../src/platform/queues/tasks.js';
 import {
@@ -128,6 +131,126 @@ describe('outbox relay after a failed batch', () => {
           data: { template, key: taskId(behind, template) },
         });
       }
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('publishes past events with a payload that is no object or a type named like an Object.prototype key, logging the refused, and relays and pushes live the events behind them', async () => {
+    // Written as an operator (or a bug) would: not through insertOutboxEvent, whose type forbids it.
+    // Before, the notification rules threw a TypeError on each (`null.userId`, `RULES.constructor`
+    // being Object) in every batch, so nothing behind them was relayed again; and the live pushes
+    // threw on the null bid, dropping the pushes of the rest of its batch.
+    const raw = async (type: string, payload: string) =>
+      (
+        await sql<{ id: OutboxEventId }>`insert into outbox_events (type, payload)
+          values (${type}, ${payload}::jsonb) returning id`.execute(handle.db)
+      ).rows[0]?.id;
+    // Payloads that are no object: refused, with an error line each.
+    const refused = [
+      ['payment.succeeded', await raw('payment.succeeded', 'null')],
+      ['escrow.released', await raw('escrow.released', '[]')],
+      ['bid.placed', await raw('bid.placed', 'null')],
+    ] as const;
+    // Types no rule has (own keys only): events that cause nothing, like any type without tasks.
+    const inherited = [
+      await raw('constructor', '{}'),
+      await raw('__proto__', '{}'),
+      await raw('toString', '{}'),
+    ];
+    const hirer = randomUUID();
+    const bid = await insertOutboxEvent(handle.db, 'bid.placed', {
+      bidId: randomUUID(),
+      jobId: randomUUID(),
+      hirerId: hirer,
+      notify: [hirer],
+    });
+    const behind = await insertOutboxEvent(handle.db, 'user.registered', { userId: randomUUID() });
+    const bus = createMemoryBus();
+    const pushed: string[] = [];
+    await bus.subscribe(MARKET_EVENT_TOPIC, (payload) => pushed.push(payload.event.id));
+    const logged = logs.lines().length;
+    const relay = startOutboxRelay({
+      db: handle.db,
+      taskQueue: tasks,
+      clock: systemClock,
+      log: logs.log,
+      pollMs: 20,
+      bus,
+    });
+    try {
+      for (let i = 0; i < 200 && ((await unpublished()) > 0 || pushed.length === 0); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await unpublished()).toBe(0);
+      const lines = logs.lines().slice(logged);
+      for (const [type, id] of refused) {
+        expect(id, type).toBeDefined();
+        expect(
+          lines.some((line) => line.eventId === id && line.event === type && line.level === 50),
+          `an error line for ${type}`,
+        ).toBe(true);
+      }
+      const published = await handle.db
+        .selectFrom('outbox_events')
+        .select('id')
+        .where(
+          'id',
+          'in',
+          inherited.filter((id) => id !== undefined),
+        )
+        .where('published_at', 'is not', null)
+        .execute();
+      expect(published).toHaveLength(3);
+      expect(lines.filter((line) => String(line.msg).includes('outbox relay failed'))).toEqual([]);
+      // The valid bid behind the null one is still pushed live; the null one pushes nothing.
+      expect(pushed).toEqual([bid]);
+      const emails = tasks.queues().find((queue) => queue.name === 'emails');
+      for (const template of ['welcome', 'verify-email']) {
+        expect(await emails?.getJob(taskId(behind, template))).toMatchObject({
+          data: { template, key: taskId(behind, template) },
+        });
+      }
+      const notifications = tasks.queues().find((queue) => queue.name === 'notifications');
+      expect(await notifications?.getJob(taskId(bid, hirer))).toMatchObject({ data: { eventId: bid } });
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('still fails and retries the batch when the task queue fails (Redis), not publishing the event without its tasks', async () => {
+    const userId = randomUUID();
+    const event = await insertOutboxEvent(handle.db, 'user.registered', { userId });
+    const failures = { left: 1 };
+    const flaky: TaskQueue = {
+      ...tasks,
+      enqueue: async (...args) => {
+        if (failures.left > 0) {
+          failures.left -= 1;
+          throw new Error('Connection is closed.');
+        }
+        await tasks.enqueue(...args);
+      },
+    };
+    const logged = logs.lines().length;
+    const relay = startOutboxRelay({
+      db: handle.db,
+      taskQueue: flaky,
+      clock: systemClock,
+      log: logs.log,
+      pollMs: 20,
+    });
+    try {
+      for (let i = 0; i < 200 && (await unpublished()) > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(failures.left).toBe(0);
+      expect(await unpublished()).toBe(0);
+      const lines = logs.lines().slice(logged);
+      expect(lines.some((line) => String(line.msg).includes('outbox relay failed'))).toBe(true);
+      expect(lines.some((line) => line.eventId === event && line.level === 50)).toBe(false);
+      const emails = tasks.queues().find((queue) => queue.name === 'emails');
+      expect(await emails?.getJob(taskId(event, 'welcome'))).toMatchObject({ data: { template: 'welcome' } });
     } finally {
       await relay.stop();
     }

@@ -106,12 +106,13 @@ function jobSummary(row: JobRow): JobPostedPayload {
 export interface LiveDeps {
   readonly db: Kysely<Database>;
   readonly bus: Pick<Bus, 'publish'>;
-  readonly log: Pick<Logger, 'warn'>;
+  readonly log: Pick<Logger, 'warn' | 'error'>;
 }
 
 /**
- * Announces the live pushes of committed events. Never throws: a failed read or publish is logged
- * and the rest go on (the events stay published; their tasks are not affected).
+ * Announces the live pushes of committed events. Never throws: a failed read or publish, or an event
+ * whose payload cannot be read, is logged and the rest go on (the events stay published; their
+ * tasks are not affected).
  */
 export async function announceLive(deps: LiveDeps, events: readonly OutboxEventRow[]): Promise<void> {
   const publish = async <P>(topic: Topic<P>, payload: P, eventId: string) => {
@@ -123,13 +124,22 @@ export async function announceLive(deps: LiveDeps, events: readonly OutboxEventR
   };
   const posted: JobId[] = [];
   for (const event of events) {
-    if (event.type === MarketplaceEvent.jobPosted) {
-      const jobId = JobId.safeParse(event.payload.jobId);
-      if (jobId.success) posted.push(jobId.data);
+    // One event at a time: a payload no push can be made of (`null`, an operator's insert, a bug)
+    // loses its own pushes only, never those of the events after it in the batch.
+    try {
+      if (event.type === MarketplaceEvent.jobPosted) {
+        const jobId = JobId.safeParse(event.payload.jobId);
+        if (jobId.success) posted.push(jobId.data);
+      }
+      const push = marketPushOf(event);
+      if (push !== undefined) await publish(MARKET_EVENT_TOPIC, push, event.id);
+      if (event.type.startsWith(CONTRACT_EVENT_PREFIX)) await pushContractRoomMessage(deps, event);
+    } catch (error) {
+      deps.log.error(
+        { err: error, eventId: event.id, event: event.type },
+        'live push of an outbox event not made: its payload could not be read',
+      );
     }
-    const push = marketPushOf(event);
-    if (push !== undefined) await publish(MARKET_EVENT_TOPIC, push, event.id);
-    if (event.type.startsWith(CONTRACT_EVENT_PREFIX)) await pushContractRoomMessage(deps, event);
   }
   let jobs: JobPostedPayload[];
   try {

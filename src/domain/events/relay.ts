@@ -34,24 +34,58 @@ const BATCH = 100;
 /** How long `stop` waits for the batch in flight. */
 const STOP_WAIT_MS = 3_000;
 
+/** What a stored payload must be before any rule reads it: a JSON object (jsonb also holds `null`). */
+const EventPayload = z.record(z.string(), z.unknown());
+
+/** A failure of the task queue itself (Redis), as opposed to anything the event made happen. */
+class TaskQueueFailure extends Error {}
+
+/**
+ * The relay's task queue: what an enqueue throws is tagged as the queue's failure, except the task
+ * definition's own refusal of the payload (a ZodError: as permanent as the event it came from).
+ */
+function taggingFailures(queue: TaskQueue): TaskQueue {
+  return {
+    queues: queue.queues,
+    close: queue.close,
+    enqueue: async (name, payload, idempotencyKey, options) => {
+      try {
+        await queue.enqueue(name, payload, idempotencyKey, options);
+      } catch (error) {
+        if (error instanceof z.ZodError) throw error;
+        throw new TaskQueueFailure('task queue failed', { cause: error });
+      }
+    },
+  };
+}
+
 /**
  * What an event causes on the task queues: its stored notifications (issue 13) and the tasks of its
- * type (event-tasks.ts). A payload its type's schema refuses cannot become a task however often it
- * is read, so it is logged as an error (its id, type and the issues) and published without them:
- * left unpublished it would be read first by every batch after it, and a queue refusing its task
- * would fail the whole batch every time — one malformed row (an operator's insert, a bug) would
- * stop every mail, payment and timer behind it. A queue that fails (Redis) fails the batch, which
- * is retried: that is not the event's fault.
+ * type (event-tasks.ts). An event that cannot become tasks however often it is read is refused:
+ * logged as an error (its id, type, and the schema's issues or what was thrown) and published
+ * without them. That is a payload that is no JSON object, one its type's schema refuses, and
+ * anything else thrown while the event is read (the rules are pure: the same row throws the same
+ * way on every poll). Left unpublished it would be read first by every batch after it and fail each
+ * — one malformed row (an operator's insert, a bug) would stop every mail, payment and timer
+ * behind it. A queue that fails (Redis: `targets.taskQueue` tags those) fails the batch, which is
+ * retried: that is not the event's fault.
  */
 async function dispatch(event: OutboxEventRow, targets: RelayTargets): Promise<void> {
   let refused: readonly z.core.$ZodIssue[] | undefined;
-  try {
-    await enqueueNotificationTasks(event, targets.taskQueue, targets.log);
-    refused = (await enqueueEventTasks(event, targets)).refused;
-  } catch (error) {
-    // A task definition refusing what the event's values made of it: as permanent as the above.
-    if (!(error instanceof z.ZodError)) throw error;
-    refused = error.issues;
+  let thrown: { readonly error: unknown } | undefined;
+  const payload = EventPayload.safeParse(event.payload);
+  if (!payload.success) {
+    refused = payload.error.issues;
+  } else {
+    try {
+      await enqueueNotificationTasks(event, targets.taskQueue, targets.log);
+      refused = (await enqueueEventTasks(event, targets)).refused;
+    } catch (error) {
+      if (error instanceof TaskQueueFailure) throw error.cause;
+      // A task definition refusing what the event's values made of it: as permanent as the above.
+      if (error instanceof z.ZodError) refused = error.issues;
+      else thrown = { error };
+    }
   }
   if (refused !== undefined) {
     targets.log.error(
@@ -61,6 +95,11 @@ async function dispatch(event: OutboxEventRow, targets: RelayTargets): Promise<v
         issues: refused.slice(0, 5).map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
       },
       'outbox event payload refused by its schema: published without its tasks',
+    );
+  } else if (thrown !== undefined) {
+    targets.log.error(
+      { eventId: event.id, event: event.type, err: thrown.error },
+      'outbox event could not be read: published without its tasks',
     );
   }
 }
@@ -80,7 +119,7 @@ export function startOutboxRelay(deps: {
   readonly bus?: Pick<Bus, 'publish'>;
 }): OutboxRelay {
   const { db, clock, log } = deps;
-  const targets: RelayTargets = { taskQueue: deps.taskQueue, clock, log };
+  const targets: RelayTargets = { taskQueue: taggingFailures(deps.taskQueue), clock, log };
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> = Promise.resolve(0);

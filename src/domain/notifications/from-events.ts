@@ -120,18 +120,27 @@ function escrowReceipts(p: Payload, action: 'release' | 'refund' | 'split'): Not
   );
 }
 
-/** The notifications an outbox event causes (none for most events). */
+/** A JSON object (the jsonb column also holds `null`, arrays and scalars: an operator's insert, a bug). */
+const isPayload = (value: unknown): value is Payload =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * The notifications an outbox event causes (none for most events). Total: any type (own keys only,
+ * so `constructor` or `__proto__` are no rule) and any stored payload (none for a non-object).
+ */
 export function notificationsOf(event: {
   readonly type: string;
-  readonly payload: Payload;
+  readonly payload: unknown;
 }): NotificationIntent[] {
-  const rule = RULES[event.type];
-  if (rule !== undefined) return dedupe(rule(event.payload));
+  const { payload } = event;
+  if (!isPayload(payload)) return [];
+  const rule = Object.hasOwn(RULES, event.type) ? RULES[event.type] : undefined;
+  if (rule !== undefined) return dedupe(rule(payload));
   if (event.type.startsWith(CONTRACT_EVENT_PREFIX)) {
     const transition = event.type.slice(CONTRACT_EVENT_PREFIX.length);
     const type = Object.hasOwn(CONTRACT_TYPES, transition) ? CONTRACT_TYPES[transition] : undefined;
     if (type !== undefined) {
-      return dedupe(each(type, (p) => liveRecipients({ ...p }), CONTRACT_KEYS)(event.payload));
+      return dedupe(each(type, (p) => liveRecipients({ ...p }), CONTRACT_KEYS)(payload));
     }
   }
   return [];

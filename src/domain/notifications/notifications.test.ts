@@ -62,6 +62,23 @@ describe('notificationsOf', () => {
     expect(intents.map((i) => [i.userId, i.type])).toEqual(expected);
   });
 
+  it.each([
+    ['constructor', {}],
+    ['toString', {}],
+    ['__proto__', {}],
+    ['hasOwnProperty', { userId: hirer }],
+    ['payment.succeeded', null],
+    ['payment.failed', null],
+    ['bid.placed', null],
+    ['escrow.released', null],
+    ['contract.deliver', null],
+    ['user.new_login', []],
+    ['payment.succeeded', 'null'],
+    ['transfer.received', 42],
+  ] as const)('a poison event %s %j causes nothing and never throws', (type, payload) => {
+    expect(notificationsOf({ type, payload })).toEqual([]);
+  });
+
   it('keeps only scalar fields worth a link or a sentence', () => {
     const [intent] = notificationsOf({
       type: 'bid.placed',

@@ -70,6 +70,7 @@ import {
   ALWAYS_EMAILED,
   DEFAULT_PREFERENCES,
   decideDelivery,
+  isNotificationType,
   type NotificationIntent,
   type NotificationType,
 } from './types.js';
@@ -279,6 +280,27 @@ export async function deliverEventNotification(
   return deliver(deps, event.id, { ...intent, data }, context, task.traceId ?? event.trace_id ?? undefined);
 }
 
+/**
+ * Whether a digest can carry this notification: a type this build knows (not one of a newer build
+ * during a rolling deploy, a removed one, an operator's insert) with data that is a JSON object.
+ * Another is left out and logged, so that one row cannot hold the digest open (its render failing,
+ * retried for hours, every later notification joining it) and with it the security notices.
+ */
+function renderable(
+  log: Logger,
+  digestId: string,
+  row: NotificationRow,
+): row is NotificationRow & { readonly type: NotificationType } {
+  const known = isNotificationType(row.type);
+  const data: unknown = row.data;
+  const isObject = typeof data === 'object' && data !== null && !Array.isArray(data);
+  if (known && isObject) return true;
+  const fields = { digestId, userId: row.user_id, notificationId: row.id, type: row.type };
+  if (!isObject) log.error(fields, 'notification left out of its digest: its data is not an object');
+  else log.warn(fields, 'notification left out of its digest: a type this build does not know');
+  return false;
+}
+
 /** Key of a digest's mail in the `emails` table (one mail per digest). */
 export const digestEmailKey = (digestId: string) => taskId('digest-mail', digestId);
 
@@ -322,9 +344,9 @@ export async function sendDigest(
     // switched to `never` since its notification joined the digest is left out as well.
     const mailable = user !== undefined && user.email_verified_at !== null && user.locked_at === null;
     const preferences = mailable ? await preferencesOf(trx, digest.user_id) : undefined;
-    const items = (mailable ? await unreadOfDigest(trx, digestId, [...ALWAYS_EMAILED]) : []).filter(
-      (row) => preferences?.[row.type as NotificationType]?.email !== 'never',
-    );
+    const items = (mailable ? await unreadOfDigest(trx, digestId, [...ALWAYS_EMAILED]) : [])
+      .filter((row) => renderable(deps.log, digestId, row))
+      .filter((row) => preferences?.[row.type]?.email !== 'never');
     if (items.length === 0 || user === undefined) {
       await closeDigest(trx, digestId, { status: 'empty', at: clock.now(), emailKey: null });
       return { kind: 'empty' as const };
@@ -334,10 +356,10 @@ export async function sendDigest(
       username: user.username,
       unsubscribeToken: await unsubscribe.issue(user.id, clock.now()),
       items: items.map((row) => ({
-        type: row.type as NotificationType,
+        type: row.type,
         title: row.title,
         body: row.body,
-        linkPath: linkPathOf(row.type as NotificationType, row.data),
+        linkPath: linkPathOf(row.type, row.data),
         data: row.data,
         createdAt: row.created_at,
       })),

@@ -34,6 +34,13 @@ export const DEFAULT_PREFERENCES: Readonly<Record<NotificationType, Notification
 };
 
 /**
+ * Whether a stored type is one this build knows. Stored rows may hold others: a type added by a newer
+ * build during a rolling deploy, one since removed, an operator's insert.
+ */
+export const isNotificationType = (type: string): type is NotificationType =>
+  Object.hasOwn(DEFAULT_PREFERENCES, type);
+
+/**
  * Types whose mail no preference turns off and reading does not cancel: a warning about the account
  * must reach the owner's inbox even when someone else holds a session, and that someone could
  * otherwise set the email preference to `never` or read the notification before its digest is sent.

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { NotificationType } from '../../domain/notifications/types.js';
 import { MAX_DIGEST_ITEMS, renderNotificationDigest } from './digest-template.js';
 
 const at = new Date('2026-01-02T03:04:05.000Z');
@@ -109,6 +110,36 @@ describe('renderNotificationDigest', () => {
     expect(mail.text).not.toMatch(/^\* New sign-in/m);
     expect(mail.subject).not.toMatch(/[\n\r]/);
     expect(mail.text + mail.html).not.toContain('\u202e');
+  });
+
+  it('never throws on a type this build does not know or data that is not an object: generic words instead', () => {
+    const legacy = {
+      type: 'legacy.type' as NotificationType,
+      title: 'Something old',
+      body: 'from a removed feature',
+      linkPath: '/',
+      data: null as unknown as Record<string, unknown>,
+      createdAt: at,
+    };
+    const alone = renderNotificationDigest('https://gigwire.example', { username: 'alice', items: [legacy] });
+    expect(alone.subject).toBe('New notification on gigwire');
+    for (const part of [alone.text, alone.html]) {
+      expect(part).toContain('Something old');
+      expect(part).toContain('Open gigwire');
+      expect(part).not.toContain('undefined');
+    }
+    const mixed = renderNotificationDigest('https://gigwire.example', {
+      username: 'alice',
+      items: [
+        legacy,
+        { ...legacy, type: 'payment.succeeded', title: 'Payment' },
+        { ...legacy, type: 'constructor' as NotificationType, title: 'Proto' },
+      ],
+    });
+    expect(mixed.subject).toBe('3 new notifications on gigwire');
+    expect(mixed.text).toContain('Open your wallet');
+    expect(mixed.html.match(/Open gigwire/g)).toHaveLength(2);
+    expect(mixed.text + mixed.html).not.toContain('undefined');
   });
 
   it('links the one-click unsubscribe page in both parts when given a token', () => {

@@ -9,8 +9,8 @@ import type { DigestMailInput, RenderedMail } from '../../domain/notifications/s
 import type { NotificationType } from '../../domain/notifications/types.js';
 import { unsubscribeUrl } from '../../domain/notifications/unsubscribe.js';
 
-const escapeHtml = (value: string) =>
-  value.replace(
+const escapeHtml = (value: unknown) =>
+  String(value).replace(
     /[&<>"']/g,
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
   );
@@ -62,6 +62,22 @@ const SUBJECT: Readonly<Record<NotificationType, string>> = {
   'security.session_revoked': 'A session of your account was ended',
 };
 
+/**
+ * Words for an item of a type this build does not know (the service leaves those out; a renderer
+ * must still never throw on one: a digest that fails to render is retried and held open).
+ */
+const FALLBACK_ACTION = 'Open gigwire';
+const FALLBACK_SUBJECT = 'New notification on gigwire';
+
+const actionOf = (type: string) =>
+  Object.hasOwn(ACTION, type) ? ACTION[type as NotificationType] : FALLBACK_ACTION;
+const subjectOf = (type: string) =>
+  Object.hasOwn(SUBJECT, type) ? SUBJECT[type as NotificationType] : FALLBACK_SUBJECT;
+
+/** The item's data when it is an object (stored jsonb may be `null`); empty otherwise. */
+const dataOf = (item: DigestMailInput['items'][number]): Readonly<Record<string, unknown>> =>
+  typeof item.data === 'object' && item.data !== null ? item.data : {};
+
 const RECEIPT_TYPES: ReadonlySet<NotificationType> = new Set([
   'payment.succeeded',
   'payment.failed',
@@ -73,12 +89,13 @@ const RECEIPT_TYPES: ReadonlySet<NotificationType> = new Set([
 /** Receipt lines of a money notification: what moved, its reference, when. */
 function receiptOf(item: DigestMailInput['items'][number]): string[] {
   if (!RECEIPT_TYPES.has(item.type)) return [];
-  const currency = typeof item.data.currency === 'string' ? item.data.currency : '';
-  const reference = item.data.paymentId ?? item.data.transactionId;
+  const data = dataOf(item);
+  const currency = typeof data.currency === 'string' ? data.currency : '';
+  const reference = data.paymentId ?? data.transactionId;
   return [
-    `Amount: ${formatAmount(item.data.amount, currency)}`,
+    `Amount: ${formatAmount(data.amount, currency)}`,
     ...(typeof reference === 'string' || typeof reference === 'number' ? [`Reference: ${reference}`] : []),
-    ...(typeof item.data.failureCode === 'string' ? [`Reason: ${item.data.failureCode}`] : []),
+    ...(typeof data.failureCode === 'string' ? [`Reason: ${data.failureCode}`] : []),
     `Date: ${item.createdAt.toISOString().replace('T', ' ').slice(0, 16)} UTC`,
   ];
 }
@@ -113,7 +130,7 @@ export function renderNotificationDigest(publicUrl: string, input: DigestMailInp
   const count = input.items.length;
   const first = input.items[0];
   const subject =
-    count === 1 && first !== undefined ? SUBJECT[first.type] : `${count} new notifications on gigwire`;
+    count === 1 && first !== undefined ? subjectOf(first.type) : `${count} new notifications on gigwire`;
   const { listed, more } = digestItems(input.items);
   const username = oneLine(input.username);
   const sections = listed.map((item) => ({
@@ -135,7 +152,7 @@ export function renderNotificationDigest(publicUrl: string, input: DigestMailInp
         `* ${item.title}`,
         `  ${item.body}`,
         ...receipt.map((line) => `  ${line}`),
-        `  ${ACTION[item.type]}: ${href}`,
+        `  ${actionOf(item.type)}: ${href}`,
       ].join('\n'),
     ),
     ...moreLine,
@@ -154,7 +171,7 @@ ${sections
 <h3 style="margin:4px 0">${escapeHtml(item.title)}</h3>
 <p>${escapeHtml(item.body)}</p>
 ${receipt.length === 0 ? '' : `<table style="font-size:13px;color:#333">${receipt.map((line) => `<tr><td>${escapeHtml(line)}</td></tr>`).join('')}</table>`}
-<p><a href="${escapeHtml(href)}" style="color:#1f6feb">${escapeHtml(ACTION[item.type])}</a></p>
+<p><a href="${escapeHtml(href)}" style="color:#1f6feb">${escapeHtml(actionOf(item.type))}</a></p>
 </div>`,
   )
   .join('\n')}
