@@ -120,6 +120,20 @@ export async function updateUser(
     .executeTakeFirst();
 }
 
+/**
+ * Replaces the user's password hash only while it is still `from` (a rehash on login must never put
+ * a password back over a change or reset that committed meanwhile). @returns whether it was replaced
+ */
+export async function replacePasswordHash(db: Db, id: UserId, from: string, to: string): Promise<boolean> {
+  const result = await db
+    .updateTable('users')
+    .set({ password_hash: to, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .where('password_hash', '=', from)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
 /** Ends every access token of the user: they carry the old session version. */
 export async function bumpSessionVersion(
   db: Db,

@@ -40,6 +40,8 @@ import {
   findUserById,
   findUserByLogin,
   insertUser,
+  lockUserById,
+  replacePasswordHash,
   type UserRow,
   updateUser,
 } from '../../db/repositories/users.repo.js';
@@ -192,6 +194,11 @@ export interface ClientMeta {
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 const newOpaqueToken = () => randomBytes(32).toString('base64url');
 const INVALID_LOGIN = 'invalid login or password';
+/**
+ * Transactions one login may try: each after the first follows a change of the password hash that
+ * left the session version alone (another login's rehash), once the password was checked against it.
+ */
+const LOGIN_ATTEMPTS = 3;
 
 /** Seals the successor pair with a key only the holder of the spent token can derive. */
 function seal(pair: TokenPair, spentToken: string): string {
@@ -543,20 +550,54 @@ export function createAuthService(deps: AuthDeps) {
       // The pair's past failures are forgiven (only the owner knows the password); the network's
       // are not, or one account of its own would let an attacker reset its budget at will.
       await Promise.all([counters.clear(pair), counters.release(ip)]);
-      if (passwords.needsRehash(user.password_hash)) {
-        await updateUser(db, user.id, { password_hash: await passwords.hash(password) });
-      }
       const userAgent = meta.userAgent?.slice(0, 300) ?? null;
-      const tokens = await db.transaction().execute(async (trx) => {
-        const history = await deviceHistory(trx, user.id, { ip: meta.ip, userAgent });
-        const pair = await startSession(trx, user, meta);
-        // The very first login is expected; a later one from a device never seen is worth a notice.
-        if (history.hadSessions && !history.knownDevice) {
-          await insertOutboxEvent(trx, AuthEvent.newLogin, { userId: user.id, ip: meta.ip, userAgent });
+      /** The row whose hash the password was checked against. */
+      let verified = user;
+      for (let attempt = 1; ; attempt++) {
+        // Hashed before the transaction: the row lock is not held for argon2's time.
+        const rehash = passwords.needsRehash(verified.password_hash)
+          ? await passwords.hash(password)
+          : undefined;
+        const outcome = await db.transaction().execute(async (trx) => {
+          // MUST lock the row before the session is inserted: a password change or reset, logout-all
+          // and a lock each update this row first and revoke the user's sessions after, so either
+          // they committed before this lock (their change is seen here and the login refused) or
+          // they wait for this commit and then revoke the session it starts. Without the lock a
+          // login checked before the change could start a session after it, whose refresh would
+          // then mint tokens of the new session version.
+          const current = await lockUserById(trx, verified.id);
+          if (
+            current === undefined ||
+            current.locked_at !== null ||
+            current.session_version !== verified.session_version
+          ) {
+            return { kind: 'refused' as const };
+          }
+          if (current.password_hash !== verified.password_hash) return { kind: 'rehashed' as const, current };
+          // Conditional although the lock already guarantees it: a rehash MUST NOT put the
+          // password it checked back over one set since.
+          if (rehash !== undefined)
+            await replacePasswordHash(trx, current.id, verified.password_hash, rehash);
+          const history = await deviceHistory(trx, current.id, { ip: meta.ip, userAgent });
+          const tokens = await startSession(trx, current, meta);
+          // The very first login is expected; a later one from a device never seen is worth a notice.
+          if (history.hadSessions && !history.knownDevice) {
+            await insertOutboxEvent(trx, AuthEvent.newLogin, { userId: current.id, ip: meta.ip, userAgent });
+          }
+          return { kind: 'session' as const, tokens, user: current };
+        });
+        if (outcome.kind === 'session') return { ...outcome.tokens, user: toMe(outcome.user) };
+        // Refused like a wrong password: no oracle. A hash changed under the same session version
+        // (another login's rehash, an operator's update) is accepted only if the password matches it.
+        if (
+          outcome.kind === 'refused' ||
+          attempt >= LOGIN_ATTEMPTS ||
+          !(await passwords.verify(outcome.current.password_hash, password))
+        ) {
+          throw new AppError('UNAUTHORIZED', INVALID_LOGIN);
         }
-        return pair;
-      });
-      return { ...tokens, user: toMe(user) };
+        verified = outcome.current;
+      }
     },
 
     async refresh(refreshToken: string): Promise<TokenPair> {
@@ -578,6 +619,8 @@ export function createAuthService(deps: AuthDeps) {
           return { kind: 'reuse' as const, sessionId: row.session_id, userId: row.user_id };
         }
         if (row.expires_at <= now || row.absolute_expires_at <= now) return { kind: 'invalid' as const };
+        // No live session predates its user's session version: every bump revokes the user's
+        // sessions in its own transaction, and a login in flight is serialized with it (`login`).
         const user = await findUserById(trx, row.user_id);
         if (user === undefined || user.locked_at !== null) return { kind: 'invalid' as const };
         const pair = await mintPair(trx, user, {
@@ -612,8 +655,10 @@ export function createAuthService(deps: AuthDeps) {
 
     async logoutAll(principal: Principal): Promise<void> {
       await db.transaction().execute(async (trx) => {
-        await revokeAllSessions(trx, principal.userId, clock.now(), 'logout_all');
+        // The user's row first (see `login`): a login holding it commits its session before the
+        // revocation below reads the sessions, a later one sees the new version.
         await bumpSessionVersion(trx, principal.userId);
+        await revokeAllSessions(trx, principal.userId, clock.now(), 'logout_all');
       });
       await announce({ userId: principal.userId, reason: 'logout_all' });
     },
@@ -753,14 +798,16 @@ export function createAuthService(deps: AuthDeps) {
       }
       const now = clock.now();
       await db.transaction().execute(async (trx) => {
-        const user = await findUserById(trx, userId);
+        // The user's row first, like every revocation (see `login`): no session of a login in
+        // flight escapes the revocation below.
+        const user = await lockUserById(trx, userId);
         if (user === undefined) throw new AppError('NOT_FOUND', 'no such user');
         if (!locked) {
           await updateUser(trx, userId, { locked_at: null });
           return;
         }
-        await revokeAllSessions(trx, userId, now, 'locked');
         await bumpSessionVersion(trx, userId, { locked_at: user.locked_at ?? now });
+        await revokeAllSessions(trx, userId, now, 'locked');
       });
       if (locked) await announce({ userId, reason: 'locked' });
     },
@@ -833,6 +880,7 @@ export function createAuthService(deps: AuthDeps) {
   async function setPassword(userId: UserId, passwordHash: string, reason: string): Promise<void> {
     const now = clock.now();
     await db.transaction().execute(async (trx) => {
+      // The user's row before the sessions (see `login`).
       await bumpSessionVersion(trx, userId, { password_hash: passwordHash });
       await revokeAllSessions(trx, userId, now, reason);
       await invalidateEmailTokens(trx, userId, 'reset_password', now);
