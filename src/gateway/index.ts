@@ -51,7 +51,7 @@ import { createJobBoard } from './job-board.js';
 import { watchLoopStalls } from './loop-stalls.js';
 import { createNodePresence, createSocketPresence } from './node-presence.js';
 import { createRoomAccess } from './room-access.js';
-import { createRoomJoins } from './room-joins.js';
+import { createRoomJoins, TAIL_SWEEP_MS } from './room-joins.js';
 import { createRoomReads } from './room-reads.js';
 import { createRoomRouter } from './room-router.js';
 import type { GatewayCore } from './transport.js';
@@ -480,9 +480,19 @@ export function createGateway(deps: GatewayDeps) {
       const stopBackpressureSweep = every(systemTimers, SWEEP_EVERY_MS / BACKPRESSURE_SWEEP_SLICES, () =>
         hub.sweepBackpressure(),
       );
+      // Room tails whose push was lost (room-joins.ts): one query per sweep, never two at once.
+      let sweepingTails = false;
+      const stopTailSweep = every(systemTimers, TAIL_SWEEP_MS, () => {
+        if (sweepingTails) return;
+        sweepingTails = true;
+        void roomJoins.sweepTails().finally(() => {
+          sweepingTails = false;
+        });
+      });
       stopSweeps = () => {
         stopExpirySweep();
         stopBackpressureSweep();
+        stopTailSweep();
       };
       if (deps.engine.uws !== undefined) {
         uwsListener = await listenUws({

@@ -18,6 +18,10 @@
  * 5. `finishCatchUp` sends the held live messages after the backlog, dropping seqs already sent.
  * A join of the same connection again, a leave or a close ends a catch-up in progress.
  *
+ * After the catch-up a connection relies on the bus; a push lost on the way shows as a jump at the
+ * next message (clients fill it from history), and the tail of a room that goes quiet after a lost
+ * push is found by `sweepTails` (TAIL_SWEEP_MS) and pushed from the database through the hub.
+ *
  * A leave, or a `room.member removed` of the user, that arrives before step 2 finds nothing to take
  * out: it cancels the pending join instead, and the join does not register. A leave wins outright:
  * the join is answered `ok` as if it had finished first, and the connection is not in the room. A
@@ -60,6 +64,16 @@ export const MAX_BACKLOG = 10_000;
  * at 20 messages/s); only rooms with local joiners have one.
  */
 export const RECENT_PER_ROOM = 64;
+/**
+ * How often the rooms with local joiners are compared with their last stored seq. A push lost on
+ * the way (Redis down or restarting, this node's subscriber reconnecting, the owner's fan-out queue
+ * full, the owner gone between commit and publish) is normally noticed by receivers at the next
+ * message (the gap rule); the last messages of a room that then goes quiet would be missed until
+ * someone writes again. A sweep finds such a tail and pushes it from the database.
+ */
+export const TAIL_SWEEP_MS = 5_000;
+/** Rooms whose missing tail one sweep reads at most (one page each; the rest next time). */
+const TAIL_SWEEP_READS = 100;
 
 /** The newest messages a room's bus subscription delivered, with consecutive seqs. */
 export class RecentMessages {
@@ -111,6 +125,17 @@ export function createRoomJoins(deps: {
   const subscriptions = new Map<RoomId, Promise<() => Promise<void>>>();
   /** What each current subscription delivered lately (an old subscription's callback keeps its own). */
   const recents = new Map<RoomId, RecentMessages>();
+  /**
+   * The highest seq each subscribed room is known to have reached here: pushed from the bus (or by a
+   * sweep), or the last seq its first join learned (the subscription was new: nothing local missed
+   * anything before it).
+   */
+  const heard = new Map<RoomId, number>();
+  /** Rooms a sweep found behind the store, with what had been heard then (read at the next sweep). */
+  const behind = new Map<RoomId, number>();
+  const hear = (roomId: RoomId, seq: number) => {
+    if (seq > (heard.get(roomId) ?? 0)) heard.set(roomId, seq);
+  };
   /** Subscriptions whose SUBSCRIBE is active: every message and removal published since reaches them. */
   const activeSubscriptions = new WeakSet<Promise<() => Promise<void>>>();
   const logUnsubscribeFailure = (error: unknown) =>
@@ -125,7 +150,10 @@ export function createRoomJoins(deps: {
           for (const connection of [...deps.connectionsOf(frame.d.userId)])
             leave(roomId, connection, 'removed').catch(logUnsubscribeFailure);
         }
-        if (frame.t === 'room.message') recent.add(frame.d);
+        if (frame.t === 'room.message') {
+          recent.add(frame.d);
+          hear(roomId, frame.d.seq);
+        }
         hub.pushToRoom(roomId, frame);
       });
       // A failed SUBSCRIBE is forgotten, so the next join tries again instead of failing forever.
@@ -133,6 +161,8 @@ export function createRoomJoins(deps: {
         if (subscriptions.get(roomId) === made) {
           subscriptions.delete(roomId);
           recents.delete(roomId);
+          heard.delete(roomId);
+          behind.delete(roomId);
         }
       });
       made.then(
@@ -151,6 +181,8 @@ export function createRoomJoins(deps: {
     const subscription = subscriptions.get(roomId);
     subscriptions.delete(roomId);
     recents.delete(roomId);
+    heard.delete(roomId);
+    behind.delete(roomId);
     // A SUBSCRIBE that failed left nothing to undo.
     const unsubscribe = await subscription?.catch(() => undefined);
     if (unsubscribe !== undefined) await unsubscribe();
@@ -239,6 +271,7 @@ export function createRoomJoins(deps: {
       const token = hub.joinRoom(roomId, connection, since, join);
       if (token === undefined) return { lastSeq };
       const subscription = ensureSubscription(roomId);
+      if (!heard.has(roomId)) heard.set(roomId, lastSeq);
       // A removal announced before this node's SUBSCRIBE was active never reaches it, and the
       // actor may have answered from membership it had not reloaded yet: such a join asks the
       // database once more (one query per event-loop turn for all of them) once it is subscribed.
@@ -310,6 +343,53 @@ export function createRoomJoins(deps: {
       }
       if (hub.isJoinedAs(roomId, connection, token)) hub.finishCatchUp(roomId, connection);
       return { lastSeq };
+    },
+
+    /**
+     * One sweep (every TAIL_SWEEP_MS, gateway): one query for the last seq of every subscribed room;
+     * a room still behind it at the next sweep with nothing heard meanwhile lost its push (a late
+     * one would have arrived) and gets what it misses pushed from the database, as if from the bus —
+     * the hub sends each connection only seqs above its own, so nobody gets one twice. Never throws.
+     */
+    sweepTails: async (): Promise<number> => {
+      const roomIds = [...heard.keys()];
+      if (roomIds.length === 0) return 0;
+      let pushed = 0;
+      try {
+        const stored = await store.lastSeqs(roomIds);
+        let reads = 0;
+        for (const roomId of roomIds) {
+          const seen = heard.get(roomId);
+          const last = stored.get(roomId);
+          if (seen === undefined || last === undefined || last <= seen) {
+            behind.delete(roomId);
+            continue;
+          }
+          if (behind.get(roomId) !== seen) {
+            behind.set(roomId, seen);
+            continue;
+          }
+          if (reads >= TAIL_SWEEP_READS) continue;
+          reads += 1;
+          const page = (await store.messagesAfter(roomId, seen, BACKLOG_PAGE)).map(toRoomMessage);
+          // Left meanwhile: nothing to push to.
+          if (!subscriptions.has(roomId)) continue;
+          behind.delete(roomId);
+          for (const message of page) {
+            recents.get(roomId)?.add(message);
+            hear(roomId, message.seq);
+            hub.pushToRoom(roomId, { t: 'room.message', d: message });
+          }
+          pushed += page.length;
+          log.info(
+            { roomId, from: seen + 1, messages: page.length },
+            'pushed a room tail whose push was lost',
+          );
+        }
+      } catch (error) {
+        log.warn({ err: error }, 'room tail sweep failed; the next one tries again');
+      }
+      return pushed;
     },
 
     /** After the hub forgot a closed connection: drop the subscriptions nobody here needs now. */

@@ -102,6 +102,7 @@ function memoryStore() {
       return hooks.members.map((userId) => ({ userId, lastReadSeq: 0 }));
     },
     highestSeq: async () => Math.max(0, ...rows.keys()),
+    lastSeqs: async (roomIds) => new Map(roomIds.map((id) => [id, Math.max(0, ...rows.keys())])),
     insertNew: (_roomId, epoch, messages) => insert(epoch, messages),
     insertChecked: async (_roomId, epoch, sends, plan) => {
       const stored = [...rows.values()].filter((r) =>

@@ -16,6 +16,7 @@ import {
   insertMessages,
   insertNewMessages,
   insertNewMessagesOfRooms,
+  lastSeqsOfRooms,
   lockOwnedRoom,
   type MessageRow,
   markRead,
@@ -66,6 +67,8 @@ export interface RoomStore {
     sends: readonly SendKey[],
     plan: (stored: readonly MessageRow[]) => readonly NewMessage[],
   ) => Promise<{ stored: MessageRow[]; inserted: MessageRow[] }>;
+  /** Each room's last stored seq (rooms that do not exist are missing), in one query. */
+  readonly lastSeqs: (roomIds: readonly RoomId[]) => Promise<Map<RoomId, number>>;
   /** Oldest first, after `sinceSeq`. */
   readonly messagesAfter: (roomId: RoomId, sinceSeq: number, limit: number) => Promise<MessageRow[]>;
   /** Newest first, below `beforeSeq` when given. */
@@ -104,6 +107,7 @@ export function createRoomStore(
         const inserted = await insertMessages(trx, roomId, epoch, plan(stored));
         return { stored, inserted };
       }),
+    lastSeqs: (roomIds) => lastSeqsOfRooms(db, roomIds),
     messagesAfter: (roomId, sinceSeq, limit) => messagesAfter(db, roomId, sinceSeq, limit),
     messagesBefore: (roomId, beforeSeq, limit) => messagesBefore(db, roomId, beforeSeq, limit),
     markRead: (roomId, userId, seq) => markRead(db, roomId, userId, seq),

@@ -498,6 +498,17 @@ export async function insertNewMessagesOfRooms(
   return stored;
 }
 
+/** Each room's `last_seq` (rooms that do not exist are missing), in one query. */
+export async function lastSeqsOfRooms(db: Db, roomIds: readonly RoomId[]): Promise<Map<RoomId, number>> {
+  if (roomIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('rooms')
+    .select(['id', 'last_seq'])
+    .where('id', '=', sql<RoomId>`any(${[...roomIds]}::uuid[])`)
+    .execute();
+  return new Map(rows.map((row) => [row.id, Number(row.last_seq)]));
+}
+
 export async function highestSeq(db: Db, roomId: RoomId): Promise<number> {
   const row = await db
     .selectFrom('messages')
