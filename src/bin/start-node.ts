@@ -417,6 +417,7 @@ export async function startNode(
           timers: systemTimers,
           log: log.child({ component: 'payments-reconcile' }),
           afterMs: config.payments.reconcileAfterMs,
+          payoutReturnWindowMs: config.payments.payoutReturnWindowMs,
         });
         started.push({ name: 'stop payments reconciliation', run: () => reconciler.stop() });
       }

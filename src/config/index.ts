@@ -505,6 +505,11 @@ export const settings = {
     "Seconds an accepted payment may wait for its outcome webhook before worker processes ask the provider to send it again (a lost webhook would leave a top-up uncredited, a withdrawal's money reserved), and a recorded event or an unsubmitted payment may wait before they queue its task again; 0 turns it off.",
     '600',
   ),
+  PAYMENTS_PAYOUT_RETURN_WINDOW_S: setting(
+    wholeNumber(0, 7_776_000),
+    'Seconds after a withdrawal was paid during which its bank may still return it (`payout.failed` after `payout.paid`, the money credited back to the wallet): worker processes ask the provider again about paid withdrawals this young, first after PAYMENTS_RECONCILE_AFTER_S, then at doubling ages (asked at age a, not again before 2a), in case that webhook was lost. Banks return a credit transfer they cannot book within a few banking days; a week spans five of them across a weekend. 0 turns it off.',
+    '604800',
+  ),
   LEDGER_AUDIT_INTERVAL_S: setting(
     wholeNumber(0, 86_400),
     'Seconds between ledger audits in worker processes (every invariant of the README "Payments" section; findings are logged and counted in gigwire_ledger_audit_failures_total); 0 turns the schedule off.',
@@ -627,6 +632,8 @@ export interface Config {
     readonly developmentWebhookSecret: boolean;
     /** 0: no reconciliation of payments whose outcome never arrived. */
     readonly reconcileAfterMs: number;
+    /** PAYMENTS_PAYOUT_RETURN_WINDOW_S in ms; 0: paid withdrawals are never asked about again. */
+    readonly payoutReturnWindowMs: number;
     readonly transfersPerMinute: number;
     /**
      * Where the sandbox sends webhooks: PAYMENTS_WEBHOOK_URL when set, else PUBLIC_URL; both unset =
@@ -808,6 +815,7 @@ export function loadConfig(
       sandboxLatencyMs: withDefault('SANDBOX_LATENCY_MS'),
       auditIntervalMs: withDefault('LEDGER_AUDIT_INTERVAL_S') * 1000,
       reconcileAfterMs: withDefault('PAYMENTS_RECONCILE_AFTER_S') * 1000,
+      payoutReturnWindowMs: withDefault('PAYMENTS_PAYOUT_RETURN_WINDOW_S') * 1000,
       transfersPerMinute: withDefault('TRANSFERS_PER_MINUTE'),
     },
     marketplace: {

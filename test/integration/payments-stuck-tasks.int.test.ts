@@ -231,6 +231,7 @@ describe('payments stuck after a task gave up', () => {
       timers: systemTimers,
       log: logs.log,
       afterMs: 3_600_000,
+      payoutReturnWindowMs: 0,
     });
     // Younger than the threshold: left alone.
     expect((await reconciler.runOnce()).requeued).toBe(0);
@@ -303,6 +304,7 @@ describe('payments stuck after a task gave up', () => {
       timers: systemTimers,
       log: logs.log,
       afterMs: 3_600_000,
+      payoutReturnWindowMs: 0,
     });
     closers.push(() => reconciler.stop());
     expect((await reconciler.runOnce()).resubmitted).toBe(0);

@@ -124,6 +124,37 @@ export const unsubmittedPendingPayments = (
   exceptIds: readonly string[] = [],
 ) => pendingPayments(db, 'unsubmitted', createdBefore, limit, exceptIds);
 
+/**
+ * Withdrawals paid (`succeeded`) after `paidAfter` and before `paidBefore`, oldest paid first: their
+ * bank may still return them (`payout.failed` after `payout.paid`), and the reconciler asks the
+ * provider again in case that webhook was lost. Reads the partial index of migration 0018 (only
+ * paid withdrawals, by `settled_at`), so a pass costs the rows inside the window, not the history.
+ */
+export async function paidWithdrawals(
+  db: Db,
+  paidAfter: Date,
+  paidBefore: Date,
+  limit: number,
+  /**
+   * Payments left out (asked recently), so they cannot crowd out the others. Sent as one array
+   * parameter: with a window of days this list can outgrow PostgreSQL's 65,535 bind parameters.
+   */
+  exceptIds: readonly string[] = [],
+): Promise<PaymentRow[]> {
+  let query = db
+    .selectFrom('payments')
+    .selectAll()
+    .where('kind', '=', 'withdrawal')
+    .where('status', '=', 'succeeded')
+    .where('settled_at', '>', paidAfter)
+    .where('settled_at', '<', paidBefore);
+  if (exceptIds.length > 0) {
+    query = query.where(sql<boolean>`not (id = any(${[...exceptIds]}::uuid[]))`);
+  }
+  const rows = await query.orderBy('settled_at').orderBy('id').limit(limit).execute();
+  return rows.map(toPayment);
+}
+
 /** Locks the payment row; taken before its hold and accounts by every payment operation. */
 export async function lockPayment(trx: Transaction<Database>, id: string): Promise<PaymentRow | undefined> {
   const row = await trx

@@ -1,7 +1,8 @@
 /**
  * Payments reconciliation: nothing the provider or our own tasks left unfinished stays pending for
- * good (a top-up never credited, a withdrawal's money reserved forever). Each pass of a worker
- * process looks for, oldest first, what has waited longer than `afterMs`:
+ * good (a top-up never credited, a withdrawal's money reserved forever), and a paid withdrawal its
+ * bank returned is credited back even when that news was lost. Each pass of a worker process looks
+ * for, oldest first, what has waited longer than `afterMs`:
  * 1. pending payments the provider accepted whose outcome never arrived (webhooks given up on while
  *    our endpoint was down, or held in a sandbox that restarted): the provider is asked to send the
  *    outcome again. The events carry their original ids, so whatever was applied meanwhile is a
@@ -15,13 +16,24 @@
  *    retries): their apply task is queued again the same way, keyed by the event id; the event row,
  *    locked while `received`, makes applying once-only. This needs nothing from the provider, and
  *    covers events of payments no longer pending (a payout failing after it was paid).
- * Each is looked at at most once per `afterMs` by each process. A task that keeps failing for a
- * permanent reason (an event row that no longer parses) is thus retried every `afterMs` and logs its
- * error each time, for an operator.
+ * 4. withdrawals paid within `payoutReturnWindowMs` (PAYMENTS_PAYOUT_RETURN_WINDOW_S) and longer
+ *    than `afterMs` ago: the provider is asked again, as in 1, because the bank may have returned
+ *    the money (`payout.failed` after `payout.paid`) and that webhook may be lost; without this the
+ *    returned money would never reach the wallet again. Applying the failure reverses the payout
+ *    (`decideProviderEvent`: refund to the wallet, ledger reversal); a paid payout's `payout.paid`
+ *    sent again is a duplicate. Back-off, so a real provider is not asked every pass for days: a
+ *    payment asked at age a (since it was paid) is not asked again before age 2a — about ten asks
+ *    over a week from an `afterMs` of ten minutes. Kept in this process's memory: after a restart
+ *    each is asked once more early, which is harmless.
+ * Each of 1-3 is looked at at most once per `afterMs` by each process. A task that keeps failing for
+ * a permanent reason (an event row that no longer parses) is thus retried every `afterMs` and logs
+ * its error each time, for an operator.
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
 import {
+  type PaymentRow,
+  paidWithdrawals,
   stalePendingPayments,
   unappliedProviderEvents,
   unsubmittedPendingPayments,
@@ -38,6 +50,8 @@ const BATCH = 100;
 export interface ReconcileRun {
   /** Accepted payments whose outcome the provider was asked to send again. */
   readonly asked: number;
+  /** Paid withdrawals the provider was asked about again (a bank return whose webhook was lost). */
+  readonly askedPaid: number;
   /** Payments never submitted whose `payments.submit` task was queued again. */
   readonly resubmitted: number;
   /** Provider events never applied whose `payments.apply-event` task was queued again. */
@@ -64,6 +78,40 @@ function recentlySeen(afterMs: number) {
   };
 }
 
+/**
+ * Ids asked about, each with the time before which it is not asked again; left out of the next
+ * queries until then. Entries leave once due, so it holds at most the window's paid withdrawals.
+ */
+function askedUntil() {
+  const dueAt = new Map<string, number>();
+  return {
+    prune: (now: number) => {
+      for (const [id, at] of dueAt) if (at <= now) dueAt.delete(id);
+    },
+    ids: () => [...dueAt.keys()],
+    has: (id: string) => dueAt.has(id),
+    add: (id: string, due: number) => void dueAt.set(id, due),
+    forget: (id: string) => void dueAt.delete(id),
+  };
+}
+
+const resendRequest = (payment: PaymentRow) =>
+  payment.kind === 'top_up'
+    ? {
+        kind: 'top_up' as const,
+        paymentId: payment.id,
+        amount: payment.amount,
+        currency: payment.currency,
+        card: payment.instrument,
+      }
+    : {
+        kind: 'withdrawal' as const,
+        paymentId: payment.id,
+        amount: payment.amount,
+        currency: payment.currency,
+        bankAccount: payment.instrument,
+      };
+
 export function startPaymentReconciler(deps: {
   readonly db: Kysely<Database>;
   readonly provider: Pick<PaymentProvider, 'resendOutcome'>;
@@ -71,8 +119,14 @@ export function startPaymentReconciler(deps: {
   readonly log: Pick<Logger, 'info' | 'warn'>;
   /** PAYMENTS_RECONCILE_AFTER_S in ms: how long a payment or an event may wait for its outcome. */
   readonly afterMs: number;
+  /**
+   * PAYMENTS_PAYOUT_RETURN_WINDOW_S in ms: how long after a withdrawal was paid its bank may still
+   * return it; 0 = paid withdrawals are never asked about again.
+   */
+  readonly payoutReturnWindowMs: number;
 }): PaymentReconciler {
   const asked = recentlySeen(deps.afterMs);
+  const askedPaid = askedUntil();
   const resubmitted = recentlySeen(deps.afterMs);
   const requeued = recentlySeen(deps.afterMs);
   let cancel: CancelTimer | undefined;
@@ -89,23 +143,7 @@ export function startPaymentReconciler(deps: {
       if (asked.has(payment.id)) continue;
       asked.add(payment.id, now);
       try {
-        await deps.provider.resendOutcome(
-          payment.kind === 'top_up'
-            ? {
-                kind: 'top_up',
-                paymentId: payment.id,
-                amount: payment.amount,
-                currency: payment.currency,
-                card: payment.instrument,
-              }
-            : {
-                kind: 'withdrawal',
-                paymentId: payment.id,
-                amount: payment.amount,
-                currency: payment.currency,
-                bankAccount: payment.instrument,
-              },
-        );
+        await deps.provider.resendOutcome(resendRequest(payment));
         count += 1;
         deps.log.info(
           { paymentId: payment.id, kind: payment.kind },
@@ -117,6 +155,41 @@ export function startPaymentReconciler(deps: {
           'provider did not take the resend; next run retries',
         );
         asked.forget(payment.id);
+      }
+    }
+    return count;
+  };
+
+  /** 4. Asks the provider again about paid withdrawals its bank may have returned since. */
+  const askAboutPaid = async (now: number): Promise<number> => {
+    if (deps.payoutReturnWindowMs <= 0) return 0;
+    // Left out of the query while backed off, as in 1: the oldest cannot hide the newer ones.
+    const paid = await paidWithdrawals(
+      deps.db,
+      new Date(now - deps.payoutReturnWindowMs),
+      new Date(now - deps.afterMs),
+      BATCH,
+      askedPaid.ids(),
+    );
+    let count = 0;
+    for (const payment of paid) {
+      if (askedPaid.has(payment.id) || payment.settledAt === null) continue;
+      // Asked at age a, not again before age 2a: due at settledAt + 2a = now + a.
+      const age = now - payment.settledAt.getTime();
+      askedPaid.add(payment.id, now + Math.max(age, deps.afterMs));
+      try {
+        await deps.provider.resendOutcome(resendRequest(payment));
+        count += 1;
+        deps.log.info(
+          { paymentId: payment.id, paidAgoS: Math.round(age / 1000) },
+          'asked the provider again about a paid withdrawal (a bank return may be lost)',
+        );
+      } catch (error) {
+        deps.log.warn(
+          { err: error, paymentId: payment.id },
+          'provider did not take the resend; next run retries',
+        );
+        askedPaid.forget(payment.id);
       }
     }
     return count;
@@ -169,7 +242,7 @@ export function startPaymentReconciler(deps: {
 
   const pass = async (): Promise<ReconcileRun> => {
     const now = deps.timers.now();
-    for (const seen of [asked, resubmitted, requeued]) seen.prune(now);
+    for (const seen of [asked, resubmitted, requeued, askedPaid]) seen.prune(now);
     // Each part on its own: one failing (the provider down) must not hold back the others.
     const settle = (part: string, run: Promise<number>) =>
       run.catch((error: unknown) => {
@@ -180,6 +253,7 @@ export function startPaymentReconciler(deps: {
       requeued: await settle('apply-event', requeueApply(now)),
       resubmitted: await settle('submit', resubmit(now)),
       asked: await settle('resend', askProvider(now)),
+      askedPaid: await settle('resend-paid', askAboutPaid(now)),
     };
   };
 

@@ -106,4 +106,41 @@ describe('sandbox provider', () => {
     ]);
     provider.stop();
   });
+
+  it('asked again about a paid payout, sends its events again at once: the return too for 0000', async () => {
+    const timers = createManualTimers(1_700_000_000_000);
+    const delivered: ProviderEvent[] = [];
+    const provider = createSandboxProvider({
+      timers,
+      deliver: async (event) => void delivered.push(event),
+      newId: (seed) => seed, // the production wiring derives ids from the seed: the same ids again
+      delayedWebhookMs: 3_600_000,
+      duplicateEvery: 0,
+    });
+    const returned = { paymentId: 'w1', amount: 500n, currency: 'USD', bankAccount: 'GB0000' };
+    const paid = { paymentId: 'w2', amount: 500n, currency: 'USD', bankAccount: 'GB1234' };
+    await provider.payout(returned);
+    await provider.payout(paid);
+    timers.advance(0);
+    await settle();
+    const first = [...delivered];
+    expect(first.map((e) => [e.type, e.data.paymentId])).toEqual([
+      ['payout.paid', 'w1'],
+      ['payout.paid', 'w2'],
+    ]);
+    // The late failure is lost (a worker restart); asked again, long before the delay:
+    await provider.resendOutcome({ kind: 'withdrawal', ...returned });
+    await provider.resendOutcome({ kind: 'withdrawal', ...paid });
+    timers.advance(0);
+    await settle();
+    expect(delivered.slice(2).map((e) => [e.type, e.data.paymentId, e.data.failureCode])).toEqual([
+      ['payout.paid', 'w1', undefined],
+      ['payout.failed', 'w1', 'payout_failed'],
+      ['payout.paid', 'w2', undefined],
+    ]);
+    // With their original ids: what was applied before is a duplicate.
+    expect(delivered[2]?.id).toBe(first[0]?.id);
+    expect(delivered[4]?.id).toBe(first[1]?.id);
+    provider.stop();
+  });
 });

@@ -6,7 +6,8 @@
  * insufficient funds · 4000000000000077 succeeds with its webhook delayed by SANDBOX_WEBHOOK_DELAY_MS ·
  * any other number is declined. Bank accounts: ending 0000, the payout is accepted and paid, then
  * fails (`payout.paid` followed by `payout.failed`: the withdrawal must be reversed); any other
- * account is paid.
+ * account is paid. Asked to resend (`resendOutcome`), it sends a payment's events again at once,
+ * with their ids: the failure of a 0000 payout too, whenever it is asked.
  *
  * Outcomes leave as webhook events through the `deliver` port (the edge signs them and POSTs them to
  * our webhook endpoint over real HTTP). Every `duplicateEvery`-th event is delivered twice; a failed
@@ -141,7 +142,11 @@ export function createSandboxProvider(deps: {
     return { accepted: true, providerRef };
   };
 
-  const decidePayout = (request: PayoutRequest): ProviderAnswer => {
+  /**
+   * Decides a payout and sends its events; `resend` sends a later failure (accounts ending 0000) at
+   * once, as a provider asked about a payout its bank has returned reports the return.
+   */
+  const decidePayout = (request: PayoutRequest, resend: boolean): ProviderAnswer => {
     const providerRef = `po_${deps.newId(`payout.${request.paymentId}`)}`;
     const data = {
       paymentId: request.paymentId,
@@ -151,7 +156,7 @@ export function createSandboxProvider(deps: {
     };
     emit(0, ProviderEventType.PAYOUT_PAID, data);
     if (sandboxPayoutFailsLater(request.bankAccount)) {
-      emit(deps.delayedWebhookMs, ProviderEventType.PAYOUT_FAILED, {
+      emit(resend ? 0 : deps.delayedWebhookMs, ProviderEventType.PAYOUT_FAILED, {
         ...data,
         failureCode: PaymentFailureCode.PAYOUT_FAILED,
       });
@@ -161,11 +166,14 @@ export function createSandboxProvider(deps: {
 
   return {
     charge: (request: ChargeRequest) => once(request.paymentId, () => decideCharge(request, false)),
-    payout: (request: PayoutRequest) => once(request.paymentId, decidePayout.bind(null, request)),
-    // The same decision again (deterministic), so the same events with the same ids.
+    payout: (request: PayoutRequest) => once(request.paymentId, () => decidePayout(request, false)),
+    // The same decision again (deterministic), so the same events with the same ids, at once: a
+    // paid payout to an account ending 0000 is reported failed (returned) whenever it is asked
+    // about, also before SANDBOX_WEBHOOK_DELAY_MS (the sandbox keeps no clock per payment); any
+    // other paid payout only repeats its `payout.paid`, a duplicate the receiver drops.
     resendOutcome: async (request) => {
       if (request.kind === 'top_up') decideCharge(request, true);
-      else decidePayout(request);
+      else decidePayout(request, true);
     },
     inFlight: () => cancels.size + delivering,
     stop: () => {

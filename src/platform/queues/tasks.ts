@@ -139,8 +139,22 @@ export function parseTaskPayload<N extends TaskName>(name: N, data: unknown): Ta
 /** Every queue some task names, in order of first mention: the console and metrics show them all. */
 export const queueNames = (): QueueName[] => [...new Set(Object.values(tasks).map((task) => task.queue))];
 
-/** BullMQ job ids may not contain ':' (nor be all digits). */
-export const taskId = (...parts: string[]) => parts.join('.').replace(/:/g, '_');
+/**
+ * A BullMQ job id from its parts, joined with '.'. BullMQ refuses ids that contain ':' (its key
+ * separator) or read as an integer. ':' is percent-encoded as `%3A` and '%' as `%25`, so distinct
+ * texts give distinct ids: mapping ':' to '_', as before, gave provider events `evt:1` and `evt_1`
+ * one id, and the second was dropped as a duplicate of the first. Keep free-form text (an outside
+ * event id) in the last part: parts are not escaped for '.'.
+ *
+ * MUST stay stable: the id is the dedupe key of tasks already enqueued. Every id that contains
+ * neither ':' nor '%' is the same as under the old mapping; only ids with one of them got a new
+ * key. Our own parts (uuids, numbers, fixed names) have neither; a provider's event id may, and its
+ * `payments.apply-event` task, if queued again under the new id, applies the event once (its event
+ * row). `createTaskQueue` encodes the key it is given again: still injective, and ids without ':'
+ * or '%' stay as they are.
+ */
+export const taskId = (...parts: string[]) =>
+  parts.join('.').replace(/[%:]/g, (char) => (char === '%' ? '%25' : '%3A'));
 
 /** Retention: completed tasks stay a week (dedupe window of idempotent enqueues), failed ones a month. */
 const RETENTION = {

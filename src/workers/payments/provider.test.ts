@@ -20,6 +20,7 @@ const settings = (overrides: Partial<Config['payments']> = {}): Config['payments
   webhookBaseUrl: 'http://127.0.0.1:9',
   auditIntervalMs: 0,
   reconcileAfterMs: 0,
+  payoutReturnWindowMs: 0,
   transfersPerMinute: 30,
   providerTimeoutMs: 1_000,
   sandboxWebhookDelayMs: 0,
