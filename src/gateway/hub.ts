@@ -320,6 +320,8 @@ export function createHub(codec: Codec) {
     },
 
     hasRoom: (roomId: RoomId) => rooms.has(roomId),
+    /** The connections joined to the room here (caught up or catching up). */
+    joinersOf: (roomId: RoomId): Connection[] => [...(rooms.get(roomId)?.members.keys() ?? [])],
 
     roomsOfConnection: (connection: Connection): RoomId[] => [...(roomsOf.get(connection) ?? [])],
 

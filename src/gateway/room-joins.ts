@@ -152,7 +152,9 @@ export function createRoomJoins(deps: {
         }
         if (frame.t === 'room.message') {
           recent.add(frame.d);
-          hear(roomId, frame.d.seq);
+          // Only while this is the room's subscription: a message reaching one being dropped must
+          // not bring the room back into the sweeps.
+          if (subscriptions.get(roomId) === made) hear(roomId, frame.d.seq);
         }
         hub.pushToRoom(roomId, frame);
       });
@@ -352,6 +354,11 @@ export function createRoomJoins(deps: {
      * the hub sends each connection only seqs above its own, so nobody gets one twice. Never throws.
      */
     sweepTails: async (): Promise<number> => {
+      for (const roomId of heard.keys()) {
+        if (subscriptions.has(roomId)) continue;
+        heard.delete(roomId);
+        behind.delete(roomId);
+      }
       const roomIds = [...heard.keys()];
       if (roomIds.length === 0) return 0;
       let pushed = 0;
@@ -371,10 +378,19 @@ export function createRoomJoins(deps: {
           }
           if (reads >= TAIL_SWEEP_READS) continue;
           reads += 1;
+          behind.delete(roomId);
+          // The outage that lost the push may have lost a removal's announcement too: the store
+          // decides who still gets the room (one query for them all).
+          const joiners = hub.joinersOf(roomId);
+          const members = await Promise.all(
+            joiners.map((connection) => deps.isMember(connection.userId, roomId)),
+          );
+          for (const [i, connection] of joiners.entries()) {
+            if (members[i] === false) await leave(roomId, connection, 'removed');
+          }
           const page = (await store.messagesAfter(roomId, seen, BACKLOG_PAGE)).map(toRoomMessage);
           // Left meanwhile: nothing to push to.
           if (!subscriptions.has(roomId)) continue;
-          behind.delete(roomId);
           for (const message of page) {
             recents.get(roomId)?.add(message);
             hear(roomId, message.seq);

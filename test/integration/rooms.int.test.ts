@@ -53,24 +53,25 @@ describe('rooms', () => {
     return created.body.id;
   };
 
-  it('pushes the last messages of a room whose push was lost, once, from the database (tail sweep)', async () => {
-    const [a, b] = [await registerUser(api), await registerUser(api)];
-    const roomId = await groupOf(a, [b]);
+  it('pushes the last messages of a room whose push was lost, once, from the database, to its members only (tail sweep)', async () => {
+    const [a, b, c] = [await registerUser(api), await registerUser(api), await registerUser(api)];
+    const roomId = await groupOf(a, [b, c]);
     const members = [
       await open(node.uwsUrl ?? '', a.accessToken, 'msgpack'),
       await open(fastifyUrl(), b.accessToken, 'json'),
     ];
-    for (const socket of members) await socket.request('room.join', { roomId });
+    const removed = await open(node.uwsUrl ?? '', c.accessToken, 'json');
+    for (const socket of [...members, removed]) await socket.request('room.join', { roomId });
     expect(
       await (members[0] as TestSocket).request('room.send', { roomId, clientMsgId: 'first', body: 'first' }),
-    ).toMatchObject({
-      t: 'ok',
-      d: { seq: 1 },
-    });
+    ).toMatchObject({ t: 'ok', d: { seq: 1 } });
+    await removed.next((f) => f.t === 'room.message');
     // Two messages committed whose pushes never went out (Redis down at the time, the owner gone
-    // between its commit and its publish): the room then goes quiet, so no later seq shows a gap.
+    // between its commit and its publish), and a removal whose announcement was lost the same way:
+    // the room then goes quiet, so no later seq shows a gap.
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
+    await client.query('delete from room_members where room_id = $1 and user_id = $2', [roomId, c.id]);
     await client.query(
       `insert into messages (room_id, seq, sender_id, client_msg_id, body)
        values ($1, 2, $2, 'lost-1', 'lost one'), ($1, 3, $2, 'lost-2', 'lost two')`,
@@ -91,6 +92,8 @@ describe('rooms', () => {
         [3, 'lost-2'],
       ]);
     }
+    // The store, not the lost announcement, decided: the removed member got nothing after it.
+    expect(messagesOf(removed, roomId).map((m) => m.seq)).toEqual([1]);
   }, 60_000);
 
   it('delivers 1 000 interleaved messages from three members to all of them exactly once, in seq order', async () => {
