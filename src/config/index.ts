@@ -507,7 +507,7 @@ export const settings = {
   ),
   PAYMENTS_PAYOUT_RETURN_WINDOW_S: setting(
     wholeNumber(0, 7_776_000),
-    'Seconds after a withdrawal was paid during which its bank may still return it (`payout.failed` after `payout.paid`, the money credited back to the wallet): worker processes ask the provider again about paid withdrawals this young, first after PAYMENTS_RECONCILE_AFTER_S, then at doubling ages (asked at age a, not again before 2a), in case that webhook was lost. Banks return a credit transfer they cannot book within a few banking days; a week spans five of them across a weekend. 0 turns it off.',
+    'Seconds after a withdrawal was paid during which its bank may still return it (`payout.failed` after `payout.paid`, the money credited back to the wallet): worker processes ask the provider again about paid withdrawals this young, first after PAYMENTS_RECONCILE_AFTER_S, then at doubling ages (asked at age a, not again before 2a) and once more just before the window closes, in case that webhook was lost. Banks return a credit transfer they cannot book within a few banking days; a week spans five of them across a weekend. 0 turns it off.',
     '604800',
   ),
   LEDGER_AUDIT_INTERVAL_S: setting(

@@ -166,9 +166,12 @@ describe('payments reconciliation', () => {
     expect(await askedAt(19)).toBe(1);
     expect(await askedAt(21)).toBe(2); // … then not before 42 s
     expect(await askedAt(41)).toBe(2);
-    expect(await askedAt(43)).toBe(3); // … then not before 86 s, past the window
-    expect(await askedAt(61)).toBe(3);
-    expect(await askedAt(100)).toBe(3);
+    expect(await askedAt(43)).toBe(3); // … then not before 86 s, past the window: so last at 55 s
+    expect(await askedAt(54)).toBe(3);
+    expect(await askedAt(56)).toBe(4); // the last ask, afterMs before the window closes
+    expect(await askedAt(59)).toBe(4);
+    expect(await askedAt(61)).toBe(4);
+    expect(await askedAt(100)).toBe(4);
     expect(resends.find((request) => request.paymentId === withdrawal)).toMatchObject({
       kind: 'withdrawal',
       amount: 700n,

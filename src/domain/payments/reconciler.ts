@@ -174,9 +174,15 @@ export function startPaymentReconciler(deps: {
     let count = 0;
     for (const payment of paid) {
       if (askedPaid.has(payment.id) || payment.settledAt === null) continue;
-      // Asked at age a, not again before age 2a: due at settledAt + 2a = now + a.
+      // Asked at age a, not again before age 2a: due at settledAt + 2a = now + a. The doubling may
+      // step over the window's end (the last ask then anywhere in its second half): one last ask
+      // is due afterMs before the window closes, and none after it.
       const age = now - payment.settledAt.getTime();
-      askedPaid.add(payment.id, now + Math.max(age, deps.afterMs));
+      const windowEnd = payment.settledAt.getTime() + deps.payoutReturnWindowMs;
+      const lastAsk = windowEnd - deps.afterMs;
+      let due = now + Math.max(age, deps.afterMs);
+      if (due > lastAsk) due = lastAsk > now ? lastAsk : windowEnd;
+      askedPaid.add(payment.id, due);
       try {
         await deps.provider.resendOutcome(resendRequest(payment));
         count += 1;
