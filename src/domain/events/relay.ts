@@ -71,34 +71,49 @@ function taggingFailures(queue: TaskQueue): TaskQueue {
  * retried: that is not the event's fault.
  */
 async function dispatch(event: OutboxEventRow, targets: RelayTargets): Promise<void> {
-  let refused: readonly z.core.$ZodIssue[] | undefined;
-  let thrown: { readonly error: unknown } | undefined;
   const payload = EventPayload.safeParse(event.payload);
-  if (!payload.success) {
-    refused = payload.error.issues;
-  } else {
-    try {
+  if (!payload.success) return refuse(event, targets, { issues: payload.error.issues });
+  // Each part on its own: a refused notification must not cost the event its own tasks (an escrow
+  // move, a payment submit), nor the other way round.
+  const parts = [
+    async () => {
       await enqueueNotificationTasks(event, targets.taskQueue, targets.log);
-      refused = (await enqueueEventTasks(event, targets)).refused;
+      return undefined;
+    },
+    async () => (await enqueueEventTasks(event, targets)).refused,
+  ];
+  for (const part of parts) {
+    try {
+      const refused = await part();
+      if (refused !== undefined) refuse(event, targets, { issues: refused });
     } catch (error) {
       if (error instanceof TaskQueueFailure) throw error.cause;
       // A task definition refusing what the event's values made of it: as permanent as the above.
-      if (error instanceof z.ZodError) refused = error.issues;
-      else thrown = { error };
+      refuse(event, targets, error instanceof z.ZodError ? { issues: error.issues } : { error });
     }
   }
-  if (refused !== undefined) {
+}
+
+/** Logs what of an event cannot become tasks (it is published without them). */
+function refuse(
+  event: OutboxEventRow,
+  targets: RelayTargets,
+  why: { readonly issues: readonly z.core.$ZodIssue[] } | { readonly error: unknown },
+): void {
+  if ('issues' in why) {
     targets.log.error(
       {
         eventId: event.id,
         event: event.type,
-        issues: refused.slice(0, 5).map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
+        issues: why.issues
+          .slice(0, 5)
+          .map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
       },
       'outbox event payload refused by its schema: published without its tasks',
     );
-  } else if (thrown !== undefined) {
+  } else {
     targets.log.error(
-      { eventId: event.id, event: event.type, err: thrown.error },
+      { eventId: event.id, event: event.type, err: why.error },
       'outbox event could not be read: published without its tasks',
     );
   }
