@@ -72,29 +72,35 @@ describe('outbox relay after a failed batch', () => {
   const unpublished = async () =>
     (await handle.db.selectFrom('outbox_events').select('id').where('published_at', 'is', null).execute())
       .length;
-
-  it('publishes every event once the database answers again', async () => {
-    const failures = { left: 1 };
-    const relay = startOutboxRelay({
-      db: failingUpdates(handle.db, failures),
+  /** Waits (up to 4 s) until no event is left unpublished. */
+  const untilAllPublished = async () => {
+    for (let i = 0; i < 200 && (await unpublished()) > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  /** A relay polling every 20 ms, on the real database and task queue unless told otherwise. */
+  const startRelay = (options: Partial<Parameters<typeof startOutboxRelay>[0]> = {}) =>
+    startOutboxRelay({
+      db: handle.db,
       taskQueue: tasks,
       clock: systemClock,
       log: logs.log,
       pollMs: 20,
+      ...options,
     });
+
+  it('publishes every event once the database answers again', async () => {
+    const failures = { left: 1 };
+    const relay = startRelay({ db: failingUpdates(handle.db, failures) });
     try {
       await insertOutboxEvent(handle.db, 'relay.test', { n: 1 });
-      for (let i = 0; i < 200 && (await unpublished()) > 0; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await untilAllPublished();
       expect(failures.left).toBe(0);
       expect(await unpublished()).toBe(0);
       // And later events too: the relay is not left holding the old failure.
       await insertOutboxEvent(handle.db, 'relay.test', { n: 2 });
       expect(await relay.drainOnce()).toBeGreaterThanOrEqual(0);
-      for (let i = 0; i < 200 && (await unpublished()) > 0; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await untilAllPublished();
       expect(await unpublished()).toBe(0);
       expect(logs.lines().some((line) => String(line.msg).includes('outbox relay failed'))).toBe(true);
     } finally {
@@ -108,17 +114,9 @@ describe('outbox relay after a failed batch', () => {
     // it nor any event behind it was ever published again.
     const malformed = await insertOutboxEvent(handle.db, 'payment.requested', { paymentId: 'not-a-uuid' });
     const behind = await insertOutboxEvent(handle.db, 'user.registered', { userId: randomUUID() });
-    const relay = startOutboxRelay({
-      db: handle.db,
-      taskQueue: tasks,
-      clock: systemClock,
-      log: logs.log,
-      pollMs: 20,
-    });
+    const relay = startRelay();
     try {
-      for (let i = 0; i < 200 && (await unpublished()) > 0; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await untilAllPublished();
       expect(await unpublished()).toBe(0);
       const refusal = logs
         .lines()
@@ -170,12 +168,7 @@ describe('outbox relay after a failed batch', () => {
     const pushed: string[] = [];
     await bus.subscribe(MARKET_EVENT_TOPIC, (payload) => pushed.push(payload.event.id));
     const logged = logs.lines().length;
-    const relay = startOutboxRelay({
-      db: handle.db,
-      taskQueue: tasks,
-      clock: systemClock,
-      log: logs.log,
-      pollMs: 20,
+    const relay = startRelay({
       bus,
     });
     try {
@@ -233,17 +226,9 @@ describe('outbox relay after a failed batch', () => {
       },
     };
     const logged = logs.lines().length;
-    const relay = startOutboxRelay({
-      db: handle.db,
-      taskQueue: flaky,
-      clock: systemClock,
-      log: logs.log,
-      pollMs: 20,
-    });
+    const relay = startRelay({ taskQueue: flaky });
     try {
-      for (let i = 0; i < 200 && (await unpublished()) > 0; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await untilAllPublished();
       expect(failures.left).toBe(0);
       expect(await unpublished()).toBe(0);
       const lines = logs.lines().slice(logged);
