@@ -531,13 +531,15 @@ export async function startNode(
             ...(reminderTasks === undefined
               ? {}
               : {
-                  onRoomMessagesStored: createUnreadScheduler({
-                    tasks: reminderTasks,
-                    isOnline: (userIds) => presence.isOnline(userIds),
-                    delayMs: config.notifications.unreadAfterMs,
-                    log: notificationsLog,
-                    now: () => performance.now(),
-                  }),
+                  onRoomMessagesStored: (here) =>
+                    createUnreadScheduler({
+                      tasks: reminderTasks,
+                      isOnline: (userIds) => presence.isOnline(userIds),
+                      isConnectedHere: here.isConnected,
+                      delayMs: config.notifications.unreadAfterMs,
+                      log: notificationsLog,
+                      now: () => performance.now(),
+                    }),
                 }),
             ...(options.wrapRoomStore === undefined
               ? {}

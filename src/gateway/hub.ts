@@ -206,6 +206,9 @@ export function createHub(codec: Codec) {
 
     connectionsOf: (userId: UserId): ReadonlySet<Connection> => byUser.get(userId) ?? new Set(),
 
+    /** Whether the user has a connection here (no set is kept for a user without one). */
+    hasUser: (userId: UserId): boolean => byUser.has(userId),
+
     pushToUser(userId: UserId, frame: ServerFrame): void {
       const targets = byUser.get(userId);
       if (targets !== undefined) fanOut(targets, frame);

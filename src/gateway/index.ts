@@ -101,8 +101,13 @@ export interface GatewayDeps {
   readonly roomStore?: RoomStore;
   /** `notifications.read` requests; absent: they fail UNAVAILABLE. */
   readonly notifications?: Pick<NotificationsApi, 'read'>;
-  /** Told after each committed room write (unread-message reminders for offline members). */
-  readonly onRoomMessagesStored?: OnRoomMessagesStored;
+  /**
+   * Makes what is told after each committed room write (unread-message reminders for offline
+   * members), given whether a user has a socket on this node (online without a presence read).
+   */
+  readonly onRoomMessagesStored?: (here: {
+    readonly isConnected: (userId: UserId) => boolean;
+  }) => OnRoomMessagesStored;
   /** The user's current balance, for `wallet` pushes; absent: no wallet pushes. */
   readonly walletOf?: (userId: UserId) => Promise<WalletPayload>;
 }
@@ -218,7 +223,9 @@ export function createGateway(deps: GatewayDeps) {
     onFenced: () => {
       void placement.refresh();
     },
-    ...(deps.onRoomMessagesStored === undefined ? {} : { onStored: deps.onRoomMessagesStored }),
+    ...(deps.onRoomMessagesStored === undefined
+      ? {}
+      : { onStored: deps.onRoomMessagesStored({ isConnected: hub.hasUser }) }),
   });
   const rooms = createRoomRouter({
     nodeId: deps.nodeId,

@@ -6,13 +6,17 @@
  * the key is the unread streak, so the 2nd..nth message of a streak enqueue nothing new (BullMQ
  * keeps the id), and a read starts a new streak. The check decides when it runs.
  *
- * Cost per write: nothing for members already scheduled in this process (a bounded memo) or found
- * online in the last `onlineRecheckMs`, else one pipelined presence read for the batch and one
- * enqueue per offline member. Remembering "online" matters: without it a busy room read presence
- * for every member on every message (100 members × 250 messages/s = 25 000 Redis reads a second in
- * the fan-out benchmark, a sixth of the node's CPU). The price is that a member who goes offline
- * during a streak is scheduled by the first message at least `onlineRecheckMs` after they were last
- * seen online, so the reminder may come that much later than UNREAD_EMAIL_AFTER_S. Best effort: a
+ * Cost per write: nothing for members with a socket on this node (`isConnectedHere`), already
+ * scheduled in this process (a bounded memo) or found online in the last `onlineRecheckMs`, else one
+ * pipelined presence read for the batch and one enqueue per offline member. Remembering "online"
+ * matters: without it a busy room read presence for every member on every message (100 members ×
+ * 250 messages/s = 25 000 Redis reads a second in the fan-out benchmark, a sixth of the node's CPU).
+ * Each remembered "online" lasts a random half to whole of `onlineRecheckMs`: members remembered
+ * together (every member of every busy room at the first message) would otherwise all be read again
+ * in the same fraction of a second, and that burst of presence replies held the event loop for
+ * 30–50 ms every `onlineRecheckMs` — the fan-out benchmark's p99. The price is that a member who goes
+ * offline during a streak is scheduled by the first message up to `onlineRecheckMs` after they were
+ * last seen online, so the reminder may come that much later than UNREAD_EMAIL_AFTER_S. Best effort: a
  * node dying between the commit and the enqueue loses that reminder (the messages themselves are
  * safe); the next message of the streak schedules it again.
  */
@@ -48,7 +52,16 @@ export function createUnreadScheduler(deps: {
   readonly now: () => number;
   /** Default: 5 s, at most `delayMs`. */
   readonly onlineRecheckMs?: number;
+  /**
+   * Whether the user has a socket on this node: online for sure, without asking presence. Default:
+   * nobody (every member is read from presence).
+   */
+  readonly isConnectedHere?: (userId: UserId) => boolean;
+  /** Uniform in [0, 1): spreads the "online" memo's expiry. Default Math.random. */
+  readonly random?: () => number;
 }): OnRoomMessagesStored {
+  const isConnectedHere = deps.isConnectedHere ?? (() => false);
+  const random = deps.random ?? Math.random;
   const onlineRecheckMs = Math.min(deps.onlineRecheckMs ?? ONLINE_RECHECK_MS, deps.delayMs);
   const scheduled = new Set<string>();
   /**
@@ -91,6 +104,7 @@ export function createUnreadScheduler(deps: {
     const onlineInRoom = seenOnline.get(roomId);
     for (const [userId, { lastReadSeq }] of members) {
       if (!hasUnreadOfOthers(messages, userId, lastReadSeq)) continue;
+      if (isConnectedHere(userId)) continue;
       if ((onlineInRoom?.get(userId) ?? Number.NEGATIVE_INFINITY) > now) continue;
       const key = taskId('unread', roomId, userId, String(lastReadSeq));
       if (!scheduled.has(key)) candidates.push({ userId, readSeq: lastReadSeq, key });
@@ -103,9 +117,10 @@ export function createUnreadScheduler(deps: {
     inFlight += 1;
     void (async () => {
       const online = await deps.isOnline(candidates.map((c) => c.userId));
-      const until = deps.now() + onlineRecheckMs;
+      const readAt = deps.now();
       for (const [index, candidate] of candidates.entries()) {
-        if (online[index] === true) rememberOnline(roomId, candidate.userId, until);
+        if (online[index] === true)
+          rememberOnline(roomId, candidate.userId, readAt + onlineRecheckMs * (0.5 + random() / 2));
         if (online[index] !== false) continue;
         await deps.tasks.enqueue(
           'notifications.unread-check',
