@@ -118,6 +118,7 @@ async function runJitter(ctx: ScenarioContext, kill: boolean): Promise<CaseResul
   const running = ctx.pool.all('jitterRun', () => ({ ...timing, step, startAt }));
   await sleep(Math.max(0, startAt - wallMs()));
   const window = new MeasureWindow(ctx.target, ctx.pool);
+  await ctx.target.eventLoopLag?.().catch(() => null); // restarts the server's delay histogram
   let crashed: Promise<{ killedPid: number; replacedMs: number | null } | Error> | undefined;
   if (kill && crash !== undefined) {
     await sleep(Math.max(0, startAt + shape.durationMs / 2 - wallMs()));
@@ -125,6 +126,8 @@ async function runJitter(ctx: ScenarioContext, kill: boolean): Promise<CaseResul
   }
   const results: JitterRunResult[] = await running;
   const cpu = window.end();
+  // Whether the server held its loop: a gap fill waits for it as much as for a load worker.
+  const serverLag = (await ctx.target.eventLoopLag?.().catch(() => null)) ?? null;
   const killed = crashed === undefined ? undefined : await crashed;
   if (killed instanceof Error) throw killed;
   if (killed !== undefined)
@@ -193,7 +196,7 @@ async function runJitter(ctx: ScenarioContext, kill: boolean): Promise<CaseResul
   ctx.log(
     `${scenario}: delivered ${(deliveryRatio * 100).toFixed(2)}% (lost ${expected - unique}, ${duplicates} duplicates), ` +
       `${drops} drops, ${filled}/${gaps} gaps filled, fill p50 ${metrics.gapFillP50Ms?.toFixed(1) ?? '-'} ms ` +
-      `p99 ${metrics.gapFillP99Ms?.toFixed(1) ?? '-'} ms, reconnected p50 ${metrics.reconnectP50Ms?.toFixed(1) ?? '-'} ms, worker loop lag p99 ${metrics.workerLoopLagP99Ms.toFixed(0)} ms, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%`,
+      `p99 ${metrics.gapFillP99Ms?.toFixed(1) ?? '-'} ms, reconnected p50 ${metrics.reconnectP50Ms?.toFixed(1) ?? '-'} ms, worker loop lag p99 ${metrics.workerLoopLagP99Ms.toFixed(0)} ms${serverLag === null ? '' : `, server loop lag p99 ${serverLag.p99Ms.toFixed(1)} / max ${serverLag.maxMs.toFixed(1)} ms`}, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%`,
   );
   return {
     scenario,
