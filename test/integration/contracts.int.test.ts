@@ -451,6 +451,28 @@ describe('the contract process', () => {
     });
   });
 
+  it('an admin who is a party is not offered resolve on their own dispute, as firing it is refused', async () => {
+    const hirer = await newUser('hirer', 'admin');
+    await fund(hirer, 100_000n);
+    const admin = await newUser('admin');
+    const worker = await newUser('worker');
+    const job = await createJob(deps, hirer, jobInput());
+    const bid = await placeBid(deps, worker, job.id, { amount: 40_000n, deliveryDays: 5, coverLetter: 'me' });
+    const contract = await acceptBid(deps, hirer, bid.id, FRESH);
+    expect((await getContract(deps, hirer, contract.id)).available).toEqual(['cancel', 'dispute']);
+    await fire(deps, worker, contract.id, 'dispute');
+    // The referee is offered resolve; the hirer-admin, a party, is not: fireIn would refuse it (403).
+    expect((await getContract(deps, admin, contract.id)).available).toEqual(['resolve']);
+    expect((await getContract(deps, hirer, contract.id)).available).toEqual([]);
+    expect(
+      await refusalOf(
+        fire(deps, hirer, contract.id, 'resolve', { split: { toWorker: 0n, toHirer: 40_000n } }),
+      ),
+    ).toMatchObject({ code: 'FORBIDDEN' });
+    await fire(deps, admin, contract.id, 'resolve', { split: { toWorker: 20_000n, toHirer: 20_000n } });
+    await runEscrowTasks(contract.id);
+  });
+
   it('the auto-approve timer approves the delivery it was set for, and is a no-op once the state moved on', async () => {
     const { hirer, worker, bidId } = await market(100_000n, 40_000n);
     const contract = await acceptBid(deps, hirer, bidId, FRESH);

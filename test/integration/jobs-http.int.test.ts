@@ -84,6 +84,34 @@ describe('jobs over REST', () => {
     expect((await postJob(hirer.accessToken, { surprise: true })).status).toBe(400);
   });
 
+  it('a deadline past year 9999 in UTC is 400 on POST and PATCH, and never leaves a job that answers 500', async () => {
+    // 9999-12-31T23:59:59Z at -00:01 is 10000-01-01T00:00:59Z: valid RFC 3339 in, but toISOString
+    // writes "+010000-…", which no response schema accepts.
+    const beyond = '9999-12-31T23:59:59.999-00:01';
+    const title = `Far deadline ${randomUUID().slice(0, 8)}`;
+    const posted = await postJob(hirer.accessToken, { title, deadline: beyond });
+    expect(posted.status).toBe(400);
+    expect(posted.body).toMatchObject({ code: 'VALIDATION_FAILED' });
+    const open = await postJob(hirer.accessToken, { title });
+    expect(open.status).toBe(201);
+    const patched = await api.call<Json>('PATCH', `/v1/jobs/${open.body.id}`, {
+      token: hirer.accessToken,
+      body: { deadline: beyond },
+    });
+    expect(patched.status).toBe(400);
+    expect(patched.body).toMatchObject({ code: 'VALIDATION_FAILED' });
+    // The last instant a four-digit year names is still a deadline.
+    const last = await api.call<Json>('PATCH', `/v1/jobs/${open.body.id}`, {
+      token: hirer.accessToken,
+      body: { deadline: '9999-12-31T23:59:59.999Z' },
+    });
+    expect(last.status).toBe(200);
+    expect(last.body.deadline).toBe('9999-12-31T23:59:59.999Z');
+    // Nobody's reads of the job or of the board break.
+    expect((await api.get(`/v1/jobs/${open.body.id}`, worker.accessToken)).status).toBe(200);
+    expect((await api.get(`/v1/jobs?hirerId=${hirer.id}`, worker.accessToken)).status).toBe(200);
+  });
+
   it('jobs: a repeated POST with the same Idempotency-Key posts one job; another body with it is 422', async () => {
     const key = randomUUID();
     const title = `Idempotent post ${key.slice(0, 8)}`;
@@ -224,6 +252,25 @@ describe('jobs over REST', () => {
     expect(late.status).toBe(409);
     expect(late.body).toMatchObject({ reason: 'JOB_NOT_OPEN', state: 'closed' });
     expect((await api.post(`/v1/jobs/${job.id}/close`, undefined, hirer.accessToken)).status).toBe(409);
+  });
+
+  it('search finds stored (NFC) text when the query spells it decomposed, in q and in location', async () => {
+    const tag = randomUUID().slice(0, 8);
+    // Posted composed ("é" U+00E9; the edge normalises bodies to NFC anyway).
+    const created = await postJob(hirer.accessToken, {
+      title: `Café menu board ${tag}`,
+      location: `Montréal ${tag}`,
+    });
+    expect(created.status).toBe(201);
+    const found = async (query: string) =>
+      (await api.get<{ data: Json[] }>(`/v1/jobs?${query}`, worker.accessToken)).body.data.map((j) => j.id);
+    const nfd = (text: string) => encodeURIComponent(text.normalize('NFD'));
+    expect(`café ${tag}`.normalize('NFD')).not.toBe(`café ${tag}`);
+    expect(await found(`q=${nfd(`café ${tag}`)}`)).toEqual([created.body.id]);
+    expect(await found(`location=${nfd(`montréal ${tag}`)}`)).toEqual([created.body.id]);
+    expect(await found(`q=${nfd(`café ${tag}`)}&location=${nfd('Montréal')}&sort=relevance`)).toEqual([
+      created.body.id,
+    ]);
   });
 
   it('search parses its query: text, comma lists, booleans, budget range; bad values are 400', async () => {

@@ -38,7 +38,9 @@ export const CreateJobRequest = z
     budget: Budget,
     location: singleLineText({ max: 200 }).nullable().optional(),
     remote: z.boolean().default(false),
-    deadline: Iso.nullable().optional().describe('Must be in the future.'),
+    deadline: Iso.nullable()
+      .optional()
+      .describe('Must be in the future, and at most 9999-12-31T23:59:59.999Z (a four-digit year in UTC).'),
   })
   .meta({ id: 'CreateJobRequest' });
 
@@ -51,7 +53,9 @@ export const UpdateJobRequest = z
     budget: z.strictObject({ kind: BudgetKind, amount: Amount, currency: Currency }).partial(),
     location: singleLineText({ max: 200 }).nullable(),
     remote: z.boolean(),
-    deadline: Iso.nullable(),
+    deadline: Iso.nullable().describe(
+      'Must be in the future, and at most 9999-12-31T23:59:59.999Z (a four-digit year in UTC).',
+    ),
   })
   .partial()
   .meta({ id: 'UpdateJobRequest' });

@@ -178,10 +178,17 @@ function roleOf(
   actor: Actor,
   allowed: readonly ContractActor[],
 ): ContractActor | undefined {
-  const roles = rolesOf(row, actor);
-  // An admin who is a party acts as that party: no deciding of one's own dispute as its referee.
-  const asParty = roles.some((role) => role !== 'admin') ? roles.filter((role) => role !== 'admin') : roles;
+  const asParty = actingRoles(row, actor);
   return asParty.find((role) => allowed.includes(role)) ?? asParty[0];
+}
+
+/**
+ * The parts the caller may act in: an admin who is a party acts as that party only, no deciding of
+ * one's own dispute as its referee. (None: a stranger.)
+ */
+function actingRoles(row: ContractRow, actor: Actor): ContractActor[] {
+  const roles = rolesOf(row, actor);
+  return roles.some((role) => role !== 'admin') ? roles.filter((role) => role !== 'admin') : roles;
 }
 
 /** Every part the caller plays in this contract (none: a stranger). */
@@ -575,7 +582,8 @@ export async function getContract(
 ): Promise<ContractDetail> {
   const row = await findContract(deps.db, contractId);
   if (row === undefined) throw new AppError('NOT_FOUND', 'no such contract');
-  const roles = rolesOf(row, actor);
+  // The events `fireIn` would let the caller fire: an admin who is a party is not offered `resolve`.
+  const roles = actingRoles(row, actor);
   if (roles.length === 0) throw new AppError('NOT_FOUND', 'no such contract');
   const available = [...new Set(roles.flatMap((role) => availableEvents(row.state, role)))];
   return {

@@ -377,7 +377,9 @@ function decodeJobCursor(cursor: string | undefined, sort: JobSort): JobCursor |
  * locked hirers are left out (for everyone: an admin reads one by id).
  */
 export async function searchJobs(deps: Pick<MarketplaceDeps, 'db'>, query: JobQuery): Promise<JobPage> {
-  const text = query.text?.trim() || undefined;
+  // Stored text is NFC (protocol/src/rest/text.ts): a query typed decomposed ("e" + U+0301 for "é",
+  // as some keyboards and pasted text send it) must match it too, in the full text and the location.
+  const text = query.text?.normalize('NFC').trim() || undefined;
   const sort: JobSort = query.sort ?? (text === undefined ? 'newest' : 'relevance');
   const effectiveSort: JobSort = text === undefined ? 'newest' : sort;
   const limit = Math.min(Math.max(query.limit ?? DEFAULT_JOB_PAGE, 1), MAX_JOB_PAGE);
@@ -395,7 +397,7 @@ export async function searchJobs(deps: Pick<MarketplaceDeps, 'db'>, query: JobQu
     budgetKind: query.budgetKind,
     statuses: query.statuses ?? ['open'],
     remote: query.remote,
-    location: query.location?.trim() || undefined,
+    location: query.location?.normalize('NFC').trim() || undefined,
     hirerId: query.hirerId,
     sort: effectiveSort,
     after: decodeJobCursor(query.cursor, effectiveSort),

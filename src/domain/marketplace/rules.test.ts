@@ -70,6 +70,9 @@ describe('amounts, currency, deadline', () => {
     expect(checkDeadline(null, now)).toBeNull();
     expect(checkDeadline(new Date('2026-12-05T00:00:00.000Z'), now)).toBeNull();
     expect(checkDeadline(now, now)?.code).toBe('VALIDATION_FAILED');
+    expect(checkDeadline(new Date('9999-12-31T23:59:59.999Z'), now)).toBeNull();
+    expect(checkDeadline(new Date('9999-12-31T23:59:59.999-00:01'), now)?.code).toBe('VALIDATION_FAILED');
+    expect(checkDeadline(new Date(Number.NaN), now)?.code).toBe('VALIDATION_FAILED');
   });
 });
 

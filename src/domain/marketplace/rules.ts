@@ -59,10 +59,19 @@ export function checkCurrency(currency: string, platformCurrency: string): AppEr
     : invalid('body.budget.currency', `must be ${platformCurrency}`);
 }
 
+/**
+ * The last instant an RFC 3339 timestamp can name (a four-digit year). A later one (e.g.
+ * `9999-12-31T23:59:59Z` with a negative offset) is stored, but `toISOString` writes it as
+ * `+010000-…`, which no response schema accepts: the job would answer 500 to everyone who reads it.
+ */
+export const MAX_DEADLINE = new Date('9999-12-31T23:59:59.999Z');
+
 export function checkDeadline(deadline: Date | null, now: Date): AppError | null {
-  return deadline === null || deadline.getTime() > now.getTime()
-    ? null
-    : invalid('body.deadline', 'must be in the future');
+  if (deadline === null) return null;
+  if (!(deadline.getTime() > now.getTime())) return invalid('body.deadline', 'must be in the future');
+  return deadline.getTime() > MAX_DEADLINE.getTime()
+    ? invalid('body.deadline', 'must be at most 9999-12-31T23:59:59.999Z')
+    : null;
 }
 
 export function requireRole(actor: Actor, role: Role, doing: string): AppError | null {
