@@ -4,28 +4,53 @@
  * `--promote`, and only when its email is verified (its own password is kept; --password is then
  * not needed). Without --promote an existing non-admin account is refused, never promoted.
  */
-import { parseArgs } from 'node:util';
+import { Email, Username } from '../../protocol/src/rest/auth.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { createPasswordHasher } from '../domain/auth/passwords.js';
 import { createAuthService } from '../domain/auth/service.js';
 import { createTokenService } from '../domain/auth/tokens.js';
 import { systemClock } from '../platform/clock.js';
-import { runOneShot } from './one-shot.js';
+import { commandLine, runOneShot } from './one-shot.js';
 
-const { values } = parseArgs({
-  options: {
+const USAGE =
+  'usage: npm run admin:create -- --email <email> --password <password> [--username <name>]\n' +
+  '       npm run admin:create -- --email <email> --promote   (grant admin to an existing, verified account)\n';
+
+const values = commandLine(
+  'admin:create',
+  {
     email: { type: 'string' },
     password: { type: 'string' },
     username: { type: 'string', default: 'admin' },
     promote: { type: 'boolean', default: false },
   },
-});
+  USAGE,
+);
 
-if (values.email === undefined || (values.password === undefined && !values.promote)) {
-  process.stderr.write(
-    'usage: npm run admin:create -- --email <email> --password <password> [--username <name>]\n' +
-      '       npm run admin:create -- --email <email> --promote   (grant admin to an existing, verified account)\n',
-  );
+/**
+ * The account is made with the rules registration applies (an email address; a username of 3-32
+ * of A-Z a-z 0-9 _ . -): an address with a stray space or no `@` would make an admin who cannot
+ * sign in with it and whose mail goes nowhere.
+ */
+function invalidArgument(name: 'email' | 'username', value: string): string | undefined {
+  const parsed = (name === 'email' ? Email : Username).safeParse(value);
+  return parsed.success
+    ? undefined
+    : `--${name} ${JSON.stringify(value)}: ${parsed.error.issues[0]?.message}`;
+}
+
+const invalid =
+  values === undefined || values.email === undefined
+    ? undefined
+    : (invalidArgument('email', values.email) ?? invalidArgument('username', values.username));
+
+if (values === undefined) {
+  // commandLine said what is wrong.
+} else if (values.email === undefined || (values.password === undefined && !values.promote)) {
+  process.stderr.write(USAGE);
+  process.exitCode = 2;
+} else if (invalid !== undefined) {
+  process.stderr.write(`gigwire: admin:create: ${invalid}\n`);
   process.exitCode = 2;
 } else {
   const { email, password, username, promote } = values;

@@ -3,15 +3,17 @@
  * shell. Admins lock and unlock accounts over REST, but never their own; should every admin account
  * end up locked (one admin locking the others), this is the way back in.
  */
-import { parseArgs } from 'node:util';
 import { migrateToLatest } from '../db/migrate.js';
 import { findUserByEmail, updateUser } from '../db/repositories/users.repo.js';
-import { runOneShot } from './one-shot.js';
+import { commandLine, runOneShot } from './one-shot.js';
 
-const { values } = parseArgs({ options: { email: { type: 'string' } } });
+const USAGE = 'usage: npm run admin:unlock -- --email <email>\n';
+const values = commandLine('admin:unlock', { email: { type: 'string' } }, USAGE);
 
-if (values.email === undefined) {
-  process.stderr.write('usage: npm run admin:unlock -- --email <email>\n');
+if (values === undefined) {
+  // commandLine said what is wrong.
+} else if (values.email === undefined) {
+  process.stderr.write(USAGE);
   process.exitCode = 2;
 } else {
   const email = values.email;

@@ -4,6 +4,7 @@
  * turn failures into one line on stderr and an exit code.
  */
 import { join } from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Kysely } from 'kysely';
 import { type Config, ConfigError, loadProcessConfig } from '../config/index.js';
 import { createDb } from '../db/create-db.js';
@@ -11,6 +12,28 @@ import type { Database } from '../db/database.js';
 import { lockDataDir } from '../platform/data-dir-lock.js';
 import { describeError } from '../platform/describe-error.js';
 import { createLogger, type Logger } from '../platform/logger.js';
+
+/**
+ * The command line of a one-shot command: its options, or undefined after one line on stderr (what
+ * is wrong, then the usage) and exit code 2. An unknown option, a missing value or a stray argument
+ * is refused this way, never with a stack trace, and never ignored (a mistyped or unsupported
+ * option must not run the command as if it were absent).
+ */
+export function commandLine<const T extends ParseArgsConfig['options']>(
+  name: string,
+  options: T,
+  usage: string,
+): ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: false }>>['values'] | undefined {
+  try {
+    return parseArgs({ options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    process.stderr.write(
+      `gigwire: ${name}: ${error instanceof Error ? error.message : String(error)}\n${usage}`,
+    );
+    process.exitCode = 2;
+    return undefined;
+  }
+}
 
 export interface OneShotContext {
   readonly config: Config;

@@ -61,6 +61,21 @@ describe('loadConfig', () => {
     });
   });
 
+  it('keeps CORS_ORIGINS as the origins browsers send (no trailing slash, lower case, no default port)', () => {
+    expect(
+      load({ CORS_ORIGINS: 'https://app.example.com/, https://App.Example.com:443, http://localhost:5173/' })
+        .corsOrigins,
+    ).toEqual(['https://app.example.com', 'https://app.example.com', 'http://localhost:5173']);
+    for (const notAnOrigin of [
+      'https://app.example.com/app',
+      'https://app.example.com/?x=1',
+      'https://u:p@app.example.com',
+      '*',
+      'ftp://files.example.com',
+    ])
+      expect(problemLine({ CORS_ORIGINS: notAnOrigin }), notAnOrigin).toContain('CORS_ORIGINS');
+  });
+
   it('resolves auto flags from the context', () => {
     const config = loadConfig({}, { ...context, isRoot: true, stdoutIsTty: true });
     expect(config.installSystemPackages).toBe(true);

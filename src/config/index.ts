@@ -54,6 +54,30 @@ const urlWithScheme = (schemes: readonly string[]) =>
 
 const optionalText = (max: number) => z.string().trim().min(1).max(max);
 
+const ORIGIN_LIST_ERROR = 'must be a comma-separated list of origins such as https://app.example.com';
+
+/**
+ * One browser origin, as browsers send it in `Origin` (scheme, host, port; lower case, no default
+ * port, no trailing slash), since the CORS allowlist compares exact strings: `https://app.example.com/`
+ * or `https://App.example.com` would otherwise never match and silently refuse that app. A path,
+ * query or credentials is refused rather than dropped: an origin has none.
+ */
+const browserOrigin = z.url({ error: ORIGIN_LIST_ERROR }).transform((value, context) => {
+  const url = new URL(value);
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.pathname !== '/' ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    url.username !== '' ||
+    url.password !== ''
+  ) {
+    context.addIssue({ code: 'custom', message: `${ORIGIN_LIST_ERROR}: scheme, host and port only` });
+    return z.NEVER;
+  }
+  return url.origin;
+});
+
 const commaList = z
   .string()
   .transform((value) =>
@@ -62,9 +86,7 @@ const commaList = z
       .map((item) => item.trim())
       .filter((item) => item !== ''),
   )
-  .pipe(
-    z.array(z.url({ error: 'must be a comma-separated list of origins such as https://app.example.com' })),
-  );
+  .pipe(z.array(browserOrigin));
 
 const flag = z.enum(['auto', 'true', 'false'], { error: 'must be auto, true or false' });
 

@@ -24,6 +24,7 @@ const UI_TIMEOUT = 20_000;
 let testNode: TestNode;
 let base: string;
 let browser: Browser;
+let chromiumPath: string;
 const contexts: BrowserContext[] = [];
 const consoleErrors: string[] = [];
 
@@ -89,6 +90,7 @@ beforeAll(async () => {
     { command: 'chromium', debianPackage: 'chromium' },
     { install: process.getuid?.() === 0, searchPath: process.env.PATH ?? '/usr/bin:/bin' },
   );
+  chromiumPath = executablePath;
   // The build is what the server serves; .ci/run builds it first, this covers a direct vitest run.
   const build = spawnSync(process.execPath, ['scripts/web-build.mjs', '--if-stale'], { stdio: 'inherit' });
   expect(build.status).toBe(0);
@@ -131,6 +133,31 @@ describe('web app in Chromium', () => {
     for (const answer of own) expect(answer, answer.path).toMatchObject({ app: false });
     expect(own.find((a) => a.path === '/v1/me')?.status).toBe(401);
     expect(own.find((a) => a.path === '/nowhere')?.status).toBe(404);
+  });
+
+  it('shows the API docs at /docs over plain HTTP on a host that is not loopback', async () => {
+    // A name for the node that is not loopback (a staging host, a LAN address): browsers upgrade
+    // nothing for localhost, so the page has to be opened under another name to see it as users do.
+    const host = 'gigwire-docs.example.test';
+    const named = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ['--no-sandbox', `--host-resolver-rules=MAP ${host} 127.0.0.1`],
+      headless: true,
+    });
+    try {
+      const page = await named.newPage();
+      const failed: string[] = [];
+      page.on('requestfailed', (request) => failed.push(`${request.url()} ${request.failure()?.errorText}`));
+      const url = new URL('/docs', base);
+      url.hostname = host;
+      await page.goto(url.href);
+      // Swagger UI's own scripts render the operations of /openapi.json.
+      await page.locator('.opblock').first().waitFor({ timeout: UI_TIMEOUT });
+      expect(await page.locator('.opblock').count()).toBeGreaterThan(20);
+      expect(failed).toEqual([]);
+    } finally {
+      await named.close();
+    }
   });
 
   it('runs the hirer/worker flow through the UI with live updates', async () => {

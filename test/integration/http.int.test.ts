@@ -25,7 +25,8 @@ describe('HTTP edge', () => {
       DATABASE_URL: db.url,
       REDIS_URL: sharedRedisUrl(),
       REDIS_PREFIX: uniqueRedisPrefix(),
-      CORS_ORIGINS: 'https://app.example.test',
+      // The second as operators often write it: with a trailing slash, which no Origin header has.
+      CORS_ORIGINS: 'https://app.example.test, https://second.example.test/',
     });
     node = await startNode(config, logs.log, { pid: process.pid });
   });
@@ -49,6 +50,17 @@ describe('HTTP edge', () => {
       headers: { origin: 'https://evil.example.test' },
     });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    // A browser's preflight from the origin configured with its trailing slash.
+    const preflight = await fetch(`${node.baseUrl}/v1/me`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://second.example.test',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization',
+      },
+    });
+    expect(preflight.status).toBeLessThan(300);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://second.example.test');
   });
 
   it('echoes a given x-request-id and puts it on every log line of that request', async () => {

@@ -256,6 +256,81 @@ describe('auth and edge security', () => {
       expect((await login(user.email, user.password, freshIp())).status).toBe(200);
     });
 
+    it('the admin commands refuse bad arguments with one line and exit 2, creating and rotating nothing', async () => {
+      const command = async (script: string, ...args: string[]) => {
+        try {
+          const { stdout, stderr } = await promisify(execFile)(
+            process.execPath,
+            ['--import', 'tsx', `src/bin/${script}`, ...args],
+            {
+              cwd: root,
+              env: { PATH: process.env.PATH, DATABASE_URL: db.url, LOG_LEVEL: 'warn', LOG_PRETTY: 'false' },
+            },
+          );
+          return { code: 0, stdout, stderr };
+        } catch (error) {
+          const failed = error as { code: number; stdout: string; stderr: string };
+          return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+        }
+      };
+      const keys = async () => (await sql('select kid from signing_keys order by kid')).map((row) => row.kid);
+      const password = 'Russet-Albatross-82!';
+      const tag = suffix();
+      const refusals: [string, string[], string][] = [
+        // An address that registration refuses: the admin could not sign in with it nor get mail.
+        [
+          'admin-create.ts',
+          ['--email', ` admin-${tag}@example.test`, '--password', password],
+          'must be an email address',
+        ],
+        ['admin-create.ts', ['--email', `admin-${tag}`, '--password', password], 'must be an email address'],
+        [
+          'admin-create.ts',
+          ['--email', `admin-${tag}@example.test`, '--password', password, '--username', `ops ${tag}`],
+          'must be 3-32 characters',
+        ],
+        [
+          'admin-create.ts',
+          ['--emial', `admin-${tag}@example.test`, '--password', password],
+          "Unknown option '--emial'",
+        ],
+        ['admin-create.ts', ['--email', `admin-${tag}@example.test`, '--password'], 'argument missing'],
+        ['admin-unlock.ts', ['--mail', `admin-${tag}@example.test`], "Unknown option '--mail'"],
+        // Ignoring it would rotate the key all the same.
+        ['keys-rotate.ts', ['--help'], "Unknown option '--help'"],
+        ['keys-rotate.ts', ['--dry-run'], "Unknown option '--dry-run'"],
+      ];
+      const keysBefore = await keys();
+      for (const [script, args, reason] of refusals) {
+        const run = await command(script, ...args);
+        expect({ script, args, code: run.code }).toEqual({ script, args, code: 2 });
+        expect(run.stderr).toContain(reason);
+        expect(run.stderr.split('\n')[0]).toMatch(/^gigwire: (admin:create|admin:unlock|keys:rotate): /);
+        expect(run.stderr, 'no stack trace').not.toMatch(/^\s+at /m);
+      }
+      expect(
+        await sql('select username, email from users where email ilike $1 or username ilike $2', [
+          `%admin-${tag}%`,
+          `%${tag}%`,
+        ]),
+      ).toEqual([]);
+      expect(await keys()).toEqual(keysBefore);
+      // admin:create with good arguments still works.
+      const created = await command(
+        'admin-create.ts',
+        '--email',
+        `admin-${tag}@example.test`,
+        '--password',
+        password,
+        '--username',
+        `ops-${tag}`,
+      );
+      expect(created, created.stderr).toMatchObject({ code: 0 });
+      expect(created.stdout).toContain(`admin ops-${tag} <admin-${tag}@example.test>`);
+      expect((await login(`admin-${tag}@example.test`, password, freshIp())).status).toBe(200);
+      // keys:rotate without arguments: key-rotation.int.test.ts.
+    });
+
     it('announces the outbox (no SMTP_URL) as a development mode at start', () => {
       const line = logs.lines().find((l) => String(l.msg).startsWith('development mode'));
       expect(line?.level).toBe(40);
