@@ -189,6 +189,24 @@ describe('accounts', () => {
       hirer.accessToken,
     );
     expect(bySkillAndPlace.body.data.map((u) => u.id)).toEqual([workers[2]?.id]);
+    // Stored text is NFC; the same words typed decomposed (a letter + a combining mark) find it too.
+    const accented = await registerUser(api, { roles: ['worker'] });
+    const accentedPatch = await api.call('PATCH', '/v1/me', {
+      token: accented.accessToken,
+      body: { displayName: `Zoë ${tag}`, location: 'Montréal, Canada', skills: [`café-${tag}`] },
+    });
+    expect(accentedPatch.status).toBe(200);
+    const decomposed = (text: string) => encodeURIComponent(text.normalize('NFD'));
+    for (const query of [
+      `q=${decomposed(`zoë ${tag}`)}`,
+      `skill=${decomposed(`café-${tag}`)}&location=${decomposed('montréal')}`,
+    ]) {
+      const byDecomposed = await api.get<{ data: { id: string }[] }>(`/v1/users?${query}`, hirer.accessToken);
+      expect(
+        byDecomposed.body.data.map((u) => u.id),
+        query,
+      ).toEqual([accented.id]);
+    }
     // Hirers are not workers: the search never lists them.
     const hirerSearch = await api.get<{ data: unknown[] }>(
       `/v1/users?q=${hirer.username}`,

@@ -318,6 +318,9 @@ describe('what the console offers', () => {
       ['PUT', `${api}/${taskId}/clean`],
       ['PUT', `${api}/clean/waiting`],
       ['PUT', `${api}/clean/delayed`],
+      // Shaped like one task's retry, routed by bull-board to "clean every task of a status".
+      ['PUT', `${api}/clean/retry`],
+      ['PUT', `${api}/retry/retry`],
       ['PUT', `${api}/concurrency`, { concurrency: 1000 }],
       ['PATCH', `${api}/${taskId}/delay`, { delay: 1 }],
       // Promoting runs delayed timers now: an auto-approve would pay before the review period ended.

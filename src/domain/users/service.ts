@@ -43,7 +43,10 @@ export { CONTACT_REMOVED_TOPIC };
 
 /** Search words reduced to letters and digits, so user input never reaches tsquery syntax. */
 export function searchTerms(q: string | undefined): string[] {
+  // Stored text is NFC (protocol/src/rest/text.ts): a query typed decomposed ("e" + U+0301 for "é",
+  // as some keyboards and pasted text send it) would otherwise split at the mark and match nothing.
   return (q ?? '')
+    .normalize('NFC')
     .toLowerCase()
     .split(/[^\p{L}\p{N}]+/u)
     .filter((term) => term !== '')
@@ -197,8 +200,8 @@ export function createUserService(deps: {
     ): Promise<{ data: WorkerListing[]; nextCursor: string | null }> {
       const rows = await searchUsers(db, {
         terms: searchTerms(query.q),
-        skill: query.skill,
-        location: query.location,
+        skill: query.skill?.normalize('NFC'),
+        location: query.location?.normalize('NFC'),
         role: 'worker',
         after: decodeCursor(query.cursor),
         limit: query.limit + 1,

@@ -71,7 +71,9 @@ const REPAIR_ACTIONS: readonly RegExp[] = [
   /^\/api\/queues\/[^/]+\/(pause|resume)$/,
   /^\/api\/queues\/[^/]+\/retry\/failed$/,
   /^\/api\/queues\/[^/]+\/clean\/(failed|completed)$/,
-  /^\/api\/queues\/[^/]+\/[^/]+\/retry$/,
+  // One task's retry. A task id that is one of bull-board's own route words is not one: `clean/retry`
+  // would reach its "clean every task of a status" handler.
+  /^\/api\/queues\/[^/]+\/(?!(?:add|clean|retry|promote|pause|resume|empty|obliterate|concurrency)\/)[^/]+\/retry$/,
 ];
 
 export function isRepairAction(method: string, path: string): boolean {
