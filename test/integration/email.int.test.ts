@@ -57,10 +57,6 @@ describe('email over SMTP (all roles in one process)', () => {
     const token = tokenFrom(verification, 'Verification token');
     expect((await api.post('/v1/auth/verify-email', { token })).status).toBe(204);
     expect((await api.get('/v1/me', user.accessToken)).body).toMatchObject({ emailVerified: true });
-    // Single use.
-    expect((await api.post('/v1/auth/verify-email', { token })).body).toMatchObject({
-      code: 'VALIDATION_FAILED',
-    });
 
     // Delivered mail keeps no body (it held a live token); the table stores only a hash of it.
     const client = new pg.Client({ connectionString: db.url });
@@ -75,6 +71,83 @@ describe('email over SMTP (all roles in one process)', () => {
       { status: 'sent', text_body: null },
     ]);
     expect(tokens.rowCount).toBe(0);
+  });
+
+  it('answers a verification link opened again with success, and refuses what it must', async () => {
+    const sql = async <T extends pg.QueryResultRow>(text: string, values: unknown[]) => {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        return (await client.query<T>(text, values)).rows;
+      } finally {
+        await client.end();
+      }
+    };
+    const verifiedAt = async (userId: string) =>
+      (
+        await sql<{ email_verified_at: Date | null }>('select email_verified_at from users where id = $1', [
+          userId,
+        ])
+      )[0]?.email_verified_at;
+    const verificationToken = async (email: string) =>
+      tokenFrom(
+        await smtp.waitFor((m) => m.to.includes(email) && m.subject === 'Confirm your email address'),
+        'Verification token',
+      );
+    const refused = { code: 'VALIDATION_FAILED' };
+
+    // The first answer lost on the way: the retry (or the reopened link) succeeds, changing nothing.
+    const user = await registerUser(api);
+    const token = await verificationToken(user.email);
+    expect((await api.post('/v1/auth/verify-email', { token })).status).toBe(204);
+    const first = await verifiedAt(user.id);
+    expect(first).toBeInstanceOf(Date);
+    for (let i = 0; i < 2; i++) {
+      expect((await api.post('/v1/auth/verify-email', { token })).status).toBe(204);
+    }
+    expect(await verifiedAt(user.id)).toEqual(first);
+    expect((await api.get('/v1/me', user.accessToken)).body).toMatchObject({ emailVerified: true });
+
+    // Never issued.
+    expect((await api.post('/v1/auth/verify-email', { token: `${token}x` })).body).toMatchObject(refused);
+    expect((await api.post('/v1/auth/verify-email', { token: 'A'.repeat(43) })).body).toMatchObject(refused);
+    // A reset token is not a verification token, spent or not.
+    expect((await api.post('/v1/auth/forgot-password', { email: user.email })).status).toBe(202);
+    const reset = tokenFrom(
+      await smtp.waitFor((m) => m.to.includes(user.email) && m.subject === 'Reset your gigwire password'),
+      'Reset token',
+    );
+    expect((await api.post('/v1/auth/verify-email', { token: reset })).body).toMatchObject(refused);
+
+    // Expired, unspent: refused, and the address stays unverified.
+    const late = await registerUser(api);
+    const lateToken = await verificationToken(late.email);
+    await sql("update email_tokens set expires_at = now() - interval '1 second' where user_id = $1", [
+      late.id,
+    ]);
+    expect((await api.post('/v1/auth/verify-email', { token: lateToken })).body).toMatchObject(refused);
+    expect(await verifiedAt(late.id)).toBeNull();
+
+    // Spent, then past its validity: refused again, the verification kept.
+    await sql("update email_tokens set expires_at = now() - interval '1 second' where user_id = $1", [
+      user.id,
+    ]);
+    expect((await api.post('/v1/auth/verify-email', { token })).body).toMatchObject(refused);
+    expect(await verifiedAt(user.id)).toEqual(first);
+
+    // Spent for an address the user no longer has: refused, whether the new one is verified or not.
+    const moved = await registerUser(api);
+    const movedToken = await verificationToken(moved.email);
+    expect((await api.post('/v1/auth/verify-email', { token: movedToken })).status).toBe(204);
+    await sql('update users set email = $2 where id = $1', [moved.id, `new-${moved.email}`]);
+    expect((await api.post('/v1/auth/verify-email', { token: movedToken })).body).toMatchObject(refused);
+    await sql('update users set email_verified_at = null where id = $1', [moved.id]);
+    expect((await api.post('/v1/auth/verify-email', { token: movedToken })).body).toMatchObject(refused);
+    expect(await verifiedAt(moved.id)).toBeNull();
+    // Its address back but no longer verified: still refused (the token confirmed nothing current).
+    await sql('update users set email = $2 where id = $1', [moved.id, moved.email]);
+    expect((await api.post('/v1/auth/verify-email', { token: movedToken })).body).toMatchObject(refused);
+    expect(await verifiedAt(moved.id)).toBeNull();
   });
 
   it('resets a password end to end, once, and answers unknown addresses alike', async () => {

@@ -21,6 +21,7 @@ import * as m0015 from './0015_auth_retention_indexes.js';
 import * as m0016 from './0016_unapplied_provider_events_index.js';
 import * as m0017 from './0017_unsubscribe_key.js';
 import * as m0018 from './0018_paid_withdrawals_index.js';
+import * as m0019 from './0019_email_token_verified_email.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -41,4 +42,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0016_unapplied_provider_events_index': m0016,
   '0017_unsubscribe_key': m0017,
   '0018_paid_withdrawals_index': m0018,
+  '0019_email_token_verified_email': m0019,
 };

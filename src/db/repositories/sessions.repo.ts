@@ -286,6 +286,41 @@ export async function consumeEmailToken(
   return row?.user_id;
 }
 
+/** Records on a spent verify_email token the address it confirmed (see `findRepeatedVerification`). */
+export async function recordVerifiedEmail(db: Db, tokenHash: string, email: string): Promise<void> {
+  await db
+    .updateTable('email_tokens')
+    .set({ verified_email: email })
+    .where('token_hash', '=', tokenHash)
+    .where('purpose', '=', 'verify_email')
+    .execute();
+}
+
+/**
+ * The user of a verify_email token presented again after it was spent (its first answer lost):
+ * found only while the token is within its validity and the address it confirmed is still the
+ * user's current, verified one. Undefined for anything else (never issued, expired, unspent,
+ * spent before the address changed or lost its verification).
+ */
+export async function findRepeatedVerification(
+  db: Db,
+  tokenHash: string,
+  now: Date,
+): Promise<UserId | undefined> {
+  const row = await db
+    .selectFrom('email_tokens as t')
+    .innerJoin('users as u', 'u.id', 't.user_id')
+    .select('t.user_id')
+    .where('t.token_hash', '=', tokenHash)
+    .where('t.purpose', '=', 'verify_email')
+    .where('t.used_at', 'is not', null)
+    .where('t.expires_at', '>', now)
+    .where('u.email_verified_at', 'is not', null)
+    .whereRef('t.verified_email', '=', 'u.email')
+    .executeTakeFirst();
+  return row?.user_id;
+}
+
 export async function invalidateEmailTokens(
   db: Db,
   userId: UserId,

@@ -39,4 +39,6 @@ export interface EmailTokensTable {
   created_at: Generated<Date>;
   expires_at: Date;
   used_at: Date | null;
+  /** The address a verify_email token confirmed when spent (migration 0019); null otherwise. */
+  verified_email: string | null;
 }

@@ -23,6 +23,7 @@ import {
   type EmailTokenPurpose,
   findRefreshToken,
   findRefreshTokenForUpdate,
+  findRepeatedVerification,
   findSessionStates,
   insertEmailToken,
   insertRefreshToken,
@@ -31,6 +32,7 @@ import {
   markRefreshTokenSpent,
   pruneAuthRevocations,
   readAuthRevocations,
+  recordVerifiedEmail,
   revokeAllSessions,
   revokeSession,
 } from '../../db/repositories/sessions.repo.js';
@@ -687,11 +689,25 @@ export function createAuthService(deps: AuthDeps) {
       await setPassword(user.id, await passwords.hash(newPassword), 'password_changed');
     },
 
+    /**
+     * Spends the token and marks the address verified, recording on the token which address it
+     * confirmed. The same token presented again within its validity (the first answer lost on the
+     * way, the link reopened) succeeds again and changes nothing, as long as that address is still
+     * the user's current, verified one; anything else is refused as before. Concurrent first uses
+     * meet on the token's row lock: the one that waited sees the other's committed verification.
+     */
     async verifyEmail(token: string): Promise<void> {
       const now = clock.now();
-      const userId = await consumeEmailToken(db, 'verify_email', sha256(token), now);
-      if (userId === undefined) throw new AppError('VALIDATION_FAILED', 'invalid or expired token');
-      await updateUser(db, userId, { email_verified_at: now });
+      const tokenHash = sha256(token);
+      const verified = await db.transaction().execute(async (trx) => {
+        const userId = await consumeEmailToken(trx, 'verify_email', tokenHash, now);
+        if (userId === undefined) return (await findRepeatedVerification(trx, tokenHash, now)) !== undefined;
+        const user = await updateUser(trx, userId, { email_verified_at: now });
+        if (user === undefined) return false;
+        await recordVerifiedEmail(trx, tokenHash, user.email);
+        return true;
+      });
+      if (!verified) throw new AppError('VALIDATION_FAILED', 'invalid or expired token');
     },
 
     /** Always succeeds from the caller's view: whether the address exists is not revealed. */

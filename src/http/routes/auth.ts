@@ -127,6 +127,8 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       tags,
       operationId: 'verifyEmail',
       summary: 'Confirm an email address with the mailed token',
+      description:
+        "The token works for 24 hours. Presented again within them after it confirmed the address (the first answer lost, the link reopened), it answers 204 again and changes nothing, as long as that address is still the account's, verified. A token never issued, expired, or spent for another address is 400 VALIDATION_FAILED.",
       body: TokenRequest,
       response: { 204: z.null(), ...errors },
     },
