@@ -510,4 +510,79 @@ describe('the contract process', () => {
     expect(await autoApprove(whenDue(), randomUUID() as ContractId, 2)).toBe('stale');
     await runEscrowTasks(contract2.id);
   });
+
+  it('once autoApproveAt passed and the timer has not run yet: request changes and dispute are refused (409), the timer still completes it and the worker is paid once', async () => {
+    const { hirer, worker, job, bidId } = await market(100_000n, 40_000n);
+    const contract = await acceptBid(deps, hirer, bidId, FRESH);
+    const delivered = await fire(deps, worker, contract.id, 'deliver');
+    const autoApproveAt = delivered.autoApproveAt?.toISOString();
+    expect(autoApproveAt).toBeDefined();
+    // Before the deadline the hirer is offered (and may fire) both.
+    expect((await getContract(deps, hirer, contract.id)).available).toEqual([
+      'request_changes',
+      'approve',
+      'dispute',
+    ]);
+    expect((await getContract(deps, worker, contract.id)).available).toEqual(['dispute']);
+
+    // The deadline passed (the clock is past autoApproveAt); the delayed task has not run.
+    const due = whenDue();
+    const admin = await newUser('admin');
+    expect((await getContract(due, hirer, contract.id)).available).toEqual(['approve']);
+    expect((await getContract(due, worker, contract.id)).available).toEqual([]);
+    expect((await getContract(due, admin, contract.id)).available).toEqual([]);
+    const refused = (event: 'request_changes' | 'dispute') => ({
+      code: 'INVALID_TRANSITION',
+      details: { state: 'delivered', event, guard: 'beforeAutoApprove', autoApproveAt },
+    });
+    expect(
+      await refusalOf(fire(due, hirer, contract.id, 'request_changes', { message: 'One more round?' })),
+    ).toMatchObject(refused('request_changes'));
+    expect(await refusalOf(fire(due, hirer, contract.id, 'dispute', { message: 'Too late?' }))).toMatchObject(
+      refused('dispute'),
+    );
+    // At the version the hirer saw (If-Match) it is still refused, by the state, not the version.
+    expect(
+      await refusalOf(
+        fire(due, hirer, contract.id, 'request_changes', { expectedVersion: delivered.version }),
+      ),
+    ).toMatchObject(refused('request_changes'));
+    // A stale If-Match is still answered as before.
+    expect(await refusalOf(fire(due, hirer, contract.id, 'dispute', { expectedVersion: 1 }))).toMatchObject({
+      code: 'CONFLICT',
+      details: { reason: 'VERSION_MISMATCH', version: delivered.version },
+    });
+    // The worker cannot dispute a delivery approved at the deadline either; the wrong party is 403.
+    expect(await refusalOf(fire(due, worker, contract.id, 'dispute'))).toMatchObject(refused('dispute'));
+    expect(await refusalOf(fire(due, worker, contract.id, 'request_changes'))).toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    // Nothing moved: same state and version, no event of either.
+    const still = await getContract(due, hirer, contract.id);
+    expect(still.contract).toMatchObject({ state: 'delivered', version: delivered.version });
+    expect(await eventsOf('contract.request_changes', contract.id)).toEqual([]);
+    expect(await eventsOf('contract.dispute', contract.id)).toEqual([]);
+
+    // The timer runs late: it approves the delivery it was set for and the escrow is released once.
+    expect(await autoApprove(due, contract.id, delivered.version)).toBe('applied');
+    expect(await autoApprove(due, contract.id, delivered.version)).toBe('stale');
+    const done = await getContract(due, hirer, contract.id);
+    expect(done.contract).toMatchObject({ state: 'completed', version: delivered.version + 1 });
+    expect(done.transitions.at(-1)).toMatchObject({ event: 'auto_approve', actor: 'timer', actorId: null });
+    expect(done.available).toEqual([]);
+    expect((await getJob(deps, hirer, job.id)).job.status).toBe('completed');
+    expect(await eventsOf('contract.auto_approve', contract.id)).toHaveLength(1);
+    await runEscrowTasks(contract.id);
+    await escrowTask({ payments: testDb.deps, log }, { contractId: contract.id, action: 'release' });
+    expect(await available(worker)).toBe(36_000n); // 40 000 − 10 % fee, once
+    expect(await available(hirer)).toBe(60_000n);
+    expect(await findEscrow(db, contract.id)).toMatchObject({ status: 'released' });
+    const releases = await db
+      .selectFrom('ledger_transactions')
+      .select('id')
+      .where('kind', '=', 'escrow_release')
+      .where('contract_id', '=', contract.id)
+      .execute();
+    expect(releases).toHaveLength(1);
+  });
 });

@@ -72,7 +72,11 @@ export const ContractTransition = z
 
 export const ContractDetail = Contract.extend({
   transitions: z.array(ContractTransition).describe('Oldest first: the whole history.'),
-  available: z.array(ContractEventName).describe('Events the caller may fire now (guards not evaluated).'),
+  available: z
+    .array(ContractEventName)
+    .describe(
+      'Events the caller may fire now (guards not evaluated, except that a delivery past its autoApproveAt offers neither request_changes nor dispute).',
+    ),
 }).meta({ id: 'ContractDetail' });
 
 export const ContractPage = page(Contract).meta({ id: 'ContractPage' });

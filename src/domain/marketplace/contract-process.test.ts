@@ -3,7 +3,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isAppError } from '../../platform/errors.js';
 import {
+  autoApproveDue,
   availableEvents,
+  CLOSED_ONCE_AUTO_APPROVE_DUE,
   CONTRACT_ACTORS,
   CONTRACT_EVENTS,
   CONTRACT_START,
@@ -236,6 +238,76 @@ describe('decide: guards', () => {
     expect(decide('delivered', 'auto_approve', 'timer', { ...base, version: 3 }).ok).toBe(false);
   });
 
+  it('once now ≥ autoApproveAt while delivered, request_changes and dispute are refused (409 beforeAutoApprove); approve and the timer are not', () => {
+    const autoApproveAt = new Date('2026-12-06T06:00:00.000Z');
+    const at = (ms: number): ContractContext => ({
+      ...base,
+      deliveries: 1,
+      version: 3,
+      timerVersion: 3,
+      autoApproveAt,
+      now: new Date(autoApproveAt.getTime() + ms),
+    });
+    expect(CLOSED_ONCE_AUTO_APPROVE_DUE).toEqual(['request_changes', 'dispute']);
+    // One millisecond before: the hirer's review period is still open.
+    expect(decide('delivered', 'request_changes', 'hirer', at(-1)).ok).toBe(true);
+    for (const actor of ['hirer', 'worker'] as const)
+      expect(decide('delivered', 'dispute', actor, at(-1)).ok).toBe(true);
+    for (const ms of [0, 1, 86_400_000]) {
+      for (const [event, actor] of [
+        ['request_changes', 'hirer'],
+        ['dispute', 'hirer'],
+        ['dispute', 'worker'],
+      ] as const) {
+        const decision = decide('delivered', event, actor, at(ms));
+        expect(decision).toMatchObject({
+          ok: false,
+          error: {
+            kind: 'INVALID_TRANSITION',
+            state: 'delivered',
+            event,
+            guard: 'beforeAutoApprove',
+            autoApproveAt: autoApproveAt.toISOString(),
+          },
+        });
+        if (!decision.ok) {
+          expect(DECISION_ERROR_STATUS[decision.error.kind]).toBe(409);
+          const appError = decisionErrorToAppError(decision.error);
+          expect(appError.code).toBe('INVALID_TRANSITION');
+          expect(appError.details).toMatchObject({
+            state: 'delivered',
+            event,
+            guard: 'beforeAutoApprove',
+            autoApproveAt: autoApproveAt.toISOString(),
+          });
+        }
+      }
+      // The delivery is approved either way: by the hirer, or by the timer.
+      expect(decide('delivered', 'approve', 'hirer', at(ms)).ok).toBe(true);
+      expect(decide('delivered', 'auto_approve', 'timer', at(ms)).ok).toBe(true);
+    }
+    // The wrong party is still told so (403) first.
+    expect(decide('delivered', 'request_changes', 'worker', at(1))).toMatchObject({
+      ok: false,
+      error: { kind: 'FORBIDDEN_ACTOR' },
+    });
+    // Only a delivered contract has a deadline: an active one (changes requested) disputes freely.
+    expect(decide('active', 'dispute', 'hirer', at(1)).ok).toBe(true);
+  });
+
+  it('autoApproveDue: delivered, with a deadline, at or after it', () => {
+    const deadline = new Date('2026-12-06T06:00:00.000Z');
+    const after = new Date(deadline.getTime() + 1);
+    expect(autoApproveDue('delivered', deadline, deadline)).toBe(true);
+    expect(autoApproveDue('delivered', deadline, after)).toBe(true);
+    expect(autoApproveDue('delivered', deadline, new Date(deadline.getTime() - 1))).toBe(false);
+    expect(autoApproveDue('delivered', null, after)).toBe(false);
+    expect(autoApproveDue('delivered', undefined, after)).toBe(false);
+    for (const state of CONTRACT_STATES.filter((s) => s !== 'delivered')) {
+      expect(autoApproveDue(state, deadline, after)).toBe(false);
+    }
+  });
+
   it('auto_approve after a manual approve is an invalid transition (the timer task drops it)', () => {
     expect(
       decide('completed', 'auto_approve', 'timer', { ...base, version: 2, timerVersion: 1 }),
@@ -256,6 +328,26 @@ describe('availableEvents', () => {
     for (const state of FINAL_STATES) {
       for (const actor of CONTRACT_ACTORS) expect(availableEvents(state, actor)).toEqual([]);
     }
+  });
+
+  it('a delivery past its autoApproveAt offers neither request_changes nor dispute; before it, both', () => {
+    const autoApproveAt = new Date('2026-12-06T06:00:00.000Z');
+    const before = { autoApproveAt, now: new Date(autoApproveAt.getTime() - 1) };
+    const due = { autoApproveAt, now: autoApproveAt };
+    expect(availableEvents('delivered', 'hirer', before).sort()).toEqual([
+      'approve',
+      'dispute',
+      'request_changes',
+    ]);
+    expect(availableEvents('delivered', 'worker', before)).toEqual(['dispute']);
+    expect(availableEvents('delivered', 'hirer', due)).toEqual(['approve']);
+    expect(availableEvents('delivered', 'worker', due)).toEqual([]);
+    expect(availableEvents('delivered', 'timer', due)).toEqual(['auto_approve']);
+    // No deadline (not delivered): nothing closed.
+    expect(availableEvents('active', 'hirer', { autoApproveAt: null, now: due.now }).sort()).toEqual([
+      'cancel',
+      'dispute',
+    ]);
   });
 });
 

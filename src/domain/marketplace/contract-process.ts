@@ -8,7 +8,10 @@
  * Order of checks in `decide` (each answers a different question, so each has its own error):
  * 1. no row for (state, event)          → INVALID_TRANSITION (409, names the current state)
  * 2. a row, but not for this actor      → FORBIDDEN_ACTOR (403)
- * 3. the row's guard refuses             → INVALID_TRANSITION (409) with the guard's reason, or
+ * 3. the delivery's review period is over (`now` ≥ `autoApproveAt` while delivered) and the event
+ *    is one it closes (`CLOSED_ONCE_AUTO_APPROVE_DUE`) → INVALID_TRANSITION (409), guard
+ *    `beforeAutoApprove`: the delivery counts as approved at `autoApproveAt`, whenever the timer runs
+ * 4. the row's guard refuses             → INVALID_TRANSITION (409) with the guard's reason, or
  *    INVALID_INPUT (400) for a payload that cannot be right (a split that does not sum), or
  *    STALE_TIMER (the worker treats it as a no-op: the state moved on since the timer was set)
  * Strangers (neither party nor admin) never reach `decide`: the service answers 404 before it.
@@ -96,9 +99,47 @@ export interface ContractContext {
   readonly timerVersion?: number;
   /** For `resolve`: how the escrow is divided, minor units. */
   readonly split?: { readonly toWorker: bigint; readonly toHirer: bigint };
+  /**
+   * When the delivery is approved on the hirer's behalf (the row's `auto_approve_at`; set while
+   * `delivered`), and the time now: with both, `decide` applies `CLOSED_ONCE_AUTO_APPROVE_DUE`.
+   */
+  readonly autoApproveAt?: Date | null;
+  readonly now?: Date;
 }
 
-export type GuardName = 'neverDelivered' | 'splitSumsToEscrow' | 'timerStillCurrent';
+export type GuardName = 'neverDelivered' | 'splitSumsToEscrow' | 'timerStillCurrent' | 'beforeAutoApprove';
+
+/**
+ * Events that `now` ≥ `autoApproveAt` closes on a delivered contract: the delivery counts as
+ * approved at that instant, decided by the clock and not by when the auto-approve task happens to
+ * run (a busy or restarting worker, a queue backlog). Asking for changes or disputing then would
+ * take from the worker a payment the rules already gave them; the task (or the hirer's `approve`)
+ * completes the contract. Not a guard column of the table (which renders the README copy): it holds
+ * for every row from `delivered` with these events, whoever fires them.
+ */
+export const CLOSED_ONCE_AUTO_APPROVE_DUE: readonly ContractEvent[] = ['request_changes', 'dispute'];
+
+/** Whether a contract in `state` with this `autoApproveAt` counts as approved at `now`. */
+export function autoApproveDue(
+  state: ContractState,
+  autoApproveAt: Date | null | undefined,
+  now: Date,
+): boolean {
+  return (
+    state === 'delivered' &&
+    autoApproveAt !== null &&
+    autoApproveAt !== undefined &&
+    now.getTime() >= autoApproveAt.getTime()
+  );
+}
+
+/** Whether `event` is closed on this contract now by `CLOSED_ONCE_AUTO_APPROVE_DUE`. */
+export const closedByAutoApprove = (
+  state: ContractState,
+  event: ContractEvent,
+  autoApproveAt: Date | null | undefined,
+  now: Date,
+): boolean => CLOSED_ONCE_AUTO_APPROVE_DUE.includes(event) && autoApproveDue(state, autoApproveAt, now);
 
 export interface Transition {
   readonly from: ContractState;
@@ -268,6 +309,8 @@ export type DecisionError =
       readonly message: string;
       /** Set when a row exists but its guard refused. */
       readonly guard?: GuardName;
+      /** For guard `beforeAutoApprove`: when the delivery was approved automatically (ISO 8601). */
+      readonly autoApproveAt?: string;
     }
   | {
       readonly kind: 'FORBIDDEN_ACTOR';
@@ -337,6 +380,19 @@ const GUARDS: {
     }
     return null;
   },
+  // The delivery counts as approved at `autoApproveAt` (see CLOSED_ONCE_AUTO_APPROVE_DUE); applied
+  // by `decide` to the events that list names, not attached to table rows.
+  beforeAutoApprove: (context, state, event) =>
+    context.now === undefined || !closedByAutoApprove(state, event, context.autoApproveAt, context.now)
+      ? null
+      : {
+          kind: 'INVALID_TRANSITION',
+          state,
+          event,
+          guard: 'beforeAutoApprove',
+          ...(context.autoApproveAt == null ? {} : { autoApproveAt: context.autoApproveAt.toISOString() }),
+          message: `cannot ${event} a delivery approved automatically at ${context.autoApproveAt?.toISOString()}; the contract completes with the escrow released to the worker`,
+        },
   // A timer set for an earlier version (e.g. the first delivery, before changes were requested)
   // must not act on a later one: it is keyed by version and compared here.
   timerStillCurrent: (context, _state, event) =>
@@ -365,6 +421,9 @@ export function decisionErrorToAppError(error: DecisionError): AppError {
   const details: Record<string, unknown> = { reason: error.kind, event: error.event };
   if (error.kind === 'INVALID_TRANSITION' || error.kind === 'FORBIDDEN_ACTOR') details.state = error.state;
   if (error.kind === 'INVALID_TRANSITION' && error.guard !== undefined) details.guard = error.guard;
+  if (error.kind === 'INVALID_TRANSITION' && error.autoApproveAt !== undefined) {
+    details.autoApproveAt = error.autoApproveAt;
+  }
   if (error.kind === 'FORBIDDEN_ACTOR') details.allowed = error.allowed;
   return new AppError(DECISION_ERROR_CODE[error.kind], error.message, { details });
 }
@@ -425,6 +484,8 @@ export function decide(
       },
     };
   }
+  const closed = GUARDS.beforeAutoApprove(context, state, event);
+  if (closed !== null) return { ok: false, error: closed };
   if (row.guard !== null) {
     const refusal = GUARDS[row.guard](context, state, event);
     if (refusal !== null) return { ok: false, error: refusal };
@@ -432,11 +493,22 @@ export function decide(
   return { ok: true, from: row.from, to: row.to, event, version: context.version + 1, effects: row.effects };
 }
 
-/** Events `actor` may fire now (for clients: which buttons to show). Guards are not evaluated. */
-export function availableEvents(state: ContractState, actor: ContractActor): ContractEvent[] {
-  return CONTRACT_TRANSITIONS.filter((row) => row.from === state && row.actors.includes(actor)).map(
-    (row) => row.event,
-  );
+/**
+ * Events `actor` may fire now (for clients: which buttons to show). The guards of table rows are not
+ * evaluated; `CLOSED_ONCE_AUTO_APPROVE_DUE` is when `timing` is given (a delivery past its
+ * `autoApproveAt` offers no request for changes and no dispute).
+ */
+export function availableEvents(
+  state: ContractState,
+  actor: ContractActor,
+  timing?: { readonly autoApproveAt: Date | null; readonly now: Date },
+): ContractEvent[] {
+  return CONTRACT_TRANSITIONS.filter(
+    (row) =>
+      row.from === state &&
+      row.actors.includes(actor) &&
+      (timing === undefined || !closedByAutoApprove(state, row.event, timing.autoApproveAt, timing.now)),
+  ).map((row) => row.event);
 }
 
 /** The table as Markdown (the README embeds it; a unit test keeps the two equal). */

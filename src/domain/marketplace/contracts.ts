@@ -458,6 +458,11 @@ async function transitionIn(
     version: row.version,
     deliveries: row.deliveries,
     amount: BigInt(row.amount),
+    // By the clock, not by the timer task's timing: once now ≥ auto_approve_at the delivery counts
+    // as approved, so the hirer can no longer ask for changes or dispute (409 INVALID_TRANSITION,
+    // guard beforeAutoApprove); the timer task, or the hirer's approve, completes it.
+    autoApproveAt: row.auto_approve_at,
+    now,
     ...(firer.kind === 'timer' ? { timerVersion: firer.timerVersion } : {}),
     ...(input.split === undefined ? {} : { split: input.split }),
   });
@@ -570,13 +575,16 @@ export async function autoApprove(
 export interface ContractDetail {
   readonly contract: Contract;
   readonly transitions: readonly ContractTransition[];
-  /** Events the caller may fire now (which buttons to show); guards are not evaluated. */
+  /**
+   * Events the caller may fire now (which buttons to show); the table's guards are not evaluated,
+   * the auto-approve deadline is (none of request_changes / dispute once it passed).
+   */
   readonly available: readonly ContractEvent[];
 }
 
 /** GET /v1/contracts/:id: parties and admins; anyone else 404. */
 export async function getContract(
-  deps: Pick<ContractDeps, 'db'>,
+  deps: Pick<ContractDeps, 'db' | 'clock'>,
   actor: Actor,
   contractId: ContractId,
 ): Promise<ContractDetail> {
@@ -585,7 +593,9 @@ export async function getContract(
   // The events `fireIn` would let the caller fire: an admin who is a party is not offered `resolve`.
   const roles = actingRoles(row, actor);
   if (roles.length === 0) throw new AppError('NOT_FOUND', 'no such contract');
-  const available = [...new Set(roles.flatMap((role) => availableEvents(row.state, role)))];
+  // A delivery past its autoApproveAt offers no request for changes and no dispute (fireIn refuses them).
+  const timing = { autoApproveAt: row.auto_approve_at, now: deps.clock.now() };
+  const available = [...new Set(roles.flatMap((role) => availableEvents(row.state, role, timing)))];
   return {
     contract: toContract(row),
     transitions: (await transitionsOf(deps.db, contractId)).map(toTransition),

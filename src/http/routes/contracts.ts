@@ -121,7 +121,8 @@ const PARTY_TRANSITIONS: readonly {
     path: 'request-changes',
     event: 'request_changes',
     operationId: 'requestContractChanges',
-    summary: 'Ask for changes (hirer; delivered → active)',
+    summary:
+      'Ask for changes (hirer; delivered → active, before autoApproveAt: after it → 409 INVALID_TRANSITION, guard beforeAutoApprove)',
   },
   {
     path: 'approve',
@@ -139,7 +140,8 @@ const PARTY_TRANSITIONS: readonly {
     path: 'dispute',
     event: 'dispute',
     operationId: 'disputeContract',
-    summary: 'Open a dispute (either party; active or delivered → disputed)',
+    summary:
+      'Open a dispute (either party; active or delivered → disputed; a delivery only before autoApproveAt: after it → 409 INVALID_TRANSITION, guard beforeAutoApprove)',
   },
 ];
 
