@@ -2,6 +2,11 @@
  * Liveness and readiness. /health/live says the process runs (never checks dependencies, so a Redis
  * outage does not get the process restarted). /health/ready checks every dependency concurrently,
  * each within a timeout, and answers 503 problem+json naming the ones that failed.
+ *
+ * The health routes take no rate limit (a balancer's probes must never be refused), so readiness
+ * runs at most one round of checks at a time and answers from a round started under
+ * READY_REUSE_MS ago: a client hammering /health/ready costs PostgreSQL and Redis one check each per
+ * READY_REUSE_MS, not one per request. Draining and starting are read per request.
  */
 import type { FastifyInstance } from 'fastify';
 import { PROBLEM_CONTENT_TYPE, problem } from '../problem.js';
@@ -24,6 +29,9 @@ export interface HealthOptions {
 }
 
 type CheckOutcome = { readonly status: 'ok' } | { readonly status: 'failed'; readonly error: string };
+
+/** How long a round of dependency checks answers /health/ready (a state at most this old). */
+export const READY_REUSE_MS = 1_000;
 
 async function runCheck(check: DependencyCheck, timeoutMs: number): Promise<CheckOutcome> {
   let timer: NodeJS.Timeout | undefined;
@@ -48,11 +56,21 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
     ...options.info(),
   }));
 
-  app.get('/health/ready', async (request, reply) => {
-    const names = Object.keys(options.checks);
-    const outcomes = await Promise.all(
+  const names = Object.keys(options.checks);
+  /** The latest round of checks (settled or in flight) and when it started (monotonic ms). */
+  let round: { readonly startedAt: number; readonly outcomes: Promise<CheckOutcome[]> } | undefined;
+  const checkAll = (): Promise<CheckOutcome[]> => {
+    const now = performance.now();
+    if (round !== undefined && now - round.startedAt < READY_REUSE_MS) return round.outcomes;
+    const outcomes = Promise.all(
       names.map((name) => runCheck(options.checks[name] ?? (async () => {}), options.timeoutMs)),
     );
+    round = { startedAt: now, outcomes };
+    return outcomes;
+  };
+
+  app.get('/health/ready', async (request, reply) => {
+    const outcomes = await checkAll();
     const checks = Object.fromEntries(names.map((name, i) => [name, outcomes[i]]));
     const failed = names.filter((_, i) => outcomes[i]?.status === 'failed');
     const starting = options.isStarting?.() ?? false;
