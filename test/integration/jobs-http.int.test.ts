@@ -4,8 +4,12 @@
  * answer, never a second bid), search query parsing, and the routes in the OpenAPI document.
  */
 import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNode } from '../../src/bin/start-node.js';
+import { createDb } from '../../src/db/create-db.js';
+import * as fourDigitYearDeadlines from '../../src/db/migrations/0020_four_digit_year_deadlines.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
 
@@ -109,6 +113,35 @@ describe('jobs over REST', () => {
     expect(last.body.deadline).toBe('9999-12-31T23:59:59.999Z');
     // Nobody's reads of the job or of the board break.
     expect((await api.get(`/v1/jobs/${open.body.id}`, worker.accessToken)).status).toBe(200);
+    expect((await api.get(`/v1/jobs?hirerId=${hirer.id}`, worker.accessToken)).status).toBe(200);
+  });
+
+  it('migration 0020 brings a deadline an older version stored past year 9999 back to the last instant, so the job reads again', async () => {
+    const job = await postJob(hirer.accessToken, { title: `Stored far ${randomUUID().slice(0, 8)}` });
+    expect(job.status).toBe(201);
+    const client = new pg.Client({ connectionString: testNode.db.url });
+    await client.connect();
+    try {
+      // What versions before the 400 stored: 9999-12-31T23:59:59Z at -00:01.
+      await client.query(`update jobs set deadline = '9999-12-31T23:59:59.999-00:01' where id = $1`, [
+        job.body.id,
+      ]);
+      expect((await api.get(`/v1/jobs/${job.body.id}`, worker.accessToken)).status).toBe(500);
+      const handle = await createDb(
+        { kind: 'postgres', url: testNode.db.url, poolMax: 1 },
+        testNode.logs.log,
+      );
+      try {
+        await fourDigitYearDeadlines.up(handle.db as Kysely<unknown>);
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await client.end();
+    }
+    const read = await api.get<Json>(`/v1/jobs/${job.body.id}`, worker.accessToken);
+    expect(read.status).toBe(200);
+    expect(read.body.deadline).toBe('9999-12-31T23:59:59.999Z');
     expect((await api.get(`/v1/jobs?hirerId=${hirer.id}`, worker.accessToken)).status).toBe(200);
   });
 

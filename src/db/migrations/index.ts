@@ -22,6 +22,7 @@ import * as m0016 from './0016_unapplied_provider_events_index.js';
 import * as m0017 from './0017_unsubscribe_key.js';
 import * as m0018 from './0018_paid_withdrawals_index.js';
 import * as m0019 from './0019_email_token_verified_email.js';
+import * as m0020 from './0020_four_digit_year_deadlines.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -43,4 +44,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0017_unsubscribe_key': m0017,
   '0018_paid_withdrawals_index': m0018,
   '0019_email_token_verified_email': m0019,
+  '0020_four_digit_year_deadlines': m0020,
 };
