@@ -10,7 +10,6 @@
  * (CONTRACT_AUTO_APPROVE_S is left at its default of 14 days, so the task cannot run by itself).
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
@@ -27,6 +26,7 @@ import {
   uniqueRedisPrefix,
 } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { untilDefined } from '../support/poll.js';
 
 type Json = Record<string, unknown>;
 const ADMIN = { email: 'deadline-admin@example.test', password: 'Umber-Heron-58&' };
@@ -84,14 +84,6 @@ describe('the auto-approve deadline, past but its task not yet run', () => {
     });
   const wallet = async (user: Registered) =>
     (await api.get<{ available: number }>('/v1/wallet', user.accessToken)).body.available;
-  const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> => {
-    for (let i = 0; i < 400; i++) {
-      const value = await read();
-      if (done(value)) return value;
-      await sleep(25);
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  };
 
   it('refuses request-changes and dispute (409, also on a retry), offers only approve; the task then pays the worker once', async () => {
     const hirer = await registerUser(api, { roles: ['hirer'] });
@@ -100,11 +92,7 @@ describe('the auto-approve deadline, past but its task not yet run', () => {
       (await post('/v1/wallet/top-ups', hirer.accessToken, { amount: 50_000, card: SandboxCard.SUCCEEDS }))
         .status,
     ).toBe(202);
-    await until(
-      () => wallet(hirer),
-      (available) => available >= 50_000,
-      'the top-up',
-    );
+    await untilDefined(async () => ((await wallet(hirer)) >= 50_000 ? true : undefined), 'the top-up');
     const job = await api.post<Json>(
       '/v1/jobs',
       {
@@ -134,9 +122,8 @@ describe('the auto-approve deadline, past but its task not yet run', () => {
     const version = delivered.body.version as number;
     const timer = taskId('contract', contractId, 'auto-approve', String(version));
     // The relay scheduled the timer for the deadline (14 days away).
-    await until(
-      () => queue.getJobState(timer),
-      (state) => state === 'delayed',
+    await untilDefined(
+      async () => ((await queue.getJobState(timer)) === 'delayed' ? true : undefined),
       'the auto-approve task',
     );
     const detailOf = async (user: Registered) =>
@@ -195,18 +182,13 @@ describe('the auto-approve deadline, past but its task not yet run', () => {
 
     // The worker catches up: the real task runs and completes the contract; the escrow goes once.
     await (await queue.getJob(timer))?.promote();
-    const done = await until(
-      () => detailOf(hirer),
-      (detail) => detail.state === 'completed',
-      'the auto-approve task',
-    );
+    const done = await untilDefined(async () => {
+      const detail = await detailOf(hirer);
+      return detail.state === 'completed' ? detail : undefined;
+    }, 'the auto-approve task');
     expect((done.transitions as Json[]).at(-1)).toMatchObject({ event: 'auto_approve', actor: 'timer' });
     expect(done.available).toEqual([]);
-    await until(
-      () => wallet(worker),
-      (available) => available > 0,
-      'the release',
-    );
+    await untilDefined(async () => ((await wallet(worker)) > 0 ? true : undefined), 'the release');
     const releases = await handle.db
       .selectFrom('ledger_transactions')
       .select(sql<number>`count(*)::int`.as('n'))
