@@ -242,3 +242,30 @@ export async function appendRoomMessageIn(
     throw error;
   }
 }
+
+/**
+ * Delivered contracts whose `auto_approve_at` passed before `dueBefore`: approved by the clock, but
+ * their `contracts.auto-approve` task has not completed them — it gave up (a database outage longer
+ * than its retries) or is still retrying. Oldest due first, each with the version its timer is keyed
+ * by (a delivered contract keeps the version its delivery produced). No index serves it: it reads
+ * the contract rows, as the payments reconciler's other escrow query reads the escrow rows.
+ */
+export async function overdueAutoApprovals(
+  db: Db,
+  dueBefore: Date,
+  limit: number,
+  /** Contracts left out (queued again recently), so they cannot crowd out the others. */
+  exceptIds: readonly string[] = [],
+): Promise<{ contractId: ContractId; version: number; autoApproveAt: Date }[]> {
+  const { rows } = await sql<{ id: ContractId; version: number; auto_approve_at: Date }>`
+    select id, version, auto_approve_at from contracts
+    where state = 'delivered' and auto_approve_at < ${dueBefore}
+      and not (id = any(${[...exceptIds]}::uuid[]))
+    order by auto_approve_at, id
+    limit ${limit}`.execute(db);
+  return rows.map((row) => ({
+    contractId: row.id,
+    version: row.version,
+    autoApproveAt: row.auto_approve_at,
+  }));
+}

@@ -428,6 +428,34 @@ export async function resolveEscrow(
     .execute();
 }
 
+/** The escrow move each ended contract state decided (the transition table's `escrow` effect). */
+const MOVE_OF_ENDED_STATE = { completed: 'release', cancelled: 'refund', resolved: 'split' } as const;
+
+/**
+ * Escrows still `held` although their contract ended (completed, cancelled or resolved) before
+ * `endedBefore`: their `payments.escrow` task has not moved the money — it gave up (a database
+ * outage longer than its retries) or is still retrying. Oldest ended first, each with the move its
+ * contract's state decided. No index serves it: it reads the escrow rows, one per contract, as the
+ * audit does.
+ */
+export async function unsettledEscrows(
+  db: Db,
+  endedBefore: Date,
+  limit: number,
+  /** Contracts left out (queued again recently), so they cannot crowd out the others. */
+  exceptContractIds: readonly string[] = [],
+): Promise<{ contractId: string; action: 'release' | 'refund' | 'split' }[]> {
+  const { rows } = await sql<{ contract_id: string; state: keyof typeof MOVE_OF_ENDED_STATE }>`
+    select e.contract_id, c.state
+    from ledger_escrows e join contracts c on c.id = e.contract_id
+    where e.status = 'held' and c.state in ('completed', 'cancelled', 'resolved')
+      and c.updated_at < ${endedBefore}
+      and not (e.contract_id = any(${[...exceptContractIds]}::uuid[]))
+    order by c.updated_at, e.contract_id
+    limit ${limit}`.execute(db);
+  return rows.map((row) => ({ contractId: row.contract_id, action: MOVE_OF_ENDED_STATE[row.state] }));
+}
+
 export interface WalletHistoryRow {
   readonly entryId: string;
   readonly transactionId: string;

@@ -111,7 +111,15 @@ async function replayOf(db: Kysely<Database> | Transaction<Database>, txn: NewTr
     }
     return undefined;
   }
-  if (existing.kind !== txn.kind || !sameEffect(existing.entries, txn.entries)) throw keyReused(txn.opKey);
+  // The memo is part of what was asked (a transfer's note, shown to its receiver): the same key with
+  // another note is another operation, never a replay answered with a note that was not stored.
+  if (
+    existing.kind !== txn.kind ||
+    !sameEffect(existing.entries, txn.entries) ||
+    existing.memo !== (txn.memo ?? null)
+  ) {
+    throw keyReused(txn.opKey);
+  }
   return { transactionId: existing.id, replayed: true } satisfies PostedTransaction;
 }
 

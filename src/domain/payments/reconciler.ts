@@ -25,12 +25,26 @@
  *    payment asked at age a (since it was paid) is not asked again before age 2a — about ten asks
  *    over a week from an `afterMs` of ten minutes. Kept in this process's memory: after a restart
  *    each is asked once more early, which is harmless.
- * Each of 1-3 is looked at at most once per `afterMs` by each process. A task that keeps failing for
- * a permanent reason (an event row that no longer parses) is thus retried every `afterMs` and logs
- * its error each time, for an operator.
+ * 5. contracts whose escrow should have moved longer than `afterMs` ago and has not, because the
+ *    task that moves it gave up (a database outage longer than its retries) and nothing else would
+ *    enqueue it again — the outbox event that did was published:
+ *    - ended (completed, cancelled, resolved) with the escrow still held: the worker never paid, or
+ *      the hirer never refunded. Its `payments.escrow` task is queued again;
+ *    - delivered past `auto_approve_at`: approved by the clock (the hirer can no longer ask for
+ *      changes or dispute), but never completed, so the escrow never released. Its
+ *      `contracts.auto-approve` task (keyed by the delivery's version) is queued again.
+ *    Both through the outbox (`contract.requeued`, carrying only the contract and what to queue),
+ *    keyed as the first task: a no-op while that one waits or retries, a fresh budget when it failed.
+ *    The escrow row moves the money once, and the timer completes the contract once, whatever runs.
+ * Each of 1-3 and 5 is looked at at most once per `afterMs` by each process. A task that keeps
+ * failing for a permanent reason (an event row that no longer parses, a wallet at its balance
+ * limit) is thus retried every `afterMs` and logs its error each time, for an operator.
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
+import { overdueAutoApprovals } from '../../db/repositories/contracts.repo.js';
+import { unsettledEscrows } from '../../db/repositories/ledger.repo.js';
+import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
 import {
   type PaymentRow,
   paidWithdrawals,
@@ -56,7 +70,18 @@ export interface ReconcileRun {
   readonly resubmitted: number;
   /** Provider events never applied whose `payments.apply-event` task was queued again. */
   readonly requeued: number;
+  /** Ended contracts whose escrow was still held: their `payments.escrow` task queued again. */
+  readonly escrowsRequeued: number;
+  /** Delivered contracts past their auto-approve instant: their timer task queued again. */
+  readonly autoApprovalsRequeued: number;
 }
+
+/**
+ * Outbox event that queues a contract's overdue task again (an escrow move, an auto-approve timer).
+ * A `contract.` event, so the relay enqueues its task (event-tasks.ts) under the id of the first
+ * one; it names no party to notify and no room message, so nobody is told anything again.
+ */
+export const CONTRACT_TASK_REQUEUED = 'contract.requeued';
 
 export interface PaymentReconciler {
   /** One pass. */
@@ -129,6 +154,8 @@ export function startPaymentReconciler(deps: {
   const askedPaid = askedUntil();
   const resubmitted = recentlySeen(deps.afterMs);
   const requeued = recentlySeen(deps.afterMs);
+  const escrowsRequeued = recentlySeen(deps.afterMs);
+  const autoApprovalsRequeued = recentlySeen(deps.afterMs);
   let cancel: CancelTimer | undefined;
   let running: Promise<ReconcileRun> | undefined;
   let stopped = false;
@@ -246,9 +273,66 @@ export function startPaymentReconciler(deps: {
     return unapplied.length;
   };
 
+  /** 5. Queues the escrow task again for ended contracts whose escrow is still held. */
+  const requeueEscrows = async (now: number): Promise<number> => {
+    const unsettled = await unsettledEscrows(
+      deps.db,
+      new Date(now - deps.afterMs),
+      BATCH,
+      escrowsRequeued.ids(),
+    );
+    if (unsettled.length === 0) return 0;
+    await deps.db.transaction().execute(async (trx) => {
+      for (const escrow of unsettled) {
+        await insertOutboxEvent(trx, CONTRACT_TASK_REQUEUED, {
+          contractId: escrow.contractId,
+          escrow: escrow.action,
+        });
+      }
+    });
+    for (const escrow of unsettled) {
+      escrowsRequeued.add(escrow.contractId, now);
+      deps.log.warn(
+        { contractId: escrow.contractId, action: escrow.action },
+        'contract ended with its escrow still held: its escrow task queued again',
+      );
+    }
+    return unsettled.length;
+  };
+
+  /** 5. Queues the auto-approve timer again for delivered contracts approved by the clock. */
+  const requeueAutoApprovals = async (now: number): Promise<number> => {
+    const overdue = await overdueAutoApprovals(
+      deps.db,
+      new Date(now - deps.afterMs),
+      BATCH,
+      autoApprovalsRequeued.ids(),
+    );
+    if (overdue.length === 0) return 0;
+    await deps.db.transaction().execute(async (trx) => {
+      for (const contract of overdue) {
+        await insertOutboxEvent(trx, CONTRACT_TASK_REQUEUED, {
+          contractId: contract.contractId,
+          version: contract.version,
+          autoApproveAt: contract.autoApproveAt.toISOString(),
+        });
+      }
+    });
+    for (const contract of overdue) {
+      autoApprovalsRequeued.add(contract.contractId, now);
+      deps.log.warn(
+        { contractId: contract.contractId, version: contract.version },
+        'delivery past its auto-approve instant still not completed: its timer task queued again',
+      );
+    }
+    return overdue.length;
+  };
+
   const pass = async (): Promise<ReconcileRun> => {
     const now = deps.timers.now();
-    for (const seen of [asked, resubmitted, requeued, askedPaid]) seen.prune(now);
+    for (const seen of [asked, resubmitted, requeued, askedPaid, escrowsRequeued, autoApprovalsRequeued]) {
+      seen.prune(now);
+    }
     // Each part on its own: one failing (the provider down) must not hold back the others.
     const settle = (part: string, run: Promise<number>) =>
       run.catch((error: unknown) => {
@@ -260,6 +344,8 @@ export function startPaymentReconciler(deps: {
       resubmitted: await settle('submit', resubmit(now)),
       asked: await settle('resend', askProvider(now)),
       askedPaid: await settle('resend-paid', askAboutPaid(now)),
+      escrowsRequeued: await settle('escrow', requeueEscrows(now)),
+      autoApprovalsRequeued: await settle('auto-approve', requeueAutoApprovals(now)),
     };
   };
 

@@ -112,11 +112,11 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
   void app.register(async (scope) => {
     // The app's strict-UTF-8 JSON parser (input-guard.ts) is inherited: this scope replaces it.
     scope.removeContentTypeParser('application/json');
-    scope.addContentTypeParser(
-      ['application/json', 'application/*+json'],
-      { parseAs: 'buffer' },
-      (_request, body, done) => done(null, body),
-    );
+    // A string is one exact media type to fastify ('application/*+json' matched only itself): the
+    // structured-syntax `+json` types (RFC 6839, e.g. application/webhook+json) need a pattern.
+    for (const type of ['application/json', /^application\/[a-z0-9!#$&^_.-]+\+json(?:\s*;.*)?$/]) {
+      scope.addContentTypeParser(type, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    }
     scope.withTypeProvider<ZodTypeProvider>().post('/v1/payments/webhook', {
       config: { auth: 'public' },
       schema: {

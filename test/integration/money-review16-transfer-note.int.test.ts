@@ -1,0 +1,95 @@
+/**
+ * Money review 16: a transfer's Idempotency-Key is bound to its transfer in the ledger for good, so
+ * after the key's record is pruned (kept ≥ 24 h) the same transfer again answers the first one and
+ * another transfer under the key is 422. The note is part of the transfer (its receiver reads it):
+ * the same key, payee and amount with another note was answered 201 as a replay that echoed the new
+ * note, which the ledger never stored (the payee's history still shows the first one). One node over
+ * real HTTP, PostgreSQL and Redis; the key's age is set in SQL.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
+import { startTestNode, type TestNode } from '../support/context.js';
+import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { untilDefined } from '../support/poll.js';
+
+let node: TestNode;
+let api: ReturnType<typeof httpClient>;
+
+const post = (path: string, user: Registered, key: string, body: unknown) =>
+  api.call<Record<string, unknown>>('POST', path, {
+    token: user.accessToken,
+    body,
+    headers: { 'idempotency-key': key },
+  });
+
+const available = async (user: Registered) =>
+  (await api.get<{ available: number }>('/v1/wallet', user.accessToken)).body.available;
+
+/** The key as it would be a day and an hour later: its record is past the retention. */
+async function ageKey(user: Registered, key: string): Promise<void> {
+  const client = new pg.Client({ connectionString: node.db.url });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query(
+      `update idempotency_keys set created_at = created_at - interval '25 hours'
+       where user_id = $1 and key = $2`,
+      [user.id, key],
+    );
+    expect(rowCount).toBe(1);
+  } finally {
+    await client.end();
+  }
+}
+
+beforeAll(async () => {
+  node = await startTestNode({ OUTBOX_POLL_MS: '20' });
+  api = httpClient(node.node.baseUrl);
+}, 60_000);
+
+afterAll(async () => {
+  await node?.stop();
+});
+
+describe('a transfer key reused after its retention with another note', () => {
+  it('is 422 IDEMPOTENCY_KEY_REUSED, never a replay answering a note the ledger does not hold', async () => {
+    const payer = await registerUser(api);
+    const payee = await registerUser(api);
+    expect(
+      (await post('/v1/wallet/top-ups', payer, randomUUID(), { amount: 1_000, card: SandboxCard.SUCCEEDS }))
+        .status,
+    ).toBe(202);
+    await untilDefined(
+      async () => ((await available(payer)) === 1_000 ? true : undefined),
+      'the top-up to settle',
+    );
+
+    const key = randomUUID();
+    const body = { toUserId: payee.id, amount: 100, note: 'rent for May' };
+    const first = await post('/v1/wallet/transfers', payer, key, body);
+    expect(first.status).toBe(201);
+    await ageKey(payer, key);
+
+    const other = await post('/v1/wallet/transfers', payer, key, { ...body, note: 'gift, keep it' });
+    expect(other.status, JSON.stringify(other.body)).toBe(422);
+    expect(other.body).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+
+    // The same transfer, note included, is still the first one.
+    const again = await post('/v1/wallet/transfers', payer, key, body);
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual(first.body);
+    const lines = await api.get<{ data: { transactionId: string; note: string | null }[] }>(
+      '/v1/wallet/transactions',
+      payee.accessToken,
+    );
+    expect(lines.body.data).toEqual([
+      expect.objectContaining({
+        transactionId: (first.body.transaction as { id: string }).id,
+        note: 'rent for May',
+      }),
+    ]);
+    expect(await available(payer)).toBe(900);
+    expect(await available(payee)).toBe(100);
+  }, 40_000);
+});
