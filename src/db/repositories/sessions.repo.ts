@@ -267,6 +267,28 @@ export async function insertEmailToken(
     .execute();
 }
 
+/**
+ * The user of a valid (unused, unexpired) token, without spending it: a reset locks that user's row
+ * before it spends the token (the order every password write takes), so two resets of one user
+ * with two of their links queue instead of deadlocking on each other's token rows.
+ */
+export async function findEmailTokenUser(
+  db: Db,
+  purpose: EmailTokenPurpose,
+  tokenHash: string,
+  now: Date,
+): Promise<UserId | undefined> {
+  const row = await db
+    .selectFrom('email_tokens')
+    .select('user_id')
+    .where('token_hash', '=', tokenHash)
+    .where('purpose', '=', purpose)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirst();
+  return row?.user_id;
+}
+
 /** Marks a valid token used and returns its user; undefined when unknown, used or expired. */
 export async function consumeEmailToken(
   db: Db,

@@ -21,6 +21,7 @@ import {
   consumeEmailToken,
   deviceHistory,
   type EmailTokenPurpose,
+  findEmailTokenUser,
   findRefreshToken,
   findRefreshTokenForUpdate,
   findRepeatedVerification,
@@ -556,10 +557,14 @@ export function createAuthService(deps: AuthDeps) {
       /** The row whose hash the password was checked against. */
       let verified = user;
       for (let attempt = 1; ; attempt++) {
-        // Hashed before the transaction: the row lock is not held for argon2's time.
-        const rehash = passwords.needsRehash(verified.password_hash)
-          ? await passwords.hash(password)
-          : undefined;
+        // Hashed before the transaction: the row lock is not held for argon2's time. A hash made
+        // before passwords were normalised (passwords.ts) is replaced by one of the NFC form, so the
+        // password also works from a keyboard that sends it composed.
+        const rehash =
+          passwords.needsRehash(verified.password_hash) ||
+          (await passwords.isUnnormalized?.(verified.password_hash, password)) === true
+            ? await passwords.hash(password)
+            : undefined;
         const outcome = await db.transaction().execute(async (trx) => {
           // MUST lock the row before the session is inserted: a password change or reset, logout-all
           // and a lock each update this row first and revoke the user's sessions after, so either
@@ -726,19 +731,30 @@ export function createAuthService(deps: AuthDeps) {
     async resetPassword(token: string, newPassword: string): Promise<void> {
       const now = clock.now();
       const tokenHash = sha256(token);
-      const user = await db.transaction().execute(async (trx) => {
+      const invalid = () => new AppError('VALIDATION_FAILED', 'invalid or expired token');
+      const owner = await findEmailTokenUser(db, 'reset_password', tokenHash, now);
+      if (owner === undefined) throw invalid();
+      // Hashed before the transaction (no row lock held for argon2's time, as in `login`), so that
+      // the token is spent in the transaction that sets the password: spent in one of its own, a
+      // failure before the password was written (the database gone for a moment, the process
+      // stopped) left the link dead and the password unchanged, and a new link could be mailed
+      // only after PASSWORD_RESET_MAIL_PERIOD_MS.
+      const passwordHash = await passwords.hash(newPassword);
+      const userId = await db.transaction().execute(async (trx) => {
+        // The user's row first, as every password write and revocation takes it (see `login`).
+        const found = await lockUserById(trx, owner);
         const userId = await consumeEmailToken(trx, 'reset_password', tokenHash, now);
-        const found = userId === undefined ? undefined : await findUserById(trx, userId);
-        if (found === undefined) throw new AppError('VALIDATION_FAILED', 'invalid or expired token');
+        if (found === undefined || userId !== found.id) throw invalid();
         const weak = weakPassword(
           newPassword,
           [found.username, found.email.split('@')[0] ?? ''],
           'newPassword',
         );
         if (weak) throw weak;
-        return found;
+        await setPasswordIn(trx, found.id, passwordHash, 'password_reset', now);
+        return found.id;
       });
-      await setPassword(user.id, await passwords.hash(newPassword), 'password_reset');
+      await announce({ userId, reason: 'password_reset' });
     },
 
     /** The check behind every authenticated request. @throws AppError UNAUTHORIZED */
@@ -893,14 +909,23 @@ export function createAuthService(deps: AuthDeps) {
     },
   };
 
+  /** The new hash, every session ended, every reset link spent; in the caller's transaction. */
+  async function setPasswordIn(
+    trx: Kysely<Database>,
+    userId: UserId,
+    passwordHash: string,
+    reason: string,
+    now: Date,
+  ): Promise<void> {
+    // The user's row before the sessions (see `login`).
+    await bumpSessionVersion(trx, userId, { password_hash: passwordHash });
+    await revokeAllSessions(trx, userId, now, reason);
+    await invalidateEmailTokens(trx, userId, 'reset_password', now);
+  }
+
   async function setPassword(userId: UserId, passwordHash: string, reason: string): Promise<void> {
     const now = clock.now();
-    await db.transaction().execute(async (trx) => {
-      // The user's row before the sessions (see `login`).
-      await bumpSessionVersion(trx, userId, { password_hash: passwordHash });
-      await revokeAllSessions(trx, userId, now, reason);
-      await invalidateEmailTokens(trx, userId, 'reset_password', now);
-    });
+    await db.transaction().execute((trx) => setPasswordIn(trx, userId, passwordHash, reason, now));
     await announce({ userId, reason });
   }
 }

@@ -238,6 +238,9 @@ export async function updateJob(
         details: { reason: 'VERSION_MISMATCH', version: job.version },
       });
     }
+    // Nothing to change (`{}`, or `{"budget": {}}`): the job as it is. Writing it anyway bumped its
+    // version, so every other editor's If-Match went stale (409) over an edit that changed nothing.
+    if (Object.keys(patch).length === 0) return toJob(job);
     if (patch.categoryId !== undefined) await requireCategory(trx, patch.categoryId);
     const row = await updateJobIfVersion(trx, jobId, job.version, 'open', patch, now);
     if (row === undefined) {

@@ -548,13 +548,12 @@ export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus
         ][]) {
           if (patch === undefined) continue;
           if (ALWAYS_EMAILED.has(type) && patch.email !== undefined && patch.email !== 'always') {
-            throw new AppError(
-              'VALIDATION_FAILED',
-              `${type} is always emailed: its mail cannot be turned off`,
-              {
-                details: { field: `preferences.${type}.email` },
-              },
-            );
+            // Field errors as every other VALIDATION_FAILED names them (`errors`, dotted from `body`),
+            // so a client marks the field instead of showing only the summary.
+            const message = 'is always emailed: its mail cannot be turned off';
+            throw new AppError('VALIDATION_FAILED', `${type} ${message}`, {
+              details: { errors: [{ path: `body.preferences.${type}.email`, message }] },
+            });
           }
           rows.push({
             type,

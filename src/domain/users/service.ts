@@ -34,7 +34,7 @@ import { CONTACT_REMOVED_TOPIC } from '../../platform/bus/topics.js';
 import { AppError } from '../../platform/errors.js';
 import { performanceAsSeenBy, type UserPerformance, userPerformance } from '../marketplace/performance.js';
 import { ratingSummaries, ratingSummary } from '../marketplace/reviews.js';
-import type { Actor } from '../marketplace/rules.js';
+import { type Actor, normalizeSkills } from '../marketplace/rules.js';
 import { decodeCursor, pageOf } from '../pagination.js';
 import { toMe, toPublicUser } from './dto.js';
 import { createBatchedReader } from './user-reader.js';
@@ -76,7 +76,9 @@ async function updateMeIn(trx: Transaction<Database>, userId: UserId, patch: Upd
     bio: patch.bio === undefined ? user.bio : patch.bio,
     avatar_url: patch.avatarUrl === undefined ? user.avatar_url : patch.avatarUrl,
     location: patch.location === undefined ? user.location : patch.location,
-    skills: patch.skills === undefined ? user.skills : [...new Set(patch.skills)],
+    // As job skills are stored and searched (rules.ts): "Machine  Learning" pasted with two spaces is
+    // the skill "machine learning" a search or a job names, not a third spelling nobody finds.
+    skills: patch.skills === undefined ? user.skills : normalizeSkills(patch.skills),
     hourly_rate_amount:
       patch.hourlyRate === undefined ? user.hourly_rate_amount : (patch.hourlyRate?.amount ?? null),
     hourly_rate_currency:
@@ -200,7 +202,9 @@ export function createUserService(deps: {
     ): Promise<{ data: WorkerListing[]; nextCursor: string | null }> {
       const rows = await searchUsers(db, {
         terms: searchTerms(query.q),
-        skill: query.skill?.normalize('NFC'),
+        // Normalised as stored (updateMeIn); a blank one filters nothing, as a blank `skills` of
+        // GET /v1/jobs does (it matched no worker at all).
+        skill: normalizeSkills(query.skill === undefined ? [] : [query.skill.normalize('NFC')])[0],
         location: query.location?.normalize('NFC'),
         role: 'worker',
         after: decodeCursor(query.cursor),

@@ -41,11 +41,18 @@ function inputProblem(request: FastifyRequest): AppError | undefined {
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function registerInputGuard(app: FastifyInstance): void {
-  // Fastify's own JSON parsing (empty body refused, __proto__ and constructor.prototype refused, the
-  // app's bodyLimit), fed text decoded strictly.
+  // Fastify's own JSON parsing (an empty body refused where the route takes a body, __proto__ and
+  // constructor.prototype refused, the app's bodyLimit), fed text decoded strictly.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
+    // A route that takes no body (logout-all, close, withdraw, add contact…) called by a client that
+    // labels every request JSON, with nothing in it: there is nothing to parse, so nothing to refuse
+    // (it answered 400 "Body cannot be empty"). A route with a body schema still refuses an empty one.
+    if (body.length === 0 && request.routeOptions.schema?.body === undefined) {
+      done(null, undefined);
+      return;
+    }
     let text: string;
     try {
       text = strictUtf8.decode(body);

@@ -101,7 +101,8 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
       description:
         "Contacts are one-sided until the other user adds you back: mutual contacts see each other's presence, and a user can put you into a room only after you added them. At most CONTACTS_MAX_PER_USER contacts: one more answers 409 CONFLICT (`details.limit`); re-adding an existing contact is always 204.",
       params: ContactParams,
-      response: { 204: z.null(), ...errors },
+      // 409: the CONTACTS_MAX_PER_USER cap (the description says so; the document must too).
+      response: { 204: z.null(), ...errors, 409: Problem },
     },
     handler: async (request, reply) => {
       await users.addContact(principalOf(request).userId, request.params.userId);

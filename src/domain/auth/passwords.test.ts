@@ -1,0 +1,37 @@
+/**
+ * The password hasher (passwords.ts) without any server: a password typed composed on one device
+ * and decomposed on another (or pasted) is the same password, and a hash made before passwords were
+ * normalised still verifies the password exactly as it was sent then.
+ */
+import { hash } from '@node-rs/argon2';
+import { describe, expect, it } from 'vitest';
+import { createPasswordHasher } from './passwords.js';
+
+/** "Crème brûlée" in both Unicode forms: equal on screen, different code points. */
+const COMPOSED = 'Cr\u00e8me-br\u00fbl\u00e9e-Souffl\u00e9-7';
+const DECOMPOSED = COMPOSED.normalize('NFD');
+
+describe('password hasher', () => {
+  const passwords = createPasswordHasher();
+
+  it('treats a password composed and decomposed as the same password, either way round', async () => {
+    expect(DECOMPOSED).not.toBe(COMPOSED);
+    const fromDecomposed = await passwords.hash(DECOMPOSED);
+    expect(await passwords.verify(fromDecomposed, COMPOSED)).toBe(true);
+    expect(await passwords.verify(fromDecomposed, DECOMPOSED)).toBe(true);
+    const fromComposed = await passwords.hash(COMPOSED);
+    expect(await passwords.verify(fromComposed, DECOMPOSED)).toBe(true);
+    expect(await passwords.verify(fromComposed, 'Creme-brulee-Souffle-7')).toBe(false);
+  });
+
+  it('still verifies a hash made before normalisation from a decomposed password, and nothing else', async () => {
+    const legacy = await hash(DECOMPOSED, { memoryCost: 19_456, timeCost: 2, parallelism: 1 });
+    expect(await passwords.verify(legacy, DECOMPOSED)).toBe(true);
+    expect(await passwords.verify(legacy, `${DECOMPOSED}x`)).toBe(false);
+    expect(await passwords.verify(undefined, DECOMPOSED)).toBe(false);
+    // Such a hash is worth replacing (login rehashes it); a hash of the NFC form is not.
+    expect(await passwords.isUnnormalized?.(legacy, DECOMPOSED)).toBe(true);
+    expect(await passwords.isUnnormalized?.(await passwords.hash(DECOMPOSED), DECOMPOSED)).toBe(false);
+    expect(await passwords.isUnnormalized?.(legacy, COMPOSED)).toBe(false);
+  });
+});
