@@ -18,6 +18,7 @@ import {
   messagesAfter,
   type NewMessage,
 } from '../../src/db/repositories/rooms.repo.js';
+import { findProfilesByIds } from '../../src/db/repositories/users.repo.js';
 import { captureLogs } from '../support/context.js';
 import { insertUsers, openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
 
@@ -132,6 +133,44 @@ describe('prepared statements on PostgreSQL 15', () => {
     expect(await preparedNames()).toEqual(['insert_new_messages_of_rooms']);
   });
 
+  it('reads profile rows of any number of ids with one prepared text, and only the profile columns', async () => {
+    const ids = (await insertUsers(t.db, 3, 'profile')) as [UserId, UserId, UserId];
+    const missing = '00000000-0000-4000-8000-000000000000' as UserId;
+    const one = await findProfilesByIds(t.db, [ids[0]]);
+    expect(one.map((row) => row.id)).toEqual([ids[0]]);
+    const many = await findProfilesByIds(t.db, [...ids, missing]);
+    expect(many.map((row) => row.id).sort()).toEqual([...ids].sort());
+    expect(await findProfilesByIds(t.db, [])).toEqual([]);
+    expect(await preparedNames()).toContain('user_profiles_by_ids');
+    // What a profile answer needs, typed as the row is elsewhere; never the password hash.
+    expect(Object.keys(one[0] ?? {}).sort()).toEqual(
+      [
+        'id',
+        'username',
+        'email',
+        'email_verified_at',
+        'roles',
+        'display_name',
+        'bio',
+        'avatar_url',
+        'location',
+        'skills',
+        'hourly_rate_amount',
+        'hourly_rate_currency',
+        'availability',
+        'portfolio_links',
+        'locked_at',
+        'created_at',
+      ].sort(),
+    );
+    expect(one[0]?.roles).toEqual([]);
+    expect(one[0]?.created_at).toBeInstanceOf(Date);
+
+    // A later migration adds a column to users: the statement's row type stays what it was.
+    await sql`alter table users add column later_note text`.execute(t.db);
+    expect((await findProfilesByIds(t.db, [ids[1]])).map((row) => Object.keys(row).length)).toEqual([16]);
+  });
+
   it('the mark is the start of the statement text the repositories send', () => {
     expect(preparedStatementMark('insert_new_messages_of_rooms')).toBe(
       '/* prepared:insert_new_messages_of_rooms */',
@@ -158,5 +197,6 @@ describe('prepared statements on PGlite', () => {
     expect(read.map(({ seq, body, meta }) => ({ seq, body, meta }))).toEqual(
       sent.map((m) => ({ seq: m.seq, body: m.body, meta: m.meta })),
     );
+    expect((await findProfilesByIds(handle.db, [sender])).map((row) => row.id)).toEqual([sender]);
   });
 });

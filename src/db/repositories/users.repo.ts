@@ -2,9 +2,35 @@
 import { type Kysely, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../database.js';
+import { preparedStatementMark } from '../prepared-statements.js';
 import type { UsersTable } from '../tables/users.table.js';
 
 export type UserRow = Selectable<UsersTable>;
+
+/**
+ * What the profile answers (GET /v1/me, GET /v1/users/:id) read of a user: the public and own
+ * profile fields and whether the account is locked. Not the password hash, the search document or
+ * the session version: a profile read never needs them, and they were most of a row's bytes.
+ */
+export type ProfileRow = Pick<
+  UserRow,
+  | 'id'
+  | 'username'
+  | 'email'
+  | 'email_verified_at'
+  | 'roles'
+  | 'display_name'
+  | 'bio'
+  | 'avatar_url'
+  | 'location'
+  | 'skills'
+  | 'hourly_rate_amount'
+  | 'hourly_rate_currency'
+  | 'availability'
+  | 'portfolio_links'
+  | 'locked_at'
+  | 'created_at'
+>;
 type Db = Kysely<Database> | Transaction<Database>;
 
 /** The words a user is found by: maintained on every write that changes one of them. */
@@ -84,9 +110,18 @@ export async function lockedAtShared(
 }
 
 /** Several users in one query (the per-tick batch of GET /v1/me); rows in no particular order. */
-export function findUsersByIds(db: Db, ids: readonly UserId[]): Promise<UserRow[]> {
-  if (ids.length === 0) return Promise.resolve([]);
-  return db.selectFrom('users').selectAll().where('id', 'in', ids).execute();
+/**
+ * The profile rows of the given ids (missing ids are simply absent), behind every GET /v1/me: a
+ * prepared statement (src/db/prepared-statements.ts) with one fixed text for any number of ids,
+ * the ids as one uuid[] parameter, explicit result columns.
+ */
+export async function findProfilesByIds(db: Db, ids: readonly UserId[]): Promise<ProfileRow[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await sql<ProfileRow>`${sql.raw(preparedStatementMark('user_profiles_by_ids'))}
+    select id, username, email, email_verified_at, roles, display_name, bio, avatar_url, location,
+      skills, hourly_rate_amount, hourly_rate_currency, availability, portfolio_links, locked_at, created_at
+    from users where id = any(${[...ids]}::uuid[])`.execute(db);
+  return rows;
 }
 
 /** By username or email, case-insensitively. */

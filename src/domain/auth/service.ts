@@ -763,6 +763,16 @@ export function createAuthService(deps: AuthDeps) {
     },
 
     /**
+     * `authenticate` without waiting, for the REST hot path: the principal (or the same AppError)
+     * when this node verified the token before and holds its session's row under the same rules;
+     * undefined when something must be loaded first (then call `authenticate`).
+     */
+    authenticateNow(accessToken: string): Principal | undefined {
+      const claims = tokens.verifyKnown(accessToken);
+      return claims === undefined ? undefined : principalOfNow(claims);
+    },
+
+    /**
      * The same check for a connect token (WebSocket upgrades only: an HMAC instead of an Ed25519
      * signature, tokens.ts), with the same session checks. @throws AppError UNAUTHORIZED
      */

@@ -205,6 +205,11 @@ export interface TokenService {
   readonly accessTtlS: number;
   /** @throws AppError UNAUTHORIZED for anything but a valid, unexpired token of ours. */
   readonly verify: (token: string) => Promise<AccessClaims>;
+  /**
+   * `verify` without waiting, for a token this node verified before: its claims (or the expiry
+   * error) from memory; undefined when the signature must be checked (then call `verify`).
+   */
+  readonly verifyKnown: (token: string) => AccessClaims | undefined;
   /** @throws AppError UNAUTHORIZED for anything but a valid, unexpired connect token of ours. */
   readonly verifyConnectToken: (token: string) => Promise<AccessClaims>;
   /**
@@ -389,6 +394,16 @@ export function createTokenService(
    * about a microsecond per lookup. Whether the session is still alive is not cached here.
    */
   const verified = new RecencyMap<string, AccessClaims>(VERIFIED_CACHE_MAX);
+  /** The claims of a token verified before (re-checking its expiry), and its cache key. */
+  const knownClaims = (token: string): { claims: AccessClaims | undefined; cacheKey: string } => {
+    const cacheKey = sha256Of('sha256', token, 'base64url');
+    const known = verified.get(cacheKey);
+    if (known !== undefined && known.exp <= Math.floor(nowMs() / 1000) - CLOCK_TOLERANCE_S) {
+      verified.delete(cacheKey);
+      throw new AppError('UNAUTHORIZED', 'access token expired');
+    }
+    return { claims: known, cacheKey };
+  };
 
   return {
     accessTtlS: settings.accessTtlS,
@@ -432,18 +447,12 @@ export function createTokenService(
         (await keyOfKid(parsed.kid, (set) => set.connectKeys, invalidConnectToken));
       return checkedConnectClaims(parsed, key);
     },
+    verifyKnown: (token) => (token.length > MAX_TOKEN_CHARS ? undefined : knownClaims(token).claims),
     verify: async (token) => {
       if (token.length > MAX_TOKEN_CHARS) throw invalidToken();
+      const { claims: known, cacheKey } = knownClaims(token);
+      if (known !== undefined) return known;
       const nowS = Math.floor(nowMs() / 1000);
-      const cacheKey = sha256Of('sha256', token, 'base64url');
-      const known = verified.get(cacheKey);
-      if (known !== undefined) {
-        if (known.exp <= nowS - CLOCK_TOLERANCE_S) {
-          verified.delete(cacheKey);
-          throw new AppError('UNAUTHORIZED', 'access token expired');
-        }
-        return known;
-      }
       const [head, body, signature, extra] = token.split('.');
       if (
         head === undefined ||

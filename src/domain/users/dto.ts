@@ -1,12 +1,12 @@
 /** Rows to the REST shapes of protocol/src/rest/users.ts. The only place user rows become DTOs. */
 import type { Me, PublicUser, Role } from '../../../protocol/src/rest/users.js';
-import type { UserRow } from '../../db/repositories/users.repo.js';
+import type { ProfileRow } from '../../db/repositories/users.repo.js';
 
 const KNOWN_ROLES: readonly Role[] = ['worker', 'hirer', 'admin'];
-export const rolesOf = (row: Pick<UserRow, 'roles'>): Role[] =>
+export const rolesOf = (row: Pick<ProfileRow, 'roles'>): Role[] =>
   KNOWN_ROLES.filter((role) => row.roles.includes(role));
 
-export function toPublicUser(row: UserRow): PublicUser {
+export function toPublicUser(row: ProfileRow): PublicUser {
   const roles = rolesOf(row);
   return {
     id: row.id,
@@ -31,6 +31,6 @@ export function toPublicUser(row: UserRow): PublicUser {
   };
 }
 
-export function toMe(row: UserRow): Me {
+export function toMe(row: ProfileRow): Me {
   return { ...toPublicUser(row), email: row.email, emailVerified: row.email_verified_at !== null };
 }

@@ -18,15 +18,15 @@ import type {
 import type { Database } from '../../db/database.js';
 import {
   addContactWithin,
-  findUsersByIds,
+  findProfilesByIds,
   lastSeenOf,
   listContacts,
   lockUserById,
   mutualContactIdsAmong,
+  type ProfileRow,
   removeContact,
   searchDocumentOf,
   searchUsers,
-  type UserRow,
   updateUser,
 } from '../../db/repositories/users.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
@@ -113,8 +113,8 @@ export function createUserService(deps: {
    * requests waiting), never cached, so a read that starts after a write committed sees it
    * (user-reader.ts).
    */
-  const userById = createBatchedReader<UserId, UserRow>({
-    load: async (ids) => new Map((await findUsersByIds(db, ids)).map((row) => [row.id, row])),
+  const userById = createBatchedReader<UserId, ProfileRow>({
+    load: async (ids) => new Map((await findProfilesByIds(db, ids)).map((row) => [row.id, row])),
   });
 
   /**

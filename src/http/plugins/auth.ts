@@ -43,12 +43,32 @@ export function registerRouteAuth(app: FastifyInstance, auth: AuthService): void
     if (declared === undefined)
       throw new Error(`route ${route.method} ${route.url} does not declare config.auth`);
   });
-  app.addHook('onRequest', async (request) => {
+  // Callback style, not async: a request whose token and session this node already holds is
+  // admitted synchronously (authenticateNow), without the promises of the loading path.
+  app.addHook('onRequest', (request, _reply, done) => {
     const required = request.routeOptions.config.auth;
-    if (required === undefined || required === 'public') return;
-    request.principal = await auth.authenticate(bearerToken(request));
-    if (required === 'admin' && !request.principal.roles.includes('admin')) {
-      throw new AppError('FORBIDDEN', 'admin role required');
+    if (required === undefined || required === 'public') {
+      done();
+      return;
     }
+    const admit = (principal: Principal) => {
+      request.principal = principal;
+      if (required === 'admin' && !principal.roles.includes('admin')) {
+        done(new AppError('FORBIDDEN', 'admin role required'));
+        return;
+      }
+      done();
+    };
+    let token: string;
+    let known: Principal | undefined;
+    try {
+      token = bearerToken(request);
+      known = auth.authenticateNow(token);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    if (known !== undefined) admit(known);
+    else auth.authenticate(token).then(admit, done);
   });
 }

@@ -11,10 +11,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import helmet from 'helmet';
 import { clientNetwork } from '../../platform/client-network.js';
+import { AppError } from '../../platform/errors.js';
+import { createLocalRateLimit } from '../../platform/local-rate-limit.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -81,31 +82,34 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
     // retried command was answered from its Idempotency-Key (the SDK's REST client).
     exposedHeaders: ['x-request-id', 'retry-after', 'idempotent-replayed'],
   });
-  await app.register(rateLimit, {
-    // MUST: not `global: true`, which adds the limit as each route's own onRequest hook. Fastify
-    // runs a route's own hooks after the instance's, so route access (plugins/auth.ts) answered 401
-    // before the limit counted anything: refused tokens were never limited. The limit runs as the
-    // instance hook below instead, added before the auth hook (buildApp's order), so it runs first.
-    global: false,
+  const limit = createLocalRateLimit({
     max: options.rateLimitPerMinute,
-    timeWindow: 60_000,
+    windowMs: 60_000,
     // Distinct clients remembered at once (least recently seen dropped first): bounded memory.
-    cache: 10_000,
-    // One key per client as login throttling and the upgrade limit count them: rotating addresses
-    // inside one IPv6 /64 buys no new budgets (nor flushes other clients out of the cache).
-    keyGenerator: (request) => clientNetwork(request.ip),
+    maxKeys: 10_000,
   });
-  const limit = app.rateLimit();
   app.addHook('onRoute', (route) => {
     route.config = { ...route.config, perIpLimited: true };
   });
-  // Synchronous for the routes it skips (a probe costs no promise); over the limit, the plugin
-  // throws a 429 that plugins/errors.ts answers as RATE_LIMITED problem+json with Retry-After.
-  app.addHook('onRequest', (request, reply, done) => {
+  // MUST stay an instance hook added before the auth hook (buildApp's order): route hooks run after
+  // the instance's, so a per-route limit would count nothing that route access refuses (401s).
+  // Synchronous, no promise. One key per client as login throttling and the upgrade limit count
+  // them: rotating addresses inside one IPv6 /64 buys no new budgets (nor flushes other clients
+  // out of the memory). Over the limit: RATE_LIMITED problem+json with Retry-After (errors.ts).
+  app.addHook('onRequest', (request, _reply, done) => {
     if (request.routeOptions.config.perIpLimited !== true) {
       done();
       return;
     }
-    limit.call(app, request, reply).then(() => done(), done);
+    const retryAfterS = limit(clientNetwork(request.ip));
+    if (retryAfterS === undefined) {
+      done();
+      return;
+    }
+    done(
+      new AppError('RATE_LIMITED', `too many requests from this address; retry in ${retryAfterS} s`, {
+        details: { retryAfterS },
+      }),
+    );
   });
 }
