@@ -71,6 +71,8 @@ export interface Codec {
 }
 
 const MAX_ECHOED_CHARS = 64;
+/** Longest path or message of one reported issue (see boundedIssue). */
+const MAX_ISSUE_CHARS = 256;
 const MAX_REPORTED_ISSUES = 10;
 const clientTypes: ReadonlySet<string> = new Set<string>(Object.values(ClientFrameType));
 const serverTypes: ReadonlySet<string> = new Set<string>(['ok', 'error', ...Object.values(ServerPushType)]);
@@ -211,8 +213,9 @@ function validate<F>(
   }
   // Every value of a frame is plain JSON within the depth cap before any schema (or anything that
   // recurses) looks at it: no bytes, no non-finite numbers, no unpaired surrogate or U+0000.
-  const problem = findJsonProblem(value, { maxDepth, allowProtoKey });
-  if (problem !== undefined) {
+  const found = findJsonProblem(value, { maxDepth, allowProtoKey });
+  if (found !== undefined) {
+    const problem = boundedIssue(found);
     return withId(
       {
         ok: false,
@@ -225,10 +228,9 @@ function validate<F>(
   }
   const parsed = schema.safeParse(value);
   if (parsed.success) return { ok: true, frame: parsed.data };
-  const errors = parsed.error.issues.slice(0, MAX_REPORTED_ISSUES).map((issue) => ({
-    path: issue.path.map(String).join('.'),
-    message: issue.message,
-  }));
+  const errors = parsed.error.issues
+    .slice(0, MAX_REPORTED_ISSUES)
+    .map((issue) => boundedIssue({ path: issue.path.map(String).join('.'), message: issue.message }));
   const first = errors[0];
   const summary =
     first === undefined ? 'invalid' : `${first.path === '' ? 'frame' : first.path}: ${first.message}`;
@@ -277,6 +279,24 @@ function badFrame(message: string): DecodeFailure {
 
 function withId(result: DecodeFailure, id: RequestId | undefined): DecodeFailure {
   return id === undefined ? result : { ...result, id };
+}
+
+/**
+ * An issue as reported back, each part at most MAX_ISSUE_CHARS: zod names every unknown key in one
+ * message and a path carries the client's keys, so a 64 KiB frame of unknown keys was answered with
+ * its keys twice over (message and details), several times its size: a burst of them filled the
+ * send buffer and closed the socket 1013 as a slow consumer.
+ */
+function boundedIssue(issue: FieldIssue): FieldIssue {
+  return { path: truncate(issue.path, MAX_ISSUE_CHARS), message: truncate(issue.message, MAX_ISSUE_CHARS) };
+}
+
+/** At most `max` UTF-16 code units and an ellipsis, never splitting a surrogate pair. */
+function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  const end = code >= 0xd800 && code <= 0xdbff ? max - 1 : max;
+  return `${text.slice(0, end)}…`;
 }
 
 function quote(text: string): string {

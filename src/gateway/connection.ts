@@ -53,9 +53,12 @@ export interface ConnectionEnvironment {
 /** Frames a new connection may send at once even when the user's closed one left its bucket empty. */
 export const NEW_CONNECTION_MIN_TOKENS = 5;
 
-/** Rate buckets of a user's closed connections on this node, taken by their next connection. */
+/**
+ * Rate buckets of a user's closed connections on this node, taken by each of their next connections
+ * while it has not refilled: a reconnect with several sockets at once does not refill any of them.
+ */
 export interface BucketCarry {
-  /** The bucket a closed connection of the user left (removed), if it is not full again yet. */
+  /** The bucket a closed connection of the user left, if it is not full again yet (it stays for their other new sockets). */
   readonly take: (userId: string) => { readonly tokens: number; readonly at: number } | undefined;
   readonly keep: (userId: string, tokens: number, at: number) => void;
 }
@@ -75,8 +78,11 @@ export function createBucketCarry(
     take: (userId) => {
       const bucket = left.get(userId);
       if (bucket === undefined) return undefined;
+      // Not removed while it holds: handed to the first new socket only, a second one opened with
+      // it started full, and reconnecting two sockets at a time refilled a whole burst per round.
+      if (now() - bucket.at < refillMs) return bucket;
       left.delete(userId);
-      return now() - bucket.at < refillMs ? bucket : undefined;
+      return undefined;
     },
     keep: (userId, tokens, at) => {
       if (tokens >= limits.maxBurst) return;
@@ -90,8 +96,13 @@ export function createBucketCarry(
         }
       }
       const earlier = left.get(userId);
-      // Several sockets closing: the emptiest bucket stays.
-      if (earlier === undefined || earlier.tokens > tokens) {
+      // Several sockets closing: the emptiest bucket stays, compared as of `at` (the earlier one
+      // has refilled since it was kept).
+      const earlierNow =
+        earlier === undefined
+          ? Number.POSITIVE_INFINITY
+          : earlier.tokens + ((at - earlier.at) * limits.maxMessagesPerSecond) / 1000;
+      if (earlierNow > tokens) {
         left.delete(userId);
         left.set(userId, { tokens, at });
       }
@@ -100,9 +111,18 @@ export function createBucketCarry(
 }
 
 export class Connection implements SocketHandler {
-  /** Tokens in the rate bucket; starts full. */
+  /** Tokens in the rate bucket; starts full, or from the bucket the user's closed connection left. */
   private tokens: number;
   private refilledAt: number;
+  /**
+   * The bucket `hello` announces, as a client pacing itself with it sees it: starts full, takes
+   * every frame, refills alike. It differs from `tokens` only after a carried start, and only a
+   * refusal beyond it is abuse (a strike): a client that kept to the announced limits right after
+   * a reconnect is refused RATE_LIMITED by the carried bucket, never closed 1008 for it.
+   */
+  private announcedTokens: number;
+  /** Whether the last frame was beyond the announced bucket (see announcedTokens). */
+  private overAnnounced = false;
   private strikes = 0;
   private strikeWindowStart = 0;
   private closing = false;
@@ -116,6 +136,7 @@ export class Connection implements SocketHandler {
     private readonly env: ConnectionEnvironment,
   ) {
     this.tokens = env.limits.maxBurst;
+    this.announcedTokens = env.limits.maxBurst;
     this.refilledAt = env.now();
     const carried = env.buckets?.take(principal.userId);
     if (carried !== undefined) {
@@ -177,9 +198,10 @@ export class Connection implements SocketHandler {
           },
         });
         // Refused all the same (the server never runs more than the rate); but frames that queued
-        // behind a stall of this node were sent at an honest pace, and closing that client 1008
-        // would tell it never to reconnect.
-        if (this.env.recentlyStalled?.() !== true) {
+        // behind a stall of this node were sent at an honest pace, and so were frames within the
+        // limits hello announced (a reconnect that started from a carried bucket): closing that
+        // client 1008 would tell it never to reconnect.
+        if (this.overAnnounced && this.env.recentlyStalled?.() !== true) {
           this.strike(CloseCode.POLICY_VIOLATION, 'rate limit exceeded repeatedly');
         }
         return;
@@ -318,8 +340,12 @@ export class Connection implements SocketHandler {
   private takeToken(): boolean {
     const now = this.env.now();
     const { maxMessagesPerSecond, maxBurst } = this.env.limits;
-    this.tokens = Math.min(maxBurst, this.tokens + ((now - this.refilledAt) * maxMessagesPerSecond) / 1000);
+    const refill = ((now - this.refilledAt) * maxMessagesPerSecond) / 1000;
+    this.tokens = Math.min(maxBurst, this.tokens + refill);
+    this.announcedTokens = Math.min(maxBurst, this.announcedTokens + refill);
     this.refilledAt = now;
+    this.overAnnounced = this.announcedTokens < 1;
+    if (!this.overAnnounced) this.announcedTokens -= 1;
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;

@@ -103,6 +103,9 @@ export function createHandlers(deps: {
       const userIds = [...new Set(frame.d.userIds)];
       const removalsBefore = deps.contactRemovals();
       await presence.assertMayWatch(connection.userId, userIds);
+      // What this request adds, taken back if it fails: an `error` reply means nothing subscribed
+      // (a client does not resubscribe what it was told failed, yet would get its pushes here).
+      const added = userIds.filter((userId) => !hub.isWatching(connection, userId));
       // Watch first, then read: a transition between the two is pushed, never missed.
       hub.watch(connection, userIds);
       // A removal heard while checking may have found no watch to drop: check once more, now that
@@ -111,11 +114,16 @@ export function createHandlers(deps: {
         try {
           await presence.assertMayWatch(connection.userId, userIds);
         } catch (error) {
-          hub.unwatch(connection, userIds);
+          hub.unwatch(connection, added);
           throw error;
         }
       }
-      return { presence: await presence.snapshot(userIds) };
+      try {
+        return { presence: await presence.snapshot(userIds) };
+      } catch (error) {
+        hub.unwatch(connection, added);
+        throw error;
+      }
     },
     'presence.unsubscribe': async (connection, frame) => {
       hub.unwatch(connection, frame.d.userIds);

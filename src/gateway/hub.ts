@@ -73,6 +73,11 @@ export function createHub(codec: Codec) {
   const topicsOf = new Map<Connection, number>();
   /** Where the backpressure sweep goes on from at its next call. */
   let sweepCursor: Iterator<Connection> | undefined;
+  /**
+   * Registered joins (their cursors, the tokens `joinRoom` returns) ended by a removal of their
+   * user: a join still catching up answers FORBIDDEN then, not `ok` for a room it is out of.
+   */
+  const removedJoins = new WeakSet<object>();
 
   const addTo = <K, V>(map: Map<K, Set<V>>, key: K, value: V) => {
     let set = map.get(key);
@@ -227,6 +232,10 @@ export function createHub(codec: Codec) {
       }
     },
 
+    /** Whether the connection receives the user's presence pushes. */
+    isWatching: (connection: Connection, userId: UserId): boolean =>
+      watchedBy.get(connection)?.has(userId) === true,
+
     unwatch(connection: Connection, userIds: readonly UserId[]): void {
       for (const userId of userIds) {
         removeFrom(watchers, userId, connection);
@@ -296,6 +305,9 @@ export function createHub(codec: Codec) {
       return cursor;
     },
 
+    /** Whether the join that returned `token` was ended by a removal of its user from the room. */
+    wasRemoved: (token: object): boolean => removedJoins.has(token),
+
     /** Whether the connection is still in the room through the join that returned `token`. */
     isJoinedAs: (roomId: RoomId, connection: Connection, token: object): boolean =>
       rooms.get(roomId)?.members.get(connection) === token,
@@ -307,6 +319,8 @@ export function createHub(codec: Codec) {
      */
     leaveRoom(roomId: RoomId, connection: Connection, why: 'left' | 'removed' = 'left'): boolean {
       cancelJoin(roomId, connection, why);
+      const cursor = rooms.get(roomId)?.members.get(connection);
+      if (why === 'removed' && cursor !== undefined) removedJoins.add(cursor);
       detach(roomId, connection);
       removeFrom(roomsOf, connection, roomId);
       return !rooms.has(roomId);

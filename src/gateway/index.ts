@@ -363,6 +363,8 @@ export function createGateway(deps: GatewayDeps) {
     now: elapsedMs,
   });
   const clientAddress = clientAddressResolver(settings.trustProxy);
+  /** Set by the first shutdown step: no socket is admitted from then on. */
+  let draining = false;
   const core: GatewayCore = {
     // One bucket per client network (an IPv6 /64 is one client), as login throttling counts them.
     admitUpgrade: (remoteAddress, forwardedFor) =>
@@ -379,6 +381,14 @@ export function createGateway(deps: GatewayDeps) {
       }
     },
     open: (upgrade, transport) => {
+      // The node is shutting down: a socket opened now (the HTTP port's /ws still answers until
+      // HTTP stops, and a uWS upgrade may have been decided before its listener closed) would say
+      // hello on a node whose rooms and presence are going away, and end in a 1005/1006 later.
+      // Closed 1012 at once, before hello, as the sockets open at the start of the drain were.
+      if (draining) {
+        transport.close(CloseCode.SERVICE_RESTART, 'server restarting');
+        return { onMessage: () => undefined, onClose: () => undefined };
+      }
       // Checked when the socket opens (synchronously, so parallel upgrades cannot all pass): the
       // extra socket is closed before it is registered anywhere or says hello.
       if (hub.connectionsOf(upgrade.principal.userId).size >= settings.maxSocketsPerUser) {
@@ -533,6 +543,7 @@ export function createGateway(deps: GatewayDeps) {
       {
         name: 'stop accepting WebSockets',
         run: async () => {
+          draining = true;
           uwsListener?.stopListening();
           stopSweeps();
           loopStalls.stop();

@@ -80,11 +80,15 @@ let nextUser = 1;
 /** A connection whose socket records the seqs of the room messages written to it. */
 function recordingConnection() {
   const received: number[] = [];
+  /** The `room.member` pushes written to it, as `change:userId`. */
+  const memberChanges: string[] = [];
   const transport: SocketTransport = {
     kind: 'fastify-ws',
     send: (data) => {
       const decoded = codec.decodeServer(data, Encodings.JSON);
       if (decoded.ok && decoded.frame.t === 'room.message') received.push(decoded.frame.d.seq);
+      if (decoded.ok && decoded.frame.t === 'room.member')
+        memberChanges.push(`${decoded.frame.d.change}:${decoded.frame.d.userId}`);
       return true;
     },
     bufferedAmount: () => 0,
@@ -92,7 +96,11 @@ function recordingConnection() {
   };
   const userId = `d0000000-0000-4000-8000-${String(nextUser++).padStart(12, '0')}` as UserId;
   const principal = testPrincipal(userId);
-  return { connection: new Connection(userId, principal, Encodings.JSON, transport, environment), received };
+  return {
+    connection: new Connection(userId, principal, Encodings.JSON, transport, environment),
+    received,
+    memberChanges,
+  };
 }
 
 const row = (seq: number): MessageRow => ({
@@ -114,11 +122,18 @@ function joinsHarness() {
   const stored: MessageRow[] = [];
   const members = new Set<UserId>();
   let memberChecks = 0;
+  /** While set, backlog reads wait for it (a join held in its catch-up). */
+  const backlog = { gate: undefined as Promise<void> | undefined, reads: 0 };
   const store = {
-    messagesAfter: async (_roomId: RoomId, sinceSeq: number, limit: number) =>
-      stored.filter((r) => r.seq > sinceSeq).slice(0, limit),
+    messagesAfter: async (_roomId: RoomId, sinceSeq: number, limit: number) => {
+      backlog.reads += 1;
+      if (backlog.gate !== undefined) await backlog.gate;
+      return stored.filter((r) => r.seq > sinceSeq).slice(0, limit);
+    },
     members: async () => [...members].map((userId) => ({ userId, lastReadSeq: 0 })),
-  } as Pick<RoomStore, 'messagesAfter' | 'members'> as RoomStore;
+    lastSeqs: async (roomIds: readonly RoomId[]) =>
+      new Map(roomIds.map((id) => [id, stored.reduce((last, r) => Math.max(last, r.seq), 0)])),
+  } as Pick<RoomStore, 'messagesAfter' | 'members' | 'lastSeqs'> as RoomStore;
   /** What the room actor answers; while `hold` is set, join asks wait in `held` for `release`. */
   const actor = { lastSeq: 0, hold: false, held: [] as JoinCommand[] };
   const ref: ActorRef<RoomCommand> = {
@@ -176,6 +191,7 @@ function joinsHarness() {
     hub,
     joins,
     ref,
+    backlog,
     stored,
     members,
     actor,
@@ -233,6 +249,125 @@ describe('a join racing a leave or a removal', () => {
     await settle();
     expect(removed.received).toEqual([]);
     expect(other.received).toEqual([1]);
+  });
+
+  it('a removal of the user while the join reads its backlog is FORBIDDEN, not ok for a room it is out of', async () => {
+    const h = joinsHarness();
+    const other = h.open();
+    await h.joins.join(other.connection, roomId, undefined);
+    for (const seq of [1, 2, 3]) h.stored.push(row(seq));
+    h.actor.lastSeq = 3;
+    const removed = h.open();
+
+    let openGate: () => void = () => undefined;
+    h.backlog.gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    const joining = h.joins.join(removed.connection, roomId, 0);
+    const outcome = joining.then(
+      (value) => ({ ok: value }),
+      (error: unknown) => ({ error }),
+    );
+    await settle();
+    // Registered and catching up: the removal (stored, then announced) takes it out of the room.
+    expect(h.hub.roomsOfConnection(removed.connection)).toEqual([roomId]);
+    h.members.delete(removed.connection.userId);
+    await h.publish({
+      t: 'room.member',
+      d: { roomId, userId: removed.connection.userId, change: 'removed' },
+    });
+    await settle();
+    h.backlog.gate = undefined;
+    openGate();
+    expect(await outcome).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    expect(h.hub.roomsOfConnection(removed.connection)).toEqual([]);
+    expect(removed.received).toEqual([]);
+  });
+
+  it("tells a removed member's joined connections of their removal, as the room's last push to them", async () => {
+    const h = joinsHarness();
+    const other = h.open();
+    await h.joins.join(other.connection, roomId, undefined);
+    const removed = h.open();
+    await h.joins.join(removed.connection, roomId, undefined);
+
+    h.members.delete(removed.connection.userId);
+    await h.publish({
+      t: 'room.member',
+      d: { roomId, userId: removed.connection.userId, change: 'removed' },
+    });
+    await settle();
+    const change = `removed:${removed.connection.userId}`;
+    // Told, once: a client learns it is out of the room instead of holding one that went silent.
+    expect(removed.memberChanges).toEqual([change]);
+    expect(other.memberChanges).toEqual([change]);
+    expect(h.hub.roomsOfConnection(removed.connection)).toEqual([]);
+    await h.publishMessage(1);
+    await settle();
+    expect(removed.received).toEqual([]);
+    expect(other.received).toEqual([1]);
+  });
+
+  it('tells a member the tail sweep finds removed (its announcement lost) of the removal, and only them', async () => {
+    const h = joinsHarness();
+    const other = h.open();
+    await h.joins.join(other.connection, roomId, undefined);
+    const removed = h.open();
+    await h.joins.join(removed.connection, roomId, undefined);
+    // Redis lost both the removal's announcement and the push of the message stored after it.
+    h.members.delete(removed.connection.userId);
+    h.stored.push(row(1));
+    await h.joins.sweepTails(); // notes the room behind
+    await h.joins.sweepTails(); // still behind, nothing heard: reads the tail
+    await settle();
+    expect(other.received).toEqual([1]);
+    expect(removed.received).toEqual([]);
+    expect(removed.memberChanges).toEqual([`removed:${removed.connection.userId}`]);
+    expect(other.memberChanges).toEqual([]);
+    expect(h.hub.roomsOfConnection(removed.connection)).toEqual([]);
+  });
+
+  it('stops reading the backlog of a connection the server is closing (a slow consumer)', async () => {
+    const h = joinsHarness();
+    for (let seq = 1; seq <= 1_000; seq++) h.stored.push(row(seq));
+    h.actor.lastSeq = 1_000;
+    const slow = h.open();
+    let openGate: () => void = () => undefined;
+    h.backlog.gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    const joining = h.joins.join(slow.connection, roomId, 0);
+    await settle();
+    expect(h.backlog.reads).toBe(1);
+    // Closed 1013 while its first page is read; its transport reports the close only later (the
+    // closing handshake, up to 2 s on the HTTP port), so the hub still holds it meanwhile.
+    slow.connection.close(1013, 'slow consumer');
+    h.backlog.gate = undefined;
+    openGate();
+    await joining.catch(() => undefined);
+    // No further page of the 1 000 messages was read (and encoded) for a socket being closed.
+    expect(h.backlog.reads).toBe(1);
+  });
+
+  it('a leave while the join reads its backlog stands: ok, and not in the room', async () => {
+    const h = joinsHarness();
+    const other = h.open();
+    await h.joins.join(other.connection, roomId, undefined);
+    for (const seq of [1, 2, 3]) h.stored.push(row(seq));
+    h.actor.lastSeq = 3;
+    const leaving = h.open();
+
+    let openGate: () => void = () => undefined;
+    h.backlog.gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    const joining = h.joins.join(leaving.connection, roomId, 0);
+    await settle();
+    await h.joins.leave(roomId, leaving.connection);
+    h.backlog.gate = undefined;
+    openGate();
+    await expect(joining).resolves.toEqual({ lastSeq: 3 });
+    expect(h.hub.roomsOfConnection(leaving.connection)).toEqual([]);
   });
 
   it("a removal announced before the node's subscription was active is FORBIDDEN once subscribed", async () => {

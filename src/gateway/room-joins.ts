@@ -27,7 +27,9 @@
  * the join is answered `ok` as if it had finished first, and the connection is not in the room. A
  * removal is checked against the store first (the actor may have answered from the membership it
  * had before, its reload queued behind this join; or the user may be a member again): still a
- * member, the join goes on; not one, it fails FORBIDDEN.
+ * member, the join goes on; not one, it fails FORBIDDEN. One that arrives after step 2, while the
+ * backlog is read, takes the connection out of the room as usual, and the join then fails FORBIDDEN
+ * too (a leave or a later join of the connection there: `ok`, that one stands).
  *
  * The rejoin after a short drop (the SDK's `sinceSeq`) skips step 4's query when it can: each bus
  * subscription keeps the last RECENT_PER_ROOM messages it delivered, as long as their seqs run
@@ -147,8 +149,12 @@ export function createRoomJoins(deps: {
       const recent = new RecentMessages(RECENT_PER_ROOM);
       const made = bus.subscribe(roomTopic(roomId), ({ frame }) => {
         if (frame.t === 'room.member' && frame.d.change === 'removed') {
+          // Every joined connection hears of it, the removed user's own included (the last push of
+          // the room they get): told nothing, their client would hold a room that went silent.
+          hub.pushToRoom(roomId, frame);
           for (const connection of [...deps.connectionsOf(frame.d.userId)])
             leave(roomId, connection, 'removed').catch(logUnsubscribeFailure);
+          return;
         }
         if (frame.t === 'room.message') {
           recent.add(frame.d);
@@ -295,7 +301,20 @@ export function createRoomJoins(deps: {
       let delivered = 0;
       // A short drop: the backlog starts with what this node's subscription delivered lately.
       const recent = recents.get(roomId)?.after(since);
-      const stillJoined = () => hub.isJoinedAs(roomId, connection, token);
+      // A connection the server is closing (a slow consumer, an expired token) stays in the hub
+      // until its transport reports the close (up to 2 s on the HTTP port): its backlog stops now,
+      // instead of reading and encoding up to MAX_BACKLOG messages nobody will be sent.
+      const stillJoined = () => connection.isOpen && hub.isJoinedAs(roomId, connection, token);
+      /**
+       * The answer of a join taken out of the room while it caught up: `ok` when a leave or a later
+       * join of the connection did it (that one stands), FORBIDDEN when its user was removed from
+       * the room (PROTOCOL.md: a join still unanswered at a removal does not end up in the room,
+       * and says so; answered `ok`, the client would hold a room that stays silent).
+       */
+      const outOfRoom = (): { lastSeq: number } => {
+        if (hub.wasRemoved(token)) throw new AppError('FORBIDDEN', 'not a member of this room');
+        return { lastSeq };
+      };
       /** A backlog refused (budget spent, reads bounded, database down): the join is undone. */
       const refuse = async (error: unknown): Promise<never> => {
         await abandon(roomId, connection, token);
@@ -304,7 +323,7 @@ export function createRoomJoins(deps: {
         throw unavailable(error);
       };
       if (recent !== undefined) {
-        if (!stillJoined()) return { lastSeq };
+        if (!stillJoined()) return outOfRoom();
         try {
           deps.reads.spendMessages(connection.userId, recent.length);
         } catch (error) {
@@ -321,7 +340,7 @@ export function createRoomJoins(deps: {
         // The run ends short of it (a publish lost on the way here): the rest from the database.
       }
       while (delivered < MAX_BACKLOG) {
-        if (!stillJoined()) return { lastSeq };
+        if (!stillJoined()) return outOfRoom();
         const limit = Math.min(BACKLOG_PAGE, MAX_BACKLOG - delivered);
         let page: Awaited<ReturnType<RoomStore['messagesAfter']>>;
         try {
@@ -333,17 +352,18 @@ export function createRoomJoins(deps: {
           );
         } catch (error) {
           // Replaced by a later join (or a leave) while it waited: that one stands.
-          if (!stillJoined()) return { lastSeq };
+          if (!stillJoined()) return outOfRoom();
           return refuse(error);
         }
-        if (!hub.isJoinedAs(roomId, connection, token)) return { lastSeq };
+        if (!stillJoined()) return outOfRoom();
         hub.deliverBacklog(roomId, connection, page.map(toRoomMessage));
         delivered += page.length;
         const last = page.at(-1);
         if (page.length < limit || last === undefined) break;
         after = last.seq;
       }
-      if (hub.isJoinedAs(roomId, connection, token)) hub.finishCatchUp(roomId, connection);
+      if (!stillJoined()) return outOfRoom();
+      hub.finishCatchUp(roomId, connection);
       return { lastSeq };
     },
 
@@ -386,7 +406,13 @@ export function createRoomJoins(deps: {
             joiners.map((connection) => deps.isMember(connection.userId, roomId)),
           );
           for (const [i, connection] of joiners.entries()) {
-            if (members[i] === false) await leave(roomId, connection, 'removed');
+            if (members[i] !== false) continue;
+            // Told as the announcement would have told it (the last push of the room it gets).
+            connection.sendFrame({
+              t: 'room.member',
+              d: { roomId, userId: connection.userId, change: 'removed' },
+            });
+            await leave(roomId, connection, 'removed');
           }
           const page = (await store.messagesAfter(roomId, seen, BACKLOG_PAGE)).map(toRoomMessage);
           // Left meanwhile: nothing to push to.

@@ -1077,3 +1077,87 @@ describe('a long resume', () => {
     client.close();
   });
 });
+
+describe('resume refused for a passing reason (review 16)', () => {
+  // Right after a reconnect the server's rate bucket may start low (it carries the closed socket's),
+  // or Redis may blink: a resumed presence.subscribe or jobs.watch refused RATE_LIMITED or
+  // UNAVAILABLE was only reported, while the client kept counting it as subscribed: no presence
+  // (or job) pushes until the next reconnect, silently. Rooms retried; these now do too.
+  it('sends a resumed presence.subscribe again after RATE_LIMITED, at retryAfterMs, until it is accepted', async () => {
+    const { client, events } = setup();
+    const socket = await connectLatest();
+    const subscribed = client.subscribePresence([CONTACT]);
+    socket.reply(0, { presence: [{ userId: CONTACT, status: 'offline', lastSeenAt: null }] });
+    await subscribed;
+
+    socket.serverClose(1012);
+    await vi.advanceTimersByTimeAsync(1_000);
+    const next = await connectLatest();
+    expect(next.sent).toEqual([
+      { t: 'presence.subscribe', id: expect.any(Number), d: { userIds: [CONTACT] } },
+    ]);
+    next.receive({
+      t: 'error',
+      id: next.sent[0]?.id,
+      d: { code: 'RATE_LIMITED', message: 'over 50 frames per second', details: { retryAfterMs: 40 } },
+    });
+    await flush();
+    expect(events('error')).toMatchObject([{ code: 'RATE_LIMITED' }]);
+    await vi.advanceTimersByTimeAsync(40);
+    expect(next.sent[1]).toEqual({
+      t: 'presence.subscribe',
+      id: expect.any(Number),
+      d: { userIds: [CONTACT] },
+    });
+    next.reply(1, { presence: [{ userId: CONTACT, status: 'online', lastSeenAt: null }] });
+    await flush();
+    expect(events('presence').at(-1)).toEqual({ userId: CONTACT, status: 'online', lastSeenAt: null });
+    expect([...client.presenceSubscriptions]).toEqual([CONTACT]);
+    client.close();
+  });
+
+  it('does not send it again for ids unsubscribed meanwhile, nor after the next reconnect took over', async () => {
+    const { client } = setup();
+    const socket = await connectLatest();
+    const subscribed = client.subscribePresence([CONTACT]);
+    socket.reply(0, { presence: [{ userId: CONTACT, status: 'offline', lastSeenAt: null }] });
+    await subscribed;
+    socket.serverClose(1012);
+    await vi.advanceTimersByTimeAsync(1_000);
+    const next = await connectLatest();
+    next.receive({
+      t: 'error',
+      id: next.sent[0]?.id,
+      d: { code: 'UNAVAILABLE', message: 'a service this request needs is unavailable; retry later' },
+    });
+    await flush();
+    void client.unsubscribePresence([CONTACT]).catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(next.sent.filter((f) => f.t === 'presence.subscribe')).toHaveLength(1);
+    client.close();
+  });
+
+  it('sends a resumed jobs.watch again after UNAVAILABLE', async () => {
+    const { client } = setup();
+    const socket = await connectLatest();
+    const watching = client.watchJobs({ skills: ['go'] });
+    socket.reply(0);
+    await watching;
+    socket.serverClose(1012);
+    await vi.advanceTimersByTimeAsync(1_000);
+    const next = await connectLatest();
+    expect(next.sent).toEqual([{ t: 'jobs.watch', id: expect.any(Number), d: { skills: ['go'] } }]);
+    next.receive({
+      t: 'error',
+      id: next.sent[0]?.id,
+      d: { code: 'UNAVAILABLE', message: 'retry later' },
+    });
+    // The first backoff step is at most 1 s.
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(next.sent.filter((f) => f.t === 'jobs.watch')).toHaveLength(2);
+    next.reply(1);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(next.sent.filter((f) => f.t === 'jobs.watch')).toHaveLength(2);
+    client.close();
+  });
+});

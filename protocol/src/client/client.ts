@@ -29,7 +29,10 @@
  *   rooms to rejoin do not hold back the app's own requests until they time out); its reply states are
  *   emitted as `presence` events, so the app sees what changed while it was away. Resume is a list
  *   of steps run at each `hello` (`resumers`): rooms will add `room.join` with `sinceSeq` there.
- *   The job-board watch (`watchJobs`, or a `jobs.watch` request) is sent again too. An unsubscribe or
+ *   The job-board watch (`watchJobs`, or a `jobs.watch` request) is sent again too. A resumed
+ *   subscribe or watch refused for a passing reason (RATE_LIMITED: a server's rate bucket may start
+ *   low right after a reconnect; UNAVAILABLE, INTERNAL, TIMEOUT) is sent again on the same
+ *   connection after the server's `retryAfterMs` or a backoff, as rooms are rejoined. An unsubscribe or
  *   unwatch made while a subscribe or watch awaits its `ok` wins: that late `ok` restores nothing.
  *   A joined room the user is no longer in (its rejoin refused FORBIDDEN / NOT_FOUND, or a
  *   `room.member` push removing them) is untracked and reported on the `room.removed` event.
@@ -373,6 +376,12 @@ const RESENDABLE = new Set<string>([
   'RATE_LIMITED',
 ]);
 const DEFAULT_SEND_ATTEMPTS = 10;
+/**
+ * Error codes after which a resumed `presence.subscribe` or `jobs.watch` is sent again on the same
+ * connection (as a room rejoin is): right after a reconnect the server's rate bucket may start low,
+ * or a dependency blink; given up, the subscription would stay counted here and silent there.
+ */
+const RESUME_RETRYABLE = new Set<string>(['RATE_LIMITED', 'UNAVAILABLE', 'INTERNAL', 'TIMEOUT']);
 
 class Client implements GigwireClient {
   private readonly urls: readonly string[];
@@ -1357,7 +1366,27 @@ class Client implements GigwireClient {
     for (const chunk of chunks([...this.presence], MAX_PRESENCE_IDS_PER_FRAME)) this.resubscribe(chunk, true);
   }
 
-  private resubscribe(userIds: string[], retry: boolean): void {
+  /**
+   * After a passing refusal of a resumed frame: waits (the server's retryAfterMs, else the backoff)
+   * and runs `again`, unless a newer connection took over meanwhile (its own resume sends it) or
+   * the client closed.
+   */
+  private retryResume(error: GigwireError, attempt: number, again: () => void): void {
+    const connection = this.current;
+    const retryAfterMs = error.details?.retryAfterMs;
+    this.pause(
+      typeof retryAfterMs === 'number' && retryAfterMs >= 0
+        ? retryAfterMs
+        : backoffDelay(attempt, this.reconnectOptions ?? DEFAULT_RECONNECT),
+    ).then(
+      () => {
+        if (connection !== undefined && this.current === connection) again();
+      },
+      () => undefined, // closed
+    );
+  }
+
+  private resubscribe(userIds: string[], retry: boolean, attempt = 0): void {
     this.enqueue('presence.subscribe', { userIds }, this.requestTimeoutMs, true).catch((error: unknown) => {
       if (!(error instanceof GigwireError)) return;
       if (error.code === 'FORBIDDEN') {
@@ -1366,6 +1395,12 @@ class Client implements GigwireClient {
         for (const id of refused) this.presence.delete(id);
         const rest = userIds.filter((id) => !refused.has(id));
         if (retry && rest.length > 0) this.resubscribe(rest, false);
+      } else if (RESUME_RETRYABLE.has(error.code)) {
+        // Still counted as subscribed here: subscribed again there, what the app still wants.
+        this.retryResume(error, attempt, () => {
+          const wanted = userIds.filter((id) => this.presence.has(id));
+          if (wanted.length > 0) this.resubscribe(wanted, retry, attempt + 1);
+        });
       }
       if (error.code !== ClientErrorCode.DISCONNECTED && error.code !== ClientErrorCode.CLOSED) {
         this.emitError(error);
@@ -1373,14 +1408,18 @@ class Client implements GigwireClient {
     });
   }
 
-  private resumeJobsWatch(): void {
-    if (this.jobsFilter === undefined) return;
-    this.enqueue('jobs.watch', this.jobsFilter, this.requestTimeoutMs, true).catch((error: unknown) => {
-      if (
-        error instanceof GigwireError &&
-        error.code !== ClientErrorCode.DISCONNECTED &&
-        error.code !== ClientErrorCode.CLOSED
-      ) {
+  private resumeJobsWatch(attempt = 0): void {
+    const filter = this.jobsFilter;
+    if (filter === undefined) return;
+    this.enqueue('jobs.watch', filter, this.requestTimeoutMs, true).catch((error: unknown) => {
+      if (!(error instanceof GigwireError)) return;
+      if (RESUME_RETRYABLE.has(error.code)) {
+        // Unless the app changed or ended its watch meanwhile (that request stands).
+        this.retryResume(error, attempt, () => {
+          if (this.jobsFilter === filter) this.resumeJobsWatch(attempt + 1);
+        });
+      }
+      if (error.code !== ClientErrorCode.DISCONNECTED && error.code !== ClientErrorCode.CLOSED) {
         this.emitError(error);
       }
     });
