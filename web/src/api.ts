@@ -82,9 +82,15 @@ interface CallOptions {
   readonly token?: string | undefined;
   /** Tries again after no answer (network failure, timeout): default 2 for GET, else 0. */
   readonly retries?: number;
-  /** Gives up an attempt with no answer after this long (default: the browser's own limit). */
+  /** Gives up an attempt with no answer after this long (default CALL_TIMEOUT_MS). */
   readonly timeoutMs?: number;
 }
+
+/**
+ * An attempt with no answer after this long counts as no answer (as the SDK's REST client does):
+ * the browser itself waits on a stalled connection for many minutes, a button busy all that time.
+ */
+const CALL_TIMEOUT_MS = 30_000;
 
 /**
  * One HTTP exchange; JSON in and out; throws ApiError (status 0 when no answer came). Reads are
@@ -107,7 +113,7 @@ export async function call<T>(method: string, path: string, options: CallOptions
         method,
         headers,
         body: options.body === undefined ? null : JSON.stringify(options.body),
-        ...(options.timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(options.timeoutMs) }),
+        signal: AbortSignal.timeout(options.timeoutMs ?? CALL_TIMEOUT_MS),
       });
     } catch {
       if (attempt < retries) {
@@ -118,7 +124,12 @@ export async function call<T>(method: string, path: string, options: CallOptions
     }
     if (!response.ok) throw await toError(response);
     if (response.status === 204) return undefined as T;
-    return (await response.json()) as T;
+    try {
+      return (await response.json()) as T;
+    } catch {
+      // The answer stopped halfway (the timeout, a dropped connection): no answer either.
+      throw new ApiError(0, 'DISCONNECTED', 'The server cannot be reached. Check your connection.', {});
+    }
   }
 }
 

@@ -9,6 +9,7 @@
  *   content is submitted again (the server replays the first answer instead of paying twice);
  * - `parseAmount` / `FormError`: amounts typed in major units, checked before anything is sent.
  */
+import { isGigwireError } from '../../protocol/src/client/errors.js';
 import { isRestError } from '../../protocol/src/client/rest.js';
 import { fieldErrors, isApiError } from './errors.js';
 
@@ -35,8 +36,22 @@ export function isUnreachable(error: unknown): boolean {
     if (error.status === undefined) return error.code === 'DISCONNECTED' || error.code === 'TIMEOUT';
     return [502, 503, 504].includes(error.status);
   }
+  // The live connection's own failures (a room joined, a message sent, the board watched while the
+  // socket is down): no answer, not a refusal, and not a message for people (`no reply to "room.join"
+  // within 10000 ms`).
+  if (isGigwireError(error)) return SOCKET_UNREACHABLE.has(error.code);
   return false;
 }
+
+/** The SDK's codes for a request over the socket that got no answer (or could not be sent). */
+const SOCKET_UNREACHABLE: ReadonlySet<string> = new Set([
+  'TIMEOUT',
+  'DISCONNECTED',
+  'QUEUE_FULL',
+  'CONNECT_FAILED',
+  'TOKEN_UNAVAILABLE',
+  'UNAVAILABLE',
+]);
 
 /**
  * A command whose outcome is unknown: no answer, or a 5xx (the server may have applied it before

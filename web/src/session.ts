@@ -20,7 +20,7 @@
  * server stays unreachable the user can try again later rather than being signed out.
  */
 import type { AccessCredential } from '../../protocol/src/client/index.js';
-import { tokenExpiresAt } from '../../protocol/src/client/jwt.js';
+import { decodeJwtPayload, tokenExpiresAt } from '../../protocol/src/client/jwt.js';
 import { type Api, ApiError, auth, createApi, isApiError, type Me, type TokenSource } from './api.js';
 
 const REFRESH_KEY = 'gigwire.refreshToken';
@@ -66,6 +66,12 @@ export class Session implements TokenSource {
   /** The connect token issued with `access` (opens the WebSocket with a cheaper check). */
   private connect: string | undefined;
   private refreshing: Promise<string> | undefined;
+  /**
+   * The server's clock minus this device's (from the `iat` of the latest access token): `exp` is
+   * server time, and a device clock off by more than the token's 15 min would otherwise refresh
+   * before every call (fast) or send expired tokens into a 401 each time (slow).
+   */
+  private skewMs = 0;
   private restoring: Promise<void> | undefined;
   /** The marker whose lock this document holds, and how to let it go. */
   private claimed: { marker: string; release: () => void } | undefined;
@@ -87,12 +93,15 @@ export class Session implements TokenSource {
   private keep(accessToken: string, refreshToken: string, connectToken: string | undefined): void {
     this.access = accessToken;
     this.connect = connectToken;
+    const issuedAt = decodeJwtPayload(accessToken)?.iat;
+    if (typeof issuedAt === 'number' && Number.isFinite(issuedAt)) this.skewMs = issuedAt * 1000 - Date.now();
     sessionStorage.setItem(REFRESH_KEY, refreshToken);
   }
 
   async accessToken(force = false): Promise<string> {
     const expiresAt = this.access === undefined ? 0 : (tokenExpiresAt(this.access) ?? 0);
-    if (!force && this.access !== undefined && expiresAt - EARLY_MS > Date.now()) return this.access;
+    if (!force && this.access !== undefined && expiresAt - EARLY_MS > Date.now() + this.skewMs)
+      return this.access;
     // One refresh at a time: concurrent callers share it (a refresh token is single use).
     this.refreshing ??= this.refresh().finally(() => {
       this.refreshing = undefined;

@@ -83,7 +83,9 @@ export function ContractView({ contractId }: { contractId: string }) {
   const load = () =>
     session.api.getContract(contractId).then(
       (read) => {
-        setContract(read);
+        // Reads overlap (a push per transition): a slower answer of an older read must not take the
+        // contract back to a state it has left, with the actions of that state.
+        setContract((shown) => (shown !== undefined && shown.version > read.version ? shown : read));
         setLoadFailure(undefined);
         return read;
       },

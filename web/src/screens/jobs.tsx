@@ -1,5 +1,5 @@
 /** The job board (filters, live new jobs), posting a job, and a job with its bids or a bid form. */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { isRestError, type JobPostedPayload } from '../../../protocol/src/client/index.js';
 import { type Bid, type Job, type JobDetail, type JobSearch, splitList } from '../api.js';
 import {
@@ -8,6 +8,7 @@ import {
   ErrorNote,
   type Failure,
   FormEnd,
+  FormError,
   failureOf,
   go,
   money,
@@ -26,16 +27,31 @@ import {
 
 type Category = { id: string; slug: string; name: string };
 
-function useCategories(): Category[] {
+/**
+ * The job categories. A failed read (a bad network) is not the end: it says why, and is read again
+ * on "Load categories again" and at the next connect of the live socket.
+ */
+function useCategories(): { categories: Category[]; failure: Failure | undefined; reload: () => void } {
   const { session } = useApp();
   const [categories, setCategories] = useState<Category[]>([]);
-  useEffect(() => {
+  const [failure, setFailure] = useState<Failure>();
+  const loaded = useRef(false);
+  const reload = () => {
+    setFailure(undefined);
     session.api.categories().then(
-      (list) => setCategories(list.data),
-      () => undefined,
+      (list) => {
+        loaded.current = true;
+        setCategories(list.data);
+        setFailure(undefined);
+      },
+      (error) => setFailure(failureOf(error)),
     );
-  }, [session]);
-  return categories;
+  };
+  useEffect(reload, [session]);
+  useLive('connected', () => {
+    if (!loaded.current) reload();
+  });
+  return { categories, failure, reload };
 }
 
 type BoardJob = Pick<Job, 'id' | 'title' | 'skills' | 'remote' | 'location'> & {
@@ -45,34 +61,53 @@ type BoardJob = Pick<Job, 'id' | 'title' | 'skills' | 'remote' | 'location'> & {
 
 export function JobBoard() {
   const { session, live, user } = useApp();
-  const categories = useCategories();
+  const { categories } = useCategories();
   const [draft, setDraft] = useState<JobSearch>({});
   const [search, setSearch] = useState<JobSearch>({});
   const [jobs, setJobs] = useState<BoardJob[]>();
   const [failure, setFailure] = useState<Failure>();
   const [watching, setWatching] = useState(false);
 
+  // Only the answers of the search on screen count: on a slow network the answer of an earlier
+  // search may come after a later one's, and must not replace it.
+  const current = useRef(search);
+  current.current = search;
+  /**
+   * The live watch of the search on screen has failed (sent while the socket was down and timed
+   * out, say): the SDK restores only a watch the server accepted, so it is asked again at the next
+   * connect.
+   */
+  const watchFailed = useRef(false);
+  // Live: new jobs of the chosen category and skills (the text query is applied on the next search).
+  const watch = (wanted: JobSearch) => {
+    watchFailed.current = false;
+    const skills = splitList(wanted.skills);
+    live
+      .watchJobs({
+        ...(wanted.categoryId ? { categoryId: wanted.categoryId } : {}),
+        ...(skills.length > 0 ? { skills } : {}),
+      })
+      .then(
+        () => current.current === wanted && setWatching(true),
+        (error) => {
+          if (current.current !== wanted) return;
+          watchFailed.current = true;
+          setFailure(failureOf(error));
+        },
+      );
+  };
   useEffect(() => {
     setFailure(undefined);
     setWatching(false);
     session.api.searchJobs(search).then(
       (page) => {
+        if (current.current !== search) return;
         setJobs(page.data);
         setFailure(undefined);
       },
-      (error) => setFailure(failureOf(error)),
+      (error) => current.current === search && setFailure(failureOf(error)),
     );
-    // Live: new jobs of the chosen category and skills (the text query is applied on the next search).
-    const skills = splitList(search.skills);
-    live
-      .watchJobs({
-        ...(search.categoryId ? { categoryId: search.categoryId } : {}),
-        ...(skills.length > 0 ? { skills } : {}),
-      })
-      .then(
-        () => setWatching(true),
-        (error) => setFailure(failureOf(error)),
-      );
+    watch(search);
   }, [session, live, search]);
   useEffect(() => () => void live.unwatchJobs().catch(() => undefined), [live]);
   // The SDK watches again after a reconnect, but jobs posted meanwhile are not replayed: search
@@ -80,9 +115,11 @@ export function JobBoard() {
   useLive(
     'connected',
     (event) => {
+      if (watchFailed.current) watch(search);
       if (!event.reconnected) return;
       session.api.searchJobs(search).then(
         (page) => {
+          if (current.current !== search) return;
           setFailure(undefined);
           setJobs((shown) => {
             const before = new Map<string, BoardJob>((shown ?? []).map((job) => [job.id, job]));
@@ -179,7 +216,7 @@ export function JobBoard() {
 
 export function PostJob() {
   const { session } = useApp();
-  const categories = useCategories();
+  const { categories, failure: categoriesFailure, reload: reloadCategories } = useCategories();
   const [title, setTitle] = useState('');
   const [description, setDescription] = useState('');
   const [categoryId, setCategoryId] = useState('');
@@ -193,6 +230,9 @@ export function PostJob() {
   const keyed = useRetryKeys();
   const post = submit(async () => {
     const amount = amountOf(budget, 'budget.amount');
+    // Without the categories there is nothing to choose from: nothing is sent.
+    if (categories.length === 0)
+      throw new FormError({ categoryId: 'Categories are not loaded yet: try again.' });
     const job = {
       title,
       description,
@@ -232,6 +272,14 @@ export function PostJob() {
         options={categories.map((c) => ({ value: c.id, label: c.name }))}
         failure={failure}
       />
+      {categoriesFailure === undefined ? null : (
+        <div class="row wrap">
+          <ErrorNote failure={categoriesFailure} />
+          <button type="button" onClick={reloadCategories}>
+            Load categories again
+          </button>
+        </div>
+      )}
       <TextField
         label="Skills (comma-separated)"
         name="skills"
@@ -261,17 +309,23 @@ export function JobView({ jobId }: { jobId: string }) {
   const [job, setJob] = useState<JobDetail>();
   const [myBid, setMyBid] = useState<Bid>();
   const [failure, setFailure] = useState<Failure>();
+  // Reads overlap (a push per bid): only the answers of the newest read are shown, so a slower
+  // answer of an older one does not bring back bids as they were before.
+  const reads = useRef(0);
   const load = () => {
+    const read = ++reads.current;
+    const newest = () => read === reads.current;
     session.api.getJob(jobId).then(
-      (read) => {
-        setJob(read);
+      (answer) => {
+        if (!newest()) return;
+        setJob(answer);
         setFailure(undefined);
       },
-      (error) => setFailure(failureOf(error)),
+      (error) => newest() && setFailure(failureOf(error)),
     );
     if (user.roles.includes('worker'))
       session.api.myBids().then(
-        (page) => setMyBid(page.data.find((b) => b.jobId === jobId && b.status !== 'withdrawn')),
+        (page) => newest() && setMyBid(page.data.find((b) => b.jobId === jobId && b.status !== 'withdrawn')),
         () => undefined,
       );
   };
@@ -359,7 +413,7 @@ function Bids({ job, onChange }: { job: JobDetail; onChange: () => void }) {
       <ul class="list" aria-live="polite">
         {bids.map((bid) => (
           <li key={bid.id} class="card bid">
-            <div>
+            <div id={`bid-${bid.id}`}>
               <strong>
                 <Name id={bid.workerId} />
               </strong>{' '}
@@ -367,7 +421,13 @@ function Bids({ job, onChange }: { job: JobDetail; onChange: () => void }) {
             </div>
             {bid.coverLetter ? <p class="pre">{bid.coverLetter}</p> : null}
             {bid.status === 'pending' && job.status === 'open' ? (
-              <button type="button" disabled={busy} onClick={() => accept(bid)}>
+              // Every bid has this button: its description says whose bid and what it offers.
+              <button
+                type="button"
+                disabled={busy}
+                aria-describedby={`bid-${bid.id}`}
+                onClick={() => accept(bid)}
+              >
                 Accept bid
               </button>
             ) : null}

@@ -65,7 +65,11 @@ export function Notifications() {
   const { busy, run, failure: readFailure } = useAction();
   const load = () =>
     session.api.notifications().then(
-      (page) => setList(page.data),
+      (page) => {
+        setList(page.data);
+        // The list is read again after a failure: its error goes with it.
+        setFailure(undefined);
+      },
       (error) => setFailure(failureOf(error)),
     );
   useEffect(() => void load(), [session]);

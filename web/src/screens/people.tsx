@@ -1,7 +1,8 @@
 /** People: worker search, my contacts with live presence dots, and a user's public profile. */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { PresenceState } from '../../../protocol/src/client/index.js';
 import type { Contact, Review, UserProfile, WorkerListing } from '../api.js';
+import { isUnreachable } from '../outcome.js';
 import {
   AmountField,
   amountOf,
@@ -46,16 +47,34 @@ export function People() {
   const [presence, setPresence] = useState<Record<string, PresenceState>>({});
   const [failure, setFailure] = useState<Failure>();
   const search = useAction('read');
+  /**
+   * The contacts or their presence could not be had (opened while offline, say): the SDK resumes
+   * only subscriptions the server accepted, so both are asked again at the next connect.
+   */
+  const incomplete = useRef(false);
   const loadContacts = async () => {
     const list = (await session.api.contacts()).data;
     setContacts(list);
+    setFailure(undefined);
     // Presence of mutual contacts only (the server refuses the others); kept across reconnects by the SDK.
-    const states = await live.subscribePresence(list.map((c) => c.user.id)).catch(() => []);
+    const states = await live.subscribePresence(list.map((c) => c.user.id)).catch((error: unknown) => {
+      // No answer: asked again at the next connect. A refusal (FORBIDDEN for the non-mutual) stays.
+      if (isUnreachable(error)) incomplete.current = true;
+      return [];
+    });
     setPresence((shown) => ({ ...shown, ...Object.fromEntries(states.map((s) => [s.userId, s])) }));
   };
-  useEffect(() => {
-    loadContacts().catch((error) => setFailure(failureOf(error)));
-  }, [session, live]);
+  const reload = () => {
+    incomplete.current = false;
+    loadContacts().catch((error) => {
+      incomplete.current = true;
+      setFailure(failureOf(error));
+    });
+  };
+  useEffect(reload, [session, live]);
+  useLive('connected', () => {
+    if (incomplete.current) reload();
+  });
   useLive('presence', (state) => setPresence((shown) => ({ ...shown, [state.userId]: state })));
   const find = search.submit(async () => setResults((await session.api.searchWorkers(q)).data));
   const remove = (userId: string) =>

@@ -26,24 +26,44 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
       for (const m of incoming) if (m.roomId === roomId) bySeq.set(m.seq, m);
       return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
     });
-  useEffect(() => {
-    let active = true;
+  /**
+   * Joining and the newest page: 'failed' when either failed (opened while the socket was down and
+   * timed out, say). The SDK then does not track the room (a failed first join is forgotten), so
+   * nothing would arrive, not even the user's own messages: joined again at the next connect.
+   */
+  const joined = useRef<'joining' | 'joined' | 'failed'>('joining');
+  const active = useRef(true);
+  const join = () => {
+    joined.current = 'joining';
     live
       .joinRoom(roomId)
       .then(() => live.request('room.history', { roomId, limit: PAGE }))
       .then(
         (history) => {
-          if (!active) return;
+          if (!active.current) return;
+          joined.current = 'joined';
+          setFailure(undefined);
           merge(history.messages);
           setMore(history.messages.length === PAGE);
         },
-        (error) => active && setFailure(failureOf(error)),
+        (error) => {
+          if (!active.current) return;
+          joined.current = 'failed';
+          setFailure(failureOf(error));
+        },
       );
+  };
+  useEffect(() => {
+    active.current = true;
+    join();
     return () => {
-      active = false;
+      active.current = false;
       live.leaveRoom(roomId).catch(() => undefined);
     };
   }, [live, roomId]);
+  useLive('connected', () => {
+    if (joined.current === 'failed') join();
+  }, [roomId]);
   // Older messages on demand, a page before the oldest shown (history answers newest first).
   const [more, setMore] = useState(false);
   const older = async () => {

@@ -42,17 +42,16 @@ export function WalletView() {
   const keyed = useRetryKeys();
   /** The top-up being watched until the provider settles it (one at a time). */
   const watching = useRef<{ id: string; stop: () => void } | undefined>(undefined);
-  // The newest page again after a change; "Older" appends the next page.
+  // The newest page again after a change; "Older" appends the next page: once (a second press while
+  // it loads is ignored, or the page would be listed twice), and a failure is said.
+  const older = useAction('read');
   const loadLines = (cursor?: string) =>
-    session.api.walletLines(cursor).then(
-      (page) => {
-        setLines((shown) => (cursor === undefined ? page.data : [...shown, ...page.data]));
-        setNext(page.nextCursor);
-      },
-      () => undefined,
-    );
+    session.api.walletLines(cursor).then((page) => {
+      setLines((shown) => (cursor === undefined ? page.data : [...shown, ...page.data]));
+      setNext(page.nextCursor);
+    });
   const load = () => {
-    void loadLines();
+    loadLines().catch(() => undefined);
     return session.api.wallet().then(
       (read) => {
         setWallet(read);
@@ -76,7 +75,7 @@ export function WalletView() {
   // The whole balance is pushed after every change: the latest push is the truth.
   useLive('wallet', (pushed) => {
     setWallet(pushed);
-    void loadLines();
+    loadLines().catch(() => undefined);
   });
   // The provider's verdict on a top-up is also a notification: ask about the payment at once.
   useLive('notification', (notification) => {
@@ -194,8 +193,14 @@ export function WalletView() {
           ))}
         </tbody>
       </table>
+      <ErrorNote failure={older.failure} />
       {next === null ? null : (
-        <button type="button" class="link" onClick={() => void loadLines(next)}>
+        <button
+          type="button"
+          class="link"
+          disabled={older.busy}
+          onClick={() => void older.run(() => loadLines(next))}
+        >
           Older activity
         </button>
       )}
