@@ -162,12 +162,19 @@ ${body}
 
 const sendPage = (reply: FastifyReply, html: string) => reply.type('text/html; charset=utf-8').send(html);
 
-/** The GET page: nothing is changed until its button is pressed. */
+/** The last segment of UNSUBSCRIBE_PATH: the form's action relative to the page's own URL. */
+const UNSUBSCRIBE_SEGMENT = UNSUBSCRIBE_PATH.slice(UNSUBSCRIBE_PATH.lastIndexOf('/') + 1);
+
+/**
+ * The GET page: nothing is changed until its button is pressed. The button posts to the page's
+ * own URL, written relative (`unsubscribe?token=…`): PUBLIC_URL may carry a path (a reverse proxy
+ * serving gigwire under `/gigwire`), and an absolute `/v1/…` would post outside it.
+ */
 const confirmPage = (token: string) =>
   page(
     'Stop notification emails?',
     `<p>gigwire will stop emailing notifications to you. Security warnings (a new sign-in, a session ended) are still sent. The notifications stay in the app, where you can turn mail back on.</p>
-<form method="post" action="${escapeHtml(`${UNSUBSCRIBE_PATH}?token=${encodeURIComponent(token)}`)}">
+<form method="post" action="${escapeHtml(`${UNSUBSCRIBE_SEGMENT}?token=${encodeURIComponent(token)}`)}">
 <input type="hidden" name="List-Unsubscribe" value="One-Click">
 <button type="submit">Unsubscribe</button>
 </form>`,

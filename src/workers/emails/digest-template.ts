@@ -111,13 +111,16 @@ export const MAX_DIGEST_ITEMS = 50;
 const oneLine = (text: string) => text.replace(/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, ' ');
 
 /**
- * The items a digest lists: every security notice (they must reach the owner), then the others,
- * oldest first, up to MAX_DIGEST_ITEMS in all; and how many were left out.
+ * The items a digest lists: the security notices first (they must reach the owner), then the
+ * others, oldest first, up to MAX_DIGEST_ITEMS in all; and how many were left out. Security notices
+ * are capped too: whoever holds the password can sign in from a new device again and again, and a
+ * mail listing thousands of notices would be refused by the receiving server as too large (a 5xx:
+ * never retried), so the warning would not arrive at all.
  */
 function digestItems(items: DigestMailInput['items']): { listed: DigestMailInput['items']; more: number } {
   if (items.length <= MAX_DIGEST_ITEMS) return { listed: items, more: 0 };
   const isSecurity = (item: DigestMailInput['items'][number]) => item.type.startsWith('security.');
-  const security = items.filter(isSecurity);
+  const security = items.filter(isSecurity).slice(0, MAX_DIGEST_ITEMS);
   const others = items
     .filter((item) => !isSecurity(item))
     .slice(0, Math.max(0, MAX_DIGEST_ITEMS - security.length));

@@ -4,11 +4,14 @@
  * outcome, and a mail already `sent` (or kept in the outbox) is never sent again. A worker killed
  * mid-send leaves the mail `pending`; the retry sends the same stored mail (same token, same
  * Message-ID). Only a crash in the instant between the SMTP server's acceptance and our update can
- * produce a duplicate, which receivers can drop by Message-ID. A mail the server refuses for good
+ * produce a duplicate, which receivers can drop by Message-ID; a database error in that update is
+ * retried in place and never sends the mail again (`recordSent`). A mail the server refuses for good
  * (a 5xx reply to a recipient or to the message) is recorded `failed` and not tried again.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { UnrecoverableError, type Worker } from 'bullmq';
 import type { Kysely } from 'kysely';
+import type { EmailId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import { findEmailByKey, insertEmailOnce, recordEmailOutcome } from '../../db/repositories/outbox.repo.js';
 import { findUserById } from '../../db/repositories/users.repo.js';
@@ -61,8 +64,26 @@ export function isPermanentSmtpRefusal(error: unknown): boolean {
   );
 }
 
+/**
+ * Why a stored digest must not be mailed any more, or undefined: its account is gone, locked, or
+ * its address unverified (the rule `sendDigest` applies when it stores one).
+ */
+async function digestRecipientRefusal(
+  db: Kysely<Database>,
+  userId: UserId | null,
+): Promise<string | undefined> {
+  const user = userId === null ? undefined : await findUserById(db, userId);
+  if (user === undefined) return 'the account no longer exists';
+  if (user.locked_at !== null) return 'the account is locked';
+  if (user.email_verified_at === null) return 'the address is not verified';
+  return undefined;
+}
+
 /** A permanent refusal, already recorded on the mail (`failed`, with the server's reply). */
 class MailRefusedError extends UnrecoverableError {}
+
+/** The server accepted the mail but the database did not take the record: never sent again. */
+class MailSentUnrecordedError extends UnrecoverableError {}
 
 /** One `emails.send` task; an AppError that no retry can change fails it for good (`runTask`). */
 export function sendEmailTask(deps: EmailWorkerDeps, payload: TaskPayload<'emails.send'>): Promise<void> {
@@ -103,6 +124,21 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
       ...rendered,
     });
   }
+  if (email.template === 'notification-digest') {
+    // Checked again at every attempt, not only when the digest was stored: an SMTP outage keeps a
+    // stored digest pending for hours, and an account locked meanwhile gets no mail (as
+    // `sendDigest` decides for a digest closed after the lock). Settled, not retried.
+    const refusal = await digestRecipientRefusal(db, email.user_id);
+    if (refusal !== undefined) {
+      await recordEmailOutcome(db, email.id, {
+        status: 'failed',
+        at: deps.clock.now(),
+        error: refusal,
+      });
+      log.info({ emailId: email.id, template: email.template }, `email not sent: ${refusal}`);
+      return;
+    }
+  }
   if (transport.kind === 'outbox') {
     await recordEmailOutcome(db, email.id, { status: 'outbox', at: deps.clock.now() });
     log.info({ emailId: email.id, template: email.template }, 'email stored in the outbox');
@@ -137,9 +173,36 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
     refused.cause = error;
     throw refused;
   }
-  // The body holds a live token: once delivered it has no reason to stay in the database.
-  await recordEmailOutcome(db, email.id, { status: 'sent', at: deps.clock.now(), clearBody: true });
+  await recordSent(deps, email.id);
   log.info({ emailId: email.id, template: email.template }, 'email sent');
+}
+
+/** Tries of recording a delivered mail `sent`, 0.25, 0.5, 1 and 2 s apart, before giving up. */
+const RECORD_SENT_TRIES = 5;
+
+/**
+ * Records a mail the server accepted as `sent` (clearing its body: it holds a live token). A
+ * database error here must not fail the task as retryable: the retry would find the mail `pending`
+ * and send it again. So it is tried again in place (a connection reset, a failover), and if it
+ * still fails the task ends for good: the mail went out once, and stays `pending` in the table.
+ */
+async function recordSent(deps: EmailWorkerDeps, emailId: EmailId): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await recordEmailOutcome(deps.db, emailId, { status: 'sent', at: deps.clock.now(), clearBody: true });
+      return;
+    } catch (error) {
+      if (attempt >= RECORD_SENT_TRIES) {
+        const unrecorded = new MailSentUnrecordedError(
+          `email sent but not recorded: ${error instanceof Error ? error.message : String(error)}`,
+        );
+        unrecorded.cause = error;
+        throw unrecorded;
+      }
+      deps.log.warn({ err: error, emailId, attempt }, 'email sent; recording it failed, trying again');
+      await sleep(250 * 2 ** (attempt - 1));
+    }
+  }
 }
 
 export function startEmailWorker(deps: EmailWorkerDeps): Worker {
@@ -155,6 +218,13 @@ export function startEmailWorker(deps: EmailWorkerDeps): Worker {
         // Out of attempts or failed for good: either way the mail will not go out by itself.
         // A refusal is recorded by the task itself, with the server's reply.
         if (error instanceof MailRefusedError) return;
+        if (error instanceof MailSentUnrecordedError) {
+          deps.log.error(
+            { err: error, taskId: job.id },
+            'email sent but not recorded: it stays pending and is not sent again by this task',
+          );
+          return;
+        }
         const key = definition.payload.safeParse(job.data);
         if (!key.success) return;
         // Often the same outage that failed the task (the database down): that must cost a log
