@@ -4,7 +4,7 @@
  * `notifications.read` push), and per-type preferences (in-app on/off, email never | offline |
  * always).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { Problem } from '../../../protocol/src/rest/common.js';
 import {
@@ -20,7 +20,9 @@ import {
 } from '../../../protocol/src/rest/notifications.js';
 import type { NotificationsApi } from '../../domain/notifications/service.js';
 import { UNSUBSCRIBE_PATH } from '../../domain/notifications/unsubscribe.js';
+import { isAppError } from '../../platform/errors.js';
 import { principalOf } from '../plugins/auth.js';
+import { statusByCode } from '../problem.js';
 
 const errors = { 400: Problem, 401: Problem, 403: Problem };
 const tags = ['notifications'];
@@ -82,6 +84,17 @@ export function registerNotificationRoutes(app: FastifyInstance, notifications: 
     scope.addHook('onRequest', async (_request, reply) => {
       reply.header('cache-control', 'no-store');
     });
+    // A person opening a link that no longer works (expired, forged, cut short by a mail client)
+    // gets a page saying so, not problem+json; API clients, and any other error, get the app's
+    // problem+json (an error thrown here goes to the parent handler, plugins/errors.ts).
+    scope.setErrorHandler((error: FastifyError, request, reply) => {
+      const invalidLink = isAppError(error)
+        ? error.code === 'UNAUTHORIZED' || error.code === 'VALIDATION_FAILED'
+        : error.validation !== undefined;
+      if (!invalidLink || !wantsPage(request)) throw error;
+      const status = isAppError(error) ? statusByCode[error.code] : statusByCode.VALIDATION_FAILED;
+      return sendPage(reply.status(status), invalidLinkPage());
+    });
     const s = scope.withTypeProvider<ZodTypeProvider>();
     s.get(UNSUBSCRIBE_PATH, {
       config: { auth: 'public' },
@@ -90,7 +103,7 @@ export function registerNotificationRoutes(app: FastifyInstance, notifications: 
         tags,
         summary: 'What the unsubscribe link of a digest mail turns off; changes nothing',
         description:
-          'The link in every digest mail. Changes nothing (mail scanners fetch links): a browser (Accept: text/html) gets a page whose button POSTs to the same URL. 400 for a malformed token, 401 for a forged or expired one.',
+          'The link in every digest mail. Changes nothing (mail scanners fetch links): a browser (Accept: text/html) gets a page whose button POSTs to the same URL. 400 for a malformed token, 401 for a forged or expired one (a browser gets a page saying the link no longer works, with the same status).',
         querystring: UnsubscribeQuery,
         response: { 200: UnsubscribeResult, 400: Problem, 401: Problem },
       },
@@ -178,6 +191,12 @@ const confirmPage = (token: string) =>
 <input type="hidden" name="List-Unsubscribe" value="One-Click">
 <button type="submit">Unsubscribe</button>
 </form>`,
+  );
+
+const invalidLinkPage = () =>
+  page(
+    'This link no longer works',
+    '<p>This unsubscribe link has expired or is not complete (some mail apps cut long links). Sign in to gigwire and change your notification settings there, or use the link in your latest notification email.</p>',
   );
 
 const donePage = () =>
