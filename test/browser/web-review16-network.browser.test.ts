@@ -14,7 +14,8 @@
  * - People opened while the socket is down subscribes to presence again once it is back;
  * - a device clock an hour fast does not refresh the session before every call;
  * - a contract or a job read twice (a push each) keeps the newest answer when an older one comes
- *   last; each "Accept bid" is described by its bid (whose, how much) for screen readers.
+ *   last; each "Accept bid" is described by its bid (whose, how much) for screen readers;
+ * - a room the user is removed from while it is open says so and takes no more messages.
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -241,6 +242,47 @@ describe('web app opened while the socket is down (Chromium)', () => {
       } finally {
         otherSocket.close();
       }
+    },
+    TEST_TIMEOUT,
+  );
+});
+
+describe('web app in a room the user is removed from (Chromium)', () => {
+  it(
+    'says so at once and takes no more messages',
+    async () => {
+      const me = await registerUser(api);
+      const owner = await registerUser(api);
+      await makeContacts(api, me, owner);
+      const room = await api.post<{ id: string }>(
+        '/v1/rooms',
+        { kind: 'group', title: 'Garden crew', memberIds: [me.id] },
+        owner.accessToken,
+      );
+      expect(room.status).toBe(201);
+      const roomId = room.body.id;
+
+      const page = await newPage();
+      await signIn(page, me);
+      await page.evaluate(`location.hash = '#/rooms/${roomId}'`);
+      const input = page.getByLabel('Message', { exact: true });
+      await input.fill('Before');
+      await page.getByRole('button', { name: 'Send' }).click();
+      await page.locator('.room .messages li .body', { hasText: 'Before' }).waitFor();
+      expect(await input.isEnabled()).toBe(true);
+
+      const removal = await api.call('DELETE', `/v1/rooms/${roomId}/members/${me.id}`, {
+        token: owner.accessToken,
+      });
+      expect(removal.status).toBe(204);
+      await expect
+        .poll(() => page.locator('.room').getByRole('status').textContent(), { timeout: UI_TIMEOUT })
+        .toContain('You are no longer a member of this room');
+      expect(await input.isDisabled()).toBe(true);
+      expect(await page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(true);
+      // What was there stays.
+      expect(await page.locator('.room .messages li .body').allTextContents()).toEqual(['Before']);
+      expect(pageErrors).toEqual([]);
     },
     TEST_TIMEOUT,
   );

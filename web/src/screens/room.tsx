@@ -31,7 +31,9 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
    * timed out, say). The SDK then does not track the room (a failed first join is forgotten), so
    * nothing would arrive, not even the user's own messages: joined again at the next connect.
    */
-  const joined = useRef<'joining' | 'joined' | 'failed'>('joining');
+  const joined = useRef<'joining' | 'joined' | 'failed' | 'removed'>('joining');
+  /** Taken out of the room (by its owner, or the room ended): nothing more arrives or can be sent. */
+  const [removed, setRemoved] = useState(false);
   const active = useRef(true);
   const join = () => {
     joined.current = 'joining';
@@ -40,14 +42,14 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
       .then(() => live.request('room.history', { roomId, limit: PAGE }))
       .then(
         (history) => {
-          if (!active.current) return;
+          if (!active.current || joined.current === 'removed') return;
           joined.current = 'joined';
           setFailure(undefined);
           merge(history.messages);
           setMore(history.messages.length === PAGE);
         },
         (error) => {
-          if (!active.current) return;
+          if (!active.current || joined.current === 'removed') return;
           joined.current = 'failed';
           setFailure(failureOf(error));
         },
@@ -64,6 +66,19 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
   useLive('connected', () => {
     if (joined.current === 'failed') join();
   }, [roomId]);
+  // The SDK untracks a room the user was removed from (a room.member push naming them, or a rejoin
+  // refused): without this the page would stay open as if live, and a send would fail FORBIDDEN.
+  useLive(
+    'room.removed',
+    (event) => {
+      if (event.roomId !== roomId.toLowerCase()) return;
+      joined.current = 'removed';
+      setRemoved(true);
+      setFailure(undefined);
+      setTyping(undefined);
+    },
+    [roomId],
+  );
   // Older messages on demand, a page before the oldest shown (history answers newest first).
   const [more, setMore] = useState(false);
   const older = async () => {
@@ -134,7 +149,7 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
   const send = async (event: Event) => {
     event.preventDefault();
     const body = text.trim();
-    if (body === '' || inFlight.current) return;
+    if (body === '' || inFlight.current || removed) return;
     inFlight.current = true;
     setSending(true);
     setFailure(undefined);
@@ -188,6 +203,11 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
           </>
         )}
       </p>
+      {removed ? (
+        <p class="note" role="status">
+          You are no longer a member of this room: its messages stay above, and nothing new can be sent.
+        </p>
+      ) : null}
       <form class="row" onSubmit={send}>
         <label class="sr-only" for="room-input">
           Message
@@ -197,9 +217,10 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
           class="grow"
           value={text}
           maxLength={4000}
+          disabled={removed}
           onInput={(e) => type(e.currentTarget.value)}
         />
-        <button type="submit" disabled={sending}>
+        <button type="submit" disabled={sending || removed}>
           {sending ? 'Sending…' : 'Send'}
         </button>
       </form>
