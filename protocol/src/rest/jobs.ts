@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { BidId, CategoryId, JobId, UserId } from '../ids.js';
 import { Cursor, Iso, PageLimit, page } from './common.js';
 import { Amount, Currency } from './payments.js';
+import { MAX_SKILLS, Skill } from './skills.js';
 import { multiLineText, singleLineText } from './text.js';
 
 export const Category = z
@@ -27,14 +28,12 @@ export const Budget = z
   })
   .meta({ id: 'Budget' });
 
-const Skill = singleLineText({ min: 1, max: 50 });
-
 export const CreateJobRequest = z
   .strictObject({
     title: singleLineText({ min: 1, max: 200 }),
     description: multiLineText({ min: 1, max: 20_000 }),
     categoryId: CategoryId,
-    skills: z.array(Skill).max(30).default([]).describe('Stored lower case, duplicates dropped.'),
+    skills: z.array(Skill).max(MAX_SKILLS).default([]).describe('Stored lower case, duplicates dropped.'),
     budget: Budget,
     location: singleLineText({ max: 200 }).nullable().optional(),
     remote: z.boolean().default(false),
@@ -49,7 +48,7 @@ export const UpdateJobRequest = z
     title: singleLineText({ min: 1, max: 200 }),
     description: multiLineText({ min: 1, max: 20_000 }),
     categoryId: CategoryId,
-    skills: z.array(Skill).max(30),
+    skills: z.array(Skill).max(MAX_SKILLS),
     budget: z.strictObject({ kind: BudgetKind, amount: Amount, currency: Currency }).partial(),
     location: singleLineText({ max: 200 }).nullable(),
     remote: z.boolean(),
@@ -89,7 +88,12 @@ export const Bid = z
     deliveryDays: z.int().min(1).max(365),
     coverLetter: z.string(),
     status: BidStatus,
-    version: z.int().min(0),
+    version: z
+      .int()
+      .min(0)
+      .describe(
+        'Bumped by every change; send it back as If-Match to PATCH safely (and to accept: the version the hirer saw).',
+      ),
     createdAt: Iso,
     updatedAt: Iso,
     decidedAt: Iso.nullable(),

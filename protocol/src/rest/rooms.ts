@@ -12,7 +12,9 @@ export const CreateRoomRequest = z
       .array(UserId)
       .min(1)
       .max(500)
-      .describe('The other members; a direct room names exactly one.'),
+      .describe(
+        'The other members (your own id and duplicates are ignored): a direct room names exactly one, a group at least one.',
+      ),
     title: singleLineText({ min: 1, max: 120 })
       .optional()
       .describe('Groups only: a direct room has no title (400 VALIDATION_FAILED naming `body.title`).'),

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { UserId } from '../ids.js';
 import { Cursor, Iso, PageLimit, page } from './common.js';
 import { RatingSummary, UserPerformance } from './reviews.js';
+import { MAX_SKILL_LENGTH, MAX_SKILLS, Skill } from './skills.js';
 import { multiLineText, singleLineText } from './text.js';
 
 export const Role = z.enum(['worker', 'hirer', 'admin']);
@@ -35,7 +36,11 @@ export const PublicUser = z
   .object({
     id: UserId,
     username: z.string(),
-    roles: z.array(Role),
+    roles: z
+      .array(Role)
+      .describe(
+        "`worker` and `hirer`; `admin` appears only in your own profile (GET /v1/me) and the admin console, never in another user's view.",
+      ),
     displayName: z.string().nullable(),
     bio: z.string().nullable(),
     avatarUrl: z.string().nullable(),
@@ -80,7 +85,7 @@ export const UpdateMeRequest = z
     bio: multiLineText({ max: 2000 }).nullable(),
     avatarUrl: httpUrl.nullable(),
     location: singleLineText({ min: 1, max: 120 }).nullable(),
-    skills: z.array(singleLineText({ min: 1, max: 40 }).toLowerCase()).max(30),
+    skills: z.array(Skill).max(MAX_SKILLS),
     hourlyRate: Money.nullable(),
     availability: Availability.nullable(),
     portfolioLinks: z.array(httpUrl).max(10),
@@ -96,7 +101,7 @@ export const UserSearchQuery = z.strictObject({
     .max(200)
     .optional()
     .describe('Words matched (as prefixes) against name, bio, location and skills.'),
-  skill: z.string().trim().toLowerCase().max(40).optional(),
+  skill: z.string().trim().toLowerCase().max(MAX_SKILL_LENGTH).optional(),
   location: z.string().trim().max(120).optional().describe('Case-insensitive substring of the location.'),
   cursor: Cursor.optional(),
   limit: PageLimit,

@@ -163,12 +163,17 @@ export async function getBid(deps: Pick<MarketplaceDeps, 'db'>, actor: Actor, bi
 
 export type BidUpdate = Partial<BidInput>;
 
-/** PATCH /v1/bids/:id: its worker, while pending. */
+/**
+ * PATCH /v1/bids/:id: its worker, while pending. `expectedVersion` (If-Match) makes a stale edit a
+ * CONFLICT (`VERSION_MISMATCH` with the current version), as for jobs; without it the version read
+ * here is the one compared.
+ */
 export async function updateBid(
   deps: MarketplaceDeps,
   actor: Actor,
   bidId: BidId,
   update: BidUpdate,
+  expectedVersion?: number,
 ): Promise<Bid> {
   if (update.amount !== undefined) orThrow(checkAmount(update.amount, 'body.amount'));
   if (update.deliveryDays !== undefined) checkDeliveryDays(update.deliveryDays);
@@ -178,20 +183,52 @@ export async function updateBid(
     const bid = await lockBid(trx, bidId);
     if (bid === undefined) throw new AppError('NOT_FOUND', 'no such bid');
     orThrow(canChangeBid(bid, actor, 'change'));
+    if (expectedVersion !== undefined && expectedVersion !== bid.version) {
+      throw new AppError('CONFLICT', 'the bid has changed since it was read', {
+        details: { reason: 'VERSION_MISMATCH', version: bid.version },
+      });
+    }
+    // Nothing to change (`{}`): the bid as it is. Writing it anyway bumped its version, so the
+    // hirer's accept (If-Match: the version they saw) went stale over an edit that changed nothing.
+    if (
+      update.amount === undefined &&
+      update.deliveryDays === undefined &&
+      update.coverLetter === undefined
+    ) {
+      return toBid(bid);
+    }
     const row = await updateBidIfVersion(trx, bidId, bid.version, 'pending', update, now);
-    if (row === undefined) throw new AppError('CONFLICT', 'the bid changed while it was being updated');
+    if (row === undefined) {
+      throw new AppError('CONFLICT', 'the bid changed while it was being updated', {
+        details: { reason: 'VERSION_MISMATCH' },
+      });
+    }
     return toBid(row);
   });
 }
 
-/** POST /v1/bids/:id/withdraw: its worker, while pending → withdrawn (the worker may bid again). */
-export async function withdrawBid(deps: MarketplaceDeps, actor: Actor, bidId: BidId): Promise<Bid> {
+/**
+ * POST /v1/bids/:id/withdraw: its worker, while pending → withdrawn (the worker may bid again).
+ * `expectedVersion` (If-Match, optional as on PATCH) refuses to withdraw a bid changed since it was
+ * read: CONFLICT `VERSION_MISMATCH` with the current version, nothing changed.
+ */
+export async function withdrawBid(
+  deps: MarketplaceDeps,
+  actor: Actor,
+  bidId: BidId,
+  expectedVersion?: number,
+): Promise<Bid> {
   await visibleBid(deps, actor, bidId);
   const now = deps.clock.now();
   return deps.db.transaction().execute(async (trx) => {
     const bid = await lockBid(trx, bidId);
     if (bid === undefined) throw new AppError('NOT_FOUND', 'no such bid');
     orThrow(canChangeBid(bid, actor, 'withdraw'));
+    if (expectedVersion !== undefined && expectedVersion !== bid.version) {
+      throw new AppError('CONFLICT', 'the bid has changed since it was read', {
+        details: { reason: 'VERSION_MISMATCH', version: bid.version },
+      });
+    }
     const job = await findJob(trx, bid.job_id);
     const row = await updateBidIfVersion(
       trx,

@@ -254,15 +254,27 @@ export async function updateJob(
 
 /**
  * POST /v1/jobs/:id/close: the owner, while open (no hire): open → closed. Pending bids are
- * rejected with it (a `bid.rejected` event each), in the same transaction.
+ * rejected with it (a `bid.rejected` event each), in the same transaction. `expectedVersion`
+ * (If-Match, optional as on PATCH) refuses to close a job changed since it was read: CONFLICT
+ * `VERSION_MISMATCH` with the current version, nothing changed.
  */
-export async function closeJob(deps: MarketplaceDeps, actor: Actor, jobId: JobId): Promise<Job> {
+export async function closeJob(
+  deps: MarketplaceDeps,
+  actor: Actor,
+  jobId: JobId,
+  expectedVersion?: number,
+): Promise<Job> {
   const now = deps.clock.now();
   return deps.db.transaction().execute(async (trx) => {
     // Locked: a bid being placed (FOR SHARE) or accepted waits for this, or this for it.
     const job = await lockJob(trx, jobId, 'update');
     if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
     await checkCanChange(trx, job, actor, 'close');
+    if (expectedVersion !== undefined && expectedVersion !== job.version) {
+      throw new AppError('CONFLICT', 'the job has changed since it was read', {
+        details: { reason: 'VERSION_MISMATCH', version: job.version },
+      });
+    }
     const row = await updateJobIfVersion(
       trx,
       jobId,

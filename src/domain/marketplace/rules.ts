@@ -5,6 +5,7 @@
  */
 
 import type { UserId } from '../../../protocol/src/ids.js';
+import { MAX_SKILL_LENGTH, MAX_SKILLS } from '../../../protocol/src/rest/skills.js';
 import type { Role } from '../../../protocol/src/rest/users.js';
 import type { BidStatus, JobStatus } from '../../db/tables/marketplace.table.js';
 import { AppError } from '../../platform/errors.js';
@@ -17,8 +18,8 @@ export interface Actor {
 
 /** Largest amount accepted: JSON integers at the edges stay exact up to 2^53 − 1. */
 export const MAX_AMOUNT = BigInt(Number.MAX_SAFE_INTEGER);
-export const MAX_SKILLS = 30;
-export const MAX_SKILL_LENGTH = 50;
+/** One cap for job and worker skills (protocol/src/rest/skills.ts), checked on the stored form. */
+export { MAX_SKILL_LENGTH, MAX_SKILLS };
 
 const invalid = (path: string, message: string) =>
   new AppError('VALIDATION_FAILED', message, { details: { errors: [{ path, message }] } });

@@ -170,6 +170,13 @@ export function createRoomService(deps: {
     input: CreateRoomInput,
   ): Promise<{ room: ReturnType<typeof toRoom>; created: boolean; joined: readonly UserId[] }> {
     const others = [...new Set(input.memberIds)].filter((id) => id !== creator);
+    // `memberIds` names the OTHER members (PROTOCOL.md: 1–500 of them, your own id ignored): a group
+    // naming only its creator would be a room of one, and count against their ROOMS_MAX_PER_USER.
+    if (input.kind === 'group' && others.length === 0) {
+      throw new AppError('VALIDATION_FAILED', 'a group room needs at least one other member', {
+        details: { errors: [{ path: 'body.memberIds', message: 'must name at least one other user' }] },
+      });
+    }
     for (const id of others) {
       const user = await findUserById(trx, id);
       if (user === undefined || user.locked_at !== null) {

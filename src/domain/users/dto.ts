@@ -6,8 +6,21 @@ const KNOWN_ROLES: readonly Role[] = ['worker', 'hirer', 'admin'];
 export const rolesOf = (row: Pick<ProfileRow, 'roles'>): Role[] =>
   KNOWN_ROLES.filter((role) => row.roles.includes(role));
 
+/**
+ * The roles other users see: `admin` is granted by the operators, not a marketplace role, and
+ * showing it in profiles, search and contact lists told anyone who the moderators are (a target
+ * list for phishing and social engineering). The user's own /v1/me and the admin console (`toMe`)
+ * keep it.
+ */
+export const publicRolesOf = (row: Pick<ProfileRow, 'roles'>): Role[] =>
+  rolesOf(row).filter((role) => role !== 'admin');
+
+/** The public profile (GET /v1/users/:id, search, contacts): the roles of `publicRolesOf`. */
 export function toPublicUser(row: ProfileRow): PublicUser {
-  const roles = rolesOf(row);
+  return profileWithRoles(row, publicRolesOf(row));
+}
+
+function profileWithRoles(row: ProfileRow, roles: Role[]): PublicUser {
   return {
     id: row.id,
     username: row.username,
@@ -32,5 +45,9 @@ export function toPublicUser(row: ProfileRow): PublicUser {
 }
 
 export function toMe(row: ProfileRow): Me {
-  return { ...toPublicUser(row), email: row.email, emailVerified: row.email_verified_at !== null };
+  return {
+    ...profileWithRoles(row, rolesOf(row)),
+    email: row.email,
+    emailVerified: row.email_verified_at !== null,
+  };
 }

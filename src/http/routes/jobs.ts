@@ -276,11 +276,21 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
     schema: {
       operationId: 'closeJob',
       tags: ['jobs'],
-      summary: 'Close an open job without hiring (its hirer); pending bids are rejected',
+      summary:
+        'Close an open job without hiring (its hirer); pending bids are rejected; If-Match: "<version>" refuses a stale close with 409',
       params: JobIdParams,
+      headers: z.looseObject({ 'if-match': z.string().optional() }),
       response: { 200: JobSchema, ...changeErrors },
     },
-    handler: async (request) => jobBody(await closeJob(m, principalOf(request), request.params.id)),
+    handler: async (request) =>
+      jobBody(
+        await closeJob(
+          m,
+          principalOf(request),
+          request.params.id,
+          ifMatchVersion(request.headers['if-match']),
+        ),
+      ),
   });
 
   r.post('/v1/jobs/:id/bids', {
@@ -365,18 +375,25 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
     schema: {
       operationId: 'updateBid',
       tags: ['bids'],
-      summary: 'Change your pending bid',
+      summary: 'Change your pending bid; If-Match: "<version>" refuses a stale edit with 409',
       params: BidIdParams,
+      headers: z.looseObject({ 'if-match': z.string().optional() }),
       body: UpdateBidRequest,
       response: { 200: BidSchema, ...changeErrors },
     },
     handler: async (request) => {
       const body = request.body;
-      const bid = await updateBid(m, principalOf(request), request.params.id, {
-        ...(body.amount === undefined ? {} : { amount: BigInt(body.amount) }),
-        ...(body.deliveryDays === undefined ? {} : { deliveryDays: body.deliveryDays }),
-        ...(body.coverLetter === undefined ? {} : { coverLetter: body.coverLetter }),
-      });
+      const bid = await updateBid(
+        m,
+        principalOf(request),
+        request.params.id,
+        {
+          ...(body.amount === undefined ? {} : { amount: BigInt(body.amount) }),
+          ...(body.deliveryDays === undefined ? {} : { deliveryDays: body.deliveryDays }),
+          ...(body.coverLetter === undefined ? {} : { coverLetter: body.coverLetter }),
+        },
+        ifMatchVersion(request.headers['if-match'], 'bid'),
+      );
       return bidBody(bid);
     },
   });
@@ -386,10 +403,20 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
     schema: {
       operationId: 'withdrawBid',
       tags: ['bids'],
-      summary: 'Withdraw your pending bid (you may bid on the job again)',
+      summary:
+        'Withdraw your pending bid (you may bid on the job again); If-Match: "<version>" refuses a stale withdraw with 409',
       params: BidIdParams,
+      headers: z.looseObject({ 'if-match': z.string().optional() }),
       response: { 200: BidSchema, ...changeErrors },
     },
-    handler: async (request) => bidBody(await withdrawBid(m, principalOf(request), request.params.id)),
+    handler: async (request) =>
+      bidBody(
+        await withdrawBid(
+          m,
+          principalOf(request),
+          request.params.id,
+          ifMatchVersion(request.headers['if-match'], 'bid'),
+        ),
+      ),
   });
 }

@@ -38,7 +38,7 @@ export function registerRoomRoutes(app: FastifyInstance, deps: RoomRoutesDeps): 
       operationId: 'createRoom',
       summary: 'Create a room (optional Idempotency-Key)',
       description:
-        'A second direct room for the same pair answers 200 with the existing one. Every other member must have added you as a contact (403 FORBIDDEN, `details.userIds`, otherwise); a member already in ROOMS_MAX_PER_USER rooms answers 409 ROOM_LIMIT_REACHED. A direct room has no title (400 VALIDATION_FAILED naming `body.title`). With an `Idempotency-Key` header, a retry of the same request (same key, same body) after a lost answer replays the first answer (`idempotent-replayed: true`) instead of creating a second group room; the same key with another body is 422 `IDEMPOTENCY_KEY_REUSED`. Without one, every group request creates a room.',
+        'A second direct room for the same pair answers 200 with the existing one. Every other member must have added you as a contact (403 FORBIDDEN, `details.userIds`, otherwise); a member already in ROOMS_MAX_PER_USER rooms answers 409 ROOM_LIMIT_REACHED. A direct room has no title (400 VALIDATION_FAILED naming `body.title`). `memberIds` names the other members (your own id is ignored): a group naming nobody but you is 400 VALIDATION_FAILED naming `body.memberIds`. With an `Idempotency-Key` header, a retry of the same request (same key, same body) after a lost answer replays the first answer (`idempotent-replayed: true`) instead of creating a second group room; the same key with another body is 422 `IDEMPOTENCY_KEY_REUSED`. Without one, every group request creates a room.',
       headers: z.looseObject({
         [IDEMPOTENCY_KEY_HEADER]: z.string().optional().meta({
           description:

@@ -73,7 +73,7 @@ export function registerUserRoutes(app: FastifyInstance, users: UserService): vo
       operationId: 'getUser',
       summary: "A user's public profile (no email); presence only for mutual contacts",
       description:
-        '`presence` (status and lastSeenAt) is included only when you and the user added each other as contacts, or for yourself. The money totals of `performance` (`totalEarned`, `totalSpent`) only in your own profile (and to admins): contract amounts are private to their two parties.',
+        '`presence` (status and lastSeenAt) is included only when you and the user added each other as contacts, or for yourself. The money totals of `performance` (`totalEarned`, `totalSpent`) only in your own profile (and to admins): contract amounts are private to their two parties. `roles` lists `worker` and `hirer` only, never `admin` (who moderates is not public; GET /v1/me shows your own).',
       params: UserIdParams,
       response: { 200: UserProfile, ...errors },
     },
