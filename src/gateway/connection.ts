@@ -160,6 +160,11 @@ export class Connection implements SocketHandler {
     return !this.closing;
   }
 
+  /** Bytes queued for the socket and not yet taken by the kernel (0 once closing). */
+  get bufferedAmount() {
+    return this.closing ? 0 : this.transport.bufferedAmount();
+  }
+
   /**
    * One inbound WebSocket message. Never throws: decoding is total, and anything that still goes
    * wrong for this one frame (a handler bug, an encoder failure) is answered INTERNAL on this

@@ -4,6 +4,7 @@
  */
 import type { ClientFrameOf, ClientFrameType, ReplyPayload } from '../../protocol/src/frames.js';
 import type { RoomId, UserId } from '../../protocol/src/ids.js';
+import type { Encoding } from '../../protocol/src/version.js';
 import type { RoomCommand } from '../actors/room/room-actor.js';
 import type { ActorRef } from '../actors/runtime/index.js';
 import type { AuthService } from '../domain/auth/service.js';
@@ -58,6 +59,8 @@ export function createHandlers(deps: {
     beforeSeq: number | undefined,
     limit: number,
     wanted: () => boolean,
+    /** The asker's encoding: the page is cut at a byte budget of it (send-budget.ts). */
+    encoding: Encoding,
   ) => Promise<ReplyPayload<'room.history'>>;
   /** Drops the connection from the room (and the node's bus subscription when it was the last). */
   readonly leaveRoom: (roomId: RoomId, connection: Connection) => Promise<void>;
@@ -165,6 +168,7 @@ export function createHandlers(deps: {
         frame.d.beforeSeq,
         frame.d.limit,
         () => connection.isOpen,
+        connection.encoding,
       );
     },
     'room.typing': async (connection, frame) =>

@@ -16,6 +16,7 @@ import type { RoomMessage, ServerFrame } from '../../protocol/src/frames.js';
 import type { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
 import { Encoding } from '../../protocol/src/version.js';
 import type { Connection } from './connection.js';
+import { encodedBytes } from './send-budget.js';
 import type { TopicPublisher } from './transport.js';
 
 /** A connection's place in a room: the highest seq delivered, and what waits while it catches up. */
@@ -125,6 +126,29 @@ export function createHub(codec: Codec) {
       room.subscribers[connection.encoding] += 1;
       topicsOf.set(connection, (topicsOf.get(connection) ?? 0) + 1);
     }
+  };
+
+  /**
+   * Sends `messages` above the cursor's seq to the connection, in order, until the next one would
+   * take the burst past `maxBytes` (the first one always goes). Returns how many it went through.
+   */
+  const sendWithin = (
+    connection: Connection,
+    cursor: RoomCursor,
+    messages: readonly RoomMessage[],
+    maxBytes: number,
+  ) => {
+    let bytes = 0;
+    for (const [i, message] of messages.entries()) {
+      if (message.seq <= cursor.seq) continue;
+      const data = codec.encode({ t: 'room.message', d: message }, connection.encoding);
+      const size = encodedBytes(data);
+      if (bytes > 0 && bytes + size > maxBytes) return i;
+      bytes += size;
+      cursor.seq = message.seq;
+      connection.sendEncoded(data);
+    }
+    return messages.length;
   };
 
   /** Drops the connection's pending join of the room, if it is `join` (any, without `join`). */
@@ -342,15 +366,34 @@ export function createHub(codec: Codec) {
 
     roomsOfConnection: (connection: Connection): RoomId[] => [...(roomsOf.get(connection) ?? [])],
 
-    /** Backlog of a join, in seq order, straight to one connection. */
-    deliverBacklog(roomId: RoomId, connection: Connection, messages: readonly RoomMessage[]): void {
+    /**
+     * Backlog of a join, in seq order, straight to one connection: at most `maxBytes` of encoded
+     * frames (at least one message), so one burst never fills the socket's buffer (send-budget.ts).
+     * Returns how many of `messages` it went through; the caller sends the rest in a later burst.
+     */
+    deliverBacklog(
+      roomId: RoomId,
+      connection: Connection,
+      messages: readonly RoomMessage[],
+      maxBytes = Number.POSITIVE_INFINITY,
+    ): number {
       const cursor = rooms.get(roomId)?.members.get(connection);
-      if (cursor === undefined) return;
-      for (const message of messages) {
-        if (message.seq <= cursor.seq) continue;
-        cursor.seq = message.seq;
-        connection.sendFrame({ t: 'room.message', d: message });
-      }
+      if (cursor === undefined) return messages.length;
+      return sendWithin(connection, cursor, messages, maxBytes);
+    },
+
+    /**
+     * Sends the live messages held while the connection caught up, in seq order, at most `maxBytes`
+     * of them (at least one); they stay held (and later ones keep being held) until
+     * `finishCatchUp`. Returns whether none is left to send.
+     */
+    deliverHeld(roomId: RoomId, connection: Connection, maxBytes: number): boolean {
+      const cursor = rooms.get(roomId)?.members.get(connection);
+      if (cursor === undefined || cursor.held === undefined) return true;
+      const held = cursor.held.sort((a, b) => a.seq - b.seq);
+      const done = sendWithin(connection, cursor, held, maxBytes);
+      held.splice(0, done);
+      return held.length === 0;
     },
 
     /** Ends the catch-up: what arrived live meanwhile follows the backlog, duplicates dropped. */

@@ -18,7 +18,7 @@ import { createCodec } from '../../protocol/src/codec.js';
 import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
 import type { ClientFrame, NotificationsReadPayload, WalletPayload } from '../../protocol/src/frames.js';
 import { RoomId, UserId } from '../../protocol/src/ids.js';
-import { PROTOCOL_VERSION } from '../../protocol/src/version.js';
+import { type Encoding, PROTOCOL_VERSION } from '../../protocol/src/version.js';
 import { roomActorKind } from '../actors/room/room-actor.js';
 import { createRoomStore, type RoomStore } from '../actors/room/room-store.js';
 import { type ActorSystem, createRemoteActors, DEFAULT_ASK_TIMEOUT_MS } from '../actors/runtime/index.js';
@@ -54,6 +54,7 @@ import { createRoomAccess } from './room-access.js';
 import { createRoomJoins, TAIL_SWEEP_MS } from './room-joins.js';
 import { createRoomReads } from './room-reads.js';
 import { createRoomRouter } from './room-router.js';
+import { fitMessages, sendBudget } from './send-budget.js';
 import type { GatewayCore } from './transport.js';
 import { createUpgradeAuthenticator } from './upgrade.js';
 import { clientAddressResolver, createUpgradeRateLimiter, type TrustProxy } from './upgrade-limits.js';
@@ -240,7 +241,12 @@ export function createGateway(deps: GatewayDeps) {
   const roomReads = createRoomReads();
   const isMemberNow = async (userId: UserId, roomId: RoomId) =>
     (await membershipOf(memberKey(roomId, userId))) === true;
+  // Room replies and join backlogs are written in bursts well under the socket's bound (send-budget.ts).
+  const { burstBytes, lowWaterBytes } = sendBudget(settings.maxBufferedBytes);
   const roomJoins = createRoomJoins({
+    burstBytes,
+    lowWaterBytes,
+    codec,
     hub,
     bus,
     store: roomStore,
@@ -276,6 +282,7 @@ export function createGateway(deps: GatewayDeps) {
     beforeSeq: number | undefined,
     limit: number,
     wanted: () => boolean,
+    encoding: Encoding,
   ) =>
     roomReads.read(
       userId,
@@ -284,7 +291,9 @@ export function createGateway(deps: GatewayDeps) {
         // may still say "member" for a while after a removal whose bus message this node missed.
         if (!(await isMemberNow(userId, roomId)))
           throw new AppError('FORBIDDEN', 'not a member of this room');
-        return { messages: (await roomStore.messagesBefore(roomId, beforeSeq, limit)).map(toRoomMessage) };
+        const page = (await roomStore.messagesBefore(roomId, beforeSeq, limit)).map(toRoomMessage);
+        // Cut at a byte budget (send-budget.ts): only the messages sent count against the budget.
+        return { messages: fitMessages(codec, encoding, page, burstBytes) };
       },
       (page) => page.messages.length,
       wanted,

@@ -16,6 +16,11 @@
  * 4. the backlog after `sinceSeq` is read in pages of BACKLOG_PAGE until a short page, so whatever
  *    was committed before step 3 comes from the database, even past the actor's answer;
  * 5. `finishCatchUp` sends the held live messages after the backlog, dropping seqs already sent.
+ * Steps 4 and 5 write in bursts of at most `burstBytes` of encoded frames, each once the socket's
+ * buffer is down to `lowWaterBytes` (send-budget.ts): 200 rows of the largest legal messages are
+ * megabytes, over the socket's bound, and written at once they closed even a fast reader 1013. A
+ * socket whose buffer does not go down at all for DRAIN_STALL_POLLS polls is a slow consumer,
+ * closed 1013 as one.
  * A join of the same connection again, a leave or a close ends a catch-up in progress.
  *
  * After the catch-up a connection relies on the bus; a push lost on the way shows as a jump at the
@@ -44,8 +49,11 @@
  * stale.
  */
 
+import { type Codec, createCodec } from '../../protocol/src/codec.js';
+import { CloseCode } from '../../protocol/src/codes.js';
 import type { RoomMessage } from '../../protocol/src/frames.js';
 import type { RoomId, UserId } from '../../protocol/src/ids.js';
+import { Encoding } from '../../protocol/src/version.js';
 import type { RoomCommand } from '../actors/room/room-actor.js';
 import type { RoomStore } from '../actors/room/room-store.js';
 import type { ActorRef } from '../actors/runtime/index.js';
@@ -53,9 +61,11 @@ import { roomTopic, toRoomMessage } from '../domain/rooms/service.js';
 import type { Bus } from '../platform/bus/bus.js';
 import { AppError, isAppError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
+import { systemTimers, type Timers } from '../platform/timers.js';
 import type { Connection } from './connection.js';
 import type { Hub, PendingJoin } from './hub.js';
 import type { RoomReads } from './room-reads.js';
+import { fitMessages, SEND_BURST_BYTES, SEND_LOW_WATER_BYTES } from './send-budget.js';
 
 /** Rows per backlog read. */
 export const BACKLOG_PAGE = 200;
@@ -76,6 +86,10 @@ export const RECENT_PER_ROOM = 64;
 export const TAIL_SWEEP_MS = 5_000;
 /** Rooms whose missing tail one sweep reads at most (one page each; the rest next time). */
 const TAIL_SWEEP_READS = 100;
+/** How often a join waiting to write its next backlog burst looks at the socket's buffer. */
+export const DRAIN_POLL_MS = 20;
+/** Polls in a row without the buffer going down after which the reader is a slow consumer (10 s). */
+export const DRAIN_STALL_POLLS = 500;
 
 /** The newest messages a room's bus subscription delivered, with consecutive seqs. */
 export class RecentMessages {
@@ -122,8 +136,19 @@ export function createRoomJoins(deps: {
   readonly connectionsOf: (userId: UserId) => Iterable<Connection>;
   /** Whether the user is a member now, read from the database (not from any cache). */
   readonly isMember: (userId: UserId, roomId: RoomId) => Promise<boolean>;
+  /** Encoded bytes of one backlog burst (default SEND_BURST_BYTES; see send-budget.ts). */
+  readonly burstBytes?: number;
+  /** The next burst waits until the socket buffers at most this (default SEND_LOW_WATER_BYTES). */
+  readonly lowWaterBytes?: number;
+  readonly timers?: Timers;
+  /** Measures the tail sweep's pushes (default a codec of its own). */
+  readonly codec?: Codec;
 }) {
   const { hub, bus, store, log } = deps;
+  const burstBytes = deps.burstBytes ?? SEND_BURST_BYTES;
+  const lowWaterBytes = deps.lowWaterBytes ?? SEND_LOW_WATER_BYTES;
+  const timers = deps.timers ?? systemTimers;
+  const codec = deps.codec ?? createCodec();
   const subscriptions = new Map<RoomId, Promise<() => Promise<void>>>();
   /** What each current subscription delivered lately (an old subscription's callback keeps its own). */
   const recents = new Map<RoomId, RecentMessages>();
@@ -244,6 +269,29 @@ export function createRoomJoins(deps: {
   const isOpen = (connection: Connection) =>
     connection.isOpen && hub.connectionById(connection.id) === connection;
 
+  /**
+   * Waits until the connection's socket buffers at most `lowWaterBytes`. False when `wanted` turns
+   * false meanwhile, or when the buffer did not go down for DRAIN_STALL_POLLS polls: that reader
+   * is a slow consumer and is closed 1013, as one whose buffer passed the bound would be.
+   */
+  const drained = async (connection: Connection, wanted: () => boolean): Promise<boolean> => {
+    let buffered = connection.bufferedAmount;
+    let still = 0;
+    while (buffered > lowWaterBytes) {
+      await new Promise<void>((resolve) => timers.schedule(DRAIN_POLL_MS, resolve));
+      if (!wanted()) return false;
+      const now = connection.bufferedAmount;
+      still = now < buffered ? 0 : still + 1;
+      buffered = now;
+      if (still >= DRAIN_STALL_POLLS) {
+        log.info({ connId: connection.id, userId: connection.userId, buffered }, 'slow consumer closed');
+        connection.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer');
+        return false;
+      }
+    }
+    return wanted();
+  };
+
   return {
     leave,
 
@@ -315,6 +363,27 @@ export function createRoomJoins(deps: {
         if (hub.wasRemoved(token)) throw new AppError('FORBIDDEN', 'not a member of this room');
         return { lastSeq };
       };
+      /**
+       * Writes backlog messages in bursts of at most `burstBytes`, each once the socket drained to
+       * the low-water mark. False when the join stopped catching up meanwhile (see `stillJoined`).
+       */
+      const deliver = async (messages: readonly RoomMessage[]): Promise<boolean> => {
+        let from = 0;
+        while (from < messages.length) {
+          if (!(await drained(connection, stillJoined))) return false;
+          from += hub.deliverBacklog(roomId, connection, messages.slice(from), burstBytes);
+        }
+        return true;
+      };
+      /** Writes the live messages held meanwhile (in bursts likewise), then goes live. */
+      const finish = async (): Promise<{ lastSeq: number }> => {
+        do {
+          if (!(await drained(connection, stillJoined))) return outOfRoom();
+        } while (!hub.deliverHeld(roomId, connection, burstBytes));
+        // Nothing held any more, and nothing awaited since: the rest comes live.
+        hub.finishCatchUp(roomId, connection);
+        return { lastSeq };
+      };
       /** A backlog refused (budget spent, reads bounded, database down): the join is undone. */
       const refuse = async (error: unknown): Promise<never> => {
         await abandon(roomId, connection, token);
@@ -329,14 +398,11 @@ export function createRoomJoins(deps: {
         } catch (error) {
           return refuse(error);
         }
-        hub.deliverBacklog(roomId, connection, recent);
+        if (!(await deliver(recent))) return outOfRoom();
         after = recent.at(-1)?.seq ?? since;
         delivered = recent.length;
         // The run reaches the actor's last seq: anything newer comes live (held until now).
-        if (after >= lastSeq) {
-          hub.finishCatchUp(roomId, connection);
-          return { lastSeq };
-        }
+        if (after >= lastSeq) return finish();
         // The run ends short of it (a publish lost on the way here): the rest from the database.
       }
       while (delivered < MAX_BACKLOG) {
@@ -355,16 +421,14 @@ export function createRoomJoins(deps: {
           if (!stillJoined()) return outOfRoom();
           return refuse(error);
         }
-        if (!stillJoined()) return outOfRoom();
-        hub.deliverBacklog(roomId, connection, page.map(toRoomMessage));
+        if (!(await deliver(page.map(toRoomMessage)))) return outOfRoom();
         delivered += page.length;
         const last = page.at(-1);
         if (page.length < limit || last === undefined) break;
         after = last.seq;
       }
       if (!stillJoined()) return outOfRoom();
-      hub.finishCatchUp(roomId, connection);
-      return { lastSeq };
+      return finish();
     },
 
     /**
@@ -414,7 +478,15 @@ export function createRoomJoins(deps: {
             });
             await leave(roomId, connection, 'removed');
           }
-          const page = (await store.messagesAfter(roomId, seen, BACKLOG_PAGE)).map(toRoomMessage);
+          const read = (await store.messagesAfter(roomId, seen, BACKLOG_PAGE)).map(toRoomMessage);
+          // One burst of bytes to each joiner at most (send-budget.ts): the rest at the next sweep.
+          const page = read.slice(
+            0,
+            Math.min(
+              fitMessages(codec, Encoding.JSON, read, burstBytes).length,
+              fitMessages(codec, Encoding.MSGPACK, read, burstBytes).length,
+            ),
+          );
           // Left meanwhile: nothing to push to.
           if (!subscriptions.has(roomId)) continue;
           for (const message of page) {
@@ -423,6 +495,8 @@ export function createRoomJoins(deps: {
             hub.pushToRoom(roomId, { t: 'room.message', d: message });
           }
           pushed += page.length;
+          const lastPushed = page.at(-1)?.seq;
+          if (page.length < read.length && lastPushed !== undefined) behind.set(roomId, lastPushed);
           log.info(
             { roomId, from: seen + 1, messages: page.length },
             'pushed a room tail whose push was lost',

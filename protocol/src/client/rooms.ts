@@ -199,20 +199,36 @@ export class RoomTracker {
   /**
    * Fetches seqs lastSeq+1..upTo through history, then drains. Stops when a page brings nothing
    * new (the next push or reconnect tries again), so a hole the server cannot fill never spins.
+   * A page may hold fewer messages than asked (the server cuts pages of large messages at a byte
+   * budget, keeping the newest): the next request then ends at the smallest seq received, until
+   * the window is filled from below.
    */
   private async fill(roomId: string, room: TrackedRoom, upTo: number): Promise<void> {
     if (room.lastSeq === undefined || room.filling) return;
     room.filling = true;
     let progressed = false;
+    /** Where the next page ends (exclusive) while a window is filled from its top down. */
+    let end: number | undefined;
     try {
       while (this.rooms.get(roomId) === room && room.lastSeq !== undefined && room.lastSeq < upTo) {
-        const want = Math.min(HISTORY_PAGE, upTo - room.lastSeq);
-        const page = await this.ports.history(roomId, room.lastSeq + want + 1, want);
         const before: number = room.lastSeq;
-        for (const message of page.messages) if (message.seq > before) room.pending.set(message.seq, message);
+        const beforeSeq =
+          end !== undefined && end > before + 1 ? end : Math.min(upTo, before + HISTORY_PAGE) + 1;
+        const want = beforeSeq - before - 1;
+        const page = await this.ports.history(roomId, beforeSeq, want);
+        let added = false;
+        let lowest = beforeSeq;
+        for (const message of page.messages) {
+          if (message.seq <= before || message.seq >= beforeSeq) continue;
+          if (!room.pending.has(message.seq)) added = true;
+          room.pending.set(message.seq, message);
+          lowest = Math.min(lowest, message.seq);
+        }
         this.drain(roomId, room, false);
-        if (room.lastSeq === before) break;
+        if (room.lastSeq === before && !added) break;
         progressed = true;
+        // A short page: the rest of the window lies below the smallest seq it brought.
+        end = lowest;
       }
     } catch (error) {
       this.ports.onError(error);
