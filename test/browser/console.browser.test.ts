@@ -6,10 +6,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queueNames } from '../../src/platform/queues/tasks.js';
-import { ensureProgram } from '../../src/platform/system-packages.js';
+import { findChromium, launchChromium } from '../support/browser.js';
 import { failedEscrowTask, queueNamed, testTaskQueue, waitForTaskState } from '../support/console.js';
 import { sharedRedisUrl, startTestNode, type TestNode, uniqueRedisPrefix } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
@@ -43,10 +43,7 @@ const apiStatus = (page: Page) =>
 
 beforeAll(async () => {
   // Like PostgreSQL and Redis in the harness: Debian's package, installed when missing and root.
-  const executablePath = await ensureProgram(
-    { command: 'chromium', debianPackage: 'chromium' },
-    { install: process.getuid?.() === 0, searchPath: process.env.PATH ?? '/usr/bin:/bin' },
-  );
+  const executablePath = await findChromium();
   testNode = await startTestNode({
     ADMIN_EMAIL: ADMIN.email,
     ADMIN_PASSWORD: ADMIN.password,
@@ -55,7 +52,7 @@ beforeAll(async () => {
   base = testNode.node.baseUrl;
   tasks = testTaskQueue(sharedRedisUrl(), redisPrefix);
   member = await registerUser(httpClient(base));
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'], headless: true });
+  browser = await launchChromium(executablePath);
   const target = `${base}/admin/queues/api/queues/payments/add`;
   evil = createServer((_request, response) => {
     response.setHeader('content-type', 'text/html');

@@ -6,12 +6,11 @@
  * hirer approves, the worker's wallet balance updates live. No console errors on any page.
  * Screenshots of the main screens go to test-results/screenshots (gitignored).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page, type WebSocketRoute } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureProgram } from '../../src/platform/system-packages.js';
+import { buildWebApp, chromiumPages, findChromium, launchChromium, socketLink } from '../support/browser.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 
 const SHOTS = join(process.cwd(), 'test-results', 'screenshots');
@@ -23,52 +22,26 @@ const UI_TIMEOUT = 20_000;
 
 let testNode: TestNode;
 let base: string;
-let browser: Browser;
 let chromiumPath: string;
-const contexts: BrowserContext[] = [];
-const consoleErrors: string[] = [];
+const pages = chromiumPages(UI_TIMEOUT);
+/** Console errors and uncaught exceptions of every page, as `who: text`. */
+const consoleErrors = pages.pageErrors;
 
 /**
- * The worker's link to the WebSocket endpoint, through Playwright's WebSocket routing: Chromium's
- * offline emulation leaves an open WebSocket alone, so a cut is made here — open sockets are dropped
- * and new ones fail at once while the link is down (offline mode covers REST meanwhile).
+ * The worker's link to the WebSocket endpoint, through Playwright's WebSocket routing: while it is
+ * dropped, open sockets are closed and new ones fail at once (offline mode covers REST meanwhile).
  */
-const workerLink = {
-  down: false,
-  sockets: new Set<WebSocketRoute>(),
-  async route(context: BrowserContext): Promise<void> {
-    await context.routeWebSocket(/\/ws$/, (socket) => {
-      if (this.down) return void socket.close();
-      socket.connectToServer();
-      this.sockets.add(socket);
-    });
-  },
-  async cut(context: BrowserContext): Promise<void> {
-    this.down = true;
-    await context.setOffline(true);
-    for (const socket of this.sockets) await socket.close();
-    this.sockets.clear();
-  },
-  async restore(context: BrowserContext): Promise<void> {
-    this.down = false;
-    await context.setOffline(false);
-  },
-};
+const workerLink = socketLink();
 
 async function openPage(
   viewport: { width: number; height: number },
   who: string,
   prepare?: (context: BrowserContext) => Promise<void>,
 ): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  contexts.push(context);
-  await prepare?.(context);
-  context.setDefaultTimeout(UI_TIMEOUT);
-  const page = await context.newPage();
+  const page = await pages.newPage({ viewport, name: who, prepare });
   page.on('console', (message) => {
     if (message.type() === 'error') consoleErrors.push(`${who}: ${message.text()}`);
   });
-  page.on('pageerror', (error) => consoleErrors.push(`${who}: ${error.message}`));
   return page;
 }
 
@@ -86,14 +59,9 @@ async function signUp(page: Page, username: string, role: 'Hire (post jobs)' | '
 }
 
 beforeAll(async () => {
-  const executablePath = await ensureProgram(
-    { command: 'chromium', debianPackage: 'chromium' },
-    { install: process.getuid?.() === 0, searchPath: process.env.PATH ?? '/usr/bin:/bin' },
-  );
+  const executablePath = await findChromium();
   chromiumPath = executablePath;
-  // The build is what the server serves; .ci/run builds it first, this covers a direct vitest run.
-  const build = spawnSync(process.execPath, ['scripts/web-build.mjs', '--if-stale'], { stdio: 'inherit' });
-  expect(build.status).toBe(0);
+  buildWebApp();
   mkdirSync(SHOTS, { recursive: true });
   testNode = await startTestNode({
     OUTBOX_POLL_MS: '20',
@@ -101,12 +69,11 @@ beforeAll(async () => {
     LEDGER_AUDIT_INTERVAL_S: '0',
   });
   base = testNode.node.baseUrl;
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'], headless: true });
+  await pages.launch(executablePath);
 });
 
 afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
+  await pages.close();
   await testNode?.stop();
 });
 
@@ -139,11 +106,7 @@ describe('web app in Chromium', () => {
     // A name for the node that is not loopback (a staging host, a LAN address): browsers upgrade
     // nothing for localhost, so the page has to be opened under another name to see it as users do.
     const host = 'gigwire-docs.example.test';
-    const named = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--no-sandbox', `--host-resolver-rules=MAP ${host} 127.0.0.1`],
-      headless: true,
-    });
+    const named = await launchChromium(chromiumPath, [`--host-resolver-rules=MAP ${host} 127.0.0.1`]);
     try {
       const page = await named.newPage();
       const failed: string[] = [];
@@ -274,14 +237,14 @@ describe('web app in Chromium', () => {
     await hirer.getByText('Thanks, sketches tomorrow.').waitFor();
 
     // The worker's network drops while the hirer writes; back online, every message is there once, in order.
-    await workerLink.cut(worker.context());
+    await workerLink.drop(worker.context());
     await worker.getByText('reconnecting…').waitFor();
     for (const text of ['Offline one', 'Offline two', 'Offline three']) {
       await hirer.getByLabel('Message', { exact: true }).fill(text);
       await hirer.getByRole('button', { name: 'Send' }).click();
       await hirer.getByText(text).waitFor();
     }
-    await workerLink.restore(worker.context());
+    await workerLink.reconnect(worker.context());
     await worker.getByText('Offline three').waitFor();
     await expect
       .poll(() => worker.locator('.room .messages li.theirs .body').allTextContents())

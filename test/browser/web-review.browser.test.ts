@@ -13,11 +13,10 @@
  *   everywhere, each ending on the sign-in screen saying why;
  * - a long word does not push a phone-width page sideways.
  */
-import { spawnSync } from 'node:child_process';
-import { type Browser, type BrowserContext, chromium, type Page, type Route } from 'playwright-core';
+import type { Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRestClient, type RestClient } from '../../protocol/src/client/rest.js';
-import { ensureProgram } from '../../src/platform/system-packages.js';
+import { buildWebApp, chromiumPages, findChromium, signIn } from '../support/browser.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
 
@@ -28,28 +27,8 @@ const PHONE = { width: 390, height: 844 };
 let testNode: TestNode;
 let base: string;
 let api: ReturnType<typeof httpClient>;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
-const pageErrors: string[] = [];
-
-async function newPage(viewport = { width: 1280, height: 800 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  contexts.push(context);
-  context.setDefaultTimeout(UI_TIMEOUT);
-  const page = await context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  return page;
-}
-
-const signedIn = (page: Page) => page.getByRole('navigation', { name: 'Main' }).waitFor();
-
-async function signIn(page: Page, user: Registered, password = user.password): Promise<void> {
-  await page.goto(`${base}/#/signin`);
-  await page.getByLabel('Username or email').fill(user.username);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await signedIn(page);
-}
+const pages = chromiumPages(UI_TIMEOUT);
+const { pageErrors, newPage } = pages;
 
 const restOf = (user: Registered): RestClient =>
   createRestClient({ baseUrl: base, accessToken: () => user.accessToken });
@@ -88,16 +67,12 @@ async function loseAnswers(page: Page, method: string, path: string) {
 }
 
 beforeAll(async () => {
-  const executablePath = await ensureProgram(
-    { command: 'chromium', debianPackage: 'chromium' },
-    { install: process.getuid?.() === 0, searchPath: process.env.PATH ?? '/usr/bin:/bin' },
-  );
-  const build = spawnSync(process.execPath, ['scripts/web-build.mjs', '--if-stale'], { stdio: 'inherit' });
-  expect(build.status).toBe(0);
+  const executablePath = await findChromium();
+  buildWebApp();
   testNode = await startTestNode({ OUTBOX_POLL_MS: '20', LEDGER_AUDIT_INTERVAL_S: '0' });
   base = testNode.node.baseUrl;
   api = httpClient(base);
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'], headless: true });
+  await pages.launch(executablePath);
 });
 
 beforeEach(() => {
@@ -105,8 +80,7 @@ beforeEach(() => {
 });
 
 afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
+  await pages.close();
   await testNode?.stop();
 });
 
@@ -118,7 +92,7 @@ describe('web app commands whose answer is lost, in Chromium', () => {
       const receiver = await registerUser(api, { roles: ['worker'] });
       await fund(sender, 10_000);
       const page = await newPage();
-      await signIn(page, sender);
+      await signIn(page, base, sender);
       // The nav shows the balance right after sign-in, without waiting for a change or a reconnect.
       await page.getByRole('link', { name: `Wallet ${usd(10_000)}` }).waitFor();
 
@@ -165,7 +139,7 @@ describe('web app commands whose answer is lost, in Chromium', () => {
     async () => {
       const hirer = await registerUser(api, { roles: ['hirer'] });
       const page = await newPage();
-      await signIn(page, hirer);
+      await signIn(page, base, hirer);
       await page.goto(`${base}/#/jobs/new`);
       const title = `Deck staining ${Date.now().toString(36)}`;
       await page.getByLabel('Title').fill(title);
@@ -211,7 +185,7 @@ describe('web app commands whose answer is lost, in Chromium', () => {
       await hirerRest.approve(contract.id);
 
       const page = await newPage();
-      await signIn(page, worker);
+      await signIn(page, base, worker);
       await page.goto(`${base}/#/contracts/${contract.id}`);
       await page.getByLabel('Rating').selectOption('4');
       await page.getByLabel('Review', { exact: true }).fill('Quick to approve.');
@@ -244,7 +218,7 @@ describe('web app messages and screens, in Chromium', () => {
     async () => {
       const user = await registerUser(api, { roles: ['worker'] });
       const page = await newPage();
-      await signIn(page, user);
+      await signIn(page, base, user);
       await page.getByRole('heading', { name: 'Jobs' }).waitFor();
       const jobsSearch = (url: URL) => url.pathname === '/v1/jobs';
       await page.route(jobsSearch, (route) => route.abort('internetdisconnected'));
@@ -269,7 +243,7 @@ describe('web app messages and screens, in Chromium', () => {
     async () => {
       const user = await registerUser(api, { roles: ['hirer'] });
       const page = await newPage();
-      await signIn(page, user);
+      await signIn(page, base, user);
       await page.goto(`${base}/#/wallet`);
       const form = page.getByRole('form', { name: 'Top up' });
       await form.getByLabel('Amount (USD)').fill('25');
@@ -287,7 +261,7 @@ describe('web app messages and screens, in Chromium', () => {
     async () => {
       const user = await registerUser(api);
       const page = await newPage();
-      await signIn(page, user);
+      await signIn(page, base, user);
       const me = (url: URL) => url.pathname === '/v1/me';
       await page.route(me, (route) =>
         route.fulfill({ status: 503, contentType: 'text/plain', body: 'down' }),
@@ -309,7 +283,7 @@ describe('web app messages and screens, in Chromium', () => {
     async () => {
       const user = await registerUser(api);
       const page = await newPage();
-      await signIn(page, user);
+      await signIn(page, base, user);
       // The link of older security mails.
       await page.goto(`${base}/#/settings/security`);
       await page.getByRole('heading', { name: 'Security' }).waitFor();
@@ -340,7 +314,7 @@ describe('web app messages and screens, in Chromium', () => {
       expect((await api.post('/v1/auth/refresh', { refreshToken: other.body.refreshToken })).status).toBe(
         401,
       );
-      await signIn(page, user, 'Saffron-Heron-88!');
+      await signIn(page, base, user, 'Saffron-Heron-88!');
 
       // Sign out everywhere, from #/profile/security, after a confirmation.
       const another = await api.post<{ refreshToken: string }>('/v1/auth/login', {
@@ -378,8 +352,8 @@ describe('web app messages and screens, in Chromium', () => {
         budget: { kind: 'fixed', amount: 5_000, currency: 'USD' },
         remote: true,
       });
-      const page = await newPage(PHONE);
-      await signIn(page, hirer);
+      const page = await newPage({ viewport: PHONE });
+      await signIn(page, base, hirer);
       await page.goto(`${base}/#/jobs/${job.id}`);
       await page.getByRole('heading', { name: long.slice(0, 20) }).waitFor();
       const widths = await page.evaluate<{ scroll: number; client: number }>(

@@ -17,12 +17,17 @@
  *   last; each "Accept bid" is described by its bid (whose, how much) for screen readers;
  * - a room the user is removed from while it is open says so and takes no more messages.
  */
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { type Browser, type BrowserContext, chromium, type Page, type WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRestClient, type RestClient } from '../../protocol/src/client/rest.js';
-import { ensureProgram } from '../../src/platform/system-packages.js';
+import {
+  buildWebApp,
+  chromiumPages,
+  findChromium,
+  signedIn,
+  signIn,
+  socketLink,
+} from '../support/browser.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
 import { openSocket } from '../support/ws-client.js';
@@ -34,77 +39,20 @@ const TEST_TIMEOUT = 120_000;
 let testNode: TestNode;
 let base: string;
 let api: ReturnType<typeof httpClient>;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
+const pages = chromiumPages(UI_TIMEOUT);
 /** Uncaught exceptions of any page: none expected. */
-const pageErrors: string[] = [];
-
-async function newPage(prepare?: (context: BrowserContext) => Promise<unknown>): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  contexts.push(context);
-  context.setDefaultTimeout(UI_TIMEOUT);
-  await prepare?.(context);
-  const page = await context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  return page;
-}
-
-const signedIn = (page: Page) => page.getByRole('navigation', { name: 'Main' }).waitFor();
-
-async function signIn(page: Page, user: Registered): Promise<void> {
-  await page.goto(`${base}/#/signin`);
-  await page.getByLabel('Username or email').fill(user.username);
-  await page.getByLabel('Password').fill(user.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await signedIn(page);
-}
+const { pageErrors, newPage } = pages;
 
 const restOf = (user: Registered): RestClient =>
   createRestClient({ baseUrl: base, accessToken: () => user.accessToken });
 
-/**
- * The page's WebSocket through Playwright's routing: `cut` drops open sockets, refuses new ones and
- * turns REST off too; `restore` lets the SDK reconnect.
- */
-function socketLink() {
-  const link = {
-    down: false,
-    sockets: new Set<WebSocketRoute>(),
-    async route(context: BrowserContext): Promise<void> {
-      await context.routeWebSocket(/\/ws$/, (socket) => {
-        if (link.down) return void socket.close();
-        socket.connectToServer();
-        link.sockets.add(socket);
-      });
-    },
-    /** `rest: false` leaves REST alone: only the socket is down. */
-    async cut(page: Page, { rest = true } = {}): Promise<void> {
-      link.down = true;
-      if (rest) await page.context().setOffline(true);
-      for (const socket of link.sockets) await socket.close();
-      link.sockets.clear();
-      await page.getByRole('img', { name: 'offline' }).waitFor();
-    },
-    async restore(page: Page): Promise<void> {
-      link.down = false;
-      await page.context().setOffline(false);
-      await page.getByRole('img', { name: 'connected' }).waitFor();
-    },
-  };
-  return link;
-}
-
 beforeAll(async () => {
-  const executablePath = await ensureProgram(
-    { command: 'chromium', debianPackage: 'chromium' },
-    { install: process.getuid?.() === 0, searchPath: process.env.PATH ?? '/usr/bin:/bin' },
-  );
-  const build = spawnSync(process.execPath, ['scripts/web-build.mjs', '--if-stale'], { stdio: 'inherit' });
-  expect(build.status).toBe(0);
+  const executablePath = await findChromium();
+  buildWebApp();
   testNode = await startTestNode({ LEDGER_AUDIT_INTERVAL_S: '0' });
   base = testNode.node.baseUrl;
   api = httpClient(base);
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'], headless: true });
+  await pages.launch(executablePath);
 });
 
 beforeEach(() => {
@@ -112,8 +60,7 @@ beforeEach(() => {
 });
 
 afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
+  await pages.close();
   await testNode?.stop();
 });
 
@@ -141,8 +88,8 @@ describe('web app opened while the socket is down (Chromium)', () => {
         await say('Sent before you looked');
 
         const link = socketLink();
-        const page = await newPage((context) => link.route(context));
-        await signIn(page, me);
+        const page = await newPage({ prepare: (context) => link.route(context) });
+        await signIn(page, base, me);
         await link.cut(page);
         // Opened while offline: the join waits for a connection and times out (the SDK's 10 s).
         await page.evaluate(`location.hash = '#/rooms/${roomId}'`);
@@ -182,8 +129,8 @@ describe('web app opened while the socket is down (Chromium)', () => {
       const categoryId = (await hirerRest.categories()).data[0]?.id ?? '';
 
       const link = socketLink();
-      const page = await newPage((context) => link.route(context));
-      await signIn(page, me);
+      const page = await newPage({ prepare: (context) => link.route(context) });
+      await signIn(page, base, me);
       await page.getByRole('link', { name: 'Wallet' }).click();
       await page.getByRole('heading', { name: 'Wallet' }).waitFor();
       await link.cut(page, { rest: false });
@@ -224,8 +171,8 @@ describe('web app opened while the socket is down (Chromium)', () => {
       const otherSocket = await openSocket(`${base.replace(/^http/, 'ws')}/ws`, other.accessToken, 'json');
       try {
         const link = socketLink();
-        const page = await newPage((context) => link.route(context));
-        await signIn(page, me);
+        const page = await newPage({ prepare: (context) => link.route(context) });
+        await signIn(page, base, me);
         await page.getByRole('link', { name: 'Wallet' }).click();
         await page.getByRole('heading', { name: 'Wallet' }).waitFor();
         await link.cut(page, { rest: false });
@@ -263,7 +210,7 @@ describe('web app in a room the user is removed from (Chromium)', () => {
       const roomId = room.body.id;
 
       const page = await newPage();
-      await signIn(page, me);
+      await signIn(page, base, me);
       await page.evaluate(`location.hash = '#/rooms/${roomId}'`);
       const input = page.getByLabel('Message', { exact: true });
       await input.fill('Before');
@@ -309,7 +256,7 @@ describe('web app on a slow network (Chromium)', () => {
         });
       }
       const page = await newPage();
-      await signIn(page, me);
+      await signIn(page, base, me);
       await page.getByRole('heading', { name: 'Jobs' }).waitFor();
 
       // The search for Alpha is slow; Beta is asked for meanwhile and answers first.
@@ -351,7 +298,7 @@ describe('web app on a slow network (Chromium)', () => {
       const suffix = Date.now().toString(36).slice(-6);
       const hirer = await registerUser(api, { roles: ['hirer'] });
       const page = await newPage();
-      await signIn(page, hirer);
+      await signIn(page, base, hirer);
       const isCategories = (url: URL) => url.pathname === '/v1/categories';
       await page.route(isCategories, (route) => route.abort('internetdisconnected'));
       let posts = 0;
@@ -431,7 +378,7 @@ describe('web app on a slow network (Chromium)', () => {
       const contract = await hirerRest.acceptBid(bid.id, { ifMatch: bid.version });
 
       const page = await newPage();
-      await signIn(page, me);
+      await signIn(page, base, me);
       await page.goto(`${base}/#/contracts/${contract.id}`);
       await expect.poll(() => page.getByTestId('contract-state').textContent()).toBe('active');
 
@@ -489,7 +436,7 @@ describe('web app on a slow network (Chromium)', () => {
         remote: true,
       });
       const page = await newPage();
-      await signIn(page, hirer);
+      await signIn(page, base, hirer);
       await page.goto(`${base}/#/jobs/${job.id}`);
       await page.getByText('No bids yet').waitFor();
 
@@ -563,7 +510,7 @@ describe('web app on a slow network (Chromium)', () => {
       await expect.poll(all, { timeout: UI_TIMEOUT }).toBe(21);
 
       const page = await newPage();
-      await signIn(page, me);
+      await signIn(page, base, me);
       const rows = page.locator('table.lines tbody tr');
       const older = page.getByRole('button', { name: 'Older activity' });
       const isOlder = (url: URL) =>
@@ -626,13 +573,14 @@ describe('web app on a device whose clock is off (Chromium)', () => {
     async () => {
       const me = await registerUser(api);
       // This device's clock is an hour fast: by it, every access token has expired on arrival.
-      const page = await newPage((context) =>
-        context.addInitScript(() => {
-          const now = Date.now.bind(Date);
-          Date.now = () => now() + 3_600_000;
-        }),
-      );
-      await signIn(page, me);
+      const page = await newPage({
+        prepare: (context) =>
+          context.addInitScript(() => {
+            const now = Date.now.bind(Date);
+            Date.now = () => now() + 3_600_000;
+          }),
+      });
+      await signIn(page, base, me);
       await page.getByRole('img', { name: 'connected' }).waitFor();
       const refreshes: string[] = [];
       page.on('request', (request) => {

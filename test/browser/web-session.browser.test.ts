@@ -13,18 +13,17 @@
  *   work in the browser and take the token out of the address bar; a verification link opened
  *   again (its first answer lost) still says the address is confirmed.
  */
-import { spawnSync } from 'node:child_process';
-import {
-  type Browser,
-  type BrowserContext,
-  chromium,
-  type Page,
-  type Request,
-  type WebSocketRoute,
-} from 'playwright-core';
+import type { Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRestClient, type RestClient } from '../../protocol/src/client/rest.js';
-import { ensureProgram } from '../../src/platform/system-packages.js';
+import {
+  buildWebApp,
+  chromiumPages,
+  findChromium,
+  signedIn,
+  signIn,
+  socketLink,
+} from '../support/browser.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
 import { startSmtpServer, type TestSmtpServer, tokenFrom } from '../support/smtp.js';
@@ -38,30 +37,9 @@ let testNode: TestNode;
 let smtp: TestSmtpServer;
 let base: string;
 let api: ReturnType<typeof httpClient>;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
+const pages = chromiumPages(UI_TIMEOUT);
 /** Uncaught exceptions of any page: none expected. */
-const pageErrors: string[] = [];
-
-async function newPage(prepare?: (context: BrowserContext) => Promise<void>): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  contexts.push(context);
-  context.setDefaultTimeout(UI_TIMEOUT);
-  await prepare?.(context);
-  context.on('page', (page) => page.on('pageerror', (error) => pageErrors.push(error.message)));
-  return context.newPage();
-}
-
-/** The signed-in shell is there (its main navigation: the unreachable screen has a "Sign out" too). */
-const signedIn = (page: Page) => page.getByRole('navigation', { name: 'Main' }).waitFor();
-
-async function signIn(page: Page, user: Registered, password = user.password): Promise<void> {
-  await page.goto(`${base}/#/signin`);
-  await page.getByLabel('Username or email').fill(user.username);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await signedIn(page);
-}
+const { pageErrors, newPage } = pages;
 
 const storedRefreshToken = (page: Page) =>
   page.evaluate<string | null>(`sessionStorage.getItem('${REFRESH_KEY}')`);
@@ -76,46 +54,9 @@ const restOf = (user: Registered): RestClient =>
 const usd = (minor: number) =>
   new Intl.NumberFormat('en', { style: 'currency', currency: 'USD' }).format(minor / 100);
 
-/**
- * A page's link to the WebSocket endpoint through Playwright's WebSocket routing (Chromium's offline
- * mode leaves an open WebSocket alone): `cut` drops open sockets and fails new ones at once (and
- * turns REST off too), `restore` lets the SDK reconnect.
- */
-function socketLink() {
-  const link = {
-    down: false,
-    sockets: new Set<WebSocketRoute>(),
-    async route(context: BrowserContext): Promise<void> {
-      await context.routeWebSocket(/\/ws$/, (socket) => {
-        if (link.down) return void socket.close();
-        socket.connectToServer();
-        link.sockets.add(socket);
-      });
-    },
-    async cut(page: Page): Promise<void> {
-      link.down = true;
-      await page.context().setOffline(true);
-      for (const socket of link.sockets) await socket.close();
-      link.sockets.clear();
-      await page.getByRole('img', { name: 'offline' }).waitFor();
-    },
-    async restore(page: Page): Promise<void> {
-      link.down = false;
-      await page.context().setOffline(false);
-      await page.getByRole('img', { name: 'connected' }).waitFor();
-    },
-  };
-  return link;
-}
-
 beforeAll(async () => {
-  const executablePath = await ensureProgram(
-    { command: 'chromium', debianPackage: 'chromium' },
-    { install: process.getuid?.() === 0, searchPath: process.env.PATH ?? '/usr/bin:/bin' },
-  );
-  // The build is what the server serves; .ci/run builds it first, this covers a direct vitest run.
-  const build = spawnSync(process.execPath, ['scripts/web-build.mjs', '--if-stale'], { stdio: 'inherit' });
-  expect(build.status).toBe(0);
+  const executablePath = await findChromium();
+  buildWebApp();
   smtp = await startSmtpServer();
   testNode = await startTestNode({
     SMTP_URL: smtp.url,
@@ -125,7 +66,7 @@ beforeAll(async () => {
   });
   base = testNode.node.baseUrl;
   api = httpClient(base);
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'], headless: true });
+  await pages.launch(executablePath);
 });
 
 beforeEach(() => {
@@ -133,8 +74,7 @@ beforeEach(() => {
 });
 
 afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
+  await pages.close();
   await testNode?.stop();
   await smtp?.close();
 });
@@ -145,7 +85,7 @@ describe('web app sessions in Chromium', () => {
     async () => {
       const user = await registerUser(api);
       const page = await newPage();
-      await signIn(page, user);
+      await signIn(page, base, user);
       await page.getByRole('link', { name: 'Wallet' }).click();
       await page.getByRole('heading', { name: 'Wallet' }).waitFor();
 
@@ -176,7 +116,7 @@ describe('web app sessions in Chromium', () => {
     async () => {
       const user = await registerUser(api);
       const page = await newPage();
-      await signIn(page, user);
+      await signIn(page, base, user);
       const token = await storedRefreshToken(page);
       expect(token).not.toBeNull();
 
@@ -206,7 +146,7 @@ describe('web app sessions in Chromium', () => {
     async () => {
       const user = await registerUser(api);
       const page = await newPage();
-      await signIn(page, user);
+      await signIn(page, base, user);
       const first = await storedRefreshToken(page);
 
       // The first refresh reaches the server (which spends the token) and its answer is lost.
@@ -248,18 +188,20 @@ describe('web app sessions in Chromium', () => {
       `starts ${variant.name} signed out and leaves the original's session alone`,
       async () => {
         const user = await registerUser(api);
-        const original = await newPage(async (context) => {
-          // What each document found in sessionStorage before the app ran (proves the copy got the token).
-          await context.addInitScript({
-            // (try: the popup's first about:blank has no storage of its own)
-            content: `try { window.__storedAtStart = sessionStorage.getItem('${REFRESH_KEY}');${
-              variant.copyName
-                ? " if (window.opener && sessionStorage.getItem('gigwire.tab')) window.name = 'gigwire.tab:' + sessionStorage.getItem('gigwire.tab');"
-                : ''
-            } } catch {}`,
-          });
+        const original = await newPage({
+          prepare: async (context) => {
+            // What each document found in sessionStorage before the app ran (proves the copy got the token).
+            await context.addInitScript({
+              // (try: the popup's first about:blank has no storage of its own)
+              content: `try { window.__storedAtStart = sessionStorage.getItem('${REFRESH_KEY}');${
+                variant.copyName
+                  ? " if (window.opener && sessionStorage.getItem('gigwire.tab')) window.name = 'gigwire.tab:' + sessionStorage.getItem('gigwire.tab');"
+                  : ''
+              } } catch {}`,
+            });
+          },
         });
-        await signIn(original, user);
+        await signIn(original, base, user);
         const token = await storedRefreshToken(original);
         const refreshes: Request[] = [];
         original.context().on('request', (request) => {
@@ -319,41 +261,42 @@ describe('web app chat in Chromium', () => {
       const sends: { id: number; clientMsgId: string; body: string }[] = [];
       let loseNextOk = false;
       let lostOks = 0;
-      const page = await newPage((context) =>
-        context.routeWebSocket(/\/ws$/, (socket) => {
-          const server = socket.connectToServer();
-          const waiting = new Set<number>();
-          socket.onMessage((message) => {
-            if (typeof message === 'string') {
-              const frame = JSON.parse(message) as {
-                t: string;
-                id: number;
-                d: { clientMsgId: string; body: string };
-              };
-              if (frame.t === 'room.send') {
-                sends.push({ id: frame.id, clientMsgId: frame.d.clientMsgId, body: frame.d.body });
-                if (loseNextOk) waiting.add(frame.id);
+      const page = await newPage({
+        prepare: (context) =>
+          context.routeWebSocket(/\/ws$/, (socket) => {
+            const server = socket.connectToServer();
+            const waiting = new Set<number>();
+            socket.onMessage((message) => {
+              if (typeof message === 'string') {
+                const frame = JSON.parse(message) as {
+                  t: string;
+                  id: number;
+                  d: { clientMsgId: string; body: string };
+                };
+                if (frame.t === 'room.send') {
+                  sends.push({ id: frame.id, clientMsgId: frame.d.clientMsgId, body: frame.d.body });
+                  if (loseNextOk) waiting.add(frame.id);
+                }
               }
-            }
-            server.send(message);
-          });
-          server.onMessage((message) => {
-            if (typeof message === 'string' && waiting.size > 0) {
-              const frame = JSON.parse(message) as { t: string; id: number };
-              if (frame.t === 'ok' && waiting.has(frame.id)) {
-                loseNextOk = false;
-                lostOks += 1;
-                waiting.clear();
-                void socket.close({ code: 1012, reason: 'test: the answer is lost' });
-                void server.close();
-                return;
+              server.send(message);
+            });
+            server.onMessage((message) => {
+              if (typeof message === 'string' && waiting.size > 0) {
+                const frame = JSON.parse(message) as { t: string; id: number };
+                if (frame.t === 'ok' && waiting.has(frame.id)) {
+                  loseNextOk = false;
+                  lostOks += 1;
+                  waiting.clear();
+                  void socket.close({ code: 1012, reason: 'test: the answer is lost' });
+                  void server.close();
+                  return;
+                }
               }
-            }
-            socket.send(message);
-          });
-        }),
-      );
-      await signIn(page, me);
+              socket.send(message);
+            });
+          }),
+      });
+      await signIn(page, base, me);
       await page.goto(`${base}/#/rooms/${room.body.id}`);
       const input = page.getByLabel('Message', { exact: true });
       const bodies = page.locator('.room .messages li .body');
@@ -437,8 +380,8 @@ describe('web app after a reconnect in Chromium', () => {
         });
 
       const link = socketLink();
-      const page = await newPage((context) => link.route(context));
-      await signIn(page, me);
+      const page = await newPage({ prepare: (context) => link.route(context) });
+      await signIn(page, base, me);
 
       // The board: a job posted while the socket was down shows after the reconnect.
       await page.getByRole('link', { name: 'Jobs', exact: true }).click();

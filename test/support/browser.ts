@@ -1,0 +1,146 @@
+/**
+ * Scaffolding of the Chromium browser tests: Debian's Chromium found (and the web app built) for a
+ * test file, its pages (a context each, with a default timeout, closed at the end, their uncaught
+ * exceptions collected), signing in to the web app through its form, and a page's WebSocket routed
+ * through Playwright so that a test can cut the connection and restore it.
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  type Browser,
+  type BrowserContext,
+  chromium,
+  type Page,
+  type ViewportSize,
+  type WebSocketRoute,
+} from 'playwright-core';
+import { expect } from 'vitest';
+import { ensureProgram } from '../../src/platform/system-packages.js';
+
+export const DESKTOP: ViewportSize = { width: 1280, height: 800 };
+
+/**
+ * Debian's Chromium, like PostgreSQL and Redis in the harness: apt's package, installed when
+ * missing and running as root (never downloaded by Playwright). Its path.
+ */
+export function findChromium(): Promise<string> {
+  return ensureProgram(
+    { command: 'chromium', debianPackage: 'chromium' },
+    { install: process.getuid?.() === 0, searchPath: process.env.PATH ?? '/usr/bin:/bin' },
+  );
+}
+
+/** Builds the web app (what the node serves) when it is stale: .ci/run builds it first, this covers a direct vitest run. */
+export function buildWebApp(): void {
+  const build = spawnSync(process.execPath, ['scripts/web-build.mjs', '--if-stale'], { stdio: 'inherit' });
+  expect(build.status).toBe(0);
+}
+
+/** Headless Chromium at `executablePath` (no sandbox: tests may run as root), with `args` added. */
+export function launchChromium(executablePath: string, args: string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath, args: ['--no-sandbox', ...args], headless: true });
+}
+
+export interface PageOptions {
+  /** DESKTOP unless said. */
+  viewport?: ViewportSize;
+  /** Runs on the new context before its first page opens (routes, init scripts). */
+  prepare?: (context: BrowserContext) => Promise<unknown>;
+  /** Prefixes this page's uncaught exceptions (`name: message`), for a test with several pages. */
+  name?: string;
+}
+
+/**
+ * One browser for a test file, launched in `beforeAll` and closed in `afterAll`. Each `newPage` is
+ * the first page of a context of its own whose actions wait `timeout` ms at most; the uncaught
+ * exceptions of every page of those contexts go to `pageErrors` (none expected: tests empty it as
+ * they need). The functions are plain closures: destructure them.
+ */
+export function chromiumPages(timeout: number) {
+  let browser: Browser | undefined;
+  const contexts: BrowserContext[] = [];
+  const pageErrors: string[] = [];
+  return {
+    pageErrors,
+    async launch(executablePath: string): Promise<Browser> {
+      browser = await launchChromium(executablePath);
+      return browser;
+    },
+    async newPage({ viewport = DESKTOP, prepare, name }: PageOptions = {}): Promise<Page> {
+      if (browser === undefined) throw new Error('chromiumPages: launch() first');
+      const context = await browser.newContext({ viewport });
+      contexts.push(context);
+      context.setDefaultTimeout(timeout);
+      context.on('page', (page) =>
+        page.on('pageerror', (error) =>
+          pageErrors.push(name === undefined ? error.message : `${name}: ${error.message}`),
+        ),
+      );
+      await prepare?.(context);
+      return context.newPage();
+    },
+    /** Closes every context, then the browser. */
+    async close(): Promise<void> {
+      for (const context of contexts) await context.close().catch(() => undefined);
+      await browser?.close();
+    },
+  };
+}
+
+/** The web app's signed-in shell is there (its main navigation: the unreachable screen has a "Sign out" too). */
+export const signedIn = (page: Page): Promise<void> =>
+  page.getByRole('navigation', { name: 'Main' }).waitFor();
+
+/** Signs `user` in through the web app's form at `base` (with `password` if not theirs) and waits for the shell. */
+export async function signIn(
+  page: Page,
+  base: string,
+  user: { username: string; password: string },
+  password = user.password,
+): Promise<void> {
+  await page.goto(`${base}/#/signin`);
+  await page.getByLabel('Username or email').fill(user.username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signedIn(page);
+}
+
+/**
+ * A page's link to the WebSocket endpoint through Playwright's WebSocket routing (Chromium's offline
+ * mode leaves an open WebSocket alone). `route` it on the context (`PageOptions.prepare`); `drop`
+ * closes open sockets and refuses new ones at once (and, unless `rest: false`, turns REST off with
+ * offline mode), `reconnect` lets the SDK connect again. `cut` and `restore` do the same for a page
+ * and wait for the app's connection indicator to say "offline" and "connected".
+ */
+export function socketLink() {
+  const link = {
+    down: false,
+    sockets: new Set<WebSocketRoute>(),
+    async route(context: BrowserContext): Promise<void> {
+      await context.routeWebSocket(/\/ws$/, (socket) => {
+        if (link.down) return void socket.close();
+        socket.connectToServer();
+        link.sockets.add(socket);
+      });
+    },
+    /** `rest: false` leaves REST alone: only the socket is down. */
+    async drop(context: BrowserContext, { rest = true } = {}): Promise<void> {
+      link.down = true;
+      if (rest) await context.setOffline(true);
+      for (const socket of link.sockets) await socket.close();
+      link.sockets.clear();
+    },
+    async reconnect(context: BrowserContext): Promise<void> {
+      link.down = false;
+      await context.setOffline(false);
+    },
+    async cut(page: Page, { rest = true } = {}): Promise<void> {
+      await link.drop(page.context(), { rest });
+      await page.getByRole('img', { name: 'offline' }).waitFor();
+    },
+    async restore(page: Page): Promise<void> {
+      await link.reconnect(page.context());
+      await page.getByRole('img', { name: 'connected' }).waitFor();
+    },
+  };
+  return link;
+}
