@@ -30,6 +30,11 @@ RUN npm ci --omit=dev --no-audit --no-fund \
   && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/web/dist ./web/dist
+# The operator commands the README gives (`npm run migrate`, `admin:create`, `admin:unlock`,
+# `keys:rotate`, `ledger:audit`) run the TypeScript sources with tsx (a production dependency), so
+# `docker-compose run --rm api npm run migrate` works as written; the server itself runs dist/.
+COPY --from=build /app/src ./src
+COPY --from=build /app/protocol/src ./protocol/src
 USER node
 EXPOSE 3000
 # Probes liveness without curl (not in the slim image): a database or Redis outage must not mark

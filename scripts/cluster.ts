@@ -13,19 +13,35 @@ import pg from 'pg';
 import { startCluster } from '../test/support/cluster.js';
 import { ensureRedisServer, startPostgresServer, startRedisServer } from '../test/support/servers.js';
 
-const { values } = parseArgs({
-  options: {
-    gateways: { type: 'string', default: '3' },
-    port: { type: 'string', default: '8080' },
-    quiet: { type: 'boolean', default: false },
-  },
-});
-const gateways = Number(values.gateways);
-const port = Number(values.port);
-if (!Number.isInteger(gateways) || gateways < 1 || gateways > 16 || !Number.isInteger(port)) {
-  process.stderr.write('usage: npm run cluster -- [--gateways 1-16] [--port 8080] [--quiet]\n');
+const USAGE = 'usage: npm run cluster -- [--gateways 1-16] [--port 1-65535] [--quiet]\n';
+/** What is wrong with the command line, then the usage, and exit 2: never a stack trace. */
+const refuse = (problem: string): never => {
+  process.stderr.write(`cluster: ${problem}\n${USAGE}`);
   process.exit(2);
+};
+
+function commandLine() {
+  try {
+    return parseArgs({
+      options: {
+        gateways: { type: 'string', default: '3' },
+        port: { type: 'string', default: '8080' },
+        quiet: { type: 'boolean', default: false },
+      },
+    }).values;
+  } catch (error) {
+    // A mistyped option (`--gatways`), a missing value or a stray argument.
+    return refuse(error instanceof Error ? error.message : String(error));
+  }
 }
+const values = commandLine();
+const wholeNumber = (text: string) => (/^\d+$/.test(text) ? Number(text) : Number.NaN);
+const gateways = wholeNumber(values.gateways);
+const port = wholeNumber(values.port);
+if (!(gateways >= 1 && gateways <= 16)) refuse(`--gateways ${JSON.stringify(values.gateways)}: must be 1-16`);
+// Checked here, before PostgreSQL and Redis are started for nothing (nginx listens on it; the
+// processes' PUBLIC_URL is built from it).
+if (!(port >= 1 && port <= 65_535)) refuse(`--port ${JSON.stringify(values.port)}: must be 1-65535`);
 
 const say = (line: string) => process.stdout.write(`cluster: ${line}\n`);
 const root = mkdtempSync(join(tmpdir(), 'gigwire-cluster-'));

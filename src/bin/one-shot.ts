@@ -12,6 +12,7 @@ import type { Database } from '../db/database.js';
 import { lockDataDir } from '../platform/data-dir-lock.js';
 import { describeError } from '../platform/describe-error.js';
 import { createLogger, type Logger } from '../platform/logger.js';
+import { checkDatabaseUrl, inDataDir, withDataDir } from './startup-errors.js';
 
 /**
  * The command line of a one-shot command: its options, or undefined after one line on stderr (what
@@ -60,14 +61,18 @@ export async function runOneShot(
   const log = createLogger({ level: config.logLevel, pretty: config.logPretty, base: { task: name } });
   let release: (() => void) | undefined;
   try {
-    release = config.databaseUrl === undefined ? lockDataDir(config.dataDir, process.pid) : undefined;
-    const handle = await createDb(
+    const { dataDir } = config;
+    release =
       config.databaseUrl === undefined
-        ? { kind: 'pglite', dir: join(config.dataDir, 'pglite') }
-        : { kind: 'postgres', url: config.databaseUrl, poolMax: 2 },
-      log,
-    );
+        ? withDataDir(dataDir, () => lockDataDir(dataDir, process.pid))
+        : undefined;
+    const pgliteDir = join(dataDir, 'pglite');
+    const handle =
+      config.databaseUrl === undefined
+        ? await inDataDir(dataDir, pgliteDir, () => createDb({ kind: 'pglite', dir: pgliteDir }, log))
+        : await createDb({ kind: 'postgres', url: config.databaseUrl, poolMax: 2 }, log);
     try {
+      if (config.databaseUrl !== undefined) await checkDatabaseUrl(handle, config.databaseUrl);
       await work({ config, db: handle.db, log });
     } finally {
       await handle.close();

@@ -59,6 +59,7 @@ import { startMarketplaceWorker } from '../workers/marketplace/processor.js';
 import { startNotificationsWorker } from '../workers/notifications/processor.js';
 import { startPaymentsWorker } from '../workers/payments/processor.js';
 import { createProcessProvider } from '../workers/payments/provider.js';
+import { checkDatabaseUrl, checkRedisUrl, inDataDir, listening, withDataDir } from './startup-errors.js';
 
 export interface RunningNode {
   readonly app: FastifyInstance;
@@ -196,7 +197,7 @@ export async function startNode(
   let draining = false;
   try {
     if (config.databaseUrl === undefined || config.redisUrl === undefined) {
-      const release = lockDataDir(config.dataDir, options.pid);
+      const release = withDataDir(config.dataDir, () => lockDataDir(config.dataDir, options.pid));
       started.push({ name: 'release data directory', run: async () => release() });
     }
 
@@ -210,23 +211,26 @@ export async function startNode(
           onInstall: (pkg) => log.info({ package: pkg }, 'installing a missing system package with apt-get'),
         },
       );
-      const managed = await startManagedRedis({
-        redisServerPath,
-        dir: join(config.dataDir, 'redis'),
-        log,
-        ...(options.shutdown === undefined ? {} : { shutdown: options.shutdown }),
-      });
+      const redisDir = join(config.dataDir, 'redis');
+      const managed = await inDataDir(config.dataDir, redisDir, () =>
+        startManagedRedis({
+          redisServerPath,
+          dir: redisDir,
+          log,
+          ...(options.shutdown === undefined ? {} : { shutdown: options.shutdown }),
+        }),
+      );
       managedRedis = managed;
       started.push({ name: 'stop managed redis-server', run: () => managed.stop() });
     }
 
-    const dbHandle: DbHandle = await createDb(
+    const pgliteDir = join(config.dataDir, 'pglite');
+    const dbHandle: DbHandle =
       config.databaseUrl === undefined
-        ? { kind: 'pglite', dir: join(config.dataDir, 'pglite') }
-        : { kind: 'postgres', url: config.databaseUrl, poolMax: config.dbPoolMax },
-      log,
-    );
+        ? await inDataDir(config.dataDir, pgliteDir, () => createDb({ kind: 'pglite', dir: pgliteDir }, log))
+        : await createDb({ kind: 'postgres', url: config.databaseUrl, poolMax: config.dbPoolMax }, log);
     started.push({ name: 'close database', run: () => dbHandle.close() });
+    if (config.databaseUrl !== undefined) await checkDatabaseUrl(dbHandle, config.databaseUrl);
 
     const redis: Redis = createRedisClient({
       endpoint: redisEndpoint(config, managedRedis),
@@ -236,6 +240,7 @@ export async function startNode(
       commandTimeoutMs: config.redisCommandTimeoutMs,
     });
     started.push({ name: 'quit redis clients', run: () => closeRedisClient(redis) });
+    if (config.redisUrl !== undefined) await checkRedisUrl(redis, config.redisUrl);
 
     await migrateToLatest(dbHandle.db, log);
     const installation = await ensureInstallation(dbHandle.db);
@@ -663,7 +668,9 @@ export async function startNode(
         await app.close();
       },
     });
-    await app.listen({ host: config.host, port: config.port });
+    await listening(`HOST ${config.host} PORT ${config.port}`, () =>
+      app.listen({ host: config.host, port: config.port }),
+    );
     if (gateway !== undefined) {
       // Pushed last, so they run first at shutdown: sockets close 1012 before HTTP stops.
       started.push(...gateway.shutdownSteps().reverse(), {
@@ -672,7 +679,8 @@ export async function startNode(
           draining = true;
         },
       });
-      wsPort = (await gateway.start()).wsPort;
+      wsPort = (await listening(`HOST ${config.host} WS_PORT ${config.ws.port}`, () => gateway.start()))
+        .wsPort;
       gatewayStarting = false;
     }
     const address = app.server.address();

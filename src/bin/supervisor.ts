@@ -82,7 +82,7 @@ export async function superviseProcesses(config: Config, log: Logger): Promise<n
   }));
   let stopping = false;
   let announced = false;
-  /** Exit code of each copy stopped by the supervisor (a signal counts as 1). */
+  /** Exit code of each copy stopped by the supervisor (a signal other than our SIGTERM counts as 1). */
   const exitCodes = new Map<number, number>();
   let forcedExitCode: number | undefined;
   const exitCodeOf = (all: readonly Slot[]) =>
@@ -124,7 +124,10 @@ export async function superviseProcesses(config: Config, log: Logger): Promise<n
     worker.on('exit', (code, signal) => {
       slot.worker = undefined;
       if (stopping) {
-        exitCodes.set(slot.index, code ?? 1);
+        // Killed by the SIGTERM sent below (or Ctrl-C's SIGINT, which reaches the whole group):
+        // the copy was still loading its modules, since main.ts handles both before it starts
+        // anything, so nothing of it was running: a clean stop. SIGKILL (stuck) is not.
+        exitCodes.set(slot.index, code ?? (signal === 'SIGTERM' || signal === 'SIGINT' ? 0 : 1));
         log.info({ child: slot.nodeId, code, signal }, 'gateway process stopped');
         if (slots.every((s) => s.worker === undefined)) resolveStopped(exitCodeOf(slots));
         return;

@@ -741,6 +741,18 @@ export function loadConfig(
     if (parsed.ROLE !== 'all' && parsed.ROLE !== 'gateway')
       problems.push('GATEWAY_PROCESSES above 1 needs ROLE all or gateway');
   }
+  if (
+    (parsed.ROLE === 'all' || parsed.ROLE === 'gateway') &&
+    typeof parsed.PORT === 'number' &&
+    parsed.PORT !== 0 &&
+    parsed.PORT === parsed.WS_PORT
+  ) {
+    // Two listeners, one port: the uWebSockets.js one would fail after the whole start-up. /ws is
+    // served on PORT as well, but WS_PORT is the native listener's own port.
+    problems.push(
+      `WS_PORT must differ from PORT (both ${parsed.PORT}): the WebSocket listener needs a port of its own`,
+    );
+  }
   const productionServer = parsed.NODE_ENV === 'production' && context.purpose !== 'command';
   if (productionServer && !given('PAYMENTS_WEBHOOK_SECRETS') && parsed.ROLE !== 'gateway') {
     // Anyone could sign a charge.succeeded for their own top-up with the public development secret.
