@@ -214,6 +214,14 @@ describe('the SDK REST client against a real node', () => {
       409,
       expect.objectContaining({ reason: 'VERSION_MISMATCH', version: changed.version }),
     ]);
+    // A stale tab's edit of the bid is refused the same way, and changes nothing.
+    const staleEdit = await worker
+      .updateBid(bid.id, { deliveryDays: 9 }, { ifMatch: bid.version })
+      .catch((error: unknown) => error);
+    expect(isRestError(staleEdit) ? [staleEdit.status, staleEdit.details] : staleEdit).toEqual([
+      409,
+      expect.objectContaining({ reason: 'VERSION_MISMATCH', version: changed.version }),
+    ]);
     const contract = await hirer.acceptBid(bid.id, { ifMatch: changed.version });
     expect(contract).toMatchObject({ deliveryDays: 4 });
     expect(await worker.getJob(job.id)).toMatchObject({ status: 'in_progress', bidCount: 1 });

@@ -81,6 +81,7 @@ export {
   type TransitionOptions,
   type UpdateBidInput,
   type UpdateJobInput,
+  type VersionedCallOptions,
   type Wallet,
   type WithdrawInput,
 } from './rest.js';

@@ -547,29 +547,32 @@ function isInFlight(problem: Problem | undefined): boolean {
 // The commands
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * A call on a versioned row (a job, a bid): with `ifMatch`, the version the user saw, a row changed
+ * since rejects with 409 CONFLICT (`details.reason: VERSION_MISMATCH`, `details.version`) and
+ * changes nothing.
+ */
+export type VersionedCallOptions = RestCallOptions & { readonly ifMatch?: number };
+
 export interface RestClient {
   /** GET /v1/categories. */
   categories(options?: RestCallOptions): Promise<CategoryList>;
   /** POST /v1/jobs (role hirer). Exactly once: keyed (the server takes an optional Idempotency-Key). */
   postJob(job: CreateJobInput, options?: RestCommandOptions): Promise<Job>;
   /** PATCH /v1/jobs/:id while open; `ifMatch` = the job version you edited. */
-  updateJob(
-    jobId: string,
-    changes: UpdateJobInput,
-    options?: RestCallOptions & { readonly ifMatch?: number },
-  ): Promise<Job>;
-  /** POST /v1/jobs/:id/close (hire nobody; pending bids are rejected). */
-  closeJob(jobId: string, options?: RestCallOptions): Promise<Job>;
+  updateJob(jobId: string, changes: UpdateJobInput, options?: VersionedCallOptions): Promise<Job>;
+  /** POST /v1/jobs/:id/close (hire nobody; pending bids are rejected); `ifMatch` as for updateJob. */
+  closeJob(jobId: string, options?: VersionedCallOptions): Promise<Job>;
   /** GET /v1/jobs: full text and filters, cursor pages. */
   searchJobs(params?: SearchJobsParams, options?: RestCallOptions): Promise<JobPage>;
   /** GET /v1/jobs/:id with `bidCount` (and `bids` for its hirer). */
   getJob(jobId: string, options?: RestCallOptions): Promise<JobDetail>;
   /** POST /v1/jobs/:id/bids (role worker). Exactly once. */
   placeBid(jobId: string, bid: PlaceBidInput, options?: RestCommandOptions): Promise<Bid>;
-  /** PATCH /v1/bids/:id while pending. */
-  updateBid(bidId: string, changes: UpdateBidInput, options?: RestCallOptions): Promise<Bid>;
-  /** POST /v1/bids/:id/withdraw. */
-  withdrawBid(bidId: string, options?: RestCallOptions): Promise<Bid>;
+  /** PATCH /v1/bids/:id while pending; `ifMatch` = the bid version you edited. */
+  updateBid(bidId: string, changes: UpdateBidInput, options?: VersionedCallOptions): Promise<Bid>;
+  /** POST /v1/bids/:id/withdraw; `ifMatch` as for updateBid. */
+  withdrawBid(bidId: string, options?: VersionedCallOptions): Promise<Bid>;
   /** GET /v1/me/bids. */
   myBids(params?: { cursor?: string; limit?: number }, options?: RestCallOptions): Promise<BidPage>;
   /**
