@@ -1,5 +1,5 @@
 /** Sessions (refresh-token families), refresh tokens and single-use email tokens. */
-import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import { type ExpressionBuilder, type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { SessionId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../database.js';
 import type { RefreshTokensTable, SessionsTable } from '../tables/sessions.table.js';
@@ -267,6 +267,17 @@ export async function insertEmailToken(
     .execute();
 }
 
+/** The token of `tokenHash` for `purpose`, still usable at `now`: unused and unexpired. */
+const usableToken =
+  (purpose: EmailTokenPurpose, tokenHash: string, now: Date) =>
+  (eb: ExpressionBuilder<Database, 'email_tokens'>) =>
+    eb.and([
+      eb('token_hash', '=', tokenHash),
+      eb('purpose', '=', purpose),
+      eb('used_at', 'is', null),
+      eb('expires_at', '>', now),
+    ]);
+
 /**
  * The user of a valid (unused, unexpired) token, without spending it: a reset locks that user's row
  * before it spends the token (the order every password write takes), so two resets of one user
@@ -281,10 +292,7 @@ export async function findEmailTokenUser(
   const row = await db
     .selectFrom('email_tokens')
     .select('user_id')
-    .where('token_hash', '=', tokenHash)
-    .where('purpose', '=', purpose)
-    .where('used_at', 'is', null)
-    .where('expires_at', '>', now)
+    .where(usableToken(purpose, tokenHash, now))
     .executeTakeFirst();
   return row?.user_id;
 }
@@ -299,10 +307,7 @@ export async function consumeEmailToken(
   const row = await db
     .updateTable('email_tokens')
     .set({ used_at: now })
-    .where('token_hash', '=', tokenHash)
-    .where('purpose', '=', purpose)
-    .where('used_at', 'is', null)
-    .where('expires_at', '>', now)
+    .where(usableToken(purpose, tokenHash, now))
     .returning('user_id')
     .executeTakeFirst();
   return row?.user_id;
