@@ -15,7 +15,8 @@
  * - a device clock an hour fast does not refresh the session before every call;
  * - a contract or a job read twice (a push each) keeps the newest answer when an older one comes
  *   last; each "Accept bid" is described by its bid (whose, how much) for screen readers;
- * - a room the user is removed from while it is open says so and takes no more messages.
+ * - a room the user is removed from while it is open says so and takes no more messages;
+ * - a public profile that could not be read says so and is read again on "Try again".
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -323,6 +324,28 @@ describe('web app on a slow network (Chromium)', () => {
       await page.getByRole('button', { name: 'Post job' }).click();
       await page.getByRole('heading', { name: `Window washing ${suffix}` }).waitFor();
       expect(posts).toBe(1);
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'says when a public profile cannot be read, and reads it on "Try again"',
+    async () => {
+      const me = await registerUser(api);
+      const other = await registerUser(api, { roles: ['worker'] });
+      const page = await newPage();
+      await signIn(page, base, me);
+      const isProfile = (url: URL) => url.pathname === `/v1/users/${other.id}`;
+      await page.route(isProfile, (route) => route.abort('internetdisconnected'));
+      await page.evaluate(`location.hash = '#/users/${other.id}'`);
+      await expect(page.getByRole('alert').first().textContent()).resolves.toBe(
+        "Can't reach gigwire. Check your connection and try again.",
+      );
+      await page.unroute(isProfile);
+      await page.getByRole('button', { name: 'Try again' }).click();
+      await page.getByRole('heading', { name: other.username, level: 1 }).waitFor();
+      expect(await page.getByRole('alert').count()).toBe(0);
       expect(pageErrors).toEqual([]);
     },
     TEST_TIMEOUT,

@@ -143,18 +143,45 @@ export function UserView({ userId }: { userId: string }) {
   const [isContact, setIsContact] = useState(false);
   const [failure, setFailure] = useState<Failure>();
   const action = useAction();
-  useEffect(() => {
-    session.api.user(userId).then(setProfile, (error) => setFailure(failureOf(error)));
+  /** The latest load: an answer of an earlier one (another user's page, a slower try) is dropped. */
+  const latest = useRef(0);
+  const load = () => {
+    const mine = ++latest.current;
+    const current = () => mine === latest.current;
+    setFailure(undefined);
+    session.api.user(userId).then(
+      (found) => current() && setProfile(found),
+      (error) => current() && setFailure(failureOf(error)),
+    );
     session.api.userReviews(userId).then(
-      (page) => setReviews(page.data),
+      (page) => current() && setReviews(page.data),
       () => undefined,
     );
     session.api.contacts().then(
-      (list) => setIsContact(list.data.some((c) => c.user.id === userId)),
+      (list) => current() && setIsContact(list.data.some((c) => c.user.id === userId)),
       () => undefined,
     );
+  };
+  useEffect(() => {
+    setProfile(undefined);
+    load();
   }, [session, userId]);
-  if (profile === undefined) return failure ? <ErrorNote failure={failure} /> : <p>Loading…</p>;
+  // A page that could not be read (opened offline, the server away) is read again once the live
+  // connection is back, as the other screens do, and on "Try again".
+  useLive('connected', () => {
+    if (profile === undefined) load();
+  }, [userId, profile]);
+  if (profile === undefined)
+    return failure ? (
+      <div class="row wrap">
+        <ErrorNote failure={failure} />
+        <button type="button" onClick={load}>
+          Try again
+        </button>
+      </div>
+    ) : (
+      <p>Loading…</p>
+    );
   const worker = profile.workerProfile;
   const add = () =>
     action.run(async () => {
