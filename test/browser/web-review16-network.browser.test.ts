@@ -25,6 +25,7 @@ import {
   buildWebApp,
   chromiumPages,
   findChromium,
+  holdNextRead,
   signedIn,
   signIn,
   socketLink,
@@ -408,32 +409,14 @@ describe('web app on a slow network (Chromium)', () => {
       // The read after "changes requested" answers slowly (its answer is held on the way back); the
       // one after "approved" answers first.
       const delivered = await myRest.deliver(contract.id, {}, { ifMatch: contract.version });
-      let holdNext = true;
-      let held = 0;
-      let release: () => void = () => undefined;
-      const gate = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      const isContract = (url: URL) => url.pathname === `/v1/contracts/${contract.id}`;
-      await page.route(isContract, async (route) => {
-        if (route.request().method() !== 'GET' || !holdNext) return route.continue();
-        holdNext = false;
-        const response = await route.fetch();
-        held += 1;
-        await gate;
-        await route.fulfill({ response });
-      });
-      const slowAnswer = page.waitForResponse(
-        (response) => isContract(new URL(response.url())) && response.request().method() === 'GET',
-      );
+      const slow = await holdNextRead(page, (url) => url.pathname === `/v1/contracts/${contract.id}`);
       const changes = await hirerRest.requestChanges(contract.id, {}, { ifMatch: delivered.version });
-      await expect.poll(() => held).toBe(1);
+      await expect.poll(() => slow.held()).toBe(1);
       const again = await myRest.deliver(contract.id, {}, { ifMatch: changes.version });
       await hirerRest.approve(contract.id, {}, { ifMatch: again.version });
       await expect.poll(() => page.getByTestId('contract-state').textContent()).toBe('completed');
 
-      release();
-      await (await slowAnswer).finished();
+      await slow.release();
       await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 300)));
       expect(await page.getByTestId('contract-state').textContent()).toBe('completed');
       expect(await page.getByRole('button', { name: 'Deliver work' }).count()).toBe(0);
@@ -465,32 +448,14 @@ describe('web app on a slow network (Chromium)', () => {
 
       // The read after the first bid answers slowly (held on the way back); the one after the second
       // answers first.
-      let holdNext = true;
-      let held = 0;
-      let release: () => void = () => undefined;
-      const gate = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      const isJob = (url: URL) => url.pathname === `/v1/jobs/${job.id}`;
-      await page.route(isJob, async (route) => {
-        if (route.request().method() !== 'GET' || !holdNext) return route.continue();
-        holdNext = false;
-        const response = await route.fetch();
-        held += 1;
-        await gate;
-        await route.fulfill({ response });
-      });
-      const slowAnswer = page.waitForResponse(
-        (response) => isJob(new URL(response.url())) && response.request().method() === 'GET',
-      );
+      const slow = await holdNextRead(page, (url) => url.pathname === `/v1/jobs/${job.id}`);
       await restOf(first).placeBid(job.id, { amount: 4_000, deliveryDays: 3, coverLetter: 'First' });
-      await expect.poll(() => held).toBe(1);
+      await expect.poll(() => slow.held()).toBe(1);
       await restOf(second).placeBid(job.id, { amount: 4_500, deliveryDays: 2, coverLetter: 'Second' });
       const accept = page.getByRole('button', { name: 'Accept bid' });
       await expect.poll(() => accept.count()).toBe(2);
 
-      release();
-      await (await slowAnswer).finished();
+      await slow.release();
       await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 300)));
       expect(await accept.count()).toBe(2);
 

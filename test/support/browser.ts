@@ -144,3 +144,39 @@ export function socketLink() {
   };
   return link;
 }
+
+/**
+ * Holds the answer of the page's next GET matching `matches` on its way back (the server has
+ * answered; the page has not seen it yet), so a test can make an older read answer last.
+ * `held()` counts the answers held (0 or 1); `release()` lets it through and waits until the page
+ * has it.
+ */
+export async function holdNextRead(
+  page: Page,
+  matches: (url: URL) => boolean,
+): Promise<{ held: () => number; release: () => Promise<void> }> {
+  let holdNext = true;
+  let held = 0;
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  await page.route(matches, async (route) => {
+    if (route.request().method() !== 'GET' || !holdNext) return route.continue();
+    holdNext = false;
+    const response = await route.fetch();
+    held += 1;
+    await gate;
+    await route.fulfill({ response });
+  });
+  const answered = page.waitForResponse(
+    (response) => matches(new URL(response.url())) && response.request().method() === 'GET',
+  );
+  return {
+    held: () => held,
+    release: async () => {
+      open();
+      await (await answered).finished();
+    },
+  };
+}
