@@ -16,8 +16,9 @@ import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../platform/logger.js';
+import type { StopSignals } from './early-signals.js';
 
-/** What a copy sends its supervisor once it serves (main.ts). */
+/** What a copy sends its supervisor once it serves (run-process.ts). */
 export interface UpMessage {
   readonly t: 'gigwire.up';
   readonly baseUrl: string;
@@ -69,7 +70,7 @@ interface Slot {
  * own ordered shutdown, bounded by SHUTDOWN_TIMEOUT_MS; one still alive a second later is
  * SIGKILLed). Resolves with the exit code for the supervisor: 0 when every copy stopped cleanly.
  */
-export async function superviseProcesses(config: Config, log: Logger): Promise<number> {
+export async function superviseProcesses(config: Config, log: Logger, signals: StopSignals): Promise<number> {
   const wsPort = config.ws.port === 0 ? await pickFreePort(config.host) : config.ws.port;
   const slots: Slot[] = Array.from({ length: config.gatewayProcesses }, (_, i) => ({
     index: i + 1,
@@ -176,17 +177,16 @@ export async function superviseProcesses(config: Config, log: Logger): Promise<n
     killTimer.unref();
   };
 
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      log.info({ signal }, stopping ? 'already shutting down' : 'shutting down every gateway process');
-      void stopAll();
-    });
-  }
+  signals.handOver((signal) => {
+    log.info({ signal }, stopping ? 'already shutting down' : 'shutting down every gateway process');
+    void stopAll();
+  });
 
   log.info(
     { processes: slots.length, wsPort, port: config.port, role: config.role },
     'starting gateway processes',
   );
-  for (const slot of slots) start(slot);
+  // A signal held while the modules loaded or the port was picked stopped everything already.
+  if (!stopping) for (const slot of slots) start(slot);
   return stopped;
 }
