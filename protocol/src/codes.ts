@@ -80,6 +80,18 @@ export const CloseCode = {
   TRY_AGAIN_LATER: 1013,
   /** The access token expired without `auth.refresh`, or was revoked: refresh it, then reconnect. */
   AUTH_EXPIRED: 4001,
+  /**
+   * Right after this user opened another socket on the node at WS_MAX_SOCKETS_PER_USER: this socket
+   * had not answered a ping for a few seconds, so it was taken for a dead one (a network switch)
+   * and replaced. Reconnect (a live client that lost this way meets the cap like any new socket).
+   */
+  SOCKET_REPLACED: 4100,
+  /**
+   * Right after opening, before `hello`: the user is at WS_MAX_SOCKETS_PER_USER on the node and
+   * their other sockets were just pinged; reconnect after the usual backoff, which finds a silent
+   * one replaced (4100) or, when all answered, 1008.
+   */
+  SOCKET_LIMIT_CHECKING: 4101,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -108,6 +120,8 @@ const actionByCloseCode: Readonly<Record<CloseCode, CloseAction>> = {
   [CloseCode.SERVICE_RESTART]: CloseAction.RECONNECT,
   [CloseCode.TRY_AGAIN_LATER]: CloseAction.RECONNECT,
   [CloseCode.AUTH_EXPIRED]: CloseAction.REAUTHENTICATE,
+  [CloseCode.SOCKET_REPLACED]: CloseAction.RECONNECT,
+  [CloseCode.SOCKET_LIMIT_CHECKING]: CloseAction.RECONNECT,
 };
 
 /**

@@ -304,7 +304,7 @@ export const settings = {
   ),
   WS_MAX_SOCKETS_PER_USER: setting(
     wholeNumber(1, 100_000),
-    'Open WebSockets one user may have on one node; a socket beyond it is closed 1008 right after opening.',
+    'Open WebSockets one user may have on one node; one more replaces a socket of that user that did not answer a ping (4100), else is closed right after opening: 4101 (retry) while the others are pinged, 1008 once they all answered.',
     '20',
   ),
   WS_UPGRADES_PER_IP_PER_SECOND: setting(

@@ -126,6 +126,13 @@ export class Connection implements SocketHandler {
   private strikes = 0;
   private strikeWindowStart = 0;
   private closing = false;
+  /** When the peer was last heard from (a frame or a pong), on env.now()'s clock. */
+  private heardAt: number;
+  /**
+   * When the socket cap last pinged this socket to learn whether its peer is still there
+   * (socket-cap.ts); undefined until then.
+   */
+  private probedAt: number | undefined;
 
   constructor(
     readonly id: string,
@@ -138,6 +145,8 @@ export class Connection implements SocketHandler {
     this.tokens = env.limits.maxBurst;
     this.announcedTokens = env.limits.maxBurst;
     this.refilledAt = env.now();
+    // Opening is hearing from the peer: a new socket is never the stalest.
+    this.heardAt = this.refilledAt;
     const carried = env.buckets?.take(principal.userId);
     if (carried !== undefined) {
       // Refilled to now, and never below a few frames: a reconnect can say hello, rejoin and ping
@@ -158,6 +167,26 @@ export class Connection implements SocketHandler {
 
   get isOpen() {
     return !this.closing;
+  }
+
+  /** When the peer was last heard from: a frame or a pong (env.now()'s clock). */
+  get lastHeardAt() {
+    return this.heardAt;
+  }
+
+  /** When the socket cap last pinged this socket (socket-cap.ts), if ever. */
+  get lastProbedAt() {
+    return this.probedAt;
+  }
+
+  /**
+   * Pings the peer (a protocol ping, answered by every WebSocket stack without the application):
+   * its pong, or any frame, moves lastHeardAt past `at`. A transport without ping only records `at`.
+   */
+  probe(at: number): void {
+    if (this.closing) return;
+    this.probedAt = at;
+    this.transport.ping?.();
   }
 
   /** Bytes queued for the socket and not yet taken by the kernel (0 once closing). */
@@ -333,6 +362,11 @@ export class Connection implements SocketHandler {
     this.receive(data, isBinary);
   }
 
+  /** SocketHandler: a pong arrived (the peer is there). */
+  onPong(): void {
+    this.heardAt = this.env.now();
+  }
+
   /** SocketHandler: called from the transport's native callback, so nothing may throw out of it. */
   onClose(code: number): void {
     try {
@@ -344,6 +378,8 @@ export class Connection implements SocketHandler {
 
   private takeToken(): boolean {
     const now = this.env.now();
+    // Every inbound frame comes here (refused ones too): the peer was heard from.
+    this.heardAt = now;
     const { maxMessagesPerSecond, maxBurst } = this.env.limits;
     const refill = ((now - this.refilledAt) * maxMessagesPerSecond) / 1000;
     this.tokens = Math.min(maxBurst, this.tokens + refill);

@@ -73,6 +73,9 @@ export async function registerFastifyWebSocket(
           return true;
         },
         bufferedAmount: () => socket.bufferedAmount,
+        ping: () => {
+          if (!closed && socket.readyState === socket.OPEN) socket.ping();
+        },
         close: (code, reason) => {
           if (closed) return;
           closed = true;
@@ -81,6 +84,7 @@ export async function registerFastifyWebSocket(
           setTimeout(() => socket.terminate(), 2_000).unref();
         },
       });
+      socket.on('pong', () => handler.onPong?.());
       socket.on('message', (data: Buffer, isBinary: boolean) => handler.onMessage(data, isBinary));
       socket.on('close', (code: number) => {
         closed = true;

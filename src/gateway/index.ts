@@ -55,6 +55,7 @@ import { createRoomJoins, TAIL_SWEEP_MS } from './room-joins.js';
 import { createRoomReads } from './room-reads.js';
 import { createRoomRouter } from './room-router.js';
 import { fitMessages, sendBudget } from './send-budget.js';
+import { decideAtSocketCap, socketCapClose } from './socket-cap.js';
 import type { GatewayCore } from './transport.js';
 import { createUpgradeAuthenticator } from './upgrade.js';
 import { clientAddressResolver, createUpgradeRateLimiter, type TrustProxy } from './upgrade-limits.js';
@@ -72,7 +73,10 @@ export interface GatewaySettings {
   readonly maxBufferedBytes: number;
   readonly idleTimeoutS: number;
   readonly presenceLeaseMs: number;
-  /** Open sockets per user on this node; one more is closed 1008 right after opening. */
+  /**
+   * Open sockets per user on this node; one more replaces a silent one or is closed right after
+   * opening (4101 while the others are pinged, 1008 once they all answered): socket-cap.ts.
+   */
   readonly maxSocketsPerUser: number;
   /** Upgrade requests per client IP on this node: sustained per second, and at once. */
   readonly upgradesPerIpPerSecond: number;
@@ -398,11 +402,30 @@ export function createGateway(deps: GatewayDeps) {
         transport.close(CloseCode.SERVICE_RESTART, 'server restarting');
         return { onMessage: () => undefined, onClose: () => undefined };
       }
-      // Checked when the socket opens (synchronously, so parallel upgrades cannot all pass): the
-      // extra socket is closed before it is registered anywhere or says hello.
-      if (hub.connectionsOf(upgrade.principal.userId).size >= settings.maxSocketsPerUser) {
-        log.info({ userId: upgrade.principal.userId }, 'socket refused: too many sockets for this user');
-        transport.close(CloseCode.POLICY_VIOLATION, 'too many sockets for this user');
+      // Checked when the socket opens (synchronously, so parallel upgrades cannot all pass): at the
+      // cap, a silent socket of the same user is replaced, or the extra socket is closed before it
+      // is registered anywhere or says hello (socket-cap.ts).
+      const userId = upgrade.principal.userId;
+      const decision = decideAtSocketCap(
+        hub.connectionsOf(userId),
+        settings.maxSocketsPerUser,
+        elapsedMs(),
+        loopStalls.recentlyStalled(),
+      );
+      if (decision.kind === 'replace') {
+        log.info(
+          {
+            userId,
+            connId: decision.victim.id,
+            silentMs: Math.round(elapsedMs() - decision.victim.lastHeardAt),
+          },
+          'silent socket replaced by a newer socket of its user',
+        );
+        decision.victim.close(socketCapClose.replaced.code, socketCapClose.replaced.reason);
+      } else if (decision.kind !== 'admit') {
+        log.info({ userId, decision: decision.kind }, 'socket refused: too many sockets for this user');
+        const { code, reason } = socketCapClose[decision.kind];
+        transport.close(code, reason);
         return { onMessage: () => undefined, onClose: () => undefined };
       }
       const connection = new Connection(

@@ -31,6 +31,8 @@ export interface SocketTransport {
   /** Bytes queued in user space and not yet written to the kernel. */
   readonly bufferedAmount: () => number;
   readonly close: (code: number, reason: string) => void;
+  /** Sends a protocol ping now (the peer's stack answers with a pong: SocketHandler.onPong). */
+  readonly ping?: () => void;
   /**
    * Native pub/sub (uWebSockets.js topics): the socket receives every frame later published to
    * `topic`, written by uWS in C++ once for all subscribers. Absent on the fallback transport, which
@@ -48,6 +50,8 @@ export interface SocketHandler {
   /** `data` is only valid during the call (uWS reuses the buffer). */
   readonly onMessage: (data: ArrayBuffer | Uint8Array, isBinary: boolean) => void;
   readonly onClose: (code: number) => void;
+  /** A pong arrived: the peer is still there (absent: pongs are not reported). */
+  readonly onPong?: () => void;
 }
 
 export interface GatewayCore {

@@ -269,6 +269,9 @@ export async function listenUws(options: {
           if (!data.closed) ws.unsubscribe(topic);
         },
         bufferedAmount: () => (data.closed ? 0 : ws.getBufferedAmount()),
+        ping: () => {
+          if (!data.closed) ws.cork(() => ws.ping());
+        },
         close: (code, reason) => {
           if (data.closed) return;
           data.closed = true;
@@ -287,6 +290,9 @@ export async function listenUws(options: {
         return;
       }
       ws.getUserData().handler?.onMessage(message, isBinary);
+    },
+    pong: (ws) => {
+      ws.getUserData().handler?.onPong?.();
     },
     close: (ws, code) => {
       const data = ws.getUserData();
