@@ -51,6 +51,12 @@ export const ErrorCode = {
    * `details.state` names the current state, `details.event` what was tried. Re-read the resource.
    */
   INVALID_TRANSITION: 'INVALID_TRANSITION',
+  /**
+   * REST only: the request body's `Content-Type` is not one the route reads (send
+   * `application/json`). WebSocket frames have no media type: their encoding is the negotiated
+   * subprotocol, and a frame of the wrong kind is BAD_FRAME.
+   */
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

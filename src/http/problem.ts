@@ -20,6 +20,7 @@ export const statusByCode: Readonly<Record<ErrorCode, number>> = {
   INSUFFICIENT_FUNDS: 409,
   IDEMPOTENCY_KEY_REUSED: 422,
   INVALID_TRANSITION: 409,
+  UNSUPPORTED_MEDIA_TYPE: 415,
 };
 
 const titleByCode: Readonly<Record<ErrorCode, string>> = {
@@ -38,6 +39,7 @@ const titleByCode: Readonly<Record<ErrorCode, string>> = {
   INSUFFICIENT_FUNDS: 'Insufficient funds',
   IDEMPOTENCY_KEY_REUSED: 'Idempotency key reused',
   INVALID_TRANSITION: 'Invalid transition',
+  UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
 };
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';

@@ -237,6 +237,7 @@ function codeForStatus(status: number): ErrorCode {
     404: 'NOT_FOUND',
     409: 'CONFLICT',
     413: 'PAYLOAD_TOO_LARGE',
+    415: 'UNSUPPORTED_MEDIA_TYPE',
     422: 'VALIDATION_FAILED',
     429: 'RATE_LIMITED',
     502: 'UNAVAILABLE',

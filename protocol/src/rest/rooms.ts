@@ -49,9 +49,21 @@ export const RoomSummary = z
     lastMessage: RoomMessage.nullable(),
   })
   .meta({ id: 'RoomSummary' });
+/**
+ * Bytes of JSON room summaries one GET /v1/rooms page carries at most (at least one room). Each
+ * summary holds its room's last message, up to ~37 KB at the largest legal body and meta: a page of
+ * 500 of them was ~18 MB, which anyone sharing rooms with a user could arrange by posting one large
+ * message in each. Ordinary summaries (~0.5-2 KB) fill a page of 500 well within it.
+ */
+export const ROOM_LIST_PAGE_MAX_BYTES = 1024 * 1024;
+
 export const RoomList = z
   .object({
-    data: z.array(RoomSummary),
+    data: z
+      .array(RoomSummary)
+      .describe(
+        `At most \`limit\` rooms and at most ${ROOM_LIST_PAGE_MAX_BYTES / 1024 / 1024} MiB of them as JSON (at least one): a page may hold fewer than \`limit\` and still not be the last; follow \`nextCursor\`.`,
+      ),
     nextCursor: z
       .string()
       .nullable()
@@ -72,4 +84,26 @@ export const RoomHistoryQuery = z.strictObject({
   beforeSeq: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(50),
 });
-export const MessageList = z.object({ data: z.array(RoomMessage) }).meta({ id: 'MessageList' });
+/**
+ * Bytes of JSON-encoded messages one GET /v1/rooms/:id/messages page carries at most (at least one
+ * message): the WebSocket's `room.history` budget. A page of `limit` messages at the largest legal
+ * body and meta is several MB; it is cut, newest first, at this size instead.
+ */
+export const HISTORY_PAGE_MAX_BYTES = 256 * 1024;
+
+export const MessageList = z
+  .object({
+    data: z
+      .array(RoomMessage)
+      .describe(
+        `Newest first. At most \`limit\` messages and at most ${HISTORY_PAGE_MAX_BYTES / 1024} KiB of them as JSON (always at least one while older ones exist): a page may hold fewer than \`limit\` and still not be the last.`,
+      ),
+    nextBeforeSeq: z
+      .int()
+      .min(1)
+      .nullable()
+      .describe(
+        'Pass as `beforeSeq` for the next (older) page; null when this page reaches the oldest message.',
+      ),
+  })
+  .meta({ id: 'MessageList' });

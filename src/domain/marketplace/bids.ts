@@ -218,36 +218,48 @@ export async function withdrawBid(
   bidId: BidId,
   expectedVersion?: number,
 ): Promise<Bid> {
-  await visibleBid(deps, actor, bidId);
+  return deps.db.transaction().execute((trx) => withdrawBidIn(trx, deps, actor, bidId, expectedVersion));
+}
+
+/**
+ * `withdrawBid` inside the caller's transaction (the REST edge's optional Idempotency-Key
+ * transaction); every read on `trx`, so it never waits on a second connection.
+ */
+export async function withdrawBidIn(
+  trx: Transaction<Database>,
+  deps: Pick<MarketplaceDeps, 'clock'>,
+  actor: Actor,
+  bidId: BidId,
+  expectedVersion?: number,
+): Promise<Bid> {
+  await visibleBid({ db: trx }, actor, bidId);
   const now = deps.clock.now();
-  return deps.db.transaction().execute(async (trx) => {
-    const bid = await lockBid(trx, bidId);
-    if (bid === undefined) throw new AppError('NOT_FOUND', 'no such bid');
-    orThrow(canChangeBid(bid, actor, 'withdraw'));
-    if (expectedVersion !== undefined && expectedVersion !== bid.version) {
-      throw new AppError('CONFLICT', 'the bid has changed since it was read', {
-        details: { reason: 'VERSION_MISMATCH', version: bid.version },
-      });
-    }
-    const job = await findJob(trx, bid.job_id);
-    const row = await updateBidIfVersion(
-      trx,
-      bidId,
-      bid.version,
-      'pending',
-      { status: 'withdrawn', decidedAt: now },
-      now,
-    );
-    if (row === undefined) throw new AppError('CONFLICT', 'the bid changed while it was being withdrawn');
-    await insertOutboxEvent(trx, MarketplaceEvent.bidWithdrawn, {
-      bidId,
-      jobId: bid.job_id,
-      workerId: bid.worker_id,
-      hirerId: job?.hirer_id ?? null,
-      notify: job === undefined ? [] : [job.hirer_id],
+  const bid = await lockBid(trx, bidId);
+  if (bid === undefined) throw new AppError('NOT_FOUND', 'no such bid');
+  orThrow(canChangeBid(bid, actor, 'withdraw'));
+  if (expectedVersion !== undefined && expectedVersion !== bid.version) {
+    throw new AppError('CONFLICT', 'the bid has changed since it was read', {
+      details: { reason: 'VERSION_MISMATCH', version: bid.version },
     });
-    return toBid(row);
+  }
+  const job = await findJob(trx, bid.job_id);
+  const row = await updateBidIfVersion(
+    trx,
+    bidId,
+    bid.version,
+    'pending',
+    { status: 'withdrawn', decidedAt: now },
+    now,
+  );
+  if (row === undefined) throw new AppError('CONFLICT', 'the bid changed while it was being withdrawn');
+  await insertOutboxEvent(trx, MarketplaceEvent.bidWithdrawn, {
+    bidId,
+    jobId: bid.job_id,
+    workerId: bid.worker_id,
+    hirerId: job?.hirer_id ?? null,
+    notify: job === undefined ? [] : [job.hirer_id],
   });
+  return toBid(row);
 }
 
 export interface BidPage {

@@ -264,39 +264,48 @@ export async function closeJob(
   jobId: JobId,
   expectedVersion?: number,
 ): Promise<Job> {
+  return deps.db.transaction().execute((trx) => closeJobIn(trx, deps, actor, jobId, expectedVersion));
+}
+
+/** `closeJob` inside the caller's transaction (the REST edge's optional Idempotency-Key transaction). */
+export async function closeJobIn(
+  trx: Transaction<Database>,
+  deps: Pick<MarketplaceDeps, 'clock'>,
+  actor: Actor,
+  jobId: JobId,
+  expectedVersion?: number,
+): Promise<Job> {
   const now = deps.clock.now();
-  return deps.db.transaction().execute(async (trx) => {
-    // Locked: a bid being placed (FOR SHARE) or accepted waits for this, or this for it.
-    const job = await lockJob(trx, jobId, 'update');
-    if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
-    await checkCanChange(trx, job, actor, 'close');
-    if (expectedVersion !== undefined && expectedVersion !== job.version) {
-      throw new AppError('CONFLICT', 'the job has changed since it was read', {
-        details: { reason: 'VERSION_MISMATCH', version: job.version },
-      });
-    }
-    const row = await updateJobIfVersion(
-      trx,
+  // Locked: a bid being placed (FOR SHARE) or accepted waits for this, or this for it.
+  const job = await lockJob(trx, jobId, 'update');
+  if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
+  await checkCanChange(trx, job, actor, 'close');
+  if (expectedVersion !== undefined && expectedVersion !== job.version) {
+    throw new AppError('CONFLICT', 'the job has changed since it was read', {
+      details: { reason: 'VERSION_MISMATCH', version: job.version },
+    });
+  }
+  const row = await updateJobIfVersion(
+    trx,
+    jobId,
+    job.version,
+    'open',
+    { status: 'closed', closedAt: now },
+    now,
+  );
+  if (row === undefined) throw new AppError('CONFLICT', 'the job changed while it was being closed');
+  const rejected = await rejectPendingBids(trx, jobId, now);
+  await insertOutboxEvent(trx, MarketplaceEvent.jobClosed, { jobId, hirerId: job.hirer_id, notify: [] });
+  for (const bid of rejected) {
+    await insertOutboxEvent(trx, MarketplaceEvent.bidRejected, {
+      bidId: bid.id,
       jobId,
-      job.version,
-      'open',
-      { status: 'closed', closedAt: now },
-      now,
-    );
-    if (row === undefined) throw new AppError('CONFLICT', 'the job changed while it was being closed');
-    const rejected = await rejectPendingBids(trx, jobId, now);
-    await insertOutboxEvent(trx, MarketplaceEvent.jobClosed, { jobId, hirerId: job.hirer_id, notify: [] });
-    for (const bid of rejected) {
-      await insertOutboxEvent(trx, MarketplaceEvent.bidRejected, {
-        bidId: bid.id,
-        jobId,
-        workerId: bid.worker_id,
-        reason: 'job_closed',
-        notify: [bid.worker_id],
-      });
-    }
-    return toJob(row);
-  });
+      workerId: bid.worker_id,
+      reason: 'job_closed',
+      notify: [bid.worker_id],
+    });
+  }
+  return toJob(row);
 }
 
 export interface JobWithBidCount {

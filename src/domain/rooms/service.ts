@@ -11,6 +11,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { RoomMessage } from '../../../protocol/src/frames.js';
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
+import { HISTORY_PAGE_MAX_BYTES, ROOM_LIST_PAGE_MAX_BYTES } from '../../../protocol/src/rest/rooms.js';
 import type { Database } from '../../db/database.js';
 import {
   addRoomMembers,
@@ -34,6 +35,7 @@ import { findUserById, ownersWithContact } from '../../db/repositories/users.rep
 import type { Bus } from '../../platform/bus/bus.js';
 import { ROOM_MEMBERSHIP_TOPIC, roomTopic } from '../../platform/bus/topics.js';
 import { AppError } from '../../platform/errors.js';
+import { cutHistoryPage, type HistoryPage } from './history-page.js';
 
 export { ROOM_MEMBERSHIP_TOPIC, roomTopic };
 
@@ -267,10 +269,13 @@ export function createRoomService(deps: {
         after: decodeRoomCursor(page.cursor),
         limit: page.limit + 1,
       });
-      const shown = rows.slice(0, page.limit);
-      const last = shown[shown.length - 1];
-      return {
-        data: shown.map((row) => ({
+      // Cut by bytes too (ROOM_LIST_PAGE_MAX_BYTES, at least one room): every summary carries its
+      // room's last message, so `limit` of them could be many megabytes.
+      const data = [];
+      let bytes = 0;
+      let shown = 0;
+      for (const row of rows.slice(0, page.limit)) {
+        const summary = {
           id: row.room.id,
           kind: row.room.kind,
           title: row.room.title,
@@ -278,9 +283,17 @@ export function createRoomService(deps: {
           lastReadSeq: row.lastReadSeq,
           unread: row.unread,
           lastMessage: row.lastMessage === undefined ? null : toRoomMessage(row.lastMessage),
-        })),
+        };
+        bytes += Buffer.byteLength(JSON.stringify(summary), 'utf8');
+        if (bytes > ROOM_LIST_PAGE_MAX_BYTES && shown > 0) break;
+        data.push(summary);
+        shown += 1;
+      }
+      const last = rows[shown - 1];
+      return {
+        data,
         nextCursor:
-          rows.length > page.limit && last !== undefined
+          rows.length > shown && last !== undefined
             ? encodeRoomCursor({ joinedAtUs: last.joinedAtUs, roomId: last.room.id })
             : null,
       };
@@ -309,6 +322,10 @@ export function createRoomService(deps: {
     },
 
     async removeMember(actor: UserId, roomId: RoomId, userId: UserId): Promise<void> {
+      // Leaving a room you are not in is done already: a DELETE retried after its 204 was lost (or
+      // retried by the client library itself: DELETE is idempotent) answered 403, telling the user
+      // their leave failed. Unknown and foreign rooms answer alike, so this tells nothing either.
+      if (actor === userId && !(await isRoomMember(db, roomId, actor))) return;
       const { room } = await memberRoom(actor, roomId);
       if (room.kind !== 'group') {
         // Nobody is put out of a direct or job room, but everyone may leave one they are done with
@@ -336,9 +353,11 @@ export function createRoomService(deps: {
       roomId: RoomId,
       beforeSeq: number | undefined,
       limit: number,
-    ): Promise<RoomMessage[]> {
+    ): Promise<HistoryPage> {
       await memberRoom(userId, roomId);
-      return (await messagesBefore(db, roomId, beforeSeq, limit)).map(toRoomMessage);
+      // One more than asked: whether older messages exist (nextBeforeSeq), without a second query.
+      const rows = (await messagesBefore(db, roomId, beforeSeq, limit + 1)).map(toRoomMessage);
+      return cutHistoryPage(rows, limit, HISTORY_PAGE_MAX_BYTES);
     },
   };
 }

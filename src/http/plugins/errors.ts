@@ -17,8 +17,9 @@ function codeForFastifyError(error: FastifyError): ErrorCode | undefined {
   if (error.validation !== undefined) return 'VALIDATION_FAILED';
   switch (error.statusCode) {
     case 400:
-    case 415:
       return 'VALIDATION_FAILED';
+    case 415:
+      return 'UNSUPPORTED_MEDIA_TYPE';
     case 404:
       return 'NOT_FOUND';
     case 413:
@@ -112,6 +113,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
       const retryAfterS = error.details?.retryAfterS;
       // RFC 6750 §3: a 401 names the scheme it wants.
       if (error.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="gigwire"');
+      // RFC 9110 §12.5.3: a 415 for a content coding names the codings that are read.
+      if (error.code === 'UNSUPPORTED_MEDIA_TYPE' && error.details?.contentEncoding !== undefined)
+        reply.header('accept-encoding', 'identity');
       if (typeof retryAfterS === 'number') reply.header('retry-after', String(retryAfterS));
       request.log[level]({ code: error.code, err: error }, 'request failed');
       return reply

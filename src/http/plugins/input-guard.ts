@@ -53,6 +53,23 @@ export function registerInputGuard(app: FastifyInstance): void {
       done(null, undefined);
       return;
     }
+    // A compressed body (Content-Encoding: gzip, br…) is not decoded here: its bytes were refused
+    // as "not valid UTF-8" or "not valid JSON", which sent the client looking for a bug in its JSON.
+    // RFC 9110 §15.5.16: 415, saying which codings are read (none but identity).
+    const coding = request.headers['content-encoding']?.trim().toLowerCase();
+    if (coding !== undefined && coding !== '' && coding !== 'identity') {
+      done(
+        new AppError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'request bodies are read uncompressed: send no Content-Encoding',
+          {
+            details: { contentEncoding: coding },
+          },
+        ),
+        undefined,
+      );
+      return;
+    }
     let text: string;
     try {
       text = strictUtf8.decode(body);

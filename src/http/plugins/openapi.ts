@@ -125,6 +125,10 @@ const ANY_ROUTE: Readonly<Record<string, Response>> = {
 };
 const WITH_BODY: Readonly<Record<string, Response>> = {
   '413': { description: 'PAYLOAD_TOO_LARGE: the body is over the size limit (64 KiB).' },
+  '415': {
+    description:
+      'UNSUPPORTED_MEDIA_TYPE: the body is sent with a `Content-Type` this route does not read (send `application/json`), or compressed (`Content-Encoding` other than `identity`: bodies are read uncompressed; the answer carries `Accept-Encoding: identity`).',
+  },
 };
 
 /**

@@ -39,7 +39,7 @@ import {
   runIdempotentRoute,
 } from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
-import { ifMatchVersion } from './jobs.js';
+import { ifMatchHeader, ifMatchVersion, requiredIfMatchVersion } from './jobs.js';
 
 export interface ContractRoutesDeps {
   readonly contracts: ContractDeps;
@@ -91,7 +91,7 @@ const transitionBody = (transition: ContractTransition) => ({
 
 const idempotentHeaders = z.looseObject({
   [IDEMPOTENCY_KEY_HEADER]: requiredIdempotencyKey,
-  'if-match': z.string().optional(),
+  'if-match': ifMatchHeader,
 });
 
 /** The accept's headers: If-Match is required (the bid version the hirer saw). */
@@ -158,7 +158,7 @@ export function registerContractRoutes(app: FastifyInstance, deps: ContractRoute
         "Accept a bid (the job's hirer) at the version seen (If-Match required): escrow holds the amount, the other bids are rejected, the contract starts",
       description: [
         '`If-Match: "<bid version>"` is required: the `version` of the bid as the hirer saw it (GET /v1/jobs/:id lists the bids with theirs).',
-        'Missing or malformed → 400 VALIDATION_FAILED naming `headers.if-match`.',
+        'Missing, malformed or `*` (any version: the very thing this header rules out) → 400 VALIDATION_FAILED naming `headers.if-match`.',
         'If the worker changed the amount or the days since, the bid is at another version → 409 CONFLICT with `reason: VERSION_MISMATCH` and the current `version`; nothing is held: read the bid again and show it before accepting.',
         'Not enough money → 409 INSUFFICIENT_FUNDS with the `shortfall`.',
         '`Idempotency-Key` is required: a retry with the same key replays the first answer.',
@@ -169,8 +169,8 @@ export function registerContractRoutes(app: FastifyInstance, deps: ContractRoute
     },
     handler: async (request, reply) => {
       const actor = principalOf(request);
-      // Required by the schema (missing → 400 before this runs); malformed → 400 here.
-      const seen = ifMatchVersion(request.headers['if-match'], 'bid');
+      // Required by the schema (missing → 400 before this runs); malformed or `*` → 400 here.
+      const seen = requiredIfMatchVersion(request.headers['if-match'], 'bid');
       const sent = await runIdempotentRoute(deps.idempotency, request, reply, actor.userId, async (trx) => ({
         status: 201,
         body: contractBody(await acceptBidIn(trx, c, actor, request.params.id, seen)),

@@ -3,7 +3,9 @@
  * user; the domain decides roles and ownership (403), hides foreign bids (404) and refuses changes in
  * the wrong status (409). POST bids requires an Idempotency-Key: a retried request gets the first
  * answer, never a second bid; POST /v1/jobs takes an optional one (a retry with it never posts a
- * second job). Contracts, reviews and accepting a bid are not served yet.
+ * second job), and so do closing a job and withdrawing a bid (a retry with it replays the first
+ * answer instead of a 409 INVALID_TRANSITION for the change it made itself). Contracts, reviews
+ * and accepting a bid are in their own modules.
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -33,10 +35,12 @@ import {
   placeBidIn,
   updateBid,
   withdrawBid,
+  withdrawBidIn,
 } from '../../domain/marketplace/bids.js';
 import {
   categories,
   closeJob,
+  closeJobIn,
   createJob,
   createJobIn,
   getJob,
@@ -98,25 +102,59 @@ export const bidBody = (bid: Bid) => ({
 
 type VersionedResource = 'job' | 'bid' | 'contract';
 
+const badIfMatch = (what: VersionedResource, why = `must be the ${what} version, e.g. "3"`) =>
+  new AppError('VALIDATION_FAILED', `If-Match must be the ${what} version`, {
+    details: { errors: [{ path: 'headers.if-match', message: why }] },
+  });
+
 /**
- * If-Match: `"3"`, `W/"3"` or `3` → 3; anything else is a 400 (never silently ignored). `what` names
- * the resource whose version it must be, in the message.
+ * If-Match: `"3"`, `W/"3"` or `3` → 3; `*` → undefined: RFC 9110 §13.1.1, "any current
+ * representation", true whenever the resource exists (a missing one is 404 before any version is
+ * compared), so the change goes ahead at whatever version it is. Anything else is a 400 (never
+ * silently ignored). `what` names the resource whose version it must be, in the message.
  */
-export function ifMatchVersion(header: string, what?: VersionedResource): number;
-export function ifMatchVersion(header: string | undefined, what?: VersionedResource): number | undefined;
 export function ifMatchVersion(
   header: string | undefined,
   what: VersionedResource = 'job',
 ): number | undefined {
-  if (header === undefined) return undefined;
+  if (header === undefined || header.trim() === '*') return undefined;
   const match = /^(?:W\/)?"?(\d{1,9})"?$/.exec(header.trim());
-  if (match?.[1] === undefined) {
-    throw new AppError('VALIDATION_FAILED', `If-Match must be the ${what} version`, {
-      details: { errors: [{ path: 'headers.if-match', message: `must be the ${what} version, e.g. "3"` }] },
-    });
-  }
+  if (match?.[1] === undefined) throw badIfMatch(what);
   return Number(match[1]);
 }
+
+/**
+ * The If-Match of a route that requires the version the client saw (accepting a bid: escrow holds
+ * only the terms the hirer read). `*` would match any terms, the very thing the header is required
+ * to rule out, so it is refused there (400 naming `headers.if-match`) like a missing one.
+ */
+export function requiredIfMatchVersion(header: string, what: VersionedResource): number {
+  const version = ifMatchVersion(header, what);
+  if (version === undefined) {
+    throw badIfMatch(
+      what,
+      `must be the ${what} version you saw, e.g. "3": \`*\` (any version) is not accepted here`,
+    );
+  }
+  return version;
+}
+
+/** The If-Match header of a conditional change, as documented in OpenAPI. */
+export const ifMatchHeader = z.string().optional().meta({
+  description:
+    'Optional: the `version` you read, e.g. `"3"` (also `W/"3"` or `3`). A resource changed since is 409 CONFLICT `reason: VERSION_MISMATCH` with the current `version`, nothing changed. `*` (RFC 9110: any current representation) matches whenever the resource exists. Anything else is 400 VALIDATION_FAILED naming `headers.if-match`.',
+});
+
+/** The optional Idempotency-Key of a bodiless state change (closing a job, withdrawing a bid). */
+const optionalTransitionKey = z.string().optional().meta({
+  description:
+    'Optional: 1-255 visible ASCII characters naming this change. A retry with the same key after a lost answer replays the first answer (`idempotent-replayed: true`) instead of 409 INVALID_TRANSITION for a change already made; the same key on another request is 422 IDEMPOTENCY_KEY_REUSED; an empty or too long key is 400.',
+});
+
+const transitionHeaders = z.looseObject({
+  [IDEMPOTENCY_KEY_HEADER]: optionalTransitionKey,
+  'if-match': ifMatchHeader,
+});
 
 export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -235,7 +273,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
       tags: ['jobs'],
       summary: 'Change an open job (its hirer); If-Match: "<version>" refuses a stale edit with 409',
       params: JobIdParams,
-      headers: z.looseObject({ 'if-match': z.string().optional() }),
+      headers: z.looseObject({ 'if-match': ifMatchHeader }),
       body: UpdateJobRequest,
       response: { 200: JobSchema, ...changeErrors },
     },
@@ -277,20 +315,31 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
       operationId: 'closeJob',
       tags: ['jobs'],
       summary:
-        'Close an open job without hiring (its hirer); pending bids are rejected; If-Match: "<version>" refuses a stale close with 409',
+        'Close an open job without hiring (its hirer); pending bids are rejected; optional Idempotency-Key; If-Match: "<version>" refuses a stale close with 409',
+      description:
+        'A job that is not open is 409 INVALID_TRANSITION naming its `state`, so a retry after a lost answer would be told its own close failed: send an `Idempotency-Key` and the retry replays the first answer (`idempotent-replayed: true`). Without one, every request is a new close.',
       params: JobIdParams,
-      headers: z.looseObject({ 'if-match': z.string().optional() }),
-      response: { 200: JobSchema, ...changeErrors },
+      headers: transitionHeaders,
+      response: { 200: JobSchema, ...changeErrors, 422: Problem },
     },
-    handler: async (request) =>
-      jobBody(
-        await closeJob(
-          m,
-          principalOf(request),
-          request.params.id,
-          ifMatchVersion(request.headers['if-match']),
-        ),
-      ),
+    handler: async (request, reply) => {
+      const actor = principalOf(request);
+      const expectedVersion = ifMatchVersion(request.headers['if-match']);
+      if (request.headers[IDEMPOTENCY_KEY_HEADER] !== undefined) {
+        return runIdempotentRoute(
+          deps.idempotency,
+          request,
+          reply,
+          actor.userId,
+          async (trx) => ({
+            status: 200,
+            body: jobBody(await closeJobIn(trx, m, actor, request.params.id, expectedVersion)),
+          }),
+          { fingerprint: undefined },
+        );
+      }
+      return jobBody(await closeJob(m, actor, request.params.id, expectedVersion));
+    },
   });
 
   r.post('/v1/jobs/:id/bids', {
@@ -377,7 +426,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
       tags: ['bids'],
       summary: 'Change your pending bid; If-Match: "<version>" refuses a stale edit with 409',
       params: BidIdParams,
-      headers: z.looseObject({ 'if-match': z.string().optional() }),
+      headers: z.looseObject({ 'if-match': ifMatchHeader }),
       body: UpdateBidRequest,
       response: { 200: BidSchema, ...changeErrors },
     },
@@ -404,19 +453,30 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
       operationId: 'withdrawBid',
       tags: ['bids'],
       summary:
-        'Withdraw your pending bid (you may bid on the job again); If-Match: "<version>" refuses a stale withdraw with 409',
+        'Withdraw your pending bid (you may bid on the job again); optional Idempotency-Key; If-Match: "<version>" refuses a stale withdraw with 409',
+      description:
+        'A bid that is not pending is 409 INVALID_TRANSITION naming its `state`, so a retry after a lost answer would be told its own withdrawal failed: send an `Idempotency-Key` and the retry replays the first answer (`idempotent-replayed: true`). Without one, every request is a new withdrawal.',
       params: BidIdParams,
-      headers: z.looseObject({ 'if-match': z.string().optional() }),
-      response: { 200: BidSchema, ...changeErrors },
+      headers: transitionHeaders,
+      response: { 200: BidSchema, ...changeErrors, 422: Problem },
     },
-    handler: async (request) =>
-      bidBody(
-        await withdrawBid(
-          m,
-          principalOf(request),
-          request.params.id,
-          ifMatchVersion(request.headers['if-match'], 'bid'),
-        ),
-      ),
+    handler: async (request, reply) => {
+      const actor = principalOf(request);
+      const expectedVersion = ifMatchVersion(request.headers['if-match'], 'bid');
+      if (request.headers[IDEMPOTENCY_KEY_HEADER] !== undefined) {
+        return runIdempotentRoute(
+          deps.idempotency,
+          request,
+          reply,
+          actor.userId,
+          async (trx) => ({
+            status: 200,
+            body: bidBody(await withdrawBidIn(trx, m, actor, request.params.id, expectedVersion)),
+          }),
+          { fingerprint: undefined },
+        );
+      }
+      return bidBody(await withdrawBid(m, actor, request.params.id, expectedVersion));
+    },
   });
 }

@@ -6,7 +6,9 @@ import type { RoomId, UserId } from '../../../protocol/src/ids.js';
 import { Problem } from '../../../protocol/src/rest/common.js';
 import {
   CreateRoomRequest,
+  HISTORY_PAGE_MAX_BYTES,
   MessageList,
+  ROOM_LIST_PAGE_MAX_BYTES,
   Room,
   RoomHistoryQuery,
   RoomList,
@@ -74,8 +76,7 @@ export function registerRoomRoutes(app: FastifyInstance, deps: RoomRoutesDeps): 
       tags,
       operationId: 'listRooms',
       summary: 'My rooms with last message and unread count',
-      description:
-        'Newest membership first, in pages of `limit` (default and most 500); pass `nextCursor` back as `cursor` for the next page. The order never changes while paging, so every room is listed once.',
+      description: `Newest membership first, in pages of \`limit\` (default and most 500) and at most ${ROOM_LIST_PAGE_MAX_BYTES / 1024 / 1024} MiB of JSON (each room carries its last message: a page of large ones holds fewer than \`limit\`, at least one); pass \`nextCursor\` back as \`cursor\` for the next page, until it is null. The order never changes while paging, so every room is listed once.`,
       querystring: RoomListQuery,
       response: { 200: RoomList, ...errors },
     },
@@ -117,6 +118,8 @@ export function registerRoomRoutes(app: FastifyInstance, deps: RoomRoutesDeps): 
       tags,
       operationId: 'removeRoomMember',
       summary: 'Remove a member (yourself, or anyone if you created the group)',
+      description:
+        'Idempotent: removing yourself from a room you are not in (a retry whose 204 was lost) is 204 too, for unknown and foreign rooms alike.',
       params: RoomMemberParams,
       response: { 204: z.null(), ...errors },
     },
@@ -132,18 +135,17 @@ export function registerRoomRoutes(app: FastifyInstance, deps: RoomRoutesDeps): 
       tags,
       operationId: 'listRoomMessages',
       summary: 'Stored messages, newest first',
-      description: 'Pass the smallest seq you have as beforeSeq for older ones.',
+      description: `Pass \`nextBeforeSeq\` back as \`beforeSeq\` for older ones (null: none left). A page holds at most \`limit\` messages and at most ${HISTORY_PAGE_MAX_BYTES / 1024} KiB of them as JSON, as the WebSocket's \`room.history\`: a page of large messages holds fewer than \`limit\` (at least one) and is not the last unless \`nextBeforeSeq\` is null.`,
       params: RoomParams,
       querystring: RoomHistoryQuery,
       response: { 200: MessageList, ...errors },
     },
-    handler: async (request) => ({
-      data: await rooms.history(
+    handler: async (request) =>
+      rooms.history(
         principalOf(request).userId,
         request.params.id,
         request.query.beforeSeq,
         request.query.limit,
       ),
-    }),
   });
 }

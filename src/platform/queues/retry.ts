@@ -46,6 +46,7 @@ export const retryByCode: Readonly<Record<ErrorCode, boolean>> = {
   ROOM_LIMIT_REACHED: false,
   // REST and WebSocket only; no task throws them.
   IDEMPOTENCY_KEY_REUSED: false,
+  UNSUPPORTED_MEDIA_TYPE: false,
   BAD_FRAME: false,
   UNKNOWN_TYPE: false,
   // An AppError INTERNAL is our code saying it met something it cannot handle: a stored row that no
