@@ -247,8 +247,9 @@ export async function appendRoomMessageIn(
  * Delivered contracts whose `auto_approve_at` passed before `dueBefore`: approved by the clock, but
  * their `contracts.auto-approve` task has not completed them — it gave up (a database outage longer
  * than its retries) or is still retrying. Oldest due first, each with the version its timer is keyed
- * by (a delivered contract keeps the version its delivery produced). No index serves it: it reads
- * the contract rows, as the payments reconciler's other escrow query reads the escrow rows.
+ * by (a delivered contract keeps the version its delivery produced). Read through the partial index
+ * of delivered contracts by (`auto_approve_at`, `id`) (`contracts_delivered_auto_approve_idx`,
+ * migration 0021), in its order.
  */
 export async function overdueAutoApprovals(
   db: Db,

@@ -435,8 +435,8 @@ const MOVE_OF_ENDED_STATE = { completed: 'release', cancelled: 'refund', resolve
  * Escrows still `held` although their contract ended (completed, cancelled or resolved) before
  * `endedBefore`: their `payments.escrow` task has not moved the money — it gave up (a database
  * outage longer than its retries) or is still retrying. Oldest ended first, each with the move its
- * contract's state decided. No index serves it: it reads the escrow rows, one per contract, as the
- * audit does.
+ * contract's state decided. The held escrows are read through their partial index
+ * (`ledger_escrows_held_idx`, migration 0021), each joined to its contract by primary key.
  */
 export async function unsettledEscrows(
   db: Db,
@@ -454,6 +454,32 @@ export async function unsettledEscrows(
     order by c.updated_at, e.contract_id
     limit ${limit}`.execute(db);
   return rows.map((row) => ({ contractId: row.contract_id, action: MOVE_OF_ENDED_STATE[row.state] }));
+}
+
+/**
+ * `reason`s of the pending holds that park money from outside (provider clearing) its wallet had no
+ * room for (balance limit): a returned payout, a charged top-up.
+ */
+export const PARKED_CREDIT_REASON = { payoutReturn: 'payout_return', topUp: 'top_up_parked' } as const;
+
+/**
+ * Credits parked until their wallet has room (pending holds of a `PARKED_CREDIT_REASON`), oldest
+ * first, with their operation keys. Read through their partial index (migration 0021), whose
+ * predicate the literals below match.
+ */
+export async function parkedCreditHolds(
+  db: Db,
+  limit: number,
+  /** Holds left out (tried recently), so they cannot crowd out the others. */
+  exceptIds: readonly string[] = [],
+): Promise<{ id: string; opKey: string }[]> {
+  const { rows } = await sql<{ id: string; op_key: string }>`
+    select id::text as id, op_key from ledger_holds
+    where status = 'pending' and reason in ('payout_return', 'top_up_parked')
+      and not (id = any(${[...exceptIds]}::bigint[]))
+    order by id
+    limit ${limit}`.execute(db);
+  return rows.map((row) => ({ id: row.id, opKey: row.op_key }));
 }
 
 export interface WalletHistoryRow {

@@ -205,24 +205,48 @@ export async function countUnread(db: Db, userId: UserId): Promise<number> {
 export async function markNotificationsRead(
   db: Db,
   userId: UserId,
-  which: { ids: readonly NotificationId[] } | { all: true; upTo?: NotificationId },
+  which: { ids: readonly NotificationId[] },
   at: Date,
 ): Promise<NotificationId[]> {
-  let q = db
+  const rows = await db
     .updateTable('notifications')
     .set({ read_at: at })
     .where('user_id', '=', userId)
     .where('in_app', '=', true)
-    .where('read_at', 'is', null);
-  if ('ids' in which) q = q.where('id', 'in', which.ids);
-  else if (which.upTo !== undefined) {
-    q = q.where(
-      sql<boolean>`(created_at, id) <= (select b.created_at, b.id from notifications b
-        where b.id = ${which.upTo}::uuid and b.user_id = ${userId}::uuid)`,
-    );
-  }
-  const rows = await q.returning('id').execute();
+    .where('read_at', 'is', null)
+    .where('id', 'in', which.ids)
+    .returning('id')
+    .execute();
   return rows.map((row) => row.id);
+}
+
+/**
+ * Marks all the user's unread notifications read (`upTo` bounds it as in `markNotificationsRead`)
+ * in one statement, and answers only how many changed and the newest of them (in the list's order),
+ * never their ids: a user with 100k unread notifications costs one row here, not 100k ids in memory.
+ * `newest` is null when nothing changed.
+ */
+export async function markAllNotificationsRead(
+  db: Db,
+  userId: UserId,
+  upTo: NotificationId | undefined,
+  at: Date,
+): Promise<{ updated: number; newest: NotificationId | null }> {
+  const bound =
+    upTo === undefined
+      ? sql``
+      : sql`and (created_at, id) <= (select b.created_at, b.id from notifications b
+          where b.id = ${upTo}::uuid and b.user_id = ${userId}::uuid)`;
+  const { rows } = await sql<{ updated: number; newest: NotificationId | null }>`
+    with changed as (
+      update notifications set read_at = ${at}
+      where user_id = ${userId}::uuid and in_app and read_at is null ${bound}
+      returning id, created_at
+    )
+    select (select count(*) from changed)::int as updated,
+      (select id from changed order by created_at desc, id desc limit 1) as newest`.execute(db);
+  const row = rows[0];
+  return { updated: row?.updated ?? 0, newest: row?.newest ?? null };
 }
 
 export function listPreferences(db: Db, userId: UserId) {

@@ -83,6 +83,23 @@ export async function findPayment(db: Db, id: string): Promise<PaymentRow | unde
 }
 
 /**
+ * The sum of the user's top-ups in this currency still `pending` (requested, not yet credited nor
+ * failed): what may still be credited to the wallet. Read through `payments_user_idx` (a user's own
+ * payments).
+ */
+export async function pendingTopUpTotal(db: Db, userId: UserId, currency: string): Promise<bigint> {
+  const row = await db
+    .selectFrom('payments')
+    .select(sql<string>`coalesce(sum(amount), 0)::text`.as('total'))
+    .where('user_id', '=', userId)
+    .where('currency', '=', currency)
+    .where('kind', '=', 'top_up')
+    .where('status', '=', 'pending')
+    .executeTakeFirstOrThrow();
+  return BigInt(row.total);
+}
+
+/**
  * Pending payments, oldest first, that waited since before `before` (the pending rows of
  * `payments_status_idx`):
  * - `submitted`: the provider accepted them (by `submitted_at`) and their outcome never arrived —

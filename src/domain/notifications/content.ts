@@ -82,13 +82,19 @@ const RENDER: Readonly<Record<NotificationType, (data: Data, ctx: ContentContext
   }),
   'payment.succeeded': (d, c) => ({
     title: 'Top-up received',
-    body: `${formatAmount(d.amount, c.currency)} was added to your wallet.`,
+    body:
+      d.parked === true
+        ? // Charged, but the wallet was at its balance limit (payments.ts parks it in the ledger).
+          `${formatAmount(d.amount, c.currency)} was received; it is added to your wallet as soon as your balance leaves room under its limit.`
+        : `${formatAmount(d.amount, c.currency)} was added to your wallet.`,
   }),
   'payment.failed': (d, c) => ({
     title: d.kind === 'withdrawal' ? 'Withdrawal failed' : 'Top-up failed',
     body:
       d.kind === 'withdrawal'
-        ? `Your withdrawal of ${formatAmount(d.amount, c.currency)} failed; the amount is back in your wallet.`
+        ? d.parked === true
+          ? `Your withdrawal of ${formatAmount(d.amount, c.currency)} failed; the amount is added back to your wallet as soon as your balance leaves room under its limit.`
+          : `Your withdrawal of ${formatAmount(d.amount, c.currency)} failed; the amount is back in your wallet.`
         : d.failureCode === 'provider_unavailable'
           ? // The provider did not answer: the charge may have gone through, and a late success
             // is still credited (payments.ts), so "nothing was charged" would be a guess.

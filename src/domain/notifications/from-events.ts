@@ -80,13 +80,14 @@ const RULES: Readonly<Record<string, Rule>> = {
     userOf(p.userId).map((userId) => ({
       userId,
       type: p.kind === 'withdrawal' ? 'payout.sent' : 'payment.succeeded',
-      data: pick(p, ['paymentId', 'kind', 'amount', 'transactionId']),
+      data: pick(p, ['paymentId', 'kind', 'amount', 'transactionId', 'parked']),
     })),
   [PaymentsEvent.paymentFailed]: each('payment.failed', (p) => userOf(p.userId), [
     'paymentId',
     'kind',
     'amount',
     'failureCode',
+    'parked',
   ]),
   [PaymentsEvent.transferReceived]: each('transfer.received', (p) => userOf(p.toUserId), [
     'fromUserId',

@@ -43,6 +43,7 @@ import {
   listNotifications,
   listPreferences,
   lockDigest,
+  markAllNotificationsRead,
   markNotificationsRead,
   markPushed,
   memberReadSeq,
@@ -467,15 +468,26 @@ export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus
         }
         // `{all: true}` alone marks what arrived after the client listed too (old clients);
         // `upTo` bounds it to what the client saw.
-        const upTo = 'all' in request ? (request.upTo as NotificationId | undefined) : undefined;
-        const changed = await markNotificationsRead(
-          trx,
-          userId,
+        // `{all: true}` is one statement that answers a count and the newest row it marked, never
+        // the ids (100k unread notifications are not loaded); the push then names that newest one as
+        // `upTo`, so the other devices clear exactly what was marked, not one that arrived since.
+        const marked =
           'all' in request
-            ? { all: true, ...(upTo === undefined ? {} : { upTo }) }
-            : { ids: request.ids as NotificationId[] },
-          clock.now(),
-        );
+            ? await markAllNotificationsRead(
+                trx,
+                userId,
+                request.upTo as NotificationId | undefined,
+                clock.now(),
+              )
+            : undefined;
+        const upTo =
+          'all' in request
+            ? ((request.upTo as NotificationId | undefined) ?? marked?.newest ?? undefined)
+            : undefined;
+        const changed =
+          'all' in request
+            ? []
+            : await markNotificationsRead(trx, userId, { ids: request.ids as NotificationId[] }, clock.now());
         const unreadCount = await countUnread(trx, userId);
         // Sent while the row is locked, so announcements leave in the order of the reads (the bus
         // writes each publish to Redis as it is called), but not awaited here: a stalled Redis
@@ -491,7 +503,7 @@ export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus
             // Marked read all the same: other devices learn it at their next list or count.
             deps.log.warn({ err: error, userId }, 'notifications.read push skipped');
           });
-        return { updated: changed.length, unreadCount };
+        return { updated: marked?.updated ?? changed.length, unreadCount };
       }),
 
     /**

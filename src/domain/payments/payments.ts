@@ -13,7 +13,12 @@ import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
-import { ensureAccounts, findWallet } from '../../db/repositories/ledger.repo.js';
+import {
+  ensureAccounts,
+  findHold,
+  lockAccounts,
+  PARKED_CREDIT_REASON,
+} from '../../db/repositories/ledger.repo.js';
 import {
   claimProviderEvent,
   findPayment,
@@ -21,6 +26,7 @@ import {
   lockPayment,
   lockReceivedProviderEvent,
   type PaymentRow,
+  pendingTopUpTotal,
   recordProviderEventOutcome,
   updatePayment,
 } from '../../db/repositories/payments.repo.js';
@@ -111,6 +117,8 @@ const paymentEvent = (
   payment: PaymentRow,
   status: 'succeeded' | 'failed',
   failureCode?: string,
+  /** The money is parked (its wallet at the balance limit), not in the wallet yet. */
+  parked?: true,
 ): OutboxEvent => ({
   type: status === 'succeeded' ? PaymentsEvent.paymentSucceeded : PaymentsEvent.paymentFailed,
   payload: {
@@ -119,6 +127,7 @@ const paymentEvent = (
     kind: payment.kind,
     amount: Number(payment.amount),
     ...(failureCode === undefined ? {} : { failureCode }),
+    ...(parked === undefined ? {} : { parked }),
   },
 });
 
@@ -131,9 +140,17 @@ export async function requestTopUpIn(
   assertAmount(input.amount);
   assertInstrument(input.card, 'card');
   // Refused now rather than charged and then not creditable (the credit checks again: see below).
-  const wallet = await findWallet(trx, input.userId, deps.settings.currency);
-  if (wallet !== undefined && wallet.posted + input.amount > MAX_AMOUNT) {
-    throw balanceLimitReached(deps.settings.currency);
+  // The top-ups still pending count as already credited: two started at once while the balance is
+  // just under the limit would otherwise both be charged, and the second not credited. So do the
+  // credits parked for want of room (the wallet's pending credits): they are the user's already.
+  // The wallet row is locked for the rest of the transaction, so one user's requests take turns.
+  const currency = deps.settings.currency;
+  const [wallet] = await ensureAccounts(trx, [{ kind: 'wallet', userId: input.userId, currency }]);
+  if (wallet === undefined) throw new Error('accounts missing');
+  const locked = (await lockAccounts(trx, [wallet.id])).get(wallet.id) ?? wallet;
+  const pending = await pendingTopUpTotal(trx, input.userId, currency);
+  if (locked.posted + locked.pendingCredits + pending + input.amount > MAX_AMOUNT) {
+    throw balanceLimitReached(currency, { pendingTopUps: pending });
   }
   return insertPayment(trx, {
     userId: input.userId,
@@ -335,10 +352,17 @@ async function applyClaimedEventIn(
         throw error;
       });
       if (posted === undefined) {
-        // Credited in the meantime up to the limit: the payment stays pending and the event's
-        // outcome says why, for an operator to refund at the provider.
-        deps.log?.warn({ paymentId: payment.id }, 'top-up not credited: the wallet is at its balance limit');
-        return finish('ignored: the wallet would exceed its balance limit');
+        // Credited in the meantime up to the limit (a transfer, an escrow payout, a returned payout
+        // since the top-up started): the money was taken, so it is the user's. It is parked in the
+        // ledger and the payment succeeds; the reconciler credits it once the wallet has room.
+        await parkCreditIn(trx, 'topUp', payment);
+        await updatePayment(trx, payment.id, { status: 'succeeded', failureCode: null, settledAt: now });
+        await writeEvents(trx, null, [paymentEvent(payment, 'succeeded', undefined, true)]);
+        deps.log?.warn(
+          { paymentId: payment.id, amount: Number(payment.amount) },
+          'top-up parked: the wallet is at its balance limit; credited once it has room',
+        );
+        return finish('applied');
       }
       await updatePayment(trx, payment.id, {
         status: 'succeeded',
@@ -373,11 +397,29 @@ async function applyClaimedEventIn(
     }
     case 'reverse': {
       if (payment.transactionId === null) throw new Error(`paid withdrawal ${payment.id} has no transaction`);
+      // The limit is checked before any write, so the transaction is still usable when it refuses.
       const reversal = await reverseTransactionIn(trx, {
         transactionId: payment.transactionId,
         kind: 'withdrawal_reversal',
         externalRef: event.id,
+      }).catch((error: unknown) => {
+        if (isBalanceLimit(error)) return undefined;
+        throw error;
       });
+      if (reversal === undefined) {
+        // The wallet was filled up to its limit since the payout: the returned money is parked in
+        // the ledger (a pending hold from provider clearing to the wallet) and the event applied,
+        // rather than refused on every reconcile pass for good. The reconciler posts it into the
+        // wallet once there is room (`postParkedCredit`).
+        await parkCreditIn(trx, 'payoutReturn', payment);
+        await updatePayment(trx, payment.id, { status: 'failed', failureCode });
+        await writeEvents(trx, null, [paymentEvent(payment, 'failed', failureCode, true)]);
+        deps.log?.warn(
+          { paymentId: payment.id, amount: Number(payment.amount) },
+          'returned payout parked: the wallet is at its balance limit; credited once it has room',
+        );
+        return finish('applied');
+      }
       await updatePayment(trx, payment.id, {
         status: 'failed',
         failureCode,
@@ -393,6 +435,82 @@ async function applyClaimedEventIn(
       return finish('applied');
     }
   }
+}
+
+type ParkedKind = keyof typeof PARKED_CREDIT_REASON;
+
+const PARKED_KEY_PREFIX = { payoutReturn: 'payment:return:', topUp: 'payment:parked-credit:' } as const;
+
+const parkedKey = (kind: ParkedKind, paymentId: string) => `${PARKED_KEY_PREFIX[kind]}${paymentId}`;
+
+/** The payment a parked credit's hold belongs to (from its operation key), or undefined. */
+export function paymentOfParkedKey(opKey: string): string | undefined {
+  for (const prefix of Object.values(PARKED_KEY_PREFIX)) {
+    if (opKey.startsWith(prefix)) return opKey.slice(prefix.length);
+  }
+  return undefined;
+}
+
+/**
+ * Parks money from outside for a wallet that has no room for it (balance limit): a pending hold from
+ * provider clearing (which holds the money) to the wallet, so the ledger records it — the wallet's
+ * pending credits, the clearing account's pending debits, both checked by the audit — without taking
+ * the wallet's balance past 2^53 − 1. Once per payment (its key). The reconciler posts it into the
+ * wallet once it has room (`postParkedCredit`).
+ */
+async function parkCreditIn(
+  trx: Transaction<Database>,
+  kind: ParkedKind,
+  payment: PaymentRow,
+): Promise<void> {
+  const [clearing, wallet] = await ensureAccounts(trx, [
+    { kind: 'provider_clearing', currency: payment.currency },
+    { kind: 'wallet', userId: payment.userId, currency: payment.currency },
+  ]);
+  if (clearing === undefined || wallet === undefined) throw new Error('accounts missing');
+  await createHoldIn(trx, {
+    opKey: parkedKey(kind, payment.id),
+    reason: PARKED_CREDIT_REASON[kind],
+    debitAccountId: clearing.id,
+    creditAccountId: wallet.id,
+    amount: payment.amount,
+    currency: payment.currency,
+  });
+}
+
+/**
+ * Posts a parked credit into its wallet (the reconciler, every pass): `posted` (the payment now names
+ * its transaction: a top-up's credit, a returned payout's reversal), `parked` while the wallet still
+ * has no room, `gone` when nothing is parked for this payment (posted meanwhile).
+ */
+export async function postParkedCredit(
+  deps: Pick<PaymentsDeps, 'db' | 'clock' | 'log'>,
+  paymentId: string,
+): Promise<'posted' | 'parked' | 'gone'> {
+  return runLedgerTransaction(deps, async (trx) => {
+    const payment = await lockPayment(trx, paymentId);
+    if (payment === undefined) return 'gone';
+    const kind: ParkedKind = payment.kind === 'top_up' ? 'topUp' : 'payoutReturn';
+    const hold = await findHold(trx, { opKey: parkedKey(kind, paymentId) });
+    if (hold === undefined || hold.status !== 'pending') return 'gone';
+    const posted = await postHoldIn(trx, deps, {
+      holdId: hold.id,
+      kind: kind === 'topUp' ? 'top_up' : 'withdrawal_reversal',
+      memo: kind === 'topUp' ? `top-up ${payment.id}` : `returned payout of payment ${payment.id}`,
+    }).catch((error: unknown) => {
+      if (isBalanceLimit(error)) return undefined;
+      throw error;
+    });
+    if (posted === undefined) return 'parked';
+    await updatePayment(
+      trx,
+      payment.id,
+      kind === 'topUp'
+        ? { transactionId: posted.transactionId }
+        : { reversalTransactionId: posted.transactionId },
+    );
+    return 'posted';
+  });
 }
 
 /**

@@ -36,14 +36,20 @@
  *    Both through the outbox (`contract.requeued`, carrying only the contract and what to queue),
  *    keyed as the first task: a no-op while that one waits or retries, a fresh budget when it failed.
  *    The escrow row moves the money once, and the timer completes the contract once, whatever runs.
- * Each of 1-3 and 5 is looked at at most once per `afterMs` by each process. A task that keeps
+ * 6. money from outside parked because its wallet was at its balance limit when the event was
+ *    applied — a bank's return of a paid payout, a charged top-up whose wallet filled up meanwhile
+ *    (`applyReceivedProviderEvent`: a pending hold from provider clearing to the wallet, so the
+ *    ledger holds the money, rather than an event refused, or a top-up asked about, on every pass):
+ *    each is posted into the wallet once it has room (the user spent or withdrew), else left parked
+ *    until the next pass.
+ * Each of 1-3, 5 and 6 is looked at at most once per `afterMs` by each process. A task that keeps
  * failing for a permanent reason (an event row that no longer parses, a wallet at its balance
  * limit) is thus retried every `afterMs` and logs its error each time, for an operator.
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
 import { overdueAutoApprovals } from '../../db/repositories/contracts.repo.js';
-import { unsettledEscrows } from '../../db/repositories/ledger.repo.js';
+import { parkedCreditHolds, unsettledEscrows } from '../../db/repositories/ledger.repo.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
 import {
   type PaymentRow,
@@ -54,6 +60,7 @@ import {
 } from '../../db/repositories/payments.repo.js';
 import type { Logger } from '../../platform/logger.js';
 import type { CancelTimer, Timers } from '../../platform/timers.js';
+import { paymentOfParkedKey, postParkedCredit } from './payments.js';
 import { queueApplyIn, queueSubmitIn } from './payments-service.js';
 import type { PaymentProvider } from './provider.js';
 
@@ -74,6 +81,8 @@ export interface ReconcileRun {
   readonly escrowsRequeued: number;
   /** Delivered contracts past their auto-approve instant: their timer task queued again. */
   readonly autoApprovalsRequeued: number;
+  /** Parked credits (returned payouts, charged top-ups whose wallet was at its limit) now credited. */
+  readonly parkedPosted: number;
 }
 
 /**
@@ -156,6 +165,9 @@ export function startPaymentReconciler(deps: {
   const requeued = recentlySeen(deps.afterMs);
   const escrowsRequeued = recentlySeen(deps.afterMs);
   const autoApprovalsRequeued = recentlySeen(deps.afterMs);
+  const parkedTried = recentlySeen(deps.afterMs);
+  // The ledger's clock is this process's timers (the same instant as the queries' cut-offs).
+  const ledger = { db: deps.db, clock: { now: () => new Date(deps.timers.now()) } };
   let cancel: CancelTimer | undefined;
   let running: Promise<ReconcileRun> | undefined;
   let stopped = false;
@@ -328,9 +340,36 @@ export function startPaymentReconciler(deps: {
     return overdue.length;
   };
 
+  /** 6. Credits parked money whose wallet has room now. */
+  const postParked = async (now: number): Promise<number> => {
+    const parked = await parkedCreditHolds(deps.db, BATCH, parkedTried.ids());
+    let count = 0;
+    for (const hold of parked) {
+      parkedTried.add(hold.id, now);
+      const paymentId = paymentOfParkedKey(hold.opKey);
+      if (paymentId === undefined) continue;
+      const outcome = await postParkedCredit(ledger, paymentId);
+      if (outcome === 'posted') {
+        count += 1;
+        deps.log.info({ paymentId }, 'parked credit posted to its wallet');
+      } else if (outcome === 'parked') {
+        deps.log.warn({ paymentId }, 'credit still parked: its wallet is at its balance limit');
+      }
+    }
+    return count;
+  };
+
   const pass = async (): Promise<ReconcileRun> => {
     const now = deps.timers.now();
-    for (const seen of [asked, resubmitted, requeued, askedPaid, escrowsRequeued, autoApprovalsRequeued]) {
+    for (const seen of [
+      asked,
+      resubmitted,
+      requeued,
+      askedPaid,
+      escrowsRequeued,
+      autoApprovalsRequeued,
+      parkedTried,
+    ]) {
       seen.prune(now);
     }
     // Each part on its own: one failing (the provider down) must not hold back the others.
@@ -346,6 +385,7 @@ export function startPaymentReconciler(deps: {
       askedPaid: await settle('resend-paid', askAboutPaid(now)),
       escrowsRequeued: await settle('escrow', requeueEscrows(now)),
       autoApprovalsRequeued: await settle('auto-approve', requeueAutoApprovals(now)),
+      parkedPosted: await settle('parked-credits', postParked(now)),
     };
   };
 

@@ -88,9 +88,16 @@ export function findBalanceOverflow(
 }
 
 /** CONFLICT: the credit would take a balance above 2^53 − 1 minor units (details.reason BALANCE_LIMIT). */
-export function balanceLimitReached(currency: string): AppError {
+export function balanceLimitReached(currency: string, counted?: { pendingTopUps: bigint }): AppError {
   return new AppError('CONFLICT', 'the receiving balance would exceed 2^53 - 1 minor units', {
-    details: { reason: 'BALANCE_LIMIT', limit: Number(MAX_AMOUNT), currency },
+    details: {
+      reason: 'BALANCE_LIMIT',
+      limit: Number(MAX_AMOUNT),
+      currency,
+      // A top-up's start counts the top-ups still pending as credited: said, so a refusal of a
+      // balance that reads well under the limit is understood.
+      ...(counted === undefined ? {} : { pendingTopUps: Number(counted.pendingTopUps) }),
+    },
   });
 }
 

@@ -5,7 +5,7 @@
  * mid-send leaves the mail `pending`; the retry sends the same stored mail (same token, same
  * Message-ID). Only a crash in the instant between the SMTP server's acceptance and our update can
  * produce a duplicate, which receivers can drop by Message-ID; a database error in that update is
- * retried in place and never sends the mail again (`recordSent`). A mail the server refuses for good
+ * retried in place, then noted in Redis so that no later run sends the mail again (`recordSent`). A mail the server refuses for good
  * (a 5xx reply to a recipient or to the message) is recorded `failed` and not tried again.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -82,8 +82,28 @@ async function digestRecipientRefusal(
 /** A permanent refusal, already recorded on the mail (`failed`, with the server's reply). */
 class MailRefusedError extends UnrecoverableError {}
 
-/** The server accepted the mail but the database did not take the record: never sent again. */
+/**
+ * The server accepted the mail but the database did not take the record, and neither did Redis
+ * take the note that it was sent: failed for good, so no retry sends it again (it stays `pending`).
+ */
 class MailSentUnrecordedError extends UnrecoverableError {}
+
+/**
+ * The server accepted the mail and the database did not take the record yet, but Redis holds the
+ * note that it was sent (`sentNoteKey`): retried like any outage, and every later run of this mail
+ * (this task's retries, the task enqueued again, an operator's retry) only records it `sent`.
+ */
+class MailSentRecordPendingError extends Error {}
+
+/**
+ * How long the note "sent, not recorded" is kept: as long as a failed task is (tasks.ts), so no
+ * retry of the task can come after the note is gone.
+ */
+const SENT_NOTE_TTL_S = 30 * 24 * 3600;
+
+/** Redis key of the note that a mail was accepted by the server but not yet recorded `sent`. */
+const sentNoteKey = (deps: Pick<EmailWorkerDeps, 'redisPrefix'>, emailId: EmailId) =>
+  `${deps.redisPrefix}:emails:sent-unrecorded:${emailId}`;
 
 /** One `emails.send` task; an AppError that no retry can change fails it for good (`runTask`). */
 export function sendEmailTask(deps: EmailWorkerDeps, payload: TaskPayload<'emails.send'>): Promise<void> {
@@ -95,6 +115,16 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
   let email = await findEmailByKey(db, payload.key);
   if (email?.status === 'sent' || email?.status === 'outbox') {
     log.info({ key: payload.key }, 'email already delivered; nothing to do');
+    return;
+  }
+  if (email !== undefined && (await deps.connection.exists(sentNoteKey(deps, email.id))) > 0) {
+    // An earlier run had the mail accepted and could not record it: recorded now, never sent again.
+    await recordSent(deps, email.id);
+    await deps.connection.del(sentNoteKey(deps, email.id)).catch(() => undefined);
+    log.warn(
+      { emailId: email.id, template: email.template },
+      'email sent by an earlier attempt; recorded now',
+    );
     return;
   }
   if (email === undefined) {
@@ -182,20 +212,36 @@ const RECORD_SENT_TRIES = 5;
 
 /**
  * Records a mail the server accepted as `sent` (clearing its body: it holds a live token). A
- * database error here must not fail the task as retryable: the retry would find the mail `pending`
- * and send it again. So it is tried again in place (a connection reset, a failover), and if it
- * still fails the task ends for good: the mail went out once, and stays `pending` in the table.
+ * database error here must never lead to a second send: a later run would find the mail `pending`
+ * and send it again. So it is tried again in place (a connection reset, a failover), and at the
+ * first failure a note "sent" is written to Redis (`sentNoteKey`, kept as long as a failed task):
+ * every later run of the mail finds it and only records the mail. With the note written, a record
+ * still failing fails the task as retryable (an outage: its retries record it once the database is
+ * back); without it (Redis failing too) the task ends for good and the mail stays `pending`, not
+ * sent again by any retry of the task. What is left: a worker killed between the server's
+ * acceptance and this record (receivers drop that duplicate by its Message-ID).
  */
 async function recordSent(deps: EmailWorkerDeps, emailId: EmailId): Promise<void> {
+  let noted = false;
   for (let attempt = 1; ; attempt += 1) {
     try {
       await recordEmailOutcome(deps.db, emailId, { status: 'sent', at: deps.clock.now(), clearBody: true });
       return;
     } catch (error) {
+      if (!noted) {
+        noted = await deps.connection
+          .set(sentNoteKey(deps, emailId), '1', 'EX', SENT_NOTE_TTL_S)
+          .then(() => true)
+          .catch((failure: unknown) => {
+            deps.log.error({ err: failure, emailId }, 'email sent; could not note it in Redis either');
+            return false;
+          });
+      }
       if (attempt >= RECORD_SENT_TRIES) {
-        const unrecorded = new MailSentUnrecordedError(
-          `email sent but not recorded: ${error instanceof Error ? error.message : String(error)}`,
-        );
+        const reason = `email sent but not recorded: ${error instanceof Error ? error.message : String(error)}`;
+        const unrecorded = noted
+          ? new MailSentRecordPendingError(reason)
+          : new MailSentUnrecordedError(reason);
         unrecorded.cause = error;
         throw unrecorded;
       }
@@ -218,6 +264,15 @@ export function startEmailWorker(deps: EmailWorkerDeps): Worker {
         // Out of attempts or failed for good: either way the mail will not go out by itself.
         // A refusal is recorded by the task itself, with the server's reply.
         if (error instanceof MailRefusedError) return;
+        if (error instanceof MailSentRecordPendingError) {
+          // Sent, and noted in Redis: recording it `failed` would be false. The next run of the
+          // task (enqueued again, or an operator's retry) records it `sent`.
+          deps.log.error(
+            { err: error, taskId: job.id },
+            'email sent but not recorded before the task ran out of attempts: a retry records it, never sends it again',
+          );
+          return;
+        }
         if (error instanceof MailSentUnrecordedError) {
           deps.log.error(
             { err: error, taskId: job.id },
