@@ -48,23 +48,57 @@ const root = mkdtempSync(join(tmpdir(), 'gigwire-cluster-'));
 // PostgreSQL runs as the `postgres` user when we are root: it must traverse the directory.
 chmodSync(root, 0o755);
 const stops: (() => Promise<void>)[] = [];
-const stopAll = async () => {
-  for (const stop of stops.reverse()) await stop().catch(() => undefined);
-  rmSync(root, { recursive: true, force: true });
+let stopped: Promise<void> | undefined;
+/** Stops everything started so far, newest first, and removes the directory; once. */
+const stopAll = () => {
+  stopped ??= (async () => {
+    for (const stop of [...stops].reverse()) await stop().catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+  })();
+  return stopped;
 };
+
+// Listening from the very start: a Ctrl-C or SIGTERM while things start must not end this script
+// with the default action, which left PostgreSQL (pg_ctl puts it in a session of its own, so even
+// the terminal's Ctrl-C never reaches it), Redis, the gigwire processes and the temp directory
+// behind. A signal during the start stops everything once the step in progress has ended. Later
+// signals change nothing: under `npm run cluster` one Ctrl-C arrives twice (from the terminal and
+// forwarded by npm).
+let starting = true;
+let stopRequested = false;
+class StopRequested extends Error {}
+const unlessStopRequested = () => {
+  if (stopRequested) throw new StopRequested('stop requested while starting');
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopRequested) return;
+    stopRequested = true;
+    if (starting) {
+      say('stopping once the step in progress ends');
+      return;
+    }
+    say('stopping');
+    void stopAll().then(() => process.exit(0));
+  });
+}
 
 try {
   await ensureRedisServer();
+  unlessStopRequested();
   const redis = await startRedisServer(join(root, 'redis'));
   stops.push(redis.stop);
+  unlessStopRequested();
   const postgres = await startPostgresServer(join(root, 'pg'), { durable: true });
   stops.push(postgres.stop);
+  unlessStopRequested();
   const admin = new pg.Client({ connectionString: `${postgres.baseUrl}/postgres` });
   await admin.connect();
   await admin.query('create database gigwire');
   await admin.end();
+  unlessStopRequested();
   say(
-    `PostgreSQL ${postgres.baseUrl}/gigwire, Redis ${redis.url}; starting ${gateways} gateways, api, worker`,
+    `PostgreSQL ${postgres.baseUrl}/gigwire, Redis ${redis.url} (data in ${root}); starting ${gateways} gateways, api, worker`,
   );
 
   const cluster = await startCluster({
@@ -78,6 +112,7 @@ try {
       : { onOutput: (name, line) => process.stdout.write(`${name.padEnd(10)} ${line}\n`) }),
   });
   stops.push(() => cluster.stop());
+  unlessStopRequested();
   say(
     `up: ${cluster.origin} (REST ${cluster.origin}/v1, docs ${cluster.origin}/docs, WebSocket ${cluster.wsUrl})`,
   );
@@ -88,17 +123,13 @@ try {
   }
   say('Ctrl-C stops everything');
 } catch (error) {
-  process.stderr.write(`cluster: start failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  // A step may also fail because the signal reached its processes (Ctrl-C signals the whole group).
+  if (!stopRequested) {
+    process.stderr.write(
+      `cluster: start failed: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+  }
   await stopAll();
-  process.exit(1);
+  process.exit(stopRequested ? 0 : 1);
 }
-
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    say('stopping');
-    void stopAll().then(() => process.exit(0));
-  });
-}
+starting = false;

@@ -579,6 +579,12 @@ export async function startNode(
           redis: async () => {
             // A dropped connection fails at once instead of waiting in ioredis' offline queue.
             if (redis.status !== 'ready') throw new Error(`connection ${redis.status}`);
+            // The bus has a connection of its own: down (Redis refusing its reconnects at
+            // maxclients, say) while the main one works, this process hears no bus message at all
+            // (no room pushes, no forwarded room requests, no revocations), so it is not ready.
+            if (busSubscriber.status !== 'ready') {
+              throw new Error(`bus connection ${busSubscriber.status}`);
+            }
             await redis.ping();
           },
         },

@@ -11,7 +11,8 @@
  * A batch the database refuses for any other reason than a duplicate (a value Postgres cannot
  * store, a constraint) is split in halves and written again until the refused send stands alone:
  * only its sender gets VALIDATION_FAILED, everyone else's message is stored and acknowledged. A
- * failure of the database itself (connection, timeout) fails the batch with UNAVAILABLE instead.
+ * failure of the database itself (connection, timeout, a read-only database, a lock timeout) fails
+ * the batch with UNAVAILABLE instead (room.state.ts classifyWriteFailure).
  *
  * Sends wait behind the write in flight in a bounded queue: beyond it a send is refused
  * RATE_LIMITED, as a full mailbox refuses it, and a send whose asker stopped waiting is not written.
@@ -577,6 +578,17 @@ export function roomActorKind(deps: {
             case 'read': {
               if (!isMember(state, command.userId))
                 return command.reply.fail(new AppError('FORBIDDEN', 'not a member of this room'));
+              if (command.seq > state.lastSeq) {
+                // Messages this actor did not write (a contract's system message, appended by the
+                // transition's own transaction) are above its lastSeq: read the stored one before
+                // clamping, or a member could never mark such a message read.
+                try {
+                  const highest = await store.highestSeq(roomId);
+                  state = { ...state, lastSeq: Math.max(state.lastSeq, highest) };
+                } catch (error) {
+                  return readFailed(command.reply, 'read mark write', error);
+                }
+              }
               const read = applyRead(state, command.userId, command.seq);
               if (read.changed) {
                 try {

@@ -59,9 +59,11 @@ export function planBatch(
  * - `duplicate` (23505): a resend stored earlier or a seq another writer took; the whole batch is
  *   written again with a lookup of stored sends.
  * - `unavailable`: the database could not be reached or gave up on the statement (connection
- *   errors without a SQLSTATE, classes 08 connection, 40 rollback, 53 resources, 57 operator
- *   intervention, 58 system): no send is to blame, so the batch fails as a whole and its senders
- *   resend.
+ *   errors without a SQLSTATE, classes 08 connection, 25 invalid transaction state — 25006 a
+ *   read-only database, as during a failover —, 40 rollback, 53 resources, 57 operator
+ *   intervention, 58 system, and 55P03 lock_not_available, a `lock_timeout` the operator set
+ *   running out behind a lock held elsewhere): no send is to blame, so the batch fails as a whole
+ *   and its senders resend.
  * - `rejected`: any other SQLSTATE (classes 22 data exception, 23 constraints, 54 limits, …): the
  *   database refused something in the rows. One send may be to blame, so the batch is split until
  *   the refused send stands alone, and only that one fails.
@@ -73,13 +75,15 @@ export type WriteFailure = 'duplicate' | 'unavailable' | 'rejected' | 'fenced';
 /** The code of RoomFencedError (db/repositories/rooms.repo.ts). */
 export const ROOM_FENCED = 'ROOM_FENCED';
 
-const UNAVAILABLE_CLASSES = new Set(['08', '40', '53', '57', '58']);
+const UNAVAILABLE_CLASSES = new Set(['08', '25', '40', '53', '57', '58']);
+const LOCK_NOT_AVAILABLE = '55P03';
 
 export function classifyWriteFailure(error: unknown): WriteFailure {
   const code = (error as { code?: unknown } | null)?.code;
   if (code === ROOM_FENCED) return 'fenced';
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return 'unavailable';
   if (code === SqlState.UNIQUE_VIOLATION) return 'duplicate';
+  if (code === LOCK_NOT_AVAILABLE) return 'unavailable';
   return UNAVAILABLE_CLASSES.has(code.slice(0, 2)) ? 'unavailable' : 'rejected';
 }
 

@@ -6,7 +6,8 @@
  * Wire: each node listens on `node.<nodeId>.requests` and `node.<nodeId>.replies`. A request names
  * the kind, the actor id, the message without its Reply (`RemoteKind.toWire`) and a correlation id;
  * the host rebuilds the message with a Reply of its own (`RemoteKind.fromWire`), asks its local
- * actor, and publishes `{corr, ok, value}` or `{corr, ok: false, error: {code, message, details}}`.
+ * actor, and publishes `{corr, ok, value}` or `{corr, ok: false, error: {code, message, details}}`
+ * (a code the asker's version does not know arrives as INTERNAL with `details.remoteCode`).
  * Envelopes are typed by the bus catalogue (ActorRequest, ActorReply in platform/bus/topics.ts);
  * the message inside is parsed with its kind's schema where it arrives. Delivery is at-most-once (Redis pub/sub): a lost
  * request or answer is a timeout (UNAVAILABLE), so remote requests must be safe to resend
@@ -18,6 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
+import { ErrorCode } from '../../../protocol/src/codes.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import {
   type ActorReply,
@@ -72,6 +74,20 @@ class DetachedReply implements Reply<unknown> {
   fail(): void {
     this.settled = true;
   }
+}
+
+const knownCodes: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/**
+ * The AppError a failed reply stands for. A code this version does not know (a newer node answered
+ * during a rolling deploy) is INTERNAL here, the remote code kept in details.remoteCode.
+ */
+function remoteError(error: Extract<ActorReply, { ok: false }>['error']): AppError {
+  const { code, message, details } = error;
+  if (knownCodes.has(code)) {
+    return new AppError(code as ErrorCode, message, details === undefined ? {} : { details });
+  }
+  return new AppError('INTERNAL', message, { details: { ...details, remoteCode: code } });
 }
 
 export function createRemoteActors(options: {
@@ -132,10 +148,7 @@ export function createRemoteActors(options: {
     waiting.delete(reply.corr);
     entry.cancelTimer();
     if (reply.ok) entry.resolve(reply.value === null ? undefined : reply.value);
-    else {
-      const { code, message, details } = reply.error;
-      entry.reject(new AppError(code, message, details === undefined ? {} : { details }));
-    }
+    else entry.reject(remoteError(reply.error));
   };
 
   const ask = <R>(kind: string, id: string, to: string, message: unknown, timeoutMs: number): Promise<R> =>

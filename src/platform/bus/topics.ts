@@ -9,7 +9,6 @@
  * fields, never rename or repurpose one.
  */
 import { z } from 'zod';
-import { ErrorCode } from '../../../protocol/src/codes.js';
 import {
   JobPostedPayload,
   MarketEventPayload,
@@ -101,14 +100,19 @@ export const ActorRequest = z.object({
 export type ActorRequest = z.infer<typeof ActorRequest>;
 export const actorRequestsTopic = family('node', '.requests', ActorRequest);
 
-/** The answer to an ActorRequest, sent to the asking node: a value or an error with a stable code. */
+/**
+ * The answer to an ActorRequest, sent to the asking node: a value or an error with a stable code.
+ * The code is any text here, not this version's list: a node of a newer version may answer with a
+ * code added since (a rolling deploy), and a reply refused by the schema would be dropped whole,
+ * leaving its asker to time out. The asker maps a code it does not know (remote.ts).
+ */
 export const ActorReply = z.union([
   z.object({ corr: z.string(), ok: z.literal(true), value: z.unknown() }),
   z.object({
     corr: z.string(),
     ok: z.literal(false),
     error: z.object({
-      code: z.enum(Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]]),
+      code: z.string().min(1),
       message: z.string(),
       details: z.record(z.string(), z.unknown()).optional(),
     }),
