@@ -58,6 +58,8 @@ function memoryStore() {
     members: [alice, bob] as UserId[],
     /** Read marks written: [userId, seq]. */
     reads: [] as [UserId, number][],
+    /** Lookups of the stored highest seq. */
+    highestSeqReads: 0,
     down: false,
     inserts: [] as number[],
   };
@@ -101,7 +103,10 @@ function memoryStore() {
       }
       return hooks.members.map((userId) => ({ userId, lastReadSeq: 0 }));
     },
-    highestSeq: async () => Math.max(0, ...rows.keys()),
+    highestSeq: async () => {
+      hooks.highestSeqReads++;
+      return Math.max(0, ...rows.keys());
+    },
     lastSeqs: async (roomIds) => new Map(roomIds.map((id) => [id, Math.max(0, ...rows.keys())])),
     insertNew: (_roomId, epoch, messages) => insert(epoch, messages),
     insertChecked: async (_roomId, epoch, sends, plan) => {
@@ -413,6 +418,32 @@ describe('room actor', () => {
     expect(await failed).toSatisfy((e: unknown) => isAppError(e) && e.code === 'UNAVAILABLE');
     expect(await read()).toEqual({ seq: 1 });
     expect(hooks.reads).toEqual([[bob, 1]]);
+  });
+
+  it('marks a message it did not write read (a system message), looking the stored seq up within a budget (5 at once, then one a second)', async () => {
+    const { room, rows, hooks, send, timers } = setup();
+    expect(await send(alice, 'one')).toMatchObject({ seq: 1 });
+    // A contract's system message, appended by the transition's own transaction, not by the actor.
+    rows.set(2, {
+      room_id: roomId,
+      seq: 2,
+      sender_id: alice,
+      client_msg_id: 'system',
+      body: 'Delivery submitted',
+      meta: null,
+      sent_at: new Date(1_700_000_000_002),
+    });
+    const read = (seq: number) => room.ask((reply) => ({ type: 'read', userId: bob, seq, reply }));
+    const before = hooks.highestSeqReads;
+    expect(await read(2)).toEqual({ seq: 2 });
+    expect(hooks.highestSeqReads).toBe(before + 1);
+    // Reads far past the end, as fast as a member can send them: not a lookup each.
+    for (let i = 0; i < 20; i++) expect(await read(1_000_000)).toEqual({ seq: 2 });
+    expect(hooks.highestSeqReads).toBe(before + 5);
+    timers.advance(1_000);
+    expect(await read(1_000_000)).toEqual({ seq: 2 });
+    expect(await read(1_000_000)).toEqual({ seq: 2 });
+    expect(hooks.highestSeqReads).toBe(before + 6);
   });
 
   it('keeps its members when reloading them fails, and reloads them again shortly after', async () => {

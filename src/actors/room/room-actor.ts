@@ -145,6 +145,12 @@ const RELOAD_RETRY_MS = 1_000;
  */
 export const MEMBERS_REFRESH_MS = 30_000;
 const TYPING_THROTTLE_MS = 2_000;
+/**
+ * Lookups of the stored highest seq by reads past the actor's lastSeq, per room: a burst of this
+ * many (a few system messages in a row), then one a second.
+ */
+const STORED_SEQ_LOOKUP_BURST = 5;
+const STORED_SEQ_LOOKUP_EVERY_MS = 1_000;
 const RECENT_SENDS = 10_000;
 const MAX_FLUSH_ATTEMPTS = 3;
 /** Retry delay when the actor's own mailbox is full as a write's outcome comes back. */
@@ -254,6 +260,20 @@ export function roomActorKind(deps: {
 
       /** When the members were last read (deps.now). */
       let membersReadAt = Number.NEGATIVE_INFINITY;
+      /** Lookups of the stored highest seq left to reads past lastSeq, and when last refilled. */
+      let storedSeqLookups = STORED_SEQ_LOOKUP_BURST;
+      let storedSeqRefilledAt = deps.now();
+      const takeStoredSeqLookup = () => {
+        const now = deps.now();
+        const refill = Math.floor((now - storedSeqRefilledAt) / STORED_SEQ_LOOKUP_EVERY_MS);
+        if (refill > 0) {
+          storedSeqLookups = Math.min(STORED_SEQ_LOOKUP_BURST, storedSeqLookups + refill);
+          storedSeqRefilledAt += refill * STORED_SEQ_LOOKUP_EVERY_MS;
+        }
+        if (storedSeqLookups === 0) return false;
+        storedSeqLookups -= 1;
+        return true;
+      };
       const loadMembers = async () => {
         // Counted from the attempt, failed or not: during an outage a request waits for at most one
         // failed refresh per MEMBERS_REFRESH_MS, not one each (reloadMembers retries on its own).
@@ -578,10 +598,12 @@ export function roomActorKind(deps: {
             case 'read': {
               if (!isMember(state, command.userId))
                 return command.reply.fail(new AppError('FORBIDDEN', 'not a member of this room'));
-              if (command.seq > state.lastSeq) {
+              if (command.seq > state.lastSeq && takeStoredSeqLookup()) {
                 // Messages this actor did not write (a contract's system message, appended by the
                 // transition's own transaction) are above its lastSeq: read the stored one before
-                // clamping, or a member could never mark such a message read.
+                // clamping, or a member could never mark such a message read. Budgeted: a member
+                // sending reads far past the end would otherwise cost a query in the room's turn
+                // each, and every other member's sends wait behind those turns.
                 try {
                   const highest = await store.highestSeq(roomId);
                   state = { ...state, lastSeq: Math.max(state.lastSeq, highest) };
