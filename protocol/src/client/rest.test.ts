@@ -386,7 +386,7 @@ describe('reads and commands without a key', () => {
 
   it('a command the server does not make idempotent is never repeated after a lost answer', async () => {
     const { client, sent } = setup([dropped()]);
-    const error = await rejection(client.closeJob(JOB));
+    const error = await rejection(client.updateJob(JOB, { title: 'Renamed' }));
     expect(error).toMatchObject({ code: 'DISCONNECTED', attempts: 1, idempotencyKey: undefined });
     expect(sent).toHaveLength(1);
     expect(keyOf(sent[0])).toBeUndefined();
@@ -409,9 +409,18 @@ describe('reads and commands without a key', () => {
       json(429, problem(429, 'RATE_LIMITED'), { 'retry-after': '1' }),
       json(200, bid),
     ]);
-    await client.withdrawBid(BID);
+    await client.updateBid(BID, { amount: 4000 });
     expect(sent).toHaveLength(2);
     expect(sent.map(keyOf)).toEqual([undefined, undefined]);
+  });
+
+  it('closeJob and withdrawBid are keyed: a lost answer is repeated with the same key (the server replays it)', async () => {
+    const closed = setup([dropped(), json(200, job)]);
+    expect((await closed.client.closeJob(JOB, { ifMatch: 3 })).id).toBe(JOB);
+    expect(closed.sent.map(keyOf)).toEqual(['key-1', 'key-1']);
+    const withdrawn = setup([dropped(), json(200, bid)]);
+    await withdrawn.client.withdrawBid(BID);
+    expect(withdrawn.sent.map(keyOf)).toEqual(['key-1', 'key-1']);
   });
 
   it('serializes filters: lists comma-separated, booleans and numbers as text', async () => {

@@ -3,14 +3,14 @@
  * browsers; no Node-only imports), with exactly-once retries.
  *
  * - One user action, one `Idempotency-Key`: each call of a command the server makes idempotent
- *   (postJob, placeBid, acceptBid, the contract transitions, review, topUp, transfer, withdraw) draws a fresh key
+ *   (postJob, closeJob, placeBid, withdrawBid, acceptBid, the contract transitions, review, topUp, transfer, withdraw) draws a fresh key
  *   (`crypto.randomUUID()`, or the caller's `idempotencyKey`) and sends that SAME key on every retry
  *   of the call, so a retry after a lost answer gets the first answer back (`idempotent-replayed`)
  *   and the bid, contract or hold exists once. The next call draws a new key.
  * - What is retried, with jittered exponential backoff (`backoffDelay`), up to `retry.attempts`:
  *   keyed commands on a network error, a timeout, 502/503/504, 409 "still in flight" (a twin with
  *   the same key is running) and 429; reads (GET) on network errors and timeouts only; commands
- *   the server does not make idempotent (updateJob, closeJob, updateBid, withdrawBid)
+ *   the server does not make idempotent (updateJob, updateBid)
  *   only on 429, where the server refused before doing anything — a lost answer to them may
  *   have been applied, so it is thrown, never repeated blindly. A `Retry-After` (seconds or an HTTP
  *   date; else the problem's `retryAfterS`) sets the delay; one beyond `retry.maxRetryAfterMs` is
@@ -562,8 +562,11 @@ export interface RestClient {
   postJob(job: CreateJobInput, options?: RestCommandOptions): Promise<Job>;
   /** PATCH /v1/jobs/:id while open; `ifMatch` = the job version you edited. */
   updateJob(jobId: string, changes: UpdateJobInput, options?: VersionedCallOptions): Promise<Job>;
-  /** POST /v1/jobs/:id/close (hire nobody; pending bids are rejected); `ifMatch` as for updateJob. */
-  closeJob(jobId: string, options?: VersionedCallOptions): Promise<Job>;
+  /**
+   * POST /v1/jobs/:id/close (hire nobody; pending bids are rejected); `ifMatch` as for updateJob.
+   * Exactly once: keyed (a retry after a lost answer replays it instead of 409 INVALID_TRANSITION).
+   */
+  closeJob(jobId: string, options?: TransitionOptions): Promise<Job>;
   /** GET /v1/jobs: full text and filters, cursor pages. */
   searchJobs(params?: SearchJobsParams, options?: RestCallOptions): Promise<JobPage>;
   /** GET /v1/jobs/:id with `bidCount` (and `bids` for its hirer). */
@@ -572,8 +575,8 @@ export interface RestClient {
   placeBid(jobId: string, bid: PlaceBidInput, options?: RestCommandOptions): Promise<Bid>;
   /** PATCH /v1/bids/:id while pending; `ifMatch` = the bid version you edited. */
   updateBid(bidId: string, changes: UpdateBidInput, options?: VersionedCallOptions): Promise<Bid>;
-  /** POST /v1/bids/:id/withdraw; `ifMatch` as for updateBid. */
-  withdrawBid(bidId: string, options?: VersionedCallOptions): Promise<Bid>;
+  /** POST /v1/bids/:id/withdraw; `ifMatch` as for updateBid. Exactly once: keyed, as closeJob. */
+  withdrawBid(bidId: string, options?: TransitionOptions): Promise<Bid>;
   /** GET /v1/me/bids. */
   myBids(params?: { cursor?: string; limit?: number }, options?: RestCallOptions): Promise<BidPage>;
   /**
@@ -671,13 +674,13 @@ export function createRestClient(options: RestClientOptions): RestClient {
     postJob: (job, o) => command(JobSchema, '/v1/jobs', 'keyed', job, o),
     updateJob: (jobId, changes, o) =>
       command(JobSchema, `/v1/jobs/${seg(jobId)}`, 'once', changes, o, 'PATCH'),
-    closeJob: (jobId, o) => command(JobSchema, `/v1/jobs/${seg(jobId)}/close`, 'once', undefined, o),
+    closeJob: (jobId, o) => command(JobSchema, `/v1/jobs/${seg(jobId)}/close`, 'keyed', undefined, o),
     searchJobs: (params = {}, o) => get(JobPageSchema, '/v1/jobs', o, searchParams(params)),
     getJob: (jobId, o) => get(JobDetailSchema, `/v1/jobs/${seg(jobId)}`, o),
     placeBid: (jobId, bid, o) => command(BidSchema, `/v1/jobs/${seg(jobId)}/bids`, 'keyed', bid, o),
     updateBid: (bidId, changes, o) =>
       command(BidSchema, `/v1/bids/${seg(bidId)}`, 'once', changes, o, 'PATCH'),
-    withdrawBid: (bidId, o) => command(BidSchema, `/v1/bids/${seg(bidId)}/withdraw`, 'once', undefined, o),
+    withdrawBid: (bidId, o) => command(BidSchema, `/v1/bids/${seg(bidId)}/withdraw`, 'keyed', undefined, o),
     myBids: (params = {}, o) => get(BidPageSchema, '/v1/me/bids', o, searchParams(params)),
     acceptBid: (bidId, o) => command(ContractSchema, `/v1/bids/${seg(bidId)}/accept`, 'keyed', undefined, o),
     deliver: transition('deliver'),
