@@ -324,7 +324,7 @@ describe('web app chat in Chromium', () => {
       await input.fill('Answer lost');
       await page.getByRole('button', { name: 'Send' }).click();
       await expect.poll(() => input.inputValue(), { timeout: UI_TIMEOUT }).toBe('');
-      expect(lostOks).toBe(1);
+      await expect.poll(() => lostOks, { timeout: UI_TIMEOUT }).toBe(1);
       expect(await page.locator('.room').getByRole('alert').count()).toBe(0);
 
       // A last message, after which every earlier one (duplicates too) would be listed.

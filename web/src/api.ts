@@ -80,7 +80,10 @@ interface CallOptions {
   readonly body?: unknown;
   readonly query?: Readonly<Record<string, string | number | boolean | undefined>>;
   readonly token?: string | undefined;
-  /** Tries again after no answer (network failure, timeout): default 2 for GET, else 0. */
+  /**
+   * Tries again after no answer: default 2 for GET, else 0. After a timeout only when `timeoutMs`
+   * is set (with the default one, the call gives up after CALL_TIMEOUT_MS in all).
+   */
   readonly retries?: number;
   /** Gives up an attempt with no answer after this long (default CALL_TIMEOUT_MS). */
   readonly timeoutMs?: number;
@@ -94,7 +97,8 @@ const CALL_TIMEOUT_MS = 30_000;
 
 /**
  * One HTTP exchange; JSON in and out; throws ApiError (status 0 when no answer came). Reads are
- * retried twice after no answer; other calls only when `retries` says so.
+ * retried twice after a quick failure (not after waiting CALL_TIMEOUT_MS); other calls only when
+ * `retries` says so.
  */
 export async function call<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
   const query = new URLSearchParams();
@@ -115,8 +119,12 @@ export async function call<T>(method: string, path: string, options: CallOptions
         body: options.body === undefined ? null : JSON.stringify(options.body),
         signal: AbortSignal.timeout(options.timeoutMs ?? CALL_TIMEOUT_MS),
       });
-    } catch {
-      if (attempt < retries) {
+    } catch (error) {
+      // A quick failure (refused, reset, a blip) is worth another attempt; one that waited the whole
+      // CALL_TIMEOUT_MS for nothing is not (two more would keep a screen loading for 90 s). A caller
+      // that chose its own timeout (a refresh) retries either way.
+      const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
+      if (attempt < retries && (!timedOut || options.timeoutMs !== undefined)) {
         await new Promise((resolve) => setTimeout(resolve, 300 * 2 ** attempt));
         continue;
       }

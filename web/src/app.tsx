@@ -2,6 +2,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { GigwireClient } from '../../protocol/src/client/index.js';
 import { connectLive } from './live.js';
+import { isPassing } from './outcome.js';
 import { ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from './screens/auth.js';
 import { ContractList, ContractView } from './screens/contracts.js';
 import { JobBoard, JobView, PostJob } from './screens/jobs.js';
@@ -11,7 +12,7 @@ import { Profile } from './screens/profile.js';
 import { Rooms, RoomView } from './screens/rooms.js';
 import { WalletView } from './screens/wallet.js';
 import { Session } from './session.js';
-import { Ctx, ErrorNote, failureOf, money, useApp, useLive, useRoute } from './ui.js';
+import { Ctx, ErrorNote, failureOf, Latest, money, retryDelay, useApp, useLive, useRoute } from './ui.js';
 
 export function App() {
   const session = useMemo(() => new Session(), []);
@@ -161,23 +162,45 @@ function Nav() {
   const { session, live, user } = useApp();
   const [online, setOnline] = useState(live.state === 'open');
   const [balance, setBalance] = useState<string>();
-  // The balance at the first connect (nothing is pushed until it changes), and again after a
-  // reconnect (wallet pushes sent while offline are not replayed).
-  const readBalance = () =>
+  // The balance at each connect (nothing is pushed until it changes, and wallet pushes sent while
+  // offline are not replayed); a failed read is tried again with backoff. A push brings the whole
+  // balance: a read still in flight then may be older, and is dropped.
+  const [latest] = useState(() => new Latest());
+  const retry = useRef<{ timer?: ReturnType<typeof setTimeout>; failures: number }>({ failures: 0 });
+  const readBalance = () => {
+    clearTimeout(retry.current.timer);
+    const newest = latest.begin();
     session.api.wallet().then(
-      (w) => setBalance(money(w.available, w.currency)),
-      () => undefined,
+      (w) => {
+        if (!newest()) return;
+        retry.current.failures = 0;
+        setBalance(money(w.available, w.currency));
+      },
+      (error) => {
+        if (!newest() || !isPassing(error)) return;
+        retry.current.failures += 1;
+        retry.current.timer = setTimeout(readBalance, retryDelay(retry.current.failures));
+      },
     );
+  };
   useEffect(() => {
     // Connected before this nav subscribed: the `connected` event has been and gone.
-    if (live.state === 'open') void readBalance();
+    if (live.state === 'open') readBalance();
+    return () => {
+      latest.supersede();
+      clearTimeout(retry.current.timer);
+    };
   }, [session, live]);
   useLive('connected', () => {
     setOnline(true);
-    void readBalance();
+    readBalance();
   });
   useLive('disconnected', () => setOnline(false));
-  useLive('wallet', (w) => setBalance(money(w.available, w.currency)));
+  useLive('wallet', (w) => {
+    latest.supersede();
+    clearTimeout(retry.current.timer);
+    setBalance(money(w.available, w.currency));
+  });
   return (
     <header class="bar">
       <a class="brand" href="#/jobs">

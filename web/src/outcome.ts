@@ -54,6 +54,16 @@ const SOCKET_UNREACHABLE: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * A read worth trying again by itself later: no answer, a gateway or server failure, a timeout or
+ * "too many requests" (not a refusal: 401/403 end the session, other 4xx would fail again).
+ */
+export function isPassing(error: unknown): boolean {
+  if (isUnreachable(error)) return true;
+  const status = isApiError(error) ? error.status : isRestError(error) ? error.status : undefined;
+  return status !== undefined && (status === 408 || status === 429 || status >= 500);
+}
+
+/**
  * A command whose outcome is unknown: no answer, or a 5xx (the server may have applied it before
  * failing to answer). A 4xx is a refusal: nothing was done.
  */

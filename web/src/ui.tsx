@@ -253,6 +253,33 @@ export function useAction(kind: CallKind = 'command') {
   return { failure, busy, run, submit, setFailure };
 }
 
+/**
+ * Which answer is the newest of a value read over REST and also pushed whole (a balance, a count):
+ * `begin()` as a read starts returns whether its answer may still be shown; `supersede()` when a
+ * push brings the whole value (every read in flight may be older than it). A later read also
+ * supersedes an earlier one. A read that lost is dropped, never shown over a newer value.
+ */
+export class Latest {
+  private generation = 0;
+  begin(): () => boolean {
+    const mine = ++this.generation;
+    return () => mine === this.generation;
+  }
+  supersede(): void {
+    this.generation += 1;
+  }
+}
+
+/** A failed background read is tried again after about this long, doubling up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+
+/** The delay before the retry after `failures` failed reads in a row (half of it random). */
+export function retryDelay(failures: number): number {
+  const ceiling = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.max(0, failures - 1));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
 const currencies = new WeakMap<Session, Promise<string>>();
 
 /** The platform's currency (the server's CURRENCY, which the wallet names), read once per session. */

@@ -5,6 +5,7 @@ import {
   ErrorNote,
   type Failure,
   failureOf,
+  Latest,
   money,
   Name,
   outcomeUnknown,
@@ -32,14 +33,20 @@ export function ContractList() {
   const { session } = useApp();
   const [contracts, setContracts] = useState<Contract[]>();
   const [failure, setFailure] = useState<Failure>();
-  const load = () =>
-    session.api.myContracts().then(
+  // Reads overlap (a push per transition): only the answer of the latest is shown, so a slower
+  // earlier one does not take a contract back to a state it has left.
+  const [latest] = useState(() => new Latest());
+  const load = () => {
+    const newest = latest.begin();
+    return session.api.myContracts().then(
       (page) => {
+        if (!newest()) return;
         setContracts(page.data);
         setFailure(undefined);
       },
-      (error) => setFailure(failureOf(error)),
+      (error) => newest() && setFailure(failureOf(error)),
     );
+  };
   useEffect(() => void load(), [session]);
   useLive('market', (event) => {
     if (event.contractId !== undefined || event.type === 'bid.accepted') void load();

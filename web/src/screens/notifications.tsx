@@ -1,34 +1,86 @@
 /** The notifications bell (live unread count) and the list, with links to what each is about. */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Notification } from '../api.js';
-import { ErrorNote, type Failure, failureOf, useAction, useApp, useLive, when } from '../ui.js';
+import { isPassing } from '../outcome.js';
+import {
+  ErrorNote,
+  type Failure,
+  failureOf,
+  Latest,
+  retryDelay,
+  useAction,
+  useApp,
+  useLive,
+  when,
+} from '../ui.js';
 
 const UNREAD_EVENT = 'gigwire:unread-count';
 
-/** Unread count: read over REST at each (re)connect, then kept by pushes (ids deduped). */
+/**
+ * Unread count: read over REST at the start and at each connect, then kept by pushes (ids
+ * deduped). A read that fails for a passing reason (no answer, 5xx, 429) is tried again with
+ * backoff and at the next connect, so a blink at sign-in does not leave the bell empty until the
+ * socket happens to reconnect. Only the answer of the latest read counts, and none that a newer
+ * count (a `notifications.read` push, "Mark all read" here) overtook.
+ */
 export function Bell() {
   const { session } = useApp();
   const [count, setCount] = useState<number>();
   const [seen] = useState(() => new Set<string>());
-  const load = () =>
+  /** Bumped by every read started and every count known otherwise: an older answer is dropped. */
+  const generation = useRef(0);
+  /** Whether the shown count is the server's (false before the first answer, after a failure). */
+  const known = useRef(false);
+  const reading = useRef(false);
+  const retry = useRef<{ timer?: ReturnType<typeof setTimeout>; failures: number }>({ failures: 0 });
+  const settle = (value: number) => {
+    generation.current += 1;
+    reading.current = false;
+    known.current = true;
+    clearTimeout(retry.current.timer);
+    retry.current.failures = 0;
+    setCount(value);
+  };
+  const load = () => {
+    clearTimeout(retry.current.timer);
+    const mine = ++generation.current;
+    reading.current = true;
     session.api.unreadCount().then(
-      (answer) => setCount(answer.count),
-      () => undefined,
+      (answer) => {
+        if (mine === generation.current) settle(answer.count);
+      },
+      (error) => {
+        if (mine !== generation.current) return;
+        reading.current = false;
+        known.current = false;
+        // Refused (the session ended): the app signs out; nothing to try again.
+        if (!isPassing(error)) return;
+        retry.current.failures += 1;
+        retry.current.timer = setTimeout(load, retryDelay(retry.current.failures));
+      },
     );
-  useEffect(() => void load(), [session]);
-  // After a reconnect pushes may have been missed: REST is the truth.
-  useLive('connected', (event) => {
-    if (event.reconnected) void load();
-  });
+  };
+  useEffect(() => {
+    load();
+    return () => {
+      generation.current += 1;
+      clearTimeout(retry.current.timer);
+    };
+  }, [session]);
+  // Read again at every connect: pushes are missed while the socket is down (and before its first
+  // connect, which a read started at mount may predate), and a failed read is retried at once.
+  useLive('connected', () => load());
   useLive('notification', (pushed) => {
     if (seen.has(pushed.id)) return;
     seen.add(pushed.id);
-    setCount((n) => (n ?? 0) + 1);
+    // Counted on a known count; otherwise (or when a read in flight may or may not include it) read.
+    if (known.current && !reading.current) setCount((n) => (n ?? 0) + 1);
+    else load();
   });
-  useLive('notifications.read', (read) => setCount(read.unreadCount));
+  useLive('notifications.read', (read) => settle(read.unreadCount));
   // Read here: the server pushes `notifications.read` to the other devices only.
   useEffect(() => {
-    const update = (event: Event) => setCount((event as CustomEvent<number>).detail);
+    const update = (event: Event) => settle((event as CustomEvent<number>).detail);
     addEventListener(UNREAD_EVENT, update);
     return () => removeEventListener(UNREAD_EVENT, update);
   }, []);
@@ -63,15 +115,21 @@ export function Notifications() {
   const [list, setList] = useState<Notification[]>();
   const [failure, setFailure] = useState<Failure>();
   const { busy, run, failure: readFailure } = useAction();
-  const load = () =>
-    session.api.notifications().then(
+  // Reads overlap (a push each, Mark all read): only the latest one's answer is shown, so a slower
+  // earlier one does not bring back a list without the newest or with read ones marked new.
+  const [latest] = useState(() => new Latest());
+  const load = () => {
+    const newest = latest.begin();
+    return session.api.notifications().then(
       (page) => {
+        if (!newest()) return;
         setList(page.data);
         // The list is read again after a failure: its error goes with it.
         setFailure(undefined);
       },
-      (error) => setFailure(failureOf(error)),
+      (error) => newest() && setFailure(failureOf(error)),
     );
+  };
   useEffect(() => void load(), [session]);
   useLive('notification', () => void load());
   useLive('notifications.read', () => void load());

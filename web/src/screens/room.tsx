@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { RoomMessage } from '../../../protocol/src/frames.js';
+import { outboxOf } from '../outbox.js';
 import { ErrorNote, type Failure, failureOf, Name, useApp, useLive } from '../ui.js';
 
 const PAGE = 50;
@@ -118,6 +119,7 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
   );
   useEffect(() => () => clearTimeout(typingTimer.current), []);
   const type = (value: string) => {
+    typed.current = value;
     setText(value);
     // At most one signal per 2 s; the server throttles too.
     if (value === '' || Date.now() - typingSentAt.current < 2000) return;
@@ -130,43 +132,70 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
   const newestSeq = messages.at(-1)?.seq;
   useEffect(() => bottom.current?.scrollIntoView({ block: 'nearest' }), [newestSeq]);
   // Read marks: the newest shown seq, sent after a short pause so a burst of messages is one request.
+  // `readSeq` is the mark the server confirmed: one that got no answer (the socket dropped, a
+  // timeout) is sent again at the next connect, or the room would stay unread there (and no "Seen
+  // by" on the other side) until a newer message came.
   const readSeq = useRef(0);
+  const [connects, setConnects] = useState(0);
+  useLive('connected', () => setConnects((n) => n + 1));
   useEffect(() => {
     const newest = messages.at(-1)?.seq ?? 0;
     if (newest <= readSeq.current) return;
     const timer = setTimeout(() => {
-      readSeq.current = newest;
-      live.request('room.read', { roomId, seq: newest }).catch(() => undefined);
+      live.request('room.read', { roomId, seq: newest }).then(
+        () => {
+          readSeq.current = Math.max(readSeq.current, newest);
+        },
+        () => undefined,
+      );
     }, 500);
     return () => clearTimeout(timer);
-  }, [messages, live, roomId]);
-  // Sending: the SDK's sendMessage resends the same clientMsgId after a drop or a timeout, so the
-  // server stores the message once; one send at a time (a second Enter or click while one is in
-  // flight does nothing), and a failed send tried again with the same text keeps its clientMsgId.
-  const [sending, setSending] = useState(false);
-  const inFlight = useRef(false);
-  const unsent = useRef<{ body: string; clientMsgId: string }>(undefined);
-  const send = async (event: Event) => {
-    event.preventDefault();
-    const body = text.trim();
-    if (body === '' || inFlight.current || removed) return;
-    inFlight.current = true;
-    setSending(true);
-    setFailure(undefined);
-    const clientMsgId = unsent.current?.body === body ? unsent.current.clientMsgId : crypto.randomUUID();
-    unsent.current = { body, clientMsgId };
-    try {
-      await live.sendMessage(roomId, body, { clientMsgId });
-      unsent.current = undefined;
-      // Typing goes on while a send is in flight: clear only the text that was sent.
-      setText((now) => (now.trim() === body ? '' : now));
-    } catch (error) {
-      setFailure(failureOf(error));
-    } finally {
-      inFlight.current = false;
-      setSending(false);
-    }
+  }, [messages, live, roomId, connects]);
+  // Sending: through the session's outbox (outbox.ts), one clientMsgId per message, in the order
+  // written. Connected with nothing else waiting, the text stays in the box ("Sending…") for the
+  // first attempt, normally a moment; offline, or once an attempt got no answer, the message moves
+  // below the list saying so ("Waiting for connection…", "Not sent" with Retry) and goes out by
+  // itself when it can, and the box is free for the next one. A second submit while the box's
+  // message is on its first attempt sends nothing (refs: two submits in one task see the same state).
+  const outbox = outboxOf(live, user.id);
+  const [pending, setPending] = useState(() => outbox.pending(roomId));
+  useEffect(
+    () =>
+      outbox.subscribe((sent) => {
+        if (sent !== undefined && sent.roomId === roomId && active.current) merge([sent]);
+        setPending(outbox.pending(roomId));
+      }),
+    [outbox, roomId],
+  );
+  const typed = useRef('');
+  /** The message still shown in the box, on its first attempt (not listed below meanwhile). */
+  const [inBox, setInBox] = useState<string>();
+  const inBoxRef = useRef<string>(undefined);
+  const clearBox = (body: string) => {
+    if (typed.current.trim() !== body) return;
+    typed.current = '';
+    setText('');
   };
+  const send = (event: Event) => {
+    event.preventDefault();
+    const body = typed.current.trim();
+    if (body === '' || removed || inBoxRef.current !== undefined) return;
+    if (live.state !== 'open' || !outbox.idle) {
+      clearBox(body);
+      outbox.send(roomId, body);
+      return;
+    }
+    const { clientMsgId, attempted } = outbox.send(roomId, body);
+    inBoxRef.current = clientMsgId;
+    setInBox(clientMsgId);
+    void attempted.then(() => {
+      inBoxRef.current = undefined;
+      setInBox(undefined);
+      // Typing goes on meanwhile: clear only the text that was sent.
+      clearBox(body);
+    });
+  };
+  const listed = pending.filter((p) => p.clientMsgId !== inBox);
   return (
     <section class="card room" aria-labelledby="room-title">
       <h2 id="room-title">
@@ -195,6 +224,36 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
         })}
         <li ref={bottom} aria-hidden="true" class="end" />
       </ol>
+      {listed.length > 0 ? (
+        <ol class="outbox" aria-label="Not sent yet">
+          {listed.map((p) => (
+            <li key={p.clientMsgId} class="mine pending" data-status={p.status}>
+              <span class="text">{p.body}</span>{' '}
+              <span class="meta" role="status">
+                {p.status === 'refused'
+                  ? `Not sent: ${p.failure?.message ?? 'refused'}`
+                  : p.status === 'unsent'
+                    ? state === 'open'
+                      ? 'Not sent yet: trying again'
+                      : 'Not sent: it goes out when the connection is back'
+                    : state === 'open'
+                      ? 'Sending…'
+                      : 'Waiting for connection…'}
+              </span>
+              {p.status === 'queued' ? null : (
+                <button type="button" class="link" onClick={() => outbox.retry(p.clientMsgId)}>
+                  Retry
+                </button>
+              )}
+              {p.status === 'refused' ? (
+                <button type="button" class="link" onClick={() => outbox.discard(p.clientMsgId)}>
+                  Discard
+                </button>
+              ) : null}
+            </li>
+          ))}
+        </ol>
+      ) : null}
       <SeenBy messages={messages} readBy={readBy} />
       <p class="typing" aria-live="polite">
         {typing === undefined ? null : (
@@ -220,8 +279,8 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
           disabled={removed}
           onInput={(e) => type(e.currentTarget.value)}
         />
-        <button type="submit" disabled={sending || removed}>
-          {sending ? 'Sending…' : 'Send'}
+        <button type="submit" disabled={removed || inBox !== undefined}>
+          {inBox === undefined ? 'Send' : 'Sending…'}
         </button>
       </form>
       <ErrorNote failure={failure} />

@@ -1,21 +1,26 @@
 /** My rooms with unread counts (live: a message in a room not open here bumps its count), and one room. */
 import { useEffect, useState } from 'preact/hooks';
 import type { RoomSummary } from '../api.js';
-import { ErrorNote, type Failure, failureOf, useApp, useLive, when } from '../ui.js';
+import { ErrorNote, type Failure, failureOf, Latest, useApp, useLive, when } from '../ui.js';
 import { Room } from './room.js';
 
 export function Rooms() {
   const { session } = useApp();
   const [rooms, setRooms] = useState<RoomSummary[]>();
   const [failure, setFailure] = useState<Failure>();
-  const load = () =>
-    session.api.rooms().then(
+  // Reads overlap (a reconnect, a new contract): only the latest one's answer is shown.
+  const [latest] = useState(() => new Latest());
+  const load = () => {
+    const newest = latest.begin();
+    return session.api.rooms().then(
       (page) => {
+        if (!newest()) return;
         setRooms(page.data);
         setFailure(undefined);
       },
-      (error) => setFailure(failureOf(error)),
+      (error) => newest() && setFailure(failureOf(error)),
     );
+  };
   useEffect(() => void load(), [session]);
   // Counts come from REST; after a reconnect or a new room (a contract started) read them again.
   useLive('connected', () => void load());

@@ -13,6 +13,7 @@ import {
   type Failure,
   FormEnd,
   failureOf,
+  Latest,
   money,
   outcomeUnknown,
   TextField,
@@ -45,21 +46,31 @@ export function WalletView() {
   // The newest page again after a change; "Older" appends the next page: once (a second press while
   // it loads is ignored, or the page would be listed twice), and a failure is said.
   const older = useAction('read');
-  const loadLines = (cursor?: string) =>
-    session.api.walletLines(cursor).then((page) => {
+  // Reads of the newest page overlap (one per push): only the latest one's answer is shown, and an
+  // older page asked before it is not appended to the list it replaced.
+  const linesEpoch = useRef(0);
+  const loadLines = (cursor?: string) => {
+    const epoch = cursor === undefined ? ++linesEpoch.current : linesEpoch.current;
+    return session.api.walletLines(cursor).then((page) => {
+      if (epoch !== linesEpoch.current) return;
       setLines((shown) => (cursor === undefined ? page.data : [...shown, ...page.data]));
       setNext(page.nextCursor);
     });
+  };
+  /** The balance is pushed whole: a read answered after a newer push (or read) is not shown. */
+  const [latest] = useState(() => new Latest());
   const load = () => {
     loadLines().catch(() => undefined);
+    const newest = latest.begin();
     return session.api.wallet().then(
       (read) => {
+        if (!newest()) return read;
         setWallet(read);
         setLoadFailure(undefined);
         return read;
       },
       (error) => {
-        setLoadFailure(failureOf(error));
+        if (newest()) setLoadFailure(failureOf(error));
         return undefined;
       },
     );
@@ -74,7 +85,9 @@ export function WalletView() {
   });
   // The whole balance is pushed after every change: the latest push is the truth.
   useLive('wallet', (pushed) => {
+    latest.supersede();
     setWallet(pushed);
+    setLoadFailure(undefined);
     loadLines().catch(() => undefined);
   });
   // The provider's verdict on a top-up is also a notification: ask about the payment at once.
