@@ -94,6 +94,8 @@ interface CallOptions {
  * the browser itself waits on a stalled connection for many minutes, a button busy all that time.
  */
 const CALL_TIMEOUT_MS = 30_000;
+/** Rooms per page of the Messages list (the server cuts a page at 1 MiB too). */
+const ROOMS_PAGE = 50;
 
 /**
  * One HTTP exchange; JSON in and out; throws ApiError (status 0 when no answer came). Reads are
@@ -300,7 +302,11 @@ export function createApi(tokens: TokenSource) {
     contacts: () => authed<{ data: Contact[] }>('GET', '/v1/me/contacts'),
     addContact: (userId: string) => authed<unknown>('POST', `/v1/me/contacts/${id(userId)}`),
     removeContact: (userId: string) => authed<unknown>('DELETE', `/v1/me/contacts/${id(userId)}`),
-    rooms: () => authed<{ data: RoomSummary[]; nextCursor: string | null }>('GET', '/v1/rooms'),
+    /** A page of my rooms, newest membership first; pass `nextCursor` back for the next one. */
+    rooms: (cursor?: string) =>
+      authed<{ data: RoomSummary[]; nextCursor: string | null }>('GET', '/v1/rooms', {
+        query: { limit: ROOMS_PAGE, cursor },
+      }),
     room: (roomId: string) => authed<Room>('GET', `/v1/rooms/${id(roomId)}`),
     directRoom: (userId: string) =>
       authed<Room>('POST', '/v1/rooms', { body: { kind: 'direct', memberIds: [userId] } }),

@@ -268,6 +268,11 @@ export class Latest {
   supersede(): void {
     this.generation += 1;
   }
+  /** Whether no read began (nor a supersede came) since this call: for a follow-up of the latest. */
+  current(): () => boolean {
+    const mine = this.generation;
+    return () => mine === this.generation;
+  }
 }
 
 /** A failed background read is tried again after about this long, doubling up to RETRY_MAX_MS. */

@@ -8,7 +8,11 @@ export function Rooms() {
   const { session } = useApp();
   const [rooms, setRooms] = useState<RoomSummary[]>();
   const [failure, setFailure] = useState<Failure>();
-  // Reads overlap (a reconnect, a new contract): only the latest one's answer is shown.
+  /** The cursor of the page after those shown (null: all shown). */
+  const [next, setNext] = useState<string | null>(null);
+  const [loadingMore, setLoadingMore] = useState(false);
+  // Reads overlap (a reconnect, a new contract): only the latest one's answer is shown, and a next
+  // page asked before it is not appended to the list it replaced.
   const [latest] = useState(() => new Latest());
   const load = () => {
     const newest = latest.begin();
@@ -16,10 +20,32 @@ export function Rooms() {
       (page) => {
         if (!newest()) return;
         setRooms(page.data);
+        setNext(page.nextCursor);
         setFailure(undefined);
       },
       (error) => newest() && setFailure(failureOf(error)),
     );
+  };
+  const loadMore = () => {
+    if (next === null || loadingMore) return;
+    const stillLatest = latest.current();
+    setLoadingMore(true);
+    session.api
+      .rooms(next)
+      .then(
+        (page) => {
+          if (!stillLatest()) return;
+          // A room may move between pages while paging (joined again): listed once.
+          setRooms((shown) => {
+            const known = new Set((shown ?? []).map((room) => room.id));
+            return [...(shown ?? []), ...page.data.filter((room) => !known.has(room.id))];
+          });
+          setNext(page.nextCursor);
+          setFailure(undefined);
+        },
+        (error) => stillLatest() && setFailure(failureOf(error)),
+      )
+      .finally(() => setLoadingMore(false));
   };
   useEffect(() => void load(), [session]);
   // Counts come from REST; after a reconnect or a new room (a contract started) read them again.
@@ -53,6 +79,11 @@ export function Rooms() {
           </li>
         ))}
       </ul>
+      {next === null ? null : (
+        <button type="button" onClick={loadMore} disabled={loadingMore}>
+          {loadingMore ? 'Loading…' : 'More rooms'}
+        </button>
+      )}
     </section>
   );
 }
