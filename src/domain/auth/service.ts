@@ -307,6 +307,10 @@ export function createAuthService(deps: AuthDeps) {
       log.warn({ err: error }, 'revocation feed poll failed: sessions are read per request'),
     onRecovered: () => log.info('revocation feed polls again'),
     afterPoll: (page, { full }) => {
+      // The signing keys are reloaded on this loop too (once a minute): a quiet node would otherwise
+      // sign its next token with a key set loaded before a rotation, i.e. with a retired key that
+      // may no longer be published (tokens.ts, keepFresh).
+      tokens.keepFresh();
       // A window load (first poll, or after a long pause) cannot name changes older than the
       // window or pruned meanwhile: no row read before it may be trusted.
       if (full) sessionStates.clear();
@@ -512,7 +516,14 @@ export function createAuthService(deps: AuthDeps) {
       // Hashed on both paths, so the taken-email answer does not come back measurably sooner.
       const passwordHash = await passwords.hash(input.password);
       for (let attempt = 1; ; attempt++) {
-        if ((await findUserByLogin(db, input.username)) !== undefined) {
+        const named = await findUserByLogin(db, input.username);
+        if (named !== undefined) {
+          // The same registration again (its first answer lost on a bad network, the button pressed
+          // once more): the account it made answers as the first did, instead of "username taken".
+          // Only for the same email and password, which only its maker knows. The password is checked
+          // whatever the email, so the time taken does not tell whether a username has that email.
+          const samePassword = await passwords.verify(named.password_hash, input.password);
+          if (samePassword && named.email.toLowerCase() === input.email.trim().toLowerCase()) return;
           throw new AppError('CONFLICT', 'username is already taken', {
             details: { errors: [{ path: 'body.username', message: 'is already taken' }] },
           });

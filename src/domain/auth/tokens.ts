@@ -219,6 +219,14 @@ export interface TokenService {
    */
   readonly verifyConnectTokenNow: (token: string) => AccessClaims | undefined;
   readonly jwks: () => Promise<{ keys: JWK[] }>;
+  /**
+   * Starts the periodic reload of the key set when it is due, without waiting for it. The serving
+   * process calls it on every revocation-feed poll, so a node that issued and verified nothing new
+   * for a while still never signs with a set older than about RELOAD_EVERY_MS: a set loaded before a
+   * rotation signs with the retired key, which is published (and verifies) only until the tokens it
+   * could have signed within a minute of the rotation expire.
+   */
+  readonly keepFresh: () => void;
   /** Adds a new signing key (database keys only); returns its kid. */
   readonly rotate: () => Promise<string>;
 }
@@ -493,6 +501,11 @@ export function createTokenService(
       return claims;
     },
     jwks: async () => ({ keys: [...(await keys()).jwks] }),
+    keepFresh: () => {
+      if (reloading !== undefined) return;
+      if (settled === undefined || nowMs() - settled.loadedAt > RELOAD_EVERY_MS)
+        reload().catch(() => undefined);
+    },
     rotate: async () => {
       if (settings.privateKey !== undefined) {
         throw new Error('JWT_PRIVATE_KEY is set: rotate by deploying a new key instead');

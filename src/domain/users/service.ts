@@ -67,6 +67,26 @@ function checkHourlyRateCurrency(patch: UpdateMeRequest, platformCurrency: strin
   });
 }
 
+/** The longest link stored, as UpdateMeRequest's `httpUrl` allows it. */
+const MAX_LINK_LENGTH = 2048;
+
+/**
+ * A profile link as stored and shown: the URL's WHATWG serialisation (what a browser would open),
+ * not the characters sent. The schema checks only that the text parses, and the parser ignores
+ * tabs and line breaks and takes text-direction overrides, zero-width and other invisible characters
+ * and spaces in the path, which were stored and shown to everyone as sent: a link whose visible text
+ * reads other than where it goes (`https://evil.example/` + U+202E + `moc.elgoog` displays as ending in
+ * google.com). Serialised, they are percent-encoded and a look-alike host is its `xn--` form.
+ */
+function storedLink(value: string, path: string): string {
+  const href = new URL(value).href;
+  if (href.length > MAX_LINK_LENGTH) {
+    const message = `must be at most ${MAX_LINK_LENGTH} characters once percent-encoded`;
+    throw new AppError('VALIDATION_FAILED', message, { details: { errors: [{ path, message }] } });
+  }
+  return href;
+}
+
 /** A PATCH /v1/me inside the caller's transaction, the row locked while merged. */
 async function updateMeIn(trx: Transaction<Database>, userId: UserId, patch: UpdateMeRequest): Promise<Me> {
   const user = await lockUserById(trx, userId);
@@ -74,7 +94,12 @@ async function updateMeIn(trx: Transaction<Database>, userId: UserId, patch: Upd
   const next = {
     display_name: patch.displayName === undefined ? user.display_name : patch.displayName,
     bio: patch.bio === undefined ? user.bio : patch.bio,
-    avatar_url: patch.avatarUrl === undefined ? user.avatar_url : patch.avatarUrl,
+    avatar_url:
+      patch.avatarUrl === undefined
+        ? user.avatar_url
+        : patch.avatarUrl === null
+          ? null
+          : storedLink(patch.avatarUrl, 'body.avatarUrl'),
     location: patch.location === undefined ? user.location : patch.location,
     // As job skills are stored and searched (rules.ts): "Machine  Learning" pasted with two spaces is
     // the skill "machine learning" a search or a job names, not a third spelling nobody finds.
@@ -84,7 +109,10 @@ async function updateMeIn(trx: Transaction<Database>, userId: UserId, patch: Upd
     hourly_rate_currency:
       patch.hourlyRate === undefined ? user.hourly_rate_currency : (patch.hourlyRate?.currency ?? null),
     availability: patch.availability === undefined ? user.availability : patch.availability,
-    portfolio_links: patch.portfolioLinks === undefined ? user.portfolio_links : patch.portfolioLinks,
+    portfolio_links:
+      patch.portfolioLinks === undefined
+        ? user.portfolio_links
+        : patch.portfolioLinks.map((link, index) => storedLink(link, `body.portfolioLinks.${index}`)),
   };
   const updated = await updateUser(trx, userId, {
     ...next,

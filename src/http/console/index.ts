@@ -58,6 +58,8 @@ const contentSecurityPolicy = (secure: boolean) =>
 
 const isSecure = (request: FastifyRequest) => request.protocol === 'https';
 
+type RouteParams = Readonly<Record<string, string | undefined>>;
+
 /**
  * What an admin may do to queues here: every read, and the repairs an operator needs (retry,
  * pause and resume, cleaning finished tasks). Not offered, whatever bull-board's own UI has: adding
@@ -65,22 +67,35 @@ const isSecure = (request: FastifyRequest) => request.protocol === 'https';
  * task), promoting delayed tasks (an auto-approve timer run now would pay a worker before the
  * hirer's review period ended), emptying or obliterating a queue or removing a task that has not run
  * (money and mail would be lost), changing concurrency, rate limits, delays or priorities.
+ *
+ * The bull-board routes (below CONSOLE_PATH) an admin may call with PUT, decided on the route the
+ * router matched and its decoded parameters, never on the raw path: the router decodes
+ * percent-escapes, so `…/%63lean/retry` was shaped like one task's retry to a pattern on the path
+ * and reached "clean every task of a status" all the same.
  */
-const REPAIR_ACTIONS: readonly RegExp[] = [
-  /^\/api\/queues\/(pause|resume)$/,
-  /^\/api\/queues\/[^/]+\/(pause|resume)$/,
-  /^\/api\/queues\/[^/]+\/retry\/failed$/,
-  /^\/api\/queues\/[^/]+\/clean\/(failed|completed)$/,
-  // One task's retry. A task id that is one of bull-board's own route words is not one: `clean/retry`
-  // would reach its "clean every task of a status" handler.
-  /^\/api\/queues\/[^/]+\/(?!(?:add|clean|retry|promote|pause|resume|empty|obliterate|concurrency)\/)[^/]+\/retry$/,
-];
+const REPAIR_ROUTES: ReadonlyMap<string, (params: RouteParams) => boolean> = new Map([
+  ['/api/queues/pause', () => true],
+  ['/api/queues/resume', () => true],
+  ['/api/queues/:queueName/pause', () => true],
+  ['/api/queues/:queueName/resume', () => true],
+  ['/api/queues/:queueName/retry/:queueStatus', (params: RouteParams) => params.queueStatus === 'failed'],
+  [
+    '/api/queues/:queueName/clean/:queueStatus',
+    (params: RouteParams) => params.queueStatus === 'failed' || params.queueStatus === 'completed',
+  ],
+  // One task's retry (the router prefers the static words, so `clean/retry` is never this route).
+  ['/api/queues/:queueName/:jobId/retry', () => true],
+]);
 
-export function isRepairAction(method: string, path: string): boolean {
+/**
+ * Whether a request to the console is a read or one of the repairs offered. `route` is the pattern
+ * the router matched (`request.routeOptions.url`, undefined when none did), `params` its decoded
+ * parameters.
+ */
+export function isRepairAction(method: string, route: string | undefined, params: RouteParams): boolean {
   if (method === 'GET' || method === 'HEAD') return true;
-  if (!path.startsWith(`${CONSOLE_PATH}/`)) return false;
-  const route = path.slice(CONSOLE_PATH.length);
-  return method === 'PUT' && REPAIR_ACTIONS.some((pattern) => pattern.test(route));
+  if (method !== 'PUT' || route === undefined || !route.startsWith(`${CONSOLE_PATH}/`)) return false;
+  return REPAIR_ROUTES.get(route.slice(CONSOLE_PATH.length))?.(params) ?? false;
 }
 
 function readCookie(request: FastifyRequest): string | undefined {
@@ -242,7 +257,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
       board.addHook('onRequest', async (request, reply) => {
         const access = await accessOf(request);
         if (access.kind === 'admin') {
-          if (isRepairAction(request.method, request.url.split('?')[0] ?? '')) return;
+          if (isRepairAction(request.method, request.routeOptions.url, request.params as RouteParams)) return;
           return sendProblem(
             request,
             reply,
