@@ -423,6 +423,7 @@ export async function startNode(
           log: log.child({ component: 'payments-reconcile' }),
           afterMs: config.payments.reconcileAfterMs,
           payoutReturnWindowMs: config.payments.payoutReturnWindowMs,
+          announce: announceWalletChange,
         });
         started.push({ name: 'stop payments reconciliation', run: () => reconciler.stop() });
       }

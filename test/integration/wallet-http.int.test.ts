@@ -75,7 +75,7 @@ describe('wallet over REST', () => {
     const user = await registerUser(api);
     const wallet = await api.get<WalletBody>('/v1/wallet', user.accessToken);
     expect(wallet.status).toBe(200);
-    expect(wallet.body).toEqual({ currency: 'USD', available: 0, pending: 0, posted: 0 });
+    expect(wallet.body).toEqual({ currency: 'USD', available: 0, pending: 0, posted: 0, parked: 0 });
     const history = await api.get('/v1/wallet/transactions', user.accessToken);
     expect(history.body).toEqual({ data: [], nextCursor: null });
     expect((await api.get('/v1/wallet')).status).toBe(401);

@@ -32,6 +32,12 @@ export const Wallet = z
     available: z.int().min(0).describe('posted − pending: what can be spent now.'),
     pending: z.int().min(0).describe('Reserved by withdrawals in flight.'),
     posted: z.int().min(0),
+    parked: z
+      .int()
+      .min(0)
+      .describe(
+        'Money received for you that your balance had no room for under its limit (2^53 − 1 minor units): a charged top-up, a returned payout, an escrow payout. Yours, but not in posted or available yet: it is added automatically once the balance has room (spend or withdraw some). Usually 0.',
+      ),
   })
   .meta({ id: 'Wallet' });
 

@@ -482,6 +482,27 @@ export async function parkedCreditHolds(
   return rows.map((row) => ({ id: row.id, opKey: row.op_key }));
 }
 
+/**
+ * Escrow shares parked until their wallet has room (pending holds of reason `escrow_payout_parked`,
+ * from a resolved escrow's account to a party's wallet), oldest first, with their operation keys.
+ * Read through `ledger_holds_pending_idx` (migration 0004: the pending holds only — withdrawals in
+ * flight and parked money), so a pass never reads the holds of the past.
+ */
+export async function parkedEscrowShareHolds(
+  db: Db,
+  limit: number,
+  /** Holds left out (tried recently), so they cannot crowd out the others. */
+  exceptIds: readonly string[] = [],
+): Promise<{ id: string; opKey: string }[]> {
+  const { rows } = await sql<{ id: string; op_key: string }>`
+    select id::text as id, op_key from ledger_holds
+    where status = 'pending' and reason = 'escrow_payout_parked'
+      and not (id = any(${[...exceptIds]}::bigint[]))
+    order by id
+    limit ${limit}`.execute(db);
+  return rows.map((row) => ({ id: row.id, opKey: row.op_key }));
+}
+
 export interface WalletHistoryRow {
   readonly entryId: string;
   readonly transactionId: string;
@@ -615,14 +636,21 @@ export const auditQueries = {
                 where tt.hold_id = h.id and e.transaction_id = tt.id and e.account_id = h.debit_account_id
                   and e.amount = -h.amount)
               )`.execute(db),
-  /** I7: escrow accounts whose balance does not match their state (amount while held, 0 once resolved). */
+  /**
+   * I7: escrow accounts whose balance does not match their state: the amount while held (nothing
+   * reserved); once resolved, exactly the shares still parked for a party's wallet (reserved by their
+   * pending holds, so 0 once credited). Nothing is ever reserved for an escrow account.
+   */
   inconsistentEscrows: (db: Db) =>
     sql<{ contract_id: string; status: string; amount: string; balance: string; pending: string }>`
       select e.contract_id, e.status, e.amount::text, a.posted::text as balance,
              (a.pending_debits + a.pending_credits)::text as pending
       from ledger_escrows e join ledger_accounts a on a.id = e.account_id
-      where (e.status = 'held' and a.posted <> e.amount) or (e.status <> 'held' and a.posted <> 0)
-         or a.pending_debits <> 0 or a.pending_credits <> 0`.execute(db),
+      where (e.status = 'held' and (a.posted <> e.amount or a.pending_debits <> 0))
+         or (e.status <> 'held' and a.posted <> a.pending_debits)
+         or a.pending_credits <> 0
+         or exists (select 1 from ledger_holds h where h.debit_account_id = a.id and h.status = 'pending'
+                    and h.reason <> 'escrow_payout_parked')`.execute(db),
   /** I7: escrow accounts with money but no escrow record (money stranded outside the lifecycle). */
   orphanEscrowAccounts: (db: Db) =>
     sql<{ id: string; contract_id: string; balance: string }>`

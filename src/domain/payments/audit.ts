@@ -11,7 +11,8 @@
  * I5 cached balance = Σ entries, version = count, the last entry recorded that balance ·
  *    (and cached pending amounts = Σ pending holds) ·
  * I6 a hold is posted by exactly one transaction iff it is posted, moving the held amount ·
- * I7 a held escrow's account holds its amount, a resolved one holds 0; no money in an escrow
+ * I7 a held escrow's account holds its amount, a resolved one holds only the shares parked for a
+ *    party's wallet (reserved by their pending holds); no money in an escrow
  *    account without an escrow ·
  * I8 one external event → at most one transaction · I9 entries in their transaction's currency.
  */

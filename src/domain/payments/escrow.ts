@@ -11,23 +11,28 @@ import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import {
   type AccountKey,
+  type AccountRow,
   type EscrowRow,
   ensureAccounts,
   findEscrow,
+  findHold,
   findTransaction,
   insertEscrow,
   insertTransaction,
   lockAccounts,
   lockEscrow,
+  lockHold,
   resolveEscrow,
 } from '../../db/repositories/ledger.repo.js';
 import type { LedgerTransactionKind } from '../../db/tables/ledger.table.js';
-import { AppError } from '../../platform/errors.js';
+import { AppError, isAppError } from '../../platform/errors.js';
 import {
   compareIds,
+  createHoldIn,
   type PaymentsDeps,
   PaymentsEvent,
   type PostedTransaction,
+  postHoldIn,
   runLedgerTransaction,
   writeEvents,
 } from './ledger.js';
@@ -179,7 +184,25 @@ async function resolve(
         escrow.resolutionTransactionId === null
           ? undefined
           : await findTransaction(trx, escrow.resolutionTransactionId);
-      if (escrow.status === status && previous !== undefined && sameEffect(previous.entries, entries)) {
+      // A replay of a resolution that parked a share recorded that share in the escrow account.
+      const parkedPlan =
+        previous === undefined
+          ? undefined
+          : await parkedPlanOf(
+              trx,
+              escrow,
+              entries,
+              new Map([
+                [worker.id, escrow.workerId],
+                [hirer.id, escrow.hirerId],
+              ]),
+            );
+      if (
+        escrow.status === status &&
+        previous !== undefined &&
+        (sameEffect(previous.entries, entries) ||
+          (parkedPlan !== undefined && sameEffect(previous.entries, parkedPlan)))
+      ) {
         return { transactionId: previous.id, replayed: true, ...payout };
       }
       throw new AppError('CONFLICT', `the escrow was already ${escrow.status}`, {
@@ -188,14 +211,28 @@ async function resolve(
     }
 
     const accounts = await lockAccounts(trx, entries.map((entry) => entry.accountId).sort(compareIds));
-    if (findBalanceOverflow(accounts, netDeltas(entries)) !== undefined) throw balanceLimitReached(currency);
+    // A party's wallet with no room for its share under the balance limit (2^53 − 1) does not hold
+    // the contract up: that share is parked (see `parkShares`), the rest moves now.
+    const { journal, parked } = parkShares(entries, accounts, escrow, [worker.id, hirer.id]);
+    if (findBalanceOverflow(accounts, netDeltas(journal)) !== undefined) throw balanceLimitReached(currency);
     const transactionId = await insertTransaction(trx, {
       opKey: `escrow:${action}:${contractId}`,
       kind,
       currency,
       contractId,
-      entries,
+      entries: journal,
     });
+    for (const share of parked) {
+      const userId = share.accountId === worker.id ? escrow.workerId : escrow.hirerId;
+      await createHoldIn(trx, {
+        opKey: parkedEscrowKey(contractId, userId),
+        reason: ESCROW_PAYOUT_PARKED_REASON,
+        debitAccountId: escrow.accountId,
+        creditAccountId: share.accountId,
+        amount: share.amount,
+        currency,
+      });
+    }
     await resolveEscrow(trx, contractId, { status, transactionId, at: deps.clock.now() });
     await writeEvents(trx, transactionId, [
       {
@@ -207,12 +244,124 @@ async function resolve(
           toWorker: Number(payout.toWorker),
           fee: Number(payout.fee),
           toHirer: Number(payout.toHirer),
+          // The parties whose share is parked (their wallet at the balance limit): credited later.
+          ...(parked.length === 0
+            ? {}
+            : {
+                parkedUserIds: parked.map((share) =>
+                  share.accountId === worker.id ? escrow.workerId : escrow.hirerId,
+                ),
+              }),
         },
       },
     ]);
     return { transactionId, replayed: false, ...payout };
   });
 }
+
+/** `reason` of the pending hold that parks a party's escrow share its wallet had no room for. */
+export const ESCROW_PAYOUT_PARKED_REASON = 'escrow_payout_parked';
+
+const PARKED_ESCROW_PREFIX = 'escrow:parked:';
+
+const parkedEscrowKey = (contractId: string, userId: string) =>
+  `${PARKED_ESCROW_PREFIX}${contractId}:${userId}`;
+
+/** The contract a parked escrow share's hold belongs to (from its operation key), or undefined. */
+export function contractOfParkedEscrowKey(opKey: string): string | undefined {
+  if (!opKey.startsWith(PARKED_ESCROW_PREFIX)) return undefined;
+  const contractId = opKey.slice(PARKED_ESCROW_PREFIX.length).split(':')[0];
+  return contractId === undefined || contractId === '' ? undefined : contractId;
+}
+
+type Entry = { readonly accountId: string; readonly amount: bigint };
+
+/** The resolution's journal with the `parked` shares kept in the escrow account (one entry). */
+function journalParking(entries: readonly Entry[], parked: readonly Entry[], escrowAccountId: string) {
+  if (parked.length === 0) return [...entries];
+  const total = parked.reduce((sum, share) => sum + share.amount, 0n);
+  return [
+    ...entries.filter((entry) => !parked.includes(entry)),
+    { accountId: escrowAccountId, amount: total },
+  ];
+}
+
+/**
+ * The wallet shares of an escrow resolution whose wallet has no room for them under the balance
+ * limit, and the journal that moves the rest. A parked share stays in the contract's escrow account,
+ * reserved for its wallet by a pending hold (reason `escrow_payout_parked`: the wallet's pending
+ * credits), so the escrow is resolved and its contract settled now, and the reconciler posts the
+ * hold into the wallet once it has room (`postParkedEscrowShare`). Refusing instead left the escrow
+ * held and its task failing on every reconcile pass for good.
+ */
+function parkShares(
+  entries: readonly Entry[],
+  accounts: ReadonlyMap<string, AccountRow>,
+  escrow: EscrowRow,
+  walletIds: readonly string[],
+): { journal: Entry[]; parked: Entry[] } {
+  const parked = entries.filter(
+    (entry) =>
+      walletIds.includes(entry.accountId) &&
+      entry.amount > 0n &&
+      findBalanceOverflow(accounts, new Map([[entry.accountId, entry.amount]])) !== undefined,
+  );
+  return { journal: journalParking(entries, parked, escrow.accountId), parked };
+}
+
+/** For a replay: the journal of the first resolution if it parked shares (their holds exist). */
+async function parkedPlanOf(
+  trx: Transaction<Database>,
+  escrow: EscrowRow,
+  entries: readonly Entry[],
+  wallets: ReadonlyMap<string, string>,
+): Promise<Entry[] | undefined> {
+  const parked: Entry[] = [];
+  for (const entry of entries) {
+    const userId = wallets.get(entry.accountId);
+    if (userId === undefined) continue;
+    const hold = await findHold(trx, { opKey: parkedEscrowKey(escrow.contractId, userId) });
+    if (hold !== undefined && hold.creditAccountId === entry.accountId && hold.amount === entry.amount) {
+      parked.push(entry);
+    }
+  }
+  return parked.length === 0 ? undefined : journalParking(entries, parked, escrow.accountId);
+}
+
+/**
+ * Posts a parked escrow share into its wallet (the reconciler, every pass): `posted` (a journal
+ * transaction of the escrow's resolution kind, naming the contract, so the wallet's history shows
+ * the release or refund), `parked` while the wallet still has no room, `gone` when nothing is parked
+ * under this hold (posted meanwhile). `userId` is the wallet's owner, to tell their sockets.
+ */
+export async function postParkedEscrowShare(
+  deps: Pick<PaymentsDeps, 'db' | 'clock' | 'log'>,
+  holdId: string,
+): Promise<{ outcome: 'posted' | 'parked' | 'gone'; userId?: UserId }> {
+  return runLedgerTransaction(deps, async (trx) => {
+    const hold = await lockHold(trx, holdId);
+    if (hold === undefined || hold.status !== 'pending' || hold.reason !== ESCROW_PAYOUT_PARKED_REASON) {
+      return { outcome: 'gone' };
+    }
+    const contractId = contractOfParkedEscrowKey(hold.opKey);
+    const escrow = contractId === undefined ? undefined : await findEscrow(trx, contractId);
+    if (escrow === undefined || escrow.status === 'held')
+      throw new Error(`parked hold ${holdId} has no resolved escrow`);
+    const userId = hold.opKey.endsWith(`:${escrow.workerId}`) ? escrow.workerId : escrow.hirerId;
+    const posted = await postHoldIn(trx, deps, {
+      holdId,
+      kind: RESOLUTIONS[ACTION_OF_STATUS[escrow.status]].kind,
+      contractId: escrow.contractId,
+      memo: `parked escrow share of contract ${escrow.contractId}`,
+    }).catch((error: unknown) => {
+      if (isAppError(error) && error.details?.reason === 'BALANCE_LIMIT') return undefined;
+      throw error;
+    });
+    return posted === undefined ? { outcome: 'parked', userId } : { outcome: 'posted', userId };
+  });
+}
+
+const ACTION_OF_STATUS = { released: 'release', refunded: 'refund', split: 'split' } as const;
 
 /** escrow.release: the whole escrow to the worker, minus PLATFORM_FEE_BPS to the fee account. */
 export const releaseEscrow = (deps: PaymentsDeps, contractId: string) =>

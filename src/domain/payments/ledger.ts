@@ -283,6 +283,8 @@ export interface PostHoldInput {
   readonly kind?: NewTransaction['kind'];
   readonly externalRef?: string | null;
   readonly memo?: string | null;
+  /** The contract the posting belongs to (a parked escrow share), shown in wallet histories. */
+  readonly contractId?: string | null;
 }
 
 const holdPostKey = (holdId: string) => `hold:post:${holdId}`;
@@ -323,6 +325,7 @@ export async function postHoldIn(
     holdId: hold.id,
     externalRef: input.externalRef ?? null,
     memo: input.memo ?? null,
+    contractId: input.contractId ?? null,
     entries: [
       { accountId: hold.debitAccountId, amount: -hold.amount },
       { accountId: hold.creditAccountId, amount: hold.amount },

@@ -20,7 +20,14 @@ import { listPayments, type PaymentRow, providerEventOutcome } from '../../db/re
 import type { PaymentStatus } from '../../db/tables/ledger.table.js';
 import { AppError } from '../../platform/errors.js';
 import type { PaymentsDeps } from './ledger.js';
-import { getPayment, receiveProviderEventIn, requestTopUpIn, requestWithdrawalIn } from './payments.js';
+import {
+  getPayment,
+  paymentIdOfKey,
+  paymentOfKeyIn,
+  receiveProviderEventIn,
+  requestTopUpIn,
+  requestWithdrawalIn,
+} from './payments.js';
 import { type PaymentFailureCode, type ProviderEvent, ProviderEventBody } from './provider.js';
 import { verifyWebhook, type WebhookRejection } from './webhook-signature.js';
 
@@ -113,12 +120,20 @@ export interface PaymentsApi {
     trx: Transaction<Database>,
     userId: UserId,
     input: { amount: number; card: string },
+    /**
+     * The request's Idempotency-Key: the payment is bound to it for good (`paymentIdOfKey`), so the
+     * same request after the key's record was forgotten answers the first payment (nothing new),
+     * and another one is IDEMPOTENCY_KEY_REUSED.
+     */
+    idempotencyKey?: string,
   ) => Promise<PaymentView>;
   /** Inside the caller's transaction: the amount reserved now (INSUFFICIENT_FUNDS otherwise). */
   readonly requestWithdrawalIn: (
     trx: Transaction<Database>,
     userId: UserId,
     input: { amount: number; bankAccount: string },
+    /** As for top-ups: the withdrawal is bound to the key for good (never paid out twice). */
+    idempotencyKey?: string,
   ) => Promise<PaymentView>;
   /** The caller's own payment; anyone else's is NOT_FOUND. */
   readonly get: (userId: UserId, paymentId: string) => Promise<PaymentView>;
@@ -147,20 +162,50 @@ export function createPaymentsApi(
     return paymentView(payment);
   };
   return {
-    requestTopUpIn: async (trx, userId, input) =>
-      requested(
+    requestTopUpIn: async (trx, userId, input, idempotencyKey) => {
+      const amount = BigInt(input.amount);
+      const id = idempotencyKey === undefined ? undefined : paymentIdOfKey(userId, idempotencyKey);
+      if (id !== undefined) {
+        const first = await paymentOfKeyIn(trx, id, {
+          userId,
+          kind: 'top_up',
+          amount,
+          instrument: input.card,
+        });
+        if (first !== undefined) return paymentView(first);
+      }
+      return requested(
         trx,
-        await requestTopUpIn(trx, deps, { userId, amount: BigInt(input.amount), card: input.card }),
-      ),
-    requestWithdrawalIn: async (trx, userId, input) =>
-      requested(
+        await requestTopUpIn(trx, deps, {
+          userId,
+          amount,
+          card: input.card,
+          ...(id === undefined ? {} : { id }),
+        }),
+      );
+    },
+    requestWithdrawalIn: async (trx, userId, input, idempotencyKey) => {
+      const amount = BigInt(input.amount);
+      const id = idempotencyKey === undefined ? undefined : paymentIdOfKey(userId, idempotencyKey);
+      if (id !== undefined) {
+        const first = await paymentOfKeyIn(trx, id, {
+          userId,
+          kind: 'withdrawal',
+          amount,
+          instrument: input.bankAccount,
+        });
+        if (first !== undefined) return paymentView(first);
+      }
+      return requested(
         trx,
         await requestWithdrawalIn(trx, deps, {
           userId,
-          amount: BigInt(input.amount),
+          amount,
           bankAccount: input.bankAccount,
+          ...(id === undefined ? {} : { id }),
         }),
-      ),
+      );
+    },
     get: async (userId, paymentId) => paymentView(await getPayment(deps, userId, paymentId)),
     list: async (query) => {
       const cursor =

@@ -9,7 +9,7 @@
  *    event id (duplicates change nothing) by the pure decision table `decideProviderEvent`, which also
  *    covers late and out-of-order events.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
@@ -131,11 +131,49 @@ const paymentEvent = (
   },
 });
 
+/**
+ * The payment id a user's Idempotency-Key stands for, for good: SHA-256 of the user and the key, as
+ * a UUID (version 8). A top-up or withdrawal requested under a key is that payment, so the same
+ * request sent again after the key's record was forgotten (≥ 24 h) finds it (`paymentOfKeyIn`)
+ * instead of charging or paying out a second time — as a transfer's key is bound in the ledger.
+ */
+export function paymentIdOfKey(userId: UserId, key: string): string {
+  const hash = createHash('sha256').update(`payment\n${userId}\n${key}`).digest();
+  hash[6] = ((hash[6] ?? 0) & 0x0f) | 0x80;
+  hash[8] = ((hash[8] ?? 0) & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * The payment `paymentId` (`paymentIdOfKey`) made earlier, when it is this same request (the user,
+ * kind, amount and instrument): answered again, nothing new. Another request under the key is
+ * IDEMPOTENCY_KEY_REUSED (422), as within the key's retention. Undefined when the key is new.
+ */
+export async function paymentOfKeyIn(
+  trx: Transaction<Database>,
+  paymentId: string,
+  request: { userId: UserId; kind: PaymentRow['kind']; amount: bigint; instrument: string },
+): Promise<PaymentRow | undefined> {
+  const existing = await findPayment(trx, paymentId);
+  if (existing === undefined) return undefined;
+  if (
+    existing.userId !== request.userId ||
+    existing.kind !== request.kind ||
+    existing.amount !== request.amount ||
+    existing.instrument !== request.instrument
+  ) {
+    throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for another payment');
+  }
+  return existing;
+}
+
 /** Requests a top-up (money in) inside the caller's transaction: a pending payment. */
 export async function requestTopUpIn(
   trx: Transaction<Database>,
   deps: Pick<PaymentsDeps, 'settings'>,
-  input: { userId: UserId; amount: bigint; card: string },
+  /** `id`: the payment's id when chosen by the caller (`paymentIdOfKey`); generated otherwise. */
+  input: { userId: UserId; amount: bigint; card: string; id?: string },
 ): Promise<PaymentRow> {
   assertAmount(input.amount);
   assertInstrument(input.card, 'card');
@@ -153,6 +191,7 @@ export async function requestTopUpIn(
     throw balanceLimitReached(currency, { pendingTopUps: pending });
   }
   return insertPayment(trx, {
+    ...(input.id === undefined ? {} : { id: input.id }),
     userId: input.userId,
     kind: 'top_up',
     amount: input.amount,
@@ -169,7 +208,8 @@ export async function requestTopUpIn(
 export async function requestWithdrawalIn(
   trx: Transaction<Database>,
   deps: Pick<PaymentsDeps, 'settings'>,
-  input: { userId: UserId; amount: bigint; bankAccount: string },
+  /** `id`: the payment's id when chosen by the caller (`paymentIdOfKey`); generated otherwise. */
+  input: { userId: UserId; amount: bigint; bankAccount: string; id?: string },
 ): Promise<PaymentRow> {
   assertAmount(input.amount);
   assertInstrument(input.bankAccount, 'bankAccount');
@@ -180,7 +220,7 @@ export async function requestWithdrawalIn(
   ]);
   if (clearing === undefined || wallet === undefined) throw new Error('accounts missing');
   // The id is chosen here so the hold (which the row must reference from the start) carries it.
-  const id = randomUUID();
+  const id = input.id ?? randomUUID();
   const { hold } = await createHoldIn(trx, {
     opKey: `payment:hold:${id}`,
     reason: 'withdrawal',

@@ -41,17 +41,25 @@
  *    (`applyReceivedProviderEvent`: a pending hold from provider clearing to the wallet, so the
  *    ledger holds the money, rather than an event refused, or a top-up asked about, on every pass):
  *    each is posted into the wallet once it has room (the user spent or withdrew), else left parked
- *    until the next pass.
+ *    until the next pass. Likewise a party's share of an escrow resolved while their wallet was at
+ *    the limit (`escrow.ts`: kept in the escrow account under a pending hold to the wallet, so the
+ *    contract settles rather than its escrow task failing every pass). Each credited wallet's owner
+ *    is told (`announce`: `wallet.changed` to their sockets), as for every other balance change.
  * Each of 1-3, 5 and 6 is looked at at most once per `afterMs` by each process. A task that keeps
- * failing for a permanent reason (an event row that no longer parses, a wallet at its balance
- * limit) is thus retried every `afterMs` and logs its error each time, for an operator.
+ * failing for a permanent reason (an event row that no longer parses) is thus retried every
+ * `afterMs` and logs its error each time, for an operator.
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
 import { overdueAutoApprovals } from '../../db/repositories/contracts.repo.js';
-import { parkedCreditHolds, unsettledEscrows } from '../../db/repositories/ledger.repo.js';
+import {
+  parkedCreditHolds,
+  parkedEscrowShareHolds,
+  unsettledEscrows,
+} from '../../db/repositories/ledger.repo.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
 import {
+  findPayment,
   type PaymentRow,
   paidWithdrawals,
   stalePendingPayments,
@@ -60,9 +68,11 @@ import {
 } from '../../db/repositories/payments.repo.js';
 import type { Logger } from '../../platform/logger.js';
 import type { CancelTimer, Timers } from '../../platform/timers.js';
+import { contractOfParkedEscrowKey, postParkedEscrowShare } from './escrow.js';
 import { paymentOfParkedKey, postParkedCredit } from './payments.js';
 import { queueApplyIn, queueSubmitIn } from './payments-service.js';
 import type { PaymentProvider } from './provider.js';
+import type { AnnounceWalletChange } from './wallet-service.js';
 
 /** Rows looked at per kind and run (oldest first); the rest wait for the next run. */
 const BATCH = 100;
@@ -158,6 +168,11 @@ export function startPaymentReconciler(deps: {
    * return it; 0 = paid withdrawals are never asked about again.
    */
   readonly payoutReturnWindowMs: number;
+  /**
+   * Tells a user's sockets their balance changed (`wallet.changed` over the bus), after parked money
+   * was credited to their wallet. Optional so tests of other steps need none.
+   */
+  readonly announce?: AnnounceWalletChange;
 }): PaymentReconciler {
   const asked = recentlySeen(deps.afterMs);
   const askedPaid = askedUntil();
@@ -340,21 +355,46 @@ export function startPaymentReconciler(deps: {
     return overdue.length;
   };
 
-  /** 6. Credits parked money whose wallet has room now. */
+  /** 6. Credits parked money whose wallet has room now, and tells its owner's sockets. */
   const postParked = async (now: number): Promise<number> => {
     const parked = await parkedCreditHolds(deps.db, BATCH, parkedTried.ids());
     let count = 0;
-    for (const hold of parked) {
-      parkedTried.add(hold.id, now);
-      const paymentId = paymentOfParkedKey(hold.opKey);
-      if (paymentId === undefined) continue;
-      const outcome = await postParkedCredit(ledger, paymentId);
-      if (outcome === 'posted') {
-        count += 1;
-        deps.log.info({ paymentId }, 'parked credit posted to its wallet');
-      } else if (outcome === 'parked') {
-        deps.log.warn({ paymentId }, 'credit still parked: its wallet is at its balance limit');
+    const credited: string[] = [];
+    try {
+      for (const hold of parked) {
+        parkedTried.add(hold.id, now);
+        const paymentId = paymentOfParkedKey(hold.opKey);
+        if (paymentId === undefined) continue;
+        const outcome = await postParkedCredit(ledger, paymentId);
+        if (outcome === 'posted') {
+          count += 1;
+          const payment = await findPayment(deps.db, paymentId);
+          if (payment !== undefined) credited.push(payment.userId);
+          deps.log.info({ paymentId }, 'parked credit posted to its wallet');
+        } else if (outcome === 'parked') {
+          deps.log.warn({ paymentId }, 'credit still parked: its wallet is at its balance limit');
+        }
       }
+      // Escrow shares parked for a party whose wallet was at the limit when the contract settled.
+      const shares = await parkedEscrowShareHolds(deps.db, BATCH, parkedTried.ids());
+      for (const hold of shares) {
+        parkedTried.add(hold.id, now);
+        const { outcome, userId } = await postParkedEscrowShare(ledger, hold.id);
+        const contractId = contractOfParkedEscrowKey(hold.opKey);
+        if (outcome === 'posted') {
+          count += 1;
+          if (userId !== undefined) credited.push(userId);
+          deps.log.info({ contractId, holdId: hold.id }, 'parked escrow share posted to its wallet');
+        } else if (outcome === 'parked') {
+          deps.log.warn(
+            { contractId, holdId: hold.id },
+            'escrow share still parked: its wallet is at its balance limit',
+          );
+        }
+      }
+    } finally {
+      // Those credited before a failure are told too.
+      deps.announce?.(credited);
     }
     return count;
   };

@@ -15,7 +15,8 @@ import type { Logger } from '../../platform/logger.js';
 import { type AuditReport, auditLedger } from './audit.js';
 import { walletTransactions } from './history.js';
 import type { PaymentsDeps } from './ledger.js';
-import { transferIn, walletBalance } from './wallet.js';
+import { MAX_AMOUNT } from './rules.js';
+import { transferIn, walletBalanceWithParked } from './wallet.js';
 
 export { WALLET_CHANGED_TOPIC };
 
@@ -36,6 +37,8 @@ export interface WalletView {
   readonly available: number;
   readonly pending: number;
   readonly posted: number;
+  /** Money parked for the user (their wallet at its balance limit): credited once it has room. */
+  readonly parked: number;
 }
 
 export interface TransferView {
@@ -74,12 +77,14 @@ export interface WalletApi {
 export function createWalletApi(deps: PaymentsDeps): WalletApi {
   return {
     balance: async (userId) => {
-      const balance = await walletBalance(deps, userId);
+      const balance = await walletBalanceWithParked(deps, userId);
       return {
         currency: balance.currency,
         available: Number(balance.available),
         pending: Number(balance.pending),
         posted: Number(balance.posted),
+        // Capped for JSON: several parked credits may add up past 2^53 − 1 (each is at most that).
+        parked: Number(balance.parked > MAX_AMOUNT ? MAX_AMOUNT : balance.parked),
       };
     },
     history: (userId, page) => walletTransactions(deps, userId, page),

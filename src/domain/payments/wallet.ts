@@ -45,6 +45,29 @@ export async function walletBalance(
   return { currency, available: availableOf(wallet), pending: wallet.pendingDebits, posted: wallet.posted };
 }
 
+/**
+ * The balance and the money parked for the user (`parked`): credits their wallet had no room for
+ * under the balance limit — a charged top-up, a returned payout, an escrow share — kept in the ledger
+ * as pending credits of the wallet and added by the reconciler once it has room. Not in `posted` nor
+ * `available` until then.
+ */
+export async function walletBalanceWithParked(
+  deps: Pick<PaymentsDeps, 'db' | 'settings'>,
+  userId: UserId,
+): Promise<WalletBalance & { readonly parked: bigint }> {
+  const currency = deps.settings.currency;
+  const wallet = await findWallet(deps.db, userId, currency);
+  if (wallet === undefined) return { currency, available: 0n, pending: 0n, posted: 0n, parked: 0n };
+  return {
+    currency,
+    available: availableOf(wallet),
+    pending: wallet.pendingDebits,
+    posted: wallet.posted,
+    // Every hold crediting a wallet parks money for it (withdrawals' holds debit the wallet).
+    parked: wallet.pendingCredits,
+  };
+}
+
 const walletKey = (userId: UserId, currency: string) => ({ kind: 'wallet', userId, currency }) as const;
 
 /**

@@ -17,7 +17,12 @@ import {
 } from '../../../protocol/src/rest/payments.js';
 import type { PaymentsApi } from '../../domain/payments/payments-service.js';
 import type { AnnounceWalletChange } from '../../domain/payments/wallet-service.js';
-import { type IdempotencyDeps, idempotencyKeyHeaders, runIdempotentRoute } from '../idempotency.js';
+import {
+  IDEMPOTENCY_KEY_HEADER,
+  type IdempotencyDeps,
+  idempotencyKeyHeaders,
+  runIdempotentRoute,
+} from '../idempotency.js';
 import { principalOf } from '../plugins/auth.js';
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem };
@@ -35,6 +40,9 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
   const value = request.headers[name];
   return typeof value === 'string' ? value : undefined;
 };
+
+/** The request's Idempotency-Key (checked by `runIdempotentRoute` before the effect runs). */
+const keyOf = (request: FastifyRequest): string => header(request, IDEMPOTENCY_KEY_HEADER) ?? '';
 
 export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesDeps): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -54,7 +62,7 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
       const { userId } = principalOf(request);
       return runIdempotentRoute(deps.idempotency, request, reply, userId, async (trx) => ({
         status: 202,
-        body: { payment: await payments.requestTopUpIn(trx, userId, request.body) },
+        body: { payment: await payments.requestTopUpIn(trx, userId, request.body, keyOf(request)) },
       }));
     },
   });
@@ -74,7 +82,7 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
       const { userId } = principalOf(request);
       const sent = await runIdempotentRoute(deps.idempotency, request, reply, userId, async (trx) => ({
         status: 202,
-        body: { payment: await payments.requestWithdrawalIn(trx, userId, request.body) },
+        body: { payment: await payments.requestWithdrawalIn(trx, userId, request.body, keyOf(request)) },
       }));
       if (reply.statusCode === 202) deps.announce?.([userId]);
       return sent;

@@ -52,7 +52,8 @@ export function registerWalletRoutes(app: FastifyInstance, deps: WalletRoutesDep
     schema: {
       operationId: 'getWallet',
       tags,
-      summary: 'Your balance: available (spendable now), pending (reserved by withdrawals), posted',
+      summary:
+        'Your balance: available (spendable now), pending (reserved by withdrawals), posted, parked (received while at the balance limit, added once there is room)',
       response: { 200: Wallet, ...errors },
     },
     handler: async (request) => wallet.balance(principalOf(request).userId),

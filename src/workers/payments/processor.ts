@@ -141,8 +141,9 @@ async function moveEscrowTask(
     if (escrow !== undefined) deps.announce?.([escrow.hirerId, escrow.workerId]);
   } catch (error) {
     if (isAppError(error) && error.details?.reason === 'BALANCE_LIMIT') {
-      // The receiving wallet is at the cap: nothing moved and the escrow is still held. Kept in the
-      // failed set for an operator to retry once the wallet has room (a withdrawal).
+      // Only the platform's fee account can refuse now (a party's wallet at the cap gets its share
+      // parked: escrow.ts). Nothing moved and the escrow is still held; kept in the failed set for
+      // an operator.
       deps.log.error({ ...payload }, 'escrow not moved: the receiving wallet is at its balance limit');
       throw unrecoverable(error);
     }
