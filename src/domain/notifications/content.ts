@@ -112,11 +112,13 @@ const RENDER: Readonly<Record<NotificationType, (data: Data, ctx: ContentContext
   'escrow.received': (d, c) => ({
     title: 'Money received',
     body:
-      d.action === 'release'
-        ? `${formatAmount(d.amount, c.currency)} for your approved work is in your wallet (the contract's escrow, less the platform fee).`
-        : d.action === 'refund'
-          ? `${formatAmount(d.amount, c.currency)} held in escrow for a cancelled contract is back in your wallet.`
-          : `Your share of a resolved dispute, ${formatAmount(d.amount, c.currency)}, is in your wallet.`,
+      d.parked === true
+        ? `${formatAmount(d.amount, c.currency)} from a contract's escrow is yours; it is added to your wallet as soon as your balance leaves room under its limit.`
+        : d.action === 'release'
+          ? `${formatAmount(d.amount, c.currency)} for your approved work is in your wallet (the contract's escrow, less the platform fee).`
+          : d.action === 'refund'
+            ? `${formatAmount(d.amount, c.currency)} held in escrow for a cancelled contract is back in your wallet.`
+            : `Your share of a resolved dispute, ${formatAmount(d.amount, c.currency)}, is in your wallet.`,
   }),
   'messages.unread': (d, c) => {
     const count = typeof d.count === 'number' ? d.count : 1;

@@ -110,12 +110,19 @@ function escrowReceipts(p: Payload, action: 'release' | 'refund' | 'split'): Not
     { userIds: userOf(p.workerId), amount: p.toWorker },
     { userIds: userOf(p.hirerId), amount: p.toHirer },
   ];
+  // A share whose wallet was at its balance limit is parked, credited once there is room.
+  const parked = new Set(Array.isArray(p.parkedUserIds) ? p.parkedUserIds : []);
   return paid.flatMap(({ userIds, amount }) =>
     typeof amount === 'number' && amount > 0
       ? userIds.map((userId) => ({
           userId,
           type: 'escrow.received' as const,
-          data: { ...pick(p, ['contractId']), action, amount },
+          data: {
+            ...pick(p, ['contractId']),
+            action,
+            amount,
+            ...(parked.has(userId) ? { parked: true } : {}),
+          },
         }))
       : [],
   );

@@ -35,4 +35,22 @@ describe('notifications of parked money', () => {
     expect(parked).not.toContain('was added to your wallet');
     expect(bodyOf('payment.succeeded', { kind: 'top_up' })).toContain('was added to your wallet');
   });
+
+  it('an escrow share parked for its receiver says so; the other share reads as before', () => {
+    const intents = notificationsOf({
+      type: 'escrow.split',
+      payload: {
+        contractId: 'c1f0e2d3-4b5a-4c6d-8e7f-9a0b1c2d3e4f',
+        workerId: user,
+        hirerId: 'b2d4f6a8-1c3e-4a5b-9c7d-0e2f4a6b8c1d',
+        toWorker: 700,
+        toHirer: 300,
+        parkedUserIds: [user],
+      },
+    });
+    const bodies = intents.map((n) => contentOf(n.type, n.data, { currency: 'USD' }).body);
+    expect(bodies).toHaveLength(2);
+    expect(bodies[0]).toContain('as soon as your balance leaves room under its limit');
+    expect(bodies[1]).toContain('is in your wallet');
+  });
 });
