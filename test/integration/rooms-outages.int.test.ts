@@ -10,10 +10,16 @@
  * ack), every failed attempt carried a retryable code, every member ends with the whole sequence
  * once and in order (the SDK fills gaps from history), and afterwards sends from both nodes are
  * acknowledged again without restarting either node.
- * (c) Regression: a pooled connection checked out across a PostgreSQL stop (a transaction awaiting
+ * (c) Frozen instead of dead (SIGSTOP, then SIGCONT): Redis for twice the presence lease (bus
+ *     publishes, forwarded requests and lease renewals wait in their sockets and time out; on waking
+ *     every lease looks lapsed to every node at once), and every process of PostgreSQL for 4 s
+ *     (statements hang instead of failing): the same guarantees hold.
+ * (d) Regression: a pooled connection checked out across a PostgreSQL stop (a transaction awaiting
  *     something else, as the outbox relay's awaits Redis) fails its next query; it used to emit an
  *     unhandled 'error' that took the whole process down (main.ts exits on uncaughtException).
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import pg from 'pg';
@@ -60,6 +66,24 @@ describe('rooms through Redis and PostgreSQL restarts under load', () => {
   let redis: RedisServer;
   let postgres: PostgresServer;
   let databaseUrl = '';
+  const pgDir = tempDir('outage-pg');
+  /** The PostgreSQL server's processes (postmaster and its children): all of them are frozen. */
+  const postgresPids = () => {
+    const postmaster = Number(readFileSync(join(pgDir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const children = readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .filter((entry) => {
+        try {
+          return (
+            Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]) === postmaster
+          );
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+    return [postmaster, ...children];
+  };
   const nodes: RunningNode[] = [];
   const logs = captureLogs();
   const members: Member[] = [];
@@ -81,7 +105,7 @@ describe('rooms through Redis and PostgreSQL restarts under load', () => {
   beforeAll(async () => {
     [redis, postgres] = await Promise.all([
       startRedisServer(tempDir('outage-redis')),
-      startPostgresServer(tempDir('outage-pg')),
+      startPostgresServer(pgDir),
     ]);
     const admin = new pg.Client({ connectionString: `${postgres.baseUrl}/postgres` });
     await admin.connect();
@@ -256,6 +280,39 @@ describe('rooms through Redis and PostgreSQL restarts under load', () => {
     expect(codes.length).toBeGreaterThan(0);
     await expectNothingLostOrDoubled();
   }, 90_000);
+
+  it('Redis SIGSTOPped past the lease and woken while members on both nodes send: no false ack, nothing lost, recovers', async () => {
+    const pid = redis.process().pid as number;
+    const codes = await underLoad(
+      'freeze',
+      async () => {
+        process.kill(pid, 'SIGSTOP');
+        await sleep(2 * LEASE_MS);
+      },
+      async () => {
+        process.kill(pid, 'SIGCONT');
+      },
+    );
+    expect(codes.filter((code) => !RETRYABLE.has(code))).toEqual([]);
+    await expectNothingLostOrDoubled();
+  }, 120_000);
+
+  it('PostgreSQL SIGSTOPped (every process of it) and woken while members on both nodes send: no false ack, nothing lost, recovers', async () => {
+    let frozen: number[] = [];
+    const codes = await underLoad(
+      'pg-freeze',
+      async () => {
+        frozen = postgresPids();
+        for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+        await sleep(4_000);
+      },
+      async () => {
+        for (const pid of frozen) process.kill(pid, 'SIGCONT');
+      },
+    );
+    expect(codes.filter((code) => !RETRYABLE.has(code))).toEqual([]);
+    await expectNothingLostOrDoubled();
+  }, 120_000);
 
   it('a transaction holding its connection across a PostgreSQL stop fails instead of crashing the process', async () => {
     const handle = await createDb({ kind: 'postgres', url: databaseUrl, poolMax: 2 }, logs.log);
