@@ -228,7 +228,15 @@ export async function startNode(
     const dbHandle: DbHandle =
       config.databaseUrl === undefined
         ? await inDataDir(config.dataDir, pgliteDir, () => createDb({ kind: 'pglite', dir: pgliteDir }, log))
-        : await createDb({ kind: 'postgres', url: config.databaseUrl, poolMax: config.dbPoolMax }, log);
+        : await createDb(
+            {
+              kind: 'postgres',
+              url: config.databaseUrl,
+              poolMax: config.dbPoolMax,
+              queryTimeoutMs: config.databaseQueryTimeoutMs,
+            },
+            log,
+          );
     started.push({ name: 'close database', run: () => dbHandle.close() });
     if (config.databaseUrl !== undefined) await checkDatabaseUrl(dbHandle, config.databaseUrl);
 
@@ -242,7 +250,8 @@ export async function startNode(
     started.push({ name: 'quit redis clients', run: () => closeRedisClient(redis) });
     if (config.redisUrl !== undefined) await checkRedisUrl(redis, config.redisUrl);
 
-    await migrateToLatest(dbHandle.db, log);
+    // Unbounded by DATABASE_QUERY_TIMEOUT_MS: an index build or another process's migration may take longer.
+    await dbHandle.unbounded((db) => migrateToLatest(db, log));
     const installation = await ensureInstallation(dbHandle.db);
     await claimRedisPrefix(redis, config.redisPrefix, installation.id);
     const boots = await redis.incr(`${config.redisPrefix}:boots`);
@@ -487,7 +496,8 @@ export async function startNode(
         registers: [metrics],
       });
       const auditor = startLedgerAuditor({
-        audit: () => auditLedger(dbHandle.db),
+        // Whole-ledger scans may outlast DATABASE_QUERY_TIMEOUT_MS on a large ledger: not bounded by it.
+        audit: () => dbHandle.unbounded((db) => auditLedger(db)),
         timers: systemTimers,
         log: log.child({ component: 'ledger-audit' }),
         intervalMs: config.payments.auditIntervalMs,

@@ -344,6 +344,11 @@ export const settings = {
     'url',
   ),
   DB_POOL_MAX: setting(wholeNumber(1, 1000), 'Most connections in the PostgreSQL pool, per process.', '10'),
+  DATABASE_QUERY_TIMEOUT_MS: setting(
+    wholeNumber(1000, 3_600_000),
+    'Milliseconds a PostgreSQL statement of a running node may wait for its answer; then it fails UNAVAILABLE (503) and its connection is dropped, so a silently dead network path stalls requests for this long, not ~15 min. Migrations, the scheduled ledger audit and one-shot commands are not bounded.',
+    '30000',
+  ),
   REDIS_URL: setting(
     urlWithScheme(['redis:', 'rediss:']),
     'Redis URL. Unset: a supervised `redis-server` child with data under `DATA_DIR/redis`.',
@@ -602,6 +607,7 @@ export interface Config {
   /** `undefined` selects embedded PGlite under `dataDir`. */
   readonly databaseUrl: string | undefined;
   readonly dbPoolMax: number;
+  readonly databaseQueryTimeoutMs: number;
   /** `undefined` selects a managed redis-server under `dataDir`. */
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
@@ -798,6 +804,7 @@ export function loadConfig(
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(context.cwd, dataDir),
     databaseUrl: p.DATABASE_URL,
     dbPoolMax: withDefault('DB_POOL_MAX'),
+    databaseQueryTimeoutMs: withDefault('DATABASE_QUERY_TIMEOUT_MS'),
     redisUrl: p.REDIS_URL,
     redisPrefix: withDefault('REDIS_PREFIX'),
     redisCommandTimeoutMs: withDefault('REDIS_COMMAND_TIMEOUT_MS'),

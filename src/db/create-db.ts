@@ -23,6 +23,13 @@ export interface DbHandle {
    * timeout, when some query finished within the last PGLITE_PROGRESS_MS (busy, not stuck).
    */
   readonly ping: (timeoutMs: number) => Promise<void>;
+  /**
+   * Runs `work` on a database whose statements have no client-side `queryTimeoutMs` (TCP keepalive
+   * still on): for migrations, which may build an index over a large table or wait on another
+   * process's migration lock far longer than a request may. PostgreSQL: a pool of one connection of
+   * its own, ended when `work` settles. PGlite: `db` itself.
+   */
+  readonly unbounded: <T>(work: (db: Kysely<Database>) => Promise<T>) => Promise<T>;
   /** Ends the pool (or closes PGlite, flushing it to disk). */
   readonly close: () => Promise<void>;
 }
@@ -31,9 +38,60 @@ export interface DbHandle {
 const INT8_OID = 20;
 /** The embedded database counts as answering while some query finished this recently. */
 export const PGLITE_PROGRESS_MS = 5_000;
+/** Idle time of a pooled connection before TCP keepalive probes start. */
+const KEEPALIVE_INITIAL_DELAY_MS = 10_000;
+/** What pg rejects a statement with when `query_timeout` ran out (errors.ts counts it UNAVAILABLE). */
+const QUERY_TIMEOUT_MESSAGE = 'Query read timeout';
+
+/**
+ * PreparingClient that gives up on its connection when a statement got no answer within
+ * `query_timeout`: pg rejects the statement but keeps the connection, the statement still in
+ * flight on it, so the pool would hand it out again and the next statement would queue behind an
+ * answer that may never come (a silently dead path). `end()` marks it ending at once (pg-pool
+ * discards it on release) and destroys its socket.
+ */
+class BoundedClient extends PreparingClient {}
+type QueryMethod = (this: pg.Client, ...args: unknown[]) => unknown;
+const preparingQuery = PreparingClient.prototype.query as unknown as QueryMethod;
+const endAfterTimeout = (client: pg.Client, error: unknown) => {
+  if ((error as { message?: unknown } | null)?.message === QUERY_TIMEOUT_MESSAGE) {
+    client.end().catch(() => undefined);
+  }
+};
+const boundedQuery: QueryMethod = function (this: pg.Client, ...args) {
+  const last = args.length - 1;
+  const callback = args[last];
+  if (typeof callback === 'function') {
+    args[last] = (error: unknown, ...rest: unknown[]) => {
+      if (error) endAfterTimeout(this, error);
+      return (callback as (...a: unknown[]) => unknown)(error, ...rest);
+    };
+    return preparingQuery.apply(this, args);
+  }
+  const result = preparingQuery.apply(this, args);
+  if (result instanceof Promise) {
+    return result.catch((error: unknown) => {
+      endAfterTimeout(this, error);
+      throw error;
+    });
+  }
+  return result;
+};
+Object.defineProperty(BoundedClient.prototype, 'query', { value: boundedQuery, writable: true });
 
 export type DbTarget =
-  | { readonly kind: 'postgres'; readonly url: string; readonly poolMax: number }
+  | {
+      readonly kind: 'postgres';
+      readonly url: string;
+      readonly poolMax: number;
+      /**
+       * Client-side bound of one statement (pg's `query_timeout`): with no answer within it the
+       * statement fails ('Query read timeout', UNAVAILABLE) and its connection is discarded. It is
+       * what bounds a statement on a path that died silently (no FIN, no RST), which TCP alone
+       * notices only after ~15 min. Undefined or 0: none (one-shot commands, migrations).
+       */
+      readonly queryTimeoutMs?: number;
+    }
   /** `dir` undefined = in memory (tests). */
   | { readonly kind: 'pglite'; readonly dir: string | undefined };
 
@@ -43,26 +101,34 @@ export async function createDb(
   options: { readonly progressMs?: number } = {},
 ): Promise<DbHandle> {
   let db: Kysely<Database>;
+  let unbounded: DbHandle['unbounded'] | undefined;
   /** When a query last finished (PGlite only; performance.now). */
   let lastQueryEndedAt = Number.NEGATIVE_INFINITY;
   const progressMs = options.progressMs ?? PGLITE_PROGRESS_MS;
   if (target.kind === 'postgres') {
-    const pool = new pg.Pool({
+    const poolOptions = {
       connectionString: target.url,
-      max: target.poolMax,
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
-      Client: PreparingClient,
+      // Probes an idle connection whose path died silently, so the pool learns of it.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_INITIAL_DELAY_MS,
+    };
+    const pool = newPool(log, {
+      ...poolOptions,
+      max: target.poolMax,
+      ...(target.queryTimeoutMs ? { query_timeout: target.queryTimeoutMs } : {}),
     });
-    // MUST: an idle client whose server went away emits 'error' on the pool; unhandled it kills the process.
-    pool.on('error', (error) => log.warn({ err: error }, 'idle PostgreSQL connection lost'));
-    // MUST: a checked-out client has no pool listener (an open transaction awaiting Redis, or a
-    // query whose socket ends before it is released): a server restart then emits an unhandled
-    // 'error' and kills the process. The query fails on its own and the pool drops the client on
-    // release, so this listener only keeps the process alive.
-    pool.on('connect', (client) =>
-      client.on('error', (error) => log.debug({ err: error }, 'PostgreSQL connection lost')),
-    );
+    unbounded = async (work) => {
+      const single = new Kysely<Database>({
+        dialect: new PostgresDialect({ pool: newPool(log, { ...poolOptions, max: 1 }) }),
+      });
+      try {
+        return await work(single);
+      } finally {
+        await single.destroy();
+      }
+    };
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   } else {
     if (target.dir !== undefined) mkdirSync(target.dir, { recursive: true });
@@ -99,6 +165,21 @@ export async function createDb(
         clearTimeout(timer);
       }
     },
+    unbounded: unbounded ?? ((work) => work(db)),
     close: () => db.destroy(),
   };
+}
+
+function newPool(log: Logger, options: pg.PoolConfig): pg.Pool {
+  const pool = new pg.Pool({ ...options, Client: BoundedClient });
+  // MUST: an idle client whose server went away emits 'error' on the pool; unhandled it kills the process.
+  pool.on('error', (error) => log.warn({ err: error }, 'idle PostgreSQL connection lost'));
+  // MUST: a checked-out client has no pool listener (an open transaction awaiting Redis, or a
+  // query whose socket ends before it is released): a server restart then emits an unhandled
+  // 'error' and kills the process. The query fails on its own and the pool drops the client on
+  // release, so this listener only keeps the process alive.
+  pool.on('connect', (client) =>
+    client.on('error', (error) => log.debug({ err: error }, 'PostgreSQL connection lost')),
+  );
+  return pool;
 }
