@@ -24,7 +24,12 @@ import { withTrace } from '../platform/trace.js';
 import { type ConsoleDeps, registerConsole } from './console/index.js';
 import { registerRouteAuth } from './plugins/auth.js';
 import { registerCompression } from './plugins/compression.js';
-import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './plugins/errors.js';
+import {
+  clientErrorHandler,
+  frameworkErrorHandler,
+  registerErrorHandling,
+  UNAVAILABLE_RETRY_AFTER_S,
+} from './plugins/errors.js';
 import { registerInputGuard } from './plugins/input-guard.js';
 import { registerHttpMetrics } from './plugins/metrics.js';
 import { registerOpenApi } from './plugins/openapi.js';
@@ -147,6 +152,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const context = { instance: request.url.split('?')[0] ?? '/', requestId: request.id };
       void reply
         .status(statusByCode.UNAVAILABLE)
+        .header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S))
         .type(PROBLEM_CONTENT_TYPE)
         .send(problem('UNAVAILABLE', 'this node is shutting down; retry later', context));
       return;

@@ -49,6 +49,7 @@ describe('REST writes while the database cannot take writes (read-only, lock tim
   const expectUnavailable = (response: { status: number; headers: Headers; body: unknown }) => {
     expect(response.status).toBe(503);
     expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(response.headers.get('retry-after')).toBe('2');
     expect(response.body).toMatchObject({
       type: 'urn:gigwire:problem:UNAVAILABLE',
       status: 503,

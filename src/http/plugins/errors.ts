@@ -13,6 +13,12 @@ import type { ErrorCode } from '../../../protocol/src/codes.js';
 import { isAppError, isDependencyUnavailable } from '../../platform/errors.js';
 import { PROBLEM_CONTENT_TYPE, problem, statusByCode } from '../problem.js';
 
+/**
+ * Retry-After of a 503 for a dependency that cannot serve now (and of one from a node shutting
+ * down): a hint, so clients back off a little instead of hammering a failing-over database.
+ */
+export const UNAVAILABLE_RETRY_AFTER_S = 2;
+
 function codeForFastifyError(error: FastifyError): ErrorCode | undefined {
   if (error.validation !== undefined) return 'VALIDATION_FAILED';
   switch (error.statusCode) {
@@ -159,6 +165,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       request.log.warn({ code: 'UNAVAILABLE', err: error }, 'dependency unavailable');
       return reply
         .status(statusByCode.UNAVAILABLE)
+        .header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S))
         .type(PROBLEM_CONTENT_TYPE)
         .send(problem('UNAVAILABLE', 'a service this request needs is unavailable; retry later', context));
     }

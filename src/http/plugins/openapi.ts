@@ -121,6 +121,12 @@ const ANY_ROUTE: Readonly<Record<string, Response>> = {
   '503': {
     description:
       'UNAVAILABLE: this node is shutting down, or the database or Redis is unreachable; retry later (another node may answer).',
+    headers: {
+      'Retry-After': {
+        description: 'Seconds to wait before retrying (a hint; another node may answer at once).',
+        schema: { type: 'integer' },
+      },
+    },
   },
 };
 const WITH_BODY: Readonly<Record<string, Response>> = {
