@@ -173,7 +173,9 @@ describe('REST and room sends while the path to PostgreSQL is silently dead', ()
     proxy.blackhole();
     let refused: Awaited<ReturnType<TestSocket['request']>>;
     try {
-      refused = await socket.request('room.send', { roomId, clientMsgId: 'during', body: 'second' });
+      // Bounded, not fast: a statement gives up after DATABASE_QUERY_TIMEOUT_MS, a new connection
+      // through the dead path after the pool's 5 s connect timeout (more on a loaded machine).
+      refused = await socket.request('room.send', { roomId, clientMsgId: 'during', body: 'second' }, 20_000);
     } finally {
       proxy.resume();
     }

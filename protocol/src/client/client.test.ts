@@ -174,27 +174,34 @@ describe('connecting', () => {
   });
 
   it('asks for a fresh token after a 401, after 4001, and after three unexplained handshake failures', async () => {
-    const { reasons } = setup();
-    await flush();
-    latest().fail('Unexpected server response: 401');
-    await vi.advanceTimersByTimeAsync(250);
-    expect(reasons).toEqual(['connect', 'expired']);
+    // Each backoff at a tenth of its bound (≤ 3 s): every wait below lets exactly one reconnect
+    // happen, never a handshake timeout of the new socket (with full jitter a wait could be missed).
+    vi.spyOn(Math, 'random').mockReturnValue(0.1);
+    try {
+      const { reasons } = setup();
+      await flush();
+      latest().fail('Unexpected server response: 401');
+      await vi.advanceTimersByTimeAsync(250);
+      expect(reasons).toEqual(['connect', 'expired']);
 
-    latest().fail('connect ECONNREFUSED 127.0.0.1:1');
-    await vi.advanceTimersByTimeAsync(500);
-    expect(reasons.at(-1)).toBe('connect');
+      latest().fail('connect ECONNREFUSED 127.0.0.1:1');
+      await vi.advanceTimersByTimeAsync(500);
+      expect(reasons.at(-1)).toBe('connect');
 
-    for (let i = 0; i < 3; i++) {
-      latest().fail();
-      await vi.advanceTimersByTimeAsync(10_000);
+      for (let i = 0; i < 3; i++) {
+        latest().fail();
+        await vi.advanceTimersByTimeAsync(5_000);
+      }
+      expect(reasons.slice(-3)).toEqual(['connect', 'connect', 'expired']);
+
+      latest().open();
+      latest().hello();
+      latest().serverClose(4001, 'session revoked');
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(reasons.at(-1)).toBe('expired');
+    } finally {
+      vi.mocked(Math.random).mockRestore();
     }
-    expect(reasons.slice(-3)).toEqual(['connect', 'connect', 'expired']);
-
-    latest().open();
-    latest().hello();
-    latest().serverClose(4001, 'session revoked');
-    await vi.advanceTimersByTimeAsync(10_000);
-    expect(reasons.at(-1)).toBe('expired');
   });
 
   it('does not connect with a token whose exp has passed', async () => {
