@@ -18,7 +18,8 @@ const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 const PASSWORD = 'Saffron-Lantern-42!';
 // Generous: CI runs this beside other test files on 2 cores; a wait ends as soon as the UI is there.
-const UI_TIMEOUT = 20_000;
+// Generous: CI runs this beside other test files on 2 cores; a wait ends as soon as the UI is there.
+const UI_TIMEOUT = 30_000;
 
 let testNode: TestNode;
 let base: string;

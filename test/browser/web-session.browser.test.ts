@@ -29,7 +29,8 @@ import { httpClient, makeContacts, type Registered, registerUser } from '../supp
 import { startSmtpServer, type TestSmtpServer, tokenFrom } from '../support/smtp.js';
 
 // Generous: CI runs this beside other test files on 2 cores; a wait ends as soon as the UI is there.
-const UI_TIMEOUT = 20_000;
+// Generous: CI runs this beside other test files on 2 cores; a wait ends as soon as the UI is there.
+const UI_TIMEOUT = 30_000;
 const TEST_TIMEOUT = 120_000;
 const REFRESH_KEY = 'gigwire.refreshToken';
 
