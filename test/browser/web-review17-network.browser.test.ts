@@ -228,6 +228,12 @@ describe('the balance on a bad network (Chromium)', () => {
     async () => {
       const user = await registerUser(api);
       await topUp(user);
+      // Settled before the page opens: a later settlement's push would show the balance without
+      // any read again, and the test would prove nothing (a flake when the webhook came late).
+      await untilDefined(async () => {
+        const wallet = await api.get<{ available: number }>('/v1/wallet', user.accessToken);
+        return wallet.body.available === 1_000 ? true : undefined;
+      }, 'the top-up to settle');
       const page = await newPage();
       let refused = 0;
       await page.route(isWallet, async (route) => {
