@@ -7,9 +7,11 @@
  * answer instead of a 409 INVALID_TRANSITION for the change it made itself). Contracts, reviews
  * and accepting a bid are in their own modules.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Transaction } from 'kysely';
 import { z } from 'zod';
+import type { UserId } from '../../../protocol/src/ids.js';
 import { Problem } from '../../../protocol/src/rest/common.js';
 import {
   BidIdParams,
@@ -27,6 +29,7 @@ import {
   UpdateBidRequest,
   UpdateJobRequest,
 } from '../../../protocol/src/rest/jobs.js';
+import type { Database } from '../../db/database.js';
 import {
   type Bid,
   bidsOfJob,
@@ -159,6 +162,27 @@ const transitionHeaders = z.looseObject({
 export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const m = deps.marketplace;
+  /**
+   * A bodiless state change whose Idempotency-Key is optional (closing a job, withdrawing a bid):
+   * with a key, `inTransaction` runs under it and a retry replays the first answer; without, `alone`.
+   */
+  const optionallyKeyed = <T>(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    userId: UserId,
+    inTransaction: (trx: Transaction<Database>) => Promise<T>,
+    alone: () => Promise<T>,
+  ): Promise<T | FastifyReply> =>
+    request.headers[IDEMPOTENCY_KEY_HEADER] === undefined
+      ? alone()
+      : runIdempotentRoute(
+          deps.idempotency,
+          request,
+          reply,
+          userId,
+          async (trx) => ({ status: 200, body: await inTransaction(trx) }),
+          { fingerprint: undefined },
+        );
 
   r.get('/v1/categories', {
     config: { auth: 'user' },
@@ -325,20 +349,13 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
     handler: async (request, reply) => {
       const actor = principalOf(request);
       const expectedVersion = ifMatchVersion(request.headers['if-match']);
-      if (request.headers[IDEMPOTENCY_KEY_HEADER] !== undefined) {
-        return runIdempotentRoute(
-          deps.idempotency,
-          request,
-          reply,
-          actor.userId,
-          async (trx) => ({
-            status: 200,
-            body: jobBody(await closeJobIn(trx, m, actor, request.params.id, expectedVersion)),
-          }),
-          { fingerprint: undefined },
-        );
-      }
-      return jobBody(await closeJob(m, actor, request.params.id, expectedVersion));
+      return optionallyKeyed(
+        request,
+        reply,
+        actor.userId,
+        async (trx) => jobBody(await closeJobIn(trx, m, actor, request.params.id, expectedVersion)),
+        async () => jobBody(await closeJob(m, actor, request.params.id, expectedVersion)),
+      );
     },
   });
 
@@ -463,20 +480,13 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
     handler: async (request, reply) => {
       const actor = principalOf(request);
       const expectedVersion = ifMatchVersion(request.headers['if-match'], 'bid');
-      if (request.headers[IDEMPOTENCY_KEY_HEADER] !== undefined) {
-        return runIdempotentRoute(
-          deps.idempotency,
-          request,
-          reply,
-          actor.userId,
-          async (trx) => ({
-            status: 200,
-            body: bidBody(await withdrawBidIn(trx, m, actor, request.params.id, expectedVersion)),
-          }),
-          { fingerprint: undefined },
-        );
-      }
-      return bidBody(await withdrawBid(m, actor, request.params.id, expectedVersion));
+      return optionallyKeyed(
+        request,
+        reply,
+        actor.userId,
+        async (trx) => bidBody(await withdrawBidIn(trx, m, actor, request.params.id, expectedVersion)),
+        async () => bidBody(await withdrawBid(m, actor, request.params.id, expectedVersion)),
+      );
     },
   });
 }
