@@ -124,6 +124,10 @@ const COLUMNS: Readonly<Record<ScenarioId, readonly Column[]>> = {
     },
     { header: 'group commit p99 ms (≤)', cell: m('commitP99Ms') },
     { header: 'room send→ack p99 ms (≤)', cell: m('serverSendP99Ms') },
+    {
+      header: 'main thread waited for core / other threads',
+      cell: (row) => `${pct(row.metrics.mainWaitShare)} / ${pct(row.metrics.helperBusy)}`,
+    },
     { header: '×1 proc', cell: r('serverCpuUsPerDelivery', 'gigwire') },
     { header: 'p99 ×1 proc', cell: r('p99Ms', 'gigwire') },
     { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },
@@ -273,6 +277,7 @@ export function renderMarkdown(input: ReportInput): string {
     [
       '- Figures are medians over runs; ratios (×uWS, ×S.IO) are taken per run between targets measured in that run, then the median.',
       '- CPU: utime+stime from /proc/<pid>/stat over the measurement window; "PG+Redis" is the same for the target\'s Postgres and Redis processes.',
+      "- Main thread waited for core / other threads (fan-out): the share of the window the server's main thread was runnable but not running (/proc/<pid>/task/<pid>/schedstat; the process that waited most), and the CPU of the server's other threads (V8's GC helpers, libuv's pool) in cores. The server, its Postgres and Redis share one core: while any of them runs, the event loop waits, which the loop-lag probe inside the process cannot tell apart from its own work.",
       '- RSS per connection: VmRSS after a forced GC with the connections open, minus VmRSS after GC before connecting (kernel socket memory not included).',
       '- Latency: from the scheduled (open-loop) send time to receipt, in log-linear histograms merged across workers.',
       '- Load generator saturated: load core (workers + orchestrator) ≥ 90% busy, or > 5% of sends more than 10 ms behind schedule.',

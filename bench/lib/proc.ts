@@ -22,11 +22,11 @@ export function clockTicksPerSecond(): number {
   return clockTicks;
 }
 
-/** utime + stime of one process in µs, or 0 when it is gone. */
-export function cpuMicros(pid: number): number {
+/** utime + stime of one process (or, with `tid`, of one of its threads) in µs, or 0 when it is gone. */
+export function cpuMicros(pid: number, tid?: number): number {
   let stat: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   } catch {
     return 0;
   }
@@ -108,4 +108,66 @@ export function machineCpu(): MachineCpu {
   const [, user, nice, system, , , , , steal] = line.trim().split(/\s+/).map(Number);
   const toUs = (ticks: number | undefined) => ((ticks ?? 0) * 1_000_000) / clockTicksPerSecond();
   return { processUs: toUs(user) + toUs(nice) + toUs(system), stealUs: toUs(steal) };
+}
+
+/**
+ * Nanoseconds the main thread of `pid` (its thread id is the pid) spent runnable but waiting for a
+ * core, from /proc/<pid>/task/<pid>/schedstat (its second field); 0 when it is gone.
+ */
+export function mainThreadWaitNs(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1] ?? 0) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * How the main threads of a set of processes (re-evaluated at each read) shared their core over a
+ * wall-clock window: the time each waited for it while runnable, and the CPU their other threads
+ * (V8's GC helpers, libuv's pool) used. A server pinned to one core shares it with those threads:
+ * while they run, its event loop waits, which no loop-lag probe inside the process can tell apart
+ * from work of its own.
+ */
+export class MainThreadMeter {
+  readonly #pids: () => readonly number[];
+  readonly #before: Map<number, { waitNs: number; processUs: number; mainUs: number }>;
+  readonly #startedAt: number;
+
+  constructor(pids: () => readonly number[]) {
+    this.#pids = pids;
+    this.#before = this.#snapshot();
+    this.#startedAt = performance.now();
+  }
+
+  #snapshot() {
+    return new Map(
+      this.#pids().map((pid) => [
+        pid,
+        { waitNs: mainThreadWaitNs(pid), processUs: cpuMicros(pid), mainUs: cpuMicros(pid, pid) },
+      ]),
+    );
+  }
+
+  /**
+   * `mainWaitShare`: the main thread's run-queue wait over the window (of the process that waited
+   * most: a supervisor's idle main thread would dilute a mean);
+   * `helperBusy`: CPU of the processes' other threads, in cores. Processes that started or ended
+   * within the window count from their first or to their last reading.
+   */
+  read(): { readonly mainWaitShare: number; readonly helperBusy: number } {
+    const after = this.#snapshot();
+    const wallMs = performance.now() - this.#startedAt;
+    let mostWaitNs = 0;
+    let helperUs = 0;
+    for (const [pid, end] of after) {
+      const start = this.#before.get(pid) ?? { waitNs: 0, processUs: 0, mainUs: 0 };
+      mostWaitNs = Math.max(mostWaitNs, end.waitNs - start.waitNs);
+      helperUs += Math.max(0, end.processUs - start.processUs - (end.mainUs - start.mainUs));
+    }
+    return {
+      mainWaitShare: wallMs > 0 ? mostWaitNs / 1e6 / wallMs : 0,
+      helperBusy: wallMs > 0 ? helperUs / 1000 / wallMs : 0,
+    };
+  }
 }

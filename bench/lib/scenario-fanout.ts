@@ -242,6 +242,8 @@ async function runFanout(ctx: ScenarioContext): Promise<CaseResult[]> {
           loopLagMaxMs: loopLag?.maxMs ?? null,
           commitP99Ms: loopLag?.commitP99Ms ?? null,
           serverSendP99Ms: loopLag?.sendP99Ms ?? null,
+          mainWaitShare: cpu.serverMainWaitShare,
+          helperBusy: cpu.serverHelperBusy,
         },
         loadgen,
         sustained,
@@ -252,7 +254,8 @@ async function runFanout(ctx: ScenarioContext): Promise<CaseResult[]> {
           `p99 ${p99?.toFixed(1) ?? '-'} ms, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%` +
           (loopLag === null
             ? ''
-            : `, server loop lag p99 ${loopLag.p99Ms.toFixed(1)} / max ${loopLag.maxMs.toFixed(1)} ms, group commit p99 ≤ ${loopLag.commitP99Ms ?? '-'} ms, send → ack in the room p99 ≤ ${loopLag.sendP99Ms ?? '-'} ms`),
+            : `, server loop lag p99 ${loopLag.p99Ms.toFixed(1)} / max ${loopLag.maxMs.toFixed(1)} ms, group commit p99 ≤ ${loopLag.commitP99Ms ?? '-'} ms, send → ack in the room p99 ≤ ${loopLag.sendP99Ms ?? '-'} ms`) +
+          `, main thread waited for its core ${(cpu.serverMainWaitShare * 100).toFixed(0)}% of the time, other server threads ${(cpu.serverHelperBusy * 100).toFixed(0)}% of a core`,
       );
       return {
         result,

@@ -6,7 +6,7 @@
  */
 import type { WorkerPool } from '../load/pool.js';
 import type { ClientSpec, ConnectResult } from './ipc.js';
-import { CpuMeter, type MachineCpu, machineCpu } from './proc.js';
+import { CpuMeter, type MachineCpu, MainThreadMeter, machineCpu } from './proc.js';
 import { roundRobin } from './stats.js';
 import type { ClientCredential, TargetServer } from './target.js';
 
@@ -90,11 +90,16 @@ export interface WindowFigures {
   /** CPU of every other process on the machine, and steal, in cores. */
   readonly otherBusy: number;
   readonly stealBusy: number;
+  /** Share of the window the server's main thread waited for its core (the process that waited most). */
+  readonly serverMainWaitShare: number;
+  /** CPU of the server's other threads (GC helpers, libuv's pool), in cores. */
+  readonly serverHelperBusy: number;
 }
 
 /** CPU of the server, of its supporting processes and of the load core, over one wall-clock window. */
 export class MeasureWindow {
   readonly #server: CpuMeter;
+  readonly #serverThreads: MainThreadMeter;
   readonly #aux: CpuMeter;
   readonly #loadgen: CpuMeter;
   readonly #machine: MachineCpu;
@@ -102,12 +107,14 @@ export class MeasureWindow {
   constructor(target: TargetServer, pool: WorkerPool) {
     this.#machine = machineCpu();
     this.#server = new CpuMeter(() => target.serverPids?.() ?? [target.pid]);
+    this.#serverThreads = new MainThreadMeter(() => target.serverPids?.() ?? [target.pid]);
     this.#aux = new CpuMeter(() => target.auxPids());
     this.#loadgen = new CpuMeter(() => [...pool.pids, process.pid]);
   }
 
   end(): WindowFigures {
     const server = this.#server.read();
+    const threads = this.#serverThreads.read();
     const aux = this.#aux.read();
     const loadgen = this.#loadgen.read();
     const machine = machineCpu();
@@ -122,6 +129,8 @@ export class MeasureWindow {
       // Both sides are tick-granular, so small negative differences are rounding: clamp at zero.
       otherBusy: Math.max(0, machine.processUs - this.#machine.processUs - ours) / wallUs,
       stealBusy: Math.max(0, machine.stealUs - this.#machine.stealUs) / wallUs,
+      serverMainWaitShare: threads.mainWaitShare,
+      serverHelperBusy: threads.helperBusy,
     };
   }
 }
