@@ -90,6 +90,7 @@ const JITTER_COLUMNS: readonly Column[] = [
   },
   { header: 'S.IO not recovered', cell: m('notRecovered', 0) },
   { header: 'load worker lag p99 ms', cell: m('workerLoopLagP99Ms', 0) },
+  { header: 'load worker waited for core', cell: (row) => pct(row.metrics.workerWaitShare) },
   { header: 'send failed', cell: m('sendFailed', 0) },
   { header: 'server core', cell: (row) => pct(row.metrics.serverBusy) },
 ];
@@ -277,6 +278,7 @@ export function renderMarkdown(input: ReportInput): string {
     [
       '- Figures are medians over runs; ratios (×uWS, ×S.IO) are taken per run between targets measured in that run, then the median.',
       '- CPU: utime+stime from /proc/<pid>/stat over the measurement window; "PG+Redis" is the same for the target\'s Postgres and Redis processes.',
+      "- Load worker waited for core (reconnect jitter): the same run-queue wait for the load workers' main threads (the one that waited most): a reconnect or gap fill a worker times waits for its core as much as for the server.",
       "- Main thread waited for core / other threads (fan-out): the share of the window the server's main thread was runnable but not running (/proc/<pid>/task/<pid>/schedstat; the process that waited most), and the CPU of the server's other threads (V8's GC helpers, libuv's pool) in cores. The server, its Postgres and Redis share one core: while any of them runs, the event loop waits, which the loop-lag probe inside the process cannot tell apart from its own work.",
       '- RSS per connection: VmRSS after a forced GC with the connections open, minus VmRSS after GC before connecting (kernel socket memory not included).',
       '- Latency: from the scheduled (open-loop) send time to receipt, in log-linear histograms merged across workers.',

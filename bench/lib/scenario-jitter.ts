@@ -191,12 +191,13 @@ async function runJitter(ctx: ScenarioContext, kill: boolean): Promise<CaseResul
     reconnectP50Ms: reconnect.quantileMs(0.5),
     reconnectP99Ms: reconnect.quantileMs(0.99),
     workerLoopLagP99Ms: Math.max(...results.map((r) => r.loopLagP99Ms)),
+    workerWaitShare: cpu.loadgenMainWaitShare,
     serverBusy: cpu.serverBusy,
   };
   ctx.log(
     `${scenario}: delivered ${(deliveryRatio * 100).toFixed(2)}% (lost ${expected - unique}, ${duplicates} duplicates), ` +
       `${drops} drops, ${filled}/${gaps} gaps filled, fill p50 ${metrics.gapFillP50Ms?.toFixed(1) ?? '-'} ms ` +
-      `p99 ${metrics.gapFillP99Ms?.toFixed(1) ?? '-'} ms, reconnected p50 ${metrics.reconnectP50Ms?.toFixed(1) ?? '-'} ms, worker loop lag p99 ${metrics.workerLoopLagP99Ms.toFixed(0)} ms${serverLag === null ? '' : `, server loop lag p99 ${serverLag.p99Ms.toFixed(1)} / max ${serverLag.maxMs.toFixed(1)} ms`}, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%`,
+      `p99 ${metrics.gapFillP99Ms?.toFixed(1) ?? '-'} ms, reconnected p50 ${metrics.reconnectP50Ms?.toFixed(1) ?? '-'} ms, worker loop lag p99 ${metrics.workerLoopLagP99Ms.toFixed(0)} ms (a worker waited for the load core ${(metrics.workerWaitShare * 100).toFixed(0)}% of the run)${serverLag === null ? '' : `, server loop lag p99 ${serverLag.p99Ms.toFixed(1)} / max ${serverLag.maxMs.toFixed(1)} ms`}, server ${(cpu.serverBusy * 100).toFixed(0)}%, load ${(cpu.loadgenBusy * 100).toFixed(0)}%`,
   );
   return {
     scenario,

@@ -94,6 +94,8 @@ export interface WindowFigures {
   readonly serverMainWaitShare: number;
   /** CPU of the server's other threads (GC helpers, libuv's pool), in cores. */
   readonly serverHelperBusy: number;
+  /** Share of the window the main thread of the load worker that waited most waited for the load core. */
+  readonly loadgenMainWaitShare: number;
 }
 
 /** CPU of the server, of its supporting processes and of the load core, over one wall-clock window. */
@@ -102,6 +104,7 @@ export class MeasureWindow {
   readonly #serverThreads: MainThreadMeter;
   readonly #aux: CpuMeter;
   readonly #loadgen: CpuMeter;
+  readonly #loadgenThreads: MainThreadMeter;
   readonly #machine: MachineCpu;
 
   constructor(target: TargetServer, pool: WorkerPool) {
@@ -110,6 +113,7 @@ export class MeasureWindow {
     this.#serverThreads = new MainThreadMeter(() => target.serverPids?.() ?? [target.pid]);
     this.#aux = new CpuMeter(() => target.auxPids());
     this.#loadgen = new CpuMeter(() => [...pool.pids, process.pid]);
+    this.#loadgenThreads = new MainThreadMeter(() => pool.pids);
   }
 
   end(): WindowFigures {
@@ -131,6 +135,7 @@ export class MeasureWindow {
       stealBusy: Math.max(0, machine.stealUs - this.#machine.stealUs) / wallUs,
       serverMainWaitShare: threads.mainWaitShare,
       serverHelperBusy: threads.helperBusy,
+      loadgenMainWaitShare: this.#loadgenThreads.read().mainWaitShare,
     };
   }
 }
