@@ -124,6 +124,12 @@ export const memberKey = (roomId: RoomId, userId: UserId): string => `${roomId}/
 /**
  * Locks the users' rows until the transaction ends (in id order, so two transactions never wait
  * on each other crosswise): membership counts read after it stay true until the commit.
+ *
+ * FOR NO KEY UPDATE, not FOR UPDATE: it serializes the transactions that lock the same users all
+ * the same, but does not wait for the FOR KEY SHARE a foreign key check takes. A keyed POST
+ * /v1/rooms first claims its Idempotency-Key (a row referencing the creator: a key share on their
+ * row); with FOR UPDATE, two such creations at once each held the share the other's lock waited
+ * for, and answered 500 "deadlock detected" after long retries.
  */
 export async function lockUsers(trx: Transaction<Database>, userIds: readonly UserId[]): Promise<void> {
   if (userIds.length === 0) return;
@@ -132,7 +138,7 @@ export async function lockUsers(trx: Transaction<Database>, userIds: readonly Us
     .select('id')
     .where('id', 'in', [...userIds].sort())
     .orderBy('id')
-    .forUpdate()
+    .forNoKeyUpdate()
     .execute();
 }
 

@@ -13,6 +13,7 @@
  */
 import type { Transaction } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
+import { findJsonProblem } from '../../../protocol/src/json-value.js';
 import type { Database } from '../../db/database.js';
 import { withSerializationRetry } from '../../db/errors.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
@@ -241,6 +242,16 @@ export function createPaymentsApi(
         json = JSON.parse(request.body.toString('utf8'));
       } catch {
         throw new AppError('VALIDATION_FAILED', 'webhook body is not JSON');
+      }
+      // The route keeps the raw bytes (they are what was signed), so the input guard every other
+      // body passes never saw these: a lone surrogate (`"\ud800"` is valid JSON) reached the
+      // database and failed there as a 500, which a provider redelivers for days.
+      const problem = findJsonProblem(json);
+      if (problem !== undefined) {
+        throw new AppError(
+          'VALIDATION_FAILED',
+          `webhook body: ${problem.path || 'body'}: ${problem.message}`,
+        );
       }
       const parsed = ProviderEventBody.safeParse(json);
       // The signed webhook-id is the dedupe key; a body naming another id is not this message.
