@@ -493,4 +493,19 @@ describe('marketplace review 18: races and retries', () => {
       .execute();
     expect(ratings.map((r) => Number(r.rating_count)).sort()).toEqual([1, 1]);
   });
+  it('edits of one job sent at once without If-Match all apply, in turn (none answers 409)', async () => {
+    const hirer = await registerUser(api, { roles: ['hirer'] });
+    const job = await jobOf(hirer);
+    const before = await api.get<{ version: number }>(`/v1/jobs/${job.id}`, hirer.accessToken);
+    const titles = Array.from({ length: 6 }, (_, i) => `Logo, take ${i + 1}`);
+    const answers = await Promise.all(
+      titles.map((title) =>
+        api.call<Json>('PATCH', `/v1/jobs/${job.id}`, { token: hirer.accessToken, body: { title } }),
+      ),
+    );
+    expect(answers.map((a) => a.status)).toEqual(titles.map(() => 200));
+    const after = await api.get<{ version: number; title: string }>(`/v1/jobs/${job.id}`, hirer.accessToken);
+    expect(after.body.version).toBe(before.body.version + titles.length);
+    expect(titles).toContain(after.body.title);
+  });
 });

@@ -11,7 +11,6 @@ import {
   type CategoryRow,
   countBidsOfJob,
   findCategory,
-  findJob,
   findJobWithHirerLock,
   insertJob,
   isContractPartyOfJob,
@@ -230,7 +229,9 @@ export async function updateJob(
     patch.deadline = update.deadline;
   }
   return deps.db.transaction().execute(async (trx) => {
-    const job = await findJob(trx, jobId);
+    // Locked: two edits without If-Match take turns and both apply. Read unlocked, the second one's
+    // conditional write found the version moved and answered 409 to a client that asked for no check.
+    const job = await lockJob(trx, jobId, 'update');
     if (job === undefined) throw new AppError('NOT_FOUND', 'no such job');
     await checkCanChange(trx, job, actor, 'change');
     if (expectedVersion !== undefined && expectedVersion !== job.version) {
