@@ -121,9 +121,11 @@ export function ifMatchVersion(
   what: VersionedResource = 'job',
 ): number | undefined {
   if (header === undefined || header.trim() === '*') return undefined;
-  const match = /^(?:W\/)?"?(\d{1,9})"?$/.exec(header.trim());
-  if (match?.[1] === undefined) throw badIfMatch(what);
-  return Number(match[1]);
+  // Quoted as RFC 9110 writes it, or bare; not half-quoted (`"3`).
+  const match = /^(?:W\/)?(?:"(\d{1,9})"|(\d{1,9}))$/.exec(header.trim());
+  const digits = match?.[1] ?? match?.[2];
+  if (digits === undefined) throw badIfMatch(what);
+  return Number(digits);
 }
 
 /**
