@@ -59,16 +59,27 @@ const keyColumns = (key: AccountKey) => ({
   allow_negative: key.kind === 'provider_clearing',
 });
 
+/** One total order of account keys: every insert of several new accounts takes them in it. */
+const keyOrder = (key: AccountKey) => {
+  const columns = keyColumns(key);
+  return `${columns.kind}|${columns.currency}|${columns.user_id ?? ''}|${columns.contract_id ?? ''}`;
+};
+
 /**
  * The accounts for these keys, created when missing (wallets are created lazily on first use).
- * Run it outside the operation's transaction where possible: creating rows in two transactions in
- * different orders could deadlock, and an empty account left by a failed operation is harmless.
+ * Run it outside the operation's transaction where possible: an empty account left by a failed
+ * operation is harmless. The rows are inserted in one order whatever the caller's (a transfer
+ * names the sender first): two first transfers between the same new wallets in opposite directions
+ * each inserted its first row and waited for the other's, and PostgreSQL failed one with a deadlock.
  */
 export async function ensureAccounts(db: Db, keys: readonly AccountKey[]): Promise<AccountRow[]> {
   if (keys.length === 0) return [];
+  const ordered = [...keys].sort((a, b) =>
+    keyOrder(a) < keyOrder(b) ? -1 : keyOrder(a) > keyOrder(b) ? 1 : 0,
+  );
   await db
     .insertInto('ledger_accounts')
-    .values(keys.map(keyColumns))
+    .values(ordered.map(keyColumns))
     .onConflict((oc) => oc.doNothing())
     .execute();
   const rows = await db
