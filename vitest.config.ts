@@ -6,8 +6,9 @@ export default defineConfig({
     globalSetup: ['test/support/global-setup.ts'],
     pool: 'forks',
     // Vitest's default is one worker per core minus one: a single fork on the 2-core CI box. Most
-    // integration time is waiting (servers starting, timers, polls), so two forks overlap it.
-    maxWorkers: 2,
+    // integration time is waiting (servers starting, timers, polls): with two forks the cores were
+    // still idle a third of the run (vmstat, 2026-12-06), so three forks overlap more of it.
+    maxWorkers: 3,
     // Spawned servers, PGlite start-up and real Redis/PostgreSQL make some tests take seconds.
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -222,9 +222,10 @@ describe('accepting a bid', () => {
       code: 'INVALID_TRANSITION',
       details: { state: 'accepted' },
     });
+    // The other bid was rejected by that accept; what explains it is the job no longer being open.
     expect(await refusalOf(acceptBid(deps, hirer, bids[1] as BidId, FRESH))).toMatchObject({
       code: 'INVALID_TRANSITION',
-      details: { state: 'rejected' },
+      details: { reason: 'JOB_NOT_OPEN', state: 'in_progress' },
     });
   });
 

@@ -331,6 +331,13 @@ describe('jobs over REST', () => {
       `q=${marker}&sort=newest&limit=2&cursor=${encodeURIComponent(first.body.nextCursor ?? '')}`,
     );
     expect(next.body.data.map((j) => j.title)).toEqual([`${marker} task 2`, `${marker} task 1`]);
+    // A cursor pages only the list that made it: another list says so instead of skipping rows.
+    const jobsCursor = encodeURIComponent(first.body.nextCursor ?? '');
+    for (const path of [`/v1/me/bids?cursor=${jobsCursor}`, `/v1/users?cursor=${jobsCursor}`]) {
+      const mixed = await api.get<Json>(path, worker.accessToken);
+      expect(mixed.status, path).toBe(400);
+      expect(JSON.stringify(mixed.body), path).toContain('cursor of another list');
+    }
     for (const bad of [
       'remote=yes',
       'budgetMin=-1',

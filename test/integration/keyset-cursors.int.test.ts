@@ -34,8 +34,8 @@ async function walk<Row extends { created_at: Date; id: string }>(
   const ids: string[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < 20; page++) {
-    const rows = await fetchPage(decodeCursor(cursor), 3);
-    const { data, nextCursor } = pageOf(rows, 2, (row) => row.id);
+    const rows = await fetchPage(decodeCursor('walk', cursor), 3);
+    const { data, nextCursor } = pageOf('walk', rows, 2, (row) => row.id);
     ids.push(...data);
     if (nextCursor === null) return ids;
     cursor = nextCursor;

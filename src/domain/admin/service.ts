@@ -43,16 +43,16 @@ export function createAdminService(deps: { readonly db: Kysely<Database> }) {
           skill: undefined,
           location: undefined,
           role: undefined,
-          after: decodeCursor(query.cursor),
+          after: decodeCursor('admin-users', query.cursor),
           limit: query.limit + 1,
         },
         true,
       );
-      return pageOf(rows, query.limit, toAdminUser);
+      return pageOf('admin-users', rows, query.limit, toAdminUser);
     },
     async listEmails(query: { cursor?: string | undefined; limit: number }) {
-      const rows = await listEmails(db, decodeCursor(query.cursor), query.limit + 1);
-      return pageOf(rows, query.limit, toEmail);
+      const rows = await listEmails(db, decodeCursor('admin-emails', query.cursor), query.limit + 1);
+      return pageOf('admin-emails', rows, query.limit, toEmail);
     },
   };
 }

@@ -286,10 +286,10 @@ export async function bidsOfJob(
   const rows = await listBids(deps.db, {
     jobId,
     ...(seesAll ? {} : { workerId: actor.userId }),
-    after: decodeCursor(page.cursor),
+    after: decodeCursor(`job-bids:${jobId}`, page.cursor),
     limit: limit + 1,
   });
-  return pageOf(rows, limit, toBid);
+  return pageOf(`job-bids:${jobId}`, rows, limit, toBid);
 }
 
 /** GET /v1/me/bids: the caller's bids, newest first. */
@@ -301,8 +301,8 @@ export async function myBids(
   const limit = pageLimit(page.limit);
   const rows = await listBids(deps.db, {
     workerId: actor.userId,
-    after: decodeCursor(page.cursor),
+    after: decodeCursor('my-bids', page.cursor),
     limit: limit + 1,
   });
-  return pageOf(rows, limit, toBid);
+  return pageOf('my-bids', rows, limit, toBid);
 }

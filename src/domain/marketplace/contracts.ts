@@ -307,14 +307,17 @@ export async function acceptBidIn(
     throw new AppError('NOT_FOUND', 'no such bid');
   }
   if (!isHirer) throw new AppError('FORBIDDEN', "only the job's hirer may accept a bid");
+  // A job no longer open is the reason first, unless this very bid is the one it was given to (a
+  // retried accept): the loser of two simultaneous accepts finds its bid rejected by the winner's,
+  // and "the job is no longer open" is what explains that to the hirer.
+  if (job.status !== 'open' && bid.status !== 'accepted') {
+    throw new AppError('INVALID_TRANSITION', `cannot accept a bid on a job that is ${job.status}`, {
+      details: { reason: 'JOB_NOT_OPEN', state: job.status, event: 'accept' },
+    });
+  }
   if (bid.status !== 'pending') {
     throw new AppError('INVALID_TRANSITION', `cannot accept a bid that is ${bid.status}`, {
       details: { reason: 'INVALID_TRANSITION', state: bid.status, event: 'accept' },
-    });
-  }
-  if (job.status !== 'open') {
-    throw new AppError('INVALID_TRANSITION', `cannot accept a bid on a job that is ${job.status}`, {
-      details: { reason: 'JOB_NOT_OPEN', state: job.status, event: 'accept' },
     });
   }
   // A bid no longer pending (or a job no longer open) cannot be accepted at any version: say so
@@ -617,14 +620,14 @@ export async function myContracts(
   } = {},
 ): Promise<{ data: Contract[]; nextCursor: string | null }> {
   const limit = Math.min(Math.max(query.limit ?? DEFAULT_CONTRACT_PAGE, 1), MAX_CONTRACT_PAGE);
-  const after = decodeCursor(query.cursor);
+  const after = decodeCursor('my-contracts', query.cursor);
   const rows = await contractsOfUser(deps.db, {
     userId: actor.userId,
     ...(query.states === undefined ? {} : { states: query.states }),
     ...(after === undefined ? {} : { after }),
     limit: limit + 1,
   });
-  return pageOf(rows, limit, toContract);
+  return pageOf('my-contracts', rows, limit, toContract);
 }
 
 /** The split a resolve decided (read by the payments worker's escrow task). */

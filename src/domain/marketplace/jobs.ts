@@ -383,17 +383,17 @@ export const MAX_JOB_PAGE = 100;
  * `<rank>~<cursor>`. The rank is a float8 printed by JS, which parses back to the same double.
  */
 function encodeRelevanceCursor(row: { rank: number; created_at: Date; id: string }): string {
-  return `${row.rank}~${encodeCursor(row)}`;
+  return `${row.rank}~${encodeCursor('jobs-by-relevance', row)}`;
 }
 
 function decodeJobCursor(cursor: string | undefined, sort: JobSort): JobCursor | undefined {
   if (cursor === undefined) return undefined;
-  if (sort === 'newest') return decodeCursor(cursor);
+  if (sort === 'newest') return decodeCursor('jobs', cursor);
   const cut = cursor.indexOf('~');
   const rank = cut > 0 ? Number(cursor.slice(0, cut)) : Number.NaN;
   // decodeCursor throws VALIDATION_FAILED for anything we did not make; the rank likewise.
-  const base = decodeCursor(cut > 0 ? cursor.slice(cut + 1) : '!');
-  if (!Number.isFinite(rank) || rank < 0 || base === undefined) return decodeCursor('!');
+  const base = decodeCursor('jobs-by-relevance', cut > 0 ? cursor.slice(cut + 1) : '!');
+  if (!Number.isFinite(rank) || rank < 0 || base === undefined) return decodeCursor('jobs-by-relevance', '!');
   return { ...base, rank };
 }
 
@@ -437,6 +437,6 @@ export async function searchJobs(deps: Pick<MarketplaceDeps, 'db'>, query: JobQu
       ? null
       : effectiveSort === 'relevance'
         ? encodeRelevanceCursor(last)
-        : encodeCursor(last),
+        : encodeCursor('jobs', last),
   };
 }

@@ -358,7 +358,12 @@ export async function reviewsOfUser(
   // As GET /v1/users/:id: an unknown or locked user is 404, not an empty list.
   const subject = await findUserById(deps.db, subjectId);
   if (subject === undefined || subject.locked_at !== null) throw new AppError('NOT_FOUND', 'no such user');
-  const rows = await publishedReviewsOf(deps.db, subjectId, decodeCursor(options.cursor), options.limit + 1);
+  const rows = await publishedReviewsOf(
+    deps.db,
+    subjectId,
+    decodeCursor(`reviews:${subjectId}`, options.cursor),
+    options.limit + 1,
+  );
   const page = rows.slice(0, options.limit);
   const last = page[page.length - 1];
   return {
@@ -366,7 +371,7 @@ export async function reviewsOfUser(
     // The cursor of pagination.ts carries (published_at, id) here: the order of this list.
     nextCursor:
       rows.length > options.limit && last?.published_at != null
-        ? encodeCursor({ created_at: last.published_at, id: last.id })
+        ? encodeCursor(`reviews:${subjectId}`, { created_at: last.published_at, id: last.id })
         : null,
   };
 }

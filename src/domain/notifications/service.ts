@@ -437,10 +437,10 @@ export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus
     list: async (userId: UserId, query: { unread?: boolean; cursor?: string; limit: number }) => {
       const rows = await listNotifications(db, userId, {
         unread: query.unread === true,
-        after: decodeCursor(query.cursor),
+        after: decodeCursor('notifications', query.cursor),
         limit: query.limit + 1,
       });
-      return pageOf(rows, query.limit, toNotification);
+      return pageOf('notifications', rows, query.limit, toNotification);
     },
 
     unreadCount: (userId: UserId) => countUnread(db, userId),

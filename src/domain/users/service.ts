@@ -235,14 +235,14 @@ export function createUserService(deps: {
         skill: normalizeSkills(query.skill === undefined ? [] : [query.skill.normalize('NFC')])[0],
         location: query.location?.normalize('NFC'),
         role: 'worker',
-        after: decodeCursor(query.cursor),
+        after: decodeCursor('workers', query.cursor),
         limit: query.limit + 1,
       });
       const ratings = await ratingSummaries(
         { db },
         rows.slice(0, query.limit).map((row) => row.id),
       );
-      return pageOf(rows, query.limit, (row) => ({
+      return pageOf('workers', rows, query.limit, (row) => ({
         ...toPublicUser(row),
         rating: ratings.get(row.id) ?? ratingSummary(undefined),
       }));
