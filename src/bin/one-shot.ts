@@ -9,10 +9,12 @@ import type { Kysely } from 'kysely';
 import { type Config, ConfigError, loadProcessConfig } from '../config/index.js';
 import { createDb } from '../db/create-db.js';
 import type { Database } from '../db/database.js';
+import { isDatabaseStartingUp } from '../db/errors.js';
 import { lockDataDir } from '../platform/data-dir-lock.js';
 import { describeError } from '../platform/describe-error.js';
 import { createLogger, type Logger } from '../platform/logger.js';
 import { checkDatabaseUrl, inDataDir, withDataDir } from './startup-errors.js';
+import { endpointOf, waitForDependency } from './startup-wait.js';
 
 /**
  * The command line of a one-shot command: its options, or undefined after one line on stderr (what
@@ -72,7 +74,15 @@ export async function runOneShot(
         ? await inDataDir(dataDir, pgliteDir, () => createDb({ kind: 'pglite', dir: pgliteDir }, log))
         : await createDb({ kind: 'postgres', url: config.databaseUrl, poolMax: 2 }, log);
     try {
-      if (config.databaseUrl !== undefined) await checkDatabaseUrl(handle, config.databaseUrl);
+      if (config.databaseUrl !== undefined) {
+        // A PostgreSQL started together with the command may not be up yet (STARTUP_WAIT_S).
+        const wait = waitForDependency(
+          { boundMs: config.startupWaitMs, log },
+          `PostgreSQL at ${endpointOf(config.databaseUrl, 5432)}`,
+          isDatabaseStartingUp,
+        );
+        await checkDatabaseUrl(handle, config.databaseUrl, wait);
+      }
       await work({ config, db: handle.db, log });
     } finally {
       await handle.close();

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../platform/logger.js';
 import { runShutdown } from '../platform/shutdown.js';
 import type { StopSignals } from './early-signals.js';
 import { type RunningNode, startNode } from './start-node.js';
+import { StartupWaitAborted } from './startup-wait.js';
 import { superviseProcesses, type UpMessage } from './supervisor.js';
 
 function loadConfigOrExit(): Config {
@@ -106,6 +107,9 @@ export async function runProcess(signals: StopSignals): Promise<void> {
   try {
     node = await starting;
   } catch (error) {
+    // A signal came while waiting for PostgreSQL or Redis (STARTUP_WAIT_S): nothing failed, and the
+    // shutdown under way ends the process.
+    if (error instanceof StartupWaitAborted && stopping !== undefined) await stopping;
     // startNode already stopped what it had started. One readable line for the person who ran the
     // command; the log line carries the stack.
     log.fatal({ err: error }, 'start failed');

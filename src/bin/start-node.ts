@@ -12,6 +12,7 @@ import { createActorSystem } from '../actors/runtime/index.js';
 import type { Config, Role } from '../config/index.js';
 import { createDb, type DbHandle } from '../db/create-db.js';
 import type { Database } from '../db/database.js';
+import { isDatabaseStartingUp } from '../db/errors.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { ensureInstallation } from '../db/repositories/installation.repo.js';
 import { createAdminService } from '../domain/admin/service.js';
@@ -60,6 +61,7 @@ import { startNotificationsWorker } from '../workers/notifications/processor.js'
 import { startPaymentsWorker } from '../workers/payments/processor.js';
 import { createProcessProvider } from '../workers/payments/provider.js';
 import { checkDatabaseUrl, checkRedisUrl, inDataDir, listening, withDataDir } from './startup-errors.js';
+import { endpointOf, isRedisStartupFailure, waitForDependency } from './startup-wait.js';
 
 export interface RunningNode {
   readonly app: FastifyInstance;
@@ -238,7 +240,20 @@ export async function startNode(
             log,
           );
     started.push({ name: 'close database', run: () => dbHandle.close() });
-    if (config.databaseUrl !== undefined) await checkDatabaseUrl(dbHandle, config.databaseUrl);
+    // A PostgreSQL or Redis started together with this node may not be up yet: waited for, up to
+    // STARTUP_WAIT_S, from the first connection through the migrations (startup-wait.ts).
+    const waitSettings = { boundMs: config.startupWaitMs, log, signal: options.shutdown };
+    const databaseWait =
+      config.databaseUrl === undefined
+        ? undefined
+        : waitForDependency(
+            waitSettings,
+            `PostgreSQL at ${endpointOf(config.databaseUrl, 5432)}`,
+            isDatabaseStartingUp,
+          );
+    if (config.databaseUrl !== undefined) {
+      await checkDatabaseUrl(dbHandle, config.databaseUrl, databaseWait);
+    }
 
     const redis: Redis = createRedisClient({
       endpoint: redisEndpoint(config, managedRedis),
@@ -248,10 +263,19 @@ export async function startNode(
       commandTimeoutMs: config.redisCommandTimeoutMs,
     });
     started.push({ name: 'quit redis clients', run: () => closeRedisClient(redis) });
-    if (config.redisUrl !== undefined) await checkRedisUrl(redis, config.redisUrl);
+    if (config.redisUrl !== undefined) {
+      const redisWait = waitForDependency(
+        waitSettings,
+        `Redis at ${endpointOf(config.redisUrl, 6379)}`,
+        isRedisStartupFailure,
+      );
+      await checkRedisUrl(redis, config.redisUrl, redisWait);
+    }
 
-    // Unbounded by DATABASE_QUERY_TIMEOUT_MS: an index build or another process's migration may take longer.
-    await dbHandle.unbounded((db) => migrateToLatest(db, log));
+    // Unbounded by DATABASE_QUERY_TIMEOUT_MS: an index build or another process's migration may take
+    // longer. All in one transaction, so a PostgreSQL restarting under it is waited out and retried.
+    const migrate = () => dbHandle.unbounded((db) => migrateToLatest(db, log));
+    await (databaseWait === undefined ? migrate() : databaseWait.run(migrate));
     const installation = await ensureInstallation(dbHandle.db);
     await claimRedisPrefix(redis, config.redisPrefix, installation.id);
     const boots = await redis.incr(`${config.redisPrefix}:boots`);

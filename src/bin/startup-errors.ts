@@ -10,6 +10,7 @@ import type { DbHandle } from '../db/create-db.js';
 import { DataDirBusyError } from '../platform/data-dir-lock.js';
 import { describeError } from '../platform/describe-error.js';
 import type { Redis } from '../platform/redis.js';
+import { type StartupWait, StartupWaitAborted, waitReason } from './startup-wait.js';
 
 /**
  * `<prefix>: <what failed>`. The original is kept as `cause` for the log line's stack, unless it is
@@ -28,35 +29,74 @@ function named(prefix: string, error: unknown, detail: unknown = error, dir?: st
  */
 const DATABASE_CHECK_MS = 10_000;
 
-/** One query on the pool, so a wrong host, port, user, password or database is reported as DATABASE_URL's. */
-export async function checkDatabaseUrl(handle: Pick<DbHandle, 'ping'>, url: string): Promise<void> {
+/** No waiting: the work runs once. */
+const NO_WAIT: StartupWait = { run: (work) => work() };
+
+/**
+ * One query on the pool, so a wrong host, port, user, password or database is reported as
+ * DATABASE_URL's. With `wait`, a server not up yet is waited for (startup-wait.ts).
+ */
+export async function checkDatabaseUrl(
+  handle: Pick<DbHandle, 'ping'>,
+  url: string,
+  wait: StartupWait = NO_WAIT,
+): Promise<void> {
   try {
-    await handle.ping(DATABASE_CHECK_MS);
+    await wait.run(() => handle.ping(DATABASE_CHECK_MS));
   } catch (error) {
+    if (error instanceof StartupWaitAborted) throw error;
     throw named(`DATABASE_URL ${redactUrlCredentials(url)}: cannot use the database`, error);
+  }
+}
+
+/**
+ * A failed PING, told by what went wrong underneath when there was something: the connection error
+ * the client emitted meanwhile (the PING's own "max retries per request" names no cause).
+ */
+class RedisPingFailure extends Error {
+  constructor(
+    readonly pingError: unknown,
+    readonly connectionError: unknown,
+  ) {
+    const reason = connectionError ?? pingError;
+    super(waitReason(reason), { cause: reason });
   }
 }
 
 /**
  * One PING. A client that cannot connect fails it with ioredis' "max retries per request", which
  * names neither Redis nor the cause: the connection error it emitted meanwhile is the one shown.
+ * With `wait`, a Redis not up yet is waited for (startup-wait.ts; the client reconnects meanwhile).
  */
-export async function checkRedisUrl(redis: Redis, url: string): Promise<void> {
+export async function checkRedisUrl(redis: Redis, url: string, wait: StartupWait = NO_WAIT): Promise<void> {
   let connectionError: unknown;
   const remember = (error: unknown) => {
     connectionError = error;
   };
+  // A connection made: what fails from now on (a wrong password) is told by its own error.
+  const connected = () => {
+    connectionError = undefined;
+  };
   redis.on('error', remember);
+  redis.on('connect', connected);
   try {
-    await redis.ping();
+    await wait.run(async () => {
+      try {
+        await redis.ping();
+      } catch (error) {
+        throw new RedisPingFailure(error, connectionError);
+      }
+    });
   } catch (error) {
+    if (!(error instanceof RedisPingFailure)) throw error;
     throw named(
       `REDIS_URL ${redactUrlCredentials(url)}: cannot reach Redis`,
-      error,
-      connectionError ?? error,
+      error.pingError,
+      error.connectionError ?? error.pingError,
     );
   } finally {
     redis.off('error', remember);
+    redis.off('connect', connected);
   }
 }
 

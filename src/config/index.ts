@@ -368,6 +368,11 @@ export const settings = {
     'Milliseconds a Redis command on a request path (publish, subscribe, counters, presence) may wait for an answer; a stalled Redis fails it instead of hanging the request.',
     '2000',
   ),
+  STARTUP_WAIT_S: setting(
+    wholeNumber(0, 3600),
+    'Seconds a starting node (and `npm run migrate`) waits for a PostgreSQL (DATABASE_URL) or Redis (REDIS_URL) that is not up yet: a refused connection, a host name not resolving yet, PostgreSQL answering "the database system is starting up" or Redis answering LOADING is tried again, with one line on stderr per wait, until this runs out; then the start fails. A wrong password, a missing database or any other error fails at once. 0 = no wait.',
+    '30',
+  ),
   BUS_FANOUT_QUEUE_MAX: setting(
     wholeNumber(1, 1_000_000),
     'Room fan-out publishes (messages, typing, read marks) that may wait for a slow Redis; beyond it the oldest is dropped (counted) and receivers fill the gap from history.',
@@ -613,6 +618,8 @@ export interface Config {
   readonly redisPrefix: string;
   /** Timeout of Redis commands on request paths (ms). */
   readonly redisCommandTimeoutMs: number;
+  /** How long a start waits for a PostgreSQL or Redis that is not up yet (ms, STARTUP_WAIT_S); 0 = not at all. */
+  readonly startupWaitMs: number;
   /** Room fan-out publishes that may wait for the bus. */
   readonly busFanOutQueueMax: number;
   readonly installSystemPackages: boolean;
@@ -808,6 +815,7 @@ export function loadConfig(
     redisUrl: p.REDIS_URL,
     redisPrefix: withDefault('REDIS_PREFIX'),
     redisCommandTimeoutMs: withDefault('REDIS_COMMAND_TIMEOUT_MS'),
+    startupWaitMs: withDefault('STARTUP_WAIT_S') * 1000,
     busFanOutQueueMax: withDefault('BUS_FANOUT_QUEUE_MAX'),
     installSystemPackages: resolveFlag(withDefault('INSTALL_SYSTEM_PACKAGES'), context.isRoot),
     nodeId: p.NODE_ID ?? `${hostname()}-${context.pid}`,

@@ -1,7 +1,9 @@
 /**
- * PostgreSQL failures the code above reacts to, recognised by SQLSTATE (never by message text), and
- * the one retry loop for transactions that lost a concurrency race. Every layer above uses these.
+ * PostgreSQL failures the code above reacts to, recognised by SQLSTATE (never by message text; a
+ * connection that could not be made, by its socket code or pg's own fixed text), and the one retry
+ * loop for transactions that lost a concurrency race. Every layer above uses these.
  */
+import { isUnreachableCode } from '../platform/errors.js';
 
 /** SQLSTATEs used by gigwire. */
 export const SqlState = {
@@ -10,6 +12,9 @@ export const SqlState = {
   RESTRICT_VIOLATION: '23001',
   SERIALIZATION_FAILURE: '40001',
   DEADLOCK_DETECTED: '40P01',
+  ADMIN_SHUTDOWN: '57P01',
+  CRASH_SHUTDOWN: '57P02',
+  CANNOT_CONNECT_NOW: '57P03',
 } as const;
 
 const sqlState = (error: unknown): string | undefined => {
@@ -77,4 +82,57 @@ export async function withSerializationRetry<T>(
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
+}
+
+/**
+ * SQLSTATEs of a server that is not serving yet or is restarting: 57P03 cannot_connect_now ("the
+ * database system is starting up", "… is in recovery mode", "… is shutting down"), 57P01
+ * admin_shutdown and 57P02 crash_shutdown (a restart ended the connection).
+ */
+const STARTING_UP_STATES = new Set<string>([
+  SqlState.CANNOT_CONNECT_NOW,
+  SqlState.ADMIN_SHUTDOWN,
+  SqlState.CRASH_SHUTDOWN,
+]);
+
+/**
+ * What pg throws, without a code, when a connection being made was closed or got no answer in
+ * time (`connectionTimeoutMillis`, db/create-db.ts): a server still binding its socket, a proxy in
+ * front of one that is not up. The pinned versions' exact texts (see platform/errors.ts).
+ */
+const CONNECT_FAILURE_MESSAGES = new Set([
+  'Connection terminated',
+  'Connection terminated unexpectedly',
+  'Connection terminated due to connection timeout',
+  'timeout exceeded when trying to connect',
+]);
+
+/**
+ * Whether a failure to connect to PostgreSQL (or to run the first statements on it) says the server
+ * is not up yet: no answer at the address (refused, reset, unreachable, timed out, a name not
+ * resolving yet, a unix socket not created yet), or a server answering that it is starting up,
+ * in recovery or restarting (57P03, 57P01, 57P02). What a starting node waits out (STARTUP_WAIT_S,
+ * bin/startup-wait.ts). Anything else — a wrong password (28P01), a missing database (3D000) or
+ * role (28000), a TLS or protocol error — is permanent: waiting cannot fix it. The error, its
+ * causes and the attempts of an AggregateError (one per address of a host name) are looked at.
+ */
+export function isDatabaseStartingUp(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 4) return false;
+  const { code, message, syscall, errors, cause } = error as {
+    code?: unknown;
+    message?: unknown;
+    syscall?: unknown;
+    errors?: unknown;
+    cause?: unknown;
+  };
+  if (typeof code === 'string') {
+    if (STARTING_UP_STATES.has(code) || isUnreachableCode(code)) return true;
+    // A unix-socket DATABASE_URL (host=/var/run/postgresql) before the server created its socket.
+    if (code === 'ENOENT' && syscall === 'connect') return true;
+  }
+  if (typeof message === 'string' && CONNECT_FAILURE_MESSAGES.has(message)) return true;
+  if (Array.isArray(errors) && errors.length > 0) {
+    return errors.every((attempt) => isDatabaseStartingUp(attempt, depth + 1));
+  }
+  return isDatabaseStartingUp(cause, depth + 1);
 }

@@ -52,6 +52,10 @@ const UNREACHABLE_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
+/** Whether `code` is a socket error of a connection that could not be made or was lost (ECONNREFUSED, ENOTFOUND, …). */
+export const isUnreachableCode = (code: unknown): boolean =>
+  typeof code === 'string' && UNREACHABLE_CODES.has(code);
+
 /**
  * What the clients throw, without a code, when they have no working connection: pg and pg-pool
  * (a connection that ended, a pool that could not connect in time or was ended at shutdown, a

@@ -54,7 +54,8 @@ describe('run command with DATABASE_URL and REDIS_URL', () => {
   });
 
   it('exits with code 1 and one line when the database cannot be reached', async () => {
-    const proc = start({ DATABASE_URL: 'postgres://app@127.0.0.1:1/none' });
+    // STARTUP_WAIT_S 0: the failure itself, not the wait for a database still starting (firsttry-review19).
+    const proc = start({ DATABASE_URL: 'postgres://app@127.0.0.1:1/none', STARTUP_WAIT_S: '0' });
     const exit = await proc.exited;
     expect(exit.code).toBe(1);
     expect(proc.stderr().trim().split('\n')).toHaveLength(1);
