@@ -14,22 +14,25 @@
  * - a long word does not push a phone-width page sideways.
  */
 import type { Page, Route } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRestClient, type RestClient } from '../../protocol/src/client/rest.js';
-import { buildWebApp, chromiumPages, findChromium, signIn } from '../support/browser.js';
-import { startTestNode, type TestNode } from '../support/context.js';
-import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { signIn, webAppTestFile } from '../support/browser.js';
+import { type httpClient, type Registered, registerUser } from '../support/http.js';
 
 // Generous: CI runs this beside other test files on 2 cores; a wait ends as soon as the UI is there.
 const UI_TIMEOUT = 30_000;
 const TEST_TIMEOUT = 120_000;
 const PHONE = { width: 390, height: 844 };
 
-let testNode: TestNode;
 let base: string;
 let api: ReturnType<typeof httpClient>;
-const pages = chromiumPages(UI_TIMEOUT);
-const { pageErrors, newPage } = pages;
+const { pageErrors, newPage } = webAppTestFile(
+  UI_TIMEOUT,
+  { OUTBOX_POLL_MS: '20', LEDGER_AUDIT_INTERVAL_S: '0' },
+  (node) => {
+    ({ base, api } = node);
+  },
+);
 
 const restOf = (user: Registered): RestClient =>
   createRestClient({ baseUrl: base, accessToken: () => user.accessToken });
@@ -66,24 +69,6 @@ async function loseAnswers(page: Page, method: string, path: string) {
   );
   return state;
 }
-
-beforeAll(async () => {
-  const executablePath = await findChromium();
-  buildWebApp();
-  testNode = await startTestNode({ OUTBOX_POLL_MS: '20', LEDGER_AUDIT_INTERVAL_S: '0' });
-  base = testNode.node.baseUrl;
-  api = httpClient(base);
-  await pages.launch(executablePath);
-});
-
-beforeEach(() => {
-  pageErrors.length = 0;
-});
-
-afterAll(async () => {
-  await pages.close();
-  await testNode?.stop();
-});
 
 describe('web app commands whose answer is lost, in Chromium', () => {
   it(

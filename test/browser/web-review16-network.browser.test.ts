@@ -19,67 +19,32 @@
  * - a public profile that could not be read says so and is read again on "Try again".
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRestClient, type RestClient } from '../../protocol/src/client/rest.js';
-import {
-  buildWebApp,
-  chromiumPages,
-  findChromium,
-  holdNextRead,
-  signedIn,
-  signIn,
-  socketLink,
-} from '../support/browser.js';
-import { startTestNode, type TestNode } from '../support/context.js';
-import { httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
+import { holdNextRead, signedIn, signIn, socketLink, webAppTestFile } from '../support/browser.js';
+import { type httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
+import { activeContract, directRoomOfContacts, groupRoomOfContacts } from '../support/rest-fixtures.js';
 import { openSocket } from '../support/ws-client.js';
 
 // Generous: CI runs this beside other test files on 2 cores; a wait ends as soon as the UI is there.
 const UI_TIMEOUT = 30_000;
 const TEST_TIMEOUT = 120_000;
 
-let testNode: TestNode;
 let base: string;
 let api: ReturnType<typeof httpClient>;
-const pages = chromiumPages(UI_TIMEOUT);
 /** Uncaught exceptions of any page: none expected. */
-const { pageErrors, newPage } = pages;
+const { pageErrors, newPage } = webAppTestFile(UI_TIMEOUT, { LEDGER_AUDIT_INTERVAL_S: '0' }, (node) => {
+  ({ base, api } = node);
+});
 
 const restOf = (user: Registered): RestClient =>
   createRestClient({ baseUrl: base, accessToken: () => user.accessToken });
-
-beforeAll(async () => {
-  const executablePath = await findChromium();
-  buildWebApp();
-  testNode = await startTestNode({ LEDGER_AUDIT_INTERVAL_S: '0' });
-  base = testNode.node.baseUrl;
-  api = httpClient(base);
-  await pages.launch(executablePath);
-});
-
-beforeEach(() => {
-  pageErrors.length = 0;
-});
-
-afterAll(async () => {
-  await pages.close();
-  await testNode?.stop();
-});
 
 describe('web app opened while the socket is down (Chromium)', () => {
   it(
     'joins a room again once the connection is back: history, new messages and my own send show',
     async () => {
-      const me = await registerUser(api);
-      const other = await registerUser(api);
-      await makeContacts(api, me, other);
-      const room = await api.post<{ id: string }>(
-        '/v1/rooms',
-        { kind: 'direct', memberIds: [other.id] },
-        me.accessToken,
-      );
-      expect([200, 201]).toContain(room.status);
-      const roomId = room.body.id;
+      const { me, other, roomId } = await directRoomOfContacts(api);
       const otherSocket = await openSocket(`${base.replace(/^http/, 'ws')}/ws`, other.accessToken, 'json');
       try {
         await otherSocket.request('room.join', { roomId });
@@ -91,10 +56,14 @@ describe('web app opened while the socket is down (Chromium)', () => {
 
         const link = socketLink();
         const page = await newPage({ prepare: (context) => link.route(context) });
+        // The page's clock, so the SDK's 10 s request timeout below is jumped over, not waited out.
+        await page.clock.install();
         await signIn(page, base, me);
         await link.cut(page);
         // Opened while offline: the join waits for a connection and times out (the SDK's 10 s).
         await page.evaluate(`location.hash = '#/rooms/${roomId}'`);
+        await page.locator('.room').waitFor();
+        await page.clock.fastForward(11_000);
         await expect(
           page.locator('.room').getByRole('alert').textContent({ timeout: UI_TIMEOUT }),
         ).resolves.toBe("Can't reach gigwire. Check your connection and try again.");
@@ -132,6 +101,8 @@ describe('web app opened while the socket is down (Chromium)', () => {
 
       const link = socketLink();
       const page = await newPage({ prepare: (context) => link.route(context) });
+      // The page's clock, so the SDK's 10 s request timeout below is jumped over, not waited out.
+      await page.clock.install();
       await signIn(page, base, me);
       await page.getByRole('link', { name: 'Wallet' }).click();
       await page.getByRole('heading', { name: 'Wallet' }).waitFor();
@@ -140,6 +111,8 @@ describe('web app opened while the socket is down (Chromium)', () => {
       // SDK's 10 s) and says so in words.
       await page.evaluate(`location.hash = '#/jobs'`);
       await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+      expect(await page.getByRole('alert').count()).toBe(0);
+      await page.clock.fastForward(11_000);
       await expect(page.getByRole('alert').textContent({ timeout: UI_TIMEOUT })).resolves.toBe(
         "Can't reach gigwire. Check your connection and try again.",
       );
@@ -174,6 +147,8 @@ describe('web app opened while the socket is down (Chromium)', () => {
       try {
         const link = socketLink();
         const page = await newPage({ prepare: (context) => link.route(context) });
+        // The page's clock, so the SDK's 10 s request timeout below is jumped over, not waited out.
+        await page.clock.install();
         await signIn(page, base, me);
         await page.getByRole('link', { name: 'Wallet' }).click();
         await page.getByRole('heading', { name: 'Wallet' }).waitFor();
@@ -183,7 +158,7 @@ describe('web app opened while the socket is down (Chromium)', () => {
         await page.evaluate(`location.hash = '#/people'`);
         const contacts = page.getByRole('list', { name: 'Contacts' });
         await contacts.getByRole('link', { name: other.username }).waitFor();
-        await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 12_000)));
+        await page.clock.fastForward(12_000);
         await link.restore(page);
 
         await contacts.getByRole('img', { name: 'online' }).waitFor();
@@ -200,16 +175,7 @@ describe('web app in a room the user is removed from (Chromium)', () => {
   it(
     'says so at once and takes no more messages',
     async () => {
-      const me = await registerUser(api);
-      const owner = await registerUser(api);
-      await makeContacts(api, me, owner);
-      const room = await api.post<{ id: string }>(
-        '/v1/rooms',
-        { kind: 'group', title: 'Garden crew', memberIds: [me.id] },
-        owner.accessToken,
-      );
-      expect(room.status).toBe(201);
-      const roomId = room.body.id;
+      const { me, owner, roomId } = await groupRoomOfContacts(api, 'Garden crew');
 
       const page = await newPage();
       await signIn(page, base, me);
@@ -359,12 +325,21 @@ describe('web app on a slow network (Chromium)', () => {
       const page = await newPage();
       const isLogin = (url: URL) => url.pathname === '/v1/auth/login';
       // Accepted and never answered: the browser alone would wait for many minutes.
-      await page.route(isLogin, () => undefined);
+      let asked = 0;
+      await page.route(isLogin, () => {
+        asked += 1;
+      });
+      // The page's clock, not the wall's: the app's 30 s call timeout is jumped over once the call is out.
+      await page.clock.install();
       await page.goto(`${base}/#/signin`);
       await page.getByLabel('Username or email').fill(me.username);
       await page.getByLabel('Password').fill(me.password);
       const signInButton = page.getByRole('button', { name: 'Sign in' });
       await signInButton.click();
+      await expect.poll(() => asked).toBe(1);
+      await page.clock.fastForward(29_000);
+      expect(await page.getByRole('alert').count()).toBe(0);
+      await page.clock.fastForward(2_000);
       await expect(page.getByRole('alert').textContent({ timeout: 60_000 })).resolves.toBe(
         "Can't reach gigwire. Check your connection and try again.",
       );
@@ -381,25 +356,12 @@ describe('web app on a slow network (Chromium)', () => {
   it(
     'keeps a contract at its newest state when an older read answers last',
     async () => {
-      const me = await registerUser(api, { roles: ['worker'] });
-      const hirer = await registerUser(api, { roles: ['hirer'] });
-      const hirerRest = restOf(hirer);
-      const myRest = restOf(me);
-      await hirerRest.topUp({ amount: 20_000, card: '4242424242424242' });
-      await expect
-        .poll(async () => (await hirerRest.wallet()).available, { timeout: UI_TIMEOUT })
-        .toBe(20_000);
-      const categoryId = (await hirerRest.categories()).data[0]?.id ?? '';
-      const job = await hirerRest.postJob({
-        title: 'Hedge trimming',
-        description: 'A contract whose reads answer out of order.',
-        categoryId,
-        skills: [],
-        budget: { kind: 'fixed', amount: 5_000, currency: 'USD' },
-        remote: true,
-      });
-      const bid = await myRest.placeBid(job.id, { amount: 4_000, deliveryDays: 3, coverLetter: 'Me' });
-      const contract = await hirerRest.acceptBid(bid.id, { ifMatch: bid.version });
+      const { me, hirerRest, myRest, contract } = await activeContract(
+        api,
+        base,
+        { title: 'Hedge trimming', description: 'A contract whose reads answer out of order.' },
+        UI_TIMEOUT,
+      );
 
       const page = await newPage();
       await signIn(page, base, me);

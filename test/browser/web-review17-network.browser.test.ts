@@ -16,47 +16,22 @@
  */
 
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRestClient } from '../../protocol/src/client/rest.js';
-import {
-  buildWebApp,
-  chromiumPages,
-  findChromium,
-  holdNextRead,
-  signIn,
-  socketLink,
-} from '../support/browser.js';
-import { startTestNode, type TestNode } from '../support/context.js';
-import { httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
+import { holdNextRead, signIn, socketLink, webAppTestFile } from '../support/browser.js';
+import { type httpClient, type Registered, registerUser } from '../support/http.js';
 import { untilDefined } from '../support/poll.js';
+import { activeContract, directRoomOfContacts, groupRoomOfContacts } from '../support/rest-fixtures.js';
 import { openSocket } from '../support/ws-client.js';
 
 // Generous: CI runs this beside other test files on 2 cores; a wait ends as soon as the UI is there.
 const UI_TIMEOUT = 30_000;
 const TEST_TIMEOUT = 120_000;
 
-let testNode: TestNode;
 let base: string;
 let api: ReturnType<typeof httpClient>;
-const pages = chromiumPages(UI_TIMEOUT);
-const { pageErrors, newPage } = pages;
-
-beforeAll(async () => {
-  const executablePath = await findChromium();
-  buildWebApp();
-  testNode = await startTestNode({ LEDGER_AUDIT_INTERVAL_S: '0' });
-  base = testNode.node.baseUrl;
-  api = httpClient(base);
-  await pages.launch(executablePath);
-});
-
-beforeEach(() => {
-  pageErrors.length = 0;
-});
-
-afterAll(async () => {
-  await pages.close();
-  await testNode?.stop();
+const { pageErrors, newPage } = webAppTestFile(UI_TIMEOUT, { LEDGER_AUDIT_INTERVAL_S: '0' }, (node) => {
+  ({ base, api } = node);
 });
 
 /**
@@ -158,19 +133,12 @@ describe('a chat message sent while offline (Chromium)', () => {
   it(
     'says it waits, then that it is not sent, and goes out by itself once the connection is back',
     async () => {
-      const me = await registerUser(api);
-      const other = await registerUser(api);
-      await makeContacts(api, me, other);
-      const room = await api.post<{ id: string }>(
-        '/v1/rooms',
-        { kind: 'direct', memberIds: [other.id] },
-        me.accessToken,
-      );
-      expect([200, 201]).toContain(room.status);
-      const roomId = room.body.id;
+      const { me, other, roomId } = await directRoomOfContacts(api);
 
       const link = socketLink();
       const page = await newPage({ prepare: (context) => link.route(context) });
+      // The page's clock, so the SDK's 10 s request timeout below is jumped over, not waited out.
+      await page.clock.install();
       await signIn(page, base, me);
       await page.evaluate(`location.hash = '#/rooms/${roomId}'`);
       const input = page.getByLabel('Message', { exact: true });
@@ -190,6 +158,7 @@ describe('a chat message sent while offline (Chromium)', () => {
       await input.press('Enter');
       // Then, while still offline: not sent, with Retry (pressed: it waits again, sent once all the same).
       const first = pending.filter({ hasText: 'In the tunnel' });
+      await page.clock.fastForward(11_000);
       await first.getByText('Not sent: it goes out when the connection is back').waitFor();
       await first.getByRole('button', { name: 'Retry' }).click();
       expect(await stored.allTextContents()).toEqual(['Before the tunnel']);
@@ -329,16 +298,7 @@ describe('lists read again per push, answered out of order (Chromium)', () => {
   it(
     'shows my rooms as the latest read has them, not a slower earlier read',
     async () => {
-      const me = await registerUser(api);
-      const other = await registerUser(api);
-      await makeContacts(api, me, other);
-      const room = await api.post<{ id: string }>(
-        '/v1/rooms',
-        { kind: 'direct', memberIds: [other.id] },
-        me.accessToken,
-      );
-      expect([200, 201]).toContain(room.status);
-      const roomId = room.body.id;
+      const { me, other, roomId } = await directRoomOfContacts(api);
       const otherSocket = await openSocket(`${base.replace(/^http/, 'ws')}/ws`, other.accessToken, 'json');
       try {
         await otherSocket.request('room.join', { roomId });
@@ -404,25 +364,12 @@ describe('lists read again per push, answered out of order (Chromium)', () => {
   it(
     'shows my contracts at their latest state, not a slower earlier read',
     async () => {
-      const me = await registerUser(api, { roles: ['worker'] });
-      const hirer = await registerUser(api, { roles: ['hirer'] });
-      const hirerRest = createRestClient({ baseUrl: base, accessToken: () => hirer.accessToken });
-      const myRest = createRestClient({ baseUrl: base, accessToken: () => me.accessToken });
-      await hirerRest.topUp({ amount: 20_000, card: '4242424242424242' });
-      await expect
-        .poll(async () => (await hirerRest.wallet()).available, { timeout: UI_TIMEOUT })
-        .toBe(20_000);
-      const categoryId = (await hirerRest.categories()).data[0]?.id ?? '';
-      const job = await hirerRest.postJob({
-        title: 'Window cleaning',
-        description: 'A contract list whose reads answer out of order.',
-        categoryId,
-        skills: [],
-        budget: { kind: 'fixed', amount: 5_000, currency: 'USD' },
-        remote: true,
-      });
-      const bid = await myRest.placeBid(job.id, { amount: 4_000, deliveryDays: 3, coverLetter: 'Me' });
-      const contract = await hirerRest.acceptBid(bid.id, { ifMatch: bid.version });
+      const { me, hirerRest, myRest, contract } = await activeContract(
+        api,
+        base,
+        { title: 'Window cleaning', description: 'A contract list whose reads answer out of order.' },
+        UI_TIMEOUT,
+      );
 
       const page = await newPage();
       await signIn(page, base, me);
@@ -452,16 +399,7 @@ describe('a chat message refused after the connection is back (Chromium)', () =>
   it(
     'says why it was not sent, keeps it until discarded, and sends nothing twice',
     async () => {
-      const me = await registerUser(api);
-      const owner = await registerUser(api);
-      await makeContacts(api, me, owner);
-      const room = await api.post<{ id: string }>(
-        '/v1/rooms',
-        { kind: 'group', title: 'Night shift', memberIds: [me.id] },
-        owner.accessToken,
-      );
-      expect(room.status).toBe(201);
-      const roomId = room.body.id;
+      const { me, owner, roomId } = await groupRoomOfContacts(api, 'Night shift');
 
       const link = socketLink();
       const page = await newPage({ prepare: (context) => link.route(context) });
@@ -505,16 +443,7 @@ describe('read marks on a bad network (Chromium)', () => {
   it(
     "sends a room's read mark again at the next connect when the connection dropped with it",
     async () => {
-      const me = await registerUser(api);
-      const other = await registerUser(api);
-      await makeContacts(api, me, other);
-      const room = await api.post<{ id: string }>(
-        '/v1/rooms',
-        { kind: 'direct', memberIds: [other.id] },
-        me.accessToken,
-      );
-      expect([200, 201]).toContain(room.status);
-      const roomId = room.body.id;
+      const { me, other, roomId } = await directRoomOfContacts(api);
       const otherSocket = await openSocket(`${base.replace(/^http/, 'ws')}/ws`, other.accessToken, 'json');
       try {
         await otherSocket.request('room.join', { roomId });
@@ -572,6 +501,8 @@ describe('a read the server never answers (Chromium)', () => {
   it('is given up after one attempt of 30 s and said, not tried twice more', async () => {
     const user = await registerUser(api);
     const page = await newPage();
+    // The page's clock, not the wall's: the app's 30 s call timeout is jumped over once the call is out.
+    await page.clock.install();
     await signIn(page, base, user);
     let asked = 0;
     // The profile's read goes out and nothing ever comes back (a stalled connection).
@@ -582,6 +513,11 @@ describe('a read the server never answers (Chromium)', () => {
       return undefined;
     });
     await page.evaluate(`location.hash = '#/profile'`);
+    await expect.poll(() => asked).toBe(1);
+    await page.clock.fastForward(29_000);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    // Past the first attempt's 30 s, and past where two more attempts would have gone out.
+    await page.clock.fastForward(2_000);
     await expect(page.getByRole('alert').first().textContent({ timeout: 150_000 })).resolves.toBe(
       "Can't reach gigwire. Check your connection and try again.",
     );

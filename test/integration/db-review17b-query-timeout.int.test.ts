@@ -22,10 +22,11 @@ import {
   testConfig,
   uniqueRedisPrefix,
 } from '../support/context.js';
-import { createGroupRoom, httpClient, registerUser } from '../support/http.js';
+import { httpClient, registerUser } from '../support/http.js';
 import { untilDefined } from '../support/poll.js';
+import { joinedGroupRoom, resendUntilStored } from '../support/room-sends.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
-import { openSocket, type TestSocket } from '../support/ws-client.js';
+import type { TestSocket } from '../support/ws-client.js';
 
 /** The database's URL with its host and port replaced by the proxy's. */
 const throughProxy = (database: TestDatabase, proxy: TcpProxy) => {
@@ -155,17 +156,7 @@ describe('REST and room sends while the path to PostgreSQL is silently dead', ()
   }, 60_000);
 
   it('answers a room send UNAVAILABLE (not a hang), and stores the resend once the path is back', async () => {
-    const running = node as RunningNode;
-    const api = httpClient(running.baseUrl);
-    const [creator, other] = [await registerUser(api), await registerUser(api)];
-    const roomId = await createGroupRoom(api, creator, [other]);
-    const socket = await openSocket(
-      running.uwsUrl ?? `${running.baseUrl.replace(/^http/, 'ws')}/ws`,
-      creator.accessToken,
-    );
-    sockets.push(socket);
-    await socket.next((frame) => frame.t === 'hello');
-    expect((await socket.request('room.join', { roomId, sinceSeq: 0 })).t).toBe('ok');
+    const { roomId, socket } = await joinedGroupRoom(node as RunningNode, sockets);
     expect((await socket.request('room.send', { roomId, clientMsgId: 'before', body: 'first' })).t).toBe(
       'ok',
     );
@@ -180,10 +171,7 @@ describe('REST and room sends while the path to PostgreSQL is silently dead', ()
       proxy.resume();
     }
     expect(refused).toMatchObject({ t: 'error', d: { code: 'UNAVAILABLE' } });
-    const stored = await untilDefined(async () => {
-      const answer = await socket.request('room.send', { roomId, clientMsgId: 'during', body: 'second' });
-      return answer.t === 'ok' ? answer : undefined;
-    }, 'the resend to be stored');
+    const stored = await resendUntilStored(socket, roomId, { clientMsgId: 'during', body: 'second' });
     expect(stored).toMatchObject({ d: { seq: 2 } });
   }, 60_000);
 });

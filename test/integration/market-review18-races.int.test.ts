@@ -14,6 +14,7 @@ import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { captureLogs, startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, promoteToAdmin, type Registered, registerUser } from '../support/http.js';
+import { acceptBid, placeBid } from '../support/marketplace.js';
 import { untilDefined } from '../support/poll.js';
 
 type Json = Record<string, unknown>;
@@ -84,18 +85,17 @@ describe('marketplace review 18: races and retries', () => {
   }
 
   async function bidOn(jobId: string, worker: Registered, amount = 8_000) {
-    const bid = await post(`/v1/jobs/${jobId}/bids`, worker.accessToken, {
-      body: { amount, deliveryDays: 3, coverLetter: 'Happy to help.' },
+    const bid = await placeBid(api, worker, jobId, {
+      amount,
+      deliveryDays: 3,
+      coverLetter: 'Happy to help.',
     });
     expect(bid.status).toBe(201);
     return bid.body as { id: string; version: number };
   }
 
   const accept = (hirer: Registered, bid: { id: string; version: number }, key?: string) =>
-    post(`/v1/bids/${bid.id}/accept`, hirer.accessToken, {
-      ifMatch: `"${bid.version}"`,
-      ...(key === undefined ? {} : { key }),
-    });
+    acceptBid<Json>(api, hirer, bid, key);
 
   const holdsOfJob = async (jobId: string) => {
     const rows = await handle.db
@@ -122,6 +122,14 @@ describe('marketplace review 18: races and retries', () => {
     )
       .map((row) => row.kind)
       .sort();
+
+  /** A new job of `hirer`'s with a new worker's bid of `amount` on it: what a race starts from. */
+  async function jobWithBid(hirer: Registered, amount: number) {
+    const worker = await registerUser(api, { roles: ['worker'] });
+    const job = await jobOf(hirer);
+    const bid = await bidOn(job.id, worker, amount);
+    return { worker, job, bid };
+  }
 
   /** A hirer with a funded wallet, a worker, and a contract between them (active, version 1). */
   async function contract(amount = 8_000) {
@@ -153,7 +161,7 @@ describe('marketplace review 18: races and retries', () => {
       expect(statuses).toEqual([201, 409]);
       const won = answers.find((a) => a.status === 201)?.body as { bidId: string; amount: number };
       const lost = answers.find((a) => a.status === 409)?.body as Json;
-      expect(lost).toMatchObject({ code: 'INVALID_TRANSITION' });
+      expect(lost).toMatchObject({ code: 'INVALID_TRANSITION', reason: 'JOB_NOT_OPEN' });
       expect(await contractsOfJob(job.id)).toHaveLength(1);
       expect(await holdsOfJob(job.id)).toEqual(['escrow_hold']);
       expect(await available(hirer)).toBe(before - won.amount);
@@ -168,9 +176,7 @@ describe('marketplace review 18: races and retries', () => {
     await topUp(hirer, 50_000);
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const before = await available(hirer);
-      const worker = await registerUser(api, { roles: ['worker'] });
-      const job = await jobOf(hirer);
-      const bid = await bidOn(job.id, worker, 4_000);
+      const { job, bid } = await jobWithBid(hirer, 4_000);
       const key = randomUUID();
       const answers = await Promise.all([accept(hirer, bid, key), accept(hirer, bid, key)]);
       for (const answer of answers) expect([201, 409]).toContain(answer.status);
@@ -197,9 +203,7 @@ describe('marketplace review 18: races and retries', () => {
     await topUp(hirer, 50_000);
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const before = await available(hirer);
-      const worker = await registerUser(api, { roles: ['worker'] });
-      const job = await jobOf(hirer);
-      const bid = await bidOn(job.id, worker, 3_000);
+      const { worker, job, bid } = await jobWithBid(hirer, 3_000);
       const [accepted, withdrawn] = await Promise.all([
         accept(hirer, bid),
         api.call<Json>('POST', `/v1/bids/${bid.id}/withdraw`, { token: worker.accessToken }),
@@ -246,9 +250,7 @@ describe('marketplace review 18: races and retries', () => {
     const hirer = await registerUser(api, { roles: ['hirer'] });
     await topUp(hirer, 60_000);
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const worker = await registerUser(api, { roles: ['worker'] });
-      const job = await jobOf(hirer);
-      const bid = await bidOn(job.id, worker, 3_000);
+      const { worker, job, bid } = await jobWithBid(hirer, 3_000);
       const before = await available(hirer);
       const [accepted, raised] = await Promise.all([
         accept(hirer, bid),

@@ -14,44 +14,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { ageIdempotencyKey, postWithKey, walletOf } from '../support/idempotency-keys.js';
 import { untilDefined } from '../support/poll.js';
 
 let node: TestNode;
 let api: ReturnType<typeof httpClient>;
 
-interface WalletBody {
-  available: number;
-  pending: number;
-  posted: number;
-}
-
-const wallet = async (user: Registered) => (await api.get<WalletBody>('/v1/wallet', user.accessToken)).body;
+const wallet = (user: Registered) => walletOf(api, user);
 
 const post = (path: string, user: Registered, key: string, body: unknown) =>
-  api.call<Record<string, unknown>>('POST', path, {
-    token: user.accessToken,
-    body,
-    headers: { 'idempotency-key': key },
-  });
+  postWithKey(api, path, user, key, body);
 
 const paymentOf = (answer: { body: Record<string, unknown> }) =>
   answer.body.payment as { id?: string; status?: string } | undefined;
 
 /** The key as it would be a day and an hour later: its row is older than the retention. */
-async function ageKey(user: Registered, key: string): Promise<void> {
-  const db = new pg.Client({ connectionString: node.db.url });
-  await db.connect();
-  try {
-    const { rowCount } = await db.query(
-      `update idempotency_keys set created_at = created_at - interval '25 hours'
-       where user_id = $1 and key = $2`,
-      [user.id, key],
-    );
-    expect(rowCount).toBe(1);
-  } finally {
-    await db.end();
-  }
-}
+const ageKey = (user: Registered, key: string) => ageIdempotencyKey(node.db.url, user, key);
 
 async function paymentsOf(user: Registered): Promise<number> {
   const db = new pg.Client({ connectionString: node.db.url });

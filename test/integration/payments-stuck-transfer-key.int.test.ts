@@ -7,7 +7,6 @@
  * node over real HTTP, PostgreSQL and Redis; the key's age is set in SQL.
  */
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserId } from '../../protocol/src/ids.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
@@ -17,24 +16,15 @@ import { systemClock } from '../../src/platform/clock.js';
 import { isAppError } from '../../src/platform/errors.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { ageIdempotencyKey, postWithKey, walletOf } from '../support/idempotency-keys.js';
 
 let node: TestNode;
 let api: ReturnType<typeof httpClient>;
 
-interface WalletBody {
-  available: number;
-  pending: number;
-  posted: number;
-}
-
-const wallet = async (user: Registered) => (await api.get<WalletBody>('/v1/wallet', user.accessToken)).body;
+const wallet = (user: Registered) => walletOf(api, user);
 
 const post = (path: string, user: Registered, key: string, body: unknown) =>
-  api.call<Record<string, unknown>>('POST', path, {
-    token: user.accessToken,
-    body,
-    headers: { 'idempotency-key': key },
-  });
+  postWithKey(api, path, user, key, body);
 
 const transactionId = (answer: { body: Record<string, unknown> }) =>
   (answer.body.transaction as { id?: string } | undefined)?.id;
@@ -42,20 +32,7 @@ const paymentId = (answer: { body: Record<string, unknown> }) =>
   (answer.body.payment as { id?: string } | undefined)?.id;
 
 /** The key as it would be a day and an hour later: its row is older than the retention. */
-async function ageKey(user: Registered, key: string): Promise<void> {
-  const db = new pg.Client({ connectionString: node.db.url });
-  await db.connect();
-  try {
-    const { rowCount } = await db.query(
-      `update idempotency_keys set created_at = created_at - interval '25 hours'
-       where user_id = $1 and key = $2`,
-      [user.id, key],
-    );
-    expect(rowCount).toBe(1);
-  } finally {
-    await db.end();
-  }
-}
+const ageKey = (user: Registered, key: string) => ageIdempotencyKey(node.db.url, user, key);
 
 async function until(probe: () => Promise<boolean>, what: string): Promise<void> {
   for (let attempt = 0; attempt < 300; attempt++) {

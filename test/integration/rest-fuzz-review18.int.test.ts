@@ -17,6 +17,7 @@ import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import { signWebhook } from '../../src/domain/payments/webhook-signature.js';
 import { captureLogs, startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, makeContacts, promoteToAdmin, type Registered, registerUser } from '../support/http.js';
+import { acceptBid, placeBid } from '../support/marketplace.js';
 import { untilDefined } from '../support/poll.js';
 
 type Schema = {
@@ -264,11 +265,7 @@ describe('REST attacker sweep (review 18)', () => {
     });
     expect(job.status, JSON.stringify(job.body)).toBe(201);
     ids.job = job.body.id;
-    const bid = await api.call<{ id: string }>('POST', `/v1/jobs/${ids.job}/bids`, {
-      token: other.accessToken,
-      headers: { 'idempotency-key': randomUUID() },
-      body: { amount: 5000, deliveryDays: 3, coverLetter: 'hello' },
-    });
+    const bid = await placeBid(api, other, ids.job, { amount: 5000, deliveryDays: 3, coverLetter: 'hello' });
     expect(bid.status, JSON.stringify(bid.body)).toBe(201);
     ids.bid = bid.body.id;
     // A contract (the hirer funds escrow first), so contract transitions and reviews reach the domain.
@@ -292,23 +289,8 @@ describe('REST attacker sweep (review 18)', () => {
         budget: { kind: 'fixed', amount: 10_000, currency: 'USD' },
       },
     });
-    const hiredBid = await api.call<{ id: string; version: number }>(
-      'POST',
-      `/v1/jobs/${hired.body.id}/bids`,
-      {
-        token: other.accessToken,
-        headers: { 'idempotency-key': randomUUID() },
-        body: { amount: 5000, deliveryDays: 3 },
-      },
-    );
-    const accepted = await api.call<{ id?: string; contract?: { id: string } }>(
-      'POST',
-      `/v1/bids/${hiredBid.body.id}/accept`,
-      {
-        token: user.accessToken,
-        headers: { 'idempotency-key': randomUUID(), 'if-match': `"${hiredBid.body.version}"` },
-      },
-    );
+    const hiredBid = await placeBid(api, other, hired.body.id, { amount: 5000, deliveryDays: 3 });
+    const accepted = await acceptBid<{ id?: string; contract?: { id: string } }>(api, user, hiredBid.body);
     expect(accepted.status, JSON.stringify(accepted.body)).toBeLessThan(300);
     ids.contract = accepted.body.contract?.id ?? accepted.body.id ?? randomUUID();
   }

@@ -13,9 +13,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestNode, type TestNode } from '../support/context.js';
-import { createGroupRoom, httpClient, registerUser } from '../support/http.js';
 import { untilDefined } from '../support/poll.js';
-import { openSocket, type TestSocket } from '../support/ws-client.js';
+import { joinedGroupRoom, resendUntilStored } from '../support/room-sends.js';
+import type { TestSocket } from '../support/ws-client.js';
 
 describe('room sends while the database cannot take writes (read-only, lock timeout)', () => {
   let testNode: TestNode;
@@ -52,17 +52,7 @@ describe('room sends while the database cannot take writes (read-only, lock time
   };
 
   it('answers the senders UNAVAILABLE (never VALIDATION_FAILED), and stores the resend once writes are back', async () => {
-    const { node } = testNode;
-    const api = httpClient(node.baseUrl);
-    const [creator, other] = [await registerUser(api), await registerUser(api)];
-    const roomId = await createGroupRoom(api, creator, [other]);
-    const socket = await openSocket(
-      node.uwsUrl ?? `${node.baseUrl.replace(/^http/, 'ws')}/ws`,
-      creator.accessToken,
-    );
-    sockets.push(socket);
-    await socket.next((frame) => frame.t === 'hello');
-    expect((await socket.request('room.join', { roomId, sinceSeq: 0 })).t).toBe('ok');
+    const { roomId, socket } = await joinedGroupRoom(testNode.node, sockets);
     // The room's actor is active (it took the room over while writes were accepted).
     expect(await socket.request('room.send', { roomId, clientMsgId: 'before', body: 'first' })).toMatchObject(
       {
@@ -87,10 +77,7 @@ describe('room sends while the database cannot take writes (read-only, lock time
       await readOnly(false);
     }
 
-    const stored = await untilDefined(async () => {
-      const answer = await socket.request('room.send', { roomId, clientMsgId: 'during', body: 'second' });
-      return answer.t === 'ok' ? answer : undefined;
-    }, 'the resend to be stored');
+    const stored = await resendUntilStored(socket, roomId, { clientMsgId: 'during', body: 'second' });
     expect(stored).toMatchObject({ d: { seq: 2 } });
     const history = await socket.request('room.history', { roomId, limit: 10 });
     const seqs = ((history.d as { messages: { seq: number; clientMsgId: string }[] }).messages ?? []).map(
@@ -100,17 +87,7 @@ describe('room sends while the database cannot take writes (read-only, lock time
   }, 60_000);
 
   it('answers UNAVAILABLE, not VALIDATION_FAILED, when a lock_timeout runs out behind a lock held elsewhere', async () => {
-    const { node } = testNode;
-    const api = httpClient(node.baseUrl);
-    const [creator, other] = [await registerUser(api), await registerUser(api)];
-    const roomId = await createGroupRoom(api, creator, [other]);
-    const socket = await openSocket(
-      node.uwsUrl ?? `${node.baseUrl.replace(/^http/, 'ws')}/ws`,
-      creator.accessToken,
-    );
-    sockets.push(socket);
-    await socket.next((frame) => frame.t === 'hello');
-    expect((await socket.request('room.join', { roomId, sinceSeq: 0 })).t).toBe('ok');
+    const { roomId, socket } = await joinedGroupRoom(testNode.node, sockets);
     expect((await socket.request('room.send', { roomId, clientMsgId: 'before', body: 'first' })).t).toBe(
       'ok',
     );
@@ -138,10 +115,7 @@ describe('room sends while the database cannot take writes (read-only, lock time
       await holder.end();
       await admin(`alter database ${testNode.db.name} reset lock_timeout`);
     }
-    const stored = await untilDefined(async () => {
-      const answer = await socket.request('room.send', { roomId, clientMsgId: 'during', body: 'second' });
-      return answer.t === 'ok' ? answer : undefined;
-    }, 'the resend to be stored');
+    const stored = await resendUntilStored(socket, roomId, { clientMsgId: 'during', body: 'second' });
     expect(stored).toMatchObject({ d: { seq: 2 } });
   }, 60_000);
 });

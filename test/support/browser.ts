@@ -2,7 +2,8 @@
  * Scaffolding of the Chromium browser tests: Debian's Chromium found (and the web app built) for a
  * test file, its pages (a context each, with a default timeout, closed at the end, their uncaught
  * exceptions collected), signing in to the web app through its form, and a page's WebSocket routed
- * through Playwright so that a test can cut the connection and restore it.
+ * through Playwright so that a test can cut the connection and restore it; `webAppTestFile` registers
+ * the hooks a web-app test file shares (browser, web app and test node up before all, down after).
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -13,8 +14,10 @@ import {
   type ViewportSize,
   type WebSocketRoute,
 } from 'playwright-core';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { ensureProgram } from '../../src/platform/system-packages.js';
+import { startTestNode, type TestNode } from './context.js';
+import { httpClient } from './http.js';
 
 export const DESKTOP: ViewportSize = { width: 1280, height: 800 };
 
@@ -84,6 +87,44 @@ export function chromiumPages(timeout: number) {
       await browser?.close();
     },
   };
+}
+
+/** The node a web-app test file's pages talk to: its base URL and a REST client of it. */
+export interface WebAppNode {
+  readonly base: string;
+  readonly api: ReturnType<typeof httpClient>;
+}
+
+/**
+ * The hooks of a test file of the web app in Chromium, registered where it is called (a file's top
+ * level): before all, Chromium is found, the web app built, a test node started with `env` (handed
+ * to `started`) and the browser launched, its pages' actions waiting `timeout` ms at most; before
+ * each test, `pageErrors` is emptied; after all, the pages and the browser are closed, then the node
+ * is stopped. Answers the file's `chromiumPages`.
+ */
+export function webAppTestFile(
+  timeout: number,
+  env: Record<string, string>,
+  started: (node: WebAppNode) => void,
+): ReturnType<typeof chromiumPages> {
+  const pages = chromiumPages(timeout);
+  let testNode: TestNode | undefined;
+  beforeAll(async () => {
+    const executablePath = await findChromium();
+    buildWebApp();
+    testNode = await startTestNode(env);
+    const base = testNode.node.baseUrl;
+    started({ base, api: httpClient(base) });
+    await pages.launch(executablePath);
+  });
+  beforeEach(() => {
+    pages.pageErrors.length = 0;
+  });
+  afterAll(async () => {
+    await pages.close();
+    await testNode?.stop();
+  });
+  return pages;
 }
 
 /** The web app's signed-in shell is there (its main navigation: the unreachable screen has a "Sign out" too). */

@@ -1,0 +1,74 @@
+/**
+ * What a test sets up over REST between fresh users before it opens a client on it: a room of two
+ * contacts (a direct room `me` opens with `other`, or a group room its `owner` makes with `me` in
+ * it), or an active contract between a worker (`me`) and a funded hirer. Each checks its answers as
+ * it goes.
+ */
+import { expect } from 'vitest';
+import { createRestClient, type RestClient } from '../../protocol/src/client/rest.js';
+import { type httpClient, makeContacts, type Registered, registerUser } from './http.js';
+
+type Api = ReturnType<typeof httpClient>;
+
+/** `me` and `other`, contacts, and the direct room `me` opens with `other` (200 or 201). */
+export async function directRoomOfContacts(
+  api: Api,
+): Promise<{ me: Registered; other: Registered; roomId: string }> {
+  const me = await registerUser(api);
+  const other = await registerUser(api);
+  await makeContacts(api, me, other);
+  const room = await api.post<{ id: string }>(
+    '/v1/rooms',
+    { kind: 'direct', memberIds: [other.id] },
+    me.accessToken,
+  );
+  expect([200, 201]).toContain(room.status);
+  return { me, other, roomId: room.body.id };
+}
+
+/** `me` and `owner`, contacts, and the group room `title` that `owner` makes with `me` in it (201). */
+export async function groupRoomOfContacts(
+  api: Api,
+  title: string,
+): Promise<{ me: Registered; owner: Registered; roomId: string }> {
+  const me = await registerUser(api);
+  const owner = await registerUser(api);
+  await makeContacts(api, me, owner);
+  const room = await api.post<{ id: string }>(
+    '/v1/rooms',
+    { kind: 'group', title, memberIds: [me.id] },
+    owner.accessToken,
+  );
+  expect(room.status).toBe(201);
+  return { me, owner, roomId: room.body.id };
+}
+
+/**
+ * `me` (a worker) and a hirer, each with an SDK REST client of the node at `base`, and an active
+ * contract between them: the hirer tops up 200.00 (its balance waited for, `timeout` ms at most),
+ * posts `job` (fixed 50.00, remote, the first category), `me` bids 40.00 and the hirer accepts.
+ */
+export async function activeContract(
+  api: Api,
+  base: string,
+  job: { title: string; description: string },
+  timeout: number,
+) {
+  const me = await registerUser(api, { roles: ['worker'] });
+  const hirer = await registerUser(api, { roles: ['hirer'] });
+  const hirerRest: RestClient = createRestClient({ baseUrl: base, accessToken: () => hirer.accessToken });
+  const myRest: RestClient = createRestClient({ baseUrl: base, accessToken: () => me.accessToken });
+  await hirerRest.topUp({ amount: 20_000, card: '4242424242424242' });
+  await expect.poll(async () => (await hirerRest.wallet()).available, { timeout }).toBe(20_000);
+  const categoryId = (await hirerRest.categories()).data[0]?.id ?? '';
+  const posted = await hirerRest.postJob({
+    ...job,
+    categoryId,
+    skills: [],
+    budget: { kind: 'fixed', amount: 5_000, currency: 'USD' },
+    remote: true,
+  });
+  const bid = await myRest.placeBid(posted.id, { amount: 4_000, deliveryDays: 3, coverLetter: 'Me' });
+  const contract = await hirerRest.acceptBid(bid.id, { ifMatch: bid.version });
+  return { me, hirer, hirerRest, myRest, contract };
+}
