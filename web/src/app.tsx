@@ -2,6 +2,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { GigwireClient } from '../../protocol/src/client/index.js';
 import { connectLive } from './live.js';
+import { outboxOf } from './outbox.js';
 import { isPassing } from './outcome.js';
 import { ForgotPassword, ResetPassword, SignIn, SignUp, VerifyEmail } from './screens/auth.js';
 import { ContractList, ContractView } from './screens/contracts.js';
@@ -111,6 +112,9 @@ function SignedIn({ session }: { session: Session }) {
   const [live, setLive] = useState<GigwireClient>();
   useEffect(() => {
     const client = connectLive(session);
+    // Its outbox at once: chat messages this user left unsent before a reload go out at the first
+    // connect, whichever screen is open (outbox.ts).
+    if (session.user !== undefined) outboxOf(client, session.user.id);
     setLive(client);
     return () => client.close();
   }, [session]);

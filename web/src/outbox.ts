@@ -1,15 +1,37 @@
 /**
- * Chat messages on their way to the server, for the life of the live connection (a room left and
- * opened again finds its unsent messages still there, still going out).
+ * Chat messages on their way to the server, for the signed-in session: a room left and opened again
+ * finds its unsent messages still there, still going out, and so does a reload of the tab.
  *
  * Each message gets its `clientMsgId` once, when the user sends it; every attempt sends that same
- * id, so the server stores it once however often it is sent (a lost answer, a retry, a reconnect).
- * Messages go out one at a time, in the order written. An attempt is the SDK's `sendMessage` with a
- * single attempt: offline it waits for the connection until the SDK's request timeout (10 s), then
- * counts as not sent (said on screen, with Retry) rather than "Sending…" for the minute and a half
- * the SDK's own resends would take. A message not sent goes out by itself at the next connect (and,
- * while connected, after a backoff); RATE_LIMITED or UNAVAILABLE wait the server's `retryAfterMs`
- * (or a backoff). A refusal (not a member, an invalid body) is final: said, with Retry and Discard.
+ * id, so the server stores it once however often it is sent (a lost answer, a retry, a reconnect,
+ * a reload). Messages go out one at a time, in the order written. An attempt is the SDK's
+ * `sendMessage` with a single attempt: offline it waits for the connection until the SDK's request
+ * timeout (10 s), then counts as not sent (said on screen, with Retry) rather than "Sending…" for
+ * the minute and a half the SDK's own resends would take. A message not sent goes out by itself at
+ * the next connect (and, while connected, after a backoff); RATE_LIMITED or UNAVAILABLE wait the
+ * server's `retryAfterMs` (or a backoff). A refusal (not a member, an invalid body) is final: said,
+ * with Retry and Discard.
+ *
+ * Kept across reloads: every change writes the messages not stored yet (clientMsgId, room, body,
+ * state; of a refusal only the sentence shown) to `sessionStorage` under `gigwire.outbox.<userId>`.
+ * The outbox of the same user, made at the next start of the tab (app.tsx, at sign-in or restore),
+ * reads them back and sends them at the first connect with their clientMsgIds: one whose answer
+ * was lost before the reload is stored once (the server answers a known clientMsgId with the first
+ * one's seq). Why sessionStorage and not localStorage: the outbox belongs to the session, and the
+ * session is this tab's (the refresh token is in sessionStorage, session.ts). It survives a reload
+ * and a discarded tab being restored, and goes with the tab, like the sign-in; localStorage would
+ * keep a stranger's unsent text on a shared computer after the browser is closed, send messages
+ * days later out of their context at some next sign-in, and be shared by every tab, each sending
+ * and overwriting the others' list. Keyed by user id, an outbox is only ever read back (and sent)
+ * by the user who wrote it. Signing out (and "sign out everywhere", a password change, a copied tab
+ * dropping the copied session) removes every stored outbox of the tab (`forgetOutboxes`, called by
+ * session.ts); a session that ended by itself (a refused refresh) keeps it for the same user's next
+ * sign-in in this tab. Storage missing, refusing (private mode, quota) or holding something that
+ * is not an outbox (hand-edited JSON): the chat works on from memory, as before (unreadable entries
+ * are dropped; a failed write stops writing and removes what was stored, so a stale list is never
+ * read back). Closing the tab still loses what has not gone out, so the browser asks before the
+ * page is left while something is waiting (also on a reload, which keeps it: the prompt cannot tell
+ * the two apart).
  */
 import { backoffDelay, type GigwireClient, isGigwireError } from '../../protocol/src/client/index.js';
 import type { RoomMessage } from '../../protocol/src/frames.js';
@@ -31,6 +53,160 @@ export interface PendingMessage {
   readonly failure?: Failure;
 }
 
+/** The sessionStorage keys of stored outboxes: `gigwire.outbox.<userId>`. */
+export const OUTBOX_KEY_PREFIX = 'gigwire.outbox.';
+const STORED_VERSION = 1;
+const STATUSES: ReadonlySet<string> = new Set<PendingStatus>(['queued', 'unsent', 'refused']);
+/** What the server accepts (PROTOCOL.md `room.send`); anything else in storage was not written here. */
+const MAX_BODY = 4_000;
+const MAX_ID = 64;
+
+/**
+ * The Web Storage calls used here (sessionStorage in the browser). Declared here rather than taken
+ * from the DOM types: this module is unit-tested in Node (test/browser/web-review19-outbox.test.ts).
+ */
+export interface OutboxStorage {
+  readonly length: number;
+  key(index: number): string | null;
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** The page's globals this module uses, when there is a page. */
+const page = globalThis as {
+  sessionStorage?: OutboxStorage;
+  addEventListener?: (type: 'beforeunload', listener: (event: { preventDefault(): void }) => void) => void;
+};
+
+/** This tab's sessionStorage, or undefined when the browser refuses it (a sandbox, storage disabled). */
+export function tabStorage(): OutboxStorage | undefined {
+  try {
+    // Reading the property itself throws where storage is disabled.
+    return page.sessionStorage;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The messages stored for `userId`, in the order written: [] when there are none, or when storage
+ * cannot be read; entries that are not an outbox message (hand-edited, another version) are left
+ * out, and a value that is not an outbox at all is removed.
+ */
+export function readStoredOutbox(storage: OutboxStorage | undefined, userId: string): PendingMessage[] {
+  if (storage === undefined) return [];
+  const key = OUTBOX_KEY_PREFIX + userId;
+  let raw: string | null;
+  try {
+    raw = storage.getItem(key);
+  } catch {
+    return [];
+  }
+  if (raw === null) return [];
+  const messages = parseStoredOutbox(raw);
+  if (messages === undefined) {
+    try {
+      storage.removeItem(key);
+    } catch {
+      // Nothing more to do: it is ignored.
+    }
+    return [];
+  }
+  return messages;
+}
+
+/** A stored outbox's messages; undefined when `raw` is not one at all. */
+export function parseStoredOutbox(raw: string): PendingMessage[] | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { v, messages } = value as { v?: unknown; messages?: unknown };
+  if (v !== STORED_VERSION || !Array.isArray(messages)) return undefined;
+  const seen = new Set<string>();
+  const kept: PendingMessage[] = [];
+  for (const item of messages as unknown[]) {
+    const message = pendingOf(item);
+    if (message === undefined || seen.has(message.clientMsgId)) continue;
+    seen.add(message.clientMsgId);
+    kept.push(message);
+  }
+  return kept;
+}
+
+function pendingOf(item: unknown): PendingMessage | undefined {
+  if (typeof item !== 'object' || item === null) return undefined;
+  const { id, roomId, body, status, refusal } = item as Record<string, unknown>;
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID || id.startsWith('system.'))
+    return undefined;
+  if (typeof roomId !== 'string' || roomId.length === 0 || roomId.length > MAX_ID) return undefined;
+  if (typeof body !== 'string' || body.trim() === '' || body.length > MAX_BODY) return undefined;
+  if (typeof status !== 'string' || !STATUSES.has(status)) return undefined;
+  const base = { clientMsgId: id, roomId, body, status: status as PendingStatus };
+  if (status !== 'refused') return base;
+  const message = typeof refusal === 'string' && refusal.trim() !== '' ? refusal.slice(0, 500) : 'refused';
+  return { ...base, failure: { message, fields: {} } };
+}
+
+/** The stored form of `entries` (of a refusal only the sentence shown). */
+export function serializeOutbox(entries: readonly PendingMessage[]): string {
+  return JSON.stringify({
+    v: STORED_VERSION,
+    messages: entries.map((entry) => ({
+      id: entry.clientMsgId,
+      roomId: entry.roomId,
+      body: entry.body,
+      status: entry.status,
+      ...(entry.status === 'refused' && entry.failure !== undefined
+        ? { refusal: entry.failure.message }
+        : {}),
+    })),
+  });
+}
+
+/**
+ * Stores `entries` for `userId` (none: the key is removed). False when storage refused: then what
+ * was stored before is removed too (best effort), so an out-of-date list is not read back later.
+ */
+export function writeStoredOutbox(
+  storage: OutboxStorage,
+  userId: string,
+  entries: readonly PendingMessage[],
+): boolean {
+  const key = OUTBOX_KEY_PREFIX + userId;
+  try {
+    if (entries.length === 0) storage.removeItem(key);
+    else storage.setItem(key, serializeOutbox(entries));
+    return true;
+  } catch {
+    try {
+      storage.removeItem(key);
+    } catch {
+      // Storage is gone altogether: nothing was kept.
+    }
+    return false;
+  }
+}
+
+/** Removes every stored outbox from `storage`. */
+export function removeStoredOutboxes(storage: OutboxStorage | undefined): void {
+  if (storage === undefined) return;
+  try {
+    const keys: string[] = [];
+    for (let index = 0; index < storage.length; index += 1) {
+      const key = storage.key(index);
+      if (key?.startsWith(OUTBOX_KEY_PREFIX)) keys.push(key);
+    }
+    for (const key of keys) storage.removeItem(key);
+  } catch {
+    // Unreadable storage holds nothing this app can read back either.
+  }
+}
+
 /** No answer, or "later": the same message is sent again. */
 const RESEND = new Set(['TIMEOUT', 'DISCONNECTED', 'QUEUE_FULL', 'CONNECT_FAILED', 'TOKEN_UNAVAILABLE']);
 /** The server asked to wait: sent again after its `retryAfterMs` (or a backoff) while connected. */
@@ -40,7 +216,9 @@ const RESEND_BACKOFF = { initialDelayMs: 1_000, maxDelayMs: 30_000 };
 type Listener = (sent: RoomMessage | undefined) => void;
 
 export class Outbox {
-  private entries: PendingMessage[] = [];
+  private entries: PendingMessage[];
+  /** Where the entries are kept across reloads; undefined: memory only (none, refused, or signed out). */
+  private storage: OutboxStorage | undefined;
   private readonly listeners = new Set<Listener>();
   private pumping = false;
   /** Resolvers of `send(…).attempted`, by clientMsgId, until the first attempt settles. */
@@ -51,14 +229,31 @@ export class Outbox {
   constructor(
     private readonly live: GigwireClient,
     private readonly senderId: string,
+    storage: OutboxStorage | undefined = tabStorage(),
   ) {
+    this.storage = storage;
+    // What this user left unsent before a reload: sent again, same clientMsgIds, at the first connect.
+    this.entries = readStoredOutbox(storage, senderId);
     live.on('connected', () => this.wake?.());
-    live.on('closed', () => this.wake?.());
-    // Leaving the page would lose what has not gone out yet: the browser asks first.
-    addEventListener('beforeunload', (event) => {
+    live.on('closed', () => {
+      // The session is over (signed out, or ended): what is stored stays as it is now.
+      this.storage = undefined;
+      openOutboxes.delete(this);
+      this.wake?.();
+    });
+    // Closing the tab would lose what has not gone out yet (sessionStorage goes with it): the
+    // browser asks first.
+    page.addEventListener?.('beforeunload', (event) => {
       if (this.live.state !== 'closed' && this.entries.some((entry) => entry.status !== 'refused'))
         event.preventDefault();
     });
+    if (live.state !== 'closed') openOutboxes.add(this);
+    if (this.entries.length > 0) void this.pump();
+  }
+
+  /** Stops writing to storage (signed out: what is stored is being removed). */
+  forgetStorage(): void {
+    this.storage = undefined;
   }
 
   /** The messages of `roomId` not stored yet, in the order written. */
@@ -117,6 +312,9 @@ export class Outbox {
   }
 
   private changed(sent: RoomMessage | undefined): void {
+    // Refused or full: memory only from now on (writeStoredOutbox has removed the stale copy).
+    if (this.storage !== undefined && !writeStoredOutbox(this.storage, this.senderId, this.entries))
+      this.storage = undefined;
     for (const listener of this.listeners) listener(sent);
   }
 
@@ -208,6 +406,17 @@ function newClientMsgId(): string {
 }
 
 const outboxes = new WeakMap<GigwireClient, Outbox>();
+/** The outboxes of live connections not closed yet. */
+const openOutboxes = new Set<Outbox>();
+
+/**
+ * Signed out: every stored outbox of this tab is removed, and the open ones stop writing (whoever
+ * signs in next in this tab never sends, nor sees, what was left here).
+ */
+export function forgetOutboxes(storage: OutboxStorage | undefined = tabStorage()): void {
+  for (const outbox of openOutboxes) outbox.forgetStorage();
+  removeStoredOutboxes(storage);
+}
 
 /** The outbox of a live connection (one per signed-in session). */
 export function outboxOf(live: GigwireClient, senderId: string): Outbox {

@@ -18,10 +18,15 @@
  * once at once (the server returns the same new pair for a spent token presented again within its
  * grace window, REFRESH_REUSE_GRACE_S, 10 s by default, so a lost answer costs nothing), and if the
  * server stays unreachable the user can try again later rather than being signed out.
+ *
+ * Signing out (here, everywhere, or by a password change) and a copied tab dropping its copy also
+ * remove the tab's stored chat outbox (outbox.ts `forgetOutboxes`): the next person to sign in here
+ * never sends it. A session that ended by itself keeps it for the same user's next sign-in.
  */
 import type { AccessCredential } from '../../protocol/src/client/index.js';
 import { decodeJwtPayload, tokenExpiresAt } from '../../protocol/src/client/jwt.js';
 import { type Api, ApiError, auth, createApi, isApiError, type Me, type TokenSource } from './api.js';
+import { forgetOutboxes } from './outbox.js';
 
 const REFRESH_KEY = 'gigwire.refreshToken';
 /** The marker of the tab that owns the refresh token (copied along with it into a duplicate). */
@@ -156,6 +161,8 @@ export class Session implements TokenSource {
       // the other tab's session) and start signed out.
       sessionStorage.removeItem(REFRESH_KEY);
       sessionStorage.removeItem(TAB_KEY);
+      // Its unsent messages too: the other tab sends them.
+      forgetOutboxes();
       this.signedOutReason = 'copied-tab';
     }
     if (this.refreshToken !== null) {
@@ -227,6 +234,8 @@ export class Session implements TokenSource {
 
   async signOut(): Promise<void> {
     const token = this.refreshToken;
+    // Unsent chat messages are this user's: whoever signs in next here must never send them.
+    forgetOutboxes();
     this.forget();
     this.signedOutReason = undefined;
     this.unreachable = undefined;
@@ -241,6 +250,8 @@ export class Session implements TokenSource {
    */
   endedEverywhere(reason: 'password-changed' | 'signed-out-everywhere'): void {
     this.unreachable = undefined;
+    // Asked for here, like a sign-out: the unsent chat messages go too.
+    forgetOutboxes();
     this.end(reason);
   }
 

@@ -157,6 +157,7 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
   // below the list saying so ("Waiting for connection…", "Not sent" with Retry) and goes out by
   // itself when it can, and the box is free for the next one. A second submit while the box's
   // message is on its first attempt sends nothing (refs: two submits in one task see the same state).
+  // Unsent messages survive a reload of the tab (the outbox keeps them in sessionStorage).
   const outbox = outboxOf(live, user.id);
   const [pending, setPending] = useState(() => outbox.pending(roomId));
   useEffect(
@@ -195,7 +196,13 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
       clearBox(body);
     });
   };
-  const listed = pending.filter((p) => p.clientMsgId !== inBox);
+  // A message stored before a reload whose answer was lost is in the history already: shown there
+  // once, not also as pending while its resend (same clientMsgId) confirms it.
+  const listed = pending.filter(
+    (p) =>
+      p.clientMsgId !== inBox &&
+      !messages.some((m) => m.senderId === user.id && m.clientMsgId === p.clientMsgId),
+  );
   return (
     <section class="card room" aria-labelledby="room-title">
       <h2 id="room-title">

@@ -1,7 +1,9 @@
 /**
  * The wallet: balance (live `wallet` pushes), sandbox top-up (watched until the provider settles
- * it), withdrawal, recent lines. A top-up or withdrawal whose answer was lost keeps its
- * Idempotency-Key: submitting the same form again replays it instead of paying twice.
+ * it), withdrawal, recent lines. Money parked at the balance limit (`parked` of `GET /v1/wallet`,
+ * not in pushes) is shown when there is some, with what it means; read again at each push while
+ * there is some (a push comes when it is credited). A top-up or withdrawal whose answer was lost
+ * keeps its Idempotency-Key: submitting the same form again replays it instead of paying twice.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Wallet, WalletLine } from '../api.js';
@@ -33,6 +35,9 @@ const WATCH_FOR_MS = 120_000;
 export function WalletView() {
   const { session } = useApp();
   const [wallet, setWallet] = useState<Balance>();
+  /** Received while the balance was at its limit: only reads say it (pushes carry no `parked`). */
+  const [parked, setParked] = useState(0);
+  const parkedNow = useRef(0);
   const [lines, setLines] = useState<WalletLine[]>([]);
   const [amount, setAmount] = useState('100');
   const [card, setCard] = useState('4242424242424242');
@@ -66,6 +71,8 @@ export function WalletView() {
       (read) => {
         if (!newest()) return read;
         setWallet(read);
+        parkedNow.current = read.parked;
+        setParked(read.parked);
         setLoadFailure(undefined);
         return read;
       },
@@ -88,7 +95,9 @@ export function WalletView() {
     latest.supersede();
     setWallet(pushed);
     setLoadFailure(undefined);
-    loadLines().catch(() => undefined);
+    // Parked money is credited with a push that does not say so: read what is still parked.
+    if (parkedNow.current > 0) void load();
+    else loadLines().catch(() => undefined);
   });
   // The provider's verdict on a top-up is also a notification: ask about the payment at once.
   useLive('notification', (notification) => {
@@ -164,6 +173,12 @@ export function WalletView() {
           ? ` (${money(wallet.pending, wallet.currency)} pending)`
           : ''}
       </p>
+      {wallet !== undefined && parked > 0 ? (
+        <p class="parked" data-testid="parked">
+          Parked: <strong>{money(parked, wallet.currency)}</strong> (received while your balance was at its
+          limit; added by itself once there is room: spend or withdraw some)
+        </p>
+      ) : null}
       <form class="card" onSubmit={topUp} aria-labelledby="topup-title">
         <h2 id="topup-title">Top up</h2>
         <AmountField name="amount" value={amount} onValue={setAmount} failure={failure} />

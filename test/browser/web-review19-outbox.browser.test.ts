@@ -1,0 +1,300 @@
+/**
+ * The web app's chat outbox across reloads, in Chromium against a real node (review 19):
+ * - a message written while the socket is down survives a reload of the page, goes out once when
+ *   the connection is back (its clientMsgId kept) and is shown as sent; one the server stored
+ *   before the reload while its answer was lost is sent again with its clientMsgId and stored once;
+ * - signing out removes the stored outbox (the next person to sign in there never sends it);
+ * - an outbox in storage that is not one (hand-edited) or storage that refuses writes (quota) does
+ *   not break the room: it works from memory;
+ * - the wallet shows money parked at the balance limit, with what it means.
+ * The storage format and its checks are unit-tested in web-review19-outbox.test.ts.
+ */
+
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { signIn, socketLink, webAppTestFile } from '../support/browser.js';
+import { type httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
+import { untilDefined } from '../support/poll.js';
+
+// Generous: CI runs this beside other test files on 2 cores; a wait ends as soon as the UI is there.
+const UI_TIMEOUT = 30_000;
+const TEST_TIMEOUT = 90_000;
+const OUTBOX_PREFIX = 'gigwire.outbox.';
+
+let base: string;
+let api: ReturnType<typeof httpClient>;
+let me: Registered;
+let other: Registered;
+const { pageErrors, newPage } = webAppTestFile(UI_TIMEOUT, { LEDGER_AUDIT_INTERVAL_S: '0' }, (node) => {
+  ({ base, api } = node);
+});
+
+beforeAll(async () => {
+  me = await registerUser(api);
+  other = await registerUser(api);
+  await makeContacts(api, me, other);
+});
+
+/**
+ * A new room of two contacts (a group: a direct room of the same two would be the same room each
+ * time). The users are registered once for the file: registering and signing in dominate its time.
+ */
+async function newRoom(title: string): Promise<string> {
+  const room = await api.post<{ id: string }>(
+    '/v1/rooms',
+    { kind: 'group', title, memberIds: [other.id] },
+    me.accessToken,
+  );
+  expect(room.status).toBe(201);
+  return room.body.id;
+}
+
+interface StoredMessage {
+  id: string;
+  clientMsgId: string;
+  body: string;
+  senderId: string;
+}
+
+const historyOf = async (roomId: string, user: Registered) => {
+  const messages = await api.get<{ data: StoredMessage[] }>(`/v1/rooms/${roomId}/messages`, user.accessToken);
+  expect(messages.status).toBe(200);
+  // The room's own notices (created, members) are the platform's, not anyone's outbox.
+  return messages.body.data.filter((m) => !m.clientMsgId.startsWith('system.'));
+};
+
+/** This page's sessionStorage entries of stored outboxes. */
+const storedOutboxes = (page: Page): Promise<Record<string, string>> =>
+  page.evaluate(`(() => {
+    const found = {};
+    for (let index = 0; index < sessionStorage.length; index += 1) {
+      const key = sessionStorage.key(index);
+      if (key !== null && key.startsWith(${JSON.stringify(OUTBOX_PREFIX)})) found[key] = sessionStorage.getItem(key);
+    }
+    return found;
+  })()`);
+
+/** The room screen's parts. */
+const roomOf = (page: Page) => ({
+  input: page.getByLabel('Message', { exact: true }),
+  send: page.getByRole('button', { name: 'Send' }),
+  stored: page.locator('.room .messages li .body'),
+  pending: page.getByRole('list', { name: 'Not sent yet' }).getByRole('listitem'),
+});
+
+/** A reload with the app's leave-page question (unsent messages) answered "leave". */
+async function reload(page: Page): Promise<void> {
+  const accept = (dialog: { type: () => string; accept: () => Promise<void> }) => {
+    if (dialog.type() === 'beforeunload') void dialog.accept();
+  };
+  page.on('dialog', accept);
+  try {
+    await page.reload();
+  } finally {
+    page.off('dialog', accept);
+  }
+  await page.getByRole('navigation', { name: 'Main' }).waitFor();
+}
+
+describe('unsent chat messages across a reload (Chromium)', () => {
+  it(
+    'sends a message written offline once after a reload, with its clientMsgId, and shows it sent',
+    async () => {
+      const roomId = await newRoom('Tunnel');
+      const link = socketLink();
+      const page = await newPage({ prepare: (context) => link.route(context) });
+      await signIn(page, base, me);
+      await page.evaluate(`location.hash = '#/rooms/${roomId}'`);
+      const room = roomOf(page);
+      await room.input.waitFor();
+
+      // Only the socket is down: the page itself can still be loaded again.
+      await link.cut(page, { rest: false });
+      await room.input.fill('Written in the tunnel');
+      await room.send.click();
+      await room.pending
+        .filter({ hasText: 'Written in the tunnel' })
+        .getByText('Waiting for connection…')
+        .waitFor();
+      const before = await storedOutboxes(page);
+      expect(Object.keys(before)).toEqual([OUTBOX_PREFIX + me.id]);
+      const kept = JSON.parse(before[OUTBOX_PREFIX + me.id] ?? '') as {
+        messages: { id: string; roomId: string; body: string }[];
+      };
+      expect(kept.messages.map((m) => m.body)).toEqual(['Written in the tunnel']);
+      const clientMsgId = kept.messages[0]?.id ?? '';
+
+      await reload(page);
+      // Still offline after the reload: the message is there again, waiting.
+      await room.pending.filter({ hasText: 'Written in the tunnel' }).waitFor();
+      expect(await room.stored.allTextContents()).toEqual([]);
+
+      await link.restore(page);
+      await expect
+        .poll(() => room.stored.allTextContents(), { timeout: UI_TIMEOUT })
+        .toEqual(['Written in the tunnel']);
+      await expect.poll(() => room.pending.count(), { timeout: UI_TIMEOUT }).toBe(0);
+      const stored = await historyOf(roomId, other);
+      expect(stored.map((m) => [m.body, m.clientMsgId, m.senderId])).toEqual([
+        ['Written in the tunnel', clientMsgId, me.id],
+      ]);
+      // Sent: nothing is kept any more.
+      expect(await storedOutboxes(page)).toEqual({});
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'stores once a message whose answer was lost before the reload',
+    async () => {
+      const roomId = await newRoom('Lost answer');
+      // The server's answer to the first room.send is lost on its way back (the push too).
+      let lost: number | string | undefined;
+      const page = await newPage({
+        prepare: (context) =>
+          context.routeWebSocket(/\/ws$/, (socket) => {
+            const server = socket.connectToServer();
+            socket.onMessage((message) => {
+              const frame = typeof message === 'string' ? JSON.parse(message) : undefined;
+              if (lost === undefined && frame?.t === 'room.send') lost = frame.id;
+              server.send(message);
+            });
+            server.onMessage((message) => {
+              const frame = typeof message === 'string' ? JSON.parse(message) : undefined;
+              if (lost !== undefined && frame?.t === 'ok' && frame.id === lost) return;
+              if (frame?.t === 'room.message' && frame.d?.body === 'Answer lost' && lost !== 'done') return;
+              socket.send(message);
+            });
+          }),
+      });
+      await signIn(page, base, me);
+      await page.evaluate(`location.hash = '#/rooms/${roomId}'`);
+      const room = roomOf(page);
+      await room.input.fill('Answer lost');
+      await room.send.click();
+      await untilDefined(
+        async () => ((await historyOf(roomId, other)).length === 1 ? true : undefined),
+        'the message stored',
+        UI_TIMEOUT,
+      );
+      expect(Object.keys(await storedOutboxes(page))).toEqual([OUTBOX_PREFIX + me.id]);
+      lost = 'done';
+
+      await reload(page);
+      await expect
+        .poll(() => room.stored.allTextContents(), { timeout: UI_TIMEOUT })
+        .toEqual(['Answer lost']);
+      await expect.poll(() => storedOutboxes(page), { timeout: UI_TIMEOUT }).toEqual({});
+      expect(await room.pending.count()).toBe(0);
+      expect((await historyOf(roomId, other)).map((m) => m.body)).toEqual(['Answer lost']);
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'removes the stored outbox at sign-out: the next person signed in there sends nothing of it',
+    async () => {
+      const roomId = await newRoom('Shared browser');
+      const link = socketLink();
+      const page = await newPage({ prepare: (context) => link.route(context) });
+      await signIn(page, base, me);
+      await page.evaluate(`location.hash = '#/rooms/${roomId}'`);
+      const room = roomOf(page);
+      await room.input.waitFor();
+      await link.cut(page, { rest: false });
+      await room.input.fill('Not for the next person');
+      await room.send.click();
+      await room.pending.filter({ hasText: 'Not for the next person' }).waitFor();
+      expect(Object.keys(await storedOutboxes(page))).toEqual([OUTBOX_PREFIX + me.id]);
+
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('button', { name: 'Sign in' }).waitFor();
+      expect(await storedOutboxes(page)).toEqual({});
+
+      link.down = false;
+      await signIn(page, base, other);
+      await page.getByRole('img', { name: 'connected' }).waitFor();
+      await page.evaluate(`location.hash = '#/rooms/${roomId}'`);
+      await room.input.waitFor();
+      expect(await room.pending.count()).toBe(0);
+      expect(await storedOutboxes(page)).toEqual({});
+      expect(await historyOf(roomId, other)).toEqual([]);
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'keeps the room working when the stored outbox is corrupt or storage refuses writes',
+    async () => {
+      const roomId = await newRoom('Corrupt storage');
+      const link = socketLink();
+      const page = await newPage({ prepare: (context) => link.route(context) });
+      await signIn(page, base, me);
+      await page.evaluate(`location.hash = '#/rooms/${roomId}'`);
+      // Hand-edited: not JSON at all.
+      await page.evaluate(
+        `sessionStorage.setItem(${JSON.stringify(OUTBOX_PREFIX + me.id)}, '{"v":1,"messages":[{"id":')`,
+      );
+      await reload(page);
+      const room = roomOf(page);
+      await room.input.fill('After the corruption');
+      await room.send.click();
+      await room.stored.filter({ hasText: 'After the corruption' }).waitFor();
+      expect(await storedOutboxes(page)).toEqual({});
+
+      // Storage full (quota): the outbox goes on from memory.
+      await page.evaluate(`(() => {
+        const setItem = Storage.prototype.setItem;
+        Storage.prototype.setItem = function (key, value) {
+          if (key.startsWith(${JSON.stringify(OUTBOX_PREFIX)})) throw new DOMException('full', 'QuotaExceededError');
+          setItem.call(this, key, value);
+        };
+      })()`);
+      await link.cut(page, { rest: false });
+      await room.input.fill('Kept in memory');
+      await room.send.click();
+      await room.pending.filter({ hasText: 'Kept in memory' }).getByText('Waiting for connection…').waitFor();
+      expect(await storedOutboxes(page)).toEqual({});
+      await link.restore(page);
+      await expect
+        .poll(() => room.stored.allTextContents(), { timeout: UI_TIMEOUT })
+        .toEqual(['After the corruption', 'Kept in memory']);
+      expect((await historyOf(roomId, other)).map((m) => m.body).sort()).toEqual(
+        ['After the corruption', 'Kept in memory'].sort(),
+      );
+      expect(await page.locator('.room').getByRole('alert').count()).toBe(0);
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_TIMEOUT,
+  );
+});
+
+describe('the wallet (Chromium)', () => {
+  it(
+    'shows money parked at the balance limit, with what it means',
+    async () => {
+      const page = await newPage();
+      // A balance at its limit (2^53 − 1 minor units) cannot be reached in a test: the server's
+      // real answer, with some money parked.
+      await page.route(
+        (url) => url.pathname === '/v1/wallet',
+        async (route) => {
+          const response = await route.fetch();
+          const wallet = (await response.json()) as Record<string, unknown>;
+          await route.fulfill({ response, json: { ...wallet, parked: 4_200 } });
+        },
+      );
+      await signIn(page, base, me);
+      await page.evaluate(`location.hash = '#/wallet'`);
+      const parked = page.getByTestId('parked');
+      await parked.waitFor();
+      expect(await parked.textContent()).toContain('Parked: $42.00');
+      expect(await parked.textContent()).toContain('at its limit');
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_TIMEOUT,
+  );
+});
