@@ -82,6 +82,25 @@ const roomOf = (page: Page) => ({
   pending: page.getByRole('list', { name: 'Not sent yet' }).getByRole('listitem'),
 });
 
+/**
+ * Signed in as `me` in a new room, with only the socket cut (the page itself can still be loaded
+ * again), and `body` written: it waits in the outbox.
+ */
+async function writtenOffline(title: string, body: string) {
+  const roomId = await newRoom(title);
+  const link = socketLink();
+  const page = await newPage({ prepare: (context) => link.route(context) });
+  await signIn(page, base, me);
+  await page.evaluate(`location.hash = '#/rooms/${roomId}'`);
+  const room = roomOf(page);
+  await room.input.waitFor();
+  await link.cut(page, { rest: false });
+  await room.input.fill(body);
+  await room.send.click();
+  await room.pending.filter({ hasText: body }).getByText('Waiting for connection…').waitFor();
+  return { roomId, link, page, room };
+}
+
 /** A reload with the app's leave-page question (unsent messages) answered "leave". */
 async function reload(page: Page): Promise<void> {
   const accept = (dialog: { type: () => string; accept: () => Promise<void> }) => {
@@ -100,22 +119,7 @@ describe('unsent chat messages across a reload (Chromium)', () => {
   it(
     'sends a message written offline once after a reload, with its clientMsgId, and shows it sent',
     async () => {
-      const roomId = await newRoom('Tunnel');
-      const link = socketLink();
-      const page = await newPage({ prepare: (context) => link.route(context) });
-      await signIn(page, base, me);
-      await page.evaluate(`location.hash = '#/rooms/${roomId}'`);
-      const room = roomOf(page);
-      await room.input.waitFor();
-
-      // Only the socket is down: the page itself can still be loaded again.
-      await link.cut(page, { rest: false });
-      await room.input.fill('Written in the tunnel');
-      await room.send.click();
-      await room.pending
-        .filter({ hasText: 'Written in the tunnel' })
-        .getByText('Waiting for connection…')
-        .waitFor();
+      const { roomId, link, page, room } = await writtenOffline('Tunnel', 'Written in the tunnel');
       const before = await storedOutboxes(page);
       expect(Object.keys(before)).toEqual([OUTBOX_PREFIX + me.id]);
       const kept = JSON.parse(before[OUTBOX_PREFIX + me.id] ?? '') as {
@@ -196,17 +200,7 @@ describe('unsent chat messages across a reload (Chromium)', () => {
   it(
     'removes the stored outbox at sign-out: the next person signed in there sends nothing of it',
     async () => {
-      const roomId = await newRoom('Shared browser');
-      const link = socketLink();
-      const page = await newPage({ prepare: (context) => link.route(context) });
-      await signIn(page, base, me);
-      await page.evaluate(`location.hash = '#/rooms/${roomId}'`);
-      const room = roomOf(page);
-      await room.input.waitFor();
-      await link.cut(page, { rest: false });
-      await room.input.fill('Not for the next person');
-      await room.send.click();
-      await room.pending.filter({ hasText: 'Not for the next person' }).waitFor();
+      const { roomId, link, page, room } = await writtenOffline('Shared browser', 'Not for the next person');
       expect(Object.keys(await storedOutboxes(page))).toEqual([OUTBOX_PREFIX + me.id]);
 
       await page.getByRole('button', { name: 'Sign out' }).click();
