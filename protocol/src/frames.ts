@@ -599,6 +599,13 @@ export const WalletPayload = z.object({
   currency: z.string().describe('ISO 4217 code; amounts are its minor units.'),
   available: z.int().min(0).describe('posted − pending: what can be spent now.'),
   pending: z.int().min(0).describe('Reserved by withdrawals in flight.'),
+  parked: z
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      'Received while the balance was at its limit (2^53 − 1), credited by itself once there is room; as GET /v1/wallet. Absent only from nodes older than this field.',
+    ),
 });
 export type WalletPayload = z.infer<typeof WalletPayload>;
 

@@ -564,8 +564,8 @@ export async function startNode(
             log: log.child({ component: 'gateway' }),
             db: dbHandle.db,
             walletOf: async (userId) => {
-              const { currency, available, pending } = await walletApi.balance(userId);
-              return { currency, available, pending };
+              const { currency, available, pending, parked } = await walletApi.balance(userId);
+              return { currency, available, pending, parked };
             },
             notifications: notificationsApi,
             ...(reminderTasks === undefined

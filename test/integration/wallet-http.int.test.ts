@@ -235,12 +235,12 @@ describe('wallet over REST', () => {
     );
     for (const socket of payeeSockets) {
       const push = await socket.next((frame) => frame.t === 'wallet');
-      expect(push.d).toEqual({ currency: 'USD', available: 30, pending: 0 });
+      expect(push.d).toEqual({ currency: 'USD', available: 30, pending: 0, parked: 0 });
     }
     const own = await payerSocket.next(
       (frame) => frame.t === 'wallet' && (frame.d as { available: number }).available === 70,
     );
-    expect(own.d).toEqual({ currency: 'USD', available: 70, pending: 0 });
+    expect(own.d).toEqual({ currency: 'USD', available: 70, pending: 0, parked: 0 });
     for (const socket of [...payeeSockets, payerSocket]) socket.close();
   });
 
