@@ -1,6 +1,10 @@
+import { createServer, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { SqlState } from '../db/errors.js';
-import { checkDatabaseUrl } from './startup-errors.js';
+import { createLogger } from '../platform/logger.js';
+import { closeRedisClient, createRedisClient } from '../platform/redis.js';
+import { checkDatabaseUrl, checkRedisUrl } from './startup-errors.js';
 import {
   endpointOf,
   isRedisStartupFailure,
@@ -92,6 +96,24 @@ describe('startupWait', () => {
     await expect(wait.run(failing(error).work)).rejects.toBe(error);
   });
 
+  it('counts the bound from the start of the first failed attempt, not from its end', async () => {
+    // An address that does not answer: each attempt takes the pool's 5 s connect timeout to fail.
+    const { wait, lines, advance } = fakeWait(8_000);
+    const error = transient('Connection terminated due to connection timeout');
+    let calls = 0;
+    const work = async () => {
+      calls += 1;
+      advance(5_000);
+      throw error;
+    };
+    await expect(wait.run(work)).rejects.toBe(error);
+    // 0–5 s fails, 5.25–10.25 s fails past the 8 s bound: two attempts, not a third ending at 15.75 s.
+    expect(calls).toBe(2);
+    expect(lines).toEqual([
+      'waiting for PostgreSQL at db:5432 (Connection terminated due to connection timeout), up to 3 s more (STARTUP_WAIT_S)',
+    ]);
+  });
+
   it('ends with StartupWaitAborted when shutdown begins', async () => {
     const shutdown = new AbortController();
     const { wait } = fakeWait(30_000, {
@@ -173,5 +195,98 @@ describe('isRedisStartupFailure', () => {
     );
     expect(isRedisStartupFailure(wrongPass)).toBe(false);
     expect(isRedisStartupFailure(new Error('Reached the max retries per request limit'))).toBe(false);
+    // A PING with no answer in time: an address that does not answer, or a Redis still loading.
+    expect(isRedisStartupFailure(new Error('Command timed out'))).toBe(true);
+  });
+});
+
+/**
+ * A Redis still loading its dataset for `loadingMs` after it began listening, as ioredis meets
+ * one: HELLO and CLIENT answer, INFO says `loading:1` (ioredis' ready check then holds every other
+ * command), anything else is refused with LOADING; afterwards it answers PING.
+ */
+async function loadingRedis(loadingMs: number) {
+  const sockets = new Set<Socket>();
+  let pings = 0;
+  let loadedAt = Number.POSITIVE_INFINITY;
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let buffered = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      for (;;) {
+        // One RESP array of bulk strings per command.
+        const head = /^\*(\d+)\r\n/.exec(buffered);
+        if (head === null) return;
+        let at = head[0].length;
+        const args: string[] = [];
+        for (let i = 0; i < Number(head[1]); i++) {
+          const bulk = /^\$(\d+)\r\n/.exec(buffered.slice(at));
+          if (bulk === null || buffered.length < at + bulk[0].length + Number(bulk[1]) + 2) return;
+          at += bulk[0].length;
+          args.push(buffered.slice(at, at + Number(bulk[1])));
+          at += Number(bulk[1]) + 2;
+        }
+        buffered = buffered.slice(at);
+        const command = args[0]?.toLowerCase();
+        const loading = Date.now() < loadedAt;
+        if (command === 'hello') socket.write('%1\r\n+server\r\n+redis\r\n');
+        else if (command === 'info') {
+          const info = `# Persistence\r\nloading:${loading ? 1 : 0}\r\nloading_eta_seconds:0\r\n`;
+          socket.write(`$${info.length}\r\n${info}\r\n`);
+        } else if (command === 'client') socket.write('+OK\r\n');
+        else if (loading) socket.write('-LOADING Redis is loading the dataset in memory\r\n');
+        else if (command === 'ping') {
+          pings += 1;
+          socket.write('+PONG\r\n');
+        } else socket.write('-ERR unknown command\r\n');
+      }
+    });
+  });
+  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', () => listening()));
+  loadedAt = Date.now() + loadingMs;
+  const address = server.address();
+  return {
+    url: `redis://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`,
+    pings: () => pings,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+describe('checkRedisUrl with a wait', () => {
+  it('waits out a Redis still loading its dataset (the PING times out meanwhile), then succeeds', async () => {
+    const redisServer = await loadingRedis(1_500);
+    const log = createLogger({
+      level: 'warn',
+      pretty: false,
+      destination: new Writable({ write: (_c, _e, done) => done() }),
+    });
+    // REDIS_COMMAND_TIMEOUT_MS shorter than the load, as 2 s is beside a large dataset.
+    const redis = createRedisClient({ endpoint: redisServer.url, name: 'main', log, commandTimeoutMs: 300 });
+    const lines: string[] = [];
+    try {
+      await checkRedisUrl(
+        redis,
+        redisServer.url,
+        startupWait({
+          boundMs: 30_000,
+          what: `Redis at ${endpointOf(redisServer.url, 6379)}`,
+          isTransient: isRedisStartupFailure,
+          report: (line) => lines.push(line),
+        }),
+      );
+    } finally {
+      await closeRedisClient(redis);
+      redisServer.close();
+    }
+    // Answered once loaded (the PINGs that timed out meanwhile are still sent then, by ioredis).
+    expect(redisServer.pings()).toBeGreaterThanOrEqual(1);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines[0]).toMatch(/^waiting for Redis at 127\.0\.0\.1:\d+ \(Command timed out\), up to 30 s more/);
   });
 });

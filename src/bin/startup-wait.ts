@@ -21,7 +21,11 @@ export class StartupWaitAborted extends Error {
 }
 
 export interface StartupWaitOptions {
-  /** Longest wait in ms, counted from the first failure (STARTUP_WAIT_S × 1000); 0 = none. */
+  /**
+   * Longest wait in ms (STARTUP_WAIT_S × 1000), counted from the start of the first attempt that
+   * failed, so an attempt that took long to fail (an address that does not answer: PostgreSQL's
+   * 5 s connect timeout) is part of it; 0 = none.
+   */
   readonly boundMs: number;
   /** What is waited for, as shown: `PostgreSQL at db:5432`. */
   readonly what: string;
@@ -59,6 +63,7 @@ export function startupWait(options: StartupWaitOptions): StartupWait {
   return {
     async run(work) {
       for (;;) {
+        const attemptStartedAt = now();
         try {
           return await work();
         } catch (error) {
@@ -67,7 +72,7 @@ export function startupWait(options: StartupWaitOptions): StartupWait {
           if (options.signal?.aborted) {
             throw new StartupWaitAborted(`stopped while waiting for ${options.what}`, { cause: error });
           }
-          deadline ??= now() + options.boundMs;
+          deadline ??= attemptStartedAt + options.boundMs;
           const remainingMs = deadline - now();
           if (remainingMs <= 0) throw error;
           const pauseMs = Math.min(nextPauseMs, remainingMs);
@@ -107,17 +112,27 @@ const messageOf = (error: unknown): string => {
 };
 
 /**
+ * ioredis' text for a command with no answer within `commandTimeout` (REDIS_COMMAND_TIMEOUT_MS).
+ * At start it is how both an address that does not answer and a Redis still loading its dataset
+ * show: ioredis' ready check sees `loading:1` and holds the PING until the load ends, so the PING
+ * never meets LOADING itself.
+ */
+const REDIS_COMMAND_TIMEOUT_MESSAGE = 'Command timed out';
+
+/**
  * A Redis failure worth waiting out at start: the connection could not be made (refused, a name
- * not resolving yet, unreachable, timed out), or Redis answers that it is still loading its
- * dataset (LOADING). `error` is what the client emitted while connecting when there was something,
- * else the command's own failure. An authentication failure (WRONGPASS, NOAUTH) or a TLS error
- * is permanent.
+ * not resolving yet, unreachable, timed out), no answer in time (an address that does not answer,
+ * or a Redis still loading its dataset, see REDIS_COMMAND_TIMEOUT_MESSAGE), or Redis answers that
+ * it is still loading (LOADING). `error` is what the client emitted while connecting when there was
+ * something, else the command's own failure. An authentication failure (WRONGPASS, NOAUTH) or a
+ * TLS error is permanent.
  */
 export function isRedisStartupFailure(error: unknown): boolean {
   let current = error;
   for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
     if (isUnreachableCode((current as { code?: unknown }).code)) return true;
-    if (/^LOADING\b/.test(messageOf(current))) return true;
+    const message = messageOf(current);
+    if (/^LOADING\b/.test(message) || message === REDIS_COMMAND_TIMEOUT_MESSAGE) return true;
     const attempts = (current as { errors?: unknown }).errors;
     if (Array.isArray(attempts) && attempts.length > 0) return attempts.every(isRedisStartupFailure);
     current = (current as { cause?: unknown }).cause;

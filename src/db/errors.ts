@@ -99,12 +99,17 @@ const STARTING_UP_STATES = new Set<string>([
  * What pg throws, without a code, when a connection being made was closed or got no answer in
  * time (`connectionTimeoutMillis`, db/create-db.ts): a server still binding its socket, a proxy in
  * front of one that is not up. The pinned versions' exact texts (see platform/errors.ts).
+ * And kysely's text for a connection whose ROLLBACK failed (it was lost) being used again: its
+ * migrator releases its advisory lock on that connection after a failed run, so a server restarting
+ * under the migrations' transaction (57P01) ends the run with this error in place of the 57P01
+ * (firsttry-review19b-startup-review.int.test.ts).
  */
 const CONNECT_FAILURE_MESSAGES = new Set([
   'Connection terminated',
   'Connection terminated unexpectedly',
   'Connection terminated due to connection timeout',
   'timeout exceeded when trying to connect',
+  'Postgres connection has been discarded',
 ]);
 
 /**
