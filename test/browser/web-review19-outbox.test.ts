@@ -17,6 +17,7 @@ import {
   readStoredOutbox,
   removeStoredOutboxes,
   serializeOutbox,
+  signingIn,
   writeStoredOutbox,
 } from '../../web/src/outbox.js';
 
@@ -219,5 +220,58 @@ describe('an outbox kept across a reload', () => {
     outbox.send(ROOM, 'while signing out');
     expect(storage.items.size).toBe(0);
     live.close();
+  });
+});
+
+describe('an outbox at a password sign-in (review 19b)', () => {
+  const OTHER = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c';
+
+  it('removes every stored outbox that no session of this page left (planted, or another user’s)', () => {
+    const storage = new MapStorage();
+    signingIn(USER, storage);
+    storage.setItem(OUTBOX_KEY_PREFIX + USER, serializeOutbox([message('p1', 'planted in my name')]));
+    storage.setItem(OUTBOX_KEY_PREFIX + OTHER, serializeOutbox([message('o1', 'their draft')]));
+    storage.setItem('gigwire.refreshToken', 't');
+    signingIn(USER, storage);
+    expect([...storage.items.keys()]).toEqual(['gigwire.refreshToken']);
+    const { client, sent } = fakeLive();
+    const outbox = new Outbox(client, USER, storage);
+    expect(outbox.idle).toBe(true);
+    expect(sent).toEqual([]);
+  });
+
+  /** A connection still connecting whose sends get no answer. */
+  const connecting = () => {
+    const link = fakeLive('connecting');
+    link.live.sendMessage = () => new Promise(() => undefined);
+    return link;
+  };
+
+  it("keeps what the same user's session left when it ended by itself here; not for another user, nor after a sign-out", async () => {
+    const storage = new MapStorage();
+    signingIn(USER, storage);
+    const ended = connecting();
+    new Outbox(ended.client, USER, storage).send(ROOM, 'left by the ended session');
+    // The session ends by itself: its connection closes without a sign-out.
+    ended.live.close();
+    signingIn(USER, storage);
+    const { client, sent } = fakeLive();
+    const outbox = new Outbox(client, USER, storage);
+    await until(() => outbox.idle);
+    expect(sent.map((m) => m.body)).toEqual(['left by the ended session']);
+
+    const again = connecting();
+    new Outbox(again.client, USER, storage).send(ROOM, 'not for the next person');
+    again.live.close();
+    signingIn(OTHER, storage);
+    expect(storage.items.size).toBe(0);
+
+    const signedOut = connecting();
+    new Outbox(signedOut.client, USER, storage).send(ROOM, 'signed out');
+    forgetOutboxes(storage);
+    signedOut.live.close();
+    storage.setItem(OUTBOX_KEY_PREFIX + USER, serializeOutbox([message('p2', 'written after the sign-out')]));
+    signingIn(USER, storage);
+    expect(storage.items.size).toBe(0);
   });
 });

@@ -25,11 +25,14 @@
  * and overwriting the others' list. Keyed by user id, an outbox is only ever read back (and sent)
  * by the user who wrote it. Signing out (and "sign out everywhere", a password change, a copied tab
  * dropping the copied session) removes every stored outbox of the tab (`forgetOutboxes`, called by
- * session.ts); a session that ended by itself (a refused refresh) keeps it for the same user's next
- * sign-in in this tab. Storage missing, refusing (private mode, quota) or holding something that
- * is not an outbox (hand-edited JSON): the chat works on from memory, as before (unreadable entries
- * are dropped; a failed write stops writing and removes what was stored, so a stale list is never
- * read back). Closing the tab still loses what has not gone out, so the browser asks before the
+ * session.ts). Only a reload of the session that wrote it reads it back: a sign-in with a password
+ * (`signingIn`) removes every stored outbox but the one the same user's session left when it ended
+ * by itself (a refused refresh) in this same page; anything else there was not written by a session
+ * of this page (another person's text, or a list put into storage while nobody was signed in, which
+ * would be sent in the name of who signs in). Storage missing, refusing (private mode, quota) or
+ * holding something that is not an outbox (hand-edited JSON): the chat works on from memory, as
+ * before (unreadable entries are dropped; a failed write stops writing and removes what was
+ * stored, so a stale list is never read back). Closing the tab still loses what has not gone out, so the browser asks before the
  * page is left while something is waiting (also on a reload, which keeps it: the prompt cannot tell
  * the two apart).
  */
@@ -192,14 +195,15 @@ export function writeStoredOutbox(
   }
 }
 
-/** Removes every stored outbox from `storage`. */
-export function removeStoredOutboxes(storage: OutboxStorage | undefined): void {
+/** Removes every stored outbox from `storage` (but the one of `exceptUserId`, when given). */
+export function removeStoredOutboxes(storage: OutboxStorage | undefined, exceptUserId?: string): void {
   if (storage === undefined) return;
+  const kept = exceptUserId === undefined ? undefined : OUTBOX_KEY_PREFIX + exceptUserId;
   try {
     const keys: string[] = [];
     for (let index = 0; index < storage.length; index += 1) {
       const key = storage.key(index);
-      if (key?.startsWith(OUTBOX_KEY_PREFIX)) keys.push(key);
+      if (key?.startsWith(OUTBOX_KEY_PREFIX) && key !== kept) keys.push(key);
     }
     for (const key of keys) storage.removeItem(key);
   } catch {
@@ -225,6 +229,8 @@ export class Outbox {
   private readonly firstAttempts = new Map<string, () => void>();
   /** Ends the pump's current wait (a connect, a Retry). */
   private wake: (() => void) | undefined;
+  /** Signed out: what is stored is being removed, and nothing of it is kept for a next sign-in. */
+  private forgotten = false;
 
   constructor(
     private readonly live: GigwireClient,
@@ -236,8 +242,10 @@ export class Outbox {
     this.entries = readStoredOutbox(storage, senderId);
     live.on('connected', () => this.wake?.());
     live.on('closed', () => {
-      // The session is over (signed out, or ended): what is stored stays as it is now.
+      // The session is over (signed out, or ended): what is stored stays as it is now, and after
+      // a session that ended by itself it is kept for this user's next sign-in in this page.
       this.storage = undefined;
+      if (!this.forgotten) endedHere.add(this.senderId);
       openOutboxes.delete(this);
       this.wake?.();
     });
@@ -254,6 +262,7 @@ export class Outbox {
   /** Stops writing to storage (signed out: what is stored is being removed). */
   forgetStorage(): void {
     this.storage = undefined;
+    this.forgotten = true;
   }
 
   /** The messages of `roomId` not stored yet, in the order written. */
@@ -415,7 +424,27 @@ const openOutboxes = new Set<Outbox>();
  */
 export function forgetOutboxes(storage: OutboxStorage | undefined = tabStorage()): void {
   for (const outbox of openOutboxes) outbox.forgetStorage();
+  endedHere.clear();
   removeStoredOutboxes(storage);
+}
+
+/**
+ * The users whose session ended by itself in this page (its connection closed without a sign-out):
+ * their stored outbox is what that session left, theirs to get back at their next sign-in here.
+ */
+const endedHere = new Set<string>();
+
+/**
+ * A sign-in with a password (or a sign-up) in this tab, before its outbox is made: every stored
+ * outbox is removed, but the one `userId`'s own session left when it ended by itself in this page.
+ * Anything else in storage was not left by a session of this page: another person's unsent text
+ * (their session ended, the tab changed hands), or a list written into storage by someone at this
+ * browser between two sessions; read back, it would be sent in the name of who signs in.
+ */
+export function signingIn(userId: string, storage: OutboxStorage | undefined = tabStorage()): void {
+  const own = endedHere.has(userId) ? userId : undefined;
+  endedHere.clear();
+  removeStoredOutboxes(storage, own);
 }
 
 /** The outbox of a live connection (one per signed-in session). */

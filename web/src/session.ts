@@ -21,12 +21,13 @@
  *
  * Signing out (here, everywhere, or by a password change) and a copied tab dropping its copy also
  * remove the tab's stored chat outbox (outbox.ts `forgetOutboxes`): the next person to sign in here
- * never sends it. A session that ended by itself keeps it for the same user's next sign-in.
+ * never sends it. A sign-in with a password removes every stored outbox but what the same user's
+ * session left when it ended by itself in this page (outbox.ts `signingIn`).
  */
 import type { AccessCredential } from '../../protocol/src/client/index.js';
 import { decodeJwtPayload, tokenExpiresAt } from '../../protocol/src/client/jwt.js';
 import { type Api, ApiError, auth, createApi, isApiError, type Me, type TokenSource } from './api.js';
-import { forgetOutboxes } from './outbox.js';
+import { forgetOutboxes, signingIn } from './outbox.js';
 
 const REFRESH_KEY = 'gigwire.refreshToken';
 /** The marker of the tab that owns the refresh token (copied along with it into a duplicate). */
@@ -224,6 +225,9 @@ export class Session implements TokenSource {
 
   async signIn(login: string, password: string): Promise<void> {
     const result = await auth.login({ login, password });
+    // Only unsent messages this user's own session left in this page are sent by this one: not
+    // another person's, nor a list put into storage while nobody was signed in (outbox.ts).
+    signingIn(result.user.id);
     await this.adoptNewTab();
     this.keep(result.accessToken, result.refreshToken, result.connectToken);
     this.user = result.user;

@@ -33,6 +33,16 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
    * nothing would arrive, not even the user's own messages: joined again at the next connect.
    */
   const joined = useRef<'joining' | 'joined' | 'failed' | 'removed'>('joining');
+  /**
+   * The oldest seq of the history pages read: where "Older messages" goes on from. Not the oldest
+   * shown: a message of mine confirmed by a resend (same clientMsgId, say restored after a reload)
+   * comes with its first seq, which may be older than the pages read; paging from it would skip
+   * every message between it and them.
+   */
+  const oldestRead = useRef<number>(undefined);
+  const pageRead = (page: readonly RoomMessage[]) => {
+    for (const m of page) oldestRead.current = Math.min(oldestRead.current ?? m.seq, m.seq);
+  };
   /** Taken out of the room (by its owner, or the room ended): nothing more arrives or can be sent. */
   const [removed, setRemoved] = useState(false);
   const active = useRef(true);
@@ -46,6 +56,7 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
           if (!active.current || joined.current === 'removed') return;
           joined.current = 'joined';
           setFailure(undefined);
+          pageRead(history.messages);
           merge(history.messages);
           setMore(history.messages.length === PAGE);
         },
@@ -80,13 +91,14 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
     },
     [roomId],
   );
-  // Older messages on demand, a page before the oldest shown (history answers newest first).
+  // Older messages on demand, a page before the oldest page read (history answers newest first).
   const [more, setMore] = useState(false);
   const older = async () => {
-    const oldest = messages[0]?.seq;
+    const oldest = oldestRead.current;
     if (oldest === undefined) return;
     try {
       const page = await live.request('room.history', { roomId, beforeSeq: oldest, limit: PAGE });
+      pageRead(page.messages);
       merge(page.messages);
       setMore(page.messages.length === PAGE);
     } catch (error) {
