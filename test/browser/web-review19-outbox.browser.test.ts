@@ -6,12 +6,13 @@
  * - signing out removes the stored outbox (the next person to sign in there never sends it);
  * - an outbox in storage that is not one (hand-edited) or storage that refuses writes (quota) does
  *   not break the room: it works from memory;
- * - the wallet shows money parked at the balance limit, with what it means.
+ * - the wallet shows money parked at the balance limit, with what it means, from a read or a push.
  * The storage format and its checks are unit-tested in web-review19-outbox.test.ts.
  */
 
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createRestClient } from '../../protocol/src/client/rest.js';
 import { signIn, socketLink, webAppTestFile } from '../support/browser.js';
 import { type httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
 import { untilDefined } from '../support/poll.js';
@@ -287,6 +288,53 @@ describe('the wallet (Chromium)', () => {
       await parked.waitFor();
       expect(await parked.textContent()).toContain('Parked: $42.00');
       expect(await parked.textContent()).toContain('at its limit');
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'shows parked money a push carries, without reading the wallet again',
+    async () => {
+      const payer = await registerUser(api);
+      const payerRest = createRestClient({ baseUrl: base, accessToken: () => payer.accessToken });
+      await payerRest.topUp({ amount: 1_000, card: '4242424242424242' });
+      await expect
+        .poll(async () => (await payerRest.wallet()).available, { timeout: UI_TIMEOUT })
+        .toBe(1_000);
+      let reads = 0;
+      // The server's real push, with some money parked (a balance at its limit cannot be reached here).
+      const page = await newPage({
+        prepare: async (context) => {
+          await context.route(
+            (url) => url.pathname === '/v1/wallet',
+            (route) => {
+              reads += 1;
+              return route.continue();
+            },
+          );
+          await context.routeWebSocket(/\/ws$/, (socket) => {
+            const server = socket.connectToServer();
+            socket.onMessage((message) => server.send(message));
+            server.onMessage((message) => {
+              const frame = typeof message === 'string' ? JSON.parse(message) : undefined;
+              if (frame?.t === 'wallet') frame.d.parked = 700;
+              socket.send(frame === undefined ? message : JSON.stringify(frame));
+            });
+          });
+        },
+      });
+      await signIn(page, base, me);
+      await page.evaluate(`location.hash = '#/wallet'`);
+      await page.getByRole('heading', { name: 'Wallet' }).waitFor();
+      await expect.poll(() => reads).toBeGreaterThan(0);
+      expect(await page.getByTestId('parked').count()).toBe(0);
+      const readsBefore = reads;
+      await payerRest.transfer({ toUserId: me.id, amount: 100 });
+      const parked = page.getByTestId('parked');
+      await parked.waitFor();
+      expect(await parked.textContent()).toContain('Parked: $7.00');
+      expect(reads).toBe(readsBefore);
       expect(pageErrors).toEqual([]);
     },
     TEST_TIMEOUT,

@@ -1,8 +1,8 @@
 /**
  * The wallet: balance (live `wallet` pushes), sandbox top-up (watched until the provider settles
- * it), withdrawal, recent lines. Money parked at the balance limit (`parked` of `GET /v1/wallet`,
- * not in pushes) is shown when there is some, with what it means; read again at each push while
- * there is some (a push comes when it is credited). A top-up or withdrawal whose answer was lost
+ * it), withdrawal, recent lines. Money parked at the balance limit (`parked`, in `GET /v1/wallet` and
+ * in pushes) is shown when there is some, with what it means. A push from a node older than the
+ * push's `parked` field leaves it out: then, while some is parked, it is read again. A top-up or withdrawal whose answer was lost
  * keeps its Idempotency-Key: submitting the same form again replays it instead of paying twice.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -35,7 +35,7 @@ const WATCH_FOR_MS = 120_000;
 export function WalletView() {
   const { session } = useApp();
   const [wallet, setWallet] = useState<Balance>();
-  /** Received while the balance was at its limit: only reads say it (pushes carry no `parked`). */
+  /** Received while the balance was at its limit (reads and pushes say it). */
   const [parked, setParked] = useState(0);
   const parkedNow = useRef(0);
   const [lines, setLines] = useState<WalletLine[]>([]);
@@ -95,9 +95,14 @@ export function WalletView() {
     latest.supersede();
     setWallet(pushed);
     setLoadFailure(undefined);
-    // Parked money is credited with a push that does not say so: read what is still parked.
-    if (parkedNow.current > 0) void load();
-    else loadLines().catch(() => undefined);
+    if (pushed.parked !== undefined) {
+      parkedNow.current = pushed.parked;
+      setParked(pushed.parked);
+      loadLines().catch(() => undefined);
+    } else if (parkedNow.current > 0) {
+      // A push of an older node, without `parked`: read what is still parked.
+      void load();
+    } else loadLines().catch(() => undefined);
   });
   // The provider's verdict on a top-up is also a notification: ask about the payment at once.
   useLive('notification', (notification) => {
