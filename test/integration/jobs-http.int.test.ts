@@ -338,6 +338,23 @@ describe('jobs over REST', () => {
       expect(mixed.status, path).toBe(400);
       expect(JSON.stringify(mixed.body), path).toContain('cursor of another list');
     }
+    // The sort changed between pages: each order's cursor is another list's to the other.
+    const byRelevance = await search(`q=${marker}&sort=relevance&limit=2`);
+    expect(byRelevance.body.nextCursor).toContain('~');
+    for (const query of [
+      `q=${marker}&sort=relevance&cursor=${jobsCursor}`,
+      `q=${marker}&sort=newest&cursor=${encodeURIComponent(byRelevance.body.nextCursor ?? '')}`,
+    ]) {
+      const mixed = await search(query);
+      expect(mixed.status, query).toBe(400);
+      expect(JSON.stringify(mixed.body), query).toContain('cursor of another list');
+    }
+    // A relevance cursor still continues its own order.
+    const secondByRelevance = await search(
+      `q=${marker}&sort=relevance&limit=2&cursor=${encodeURIComponent(byRelevance.body.nextCursor ?? '')}`,
+    );
+    expect(secondByRelevance.status).toBe(200);
+    expect(secondByRelevance.body.data).toHaveLength(2);
     for (const bad of [
       'remote=yes',
       'budgetMin=-1',

@@ -388,11 +388,17 @@ function encodeRelevanceCursor(row: { rank: number; created_at: Date; id: string
 
 function decodeJobCursor(cursor: string | undefined, sort: JobSort): JobCursor | undefined {
   if (cursor === undefined) return undefined;
-  if (sort === 'newest') return decodeCursor('jobs', cursor);
   const cut = cursor.indexOf('~');
+  // A cursor of the other order (the sort changed between pages) reaches the check of its list, so
+  // the 400 says "a cursor of another list", not "not a cursor from this API".
+  if (sort === 'newest') {
+    if (cut < 0) return decodeCursor('jobs', cursor);
+    decodeCursor('jobs', cursor.slice(cut + 1));
+    return decodeCursor('jobs', '!');
+  }
   const rank = cut > 0 ? Number(cursor.slice(0, cut)) : Number.NaN;
   // decodeCursor throws VALIDATION_FAILED for anything we did not make; the rank likewise.
-  const base = decodeCursor('jobs-by-relevance', cut > 0 ? cursor.slice(cut + 1) : '!');
+  const base = decodeCursor('jobs-by-relevance', cut > 0 ? cursor.slice(cut + 1) : cursor);
   if (!Number.isFinite(rank) || rank < 0 || base === undefined) return decodeCursor('jobs-by-relevance', '!');
   return { ...base, rank };
 }
