@@ -275,3 +275,24 @@ describe('an outbox at a password sign-in (review 19b)', () => {
     expect(storage.items.size).toBe(0);
   });
 });
+
+describe('a refused message of a room no longer open (review 19c)', () => {
+  it('holds up nothing, is listed for every room, and is discarded from storage too', async () => {
+    const storage = new MapStorage();
+    const gone = { ...message('r1', 'for a gone room', 'refused'), roomId: 'gone-room' };
+    storage.setItem(OUTBOX_KEY_PREFIX + USER, serializeOutbox([gone]));
+    const { client, sent } = fakeLive();
+    const outbox = new Outbox(client, USER, storage);
+    // What the room screen asks before sending in another room: nothing is waiting there.
+    expect(outbox.idle).toBe(true);
+    expect(outbox.refused().map((entry) => [entry.roomId, entry.body])).toEqual([
+      ['gone-room', 'for a gone room'],
+    ]);
+    outbox.send(ROOM, 'another room');
+    await until(() => sent.length === 1);
+    expect(sent).toEqual([expect.objectContaining({ roomId: ROOM, body: 'another room' })]);
+    outbox.discard('r1');
+    expect(outbox.refused()).toEqual([]);
+    expect(storage.getItem(OUTBOX_KEY_PREFIX + USER)).toBeNull();
+  });
+});

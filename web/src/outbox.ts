@@ -10,7 +10,9 @@
  * the minute and a half the SDK's own resends would take. A message not sent goes out by itself at
  * the next connect (and, while connected, after a backoff); RATE_LIMITED or UNAVAILABLE wait the
  * server's `retryAfterMs` (or a backoff). A refusal (not a member, an invalid body) is final: said,
- * with Retry and Discard.
+ * with Retry and Discard, in its room and in the rooms list (where one for a room the user cannot
+ * open any more, removed from it or the room gone, can still be discarded). A refused message holds
+ * up nothing: the next ones, of any room, go out (and show) as if it were not there.
  *
  * Kept across reloads: every change writes the messages not stored yet (clientMsgId, room, body,
  * state; of a refusal only the sentence shown) to `sessionStorage` under `gigwire.outbox.<userId>`.
@@ -277,9 +279,18 @@ export class Outbox {
     return () => this.listeners.delete(listener);
   }
 
-  /** Whether nothing is waiting or being sent. */
+  /**
+   * Whether nothing is waiting or being sent. A refused message waits for nothing (the pump goes
+   * past it): one left in any room does not hold up, nor change how the room screen shows, the
+   * messages written after it.
+   */
   get idle(): boolean {
-    return this.entries.length === 0;
+    return this.entries.every((entry) => entry.status === 'refused');
+  }
+
+  /** The refused messages of every room, in the order written (the rooms list offers Discard). */
+  refused(): PendingMessage[] {
+    return this.entries.filter((entry) => entry.status === 'refused');
   }
 
   /**

@@ -1,11 +1,20 @@
 /** My rooms with unread counts (live: a message in a room not open here bumps its count), and one room. */
 import { useEffect, useState } from 'preact/hooks';
 import type { RoomSummary } from '../api.js';
+import { outboxOf } from '../outbox.js';
 import { ErrorNote, type Failure, failureOf, Latest, useApp, useLive, when } from '../ui.js';
 import { Room } from './room.js';
 
 export function Rooms() {
-  const { session } = useApp();
+  const { session, live, user } = useApp();
+  // Refused chat messages of every room, with Discard: one for a room the user cannot open any more
+  // (removed from it, the room gone) would otherwise stay in the outbox (and the tab's storage).
+  const outbox = outboxOf(live, user.id);
+  const [refused, setRefused] = useState(() => outbox.refused());
+  useEffect(() => {
+    setRefused(outbox.refused());
+    return outbox.subscribe(() => setRefused(outbox.refused()));
+  }, [outbox]);
   const [rooms, setRooms] = useState<RoomSummary[]>();
   const [failure, setFailure] = useState<Failure>();
   /** The cursor of the page after those shown (null: all shown). */
@@ -57,6 +66,24 @@ export function Rooms() {
     <section aria-labelledby="rooms-title">
       <h1 id="rooms-title">Messages</h1>
       <ErrorNote failure={failure} />
+      {refused.length > 0 ? (
+        <ul class="list" aria-label="Messages not sent">
+          {refused.map((p) => {
+            const room = rooms?.find((r) => r.id.toLowerCase() === p.roomId.toLowerCase());
+            return (
+              <li key={p.clientMsgId} class="card pending" data-status="refused">
+                <span class="text">{p.body}</span>{' '}
+                <span class="meta" role="status">
+                  Not sent{room?.title ? ` in ${room.title}` : ''}: {p.failure?.message ?? 'refused'}
+                </span>{' '}
+                <button type="button" class="link" onClick={() => outbox.discard(p.clientMsgId)}>
+                  Discard
+                </button>
+              </li>
+            );
+          })}
+        </ul>
+      ) : null}
       {rooms?.length === 0 ? (
         <p>No rooms yet: job rooms start with a contract; message a contact from their profile.</p>
       ) : null}
