@@ -44,6 +44,9 @@ export function useRoute(): string[] {
   useEffect(() => {
     const update = () => setRoute(read());
     addEventListener('hashchange', update);
+    // Effects run after the first paint: a hash changed in between (a link followed, or a script
+    // navigating, as soon as the screen showed) fired no event this listener heard. Read it again.
+    update();
     return () => removeEventListener('hashchange', update);
   }, []);
   return route;
