@@ -188,7 +188,9 @@ function Nav() {
     );
   };
   useEffect(() => {
-    // Connected before this nav subscribed: the `connected` event has been and gone.
+    // Connected (or closed) between the first render and this effect: the `connected` event has
+    // been and gone, so the dot would say offline for as long as the socket stays up.
+    setOnline(live.state === 'open');
     if (live.state === 'open') readBalance();
     return () => {
       latest.supersede();
