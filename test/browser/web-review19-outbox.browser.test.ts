@@ -15,12 +15,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createRestClient } from '../../protocol/src/client/rest.js';
 import { signIn, socketLink, webAppTestFile } from '../support/browser.js';
 import { type httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
+import { OUTBOX_PREFIX, storedOutboxes } from '../support/outbox-storage.js';
 import { untilDefined } from '../support/poll.js';
 
 // Generous: CI runs this beside other test files on 2 cores; a wait ends as soon as the UI is there.
 const UI_TIMEOUT = 30_000;
 const TEST_TIMEOUT = 90_000;
-const OUTBOX_PREFIX = 'gigwire.outbox.';
 
 let base: string;
 let api: ReturnType<typeof httpClient>;
@@ -63,17 +63,6 @@ const historyOf = async (roomId: string, user: Registered) => {
   // The room's own notices (created, members) are the platform's, not anyone's outbox.
   return messages.body.data.filter((m) => !m.clientMsgId.startsWith('system.'));
 };
-
-/** This page's sessionStorage entries of stored outboxes. */
-const storedOutboxes = (page: Page): Promise<Record<string, string>> =>
-  page.evaluate(`(() => {
-    const found = {};
-    for (let index = 0; index < sessionStorage.length; index += 1) {
-      const key = sessionStorage.key(index);
-      if (key !== null && key.startsWith(${JSON.stringify(OUTBOX_PREFIX)})) found[key] = sessionStorage.getItem(key);
-    }
-    return found;
-  })()`);
 
 /** The room screen's parts. */
 const roomOf = (page: Page) => ({

@@ -10,17 +10,16 @@
  *   message between the two is skipped.
  */
 
-import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createClient } from '../../protocol/src/client/index.js';
 import { signedIn, signIn, webAppTestFile } from '../support/browser.js';
 import { type httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
+import { OUTBOX_PREFIX, storedOutboxes } from '../support/outbox-storage.js';
 
 // Generous: CI runs this beside other test files on 2 cores; a wait ends as soon as the UI is there.
 const UI_TIMEOUT = 30_000;
 const TEST_TIMEOUT = 90_000;
-const OUTBOX_PREFIX = 'gigwire.outbox.';
 
 let base: string;
 let api: ReturnType<typeof httpClient>;
@@ -35,17 +34,6 @@ beforeAll(async () => {
   other = await registerUser(api);
   await makeContacts(api, me, other);
 });
-
-/** This page's sessionStorage entries of stored outboxes. */
-const storedOutboxes = (page: Page): Promise<Record<string, string>> =>
-  page.evaluate(`(() => {
-    const found = {};
-    for (let index = 0; index < sessionStorage.length; index += 1) {
-      const key = sessionStorage.key(index);
-      if (key !== null && key.startsWith(${JSON.stringify(OUTBOX_PREFIX)})) found[key] = sessionStorage.getItem(key);
-    }
-    return found;
-  })()`);
 
 describe('the stored chat outbox at a sign-in (Chromium)', () => {
   it(

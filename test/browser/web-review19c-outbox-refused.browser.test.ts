@@ -7,14 +7,13 @@
  * stayed "offline" in 4 of 6 runs before that fix).
  */
 
-import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { signIn, webAppTestFile } from '../support/browser.js';
 import { type httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
+import { OUTBOX_PREFIX, storedOutboxes } from '../support/outbox-storage.js';
 
 const UI_TIMEOUT = 30_000;
 const TEST_TIMEOUT = 60_000;
-const OUTBOX_PREFIX = 'gigwire.outbox.';
 
 let base: string;
 let api: ReturnType<typeof httpClient>;
@@ -29,17 +28,6 @@ beforeAll(async () => {
   other = await registerUser(api);
   await makeContacts(api, me, other);
 });
-
-/** This page's sessionStorage entries of stored outboxes. */
-const storedOutboxes = (page: Page): Promise<Record<string, string>> =>
-  page.evaluate(`(() => {
-    const found = {};
-    for (let index = 0; index < sessionStorage.length; index += 1) {
-      const key = sessionStorage.key(index);
-      if (key !== null && key.startsWith(${JSON.stringify(OUTBOX_PREFIX)})) found[key] = sessionStorage.getItem(key);
-    }
-    return found;
-  })()`);
 
 describe('a refused message of a room no longer open (Chromium)', () => {
   it(
