@@ -11,10 +11,10 @@
  */
 
 import type { Page } from 'playwright-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRestClient } from '../../protocol/src/client/rest.js';
-import { signIn, socketLink, webAppTestFile } from '../support/browser.js';
-import { type httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
+import { newGroupRoom, signIn, socketLink, twoContactsWebAppFile } from '../support/browser.js';
+import { type HttpClient, type Registered, registerUser } from '../support/http.js';
 import { OUTBOX_PREFIX, storedOutboxes } from '../support/outbox-storage.js';
 import { untilDefined } from '../support/poll.js';
 
@@ -23,32 +23,15 @@ const UI_TIMEOUT = 30_000;
 const TEST_TIMEOUT = 90_000;
 
 let base: string;
-let api: ReturnType<typeof httpClient>;
+let api: HttpClient;
 let me: Registered;
 let other: Registered;
-const { pageErrors, newPage } = webAppTestFile(UI_TIMEOUT, { LEDGER_AUDIT_INTERVAL_S: '0' }, (node) => {
-  ({ base, api } = node);
+const { pageErrors, newPage } = twoContactsWebAppFile(UI_TIMEOUT, (file) => {
+  ({ base, api, me, other } = file);
 });
 
-beforeAll(async () => {
-  me = await registerUser(api);
-  other = await registerUser(api);
-  await makeContacts(api, me, other);
-});
-
-/**
- * A new room of two contacts (a group: a direct room of the same two would be the same room each
- * time). The users are registered once for the file: registering and signing in dominate its time.
- */
-async function newRoom(title: string): Promise<string> {
-  const room = await api.post<{ id: string }>(
-    '/v1/rooms',
-    { kind: 'group', title, memberIds: [other.id] },
-    me.accessToken,
-  );
-  expect(room.status).toBe(201);
-  return room.body.id;
-}
+/** The users are registered once for the file: registering and signing in dominate its time. */
+const newRoom = (title: string) => newGroupRoom(api, me, other, title);
 
 interface StoredMessage {
   id: string;

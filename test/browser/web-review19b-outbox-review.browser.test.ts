@@ -10,11 +10,11 @@
  *   message between the two is skipped.
  */
 
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createClient } from '../../protocol/src/client/index.js';
-import { signedIn, signIn, webAppTestFile } from '../support/browser.js';
-import { type httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
+import { newGroupRoom, signedIn, signIn, twoContactsWebAppFile } from '../support/browser.js';
+import type { HttpClient, Registered } from '../support/http.js';
 import { OUTBOX_PREFIX, storedOutboxes } from '../support/outbox-storage.js';
 
 // Generous: CI runs this beside other test files on 2 cores; a wait ends as soon as the UI is there.
@@ -22,30 +22,18 @@ const UI_TIMEOUT = 30_000;
 const TEST_TIMEOUT = 90_000;
 
 let base: string;
-let api: ReturnType<typeof httpClient>;
+let api: HttpClient;
 let me: Registered;
 let other: Registered;
-const { pageErrors, newPage } = webAppTestFile(UI_TIMEOUT, { LEDGER_AUDIT_INTERVAL_S: '0' }, (node) => {
-  ({ base, api } = node);
-});
-
-beforeAll(async () => {
-  me = await registerUser(api);
-  other = await registerUser(api);
-  await makeContacts(api, me, other);
+const { pageErrors, newPage } = twoContactsWebAppFile(UI_TIMEOUT, (file) => {
+  ({ base, api, me, other } = file);
 });
 
 describe('the stored chat outbox at a sign-in (Chromium)', () => {
   it(
     'sends nothing of an outbox found in the tab at a password sign-in, and removes every one',
     async () => {
-      const room = await api.post<{ id: string }>(
-        '/v1/rooms',
-        { kind: 'group', title: 'Shared computer', memberIds: [other.id] },
-        me.accessToken,
-      );
-      expect(room.status).toBe(201);
-      const roomId = room.body.id;
+      const roomId = await newGroupRoom(api, me, other, 'Shared computer');
       const page = await newPage();
       await page.goto(`${base}/#/signin`);
       await page.getByLabel('Username or email').waitFor();
@@ -95,13 +83,7 @@ describe('a room after a reload (Chromium)', () => {
   it(
     'pages back over every message when a resend confirms a message older than the newest page',
     async () => {
-      const room = await api.post<{ id: string }>(
-        '/v1/rooms',
-        { kind: 'group', title: 'Busy room', memberIds: [other.id] },
-        me.accessToken,
-      );
-      expect(room.status).toBe(201);
-      const roomId = room.body.id;
+      const roomId = await newGroupRoom(api, me, other, 'Busy room');
       // Answers to my room.send: lost (and the push of it) before the reload; after it held until
       // the room shows its newest page, so that the screen is there to be told of the resend.
       let phase: 'lose' | 'hold' | 'pass' = 'lose';

@@ -7,39 +7,27 @@
  * stayed "offline" in 4 of 6 runs before that fix).
  */
 
-import { beforeAll, describe, expect, it } from 'vitest';
-import { signIn, webAppTestFile } from '../support/browser.js';
-import { type httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
+import { describe, expect, it } from 'vitest';
+import { newGroupRoom, signIn, twoContactsWebAppFile } from '../support/browser.js';
+import type { HttpClient, Registered } from '../support/http.js';
 import { OUTBOX_PREFIX, storedOutboxes } from '../support/outbox-storage.js';
 
 const UI_TIMEOUT = 30_000;
 const TEST_TIMEOUT = 60_000;
 
 let base: string;
-let api: ReturnType<typeof httpClient>;
+let api: HttpClient;
 let me: Registered;
 let other: Registered;
-const { pageErrors, newPage } = webAppTestFile(UI_TIMEOUT, { LEDGER_AUDIT_INTERVAL_S: '0' }, (node) => {
-  ({ base, api } = node);
-});
-
-beforeAll(async () => {
-  me = await registerUser(api);
-  other = await registerUser(api);
-  await makeContacts(api, me, other);
+const { pageErrors, newPage } = twoContactsWebAppFile(UI_TIMEOUT, (file) => {
+  ({ base, api, me, other } = file);
 });
 
 describe('a refused message of a room no longer open (Chromium)', () => {
   it(
     'does not hold up another room, and is discarded from the rooms list',
     async () => {
-      const created = await api.post<{ id: string }>(
-        '/v1/rooms',
-        { kind: 'group', title: 'Still mine', memberIds: [other.id] },
-        me.accessToken,
-      );
-      expect(created.status).toBe(201);
-      const roomId = created.body.id;
+      const roomId = await newGroupRoom(api, me, other, 'Still mine');
 
       const page = await newPage();
       await signIn(page, base, me);

@@ -17,7 +17,7 @@ import {
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { ensureProgram } from '../../src/platform/system-packages.js';
 import { startTestNode, type TestNode } from './context.js';
-import { httpClient } from './http.js';
+import { type HttpClient, httpClient, makeContacts, type Registered, registerUser } from './http.js';
 
 export const DESKTOP: ViewportSize = { width: 1280, height: 800 };
 
@@ -125,6 +125,53 @@ export function webAppTestFile(
     await testNode?.stop();
   });
   return pages;
+}
+
+/** The node of a web-app test file, and its two users, contacts of each other (`me`, `other`). */
+export interface TwoContacts extends WebAppNode {
+  readonly me: Registered;
+  readonly other: Registered;
+}
+
+/**
+ * `webAppTestFile` (ledger audits off) with two registered users who are contacts, as room and
+ * outbox tests need them; `ready` hands them over once registered, before the file's tests.
+ */
+export function twoContactsWebAppFile(
+  timeout: number,
+  ready: (file: TwoContacts) => void,
+): ReturnType<typeof chromiumPages> {
+  let node: WebAppNode | undefined;
+  const pages = webAppTestFile(timeout, { LEDGER_AUDIT_INTERVAL_S: '0' }, (started) => {
+    node = started;
+  });
+  beforeAll(async () => {
+    if (node === undefined) throw new Error('the test node did not start');
+    const me = await registerUser(node.api);
+    const other = await registerUser(node.api);
+    await makeContacts(node.api, me, other);
+    ready({ ...node, me, other });
+  });
+  return pages;
+}
+
+/**
+ * A new group room of `owner` and `member`, created by `owner`: its id. A group, since a direct room
+ * of the same two would be the same room each time.
+ */
+export async function newGroupRoom(
+  api: HttpClient,
+  owner: Registered,
+  member: Registered,
+  title: string,
+): Promise<string> {
+  const room = await api.post<{ id: string }>(
+    '/v1/rooms',
+    { kind: 'group', title, memberIds: [member.id] },
+    owner.accessToken,
+  );
+  expect(room.status).toBe(201);
+  return room.body.id;
 }
 
 /** The web app's signed-in shell is there (its main navigation: the unreachable screen has a "Sign out" too). */

@@ -9,6 +9,9 @@ export interface HttpResult<T = Record<string, unknown>> {
   readonly body: T;
 }
 
+/** A REST client of one node (`httpClient`). */
+export type HttpClient = ReturnType<typeof httpClient>;
+
 export function httpClient(baseUrl: string) {
   const call = async <T = Record<string, unknown>>(
     method: string,

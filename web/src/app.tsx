@@ -13,7 +13,18 @@ import { Profile } from './screens/profile.js';
 import { Rooms, RoomView } from './screens/rooms.js';
 import { WalletView } from './screens/wallet.js';
 import { Session } from './session.js';
-import { Ctx, ErrorNote, failureOf, Latest, money, retryDelay, useApp, useLive, useRoute } from './ui.js';
+import {
+  Ctx,
+  ErrorNote,
+  failureOf,
+  Latest,
+  money,
+  retryDelay,
+  useApp,
+  useLive,
+  useLiveState,
+  useRoute,
+} from './ui.js';
 
 export function App() {
   const session = useMemo(() => new Session(), []);
@@ -164,7 +175,7 @@ function screen(route: string[]) {
 
 function Nav() {
   const { session, live, user } = useApp();
-  const [online, setOnline] = useState(live.state === 'open');
+  const online = useLiveState() === 'open';
   const [balance, setBalance] = useState<string>();
   // The balance at each connect (nothing is pushed until it changes, and wallet pushes sent while
   // offline are not replayed); a failed read is tried again with backoff. A push brings the whole
@@ -188,20 +199,14 @@ function Nav() {
     );
   };
   useEffect(() => {
-    // Connected (or closed) between the first render and this effect: the `connected` event has
-    // been and gone, so the dot would say offline for as long as the socket stays up.
-    setOnline(live.state === 'open');
+    // Connected between the first render and this effect: the `connected` event has been and gone.
     if (live.state === 'open') readBalance();
     return () => {
       latest.supersede();
       clearTimeout(retry.current.timer);
     };
   }, [session, live]);
-  useLive('connected', () => {
-    setOnline(true);
-    readBalance();
-  });
-  useLive('disconnected', () => setOnline(false));
+  useLive('connected', () => readBalance());
   useLive('wallet', (w) => {
     latest.supersede();
     clearTimeout(retry.current.timer);

@@ -2,7 +2,7 @@
 import type { ComponentChildren, InputHTMLAttributes } from 'preact';
 import { createContext } from 'preact';
 import { useContext, useEffect, useRef, useState } from 'preact/hooks';
-import type { ClientEvents, GigwireClient } from '../../protocol/src/client/index.js';
+import type { ClientEvents, ClientState, GigwireClient } from '../../protocol/src/client/index.js';
 import type { Me } from './api.js';
 import { type CallKind, type Failure, failureOf, RetryKeys, withKey } from './outcome.js';
 import type { Session } from './session.js';
@@ -31,6 +31,25 @@ export function useLive<E extends keyof ClientEvents>(
 ): void {
   const { live } = useApp();
   useEffect(() => live.on(event, handler), [live, event, ...deps]);
+}
+
+/**
+ * The live client's connection state, kept current. Read again once listening: a socket that
+ * opened (or dropped) between the first render and the effect fired its event unheard, and the
+ * screen would say "offline" or "reconnecting…" for as long as the socket then stayed up.
+ */
+export function useLiveState(): ClientState {
+  const { live } = useApp();
+  const [state, setState] = useState(live.state);
+  useEffect(() => {
+    const update = () => setState(live.state);
+    const stop = [live.on('connected', update), live.on('disconnected', update)];
+    update();
+    return () => {
+      for (const off of stop) off();
+    };
+  }, [live]);
+  return state;
 }
 
 /** `#/jobs/123` → `['jobs', '123']`. */

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { RoomMessage } from '../../../protocol/src/frames.js';
 import { outboxOf } from '../outbox.js';
-import { ErrorNote, type Failure, failureOf, Name, useApp, useLive } from '../ui.js';
+import { ErrorNote, type Failure, failureOf, Name, useApp, useLive, useLiveState } from '../ui.js';
 
 const PAGE = 50;
 
@@ -14,7 +14,7 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
   const [messages, setMessages] = useState<RoomMessage[]>([]);
   const [text, setText] = useState('');
   const [failure, setFailure] = useState<Failure>();
-  const [state, setState] = useState(live.state);
+  const state = useLiveState();
   const bottom = useRef<HTMLLIElement>(null);
   const [typing, setTyping] = useState<string>();
   /** Read receipts: other members' read marks as pushed since this page opened. */
@@ -138,8 +138,6 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
     typingSentAt.current = Date.now();
     live.request('room.typing', { roomId }).catch(() => undefined);
   };
-  useLive('connected', () => setState(live.state));
-  useLive('disconnected', () => setState(live.state));
   // Follow the newest message (not older pages loaded above).
   const newestSeq = messages.at(-1)?.seq;
   useEffect(() => bottom.current?.scrollIntoView({ block: 'nearest' }), [newestSeq]);
