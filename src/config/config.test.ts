@@ -102,6 +102,16 @@ describe('loadConfig', () => {
     expect(line).not.toContain('\n');
   });
 
+  it('reads STARTUP_WAIT_S as whole seconds from 0 (no wait) to an hour, and refuses anything else', () => {
+    expect(load({ STARTUP_WAIT_S: '0' }).startupWaitMs).toBe(0);
+    expect(load({ STARTUP_WAIT_S: '3600' }).startupWaitMs).toBe(3_600_000);
+    for (const value of ['-1', '1.5', '3601', 'soon', '1e3', '0x10']) {
+      expect(problemLine({ STARTUP_WAIT_S: value }), value).toMatch(
+        /^invalid configuration: STARTUP_WAIT_S must be/,
+      );
+    }
+  });
+
   it('rejects a Redis prefix that would break key patterns', () => {
     expect(problemLine({ REDIS_PREFIX: 'a b*' })).toContain('REDIS_PREFIX must be 1-32 characters');
   });
