@@ -5,6 +5,11 @@
 import { migrateToLatest } from '../db/migrate.js';
 import { runOneShot } from './one-shot.js';
 
-await runOneShot('migrate', async ({ db, log }) => {
-  await migrateToLatest(db, log);
-});
+// One transaction: a PostgreSQL restarting under it is waited for and the migrations run again.
+await runOneShot(
+  'migrate',
+  async ({ db, log }) => {
+    await migrateToLatest(db, log);
+  },
+  { rerunAfterRestart: true },
+);

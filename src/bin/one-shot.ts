@@ -48,6 +48,14 @@ export interface OneShotContext {
 export async function runOneShot(
   name: string,
   work: (context: OneShotContext) => Promise<void>,
+  options: {
+    /**
+     * `work` is one transaction that may simply run again (the migrations): a PostgreSQL restarting
+     * under it is waited for, up to STARTUP_WAIT_S, and it runs again, as the migrations at a
+     * node's start do. Off for commands whose retry after a lost commit outcome could act twice.
+     */
+    readonly rerunAfterRestart?: boolean;
+  } = {},
 ): Promise<void> {
   let config: Config;
   try {
@@ -74,16 +82,18 @@ export async function runOneShot(
         ? await inDataDir(dataDir, pgliteDir, () => createDb({ kind: 'pglite', dir: pgliteDir }, log))
         : await createDb({ kind: 'postgres', url: config.databaseUrl, poolMax: 2 }, log);
     try {
-      if (config.databaseUrl !== undefined) {
-        // A PostgreSQL started together with the command may not be up yet (STARTUP_WAIT_S).
-        const wait = waitForDependency(
-          { boundMs: config.startupWaitMs, log },
-          `PostgreSQL at ${endpointOf(config.databaseUrl, 5432)}`,
-          isDatabaseStartingUp,
-        );
-        await checkDatabaseUrl(handle, config.databaseUrl, wait);
-      }
-      await work({ config, db: handle.db, log });
+      // A PostgreSQL started together with the command may not be up yet (STARTUP_WAIT_S).
+      const wait =
+        config.databaseUrl === undefined
+          ? undefined
+          : waitForDependency(
+              { boundMs: config.startupWaitMs, log },
+              `PostgreSQL at ${endpointOf(config.databaseUrl, 5432)}`,
+              isDatabaseStartingUp,
+            );
+      if (config.databaseUrl !== undefined) await checkDatabaseUrl(handle, config.databaseUrl, wait);
+      const run = () => work({ config, db: handle.db, log });
+      await (wait !== undefined && options.rerunAfterRestart === true ? wait.run(run) : run());
     } finally {
       await handle.close();
     }

@@ -6,10 +6,14 @@
  * lost connection, which throws "Postgres connection has been discarded" in place of the 57P01:
  * that too must count as a server restarting, or the start fails at once.
  *
+ * `npm run migrate` does the same (review 20: it failed at once before).
+ *
  * Made deterministic with a lock instead of a restart: this test holds kysely_migration locked,
  * so the migrator's transaction waits on it; that session is then ended with pg_terminate_backend
  * (the same 57P01 a restart sends) and the lock let go.
  */
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -86,4 +90,57 @@ describe('the migrations at start, under a PostgreSQL restart', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^waiting for PostgreSQL \(.+\), up to \d+ s more \(STARTUP_WAIT_S\)$/);
   });
+
+  it('npm run migrate runs them again too, and exits 0', async () => {
+    const database = await createMigratedDatabase();
+    cleanups.push(() => database.drop());
+    const admin = await client(`${inject('postgresBaseUrl')}/postgres`);
+    const lock = await holdMigrationLock(database.url);
+    const child = spawn(process.execPath, ['--import', 'tsx', resolve('src/bin/migrate.ts')], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', DATABASE_URL: database.url, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    cleanups.push(async () => void child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+
+    await endLockWaiters(admin, database.name, lock.pid);
+    await Promise.race([
+      untilDefined(async () => (stderr.includes(': waiting for ') ? true : undefined), 'a wait line'),
+      exited,
+    ]);
+    await lock.release();
+
+    expect(await exited, stderr).toBe(0);
+    const lines = stderr.split('\n').filter((line) => line !== '');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^gigwire: waiting for PostgreSQL at .+ \(.+\), up to \d+ s more \(STARTUP_WAIT_S\)$/,
+    );
+  });
 });
+
+/** Holds kysely_migration locked in a transaction of its own: a migrator waits on it. */
+async function holdMigrationLock(url: string): Promise<{ pid: number; release: () => Promise<void> }> {
+  const holder = await client(url);
+  const pid = (await holder.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid;
+  if (pid === undefined) throw new Error('no backend pid');
+  await holder.query('begin');
+  await holder.query('lock table kysely_migration in access exclusive mode');
+  return { pid, release: async () => void (await holder.query('commit')) };
+}
+
+/** Ends (57P01, as a restart does) the sessions of `database` waiting for a lock, once there is one. */
+async function endLockWaiters(admin: pg.Client, database: string, holderPid: number): Promise<void> {
+  await untilDefined(async () => {
+    const ended = await admin.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity
+        where datname = $1 and wait_event_type = 'Lock' and pid <> $2`,
+      [database, holderPid],
+    );
+    return (ended.rowCount ?? 0) > 0 ? true : undefined;
+  }, 'the migrator to wait for the lock');
+}
