@@ -7,6 +7,7 @@
 import type { Transaction } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
+import { findTransactionByOpKey } from '../../db/repositories/ledger.repo.js';
 import { findUserById } from '../../db/repositories/users.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import { WALLET_CHANGED_TOPIC } from '../../platform/bus/topics.js';
@@ -61,7 +62,8 @@ export interface WalletApi {
     page: { cursor: string | undefined; limit: number },
   ) => Promise<Awaited<ReturnType<typeof walletTransactions>>>;
   /**
-   * Inside the caller's (idempotency) transaction. NOT_FOUND for an unknown or locked recipient,
+   * Inside the caller's (idempotency) transaction. NOT_FOUND for an unknown or locked recipient (a
+   * locked one still gets the first transfer's answer on a retry of a transfer made under `opKey`),
    * VALIDATION_FAILED for yourself, INSUFFICIENT_FUNDS (409, with the shortfall) when not covered.
    */
   readonly transferIn: (
@@ -90,8 +92,14 @@ export function createWalletApi(deps: PaymentsDeps): WalletApi {
     history: (userId, page) => walletTransactions(deps, userId, page),
     transferIn: async (trx, fromUserId, input, opKey) => {
       const recipient = await findUserById(trx, input.toUserId);
-      // A locked account receives nothing, and is answered like one that does not exist.
-      if (recipient === undefined || recipient.locked_at !== null) {
+      // A locked account receives nothing, and is answered like one that does not exist — unless
+      // this is a retry of a transfer already made under this key (its record forgotten after 24 h,
+      // the recipient locked since): the ledger answers it with the first transfer (or 422 for
+      // another body), never a 404 that says the money did not move when it did.
+      if (
+        recipient === undefined ||
+        (recipient.locked_at !== null && (await findTransactionByOpKey(trx, opKey)) === undefined)
+      ) {
         throw new AppError('NOT_FOUND', 'no such user', {
           details: { errors: [{ path: 'body.toUserId', message: 'no such user' }] },
         });
