@@ -223,6 +223,8 @@ describe('double-blind reviews', () => {
         {
           reviewId: first.body.id,
           contractId,
+          jobId: expect.any(String),
+          rating: 4,
           authorId: w.id,
           subjectId: h.id,
           notify: [h.id, w.id],
@@ -230,6 +232,8 @@ describe('double-blind reviews', () => {
         {
           reviewId: second.body.id,
           contractId,
+          jobId: expect.any(String),
+          rating: 5,
           authorId: h.id,
           subjectId: w.id,
           notify: [w.id, h.id],

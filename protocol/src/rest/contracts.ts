@@ -64,7 +64,9 @@ export const ContractTransition = z
     from: ContractState.nullable(),
     to: ContractState,
     actor: z.enum(['hirer', 'worker', 'admin', 'timer']),
-    actorId: UserId.nullable(),
+    actorId: UserId.nullable().describe(
+      'Who fired it: null for the timer, and for an admin unless you are one (who moderates is not public).',
+    ),
     message: z.string().optional(),
     at: Iso,
   })

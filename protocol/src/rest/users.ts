@@ -21,7 +21,14 @@ export const Money = z
   })
   .meta({ id: 'Money' });
 
-const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048);
+/**
+ * A profile link. Stored as the URL's serialisation (what a browser opens); one with a user name or
+ * password (`https://site.example@evil.example/`, which reads as the site before "@") is 400.
+ */
+const httpUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+  .max(2048)
+  .describe('An http(s) URL without a user name or password, at most 2048 characters once percent-encoded.');
 
 export const WorkerProfile = z
   .object({

@@ -8,7 +8,7 @@
  * `hidden_at is null`), so a review is counted at most once however often or concurrently they run.
  */
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
-import type { ContractId, ReviewId, UserId } from '../../../protocol/src/ids.js';
+import type { ContractId, JobId, ReviewId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../database.js';
 import type { ContractStateColumn, ReviewsTable } from '../tables/marketplace.table.js';
 
@@ -26,6 +26,11 @@ export interface ReviewableContract {
 
 const REVIEWABLE_COLUMNS = ['id', 'hirer_id', 'worker_id', 'state', 'review_deadline_at'] as const;
 
+/** The locked row also names its job: a published review's event says which job it is about. */
+export interface LockedReviewableContract extends ReviewableContract {
+  readonly job_id: JobId;
+}
+
 /**
  * The contract row locked FOR UPDATE: the two parties' reviews (and the window task) of one contract
  * run one at a time, so "is the other review in?" is answered by the last of them, never by neither.
@@ -33,10 +38,10 @@ const REVIEWABLE_COLUMNS = ['id', 'hirer_id', 'worker_id', 'state', 'review_dead
 export function lockContractForReview(
   trx: Transaction<Database>,
   id: ContractId,
-): Promise<ReviewableContract | undefined> {
+): Promise<LockedReviewableContract | undefined> {
   return trx
     .selectFrom('contracts')
-    .select(REVIEWABLE_COLUMNS)
+    .select([...REVIEWABLE_COLUMNS, 'job_id'])
     .where('id', '=', id)
     .forUpdate()
     .executeTakeFirst();

@@ -129,13 +129,18 @@ export const toContract = (row: ContractRow): Contract => ({
   updatedAt: row.updated_at,
 });
 
-const toTransition = (row: ContractTransitionRow): ContractTransition => ({
+/**
+ * A transition as `viewer` may see it: who moderates is not public (profiles never show `admin`),
+ * so an admin's resolve names its admin to admins only; the parties see `actor: "admin"` and no id.
+ * Otherwise a dispute between two accounts of one's own would point out a moderator's account.
+ */
+const toTransition = (row: ContractTransitionRow, viewer: Actor): ContractTransition => ({
   version: row.version,
   event: row.event,
   from: row.from_state,
   to: row.to_state,
   actor: row.actor_kind,
-  actorId: row.actor_id,
+  actorId: row.actor_kind === 'admin' && !isAdmin(viewer) ? null : row.actor_id,
   payload: row.payload,
   at: row.created_at,
 });
@@ -235,7 +240,9 @@ async function recordTransition(trx: Transaction<Database>, applied: Applied): P
     const message = await appendRoomMessageIn(trx, {
       roomId: row.room_id,
       // messages.sender_id is a user: a timer speaks for the hirer it acts for; meta.system marks it.
-      senderId: applied.actorId ?? row.hirer_id,
+      // So does an admin's resolve: the room's members (and the unread mails naming senders) must
+      // not learn which account moderates (the transition log keeps the admin, shown to admins).
+      senderId: applied.actorKind === 'admin' ? row.hirer_id : (applied.actorId ?? row.hirer_id),
       // Random, never derived from the contract: a party who could predict it could send a message
       // with that id first and make every attempt of the transition fail (blocking, say, the
       // auto-approve that pays the worker). The transition's own version check makes it once.
@@ -601,7 +608,9 @@ export async function getContract(
   const available = [...new Set(roles.flatMap((role) => availableEvents(row.state, role, timing)))];
   return {
     contract: toContract(row),
-    transitions: (await transitionsOf(deps.db, contractId)).map(toTransition),
+    transitions: (await transitionsOf(deps.db, contractId)).map((transition) =>
+      toTransition(transition, actor),
+    ),
     available,
   };
 }

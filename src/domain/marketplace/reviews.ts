@@ -25,6 +25,7 @@ import {
   findReview,
   hideReview as hideReviewRow,
   insertReview,
+  type LockedReviewableContract,
   lockContractForReview,
   publishedReviewsOf,
   publishUnpublished,
@@ -189,18 +190,25 @@ export interface ReviewInput {
 const reviewExists = () =>
   new AppError('CONFLICT', 'you already reviewed this contract', { details: { reason: 'REVIEW_EXISTS' } });
 
-/** Publishes the contract's unpublished reviews and writes one `review.published` per visible one. */
+/**
+ * Publishes the contract's unpublished reviews and writes one `review.published` per visible one.
+ * The event names the job and the stars (both public once the review is): the reviewed party's
+ * notification says which job the review is about and what it gave, not "your work on your job"
+ * to a hirer reviewed by the worker they hired.
+ */
 async function publishIn(
   trx: Transaction<Database>,
-  contractId: ContractId,
+  contract: Pick<LockedReviewableContract, 'id' | 'job_id'>,
   now: Date,
 ): Promise<ReviewRow[]> {
-  const published = await publishUnpublished(trx, contractId, now);
+  const published = await publishUnpublished(trx, contract.id, now);
   for (const row of published) {
     if (row.hidden_at !== null) continue;
     await insertOutboxEvent(trx, MarketplaceEvent.reviewPublished, {
       reviewId: row.id,
       contractId: row.contract_id,
+      jobId: contract.job_id,
+      rating: row.rating,
       authorId: row.author_id,
       subjectId: row.subject_id,
       notify: [row.subject_id, row.author_id],
@@ -257,7 +265,7 @@ export async function submitReviewIn(
     now,
   });
   if (existing.length > 0) {
-    const published = await publishIn(trx, contractId, now);
+    const published = await publishIn(trx, contract as LockedReviewableContract, now);
     row = published.find((r) => r.id === row.id) ?? row;
   }
   return toReview(row, actor);
@@ -287,10 +295,10 @@ export async function publishDueReviews(
     const contract = await lockContractForReview(trx, contractId);
     const now = deps.clock.now();
     const deadline = contract?.review_deadline_at ?? null;
-    if (deadline === null || now.getTime() < deadline.getTime()) {
+    if (contract === undefined || deadline === null || now.getTime() < deadline.getTime()) {
       return { windowClosed: false, published: 0, deadline };
     }
-    const published = await publishIn(trx, contractId, now);
+    const published = await publishIn(trx, contract, now);
     return { windowClosed: true, published: published.length, deadline };
   });
 }

@@ -76,9 +76,10 @@ const RENDER: Readonly<Record<NotificationType, (data: Data, ctx: ContentContext
     title: 'Dispute resolved',
     body: `The dispute over ${job(c)} was resolved.`,
   }),
+  // To either party: a hirer reviewed by their worker did no "work", and the job is the hirer's.
   'review.published': (d, c) => ({
     title: 'You have a new review',
-    body: `${someone(c)} reviewed your work on ${job(c)}${typeof d.rating === 'number' ? ` (${d.rating}/5)` : ''}.`,
+    body: `${someone(c)} reviewed you${typeof d.rating === 'number' ? ` (${d.rating}/5)` : ''} on ${c.jobTitle === undefined ? 'a contract' : `"${c.jobTitle}"`}.`,
   }),
   'payment.succeeded': (d, c) => ({
     title: 'Top-up received',

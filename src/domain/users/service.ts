@@ -79,7 +79,14 @@ const MAX_LINK_LENGTH = 2048;
  * google.com). Serialised, they are percent-encoded and a look-alike host is its `xn--` form.
  */
 function storedLink(value: string, path: string): string {
-  const href = new URL(value).href;
+  const url = new URL(value);
+  // A user name or password reads as the site: `https://www.behance.net@evil.example/work` goes to
+  // evil.example. No portfolio or avatar needs credentials in its link, so none is taken.
+  if (url.username !== '' || url.password !== '') {
+    const message = 'must not carry a user name or password (the text before "@" reads as the site)';
+    throw new AppError('VALIDATION_FAILED', message, { details: { errors: [{ path, message }] } });
+  }
+  const href = url.href;
   if (href.length > MAX_LINK_LENGTH) {
     const message = `must be at most ${MAX_LINK_LENGTH} characters once percent-encoded`;
     throw new AppError('VALIDATION_FAILED', message, { details: { errors: [{ path, message }] } });

@@ -138,9 +138,16 @@ function sendProblem(request: FastifyRequest, reply: FastifyReply, code: ErrorCo
     .send(problem(code, detail, context));
 }
 
-/** Only a path of the console itself may be a sign-in's destination (no open redirect). */
+/**
+ * Only a path of the console itself may be a sign-in's destination (no open redirect), written in
+ * printable ASCII as a URL is (the redirect to sign-in percent-encodes it so): it becomes the
+ * Location header, and a control character there (`next=/admin/queues%23%01` in a link sent to an
+ * admin) made Node refuse the header, a bare 500 after the password was taken and a session begun.
+ */
 function safeNext(next: unknown): string {
-  return typeof next === 'string' && /^\/admin\/queues(?:[/?#][^\s\\]*)?$/.test(next) && !next.includes('//')
+  return typeof next === 'string' &&
+    /^\/admin\/queues(?:[/?#][\x21-\x5b\x5d-\x7e]*)?$/.test(next) &&
+    !next.includes('//')
     ? next
     : CONSOLE_PATH;
 }
