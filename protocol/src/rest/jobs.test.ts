@@ -42,6 +42,11 @@ describe('jobs REST schemas', () => {
       { remote: 'yes' },
       { status: 'open,asleep' },
       { budgetMax: '-3' },
+      { budgetMax: '' },
+      { budgetMin: ' ' },
+      { budgetMin: '0x10' },
+      { budgetMin: '1e3' },
+      { budgetMax: '9007199254740992' },
       { sort: 'cheap' },
       { page: '2' },
     ]) {

@@ -133,7 +133,16 @@ export const csv = <T extends z.ZodType<string, string>>(
     })
     .pipe(z.array(item).max(30));
 
-const queryAmount = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/**
+ * A budget bound in minor units, digits only. Not `z.coerce.number()`: it reads an empty value (a
+ * form's blank field, `?budgetMax=`) as 0, a filter that silently matched nothing; also ' 5', '0x10'.
+ */
+const queryAmount = z
+  .string()
+  .regex(/^\d{1,16}$/, 'must be a whole amount in minor units (digits only)')
+  .transform(Number)
+  .pipe(z.number().max(Number.MAX_SAFE_INTEGER))
+  .describe('Whole amount in minor units (digits only).');
 
 /** No `.meta({id})`: @fastify/swagger cannot turn a $ref'd querystring into parameters (500 on /openapi.json). */
 export const JobSearchQuery = z.strictObject({
