@@ -29,7 +29,7 @@ import type { Hub } from './hub.js';
 import type { JobBoard } from './job-board.js';
 
 export interface BusBridgeDeps {
-  readonly bus: Pick<Bus, 'subscribe'>;
+  readonly bus: Pick<Bus, 'subscribe' | 'onResubscribed'>;
   readonly hub: Hub;
   readonly jobBoard: Pick<JobBoard<Connection>, 'watchersOf'>;
   readonly log: Logger;
@@ -39,9 +39,26 @@ export interface BusBridgeDeps {
   readonly onMembershipChanged: (roomId: RoomId) => void;
   /** Counted, so a presence subscription racing a removal re-checks (handlers.ts). */
   readonly onContactRemoved: () => void;
+  /**
+   * Which of `userIds` are the watcher's mutual contacts now (read from the store): after the bus
+   * connection came back, watches of users who stopped being contacts meanwhile are dropped.
+   * Absent: no such check.
+   */
+  readonly mutualContactsAmong?: (
+    watcher: UserId,
+    userIds: readonly UserId[],
+  ) => Promise<ReadonlySet<UserId>>;
   /** The user's current balance, for `wallet` pushes; absent: no wallet pushes. */
   readonly walletOf?: (userId: UserId) => Promise<WalletPayload>;
+  /**
+   * After the bus connection came back and the watches were checked (so no ex-contact is told
+   * anything): pushes watchers the current presence of those they watch, lost meanwhile.
+   */
+  readonly refreshWatchedPresence?: () => Promise<void>;
 }
+
+/** Watching users whose contacts are read at once when the bus came back (recheckWatches). */
+const RECHECK_WATCHERS_AT_ONCE = 8;
 
 /** Subscribes this node; resolves with the unsubscribe functions. */
 export async function subscribeBusBridge(deps: BusBridgeDeps): Promise<(() => Promise<void>)[]> {
@@ -74,7 +91,49 @@ export async function subscribeBusBridge(deps: BusBridgeDeps): Promise<(() => Pr
         if (reads.inFlight === 0) walletReads.delete(userId);
       });
   };
+  /**
+   * A contact removal announced while this node's bus subscriber was away never reached it, and
+   * its watches between the two users went on: the ex-contact's every transition was pushed to a
+   * user who may no longer see it. Once the subscriber is back, each watching user's watches here
+   * are checked against the store (one query per user) and those of non-contacts end.
+   */
+  const mutualContactsAmong = deps.mutualContactsAmong;
+  const recheckWatches = async () => {
+    if (mutualContactsAmong === undefined) return;
+    const byWatcher = new Map<UserId, [Connection, UserId[]][]>();
+    for (const watch of hub.watches()) {
+      const entries = byWatcher.get(watch[0].userId) ?? [];
+      entries.push(watch);
+      byWatcher.set(watch[0].userId, entries);
+    }
+    // A few users at a time: after a blip of the bus, the node's other queries are not held behind
+    // one query per watching user.
+    const watching = [...byWatcher];
+    for (let i = 0; i < watching.length; i += RECHECK_WATCHERS_AT_ONCE) {
+      await Promise.all(
+        watching.slice(i, i + RECHECK_WATCHERS_AT_ONCE).map(async ([watcher, entries]) => {
+          const ids = [...new Set(entries.flatMap(([, userIds]) => userIds))];
+          const contacts = await mutualContactsAmong(watcher, ids);
+          for (const [connection, userIds] of entries) {
+            hub.unwatch(
+              connection,
+              userIds.filter((userId) => !contacts.has(userId)),
+            );
+          }
+        }),
+      );
+    }
+  };
+  const stopRechecks = bus.onResubscribed?.(() => {
+    recheckWatches()
+      .catch((error: unknown) =>
+        log.warn({ err: error }, 'presence watches not checked after the bus came back'),
+      )
+      .then(() => deps.refreshWatchedPresence?.())
+      .catch((error: unknown) => log.warn({ err: error }, 'watched presence not refreshed'));
+  });
   return [
+    async () => stopRechecks?.(),
     await bus.subscribe(PRESENCE_BATCH_TOPIC, ({ states }) => {
       for (const state of states) hub.pushToWatchers(state.userId, { t: 'presence', d: state });
     }),

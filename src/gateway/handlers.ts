@@ -104,32 +104,44 @@ export function createHandlers(deps: {
     },
     'presence.subscribe': async (connection, frame) => {
       const userIds = [...new Set(frame.d.userIds)];
-      const removalsBefore = deps.contactRemovals();
-      await presence.assertMayWatch(connection.userId, userIds);
-      // What this request adds, taken back if it fails: an `error` reply means nothing subscribed
-      // (a client does not resubscribe what it was told failed, yet would get its pushes here).
-      const added = userIds.filter((userId) => !hub.isWatching(connection, userId));
-      // Watch first, then read: a transition between the two is pushed, never missed.
-      hub.watch(connection, userIds);
-      // A removal heard while checking may have found no watch to drop: check once more, now that
-      // the watch exists (a later removal drops it). Bounded: at most two checks per request.
-      if (deps.contactRemovals() !== removalsBefore) {
+      // Pending from now on: a presence.unsubscribe of the connection handled while this one
+      // checks withdraws its ids, so it is not undone by this subscribe finishing after it.
+      const pending = hub.beginWatch(connection, userIds);
+      try {
+        const removalsBefore = deps.contactRemovals();
+        await presence.assertMayWatch(connection.userId, userIds);
+        // What this request adds, taken back if it fails: an `error` reply means nothing subscribed
+        // (a client does not resubscribe what it was told failed, yet would get its pushes here).
+        const added = userIds.filter(
+          (userId) => !hub.isWatching(connection, userId) && !pending.withdrawn.has(userId),
+        );
+        // Watch first, then read: a transition between the two is pushed, never missed.
+        hub.watch(connection, userIds, pending);
+        // A removal heard while checking may have found no watch to drop: check once more, now that
+        // the watch exists (a later removal drops it). Bounded: at most two checks per request.
+        if (deps.contactRemovals() !== removalsBefore) {
+          try {
+            await presence.assertMayWatch(connection.userId, userIds);
+          } catch (error) {
+            hub.unwatch(connection, added);
+            throw error;
+          }
+        }
         try {
-          await presence.assertMayWatch(connection.userId, userIds);
+          const states = await presence.snapshot(userIds);
+          // A push of one of these users sent to this connection while the state was read went out
+          // before this reply: the reply must not take the client back to an older state.
+          return { presence: states.map((state) => pending.pushed.get(state.userId) ?? state) };
         } catch (error) {
           hub.unwatch(connection, added);
           throw error;
         }
-      }
-      try {
-        return { presence: await presence.snapshot(userIds) };
-      } catch (error) {
-        hub.unwatch(connection, added);
-        throw error;
+      } finally {
+        hub.endWatch(connection, pending);
       }
     },
     'presence.unsubscribe': async (connection, frame) => {
-      hub.unwatch(connection, frame.d.userIds);
+      hub.unsubscribe(connection, frame.d.userIds);
       return undefined;
     },
     'room.join': async (connection, frame) => {

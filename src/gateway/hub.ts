@@ -12,7 +12,7 @@
  */
 import type { Codec } from '../../protocol/src/codec.js';
 import { CloseCode } from '../../protocol/src/codes.js';
-import type { RoomMessage, ServerFrame } from '../../protocol/src/frames.js';
+import type { PresenceState, RoomMessage, ServerFrame } from '../../protocol/src/frames.js';
 import type { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
 import { Encoding } from '../../protocol/src/version.js';
 import type { Connection } from './connection.js';
@@ -52,8 +52,33 @@ export interface PendingJoin {
   cancelled: JoinCancel | undefined;
 }
 
+/**
+ * A `presence.subscribe` between its start (`beginWatch`, before contacts are checked) and its
+ * end: a `presence.unsubscribe` of the same connection handled meanwhile withdraws its ids here,
+ * so the subscribe, when its check comes back, does not watch them (the unsubscribe was sent
+ * later and is the client's latest word; the SDK sends it without waiting for the subscribe's ok).
+ */
+export interface PendingWatch {
+  readonly userIds: ReadonlySet<UserId>;
+  readonly withdrawn: Set<UserId>;
+  /**
+   * The last `presence` push of each of its users sent to the connection while it waited: the
+   * reply, sent after such a push, must not carry an older state (a snapshot read before the
+   * transition but answered after its push would leave the client on the old state).
+   */
+  readonly pushed: Map<UserId, PresenceState>;
+}
+
 /** The native topic of a room's messages in one encoding. */
 export const roomMessageTopic = (roomId: RoomId, encoding: Encoding) => `room/${roomId}/${encoding}`;
+
+/**
+ * Live messages one connection may hold while it catches up with a room (as many as a join replays
+ * at most, MAX_BACKLOG): past it the connection is a slow consumer, closed 1013, and its client
+ * rejoins from where it got to. Without a bound, a reader whose buffer goes down now and then (so
+ * its catch-up never counts as stalled) kept every message of a busy room in memory.
+ */
+export const MAX_HELD_PER_JOIN = 10_000;
 
 /** Calls of `sweepBackpressure` that together check every connection once (one call per 1/N s). */
 export const BACKPRESSURE_SWEEP_SLICES = 10;
@@ -68,6 +93,10 @@ export function createHub(codec: Codec) {
   const byUser = new Map<UserId, Set<Connection>>();
   const watchers = new Map<UserId, Set<Connection>>();
   const watchedBy = new Map<Connection, Set<UserId>>();
+  /** Users pushed to watchers, one set per `recordWatcherPushes` in progress. */
+  const watcherPushRecords = new Set<Set<UserId>>();
+  /** presence.subscribe requests of each connection still checking (see PendingWatch). */
+  const pendingWatches = new Map<Connection, Set<PendingWatch>>();
   const expiring = new Map<number, Set<Connection>>();
   const expirySecond = new Map<Connection, number>();
   /** How many room topics each topic-fed connection receives through (absent: none). */
@@ -220,6 +249,7 @@ export function createHub(codec: Codec) {
       removeFrom(byUser, connection.userId, connection);
       for (const watched of watchedBy.get(connection) ?? []) removeFrom(watchers, watched, connection);
       watchedBy.delete(connection);
+      pendingWatches.delete(connection);
       for (const roomId of roomsOf.get(connection) ?? []) detach(roomId, connection);
       roomsOf.delete(connection);
       for (const join of pendingJoins.get(connection)?.values() ?? []) join.cancelled = 'closed';
@@ -248,13 +278,48 @@ export function createHub(codec: Codec) {
       fanOut(targets, frame);
     },
 
-    watch(connection: Connection, userIds: readonly UserId[]): void {
+    /**
+     * Watches the users' presence for the connection; given the `beginWatch` of the request, not
+     * those an unsubscribe withdrew since it began.
+     */
+    watch(connection: Connection, userIds: readonly UserId[], pending?: PendingWatch): void {
       if (!isRegistered(connection)) return;
       for (const userId of userIds) {
+        if (pending?.withdrawn.has(userId) === true) continue;
         addTo(watchers, userId, connection);
         addTo(watchedBy, connection, userId);
       }
     },
+
+    /** Starts a presence.subscribe of the connection, before anything is awaited for it. */
+    beginWatch(connection: Connection, userIds: readonly UserId[]): PendingWatch {
+      const pending: PendingWatch = { userIds: new Set(userIds), withdrawn: new Set(), pushed: new Map() };
+      if (isRegistered(connection)) addTo(pendingWatches, connection, pending);
+      return pending;
+    },
+
+    /** Ends a presence.subscribe begun with `beginWatch` (answered or failed). */
+    endWatch(connection: Connection, pending: PendingWatch): void {
+      removeFrom(pendingWatches, connection, pending);
+    },
+
+    /**
+     * `presence.unsubscribe`: ends the connection's watch of the users, and withdraws them from
+     * its presence.subscribe requests still checking (which would otherwise watch them after).
+     */
+    unsubscribe(connection: Connection, userIds: readonly UserId[]): void {
+      for (const pending of pendingWatches.get(connection) ?? []) {
+        for (const userId of userIds) pending.withdrawn.add(userId);
+      }
+      for (const userId of userIds) {
+        removeFrom(watchers, userId, connection);
+        removeFrom(watchedBy, connection, userId);
+      }
+    },
+
+    /** Every connection watching someone's presence here, with whom (copies). */
+    watches: (): [Connection, UserId[]][] =>
+      [...watchedBy].map(([connection, userIds]) => [connection, [...userIds]]),
 
     /** Whether the connection receives the user's presence pushes. */
     isWatching: (connection: Connection, userId: UserId): boolean =>
@@ -267,9 +332,30 @@ export function createHub(codec: Codec) {
       }
     },
 
+    /** Every user some connection here watches (presence). */
+    watchedUsers: (): UserId[] => [...watchers.keys()],
+
+    /**
+     * Records the users whose watchers get a push from now until `stop`: a presence state read
+     * before such a push is older than it, and must not be pushed after it.
+     */
+    recordWatcherPushes(): { readonly heard: ReadonlySet<UserId>; readonly stop: () => void } {
+      const heard = new Set<UserId>();
+      watcherPushRecords.add(heard);
+      return { heard, stop: () => watcherPushRecords.delete(heard) };
+    },
+
     pushToWatchers(userId: UserId, frame: ServerFrame): void {
+      for (const heard of watcherPushRecords) heard.add(userId);
       const targets = watchers.get(userId);
-      if (targets !== undefined) fanOut(targets, frame);
+      if (targets === undefined) return;
+      fanOut(targets, frame);
+      if (frame.t !== 'presence' || pendingWatches.size === 0) return;
+      for (const connection of targets) {
+        for (const pending of pendingWatches.get(connection) ?? []) {
+          if (pending.userIds.has(userId)) pending.pushed.set(userId, frame.d);
+        }
+      }
     },
 
     connectionById: (id: string) => connections.get(id),
@@ -428,6 +514,13 @@ export function createHub(codec: Codec) {
       for (const [connection, cursor] of room.members) {
         if (cursor.topic !== undefined) continue;
         if (cursor.held !== undefined) {
+          if (cursor.held.length >= MAX_HELD_PER_JOIN) {
+            // Catching up slower than the room talks (a reader trickling just enough never to
+            // stall): each held message would be kept for as long as it keeps trickling.
+            cursor.held = [];
+            connection.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer');
+            continue;
+          }
           cursor.held.push(message);
           continue;
         }

@@ -25,6 +25,7 @@ import { type ActorSystem, createRemoteActors, DEFAULT_ASK_TIMEOUT_MS } from '..
 import { type UserMessage, userActorKind } from '../actors/user/user-actor.js';
 import type { Database } from '../db/database.js';
 import { memberKey, membershipsAmong } from '../db/repositories/rooms.repo.js';
+import { mutualContactIdsAmong } from '../db/repositories/users.repo.js';
 import type { AuthService } from '../domain/auth/service.js';
 import { NOTIFICATIONS_TOPIC, type NotificationsApi } from '../domain/notifications/service.js';
 import type { OnRoomMessagesStored } from '../domain/notifications/unread-scheduler.js';
@@ -124,6 +125,10 @@ const FANOUT_MAX_IN_FLIGHT = 1_000;
 /** A publish unanswered this long frees its slot (the Redis command timeout normally ends it first). */
 const DEFAULT_FANOUT_TIMEOUT_MS = 5_000;
 
+/** Watched users whose presence one read refreshes after the bus connection came back. */
+const PRESENCE_REFRESH_CHUNK = 500;
+/** Reads of that refresh before it gives up, a second apart. */
+const PRESENCE_REFRESH_ATTEMPTS = 10;
 /** Expired presence watches and slow consumers are looked for this often. */
 const SWEEP_EVERY_MS = 1_000;
 /** How often placement reads the node registry (and so how soon a lapsed or new lease moves rooms). */
@@ -170,6 +175,34 @@ export function createGateway(deps: GatewayDeps) {
 
   // Presence of this node's sockets: counted and announced per batch, no actor per connect.
   const socketPresence = createSocketPresence({ presence: deps.presence, log });
+
+  /**
+   * Pushes the current presence of every user watched here to their watchers (after this node's
+   * bus connection came back: announcements made meanwhile were lost), PRESENCE_REFRESH_CHUNK users
+   * per read. A user whose live announcement arrives while their state is read keeps that one. A
+   * failed read (the main Redis connection not back yet) is tried again a second later, a few times.
+   */
+  const refreshWatchedPresence = async (attempt = 1): Promise<void> => {
+    const users = hub.watchedUsers();
+    for (let i = 0; i < users.length; i += PRESENCE_REFRESH_CHUNK) {
+      const recording = hub.recordWatcherPushes();
+      try {
+        const states = await deps.presence.snapshot(users.slice(i, i + PRESENCE_REFRESH_CHUNK));
+        for (const state of states) {
+          if (!recording.heard.has(state.userId))
+            hub.pushToWatchers(state.userId, { t: 'presence', d: state });
+        }
+      } catch (error) {
+        log.warn({ err: error, users: users.length, attempt }, 'presence of watched users not refreshed');
+        if (attempt < PRESENCE_REFRESH_ATTEMPTS && !draining) {
+          setTimeout(() => void refreshWatchedPresence(attempt + 1), 1_000).unref();
+        }
+        return;
+      } finally {
+        recording.stop();
+      }
+    }
+  };
 
   const connectionsGauge = new Gauge({
     name: 'gigwire_ws_connections',
@@ -522,6 +555,11 @@ export function createGateway(deps: GatewayDeps) {
           onContactRemoved: () => {
             contactRemovals += 1;
           },
+          mutualContactsAmong: (watcher, userIds) => mutualContactIdsAmong(deps.db, watcher, userIds),
+          // Presence announced while this node's bus connection was down never reached it (room
+          // tails have the tail sweep): once its subscriptions are back and the watches checked,
+          // watchers here are told the current state of everyone they watch.
+          refreshWatchedPresence: () => refreshWatchedPresence(),
           ...(deps.walletOf === undefined ? {} : { walletOf: deps.walletOf }),
         })),
       );

@@ -76,7 +76,8 @@ export function createNodePresence(deps: {
    */
   const refuseLiveTwin = async () => {
     const held = await store.ownLeaseExpiresAt();
-    if (held === undefined || held <= deps.timers.now()) return;
+    // Undefined once lapsed, by Redis's clock (this process's may be off).
+    if (held === undefined) return;
     const waitMs = Math.floor(deps.leaseMs / 3) + TWIN_RENEWAL_SLACK_MS;
     log.info(
       { waitMs },

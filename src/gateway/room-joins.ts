@@ -25,7 +25,9 @@
  *
  * After the catch-up a connection relies on the bus; a push lost on the way shows as a jump at the
  * next message (clients fill it from history), and the tail of a room that goes quiet after a lost
- * push is found by `sweepTails` (TAIL_SWEEP_MS) and pushed from the database through the hub.
+ * push is found by `sweepTails` (TAIL_SWEEP_MS) and pushed from the database through the hub. A
+ * removal announced while this node's bus subscriber was away is found when it is back
+ * (`recheckJoiners`, on the bus's `onResubscribed`): the store decides who still gets each room here.
  *
  * A leave, or a `room.member removed` of the user, that arrives before step 2 finds nothing to take
  * out: it cancels the pending join instead, and the join does not register. A leave wins outright:
@@ -292,6 +294,33 @@ export function createRoomJoins(deps: {
     return wanted();
   };
 
+  /**
+   * Once this node's bus subscriber is back from a drop (Redis restarted, a network blip): a
+   * `room.member removed` published meanwhile never reached it, and nothing else takes the removed
+   * user's sockets out of the room here (the tail sweep looks only at rooms that missed a message),
+   * so they went on receiving every later message of a room they had left. The store decides who
+   * still gets each room here (one query for them all); a removed joiner is told as the announcement
+   * would have told it.
+   */
+  const recheckJoiners = async () => {
+    const joins = [...subscriptions.keys()].flatMap((roomId) =>
+      hub.joinersOf(roomId).map((connection) => ({ roomId, connection })),
+    );
+    const members = await Promise.all(
+      joins.map(({ roomId, connection }) => deps.isMember(connection.userId, roomId)),
+    );
+    for (const [i, { roomId, connection }] of joins.entries()) {
+      if (members[i] !== false || !hub.joinersOf(roomId).includes(connection)) continue;
+      connection.sendFrame({ t: 'room.member', d: { roomId, userId: connection.userId, change: 'removed' } });
+      await leave(roomId, connection, 'removed');
+    }
+  };
+  const stopRechecks = bus.onResubscribed?.(() => {
+    recheckJoiners().catch((error: unknown) =>
+      log.warn({ err: error }, 'room members check after the bus came back failed'),
+    );
+  });
+
   return {
     leave,
 
@@ -515,6 +544,7 @@ export function createRoomJoins(deps: {
 
     /** Shutdown: leaves every room subscription of this node. */
     closeAll: async () => {
+      stopRechecks?.();
       for (const subscription of subscriptions.values()) {
         await (await subscription.catch(() => async () => undefined))();
       }

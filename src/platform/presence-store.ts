@@ -46,7 +46,10 @@ export interface PresenceStore {
    * `reconcile`.
    */
   readonly renewLease: () => Promise<boolean>;
-  /** When this NODE_ID's lease ends (ms since the epoch), whoever renewed it; undefined without one. */
+  /**
+   * When this NODE_ID's lease ends (ms since the epoch by Redis's clock), whoever renewed it;
+   * undefined without a live one.
+   */
   readonly ownLeaseExpiresAt: () => Promise<number | undefined>;
   /**
    * Lets this node's lease lapse now (shutdown begins): placement on every node stops giving it
@@ -140,6 +143,30 @@ const DROP_NODE = `
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 if redis.call('HLEN', KEYS[1]) == 0 then return 1 end
 return 0`;
+
+/**
+ * Leases are timed by Redis's clock (TIME), never by the nodes': one node's clock stepped (NTP, a VM
+ * resumed) or off would otherwise make it see every other lease as lapsed (reaping their users
+ * offline and taking every room) or write a lease the others see as lapsed. `now` is in ms.
+ */
+const REDIS_NOW = `
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+/** KEYS[1] the leases, ARGV[1] the lease in ms, ARGV[2] the node: ZADD's answer (1: it was gone). */
+const RENEW_LEASE = `${REDIS_NOW}return redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])`;
+/** KEYS[1] the leases, ARGV[1] the node: its lease ends now. */
+const EXPIRE_LEASE = `${REDIS_NOW}redis.call('ZADD', KEYS[1], now, ARGV[1])
+return 0`;
+/** KEYS[1] the leases: the live ones, WITHSCORES. */
+const LIVE_LEASES = `${REDIS_NOW}return redis.call('ZRANGEBYSCORE', KEYS[1], string.format('(%d', now), '+inf', 'WITHSCORES')`;
+/** KEYS[1] the leases: the nodes whose lease lapsed. */
+const LAPSED_LEASES = `${REDIS_NOW}return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now))`;
+/** KEYS[1] the leases, ARGV[1] the node: the end of its lease if it is live, else nil. */
+const OWN_LEASE = `${REDIS_NOW}local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) <= now then return false end
+return score`;
 
 /** The changes of one presence group in one `apply`: their indexes, the script's keys and arguments. */
 interface GroupChanges {
@@ -275,7 +302,7 @@ export function createRedisPresenceStore(options: {
       return results.map(([, count]) => Number(count) > 0);
     },
     liveNodes: async () => {
-      const flat = await redis.zrangebyscore(leasesKey, `(${Date.now()}`, '+inf', 'WITHSCORES');
+      const flat = (await redis.eval(LIVE_LEASES, 1, leasesKey)) as string[];
       const nodes: { nodeId: string; expiresAt: number }[] = [];
       for (let i = 0; i + 1 < flat.length; i += 2) {
         nodes.push({ nodeId: flat[i] ?? '', expiresAt: Number(flat[i + 1]) });
@@ -283,16 +310,17 @@ export function createRedisPresenceStore(options: {
       return nodes;
     },
     // ZADD answers how many members it added: 1 when the lease was gone.
-    renewLease: async () => (await redis.zadd(leasesKey, Date.now() + options.leaseMs, nodeId)) === 1,
+    renewLease: async () =>
+      Number(await redis.eval(RENEW_LEASE, 1, leasesKey, String(options.leaseMs), nodeId)) === 1,
     ownLeaseExpiresAt: async () => {
-      const score = await redis.zscore(leasesKey, nodeId);
+      const score = (await redis.eval(OWN_LEASE, 1, leasesKey, nodeId)) as string | null;
       return score === null ? undefined : Number(score);
     },
     expireLease: async () => {
-      await redis.zadd(leasesKey, Date.now(), nodeId);
+      await redis.eval(EXPIRE_LEASE, 1, leasesKey, nodeId);
     },
     reapDeadNodes: async () => {
-      const dead = (await redis.zrangebyscore(leasesKey, '-inf', Date.now())).filter(
+      const dead = ((await redis.eval(LAPSED_LEASES, 1, leasesKey)) as string[]).filter(
         (node) => node !== nodeId,
       );
       const offline: string[] = [];

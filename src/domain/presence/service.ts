@@ -129,6 +129,19 @@ export function createPresenceService(deps: {
   let localCounts: (() => ReadonlyMap<UserId, number>) | undefined;
   /** The next batch sets this node's counts whole (from `localCounts`) instead of applying deltas. */
   let resyncDue = false;
+  /**
+   * Users of batches (and resyncs) Redis failed: their transitions, if any, were never announced,
+   * and a batch that timed out may still have run (a stalled Redis runs it when it wakes), so the
+   * resync finds nothing left to change for them. The resync that next succeeds announces their
+   * current state. Each entry counts its failures, so a resync clears only what it covered.
+   */
+  const inDoubt = new Map<UserId, number>();
+  let failures = 0;
+  const doubt = (userIds: Iterable<UserId>) => {
+    if (localCounts === undefined) return; // no resync ever comes to clear them
+    failures += 1;
+    for (const userId of userIds) inDoubt.set(userId, failures);
+  };
   let resyncRetry: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
   let scheduled = false;
@@ -170,6 +183,7 @@ export function createPresenceService(deps: {
     // A copy, taken now: sockets opening or closing while the resync is in Redis are changes of
     // the next batch, and must not be in the counts this one sets too.
     const counts = resyncDue && localCounts !== undefined ? new Map(localCounts()) : undefined;
+    const doubted = counts === undefined ? undefined : new Map(inDoubt);
     resyncDue = false;
     inRedis = true;
     lastFlushAt = performance.now();
@@ -183,14 +197,26 @@ export function createPresenceService(deps: {
                 : [{ userId: change.userId, online: transition === 'online' }];
             }),
           )
-        : store.reconcile(counts).then((changed) =>
-            changed.map(({ userId, transition }) => ({
+        : store.reconcile(counts).then(async (changed) => {
+            const states = changed.map(({ userId, transition }) => ({
               userId: userId as UserId,
               online: transition === 'online',
-            })),
-          );
+            }));
+            // Users of failed batches the resync changed nothing for: announced as they are now.
+            const told = new Set(states.map((state) => state.userId));
+            const unsure = [...(doubted ?? new Map<UserId, number>()).keys()].filter((id) => !told.has(id));
+            const online = await store.isOnline(unsure);
+            for (const [i, userId] of unsure.entries()) states.push({ userId, online: online[i] === true });
+            for (const [userId, failure] of doubted ?? []) {
+              if (inDoubt.get(userId) === failure) inDoubt.delete(userId);
+            }
+            return states;
+          });
     // Only Redis failing leaves its counts in doubt (a failed announcement does not).
-    applied.catch(resyncLater);
+    applied.catch(() => {
+      doubt(counts === undefined ? batch.map((change) => change.userId) : counts.keys());
+      resyncLater();
+    });
     const previous = announced;
     const announcing = applied.then(async (states) => {
       await previous;

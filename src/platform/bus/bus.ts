@@ -27,6 +27,12 @@ export interface Bus {
    * logged and dropped).
    */
   readonly subscribe: <P>(topic: Topic<P>, handler: BusHandler<P>) => Promise<() => Promise<void>>;
+  /**
+   * Calls `listener` each time this process's subscriptions are active again after its connection
+   * to the bus dropped: whatever was published meanwhile never reached it (state that matters is
+   * read again then). Absent: the bus never drops (in-process). Returns the function that stops it.
+   */
+  readonly onResubscribed?: (listener: () => void) => () => void;
   readonly close: () => Promise<void>;
 }
 

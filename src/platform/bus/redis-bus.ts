@@ -71,7 +71,42 @@ export function createRedisBus(options: {
     deliver(name, payload.data);
   });
 
+  // A dropped subscriber connection hears nothing until it is back: ioredis subscribes its
+  // channels again right after 'ready' (autoResubscribe), and a PING sent after those SUBSCRIBEs
+  // is answered after them, so its answer says the subscriptions are active again.
+  const resubscribed = new Set<() => void>();
+  let dropped = false;
+  subscriber.on('close', () => {
+    dropped = true;
+  });
+  subscriber.on('ready', () => {
+    if (!dropped) return;
+    dropped = false;
+    setImmediate(() => {
+      subscriber.ping().then(
+        () => {
+          log.info('bus subscriptions active again; what was published meanwhile is read again');
+          for (const listener of resubscribed) {
+            try {
+              listener();
+            } catch (error) {
+              log.error({ err: error }, 'bus resubscribe listener failed');
+            }
+          }
+        },
+        // Dropped again before it answered: the next 'ready' tries again.
+        () => {
+          dropped = true;
+        },
+      );
+    });
+  });
+
   return {
+    onResubscribed: (listener) => {
+      resubscribed.add(listener);
+      return () => resubscribed.delete(listener);
+    },
     publish: async (topic, payload) => {
       const name = channel(topic.name);
       const message = `${ownPrefix}"p":${JSON.stringify(payload)}}`;
@@ -119,6 +154,7 @@ export function createRedisBus(options: {
       };
     },
     close: async () => {
+      resubscribed.clear();
       channels.clear();
       subscribing.clear();
       await subscriber.unsubscribe().catch(() => undefined);
