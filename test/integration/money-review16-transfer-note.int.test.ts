@@ -7,41 +7,19 @@
  * real HTTP, PostgreSQL and Redis; the key's age is set in SQL.
  */
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { ageIdempotencyKey, postWithKey, walletOf } from '../support/idempotency-keys.js';
 import { untilDefined } from '../support/poll.js';
 
 let node: TestNode;
 let api: ReturnType<typeof httpClient>;
 
 const post = (path: string, user: Registered, key: string, body: unknown) =>
-  api.call<Record<string, unknown>>('POST', path, {
-    token: user.accessToken,
-    body,
-    headers: { 'idempotency-key': key },
-  });
-
-const available = async (user: Registered) =>
-  (await api.get<{ available: number }>('/v1/wallet', user.accessToken)).body.available;
-
-/** The key as it would be a day and an hour later: its record is past the retention. */
-async function ageKey(user: Registered, key: string): Promise<void> {
-  const client = new pg.Client({ connectionString: node.db.url });
-  await client.connect();
-  try {
-    const { rowCount } = await client.query(
-      `update idempotency_keys set created_at = created_at - interval '25 hours'
-       where user_id = $1 and key = $2`,
-      [user.id, key],
-    );
-    expect(rowCount).toBe(1);
-  } finally {
-    await client.end();
-  }
-}
+  postWithKey(api, path, user, key, body);
+const available = async (user: Registered) => (await walletOf(api, user)).available;
 
 beforeAll(async () => {
   node = await startTestNode({ OUTBOX_POLL_MS: '20' });
@@ -69,7 +47,7 @@ describe('a transfer key reused after its retention with another note', () => {
     const body = { toUserId: payee.id, amount: 100, note: 'rent for May' };
     const first = await post('/v1/wallet/transfers', payer, key, body);
     expect(first.status).toBe(201);
-    await ageKey(payer, key);
+    await ageIdempotencyKey(node.db.url, payer, key);
 
     const other = await post('/v1/wallet/transfers', payer, key, { ...body, note: 'gift, keep it' });
     expect(other.status, JSON.stringify(other.body)).toBe(422);
