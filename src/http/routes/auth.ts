@@ -145,7 +145,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'forgotPassword',
       summary: 'Mail a password reset link',
       description:
-        'Always 202, whether or not the address belongs to an account. At most one reset mail per account per 10 minutes (further requests in that window send nothing; the link already sent stays valid).',
+        'Always 202, whether or not the address belongs to an account, and as soon either way (the reset request is written after the answer). At most one reset mail per account per 10 minutes (further requests in that window send nothing; the link already sent stays valid).',
       body: ForgotPasswordRequest,
       response: { 202: Accepted, ...errors },
     },
