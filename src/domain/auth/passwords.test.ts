@@ -35,3 +35,31 @@ describe('password hasher', () => {
     expect(await passwords.isUnnormalized?.(legacy, COMPOSED)).toBe(false);
   });
 });
+
+describe('password hasher under a burst (review 20)', () => {
+  it('runs at most atOnce at a time, lets waitingMax wait, and refuses the rest UNAVAILABLE', async () => {
+    const passwords = createPasswordHasher({ atOnce: 1, waitingMax: 2 });
+    const stored = await passwords.hash('Correct-Horse-7');
+    // One runs, two wait; an unknown account's check and a known one's behind them are refused
+    // alike (the refusal tells nothing about which exists).
+    const outcomes = await Promise.allSettled([
+      passwords.hash('Another-Horse-7'),
+      passwords.verify(stored, 'Correct-Horse-7'),
+      passwords.verify(stored, 'Wrong-Horse-7'),
+      passwords.verify(undefined, 'Correct-Horse-7'),
+      passwords.verify(stored, 'Correct-Horse-7'),
+    ]);
+    expect(outcomes[0]?.status).toBe('fulfilled');
+    expect(outcomes.slice(1, 3)).toEqual([
+      { status: 'fulfilled', value: true },
+      { status: 'fulfilled', value: false },
+    ]);
+    for (const refused of outcomes.slice(3)) {
+      expect(refused).toMatchObject({ status: 'rejected', reason: { code: 'UNAVAILABLE' } });
+    }
+    // Nothing is left held: later requests run, an unknown account's included (its dummy hash,
+    // refused above, is made again).
+    expect(await passwords.verify(undefined, 'Correct-Horse-7')).toBe(false);
+    expect(await passwords.verify(stored, 'Correct-Horse-7')).toBe(true);
+  });
+});
