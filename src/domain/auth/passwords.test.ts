@@ -55,7 +55,10 @@ describe('password hasher under a burst (review 20)', () => {
       { status: 'fulfilled', value: false },
     ]);
     for (const refused of outcomes.slice(3)) {
-      expect(refused).toMatchObject({ status: 'rejected', reason: { code: 'UNAVAILABLE' } });
+      expect(refused).toMatchObject({
+        status: 'rejected',
+        reason: { code: 'UNAVAILABLE', details: { retryAfterS: 1 } },
+      });
     }
     // Nothing is left held: later requests run, an unknown account's included (its dummy hash,
     // refused above, is made again).

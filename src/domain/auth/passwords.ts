@@ -41,6 +41,7 @@ function hashSlots(atOnce: number, waitingMax: number) {
       throw new AppError(
         'UNAVAILABLE',
         'too many sign-ins and sign-ups at once on this server; try again in a moment',
+        { details: { retryAfterS: 1 } },
       );
     } else await new Promise<void>((start) => waiting.push(start));
     try {
