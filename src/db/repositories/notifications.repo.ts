@@ -128,6 +128,28 @@ export function findDigest(db: Db, id: string): Promise<DigestRow | undefined> {
   return db.selectFrom('notification_digests').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/**
+ * Open digests whose `due_at` passed before `dueBefore`, oldest due first: their task should have
+ * closed them, so it was lost (Redis lost its data, an operator cleaned it) or failed for good.
+ * Reads the partial index of open digests (one per user with mail pending).
+ */
+export async function overdueOpenDigests(
+  db: Db,
+  dueBefore: Date,
+  limit: number,
+): Promise<{ id: string; dueAt: Date }[]> {
+  const rows = await db
+    .selectFrom('notification_digests')
+    .select(['id', 'due_at'])
+    .where('status', '=', 'open')
+    .where('due_at', '<', dueBefore)
+    .orderBy('due_at')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({ id: row.id, dueAt: row.due_at }));
+}
+
 export function lockDigest(trx: Transaction<Database>, id: string): Promise<DigestRow | undefined> {
   return trx
     .selectFrom('notification_digests')
@@ -155,6 +177,34 @@ export function unreadOfDigest(
     .orderBy('created_at')
     .orderBy('id')
     .execute();
+}
+
+/**
+ * The types of the notifications a closed digest's mail carried: those unread when it closed
+ * (still unread, or read at or after `closed_at`) and those of `mailedEvenIfRead` types, as
+ * `unreadOfDigest` chose them then. Empty for a digest that is open or unknown.
+ */
+export async function mailedTypesOfDigest(
+  db: Db,
+  digestId: string,
+  mailedEvenIfRead: readonly string[] = [],
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom('notifications')
+    .innerJoin('notification_digests', 'notification_digests.id', 'notifications.digest_id')
+    .select('notifications.type')
+    .distinct()
+    .where('notifications.digest_id', '=', digestId)
+    .where('notification_digests.closed_at', 'is not', null)
+    .where((eb) =>
+      eb.or([
+        eb('notifications.read_at', 'is', null),
+        eb('notifications.read_at', '>=', eb.ref('notification_digests.closed_at')),
+        ...(mailedEvenIfRead.length === 0 ? [] : [eb('notifications.type', 'in', mailedEvenIfRead)]),
+      ]),
+    )
+    .execute();
+  return rows.map((row) => row.type);
 }
 
 export async function closeDigest(

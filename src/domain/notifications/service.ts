@@ -43,11 +43,13 @@ import {
   listNotifications,
   listPreferences,
   lockDigest,
+  mailedTypesOfDigest,
   markAllNotificationsRead,
   markNotificationsRead,
   markPushed,
   memberReadSeq,
   type NotificationRow,
+  overdueOpenDigests,
   unreadOfDigest,
   unreadSummary,
   upsertPreferences,
@@ -305,6 +307,32 @@ function renderable(
 /** Key of a digest's mail in the `emails` table (one mail per digest). */
 export const digestEmailKey = (digestId: string) => taskId('digest-mail', digestId);
 
+/** The digest a digest mail's key names (`digestEmailKey`), or undefined for another key. */
+const digestIdOfEmailKey = (key: string): string | undefined =>
+  /^digest-mail\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i.exec(key)?.[1];
+
+/**
+ * Whether a stored digest mail, not sent yet, still carries something its recipient wants mailed
+ * under the preferences of now: a security notice (always mailed), or a type whose `email` is not
+ * `never`. False once the recipient turned off every other type in it since it was stored (the
+ * one-click unsubscribe, `PUT /v1/me/notification-preferences`) while the mail waited for the SMTP
+ * server (a deferring or unreachable server keeps it pending for hours): RFC 8058 asks the sender
+ * to stop, and `sendDigest` would not have stored it under those preferences. Asked by the email
+ * worker before each attempt. True when it cannot tell (a key of another kind, no types found).
+ */
+export async function digestMailStillWanted(
+  db: Kysely<Database>,
+  userId: UserId,
+  emailKey: string,
+): Promise<boolean> {
+  const digestId = digestIdOfEmailKey(emailKey);
+  if (digestId === undefined) return true;
+  const types = await mailedTypesOfDigest(db, digestId, [...ALWAYS_EMAILED]);
+  if (types.length === 0) return true;
+  const preferences = await preferencesOf(db, userId);
+  return types.some((type) => isNotificationType(type) && preferences[type].email !== 'never');
+}
+
 /** The CONFLICT reason of a digest task run before its digest is due (retried, see `sendDigest`). */
 export const DIGEST_NOT_DUE = 'DIGEST_NOT_DUE';
 
@@ -384,6 +412,41 @@ export async function sendDigest(
     );
   }
   return outcome.kind;
+}
+
+/** How long past its due time an open digest counts as overdue (`requeueOverdueDigests`). */
+export const DIGEST_OVERDUE_MS = 10 * 60_000;
+/** Overdue digests queued again per run. */
+const OVERDUE_BATCH = 500;
+
+/**
+ * Queues the digest task again for open digests more than DIGEST_OVERDUE_MS past due. Their task
+ * was lost — a Redis restarted without its data (no AOF, a failover to a replica behind), an
+ * operator cleaning the failed set — or failed for good (a database outage longer than its 54
+ * attempts); until then only the user's next emailable notification re-enqueued it, so a digest
+ * holding a security notice could wait for it forever. Harmless when the task still exists: the
+ * same task id adds nothing while it is delayed, waiting, retrying or running, and a failed one is
+ * retried with a fresh budget (`createTaskQueue`). Worker processes run it every few minutes.
+ * Returns how many digests were found overdue.
+ */
+export async function requeueOverdueDigests(
+  deps: Pick<NotificationsDeps, 'db' | 'tasks' | 'clock' | 'log'>,
+): Promise<number> {
+  const overdue = await overdueOpenDigests(
+    deps.db,
+    new Date(deps.clock.now().getTime() - DIGEST_OVERDUE_MS),
+    OVERDUE_BATCH,
+  );
+  for (const digest of overdue) {
+    await deps.tasks.enqueue('notifications.digest', { digestId: digest.id }, taskId('digest', digest.id));
+  }
+  if (overdue.length > 0) {
+    deps.log.warn(
+      { digests: overdue.length, oldestDueAt: overdue[0]?.dueAt.toISOString() },
+      'open notification digests overdue: their tasks queued again',
+    );
+  }
+  return overdue.length;
 }
 
 /** Key of the `messages.unread` notification of one unread streak: (room, read mark it started from). */

@@ -23,9 +23,22 @@ export interface QueueMetrics {
   readonly observeWorker: (worker: Worker) => void;
 }
 
-/** Seconds since a waiting task became due: created, plus its delay when it was scheduled or retried. */
-export function waitingSinceMs(job: { timestamp: number; delay?: number }): number {
-  return job.timestamp + Math.max(0, job.delay ?? 0);
+/**
+ * When a waiting task became due, at the latest that can be told from the task: created plus the
+ * delay it was enqueued with (`opts.delay`: BullMQ sets the task's own `delay` to 0 when it moves a
+ * due task from delayed to waiting, so that field alone dated a digest 5 min, an unread check
+ * 10 min and a contract timer days before it was due), and never before its last attempt began
+ * (a task retried or taken back from a dead worker; the back-off it then waited is not recorded,
+ * so such a task's age includes its last attempt and back-off).
+ */
+export function waitingSinceMs(job: {
+  readonly timestamp: number;
+  readonly delay?: number;
+  readonly opts?: { readonly delay?: number };
+  readonly processedOn?: number;
+}): number {
+  const scheduled = job.timestamp + Math.max(0, job.delay ?? 0, job.opts?.delay ?? 0);
+  return Math.max(scheduled, job.processedOn ?? 0);
 }
 
 /** How long a scrape waits for Redis per queue before it leaves that queue's series out. */

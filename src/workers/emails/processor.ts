@@ -16,6 +16,7 @@ import type { Database } from '../../db/database.js';
 import { findEmailByKey, insertEmailOnce, recordEmailOutcome } from '../../db/repositories/outbox.repo.js';
 import { findUserById } from '../../db/repositories/users.repo.js';
 import type { AuthService } from '../../domain/auth/service.js';
+import { digestMailStillWanted } from '../../domain/notifications/service.js';
 import { unsubscribeHeaders } from '../../domain/notifications/unsubscribe.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
@@ -66,16 +67,21 @@ export function isPermanentSmtpRefusal(error: unknown): boolean {
 
 /**
  * Why a stored digest must not be mailed any more, or undefined: its account is gone, locked, or
- * its address unverified (the rule `sendDigest` applies when it stores one).
+ * its address unverified (the rule `sendDigest` applies when it stores one), or its recipient
+ * turned off the mail of every notification in it since (unsubscribed: `digestMailStillWanted`).
  */
 async function digestRecipientRefusal(
   db: Kysely<Database>,
   userId: UserId | null,
+  emailKey: string,
 ): Promise<string | undefined> {
   const user = userId === null ? undefined : await findUserById(db, userId);
   if (user === undefined) return 'the account no longer exists';
   if (user.locked_at !== null) return 'the account is locked';
   if (user.email_verified_at === null) return 'the address is not verified';
+  if (!(await digestMailStillWanted(db, user.id, emailKey))) {
+    return 'the recipient turned off the mail of every notification in it (unsubscribed)';
+  }
   return undefined;
 }
 
@@ -156,9 +162,10 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
   }
   if (email.template === 'notification-digest') {
     // Checked again at every attempt, not only when the digest was stored: an SMTP outage keeps a
-    // stored digest pending for hours, and an account locked meanwhile gets no mail (as
-    // `sendDigest` decides for a digest closed after the lock). Settled, not retried.
-    const refusal = await digestRecipientRefusal(db, email.user_id);
+    // stored digest pending for hours, and an account locked meanwhile, or a recipient who
+    // unsubscribed meanwhile, gets no mail (as `sendDigest` decides for a digest closed after the
+    // change). Settled, not retried.
+    const refusal = await digestRecipientRefusal(db, email.user_id, email.idempotency_key);
     if (refusal !== undefined) {
       await recordEmailOutcome(db, email.id, {
         status: 'failed',

@@ -12,6 +12,7 @@ import {
   DIGEST_NOT_DUE,
   deliverEventNotification,
   type NotificationsDeps,
+  requeueOverdueDigests,
   sendDigest,
 } from '../../domain/notifications/service.js';
 import type { AppError } from '../../platform/errors.js';
@@ -30,6 +31,8 @@ export interface NotificationsWorkerDeps {
   readonly lockMs: number;
   /** Tasks run at once by this worker. */
   readonly concurrency?: number;
+  /** Milliseconds between sweeps for overdue digests; default OVERDUE_DIGEST_SWEEP_MS. */
+  readonly overdueSweepMs?: number;
 }
 
 type NotificationTask = 'notifications.deliver' | 'notifications.digest' | 'notifications.unread-check';
@@ -75,9 +78,12 @@ export async function runNotificationTask(
   });
 }
 
+/** How often a notifications worker looks for overdue digests (`requeueOverdueDigests`). */
+export const OVERDUE_DIGEST_SWEEP_MS = 5 * 60_000;
+
 export function startNotificationsWorker(deps: NotificationsWorkerDeps): Worker {
   const log = deps.notifications.log;
-  return startTaskWorker(
+  const worker = startTaskWorker(
     tasks['notifications.deliver'].queue,
     async (job: Job) => {
       const traceId = typeof job.data?.traceId === 'string' ? job.data.traceId : undefined;
@@ -89,4 +95,20 @@ export function startNotificationsWorker(deps: NotificationsWorkerDeps): Worker 
     },
     { ...deps, concurrency: deps.concurrency ?? 8, log, what: 'notification' },
   );
+  // Digests whose task was lost or failed for good are queued again (a no-op for a task that still
+  // exists); a failed sweep (the database or Redis down) is a log line, tried at the next one, and
+  // one still waiting for them is not joined by another.
+  let sweeping = false;
+  const sweep = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    requeueOverdueDigests(deps.notifications)
+      .catch((error: unknown) => log.warn({ err: error }, 'overdue digest sweep failed; next sweep retries'))
+      .finally(() => {
+        sweeping = false;
+      });
+  }, deps.overdueSweepMs ?? OVERDUE_DIGEST_SWEEP_MS);
+  sweep.unref();
+  worker.once('closing', () => clearInterval(sweep));
+  return worker;
 }
