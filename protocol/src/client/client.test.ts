@@ -1109,7 +1109,8 @@ describe('resume refused for a passing reason (review 16)', () => {
       d: { code: 'RATE_LIMITED', message: 'over 50 frames per second', details: { retryAfterMs: 40 } },
     });
     await flush();
-    expect(events('error')).toMatchObject([{ code: 'RATE_LIMITED' }]);
+    // The connection's rate (retryAfterMs): sent again by the request layer, nothing to report (review 20).
+    expect(events('error')).toEqual([]);
     await vi.advanceTimersByTimeAsync(40);
     expect(next.sent[1]).toEqual({
       t: 'presence.subscribe',
@@ -1165,6 +1166,53 @@ describe('resume refused for a passing reason (review 16)', () => {
     next.reply(1);
     await vi.advanceTimersByTimeAsync(60_000);
     expect(next.sent.filter((f) => f.t === 'jobs.watch')).toHaveLength(2);
+    client.close();
+  });
+});
+
+describe('a frame refused for the connection rate (review 20)', () => {
+  // A node may start a reconnect from the rate bucket the user's closed socket left, smaller than
+  // the hello's maxBurst the client paces from: such a refusal (retryAfterMs: not processed) failed
+  // the app's request. Now it is sent again after that time, in its place, within its timeout.
+  const limited = (id: unknown, retryAfterMs: number) => ({
+    t: 'error',
+    id,
+    d: { code: 'RATE_LIMITED', message: 'over 50 frames per second', details: { retryAfterMs } },
+  });
+
+  it('sends it again after retryAfterMs, before later requests, and nothing before that time', async () => {
+    const { client, events } = setup();
+    const socket = await connectLatest();
+    const first = client.request('notifications.read', { all: true });
+    await flush();
+    socket.receive(limited(socket.sent[0]?.id, 500));
+    const second = client.request('ping');
+    await vi.advanceTimersByTimeAsync(499);
+    expect(socket.sent).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(socket.sent.map((frame) => frame.t)).toEqual(['notifications.read', 'notifications.read']);
+    socket.reply(1, { updated: 0, unreadCount: 0 });
+    await expect(first).resolves.toEqual({ updated: 0, unreadCount: 0 });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(socket.sent.map((frame) => frame.t)).toEqual(['notifications.read', 'notifications.read', 'ping']);
+    socket.reply(2, { serverTime: Date.now() });
+    await second;
+    expect(events('error')).toEqual([]);
+    client.close();
+  });
+
+  it('still times out from the call when the server keeps refusing it', async () => {
+    const { client } = setup({ requestTimeoutMs: 1_000 });
+    const socket = await connectLatest();
+    const pinged = client.request('ping').catch((error: unknown) => error);
+    for (let i = 0; i < 5; i++) {
+      await flush();
+      const last = socket.sent.at(-1);
+      socket.receive(limited(last?.id, 300));
+      await vi.advanceTimersByTimeAsync(300);
+    }
+    await expect(pinged).resolves.toMatchObject({ code: 'TIMEOUT' });
+    expect(socket.sent.length).toBeLessThanOrEqual(5);
     client.close();
   });
 });

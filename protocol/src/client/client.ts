@@ -23,7 +23,11 @@
  *   (Resume frames, made by the client at `hello`, time out from when they are sent instead.)
  *   A request already sent when the socket drops fails with DISCONNECTED (it may have been applied:
  *   the protocol cannot tell). Outgoing frames are paced with the `hello.limits` token bucket, so a
- *   burst of requests waits instead of being refused RATE_LIMITED.
+ *   burst of requests waits instead of being refused RATE_LIMITED; a frame the server still refuses
+ *   for the connection's rate (RATE_LIMITED with `retryAfterMs`: not processed; a reconnect may
+ *   start from the smaller bucket the user's closed socket left) is sent again after that time, in
+ *   its place, within its timeout, and nothing else goes before it (a `room.join` or `room.history`
+ *   refused for longer, the user's room-read budget, is left to the room tracker or the caller).
  * - Resume: every `presence.subscribe` the server accepted (through `subscribePresence` or
  *   `request`) is sent again after each reconnect, taking turns with queued requests (so a hundred
  *   rooms to rejoin do not hold back the app's own requests until they time out); its reply states are
@@ -353,6 +357,10 @@ interface Outgoing {
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: GigwireError) => void;
   readonly timeoutMs: number;
+  /** Made by the client at hello (resume frames, heartbeat pings, room reads): in `urgent`. */
+  readonly urgent: boolean;
+  /** Order of the calls: a frame refused by the connection's rate goes back to its place. */
+  readonly order: number;
   /** Undefined until sent for a resume frame, whose timeout starts then. */
   timer: Timer | undefined;
   /** Set once sent. */
@@ -382,6 +390,12 @@ const DEFAULT_SEND_ATTEMPTS = 10;
  * or a dependency blink; given up, the subscription would stay counted here and silent there.
  */
 const RESUME_RETRYABLE = new Set<string>(['RATE_LIMITED', 'UNAVAILABLE', 'INTERNAL', 'TIMEOUT']);
+/**
+ * Types whose RATE_LIMITED with `retryAfterMs` may be the user's room reads on the node (PROTOCOL.md,
+ * `room.join`): beyond one token's time of the connection's rate the room tracker (or the app)
+ * retries those itself, and they say nothing of the connection's rate.
+ */
+const ROOM_READS = new Set<string>(['room.join', 'room.history']);
 
 class Client implements GigwireClient {
   private readonly urls: readonly string[];
@@ -432,6 +446,7 @@ class Client implements GigwireClient {
   private resuming = false;
   private readonly inFlight = new Map<number, Outgoing>();
   private nextId = 1;
+  private calls = 0;
   private bucket = { tokens: 0, capacity: 0, perMs: 0, at: 0 };
 
   private readonly presence = new Set<string>();
@@ -1023,6 +1038,8 @@ class Client implements GigwireClient {
       case 'error': {
         const { code, message, details } = frame.d;
         const outgoing = frame.id === undefined ? undefined : this.takeInFlight(frame.id);
+        if (outgoing !== undefined && code === 'RATE_LIMITED' && this.sendAgainLater(outgoing, details))
+          return;
         const error = new GigwireError(code, message, {
           ...(details === undefined ? {} : { details }),
           ...(outgoing === undefined ? {} : { requestType: outgoing.type }),
@@ -1165,6 +1182,8 @@ class Client implements GigwireClient {
         resolve,
         reject,
         timeoutMs,
+        urgent,
+        order: ++this.calls,
         timer: undefined,
         id: undefined,
         withdrawnUserIds: new Set(),
@@ -1269,6 +1288,38 @@ class Client implements GigwireClient {
         );
       }
     }
+  }
+
+  /**
+   * A frame the server refused RATE_LIMITED with `retryAfterMs` for the connection's rate was not
+   * processed: it goes back to its place in its list, and nothing is sent before that time. The
+   * server may start a reconnect from the bucket the user's closed socket left (PROTOCOL.md,
+   * Limits), smaller than the `maxBurst` of hello this client paces from, so the requests queued
+   * while offline were partly refused and their callers failed, though they kept to the limits.
+   * Its timeout still runs (from the call, or from the first send of a resume frame).
+   */
+  private sendAgainLater(outgoing: Outgoing, details: Record<string, unknown> | undefined): boolean {
+    const retryAfterMs = details?.retryAfterMs;
+    if (typeof retryAfterMs !== 'number' || !Number.isFinite(retryAfterMs) || retryAfterMs < 0) return false;
+    if (outgoing.timer === undefined) return false;
+    // Within one token's time at the announced rate: the connection's bucket, whatever the type.
+    const oneTokenMs = Math.ceil(1000 / (this.current?.limits.maxMessagesPerSecond ?? 1));
+    if (ROOM_READS.has(outgoing.type) && retryAfterMs > oneTokenMs) return false;
+    outgoing.id = undefined;
+    const list = outgoing.urgent ? this.urgent : this.queue;
+    const at = list.findIndex((waiting) => waiting.order > outgoing.order);
+    list.splice(at === -1 ? list.length : at, 0, outgoing);
+    // The server's bucket is empty: wait as it says before the next frame, then pace as before.
+    const now = Date.now();
+    const bucket = this.bucket;
+    bucket.tokens = Math.min(
+      bucket.capacity,
+      bucket.tokens + (now - bucket.at) * bucket.perMs,
+      1 - retryAfterMs * bucket.perMs,
+    );
+    bucket.at = now;
+    this.flush();
+    return true;
   }
 
   /**

@@ -295,6 +295,20 @@ function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** `work()`'s answer, or the signal's reason as soon as it aborts (the work itself goes on). */
+function abortable<T>(work: () => Promise<T> | T, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return Promise.resolve().then(work);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    Promise.resolve()
+      .then(work)
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 function defaultKey(): string {
   const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
   // MUST: browsers expose randomUUID only in secure contexts (https, localhost).
@@ -339,7 +353,7 @@ class RestTransport {
       const context = { method: call.method, path: call.path, attempts: attempt, idempotencyKey: key };
       const headers: Record<string, string> = {
         accept: 'application/json',
-        authorization: `Bearer ${await this.token(context)}`,
+        authorization: `Bearer ${await this.token(context, signal)}`,
         ...call.headers,
       };
       if (key !== undefined) headers['idempotency-key'] = key;
@@ -362,11 +376,14 @@ class RestTransport {
     }
   }
 
-  private async token(context: RestErrorContext): Promise<string> {
+  private async token(context: RestErrorContext, signal: AbortSignal | undefined): Promise<string> {
     let token: unknown;
     try {
-      token = await this.options.accessToken();
+      // The caller's abort ends the wait too: a token source refreshing over a dead network would
+      // otherwise hold the call (and a cancel button) until it gave up by itself, if ever.
+      token = await abortable(() => this.options.accessToken(), signal);
     } catch (cause) {
+      if (signal?.aborted) throw signal.reason;
       throw new RestError(ClientErrorCode.TOKEN_UNAVAILABLE, 'accessToken threw', { ...context, cause });
     }
     if (typeof token !== 'string' || token === '') {

@@ -5,8 +5,9 @@
  * `room.history` before any later message is emitted. After every reconnect each room is joined
  * again with its last seq, so the server pushes exactly the missed messages. A rejoin refused for a
  * passing reason (UNAVAILABLE while the room moves to another node after a crash, RATE_LIMITED,
- * INTERNAL, a TIMEOUT) is tried again with backoff until it succeeds, the room is left or the next
- * reconnect takes over: given up, the room would stay joined in the app and silent on the wire.
+ * INTERNAL, a TIMEOUT) is tried again after the server's `retryAfterMs`, else with backoff, until it
+ * succeeds, the room is left or the next reconnect takes over: given up, the room would stay joined
+ * in the app and silent on the wire. A gap fill's history read refused so is tried again likewise.
  * A first join that fails forgets the room again (the app was told it failed, so nothing may be
  * rejoined behind its back); after a TIMEOUT, which may have joined on the server all the same, a
  * best-effort `room.leave` follows. A rejoin refused for good (FORBIDDEN, NOT_FOUND: the user was
@@ -44,6 +45,23 @@ export const canonicalId = (id: string) => id.toLowerCase();
 const REJOIN_FIRST_DELAY_MS = 250;
 const REJOIN_MAX_DELAY_MS = 5_000;
 const defaultDelay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Full jitter over the upper half: the clients of a crashed node all rejoin at once. */
+const jittered = (attempt: number) => {
+  const ceiling = Math.min(REJOIN_MAX_DELAY_MS, REJOIN_FIRST_DELAY_MS * 2 ** Math.min(attempt, 30));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+};
+/** The server's `details.retryAfterMs` when it names one (at most the largest backoff), else the backoff. */
+const retryDelay = (error: unknown, attempt: number) => {
+  const details =
+    typeof error === 'object' && error !== null ? (error as { details?: unknown }).details : undefined;
+  const after =
+    typeof details === 'object' && details !== null
+      ? (details as { retryAfterMs?: unknown }).retryAfterMs
+      : undefined;
+  return typeof after === 'number' && Number.isFinite(after) && after >= 0
+    ? Math.min(after, REJOIN_MAX_DELAY_MS)
+    : jittered(attempt);
+};
 
 interface TrackedRoom {
   /** Highest seq emitted; undefined until the first join replied. */
@@ -130,10 +148,12 @@ export class RoomTracker {
     const delay = this.ports.delay ?? defaultDelay;
     const current = () => generation === this.generation && this.rooms.get(roomId) === room;
     for (let attempt = 0; ; attempt += 1) {
+      let refusal: unknown;
       try {
         await this.joinTracked(roomId, room, true);
         return;
       } catch (error) {
+        refusal = error;
         if (current() && isRefusedForGood(error)) {
           // Rejoined at every reconnect it would be refused every time, and the app would show a
           // room that stays silent: untrack it and say so.
@@ -146,10 +166,9 @@ export class RoomTracker {
           return;
         }
       }
-      // Full jitter: the clients of a crashed node all rejoin at once.
-      const ceiling = Math.min(REJOIN_MAX_DELAY_MS, REJOIN_FIRST_DELAY_MS * 2 ** attempt);
       try {
-        await delay(ceiling / 2 + Math.random() * (ceiling / 2));
+        // The server's retryAfterMs when it names one (the user's backlog budget on the node).
+        await delay(retryDelay(refusal, attempt));
       } catch {
         return; // the client was closed
       }
@@ -202,10 +221,16 @@ export class RoomTracker {
    * A page may hold fewer messages than asked (the server cuts pages of large messages at a byte
    * budget, keeping the newest): the next request then ends at the smallest seq received, until
    * the window is filled from below.
+   * A history read refused for a passing reason (RATE_LIMITED: the user's reads or backlog budget
+   * on the node; UNAVAILABLE, INTERNAL, TIMEOUT) is tried again after the server's `retryAfterMs`
+   * or a jittered backoff, until answered, the room is left or a reconnect's rejoin takes over:
+   * given up, the messages held behind the hole stayed hidden in a room that went quiet.
    */
-  private async fill(roomId: string, room: TrackedRoom, upTo: number): Promise<void> {
+  private async fill(roomId: string, room: TrackedRoom, upTo: number, attempt = 0): Promise<void> {
     if (room.lastSeq === undefined || room.filling) return;
     room.filling = true;
+    const generation = this.generation;
+    let failed: { error: unknown } | undefined;
     let progressed = false;
     /** Where the next page ends (exclusive) while a window is filled from its top down. */
     let end: number | undefined;
@@ -231,9 +256,25 @@ export class RoomTracker {
         end = lowest;
       }
     } catch (error) {
-      this.ports.onError(error);
+      failed = { error };
     } finally {
       room.filling = false;
+    }
+    const current = () =>
+      generation === this.generation && this.rooms.get(roomId) === room && room.lastSeq !== undefined;
+    if (failed !== undefined) {
+      if (!current() || !isPassing(failed.error)) {
+        this.ports.onError(failed.error);
+        return;
+      }
+      try {
+        await (this.ports.delay ?? defaultDelay)(retryDelay(failed.error, attempt));
+      } catch {
+        return; // the client was closed
+      }
+      if (current() && room.lastSeq < upTo) void this.fill(roomId, room, upTo, attempt + 1);
+      else if (current() && room.pending.size > 0) this.drain(roomId, room);
+      return;
     }
     // Messages that arrived during the fill may sit behind a newer gap.
     if (progressed && this.rooms.get(roomId) === room && room.pending.size > 0) this.drain(roomId, room);
