@@ -94,6 +94,8 @@ interface CallOptions {
  * the browser itself waits on a stalled connection for many minutes, a button busy all that time.
  */
 const CALL_TIMEOUT_MS = 30_000;
+/** The longest Retry-After the SDK waits for by itself before a command is tried again. */
+const MAX_RETRY_AFTER_MS = 5_000;
 /** Rooms per page of the Messages list (the server cuts a page at 1 MiB too). */
 const ROOMS_PAGE = 50;
 
@@ -202,7 +204,14 @@ const isUnauthorized = (error: unknown) =>
   (isApiError(error) && error.status === 401) || (isRestError(error) && error.status === 401);
 
 export function createApi(tokens: TokenSource) {
-  const rest = createRestClient({ baseUrl: location.origin, accessToken: () => tokens.accessToken() });
+  const rest = createRestClient({
+    baseUrl: location.origin,
+    accessToken: () => tokens.accessToken(),
+    // A 429 (or 503) asking to wait longer than this is said at once ("retry in 42 s") rather than
+    // waited for behind a busy button: the SDK's default, 60 s per attempt, kept "Send money" or
+    // "Post job" busy for minutes without a word. A short wait (a 503's 2 s) is still waited for.
+    retry: { maxRetryAfterMs: MAX_RETRY_AFTER_MS },
+  });
   /** A 401 means the token was refused (revoked, expired early): refresh once and try again. */
   const once401 = async <T>(attempt: () => Promise<T>): Promise<T> => {
     try {

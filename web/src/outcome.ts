@@ -33,6 +33,9 @@ export class FormError extends Error {
 export function isUnreachable(error: unknown): boolean {
   if (isApiError(error)) return error.status === 0 || [502, 503, 504].includes(error.status);
   if (isRestError(error)) {
+    // A 2xx whose body cannot be read (a captive portal's page, a proxy's, a server newer than this
+    // page): no usable answer, and a command may well have been applied (its key is kept).
+    if (error.code === 'BAD_REPLY') return true;
     if (error.status === undefined) return error.code === 'DISCONNECTED' || error.code === 'TIMEOUT';
     return [502, 503, 504].includes(error.status);
   }
@@ -95,11 +98,26 @@ export function failureOf(error: unknown, kind: CallKind = 'read'): Failure {
           message: error.problem?.detail ?? (error.status === undefined ? UNREACHABLE : error.message),
           fields: fieldErrors(error.problem?.errors),
         }
-      : { message: error instanceof Error ? error.message : String(error), fields: {} };
+      : isGigwireError(error) && error.code === 'VALIDATION_FAILED'
+        ? // A request the SDK (or the server) refused as invalid: its errors by field, as REST's.
+          { message: error.message, fields: fieldErrors(validationErrors(error.details?.errors)) }
+        : { message: error instanceof Error ? error.message : String(error), fields: {} };
   // The field messages say what is wrong; the summary only points at them.
   return Object.keys(failure.fields).length > 0
     ? { ...failure, message: 'Please correct the marked fields.' }
     : failure;
+}
+
+/** The `errors` of a socket VALIDATION_FAILED (`d.skills.0`), when they are what they should be. */
+function validationErrors(errors: unknown): { path: string; message: string }[] {
+  if (!Array.isArray(errors)) return [];
+  return errors.filter(
+    (e): e is { path: string; message: string } =>
+      typeof e === 'object' &&
+      e !== null &&
+      typeof (e as { path?: unknown }).path === 'string' &&
+      typeof (e as { message?: unknown }).message === 'string',
+  );
 }
 
 /** What the app says after a money command whose answer was lost, before the wallet is read again. */

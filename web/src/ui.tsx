@@ -84,6 +84,22 @@ export function ErrorNote({ failure }: { failure: Failure | undefined }) {
   );
 }
 
+/**
+ * A screen whose first read failed (no answer, a 503, a 429 while the socket stays up): why, and
+ * "Try again", in place of "Loading…", which it is not doing any more (nothing reads it again
+ * before the next reconnect, which may never come when only REST is refused).
+ */
+export function LoadFailed({ failure, retry }: { failure: Failure; retry: () => void }) {
+  return (
+    <div class="row wrap">
+      <ErrorNote failure={failure} />
+      <button type="button" onClick={retry}>
+        Try again
+      </button>
+    </div>
+  );
+}
+
 let fieldCounter = 0;
 
 /** A labelled control with its field error under it (aria-describedby links the two). */
@@ -319,6 +335,19 @@ export function platformCurrency(session: Session): Promise<string> {
     currencies.set(session, known);
   }
   return known;
+}
+
+/**
+ * The platform's currency for a command about to be sent. A failed read says only what it is (no
+ * answer: "Can't reach gigwire…"): a command form's failure otherwise reads as a command's, "it may
+ * have been applied", when nothing was sent.
+ */
+export async function currencyToSend(session: Session): Promise<string> {
+  try {
+    return await platformCurrency(session);
+  } catch (error) {
+    throw new Error(failureOf(error, 'read').message);
+  }
 }
 
 /** The platform's currency; undefined until it is known. */

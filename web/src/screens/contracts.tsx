@@ -6,6 +6,7 @@ import {
   type Failure,
   failureOf,
   Latest,
+  LoadFailed,
   money,
   Name,
   outcomeUnknown,
@@ -58,10 +59,16 @@ export function ContractList() {
   return (
     <section aria-labelledby="contracts-title">
       <h1 id="contracts-title">My contracts</h1>
-      <ErrorNote failure={failure} />
       {contracts === undefined ? (
-        <p>Loading…</p>
-      ) : contracts.length === 0 ? (
+        failure === undefined ? (
+          <p>Loading…</p>
+        ) : (
+          <LoadFailed failure={failure} retry={() => void load()} />
+        )
+      ) : (
+        <ErrorNote failure={failure} />
+      )}
+      {contracts === undefined ? null : contracts.length === 0 ? (
         <p>No contracts yet: they start when a hirer accepts a bid.</p>
       ) : (
         <ul class="list">
@@ -117,7 +124,8 @@ export function ContractView({ contractId }: { contractId: string }) {
     [contractId],
   );
 
-  if (contract === undefined) return loadFailure ? <ErrorNote failure={loadFailure} /> : <p>Loading…</p>;
+  if (contract === undefined)
+    return loadFailure ? <LoadFailed failure={loadFailure} retry={() => void load()} /> : <p>Loading…</p>;
   // Approving pays the worker, cancelling refunds: an action whose answer was lost keeps its key,
   // so pressing the same button again (same version, same message) replays it instead of repeating it.
   const act = (event: TransitionName) =>
@@ -285,7 +293,11 @@ function Reviews({ contractId }: { contractId: string }) {
           </button>
         </form>
       ) : null}
-      <ErrorNote failure={loadFailure} />
+      {reviews === undefined && loadFailure !== undefined ? (
+        <LoadFailed failure={loadFailure} retry={() => void load()} />
+      ) : (
+        <ErrorNote failure={loadFailure} />
+      )}
       <ErrorNote failure={failure} />
     </section>
   );

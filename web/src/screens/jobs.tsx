@@ -5,16 +5,17 @@ import { type Bid, type Job, type JobDetail, type JobSearch, splitList } from '.
 import {
   AmountField,
   amountOf,
+  currencyToSend,
   ErrorNote,
   type Failure,
   FormEnd,
   FormError,
   failureOf,
   go,
+  LoadFailed,
   money,
   Name,
   outcomeUnknown,
-  platformCurrency,
   SelectField,
   TextField,
   UNREACHABLE,
@@ -166,6 +167,7 @@ export function JobBoard() {
           type="search"
           value={draft.q ?? ''}
           onValue={(q) => setDraft({ ...draft, q })}
+          failure={failure}
         />
         <SelectField
           label="Category"
@@ -179,6 +181,7 @@ export function JobBoard() {
           name="skills"
           value={draft.skills ?? ''}
           onValue={(skills) => setDraft({ ...draft, skills })}
+          failure={failure}
         />
         <label class="inline">
           <input
@@ -190,10 +193,17 @@ export function JobBoard() {
         </label>
         <button type="submit">Apply filters</button>
       </form>
-      <ErrorNote failure={failure} />
       {jobs === undefined ? (
-        <p>Loading…</p>
-      ) : jobs.length === 0 ? (
+        // The first search failed: nothing reads it again by itself while the socket stays up.
+        failure === undefined ? (
+          <p>Loading…</p>
+        ) : (
+          <LoadFailed failure={failure} retry={() => setSearch({ ...search })} />
+        )
+      ) : (
+        <ErrorNote failure={failure} />
+      )}
+      {jobs === undefined ? null : jobs.length === 0 ? (
         <p>No open jobs match. New ones appear here as they are posted.</p>
       ) : (
         <ul class="list" aria-label="Open jobs" aria-live="polite">
@@ -238,7 +248,7 @@ export function PostJob() {
       description,
       categoryId: categoryId || (categories[0]?.id ?? ''),
       skills: splitList(skills),
-      budget: { kind: 'fixed' as const, amount, currency: await platformCurrency(session) },
+      budget: { kind: 'fixed' as const, amount, currency: await currencyToSend(session) },
       remote,
     };
     try {
@@ -347,7 +357,7 @@ export function JobView({ jobId }: { jobId: string }) {
     [jobId],
   );
 
-  if (job === undefined) return failure ? <ErrorNote failure={failure} /> : <p>Loading…</p>;
+  if (job === undefined) return failure ? <LoadFailed failure={failure} retry={load} /> : <p>Loading…</p>;
   const mine = job.hirerId === user.id;
   return (
     <section aria-labelledby="job-title">

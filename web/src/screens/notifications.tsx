@@ -7,6 +7,7 @@ import {
   type Failure,
   failureOf,
   Latest,
+  LoadFailed,
   retryDelay,
   useAction,
   useApp,
@@ -153,7 +154,11 @@ export function Notifications() {
           Mark all read
         </button>
       </div>
-      <ErrorNote failure={failure ?? readFailure} />
+      {list === undefined && failure !== undefined ? (
+        <LoadFailed failure={failure} retry={() => void load()} />
+      ) : (
+        <ErrorNote failure={failure ?? readFailure} />
+      )}
       {list?.length === 0 ? <p>Nothing yet.</p> : null}
       <ul class="list">
         {list?.map((n) => {

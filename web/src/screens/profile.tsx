@@ -8,12 +8,12 @@ import { isApiError, type Me, splitList } from '../api.js';
 import {
   AmountField,
   amountOf,
+  currencyToSend,
   ErrorNote,
   type Failure,
   FormEnd,
   FormError,
   failureOf,
-  platformCurrency,
   SelectField,
   TextField,
   useAction,
@@ -98,7 +98,7 @@ function ProfileForm() {
                 ? null
                 : {
                     amount: amountOf(form.rate, 'hourlyRate.amount'),
-                    currency: await platformCurrency(session),
+                    currency: await currencyToSend(session),
                   },
             availability:
               form.availability === '' ? null : (form.availability as 'available' | 'busy' | 'unavailable'),

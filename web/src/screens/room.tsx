@@ -1,7 +1,16 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { RoomMessage } from '../../../protocol/src/frames.js';
 import { outboxOf } from '../outbox.js';
-import { ErrorNote, type Failure, failureOf, Name, useApp, useLive, useLiveState } from '../ui.js';
+import {
+  ErrorNote,
+  type Failure,
+  failureOf,
+  LoadFailed,
+  Name,
+  useApp,
+  useLive,
+  useLiveState,
+} from '../ui.js';
 
 const PAGE = 50;
 
@@ -48,6 +57,7 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
   const active = useRef(true);
   const join = () => {
     joined.current = 'joining';
+    setFailure(undefined);
     live
       .joinRoom(roomId)
       .then(() => live.request('room.history', { roomId, limit: PAGE }))
@@ -300,7 +310,13 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
           {inBox === undefined ? 'Send' : 'Sending…'}
         </button>
       </form>
-      <ErrorNote failure={failure} />
+      {failure !== undefined && joined.current === 'failed' ? (
+        // Refused while the socket stays up (RATE_LIMITED: too many room reads at once), the next
+        // connect, which joins again by itself, may be far off.
+        <LoadFailed failure={failure} retry={join} />
+      ) : (
+        <ErrorNote failure={failure} />
+      )}
     </section>
   );
 }

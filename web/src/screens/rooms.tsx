@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { RoomSummary } from '../api.js';
 import { outboxOf } from '../outbox.js';
-import { ErrorNote, type Failure, failureOf, Latest, useApp, useLive, when } from '../ui.js';
+import { ErrorNote, type Failure, failureOf, Latest, LoadFailed, useApp, useLive, when } from '../ui.js';
 import { Room } from './room.js';
 
 export function Rooms() {
@@ -65,7 +65,11 @@ export function Rooms() {
   return (
     <section aria-labelledby="rooms-title">
       <h1 id="rooms-title">Messages</h1>
-      <ErrorNote failure={failure} />
+      {rooms === undefined && failure !== undefined ? (
+        <LoadFailed failure={failure} retry={() => void load()} />
+      ) : (
+        <ErrorNote failure={failure} />
+      )}
       {refused.length > 0 ? (
         <ul class="list" aria-label="Messages not sent">
           {refused.map((p) => {

@@ -16,6 +16,7 @@ import {
   FormEnd,
   failureOf,
   Latest,
+  LoadFailed,
   money,
   outcomeUnknown,
   TextField,
@@ -154,6 +155,9 @@ export function WalletView() {
     const input = { amount: amountOf(amount, 'amount'), card };
     try {
       const { payment } = await keyed(input, (key) => session.api.topUp(input, key));
+      // Charged (or being charged): the amount goes, as after "Send money". A double click whose
+      // second click comes after a quick answer would otherwise top up again, with a new key.
+      if (payment.status !== 'failed') setAmount('');
       if (payment.status === 'pending') {
         setNote('Top-up pending: the balance updates when the card provider confirms.');
         watch(payment.id);
@@ -168,7 +172,11 @@ export function WalletView() {
   return (
     <section aria-labelledby="wallet-title">
       <h1 id="wallet-title">Wallet</h1>
-      <ErrorNote failure={loadFailure} />
+      {wallet === undefined && loadFailure !== undefined ? (
+        <LoadFailed failure={loadFailure} retry={() => void load()} />
+      ) : (
+        <ErrorNote failure={loadFailure} />
+      )}
       <p class="balance">
         Available:{' '}
         <strong data-testid="balance">
@@ -254,6 +262,8 @@ function Withdraw({ reload }: { reload: () => Promise<unknown> }) {
     const input = { amount: amountOf(amount, 'amount'), bankAccount: account };
     try {
       const { payment } = await keyed(input, (key) => session.api.withdraw(input, key));
+      // Reserved: the amount goes, so a second click after a quick answer does not withdraw again.
+      if (payment.status !== 'failed') setAmount('');
       setNote(
         payment.status === 'failed'
           ? 'Withdrawal failed: nothing left your wallet.'
