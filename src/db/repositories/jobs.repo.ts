@@ -119,7 +119,13 @@ export async function isContractPartyOfJob(db: Db, jobId: JobId, userId: UserId)
   return row !== undefined;
 }
 
-/** Those of `ids` that are still open, oldest first (the live job board reads a relay batch at once). */
+/**
+ * Those of `ids` that are still open and whose hirer is not locked, oldest first (the live job board
+ * reads a relay batch at once). A locked hirer's jobs are gone from the job search for everyone; an
+ * open one can outlive the lock (a post that commits after the lock closed the hirer's jobs, or one
+ * the relay reads before the lock's closing reached it), and was pushed to every job board anyway:
+ * the locked spammer's last posts went out live to every watcher.
+ */
 export function findOpenJobs(db: Db, ids: readonly JobId[]): Promise<JobRow[]> {
   if (ids.length === 0) return Promise.resolve([]);
   return db
@@ -127,6 +133,7 @@ export function findOpenJobs(db: Db, ids: readonly JobId[]): Promise<JobRow[]> {
     .select(JOB_COLUMNS)
     .where('id', 'in', ids)
     .where('status', '=', 'open')
+    .where((eb) => eb(hirerLockedAtOf(eb), 'is', null))
     .orderBy('created_at')
     .execute();
 }

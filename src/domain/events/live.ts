@@ -7,8 +7,8 @@
  *   node gives it to the user actors of those users with sockets there.
  * - a contract event's job-room system message (`roomId`, `roomSeq`; stored by the transition) on
  *   the room's topic, for the members joined now (members who miss it read the room's history).
- * - `market.job-posted` `{job}`: each `job.posted` whose job is still open when the relay reads it
- *   (one query per batch) becomes a job-board summary (JobPostedPayload); each node pushes it to
+ * - `market.job-posted` `{job}`: each `job.posted` whose job is still open, and its hirer not
+ *   locked, when the relay reads it (one query per batch) becomes a job-board summary (JobPostedPayload); each node pushes it to
  *   the connections whose `jobs.watch` filter matches (src/gateway/job-board.ts).
  *
  * At most once, by design: announced after the relay's commit, so a crash in between loses the
