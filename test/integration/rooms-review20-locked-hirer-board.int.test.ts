@@ -1,17 +1,23 @@
 /**
- * The live job board does not push the job of a locked hirer. Locking an account closes its open
- * jobs, but a post whose request was authenticated before the lock and commits after the lock's
- * closing pass stays open (and a relay batch read between the lock and that pass sees the job
- * open too): its `job.posted` went out to every job board, although the job search already hides
- * every job of a locked hirer. The typical case is an admin locking a spammer mid-flood: the
- * spammer's last posts reached every watcher live after the lock.
- *
- * The post that raced the lock is made here as the REST route makes it (createJobIn in its own
- * transaction, acting as the hirer), right after the admin's lock answered.
+ * Locked hirers and the live job board (review 20). Locking an account closes its open jobs, but
+ * a post authenticated before the lock could commit after the lock's closing pass and stay open;
+ * its `job.posted` then went out to every job board, although the job search hides every job of a
+ * locked hirer (the typical case: an admin locking a spammer mid-flood). Now:
+ * - the post reads its hirer's row FOR SHARE (jobs.ts createJobIn), so it is refused once the lock
+ *   committed (or the lock waits for it and the closing pass closes its job), and a bid likewise;
+ * - the push itself leaves out jobs of locked hirers (jobs.repo findOpenJobs), for a job left open
+ *   anyway (the closing pass failed: it runs after the lock, outside its transaction).
+ * The post that raced the lock is made as the REST route makes it (createJobIn in its own
+ * transaction, acting as the hirer), right after the admin's lock answered; the job left open is
+ * written with the repository functions the post uses, skipping its check.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CategoryId, JobId, UserId } from '../../protocol/src/ids.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
+import { insertJob } from '../../src/db/repositories/jobs.repo.js';
+import { insertOutboxEvent } from '../../src/db/repositories/outbox.repo.js';
+import { placeBidIn } from '../../src/domain/marketplace/bids.js';
+import { MarketplaceEvent } from '../../src/domain/marketplace/events.js';
 import { createJobIn } from '../../src/domain/marketplace/jobs.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { captureLogs, startTestNode, type TestNode } from '../support/context.js';
@@ -62,17 +68,40 @@ describe('rooms review 20: the job board and locked hirers', () => {
     };
     const locked = await api.post(`/v1/admin/users/${spammer.id}/lock`, undefined, adminToken);
     expect(locked.status).toBe(204);
-    // The spammer's post that was authenticated before the lock commits now, after its closing pass.
-    const raced = await handle.db
-      .transaction()
-      .execute((trx) =>
-        createJobIn(
-          trx,
-          { clock: systemClock, settings: { currency: 'USD' } },
-          { userId: spammer.id as UserId, roles: ['hirer'] },
-          job,
-        ),
+    // The spammer's post that was authenticated before the lock commits now: refused.
+    const post = (trx: Parameters<typeof createJobIn>[0]) =>
+      createJobIn(
+        trx,
+        { clock: systemClock, settings: { currency: 'USD' } },
+        { userId: spammer.id as UserId, roles: ['hirer'] },
+        job,
       );
+    await expect(handle.db.transaction().execute(post)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    // A job of theirs left open anyway (the closing pass after the lock failed), with its event.
+    const raced = await handle.db.transaction().execute(async (trx) => {
+      const row = await insertJob(trx, {
+        hirerId: spammer.id as UserId,
+        categoryId,
+        title: job.title,
+        description: job.description,
+        skills: [],
+        budgetKind: 'fixed',
+        budgetAmount: job.budget.amount,
+        currency: 'USD',
+        location: null,
+        remote: true,
+        deadline: null,
+        now: new Date(),
+      });
+      await insertOutboxEvent(trx, MarketplaceEvent.jobPosted, {
+        jobId: row.id,
+        hirerId: row.hirer_id,
+        categoryId: row.category_id,
+        skills: row.skills,
+        notify: [],
+      });
+      return { id: row.id };
+    });
     const hidden = await api.get<{ data: { id: JobId }[] }>('/v1/jobs', honest.accessToken);
     expect(hidden.body.data.some((j) => j.id === raced.id)).toBe(false);
 
@@ -87,5 +116,45 @@ describe('rooms review 20: the job board and locked hirers', () => {
       frame.t === 'job.posted' && (frame.d as { id: string }).id === id;
     await watcher.next(isPosted(later.body.id));
     expect(watcher.frames.some(isPosted(raced.id))).toBe(false);
+  }, 30_000);
+
+  it("refuses a bid made after the bidder's lock, which would sit in the hirer's list", async () => {
+    const { node } = testNode;
+    const api = httpClient(node.baseUrl);
+    const hirer = await registerUser(api, { roles: ['hirer'] });
+    const worker = await registerUser(api, { roles: ['worker'] });
+    const moderator = await registerUser(api, { roles: ['worker'] });
+    const adminToken = await promoteToAdmin(api, handle.db, moderator, ['worker']);
+    const categories = await api.get<{ data: { id: string }[] }>('/v1/categories', hirer.accessToken);
+    const posted = await api.post<{ id: JobId }>(
+      '/v1/jobs',
+      {
+        categoryId: categories.body.data[0]?.id,
+        title: 'Fix a flaky build',
+        description: 'CI fails one run in ten.',
+        skills: [],
+        budget: { kind: 'fixed', amount: 20_000, currency: 'USD' },
+        remote: true,
+      },
+      hirer.accessToken,
+    );
+    expect(posted.status).toBe(201);
+    expect((await api.post(`/v1/admin/users/${worker.id}/lock`, undefined, adminToken)).status).toBe(204);
+    // The worker's bid authenticated before the lock commits now: refused, nothing pending.
+    await expect(
+      handle.db
+        .transaction()
+        .execute((trx) =>
+          placeBidIn(
+            trx,
+            { clock: systemClock },
+            { userId: worker.id as UserId, roles: ['worker'] },
+            posted.body.id,
+            { amount: 15_000n, deliveryDays: 3, coverLetter: '' },
+          ),
+        ),
+    ).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    const bids = await api.get<{ data: unknown[] }>(`/v1/jobs/${posted.body.id}/bids`, hirer.accessToken);
+    expect(bids.body.data).toEqual([]);
   }, 30_000);
 });

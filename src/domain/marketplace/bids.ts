@@ -107,6 +107,12 @@ export async function placeBidIn(
     throw new AppError('NOT_FOUND', 'no such job');
   }
   orThrow(canBidOn(job, actor));
+  // The bidder's row FOR SHARE, as a post's (jobs.ts createJobIn): a bid authenticated just before
+  // an admin's lock either commits first (the lock's retirement withdraws it) or is refused here,
+  // never left pending in the hirer's list by an account nobody can hire.
+  if ((await lockedAtShared(trx, actor.userId)) !== null) {
+    throw new AppError('UNAUTHORIZED', 'this account is locked');
+  }
   // Withdrawing and bidding again is allowed, a few times: each bid notifies the hirer, and an
   // endless bid-withdraw loop would flood their notifications and their job's bid list.
   if ((await countBidsOfWorker(trx, jobId, actor.userId)) >= MAX_BIDS_PER_WORKER_PER_JOB) {

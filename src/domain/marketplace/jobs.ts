@@ -24,6 +24,7 @@ import {
   updateJobIfVersion,
 } from '../../db/repositories/jobs.repo.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
+import { lockedAtShared } from '../../db/repositories/users.repo.js';
 import type { BudgetKind, JobStatus } from '../../db/tables/marketplace.table.js';
 import type { Clock } from '../../platform/clock.js';
 import { AppError } from '../../platform/errors.js';
@@ -151,6 +152,12 @@ export async function createJobIn(
   orThrow(checkCurrency(input.budget.currency, deps.settings.currency));
   orThrow(checkDeadline(input.deadline ?? null, now));
   await requireCategory(trx, input.categoryId);
+  // The poster's row FOR SHARE: an admin's lock (an UPDATE of it) waits for this post, and the
+  // retirement that follows the lock closes the job; or this post sees the lock and is refused. A
+  // post authenticated just before the lock no longer commits an open job of a locked hirer.
+  if ((await lockedAtShared(trx, actor.userId)) !== null) {
+    throw new AppError('UNAUTHORIZED', 'this account is locked');
+  }
   const row = await insertJob(trx, {
     hirerId: actor.userId,
     categoryId: input.categoryId,
