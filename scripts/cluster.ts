@@ -6,6 +6,7 @@
  * same origin. Ctrl-C stops everything and removes the temp directory (its data too).
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,6 +43,21 @@ if (!(gateways >= 1 && gateways <= 16)) refuse(`--gateways ${JSON.stringify(valu
 // Checked here, before PostgreSQL and Redis are started for nothing (nginx listens on it; the
 // processes' PUBLIC_URL is built from it).
 if (!(port >= 1 && port <= 65_535)) refuse(`--port ${JSON.stringify(values.port)}: must be 1-65535`);
+
+// nginx binds it last, after PostgreSQL, Redis and every gigwire process have started: a port
+// already taken (a second `npm run cluster`, `npm start` on 8080) failed 40 s later as "the proxy
+// did not answer /health/live (last status 404)", the other server's answer. Checked first instead.
+const portProblem = await new Promise<string | undefined>((settle) => {
+  const probe = createServer();
+  probe.once('error', (error: NodeJS.ErrnoException) => settle(error.code ?? error.message));
+  probe.listen(port, '127.0.0.1', () => probe.close(() => settle(undefined)));
+});
+if (portProblem !== undefined) {
+  process.stderr.write(
+    `cluster: start failed: cannot listen on 127.0.0.1:${port} (${portProblem}); stop what uses it or choose another with --port\n`,
+  );
+  process.exit(1);
+}
 
 const say = (line: string) => process.stdout.write(`cluster: ${line}\n`);
 const root = mkdtempSync(join(tmpdir(), 'gigwire-cluster-'));

@@ -142,6 +142,8 @@ function serverEnv(
     // addresses within seconds, and reconnects them together. These are the config's maxima.
     WS_UPGRADES_PER_IP_PER_SECOND: '1000000',
     WS_UPGRADE_BURST_PER_IP: '1000000',
+    // Autocannon's connections all come from 127.0.0.1 (default cap 256 per IP).
+    HTTP_MAX_CONNECTIONS_PER_IP: '1000000',
     WS_MAX_SOCKETS_PER_USER: '100000',
   };
 }

@@ -4,7 +4,7 @@
  * `--promote`, and only when its email is verified (its own password is kept; --password is then
  * not needed). Without --promote an existing non-admin account is refused, never promoted.
  */
-import { Email, Username } from '../../protocol/src/rest/auth.js';
+import { Email, NewPassword, Username } from '../../protocol/src/rest/auth.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { createPasswordHasher } from '../domain/auth/passwords.js';
 import { createAuthService } from '../domain/auth/service.js';
@@ -39,10 +39,23 @@ function invalidArgument(name: 'email' | 'username', value: string): string | un
     : `--${name} ${JSON.stringify(value)}: ${parsed.error.issues[0]?.message}`;
 }
 
+/**
+ * The password as registration and ADMIN_PASSWORD take it (10-128 characters): admin:create made an
+ * admin whose password was `short`. Never quoted (the line may end up in a terminal's scrollback or
+ * a CI log).
+ */
+function invalidPassword(password: string | undefined): string | undefined {
+  if (password === undefined) return undefined;
+  const parsed = NewPassword.safeParse(password);
+  return parsed.success ? undefined : `--password: ${parsed.error.issues[0]?.message}`;
+}
+
 const invalid =
   values === undefined || values.email === undefined
     ? undefined
-    : (invalidArgument('email', values.email) ?? invalidArgument('username', values.username));
+    : (invalidArgument('email', values.email) ??
+      invalidArgument('username', values.username) ??
+      invalidPassword(values.password));
 
 if (values === undefined) {
   // commandLine said what is wrong.

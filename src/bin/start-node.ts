@@ -90,6 +90,11 @@ export interface StartNodeOptions {
    * messages (a lost bus message). Never set in production.
    */
   readonly wrapBus?: (bus: Bus) => Bus;
+  /**
+   * Test seam: the file-descriptor limit the WS_PORT guard (gateway/fd-guard.ts) counts against,
+   * instead of the process's. Never set in production.
+   */
+  readonly openFileLimit?: () => number;
 }
 
 /** gigwire's version from package.json (found upwards from here: src/bin under tsx, dist/src/bin built). */
@@ -561,6 +566,7 @@ export async function startNode(
             bus,
             actors,
             metrics,
+            ...(options.openFileLimit === undefined ? {} : { openFileLimit: options.openFileLimit }),
             log: log.child({ component: 'gateway' }),
             db: dbHandle.db,
             walletOf: async (userId) => {
@@ -597,6 +603,7 @@ export async function startNode(
     const app = await buildApp({
       log,
       metrics,
+      httpEdge: config.httpEdge,
       health: {
         info: () => ({
           nodeId: config.nodeId,

@@ -54,6 +54,26 @@ const urlWithScheme = (schemes: readonly string[]) =>
 
 const optionalText = (max: number) => z.string().trim().min(1).max(max);
 
+/** `Name <address>` (the name may be quoted) or a bare address; nothing else, one mailbox only. */
+const MAILBOX = /^(?:(\s*"[^"\r\n]*"\s*|[^<>",\r\n]*)<([^<>\s]+)>|([^<>\s",]+))$/;
+/**
+ * The sender of every mail, its From header and its envelope sender. A value without an address
+ * (`gigwire`, `gigwire <no-reply>`) was taken and every mail went out from the null sender with an
+ * empty From, which mail servers refuse or file as spam: password resets and verifications lost.
+ */
+const mailbox = z
+  .string()
+  .trim()
+  .max(200)
+  .refine(
+    (value) => {
+      const match = MAILBOX.exec(value);
+      const address = match?.[2] ?? match?.[3];
+      return address !== undefined && z.email().safeParse(address).success;
+    },
+    { error: 'must be a sender such as `gigwire <no-reply@example.com>` or no-reply@example.com' },
+  );
+
 const ORIGIN_LIST_ERROR = 'must be a comma-separated list of origins such as https://app.example.com';
 
 /**
@@ -312,6 +332,11 @@ export const settings = {
     'Sustained WebSocket upgrade requests per client IP (an IPv6 client as its /64) per second, per node; more get HTTP 429 before any auth work.',
     '20',
   ),
+  WS_FD_RESERVE: setting(
+    wholeNumber(0, 1_000_000),
+    'File descriptors kept free (at most a quarter of the process limit): when fewer are left, WS_PORT stops accepting (open sockets stay) until twice as many are free; `gigwire_ws_listener_paused` shows it. 0 = never (Linux only).',
+    '2000',
+  ),
   WS_UPGRADE_BURST_PER_IP: setting(
     wholeNumber(1, 1_000_000),
     'WebSocket upgrade requests one client IP (an IPv6 /64) may make at once above the sustained rate.',
@@ -411,6 +436,21 @@ export const settings = {
     'REST requests per client IP per minute, counted in each process that serves REST (behind a load balancer, N api processes allow up to N times as many).',
     '600',
   ),
+  HTTP_REQUEST_TIMEOUT_MS: setting(
+    wholeNumber(500, 600_000),
+    'Milliseconds a REST request (headers and body) has to arrive from its first byte, and a new connection to send its first request; a later one is answered 408 and its connection closed. Idle keep-alive connections close after 72 s.',
+    '30000',
+  ),
+  HTTP_MAX_CONNECTIONS_PER_IP: setting(
+    wholeNumber(1, 1_000_000),
+    'Open connections to PORT per client IP (an IPv6 client as its /64), per process; one more is closed at once. Peers named in TRUST_PROXY (or any peer with a hop count) are the proxy and not capped.',
+    '256',
+  ),
+  HTTP_MAX_CONNECTIONS: setting(
+    wholeNumber(1, 1_000_000),
+    'Open connections to PORT per process; one more is closed at once (keeps file descriptors for WS_PORT, PostgreSQL and Redis).',
+    '10000',
+  ),
   JWT_ISSUER: setting(optionalText(200), 'The `iss` claim of access tokens.', 'gigwire'),
   JWT_AUDIENCE: setting(optionalText(200), 'The `aud` claim of access tokens.', 'gigwire'),
   JWT_PRIVATE_KEY: setting(
@@ -465,7 +505,11 @@ export const settings = {
     undefined,
     'url',
   ),
-  MAIL_FROM: setting(optionalText(200), 'Sender of outgoing mail.', 'gigwire <no-reply@gigwire.local>'),
+  MAIL_FROM: setting(
+    mailbox,
+    'Sender of outgoing mail: `Name <address>` or an address.',
+    'gigwire <no-reply@gigwire.local>',
+  ),
   OUTBOX_POLL_MS: setting(
     wholeNumber(10, 60_000),
     'Milliseconds between polls of the event outbox by the relay.',
@@ -601,6 +645,8 @@ export interface Config {
     /** Token bucket of upgrade requests per client IP (IPv6: per /64) per node: refill per second, and capacity. */
     readonly upgradesPerIpPerSecond: number;
     readonly upgradeBurstPerIp: number;
+    /** WS_FD_RESERVE: below this many free descriptors WS_PORT stops accepting (gateway/fd-guard.ts). */
+    readonly fdReserve: number;
   };
   /** Room memberships per user. */
   readonly roomsMaxPerUser: number;
@@ -637,6 +683,12 @@ export interface Config {
    */
   readonly trustProxy: number | readonly string[];
   readonly rateLimitPerMinute: number;
+  /** The REST listener's bounds on connections (HTTP_REQUEST_TIMEOUT_MS, HTTP_MAX_CONNECTIONS…). */
+  readonly httpEdge: {
+    readonly requestTimeoutMs: number;
+    readonly maxConnectionsPerIp: number;
+    readonly maxConnections: number;
+  };
   readonly jwt: {
     readonly issuer: string;
     readonly audience: string;
@@ -804,6 +856,7 @@ export function loadConfig(
       maxSocketsPerUser: withDefault('WS_MAX_SOCKETS_PER_USER'),
       upgradesPerIpPerSecond: withDefault('WS_UPGRADES_PER_IP_PER_SECOND'),
       upgradeBurstPerIp: withDefault('WS_UPGRADE_BURST_PER_IP'),
+      fdReserve: withDefault('WS_FD_RESERVE'),
     },
     roomsMaxPerUser: withDefault('ROOMS_MAX_PER_USER'),
     contactsMaxPerUser: withDefault('CONTACTS_MAX_PER_USER'),
@@ -828,6 +881,11 @@ export function loadConfig(
     corsOrigins: withDefault('CORS_ORIGINS'),
     trustProxy: withDefault('TRUST_PROXY'),
     rateLimitPerMinute: withDefault('RATE_LIMIT_PER_MINUTE'),
+    httpEdge: {
+      requestTimeoutMs: withDefault('HTTP_REQUEST_TIMEOUT_MS'),
+      maxConnectionsPerIp: withDefault('HTTP_MAX_CONNECTIONS_PER_IP'),
+      maxConnections: withDefault('HTTP_MAX_CONNECTIONS'),
+    },
     jwt: {
       issuer: withDefault('JWT_ISSUER'),
       audience: withDefault('JWT_AUDIENCE'),

@@ -46,6 +46,7 @@ import { subscribeBusBridge } from './bus-bridge.js';
 import { Connection, type ConnectionLimits, createBucketCarry } from './connection.js';
 import type { WebSocketEngine } from './engine.js';
 import { registerFastifyWebSocket } from './fastify-ws.js';
+import { startFdGuard } from './fd-guard.js';
 import { createHandlers, dispatchThrough } from './handlers.js';
 import { BACKPRESSURE_SWEEP_SLICES, createHub } from './hub.js';
 import { createJobBoard } from './job-board.js';
@@ -82,6 +83,8 @@ export interface GatewaySettings {
   /** Upgrade requests per client IP on this node: sustained per second, and at once. */
   readonly upgradesPerIpPerSecond: number;
   readonly upgradeBurstPerIp: number;
+  /** WS_FD_RESERVE: free descriptors below which WS_PORT stops accepting (fd-guard.ts); absent = off. */
+  readonly fdReserve?: number;
   /** TRUST_PROXY: which X-Forwarded-For hops name the client of an upgrade on the uWS port. */
   readonly trustProxy: TrustProxy;
   /** BUS_FANOUT_QUEUE_MAX: room fan-out publishes that may wait for the bus; more drops the oldest. */
@@ -100,6 +103,8 @@ export interface GatewayDeps {
   readonly presenceStore: PresenceStore;
   readonly bus: Bus;
   readonly actors: ActorSystem;
+  /** Test seam: the descriptor limit fd-guard.ts counts against instead of the process's. */
+  readonly openFileLimit?: () => number;
   readonly metrics: Registry;
   readonly log: Logger;
   readonly db: Kysely<Database>;
@@ -595,6 +600,18 @@ export function createGateway(deps: GatewayDeps) {
           log,
         });
         hub.useTopics(uwsListener.publish);
+        const fdGuard = startFdGuard({
+          listener: uwsListener,
+          reserve: settings.fdReserve ?? 0,
+          log,
+          metrics: deps.metrics,
+          ...(deps.openFileLimit === undefined ? {} : { maxFiles: deps.openFileLimit }),
+        });
+        const stopOtherSweeps = stopSweeps;
+        stopSweeps = () => {
+          fdGuard.stop();
+          stopOtherSweeps();
+        };
       } else {
         log.warn(
           { detail: deps.engine.detail },

@@ -62,6 +62,10 @@ export interface UwsListener {
   readonly port: number;
   /** Stops listening; open sockets stay (the caller closes them with 1012 first). */
   readonly stopListening: () => void;
+  /** Stops accepting for a while (fd-guard.ts: few file descriptors left); open sockets stay. */
+  readonly pause: () => void;
+  /** Listens again on the same port after pause(); false if that failed. */
+  readonly resume: () => boolean;
   /** Writes one frame to every socket subscribed to `topic`. */
   readonly publish: TopicPublisher;
 }
@@ -311,7 +315,7 @@ export async function listenUws(options: {
       .end('WebSocket endpoint is /ws\n');
   });
 
-  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+  let listenSocket: us_listen_socket | undefined = await new Promise<us_listen_socket>((resolve, reject) => {
     app.listen(options.host, options.port, (socket) => {
       if (socket === false)
         reject(new Error(`uWebSockets.js could not listen on ${options.host}:${options.port}`));
@@ -320,6 +324,10 @@ export async function listenUws(options: {
   });
   // The listen socket is a us_socket underneath; the typings keep the two apart.
   const port = uws.us_socket_local_port(listenSocket as unknown as us_socket);
+  const closeListenSocket = () => {
+    if (listenSocket !== undefined) uws.us_listen_socket_close(listenSocket);
+    listenSocket = undefined;
+  };
   const anchorListenSocket = await new Promise<us_listen_socket | undefined>((resolve) => {
     app.listen_unix((socket) => {
       if (!socket) log.warn({ path: anchorSocketPath }, 'uWS cork anchor socket could not listen');
@@ -333,12 +341,22 @@ export async function listenUws(options: {
     port,
     stopListening: () => {
       stopped = true;
-      uws.us_listen_socket_close(listenSocket);
+      closeListenSocket();
       if (anchorListenSocket !== undefined) uws.us_listen_socket_close(anchorListenSocket);
       rmSync(anchorSocketPath, { force: true });
       anchorClient?.terminate();
       selfAnchor?.close();
       selfAnchor = undefined;
+    },
+    pause: closeListenSocket,
+    resume: () => {
+      if (stopped) return false;
+      if (listenSocket !== undefined) return true;
+      // uWS calls back synchronously; the port is the one first bound (WS_PORT may be 0).
+      app.listen(options.host, port, (socket) => {
+        listenSocket = socket || undefined;
+      });
+      return listenSocket !== undefined;
     },
     publish: (topic, data, isBinary) => {
       app.publish(topic, data, isBinary);

@@ -21,6 +21,7 @@ import type { NotificationsApi } from '../domain/notifications/service.js';
 import type { UserService } from '../domain/users/service.js';
 import type { Logger } from '../platform/logger.js';
 import { withTrace } from '../platform/trace.js';
+import { capConnections, type HttpEdgeLimits, requestTimeoutOptions } from './connection-limits.js';
 import { type ConsoleDeps, registerConsole } from './console/index.js';
 import { registerRouteAuth } from './plugins/auth.js';
 import { registerCompression } from './plugins/compression.js';
@@ -89,6 +90,8 @@ export interface AppDeps {
   readonly log: Logger;
   readonly metrics: Registry;
   readonly health: HealthOptions;
+  /** How long a request may take to arrive, and open connections per client and in all. */
+  readonly httpEdge: HttpEdgeLimits;
   readonly rest?: RestDeps;
   /** Registers the WebSocket route (/ws) of the gateway role; http/ does not know the gateway. */
   readonly websocket?: (app: FastifyInstance) => Promise<void>;
@@ -113,6 +116,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // pino's Logger is a FastifyBaseLogger; the cast keeps the app typed with Fastify's default logger.
     loggerInstance: deps.log as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
+    // A request must arrive whole within HTTP_REQUEST_TIMEOUT_MS (Fastify's default is no bound).
+    ...requestTimeoutOptions(deps.httpEdge),
     genReqId: (req) => requestIdFrom(req.headers['x-request-id']),
     // The request id is also the trace id of what the request causes (outbox events, tasks, workers'
     // logs): the request's lines carry it as `reqId` and `traceId`, bound in Fastify's own
@@ -131,6 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // What Node's HTTP parser refuses (431, a bad chunk, raw bytes in the path): problem+json too.
     clientErrorHandler,
   });
+  capConnections(app.server, deps.httpEdge, deps.rest?.trustProxy ?? 0, deps.metrics);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   // From the start of close() (bin/ stops HTTP at shutdown) until the server has closed: requests

@@ -72,12 +72,16 @@ export function renderNginxConfig(source: string, template: NginxTemplate): stri
       'events {',
     ].join('\n'),
   );
+  // The file's own access log (its format) goes to the temp directory; without one, nginx's default.
+  const accessLog = /^([ \t]*access_log )\S+( [^;\n]*)?;/m;
+  const ownAccessLog = accessLog.test(text);
+  if (ownAccessLog) text = text.replace(accessLog, `$1${join(dir, 'access.log')}$2;`);
   return replaceOnce(
     text,
     /^http \{\n/m,
     [
       'http {',
-      `  access_log ${join(dir, 'access.log')};`,
+      ...(ownAccessLog ? [] : [`  access_log ${join(dir, 'access.log')};`]),
       ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(
         (kind) => `  ${kind}_temp_path ${join(dir, `${kind}_temp`)};`,
       ),

@@ -58,6 +58,8 @@ function baseEnv(env: Record<string, string>): Record<string, string> {
     // Every test connects from 127.0.0.1: the per-IP upgrade rate is lifted unless a test sets it.
     WS_UPGRADES_PER_IP_PER_SECOND: '1000000',
     WS_UPGRADE_BURST_PER_IP: '1000000',
+    // Many sockets of many users come from 127.0.0.1: the per-IP cap of REST connections is lifted too.
+    HTTP_MAX_CONNECTIONS_PER_IP: '1000000',
     ...env,
   };
 }
