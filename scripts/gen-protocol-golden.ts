@@ -144,6 +144,11 @@ export const goldenSamples: Readonly<Record<string, unknown>> = {
     },
   },
   'server.wallet': { t: 'wallet', d: { currency: 'USD', available: 12_500, pending: 2_000 } },
+  // What nodes send since `parked` was added (server.wallet above is a node older than that field).
+  'server.wallet.parked': {
+    t: 'wallet',
+    d: { currency: 'USD', available: 12_500, pending: 2_000, parked: 0 },
+  },
   'server.notifications.read': { t: 'notifications.read', d: { ids: [notification], unreadCount: 4 } },
   'server.notifications.read.all': { t: 'notifications.read', d: { all: true, unreadCount: 0 } },
   'server.market': {
