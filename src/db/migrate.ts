@@ -24,7 +24,9 @@ export async function migrateToLatest(db: Kysely<Database>, log: Logger): Promis
   const applied = (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   const failed = (results ?? []).find((r) => r.status === 'Error');
   if (error !== undefined) {
-    const newer = await newerSchema(db);
+    // Only for kysely's "corrupted migrations" refusal: after any other failure the table may be
+    // locked by another migrator or the server gone, and reading it would wait or fail again.
+    const newer = isCorruptedMigrations(error) ? await newerSchema(db) : undefined;
     if (newer !== undefined) {
       log.error({ unknownMigrations: newer.unknown, latestKnown: newer.latest }, newer.message);
       throw new Error(newer.message);
@@ -50,6 +52,10 @@ export async function pendingMigrations(db: Kysely<Database>): Promise<string[]>
   });
   return (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
 }
+
+/** Kysely's refusal of applied migrations it does not find where it expects them. */
+const isCorruptedMigrations = (error: unknown): boolean =>
+  error instanceof Error && error.message.startsWith('corrupted migrations:');
 
 /**
  * Applied migrations this version does not have: the database was migrated by a newer gigwire (an
