@@ -36,6 +36,7 @@ import { registerHttpMetrics } from './plugins/metrics.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { registerSecurity, type SecurityOptions } from './plugins/security.js';
 import { PROBLEM_CONTENT_TYPE, problem, statusByCode } from './problem.js';
+import { proxyHint } from './proxy-hint.js';
 import { requestLoggerFactory } from './request-logger.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerAuthRoutes } from './routes/auth.js';
@@ -137,6 +138,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clientErrorHandler,
   });
   capConnections(app.server, deps.httpEdge, deps.rest?.trustProxy ?? 0, deps.metrics);
+  const warnIfBehindUntrustedProxy = proxyHint(deps.rest?.trustProxy ?? 0, deps.log);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   // From the start of close() (bin/ stops HTTP at shutdown) until the server has closed: requests
@@ -149,6 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // One synchronous hook for what every request needs first (a hook costs a promise when async).
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    warnIfBehindUntrustedProxy?.(request.raw);
     // API answers hold tokens and personal data: no shared or browser cache keeps them (a route
     // with something public to cache, the JWKS, sets its own).
     if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store');
