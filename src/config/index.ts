@@ -334,8 +334,8 @@ export const settings = {
   ),
   WS_FD_RESERVE: setting(
     wholeNumber(0, 1_000_000),
-    'File descriptors kept free (at most a quarter of the process limit): when fewer are left, WS_PORT stops accepting (open sockets stay) until twice as many are free; `gigwire_ws_listener_paused` shows it. 0 = never (Linux only).',
-    '2000',
+    'File descriptors kept free (at most a quarter of the process limit) for PostgreSQL, Redis, REST and files: when fewer are left, WS_PORT stops accepting (open sockets stay) until twice as many are free; `gigwire_ws_listener_paused` shows it. 0 = never (Linux only).',
+    '256',
   ),
   WS_UPGRADE_BURST_PER_IP: setting(
     wholeNumber(1, 1_000_000),
