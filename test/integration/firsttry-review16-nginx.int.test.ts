@@ -3,9 +3,12 @@
  * `npm run cluster` does) answers the errors it makes itself in the API's own shape: problem+json
  * with a stable code, never nginx's HTML page. A body over the limit is PAYLOAD_TOO_LARGE; an api
  * or gateway that is down (restarting, crashed) is UNAVAILABLE, for REST and for the /ws upgrade.
+ * And (review 20) its access log keeps the secrets of query strings out, as gigwire keeps them out of
+ * its own: the mailed reset and verification links (`?token=`) and a WebSocket client's
+ * `?access_token=` (nginx's default format wrote them whole: compose's `docker logs proxy`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,10 +19,11 @@ import { freePort } from '../support/servers.js';
 
 let nginx: ChildProcess | undefined;
 let origin = '';
+let dir = '';
 
 beforeAll(async () => {
   const binary = await ensureNginx();
-  const dir = tempDir('firsttry-nginx');
+  dir = tempDir('firsttry-nginx');
   chmodSync(dir, 0o755);
   const port = await freePort();
   // Nothing listens on these: the api and the gateways are down.
@@ -120,5 +124,27 @@ describe('deploy/nginx.conf errors of its own', () => {
       contentType: 'application/problem+json',
       body: { code: 'UNAVAILABLE' },
     });
+  });
+});
+
+describe('deploy/nginx.conf access log', () => {
+  it('writes no token of a query string, and keeps other queries', async () => {
+    const paths = [
+      '/reset-password?token=reset-secret-1',
+      '/verify-email?token=verify-secret-2',
+      '/v1/notifications/unsubscribe?token=unsub-secret-3',
+      '/ws?encoding=json&access_token=jwt-secret-4',
+      '/v1/auth/refresh?refresh_token=refresh-secret-5',
+      '/v1/jobs?q=plumber&limit=5',
+    ];
+    for (const path of paths) await (await fetch(`${origin}${path}`)).arrayBuffer();
+    const log = await untilDefined(async () => {
+      const text = existsSync(join(dir, 'access.log')) ? readFileSync(join(dir, 'access.log'), 'utf8') : '';
+      return text.includes('/v1/jobs?q=plumber') ? text : undefined;
+    }, 'the access log to hold every request');
+    expect(log).not.toMatch(/secret-\d/);
+    expect(log).toContain('"GET /reset-password?[redacted] HTTP/1.1" 503');
+    expect(log).toContain('"GET /ws?[redacted] HTTP/1.1" 503');
+    expect(log).toContain('"GET /v1/jobs?q=plumber&limit=5 HTTP/1.1" 503');
   });
 });
