@@ -11,54 +11,18 @@
  * switch to close the open socket from the client side (as a phone changing networks may).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { createClient, type GigwireClient } from '../../protocol/src/client/index.js';
-import type { WebSocketLike } from '../../protocol/src/client/socket.js';
 import { NEW_CONNECTION_MIN_TOKENS } from '../../src/gateway/connection.js';
 import { startTestNode, type TestNode } from '../support/context.js';
+import { hookedWebSocket } from '../support/hooked-websocket.js';
 import { createGroupRoom, httpClient, registerUser } from '../support/http.js';
-
-type Handler = ((event: unknown) => void) | null;
 
 /** `ws`, plus `closeCurrent(code)`: the client side closes the open socket with that code. */
 function closableNetwork() {
   let current: WebSocket | undefined;
-  class ClosableSocket implements WebSocketLike {
-    readonly #inner: WebSocket;
-    onopen: unknown = null;
-    onmessage: unknown = null;
-    onclose: unknown = null;
-    onerror: unknown = null;
-    constructor(url: string, protocols?: string | string[]) {
-      this.#inner = new WebSocket(url, protocols);
-      this.#inner.binaryType = 'arraybuffer';
-      this.#inner.onopen = (event) => (this.onopen as Handler)?.(event);
-      this.#inner.onmessage = (event) => (this.onmessage as Handler)?.(event);
-      this.#inner.onclose = (event) => (this.onclose as Handler)?.(event);
-      this.#inner.onerror = (event) => (this.onerror as Handler)?.(event);
-      current = this.#inner;
-    }
-    get binaryType() {
-      return this.#inner.binaryType;
-    }
-    set binaryType(_value: string) {
-      // kept 'arraybuffer'
-    }
-    get readyState() {
-      return this.#inner.readyState;
-    }
-    get protocol() {
-      return this.#inner.protocol;
-    }
-    send(data: string | Uint8Array) {
-      this.#inner.send(data);
-    }
-    close(code?: number, reason?: string) {
-      this.#inner.close(code, reason);
-    }
-  }
   return {
-    WebSocket: ClosableSocket,
+    WebSocket: hookedWebSocket({ created: (socket) => (current = socket) }),
     closeCurrent: (code: number) => current?.close(code, 'network change'),
   };
 }

@@ -11,61 +11,20 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { createClient, type GigwireClient, type GigwireError } from '../../protocol/src/client/index.js';
-import type { WebSocketLike } from '../../protocol/src/client/socket.js';
 import { startTestNode, type TestNode } from '../support/context.js';
+import { type HookedFrame, hookedWebSocket } from '../support/hooked-websocket.js';
 import { createGroupRoom, httpClient, registerUser } from '../support/http.js';
 import { openSocket, type TestSocket } from '../support/ws-client.js';
 
-type Handler = ((event: unknown) => void) | null;
-type Frame = { t?: unknown; id?: unknown; d?: { seq?: unknown } };
+type Frame = HookedFrame;
 
 /**
  * `ws` whose incoming text frames pass `inbound` first: it returns false to lose a frame, or a
  * delay in ms to hold it (later frames still pass). Outgoing frames are shown to `outbound`.
  */
-function handledNetwork(inbound: (frame: Frame) => boolean | number, outbound: (frame: Frame) => void) {
-  return class HandledSocket implements WebSocketLike {
-    readonly #inner: WebSocket;
-    onopen: unknown = null;
-    onmessage: unknown = null;
-    onclose: unknown = null;
-    onerror: unknown = null;
-    constructor(url: string, protocols?: string | string[]) {
-      this.#inner = new WebSocket(url, protocols);
-      this.#inner.binaryType = 'arraybuffer';
-      this.#inner.onopen = (event) => (this.onopen as Handler)?.(event);
-      this.#inner.onclose = (event) => (this.onclose as Handler)?.(event);
-      this.#inner.onerror = (event) => (this.onerror as Handler)?.(event);
-      this.#inner.onmessage = (event) => {
-        const verdict = typeof event.data === 'string' ? inbound(JSON.parse(event.data) as Frame) : true;
-        const pass = () => (this.onmessage as Handler)?.(event);
-        if (verdict === true) pass();
-        else if (typeof verdict === 'number') setTimeout(pass, verdict);
-      };
-    }
-    get binaryType() {
-      return this.#inner.binaryType;
-    }
-    set binaryType(_value: string) {
-      // kept 'arraybuffer'
-    }
-    get readyState() {
-      return this.#inner.readyState;
-    }
-    get protocol() {
-      return this.#inner.protocol;
-    }
-    send(data: string | Uint8Array) {
-      if (typeof data === 'string') outbound(JSON.parse(data) as Frame);
-      this.#inner.send(data);
-    }
-    close(code?: number, reason?: string) {
-      this.#inner.close(code, reason);
-    }
-  };
-}
+const handledNetwork = (inbound: (frame: Frame) => boolean | number, outbound: (frame: Frame) => void) =>
+  hookedWebSocket({ inbound, outbound });
 
 async function until(check: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 400; i++) {
