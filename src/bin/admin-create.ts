@@ -86,6 +86,11 @@ if (values === undefined) {
       settings: { refresh: config.refresh, login: config.login },
     });
     const { user, outcome } = await auth.ensureAdmin(email, password, { username, promote });
-    process.stdout.write(`admin ${user.username} <${user.email}> (${user.id}) ${outcome}\n`);
+    // An operator re-running the command with a new password could read "existing" as a reset.
+    const note =
+      outcome === 'existing' && password !== undefined
+        ? " (its password is unchanged: --password sets only a new account's; change it in the app, or with the forgot-password mail)"
+        : '';
+    process.stdout.write(`admin ${user.username} <${user.email}> (${user.id}) ${outcome}${note}\n`);
   });
 }

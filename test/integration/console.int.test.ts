@@ -334,7 +334,11 @@ describe('what the console offers', () => {
         body: JSON.stringify(body ?? {}),
       });
       expect(response.status, `${method} ${path}`).toBe(403);
-      expect(((await response.json()) as { code: string }).code).toBe('FORBIDDEN');
+      const problem = (await response.json()) as { code: string; detail: string };
+      expect(problem.code).toBe('FORBIDDEN');
+      // It names the repairs that are offered, and not what it just refused (promote, say).
+      expect(problem.detail).toContain('retry failed tasks, pause, resume, clean failed or completed tasks');
+      expect(problem.detail).not.toContain('promote');
     }
     const payments = queueNamed(tasks, 'payments');
     expect((await payments.getJob(taskId))?.data).toMatchObject({ action: 'release' });

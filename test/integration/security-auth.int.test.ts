@@ -238,6 +238,11 @@ describe('auth and edge security', () => {
       expect(await roles()).toContain('admin');
       // Its own password is kept.
       expect((await login(user.email, user.password, freshIp())).status).toBe(200);
+      // Run again with a password: an existing admin, and the output says the password stays.
+      const again = await run('--email', user.email, '--password', 'Another-Jackal-62$');
+      expect(again, again.out).toMatchObject({ code: 0 });
+      expect(again.out).toContain('existing (its password is unchanged');
+      expect((await login(user.email, user.password, freshIp())).status).toBe(200);
     });
 
     it('admin:unlock unlocks a locked account from the shell', async () => {

@@ -269,7 +269,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
             request,
             reply,
             'FORBIDDEN',
-            'the console watches and repairs queues (retry, promote, pause, resume, clean finished tasks); this action is not offered',
+            'the console watches and repairs queues (retry failed tasks, pause, resume, clean failed or completed tasks); this action is not offered',
           );
         }
         const path = request.url.split('?')[0] ?? '';
