@@ -8,11 +8,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
-import { ageIdempotencyKey, postWithKey, walletOf } from '../support/idempotency-keys.js';
-import { untilDefined } from '../support/poll.js';
+import { ageIdempotencyKey, fundWallet, postWithKey, walletOf } from '../support/idempotency-keys.js';
 
 let node: TestNode;
 let api: ReturnType<typeof httpClient>;
@@ -34,14 +32,7 @@ describe('a transfer key reused after its retention with another note', () => {
   it('is 422 IDEMPOTENCY_KEY_REUSED, never a replay answering a note the ledger does not hold', async () => {
     const payer = await registerUser(api);
     const payee = await registerUser(api);
-    expect(
-      (await post('/v1/wallet/top-ups', payer, randomUUID(), { amount: 1_000, card: SandboxCard.SUCCEEDS }))
-        .status,
-    ).toBe(202);
-    await untilDefined(
-      async () => ((await available(payer)) === 1_000 ? true : undefined),
-      'the top-up to settle',
-    );
+    await fundWallet(api, payer, 1_000);
 
     const key = randomUUID();
     const body = { toUserId: payee.id, amount: 100, note: 'rent for May' };

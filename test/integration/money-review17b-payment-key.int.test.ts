@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
-import { ageIdempotencyKey, postWithKey, walletOf } from '../support/idempotency-keys.js';
+import { ageIdempotencyKey, fundWallet, postWithKey, walletOf } from '../support/idempotency-keys.js';
 import { untilDefined } from '../support/poll.js';
 
 let node: TestNode;
@@ -57,15 +57,7 @@ afterAll(async () => {
 describe('a payment retried with its Idempotency-Key after the key was forgotten', () => {
   it('a withdrawal is paid out once: the same request answers the first, another body is 422', async () => {
     const user = await registerUser(api);
-    const funded = await post('/v1/wallet/top-ups', user, randomUUID(), {
-      amount: 1_000,
-      card: SandboxCard.SUCCEEDS,
-    });
-    expect(funded.status).toBe(202);
-    await untilDefined(
-      async () => ((await wallet(user)).available === 1_000 ? true : undefined),
-      'the top-up',
-    );
+    await fundWallet(api, user, 1_000);
 
     const key = randomUUID();
     const body = { amount: 200, bankAccount: 'DE89370400440532013000' };

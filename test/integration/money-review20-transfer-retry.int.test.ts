@@ -10,11 +10,9 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
-import { ageIdempotencyKey, postWithKey, walletOf } from '../support/idempotency-keys.js';
-import { untilDefined } from '../support/poll.js';
+import { ageIdempotencyKey, fundWallet, postWithKey, walletOf } from '../support/idempotency-keys.js';
 
 let node: TestNode;
 let api: ReturnType<typeof httpClient>;
@@ -45,15 +43,7 @@ describe('a transfer retried after its key record was forgotten and its recipien
   it('answers the first transfer (201, same id, nothing moves again), not 404', async () => {
     const payer = await registerUser(api);
     const payee = await registerUser(api);
-    const funded = await postWithKey(api, '/v1/wallet/top-ups', payer, randomUUID(), {
-      amount: 1_000,
-      card: SandboxCard.SUCCEEDS,
-    });
-    expect(funded.status).toBe(202);
-    await untilDefined(
-      async () => ((await walletOf(api, payer)).available === 1_000 ? true : undefined),
-      'the top-up to settle',
-    );
+    await fundWallet(api, payer, 1_000);
 
     const key = randomUUID();
     const body = { toUserId: payee.id, amount: 100 };

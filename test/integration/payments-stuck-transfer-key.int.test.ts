@@ -16,7 +16,7 @@ import { systemClock } from '../../src/platform/clock.js';
 import { isAppError } from '../../src/platform/errors.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
-import { ageIdempotencyKey, postWithKey, walletOf } from '../support/idempotency-keys.js';
+import { ageIdempotencyKey, fundWallet, postWithKey, walletOf } from '../support/idempotency-keys.js';
 
 let node: TestNode;
 let api: ReturnType<typeof httpClient>;
@@ -55,12 +55,7 @@ describe('an Idempotency-Key reused after its retention', () => {
   it('is the first transfer for good (nothing moves twice); another body is 422, never a 409 naming internals', async () => {
     const payer = await registerUser(api);
     const payee = await registerUser(api);
-    const funded = await post('/v1/wallet/top-ups', payer, randomUUID(), {
-      amount: 1_000,
-      card: SandboxCard.SUCCEEDS,
-    });
-    expect(funded.status).toBe(202);
-    await until(async () => (await wallet(payer)).available === 1_000, 'the top-up to settle');
+    await fundWallet(api, payer, 1_000);
 
     const key = randomUUID();
     const body = { toUserId: payee.id, amount: 100 };
