@@ -286,7 +286,8 @@ function gigwireConn(url: string, member: JitterMember, localAddress: string, ho
         ? member.token
         : { accessToken: member.token, connectToken: member.connectToken },
     // Reset the backoff between drops (every 10–20 s; --quick: 1.5–3 s), as after real stable
-    // connections: the SDK's first attempt after an abrupt drop then goes at once.
+    // connections: the SDK's first attempt after an abrupt drop then waits below 250 ms (full
+    // jitter), inside the outage for our drops; after a server's drop (jitterkill) it counts.
     reconnect: { initialDelayMs: 250, maxDelayMs: 2_000, stableAfterMs: 500 },
     tokenRefresh: false,
   });

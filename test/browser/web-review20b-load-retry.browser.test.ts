@@ -33,7 +33,9 @@ async function refuseNextRead(page: Page, pathname: string, status: 429 | 503, t
       await route.fulfill({
         status,
         contentType: 'application/problem+json',
-        headers: { 'retry-after': status === 429 ? '60' : '2' },
+        // Beyond the web app's 5 s ceiling for a Retry-After, so its SDK does not wait it out and
+        // read again by itself (it retries a read's 503 since review 21): the screen has to say why.
+        headers: { 'retry-after': status === 429 ? '60' : '30' },
         body: JSON.stringify({
           type: 'about:blank',
           title: status === 429 ? 'Too many requests' : 'Service unavailable',

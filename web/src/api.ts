@@ -26,7 +26,7 @@ import type {
   UserProfile,
   WorkerListing as WorkerListingSchema,
 } from '../../protocol/src/rest/users.js';
-import { ApiError, fieldErrors, isApiError } from './errors.js';
+import { ApiError, answerError, fieldErrors, isApiError } from './errors.js';
 
 export type {
   Bid,
@@ -54,26 +54,10 @@ export interface ContractReviews {
   canReview: boolean;
 }
 
-interface ProblemBody {
-  code?: string;
-  detail?: string;
-  title?: string;
-  errors?: { path: string; message: string }[];
-}
-
+/** The ApiError of an error answer (problem+json, or a proxy's page: errors.ts `answerError`). */
 async function toError(response: Response): Promise<ApiError> {
-  let body: ProblemBody = {};
-  try {
-    body = (await response.json()) as ProblemBody;
-  } catch {
-    // Not JSON (a proxy's page): the status says enough.
-  }
-  return new ApiError(
-    response.status,
-    body.code ?? 'HTTP_ERROR',
-    body.detail ?? body.title ?? `${response.status} ${response.statusText}`,
-    fieldErrors(body.errors),
-  );
+  // A body cut off midway is no body: the status says enough.
+  return answerError(response.status, await response.text().catch(() => ''));
 }
 
 interface CallOptions {

@@ -35,3 +35,55 @@ export function fieldErrors(
   }
   return fields;
 }
+
+/**
+ * What an error answer without a problem body of its own says (a proxy's HTML page: nginx's 413 or
+ * 502, a load balancer's 504, a 500 page): by its status, in words, never "HTTP 413" nor "413
+ * Request Entity Too Large" (whose status text HTTP/2 does not even carry).
+ */
+export function statusMessage(status: number): string {
+  if (status === 413 || status === 414 || status === 431)
+    return 'This is too large to send. Make it shorter (or smaller) and try again.';
+  if (status === 502 || status === 503 || status === 504)
+    return "Can't reach gigwire: the server is not answering right now. Try again in a moment.";
+  if (status === 408) return 'The request took too long to reach gigwire. Try again.';
+  if (status === 429) return 'Too many requests: wait a moment and try again.';
+  if (status >= 500) return `gigwire could not handle this (error ${status}). Try again in a moment.`;
+  return `gigwire refused this (error ${status}). Reload the page and try again.`;
+}
+
+interface ProblemBody {
+  code?: string;
+  detail?: string;
+  title?: string;
+  errors?: { path: string; message: string }[];
+}
+
+/**
+ * The ApiError of an error answer of `status` whose body is `text`: the server's problem+json, or a
+ * page that is not one (a proxy's HTML, JSON without a problem in it), said by its status.
+ */
+export function answerError(status: number, text: string): ApiError {
+  let body: ProblemBody = {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    // JSON that is not an object (`null`, a list) has no problem in it either.
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) body = parsed as ProblemBody;
+  } catch {
+    // Not JSON (a proxy's page): the status says enough.
+  }
+  return new ApiError(
+    status,
+    typeof body.code === 'string' ? body.code : 'HTTP_ERROR',
+    typeof body.detail === 'string'
+      ? body.detail
+      : typeof body.title === 'string'
+        ? body.title
+        : statusMessage(status),
+    fieldErrors(
+      Array.isArray(body.errors)
+        ? body.errors.filter((e) => typeof e?.path === 'string' && typeof e.message === 'string')
+        : undefined,
+    ),
+  );
+}

@@ -11,7 +11,7 @@
  */
 import { isGigwireError } from '../../protocol/src/client/errors.js';
 import { isRestError } from '../../protocol/src/client/rest.js';
-import { fieldErrors, isApiError } from './errors.js';
+import { fieldErrors, isApiError, statusMessage } from './errors.js';
 
 /** What a failed call shows: the problem's detail, and per-field messages. */
 export interface Failure {
@@ -95,7 +95,9 @@ export function failureOf(error: unknown, kind: CallKind = 'read'): Failure {
     ? { message: error.detail, fields: error.fields }
     : isRestError(error)
       ? {
-          message: error.problem?.detail ?? (error.status === undefined ? UNREACHABLE : error.message),
+          // No problem body (a proxy's HTML page): what its status means, not the SDK's "HTTP 413".
+          message:
+            error.problem?.detail ?? (error.status === undefined ? UNREACHABLE : statusMessage(error.status)),
           fields: fieldErrors(error.problem?.errors),
         }
       : isGigwireError(error) && error.code === 'VALIDATION_FAILED'

@@ -246,8 +246,12 @@ describe('connecting', () => {
       },
     });
     const socket = await connectLatest();
+    // The attempt after the drop starts after its jittered delay (125 ms), then waits 1 s; the
+    // next one is 250 ms later.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.5);
     socket.serverClose(1006);
-    await vi.advanceTimersByTimeAsync(1_000);
+    await vi.advanceTimersByTimeAsync(1_125);
+    random.mockRestore();
     expect(events('error')).toMatchObject([{ code: 'TOKEN_UNAVAILABLE' }]);
     expect(client.state).toBe('backoff');
     // A second call beside the first would spend a single-use refresh token twice.
@@ -309,33 +313,61 @@ describe('close codes', () => {
     client.close();
   });
 
-  it('reconnects at once after an abrupt drop of a stable connection, with backoff after that', async () => {
+  it('waits a jittered delay after an abrupt drop from the first attempt on, growing while drops follow (review 21)', async () => {
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
     try {
       const { client, events } = setup({ reconnect: { stableAfterMs: 1_000 } });
-      (await connectLatest()).serverClose(1006);
-      await flush();
-      expect(FakeSocket.instances).toHaveLength(2);
-      // Dropped again before it was stable: the next one waits its backoff step.
-      (await connectLatest()).serverClose(1006);
-      await flush();
-      expect(FakeSocket.instances).toHaveLength(2);
-      await vi.advanceTimersByTimeAsync(250);
-      expect(FakeSocket.instances).toHaveLength(3);
-      // Stable again: the first attempt after the next abrupt drop goes at once again.
       const stable = await connectLatest();
       await vi.advanceTimersByTimeAsync(1_000);
       stable.serverClose(1006);
       await flush();
-      expect(FakeSocket.instances).toHaveLength(4);
-      // A close code of the server keeps the jittered backoff.
-      (await connectLatest()).serverClose(1012);
-      await flush();
-      expect(FakeSocket.instances).toHaveLength(4);
+      // Not at once: half of the first step's 250 ms ceiling with random() = 0.5.
+      expect(FakeSocket.instances).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(124);
+      expect(FakeSocket.instances).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(FakeSocket.instances).toHaveLength(2);
+      // Dropped again before it was stable: the next step's ceiling (500 ms).
+      (await connectLatest()).serverClose(1006);
+      await vi.advanceTimersByTimeAsync(249);
+      expect(FakeSocket.instances).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(FakeSocket.instances).toHaveLength(3);
+      // Stable again: back to the first step; a close code of the server waits the same way.
+      const again = await connectLatest();
+      await vi.advanceTimersByTimeAsync(1_000);
+      again.serverClose(1012);
       expect((events('disconnected') as ClientEvents['disconnected'][]).map((d) => d.retryInMs)).toEqual([
-        0, 250, 0, 250,
+        125, 250, 125,
       ]);
       client.close();
+    } finally {
+      vi.mocked(Math.random).mockRestore();
+    }
+  });
+
+  it('spreads clients dropped together (a crashed node: 1006 for all) over the first step (review 21)', async () => {
+    const draws = Array.from({ length: 10 }, (_, i) => (i + 0.5) / 10);
+    let next = 0;
+    vi.spyOn(Math, 'random').mockImplementation(() => draws[next++ % draws.length] as number);
+    try {
+      const clients: ReturnType<typeof setup>[] = [];
+      const sockets: FakeSocket[] = [];
+      for (let i = 0; i < 10; i++) {
+        clients.push(setup());
+        sockets.push(await connectLatest());
+      }
+      for (const socket of sockets) socket.serverClose(1006);
+      await flush();
+      // Nobody is back at once; each comes back at its own random point of [0, 250 ms).
+      expect(FakeSocket.instances).toHaveLength(10);
+      const delays = clients.map(
+        ({ events }) => (events('disconnected') as ClientEvents['disconnected'][])[0]?.retryInMs,
+      );
+      expect(delays).toEqual([12, 37, 62, 87, 112, 137, 162, 187, 212, 237]);
+      await vi.advanceTimersByTimeAsync(250);
+      expect(FakeSocket.instances).toHaveLength(20);
+      for (const { client } of clients) client.close();
     } finally {
       vi.mocked(Math.random).mockRestore();
     }
@@ -379,6 +411,24 @@ describe('requests', () => {
     next.reply(0, { serverTime: 1 });
     next.reply(1, { serverTime: 2 });
     await expect(Promise.all(waiting)).resolves.toEqual([{ serverTime: 1 }, { serverTime: 2 }]);
+    client.close();
+  });
+
+  it('keeps a request made while the socket closes (close frame in, close event not yet) for the next connection (review 21)', async () => {
+    const { client } = setup();
+    const socket = await connectLatest();
+    // The server's close frame arrived; the close event waits for the TCP close (slow on a bad network).
+    socket.readyState = 2;
+    const request = client.request('jobs.watch', {});
+    await flush();
+    // A closing WebSocket drops what it is given without a word: nothing handed to it.
+    expect(socket.sent).toEqual([]);
+    socket.serverClose(1012);
+    await vi.advanceTimersByTimeAsync(250);
+    const next = await connectLatest();
+    expect(next.sent.map((f) => f.t)).toEqual(['jobs.watch']);
+    next.reply(0);
+    await expect(request).resolves.toBeUndefined();
     client.close();
   });
 

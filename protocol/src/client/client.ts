@@ -11,9 +11,9 @@
  * - Reconnecting: after a drop, `closeAction(code)` decides: `reconnect` (backoff with full jitter),
  *   `reauthenticate` (ask `getAccessToken` for a fresh token, then reconnect) or `stop` (terminal
  *   `closed` event). A failed attempt (server down, 401 at the upgrade) is retried with backoff too;
- *   a 401 makes the next attempt ask for a fresh token. The first attempt after an abrupt drop
- *   (1006: no close frame) of a connection that had said hello goes at once when the backoff is at
- *   its first step; backoff applies from the next attempt on.
+ *   a 401 makes the next attempt ask for a fresh token. An abrupt drop (1006: no close frame) waits
+ *   its jittered delay from the first attempt on, like a server's close code: a node that crashed
+ *   dropped all its clients in the same instant, and they must not all reach the next node together.
  * - Requests: `request(type, payload)` validates the frame locally, gives it an id, and resolves
  *   with the validated `ok` payload or rejects with a GigwireError (`code`: the server's error code,
  *   or TIMEOUT / DISCONNECTED / CLOSED / QUEUE_FULL / BAD_REPLY).
@@ -22,8 +22,9 @@
  *   timeout runs from the call, so a request never waits longer than `requestTimeoutMs` in all.
  *   (Resume frames, made by the client at `hello`, time out from when they are sent instead.)
  *   A request already sent when the socket drops fails with DISCONNECTED (it may have been applied:
- *   the protocol cannot tell). Outgoing frames are paced with the `hello.limits` token bucket, so a
- *   burst of requests waits instead of being refused RATE_LIMITED; a frame the server still refuses
+ *   the protocol cannot tell); none is handed to a socket already closing (it would be dropped).
+ *   Outgoing frames are paced with the `hello.limits` token bucket, so a burst of requests waits
+ *   instead of being refused RATE_LIMITED; a frame the server still refuses
  *   for the connection's rate (RATE_LIMITED with `retryAfterMs`: not processed; a reconnect may
  *   start from the smaller bucket the user's closed socket left) is sent again after that time, in
  *   its place, within its timeout, and nothing else goes before it (a `room.join` or `room.history`
@@ -347,8 +348,8 @@ const UNEXPLAINED_FAILURES_BEFORE_FRESH_TOKEN = 3;
 /** Pace below the server's bucket, so network jitter never makes us exceed it. */
 const RATE_SAFETY = 0.9;
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** What a WebSocket reports when the connection ended without a close frame. */
-const ABNORMAL_CLOSURE = 1006;
+/** `WebSocket.OPEN`: the readyState in which sent frames go out. */
+const SOCKET_OPEN = 1;
 
 interface Outgoing {
   readonly type: ClientFrameType;
@@ -888,7 +889,6 @@ class Client implements GigwireClient {
 
   private onClose(code: number, reason: string): void {
     const wasOpen = this.opened;
-    const hadHello = this.current !== undefined;
     this.socket = undefined;
     this.dropConnection(ClientErrorCode.DISCONNECTED, `connection closed (${code})`);
     if (!wasOpen) {
@@ -902,10 +902,10 @@ class Client implements GigwireClient {
       return;
     }
     if (action === CloseAction.REAUTHENTICATE) this.tokenReason = 'expired';
-    // Lost without a close frame (network, a dead peer): nobody asked us to wait, and the rooms are
-    // missing messages meanwhile, so the first attempt goes at once. A server's close code (a
-    // restart, a slow consumer) keeps the jittered backoff that spreads its clients out.
-    const retryInMs = this.scheduleReconnect(hadHello && code === ABNORMAL_CLOSURE);
+    // Jittered from the first attempt, whatever the code: a 1006 is also what every client of a
+    // crashed node (or one behind a restarted proxy) sees at the same instant, and going at once
+    // would bring them all to the next node together.
+    const retryInMs = this.scheduleReconnect();
     this.events.emit('disconnected', { code, reason, action, retryInMs });
   }
 
@@ -938,14 +938,13 @@ class Client implements GigwireClient {
   }
 
   /**
-   * `immediate`: the first attempt after a connection that worked is made without delay, when the
-   * backoff is at its first step (the previous connection was stable, or this is the first drop);
-   * it still counts as a step, so a server that accepts and drops at once meets the backoff.
+   * The next attempt after a full-jitter delay (random below the current ceiling); each one grows
+   * the ceiling until a connection has lasted `stableAfterMs`.
    */
-  private scheduleReconnect(immediate = false): number | undefined {
+  private scheduleReconnect(): number | undefined {
     const options = this.reconnectOptions;
     if (options === undefined || this.phase === 'closed') return undefined;
-    const delay = immediate && this.attempt === 0 ? 0 : backoffDelay(this.attempt, options);
+    const delay = backoffDelay(this.attempt, options);
     this.attempt += 1;
     this.phase = 'backoff';
     clearTimeout(this.reconnectTimer);
@@ -1248,7 +1247,10 @@ class Client implements GigwireClient {
   private flush(): void {
     if (this.phase !== 'open' || this.resuming || this.flushTimer !== undefined) return;
     const socket = this.socket;
-    if (socket === undefined) return;
+    // Closing (the server's close frame arrived, its close event has not): a WebSocket drops what
+    // is sent now without a word, and the request would fail DISCONNECTED ("maybe applied") though
+    // it never left. It waits for the next connection instead; the close event comes next.
+    if (socket === undefined || socket.readyState !== SOCKET_OPEN) return;
     while (this.urgent.length > 0 || this.queue.length > 0) {
       const now = Date.now();
       const bucket = this.bucket;

@@ -373,15 +373,57 @@ describe('Retry-After', () => {
 });
 
 describe('reads and commands without a key', () => {
-  it('a GET is retried on network errors only, without a key', async () => {
+  it('a GET is retried on network errors, without a key', async () => {
     const { client, sent } = setup([dropped(), json(200, { ...job, bidCount: 1 })]);
     expect((await client.getJob(JOB)).bidCount).toBe(1);
     expect(sent.map(keyOf)).toEqual([undefined, undefined]);
-    for (const status of [503, 429]) {
-      const again = setup([json(status, problem(status, status === 429 ? 'RATE_LIMITED' : 'UNAVAILABLE'))]);
-      await rejection(again.client.getJob(JOB));
-      expect(again.sent).toHaveLength(1);
+  });
+
+  it('a GET is retried on 500/502/503/504 with jittered backoff and on 429 after its Retry-After (review 21)', async () => {
+    const { client, sent, sleeps, retries } = setup(
+      [
+        json(503, problem(503, 'UNAVAILABLE')),
+        new Response('<html>bad gateway</html>', { status: 502 }),
+        json(429, problem(429, 'RATE_LIMITED', { retryAfterS: 2 }), { 'retry-after': '2' }),
+        json(500, problem(500, 'INTERNAL')),
+        json(200, { ...job, bidCount: 1 }),
+      ],
+      { random: () => 0.5 },
+    );
+    expect((await client.getJob(JOB)).bidCount).toBe(1);
+    expect(sent.map((r) => [r.method, keyOf(r)])).toEqual(Array(5).fill(['GET', undefined]));
+    expect(retries.map((r) => r.reason)).toEqual([
+      'unavailable',
+      'unavailable',
+      'rate-limited',
+      'server-error',
+    ]);
+    // Full jitter over 250, 500 and 2000 ms; the 429 waits its 2 s plus half a base delay.
+    expect(sleeps).toEqual([125, 250, 2125, 1000]);
+  });
+
+  it('a GET gives up after retry.attempts, and at once on a Retry-After beyond maxRetryAfterMs or a 4xx; commands keep their rules (review 21)', async () => {
+    const unavailable = () => json(503, problem(503, 'UNAVAILABLE'), { 'retry-after': '1' });
+    const bounded = setup([unavailable(), unavailable(), unavailable()], { retry: { attempts: 3 } });
+    const error = await rejection(bounded.client.wallet());
+    expect(error).toMatchObject({ code: 'UNAVAILABLE', status: 503, attempts: 3 });
+    expect(bounded.sent).toHaveLength(3);
+    const tooLong = setup([json(429, problem(429, 'RATE_LIMITED'), { 'retry-after': '120' })]);
+    expect(await rejection(tooLong.client.getJob(JOB))).toMatchObject({ code: 'RATE_LIMITED', attempts: 1 });
+    expect(tooLong.sleeps).toEqual([]);
+    for (const status of [404, 501]) {
+      const final = setup([json(status, problem(status, status === 404 ? 'NOT_FOUND' : 'INTERNAL'))]);
+      await rejection(final.client.getJob(JOB));
+      expect(final.sent).toHaveLength(1);
     }
+    // Commands keep their rules: one without a key is not repeated on a 5xx, a keyed one not on 500.
+    const once = setup([json(503, problem(503, 'UNAVAILABLE'))]);
+    expect(await rejection(once.client.updateBid(BID, { amount: 10 }))).toMatchObject({
+      status: 503,
+      attempts: 1,
+    });
+    const keyed = setup([json(500, problem(500, 'INTERNAL'))]);
+    expect(await rejection(keyed.client.approve(CONTRACT))).toMatchObject({ status: 500, attempts: 1 });
   });
 
   it('a command the server does not make idempotent is never repeated after a lost answer', async () => {
@@ -507,6 +549,27 @@ describe('tokens, timeouts and aborts', () => {
     await expect(accepted).rejects.toBe(reason);
     expect(sent).toHaveLength(0);
   });
+});
+
+it('gives up on an accessToken() that does not answer within timeoutMs: TOKEN_UNAVAILABLE, nothing sent (review 21)', async () => {
+  vi.useFakeTimers();
+  try {
+    const { client, sent } = setup([json(201, contract)], {
+      // A refresh over a dead network that never settles.
+      accessToken: () => new Promise<string>(() => undefined),
+      timeoutMs: 1_000,
+    });
+    const accepted = client.acceptBid(BID, { ifMatch: 0 }).then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+    await vi.advanceTimersByTimeAsync(1_000);
+    const settled = await Promise.race([accepted, Promise.resolve('pending')]);
+    expect(settled).toMatchObject({ code: 'TOKEN_UNAVAILABLE', attempts: 1 });
+    expect(sent).toHaveLength(0);
+  } finally {
+    vi.useRealTimers();
+  }
 });
 
 it('RestError is a GigwireError', () => {

@@ -9,14 +9,15 @@
  *   and the bid, contract or hold exists once. The next call draws a new key.
  * - What is retried, with jittered exponential backoff (`backoffDelay`), up to `retry.attempts`:
  *   keyed commands on a network error, a timeout, 502/503/504, 409 "still in flight" (a twin with
- *   the same key is running) and 429; reads (GET) on network errors and timeouts only; commands
- *   the server does not make idempotent (updateJob, updateBid)
+ *   the same key is running) and 429; reads (GET) on a network error, a timeout, 500/502/503/504
+ *   and 429; commands the server does not make idempotent (updateJob, updateBid)
  *   only on 429, where the server refused before doing anything — a lost answer to them may
  *   have been applied, so it is thrown, never repeated blindly. A `Retry-After` (seconds or an HTTP
  *   date; else the problem's `retryAfterS`) sets the delay; one beyond `retry.maxRetryAfterMs` is
  *   thrown instead of waited for.
  * - Every other answer ≥ 400 is final and thrown as a RestError carrying the problem+json body.
- * - The access token is asked for before every attempt (a retry may carry a refreshed one).
+ * - The access token is asked for before every attempt (a retry may carry a refreshed one); an
+ *   answer not there within `timeoutMs` fails the call with TOKEN_UNAVAILABLE.
  */
 import type { z } from 'zod';
 import { ErrorCode } from '../codes.js';
@@ -111,8 +112,14 @@ export const DEFAULT_REST_RETRY: RestRetryOptions = {
   maxRetryAfterMs: 60_000,
 };
 
-/** Why an attempt is repeated (for `onRetry`). */
-export type RetryReason = 'network' | 'timeout' | 'unavailable' | 'in-flight' | 'rate-limited';
+/** Why an attempt is repeated (for `onRetry`); `server-error`: a 500 answering a read. */
+export type RetryReason =
+  | 'network'
+  | 'timeout'
+  | 'unavailable'
+  | 'server-error'
+  | 'in-flight'
+  | 'rate-limited';
 
 export interface RetryInfo {
   readonly method: string;
@@ -133,7 +140,10 @@ export interface RestClientOptions {
   /** Default the global `fetch` (Node ≥ 18, browsers). */
   readonly fetch?: typeof fetch;
   readonly retry?: Partial<RestRetryOptions>;
-  /** One attempt (answer body included) may take this long before it counts as a timeout. Default 30 s. */
+  /**
+   * One attempt (answer body included) may take this long before it counts as a timeout, and the
+   * wait for `accessToken()` too (then TOKEN_UNAVAILABLE). Default 30 s.
+   */
   readonly timeoutMs?: number;
   /** Called before each wait for a retry (logging, a "reconnecting…" hint). */
   readonly onRetry?: (info: RetryInfo) => void;
@@ -378,13 +388,29 @@ class RestTransport {
 
   private async token(context: RestErrorContext, signal: AbortSignal | undefined): Promise<string> {
     let token: unknown;
+    // The caller's abort ends the wait too, and so does `timeoutMs`: a token source refreshing over
+    // a dead network would otherwise hold the call (and a busy button) until it gave up by itself,
+    // if ever (the WebSocket client bounds its getAccessToken the same way).
+    const wait = new AbortController();
+    const timer = setTimeout(() => wait.abort(TIMEOUT_REASON), this.timeoutMs);
+    const forward = () => wait.abort(signal?.reason);
+    if (signal?.aborted) forward();
+    else signal?.addEventListener('abort', forward, { once: true });
     try {
-      // The caller's abort ends the wait too: a token source refreshing over a dead network would
-      // otherwise hold the call (and a cancel button) until it gave up by itself, if ever.
-      token = await abortable(() => this.options.accessToken(), signal);
+      token = await abortable(() => this.options.accessToken(), wait.signal);
     } catch (cause) {
       if (signal?.aborted) throw signal.reason;
+      if (wait.signal.reason === TIMEOUT_REASON) {
+        throw new RestError(
+          ClientErrorCode.TOKEN_UNAVAILABLE,
+          `accessToken did not answer within ${this.timeoutMs} ms`,
+          context,
+        );
+      }
       throw new RestError(ClientErrorCode.TOKEN_UNAVAILABLE, 'accessToken threw', { ...context, cause });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', forward);
     }
     if (typeof token !== 'string' || token === '') {
       throw new RestError(ClientErrorCode.TOKEN_UNAVAILABLE, 'accessToken returned no token', context);
@@ -483,9 +509,13 @@ class RestTransport {
         error,
       };
     };
-    if (result.status === 429 && policy !== 'read') return wait('rate-limited');
-    if (policy !== 'keyed') return { retry: false, error };
+    // Refused before anything happened (the per-address limit runs before every route).
+    if (result.status === 429) return wait('rate-limited');
+    if (policy === 'once') return { retry: false, error };
     if (result.status === 502 || result.status === 503 || result.status === 504) return wait('unavailable');
+    // A read changes nothing: a server fault is worth another try too (the keyed commands' 500 is final).
+    if (policy === 'read' && result.status === 500) return wait('server-error');
+    if (policy !== 'keyed') return { retry: false, error };
     if (result.status === 409 && isInFlight(error.problem)) {
       return { retry: true, reason: 'in-flight', delayMs: this.backoff(context), error };
     }

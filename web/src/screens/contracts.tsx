@@ -227,17 +227,30 @@ function Reviews({ contractId }: { contractId: string }) {
   const [text, setText] = useState('');
   const { failure, busy, submit } = useAction();
   const [loadFailure, setLoadFailure] = useState<Failure>();
+  /**
+   * My review went in but the reviews have not been read since (that read failed): what is shown
+   * is from before it, whose form would invite a second review. Until a read succeeds, the form
+   * gives way to why the read failed, with "Try again".
+   */
+  const [unread, setUnread] = useState(false);
   // One Idempotency-Key per form content, as for "Post job": "Submit review" again after a lost
   // answer replays the first submission instead of being refused as a second review.
   const keyed = useRetryKeys();
-  const load = () =>
-    session.api.contractReviews(contractId).then(
+  // Only the newest read's answer is shown: one begun before the review went in, answered after
+  // it, would bring the form back.
+  const [latest] = useState(() => new Latest());
+  const load = () => {
+    const newest = latest.begin();
+    return session.api.contractReviews(contractId).then(
       (read) => {
+        if (!newest()) return;
         setReviews(read);
+        setUnread(false);
         setLoadFailure(undefined);
       },
-      (error) => setLoadFailure(failureOf(error)),
+      (error) => newest() && setLoadFailure(failureOf(error)),
     );
+  };
   useEffect(() => void load(), [contractId, session]);
   useLive(
     'market',
@@ -263,6 +276,7 @@ function Reviews({ contractId }: { contractId: string }) {
         `${UNREACHABLE} The review may have been sent: press "Submit review" again without changing it and it is sent once, not twice.`,
       );
     }
+    setUnread(true);
     await load();
   });
   return (
@@ -277,7 +291,8 @@ function Reviews({ contractId }: { contractId: string }) {
           </li>
         ))}
       </ul>
-      {reviews?.canReview ? (
+      {unread ? <p role="status">Your review is sent.</p> : null}
+      {reviews?.canReview && !unread ? (
         <form onSubmit={send}>
           <SelectField
             label="Rating"
@@ -293,7 +308,7 @@ function Reviews({ contractId }: { contractId: string }) {
           </button>
         </form>
       ) : null}
-      {reviews === undefined && loadFailure !== undefined ? (
+      {(reviews === undefined || unread) && loadFailure !== undefined ? (
         <LoadFailed failure={loadFailure} retry={() => void load()} />
       ) : (
         <ErrorNote failure={loadFailure} />

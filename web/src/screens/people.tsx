@@ -11,6 +11,7 @@ import {
   FormEnd,
   failureOf,
   go,
+  LoadFailed,
   money,
   Name,
   outcomeUnknown,
@@ -136,15 +137,69 @@ export function People() {
   );
 }
 
+/**
+ * A mutual contact's presence, kept current: subscribed (`presence.subscribe` accepts only mutual
+ * contacts, the profile's `presence` says whether the user is one) and then followed by pushes, as
+ * the People page does. A subscription that got no answer is asked again at the next connect (the
+ * SDK restores only accepted ones); while it failed, the profile's state is shown with the time it
+ * was read ("as of …"), not as if it were live.
+ */
+function useContactPresence(userId: string, profile: UserProfile | undefined) {
+  const { live, user } = useApp();
+  const [state, setState] = useState<PresenceState>();
+  const [subscription, setSubscription] = useState<'asked' | 'live' | 'failed'>('asked');
+  const [readAt, setReadAt] = useState<string>();
+  const mutual = profile?.presence !== undefined && userId !== user.id;
+  const subscribe = useRef<() => void>(() => undefined);
+  subscribe.current = () => {
+    if (!mutual) return;
+    live.subscribePresence([userId]).then(
+      (states) => {
+        const now = states.find((s) => s.userId === userId);
+        if (now !== undefined) setState(now);
+        setSubscription('live');
+      },
+      // No answer: asked again at the next connect. Refused (no longer a mutual contact): the
+      // profile's state, as of its read.
+      () => setSubscription('failed'),
+    );
+  };
+  useEffect(() => {
+    setState(undefined);
+    setSubscription('asked');
+    setReadAt(new Date().toISOString());
+    subscribe.current();
+  }, [live, userId, profile, mutual]);
+  useLive('presence', (pushed) => pushed.userId === userId && setState(pushed), [userId]);
+  useLive('connected', () => {
+    if (subscription === 'failed') subscribe.current();
+  }, [subscription]);
+  const shown = state ?? (profile?.presence ? { userId, ...profile.presence } : undefined);
+  return { state: shown, asOf: mutual && subscription === 'failed' ? readAt : undefined };
+}
+
 export function UserView({ userId }: { userId: string }) {
   const { session, user } = useApp();
   const [profile, setProfile] = useState<UserProfile>();
-  const [reviews, setReviews] = useState<Review[]>([]);
+  const presence = useContactPresence(userId, profile);
+  /** Undefined until read; a read that failed says so (not "No published reviews yet"). */
+  const [reviews, setReviews] = useState<Review[]>();
+  const [reviewsFailure, setReviewsFailure] = useState<Failure>();
   const [isContact, setIsContact] = useState(false);
   const [failure, setFailure] = useState<Failure>();
   const action = useAction();
   /** The latest load: an answer of an earlier one (another user's page, a slower try) is dropped. */
   const latest = useRef(0);
+  const reviewReads = useRef(0);
+  const loadReviews = () => {
+    const mine = ++reviewReads.current;
+    const current = () => mine === reviewReads.current;
+    setReviewsFailure(undefined);
+    session.api.userReviews(userId).then(
+      (page) => current() && setReviews(page.data),
+      (error) => current() && setReviewsFailure(failureOf(error)),
+    );
+  };
   const load = () => {
     const mine = ++latest.current;
     const current = () => mine === latest.current;
@@ -153,10 +208,7 @@ export function UserView({ userId }: { userId: string }) {
       (found) => current() && setProfile(found),
       (error) => current() && setFailure(failureOf(error)),
     );
-    session.api.userReviews(userId).then(
-      (page) => current() && setReviews(page.data),
-      () => undefined,
-    );
+    loadReviews();
     session.api.contacts().then(
       (list) => current() && setIsContact(list.data.some((c) => c.user.id === userId)),
       () => undefined,
@@ -164,13 +216,15 @@ export function UserView({ userId }: { userId: string }) {
   };
   useEffect(() => {
     setProfile(undefined);
+    setReviews(undefined);
     load();
   }, [session, userId]);
   // A page that could not be read (opened offline, the server away) is read again once the live
   // connection is back, as the other screens do, and on "Try again".
   useLive('connected', () => {
     if (profile === undefined) load();
-  }, [userId, profile]);
+    else if (reviews === undefined) loadReviews();
+  }, [userId, profile, reviews]);
   if (profile === undefined)
     return failure ? (
       <div class="row wrap">
@@ -195,7 +249,15 @@ export function UserView({ userId }: { userId: string }) {
       <p class="meta">
         @{profile.username} · {profile.roles.join(', ')}
         {profile.location ? ` · ${profile.location}` : ''}
-        {profile.presence ? ` · ${profile.presence.status}` : ''}
+        {presence.state ? (
+          <>
+            {' · '}
+            <span data-testid="presence">
+              {presence.state.status}
+              {presence.asOf === undefined ? '' : ` (as of ${when(presence.asOf)})`}
+            </span>
+          </>
+        ) : null}
       </p>
       {profile.bio ? <p class="pre">{profile.bio}</p> : null}
       {worker ? (
@@ -229,9 +291,17 @@ export function UserView({ userId }: { userId: string }) {
       <ErrorNote failure={action.failure} />
       {userId === user.id ? null : <SendMoney to={profile.id} name={profile.username} />}
       <h2>Reviews</h2>
-      {reviews.length === 0 ? <p>No published reviews yet.</p> : null}
+      {reviews === undefined ? (
+        reviewsFailure === undefined ? (
+          <p>Loading…</p>
+        ) : (
+          <LoadFailed failure={reviewsFailure} retry={loadReviews} />
+        )
+      ) : reviews.length === 0 ? (
+        <p>No published reviews yet.</p>
+      ) : null}
       <ul class="list" aria-label="Reviews">
-        {reviews.map((r) => (
+        {reviews?.map((r) => (
           <li key={r.id} class="card">
             <Stars rating={r.rating} /> by <Name id={r.authorId} />
             <div>{r.text}</div>
