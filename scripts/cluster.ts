@@ -123,6 +123,8 @@ try {
     gateways,
     port,
     dir: join(root, 'nginx'),
+    // The compose topology as shipped: not the test suite's lifted per-IP limits.
+    shippedLimits: true,
     ...(values.quiet
       ? {}
       : { onOutput: (name, line) => process.stdout.write(`${name.padEnd(10)} ${line}\n`) }),

@@ -14,7 +14,7 @@ import { runShutdown } from '../platform/shutdown.js';
 import type { StopSignals } from './early-signals.js';
 import { type RunningNode, startNode } from './start-node.js';
 import { StartupWaitAborted } from './startup-wait.js';
-import { superviseProcesses, type UpMessage } from './supervisor.js';
+import { type StartFailedMessage, superviseProcesses, type UpMessage } from './supervisor.js';
 
 function loadConfigOrExit(): Config {
   try {
@@ -38,6 +38,19 @@ function describeUrls(baseUrl: string, uwsUrl: string | undefined): Record<strin
     live: `${baseUrl}/health/live`,
     metrics: `${baseUrl}/metrics`,
   };
+}
+
+/** Sends `message` to the supervisor when this process is a GATEWAY_PROCESSES copy; whether it went. */
+async function tellSupervisor(message: StartFailedMessage): Promise<boolean> {
+  const send = process.send?.bind(process);
+  if (!cluster.isWorker || send === undefined || !process.connected) return false;
+  return new Promise((settle) => {
+    try {
+      send(message, undefined, {}, (error) => settle(error === null || error === undefined));
+    } catch {
+      settle(false);
+    }
+  });
 }
 
 export async function runProcess(signals: StopSignals): Promise<void> {
@@ -114,9 +127,12 @@ export async function runProcess(signals: StopSignals): Promise<void> {
     // command; the log line carries the stack.
     log.fatal({ err: error }, 'start failed');
     const pglite = config.databaseUrl === undefined ? join(config.dataDir, 'pglite') : undefined;
-    process.stderr.write(
-      `gigwire: start failed: ${describeError(error, pglite === undefined ? {} : { dir: pglite })}\n`,
-    );
+    const reason = describeError(error, pglite === undefined ? {} : { dir: pglite });
+    // A copy under GATEWAY_PROCESSES tells its supervisor, which writes the one line (once, not
+    // once per copy) and stops the others instead of restarting this one for ever.
+    if (!(await tellSupervisor({ t: 'gigwire.start-failed', reason }))) {
+      process.stderr.write(`gigwire: start failed: ${reason}\n`);
+    }
     process.exit(1);
   }
   if (stopping === undefined) {

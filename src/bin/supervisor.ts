@@ -8,7 +8,8 @@
  *   the listening socket and hands connections round-robin to the copies (Node 20's net.Server has no
  *   reusePort option; it came in 22.12).
  * Each copy is named `<NODE_ID>-g<i>` (the same name after a restart, like a compose service), runs
- * its own ordered shutdown, and is restarted with backoff when it dies. The supervisor itself opens
+ * its own ordered shutdown, and is restarted with backoff when it dies after serving (one that
+ * cannot start stops them all: judgeCopyDeath). The supervisor itself opens
  * no database or Redis connection. If the supervisor dies, node:cluster makes the copies exit at once
  * when their IPC channel closes, so none is left orphaned.
  */
@@ -25,8 +26,19 @@ export interface UpMessage {
   readonly uwsUrl: string | undefined;
 }
 
-const isUpMessage = (message: unknown): message is UpMessage =>
-  typeof message === 'object' && message !== null && (message as { t?: unknown }).t === 'gigwire.up';
+/** What a copy sends its supervisor when its start failed, just before it exits 1 (run-process.ts). */
+export interface StartFailedMessage {
+  readonly t: 'gigwire.start-failed';
+  /** The line a single process writes after `gigwire: start failed: `. */
+  readonly reason: string;
+}
+
+const messageType = (message: unknown): unknown =>
+  typeof message === 'object' && message !== null ? (message as { t?: unknown }).t : undefined;
+const isUpMessage = (message: unknown): message is UpMessage => messageType(message) === 'gigwire.up';
+const isStartFailedMessage = (message: unknown): message is StartFailedMessage =>
+  messageType(message) === 'gigwire.start-failed' &&
+  typeof (message as { reason?: unknown }).reason === 'string';
 
 /** Backoff before restarting a copy that died `failuresInRow` times without running a minute: 1 s doubling to 30 s. */
 export function restartDelayMs(failuresInRow: number): number {
@@ -35,6 +47,45 @@ export function restartDelayMs(failuresInRow: number): number {
 
 /** A copy that ran this long before dying counts as healthy: its next restart waits only 1 s. */
 const HEALTHY_RUN_MS = 60_000;
+
+/**
+ * Start failures in a row (deaths before serving) of a copy that had served, after which the
+ * supervisor gives up: with the backoff above that is about 15 s of restarts plus the starts.
+ */
+export const START_FAILURES_LIMIT = 5;
+
+/** What the supervisor knows when a copy dies on its own (not stopped by the supervisor). */
+export interface CopyDeath {
+  readonly code: number | null;
+  /** It served (told the supervisor it was up) in this life. */
+  readonly served: boolean;
+  /** Every copy has served since the supervisor started (the start as a whole succeeded). */
+  readonly allServedOnce: boolean;
+  /** Deaths before serving of this copy in a row, this one not counted. */
+  readonly startFailuresInRow: number;
+}
+
+export type CopyVerdict =
+  | { readonly action: 'restart' }
+  | { readonly action: 'stop'; readonly exitCode: 1 | 2; readonly why: 'config' | 'start' | 'start-loop' };
+
+/**
+ * Restart a dead copy, or stop them all? A copy that dies after serving is restarted (a crash). One
+ * that fails its start is not, while the supervisor is still starting: every copy shares its
+ * configuration, database and ports, so a single process would have exited 1 with the same line
+ * (bad settings, a taken port, a database migrated by a newer version); restarting it for ever only
+ * hid that line in a loop. Once all had served, a copy that then fails START_FAILURES_LIMIT starts
+ * in a row stops them all too, so the service manager sees the failure.
+ */
+export function judgeCopyDeath(death: CopyDeath): CopyVerdict {
+  if (death.code === 2) return { action: 'stop', exitCode: 2, why: 'config' };
+  if (death.served) return { action: 'restart' };
+  if (!death.allServedOnce) return { action: 'stop', exitCode: 1, why: 'start' };
+  if (death.startFailuresInRow + 1 >= START_FAILURES_LIMIT) {
+    return { action: 'stop', exitCode: 1, why: 'start-loop' };
+  }
+  return { action: 'restart' };
+}
 
 /** NODE_ID allows 64 characters: the base is cut so `-g<i>` always fits. */
 export function childNodeId(base: string, index: number): string {
@@ -63,6 +114,30 @@ interface Slot {
   failuresInRow: number;
   restartTimer: NodeJS.Timeout | undefined;
   up: UpMessage | undefined;
+  /** Deaths before serving in a row (reset when the copy serves). */
+  startFailuresInRow: number;
+  /** The reason the copy gave for its failed start, in this life. */
+  startFailure: string | undefined;
+}
+
+/**
+ * Runs `then` once the copy's IPC channel has closed too (at most 1 s after its exit): node:cluster
+ * may report the exit before the last message, its reason for a failed start, has been read.
+ */
+function afterChannelClosed(worker: Worker, then: () => void): void {
+  if (!worker.isConnected()) {
+    then();
+    return;
+  }
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    then();
+  };
+  const timer = setTimeout(once, 1_000);
+  worker.once('disconnect', once);
 }
 
 /**
@@ -80,6 +155,8 @@ export async function superviseProcesses(config: Config, log: Logger, signals: S
     failuresInRow: 0,
     restartTimer: undefined,
     up: undefined,
+    startFailuresInRow: 0,
+    startFailure: undefined,
   }));
   let stopping = false;
   let announced = false;
@@ -109,6 +186,7 @@ export async function superviseProcesses(config: Config, log: Logger, signals: S
   const start = (slot: Slot) => {
     slot.restartTimer = undefined;
     slot.up = undefined;
+    slot.startFailure = undefined;
     slot.startedAt = Date.now();
     const worker = cluster.fork({
       NODE_ID: slot.nodeId,
@@ -117,8 +195,13 @@ export async function superviseProcesses(config: Config, log: Logger, signals: S
     });
     slot.worker = worker;
     worker.on('message', (message: unknown) => {
+      if (isStartFailedMessage(message)) {
+        slot.startFailure = message.reason;
+        return;
+      }
       if (!isUpMessage(message)) return;
       slot.up = message;
+      slot.startFailuresInRow = 0;
       log.info({ child: slot.nodeId, pid: worker.process.pid }, 'gateway process up');
       announceWhenAllUp();
     });
@@ -133,20 +216,58 @@ export async function superviseProcesses(config: Config, log: Logger, signals: S
         if (slots.every((s) => s.worker === undefined)) resolveStopped(exitCodeOf(slots));
         return;
       }
-      if (code === 2) {
+      afterChannelClosed(worker, () => died(slot, code, signal));
+    });
+  };
+
+  const died = (slot: Slot, code: number | null, signal: string | null) => {
+    if (stopping) return;
+    const verdict = judgeCopyDeath({
+      code,
+      served: slot.up !== undefined,
+      allServedOnce: announced,
+      startFailuresInRow: slot.startFailuresInRow,
+    });
+    if (verdict.action === 'stop') {
+      const reason =
+        slot.startFailure ??
+        `it exited ${code === null ? `on ${signal}` : `with code ${code}`} before it was up`;
+      if (verdict.why === 'config') {
         // Invalid configuration: every copy would fail alike, so restarting cannot help.
         log.fatal({ child: slot.nodeId }, 'gateway process refused its configuration; stopping all');
-        void stopAll(2);
-        return;
+      } else {
+        const failures = slot.startFailuresInRow + 1;
+        log.fatal(
+          { child: slot.nodeId, code, signal, reason, ...(verdict.why === 'start-loop' ? { failures } : {}) },
+          verdict.why === 'start'
+            ? 'gateway process failed to start; stopping every gateway process, not restarting it'
+            : 'gateway process keeps failing to start; stopping every gateway process',
+        );
+        process.stderr.write(
+          verdict.why === 'start'
+            ? `gigwire: start failed: ${reason} (gateway process ${slot.nodeId}; every gateway process stopped)\n`
+            : `gigwire: gateway process ${slot.nodeId} failed to start ${failures} times in a row after it had served, last: ${reason}; every gateway process stopped\n`,
+        );
       }
-      slot.failuresInRow = Date.now() - slot.startedAt >= HEALTHY_RUN_MS ? 1 : slot.failuresInRow + 1;
-      const delayMs = restartDelayMs(slot.failuresInRow);
-      log.error(
-        { child: slot.nodeId, code, signal, restartInMs: delayMs },
-        'gateway process died; restarting it',
-      );
-      slot.restartTimer = setTimeout(() => start(slot), delayMs);
-    });
+      void stopAll(verdict.exitCode);
+      return;
+    }
+    if (slot.up === undefined) slot.startFailuresInRow += 1;
+    slot.failuresInRow = Date.now() - slot.startedAt >= HEALTHY_RUN_MS ? 1 : slot.failuresInRow + 1;
+    const delayMs = restartDelayMs(slot.failuresInRow);
+    log.error(
+      {
+        child: slot.nodeId,
+        code,
+        signal,
+        restartInMs: delayMs,
+        ...(slot.up === undefined ? { reason: slot.startFailure } : {}),
+      },
+      slot.up === undefined
+        ? 'gateway process failed to start; restarting it'
+        : 'gateway process died; restarting it',
+    );
+    slot.restartTimer = setTimeout(() => start(slot), delayMs);
   };
 
   const stopAll = async (exitCode?: number) => {

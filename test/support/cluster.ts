@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GigwireClient } from '../../protocol/src/client/index.js';
+import { settings } from '../../src/config/index.js';
 import { ensureProgram } from '../../src/platform/system-packages.js';
 import { freePort } from './servers.js';
 import { type GigwireProcess, pollHttp, spawnGigwire } from './spawn.js';
@@ -118,6 +119,42 @@ export interface ClusterOptions {
   readonly onOutput?: (name: string, line: string) => void;
   /** How long each process may take to come up. Default 90 s. */
   readonly startTimeoutMs?: number;
+  /**
+   * The per-IP limits as shipped (`npm run cluster`), not lifted as spawn.ts lifts them for tests,
+   * whose clients all connect from 127.0.0.1.
+   */
+  readonly shippedLimits?: boolean;
+}
+
+/**
+ * The per-IP settings, each set empty, which gigwire reads as unset: its shipped default. spawn.ts
+ * lifts them to 1 000 000 for tests; `npm run cluster` showed the compose topology with those test
+ * values (no 429 for a client's 41st upgrade in a second, nor for its 257th socket).
+ */
+export const SHIPPED_PER_IP_LIMITS: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.keys(settings)
+    .filter((name) => name.includes('_PER_IP'))
+    .map((name) => [name, '']),
+);
+
+/** The environment every gigwire process of the cluster shares (ROLE, NODE_ID and ports are added). */
+export function clusterEnvironment(
+  options: Pick<ClusterOptions, 'databaseUrl' | 'redisUrl' | 'redisPrefix' | 'env' | 'shippedLimits'>,
+  origin: string,
+): Record<string, string> {
+  return {
+    DATABASE_URL: options.databaseUrl,
+    REDIS_URL: options.redisUrl,
+    ...(options.redisPrefix === undefined ? {} : { REDIS_PREFIX: options.redisPrefix }),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: origin,
+    // Behind one nginx on this machine: it writes X-Forwarded-For, and only it may.
+    TRUST_PROXY: 'loopback',
+    ...(options.shippedLimits === true ? SHIPPED_PER_IP_LIMITS : {}),
+    ...options.env,
+    // The harness finds each process's ports in its "is up" line, an info line.
+    LOG_LEVEL: 'info',
+  };
 }
 
 export interface Cluster {
@@ -181,18 +218,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const port = options.port ?? (await freePort());
   const origin = `http://127.0.0.1:${port}`;
   const startTimeoutMs = options.startTimeoutMs ?? 90_000;
-  const common: Record<string, string> = {
-    DATABASE_URL: options.databaseUrl,
-    REDIS_URL: options.redisUrl,
-    ...(options.redisPrefix === undefined ? {} : { REDIS_PREFIX: options.redisPrefix }),
-    HOST: '127.0.0.1',
-    PUBLIC_URL: origin,
-    // Behind one nginx on this machine: it writes X-Forwarded-For, and only it may.
-    TRUST_PROXY: 'loopback',
-    ...options.env,
-    // The harness finds each process's ports in its "is up" line, an info line.
-    LOG_LEVEL: 'info',
-  };
+  const common = clusterEnvironment(options, origin);
 
   interface Slot {
     name: string;
