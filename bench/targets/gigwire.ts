@@ -144,6 +144,7 @@ function serverEnv(
     WS_UPGRADE_BURST_PER_IP: '1000000',
     // Autocannon's connections all come from 127.0.0.1 (default cap 256 per IP).
     HTTP_MAX_CONNECTIONS_PER_IP: '1000000',
+    WS_MAX_CONNECTIONS_PER_IP: '1000000',
     WS_MAX_SOCKETS_PER_USER: '100000',
   };
 }

@@ -511,3 +511,40 @@ describe('protocol/schema.json', () => {
     }
   });
 });
+
+describe('protocol/schema.json types what PROTOCOL.md says (review 21)', () => {
+  const defs = buildProtocolSchema().$defs as Record<string, { properties?: Record<string, unknown> }>;
+  const prop = (def: string, ...path: string[]) =>
+    path.reduce<unknown>(
+      (at, key) => (at as { properties: Record<string, unknown> }).properties[key],
+      defs[def],
+    ) as Record<string, unknown>;
+
+  it('hello.protocolVersion is an integer, not any number', () => {
+    expect(prop('HelloFrame', 'd', 'protocolVersion')).toEqual({ type: 'integer', const: 1 });
+  });
+
+  it('a stored message seq starts at 1; positions (lastSeq, sinceSeq, read marks) may be 0', () => {
+    expect(prop('RoomMessage', 'seq')).toMatchObject({ type: 'integer', minimum: 1 });
+    expect(prop('RoomSendResult', 'seq')).toMatchObject({ type: 'integer', minimum: 1 });
+    expect(prop('RoomReadPushFrame', 'd', 'seq')).toMatchObject({ type: 'integer', minimum: 1 });
+    expect(prop('RoomJoinResult', 'lastSeq')).toMatchObject({ type: 'integer', minimum: 0 });
+    expect(prop('RoomReadResult', 'seq')).toMatchObject({ type: 'integer', minimum: 0 });
+    expect(prop('RoomJoinFrame', 'd', 'sinceSeq')).toMatchObject({ type: 'integer', minimum: 0 });
+    expect(prop('RoomReadFrame', 'd', 'seq')).toMatchObject({ type: 'integer', minimum: 0 });
+  });
+
+  it('a room.message with seq 0 does not decode', () => {
+    const codec = createCodec();
+    const message = {
+      roomId: 'c7d4e2a1-5b3f-4e6a-9c8d-1f2e3a4b5c6d',
+      senderId: userA,
+      clientMsgId: 'm1',
+      body: 'hi',
+      sentAt: '2026-01-01T00:00:00.000Z',
+    };
+    const frame = (seq: number) => JSON.stringify({ t: 'room.message', d: { ...message, seq } });
+    expect(codec.decodeServer(frame(1), 'json').ok).toBe(true);
+    expect(codec.decodeServer(frame(0), 'json').ok).toBe(false);
+  });
+});

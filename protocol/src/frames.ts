@@ -129,10 +129,20 @@ export const PresenceUnsubscribeFrame = z
   })
   .meta({ id: 'PresenceUnsubscribeFrame', description: 'Ends presence subscriptions; answered by ok.' });
 
-/** A room message's sequence number: 1 for the first message of a room, no gaps. */
+/**
+ * A position in a room's sequence: a message's seq, or 0 before the first message (a `lastSeq` or
+ * read mark of an empty room, a `sinceSeq` that replays from the start).
+ */
 export const Seq = z
   .int()
   .min(0)
+  .max(Number.MAX_SAFE_INTEGER)
+  .describe('Position in the per-room message sequence: a message seq, or 0 before the first.');
+
+/** A stored room message's sequence number: 1 for the first message of a room, no gaps. */
+export const MessageSeq = z
+  .int()
+  .min(1)
   .max(Number.MAX_SAFE_INTEGER)
   .describe('Per-room message number, from 1, without gaps.');
 
@@ -429,7 +439,7 @@ export type PresenceSubscribeResult = z.infer<typeof PresenceSubscribeResult>;
 export const RoomMessage = z
   .object({
     roomId: RoomId,
-    seq: Seq,
+    seq: MessageSeq,
     senderId: UserId,
     clientMsgId: z.string(),
     body: z.string(),
@@ -443,7 +453,7 @@ export const RoomJoinResult = z
   .object({ lastSeq: Seq })
   .meta({ id: 'RoomJoinResult', description: 'Highest seq of the room when joined.' });
 export const RoomSendResult = z
-  .object({ seq: Seq, sentAt: Iso })
+  .object({ seq: MessageSeq, sentAt: Iso })
   .meta({ id: 'RoomSendResult', description: 'Seq and time of the durable message.' });
 export const RoomHistoryResult = z
   .object({ messages: z.array(RoomMessage) })
@@ -570,7 +580,8 @@ export const HelloPayload = z.object({
     .describe(
       'Interval of the server WebSocket pings in ms; silence for about twice that ends the connection.',
     ),
-  protocolVersion: z.literal(PROTOCOL_VERSION),
+  // An integer in JSON Schema too (zod types a numeric literal as "number").
+  protocolVersion: z.literal(PROTOCOL_VERSION).meta({ type: 'integer' }),
   encoding: z.enum(Encoding),
   limits: HelloLimits,
 });
@@ -736,7 +747,7 @@ export const RoomTypingPushFrame = z
 export const RoomReadPushFrame = z
   .object({
     t: z.literal(ServerPushType.ROOM_READ),
-    d: z.object({ roomId: RoomId, userId: UserId, seq: Seq }),
+    d: z.object({ roomId: RoomId, userId: UserId, seq: MessageSeq }),
   })
   .meta({ id: 'RoomReadPushFrame', description: "A member's read mark moved." });
 /** `{t: 'room.member', d: {roomId, userId, change}}`: a member joined or left the room (membership, not sockets). */

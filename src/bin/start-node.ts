@@ -147,7 +147,7 @@ function createServices(
     clock: systemClock,
     log: log.child({ component: 'auth' }),
     tokens,
-    passwords: createPasswordHasher(),
+    passwords: createPasswordHasher({ perSourceMax: config.login.passwordHashesPerIp }),
     counters: createRedisWindowCounter(redis, config.redisPrefix),
     settings: { refresh: config.refresh, login: config.login },
     announceRevocation: async (event) => {

@@ -337,6 +337,11 @@ export const settings = {
     'File descriptors kept free (at most a quarter of the process limit) for PostgreSQL, Redis, REST and files: when fewer are left, WS_PORT stops accepting (open sockets stay) until twice as many are free; `gigwire_ws_listener_paused` shows it. 0 = never (Linux only).',
     '256',
   ),
+  WS_MAX_CONNECTIONS_PER_IP: setting(
+    wholeNumber(1, 1_000_000),
+    'Open WebSockets and upgrades in progress per client IP (an IPv6 client as its /64, found by the TRUST_PROXY rule), per node, on WS_PORT and /ws on PORT; one more upgrade is answered HTTP 429 before any auth work.',
+    '256',
+  ),
   WS_UPGRADE_BURST_PER_IP: setting(
     wholeNumber(1, 1_000_000),
     'WebSocket upgrade requests one client IP (an IPv6 /64) may make at once above the sustained rate.',
@@ -486,6 +491,11 @@ export const settings = {
     '100',
   ),
   LOGIN_WINDOW_S: setting(wholeNumber(1, 86_400), 'Seconds of the failed-login windows.', '900'),
+  PASSWORD_HASHES_PER_IP: setting(
+    wholeNumber(1, 1_000_000),
+    'Places of the per-process password-hashing line (2 running, 64 waiting) one client IP (an IPv6 /64) may hold at once; its register, login, password change or reset beyond them is answered 429 at once, so one source cannot deny everyone sign-ins.',
+    '8',
+  ),
   ADMIN_EMAIL: setting(
     z.email({ error: 'must be an email address' }),
     'With ADMIN_PASSWORD: ensures this admin account exists at start.',
@@ -645,6 +655,8 @@ export interface Config {
     /** Token bucket of upgrade requests per client IP (IPv6: per /64) per node: refill per second, and capacity. */
     readonly upgradesPerIpPerSecond: number;
     readonly upgradeBurstPerIp: number;
+    /** Open sockets and upgrades in progress per client IP (IPv6: per /64) per node. */
+    readonly maxConnectionsPerIp: number;
     /** WS_FD_RESERVE: below this many free descriptors WS_PORT stops accepting (gateway/fd-guard.ts). */
     readonly fdReserve: number;
   };
@@ -701,7 +713,13 @@ export interface Config {
     readonly absoluteTtlS: number;
     readonly reuseGraceS: number;
   };
-  readonly login: { readonly maxFailures: number; readonly ipMaxFailures: number; readonly windowS: number };
+  readonly login: {
+    readonly maxFailures: number;
+    readonly ipMaxFailures: number;
+    readonly windowS: number;
+    /** Places of the password-hashing line one client network may hold (passwords.ts). */
+    readonly passwordHashesPerIp: number;
+  };
   /** Ensured at start when both are set. */
   readonly admin: { readonly email: string; readonly password: string } | undefined;
   readonly mail: { readonly smtpUrl: string | undefined; readonly from: string };
@@ -856,6 +874,7 @@ export function loadConfig(
       maxSocketsPerUser: withDefault('WS_MAX_SOCKETS_PER_USER'),
       upgradesPerIpPerSecond: withDefault('WS_UPGRADES_PER_IP_PER_SECOND'),
       upgradeBurstPerIp: withDefault('WS_UPGRADE_BURST_PER_IP'),
+      maxConnectionsPerIp: withDefault('WS_MAX_CONNECTIONS_PER_IP'),
       fdReserve: withDefault('WS_FD_RESERVE'),
     },
     roomsMaxPerUser: withDefault('ROOMS_MAX_PER_USER'),
@@ -901,6 +920,7 @@ export function loadConfig(
       maxFailures: withDefault('LOGIN_MAX_FAILURES'),
       ipMaxFailures: withDefault('LOGIN_IP_MAX_FAILURES'),
       windowS: withDefault('LOGIN_WINDOW_S'),
+      passwordHashesPerIp: withDefault('PASSWORD_HASHES_PER_IP'),
     },
     admin:
       p.ADMIN_EMAIL !== undefined && p.ADMIN_PASSWORD !== undefined

@@ -8,6 +8,7 @@
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
+import { CloseCode } from '../../protocol/src/codes.js';
 import { negotiateEncoding } from '../../protocol/src/version.js';
 import { AppError } from '../platform/errors.js';
 import type { AcceptedUpgrade, GatewayCore } from './transport.js';
@@ -17,7 +18,23 @@ export interface FastifyWsLimits {
   readonly idleTimeoutS: number;
 }
 
-/** Registers /ws on the app (before it is ready); returns a stop function for the heartbeat. */
+/**
+ * How long a slow consumer we closed (1013) may take to complete the closing handshake before it is
+ * dropped: what uWS gives every socket after end() (its ping timeout: 4, 8 or 16 s by idleTimeout),
+ * so both transports treat it alike. Our close frame waits behind the frames already queued; a
+ * reader that stalled and reads again within this time still gets it (1013, not 1006). Other closes
+ * keep 2 s (their peers read; a shutdown's 1012 must not wait for stalled readers).
+ */
+export function slowConsumerGraceMs(idleTimeoutS: number): number {
+  let margin = 4;
+  while (idleTimeoutS - margin * 2 >= margin * 2 && margin < 16) margin *= 2;
+  return margin * 1000;
+}
+
+/**
+ * Registers /ws on the app (before it is ready); returns the shutdown's stop function: the
+ * heartbeat ends and slow consumers still in their closing grace are dropped.
+ */
 export async function registerFastifyWebSocket(
   app: FastifyInstance,
   core: GatewayCore,
@@ -31,6 +48,9 @@ export async function registerFastifyWebSocket(
     },
   });
   const accepted = new WeakMap<FastifyRequest, AcceptedUpgrade>();
+  const slowConsumerGrace = slowConsumerGraceMs(limits.idleTimeoutS);
+  /** Slow consumers closed and still in their grace: a shutdown does not wait for them. */
+  const lingering = new Set<WebSocket>();
   const alive = new WeakMap<WebSocket, boolean>();
 
   app.route({
@@ -42,19 +62,31 @@ export async function registerFastifyWebSocket(
       // request.ip already follows TRUST_PROXY (Fastify's trustProxy).
       const admission = core.admitUpgrade(request.ip, undefined);
       if (!admission.ok) {
-        throw new AppError('RATE_LIMITED', 'too many WebSocket upgrades from this address', {
+        throw new AppError('RATE_LIMITED', admission.message, {
           details: { retryAfterS: admission.retryAfterS },
         });
       }
+      // The place (WS_MAX_CONNECTIONS_PER_IP) is given back when the TCP connection closes — the
+      // upgraded socket's, or one abandoned meanwhile — or at once when the upgrade is refused.
+      const connection = request.raw.socket;
+      const { release } = admission;
+      connection.once('close', release);
+      if (connection.destroyed) release();
       const queryIndex = request.url.indexOf('?');
-      accepted.set(
-        request,
-        await core.authenticateUpgrade({
-          authorization: request.headers.authorization,
-          protocols: request.headers['sec-websocket-protocol'],
-          query: queryIndex === -1 ? '' : request.url.slice(queryIndex + 1),
-        }),
-      );
+      try {
+        accepted.set(
+          request,
+          await core.authenticateUpgrade({
+            authorization: request.headers.authorization,
+            protocols: request.headers['sec-websocket-protocol'],
+            query: queryIndex === -1 ? '' : request.url.slice(queryIndex + 1),
+          }),
+        );
+      } catch (error) {
+        connection.off('close', release);
+        release();
+        throw error;
+      }
     },
     handler: (socket, request) => {
       const upgrade = accepted.get(request);
@@ -80,14 +112,17 @@ export async function registerFastifyWebSocket(
           if (closed) return;
           closed = true;
           socket.close(code, reason);
-          // A peer that stopped reading never completes the closing handshake.
-          setTimeout(() => socket.terminate(), 2_000).unref();
+          // A peer that stopped reading for good never completes the closing handshake.
+          const slow = code === CloseCode.TRY_AGAIN_LATER;
+          if (slow) lingering.add(socket);
+          setTimeout(() => socket.terminate(), slow ? slowConsumerGrace : 2_000).unref();
         },
       });
       socket.on('pong', () => handler.onPong?.());
       socket.on('message', (data: Buffer, isBinary: boolean) => handler.onMessage(data, isBinary));
       socket.on('close', (code: number) => {
         closed = true;
+        lingering.delete(socket);
         handler.onClose(code);
       });
       socket.on('error', () => socket.terminate());
@@ -108,5 +143,11 @@ export async function registerFastifyWebSocket(
     (limits.idleTimeoutS * 1000) / 2,
   );
   heartbeat.unref();
-  return { stopHeartbeat: () => clearInterval(heartbeat) };
+  return {
+    stopHeartbeat: () => {
+      clearInterval(heartbeat);
+      // The node is shutting down: the HTTP server's close would wait out their grace.
+      for (const socket of lingering) socket.terminate();
+    },
+  };
 }

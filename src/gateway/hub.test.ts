@@ -290,6 +290,29 @@ describe('backpressure sweep', () => {
   });
 });
 
+describe('topic subscribers checked by a busy room (review 21)', () => {
+  it('closes a slow topic subscriber 1013 once topicCheckBytes were published to its room, before any sweep', () => {
+    const hub = createHub(codec, { topicCheckBytes: 4_096 });
+    hub.useTopics(() => undefined);
+    const slow: Backlog = { bytes: environment.limits.maxBufferedBytes + 1, asked: 0 };
+    const fast: Backlog = { bytes: 10, asked: 0 };
+    for (const backlog of [slow, fast]) {
+      const s = socket(Encodings.MSGPACK, true, backlog);
+      hub.add(s.connection);
+      hub.joinRoom(roomId, s.connection, 0);
+      hub.finishCatchUp(roomId, s.connection);
+    }
+    const body = 'x'.repeat(1_000);
+    const push = (seq: number) => hub.pushToRoom(roomId, { t: 'room.message', d: { ...message(seq), body } });
+    push(1); // written directly, then both are promoted to the topic
+    push(2);
+    expect(slow.closedWith).toBeUndefined();
+    for (let seq = 3; seq <= 8; seq++) push(seq); // past 4 KiB published
+    expect(slow.closedWith).toBe(1013);
+    expect(fast.closedWith).toBeUndefined();
+  });
+});
+
 describe('a request that finishes after its socket closed', () => {
   /** Live Connection objects (queryObjects collects garbage first, so only reachable ones count). */
   const liveConnections = () => queryObjects(Connection, { format: 'count' }) as number;

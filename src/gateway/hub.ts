@@ -35,6 +35,8 @@ interface LocalRoom {
   publishedSeq: number;
   /** Topic subscribers per encoding: a topic with none is not published to. */
   readonly subscribers: Record<Encoding, number>;
+  /** Bytes published to the room's topics since its subscribers' buffers were last checked. */
+  topicBytes: number;
 }
 
 /**
@@ -83,7 +85,19 @@ export const MAX_HELD_PER_JOIN = 10_000;
 /** Calls of `sweepBackpressure` that together check every connection once (one call per 1/N s). */
 export const BACKPRESSURE_SWEEP_SLICES = 10;
 
-export function createHub(codec: Codec) {
+export function createHub(
+  codec: Codec,
+  options: {
+    /**
+     * Bytes published to a room's topics after which its topic subscribers are checked for slow
+     * consumers at once, not only by the sweep (about a second apart): a busy room can queue
+     * megabytes per subscriber in that second, and uWS closes a socket past its own limit without a
+     * close frame (the client sees 1006, not 1013). At most a quarter of maxBufferedBytes.
+     */
+    readonly topicCheckBytes?: number;
+  } = {},
+) {
+  const topicCheckBytes = options.topicCheckBytes ?? 256 * 1024;
   const rooms = new Map<RoomId, LocalRoom>();
   let publish: TopicPublisher | undefined;
   const roomsOf = new Map<Connection, Set<RoomId>>();
@@ -406,7 +420,7 @@ export function createHub(codec: Codec) {
       detach(roomId, connection);
       let room = rooms.get(roomId);
       if (room === undefined) {
-        room = { members: new Map(), publishedSeq: 0, subscribers: { msgpack: 0, json: 0 } };
+        room = { members: new Map(), publishedSeq: 0, subscribers: { msgpack: 0, json: 0 }, topicBytes: 0 };
         rooms.set(roomId, room);
       }
       const cursor: RoomCursor = { seq: sinceSeq, held: [], topic: undefined };
@@ -536,6 +550,14 @@ export function createHub(codec: Codec) {
         if (room.subscribers[encoding] === 0) continue;
         const bytes = encoded[encoding] ?? codec.encode(frame, encoding);
         publish(roomMessageTopic(roomId, encoding), bytes, encoding === Encoding.MSGPACK);
+        // Bytes of a JSON string (at most 3 per UTF-16 unit) or of a msgpack buffer, by excess.
+        room.topicBytes += typeof bytes === 'string' ? bytes.length * 3 : bytes.byteLength;
+      }
+      if (room.topicBytes >= topicCheckBytes) {
+        room.topicBytes = 0;
+        for (const [connection, cursor] of room.members) {
+          if (cursor.topic !== undefined) connection.checkBackpressure();
+        }
       }
       // Written to directly just now and level with the topic: from the next message on, the topic.
       for (const connection of targets) {

@@ -60,7 +60,12 @@ import { fitMessages, sendBudget } from './send-budget.js';
 import { decideAtSocketCap, socketCapClose } from './socket-cap.js';
 import type { GatewayCore } from './transport.js';
 import { createUpgradeAuthenticator } from './upgrade.js';
-import { clientAddressResolver, createUpgradeRateLimiter, type TrustProxy } from './upgrade-limits.js';
+import {
+  clientAddressResolver,
+  createConnectionCap,
+  createUpgradeRateLimiter,
+  type TrustProxy,
+} from './upgrade-limits.js';
 import { listenUws, type UwsListener } from './uws.js';
 
 /** Bus topic of personal notifications: `{ userId, notification }`, delivered to every node. */
@@ -83,6 +88,8 @@ export interface GatewaySettings {
   /** Upgrade requests per client IP on this node: sustained per second, and at once. */
   readonly upgradesPerIpPerSecond: number;
   readonly upgradeBurstPerIp: number;
+  /** Open sockets and upgrades in progress per client IP on this node, both transports (upgrade-limits.ts). */
+  readonly maxConnectionsPerIp: number;
   /** WS_FD_RESERVE: free descriptors below which WS_PORT stops accepting (fd-guard.ts); absent = off. */
   readonly fdReserve?: number;
   /** TRUST_PROXY: which X-Forwarded-For hops name the client of an upgrade on the uWS port. */
@@ -123,6 +130,9 @@ export interface GatewayDeps {
   readonly walletOf?: (userId: UserId) => Promise<WalletPayload>;
 }
 
+/** Retry-After of an upgrade refused at WS_MAX_CONNECTIONS_PER_IP (nothing says when a socket closes). */
+const CONNECTION_CAP_RETRY_AFTER_S = 5;
+
 /** Room fan-out publishes waiting for the bus, by default (BUS_FANOUT_QUEUE_MAX). */
 const DEFAULT_FANOUT_QUEUE_MAX = 10_000;
 /** Unanswered fan-out publishes at once (ioredis pipelines them on one connection). */
@@ -144,7 +154,10 @@ const REMOTE_ASK_TIMEOUT_MS = DEFAULT_ASK_TIMEOUT_MS + 1_000;
 export function createGateway(deps: GatewayDeps) {
   const { settings, log, bus } = deps;
   const codec = createCodec();
-  const hub = createHub(codec);
+  // Between the sweep's visits, a topic subscriber's buffer grows at most a quarter of the bound
+  // before it is checked: a slow consumer is closed 1013 by us, with its close frame queued, long
+  // before uWS's own limit (twice the bound) would drop it without one.
+  const hub = createHub(codec, { topicCheckBytes: Math.floor(settings.maxBufferedBytes / 4) });
   const now = () => Date.now();
   // Rate buckets, strike windows and cache lifetimes measure elapsed time: a wall clock stepped back
   // (NTP, a VM resumed) would empty every bucket and keep cached answers alive past their bound.
@@ -413,13 +426,42 @@ export function createGateway(deps: GatewayDeps) {
     burst: settings.upgradeBurstPerIp,
     now: elapsedMs,
   });
+  const connectionCap = createConnectionCap(settings.maxConnectionsPerIp);
+  const upgradesRefused = new Counter({
+    name: 'gigwire_ws_upgrades_refused_total',
+    help: 'WebSocket upgrades answered 429 before any auth work: rate = over WS_UPGRADES_PER_IP_PER_SECOND/WS_UPGRADE_BURST_PER_IP, connections_per_ip = over WS_MAX_CONNECTIONS_PER_IP.',
+    labelNames: ['reason'],
+    registers: [deps.metrics],
+  });
+  upgradesRefused.inc({ reason: 'rate' }, 0);
+  upgradesRefused.inc({ reason: 'connections_per_ip' }, 0);
   const clientAddress = clientAddressResolver(settings.trustProxy);
   /** Set by the first shutdown step: no socket is admitted from then on. */
   let draining = false;
   const core: GatewayCore = {
     // One bucket per client network (an IPv6 /64 is one client), as login throttling counts them.
-    admitUpgrade: (remoteAddress, forwardedFor) =>
-      upgradeRate.admit(clientNetwork(clientAddress(remoteAddress, forwardedFor))),
+    admitUpgrade: (remoteAddress, forwardedFor) => {
+      const client = clientNetwork(clientAddress(remoteAddress, forwardedFor));
+      const rate = upgradeRate.admit(client);
+      if (!rate.ok) {
+        upgradesRefused.inc({ reason: 'rate' });
+        return {
+          ok: false,
+          retryAfterS: rate.retryAfterS,
+          message: 'too many WebSocket upgrades from this address',
+        };
+      }
+      const release = connectionCap.acquire(client);
+      if (release === undefined) {
+        upgradesRefused.inc({ reason: 'connections_per_ip' });
+        return {
+          ok: false,
+          retryAfterS: CONNECTION_CAP_RETRY_AFTER_S,
+          message: `too many open WebSockets from this address (at most ${settings.maxConnectionsPerIp})`,
+        };
+      }
+      return { ok: true, release };
+    },
     authenticateUpgrade: (input) => {
       // A refusal decided from memory (it throws) counts as decided there too.
       let path: 'memory' | 'waited' = 'memory';

@@ -54,17 +54,20 @@ export interface SocketHandler {
   readonly onPong?: () => void;
 }
 
+export type UpgradeAdmission =
+  | { readonly ok: true; readonly release: () => void }
+  | { readonly ok: false; readonly retryAfterS: number; readonly message: string };
+
 export interface GatewayCore {
   /**
    * Called first for every upgrade request, before any auth work: takes a token from the client
-   * network's bucket (an IPv4 address or an IPv6 /64). Refused → HTTP 429 with Retry-After, no socket. `forwardedFor` is the raw
+   * network's bucket (an IPv4 address or an IPv6 /64) and a place among its open sockets
+   * (WS_MAX_CONNECTIONS_PER_IP). Refused → HTTP 429 with Retry-After and `message`, no socket. `forwardedFor` is the raw
    * X-Forwarded-For header, resolved by the TRUST_PROXY rule; a transport whose framework already
-   * resolved the client address passes that address and `undefined`.
+   * resolved the client address passes that address and `undefined`. Admitted: the transport calls
+   * `release` once the upgrade is refused or abandoned, or its socket closed (more calls are no-ops).
    */
-  readonly admitUpgrade: (
-    remoteAddress: string,
-    forwardedFor: string | undefined,
-  ) => { readonly ok: true } | { readonly ok: false; readonly retryAfterS: number };
+  readonly admitUpgrade: (remoteAddress: string, forwardedFor: string | undefined) => UpgradeAdmission;
   /**
    * The credential check of an upgrade. Answers at once (not a promise) when it can decide from
    * memory — a connect token whose key and session row are cached, the common case — so a

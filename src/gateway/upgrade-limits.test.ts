@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientAddressResolver, createUpgradeRateLimiter } from './upgrade-limits.js';
+import { clientAddressResolver, createConnectionCap, createUpgradeRateLimiter } from './upgrade-limits.js';
 
 describe('createUpgradeRateLimiter', () => {
   it('admits a burst per address, then refuses with Retry-After until tokens refill', () => {
@@ -43,5 +43,31 @@ describe('clientAddressResolver', () => {
     const resolve = clientAddressResolver(['10.0.0.0/8']);
     expect(resolve('10.0.0.9', '6.6.6.6, 1.2.3.4')).toBe('1.2.3.4');
     expect(resolve('192.0.2.1', '1.2.3.4')).toBe('192.0.2.1');
+  });
+});
+
+describe('createConnectionCap (review 21)', () => {
+  it('holds at most the cap per client; each place is given back once, however often released', () => {
+    const cap = createConnectionCap(2);
+    const first = cap.acquire('10.0.0.1');
+    const second = cap.acquire('10.0.0.1');
+    expect(first).toBeDefined();
+    expect(second).toBeDefined();
+    expect(cap.acquire('10.0.0.1')).toBeUndefined();
+    expect(cap.acquire('10.0.0.2')).toBeDefined();
+    first?.();
+    first?.();
+    expect(cap.held('10.0.0.1')).toBe(1);
+    expect(cap.acquire('10.0.0.1')).toBeDefined();
+    expect(cap.acquire('10.0.0.1')).toBeUndefined();
+    second?.();
+    expect(cap.held('10.0.0.1')).toBe(1);
+  });
+
+  it('forgets a client holding nothing', () => {
+    const cap = createConnectionCap(5);
+    const releases = Array.from({ length: 100 }, (_, n) => cap.acquire(`10.0.1.${n}`));
+    for (const release of releases) release?.();
+    expect(cap.size()).toBe(0);
   });
 });

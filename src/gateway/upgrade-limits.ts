@@ -97,3 +97,36 @@ export function createUpgradeRateLimiter(options: UpgradeRateOptions) {
 }
 
 export type UpgradeRateLimiter = ReturnType<typeof createUpgradeRateLimiter>;
+
+/**
+ * The open WebSockets of each client network, upgrades in progress included (WS_MAX_CONNECTIONS_PER_IP):
+ * the upgrade bucket bounds how fast one address opens sockets, not how many it holds, so without
+ * this one address could keep thousands of sockets (of many accounts) and their file descriptors.
+ * A place is taken when an upgrade is admitted and given back once, when the upgrade is refused or
+ * abandoned, or when its socket closes.
+ */
+export function createConnectionCap(maxPerClient: number) {
+  const open = new Map<string, number>();
+  return {
+    /** A place for `client`, as the function that gives it back (idempotent); undefined at the cap. */
+    acquire(client: string): (() => void) | undefined {
+      const count = open.get(client) ?? 0;
+      if (count >= maxPerClient) return undefined;
+      open.set(client, count + 1);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        const left = (open.get(client) ?? 1) - 1;
+        if (left <= 0) open.delete(client);
+        else open.set(client, left);
+      };
+    },
+    /** Places `client` holds now. */
+    held: (client: string) => open.get(client) ?? 0,
+    /** Clients holding a place (for tests). */
+    size: () => open.size,
+  };
+}
+
+export type ConnectionCap = ReturnType<typeof createConnectionCap>;

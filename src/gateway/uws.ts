@@ -23,9 +23,11 @@
  *
  * Room fan-out uses uWS topics: `publish` hands one buffer to C++, which writes it to every
  * subscriber; topic frames bypass the connection layer's send path, so their backlog is checked by
- * the node's backpressure sweep (each socket about once a second, a tenth of them every 100 ms),
- * and uWS itself closes a socket past maxBackpressure rather than dropping a frame
- * (closeOnBackpressureLimit).
+ * the node's backpressure sweep (each socket about once a second, a tenth of them every 100 ms)
+ * and by the hub after every quarter of maxBufferedBytes published to a room (a busy room could
+ * otherwise fill a stalled reader past maxBackpressure between two sweeps), and uWS itself closes a
+ * socket past maxBackpressure rather than dropping a frame (closeOnBackpressureLimit) — without a
+ * close frame, so the client would see 1006 instead of our 1013.
  */
 
 import type { HttpRequest, HttpResponse, us_listen_socket, us_socket, WebSocket } from 'uWebSockets.js';
@@ -54,6 +56,8 @@ const UWS_PAYLOAD_HEADROOM = 16;
 
 interface UserData {
   accepted: AcceptedUpgrade | undefined;
+  /** Gives back the client's place under WS_MAX_CONNECTIONS_PER_IP (at close). */
+  release: () => void;
   handler: SocketHandler | undefined;
   closed: boolean;
 }
@@ -193,15 +197,13 @@ export async function listenUws(options: {
             .writeStatus('429 Too Many Requests')
             .writeHeader('retry-after', String(admission.retryAfterS))
             .writeHeader('content-type', 'application/problem+json')
-            .end(
-              upgradeProblem('RATE_LIMITED', 'too many WebSocket upgrades from this address', {
-                retryAfterS: admission.retryAfterS,
-              }),
-            );
+            .end(upgradeProblem('RATE_LIMITED', admission.message, { retryAfterS: admission.retryAfterS }));
         });
         return;
       }
+      const { release } = admission;
       const refuse = (error: unknown) => {
+        release();
         // Only a credential failure is the client's (401, its message); anything else is ours:
         // 503 with a neutral message, the cause logged here and never sent.
         const failure = upgradeFailure(error);
@@ -224,7 +226,7 @@ export async function listenUws(options: {
       }
       if (!(decision instanceof Promise)) {
         res.upgrade<UserData>(
-          { accepted: decision, handler: undefined, closed: false },
+          { accepted: decision, release, handler: undefined, closed: false },
           key,
           decision.protocol,
           extensions,
@@ -235,13 +237,14 @@ export async function listenUws(options: {
       let aborted = false;
       res.onAborted(() => {
         aborted = true;
+        release();
       });
       decision.then(
         (accepted) => {
           if (aborted) return;
           corkedUpgrade(res, () => {
             res.upgrade<UserData>(
-              { accepted, handler: undefined, closed: false },
+              { accepted, release, handler: undefined, closed: false },
               key,
               accepted.protocol,
               extensions,
@@ -301,6 +304,7 @@ export async function listenUws(options: {
     close: (ws, code) => {
       const data = ws.getUserData();
       data.closed = true;
+      data.release();
       if (corkAnchors.some((anchor) => anchor.data === data)) {
         corkAnchors = corkAnchors.filter((anchor) => anchor.data !== data);
       }

@@ -113,6 +113,9 @@ export function testConfig(env: Record<string, string>): Config {
       WS_UPGRADE_BURST_PER_IP: '1000000',
       // Many sockets of many users come from 127.0.0.1: the per-IP cap of REST connections is lifted too.
       HTTP_MAX_CONNECTIONS_PER_IP: '1000000',
+      WS_MAX_CONNECTIONS_PER_IP: '1000000',
+      // Tests register and sign in many users at once from 127.0.0.1.
+      PASSWORD_HASHES_PER_IP: '1000000',
       WS_MAX_SOCKETS_PER_USER: '100000',
       // Nodes of one test process would all default to <hostname>-<pid>: a gateway refuses to start
       // under a NODE_ID another live node renews, so each config names its own.

@@ -60,6 +60,9 @@ function baseEnv(env: Record<string, string>): Record<string, string> {
     WS_UPGRADE_BURST_PER_IP: '1000000',
     // Many sockets of many users come from 127.0.0.1: the per-IP cap of REST connections is lifted too.
     HTTP_MAX_CONNECTIONS_PER_IP: '1000000',
+    WS_MAX_CONNECTIONS_PER_IP: '1000000',
+    // Tests register and sign in many users at once from 127.0.0.1.
+    PASSWORD_HASHES_PER_IP: '1000000',
     ...env,
   };
 }

@@ -66,3 +66,34 @@ describe('password hasher under a burst (review 20)', () => {
     expect(await passwords.verify(stored, 'Correct-Horse-7')).toBe(true);
   });
 });
+
+describe('password hasher shared between client networks (review 21)', () => {
+  it('keeps one network to its share of the line and starts the waiting one network at a time', async () => {
+    // One runs, four may wait; one network holds at most three of those five places.
+    const passwords = createPasswordHasher({ atOnce: 1, waitingMax: 4, perSourceMax: 3 });
+    const stored = await passwords.hash('Correct-Horse-7');
+    const finished: string[] = [];
+    const check = (source: string) =>
+      passwords.verify(stored, 'Correct-Horse-7', source).then((valid) => {
+        finished.push(source);
+        return valid;
+      });
+    // A flood from one network: without shares it filled the line, and the other network's
+    // sign-in behind it was refused UNAVAILABLE like the flood's own surplus.
+    const flood = Array.from({ length: 10 }, () => check('198.51.100.7'));
+    const other = check('203.0.113.9');
+    const outcomes = await Promise.allSettled([...flood, other]);
+    expect(outcomes.at(-1)).toEqual({ status: 'fulfilled', value: true });
+    expect(outcomes.slice(0, 3)).toEqual(Array(3).fill({ status: 'fulfilled', value: true }));
+    for (const refused of outcomes.slice(3, 10)) {
+      expect(refused).toMatchObject({
+        status: 'rejected',
+        reason: { code: 'RATE_LIMITED', details: { retryAfterS: 1 } },
+      });
+    }
+    // The other network waited behind one of the flood's, not behind all of them.
+    expect(finished).toEqual(['198.51.100.7', '198.51.100.7', '203.0.113.9', '198.51.100.7']);
+    // Its places are given back: the same network is served again.
+    expect(await check('198.51.100.7')).toBe(true);
+  });
+});

@@ -87,9 +87,6 @@ export const REGISTRATION_NOTICE_PERIOD_MS = 60 * 60 * 1000;
  */
 export const PASSWORD_RESET_MAIL_PERIOD_MS = 10 * 60 * 1000;
 
-/** Most password-reset writes in flight after their answers (`forgotPassword`); more are dropped. */
-const RESET_WRITES_MAX = 256;
-
 export const EMAIL_TOKEN_TTL_MS: Readonly<Record<EmailTokenPurpose, number>> = {
   verify_email: 24 * 60 * 60 * 1000,
   reset_password: 30 * 60 * 1000,
@@ -363,9 +360,6 @@ export function createAuthService(deps: AuthDeps) {
     }
   };
 
-  /** Reset requests written after their answer (see `forgotPassword`) and not finished yet. */
-  let resetWritesInFlight = 0;
-
   const addSeconds = (date: Date, seconds: number) => new Date(date.getTime() + seconds * 1000);
 
   /**
@@ -512,15 +506,17 @@ export function createAuthService(deps: AuthDeps) {
      * started: the client logs in next.
      * @throws AppError VALIDATION_FAILED (weak password), CONFLICT (username taken)
      */
-    async register(input: RegisterRequest): Promise<void> {
+    async register(input: RegisterRequest, meta?: ClientMeta): Promise<void> {
       const weak = weakPassword(
         input.password,
         [input.username, input.email.split('@')[0] ?? ''],
         'password',
       );
       if (weak) throw weak;
-      // Hashed on both paths, so the taken-email answer does not come back measurably sooner.
-      const passwordHash = await passwords.hash(input.password);
+      // Hashed on both paths, so the taken-email answer does not come back measurably sooner. In
+      // the client network's share of the hashing line (see `login`).
+      const source = meta === undefined ? undefined : clientNetwork(meta.ip);
+      const passwordHash = await passwords.hash(input.password, source);
       for (let attempt = 1; ; attempt++) {
         const named = await findUserByLogin(db, input.username);
         if (named !== undefined) {
@@ -528,7 +524,7 @@ export function createAuthService(deps: AuthDeps) {
           // once more): the account it made answers as the first did, instead of "username taken".
           // Only for the same email and password, which only its maker knows. The password is checked
           // whatever the email, so the time taken does not tell whether a username has that email.
-          const samePassword = await passwords.verify(named.password_hash, input.password);
+          const samePassword = await passwords.verify(named.password_hash, input.password, source);
           if (samePassword && named.email.toLowerCase() === input.email.trim().toLowerCase()) return;
           throw new AppError('CONFLICT', 'username is already taken', {
             details: { errors: [{ path: 'body.username', message: 'is already taken' }] },
@@ -562,8 +558,19 @@ export function createAuthService(deps: AuthDeps) {
       const user = await findUserByLogin(db, login);
       const pair = pairKey(accountKey(user, login), meta.ip);
       const ip = ipKey(meta.ip);
+      // The client network's share of the password-hashing line (passwords.ts): one network's flood
+      // of logins, right passwords included (never throttled below), cannot deny everyone else's.
+      const source = clientNetwork(meta.ip);
       await reserveAttempt(pair, ip);
-      const valid = await passwords.verify(user?.password_hash, password);
+      let valid: boolean;
+      try {
+        valid = await passwords.verify(user?.password_hash, password, source);
+      } catch (error) {
+        // Refused before the password was checked (the hashing line full): not a failed login, so
+        // its slots go back — or a busy moment would count against the owner's own budget.
+        await Promise.all([counters.release(pair), counters.release(ip)]);
+        throw error;
+      }
       if (user === undefined || !valid || user.locked_at !== null) {
         throw new AppError('UNAUTHORIZED', INVALID_LOGIN);
       }
@@ -579,8 +586,8 @@ export function createAuthService(deps: AuthDeps) {
         // password also works from a keyboard that sends it composed.
         const rehash =
           passwords.needsRehash(verified.password_hash) ||
-          (await passwords.isUnnormalized?.(verified.password_hash, password)) === true
-            ? await passwords.hash(password)
+          (await passwords.isUnnormalized?.(verified.password_hash, password, source)) === true
+            ? await passwords.hash(password, source)
             : undefined;
         const outcome = await db.transaction().execute(async (trx) => {
           // MUST lock the row before the session is inserted: a password change or reset, logout-all
@@ -616,7 +623,7 @@ export function createAuthService(deps: AuthDeps) {
         if (
           outcome.kind === 'refused' ||
           attempt >= LOGIN_ATTEMPTS ||
-          !(await passwords.verify(outcome.current.password_hash, password))
+          !(await passwords.verify(outcome.current.password_hash, password, source))
         ) {
           throw new AppError('UNAUTHORIZED', INVALID_LOGIN);
         }
@@ -687,7 +694,12 @@ export function createAuthService(deps: AuthDeps) {
       await announce({ userId: principal.userId, reason: 'logout_all' });
     },
 
-    async changePassword(principal: Principal, currentPassword: string, newPassword: string): Promise<void> {
+    async changePassword(
+      principal: Principal,
+      currentPassword: string,
+      newPassword: string,
+      meta?: ClientMeta,
+    ): Promise<void> {
       const user = await findUserById(db, principal.userId);
       if (user === undefined) throw new AppError('UNAUTHORIZED', 'invalid access token');
       // The current-password check is a password oracle for whoever holds the access token (a
@@ -702,13 +714,21 @@ export function createAuthService(deps: AuthDeps) {
           details: { retryAfterS: Math.max(1, Math.ceil(reserved.resetInMs / 1000)) },
         });
       }
-      if (!(await passwords.verify(user.password_hash, currentPassword))) {
-        throw new AppError('FORBIDDEN', 'current password is wrong');
+      // In the client network's share of the hashing line (see `login`).
+      const source = meta === undefined ? undefined : clientNetwork(meta.ip);
+      let valid: boolean;
+      try {
+        valid = await passwords.verify(user.password_hash, currentPassword, source);
+      } catch (error) {
+        // Refused before the password was checked: not a wrong password (see `login`).
+        await counters.release(key);
+        throw error;
       }
+      if (!valid) throw new AppError('FORBIDDEN', 'current password is wrong');
       await counters.clear(key);
       const weak = weakPassword(newPassword, [user.username, user.email.split('@')[0] ?? ''], 'newPassword');
       if (weak) throw weak;
-      await setPassword(user.id, await passwords.hash(newPassword), 'password_changed');
+      await setPassword(user.id, await passwords.hash(newPassword, source), 'password_changed');
     },
 
     /**
@@ -734,36 +754,30 @@ export function createAuthService(deps: AuthDeps) {
 
     /**
      * Always succeeds from the caller's view: whether the address exists is not revealed, neither
-     * by the answer nor by its time. The lookup is the same work for every address; the write only
-     * an account causes (the reset request in the outbox, a commit) is not awaited, so the answer
-     * comes as soon for a registered address as for an unknown one (awaited, it took about 40 %
-     * longer: an enumeration oracle, review 20). Past RESET_WRITES_MAX writes in flight a request is
-     * dropped (logged) rather than awaited, so a flood cannot turn the wait back into an oracle;
-     * a write that fails is logged. Either way the owner may simply ask again.
+     * by the answer nor by its time. Every request does the same work before its 202, whatever the
+     * address: the lookup, then one reset request written to the outbox and committed — naming the
+     * account when there is one (not locked), naming none otherwise (the relay drops it: no task,
+     * no mail). So the 202 comes only once the request is durable (written after the answer, as
+     * review 20 had it, a process stopped right after the 202 lost the owner's mail silently), and
+     * a registered address is still not answered later than an unknown one (review 20's oracle: a
+     * write and a commit only an account caused). A failed write is an error for both alike.
      */
     async forgotPassword(email: string): Promise<void> {
       const user = await findUserByEmail(db, email);
-      if (user === undefined || user.locked_at !== null) return;
-      if (resetWritesInFlight >= RESET_WRITES_MAX) {
-        log.warn({ userId: user.id }, 'password reset request dropped: too many reset writes in flight');
-        return;
-      }
       const period = Math.floor(clock.now().getTime() / PASSWORD_RESET_MAIL_PERIOD_MS);
-      resetWritesInFlight += 1;
-      insertOutboxEvent(db, AuthEvent.passwordResetRequested, { userId: user.id, period })
-        .catch((error: unknown) => {
-          log.warn({ err: error, userId: user.id }, 'could not record a password reset request');
-        })
-        .finally(() => {
-          resetWritesInFlight -= 1;
-        });
+      const known = user !== undefined && user.locked_at === null;
+      await insertOutboxEvent(
+        db,
+        AuthEvent.passwordResetRequested,
+        known ? { userId: user.id, period } : { userId: null, period },
+      );
     },
 
     /**
      * The token is spent only together with an acceptable password: a weak one is refused inside
      * the transaction that would have spent it, so the link keeps working for a second try.
      */
-    async resetPassword(token: string, newPassword: string): Promise<void> {
+    async resetPassword(token: string, newPassword: string, meta?: ClientMeta): Promise<void> {
       const now = clock.now();
       const tokenHash = sha256(token);
       const invalid = () => new AppError('VALIDATION_FAILED', 'invalid or expired token');
@@ -774,7 +788,13 @@ export function createAuthService(deps: AuthDeps) {
       // failure before the password was written (the database gone for a moment, the process
       // stopped) left the link dead and the password unchanged, and a new link could be mailed
       // only after PASSWORD_RESET_MAIL_PERIOD_MS.
-      const passwordHash = await passwords.hash(newPassword);
+      // In the client network's share of the hashing line (see `login`): the hash comes before the
+      // token is spent (and a weak password never spends it), so one valid link could otherwise keep
+      // the whole line busy for its 30 minutes.
+      const passwordHash = await passwords.hash(
+        newPassword,
+        meta === undefined ? undefined : clientNetwork(meta.ip),
+      );
       const userId = await db.transaction().execute(async (trx) => {
         // The user's row first, as every password write and revocation takes it (see `login`).
         const found = await lockUserById(trx, owner);

@@ -69,6 +69,14 @@ describe('enqueueEventTasks', () => {
     ]);
   });
 
+  it('mails nothing for a reset request naming no account (an unknown or locked address, review 21)', async () => {
+    const targets = recordingTargets();
+    expect(
+      await enqueueEventTasks(event('user.password_reset_requested', { userId: null, period: 7 }), targets),
+    ).toEqual({});
+    expect(targets.enqueued).toEqual([]);
+  });
+
   it('submits a payment and applies a provider event once each, whatever the event id', async () => {
     const targets = recordingTargets();
     await enqueueEventTasks(event('payment.requested', { paymentId, userId }), targets);

@@ -99,17 +99,21 @@ const EVENT_TASKS: Readonly<Record<string, EventTasks<z.ZodType>>> = {
       ),
   ),
   [AuthEvent.passwordResetRequested]: eventTasks(
-    z.object({ userId: UserId, period: Period }),
-    (event, { userId, period }, targets) =>
+    // userId null: the address has no account (or a locked one). Written all the same, so that the
+    // request takes the same time either way (auth service, `forgotPassword`); nothing to mail.
+    z.object({ userId: UserId.nullable(), period: Period }),
+    async (event, { userId, period }, targets) => {
+      if (userId === null) return;
       // One reset mail per account per period (PASSWORD_RESET_MAIL_PERIOD_MS), however many requests.
-      mail(
+      await mail(
         targets,
         'reset-password',
         userId,
         period === undefined
           ? taskId(event.id, 'reset-password')
           : taskId('reset-password', userId, String(period)),
-      ),
+      );
+    },
   ),
   // Keyed by the payment: however often the event is relayed, one submit task per payment.
   [PAYMENT_REQUESTED]: eventTasks(

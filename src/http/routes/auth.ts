@@ -37,12 +37,12 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'register',
       summary: 'Create an account',
       description:
-        'Always 202 for a well-formed request with a strong password and a free username, whether or not the email already has an account: a new account is created and mailed a verification link; the owner of an existing one is mailed a notice instead. Log in next (POST /v1/auth/login) to get tokens. A taken username is 409, except to the same registration sent again (same username, email and password: its first answer lost), which answers 202 again and changes nothing.',
+        'Always 202 for a well-formed request with a strong password and a free username, whether or not the email already has an account: a new account is created and mailed a verification link; the owner of an existing one is mailed a notice instead. Log in next (POST /v1/auth/login) to get tokens. A taken username is 409, except to the same registration sent again (same username, email and password: its first answer lost), which answers 202 again and changes nothing. Shares the password-checking line with logins: beyond 8 of one client IP at once, 429 RATE_LIMITED (Retry-After 1).',
       body: RegisterRequest,
       response: { 202: Accepted, ...errors },
     },
     handler: async (request, reply) => {
-      await auth.register(request.body);
+      await auth.register(request.body, clientMeta(request));
       return reply.status(202).send({ status: 'accepted' as const });
     },
   });
@@ -54,7 +54,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'login',
       summary: 'Log in with username or email',
       description:
-        'Unknown user and wrong password answer alike. Failed logins are limited per account and client IP pair, and per client IP (429 with Retry-After); failures from other addresses never block the owner.',
+        'Unknown user and wrong password answer alike. Failed logins are limited per account and client IP pair, and per client IP (429 with Retry-After); failures from other addresses never block the owner. Passwords are checked a few at a time per server: one client IP (an IPv6 /64) has at most 8 password checks (logins, registrations, password changes and resets) in that line at once, more are 429 RATE_LIMITED (Retry-After 1, not counted as failures); a full line is 503 for everyone.',
       body: LoginRequest,
       response: { 200: AuthResponse, ...errors },
     },
@@ -111,12 +111,17 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'changePassword',
       summary: 'Change the password',
       description:
-        'Revokes every session; access tokens issued before are rejected from then on. A wrong current password is 403; after LOGIN_MAX_FAILURES of them within LOGIN_WINDOW_S one session gets 429 RATE_LIMITED (Retry-After), even for the right one.',
+        'Revokes every session; access tokens issued before are rejected from then on. A wrong current password is 403; after LOGIN_MAX_FAILURES of them within LOGIN_WINDOW_S one session gets 429 RATE_LIMITED (Retry-After), even for the right one. Beyond 8 password checks of one client IP at once, 429 RATE_LIMITED (Retry-After 1, not counted as a wrong password).',
       body: ChangePasswordRequest,
       response: { 204: z.null(), 403: Problem, ...errors },
     },
     handler: async (request, reply) => {
-      await auth.changePassword(principalOf(request), request.body.currentPassword, request.body.newPassword);
+      await auth.changePassword(
+        principalOf(request),
+        request.body.currentPassword,
+        request.body.newPassword,
+        clientMeta(request),
+      );
       return reply.status(204).send(null);
     },
   });
@@ -145,7 +150,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'forgotPassword',
       summary: 'Mail a password reset link',
       description:
-        'Always 202, whether or not the address belongs to an account, and as soon either way (the reset request is written after the answer). At most one reset mail per account per 10 minutes (further requests in that window send nothing; the link already sent stays valid).',
+        'Always 202, whether or not the address belongs to an account, and as soon either way: every request stores a reset request before it is answered (one naming no account mails nothing), so a 202 is never lost by a restart. At most one reset mail per account per 10 minutes (further requests in that window send nothing; the link already sent stays valid).',
       body: ForgotPasswordRequest,
       response: { 202: Accepted, ...errors },
     },
@@ -161,12 +166,13 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       tags,
       operationId: 'resetPassword',
       summary: 'Set a new password with the mailed token',
-      description: 'The token works once, for 30 minutes. Every session is revoked.',
+      description:
+        'The token works once, for 30 minutes. Every session is revoked. Beyond 8 password checks of one client IP at once (logins, registrations, password changes and resets share that line), 429 RATE_LIMITED (Retry-After 1).',
       body: ResetPasswordRequest,
       response: { 204: z.null(), ...errors },
     },
     handler: async (request, reply) => {
-      await auth.resetPassword(request.body.token, request.body.newPassword);
+      await auth.resetPassword(request.body.token, request.body.newPassword, clientMeta(request));
       return reply.status(204).send(null);
     },
   });
