@@ -108,8 +108,17 @@ export const Payment = z
     amount: Amount,
     currency: Currency,
     failureCode: z
-      .enum(['card_declined', 'insufficient_funds', 'payout_failed', 'provider_unavailable'])
-      .optional(),
+      .enum([
+        'card_declined',
+        'insufficient_funds',
+        'payout_failed',
+        'provider_unavailable',
+        'currency_mismatch',
+      ])
+      .optional()
+      .describe(
+        "currency_mismatch: a top-up charged in another currency than the wallet's; not credited, kept aside for an operator to refund.",
+      ),
     createdAt: Iso,
     settledAt: Iso.optional(),
   })
@@ -141,6 +150,12 @@ export const LedgerAudit = z
     ),
   })
   .meta({ id: 'LedgerAudit' });
+
+/**
+ * The audit takes no parameters: an unknown one (a filter it does not have, `?invariant=I3`) is 400
+ * rather than ignored, so a caller never reads a full audit as a filtered one.
+ */
+export const LedgerAuditQuery = z.strictObject({});
 
 export const PaymentIdParams = z.strictObject({ id: Uuid });
 

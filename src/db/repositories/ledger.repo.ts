@@ -494,6 +494,38 @@ export async function parkedCreditHolds(
 }
 
 /**
+ * `reason` of the pending holds that park a charged top-up received in another currency than the
+ * wallet's (CURRENCY): from provider clearing to the user's wallet of that currency, never posted by
+ * the reconciler (that would credit a currency the user's wallet is not in); an operator refunds it
+ * at the provider and voids the hold.
+ */
+export const CURRENCY_PARKED_REASON = 'top_up_currency_parked';
+
+/**
+ * Top-ups parked for their currency (pending holds of `CURRENCY_PARKED_REASON`), oldest first, with
+ * what an operator needs. Read through `ledger_holds_pending_idx` (the pending holds only).
+ */
+export async function currencyParkedHolds(
+  db: Db,
+  limit: number,
+  /** Holds left out (reported recently). */
+  exceptIds: readonly string[] = [],
+): Promise<{ id: string; opKey: string; amount: bigint; currency: string }[]> {
+  const { rows } = await sql<{ id: string; op_key: string; amount: string; currency: string }>`
+    select id::text as id, op_key, amount::text as amount, currency from ledger_holds
+    where status = 'pending' and reason = ${CURRENCY_PARKED_REASON}
+      and not (id = any(${[...exceptIds]}::bigint[]))
+    order by id
+    limit ${limit}`.execute(db);
+  return rows.map((row) => ({
+    id: row.id,
+    opKey: row.op_key,
+    amount: BigInt(row.amount),
+    currency: row.currency,
+  }));
+}
+
+/**
  * Escrow shares parked until their wallet has room (pending holds of reason `escrow_payout_parked`,
  * from a resolved escrow's account to a party's wallet), oldest first, with their operation keys.
  * Read through `ledger_holds_pending_idx` (migration 0004: the pending holds only — withdrawals in

@@ -13,6 +13,15 @@ describe('provider event decisions', () => {
     expect(decideProviderEvent(topUp('pending'), 'payout.paid').action).toBe('ignore');
   });
 
+  it('a top-up failed for its currency is parked already: another success does not credit it', () => {
+    const parked = { kind: 'top_up' as const, status: 'failed' as const, failureCode: 'currency_mismatch' };
+    expect(decideProviderEvent(parked, 'charge.succeeded')).toEqual({
+      action: 'ignore',
+      reason: 'already parked for its currency',
+    });
+    expect(decideProviderEvent(parked, 'charge.failed').action).toBe('ignore');
+  });
+
   it('settle withdrawals: paid posts, failed voids before and reverses after paid, paid after failed is ignored', () => {
     const out = (status: 'pending' | 'succeeded' | 'failed') => ({ kind: 'withdrawal' as const, status });
     expect(decideProviderEvent(out('pending'), 'payout.paid')).toEqual({ action: 'post-hold' });

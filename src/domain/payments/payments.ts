@@ -14,6 +14,7 @@ import type { Transaction } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import {
+  CURRENCY_PARKED_REASON,
   ensureAccounts,
   findHold,
   lockAccounts,
@@ -66,20 +67,22 @@ export type EventDecision =
 /**
  * The settlement rules, by payment kind, status and event type:
  * - top-up: a success credits the wallet — also after the payment was marked failed (a success after
- *   a timeout: the money was taken, so it is honoured); a failure fails a pending payment and is
+ *   a timeout: the money was taken, so it is honoured), but not after it failed as
+ *   `currency_mismatch` (its money is parked already); a failure fails a pending payment and is
  *   ignored after a success (the money stays; disputes are not modelled);
  * - withdrawal: paid posts the hold; failed before paid voids it; failed after paid reverses the
  *   payout (the money is back in the wallet); paid after failed is ignored (failed first means
  *   the hold was voided, the money never left).
  */
 export function decideProviderEvent(
-  payment: { kind: PaymentKind; status: PaymentStatus },
+  payment: { kind: PaymentKind; status: PaymentStatus; failureCode?: string | null },
   type: ProviderEvent['type'],
 ): EventDecision {
   if (payment.kind === 'top_up') {
     if (type === ProviderEventType.CHARGE_SUCCEEDED) {
-      return payment.status === 'succeeded'
-        ? { action: 'ignore', reason: 'already succeeded' }
+      if (payment.status === 'succeeded') return { action: 'ignore', reason: 'already succeeded' };
+      return payment.failureCode === PaymentFailureCode.CURRENCY_MISMATCH
+        ? { action: 'ignore', reason: 'already parked for its currency' }
         : { action: 'credit' };
     }
     if (type === ProviderEventType.CHARGE_FAILED) {
@@ -371,21 +374,54 @@ async function applyClaimedEventIn(
     return outcome;
   };
   if (payment === undefined) return finish('ignored: unknown payment');
-  if (BigInt(event.data.amount) !== payment.amount || event.data.currency !== payment.currency) {
+  // Amounts compare only within one currency: a charge reported in another currency than the
+  // payment's (its amount converted) is money taken all the same, and the credit below parks it.
+  // Any other outcome in another currency, or of another amount, changes nothing.
+  const sameCurrency = event.data.currency === payment.currency;
+  if (sameCurrency && BigInt(event.data.amount) !== payment.amount) {
     return finish('ignored: amount or currency differs from the payment');
   }
   const decision = decideProviderEvent(payment, event.type);
+  if (!sameCurrency && decision.action !== 'credit') {
+    return finish('ignored: amount or currency differs from the payment');
+  }
   const now = deps.clock.now();
   const failureCode = event.data.failureCode ?? PaymentFailureCode.PAYOUT_FAILED;
   switch (decision.action) {
     case 'ignore':
       return finish(`ignored: ${decision.reason}`);
     case 'credit': {
+      // Credited only in the wallet's currency (CURRENCY), and only as the money the provider says
+      // it took: a charge reported in another currency than the payment's, or a payment made before
+      // CURRENCY changed, is never credited as if it were the wallet's currency (a silent 1:1
+      // conversion). It is parked in the currency received and the payment fails, for an operator.
+      if (!sameCurrency || payment.currency !== deps.settings.currency) {
+        await parkForeignCurrencyIn(trx, payment, {
+          amount: BigInt(event.data.amount),
+          currency: event.data.currency,
+        });
+        const code = PaymentFailureCode.CURRENCY_MISMATCH;
+        await updatePayment(trx, payment.id, { status: 'failed', failureCode: code, settledAt: now });
+        await writeEvents(trx, null, [paymentEvent(payment, 'failed', code)]);
+        deps.log?.error(
+          {
+            paymentId: payment.id,
+            webhookId: event.id,
+            amount: event.data.amount,
+            chargedCurrency: event.data.currency,
+            paymentCurrency: payment.currency,
+            walletCurrency: deps.settings.currency,
+          },
+          "top-up charged in another currency than the wallet's: not credited, parked for an operator to refund",
+        );
+        return finish('applied');
+      }
       // The limit is checked before any write, so the transaction is still usable when it refuses.
-      const posted = await topUpIn(trx, deps, {
+      const posted = await topUpIn(trx, {
         opKey: `payment:credit:${payment.id}`,
         userId: payment.userId,
         amount: payment.amount,
+        currency: payment.currency,
         externalRef: event.id,
       }).catch((error: unknown) => {
         if (isBalanceLimit(error)) return undefined;
@@ -515,6 +551,37 @@ async function parkCreditIn(
     creditAccountId: wallet.id,
     amount: payment.amount,
     currency: payment.currency,
+  });
+}
+
+/** The operation key of a top-up's money parked for its currency (`parkForeignCurrencyIn`). */
+export const currencyParkedKey = (paymentId: string) => `payment:currency-parked:${paymentId}`;
+
+/**
+ * Parks a charged top-up whose currency is not the wallet's: a pending hold of what the provider
+ * says it took, in that currency, from provider clearing to the user's wallet of that currency.
+ * The ledger thus records the money the provider holds for the user (clearing and wallet of that
+ * currency, checked by the audit) without crediting anything the user can spend; the reconciler
+ * reports it every pass (it never posts it) until an operator refunds it and voids the hold.
+ */
+async function parkForeignCurrencyIn(
+  trx: Transaction<Database>,
+  payment: PaymentRow,
+  taken: { amount: bigint; currency: string },
+): Promise<void> {
+  const { currency } = taken;
+  const [clearing, wallet] = await ensureAccounts(trx, [
+    { kind: 'provider_clearing', currency },
+    { kind: 'wallet', userId: payment.userId, currency },
+  ]);
+  if (clearing === undefined || wallet === undefined) throw new Error('accounts missing');
+  await createHoldIn(trx, {
+    opKey: currencyParkedKey(payment.id),
+    reason: CURRENCY_PARKED_REASON,
+    debitAccountId: clearing.id,
+    creditAccountId: wallet.id,
+    amount: taken.amount,
+    currency,
   });
 }
 

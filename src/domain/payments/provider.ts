@@ -15,8 +15,20 @@ export const PaymentFailureCode = {
   INSUFFICIENT_FUNDS: 'insufficient_funds',
   PAYOUT_FAILED: 'payout_failed',
   PROVIDER_UNAVAILABLE: 'provider_unavailable',
+  /**
+   * Ours, never the provider's: a top-up charged in another currency than the wallet's (CURRENCY) —
+   * the provider reported another currency than the payment's, or CURRENCY changed since the
+   * payment was made. Not credited (no silent conversion): the money is parked in the ledger in the
+   * currency received for an operator to refund (payments.ts).
+   */
+  CURRENCY_MISMATCH: 'currency_mismatch',
 } as const;
 export type PaymentFailureCode = (typeof PaymentFailureCode)[keyof typeof PaymentFailureCode];
+
+/** The failure codes a provider's event may carry (CURRENCY_MISMATCH is ours alone). */
+const PROVIDER_FAILURE_CODES = Object.values(PaymentFailureCode).filter(
+  (code) => code !== PaymentFailureCode.CURRENCY_MISMATCH,
+) as [PaymentFailureCode, ...PaymentFailureCode[]];
 
 export interface ChargeRequest {
   /** Our payment id: the provider's idempotency key. */
@@ -75,9 +87,7 @@ export const ProviderEventBody = z.object({
     providerRef: z.string().min(1).max(200),
     amount: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
     currency: z.string().regex(/^[A-Z]{3}$/),
-    failureCode: z
-      .enum(Object.values(PaymentFailureCode) as [PaymentFailureCode, ...PaymentFailureCode[]])
-      .optional(),
+    failureCode: z.enum(PROVIDER_FAILURE_CODES).optional(),
   }),
 }) satisfies z.ZodType<ProviderEvent>;
 

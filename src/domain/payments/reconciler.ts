@@ -45,7 +45,10 @@
  *    the limit (`escrow.ts`: kept in the escrow account under a pending hold to the wallet, so the
  *    contract settles rather than its escrow task failing every pass). Each credited wallet's owner
  *    is told (`announce`: `wallet.changed` to their sockets), as for every other balance change.
- * Each of 1-3, 5 and 6 is looked at at most once per `afterMs` by each process. A task that keeps
+ * 7. top-ups charged in another currency than the wallet's (`currency_mismatch`: parked in the
+ *    currency received, never credited): never posted, only reported — a warning per pass and
+ *    `currencyParked` — until an operator refunds the charge and voids the hold.
+ * Each of 1-3 and 5-7 is looked at at most once per `afterMs` by each process. A task that keeps
  * failing for a permanent reason (an event row that no longer parses) is thus retried every
  * `afterMs` and logs its error each time, for an operator.
  */
@@ -53,6 +56,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
 import { overdueAutoApprovals } from '../../db/repositories/contracts.repo.js';
 import {
+  currencyParkedHolds,
   parkedCreditHolds,
   parkedEscrowShareHolds,
   unsettledEscrows,
@@ -69,10 +73,14 @@ import {
 import type { Logger } from '../../platform/logger.js';
 import type { CancelTimer, Timers } from '../../platform/timers.js';
 import { contractOfParkedEscrowKey, postParkedEscrowShare } from './escrow.js';
-import { paymentOfParkedKey, postParkedCredit } from './payments.js';
+import { currencyParkedKey, paymentOfParkedKey, postParkedCredit } from './payments.js';
 import { queueApplyIn, queueSubmitIn } from './payments-service.js';
 import type { PaymentProvider } from './provider.js';
 import type { AnnounceWalletChange } from './wallet-service.js';
+
+const CURRENCY_PARKED_PREFIX = currencyParkedKey('');
+const paymentOfCurrencyParkedKey = (opKey: string) =>
+  opKey.startsWith(CURRENCY_PARKED_PREFIX) ? opKey.slice(CURRENCY_PARKED_PREFIX.length) : null;
 
 /** Rows looked at per kind and run (oldest first); the rest wait for the next run. */
 const BATCH = 100;
@@ -93,6 +101,8 @@ export interface ReconcileRun {
   readonly autoApprovalsRequeued: number;
   /** Parked credits (returned payouts, charged top-ups whose wallet was at its limit) now credited. */
   readonly parkedPosted: number;
+  /** Top-ups parked for their currency (not the wallet's) reported again, waiting for an operator. */
+  readonly currencyParked: number;
 }
 
 /**
@@ -181,6 +191,7 @@ export function startPaymentReconciler(deps: {
   const escrowsRequeued = recentlySeen(deps.afterMs);
   const autoApprovalsRequeued = recentlySeen(deps.afterMs);
   const parkedTried = recentlySeen(deps.afterMs);
+  const currencyReported = recentlySeen(deps.afterMs);
   // The ledger's clock is this process's timers (the same instant as the queries' cut-offs).
   const ledger = { db: deps.db, clock: { now: () => new Date(deps.timers.now()) } };
   let cancel: CancelTimer | undefined;
@@ -399,6 +410,24 @@ export function startPaymentReconciler(deps: {
     return count;
   };
 
+  /** 7. Reports top-ups parked for their currency: an operator must refund them. */
+  const reportCurrencyParked = async (now: number): Promise<number> => {
+    const parked = await currencyParkedHolds(deps.db, BATCH, currencyReported.ids());
+    for (const hold of parked) {
+      currencyReported.add(hold.id, now);
+      deps.log.warn(
+        {
+          holdId: hold.id,
+          paymentId: paymentOfCurrencyParkedKey(hold.opKey),
+          amount: Number(hold.amount),
+          currency: hold.currency,
+        },
+        "top-up charged in another currency than the wallet's, parked: refund it at the provider and void its hold",
+      );
+    }
+    return parked.length;
+  };
+
   const pass = async (): Promise<ReconcileRun> => {
     const now = deps.timers.now();
     for (const seen of [
@@ -409,6 +438,7 @@ export function startPaymentReconciler(deps: {
       escrowsRequeued,
       autoApprovalsRequeued,
       parkedTried,
+      currencyReported,
     ]) {
       seen.prune(now);
     }
@@ -426,6 +456,7 @@ export function startPaymentReconciler(deps: {
       escrowsRequeued: await settle('escrow', requeueEscrows(now)),
       autoApprovalsRequeued: await settle('auto-approve', requeueAutoApprovals(now)),
       parkedPosted: await settle('parked-credits', postParked(now)),
+      currencyParked: await settle('currency-parked', reportCurrencyParked(now)),
     };
   };
 

@@ -188,14 +188,18 @@ export async function topUp(deps: PaymentsDeps, input: TopUpInput): Promise<Post
   return postTransaction(deps, topUpTransaction(input, currency, clearing.id, wallet.id));
 }
 
-/** topUp inside the caller's transaction (the webhook that settles a payment). */
+/**
+ * topUp inside the caller's transaction (the webhook that settles a payment), in the currency of the
+ * money received — the payment's, as the provider reported it — never the process's configured one
+ * by default: the caller checks that it is the wallet's (CURRENCY) before crediting, and parks it
+ * otherwise (payments.ts), since a credit in another currency would be a silent conversion.
+ */
 export async function topUpIn(
   trx: Transaction<Database>,
-  deps: Pick<PaymentsDeps, 'settings'>,
-  input: TopUpInput,
+  input: TopUpInput & { readonly currency: string },
 ): Promise<PostedTransaction> {
   assertAmount(input.amount);
-  const currency = deps.settings.currency;
+  const currency = input.currency;
   const [clearing, wallet] = await ensureAccounts(trx, [
     { kind: 'provider_clearing', currency },
     walletKey(input.userId, currency),

@@ -120,6 +120,9 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
   void app.register(async (scope) => {
     // The app's strict-UTF-8 JSON parser (input-guard.ts) is inherited: this scope replaces it.
     scope.removeContentTypeParser('application/json');
+    // Fastify's own text/plain parser would hand the handler a string, checked as an empty body: a
+    // correctly signed event was answered 401 "bad-signature". Unread, it is 415 like any other type.
+    scope.removeContentTypeParser('text/plain');
     // A string is one exact media type to fastify ('application/*+json' matched only itself): the
     // structured-syntax `+json` types (RFC 6839, e.g. application/webhook+json) need a pattern.
     for (const type of ['application/json', /^application\/[a-z0-9!#$&^_.-]+\+json(?:\s*;.*)?$/]) {
@@ -132,7 +135,7 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
         tags,
         summary:
           "The payment provider's events, Standard Webhooks signed (webhook-id, webhook-timestamp, webhook-signature; 300 s tolerance)",
-        response: { 200: WebhookAck, 400: Problem, 401: Problem },
+        response: { 200: WebhookAck, 400: Problem, 401: Problem, 415: Problem },
       },
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);

@@ -8,6 +8,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { Problem } from '../../../protocol/src/rest/common.js';
 import {
   LedgerAudit,
+  LedgerAuditQuery,
   TransferRequest,
   TransferResponse,
   Wallet,
@@ -142,6 +143,7 @@ export function registerWalletRoutes(app: FastifyInstance, deps: WalletRoutesDep
       tags: ['admin'],
       summary:
         'Checks every ledger invariant now and lists what is violated (empty when the books are right)',
+      querystring: LedgerAuditQuery,
       response: { 200: LedgerAudit, ...errors },
     },
     handler: async () => {
