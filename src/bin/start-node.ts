@@ -502,6 +502,7 @@ export async function startNode(
         log: log.child({ component: 'outbox-relay' }),
         pollMs: config.outboxPollMs,
         bus,
+        queueData: { redis: tasksConnection, redisPrefix: config.redisPrefix },
       });
       started.push({ name: 'stop outbox relay', run: () => relay.stop() });
       log.info({ mail: transport.kind }, 'task workers started');

@@ -35,6 +35,21 @@ export function unpublishedEvents(db: Db, limit: number): Promise<OutboxEventRow
     .execute();
 }
 
+/**
+ * Published events still kept (retention prunes them after 7 days), by id after `after`: the pages
+ * of a relay re-relaying the outbox after the task queues lost their data. Keyset on the primary
+ * key: the order does not matter there, and no other index serves every published row.
+ */
+export function publishedEventsAfter(
+  db: Db,
+  after: OutboxEventId | undefined,
+  limit: number,
+): Promise<OutboxEventRow[]> {
+  let query = db.selectFrom('outbox_events').selectAll().where('published_at', 'is not', null);
+  if (after !== undefined) query = query.where('id', '>', after);
+  return query.orderBy('id').limit(limit).execute();
+}
+
 /** Marks the events published; returns those this call marked (not published meanwhile by another). */
 export async function markEventsPublished(
   db: Db,
@@ -89,6 +104,28 @@ export async function insertEmailOnce(db: Db, email: NewEmail): Promise<EmailRow
 
 export function findEmailByKey(db: Db, idempotencyKey: string): Promise<EmailRow | undefined> {
   return db.selectFrom('emails').selectAll().where('idempotency_key', '=', idempotencyKey).executeTakeFirst();
+}
+
+/**
+ * Mails still `pending` that were stored before `createdBefore`, oldest first, after the keyset
+ * `after` (`created_at`, `id`): the lost-mail sweep's pages. Reads the partial index of pending
+ * mails (migration 0022).
+ */
+export function pendingEmailsBefore(
+  db: Db,
+  createdBefore: Date,
+  after: { readonly createdAt: Date; readonly id: EmailId } | undefined,
+  limit: number,
+): Promise<Pick<EmailRow, 'id' | 'idempotency_key' | 'template' | 'user_id' | 'created_at'>[]> {
+  let query = db
+    .selectFrom('emails')
+    .select(['id', 'idempotency_key', 'template', 'user_id', 'created_at'])
+    .where('status', '=', 'pending')
+    .where('created_at', '<', createdBefore);
+  if (after !== undefined) {
+    query = query.where(sql<boolean>`(created_at, id) > (${after.createdAt}, ${after.id}::uuid)`);
+  }
+  return query.orderBy('created_at').orderBy('id').limit(limit).execute();
 }
 
 export async function recordEmailOutcome(

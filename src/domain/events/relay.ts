@@ -7,22 +7,29 @@
  * mark, or two relays (one per worker process) reading the same events — gets the same task ids,
  * which BullMQ ignores: nothing is lost and nothing runs twice.
  *
+ * Tasks lost with Redis's data after their event was published are enqueued again: the relay
+ * watches a marker key among the queues' keys and, finding it gone, relays every published event
+ * still kept again (`watchQueueData`; the live pushes are not repeated).
+ *
  * With a bus, each batch is then announced for live pushes (live.ts: `market` to the users a
  * marketplace event names, `job.posted` to matching job boards, a contract's room message) — at
  * most once: only the events this relay marked, and never failing the relay.
  */
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
+import type { OutboxEventId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import {
   markEventsPublished,
   type OutboxEventRow,
+  publishedEventsAfter,
   unpublishedEvents,
 } from '../../db/repositories/outbox.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
-import type { TaskQueue } from '../../platform/queues/tasks.js';
+import { bullPrefix, type TaskQueue } from '../../platform/queues/tasks.js';
+import type { Redis } from '../../platform/redis.js';
 import { enqueueNotificationTasks } from '../notifications/relay.js';
 import { enqueueEventTasks } from './event-tasks.js';
 import { announceLive } from './live.js';
@@ -31,6 +38,8 @@ import type { RelayTargets } from './targets.js';
 export type { RelayTargets } from './targets.js';
 
 const BATCH = 100;
+/** Least time between two log lines of one outage of the relay (its polls failing in a row). */
+export const OUTAGE_LOG_EVERY_MS = 60_000;
 /** How long `stop` waits for the batch in flight. */
 const STOP_WAIT_MS = 3_000;
 
@@ -132,8 +141,19 @@ export function startOutboxRelay(deps: {
   readonly log: Logger;
   readonly pollMs: number;
   readonly bus?: Pick<Bus, 'publish'>;
+  /** Milliseconds between log lines of one outage; default OUTAGE_LOG_EVERY_MS. */
+  readonly outageLogEveryMs?: number;
+  /**
+   * The task queues' Redis and prefix: the relay keeps a marker among their keys to notice that
+   * they lost their data. Without them it does not watch.
+   */
+  readonly queueData?: {
+    readonly redis: Pick<Redis, 'set' | 'exists' | 'del'>;
+    readonly redisPrefix: string;
+  };
 }): OutboxRelay {
   const { db, clock, log } = deps;
+  const outageLogEveryMs = deps.outageLogEveryMs ?? OUTAGE_LOG_EVERY_MS;
   const targets: RelayTargets = { taskQueue: taggingFailures(deps.taskQueue), clock, log };
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -164,18 +184,109 @@ export function startOutboxRelay(deps: {
     return running;
   };
 
+  // The polls failing in a row (PostgreSQL or Redis down): logged at the first, then at most every
+  // outageLogEveryMs with how many failed meanwhile, and once when a poll succeeds again. One line
+  // per poll (every OUTBOX_POLL_MS, 100 ms by default) flooded the logs through an outage.
+  let outage: { since: Date; failures: number; lastLogAt: number; unlogged: number } | undefined;
+  const failed = (error: unknown) => {
+    const now = clock.now();
+    if (outage === undefined) {
+      outage = { since: now, failures: 1, lastLogAt: now.getTime(), unlogged: 0 };
+      log.warn({ err: error }, 'outbox relay failed; retrying');
+      return;
+    }
+    outage.failures += 1;
+    outage.unlogged += 1;
+    if (now.getTime() - outage.lastLogAt >= outageLogEveryMs) {
+      log.warn(
+        {
+          err: error,
+          failures: outage.failures,
+          failedSinceLastLine: outage.unlogged,
+          since: outage.since.toISOString(),
+        },
+        'outbox relay failed; still retrying',
+      );
+      outage.lastLogAt = now.getTime();
+      outage.unlogged = 0;
+    }
+  };
+  const succeeded = () => {
+    if (outage === undefined) return;
+    log.info(
+      {
+        failures: outage.failures,
+        since: outage.since.toISOString(),
+        downMs: clock.now().getTime() - outage.since.getTime(),
+      },
+      'outbox relay recovered',
+    );
+    outage = undefined;
+  };
+
+  // The task queues losing their data while this relay runs (Redis restarted without it, a
+  // failover to an empty replica, a flush): every task not yet run went with it — notifications,
+  // mails, payment submits, timers — and their events were published already, so nothing would
+  // enqueue them again. A marker key among the queues' keys, set when the relay starts, tells: gone,
+  // the relay that sets it again re-relays every published event still kept (`relayPublishedAgain`).
+  // Every task id derives from its event and every task re-reads the database, so a task that had
+  // run does nothing new. (Data lost while no relay ran is not noticed: the marker is set at start.)
+  let markerSet = false;
+  let relayingAgain = false;
+  const watchQueueData = async () => {
+    if (deps.queueData === undefined || relayingAgain) return;
+    const client = deps.queueData.redis;
+    const key = `${bullPrefix(deps.queueData.redisPrefix)}:outbox-relay-marker`;
+    if (!markerSet) {
+      await client.set(key, '1', 'NX');
+      markerSet = true;
+      return;
+    }
+    if ((await client.exists(key)) === 1) return;
+    if ((await client.set(key, '1', 'NX')) !== 'OK') return; // another relay does it
+    relayingAgain = true;
+    log.warn('task queues lost their data: relaying the published outbox events again');
+    void relayPublishedAgain()
+      .then((events) => log.warn({ events }, 'published outbox events relayed again'))
+      .catch(async (error: unknown) => {
+        log.error({ err: error }, 'relaying the published outbox events again failed; next poll retries');
+        await client.del(key).catch(() => undefined);
+      })
+      .finally(() => {
+        relayingAgain = false;
+      });
+  };
+  const relayPublishedAgain = async () => {
+    let count = 0;
+    let after: OutboxEventId | undefined;
+    while (!stopped) {
+      const events = await publishedEventsAfter(db, after, BATCH);
+      for (const event of events) await dispatch(event, targets);
+      count += events.length;
+      after = events.at(-1)?.id;
+      if (events.length < BATCH) break;
+    }
+    return count;
+  };
+
   const loop = async () => {
+    if (stopped) return;
+    // Never fails the poll: a Redis that does not answer fails the batch's enqueues on its own.
+    await watchQueueData().catch((error: unknown) =>
+      log.debug({ err: error }, 'outbox relay could not check the task queues'),
+    );
     if (stopped) return;
     try {
       // A full batch means more may be waiting: go again at once.
       const published = await drainOnce();
+      succeeded();
       if (published > 0) log.debug({ published }, 'outbox events published');
       if (published === BATCH && !stopped) {
         setImmediate(loop);
         return;
       }
     } catch (error) {
-      log.warn({ err: error }, 'outbox relay failed; retrying');
+      failed(error);
     }
     if (!stopped) timer = setTimeout(loop, deps.pollMs);
   };

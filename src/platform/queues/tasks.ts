@@ -156,10 +156,23 @@ export const queueNames = (): QueueName[] => [...new Set(Object.values(tasks).ma
 export const taskId = (...parts: string[]) =>
   parts.join('.').replace(/[%:]/g, (char) => (char === '%' ? '%25' : '%3A'));
 
-/** Retention: completed tasks stay a week (dedupe window of idempotent enqueues), failed ones a month. */
+/**
+ * Retention: completed tasks stay a week (dedupe window of idempotent enqueues), failed ones a month
+ * — and at most FAILED_KEPT of them per queue, the oldest dropped first: capped by age alone, a
+ * flood of failures (a bad deploy failing every task, a permanent refusal of every mail) grew Redis
+ * without bound, and Redis runs `noeviction` (a full Redis refuses every write, bus and presence
+ * included). Each task keeps the stack traces of its last STACK_TRACES_KEPT attempts only (BullMQ
+ * keeps one per attempt by default: a task that needs the database tries 54 times). A failed task
+ * dropped early changes what runs only in that an enqueue of its id adds a new task instead of
+ * retrying the kept one (`retryIfFailed`): the same thing. Operators see at most the newest
+ * FAILED_KEPT failures of a queue in the console.
+ */
+export const FAILED_KEPT = 10_000;
+const STACK_TRACES_KEPT = 3;
 const RETENTION = {
   removeOnComplete: { age: 7 * 24 * 3600, count: 100_000 },
-  removeOnFail: { age: 30 * 24 * 3600 },
+  removeOnFail: { age: 30 * 24 * 3600, count: FAILED_KEPT },
+  stackTraceLimit: STACK_TRACES_KEPT,
 } as const;
 
 export interface EnqueueOptions {

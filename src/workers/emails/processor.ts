@@ -13,7 +13,12 @@ import { UnrecoverableError, type Worker } from 'bullmq';
 import type { Kysely } from 'kysely';
 import type { EmailId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
-import { findEmailByKey, insertEmailOnce, recordEmailOutcome } from '../../db/repositories/outbox.repo.js';
+import {
+  findEmailByKey,
+  insertEmailOnce,
+  pendingEmailsBefore,
+  recordEmailOutcome,
+} from '../../db/repositories/outbox.repo.js';
 import { findUserById } from '../../db/repositories/users.repo.js';
 import type { AuthService } from '../../domain/auth/service.js';
 import { digestMailStillWanted } from '../../domain/notifications/service.js';
@@ -22,7 +27,14 @@ import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
 import { runTask } from '../../platform/queues/retry.js';
 import { startTaskWorker } from '../../platform/queues/task-worker.js';
-import { parseTaskPayload, type TaskPayload, tasks } from '../../platform/queues/tasks.js';
+import {
+  createTaskQueue,
+  parseTaskPayload,
+  type TaskPayload,
+  type TaskQueue,
+  taskId,
+  tasks,
+} from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
 import { templates } from './templates.js';
 import type { MailTransport } from './transport.js';
@@ -39,6 +51,8 @@ export interface EmailWorkerDeps {
   readonly mailFrom: string;
   /** Milliseconds before a task held by a dead worker is handed to another. */
   readonly lockMs: number;
+  /** Milliseconds between sweeps for pending mails whose task is gone; default LOST_MAIL_SWEEP_MS. */
+  readonly lostMailSweepMs?: number;
 }
 
 /**
@@ -214,6 +228,9 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
   log.info({ emailId: email.id, template: email.template }, 'email sent');
 }
 
+/** How the failure of a task whose mail the server accepted but no store recorded begins. */
+const SENT_UNRECORDED = 'email sent but not recorded:';
+
 /** Tries of recording a delivered mail `sent`, 0.25, 0.5, 1 and 2 s apart, before giving up. */
 const RECORD_SENT_TRIES = 5;
 
@@ -245,7 +262,7 @@ async function recordSent(deps: EmailWorkerDeps, emailId: EmailId): Promise<void
           });
       }
       if (attempt >= RECORD_SENT_TRIES) {
-        const reason = `email sent but not recorded: ${error instanceof Error ? error.message : String(error)}`;
+        const reason = `${SENT_UNRECORDED} ${error instanceof Error ? error.message : String(error)}`;
         const unrecorded = noted
           ? new MailSentRecordPendingError(reason)
           : new MailSentUnrecordedError(reason);
@@ -258,9 +275,89 @@ async function recordSent(deps: EmailWorkerDeps, emailId: EmailId): Promise<void
   }
 }
 
+/** How long a mail may stay `pending` before the sweep looks for its task (`requeueLostEmails`). */
+export const LOST_MAIL_AFTER_MS = 10 * 60_000;
+/** How often an email worker looks for pending mails whose task is gone. */
+export const LOST_MAIL_SWEEP_MS = 5 * 60_000;
+/** Pending mails read per page of a sweep. */
+const LOST_MAIL_PAGE = 500;
+
+/**
+ * Queues the `emails.send` task again for every mail still `pending` LOST_MAIL_AFTER_MS after it was
+ * stored whose task is gone: Redis restarted without its data or failed over to a replica behind,
+ * an operator removed the task, the failed set was trimmed (`removeOnFail`), or a worker died
+ * between storing a digest mail and enqueuing its task. Before, such a mail stayed pending for good
+ * (and was never pruned: retention keeps pending mail). The task id is the mail's key, as every
+ * producer enqueues it, so a sweep adds nothing while the task exists (waiting, delayed for a retry,
+ * running: an SMTP outage keeps mails pending for hours with their tasks alive) and two workers
+ * sweeping at once add one task. A task kept as failed while its mail is still pending (the record
+ * `failed` itself failed, e.g. the database was down too) is retried with a fresh budget, as an
+ * enqueue does (`createTaskQueue`), except one that failed after the server accepted the mail and
+ * neither the database nor Redis took the record (`MailSentUnrecordedError`): that one would send
+ * it twice. The task reads the mail's row before it sends, so a mail settled meanwhile is not sent.
+ * Returns how many tasks it queued.
+ */
+export async function requeueLostEmails(
+  deps: Pick<EmailWorkerDeps, 'db' | 'clock' | 'log' | 'connection' | 'redisPrefix'>,
+  taskQueue: Pick<TaskQueue, 'enqueue' | 'queues'>,
+): Promise<number> {
+  const definition = tasks['emails.send'];
+  const queue = taskQueue.queues().find((candidate) => candidate.name === definition.queue);
+  if (queue === undefined) return 0;
+  const before = new Date(deps.clock.now().getTime() - LOST_MAIL_AFTER_MS);
+  let requeued = 0;
+  let oldest: Date | undefined;
+  let after: { createdAt: Date; id: EmailId } | undefined;
+  for (;;) {
+    const page = await pendingEmailsBefore(deps.db, before, after, LOST_MAIL_PAGE);
+    for (const email of page) {
+      const state = await queue.getJobState(taskId(email.idempotency_key));
+      if (state !== 'unknown' && state !== 'failed') continue;
+      if (state === 'failed') {
+        const job = await queue.getJob(taskId(email.idempotency_key));
+        const sentUnrecorded =
+          job?.failedReason?.startsWith(SENT_UNRECORDED) === true &&
+          (await deps.connection.exists(sentNoteKey(deps, email.id))) === 0;
+        if (sentUnrecorded) continue;
+      }
+      const payload = definition.payload.safeParse({
+        template: email.template,
+        userId: email.user_id,
+        key: email.idempotency_key,
+      });
+      if (!payload.success) {
+        // Its account was deleted (user_id set null), or the row fits no task: no task can take
+        // it; settled, not swept again.
+        await recordEmailOutcome(deps.db, email.id, {
+          status: 'failed',
+          at: deps.clock.now(),
+          error:
+            email.user_id === null
+              ? 'the account no longer exists'
+              : `no task can send it: ${payload.error.issues.map((issue) => issue.path.join('.')).join(', ')}`,
+        });
+        continue;
+      }
+      await taskQueue.enqueue('emails.send', payload.data, email.idempotency_key);
+      requeued += 1;
+      oldest ??= email.created_at;
+    }
+    const last = page.at(-1);
+    if (page.length < LOST_MAIL_PAGE || last === undefined) break;
+    after = { createdAt: last.created_at, id: last.id };
+  }
+  if (requeued > 0) {
+    deps.log.warn(
+      { emails: requeued, oldestCreatedAt: oldest?.toISOString() },
+      'pending emails whose task was gone: their tasks queued again',
+    );
+  }
+  return requeued;
+}
+
 export function startEmailWorker(deps: EmailWorkerDeps): Worker {
   const definition = tasks['emails.send'];
-  return startTaskWorker(
+  const worker = startTaskWorker(
     definition.queue,
     async (job) => sendEmailTask(deps, parseTaskPayload('emails.send', job.data)),
     {
@@ -307,4 +404,24 @@ export function startEmailWorker(deps: EmailWorkerDeps): Worker {
       },
     },
   );
+  // Pending mails whose task was lost are queued again (`requeueLostEmails`); a failed sweep (the
+  // database or Redis down) is a log line, tried at the next one, and one still running is not
+  // joined by another.
+  const producer = createTaskQueue(deps.connection, deps.redisPrefix);
+  let sweeping = false;
+  const sweep = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    requeueLostEmails(deps, producer)
+      .catch((error: unknown) => deps.log.warn({ err: error }, 'lost email sweep failed; next sweep retries'))
+      .finally(() => {
+        sweeping = false;
+      });
+  }, deps.lostMailSweepMs ?? LOST_MAIL_SWEEP_MS);
+  sweep.unref();
+  worker.once('closing', () => {
+    clearInterval(sweep);
+    void producer.close().catch(() => undefined);
+  });
+  return worker;
 }
