@@ -339,8 +339,8 @@ export const settings = {
   ),
   WS_MAX_CONNECTIONS_PER_IP: setting(
     wholeNumber(1, 1_000_000),
-    'Open WebSockets and upgrades in progress per client IP (an IPv6 client as its /64, found by the TRUST_PROXY rule), per node, on WS_PORT and /ws on PORT; one more upgrade is answered HTTP 429 before any auth work.',
-    '256',
+    'Open WebSockets and upgrades in progress per client IP (an IPv6 client as its /64, found by the TRUST_PROXY rule), per node, on WS_PORT and /ws on PORT; one more upgrade is answered HTTP 429 before any auth work. Mobile carriers put many users behind one IPv4 address (CGNAT): keep it well above the sockets one such address carries.',
+    '1000',
   ),
   WS_UPGRADE_BURST_PER_IP: setting(
     wholeNumber(1, 1_000_000),
