@@ -24,6 +24,7 @@ import {
   WALLET_CHANGED_TOPIC,
 } from '../platform/bus/topics.js';
 import type { Logger } from '../platform/logger.js';
+import { systemTimers, type Timers } from '../platform/timers.js';
 import type { Connection } from './connection.js';
 import type { Hub } from './hub.js';
 import type { JobBoard } from './job-board.js';
@@ -55,10 +56,19 @@ export interface BusBridgeDeps {
    * anything): pushes watchers the current presence of those they watch, lost meanwhile.
    */
   readonly refreshWatchedPresence?: () => Promise<void>;
+  /** Schedules the retries of a watch check the store failed (default real time). */
+  readonly timers?: Timers;
 }
 
 /** Watching users whose contacts are read at once when the bus came back (recheckWatches). */
 const RECHECK_WATCHERS_AT_ONCE = 8;
+/**
+ * Attempts of that check when the store fails it (the database down as the bus comes back): a
+ * delay of WATCH_RECHECK_RETRY_MS doubling up to 30 s between them, about four minutes in all.
+ */
+export const WATCH_RECHECK_ATTEMPTS = 12;
+export const WATCH_RECHECK_RETRY_MS = 1_000;
+const WATCH_RECHECK_RETRY_MAX_MS = 30_000;
 
 /** Subscribes this node; resolves with the unsubscribe functions. */
 export async function subscribeBusBridge(deps: BusBridgeDeps): Promise<(() => Promise<void>)[]> {
@@ -124,16 +134,46 @@ export async function subscribeBusBridge(deps: BusBridgeDeps): Promise<(() => Pr
       );
     }
   };
-  const stopRechecks = bus.onResubscribed?.(() => {
-    recheckWatches()
-      .catch((error: unknown) =>
-        log.warn({ err: error }, 'presence watches not checked after the bus came back'),
-      )
-      .then(() => deps.refreshWatchedPresence?.())
-      .catch((error: unknown) => log.warn({ err: error }, 'watched presence not refreshed'));
+  /**
+   * A check the store failed is tried again (bounded), and watchers are told the current presence
+   * only after a check succeeded: before, a failed check was given up at once and the refresh went
+   * ahead, pushing a former contact's presence, and the watch went on pushing every later change.
+   * A new drop of the bus starts over; stopping the bridge ends it.
+   */
+  const timers = deps.timers ?? systemTimers;
+  let recheckRetry: (() => void) | undefined;
+  let comebacks = 0;
+  let stopped = false;
+  const recheck = (attempt: number, comeback: number) => {
+    recheckRetry = undefined;
+    recheckWatches().then(
+      () => {
+        if (comeback !== comebacks || stopped) return;
+        deps
+          .refreshWatchedPresence?.()
+          .catch((error: unknown) => log.warn({ err: error }, 'watched presence not refreshed'));
+      },
+      (error: unknown) => {
+        const retry = attempt < WATCH_RECHECK_ATTEMPTS && !stopped && comeback === comebacks;
+        log.warn({ err: error, attempt, retry }, 'presence watches not checked after the bus came back');
+        if (!retry) return;
+        const delay = Math.min(WATCH_RECHECK_RETRY_MS * 2 ** (attempt - 1), WATCH_RECHECK_RETRY_MAX_MS);
+        recheckRetry = timers.schedule(delay, () => recheck(attempt + 1, comeback));
+      },
+    );
+  };
+  const unlisten = bus.onResubscribed?.(() => {
+    comebacks += 1;
+    recheckRetry?.();
+    recheck(1, comebacks);
   });
+  const stopRechecks = () => {
+    stopped = true;
+    unlisten?.();
+    recheckRetry?.();
+  };
   return [
-    async () => stopRechecks?.(),
+    async () => stopRechecks(),
     await bus.subscribe(PRESENCE_BATCH_TOPIC, ({ states }) => {
       for (const state of states) hub.pushToWatchers(state.userId, { t: 'presence', d: state });
     }),

@@ -27,7 +27,8 @@
  * next message (clients fill it from history), and the tail of a room that goes quiet after a lost
  * push is found by `sweepTails` (TAIL_SWEEP_MS) and pushed from the database through the hub. A
  * removal announced while this node's bus subscriber was away is found when it is back
- * (`recheckJoiners`, on the bus's `onResubscribed`): the store decides who still gets each room here.
+ * (`recheckJoiners`, on the bus's `onResubscribed`): the store decides who still gets each room here
+ * (a check the database fails is tried again, RECHECK_ATTEMPTS times with a growing delay).
  *
  * A leave, or a `room.member removed` of the user, that arrives before step 2 finds nothing to take
  * out: it cancels the pending join instead, and the join does not register. A leave wins outright:
@@ -88,6 +89,14 @@ export const RECENT_PER_ROOM = 64;
 export const TAIL_SWEEP_MS = 5_000;
 /** Rooms whose missing tail one sweep reads at most (one page each; the rest next time). */
 const TAIL_SWEEP_READS = 100;
+/**
+ * Attempts of the members check after the bus came back (`recheckJoiners`): the database may be
+ * down at that moment too (one outage taking Redis and PostgreSQL, or a failover of both). Tried
+ * again after RECHECK_RETRY_MS, doubling up to RECHECK_RETRY_MAX_MS: about four minutes in all.
+ */
+export const RECHECK_ATTEMPTS = 12;
+export const RECHECK_RETRY_MS = 1_000;
+const RECHECK_RETRY_MAX_MS = 30_000;
 /** How often a join waiting to write its next backlog burst looks at the socket's buffer. */
 export const DRAIN_POLL_MS = 20;
 /** Polls in a row without the buffer going down after which the reader is a slow consumer (10 s). */
@@ -315,10 +324,29 @@ export function createRoomJoins(deps: {
       await leave(roomId, connection, 'removed');
     }
   };
+  /**
+   * A check the database failed is tried again, a bounded number of times (before, it was given up
+   * at once: a removed user's sockets went on receiving the room until they left it). A new drop
+   * of the bus starts over; shutdown ends it.
+   */
+  let recheckRetry: (() => void) | undefined;
+  /** Counts the bus's comebacks: only the latest one's check is tried again. */
+  let comebacks = 0;
+  let closing = false;
+  const recheck = (attempt: number, comeback: number) => {
+    recheckRetry = undefined;
+    recheckJoiners().catch((error: unknown) => {
+      const retry = attempt < RECHECK_ATTEMPTS && !closing && comeback === comebacks;
+      log.warn({ err: error, attempt, retry }, 'room members check after the bus came back failed');
+      if (!retry) return;
+      const delay = Math.min(RECHECK_RETRY_MS * 2 ** (attempt - 1), RECHECK_RETRY_MAX_MS);
+      recheckRetry = timers.schedule(delay, () => recheck(attempt + 1, comeback));
+    });
+  };
   const stopRechecks = bus.onResubscribed?.(() => {
-    recheckJoiners().catch((error: unknown) =>
-      log.warn({ err: error }, 'room members check after the bus came back failed'),
-    );
+    comebacks += 1;
+    recheckRetry?.();
+    recheck(1, comebacks);
   });
 
   return {
@@ -544,7 +572,9 @@ export function createRoomJoins(deps: {
 
     /** Shutdown: leaves every room subscription of this node. */
     closeAll: async () => {
+      closing = true;
       stopRechecks?.();
+      recheckRetry?.();
       for (const subscription of subscriptions.values()) {
         await (await subscription.catch(() => async () => undefined))();
       }

@@ -219,9 +219,11 @@ describe('Redis Cluster: every script and transaction stays in one slot', () => 
       socket.close();
       const presenceCalls = () =>
         scripts.slice(before).filter((call) => call.keys[0]?.includes(':presence:'));
-      // The socket's connect and its disconnect (each one script) reach Redis through the user actor.
+      // The socket's connect and its disconnect (each one script) reach Redis through the user actor;
+      // on a slow machine the node's periodic presence scripts (its lease renewal) may run meanwhile
+      // too (7 instead of 2 in a CI run under load): what counts is that every one stays in its slot.
       for (let i = 0; i < 100 && presenceCalls().length < 2; i++) await sleep(50);
-      expect(presenceCalls()).toHaveLength(2);
+      expect(presenceCalls().length).toBeGreaterThanOrEqual(2);
       const calls = scripts.slice(before);
       for (const call of calls) expect(new Set(call.keys.map(keySlot)).size, call.keys.join(' ')).toBe(1);
       expect(logs.text()).not.toMatch(/CROSSSLOT/);

@@ -56,6 +56,8 @@ function memoryStore() {
     failMembers: false,
     /** The room's members as the store answers them. */
     members: [alice, bob] as UserId[],
+    /** Reads of the members. */
+    membersReads: 0,
     /** Read marks written: [userId, seq]. */
     reads: [] as [UserId, number][],
     /** Lookups of the stored highest seq. */
@@ -97,6 +99,7 @@ function memoryStore() {
       return { epoch: ++currentEpoch };
     },
     members: async () => {
+      hooks.membersReads++;
       if (hooks.failMembers) {
         hooks.failMembers = false;
         throw sqlError('08006', 'connection terminated');
@@ -481,6 +484,24 @@ describe('room actor', () => {
     await settle();
     expect(await send(bob, 'too-late')).toMatchObject({ code: 'FORBIDDEN' });
     expect(await send(alice, 'fine')).toMatchObject({ seq: 3 });
+  });
+
+  it('reads its members again (one read a second at most) before refusing a user it does not count, so a lost addition announcement ends', async () => {
+    const { hooks, send, room, timers } = setup();
+    expect(await send(alice, 'one')).toMatchObject({ seq: 1 });
+    // Carol is added in the database; the reload-members announcement never arrives (review 21).
+    hooks.members = [alice, bob, carol];
+    timers.advance(1_000);
+    await expect(room.ask((reply) => ({ type: 'join', userId: carol, reply }))).resolves.toEqual({
+      lastSeq: 1,
+    });
+    expect(await send(carol, 'welcome')).toMatchObject({ seq: 2 });
+    // Someone the database does not count either: refused, and costs one read a second at most.
+    const reads = hooks.membersReads;
+    const dave = 'd0000000-0000-4000-8000-000000000004' as UserId;
+    timers.advance(1_000);
+    for (let i = 0; i < 5; i++) expect(await send(dave, `no-${i}`)).toMatchObject({ code: 'FORBIDDEN' });
+    expect(hooks.membersReads - reads).toBe(1);
   });
 
   it('fails the sends queued behind the write in flight UNAVAILABLE when the actor restarts', async () => {

@@ -144,6 +144,15 @@ const RELOAD_RETRY_MS = 1_000;
  * room active.
  */
 export const MEMBERS_REFRESH_MS = 30_000;
+/**
+ * A request of a user the actor does not count as a member reads the members again first, when
+ * they were last read at least this long ago: an addition whose bus announcement was lost (this
+ * node's subscriber away at that moment) no longer refuses the new member's join and sends
+ * FORBIDDEN for up to MEMBERS_REFRESH_MS (review 21). The gateway
+ * lets only members by the database (or a positive answer cached for as long as MEMBERS_REFRESH_MS)
+ * reach the actor, and these reads are one a second at most per room.
+ */
+export const MEMBERS_MISS_RELOAD_MS = 1_000;
 const TYPING_THROTTLE_MS = 2_000;
 /**
  * Lookups of the stored highest seq by reads past the actor's lastSeq, per room: a burst of this
@@ -475,6 +484,16 @@ export function roomActorKind(deps: {
             deps.now() - membersReadAt >= MEMBERS_REFRESH_MS
           ) {
             // A failed read keeps the members known so far (reloadMembers logs it and retries).
+            await reloadMembers();
+          }
+          if (
+            (command.type === 'join' ||
+              command.type === 'send' ||
+              command.type === 'typing' ||
+              command.type === 'read') &&
+            !isMember(state, command.type === 'send' ? command.send.senderId : command.userId) &&
+            deps.now() - membersReadAt >= MEMBERS_MISS_RELOAD_MS
+          ) {
             await reloadMembers();
           }
           switch (command.type) {
