@@ -310,3 +310,32 @@ export async function openJobIdsOf(db: Db, hirerId: UserId): Promise<JobId[]> {
     .execute();
   return rows.map((row) => row.id as JobId);
 }
+
+/** How many open jobs a hirer has (the cap on posting; read through `jobs_hirer_created_idx`). */
+export async function countOpenJobsOf(db: Db, hirerId: UserId): Promise<number> {
+  const row = await db
+    .selectFrom('jobs')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('hirer_id', '=', hirerId)
+    .where('status', '=', 'open')
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/**
+ * The poster's user row FOR NO KEY UPDATE, answering its `locked_at` (undefined: no such user).
+ * Two posts of one hirer take turns here, so the open-jobs cap counts each other's job; an admin's
+ * lock (an UPDATE of the row) waits for the post as it did for the FOR SHARE read before.
+ */
+export async function lockPoster(
+  trx: Transaction<Database>,
+  hirerId: UserId,
+): Promise<Date | null | undefined> {
+  const row = await trx
+    .selectFrom('users')
+    .select('locked_at')
+    .where('id', '=', hirerId)
+    .forNoKeyUpdate()
+    .executeTakeFirst();
+  return row === undefined ? undefined : row.locked_at;
+}

@@ -194,16 +194,22 @@ export async function updateBid(
         details: { reason: 'VERSION_MISMATCH', version: bid.version },
       });
     }
-    // Nothing to change (`{}`): the bid as it is. Writing it anyway bumped its version, so the
-    // hirer's accept (If-Match: the version they saw) went stale over an edit that changed nothing.
-    if (
-      update.amount === undefined &&
-      update.deliveryDays === undefined &&
-      update.coverLetter === undefined
-    ) {
-      return toBid(bid);
-    }
-    const row = await updateBidIfVersion(trx, bidId, bid.version, 'pending', update, now);
+    // Nothing to change (`{}`, or the values the bid has: a form sent whole, a retry after a lost
+    // answer): the bid as it is. Writing it anyway bumped its version, so the hirer's accept
+    // (If-Match: the version they saw) went stale over an edit that changed nothing.
+    const changes = {
+      ...(update.amount === undefined || update.amount === BigInt(bid.amount)
+        ? {}
+        : { amount: update.amount }),
+      ...(update.deliveryDays === undefined || update.deliveryDays === bid.delivery_days
+        ? {}
+        : { deliveryDays: update.deliveryDays }),
+      ...(update.coverLetter === undefined || update.coverLetter === bid.cover_letter
+        ? {}
+        : { coverLetter: update.coverLetter }),
+    };
+    if (Object.keys(changes).length === 0) return toBid(bid);
+    const row = await updateBidIfVersion(trx, bidId, bid.version, 'pending', changes, now);
     if (row === undefined) {
       throw new AppError('CONFLICT', 'the bid changed while it was being updated', {
         details: { reason: 'VERSION_MISMATCH' },

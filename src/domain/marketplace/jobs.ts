@@ -10,6 +10,7 @@ import { rejectPendingBids } from '../../db/repositories/bids.repo.js';
 import {
   type CategoryRow,
   countBidsOfJob,
+  countOpenJobsOf,
   findCategory,
   findJobWithHirerLock,
   insertJob,
@@ -20,11 +21,11 @@ import {
   type JobSort,
   listCategories,
   lockJob,
+  lockPoster,
   searchJobs as searchJobRows,
   updateJobIfVersion,
 } from '../../db/repositories/jobs.repo.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
-import { lockedAtShared } from '../../db/repositories/users.repo.js';
 import type { BudgetKind, JobStatus } from '../../db/tables/marketplace.table.js';
 import type { Clock } from '../../platform/clock.js';
 import { AppError } from '../../platform/errors.js';
@@ -40,6 +41,9 @@ import {
   normalizeSkills,
   requireRole,
 } from './rules.js';
+
+/** Open jobs one hirer may have at once (409 CONFLICT `JOB_LIMIT` on posting one more). */
+export const MAX_OPEN_JOBS_PER_HIRER = 200;
 
 export interface MarketplaceSettings {
   /** The platform currency (CURRENCY): jobs are priced in it, escrow holds it. */
@@ -152,11 +156,21 @@ export async function createJobIn(
   orThrow(checkCurrency(input.budget.currency, deps.settings.currency));
   orThrow(checkDeadline(input.deadline ?? null, now));
   await requireCategory(trx, input.categoryId);
-  // The poster's row FOR SHARE: an admin's lock (an UPDATE of it) waits for this post, and the
+  // The poster's row locked: an admin's lock (an UPDATE of it) waits for this post, and the
   // retirement that follows the lock closes the job; or this post sees the lock and is refused. A
-  // post authenticated just before the lock no longer commits an open job of a locked hirer.
-  if ((await lockedAtShared(trx, actor.userId)) !== null) {
+  // post authenticated just before the lock no longer commits an open job of a locked hirer. Two
+  // posts of one hirer take turns on it, so each counts the other's job against the cap.
+  if ((await lockPoster(trx, actor.userId)) !== null) {
     throw new AppError('UNAUTHORIZED', 'this account is locked');
+  }
+  // Every open job is listed on the board, searched and pushed to its watchers: a hirer (or a
+  // script with a hirer's token) posting without end would bury everyone else's jobs.
+  if ((await countOpenJobsOf(trx, actor.userId)) >= MAX_OPEN_JOBS_PER_HIRER) {
+    throw new AppError(
+      'CONFLICT',
+      `at most ${MAX_OPEN_JOBS_PER_HIRER} open jobs per hirer: close or fill one to post another`,
+      { details: { reason: 'JOB_LIMIT', limit: MAX_OPEN_JOBS_PER_HIRER } },
+    );
   }
   const row = await insertJob(trx, {
     hirerId: actor.userId,
@@ -231,10 +245,7 @@ export async function updateJob(
     orThrow(checkCurrency(update.budget.currency, deps.settings.currency));
   if (update.location !== undefined) patch.location = update.location?.trim() || null;
   if (update.remote !== undefined) patch.remote = update.remote;
-  if (update.deadline !== undefined) {
-    orThrow(checkDeadline(update.deadline, now));
-    patch.deadline = update.deadline;
-  }
+  if (update.deadline !== undefined) patch.deadline = update.deadline;
   return deps.db.transaction().execute(async (trx) => {
     // Locked: two edits without If-Match take turns and both apply. Read unlocked, the second one's
     // conditional write found the version moved and answered 409 to a client that asked for no check.
@@ -246,11 +257,16 @@ export async function updateJob(
         details: { reason: 'VERSION_MISMATCH', version: job.version },
       });
     }
-    // Nothing to change (`{}`, or `{"budget": {}}`): the job as it is. Writing it anyway bumped its
-    // version, so every other editor's If-Match went stale (409) over an edit that changed nothing.
-    if (Object.keys(patch).length === 0) return toJob(job);
-    if (patch.categoryId !== undefined) await requireCategory(trx, patch.categoryId);
-    const row = await updateJobIfVersion(trx, jobId, job.version, 'open', patch, now);
+    // Nothing to change (`{}`, `{"budget": {}}`, or the values the job has: a form sent whole, a
+    // retry after a lost answer): the job as it is. Writing it anyway bumped its version, so every
+    // other editor's If-Match went stale (409) over an edit that changed nothing.
+    const changes = changedJobFields(patch, job);
+    if (Object.keys(changes).length === 0) return toJob(job);
+    // Only a new deadline must be in the future: a form sent whole with the deadline it had (now
+    // passed) changes the rest.
+    if (changes.deadline !== undefined) orThrow(checkDeadline(changes.deadline, now));
+    if (changes.categoryId !== undefined) await requireCategory(trx, changes.categoryId);
+    const row = await updateJobIfVersion(trx, jobId, job.version, 'open', changes, now);
     if (row === undefined) {
       throw new AppError('CONFLICT', 'the job changed while it was being updated', {
         details: { reason: 'VERSION_MISMATCH' },
@@ -258,6 +274,36 @@ export async function updateJob(
     }
     return toJob(row);
   });
+}
+
+/** The fields of `patch` whose value differs from the job's (an edit to the same value is none). */
+function changedJobFields(patch: JobPatch, job: JobRow): JobPatch {
+  const changes: { -readonly [K in keyof JobPatch]: JobPatch[K] } = {};
+  if (patch.title !== undefined && patch.title !== job.title) changes.title = patch.title;
+  if (patch.description !== undefined && patch.description !== job.description) {
+    changes.description = patch.description;
+  }
+  if (patch.categoryId !== undefined && patch.categoryId !== job.category_id) {
+    changes.categoryId = patch.categoryId;
+  }
+  if (
+    patch.skills !== undefined &&
+    (patch.skills.length !== job.skills.length || patch.skills.some((skill, i) => skill !== job.skills[i]))
+  ) {
+    changes.skills = patch.skills;
+  }
+  if (patch.budgetKind !== undefined && patch.budgetKind !== job.budget_kind) {
+    changes.budgetKind = patch.budgetKind;
+  }
+  if (patch.budgetAmount !== undefined && patch.budgetAmount !== BigInt(job.budget_amount)) {
+    changes.budgetAmount = patch.budgetAmount;
+  }
+  if (patch.location !== undefined && patch.location !== job.location) changes.location = patch.location;
+  if (patch.remote !== undefined && patch.remote !== job.remote) changes.remote = patch.remote;
+  if (patch.deadline !== undefined && patch.deadline?.getTime() !== job.deadline?.getTime()) {
+    changes.deadline = patch.deadline;
+  }
+  return changes;
 }
 
 /**

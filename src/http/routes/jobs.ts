@@ -233,9 +233,9 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
     schema: {
       operationId: 'createJob',
       tags: ['jobs'],
-      summary: 'Post a job (role hirer; optional Idempotency-Key)',
+      summary: 'Post a job (role hirer; at most 200 open jobs; optional Idempotency-Key)',
       description:
-        'With an `Idempotency-Key` header, a retry of the same job (same key, same body) after a lost answer replays the first answer (`idempotent-replayed: true`) instead of posting a second job; the same key with another body is 422 `IDEMPOTENCY_KEY_REUSED`. Without one, every request posts a job.',
+        'A hirer has at most 200 open jobs: one more is 409 CONFLICT `reason: JOB_LIMIT` with the `limit` (close a job, or hire for one, to post another). With an `Idempotency-Key` header, a retry of the same job (same key, same body) after a lost answer replays the first answer (`idempotent-replayed: true`) instead of posting a second job; the same key with another body is 422 `IDEMPOTENCY_KEY_REUSED`. Without one, every request posts a job.',
       headers: z.looseObject({
         [IDEMPOTENCY_KEY_HEADER]: z.string().optional().meta({
           description:
@@ -298,6 +298,8 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
       operationId: 'updateJob',
       tags: ['jobs'],
       summary: 'Change an open job (its hirer); If-Match: "<version>" refuses a stale edit with 409',
+      description:
+        'Only the fields whose value differs are written: a body that changes nothing (`{}`, or the values the job has, as a form sent whole or a retried edit sends them) answers the job as it is, at the same `version`. A `deadline` must be in the future only when it changes.',
       params: JobIdParams,
       headers: z.looseObject({ 'if-match': ifMatchHeader }),
       body: UpdateJobRequest,
@@ -444,6 +446,8 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRoutesDeps): vo
       operationId: 'updateBid',
       tags: ['bids'],
       summary: 'Change your pending bid; If-Match: "<version>" refuses a stale edit with 409',
+      description:
+        "Only the fields whose value differs are written: a body that changes nothing (`{}`, or the values the bid has) answers the bid as it is, at the same `version`, so the hirer's accept at that version still holds.",
       params: BidIdParams,
       headers: z.looseObject({ 'if-match': ifMatchHeader }),
       body: UpdateBidRequest,
