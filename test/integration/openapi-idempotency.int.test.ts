@@ -27,6 +27,7 @@ const REQUIRED = [
   'createTopUp',
   'createWithdrawal',
   'createTransfer',
+  'voidParkedTopUp',
 ];
 
 const MISSING_KEY_PROBLEM = {

@@ -114,10 +114,11 @@ export const Payment = z
         'payout_failed',
         'provider_unavailable',
         'currency_mismatch',
+        'amount_mismatch',
       ])
       .optional()
       .describe(
-        "currency_mismatch: a top-up charged in another currency than the wallet's; not credited, kept aside for an operator to refund.",
+        "currency_mismatch: a top-up charged in another currency than the wallet's; amount_mismatch: a top-up the provider charged for another amount than asked. Neither is credited: kept aside for an operator to refund.",
       ),
     createdAt: Iso,
     settledAt: Iso.optional(),
@@ -169,6 +170,26 @@ export const AdminPaymentsQuery = z.strictObject({
   cursor: Cursor.optional(),
   limit: PageLimit,
 });
+
+/** An operator's note that the parked charge was refunded at the provider (kept in the log). */
+export const VoidParkedRequest = z
+  .strictObject({
+    refundRef: singleLineText({ min: 1, max: 200 }).describe(
+      "The provider's reference of the refund the operator made (for the record).",
+    ),
+  })
+  .meta({ id: 'VoidParkedRequest' });
+
+export const VoidParkedResponse = z
+  .object({
+    payment: AdminPayment,
+    voided: z
+      .object({ holdId: TransactionId, amount: Amount, currency: Currency })
+      .describe(
+        'The pending hold that parked the charge, now voided: the amount and currency the provider took.',
+      ),
+  })
+  .meta({ id: 'VoidParkedResponse' });
 
 /** What the webhook endpoint answers a verified event (a redelivery too: `duplicate`). */
 export const WebhookAck = z

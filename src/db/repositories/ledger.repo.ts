@@ -502,27 +502,58 @@ export async function parkedCreditHolds(
 export const CURRENCY_PARKED_REASON = 'top_up_currency_parked';
 
 /**
- * Top-ups parked for their currency (pending holds of `CURRENCY_PARKED_REASON`), oldest first, with
- * what an operator needs. Read through `ledger_holds_pending_idx` (the pending holds only).
+ * `reason` of the pending holds that park a charged top-up the provider reports for another amount
+ * than the payment's (in its currency): what the provider says it took, from provider clearing to the
+ * user's wallet, never posted by the reconciler (nobody asked for that amount); an operator refunds
+ * it at the provider and voids the hold.
+ */
+export const AMOUNT_PARKED_REASON = 'top_up_amount_parked';
+
+/** The reasons of the holds only an operator settles (refunded at the provider, then voided). */
+export const OPERATOR_PARKED_REASONS = [CURRENCY_PARKED_REASON, AMOUNT_PARKED_REASON] as const;
+
+/**
+ * Top-ups parked for an operator (pending holds of an `OPERATOR_PARKED_REASONS` reason: another
+ * currency or another amount than the payment's), oldest first, with what an operator needs. Read
+ * through `ledger_holds_pending_idx` (the pending holds only).
  */
 export async function currencyParkedHolds(
   db: Db,
   limit: number,
   /** Holds left out (reported recently). */
   exceptIds: readonly string[] = [],
-): Promise<{ id: string; opKey: string; amount: bigint; currency: string }[]> {
-  const { rows } = await sql<{ id: string; op_key: string; amount: string; currency: string }>`
-    select id::text as id, op_key, amount::text as amount, currency from ledger_holds
-    where status = 'pending' and reason = ${CURRENCY_PARKED_REASON}
+): Promise<{ id: string; opKey: string; reason: string; amount: bigint; currency: string }[]> {
+  const { rows } = await sql<{
+    id: string;
+    op_key: string;
+    reason: string;
+    amount: string;
+    currency: string;
+  }>`
+    select id::text as id, op_key, reason, amount::text as amount, currency from ledger_holds
+    where status = 'pending' and reason in (${sql.join(OPERATOR_PARKED_REASONS.map((r) => sql.lit(r)))})
       and not (id = any(${[...exceptIds]}::bigint[]))
     order by id
     limit ${limit}`.execute(db);
   return rows.map((row) => ({
     id: row.id,
     opKey: row.op_key,
+    reason: row.reason,
     amount: BigInt(row.amount),
     currency: row.currency,
   }));
+}
+
+/**
+ * What of an account's pending credits is parked for an operator (`OPERATOR_PARKED_REASONS`): money
+ * the user will not get (it is refunded to the card), so not shown as theirs-to-come (`parked`).
+ */
+export async function operatorParkedCredits(db: Db, accountId: string): Promise<bigint> {
+  const { rows } = await sql<{ total: string }>`
+    select coalesce(sum(amount), 0)::text as total from ledger_holds
+    where status = 'pending' and credit_account_id = ${accountId}
+      and reason in (${sql.join(OPERATOR_PARKED_REASONS.map((r) => sql.lit(r)))})`.execute(db);
+  return BigInt(rows[0]?.total ?? '0');
 }
 
 /**

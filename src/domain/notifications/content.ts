@@ -99,11 +99,14 @@ const RENDER: Readonly<Record<NotificationType, (data: Data, ctx: ContentContext
         : d.failureCode === 'currency_mismatch'
           ? // Charged in another currency than the wallet's: parked for an operator (payments.ts).
             `Your top-up of ${formatAmount(d.amount, c.currency)} was charged in another currency than your wallet's, so it was not added to your wallet; it is kept aside to be refunded to your card.`
-          : d.failureCode === 'provider_unavailable'
-            ? // The provider did not answer: the charge may have gone through, and a late success
-              // is still credited (payments.ts), so "nothing was charged" would be a guess.
-              `Your top-up of ${formatAmount(d.amount, c.currency)} could not be confirmed by the payment provider; if your card was charged, the amount is added to your wallet as soon as the provider confirms it.`
-            : `Your top-up of ${formatAmount(d.amount, c.currency)} failed; nothing was charged.`,
+          : d.failureCode === 'amount_mismatch'
+            ? // Charged for another amount than asked: parked for an operator (payments.ts).
+              `Your top-up of ${formatAmount(d.amount, c.currency)} was charged for another amount than you asked, so it was not added to your wallet; it is kept aside to be refunded to your card.`
+            : d.failureCode === 'provider_unavailable'
+              ? // The provider did not answer: the charge may have gone through, and a late success
+                // is still credited (payments.ts), so "nothing was charged" would be a guess.
+                `Your top-up of ${formatAmount(d.amount, c.currency)} could not be confirmed by the payment provider; if your card was charged, the amount is added to your wallet as soon as the provider confirms it.`
+              : `Your top-up of ${formatAmount(d.amount, c.currency)} failed; nothing was charged.`,
   }),
   'payout.sent': (d, c) => ({
     title: 'Withdrawal sent',

@@ -28,6 +28,7 @@ import {
   receiveProviderEventIn,
   requestTopUpIn,
   requestWithdrawalIn,
+  voidParkedTopUpIn,
 } from './payments.js';
 import { type PaymentFailureCode, type ProviderEvent, ProviderEventBody } from './provider.js';
 import { verifyWebhook, type WebhookRejection } from './webhook-signature.js';
@@ -144,6 +145,18 @@ export interface PaymentsApi {
     limit: number;
   }) => Promise<{ data: (PaymentView & { userId: UserId })[]; nextCursor: string | null }>;
   /**
+   * Admin, inside the caller's (idempotency) transaction: ends a top-up parked for its currency or
+   * amount once the operator refunded it at the provider — its hold voided (`voidParkedTopUpIn`:
+   * NOT_FOUND, CONFLICT `NOT_PARKED` / `ALREADY_VOIDED`).
+   */
+  readonly voidParkedIn: (
+    trx: Transaction<Database>,
+    paymentId: string,
+  ) => Promise<{
+    payment: PaymentView & { userId: UserId };
+    voided: { holdId: string; amount: number; currency: string };
+  }>;
+  /**
    * Verifies one provider webhook and records it with its task (one transaction); throws
    * VALIDATION_FAILED / UNAUTHORIZED when refused, and then nothing is written.
    */
@@ -208,6 +221,13 @@ export function createPaymentsApi(
       );
     },
     get: async (userId, paymentId) => paymentView(await getPayment(deps, userId, paymentId)),
+    voidParkedIn: async (trx, paymentId) => {
+      const voided = await voidParkedTopUpIn(trx, deps, paymentId);
+      return {
+        payment: { ...paymentView(voided.payment), userId: voided.payment.userId },
+        voided: { holdId: voided.holdId, amount: Number(voided.amount), currency: voided.currency },
+      };
+    },
     list: async (query) => {
       const cursor =
         query.cursor === undefined ? undefined : Buffer.from(query.cursor, 'base64url').toString();

@@ -22,6 +22,14 @@ describe('provider event decisions', () => {
     expect(decideProviderEvent(parked, 'charge.failed').action).toBe('ignore');
   });
 
+  it('a top-up failed for its amount is parked already: another success does not credit it', () => {
+    const parked = { kind: 'top_up' as const, status: 'failed' as const, failureCode: 'amount_mismatch' };
+    expect(decideProviderEvent(parked, 'charge.succeeded')).toEqual({
+      action: 'ignore',
+      reason: 'already parked for its amount',
+    });
+  });
+
   it('settle withdrawals: paid posts, failed voids before and reverses after paid, paid after failed is ignored', () => {
     const out = (status: 'pending' | 'succeeded' | 'failed') => ({ kind: 'withdrawal' as const, status });
     expect(decideProviderEvent(out('pending'), 'payout.paid')).toEqual({ action: 'post-hold' });

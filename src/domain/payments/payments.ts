@@ -14,6 +14,7 @@ import type { Transaction } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import {
+  AMOUNT_PARKED_REASON,
   CURRENCY_PARKED_REASON,
   ensureAccounts,
   findHold,
@@ -68,7 +69,7 @@ export type EventDecision =
  * The settlement rules, by payment kind, status and event type:
  * - top-up: a success credits the wallet — also after the payment was marked failed (a success after
  *   a timeout: the money was taken, so it is honoured), but not after it failed as
- *   `currency_mismatch` (its money is parked already); a failure fails a pending payment and is
+ *   `currency_mismatch` or `amount_mismatch` (its money is parked already); a failure fails a pending payment and is
  *   ignored after a success (the money stays; disputes are not modelled);
  * - withdrawal: paid posts the hold; failed before paid voids it; failed after paid reverses the
  *   payout (the money is back in the wallet); paid after failed is ignored (failed first means
@@ -81,8 +82,11 @@ export function decideProviderEvent(
   if (payment.kind === 'top_up') {
     if (type === ProviderEventType.CHARGE_SUCCEEDED) {
       if (payment.status === 'succeeded') return { action: 'ignore', reason: 'already succeeded' };
-      return payment.failureCode === PaymentFailureCode.CURRENCY_MISMATCH
-        ? { action: 'ignore', reason: 'already parked for its currency' }
+      if (payment.failureCode === PaymentFailureCode.CURRENCY_MISMATCH) {
+        return { action: 'ignore', reason: 'already parked for its currency' };
+      }
+      return payment.failureCode === PaymentFailureCode.AMOUNT_MISMATCH
+        ? { action: 'ignore', reason: 'already parked for its amount' }
         : { action: 'credit' };
     }
     if (type === ProviderEventType.CHARGE_FAILED) {
@@ -374,15 +378,31 @@ async function applyClaimedEventIn(
     return outcome;
   };
   if (payment === undefined) return finish('ignored: unknown payment');
-  // Amounts compare only within one currency: a charge reported in another currency than the
-  // payment's (its amount converted) is money taken all the same, and the credit below parks it.
-  // Any other outcome in another currency, or of another amount, changes nothing.
+  // A charge reported in another currency than the payment's (its amount converted) or for another
+  // amount is money taken all the same: the credit below parks it for an operator. Any other outcome
+  // in another currency or of another amount changes nothing (a payout is not posted, voided or
+  // reversed on figures that are not the payment's), but it is said loudly: the payment may stay
+  // pending until an operator settles it with the provider.
   const sameCurrency = event.data.currency === payment.currency;
-  if (sameCurrency && BigInt(event.data.amount) !== payment.amount) {
-    return finish('ignored: amount or currency differs from the payment');
-  }
+  const sameAmount = sameCurrency && BigInt(event.data.amount) === payment.amount;
   const decision = decideProviderEvent(payment, event.type);
-  if (!sameCurrency && decision.action !== 'credit') {
+  if (!sameAmount && decision.action !== 'credit') {
+    if (decision.action !== 'ignore') {
+      deps.log?.error(
+        {
+          paymentId: payment.id,
+          kind: payment.kind,
+          status: payment.status,
+          webhookId: event.id,
+          type: event.type,
+          amount: event.data.amount,
+          currency: event.data.currency,
+          paymentAmount: Number(payment.amount),
+          paymentCurrency: payment.currency,
+        },
+        "provider event for another amount or currency than the payment's: ignored, check the payment with the provider",
+      );
+    }
     return finish('ignored: amount or currency differs from the payment');
   }
   const now = deps.clock.now();
@@ -395,12 +415,19 @@ async function applyClaimedEventIn(
       // it took: a charge reported in another currency than the payment's, or a payment made before
       // CURRENCY changed, is never credited as if it were the wallet's currency (a silent 1:1
       // conversion). It is parked in the currency received and the payment fails, for an operator.
-      if (!sameCurrency || payment.currency !== deps.settings.currency) {
-        await parkForeignCurrencyIn(trx, payment, {
+      // Likewise a charge of another amount than the payment's, in its currency: crediting what the
+      // provider took would hand the user spendable money nobody asked for (an over-charge they may
+      // dispute, or a provider's error it may correct), and crediting the payment's amount would
+      // record money that was not taken. It is parked as taken (the ledger follows the provider's
+      // account), the payment fails as `amount_mismatch`, and an operator refunds it.
+      if (!sameCurrency || payment.currency !== deps.settings.currency || !sameAmount) {
+        const byCurrency = !sameCurrency || payment.currency !== deps.settings.currency;
+        await parkForOperatorIn(trx, payment, {
           amount: BigInt(event.data.amount),
           currency: event.data.currency,
+          by: byCurrency ? 'currency' : 'amount',
         });
-        const code = PaymentFailureCode.CURRENCY_MISMATCH;
+        const code = byCurrency ? PaymentFailureCode.CURRENCY_MISMATCH : PaymentFailureCode.AMOUNT_MISMATCH;
         await updatePayment(trx, payment.id, { status: 'failed', failureCode: code, settledAt: now });
         await writeEvents(trx, null, [paymentEvent(payment, 'failed', code)]);
         deps.log?.error(
@@ -409,10 +436,13 @@ async function applyClaimedEventIn(
             webhookId: event.id,
             amount: event.data.amount,
             chargedCurrency: event.data.currency,
+            paymentAmount: Number(payment.amount),
             paymentCurrency: payment.currency,
             walletCurrency: deps.settings.currency,
           },
-          "top-up charged in another currency than the wallet's: not credited, parked for an operator to refund",
+          byCurrency
+            ? "top-up charged in another currency than the wallet's: not credited, parked for an operator to refund"
+            : "top-up charged for another amount than the payment's: not credited, parked for an operator to refund",
         );
         return finish('applied');
       }
@@ -554,20 +584,24 @@ async function parkCreditIn(
   });
 }
 
-/** The operation key of a top-up's money parked for its currency (`parkForeignCurrencyIn`). */
+/** The operation key of a top-up's money parked for its currency (`parkForOperatorIn`). */
 export const currencyParkedKey = (paymentId: string) => `payment:currency-parked:${paymentId}`;
 
+/** The operation key of a top-up's money parked for its amount (`parkForOperatorIn`). */
+export const amountParkedKey = (paymentId: string) => `payment:amount-parked:${paymentId}`;
+
 /**
- * Parks a charged top-up whose currency is not the wallet's: a pending hold of what the provider
- * says it took, in that currency, from provider clearing to the user's wallet of that currency.
- * The ledger thus records the money the provider holds for the user (clearing and wallet of that
- * currency, checked by the audit) without crediting anything the user can spend; the reconciler
- * reports it every pass (it never posts it) until an operator refunds it and voids the hold.
+ * Parks a charged top-up that is not credited — its currency is not the wallet's, or its amount is
+ * not the payment's: a pending hold of what the provider says it took, in that currency, from
+ * provider clearing to the user's wallet of that currency. The ledger thus records the money the
+ * provider holds for the user (clearing and wallet of that currency, checked by the audit) without
+ * crediting anything the user can spend; the reconciler reports it every pass (it never posts it)
+ * until an operator refunds it and voids the hold (`voidParkedTopUpIn`).
  */
-async function parkForeignCurrencyIn(
+async function parkForOperatorIn(
   trx: Transaction<Database>,
   payment: PaymentRow,
-  taken: { amount: bigint; currency: string },
+  taken: { amount: bigint; currency: string; by: 'currency' | 'amount' },
 ): Promise<void> {
   const { currency } = taken;
   const [clearing, wallet] = await ensureAccounts(trx, [
@@ -576,13 +610,58 @@ async function parkForeignCurrencyIn(
   ]);
   if (clearing === undefined || wallet === undefined) throw new Error('accounts missing');
   await createHoldIn(trx, {
-    opKey: currencyParkedKey(payment.id),
-    reason: CURRENCY_PARKED_REASON,
+    opKey: taken.by === 'currency' ? currencyParkedKey(payment.id) : amountParkedKey(payment.id),
+    reason: taken.by === 'currency' ? CURRENCY_PARKED_REASON : AMOUNT_PARKED_REASON,
     debitAccountId: clearing.id,
     creditAccountId: wallet.id,
     amount: taken.amount,
     currency,
   });
+}
+
+/** What `voidParkedTopUpIn` voided. */
+export interface VoidedParkedTopUp {
+  readonly payment: PaymentRow;
+  readonly holdId: string;
+  readonly amount: bigint;
+  readonly currency: string;
+}
+
+/**
+ * The operator's end of a top-up parked for its currency or amount (`currency_mismatch`,
+ * `amount_mismatch`), once they refunded the charge at the provider: its hold is voided (the ledger
+ * keeps it, `voided` with its instant; nothing was ever posted, so nothing moves), and it is no
+ * longer reported. NOT_FOUND for an unknown payment; CONFLICT (`reason`) for a payment that is not
+ * such a top-up (`NOT_PARKED`) or whose hold is voided already (`ALREADY_VOIDED`).
+ */
+export async function voidParkedTopUpIn(
+  trx: Transaction<Database>,
+  deps: Pick<PaymentsDeps, 'clock'>,
+  paymentId: string,
+): Promise<VoidedParkedTopUp> {
+  const payment = UUID.test(paymentId) ? await lockPayment(trx, paymentId) : undefined;
+  if (payment === undefined) throw new AppError('NOT_FOUND', 'no such payment');
+  const opKey =
+    payment.kind !== 'top_up' || payment.status !== 'failed'
+      ? undefined
+      : payment.failureCode === PaymentFailureCode.CURRENCY_MISMATCH
+        ? currencyParkedKey(payment.id)
+        : payment.failureCode === PaymentFailureCode.AMOUNT_MISMATCH
+          ? amountParkedKey(payment.id)
+          : undefined;
+  const hold = opKey === undefined ? undefined : await findHold(trx, { opKey });
+  if (hold === undefined) {
+    throw new AppError('CONFLICT', 'this payment is not a top-up parked for an operator', {
+      details: { reason: 'NOT_PARKED', status: payment.status, kind: payment.kind },
+    });
+  }
+  if (hold.status !== 'pending') {
+    throw new AppError('CONFLICT', 'the parked top-up was settled already', {
+      details: { reason: 'ALREADY_VOIDED', status: hold.status },
+    });
+  }
+  await voidHoldIn(trx, deps, { holdId: hold.id });
+  return { payment, holdId: hold.id, amount: hold.amount, currency: hold.currency };
 }
 
 /**

@@ -22,12 +22,18 @@ export const PaymentFailureCode = {
    * currency received for an operator to refund (payments.ts).
    */
   CURRENCY_MISMATCH: 'currency_mismatch',
+  /**
+   * Ours, never the provider's: a top-up the provider reports charged in the payment's currency but
+   * for another amount than the payment's. Not credited (nobody asked for that amount): the amount
+   * the provider says it took is parked in the ledger for an operator to refund (payments.ts).
+   */
+  AMOUNT_MISMATCH: 'amount_mismatch',
 } as const;
 export type PaymentFailureCode = (typeof PaymentFailureCode)[keyof typeof PaymentFailureCode];
 
-/** The failure codes a provider's event may carry (CURRENCY_MISMATCH is ours alone). */
+/** The failure codes a provider's event may carry (CURRENCY_MISMATCH and AMOUNT_MISMATCH are ours). */
 const PROVIDER_FAILURE_CODES = Object.values(PaymentFailureCode).filter(
-  (code) => code !== PaymentFailureCode.CURRENCY_MISMATCH,
+  (code) => code !== PaymentFailureCode.CURRENCY_MISMATCH && code !== PaymentFailureCode.AMOUNT_MISMATCH,
 ) as [PaymentFailureCode, ...PaymentFailureCode[]];
 
 export interface ChargeRequest {

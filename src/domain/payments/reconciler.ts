@@ -45,9 +45,10 @@
  *    the limit (`escrow.ts`: kept in the escrow account under a pending hold to the wallet, so the
  *    contract settles rather than its escrow task failing every pass). Each credited wallet's owner
  *    is told (`announce`: `wallet.changed` to their sockets), as for every other balance change.
- * 7. top-ups charged in another currency than the wallet's (`currency_mismatch`: parked in the
- *    currency received, never credited): never posted, only reported — a warning per pass and
- *    `currencyParked` — until an operator refunds the charge and voids the hold.
+ * 7. top-ups charged in another currency than the wallet's or for another amount than the
+ *    payment's (`currency_mismatch`, `amount_mismatch`: parked as taken, never credited): never
+ *    posted, only reported — a warning per pass and `currencyParked` — until an operator refunds
+ *    the charge and voids the hold (`POST /v1/admin/payments/:id/void-parked`).
  * Each of 1-3 and 5-7 is looked at at most once per `afterMs` by each process. A task that keeps
  * failing for a permanent reason (an event row that no longer parses) is thus retried every
  * `afterMs` and logs its error each time, for an operator.
@@ -73,14 +74,16 @@ import {
 import type { Logger } from '../../platform/logger.js';
 import type { CancelTimer, Timers } from '../../platform/timers.js';
 import { contractOfParkedEscrowKey, postParkedEscrowShare } from './escrow.js';
-import { currencyParkedKey, paymentOfParkedKey, postParkedCredit } from './payments.js';
+import { amountParkedKey, currencyParkedKey, paymentOfParkedKey, postParkedCredit } from './payments.js';
 import { queueApplyIn, queueSubmitIn } from './payments-service.js';
 import type { PaymentProvider } from './provider.js';
 import type { AnnounceWalletChange } from './wallet-service.js';
 
-const CURRENCY_PARKED_PREFIX = currencyParkedKey('');
-const paymentOfCurrencyParkedKey = (opKey: string) =>
-  opKey.startsWith(CURRENCY_PARKED_PREFIX) ? opKey.slice(CURRENCY_PARKED_PREFIX.length) : null;
+const OPERATOR_PARKED_PREFIXES = [currencyParkedKey(''), amountParkedKey('')];
+const paymentOfCurrencyParkedKey = (opKey: string) => {
+  const prefix = OPERATOR_PARKED_PREFIXES.find((p) => opKey.startsWith(p));
+  return prefix === undefined ? null : opKey.slice(prefix.length);
+};
 
 /** Rows looked at per kind and run (oldest first); the rest wait for the next run. */
 const BATCH = 100;
@@ -101,7 +104,10 @@ export interface ReconcileRun {
   readonly autoApprovalsRequeued: number;
   /** Parked credits (returned payouts, charged top-ups whose wallet was at its limit) now credited. */
   readonly parkedPosted: number;
-  /** Top-ups parked for their currency (not the wallet's) reported again, waiting for an operator. */
+  /**
+   * Top-ups parked for their currency (not the wallet's) or amount (not the payment's) reported
+   * again, waiting for an operator.
+   */
   readonly currencyParked: number;
 }
 
@@ -419,10 +425,11 @@ export function startPaymentReconciler(deps: {
         {
           holdId: hold.id,
           paymentId: paymentOfCurrencyParkedKey(hold.opKey),
+          reason: hold.reason,
           amount: Number(hold.amount),
           currency: hold.currency,
         },
-        "top-up charged in another currency than the wallet's, parked: refund it at the provider and void its hold",
+        "top-up charged in another currency than the wallet's or for another amount than asked, parked: refund it at the provider, then POST /v1/admin/payments/:id/void-parked",
       );
     }
     return parked.length;

@@ -11,6 +11,7 @@ import {
   findWallet,
   type HoldRow,
   type NewTransaction,
+  operatorParkedCredits,
 } from '../../db/repositories/ledger.repo.js';
 import { AppError } from '../../platform/errors.js';
 import {
@@ -49,7 +50,7 @@ export async function walletBalance(
  * The balance and the money parked for the user (`parked`): credits their wallet had no room for
  * under the balance limit — a charged top-up, a returned payout, an escrow share — kept in the ledger
  * as pending credits of the wallet and added by the reconciler once it has room. Not in `posted` nor
- * `available` until then.
+ * `available` until then. A top-up parked for an operator (to be refunded) is not counted.
  */
 export async function walletBalanceWithParked(
   deps: Pick<PaymentsDeps, 'db' | 'settings'>,
@@ -63,8 +64,13 @@ export async function walletBalanceWithParked(
     available: availableOf(wallet),
     pending: wallet.pendingDebits,
     posted: wallet.posted,
-    // Every hold crediting a wallet parks money for it (withdrawals' holds debit the wallet).
-    parked: wallet.pendingCredits,
+    // Every hold crediting a wallet parks money for it (withdrawals' holds debit the wallet), but
+    // a top-up parked for an operator (another currency or amount than asked) is refunded to the
+    // card, never added: not shown as coming. Read only when something is parked at all.
+    parked:
+      wallet.pendingCredits === 0n
+        ? 0n
+        : wallet.pendingCredits - (await operatorParkedCredits(deps.db, wallet.id)),
   };
 }
 

@@ -12,6 +12,8 @@ import {
   PaymentIdParams,
   PaymentResponse,
   TopUpRequest,
+  VoidParkedRequest,
+  VoidParkedResponse,
   WebhookAck,
   WithdrawalRequest,
 } from '../../../protocol/src/rest/payments.js';
@@ -19,6 +21,7 @@ import type { PaymentsApi } from '../../domain/payments/payments-service.js';
 import type { AnnounceWalletChange } from '../../domain/payments/wallet-service.js';
 import {
   IDEMPOTENCY_KEY_HEADER,
+  IDEMPOTENT_REPLAYED_HEADER,
   type IdempotencyDeps,
   idempotencyKeyHeaders,
   runIdempotentRoute,
@@ -113,6 +116,36 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
       response: { 200: AdminPaymentPage, ...errors },
     },
     handler: async (request) => payments.list(request.query),
+  });
+
+  r.post('/v1/admin/payments/:id/void-parked', {
+    config: { auth: 'admin' },
+    schema: {
+      operationId: 'voidParkedTopUp',
+      tags: ['admin'],
+      summary:
+        'After refunding it at the provider: ends a top-up parked for an operator (failureCode currency_mismatch or amount_mismatch) by voiding its hold (Idempotency-Key required). 409 CONFLICT reason NOT_PARKED for any other payment, ALREADY_VOIDED the second time',
+      headers: idempotencyKeyHeaders,
+      params: PaymentIdParams,
+      body: VoidParkedRequest,
+      response: { 200: VoidParkedResponse, ...postErrors },
+    },
+    handler: async (request, reply) => {
+      const by = principalOf(request).userId;
+      const sent = await runIdempotentRoute(deps.idempotency, request, reply, by, async (trx) => ({
+        status: 200,
+        body: await payments.voidParkedIn(trx, request.params.id),
+      }));
+      if (reply.statusCode === 200 && reply.getHeader(IDEMPOTENT_REPLAYED_HEADER) === undefined) {
+        // Who settled which charge, with the provider's refund reference: the operator's record
+        // next to the ledger's (the hold voided, with its instant).
+        request.log.info(
+          { by, paymentId: request.params.id, refundRef: request.body.refundRef },
+          'parked top-up voided by an admin after its refund at the provider',
+        );
+      }
+      return sent;
+    },
   });
 
   // The webhook is verified on the exact bytes received: in this scope only, a JSON body stays a

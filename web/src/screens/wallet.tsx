@@ -116,9 +116,11 @@ export function WalletView() {
         ? undefined
         : failureCode === 'currency_mismatch'
           ? "Charged in another currency than your wallet's: not added to your wallet; it is kept aside to be refunded."
-          : failureCode === 'provider_unavailable'
-            ? 'The card provider could not be reached: nothing was charged. Try again later.'
-            : 'Declined: nothing was charged.',
+          : failureCode === 'amount_mismatch'
+            ? 'Charged for another amount than you asked: not added to your wallet; it is kept aside to be refunded.'
+            : failureCode === 'provider_unavailable'
+              ? 'The card provider could not be reached: nothing was charged. Try again later.'
+              : 'Declined: nothing was charged.',
     );
   /** Asks about a pending top-up until it is settled (or 2 minutes have passed). */
   const watch = (paymentId: string) => {
