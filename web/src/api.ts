@@ -10,6 +10,7 @@
  */
 import type { z } from 'zod';
 import {
+  type Bid as BidType,
   createRestClient,
   isRestError,
   type RestCommandOptions,
@@ -236,7 +237,14 @@ export function createApi(tokens: TokenSource) {
       once401(() => rest.postJob(job, options)),
     placeBid: (jobId: string, bid: Parameters<typeof rest.placeBid>[1], options?: RestCommandOptions) =>
       once401(() => rest.placeBid(jobId, bid, options)),
-    myBids: () => once401(() => rest.myBids({ limit: 100 })),
+    /**
+     * My bids on one job (its hirer would get every bid): not read from my newest 100 bids of all
+     * jobs, which leave out a bid on a job of long ago once there are more.
+     */
+    myBidsOn: (jobId: string) =>
+      authed<{ data: BidType[]; nextCursor: string | null }>('GET', `/v1/jobs/${id(jobId)}/bids`, {
+        query: { limit: 100 },
+      }),
     /** At `version`, the bid's version as shown: a bid changed since is 409 VERSION_MISMATCH, nothing held. */
     acceptBid: (bidId: string, version: number, options?: RestCommandOptions) =>
       once401(() => rest.acceptBid(bidId, { ...options, ifMatch: version })),

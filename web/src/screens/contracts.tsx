@@ -1,5 +1,6 @@
 /** My contracts, one contract with the actions allowed now, its job room, and the reviews. */
 import { useEffect, useState } from 'preact/hooks';
+import { isRestError } from '../../../protocol/src/client/index.js';
 import type { Contract, ContractDetail, Review, TransitionName } from '../api.js';
 import {
   ErrorNote,
@@ -271,6 +272,9 @@ function Reviews({ contractId }: { contractId: string }) {
     try {
       await keyed({ contractId, ...review }, (key) => session.api.review(contractId, review, key));
     } catch (error) {
+      // Sent meanwhile from another tab (nothing is pushed before both reviews are in): read the
+      // reviews again, which show it, and the form goes; the refusal says why.
+      if (isRestError(error) && error.details?.reason === 'REVIEW_EXISTS') void load();
       if (!outcomeUnknown(error)) throw error;
       throw new Error(
         `${UNREACHABLE} The review may have been sent: press "Submit review" again without changing it and it is sent once, not twice.`,

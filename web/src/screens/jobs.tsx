@@ -334,8 +334,12 @@ export function JobView({ jobId }: { jobId: string }) {
       (error) => newest() && setFailure(failureOf(error)),
     );
     if (user.roles.includes('worker'))
-      session.api.myBids().then(
-        (page) => newest() && setMyBid(page.data.find((b) => b.jobId === jobId && b.status !== 'withdrawn')),
+      session.api.myBidsOn(jobId).then(
+        (page) =>
+          newest() &&
+          setMyBid(
+            page.data.find((b) => b.workerId === user.id && b.jobId === jobId && b.status !== 'withdrawn'),
+          ),
         () => undefined,
       );
   };
@@ -470,6 +474,8 @@ function BidForm({
     try {
       onPlaced(await keyed({ jobId, bid }, (key) => session.api.placeBid(jobId, bid, key)));
     } catch (error) {
+      // Placed meanwhile in another tab (no push tells this one): the bid shows instead of this form.
+      if (isRestError(error) && error.details?.reason === 'LIVE_BID_EXISTS') onUnknown();
       if (!outcomeUnknown(error)) throw error;
       // My bid, if it was placed, shows instead of this form.
       onUnknown();

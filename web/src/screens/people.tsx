@@ -44,7 +44,8 @@ export function People() {
   const { session, live } = useApp();
   const [q, setQ] = useState('');
   const [results, setResults] = useState<WorkerListing[]>();
-  const [contacts, setContacts] = useState<Contact[]>([]);
+  /** Undefined until read: a list that could not be read is not "No contacts yet". */
+  const [contacts, setContacts] = useState<Contact[]>();
   const [presence, setPresence] = useState<Record<string, PresenceState>>({});
   const [failure, setFailure] = useState<Failure>();
   const search = useAction('read');
@@ -87,10 +88,18 @@ export function People() {
     <section aria-labelledby="people-title">
       <h1 id="people-title">People</h1>
       <h2>My contacts</h2>
-      <ErrorNote failure={failure} />
-      {contacts.length === 0 ? <p>No contacts yet: find someone below and add them.</p> : null}
+      {contacts === undefined ? (
+        failure === undefined ? (
+          <p>Loading…</p>
+        ) : (
+          <LoadFailed failure={failure} retry={reload} />
+        )
+      ) : (
+        <ErrorNote failure={failure} />
+      )}
+      {contacts?.length === 0 ? <p>No contacts yet: find someone below and add them.</p> : null}
       <ul class="list" aria-label="Contacts">
-        {contacts.map((c) => (
+        {contacts?.map((c) => (
           <li key={c.user.id} class="card row spread">
             <span>
               <PresenceDot state={presence[c.user.id]} />{' '}

@@ -7,6 +7,7 @@ import {
   failureOf,
   LoadFailed,
   Name,
+  useAction,
   useApp,
   useLive,
   useLiveState,
@@ -102,19 +103,21 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
     [roomId],
   );
   // Older messages on demand, a page before the oldest page read (history answers newest first).
+  // One page per press however often it is pressed while one is read (each press would otherwise
+  // ask for the same page again, and count against the user's room reads at a time); its failure is
+  // its own, shown by the button and gone when a later press reads the page.
   const [more, setMore] = useState(false);
-  const older = async () => {
-    const oldest = oldestRead.current;
-    if (oldest === undefined) return;
-    try {
+  const olderPage = useAction('read');
+  const older = () =>
+    olderPage.run(async () => {
+      const oldest = oldestRead.current;
+      if (oldest === undefined) return;
       const page = await live.request('room.history', { roomId, beforeSeq: oldest, limit: PAGE });
+      if (!active.current) return;
       pageRead(page.messages);
       merge(page.messages);
       setMore(page.messages.length === PAGE);
-    } catch (error) {
-      setFailure(failureOf(error));
-    }
-  };
+    });
   useLive(
     'room.message',
     (m) => {
@@ -229,10 +232,11 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
         {title} {state === 'open' ? null : <span class="badge warn">reconnecting…</span>}
       </h2>
       {more ? (
-        <button type="button" class="link" onClick={() => void older()}>
+        <button type="button" class="link" aria-busy={olderPage.busy} onClick={() => void older()}>
           Older messages
         </button>
       ) : null}
+      <ErrorNote failure={olderPage.failure} />
       <ol class="messages" aria-live="polite" aria-label="Messages">
         {messages.map((m) => {
           const system = typeof m.meta?.system === 'string' ? m.meta.system : undefined;
