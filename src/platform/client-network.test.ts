@@ -42,6 +42,14 @@ describe('clientNetwork (what login throttling and the upgrade limit count as on
     expect(clientNetwork('0000:0000:0000:0000:0000:0000:0000:0001')).toBe(clientNetwork('::1'));
   });
 
+  it("counts an address with the client's port (as some proxies forward it) as the address (review 21)", () => {
+    expect(clientNetwork('198.51.100.7:4711')).toBe('198.51.100.7');
+    expect(clientNetwork('198.51.100.7:4712')).toBe('198.51.100.7');
+    expect(clientNetwork('[2001:db8:aa:bb::1]:4711')).toBe('2001:db8:aa:bb::/64');
+    expect(clientNetwork('[2001:db8:aa:bb::2]')).toBe('2001:db8:aa:bb::/64');
+    expect(clientNetwork('[::ffff:198.51.100.7]:80')).toBe('198.51.100.7');
+  });
+
   it('keeps anything unparsable as it is, and names a missing address', () => {
     expect(clientNetwork(null)).toBe('unknown');
     expect(clientNetwork('')).toBe('unknown');

@@ -30,13 +30,26 @@ function ipv6Groups(ip: string): number[] | undefined {
 }
 
 /**
+ * The address of an X-Forwarded-For entry that carries the client's port (`203.0.113.5:4711`,
+ * `[2001:db8::1]:4711`, as Azure Application Gateway writes them) or brackets: counted with its
+ * port, every new connection of one client was a new client to the per-IP limits.
+ */
+function withoutPort(ip: string): string {
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(ip);
+  if (v4 !== null) return v4[1] as string;
+  const v6 = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(ip);
+  return v6 === null ? ip : (v6[1] as string);
+}
+
+/**
  * What login throttling and the WebSocket upgrade limit count as one client: an IPv4 address, or
  * an IPv6 /64 (one subscriber usually holds a whole /64, so counting single IPv6 addresses would
  * give it billions of budgets). An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, in any spelling:
  * a dual-stack listener reports every IPv4 client so) is its IPv4 address.
  */
-export function clientNetwork(ip: string | null): string {
-  if (ip === null || ip === '') return 'unknown';
+export function clientNetwork(given: string | null): string {
+  if (given === null || given === '') return 'unknown';
+  const ip = withoutPort(given);
   if (!ip.includes(':')) return ip;
   const groups = ipv6Groups(ip);
   if (groups === undefined) return ip;

@@ -738,6 +738,52 @@ describe('a joinRoom that fails', () => {
   });
 });
 
+describe('leaveRoom while offline (review 21)', () => {
+  const ROOM = '6f1d2c3b-4a59-4e68-9d7c-8b1a2f3e4d5c';
+
+  it('resolves at once and the room is not joined again on the next connection', async () => {
+    const { client, events } = setup({ requestTimeoutMs: 1_000 });
+    const socket = await connectLatest();
+    const joined = client.joinRoom(ROOM);
+    await flush();
+    socket.reply(0, { lastSeq: 2 });
+    await joined;
+    socket.serverClose(1012);
+    let settled: unknown = 'pending';
+    client.leaveRoom(ROOM.toUpperCase()).then(
+      () => (settled = 'left'),
+      (error: unknown) => (settled = error),
+    );
+    await flush();
+    // The server forgot the closed socket's joins: nothing to wait for (it failed TIMEOUT before).
+    expect(settled).toBe('left');
+    await vi.advanceTimersByTimeAsync(300);
+    const next = await connectLatest();
+    expect(next.sent).toEqual([]);
+    expect(events('error')).toEqual([]);
+    client.close();
+  });
+
+  it('a leave after a join still waiting to be sent follows it on the next connection', async () => {
+    const { client } = setup();
+    const socket = await connectLatest();
+    socket.serverClose(1012);
+    const joined = client.joinRoom(ROOM).catch((error: unknown) => error);
+    const left = client.leaveRoom(ROOM);
+    await vi.advanceTimersByTimeAsync(300);
+    const next = await connectLatest();
+    // Sent alone, the join would put this connection in a room the app has left.
+    expect(next.sent.map((frame) => frame.t)).toEqual(['room.join', 'room.leave']);
+    next.reply(0, { lastSeq: 0 });
+    next.reply(1);
+    await left;
+    expect(await joined).toEqual({ lastSeq: 0 });
+    await flush();
+    expect(next.sent).toHaveLength(2);
+    client.close();
+  });
+});
+
 describe('close() with waits pending', () => {
   const ROOM = '6f1d2c3b-4a59-4e68-9d7c-8b1a2f3e4d5c';
 
@@ -880,13 +926,12 @@ describe('ids in upper case', () => {
     socket.serverClose(1012);
     await client.unsubscribePresence([CONTACT.toUpperCase()]);
     expect(client.presenceSubscriptions.size).toBe(0);
-    const left = client.leaveRoom(ROOM.toUpperCase());
+    // Offline: the server forgot the closed socket's joins, so the leave is local (review 21).
+    await client.leaveRoom(ROOM.toUpperCase());
     await vi.advanceTimersByTimeAsync(300);
     const next = await connectLatest();
     // Neither the room left nor the contact dropped comes back.
-    expect(next.sent).toMatchObject([{ t: 'room.leave', d: { roomId: ROOM } }]);
-    next.reply(0);
-    await left;
+    expect(next.sent).toEqual([]);
     client.close();
   });
 });

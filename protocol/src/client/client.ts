@@ -305,7 +305,11 @@ export interface GigwireClient {
    * best-effort `room.leave` follows, since the server may have joined all the same.
    */
   joinRoom(roomId: string): Promise<{ lastSeq: number }>;
-  /** Leaves a room joined with `joinRoom`; it is no longer resumed. */
+  /**
+   * Leaves a room joined with `joinRoom`; it is no longer resumed. Offline it resolves at once (the
+   * server forgot the closed connection's joins), unless a `joinRoom` of it waits to be sent: then a
+   * `room.leave` follows that join on the next connection.
+   */
   leaveRoom(roomId: string): Promise<void>;
   /**
    * Sends a room message exactly once: the `clientMsgId` (`options.clientMsgId`, else
@@ -476,6 +480,10 @@ class Client implements GigwireClient {
         resume,
       )) as { lastSeq: number },
     leave: async (roomId) => {
+      // Joins belong to a connection and the server forgets them with it: offline there is nothing
+      // to leave (waiting for a connection, the leave timed out), unless a join waiting to be sent
+      // would join the room on the next connection, so the leave has to follow it.
+      if (this.phase !== 'open' && this.phase !== 'closed' && !this.joinUnsent(roomId)) return;
       await this.enqueue('room.leave', { roomId }, this.requestTimeoutMs, false);
     },
     history: async (roomId, beforeSeq, limit) =>
@@ -1229,6 +1237,15 @@ class Client implements GigwireClient {
       }
     }
     return unsent;
+  }
+
+  /** Whether a `room.join` of this (canonical) room id waits to be sent on the next connection. */
+  private joinUnsent(roomId: string): boolean {
+    for (const outgoing of this.pending()) {
+      if (outgoing.frame.t === 'room.join' && outgoing.id === undefined && outgoing.frame.d.roomId === roomId)
+        return true;
+    }
+    return false;
   }
 
   /** As withdrawPresence, for the job-board watch. */
