@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
-import { type MessageRow, type RoomBatch, RoomFencedError } from '../../db/repositories/rooms.repo.js';
+import {
+  type MessageRow,
+  type RoomBatch,
+  RoomFencedError,
+  RoomSenderNotMemberError,
+} from '../../db/repositories/rooms.repo.js';
 import { createGroupCommit } from './group-commit.js';
 
 const room = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}` as RoomId;
@@ -137,6 +142,22 @@ describe('node-wide group commit', () => {
     await h.tick();
     expect(a.value).toHaveLength(1);
     expect(b.error).toBeInstanceOf(RoomFencedError);
+  });
+
+  it('fails a room answered with no rows (a sender no longer a member) alone; the others are stored', async () => {
+    const h = harness();
+    const a = h.settled(h.write(batchOf(room(1), [1])));
+    const b = h.settled(h.write(batchOf(room(2), [1])));
+    h.flush();
+    h.many[0]?.answer.resolve(
+      new Map([
+        [room(1), rowsOf(batchOf(room(1), [1]))],
+        [room(2), []],
+      ]),
+    );
+    await h.tick();
+    expect(a.value).toHaveLength(1);
+    expect(b.error).toBeInstanceOf(RoomSenderNotMemberError);
   });
 
   it('when the statement fails as a whole, writes each room alone so each gets its own outcome', async () => {

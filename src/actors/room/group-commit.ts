@@ -10,19 +10,28 @@
  * batch committed (acks follow the commit, as before).
  *
  * Outcomes stay per room. A room whose fencing epoch moved on stores nothing and gets
- * RoomFencedError while the others are stored. When the whole statement fails (one room's unique
+ * RoomFencedError while the others are stored; one with a sender who is no member any more stores
+ * nothing and gets RoomSenderNotMemberError. When the whole statement fails (one room's unique
  * violation or refused value fails all of it, atomically), every batch of it is written again on
  * its own, so each room learns its own outcome and its actor reacts exactly as before (recheck
  * after a duplicate, split after a refusal, UNAVAILABLE after a failure of the database).
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { RoomId } from '../../../protocol/src/ids.js';
-import { type MessageRow, type RoomBatch, RoomFencedError } from '../../db/repositories/rooms.repo.js';
+import {
+  type MessageRow,
+  type RoomBatch,
+  RoomFencedError,
+  RoomSenderNotMemberError,
+} from '../../db/repositories/rooms.repo.js';
 
 export interface GroupCommitOptions {
-  /** Writes several rooms' batches in one statement; rooms missing from the answer were fenced. */
+  /**
+   * Writes several rooms' batches in one statement; rooms missing from the answer were fenced, rooms
+   * answered with no rows had a sender who is not a member (nothing stored).
+   */
   readonly writeMany: (batches: readonly RoomBatch[]) => Promise<Map<RoomId, MessageRow[]>>;
-  /** Writes one room's batch alone (RoomFencedError when fenced). */
+  /** Writes one room's batch alone (RoomFencedError when fenced, RoomSenderNotMemberError). */
   readonly writeOne: (batch: RoomBatch) => Promise<MessageRow[]>;
   /** Statements running at once (default 2). */
   readonly maxInFlight?: number;
@@ -101,6 +110,7 @@ export function createGroupCommit(options: GroupCommitOptions): GroupCommit {
         for (const entry of entries) {
           const rows = stored.get(entry.batch.roomId);
           if (rows === undefined) entry.reject(new RoomFencedError(entry.batch.roomId));
+          else if (rows.length === 0) entry.reject(new RoomSenderNotMemberError(entry.batch.roomId));
           else entry.resolve(rows);
         }
       },

@@ -12,7 +12,13 @@ import { createLogger } from '../../platform/logger.js';
 import { createManualTimers } from '../../platform/timers.js';
 import { createActorSystem } from '../runtime/actor-system.js';
 import { isRoomMoved, MEMBERS_REFRESH_MS, type RoomCommand, roomActorKind } from './room-actor.js';
-import { type MessageRow, type NewMessage, RoomFencedError, type RoomStore } from './room-store.js';
+import {
+  type MessageRow,
+  type NewMessage,
+  RoomFencedError,
+  RoomSenderNotMemberError,
+  type RoomStore,
+} from './room-store.js';
 
 const roomId = 'c7d4e2a1-5b3f-4e6a-9c8d-1f2e3a4b5c6d' as RoomId;
 const alice = 'a0000000-0000-4000-8000-000000000001' as UserId;
@@ -70,6 +76,8 @@ function memoryStore() {
     hooks.inserts.push(messages.length);
     if (epoch !== currentEpoch) throw new RoomFencedError(roomId);
     if (hooks.down) throw sqlError('08006', 'connection terminated');
+    // As the SQL statement checks: a sender removed meanwhile stores nothing of the batch.
+    if (messages.some((m) => !hooks.members.includes(m.senderId))) throw new RoomSenderNotMemberError(roomId);
     for (const m of messages) {
       if (m.body.includes('\u0000'))
         throw sqlError('22021', 'invalid byte sequence for encoding "UTF8": 0x00');
@@ -225,6 +233,30 @@ describe('room actor', () => {
     // Both waited the 30 ms the first write was held (the second behind it): none within 20 ms.
     expect(value('gigwire_room_send_seconds_bucket', 0.02)).toBe(0);
     expect(value('gigwire_room_send_seconds_bucket', 0.05)).toBe(2);
+  });
+
+  it('refuses the sends of a member removed unannounced in the write itself, and stores the rest without a gap', async () => {
+    const { hooks, send, rows, pushedSeqs } = setup();
+    expect((await send(bob, 'b1')).seq).toBe(1);
+    const gate = deferred();
+    hooks.beforeInsert = () => gate.promise;
+    const first = send(alice, 'a2');
+    await settle();
+    const [a3, b3] = [send(alice, 'a3'), send(bob, 'b3')];
+    await settle();
+    // Bob removed; the actor is not told (the announcement lost) and its members are fresh.
+    hooks.members = [alice];
+    hooks.beforeInsert = undefined;
+    gate.resolve();
+    expect(await first).toMatchObject({ seq: 2 });
+    expect(await b3).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await a3).toMatchObject({ seq: 3 });
+    expect([...rows.values()].map((r) => r.client_msg_id)).toEqual(['b1', 'a2', 'a3']);
+    expect(pushedSeqs()).toEqual([1, 2, 3]);
+    // The actor read the members again: bob's next send is refused before any write.
+    const writes = hooks.inserts.length;
+    expect(await send(bob, 'b4')).toMatchObject({ code: 'FORBIDDEN' });
+    expect(hooks.inserts.length).toBe(writes);
   });
 
   it('splits a batch the database refuses so that only the refused send fails', async () => {
@@ -474,16 +506,18 @@ describe('room actor', () => {
   });
 
   it('reads its members again before a request once they are MEMBERS_REFRESH_MS old, so a lost removal announcement ends', async () => {
-    const { hooks, send, timers } = setup();
+    const { hooks, send, typing, timers } = setup();
     hooks.members = [alice, bob];
     expect(await send(bob, 'one')).toMatchObject({ seq: 1 });
     // Bob is removed in the database; the reload-members announcement never arrives.
     hooks.members = [alice];
-    expect(await send(bob, 'still-known')).toMatchObject({ seq: 2 });
+    // His typing still passes (his sends no longer do: the write checks membership, review 21c).
+    await expect(typing()).resolves.toBeUndefined();
     timers.advance(MEMBERS_REFRESH_MS);
     await settle();
+    await expect(typing()).rejects.toMatchObject({ code: 'FORBIDDEN' });
     expect(await send(bob, 'too-late')).toMatchObject({ code: 'FORBIDDEN' });
-    expect(await send(alice, 'fine')).toMatchObject({ seq: 3 });
+    expect(await send(alice, 'fine')).toMatchObject({ seq: 2 });
   });
 
   it('reads its members again (one read a second at most) before refusing a user it does not count, so a lost addition announcement ends', async () => {

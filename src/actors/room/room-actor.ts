@@ -8,6 +8,10 @@
  * clientMsgId get their first seq and store nothing. The (room_id, seq) primary key fences a stale
  * writer: a conflicting batch reloads the last seq and is numbered again.
  *
+ * Every write also checks, in the same statement, that each sender is still a member: a removal
+ * whose announcement this actor missed stores nothing of the batch; the actor reads the members
+ * again, refuses the removed senders FORBIDDEN and writes the rest again (review 21c).
+ *
  * A batch the database refuses for any other reason than a duplicate (a value Postgres cannot
  * store, a constraint) is split in halves and written again until the refused send stands alone:
  * only its sender gets VALIDATION_FAILED, everyone else's message is stored and acknowledged. A
@@ -558,6 +562,41 @@ export function roomActorKind(deps: {
                 // Only this activation's own write deposes it; an older one's was fenced by this one.
                 if (command.writer === me && !deposed) stepDown();
                 return;
+              }
+              if (failure === 'not-member') {
+                // A sender was removed and this actor had not heard of it (the announcement lost or
+                // still on its way). Nothing was stored: read the members, refuse the removed
+                // senders, and write the others' sends again, numbered from the same seq (no gap).
+                try {
+                  await loadMembers();
+                } catch (readError) {
+                  readsFailed.inc();
+                  context.log.warn({ err: readError }, 'room member reload failed; senders resend');
+                  failFragment(
+                    fragment,
+                    new AppError('UNAVAILABLE', 'message could not be stored; resend it'),
+                  );
+                  return startFlush();
+                }
+                const rest: Waiting[] = [];
+                for (const waiting of fragment.batch) {
+                  if (isMember(state, waiting.send.senderId)) rest.push(waiting);
+                  else waiting.reply.fail(new AppError('FORBIDDEN', 'not a member of this room'));
+                }
+                if (rest.length > 0) {
+                  if (fragment.attempts + 1 < MAX_FLUSH_ATTEMPTS)
+                    retries.unshift({
+                      batch: rest,
+                      attempts: fragment.attempts + 1,
+                      checked: fragment.checked,
+                    });
+                  else
+                    failFragment(
+                      { ...fragment, batch: rest },
+                      new AppError('UNAVAILABLE', 'message could not be stored; resend it'),
+                    );
+                }
+                return startFlush();
               }
               if (failure === 'duplicate' && fragment.attempts + 1 < MAX_FLUSH_ATTEMPTS) {
                 // A resend stored before this actor's life, or seqs another writer (a stale owner)

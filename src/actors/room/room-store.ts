@@ -11,6 +11,7 @@ import type { RoomId, UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import {
   acquireRoomOwnership,
+  allSendersMembers,
   findMessagesByClientIds,
   highestSeq,
   insertMessages,
@@ -24,12 +25,13 @@ import {
   messagesBefore,
   type NewMessage,
   RoomFencedError,
+  RoomSenderNotMemberError,
   roomMembers,
 } from '../../db/repositories/rooms.repo.js';
 import { createGroupCommit } from './group-commit.js';
 
 export type { MessageRow, NewMessage };
-export { RoomFencedError };
+export { RoomFencedError, RoomSenderNotMemberError };
 
 /** A send as the store sees it: who, and the client's idempotency key. */
 export interface SendKey {
@@ -50,6 +52,7 @@ export interface RoomStore {
    * Stores a batch believed new in one atomic statement, fenced by `epoch`. A unique violation
    * (23505) means some send or seq was taken already: nothing was stored; write again with
    * `insertChecked`. RoomFencedError: another node owns the room now; nothing was stored.
+   * RoomSenderNotMemberError: a sender is no member of the room any more; nothing was stored.
    */
   readonly insertNew: (
     roomId: RoomId,
@@ -59,7 +62,7 @@ export interface RoomStore {
   /**
    * In one transaction: looks up which of `sends` are stored already, lets `plan` number the rest
    * (given the stored seq per send key), and inserts them. `stored` are the rows found, `inserted`
-   * the new ones. Fenced by `epoch` like `insertNew`.
+   * the new ones. Fenced by `epoch` and checking the senders' membership like `insertNew`.
    */
   readonly insertChecked: (
     roomId: RoomId,
@@ -103,6 +106,15 @@ export function createRoomStore(
       db.transaction().execute(async (trx) => {
         // Fence first: the lookup and the numbering below then see what no other writer can change.
         await lockOwnedRoom(trx, roomId, epoch);
+        // As insertNew: a sender removed meanwhile stores nothing (this path is rare: after a duplicate).
+        if (
+          !(await allSendersMembers(
+            trx,
+            roomId,
+            sends.map((send) => send.senderId),
+          ))
+        )
+          throw new RoomSenderNotMemberError(roomId);
         const stored = await findMessagesByClientIds(trx, roomId, sends);
         const inserted = await insertMessages(trx, roomId, epoch, plan(stored));
         return { stored, inserted };

@@ -69,11 +69,16 @@ export function planBatch(
  *   the refused send stands alone, and only that one fails.
  * - `fenced` (ROOM_FENCED, not a SQLSTATE): another node took the room over; nothing was stored,
  *   this writer steps down and its senders resend to the new owner.
+ * - `not-member` (ROOM_SENDER_NOT_MEMBER, not a SQLSTATE): a sender was removed from the room and
+ *   the actor had not heard of it; nothing was stored, the actor reads the members again, refuses
+ *   the removed senders FORBIDDEN and writes the others' messages again.
  */
-export type WriteFailure = 'duplicate' | 'unavailable' | 'rejected' | 'fenced';
+export type WriteFailure = 'duplicate' | 'unavailable' | 'rejected' | 'fenced' | 'not-member';
 
 /** The code of RoomFencedError (db/repositories/rooms.repo.ts). */
 export const ROOM_FENCED = 'ROOM_FENCED';
+/** The code of RoomSenderNotMemberError (db/repositories/rooms.repo.ts). */
+export const ROOM_SENDER_NOT_MEMBER = 'ROOM_SENDER_NOT_MEMBER';
 
 const UNAVAILABLE_CLASSES = new Set(['08', '25', '40', '53', '57', '58']);
 const LOCK_NOT_AVAILABLE = '55P03';
@@ -81,6 +86,7 @@ const LOCK_NOT_AVAILABLE = '55P03';
 export function classifyWriteFailure(error: unknown): WriteFailure {
   const code = (error as { code?: unknown } | null)?.code;
   if (code === ROOM_FENCED) return 'fenced';
+  if (code === ROOM_SENDER_NOT_MEMBER) return 'not-member';
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return 'unavailable';
   if (code === SqlState.UNIQUE_VIOLATION) return 'duplicate';
   if (code === LOCK_NOT_AVAILABLE) return 'unavailable';

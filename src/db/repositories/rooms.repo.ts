@@ -333,6 +333,35 @@ export class RoomFencedError extends Error {
 }
 
 /**
+ * Thrown by the writes below when a sender of the batch is no longer a member of the room (a
+ * removal the room actor has not heard of: its announcement lost, or still on its way). Nothing of
+ * the batch was stored; the actor reads the members again and refuses those senders' messages.
+ */
+export class RoomSenderNotMemberError extends Error {
+  readonly code = 'ROOM_SENDER_NOT_MEMBER';
+  constructor(readonly roomId: RoomId) {
+    super('a sender of this batch is not a member of the room; nothing was stored');
+  }
+}
+
+/** Whether every one of `senderIds` is a member of the room (one index probe each). */
+export async function allSendersMembers(
+  db: Db,
+  roomId: RoomId,
+  senderIds: readonly UserId[],
+): Promise<boolean> {
+  const distinct = [...new Set(senderIds)];
+  if (distinct.length === 0) return true;
+  const row = await db
+    .selectFrom('room_members')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('room_id', '=', roomId)
+    .where('user_id', '=', sql<UserId>`any(${distinct}::uuid[])`)
+    .executeTakeFirstOrThrow();
+  return Number(row.n) === distinct.length;
+}
+
+/**
  * Takes the room over for `nodeId`: bumps its epoch, so from this commit on only writes carrying
  * the new epoch are accepted. Waits for a write of the previous owner that holds the room row, so
  * `highestSeq` read afterwards is final. undefined when the room does not exist.
@@ -401,6 +430,7 @@ export async function insertMessages(
  * last_seq bump runs in the same statement. Any unique violation (a resend stored in an earlier
  * life of the room actor, or a seq another writer such as a contract's system message took) fails
  * the whole statement, so the caller can fall back to `insertMessages` after a lookup, leaving no gap.
+ * A batch with a sender who is not a member of the room stores nothing (RoomSenderNotMemberError).
  */
 export async function insertNewMessages(
   db: Db,
@@ -412,6 +442,7 @@ export async function insertNewMessages(
   const stored = await insertNewMessagesOfRooms(db, [{ roomId, epoch, messages }]);
   const rows = stored.get(roomId);
   if (rows === undefined) throw new RoomFencedError(roomId);
+  if (rows.length === 0) throw new RoomSenderNotMemberError(roomId);
   return rows;
 }
 
@@ -445,18 +476,27 @@ const insertNewMessagesStatement = (columns: {
       join wanted on wanted.room_id = rooms.id and wanted.epoch = rooms.owner_epoch
       order by rooms.id
       for no key update of rooms
+    ), outsiders as (
+      select distinct v.room_id from v join fence on fence.id = v.room_id
+      where not exists (
+        select 1 from room_members m where m.room_id = v.room_id and m.user_id = v.sender_id
+      )
     ), inserted as (
       insert into messages (room_id, seq, sender_id, client_msg_id, body, meta)
       select v.room_id, v.seq, v.sender_id, v.client_msg_id, v.body, v.meta
       from v join fence on fence.id = v.room_id and fence.owner_epoch = v.epoch
+      where v.room_id not in (select room_id from outsiders)
       returning room_id, seq, sender_id, client_msg_id, body, meta, sent_at
     ), bumped as (
       update rooms set last_seq = wanted.last_seq
       from wanted join fence on fence.id = wanted.room_id
       where rooms.id = wanted.room_id and rooms.last_seq < wanted.last_seq
+        and wanted.room_id not in (select room_id from outsiders)
       returning rooms.id
     )
-    select room_id, seq, sender_id, client_msg_id, body, meta, sent_at from inserted`;
+    select room_id, seq, sender_id, client_msg_id, body, meta, sent_at from inserted
+    union all
+    select room_id, null, null, null, null, null, null from outsiders`;
 
 /**
  * The batches of several rooms, each believed new, in ONE statement (node-wide group commit): one
@@ -467,6 +507,12 @@ const insertNewMessagesStatement = (columns: {
  * Any error (a unique violation in one room, a refused value) fails the whole statement and
  * stores nothing: the caller then writes each room on its own to learn whose it was.
  * At most one batch per room, and every batch non-empty.
+ *
+ * Every sender must still be a member of the room, checked in the same statement (one primary-key
+ * probe of room_members per message, no extra round trip): a room with a sender who is not stores
+ * nothing and is answered with an EMPTY list (the caller fails it with RoomSenderNotMemberError).
+ * A removal whose announcement was lost therefore stops the removed user's sends at once, not
+ * after the room actor's member refresh (review 21c).
  */
 export async function insertNewMessagesOfRooms(
   db: Db,
@@ -496,6 +542,11 @@ export async function insertNewMessagesOfRooms(
   }
   const result = await insertNewMessagesStatement(columns).execute(db);
   for (const row of result.rows) {
+    if (row.seq === null) {
+      // A room refused for a sender who is not a member (the `outsiders` rows): nothing stored.
+      if (!stored.has(row.room_id)) stored.set(row.room_id, []);
+      continue;
+    }
     const message = toMessage(row);
     const list = stored.get(message.room_id);
     if (list === undefined) stored.set(message.room_id, [message]);

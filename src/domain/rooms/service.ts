@@ -39,6 +39,11 @@ import { cutHistoryPage, type HistoryPage } from './history-page.js';
 
 export { ROOM_MEMBERSHIP_TOPIC, roomTopic };
 
+/** Least time between two announcements again of one removal by retried DELETEs (per process). */
+export const REANNOUNCE_EVERY_MS = 5_000;
+/** Most removals remembered for that throttle. */
+const REANNOUNCED_MAX = 10_000;
+
 /** Most members of a group room: its creator and the 500 others a create request may name. */
 export const MAX_GROUP_MEMBERS = 501;
 
@@ -152,6 +157,29 @@ export function createRoomService(deps: {
   const announceMembership = async (roomId: RoomId, userId: UserId, change: 'added' | 'removed') => {
     await bus.publish(ROOM_MEMBERSHIP_TOPIC, { roomId });
     await bus.publish(roomTopic(roomId), { frame: { t: 'room.member', d: { roomId, userId, change } } });
+  };
+
+  /**
+   * When each removal was last announced (`${roomId}/${userId}` → ms): a DELETE of a non-member
+   * announces the removal once more (its first announcement may have failed after the commit: the
+   * DELETE answered 503, and the retry is what tells the gateways), but not within
+   * REANNOUNCE_EVERY_MS of the last one of this process, so repeating it cannot flood a room with
+   * `room.member` frames. (Announcing again is harmless: gateways re-check, clients drop a known
+   * removal.)
+   */
+  const announced = new Map<string, number>();
+  const announceRemoval = async (roomId: RoomId, userId: UserId, again: boolean) => {
+    const key = `${roomId}/${userId}`;
+    const now = Date.now();
+    const last = announced.get(key);
+    if (again && last !== undefined && now - last < REANNOUNCE_EVERY_MS) return;
+    // Recorded only once published: a retry after a failed announcement always announces.
+    await announceMembership(roomId, userId, 'removed');
+    if (announced.size >= REANNOUNCED_MAX) {
+      for (const [k, at] of announced) if (now - at >= REANNOUNCE_EVERY_MS) announced.delete(k);
+    }
+    // Full of recent ones: not remembered (the next retry announces again; never skipped).
+    if (announced.size < REANNOUNCED_MAX) announced.set(key, now);
   };
 
   /** Tells the room's members (and the gateways) that these users joined; after the commit. */
@@ -325,7 +353,14 @@ export function createRoomService(deps: {
       // Leaving a room you are not in is done already: a DELETE retried after its 204 was lost (or
       // retried by the client library itself: DELETE is idempotent) answered 403, telling the user
       // their leave failed. Unknown and foreign rooms answer alike, so this tells nothing either.
-      if (actor === userId && !(await isRoomMember(db, roomId, actor))) return;
+      // The removal is announced again, though: a DELETE that answered 503 because the bus
+      // publish failed after the commit is retried, and that retry is what tells the gateways to
+      // stop pushing the room to the removed user's sockets (review 21c).
+      if (actor === userId && !(await isRoomMember(db, roomId, actor))) {
+        // Unknown and foreign rooms alike (nobody hears an unknown room's topic): nothing told apart.
+        await announceRemoval(roomId, userId, true);
+        return;
+      }
       const { room } = await memberRoom(actor, roomId);
       if (room.kind !== 'group') {
         // Nobody is put out of a direct or job room, but everyone may leave one they are done with
@@ -345,7 +380,8 @@ export function createRoomService(deps: {
       if (actor !== userId && room.created_by !== actor) {
         throw new AppError('FORBIDDEN', 'only the creator removes other members');
       }
-      if (await removeRoomMember(db, roomId, userId)) await announceMembership(roomId, userId, 'removed');
+      // Not a member (any more): a retry of a removal whose announcement failed announces it again.
+      await announceRemoval(roomId, userId, !(await removeRoomMember(db, roomId, userId)));
     },
 
     async history(
