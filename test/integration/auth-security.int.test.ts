@@ -587,6 +587,7 @@ describe('auth security', () => {
       '/v1/payments/{id}': ['get'],
       '/v1/payments/webhook': ['post'],
       '/v1/admin/payments': ['get'],
+      '/v1/admin/payments/{id}/void-parked': ['post'],
       '/v1/wallet': ['get'],
       '/v1/wallet/transactions': ['get'],
       '/v1/wallet/transfers': ['post'],
