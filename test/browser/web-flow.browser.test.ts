@@ -230,12 +230,12 @@ describe('web app in Chromium', () => {
     await hirer.getByLabel('Message', { exact: true }).fill('Welcome aboard!');
     await worker.getByText('is typing…').waitFor();
     await hirer.getByRole('button', { name: 'Send' }).click();
-    await worker.getByText('Welcome aboard!').waitFor();
+    await worker.getByText('Welcome aboard!', { exact: true }).waitFor();
     // Read receipt: the worker's page marks it read; the hirer sees that live.
     await hirer.getByText(`Seen by worker_${suffix}`).waitFor();
     await worker.getByLabel('Message', { exact: true }).fill('Thanks, sketches tomorrow.');
     await worker.getByRole('button', { name: 'Send' }).click();
-    await hirer.getByText('Thanks, sketches tomorrow.').waitFor();
+    await hirer.getByText('Thanks, sketches tomorrow.', { exact: true }).waitFor();
 
     // The worker's network drops while the hirer writes; back online, every message is there once, in order.
     await workerLink.drop(worker.context());
@@ -243,10 +243,10 @@ describe('web app in Chromium', () => {
     for (const text of ['Offline one', 'Offline two', 'Offline three']) {
       await hirer.getByLabel('Message', { exact: true }).fill(text);
       await hirer.getByRole('button', { name: 'Send' }).click();
-      await hirer.getByText(text).waitFor();
+      await hirer.getByText(text, { exact: true }).waitFor();
     }
     await workerLink.reconnect(worker.context());
-    await worker.getByText('Offline three').waitFor();
+    await worker.getByText('Offline three', { exact: true }).waitFor();
     await expect
       .poll(() => worker.locator('.room .messages li.theirs .body').allTextContents())
       .toEqual(['Welcome aboard!', 'Offline one', 'Offline two', 'Offline three']);

@@ -238,17 +238,20 @@ export function createApi(tokens: TokenSource) {
     placeBid: (jobId: string, bid: Parameters<typeof rest.placeBid>[1], options?: RestCommandOptions) =>
       once401(() => rest.placeBid(jobId, bid, options)),
     /**
-     * My bids on one job (its hirer would get every bid): not read from my newest 100 bids of all
-     * jobs, which leave out a bid on a job of long ago once there are more.
+     * A page of the bids on one job, newest first: a worker's own (not read from my newest 100 bids
+     * of all jobs, which leave out a bid on a job of long ago once there are more), every bid for its
+     * hirer ("More bids" pages past the newest 100 the job carries); pass `nextCursor` for the next.
      */
-    myBidsOn: (jobId: string) =>
+    myBidsOn: (jobId: string, cursor?: string) =>
       authed<{ data: BidType[]; nextCursor: string | null }>('GET', `/v1/jobs/${id(jobId)}/bids`, {
-        query: { limit: 100 },
+        query: { limit: 100, cursor },
       }),
     /** At `version`, the bid's version as shown: a bid changed since is 409 VERSION_MISMATCH, nothing held. */
     acceptBid: (bidId: string, version: number, options?: RestCommandOptions) =>
       once401(() => rest.acceptBid(bidId, { ...options, ifMatch: version })),
-    myContracts: () => once401(() => rest.myContracts({ limit: 100 })),
+    /** A page of my contracts, newest first; pass `nextCursor` back for the next one. */
+    myContracts: (cursor?: string) =>
+      once401(() => rest.myContracts({ limit: 100, ...(cursor === undefined ? {} : { cursor }) })),
     getContract: (contractId: string) => once401(() => rest.getContract(contractId)),
     transition: (
       contractId: string,

@@ -2,10 +2,10 @@
  * Sign up (with the roles chosen at sign-up) and sign in; the pages the mails link to: confirm an
  * email address, choose a new password, ask for a reset link.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { auth, isApiError } from '../api.js';
 import type { Session, SignedOutReason } from '../session.js';
-import { ErrorNote, type Failure, FormEnd, failureOf, TextField, useAction } from '../ui.js';
+import { ErrorNote, type Failure, FormEnd, failureOf, outcomeUnknown, TextField, useAction } from '../ui.js';
 
 const SIGNED_OUT_NOTES: Record<SignedOutReason, string> = {
   'session-ended': 'Your session has ended (signed out elsewhere, or it expired). Please sign in again.',
@@ -73,8 +73,46 @@ export function SignUp({ session }: { session: Session }) {
   const [password, setPassword] = useState('');
   const [role, setRole] = useState<(typeof ROLES)[number][0]>('worker');
   const { failure, busy, submit } = useAction();
+  /**
+   * The username and password this form registered (`done`: the server said so) or sent without an
+   * answer. Pressed again after the account was made but its sign-in failed (no answer, a blip),
+   * the form signs in rather than registering again: the server answers 202 to the same
+   * registration sent again, but 409 "taken" once the email was corrected meanwhile, say, which
+   * told the user their own new username was someone else's.
+   */
+  const registered = useRef<{ username: string; password: string; done: boolean }>(undefined);
   const signUp = submit(async () => {
-    await auth.register({ username, email, password, roles: role === 'both' ? ['hirer', 'worker'] : [role] });
+    const before = registered.current;
+    const same =
+      before !== undefined &&
+      before.username.toLowerCase() === username.trim().toLowerCase() &&
+      before.password === password;
+    if (!(same && before.done)) {
+      if (!same) registered.current = { username: username.trim(), password, done: false };
+      try {
+        await auth.register({
+          username,
+          email,
+          password,
+          roles: role === 'both' ? ['hirer', 'worker'] : [role],
+        });
+      } catch (error) {
+        const taken = isApiError(error) && error.status === 409 && error.fields.username !== undefined;
+        if (!(same && taken)) {
+          // Refused: nothing was made (only no answer may have made the account).
+          if (!outcomeUnknown(error)) registered.current = undefined;
+          throw error;
+        }
+        // Taken, after this form sent the same username and password without an answer: most
+        // likely by that very registration. Its sign-in says (or the refusal stays).
+        await session.signIn(username, password).catch((signInError: unknown) => {
+          throw outcomeUnknown(signInError) ? signInError : error;
+        });
+        location.hash = role === 'hirer' ? '#/wallet' : '#/jobs';
+        return;
+      }
+      if (registered.current !== undefined) registered.current.done = true;
+    }
     // Registration answers alike for new and taken emails (no account probing): sign in next.
     await session.signIn(username, password);
     location.hash = role === 'hirer' ? '#/wallet' : '#/jobs';

@@ -1,7 +1,8 @@
 /** My contracts, one contract with the actions allowed now, its job room, and the reviews. */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { isRestError } from '../../../protocol/src/client/index.js';
 import type { Contract, ContractDetail, Review, TransitionName } from '../api.js';
+import { appendPage, firstPages, mergeTop } from '../paging.js';
 import {
   ErrorNote,
   type Failure,
@@ -35,20 +36,38 @@ export function ContractList() {
   const { session } = useApp();
   const [contracts, setContracts] = useState<Contract[]>();
   const [failure, setFailure] = useState<Failure>();
+  /** The cursor of the page after those shown (null: all shown). */
+  const [next, setNext] = useState<string | null>(null);
+  /** Pages read in all (the first and each "More"): a push reads as many again from the top. */
+  const pages = useRef(1);
+  const more = useAction('read');
   // Reads overlap (a push per transition): only the answer of the latest is shown, so a slower
-  // earlier one does not take a contract back to a state it has left.
+  // earlier one does not take a contract back to a state it has left. A read from the top goes
+  // over as many pages as were read ("More"), so a contract shown past the first page is brought
+  // up to date too; what it does not reach stays, and nothing is listed twice (paging.ts).
   const [latest] = useState(() => new Latest());
   const load = () => {
     const newest = latest.begin();
-    return session.api.myContracts().then(
+    const walked = pages.current;
+    return firstPages((cursor) => session.api.myContracts(cursor), walked).then(
       (page) => {
         if (!newest()) return;
-        setContracts(page.data);
+        setContracts((shown) => mergeTop(page.data, shown));
+        // A "More" answered meanwhile went further: its cursor stays.
+        if (pages.current === walked) setNext(page.nextCursor);
         setFailure(undefined);
       },
       (error) => newest() && setFailure(failureOf(error)),
     );
   };
+  const loadMore = () =>
+    more.run(async () => {
+      if (next === null) return;
+      const page = await session.api.myContracts(next);
+      pages.current += 1;
+      setContracts((shown) => appendPage(shown, page.data));
+      setNext(page.nextCursor);
+    });
   useEffect(() => void load(), [session]);
   useLive('market', (event) => {
     if (event.contractId !== undefined || event.type === 'bid.accepted') void load();
@@ -72,7 +91,7 @@ export function ContractList() {
       {contracts === undefined ? null : contracts.length === 0 ? (
         <p>No contracts yet: they start when a hirer accepts a bid.</p>
       ) : (
-        <ul class="list">
+        <ul class="list" aria-label="Contracts">
           {contracts.map((c) => (
             <li key={c.id} class="card">
               <a href={`#/contracts/${c.id}`}>{c.title}</a>{' '}
@@ -82,6 +101,12 @@ export function ContractList() {
           ))}
         </ul>
       )}
+      {contracts === undefined || next === null ? null : (
+        <button type="button" aria-busy={more.busy} onClick={() => void loadMore()}>
+          More contracts
+        </button>
+      )}
+      <ErrorNote failure={more.failure} />
     </section>
   );
 }

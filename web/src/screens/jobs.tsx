@@ -2,6 +2,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { isRestError, type JobPostedPayload } from '../../../protocol/src/client/index.js';
 import { type Bid, type Job, type JobDetail, type JobSearch, splitList } from '../api.js';
+import { appendPage, firstPages, mergeTop } from '../paging.js';
 import {
   AmountField,
   amountOf,
@@ -12,6 +13,7 @@ import {
   FormError,
   failureOf,
   go,
+  Latest,
   LoadFailed,
   money,
   Name,
@@ -388,9 +390,55 @@ export function JobView({ jobId }: { jobId: string }) {
   );
 }
 
+/** The bids a job carries for its hirer: its newest 100 (JobDetail.bids); "More bids" pages on. */
+const JOB_BIDS = 100;
+
 function Bids({ job, onChange }: { job: JobDetail; onChange: () => void }) {
   const { session } = useApp();
   const { failure, busy, run } = useAction();
+  /**
+   * The job's bids read page by page (GET /v1/jobs/:id/bids) by "More bids", past the newest 100
+   * the job carries: the bids and the cursor after them (`pagesRead`: how many pages). Each read of the job (a push)
+   * reads those pages again, so their bids' states are current; listed once with the job's.
+   */
+  const [paged, setPaged] = useState<{ bids: Bid[]; next: string | null }>();
+  const pagesRead = useRef(0);
+  const more = useAction('read');
+  const [latest] = useState(() => new Latest());
+  const bidsPage = (cursor?: string) => session.api.myBidsOn(job.id, cursor);
+  useEffect(() => {
+    const walked = pagesRead.current;
+    if (walked === 0) return;
+    const newest = latest.begin();
+    firstPages(bidsPage, walked).then(
+      (page) =>
+        newest() &&
+        setPaged(
+          (shown) =>
+            shown && {
+              bids: mergeTop(page.data, shown.bids),
+              next: pagesRead.current === walked ? page.nextCursor : shown.next,
+            },
+        ),
+      () => undefined,
+    );
+  }, [job]);
+  const loadMore = () =>
+    more.run(async () => {
+      // The first press: the cursor after the newest 100 is that of the first page of 100.
+      const page =
+        paged === undefined
+          ? await firstPages(bidsPage, 2)
+          : paged.next === null
+            ? undefined
+            : await bidsPage(paged.next);
+      if (page === undefined) return;
+      pagesRead.current += paged === undefined ? 2 : 1;
+      setPaged((shown) => ({
+        bids: appendPage(shown?.bids, page.data),
+        next: page.nextCursor,
+      }));
+    });
   // Accepting holds the money in escrow: an accept whose answer was lost keeps its key, so pressing
   // "Accept bid" again replays it instead of holding twice.
   const keyed = useRetryKeys();
@@ -418,7 +466,8 @@ function Bids({ job, onChange }: { job: JobDetail; onChange: () => void }) {
         throw error;
       }
     });
-  const bids = job.bids ?? [];
+  const bids = mergeTop(job.bids ?? [], paged?.bids);
+  const hasMore = paged === undefined ? (job.bids?.length ?? 0) >= JOB_BIDS : paged.next !== null;
   return (
     <section aria-labelledby="bids-title">
       <h2 id="bids-title">Bids</h2>
@@ -448,6 +497,12 @@ function Bids({ job, onChange }: { job: JobDetail; onChange: () => void }) {
           </li>
         ))}
       </ul>
+      {hasMore ? (
+        <button type="button" aria-busy={more.busy} onClick={() => void loadMore()}>
+          More bids
+        </button>
+      ) : null}
+      <ErrorNote failure={more.failure} />
     </section>
   );
 }

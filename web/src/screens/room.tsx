@@ -108,6 +108,10 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
   // its own, shown by the button and gone when a later press reads the page.
   const [more, setMore] = useState(false);
   const olderPage = useAction('read');
+  const olderButton = useRef<HTMLButtonElement>(null);
+  const list = useRef<HTMLOListElement>(null);
+  /** The last page was read from the focused "Older messages", which goes: focus the list instead. */
+  const focusList = useRef(false);
   const older = () =>
     olderPage.run(async () => {
       const oldest = oldestRead.current;
@@ -116,13 +120,26 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
       if (!active.current) return;
       pageRead(page.messages);
       merge(page.messages);
-      setMore(page.messages.length === PAGE);
+      const last = page.messages.length < PAGE;
+      if (last && document.activeElement === olderButton.current) focusList.current = true;
+      setMore(!last);
     });
+  useEffect(() => {
+    if (more || !focusList.current) return;
+    focusList.current = false;
+    list.current?.focus();
+  }, [more]);
+  /**
+   * The newest message pushed (not one of the history pages): said by a live region of its own.
+   * The list is none, or a screen reader would read out all 50 messages of a page of history.
+   */
+  const [announced, setAnnounced] = useState<RoomMessage>();
   useLive(
     'room.message',
     (m) => {
       merge([m]);
       if (m.senderId === typing) setTyping(undefined);
+      if (m.roomId === roomId && m.senderId !== user.id) setAnnounced(m);
     },
     [roomId, typing],
   );
@@ -232,12 +249,18 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
         {title} {state === 'open' ? null : <span class="badge warn">reconnecting…</span>}
       </h2>
       {more ? (
-        <button type="button" class="link" aria-busy={olderPage.busy} onClick={() => void older()}>
+        <button
+          type="button"
+          class="link"
+          ref={olderButton}
+          aria-busy={olderPage.busy}
+          onClick={() => void older()}
+        >
           Older messages
         </button>
       ) : null}
       <ErrorNote failure={olderPage.failure} />
-      <ol class="messages" aria-live="polite" aria-label="Messages">
+      <ol class="messages" aria-label="Messages" ref={list} tabIndex={-1}>
         {messages.map((m) => {
           const system = typeof m.meta?.system === 'string' ? m.meta.system : undefined;
           return system !== undefined ? (
@@ -255,6 +278,15 @@ export function Room({ roomId, title = 'Job room' }: { roomId: string; title?: s
         })}
         <li ref={bottom} aria-hidden="true" class="end" />
       </ol>
+      <p class="sr-only" aria-live="polite" data-testid="room-announce">
+        {announced === undefined ? null : typeof announced.meta?.system === 'string' ? (
+          announced.body
+        ) : (
+          <>
+            <Name id={announced.senderId} />: {announced.body}
+          </>
+        )}
+      </p>
       {listed.length > 0 ? (
         <ol class="outbox" aria-label="Not sent yet">
           {listed.map((p) => (

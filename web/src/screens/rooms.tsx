@@ -1,4 +1,9 @@
-/** My rooms with unread counts (live: a message in a room not open here bumps its count), and one room. */
+/**
+ * My rooms with unread counts, and one room. The list is not live: the server pushes a room's
+ * messages only to sockets that joined it (an open room), and nothing when someone adds me to a
+ * room. So it is read when it opens, at every connect, when a contract starts (its job room), on a
+ * `messages.unread` notification, and when the tab is shown again (the user back from elsewhere).
+ */
 import { useEffect, useState } from 'preact/hooks';
 import type { RoomSummary } from '../api.js';
 import { outboxOf } from '../outbox.js';
@@ -62,6 +67,17 @@ export function Rooms() {
   useLive('market', (event) => {
     if (event.type === 'contract.accept' || event.type === 'bid.accepted') void load();
   });
+  useLive('notification', (notification) => {
+    if (notification.kind === 'messages.unread') void load();
+  });
+  // Nothing tells this tab of a message or a new room meanwhile: read again when it is looked at.
+  useEffect(() => {
+    const shown = () => {
+      if (document.visibilityState === 'visible') void load();
+    };
+    document.addEventListener('visibilitychange', shown);
+    return () => document.removeEventListener('visibilitychange', shown);
+  }, [session]);
   return (
     <section aria-labelledby="rooms-title">
       <h1 id="rooms-title">Messages</h1>
