@@ -1,20 +1,7 @@
-/**
- * A room's "Older messages" on a bad network (review 21b), in Chromium against a real node, with
- * the page's socket relayed through Playwright:
- * - a press that failed says why, and that error goes once a later press reads the page (it stayed
- *   under the room before, beside the messages it had since loaded);
- * - pressed twice while a page is read, the page is asked for once (each press asked for the same
- *   page again, one more of the user's room reads at a time) and every message is listed once, in
- *   order.
- * And People, whose contacts could not be read, says why with "Try again" (it said "No contacts yet"
- * under the error, as if the user had none).
- */
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { signIn, webAppTestFile } from '../support/browser.js';
 import type { HttpClient } from '../support/http.js';
-import { groupRoomOfContacts } from '../support/rest-fixtures.js';
-import { openSocket } from '../support/ws-client.js';
+import { groupRoomOfContacts, groupRoomWithOwnerSocket } from '../support/rest-fixtures.js';
 
 const UI_TIMEOUT = 30_000;
 const TEST_TIMEOUT = 90_000;
@@ -35,20 +22,11 @@ describe('older messages of a room, and People, on a bad network (Chromium)', ()
   it(
     'clears its error once a page loads, and reads one page per press while one is read',
     async () => {
-      const { me, owner, roomId } = await groupRoomOfContacts(api, 'Long history');
-      const socket = await openSocket(`${base.replace(/^http/, 'ws')}/ws`, owner.accessToken, 'json');
+      const { me, roomId, send, close } = await groupRoomWithOwnerSocket(api, base, 'Long history');
       try {
-        expect((await socket.request('room.join', { roomId })).t).toBe('ok');
-        for (let i = 1; i <= MESSAGES; i += 1) {
-          const answer = await socket.request('room.send', {
-            roomId,
-            clientMsgId: randomUUID(),
-            body: `m${i}`,
-          });
-          expect(answer.t).toBe('ok');
-        }
+        for (let i = 1; i <= MESSAGES; i += 1) await send(`m${i}`);
       } finally {
-        socket.close();
+        close();
       }
 
       // The page's socket, relayed: the `room.history` frames asking for older pages are counted;

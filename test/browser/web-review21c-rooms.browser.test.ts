@@ -1,18 +1,7 @@
-/**
- * Rooms in the web app (review 21c), in Chromium against a real node:
- * - a room's messages list was an aria-live region, so a screen reader read out every message of a
- *   page of history as it loaded: only a message pushed is said now (a live region of its own); and
- *   "Older messages", pressed from the keyboard for the last page, went away with the focus on it
- *   (lost to the page's body): the focus moves to the list;
- * - the Messages list said it was live, but nothing is pushed for a room the user has not opened
- *   (nor when someone adds them to one): it is read again when the tab is shown again.
- */
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { signIn, webAppTestFile } from '../support/browser.js';
 import { createGroupRoom, type HttpClient, registerUser } from '../support/http.js';
-import { groupRoomOfContacts } from '../support/rest-fixtures.js';
-import { openSocket } from '../support/ws-client.js';
+import { groupRoomWithOwnerSocket } from '../support/rest-fixtures.js';
 
 const UI_TIMEOUT = 30_000;
 const TEST_TIMEOUT = 60_000;
@@ -33,14 +22,8 @@ describe('rooms for keyboard and screen-reader users, and the rooms list (Chromi
   it(
     'says only pushed messages, and moves the focus to the list when "Older messages" goes',
     async () => {
-      const { me, owner, roomId } = await groupRoomOfContacts(api, 'Spoken');
-      const socket = await openSocket(`${base.replace(/^http/, 'ws')}/ws`, owner.accessToken, 'json');
+      const { me, roomId, send, close } = await groupRoomWithOwnerSocket(api, base, 'Spoken');
       try {
-        expect((await socket.request('room.join', { roomId })).t).toBe('ok');
-        const send = async (body: string) =>
-          expect((await socket.request('room.send', { roomId, clientMsgId: randomUUID(), body })).t).toBe(
-            'ok',
-          );
         for (let i = 1; i <= MESSAGES; i += 1) await send(`m${i}`);
 
         const page = await newPage();
@@ -72,7 +55,7 @@ describe('rooms for keyboard and screen-reader users, and the rooms list (Chromi
         await expect.poll(() => announce.textContent()).toContain('just now');
         expect(await announce.getAttribute('aria-live')).toBe('polite');
       } finally {
-        socket.close();
+        close();
       }
       expect(pageErrors).toEqual([]);
     },

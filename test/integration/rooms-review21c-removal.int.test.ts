@@ -1,61 +1,15 @@
-/**
- * Review 21c: a removal from a room whose announcement is lost.
- * - The DELETE's bus publish fails after the removal committed while every node's subscriber stays
- *   connected (a partial Redis failure: here the Redis user is denied PUBLISH for a moment). The
- *   DELETE fails; before, its retry found a non-member and announced nothing, so the removed user's
- *   sockets on the other node went on receiving the room. A retried DELETE now announces it again.
- * - A removal no room actor heard of (the announcement dropped altogether, here: the membership row
- *   deleted straight in the database) let the removed user send for up to the actor's 30 s member
- *   refresh. The group commit's own statement now checks every sender's membership: refused.
- * Two real nodes in this process on a redis-server of this file's own.
- */
-import { Redis } from 'ioredis';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningNode, startNode } from '../../src/bin/start-node.js';
-import { runShutdown } from '../../src/platform/shutdown.js';
-import {
-  captureLogs,
-  createMigratedDatabase,
-  type TestDatabase,
-  tempDir,
-  testConfig,
-  uniqueRedisPrefix,
-} from '../support/context.js';
+import { describe, expect, it } from 'vitest';
+import type { RunningNode } from '../../src/bin/start-node.js';
 import { createGroupRoom, httpClient, type Registered, registerUser } from '../support/http.js';
-import { type RedisServer, startRedisServer } from '../support/servers.js';
+import { twoNodesOnOwnRedis } from '../support/two-nodes.js';
 import { openSocket, type TestSocket, type WireFrame } from '../support/ws-client.js';
 
 describe('review 21c: removals whose announcement was lost', () => {
-  let db: TestDatabase;
-  let redis: RedisServer;
-  let admin: Redis;
-  const nodes: RunningNode[] = [];
-  const sockets: TestSocket[] = [];
-  const logs = captureLogs();
-
-  beforeAll(async () => {
-    [db, redis] = await Promise.all([createMigratedDatabase(), startRedisServer(tempDir('removal-21c'))]);
-    admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-    const prefix = uniqueRedisPrefix();
-    for (const nodeId of ['node-a', 'node-b']) {
-      nodes.push(
-        await startNode(
-          testConfig({ DATABASE_URL: db.url, REDIS_URL: redis.url, REDIS_PREFIX: prefix, NODE_ID: nodeId }),
-          logs.log,
-          { pid: process.pid },
-        ),
-      );
-    }
-  }, 30_000);
-  afterAll(async () => {
-    for (const socket of sockets) socket.close();
-    await admin.call('ACL', 'SETUSER', 'default', '+publish').catch(() => undefined);
-    admin.disconnect();
-    for (const node of nodes) await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 5_000 });
-    await redis.stop();
-    await db.drop();
-  });
+  const env = twoNodesOnOwnRedis('removal-21c', (admin) =>
+    admin.call('ACL', 'SETUSER', 'default', '+publish'),
+  );
+  const { nodes, sockets } = env;
 
   const joined = async (url: string | undefined, user: Registered, roomId: string) => {
     const socket = await openSocket(url ?? '', user.accessToken, 'json');
@@ -71,11 +25,11 @@ describe('review 21c: removals whose announcement was lost', () => {
 
   /** Runs `during` with PUBLISH refused to every client; subscriptions and other commands work. */
   const whilePublishFails = async (during: () => Promise<void>) => {
-    await admin.call('ACL', 'SETUSER', 'default', '-publish');
+    await env.admin.call('ACL', 'SETUSER', 'default', '-publish');
     try {
       await during();
     } finally {
-      await admin.call('ACL', 'SETUSER', 'default', '+publish');
+      await env.admin.call('ACL', 'SETUSER', 'default', '+publish');
     }
   };
 
@@ -119,7 +73,7 @@ describe('review 21c: removals whose announcement was lost', () => {
     expect(await send(memberSocket, 'before')).toMatchObject({ t: 'ok', d: { seq: 1 } });
 
     // Removed with no announcement at all: nothing tells the actor or the gateway.
-    const client = new pg.Client({ connectionString: db.url });
+    const client = new pg.Client({ connectionString: env.db.url });
     await client.connect();
     try {
       await client.query('delete from room_members where room_id = $1 and user_id = $2', [roomId, member.id]);

@@ -1,64 +1,13 @@
-/**
- * Review 20: Redis pub/sub is at most once. A node whose bus subscriber connection drops (Redis
- * restarted, a network blip, Redis closing a subscriber past `client-output-buffer-limit pubsub`)
- * hears nothing published until it has reconnected and subscribed again; room pushes have the tail
- * sweep for that, but three announcements had nothing, and their loss lasted as long as the sockets:
- * - a member removed from a room went on receiving its messages on that node (the removal was never
- *   heard): once the subscriber is back, the store now decides who still gets each room there;
- * - a contact removal: the watch it should have ended went on, pushing the former contact's every
- *   transition (presence is for mutual contacts): the watches are now checked against the store;
- * - a contact's change of presence: watchers there kept the old state until the next change: the
- *   node now pushes the current presence of every user its sockets watch (after that check).
- * Two real nodes in this process on a redis-server of this file's own, whose pub/sub connections
- * are killed and, at `maxclients`, kept out while the announcement is made.
- */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningNode, startNode } from '../../src/bin/start-node.js';
-import { runShutdown } from '../../src/platform/shutdown.js';
+import { describe, expect, it } from 'vitest';
+import type { RunningNode } from '../../src/bin/start-node.js';
 import { until } from '../support/cluster.js';
-import {
-  captureLogs,
-  createMigratedDatabase,
-  type TestDatabase,
-  tempDir,
-  testConfig,
-  uniqueRedisPrefix,
-} from '../support/context.js';
 import { createGroupRoom, httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
-import { type RedisServer, startRedisServer } from '../support/servers.js';
-import { openSocket, type TestSocket, type WireFrame } from '../support/ws-client.js';
+import { twoNodesOnOwnRedis } from '../support/two-nodes.js';
+import { openSocket, type WireFrame } from '../support/ws-client.js';
 
 describe("review 20: announcements made while a node's bus subscriber was away", () => {
-  let db: TestDatabase;
-  let redis: RedisServer;
-  let admin: Redis;
-  const nodes: RunningNode[] = [];
-  const sockets: TestSocket[] = [];
-  const logs = captureLogs();
-
-  beforeAll(async () => {
-    [db, redis] = await Promise.all([createMigratedDatabase(), startRedisServer(tempDir('bus-away'))]);
-    admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-    const prefix = uniqueRedisPrefix();
-    for (const nodeId of ['node-a', 'node-b']) {
-      nodes.push(
-        await startNode(
-          testConfig({ DATABASE_URL: db.url, REDIS_URL: redis.url, REDIS_PREFIX: prefix, NODE_ID: nodeId }),
-          logs.log,
-          { pid: process.pid },
-        ),
-      );
-    }
-  }, 30_000);
-  afterAll(async () => {
-    for (const socket of sockets) socket.close();
-    await admin.config('SET', 'maxclients', '10000').catch(() => undefined);
-    admin.disconnect();
-    for (const node of nodes) await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 5_000 });
-    await redis.stop();
-    await db.drop();
-  });
+  const env = twoNodesOnOwnRedis('bus-away', (admin) => admin.config('SET', 'maxclients', '10000'));
+  const { nodes, sockets } = env;
 
   /**
    * Runs `during` with both nodes' bus subscribers cut and kept out (Redis at `maxclients`); their
@@ -67,18 +16,18 @@ describe("review 20: announcements made while a node's bus subscriber was away",
    */
   const whileBusAway = async (during: () => Promise<void>) => {
     const listClients = async () =>
-      String(await admin.client('LIST'))
+      String(await env.admin.client('LIST'))
         .split('\n')
         .filter((line) => line.trim() !== '');
     const isBus = (line: string) => / name=gigwire:bus /.test(` ${line} `);
     expect(await until(async () => (await listClients()).filter(isBus).length === 2, 10_000)).toBe(true);
     const clients = await listClients();
-    await admin.config('SET', 'maxclients', String(clients.length - clients.filter(isBus).length));
-    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await env.admin.config('SET', 'maxclients', String(clients.length - clients.filter(isBus).length));
+    await env.admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
     try {
       await during();
     } finally {
-      await admin.config('SET', 'maxclients', '10000');
+      await env.admin.config('SET', 'maxclients', '10000');
     }
   };
 

@@ -4,9 +4,11 @@
  * it), or an active contract between a worker (`me`) and a funded hirer. Each checks its answers as
  * it goes.
  */
+import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import { createRestClient, type RestClient } from '../../protocol/src/client/rest.js';
 import { type httpClient, makeContacts, type Registered, registerUser } from './http.js';
+import { openSocket } from './ws-client.js';
 
 type Api = ReturnType<typeof httpClient>;
 
@@ -41,6 +43,40 @@ export async function groupRoomOfContacts(
   );
   expect(room.status).toBe(201);
   return { me, owner, roomId: room.body.id };
+}
+
+/**
+ * `groupRoomOfContacts`, with its owner joined over a WebSocket of the node at `base`: `send(body)`
+ * stores a message (its `ok` checked), `close()` closes the socket.
+ */
+export async function groupRoomWithOwnerSocket(
+  api: Api,
+  base: string,
+  title: string,
+): Promise<{
+  me: Registered;
+  owner: Registered;
+  roomId: string;
+  send: (body: string) => Promise<void>;
+  close: () => void;
+}> {
+  const room = await groupRoomOfContacts(api, title);
+  const socket = await openSocket(`${base.replace(/^http/, 'ws')}/ws`, room.owner.accessToken, 'json');
+  try {
+    expect((await socket.request('room.join', { roomId: room.roomId })).t).toBe('ok');
+  } catch (error) {
+    socket.close();
+    throw error;
+  }
+  const send = async (body: string) => {
+    const answer = await socket.request('room.send', {
+      roomId: room.roomId,
+      clientMsgId: randomUUID(),
+      body,
+    });
+    expect(answer.t).toBe('ok');
+  };
+  return { ...room, send, close: () => socket.close() };
 }
 
 /**

@@ -1,8 +1,11 @@
 /**
- * "My contracts" past the newest 100 (review 21c), in Chromium against a real node: only the first
- * page of 100 was ever read, with no way to see more. "More contracts" pages on with the REST
- * cursor, and a push meanwhile (a new contract: the list read again from the top, as many pages as
- * shown) lists every contract once.
+ * Lists past their first 100 (review 21c), in Chromium against one real node:
+ * - "My contracts": only the first page of 100 was ever read, with no way to see more. "More
+ *   contracts" pages on with the REST cursor, and a push meanwhile (a new contract: the list read
+ *   again from the top, as many pages as shown) lists every contract once.
+ * - A hirer's job: only the bids the job carries (its newest 100) were shown. "More bids" pages on
+ *   with GET /v1/jobs/:id/bids's cursor, and a push meanwhile (a new bid: the job read again, and
+ *   the pages past it) lists every bid once.
  */
 
 import { describe, expect, it } from 'vitest';
@@ -87,6 +90,56 @@ describe('My contracts past the first 100 (Chromium)', () => {
         );
       expect(links.length).toBe(102);
       expect(new Set(links)).toEqual(new Set(ids));
+      expect(pageErrors).toEqual([]);
+    },
+    TEST_TIMEOUT,
+  );
+});
+
+describe("a job's bids past the first 100 (Chromium)", () => {
+  it(
+    'lists every bid of a job with "More bids" for its hirer, once each, a new bid pushed meanwhile',
+    async () => {
+      const hirer = await registerUser(api, { roles: ['hirer'] });
+      const hirerRest = restOf(hirer);
+      const job = await postJob(hirerRest, 'Many bids');
+      // One live bid per worker and job, at most 5 in all: 4 withdrawn and 1 live each, 105 bids.
+      const workers = await Promise.all(
+        Array.from({ length: 21 }, () => registerUser(api, { roles: ['worker'] })),
+      );
+      const bidIds: string[] = [];
+      await Promise.all(
+        workers.map(async (worker) => {
+          const rest = restOf(worker);
+          for (let n = 0; n < 5; n++) {
+            const bid = await rest.placeBid(job.id, { amount: 1_000 + n, deliveryDays: 3, coverLetter: '' });
+            bidIds.push(bid.id);
+            if (n < 4) await rest.withdrawBid(bid.id);
+          }
+        }),
+      );
+
+      const page = await newPage();
+      await signIn(page, base, hirer);
+      await page.evaluate(`location.hash = ${JSON.stringify(`#/jobs/${job.id}`)}`);
+      const main = page.locator('main');
+      const items = main.locator('li.bid');
+      await expect.poll(() => items.count(), { timeout: UI_TIMEOUT }).toBe(100);
+      await main.getByRole('button', { name: 'More bids' }).click();
+      await expect.poll(() => items.count(), { timeout: UI_TIMEOUT }).toBe(105);
+      await expect.poll(() => main.getByRole('button', { name: 'More bids' }).count()).toBe(0);
+
+      // A new bid: pushed, the job read again (and the page past its 100), each bid listed once.
+      const late = await registerUser(api, { roles: ['worker'] });
+      bidIds.push(
+        (await restOf(late).placeBid(job.id, { amount: 900, deliveryDays: 1, coverLetter: '' })).id,
+      );
+      await expect.poll(() => items.count(), { timeout: UI_TIMEOUT }).toBe(106);
+      const shown = await items
+        .locator('> div[id^="bid-"]')
+        .evaluateAll((divs) => divs.map((d) => d.id.slice(4)));
+      expect(shown.length).toBe(106);
+      expect(new Set(shown)).toEqual(new Set(bidIds));
       expect(pageErrors).toEqual([]);
     },
     TEST_TIMEOUT,
