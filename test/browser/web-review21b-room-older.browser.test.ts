@@ -1,3 +1,15 @@
+/**
+ * A room's "Older messages" on a bad network (review 21b), in Chromium against a real node, with
+ * the page's socket relayed through Playwright:
+ * - a press that failed says why, and that error goes once a later press reads the page (it stayed
+ *   under the room before, beside the messages it had since loaded);
+ * - pressed twice while a page is read, the page is asked for once (each press asked for the same
+ *   page again, one more of the user's room reads at a time) and every message is listed once, in
+ *   order.
+ * And People, whose contacts could not be read, says why with "Try again" (it said "No contacts yet"
+ * under the error, as if the user had none).
+ */
+
 import { describe, expect, it } from 'vitest';
 import { signIn, webAppTestFile } from '../support/browser.js';
 import type { HttpClient } from '../support/http.js';

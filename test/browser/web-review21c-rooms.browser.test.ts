@@ -1,3 +1,13 @@
+/**
+ * Rooms in the web app (review 21c), in Chromium against a real node:
+ * - a room's messages list was an aria-live region, so a screen reader read out every message of a
+ *   page of history as it loaded: only a message pushed is said now (a live region of its own); and
+ *   "Older messages", pressed from the keyboard for the last page, went away with the focus on it
+ *   (lost to the page's body): the focus moves to the list;
+ * - the Messages list said it was live, but nothing is pushed for a room the user has not opened
+ *   (nor when someone adds them to one): it is read again when the tab is shown again.
+ */
+
 import { describe, expect, it } from 'vitest';
 import { signIn, webAppTestFile } from '../support/browser.js';
 import { createGroupRoom, type HttpClient, registerUser } from '../support/http.js';

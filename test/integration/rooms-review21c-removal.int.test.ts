@@ -1,3 +1,15 @@
+/**
+ * Review 21c: a removal from a room whose announcement is lost.
+ * - The DELETE's bus publish fails after the removal committed while every node's subscriber stays
+ *   connected (a partial Redis failure: here the Redis user is denied PUBLISH for a moment). The
+ *   DELETE fails; before, its retry found a non-member and announced nothing, so the removed user's
+ *   sockets on the other node went on receiving the room. A retried DELETE now announces it again.
+ * - A removal no room actor heard of (the announcement dropped altogether, here: the membership row
+ *   deleted straight in the database) let the removed user send for up to the actor's 30 s member
+ *   refresh. The group commit's own statement now checks every sender's membership: refused.
+ * Two real nodes in this process on a redis-server of this file's own.
+ */
+
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { RunningNode } from '../../src/bin/start-node.js';

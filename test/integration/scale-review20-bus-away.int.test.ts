@@ -1,3 +1,18 @@
+/**
+ * Review 20: Redis pub/sub is at most once. A node whose bus subscriber connection drops (Redis
+ * restarted, a network blip, Redis closing a subscriber past `client-output-buffer-limit pubsub`)
+ * hears nothing published until it has reconnected and subscribed again; room pushes have the tail
+ * sweep for that, but three announcements had nothing, and their loss lasted as long as the sockets:
+ * - a member removed from a room went on receiving its messages on that node (the removal was never
+ *   heard): once the subscriber is back, the store now decides who still gets each room there;
+ * - a contact removal: the watch it should have ended went on, pushing the former contact's every
+ *   transition (presence is for mutual contacts): the watches are now checked against the store;
+ * - a contact's change of presence: watchers there kept the old state until the next change: the
+ *   node now pushes the current presence of every user its sockets watch (after that check).
+ * Two real nodes in this process on a redis-server of this file's own, whose pub/sub connections
+ * are killed and, at `maxclients`, kept out while the announcement is made.
+ */
+
 import { describe, expect, it } from 'vitest';
 import type { RunningNode } from '../../src/bin/start-node.js';
 import { until } from '../support/cluster.js';
