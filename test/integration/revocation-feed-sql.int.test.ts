@@ -50,8 +50,20 @@ describe.each(['postgres', 'pglite'] as const)('auth_revocations pruning on %s',
 
   it('keeps a row committed after the bound snapshot, however old its time, for a node polling from before it', async () => {
     const old = await writeRow(3 * DAY_MS);
-    // The prune's bound: a snapshot taken long enough ago that every node has polled past it.
-    const bound = (await readAuthRevocations(handle.db, { withinMs: 1_000 })).snapshot;
+    // The prune's bound: a snapshot taken long enough ago that every node has polled past it — one
+    // in which `old`'s transaction had finished. Another test file's transaction open on the shared
+    // cluster holds a snapshot's xmin back (seen with four Vitest workers): wait for such a snapshot,
+    // as the 10-minute-old bound of production always is.
+    let bound = '';
+    for (let attempt = 0; attempt < 200; attempt += 1) {
+      bound = (await readAuthRevocations(handle.db, { withinMs: 1_000 })).snapshot;
+      const finished = await sql<{
+        done: boolean;
+      }>`select xid < pg_snapshot_xmin(${bound}::pg_snapshot) as done
+        from auth_revocations where session_id = ${old}`.execute(handle.db);
+      if (finished.rows[0]?.done === true) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     // A node's last poll, then a long-open transaction's revocation commits.
     const nodePage = await readAuthRevocations(handle.db, { withinMs: 1_000 });
     const late = await writeRow(3 * DAY_MS);
