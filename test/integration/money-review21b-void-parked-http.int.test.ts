@@ -120,4 +120,19 @@ describe('POST /v1/admin/payments/:id/void-parked', () => {
     );
     expect(doc.body.paths['/v1/admin/payments/{id}/void-parked']?.post?.requestBody).toBeDefined();
   });
+
+  it('refuses hostile refundRef values and a malformed payment id with 400 problem+json', async () => {
+    const payment = await pendingTopUp();
+    for (const refundRef of ['', 'a'.repeat(201), 're\u0000x', 're\nx', 123, { $ne: null }, ['re']]) {
+      const answer = await api.call<Record<string, unknown>>(
+        'POST',
+        `/v1/admin/payments/${payment.id}/void-parked`,
+        { token: adminToken, body: { refundRef }, headers: { 'idempotency-key': randomUUID() } },
+      );
+      expect(answer.status, JSON.stringify(refundRef).slice(0, 40)).toBe(400);
+      expect(answer.body.code).toBe('VALIDATION_FAILED');
+    }
+    const malformed = await voidParked('not-a-payment-id', { key: randomUUID() });
+    expect(malformed.status).toBe(400);
+  });
 });
