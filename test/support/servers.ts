@@ -5,7 +5,7 @@
  * Redis of their own to kill and restart.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,17 +16,62 @@ const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 const searchPath = process.env.PATH ?? '/usr/bin:/bin';
 
-/** A port that was free a moment ago (the kernel picks it). */
+/**
+ * A port that was free a moment ago. Picked below the kernel's ephemeral range, so the outgoing
+ * connections of the run (every client socket to PostgreSQL and Redis takes a local port from that
+ * range) cannot take it between the pick and the child's bind; each Vitest worker draws from its
+ * own block of that space and never hands out the same port twice, so parallel files do not collide
+ * either. (Picking with `listen(0)` took a port from the ephemeral range itself: a spawned node then
+ * failed with EADDRINUSE when a client socket had taken it in between.)
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const port = nextCandidatePort();
+    if (await canListen(port)) return port;
+  }
+  throw new Error("freePort: no free port in this worker's block below the ephemeral range");
+}
+
+const portsHandedOut = new Set<number>();
+const PORT_BLOCK_SIZE = 1_000;
+const PORT_BLOCKS = 12;
+
+function nextCandidatePort(): number {
+  const ephemeralLow = ephemeralRangeLow();
+  const spaceStart = Math.max(1_024, ephemeralLow - PORT_BLOCK_SIZE * PORT_BLOCKS);
+  const workerIndex = Number.parseInt(process.env.VITEST_POOL_ID ?? '', 10);
+  const block = Number.isFinite(workerIndex) ? workerIndex % PORT_BLOCKS : randomInt(PORT_BLOCKS);
+  const blockStart = spaceStart + block * PORT_BLOCK_SIZE;
+  for (;;) {
+    const port = blockStart + randomInt(PORT_BLOCK_SIZE);
+    if (port < ephemeralLow && !portsHandedOut.has(port)) {
+      portsHandedOut.add(port);
+      return port;
+    }
+  }
+}
+
+function ephemeralRangeLow(): number {
+  try {
+    const range = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+    const low = Number.parseInt(range.trim().split(/\s+/)[0] ?? '', 10);
+    return Number.isFinite(low) && low > 2_048 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function randomInt(bound: number): number {
+  return Math.floor(Math.random() * bound);
+}
+
+/** Binds the wildcard address: that fails too when something listens on 127.0.0.1 at this port. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolveFree) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
+    server.once('error', () => resolveFree(false));
+    server.listen(port, '0.0.0.0', () => server.close(() => resolveFree(true)));
   });
 }
 
