@@ -46,9 +46,13 @@ export interface PaymentsWorkerDeps {
   readonly lockMs: number;
 }
 
-/** An unknown payment (NOT_FOUND) fails for good, as every AppError `retryByCode` does not retry. */
+/**
+ * An unknown payment (NOT_FOUND) fails for good, as every AppError `retryByCode` does not retry.
+ * A withdrawal the provider declines at once gives its reservation back: its owner's sockets are
+ * told (`wallet`), as for every other balance change.
+ */
 export function submitPaymentTask(
-  deps: PaymentsWorkerDeps,
+  deps: Pick<PaymentsWorkerDeps, 'payments' | 'provider' | 'log' | 'announce'>,
   payload: TaskPayload<'payments.submit'>,
   attempt: number,
 ): Promise<void> {
@@ -56,6 +60,15 @@ export function submitPaymentTask(
     deps.log.info({ paymentId: payload.paymentId, attempt }, 'payment task started');
     const outcome = await submitPayment(deps.payments, deps.provider, payload.paymentId);
     deps.log.info({ paymentId: payload.paymentId, outcome }, 'payment task done');
+    if (outcome === 'declined' && deps.announce !== undefined) {
+      // Best effort, like every balance push: the decline is stored, so a failed read here must not
+      // fail (and retry) the task.
+      const payment = await findPayment(deps.payments.db, payload.paymentId).catch((error: unknown) => {
+        deps.log.warn({ err: error, paymentId: payload.paymentId }, 'declined payout: balance push skipped');
+        return undefined;
+      });
+      if (payment?.kind === 'withdrawal') deps.announce([payment.userId]);
+    }
   });
 }
 
