@@ -219,13 +219,22 @@ export async function closeDigest(
     .execute();
 }
 
-/** Newest first, keyset-paginated on (created_at, id); only notifications shown in the app. */
+/**
+ * Newest first, keyset-paginated on (created_at, id); only notifications shown in the app, and only
+ * of `types` when given (the types this build can answer: see `countUnread`).
+ */
 export function listNotifications(
   db: Db,
   userId: UserId,
-  query: { unread: boolean; after: KeysetCursor | undefined; limit: number },
+  query: {
+    unread: boolean;
+    after: KeysetCursor | undefined;
+    limit: number;
+    types?: readonly string[] | undefined;
+  },
 ): Promise<NotificationRow[]> {
   let q = db.selectFrom('notifications').selectAll().where('user_id', '=', userId).where('in_app', '=', true);
+  if (query.types !== undefined) q = q.where('type', 'in', query.types);
   if (query.unread) q = q.where('read_at', 'is', null);
   if (query.after !== undefined) {
     q = q.where(
@@ -235,14 +244,20 @@ export function listNotifications(
   return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(query.limit).execute();
 }
 
-export async function countUnread(db: Db, userId: UserId): Promise<number> {
-  const row = await db
+/**
+ * The user's unread notifications shown in the app, only of `types` when given: the badge must
+ * count what the list shows, and a row of a type this build does not know (a newer build's during a
+ * rolling deploy, or left after a rollback) is not listed.
+ */
+export async function countUnread(db: Db, userId: UserId, types?: readonly string[]): Promise<number> {
+  let q = db
     .selectFrom('notifications')
     .select((eb) => eb.fn.countAll<string>().as('count'))
     .where('user_id', '=', userId)
     .where('in_app', '=', true)
-    .where('read_at', 'is', null)
-    .executeTakeFirstOrThrow();
+    .where('read_at', 'is', null);
+  if (types !== undefined) q = q.where('type', 'in', types);
+  const row = await q.executeTakeFirstOrThrow();
   return Number(row.count);
 }
 

@@ -133,12 +133,20 @@ const toPush = (row: NotificationRow): NotificationPayload => ({
   createdAt: row.created_at.toISOString(),
 });
 
+/**
+ * A stored row as REST answers it. `data` that is no JSON object (a `null` or an array an operator
+ * wrote) is answered as `{}`: the response schema requires an object, and one such row made the
+ * user's whole list a 500. Rows of unknown types are never listed (`LISTED_TYPES`).
+ */
 export const toNotification = (row: NotificationRow): Notification => ({
   id: row.id,
   type: row.type as NotificationType,
   title: row.title,
   body: row.body,
-  data: row.data,
+  data:
+    typeof row.data === 'object' && row.data !== null && !Array.isArray(row.data)
+      ? row.data
+      : ({} as NotificationRow['data']),
   createdAt: row.created_at.toISOString(),
   readAt: row.read_at?.toISOString() ?? null,
 });
@@ -494,11 +502,20 @@ const MAILABLE_OFF: readonly NotificationType[] = ALL_NOTIFICATION_TYPES.filter(
   (type) => !ALWAYS_EMAILED.has(type),
 );
 
+/**
+ * The types the list and the unread count answer: those this build knows. The response schema
+ * names every type, so a stored row of another (a type a newer build added, read by an older node
+ * during a rolling deploy, or left after a rollback) made the user's whole list a 500 on every
+ * page holding it; it is left out, and out of the badge, until a build that knows it serves it.
+ */
+const LISTED_TYPES: readonly string[] = ALL_NOTIFICATION_TYPES;
+
 export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus' | 'clock' | 'log'>) {
   const { db, bus, clock } = deps;
   return {
     list: async (userId: UserId, query: { unread?: boolean; cursor?: string; limit: number }) => {
       const rows = await listNotifications(db, userId, {
+        types: LISTED_TYPES,
         unread: query.unread === true,
         after: decodeCursor('notifications', query.cursor),
         limit: query.limit + 1,
@@ -506,7 +523,7 @@ export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus
       return pageOf('notifications', rows, query.limit, toNotification);
     },
 
-    unreadCount: (userId: UserId) => countUnread(db, userId),
+    unreadCount: (userId: UserId) => countUnread(db, userId, LISTED_TYPES),
 
     /**
      * Marks read and tells the user's sockets on every node (`notifications.read`), except the
@@ -551,7 +568,7 @@ export function createNotificationsApi(deps: Pick<NotificationsDeps, 'db' | 'bus
           'all' in request
             ? []
             : await markNotificationsRead(trx, userId, { ids: request.ids as NotificationId[] }, clock.now());
-        const unreadCount = await countUnread(trx, userId);
+        const unreadCount = await countUnread(trx, userId, LISTED_TYPES);
         // Sent while the row is locked, so announcements leave in the order of the reads (the bus
         // writes each publish to Redis as it is called), but not awaited here: a stalled Redis
         // must not hold the transaction (on the embedded database, every request of the node).

@@ -19,7 +19,8 @@ import { z } from 'zod';
 import type { ErrorCode } from '../../../protocol/src/codes.js';
 import type { AuthService } from '../../domain/auth/service.js';
 import type { ConsoleAccess, ConsoleSessions } from '../../domain/console/sessions.js';
-import { isAppError } from '../../platform/errors.js';
+import { isAppError, isDependencyUnavailable } from '../../platform/errors.js';
+import { UNAVAILABLE_RETRY_AFTER_S } from '../plugins/errors.js';
 import { PROBLEM_CONTENT_TYPE, problem, statusByCode } from '../problem.js';
 import { forbiddenPage, signedInPage, signInPage } from './pages.js';
 
@@ -136,6 +137,38 @@ function sendProblem(request: FastifyRequest, reply: FastifyReply, code: ErrorCo
     .status(statusByCode[code])
     .type(PROBLEM_CONTENT_TYPE)
     .send(problem(code, detail, context));
+}
+
+/**
+ * A failure of the access check itself (the database or Redis down) answered as the REST API
+ * answers it. Thrown, it would reach bull-board's error handler, which owns every route under
+ * CONSOLE_PATH and answers any error as a 500 carrying the raw message (a database's name, host and
+ * port, SQL) — to anyone, since a cookie of the right shape is looked up before anything is known
+ * of its caller.
+ */
+function sendCheckFailure(request: FastifyRequest, reply: FastifyReply, error: unknown) {
+  if (isAppError(error)) {
+    const retryAfterS = error.details?.retryAfterS;
+    if (typeof retryAfterS === 'number') reply.header('retry-after', String(retryAfterS));
+    return sendProblem(request, reply, error.code, error.message);
+  }
+  if (isDependencyUnavailable(error)) {
+    request.log.warn({ code: 'UNAVAILABLE', err: error }, 'console access check: dependency unavailable');
+    reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
+    return sendProblem(
+      request,
+      reply,
+      'UNAVAILABLE',
+      'a service this request needs is unavailable; retry later',
+    );
+  }
+  request.log.error({ err: error }, 'console access check failed');
+  return sendProblem(
+    request,
+    reply,
+    'INTERNAL',
+    'An internal error occurred; quote the requestId when reporting it.',
+  );
 }
 
 /**
@@ -262,7 +295,12 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
     // bull-board, behind the access check of every request under CONSOLE_PATH.
     await scope.register(async (board) => {
       board.addHook('onRequest', async (request, reply) => {
-        const access = await accessOf(request);
+        let access: ConsoleAccess;
+        try {
+          access = await accessOf(request);
+        } catch (error) {
+          return sendCheckFailure(request, reply, error);
+        }
         if (access.kind === 'admin') {
           if (isRepairAction(request.method, request.routeOptions.url, request.params as RouteParams)) return;
           return sendProblem(
