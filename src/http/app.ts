@@ -153,8 +153,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
     warnIfBehindUntrustedProxy?.(request.raw);
     // API answers hold tokens and personal data: no shared or browser cache keeps them (a route
-    // with something public to cache, the JWKS, sets its own).
-    if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store');
+    // with something public to cache, the JWKS, sets its own). By the route too: a request in
+    // absolute form (`GET http://host/v1/me`, as a forward proxy sends it; RFC 9112 §3.2.2) is
+    // routed like `/v1/me` but its url does not start with `/v1/` (review 22: no header at all).
+    if (request.url.startsWith('/v1/') || request.routeOptions.url?.startsWith('/v1/') === true)
+      reply.header('cache-control', 'no-store');
     if (closing) {
       // Before the rate limit and authentication: nothing else runs for it. Fastify adds
       // `Connection: close` to any answer given while closing.

@@ -524,8 +524,28 @@ export function createAuthService(deps: AuthDeps) {
           // once more): the account it made answers as the first did, instead of "username taken".
           // Only for the same email and password, which only its maker knows. The password is checked
           // whatever the email, so the time taken does not tell whether a username has that email.
-          const samePassword = await passwords.verify(named.password_hash, input.password, source);
-          if (samePassword && named.email.toLowerCase() === input.email.trim().toLowerCase()) return;
+          // That check answers whether a password is the account's (202, not 409) to whoever knows
+          // its username and email: it is throttled as a login is, on the same counters (review 22:
+          // otherwise guesses went at the REST rate limit, 600 a minute, past LOGIN_MAX_FAILURES).
+          // Every taken-username answer counts, whatever the email, so a 429 tells nothing either.
+          const pair = meta === undefined ? undefined : pairKey(accountKey(named, input.username), meta.ip);
+          const ip = meta === undefined ? undefined : ipKey(meta.ip);
+          if (pair !== undefined && ip !== undefined) await reserveAttempt(pair, ip);
+          let samePassword: boolean;
+          try {
+            samePassword = await passwords.verify(named.password_hash, input.password, source);
+          } catch (error) {
+            // Refused before the password was checked (see `login`): not a failed attempt.
+            if (pair !== undefined && ip !== undefined)
+              await Promise.all([counters.release(pair), counters.release(ip)]);
+            throw error;
+          }
+          if (samePassword && named.email.toLowerCase() === input.email.trim().toLowerCase()) {
+            // As a successful login: the pair's failures forgiven, the network's slot given back.
+            if (pair !== undefined && ip !== undefined)
+              await Promise.all([counters.clear(pair), counters.release(ip)]);
+            return;
+          }
           throw new AppError('CONFLICT', 'username is already taken', {
             details: { errors: [{ path: 'body.username', message: 'is already taken' }] },
           });

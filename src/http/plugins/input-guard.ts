@@ -37,6 +37,51 @@ function inputProblem(request: FastifyRequest): AppError | undefined {
   return undefined;
 }
 
+/**
+ * Why Fastify's parser refused text that is valid JSON: it refuses a key `__proto__` and a key
+ * `constructor` holding an object with a key `prototype` (prototype poisoning), and said "Body is not
+ * valid JSON" for both, naming nothing (review 22). The problem and its path instead; undefined
+ * when the text is not JSON after all.
+ */
+function reservedKeyProblem(text: string): AppError | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const found = findJsonProblem(value);
+  let path = found?.path;
+  let message = found?.message;
+  if (found === undefined) {
+    // No `__proto__`: a `constructor` key holding `prototype`, found breadth-first.
+    const queue: { readonly value: unknown; readonly path: string }[] = [{ value, path: '' }];
+    for (let at = 0; at < queue.length && path === undefined; at++) {
+      const item = queue[at] as { readonly value: unknown; readonly path: string };
+      if (typeof item.value !== 'object' || item.value === null) continue;
+      for (const [key, child] of Object.entries(item.value)) {
+        const childPath = item.path === '' ? key : `${item.path}.${key}`;
+        if (
+          key === 'constructor' &&
+          typeof child === 'object' &&
+          child !== null &&
+          Object.hasOwn(child, 'prototype')
+        ) {
+          path = childPath;
+          message = 'a "constructor" key holding a "prototype" key is not allowed';
+          break;
+        }
+        queue.push({ value: child, path: childPath });
+      }
+    }
+  }
+  if (path === undefined || message === undefined) return undefined;
+  const full = path === '' ? 'body' : `body.${path}`;
+  return new AppError('VALIDATION_FAILED', `invalid body: ${full}: ${message}`, {
+    details: { errors: [{ path: full, message }] },
+  });
+}
+
 /** Throws on bytes that are not UTF-8, instead of putting U+FFFD in their place. */
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -82,7 +127,10 @@ export function registerInputGuard(app: FastifyInstance): void {
       );
       return;
     }
-    parseJson(request, text, done);
+    parseJson(request, text, (error, value) => {
+      if (error === null) done(null, value);
+      else done(reservedKeyProblem(text) ?? error, undefined);
+    });
   });
   // Synchronous: it runs on every request, and an async hook costs a promise and a microtask each.
   app.addHook('preValidation', (request, _reply, done) => {

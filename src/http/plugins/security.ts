@@ -78,6 +78,10 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
     // No allowlist, no cross-origin access: browsers on other origins are refused by default.
     origin: options.corsOrigins.length > 0 ? [...options.corsOrigins] : false,
     credentials: false,
+    // Every method the API has: @fastify/cors answers a preflight with only GET, HEAD and POST by
+    // default, so a browser app on an allowed origin could not PATCH /v1/me, PUT a password or
+    // DELETE a contact (review 22).
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     // What a browser app needs to read: the request id to quote, when to retry, and whether a
     // retried command was answered from its Idempotency-Key (the SDK's REST client).
     exposedHeaders: ['x-request-id', 'retry-after', 'idempotent-replayed'],

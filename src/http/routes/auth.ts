@@ -37,7 +37,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'register',
       summary: 'Create an account',
       description:
-        'Always 202 for a well-formed request with a strong password and a free username, whether or not the email already has an account: a new account is created and mailed a verification link; the owner of an existing one is mailed a notice instead. Log in next (POST /v1/auth/login) to get tokens. A taken username is 409, except to the same registration sent again (same username, email and password: its first answer lost), which answers 202 again and changes nothing. Shares the password-checking line with logins: beyond 8 of one client IP at once, 429 RATE_LIMITED (Retry-After 1).',
+        'Always 202 for a well-formed request with a strong password and a free username, whether or not the email already has an account: a new account is created and mailed a verification link; the owner of an existing one is mailed a notice instead. Log in next (POST /v1/auth/login) to get tokens. A taken username is 409, except to the same registration sent again (same username, email and password: its first answer lost), which answers 202 again and changes nothing. Each taken-username answer counts as a failed login of that account from the client IP (whatever the email: the check is a password oracle to whoever knows both), so past LOGIN_MAX_FAILURES of them, or LOGIN_IP_MAX_FAILURES failures of the IP, within LOGIN_WINDOW_S it is 429 RATE_LIMITED with Retry-After, as login is. Shares the password-checking line with logins: beyond 8 of one client IP at once, 429 RATE_LIMITED (Retry-After 1).',
       body: RegisterRequest,
       response: { 202: Accepted, ...errors },
     },
