@@ -25,6 +25,7 @@ import * as m0019 from './0019_email_token_verified_email.js';
 import * as m0020 from './0020_four_digit_year_deadlines.js';
 import * as m0021 from './0021_reconciler_indexes.js';
 import * as m0022 from './0022_pending_emails_index.js';
+import * as m0023 from './0023_blind_reviews_index.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -49,4 +50,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0020_four_digit_year_deadlines': m0020,
   '0021_reconciler_indexes': m0021,
   '0022_pending_emails_index': m0022,
+  '0023_blind_reviews_index': m0023,
 };

@@ -146,6 +146,31 @@ export async function publishUnpublished(
 }
 
 /**
+ * Contracts whose review window closed before `dueBefore` with a review still blind, oldest
+ * deadline first: their `reviews.publish` task never ran (lost with Redis's data once the outbox
+ * event that enqueued it was pruned, or out of retries in a long database outage), so nothing
+ * else would ever publish the lone review or count it in its subject's rating.
+ */
+export async function contractsWithOverdueBlindReviews(
+  db: Db,
+  dueBefore: Date,
+  limit: number,
+): Promise<ContractId[]> {
+  const rows = await db
+    .selectFrom('reviews')
+    .innerJoin('contracts', 'contracts.id', 'reviews.contract_id')
+    .select('contracts.id')
+    .where('reviews.published_at', 'is', null)
+    .where('contracts.review_deadline_at', '<', dueBefore)
+    .groupBy(['contracts.id', 'contracts.review_deadline_at'])
+    .orderBy('contracts.review_deadline_at')
+    .orderBy('contracts.id')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => row.id);
+}
+
+/**
  * Hides a review (moderation). Returns the hidden row, or undefined when it was already hidden (or
  * does not exist). A published review leaves its subject's summary here, once: the WHERE
  * `hidden_at is null` lets exactly one of two concurrent hides through.

@@ -21,6 +21,7 @@ import type { Database } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
 import {
+  contractsWithOverdueBlindReviews,
   findContractForReview,
   findReview,
   hideReview as hideReviewRow,
@@ -321,6 +322,39 @@ export async function closeReviewWindow(
     });
   }
   return result;
+}
+
+/**
+ * The review windows that closed before `dueBefore` with a review still blind, published: the
+ * marketplace worker's sweep (processor.ts) for windows whose `reviews.publish` task is gone — Redis
+ * lost its data after the outbox event that enqueued it was pruned (published events are kept 7
+ * days, a window lasts 14 by default), or the task ran out of retries in a long database outage.
+ * Without it the lone review stayed blind for good: never shown, never in its subject's rating.
+ * Each contract through `publishDueReviews` (its row locked, idempotent), so a sweep racing the
+ * task, another sweep or a late review publishes each review once. At most `limit` contracts.
+ */
+export async function publishOverdueReviews(
+  deps: Pick<MarketplaceDeps, 'db' | 'clock'>,
+  dueBefore: Date,
+  limit: number,
+): Promise<{
+  readonly contracts: readonly ContractId[];
+  readonly published: number;
+  /** Contracts whose publication failed (tried again by the next sweep), with the error. */
+  readonly failed: readonly { readonly contractId: ContractId; readonly error: unknown }[];
+}> {
+  const due = await contractsWithOverdueBlindReviews(deps.db, dueBefore, limit);
+  let published = 0;
+  const failed: { contractId: ContractId; error: unknown }[] = [];
+  for (const contractId of due) {
+    // One contract failing (its row locked for long, a bad row) does not hold back the others.
+    try {
+      published += (await publishDueReviews(deps, contractId)).published;
+    } catch (error) {
+      failed.push({ contractId, error });
+    }
+  }
+  return { contracts: due, published, failed };
 }
 
 export interface ContractReviews {

@@ -3,12 +3,14 @@
  * a delivery CONTRACT_AUTO_APPROVE_S after it was made, unless the contract moved on (the task is
  * keyed by contract and version; a stale one is a no-op). `reviews.publish` closes a contract's
  * review window: a lone review is published then. Both re-read the database, so a task that runs
- * twice (a retry, a relay re-enqueuing) changes nothing the second time.
+ * twice (a retry, a relay re-enqueuing) changes nothing the second time. Besides the tasks, each
+ * worker sweeps now and then for review windows closed with a review still blind whose task is
+ * gone (`publishOverdueReviews`): the auto-approve timer has the payments reconciler for that.
  */
 import { UnrecoverableError, type Worker } from 'bullmq';
 import type { ContractId } from '../../../protocol/src/ids.js';
 import { autoApprove, type ContractDeps } from '../../domain/marketplace/contracts.js';
-import { closeReviewWindow } from '../../domain/marketplace/reviews.js';
+import { closeReviewWindow, publishOverdueReviews } from '../../domain/marketplace/reviews.js';
 import type { AppError } from '../../platform/errors.js';
 import type { Logger } from '../../platform/logger.js';
 import { runTask } from '../../platform/queues/retry.js';
@@ -22,7 +24,17 @@ export interface MarketplaceWorkerDeps {
   readonly connection: Redis;
   readonly redisPrefix: string;
   readonly lockMs: number;
+  /**
+   * How often this worker looks for review windows closed longer than this ago with a review still
+   * blind (their `reviews.publish` task lost); default REVIEW_SWEEP_MS, 0 = never.
+   */
+  readonly reviewSweepMs?: number;
 }
+
+/** Default of `reviewSweepMs`. */
+export const REVIEW_SWEEP_MS = 10 * 60_000;
+/** Contracts one sweep publishes at most; the rest wait for the next. */
+const REVIEW_SWEEP_BATCH = 100;
 
 /**
  * The CONFLICT reasons of a timer run before its time (the clock of the node that scheduled it is
@@ -69,9 +81,49 @@ async function runMarketplaceTaskOnce(
 }
 
 export function startMarketplaceWorker(deps: MarketplaceWorkerDeps): Worker {
-  return startTaskWorker(
+  const worker = startTaskWorker(
     tasks['contracts.auto-approve'].queue,
     async (job) => runMarketplaceTask(deps, job.name, job.data),
     { ...deps, concurrency: 4, what: 'marketplace' },
   );
+  const sweepMs = deps.reviewSweepMs ?? REVIEW_SWEEP_MS;
+  if (sweepMs > 0) {
+    let closing = false;
+    let timer: NodeJS.Timeout | undefined;
+    const sweep = async () => {
+      try {
+        // Windows closed a sweep interval ago: a task on time has published them by then.
+        const { contracts, published, failed } = await publishOverdueReviews(
+          deps.contracts,
+          new Date(deps.contracts.clock.now().getTime() - sweepMs),
+          REVIEW_SWEEP_BATCH,
+        );
+        if (contracts.length > 0) {
+          deps.log.warn(
+            { contracts: contracts.length, published },
+            'review windows closed with a review still blind: published by the sweep (their reviews.publish task was lost)',
+          );
+        }
+        for (const { contractId, error } of failed) {
+          deps.log.warn(
+            { err: error, contractId },
+            'review window sweep could not publish; tried again next time',
+          );
+        }
+      } catch (error) {
+        deps.log.warn({ err: error }, 'review window sweep failed; tried again at the next one');
+      }
+      if (!closing) {
+        timer = setTimeout(() => void sweep(), sweepMs);
+        timer.unref();
+      }
+    };
+    timer = setTimeout(() => void sweep(), sweepMs);
+    timer.unref();
+    worker.on('closing', () => {
+      closing = true;
+      clearTimeout(timer);
+    });
+  }
+  return worker;
 }
