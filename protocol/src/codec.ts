@@ -307,12 +307,23 @@ const INT32_MIN = -0x8000_0000;
 const UINT32_MAX = 0xffff_ffff;
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 const LONE_SURROGATES = /[\uD800-\uDFFF]/gu;
+/**
+ * A string as a frame may carry it (PROTOCOL.md: server frames follow the client's rules): unpaired
+ * surrogates and U+0000 become U+FFFD. Stored data holds neither, but a refusal's message and
+ * `details.errors[].path` name the client's own keys: a key with U+0000 was echoed raw, and every
+ * reader holding the server to those rules (the SDK) dropped the reply as unreadable (BAD_REPLY)
+ * instead of reading its VALIDATION_FAILED.
+ */
+function sendableString(value: string): string {
+  const paired = LONE_SURROGATE.test(value) ? value.replace(LONE_SURROGATES, '\uFFFD') : value;
+  return paired.includes('\u0000') ? paired.replaceAll('\u0000', '\uFFFD') : paired;
+}
 
 /**
  * Makes a frame safe to encode and mean the same in both encodings, whatever a stored value holds
  * (it may predate today's input rules): copies plain objects and arrays only, never calls anything
- * the data names (a key `toJSON` or `constructor` is just a key), turns unpaired surrogates into
- * U+FFFD (clients refuse ill-formed strings), and cuts nesting at MAX_WIRE_DEPTH.
+ * the data names (a key `toJSON` or `constructor` is just a key), turns unpaired surrogates and
+ * U+0000 into U+FFFD (clients refuse them, see sendableString), and cuts nesting at MAX_WIRE_DEPTH.
  * For msgpack (`forMsgpack`):
  * - objects become Maps, so the encoder never consults an own `constructor` key of user data;
  * - integers beyond 32 bits (timestamps in ms) become BigInt, which msgpackr writes as int64;
@@ -323,7 +334,7 @@ const LONE_SURROGATES = /[\uD800-\uDFFF]/gu;
 function toWireValue(value: unknown, forMsgpack: boolean, depth = 0): unknown {
   switch (typeof value) {
     case 'string':
-      return LONE_SURROGATE.test(value) ? value.replace(LONE_SURROGATES, '\uFFFD') : value;
+      return sendableString(value);
     case 'number':
       if (!Number.isFinite(value)) return null;
       return forMsgpack && Number.isSafeInteger(value) && (value > UINT32_MAX || value < INT32_MIN)

@@ -59,6 +59,13 @@ export async function registerFastifyWebSocket(
     websocket: true,
     schema: { hide: true },
     preValidation: async (request) => {
+      // A plain GET /ws (no upgrade) is answered 404 by @fastify/websocket after this hook. Admitted
+      // here, it held a place of WS_MAX_CONNECTIONS_PER_IP until its TCP connection closed: one
+      // keep-alive connection repeating it locked every WebSocket of its address (a carrier NAT's
+      // users) out with 429 on both ports. Refused before any admission or auth work instead.
+      if ((request.raw as { readonly upgrade?: boolean }).upgrade !== true) {
+        throw new AppError('NOT_FOUND', 'this is the WebSocket endpoint: send a WebSocket upgrade request');
+      }
       // request.ip already follows TRUST_PROXY (Fastify's trustProxy).
       const admission = core.admitUpgrade(request.ip, undefined);
       if (!admission.ok) {

@@ -643,9 +643,19 @@ class Client implements GigwireClient {
       body,
       ...(options.meta === undefined ? {} : { meta: options.meta }),
     };
+    // Every attempt keeps the place of the first call among the requests still waiting: a resend
+    // after a drop or a timeout went to the end of the queue, behind the app's later messages still
+    // waiting there (for the rate bucket, or the next connection), and was stored after them.
+    const order = ++this.calls;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const reply = await this.request('room.send', payload, { timeoutMs });
+        const reply = (await this.enqueue(
+          'room.send',
+          payload,
+          timeoutMs,
+          false,
+          order,
+        )) as ReplyPayload<'room.send'>;
         return { ...reply, clientMsgId };
       } catch (error) {
         if (!(error instanceof GigwireError) || !RESENDABLE.has(error.code) || attempt >= attempts) {
@@ -1150,6 +1160,8 @@ class Client implements GigwireClient {
     payload: unknown,
     timeoutMs: number,
     urgent: boolean,
+    /** The place among waiting requests (a resend keeps its first call's); default: after every call so far. */
+    order?: number,
   ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (this.phase === 'closed') {
@@ -1190,7 +1202,7 @@ class Client implements GigwireClient {
         reject,
         timeoutMs,
         urgent,
-        order: ++this.calls,
+        order: order ?? ++this.calls,
         timer: undefined,
         id: undefined,
         withdrawnUserIds: new Set(),
@@ -1200,7 +1212,9 @@ class Client implements GigwireClient {
       // fault of the server: its timeout starts when it is sent. Anything else waits for a
       // connection and is bounded from the call.
       if (!urgent || this.phase !== 'open') this.startTimer(outgoing);
-      (urgent ? this.urgent : this.queue).push(outgoing);
+      const list = urgent ? this.urgent : this.queue;
+      const at = order === undefined ? -1 : list.findIndex((waiting) => waiting.order > order);
+      list.splice(at === -1 ? list.length : at, 0, outgoing);
       this.flush();
     });
   }
