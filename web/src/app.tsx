@@ -156,7 +156,11 @@ function Shell() {
 }
 
 function screen(route: string[]) {
-  const [first, second] = route;
+  const [first] = route;
+  // Ids are UUIDs, which the server takes in either case and answers lower-cased: a link with an
+  // upper-case one (typed, or changed by a mail client) compared with what it answers would match
+  // nothing (a room showing none of its messages, nor those sent from it).
+  const second = route[1]?.toLowerCase();
   if (first === 'jobs' && second === 'new') return <PostJob />;
   if (first === 'jobs' && second !== undefined) return <JobView jobId={second} key={second} />;
   if (first === 'contracts' && second !== undefined) return <ContractView contractId={second} key={second} />;
@@ -233,7 +237,12 @@ function Nav() {
       <button
         type="button"
         class="link"
-        onClick={() => void session.signOut().then(() => (location.hash = '#/signin'))}
+        onClick={() => {
+          // At once, not once the server has answered: whoever signs in next here does not land on
+          // the screen this user left (a sign-in shows the screen the address names).
+          location.hash = '#/signin';
+          void session.signOut();
+        }}
       >
         Sign out
       </button>

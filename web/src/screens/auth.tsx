@@ -17,13 +17,18 @@ const SIGNED_OUT_NOTES: Record<SignedOutReason, string> = {
     'You are signed out everywhere: every session on every device has ended. Sign in again to continue here.',
 };
 
+/** A hash that names a screen of the signed-in app: anything but none, `#/signin` and `#/signup`. */
+const SCREEN_LINK = /^#\/(?!(?:signin|signup)\/*$)[^/]/;
+
 export function SignIn({ session }: { session: Session }) {
   const [login, setLogin] = useState('');
   const [password, setPassword] = useState('');
   const { failure, busy, submit } = useAction('read');
   const signIn = submit(async () => {
     await session.signIn(login, password);
-    location.hash = '#/jobs';
+    // A screen asked for while signed out (a mailed link, `/#/contracts/…`, opens a new tab, which
+    // is always signed out; a session that ended on a screen) is shown; the sign-in's own, the board.
+    if (!SCREEN_LINK.test(location.hash)) location.hash = '#/jobs';
   });
   return (
     <form class="card narrow" onSubmit={signIn} aria-labelledby="signin-title">

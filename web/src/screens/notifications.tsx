@@ -103,12 +103,34 @@ export function Bell() {
   );
 }
 
-function linkOf(notification: Notification): string | undefined {
-  const { contractId, jobId } = notification.data as { contractId?: unknown; jobId?: unknown };
-  if (typeof contractId === 'string') return `#/contracts/${contractId}`;
-  if (typeof jobId === 'string') return `#/jobs/${jobId}`;
-  if (notification.type.startsWith('payment') || notification.type.startsWith('payout')) return '#/wallet';
-  return undefined;
+/**
+ * Where a notification leads, as its mail does (the server's `linkPathOf`,
+ * src/domain/notifications/content.ts): what it is about (a contract, a job), the wallet, a room,
+ * or, for the security notices, the profile's Security section.
+ */
+function linkOf(notification: Notification): string {
+  const { contractId, jobId, roomId } = notification.data as {
+    contractId?: unknown;
+    jobId?: unknown;
+    roomId?: unknown;
+  };
+  if (typeof contractId === 'string') return `#/contracts/${encodeURIComponent(contractId)}`;
+  if (typeof jobId === 'string') return `#/jobs/${encodeURIComponent(jobId)}`;
+  switch (notification.type.split('.')[0]) {
+    case 'contract':
+    case 'review':
+    case 'bid':
+      return '#/contracts';
+    case 'payment':
+    case 'payout':
+    case 'transfer':
+    case 'escrow':
+      return '#/wallet';
+    case 'messages':
+      return typeof roomId === 'string' ? `#/rooms/${encodeURIComponent(roomId)}` : '#/rooms';
+    default:
+      return '#/profile/security';
+  }
 }
 
 export function Notifications() {
@@ -162,10 +184,11 @@ export function Notifications() {
       {list?.length === 0 ? <p>Nothing yet.</p> : null}
       <ul class="list">
         {list?.map((n) => {
-          const link = linkOf(n);
           return (
             <li key={n.id} class={n.readAt === null ? 'card unread' : 'card'}>
-              <strong>{link === undefined ? n.title : <a href={link}>{n.title}</a>}</strong>
+              <strong>
+                <a href={linkOf(n)}>{n.title}</a>
+              </strong>
               {n.readAt === null ? <span class="badge">new</span> : null}
               <div>{n.body}</div>
               <div class="meta">{when(n.createdAt)}</div>

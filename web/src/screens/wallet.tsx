@@ -39,7 +39,10 @@ export function WalletView() {
   /** Received while the balance was at its limit (reads and pushes say it). */
   const [parked, setParked] = useState(0);
   const parkedNow = useRef(0);
-  const [lines, setLines] = useState<WalletLine[]>([]);
+  /** Undefined until the newest page is read: a list that could not be read is not "Nothing yet". */
+  const [lines, setLines] = useState<WalletLine[]>();
+  /** Why the newest page could not be read, while none has been (a balance read says it otherwise). */
+  const [linesFailure, setLinesFailure] = useState<Failure>();
   const [amount, setAmount] = useState('100');
   const [card, setCard] = useState('4242424242424242');
   const [note, setNote] = useState<string>();
@@ -57,11 +60,18 @@ export function WalletView() {
   const linesEpoch = useRef(0);
   const loadLines = (cursor?: string) => {
     const epoch = cursor === undefined ? ++linesEpoch.current : linesEpoch.current;
-    return session.api.walletLines(cursor).then((page) => {
-      if (epoch !== linesEpoch.current) return;
-      setLines((shown) => (cursor === undefined ? page.data : [...shown, ...page.data]));
-      setNext(page.nextCursor);
-    });
+    return session.api.walletLines(cursor).then(
+      (page) => {
+        if (epoch !== linesEpoch.current) return;
+        setLines((shown) => (cursor === undefined ? page.data : [...(shown ?? []), ...page.data]));
+        setNext(page.nextCursor);
+        if (cursor === undefined) setLinesFailure(undefined);
+      },
+      (error: unknown) => {
+        if (cursor === undefined && epoch === linesEpoch.current) setLinesFailure(failureOf(error, 'read'));
+        throw error;
+      },
+    );
   };
   /** The balance is pushed whole: a read answered after a newer push (or read) is not shown. */
   const [latest] = useState(() => new Latest());
@@ -218,7 +228,14 @@ export function WalletView() {
       </form>
       <Withdraw reload={load} />
       <h2>Recent activity</h2>
-      {lines.length === 0 ? <p>Nothing yet.</p> : null}
+      {lines === undefined ? (
+        // Never read: why, with "Try again" (the balance's own failure says it, and reads both again).
+        linesFailure === undefined || loadFailure !== undefined ? null : (
+          <LoadFailed failure={linesFailure} retry={() => void loadLines().catch(() => undefined)} />
+        )
+      ) : lines.length === 0 ? (
+        <p>Nothing yet.</p>
+      ) : null}
       <table class="lines">
         <caption class="sr-only">Wallet lines, newest first</caption>
         <thead>
@@ -229,7 +246,7 @@ export function WalletView() {
           </tr>
         </thead>
         <tbody>
-          {lines.map((line) => (
+          {lines?.map((line) => (
             <tr key={line.transactionId}>
               <td>{when(line.createdAt)}</td>
               <td>{line.reason}</td>
