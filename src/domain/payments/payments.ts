@@ -19,6 +19,7 @@ import {
   ensureAccounts,
   findHold,
   lockAccounts,
+  operatorParkedCredits,
   PARKED_CREDIT_REASON,
 } from '../../db/repositories/ledger.repo.js';
 import {
@@ -187,14 +188,18 @@ export async function requestTopUpIn(
   // Refused now rather than charged and then not creditable (the credit checks again: see below).
   // The top-ups still pending count as already credited: two started at once while the balance is
   // just under the limit would otherwise both be charged, and the second not credited. So do the
-  // credits parked for want of room (the wallet's pending credits): they are the user's already.
+  // credits parked for want of room (the wallet's pending credits): they are the user's already —
+  // but not a top-up parked for an operator (another amount or currency than asked), which goes back
+  // to the card, is not shown as `parked`, and would refuse top-ups until an operator voids it.
   // The wallet row is locked for the rest of the transaction, so one user's requests take turns.
   const currency = deps.settings.currency;
   const [wallet] = await ensureAccounts(trx, [{ kind: 'wallet', userId: input.userId, currency }]);
   if (wallet === undefined) throw new Error('accounts missing');
   const locked = (await lockAccounts(trx, [wallet.id])).get(wallet.id) ?? wallet;
   const pending = await pendingTopUpTotal(trx, input.userId, currency);
-  if (locked.posted + locked.pendingCredits + pending + input.amount > MAX_AMOUNT) {
+  const parked =
+    locked.pendingCredits === 0n ? 0n : locked.pendingCredits - (await operatorParkedCredits(trx, wallet.id));
+  if (locked.posted + parked + pending + input.amount > MAX_AMOUNT) {
     throw balanceLimitReached(currency, { pendingTopUps: pending });
   }
   return insertPayment(trx, {
@@ -383,10 +388,27 @@ async function applyClaimedEventIn(
   // in another currency or of another amount changes nothing (a payout is not posted, voided or
   // reversed on figures that are not the payment's), but it is said loudly: the payment may stay
   // pending until an operator settles it with the provider.
+  // A failed charge is the exception: it moved no money, so a pending top-up fails whatever amount
+  // or currency it names (it used to be ignored: the top-up stayed pending for good, counted as
+  // coming against the balance limit). A success that arrives later is handled as after any
+  // failure (credited, or parked for an operator when its own figures differ).
   const sameCurrency = event.data.currency === payment.currency;
   const sameAmount = sameCurrency && BigInt(event.data.amount) === payment.amount;
   const decision = decideProviderEvent(payment, event.type);
-  if (!sameAmount && decision.action !== 'credit') {
+  if (!sameAmount && decision.action === 'mark-failed') {
+    deps.log?.warn(
+      {
+        paymentId: payment.id,
+        webhookId: event.id,
+        amount: event.data.amount,
+        currency: event.data.currency,
+        paymentAmount: Number(payment.amount),
+        paymentCurrency: payment.currency,
+      },
+      "top-up failure for another amount or currency than the payment's: failed all the same (no money moved)",
+    );
+  }
+  if (!sameAmount && decision.action !== 'credit' && decision.action !== 'mark-failed') {
     if (decision.action !== 'ignore') {
       deps.log?.error(
         {

@@ -12,7 +12,11 @@
  * Outcomes leave as webhook events through the `deliver` port (the edge signs them and POSTs them to
  * our webhook endpoint over real HTTP). Every `duplicateEvery`-th event is delivered twice; a failed
  * delivery is retried with backoff, like a real provider. The same payment id charged twice answers
- * the first answer and sends no new events (the provider-side idempotency key).
+ * the first answer and sends no new events (the provider-side idempotency key). Only the last
+ * `answersKept` answers are kept in memory (it used to be every answer for the life of the worker);
+ * a payment asked about again after its answer was forgotten is decided again, which gives the same
+ * answer (the card or account decides, and the production `newId` derives the reference from the
+ * payment id) and sends its events again with the same ids: duplicates the receiver drops.
  */
 import type { Timers } from '../../platform/timers.js';
 import {
@@ -52,6 +56,9 @@ export function sandboxChargeOutcome(
 /** Whether a payout to this bank account fails after being paid (accounts ending 0000). */
 export const sandboxPayoutFailsLater = (bankAccount: string): boolean => bankAccount.endsWith('0000');
 
+/** How many answers the sandbox keeps by default (a few hundred bytes each: about a few MB). */
+export const SANDBOX_ANSWERS_KEPT = 10_000;
+
 /** Delivery retry delays after a failed attempt, ms (Standard Webhooks' schedule, compressed). */
 const RETRY_DELAYS_MS = [1_000, 5_000, 30_000, 120_000, 300_000];
 
@@ -60,6 +67,8 @@ export interface SandboxProvider extends PaymentProvider {
   readonly inFlight: () => number;
   /** Cancels scheduled deliveries. */
   readonly stop: () => void;
+  /** How many answers are kept in memory (at most `answersKept`). */
+  readonly answersKept: () => number;
 }
 
 export function createSandboxProvider(deps: {
@@ -76,7 +85,10 @@ export function createSandboxProvider(deps: {
   readonly delayedWebhookMs: number;
   /** Every n-th event is delivered twice (0 = never). */
   readonly duplicateEvery: number;
+  /** The most recent answers kept to answer again without sending events (SANDBOX_ANSWERS_KEPT). */
+  readonly answersKept?: number;
 }): SandboxProvider {
+  const maxAnswers = Math.max(1, deps.answersKept ?? SANDBOX_ANSWERS_KEPT);
   const answers = new Map<string, ProviderAnswer>();
   const cancels = new Set<() => void>();
   let sent = 0;
@@ -122,9 +134,18 @@ export function createSandboxProvider(deps: {
 
   const once = async (paymentId: string, decide: () => ProviderAnswer): Promise<ProviderAnswer> => {
     const previous = answers.get(paymentId);
-    if (previous !== undefined) return previous;
+    if (previous !== undefined) {
+      // Least recently used first: a payment asked about again stays remembered.
+      answers.delete(paymentId);
+      answers.set(paymentId, previous);
+      return previous;
+    }
     const answer = decide();
     answers.set(paymentId, answer);
+    for (const oldest of answers.keys()) {
+      if (answers.size <= maxAnswers) break;
+      answers.delete(oldest);
+    }
     return answer;
   };
 
@@ -176,6 +197,7 @@ export function createSandboxProvider(deps: {
       else decidePayout(request, true);
     },
     inFlight: () => cancels.size + delivering,
+    answersKept: () => answers.size,
     stop: () => {
       stopped = true;
       for (const cancel of cancels) cancel();

@@ -1,0 +1,77 @@
+/**
+ * Money review 22b, on real PostgreSQL through the domain: the balance limit at a top-up's start
+ * counted the wallet's pending credits, meant as money parked for want of room (the user's already),
+ * but a top-up parked for an operator (`amount_mismatch`, `currency_mismatch`: refunded to the card,
+ * not shown as the wallet's `parked`) is a pending credit of the wallet too. Such a top-up refused
+ * the user's next top-ups, with nothing they could see explaining it, until an operator voided it.
+ * It no longer counts; money parked for want of room and top-ups still pending still do.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UserId } from '../../protocol/src/ids.js';
+import { findPayment } from '../../src/db/repositories/payments.repo.js';
+import { auditLedger } from '../../src/domain/payments/audit.js';
+import { type PaymentsDeps, runLedgerTransaction } from '../../src/domain/payments/ledger.js';
+import { applyProviderEvent, requestTopUpIn } from '../../src/domain/payments/payments.js';
+import type { ProviderEvent } from '../../src/domain/payments/provider.js';
+import { MAX_AMOUNT } from '../../src/domain/payments/rules.js';
+import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
+import { topUp, walletBalanceWithParked } from '../../src/domain/payments/wallet.js';
+import { captureLogs } from '../support/context.js';
+import { insertActor, openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
+
+describe('the top-up balance limit and money parked for an operator', () => {
+  let t: PaymentsTestDb;
+  let deps: PaymentsDeps;
+
+  beforeAll(async () => {
+    t = await openPaymentsTestDb(4);
+    deps = { ...t.deps, log: captureLogs().log };
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const succeeded = (paymentId: string, amount: number): ProviderEvent => ({
+    id: `evt_review22b_${randomUUID()}`,
+    type: 'charge.succeeded',
+    createdAt: Math.floor(Date.now() / 1000),
+    data: { paymentId, providerRef: 'ch_review22b', amount, currency: 'USD' },
+  });
+  const requestTopUp = (userId: UserId, amount: bigint) =>
+    runLedgerTransaction(deps, (trx) =>
+      requestTopUpIn(trx, deps, { userId, amount, card: SandboxCard.SUCCEEDS }),
+    );
+
+  it('does not count a top-up parked for its amount against the next top-up', async () => {
+    const { userId } = await insertActor(t.db, 'cap22b');
+    const uid = userId as UserId;
+    await topUp(deps, {
+      opKey: `seed:${uid}`,
+      userId: uid,
+      amount: MAX_AMOUNT - 2_000n,
+      externalRef: `s_${uid}`,
+    });
+
+    // Charged 1 001 for a top-up of 1 000: parked for an operator, to be refunded to the card.
+    const odd = await requestTopUp(uid, 1_000n);
+    expect(await applyProviderEvent(deps, succeeded(odd.id, 1_001))).toBe('applied');
+    expect(await findPayment(t.db, odd.id)).toMatchObject({
+      status: 'failed',
+      failureCode: 'amount_mismatch',
+    });
+    expect(await walletBalanceWithParked(deps, uid)).toMatchObject({
+      posted: MAX_AMOUNT - 2_000n,
+      parked: 0n,
+    });
+
+    // The user's balance plus this top-up fits: accepted.
+    expect(await requestTopUp(uid, 1_500n)).toMatchObject({ status: 'pending' });
+    // The top-up still pending counts: one more that would pass the limit with it is refused.
+    await expect(requestTopUp(uid, 600n)).rejects.toMatchObject({
+      code: 'CONFLICT',
+      details: { reason: 'BALANCE_LIMIT', pendingTopUps: 1_500 },
+    });
+    expect((await auditLedger(t.db)).findings).toEqual([]);
+  });
+});
