@@ -20,17 +20,21 @@ import { auditLedger } from '../../src/domain/payments/audit.js';
 import { type PaymentsDeps, runLedgerTransaction } from '../../src/domain/payments/ledger.js';
 import {
   applyProviderEvent,
-  requestTopUpIn,
   requestWithdrawalIn,
   voidParkedTopUpIn,
 } from '../../src/domain/payments/payments.js';
 import type { ProviderEvent } from '../../src/domain/payments/provider.js';
 import { startPaymentReconciler } from '../../src/domain/payments/reconciler.js';
-import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { topUp, walletBalanceWithParked } from '../../src/domain/payments/wallet.js';
 import { systemTimers } from '../../src/platform/timers.js';
 import { captureLogs } from '../support/context.js';
-import { insertActor, openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
+import {
+  insertActor,
+  openPaymentsTestDb,
+  type PaymentsTestDb,
+  providerEvent,
+  requestSandboxTopUp,
+} from '../support/payments-db.js';
 
 describe('a provider outcome for another amount than the payment', () => {
   let t: PaymentsTestDb;
@@ -45,21 +49,9 @@ describe('a provider outcome for another amount than the payment', () => {
     await t?.close();
   });
 
-  const event = (
-    paymentId: string,
-    type: ProviderEvent['type'],
-    amount: number,
-    currency = 'USD',
-  ): ProviderEvent => ({
-    id: `evt_review21b_${randomUUID()}`,
-    type,
-    createdAt: Math.floor(Date.now() / 1000),
-    data: { paymentId, providerRef: 'ref_review21b', amount, currency },
-  });
-  const requestTopUp = (userId: UserId, amount = 1_000n) =>
-    runLedgerTransaction(deps, (trx) =>
-      requestTopUpIn(trx, deps, { userId, amount, card: SandboxCard.SUCCEEDS }),
-    );
+  const event = (paymentId: string, type: ProviderEvent['type'], amount: number, currency = 'USD') =>
+    providerEvent(paymentId, type, amount, { currency, tag: 'review21b' });
+  const requestTopUp = (userId: UserId, amount = 1_000n) => requestSandboxTopUp(deps, userId, amount);
   const holdOf = async (paymentId: string) => {
     const row = await t.db
       .selectFrom('ledger_holds')

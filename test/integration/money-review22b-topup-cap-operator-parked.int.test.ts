@@ -6,19 +6,22 @@
  * the user's next top-ups, with nothing they could see explaining it, until an operator voided it.
  * It no longer counts; money parked for want of room and top-ups still pending still do.
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserId } from '../../protocol/src/ids.js';
 import { findPayment } from '../../src/db/repositories/payments.repo.js';
 import { auditLedger } from '../../src/domain/payments/audit.js';
-import { type PaymentsDeps, runLedgerTransaction } from '../../src/domain/payments/ledger.js';
-import { applyProviderEvent, requestTopUpIn } from '../../src/domain/payments/payments.js';
-import type { ProviderEvent } from '../../src/domain/payments/provider.js';
+import type { PaymentsDeps } from '../../src/domain/payments/ledger.js';
+import { applyProviderEvent } from '../../src/domain/payments/payments.js';
 import { MAX_AMOUNT } from '../../src/domain/payments/rules.js';
-import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { topUp, walletBalanceWithParked } from '../../src/domain/payments/wallet.js';
 import { captureLogs } from '../support/context.js';
-import { insertActor, openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
+import {
+  insertActor,
+  openPaymentsTestDb,
+  type PaymentsTestDb,
+  providerEvent,
+  requestSandboxTopUp,
+} from '../support/payments-db.js';
 
 describe('the top-up balance limit and money parked for an operator', () => {
   let t: PaymentsTestDb;
@@ -32,16 +35,9 @@ describe('the top-up balance limit and money parked for an operator', () => {
     await t?.close();
   });
 
-  const succeeded = (paymentId: string, amount: number): ProviderEvent => ({
-    id: `evt_review22b_${randomUUID()}`,
-    type: 'charge.succeeded',
-    createdAt: Math.floor(Date.now() / 1000),
-    data: { paymentId, providerRef: 'ch_review22b', amount, currency: 'USD' },
-  });
-  const requestTopUp = (userId: UserId, amount: bigint) =>
-    runLedgerTransaction(deps, (trx) =>
-      requestTopUpIn(trx, deps, { userId, amount, card: SandboxCard.SUCCEEDS }),
-    );
+  const succeeded = (paymentId: string, amount: number) =>
+    providerEvent(paymentId, 'charge.succeeded', amount, { tag: 'review22b' });
+  const requestTopUp = (userId: UserId, amount: bigint) => requestSandboxTopUp(deps, userId, amount);
 
   it('does not count a top-up parked for its amount against the next top-up', async () => {
     const { userId } = await insertActor(t.db, 'cap22b');

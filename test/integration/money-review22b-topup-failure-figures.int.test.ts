@@ -6,19 +6,23 @@
  * whatever figures its failure names, nothing moves, and a success that still arrives later is
  * handled as after any failure (credited once; parked for an operator when its own figures differ).
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserId } from '../../protocol/src/ids.js';
 import { findPayment, pendingTopUpTotal } from '../../src/db/repositories/payments.repo.js';
 import { auditLedger } from '../../src/domain/payments/audit.js';
-import { type PaymentsDeps, runLedgerTransaction } from '../../src/domain/payments/ledger.js';
-import { applyProviderEvent, requestTopUpIn } from '../../src/domain/payments/payments.js';
+import type { PaymentsDeps } from '../../src/domain/payments/ledger.js';
+import { applyProviderEvent } from '../../src/domain/payments/payments.js';
 import type { ProviderEvent } from '../../src/domain/payments/provider.js';
 import { MAX_AMOUNT } from '../../src/domain/payments/rules.js';
-import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { topUp, walletBalanceWithParked } from '../../src/domain/payments/wallet.js';
 import { captureLogs } from '../support/context.js';
-import { insertActor, openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
+import {
+  insertActor,
+  openPaymentsTestDb,
+  type PaymentsTestDb,
+  providerEvent,
+  requestSandboxTopUp,
+} from '../support/payments-db.js';
 
 describe("a top-up's failure for another amount or currency than the payment", () => {
   let t: PaymentsTestDb;
@@ -39,22 +43,8 @@ describe("a top-up's failure for another amount or currency than the payment", (
     amount: number,
     currency = 'USD',
     failureCode?: 'card_declined' | 'insufficient_funds',
-  ): ProviderEvent => ({
-    id: `evt_review22b_${randomUUID()}`,
-    type,
-    createdAt: Math.floor(Date.now() / 1000),
-    data: {
-      paymentId,
-      providerRef: 'ch_review22b',
-      amount,
-      currency,
-      ...(failureCode === undefined ? {} : { failureCode }),
-    },
-  });
-  const requestTopUp = (userId: UserId, amount: bigint) =>
-    runLedgerTransaction(deps, (trx) =>
-      requestTopUpIn(trx, deps, { userId, amount, card: SandboxCard.SUCCEEDS }),
-    );
+  ) => providerEvent(paymentId, type, amount, { currency, failureCode, tag: 'review22b' });
+  const requestTopUp = (userId: UserId, amount: bigint) => requestSandboxTopUp(deps, userId, amount);
   const newUser = async (seed: bigint) => {
     const { userId } = await insertActor(t.db, 'fail22b');
     const uid = userId as UserId;

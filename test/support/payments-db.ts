@@ -9,7 +9,10 @@ import type { UserId } from '../../protocol/src/ids.js';
 import type { Role } from '../../protocol/src/rest/users.js';
 import { createDb } from '../../src/db/create-db.js';
 import type { Database } from '../../src/db/database.js';
-import type { PaymentsDeps } from '../../src/domain/payments/ledger.js';
+import { type PaymentsDeps, runLedgerTransaction } from '../../src/domain/payments/ledger.js';
+import { requestTopUpIn } from '../../src/domain/payments/payments.js';
+import type { ProviderEvent } from '../../src/domain/payments/provider.js';
+import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { captureLogs, createMigratedDatabase } from './context.js';
 
@@ -127,4 +130,33 @@ export async function insertMalformedProviderEvent(db: Kysely<Database>): Promis
     })
     .execute();
   return id;
+}
+
+/** A provider webhook event for a payment, as the provider would sign and send it (a fresh id each). */
+export function providerEvent(
+  paymentId: string,
+  type: ProviderEvent['type'],
+  amount: number,
+  options: { currency?: string; failureCode?: 'card_declined' | 'insufficient_funds'; tag?: string } = {},
+): ProviderEvent {
+  const tag = options.tag ?? 'test';
+  return {
+    id: `evt_${tag}_${randomUUID()}`,
+    type,
+    createdAt: Math.floor(Date.now() / 1000),
+    data: {
+      paymentId,
+      providerRef: `ref_${tag}`,
+      amount,
+      currency: options.currency ?? 'USD',
+      ...(options.failureCode === undefined ? {} : { failureCode: options.failureCode }),
+    },
+  };
+}
+
+/** A card top-up requested as the REST route does (the sandbox card that succeeds). */
+export function requestSandboxTopUp(deps: PaymentsDeps, userId: UserId, amount: bigint) {
+  return runLedgerTransaction(deps, (trx) =>
+    requestTopUpIn(trx, deps, { userId, amount, card: SandboxCard.SUCCEEDS }),
+  );
 }
