@@ -50,7 +50,8 @@
  *   attempt after a lost connection or a failed attempt moves to the next one, round robin, so a
  *   path that died silently is left for another.
  * - `sendMessage`: `room.send` with a `clientMsgId` drawn once and resent after a drop, a timeout,
- *   UNAVAILABLE or RATE_LIMITED until the `ok` (the server stores one message per `clientMsgId`).
+ *   UNAVAILABLE or RATE_LIMITED until the `ok` (the server stores one message per `clientMsgId`),
+ *   in call order: after UNAVAILABLE / RATE_LIMITED the room's sends pause together for one backoff.
  * - `close()` ends it for good: pending and queued requests, a `sendMessage` waiting to resend and
  *   a token fetch fail with CLOSED at once, and no timer of the client is left running.
  */
@@ -317,7 +318,9 @@ export interface GigwireClient {
    * after DISCONNECTED, TIMEOUT or UNAVAILABLE (each means "maybe stored") and after RATE_LIMITED
    * (a busy room: after `details.retryAfterMs` when given, else with backoff) until the `ok`, at
    * most `options.attempts` (default 10) attempts; other errors are final. The rejection's
-   * `details.clientMsgId` names the key: call again with it to finish the same message.
+   * `details.clientMsgId` names the key: call again with it to finish the same message. Messages
+   * to one room keep their call order: after UNAVAILABLE or RATE_LIMITED the room's sends (the
+   * refused ones and the later ones) wait for one shared backoff, then go again in that order.
    */
   sendMessage(roomId: string, body: string, options?: SendMessageOptions): Promise<SentMessage>;
   /** Asks `getAccessToken({reason: 'refresh'})` and sends `auth.refresh`; the new token is used for reconnects too. */
@@ -366,6 +369,8 @@ interface Outgoing {
   readonly urgent: boolean;
   /** Order of the calls: a frame refused by the connection's rate goes back to its place. */
   readonly order: number;
+  /** A `sendMessage` frame: its room (lower case), whose pause waits for it while it is on the wire. */
+  readonly sendRoom: string | undefined;
   /** Undefined until sent for a resume frame, whose timeout starts then. */
   timer: Timer | undefined;
   /** Set once sent. */
@@ -401,6 +406,24 @@ const RESUME_RETRYABLE = new Set<string>(['RATE_LIMITED', 'UNAVAILABLE', 'INTERN
  * retries those itself, and they say nothing of the connection's rate.
  */
 const ROOM_READS = new Set<string>(['room.join', 'room.history']);
+
+/**
+ * A room whose `sendMessage` frames wait after one was refused for a passing reason (UNAVAILABLE,
+ * RATE_LIMITED): every send of the room waits for one shared backoff and then goes again in call
+ * order. Each waiting on its own random backoff, they were resent, and stored, shuffled.
+ */
+interface SendPause {
+  /** When the shared backoff ends (Date.now() ms). */
+  until: number;
+  /** The backoff is over: the sends go as soon as none of the room's is on the wire (it may be refused too). */
+  due: boolean;
+  /** Attempts waiting for the pause to end, started in call order. */
+  readonly waiting: {
+    readonly order: number;
+    readonly start: () => void;
+    readonly fail: (error: GigwireError) => void;
+  }[];
+}
 
 class Client implements GigwireClient {
   private readonly urls: readonly string[];
@@ -452,6 +475,8 @@ class Client implements GigwireClient {
   private readonly inFlight = new Map<number, Outgoing>();
   private nextId = 1;
   private calls = 0;
+  /** Rooms whose sends wait after a passing refusal (lower-case room id). */
+  private readonly sendPauses = new Map<string, SendPause>();
   private bucket = { tokens: 0, capacity: 0, perMs: 0, at: 0 };
 
   private readonly presence = new Set<string>();
@@ -647,36 +672,109 @@ class Client implements GigwireClient {
     // after a drop or a timeout went to the end of the queue, behind the app's later messages still
     // waiting there (for the rate bucket, or the next connection), and was stored after them.
     const order = ++this.calls;
+    const room = canonicalId(roomId);
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const reply = (await this.enqueue(
-          'room.send',
-          payload,
-          timeoutMs,
-          false,
-          order,
-        )) as ReplyPayload<'room.send'>;
+        const reply = (await this.sendInTurn(room, order, payload, timeoutMs)) as ReplyPayload<'room.send'>;
+        this.resumeSends(room);
         return { ...reply, clientMsgId };
       } catch (error) {
         if (!(error instanceof GigwireError) || !RESENDABLE.has(error.code) || attempt >= attempts) {
+          this.resumeSends(room);
           throw withClientMsgId(error, clientMsgId);
         }
         // DISCONNECTED / TIMEOUT: the request queue already waits for the next connection.
+        // UNAVAILABLE / RATE_LIMITED: the room's sends pause together (our own rate: the server says
+        // how long; a busy room or a failover: back off), then go again in call order.
         if (error.code === 'UNAVAILABLE' || error.code === 'RATE_LIMITED') {
-          // Our own rate: the server says when; a busy room (no retryAfterMs): back off.
           const retryAfterMs = error.details?.retryAfterMs;
-          try {
-            await this.pause(
-              typeof retryAfterMs === 'number' && retryAfterMs >= 0
-                ? retryAfterMs
-                : backoffDelay(attempt - 1, this.reconnectOptions ?? DEFAULT_RECONNECT),
-            );
-          } catch (closed) {
-            throw withClientMsgId(closed, clientMsgId);
-          }
+          this.pauseSends(
+            room,
+            typeof retryAfterMs === 'number' && retryAfterMs >= 0
+              ? retryAfterMs
+              : backoffDelay(attempt - 1, this.reconnectOptions ?? DEFAULT_RECONNECT),
+          );
         }
       }
     }
+  }
+
+  /** A `sendMessage` attempt: queued at once, or when the room's pause ends, in call order. */
+  private sendInTurn(room: string, order: number, payload: unknown, timeoutMs: number): Promise<unknown> {
+    const paused = this.sendPauses.get(room);
+    const send = () => this.enqueue('room.send', payload, timeoutMs, false, order, room);
+    // A frame that is not valid is refused now, not after the pause.
+    if (
+      paused === undefined ||
+      this.phase === 'closed' ||
+      !ClientFrame.safeParse({ t: 'room.send', d: payload }).success
+    )
+      return send();
+    let waiting = this.queue.length;
+    for (const pause of this.sendPauses.values()) waiting += pause.waiting.length;
+    if (waiting >= this.maxQueued) {
+      return Promise.reject(
+        new GigwireError(ClientErrorCode.QUEUE_FULL, `${this.maxQueued} requests are already waiting`, {
+          requestType: 'room.send',
+        }),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      paused.waiting.push({ order, start: () => void send().then(resolve, reject), fail: reject });
+      this.resumeSends(room);
+    });
+  }
+
+  /** Pauses the room's sends for `ms` (or longer, if a pause running ends later). */
+  private pauseSends(room: string, ms: number): void {
+    const until = Date.now() + ms;
+    let paused = this.sendPauses.get(room);
+    if (paused === undefined) {
+      paused = { until, due: false, waiting: [] };
+      this.sendPauses.set(room, paused);
+    } else if (paused.due || until > paused.until) {
+      paused.until = until;
+      paused.due = false;
+    } else {
+      return;
+    }
+    const pause = paused;
+    this.pause(ms).then(
+      () => {
+        if (this.sendPauses.get(room) !== pause || pause.until !== until || pause.due) return;
+        pause.due = true;
+        this.resumeSends(room);
+      },
+      (closed: GigwireError) => {
+        if (this.sendPauses.get(room) === pause) this.sendPauses.delete(room);
+        for (const waiting of pause.waiting.splice(0)) waiting.fail(closed);
+      },
+    );
+  }
+
+  /**
+   * Ends the room's pause once its backoff is over and none of its sends is on the wire (one still
+   * unanswered may be refused too, and then goes before the later ones): the waiting attempts are
+   * queued in call order, around the room's sends held in the queue, before any is sent.
+   */
+  private resumeSends(room: string): void {
+    const paused = this.sendPauses.get(room);
+    if (paused === undefined || !paused.due) return;
+    for (const outgoing of this.inFlight.values()) if (outgoing.sendRoom === room) return;
+    this.sendPauses.delete(room);
+    const resuming = this.resuming;
+    this.resuming = true;
+    try {
+      for (const waiting of paused.waiting.sort((a, b) => a.order - b.order)) waiting.start();
+    } finally {
+      this.resuming = resuming;
+    }
+    this.flush();
+  }
+
+  /** A `room.send` of a paused room waits in the queue (it would overtake the refused ones). */
+  private held(outgoing: Outgoing): boolean {
+    return outgoing.frame.t === 'room.send' && this.sendPauses.has(canonicalId(outgoing.frame.d.roomId));
   }
 
   refreshToken(): Promise<AuthRefreshResult> {
@@ -1162,6 +1260,8 @@ class Client implements GigwireClient {
     urgent: boolean,
     /** The place among waiting requests (a resend keeps its first call's); default: after every call so far. */
     order?: number,
+    /** For `sendMessage`: the room (lower case). */
+    sendRoom?: string,
   ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (this.phase === 'closed') {
@@ -1203,6 +1303,7 @@ class Client implements GigwireClient {
         timeoutMs,
         urgent,
         order: order ?? ++this.calls,
+        sendRoom,
         timer: undefined,
         id: undefined,
         withdrawnUserIds: new Set(),
@@ -1282,7 +1383,13 @@ class Client implements GigwireClient {
     // is sent now without a word, and the request would fail DISCONNECTED ("maybe applied") though
     // it never left. It waits for the next connection instead; the close event comes next.
     if (socket === undefined || socket.readyState !== SOCKET_OPEN) return;
-    while (this.urgent.length > 0 || this.queue.length > 0) {
+    for (;;) {
+      // The first request of the queue that is not held by a paused room.
+      const next =
+        this.sendPauses.size === 0
+          ? Math.min(0, this.queue.length - 1)
+          : this.queue.findIndex((waiting) => !this.held(waiting));
+      if (this.urgent.length === 0 && next === -1) return;
       const now = Date.now();
       const bucket = this.bucket;
       bucket.tokens = Math.min(bucket.capacity, bucket.tokens + (now - bucket.at) * bucket.perMs);
@@ -1299,8 +1406,8 @@ class Client implements GigwireClient {
       // paced rate) must not hold the app's requests until they time out.
       const fromQueue =
         this.urgent.length === 0 ||
-        (this.queue.length > 0 && this.queueTurn && this.mayOvertakeResume(this.queue[0]));
-      const outgoing = (fromQueue ? this.queue : this.urgent).shift();
+        (next !== -1 && this.queueTurn && this.mayOvertakeResume(this.queue[next]));
+      const outgoing = fromQueue ? this.queue.splice(next, 1)[0] : this.urgent.shift();
       if (outgoing === undefined) return;
       this.queueTurn = !fromQueue;
       bucket.tokens -= 1;
@@ -1352,6 +1459,8 @@ class Client implements GigwireClient {
     );
     bucket.at = now;
     this.flush();
+    // Off the wire, back in the queue: a pause of its room waiting for it may end.
+    if (outgoing.sendRoom !== undefined) this.resumeSends(outgoing.sendRoom);
     return true;
   }
 
