@@ -3,6 +3,7 @@
  * and returns the ordered shutdown steps. Only bin/ listens and handles signals (ARCHITECTURE.md §3.10).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -734,7 +735,10 @@ export async function startNode(
     }
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
-    const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    const listenHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    // An IPv6 address goes in brackets (`http://[::1]:3000`): unbracketed it is no URL, and the
+    // sandbox provider, which posts webhooks here when PUBLIC_URL is unset, credited no top-up.
+    const shownHost = isIP(listenHost) === 6 ? `[${listenHost}]` : listenHost;
     ownBaseUrl = `http://${shownHost}:${port}`;
     return {
       app,
