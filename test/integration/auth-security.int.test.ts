@@ -484,8 +484,8 @@ describe('auth security', () => {
       expectProblem(await asResult(await raw('/v1/auth/login', '')), 400, 'VALIDATION_FAILED');
       expectProblem(
         await asResult(await raw('/v1/auth/login', 'login=a&password=b', 'text/plain')),
-        400,
-        'VALIDATION_FAILED',
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
       );
     });
 

@@ -5,7 +5,8 @@
  *
  * Skills are stored lower case (src/domain/marketplace/rules.ts `normalizeSkills`), and lower-casing
  * can lengthen a string ("İ", U+0130, becomes "i" + U+0307, two UTF-16 code units): the cap is checked on
- * the lower-case form, the one stored, as well as on the text sent.
+ * the lower-case form, the one stored, as well as on the text sent. A skill has no comma: lists
+ * of skills are comma-separated (a job search's `?skills=`, the web app's forms).
  */
 import { singleLineText } from './text.js';
 
@@ -19,4 +20,7 @@ const TOO_LONG = `must be at most ${MAX_SKILL_LENGTH} characters in lower case`;
 /** One skill: single-line text, stored lower case, at most MAX_SKILL_LENGTH once lower-cased. */
 export const Skill = singleLineText({ min: 1, max: MAX_SKILL_LENGTH })
   .toLowerCase()
-  .max(MAX_SKILL_LENGTH, { error: TOO_LONG });
+  .max(MAX_SKILL_LENGTH, { error: TOO_LONG })
+  // A job search names skills comma-separated (`?skills=ui,ux`): a skill with a comma was stored
+  // but no search could ever find it (review 22c). Stored ones still read (responses are strings).
+  .regex(/^[^,]*$/, { error: 'must not contain a comma (a list of skills is comma-separated)' });

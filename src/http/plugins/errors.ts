@@ -172,10 +172,15 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const code = codeForFastifyError(error);
     if (code !== undefined) {
       request.log.info({ code, reason: error.message }, 'request rejected');
+      // Fastify's detail repeats the title; say what is read instead.
+      const detail =
+        error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? 'this route does not read a body of this Content-Type, or one without a Content-Type (the API reads application/json)'
+          : error.message;
       return reply
         .status(statusByCode[code])
         .type(PROBLEM_CONTENT_TYPE)
-        .send(problem(code, error.message, context));
+        .send(problem(code, detail, context));
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply

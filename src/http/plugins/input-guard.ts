@@ -90,6 +90,10 @@ export function registerInputGuard(app: FastifyInstance): void {
   // constructor.prototype refused, the app's bodyLimit), fed text decoded strictly.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
+  // Fastify also reads text/plain, as a string: a JSON route then refused it as 400 "expected
+  // object" (review 22c), where every other type it does not read is 415 UNSUPPORTED_MEDIA_TYPE.
+  // No route reads text: without a parser it is 415 too (a scope that reads a type adds its own).
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
     // A route that takes no body (logout-all, close, withdraw, add contact…) called by a client that
     // labels every request JSON, with nothing in it: there is nothing to parse, so nothing to refuse
