@@ -290,9 +290,10 @@ export function createApi(tokens: TokenSource) {
     /** POST /v1/auth/logout-all: every session of the user ends, this tab's too. */
     logoutAll: () => authed<void>('POST', '/v1/auth/logout-all'),
     updateMe: (changes: UpdateMe) => authed<Me>('PATCH', '/v1/me', { body: changes }),
-    notifications: () =>
+    /** A page of my notifications, newest first; pass `nextCursor` back for the next one. */
+    notifications: (cursor?: string) =>
       authed<{ data: Notification[]; nextCursor: string | null }>('GET', '/v1/notifications', {
-        query: { limit: 30 },
+        query: { limit: 30, cursor },
       }),
     unreadCount: () => authed<{ count: number }>('GET', '/v1/notifications/unread-count'),
     searchWorkers: (q: string) =>

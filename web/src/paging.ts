@@ -1,6 +1,6 @@
 /**
  * Lists read a page at a time (REST `cursor`/`nextCursor`, newest first) that pushes also make the
- * app read again from the top: "My contracts", a job's bids. No JSX.
+ * app read again from the top: "My contracts", a job's bids, the notifications. No JSX.
  *
  * The server's cursors are keysets (after this item), so a page read later goes on from where the
  * last one ended whatever was added at the top meanwhile; an item pushed down from one page into

@@ -5,7 +5,16 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { auth, isApiError } from '../api.js';
 import type { Session, SignedOutReason } from '../session.js';
-import { ErrorNote, type Failure, FormEnd, failureOf, outcomeUnknown, TextField, useAction } from '../ui.js';
+import {
+  ErrorNote,
+  type Failure,
+  FormEnd,
+  failureOf,
+  outcomeUnknown,
+  TextField,
+  UNREACHABLE,
+  useAction,
+} from '../ui.js';
 
 const SIGNED_OUT_NOTES: Record<SignedOutReason, string> = {
   'session-ended': 'Your session has ended (signed out elsewhere, or it expired). Please sign in again.',
@@ -192,11 +201,13 @@ function useLinkToken(): string | undefined {
   return token;
 }
 
+const LINK_REFUSED = 'This link is invalid, has expired or was already used.';
+
 /** A refused mailed token reads as what it is; other failures (offline, weak password) as usual. */
 function linkFailure(error: unknown): Failure {
   const failure = failureOf(error);
   if (isApiError(error) && error.status === 400 && failure.fields.newPassword === undefined)
-    return { message: 'This link is invalid, has expired or was already used.', fields: {} };
+    return { message: LINK_REFUSED, fields: {} };
   return failure;
 }
 
@@ -243,6 +254,11 @@ export function ResetPassword() {
   const [done, setDone] = useState(false);
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<Failure>();
+  /**
+   * An attempt got no answer (or a 5xx): it may have changed the password and spent the link, so a
+   * later attempt refused for the link is no proof that the password is unchanged.
+   */
+  const [maybeChanged, setMaybeChanged] = useState(false);
   const reset = async (event: Event) => {
     event.preventDefault();
     if (token === undefined || busy) return;
@@ -252,7 +268,24 @@ export function ResetPassword() {
       await auth.resetPassword(token, password);
       setDone(true);
     } catch (error) {
-      setFailure(linkFailure(error));
+      if (outcomeUnknown(error)) {
+        setMaybeChanged(true);
+        setFailure({
+          message: `${UNREACHABLE} Your password may have been changed: press "Set new password" again, or sign in with the new one.`,
+          fields: {},
+        });
+        return;
+      }
+      const refused = linkFailure(error);
+      setFailure(
+        maybeChanged && refused.message === LINK_REFUSED
+          ? {
+              message:
+                'This link is used up, perhaps by your earlier attempt whose answer was lost: your password may already be changed. Sign in with the password you set then; if it does not work, ask for a new link.',
+              fields: {},
+            }
+          : refused,
+      );
     } finally {
       setBusy(false);
     }
@@ -289,6 +322,11 @@ export function ResetPassword() {
           <FormEnd failure={failure} busy={busy} label="Set new password" />
         </>
       )}
+      {maybeChanged ? (
+        <p>
+          <a href="/#/signin">Sign in</a>
+        </p>
+      ) : null}
       <p>
         <a href="/forgot-password">Ask for a new link</a>
       </p>

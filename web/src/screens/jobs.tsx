@@ -319,7 +319,10 @@ export function PostJob() {
 export function JobView({ jobId }: { jobId: string }) {
   const { session, user } = useApp();
   const [job, setJob] = useState<JobDetail>();
-  const [myBid, setMyBid] = useState<Bid>();
+  /** My bid on this job (worker): null when I have none, undefined until a read of it answered. */
+  const [myBid, setMyBid] = useState<Bid | null>();
+  /** Why my bid could not be read: not knowing it is not "no bid" (the form would be refused). */
+  const [bidFailure, setBidFailure] = useState<Failure>();
   const [failure, setFailure] = useState<Failure>();
   // Reads overlap (a push per bid): only the answers of the newest read are shown, so a slower
   // answer of an older one does not bring back bids as they were before.
@@ -337,12 +340,15 @@ export function JobView({ jobId }: { jobId: string }) {
     );
     if (user.roles.includes('worker'))
       session.api.myBidsOn(jobId).then(
-        (page) =>
-          newest() &&
+        (page) => {
+          if (!newest()) return;
           setMyBid(
-            page.data.find((b) => b.workerId === user.id && b.jobId === jobId && b.status !== 'withdrawn'),
-          ),
-        () => undefined,
+            page.data.find((b) => b.workerId === user.id && b.jobId === jobId && b.status !== 'withdrawn') ??
+              null,
+          );
+          setBidFailure(undefined);
+        },
+        (error) => newest() && setBidFailure(failureOf(error)),
       );
   };
   useEffect(load, [jobId, session]);
@@ -377,7 +383,13 @@ export function JobView({ jobId }: { jobId: string }) {
       <ErrorNote failure={failure} />
       {mine ? <Bids job={job} onChange={load} /> : null}
       {!mine && user.roles.includes('worker') ? (
-        myBid ? (
+        myBid === undefined ? (
+          bidFailure === undefined ? (
+            <p>Loading your bid…</p>
+          ) : (
+            <LoadFailed failure={bidFailure} retry={load} />
+          )
+        ) : myBid ? (
           <p class="card" data-testid="my-bid">
             Your bid: {money(myBid.amount, job.budget.currency)} in {myBid.deliveryDays} days —{' '}
             <strong>{myBid.status}</strong>

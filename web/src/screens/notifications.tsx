@@ -2,6 +2,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Notification } from '../api.js';
 import { isPassing } from '../outcome.js';
+import { appendPage, firstPages, mergeTop } from '../paging.js';
 import {
   ErrorNote,
   type Failure,
@@ -133,26 +134,47 @@ function linkOf(notification: Notification): string {
   }
 }
 
+/** A notification as listed: `version` orders its two states for paging.ts (read is the newer). */
+type Listed = Notification & { readonly version: number };
+const listed = (n: Notification): Listed => ({ ...n, version: n.readAt === null ? 0 : 1 });
+
 export function Notifications() {
   const { session, live } = useApp();
-  const [list, setList] = useState<Notification[]>();
+  const [list, setList] = useState<Listed[]>();
   const [failure, setFailure] = useState<Failure>();
   const { busy, run, failure: readFailure } = useAction();
+  /** The cursor of the page after those shown (null: all shown). */
+  const [next, setNext] = useState<string | null>(null);
+  /** Pages read in all (the first and each "Older"): a push reads as many again from the top. */
+  const pages = useRef(1);
+  const older = useAction('read');
   // Reads overlap (a push each, Mark all read): only the latest one's answer is shown, so a slower
-  // earlier one does not bring back a list without the newest or with read ones marked new.
+  // earlier one does not bring back a list without the newest or with read ones marked new. A read
+  // from the top goes over as many pages as were read ("Older"), each notification listed once.
   const [latest] = useState(() => new Latest());
   const load = () => {
     const newest = latest.begin();
-    return session.api.notifications().then(
+    const walked = pages.current;
+    return firstPages((cursor) => session.api.notifications(cursor), walked).then(
       (page) => {
         if (!newest()) return;
-        setList(page.data);
+        setList((shown) => mergeTop(page.data.map(listed), shown));
+        // An "Older" answered meanwhile went further: its cursor stays.
+        if (pages.current === walked) setNext(page.nextCursor);
         // The list is read again after a failure: its error goes with it.
         setFailure(undefined);
       },
       (error) => newest() && setFailure(failureOf(error)),
     );
   };
+  const loadOlder = () =>
+    older.run(async () => {
+      if (next === null) return;
+      const page = await session.api.notifications(next);
+      pages.current += 1;
+      setList((shown) => appendPage(shown, page.data.map(listed)));
+      setNext(page.nextCursor);
+    });
   useEffect(() => void load(), [session]);
   useLive('notification', () => void load());
   useLive('notifications.read', () => void load());
@@ -196,6 +218,12 @@ export function Notifications() {
           );
         })}
       </ul>
+      {list === undefined || next === null ? null : (
+        <button type="button" aria-busy={older.busy} onClick={() => void loadOlder()}>
+          Older notifications
+        </button>
+      )}
+      <ErrorNote failure={older.failure} />
     </section>
   );
 }
