@@ -13,10 +13,9 @@
 
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { createRestClient } from '../../protocol/src/client/rest.js';
 import { signedIn, webAppTestFile } from '../support/browser.js';
 import { type HttpClient, registerUser } from '../support/http.js';
-import { activeContract, groupRoomWithOwnerSocket } from '../support/rest-fixtures.js';
+import { activeContract, fundedRestClient, groupRoomWithOwnerSocket } from '../support/rest-fixtures.js';
 
 const UI_TIMEOUT = 30_000;
 const TEST_TIMEOUT = 90_000;
@@ -124,11 +123,7 @@ describe('web app review 22 (Chromium)', () => {
     async () => {
       const me = await registerUser(api);
       const payer = await registerUser(api);
-      const payerRest = createRestClient({ baseUrl: base, accessToken: () => payer.accessToken });
-      await payerRest.topUp({ amount: 1_000, card: '4242424242424242' });
-      await expect
-        .poll(async () => (await payerRest.wallet()).available, { timeout: UI_TIMEOUT })
-        .toBe(1_000);
+      const payerRest = await fundedRestClient(base, payer, 1_000, UI_TIMEOUT);
       await payerRest.transfer({ toUserId: me.id, amount: 300 });
       const page = await newPage();
       await page.goto(`${base}/#/signin`);

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRestClient } from '../../protocol/src/client/rest.js';
 import { signedIn, webAppTestFile } from '../support/browser.js';
 import { type HttpClient, registerUser } from '../support/http.js';
+import { fundedRestClient } from '../support/rest-fixtures.js';
 import { startSmtpServer, type TestSmtpServer, tokenFrom } from '../support/smtp.js';
 
 const UI_TIMEOUT = 30_000;
@@ -67,11 +68,7 @@ describe('web app review 22c (Chromium)', () => {
     async () => {
       const me = await registerUser(api);
       const payer = await registerUser(api);
-      const payerRest = createRestClient({ baseUrl: base, accessToken: () => payer.accessToken });
-      await payerRest.topUp({ amount: 10_000, card: '4242424242424242' });
-      await expect
-        .poll(async () => (await payerRest.wallet()).available, { timeout: UI_TIMEOUT })
-        .toBe(10_000);
+      const payerRest = await fundedRestClient(base, payer, 10_000, UI_TIMEOUT);
       const sent = 34;
       for (let n = 0; n < sent; n++) await payerRest.transfer({ toUserId: me.id, amount: 100 + n });
       // Made by a worker: wait until every one is stored.

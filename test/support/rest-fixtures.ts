@@ -2,7 +2,7 @@
  * What a test sets up over REST between fresh users before it opens a client on it: a room of two
  * contacts (a direct room `me` opens with `other`, or a group room its `owner` makes with `me` in
  * it), or an active contract between a worker (`me`) and a funded hirer. Each checks its answers as
- * it goes.
+ * it goes. `fundedRestClient`: a user's REST client whose wallet a sandbox card top-up filled.
  */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
@@ -92,10 +92,8 @@ export async function activeContract(
 ) {
   const me = await registerUser(api, { roles: ['worker'] });
   const hirer = await registerUser(api, { roles: ['hirer'] });
-  const hirerRest: RestClient = createRestClient({ baseUrl: base, accessToken: () => hirer.accessToken });
+  const hirerRest = await fundedRestClient(base, hirer, 20_000, timeout);
   const myRest: RestClient = createRestClient({ baseUrl: base, accessToken: () => me.accessToken });
-  await hirerRest.topUp({ amount: 20_000, card: '4242424242424242' });
-  await expect.poll(async () => (await hirerRest.wallet()).available, { timeout }).toBe(20_000);
   const categoryId = (await hirerRest.categories()).data[0]?.id ?? '';
   const posted = await hirerRest.postJob({
     ...job,
@@ -107,4 +105,20 @@ export async function activeContract(
   const bid = await myRest.placeBid(posted.id, { amount: 4_000, deliveryDays: 3, coverLetter: 'Me' });
   const contract = await hirerRest.acceptBid(bid.id, { ifMatch: bid.version });
   return { me, hirer, hirerRest, myRest, contract };
+}
+
+/**
+ * `user`'s REST client, its wallet topped up by `amount` with the sandbox card that succeeds, once
+ * the provider's webhook has credited it (within `timeout` ms).
+ */
+export async function fundedRestClient(
+  base: string,
+  user: Pick<Registered, 'accessToken'>,
+  amount: number,
+  timeout: number,
+): Promise<RestClient> {
+  const rest = createRestClient({ baseUrl: base, accessToken: () => user.accessToken });
+  await rest.topUp({ amount, card: '4242424242424242' });
+  await expect.poll(async () => (await rest.wallet()).available, { timeout }).toBe(amount);
+  return rest;
 }
