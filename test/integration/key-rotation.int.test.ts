@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNode } from '../../src/bin/start-node.js';
 import { startTestNode, type TestDatabase, type TestNode } from '../support/context.js';
 import { httpClient, registerUser } from '../support/http.js';
+import { commandArguments } from '../support/spawn.js';
 
 const kidOf = (jwt: string) =>
   (JSON.parse(Buffer.from(jwt.split('.')[0] ?? '', 'base64url').toString()) as { kid: string }).kid;
@@ -32,7 +33,7 @@ describe('signing key rotation', () => {
     const root = resolve(import.meta.dirname, '../..');
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', 'src/bin/keys-rotate.ts'],
+      commandArguments('src/bin/keys-rotate.ts'),
       {
         cwd: root,
         env: { PATH: process.env.PATH, DATABASE_URL: db.url, LOG_LEVEL: 'warn' },

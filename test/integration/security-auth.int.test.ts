@@ -34,6 +34,7 @@ import {
   uniqueRedisPrefix,
 } from '../support/context.js';
 import { type HttpResult, httpClient, registerUser } from '../support/http.js';
+import { commandArguments } from '../support/spawn.js';
 import { openSocket, type TestSocket, upgradeStatus } from '../support/ws-client.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -94,11 +95,15 @@ describe('auth and edge security', () => {
       headers: from(ip, spoofed),
     });
 
+  /**
+   * Mails in the outbox (no SMTP_URL) matching. A token mail's body is shown only once the mail worker
+   * has put it there (status `outbox`); until then it is pending with `text: null`.
+   */
   const outbox = async (match: (mail: { to: string; template: string }) => boolean, count = 1) => {
-    type Mail = { to: string; template: string; text: string | null; subject: string };
+    type Mail = { to: string; template: string; text: string | null; subject: string; status: string };
     for (let i = 0; i < 200; i++) {
       const page = await api.get<{ data: Mail[] }>('/v1/admin/emails?limit=100', adminToken);
-      const found = page.body.data.filter(match);
+      const found = page.body.data.filter((mail) => mail.status === 'outbox' && match(mail));
       if (found.length >= count) return found;
       await sleep(50);
     }
@@ -208,7 +213,7 @@ describe('auth and edge security', () => {
         try {
           const { stdout } = await promisify(execFile)(
             process.execPath,
-            ['--import', 'tsx', 'src/bin/admin-create.ts', ...args],
+            [...commandArguments('src/bin/admin-create.ts'), ...args],
             {
               cwd: root,
               env: { PATH: process.env.PATH, DATABASE_URL: db.url, LOG_LEVEL: 'warn', LOG_PRETTY: 'false' },
@@ -251,7 +256,7 @@ describe('auth and edge security', () => {
       expect((await login(user.email, user.password, freshIp())).status).toBe(401);
       const { stdout } = await promisify(execFile)(
         process.execPath,
-        ['--import', 'tsx', 'src/bin/admin-unlock.ts', '--email', user.email.toUpperCase()],
+        [...commandArguments('src/bin/admin-unlock.ts'), '--email', user.email.toUpperCase()],
         {
           cwd: root,
           env: { PATH: process.env.PATH, DATABASE_URL: db.url, LOG_LEVEL: 'warn', LOG_PRETTY: 'false' },
@@ -266,7 +271,7 @@ describe('auth and edge security', () => {
         try {
           const { stdout, stderr } = await promisify(execFile)(
             process.execPath,
-            ['--import', 'tsx', `src/bin/${script}`, ...args],
+            [...commandArguments(`src/bin/${script}`), ...args],
             {
               cwd: root,
               env: { PATH: process.env.PATH, DATABASE_URL: db.url, LOG_LEVEL: 'warn', LOG_PRETTY: 'false' },

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { commandArguments } from '../support/spawn.js';
 import { openSocket } from '../support/ws-client.js';
 
 const ADMIN = { email: 'wallet-admin@example.test', password: 'Admin-Password-123!' };
@@ -257,7 +258,7 @@ describe('wallet over REST', () => {
     const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
-        ['--import', 'tsx', 'src/bin/ledger-audit.ts'],
+        commandArguments('src/bin/ledger-audit.ts'),
         { env: { ...process.env, DATABASE_URL: node.db.url, LOG_LEVEL: 'warn' } },
         (error, stdout, stderr) =>
           resolve({ code: error === null ? 0 : Number(error.code ?? 1), stdout, stderr }),

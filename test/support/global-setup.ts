@@ -11,6 +11,7 @@ import type { TestProject } from 'vitest/node';
 import { createDb } from '../../src/db/create-db.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/platform/logger.js';
+import { buildForChildren } from './child-build.js';
 import {
   ensureRedisServer,
   type PostgresServer,
@@ -28,10 +29,20 @@ declare module 'vitest' {
     redisUrl: string;
     templateDatabase: string;
     tmpRoot: string;
+    /** The server compiled for child processes (test/support/child-build.ts). */
+    childBuildDir: string;
   }
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+interface RunServers {
+  readonly postgresBaseUrl: string;
+  readonly redisUrl: string;
+  readonly tmpRoot: string;
+  readonly childBuildDir: string;
+  readonly teardown: () => Promise<void>;
+}
+
+async function startRunServers(): Promise<RunServers> {
   const tmpRoot = mkdtempSync(join(tmpdir(), 'gigwire-test-'));
   // The postgres user must be able to traverse every parent directory of its cluster.
   chmodSync(tmpRoot, 0o755);
@@ -42,7 +53,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
   let postgres: PostgresServer;
   let redis: RedisServer;
+  let childBuildDir: string;
   try {
+    const childBuild = await buildForChildren();
+    stops.push(async () => childBuild.remove());
+    childBuildDir = childBuild.dir;
     await ensureRedisServer();
     redis = await startRedisServer(join(tmpRoot, 'redis'));
     stops.push(redis.stop);
@@ -69,9 +84,42 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await teardown();
     throw error;
   }
-  project.provide('postgresBaseUrl', postgres.baseUrl);
-  project.provide('redisUrl', redis.url);
+  return { postgresBaseUrl: postgres.baseUrl, redisUrl: redis.url, tmpRoot, childBuildDir, teardown };
+}
+
+/**
+ * The servers of this run and how many projects use them. Two projects (integration files sharing
+ * a worker, and the few that need a process of their own) share one PostgreSQL and one Redis: the
+ * state lives on globalThis because each project may load this module on its own.
+ */
+interface SharedServers {
+  servers: Promise<RunServers>;
+  users: number;
+}
+const SHARED = Symbol.for('gigwire.test.runServers');
+const registry = globalThis as { [SHARED]?: SharedServers };
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const shared = registry[SHARED] ?? { servers: startRunServers(), users: 0 };
+  registry[SHARED] = shared;
+  shared.users += 1;
+  let servers: RunServers;
+  try {
+    servers = await shared.servers;
+  } catch (error) {
+    shared.users -= 1;
+    if (shared.users === 0) delete registry[SHARED];
+    throw error;
+  }
+  project.provide('postgresBaseUrl', servers.postgresBaseUrl);
+  project.provide('redisUrl', servers.redisUrl);
   project.provide('templateDatabase', TEMPLATE_DATABASE);
-  project.provide('tmpRoot', tmpRoot);
-  return teardown;
+  project.provide('tmpRoot', servers.tmpRoot);
+  project.provide('childBuildDir', servers.childBuildDir);
+  return async () => {
+    shared.users -= 1;
+    if (shared.users > 0) return;
+    delete registry[SHARED];
+    await servers.teardown();
+  };
 }

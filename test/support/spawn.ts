@@ -1,11 +1,12 @@
 /**
- * Runs gigwire as a child process exactly as `npm start` does (the same node flags and entry file,
- * read from package.json), with only the environment a test gives it. Collects its output, finds its
+ * Runs gigwire as a child process as `npm start` does (the same node flags and entry file, read from
+ * package.json, run from the run's compiled build: test/support/child-build.ts), or `npm start`
+ * itself, with only the environment a test gives it. Collects its output, finds its
  * URL in the "is up" log line, and stops it with a signal, reporting exit code and time taken.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const projectRoot = resolve(import.meta.dirname, '../..');
@@ -67,12 +68,21 @@ function baseEnv(env: Record<string, string>): Record<string, string> {
   };
 }
 
+/** The start script's entry file and its node flags other than tsx's loader (the build needs none). */
+function startCommand(): { readonly flags: string[]; readonly entry: string } {
+  const args = startArguments();
+  const isTsxLoader = (arg: string, i: number) =>
+    (arg === '--import' && args[i + 1] === 'tsx') || (arg === 'tsx' && args[i - 1] === '--import');
+  return { flags: args.slice(0, -1).filter((arg, i) => !isTsxLoader(arg, i)), entry: args.at(-1) ?? '' };
+}
+
 export function spawnGigwire(env: Record<string, string>, cwd: string = projectRoot): GigwireProcess {
-  const child = spawn(
-    process.execPath,
-    startArguments().map((arg) => (arg.startsWith('src/') ? resolve(projectRoot, arg) : arg)),
-    { cwd, env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const { flags, entry } = startCommand();
+  const child = spawn(process.execPath, [...flags, ...commandArguments(entry)], {
+    cwd,
+    env: baseEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return track(child);
 }
 
@@ -203,4 +213,24 @@ export async function pollHttp(
     await sleep(100);
   }
   return last;
+}
+
+/**
+ * The run's build of the server for child processes (test/support/child-build.ts), set for each test
+ * file by test/support/child-build-setup.ts. Unset (`npm run cluster`, which starts gigwire from
+ * these helpers outside Vitest), children run the sources through tsx as `npm start` does.
+ */
+let childBuildDir: string | undefined;
+export function useChildBuild(dir: string | undefined): void {
+  childBuildDir = dir === '' ? undefined : dir;
+}
+
+/**
+ * The node arguments that run `script` (a path like `src/bin/main.ts`, `src/bin/keys-rotate.ts`) as
+ * its npm script does: from the build, or through tsx. A test of a command as a user types it
+ * (`npm start`, `npm run …`) runs that instead.
+ */
+export function commandArguments(script: string): string[] {
+  if (childBuildDir === undefined) return ['--import', 'tsx', resolve(projectRoot, script)];
+  return [join(childBuildDir, script.replace(/\.ts$/, '.js'))];
 }
