@@ -106,7 +106,8 @@ export function JobBoard() {
       (page) => {
         if (current.current !== search) return;
         setJobs(page.data);
-        setFailure(undefined);
+        // A search answering after the live watch failed (a slow network) leaves that failure shown.
+        if (!watchFailed.current) setFailure(undefined);
       },
       (error) => current.current === search && setFailure(failureOf(error)),
     );
@@ -123,7 +124,7 @@ export function JobBoard() {
       session.api.searchJobs(search).then(
         (page) => {
           if (current.current !== search) return;
-          setFailure(undefined);
+          if (!watchFailed.current) setFailure(undefined);
           setJobs((shown) => {
             const before = new Map<string, BoardJob>((shown ?? []).map((job) => [job.id, job]));
             const fresh = (id: string) =>
