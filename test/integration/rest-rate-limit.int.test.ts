@@ -9,17 +9,25 @@
  * One node trusts one proxy hop (TRUST_PROXY=1): each request names its client in X-Forwarded-For,
  * so every test speaks from addresses of its own.
  */
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signWebhook } from '../../src/domain/payments/webhook-signature.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient } from '../support/http.js';
+import { providerEvent } from '../support/payments-db.js';
 
 const LIMIT = 5;
+const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 
 describe('per-IP REST rate limit', () => {
   let node: TestNode;
   let api: ReturnType<typeof httpClient>;
   beforeAll(async () => {
-    node = await startTestNode({ TRUST_PROXY: '1', RATE_LIMIT_PER_MINUTE: String(LIMIT) });
+    node = await startTestNode({
+      TRUST_PROXY: '1',
+      RATE_LIMIT_PER_MINUTE: String(LIMIT),
+      PAYMENTS_WEBHOOK_SECRETS: WEBHOOK_SECRET,
+    });
     api = httpClient(node.node.baseUrl);
   }, 60_000);
   afterAll(async () => {
@@ -82,6 +90,40 @@ describe('per-IP REST rate limit', () => {
       headers: { 'x-forwarded-for': '::ffff:198.51.100.9' },
     });
     expect(mapped.status).toBe(429);
+  });
+
+  it("takes a burst of the payment provider's signed webhooks from one address, and counts none of them", async () => {
+    const provider = '198.51.100.11';
+    const answers: { status: number; body: unknown }[] = [];
+    for (let i = 0; i < 3 * LIMIT; i++) {
+      const event = providerEvent(randomUUID(), 'charge.succeeded', 500, { tag: 'burst' });
+      const body = JSON.stringify(event);
+      const timestamp = Math.floor(Date.now() / 1000);
+      const answer = await fetch(`${node.node.baseUrl}/v1/payments/webhook`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-forwarded-for': provider,
+          'webhook-id': event.id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signWebhook({ secret: WEBHOOK_SECRET, id: event.id, timestamp, body }),
+        },
+        body,
+      });
+      answers.push({ status: answer.status, body: await answer.json() });
+    }
+    expect(answers).toEqual(
+      Array(3 * LIMIT).fill({ status: 200, body: { received: true, outcome: 'queued' } }),
+    );
+    // The same address still has its whole budget for the rest of the API.
+    const statuses: number[] = [];
+    for (let i = 0; i < LIMIT + 1; i++) {
+      statuses.push(
+        (await api.call('GET', '/.well-known/jwks.json', { headers: { 'x-forwarded-for': provider } }))
+          .status,
+      );
+    }
+    expect(statuses).toEqual([...Array(LIMIT).fill(200), 429]);
   });
 
   it('leaves the probes and the metrics scrape unlimited', async () => {

@@ -23,7 +23,8 @@ declare module 'fastify' {
      * Set by registerSecurity on every route declared after it (the REST API, /openapi.json and
      * /docs, the console, the web app): those are counted by the per-IP limit. Routes declared
      * before it are not: /health/ and /metrics (probes and scrapers), and the WebSocket route,
-     * which has its own per-network upgrade limit.
+     * which has its own per-network upgrade limit. A route may opt out with `false` (the payment
+     * provider's signed webhooks).
      */
     perIpLimited?: boolean;
   }
@@ -93,7 +94,7 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
     maxKeys: 10_000,
   });
   app.addHook('onRoute', (route) => {
-    route.config = { ...route.config, perIpLimited: true };
+    route.config = { ...route.config, perIpLimited: route.config?.perIpLimited ?? true };
   });
   // MUST stay an instance hook added before the auth hook (buildApp's order): route hooks run after
   // the instance's, so a per-route limit would count nothing that route access refuses (401s).

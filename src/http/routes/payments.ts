@@ -162,7 +162,10 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
       scope.addContentTypeParser(type, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
     }
     scope.withTypeProvider<ZodTypeProvider>().post('/v1/payments/webhook', {
-      config: { auth: 'public' },
+      // Not counted by the per-IP REST limit: the provider sends from a few addresses, in bursts
+      // after an outage of ours (its retries of a backlog), and a 429 only delays money moving. A
+      // request without a valid signature costs one HMAC before it is refused.
+      config: { auth: 'public', perIpLimited: false },
       schema: {
         operationId: 'receivePaymentWebhook',
         tags,
