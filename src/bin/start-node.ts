@@ -396,7 +396,23 @@ export async function startNode(
       const taskQueue = createTaskQueue(tasksConnection, config.redisPrefix, logQueueError);
       started.push({ name: 'close task queues', run: () => taskQueue.close() });
       const queueMetrics = registerQueueMetrics(metrics, () => taskQueue.queues());
-      return { tasksConnection, taskQueue, queueMetrics };
+      return { tasksConnection, taskQueue, queueMetrics, consoleQueues: openConsoleQueues() };
+    }
+    // The console's view of the same queues, on a connection of its own that gives up: on the tasks
+    // connection (which waits through reconnects, as BullMQ's workers need) a console request made
+    // while Redis was unreachable hung until Redis came back, instead of answering 503.
+    function openConsoleQueues() {
+      if (!runsRest(config.role)) return undefined;
+      const consoleConnection = createRedisClient({
+        endpoint: redisEndpoint(config, managedRedis),
+        name: 'console',
+        log,
+        commandTimeoutMs: config.redisCommandTimeoutMs,
+      });
+      started.push({ name: 'quit console redis client', run: () => closeRedisClient(consoleConnection) });
+      const consoleQueue = createTaskQueue(consoleConnection, config.redisPrefix, logQueueError);
+      started.push({ name: 'close console queues', run: () => consoleQueue.close() });
+      return consoleQueue.queues();
     }
 
     // Notifications (issue 13): what the worker, the REST routes and the gateway share.
@@ -682,7 +698,7 @@ export async function startNode(
                 },
                 idempotency: { db: dbHandle.db, clock: systemClock, waitMs: 5_000 },
               },
-              ...(taskQueues === undefined
+              ...(taskQueues?.consoleQueues === undefined
                 ? {}
                 : {
                     console: {
@@ -692,7 +708,7 @@ export async function startNode(
                         auth: services.auth,
                       }),
                       auth: services.auth,
-                      queues: taskQueues.taskQueue.queues(),
+                      queues: taskQueues.consoleQueues,
                       publicUrl: config.publicUrl,
                     },
                   }),

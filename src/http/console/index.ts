@@ -152,23 +152,28 @@ function sendCheckFailure(request: FastifyRequest, reply: FastifyReply, error: u
     if (typeof retryAfterS === 'number') reply.header('retry-after', String(retryAfterS));
     return sendProblem(request, reply, error.code, error.message);
   }
+  const { code, detail } = answerFailure(request, reply, error, 'console access check');
+  return sendProblem(request, reply, code, detail);
+}
+
+/**
+ * Logs an unexpected failure under `what` and says how to answer it, as the REST API would: a
+ * dependency unavailable is 503 UNAVAILABLE with Retry-After (set here), anything else INTERNAL.
+ * Neither says what failed.
+ */
+function answerFailure(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: unknown,
+  what: string,
+): { readonly code: ErrorCode; readonly detail: string } {
   if (isDependencyUnavailable(error)) {
-    request.log.warn({ code: 'UNAVAILABLE', err: error }, 'console access check: dependency unavailable');
+    request.log.warn({ code: 'UNAVAILABLE', err: error }, `${what}: dependency unavailable`);
     reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
-    return sendProblem(
-      request,
-      reply,
-      'UNAVAILABLE',
-      'a service this request needs is unavailable; retry later',
-    );
+    return { code: 'UNAVAILABLE', detail: 'a service this request needs is unavailable; retry later' };
   }
-  request.log.error({ err: error }, 'console access check failed');
-  return sendProblem(
-    request,
-    reply,
-    'INTERNAL',
-    'An internal error occurred; quote the requestId when reporting it.',
-  );
+  request.log.error({ err: error }, `${what} failed`);
+  return { code: 'INTERNAL', detail: 'An internal error occurred; quote the requestId when reporting it.' };
 }
 
 /**
@@ -326,6 +331,21 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
           reply,
           'UNAUTHORIZED',
           'sign in at /admin/sign-in (or send an admin Bearer token)',
+        );
+      });
+      // bull-board's error handler owns its routes and answers any failure (the queue list while
+      // Redis is unreachable, say) 500 with the raw error's message: ioredis names the host and port.
+      // Such an answer is replaced by the REST API's for the same failure, logged with its request.
+      const failures = new WeakMap<FastifyRequest, unknown>();
+      board.addHook('onError', async (request, _reply, error) => {
+        failures.set(request, error);
+      });
+      board.addHook('onSend', async (request, reply, payload) => {
+        if (!failures.has(request) || reply.statusCode < 500) return payload;
+        const { code, detail } = answerFailure(request, reply, failures.get(request), 'console');
+        reply.status(statusByCode[code]).type(PROBLEM_CONTENT_TYPE);
+        return JSON.stringify(
+          problem(code, detail, { instance: request.url.split('?')[0] ?? '/', requestId: request.id }),
         );
       });
       const serverAdapter = new FastifyAdapter();
