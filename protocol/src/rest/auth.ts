@@ -4,6 +4,7 @@
  * opaque, single use (rotated on every refresh), 7 days sliding within 30 days of the login.
  */
 import { z } from 'zod';
+import { distinct } from './common.js';
 import { Me, SelfServiceRole } from './users.js';
 
 /** 10–128 characters; common passwords are refused (VALIDATION_FAILED). */
@@ -22,7 +23,9 @@ export const RegisterRequest = z
     username: Username,
     email: Email,
     password: NewPassword,
-    roles: z.array(SelfServiceRole).min(1).max(2).optional().describe('Defaults to ["worker"].'),
+    roles: distinct(z.array(SelfServiceRole).min(1).max(2), 'role')
+      .optional()
+      .describe('Defaults to ["worker"]. Each role at most once.'),
   })
   .meta({ id: 'RegisterRequest' });
 export type RegisterRequest = z.infer<typeof RegisterRequest>;

@@ -33,4 +33,11 @@ export const PageLimit = z.coerce.number().int().min(1).max(100).default(20);
 export const page = <T extends z.ZodType>(item: T) =>
   z.object({ data: z.array(item), nextCursor: z.string().nullable() });
 
+/**
+ * A list whose items must differ (`["worker", "worker"]` named one role twice and was stored so):
+ * refused VALIDATION_FAILED naming the list, rather than silently de-duplicated.
+ */
+export const distinct = <T extends z.ZodArray<z.ZodType>>(list: T, what: string) =>
+  list.refine((items) => new Set(items).size === items.length, { error: `must not name a ${what} twice` });
+
 export const Iso = z.iso.datetime({ offset: true }).describe('RFC 3339 timestamp');

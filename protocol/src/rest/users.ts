@@ -1,7 +1,7 @@
 /** Profiles: the owner's view (/v1/me), the public view (/v1/users/:id), search and contacts. */
 import { z } from 'zod';
 import { UserId } from '../ids.js';
-import { Cursor, Iso, PageLimit, page } from './common.js';
+import { Cursor, distinct, Iso, PageLimit, page } from './common.js';
 import { RatingSummary, UserPerformance } from './reviews.js';
 import { MAX_SKILL_LENGTH, MAX_SKILLS, Skill } from './skills.js';
 import { multiLineText, singleLineText } from './text.js';
@@ -95,7 +95,7 @@ export const UpdateMeRequest = z
     skills: z.array(Skill).max(MAX_SKILLS),
     hourlyRate: Money.nullable(),
     availability: Availability.nullable(),
-    portfolioLinks: z.array(httpUrl).max(10),
+    portfolioLinks: distinct(z.array(httpUrl).max(10), 'link'),
   })
   .partial()
   .meta({ id: 'UpdateMeRequest' });
