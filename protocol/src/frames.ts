@@ -336,11 +336,20 @@ export const JobsWatchPayload = z.strictObject({
   skills: z
     // Not blank: normalisation drops a blank skill, and a filter left without skills means "any",
     // so `["  "]` would widen the watch to every job instead of narrowing it.
-    .array(z.string().min(1).max(50).regex(/\S/u, { error: 'must not be blank (whitespace only)' }))
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(50)
+        .regex(/\S/u, { error: 'must not be blank (whitespace only)' })
+        // No job can ask for a skill with a comma (REST refuses one: lists of skills are
+        // comma-separated), so a watch naming one would silently never match (review 23).
+        .regex(/^[^,]*$/u, { error: 'must not contain a comma (a list of skills is comma-separated)' }),
+    )
     .max(MAX_WATCH_SKILLS)
     .optional()
     .describe(
-      `Up to ${MAX_WATCH_SKILLS} skills of 1 to 50 characters, each with a character other than whitespace; a job matches when it asks for at least one. Absent or empty: any skills.`,
+      `Up to ${MAX_WATCH_SKILLS} skills of 1 to 50 characters, each with a character other than whitespace and no comma; a job matches when it asks for at least one. Absent or empty: any skills.`,
     ),
 });
 export type JobsWatchPayload = z.infer<typeof JobsWatchPayload>;
