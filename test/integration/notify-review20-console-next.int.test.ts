@@ -4,7 +4,8 @@
  * (`/admin/sign-in?next=/admin/queues%23%01`, a link anyone can send an admin) made Node refuse the
  * header: the admin who typed their password got a bare 500 (`ERR_INVALID_CHAR`, not problem+json)
  * and no cookie, with a console session begun for nothing. Such a `next` now falls back to the
- * console's own page, as any `next` outside it does.
+ * console's own page, as any `next` outside it does. Review 23: so does a `next` longer than 2 000
+ * characters, which failed the whole sign-in as "Enter your login and password." instead.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
@@ -47,6 +48,15 @@ describe('console sign-in destination', () => {
       });
       expect(board.status).toBe(200);
     }
+    // Longer than any console link: dropped, and the sign-in still succeeds.
+    const long = await consoleSignIn(base, {
+      login: admin.username,
+      password: admin.password,
+      next: `/admin/queues/queue/emails?status=failed&q=${'x'.repeat(2_100)}`,
+    });
+    expect(long.status).toBe(303);
+    expect(long.headers.get('location')).toBe('/admin/queues');
+    expect(consoleCookie(long)).toBeDefined();
     // A console path in plain ASCII is still where the admin lands.
     const deep = await consoleSignIn(base, {
       login: admin.username,

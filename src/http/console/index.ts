@@ -176,6 +176,9 @@ function answerFailure(
   return { code: 'INTERNAL', detail: 'An internal error occurred; quote the requestId when reporting it.' };
 }
 
+/** Longer than any link into the console; a longer `next` is dropped, not the sign-in. */
+const MAX_NEXT_LENGTH = 2000;
+
 /**
  * Only a path of the console itself may be a sign-in's destination (no open redirect), written in
  * printable ASCII as a URL is (the redirect to sign-in percent-encodes it so): it becomes the
@@ -184,6 +187,7 @@ function answerFailure(
  */
 function safeNext(next: unknown): string {
   return typeof next === 'string' &&
+    next.length <= MAX_NEXT_LENGTH &&
     /^\/admin\/queues(?:[/?#][\x21-\x5b\x5d-\x7e]*)?$/.test(next) &&
     !next.includes('//')
     ? next
@@ -196,7 +200,9 @@ const HIDDEN = { schema: { hide: true } };
 const SignInForm = z.object({
   login: z.string().trim().min(1).max(320),
   password: z.string().min(1).max(1024),
-  next: z.string().max(2000).optional(),
+  // Anything: safeNext decides, and one it refuses sends the admin to the console's page. Refused
+  // here, a sign-in from a link with a long `next` failed as "Enter your login and password."
+  next: z.unknown().optional(),
 });
 
 export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): Promise<void> {
