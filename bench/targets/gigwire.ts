@@ -249,7 +249,9 @@ export async function buildGigwire(): Promise<string> {
   const started = Date.now();
   rmSync(join(REPO_ROOT, 'dist'), { recursive: true, force: true });
   await new Promise<void>((resolveBuild, reject) => {
-    const build = spawn('npm', ['run', '-s', 'build'], {
+    // --noCheck: tsc's output without its type check (`npm run typecheck` does that; here it was
+    // ~20 of the build's ~26 s in CI). The same JavaScript as the Docker image's `npm run build`.
+    const build = spawn('npm', ['run', '-s', 'build', '--', '--noCheck'], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'inherit', 'inherit'],
     });
@@ -260,7 +262,7 @@ export async function buildGigwire(): Promise<string> {
   });
   if (!existsSync(join(REPO_ROOT, BUILT_ENTRY))) throw new Error(`npm run build made no ${BUILT_ENTRY}`);
   process.stderr.write(
-    `[gigwire] built the server (npm run build) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+    `[gigwire] built the server (npm run build -- --noCheck) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
   );
   return BUILT_ENTRY;
 }
