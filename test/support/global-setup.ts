@@ -1,7 +1,8 @@
 /**
  * Vitest global setup: once per run, a real PostgreSQL and a real Redis on free loopback ports in a
- * temp directory, and a migrated template database that every test file clones. Teardown stops both
- * and removes the directory, also when tests fail.
+ * temp directory, a migrated template database that every test file clones, and the server built
+ * for child processes (child-build.ts). Teardown stops both servers and removes the directory and
+ * the build, also when tests fail.
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
