@@ -57,6 +57,11 @@ export const ErrorCode = {
    * subprotocol, and a frame of the wrong kind is BAD_FRAME.
    */
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  /**
+   * REST only: the path exists, but not for this method (a GET of a POST-only route). The `Allow`
+   * header and `details.allow` list the methods it answers.
+   */
+  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

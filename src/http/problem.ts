@@ -21,6 +21,7 @@ export const statusByCode: Readonly<Record<ErrorCode, number>> = {
   IDEMPOTENCY_KEY_REUSED: 422,
   INVALID_TRANSITION: 409,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  METHOD_NOT_ALLOWED: 405,
 };
 
 const titleByCode: Readonly<Record<ErrorCode, string>> = {
@@ -40,6 +41,7 @@ const titleByCode: Readonly<Record<ErrorCode, string>> = {
   IDEMPOTENCY_KEY_REUSED: 'Idempotency key reused',
   INVALID_TRANSITION: 'Invalid transition',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
+  METHOD_NOT_ALLOWED: 'Method not allowed',
 };
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';

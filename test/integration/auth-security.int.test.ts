@@ -549,11 +549,24 @@ describe('auth security', () => {
       for (const [method, path] of [
         ['GET', '/v1/nope'],
         ['POST', '/v1/auth/nope'],
-        ['DELETE', '/v1/me'],
+        ['PATCH', '/v1/users/00000000-0000-4000-8000-000000000000/nope'],
       ] as const) {
         const response = await api.call(method, path);
         expectProblem(response, 404, 'NOT_FOUND');
         expect(response.body.detail).toBe(`No route ${method} ${path}`);
+      }
+    });
+
+    it('answers a known path with the wrong method 405 METHOD_NOT_ALLOWED naming the methods it answers', async () => {
+      for (const [method, path, allow] of [
+        ['DELETE', '/v1/me', ['GET', 'HEAD', 'PATCH']],
+        ['GET', '/v1/auth/login', ['POST']],
+        ['PUT', '/v1/users/00000000-0000-4000-8000-000000000000', ['GET', 'HEAD']],
+      ] as const) {
+        const response = await api.call(method, path);
+        expectProblem(response, 405, 'METHOD_NOT_ALLOWED');
+        expect(response.headers.get('allow'), `${method} ${path}`).toBe(allow.join(', '));
+        expect(response.body).toMatchObject({ allow, instance: path });
       }
     });
   });

@@ -192,9 +192,41 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((request, reply) => {
     const context = { instance: request.url.split('?')[0] ?? '/', requestId: request.id };
+    const allow = methodsAnswering(app, context.instance, request.method);
+    if (allow.length > 0) {
+      // RFC 9110 §15.5.6: a 405 lists what the resource does answer, so a client sees its own
+      // mistake (a GET of a POST-only route) instead of a 404 that says the path is wrong.
+      return reply
+        .status(405)
+        .header('allow', allow.join(', '))
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(
+          problem(
+            'METHOD_NOT_ALLOWED',
+            `${context.instance} answers ${allow.join(', ')}, not ${request.method}`,
+            context,
+            {
+              allow,
+            },
+          ),
+        );
+    }
     return reply
       .status(404)
       .type(PROBLEM_CONTENT_TYPE)
       .send(problem('NOT_FOUND', `No route ${request.method} ${context.instance}`, context));
   });
+}
+
+/**
+ * OPTIONS is left out: the CORS plugin answers it on every path, so it says nothing about whether
+ * this path exists.
+ */
+const ROUTABLE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+/** Empty when the path has no route, or has one for this method (a handler said "not found"). */
+function methodsAnswering(app: FastifyInstance, path: string, method: string): string[] {
+  const answers = (candidate: string) => app.findRoute({ method: candidate, url: path }) !== null;
+  if (answers(method)) return [];
+  return ROUTABLE_METHODS.filter(answers);
 }

@@ -47,6 +47,7 @@ export const retryByCode: Readonly<Record<ErrorCode, boolean>> = {
   // REST and WebSocket only; no task throws them.
   IDEMPOTENCY_KEY_REUSED: false,
   UNSUPPORTED_MEDIA_TYPE: false,
+  METHOD_NOT_ALLOWED: false,
   BAD_FRAME: false,
   UNKNOWN_TYPE: false,
   // An AppError INTERNAL is our code saying it met something it cannot handle: a stored row that no
