@@ -31,7 +31,8 @@ function loadConfigOrExit(): Config {
 function describeUrls(baseUrl: string, uwsUrl: string | undefined): Record<string, string> {
   return {
     app: `${baseUrl}/`,
-    rest: `${baseUrl}/v1`,
+    // The REST API's description, not its base path `/v1`, which has no page of its own (404).
+    openapi: `${baseUrl}/openapi.json`,
     docs: `${baseUrl}/docs`,
     websocket: uwsUrl ?? `${baseUrl.replace(/^http/, 'ws')}/ws`,
     ready: `${baseUrl}/health/ready`,

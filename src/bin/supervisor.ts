@@ -177,7 +177,7 @@ export async function superviseProcesses(config: Config, log: Logger, signals: S
     log.info(
       {
         processes: slots.map((slot) => ({ nodeId: slot.nodeId, pid: slot.worker?.process.pid })),
-        urls: { websocket: first?.uwsUrl, rest: `${first?.baseUrl}/v1` },
+        urls: { websocket: first?.uwsUrl, openapi: `${first?.baseUrl}/openapi.json` },
       },
       `gigwire ${config.role} ×${slots.length} is up at ${first?.baseUrl}`,
     );

@@ -39,6 +39,13 @@ describe('run command with DATABASE_URL and REDIS_URL', () => {
     expect(ready.status).toBe(200);
     const live = (await (await fetch(`${baseUrl}/health/live`)).json()) as Record<string, unknown>;
     expect(live).toMatchObject({ database: 'postgres', redis: 'external' });
+    // Every page the start line points a new user to answers (no 404 for a base path).
+    const upLine = proc.logLines().find((l) => typeof l.msg === 'string' && l.msg.includes(' is up at '));
+    const urls = Object.values((upLine?.urls ?? {}) as Record<string, string>);
+    expect(urls.length).toBeGreaterThan(5);
+    for (const url of urls.filter((u) => u.startsWith('http'))) {
+      expect([url, (await fetch(url)).status]).not.toEqual([url, 404]);
+    }
     expect(childPids(proc.pid)).toEqual([]);
     expect((await proc.stop('SIGTERM')).code).toBe(0);
   });
