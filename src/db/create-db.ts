@@ -3,10 +3,10 @@
  * PGlite (PostgreSQL compiled to WASM) persisted in a directory. Callers see the same Kysely<Database>.
  * PGlite runs PostgreSQL 18 while production servers may be 15: the test suite runs on a real 15.
  */
-import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
+import { makeDirectories } from '../platform/directories.js';
 import type { Logger } from '../platform/logger.js';
 import type { Database } from './database.js';
 import { PreparingClient } from './prepared-statements.js';
@@ -131,7 +131,7 @@ export async function createDb(
     };
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   } else {
-    if (target.dir !== undefined) mkdirSync(target.dir, { recursive: true });
+    if (target.dir !== undefined) makeDirectories(target.dir);
     const pglite = await PGlite.create({
       ...(target.dir === undefined ? {} : { dataDir: target.dir }),
       // bigint (int8) as its decimal text, as node-postgres returns it: PGlite's default (a number,

@@ -3,8 +3,9 @@
  * stores, and a second process opening them would corrupt the data. Several processes need
  * DATABASE_URL and REDIS_URL (see the README's "Scaling").
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirectories } from './directories.js';
 
 export class DataDirBusyError extends Error {
   override readonly name = 'DataDirBusyError';
@@ -21,7 +22,7 @@ function isRunning(pid: number): boolean {
 
 /** Takes the lock or throws DataDirBusyError (one line). Returns the release function. */
 export function lockDataDir(dataDir: string, pid: number): () => void {
-  mkdirSync(dataDir, { recursive: true });
+  makeDirectories(dataDir);
   const lockFile = join(dataDir, 'gigwire.lock');
   try {
     writeFileSync(lockFile, `${pid}\n`, { flag: 'wx' });

@@ -12,11 +12,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { makeDirectories } from './directories.js';
 import type { Logger } from './logger.js';
 
 /** Longest unix socket path we use; the kernel limit (sun_path) is 107 bytes. */
@@ -93,7 +94,7 @@ function socketPathFor(dir: string): string {
 
 export async function startManagedRedis(options: ManagedRedisOptions): Promise<ManagedRedis> {
   const { dir, log } = options;
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirectories(dir, 0o700);
   const socketPath = socketPathFor(dir);
   const pidFile = join(dir, 'redis-server.pid');
   await stopOrphan(pidFile, log);

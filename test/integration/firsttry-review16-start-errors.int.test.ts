@@ -4,6 +4,7 @@
  * words (`Reached the max retries per request limit`, `connect ECONNREFUSED …`), and never a password.
  */
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -118,6 +119,18 @@ describe('start failures name the setting', () => {
     writeFileSync(file, 'x');
     const line = await failure(start({ DATA_DIR: file, DATABASE_URL: await databaseUrl(), REDIS_URL: '' }));
     expect(line).toMatch(/^gigwire: start failed: DATA_DIR .*not-a-directory is not usable: /);
+  });
+
+  it('names DATA_DIR under /proc instead of hanging (start and npm run migrate)', async () => {
+    // Node's recursive mkdir never returns there; the start must still fail with its one line.
+    const dataDir = `/proc/gigwire-${randomUUID()}/data`;
+    const line = await failure(
+      start({ DATA_DIR: dataDir, DATABASE_URL: await databaseUrl(), REDIS_URL: '' }),
+    );
+    expect(line).toContain(`gigwire: start failed: DATA_DIR ${dataDir} is not usable: `);
+    const migrate = await command('migrate', { DATA_DIR: dataDir });
+    expect(migrate.code).toBe(1);
+    expect(migrate.stderr).toContain(`gigwire: migrate failed: DATA_DIR ${dataDir} is not usable: `);
   });
 
   it.each(['redis', 'pglite'])(
