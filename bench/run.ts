@@ -127,7 +127,7 @@ async function startTarget(name: TargetName, options: Options): Promise<TargetSe
   switch (name) {
     case 'gigwire': {
       const { buildGigwire, startGigwire } = await import('./targets/gigwire.js');
-      gigwireBuild ??= buildGigwire();
+      gigwireBuild ??= buildGigwire(options.quick);
       return startGigwire({
         quick: options.quick,
         entry: await gigwireBuild,
@@ -136,7 +136,7 @@ async function startTarget(name: TargetName, options: Options): Promise<TargetSe
     }
     case 'gigwire2': {
       const { buildGigwire, startGigwire } = await import('./targets/gigwire.js');
-      gigwireBuild ??= buildGigwire();
+      gigwireBuild ??= buildGigwire(options.quick);
       return startGigwire({ quick: options.quick, entry: await gigwireBuild, processes: 2 });
     }
     case 'uws':
