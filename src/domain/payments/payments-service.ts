@@ -17,7 +17,12 @@ import { findJsonProblem } from '../../../protocol/src/json-value.js';
 import type { Database } from '../../db/database.js';
 import { withSerializationRetry } from '../../db/errors.js';
 import { insertOutboxEvent } from '../../db/repositories/outbox.repo.js';
-import { listPayments, type PaymentRow, providerEventOutcome } from '../../db/repositories/payments.repo.js';
+import {
+  findPayment,
+  listPayments,
+  type PaymentRow,
+  providerEventOutcome,
+} from '../../db/repositories/payments.repo.js';
 import type { PaymentStatus } from '../../db/tables/ledger.table.js';
 import { AppError } from '../../platform/errors.js';
 import type { PaymentsDeps } from './ledger.js';
@@ -231,8 +236,17 @@ export function createPaymentsApi(
     list: async (query) => {
       const cursor =
         query.cursor === undefined ? undefined : Buffer.from(query.cursor, 'base64url').toString();
-      if (cursor !== undefined && !UUID.test(cursor))
-        throw new AppError('VALIDATION_FAILED', 'invalid cursor');
+      // A cursor is the id of the last payment of a page (payments are never deleted): one naming
+      // no payment positioned nothing, and the page came back empty (200, "no more payments")
+      // instead of saying the cursor is not one this API made — the same 400 as every list's.
+      if (
+        cursor !== undefined &&
+        (!UUID.test(cursor) || (await findPayment(deps.db, cursor)) === undefined)
+      ) {
+        throw new AppError('VALIDATION_FAILED', 'invalid cursor', {
+          details: { errors: [{ path: 'query.cursor', message: 'is not a cursor from this API' }] },
+        });
+      }
       const rows = await listPayments(deps.db, {
         ...(query.status === undefined ? {} : { status: query.status }),
         ...(cursor === undefined ? {} : { afterId: cursor }),
