@@ -116,7 +116,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 function assertInstrument(value: string, field: 'card' | 'bankAccount') {
   if (!INSTRUMENT.test(value)) {
     throw new AppError('VALIDATION_FAILED', `${field} must be 4-34 letters or digits`, {
-      details: { field },
+      details: { errors: [{ path: `body.${field}`, message: 'must be 4-34 letters or digits' }] },
     });
   }
 }

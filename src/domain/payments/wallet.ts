@@ -110,7 +110,7 @@ function assertTransfer(input: TransferInput) {
   assertAmount(input.amount);
   if (input.fromUserId === input.toUserId) {
     throw new AppError('VALIDATION_FAILED', 'a transfer needs two different users', {
-      details: { field: 'toUserId' },
+      details: { errors: [{ path: 'body.toUserId', message: 'must not be your own id' }] },
     });
   }
 }
