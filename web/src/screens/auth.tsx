@@ -4,12 +4,14 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { auth, isApiError } from '../api.js';
+import { isPassing } from '../outcome.js';
 import type { Session, SignedOutReason } from '../session.js';
 import {
   ErrorNote,
   type Failure,
   FormEnd,
   failureOf,
+  LoadFailed,
   outcomeUnknown,
   TextField,
   UNREACHABLE,
@@ -217,17 +219,26 @@ const NoToken = () => (
   </p>
 );
 
-/** /verify-email?token=…: confirms the address at once. */
+/**
+ * /verify-email?token=…: confirms the address at once. The token has left the address bar, so a
+ * reload cannot ask again: an attempt that got no answer (offline, a 5xx, 429) says why with "Try
+ * again" (the server answers a token presented again after it confirmed the address with 204); a
+ * refused link (400) is final.
+ */
 export function VerifyEmail() {
   const token = useLinkToken();
-  const [outcome, setOutcome] = useState<'working' | 'done' | Failure>('working');
-  useEffect(() => {
+  const [outcome, setOutcome] = useState<'working' | 'done' | { failure: Failure; passing: boolean }>(
+    'working',
+  );
+  const attempt = () => {
     if (token === undefined) return;
+    setOutcome('working');
     auth.verifyEmail(token).then(
       () => setOutcome('done'),
-      (error) => setOutcome(linkFailure(error)),
+      (error) => setOutcome({ failure: linkFailure(error), passing: isPassing(error) }),
     );
-  }, [token]);
+  };
+  useEffect(attempt, [token]);
   return (
     <section class="card narrow" aria-labelledby="verify-title">
       <h1 id="verify-title">Confirm your email address</h1>
@@ -237,8 +248,10 @@ export function VerifyEmail() {
         <p role="status">Confirming…</p>
       ) : outcome === 'done' ? (
         <p role="status">Your email address is confirmed.</p>
+      ) : outcome.passing ? (
+        <LoadFailed failure={outcome.failure} retry={attempt} />
       ) : (
-        <ErrorNote failure={outcome} />
+        <ErrorNote failure={outcome.failure} />
       )}
       <p>
         <a href="/">Continue to gigwire</a>

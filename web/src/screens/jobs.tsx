@@ -81,6 +81,8 @@ export function JobBoard() {
    * connect.
    */
   const watchFailed = useRef(false);
+  /** What a failed watch said: a later watch that succeeds takes it away (not a search's failure). */
+  const watchFailure = useRef<Failure>(undefined);
   // Live: new jobs of the chosen category and skills (the text query is applied on the next search).
   const watch = (wanted: JobSearch) => {
     watchFailed.current = false;
@@ -91,11 +93,17 @@ export function JobBoard() {
         ...(skills.length > 0 ? { skills } : {}),
       })
       .then(
-        () => current.current === wanted && setWatching(true),
+        () => {
+          if (current.current !== wanted) return;
+          setWatching(true);
+          // Watched at the socket's first connect (no search again then): its failure goes.
+          setFailure((shown) => (shown !== undefined && shown === watchFailure.current ? undefined : shown));
+        },
         (error) => {
           if (current.current !== wanted) return;
           watchFailed.current = true;
-          setFailure(failureOf(error));
+          watchFailure.current = failureOf(error);
+          setFailure(watchFailure.current);
         },
       );
   };

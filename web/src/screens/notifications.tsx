@@ -17,12 +17,17 @@ import {
 } from '../ui.js';
 
 const UNREAD_EVENT = 'gigwire:unread-count';
+/** The bell's count changed (`detail`: it, undefined while unknown), for the list's "Mark all read". */
+const SHOWN_EVENT = 'gigwire:unread-shown';
+/** The count the bell shows (it is mounted while signed in): a list opened later starts from it. */
+let shownCount: number | undefined;
 
 /**
- * Unread count: read over REST at the start and at each connect, then kept by pushes (ids
- * deduped). A read that fails for a passing reason (no answer, 5xx, 429) is tried again with
- * backoff and at the next connect, so a blink at sign-in does not leave the bell empty until the
- * socket happens to reconnect. Only the answer of the latest read counts, and none that a newer
+ * Unread count: the server's, read over REST at the start, at each connect and at each new
+ * `notification` push (ids deduped; a push is never added to the count shown, which may already
+ * hold it), and pushed whole by `notifications.read`. A read that fails for a passing reason (no
+ * answer, 5xx, 429) is tried again with backoff and at the next connect, so a blink at sign-in does
+ * not leave the bell empty until the socket happens to reconnect. Only the answer of the latest read counts, and none that a newer
  * count (a `notifications.read` push, "Mark all read" here) overtook.
  */
 export function Bell() {
@@ -31,14 +36,9 @@ export function Bell() {
   const [seen] = useState(() => new Set<string>());
   /** Bumped by every read started and every count known otherwise: an older answer is dropped. */
   const generation = useRef(0);
-  /** Whether the shown count is the server's (false before the first answer, after a failure). */
-  const known = useRef(false);
-  const reading = useRef(false);
   const retry = useRef<{ timer?: ReturnType<typeof setTimeout>; failures: number }>({ failures: 0 });
   const settle = (value: number) => {
     generation.current += 1;
-    reading.current = false;
-    known.current = true;
     clearTimeout(retry.current.timer);
     retry.current.failures = 0;
     setCount(value);
@@ -46,15 +46,12 @@ export function Bell() {
   const load = () => {
     clearTimeout(retry.current.timer);
     const mine = ++generation.current;
-    reading.current = true;
     session.api.unreadCount().then(
       (answer) => {
         if (mine === generation.current) settle(answer.count);
       },
       (error) => {
         if (mine !== generation.current) return;
-        reading.current = false;
-        known.current = false;
         // Refused (the session ended): the app signs out; nothing to try again.
         if (!isPassing(error)) return;
         retry.current.failures += 1;
@@ -75,11 +72,22 @@ export function Bell() {
   useLive('notification', (pushed) => {
     if (seen.has(pushed.id)) return;
     seen.add(pushed.id);
-    // Counted on a known count; otherwise (or when a read in flight may or may not include it) read.
-    if (known.current && !reading.current) setCount((n) => (n ?? 0) + 1);
-    else load();
+    // Read, never counted on what is shown: a push comes through the bus later than the row is
+    // stored, so a read answered meanwhile (at a connect) already counts it, and +1 on top of it
+    // showed one unread too many until the next read.
+    load();
   });
   useLive('notifications.read', (read) => settle(read.unreadCount));
+  useEffect(() => {
+    shownCount = count;
+    dispatchEvent(new CustomEvent(SHOWN_EVENT, { detail: count }));
+  }, [count]);
+  useEffect(
+    () => () => {
+      shownCount = undefined;
+    },
+    [],
+  );
   // Read here: the server pushes `notifications.read` to the other devices only.
   useEffect(() => {
     const update = (event: Event) => settle((event as CustomEvent<number>).detail);
@@ -148,6 +156,14 @@ export function Notifications() {
   /** Pages read in all (the first and each "Older"): a push reads as many again from the top. */
   const pages = useRef(1);
   const older = useAction('read');
+  // The server's unread count (the bell's): older unread notifications may lie beyond the pages
+  // read, so "Mark all read" is offered while it is above 0 even if every one listed is read.
+  const [unread, setUnread] = useState(() => shownCount);
+  useEffect(() => {
+    const update = (event: Event) => setUnread((event as CustomEvent<number | undefined>).detail);
+    addEventListener(SHOWN_EVENT, update);
+    return () => removeEventListener(SHOWN_EVENT, update);
+  }, []);
   // Reads overlap (a push each, Mark all read): only the latest one's answer is shown, so a slower
   // earlier one does not bring back a list without the newest or with read ones marked new. A read
   // from the top goes over as many pages as were read ("Older"), each notification listed once.
@@ -194,7 +210,13 @@ export function Notifications() {
     <section aria-labelledby="notifications-title">
       <div class="row spread">
         <h1 id="notifications-title">Notifications</h1>
-        <button type="button" disabled={busy || !list?.some((n) => n.readAt === null)} onClick={readAll}>
+        <button
+          type="button"
+          disabled={
+            busy || newest === undefined || !(list?.some((n) => n.readAt === null) || (unread ?? 0) > 0)
+          }
+          onClick={readAll}
+        >
           Mark all read
         </button>
       </div>

@@ -37,12 +37,27 @@ export function Profile({ section }: { section?: string | undefined }) {
   );
 }
 
+type ProfileFormValues = ReturnType<typeof formOf>;
+
+/** The profile form's fields as `user` has them. */
+const formOf = (user: Me) => {
+  const worker = user.workerProfile;
+  return {
+    displayName: user.displayName ?? '',
+    location: user.location ?? '',
+    bio: user.bio ?? '',
+    skills: worker?.skills.join(', ') ?? '',
+    rate: worker?.hourlyRate ? String(worker.hourlyRate.amount / 100) : '',
+    availability: worker?.availability ?? '',
+  };
+};
+
 function ProfileForm() {
   const { session } = useApp();
   const [me, setMe] = useState<Me>();
   const [loadFailure, setLoadFailure] = useState<Failure>();
   const [loading, setLoading] = useState(false);
-  const [form, setForm] = useState({
+  const [form, setForm] = useState<ProfileFormValues>({
     displayName: '',
     location: '',
     bio: '',
@@ -58,15 +73,7 @@ function ProfileForm() {
   const { failure, busy, submit } = useAction();
   const show = (user: Me) => {
     setMe(user);
-    const worker = user.workerProfile;
-    setForm({
-      displayName: user.displayName ?? '',
-      location: user.location ?? '',
-      bio: user.bio ?? '',
-      skills: worker?.skills.join(', ') ?? '',
-      rate: worker?.hourlyRate ? String(worker.hourlyRate.amount / 100) : '',
-      availability: worker?.availability ?? '',
-    });
+    setForm(formOf(user));
   };
   const currency = usePlatformCurrency();
   const load = () => {
@@ -86,6 +93,7 @@ function ProfileForm() {
   const isWorker = me?.roles.includes('worker') ?? false;
   const save = submit(async () => {
     setSaved(false);
+    const sent = form;
     const updated = await session.api.updateMe({
       displayName: form.displayName.trim() || null,
       location: form.location.trim() || null,
@@ -105,7 +113,17 @@ function ProfileForm() {
           }
         : {}),
     });
-    show(updated);
+    setMe(updated);
+    // The saved values, as the server has them, in the fields left alone while it was sent: what
+    // was typed meanwhile (a slow network) stays, not replaced by what was sent.
+    const stored = formOf(updated);
+    setForm((shown) => {
+      const next = { ...shown };
+      for (const name of Object.keys(stored) as (keyof ProfileFormValues)[]) {
+        if (shown[name] === sent[name]) next[name] = stored[name];
+      }
+      return next;
+    });
     setSaved(true);
   });
   if (me === undefined) {

@@ -10,6 +10,15 @@ import { outboxOf } from '../outbox.js';
 import { ErrorNote, type Failure, failureOf, Latest, LoadFailed, useApp, useLive, when } from '../ui.js';
 import { Room } from './room.js';
 
+/**
+ * The first 80 characters of a message (code points: cutting between the two halves of an emoji
+ * showed a broken character), with "…" when there is more.
+ */
+const preview = (body: string) => {
+  const chars = Array.from(body);
+  return chars.length > 80 ? `${chars.slice(0, 80).join('')}…` : body;
+};
+
 export function Rooms() {
   const { session, live, user } = useApp();
   // Refused chat messages of every room, with Discard: one for a room the user cannot open any more
@@ -120,7 +129,7 @@ export function Rooms() {
             ) : null}
             {room.lastMessage ? (
               <div class="meta">
-                {room.lastMessage.body.slice(0, 80)} · {when(room.lastMessage.sentAt)}
+                {preview(room.lastMessage.body)} · {when(room.lastMessage.sentAt)}
               </div>
             ) : null}
           </li>
