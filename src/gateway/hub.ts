@@ -15,6 +15,7 @@ import { CloseCode } from '../../protocol/src/codes.js';
 import type { PresenceState, RoomMessage, ServerFrame } from '../../protocol/src/frames.js';
 import type { RoomId, SessionId, UserId } from '../../protocol/src/ids.js';
 import { Encoding } from '../../protocol/src/version.js';
+import { estimatedMessageBytes } from '../domain/rooms/message-size.js';
 import type { Connection } from './connection.js';
 import { encodedBytes } from './send-budget.js';
 import type { TopicPublisher } from './transport.js';
@@ -24,6 +25,8 @@ interface RoomCursor {
   seq: number;
   /** Live messages held back while the join backlog is delivered; undefined once caught up. */
   held: RoomMessage[] | undefined;
+  /** Estimated bytes of `held` (domain/rooms/message-size.ts). */
+  heldBytes: number;
   /** The native topic this connection receives the room's messages through, once caught up. */
   topic: string | undefined;
 }
@@ -81,6 +84,12 @@ export const roomMessageTopic = (roomId: RoomId, encoding: Encoding) => `room/${
  * its catch-up never counts as stalled) kept every message of a busy room in memory.
  */
 export const MAX_HELD_PER_JOIN = 10_000;
+/**
+ * ...and at most this many bytes of them (estimated heap): one message is not one size. A `meta` of
+ * 4 096 characters can be ~90 KB once parsed, so 10 000 held messages could pin ~900 MB for one
+ * joiner that reads just enough never to stall (review 24). Typical messages reach the count first.
+ */
+export const MAX_HELD_BYTES_PER_JOIN = 8 * 1024 * 1024;
 
 /** Calls of `sweepBackpressure` that together check every connection once (one call per 1/N s). */
 export const BACKPRESSURE_SWEEP_SLICES = 10;
@@ -95,9 +104,12 @@ export function createHub(
      * close frame (the client sees 1006, not 1013). At most a quarter of maxBufferedBytes.
      */
     readonly topicCheckBytes?: number;
+    /** Estimated bytes of live messages one join may hold while it catches up (default MAX_HELD_BYTES_PER_JOIN). */
+    readonly maxHeldBytes?: number;
   } = {},
 ) {
   const topicCheckBytes = options.topicCheckBytes ?? 256 * 1024;
+  const maxHeldBytes = options.maxHeldBytes ?? MAX_HELD_BYTES_PER_JOIN;
   const rooms = new Map<RoomId, LocalRoom>();
   let publish: TopicPublisher | undefined;
   const roomsOf = new Map<Connection, Set<RoomId>>();
@@ -423,7 +435,7 @@ export function createHub(
         room = { members: new Map(), publishedSeq: 0, subscribers: { msgpack: 0, json: 0 }, topicBytes: 0 };
         rooms.set(roomId, room);
       }
-      const cursor: RoomCursor = { seq: sinceSeq, held: [], topic: undefined };
+      const cursor: RoomCursor = { seq: sinceSeq, held: [], heldBytes: 0, topic: undefined };
       room.members.set(connection, cursor);
       addTo(roomsOf, connection, roomId);
       return cursor;
@@ -492,7 +504,8 @@ export function createHub(
       if (cursor === undefined || cursor.held === undefined) return true;
       const held = cursor.held.sort((a, b) => a.seq - b.seq);
       const done = sendWithin(connection, cursor, held, maxBytes);
-      held.splice(0, done);
+      for (const message of held.splice(0, done)) cursor.heldBytes -= estimatedMessageBytes(message);
+      if (held.length === 0) cursor.heldBytes = 0;
       return held.length === 0;
     },
 
@@ -503,6 +516,7 @@ export function createHub(
       if (room === undefined || cursor === undefined || cursor.held === undefined) return;
       const held = cursor.held.sort((a, b) => a.seq - b.seq);
       cursor.held = undefined;
+      cursor.heldBytes = 0;
       for (const message of held) {
         if (message.seq <= cursor.seq) continue;
         cursor.seq = message.seq;
@@ -525,17 +539,22 @@ export function createHub(
       }
       const message = frame.d;
       const targets: Connection[] = [];
+      /** Estimated bytes of the message, once some connection holds it. */
+      let size: number | undefined;
       for (const [connection, cursor] of room.members) {
         if (cursor.topic !== undefined) continue;
         if (cursor.held !== undefined) {
-          if (cursor.held.length >= MAX_HELD_PER_JOIN) {
+          size ??= estimatedMessageBytes(message);
+          if (cursor.held.length >= MAX_HELD_PER_JOIN || cursor.heldBytes + size > maxHeldBytes) {
             // Catching up slower than the room talks (a reader trickling just enough never to
             // stall): each held message would be kept for as long as it keeps trickling.
             cursor.held = [];
+            cursor.heldBytes = 0;
             connection.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer');
             continue;
           }
           cursor.held.push(message);
+          cursor.heldBytes += size;
           continue;
         }
         if (message.seq <= cursor.seq) continue;

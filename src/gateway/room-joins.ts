@@ -40,7 +40,8 @@
  * too (a leave or a later join of the connection there: `ok`, that one stands).
  *
  * The rejoin after a short drop (the SDK's `sinceSeq`) skips step 4's query when it can: each bus
- * subscription keeps the last RECENT_PER_ROOM messages it delivered, as long as their seqs run
+ * subscription keeps the last RECENT_PER_ROOM messages it delivered (at most RECENT_BYTES_PER_ROOM of
+ * them), as long as their seqs run
  * without a hole (a hole — a bus message lost or reordered — restarts the run at the newer one).
  * Such a run has no hole from its first seq to its last: it began after the SUBSCRIBE was active and
  * the owner publishes in seq order. It may end short of the room, though: a message published while
@@ -60,6 +61,7 @@ import { Encoding } from '../../protocol/src/version.js';
 import type { RoomCommand } from '../actors/room/room-actor.js';
 import type { RoomStore } from '../actors/room/room-store.js';
 import type { ActorRef } from '../actors/runtime/index.js';
+import { estimatedMessageBytes } from '../domain/rooms/message-size.js';
 import { roomTopic, toRoomMessage } from '../domain/rooms/service.js';
 import type { Bus } from '../platform/bus/bus.js';
 import { AppError, isAppError } from '../platform/errors.js';
@@ -79,6 +81,14 @@ export const MAX_BACKLOG = 10_000;
  * at 20 messages/s); only rooms with local joiners have one.
  */
 export const RECENT_PER_ROOM = 64;
+/**
+ * ...and at most this many bytes of them (estimated heap, domain/rooms/message-size.ts): 64 typical
+ * messages fit, a few large ones do. By count alone a run of 64 messages with the largest `meta`
+ * pinned ~6 MB per room with local joiners, and one user joined to their 1 000 rooms could fill a
+ * node's heap by sending 64 of them to each (review 24). A shorter run only sends more rejoins to
+ * the database.
+ */
+export const RECENT_BYTES_PER_ROOM = 128 * 1024;
 /**
  * How often the rooms with local joiners are compared with their last stored seq. A push lost on
  * the way (Redis down or restarting, this node's subscriber reconnecting, the owner's fan-out queue
@@ -102,25 +112,57 @@ export const DRAIN_POLL_MS = 20;
 /** Polls in a row without the buffer going down after which the reader is a slow consumer (10 s). */
 export const DRAIN_STALL_POLLS = 500;
 
-/** The newest messages a room's bus subscription delivered, with consecutive seqs. */
+/**
+ * The newest messages a room's bus subscription delivered, with consecutive seqs: at most
+ * `capacity` of them and at most `maxBytes` (estimated heap), the oldest dropped first (a single
+ * message over `maxBytes` leaves the run empty until the next one).
+ */
 export class RecentMessages {
   private readonly ring: (RoomMessage | undefined)[];
+  /** Estimated bytes of each held message, by the same slot. */
+  private readonly sizes: number[];
   /** Seq of the oldest message held; `first > last` while empty. */
   private first = 1;
+  /** Seq of the newest message ever added (a run never restarts below it). */
   private last = 0;
+  /** Estimated bytes of the messages held (first..last). */
+  private bytes = 0;
 
-  constructor(private readonly capacity: number) {
+  constructor(
+    private readonly capacity: number,
+    private readonly maxBytes: number = RECENT_BYTES_PER_ROOM,
+  ) {
     this.ring = new Array(capacity);
+    this.sizes = new Array(capacity).fill(0);
   }
 
   add(message: RoomMessage): void {
     const seq = message.seq;
-    if (this.first <= this.last && seq <= this.last) return;
+    // A late or repeated seq: those after it were delivered already (emptied runs included).
+    if (seq <= this.last) return;
     // The first, or a hole (lost or reordered): the run starts again here.
-    if (this.first > this.last || seq !== this.last + 1) this.first = seq;
+    if (this.first > this.last || seq !== this.last + 1) {
+      // The old run's messages go (they would stay pinned in their slots otherwise).
+      while (this.first <= this.last) this.dropOldest();
+      this.first = seq;
+      this.bytes = 0;
+    }
+    // Full: the oldest goes first (the new message takes its slot).
+    if (seq - this.first >= this.capacity) this.dropOldest();
     this.last = seq;
+    const size = estimatedMessageBytes(message);
     this.ring[seq % this.capacity] = message;
-    if (this.last - this.first >= this.capacity) this.first = this.last - this.capacity + 1;
+    this.sizes[seq % this.capacity] = size;
+    this.bytes += size;
+    while (this.bytes > this.maxBytes && this.first <= this.last) this.dropOldest();
+  }
+
+  private dropOldest(): void {
+    const slot = this.first % this.capacity;
+    this.bytes -= this.sizes[slot] ?? 0;
+    this.ring[slot] = undefined;
+    this.sizes[slot] = 0;
+    this.first += 1;
   }
 
   /** Every held message after `sinceSeq`, or undefined when the run does not reach back to `sinceSeq + 1`. */

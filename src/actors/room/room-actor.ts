@@ -46,6 +46,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { RoomMessage, ServerFrame } from '../../../protocol/src/frames.js';
 import type { RoomId, UserId } from '../../../protocol/src/ids.js';
+import { estimatedMessageBytes } from '../../domain/rooms/message-size.js';
 import { toRoomMessage } from '../../domain/rooms/service.js';
 import { type RoomFramePayload, roomTopic, type Topic } from '../../platform/bus/topics.js';
 import { AppError, isAppError } from '../../platform/errors.js';
@@ -137,6 +138,15 @@ const MAX_BATCH = 500;
  * without limit. Beyond it a send is refused RATE_LIMITED, as by a full mailbox.
  */
 const MAX_QUEUED_SENDS = 8_192;
+/**
+ * Estimated bytes (domain/rooms/message-size.ts) of the sends accepted by all the rooms of a node
+ * and not answered yet; beyond it a send is refused RATE_LIMITED, as by a full room queue. By count
+ * alone (8 192 per room) one send is not one size: a `meta` of 4 096 characters can be ~90 KB of
+ * heap once parsed, so a flood of such sends outrunning the database queued ~750 MB per room, and a
+ * few rooms took a node past its heap (review 24). About 2 500 of the largest sends, or hundreds of
+ * thousands of typical ones.
+ */
+export const MAX_QUEUED_SEND_BYTES = 256 * 1024 * 1024;
 /** Least time between two scans of a full send queue for sends whose asker gave up. */
 const FULL_QUEUE_SCAN_MS = 100;
 /** Delay before a member reload the database failed is tried again. */
@@ -164,7 +174,16 @@ const TYPING_THROTTLE_MS = 2_000;
  */
 const STORED_SEQ_LOOKUP_BURST = 5;
 const STORED_SEQ_LOOKUP_EVERY_MS = 1_000;
-const RECENT_SENDS = 10_000;
+/**
+ * Acknowledged sends each room remembers to answer a resend without the database, at most this
+ * many and this old: a resend comes within its sender's retry window (the SDK gives up after about
+ * 2 minutes); an older or rarer one is looked up in the database as before (a unique violation,
+ * then the checked rewrite), with the same answer. 10 000 of them, kept for as long as the room
+ * stayed active, took ~7 MB of heap per room (review 24): a user cycling through their 1 000
+ * rooms, or a node hosting a few hundred busy rooms, pinned gigabytes.
+ */
+export const RECENT_SENDS = 1_000;
+export const RECENT_SENDS_TTL_MS = 5 * 60_000;
 const MAX_FLUSH_ATTEMPTS = 3;
 /** Retry delay when the actor's own mailbox is full as a write's outcome comes back. */
 const SELF_TELL_RETRY_MS = 20;
@@ -179,6 +198,8 @@ export function roomActorKind(deps: {
   readonly metrics: Registry;
   /** Most sends waiting behind a room's write in flight (default MAX_QUEUED_SENDS); tests pass less. */
   readonly maxQueuedSends?: number;
+  /** Most estimated bytes of unanswered sends in all rooms of the node (default MAX_QUEUED_SEND_BYTES). */
+  readonly maxQueuedSendBytes?: number;
   /** Whether placement gives the room to this node now; false makes the actor refuse and step down. */
   readonly isOwner?: (roomId: RoomId) => boolean;
   /** Told when a write of this node was fenced off (placement should look again at once). */
@@ -233,7 +254,7 @@ export function roomActorKind(deps: {
   );
   const busy = counter(
     'gigwire_room_sends_busy_total',
-    "Sends refused RATE_LIMITED because too many waited behind their room's write in flight.",
+    "Sends refused RATE_LIMITED because too many waited behind their room's write in flight (or too many bytes of them across the node's rooms).",
   );
   const readsFailed = counter(
     'gigwire_room_reads_failed_total',
@@ -241,6 +262,44 @@ export function roomActorKind(deps: {
   );
   const isOwner = deps.isOwner ?? (() => true);
   const maxQueuedSends = deps.maxQueuedSends ?? MAX_QUEUED_SENDS;
+  const maxQueuedSendBytes = deps.maxQueuedSendBytes ?? MAX_QUEUED_SEND_BYTES;
+  /**
+   * The sends every room of this node accepted and has not answered, with their estimated bytes.
+   * Each leaves when it is answered; one whose asker timed out (then dropped from its queue, or
+   * lost with an activation that failed) leaves at the next prune, when the bound is reached.
+   */
+  const unanswered = new Set<{ readonly bytes: number; readonly reply: Reply<never> }>();
+  let unansweredBytes = 0;
+  let lastPruneAt = Number.NEGATIVE_INFINITY;
+  const pruneUnanswered = () => {
+    for (const entry of unanswered) {
+      if (!entry.reply.settled) continue;
+      unanswered.delete(entry);
+      unansweredBytes -= entry.bytes;
+    }
+  };
+  /** The send's reply, counted in `unanswered` until it is answered. */
+  const counted = <R>(reply: Reply<R>, bytes: number): Reply<R> => {
+    const entry = { bytes, reply: reply as Reply<never> };
+    unanswered.add(entry);
+    unansweredBytes += bytes;
+    const release = () => {
+      if (unanswered.delete(entry)) unansweredBytes -= bytes;
+    };
+    return {
+      ok: (value) => {
+        release();
+        reply.ok(value);
+      },
+      fail: (error) => {
+        release();
+        reply.fail(error);
+      },
+      get settled() {
+        return reply.settled;
+      },
+    };
+  };
   return {
     kind: ROOM_ACTOR,
     mailboxCapacity: 8_192,
@@ -269,7 +328,14 @@ export function roomActorKind(deps: {
       /** A failed member reload is tried again (once scheduled, until one succeeds). */
       let reloadScheduled = false;
       /** Recently acknowledged sends: a resend is answered without touching the database. */
-      const recent = new Map<string, { seq: number; sentAt: string }>();
+      const recent = new Map<string, { seq: number; sentAt: string; at: number }>();
+      /** Forgets the oldest remembered sends (a Map keeps insertion order) past the bounds. */
+      const forgetOldSends = (now: number) => {
+        for (const [key, entry] of recent) {
+          if (recent.size < RECENT_SENDS && now - entry.at < RECENT_SENDS_TTL_MS) return;
+          recent.delete(key);
+        }
+      };
 
       /** When the members were last read (deps.now). */
       let membersReadAt = Number.NEGATIVE_INFINITY;
@@ -510,7 +576,8 @@ export function roomActorKind(deps: {
               if (!isMember(state, command.send.senderId))
                 return command.reply.fail(new AppError('FORBIDDEN', 'not a member of this room'));
               const known = recent.get(sendKey(command.send.senderId, command.send.clientMsgId));
-              if (known !== undefined) return command.reply.ok(known);
+              if (known !== undefined && deps.now() - known.at < RECENT_SENDS_TTL_MS)
+                return command.reply.ok({ seq: known.seq, sentAt: known.sentAt });
               // A full queue is scanned for abandoned sends at most every FULL_QUEUE_SCAN_MS, not
               // per refused send (a stalled database under load would scan it thousands of times).
               if (pending.length >= maxQueuedSends && deps.now() - lastFullScanAt >= FULL_QUEUE_SCAN_MS) {
@@ -526,7 +593,28 @@ export function roomActorKind(deps: {
                   ),
                 );
               }
-              pending.push({ send: command.send, reply: command.reply, receivedAt: deps.now() });
+              const bytes = estimatedMessageBytes(command.send);
+              if (
+                unansweredBytes + bytes > maxQueuedSendBytes &&
+                deps.now() - lastPruneAt >= FULL_QUEUE_SCAN_MS
+              ) {
+                lastPruneAt = deps.now();
+                pruneUnanswered();
+              }
+              if (unansweredBytes + bytes > maxQueuedSendBytes) {
+                busy.inc();
+                return command.reply.fail(
+                  new AppError(
+                    'RATE_LIMITED',
+                    'the server is too busy: too many messages wait to be stored; retry with backoff',
+                  ),
+                );
+              }
+              pending.push({
+                send: command.send,
+                reply: counted(command.reply, bytes),
+                receivedAt: deps.now(),
+              });
               return startFlush();
             }
             case 'flushed': {
@@ -534,12 +622,13 @@ export function roomActorKind(deps: {
               // activation's own write may still be in flight.
               if (command.writer === me) flushing = false;
               state = { ...state, lastSeq: Math.max(state.lastSeq, command.lastSeq) };
+              const now = deps.now();
               for (const message of command.stored) {
-                if (recent.size >= RECENT_SENDS) recent.delete(recent.keys().next().value ?? '');
-                recent.set(sendKey(message.senderId, message.clientMsgId), {
-                  seq: message.seq,
-                  sentAt: message.sentAt,
-                });
+                const key = sendKey(message.senderId, message.clientMsgId);
+                // Re-inserted at the end: the map stays in the order the entries were made.
+                recent.delete(key);
+                forgetOldSends(now);
+                recent.set(key, { seq: message.seq, sentAt: message.sentAt, at: now });
               }
               if (deps.onStored !== undefined && command.stored.length > 0) {
                 try {
