@@ -622,6 +622,7 @@ export async function startNode(
       log,
       metrics,
       httpEdge: config.httpEdge,
+      trustProxy: config.trustProxy,
       health: {
         info: () => ({
           nodeId: config.nodeId,
@@ -715,7 +716,6 @@ export async function startNode(
               notifications: notificationsApi,
               version: packageVersion(),
               web: { root: webRoot() },
-              trustProxy: config.trustProxy,
               security: {
                 corsOrigins: config.corsOrigins,
                 rateLimitPerMinute: config.rateLimitPerMinute,

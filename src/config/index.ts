@@ -165,12 +165,15 @@ const trustProxy = z
       .split(',')
       .map((item) => item.trim())
       .filter((item) => item !== '');
-    if (lower !== 'true' && entries.length > 0 && entries.every(isProxyEntry)) return entries;
+    // A range of every address (`0.0.0.0/0`, `::/0`) trusts every hop, as `true` does.
+    const everyAddress = entries.find((entry) => /\/0+$/.test(entry) && isProxyEntry(entry));
+    if (lower !== 'true' && everyAddress === undefined && entries.length > 0 && entries.every(isProxyEntry))
+      return entries;
     ctx.addIssue({
       code: 'custom',
       message:
-        lower === 'true'
-          ? 'must not be true (it trusts every hop, so any client could choose its IP); give the number of proxies in front, e.g. 1, or their addresses'
+        lower === 'true' || everyAddress !== undefined
+          ? `must not ${everyAddress === undefined ? 'be true' : `name ${everyAddress}`} (it trusts every hop, so any client could choose its IP); give the number of proxies in front, e.g. 1, or their addresses`
           : 'must be false, a number of proxies (0-99) or comma-separated proxy addresses/CIDRs',
     });
     return z.NEVER;
@@ -433,7 +436,7 @@ export const settings = {
   ),
   TRUST_PROXY: setting(
     trustProxy,
-    'Which X-Forwarded-For hops to trust for the client IP (per-IP limits, login throttling): `false`, the number of proxies in front (`1` behind one nginx), or their addresses/CIDRs, comma-separated. `true` is refused: it would let any client choose its IP.',
+    'Which X-Forwarded-For hops to trust for the client IP (per-IP limits, login throttling): `false`, the number of proxies in front (`1` behind one nginx), or their addresses/CIDRs, comma-separated. `true` is refused, and so is a range of every address (`0.0.0.0/0`, `::/0`): it would let any client choose its IP.',
     'false',
   ),
   RATE_LIMIT_PER_MINUTE: setting(

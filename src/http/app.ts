@@ -83,8 +83,6 @@ export interface RestDeps {
   readonly web?: WebAppOptions;
   readonly security: SecurityOptions;
   readonly version: string;
-  /** 0, a hop count or proxy addresses (TRUST_PROXY); never `true`, which trusts any client's header. */
-  readonly trustProxy: number | readonly string[];
 }
 
 export interface AppDeps {
@@ -93,6 +91,12 @@ export interface AppDeps {
   readonly health: HealthOptions;
   /** How long a request may take to arrive, and open connections per client and in all. */
   readonly httpEdge: HttpEdgeLimits;
+  /**
+   * 0, a hop count or proxy addresses (TRUST_PROXY); never `true`, which trusts any client's header.
+   * Every role's: a gateway's /ws on PORT counts upgrades and connections per client by it too (it
+   * was given with the REST deps only, so a gateway behind a proxy saw one client, the proxy).
+   */
+  readonly trustProxy: number | readonly string[];
   readonly rest?: RestDeps;
   /** Registers the WebSocket route (/ws) of the gateway role; http/ does not know the gateway. */
   readonly websocket?: (app: FastifyInstance) => Promise<void>;
@@ -132,13 +136,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // MUST stay off: Fastify's own 503 while closing is its JSON, without `code` or `requestId`.
     // The first onRequest hook below answers UNAVAILABLE problem+json instead.
     return503OnClosing: false,
-    trustProxy: trustProxyOption(deps.rest?.trustProxy ?? 0),
+    trustProxy: trustProxyOption(deps.trustProxy),
     frameworkErrors: frameworkErrorHandler,
     // What Node's HTTP parser refuses (431, a bad chunk, raw bytes in the path): problem+json too.
     clientErrorHandler,
   });
-  capConnections(app.server, deps.httpEdge, deps.rest?.trustProxy ?? 0, deps.metrics);
-  const warnIfBehindUntrustedProxy = proxyHint(deps.rest?.trustProxy ?? 0, deps.log);
+  capConnections(app.server, deps.httpEdge, deps.trustProxy, deps.metrics);
+  const warnIfBehindUntrustedProxy = proxyHint(deps.trustProxy, deps.log);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   // From the start of close() (bin/ stops HTTP at shutdown) until the server has closed: requests
@@ -146,6 +150,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
+    // Node closes the connections idle when close() begins, but not those busy with a request
+    // then: answered, each stayed open as an idle keep-alive connection, and close() waited for it
+    // until its keep-alive timeout (72 s), past SHUTDOWN_TIMEOUT_MS, so the steps after this one
+    // never ran (review 24). Until the server has closed, such connections are closed as they fall
+    // idle (no cost per request while serving).
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    sweep.unref();
+    app.server.once('close', () => clearInterval(sweep));
     done();
   });
   // One synchronous hook for what every request needs first (a hook costs a promise when async).

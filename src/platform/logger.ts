@@ -60,6 +60,31 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, start + 1)}${query.join('&')}`;
 }
 
+/**
+ * pino's error serializer, less the arguments of a Redis command. An ioredis error carries the
+ * command it answered (`command: {name, args}`), and every property of an error is written: a
+ * refused password wrote `{"name":"hello","args":["3","AUTH","default","<password>"]}` at each
+ * reconnect, a failed publish the message it carried. The command's name stays.
+ */
+function serializeError(error: Error): Record<string, unknown> {
+  const serialized = pino.stdSerializers.err(error) as unknown as Record<string, unknown>;
+  dropCommandArguments(serialized, 0);
+  return serialized;
+}
+
+function dropCommandArguments(value: unknown, depth: number): void {
+  if (depth > 8 || typeof value !== 'object' || value === null) return;
+  const record = value as Record<string, unknown>;
+  const command = record.command;
+  if (typeof command === 'object' && command !== null && 'args' in command) {
+    record.command = { name: (command as { name?: unknown }).name };
+  }
+  dropCommandArguments(record.cause, depth + 1);
+  if (Array.isArray(record.aggregateErrors)) {
+    for (const inner of record.aggregateErrors) dropCommandArguments(inner, depth + 1);
+  }
+}
+
 export interface LoggerOptions {
   readonly level: LogLevel;
   readonly pretty: boolean;
@@ -78,7 +103,7 @@ export function createLogger(options: LoggerOptions): Logger {
     base: options.base ?? null,
     redact: { paths: REDACTED_PATHS, censor: '[Redacted]' },
     serializers: {
-      err: pino.stdSerializers.err,
+      err: serializeError,
       req: (req: { method?: string; url?: string; id?: string; ip?: string }) => ({
         method: req.method,
         url: req.url === undefined ? undefined : redactUrl(req.url),

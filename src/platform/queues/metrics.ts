@@ -45,6 +45,26 @@ export function waitingSinceMs(job: {
 export const QUEUE_SCRAPE_TIMEOUT_MS = 1_000;
 
 /**
+ * How long one reading of the queues answers every scrape (a state at most this old), as
+ * /health/ready reuses its checks. /metrics takes no rate limit and no credential (probes and
+ * scrapers; nginx keeps it internal, but a process's PORT may be reached without it), and each
+ * reading is some 40 Redis commands: read per request, a client hammering /metrics turned one cheap
+ * request into that much work on the Redis every node shares (review 24).
+ */
+export const QUEUE_READING_REUSE_MS = 1_000;
+
+/** `read` at most once per `reuseMs` (monotonic): a call within that of the last one shares its result. */
+function reusedFor<T>(reuseMs: number, read: () => Promise<T>): () => Promise<T> {
+  let last: { readonly at: number; readonly value: Promise<T> } | undefined;
+  return () => {
+    const at = performance.now();
+    if (last !== undefined && at - last.at < reuseMs) return last.value;
+    last = { at, value: read() };
+    return last.value;
+  };
+}
+
+/**
  * Reads every queue at once; a queue whose read fails or outlives the timeout is left out (and a
  * late answer is dropped), so a Redis outage (the task connection waits through reconnects) never
  * fails or stalls /metrics.
@@ -77,17 +97,25 @@ export function registerQueueMetrics(
 ): QueueMetrics {
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? QUEUE_SCRAPE_TIMEOUT_MS;
+  const readCounts = reusedFor(QUEUE_READING_REUSE_MS, () =>
+    readQueues(
+      queues(),
+      (queue) => queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'),
+      timeoutMs,
+    ),
+  );
+  // The wait list is pushed on the left and taken from the right: ascending order starts with
+  // the task that has waited longest.
+  const readOldest = reusedFor(QUEUE_READING_REUSE_MS, () =>
+    readQueues(queues(), (queue) => queue.getJobs(['wait'], 0, 0, true), timeoutMs),
+  );
   new Gauge({
     name: 'gigwire_tasks',
     help: 'Tasks in each queue by state, read from Redis at scrape time (the same on every node: aggregate with max).',
     labelNames: ['queue', 'state'],
     registers: [registry],
     async collect() {
-      const read = await readQueues(
-        queues(),
-        (queue) => queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'),
-        timeoutMs,
-      );
+      const read = await readCounts();
       this.reset();
       for (const { queue, value: counts } of read) {
         for (const state of REPORTED_STATES) {
@@ -103,9 +131,7 @@ export function registerQueueMetrics(
     labelNames: ['queue'],
     registers: [registry],
     async collect() {
-      // The wait list is pushed on the left and taken from the right: ascending order starts with
-      // the task that has waited longest.
-      const read = await readQueues(queues(), (queue) => queue.getJobs(['wait'], 0, 0, true), timeoutMs);
+      const read = await readOldest();
       this.reset();
       for (const {
         queue,
