@@ -13,6 +13,7 @@ import { AppError } from '../platform/errors.js';
 import type { Connection } from './connection.js';
 import type { Hub, PendingJoin } from './hub.js';
 import { type JobBoard, toJobWatch } from './job-board.js';
+import { createUserRequestBudget, type UserRequestBudget } from './user-request-budget.js';
 
 type Handler<T extends ClientFrameType> = (
   connection: Connection,
@@ -74,8 +75,14 @@ export function createHandlers(deps: {
   ) => Promise<ReplyPayload<'notifications.read'>>;
   /** The node's live job board (`jobs.watch`): one watch per connection. */
   readonly jobBoard: Pick<JobBoard<Connection>, 'watch' | 'unwatch'>;
+  /**
+   * Takes a presence, notification or token request from the user's budget on this node, or
+   * throws RATE_LIMITED (user-request-budget.ts). Default: a budget of this table's own.
+   */
+  readonly spendUserRequest?: UserRequestBudget;
 }): HandlerTable {
   const { auth, presence, hub } = deps;
+  const spendUserRequest = deps.spendUserRequest ?? createUserRequestBudget();
   /** The actor of a room the connection's user is a member of; FORBIDDEN (the same for unknown rooms) otherwise. */
   const assertMember = async (connection: Connection, roomId: RoomId) => {
     if (!(await deps.mayUseRoom(connection.userId, roomId))) {
@@ -94,6 +101,7 @@ export function createHandlers(deps: {
       return { serverTime };
     },
     'auth.refresh': async (connection, frame) => {
+      spendUserRequest(connection.userId);
       const principal = await auth.authenticate(frame.d.accessToken);
       if (principal.userId !== connection.userId) {
         throw new AppError('FORBIDDEN', 'the token belongs to another user');
@@ -103,6 +111,7 @@ export function createHandlers(deps: {
       return { expiresAt: principal.expiresAt };
     },
     'presence.subscribe': async (connection, frame) => {
+      spendUserRequest(connection.userId);
       const userIds = [...new Set(frame.d.userIds)];
       // Pending from now on: a presence.unsubscribe of the connection handled while this one
       // checks withdraws its ids, so it is not undone by this subscribe finishing after it.
@@ -200,6 +209,7 @@ export function createHandlers(deps: {
       if (deps.readNotifications === undefined) {
         throw new AppError('UNAVAILABLE', 'notifications are not served here');
       }
+      spendUserRequest(connection.userId);
       return deps.readNotifications(connection, frame.d);
     },
     // Jobs are public to every signed-in user (REST GET /v1/jobs): no role is required to watch.
