@@ -634,9 +634,15 @@ export async function startGigwire(options: {
  * bucket that holds it (`since`: the cumulative bucket counts then, updated here); null when none.
  */
 function p99SinceMs(text: string, name: string, since: Map<string, number>): number | null {
-  const buckets = [
-    ...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"[^}]*\\} ([0-9.e+]+)$`, 'gm')),
-  ].map((match) => ({ le: match[1] ?? '', count: Number(match[2]) }));
+  // Under GATEWAY_PROCESSES every copy's series is there (one per `node`): summed per bucket.
+  const counts = new Map<string, number>();
+  for (const match of text.matchAll(
+    new RegExp(`^${name}_bucket\\{le="([^"]+)"[^}]*\\} ([0-9.e+]+)$`, 'gm'),
+  )) {
+    const le = match[1] ?? '';
+    counts.set(le, (counts.get(le) ?? 0) + Number(match[2]));
+  }
+  const buckets = [...counts].map(([le, count]) => ({ le, count }));
   const added = buckets.map(({ le, count }) => ({ le, count: count - (since.get(le) ?? 0) }));
   for (const { le, count } of buckets) since.set(le, count);
   const total = added.at(-1)?.count ?? 0;
@@ -654,9 +660,12 @@ async function readEventLoopLag(
 ): Promise<{ p99Ms: number; maxMs: number; commitP99Ms: number | null; sendP99Ms: number | null } | null> {
   try {
     const text = await (await fetch(`${httpUrl}/metrics`)).text();
+    // The worst copy's under GATEWAY_PROCESSES (every copy's series is there, one per `node`).
     const seconds = (name: string) => {
-      const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
-      return match === null ? Number.NaN : Number(match[1]);
+      const values = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))].map(
+        (match) => Number(match[1]),
+      );
+      return values.length === 0 ? Number.NaN : Math.max(...values);
     };
     const p99 = seconds('nodejs_eventloop_lag_p99_seconds');
     const max = seconds('nodejs_eventloop_lag_max_seconds');

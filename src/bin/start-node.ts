@@ -61,6 +61,7 @@ import { startMarketplaceWorker } from '../workers/marketplace/processor.js';
 import { startNotificationsWorker } from '../workers/notifications/processor.js';
 import { startPaymentsWorker } from '../workers/payments/processor.js';
 import { createProcessProvider } from '../workers/payments/provider.js';
+import { copyMetricsExposition } from './copy-metrics.js';
 import { checkDatabaseUrl, checkRedisUrl, inDataDir, listening, withDataDir } from './startup-errors.js';
 import { endpointOf, isRedisStartupFailure, waitForDependency } from './startup-wait.js';
 
@@ -618,9 +619,11 @@ export async function startNode(
     let wsPort: number | undefined;
     /** Until the WebSocket edge listens, /health/ready answers 503 (HTTP listens first). */
     let gatewayStarting = gateway !== undefined;
+    const copyExposition = copyMetricsExposition(metrics);
     const app = await buildApp({
       log,
       metrics,
+      ...(copyExposition === undefined ? {} : { metricsExposition: copyExposition }),
       httpEdge: config.httpEdge,
       trustProxy: config.trustProxy,
       health: {

@@ -17,6 +17,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../platform/logger.js';
+import { createMetricsMerger } from './copy-metrics.js';
 import type { StopSignals } from './early-signals.js';
 
 /** What a copy sends its supervisor once it serves (run-process.ts). */
@@ -170,6 +171,11 @@ export async function superviseProcesses(config: Config, log: Logger, signals: S
     resolveStopped = resolve;
   });
 
+  // /metrics of any copy shows every serving copy's series (copy-metrics.ts).
+  const metricsMerger = createMetricsMerger(
+    () => slots.flatMap((slot) => (slot.up !== undefined && slot.worker !== undefined ? [slot.worker] : [])),
+    log,
+  );
   const announceWhenAllUp = () => {
     if (announced || stopping || slots.some((slot) => slot.up === undefined)) return;
     announced = true;
@@ -194,6 +200,7 @@ export async function superviseProcesses(config: Config, log: Logger, signals: S
       WS_PORT: String(wsPort),
     });
     slot.worker = worker;
+    metricsMerger.serve(worker);
     worker.on('message', (message: unknown) => {
       if (isStartFailedMessage(message)) {
         slot.startFailure = message.reason;

@@ -88,6 +88,8 @@ export interface RestDeps {
 export interface AppDeps {
   readonly log: Logger;
   readonly metrics: Registry;
+  /** What /metrics serves instead of `metrics` itself (every copy's series under GATEWAY_PROCESSES). */
+  readonly metricsExposition?: () => Promise<string>;
   readonly health: HealthOptions;
   /** How long a request may take to arrive, and open connections per client and in all. */
   readonly httpEdge: HttpEdgeLimits;
@@ -186,7 +188,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   registerErrorHandling(app);
   registerInputGuard(app);
-  registerHttpMetrics(app, deps.metrics);
+  registerHttpMetrics(app, deps.metrics, deps.metricsExposition);
   registerHealthRoutes(app, deps.health);
   if (deps.websocket !== undefined) await deps.websocket(app);
   if (deps.rest !== undefined) {

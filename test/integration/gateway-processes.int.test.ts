@@ -109,6 +109,20 @@ describe('GATEWAY_PROCESSES: several gateway processes share the ports', () => {
     expect(accepted.reduce((a, b) => a + b, 0)).toBe(24);
     expect(accepted.every((n) => n > 0)).toBe(true);
 
+    // /metrics, whichever copy node:cluster hands the connection to, shows both copies' series in
+    // one valid exposition (each family once): the two connection gauges add up to the 24 sockets.
+    for (let i = 0; i < 4; i++) {
+      const text = await (await fetch(`${baseUrl}/metrics`)).text();
+      expect(text.match(/^# TYPE gigwire_ws_connections /gm)).toHaveLength(1);
+      const open = [
+        ...text.matchAll(
+          /^gigwire_ws_connections\{(?=[^}]*transport="uws")[^}]*node="(multi-g[12])"[^}]*\} (\d+)$/gm,
+        ),
+      ];
+      expect(open.map((match) => match[1]).sort()).toEqual(['multi-g1', 'multi-g2']);
+      expect(open.reduce((sum, match) => sum + Number(match[2]), 0)).toBe(24);
+    }
+
     // One process dies: the supervisor starts it again under the same name; the port still serves.
     const [victim, survivor] = pids as [number, number];
     process.kill(victim, 'SIGKILL');

@@ -2,7 +2,15 @@
 import type { FastifyInstance } from 'fastify';
 import { Histogram, type Registry } from 'prom-client';
 
-export function registerHttpMetrics(app: FastifyInstance, registry: Registry): void {
+/**
+ * `exposition`: what /metrics serves instead of the registry's own series (a copy under
+ * GATEWAY_PROCESSES serves every copy's, bin/copy-metrics.ts).
+ */
+export function registerHttpMetrics(
+  app: FastifyInstance,
+  registry: Registry,
+  exposition: () => Promise<string> = () => registry.metrics(),
+): void {
   const duration = new Histogram({
     name: 'http_request_duration_seconds',
     help: 'Time from request received to response sent, by route pattern and status.',
@@ -20,6 +28,6 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): v
   });
   app.get('/metrics', async (_request, reply) => {
     reply.type(registry.contentType);
-    return registry.metrics();
+    return exposition();
   });
 }
