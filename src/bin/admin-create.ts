@@ -1,6 +1,7 @@
 /**
  * `npm run admin:create -- --email admin@example.com --password '…' [--username admin]`: creates an
- * admin account. An existing account with that email is granted the admin role only with
+ * admin account. `--password-stdin` reads the password from standard input instead (its first line),
+ * so it is not in the process list, where every local user can read a command line. An existing account with that email is granted the admin role only with
  * `--promote`, and only when its email is verified (its own password is kept; --password is then
  * not needed). Without --promote an existing non-admin account is refused, never promoted.
  */
@@ -14,6 +15,7 @@ import { commandLine, runOneShot } from './one-shot.js';
 
 const USAGE =
   'usage: npm run admin:create -- --email <email> --password <password> [--username <name>]\n' +
+  '       npm run admin:create -- --email <email> --password-stdin [--username <name>]   (the password on standard input)\n' +
   '       npm run admin:create -- --email <email> --promote   (grant admin to an existing, verified account)\n';
 
 const values = commandLine(
@@ -21,6 +23,7 @@ const values = commandLine(
   {
     email: { type: 'string' },
     password: { type: 'string' },
+    'password-stdin': { type: 'boolean', default: false },
     username: { type: 'string', default: 'admin' },
     promote: { type: 'boolean', default: false },
   },
@@ -50,6 +53,25 @@ function invalidPassword(password: string | undefined): string | undefined {
   return parsed.success ? undefined : `--password: ${parsed.error.issues[0]?.message}`;
 }
 
+/** The first line of standard input, without its line ending (`echo "$PW" | … --password-stdin`). */
+async function passwordFromStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += String(chunk);
+    if (text.includes('\n') || text.length > 4096) break;
+  }
+  return text.split(/\r?\n/)[0] ?? '';
+}
+
+if (values?.['password-stdin'] === true) {
+  if (values.password !== undefined) {
+    process.stderr.write('gigwire: admin:create: give --password or --password-stdin, not both\n');
+    process.exitCode = 2;
+  } else {
+    values.password = await passwordFromStdin();
+  }
+}
+
 const invalid =
   values === undefined || values.email === undefined
     ? undefined
@@ -57,8 +79,8 @@ const invalid =
       invalidArgument('username', values.username) ??
       invalidPassword(values.password));
 
-if (values === undefined) {
-  // commandLine said what is wrong.
+if (values === undefined || process.exitCode === 2) {
+  // commandLine (or the stdin check) said what is wrong.
 } else if (values.email === undefined || (values.password === undefined && !values.promote)) {
   process.stderr.write(USAGE);
   process.exitCode = 2;

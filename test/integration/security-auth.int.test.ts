@@ -305,6 +305,11 @@ describe('auth and edge security', () => {
           "Unknown option '--emial'",
         ],
         ['admin-create.ts', ['--email', `admin-${tag}@example.test`, '--password'], 'argument missing'],
+        [
+          'admin-create.ts',
+          ['--email', `admin-${tag}@example.test`, '--password', password, '--password-stdin'],
+          'not both',
+        ],
         ['admin-unlock.ts', ['--mail', `admin-${tag}@example.test`], "Unknown option '--mail'"],
         // Ignoring it would rotate the key all the same.
         ['keys-rotate.ts', ['--help'], "Unknown option '--help'"],
@@ -338,6 +343,21 @@ describe('auth and edge security', () => {
       expect(created, created.stderr).toMatchObject({ code: 0 });
       expect(created.stdout).toContain(`admin ops-${tag} <admin-${tag}@example.test>`);
       expect((await login(`admin-${tag}@example.test`, password, freshIp())).status).toBe(200);
+      // The password on standard input (--password-stdin), out of the process list.
+      const piped = promisify(execFile)(
+        process.execPath,
+        [
+          ...commandArguments('src/bin/admin-create.ts'),
+          ...['--email', `piped-${tag}@example.test`, '--password-stdin', '--username', `piped-${tag}`],
+        ],
+        {
+          cwd: root,
+          env: { PATH: process.env.PATH, DATABASE_URL: db.url, LOG_LEVEL: 'warn', LOG_PRETTY: 'false' },
+        },
+      );
+      piped.child.stdin?.end(`${password}\n`);
+      expect((await piped).stdout).toContain(`admin piped-${tag} <piped-${tag}@example.test>`);
+      expect((await login(`piped-${tag}@example.test`, password, freshIp())).status).toBe(200);
       // keys:rotate without arguments: key-rotation.int.test.ts.
     });
 
