@@ -14,8 +14,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../support/context.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createMigratedDatabase, type TestDatabase, tempDir } from '../support/context.js';
 import {
   childPids,
   type GigwireProcess,
@@ -25,6 +25,10 @@ import {
 } from '../support/spawn.js';
 
 const running: GigwireProcess[] = [];
+const databases: TestDatabase[] = [];
+afterAll(async () => {
+  for (const db of databases.splice(0)) await db.drop();
+});
 const pidsToKill = new Set<number>();
 afterEach(async () => {
   // A failed assertion must not leave processes behind for the next test.
@@ -66,8 +70,13 @@ async function waitUntilGone(pids: readonly number[], timeoutMs: number): Promis
 async function startedNpm(
   detached: boolean,
 ): Promise<{ proc: GigwireProcess; tree: number[]; redisPid: number }> {
+  // The managed redis-server is what these tests stop; the database is the suite's PostgreSQL, not
+  // an embedded PGlite (its boot and migrations cost ~6 s of CPU each time; run-embedded.int.test.ts
+  // stops that one by signal).
+  const db = await createMigratedDatabase();
+  databases.push(db);
   const proc = spawnNpmStart(
-    { DATA_DIR: join(tempDir('npm-start'), 'data'), LOG_LEVEL: 'debug' },
+    { DATA_DIR: join(tempDir('npm-start'), 'data'), DATABASE_URL: db.url, LOG_LEVEL: 'debug' },
     { detached },
   );
   running.push(proc);
