@@ -102,6 +102,21 @@ export async function insertEmailOnce(db: Db, email: NewEmail): Promise<EmailRow
     .executeTakeFirstOrThrow();
 }
 
+/** New contents of a mail still `pending` (a fresh link); the row, or undefined once it is not. */
+export function rewritePendingEmail(
+  db: Db,
+  id: EmailId,
+  content: { readonly subject: string; readonly text: string; readonly html: string },
+): Promise<EmailRow | undefined> {
+  return db
+    .updateTable('emails')
+    .set({ subject: content.subject, text_body: content.text, html_body: content.html })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .returningAll()
+    .executeTakeFirst();
+}
+
 export function findEmailByKey(db: Db, idempotencyKey: string): Promise<EmailRow | undefined> {
   return db.selectFrom('emails').selectAll().where('idempotency_key', '=', idempotencyKey).executeTakeFirst();
 }

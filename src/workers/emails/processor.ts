@@ -3,10 +3,13 @@
  * single-use token) and stores it as `pending`; every run sends a `pending` mail and records the
  * outcome, and a mail already `sent` (or kept in the outbox) is never sent again. A worker killed
  * mid-send leaves the mail `pending`; the retry sends the same stored mail (same token, same
- * Message-ID). Only a crash in the instant between the SMTP server's acceptance and our update can
- * produce a duplicate, which receivers can drop by Message-ID; a database error in that update is
- * retried in place, then noted in Redis so that no later run sends the mail again (`recordSent`). A mail the server refuses for good
- * (a 5xx reply to a recipient or to the message) is recorded `failed` and not tried again.
+ * Message-ID), except that a link mail still unsent half its token's validity after it was stored
+ * gets a fresh token at each attempt (an SMTP outage must not deliver a dead link). Only a crash in
+ * the instant between the SMTP server's acceptance and our update can produce a duplicate, which
+ * receivers can drop by Message-ID; a database error in that update is retried in place, then
+ * noted in Redis so that no later run sends the mail again (`recordSent`). A mail the server
+ * refuses for good (a 5xx reply to a recipient or to the message) is recorded `failed` and not
+ * tried again.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UnrecoverableError, type Worker } from 'bullmq';
@@ -18,9 +21,11 @@ import {
   insertEmailOnce,
   pendingEmailsBefore,
   recordEmailOutcome,
+  rewritePendingEmail,
 } from '../../db/repositories/outbox.repo.js';
+import type { EmailTokenPurpose } from '../../db/repositories/sessions.repo.js';
 import { findUserById } from '../../db/repositories/users.repo.js';
-import type { AuthService } from '../../domain/auth/service.js';
+import { type AuthService, EMAIL_TOKEN_TTL_MS } from '../../domain/auth/service.js';
 import { digestMailStillWanted } from '../../domain/notifications/service.js';
 import { unsubscribeHeaders } from '../../domain/notifications/unsubscribe.js';
 import type { Clock } from '../../platform/clock.js';
@@ -29,6 +34,7 @@ import { runTask } from '../../platform/queues/retry.js';
 import { startTaskWorker } from '../../platform/queues/task-worker.js';
 import {
   createTaskQueue,
+  type EmailTemplate,
   parseTaskPayload,
   type TaskPayload,
   type TaskQueue,
@@ -125,6 +131,28 @@ const SENT_NOTE_TTL_S = 30 * 24 * 3600;
 const sentNoteKey = (deps: Pick<EmailWorkerDeps, 'redisPrefix'>, emailId: EmailId) =>
   `${deps.redisPrefix}:emails:sent-unrecorded:${emailId}`;
 
+type TokenTemplate = Exclude<EmailTemplate, 'notification-digest'>;
+
+/** The purpose of the single-use token a template's link carries, if any. */
+function tokenPurposeOf(template: string): EmailTokenPurpose | undefined {
+  return template === 'verify-email'
+    ? 'verify_email'
+    : template === 'reset-password'
+      ? 'reset_password'
+      : undefined;
+}
+
+/** The mail of a template for a user, with a token issued now when its link needs one. */
+async function renderWithToken(
+  deps: EmailWorkerDeps,
+  template: TokenTemplate,
+  user: { readonly id: UserId; readonly username: string },
+) {
+  const purpose = tokenPurposeOf(template);
+  const token = purpose === undefined ? undefined : await deps.auth.issueEmailToken(user.id, purpose);
+  return templates[template]({ publicUrl: deps.publicUrl, username: user.username, token });
+}
+
 /** One `emails.send` task; an AppError that no retry can change fails it for good (`runTask`). */
 export function sendEmailTask(deps: EmailWorkerDeps, payload: TaskPayload<'emails.send'>): Promise<void> {
   return runTask(() => sendEmail(deps, payload));
@@ -154,25 +182,35 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
     }
     const user = await findUserById(db, payload.userId);
     if (user === undefined) throw new UnrecoverableError('user no longer exists');
-    const purpose =
-      payload.template === 'verify-email'
-        ? 'verify_email'
-        : payload.template === 'reset-password'
-          ? 'reset_password'
-          : undefined;
-    const token = purpose === undefined ? undefined : await deps.auth.issueEmailToken(user.id, purpose);
-    const rendered = templates[payload.template]({
-      publicUrl: deps.publicUrl,
-      username: user.username,
-      token,
-    });
     email = await insertEmailOnce(db, {
       idempotencyKey: payload.key,
       template: payload.template,
       userId: user.id,
       to: user.email,
-      ...rendered,
+      ...(await renderWithToken(deps, payload.template, user)),
     });
+  } else if (email.status === 'pending' && email.user_id !== null) {
+    // A link mail still unsent half its token's validity after it was stored (an SMTP outage: the
+    // retries wait up to hours) would arrive with a link about to die, or dead already (a reset
+    // link lives 30 minutes, the 11th retry comes 34 minutes after the first try), while the
+    // requests of the same period mail nothing new. Such a mail gets a fresh token at each attempt,
+    // so what arrives works for its whole stated time (the earlier token, never delivered, expires).
+    const purpose = tokenPurposeOf(email.template);
+    const age = deps.clock.now().getTime() - email.created_at.getTime();
+    if (purpose !== undefined && age >= EMAIL_TOKEN_TTL_MS[purpose] / 2) {
+      const user = await findUserById(db, email.user_id);
+      if (user === undefined) throw new UnrecoverableError('user no longer exists');
+      const fresh = await rewritePendingEmail(
+        db,
+        email.id,
+        await renderWithToken(deps, email.template as TokenTemplate, user),
+      );
+      if (fresh === undefined) {
+        log.info({ emailId: email.id }, 'email settled meanwhile; nothing to do');
+        return;
+      }
+      email = fresh;
+    }
   }
   if (email.template === 'notification-digest') {
     // Checked again at every attempt, not only when the digest was stored: an SMTP outage keeps a

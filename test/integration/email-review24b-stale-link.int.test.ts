@@ -1,0 +1,104 @@
+/**
+ * Review 24b: a reset mail held back by an SMTP outage must not arrive with a dead link. The token
+ * is issued when the mail is first rendered and lives 30 minutes; the retries of a deferred mail
+ * wait 1 s, 2 s, 4 s … (the 11th try comes 34 minutes after the first), and further requests in the
+ * same 10-minute period mail nothing new. The half-hour is simulated by ageing the stored mail and
+ * its token in the database while the server defers it (451).
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningNode, startNode } from '../../src/bin/start-node.js';
+import { runShutdown } from '../../src/platform/shutdown.js';
+import {
+  captureLogs,
+  createMigratedDatabase,
+  sharedRedisUrl,
+  type TestDatabase,
+  testConfig,
+  uniqueRedisPrefix,
+} from '../support/context.js';
+import { httpClient } from '../support/http.js';
+import { untilDefined } from '../support/poll.js';
+import { startSmtpServer, type TestSmtpServer, tokenFrom } from '../support/smtp.js';
+
+describe('a link mail delayed by an SMTP outage (review 24b)', () => {
+  let db: TestDatabase;
+  let node: RunningNode;
+  let smtp: TestSmtpServer;
+  let api: ReturnType<typeof httpClient>;
+  const logs = captureLogs();
+
+  beforeAll(async () => {
+    db = await createMigratedDatabase();
+    smtp = await startSmtpServer();
+    node = await startNode(
+      testConfig({
+        DATABASE_URL: db.url,
+        REDIS_URL: sharedRedisUrl(),
+        REDIS_PREFIX: uniqueRedisPrefix(),
+        SMTP_URL: smtp.url,
+        OUTBOX_POLL_MS: '50',
+      }),
+      logs.log,
+      { pid: process.pid },
+    );
+    api = httpClient(node.baseUrl);
+  });
+  afterAll(async () => {
+    await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
+    await smtp.close();
+    await db.drop();
+  });
+
+  const sql = async <T extends pg.QueryResultRow>(text: string, values: unknown[]) => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      return (await client.query<T>(text, values)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+
+  it('arrives with a reset link that still works when the server took it after the first link expired', async () => {
+    const email = `late-${crypto.randomUUID()}@example.test`;
+    const username = `u${Math.random().toString(36).slice(2, 12)}`;
+    expect(
+      (await api.post('/v1/auth/register', { username, email, password: 'Vermilion-Otter-42!' })).status,
+    ).toBe(202);
+    await smtp.waitFor((m) => m.to.includes(email) && m.subject === 'Confirm your email address');
+
+    smtp.refuse(email, { code: 451, message: '4.3.0 try again later' });
+    expect((await api.post('/v1/auth/forgot-password', { email })).status).toBe(202);
+    await untilDefined(async () => {
+      const rows = await sql<{ last_error: string | null }>(
+        "select last_error from emails where to_address = $1 and template = 'reset-password'",
+        [email],
+      );
+      return rows[0]?.last_error?.includes('451') === true ? rows : undefined;
+    }, 'the reset mail deferred');
+
+    // 31 minutes later, as far as the stored mail and its token go.
+    await sql(
+      "update emails set created_at = now() - interval '31 minutes' where to_address = $1 and template = 'reset-password'",
+      [email],
+    );
+    await sql(
+      "update email_tokens set expires_at = now() - interval '1 minute' where purpose = 'reset_password' and user_id = (select id from users where email = $1)",
+      [email],
+    );
+    smtp.refuse(email, undefined);
+
+    const mail = await smtp.waitFor(
+      (m) => m.to.includes(email) && m.subject === 'Reset your gigwire password',
+    );
+    const reset = await api.post('/v1/auth/reset-password', {
+      token: tokenFrom(mail, 'Reset token'),
+      newPassword: 'Crimson-Heron-77!',
+    });
+    expect(reset.status).toBe(204);
+    expect(
+      (await api.post('/v1/auth/login', { login: username, password: 'Crimson-Heron-77!' })).status,
+    ).toBe(200);
+  });
+});
