@@ -147,8 +147,9 @@ export const MessageSeq = z
   .describe('Per-room message number, from 1, without gaps.');
 
 /**
- * Largest message body, in UTF-16 code units (JavaScript string length, what zod's `.max` counts):
- * 4096 characters of the Basic Multilingual Plane, fewer of those outside it (most emoji count 2).
+ * Largest message body, in Unicode code points (what zod 4's `.max` counts, as JSON Schema's
+ * `maxLength` and Python's `len` do): an emoji outside the Basic Multilingual Plane counts 1, though
+ * it is 2 in JavaScript's `length`. PROTOCOL.md says the same.
  */
 export const MAX_BODY_CHARS = 4096;
 /** Largest `meta` object, measured as its JSON text. */
