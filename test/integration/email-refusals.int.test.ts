@@ -7,47 +7,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningNode, startNode } from '../../src/bin/start-node.js';
-import { runShutdown } from '../../src/platform/shutdown.js';
-import {
-  captureLogs,
-  createMigratedDatabase,
-  sharedRedisUrl,
-  type TestDatabase,
-  testConfig,
-  uniqueRedisPrefix,
-} from '../support/context.js';
-import { httpClient } from '../support/http.js';
+import type { TestDatabase } from '../support/context.js';
+import type { HttpClient } from '../support/http.js';
+import { startMailNode } from '../support/mail-node.js';
 import { untilDefined } from '../support/poll.js';
-import { startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
+import type { TestSmtpServer } from '../support/smtp.js';
 
 describe('SMTP refusals', () => {
   let db: TestDatabase;
-  let node: RunningNode;
   let smtp: TestSmtpServer;
-  let api: ReturnType<typeof httpClient>;
-  const logs = captureLogs();
+  let api: HttpClient;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    db = await createMigratedDatabase();
-    smtp = await startSmtpServer();
-    node = await startNode(
-      testConfig({
-        DATABASE_URL: db.url,
-        REDIS_URL: sharedRedisUrl(),
-        REDIS_PREFIX: uniqueRedisPrefix(),
-        SMTP_URL: smtp.url,
-        OUTBOX_POLL_MS: '50',
-      }),
-      logs.log,
-      { pid: process.pid },
-    );
-    api = httpClient(node.baseUrl);
+    ({ db, smtp, api, stop } = await startMailNode());
   });
   afterAll(async () => {
-    await runShutdown(node.shutdownSteps, { log: logs.log, timeoutMs: 10_000 });
-    await smtp.close();
-    await db.drop();
+    await stop();
   });
 
   /** Signs up with an address of our choosing: a welcome and a verification mail go to it. */
