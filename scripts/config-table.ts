@@ -28,8 +28,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
   if (write) {
-    writeFileSync('README.md', readmeWithTable(readFileSync('README.md', 'utf8')));
-    console.log('README.md configuration table updated');
+    const before = readFileSync('README.md', 'utf8');
+    const after = readmeWithTable(before);
+    if (after === before) {
+      console.log('README.md configuration table already up to date');
+    } else {
+      writeFileSync('README.md', after);
+      console.log('README.md configuration table updated');
+    }
   } else {
     console.log(configTableMarkdown());
   }
