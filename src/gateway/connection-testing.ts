@@ -4,8 +4,12 @@
  */
 import type { Codec } from '../../protocol/src/codec.js';
 import type { SessionId, UserId } from '../../protocol/src/ids.js';
+import type { AuthService } from '../domain/auth/service.js';
+import type { PresenceService } from '../domain/presence/service.js';
 import { createLogger } from '../platform/logger.js';
 import type { ConnectionEnvironment } from './connection.js';
+import type { createHandlers } from './handlers.js';
+import type { Hub } from './hub.js';
 
 export function testConnectionEnvironment(
   codec: Codec,
@@ -37,3 +41,28 @@ export const testPrincipal = (userId: UserId) => ({
   roles: [],
   expiresAt: Date.now() + 60_000,
 });
+
+type HandlerDeps = Parameters<typeof createHandlers>[0];
+
+/**
+ * `createHandlers`' dependencies for handler tests: no rooms (membership refused), no contacts
+ * removed, no job board, auth and presence unusable; a test overrides what it exercises.
+ */
+export function testHandlerDeps(hub: Hub, overrides: Partial<HandlerDeps> = {}): HandlerDeps {
+  return {
+    auth: {} as AuthService,
+    presence: {} as PresenceService,
+    hub,
+    now: () => 0,
+    room: () => {
+      throw new Error('no rooms here');
+    },
+    mayUseRoom: async () => false,
+    contactRemovals: () => 0,
+    joinRoom: async () => ({ lastSeq: 0 }),
+    readHistory: async () => ({ messages: [] }),
+    leaveRoom: async () => {},
+    jobBoard: { watch: () => {}, unwatch: () => {} },
+    ...overrides,
+  };
+}

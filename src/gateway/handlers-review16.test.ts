@@ -9,11 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { createCodec } from '../../protocol/src/codec.js';
 import type { UserId } from '../../protocol/src/ids.js';
 import { Encoding } from '../../protocol/src/version.js';
-import type { AuthService } from '../domain/auth/service.js';
 import type { PresenceService } from '../domain/presence/service.js';
 import { AppError } from '../platform/errors.js';
 import { Connection } from './connection.js';
-import { testConnectionEnvironment, testPrincipal } from './connection-testing.js';
+import { testConnectionEnvironment, testHandlerDeps, testPrincipal } from './connection-testing.js';
 import { createHandlers } from './handlers.js';
 import { createHub } from './hub.js';
 import type { SocketTransport } from './transport.js';
@@ -50,21 +49,9 @@ function harness() {
       return userIds.map((userId) => ({ userId, status: 'offline' as const, lastSeenAt: null }));
     },
   } as unknown as PresenceService;
-  const handlers = createHandlers({
-    auth: {} as AuthService,
-    presence,
-    hub,
-    now: () => 0,
-    room: () => {
-      throw new Error('no rooms here');
-    },
-    mayUseRoom: async () => false,
-    contactRemovals: () => behaviour.removals,
-    joinRoom: async () => ({ lastSeq: 0 }),
-    readHistory: async () => ({ messages: [] }),
-    leaveRoom: async () => {},
-    jobBoard: { watch: () => {}, unwatch: () => {} },
-  });
+  const handlers = createHandlers(
+    testHandlerDeps(hub, { presence, contactRemovals: () => behaviour.removals }),
+  );
   const subscribe = (userIds: UserId[]) =>
     handlers['presence.subscribe'](connection, { t: 'presence.subscribe', id: 1, d: { userIds } });
   return { hub, connection, behaviour, subscribe };

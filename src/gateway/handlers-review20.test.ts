@@ -11,10 +11,9 @@ import { createCodec } from '../../protocol/src/codec.js';
 import type { PresenceState } from '../../protocol/src/frames.js';
 import type { UserId } from '../../protocol/src/ids.js';
 import { Encoding } from '../../protocol/src/version.js';
-import type { AuthService } from '../domain/auth/service.js';
 import type { PresenceService } from '../domain/presence/service.js';
 import { Connection } from './connection.js';
-import { testConnectionEnvironment, testPrincipal } from './connection-testing.js';
+import { testConnectionEnvironment, testHandlerDeps, testPrincipal } from './connection-testing.js';
 import { createHandlers } from './handlers.js';
 import { createHub } from './hub.js';
 import type { SocketTransport } from './transport.js';
@@ -53,21 +52,7 @@ function harness() {
       return states;
     },
   } as unknown as PresenceService;
-  const handlers = createHandlers({
-    auth: {} as AuthService,
-    presence,
-    hub,
-    now: () => 0,
-    room: () => {
-      throw new Error('no rooms here');
-    },
-    mayUseRoom: async () => false,
-    contactRemovals: () => 0,
-    joinRoom: async () => ({ lastSeq: 0 }),
-    readHistory: async () => ({ messages: [] }),
-    leaveRoom: async () => {},
-    jobBoard: { watch: () => {}, unwatch: () => {} },
-  });
+  const handlers = createHandlers(testHandlerDeps(hub, { presence }));
   const subscribe = (userIds: UserId[]) =>
     handlers['presence.subscribe'](connection, { t: 'presence.subscribe', id: 1, d: { userIds } });
   const unsubscribe = (userIds: UserId[]) =>

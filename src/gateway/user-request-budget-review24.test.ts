@@ -11,7 +11,7 @@ import type { AuthService } from '../domain/auth/service.js';
 import type { PresenceService } from '../domain/presence/service.js';
 import { isAppError } from '../platform/errors.js';
 import { Connection } from './connection.js';
-import { testConnectionEnvironment, testPrincipal } from './connection-testing.js';
+import { testConnectionEnvironment, testHandlerDeps, testPrincipal } from './connection-testing.js';
 import { createHandlers } from './handlers.js';
 import { createHub } from './hub.js';
 import { createUserRequestBudget } from './user-request-budget.js';
@@ -57,26 +57,14 @@ describe('the per-user budget of presence, notification and token requests', () 
     const [first, second] = [socket('c1'), socket('c2')];
     hub.add(first);
     hub.add(second);
-    const handlers = createHandlers({
-      auth: { authenticate: async () => testPrincipal(alice) } as unknown as AuthService,
-      presence: {
-        assertMayWatch: async () => {},
-        snapshot: async () => [],
-      } as unknown as PresenceService,
-      hub,
-      now: () => 0,
-      room: () => {
-        throw new Error('no rooms here');
-      },
-      mayUseRoom: async () => false,
-      contactRemovals: () => 0,
-      joinRoom: async () => ({ lastSeq: 0 }),
-      readHistory: async () => ({ messages: [] }),
-      leaveRoom: async () => {},
-      readNotifications: async () => ({ updated: 0, unreadCount: 0 }),
-      jobBoard: { watch: () => {}, unwatch: () => {} },
-      spendUserRequest: createUserRequestBudget({ burst: 3, perSecond: 1, now: () => 0 }),
-    });
+    const handlers = createHandlers(
+      testHandlerDeps(hub, {
+        auth: { authenticate: async () => testPrincipal(alice) } as unknown as AuthService,
+        presence: { assertMayWatch: async () => {}, snapshot: async () => [] } as unknown as PresenceService,
+        readNotifications: async () => ({ updated: 0, unreadCount: 0 }),
+        spendUserRequest: createUserRequestBudget({ burst: 3, perSecond: 1, now: () => 0 }),
+      }),
+    );
     await handlers['presence.subscribe'](first, { t: 'presence.subscribe', id: 1, d: { userIds: [bob] } });
     await handlers['notifications.read'](second, { t: 'notifications.read', id: 2, d: { all: true } });
     await handlers['auth.refresh'](first, { t: 'auth.refresh', id: 3, d: { accessToken: 'x' } });
