@@ -323,7 +323,10 @@ export interface GigwireClient {
    * refused ones and the later ones) wait for one shared backoff, then go again in that order.
    */
   sendMessage(roomId: string, body: string, options?: SendMessageOptions): Promise<SentMessage>;
-  /** Asks `getAccessToken({reason: 'refresh'})` and sends `auth.refresh`; the new token is used for reconnects too. */
+  /**
+   * Asks `getAccessToken({reason: 'refresh'})` and sends `auth.refresh`; the new token is used for
+   * reconnects too. Once closed it rejects CLOSED without asking.
+   */
   refreshToken(): Promise<AuthRefreshResult>;
   /** Resolves with the hello of the current connection, or of the next one; rejects once closed. */
   whenConnected(): Promise<HelloPayload>;
@@ -357,6 +360,24 @@ const RATE_SAFETY = 0.9;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** `WebSocket.OPEN`: the readyState in which sent frames go out. */
 const SOCKET_OPEN = 1;
+
+/**
+ * A clock of milliseconds that never runs backwards, for elapsed time (the rate bucket, the
+ * heartbeat's silence, send pauses): a wall clock stepped back (an NTP correction, the user fixing
+ * the time) froze the bucket and the heartbeat for as long as the step; here a step back counts as
+ * no time. Forward, it follows the wall clock, so a machine waking from sleep sees the silence at
+ * once (`performance.now()` stops during sleep on some platforms: that would delay it by a heartbeat).
+ */
+function steadyClock(): () => number {
+  let wallClockLast = Date.now();
+  let steadyMs = 0;
+  return () => {
+    const now = Date.now();
+    steadyMs += Math.max(0, now - wallClockLast);
+    wallClockLast = now;
+    return steadyMs;
+  };
+}
 
 interface Outgoing {
   readonly type: ClientFrameType;
@@ -413,7 +434,7 @@ const ROOM_READS = new Set<string>(['room.join', 'room.history']);
  * order. Each waiting on its own random backoff, they were resent, and stored, shuffled.
  */
 interface SendPause {
-  /** When the shared backoff ends (Date.now() ms). */
+  /** When the shared backoff ends (this.steadyNow() ms). */
   until: number;
   /** The backoff is over: the sends go as soon as none of the room's is on the wire (it may be refused too). */
   due: boolean;
@@ -452,6 +473,10 @@ class Client implements GigwireClient {
   private token: string | undefined;
   private tokenReason: TokenReason = 'connect';
   private unexplainedFailures = 0;
+  /** Elapsed time that a wall clock set back does not run backwards (steadyClock). */
+  private readonly steadyNow = steadyClock();
+  /** Unexplained failures in a row after which the next fresh token is asked for (doubles per ask). */
+  private nextFreshTokenAt = UNEXPLAINED_FAILURES_BEFORE_FRESH_TOKEN;
   private attempt = 0;
   /** Server clock minus local clock, from the last hello (token `exp` is server time). */
   private clockOffsetMs = 0;
@@ -727,7 +752,7 @@ class Client implements GigwireClient {
 
   /** Pauses the room's sends for `ms` (or longer, if a pause running ends later). */
   private pauseSends(room: string, ms: number): void {
-    const until = Date.now() + ms;
+    const until = this.steadyNow() + ms;
     let paused = this.sendPauses.get(room);
     if (paused === undefined) {
       paused = { until, due: false, waiting: [] };
@@ -778,6 +803,8 @@ class Client implements GigwireClient {
   }
 
   refreshToken(): Promise<AuthRefreshResult> {
+    // Closed for good (the user signed out, say): no refresh over REST, no timer left behind.
+    if (this.phase === 'closed') return Promise.reject(closedError('the client is closed', 'auth.refresh'));
     this.refreshing ??= (async () => {
       const { accessToken: token } = await this.fetchToken('refresh');
       this.token = token;
@@ -999,8 +1026,9 @@ class Client implements GigwireClient {
   private onOpen(): void {
     this.opened = true;
     this.unexplainedFailures = 0;
+    this.nextFreshTokenAt = UNEXPLAINED_FAILURES_BEFORE_FRESH_TOKEN;
     // hello is the server's first frame; its timer (started with the attempt) still runs.
-    this.lastReceivedAt = Date.now();
+    this.lastReceivedAt = this.steadyNow();
   }
 
   private onClose(code: number, reason: string): void {
@@ -1031,10 +1059,13 @@ class Client implements GigwireClient {
     if (/\b401\b/.test(cause)) {
       this.tokenReason = 'expired';
     } else if (cause === '') {
-      // Browsers hide the cause: after a few unexplained failures, suspect the token.
+      // Browsers hide the cause: after a few unexplained failures in a row, suspect the token. Still
+      // failing with a fresh one (offline, a proxy that blocks WebSockets, a server down), the token
+      // was not it: ask again after twice as many (3, 6, 12…), not a REST refresh every third
+      // attempt for the whole outage, each a chance to lose a rotated refresh token on that network.
       this.unexplainedFailures += 1;
-      if (this.unexplainedFailures >= UNEXPLAINED_FAILURES_BEFORE_FRESH_TOKEN) {
-        this.unexplainedFailures = 0;
+      if (this.unexplainedFailures >= this.nextFreshTokenAt) {
+        this.nextFreshTokenAt *= 2;
         this.tokenReason = 'expired';
       }
     }
@@ -1124,7 +1155,7 @@ class Client implements GigwireClient {
   // --- receiving -------------------------------------------------------------------------------
 
   private onMessage(raw: unknown): void {
-    this.lastReceivedAt = Date.now();
+    this.lastReceivedAt = this.steadyNow();
     const data = messageData(raw);
     if (data === undefined) {
       this.emitError(new GigwireError(ClientErrorCode.BAD_REPLY, 'received a message of an unreadable type'));
@@ -1213,15 +1244,14 @@ class Client implements GigwireClient {
   private onHello(hello: HelloPayload): void {
     clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
-    const now = Date.now();
-    this.clockOffsetMs = hello.serverTime - now;
+    this.clockOffsetMs = hello.serverTime - Date.now();
     this.current = hello;
     this.phase = 'open';
     this.bucket = {
       capacity: Math.max(1, Math.floor(hello.limits.maxBurst * RATE_SAFETY)),
       tokens: Math.max(1, Math.floor(hello.limits.maxBurst * RATE_SAFETY)),
       perMs: (hello.limits.maxMessagesPerSecond * RATE_SAFETY) / 1000,
-      at: now,
+      at: this.steadyNow(),
     };
     this.queueTurn = false;
     const socket = this.socket;
@@ -1390,7 +1420,7 @@ class Client implements GigwireClient {
           ? Math.min(0, this.queue.length - 1)
           : this.queue.findIndex((waiting) => !this.held(waiting));
       if (this.urgent.length === 0 && next === -1) return;
-      const now = Date.now();
+      const now = this.steadyNow();
       const bucket = this.bucket;
       bucket.tokens = Math.min(bucket.capacity, bucket.tokens + (now - bucket.at) * bucket.perMs);
       bucket.at = now;
@@ -1450,7 +1480,7 @@ class Client implements GigwireClient {
     const at = list.findIndex((waiting) => waiting.order > outgoing.order);
     list.splice(at === -1 ? list.length : at, 0, outgoing);
     // The server's bucket is empty: wait as it says before the next frame, then pace as before.
-    const now = Date.now();
+    const now = this.steadyNow();
     const bucket = this.bucket;
     bucket.tokens = Math.min(
       bucket.capacity,
@@ -1641,7 +1671,8 @@ class Client implements GigwireClient {
   private startHeartbeat(heartbeatMs: number): void {
     const socket = this.socket;
     this.heartbeatTimer = setInterval(() => {
-      if (this.socket !== socket || this.probing || Date.now() - this.lastReceivedAt < heartbeatMs) return;
+      if (this.socket !== socket || this.probing || this.steadyNow() - this.lastReceivedAt < heartbeatMs)
+        return;
       this.probing = true;
       this.enqueue('ping', undefined, heartbeatMs, true).then(
         () => {
