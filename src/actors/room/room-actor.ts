@@ -83,7 +83,11 @@ export type RoomCommand =
       readonly seq: number;
       readonly reply: Reply<{ seq: number }>;
     }
-  | { readonly type: 'reload-members' }
+  | {
+      readonly type: 'reload-members';
+      /** Announce members found gone (a retried refresh); the bus's reloads do not (loadMembers). */
+      readonly announce?: boolean;
+    }
   | {
       /** Placement moved the room to another node: step down (unwritten sends fail ROOM_MOVED). */
       readonly type: 'handoff';
@@ -327,6 +331,8 @@ export function roomActorKind(deps: {
       let lastFullScanAt = Number.NEGATIVE_INFINITY;
       /** A failed member reload is tried again (once scheduled, until one succeeds). */
       let reloadScheduled = false;
+      /** Whether a failed reload waiting to be tried again was to announce removals (loadMembers). */
+      let announceOnRetry = false;
       /** Recently acknowledged sends: a resend is answered without touching the database. */
       const recent = new Map<string, { seq: number; sentAt: string; at: number }>();
       /** Forgets the oldest remembered sends (a Map keeps insertion order) past the bounds. */
@@ -353,15 +359,30 @@ export function roomActorKind(deps: {
         storedSeqLookups -= 1;
         return true;
       };
-      const loadMembers = async () => {
+      /**
+       * Reads the members. `announce`: a member the actor knew who is gone now was removed without
+       * this actor hearing of it (the DELETE's bus announcement lost: a publish that failed after
+       * the commit, its retry never made), so nothing took their sockets out of the room, and they
+       * went on receiving its live messages for as long as they stayed connected although their own
+       * sends were refused (review 25). Announced here, as the DELETE would have: every node takes
+       * their joined connections out. Not after a reload the membership bus message asked for: the
+       * DELETE that sent it announces the removal itself (no second push of every removal).
+       */
+      const loadMembers = async (announce = false) => {
         // Counted from the attempt, failed or not: during an outage a request waits for at most one
         // failed refresh per MEMBERS_REFRESH_MS, not one each (reloadMembers retries on its own).
         membersReadAt = deps.now();
         const members = await store.members(roomId);
+        const before = state.members;
         state = {
           ...state,
           members: new Map(members.map((m) => [m.userId, { lastReadSeq: m.lastReadSeq }])),
         };
+        if (!announce) return;
+        for (const userId of before.keys()) {
+          if (!state.members.has(userId))
+            publish({ t: 'room.member', d: { roomId, userId, change: 'removed' } });
+        }
       };
       const publish = (frame: ServerFrame) => deps.fanOut(roomTopic(roomId), { frame });
 
@@ -380,11 +401,30 @@ export function roomActorKind(deps: {
         pending = pending.filter((waiting) => !waiting.reply.settled);
       };
 
+      /**
+       * Answers queued sends whose first send is stored by now (`recent`): a resend that arrived
+       * while its first was being written (a client reconnecting and resending at once) waited
+       * here, and written again it met a unique violation, which fails the whole node-wide statement
+       * (every room's new messages of that moment, each then written again alone) before the
+       * checked rewrite found its first seq (review 25).
+       */
+      const answerKnownResends = () => {
+        if (recent.size === 0) return;
+        const now = deps.now();
+        pending = pending.filter((waiting) => {
+          const known = recent.get(sendKey(waiting.send.senderId, waiting.send.clientMsgId));
+          if (known === undefined || now - known.at >= RECENT_SENDS_TTL_MS) return true;
+          waiting.reply.ok({ seq: known.seq, sentAt: known.sentAt });
+          return false;
+        });
+      };
+
       const startFlush = () => {
         if (flushing) return;
         let fragment = retries.shift();
         if (fragment === undefined) {
           dropAbandoned();
+          answerKnownResends();
           if (pending.length === 0) return;
           fragment = { batch: pending.slice(0, MAX_BATCH), attempts: 0, checked: false };
           pending = pending.slice(MAX_BATCH);
@@ -469,18 +509,20 @@ export function roomActorKind(deps: {
         reply.fail(new AppError('UNAVAILABLE', `the room's ${what} failed; try again`, { cause: error }));
       };
 
-      const reloadMembers = async () => {
+      const reloadMembers = async (announce = false) => {
         try {
-          await loadMembers();
+          await loadMembers(announce);
         } catch (error) {
           // The members known so far stay; a reload a moment later catches the change up.
           readsFailed.inc();
           context.log.warn({ err: error }, 'room member reload failed; trying again shortly');
+          if (announce) announceOnRetry = true;
           if (reloadScheduled) return;
           reloadScheduled = true;
           context.timers.schedule(RELOAD_RETRY_MS, () => {
             reloadScheduled = false;
-            tellSelf({ type: 'reload-members' });
+            tellSelf({ type: 'reload-members', announce: announceOnRetry });
+            announceOnRetry = false;
           });
         }
       };
@@ -554,7 +596,7 @@ export function roomActorKind(deps: {
             deps.now() - membersReadAt >= MEMBERS_REFRESH_MS
           ) {
             // A failed read keeps the members known so far (reloadMembers logs it and retries).
-            await reloadMembers();
+            await reloadMembers(true);
           }
           if (
             (command.type === 'join' ||
@@ -564,7 +606,7 @@ export function roomActorKind(deps: {
             !isMember(state, command.type === 'send' ? command.send.senderId : command.userId) &&
             deps.now() - membersReadAt >= MEMBERS_MISS_RELOAD_MS
           ) {
-            await reloadMembers();
+            await reloadMembers(true);
           }
           switch (command.type) {
             case 'join': {
@@ -656,8 +698,10 @@ export function roomActorKind(deps: {
                 // A sender was removed and this actor had not heard of it (the announcement lost or
                 // still on its way). Nothing was stored: read the members, refuse the removed
                 // senders, and write the others' sends again, numbered from the same seq (no gap).
+                // The removal is announced here (loadMembers): this actor never heard of it, so its
+                // own announcement may well have been lost.
                 try {
-                  await loadMembers();
+                  await loadMembers(true);
                 } catch (readError) {
                   readsFailed.inc();
                   context.log.warn({ err: readError }, 'room member reload failed; senders resend');
@@ -773,7 +817,7 @@ export function roomActorKind(deps: {
               return command.reply.ok({ seq: read.seq });
             }
             case 'reload-members':
-              return reloadMembers();
+              return reloadMembers(command.announce === true);
             case 'handoff':
               if (!deposed) stepDown();
               return;
