@@ -379,7 +379,7 @@ export const settings = {
   DB_POOL_MAX: setting(wholeNumber(1, 1000), 'Most connections in the PostgreSQL pool, per process.', '10'),
   DATABASE_QUERY_TIMEOUT_MS: setting(
     wholeNumber(1000, 3_600_000),
-    'Milliseconds a PostgreSQL statement of a running node may wait for its answer; then it fails UNAVAILABLE (503) and its connection is dropped, so a silently dead network path stalls requests for this long, not ~15 min. Migrations, the scheduled ledger audit and one-shot commands are not bounded.',
+    'Milliseconds a PostgreSQL statement of a running node may wait for its answer; then it fails UNAVAILABLE (503) and its connection is dropped, so a silently dead network path stalls requests for this long, not ~15 min. PostgreSQL itself also ends a statement running 1 s longer (`statement_timeout`) and a transaction idle longer between statements (`idle_in_transaction_session_timeout`: the locks of a frozen node). Migrations, the scheduled ledger audit and one-shot commands are not bounded.',
     '30000',
   ),
   REDIS_URL: setting(

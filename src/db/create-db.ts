@@ -40,6 +40,8 @@ const INT8_OID = 20;
 export const PGLITE_PROGRESS_MS = 5_000;
 /** Idle time of a pooled connection before TCP keepalive probes start. */
 const KEEPALIVE_INITIAL_DELAY_MS = 10_000;
+/** How much later than the client's `query_timeout` the server's `statement_timeout` ends a statement. */
+const SERVER_STATEMENT_GRACE_MS = 1_000;
 /** What pg rejects a statement with when `query_timeout` ran out (errors.ts counts it UNAVAILABLE). */
 const QUERY_TIMEOUT_MESSAGE = 'Query read timeout';
 
@@ -114,11 +116,15 @@ export async function createDb(
       keepAlive: true,
       keepAliveInitialDelayMillis: KEEPALIVE_INITIAL_DELAY_MS,
     };
-    const pool = newPool(log, {
-      ...poolOptions,
-      max: target.poolMax,
-      ...(target.queryTimeoutMs ? { query_timeout: target.queryTimeoutMs } : {}),
-    });
+    const pool = newPool(
+      log,
+      {
+        ...poolOptions,
+        max: target.poolMax,
+        ...(target.queryTimeoutMs ? { query_timeout: target.queryTimeoutMs } : {}),
+      },
+      target.queryTimeoutMs,
+    );
     unbounded = async (work) => {
       const single = new Kysely<Database>({
         dialect: new PostgresDialect({ pool: newPool(log, { ...poolOptions, max: 1 }) }),
@@ -170,8 +176,31 @@ export async function createDb(
   };
 }
 
-function newPool(log: Logger, options: pg.PoolConfig): pg.Pool {
+/**
+ * `sessionBoundMs` also bounds each session on the server: the client's `query_timeout` alone never
+ * told PostgreSQL, so a statement the client gave up on (its connection closed) went on running
+ * there (one waiting on a lock stays queued until the lock is free: a lock held for minutes left a
+ * backend behind per pooled connection every bound, up to max_connections), and a transaction whose
+ * node froze between two statements (a paused VM, a stopped process, a partition: the kernel still
+ * answers keepalives) held its locks as long as the freeze. `statement_timeout` and
+ * `idle_in_transaction_session_timeout` end both on the server (57014, 25P03: UNAVAILABLE). Set
+ * with SET on each new connection, not as startup parameters, which PgBouncer refuses (in its
+ * transaction mode a SET lands on one server connection: set both on the role there instead).
+ * ops-review25-stuck-sessions.int.test.ts.
+ */
+function newPool(log: Logger, options: pg.PoolConfig, sessionBoundMs?: number): pg.Pool {
   const pool = new pg.Pool({ ...options, Client: BoundedClient });
+  if (sessionBoundMs !== undefined && sessionBoundMs > 0) {
+    const bound = Math.floor(sessionBoundMs);
+    // The server's statement bound a little after the client's, so the client's stays the one a
+    // statement meets (its connection dropped, as documented); the server's only ends what it left.
+    const settings = `set statement_timeout = ${bound + SERVER_STATEMENT_GRACE_MS}; set idle_in_transaction_session_timeout = ${bound}`;
+    // Queued before the statement of whoever asked for the connection (pg-pool emits 'connect'
+    // before handing it out): a failure here fails that statement too, on a dead connection anyway.
+    pool.on('connect', (client) => {
+      client.query(settings).catch(() => undefined);
+    });
+  }
   // MUST: an idle client whose server went away emits 'error' on the pool; unhandled it kills the process.
   pool.on('error', (error) => log.warn({ err: error }, 'idle PostgreSQL connection lost'));
   // MUST: a checked-out client has no pool listener (an open transaction awaiting Redis, or a

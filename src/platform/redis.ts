@@ -35,6 +35,12 @@ export function createRedisClient(options: RedisClientOptions): Redis {
     maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? 2 : options.maxRetriesPerRequest,
     retryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
     lazyConnect: false,
+    // A failover behind one endpoint (a DNS name or proxy moved to the promoted replica) leaves
+    // this connection on the demoted primary, which answers every write READONLY for as long as it
+    // stays connected (and PING as ever). Connect again, to whatever the endpoint names now; the
+    // refused command fails (1, not 2: a write resent alone could leave its MULTI half applied).
+    // ops-review25-redis-failover.int.test.ts.
+    reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 1 : false),
     ...(options.commandTimeoutMs === undefined ? {} : { commandTimeout: options.commandTimeoutMs }),
   };
   const client = new Redis(options.endpoint, settings);
