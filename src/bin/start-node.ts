@@ -396,7 +396,9 @@ export async function startNode(
       started.push({ name: 'quit task redis client', run: () => closeRedisClient(tasksConnection) });
       const taskQueue = createTaskQueue(tasksConnection, config.redisPrefix, logQueueError);
       started.push({ name: 'close task queues', run: () => taskQueue.close() });
-      const queueMetrics = registerQueueMetrics(metrics, () => taskQueue.queues());
+      const queueMetrics = registerQueueMetrics(metrics, () => taskQueue.queues(), {
+        connected: () => tasksConnection.status === 'ready',
+      });
       return { tasksConnection, taskQueue, queueMetrics, consoleQueues: openConsoleQueues() };
     }
     // The console's view of the same queues, on a connection of its own that gives up: on the tasks

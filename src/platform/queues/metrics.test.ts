@@ -32,6 +32,22 @@ describe('queue metrics', () => {
     expect(text).not.toContain('queue="stalled"');
   });
 
+  it('reads no queue while its Redis connection is down (nothing left queued for the reconnect)', async () => {
+    const registry = new Registry();
+    let reads = 0;
+    const counted = <T>(value: T) => {
+      reads += 1;
+      return Promise.resolve(value);
+    };
+    registerQueueMetrics(registry, () => [queueLike('emails', counted)], { connected: () => false });
+    expect(await registry.metrics()).not.toContain('queue="emails"');
+    expect(reads).toBe(0);
+    const upRegistry = new Registry();
+    registerQueueMetrics(upRegistry, () => [queueLike('emails', counted)], { connected: () => true });
+    expect(await upRegistry.metrics()).toContain('gigwire_tasks{queue="emails",state="waiting"} 3');
+    expect(reads).toBe(2);
+  });
+
   it('counts completions, retried and final failures, and their durations from worker events', async () => {
     const registry = new Registry();
     const metrics = registerQueueMetrics(registry, () => []);

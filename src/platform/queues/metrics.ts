@@ -93,13 +93,25 @@ async function readQueues<T>(
 export function registerQueueMetrics(
   registry: Registry,
   queues: () => readonly Queue[],
-  options: { readonly now?: () => number; readonly timeoutMs?: number } = {},
+  options: {
+    readonly now?: () => number;
+    readonly timeoutMs?: number;
+    /**
+     * Whether the queues' Redis connection is up now. While it is not, no queue is read: the task
+     * connection keeps commands for its reconnect (BullMQ's workers need that), so each reading
+     * made during an outage (some 40 commands a second while scraped) waited in its offline queue
+     * and all of them went out at once when Redis came back, answering nobody (review 25).
+     */
+    readonly connected?: () => boolean;
+  } = {},
 ): QueueMetrics {
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? QUEUE_SCRAPE_TIMEOUT_MS;
+  const connected = options.connected ?? (() => true);
+  const readable = () => (connected() ? queues() : []);
   const readCounts = reusedFor(QUEUE_READING_REUSE_MS, () =>
     readQueues(
-      queues(),
+      readable(),
       (queue) => queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'),
       timeoutMs,
     ),
@@ -107,7 +119,7 @@ export function registerQueueMetrics(
   // The wait list is pushed on the left and taken from the right: ascending order starts with
   // the task that has waited longest.
   const readOldest = reusedFor(QUEUE_READING_REUSE_MS, () =>
-    readQueues(queues(), (queue) => queue.getJobs(['wait'], 0, 0, true), timeoutMs),
+    readQueues(readable(), (queue) => queue.getJobs(['wait'], 0, 0, true), timeoutMs),
   );
   new Gauge({
     name: 'gigwire_tasks',
