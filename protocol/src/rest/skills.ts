@@ -4,13 +4,13 @@
  * share one cap: they used to be 40 characters on profiles and 50 on jobs.
  *
  * Skills are stored lower case (src/domain/marketplace/rules.ts `normalizeSkills`), and lower-casing
- * can lengthen a string ("İ", U+0130, becomes "i" + U+0307, two UTF-16 code units): the cap is checked on
+ * can lengthen a string ("İ", U+0130, becomes "i" + U+0307, two characters): the cap is checked on
  * the lower-case form, the one stored, as well as on the text sent. A skill has no comma: lists
  * of skills are comma-separated (a job search's `?skills=`, the web app's forms).
  */
 import { singleLineText } from './text.js';
 
-/** Most UTF-16 code units of one skill, as stored (trimmed, NFC, lower case). */
+/** Most characters (code points) of one skill, as stored (trimmed, NFC, lower case). */
 export const MAX_SKILL_LENGTH = 50;
 /** Most skills of one worker or one job. */
 export const MAX_SKILLS = 30;

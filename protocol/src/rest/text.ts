@@ -16,16 +16,16 @@
  *   the zero-width joiner of an emoji sequence, the zero-width non-joiner of Persian.
  *
  * Both trim and normalise to NFC first (composed and decomposed "é" are one value for uniqueness
- * checks, search and length limits), then check lengths in UTF-16 code units as `z.string()` does.
+ * checks, search and length limits), then check lengths in characters (Unicode code points) as `z.string()` in zod 4 does.
  * The result is a plain ZodString, so callers chain `.nullable()`, `.optional()`, `.default()` or
  * `.toLowerCase()`, and the OpenAPI document shows it as a string with minLength and maxLength.
  */
 import { z } from 'zod';
 
 export interface TextBounds {
-  /** Fewest UTF-16 code units after trimming; default 0 (an empty string is allowed). */
+  /** Fewest characters (code points) after trimming; default 0 (an empty string is allowed). */
   readonly min?: number;
-  /** Most UTF-16 code units after trimming and normalising. */
+  /** Most characters (code points) after trimming and normalising. */
   readonly max: number;
 }
 

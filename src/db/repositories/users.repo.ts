@@ -187,8 +187,16 @@ export interface KeysetCursor {
   readonly id: string;
 }
 
+/**
+ * A word as a quoted tsquery operand matching by prefix (`'jane.smith':*`): inside the quotes it is
+ * text, never syntax (a backslash and a quote escaped), and to_tsquery cuts it into lexemes with the
+ * parser and lower case of the document's to_tsvector (a word of several lexemes, "o'brien", must
+ * find them side by side).
+ */
+const prefixOperand = (word: string): string => `'${word.replace(/\\/g, '\\\\').replace(/'/g, "''")}':*`;
+
 export interface UserSearch {
-  /** Prefix terms, already reduced to letters and digits. */
+  /** Words as typed, each matched as a prefix (any characters: quoted into the tsquery). */
   readonly terms: readonly string[];
   readonly skill: string | undefined;
   readonly location: string | undefined;
@@ -208,7 +216,7 @@ export function searchUsers(db: Db, search: UserSearch, includeLocked = false): 
     query = query.where('location', 'ilike', `%${escaped}%`);
   }
   if (search.terms.length > 0) {
-    const tsquery = search.terms.map((term) => `${term}:*`).join(' & ');
+    const tsquery = search.terms.map(prefixOperand).join(' & ');
     query = query.where(
       sql<boolean>`to_tsvector('simple', search_document) @@ to_tsquery('simple', ${tsquery})`,
     );

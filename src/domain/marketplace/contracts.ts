@@ -51,7 +51,7 @@ import {
 } from './contract-process.js';
 import { type ContractEventPayload, MarketplaceEvent } from './events.js';
 import type { MarketplaceDeps } from './jobs.js';
-import type { Actor } from './rules.js';
+import { type Actor, firstChars } from './rules.js';
 
 export interface ContractSettings {
   readonly currency: string;
@@ -346,7 +346,7 @@ export async function acceptBidIn(
   const amount = BigInt(bid.amount);
   const room = await insertRoom(trx, {
     kind: 'job',
-    title: job.title.slice(0, 200),
+    title: firstChars(job.title, 200),
     createdBy: job.hirer_id,
     directKey: null,
   });
@@ -507,7 +507,7 @@ async function transitionIn(
     actorKind,
     actorId,
     payload: {
-      ...(message === undefined || message === '' ? {} : { message: message.slice(0, MAX_NOTE) }),
+      ...(message === undefined || message === '' ? {} : { message: firstChars(message, MAX_NOTE) }),
       ...(input.split === undefined
         ? {}
         : { toWorker: input.split.toWorker.toString(), toHirer: input.split.toHirer.toString() }),

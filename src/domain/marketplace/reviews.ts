@@ -41,7 +41,7 @@ import { AppError } from '../../platform/errors.js';
 import { decodeCursor, encodeCursor } from '../pagination.js';
 import { MarketplaceEvent } from './events.js';
 import type { MarketplaceDeps } from './jobs.js';
-import type { Actor } from './rules.js';
+import { type Actor, codePointLength } from './rules.js';
 
 /** Contract states after which the parties may review each other. */
 export const REVIEWABLE_STATES: readonly string[] = ['completed', 'resolved'];
@@ -177,7 +177,8 @@ export function checkReviewInput(input: ReviewInput): AppError | null {
   if (!Number.isInteger(input.rating) || input.rating < MIN_RATING || input.rating > MAX_RATING) {
     return bad('body.rating', `must be an integer from ${MIN_RATING} to ${MAX_RATING}`);
   }
-  if (input.text.length > MAX_REVIEW_TEXT) return bad('body.text', `at most ${MAX_REVIEW_TEXT} characters`);
+  if (codePointLength(input.text) > MAX_REVIEW_TEXT)
+    return bad('body.text', `at most ${MAX_REVIEW_TEXT} characters`);
   return null;
 }
 

@@ -38,9 +38,28 @@ export function normalizeSkills(skills: readonly string[]): string[] {
   return [...seen];
 }
 
+/**
+ * Characters as the edges count them: Unicode code points (zod 4's `.max`, JSON Schema's `maxLength`,
+ * PostgreSQL's `char_length`), not JavaScript's UTF-16 `length`, which counts an emoji twice. Checked
+ * by `length`, text the edge accepted (1 500 emoji in a 2 000-character review) was refused here.
+ */
+export function codePointLength(text: string): number {
+  let count = 0;
+  for (const _ of text) count += 1;
+  return count;
+}
+
+/**
+ * The first `max` characters (code points) of `text`: `slice` counts UTF-16 units, so it cut text
+ * the edges had taken whole and could leave half of an emoji, which jsonb refuses (22P02).
+ */
+export function firstChars(text: string, max: number): string {
+  return text.length <= max ? text : Array.from(text).slice(0, max).join('');
+}
+
 export function checkSkills(skills: readonly string[]): AppError | null {
   if (skills.length > MAX_SKILLS) return invalid('body.skills', `at most ${MAX_SKILLS} skills`);
-  const long = skills.find((skill) => skill.length > MAX_SKILL_LENGTH);
+  const long = skills.find((skill) => codePointLength(skill) > MAX_SKILL_LENGTH);
   return long === undefined
     ? null
     : invalid('body.skills', `a skill is at most ${MAX_SKILL_LENGTH} characters`);

@@ -41,15 +41,22 @@ import { createBatchedReader } from './user-reader.js';
 
 export { CONTACT_REMOVED_TOPIC };
 
-/** Search words reduced to letters and digits, so user input never reaches tsquery syntax. */
+/**
+ * The words of a worker search as typed (at most 8), for `searchUsers` to match as prefixes. Split at
+ * spaces only: PostgreSQL's parser cuts each word into lexemes as it cut the profile, so a word is
+ * found as it is written there. Cut here at every character that is not a letter or a digit,
+ * "jane.smith" (a username), "node.js" or "ASP.NET" were searched as "jane" & "smith", which never
+ * match the one lexeme `jane.smith` of the profile; "राहुल" (its vowels are combining marks no NFC
+ * composes) as "र" & "ह" & "ल"; and JavaScript's lower case of "İstanbul" ("i" + U+0307) matched no
+ * "istanbul". A word with no letter or digit (punctuation) filters nothing, as before.
+ */
 export function searchTerms(q: string | undefined): string[] {
   // Stored text is NFC (protocol/src/rest/text.ts): a query typed decomposed ("e" + U+0301 for "é",
-  // as some keyboards and pasted text send it) would otherwise split at the mark and match nothing.
+  // as some keyboards and pasted text send it) must match it too.
   return (q ?? '')
     .normalize('NFC')
-    .toLowerCase()
-    .split(/[^\p{L}\p{N}]+/u)
-    .filter((term) => term !== '')
+    .split(/\s+/u)
+    .filter((word) => /[\p{L}\p{N}]/u.test(word))
     .slice(0, 8);
 }
 
@@ -94,6 +101,23 @@ function storedLink(value: string, path: string): string {
   return href;
 }
 
+/**
+ * Portfolio links as stored, each its serialisation: two that differ as typed but are one link once
+ * serialised (`https://GitHub.com/me` and `https://github.com:443/me`) are refused as the schema
+ * refuses one link named twice, instead of showing it twice on the profile.
+ */
+export function storedLinks(links: readonly string[]): string[] {
+  const stored = links.map((link, index) => storedLink(link, `body.portfolioLinks.${index}`));
+  const twice = stored.findIndex((link, index) => stored.indexOf(link) !== index);
+  if (twice >= 0) {
+    const message = `is the link of body.portfolioLinks.${stored.indexOf(stored[twice] as string)} again`;
+    throw new AppError('VALIDATION_FAILED', 'must not name a link twice', {
+      details: { errors: [{ path: `body.portfolioLinks.${twice}`, message }] },
+    });
+  }
+  return stored;
+}
+
 /** A PATCH /v1/me inside the caller's transaction, the row locked while merged. */
 async function updateMeIn(trx: Transaction<Database>, userId: UserId, patch: UpdateMeRequest): Promise<Me> {
   const user = await lockUserById(trx, userId);
@@ -117,9 +141,7 @@ async function updateMeIn(trx: Transaction<Database>, userId: UserId, patch: Upd
       patch.hourlyRate === undefined ? user.hourly_rate_currency : (patch.hourlyRate?.currency ?? null),
     availability: patch.availability === undefined ? user.availability : patch.availability,
     portfolio_links:
-      patch.portfolioLinks === undefined
-        ? user.portfolio_links
-        : patch.portfolioLinks.map((link, index) => storedLink(link, `body.portfolioLinks.${index}`)),
+      patch.portfolioLinks === undefined ? user.portfolio_links : storedLinks(patch.portfolioLinks),
   };
   const updated = await updateUser(trx, userId, {
     ...next,
