@@ -61,4 +61,23 @@ describe('circuit breaker', () => {
     expect(await trial).toBe('done');
     expect(await breaker.call(ok)).toBe('ok');
   });
+
+  it('waits one cooldown, not the size of the step, when the wall clock is set back while open', async () => {
+    const manual = createManualTimers();
+    let wallMs = 1_000_000;
+    const timers = { ...manual, now: () => wallMs };
+    const breaker = createCircuitBreaker({
+      timers,
+      timeoutMs: 1_000,
+      failureThreshold: 1,
+      cooldownMs: 10_000,
+    });
+    await expect(breaker.call(fail)).rejects.toThrow('boom');
+    expect(breaker.state()).toBe('open');
+    wallMs -= 3_600_000; // an hour back
+    await expect(breaker.call(ok)).rejects.toBeInstanceOf(CircuitOpenError);
+    wallMs += 10_000;
+    expect(breaker.state()).toBe('half-open');
+    expect(await breaker.call(ok)).toBe('ok');
+  });
 });

@@ -64,15 +64,26 @@ export function createCircuitBreaker(options: {
       );
     });
 
+  /**
+   * Time since the circuit opened. The Timers port's clock is the wall clock: set back while the
+   * circuit is open (an NTP correction), it made the cooldown last as long as the step, payouts
+   * failing fast all that time; a step back restarts the cooldown instead (one cooldown at most).
+   */
+  const sinceOpened = () => {
+    const now = options.timers.now();
+    if (now < openedAt) openedAt = now;
+    return now - openedAt;
+  };
+
   return {
     state: () => {
-      if (state === 'open' && options.timers.now() - openedAt >= options.cooldownMs) return 'half-open';
+      if (state === 'open' && sinceOpened() >= options.cooldownMs) return 'half-open';
       return state;
     },
     call: async <T>(work: () => Promise<T>): Promise<T> => {
       let trial = false;
       if (state === 'open') {
-        const waited = options.timers.now() - openedAt;
+        const waited = sinceOpened();
         if (waited < options.cooldownMs || trialInFlight) {
           throw new CircuitOpenError(Math.max(0, options.cooldownMs - waited));
         }
