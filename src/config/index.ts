@@ -485,7 +485,7 @@ export const settings = {
   ),
   LOGIN_MAX_FAILURES: setting(
     wholeNumber(1, 1000),
-    'Failed logins per account from one client IP (an IPv6 /64) within LOGIN_WINDOW_S before that IP gets 429 for that account; other IPs, the owner included, are not affected.',
+    "Failed logins per login name (an account's username and its email each) from one client IP (an IPv6 /64) within LOGIN_WINDOW_S before that IP gets 429 for that name; other IPs, the owner included, are not affected.",
     '10',
   ),
   LOGIN_IP_MAX_FAILURES: setting(

@@ -405,15 +405,31 @@ describe('auth security', () => {
       expect((await me(user.accessToken)).status).toBe(200);
     });
 
-    // Regression: the counter was keyed by the login string as typed, so the username and the email
-    // of one account each got their own budget.
-    it('counts failures per account, whether the login names its username or its email', async () => {
+    // Review 25: the counter was keyed by account, so a username's exhausted budget made its email
+    // answer 429 and any other address 401: one guess per candidate linked a public username to its
+    // private email. Each login name has its own budget (the per-IP limit still covers them all).
+    it('counts failures per login name: a username throttled tells nothing of its email', async () => {
       const user = await newUser();
+      const stranger = await newUser();
       for (let i = 1; i <= LOGIN_MAX_FAILURES; i++) {
-        const failed = await login(i % 2 === 0 ? user.email : user.username, `Wrong-Guess-${i}-${suffix()}`);
+        const failed = await login(user.username, `Wrong-Guess-${i}-${suffix()}`);
         expect(failed.status, `attempt ${i}`).toBe(401);
       }
-      expect((await login(user.email, `Wrong-Guess-last-${suffix()}`)).status).toBe(429);
+      expectProblem(
+        await login(` ${user.username.toUpperCase()} `, `Wrong-${suffix()}`),
+        429,
+        'RATE_LIMITED',
+      );
+      // The account's email and an unrelated one answer alike.
+      expect((await login(user.email, `Wrong-Guess-email-${suffix()}`)).status).toBe(401);
+      expect((await login(stranger.email, `Wrong-Guess-email-${suffix()}`)).status).toBe(401);
+      // The email's own budget runs out the same way.
+      for (let i = 2; i <= LOGIN_MAX_FAILURES; i++) {
+        expect((await login(user.email, `Wrong-Guess-${i}-${suffix()}`)).status, `email attempt ${i}`).toBe(
+          401,
+        );
+      }
+      expectProblem(await login(user.email, `Wrong-Guess-last-${suffix()}`), 429, 'RATE_LIMITED');
     });
 
     // Regression: the limit was checked (peek) before the password was verified and counted (hit)

@@ -465,12 +465,16 @@ export function createAuthService(deps: AuthDeps) {
   }
 
   const windowMs = settings.login.windowS * 1000;
-  // Keyed by account (any of its login names), or by the typed login when no account has it, so
-  // unknown and existing accounts are throttled alike.
-  const accountKey = (user: UserRow | undefined, login: string) =>
-    user === undefined ? `login:${sha256(login.trim().toLowerCase())}` : `user:${user.id}`;
   /**
-   * Failed logins are limited per (account, client network) pair and per client network, never
+   * Keyed by the login name as typed (trimmed, lower case: as `findUserByLogin` matches it), whether
+   * or not an account has it. Not by account: a limit an account's username and email share linked
+   * them — burn a public username's budget from one network, then one guess per candidate address
+   * answered 429 for the account's private email and 401 for any other (review 25). An account so
+   * gets a budget per name (two), still under the network's LOGIN_IP_MAX_FAILURES over all accounts.
+   */
+  const loginKey = (login: string) => `login:${sha256(login.trim().toLowerCase())}`;
+  /**
+   * Failed logins are limited per (login name, client network) pair and per client network, never
    * per account alone: strangers guessing from their own addresses throttle themselves, while the
    * owner, from any other address, still logs in. See `clientNetwork` for what a network is.
    */
@@ -528,7 +532,7 @@ export function createAuthService(deps: AuthDeps) {
           // its username and email: it is throttled as a login is, on the same counters (review 22:
           // otherwise guesses went at the REST rate limit, 600 a minute, past LOGIN_MAX_FAILURES).
           // Every taken-username answer counts, whatever the email, so a 429 tells nothing either.
-          const pair = meta === undefined ? undefined : pairKey(accountKey(named, input.username), meta.ip);
+          const pair = meta === undefined ? undefined : pairKey(loginKey(input.username), meta.ip);
           const ip = meta === undefined ? undefined : ipKey(meta.ip);
           if (pair !== undefined && ip !== undefined) await reserveAttempt(pair, ip);
           let samePassword: boolean;
@@ -576,7 +580,7 @@ export function createAuthService(deps: AuthDeps) {
 
     async login(login: string, password: string, meta: ClientMeta): Promise<AuthResponse> {
       const user = await findUserByLogin(db, login);
-      const pair = pairKey(accountKey(user, login), meta.ip);
+      const pair = pairKey(loginKey(login), meta.ip);
       const ip = ipKey(meta.ip);
       // The client network's share of the password-hashing line (passwords.ts): one network's flood
       // of logins, right passwords included (never throttled below), cannot deny everyone else's.

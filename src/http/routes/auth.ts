@@ -54,7 +54,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'login',
       summary: 'Log in with username or email',
       description:
-        'Unknown user and wrong password answer alike. Failed logins are limited per account and client IP pair, and per client IP (429 with Retry-After); failures from other addresses never block the owner. Passwords are checked a few at a time per server: one client IP (an IPv6 /64) has at most 8 password checks (logins, registrations, password changes and resets) in that line at once, more are 429 RATE_LIMITED (Retry-After 1, not counted as failures); a full line is 503 for everyone.',
+        'Unknown user and wrong password answer alike. Failed logins are limited per login name and client IP pair, and per client IP (429 with Retry-After); failures from other addresses never block the owner. Passwords are checked a few at a time per server: one client IP (an IPv6 /64) has at most 8 password checks (logins, registrations, password changes and resets) in that line at once, more are 429 RATE_LIMITED (Retry-After 1, not counted as failures); a full line is 503 for everyone.',
       body: LoginRequest,
       response: { 200: AuthResponse, ...errors },
     },
