@@ -690,11 +690,16 @@ export const auditQueries = {
       left join (select credit_account_id as id, sum(amount) as sum from ledger_holds where status = 'pending'
                  group by credit_account_id) c on c.id = a.id
       where a.pending_debits <> coalesce(d.sum, 0) or a.pending_credits <> coalesce(c.sum, 0)`.execute(db),
-  /** I3: accounts that may not go negative with posted − pending debits below 0. */
+  /**
+   * I3: accounts other than provider clearing with posted − pending debits below 0, or allowed to go
+   * below 0 at all. By kind, not by the row's `allow_negative` flag: a wallet whose flag was set
+   * passes the funds check (and the database CHECK), so trusting the flag hid the overdraft it allows.
+   */
   negativeAvailable: (db: Db) =>
-    sql<{ id: string; kind: string; available: string }>`
-      select id, kind, (posted - pending_debits)::text as available from ledger_accounts
-      where not allow_negative and posted - pending_debits < 0`.execute(db),
+    sql<{ id: string; kind: string; available: string; allow_negative: string }>`
+      select id, kind, (posted - pending_debits)::text as available, allow_negative::text as allow_negative
+      from ledger_accounts
+      where kind <> 'provider_clearing' and (allow_negative or posted - pending_debits < 0)`.execute(db),
   /** I6: holds whose status and posting transactions disagree (posted once ⇔ status posted). */
   inconsistentHolds: (db: Db) =>
     sql<{ id: string; status: string; postings: string; problem: string }>`

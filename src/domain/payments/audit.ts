@@ -6,7 +6,7 @@
  *
  * Invariants (numbering of research §3.2):
  * I1 each journal transaction has ≥ 2 entries summing to 0 · I2 all postings sum to 0 ·
- * I3 no account that may not go negative has posted − pending debits < 0 ·
+ * I3 no account but provider clearing has posted − pending debits < 0 (or may go below 0) ·
  * I4 the append-only / balance guard triggers exist and are enabled ·
  * I5 cached balance = Σ entries, version = count, the last entry recorded that balance ·
  *    (and cached pending amounts = Σ pending holds) ·
@@ -59,7 +59,9 @@ export async function auditLedger(db: Kysely<Database>): Promise<AuditReport> {
       const total = (await auditQueries.globalTotal(trx)).rows[0]?.total ?? '0';
       if (total !== '0') findings.push(finding('I2', 'postings do not sum to 0', { total }));
       for (const row of (await auditQueries.negativeAvailable(trx)).rows) {
-        findings.push(finding('I3', 'available balance below 0', { ...row }));
+        const message =
+          BigInt(row.available) < 0n ? 'available balance below 0' : 'account allowed to go below 0';
+        findings.push(finding('I3', message, { ...row }));
       }
       const triggers = new Map(
         (await auditQueries.guardTriggers(trx)).rows.map((row) => [row.name, row.enabled]),

@@ -73,7 +73,9 @@ export function findShortfall(
  * integers at the API, exact only up to 2^53 − 1: a wallet credited past that could not be shown
  * (GET /v1/wallet would fail) and anyone could do that to anyone by transfers. Accounts that may go
  * negative (provider clearing) are the platform's own and never shown, so only credits to the
- * others are capped.
+ * others are capped — but not the platform's fee account either: never shown, never spent, it only
+ * grows, and capped it refused every release and split with a fee once full (the escrow held for
+ * good, every worker unpaid). With the sandbox's free money about ten escrows of 2^53 − 1 filled it.
  */
 export function findBalanceOverflow(
   accounts: ReadonlyMap<string, FundsAccount>,
@@ -82,7 +84,8 @@ export function findBalanceOverflow(
   for (const [id, delta] of deltas) {
     const account = accounts.get(id);
     if (account === undefined) throw new Error(`account ${id} was not locked`);
-    if (!account.allowNegative && delta > 0n && account.posted + delta > MAX_AMOUNT) return account;
+    if (account.allowNegative || account.kind === 'platform_fees') continue;
+    if (delta > 0n && account.posted + delta > MAX_AMOUNT) return account;
   }
   return undefined;
 }

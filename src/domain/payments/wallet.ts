@@ -57,21 +57,34 @@ export async function walletBalanceWithParked(
   userId: UserId,
 ): Promise<WalletBalance & { readonly parked: bigint }> {
   const currency = deps.settings.currency;
-  const wallet = await findWallet(deps.db, userId, currency);
-  if (wallet === undefined) return { currency, available: 0n, pending: 0n, posted: 0n, parked: 0n };
-  return {
+  const first = await findWallet(deps.db, userId, currency);
+  if (first === undefined) return { currency, available: 0n, pending: 0n, posted: 0n, parked: 0n };
+  const view = (wallet: typeof first, parked: bigint) => ({
     currency,
     available: availableOf(wallet),
     pending: wallet.pendingDebits,
     posted: wallet.posted,
-    // Every hold crediting a wallet parks money for it (withdrawals' holds debit the wallet), but
-    // a top-up parked for an operator (another currency or amount than asked) is refunded to the
-    // card, never added: not shown as coming. Read only when something is parked at all.
-    parked:
-      wallet.pendingCredits === 0n
-        ? 0n
-        : wallet.pendingCredits - (await operatorParkedCredits(deps.db, wallet.id)),
-  };
+    parked,
+  });
+  if (first.pendingCredits === 0n) return view(first, 0n);
+  // Every hold crediting a wallet parks money for it (withdrawals' holds debit the wallet), but a
+  // top-up parked for an operator (another currency or amount than asked) is refunded to the card,
+  // never added: not shown as coming. The wallet row and those holds are read in ONE snapshot: read
+  // apart, a top-up parked for an operator between the two reads was subtracted without having been
+  // counted, and `parked` came out negative (GET /v1/wallet answered 500, its schema says ≥ 0).
+  return deps.db
+    .transaction()
+    .setIsolationLevel('repeatable read')
+    .setAccessMode('read only')
+    .execute(async (trx) => {
+      const wallet = (await findWallet(trx, userId, currency)) ?? first;
+      return view(
+        wallet,
+        wallet.pendingCredits === 0n
+          ? 0n
+          : wallet.pendingCredits - (await operatorParkedCredits(trx, wallet.id)),
+      );
+    });
 }
 
 const walletKey = (userId: UserId, currency: string) => ({ kind: 'wallet', userId, currency }) as const;
