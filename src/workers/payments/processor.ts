@@ -154,9 +154,9 @@ async function moveEscrowTask(
     if (escrow !== undefined) deps.announce?.([escrow.hirerId, escrow.workerId]);
   } catch (error) {
     if (isAppError(error) && error.details?.reason === 'BALANCE_LIMIT') {
-      // Only the platform's fee account can refuse now (a party's wallet at the cap gets its share
-      // parked: escrow.ts). Nothing moved and the escrow is still held; kept in the failed set for
-      // an operator.
+      // Not expected: a party's wallet at the cap gets its share parked (escrow.ts) and the
+      // platform's fee account is not capped (rules.ts). Should a balance refuse all the same,
+      // nothing moved and the escrow is still held; kept in the failed set for an operator.
       deps.log.error({ ...payload }, 'escrow not moved: the receiving wallet is at its balance limit');
       throw unrecoverable(error);
     }
