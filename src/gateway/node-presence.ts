@@ -52,7 +52,10 @@ export function createNodePresence(deps: {
   readonly timers: Timers;
   readonly leaseMs: number;
   readonly log: Logger;
-  /** Told when a renewal found the lease gone (a reaper removed this node's counts meanwhile). */
+  /**
+   * Told when a renewal found the lease gone (a reaper removed this node's counts meanwhile), or
+   * succeeded after one failed (that one may have run and found it gone): the counts are set again.
+   */
   readonly onLeaseLost: () => void;
 }) {
   const { store, log } = deps;
@@ -103,16 +106,30 @@ export function createNodePresence(deps: {
       // A previous life of this node (same NODE_ID, crashed) may have left counts behind.
       await announceOffline(await store.clearNode());
       await store.renewLease();
+      // A renewal that failed may still have run (a command timed out on a stalled or cut-off
+      // Redis runs when it wakes, or ioredis sends it again after reconnecting): if a reaper had
+      // removed the lease and this node's counts by then, that renewal is the one that saw the
+      // lease gone, and its answer is lost; the next one finds the lease and answers false. So
+      // the counts are set again after the next renewal that succeeds (scale review 25).
+      let renewalFailed = false;
       stops.push(
         every(deps.timers, Math.floor(deps.leaseMs / 3), () =>
           store
             .renewLease()
             .then((wasGone) => {
-              if (!wasGone) return;
-              log.warn("presence lease had lapsed and was reaped; setting this node's counts again");
+              const inDoubt = renewalFailed;
+              renewalFailed = false;
+              if (wasGone) {
+                log.warn("presence lease had lapsed and was reaped; setting this node's counts again");
+              } else if (inDoubt) {
+                log.info("presence lease renewed after a failed renewal; setting this node's counts again");
+              } else return;
               deps.onLeaseLost();
             })
-            .catch((error: unknown) => log.warn({ err: error }, 'presence lease renewal failed')),
+            .catch((error: unknown) => {
+              renewalFailed = true;
+              log.warn({ err: error }, 'presence lease renewal failed');
+            }),
         ),
         every(deps.timers, REAP_EVERY_MS, () =>
           store

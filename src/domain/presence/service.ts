@@ -112,12 +112,23 @@ export function createPresenceService(deps: {
             (error: unknown) => ({ error }),
           );
     const lastSeenAt = now.toISOString();
-    await bus.publish(PRESENCE_BATCH_TOPIC, {
-      states: states.map(
-        ({ userId, online }): PresenceState =>
-          online ? { userId, status: 'online', lastSeenAt: null } : { userId, status: 'offline', lastSeenAt },
-      ),
-    });
+    const told = states.map(
+      ({ userId, online }): PresenceState =>
+        online ? { userId, status: 'online', lastSeenAt: null } : { userId, status: 'offline', lastSeenAt },
+    );
+    // A user who went offline here may have connected to another node while the last-seen write
+    // was in flight; that node announced them online at once (it writes nothing), so this offline
+    // would reach watchers after it and leave them shown offline while connected. Whoever is
+    // online again is announced so at the end of this message (scale review 25).
+    const last = new Map(states.map(({ userId, online }) => [userId, online]));
+    const gone = [...last].flatMap(([userId, online]) => (online ? [] : [userId]));
+    if (gone.length > 0) {
+      const onlineNow = await store.isOnline(gone).catch(() => gone.map(() => false));
+      for (const [i, userId] of gone.entries()) {
+        if (onlineNow[i] === true) told.push({ userId, status: 'online', lastSeenAt: null });
+      }
+    }
+    await bus.publish(PRESENCE_BATCH_TOPIC, { states: told });
     if (written !== undefined) throw written.error;
   };
 
