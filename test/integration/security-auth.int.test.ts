@@ -470,12 +470,12 @@ describe('auth and edge security', () => {
         ).toBe(401);
       }
       for (let i = 0; i < 3; i++) {
-        const blocked = await login(owner.username, `Wrong-Again-${suffix()}`, attacker);
+        const blocked = await login(owner.email, `Wrong-Again-${suffix()}`, attacker);
         expect(blocked.status).toBe(429);
         expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
       }
       // The attacker's address stays throttled even with the right password (no oracle)...
-      expect((await login(owner.username, owner.password, attacker)).status).toBe(429);
+      expect((await login(owner.email, owner.password, attacker)).status).toBe(429);
       // ...while the owner, from anywhere else, logs in.
       const ownerLogin = await login(owner.email, owner.password, freshIp());
       expect(ownerLogin.status).toBe(200);
