@@ -83,6 +83,17 @@ export function JobBoard() {
   const watchFailed = useRef(false);
   /** What a failed watch said: a later watch that succeeds takes it away (not a search's failure). */
   const watchFailure = useRef<Failure>(undefined);
+  /**
+   * Jobs pushed since the search on its way was sent: committed after it read the database, its
+   * answer does not have them, and replacing the list with that answer made them vanish (a slow
+   * network widens the window). Kept on top when the answer comes.
+   */
+  const pushedSinceSearch = useRef(new Map<string, BoardJob>());
+  const withPushed = (page: readonly BoardJob[]): BoardJob[] => {
+    const listed = new Set(page.map((job) => job.id));
+    const pushed = [...pushedSinceSearch.current.values()].filter((job) => !listed.has(job.id));
+    return [...pushed, ...page];
+  };
   // Live: new jobs of the chosen category and skills (the text query is applied on the next search).
   const watch = (wanted: JobSearch) => {
     watchFailed.current = false;
@@ -110,10 +121,11 @@ export function JobBoard() {
   useEffect(() => {
     setFailure(undefined);
     setWatching(false);
+    pushedSinceSearch.current = new Map();
     session.api.searchJobs(search).then(
       (page) => {
         if (current.current !== search) return;
-        setJobs(page.data);
+        setJobs(withPushed(page.data));
         // A search answering after the live watch failed (a slow network) leaves that failure shown.
         if (!watchFailed.current) setFailure(undefined);
       },
@@ -129,6 +141,7 @@ export function JobBoard() {
     (event) => {
       if (watchFailed.current) watch(search);
       if (!event.reconnected) return;
+      pushedSinceSearch.current = new Map();
       session.api.searchJobs(search).then(
         (page) => {
           if (current.current !== search) return;
@@ -137,7 +150,7 @@ export function JobBoard() {
             const before = new Map<string, BoardJob>((shown ?? []).map((job) => [job.id, job]));
             const fresh = (id: string) =>
               before.has(id) ? before.get(id)?.fresh === true : shown !== undefined;
-            return page.data.map((job) => ({ ...job, fresh: fresh(job.id) }));
+            return withPushed(page.data.map((job) => ({ ...job, fresh: fresh(job.id) })));
           });
         },
         () => undefined,
@@ -150,6 +163,7 @@ export function JobBoard() {
     'job.posted',
     (job: JobPostedPayload) => {
       if (search.remote === true && !job.remote) return;
+      pushedSinceSearch.current.set(job.id, { ...job, fresh: true });
       setJobs((list) =>
         list?.some((j) => j.id === job.id) ? list : [{ ...job, fresh: true }, ...(list ?? [])],
       );
