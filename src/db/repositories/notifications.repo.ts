@@ -355,13 +355,22 @@ export async function memberReadSeq(db: Db, roomId: RoomId, userId: UserId): Pro
   return row === undefined ? undefined : Number(row.last_read_seq);
 }
 
-/** Messages of others after `afterSeq`: how many, the last seq, and up to 3 sender names. */
+/**
+ * Messages of others after `afterSeq`: how many, the last seq, up to 3 sender names, and whether
+ * more people wrote than those named (a 4th sender is looked for: three named alone are all).
+ */
 export async function unreadSummary(
   db: Db,
   roomId: RoomId,
   userId: UserId,
   afterSeq: number,
-): Promise<{ count: number; lastSeq: number; senders: string[]; roomTitle: string | null }> {
+): Promise<{
+  count: number;
+  lastSeq: number;
+  senders: string[];
+  moreSenders: boolean;
+  roomTitle: string | null;
+}> {
   const totals = await db
     .selectFrom('messages')
     .select((eb) => [eb.fn.countAll<string>().as('count'), eb.fn.max('seq').as('last')])
@@ -378,13 +387,14 @@ export async function unreadSummary(
     .where('messages.sender_id', '!=', userId)
     .groupBy('users.username')
     .orderBy(sql`min(messages.seq)`)
-    .limit(3)
+    .limit(4)
     .execute();
   const room = await db.selectFrom('rooms').select('title').where('id', '=', roomId).executeTakeFirst();
   return {
     count: Number(totals.count),
     lastSeq: Number(totals.last ?? afterSeq),
-    senders: senders.map((s) => s.username),
+    senders: senders.slice(0, 3).map((s) => s.username),
+    moreSenders: senders.length > 3,
     roomTitle: room?.title ?? null,
   };
 }

@@ -474,7 +474,8 @@ export async function checkUnreadRoom(
   if (readSeq !== task.readSeq) return 'read';
   const summary = await unreadSummary(deps.db, task.roomId, task.userId, readSeq);
   if (summary.count === 0) return 'read';
-  const more = summary.senders.length >= 3 ? ' and others' : '';
+  // "and others" only when someone besides the three named wrote (three senders are all named).
+  const more = summary.moreSenders ? ' and others' : '';
   return deliver(
     deps,
     unreadEventKey(task.roomId, readSeq),
