@@ -150,7 +150,7 @@ async function renderWithToken(
 ) {
   const purpose = tokenPurposeOf(template);
   const token = purpose === undefined ? undefined : await deps.auth.issueEmailToken(user.id, purpose);
-  return templates[template]({ publicUrl: deps.publicUrl, username: user.username, token });
+  return templates[template]({ publicUrl: deps.publicUrl, token });
 }
 
 /** One `emails.send` task; an AppError that no retry can change fails it for good (`runTask`). */

@@ -1,6 +1,12 @@
 /**
  * Email templates, each as plain text and HTML. Links are built from PUBLIC_URL, never from a
  * request's Host header (which an attacker controls). Values are HTML-escaped.
+ *
+ * No username in them: these mails go to addresses nobody has confirmed yet (welcome, verify-email;
+ * reset-password and registration-attempt to an account's address, which its registrant may have
+ * typed for someone else), and a username is the registrant's text — `claim-prize.example` is a
+ * legal one, and mail clients turn it into a link. Anyone could have sent strangers gigwire mail
+ * carrying a link of their choosing (review 25).
  */
 import type { EmailTemplate } from '../../platform/queues/tasks.js';
 
@@ -12,7 +18,6 @@ export interface RenderedEmail {
 
 export interface TemplateInput {
   readonly publicUrl: string;
-  readonly username: string;
   /** The single-use token for verify-email and reset-password. */
   readonly token: string | undefined;
 }
@@ -49,10 +54,7 @@ const requireToken = (input: TemplateInput) => {
  */
 export const templates: Readonly<Record<Exclude<EmailTemplate, 'notification-digest'>, Renderer>> = {
   welcome: (input) => {
-    const lines = [
-      `Hi ${input.username},`,
-      'welcome to gigwire. Post a job or bid on one whenever you are ready.',
-    ];
+    const lines = ['Hello,', 'welcome to gigwire. Post a job or bid on one whenever you are ready.'];
     return {
       subject: 'Welcome to gigwire',
       text: `${lines.join('\n\n')}\n\n${input.publicUrl}\n`,
@@ -62,10 +64,7 @@ export const templates: Readonly<Record<Exclude<EmailTemplate, 'notification-dig
   'verify-email': (input) => {
     const token = requireToken(input);
     const href = `${input.publicUrl}/verify-email?token=${token}`;
-    const lines = [
-      `Hi ${input.username},`,
-      'please confirm your email address. The link is valid for 24 hours.',
-    ];
+    const lines = ['Hello,', 'please confirm your email address. The link is valid for 24 hours.'];
     return {
       subject: 'Confirm your email address',
       text: `${lines.join('\n\n')}\n\n${href}\n\nVerification token: ${input.token}\n`,
@@ -75,7 +74,7 @@ export const templates: Readonly<Record<Exclude<EmailTemplate, 'notification-dig
   'registration-attempt': (input) => {
     const href = `${input.publicUrl}/forgot-password`;
     const lines = [
-      `Hi ${input.username},`,
+      'Hello,',
       'someone tried to register a new gigwire account with your email address. Your address already has an account, so no second one was created.',
       'If it was you, log in instead; if you forgot your password, you can reset it. If it was not you, ignore this mail: nothing changed.',
     ];
@@ -92,7 +91,7 @@ export const templates: Readonly<Record<Exclude<EmailTemplate, 'notification-dig
     const token = requireToken(input);
     const href = `${input.publicUrl}/reset-password?token=${token}`;
     const lines = [
-      `Hi ${input.username},`,
+      'Hello,',
       'someone asked to reset your gigwire password. The link works once, for 30 minutes.',
       'If it was not you, ignore this mail: your password stays as it is.',
     ];
