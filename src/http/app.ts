@@ -34,7 +34,7 @@ import {
 import { registerInputGuard } from './plugins/input-guard.js';
 import { registerHttpMetrics } from './plugins/metrics.js';
 import { registerOpenApi } from './plugins/openapi.js';
-import { registerSecurity, type SecurityOptions } from './plugins/security.js';
+import { registerSecurity, type SecurityOptions, securityHeaders } from './plugins/security.js';
 import { PROBLEM_CONTENT_TYPE, problem, statusByCode } from './problem.js';
 import { proxyHint } from './proxy-hint.js';
 import { requestLoggerFactory } from './request-logger.js';
@@ -119,6 +119,10 @@ const trustProxyOption = (value: number | readonly string[]): FastifyServerOptio
   typeof value === 'number' ? (value === 0 ? false : (_address, hop) => hop < value) : [...value];
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  // Helmet's headers of a REST process (plugins/security.ts sets them in a hook) on the answer to
+  // a path Fastify cannot route (bad percent-encoding, an over-long parameter), given before any
+  // hook runs: it went out without them (review 25).
+  const secured = deps.rest === undefined ? [] : securityHeaders();
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps the app typed with Fastify's default logger.
     loggerInstance: deps.log as FastifyBaseLogger,
@@ -139,7 +143,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // The first onRequest hook below answers UNAVAILABLE problem+json instead.
     return503OnClosing: false,
     trustProxy: trustProxyOption(deps.trustProxy),
-    frameworkErrors: frameworkErrorHandler,
+    frameworkErrors: (error, request, reply) => {
+      for (const [name, value] of secured) reply.header(name, value);
+      frameworkErrorHandler(error, request, reply);
+    },
     // What Node's HTTP parser refuses (431, a bad chunk, raw bytes in the path): problem+json too.
     clientErrorHandler,
   });

@@ -34,10 +34,24 @@ function codeForFastifyError(error: FastifyError): ErrorCode | undefined {
       return 'RATE_LIMITED';
     case 503:
       return 'UNAVAILABLE';
+    case 401:
+      return 'UNAUTHORIZED';
+    case 403:
+      return 'FORBIDDEN';
+    case 405:
+      return 'METHOD_NOT_ALLOWED';
+    case 409:
+      return 'CONFLICT';
     default:
-      return undefined;
+      // Any other client error a plugin raises with its HTTP status, such as @fastify/static's 416
+      // for a Range beyond the file and 412 for a failed If-Match: the request's fault, kept with
+      // its status (they were 500 INTERNAL, each logged as an unhandled error; review 25).
+      return isClientError(error.statusCode) ? 'VALIDATION_FAILED' : undefined;
   }
 }
+
+const isClientError = (status: number | undefined): status is number =>
+  status !== undefined && status >= 400 && status < 500;
 
 /**
  * Fastify's `frameworkErrors`: failures found before routing (a path that is not valid
@@ -57,6 +71,8 @@ export function frameworkErrorHandler(
     'request rejected before routing',
   );
   reply.header('x-request-id', request.id);
+  // No hook ran, so neither did app.ts's `no-store` for /v1/ paths: an error is never worth keeping.
+  reply.header('cache-control', 'no-store');
   void reply
     .status(statusByCode[code])
     .type(PROBLEM_CONTENT_TYPE)
@@ -177,10 +193,15 @@ export function registerErrorHandling(app: FastifyInstance): void {
         error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
           ? 'this route does not read a body of this Content-Type, or one without a Content-Type (the API reads application/json)'
           : error.message;
+      // The error's own status when it is a client error (416, 412…), and its headers (a 416's
+      // Content-Range: RFC 9110 §15.5.17), as Fastify's default handler would send them.
+      const status = isClientError(error.statusCode) ? error.statusCode : statusByCode[code];
+      const { headers } = error as { headers?: Record<string, string> };
+      if (isClientError(error.statusCode) && headers !== undefined) reply.headers(headers);
       return reply
-        .status(statusByCode[code])
+        .status(status)
         .type(PROBLEM_CONTENT_TYPE)
-        .send(problem(code, detail, context));
+        .send({ ...problem(code, detail, context), status });
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply

@@ -64,8 +64,17 @@ export function helmetHeaders(): ReadonlyArray<readonly [string, string]> {
   return headers;
 }
 
+/**
+ * helmetHeaders() with lower-case names: what registerSecurity sets on every request, and what
+ * buildApp sets on the answer to a path Fastify cannot route, given before any hook runs, which
+ * went out without them (review 25).
+ */
+export function securityHeaders(): ReadonlyArray<readonly [string, string]> {
+  return helmetHeaders().map(([name, value]) => [name.toLowerCase(), value] as const);
+}
+
 export async function registerSecurity(app: FastifyInstance, options: SecurityOptions): Promise<void> {
-  const headers = helmetHeaders().map(([name, value]) => [name.toLowerCase(), value] as const);
+  const headers = securityHeaders();
   // Through Fastify's reply headers, not the raw response: the reply's headers are a plain object
   // written once by writeHead, while each raw setHeader validates the name and value and makes Node
   // merge the two header sets when the head is written (~3 % of GET /v1/me's CPU for 12 headers).
@@ -75,6 +84,29 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
     for (const [name, value] of headers) reply.header(name, value);
     done();
   });
+  if (options.corsOrigins.length > 0) {
+    // @fastify/cors answers an OPTIONS without Origin or Access-Control-Request-Method (no browser's
+    // preflight) with a text/plain 400 "Invalid Preflight Request", the only error of the API that
+    // was not problem+json with a code (review 25). The same 400, as problem+json; before the
+    // plugin's hook, which would answer first.
+    app.addHook('onRequest', (request, _reply, done) => {
+      const { headers: sent } = request;
+      if (
+        request.method !== 'OPTIONS' ||
+        (sent.origin !== undefined && sent['access-control-request-method'] !== undefined)
+      ) {
+        done();
+        return;
+      }
+      const message =
+        'OPTIONS is a CORS preflight here: Origin and Access-Control-Request-Method are required';
+      done(
+        new AppError('VALIDATION_FAILED', message, {
+          details: { errors: [{ path: 'headers', message }] },
+        }),
+      );
+    });
+  }
   await app.register(cors, {
     // No allowlist, no cross-origin access: browsers on other origins are refused by default.
     origin: options.corsOrigins.length > 0 ? [...options.corsOrigins] : false,
@@ -102,7 +134,11 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
   // them: rotating addresses inside one IPv6 /64 buys no new budgets (nor flushes other clients
   // out of the memory). Over the limit: RATE_LIMITED problem+json with Retry-After (errors.ts).
   app.addHook('onRequest', (request, _reply, done) => {
-    if (request.routeOptions.config.perIpLimited !== true) {
+    const { perIpLimited } = request.routeOptions.config;
+    // A path no route answers (404, or 405 for another method) is counted too: the not-found
+    // handler's requests were the one kind a client could send without limit, each with its log
+    // lines (review 25).
+    if (perIpLimited === false || (perIpLimited === undefined && !request.is404)) {
       done();
       return;
     }
