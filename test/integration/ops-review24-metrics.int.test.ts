@@ -7,6 +7,7 @@
  * Counted with MONITOR on the real Redis: the commands that name this node's task prefix (an api
  * node runs no task worker, so the scrapes are all that reads its queues).
  */
+import { connect, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bullPrefix } from '../../src/platform/queues/tasks.js';
@@ -15,20 +16,40 @@ import { untilDefined } from '../support/poll.js';
 
 const redisPrefix = uniqueRedisPrefix();
 let testNode: TestNode;
-let monitor: Redis;
+let monitor: Socket | undefined;
 let seen = 0;
+
+/**
+ * MONITOR on a plain socket, one line per command Redis runs. Not ioredis's `monitor()`: on the
+ * Redis every test file shares, lines of other files' commands can come in the same read as the
+ * +OK, before ioredis is in its monitoring mode, and it threw "Command queue state error".
+ */
+async function startMonitor(onLine: (line: string) => void): Promise<Socket> {
+  const { hostname, port } = new URL(sharedRedisUrl());
+  const socket = connect(Number(port || 6379), hostname);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let pending = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    pending += chunk;
+    const lines = pending.split('\r\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) onLine(line);
+  });
+  socket.write('MONITOR\r\n');
+  return socket;
+}
 
 beforeAll(async () => {
   testNode = await startTestNode({ ROLE: 'api', REDIS_PREFIX: redisPrefix });
-  monitor = await new Redis(sharedRedisUrl()).monitor();
   const prefix = bullPrefix(redisPrefix);
-  monitor.on('monitor', (_time: string, args: string[]) => {
-    if (args.some((arg) => arg.includes(prefix))) seen += 1;
+  monitor = await startMonitor((line) => {
+    if (line.includes(prefix)) seen += 1;
   });
 }, 60_000);
 
 afterAll(async () => {
-  monitor?.disconnect();
+  monitor?.destroy();
   await testNode?.stop();
 });
 
