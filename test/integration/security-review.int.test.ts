@@ -150,6 +150,38 @@ describe('security review of issue 10', () => {
     });
   });
 
+  // Review 25: anyone can register with a stranger's address and then have that stranger mailed a
+  // reset link every 10 minutes; an address nobody confirmed gets one a day.
+  it('keys the reset mail of an unconfirmed address by its day, a confirmed one by its 10 minutes', async () => {
+    const unconfirmed = await registerUser(api);
+    const confirmed = await registerUser(api);
+    const client = new pg.Client({ connectionString: testNode.db.url });
+    await client.connect();
+    try {
+      await client.query('update users set email_verified_at = now() where id = $1', [confirmed.id]);
+      const before = Date.now();
+      for (const user of [unconfirmed, confirmed]) {
+        expect((await api.post('/v1/auth/forgot-password', { email: user.email })).status).toBe(202);
+      }
+      const after = Date.now();
+      const periodOf = async (userId: string) => {
+        const { rows } = await client.query<{ period: number }>(
+          `select (payload->>'period')::bigint as period from outbox_events
+            where type = 'user.password_reset_requested' and payload->>'userId' = $1`,
+          [userId],
+        );
+        return Number(rows[0]?.period);
+      };
+      const tenMinutes = 10 * 60 * 1000;
+      const day = 24 * 60 * 60 * 1000;
+      const windows = (ms: number) => [before, after].map((at) => Math.floor(at / ms) * (ms / tenMinutes));
+      expect(windows(day)).toContain(await periodOf(unconfirmed.id));
+      expect(windows(tenMinutes)).toContain(await periodOf(confirmed.id));
+    } finally {
+      await client.end();
+    }
+  });
+
   describe('PUT /v1/auth/password', () => {
     it('limits wrong current passwords per session; other sessions of the owner are not affected', async () => {
       const user = await registerUser(api);

@@ -87,6 +87,13 @@ export const REGISTRATION_NOTICE_PERIOD_MS = 60 * 60 * 1000;
  */
 export const PASSWORD_RESET_MAIL_PERIOD_MS = 10 * 60 * 1000;
 
+/**
+ * At most one password-reset mail a day to an address nobody has confirmed: anyone can register
+ * with someone else's address, and then had that stranger mailed a reset link every 10 minutes
+ * (144 a day) by asking for one (review 25). An owner who never confirmed still gets one a day.
+ */
+export const UNVERIFIED_RESET_MAIL_PERIOD_MS = 24 * 60 * 60 * 1000;
+
 export const EMAIL_TOKEN_TTL_MS: Readonly<Record<EmailTokenPurpose, number>> = {
   verify_email: 24 * 60 * 60 * 1000,
   reset_password: 30 * 60 * 1000,
@@ -788,7 +795,14 @@ export function createAuthService(deps: AuthDeps) {
      */
     async forgotPassword(email: string): Promise<void> {
       const user = await findUserByEmail(db, email);
-      const period = Math.floor(clock.now().getTime() / PASSWORD_RESET_MAIL_PERIOD_MS);
+      // Counted in PASSWORD_RESET_MAIL_PERIOD_MS windows either way (the mail's task id is keyed by
+      // it): an unconfirmed address takes the first window of its day, so one mail a day.
+      const windowMs =
+        user !== undefined && user.email_verified_at === null
+          ? UNVERIFIED_RESET_MAIL_PERIOD_MS
+          : PASSWORD_RESET_MAIL_PERIOD_MS;
+      const period =
+        Math.floor(clock.now().getTime() / windowMs) * (windowMs / PASSWORD_RESET_MAIL_PERIOD_MS);
       const known = user !== undefined && user.locked_at === null;
       await insertOutboxEvent(
         db,

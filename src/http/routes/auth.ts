@@ -150,7 +150,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'forgotPassword',
       summary: 'Mail a password reset link',
       description:
-        'Always 202, whether or not the address belongs to an account, and as soon either way: every request stores a reset request before it is answered (one naming no account mails nothing), so a 202 is never lost by a restart. At most one reset mail per account per 10 minutes (further requests in that window send nothing; the link already sent stays valid).',
+        'Always 202, whether or not the address belongs to an account, and as soon either way: every request stores a reset request before it is answered (one naming no account mails nothing), so a 202 is never lost by a restart. At most one reset mail per account per 10 minutes, per day while its address is unconfirmed (further requests in that window send nothing; the link already sent stays valid).',
       body: ForgotPasswordRequest,
       response: { 202: Accepted, ...errors },
     },
