@@ -218,7 +218,13 @@ describe('decide: guards', () => {
       expect(decision).toMatchObject({ ok: false, error: { kind: 'INVALID_INPUT', event: 'resolve' } });
       if (!decision.ok) {
         expect(DECISION_ERROR_STATUS[decision.error.kind]).toBe(400);
-        expect(decisionErrorToAppError(decision.error).code).toBe('VALIDATION_FAILED');
+        const appError = decisionErrorToAppError(decision.error);
+        expect(appError.code).toBe('VALIDATION_FAILED');
+        // The fields, as every other field error names them (a form marks both amounts).
+        expect(appError.details?.errors).toEqual([
+          { path: 'body.toWorker', message: decision.error.message },
+          { path: 'body.toHirer', message: decision.error.message },
+        ]);
       }
     }
   });

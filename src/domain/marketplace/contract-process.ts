@@ -425,6 +425,11 @@ export function decisionErrorToAppError(error: DecisionError): AppError {
     details.autoApproveAt = error.autoApproveAt;
   }
   if (error.kind === 'FORBIDDEN_ACTOR') details.allowed = error.allowed;
+  // A split that does not add up (or is missing): the fields it names, as every other field error
+  // says them, so a form can mark both amounts.
+  if (error.kind === 'INVALID_INPUT' && error.event === 'resolve') {
+    details.errors = ['body.toWorker', 'body.toHirer'].map((path) => ({ path, message: error.message }));
+  }
   return new AppError(DECISION_ERROR_CODE[error.kind], error.message, { details });
 }
 
