@@ -14,61 +14,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createClient, type TokenReason } from './client.js';
-import type { WebSocketLike } from './socket.js';
-
-type Handler = ((event: unknown) => void) | null;
-
-class FakeSocket implements WebSocketLike {
-  static instances: FakeSocket[] = [];
-  binaryType = 'blob';
-  readyState = 0;
-  protocol = '';
-  onopen: unknown = null;
-  onmessage: unknown = null;
-  onclose: unknown = null;
-  onerror: unknown = null;
-  readonly sent: { t: string; id?: number }[] = [];
-
-  constructor(readonly url: string) {
-    FakeSocket.instances.push(this);
-  }
-  send(data: string | Uint8Array): void {
-    this.sent.push(JSON.parse(String(data)));
-  }
-  close(): void {
-    this.readyState = 3;
-  }
-  greet(limits: Record<string, number>, heartbeatMs = 30_000): void {
-    this.readyState = 1;
-    (this.onopen as Handler)?.({});
-    (this.onmessage as Handler)?.({
-      data: JSON.stringify({
-        t: 'hello',
-        d: {
-          connectionId: 'c1',
-          userId: '0b6f7c1e-1f0e-4a53-9d55-0c8e2a1b7f10',
-          serverTime: Date.now(),
-          heartbeatMs,
-          protocolVersion: 1,
-          encoding: 'json',
-          limits: {
-            maxFrameBytes: 65536,
-            maxMessagesPerSecond: 50,
-            maxBurst: 100,
-            maxBufferedBytes: 1 << 20,
-            ...limits,
-          },
-        },
-      }),
-    });
-  }
-  /** A browser's failed handshake: an error event without a cause, then 1006. */
-  failHidden(): void {
-    (this.onerror as Handler)?.({});
-    this.readyState = 3;
-    (this.onclose as Handler)?.({ code: 1006, reason: '' });
-  }
-}
+import { FakeSocket } from './fake-socket.testing.js';
 
 const latest = () => FakeSocket.instances.at(-1) as FakeSocket;
 

@@ -8,80 +8,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backoffDelay } from './backoff.js';
 import { type ClientEvents, type ClientOptions, createClient, type TokenReason } from './client.js';
 import { GigwireError } from './errors.js';
+import { FAKE_USER, FakeSocket } from './fake-socket.testing.js';
 import { decodeJwtPayload, tokenExpiresAt } from './jwt.js';
-import type { WebSocketLike } from './socket.js';
 
-type Handler = ((event: unknown) => void) | null;
-
-class FakeSocket implements WebSocketLike {
-  static instances: FakeSocket[] = [];
-  binaryType = 'blob';
-  readyState = 0;
-  protocol = '';
-  onopen: unknown = null;
-  onmessage: unknown = null;
-  onclose: unknown = null;
-  onerror: unknown = null;
-  readonly sent: Record<string, unknown>[] = [];
-  closedWith: { code?: number; reason?: string } | undefined;
-
-  constructor(
-    readonly url: string,
-    readonly protocols?: string | string[],
-  ) {
-    FakeSocket.instances.push(this);
-  }
-
-  send(data: string | Uint8Array): void {
-    this.sent.push(JSON.parse(String(data)) as Record<string, unknown>);
-  }
-  close(code?: number, reason?: string): void {
-    this.closedWith = { code, reason };
-  }
-
-  // What the network does:
-  open(): void {
-    this.readyState = 1;
-    (this.onopen as Handler)?.({});
-  }
-  receive(frame: Record<string, unknown>): void {
-    (this.onmessage as Handler)?.({ data: JSON.stringify(frame) });
-  }
-  hello(limits: Partial<Record<string, number>> = {}, heartbeatMs = 30_000): void {
-    this.receive({
-      t: 'hello',
-      d: {
-        connectionId: `c${FakeSocket.instances.indexOf(this)}`,
-        userId: USER,
-        serverTime: Date.now(),
-        heartbeatMs,
-        protocolVersion: 1,
-        encoding: 'json',
-        limits: {
-          maxFrameBytes: 65536,
-          maxMessagesPerSecond: 50,
-          maxBurst: 100,
-          maxBufferedBytes: 1 << 20,
-          ...limits,
-        },
-      },
-    });
-  }
-  serverClose(code: number, reason = ''): void {
-    this.readyState = 3;
-    (this.onclose as Handler)?.({ code, reason });
-  }
-  fail(message?: string): void {
-    (this.onerror as Handler)?.(message === undefined ? {} : { message });
-    this.serverClose(1006);
-  }
-  reply(index: number, d?: unknown): void {
-    const id = this.sent[index]?.id;
-    this.receive(d === undefined ? { t: 'ok', id } : { t: 'ok', id, d });
-  }
-}
-
-const USER = '0b6f7c1e-1f0e-4a53-9d55-0c8e2a1b7f10';
+const USER = FAKE_USER;
 const CONTACT = '5d2c8f3a-9b1e-4c7d-8a6f-2e4b9c1d7a35';
 const OTHER = 'a3e1f9b2-6c4d-4e8a-b7f1-9d2c5e8a3b60';
 
