@@ -9,7 +9,6 @@
  */
 import { spawn } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { resolve } from 'node:path';
 import { afterAll, describe, inject, it } from 'vitest';
 import {
   createMigratedDatabase,
@@ -20,7 +19,7 @@ import {
 import { httpClient } from '../support/http.js';
 import { untilDefined } from '../support/poll.js';
 import { freePort } from '../support/servers.js';
-import { type GigwireProcess, spawnGigwire } from '../support/spawn.js';
+import { commandArguments, type GigwireProcess, spawnGigwire } from '../support/spawn.js';
 
 /** PostgreSQL's ErrorResponse ('E') as a server sends it to a connection it refuses. */
 function errorResponse(code: string, message: string): Buffer {
@@ -185,7 +184,7 @@ describe.concurrent('a start waits for PostgreSQL and Redis that are still start
   it('npm run migrate waits for a PostgreSQL starting up too', async ({ expect, onTestFinished }) => {
     const postgres = lateServer(await freePort(), onTestFinished);
     await postgres.listen(answer(STARTING_UP));
-    const child = spawn(process.execPath, ['--import', 'tsx', resolve('src/bin/migrate.ts')], {
+    const child = spawn(process.execPath, commandArguments('src/bin/migrate.ts'), {
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         DATABASE_URL: `postgres://app@127.0.0.1:${postgres.port}/${await databaseName()}`,

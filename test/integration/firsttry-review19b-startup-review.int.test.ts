@@ -13,7 +13,6 @@
  * (the same 57P01 a restart sends) and the lock let go.
  */
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -24,6 +23,7 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { createMigratedDatabase } from '../support/context.js';
 import { untilDefined } from '../support/poll.js';
+import { commandArguments } from '../support/spawn.js';
 
 const log = createLogger({
   level: 'fatal',
@@ -96,7 +96,7 @@ describe('the migrations at start, under a PostgreSQL restart', () => {
     cleanups.push(() => database.drop());
     const admin = await client(`${inject('postgresBaseUrl')}/postgres`);
     const lock = await holdMigrationLock(database.url);
-    const child = spawn(process.execPath, ['--import', 'tsx', resolve('src/bin/migrate.ts')], {
+    const child = spawn(process.execPath, commandArguments('src/bin/migrate.ts'), {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', DATABASE_URL: database.url, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -5,12 +5,16 @@
  * migrated); `admin:create` refuses a password registration and ADMIN_PASSWORD refuse (it made an
  * admin whose password was `short`); `ledger:audit` on a database not migrated yet says so instead of
  * `relation "ledger_transactions" does not exist`.
+ *
+ * The commands run from the run's compiled build (test/support/child-build.ts: the same code, without
+ * tsx compiling it at each start); firsttry-review16-start-errors runs `migrate` through tsx as typed.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createEmptyDatabase, createMigratedDatabase, type TestDatabase } from '../support/context.js';
+import { commandArguments } from '../support/spawn.js';
 
 let database: TestDatabase;
 beforeAll(async () => {
@@ -32,7 +36,7 @@ async function query<T extends pg.QueryResultRow>(text: string, values: unknown[
 
 /** `npm run <name> -- …args` as the package script runs it, with only this environment. */
 async function command(name: string, args: string[], env: Record<string, string> = {}) {
-  return promisify(execFile)(process.execPath, ['--import', 'tsx', `src/bin/${name}.ts`, ...args], {
+  return promisify(execFile)(process.execPath, [...commandArguments(`src/bin/${name}.ts`), ...args], {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       DATABASE_URL: database.url,
