@@ -40,6 +40,15 @@ const { pageErrors, newPage } = webAppTestFile(UI_TIMEOUT, { LEDGER_AUDIT_INTERV
 const restOf = (user: Registered): RestClient =>
   createRestClient({ baseUrl: base, accessToken: () => user.accessToken });
 
+/** A worker who watches the job board, and a funded hirer with a category to post jobs in. */
+async function boardParties() {
+  const me = await registerUser(api, { roles: ['worker'] });
+  const hirerRest = restOf(await registerUser(api, { roles: ['hirer'] }));
+  await hirerRest.topUp({ amount: 10_000, card: '4242424242424242' });
+  const categoryId = (await hirerRest.categories()).data[0]?.id ?? '';
+  return { me, hirerRest, categoryId };
+}
+
 describe('web app opened while the socket is down (Chromium)', () => {
   it(
     'joins a room again once the connection is back: history, new messages and my own send show',
@@ -95,11 +104,7 @@ describe('web app opened while the socket is down (Chromium)', () => {
     'keeps a job pushed while its search was on the way, though that answer predates the job',
     async () => {
       const suffix = Date.now().toString(36).slice(-6);
-      const me = await registerUser(api, { roles: ['worker'] });
-      const hirer = await registerUser(api, { roles: ['hirer'] });
-      const hirerRest = restOf(hirer);
-      await hirerRest.topUp({ amount: 10_000, card: '4242424242424242' });
-      const categoryId = (await hirerRest.categories()).data[0]?.id ?? '';
+      const { me, hirerRest, categoryId } = await boardParties();
       const job = (title: string) => ({
         title,
         description: 'A job for the board to list.',
@@ -133,11 +138,7 @@ describe('web app opened while the socket is down (Chromium)', () => {
     'watches the job board again once the connection is back: a job posted then appears live',
     async () => {
       const suffix = Date.now().toString(36).slice(-6);
-      const me = await registerUser(api, { roles: ['worker'] });
-      const hirer = await registerUser(api, { roles: ['hirer'] });
-      const hirerRest = restOf(hirer);
-      await hirerRest.topUp({ amount: 10_000, card: '4242424242424242' });
-      const categoryId = (await hirerRest.categories()).data[0]?.id ?? '';
+      const { me, hirerRest, categoryId } = await boardParties();
 
       const link = socketLink();
       const page = await newPage({ prepare: (context) => link.route(context) });
@@ -248,11 +249,7 @@ describe('web app on a slow network (Chromium)', () => {
     'shows the answer of the search on screen, not a slower earlier one',
     async () => {
       const suffix = Date.now().toString(36).slice(-6);
-      const me = await registerUser(api, { roles: ['worker'] });
-      const hirer = await registerUser(api, { roles: ['hirer'] });
-      const hirerRest = restOf(hirer);
-      await hirerRest.topUp({ amount: 10_000, card: '4242424242424242' });
-      const categoryId = (await hirerRest.categories()).data[0]?.id ?? '';
+      const { me, hirerRest, categoryId } = await boardParties();
       for (const title of [`Alpha roofing ${suffix}`, `Beta plumbing ${suffix}`]) {
         await hirerRest.postJob({
           title,
