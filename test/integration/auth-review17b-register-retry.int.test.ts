@@ -3,7 +3,8 @@
  * POST /v1/auth/register went through but whose 202 never arrived sends it again, and was told
  * 409 "username is already taken" about the account they had just made. The same registration
  * (same username, email and password) now answers 202 again and changes nothing; a different
- * email or password under that username is still a clear 409.
+ * email or password under that username is still a clear 409 — as is the same registration of an
+ * account an operator has locked (login answers it 401 whatever the password: no oracle here either).
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,5 +69,22 @@ describe('a registration sent again', () => {
       expect(clash.status).toBe(409);
       expect(clash.body).toMatchObject({ code: 'CONFLICT', errors: [{ path: 'body.username' }] });
     }
+  });
+
+  it('answers 409 to the same registration of an account an operator locked: no password oracle there', async () => {
+    const tag = Math.random().toString(36).slice(2, 10);
+    const request = {
+      username: `locked${tag}`,
+      email: `locked-${tag}@example.test`,
+      password: 'Umber-Quokka-58!',
+    };
+    expect((await api.post('/v1/auth/register', request)).status).toBe(202);
+    await sql('update users set locked_at = now() where lower(username) = lower($1)', [request.username]);
+
+    // Login answers a locked account 401 whatever the password; "the same registration again" must
+    // not tell its right password apart from a wrong one either.
+    const again = await api.post('/v1/auth/register', request);
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ code: 'CONFLICT', errors: [{ path: 'body.username' }] });
   });
 });

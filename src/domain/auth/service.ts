@@ -551,7 +551,13 @@ export function createAuthService(deps: AuthDeps) {
               await Promise.all([counters.release(pair), counters.release(ip)]);
             throw error;
           }
-          if (samePassword && named.email.toLowerCase() === input.email.trim().toLowerCase()) {
+          // A locked account is never "the same registration": login answers it 401 whatever the
+          // password, and a 202 here would tell its right password from a wrong one.
+          if (
+            samePassword &&
+            named.locked_at === null &&
+            named.email.toLowerCase() === input.email.trim().toLowerCase()
+          ) {
             // As a successful login: the pair's failures forgiven, the network's slot given back.
             if (pair !== undefined && ip !== undefined)
               await Promise.all([counters.clear(pair), counters.release(ip)]);
