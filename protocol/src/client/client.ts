@@ -11,7 +11,8 @@
  * - Reconnecting: after a drop, `closeAction(code)` decides: `reconnect` (backoff with full jitter),
  *   `reauthenticate` (ask `getAccessToken` for a fresh token, then reconnect) or `stop` (terminal
  *   `closed` event). A failed attempt (server down, 401 at the upgrade) is retried with backoff too;
- *   a 401 makes the next attempt ask for a fresh token. An abrupt drop (1006: no close frame) waits
+ *   a 401 makes the next attempt ask for a fresh token; a refused upgrade's `Retry-After` (seen
+ *   with `ws` only) is waited for first. An abrupt drop (1006: no close frame) waits
  *   its jittered delay from the first attempt on, like a server's close code: a node that crashed
  *   dropped all its clients in the same instant, and they must not all reach the next node together.
  * - Requests: `request(type, payload)` validates the frame locally, gives it an id, and resolves
@@ -45,7 +46,8 @@
  *   automatically ahead of `exp`) gets a fresh token and sends `auth.refresh`.
  * - Liveness: when nothing arrived for `hello.heartbeatMs`, a `ping` is sent; no reply within
  *   another `heartbeatMs` drops the socket and reconnects. An attempt with no `hello` within
- *   `requestTimeoutMs` of its start (a path that swallows the handshake) is given up too.
+ *   `requestTimeoutMs` of its start (a path that swallows the handshake) is given up too; each one
+ *   given up so in a row doubles the next one's wait (up to 4 times), so a slow path still gets in.
  * - Several URLs: `url` may be a list (say a proxy and a direct address, or two regions); every
  *   attempt after a lost connection or a failed attempt moves to the next one, round robin, so a
  *   path that died silently is left for another.
@@ -91,6 +93,7 @@ import {
   resolveWebSocket,
   type WebSocketConstructor,
   type WebSocketLike,
+  watchRefusedUpgrade,
 } from './socket.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -141,8 +144,8 @@ export interface ClientOptions {
   /**
    * Per request, from the call (including time waiting for a connection). Default 10 s. Also bounds
    * each wait for `getAccessToken` (beyond it: TOKEN_UNAVAILABLE, and a connect attempt is retried
-   * with backoff, waiting for that same call if it is still running) and the wait for `hello` after
-   * a socket is opened.
+   * with backoff, waiting for that same call if it is still running) and the wait for `hello` from
+   * an attempt's start (doubled after each attempt given up so in a row, up to 4 times).
    */
   readonly requestTimeoutMs?: number;
   /** Backoff of reconnects; `false`: never reconnect (any drop is terminal). */
@@ -309,7 +312,8 @@ export interface GigwireClient {
   /**
    * Leaves a room joined with `joinRoom`; it is no longer resumed. Offline it resolves at once (the
    * server forgot the closed connection's joins), unless a `joinRoom` of it waits to be sent: then a
-   * `room.leave` follows that join on the next connection.
+   * `room.leave` follows that join on the next connection. A drop before its `ok` resolves it too
+   * (as for `unsubscribePresence` and `unwatchJobs`). The room's pushes still on the way are dropped.
    */
   leaveRoom(roomId: string): Promise<void>;
   /**
@@ -358,6 +362,10 @@ const UNEXPLAINED_FAILURES_BEFORE_FRESH_TOKEN = 3;
 /** Pace below the server's bucket, so network jitter never makes us exceed it. */
 const RATE_SAFETY = 0.9;
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The longest `Retry-After` of a refused upgrade waited for (a misconfigured proxy may say hours). */
+const MAX_UPGRADE_RETRY_AFTER_MS = 60_000;
+/** Attempts given up for no `hello` in a row double the next one's wait, up to 2^this times `requestTimeoutMs`. */
+const MAX_HELLO_WAIT_DOUBLINGS = 2;
 /** `WebSocket.OPEN`: the readyState in which sent frames go out. */
 const SOCKET_OPEN = 1;
 
@@ -468,6 +476,10 @@ class Client implements GigwireClient {
   private socket: WebSocketLike | undefined;
   private opened = false;
   private handshakeFailure = '';
+  /** The `Retry-After` of the current attempt's refused upgrade (`ws` only: browsers hide it). */
+  private handshakeRetryAfterMs: number | undefined;
+  /** Attempts given up in a row for want of a `hello`; reset by one. */
+  private helloTimeouts = 0;
   private current: HelloPayload | undefined;
   private connections = 0;
   private token: string | undefined;
@@ -502,6 +514,11 @@ class Client implements GigwireClient {
   private calls = 0;
   /** Rooms whose sends wait after a passing refusal (lower-case room id). */
   private readonly sendPauses = new Map<string, SendPause>();
+  /**
+   * Rooms (lower case) with a `leaveRoom` waiting for its `room.leave`, and how many: their pushes
+   * still on the way are the app's no longer and are dropped, not emitted as `room.message`.
+   */
+  private readonly leaving = new Map<string, number>();
   private bucket = { tokens: 0, capacity: 0, perMs: 0, at: 0 };
 
   private readonly presence = new Set<string>();
@@ -534,7 +551,7 @@ class Client implements GigwireClient {
       // to leave (waiting for a connection, the leave timed out), unless a join waiting to be sent
       // would join the room on the next connection, so the leave has to follow it.
       if (this.phase !== 'open' && this.phase !== 'closed' && !this.joinUnsent(roomId)) return;
-      await this.enqueue('room.leave', { roomId }, this.requestTimeoutMs, false);
+      await endedWithConnection(this.enqueue('room.leave', { roomId }, this.requestTimeoutMs, false));
     },
     history: async (roomId, beforeSeq, limit) =>
       (await this.enqueue('room.history', { roomId, beforeSeq, limit }, this.requestTimeoutMs, true)) as {
@@ -646,7 +663,7 @@ class Client implements GigwireClient {
     if (this.phase !== 'open' && !subscribeQueued) return;
     await Promise.all(
       chunks(ids, MAX_PRESENCE_IDS_PER_FRAME).map((chunk) =>
-        this.request('presence.unsubscribe', { userIds: chunk }),
+        endedWithConnection(this.request('presence.unsubscribe', { userIds: chunk })),
       ),
     );
   }
@@ -672,7 +689,7 @@ class Client implements GigwireClient {
     // A watch belongs to a connection: without one there is nothing to end on the server, unless a
     // watch waiting for the next connection would start one there.
     if (this.phase !== 'open' && !watchQueued) return;
-    await this.request('jobs.unwatch', {});
+    await endedWithConnection(this.request('jobs.unwatch', {}));
   }
 
   joinRoom(roomId: string): Promise<{ lastSeq: number }> {
@@ -680,7 +697,16 @@ class Client implements GigwireClient {
   }
 
   leaveRoom(roomId: string): Promise<void> {
-    return this.rooms.leave(roomId);
+    // Until its `room.leave` is answered (the server pushes nothing of the room after that ok) or
+    // fails, the room's pushes still on the way are dropped: emitted, they looked as if the app
+    // were still in the room.
+    const room = canonicalId(roomId);
+    this.leaving.set(room, (this.leaving.get(room) ?? 0) + 1);
+    return this.rooms.leave(roomId).finally(() => {
+      const left = (this.leaving.get(room) ?? 1) - 1;
+      if (left > 0) this.leaving.set(room, left);
+      else this.leaving.delete(room);
+    });
   }
 
   async sendMessage(roomId: string, body: string, options: SendMessageOptions = {}): Promise<SentMessage> {
@@ -893,13 +919,28 @@ class Client implements GigwireClient {
     this.socket = socket;
     this.opened = false;
     this.handshakeFailure = '';
+    this.handshakeRetryAfterMs = undefined;
+    // A refused upgrade (429 of the per-address upgrade limit, 503 of a node shutting down) names
+    // when to come back; on our own shorter backoff a reconnect storm would only be refused again.
+    watchRefusedUpgrade(socket, (status, retryAfterMs) => {
+      if (this.socket !== socket || this.opened) return;
+      this.handshakeFailure = `Unexpected server response: ${status}`;
+      this.handshakeRetryAfterMs = retryAfterMs;
+    });
     // From the attempt's start, not from open: a path that swallows the handshake (a silent drop)
-    // would otherwise hold this attempt forever.
+    // would otherwise hold this attempt forever. Each attempt given up so in a row gives the next
+    // twice as long (up to 4 times): on a network (or from a loaded server) where the handshake
+    // takes 11 s, a fixed 10 s gave up every attempt and the client never got in.
+    const helloWaitMs = Math.min(
+      this.requestTimeoutMs * 2 ** Math.min(this.helloTimeouts, MAX_HELLO_WAIT_DOUBLINGS),
+      MAX_TIMER_MS,
+    );
     this.helloTimer = setTimeout(() => {
       if (this.socket !== socket) return;
-      if (!this.opened) this.handshakeFailure = `no handshake within ${this.requestTimeoutMs} ms`;
+      this.helloTimeouts += 1;
+      if (!this.opened) this.handshakeFailure = `no handshake within ${helloWaitMs} ms`;
       this.abandonSocket(1006, 'no hello from the server');
-    }, this.requestTimeoutMs);
+    }, helloWaitMs);
     // Handlers stay attached for the socket's life (`ws` throws on an error event nobody listens
     // to); a socket that is no longer current is recognised and ignored.
     socket.onopen = () => {
@@ -909,7 +950,9 @@ class Client implements GigwireClient {
       if (this.socket === socket) this.onMessage(event.data);
     };
     socket.onerror = (event: unknown) => {
-      if (this.socket === socket && !this.opened) this.handshakeFailure = describeErrorEvent(event);
+      // The first cause stands: after a refused upgrade, `ws` reports only that it was aborted.
+      if (this.socket === socket && !this.opened && this.handshakeFailure === '')
+        this.handshakeFailure = describeErrorEvent(event);
     };
     socket.onclose = (event: CloseEventLike) => {
       if (this.socket === socket) this.onClose(event.code, event.reason);
@@ -1056,6 +1099,7 @@ class Client implements GigwireClient {
   /** The socket closed before it opened: server down, refused upgrade (401), network. */
   private onHandshakeFailed(): void {
     const cause = this.handshakeFailure;
+    const retryAfterMs = this.handshakeRetryAfterMs;
     if (/\b401\b/.test(cause)) {
       this.tokenReason = 'expired';
     } else if (cause === '') {
@@ -1073,25 +1117,29 @@ class Client implements GigwireClient {
       new GigwireError(
         ClientErrorCode.CONNECT_FAILED,
         `could not connect to ${this.url}${cause === '' ? '' : `: ${cause}`}`,
+        retryAfterMs === undefined ? {} : { details: { retryAfterMs } },
       ),
     );
-    this.retryOrFinish(1006, cause === '' ? 'connection failed' : cause);
+    this.retryOrFinish(1006, cause === '' ? 'connection failed' : cause, retryAfterMs);
   }
 
-  private retryOrFinish(code: number, reason: string): void {
+  private retryOrFinish(code: number, reason: string, retryAfterMs?: number): void {
     if (this.phase === 'closed') return;
     if (this.reconnectOptions === undefined) this.finish(code, reason, false);
-    else this.scheduleReconnect();
+    else this.scheduleReconnect(retryAfterMs);
   }
 
   /**
    * The next attempt after a full-jitter delay (random below the current ceiling); each one grows
-   * the ceiling until a connection has lasted `stableAfterMs`.
+   * the ceiling until a connection has lasted `stableAfterMs`. A refused upgrade's `Retry-After`
+   * (at most MAX_UPGRADE_RETRY_AFTER_MS) comes first, the jittered delay after it, so the clients
+   * all told the same time do not come back together either.
    */
-  private scheduleReconnect(): number | undefined {
+  private scheduleReconnect(retryAfterMs?: number): number | undefined {
     const options = this.reconnectOptions;
     if (options === undefined || this.phase === 'closed') return undefined;
-    const delay = backoffDelay(this.attempt, options);
+    const delay =
+      Math.min(retryAfterMs ?? 0, MAX_UPGRADE_RETRY_AFTER_MS) + backoffDelay(this.attempt, options);
     this.attempt += 1;
     this.phase = 'backoff';
     clearTimeout(this.reconnectTimer);
@@ -1219,7 +1267,10 @@ class Client implements GigwireClient {
         this.events.emit('job.posted', frame.d);
         break;
       case 'room.message':
-        if (!this.rooms.onMessage(frame.d)) this.events.emit('room.message', frame.d);
+        // A room being left: pushes sent before the server had the leave are no longer the app's
+        // (emitted raw, they looked as if it were still in the room).
+        if (!this.rooms.onMessage(frame.d) && !this.leaving.has(canonicalId(frame.d.roomId)))
+          this.events.emit('room.message', frame.d);
         break;
       case 'room.member':
         this.onRoomMember(frame.d);
@@ -1244,6 +1295,7 @@ class Client implements GigwireClient {
   private onHello(hello: HelloPayload): void {
     clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
+    this.helloTimeouts = 0;
     this.clockOffsetMs = hello.serverTime - Date.now();
     this.current = hello;
     this.phase = 'open';
@@ -1731,6 +1783,20 @@ function withClientMsgId(error: unknown, clientMsgId: string): unknown {
     ...(error.requestType === undefined ? {} : { requestType: error.requestType }),
     cause: error,
   });
+}
+
+/**
+ * A leave, unsubscribe or unwatch whose connection dropped before its `ok` did what it asked all
+ * the same: the server forgets a connection's joins, subscriptions and watch with it, and the
+ * client no longer restores them. Offline such a call resolves at once; failing DISCONNECTED
+ * there, it told the app that something still stood which did not.
+ */
+async function endedWithConnection(request: Promise<unknown>): Promise<void> {
+  try {
+    await request;
+  } catch (error) {
+    if (!(error instanceof GigwireError && error.code === ClientErrorCode.DISCONNECTED)) throw error;
+  }
 }
 
 function closedError(message: string, requestType?: ClientFrameType): GigwireError {

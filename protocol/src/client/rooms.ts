@@ -189,6 +189,9 @@ export class RoomTracker {
 
   private async joinTracked(roomId: string, room: TrackedRoom, resume: boolean): Promise<RoomJoinReply> {
     const reply = await this.ports.join(roomId, room.lastSeq, resume);
+    // Left (or removed) while the join was on the way: the messages held for it are no longer
+    // the app's, and nothing is fetched for a room it left.
+    if (this.rooms.get(roomId) !== room) return reply;
     if (room.lastSeq === undefined) {
       // First join: the stream starts at the server's lastSeq; anything pushed meanwhile is after it.
       room.lastSeq = reply.lastSeq;
@@ -241,6 +244,8 @@ export class RoomTracker {
           end !== undefined && end > before + 1 ? end : Math.min(upTo, before + HISTORY_PAGE) + 1;
         const want = beforeSeq - before - 1;
         const page = await this.ports.history(roomId, beforeSeq, want);
+        // Left while the page was on the way: emit nothing more of it.
+        if (this.rooms.get(roomId) !== room) break;
         let added = false;
         let lowest = beforeSeq;
         for (const message of page.messages) {

@@ -36,6 +36,50 @@ export interface ErrorEventLike {
   readonly error?: unknown;
 }
 
+/**
+ * The HTTP answer to a refused upgrade, where the implementation shows it: the `ws` package (Node)
+ * emits `unexpected-response` with the response; browsers show nothing. Handles `ws` only; calls
+ * `onResponse` with the status and the `Retry-After` in ms (seconds or an HTTP date; undefined when
+ * absent or unreadable), then aborts the handshake, which `ws` no longer does once the event has a
+ * listener (its error event then names no status: `onResponse` has to keep it).
+ */
+export function watchRefusedUpgrade(
+  socket: WebSocketLike,
+  onResponse: (status: number, retryAfterMs: number | undefined) => void,
+): void {
+  const emitter = socket as unknown as { on?: unknown };
+  if (typeof emitter.on !== 'function') return;
+  (emitter.on as (event: string, listener: (request: unknown, response: unknown) => void) => void).call(
+    socket,
+    'unexpected-response',
+    (_request, response) => {
+      const { statusCode, headers } = (response ?? {}) as {
+        statusCode?: unknown;
+        headers?: Record<string, unknown>;
+      };
+      try {
+        onResponse(typeof statusCode === 'number' ? statusCode : 0, retryAfterMs(headers?.['retry-after']));
+      } finally {
+        try {
+          socket.close();
+        } catch {
+          // already closing
+        }
+      }
+    },
+  );
+}
+
+/** A `Retry-After` header in ms: delay-seconds or an HTTP date; undefined when absent or unreadable. */
+export function retryAfterMs(header: unknown, now: number = Date.now()): number | undefined {
+  const value = (Array.isArray(header) ? header[0] : header) as unknown;
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
 /** The constructor passed in the options, else the global one (browsers, Node ≥ 22), else undefined. */
 export function resolveWebSocket(
   injected: WebSocketConstructor | undefined,
