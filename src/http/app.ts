@@ -119,9 +119,9 @@ const trustProxyOption = (value: number | readonly string[]): FastifyServerOptio
   typeof value === 'number' ? (value === 0 ? false : (_address, hop) => hop < value) : [...value];
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  // Helmet's headers of a REST process (plugins/security.ts sets them in a hook) on the answer to
-  // a path Fastify cannot route (bad percent-encoding, an over-long parameter), given before any
-  // hook runs: it went out without them (review 25).
+  // Helmet's headers of a REST process (plugins/security.ts sets them in a hook) on the answers
+  // given before that hook runs: a path Fastify cannot route (bad percent-encoding, an over-long
+  // parameter; review 25), the 503 while closing and what Node's HTTP parser refuses (review 26).
   const secured = deps.rest === undefined ? [] : securityHeaders();
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps the app typed with Fastify's default logger.
@@ -148,7 +148,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       frameworkErrorHandler(error, request, reply);
     },
     // What Node's HTTP parser refuses (431, a bad chunk, raw bytes in the path): problem+json too.
-    clientErrorHandler,
+    clientErrorHandler: function (this: FastifyInstance, error: Error, socket) {
+      clientErrorHandler.call(this, error, socket, secured);
+    },
   });
   capConnections(app.server, deps.httpEdge, deps.trustProxy, deps.metrics);
   const warnIfBehindUntrustedProxy = proxyHint(deps.trustProxy, deps.log);
@@ -183,6 +185,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       // Before the rate limit and authentication: nothing else runs for it. Fastify adds
       // `Connection: close` to any answer given while closing.
       const context = { instance: request.url.split('?')[0] ?? '/', requestId: request.id };
+      // Helmet's hook (plugins/security.ts) is a later one, which this answer never reaches.
+      for (const [name, value] of secured) reply.header(name, value);
       void reply
         .status(statusByCode.UNAVAILABLE)
         .header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S))

@@ -28,7 +28,21 @@ export type Problem = z.infer<typeof Problem>;
 /** Opaque cursor; pass back `nextCursor` to get the following page. */
 export const Cursor = z.string().max(200).describe("Opaque cursor from a previous page's `nextCursor`.");
 
-export const PageLimit = z.coerce.number().int().min(1).max(100).default(20);
+/**
+ * A whole number in a query string: decimal digits only (leading zeros allowed), else 400
+ * VALIDATION_FAILED naming the parameter. Not `z.coerce.number()`, which read what `Number()` reads:
+ * `0x10` as 16, `1e1` as 10, `0b11` as 3, ` 5`, `+5` and `5.0` as 5. Documented as an integer.
+ */
+export function queryInt(min: number, max: number, fallback?: number) {
+  const int = z.int({ error: 'must be a whole number in decimal digits' }).min(min).max(max);
+  // The default inside: outside, the OpenAPI document lost it.
+  return z.preprocess(
+    (value) => (typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : value),
+    fallback === undefined ? int : int.default(fallback),
+  );
+}
+
+export const PageLimit = queryInt(1, 100, 20);
 
 export const page = <T extends z.ZodType>(item: T) =>
   z.object({ data: z.array(item), nextCursor: z.string().nullable() });

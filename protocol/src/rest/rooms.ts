@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { RoomMessage, Seq } from '../frames.js';
 import { RoomId, UserId } from '../ids.js';
-import { Iso } from './common.js';
+import { Iso, queryInt } from './common.js';
 import { singleLineText } from './text.js';
 
 export const CreateRoomRequest = z
@@ -74,15 +74,15 @@ export const RoomList = z
 /** GET /v1/rooms: newest membership first, `limit` rooms per page (default and most: 500). */
 export const RoomListQuery = z.strictObject({
   cursor: z.string().max(200).optional().describe('`nextCursor` of the previous page.'),
-  limit: z.coerce.number().int().min(1).max(500).default(500),
+  limit: queryInt(1, 500, 500),
 });
 
 export const RoomParams = z.strictObject({ id: RoomId });
 export const RoomMemberParams = z.strictObject({ id: RoomId, userId: UserId });
 export const RoomHistoryQuery = z.strictObject({
   // Bounded: a larger number reached PostgreSQL's bigint and failed there (500, not 400).
-  beforeSeq: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  beforeSeq: queryInt(1, Number.MAX_SAFE_INTEGER).optional(),
+  limit: queryInt(1, 100, 50),
 });
 /**
  * Bytes of JSON-encoded messages one GET /v1/rooms/:id/messages page carries at most (at least one

@@ -99,6 +99,8 @@ export function clientErrorHandler(
   this: FastifyInstance,
   error: Error & { code?: string },
   socket: Socket,
+  /** Helmet's headers on a REST process, as every other answer of it has them (review 26). */
+  extraHeaders: ReadonlyArray<readonly [string, string]> = [],
 ): void {
   // A reset or an already destroyed socket: nobody is left to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
@@ -118,7 +120,9 @@ export function clientErrorHandler(
     try {
       socket.write(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+          `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\ncache-control: no-store\r\n` +
+          extraHeaders.map(([name, value]) => `${name}: ${value}\r\n`).join('') +
+          `Connection: close\r\n\r\n${body}`,
       );
     } catch {
       // The socket went away meanwhile: nothing to answer.
