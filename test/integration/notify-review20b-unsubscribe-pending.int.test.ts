@@ -12,9 +12,12 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserId } from '../../protocol/src/ids.js';
 import { attachToOpenDigest, insertNotificationOnce } from '../../src/db/repositories/notifications.repo.js';
+import { insertOutboxEvent } from '../../src/db/repositories/outbox.repo.js';
 import type { AuthService } from '../../src/domain/auth/service.js';
 import {
   createNotificationsApi,
+  type DigestMailInput,
+  deliverEventNotification,
   digestEmailKey,
   type NotificationsDeps,
   sendDigest,
@@ -152,5 +155,80 @@ describe('a digest mail waiting for a deferring SMTP server', () => {
 
     expect(smtp.accepted().filter((mail) => mail.to.includes(address))).toHaveLength(1);
     expect((await mailOf(key)).status).toBe('sent');
+  });
+
+  // Review 26: other users' bids and transfers can put any number of rows into one digest; the
+  // digest task loaded every one of them (the mail lists 50) inside its transaction.
+  it('reads at most the 50 notifications a digest lists, security first, and counts the rest', async () => {
+    const { userId } = await insertActor(t.db, 'r26flood');
+    const digestId = await t.db.transaction().execute(async (trx) => {
+      let id = '';
+      for (const [index, type] of [
+        ...Array.from({ length: 60 }, () => 'transfer.received' as const),
+        'security.new_login' as const,
+      ].entries()) {
+        const { row } = await insertNotificationOnce(trx, {
+          userId,
+          eventId: `r26-flood-${index}`,
+          type,
+          title: `n${index}`,
+          body: 'body',
+          data: {},
+          inApp: true,
+          traceId: null,
+        });
+        id = (await attachToOpenDigest(trx, row.id, userId, new Date())).id;
+      }
+      return id;
+    });
+    const inputs: DigestMailInput[] = [];
+    const deps: NotificationsDeps = {
+      db: t.db,
+      bus: {} as Bus,
+      clock: systemClock,
+      log: logs.log,
+      tasks: taskQueue,
+      isOnline: async () => false,
+      settings: { digestMs: 0, unreadAfterMs: 0, currency: 'USD' },
+    };
+    const render = (input: DigestMailInput) => {
+      inputs.push(input);
+      return renderNotificationDigest('http://localhost', input);
+    };
+    expect(await sendDigest({ ...deps, render }, digestId)).toBe('sent');
+    const [input] = inputs;
+    expect(input?.items).toHaveLength(50);
+    // The security notice (stored last) is among them.
+    expect(input?.items.filter((item) => item.type === 'security.new_login')).toHaveLength(1);
+    const mail = await t.db
+      .selectFrom('emails')
+      .select(['subject', 'text_body'])
+      .where('idempotency_key', '=', digestEmailKey(digestId))
+      .executeTakeFirstOrThrow();
+    expect(mail.subject).toBe('61 new notifications on gigwire');
+    expect(mail.text_body).toContain('…and 11 more: http://localhost/#/notifications');
+  });
+
+  // Review 26: a deliver task for an account deleted since its event failed its foreign key on
+  // every attempt, retried for hours (a driver error); now it is done at once.
+  it('ends a deliver task whose recipient was deleted since the event', async () => {
+    const { userId: sender } = await insertActor(t.db, 'r26sender');
+    const gone = randomUUID() as UserId;
+    const eventId = await insertOutboxEvent(t.db, 'transfer.received', {
+      toUserId: gone,
+      fromUserId: sender,
+      amount: 5,
+      transactionId: '1',
+    });
+    const deps: NotificationsDeps = {
+      db: t.db,
+      bus: {} as Bus,
+      clock: systemClock,
+      log: logs.log,
+      tasks: taskQueue,
+      isOnline: async () => false,
+      settings: { digestMs: 0, unreadAfterMs: 0, currency: 'USD' },
+    };
+    expect(await deliverEventNotification(deps, { eventId, userId: gone })).toBe('no-user');
   });
 });

@@ -182,6 +182,44 @@ describe('security review of issue 10', () => {
     }
   });
 
+  // Review 26: the same for the "someone tried to register with your address" notice, one an hour
+  // before: registering a stranger's address, then registering it again every hour, mailed them 24
+  // notices a day. An address nobody confirmed gets one a day; a confirmed one one an hour.
+  it('keys the registration notice of an unconfirmed address by its day, a confirmed one by its hour', async () => {
+    const unconfirmed = await registerUser(api);
+    const confirmed = await registerUser(api);
+    const client = new pg.Client({ connectionString: testNode.db.url });
+    await client.connect();
+    try {
+      await client.query('update users set email_verified_at = now() where id = $1', [confirmed.id]);
+      const before = Date.now();
+      for (const user of [unconfirmed, confirmed]) {
+        const again = await api.post('/v1/auth/register', {
+          username: `again${Math.random().toString(36).slice(2, 10)}`,
+          email: user.email,
+          password: 'Vermilion-Ibex-42!',
+        });
+        expect(again.status).toBe(202);
+      }
+      const after = Date.now();
+      const periodOf = async (userId: string) => {
+        const { rows } = await client.query<{ period: number }>(
+          `select (payload->>'period')::bigint as period from outbox_events
+            where type = 'user.registration_attempted' and payload->>'userId' = $1`,
+          [userId],
+        );
+        return Number(rows[0]?.period);
+      };
+      const hour = 60 * 60 * 1000;
+      const day = 24 * hour;
+      const windows = (ms: number) => [before, after].map((at) => Math.floor(at / ms) * (ms / hour));
+      expect(windows(day)).toContain(await periodOf(unconfirmed.id));
+      expect(windows(hour)).toContain(await periodOf(confirmed.id));
+    } finally {
+      await client.end();
+    }
+  });
+
   describe('PUT /v1/auth/password', () => {
     it('limits wrong current passwords per session; other sessions of the owner are not affected', async () => {
       const user = await registerUser(api);

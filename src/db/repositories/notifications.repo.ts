@@ -159,16 +159,78 @@ export function lockDigest(trx: Transaction<Database>, id: string): Promise<Dige
     .executeTakeFirst();
 }
 
-/** The digest's notifications still unread, and those of `mailedEvenIfRead` types, oldest first. */
-export function unreadOfDigest(
+/**
+ * What a digest mails, read with a bound: the digest's notifications of `types` whose data is a JSON
+ * object, unread or of a `mailedEvenIfRead` type; at most `limit` of them, those of
+ * `mailedEvenIfRead` types first, then oldest first (answered oldest first); and how many there
+ * are in all (`total`, counted by the same statement). A digest can hold any number of rows (other
+ * users' bids and transfers, a digest held open by an outage): they are counted, never all loaded.
+ */
+export async function mailableOfDigest(
   db: Db,
   digestId: string,
-  mailedEvenIfRead: readonly string[] = [],
+  options: {
+    readonly types: readonly string[];
+    readonly mailedEvenIfRead: readonly string[];
+    readonly limit: number;
+  },
+): Promise<{ rows: NotificationRow[]; total: number }> {
+  const { types, mailedEvenIfRead, limit } = options;
+  if (types.length === 0 || limit <= 0) return { rows: [], total: 0 };
+  const alwaysFirst =
+    mailedEvenIfRead.length === 0
+      ? sql<boolean>`false`
+      : sql<boolean>`type in (${sql.join(mailedEvenIfRead)})`;
+  const found = await db
+    .selectFrom('notifications')
+    .selectAll()
+    .select(sql<string>`count(*) over ()`.as('total'))
+    .where('digest_id', '=', digestId)
+    .where('type', 'in', types)
+    .where(sql<boolean>`jsonb_typeof(data) = 'object'`)
+    .where((eb) =>
+      mailedEvenIfRead.length === 0
+        ? eb('read_at', 'is', null)
+        : eb.or([eb('read_at', 'is', null), eb('type', 'in', mailedEvenIfRead)]),
+    )
+    .orderBy(alwaysFirst, 'desc')
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  const rows = found
+    .map(({ total: _total, ...row }) => row as NotificationRow)
+    .sort(
+      (a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    );
+  return { rows, total: Number(found[0]?.total ?? 0) };
+}
+
+/**
+ * The digest's notifications `mailableOfDigest` leaves out because no digest can carry them: a type
+ * not among `known` (a newer build's, a removed one) or data that is no JSON object; unread or of a
+ * `mailedEvenIfRead` type, at most `limit` (for the log lines naming them).
+ */
+export function unmailableOfDigest(
+  db: Db,
+  digestId: string,
+  options: {
+    readonly known: readonly string[];
+    readonly mailedEvenIfRead: readonly string[];
+    readonly limit: number;
+  },
 ): Promise<NotificationRow[]> {
+  const { known, mailedEvenIfRead, limit } = options;
   return db
     .selectFrom('notifications')
     .selectAll()
     .where('digest_id', '=', digestId)
+    .where((eb) =>
+      eb.or([
+        ...(known.length === 0 ? [] : [eb('type', 'not in', known)]),
+        eb(sql<string>`jsonb_typeof(data)`, '<>', 'object'),
+      ]),
+    )
     .where((eb) =>
       mailedEvenIfRead.length === 0
         ? eb('read_at', 'is', null)
@@ -176,13 +238,14 @@ export function unreadOfDigest(
     )
     .orderBy('created_at')
     .orderBy('id')
+    .limit(limit)
     .execute();
 }
 
 /**
  * The types of the notifications a closed digest's mail carried: those unread when it closed
  * (still unread, or read at or after `closed_at`) and those of `mailedEvenIfRead` types, as
- * `unreadOfDigest` chose them then. Empty for a digest that is open or unknown.
+ * `mailableOfDigest` chose them then. Empty for a digest that is open or unknown.
  */
 export async function mailedTypesOfDigest(
   db: Db,

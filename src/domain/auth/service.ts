@@ -79,6 +79,9 @@ export const AuthEvent = {
 /** At most one "someone tried to register with your address" mail per account per this period. */
 export const REGISTRATION_NOTICE_PERIOD_MS = 60 * 60 * 1000;
 
+/** At most one such notice a day to an address nobody has confirmed (see UNVERIFIED_RESET_MAIL_PERIOD_MS). */
+export const UNVERIFIED_REGISTRATION_NOTICE_PERIOD_MS = 24 * 60 * 60 * 1000;
+
 /**
  * At most one password-reset mail per account per this period (a clock-aligned window), however
  * often POST /v1/auth/forgot-password names the address: anyone may call it, so without this a
@@ -569,7 +572,14 @@ export function createAuthService(deps: AuthDeps) {
         }
         const owner = await findUserByEmail(db, input.email);
         if (owner !== undefined) {
-          const period = Math.floor(clock.now().getTime() / REGISTRATION_NOTICE_PERIOD_MS);
+          // An address nobody confirmed gets one notice a day, as its reset mail (review 26: whoever
+          // registered a stranger's address had them mailed a notice an hour by registering again).
+          const windowMs =
+            owner.email_verified_at === null
+              ? UNVERIFIED_REGISTRATION_NOTICE_PERIOD_MS
+              : REGISTRATION_NOTICE_PERIOD_MS;
+          const period =
+            Math.floor(clock.now().getTime() / windowMs) * (windowMs / REGISTRATION_NOTICE_PERIOD_MS);
           await insertOutboxEvent(db, AuthEvent.registrationAttempted, { userId: owner.id, period });
           return;
         }

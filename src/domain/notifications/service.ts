@@ -43,6 +43,7 @@ import {
   listNotifications,
   listPreferences,
   lockDigest,
+  mailableOfDigest,
   mailedTypesOfDigest,
   markAllNotificationsRead,
   markNotificationsRead,
@@ -50,7 +51,7 @@ import {
   memberReadSeq,
   type NotificationRow,
   overdueOpenDigests,
-  unreadOfDigest,
+  unmailableOfDigest,
   unreadSummary,
   upsertPreferences,
 } from '../../db/repositories/notifications.repo.js';
@@ -111,9 +112,20 @@ export interface DigestItem {
   readonly createdAt: Date;
 }
 
+/**
+ * Most notifications one digest mail lists (security notices first); the rest are counted and
+ * linked (the app lists them all). `sendDigest` reads no more rows than this.
+ */
+export const DIGEST_MAX_ITEMS = 50;
+
 export interface DigestMailInput {
   readonly username: string;
   readonly items: readonly DigestItem[];
+  /**
+   * How many notifications the digest mails in all, `items` and those beyond DIGEST_MAX_ITEMS not
+   * read (`items.length` when absent).
+   */
+  readonly total?: number;
   /** The one-click unsubscribe token of the recipient (`unsubscribe.ts`), for the link in the body. */
   readonly unsubscribeToken?: string;
 }
@@ -270,12 +282,17 @@ async function bidAmountOf(
 export async function deliverEventNotification(
   deps: NotificationsDeps,
   task: { readonly eventId: string; readonly userId: UserId; readonly traceId?: string },
-): Promise<DeliveryOutcome | 'no-event'> {
+): Promise<DeliveryOutcome | 'no-event' | 'no-user'> {
   const eventId = OutboxEventId.safeParse(task.eventId);
   const event = eventId.success ? await findOutboxEvent(deps.db, eventId.data) : undefined;
   if (event === undefined) return 'no-event';
   const intent = notificationsOf(event).find((candidate) => candidate.userId === task.userId);
   if (intent === undefined) return 'not-wanted';
+  // An account deleted since the event (an operator's erasure: its rows cascade) cannot be told:
+  // the insert would fail its foreign key on every attempt, retried for hours (a driver error).
+  // Done, with the outcome in the worker's log line. One deleted after this read fails the insert
+  // once; the retry ends here.
+  if ((await findUserById(deps.db, task.userId)) === undefined) return 'no-user';
   // Contract events notify both parties (for the live push); the one who acted is not told.
   const contractId = ContractId.safeParse(event.payload.contractId);
   const version = event.payload.version;
@@ -381,9 +398,27 @@ export async function sendDigest(
     // switched to `never` since its notification joined the digest is left out as well.
     const mailable = user !== undefined && user.email_verified_at !== null && user.locked_at === null;
     const preferences = mailable ? await preferencesOf(trx, digest.user_id) : undefined;
-    const items = (mailable ? await unreadOfDigest(trx, digestId, [...ALWAYS_EMAILED]) : [])
-      .filter((row) => renderable(deps.log, digestId, row))
-      .filter((row) => preferences?.[row.type]?.email !== 'never');
+    // At most DIGEST_MAX_ITEMS rows read (the mail lists no more), the rest counted: other users'
+    // bids and transfers can put any number of rows into one digest. Types this build does not know
+    // and data that is no object are left out by the query, and named in the log (`renderable`).
+    const { rows, total } =
+      preferences === undefined
+        ? { rows: [], total: 0 }
+        : await mailableOfDigest(trx, digestId, {
+            types: ALL_NOTIFICATION_TYPES.filter((type) => preferences[type].email !== 'never'),
+            mailedEvenIfRead: [...ALWAYS_EMAILED],
+            limit: DIGEST_MAX_ITEMS,
+          });
+    const items = rows.filter((row) => renderable(deps.log, digestId, row));
+    if (preferences !== undefined) {
+      // Named in the log, as `renderable` names them (an operator looks for them).
+      const unmailable = await unmailableOfDigest(trx, digestId, {
+        known: ALL_NOTIFICATION_TYPES,
+        mailedEvenIfRead: [...ALWAYS_EMAILED],
+        limit: DIGEST_MAX_ITEMS,
+      });
+      for (const row of unmailable) renderable(deps.log, digestId, row);
+    }
     if (items.length === 0 || user === undefined) {
       await closeDigest(trx, digestId, { status: 'empty', at: clock.now(), emailKey: null });
       return { kind: 'empty' as const };
@@ -391,6 +426,7 @@ export async function sendDigest(
     const key = digestEmailKey(digestId);
     const mail = deps.render({
       username: user.username,
+      total: total - (rows.length - items.length),
       unsubscribeToken: await unsubscribe.issue(user.id, clock.now()),
       items: items.map((row) => ({
         type: row.type,

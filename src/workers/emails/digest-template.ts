@@ -5,7 +5,11 @@
  */
 
 import { formatAmount } from '../../domain/notifications/content.js';
-import type { DigestMailInput, RenderedMail } from '../../domain/notifications/service.js';
+import {
+  DIGEST_MAX_ITEMS,
+  type DigestMailInput,
+  type RenderedMail,
+} from '../../domain/notifications/service.js';
 import type { NotificationType } from '../../domain/notifications/types.js';
 import { unsubscribeUrl } from '../../domain/notifications/unsubscribe.js';
 
@@ -101,7 +105,7 @@ function receiptOf(item: DigestMailInput['items'][number]): string[] {
 }
 
 /** Most notifications one digest mail lists; the rest are counted and linked (the app lists them all). */
-export const MAX_DIGEST_ITEMS = 50;
+export const MAX_DIGEST_ITEMS = DIGEST_MAX_ITEMS;
 
 /**
  * User-written text (job and room titles, names) as one plain line: control characters (a newline
@@ -130,11 +134,13 @@ function digestItems(items: DigestMailInput['items']): { listed: DigestMailInput
 }
 
 export function renderNotificationDigest(publicUrl: string, input: DigestMailInput): RenderedMail {
-  const count = input.items.length;
+  // The service reads at most DIGEST_MAX_ITEMS rows and counts the rest (`total`).
+  const count = Math.max(input.total ?? 0, input.items.length);
   const first = input.items[0];
   const subject =
     count === 1 && first !== undefined ? subjectOf(first.type) : `${count} new notifications on gigwire`;
-  const { listed, more } = digestItems(input.items);
+  const { listed } = digestItems(input.items);
+  const more = count - listed.length;
   const username = oneLine(input.username);
   const sections = listed.map((item) => ({
     item: { ...item, title: oneLine(item.title), body: oneLine(item.body) },
