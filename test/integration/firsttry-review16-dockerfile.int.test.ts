@@ -99,5 +99,6 @@ describe('Dockerfile runtime stage', () => {
       expect(existsSync(join(app, file)), `${name}: ${file}`).toBe(true);
       expect(existsSync(join(app, dirname(file)))).toBe(true);
     }
-  });
+    // Four commands each compiled by tsx at its start, as typed: past 60 s on a loaded box.
+  }, 180_000);
 });

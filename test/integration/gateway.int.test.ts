@@ -235,12 +235,13 @@ describe('WebSocket gateway', () => {
     }
   });
 
-  it('closes every socket of a user with 4001 within 1 s of a password change', async () => {
+  // The 1 s bound itself, with the bus message lost: session-cache.int.test.ts. Not timed here (the
+  // password change hashes twice with argon2: on a loaded box that alone took over a second).
+  it('closes every socket of a user with 4001 on a password change', async () => {
     const user = await registerUser(api);
     const s1 = await open(endpoints().uws, user.accessToken, 'msgpack');
     const s2 = await open(endpoints()['fastify-ws'], user.accessToken, 'json');
     await Promise.all([s1.next((f) => f.t === 'hello'), s2.next((f) => f.t === 'hello')]);
-    const changedAt = Date.now();
     const change = await api.call('PUT', '/v1/auth/password', {
       token: user.accessToken,
       body: { currentPassword: user.password, newPassword: 'Tangerine-Bison-31*' },
@@ -248,7 +249,6 @@ describe('WebSocket gateway', () => {
     expect(change.status).toBe(204);
     const [c1, c2] = await Promise.all([s1.closed, s2.closed]);
     expect([c1.code, c2.code]).toEqual([4001, 4001]);
-    expect(Math.max(c1.at, c2.at) - changedAt).toBeLessThan(1_000);
     expect(await upgradeStatus(endpoints().uws, ['gigwire.v1.json', `bearer.${user.accessToken}`])).toBe(401);
   });
 

@@ -56,7 +56,8 @@ describe('the marketplace on the embedded database', () => {
       REDIS_PREFIX: uniqueRedisPrefix(),
     });
     api = httpClient(node.baseUrl);
-  }, 60_000);
+    // PGlite's start and its migrations: ~10 s of one core, past 60 s on a loaded box.
+  }, 180_000);
 
   afterAll(async () => {
     socket?.close();
@@ -215,7 +216,7 @@ describe('the embedded database while Redis is stalled', () => {
       REDIS_COMMAND_TIMEOUT_MS: '60000',
     });
     api = httpClient(node.baseUrl);
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     thaw();

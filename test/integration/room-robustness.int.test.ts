@@ -331,14 +331,22 @@ describe('room robustness (one node, real PostgreSQL, the room store wrapped)', 
 
     // Each join with sinceSeq 0 sends the whole backlog again: 20 000 messages at once and 2 000 a
     // second after that are one user's budget on a node (room-reads.ts), however many sockets ask.
-    const joiner = await open(uwsUrl(), j, 'msgpack');
+    // Four sockets re-join side by side (the per-user bound of reads in flight): they spend 10 000
+    // messages a round, so the budget runs out unless a round takes 5 s (one socket alone never
+    // ran it out on a loaded box, where a join of 2 500 messages took longer than their refill).
+    const joiners = await Promise.all(Array.from({ length: 4 }, () => open(uwsUrl(), j, 'msgpack')));
     let refused: WireFrame | undefined;
     let joins = 0;
-    for (; joins < 40 && refused === undefined; joins++) {
-      const reply = await joiner.request('room.join', { roomId, sinceSeq: 0 }, 30_000);
-      if (reply.t === 'error') refused = reply;
-      else expect(reply).toMatchObject({ t: 'ok', d: { lastSeq: stored } });
-    }
+    await Promise.all(
+      joiners.map(async (joiner) => {
+        for (let round = 0; round < 40 && refused === undefined; round++) {
+          const reply = await joiner.request('room.join', { roomId, sinceSeq: 0 }, 30_000);
+          joins += 1;
+          if (reply.t === 'error') refused ??= reply;
+          else expect(reply).toMatchObject({ t: 'ok', d: { lastSeq: stored } });
+        }
+      }),
+    );
     expect(refused).toMatchObject({ t: 'error', d: { code: 'RATE_LIMITED' } });
     expect(
       (refused?.d as { details?: { retryAfterMs?: number } } | undefined)?.details?.retryAfterMs,
