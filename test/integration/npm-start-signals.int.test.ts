@@ -162,9 +162,10 @@ describe('a signal during a start-up that hangs', () => {
 
     const exit = await proc.stop('SIGTERM', 20_000);
     expect(exit.code).toBe(1);
-    // The deadline (1 s) from the signal, not the database driver's 5 s connection timeout.
-    expect(exit.ms).toBeLessThan(3_000);
+    // The deadline (1 s) from the signal, not the database driver's 5 s connection timeout: the
+    // deadline's log line says which ended it (the bound on the time is loose: a loaded box).
     expect(proc.logLines().some((l) => l.msg === 'shutdown did not finish in time')).toBe(true);
+    expect(exit.ms).toBeLessThan(4_500);
     expect(await waitUntilGone([redisPid], 3_000)).toEqual([]);
   });
 });
