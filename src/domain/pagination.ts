@@ -22,7 +22,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function invalidCursor(message: string): AppError {
   return new AppError('VALIDATION_FAILED', 'invalid cursor', {
-    details: { errors: [{ path: 'query.cursor', message }] },
+    details: { errors: [{ path: 'querystring.cursor', message }] },
   });
 }
 

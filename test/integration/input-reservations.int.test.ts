@@ -217,6 +217,6 @@ describe('reserved and blank input (one node, both transports and encodings)', (
       { status: 400, type: 'application/problem+json', code: 'VALIDATION_FAILED' },
       { status: 400, type: 'application/problem+json', code: 'VALIDATION_FAILED' },
     ]);
-    expect(((query.body as Json).errors as { path: string }[])[0]?.path).toBe('query.__proto__');
+    expect(((query.body as Json).errors as { path: string }[])[0]?.path).toBe('querystring.__proto__');
   });
 });

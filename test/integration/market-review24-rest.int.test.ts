@@ -3,7 +3,7 @@
  *
  * - `GET /v1/admin/payments?cursor=` with a cursor that names no payment (well-formed: the
  *   base64url of a UUID) answered an empty 200 page, which reads as "no more payments", instead of
- *   the 400 VALIDATION_FAILED naming `query.cursor` that every other list answers for a cursor it did
+ *   the 400 VALIDATION_FAILED naming `querystring.cursor` that every other list answers for a cursor it did
  *   not make.
  * - a transfer to oneself, and a card or bank account that is not 4–34 letters or digits, were
  *   VALIDATION_FAILED with a lone `details.field`: like every other field error they name the field
@@ -36,7 +36,7 @@ afterAll(async () => {
 });
 
 describe('GET /v1/admin/payments with a cursor it did not make', () => {
-  it('answers 400 VALIDATION_FAILED naming query.cursor for a cursor naming no payment, not an empty page', async () => {
+  it('answers 400 VALIDATION_FAILED naming querystring.cursor for a cursor naming no payment, not an empty page', async () => {
     const cursors = [
       Buffer.from(randomUUID()).toString('base64url'),
       Buffer.from('not-a-payment').toString('base64url'),
@@ -50,7 +50,7 @@ describe('GET /v1/admin/payments with a cursor it did not make', () => {
       expect(refused.headers.get('content-type'), cursor).toMatch(/^application\/problem\+json/);
       expect(refused.body, cursor).toMatchObject({
         code: 'VALIDATION_FAILED',
-        errors: [{ path: 'query.cursor', message: 'is not a cursor from this API' }],
+        errors: [{ path: 'querystring.cursor', message: 'is not a cursor from this API' }],
       });
     }
   });

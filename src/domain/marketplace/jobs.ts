@@ -469,7 +469,7 @@ export async function searchJobs(deps: Pick<MarketplaceDeps, 'db'>, query: JobQu
   const limit = Math.min(Math.max(query.limit ?? DEFAULT_JOB_PAGE, 1), MAX_JOB_PAGE);
   if (query.budgetMin !== undefined && query.budgetMax !== undefined && query.budgetMin > query.budgetMax) {
     throw new AppError('VALIDATION_FAILED', 'budgetMin is above budgetMax', {
-      details: { errors: [{ path: 'query.budgetMin', message: 'must not exceed budgetMax' }] },
+      details: { errors: [{ path: 'querystring.budgetMin', message: 'must not exceed budgetMax' }] },
     });
   }
   const rows = await searchJobRows(deps.db, {

@@ -49,7 +49,7 @@ export function decodeHistoryCursor(cursor: string | undefined): string | undefi
   const id = text.slice(1);
   if (text.startsWith('e') && ENTRY_ID.test(id) && BigInt(id) <= 9_223_372_036_854_775_807n) return id;
   throw new AppError('VALIDATION_FAILED', 'invalid cursor', {
-    details: { errors: [{ path: 'query.cursor', message: 'is not a cursor from this API' }] },
+    details: { errors: [{ path: 'querystring.cursor', message: 'is not a cursor from this API' }] },
   });
 }
 

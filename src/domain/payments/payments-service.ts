@@ -244,7 +244,7 @@ export function createPaymentsApi(
         (!UUID.test(cursor) || (await findPayment(deps.db, cursor)) === undefined)
       ) {
         throw new AppError('VALIDATION_FAILED', 'invalid cursor', {
-          details: { errors: [{ path: 'query.cursor', message: 'is not a cursor from this API' }] },
+          details: { errors: [{ path: 'querystring.cursor', message: 'is not a cursor from this API' }] },
         });
       }
       const rows = await listPayments(deps.db, {

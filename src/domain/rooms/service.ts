@@ -86,7 +86,7 @@ export function decodeRoomCursor(cursor: string | undefined): RoomListCursor | u
     // fall through: not JSON
   }
   throw new AppError('VALIDATION_FAILED', 'invalid cursor', {
-    details: { errors: [{ path: 'query.cursor', message: 'is not a cursor from this API' }] },
+    details: { errors: [{ path: 'querystring.cursor', message: 'is not a cursor from this API' }] },
   });
 }
 

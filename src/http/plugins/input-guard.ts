@@ -12,6 +12,8 @@ import { findJsonProblem } from '../../../protocol/src/json-value.js';
 import { AppError } from '../../platform/errors.js';
 
 const PARTS = ['params', 'query', 'body'] as const;
+/** How error paths name each part: as Fastify's schema errors do (`querystring.limit`). */
+const PATH_PREFIX = { params: 'params', query: 'querystring', body: 'body' } as const;
 
 /** No enumerable key, own or inherited: then its copy is `{}`, which always passes. */
 function hasNoKeys(value: object): boolean {
@@ -29,8 +31,9 @@ function inputProblem(request: FastifyRequest): AppError | undefined {
     // Fastify builds params and query as objects of its own class; their values are what counts.
     const problem = findJsonProblem(part === 'body' ? value : { ...(value as object) });
     if (problem === undefined) continue;
-    const path = problem.path === '' ? part : `${part}.${problem.path}`;
-    return new AppError('VALIDATION_FAILED', `invalid ${part}: ${path}: ${problem.message}`, {
+    const prefix = PATH_PREFIX[part];
+    const path = problem.path === '' ? prefix : `${prefix}.${problem.path}`;
+    return new AppError('VALIDATION_FAILED', `invalid ${prefix}: ${path}: ${problem.message}`, {
       details: { errors: [{ path, message: problem.message }] },
     });
   }
