@@ -93,15 +93,30 @@ export function copyMetricsExposition(registry: Registry): (() => Promise<string
  */
 export function createMetricsMerger(copies: () => readonly Worker[], log: Logger) {
   let nextId = 0;
+  /**
+   * The merge in flight: every request that arrives meanwhile is answered from it. /metrics takes
+   * no credential and no rate limit, and a merge per request made K requests at once cost every
+   * copy K serializations of its registry (their event loops, WebSockets included, stalled) and
+   * the supervisor K listeners on each copy, each reply run past all of them (review 26).
+   */
+  let merging: Promise<string | undefined> | undefined;
+  const merged = (): Promise<string | undefined> => {
+    merging ??= collect(copies(), () => nextId++)
+      .then(async (series) =>
+        series.length === 0 ? undefined : await AggregatorRegistry.aggregate(series).metrics(),
+      )
+      .finally(() => {
+        merging = undefined;
+      });
+    return merging;
+  };
   return {
     serve: (asker: Worker) => {
       asker.on('message', (message: unknown) => {
         if (typeOf(message) !== 'gigwire.metrics-all') return;
         const requestId = idOf(message);
-        void collect(copies(), () => nextId++)
-          .then(async (series) => {
-            const text =
-              series.length === 0 ? undefined : await AggregatorRegistry.aggregate(series).metrics();
+        void merged()
+          .then((text) => {
             const reply: AllReply = {
               t: 'gigwire.metrics-all-reply',
               id: requestId,
