@@ -13,6 +13,7 @@
  *   could not deliver.
  */
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CategoryId, ContractId, UserId } from '../../protocol/src/ids.js';
 import { TransitionRequest } from '../../protocol/src/rest/contracts.js';
@@ -21,12 +22,13 @@ import { insertBid } from '../../src/db/repositories/bids.repo.js';
 import { insertContract } from '../../src/db/repositories/contracts.repo.js';
 import { insertJob, listCategories } from '../../src/db/repositories/jobs.repo.js';
 import { insertRoom } from '../../src/db/repositories/rooms.repo.js';
-import { insertUser } from '../../src/db/repositories/users.repo.js';
+import { insertUser, searchUsers, type UserSearch } from '../../src/db/repositories/users.repo.js';
 import { fire, getContract } from '../../src/domain/marketplace/contracts.js';
 import { createUserService, type UserService } from '../../src/domain/users/service.js';
 import { createMemoryBus } from '../../src/platform/bus/bus.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { captureLogs, createMigratedDatabase, type TestDatabase } from '../support/context.js';
+import { capturingDb, explain } from '../support/explain.js';
 
 let database: TestDatabase;
 let handle: DbHandle;
@@ -90,6 +92,43 @@ describe('worker search by the words of a profile as written there', () => {
     for (const q of ['मोहन', 'rahul.sharma26', "o'brien\\ x:* & (y"]) {
       expect((await users.searchWorkers({ q, limit: 20 })).data, q).toEqual([]);
     }
+  });
+
+  // Review 26: words and skills were filters no index served as written (`$1 = any(skills)`; the
+  // tsquery as a filter of the newest-first walk), so a word or skill nobody has walked every user,
+  // recomputing to_tsvector of each profile: 50 000 users with long bios took ~10 s a request.
+  it('looks words and skills up in their GIN indexes, never recomputing every profile', async () => {
+    expect((await users.searchWorkers({ skill: 'node.js', limit: 20 })).data.map((w) => w.id)).toEqual([
+      workerId,
+    ]);
+    expect((await users.searchWorkers({ skill: 'cobol', limit: 20 })).data).toEqual([]);
+    const search: UserSearch = {
+      terms: [],
+      skill: undefined,
+      location: undefined,
+      role: 'worker',
+      after: undefined,
+      limit: 21,
+    };
+    const planOf = async (shape: Partial<UserSearch>, settings: Record<string, string>) => {
+      const captured = capturingDb(handle.db);
+      await searchUsers(captured.db, { ...search, ...shape });
+      const [query] = captured.take();
+      return explain(handle.db, query as NonNullable<typeof query>, settings);
+    };
+    // Plain index scans off: the newest-first walk of users_created_idx is not what this checks.
+    const bySkill = await planOf({ skill: 'cobol' }, { enable_seqscan: 'off', enable_indexscan: 'off' });
+    expect(bySkill, bySkill).toMatch(/users_skills_idx/);
+    // Enough workers for the planner to weigh the walk against the index (as a real table is).
+    await sql`insert into users (username, email, password_hash, roles, search_document)
+      select 'seeded26_' || i, 'seeded26_' || i || '@example.test', 'x', '{worker}', 'seeded26_' || i
+      from generate_series(1, 3000) i`.execute(handle.db);
+    await sql`analyze users`.execute(handle.db);
+    // A word every seeded worker has: the walk finds 21 at once, the plan the old query got for
+    // any word the planner deemed common (and then ran against a word nobody has).
+    const byWord = await planOf({ terms: ['seeded26'] }, { enable_seqscan: 'off' });
+    expect(byWord, byWord).toMatch(/users_search_idx/);
+    expect(byWord, byWord).not.toMatch(/Filter: .*to_tsvector/);
   });
 });
 

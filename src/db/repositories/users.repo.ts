@@ -210,15 +210,23 @@ export function searchUsers(db: Db, search: UserSearch, includeLocked = false): 
   let query = db.selectFrom('users').selectAll();
   if (!includeLocked) query = query.where('locked_at', 'is', null);
   if (search.role !== undefined) query = query.where(sql<boolean>`${search.role} = any(roles)`);
-  if (search.skill !== undefined) query = query.where(sql<boolean>`${search.skill} = any(skills)`);
+  // `@>` (not `= any(skills)`, which no index serves): a skill nobody has is answered from the GIN
+  // index `users_skills_idx`, not by walking every user newest first in search of 21 matches.
+  if (search.skill !== undefined)
+    query = query.where(sql<boolean>`skills @> ${sql.val([search.skill])}::text[]`);
   if (search.location !== undefined) {
     const escaped = search.location.replace(/[\\%_]/g, (c) => `\\${c}`);
     query = query.where('location', 'ilike', `%${escaped}%`);
   }
   if (search.terms.length > 0) {
     const tsquery = search.terms.map(prefixOperand).join(' & ');
+    // The matching ids come from the GIN index `users_search_idx`, planned on their own (OFFSET 0
+    // keeps PostgreSQL from merging the subquery into this one). As one query's filter the planner
+    // chose to walk the users newest first, recomputing to_tsvector of each profile (bio and all)
+    // until 21 matched: a word nobody has read every user's profile — seconds per request.
     query = query.where(
-      sql<boolean>`to_tsvector('simple', search_document) @@ to_tsquery('simple', ${tsquery})`,
+      sql<boolean>`id in (select matched.id from users matched
+        where to_tsvector('simple', matched.search_document) @@ to_tsquery('simple', ${tsquery}) offset 0)`,
     );
   }
   if (search.after !== undefined) {
