@@ -1249,7 +1249,9 @@ describe('WebSocket rate limiting at the default limits', () => {
     // Keep sending: RATE_LIMITED errors carrying the request ids, then a 1008 close.
     const floodIds = Array.from({ length: 300 }, (_, i) => 1_000 + i);
     for (const id of floodIds) peer.sendFrame({ t: 'ping', id });
-    await peer.until(() => false, REPLY_TIMEOUT_MS, 'close 1008');
+    // The 300 frames' answers and the close after them: longer than one reply's wait (a loaded box
+    // took over 5 s to answer them all).
+    await peer.until(() => false, 4 * REPLY_TIMEOUT_MS, 'close 1008');
     expect(peer.closed?.code).toBe(1008);
     const flood = peer.received.filter(
       (r) => typeof r.frame?.id === 'number' && (r.frame.id as number) >= 1_000,
