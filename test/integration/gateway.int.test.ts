@@ -77,10 +77,12 @@ describe('WebSocket gateway', () => {
   const tokenWithLifetime = (user: Registered, seconds: number) =>
     mintToken(user.accessToken, signingKey, KID, seconds);
 
-  it('runs on native uWebSockets.js', async () => {
+  it('runs on native uWebSockets.js, and says so in /health/live and /metrics', async () => {
     expect(node.uwsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/ws$/);
     const live = await api.get<{ websocket: { engine: string } }>('/health/live');
     expect(live.body.websocket.engine).toBe('uws');
+    const metrics = await (await fetch(`${node.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^gigwire_ws_engine_info\{engine="uws"[^}]*\} 1$/m);
   });
 
   describe.each(['uws', 'fastify-ws'] as const)('on %s', (transport) => {
