@@ -5,66 +5,28 @@
  * and was resent (and stored) in whatever order those delays ran out, and a message sent after the
  * refusal went ahead of the refused one. Now the room's sends pause together and resend in their
  * original order after one shared backoff, with the same clientMsgId; other rooms go on.
- * Against a scripted fake WebSocket and fake timers, as client.test.ts.
+ * Against the shared hand-driven WebSocket (fake-socket.testing.ts) and fake timers, as client.test.ts.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createClient, type GigwireClient } from './client.js';
-import type { WebSocketLike } from './socket.js';
+import { FakeSocket as SharedFakeSocket } from './fake-socket.testing.js';
 
-type Handler = ((event: unknown) => void) | null;
+type SendFrame = { t: string; id?: number; d: { roomId: string; clientMsgId: string } };
 
-class FakeSocket implements WebSocketLike {
-  static instances: FakeSocket[] = [];
-  binaryType = 'blob';
-  readyState = 0;
-  protocol = '';
-  onopen: unknown = null;
-  onmessage: unknown = null;
-  onclose: unknown = null;
-  onerror: unknown = null;
-  readonly sent: { t: string; id?: number; d: { roomId: string; clientMsgId: string } }[] = [];
-
-  constructor(readonly url: string) {
-    FakeSocket.instances.push(this);
-  }
-  send(data: string | Uint8Array): void {
-    this.sent.push(JSON.parse(String(data)));
-  }
-  close(): void {
-    this.readyState = 3;
-  }
-  receive(frame: Record<string, unknown>): void {
-    (this.onmessage as Handler)?.({ data: JSON.stringify(frame) });
-  }
-  greet(limits: Record<string, number>): void {
-    this.readyState = 1;
-    (this.onopen as Handler)?.({});
-    this.receive({
-      t: 'hello',
-      d: {
-        connectionId: 'c1',
-        userId: '0b6f7c1e-1f0e-4a53-9d55-0c8e2a1b7f10',
-        serverTime: Date.now(),
-        heartbeatMs: 30_000,
-        protocolVersion: 1,
-        encoding: 'json',
-        limits: {
-          maxFrameBytes: 65536,
-          maxMessagesPerSecond: 50,
-          maxBurst: 100,
-          maxBufferedBytes: 1 << 20,
-          ...limits,
-        },
-      },
-    });
+/** The shared hand-driven socket, with the room sends this file answers one by one. */
+class FakeSocket extends SharedFakeSocket {
+  private sends(): SendFrame[] {
+    return (this.sent as unknown as SendFrame[]).filter((f) => f.t === 'room.send');
   }
   /** The clientMsgIds of the room.send frames sent so far, in order. */
   keys(roomId = ROOM): string[] {
-    return this.sent.filter((f) => f.t === 'room.send' && f.d.roomId === roomId).map((f) => f.d.clientMsgId);
+    return this.sends()
+      .filter((f) => f.d.roomId === roomId)
+      .map((f) => f.d.clientMsgId);
   }
   /** Answers the last frame sent with this clientMsgId. */
   answer(clientMsgId: string, outcome: 'ok' | 'UNAVAILABLE' | 'RATE_LIMITED', seq = 1): void {
-    const frame = this.sent.findLast((f) => f.t === 'room.send' && f.d.clientMsgId === clientMsgId);
+    const frame = this.sends().findLast((f) => f.d.clientMsgId === clientMsgId);
     this.receive(
       outcome === 'ok'
         ? { t: 'ok', id: frame?.id, d: { seq, sentAt: '2026-12-07T01:00:00.000Z' } }
@@ -90,7 +52,7 @@ async function connect(options: { limits?: Record<string, number>; initialDelayM
     reconnect: { initialDelayMs: options.initialDelayMs ?? 1_000, maxDelayMs: 10_000 },
   });
   await flush();
-  const socket = FakeSocket.instances.at(-1) as FakeSocket;
+  const socket = SharedFakeSocket.instances.at(-1) as FakeSocket;
   socket.greet(options.limits ?? {});
   await flush();
   return { client, socket };
@@ -104,7 +66,7 @@ function randomDraws(...draws: number[]) {
 
 beforeEach(() => {
   vi.useFakeTimers();
-  FakeSocket.instances = [];
+  SharedFakeSocket.instances = [];
 });
 afterEach(() => {
   client?.close();
