@@ -79,9 +79,6 @@ export const AuthEvent = {
 /** At most one "someone tried to register with your address" mail per account per this period. */
 export const REGISTRATION_NOTICE_PERIOD_MS = 60 * 60 * 1000;
 
-/** At most one such notice a day to an address nobody has confirmed (see UNVERIFIED_RESET_MAIL_PERIOD_MS). */
-export const UNVERIFIED_REGISTRATION_NOTICE_PERIOD_MS = 24 * 60 * 60 * 1000;
-
 /**
  * At most one password-reset mail per account per this period (a clock-aligned window), however
  * often POST /v1/auth/forgot-password names the address: anyone may call it, so without this a
@@ -91,11 +88,21 @@ export const UNVERIFIED_REGISTRATION_NOTICE_PERIOD_MS = 24 * 60 * 60 * 1000;
 export const PASSWORD_RESET_MAIL_PERIOD_MS = 10 * 60 * 1000;
 
 /**
- * At most one password-reset mail a day to an address nobody has confirmed: anyone can register
- * with someone else's address, and then had that stranger mailed a reset link every 10 minutes
- * (144 a day) by asking for one (review 25). An owner who never confirmed still gets one a day.
+ * At most one mail a day that a stranger can trigger (a reset link, a registration notice) to an
+ * address nobody has confirmed: anyone can register with someone else's address, and then had that
+ * stranger mailed a reset link every 10 minutes (review 25) or a notice every hour (review 26). An
+ * owner who never confirmed still gets one a day.
  */
-export const UNVERIFIED_RESET_MAIL_PERIOD_MS = 24 * 60 * 60 * 1000;
+export const UNCONFIRMED_ADDRESS_MAIL_PERIOD_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The period a mail to an address is counted in, in windows of `periodMs` (its task id is keyed by
+ * it, so one mail per period): an address nobody confirmed takes the first window of its day.
+ */
+function mailPeriod(nowMs: number, periodMs: number, confirmed: boolean): number {
+  const windowMs = confirmed ? periodMs : UNCONFIRMED_ADDRESS_MAIL_PERIOD_MS;
+  return Math.floor(nowMs / windowMs) * (windowMs / periodMs);
+}
 
 export const EMAIL_TOKEN_TTL_MS: Readonly<Record<EmailTokenPurpose, number>> = {
   verify_email: 24 * 60 * 60 * 1000,
@@ -572,14 +579,11 @@ export function createAuthService(deps: AuthDeps) {
         }
         const owner = await findUserByEmail(db, input.email);
         if (owner !== undefined) {
-          // An address nobody confirmed gets one notice a day, as its reset mail (review 26: whoever
-          // registered a stranger's address had them mailed a notice an hour by registering again).
-          const windowMs =
-            owner.email_verified_at === null
-              ? UNVERIFIED_REGISTRATION_NOTICE_PERIOD_MS
-              : REGISTRATION_NOTICE_PERIOD_MS;
-          const period =
-            Math.floor(clock.now().getTime() / windowMs) * (windowMs / REGISTRATION_NOTICE_PERIOD_MS);
+          const period = mailPeriod(
+            clock.now().getTime(),
+            REGISTRATION_NOTICE_PERIOD_MS,
+            owner.email_verified_at !== null,
+          );
           await insertOutboxEvent(db, AuthEvent.registrationAttempted, { userId: owner.id, period });
           return;
         }
@@ -811,14 +815,11 @@ export function createAuthService(deps: AuthDeps) {
      */
     async forgotPassword(email: string): Promise<void> {
       const user = await findUserByEmail(db, email);
-      // Counted in PASSWORD_RESET_MAIL_PERIOD_MS windows either way (the mail's task id is keyed by
-      // it): an unconfirmed address takes the first window of its day, so one mail a day.
-      const windowMs =
-        user !== undefined && user.email_verified_at === null
-          ? UNVERIFIED_RESET_MAIL_PERIOD_MS
-          : PASSWORD_RESET_MAIL_PERIOD_MS;
-      const period =
-        Math.floor(clock.now().getTime() / windowMs) * (windowMs / PASSWORD_RESET_MAIL_PERIOD_MS);
+      const period = mailPeriod(
+        clock.now().getTime(),
+        PASSWORD_RESET_MAIL_PERIOD_MS,
+        user === undefined || user.email_verified_at !== null,
+      );
       const known = user !== undefined && user.locked_at === null;
       await insertOutboxEvent(
         db,
