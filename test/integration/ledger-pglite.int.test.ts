@@ -5,8 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, expect, it } from 'vitest';
-import { createDb, type DbHandle } from '../../src/db/create-db.js';
-import { migrateToLatest } from '../../src/db/migrate.js';
+import type { DbHandle } from '../../src/db/create-db.js';
 import { auditLedger } from '../../src/domain/payments/audit.js';
 import { holdEscrow, releaseEscrow } from '../../src/domain/payments/escrow.js';
 import type { PaymentsDeps } from '../../src/domain/payments/ledger.js';
@@ -18,7 +17,7 @@ import {
   walletBalance,
 } from '../../src/domain/payments/wallet.js';
 import { systemClock } from '../../src/platform/clock.js';
-import { captureLogs } from '../support/context.js';
+import { captureLogs, openMigratedPglite } from '../support/context.js';
 
 let handle: DbHandle | undefined;
 afterAll(async () => {
@@ -27,9 +26,8 @@ afterAll(async () => {
 
 it('moves money, enforces the guards and audits clean on PGlite', async () => {
   const { log } = captureLogs();
-  handle = await createDb({ kind: 'pglite', dir: undefined }, log);
+  handle = await openMigratedPglite(log);
   const db = handle.db;
-  await migrateToLatest(db, log);
   const deps: PaymentsDeps = { db, clock: systemClock, settings: { currency: 'USD', platformFeeBps: 1000 } };
   const users = await db
     .insertInto('users')

@@ -8,8 +8,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +16,13 @@ import { type RunningNode, startNode } from '../../src/bin/start-node.js';
 import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
 import type { Logger } from '../../src/platform/logger.js';
 import { runShutdown } from '../../src/platform/shutdown.js';
-import { captureLogs, sharedRedisUrl, testConfig, uniqueRedisPrefix } from '../support/context.js';
+import {
+  captureLogs,
+  migratedDataDir,
+  sharedRedisUrl,
+  testConfig,
+  uniqueRedisPrefix,
+} from '../support/context.js';
 import { addContact, httpClient, type Registered, registerUser } from '../support/http.js';
 import { type RedisServer, startRedisServer } from '../support/servers.js';
 import { openSocket, type TestSocket } from '../support/ws-client.js';
@@ -50,13 +55,13 @@ describe('the marketplace on the embedded database', () => {
   let socket: TestSocket | undefined;
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'gigwire-embedded-market-'));
+    dataDir = migratedDataDir('embedded-market');
     node = await startEmbeddedNode(dataDir, logs.log, {
       REDIS_URL: sharedRedisUrl(),
       REDIS_PREFIX: uniqueRedisPrefix(),
     });
     api = httpClient(node.baseUrl);
-    // PGlite's start and its migrations: ~10 s of one core, past 60 s on a loaded box.
+    // PGlite's start: ~1 s of one core from the run's migrated copy, far longer on a loaded box.
   }, 180_000);
 
   afterAll(async () => {
@@ -207,7 +212,7 @@ describe('the embedded database while Redis is stalled', () => {
   const thaw = () => process.kill(redis.process().pid as number, 'SIGCONT');
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'gigwire-embedded-stall-'));
+    dataDir = migratedDataDir('embedded-stall');
     redis = await startRedisServer(join(dataDir, 'redis'));
     node = await startEmbeddedNode(dataDir, logs.log, {
       REDIS_URL: redis.url,

@@ -7,8 +7,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { afterAll, expect, it } from 'vitest';
-import { createDb, type DbHandle } from '../../src/db/create-db.js';
-import { captureLogs } from '../support/context.js';
+import type { DbHandle } from '../../src/db/create-db.js';
+import { captureLogs, openMigratedPglite } from '../support/context.js';
 
 let handle: DbHandle | undefined;
 afterAll(async () => {
@@ -16,7 +16,7 @@ afterAll(async () => {
 });
 
 it('answers the ready check while a transaction holds the connection and queries finish, fails once stuck', async () => {
-  handle = await createDb({ kind: 'pglite', dir: undefined }, captureLogs().log, { progressMs: 1_000 });
+  handle = await openMigratedPglite(captureLogs().log, { progressMs: 1_000 });
   const { db } = handle;
   await handle.ping(1_000);
 

@@ -7,8 +7,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoomId, UserId } from '../../protocol/src/ids.js';
-import { createDb, type DbHandle } from '../../src/db/create-db.js';
-import { migrateToLatest } from '../../src/db/migrate.js';
+import type { DbHandle } from '../../src/db/create-db.js';
 import { preparedStatementMark } from '../../src/db/prepared-statements.js';
 import {
   addRoomMembers,
@@ -19,7 +18,7 @@ import {
   type NewMessage,
 } from '../../src/db/repositories/rooms.repo.js';
 import { findProfilesByIds } from '../../src/db/repositories/users.repo.js';
-import { captureLogs } from '../support/context.js';
+import { captureLogs, openMigratedPglite } from '../support/context.js';
 import { insertUsers, openPaymentsTestDb, type PaymentsTestDb } from '../support/payments-db.js';
 
 const awkwardBodies = [
@@ -186,8 +185,7 @@ describe('prepared statements on PGlite', () => {
 
   it('runs the marked insert as a plain statement (the mark is a comment there)', async () => {
     const { log } = captureLogs();
-    handle = await createDb({ kind: 'pglite', dir: undefined }, log);
-    await migrateToLatest(handle.db, log);
+    handle = await openMigratedPglite(log);
     const [sender] = (await insertUsers(handle.db, 1, 'pglite')) as [UserId];
     const room = await roomWithSender(handle.db, sender, 'pglite');
     const sent = messagesOf(sender, 1, awkwardMetas.length, 'p');

@@ -13,9 +13,13 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionId, UserId } from '../../protocol/src/ids.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
-import { migrateToLatest } from '../../src/db/migrate.js';
 import { pruneAuthRevocations, readAuthRevocations } from '../../src/db/repositories/sessions.repo.js';
-import { captureLogs, createMigratedDatabase, type TestDatabase } from '../support/context.js';
+import {
+  captureLogs,
+  createMigratedDatabase,
+  openMigratedPglite,
+  type TestDatabase,
+} from '../support/context.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -26,8 +30,7 @@ describe.each(['postgres', 'pglite'] as const)('auth_revocations pruning on %s',
 
   beforeAll(async () => {
     if (kind === 'pglite') {
-      handle = await createDb({ kind: 'pglite', dir: undefined }, log);
-      await migrateToLatest(handle.db, log);
+      handle = await openMigratedPglite(log);
     } else {
       database = await createMigratedDatabase();
       handle = await createDb({ kind: 'postgres', url: database.url, poolMax: 4 }, log);

@@ -1,15 +1,17 @@
 /**
  * Per-test-file resources: a freshly migrated database cloned from the run's template, an empty
- * database, a Redis key prefix of its own, a temp directory, and a log capture.
+ * database, a migrated embedded (PGlite) data directory, a Redis key prefix of its own, a temp
+ * directory, and a log capture.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { type RunningNode, type StartNodeOptions, startNode } from '../../src/bin/start-node.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
+import { createDb } from '../../src/db/create-db.js';
 import { createLogger, type Logger } from '../../src/platform/logger.js';
 import { runShutdown } from '../../src/platform/shutdown.js';
 
@@ -66,6 +68,21 @@ export const sharedRedisUrl = () => inject('redisUrl');
 
 /** A temp directory under the run's root (removed with it at the end of the run). */
 export const tempDir = (label: string) => mkdtempSync(join(inject('tmpRoot'), `${label}-`));
+
+/**
+ * A DATA_DIR of its own whose embedded database (`<dir>/pglite`, as the node lays it out) is a copy
+ * of the run's migrated PGlite template: opening it costs ~1 s of CPU where a new one (initdb in
+ * WASM) costs ~7. Tests of a first start (`run-embedded`) or of the migrations begin empty instead.
+ */
+export function migratedDataDir(label: string): string {
+  const dataDir = tempDir(label);
+  cpSync(inject('pgliteTemplateDir'), join(dataDir, 'pglite'), { recursive: true });
+  return dataDir;
+}
+
+/** An embedded database (PGlite) of its own, migrated: a copy of the run's template, opened. */
+export const openMigratedPglite = (log: Logger, options: Parameters<typeof createDb>[2] = {}) =>
+  createDb({ kind: 'pglite', dir: join(migratedDataDir('pglite'), 'pglite') }, log, options);
 
 export interface LogCapture {
   readonly log: Logger;

@@ -1,8 +1,9 @@
 /**
  * Vitest global setup: once per run, a real PostgreSQL and a real Redis on free loopback ports in a
- * temp directory, a migrated template database that every test file clones, and the server built
- * for child processes (child-build.ts). Teardown stops both servers and removes the directory and
- * the build, also when tests fail.
+ * temp directory, a migrated template database that every test file clones, a migrated PGlite data
+ * directory that tests of the embedded database copy (context.ts `migratedDataDir`), and the server
+ * built for child processes (child-build.ts). Teardown stops both servers and removes the directory
+ * and the build, also when tests fail.
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +33,8 @@ declare module 'vitest' {
     tmpRoot: string;
     /** The server compiled for child processes (test/support/child-build.ts). */
     childBuildDir: string;
+    /** A migrated PGlite data directory, closed: copied, never opened (context.ts `migratedDataDir`). */
+    pgliteTemplateDir: string;
   }
 }
 
@@ -40,6 +43,7 @@ interface RunServers {
   readonly redisUrl: string;
   readonly tmpRoot: string;
   readonly childBuildDir: string;
+  readonly pgliteTemplateDir: string;
   readonly teardown: () => Promise<void>;
 }
 
@@ -55,6 +59,12 @@ async function startRunServers(): Promise<RunServers> {
   let postgres: PostgresServer;
   let redis: RedisServer;
   let childBuildDir: string;
+  // PGlite's initdb is ~7 s of CPU in WASM: made once here, beside the other servers' start (which
+  // wait on processes), instead of in every test file that opens an embedded database.
+  const pgliteTemplateDir = join(tmpRoot, 'pglite-template');
+  const pgliteTemplate = migratedPgliteTemplate(pgliteTemplateDir);
+  // Awaited on every path: a failure is reported with the others, never left unhandled.
+  pgliteTemplate.catch(() => undefined);
   try {
     const childBuild = await buildForChildren();
     stops.push(async () => childBuild.remove());
@@ -81,11 +91,31 @@ async function startRunServers(): Promise<RunServers> {
     await migrateToLatest(handle.db, log);
     // No connection may stay open on a template, or cloning it fails.
     await handle.close();
+    await pgliteTemplate;
   } catch (error) {
+    await pgliteTemplate.catch(() => undefined);
     await teardown();
     throw error;
   }
-  return { postgresBaseUrl: postgres.baseUrl, redisUrl: redis.url, tmpRoot, childBuildDir, teardown };
+  return {
+    postgresBaseUrl: postgres.baseUrl,
+    redisUrl: redis.url,
+    tmpRoot,
+    childBuildDir,
+    pgliteTemplateDir,
+    teardown,
+  };
+}
+
+/** A PGlite data directory at `dir`, migrated to the latest schema and closed. */
+async function migratedPgliteTemplate(dir: string): Promise<void> {
+  const log = createLogger({ level: 'warn', pretty: false });
+  const handle = await createDb({ kind: 'pglite', dir }, log);
+  try {
+    await migrateToLatest(handle.db, log);
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -117,6 +147,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('templateDatabase', TEMPLATE_DATABASE);
   project.provide('tmpRoot', servers.tmpRoot);
   project.provide('childBuildDir', servers.childBuildDir);
+  project.provide('pgliteTemplateDir', servers.pgliteTemplateDir);
   return async () => {
     shared.users -= 1;
     if (shared.users > 0) return;
