@@ -85,6 +85,16 @@ function reservedKeyProblem(text: string): AppError | undefined {
   });
 }
 
+/**
+ * Whether a route's body schema lets the body be left out: none at all, or a zod schema that takes
+ * `undefined` (`TransitionRequest.nullish()`). Asked only of an empty body.
+ */
+export function bodyIsOptional(schema: unknown): boolean {
+  if (schema === undefined) return true;
+  const parse = (schema as { safeParse?: (value: unknown) => { success: boolean } }).safeParse;
+  return typeof parse === 'function' && parse.call(schema, undefined).success;
+}
+
 /** Throws on bytes that are not UTF-8, instead of putting U+FFFD in their place. */
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -100,8 +110,10 @@ export function registerInputGuard(app: FastifyInstance): void {
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
     // A route that takes no body (logout-all, close, withdraw, add contact…) called by a client that
     // labels every request JSON, with nothing in it: there is nothing to parse, so nothing to refuse
-    // (it answered 400 "Body cannot be empty"). A route with a body schema still refuses an empty one.
-    if (body.length === 0 && request.routeOptions.schema?.body === undefined) {
+    // (it answered 400 "Body cannot be empty"). So for a route whose body is optional (a contract's
+    // deliver, approve, cancel…: the message may be left out; review 27). A route that requires a
+    // body still refuses an empty one.
+    if (body.length === 0 && bodyIsOptional(request.routeOptions.schema?.body)) {
       done(null, undefined);
       return;
     }

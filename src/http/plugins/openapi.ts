@@ -17,6 +17,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { REQUIRED_BY_HANDLER } from '../idempotency.js';
+import { bodyIsOptional } from './input-guard.js';
 
 type Transform = typeof jsonSchemaTransform;
 type TransformObject = typeof jsonSchemaTransformObject;
@@ -47,6 +48,13 @@ function requireHandlerChecked(headers: unknown): unknown {
   return { ...schema, properties, required };
 }
 
+/**
+ * Marks an operation whose body may be left out (a contract transition's optional message):
+ * @fastify/swagger copies `x-` keys onto the operation and writes every body `required: true`;
+ * `describeErrors` turns the marker into `requestBody.required: false` and drops it.
+ */
+const OPTIONAL_BODY = 'x-gigwire-optional-body';
+
 /** The zod transform plus the operation's security requirement, from the route's declared access. */
 const transform: Transform = (input) => {
   const result = jsonSchemaTransform(input);
@@ -54,11 +62,13 @@ const transform: Transform = (input) => {
   const auth = input.route.config?.auth;
   const security = auth === 'user' || auth === 'admin' ? BEARER : [];
   const headers = (result.schema as { headers?: unknown }).headers;
+  const body = (input.schema as { body?: unknown } | undefined)?.body;
   return {
     ...result,
     schema: {
       ...result.schema,
       ...(headers === undefined ? {} : { headers: requireHandlerChecked(headers) }),
+      ...(body !== undefined && bodyIsOptional(body) ? { [OPTIONAL_BODY]: true } : {}),
       security,
     },
   };
@@ -103,7 +113,11 @@ type Response = {
   content?: Record<string, unknown>;
   headers?: Record<string, unknown>;
 };
-type Operation = { requestBody?: unknown; responses?: Record<string, Response> };
+type Operation = {
+  requestBody?: Record<string, unknown>;
+  responses?: Record<string, Response>;
+  [OPTIONAL_BODY]?: boolean;
+};
 
 const PROBLEM_CONTENT = { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } };
 
@@ -169,7 +183,15 @@ function describeErrors(paths: unknown): unknown {
             ? { ...response, content: PROBLEM_CONTENT }
             : { ...listed, ...(response.headers === undefined ? {} : { headers: response.headers }) };
       }
-      out[path][method] = { ...operation, responses };
+      // A body the route lets the client leave out is not `required` (the SDK sends none).
+      const { [OPTIONAL_BODY]: optionalBody, ...documented } = operation;
+      out[path][method] = {
+        ...documented,
+        ...(optionalBody === true && operation.requestBody !== undefined
+          ? { requestBody: { ...operation.requestBody, required: false } }
+          : {}),
+        responses,
+      };
     }
   }
   return out;
