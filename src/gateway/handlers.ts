@@ -116,37 +116,31 @@ export function createHandlers(deps: {
       // Pending from now on: a presence.unsubscribe of the connection handled while this one
       // checks withdraws its ids, so it is not undone by this subscribe finishing after it.
       const pending = hub.beginWatch(connection, userIds);
+      let answeredOk = false;
       try {
         const removalsBefore = deps.contactRemovals();
         await presence.assertMayWatch(connection.userId, userIds);
-        // What this request adds, taken back if it fails: an `error` reply means nothing subscribed
-        // (a client does not resubscribe what it was told failed, yet would get its pushes here).
-        const added = userIds.filter(
-          (userId) => !hub.isWatching(connection, userId) && !pending.withdrawn.has(userId),
-        );
-        // Watch first, then read: a transition between the two is pushed, never missed.
+        // Watch first, then read: a transition between the two is pushed, never missed. What this
+        // request adds (`pending.added`) is taken back if it fails: an `error` reply means nothing
+        // subscribed (a client does not resubscribe what it was told failed, yet would get its
+        // pushes here).
         hub.watch(connection, userIds, pending);
         // A removal heard while checking may have found no watch to drop: check once more, now that
         // the watch exists (a later removal drops it). Bounded: at most two checks per request.
         if (deps.contactRemovals() !== removalsBefore) {
-          try {
-            await presence.assertMayWatch(connection.userId, userIds);
-          } catch (error) {
-            hub.unwatch(connection, added);
-            throw error;
-          }
+          await presence.assertMayWatch(connection.userId, userIds);
         }
-        try {
-          const states = await presence.snapshot(userIds);
-          // A push of one of these users sent to this connection while the state was read went out
-          // before this reply: the reply must not take the client back to an older state.
-          return { presence: states.map((state) => pending.pushed.get(state.userId) ?? state) };
-        } catch (error) {
-          hub.unwatch(connection, added);
-          throw error;
-        }
+        const states = await presence.snapshot(userIds);
+        answeredOk = true;
+        // A push of one of these users sent to this connection while the state was read went out
+        // before this reply: the reply must not take the client back to an older state.
+        return { presence: states.map((state) => pending.pushed.get(state.userId) ?? state) };
+      } catch (error) {
+        // Also when the first check failed: a request failing before it could take a watch over.
+        hub.takeBackWatch(connection, pending);
+        throw error;
       } finally {
-        hub.endWatch(connection, pending);
+        hub.endWatch(connection, pending, answeredOk);
       }
     },
     'presence.unsubscribe': async (connection, frame) => {

@@ -72,6 +72,14 @@ export interface PendingWatch {
    * transition but answered after its push would leave the client on the old state).
    */
   readonly pushed: Map<UserId, PresenceState>;
+  /**
+   * The users this request started watching (`watch`): what it takes back if it fails
+   * (`takeBackWatch`). Another request of the connection for the same user answered `ok` meanwhile
+   * takes them out of it (that `ok` promised the watch); one still waiting is handed them when
+   * this one fails (its answer decides). Before, a failed request took back a watch another one's
+   * `ok` had just promised (review 27).
+   */
+  readonly added: Set<UserId>;
 }
 
 /** The native topic of a room's messages in one encoding. */
@@ -312,6 +320,7 @@ export function createHub(
       if (!isRegistered(connection)) return;
       for (const userId of userIds) {
         if (pending?.withdrawn.has(userId) === true) continue;
+        if (watchedBy.get(connection)?.has(userId) !== true) pending?.added.add(userId);
         addTo(watchers, userId, connection);
         addTo(watchedBy, connection, userId);
       }
@@ -319,14 +328,46 @@ export function createHub(
 
     /** Starts a presence.subscribe of the connection, before anything is awaited for it. */
     beginWatch(connection: Connection, userIds: readonly UserId[]): PendingWatch {
-      const pending: PendingWatch = { userIds: new Set(userIds), withdrawn: new Set(), pushed: new Map() };
+      const pending: PendingWatch = {
+        userIds: new Set(userIds),
+        withdrawn: new Set(),
+        pushed: new Map(),
+        added: new Set(),
+      };
       if (isRegistered(connection)) addTo(pendingWatches, connection, pending);
       return pending;
     },
 
-    /** Ends a presence.subscribe begun with `beginWatch` (answered or failed). */
-    endWatch(connection: Connection, pending: PendingWatch): void {
+    /**
+     * Ends a presence.subscribe begun with `beginWatch` (answered or failed). `answeredOk`: its `ok`
+     * promised its users' watches, so no other request of the connection takes them back.
+     */
+    endWatch(connection: Connection, pending: PendingWatch, answeredOk = false): void {
       removeFrom(pendingWatches, connection, pending);
+      if (!answeredOk) return;
+      for (const other of pendingWatches.get(connection) ?? []) {
+        for (const userId of pending.userIds) {
+          if (!pending.withdrawn.has(userId)) other.added.delete(userId);
+        }
+      }
+    },
+
+    /**
+     * A presence.subscribe failed: its error says nothing was subscribed, so what it started
+     * watching ends, unless another request of the connection still waiting asks for the same user
+     * (that one's answer decides: it takes the watch over).
+     */
+    takeBackWatch(connection: Connection, pending: PendingWatch): void {
+      const others = [...(pendingWatches.get(connection) ?? [])].filter((other) => other !== pending);
+      for (const userId of pending.added) {
+        const heir = others.find((other) => other.userIds.has(userId) && !other.withdrawn.has(userId));
+        if (heir !== undefined) heir.added.add(userId);
+        else {
+          removeFrom(watchers, userId, connection);
+          removeFrom(watchedBy, connection, userId);
+        }
+      }
+      pending.added.clear();
     },
 
     /**

@@ -305,8 +305,10 @@ export interface GigwireClient {
   /**
    * Joins a room and keeps it joined across reconnects (rejoining with the last seq seen, so exactly
    * the missed messages arrive); `room.message` events then come in seq order without gaps.
-   * A first join that fails leaves the room untracked (not rejoined); after a TIMEOUT a
-   * best-effort `room.leave` follows, since the server may have joined all the same.
+   * A first join refused RATE_LIMITED with `retryAfterMs` (the user's room reads on the node) is
+   * sent again after that time, a few times; one that fails leaves the room untracked (not
+   * rejoined); after a TIMEOUT a best-effort `room.leave` follows, since the server may have joined
+   * all the same.
    */
   joinRoom(roomId: string): Promise<{ lastSeq: number }>;
   /**
@@ -557,7 +559,10 @@ class Client implements GigwireClient {
       (await this.enqueue('room.history', { roomId, beforeSeq, limit }, this.requestTimeoutMs, true)) as {
         messages: RoomMessage[];
       },
-    emit: (message) => this.events.emit('room.message', message),
+    // Not after close(), which a handler may call while a run of held messages is emitted.
+    emit: (message) => {
+      if (this.phase !== 'closed') this.events.emit('room.message', message);
+    },
     delay: (ms) => this.pause(ms),
     onError: (error) => {
       if (

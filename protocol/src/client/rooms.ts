@@ -8,7 +8,8 @@
  * INTERNAL, a TIMEOUT) is tried again after the server's `retryAfterMs`, else with backoff, until it
  * succeeds, the room is left or the next reconnect takes over: given up, the room would stay joined
  * in the app and silent on the wire. A gap fill's history read refused so is tried again likewise.
- * A first join that fails forgets the room again (the app was told it failed, so nothing may be
+ * A first join refused RATE_LIMITED with retryAfterMs is sent again after it; one that fails
+ * for good forgets the room again (the app was told it failed, so nothing may be
  * rejoined behind its back); after a TIMEOUT, which may have joined on the server all the same, a
  * best-effort `room.leave` follows. A rejoin refused for good (FORBIDDEN, NOT_FOUND: the user was
  * removed from the room, or it is gone) untracks the room and tells the client through `onRemoved`.
@@ -50,18 +51,23 @@ const jittered = (attempt: number) => {
   const ceiling = Math.min(REJOIN_MAX_DELAY_MS, REJOIN_FIRST_DELAY_MS * 2 ** Math.min(attempt, 30));
   return ceiling / 2 + Math.random() * (ceiling / 2);
 };
-/** The server's `details.retryAfterMs` when it names one (at most the largest backoff), else the backoff. */
-const retryDelay = (error: unknown, attempt: number) => {
+/** The error's `details.retryAfterMs` when it names one. */
+const namedRetryAfter = (error: unknown): number | undefined => {
   const details =
     typeof error === 'object' && error !== null ? (error as { details?: unknown }).details : undefined;
   const after =
     typeof details === 'object' && details !== null
       ? (details as { retryAfterMs?: unknown }).retryAfterMs
       : undefined;
-  return typeof after === 'number' && Number.isFinite(after) && after >= 0
-    ? Math.min(after, REJOIN_MAX_DELAY_MS)
-    : jittered(attempt);
+  return typeof after === 'number' && Number.isFinite(after) && after >= 0 ? after : undefined;
 };
+/** The server's `details.retryAfterMs` when it names one (at most the largest backoff), else the backoff. */
+const retryDelay = (error: unknown, attempt: number) => {
+  const after = namedRetryAfter(error);
+  return after !== undefined ? Math.min(after, REJOIN_MAX_DELAY_MS) : jittered(attempt);
+};
+/** Attempts of a first join refused RATE_LIMITED with `retryAfterMs` (see RoomTracker.firstJoin). */
+const FIRST_JOIN_ATTEMPTS = 10;
 
 interface TrackedRoom {
   /** Highest seq emitted; undefined until the first join replied. */
@@ -99,7 +105,7 @@ export class RoomTracker {
       firstJoin: undefined,
     };
     this.rooms.set(roomId, room);
-    const first = this.joinTracked(roomId, room, false).catch((error: unknown) =>
+    const first = this.firstJoin(roomId, room).catch((error: unknown) =>
       this.forgetFailedJoin(roomId, room, error),
     );
     room.firstJoin = first;
@@ -107,6 +113,34 @@ export class RoomTracker {
       return await first;
     } finally {
       room.firstJoin = undefined;
+    }
+  }
+
+  /**
+   * The first join of a room. One refused RATE_LIMITED with `retryAfterMs` was not processed (the
+   * node serves at most a few room reads of one user at a time, and every join reads what was
+   * stored while it subscribed): it is sent again after that time, up to FIRST_JOIN_ATTEMPTS in
+   * all. Before (review 27), an app joining five rooms at once had one of them fail RATE_LIMITED
+   * and the room forgotten, though it kept to every announced limit.
+   */
+  private async firstJoin(roomId: string, room: TrackedRoom): Promise<RoomJoinReply> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.joinTracked(roomId, room, false);
+      } catch (error) {
+        const wait = namedRetryAfter(error);
+        if (
+          errorCode(error) !== 'RATE_LIMITED' ||
+          wait === undefined ||
+          attempt >= FIRST_JOIN_ATTEMPTS ||
+          this.rooms.get(roomId) !== room
+        )
+          throw error;
+        // The client's delay rejects once it is closed, which ends the join as CLOSED.
+        await (this.ports.delay ?? defaultDelay)(Math.min(wait, REJOIN_MAX_DELAY_MS));
+        // Left meanwhile: nothing to join any more.
+        if (this.rooms.get(roomId) !== room) throw error;
+      }
     }
   }
 
@@ -211,6 +245,9 @@ export class RoomTracker {
       room.pending.delete(next.seq);
       room.lastSeq = next.seq;
       this.ports.emit(next);
+      // A handler may have left the room (or closed the client): the rest of the run is no longer
+      // the app's (review 27).
+      if (this.rooms.get(roomId) !== room) return;
       next = room.pending.get(room.lastSeq + 1);
     }
     if (startFill && room.pending.size > 0 && !room.filling) {
