@@ -23,6 +23,7 @@ import { Wallet } from '../../protocol/src/rest/payments.js';
 import { auditLedger } from '../../src/domain/payments/audit.js';
 import { holdEscrow, releaseEscrow } from '../../src/domain/payments/escrow.js';
 import { applyProviderEvent } from '../../src/domain/payments/payments.js';
+import { createPaymentsApi } from '../../src/domain/payments/payments-service.js';
 import { MAX_AMOUNT } from '../../src/domain/payments/rules.js';
 import { topUp, transfer } from '../../src/domain/payments/wallet.js';
 import { createWalletApi } from '../../src/domain/payments/wallet-service.js';
@@ -112,4 +113,76 @@ it('reports a wallet allowed to go below 0, and the overdraft it let through (I3
       details: expect.objectContaining({ kind: 'wallet', available: '-150' }),
     }),
   ]);
+});
+
+/**
+ * Review 27: a locked account moved money. The auth layer refuses a locked user's requests once it
+ * knows of the lock (other nodes within about a second), so a transfer, withdrawal or top-up
+ * authenticated just before an admin's lock committed after it (an accept's escrow hold too): the
+ * money of an account the admin had just stopped went to another user, into a contract or out to a
+ * bank. Now each reads its user's row FOR SHARE and is refused 401 (as a bid is), and a lock waits
+ * for a request already past that read.
+ */
+it('review27: a locked account moves no money, even by a request authenticated just before the lock', async () => {
+  const [payer, payee] = (await insertUsers(t.db, 2, 'review27lock')) as [UserId, UserId];
+  await topUp(t.deps, { opKey: `seed:${randomUUID()}`, userId: payer, amount: 1_000n });
+  const wallet = createWalletApi(t.deps);
+  const payments = createPaymentsApi({ ...t.deps, webhookSecrets: [] });
+  const send = (trx: Parameters<typeof wallet.transferIn>[0]) =>
+    wallet.transferIn(trx, payer, { toUserId: payee, amount: 100 }, `transfer:${payer}:${randomUUID()}`);
+
+  // A lock cannot slip in under a transfer in flight: it waits for it (here: refused at once).
+  let commit = () => {};
+  const held = new Promise<void>((resolve) => {
+    commit = resolve;
+  });
+  let started = () => {};
+  const running = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  const inFlight = t.db.transaction().execute(async (trx) => {
+    const sent = await send(trx);
+    started();
+    await held;
+    return sent;
+  });
+  await running;
+  const lock = (timeout: string) =>
+    t.db.transaction().execute(async (trx) => {
+      await sql`select set_config('lock_timeout', ${timeout}, true)`.execute(trx);
+      await trx.updateTable('users').set({ locked_at: new Date() }).where('id', '=', payer).execute();
+    });
+  await expect(lock('100ms')).rejects.toMatchObject({ code: '55P03' });
+  commit();
+  expect(await inFlight).toMatchObject({ amount: 100 });
+
+  // Locked now; what was authenticated before reaches the domain after: refused, nothing moves.
+  await lock('0');
+  const refused = { code: 'UNAUTHORIZED' };
+  await expect(t.db.transaction().execute(send)).rejects.toMatchObject(refused);
+  await expect(
+    t.db
+      .transaction()
+      .execute((trx) =>
+        payments.requestWithdrawalIn(
+          trx,
+          payer,
+          { amount: 100, bankAccount: 'DE89370400440532013000' },
+          randomUUID(),
+        ),
+      ),
+  ).rejects.toMatchObject(refused);
+  await expect(
+    t.db
+      .transaction()
+      .execute((trx) =>
+        payments.requestTopUpIn(trx, payer, { amount: 100, card: '4242424242424242' }, randomUUID()),
+      ),
+  ).rejects.toMatchObject(refused);
+  // Nor does an accept of a bid fund a contract's escrow from the locked hirer's wallet.
+  await expect(
+    holdEscrow(t.deps, { contractId: randomUUID(), hirerId: payer, workerId: payee, amount: 100n }),
+  ).rejects.toMatchObject(refused);
+  expect(await wallet.balance(payer)).toMatchObject({ available: 900, pending: 0, posted: 900 });
+  expect(await t.db.selectFrom('payments').select('id').where('user_id', '=', payer).execute()).toEqual([]);
 });

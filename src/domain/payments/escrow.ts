@@ -46,6 +46,7 @@ import {
   planEscrowPayout,
   sameEffect,
 } from './rules.js';
+import { assertNotLocked } from './wallet-service.js';
 
 export interface EscrowHoldInput {
   readonly contractId: string;
@@ -63,7 +64,8 @@ const holdKeys = (input: EscrowHoldInput, currency: string): AccountKey[] => [
  * escrow.hold inside the caller's transaction (the marketplace's accept-bid transaction): the
  * hirer's wallet pays `amount` into the contract's escrow account. Holding the same contract again
  * with the same parties and amount returns the first hold; with others it is CONFLICT.
- * INSUFFICIENT_FUNDS (with the shortfall) when the hirer's available balance does not cover it.
+ * INSUFFICIENT_FUNDS (with the shortfall) when the hirer's available balance does not cover it;
+ * UNAUTHORIZED when the hirer's account is locked (its row read FOR SHARE: `assertNotLocked`).
  */
 export async function holdEscrowIn(
   trx: Transaction<Database>,
@@ -79,6 +81,9 @@ export async function holdEscrowIn(
   const accounts = await lockAccounts(trx, [wallet.id, escrowAccount.id].sort(compareIds));
   const existing = await findEscrow(trx, input.contractId);
   if (existing !== undefined) return replayHold(existing, input);
+  // The hirer's money moves: an accept authenticated just before an admin locked the hirer is
+  // refused 401 (as a transfer is, wallet-service.ts), not left funding a contract after the lock.
+  await assertNotLocked(trx, input.hirerId);
   const short = findShortfall(accounts, new Map([[wallet.id, -input.amount]]));
   if (short !== undefined) throw insufficientFunds(short.shortfall, currency);
   const transactionId = await insertTransaction(trx, {

@@ -36,6 +36,7 @@ import {
   voidParkedTopUpIn,
 } from './payments.js';
 import { type PaymentFailureCode, type ProviderEvent, ProviderEventBody } from './provider.js';
+import { assertNotLocked } from './wallet-service.js';
 import { verifyWebhook, type WebhookRejection } from './webhook-signature.js';
 
 /** Outbox event written with every new payment; the relay turns it into the `payments.submit` task. */
@@ -182,6 +183,9 @@ export function createPaymentsApi(
   };
   return {
     requestTopUpIn: async (trx, userId, input, idempotencyKey) => {
+      // A request authenticated just before an admin's lock commits after it: refused, nothing
+      // charged for an account an admin stopped (wallet-service.ts).
+      await assertNotLocked(trx, userId);
       const amount = BigInt(input.amount);
       const id = idempotencyKey === undefined ? undefined : paymentIdOfKey(userId, idempotencyKey);
       if (id !== undefined) {
@@ -204,6 +208,9 @@ export function createPaymentsApi(
       );
     },
     requestWithdrawalIn: async (trx, userId, input, idempotencyKey) => {
+      // A request authenticated just before an admin's lock commits after it: refused, nothing
+      // reserved or paid out for an account an admin stopped (wallet-service.ts).
+      await assertNotLocked(trx, userId);
       const amount = BigInt(input.amount);
       const id = idempotencyKey === undefined ? undefined : paymentIdOfKey(userId, idempotencyKey);
       if (id !== undefined) {

@@ -8,7 +8,7 @@ import type { Transaction } from 'kysely';
 import type { UserId } from '../../../protocol/src/ids.js';
 import type { Database } from '../../db/database.js';
 import { findTransactionByOpKey } from '../../db/repositories/ledger.repo.js';
-import { findUserById } from '../../db/repositories/users.repo.js';
+import { findUserById, lockedAtShared } from '../../db/repositories/users.repo.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import { WALLET_CHANGED_TOPIC } from '../../platform/bus/topics.js';
 import { AppError } from '../../platform/errors.js';
@@ -64,7 +64,8 @@ export interface WalletApi {
   /**
    * Inside the caller's (idempotency) transaction. NOT_FOUND for an unknown or locked recipient (a
    * locked one still gets the first transfer's answer on a retry of a transfer made under `opKey`),
-   * VALIDATION_FAILED for yourself, INSUFFICIENT_FUNDS (409, with the shortfall) when not covered.
+   * VALIDATION_FAILED for yourself, INSUFFICIENT_FUNDS (409, with the shortfall) when not covered,
+   * UNAUTHORIZED when the sender's account was locked (`assertNotLocked`).
    */
   readonly transferIn: (
     trx: Transaction<Database>,
@@ -74,6 +75,19 @@ export interface WalletApi {
   ) => Promise<TransferView>;
   /** Audits the ledger now (read-only, one snapshot) for the admin endpoint. */
   readonly audit: () => Promise<AuditView>;
+}
+
+/**
+ * Refuses a locked account's money request (401, as the auth layer would once it knows): the user's
+ * row is read FOR SHARE, so an admin's lock (an UPDATE of that row) waits for this transaction, or
+ * this transaction sees the lock it waited for. The auth layer alone lets a request authenticated
+ * just before the lock through (other nodes see a lock within about a second), and its transfer or
+ * withdrawal moved the money of an account an admin had just stopped.
+ */
+export async function assertNotLocked(trx: Transaction<Database>, userId: UserId): Promise<void> {
+  if ((await lockedAtShared(trx, userId)) != null) {
+    throw new AppError('UNAUTHORIZED', 'this account is locked');
+  }
 }
 
 export function createWalletApi(deps: PaymentsDeps): WalletApi {
@@ -91,6 +105,10 @@ export function createWalletApi(deps: PaymentsDeps): WalletApi {
     },
     history: (userId, page) => walletTransactions(deps, userId, page),
     transferIn: async (trx, fromUserId, input, opKey) => {
+      // The sender's row FOR SHARE, as a bid's (marketplace/bids.ts): a transfer authenticated just
+      // before an admin's lock (other nodes learn of it within about a second) either commits first
+      // or is refused here — a locked account moves no money out.
+      await assertNotLocked(trx, fromUserId);
       const recipient = await findUserById(trx, input.toUserId);
       // A locked account receives nothing, and is answered like one that does not exist — unless
       // this is a retry of a transfer already made under this key (its record forgotten after 24 h,
