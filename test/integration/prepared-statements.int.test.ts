@@ -16,6 +16,7 @@ import {
   insertRoom,
   messagesAfter,
   type NewMessage,
+  roomOfUniqueViolation,
 } from '../../src/db/repositories/rooms.repo.js';
 import { findProfilesByIds } from '../../src/db/repositories/users.repo.js';
 import { captureLogs, openMigratedPglite } from '../support/context.js';
@@ -54,6 +55,36 @@ const messagesOf = (sender: UserId, firstSeq: number, count: number, tag: string
     body: awkwardBodies[(firstSeq + i) % awkwardBodies.length] ?? '',
     meta: awkwardMetas[(firstSeq + i) % awkwardMetas.length] ?? null,
   }));
+
+/**
+ * A node-wide write that collides in one room fails as a whole, and its error names that room (the
+ * group commit writes it alone and the others together again): a resend of a stored clientMsgId,
+ * then a taken seq, in the second of two rooms.
+ */
+async function expectCollisionNamesItsRoom(db: DbHandle['db'], sender: UserId, tag: string): Promise<void> {
+  const [fine, colliding] = [
+    await roomWithSender(db, sender, `${tag}-a`),
+    await roomWithSender(db, sender, `${tag}-b`),
+  ];
+  const [stored] = messagesOf(sender, 1, 1, `${tag}-b`) as [NewMessage];
+  await insertNewMessages(db, colliding, 0, [stored]);
+  const fresh = messagesOf(sender, 1, 1, `${tag}-a`);
+  for (const clash of [
+    { ...stored, seq: 2 },
+    { ...stored, clientMsgId: `${tag}-other` },
+  ]) {
+    const failure = await insertNewMessagesOfRooms(db, [
+      { roomId: fine, epoch: 0, messages: fresh },
+      { roomId: colliding, epoch: 0, messages: [clash] },
+    ]).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toMatchObject({ code: '23505' });
+    expect(roomOfUniqueViolation(failure)).toBe(colliding);
+  }
+  expect(await messagesAfter(db, fine, 0, 10)).toEqual([]);
+}
 
 describe('prepared statements on PostgreSQL 15', () => {
   // One connection, so pg_prepared_statements shows what the pool's only client prepared.
@@ -170,6 +201,10 @@ describe('prepared statements on PostgreSQL 15', () => {
     expect((await findProfilesByIds(t.db, [ids[1]])).map((row) => Object.keys(row).length)).toEqual([16]);
   });
 
+  it('names the room of a collision in a node-wide write', async () => {
+    await expectCollisionNamesItsRoom(t.db, sender, 'collide');
+  });
+
   it('the mark is the start of the statement text the repositories send', () => {
     expect(preparedStatementMark('insert_new_messages_of_rooms')).toBe(
       '/* prepared:insert_new_messages_of_rooms */',
@@ -196,5 +231,6 @@ describe('prepared statements on PGlite', () => {
       sent.map((m) => ({ seq: m.seq, body: m.body, meta: m.meta })),
     );
     expect((await findProfilesByIds(handle.db, [sender])).map((row) => row.id)).toEqual([sender]);
+    await expectCollisionNamesItsRoom(handle.db, sender, 'collide');
   });
 });

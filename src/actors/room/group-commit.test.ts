@@ -177,6 +177,35 @@ describe('node-wide group commit', () => {
     expect(results[2]?.value).toHaveLength(1);
   });
 
+  it('when a unique violation names a room, writes that room alone and the others again in one statement', async () => {
+    const h = harness();
+    const results = [1, 2, 3].map((n) => h.settled(h.write(batchOf(room(n), [n]))));
+    h.flush();
+    // A resend older than room 2's dedupe window: PostgreSQL names the key it collided on.
+    const duplicate = Object.assign(new Error('duplicate key'), {
+      code: '23505',
+      detail: `Key (room_id, sender_id, client_msg_id)=(${room(2)}, ${sender}, ${room(3)}) already exists.`,
+    });
+    h.many[0]?.answer.reject(duplicate);
+    await h.tick();
+    expect(h.one.map((w) => w.batch.roomId)).toEqual([room(2)]);
+    h.flush();
+    // Before: every room of the statement was written alone (three writes for one resend).
+    expect(h.many[1]?.batches.map((b) => b.roomId)).toEqual([room(1), room(3)]);
+    h.many[1]?.answer.resolve(
+      new Map([
+        [room(1), rowsOf(batchOf(room(1), [1]))],
+        [room(3), rowsOf(batchOf(room(3), [3]))],
+      ]),
+    );
+    h.one[0]?.answer.reject(duplicate);
+    await h.tick();
+    expect(results[0]?.value).toHaveLength(1);
+    expect(results[1]?.error).toBe(duplicate);
+    expect(results[2]?.value).toHaveLength(1);
+    expect(h.one).toHaveLength(1);
+  });
+
   it('never puts two batches of one room into one statement, and bounds the messages per statement', async () => {
     const h = harness({ maxInFlight: 4, maxMessages: 3 });
     h.write(batchOf(room(1), [1], 1));

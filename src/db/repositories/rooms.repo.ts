@@ -446,6 +446,20 @@ export async function insertNewMessages(
   return rows;
 }
 
+/** PostgreSQL's detail of a unique violation starts with the key: `Key (room_id, …)=(<uuid>, …)`. */
+const ROOM_KEY_DETAIL = /^Key \(room_id,[^)]*\)=\(([0-9a-f-]{36})[,)]/;
+
+/**
+ * The room whose message a unique violation (23505) of a messages write names — both keys of the
+ * table begin with room_id: (room_id, seq) and (room_id, sender_id, client_msg_id) — or undefined.
+ */
+export function roomOfUniqueViolation(error: unknown): RoomId | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, detail } = error as { code?: unknown; detail?: unknown };
+  if (code !== '23505' || typeof detail !== 'string') return undefined;
+  return ROOM_KEY_DETAIL.exec(detail)?.[1] as RoomId | undefined;
+}
+
 /** One room's batch inside a node-wide write (`insertNewMessagesOfRooms`). */
 export interface RoomBatch {
   readonly roomId: RoomId;
