@@ -22,12 +22,15 @@ import { type HttpClient, httpClient, makeContacts, type Registered, registerUse
 export const DESKTOP: ViewportSize = { width: 1280, height: 800 };
 
 /**
- * Debian's Chromium, like PostgreSQL and Redis in the harness: apt's package, installed when
- * missing and running as root (never downloaded by Playwright). Its path.
+ * Debian's Chromium headless shell, like PostgreSQL and Redis in the harness: apt's package
+ * (`chromium-headless-shell`, the old headless mode as a binary of its own — what Playwright itself
+ * runs for headless Chromium), installed when missing and running as root (never downloaded by
+ * Playwright). The full `chromium` in headless mode draws the same pages with ~30 % more CPU
+ * (web-session + web-review17-network: 64 → 46 CPU-s). Its path.
  */
 export function findChromium(): Promise<string> {
   return ensureProgram(
-    { command: 'chromium', debianPackage: 'chromium' },
+    { command: 'chromium-headless-shell', debianPackage: 'chromium-headless-shell' },
     { install: process.getuid?.() === 0, searchPath: process.env.PATH ?? '/usr/bin:/bin' },
   );
 }
