@@ -88,10 +88,18 @@ describe('marketplace review 16', () => {
       expect(stale.body).toMatchObject({ code: 'CONFLICT', reason: 'VERSION_MISMATCH', version: 1 });
       const read = await api.get<Json>(`/v1/bids/${bid.id}`, worker.accessToken);
       expect(read.body).toMatchObject({ amount: 33_000, version: 1 });
-      // The current version (weak or bare, as for jobs) passes.
-      const fresh = await api.call<Json>('PATCH', `/v1/bids/${bid.id}`, {
+      // A weak tag never matches, not even the current version (RFC 9110 strong comparison).
+      const weak = await api.call<Json>('PATCH', `/v1/bids/${bid.id}`, {
         token: worker.accessToken,
         headers: { 'if-match': 'W/"1"' },
+        body: { deliveryDays: 9 },
+      });
+      expect(weak.status).toBe(409);
+      expect(weak.body).toMatchObject({ code: 'CONFLICT', reason: 'VERSION_MISMATCH', version: 1 });
+      // The current version (quoted or bare, as for jobs) passes.
+      const fresh = await api.call<Json>('PATCH', `/v1/bids/${bid.id}`, {
+        token: worker.accessToken,
+        headers: { 'if-match': '1' },
         body: { deliveryDays: 9 },
       });
       expect(fresh.status).toBe(200);

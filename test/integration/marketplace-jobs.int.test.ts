@@ -424,6 +424,20 @@ describe('search', () => {
     });
   });
 
+  it('text of only stop words searches as if none was given, other filters applied (review 28)', async () => {
+    // websearch_to_tsquery drops stop words: "the and" became an empty query, which matched no job.
+    const open = posted.slice(0, 119).sort(newestFirst);
+    const got = await allPages({ hirerId: searchHirer.userId, text: 'the and', limit: 100 });
+    expect(got.map((j) => j.id)).toEqual(open.map((j) => j.id));
+    const remote = await allPages({
+      hirerId: searchHirer.userId,
+      text: ' a -the ',
+      remote: true,
+      limit: 100,
+    });
+    expect(remote.map((j) => j.id)).toEqual(open.filter((j) => j.remote).map((j) => j.id));
+  });
+
   it('each search shape can be served by an index of migration 0007 (no sequential scan of jobs)', async () => {
     const explain = async (where: string) =>
       db.transaction().execute(async (trx) => {

@@ -249,6 +249,17 @@ export interface JobSearch {
 export type JobSearchRow = JobRow & { readonly rank: number };
 
 /**
+ * Whether `text` leaves any term to search for once websearch_to_tsquery has dropped stop words
+ * ("the and") and syntax: with none, its query matches no job at all.
+ */
+export async function hasSearchTerms(db: Db, text: string): Promise<boolean> {
+  const row = await sql<{ terms: number }>`select numnode(websearch_to_tsquery('english', ${text})) as terms`
+    .execute(db)
+    .then((result) => result.rows[0]);
+  return (row?.terms ?? 0) > 0;
+}
+
+/**
  * Up to `limit` jobs (the caller asks one more than a page, to know whether there is a next one),
  * newest first or by relevance (ts_rank, then newest). Relevance without text is newest. Jobs of
  * locked hirers are left out.

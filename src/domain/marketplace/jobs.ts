@@ -13,6 +13,7 @@ import {
   countOpenJobsOf,
   findCategory,
   findJobWithHirerLock,
+  hasSearchTerms,
   insertJob,
   isContractPartyOfJob,
   type JobCursor,
@@ -463,7 +464,10 @@ function decodeJobCursor(cursor: string | undefined, sort: JobSort): JobCursor |
 export async function searchJobs(deps: Pick<MarketplaceDeps, 'db'>, query: JobQuery): Promise<JobPage> {
   // Stored text is NFC (protocol/src/rest/text.ts): a query typed decomposed ("e" + U+0301 for "é",
   // as some keyboards and pasted text send it) must match it too, in the full text and the location.
-  const text = query.text?.normalize('NFC').trim() || undefined;
+  let text = query.text?.normalize('NFC').trim() || undefined;
+  // Only stop words ("the and") or syntax: a tsquery of nothing, which matched no job at all. It is
+  // a search without text (every job the other filters let through, newest first).
+  if (text !== undefined && !(await hasSearchTerms(deps.db, text))) text = undefined;
   const sort: JobSort = query.sort ?? (text === undefined ? 'newest' : 'relevance');
   const effectiveSort: JobSort = text === undefined ? 'newest' : sort;
   const limit = Math.min(Math.max(query.limit ?? DEFAULT_JOB_PAGE, 1), MAX_JOB_PAGE);

@@ -95,6 +95,23 @@ export function bodyIsOptional(schema: unknown): boolean {
   return typeof parse === 'function' && parse.call(schema, undefined).success;
 }
 
+/** Charsets a JSON body is read in: UTF-8 (RFC 8259 §8.1) and its subset US-ASCII. */
+const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
+
+/** The `charset` parameter of a Content-Type, lower-cased and unquoted; undefined without one. */
+function charsetOf(contentType: string | undefined): string | undefined {
+  if (contentType === undefined) return undefined;
+  for (const parameter of contentType.split(';').slice(1)) {
+    const at = parameter.indexOf('=');
+    if (at < 0 || parameter.slice(0, at).trim().toLowerCase() !== 'charset') continue;
+    const value = parameter.slice(at + 1).trim();
+    return (value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value)
+      .trim()
+      .toLowerCase();
+  }
+  return undefined;
+}
+
 /** Throws on bytes that are not UTF-8, instead of putting U+FFFD in their place. */
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -130,6 +147,18 @@ export function registerInputGuard(app: FastifyInstance): void {
             details: { contentEncoding: coding },
           },
         ),
+        undefined,
+      );
+      return;
+    }
+    // A body labelled with another charset (utf-16, latin1…) was decoded as UTF-8 anyway: a 400
+    // "not valid JSON", or its text read wrongly. RFC 9110 §15.5.16: 415, naming the charset.
+    const charset = charsetOf(request.headers['content-type']);
+    if (charset !== undefined && !UTF8_CHARSETS.has(charset)) {
+      done(
+        new AppError('UNSUPPORTED_MEDIA_TYPE', 'JSON bodies are read as UTF-8: send charset=utf-8 or none', {
+          details: { charset },
+        }),
         undefined,
       );
       return;

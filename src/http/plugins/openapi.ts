@@ -147,7 +147,7 @@ const WITH_BODY: Readonly<Record<string, Response>> = {
   '413': { description: 'PAYLOAD_TOO_LARGE: the body is over the size limit (64 KiB).' },
   '415': {
     description:
-      'UNSUPPORTED_MEDIA_TYPE: the body is sent with a `Content-Type` this route does not read (send `application/json`), or compressed (`Content-Encoding` other than `identity`: bodies are read uncompressed; the answer carries `Accept-Encoding: identity`).',
+      'UNSUPPORTED_MEDIA_TYPE: the body is sent with a `Content-Type` this route does not read (send `application/json`), or labelled with a `charset` other than `utf-8` (`charset` names it), or compressed (`Content-Encoding` other than `identity`: bodies are read uncompressed; the answer carries `Accept-Encoding: identity`).',
   },
 };
 

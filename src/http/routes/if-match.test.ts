@@ -2,9 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ifMatchVersion } from './jobs.js';
 
 describe('ifMatchVersion', () => {
-  it('reads a quoted, weak or bare version, and * as no condition', () => {
+  it('reads a quoted or bare version, and * as no condition', () => {
     expect(ifMatchVersion('"3"')).toBe(3);
-    expect(ifMatchVersion(' W/"12" ')).toBe(12);
     expect(ifMatchVersion('7')).toBe(7);
     expect(ifMatchVersion('*')).toBeUndefined();
     expect(ifMatchVersion(undefined)).toBeUndefined();

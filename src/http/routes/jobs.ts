@@ -110,10 +110,15 @@ const badIfMatch = (what: VersionedResource, why = `must be the ${what} version,
     details: { errors: [{ path: 'headers.if-match', message: why }] },
   });
 
+/** What a weak tag stands for: no version is negative, so it is a VERSION_MISMATCH every time. */
+export const WEAK_TAG_VERSION = -1;
+
 /**
- * If-Match: `"3"`, `W/"3"` or `3` → 3; `*` → undefined: RFC 9110 §13.1.1, "any current
+ * If-Match: `"3"` or `3` → 3; `*` → undefined: RFC 9110 §13.1.1, "any current
  * representation", true whenever the resource exists (a missing one is 404 before any version is
- * compared), so the change goes ahead at whatever version it is. Anything else is a 400 (never
+ * compared), so the change goes ahead at whatever version it is. A weak tag (`W/"3"`) never
+ * matches: If-Match uses the strong comparison (RFC 9110 §13.1.1), so it is WEAK_TAG_VERSION, which
+ * no resource has (409 VERSION_MISMATCH with the current version). Anything else is a 400 (never
  * silently ignored). `what` names the resource whose version it must be, in the message.
  */
 export function ifMatchVersion(
@@ -122,10 +127,10 @@ export function ifMatchVersion(
 ): number | undefined {
   if (header === undefined || header.trim() === '*') return undefined;
   // Quoted as RFC 9110 writes it, or bare; not half-quoted (`"3`).
-  const match = /^(?:W\/)?(?:"(\d{1,9})"|(\d{1,9}))$/.exec(header.trim());
-  const digits = match?.[1] ?? match?.[2];
+  const match = /^(W\/)?(?:"(\d{1,9})"|(\d{1,9}))$/.exec(header.trim());
+  const digits = match?.[2] ?? match?.[3];
   if (digits === undefined) throw badIfMatch(what);
-  return Number(digits);
+  return match?.[1] === undefined ? Number(digits) : WEAK_TAG_VERSION;
 }
 
 /**
@@ -147,7 +152,7 @@ export function requiredIfMatchVersion(header: string, what: VersionedResource):
 /** The If-Match header of a conditional change, as documented in OpenAPI. */
 export const ifMatchHeader = z.string().optional().meta({
   description:
-    'Optional: the `version` you read, e.g. `"3"` (also `W/"3"` or `3`). A resource changed since is 409 CONFLICT `reason: VERSION_MISMATCH` with the current `version`, nothing changed. `*` (RFC 9110: any current representation) matches whenever the resource exists. Anything else is 400 VALIDATION_FAILED naming `headers.if-match`.',
+    'Optional: the `version` you read, e.g. `"3"` (also `3`). A weak tag (`W/"3"`) never matches (RFC 9110 strong comparison). A resource changed since is 409 CONFLICT `reason: VERSION_MISMATCH` with the current `version`, nothing changed. `*` (RFC 9110: any current representation) matches whenever the resource exists. Anything else is 400 VALIDATION_FAILED naming `headers.if-match`.',
 });
 
 /** The optional Idempotency-Key of a bodiless state change (closing a job, withdrawing a bid). */
