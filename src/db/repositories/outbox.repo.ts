@@ -102,7 +102,10 @@ export async function insertEmailOnce(db: Db, email: NewEmail): Promise<EmailRow
     .executeTakeFirstOrThrow();
 }
 
-/** New contents of a mail still `pending` (a fresh link); the row, or undefined once it is not. */
+/**
+ * New contents of a mail not sent yet, `pending` or `failed` (a fresh link for a retry); the row, or
+ * undefined once it was sent (or kept in the outbox).
+ */
 export function rewritePendingEmail(
   db: Db,
   id: EmailId,
@@ -112,7 +115,7 @@ export function rewritePendingEmail(
     .updateTable('emails')
     .set({ subject: content.subject, text_body: content.text, html_body: content.html })
     .where('id', '=', id)
-    .where('status', '=', 'pending')
+    .where('status', 'in', ['pending', 'failed'])
     .returningAll()
     .executeTakeFirst();
 }

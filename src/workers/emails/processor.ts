@@ -175,6 +175,15 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
     );
     return;
   }
+  if (email !== undefined && email.user_id === null) {
+    // Its account was deleted since it was stored (an operator's erasure sets user_id null), e.g.
+    // while an SMTP outage kept it pending: its person is not mailed any more, whatever the template
+    // (as `requeueLostEmails` settles such a mail). Settled, not retried (review 28).
+    const refusal = 'the account no longer exists';
+    await recordEmailOutcome(db, email.id, { status: 'failed', at: deps.clock.now(), error: refusal });
+    log.info({ emailId: email.id, template: email.template }, `email not sent: ${refusal}`);
+    return;
+  }
   if (email === undefined) {
     if (payload.template === 'notification-digest') {
       // Stored by the notifications worker before this task exists; missing means it never will be.
@@ -189,12 +198,14 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
       to: user.email,
       ...(await renderWithToken(deps, payload.template, user)),
     });
-  } else if (email.status === 'pending' && email.user_id !== null) {
+  } else if ((email.status === 'pending' || email.status === 'failed') && email.user_id !== null) {
     // A link mail still unsent half its token's validity after it was stored (an SMTP outage: the
     // retries wait up to hours) would arrive with a link about to die, or dead already (a reset
     // link lives 30 minutes, the 11th retry comes 34 minutes after the first try), while the
     // requests of the same period mail nothing new. Such a mail gets a fresh token at each attempt,
     // so what arrives works for its whole stated time (the earlier token, never delivered, expires).
+    // A `failed` one too: its task is retried by the next enqueue of its key (a reset requested
+    // again within the period, a whole day for an unconfirmed address) or by an operator (review 28).
     const purpose = tokenPurposeOf(email.template);
     const age = deps.clock.now().getTime() - email.created_at.getTime();
     if (purpose !== undefined && age >= EMAIL_TOKEN_TTL_MS[purpose] / 2) {
