@@ -175,6 +175,36 @@ describe('email over SMTP (all roles in one process)', () => {
     await sleep(300);
     expect(smtp.accepted().filter((m) => m.to.includes(`nobody-${user.email}`))).toEqual([]);
   });
+
+  it('answers a reset retried with the same token and password with success, changing nothing (review 28)', async () => {
+    const user = await registerUser(api);
+    expect((await api.post('/v1/auth/forgot-password', { email: user.email })).status).toBe(202);
+    const token = tokenFrom(
+      await smtp.waitFor((m) => m.to.includes(user.email) && m.subject === 'Reset your gigwire password'),
+      'Reset token',
+    );
+    const newPassword = 'Saffron-Otter-73!';
+    expect((await api.post('/v1/auth/reset-password', { token, newPassword })).status).toBe(204);
+    const login = await api.post<{ accessToken: string }>('/v1/auth/login', {
+      login: user.email,
+      password: newPassword,
+    });
+    expect(login.status).toBe(200);
+    // The first answer lost: the retry succeeds, and the session opened since stays open.
+    expect((await api.post('/v1/auth/reset-password', { token, newPassword })).status).toBe(204);
+    expect((await api.get('/v1/me', login.body.accessToken)).status).toBe(200);
+    // Another password with the spent token is still refused, and sets nothing.
+    const other = await api.post('/v1/auth/reset-password', { token, newPassword: 'Another-Pass-99&' });
+    expect(other.status).toBe(400);
+    expect(other.body).toMatchObject({ code: 'VALIDATION_FAILED' });
+    // The password changed since: the retry names a password that is no longer the account's.
+    const changed = await api.call('PUT', '/v1/auth/password', {
+      token: login.body.accessToken,
+      body: { currentPassword: newPassword, newPassword: 'Cobalt-Heron-41?' },
+    });
+    expect(changed.status).toBe(204);
+    expect((await api.post('/v1/auth/reset-password', { token, newPassword })).status).toBe(400);
+  });
 });
 
 describe('email worker killed mid-send', () => {

@@ -348,6 +348,28 @@ export async function findRepeatedVerification(
   return row?.user_id;
 }
 
+/**
+ * The user of a reset_password token presented again after it was spent (its first answer lost on
+ * the way), with their current password hash: found only while the token is within its validity.
+ * The caller answers success again only if the password sent is the one now set.
+ */
+export async function findSpentResetToken(
+  db: Db,
+  tokenHash: string,
+  now: Date,
+): Promise<{ readonly userId: UserId; readonly passwordHash: string } | undefined> {
+  const row = await db
+    .selectFrom('email_tokens as t')
+    .innerJoin('users as u', 'u.id', 't.user_id')
+    .select(['t.user_id', 'u.password_hash'])
+    .where('t.token_hash', '=', tokenHash)
+    .where('t.purpose', '=', 'reset_password')
+    .where('t.used_at', 'is not', null)
+    .where('t.expires_at', '>', now)
+    .executeTakeFirst();
+  return row === undefined ? undefined : { userId: row.user_id, passwordHash: row.password_hash };
+}
+
 export async function invalidateEmailTokens(
   db: Db,
   userId: UserId,

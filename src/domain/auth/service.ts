@@ -26,6 +26,7 @@ import {
   findRefreshTokenForUpdate,
   findRepeatedVerification,
   findSessionStates,
+  findSpentResetToken,
   insertEmailToken,
   insertRefreshToken,
   insertSession,
@@ -831,13 +832,24 @@ export function createAuthService(deps: AuthDeps) {
     /**
      * The token is spent only together with an acceptable password: a weak one is refused inside
      * the transaction that would have spent it, so the link keeps working for a second try.
+     * The same token presented again with the same new password within its validity (the first
+     * answer lost on the way, or a retry that waited on the first) succeeds again and changes
+     * nothing (sessions opened since stay open), as long as that password is still the user's;
+     * anything else is refused as before (it answered 400 to a reset that had worked).
      */
     async resetPassword(token: string, newPassword: string, meta?: ClientMeta): Promise<void> {
       const now = clock.now();
       const tokenHash = sha256(token);
       const invalid = () => new AppError('VALIDATION_FAILED', 'invalid or expired token');
+      const source = meta === undefined ? undefined : clientNetwork(meta.ip);
+      const refuseUnlessRepeated = async (): Promise<void> => {
+        const spent = await findSpentResetToken(db, tokenHash, now);
+        // In the client network's share of the hashing line, as every password check.
+        if (spent === undefined || !(await passwords.verify(spent.passwordHash, newPassword, source)))
+          throw invalid();
+      };
       const owner = await findEmailTokenUser(db, 'reset_password', tokenHash, now);
-      if (owner === undefined) throw invalid();
+      if (owner === undefined) return refuseUnlessRepeated();
       // Hashed before the transaction (no row lock held for argon2's time, as in `login`), so that
       // the token is spent in the transaction that sets the password: spent in one of its own, a
       // failure before the password was written (the database gone for a moment, the process
@@ -846,15 +858,14 @@ export function createAuthService(deps: AuthDeps) {
       // In the client network's share of the hashing line (see `login`): the hash comes before the
       // token is spent (and a weak password never spends it), so one valid link could otherwise keep
       // the whole line busy for its 30 minutes.
-      const passwordHash = await passwords.hash(
-        newPassword,
-        meta === undefined ? undefined : clientNetwork(meta.ip),
-      );
+      const passwordHash = await passwords.hash(newPassword, source);
       const userId = await db.transaction().execute(async (trx) => {
         // The user's row first, as every password write and revocation takes it (see `login`).
         const found = await lockUserById(trx, owner);
         const userId = await consumeEmailToken(trx, 'reset_password', tokenHash, now);
-        if (found === undefined || userId !== found.id) throw invalid();
+        if (found === undefined) throw invalid();
+        // Spent meanwhile (by a first try this retry waited on, or by its twin): see below.
+        if (userId !== found.id) return undefined;
         const weak = weakPassword(
           newPassword,
           [found.username, found.email.split('@')[0] ?? ''],
@@ -864,6 +875,7 @@ export function createAuthService(deps: AuthDeps) {
         await setPasswordIn(trx, found.id, passwordHash, 'password_reset', now);
         return found.id;
       });
+      if (userId === undefined) return refuseUnlessRepeated();
       await announce({ userId, reason: 'password_reset' });
     },
 

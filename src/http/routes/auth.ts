@@ -167,7 +167,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'resetPassword',
       summary: 'Set a new password with the mailed token',
       description:
-        'The token works once, for 30 minutes. Every session is revoked. Beyond 8 password checks of one client IP at once (logins, registrations, password changes and resets share that line), 429 RATE_LIMITED (Retry-After 1).',
+        "The token works once, for 30 minutes. Every session is revoked. A retry with the same token and the same new password within those 30 minutes (its first answer lost) is 204 again and changes nothing, while that password is still the account's; anything else with a spent token is 400. Beyond 8 password checks of one client IP at once (logins, registrations, password changes and resets share that line), 429 RATE_LIMITED (Retry-After 1).",
       body: ResetPasswordRequest,
       response: { 204: z.null(), ...errors },
     },
