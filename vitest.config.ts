@@ -26,6 +26,10 @@ export default defineConfig({
     // Spawned servers, PGlite start-up and real Redis/PostgreSQL make some tests take seconds.
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // `expect.poll` waits for a state that must come (a page updated by a push, a metric counted);
+    // its default of 1 s was a timing assertion on a shared 2-core box (a loaded CI run missed it
+    // by a push's re-read). A poll that passes still returns at once.
+    expect: { poll: { timeout: 15_000 } },
     teardownTimeout: 30_000,
     sequence: { sequencer: LongestFirstSequencer },
     // Files share worker processes (below): a spy one test left behind must not reach the next file.
