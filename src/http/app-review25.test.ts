@@ -12,32 +12,15 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildApp, type RestDeps } from './app.js';
+import type { RestDeps } from './app.js';
+import { restAppWithStubs } from './app.testing.js';
 import { helmetHeaders } from './plugins/security.js';
 
 const ORIGIN = 'https://app.example.test';
 
-async function restApp(rateLimitPerMinute = 1_000, web?: RestDeps['web']) {
-  return buildApp({
-    log: pino({ level: 'silent' }),
-    metrics: new Registry(),
-    health: { info: () => ({}), checks: {}, timeoutMs: 1_000, isDraining: () => false },
-    httpEdge: { requestTimeoutMs: 10_000, maxConnectionsPerIp: 100, maxConnections: 1_000 },
-    trustProxy: 0,
-    rest: {
-      auth: {},
-      tokens: {},
-      users: {},
-      admin: {},
-      rooms: { rooms: {}, idempotency: {} },
-      security: { corsOrigins: [ORIGIN], rateLimitPerMinute },
-      version: 'test',
-      web,
-    } as unknown as RestDeps,
-  });
+function restApp(rateLimitPerMinute = 1_000, web?: RestDeps['web']) {
+  return restAppWithStubs({ security: { corsOrigins: [ORIGIN], rateLimitPerMinute }, web });
 }
 
 let app: Awaited<ReturnType<typeof restApp>> | undefined;

@@ -8,17 +8,16 @@
  * The app is the real one; the services a request reaches are stubs that record what they got.
  */
 import type { Socket } from 'node:net';
-import pino from 'pino';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildApp, type RestDeps } from './app.js';
+import type { AppDeps } from './app.js';
+import { restAppWithStubs } from './app.testing.js';
 import { helmetHeaders } from './plugins/security.js';
 
 const USER = '00000000-0000-4000-8000-000000000001';
 const ROOM = '00000000-0000-4000-8000-000000000002';
 const bearer = { authorization: 'Bearer token' };
 
-async function restApp(websocket?: Parameters<typeof buildApp>[0]['websocket']) {
+async function restApp(websocket?: AppDeps['websocket']) {
   const calls: unknown[][] = [];
   const record =
     <T>(answer: T) =>
@@ -26,18 +25,10 @@ async function restApp(websocket?: Parameters<typeof buildApp>[0]['websocket']) 
       calls.push(args);
       return answer;
     };
-  const app = await buildApp({
-    log: pino({ level: 'silent' }),
-    metrics: new Registry(),
-    health: { info: () => ({}), checks: {}, timeoutMs: 1_000, isDraining: () => false },
-    httpEdge: { requestTimeoutMs: 10_000, maxConnectionsPerIp: 100, maxConnections: 1_000 },
-    trustProxy: 0,
-    websocket,
-    rest: {
+  const app = await restAppWithStubs(
+    {
       auth: { authenticateNow: () => ({ userId: USER, roles: ['user'], sessionId: 's' }) },
-      tokens: {},
       users: { searchWorkers: record({ data: [], nextCursor: null }) },
-      admin: {},
       rooms: {
         rooms: {
           list: record({ data: [], nextCursor: null }),
@@ -45,10 +36,9 @@ async function restApp(websocket?: Parameters<typeof buildApp>[0]['websocket']) 
         },
         idempotency: {},
       },
-      security: { corsOrigins: [], rateLimitPerMinute: 10_000 },
-      version: 'test',
-    } as unknown as RestDeps,
-  });
+    },
+    websocket,
+  );
   return { app, calls };
 }
 

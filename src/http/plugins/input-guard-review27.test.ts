@@ -1,41 +1,15 @@
-/**
- * Review 27 (the REST edge, a client on a bad network or with a generic HTTP library):
- * - a contract transition (deliver, approve, cancel…) takes an optional body (a note for the room).
- *   Called as many HTTP clients send every POST, `Content-Type: application/json` and nothing in the
- *   body, it answered 400 "Body cannot be empty" (review 16 let routes without a body schema through,
- *   not those whose body is optional): the worker could not deliver, the hirer not approve;
- * - the OpenAPI document said their `requestBody` is `required`, while the SDK sends none: a client
- *   generated from it had to send a body the route does not need.
- * The app is the real one; the requests here stop before any service (no Idempotency-Key: the
- * route's own 400 shows the request got past the body), so the services are empty.
- */
-import pino from 'pino';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildApp, type RestDeps } from '../app.js';
+import { restAppWithStubs } from '../app.testing.js';
 
 const USER = '00000000-0000-4000-8000-000000000001';
 const CONTRACT = '00000000-0000-4000-8000-000000000002';
 const TRANSITIONS = ['deliver', 'request-changes', 'approve', 'cancel', 'dispute'];
 
 const restApp = () =>
-  buildApp({
-    log: pino({ level: 'silent' }),
-    metrics: new Registry(),
-    health: { info: () => ({}), checks: {}, timeoutMs: 1_000, isDraining: () => false },
-    httpEdge: { requestTimeoutMs: 10_000, maxConnectionsPerIp: 100, maxConnections: 1_000 },
-    trustProxy: 0,
-    rest: {
-      auth: { authenticateNow: () => ({ userId: USER, roles: ['worker', 'hirer'], sessionId: 's' }) },
-      tokens: {},
-      users: {},
-      admin: {},
-      rooms: { rooms: {}, idempotency: {} },
-      contracts: { contracts: {}, idempotency: {} },
-      reviews: { marketplace: {}, idempotency: {} },
-      security: { corsOrigins: [], rateLimitPerMinute: 10_000 },
-      version: 'test',
-    } as unknown as RestDeps,
+  restAppWithStubs({
+    auth: { authenticateNow: () => ({ userId: USER, roles: ['worker', 'hirer'], sessionId: 's' }) },
+    contracts: { contracts: {}, idempotency: {} },
+    reviews: { marketplace: {}, idempotency: {} },
   });
 
 let app: Awaited<ReturnType<typeof restApp>> | undefined;
