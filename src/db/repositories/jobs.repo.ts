@@ -249,10 +249,31 @@ export interface JobSearch {
 export type JobSearchRow = JobRow & { readonly rank: number };
 
 /**
+ * PostgreSQL's English stop words (tsearch_data/english.stop; PGlite ships the same file), which
+ * websearch_to_tsquery('english', …) drops.
+ */
+const ENGLISH_STOP_WORDS = new Set(
+  [
+    'i me my myself we our ours ourselves you your yours yourself yourselves he him his himself ',
+    'she her hers herself it its itself they them their theirs themselves what which who whom ',
+    'this that these those am is are was were be been being have has had having do does did doing ',
+    'a an the and but if or because as until while of at by for with about against between into ',
+    'through during before after above below to from up down in out on off over under again ',
+    'further then once here there when where why how all any both each few more most other some ',
+    'such no nor not only own same so than too very s t can will just don should now',
+  ]
+    .join('')
+    .split(' '),
+);
+
+/**
  * Whether `text` leaves any term to search for once websearch_to_tsquery has dropped stop words
- * ("the and") and syntax: with none, its query matches no job at all.
+ * ("the and") and syntax: with none, its query matches no job at all. A word outside the stop list
+ * always leaves one, so PostgreSQL is asked (one round trip more) only for a text of stop words.
  */
 export async function hasSearchTerms(db: Db, text: string): Promise<boolean> {
+  const words = text.toLowerCase().split(/[^\p{L}\p{N}]+/u);
+  if (words.some((word) => word !== '' && !ENGLISH_STOP_WORDS.has(word))) return true;
   const row = await sql<{ terms: number }>`select numnode(websearch_to_tsquery('english', ${text})) as terms`
     .execute(db)
     .then((result) => result.rows[0]);
