@@ -416,6 +416,7 @@ export function createGateway(deps: GatewayDeps) {
       hub.remove(connection);
       jobBoard.unwatch(connection);
       roomJoins.dropUnused(joined);
+      roomJoins.closed(connection);
       connectionsGauge.dec({ transport: connection.transportKind });
       socketPresence.closed(connection.userId);
     },

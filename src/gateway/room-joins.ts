@@ -66,7 +66,7 @@ import { roomTopic, toRoomMessage } from '../domain/rooms/service.js';
 import type { Bus } from '../platform/bus/bus.js';
 import { AppError, isAppError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
-import { systemTimers, type Timers } from '../platform/timers.js';
+import { type CancelTimer, systemTimers, type Timers } from '../platform/timers.js';
 import type { Connection } from './connection.js';
 import type { Hub, PendingJoin } from './hub.js';
 import type { RoomReads } from './room-reads.js';
@@ -111,6 +111,20 @@ const RECHECK_RETRY_MAX_MS = 30_000;
 export const DRAIN_POLL_MS = 20;
 /** Polls in a row without the buffer going down after which the reader is a slow consumer (10 s). */
 export const DRAIN_STALL_POLLS = 500;
+
+/** A join waiting for its connection's socket to drain (see `drained`). */
+interface DrainWaiter {
+  readonly wanted: () => boolean;
+  readonly resolve: (drained: boolean) => void;
+}
+
+/** The waiting joins of one connection and their shared poll: the buffer last seen, polls without progress. */
+interface DrainWatch {
+  readonly waiters: DrainWaiter[];
+  buffered: number;
+  still: number;
+  cancel: CancelTimer;
+}
 
 /**
  * The newest messages a room's bus subscription delivered, with consecutive seqs: at most
@@ -323,26 +337,67 @@ export function createRoomJoins(deps: {
     connection.isOpen && hub.connectionById(connection.id) === connection;
 
   /**
+   * The joins of each connection waiting for its socket to drain, with the one poll they share
+   * (before review 29, each waiting join polled on a timer of its own: a user joining hundreds of
+   * rooms while backed up made as many timers, most for joins with nothing left to send).
+   */
+  const drainWatches = new Map<Connection, DrainWatch>();
+
+  /** Ends a connection's drain watch: its timer is cancelled, each waiter answered by `answer`. */
+  const endDrainWatch = (connection: Connection, watch: DrainWatch, answer: (w: DrainWaiter) => boolean) => {
+    watch.cancel();
+    if (drainWatches.get(connection) === watch) drainWatches.delete(connection);
+    for (const waiter of watch.waiters.splice(0)) waiter.resolve(answer(waiter));
+  };
+
+  /** One poll of a connection's buffer for all its waiting joins. */
+  const pollDrain = (connection: Connection, watch: DrainWatch) => {
+    const now = connection.bufferedAmount;
+    watch.still = now < watch.buffered ? 0 : watch.still + 1;
+    watch.buffered = now;
+    // Drained (a closed connection buffers 0: its joins are not wanted any more and stop here).
+    if (now <= lowWaterBytes) {
+      endDrainWatch(connection, watch, (waiter) => waiter.wanted());
+      return;
+    }
+    if (watch.still >= DRAIN_STALL_POLLS) {
+      log.info({ connId: connection.id, userId: connection.userId, buffered: now }, 'slow consumer closed');
+      connection.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer');
+      endDrainWatch(connection, watch, () => false);
+      return;
+    }
+    // Joins no longer catching up (left, replaced) stop waiting now.
+    const waiters = watch.waiters.splice(0);
+    for (const waiter of waiters) {
+      if (waiter.wanted()) watch.waiters.push(waiter);
+      else waiter.resolve(false);
+    }
+    if (watch.waiters.length === 0) {
+      drainWatches.delete(connection);
+      return;
+    }
+    watch.cancel = timers.schedule(DRAIN_POLL_MS, () => pollDrain(connection, watch));
+  };
+
+  /**
    * Waits until the connection's socket buffers at most `lowWaterBytes`. False when `wanted` turns
    * false meanwhile, or when the buffer did not go down for DRAIN_STALL_POLLS polls: that reader
-   * is a slow consumer and is closed 1013, as one whose buffer passed the bound would be.
+   * is a slow consumer and is closed 1013, as one whose buffer passed the bound would be. All the
+   * waiting joins of a connection share one poll (`drainWatches`).
    */
   const drained = async (connection: Connection, wanted: () => boolean): Promise<boolean> => {
-    let buffered = connection.bufferedAmount;
-    let still = 0;
-    while (buffered > lowWaterBytes) {
-      await new Promise<void>((resolve) => timers.schedule(DRAIN_POLL_MS, resolve));
-      if (!wanted()) return false;
-      const now = connection.bufferedAmount;
-      still = now < buffered ? 0 : still + 1;
-      buffered = now;
-      if (still >= DRAIN_STALL_POLLS) {
-        log.info({ connId: connection.id, userId: connection.userId, buffered }, 'slow consumer closed');
-        connection.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer');
-        return false;
+    const buffered = connection.bufferedAmount;
+    if (buffered <= lowWaterBytes) return wanted();
+    return new Promise<boolean>((resolve) => {
+      const watch = drainWatches.get(connection);
+      if (watch !== undefined) {
+        watch.waiters.push({ wanted, resolve });
+        return;
       }
-    }
-    return wanted();
+      const fresh: DrainWatch = { waiters: [{ wanted, resolve }], buffered, still: 0, cancel: () => {} };
+      drainWatches.set(connection, fresh);
+      fresh.cancel = timers.schedule(DRAIN_POLL_MS, () => pollDrain(connection, fresh));
+    });
   };
 
   /**
@@ -610,6 +665,12 @@ export function createRoomJoins(deps: {
     /** After the hub forgot a closed connection: drop the subscriptions nobody here needs now. */
     dropUnused: (roomIds: readonly RoomId[]) => {
       for (const roomId of roomIds) dropSubscriptionIfUnused(roomId).catch(logUnsubscribeFailure);
+    },
+
+    /** A connection closed: its joins waiting for its socket to drain stop now (and their poll). */
+    closed: (connection: Connection) => {
+      const watch = drainWatches.get(connection);
+      if (watch !== undefined) endDrainWatch(connection, watch, () => false);
     },
 
     /** Shutdown: leaves every room subscription of this node. */

@@ -172,10 +172,17 @@ export class RoomTracker {
     return this.rooms.delete(canonicalId(anyCaseRoomId));
   }
 
-  /** After a reconnect: join every room again from its last seq. */
+  /**
+   * After a reconnect: join every room again from its last seq. A room whose first join is still
+   * unanswered is left to that join (queued offline, it goes out on this connection; one sent
+   * before failed DISCONNECTED): rejoined too, it went out twice (review 29).
+   */
   resume(): void {
     this.generation += 1;
-    for (const [roomId, room] of this.rooms) void this.rejoin(roomId, room, this.generation);
+    for (const [roomId, room] of this.rooms) {
+      if (room.firstJoin !== undefined && room.lastSeq === undefined) continue;
+      void this.rejoin(roomId, room, this.generation);
+    }
   }
 
   private async rejoin(roomId: string, room: TrackedRoom, generation: number): Promise<void> {
