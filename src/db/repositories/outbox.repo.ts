@@ -146,22 +146,30 @@ export function pendingEmailsBefore(
   return query.orderBy('created_at').orderBy('id').limit(limit).execute();
 }
 
+/**
+ * Records the outcome of an attempt. A failure (`pending` to retry, `failed` for good) only lands on
+ * a mail not delivered yet (`pending` or `failed`): another run of the same mail (its key enqueued
+ * again, an operator's retry) may have sent it meanwhile, and a `sent` mail recorded `failed` would
+ * be sent again by a later retry. Only a delivery (`sent`, `outbox`) is recorded whatever the status.
+ */
 export async function recordEmailOutcome(
   db: Db,
   id: EmailId,
   outcome: { status: EmailStatus; at: Date; error?: string; clearBody?: boolean },
 ): Promise<void> {
-  await db
+  const delivered = outcome.status === 'sent' || outcome.status === 'outbox';
+  let update = db
     .updateTable('emails')
     .set((eb) => ({
       status: outcome.status,
       attempts: eb('attempts', '+', 1),
       last_error: outcome.error ?? null,
-      ...(outcome.status === 'sent' || outcome.status === 'outbox' ? { sent_at: outcome.at } : {}),
+      ...(delivered ? { sent_at: outcome.at } : {}),
       ...(outcome.clearBody ? { text_body: null, html_body: null } : {}),
     }))
-    .where('id', '=', id)
-    .execute();
+    .where('id', '=', id);
+  if (!delivered) update = update.where('status', 'in', ['pending', 'failed']);
+  await update.execute();
 }
 
 export function listEmails(

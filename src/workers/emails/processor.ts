@@ -404,6 +404,51 @@ export async function requeueLostEmails(
   return requeued;
 }
 
+/**
+ * A task out of attempts or failed for good: its mail will not go out by itself, so it is recorded
+ * `failed`, unless it was delivered meanwhile (`recordEmailOutcome` leaves a `sent` mail sent: a run
+ * of the same key, enqueued again or retried by an operator, may have sent it since). Never rejects:
+ * often the same outage that failed the task (the database down) makes this fail too, and that must
+ * cost a log line, never an unhandled rejection (which stops the node).
+ */
+export async function recordFinalEmailFailure(
+  deps: Pick<EmailWorkerDeps, 'db' | 'clock' | 'log'>,
+  job: { readonly id?: string | undefined; readonly data: unknown },
+  error: Error,
+): Promise<void> {
+  // A refusal is recorded by the task itself, with the server's reply.
+  if (error instanceof MailRefusedError) return;
+  if (error instanceof MailSentRecordPendingError) {
+    // Sent, and noted in Redis: recording it `failed` would be false. The next run of the
+    // task (enqueued again, or an operator's retry) records it `sent`.
+    deps.log.error(
+      { err: error, taskId: job.id },
+      'email sent but not recorded before the task ran out of attempts: a retry records it, never sends it again',
+    );
+    return;
+  }
+  if (error instanceof MailSentUnrecordedError) {
+    deps.log.error(
+      { err: error, taskId: job.id },
+      'email sent but not recorded: it stays pending and is not sent again by this task',
+    );
+    return;
+  }
+  const key = tasks['emails.send'].payload.safeParse(job.data);
+  if (!key.success) return;
+  try {
+    const email = await findEmailByKey(deps.db, key.data.key);
+    if (email === undefined) return;
+    await recordEmailOutcome(deps.db, email.id, {
+      status: 'failed',
+      at: deps.clock.now(),
+      error: error.message,
+    });
+  } catch (failure) {
+    deps.log.error({ err: failure, taskId: job.id }, 'could not record a failed email');
+  }
+}
+
 export function startEmailWorker(deps: EmailWorkerDeps): Worker {
   const definition = tasks['emails.send'];
   const worker = startTaskWorker(
@@ -414,42 +459,7 @@ export function startEmailWorker(deps: EmailWorkerDeps): Worker {
       concurrency: 4,
       what: 'email',
       onFinalFailure: (job, error) => {
-        // Out of attempts or failed for good: either way the mail will not go out by itself.
-        // A refusal is recorded by the task itself, with the server's reply.
-        if (error instanceof MailRefusedError) return;
-        if (error instanceof MailSentRecordPendingError) {
-          // Sent, and noted in Redis: recording it `failed` would be false. The next run of the
-          // task (enqueued again, or an operator's retry) records it `sent`.
-          deps.log.error(
-            { err: error, taskId: job.id },
-            'email sent but not recorded before the task ran out of attempts: a retry records it, never sends it again',
-          );
-          return;
-        }
-        if (error instanceof MailSentUnrecordedError) {
-          deps.log.error(
-            { err: error, taskId: job.id },
-            'email sent but not recorded: it stays pending and is not sent again by this task',
-          );
-          return;
-        }
-        const key = definition.payload.safeParse(job.data);
-        if (!key.success) return;
-        // Often the same outage that failed the task (the database down): that must cost a log
-        // line, never an unhandled rejection (which stops the node).
-        void findEmailByKey(deps.db, key.data.key)
-          .then((email) =>
-            email === undefined
-              ? undefined
-              : recordEmailOutcome(deps.db, email.id, {
-                  status: 'failed',
-                  at: deps.clock.now(),
-                  error: error.message,
-                }),
-          )
-          .catch((failure: unknown) =>
-            deps.log.error({ err: failure, taskId: job.id }, 'could not record a failed email'),
-          );
+        void recordFinalEmailFailure(deps, job, error);
       },
     },
   );
