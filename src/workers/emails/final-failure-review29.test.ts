@@ -7,56 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { EmailId, UserId } from '../../../protocol/src/ids.js';
 import type { EmailRow } from '../../db/repositories/outbox.repo.js';
 import { createLogger } from '../../platform/logger.js';
-import { type EmailWorkerDeps, recordFinalEmailFailure } from './processor.js';
-
-function emailsTwin(row: Record<string, unknown>) {
-  const query = (): unknown => {
-    let values: Record<string, unknown> | undefined;
-    const conditions: [string, string, unknown][] = [];
-    const holds = () =>
-      conditions.every(([column, op, value]) =>
-        op === '=' ? row[column] === value : op === 'in' ? (value as unknown[]).includes(row[column]) : false,
-      );
-    const builder: unknown = new Proxy(
-      {},
-      {
-        get: (_target, property) => {
-          switch (property) {
-            case 'then':
-              return undefined;
-            case 'set':
-              return (set: unknown) => {
-                values =
-                  typeof set === 'function'
-                    ? set((column: string, op: string, by: number) =>
-                        column === 'attempts' && op === '+' ? (row.attempts as number) + by : undefined,
-                      )
-                    : (set as Record<string, unknown>);
-                return builder;
-              };
-            case 'where':
-              return (column: string, op: string, value: unknown) => {
-                conditions.push([column, op, value]);
-                return builder;
-              };
-            case 'executeTakeFirst':
-            case 'executeTakeFirstOrThrow':
-              return async () => (holds() ? row : undefined);
-            case 'execute':
-              return async () => {
-                if (values !== undefined && holds()) Object.assign(row, values);
-                return [];
-              };
-            default:
-              return () => builder;
-          }
-        },
-      },
-    );
-    return builder;
-  };
-  return { selectFrom: query, updateTable: query } as unknown as EmailWorkerDeps['db'];
-}
+import { emailsTableTwin } from './emails-table.testing.js';
+import { recordFinalEmailFailure } from './processor.js';
 
 const log = createLogger({ level: 'fatal', pretty: false, destination: { write: () => undefined } });
 
@@ -85,7 +37,7 @@ describe('a task out of attempts whose mail another run of its key sent meanwhil
 
     const sent = stored('sent');
     await recordFinalEmailFailure(
-      { db: emailsTwin(sent), clock: { now: () => new Date() }, log },
+      { db: emailsTableTwin(sent).db, clock: { now: () => new Date() }, log },
       job,
       failure,
     );
@@ -93,7 +45,7 @@ describe('a task out of attempts whose mail another run of its key sent meanwhil
 
     const pending = stored('pending');
     await recordFinalEmailFailure(
-      { db: emailsTwin(pending), clock: { now: () => new Date() }, log },
+      { db: emailsTableTwin(pending).db, clock: { now: () => new Date() }, log },
       job,
       failure,
     );

@@ -10,46 +10,9 @@ import type { EmailRow } from '../../db/repositories/outbox.repo.js';
 import { createLogger } from '../../platform/logger.js';
 import type { EmailTemplate } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
+import { emailsTableTwin } from './emails-table.testing.js';
 import { type EmailWorkerDeps, sendEmailTask } from './processor.js';
 import type { OutgoingMail } from './transport.js';
-
-/** The query builder's calls the email task makes, on one stored row. */
-function emailsTwin(row: EmailRow) {
-  const updates: Record<string, unknown>[] = [];
-  const expression = (...parts: unknown[]) => ({ expression: parts });
-  const query = (): unknown => {
-    let values: Record<string, unknown> | undefined;
-    const builder: unknown = new Proxy(
-      {},
-      {
-        get: (_target, property) => {
-          switch (property) {
-            case 'then':
-              return undefined;
-            case 'set':
-              return (set: unknown) => {
-                values = typeof set === 'function' ? set(expression) : (set as Record<string, unknown>);
-                return builder;
-              };
-            case 'executeTakeFirst':
-            case 'executeTakeFirstOrThrow':
-              return async () => row;
-            case 'execute':
-              return async () => {
-                if (values !== undefined) updates.push(values);
-                return [];
-              };
-            default:
-              return () => builder;
-          }
-        },
-      },
-    );
-    return builder;
-  };
-  const db = { selectFrom: query, updateTable: query } as unknown as EmailWorkerDeps['db'];
-  return { db, updates };
-}
 
 const log = createLogger({ level: 'fatal', pretty: false, destination: { write: () => undefined } });
 
@@ -63,7 +26,7 @@ describe('a stored mail whose account was deleted since', () => {
     ];
     for (const template of templates) {
       // Stored, deferred by the server, then its account erased: pending, with its address.
-      const { db, updates } = emailsTwin({
+      const { db, updates } = emailsTableTwin({
         id: '6f1c2a8e-0c1d-4b6e-9a53-1d2f3e4a5b6c' as EmailId,
         idempotency_key: `r28.${template}`,
         template,
