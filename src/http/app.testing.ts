@@ -31,3 +31,11 @@ export function restAppWithStubs(
     } as unknown as RestDeps,
   });
 }
+
+/** The app with every request signed in as `userId` (worker and hirer), contract and review routes stubbed empty. */
+export const signedInRestApp = (userId: string): ReturnType<typeof buildApp> =>
+  restAppWithStubs({
+    auth: { authenticateNow: () => ({ userId, roles: ['worker', 'hirer'], sessionId: 's' }) },
+    contracts: { contracts: {}, idempotency: {} },
+    reviews: { marketplace: {}, idempotency: {} },
+  });

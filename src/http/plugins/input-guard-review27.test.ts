@@ -1,16 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { restAppWithStubs } from '../app.testing.js';
+import { signedInRestApp } from '../app.testing.js';
 
 const USER = '00000000-0000-4000-8000-000000000001';
 const CONTRACT = '00000000-0000-4000-8000-000000000002';
 const TRANSITIONS = ['deliver', 'request-changes', 'approve', 'cancel', 'dispute'];
 
-const restApp = () =>
-  restAppWithStubs({
-    auth: { authenticateNow: () => ({ userId: USER, roles: ['worker', 'hirer'], sessionId: 's' }) },
-    contracts: { contracts: {}, idempotency: {} },
-    reviews: { marketplace: {}, idempotency: {} },
-  });
+const restApp = () => signedInRestApp(USER);
 
 let app: Awaited<ReturnType<typeof restApp>> | undefined;
 afterEach(async () => {

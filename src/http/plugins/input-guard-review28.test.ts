@@ -1,13 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { restAppWithStubs } from '../app.testing.js';
+import { signedInRestApp } from '../app.testing.js';
 
 const USER = '00000000-0000-4000-8000-000000000001';
-const restApp = () =>
-  restAppWithStubs({
-    auth: { authenticateNow: () => ({ userId: USER, roles: ['worker', 'hirer'], sessionId: 's' }) },
-    contracts: { contracts: {}, idempotency: {} },
-    reviews: { marketplace: {}, idempotency: {} },
-  });
+const restApp = () => signedInRestApp(USER);
 
 let app: Awaited<ReturnType<typeof restApp>> | undefined;
 afterEach(async () => {
