@@ -11,15 +11,18 @@ import { createCodec, errorReplyFor } from './codec.js';
 const codec = createCodec();
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
-/** Distinct short keys of control characters (each well-formed, none U+0000). */
-function manyKeys(count: number): Map<string, unknown> {
+/**
+ * Distinct keys of control characters (each well-formed, none U+0000), each three of them `repeat`
+ * times: few enough keys to stay within MAX_FRAME_VALUES (review 30), long enough to fill a frame.
+ */
+function manyKeys(count: number, repeat = 1): Map<string, unknown> {
   const chars = Array.from({ length: 31 }, (_, i) => String.fromCharCode(i + 1));
   const keys = new Map<string, unknown>();
   for (const a of chars)
     for (const b of chars)
       for (const c of chars) {
         if (keys.size >= count) return keys;
-        keys.set(a + b + c, 1);
+        keys.set((a + b + c).repeat(repeat), 1);
       }
   return keys;
 }
@@ -38,7 +41,7 @@ describe('codec: error replies to refused frames are bounded (review 16)', () =>
     const frame = new Map<string, unknown>([
       ['t', 'ping'],
       ['id', 7],
-      ['d', manyKeys(12_000)],
+      ['d', manyKeys(2_000, 8)],
     ]);
     const bytes = packr.pack(frame);
     expect(bytes.length).toBeGreaterThan(50_000);

@@ -19,7 +19,7 @@ import {
   ServerFrame,
   ServerPushType,
 } from './frames.js';
-import { findJsonProblem, MAX_JSON_DEPTH, MAX_WIRE_DEPTH } from './json-value.js';
+import { findJsonProblem, MAX_FRAME_VALUES, MAX_JSON_DEPTH, MAX_WIRE_DEPTH } from './json-value.js';
 import { scanMsgpack } from './msgpack-scan.js';
 import { Encoding } from './version.js';
 
@@ -114,15 +114,22 @@ export function createCodec(): Codec {
     return packr.pack(toWireValue(frame, true));
   }
 
-  /** `keepProtoKeys`: decode a msgpack key `__proto__` as such (for validate to refuse), not renamed. */
+  /**
+   * `keepProtoKeys`: decode a msgpack key `__proto__` as such (for validate to refuse), not renamed.
+   * `maxValues`: most values the msgpack bytes may hold, checked before they are decoded.
+   */
   function decodeValue(
     data: WireData,
     encoding: Encoding,
     maxDepth: number,
     keepProtoKeys: boolean,
+    maxValues = Number.POSITIVE_INFINITY,
   ): { ok: true; value: unknown } | DecodeFailure {
     if (encoding === Encoding.JSON) {
       if (typeof data !== 'string') return badFrame('binary frame on a json connection: send text frames');
+      // As the msgpack scan counts values before decoding: JSON.parse of 64 KiB holding tens of
+      // thousands of them costs ten times this pass (the JSON-value check counts exactly later).
+      if (hasCommasOutsideStrings(data, maxValues)) return badFrame(`more than ${maxValues} values`);
       try {
         return { ok: true, value: JSON.parse(data) };
       } catch {
@@ -134,7 +141,7 @@ export function createCodec(): Codec {
     if (bytes.length === 0) return badFrame('empty frame');
     // Checked before msgpackr sees the bytes: it would build BigInts, Dates and records from
     // extension types and recurse once per nesting level.
-    const scan = scanMsgpack(bytes, maxDepth);
+    const scan = scanMsgpack(bytes, maxDepth, maxValues);
     if (scan.problem !== undefined) return badFrame(scan.problem);
     try {
       return {
@@ -151,9 +158,10 @@ export function createCodec(): Codec {
   return {
     encode,
     decodeClient(data, encoding) {
-      const decoded = decodeValue(data, encoding, MAX_JSON_DEPTH, true);
+      // At most MAX_FRAME_VALUES values: what decoding and checking costs grows with them (review 30).
+      const decoded = decodeValue(data, encoding, MAX_JSON_DEPTH, true, MAX_FRAME_VALUES);
       if (!decoded.ok) return decoded;
-      return validate(decoded.value, clientTypes, ClientFrame, MAX_JSON_DEPTH, false);
+      return validate(decoded.value, clientTypes, ClientFrame, MAX_JSON_DEPTH, false, MAX_FRAME_VALUES);
     },
     decodeServer(data, encoding) {
       // Server frames are read as before, `__proto__` keys allowed (msgpackr renames them): no input
@@ -187,6 +195,7 @@ function validate<F>(
   schema: z.ZodType<F>,
   maxDepth: number,
   allowProtoKey: boolean,
+  maxValues = Number.POSITIVE_INFINITY,
 ): DecodeResult<F> {
   if (!isPlainObject(value)) return badFrame('frame is not an envelope object {t, id?, d?}');
   const rawId = value.id;
@@ -213,7 +222,7 @@ function validate<F>(
   }
   // Every value of a frame is plain JSON within the depth cap before any schema (or anything that
   // recurses) looks at it: no bytes, no non-finite numbers, no unpaired surrogate or U+0000.
-  const found = findJsonProblem(value, { maxDepth, allowProtoKey });
+  const found = findJsonProblem(value, { maxDepth, allowProtoKey, maxNodes: maxValues });
   if (found !== undefined) {
     const problem = boundedIssue(found);
     return withId(
@@ -257,6 +266,30 @@ function mapsToObjects(value: unknown): unknown {
   }
   if (Array.isArray(value)) return value.map(mapsToObjects);
   return value;
+}
+
+/**
+ * Whether JSON text holds at least `count` commas outside its strings: then it holds more than
+ * `count` values (each comma separates two elements or members of one array or object, which is a
+ * value too). One pass over the characters, no allocation.
+ */
+function hasCommasOutsideStrings(text: string, count: number): boolean {
+  if (text.length <= count) return false;
+  let commas = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (inString) {
+      if (code === 0x5c) i += 1;
+      else if (code === 0x22) inString = false;
+    } else if (code === 0x22) {
+      inString = true;
+    } else if (code === 0x2c) {
+      commas += 1;
+      if (commas >= count) return true;
+    }
+  }
+  return false;
 }
 
 function isRequestId(value: unknown): value is RequestId {

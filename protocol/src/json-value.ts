@@ -25,6 +25,15 @@ export const MAX_JSON_DEPTH = 32;
  */
 export const MAX_WIRE_DEPTH = MAX_JSON_DEPTH + 8;
 
+/**
+ * Most values one client frame may hold (every object, array and leaf; in MessagePack every map key
+ * too). What decoding and checking a frame costs grows with its values, and a 64 KiB frame holds
+ * tens of thousands: 60 000 `userIds` or `meta` numbers took 40–130 ms of the node's event loop
+ * each before they were refused (review 30). No valid frame comes near: the largest `meta` (4 096
+ * characters of JSON) holds ~2 050 values, a `presence.subscribe` 100 ids.
+ */
+export const MAX_FRAME_VALUES = 4_096;
+
 export interface JsonProblem {
   /** Dotted path from the checked root (`""` = the root), as in VALIDATION_FAILED field errors. */
   readonly path: string;
@@ -75,8 +84,9 @@ export function findJsonProblem(value: unknown, options: JsonCheckOptions = {}):
       parts.unshift((queue[at] as Pending).key);
     return parts.join('.');
   };
+  const tooMany = (): JsonProblem => ({ path: '', message: `more than ${maxNodes} values` });
   for (let index = 0; index < queue.length; index++) {
-    if (index >= maxNodes) return { path: '', message: `more than ${maxNodes} values` };
+    if (index >= maxNodes) return tooMany();
     const item = queue[index] as Pending;
     const problem = leafProblem(item.value);
     if (problem !== undefined) return { path: pathOf(index), message: problem };
@@ -85,11 +95,15 @@ export function findJsonProblem(value: unknown, options: JsonCheckOptions = {}):
     const depth = item.depth + 1;
     if (depth > maxDepth) return { path: pathOf(index), message: `nested deeper than ${maxDepth} levels` };
     if (Array.isArray(current)) {
+      // Counted as found, not only as visited: 60 000 elements are not queued to learn there are too many.
+      if (queue.length + current.length > maxNodes) return tooMany();
       for (let i = 0; i < current.length; i++)
         queue.push({ value: current[i], parent: index, key: i, depth });
       continue;
     }
-    for (const key of Object.keys(current)) {
+    const keys = Object.keys(current);
+    if (queue.length + keys.length > maxNodes) return tooMany();
+    for (const key of keys) {
       const keyProblem = stringProblem(key);
       if (keyProblem !== undefined) return { path: pathOf(index, key), message: `key ${keyProblem}` };
       if (key === PROTO_KEY && !allowProtoKey)

@@ -50,12 +50,24 @@ function isProtoKey(bytes: Uint8Array, start: number): boolean {
 }
 
 /** Why the bytes are refused, or undefined when they are one standard MessagePack value. */
-export function findMsgpackProblem(bytes: Uint8Array, maxDepth: number): string | undefined {
-  return scanMsgpack(bytes, maxDepth).problem;
+export function findMsgpackProblem(
+  bytes: Uint8Array,
+  maxDepth: number,
+  maxValues = Number.POSITIVE_INFINITY,
+): string | undefined {
+  return scanMsgpack(bytes, maxDepth, maxValues).problem;
 }
 
-/** The structural check, and whether a map key `__proto__` occurs. */
-export function scanMsgpack(bytes: Uint8Array, maxDepth: number): MsgpackScan {
+/**
+ * The structural check, and whether a map key `__proto__` occurs. `maxValues`: most values (map
+ * keys, values and array elements, containers included) the bytes may hold (MAX_FRAME_VALUES for
+ * client frames: what decoding costs grows with them).
+ */
+export function scanMsgpack(
+  bytes: Uint8Array,
+  maxDepth: number,
+  maxValues = Number.POSITIVE_INFINITY,
+): MsgpackScan {
   // For each open container: items still to read, and for maps whether the next item is a key
   // (maps count 2 items per entry; a key is read when the count is even).
   const remaining: number[] = [];
@@ -74,6 +86,7 @@ export function scanMsgpack(bytes: Uint8Array, maxDepth: number): MsgpackScan {
     const byte = bytes[offset] as number;
     offset += 1;
     values += 1;
+    if (values > maxValues) return refuse(`more than ${maxValues} values`);
 
     let skip = 0; // payload bytes after the header
     let container: { count: number; map: boolean } | undefined;

@@ -4,10 +4,11 @@
  */
 import type { Codec } from '../../protocol/src/codec.js';
 import type { SessionId, UserId } from '../../protocol/src/ids.js';
+import { Encoding } from '../../protocol/src/version.js';
 import type { AuthService } from '../domain/auth/service.js';
 import type { PresenceService } from '../domain/presence/service.js';
 import { createLogger } from '../platform/logger.js';
-import type { ConnectionEnvironment } from './connection.js';
+import { Connection, type ConnectionEnvironment } from './connection.js';
 import type { createHandlers } from './handlers.js';
 import type { Hub } from './hub.js';
 
@@ -41,6 +42,27 @@ export const testPrincipal = (userId: UserId) => ({
   roles: [],
   expiresAt: Date.now() + 60_000,
 });
+
+/**
+ * A msgpack connection of `userId` whose socket takes every send and never has bytes buffered, and
+ * the close codes it was given: for the hub's tests of what a catch-up holds.
+ */
+export function testHeldConnection(codec: Codec, userId: UserId, id: string = userId) {
+  const closes: number[] = [];
+  const connection = new Connection(
+    id,
+    testPrincipal(userId),
+    Encoding.MSGPACK,
+    {
+      kind: 'fastify-ws',
+      send: () => true,
+      bufferedAmount: () => 0,
+      close: (code) => void closes.push(code),
+    },
+    testConnectionEnvironment(codec),
+  );
+  return { connection, closes };
+}
 
 type HandlerDeps = Parameters<typeof createHandlers>[0];
 

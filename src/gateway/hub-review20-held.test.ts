@@ -9,9 +9,7 @@ import { createCodec } from '../../protocol/src/codec.js';
 import { CloseCode } from '../../protocol/src/codes.js';
 import type { RoomMessage } from '../../protocol/src/frames.js';
 import type { RoomId, UserId } from '../../protocol/src/ids.js';
-import { Encoding } from '../../protocol/src/version.js';
-import { Connection } from './connection.js';
-import { testConnectionEnvironment, testPrincipal } from './connection-testing.js';
+import { testHeldConnection } from './connection-testing.js';
 import { createHub, MAX_HELD_PER_JOIN } from './hub.js';
 
 const codec = createCodec();
@@ -29,19 +27,7 @@ const message = (seq: number): RoomMessage => ({
 
 describe('live messages held during a catch-up', () => {
   it('closes a connection 1013 once it would hold more than MAX_HELD_PER_JOIN', () => {
-    const closes: number[] = [];
-    const connection = new Connection(
-      userId,
-      testPrincipal(userId),
-      Encoding.MSGPACK,
-      {
-        kind: 'fastify-ws',
-        send: () => true,
-        bufferedAmount: () => 0,
-        close: (code) => void closes.push(code),
-      },
-      testConnectionEnvironment(codec),
-    );
+    const { connection, closes } = testHeldConnection(codec, userId);
     const hub = createHub(codec);
     hub.add(connection);
     hub.joinRoom(roomId, connection, 0); // still catching up: live messages are held

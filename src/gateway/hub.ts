@@ -98,6 +98,14 @@ export const MAX_HELD_PER_JOIN = 10_000;
  * joiner that reads just enough never to stall (review 24). Typical messages reach the count first.
  */
 export const MAX_HELD_BYTES_PER_JOIN = 8 * 1024 * 1024;
+/**
+ * ...and what all the joins of one connection hold together (review 30). A connection may catch up
+ * with every room of its user at once (up to ROOMS_MAX_PER_USER, 1 000), each join waiting for the
+ * socket to drain: a reader keeping its buffer just above the low-water mark, joined to its 1 000
+ * rooms while its other sockets sent the largest messages round them, pinned up to 1 000 times the
+ * bound of one join for one socket, and the node ran out of heap.
+ */
+export const MAX_HELD_BYTES_PER_CONNECTION = 8 * 1024 * 1024;
 
 /** Calls of `sweepBackpressure` that together check every connection once (one call per 1/N s). */
 export const BACKPRESSURE_SWEEP_SLICES = 10;
@@ -114,10 +122,13 @@ export function createHub(
     readonly topicCheckBytes?: number;
     /** Estimated bytes of live messages one join may hold while it catches up (default MAX_HELD_BYTES_PER_JOIN). */
     readonly maxHeldBytes?: number;
+    /** ...and all the joins of one connection together (default MAX_HELD_BYTES_PER_CONNECTION). */
+    readonly maxHeldBytesPerConnection?: number;
   } = {},
 ) {
   const topicCheckBytes = options.topicCheckBytes ?? 256 * 1024;
   const maxHeldBytes = options.maxHeldBytes ?? MAX_HELD_BYTES_PER_JOIN;
+  const maxHeldBytesPerConnection = options.maxHeldBytesPerConnection ?? MAX_HELD_BYTES_PER_CONNECTION;
   const rooms = new Map<RoomId, LocalRoom>();
   let publish: TopicPublisher | undefined;
   const roomsOf = new Map<Connection, Set<RoomId>>();
@@ -135,6 +146,8 @@ export function createHub(
   const expirySecond = new Map<Connection, number>();
   /** How many room topics each topic-fed connection receives through (absent: none). */
   const topicsOf = new Map<Connection, number>();
+  /** Estimated bytes held by all the catch-ups of each connection (absent: none). */
+  const heldOf = new Map<Connection, number>();
   /** Where the backpressure sweep goes on from at its next call. */
   let sweepCursor: Iterator<Connection> | undefined;
   /**
@@ -157,6 +170,17 @@ export function createHub(
     set.delete(value);
     if (set.size === 0) map.delete(key);
   };
+
+  /** Moves a cursor's held bytes (and its connection's total) by `delta`. */
+  const changeHeld = (connection: Connection, cursor: RoomCursor, delta: number) => {
+    cursor.heldBytes += delta;
+    const total = (heldOf.get(connection) ?? 0) + delta;
+    if (total > 0) heldOf.set(connection, total);
+    else heldOf.delete(connection);
+  };
+  /** Drops what a cursor holds (its catch-up goes on holding later messages, if any). */
+  const dropHeld = (connection: Connection, cursor: RoomCursor) =>
+    changeHeld(connection, cursor, -cursor.heldBytes);
 
   /** Sends one frame to many connections, encoding it at most once per encoding; returns the encodings made. */
   const fanOut = (targets: Iterable<Connection>, frame: ServerFrame) => {
@@ -237,6 +261,7 @@ export function createHub(
     const room = rooms.get(roomId);
     const cursor = room?.members.get(connection);
     if (room === undefined || cursor === undefined) return;
+    dropHeld(connection, cursor);
     if (cursor.topic !== undefined) {
       connection.unsubscribe(cursor.topic);
       room.subscribers[connection.encoding] -= 1;
@@ -289,6 +314,7 @@ export function createHub(
       for (const join of pendingJoins.get(connection)?.values() ?? []) join.cancelled = 'closed';
       pendingJoins.delete(connection);
       topicsOf.delete(connection);
+      heldOf.delete(connection);
       const second = expirySecond.get(connection);
       if (second !== undefined) removeFrom(expiring, second, connection);
       expirySecond.delete(connection);
@@ -545,8 +571,9 @@ export function createHub(
       if (cursor === undefined || cursor.held === undefined) return true;
       const held = cursor.held.sort((a, b) => a.seq - b.seq);
       const done = sendWithin(connection, cursor, held, maxBytes);
-      for (const message of held.splice(0, done)) cursor.heldBytes -= estimatedMessageBytes(message);
-      if (held.length === 0) cursor.heldBytes = 0;
+      for (const message of held.splice(0, done))
+        changeHeld(connection, cursor, -estimatedMessageBytes(message));
+      if (held.length === 0) dropHeld(connection, cursor);
       return held.length === 0;
     },
 
@@ -557,7 +584,7 @@ export function createHub(
       if (room === undefined || cursor === undefined || cursor.held === undefined) return;
       const held = cursor.held.sort((a, b) => a.seq - b.seq);
       cursor.held = undefined;
-      cursor.heldBytes = 0;
+      dropHeld(connection, cursor);
       for (const message of held) {
         if (message.seq <= cursor.seq) continue;
         cursor.seq = message.seq;
@@ -585,17 +612,23 @@ export function createHub(
       for (const [connection, cursor] of room.members) {
         if (cursor.topic !== undefined) continue;
         if (cursor.held !== undefined) {
+          // Closing (its transport reports the close later): nothing is sent to it any more.
+          if (!connection.isOpen) continue;
           size ??= estimatedMessageBytes(message);
-          if (cursor.held.length >= MAX_HELD_PER_JOIN || cursor.heldBytes + size > maxHeldBytes) {
+          if (
+            cursor.held.length >= MAX_HELD_PER_JOIN ||
+            cursor.heldBytes + size > maxHeldBytes ||
+            (heldOf.get(connection) ?? 0) + size > maxHeldBytesPerConnection
+          ) {
             // Catching up slower than the room talks (a reader trickling just enough never to
             // stall): each held message would be kept for as long as it keeps trickling.
             cursor.held = [];
-            cursor.heldBytes = 0;
+            dropHeld(connection, cursor);
             connection.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer');
             continue;
           }
           cursor.held.push(message);
-          cursor.heldBytes += size;
+          changeHeld(connection, cursor, size);
           continue;
         }
         if (message.seq <= cursor.seq) continue;

@@ -13,10 +13,8 @@ import { createCodec } from '../../protocol/src/codec.js';
 import { CloseCode } from '../../protocol/src/codes.js';
 import type { RoomMessage } from '../../protocol/src/frames.js';
 import type { RoomId, UserId } from '../../protocol/src/ids.js';
-import { Encoding } from '../../protocol/src/version.js';
 import { estimatedMessageBytes } from '../domain/rooms/message-size.js';
-import { Connection } from './connection.js';
-import { testConnectionEnvironment, testPrincipal } from './connection-testing.js';
+import { testHeldConnection } from './connection-testing.js';
 import { createHub, MAX_HELD_BYTES_PER_JOIN, MAX_HELD_PER_JOIN } from './hub.js';
 import { RECENT_BYTES_PER_ROOM, RECENT_PER_ROOM, RecentMessages } from './room-joins.js';
 
@@ -79,19 +77,7 @@ describe('the recent run of a room subscription (review 24)', () => {
 
 describe('live messages held during a catch-up (review 24)', () => {
   it('closes the joiner 1013 once its held messages pass MAX_HELD_BYTES_PER_JOIN, long before the count', () => {
-    const closes: number[] = [];
-    const connection = new Connection(
-      userId,
-      testPrincipal(userId),
-      Encoding.MSGPACK,
-      {
-        kind: 'fastify-ws',
-        send: () => true,
-        bufferedAmount: () => 0,
-        close: (code) => void closes.push(code),
-      },
-      testConnectionEnvironment(codec),
-    );
+    const { connection, closes } = testHeldConnection(codec, userId);
     const hub = createHub(codec);
     hub.add(connection);
     hub.joinRoom(roomId, connection, 0); // still catching up: live messages are held
@@ -105,19 +91,7 @@ describe('live messages held during a catch-up (review 24)', () => {
   });
 
   it('counts only what is still held: messages sent out in bursts make room again', () => {
-    const closes: number[] = [];
-    const connection = new Connection(
-      userId,
-      testPrincipal(userId),
-      Encoding.MSGPACK,
-      {
-        kind: 'fastify-ws',
-        send: () => true,
-        bufferedAmount: () => 0,
-        close: (code) => void closes.push(code),
-      },
-      testConnectionEnvironment(codec),
-    );
+    const { connection, closes } = testHeldConnection(codec, userId);
     const hub = createHub(codec);
     hub.add(connection);
     hub.joinRoom(roomId, connection, 0);
