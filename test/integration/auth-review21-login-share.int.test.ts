@@ -15,12 +15,11 @@
  * One node trusts one proxy hop (TRUST_PROXY=1), so each request names its client in
  * X-Forwarded-For.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedRedisUrl, startTestNode, type TestNode, uniqueRedisPrefix } from '../support/context.js';
 import { httpClient, registerUser } from '../support/http.js';
+import { insertResetLink } from '../support/tokens.js';
 
 const FLOODER = '198.51.100.7';
 const OWNER = '203.0.113.9';
@@ -73,18 +72,7 @@ describe('the password-hashing line under one network flooding logins', () => {
   it('keeps posts of one reset link to the same share', async () => {
     const owner = await registerUser(api);
     // A live reset link of the owner's (as the mail worker issues it: only its hash is stored).
-    const token = randomBytes(32).toString('base64url');
-    const client = new pg.Client({ connectionString: testNode.db.url });
-    await client.connect();
-    try {
-      await client.query(
-        `insert into email_tokens (user_id, purpose, token_hash, expires_at)
-         values ($1, 'reset_password', $2, now() + interval '30 minutes')`,
-        [owner.id, createHash('sha256').update(token).digest('hex')],
-      );
-    } finally {
-      await client.end();
-    }
+    const token = await insertResetLink(testNode.db.url, owner.id);
     // A weak new password: refused after the hash, the link left unspent for the next post.
     const answers = await Promise.all(
       Array.from({ length: 30 }, () =>

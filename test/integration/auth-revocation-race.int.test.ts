@@ -456,6 +456,26 @@ describe('a login in flight when every session of its user ends', () => {
     expect(await liveSessions(account.principal.userId)).toBe(0);
   });
 
+  it('refuses a password change checked before a reset: the reset password stands (review 30)', async () => {
+    // Whoever holds a session and the old password (a thief) changes it while the owner resets it by
+    // mail: the change's check of the old password passed before the reset committed. Written after
+    // it, that change put the thief's password over the owner's and ended the owner's new sessions.
+    const account = await newAccount();
+    const token = await auth.issueEmailToken(account.principal.userId, 'reset_password');
+    const held = hashing.holdNextVerify();
+    const change = settle(auth.changePassword(account.principal, account.password, 'Thief-Chosen-Pass-77'));
+    await held.reached;
+    try {
+      await auth.resetPassword(token, NEW_PASSWORD);
+    } finally {
+      held.release();
+    }
+    expect(await change).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    await expect(auth.login(account.username, NEW_PASSWORD, meta)).resolves.toMatchObject({
+      user: { id: account.principal.userId },
+    });
+  });
+
   it('a rehash on login never puts the old password back over a change made meanwhile', async () => {
     const account = await newAccount();
     hashing.state.rehashAll = true;

@@ -25,6 +25,7 @@ import type { RunningNode } from '../../src/bin/start-node.js';
 import { bullPrefix } from '../../src/platform/queues/tasks.js';
 import { sharedRedisUrl, startTestNode, type TestNode, uniqueRedisPrefix } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { insertResetLink } from '../support/tokens.js';
 
 const CONTACT_LIMIT = 3;
 /** LOGIN_MAX_FAILURES of the node: also the wrong current passwords one session may try. */
@@ -231,6 +232,32 @@ describe('security review of issue 10', () => {
       });
       expect(owner.status).toBe(200);
       expect((await change(owner.body.accessToken, user.password)).status).toBe(204);
+    });
+  });
+
+  describe('POST /v1/auth/reset-password with a spent link', () => {
+    // A spent link answers 204 again to the password it set (a retry whose first answer was lost),
+    // which checks a password: to whoever finds the used link (browser history, a proxy's log, a
+    // Referer) it was a password oracle for 30 minutes at the REST rate limit (review 30).
+    it('limits wrong passwords per link like wrong current passwords: past the limit even the right one is 429', async () => {
+      const user = await registerUser(api);
+      const token = await insertResetLink(testNode.db.url, user.id);
+      const reset = (newPassword: string) =>
+        api.call<{ code?: string }>('POST', '/v1/auth/reset-password', { body: { token, newPassword } });
+      const chosen = 'Cobalt-Marmot-58!';
+      expect((await reset(chosen)).status).toBe(204);
+      // The retry of a lost answer still works.
+      expect((await reset(chosen)).status).toBe(204);
+      for (let i = 0; i < LOGIN_MAX_FAILURES; i++) {
+        expect((await reset(`Wrong-guess-${i}-Lemur`)).status).toBe(400);
+      }
+      const refused = await reset(chosen);
+      expect(refused.status).toBe(429);
+      expect(refused.body).toMatchObject({ code: 'RATE_LIMITED' });
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      // The owner signs in with the password the link set.
+      const login = await api.post('/v1/auth/login', { login: user.username, password: chosen });
+      expect(login.status).toBe(200);
     });
   });
 

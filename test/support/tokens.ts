@@ -3,7 +3,9 @@
  * JWT_PRIVATE_KEY) with the claims of a real session and a lifetime of the test's choosing, and the
  * settings and claims of a token service that a test creates itself (createTokenService).
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { type CryptoKey, SignJWT } from 'jose';
+import pg from 'pg';
 import type { TokenService } from '../../src/domain/auth/tokens.js';
 
 /** Token-service settings for tests that build one over their own database (keys from signing_keys). */
@@ -41,4 +43,24 @@ export async function tokenWithLifetime(
     .setExpirationTime(now + seconds)
     .setJti(crypto.randomUUID())
     .sign(signingKey);
+}
+
+/**
+ * A live password-reset link of `userId`, valid 30 minutes, as the mail worker issues one (only its
+ * hash is stored): its token, for POST /v1/auth/reset-password.
+ */
+export async function insertResetLink(databaseUrl: string, userId: string): Promise<string> {
+  const token = randomBytes(32).toString('base64url');
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(
+      `insert into email_tokens (user_id, purpose, token_hash, expires_at)
+       values ($1, 'reset_password', $2, now() + interval '30 minutes')`,
+      [userId, createHash('sha256').update(token).digest('hex')],
+    );
+  } finally {
+    await client.end();
+  }
+  return token;
 }

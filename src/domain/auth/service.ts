@@ -780,7 +780,30 @@ export function createAuthService(deps: AuthDeps) {
       await counters.clear(key);
       const weak = weakPassword(newPassword, [user.username, user.email.split('@')[0] ?? ''], 'newPassword');
       if (weak) throw weak;
-      await setPassword(user.id, await passwords.hash(newPassword, source), 'password_changed');
+      const passwordHash = await passwords.hash(newPassword, source);
+      const now = clock.now();
+      const changed = await db.transaction().execute(async (trx) => {
+        // The user's row first (see `login`), then the caller's session: a reset, logout-all, lock or
+        // reuse revocation that committed since the current password was checked ended it, and this
+        // change is refused as its request would have been a moment later. Written anyway, a thief's
+        // change checked before the owner's reset replaced the reset password (review 30).
+        const current = await lockUserById(trx, user.id);
+        const [session] = await findSessionStates(trx, [principal.sessionId]);
+        if (
+          current === undefined ||
+          current.locked_at !== null ||
+          current.session_version !== user.session_version ||
+          session === undefined ||
+          session.user_id !== user.id ||
+          session.revoked_at !== null
+        ) {
+          return false;
+        }
+        await setPasswordIn(trx, user.id, passwordHash, 'password_changed', now);
+        return true;
+      });
+      if (!changed) throw new AppError('UNAUTHORIZED', 'access token revoked');
+      await announce({ userId: user.id, reason: 'password_changed' });
     },
 
     /**
@@ -844,9 +867,30 @@ export function createAuthService(deps: AuthDeps) {
       const source = meta === undefined ? undefined : clientNetwork(meta.ip);
       const refuseUnlessRepeated = async (): Promise<void> => {
         const spent = await findSpentResetToken(db, tokenHash, now);
-        // In the client network's share of the hashing line, as every password check.
-        if (spent === undefined || !(await passwords.verify(spent.passwordHash, newPassword, source)))
-          throw invalid();
+        if (spent === undefined) throw invalid();
+        // The check below confirms a password (204, not 400) to whoever holds the spent link — found
+        // in a browser's history, a proxy's log, a Referer: its wrong passwords are limited per link
+        // as wrong current passwords are per session (review 30: unlimited, an oracle at the REST
+        // rate for 30 minutes). A slot is reserved first (parallel guesses cannot slip past), given
+        // back when refused before the check; the right password forgives the link's failures.
+        const key = `reset-retry-failures:${tokenHash}`;
+        const reserved = await counters.hit(key, windowMs);
+        if (reserved.count > settings.login.maxFailures) {
+          await counters.release(key);
+          throw new AppError('RATE_LIMITED', 'too many wrong passwords for this link; try again later', {
+            details: { retryAfterS: Math.max(1, Math.ceil(reserved.resetInMs / 1000)) },
+          });
+        }
+        let same: boolean;
+        try {
+          // In the client network's share of the hashing line, as every password check.
+          same = await passwords.verify(spent.passwordHash, newPassword, source);
+        } catch (error) {
+          await counters.release(key);
+          throw error;
+        }
+        if (!same) throw invalid();
+        await counters.clear(key);
       };
       const owner = await findEmailTokenUser(db, 'reset_password', tokenHash, now);
       if (owner === undefined) return refuseUnlessRepeated();
@@ -1053,12 +1097,6 @@ export function createAuthService(deps: AuthDeps) {
     await bumpSessionVersion(trx, userId, { password_hash: passwordHash });
     await revokeAllSessions(trx, userId, now, reason);
     await invalidateEmailTokens(trx, userId, 'reset_password', now);
-  }
-
-  async function setPassword(userId: UserId, passwordHash: string, reason: string): Promise<void> {
-    const now = clock.now();
-    await db.transaction().execute((trx) => setPasswordIn(trx, userId, passwordHash, reason, now));
-    await announce({ userId, reason });
   }
 }
 

@@ -111,7 +111,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'changePassword',
       summary: 'Change the password',
       description:
-        'Revokes every session; access tokens issued before are rejected from then on. A wrong current password is 403; after LOGIN_MAX_FAILURES of them within LOGIN_WINDOW_S one session gets 429 RATE_LIMITED (Retry-After), even for the right one. Beyond 8 password checks of one client IP at once, 429 RATE_LIMITED (Retry-After 1, not counted as a wrong password).',
+        'Revokes every session; access tokens issued before are rejected from then on. A change whose session ended while its current password was checked (a reset, logout-all or lock meanwhile) is 401 and changes nothing. A wrong current password is 403; after LOGIN_MAX_FAILURES of them within LOGIN_WINDOW_S one session gets 429 RATE_LIMITED (Retry-After), even for the right one. Beyond 8 password checks of one client IP at once, 429 RATE_LIMITED (Retry-After 1, not counted as a wrong password).',
       body: ChangePasswordRequest,
       response: { 204: z.null(), 403: Problem, ...errors },
     },
@@ -167,7 +167,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'resetPassword',
       summary: 'Set a new password with the mailed token',
       description:
-        "The token works once, for 30 minutes. Every session is revoked. A retry with the same token and the same new password within those 30 minutes (its first answer lost) is 204 again and changes nothing, while that password is still the account's; anything else with a spent token is 400. Beyond 8 password checks of one client IP at once (logins, registrations, password changes and resets share that line), 429 RATE_LIMITED (Retry-After 1).",
+        "The token works once, for 30 minutes. Every session is revoked. A retry with the same token and the same new password within those 30 minutes (its first answer lost) is 204 again and changes nothing, while that password is still the account's; anything else with a spent token is 400, and past LOGIN_MAX_FAILURES wrong passwords for one spent token within LOGIN_WINDOW_S, 429 RATE_LIMITED (Retry-After), even for the right one. Beyond 8 password checks of one client IP at once (logins, registrations, password changes and resets share that line), 429 RATE_LIMITED (Retry-After 1).",
       body: ResetPasswordRequest,
       response: { 204: z.null(), ...errors },
     },
