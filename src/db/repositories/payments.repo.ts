@@ -100,6 +100,21 @@ export async function pendingTopUpTotal(db: Db, userId: UserId, currency: string
 }
 
 /**
+ * The sum of every user's top-ups in this currency still `pending`: money that may still come in
+ * from outside. Read through `payments_status_idx` (the pending rows only).
+ */
+export async function allPendingTopUpTotal(db: Db, currency: string): Promise<bigint> {
+  const row = await db
+    .selectFrom('payments')
+    .select(sql<string>`coalesce(sum(amount), 0)::text`.as('total'))
+    .where('status', '=', 'pending')
+    .where('kind', '=', 'top_up')
+    .where('currency', '=', currency)
+    .executeTakeFirstOrThrow();
+  return BigInt(row.total);
+}
+
+/**
  * Pending payments, oldest first, that waited since before `before` (the pending rows of
  * `payments_status_idx`):
  * - `submitted`: the provider accepted them (by `submitted_at`) and their outcome never arrived —

@@ -23,6 +23,7 @@ import {
   PARKED_CREDIT_REASON,
 } from '../../db/repositories/ledger.repo.js';
 import {
+  allPendingTopUpTotal,
   claimProviderEvent,
   findPayment,
   insertPayment,
@@ -54,7 +55,13 @@ import {
   ProviderEventBody,
   ProviderEventType,
 } from './provider.js';
-import { assertAmount, balanceLimitReached, MAX_AMOUNT } from './rules.js';
+import {
+  assertAmount,
+  balanceLimitReached,
+  MAX_AMOUNT,
+  passesPlatformLimit,
+  platformLimitReached,
+} from './rules.js';
 import { topUpIn } from './wallet.js';
 
 /** What applying a provider event does to a payment. */
@@ -193,14 +200,25 @@ export async function requestTopUpIn(
   // to the card, is not shown as `parked`, and would refuse top-ups until an operator voids it.
   // The wallet row is locked for the rest of the transaction, so one user's requests take turns.
   const currency = deps.settings.currency;
-  const [wallet] = await ensureAccounts(trx, [{ kind: 'wallet', userId: input.userId, currency }]);
-  if (wallet === undefined) throw new Error('accounts missing');
+  const [wallet, clearing] = await ensureAccounts(trx, [
+    { kind: 'wallet', userId: input.userId, currency },
+    { kind: 'provider_clearing', currency },
+  ]);
+  if (wallet === undefined || clearing === undefined) throw new Error('accounts missing');
   const locked = (await lockAccounts(trx, [wallet.id])).get(wallet.id) ?? wallet;
   const pending = await pendingTopUpTotal(trx, input.userId, currency);
   const parked =
     locked.pendingCredits === 0n ? 0n : locked.pendingCredits - (await operatorParkedCredits(trx, wallet.id));
   if (locked.posted + parked + pending + input.amount > MAX_AMOUNT) {
     throw balanceLimitReached(currency, { pendingTopUps: pending });
+  }
+  // The platform's books too: all the money inside (−provider clearing, and what is parked to be
+  // posted from it; as read now: that row is every payment's, so it is not locked) and every top-up
+  // still pending must stay within what a bigint counts, or the credit would fail in the database
+  // for good (rules.ts).
+  const inside = clearing.pendingDebits - clearing.posted;
+  if (passesPlatformLimit(inside, await allPendingTopUpTotal(trx, currency), input.amount)) {
+    throw platformLimitReached(currency);
   }
   return insertPayment(trx, {
     ...(input.id === undefined ? {} : { id: input.id }),

@@ -104,6 +104,29 @@ export function balanceLimitReached(currency: string, counted?: { pendingTopUps:
   });
 }
 
+/**
+ * The most money (minor units of one currency) the platform holds from outside: provider clearing
+ * records −(money in − money out) in a PostgreSQL bigint, −2^63 at most. Each wallet is capped at
+ * 2^53 − 1, but wallets, escrows and the fee account together were not: with the sandbox's free
+ * money, 1 024 accounts topped up to their cap (a few thousand requests from one address) took
+ * provider clearing past what a bigint holds, and from then on every top-up's credit failed in the
+ * database (`bigint out of range`): each user's top-up charged and pending for good, its task failing
+ * on every reconcile pass. Half of bigint's range, so what comes in without a top-up's start
+ * counting it (a success after a failure, a returned payout, top-ups started together) still fits.
+ */
+export const PLATFORM_MONEY_LIMIT = 2n ** 62n;
+
+/** Whether taking in `amount` more passes PLATFORM_MONEY_LIMIT (`inside`: −provider clearing). */
+export const passesPlatformLimit = (inside: bigint, pendingTopUps: bigint, amount: bigint): boolean =>
+  inside + pendingTopUps + amount > PLATFORM_MONEY_LIMIT;
+
+/** CONFLICT: the platform takes in no more money in this currency now (details.reason PLATFORM_LIMIT). */
+export function platformLimitReached(currency: string): AppError {
+  return new AppError('CONFLICT', 'the platform cannot take in more money in this currency now', {
+    details: { reason: 'PLATFORM_LIMIT', currency },
+  });
+}
+
 /** INSUFFICIENT_FUNDS with the shortfall (minor units, exact as a JSON integer) and the currency. */
 export function insufficientFunds(shortfall: bigint, currency: string): AppError {
   return new AppError('INSUFFICIENT_FUNDS', 'the available balance does not cover the amount', {

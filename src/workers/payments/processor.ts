@@ -7,8 +7,10 @@
  * before its answer was recorded, leaves the payment pending and unsubmitted, and the retry calls the
  * provider again with the same payment id — the provider answers the same, sends the same events,
  * and the events are applied once by their ids. Money moves only when an event is applied, in the
- * transaction that records it. A task that exhausts its retries fails the payment
- * (`provider_unavailable`, a withdrawal's reservation released) unless the provider accepted it.
+ * transaction that records it. A task that exhausts its retries fails a top-up the provider never
+ * accepted (`provider_unavailable`; a late success is still credited) and leaves a withdrawal pending
+ * with its amount reserved (the payout may have left) until the reconciler submits it again
+ * (`submitExhausted`).
  */
 
 import { UnrecoverableError, type Worker } from 'bullmq';
