@@ -265,6 +265,9 @@ describe('the contract process', () => {
     expect(delivered.autoApproveAt?.getTime()).toBe((delivered.deliveredAt?.getTime() ?? 0) + 3_600_000);
     const changes = await fire(deps, hirer, contract.id, 'request_changes', { message: 'Bigger please' });
     expect(changes).toMatchObject({ state: 'active', version: 3, autoApproveAt: null });
+    // Active again, but delivered once: cancel is refused (neverDelivered), so it is not offered (review 30).
+    expect((await getContract(deps, hirer, contract.id)).available).toEqual(['dispute']);
+    expect((await getContract(deps, worker, contract.id)).available).toEqual(['deliver', 'dispute']);
     await fire(deps, worker, contract.id, 'deliver');
     const done = await fire(deps, hirer, contract.id, 'approve');
     expect(done).toMatchObject({ state: 'completed', version: 5, deliveries: 2 });

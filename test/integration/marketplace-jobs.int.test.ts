@@ -11,6 +11,7 @@ import type { CategoryId, JobId } from '../../protocol/src/ids.js';
 import type { Role } from '../../protocol/src/rest/users.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
 import type { Database } from '../../src/db/database.js';
+import * as tagsAndPaths from '../../src/db/migrations/0024_job_search_tags_and_paths.js';
 import { findCategoryBySlug } from '../../src/db/repositories/jobs.repo.js';
 import {
   bidsOfJob,
@@ -436,6 +437,41 @@ describe('search', () => {
       limit: 100,
     });
     expect(remote.map((j) => j.id)).toEqual(open.filter((j) => j.remote).map((j) => j.id));
+  });
+
+  it('finds words written between < and > or joined by /, which the parser dropped or fused (review 30)', async () => {
+    const hirer = await newUser('hirer');
+    const job = await createJob(
+      deps,
+      hirer,
+      jobInput({
+        title: 'Port a <canvas> game to React/Redux',
+        description:
+          'Typed as Map<String, Integer>; if x<y and the quokka library z>w, swap them. UI/UX too.',
+        skills: ['<template>', 'ci/cd'],
+      }),
+    );
+    const found = async (text: string) =>
+      (await searchJobs(deps, { hirerId: hirer.userId, text })).data.map((j) => j.id);
+    for (const text of [
+      'canvas',
+      'integer',
+      'quokka library',
+      'template',
+      '<canvas>',
+      'redux',
+      'ux',
+      'UI/UX',
+      'ci',
+    ])
+      expect(await found(text), text).toEqual([job.id]);
+    // A job stored before migration 0024 (its vector built by the old trigger) is indexed again by it.
+    await sql`update jobs set search_vector = to_tsvector('english', description) where id = ${job.id}`.execute(
+      db,
+    );
+    expect(await found('quokka')).toEqual([]);
+    await tagsAndPaths.up(db as unknown as Kysely<unknown>);
+    expect(await found('quokka')).toEqual([job.id]);
   });
 
   it('each search shape can be served by an index of migration 0007 (no sequential scan of jobs)', async () => {

@@ -77,7 +77,7 @@ export const ContractDetail = Contract.extend({
   available: z
     .array(ContractEventName)
     .describe(
-      'Events the caller may fire now (guards not evaluated, except that a delivery past its autoApproveAt offers neither request_changes nor dispute).',
+      'Events the caller may fire now: a delivery past its autoApproveAt offers neither request_changes nor dispute, and a contract delivered once (active again after a request for changes) offers no cancel. A resolve split is checked only when sent.',
     ),
 }).meta({ id: 'ContractDetail' });
 

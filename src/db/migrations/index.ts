@@ -26,6 +26,7 @@ import * as m0020 from './0020_four_digit_year_deadlines.js';
 import * as m0021 from './0021_reconciler_indexes.js';
 import * as m0022 from './0022_pending_emails_index.js';
 import * as m0023 from './0023_blind_reviews_index.js';
+import * as m0024 from './0024_job_search_tags_and_paths.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -51,4 +52,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0021_reconciler_indexes': m0021,
   '0022_pending_emails_index': m0022,
   '0023_blind_reviews_index': m0023,
+  '0024_job_search_tags_and_paths': m0024,
 };

@@ -267,6 +267,13 @@ const ENGLISH_STOP_WORDS = new Set(
 );
 
 /**
+ * The search text as a tsquery. `<`, `>` and `/` read as blanks, as in the jobs' search vector
+ * (migration 0024: the parser dropped `<word>` as a tag and made `UI/UX` one file-path token, so
+ * `ux` found no UI/UX job); typed `UI/UX` is then `ui` and `ux`, as the vector holds it.
+ */
+const searchQuery = (text: string) => sql`websearch_to_tsquery('english', translate(${text}, '<>/', '   '))`;
+
+/**
  * Whether `text` leaves any term to search for once websearch_to_tsquery has dropped stop words
  * ("the and") and syntax: with none, its query matches no job at all. A word outside the stop list
  * always leaves one, so PostgreSQL is asked (one round trip more) only for a text of stop words.
@@ -274,7 +281,7 @@ const ENGLISH_STOP_WORDS = new Set(
 export async function hasSearchTerms(db: Db, text: string): Promise<boolean> {
   const words = text.toLowerCase().split(/[^\p{L}\p{N}]+/u);
   if (words.some((word) => word !== '' && !ENGLISH_STOP_WORDS.has(word))) return true;
-  const row = await sql<{ terms: number }>`select numnode(websearch_to_tsquery('english', ${text})) as terms`
+  const row = await sql<{ terms: number }>`select numnode(${searchQuery(text)}) as terms`
     .execute(db)
     .then((result) => result.rows[0]);
   return (row?.terms ?? 0) > 0;
@@ -286,8 +293,7 @@ export async function hasSearchTerms(db: Db, text: string): Promise<boolean> {
  * locked hirers are left out.
  */
 export function searchJobs(db: Db, search: JobSearch): Promise<JobSearchRow[]> {
-  const tsquery =
-    search.text === undefined ? undefined : sql`websearch_to_tsquery('english', ${search.text})`;
+  const tsquery = search.text === undefined ? undefined : searchQuery(search.text);
   const rank =
     tsquery === undefined ? sql<number>`0::float8` : sql<number>`ts_rank(search_vector, ${tsquery})::float8`;
   let query = db.selectFrom('jobs').select(JOB_COLUMNS).select(rank.as('rank'));

@@ -499,20 +499,24 @@ export function decide(
 }
 
 /**
- * Events `actor` may fire now (for clients: which buttons to show). The guards of table rows are not
- * evaluated; `CLOSED_ONCE_AUTO_APPROVE_DUE` is when `timing` is given (a delivery past its
- * `autoApproveAt` offers no request for changes and no dispute).
+ * Events `actor` may fire now (for clients: which buttons to show). With `facts` (the contract
+ * row's), what the row alone decides is applied: `CLOSED_ONCE_AUTO_APPROVE_DUE` (a delivery past its
+ * `autoApproveAt` offers no request for changes and no dispute) and, given `deliveries`, the
+ * `neverDelivered` guard (a contract delivered once, active again after a request for changes,
+ * offers no cancel: `decide` refuses it whatever follows, and the web app drew a button that could
+ * only answer 409). Guards that depend on the request (a resolve's split) or on a timer are not.
  */
 export function availableEvents(
   state: ContractState,
   actor: ContractActor,
-  timing?: { readonly autoApproveAt: Date | null; readonly now: Date },
+  facts?: { readonly autoApproveAt: Date | null; readonly now: Date; readonly deliveries?: number },
 ): ContractEvent[] {
   return CONTRACT_TRANSITIONS.filter(
     (row) =>
       row.from === state &&
       row.actors.includes(actor) &&
-      (timing === undefined || !closedByAutoApprove(state, row.event, timing.autoApproveAt, timing.now)),
+      (facts === undefined || !closedByAutoApprove(state, row.event, facts.autoApproveAt, facts.now)) &&
+      !(row.guard === 'neverDelivered' && facts?.deliveries !== undefined && facts.deliveries > 0),
   ).map((row) => row.event);
 }
 

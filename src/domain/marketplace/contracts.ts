@@ -586,8 +586,9 @@ export interface ContractDetail {
   readonly contract: Contract;
   readonly transitions: readonly ContractTransition[];
   /**
-   * Events the caller may fire now (which buttons to show); the table's guards are not evaluated,
-   * the auto-approve deadline is (none of request_changes / dispute once it passed).
+   * Events the caller may fire now (which buttons to show): the auto-approve deadline is applied
+   * (none of request_changes / dispute once it passed), and so is `neverDelivered` (no cancel once
+   * delivered); a resolve's split is not checked.
    */
   readonly available: readonly ContractEvent[];
 }
@@ -603,8 +604,9 @@ export async function getContract(
   // The events `fireIn` would let the caller fire: an admin who is a party is not offered `resolve`.
   const roles = actingRoles(row, actor);
   if (roles.length === 0) throw new AppError('NOT_FOUND', 'no such contract');
-  // A delivery past its autoApproveAt offers no request for changes and no dispute (fireIn refuses them).
-  const timing = { autoApproveAt: row.auto_approve_at, now: deps.clock.now() };
+  // A delivery past its autoApproveAt offers no request for changes and no dispute, and a contract
+  // delivered once no cancel (fireIn refuses them).
+  const timing = { autoApproveAt: row.auto_approve_at, now: deps.clock.now(), deliveries: row.deliveries };
   const available = [...new Set(roles.flatMap((role) => availableEvents(row.state, role, timing)))];
   return {
     contract: toContract(row),
