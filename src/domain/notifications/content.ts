@@ -161,7 +161,9 @@ export function linkPathOf(type: NotificationType, data: Data): string {
       if (contract !== undefined) return `/contracts/${contract}`;
       return jobId === undefined ? '/' : `/jobs/${jobId}`;
     case 'bid':
-      // The app has no "my bids" page: the job board.
+      // An accepted bid started a contract: its mail says "Open the contract" (the web app's list
+      // opens it too). Otherwise the job (the app has no "my bids" page), else the job board.
+      if (contract !== undefined) return `/contracts/${contract}`;
       return jobId === undefined ? '/' : `/jobs/${jobId}`;
     case 'payment':
     case 'payout':

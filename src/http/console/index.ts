@@ -8,7 +8,9 @@
  * - signed in but not an admin: 403.
  * Every request that is not GET/HEAD, sign-in included, must come from this site (Sec-Fetch-Site
  * `same-origin`, or without it an Origin equal to this server's or PUBLIC_URL's), unless it carries
- * an Authorization header, which no cross-site page can add. The cookie is SameSite=Strict too.
+ * an `Authorization: Bearer` header, which no cross-site page can add (another scheme, e.g. the Basic
+ * auth of a proxy in front, is ignored: the browser adds that one by itself). The cookie is
+ * SameSite=Strict too.
  */
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
@@ -58,6 +60,18 @@ const contentSecurityPolicy = (secure: boolean) =>
   ].join('; ');
 
 const isSecure = (request: FastifyRequest) => request.protocol === 'https';
+
+/**
+ * The request's `Authorization: Bearer …` header, or undefined. Only the Bearer scheme is a
+ * credential of the console (and exempts a request from the same-site check): another scheme is a
+ * proxy's, e.g. HTTP Basic auth an operator put in front of /admin/, which the browser sends with
+ * every request there, cross-site form posts included. Taken for a credential it hid the cookie
+ * (a signed-in admin was sent back to the sign-in form forever) and waived the same-site check.
+ */
+const bearerHeader = (request: FastifyRequest): string | undefined => {
+  const header = request.headers.authorization;
+  return header !== undefined && /^bearer(?:\s|$)/i.test(header.trimStart()) ? header : undefined;
+};
 
 type RouteParams = Readonly<Record<string, string | undefined>>;
 
@@ -209,7 +223,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
   const publicOrigin = deps.publicUrl === undefined ? undefined : new URL(deps.publicUrl).origin;
 
   const accessOf = async (request: FastifyRequest): Promise<ConsoleAccess> => {
-    const authorization = request.headers.authorization;
+    const authorization = bearerHeader(request);
     if (authorization !== undefined) {
       const match = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i.exec(authorization);
       if (match?.[1] === undefined) return { kind: 'none' };
@@ -238,7 +252,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
       reply.header('content-security-policy', contentSecurityPolicy(isSecure(request)));
       reply.header('cache-control', 'no-store');
       if (request.method === 'GET' || request.method === 'HEAD') return;
-      if (request.headers.authorization !== undefined) return;
+      if (bearerHeader(request) !== undefined) return;
       const own = `${request.protocol}://${request.host}`;
       const reason = crossSiteReason(
         {
