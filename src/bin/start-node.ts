@@ -628,6 +628,10 @@ export async function startNode(
       ...(copyExposition === undefined ? {} : { metricsExposition: copyExposition }),
       httpEdge: config.httpEdge,
       trustProxy: config.trustProxy,
+      // Half the shutdown's deadline for the requests in flight, the rest for the steps after HTTP
+      // (Redis, the database pool, the managed redis-server): a request still arriving then would
+      // otherwise hold the shutdown past it (Node no longer times requests out once closing).
+      closeGraceMs: Math.floor(config.shutdownTimeoutMs / 2),
       health: {
         info: () => ({
           nodeId: config.nodeId,

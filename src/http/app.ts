@@ -34,7 +34,12 @@ import {
 import { registerInputGuard } from './plugins/input-guard.js';
 import { registerHttpMetrics } from './plugins/metrics.js';
 import { registerOpenApi } from './plugins/openapi.js';
-import { registerSecurity, type SecurityOptions, securityHeaders } from './plugins/security.js';
+import {
+  type PerIpLimit,
+  registerSecurity,
+  type SecurityOptions,
+  securityHeaders,
+} from './plugins/security.js';
 import { PROBLEM_CONTENT_TYPE, problem, statusByCode } from './problem.js';
 import { proxyHint } from './proxy-hint.js';
 import { requestLoggerFactory } from './request-logger.js';
@@ -102,6 +107,11 @@ export interface AppDeps {
   readonly rest?: RestDeps;
   /** Registers the WebSocket route (/ws) of the gateway role; http/ does not know the gateway. */
   readonly websocket?: (app: FastifyInstance) => Promise<void>;
+  /**
+   * How long close() lets the requests in flight finish before it closes their connections (bin/
+   * gives a share of SHUTDOWN_TIMEOUT_MS); unset: as long as they take.
+   */
+  readonly closeGraceMs?: number;
 }
 
 /** A caller's x-request-id is kept when it is a sane token (no log injection); otherwise a UUID. */
@@ -123,6 +133,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // given before that hook runs: a path Fastify cannot route (bad percent-encoding, an over-long
   // parameter; review 25), the 503 while closing and what Node's HTTP parser refuses (review 26).
   const secured = deps.rest === undefined ? [] : securityHeaders();
+  // The per-IP limit of a REST process, once registered (plugins/security.ts): a path Fastify cannot
+  // route is answered before any hook, so a client could repeat it without limit, each with its
+  // log line (review 30). Counted here too.
+  let perIpLimit: PerIpLimit | undefined;
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps the app typed with Fastify's default logger.
     loggerInstance: deps.log as FastifyBaseLogger,
@@ -145,7 +159,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: trustProxyOption(deps.trustProxy),
     frameworkErrors: (error, request, reply) => {
       for (const [name, value] of secured) reply.header(name, value);
-      frameworkErrorHandler(error, request, reply);
+      frameworkErrorHandler(error, request, reply, perIpLimit?.(request));
     },
     // What Node's HTTP parser refuses (431, a bad chunk, raw bytes in the path): problem+json too.
     clientErrorHandler: function (this: FastifyInstance, error: Error, socket) {
@@ -168,7 +182,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // idle (no cost per request while serving).
     const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
     sweep.unref();
-    app.server.once('close', () => clearInterval(sweep));
+    // Node stops checking HTTP_REQUEST_TIMEOUT_MS when the server begins to close: a request still
+    // arriving then (a body or headers sent a byte at a time) held close() for as long as its
+    // client kept sending, past SHUTDOWN_TIMEOUT_MS, so the process exited 1 at the deadline and the
+    // steps after this one never ran (review 30). What is still open after the grace is closed.
+    const { closeGraceMs } = deps;
+    const cut =
+      closeGraceMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            deps.log.warn(
+              { closeGraceMs },
+              'closing the HTTP connections still busy: their requests outlasted the shutdown grace',
+            );
+            app.server.closeAllConnections();
+          }, closeGraceMs);
+    cut?.unref();
+    app.server.once('close', () => {
+      clearInterval(sweep);
+      clearTimeout(cut);
+    });
     done();
   });
   // One synchronous hook for what every request needs first (a hook costs a promise when async).
@@ -206,7 +239,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const { rest } = deps;
     // MUST come before registerRouteAuth: the per-IP limit has to count a request before its
     // token is checked (and refused), and instance hooks run in the order they were added.
-    await registerSecurity(app, rest.security);
+    perIpLimit = await registerSecurity(app, rest.security);
     await registerCompression(app);
     await registerOpenApi(app, rest.version);
     registerRouteAuth(app, rest.auth);

@@ -33,7 +33,11 @@ export function requestTimeoutOptions(limits: HttpEdgeLimits): {
   return {
     requestTimeout: limits.requestTimeoutMs,
     http: {
-      // Node requires headersTimeout <= requestTimeout; its default (60 s) would outlast a short one.
+      // Node requires headersTimeout <= requestTimeout when it creates the server, before Fastify
+      // sets requestTimeout: against Node's default (300 s) a value above it (HTTP_REQUEST_TIMEOUT_MS
+      // may be 600 s) failed the start with a RangeError (review 30). So both are given here.
+      requestTimeout: limits.requestTimeoutMs,
+      // Its default (60 s) would outlast a short requestTimeout.
       headersTimeout: limits.requestTimeoutMs,
       connectionsCheckingInterval: checkingIntervalMs(limits.requestTimeoutMs),
     },

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runShutdown } from '../../src/platform/shutdown.js';
 import { startTestNode, type TestNode } from '../support/context.js';
+import { untilDefined } from '../support/poll.js';
 
 let testNode: TestNode;
 let stopped = false;
@@ -57,7 +58,16 @@ describe('a shutdown while keep-alive requests are in flight', () => {
         return status;
       }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Until the server reads one of them: on a loaded machine a fixed 100 ms was at times too short
+    // for any, and every one was then refused (503) or closed unread (0), none answered (review 30).
+    const read = () =>
+      testNode.logs
+        .lines()
+        .filter(
+          (line) =>
+            line.msg === 'incoming request' && (line.req as { url?: string })?.url === '/v1/auth/register',
+        ).length;
+    await untilDefined(async () => (read() >= 2 ? true : undefined), 'a registration read by the server');
     expect(answered).toBeLessThan(20);
     stopped = true;
     const result = await runShutdown(testNode.node.shutdownSteps, {

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import type { ErrorCode } from '../../../protocol/src/codes.js';
-import { isAppError, isDependencyUnavailable } from '../../platform/errors.js';
+import { type AppError, isAppError, isDependencyUnavailable } from '../../platform/errors.js';
 import { PROBLEM_CONTENT_TYPE, problem, statusByCode } from '../problem.js';
 
 /**
@@ -63,16 +63,28 @@ export function frameworkErrorHandler(
   error: FastifyError,
   request: FastifyRequest,
   reply: FastifyReply,
+  /** The per-IP limit's 429 when the client is over it (a REST process counts these requests too). */
+  rateLimited?: AppError,
 ): void {
   const context = { instance: request.url.split('?')[0] ?? '/', requestId: request.id };
+  reply.header('x-request-id', request.id);
+  // No hook ran, so neither did app.ts's `no-store` for /v1/ paths: an error is never worth keeping.
+  reply.header('cache-control', 'no-store');
+  if (rateLimited !== undefined) {
+    const retryAfterS = rateLimited.details?.retryAfterS;
+    if (typeof retryAfterS === 'number') reply.header('retry-after', String(retryAfterS));
+    request.log.info({ code: rateLimited.code, reason: error.code }, 'request rejected before routing');
+    void reply
+      .status(statusByCode[rateLimited.code])
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(problem(rateLimited.code, rateLimited.message, context, rateLimited.details ?? {}));
+    return;
+  }
   const code: ErrorCode = (error.statusCode ?? 500) >= 500 ? 'INTERNAL' : 'VALIDATION_FAILED';
   request.log[code === 'INTERNAL' ? 'error' : 'info'](
     { code, reason: error.code },
     'request rejected before routing',
   );
-  reply.header('x-request-id', request.id);
-  // No hook ran, so neither did app.ts's `no-store` for /v1/ paths: an error is never worth keeping.
-  reply.header('cache-control', 'no-store');
   void reply
     .status(statusByCode[code])
     .type(PROBLEM_CONTENT_TYPE)

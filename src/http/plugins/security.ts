@@ -11,7 +11,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
 import { clientNetwork } from '../../platform/client-network.js';
 import { AppError } from '../../platform/errors.js';
@@ -73,16 +73,43 @@ export function securityHeaders(): ReadonlyArray<readonly [string, string]> {
   return helmetHeaders().map(([name, value]) => [name.toLowerCase(), value] as const);
 }
 
-export async function registerSecurity(app: FastifyInstance, options: SecurityOptions): Promise<void> {
+/**
+ * Counts a request against its client's per-IP budget: the 429 (RATE_LIMITED, with `retryAfterS`)
+ * to answer when the client is over it, else undefined.
+ */
+export type PerIpLimit = (request: FastifyRequest) => AppError | undefined;
+
+/** Returns the per-IP limit, for the answers given before any hook runs (buildApp's frameworkErrors). */
+export async function registerSecurity(app: FastifyInstance, options: SecurityOptions): Promise<PerIpLimit> {
   const headers = securityHeaders();
   // Through Fastify's reply headers, not the raw response: the reply's headers are a plain object
   // written once by writeHead, while each raw setHeader validates the name and value and makes Node
   // merge the two header sets when the head is written (~3 % of GET /v1/me's CPU for 12 headers).
   // A route that sets its own header through the reply later (the web app's and the console's
   // content-security-policy) replaces the value, as before.
-  app.addHook('onRequest', (_request, reply, done) => {
+  const limit = createLocalRateLimit({
+    max: options.rateLimitPerMinute,
+    windowMs: 60_000,
+    // Distinct clients remembered at once (least recently seen dropped first): bounded memory.
+    maxKeys: 10_000,
+  });
+  const overLimit: PerIpLimit = (request) => {
+    const retryAfterS = limit(clientNetwork(request.ip));
+    return retryAfterS === undefined
+      ? undefined
+      : new AppError('RATE_LIMITED', `too many requests from this address; retry in ${retryAfterS} s`, {
+          details: { retryAfterS },
+        });
+  };
+  // Every OPTIONS is counted here, before the CORS hooks below: they answer a preflight (or refuse an
+  // OPTIONS that is no preflight) themselves, so the limit's own hook further down never saw one, nor
+  // did it count the OPTIONS answered 404 without CORS_ORIGINS (CORS's catch-all route is not marked
+  // limited): a client could send OPTIONS without limit (review 30). In the headers' hook, so other
+  // requests pay no hook more.
+  app.addHook('onRequest', (request, reply, done) => {
     for (const [name, value] of headers) reply.header(name, value);
-    done();
+    if (request.method === 'OPTIONS') done(overLimit(request));
+    else done();
   });
   if (options.corsOrigins.length > 0) {
     // @fastify/cors answers an OPTIONS without Origin or Access-Control-Request-Method (no browser's
@@ -119,12 +146,6 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
     // retried command was answered from its Idempotency-Key (the SDK's REST client).
     exposedHeaders: ['x-request-id', 'retry-after', 'idempotent-replayed'],
   });
-  const limit = createLocalRateLimit({
-    max: options.rateLimitPerMinute,
-    windowMs: 60_000,
-    // Distinct clients remembered at once (least recently seen dropped first): bounded memory.
-    maxKeys: 10_000,
-  });
   app.addHook('onRoute', (route) => {
     route.config = { ...route.config, perIpLimited: route.config?.perIpLimited ?? true };
   });
@@ -138,19 +159,16 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
     // A path no route answers (404, or 405 for another method) is counted too: the not-found
     // handler's requests were the one kind a client could send without limit, each with its log
     // lines (review 25).
-    if (perIpLimited === false || (perIpLimited === undefined && !request.is404)) {
+    // An OPTIONS was counted by the hook before CORS's.
+    if (
+      request.method === 'OPTIONS' ||
+      perIpLimited === false ||
+      (perIpLimited === undefined && !request.is404)
+    ) {
       done();
       return;
     }
-    const retryAfterS = limit(clientNetwork(request.ip));
-    if (retryAfterS === undefined) {
-      done();
-      return;
-    }
-    done(
-      new AppError('RATE_LIMITED', `too many requests from this address; retry in ${retryAfterS} s`, {
-        details: { retryAfterS },
-      }),
-    );
+    done(overLimit(request));
   });
+  return overLimit;
 }
