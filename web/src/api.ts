@@ -28,6 +28,7 @@ import type {
   WorkerListing as WorkerListingSchema,
 } from '../../protocol/src/rest/users.js';
 import { ApiError, answerError, fieldErrors, isApiError } from './errors.js';
+import { keyedOnce401 } from './outcome.js';
 
 export type {
   Bid,
@@ -207,6 +208,11 @@ export function createApi(tokens: TokenSource) {
       return attempt();
     }
   };
+  /** once401 for a keyed command: the call after the refresh sends the same key (outcome.ts). */
+  const keyed401 = <T>(
+    options: RestCommandOptions | undefined,
+    command: (options: RestCommandOptions | undefined) => Promise<T>,
+  ): Promise<T> => keyedOnce401(options, command, () => tokens.accessToken(true));
   const authed = <T>(method: string, path: string, options: CallOptions = {}): Promise<T> =>
     once401(async () => call<T>(method, path, { ...options, token: await tokens.accessToken() }));
   const id = encodeURIComponent;
@@ -234,9 +240,9 @@ export function createApi(tokens: TokenSource) {
     getJob: (jobId: string) => once401(() => rest.getJob(jobId)),
     /** `options.idempotencyKey`: the key of an earlier submit whose answer was lost (a retry replays it). */
     postJob: (job: Parameters<typeof rest.postJob>[0], options?: RestCommandOptions) =>
-      once401(() => rest.postJob(job, options)),
+      keyed401(options, (o) => rest.postJob(job, o)),
     placeBid: (jobId: string, bid: Parameters<typeof rest.placeBid>[1], options?: RestCommandOptions) =>
-      once401(() => rest.placeBid(jobId, bid, options)),
+      keyed401(options, (o) => rest.placeBid(jobId, bid, o)),
     /**
      * A page of the bids on one job, newest first: a worker's own (not read from my newest 100 bids
      * of all jobs, which leave out a bid on a job of long ago once there are more), every bid for its
@@ -248,7 +254,7 @@ export function createApi(tokens: TokenSource) {
       }),
     /** At `version`, the bid's version as shown: a bid changed since is 409 VERSION_MISMATCH, nothing held. */
     acceptBid: (bidId: string, version: number, options?: RestCommandOptions) =>
-      once401(() => rest.acceptBid(bidId, { ...options, ifMatch: version })),
+      keyed401(options, (o) => rest.acceptBid(bidId, { ...o, ifMatch: version })),
     /** A page of my contracts, newest first; pass `nextCursor` back for the next one. */
     myContracts: (cursor?: string) =>
       once401(() => rest.myContracts({ limit: 100, ...(cursor === undefined ? {} : { cursor }) })),
@@ -260,9 +266,9 @@ export function createApi(tokens: TokenSource) {
       message?: string,
       options?: RestCommandOptions,
     ) =>
-      once401(() =>
+      keyed401(options, (o) =>
         transitions[event](contractId, message === undefined || message === '' ? {} : { message }, {
-          ...options,
+          ...o,
           ifMatch: version,
         }),
       ),
@@ -270,18 +276,18 @@ export function createApi(tokens: TokenSource) {
       authed<ContractReviews>('GET', `/v1/contracts/${id(contractId)}/reviews`),
     /** `options.idempotencyKey`: the key of an earlier submit whose answer was lost (a retry replays it). */
     review: (contractId: string, review: { rating: number; text: string }, options?: RestCommandOptions) =>
-      once401(() => rest.review(contractId, review, options)),
+      keyed401(options, (o) => rest.review(contractId, review, o)),
     wallet: () => once401(() => rest.wallet()),
     walletLines: (cursor?: string) =>
       authed<{ data: WalletLine[]; nextCursor: string | null }>('GET', '/v1/wallet/transactions', {
         query: { limit: 20, cursor },
       }),
     topUp: (input: { amount: number; card: string }, options?: RestCommandOptions) =>
-      once401(() => rest.topUp(input, options)),
+      keyed401(options, (o) => rest.topUp(input, o)),
     withdraw: (input: { amount: number; bankAccount: string }, options?: RestCommandOptions) =>
-      once401(() => rest.withdraw(input, options)),
+      keyed401(options, (o) => rest.withdraw(input, o)),
     transfer: (input: { toUserId: string; amount: number; note?: string }, options?: RestCommandOptions) =>
-      once401(() => rest.transfer(input, options)),
+      keyed401(options, (o) => rest.transfer(input, o)),
     /** GET /v1/payments/:id: a top-up or withdrawal as the provider settled it. */
     payment: (paymentId: string) => once401(() => rest.payment(paymentId)),
     /** PUT /v1/auth/password: every session ends (this one too). */

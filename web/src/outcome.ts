@@ -10,7 +10,7 @@
  * - `parseAmount` / `FormError`: amounts typed in major units, checked before anything is sent.
  */
 import { isGigwireError } from '../../protocol/src/client/errors.js';
-import { isRestError } from '../../protocol/src/client/rest.js';
+import { isRestError, type RestCommandOptions } from '../../protocol/src/client/rest.js';
 import { fieldErrors, isApiError, statusMessage } from './errors.js';
 
 /** What a failed call shows: the problem's detail, and per-field messages. */
@@ -72,6 +72,9 @@ export function isPassing(error: unknown): boolean {
  */
 export function outcomeUnknown(error: unknown): boolean {
   if (isUnreachable(error)) return true;
+  // An earlier attempt got no answer and the call gave up on something that settled nothing (a 429,
+  // the session's refresh failing on the same bad network): its key is still the action's.
+  if (isRestError(error) && error.maybeApplied) return true;
   if (isApiError(error)) return error.status >= 500;
   if (isRestError(error)) return error.status !== undefined && error.status >= 500;
   return false;
@@ -168,4 +171,26 @@ export function amountOf(text: string, name: string): number {
   const amount = parseAmount(text);
   if (amount === undefined) throw new FormError({ [name]: AMOUNT_HINT });
   return amount;
+}
+
+/**
+ * A keyed command of the SDK, and once more after a 401 (`refresh` gets a new access token first,
+ * as api.ts does for every call). The second call is the same user action, so it sends the first
+ * one's Idempotency-Key: an earlier attempt of it may have gone through before the 401 (a lost
+ * answer, then a token the server no longer took); with a new key, before review 30, it was done
+ * twice.
+ */
+export async function keyedOnce401<T>(
+  options: RestCommandOptions | undefined,
+  command: (options: RestCommandOptions | undefined) => Promise<T>,
+  refresh: () => Promise<unknown>,
+): Promise<T> {
+  try {
+    return await command(options);
+  } catch (error) {
+    if (!isRestError(error) || error.status !== 401) throw error;
+    await refresh();
+    const key = error.idempotencyKey;
+    return command(key === undefined ? options : { ...options, idempotencyKey: key });
+  }
 }

@@ -203,6 +203,14 @@ export class RestError extends GigwireError {
   readonly idempotencyKey: string | undefined;
   /** Attempts made. */
   readonly attempts: number;
+  /**
+   * The command may have been applied: its last attempt got no answer (DISCONNECTED, TIMEOUT) or a
+   * 5xx, or an earlier one did and no later answer settled it (the call then gave up on a 429, a
+   * 409 "still in flight", a 401 or the token source). Repeat it with `idempotencyKey`, never with
+   * a new key (before review 30 only the last error spoke: a lost answer followed by a 429 or a
+   * failed token refresh read as a refusal, and a new key paid twice). False for reads.
+   */
+  readonly maybeApplied: boolean;
 
   constructor(
     code: GigwireErrorCode,
@@ -212,6 +220,7 @@ export class RestError extends GigwireError {
       readonly path: string;
       readonly attempts: number;
       readonly idempotencyKey: string | undefined;
+      readonly maybeApplied?: boolean;
       readonly status?: number;
       readonly problem?: Problem;
       readonly requestId?: string;
@@ -230,6 +239,7 @@ export class RestError extends GigwireError {
     this.path = init.path;
     this.idempotencyKey = init.idempotencyKey;
     this.attempts = init.attempts;
+    this.maybeApplied = init.maybeApplied ?? false;
   }
 }
 
@@ -359,9 +369,17 @@ class RestTransport {
     const query = call.query?.toString() ?? '';
     const url = `${this.baseUrl}${call.path}${query === '' ? '' : `?${query}`}`;
     const body = call.body === undefined ? undefined : JSON.stringify(call.body);
+    /** An attempt so far got no answer or a 5xx, and no answer since settled it (RestError.maybeApplied). */
+    let maybeApplied = false;
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
-      const context = { method: call.method, path: call.path, attempts: attempt, idempotencyKey: key };
+      const context = {
+        method: call.method,
+        path: call.path,
+        attempts: attempt,
+        idempotencyKey: key,
+        maybeApplied,
+      };
       const headers: Record<string, string> = {
         accept: 'application/json',
         authorization: `Bearer ${await this.token(context, signal)}`,
@@ -371,9 +389,11 @@ class RestTransport {
       if (body !== undefined) headers['content-type'] = 'application/json';
       const result = await this.attempt(url, { method: call.method, headers, body }, signal);
       if (result.kind === 'answer' && result.status >= 200 && result.status < 300) {
-        return this.parse(call.schema, result, context);
+        // A command answered 2xx whose answer cannot be read was applied, as far as anyone can tell.
+        return this.parse(call.schema, result, { ...context, maybeApplied: call.policy !== 'read' });
       }
-      const verdict = this.judge(call.policy, result, context);
+      maybeApplied = mayHaveApplied(call.policy, result, maybeApplied);
+      const verdict = this.judge(call.policy, result, { ...context, maybeApplied });
       if (!verdict.retry || attempt >= this.retry.attempts) throw verdict.error;
       this.options.onRetry?.({
         method: call.method,
@@ -566,6 +586,8 @@ type RestErrorContext = {
   readonly path: string;
   readonly attempts: number;
   readonly idempotencyKey: string | undefined;
+  /** Whether the action may have been applied by now (RestError.maybeApplied). */
+  readonly maybeApplied: boolean;
 };
 
 /** A problem+json body, loosely: an unknown `code` (a newer server) still counts. */
@@ -582,6 +604,19 @@ function readProblem(text: string): Problem | undefined {
   return typeof loose === 'object' && loose !== null && typeof loose.code === 'string'
     ? (loose as unknown as Problem)
     : undefined;
+}
+
+/**
+ * Whether a command may have been applied after this failed attempt, `before` it. No answer, a
+ * 5xx, or a 409 "still in flight" (an attempt with the key is running on the server): it may. A
+ * 429, a 401 or a 408 was refused before anything ran: as it was. Any other answer is the key's
+ * own (an applied action would have been replayed): not applied.
+ */
+function mayHaveApplied(policy: Policy, result: Attempt, before: boolean): boolean {
+  if (policy === 'read') return false;
+  if (result.kind === 'network' || result.status >= 500) return true;
+  if (result.status === 429 || result.status === 401 || result.status === 408) return before;
+  return result.status === 409 && isInFlight(readProblem(result.text));
 }
 
 /** The 409 of a twin request with the same key still running on the server (it names the key). */
