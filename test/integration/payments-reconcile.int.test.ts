@@ -5,18 +5,24 @@
  * paid within PAYMENTS_PAYOUT_RETURN_WINDOW_S, whose bank may have returned it since. Real
  * PostgreSQL, Redis, payments queue and signed webhooks over HTTP; a lost webhook is one the sandbox
  * holds for SANDBOX_WEBHOOK_DELAY_MS = an hour (the delayed card, the late failure of a payout to an
- * account ending 0000), which never leaves during the test, as after a worker restart.
+ * account ending 0000), which never leaves during the test, as after a worker restart. A top-up
+ * failed as `provider_unavailable` (its charge calls all timed out here) is asked about too: a charge
+ * the provider made is credited once, one it never took stays failed.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
+import { insertPayment } from '../../src/db/repositories/payments.repo.js';
 import { auditLedger } from '../../src/domain/payments/audit.js';
-import type { ResendRequest } from '../../src/domain/payments/provider.js';
+import { applyProviderEvent, failUnsubmittedPayment } from '../../src/domain/payments/payments.js';
+import type { ProviderEvent, ResendRequest } from '../../src/domain/payments/provider.js';
 import { startPaymentReconciler } from '../../src/domain/payments/reconciler.js';
-import { SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
+import { createSandboxProvider, SandboxCard } from '../../src/domain/payments/sandbox-provider.js';
+import { walletBalance } from '../../src/domain/payments/wallet.js';
 import { createManualTimers } from '../../src/platform/timers.js';
 import { startTestNode, type TestNode } from '../support/context.js';
 import { httpClient, type Registered, registerUser } from '../support/http.js';
+import { insertActor, TEST_PAYMENT_SETTINGS } from '../support/payments-db.js';
 import { untilDefined } from '../support/poll.js';
 
 const ASKED_PAID = 'asked the provider again about a paid withdrawal (a bank return may be lost)';
@@ -177,6 +183,97 @@ describe('payments reconciliation', () => {
       amount: 700n,
       bankAccount: 'DE89370400440532014000',
     });
+    await reconciler.stop();
+  }, 40_000);
+
+  it('asks the provider about a top-up failed as provider_unavailable: charged, it is credited once; never charged, it stays failed', async () => {
+    const timers = createManualTimers(Date.now());
+    const deps = {
+      db: handle.db,
+      clock: { now: () => new Date(timers.now()) },
+      settings: TEST_PAYMENT_SETTINGS,
+      log: node.logs.log,
+    };
+    // Our webhook endpoint was down until the provider gave up: what it sends meanwhile is lost.
+    let endpointDown = true;
+    const lost: ProviderEvent[] = [];
+    const applied: Promise<unknown>[] = [];
+    const sandbox = createSandboxProvider({
+      timers,
+      deliver: async (event) => {
+        if (endpointDown) lost.push(event);
+        else applied.push(applyProviderEvent(deps, event));
+      },
+      newId: (seed) => createHash('sha256').update(seed).digest('base64url').slice(0, 24),
+      delayedWebhookMs: 0,
+      duplicateEvery: 0,
+    });
+    const user = await insertActor(handle.db, 'unconfirmed');
+    // Two top-ups whose submit task gave up (no outbox event: the node's worker never sees them).
+    const [charged, untouched] = await handle.db.transaction().execute(async (trx) => {
+      const topUp = (amount: bigint) =>
+        insertPayment(trx, {
+          userId: user.userId,
+          kind: 'top_up',
+          amount,
+          currency: 'USD',
+          instrument: SandboxCard.SUCCEEDS,
+          holdId: null,
+        });
+      return [await topUp(800n), await topUp(300n)];
+    });
+    // The first one's call timed out here but went through: the provider charged it.
+    const answer = await sandbox.charge({
+      paymentId: charged.id,
+      amount: charged.amount,
+      currency: 'USD',
+      card: SandboxCard.SUCCEEDS,
+    });
+    expect(answer.accepted).toBe(true);
+    timers.advance(0);
+    expect(lost.map((event) => event.data.paymentId)).toEqual([charged.id]);
+    expect(await failUnsubmittedPayment(deps, charged.id)).toBe(true);
+    expect(await failUnsubmittedPayment(deps, untouched.id)).toBe(true);
+    endpointDown = false;
+
+    const asked: ResendRequest[] = [];
+    const reconciler = startPaymentReconciler({
+      db: handle.db,
+      provider: {
+        resendOutcome: (request) => {
+          asked.push(request);
+          return sandbox.resendOutcome(request);
+        },
+      },
+      timers,
+      log: node.logs.log,
+      afterMs: 5_000,
+      payoutReturnWindowMs: 0,
+    });
+    timers.advance(6_000);
+    await reconciler.runOnce();
+    timers.advance(0); // the sandbox sends what it was asked for
+    await Promise.all(applied);
+    expect(await paymentRow(charged.id)).toMatchObject({ status: 'succeeded', failure_code: null });
+    expect(await paymentRow(untouched.id)).toMatchObject({
+      status: 'failed',
+      failure_code: 'provider_unavailable',
+    });
+    expect((await walletBalance(deps, user.userId)).available).toBe(800n);
+    const mine = (id: string) => asked.filter((request) => request.paymentId === id);
+    expect(mine(charged.id)).toMatchObject([{ kind: 'top_up', unconfirmed: true }]);
+    expect(mine(untouched.id)).toMatchObject([{ kind: 'top_up', unconfirmed: true }]);
+
+    // The lost webhook arrives after all, and later passes run: nothing moves twice.
+    expect(await applyProviderEvent(deps, lost[0] as ProviderEvent)).toBe('duplicate');
+    timers.advance(60_000);
+    await reconciler.runOnce();
+    timers.advance(0);
+    await Promise.all(applied);
+    expect(mine(untouched.id).length).toBeGreaterThanOrEqual(2);
+    expect(await paymentRow(untouched.id)).toMatchObject({ status: 'failed' });
+    expect((await walletBalance(deps, user.userId)).available).toBe(800n);
+    expect((await auditLedger(handle.db)).findings).toEqual([]);
     await reconciler.stop();
   }, 40_000);
 

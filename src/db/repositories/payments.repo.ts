@@ -156,6 +156,9 @@ export const unsubmittedPendingPayments = (
   exceptIds: readonly string[] = [],
 ) => pendingPayments(db, 'unsubmitted', createdBefore, limit, exceptIds);
 
+/** Rows whose id is none of `ids`, sent as one array parameter (a list can outgrow 65,535 binds). */
+const idNotAmong = (ids: readonly string[]) => sql<boolean>`not (id = any(${[...ids]}::uuid[]))`;
+
 /**
  * Withdrawals paid (`succeeded`) after `paidAfter` and before `paidBefore`, oldest paid first: their
  * bank may still return them (`payout.failed` after `payout.paid`), and the reconciler asks the
@@ -181,9 +184,40 @@ export async function paidWithdrawals(
     .where('settled_at', '>', paidAfter)
     .where('settled_at', '<', paidBefore);
   if (exceptIds.length > 0) {
-    query = query.where(sql<boolean>`not (id = any(${[...exceptIds]}::uuid[]))`);
+    query = query.where(idNotAmong(exceptIds));
   }
   const rows = await query.orderBy('settled_at').orderBy('id').limit(limit).execute();
+  return rows.map(toPayment);
+}
+
+/**
+ * Top-ups requested after `createdAfter` that failed as `provider_unavailable` before `failedBefore`
+ * without the provider ever answering (`submitted_at` null: their submit task gave up, every call
+ * failed here), oldest first. A call that timed out may have gone through, so the reconciler asks
+ * the provider whether it charged them (its webhook may be lost). Reads `payments_status_idx`
+ * (status, created_at): the failed payments requested within the window, not the history.
+ */
+export async function unconfirmedFailedTopUps(
+  db: Db,
+  createdAfter: Date,
+  failedBefore: Date,
+  limit: number,
+  /** Payments left out (asked recently), sent as one array parameter, as in `paidWithdrawals`. */
+  exceptIds: readonly string[] = [],
+): Promise<PaymentRow[]> {
+  let query = db
+    .selectFrom('payments')
+    .selectAll()
+    .where('status', '=', 'failed')
+    .where('created_at', '>', createdAfter)
+    .where('kind', '=', 'top_up')
+    .where('failure_code', '=', 'provider_unavailable')
+    .where('submitted_at', 'is', null)
+    .where('settled_at', '<', failedBefore);
+  if (exceptIds.length > 0) {
+    query = query.where(idNotAmong(exceptIds));
+  }
+  const rows = await query.orderBy('created_at').orderBy('id').limit(limit).execute();
   return rows.map(toPayment);
 }
 

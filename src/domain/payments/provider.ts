@@ -104,11 +104,15 @@ export interface PaymentProvider {
    * Asks the provider to send the outcome of an accepted payment again (its webhook events, with
    * their ids: the ones already applied are duplicates the receiver drops). For payments whose
    * outcome never arrived; a real provider's "resend events" / retrieve API.
+   * With `unconfirmed` (a top-up we never saw accepted: every call to charge it failed here, so it
+   * was failed `provider_unavailable`, yet a call that timed out may have gone through), it never
+   * acts: a charge it made is reported (its success again, with its ids), a payment it never took
+   * is neither charged now nor reported (a real provider: look the charge up by our payment id).
    */
   readonly resendOutcome: (payment: ResendRequest) => Promise<void>;
 }
 
 /** What the provider needs to find (the sandbox: to decide again) a payment's outcome. */
 export type ResendRequest =
-  | ({ readonly kind: 'top_up' } & ChargeRequest)
+  | ({ readonly kind: 'top_up'; readonly unconfirmed?: true } & ChargeRequest)
   | ({ readonly kind: 'withdrawal' } & PayoutRequest);

@@ -49,6 +49,15 @@
  *    payment's (`currency_mismatch`, `amount_mismatch`: parked as taken, never credited): never
  *    posted, only reported — a warning per pass and `currencyParked` — until an operator refunds
  *    the charge and voids the hold (`POST /v1/admin/payments/:id/void-parked`).
+ * 8. top-ups failed as `provider_unavailable` without the provider ever answering (their submit task
+ *    gave up: every call failed or timed out here), requested within `unconfirmedTopUpWindowMs` (a
+ *    week) and failed longer than `afterMs` ago: a call that timed out may have gone through, and if
+ *    that charge's webhook is lost for good the money taken is never credited (a withdrawal in that
+ *    state stays pending and is submitted again, 2). The provider is asked, `unconfirmed`, whether it
+ *    charged them — never to charge now: a charge it made is reported and credited once (a success
+ *    after a failure is honoured, `decideProviderEvent`; its events keep their ids, so the lost
+ *    webhook arriving later is a duplicate), one it never took stays failed. Asked at doubling ages
+ *    since the failure, as in 4, and once more afterMs before the window closes.
  * Each of 1-3 and 5-7 is looked at at most once per `afterMs` by each process. A task that keeps
  * failing for a permanent reason (an event row that no longer parses) is thus retried every
  * `afterMs` and logs its error each time, for an operator.
@@ -69,6 +78,7 @@ import {
   paidWithdrawals,
   stalePendingPayments,
   unappliedProviderEvents,
+  unconfirmedFailedTopUps,
   unsubmittedPendingPayments,
 } from '../../db/repositories/payments.repo.js';
 import type { Logger } from '../../platform/logger.js';
@@ -88,6 +98,25 @@ const paymentOfCurrencyParkedKey = (opKey: string) => {
 /** Rows looked at per kind and run (oldest first); the rest wait for the next run. */
 const BATCH = 100;
 
+/**
+ * How long after it was requested a top-up failed as `provider_unavailable` is asked about (8): a
+ * provider keeps its charges and retries their webhooks for days (three at Stripe); a week of asks
+ * also covers our endpoint or the provider's resend being down over a long weekend.
+ */
+export const UNCONFIRMED_TOP_UP_WINDOW_MS = 7 * 24 * 3_600_000;
+
+/**
+ * When a payment asked about at `now` is due again: asked at age a (since `since`), not again before
+ * age 2a. The doubling may step over the window's end (the last ask then anywhere in its second
+ * half): one last ask is due `afterMs` before the window closes, and none after it.
+ */
+function nextAsk(now: number, since: number, windowEnd: number, afterMs: number): number {
+  const lastAsk = windowEnd - afterMs;
+  const due = now + Math.max(now - since, afterMs);
+  if (due <= lastAsk) return due;
+  return lastAsk > now ? lastAsk : windowEnd;
+}
+
 /** What one pass did. */
 export interface ReconcileRun {
   /** Accepted payments whose outcome the provider was asked to send again. */
@@ -102,6 +131,8 @@ export interface ReconcileRun {
   readonly escrowsRequeued: number;
   /** Delivered contracts past their auto-approve instant: their timer task queued again. */
   readonly autoApprovalsRequeued: number;
+  /** Top-ups failed as `provider_unavailable` the provider was asked about (did it charge them?). */
+  readonly askedUnconfirmed: number;
   /** Parked credits (returned payouts, charged top-ups whose wallet was at its limit) now credited. */
   readonly parkedPosted: number;
   /**
@@ -155,7 +186,7 @@ function askedUntil() {
   };
 }
 
-const resendRequest = (payment: PaymentRow) =>
+const resendRequest = (payment: PaymentRow, unconfirmed?: true) =>
   payment.kind === 'top_up'
     ? {
         kind: 'top_up' as const,
@@ -163,6 +194,7 @@ const resendRequest = (payment: PaymentRow) =>
         amount: payment.amount,
         currency: payment.currency,
         card: payment.instrument,
+        ...(unconfirmed === undefined ? {} : { unconfirmed }),
       }
     : {
         kind: 'withdrawal' as const,
@@ -185,6 +217,11 @@ export function startPaymentReconciler(deps: {
    */
   readonly payoutReturnWindowMs: number;
   /**
+   * How long after it was requested a top-up failed as `provider_unavailable` is asked about (8);
+   * UNCONFIRMED_TOP_UP_WINDOW_MS by default, 0 = never.
+   */
+  readonly unconfirmedTopUpWindowMs?: number;
+  /**
    * Tells a user's sockets their balance changed (`wallet.changed` over the bus), after parked money
    * was credited to their wallet. Optional so tests of other steps need none.
    */
@@ -192,6 +229,8 @@ export function startPaymentReconciler(deps: {
 }): PaymentReconciler {
   const asked = recentlySeen(deps.afterMs);
   const askedPaid = askedUntil();
+  const askedUnconfirmed = askedUntil();
+  const unconfirmedWindowMs = deps.unconfirmedTopUpWindowMs ?? UNCONFIRMED_TOP_UP_WINDOW_MS;
   const resubmitted = recentlySeen(deps.afterMs);
   const requeued = recentlySeen(deps.afterMs);
   const escrowsRequeued = recentlySeen(deps.afterMs);
@@ -245,15 +284,9 @@ export function startPaymentReconciler(deps: {
     let count = 0;
     for (const payment of paid) {
       if (askedPaid.has(payment.id) || payment.settledAt === null) continue;
-      // Asked at age a, not again before age 2a: due at settledAt + 2a = now + a. The doubling may
-      // step over the window's end (the last ask then anywhere in its second half): one last ask
-      // is due afterMs before the window closes, and none after it.
       const age = now - payment.settledAt.getTime();
       const windowEnd = payment.settledAt.getTime() + deps.payoutReturnWindowMs;
-      const lastAsk = windowEnd - deps.afterMs;
-      let due = now + Math.max(age, deps.afterMs);
-      if (due > lastAsk) due = lastAsk > now ? lastAsk : windowEnd;
-      askedPaid.add(payment.id, due);
+      askedPaid.add(payment.id, nextAsk(now, payment.settledAt.getTime(), windowEnd, deps.afterMs));
       try {
         await deps.provider.resendOutcome(resendRequest(payment));
         count += 1;
@@ -267,6 +300,40 @@ export function startPaymentReconciler(deps: {
           'provider did not take the resend; next run retries',
         );
         askedPaid.forget(payment.id);
+      }
+    }
+    return count;
+  };
+
+  /** 8. Asks the provider whether it charged top-ups failed as `provider_unavailable`. */
+  const askAboutUnconfirmed = async (now: number): Promise<number> => {
+    if (unconfirmedWindowMs <= 0) return 0;
+    // Left out of the query while backed off, as in 1: the oldest cannot hide the newer ones.
+    const failed = await unconfirmedFailedTopUps(
+      deps.db,
+      new Date(now - unconfirmedWindowMs),
+      new Date(now - deps.afterMs),
+      BATCH,
+      askedUnconfirmed.ids(),
+    );
+    let count = 0;
+    for (const payment of failed) {
+      if (askedUnconfirmed.has(payment.id) || payment.settledAt === null) continue;
+      const windowEnd = payment.createdAt.getTime() + unconfirmedWindowMs;
+      askedUnconfirmed.add(payment.id, nextAsk(now, payment.settledAt.getTime(), windowEnd, deps.afterMs));
+      try {
+        await deps.provider.resendOutcome(resendRequest(payment, true));
+        count += 1;
+        deps.log.info(
+          { paymentId: payment.id, failedAgoS: Math.round((now - payment.settledAt.getTime()) / 1000) },
+          'asked the provider whether it charged a top-up failed as provider_unavailable',
+        );
+      } catch (error) {
+        deps.log.warn(
+          { err: error, paymentId: payment.id },
+          'provider did not take the resend; next run retries',
+        );
+        askedUnconfirmed.forget(payment.id);
       }
     }
     return count;
@@ -442,6 +509,7 @@ export function startPaymentReconciler(deps: {
       resubmitted,
       requeued,
       askedPaid,
+      askedUnconfirmed,
       escrowsRequeued,
       autoApprovalsRequeued,
       parkedTried,
@@ -460,6 +528,7 @@ export function startPaymentReconciler(deps: {
       resubmitted: await settle('submit', resubmit(now)),
       asked: await settle('resend', askProvider(now)),
       askedPaid: await settle('resend-paid', askAboutPaid(now)),
+      askedUnconfirmed: await settle('resend-unconfirmed', askAboutUnconfirmed(now)),
       escrowsRequeued: await settle('escrow', requeueEscrows(now)),
       autoApprovalsRequeued: await settle('auto-approve', requeueAutoApprovals(now)),
       parkedPosted: await settle('parked-credits', postParked(now)),

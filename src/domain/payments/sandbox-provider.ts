@@ -7,7 +7,9 @@
  * any other number is declined. Bank accounts: ending 0000, the payout is accepted and paid, then
  * fails (`payout.paid` followed by `payout.failed`: the withdrawal must be reversed); any other
  * account is paid. Asked to resend (`resendOutcome`), it sends a payment's events again at once,
- * with their ids: the failure of a 0000 payout too, whenever it is asked.
+ * with their ids: the failure of a 0000 payout too, whenever it is asked. A top-up asked about
+ * `unconfirmed` (we never saw its charge accepted) is reported only if the sandbox remembers charging
+ * it: one it never took is not charged then (nor one whose answer it forgot: a sandbox limit).
  *
  * Outcomes leave as webhook events through the `deliver` port (the edge signs them and POSTs them to
  * our webhook endpoint over real HTTP). Every `duplicateEvery`-th event is delivered twice; a failed
@@ -192,9 +194,13 @@ export function createSandboxProvider(deps: {
     // paid payout to an account ending 0000 is reported failed (returned) whenever it is asked
     // about, also before SANDBOX_WEBHOOK_DELAY_MS (the sandbox keeps no clock per payment); any
     // other paid payout only repeats its `payout.paid`, a duplicate the receiver drops.
+    // A top-up asked about `unconfirmed` (failed `provider_unavailable` on our side) is reported
+    // only if this sandbox charged it: one it never took (or whose answer it forgot) stays untouched.
     resendOutcome: async (request) => {
-      if (request.kind === 'top_up') decideCharge(request, true);
-      else decidePayout(request, true);
+      if (request.kind === 'top_up') {
+        if (request.unconfirmed === true && answers.get(request.paymentId)?.accepted !== true) return;
+        decideCharge(request, true);
+      } else decidePayout(request, true);
     },
     inFlight: () => cancels.size + delivering,
     answersKept: () => answers.size,

@@ -95,6 +95,40 @@ export function bodyIsOptional(schema: unknown): boolean {
   return typeof parse === 'function' && parse.call(schema, undefined).success;
 }
 
+/**
+ * Money fields of request bodies (integer minor units: `amount` of top-ups, withdrawals, transfers,
+ * bids and budgets, `toHirer` of a resolved split), written with a fraction or an exponent. JSON.parse
+ * reads such a token as the nearest double, so `1.0000000000000001` became 1 and passed the schema's
+ * integer check: a non-integer amount accepted as another one. Only the text shows it. A key spelled
+ * with escapes (`"\u0061mount"`) is not seen: that client only loses what it sent past the point.
+ */
+const FRACTIONAL_MONEY = /"(amount|toHirer)"\s*:\s*-?\d+[.eE]/;
+
+/** The first key `name` in `value`, depth first (request bodies hold one money field of a name). */
+function pathOfKey(value: unknown, name: string, path = ''): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const childPath = path === '' ? key : `${path}.${key}`;
+    if (key === name) return childPath;
+    const found = pathOfKey(child, name, childPath);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** A money field written as a fraction or with an exponent (`1.0`, `1e2`): 400 naming it. */
+function fractionalMoneyProblem(text: string, value: unknown): AppError | undefined {
+  // Most bodies name no money field: a substring check before the expression.
+  if (!text.includes('"amount"') && !text.includes('"toHirer"')) return undefined;
+  const name = FRACTIONAL_MONEY.exec(text)?.[1];
+  if (name === undefined) return undefined;
+  const path = `body.${pathOfKey(value, name) ?? name}`;
+  const message = 'must be an integer of minor units, written without a fraction or an exponent';
+  return new AppError('VALIDATION_FAILED', `invalid body: ${path}: ${message}`, {
+    details: { errors: [{ path, message }] },
+  });
+}
+
 /** Charsets a JSON body is read in: UTF-8 (RFC 8259 §8.1) and its subset US-ASCII. */
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
 
@@ -176,8 +210,12 @@ export function registerInputGuard(app: FastifyInstance): void {
       return;
     }
     parseJson(request, text, (error, value) => {
-      if (error === null) done(null, value);
-      else done(reservedKeyProblem(text) ?? error, undefined);
+      if (error !== null) done(reservedKeyProblem(text) ?? error, undefined);
+      else {
+        const problem = fractionalMoneyProblem(text, value);
+        if (problem === undefined) done(null, value);
+        else done(problem, undefined);
+      }
     });
   });
   // Synchronous: it runs on every request, and an async hook costs a promise and a microtask each.

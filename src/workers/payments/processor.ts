@@ -8,7 +8,8 @@
  * provider again with the same payment id — the provider answers the same, sends the same events,
  * and the events are applied once by their ids. Money moves only when an event is applied, in the
  * transaction that records it. A task that exhausts its retries fails a top-up the provider never
- * accepted (`provider_unavailable`; a late success is still credited) and leaves a withdrawal pending
+ * accepted (`provider_unavailable`; a late success is still credited, and the reconciler asks the provider
+ * whether it charged it, in case that webhook is lost) and leaves a withdrawal pending
  * with its amount reserved (the payout may have left) until the reconciler submits it again
  * (`submitExhausted`).
  */
@@ -96,7 +97,8 @@ export function applyEventTask(
  * A `payments.submit` task out of retries, the provider's answer never recorded. Whether the provider
  * acted is unknown (a timed-out call may have gone through), so:
  * - a top-up fails (`provider_unavailable`): if the charge did happen, its success still arrives and
- *   is honoured (the wallet is credited then);
+ *   is honoured (the wallet is credited then); should that webhook be lost, the reconciler asks the
+ *   provider whether it charged the top-up (reconciler.ts, 8);
  * - a withdrawal stays pending with its amount reserved: failing it would hand the money back while
  *   the payout may have left, and a `payout.paid` after a failure is ignored. An operator reconciles
  *   it with the provider (the error line names it); no money is lost or doubled meanwhile.
