@@ -13,11 +13,12 @@
  *   could not deliver.
  */
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CategoryId, ContractId, UserId } from '../../protocol/src/ids.js';
 import { TransitionRequest } from '../../protocol/src/rest/contracts.js';
 import { createDb, type DbHandle } from '../../src/db/create-db.js';
+import * as userSearchTagsAndPaths from '../../src/db/migrations/0025_user_search_tags_and_paths.js';
 import { insertBid } from '../../src/db/repositories/bids.repo.js';
 import { insertContract } from '../../src/db/repositories/contracts.repo.js';
 import { insertJob, listCategories } from '../../src/db/repositories/jobs.repo.js';
@@ -92,6 +93,23 @@ describe('worker search by the words of a profile as written there', () => {
     for (const q of ['मोहन', 'rahul.sharma26', "o'brien\\ x:* & (y"]) {
       expect((await users.searchWorkers({ q, limit: 20 })).data, q).toEqual([]);
     }
+  });
+
+  // Review 30: the parser dropped `<word …>` as an HTML tag and kept `UI/UX` as one file-path token.
+  it('finds words written between < and > or joined by /, in profiles saved before migration 0025 too', async () => {
+    const id = await newUser('tagged30', ['worker']);
+    await users.updateMe(id, { bio: 'UI/UX designer: <canvas> games in React/Redux', skills: ['ci/cd'] });
+    const found = async (q: string) => (await users.searchWorkers({ q, limit: 20 })).data.map((w) => w.id);
+    for (const q of ['ux', 'UI/UX', 'designer ui', 'canvas', '<canvas>', 'redux', 'react/red', 'cd'])
+      expect(await found(q), q).toEqual([id]);
+    // A profile saved before migration 0025 (its document as written) is found once it ran.
+    await sql`update users set search_document = 'tagged30 UI/UX <canvas>' where id = ${id}`.execute(
+      handle.db,
+    );
+    expect(await found('canvas')).toEqual([]);
+    await userSearchTagsAndPaths.up(handle.db as unknown as Kysely<unknown>);
+    expect(await found('canvas')).toEqual([id]);
+    expect(await found('ux')).toEqual([id]);
   });
 
   // Review 26: words and skills were filters no index served as written (`$1 = any(skills)`; the

@@ -107,6 +107,36 @@ describe('security review of issue 10', () => {
       expect(statuses.filter((status) => status === 409)).toHaveLength(others.length - CONTACT_LIMIT);
       expect(await contactsOf(owner)).toBe(CONTACT_LIMIT);
     });
+
+    it('does not count a contact whose account an admin locked (review30b): the list hides it, so it could not be removed', async () => {
+      const [owner, admin, ...others] = await Promise.all(
+        Array.from({ length: CONTACT_LIMIT + 3 }, () => registerUser(api)),
+      );
+      if (owner === undefined || admin === undefined) throw new Error('no users');
+      for (const other of others.slice(0, CONTACT_LIMIT)) expect((await add(owner, other)).status).toBe(204);
+      const client = new pg.Client({ connectionString: testNode.db.url });
+      await client.connect();
+      try {
+        await client.query(`update users set roles = array['admin'] where id = $1`, [admin.id]);
+      } finally {
+        await client.end();
+      }
+      const adminLogin = await api.post<{ accessToken: string }>('/v1/auth/login', {
+        login: admin.email,
+        password: admin.password,
+      });
+      const locked = others[0] as Registered;
+      const lock = await api.post(
+        `/v1/admin/users/${locked.id}/lock`,
+        undefined,
+        adminLogin.body.accessToken,
+      );
+      expect(lock.status).toBe(204);
+      // The owner sees CONTACT_LIMIT - 1 contacts and has no way to find the hidden one's id.
+      expect(await contactsOf(owner)).toBe(CONTACT_LIMIT - 1);
+      expect((await add(owner, others[CONTACT_LIMIT] as Registered)).status).toBe(204);
+      expect(await contactsOf(owner)).toBe(CONTACT_LIMIT);
+    });
   });
 
   describe('password-reset mails', () => {

@@ -33,6 +33,14 @@ export type ProfileRow = Pick<
 >;
 type Db = Kysely<Database> | Transaction<Database>;
 
+/**
+ * `<`, `>` and `/` as blanks, in the search document and in each searched word (migration 0025):
+ * PostgreSQL's parser drops `<word …>` as an HTML tag and keeps `UI/UX` or `React/Redux` as one
+ * file-path token, so a bio "UI/UX designer" was not found by `ux`; typed `UI/UX` is then `ui`
+ * followed by `ux`, as the document holds it.
+ */
+const asBlanks = (text: string): string => text.replace(/[<>/]/g, ' ');
+
 /** The words a user is found by: maintained on every write that changes one of them. */
 export function searchDocumentOf(user: {
   username: string;
@@ -41,9 +49,11 @@ export function searchDocumentOf(user: {
   location: string | null;
   skills: readonly string[];
 }): string {
-  return [user.username, user.display_name, user.bio, user.location, ...user.skills]
-    .filter((part): part is string => typeof part === 'string' && part !== '')
-    .join(' ');
+  return asBlanks(
+    [user.username, user.display_name, user.bio, user.location, ...user.skills]
+      .filter((part): part is string => typeof part === 'string' && part !== '')
+      .join(' '),
+  );
 }
 
 export interface NewUser {
@@ -193,7 +203,8 @@ export interface KeysetCursor {
  * parser and lower case of the document's to_tsvector (a word of several lexemes, "o'brien", must
  * find them side by side).
  */
-const prefixOperand = (word: string): string => `'${word.replace(/\\/g, '\\\\').replace(/'/g, "''")}':*`;
+const prefixOperand = (word: string): string =>
+  `'${asBlanks(word).replace(/\\/g, '\\\\').replace(/'/g, "''")}':*`;
 
 export interface UserSearch {
   /** Words as typed, each matched as a prefix (any characters: quoted into the tsquery). */
@@ -237,9 +248,10 @@ export function searchUsers(db: Db, search: UserSearch, includeLocked = false): 
 }
 
 /**
- * Adds `contactId` to the user's contacts unless they already hold `max` others. One user's
- * additions run one at a time (a transaction-scoped advisory lock keyed by the user, taken first and
- * alone, so it cannot deadlock with row locks), so parallel requests cannot pass the cap together.
+ * Adds `contactId` to the user's contacts unless they already hold `max` others of unlocked accounts
+ * (the ones `listContacts` shows). One user's additions run one at a time (a transaction-scoped
+ * advisory lock keyed by the user, taken first and alone, so it cannot deadlock with row locks), so
+ * parallel requests cannot pass the cap together.
  * @returns 'added', 'exists' (already a contact: nothing changes, never refused) or 'full'.
  */
 export function addContactWithin(
@@ -257,10 +269,14 @@ export function addContactWithin(
       .where('contact_id', '=', contactId)
       .executeTakeFirst();
     if (existing !== undefined) return 'exists';
+    // Contacts whose account is locked are not counted: `listContacts` hides them (the profile is
+    // gone), so the owner could neither see them nor remove them to make room.
     const { count } = await trx
       .selectFrom('contacts')
+      .innerJoin('users', 'users.id', 'contacts.contact_id')
       .select((eb) => eb.fn.countAll<string>().as('count'))
-      .where('user_id', '=', userId)
+      .where('contacts.user_id', '=', userId)
+      .where('users.locked_at', 'is', null)
       .executeTakeFirstOrThrow();
     if (Number(count) >= max) return 'full';
     await trx
