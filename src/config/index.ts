@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { trustsEveryClient } from './trust-proxy-ranges.js';
 
 const ROLES = ['all', 'api', 'gateway', 'worker'] as const;
 /** Which parts a process runs: `all` (default) runs every part in one process. */
@@ -165,16 +166,21 @@ const trustProxy = z
       .split(',')
       .map((item) => item.trim())
       .filter((item) => item !== '');
-    // A range of every address (`0.0.0.0/0`, `::/0`) trusts every hop, as `true` does.
+    const valid = lower !== 'true' && entries.length > 0 && entries.every(isProxyEntry);
+    // A range of every address (`0.0.0.0/0`, `::/0`) trusts every hop, as `true` does; so do
+    // `::ffff:0.0.0.0/96` (every IPv4 client) and ranges that together hold a whole address family.
     const everyAddress = entries.find((entry) => /\/0+$/.test(entry) && isProxyEntry(entry));
-    if (lower !== 'true' && everyAddress === undefined && entries.length > 0 && entries.every(isProxyEntry))
-      return entries;
+    const everyClient = valid && everyAddress === undefined ? trustsEveryClient(entries) : undefined;
+    if (valid && everyAddress === undefined && everyClient === undefined) return entries;
+    const instead = 'give the number of proxies in front, e.g. 1, or their addresses';
     ctx.addIssue({
       code: 'custom',
       message:
-        lower === 'true' || everyAddress !== undefined
-          ? `must not ${everyAddress === undefined ? 'be true' : `name ${everyAddress}`} (it trusts every hop, so any client could choose its IP); give the number of proxies in front, e.g. 1, or their addresses`
-          : 'must be false, a number of proxies (0-99) or comma-separated proxy addresses/CIDRs',
+        everyClient !== undefined
+          ? `must not name ${everyClient.entries.join(', ')} (${everyClient.entries.length > 1 ? 'together they hold' : 'it holds'} every ${everyClient.family} address, so every hop is trusted and any client could choose its IP); ${instead}`
+          : lower === 'true' || everyAddress !== undefined
+            ? `must not ${everyAddress === undefined ? 'be true' : `name ${everyAddress}`} (it trusts every hop, so any client could choose its IP); ${instead}`
+            : 'must be false, a number of proxies (0-99) or comma-separated proxy addresses/CIDRs',
     });
     return z.NEVER;
   });
@@ -436,7 +442,7 @@ export const settings = {
   ),
   TRUST_PROXY: setting(
     trustProxy,
-    'Which X-Forwarded-For hops to trust for the client IP (per-IP limits, login throttling): `false`, the number of proxies in front (`1` behind one nginx), or their addresses/CIDRs, comma-separated. `true` is refused, and so is a range of every address (`0.0.0.0/0`, `::/0`): it would let any client choose its IP.',
+    'Which X-Forwarded-For hops to trust for the client IP (per-IP limits, login throttling): `false`, the number of proxies in front (`1` behind one nginx), or their addresses/CIDRs, comma-separated. `true` is refused, and so are ranges that together hold every IPv4 or every IPv6 address (`0.0.0.0/0`, `::/0`, `::ffff:0.0.0.0/96`, `0.0.0.0/1,128.0.0.0/1`): they would let any client choose its IP.',
     'false',
   ),
   RATE_LIMIT_PER_MINUTE: setting(
@@ -506,8 +512,12 @@ export const settings = {
   ADMIN_PASSWORD: setting(
     z
       .string()
-      .min(10, { error: 'must be 10 to 128 characters' })
-      .max(128, { error: 'must be 10 to 128 characters' }),
+      .min(10, { error: 'must be 10 to 128 characters', abort: true })
+      .max(128, { error: 'must be 10 to 128 characters' })
+      // Counted as hashed, in NFC (as NewPassword): five decomposed accented letters are 5 characters.
+      .refine((password) => [...password.normalize('NFC')].length >= 10, {
+        error: 'must be 10 to 128 characters',
+      }),
     'Password of the ADMIN_EMAIL account when it is created.',
     undefined,
     'secret',

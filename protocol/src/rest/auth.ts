@@ -7,10 +7,18 @@ import { z } from 'zod';
 import { distinct } from './common.js';
 import { Me, SelfServiceRole } from './users.js';
 
-/** 10–128 characters; common passwords are refused (VALIDATION_FAILED). */
-export const NewPassword = z.string().min(10, { error: 'must be at least 10 characters' }).max(128, {
-  error: 'must be at most 128 characters',
-});
+const TOO_SHORT = 'must be at least 10 characters';
+
+/**
+ * 10–128 characters; common passwords are refused (VALIDATION_FAILED). The minimum also counts the
+ * password as it is hashed, in NFC (passwords.ts): five accented letters sent decomposed ("e" +
+ * U+0301) are ten code points but a 5-character password. The value is left as sent.
+ */
+export const NewPassword = z
+  .string()
+  .min(10, { error: TOO_SHORT, abort: true })
+  .max(128, { error: 'must be at most 128 characters' })
+  .refine((password) => [...password.normalize('NFC')].length >= 10, { error: TOO_SHORT });
 
 export const Username = z
   .string()
