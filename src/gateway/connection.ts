@@ -11,7 +11,10 @@
  * its bucket behind on the node (`BucketCarry`) until it would be full again, and the user's next
  * connection starts from it (with at least NEW_CONNECTION_MIN_TOKENS): reconnecting does not refill
  * the bucket (one socket opened and closed in a loop stored ~2 000 messages a second against a
- * limit of 50).
+ * limit of 50). Strikes are carried likewise (`StrikeCarry`): a user's next connection inside the
+ * strike window starts from the strikes their earlier ones took, and is closed after at most
+ * NEW_CONNECTION_MIN_STRIKES refused frames once those used the window up (a reconnect loop got a
+ * fresh 21 refused frames, each up to a few ms of decoding, per socket).
  */
 import { type Codec, type DecodeFailure, errorReplyFor } from '../../protocol/src/codec.js';
 import { CloseCode, type ErrorCode } from '../../protocol/src/codes.js';
@@ -35,6 +38,8 @@ export interface ConnectionEnvironment {
   readonly now: () => number;
   /** Rate buckets carried from a user's closed connections to their next one (absent: each starts full). */
   readonly buckets?: BucketCarry;
+  /** Strikes carried from a user's connections to their next one (absent: each starts with none). */
+  readonly strikes?: StrikeCarry;
   /**
    * Whether the node's event loop was just held (loop-stalls.ts): frames refused RATE_LIMITED then
    * piled up behind the stall, and are not counted as strikes (absent: always counted).
@@ -110,6 +115,59 @@ export function createBucketCarry(
   };
 }
 
+/**
+ * Refused frames a new connection is answered before it is closed 1007/1008, even when the user's
+ * earlier connections used their strike window up (PROTOCOL.md, Limits).
+ */
+export const NEW_CONNECTION_MIN_STRIKES = 5;
+
+/**
+ * Strikes of a user's connections on this node, kept at each strike (only refused frames touch it)
+ * and taken by each of their next connections while the strike window they count in lasts.
+ */
+export interface StrikeCarry {
+  /** The user's strikes and the start of the window they count in, if that window has not ended. */
+  readonly take: (userId: string) => { readonly strikes: number; readonly windowStart: number } | undefined;
+  readonly keep: (userId: string, strikes: number, windowStart: number) => void;
+}
+
+/**
+ * A StrikeCarry holding at most `maxUsers` users (the least recently struck go first); each is
+ * dropped once its window has ended, or when it is the oldest at the bound.
+ */
+export function createStrikeCarry(
+  limits: Pick<ConnectionLimits, 'strikeWindowMs'>,
+  now: () => number,
+  maxUsers = 100_000,
+): StrikeCarry {
+  const struck = new Map<string, { strikes: number; windowStart: number }>();
+  const ended = (windowStart: number) => now() - windowStart > limits.strikeWindowMs;
+  return {
+    take: (userId) => {
+      const record = struck.get(userId);
+      if (record === undefined) return undefined;
+      if (!ended(record.windowStart)) return record;
+      struck.delete(userId);
+      return undefined;
+    },
+    keep: (userId, strikes, windowStart) => {
+      const earlier = struck.get(userId);
+      // Several sockets striking at once: the most strikes of a window still running stay.
+      if (earlier !== undefined && !ended(earlier.windowStart) && earlier.strikes > strikes) return;
+      struck.delete(userId);
+      if (struck.size >= maxUsers) {
+        // The least recently struck hundredth goes (insertion order; a strike re-inserts).
+        const keep = Math.floor(maxUsers * 0.99);
+        for (const user of struck.keys()) {
+          if (struck.size <= keep) break;
+          struck.delete(user);
+        }
+      }
+      struck.set(userId, { strikes, windowStart });
+    },
+  };
+}
+
 export class Connection implements SocketHandler {
   /** Tokens in the rate bucket; starts full, or from the bucket the user's closed connection left. */
   private tokens: number;
@@ -154,6 +212,15 @@ export class Connection implements SocketHandler {
       const { maxMessagesPerSecond, maxBurst } = env.limits;
       const refilled = carried.tokens + ((this.refilledAt - carried.at) * maxMessagesPerSecond) / 1000;
       this.tokens = Math.min(maxBurst, Math.max(refilled, NEW_CONNECTION_MIN_TOKENS));
+    }
+    const struck = env.strikes?.take(principal.userId);
+    if (struck !== undefined) {
+      // Closed at the strike past maxStrikes: at the latest after NEW_CONNECTION_MIN_STRIKES refusals.
+      this.strikes = Math.max(
+        0,
+        Math.min(struck.strikes, env.limits.maxStrikes + 1 - NEW_CONNECTION_MIN_STRIKES),
+      );
+      this.strikeWindowStart = struck.windowStart;
     }
   }
 
@@ -408,6 +475,7 @@ export class Connection implements SocketHandler {
       this.strikes = 0;
     }
     this.strikes += 1;
+    this.env.strikes?.keep(this.userId, this.strikes, this.strikeWindowStart);
     if (this.strikes > this.env.limits.maxStrikes) {
       this.env.log.info({ connId: this.id, userId: this.userId, reason }, 'closing an abusive connection');
       this.close(closeCode, reason);

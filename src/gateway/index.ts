@@ -43,7 +43,7 @@ import { createTickBatcher } from '../platform/tick-batcher.js';
 import { type CancelTimer, every, systemTimers } from '../platform/timers.js';
 import { withTrace } from '../platform/trace.js';
 import { subscribeBusBridge } from './bus-bridge.js';
-import { Connection, type ConnectionLimits, createBucketCarry } from './connection.js';
+import { Connection, type ConnectionLimits, createBucketCarry, createStrikeCarry } from './connection.js';
 import type { WebSocketEngine } from './engine.js';
 import { registerFastifyWebSocket } from './fastify-ws.js';
 import { startFdGuard } from './fd-guard.js';
@@ -406,6 +406,7 @@ export function createGateway(deps: GatewayDeps) {
     log,
     now: elapsedMs,
     buckets: createBucketCarry(limits, elapsedMs),
+    strikes: createStrikeCarry(limits, elapsedMs),
     recentlyStalled: loopStalls.recentlyStalled,
     // A request's trace id (connection and frame id) follows what it causes: outbox events, tasks, logs.
     dispatch: (connection: Connection, frame: ClientFrame) =>

@@ -34,3 +34,17 @@ export function backoffDelay(
   );
   return Math.floor(random() * ceiling);
 }
+
+/**
+ * The longest wait a server's `details.retryAfterMs` is taken for (as the backoff has its ceiling):
+ * a buggy value (hours, 1e300) held the requests waiting on it that long (up to the 24.8 days a
+ * timer holds), and a timer over 2^31 − 1 ms fires at once (browsers, Node), so a wait re-armed
+ * from it spun. A non-finite number does not pass the codec in a server frame; here it is the cap.
+ */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+/** A server's `retryAfterMs` as a wait: a number ≥ 0, at most MAX_RETRY_AFTER_MS (Infinity too); else undefined. */
+export function retryAfterWait(value: unknown): number | undefined {
+  if (typeof value !== 'number' || !(value >= 0)) return undefined;
+  return Math.min(value, MAX_RETRY_AFTER_MS);
+}

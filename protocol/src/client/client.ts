@@ -80,7 +80,7 @@ import {
   type WalletPayload,
 } from '../frames.js';
 import { BEARER_SUBPROTOCOL_PREFIX, CONNECT_SUBPROTOCOL_PREFIX, Encoding, SUBPROTOCOL } from '../version.js';
-import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.js';
+import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions, retryAfterWait } from './backoff.js';
 import { ClientErrorCode, GigwireError } from './errors.js';
 import { Emitter } from './events.js';
 import { tokenExpiresAt } from './jwt.js';
@@ -743,12 +743,10 @@ class Client implements GigwireClient {
         // UNAVAILABLE / RATE_LIMITED: the room's sends pause together (our own rate: the server says
         // how long; a busy room or a failover: back off), then go again in call order.
         if (error.code === 'UNAVAILABLE' || error.code === 'RATE_LIMITED') {
-          const retryAfterMs = error.details?.retryAfterMs;
           this.pauseSends(
             room,
-            typeof retryAfterMs === 'number' && retryAfterMs >= 0
-              ? retryAfterMs
-              : backoffDelay(attempt - 1, this.reconnectOptions ?? DEFAULT_RECONNECT),
+            retryAfterWait(error.details?.retryAfterMs) ??
+              backoffDelay(attempt - 1, this.reconnectOptions ?? DEFAULT_RECONNECT),
           );
         }
       }
@@ -1526,8 +1524,8 @@ class Client implements GigwireClient {
    * Its timeout still runs (from the call, or from the first send of a resume frame).
    */
   private sendAgainLater(outgoing: Outgoing, details: Record<string, unknown> | undefined): boolean {
-    const retryAfterMs = details?.retryAfterMs;
-    if (typeof retryAfterMs !== 'number' || !Number.isFinite(retryAfterMs) || retryAfterMs < 0) return false;
+    const retryAfterMs = retryAfterWait(details?.retryAfterMs);
+    if (retryAfterMs === undefined) return false;
     if (outgoing.timer === undefined) return false;
     // Within one token's time at the announced rate: the connection's bucket, whatever the type.
     const oneTokenMs = Math.ceil(1000 / (this.current?.limits.maxMessagesPerSecond ?? 1));
@@ -1653,11 +1651,9 @@ class Client implements GigwireClient {
    */
   private retryResume(error: GigwireError, attempt: number, again: () => void): void {
     const connection = this.current;
-    const retryAfterMs = error.details?.retryAfterMs;
     this.pause(
-      typeof retryAfterMs === 'number' && retryAfterMs >= 0
-        ? retryAfterMs
-        : backoffDelay(attempt, this.reconnectOptions ?? DEFAULT_RECONNECT),
+      retryAfterWait(error.details?.retryAfterMs) ??
+        backoffDelay(attempt, this.reconnectOptions ?? DEFAULT_RECONNECT),
     ).then(
       () => {
         if (connection !== undefined && this.current === connection) again();
