@@ -8,16 +8,13 @@
 import { describe, expect, it } from 'vitest';
 import { createCodec } from '../../protocol/src/codec.js';
 import type { UserId } from '../../protocol/src/ids.js';
-import { Encoding } from '../../protocol/src/version.js';
 import { type Bus, createMemoryBus } from '../platform/bus/bus.js';
 import { PRESENCE_BATCH_TOPIC } from '../platform/bus/topics.js';
 import { createLogger } from '../platform/logger.js';
 import { createManualTimers } from '../platform/timers.js';
 import { subscribeBusBridge, WATCH_RECHECK_ATTEMPTS } from './bus-bridge.js';
-import { Connection } from './connection.js';
-import { testConnectionEnvironment, testPrincipal } from './connection-testing.js';
+import { testPresenceWatcher } from './connection-testing.js';
 import { createHub } from './hub.js';
-import type { SocketTransport } from './transport.js';
 
 const codec = createCodec();
 const watcher = 'd0000000-0000-4000-8000-000000002101' as UserId;
@@ -36,25 +33,7 @@ async function harness() {
     },
   };
   const timers = createManualTimers();
-  const pushed: string[] = [];
-  const transport: SocketTransport = {
-    kind: 'fastify-ws',
-    send: (data) => {
-      const decoded = codec.decodeServer(data, Encoding.JSON);
-      if (decoded.ok && decoded.frame.t === 'presence')
-        pushed.push(`${decoded.frame.d.userId}:${decoded.frame.d.status}`);
-      return true;
-    },
-    bufferedAmount: () => 0,
-    close: () => {},
-  };
-  const connection = new Connection(
-    'c1',
-    testPrincipal(watcher),
-    Encoding.JSON,
-    transport,
-    testConnectionEnvironment(codec),
-  );
+  const { connection, pushed } = testPresenceWatcher(codec, watcher);
   hub.add(connection);
   hub.watch(connection, [contact, former]);
   // Only `contact` is a contact now: the removal of `former` was announced while the bus was away.

@@ -12,6 +12,7 @@ import type { RoomId, UserId } from '../../protocol/src/ids.js';
 import type { UserMessage } from '../actors/user/user-actor.js';
 import type { Bus } from '../platform/bus/bus.js';
 import {
+  ACCOUNT_LOCKED_REASON,
   CONTACT_REMOVED_TOPIC,
   JOB_POSTED_TOPIC,
   MARKET_EVENT_TOPIC,
@@ -181,7 +182,16 @@ export async function subscribeBusBridge(deps: BusBridgeDeps): Promise<(() => Pr
     await bus.subscribe(PRESENCE_TOPIC, (state) => {
       hub.pushToWatchers(state.userId, { t: 'presence', d: state });
     }),
-    await bus.subscribe(SESSIONS_REVOKED_TOPIC, ({ userId, sessionId }) => {
+    await bus.subscribe(SESSIONS_REVOKED_TOPIC, ({ userId, sessionId, reason }) => {
+      if (reason === ACCOUNT_LOCKED_REASON && sessionId === undefined) {
+        // A locked account's presence is shown to nobody (its profile is 404, presence.subscribe
+        // refuses it as a non-contact): watches of it end before its sockets' offline is pushed.
+        // Counted as a removal, so a subscription checked just before the lock checks again.
+        deps.onContactRemoved();
+        for (const [connection, watched] of hub.watches()) {
+          if (watched.includes(userId)) hub.unwatch(connection, [userId]);
+        }
+      }
       const closed = hub.closeUser(userId, sessionId, CloseCode.AUTH_EXPIRED, 'session revoked');
       if (closed > 0) log.info({ userId, closed }, 'closed sockets of revoked sessions');
     }),

@@ -64,6 +64,32 @@ export function testHeldConnection(codec: Codec, userId: UserId, id: string = us
   return { connection, closes };
 }
 
+/**
+ * A JSON connection of `userId` (id `c1`) whose socket takes every send, and the presence pushes
+ * it got, as `userId:status`: for the bus bridge's tests of presence watches.
+ */
+export function testPresenceWatcher(codec: Codec, userId: UserId) {
+  const pushed: string[] = [];
+  const connection = new Connection(
+    'c1',
+    testPrincipal(userId),
+    Encoding.JSON,
+    {
+      kind: 'fastify-ws',
+      send: (data) => {
+        const decoded = codec.decodeServer(data, Encoding.JSON);
+        if (decoded.ok && decoded.frame.t === 'presence')
+          pushed.push(`${decoded.frame.d.userId}:${decoded.frame.d.status}`);
+        return true;
+      },
+      bufferedAmount: () => 0,
+      close: () => {},
+    },
+    testConnectionEnvironment(codec),
+  );
+  return { connection, pushed };
+}
+
 type HandlerDeps = Parameters<typeof createHandlers>[0];
 
 /**

@@ -6,8 +6,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNode } from '../../src/bin/start-node.js';
-import { startTestNode, type TestNode } from '../support/context.js';
-import { addContact, httpClient, makeContacts, type Registered, registerUser } from '../support/http.js';
+import { createDb } from '../../src/db/create-db.js';
+import { captureLogs, startTestNode, type TestNode } from '../support/context.js';
+import {
+  addContact,
+  httpClient,
+  makeContacts,
+  promoteToAdmin,
+  type Registered,
+  registerUser,
+} from '../support/http.js';
 import { openSocket, type TestSocket } from '../support/ws-client.js';
 
 describe('privacy: presence for mutual contacts, rooms by consent', () => {
@@ -140,6 +148,41 @@ describe('privacy: presence for mutual contacts, rooms by consent', () => {
       expect(
         socket.frames.filter((f) => f.t === 'presence' && (f.d as { userId: string }).userId === watched.id),
       ).toEqual([]);
+    });
+  });
+
+  it('refuses presence.subscribe of a mutual contact whose account an admin locked, as of a non-contact (review30c)', async () => {
+    const [watcher, locked, admin] = [
+      await registerUser(api),
+      await registerUser(api),
+      await registerUser(api),
+    ];
+    await makeContacts(api, watcher, locked);
+    // Seen once, so there is a lastSeenAt to leak.
+    const lockedSocket = await open(endpoints().uws, locked);
+    lockedSocket.close();
+    await lockedSocket.closed;
+    const handle = await createDb({ kind: 'postgres', url: testNode.db.url, poolMax: 1 }, captureLogs().log);
+    let adminToken: string;
+    try {
+      adminToken = await promoteToAdmin(api, handle.db, admin, []);
+    } finally {
+      await handle.close();
+    }
+    expect((await api.post(`/v1/admin/users/${locked.id}/lock`, undefined, adminToken)).status).toBe(204);
+
+    const socket = await open(endpoints().uws, watcher);
+    expect(await socket.request('presence.subscribe', { userIds: [locked.id] })).toMatchObject({
+      t: 'error',
+      d: { code: 'FORBIDDEN', details: { userIds: [locked.id] } },
+    });
+    expect((await profile(watcher, locked.id)).status).toBe(404);
+
+    // Unlocked, they are contacts again.
+    expect((await api.post(`/v1/admin/users/${locked.id}/unlock`, undefined, adminToken)).status).toBe(204);
+    expect(await socket.request('presence.subscribe', { userIds: [locked.id] })).toMatchObject({
+      t: 'ok',
+      d: { presence: [{ userId: locked.id, status: 'offline' }] },
     });
   });
 

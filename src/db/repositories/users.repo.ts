@@ -314,8 +314,9 @@ export function listContacts(db: Db, userId: UserId): Promise<(UserRow & { added
 }
 
 /**
- * Which of `candidateIds` are mutual contacts of the user: each added the other. One statement over
- * the (user_id, contact_id) primary key in both directions.
+ * Which of `candidateIds` are mutual contacts of the user: each added the other, and their account
+ * is not locked (a locked account's profile is 404 and hidden from contact lists, so its presence is
+ * not shown either). One statement over the (user_id, contact_id) primary key in both directions.
  */
 export async function mutualContactIdsAmong(
   db: Db,
@@ -328,9 +329,11 @@ export async function mutualContactIdsAmong(
     .innerJoin('contacts as theirs', (join) =>
       join.onRef('theirs.user_id', '=', 'mine.contact_id').onRef('theirs.contact_id', '=', 'mine.user_id'),
     )
+    .innerJoin('users', 'users.id', 'mine.contact_id')
     .select('mine.contact_id')
     .where('mine.user_id', '=', userId)
     .where('mine.contact_id', 'in', candidateIds)
+    .where('users.locked_at', 'is', null)
     .execute();
   return new Set(rows.map((row) => row.contact_id));
 }

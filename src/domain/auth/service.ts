@@ -49,7 +49,7 @@ import {
   type UserRow,
   updateUser,
 } from '../../db/repositories/users.repo.js';
-import { SESSIONS_REVOKED_TOPIC } from '../../platform/bus/topics.js';
+import { ACCOUNT_LOCKED_REASON, SESSIONS_REVOKED_TOPIC } from '../../platform/bus/topics.js';
 import { clientNetwork } from '../../platform/client-network.js';
 import type { Clock } from '../../platform/clock.js';
 import { AppError } from '../../platform/errors.js';
@@ -1015,9 +1015,9 @@ export function createAuthService(deps: AuthDeps) {
           return;
         }
         await bumpSessionVersion(trx, userId, { locked_at: user.locked_at ?? now });
-        await revokeAllSessions(trx, userId, now, 'locked');
+        await revokeAllSessions(trx, userId, now, ACCOUNT_LOCKED_REASON);
       });
-      if (locked) await announce({ userId, reason: 'locked' });
+      if (locked) await announce({ userId, reason: ACCOUNT_LOCKED_REASON });
     },
 
     /**

@@ -50,6 +50,8 @@ export const SessionsRevokedPayload = z.object({
 });
 export type SessionsRevokedPayload = z.infer<typeof SessionsRevokedPayload>;
 export const SESSIONS_REVOKED_TOPIC = topic('auth.sessions-revoked', SessionsRevokedPayload);
+/** The `reason` of an admin's lock (all sessions): gateways also end every presence watch of the user. */
+export const ACCOUNT_LOCKED_REASON = 'locked';
 
 /** A room's membership changed: caches of it are dropped and its owner's actor reloads it. */
 export const ROOM_MEMBERSHIP_TOPIC = topic('rooms.membership', z.object({ roomId: RoomId }));
