@@ -396,6 +396,27 @@ describe('the webhook endpoint', () => {
     expect((await balance(user)).posted).toBe(4_200n);
   });
 
+  it('an authentic event of a type not handled here is acknowledged 200 ignored and changes nothing; unsigned it is 401, a known type malformed is 400', async () => {
+    const user = await registerUser(api);
+    const declined = await topUp(user, 300, SandboxCard.DECLINED);
+    const base = {
+      id: `evt_new_type_${randomUUID()}`,
+      createdAt: Math.floor(Date.now() / 1000),
+      data: { paymentId: declined.id, providerRef: 'ch_new', amount: 300, currency: 'USD' },
+    };
+    const unknownType = { ...base, type: 'charge.refund.updated' } as unknown as ProviderEvent;
+    const malformedKnown = { ...base, type: 'charge.succeeded', data: { ...base.data, amount: '300' } };
+    const before = await snapshot();
+    expect(await sendWebhook(signed(unknownType))).toMatchObject({
+      status: 200,
+      body: { received: true, outcome: 'ignored' },
+    });
+    expect((await sendWebhook(signed(unknownType, { secret: secret() }))).status).toBe(401);
+    expect((await sendWebhook(signed(malformedKnown as unknown as ProviderEvent))).status).toBe(400);
+    expect(await snapshot()).toEqual(before);
+    expect((await balance(user)).posted).toBe(0n);
+  });
+
   it('a received event applied by several task runs at once (a redelivered task, a worker killed after its commit) moves money once', async () => {
     const user = await registerUser(api);
     const declined = await topUp(user, 650, SandboxCard.DECLINED);

@@ -196,9 +196,9 @@ export const WebhookAck = z
   .object({
     received: z.literal(true),
     outcome: z
-      .enum(['queued', 'duplicate'])
+      .enum(['queued', 'duplicate', 'ignored'])
       .describe(
-        'queued: recorded, applied by a payments task; duplicate: this event id was received before.',
+        'queued: recorded, applied by a payments task; duplicate: this event id was received before; ignored: an authentic event of a type this server does not handle, acknowledged so it is not redelivered, changing nothing.',
       ),
   })
   .meta({ id: 'WebhookAck' });

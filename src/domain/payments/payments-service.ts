@@ -35,7 +35,12 @@ import {
   requestWithdrawalIn,
   voidParkedTopUpIn,
 } from './payments.js';
-import { type PaymentFailureCode, type ProviderEvent, ProviderEventBody } from './provider.js';
+import {
+  type PaymentFailureCode,
+  type ProviderEvent,
+  ProviderEventBody,
+  ProviderEventType,
+} from './provider.js';
 import { assertNotLocked } from './wallet-service.js';
 import { verifyWebhook, type WebhookRejection } from './webhook-signature.js';
 
@@ -78,9 +83,13 @@ export async function queueApplyIn(
 
 /**
  * `queued`: received now, applied by a `payments` task; `duplicate`: received before (if it is still
- * not applied, its task is queued again).
+ * not applied, its task is queued again); `ignored`: authentic, of an event type we do not handle
+ * (providers add types over time), acknowledged so the provider stops redelivering it, logged, and
+ * changing nothing.
  */
-export type WebhookOutcome = 'queued' | 'duplicate';
+export type WebhookOutcome = 'queued' | 'duplicate' | 'ignored';
+
+const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set(Object.values(ProviderEventType));
 
 /** A payment as clients see it (the instrument and ledger ids stay inside). */
 export interface PaymentView {
@@ -293,6 +302,17 @@ export function createPaymentsApi(
           'VALIDATION_FAILED',
           `webhook body: ${problem.path || 'body'}: ${problem.message}`,
         );
+      }
+      // An authentic event of a type we do not know: refused (4xx), a provider redelivers it for
+      // days and may disable the endpoint. It is acknowledged, logged once per delivery, and moves
+      // no money; a known type with a malformed body is still refused below.
+      const type = typeof json === 'object' && json !== null ? (json as { type?: unknown }).type : undefined;
+      if (typeof type === 'string' && !KNOWN_EVENT_TYPES.has(type)) {
+        deps.log?.warn(
+          { webhookId: verified.id, type: type.slice(0, 200) },
+          'webhook of an event type not handled here: acknowledged and ignored',
+        );
+        return 'ignored';
       }
       const parsed = ProviderEventBody.safeParse(json);
       // The signed webhook-id is the dedupe key; a body naming another id is not this message.

@@ -33,6 +33,13 @@ type CheckOutcome = { readonly status: 'ok' } | { readonly status: 'failed'; rea
 /** How long a round of dependency checks answers /health/ready (a state at most this old). */
 export const READY_REUSE_MS = 1_000;
 
+/**
+ * While the node stays not ready for the same reason, its warning is repeated at most this often:
+ * a balancer probing every second (and anyone hammering the unlimited route) during an outage must
+ * not flood the logs. A change (ready → not ready, another reason) is logged at once.
+ */
+export const NOT_READY_LOG_INTERVAL_MS = 30_000;
+
 async function runCheck(check: DependencyCheck, timeoutMs: number): Promise<CheckOutcome> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -69,12 +76,21 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
     return outcomes;
   };
 
+  /** The not-ready state last logged (its failed checks and flags) and when (monotonic ms). */
+  let notReadyLogged: { readonly key: string; readonly at: number } | undefined;
+
   app.get('/health/ready', async (request, reply) => {
     const outcomes = await checkAll();
     const checks = Object.fromEntries(names.map((name, i) => [name, outcomes[i]]));
     const failed = names.filter((_, i) => outcomes[i]?.status === 'failed');
     const starting = options.isStarting?.() ?? false;
-    if (failed.length === 0 && !options.isDraining() && !starting) return { status: 'ready', checks };
+    if (failed.length === 0 && !options.isDraining() && !starting) {
+      if (notReadyLogged !== undefined) {
+        notReadyLogged = undefined;
+        request.log.info('ready again');
+      }
+      return { status: 'ready', checks };
+    }
     const detail = options.isDraining()
       ? 'shutting down'
       : starting
@@ -82,7 +98,18 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
         : failed
             .map((name) => `${name} unavailable: ${(checks[name] as { error?: string }).error}`)
             .join('; ');
-    request.log.warn({ failed, draining: options.isDraining(), starting }, 'not ready');
+    const state = { failed, draining: options.isDraining(), starting };
+    const key = JSON.stringify(state);
+    const now = performance.now();
+    if (
+      notReadyLogged === undefined ||
+      notReadyLogged.key !== key ||
+      now - notReadyLogged.at >= NOT_READY_LOG_INTERVAL_MS
+    ) {
+      const repeated = notReadyLogged?.key === key;
+      request.log.warn({ ...state, reason: detail, repeated }, repeated ? 'still not ready' : 'not ready');
+      notReadyLogged = { key, at: now };
+    }
     return reply
       .status(503)
       .type(PROBLEM_CONTENT_TYPE)

@@ -170,7 +170,7 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRoutesD
         operationId: 'receivePaymentWebhook',
         tags,
         summary:
-          "The payment provider's events, Standard Webhooks signed (webhook-id, webhook-timestamp, webhook-signature; 300 s tolerance)",
+          "The payment provider's events, Standard Webhooks signed (webhook-id, webhook-timestamp, webhook-signature; 300 s tolerance); an authentic event of a type not handled here is acknowledged 200 `ignored`, so the provider stops redelivering it",
         response: { 200: WebhookAck, 400: Problem, 401: Problem, 415: Problem },
       },
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
