@@ -81,8 +81,10 @@ export interface OutboxStorage {
 /** The page's globals this module uses, when there is a page. */
 const page = globalThis as {
   sessionStorage?: OutboxStorage;
-  addEventListener?: (type: 'beforeunload', listener: (event: { preventDefault(): void }) => void) => void;
+  addEventListener?: (type: 'beforeunload', listener: BeforeUnload) => void;
+  removeEventListener?: (type: 'beforeunload', listener: BeforeUnload) => void;
 };
+type BeforeUnload = (event: { preventDefault(): void }) => void;
 
 /** This tab's sessionStorage, or undefined when the browser refuses it (a sandbox, storage disabled). */
 export function tabStorage(): OutboxStorage | undefined {
@@ -233,6 +235,14 @@ export class Outbox {
   private wake: (() => void) | undefined;
   /** Signed out: what is stored is being removed, and nothing of it is kept for a next sign-in. */
   private forgotten = false;
+  /**
+   * Closing the tab would lose what has not gone out yet (sessionStorage goes with it): the browser
+   * asks first. Listened to while the connection is not closed.
+   */
+  private readonly beforeUnload: BeforeUnload = (event) => {
+    if (this.live.state !== 'closed' && this.entries.some((entry) => entry.status !== 'refused'))
+      event.preventDefault();
+  };
 
   constructor(
     private readonly live: GigwireClient,
@@ -249,15 +259,15 @@ export class Outbox {
       this.storage = undefined;
       if (!this.forgotten) endedHere.add(this.senderId);
       openOutboxes.delete(this);
+      // The page keeps no reference to an outbox of a session that is over (a sign-out, then a
+      // sign-in again in the same page, would otherwise leave one listener, and outbox, each).
+      page.removeEventListener?.('beforeunload', this.beforeUnload);
       this.wake?.();
     });
-    // Closing the tab would lose what has not gone out yet (sessionStorage goes with it): the
-    // browser asks first.
-    page.addEventListener?.('beforeunload', (event) => {
-      if (this.live.state !== 'closed' && this.entries.some((entry) => entry.status !== 'refused'))
-        event.preventDefault();
-    });
-    if (live.state !== 'closed') openOutboxes.add(this);
+    if (live.state !== 'closed') {
+      openOutboxes.add(this);
+      page.addEventListener?.('beforeunload', this.beforeUnload);
+    }
     if (this.entries.length > 0) void this.pump();
   }
 

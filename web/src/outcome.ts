@@ -62,6 +62,11 @@ const SOCKET_UNREACHABLE: ReadonlySet<string> = new Set([
  */
 export function isPassing(error: unknown): boolean {
   if (isUnreachable(error)) return true;
+  // The SDK's REST client could not get the session's token (its refresh got no answer, or a 5xx,
+  // or took too long): nothing was sent, and the same read goes through once the network is back.
+  // A refused refresh ends the session (session.ts): nothing to try again.
+  if (isRestError(error) && error.code === 'TOKEN_UNAVAILABLE')
+    return error.cause === undefined || isPassing(error.cause);
   const status = isApiError(error) ? error.status : isRestError(error) ? error.status : undefined;
   return status !== undefined && (status === 408 || status === 429 || status >= 500);
 }
