@@ -53,3 +53,26 @@ describe('a money field written with a fraction or an exponent', () => {
     });
   });
 });
+
+describe('a body sent with a transfer coding besides chunked', () => {
+  it('is 415 naming it (the bytes are not decoded), where a chunked body is read as sent', async () => {
+    app = await restApp();
+    const send = (transferEncoding: string) =>
+      app?.inject({
+        method: 'POST',
+        url: '/v1/wallet/top-ups',
+        headers: {
+          authorization: 'Bearer token',
+          'content-type': 'application/json',
+          'idempotency-key': 'k-1',
+          'transfer-encoding': transferEncoding,
+        },
+        payload: '{"amount": 1.5, "card": "4242424242424242"}',
+      });
+    const gzip = await send('gzip, chunked');
+    expect(gzip?.statusCode).toBe(415);
+    expect(gzip?.json()).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE', transferEncoding: 'gzip, chunked' });
+    // Read as JSON: the money check answers, not the transfer coding's.
+    expect((await send('Chunked'))?.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+  });
+});

@@ -129,6 +129,9 @@ function fractionalMoneyProblem(text: string, value: unknown): AppError | undefi
   });
 }
 
+/** A Transfer-Encoding list member that is `chunked` (the only transfer coding Node's parser undoes). */
+const isChunked = (coding: string) => coding.trim().toLowerCase() === 'chunked';
+
 /** Charsets a JSON body is read in: UTF-8 (RFC 8259 §8.1) and its subset US-ASCII. */
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
 
@@ -179,6 +182,22 @@ export function registerInputGuard(app: FastifyInstance): void {
           'request bodies are read uncompressed: send no Content-Encoding',
           {
             details: { contentEncoding: coding },
+          },
+        ),
+        undefined,
+      );
+      return;
+    }
+    // A transfer coding besides chunked (`Transfer-Encoding: gzip, chunked`) is not decoded either:
+    // Node's parser removes only the chunking, so the gzip bytes were refused as "not valid UTF-8".
+    const transfer = request.headers['transfer-encoding'];
+    if (transfer !== undefined && !transfer.split(',').every((part) => isChunked(part))) {
+      done(
+        new AppError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'request bodies are read uncompressed: send no transfer coding but chunked',
+          {
+            details: { transferEncoding: transfer.trim().toLowerCase() },
           },
         ),
         undefined,
