@@ -370,6 +370,7 @@ export async function acceptBidIn(
     hirerId: job.hirer_id,
     workerId: bid.worker_id,
     amount,
+    currency: job.currency,
   });
   const rejected = await rejectPendingBids(trx, job.id, now, bid.id);
   const accepted = await updateBidIfVersion(

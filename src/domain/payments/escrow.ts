@@ -53,6 +53,13 @@ export interface EscrowHoldInput {
   readonly hirerId: UserId;
   readonly workerId: UserId;
   readonly amount: bigint;
+  /**
+   * The currency `amount` is priced in (the job's). Escrow holds the platform's (CURRENCY) from the
+   * hirer's wallet of that currency: a price in another one (a job posted before CURRENCY changed,
+   * or by an api configured apart) is refused, CONFLICT `reason: CURRENCY_MISMATCH`, never held as
+   * the same number in CURRENCY (a silent 1:1 conversion). Absent: priced in CURRENCY.
+   */
+  readonly currency?: string;
 }
 
 const holdKeys = (input: EscrowHoldInput, currency: string): AccountKey[] => [
@@ -81,6 +88,11 @@ export async function holdEscrowIn(
   const accounts = await lockAccounts(trx, [wallet.id, escrowAccount.id].sort(compareIds));
   const existing = await findEscrow(trx, input.contractId);
   if (existing !== undefined) return replayHold(existing, input);
+  if (input.currency !== undefined && input.currency !== currency) {
+    throw new AppError('CONFLICT', `the price is in ${input.currency}; escrow holds ${currency}`, {
+      details: { reason: 'CURRENCY_MISMATCH', currency: input.currency, platformCurrency: currency },
+    });
+  }
   // The hirer's money moves: an accept authenticated just before an admin locked the hirer is
   // refused 401 (as a transfer is, wallet-service.ts), not left funding a contract after the lock.
   await assertNotLocked(trx, input.hirerId);
@@ -98,7 +110,10 @@ export async function holdEscrowIn(
     ],
   });
   await insertEscrow(trx, {
-    ...input,
+    contractId: input.contractId,
+    hirerId: input.hirerId,
+    workerId: input.workerId,
+    amount: input.amount,
     accountId: escrowAccount.id,
     currency,
     holdTransactionId: transactionId,

@@ -40,6 +40,7 @@ import {
   type ProviderEvent,
   ProviderEventBody,
   ProviderEventType,
+  unknownFailureCodeOf,
 } from './provider.js';
 import { assertNotLocked } from './wallet-service.js';
 import { verifyWebhook, type WebhookRejection } from './webhook-signature.js';
@@ -320,6 +321,13 @@ export function createPaymentsApi(
         throw new AppError('VALIDATION_FAILED', 'webhook body is not a provider event with the webhook-id');
       }
       const event: ProviderEvent = parsed.data;
+      const unknownCode = unknownFailureCodeOf(json);
+      if (unknownCode !== undefined) {
+        deps.log?.warn(
+          { webhookId: event.id, type: event.type, failureCode: unknownCode },
+          'webhook names a failure code not known here: applied with the generic code of its type',
+        );
+      }
       const { outcome, requeued } = await withSerializationRetry(() =>
         deps.db.transaction().execute(async (trx) => {
           const task = { eventId: event.id, paymentId: event.data.paymentId };

@@ -35,6 +35,7 @@ export type PaymentFailureCode = (typeof PaymentFailureCode)[keyof typeof Paymen
 const PROVIDER_FAILURE_CODES = Object.values(PaymentFailureCode).filter(
   (code) => code !== PaymentFailureCode.CURRENCY_MISMATCH && code !== PaymentFailureCode.AMOUNT_MISMATCH,
 ) as [PaymentFailureCode, ...PaymentFailureCode[]];
+const KNOWN_FAILURE_CODES: ReadonlySet<string> = new Set(PROVIDER_FAILURE_CODES);
 
 export interface ChargeRequest {
   /** Our payment id: the provider's idempotency key. */
@@ -93,9 +94,26 @@ export const ProviderEventBody = z.object({
     providerRef: z.string().min(1).max(200),
     amount: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
     currency: z.string().regex(/^[A-Z]{3}$/),
-    failureCode: z.enum(PROVIDER_FAILURE_CODES).optional(),
+    // A code we do not know (providers add decline and return reasons over time) is dropped, not
+    // refused: the event still says what happened (the charge failed, the payout came back), and a
+    // 400 was redelivered for days while the money never moved. The generic code of its type then
+    // applies (card_declined, payout_failed); the webhook logs the code (`unknownFailureCodeOf`).
+    failureCode: z
+      .string()
+      .min(1)
+      .max(200)
+      .transform((code) => (KNOWN_FAILURE_CODES.has(code) ? (code as PaymentFailureCode) : undefined))
+      .optional(),
   }),
 }) satisfies z.ZodType<ProviderEvent>;
+
+/** The failure code an event body names that `ProviderEventBody` drops (not one we know), if any. */
+export function unknownFailureCodeOf(body: unknown): string | undefined {
+  const data = typeof body === 'object' && body !== null ? (body as { data?: unknown }).data : undefined;
+  const code =
+    typeof data === 'object' && data !== null ? (data as { failureCode?: unknown }).failureCode : undefined;
+  return typeof code === 'string' && !KNOWN_FAILURE_CODES.has(code) ? code : undefined;
+}
 
 export interface PaymentProvider {
   readonly charge: (request: ChargeRequest) => Promise<ProviderAnswer>;

@@ -97,12 +97,13 @@ export function bodyIsOptional(schema: unknown): boolean {
 
 /**
  * Money fields of request bodies (integer minor units: `amount` of top-ups, withdrawals, transfers,
- * bids and budgets, `toHirer` of a resolved split), written with a fraction or an exponent. JSON.parse
- * reads such a token as the nearest double, so `1.0000000000000001` became 1 and passed the schema's
- * integer check: a non-integer amount accepted as another one. Only the text shows it. A key spelled
- * with escapes (`"\u0061mount"`) is not seen: that client only loses what it sent past the point.
+ * bids and budgets, `toWorker` and `toHirer` of a resolved split), written with a fraction or an
+ * exponent. JSON.parse reads such a token as the nearest double, so `1.0000000000000001` became 1
+ * and passed the schema's integer check: a non-integer amount accepted as another one. Only the text
+ * shows it. A key spelled with escapes (`"\u0061mount"`) is not seen: that client only loses what it
+ * sent past the point.
  */
-const FRACTIONAL_MONEY = /"(amount|toHirer)"\s*:\s*-?\d+[.eE]/;
+const FRACTIONAL_MONEY = /"(amount|toWorker|toHirer)"\s*:\s*-?\d+[.eE]/;
 
 /** The first key `name` in `value`, depth first (request bodies hold one money field of a name). */
 function pathOfKey(value: unknown, name: string, path = ''): string | undefined {
@@ -119,7 +120,9 @@ function pathOfKey(value: unknown, name: string, path = ''): string | undefined 
 /** A money field written as a fraction or with an exponent (`1.0`, `1e2`): 400 naming it. */
 function fractionalMoneyProblem(text: string, value: unknown): AppError | undefined {
   // Most bodies name no money field: a substring check before the expression.
-  if (!text.includes('"amount"') && !text.includes('"toHirer"')) return undefined;
+  if (!text.includes('"amount"') && !text.includes('"toWorker"') && !text.includes('"toHirer"')) {
+    return undefined;
+  }
   const name = FRACTIONAL_MONEY.exec(text)?.[1];
   if (name === undefined) return undefined;
   const path = `body.${pathOfKey(value, name) ?? name}`;

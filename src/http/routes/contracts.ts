@@ -161,6 +161,7 @@ export function registerContractRoutes(app: FastifyInstance, deps: ContractRoute
         'Missing, malformed or `*` (any version: the very thing this header rules out) → 400 VALIDATION_FAILED naming `headers.if-match`.',
         'If the worker changed the amount or the days since, the bid is at another version → 409 CONFLICT with `reason: VERSION_MISMATCH` and the current `version`; nothing is held: read the bid again and show it before accepting.',
         'Not enough money → 409 INSUFFICIENT_FUNDS with the `shortfall`.',
+        "A job priced in another currency than the platform's (CURRENCY changed since it was posted) → 409 CONFLICT with `reason: CURRENCY_MISMATCH`; nothing is held.",
         '`Idempotency-Key` is required: a retry with the same key replays the first answer.',
       ].join(' '),
       params: BidIdParams,
