@@ -158,7 +158,7 @@ export function checkCanReview(
   }
   if (!REVIEWABLE_STATES.includes(contract.state)) {
     return new AppError('INVALID_TRANSITION', `cannot review a contract that is ${contract.state}`, {
-      details: { reason: 'INVALID_TRANSITION', state: contract.state },
+      details: { reason: 'INVALID_TRANSITION', state: contract.state, event: 'review' },
     });
   }
   const deadline = contract.review_deadline_at;

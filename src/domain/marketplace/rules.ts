@@ -100,16 +100,22 @@ export function requireRole(actor: Actor, role: Role, doing: string): AppError |
 
 const isAdmin = (actor: Actor) => actor.roles.includes('admin');
 
+/**
+ * The `event` an INVALID_TRANSITION names (PROTOCOL.md: `state` the current state, `event` what was
+ * tried), as contracts name theirs: `update` for a PATCH, else the action itself.
+ */
+const eventOf = (doing: 'change' | 'close' | 'withdraw') => (doing === 'change' ? 'update' : doing);
+
 /** Changing or closing a job: its hirer, while it is open. */
 export function canChangeJob(
   job: { hirer_id: UserId; status: JobStatus },
   actor: Actor,
-  doing: string,
+  doing: 'change' | 'close',
 ): AppError | null {
   if (job.hirer_id !== actor.userId) return new AppError('FORBIDDEN', `only the job's hirer may ${doing} it`);
   if (job.status !== 'open') {
     return new AppError('INVALID_TRANSITION', `cannot ${doing} a job that is ${job.status}`, {
-      details: { reason: 'INVALID_TRANSITION', state: job.status },
+      details: { reason: 'INVALID_TRANSITION', state: job.status, event: eventOf(doing) },
     });
   }
   return null;
@@ -140,13 +146,13 @@ export function canSeeBid(bid: { worker_id: UserId }, job: { hirer_id: UserId },
 export function canChangeBid(
   bid: { worker_id: UserId; status: BidStatus },
   actor: Actor,
-  doing: string,
+  doing: 'change' | 'withdraw',
 ): AppError | null {
   if (bid.worker_id !== actor.userId)
     return new AppError('FORBIDDEN', `only the bid's worker may ${doing} it`);
   if (bid.status !== 'pending') {
     return new AppError('INVALID_TRANSITION', `cannot ${doing} a bid that is ${bid.status}`, {
-      details: { reason: 'INVALID_TRANSITION', state: bid.status },
+      details: { reason: 'INVALID_TRANSITION', state: bid.status, event: eventOf(doing) },
     });
   }
   return null;
