@@ -6,35 +6,17 @@
  * - A 401 on a later attempt: api.ts refreshed and called again with a new key (the same result).
  * The SDK's REST client is configured as api.ts configures it; its fetch is scripted.
  */
-import { describe, expect, it, vi } from 'vitest';
-import { createRestClient } from '../../protocol/src/client/rest.js';
+import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../web/src/errors.js';
 import { keyedOnce401, outcomeUnknown, RetryKeys, withKey } from '../../web/src/outcome.js';
+import {
+  lostAnswer as lost,
+  problemAnswer as problem,
+  scriptedRest as rest,
+} from '../support/scripted-rest.js';
 
 const USER = '44444444-4444-4444-8444-444444444444';
 const transferred = { transaction: { id: '42', toUserId: USER, amount: 100, note: null } };
-
-/** The SDK's REST client as api.ts makes it, over a fetch answering with the next step of a script. */
-function rest(steps: (() => Response | Promise<Response>)[], accessToken: () => Promise<string>) {
-  const keys: (string | undefined)[] = [];
-  const fetch = vi.fn(async (_input: unknown, init: RequestInit = {}) => {
-    keys.push((init.headers as Record<string, string>)['idempotency-key']);
-    const step = steps.shift();
-    if (step === undefined) throw new Error('the script ran out');
-    return step();
-  });
-  const client = createRestClient({
-    baseUrl: 'http://app.test',
-    accessToken,
-    fetch: fetch as unknown as typeof globalThis.fetch,
-    retry: { maxRetryAfterMs: 5_000, baseDelayMs: 1 },
-  });
-  return { client, keys };
-}
-
-const lost = () => Promise.reject(new TypeError('fetch failed'));
-const problem = (status: number, code: string) =>
-  Response.json({ type: 'about:blank', title: code, status, code, detail: code }, { status });
 
 describe('a money command that may have gone through keeps its key (review 30)', () => {
   it("after a lost answer and the session's refresh failing offline", async () => {

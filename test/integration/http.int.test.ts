@@ -37,7 +37,7 @@ describe('HTTP edge', () => {
 
   const linesOf = (reqId: string) => logs.lines().filter((line) => line.reqId === reqId);
 
-  it('lets an allowed browser origin read the request id, Retry-After and the idempotent replay mark', async () => {
+  it('lets an allowed browser origin read the request id, Retry-After, Date and the idempotent replay mark', async () => {
     const allowed = await fetch(`${node.baseUrl}/health/live`, {
       headers: { origin: 'https://app.example.test' },
     });
@@ -45,7 +45,9 @@ describe('HTTP edge', () => {
     const exposed = (allowed.headers.get('access-control-expose-headers') ?? '')
       .split(',')
       .map((h) => h.trim());
-    expect(exposed).toEqual(expect.arrayContaining(['x-request-id', 'retry-after', 'idempotent-replayed']));
+    expect(exposed).toEqual(
+      expect.arrayContaining(['x-request-id', 'retry-after', 'idempotent-replayed', 'date']),
+    );
     const other = await fetch(`${node.baseUrl}/health/live`, {
       headers: { origin: 'https://evil.example.test' },
     });

@@ -59,7 +59,11 @@ export interface ContractReviews {
 /** The ApiError of an error answer (problem+json, or a proxy's page: errors.ts `answerError`). */
 async function toError(response: Response): Promise<ApiError> {
   // A body cut off midway is no body: the status says enough.
-  return answerError(response.status, await response.text().catch(() => ''));
+  return answerError(
+    response.status,
+    await response.text().catch(() => ''),
+    response.headers.get('retry-after'),
+  );
 }
 
 interface CallOptions {

@@ -198,7 +198,7 @@ function Nav() {
       (error) => {
         if (!newest() || !isPassing(error)) return;
         retry.current.failures += 1;
-        retry.current.timer = setTimeout(readBalance, retryDelay(retry.current.failures));
+        retry.current.timer = setTimeout(readBalance, retryDelay(retry.current.failures, error));
       },
     );
   };

@@ -8,6 +8,8 @@ export class ApiError extends Error {
     readonly detail: string,
     /** Field errors by the last part of their path (`body.email` → `email`). */
     readonly fields: Readonly<Record<string, string>>,
+    /** How long the server asked to wait (`Retry-After`, else the problem's `retryAfterS`), in ms. */
+    readonly retryAfterMs?: number,
   ) {
     super(detail);
     this.name = 'ApiError';
@@ -57,13 +59,15 @@ interface ProblemBody {
   detail?: string;
   title?: string;
   errors?: { path: string; message: string }[];
+  retryAfterS?: unknown;
 }
 
 /**
  * The ApiError of an error answer of `status` whose body is `text`: the server's problem+json, or a
  * page that is not one (a proxy's HTML, JSON without a problem in it), said by its status.
+ * `retryAfter`: the answer's `Retry-After` header (delay-seconds), kept as `retryAfterMs`.
  */
-export function answerError(status: number, text: string): ApiError {
+export function answerError(status: number, text: string, retryAfter?: string | null): ApiError {
   let body: ProblemBody = {};
   try {
     const parsed: unknown = JSON.parse(text);
@@ -85,5 +89,15 @@ export function answerError(status: number, text: string): ApiError {
         ? body.errors.filter((e) => typeof e?.path === 'string' && typeof e.message === 'string')
         : undefined,
     ),
+    retryAfterSeconds(retryAfter, body.retryAfterS),
   );
+}
+
+/** A `Retry-After` header of delay-seconds, else a problem's `retryAfterS`, in ms; else undefined. */
+function retryAfterSeconds(header: string | null | undefined, retryAfterS: unknown): number | undefined {
+  const trimmed = header?.trim() ?? '';
+  if (/^\d{1,9}$/.test(trimmed)) return Number(trimmed) * 1000;
+  return typeof retryAfterS === 'number' && Number.isFinite(retryAfterS) && retryAfterS >= 0
+    ? retryAfterS * 1000
+    : undefined;
 }

@@ -9,8 +9,8 @@
  *   content is submitted again (the server replays the first answer instead of paying twice);
  * - `parseAmount` / `FormError`: amounts typed in major units, checked before anything is sent.
  */
-import { isGigwireError } from '../../protocol/src/client/errors.js';
-import { isRestError, type RestCommandOptions } from '../../protocol/src/client/rest.js';
+import { ClientErrorCode, isGigwireError } from '../../protocol/src/client/errors.js';
+import { isRestError, type RestCommandOptions, RestError } from '../../protocol/src/client/rest.js';
 import { fieldErrors, isApiError, statusMessage } from './errors.js';
 
 /** What a failed call shows: the problem's detail, and per-field messages. */
@@ -85,6 +85,36 @@ export function outcomeUnknown(error: unknown): boolean {
   return false;
 }
 
+/** A failed background read is tried again after about this long, doubling up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+/** The longest server-asked wait a background read keeps to (a buggy hour-long value is not). */
+const MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+/**
+ * The delay before the retry after `failures` failed reads in a row (half of it random), and at
+ * least what the server asked of the last one (`error`: a 429 or 503 with `Retry-After`). Before
+ * review 31 the nav's balance and the bell's count, refused "retry in 30 s", were asked again after
+ * 1, 2, 4, 8 and 16 s, each refused again by the limit they were over.
+ */
+export function retryDelay(failures: number, error?: unknown): number {
+  const ceiling = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.max(0, failures - 1));
+  const backoff = ceiling / 2 + Math.random() * (ceiling / 2);
+  return Math.max(backoff, Math.min(retryAfterOf(error) ?? 0, MAX_RETRY_AFTER_MS));
+}
+
+/** The wait a refusal asked for in ms (the app's calls: `Retry-After`; the SDK's: the problem's `retryAfterS`). */
+export function retryAfterOf(error: unknown): number | undefined {
+  if (isApiError(error)) return error.retryAfterMs;
+  if (isRestError(error)) {
+    const seconds = error.problem?.retryAfterS;
+    return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0
+      ? seconds * 1000
+      : undefined;
+  }
+  return undefined;
+}
+
 export type CallKind = 'command' | 'read';
 
 /** `kind`: a read by default (a load); commands say that a call without an answer may have been applied. */
@@ -149,7 +179,12 @@ export class RetryKeys {
 
   failed(content: string, error: unknown): void {
     const key = isRestError(error) ? error.idempotencyKey : undefined;
-    this.kept = outcomeUnknown(error) && key !== undefined ? { content, key } : undefined;
+    if (outcomeUnknown(error) && key !== undefined) this.kept = { content, key };
+    // The same form sent again with its kept key and stopped by something that settles nothing (a
+    // 429, a 401, the session's refresh failing on the same bad network): the first submit is as
+    // unknown as before. Dropped there (before review 31), the next submit drew a new key and a
+    // first transfer that had gone through was paid twice.
+    else if (this.kept?.content !== content || settlesOutcome(error)) this.kept = undefined;
   }
 
   done(): void {
@@ -194,8 +229,55 @@ export async function keyedOnce401<T>(
     return await command(options);
   } catch (error) {
     if (!isRestError(error) || error.status !== 401) throw error;
-    await refresh();
     const key = error.idempotencyKey;
-    return command(key === undefined ? options : { ...options, idempotencyKey: key });
+    try {
+      await refresh();
+      return await command(key === undefined ? options : { ...options, idempotencyKey: key });
+    } catch (later) {
+      // The first call may have gone through (an attempt before the 401 got no answer): unless what
+      // stopped the rest is a refusal of the key's own, that doubt and the key stay with the error.
+      // Before review 31 the refresh failing offline threw an error without the key, and a 429 of
+      // the second call one saying nothing was applied: the form dropped its key, and paid twice.
+      throw error.maybeApplied && !settlesOutcome(later) ? stillUnknown(error, later) : later;
+    }
   }
+}
+
+/**
+ * Whether a failed keyed command settles an earlier unknown outcome of its key: a refusal of the
+ * key's own (a 4xx other than 401, 408, 429 and a 409 "still in flight"), since an action applied
+ * with that key would have been replayed instead. No answer, a 5xx, "try later", a refused or
+ * missing token settle nothing.
+ */
+function settlesOutcome(error: unknown): boolean {
+  if (outcomeUnknown(error)) return false;
+  const status = isApiError(error) ? error.status : isRestError(error) ? error.status : undefined;
+  return status !== undefined && status >= 400 && status < 500 && ![401, 408, 429].includes(status);
+}
+
+/** `later` (what ended a keyed command's retry after a 401) flagged with `first`'s key and doubt. */
+function stillUnknown(first: RestError, later: unknown): RestError {
+  if (isRestError(later)) {
+    return new RestError(later.code, later.message, {
+      method: later.method,
+      path: later.path,
+      attempts: later.attempts,
+      idempotencyKey: later.idempotencyKey ?? first.idempotencyKey,
+      maybeApplied: true,
+      ...(later.status === undefined ? {} : { status: later.status }),
+      ...(later.problem === undefined ? {} : { problem: later.problem }),
+      ...(later.requestId === undefined ? {} : { requestId: later.requestId }),
+      ...(later.details === undefined ? {} : { details: later.details }),
+      cause: later,
+    });
+  }
+  // The session's refresh failed (no answer, or refused: then the session has ended anyway).
+  return new RestError(ClientErrorCode.TOKEN_UNAVAILABLE, 'the session could not renew its access token', {
+    method: first.method,
+    path: first.path,
+    attempts: first.attempts,
+    idempotencyKey: first.idempotencyKey,
+    maybeApplied: true,
+    cause: later,
+  });
 }

@@ -7,7 +7,15 @@ import type { Me } from './api.js';
 import { type CallKind, type Failure, failureOf, RetryKeys, withKey } from './outcome.js';
 import type { Session } from './session.js';
 
-export { amountOf, type Failure, FormError, failureOf, outcomeUnknown, UNREACHABLE } from './outcome.js';
+export {
+  amountOf,
+  type Failure,
+  FormError,
+  failureOf,
+  outcomeUnknown,
+  retryDelay,
+  UNREACHABLE,
+} from './outcome.js';
 
 export interface AppContext {
   readonly session: Session;
@@ -311,16 +319,6 @@ export class Latest {
     const mine = this.generation;
     return () => mine === this.generation;
   }
-}
-
-/** A failed background read is tried again after about this long, doubling up to RETRY_MAX_MS. */
-const RETRY_FIRST_MS = 1_000;
-const RETRY_MAX_MS = 30_000;
-
-/** The delay before the retry after `failures` failed reads in a row (half of it random). */
-export function retryDelay(failures: number): number {
-  const ceiling = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.max(0, failures - 1));
-  return ceiling / 2 + Math.random() * (ceiling / 2);
 }
 
 const currencies = new WeakMap<Session, Promise<string>>();

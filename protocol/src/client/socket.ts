@@ -58,7 +58,12 @@ export function watchRefusedUpgrade(
         headers?: Record<string, unknown>;
       };
       try {
-        onResponse(typeof statusCode === 'number' ? statusCode : 0, retryAfterMs(headers?.['retry-after']));
+        // An HTTP date counts from the answer's own Date (the server's clock), not this device's.
+        const answeredAt = Date.parse(String(headers?.date ?? ''));
+        onResponse(
+          typeof statusCode === 'number' ? statusCode : 0,
+          retryAfterMs(headers?.['retry-after'], Number.isNaN(answeredAt) ? Date.now() : answeredAt),
+        );
       } finally {
         try {
           socket.close();
@@ -70,7 +75,10 @@ export function watchRefusedUpgrade(
   );
 }
 
-/** A `Retry-After` header in ms: delay-seconds or an HTTP date; undefined when absent or unreadable. */
+/**
+ * A `Retry-After` header in ms: delay-seconds or an HTTP date (counted from `now`: the answer's
+ * `Date` when it has one); undefined when absent or unreadable.
+ */
 export function retryAfterMs(header: unknown, now: number = Date.now()): number | undefined {
   const value = (Array.isArray(header) ? header[0] : header) as unknown;
   if (typeof value !== 'string' || value.trim() === '') return undefined;

@@ -144,7 +144,9 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     // What a browser app needs to read: the request id to quote, when to retry, and whether a
     // retried command was answered from its Idempotency-Key (the SDK's REST client).
-    exposedHeaders: ['x-request-id', 'retry-after', 'idempotent-replayed'],
+    // `date`: the SDK counts an HTTP-date Retry-After from the answer's own Date, not the device's
+    // clock (protocol/src/client/rest.ts); Date is not a CORS-safelisted header.
+    exposedHeaders: ['x-request-id', 'retry-after', 'idempotent-replayed', 'date'],
   });
   app.addHook('onRoute', (route) => {
     route.config = { ...route.config, perIpLimited: route.config?.perIpLimited ?? true };

@@ -55,7 +55,7 @@ export function Bell() {
         // Refused (the session ended): the app signs out; nothing to try again.
         if (!isPassing(error)) return;
         retry.current.failures += 1;
-        retry.current.timer = setTimeout(load, retryDelay(retry.current.failures));
+        retry.current.timer = setTimeout(load, retryDelay(retry.current.failures, error));
       },
     );
   };
