@@ -103,7 +103,7 @@ export function createMetricsMerger(copies: () => readonly Worker[], log: Logger
   const merged = (): Promise<string | undefined> => {
     merging ??= collect(copies(), () => nextId++)
       .then(async (series) =>
-        series.length === 0 ? undefined : await AggregatorRegistry.aggregate(series).metrics(),
+        series.length === 0 ? undefined : await AggregatorRegistry.aggregate(series.map(keepEvery)).metrics(),
       )
       .finally(() => {
         merging = undefined;
@@ -128,6 +128,20 @@ export function createMetricsMerger(copies: () => readonly Worker[], log: Logger
       });
     },
   };
+}
+
+/**
+ * A copy's series as the merge must take them: every one kept. prom-client's aggregation is made
+ * for copies that share one set of labels, so some default metrics say how to combine them, and
+ * `process_start_time_seconds` says `omit`: it was missing from the merged /metrics altogether, so
+ * under GATEWAY_PROCESSES nobody could see a copy restart (`changes(process_start_time_seconds…)`)
+ * nor its uptime. Here every series carries its copy's `node` label, so no two copies' values are
+ * ever combined and each metric's own aggregator only has one value to pass on (review 31).
+ */
+function keepEvery(metrics: MetricsJson): MetricsJson {
+  return metrics.map((metric) =>
+    metric.aggregator === 'omit' ? { ...metric, aggregator: 'first' } : metric,
+  );
 }
 
 /** Each copy's series, from those that answer within COPY_ANSWER_MS. */

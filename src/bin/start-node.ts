@@ -42,7 +42,6 @@ import type { Bus } from '../platform/bus/bus.js';
 import { createRedisBus } from '../platform/bus/redis-bus.js';
 import { systemClock } from '../platform/clock.js';
 import { lockDataDir } from '../platform/data-dir-lock.js';
-import { isAppError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { type ManagedRedis, startManagedRedis } from '../platform/managed-redis.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
@@ -61,6 +60,7 @@ import { startMarketplaceWorker } from '../workers/marketplace/processor.js';
 import { startNotificationsWorker } from '../workers/notifications/processor.js';
 import { startPaymentsWorker } from '../workers/payments/processor.js';
 import { createProcessProvider } from '../workers/payments/provider.js';
+import { ensureConfiguredAdmin } from './configured-admin.js';
 import { copyMetricsExposition } from './copy-metrics.js';
 import { checkDatabaseUrl, checkRedisUrl, inDataDir, listening, withDataDir } from './startup-errors.js';
 import { endpointOf, isRedisStartupFailure, waitForDependency } from './startup-wait.js';
@@ -310,8 +310,8 @@ export async function startNode(
     started.push({ name: 'close bus', run: () => redisBus.close() });
     const bus = options.wrapBus?.(redisBus) ?? redisBus;
 
-    const logQueueError = (error: Error, queue: string) =>
-      log.warn({ err: error, queue }, 'task queue connection error');
+    const logQueueError = (error: Error, queue: string, heldBack: number) =>
+      log.warn({ err: error, queue, heldBack }, 'task queue connection error');
     const presence = presenceStore(config, redis);
     const services = createServices(config, dbHandle.db, redis, bus, presence, log);
     // A revocation made on any node drops this node's cached session checks at once (a lost
@@ -325,20 +325,7 @@ export async function startNode(
     started.push({ name: 'stop revocation feed', run: async () => services.auth.revocations.stop() });
     // Loads (or, on the very first start, creates) the signing keys before any request needs them.
     await services.tokens.jwks();
-    if (config.admin !== undefined) {
-      try {
-        const admin = await services.auth.ensureAdmin(config.admin.email, config.admin.password);
-        log.info(
-          { userId: admin.user.id, username: admin.user.username, outcome: admin.outcome },
-          'admin account ensured',
-        );
-      } catch (error) {
-        // Refused (the address belongs to a non-admin account): the node still serves, or anyone
-        // who registered that address first could stop every restart. The operator sees why here.
-        if (!isAppError(error) || error.code !== 'CONFLICT') throw error;
-        log.error(`ADMIN_EMAIL not applied: ${error.message}`);
-      }
-    }
+    if (config.admin !== undefined) await ensureConfiguredAdmin(services.auth, config.admin, log);
     if (config.mail.smtpUrl === undefined) {
       log.warn(
         'development mode: SMTP_URL is unset, so mail is kept in the outbox and admins read it, live reset and verification links included, at GET /v1/admin/emails; set SMTP_URL in production',

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './index.js';
 
@@ -241,7 +242,8 @@ describe('configuration errors never print secrets', () => {
   });
 
   it('accepts an Ed25519 private JWK and refuses any other JSON', () => {
-    const jwk = { kty: 'OKP', crv: 'Ed25519', d: 'ZA', x: 'eA', kid: 'k1' };
+    const { d, x } = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+    const jwk = { kty: 'OKP', crv: 'Ed25519', d, x, kid: 'k1' };
     expect(load({ JWT_PRIVATE_KEY: JSON.stringify(jwk) }).jwt.privateKey).toBe(JSON.stringify(jwk));
     expect(problemLine({ JWT_PRIVATE_KEY: JSON.stringify({ ...jwk, crv: 'P-256' }) })).toContain(
       'JWT_PRIVATE_KEY must be an Ed25519 private JWK',

@@ -9,6 +9,7 @@
  *
  * May import: protocol/ only.
  */
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
@@ -52,6 +53,36 @@ const urlWithScheme = (schemes: readonly string[]) =>
       },
       { error: `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}` },
     );
+
+/**
+ * A base URL that paths are appended to (`${PUBLIC_URL}/reset-password?token=…`): http or https,
+ * optionally with a path, never a query, fragment or credentials. Those were accepted and every
+ * link was built after them: `https://app.example.com/#/jobs` (the web app's address as a browser
+ * shows it) put every mailed token into a fragment the server never sees, `…/?ref=mail` made
+ * `?ref=mail/reset-password?token=…`, and `https://user:pass@…` mailed its password to every
+ * user (review 31).
+ */
+const baseUrl = z
+  .string()
+  .trim()
+  .refine(
+    (value) => {
+      try {
+        const url = new URL(value);
+        return (
+          (url.protocol === 'http:' || url.protocol === 'https:') &&
+          url.username === '' &&
+          url.password === '' &&
+          url.search === '' &&
+          url.hash === '' &&
+          !/[?#]/.test(value)
+        );
+      } catch {
+        return false;
+      }
+    },
+    { error: 'must be a URL starting with http:// or https://, with no query, fragment or user name' },
+  );
 
 const optionalText = (max: number) => z.string().trim().min(1).max(max);
 
@@ -209,6 +240,21 @@ const currencyWithCents = z
   });
 
 /**
+ * Whether `d` is an Ed25519 private key and `x` its public key (both base64url). A key of the right
+ * shape with a truncated `d`, or the `x` of another key (two JWKs pasted together), passed the shape
+ * check and stopped every start later with `start failed: Invalid keyData`, naming no setting and
+ * exiting 1 as if a dependency had failed (review 31).
+ */
+function isKeyPair(d: string, x: string): boolean {
+  try {
+    const key = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d, x }, format: 'jwk' });
+    return createPublicKey(key).export({ format: 'jwk' }).x === x;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * A private Ed25519 JWK. Checked here so a malformed key stops the start with a message that does
  * not quote it (JSON.parse errors quote the text they fail on).
  */
@@ -225,7 +271,8 @@ const ed25519PrivateJwk = z
           jwk.kty === 'OKP' &&
           jwk.crv === 'Ed25519' &&
           typeof jwk.d === 'string' &&
-          typeof jwk.x === 'string'
+          typeof jwk.x === 'string' &&
+          isKeyPair(jwk.d, jwk.x)
         );
       } catch {
         return false;
@@ -430,8 +477,8 @@ export const settings = {
     'Name of this process in logs, metrics and health (default: `<hostname>-<pid>`).',
   ),
   PUBLIC_URL: setting(
-    urlWithScheme(['http:', 'https:']),
-    'Base URL users reach gigwire at; links in emails point here (default: `http://localhost:<PORT>`).',
+    baseUrl,
+    'Base URL users reach gigwire at (http or https, optionally a path; no query, fragment or user name); links in emails point here (default: `http://localhost:<PORT>`).',
     undefined,
     'url',
   ),
@@ -570,8 +617,8 @@ export const settings = {
     'secret',
   ),
   PAYMENTS_WEBHOOK_URL: setting(
-    urlWithScheme(['http:', 'https:']),
-    'Base URL the sandbox provider posts its signed webhooks to (`…/v1/payments/webhook`), when PUBLIC_URL is not reachable from the worker (compose: `http://api:3000`). Default: PUBLIC_URL, else this node.',
+    baseUrl,
+    'Base URL the sandbox provider posts its signed webhooks to (`…/v1/payments/webhook`; no query, fragment or user name), when PUBLIC_URL is not reachable from the worker (compose: `http://api:3000`). Default: PUBLIC_URL, else this node.',
     undefined,
     'url',
   ),

@@ -38,6 +38,7 @@ import { join } from 'node:path';
 import WebSocketClient from 'ws';
 import type { ErrorCode } from '../../protocol/src/codes.js';
 import { problem } from '../http/problem.js';
+import { isDependencyUnavailable } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import type { UwsModule } from './engine.js';
 import { anchorSocketFileName, removeStaleAnchorSockets } from './stale-anchor-sockets.js';
@@ -211,7 +212,10 @@ export async function listenUws(options: {
           rejectUpgrade(res, '401 Unauthorized', upgradeProblem('UNAUTHORIZED', failure.message));
           return;
         }
-        log.error({ err: failure.cause ?? failure }, 'WebSocket upgrade failed');
+        // A dependency that cannot serve is a warning, as REST logs it: at `error` a database
+        // outage wrote one error line per reconnect of every client (review 31).
+        const cause = failure.cause ?? failure;
+        log[isDependencyUnavailable(cause) ? 'warn' : 'error']({ err: cause }, 'WebSocket upgrade failed');
         rejectUpgrade(res, '503 Service Unavailable', upgradeProblem('UNAVAILABLE', UPGRADE_UNAVAILABLE));
       };
       // The common case (a connect token, its key and session row in memory) is decided right here

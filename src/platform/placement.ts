@@ -14,6 +14,7 @@
  * after the suspicion, which a dead node never does — failover then takes a round trip instead of
  * a lease period.
  */
+import { CONNECTION_ERROR_LOG_EVERY_MS, logGate } from './log-gate.js';
 import type { Logger } from './logger.js';
 import type { Timers } from './timers.js';
 
@@ -97,6 +98,7 @@ export function createPlacement(options: {
   let cancelTimer: (() => void) | undefined;
   let running = false;
   let leaving = false;
+  const registryErrorGate = logGate(CONNECTION_ERROR_LOG_EVERY_MS, timers.now);
 
   const applyView = () => {
     // A suspect whose lease lapsed is gone from the registry: a later life renews a newer lease
@@ -133,8 +135,13 @@ export function createPlacement(options: {
           leases = live;
           applyView();
         },
-        (error: unknown) =>
-          log.warn({ err: error }, 'placement: node registry unreadable; keeping the last view'),
+        (error: unknown) => {
+          // Once a second (and on every demand) while Redis is away: one line per 10 s (review 31).
+          const heldBack = registryErrorGate();
+          if (heldBack !== undefined) {
+            log.warn({ err: error, heldBack }, 'placement: node registry unreadable; keeping the last view');
+          }
+        },
       )
       .finally(() => {
         reading = undefined;

@@ -147,7 +147,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const context = { instance: request.url.split('?')[0] ?? '/', requestId: request.id };
     if (isAppError(error)) {
-      const level = statusByCode[error.code] >= 500 ? 'error' : 'info';
+      // UNAVAILABLE (503 with Retry-After) is load shed or a dependency away, not a fault: warn, as
+      // a dependency that cannot serve is logged below. At `error` a sign-in flood refused by the
+      // password-hashing line wrote one error line, stack and all, per request (review 31).
+      const level =
+        error.code === 'UNAVAILABLE' ? 'warn' : statusByCode[error.code] >= 500 ? 'error' : 'info';
       const retryAfterS = error.details?.retryAfterS;
       // RFC 6750 §3: a 401 names the scheme it wants.
       if (error.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="gigwire"');

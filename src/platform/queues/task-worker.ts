@@ -7,6 +7,7 @@
  */
 import { type Job, type Processor, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { logGate } from '../log-gate.js';
 import type { Logger } from '../logger.js';
 import { taskWorkerSettings } from './backoff.js';
 import { isFinalFailure } from './retry.js';
@@ -48,6 +49,12 @@ export function startTaskWorker(queue: string, processor: Processor, options: Ta
     );
     if (final && job !== undefined) options.onFinalFailure?.(job, error);
   });
-  worker.on('error', (error) => log.warn({ err: error }, `${what} worker error`));
+  // Once per failed reconnect of each of its connections while Redis is away: at most one line
+  // every 10 s, with the count held back (review 31).
+  const gate = logGate();
+  worker.on('error', (error) => {
+    const heldBack = gate();
+    if (heldBack !== undefined) log.warn({ err: error, heldBack }, `${what} worker error`);
+  });
   return worker;
 }

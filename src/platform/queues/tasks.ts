@@ -10,6 +10,7 @@ import { ErrorCode, Queue, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { UserId } from '../../../protocol/src/ids.js';
+import { logGate } from '../log-gate.js';
 import { CAPPED_EXPONENTIAL } from './backoff.js';
 
 export const EmailTemplate = z.enum([
@@ -227,20 +228,27 @@ async function retryIfFailed(queue: Queue, jobId: string): Promise<boolean> {
 }
 
 /**
- * `onError`: a queue's connection errors (Redis down). Without a listener BullMQ prints them to
- * stderr itself, outside the logger; enqueue calls fail on their own either way.
+ * `onError`: a queue's connection errors (Redis down), at most one every 10 s for all the queues
+ * of this producer, with the number held back since the last (`heldBack`). Every queue repeats
+ * each failed reconnect of the shared connection: passed on one by one, a Redis outage wrote some
+ * 4 lines a second per producer (review 31). Without a listener BullMQ prints them to stderr
+ * itself, outside the logger; enqueue calls fail on their own either way.
  */
 export function createTaskQueue(
   connection: Redis,
   redisPrefix: string,
-  onError: (error: Error, queue: QueueName) => void = () => undefined,
+  onError: (error: Error, queue: QueueName, heldBack: number) => void = () => undefined,
 ): TaskQueue {
   const byName = new Map<QueueName, Queue>();
+  const gate = logGate();
   const queueFor = (name: QueueName) => {
     let queue = byName.get(name);
     if (queue === undefined) {
       queue = new Queue(name, { connection, prefix: bullPrefix(redisPrefix) });
-      queue.on('error', (error) => onError(error, name));
+      queue.on('error', (error) => {
+        const heldBack = gate();
+        if (heldBack !== undefined) onError(error, name, heldBack);
+      });
       byName.set(name, queue);
     }
     return queue;
