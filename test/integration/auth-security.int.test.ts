@@ -596,6 +596,7 @@ describe('auth security', () => {
       '/v1/auth/logout-all': ['post'],
       '/v1/auth/password': ['put'],
       '/v1/auth/verify-email': ['post'],
+      '/v1/auth/resend-verification': ['post'],
       '/v1/auth/forgot-password': ['post'],
       '/v1/auth/reset-password': ['post'],
       '/v1/me': ['get', 'patch'],

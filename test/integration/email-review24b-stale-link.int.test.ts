@@ -5,9 +5,9 @@
  * same 10-minute period mail nothing new. The half-hour is simulated by ageing the stored mail and
  * its token in the database while the server defers it (451).
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestDatabase } from '../support/context.js';
+import { queryRows, type TestDatabase } from '../support/context.js';
 import type { HttpClient } from '../support/http.js';
 import { startMailNode } from '../support/mail-node.js';
 import { untilDefined } from '../support/poll.js';
@@ -26,15 +26,8 @@ describe('a link mail delayed by an SMTP outage (review 24b)', () => {
     await stop();
   });
 
-  const sql = async <T extends pg.QueryResultRow>(text: string, values: unknown[]) => {
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      return (await client.query<T>(text, values)).rows;
-    } finally {
-      await client.end();
-    }
-  };
+  const sql = <T extends pg.QueryResultRow>(text: string, values: unknown[]) =>
+    queryRows<T>(db.url, text, values);
 
   it('arrives with a reset link that still works when the server took it after the first link expired', async () => {
     const email = `late-${crypto.randomUUID()}@example.test`;

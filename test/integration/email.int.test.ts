@@ -10,6 +10,7 @@ import { runShutdown } from '../../src/platform/shutdown.js';
 import {
   captureLogs,
   createMigratedDatabase,
+  queryRows,
   sharedRedisUrl,
   type TestDatabase,
   testConfig,
@@ -74,15 +75,8 @@ describe('email over SMTP (all roles in one process)', () => {
   });
 
   it('answers a verification link opened again with success, and refuses what it must', async () => {
-    const sql = async <T extends pg.QueryResultRow>(text: string, values: unknown[]) => {
-      const client = new pg.Client({ connectionString: db.url });
-      await client.connect();
-      try {
-        return (await client.query<T>(text, values)).rows;
-      } finally {
-        await client.end();
-      }
-    };
+    const sql = <T extends pg.QueryResultRow>(text: string, values: unknown[]) =>
+      queryRows<T>(db.url, text, values);
     const verifiedAt = async (userId: string) =>
       (
         await sql<{ email_verified_at: Date | null }>('select email_verified_at from users where id = $1', [

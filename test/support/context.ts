@@ -34,6 +34,21 @@ export interface TestDatabase {
   readonly drop: () => Promise<void>;
 }
 
+/** Runs one SQL statement on the database at `url` over a connection of its own: its rows. */
+export async function queryRows<T extends pg.QueryResultRow>(
+  url: string,
+  text: string,
+  values: unknown[] = [],
+): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 async function createDatabase(template: string | undefined): Promise<TestDatabase> {
   const name = uniqueName('t');
   await withAdmin(async (admin) => {

@@ -370,6 +370,23 @@ export async function findSpentResetToken(
   return row === undefined ? undefined : { userId: row.user_id, passwordHash: row.password_hash };
 }
 
+/**
+ * Whether a reset_password token of the user was spent at or after `since`: by a reset, or by any
+ * password change or reset, which spends every unused one (`invalidateEmailTokens`). A reset mail
+ * stored at `since` holds such a token, so true means the password changed since it was asked for.
+ */
+export async function resetTokenSpentSince(db: Db, userId: UserId, since: Date): Promise<boolean> {
+  const row = await db
+    .selectFrom('email_tokens')
+    .select('id')
+    .where('user_id', '=', userId)
+    .where('purpose', '=', 'reset_password')
+    .where('used_at', '>=', since)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function invalidateEmailTokens(
   db: Db,
   userId: UserId,

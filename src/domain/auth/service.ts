@@ -75,6 +75,8 @@ export const AuthEvent = {
   newLogin: 'user.new_login',
   /** A session revoked because a spent refresh token was presented again (likely theft). */
   sessionRevoked: 'user.session_revoked',
+  /** A signed-in user with an unconfirmed address asked for a new verification link. */
+  verificationRequested: 'user.verification_requested',
 } as const;
 
 /** At most one "someone tried to register with your address" mail per account per this period. */
@@ -828,6 +830,23 @@ export function createAuthService(deps: AuthDeps) {
     },
 
     /**
+     * A new verification link for the caller's own address while it is unconfirmed: the link of the
+     * registration mail lives 24 hours, and that mail may never have arrived (an SMTP outage longer
+     * than the email task's retries, a refusal, a spam filter), which before left the address
+     * unconfirmed for good — and an unconfirmed address is mailed no notification ever. The
+     * address may be a stranger's (anyone can register with any address), so it gets at most one
+     * such mail per UNCONFIRMED_ADDRESS_MAIL_PERIOD_MS (the task id is keyed by the period); a
+     * confirmed address gets none. Written to the outbox, so the 202 is durable.
+     */
+    async requestEmailVerification(principal: Principal): Promise<void> {
+      const user = await findUserById(db, principal.userId);
+      if (user === undefined) throw new AppError('UNAUTHORIZED', 'invalid access token');
+      if (user.email_verified_at !== null || user.locked_at !== null) return;
+      const period = mailPeriod(clock.now().getTime(), UNCONFIRMED_ADDRESS_MAIL_PERIOD_MS, false);
+      await insertOutboxEvent(db, AuthEvent.verificationRequested, { userId: user.id, period });
+    },
+
+    /**
      * Always succeeds from the caller's view: whether the address exists is not revealed, neither
      * by the answer nor by its time. Every request does the same work before its 202, whatever the
      * address: the lookup, then one reset request written to the outbox and committed — naming the
@@ -845,10 +864,14 @@ export function createAuthService(deps: AuthDeps) {
         user === undefined || user.email_verified_at !== null,
       );
       const known = user !== undefined && user.locked_at === null;
+      // The session version (bumped by every password change, reset, logout-all and lock) keys the
+      // mail too: a request after the password changed is mailed, while a reset mail asked for
+      // before the change and still held back by an SMTP outage is not sent any more (the email
+      // worker refuses it: review 31).
       await insertOutboxEvent(
         db,
         AuthEvent.passwordResetRequested,
-        known ? { userId: user.id, period } : { userId: null, period },
+        known ? { userId: user.id, period, version: user.session_version } : { userId: null, period },
       );
     },
 

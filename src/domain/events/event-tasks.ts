@@ -98,20 +98,35 @@ const EVENT_TASKS: Readonly<Record<string, EventTasks<z.ZodType>>> = {
         taskId('registration-attempt', userId, period === undefined ? event.id : String(period)),
       ),
   ),
+  [AuthEvent.verificationRequested]: eventTasks(
+    z.object({ userId: UserId, period: Period }),
+    (event, { userId, period }, targets) =>
+      // One new verification link per account per period (a day: the address is unconfirmed).
+      mail(
+        targets,
+        'verify-email',
+        userId,
+        taskId('verify-email', userId, period === undefined ? event.id : String(period)),
+      ),
+  ),
   [AuthEvent.passwordResetRequested]: eventTasks(
     // userId null: the address has no account (or a locked one). Written all the same, so that the
     // request takes the same time either way (auth service, `forgotPassword`); nothing to mail.
-    z.object({ userId: UserId.nullable(), period: Period }),
-    async (event, { userId, period }, targets) => {
+    z.object({ userId: UserId.nullable(), period: Period, version: Period }),
+    async (event, { userId, period, version }, targets) => {
       if (userId === null) return;
-      // One reset mail per account per period (PASSWORD_RESET_MAIL_PERIOD_MS), however many requests.
+      // One reset mail per account per period (PASSWORD_RESET_MAIL_PERIOD_MS), however many requests,
+      // and per session version (written since review 31): a request after a password change is a
+      // new mail, the one asked for before it is refused by the email worker.
       await mail(
         targets,
         'reset-password',
         userId,
         period === undefined
           ? taskId(event.id, 'reset-password')
-          : taskId('reset-password', userId, String(period)),
+          : version === undefined
+            ? taskId('reset-password', userId, String(period))
+            : taskId('reset-password', userId, String(period), `v${version}`),
       );
     },
   ),

@@ -143,6 +143,22 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
     },
   });
 
+  r.post('/v1/auth/resend-verification', {
+    config: { auth: 'user' },
+    schema: {
+      tags,
+      operationId: 'resendVerificationEmail',
+      summary: 'Mail a new link that confirms your email address',
+      description:
+        "Always 202. While your address is unconfirmed, a new verification link (valid 24 hours) is mailed to it, at most one a day however often this is asked (the address may be someone else's: anyone can register with any address); a confirmed address is mailed nothing. For when the link of the registration mail expired or never arrived: an unconfirmed address is mailed no notifications.",
+      response: { 202: Accepted, ...errors },
+    },
+    handler: async (request, reply) => {
+      await auth.requestEmailVerification(principalOf(request));
+      return reply.status(202).send({ status: 'accepted' as const });
+    },
+  });
+
   r.post('/v1/auth/forgot-password', {
     config: { auth: 'public' },
     schema: {
@@ -150,7 +166,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'forgotPassword',
       summary: 'Mail a password reset link',
       description:
-        'Always 202, whether or not the address belongs to an account, and as soon either way: every request stores a reset request before it is answered (one naming no account mails nothing), so a 202 is never lost by a restart. At most one reset mail per account per 10 minutes, per day while its address is unconfirmed (further requests in that window send nothing; the link already sent stays valid).',
+        'Always 202, whether or not the address belongs to an account, and as soon either way: every request stores a reset request before it is answered (one naming no account mails nothing), so a 202 is never lost by a restart. At most one reset mail per account per 10 minutes, per day while its address is unconfirmed (further requests in that window send nothing; the link already sent stays valid), until the password is changed or reset, or every session signed out: a request after that is mailed anew, and a reset mail asked for before it and still held back by the mail server is not sent any more (its link was spent by the change).',
       body: ForgotPasswordRequest,
       response: { 202: Accepted, ...errors },
     },

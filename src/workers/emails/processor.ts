@@ -23,7 +23,7 @@ import {
   recordEmailOutcome,
   rewritePendingEmail,
 } from '../../db/repositories/outbox.repo.js';
-import type { EmailTokenPurpose } from '../../db/repositories/sessions.repo.js';
+import { type EmailTokenPurpose, resetTokenSpentSince } from '../../db/repositories/sessions.repo.js';
 import { findUserById } from '../../db/repositories/users.repo.js';
 import { type AuthService, EMAIL_TOKEN_TTL_MS } from '../../domain/auth/service.js';
 import { digestMailStillWanted } from '../../domain/notifications/service.js';
@@ -101,6 +101,28 @@ async function digestRecipientRefusal(
   if (user.email_verified_at === null) return 'the address is not verified';
   if (!(await digestMailStillWanted(db, user.id, emailKey))) {
     return 'the recipient turned off the mail of every notification in it (unsubscribed)';
+  }
+  return undefined;
+}
+
+/**
+ * Why a stored reset mail, not sent yet, must not be sent any more, or undefined: its account is
+ * gone or locked (`forgotPassword` mails no locked account), or its password was changed or reset
+ * since the mail was stored. That change spent every reset link of the account, this mail's among
+ * them, and a mail held back by an SMTP outage would otherwise arrive with a working link — minted
+ * afresh at its attempt (`renderWithToken`) — that was asked for before the change (review 31). A
+ * request made after the change has a mail of its own (its key holds the new session version).
+ */
+async function resetMailRefusal(
+  db: Kysely<Database>,
+  userId: UserId,
+  storedAt: Date,
+): Promise<string | undefined> {
+  const user = await findUserById(db, userId);
+  if (user === undefined) return 'the account no longer exists';
+  if (user.locked_at !== null) return 'the account is locked';
+  if (await resetTokenSpentSince(db, userId, storedAt)) {
+    return 'the password was changed or reset since the link was asked for';
   }
   return undefined;
 }
@@ -221,6 +243,17 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
         return;
       }
       email = fresh;
+    }
+  }
+  if (email.template === 'reset-password' && email.user_id !== null) {
+    // Checked at every attempt (an SMTP outage keeps a mail pending for hours), after a fresh link
+    // was minted for it: a change committed before the check spent that link too and is seen here,
+    // one committed after it spends the link being sent. Settled, not retried.
+    const refusal = await resetMailRefusal(db, email.user_id, email.created_at);
+    if (refusal !== undefined) {
+      await recordEmailOutcome(db, email.id, { status: 'failed', at: deps.clock.now(), error: refusal });
+      log.info({ emailId: email.id, template: email.template }, `email not sent: ${refusal}`);
+      return;
     }
   }
   if (email.template === 'notification-digest') {
