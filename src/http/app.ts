@@ -27,6 +27,7 @@ import { registerRouteAuth } from './plugins/auth.js';
 import { registerCompression } from './plugins/compression.js';
 import {
   clientErrorHandler,
+  connectRefused,
   frameworkErrorHandler,
   registerErrorHandling,
   UNAVAILABLE_RETRY_AFTER_S,
@@ -166,6 +167,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       clientErrorHandler.call(this, error, socket, secured);
     },
   });
+  // CONNECT (a forward proxy's tunnel) reaches no route: Node destroyed its socket unanswered.
+  app.server.on('connect', (_request, socket) => connectRefused.call(app, socket, secured));
   capConnections(app.server, deps.httpEdge, deps.trustProxy, deps.metrics);
   const warnIfBehindUntrustedProxy = proxyHint(deps.trustProxy, deps.log);
   app.setValidatorCompiler(validatorCompiler);

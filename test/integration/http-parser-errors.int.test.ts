@@ -2,7 +2,8 @@
  * Requests Node's HTTP parser refuses before Fastify sees a request (headers over the size limit, a
  * malformed chunked body, raw non-ASCII bytes in the path) answer problem+json with a stable code,
  * like every other REST error; before, Fastify's default clientErrorHandler wrote its own
- * application/json. Raw sockets, since fetch would not send such bytes.
+ * application/json. So do an HTTP/1.1 request without Host and a CONNECT (review 31). Raw sockets,
+ * since fetch would not send such bytes.
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +86,26 @@ describe('errors of the HTTP parser', () => {
     const body = JSON.parse(answer.body) as Record<string, unknown>;
     expect(body).toMatchObject({ code: 'VALIDATION_FAILED', status: 400, instance: '/' });
     expect(body.requestId).toEqual(expect.any(String));
+  });
+
+  // Review 31: Node's own Host check answered a bare 400 without a body; CONNECT got no answer.
+  it('an HTTP/1.1 request without Host: 400 problem+json naming the header; HTTP/1.0 needs none', async () => {
+    const answer = await raw(port, `GET /v1/me HTTP/1.1\r\n${auth()}Connection: close\r\n\r\n`);
+    expect(answer.status).toBe(400);
+    expect(answer.type).toMatch(/^application\/problem\+json/);
+    expect(JSON.parse(answer.body)).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      errors: [{ path: 'headers.host' }],
+    });
+    const old = await raw(port, `GET /v1/me HTTP/1.0\r\n${auth()}\r\n`);
+    expect(old.status).toBe(200);
+  });
+
+  it('CONNECT: 405 problem+json, not a socket closed unanswered', async () => {
+    const answer = await raw(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    expect(answer.status).toBe(405);
+    expect(answer.type).toMatch(/^application\/problem\+json/);
+    expect(JSON.parse(answer.body)).toMatchObject({ code: 'METHOD_NOT_ALLOWED', status: 405 });
   });
 
   it('the node goes on serving after refusing them', async () => {

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import type { ErrorCode } from '../../../protocol/src/codes.js';
@@ -124,6 +125,44 @@ export function clientErrorHandler(
         : [400, 'VALIDATION_FAILED', 'the request is not valid HTTP'];
   const requestId = randomUUID();
   this.log.debug({ code, reason: error.code, requestId }, 'request refused by the HTTP parser');
+  answerOnSocket(socket, { status, code, detail, requestId }, extraHeaders);
+}
+
+/**
+ * A CONNECT request (a forward proxy's tunnel: `CONNECT host:443 HTTP/1.1`). Node hands it to the
+ * server's 'connect' listeners and, with none, destroys the socket unanswered: a client learnt
+ * nothing (review 31). 405 problem+json naming the methods served, then the socket is closed
+ * (nothing after a CONNECT's head is HTTP).
+ */
+export function connectRefused(
+  this: FastifyInstance,
+  socket: Duplex,
+  extraHeaders: ReadonlyArray<readonly [string, string]> = [],
+): void {
+  const requestId = randomUUID();
+  this.log.debug({ code: 'METHOD_NOT_ALLOWED', requestId }, 'CONNECT refused: this is no proxy');
+  answerOnSocket(
+    socket,
+    {
+      status: statusByCode.METHOD_NOT_ALLOWED,
+      code: 'METHOD_NOT_ALLOWED',
+      detail: 'CONNECT is not served here: this is an API, not a proxy',
+      requestId,
+    },
+    [['allow', SERVED_METHODS], ...extraHeaders],
+  );
+}
+
+/** The methods some route of the API answers (the `Allow` of a CONNECT's 405). */
+const SERVED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
+
+/** Writes a whole problem+json answer on a socket no Fastify reply owns, then closes it. */
+function answerOnSocket(
+  socket: Duplex,
+  answer: { status: number; code: ErrorCode; detail: string; requestId: string },
+  extraHeaders: ReadonlyArray<readonly [string, string]>,
+): void {
+  const { status, code, detail, requestId } = answer;
   // Like Node's own handler: no second answer on a socket whose response already started.
   const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
   if (socket.writable && !started) {

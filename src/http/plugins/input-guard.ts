@@ -21,6 +21,19 @@ function hasNoKeys(value: object): boolean {
   return true;
 }
 
+/**
+ * RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400. Node's own check (requireHostHeader)
+ * answered it with no body at all; the app turns that check off (app.ts) and refuses it here, as
+ * problem+json naming the header, after the per-IP limit counted it (review 31).
+ */
+function missingHostProblem(request: FastifyRequest): AppError | undefined {
+  if (request.headers.host !== undefined || request.raw.httpVersion !== '1.1') return undefined;
+  const message = 'an HTTP/1.1 request needs a Host header';
+  return new AppError('VALIDATION_FAILED', message, {
+    details: { errors: [{ path: 'headers.host', message }] },
+  });
+}
+
 function inputProblem(request: FastifyRequest): AppError | undefined {
   for (const part of PARTS) {
     const value: unknown = request[part];
@@ -242,7 +255,7 @@ export function registerInputGuard(app: FastifyInstance): void {
   });
   // Synchronous: it runs on every request, and an async hook costs a promise and a microtask each.
   app.addHook('preValidation', (request, _reply, done) => {
-    const problem = inputProblem(request);
+    const problem = missingHostProblem(request) ?? inputProblem(request);
     if (problem === undefined) done();
     else done(problem);
   });
