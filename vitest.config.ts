@@ -37,7 +37,7 @@ export default defineConfig({
     unstubGlobals: true,
     unstubEnvs: true,
     // .ci/run reads this report to print its "N passed, N failed" line; it runs Vitest more than
-    // once at a time (the unit tests, the Node 22 run), each writing its own file.
+    // once (the Node 22 run beside it writes its own file).
     reporters: ['default', ['json', { outputFile: process.env.VITEST_JSON_REPORT ?? '.vitest-report.json' }]],
     projects: [
       {
