@@ -7,6 +7,7 @@
  */
 import { Email, NewPassword, Username } from '../../protocol/src/rest/auth.js';
 import { migrateToLatest } from '../db/migrate.js';
+import { weakPasswordReason } from '../domain/auth/common-passwords.js';
 import { createPasswordHasher } from '../domain/auth/passwords.js';
 import { createAuthService } from '../domain/auth/service.js';
 import { createTokenService } from '../domain/auth/tokens.js';
@@ -43,14 +44,18 @@ function invalidArgument(name: 'email' | 'username', value: string): string | un
 }
 
 /**
- * The password as registration and ADMIN_PASSWORD take it (10-128 characters): admin:create made an
- * admin whose password was `short`. Never quoted (the line may end up in a terminal's scrollback or
+ * The password as registration and ADMIN_PASSWORD take it (10-128 characters, none of the most
+ * common): admin:create made an admin whose password was `short`. Never quoted (the line may end up in a terminal's scrollback or
  * a CI log).
  */
 function invalidPassword(password: string | undefined): string | undefined {
   if (password === undefined) return undefined;
   const parsed = NewPassword.safeParse(password);
-  return parsed.success ? undefined : `--password: ${parsed.error.issues[0]?.message}`;
+  if (!parsed.success) return `--password: ${parsed.error.issues[0]?.message}`;
+  // What ensureAdmin would refuse (one of the most common, a run), before the migrations run: it
+  // exited 1 with "start failed"-style noise after migrating, not 2 naming the argument.
+  const weak = weakPasswordReason(password, []);
+  return weak === undefined ? undefined : `--password ${weak}`;
 }
 
 /** The first line of standard input, without its line ending (`echo "$PW" | … --password-stdin`). */

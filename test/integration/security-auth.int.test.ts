@@ -306,6 +306,12 @@ describe('auth and edge security', () => {
           "Unknown option '--emial'",
         ],
         ['admin-create.ts', ['--email', `admin-${tag}@example.test`, '--password'], 'argument missing'],
+        // Refused before the migrations (review 31: it exited 1 after them).
+        [
+          'admin-create.ts',
+          ['--email', `admin-${tag}@example.test`, '--password', 'password123'],
+          'is one of the most common passwords',
+        ],
         [
           'admin-create.ts',
           ['--email', `admin-${tag}@example.test`, '--password', password, '--password-stdin'],
