@@ -6,6 +6,7 @@
  */
 import { UserId } from '../../protocol/src/ids.js';
 import type { PresenceService } from '../domain/presence/service.js';
+import { CONNECTION_ERROR_LOG_EVERY_MS, logGate } from '../platform/log-gate.js';
 import type { Logger } from '../platform/logger.js';
 import type { PresenceStore } from '../platform/presence-store.js';
 import { type CancelTimer, every, type Timers } from '../platform/timers.js';
@@ -60,6 +61,10 @@ export function createNodePresence(deps: {
 }) {
   const { store, log } = deps;
   const stops: CancelTimer[] = [];
+  // Renewals (every third of the lease) and reaps (every 3 s) fail for as long as Redis is away:
+  // one line per 10 s each, with the count held back, not one per attempt (review 31).
+  const renewalErrorGate = logGate(CONNECTION_ERROR_LOG_EVERY_MS, deps.timers.now);
+  const reapErrorGate = logGate(CONNECTION_ERROR_LOG_EVERY_MS, deps.timers.now);
   // A start refused before the lease was taken must not touch it at shutdown: it is a live twin's.
   let joined = false;
 
@@ -128,14 +133,18 @@ export function createNodePresence(deps: {
             })
             .catch((error: unknown) => {
               renewalFailed = true;
-              log.warn({ err: error }, 'presence lease renewal failed');
+              const heldBack = renewalErrorGate();
+              if (heldBack !== undefined) log.warn({ err: error, heldBack }, 'presence lease renewal failed');
             }),
         ),
         every(deps.timers, REAP_EVERY_MS, () =>
           store
             .reapDeadNodes()
             .then(announceOffline)
-            .catch((error: unknown) => log.warn({ err: error }, 'presence reaper failed')),
+            .catch((error: unknown) => {
+              const heldBack = reapErrorGate();
+              if (heldBack !== undefined) log.warn({ err: error, heldBack }, 'presence reaper failed');
+            }),
         ),
       );
     },
