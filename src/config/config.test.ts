@@ -149,6 +149,10 @@ describe('payment webhooks in production', () => {
       );
     }
     expect(load({ NODE_ENV: 'production', ROLE: 'gateway' }).role).toBe('gateway');
+    // Written another way, it still means production (review 31: the checks were skipped).
+    for (const written of ['Production', 'PRODUCTION', 'prod'])
+      expect(() => load({ NODE_ENV: written, ROLE: 'api' }), written).toThrow(/PAYMENTS_WEBHOOK_SECRETS/);
+    expect(load({ NODE_ENV: 'staging', ROLE: 'api' }).role).toBe('api');
     // Mail-sending processes need PUBLIC_URL for their links; a REST-only api does not.
     for (const role of ['all', 'worker']) {
       expect(

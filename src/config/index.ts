@@ -623,8 +623,14 @@ export const settings = {
     'url',
   ),
   NODE_ENV: setting(
-    z.string().trim().min(1),
-    'Only `production` matters here (the Docker image sets it): it makes PAYMENTS_WEBHOOK_SECRETS required on processes that take webhooks (roles all and api) or send them (worker), since the development secret is public, and PUBLIC_URL on processes that send mail (all, worker).',
+    // `Production` or `prod` skipped the production checks below while the operator meant them
+    // (review 31): they count as production (case-insensitive), so a public secret is never taken.
+    z
+      .string()
+      .trim()
+      .min(1)
+      .transform((value) => (/^prod(uction)?$/i.test(value) ? 'production' : value)),
+    'Only `production` matters here (also written `Production` or `prod`; the Docker image sets it): it makes PAYMENTS_WEBHOOK_SECRETS required on processes that take webhooks (roles all and api) or send them (worker), since the development secret is public, and PUBLIC_URL on processes that send mail (all, worker).',
   ),
   PAYMENTS_PROVIDER_TIMEOUT_MS: setting(
     wholeNumber(100, 120_000),
