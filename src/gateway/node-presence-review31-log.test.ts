@@ -4,9 +4,8 @@
  * about one line a second per gateway for the whole outage. One line per 10 s each now, with the
  * number held back.
  */
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../platform/logger.js';
+import { loggerToMemory } from '../platform/logger.testing.js';
 import type { PresenceStore } from '../platform/presence-store.js';
 import { createManualTimers } from '../platform/timers.js';
 import { createNodePresence } from './node-presence.js';
@@ -15,13 +14,7 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('node presence while Redis is away (review 31)', () => {
   it('logs failed renewals and reaps once per 10 s each', async () => {
-    const lines: Array<{ msg: string; heldBack?: number }> = [];
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).split('\n')) if (line !== '') lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const { log, lines } = loggerToMemory();
     let joined = false;
     const down = () => Promise.reject(new Error('Connection is closed.'));
     const store = {
@@ -42,7 +35,7 @@ describe('node presence while Redis is away (review 31)', () => {
       presence: { announceOffline: async () => undefined },
       timers,
       leaseMs: 3_000,
-      log: createLogger({ level: 'info', pretty: false, destination }),
+      log: log,
       onLeaseLost: () => undefined,
     });
     await node.join();

@@ -3,28 +3,21 @@
  * demand; while Redis was away each failed read wrote a warning, one line a second per gateway for
  * the whole outage. One line per 10 s now, with the number held back.
  */
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from './logger.js';
+import { loggerToMemory } from './logger.testing.js';
 import { createPlacement } from './placement.js';
 import { createManualTimers } from './timers.js';
 
 describe('placement while the node registry cannot be read (review 31)', () => {
   it('logs the failure once per 10 s, keeping its view', async () => {
-    const lines: Array<{ msg: string; heldBack?: number }> = [];
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).split('\n')) if (line !== '') lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const { log, lines } = loggerToMemory();
     const timers = createManualTimers(10_000);
     const placement = createPlacement({
       nodeId: 'g1',
       liveNodes: () => Promise.reject(new Error('Connection is closed.')),
       refreshMs: 1_000,
       timers,
-      log: createLogger({ level: 'info', pretty: false, destination }),
+      log: log,
     });
     const failures = () => lines.filter((line) => line.msg.startsWith('placement: node registry unreadable'));
     for (let second = 0; second < 25; second++) {

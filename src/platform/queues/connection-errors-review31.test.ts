@@ -5,10 +5,9 @@
  * outage (the Redis clients themselves log at most every 10 s). One line per 10 s now, with the
  * number held back.
  */
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../logger.js';
+import { loggerToMemory } from '../logger.testing.js';
 import { startTaskWorker } from './task-worker.js';
 import { createTaskQueue } from './tasks.js';
 
@@ -37,13 +36,7 @@ describe('connection errors of task queues and workers (review 31)', () => {
   });
 
   it("logs a worker's connection errors at most once per 10 s", async () => {
-    const lines: Array<{ msg: string; heldBack?: number }> = [];
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).split('\n')) if (line !== '') lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const { log, lines } = loggerToMemory();
     const redis = deadRedis();
     opened.push(redis);
     const worker = startTaskWorker('emails', async () => undefined, {
@@ -51,7 +44,7 @@ describe('connection errors of task queues and workers (review 31)', () => {
       redisPrefix: 'review31',
       lockMs: 30_000,
       concurrency: 1,
-      log: createLogger({ level: 'info', pretty: false, destination }),
+      log: log,
       what: 'review31',
     });
     for (let i = 0; i < 20; i++) worker.emit('error', new Error('connect ECONNREFUSED 127.0.0.1:1'));
