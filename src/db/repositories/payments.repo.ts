@@ -137,7 +137,7 @@ async function pendingPayments(
     which === 'submitted'
       ? query.where('provider_ref', 'is not', null)
       : query.where('submitted_at', 'is', null);
-  if (exceptIds.length > 0) query = query.where('id', 'not in', [...exceptIds]);
+  if (exceptIds.length > 0) query = query.where(idNotAmong(exceptIds));
   const rows = await query.orderBy(since).limit(limit).execute();
   return rows.map(toPayment);
 }
