@@ -7,10 +7,9 @@
  * then spins a whole core (measured: ~950 ms of CPU per second), while every other part of the node
  * fails to open anything (REST connections, PostgreSQL and Redis reconnects, files).
  *
- * So the open descriptors are counted (/proc/self/fd, Linux, with one asynchronous readdir: the
- * directory is read on libuv's pool; a synchronous readdir of 15 000 entries held the event loop
- * ~13 ms, and reading it entry by entry cost ~25–65 µs of CPU per connection opened in the bench's
- * connect storm) every second while fewer than NEAR × WS_FD_RESERVE are free, every FAR_MS
+ * So the open descriptors are counted (/proc/self/fd, Linux, off the event loop: open-files.ts; a
+ * synchronous readdir of 15 000 entries held the event loop ~13 ms, and reading it entry by entry
+ * cost ~25–65 µs of CPU per connection opened in the bench's connect storm) every second while fewer than NEAR × WS_FD_RESERVE are free, every FAR_MS
  * otherwise; when fewer than WS_FD_RESERVE are left under the soft limit, the WS_PORT listener
  * stops accepting (queued and new connections are refused by the kernel; sockets open stay), and
  * it listens again once twice that many are free (a reserve above a quarter of the limit is taken
@@ -19,9 +18,9 @@
  * `gigwire_ws_listener_paused` says so, next to prom-client's `process_open_fds`/`process_max_fds`.
  */
 import { readFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../platform/logger.js';
+import { countOpenFiles } from '../platform/open-files.js';
 
 export interface PausableListener {
   /** Stops accepting (the listen socket is closed; open sockets stay). */
@@ -40,15 +39,6 @@ export interface FdGuardOptions {
   /** For tests: the open descriptors and the soft limit (undefined when unknown: nothing is done). */
   readonly openFiles?: () => number | undefined | Promise<number | undefined>;
   readonly maxFiles?: () => number | undefined;
-}
-
-/** Open descriptors of this process, or undefined off Linux (read on libuv's pool). */
-async function countOpenFiles(): Promise<number | undefined> {
-  try {
-    return (await readdir('/proc/self/fd')).length;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Counted every second while fewer than NEAR × the reserve are free; else every FAR_MS. */

@@ -2,8 +2,8 @@
  * One prom-client Registry per process (never the library's global one, so tests and several apps in
  * one process do not share counters). Edges register their own instruments on it.
  */
-import { readdir } from 'node:fs/promises';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { countOpenFiles } from './open-files.js';
 
 export interface MetricsOptions {
   readonly nodeId: string;
@@ -33,8 +33,7 @@ export function createMetricsRegistry(options: MetricsOptions): Registry {
 /**
  * prom-client counts open descriptors with a synchronous readdir of /proc/self/fd: on a gateway
  * holding 10 000 sockets that stalled the event loop for 30–60 ms on every scrape (every message in
- * flight waited). The same count, read in libuv's thread pool; the loop only turns names into a
- * length.
+ * flight waited). The same count off the loop (open-files.ts).
  */
 function replaceOpenFdsGauge(registry: Registry): void {
   registry.removeSingleMetric(OPEN_FDS);
@@ -43,12 +42,8 @@ function replaceOpenFdsGauge(registry: Registry): void {
     help: 'Number of open file descriptors.',
     registers: [registry],
     async collect() {
-      try {
-        // The directory's own descriptor is open while it is read: not one of the process's.
-        this.set((await readdir('/proc/self/fd')).length - 1);
-      } catch {
-        // Not Linux, or /proc not mounted: no figure rather than a wrong one.
-      }
+      const open = await countOpenFiles();
+      if (open !== undefined) this.set(open);
     },
   });
 }
