@@ -41,6 +41,7 @@ export const testPrincipal = (userId: UserId) => ({
   sessionId: 'e0000000-0000-4000-8000-000000000000' as SessionId,
   roles: [],
   expiresAt: Date.now() + 60_000,
+  sessionExpiresAt: Date.now() + 30 * 24 * 3_600_000,
 });
 
 /**

@@ -228,6 +228,16 @@ export class Connection implements SocketHandler {
     return this.principal.userId;
   }
 
+  /**
+   * When the connection's authentication ends (ms since epoch): its access token's expiry, or its
+   * session's absolute end when that comes first (a token minted late in a session outlives it).
+   */
+  get authExpiresAt() {
+    const { expiresAt, sessionExpiresAt } = this.principal;
+    // Compared, not Math.min: whatever the session's end, never later than the token's expiry.
+    return sessionExpiresAt < expiresAt ? sessionExpiresAt : expiresAt;
+  }
+
   get transportKind() {
     return this.transport.kind;
   }

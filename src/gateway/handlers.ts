@@ -106,9 +106,14 @@ export function createHandlers(deps: {
       if (principal.userId !== connection.userId) {
         throw new AppError('FORBIDDEN', 'the token belongs to another user');
       }
+      // The connection stays in the session it opened with: a revocation of that session must
+      // close it (hub.closeUser matches the session), and another session cannot extend it.
+      if (principal.sessionId !== connection.principal.sessionId) {
+        throw new AppError('FORBIDDEN', 'the token belongs to another session');
+      }
       connection.principal = principal;
       hub.rescheduleExpiry(connection);
-      return { expiresAt: principal.expiresAt };
+      return { expiresAt: connection.authExpiresAt };
     },
     'presence.subscribe': async (connection, frame) => {
       spendUserRequest(connection.userId);

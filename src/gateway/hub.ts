@@ -2,7 +2,9 @@
  * The node-local registry of open connections: by id, by user, by watched user (presence), and by
  * the second their access token expires. Fan-out encodes a frame once per encoding, however many
  * connections receive it. Token expiry is swept once a second for the whole node (no timer per
- * socket): an unrefreshed connection is closed 4001 within a second of its token's `exp`.
+ * socket): an unrefreshed connection is closed 4001 within a second of its token's `exp`, and any
+ * connection within a second of its session's absolute end (known from the session row its token
+ * was checked against: no read of its own).
  *
  * Room messages: a connection that has caught up with a room is subscribed to the room's native
  * topic (one per encoding) when its transport has topics (uWebSockets.js), so each message is one
@@ -284,7 +286,7 @@ export function createHub(
     if (!isRegistered(connection)) return;
     const previous = expirySecond.get(connection);
     if (previous !== undefined) removeFrom(expiring, previous, connection);
-    const second = Math.ceil(connection.principal.expiresAt / 1000);
+    const second = Math.ceil(connection.authExpiresAt / 1000);
     expirySecond.set(connection, second);
     addTo(expiring, second, connection);
   };
@@ -696,12 +698,18 @@ export function createHub(
       }
     },
 
-    /** Closes every connection whose token expired by `nowMs`; called once a second. */
+    /** Closes every connection whose token (or session) expired by `nowMs`; called once a second. */
     sweepExpired(nowMs: number): void {
       const due = Math.floor(nowMs / 1000);
       for (const [second, set] of expiring) {
         if (second > due) continue;
-        for (const connection of set) connection.close(CloseCode.AUTH_EXPIRED, 'access token expired');
+        for (const connection of set) {
+          const { expiresAt, sessionExpiresAt } = connection.principal;
+          connection.close(
+            CloseCode.AUTH_EXPIRED,
+            sessionExpiresAt < expiresAt ? 'session expired' : 'access token expired',
+          );
+        }
         expiring.delete(second);
       }
     },

@@ -197,6 +197,11 @@ export interface Principal {
   readonly roles: readonly Role[];
   /** When the access token it came from expires (ms since epoch). */
   readonly expiresAt: number;
+  /**
+   * When its session ends for good (the session's absolute expiry, ms since epoch): an access token
+   * may outlive it by up to its own lifetime, a WebSocket authenticated with it must not.
+   */
+  readonly sessionExpiresAt: number;
 }
 
 /**
@@ -442,6 +447,7 @@ export function createAuthService(deps: AuthDeps) {
       sessionId: claims.sid,
       roles: rolesOf(state),
       expiresAt: claims.exp * 1000,
+      sessionExpiresAt: state.absolute_expires_at.getTime(),
     };
   }
 
