@@ -387,6 +387,13 @@ export async function resetTokenSpentSince(db: Db, userId: UserId, since: Date):
   return row !== undefined;
 }
 
+/**
+ * Spends every unused token of the user for `purpose` (a password change or reset spends every
+ * reset link), and ends their validity now: a link spent so never reset anything, so it must not
+ * pass for one whose reset is retried (`findSpentResetToken` looks only at tokens still within
+ * their validity). Otherwise its holder was told whether a guess was the password set since (204,
+ * not 400: review 32). The token a reset spends itself is not among them (already used).
+ */
 export async function invalidateEmailTokens(
   db: Db,
   userId: UserId,
@@ -395,7 +402,7 @@ export async function invalidateEmailTokens(
 ): Promise<void> {
   await db
     .updateTable('email_tokens')
-    .set({ used_at: now })
+    .set((eb) => ({ used_at: now, expires_at: eb.fn('least', [eb.ref('expires_at'), eb.val(now)]) }))
     .where('user_id', '=', userId)
     .where('purpose', '=', purpose)
     .where('used_at', 'is', null)

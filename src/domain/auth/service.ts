@@ -631,7 +631,13 @@ export function createAuthService(deps: AuthDeps) {
         await Promise.all([counters.release(pair), counters.release(ip)]);
         throw error;
       }
-      if (user === undefined || !valid || user.locked_at !== null) {
+      if (user === undefined || !valid) throw new AppError('UNAUTHORIZED', INVALID_LOGIN);
+      if (user.locked_at !== null) {
+        // Locked by an operator: refused with the same 401 as a wrong password (the answer does not
+        // tell a lock), but the right password is no failed guess, so its slots go back. Counted, an
+        // owner trying again while locked burned the pair's budget and their network's, and met 429
+        // once unlocked (review 32). Not forgiven either: earlier failures of the pair stay counted.
+        await Promise.all([counters.release(pair), counters.release(ip)]);
         throw new AppError('UNAUTHORIZED', INVALID_LOGIN);
       }
       // The pair's past failures are forgiven (only the owner knows the password); the network's

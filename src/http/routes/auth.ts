@@ -54,7 +54,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'login',
       summary: 'Log in with username or email',
       description:
-        'Unknown user and wrong password answer alike. Failed logins are limited per login name and client IP pair, and per client IP (429 with Retry-After); failures from other addresses never block the owner. Passwords are checked a few at a time per server: one client IP (an IPv6 /64) has at most 8 password checks (logins, registrations, password changes and resets) in that line at once, more are 429 RATE_LIMITED (Retry-After 1, not counted as failures); a full line is 503 for everyone.',
+        'Unknown user, wrong password and an account an operator locked answer alike (401); the right password of a locked account is not counted as a failed login. Failed logins are limited per login name and client IP pair, and per client IP (429 with Retry-After); failures from other addresses never block the owner. Passwords are checked a few at a time per server: one client IP (an IPv6 /64) has at most 8 password checks (logins, registrations, password changes and resets) in that line at once, more are 429 RATE_LIMITED (Retry-After 1, not counted as failures); a full line is 503 for everyone.',
       body: LoginRequest,
       response: { 200: AuthResponse, ...errors },
     },
@@ -183,7 +183,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthService, toke
       operationId: 'resetPassword',
       summary: 'Set a new password with the mailed token',
       description:
-        "The token works once, for 30 minutes. Every session is revoked. A retry with the same token and the same new password within those 30 minutes (its first answer lost) is 204 again and changes nothing, while that password is still the account's; anything else with a spent token is 400, and past LOGIN_MAX_FAILURES wrong passwords for one spent token within LOGIN_WINDOW_S, 429 RATE_LIMITED (Retry-After), even for the right one. Beyond 8 password checks of one client IP at once (logins, registrations, password changes and resets share that line), 429 RATE_LIMITED (Retry-After 1).",
+        "The token works once, for 30 minutes. Every session is revoked. A retry with the same token and the same new password within those 30 minutes (its first answer lost) is 204 again and changes nothing, while that password is still the account's; anything else with a spent token is 400 (a link spent by a password change or by another link's reset too, whatever the password), and past LOGIN_MAX_FAILURES wrong passwords for one spent token within LOGIN_WINDOW_S, 429 RATE_LIMITED (Retry-After), even for the right one. Beyond 8 password checks of one client IP at once (logins, registrations, password changes and resets share that line), 429 RATE_LIMITED (Retry-After 1).",
       body: ResetPasswordRequest,
       response: { 204: z.null(), ...errors },
     },
