@@ -63,6 +63,7 @@ async function toError(response: Response): Promise<ApiError> {
     response.status,
     await response.text().catch(() => ''),
     response.headers.get('retry-after'),
+    response.headers.get('date'),
   );
 }
 
@@ -105,6 +106,15 @@ export async function call<T>(method: string, path: string, options: CallOptions
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   const retries = options.retries ?? (method === 'GET' ? 2 : 0);
   for (let attempt = 0; ; attempt++) {
+    // A quick failure (refused, reset, a blip) is worth another attempt; one that waited the whole
+    // CALL_TIMEOUT_MS for nothing is not (two more would keep a screen loading for 90 s). A caller
+    // that chose its own timeout (a refresh) retries either way.
+    const retryAfter = async (error: unknown): Promise<boolean> => {
+      const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
+      if (attempt >= retries || (timedOut && options.timeoutMs === undefined)) return false;
+      await new Promise((resolve) => setTimeout(resolve, 300 * 2 ** attempt));
+      return true;
+    };
     let response: Response;
     try {
       response = await fetch(url, {
@@ -114,22 +124,19 @@ export async function call<T>(method: string, path: string, options: CallOptions
         signal: AbortSignal.timeout(options.timeoutMs ?? CALL_TIMEOUT_MS),
       });
     } catch (error) {
-      // A quick failure (refused, reset, a blip) is worth another attempt; one that waited the whole
-      // CALL_TIMEOUT_MS for nothing is not (two more would keep a screen loading for 90 s). A caller
-      // that chose its own timeout (a refresh) retries either way.
-      const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
-      if (attempt < retries && (!timedOut || options.timeoutMs !== undefined)) {
-        await new Promise((resolve) => setTimeout(resolve, 300 * 2 ** attempt));
-        continue;
-      }
+      if (await retryAfter(error)) continue;
       throw new ApiError(0, 'DISCONNECTED', 'The server cannot be reached. Check your connection.', {});
     }
     if (!response.ok) throw await toError(response);
     if (response.status === 204) return undefined as T;
     try {
       return (await response.json()) as T;
-    } catch {
-      // The answer stopped halfway (the timeout, a dropped connection): no answer either.
+    } catch (error) {
+      // The answer stopped halfway (the timeout, a dropped connection): no answer either, so tried
+      // again as one. A refresh whose answer was cut off had spent its token: asked again at once,
+      // within the server's reuse grace, it gets the same pair; asked later (before review 32,
+      // at the next call) it counted as reuse and ended the session.
+      if (await retryAfter(error)) continue;
       throw new ApiError(0, 'DISCONNECTED', 'The server cannot be reached. Check your connection.', {});
     }
   }
@@ -193,9 +200,10 @@ export const splitList = (text: string | undefined): string[] =>
 const isUnauthorized = (error: unknown) =>
   (isApiError(error) && error.status === 401) || (isRestError(error) && error.status === 401);
 
-export function createApi(tokens: TokenSource) {
+/** `baseUrl`: this page's origin (passed in, so this module reads no DOM global: unit-tested in Node). */
+export function createApi(tokens: TokenSource, baseUrl: string) {
   const rest = createRestClient({
-    baseUrl: location.origin,
+    baseUrl,
     accessToken: () => tokens.accessToken(),
     // A 429 (or 503) asking to wait longer than this is said at once ("retry in 42 s") rather than
     // waited for behind a busy button: the SDK's default, 60 s per attempt, kept "Send money" or
@@ -294,6 +302,11 @@ export function createApi(tokens: TokenSource) {
       keyed401(options, (o) => rest.transfer(input, o)),
     /** GET /v1/payments/:id: a top-up or withdrawal as the provider settled it. */
     payment: (paymentId: string) => once401(() => rest.payment(paymentId)),
+    /**
+     * POST /v1/auth/resend-verification: a new confirmation link to my address while it is
+     * unconfirmed (always 202; at most one mail a day, however often it is asked).
+     */
+    resendVerification: () => authed<{ status: 'accepted' }>('POST', '/v1/auth/resend-verification'),
     /** PUT /v1/auth/password: every session ends (this one too). */
     changePassword: (currentPassword: string, newPassword: string) =>
       authed<void>('PUT', '/v1/auth/password', { body: { currentPassword, newPassword } }),

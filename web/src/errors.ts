@@ -1,5 +1,7 @@
 /** The app's error of a plain `call` (no DOM: unit-tested in Node with src/outcome.ts). */
 
+import { retryAfterHeaderMs } from '../../protocol/src/client/backoff.js';
+
 /** A refused call: the server's problem+json, or status 0 when no answer arrived. */
 export class ApiError extends Error {
   constructor(
@@ -65,9 +67,14 @@ interface ProblemBody {
 /**
  * The ApiError of an error answer of `status` whose body is `text`: the server's problem+json, or a
  * page that is not one (a proxy's HTML, JSON without a problem in it), said by its status.
- * `retryAfter`: the answer's `Retry-After` header (delay-seconds), kept as `retryAfterMs`.
+ * `retryAfter`: the answer's `Retry-After` header, kept as `retryAfterMs`; `date`: its `Date`.
  */
-export function answerError(status: number, text: string, retryAfter?: string | null): ApiError {
+export function answerError(
+  status: number,
+  text: string,
+  retryAfter?: string | null,
+  date?: string | null,
+): ApiError {
   let body: ProblemBody = {};
   try {
     const parsed: unknown = JSON.parse(text);
@@ -89,14 +96,23 @@ export function answerError(status: number, text: string, retryAfter?: string | 
         ? body.errors.filter((e) => typeof e?.path === 'string' && typeof e.message === 'string')
         : undefined,
     ),
-    retryAfterSeconds(retryAfter, body.retryAfterS),
+    retryAfterSeconds(retryAfter, body.retryAfterS, date),
   );
 }
 
-/** A `Retry-After` header of delay-seconds, else a problem's `retryAfterS`, in ms; else undefined. */
-function retryAfterSeconds(header: string | null | undefined, retryAfterS: unknown): number | undefined {
-  const trimmed = header?.trim() ?? '';
-  if (/^\d{1,9}$/.test(trimmed)) return Number(trimmed) * 1000;
+/**
+ * A `Retry-After` header, else a problem's `retryAfterS`, in ms; else undefined. The header is
+ * read as the SDK reads it (backoff.ts `retryAfterHeaderMs`): "2.5" is 3 s, where it was ignored.
+ * An HTTP-date counts from the answer's `Date` when given, else this device's clock.
+ */
+function retryAfterSeconds(
+  header: string | null | undefined,
+  retryAfterS: unknown,
+  date: string | null | undefined,
+): number | undefined {
+  const answeredAt = Date.parse(date ?? '');
+  const fromHeader = retryAfterHeaderMs(header, Number.isNaN(answeredAt) ? Date.now() : answeredAt);
+  if (fromHeader !== undefined) return fromHeader;
   return typeof retryAfterS === 'number' && Number.isFinite(retryAfterS) && retryAfterS >= 0
     ? retryAfterS * 1000
     : undefined;

@@ -38,6 +38,7 @@
  * page is left while something is waiting (also on a reload, which keeps it: the prompt cannot tell
  * the two apart).
  */
+import { retryAfterWait } from '../../protocol/src/client/backoff.js';
 import { backoffDelay, type GigwireClient, isGigwireError } from '../../protocol/src/client/index.js';
 import type { RoomMessage } from '../../protocol/src/frames.js';
 import { type Failure, failureOf } from './outcome.js';
@@ -395,8 +396,11 @@ export class Outbox {
           if (WAIT.has(code) && this.live.state === 'open') {
             // The server is there and asked to wait: still on its way.
             this.attempted(next.clientMsgId);
+            // At most the SDK's 60 s (backoff.ts `retryAfterWait`): a timer past 2^31 − 1 ms (a
+            // buggy value) fires at once, and the message went again at once, refused again, in a
+            // loop for as long as the socket stayed up (review 32).
             const retryAfterMs = isGigwireError(error) ? error.details?.retryAfterMs : undefined;
-            await this.pause(typeof retryAfterMs === 'number' && retryAfterMs >= 0 ? retryAfterMs : backoff);
+            await this.pause(retryAfterWait(retryAfterMs) ?? backoff);
             continue;
           }
           this.update(next.clientMsgId, (entry) => ({ ...entry, status: 'unsent' }));

@@ -160,6 +160,42 @@ function validationErrors(errors: unknown): { path: string; message: string }[] 
   );
 }
 
+/**
+ * What "Send a new link" (POST /v1/auth/resend-verification) says: `error` undefined after its 202.
+ * The server mails at most one link a day and answers 202 alike, so a success never promises a
+ * mail. A 429 says how long to wait; anything else says why, as a read would (sending it twice is
+ * harmless: no "it may have been applied").
+ */
+export function verificationResendNote(
+  email: string,
+  error?: unknown,
+): { readonly sent: boolean; readonly message: string } {
+  if (error === undefined) {
+    return {
+      sent: true,
+      message: `A new confirmation link is on its way to ${email}, unless one was sent in the last 24 hours (one a day at most). It may take a few minutes: check your spam folder too.`,
+    };
+  }
+  const status = isApiError(error) ? error.status : isRestError(error) ? error.status : undefined;
+  if (status === 429) {
+    const waitMs = retryAfterOf(error);
+    return {
+      sent: false,
+      message:
+        waitMs === undefined
+          ? 'Too many requests: wait a moment and try again.'
+          : `Too many requests: try again in ${formatWait(waitMs)}.`,
+    };
+  }
+  return { sent: false, message: failureOf(error, 'read').message };
+}
+
+/** 3 000 → "3 s", 125 000 → "3 min" (rounded up). */
+function formatWait(ms: number): string {
+  const seconds = Math.max(1, Math.ceil(ms / 1000));
+  return seconds < 120 ? `${seconds} s` : `${Math.ceil(seconds / 60)} min`;
+}
+
 /** What the app says after a money command whose answer was lost, before the wallet is read again. */
 export const MAYBE_APPLIED =
   "Can't reach gigwire, so we don't know whether this went through: it may have gone through. Check your balance below; submitting the same form again will not pay twice.";

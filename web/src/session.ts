@@ -59,7 +59,7 @@ const hasLocks = () =>
   typeof navigator !== 'undefined' && 'locks' in navigator && navigator.locks !== undefined;
 
 export class Session implements TokenSource {
-  readonly api: Api = createApi(this);
+  readonly api: Api = createApi(this, location.origin);
   user: Me | undefined;
   /** Set when the session ended without the user signing out (shown on the sign-in screen). */
   signedOutReason: SignedOutReason | undefined;

@@ -48,3 +48,27 @@ export function retryAfterWait(value: unknown): number | undefined {
   if (typeof value !== 'number' || !(value >= 0)) return undefined;
   return Math.min(value, MAX_RETRY_AFTER_MS);
 }
+
+/**
+ * A `Retry-After` header's value in ms (RFC 9110 §10.2.3: delay-seconds or an HTTP-date); undefined
+ * when absent or unreadable. A number is always seconds, never a date: one with a fraction ("2.5",
+ * not delay-seconds but plainly seconds) is rounded up to whole seconds, where `Date.parse("2.5")`
+ * read it as 5 February 2001, long past, so no wait at all (review 32). A negative or malformed
+ * number, or anything else without a letter, is unreadable. An HTTP-date counts from `now`: the
+ * answer's own `Date` when it has one.
+ */
+export function retryAfterHeaderMs(header: unknown, now: number): number | undefined {
+  const value = (Array.isArray(header) ? header[0] : header) as unknown;
+  if (typeof value !== 'string') return undefined;
+  const trimmed = value.trim();
+  if (trimmed === '') return undefined;
+  if (/^[+-]?(?:\d|\.\d)[\d.e+-]*$/i.test(trimmed)) {
+    const seconds = Number(trimmed);
+    return Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds) * 1000 : undefined;
+  }
+  // Every HTTP-date names its month (and day) in letters: without any, "12 30" or "2.5.1" is no
+  // date, though Date.parse would make one of it.
+  if (!/[a-z]/i.test(trimmed)) return undefined;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

@@ -52,7 +52,7 @@ import {
   type WithdrawalRequest,
 } from '../rest/payments.js';
 import { Review as ReviewSchema, type SubmitReviewRequest } from '../rest/reviews.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay, retryAfterHeaderMs } from './backoff.js';
 import { ClientErrorCode, GigwireError, type GigwireErrorCode } from './errors.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -552,21 +552,19 @@ class RestTransport {
   }
 
   /**
-   * Retry-After in seconds or as an HTTP date; else the problem's `retryAfterS`. A date is counted
+   * Retry-After in seconds (a decimal rounded up, never read as a date) or as an HTTP date; else
+   * the problem's `retryAfterS`. A date is counted
    * from the answer's own `Date` (the server's clock) when it has one: read against this device's
    * clock, one a few minutes behind made a 2 s wait a 10 min one (thrown as too long), and one
    * ahead made it none (review 31).
    */
   private retryAfterMs(headers: Headers, problem: Problem | undefined): number | undefined {
-    const header = headers.get('retry-after')?.trim();
-    if (header !== undefined && header !== '') {
-      if (/^\d+$/.test(header)) return Number(header) * 1000;
-      const at = Date.parse(header);
-      if (!Number.isNaN(at)) {
-        const answeredAt = Date.parse(headers.get('date') ?? '');
-        return Math.max(0, at - (Number.isNaN(answeredAt) ? this.now() : answeredAt));
-      }
-    }
+    const answeredAt = Date.parse(headers.get('date') ?? '');
+    const header = retryAfterHeaderMs(
+      headers.get('retry-after'),
+      Number.isNaN(answeredAt) ? this.now() : answeredAt,
+    );
+    if (header !== undefined) return header;
     return problem?.retryAfterS === undefined ? undefined : problem.retryAfterS * 1000;
   }
 

@@ -1,3 +1,5 @@
+import { retryAfterHeaderMs } from './backoff.js';
+
 /**
  * The part of the WHATWG WebSocket the SDK uses. Browsers' `WebSocket` and the `ws` package's
  * `WebSocket` class (Node) both fit; the SDK never imports either. Event handler properties are
@@ -39,7 +41,7 @@ export interface ErrorEventLike {
 /**
  * The HTTP answer to a refused upgrade, where the implementation shows it: the `ws` package (Node)
  * emits `unexpected-response` with the response; browsers show nothing. Handles `ws` only; calls
- * `onResponse` with the status and the `Retry-After` in ms (seconds or an HTTP date; undefined when
+ * `onResponse` with the status and the `Retry-After` in ms (backoff.ts `retryAfterHeaderMs`; undefined when
  * absent or unreadable), then aborts the handshake, which `ws` no longer does once the event has a
  * listener (its error event then names no status: `onResponse` has to keep it).
  */
@@ -62,7 +64,7 @@ export function watchRefusedUpgrade(
         const answeredAt = Date.parse(String(headers?.date ?? ''));
         onResponse(
           typeof statusCode === 'number' ? statusCode : 0,
-          retryAfterMs(headers?.['retry-after'], Number.isNaN(answeredAt) ? Date.now() : answeredAt),
+          retryAfterHeaderMs(headers?.['retry-after'], Number.isNaN(answeredAt) ? Date.now() : answeredAt),
         );
       } finally {
         try {
@@ -73,19 +75,6 @@ export function watchRefusedUpgrade(
       }
     },
   );
-}
-
-/**
- * A `Retry-After` header in ms: delay-seconds or an HTTP date (counted from `now`: the answer's
- * `Date` when it has one); undefined when absent or unreadable.
- */
-export function retryAfterMs(header: unknown, now: number = Date.now()): number | undefined {
-  const value = (Array.isArray(header) ? header[0] : header) as unknown;
-  if (typeof value !== 'string' || value.trim() === '') return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** The constructor passed in the options, else the global one (browsers, Node ≥ 22), else undefined. */

@@ -5,6 +5,7 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { isApiError, type Me, splitList } from '../api.js';
+import { verificationResendNote } from '../outcome.js';
 import {
   AmountField,
   amountOf,
@@ -144,6 +145,7 @@ function ProfileForm() {
       <p class="meta">
         {me.username} · {me.email} · {me.roles.join(', ')}
       </p>
+      {me.emailVerified ? null : <VerifyNotice email={me.email} />}
       <TextField label="Display name" name="displayName" {...bind('displayName')} failure={failure} />
       <TextField label="Location" name="location" {...bind('location')} failure={failure} />
       <TextField label="About me" name="bio" rows={3} {...bind('bio')} failure={failure} />
@@ -170,6 +172,52 @@ function ProfileForm() {
       {saved ? <p role="status">Saved.</p> : null}
       <FormEnd failure={failure} busy={busy} label="Save profile" />
     </form>
+  );
+}
+
+/**
+ * An unconfirmed address: says so (no notification is mailed to it) and "Send a new confirmation
+ * link" (POST /v1/auth/resend-verification), which says what happened: a link on its way (one a
+ * day at most), a 429 with how long to wait, or why it failed. One request at a time.
+ */
+function VerifyNotice({ email }: { email: string }) {
+  const { session } = useApp();
+  const [busy, setBusy] = useState(false);
+  const [note, setNote] = useState<{ sent: boolean; message: string }>();
+  const running = useRef(false);
+  const resend = () => {
+    if (running.current) return;
+    running.current = true;
+    setBusy(true);
+    setNote(undefined);
+    session.api
+      .resendVerification()
+      .then(
+        () => setNote(verificationResendNote(email)),
+        (error: unknown) => setNote(verificationResendNote(email, error)),
+      )
+      .finally(() => {
+        running.current = false;
+        setBusy(false);
+      });
+  };
+  return (
+    <div class="note">
+      <p>
+        Your email address is not confirmed yet, so no notifications are mailed to it. Open the link of the
+        confirmation mail, or ask for a new one.
+      </p>
+      <button type="button" disabled={busy} onClick={resend}>
+        {busy ? 'Sending…' : 'Send a new confirmation link'}
+      </button>
+      {note === undefined ? null : note.sent ? (
+        <p role="status">{note.message}</p>
+      ) : (
+        <p class="error" role="alert">
+          {note.message}
+        </p>
+      )}
+    </div>
   );
 }
 
