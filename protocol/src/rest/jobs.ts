@@ -151,7 +151,9 @@ export const JobSearchQuery = z.strictObject({
     .trim()
     .max(200)
     .optional()
-    .describe('Full text over title, skills and description (web search syntax: "quoted phrase", -not, or).'),
+    .describe(
+      'Full text over title, skills and description (web search syntax: "quoted phrase", -not, or). Whole words, not prefixes. A text with no word to search for (only stop words such as "the", punctuation, or signs the text search reads as punctuation: "½", "²", "①") searches as if none was given.',
+    ),
   categoryId: CategoryId.optional(),
   skills: csv(Skill, { blankItems: 'refuse' })
     .optional()

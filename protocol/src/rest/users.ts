@@ -107,7 +107,9 @@ export const UserSearchQuery = z.strictObject({
     .trim()
     .max(200)
     .optional()
-    .describe('Words matched (as prefixes) against name, bio, location and skills.'),
+    .describe(
+      'Words matched (as prefixes) against name, bio, location and skills. Each word needs at least 2 letters or digits (400 VALIDATION_FAILED naming `querystring.q` otherwise: one is a prefix of nearly every profile); words of punctuation only, "½", "²" or "①" included (the text search reads them as punctuation), are ignored.',
+    ),
   skill: z.string().trim().toLowerCase().max(MAX_SKILL_LENGTH).optional(),
   location: z.string().trim().max(120).optional().describe('Case-insensitive substring of the location.'),
   cursor: Cursor.optional(),

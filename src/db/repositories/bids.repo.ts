@@ -54,6 +54,8 @@ export interface BidPatch {
   readonly coverLetter?: string;
   readonly status?: BidStatus;
   readonly decidedAt?: Date;
+  /** A withdrawal by an account lock (`retireLockedAccount`), not by the worker. */
+  readonly withdrawnByLock?: boolean;
 }
 
 /** Applies `patch` if the bid is still at `version` and in `status`; undefined when it moved on. */
@@ -73,6 +75,7 @@ export function updateBidIfVersion(
       ...(patch.coverLetter === undefined ? {} : { cover_letter: patch.coverLetter }),
       ...(patch.status === undefined ? {} : { status: patch.status }),
       ...(patch.decidedAt === undefined ? {} : { decided_at: patch.decidedAt }),
+      ...(patch.withdrawnByLock === undefined ? {} : { withdrawn_by_lock: patch.withdrawnByLock }),
       version: sql<number>`version + 1`,
       updated_at: now,
     })
@@ -105,13 +108,17 @@ export interface BidListQuery {
   readonly limit: number;
 }
 
-/** How many bids (withdrawn and decided ones included) a worker has placed on a job. */
+/**
+ * How many bids (withdrawn and decided ones included) a worker has placed on a job, but those an
+ * account lock withdrew: the worker never withdrew them (their account was locked meanwhile).
+ */
 export async function countBidsOfWorker(db: Db, jobId: JobId, workerId: UserId): Promise<number> {
   const row = await db
     .selectFrom('bids')
     .select((eb) => eb.fn.countAll<string>().as('n'))
     .where('job_id', '=', jobId)
     .where('worker_id', '=', workerId)
+    .where('withdrawn_by_lock', '=', false)
     .executeTakeFirst();
   return Number(row?.n ?? 0);
 }

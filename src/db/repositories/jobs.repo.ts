@@ -279,7 +279,11 @@ const searchQuery = (text: string) => sql`websearch_to_tsquery('english', transl
  * always leaves one, so PostgreSQL is asked (one round trip more) only for a text of stop words.
  */
 export async function hasSearchTerms(db: Db, text: string): Promise<boolean> {
-  const words = text.toLowerCase().split(/[^\p{L}\p{N}]+/u);
+  // Cut where the parser cuts (C.UTF-8 and PGlite alike): letters, their marks, decimal digits and
+  // letter numbers make words; "½", "²" or "①" (other numbers) are blanks to it. Cut only at
+  // letters and digits, "½" was a word here and its search a tsquery of nothing that matched no
+  // job; it now asks PostgreSQL, which finds no term in it: a search without text, as "the".
+  const words = text.toLowerCase().split(/[^\p{L}\p{M}\p{Nd}\p{Nl}]+/u);
   if (words.some((word) => word !== '' && !ENGLISH_STOP_WORDS.has(word))) return true;
   const row = await sql<{ terms: number }>`select numnode(${searchQuery(text)}) as terms`
     .execute(db)

@@ -73,6 +73,8 @@ export interface BidsTable {
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
   decided_at: Date | null;
+  /** Withdrawn by an account lock, not by the worker: not counted toward their bids on the job. */
+  withdrawn_by_lock: Generated<boolean>;
 }
 
 export interface ContractsTable {

@@ -27,7 +27,10 @@ import { decodeCursor, pageOf } from '../pagination.js';
 import { type MarketplaceDeps, MarketplaceEvent, visibleJobRow } from './jobs.js';
 import { type Actor, canBidOn, canChangeBid, canSeeBid, checkAmount } from './rules.js';
 
-/** Bids one worker may place on one job in all, withdrawn ones included. */
+/**
+ * Bids one worker may place on one job in all, withdrawn ones included (but those an account lock
+ * withdrew: the worker did not).
+ */
 export const MAX_BIDS_PER_WORKER_PER_JOB = 5;
 
 export interface Bid {
@@ -114,7 +117,8 @@ export async function placeBidIn(
     throw new AppError('UNAUTHORIZED', 'this account is locked');
   }
   // Withdrawing and bidding again is allowed, a few times: each bid notifies the hirer, and an
-  // endless bid-withdraw loop would flood their notifications and their job's bid list.
+  // endless bid-withdraw loop would flood their notifications and their job's bid list. Bids an
+  // account lock withdrew do not count: the worker did not withdraw them (countBidsOfWorker).
   if ((await countBidsOfWorker(trx, jobId, actor.userId)) >= MAX_BIDS_PER_WORKER_PER_JOB) {
     throw new AppError(
       'CONFLICT',
@@ -229,8 +233,19 @@ export async function withdrawBid(
   actor: Actor,
   bidId: BidId,
   expectedVersion?: number,
+  options: WithdrawOptions = {},
 ): Promise<Bid> {
-  return deps.db.transaction().execute((trx) => withdrawBidIn(trx, deps, actor, bidId, expectedVersion));
+  return deps.db
+    .transaction()
+    .execute((trx) => withdrawBidIn(trx, deps, actor, bidId, expectedVersion, options));
+}
+
+export interface WithdrawOptions {
+  /**
+   * Withdrawn by an account lock (`retireLockedAccount`), not by the worker: the bid is marked, and
+   * does not count toward MAX_BIDS_PER_WORKER_PER_JOB once the account is unlocked.
+   */
+  readonly byLock?: boolean;
 }
 
 /**
@@ -243,6 +258,7 @@ export async function withdrawBidIn(
   actor: Actor,
   bidId: BidId,
   expectedVersion?: number,
+  options: WithdrawOptions = {},
 ): Promise<Bid> {
   await visibleBid({ db: trx }, actor, bidId);
   const now = deps.clock.now();
@@ -260,7 +276,7 @@ export async function withdrawBidIn(
     bidId,
     bid.version,
     'pending',
-    { status: 'withdrawn', decidedAt: now },
+    { status: 'withdrawn', decidedAt: now, ...(options.byLock === true ? { withdrawnByLock: true } : {}) },
     now,
   );
   if (row === undefined) throw new AppError('CONFLICT', 'the bid changed while it was being withdrawn');

@@ -2,7 +2,9 @@
  * What locking an account does to the marketplace: its open jobs are closed (their pending bids
  * rejected, each bidder told, as when the hirer closes a job) and its pending bids withdrawn. A
  * locked account's profile is gone (404) and it can neither deliver nor pay: left as they were,
- * its jobs stayed listed and took bids nobody could accept, and its bids sat in hirers' lists.
+ * its jobs stayed listed and took bids nobody could accept, and its bids sat in hirers' lists. The
+ * bids it withdraws are marked so: they do not count toward the worker's bids on the job once the
+ * account is unlocked (MAX_BIDS_PER_WORKER_PER_JOB).
  * Each change goes through the same function as the user's own action, acting as them; one that
  * raced another change (a bid accepted a moment before) is left as that change made it.
  */
@@ -35,7 +37,7 @@ export async function retireLockedAccount(
   }
   let withdrawnBids = 0;
   for (const bidId of await pendingBidIdsOf(deps.db, userId)) {
-    if (await settled(() => withdrawBid(deps, self, bidId))) withdrawnBids += 1;
+    if (await settled(() => withdrawBid(deps, self, bidId, undefined, { byLock: true }))) withdrawnBids += 1;
   }
   return { closedJobs, withdrawnBids };
 }

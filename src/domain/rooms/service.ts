@@ -154,9 +154,17 @@ export function createRoomService(deps: {
     return { room, members };
   }
 
-  const announceMembership = async (roomId: RoomId, userId: UserId, change: 'added' | 'removed') => {
+  const announceMembership = async (
+    roomId: RoomId,
+    userId: UserId,
+    change: 'added' | 'removed',
+    removedOnly = false,
+  ) => {
     await bus.publish(ROOM_MEMBERSHIP_TOPIC, { roomId });
-    await bus.publish(roomTopic(roomId), { frame: { t: 'room.member', d: { roomId, userId, change } } });
+    await bus.publish(roomTopic(roomId), {
+      frame: { t: 'room.member', d: { roomId, userId, change } },
+      ...(removedOnly ? { removedOnly: true as const } : {}),
+    });
   };
 
   /**
@@ -173,8 +181,10 @@ export function createRoomService(deps: {
     const now = Date.now();
     const last = announced.get(key);
     if (again && last !== undefined && now - last < REANNOUNCE_EVERY_MS) return;
-    // Recorded only once published: a retry after a failed announcement always announces.
-    await announceMembership(roomId, userId, 'removed');
+    // Recorded only once published: a retry after a failed announcement always announces. Again
+    // (the user is no member): told to the user's own connections still in the room alone, never
+    // to the members, who would hear of the removal of somebody who may never have been in.
+    await announceMembership(roomId, userId, 'removed', again);
     if (announced.size >= REANNOUNCED_MAX) {
       for (const [k, at] of announced) if (now - at >= REANNOUNCE_EVERY_MS) announced.delete(k);
     }

@@ -48,17 +48,39 @@ export { CONTACT_REMOVED_TOPIC };
  * "jane.smith" (a username), "node.js" or "ASP.NET" were searched as "jane" & "smith", which never
  * match the one lexeme `jane.smith` of the profile; "राहुल" (its vowels are combining marks no NFC
  * composes) as "र" & "ह" & "ल"; and JavaScript's lower case of "İstanbul" ("i" + U+0307) matched no
- * "istanbul". A word with no letter or digit (punctuation) filters nothing, as before.
+ * "istanbul". A word with no letter or digit (punctuation) filters nothing, as before; a word of
+ * one letter or digit is refused (VALIDATION_FAILED naming `querystring.q`).
  */
 export function searchTerms(q: string | undefined): string[] {
   // Stored text is NFC (protocol/src/rest/text.ts): a query typed decomposed ("e" + U+0301 for "é",
   // as some keyboards and pasted text send it) must match it too.
-  return (q ?? '')
+  const terms = (q ?? '')
     .normalize('NFC')
     .split(/\s+/u)
-    .filter((word) => /[\p{L}\p{N}]/u.test(word))
+    .filter((word) => WORD_CHARACTER.test(word))
     .slice(0, 8);
+  // Each word matches as a prefix: "a" matched nearly every profile, and its index scan read every
+  // word beginning with "a" of every profile before the first page was cut.
+  if (terms.some((word) => (word.match(WORD_CHARACTERS) ?? []).length < MIN_SEARCH_WORD_LENGTH)) {
+    const message = `each word must have at least ${MIN_SEARCH_WORD_LENGTH} letters or digits`;
+    throw new AppError('VALIDATION_FAILED', message, {
+      details: { errors: [{ path: 'querystring.q', message }] },
+    });
+  }
+  return terms;
 }
+
+/** The fewest letters or digits a word of a worker search has (each word matches as a prefix). */
+export const MIN_SEARCH_WORD_LENGTH = 2;
+
+/**
+ * What PostgreSQL's text parser keeps as part of a word: letters (with their combining marks),
+ * decimal digits and letter numbers ("Ⅻ"). Not the other numbers, "½", "²" or "①": the parser
+ * reads them as blanks, as punctuation, so a profile's "1½ years" holds the word "1" and no "½".
+ * Searched for, such a word matched no profile at all; it is now punctuation here too.
+ */
+const WORD_CHARACTER = /[\p{L}\p{Nd}\p{Nl}]/u;
+const WORD_CHARACTERS = /[\p{L}\p{M}\p{Nd}\p{Nl}]/gu;
 
 /**
  * An hourly rate is in the platform currency (CURRENCY), as job budgets, bids and wallets are: a

@@ -119,7 +119,7 @@ export function registerRoomRoutes(app: FastifyInstance, deps: RoomRoutesDeps): 
       operationId: 'removeRoomMember',
       summary: 'Remove a member (yourself, or anyone if you created the group)',
       description:
-        "Idempotent: removing yourself from a room you are not in (a retry whose 204 was lost) is 204 too, for unknown and foreign rooms alike. A 503 after the removal was stored (it could not be announced) is to be retried: removing a non-member announces the removal again (a `room.member` push, at most one every 5 s per user and room), which takes the removed user's connections out of the room.",
+        "Idempotent: removing yourself from a room you are not in (a retry whose 204 was lost) is 204 too, for unknown and foreign rooms alike. A 503 after the removal was stored (it could not be announced) is to be retried: removing a non-member announces the removal again to that user alone (a `room.member` push to their own connections still in the room, at most one every 5 s per user and room; the room's members get nothing), which takes the removed user's connections out of the room.",
       params: RoomMemberParams,
       response: { 204: z.null(), ...errors },
     },

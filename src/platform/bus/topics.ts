@@ -57,7 +57,15 @@ export const ACCOUNT_LOCKED_REASON = 'locked';
 export const ROOM_MEMBERSHIP_TOPIC = topic('rooms.membership', z.object({ roomId: RoomId }));
 
 /** Frames of one room (messages, typing, read marks, membership), for the nodes with joined sockets. */
-export const RoomFramePayload = z.object({ frame: ServerFrame });
+export const RoomFramePayload = z.object({
+  frame: ServerFrame,
+  /**
+   * A `room.member` removal announced again (a DELETE of a non-member: the retry of one whose first
+   * announcement failed): only the removed user's own joined connections are told and taken out;
+   * the room's members are not (they would hear of a removal of somebody who may never have been in).
+   */
+  removedOnly: z.literal(true).optional(),
+});
 export type RoomFramePayload = z.infer<typeof RoomFramePayload>;
 export const roomTopic = family('room', '', RoomFramePayload);
 
