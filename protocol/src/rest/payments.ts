@@ -115,13 +115,16 @@ export const Payment = z
         'provider_unavailable',
         'currency_mismatch',
         'amount_mismatch',
+        'account_locked',
       ])
       .optional()
       .describe(
-        "currency_mismatch: a top-up charged in another currency than the wallet's; amount_mismatch: a top-up the provider charged for another amount than asked. Neither is credited: kept aside for an operator to refund.",
+        "currency_mismatch: a top-up charged in another currency than the wallet's; amount_mismatch: a top-up the provider charged for another amount than asked. Neither is credited: kept aside for an operator to refund. account_locked: the account was locked before the payment was sent to the provider; it never was (a withdrawal's amount is back in the wallet).",
       ),
     createdAt: Iso,
-    settledAt: Iso.optional(),
+    settledAt: Iso.optional().describe(
+      'When the payment reached its status (absent while pending); a paid withdrawal its bank returned reads failed, settled at the return.',
+    ),
   })
   .meta({ id: 'Payment' });
 

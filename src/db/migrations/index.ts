@@ -29,6 +29,7 @@ import * as m0023 from './0023_blind_reviews_index.js';
 import * as m0024 from './0024_job_search_tags_and_paths.js';
 import * as m0025 from './0025_user_search_tags_and_paths.js';
 import * as m0026 from './0026_bids_withdrawn_by_lock.js';
+import * as m0027 from './0027_payment_submit_attempts.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_installation': m0001,
@@ -57,4 +58,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0024_job_search_tags_and_paths': m0024,
   '0025_user_search_tags_and_paths': m0025,
   '0026_bids_withdrawn_by_lock': m0026,
+  '0027_payment_submit_attempts': m0027,
 };

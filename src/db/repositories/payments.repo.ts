@@ -16,6 +16,8 @@ export interface PaymentRow {
   readonly instrument: string;
   readonly providerRef: string | null;
   readonly submittedAt: Date | null;
+  /** When it was first handed to the provider (its call may have gone through); null: never sent. */
+  readonly submitAttemptedAt: Date | null;
   readonly failureCode: string | null;
   readonly holdId: string | null;
   readonly transactionId: string | null;
@@ -34,6 +36,7 @@ const toPayment = (row: Selectable<PaymentsTable>): PaymentRow => ({
   instrument: row.instrument,
   providerRef: row.provider_ref,
   submittedAt: row.submitted_at,
+  submitAttemptedAt: row.submit_attempted_at,
   failureCode: row.failure_code,
   holdId: row.hold_id,
   transactionId: row.transaction_id,
@@ -156,8 +159,14 @@ export const unsubmittedPendingPayments = (
   exceptIds: readonly string[] = [],
 ) => pendingPayments(db, 'unsubmitted', createdBefore, limit, exceptIds);
 
-/** Rows whose id is none of `ids`, sent as one array parameter (a list can outgrow 65,535 binds). */
-const idNotAmong = (ids: readonly string[]) => sql<boolean>`not (id = any(${[...ids]}::uuid[]))`;
+/**
+ * Rows whose id is none of `ids`, sent as one array parameter (a list can outgrow 65,535 binds):
+ * `uuid[]` for payments, `text[]` for provider events (whose ids are the provider's webhook ids).
+ */
+const idNotAmong = (ids: readonly string[], type: 'uuid' | 'text' = 'uuid') =>
+  type === 'uuid'
+    ? sql<boolean>`not (id = any(${[...ids]}::uuid[]))`
+    : sql<boolean>`not (id = any(${[...ids]}::text[]))`;
 
 /**
  * Withdrawals paid (`succeeded`) after `paidAfter` and before `paidBefore`, oldest paid first: their
@@ -239,6 +248,7 @@ export async function updatePayment(
     status?: PaymentStatus;
     providerRef?: string;
     submittedAt?: Date;
+    submitAttemptedAt?: Date;
     failureCode?: string | null;
     transactionId?: string;
     reversalTransactionId?: string;
@@ -251,6 +261,7 @@ export async function updatePayment(
       ...(changes.status === undefined ? {} : { status: changes.status }),
       ...(changes.providerRef === undefined ? {} : { provider_ref: changes.providerRef }),
       ...(changes.submittedAt === undefined ? {} : { submitted_at: changes.submittedAt }),
+      ...(changes.submitAttemptedAt === undefined ? {} : { submit_attempted_at: changes.submitAttemptedAt }),
       ...(changes.failureCode === undefined ? {} : { failure_code: changes.failureCode }),
       ...(changes.transactionId === undefined ? {} : { transaction_id: changes.transactionId }),
       ...(changes.reversalTransactionId === undefined
@@ -323,7 +334,7 @@ export async function unappliedProviderEvents(
   db: Db,
   receivedBefore: Date,
   limit: number,
-  /** Events left out (re-queued recently), so they cannot crowd out the others. */
+  /** Events left out (re-queued recently), sent as one array parameter, as in `paidWithdrawals`. */
   exceptIds: readonly string[] = [],
 ): Promise<{ id: string; paymentId: string | null }[]> {
   let query = db
@@ -332,7 +343,7 @@ export async function unappliedProviderEvents(
     .where('outcome', '=', 'received')
     .where('payload', 'is not', null)
     .where('received_at', '<', receivedBefore);
-  if (exceptIds.length > 0) query = query.where('id', 'not in', [...exceptIds]);
+  if (exceptIds.length > 0) query = query.where(idNotAmong(exceptIds, 'text'));
   const rows = await query.orderBy('received_at').limit(limit).execute();
   return rows.map((row) => ({ id: row.id, paymentId: row.payment_id }));
 }

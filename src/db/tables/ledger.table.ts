@@ -122,6 +122,8 @@ export interface PaymentsTable {
   instrument: string;
   provider_ref: string | null;
   submitted_at: Date | null;
+  /** When the payment was first handed to the provider (migration 0027); null: never sent. */
+  submit_attempted_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   failure_code: string | null;
   hold_id: string | null;
   transaction_id: string | null;

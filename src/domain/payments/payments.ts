@@ -34,6 +34,7 @@ import {
   recordProviderEventOutcome,
   updatePayment,
 } from '../../db/repositories/payments.repo.js';
+import { lockedAtShared } from '../../db/repositories/users.repo.js';
 import type { PaymentKind, PaymentStatus } from '../../db/tables/ledger.table.js';
 import { AppError, isAppError } from '../../platform/errors.js';
 import {
@@ -294,6 +295,10 @@ export async function submitPayment(
   const payment = await findPayment(deps.db, paymentId);
   if (payment === undefined) throw new AppError('NOT_FOUND', `payment ${paymentId} does not exist`);
   if (payment.status !== 'pending' || payment.submittedAt !== null) return 'already-done';
+  if (payment.submitAttemptedAt === null) {
+    const gate = await sendOnceIn(deps, paymentId);
+    if (gate !== 'send') return gate;
+  }
   const answer: ProviderAnswer =
     payment.kind === 'top_up'
       ? await provider.charge({
@@ -326,6 +331,42 @@ export async function submitPayment(
       settledAt: now,
     });
     await writeEvents(trx, null, [paymentEvent(locked, 'failed', answer.failureCode)]);
+    return 'declined';
+  });
+}
+
+/**
+ * Before a payment is first handed to the provider: marked as sent (`submit_attempted_at`; its call
+ * may go through whatever this task learns of it), unless its account was locked meanwhile — a
+ * request that committed just before an admin's lock (the lock waited for it) was still charged or
+ * paid out, though a locked account moves no money. Such a payment is never sent: it fails as
+ * `account_locked`, a withdrawal's reservation voided (the money back in the wallet). The user's row
+ * is read FOR SHARE, so a lock landing now waits for this transaction: the payment was sent before
+ * the lock (left to the provider, as one already in flight) or is failed here. A payment sent once is
+ * never failed for a lock: the provider may have acted, and is asked again by its id.
+ */
+async function sendOnceIn(
+  deps: PaymentsDeps,
+  paymentId: string,
+): Promise<'send' | 'declined' | 'already-done'> {
+  return runLedgerTransaction(deps, async (trx) => {
+    const locked = await lockPayment(trx, paymentId);
+    if (locked === undefined || locked.status !== 'pending' || locked.submittedAt !== null)
+      return 'already-done';
+    if (locked.submitAttemptedAt !== null) return 'send';
+    const now = deps.clock.now();
+    if ((await lockedAtShared(trx, locked.userId)) == null) {
+      await updatePayment(trx, paymentId, { submitAttemptedAt: now });
+      return 'send';
+    }
+    if (locked.holdId !== null) await voidHoldIn(trx, deps, { holdId: locked.holdId });
+    const code = PaymentFailureCode.ACCOUNT_LOCKED;
+    await updatePayment(trx, paymentId, { status: 'failed', failureCode: code, settledAt: now });
+    await writeEvents(trx, null, [paymentEvent(locked, 'failed', code)]);
+    deps.log?.warn(
+      { paymentId, kind: locked.kind, amount: Number(locked.amount) },
+      'payment not sent to the provider: its account was locked before it was',
+    );
     return 'declined';
   });
 }
@@ -558,7 +599,7 @@ async function applyClaimedEventIn(
         // rather than refused on every reconcile pass for good. The reconciler posts it into the
         // wallet once there is room (`postParkedCredit`).
         await parkCreditIn(trx, 'payoutReturn', payment);
-        await updatePayment(trx, payment.id, { status: 'failed', failureCode });
+        await updatePayment(trx, payment.id, { status: 'failed', failureCode, settledAt: now });
         await writeEvents(trx, null, [paymentEvent(payment, 'failed', failureCode, true)]);
         deps.log?.warn(
           { paymentId: payment.id, amount: Number(payment.amount) },
@@ -566,10 +607,13 @@ async function applyClaimedEventIn(
         );
         return finish('applied');
       }
+      // `settledAt` is when the payment reached its status: the return, not the payout it undid
+      // (kept, it read as failed at the instant it was paid).
       await updatePayment(trx, payment.id, {
         status: 'failed',
         failureCode,
         reversalTransactionId: reversal.transactionId,
+        settledAt: now,
       });
       await writeEvents(trx, reversal.transactionId, [paymentEvent(payment, 'failed', failureCode)]);
       return finish('applied');

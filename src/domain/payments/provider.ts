@@ -28,12 +28,24 @@ export const PaymentFailureCode = {
    * the provider says it took is parked in the ledger for an operator to refund (payments.ts).
    */
   AMOUNT_MISMATCH: 'amount_mismatch',
+  /**
+   * Ours, never the provider's: the payment's account was locked by an admin before the payment was
+   * ever handed to the provider, so it never was (a locked account moves no money); a withdrawal's
+   * reserved amount is back in the wallet (payments.ts `submitPayment`).
+   */
+  ACCOUNT_LOCKED: 'account_locked',
 } as const;
 export type PaymentFailureCode = (typeof PaymentFailureCode)[keyof typeof PaymentFailureCode];
 
-/** The failure codes a provider's event may carry (CURRENCY_MISMATCH and AMOUNT_MISMATCH are ours). */
+/** The failure codes we set and a provider's event never carries. */
+const OUR_FAILURE_CODES: ReadonlySet<string> = new Set([
+  PaymentFailureCode.CURRENCY_MISMATCH,
+  PaymentFailureCode.AMOUNT_MISMATCH,
+  PaymentFailureCode.ACCOUNT_LOCKED,
+]);
+/** The failure codes a provider's event may carry. */
 const PROVIDER_FAILURE_CODES = Object.values(PaymentFailureCode).filter(
-  (code) => code !== PaymentFailureCode.CURRENCY_MISMATCH && code !== PaymentFailureCode.AMOUNT_MISMATCH,
+  (code) => !OUR_FAILURE_CODES.has(code),
 ) as [PaymentFailureCode, ...PaymentFailureCode[]];
 const KNOWN_FAILURE_CODES: ReadonlySet<string> = new Set(PROVIDER_FAILURE_CODES);
 
