@@ -38,6 +38,15 @@ export function commandLine<const T extends ParseArgsConfig['options']>(
   }
 }
 
+/**
+ * A command on the embedded database finding `npm start` holding it. The server's advice ("give
+ * this process its own DATA_DIR, or set DATABASE_URL and REDIS_URL") sent the operator to another,
+ * empty database: `admin:create` then made an admin the running system never saw, and said it
+ * had (review 32).
+ */
+export const COMMAND_BUSY_ADVICE =
+  'stop it, then run this command again (it must open the embedded database that process holds; another DATA_DIR is another, empty database), or use the admin REST routes of the running node';
+
 export interface OneShotContext {
   readonly config: Config;
   readonly db: Kysely<Database>;
@@ -74,7 +83,7 @@ export async function runOneShot(
     const { dataDir } = config;
     release =
       config.databaseUrl === undefined
-        ? withDataDir(dataDir, () => lockDataDir(dataDir, process.pid))
+        ? withDataDir(dataDir, () => lockDataDir(dataDir, process.pid, COMMAND_BUSY_ADVICE))
         : undefined;
     const pgliteDir = join(dataDir, 'pglite');
     const handle =

@@ -132,9 +132,17 @@ class MailRefusedError extends UnrecoverableError {}
 
 /**
  * The server accepted the mail but the database did not take the record, and neither did Redis
- * take the note that it was sent: failed for good, so no retry sends it again (it stays `pending`).
+ * take the note that it was sent: failed for good, so no retry sends it again (it stays `pending`;
+ * a retry of the task records it: `sentByEarlierAttempt`). Exported for tests.
  */
-class MailSentUnrecordedError extends UnrecoverableError {}
+export class MailSentUnrecordedError extends UnrecoverableError {
+  constructor(
+    message: string,
+    readonly emailId: EmailId,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * The server accepted the mail and the database did not take the record yet, but Redis holds the
@@ -175,12 +183,32 @@ async function renderWithToken(
   return templates[template]({ publicUrl: deps.publicUrl, token });
 }
 
-/** One `emails.send` task; an AppError that no retry can change fails it for good (`runTask`). */
-export function sendEmailTask(deps: EmailWorkerDeps, payload: TaskPayload<'emails.send'>): Promise<void> {
-  return runTask(() => sendEmail(deps, payload));
+/**
+ * One `emails.send` task; an AppError that no retry can change fails it for good (`runTask`).
+ * `earlierFailures`: the stack traces BullMQ kept of the task's earlier failed attempts
+ * (`job.stacktrace`, the last STACK_TRACES_KEPT; a retry by an operator or an enqueue keeps them).
+ */
+export function sendEmailTask(
+  deps: EmailWorkerDeps,
+  payload: TaskPayload<'emails.send'>,
+  earlierFailures: readonly string[] = [],
+): Promise<void> {
+  return runTask(() => sendEmail(deps, payload, earlierFailures));
 }
 
-async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.send'>): Promise<void> {
+/**
+ * Whether an earlier attempt of this task had its mail accepted by the server and failed to record
+ * it: its error (MailSentUnrecordedError, MailSentRecordPendingError) begins with SENT_UNRECORDED,
+ * and so does the first line of its stack trace.
+ */
+const sentByEarlierAttempt = (earlierFailures: readonly string[]) =>
+  earlierFailures.some((trace) => trace.split('\n', 1)[0]?.includes(SENT_UNRECORDED) === true);
+
+async function sendEmail(
+  deps: EmailWorkerDeps,
+  payload: TaskPayload<'emails.send'>,
+  earlierFailures: readonly string[],
+): Promise<void> {
   const { db, log, transport } = deps;
   let email = await findEmailByKey(db, payload.key);
   if (email?.status === 'sent' || email?.status === 'outbox') {
@@ -194,6 +222,18 @@ async function sendEmail(deps: EmailWorkerDeps, payload: TaskPayload<'emails.sen
     log.warn(
       { emailId: email.id, template: email.template },
       'email sent by an earlier attempt; recorded now',
+    );
+    return;
+  }
+  if (email?.status === 'pending' && sentByEarlierAttempt(earlierFailures)) {
+    // The server accepted it at an earlier attempt, and neither the database nor Redis took the
+    // note (MailSentUnrecordedError, failed for good). The task itself remembers it: an operator's
+    // retry from the console ("Retry", "Retry all" of the failed set) or an enqueue of its key sent
+    // the mail a second time (review 32). Recorded now, never sent again.
+    await recordSent(deps, email.id);
+    log.warn(
+      { emailId: email.id, template: email.template },
+      'email sent by an earlier attempt (its task says so); recorded now',
     );
     return;
   }
@@ -347,7 +387,7 @@ async function recordSent(deps: EmailWorkerDeps, emailId: EmailId): Promise<void
         const reason = `${SENT_UNRECORDED} ${error instanceof Error ? error.message : String(error)}`;
         const unrecorded = noted
           ? new MailSentRecordPendingError(reason)
-          : new MailSentUnrecordedError(reason);
+          : new MailSentUnrecordedError(reason, emailId);
         unrecorded.cause = error;
         throw unrecorded;
       }
@@ -445,7 +485,8 @@ export async function requeueLostEmails(
  * cost a log line, never an unhandled rejection (which stops the node).
  */
 export async function recordFinalEmailFailure(
-  deps: Pick<EmailWorkerDeps, 'db' | 'clock' | 'log'>,
+  deps: Pick<EmailWorkerDeps, 'db' | 'clock' | 'log'> &
+    Partial<Pick<EmailWorkerDeps, 'connection' | 'redisPrefix'>>,
   job: { readonly id?: string | undefined; readonly data: unknown },
   error: Error,
 ): Promise<void> {
@@ -461,6 +502,29 @@ export async function recordFinalEmailFailure(
     return;
   }
   if (error instanceof MailSentUnrecordedError) {
+    // BullMQ has just written the failure to Redis, and the database may be back: recorded or
+    // noted now, the mail is not sent again by a task of its key that no longer remembers it — the
+    // console's "Clean" of the failed set, then the lost-mail sweep, sent it twice (review 32).
+    const recorded = await recordEmailOutcome(deps.db, error.emailId, {
+      status: 'sent',
+      at: deps.clock.now(),
+      clearBody: true,
+    }).then(
+      () => 'recorded sent now',
+      () =>
+        deps.connection === undefined || deps.redisPrefix === undefined
+          ? undefined
+          : deps.connection
+              .set(sentNoteKey({ redisPrefix: deps.redisPrefix }, error.emailId), '1', 'EX', SENT_NOTE_TTL_S)
+              .then(
+                () => 'noted in Redis: a later run of its key records it',
+                () => undefined,
+              ),
+    );
+    if (recorded !== undefined) {
+      deps.log.warn({ err: error, taskId: job.id, emailId: error.emailId }, `email sent; ${recorded}`);
+      return;
+    }
     deps.log.error(
       { err: error, taskId: job.id },
       'email sent but not recorded: it stays pending and is not sent again by this task',
@@ -486,7 +550,7 @@ export function startEmailWorker(deps: EmailWorkerDeps): Worker {
   const definition = tasks['emails.send'];
   const worker = startTaskWorker(
     definition.queue,
-    async (job) => sendEmailTask(deps, parseTaskPayload('emails.send', job.data)),
+    async (job) => sendEmailTask(deps, parseTaskPayload('emails.send', job.data), job.stacktrace ?? []),
     {
       ...deps,
       concurrency: 4,
