@@ -3,7 +3,7 @@
  * (the retry of one whose first announcement failed must still take the removed user's sockets out
  * of the room). That announcement reached every joined member: they were told of the removal of
  * somebody who may never have been in the room. Now it reaches the removed user's own joined
- * connections alone (`removedOnly`).
+ * connections alone (`userOnly`).
  */
 import { describe, expect, it } from 'vitest';
 import { createCodec } from '../../protocol/src/codec.js';
@@ -83,7 +83,7 @@ describe('a removal announced again (review 32)', () => {
     const removal = (userId: UserId) =>
       bus.publish(roomTopic(roomId), {
         frame: { t: 'room.member', d: { roomId, userId, change: 'removed' } },
-        removedOnly: true,
+        userOnly: true,
       });
 
     // Somebody never in the room "leaves" it: nobody hears of it.

@@ -239,21 +239,23 @@ export function createRoomJoins(deps: {
     let subscription = subscriptions.get(roomId);
     if (subscription === undefined) {
       const recent = new RecentMessages(RECENT_PER_ROOM);
-      const made = bus.subscribe(roomTopic(roomId), ({ frame, removedOnly }) => {
-        if (frame.t === 'room.member' && frame.d.change === 'removed') {
-          // Every joined connection hears of it, the removed user's own included (the last push of
-          // the room they get): told nothing, their client would hold a room that went silent. A
-          // removal announced again (`removedOnly`: a DELETE of a non-member) is told to the removed
-          // user's own joined connections alone: the members heard of it the first time, or the user
-          // was never in the room at all.
-          const removed = [...deps.connectionsOf(frame.d.userId)];
-          if (removedOnly === true) {
+      const made = bus.subscribe(roomTopic(roomId), ({ frame, userOnly }) => {
+        if (frame.t === 'room.member') {
+          const named = [...deps.connectionsOf(frame.d.userId)];
+          // A change announced again (`userOnly`: a POST of a member, a DELETE of a non-member) is
+          // told to the named user's own joined connections alone: the members heard of it the
+          // first time, or it never happened (somebody never in the room, a member of long standing).
+          if (userOnly === true) {
             const joined = new Set(hub.joinersOf(roomId));
-            for (const connection of removed) if (joined.has(connection)) connection.sendFrame(frame);
+            for (const connection of named) if (joined.has(connection)) connection.sendFrame(frame);
           } else {
+            // Every joined connection hears of it, a removed user's own included (the last push of
+            // the room they get): told nothing, their client would hold a room that went silent.
             hub.pushToRoom(roomId, frame);
           }
-          for (const connection of removed) leave(roomId, connection, 'removed').catch(logUnsubscribeFailure);
+          if (frame.d.change === 'removed') {
+            for (const connection of named) leave(roomId, connection, 'removed').catch(logUnsubscribeFailure);
+          }
           return;
         }
         if (frame.t === 'room.message') {

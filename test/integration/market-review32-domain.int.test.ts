@@ -4,7 +4,7 @@
  * - The bids an account lock withdrew counted toward the worker's 5 bids per job
  *   (MAX_BIDS_PER_WORKER_PER_JOB): once unlocked, a worker at 4 bids of their own was refused a 5th.
  * - A DELETE of a room membership by somebody who is no member announced the removal to the room's
- *   members (who then saw somebody never in the room "removed"): it is now marked `removedOnly`,
+ *   members (who then saw somebody never in the room "removed"): it is now marked `userOnly`,
  *   for the removed user's own sockets alone (the gateway side: room-joins-review32.test.ts).
  * - Search: "½" (a blank to PostgreSQL's text parser) was searched as a word and found nothing.
  */
@@ -87,10 +87,10 @@ describe('a DELETE of a room membership by somebody who is no member', () => {
 
     await rooms.removeMember(stranger as UserId, roomId, stranger as UserId);
     // Before: a plain `room.member removed` of the stranger, pushed to every joined member.
-    expect(heard.filter((payload) => payload.removedOnly !== true)).toEqual([]);
+    expect(heard.filter((payload) => payload.userOnly !== true)).toEqual([]);
 
     await rooms.removeMember(member as UserId, roomId, member as UserId);
-    expect(heard.filter((payload) => payload.removedOnly !== true)).toEqual([
+    expect(heard.filter((payload) => payload.userOnly !== true)).toEqual([
       { frame: { t: 'room.member', d: { roomId, userId: member, change: 'removed' } } },
     ]);
   });

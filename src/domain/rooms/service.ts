@@ -158,33 +158,39 @@ export function createRoomService(deps: {
     roomId: RoomId,
     userId: UserId,
     change: 'added' | 'removed',
-    removedOnly = false,
+    userOnly = false,
   ) => {
     await bus.publish(ROOM_MEMBERSHIP_TOPIC, { roomId });
     await bus.publish(roomTopic(roomId), {
       frame: { t: 'room.member', d: { roomId, userId, change } },
-      ...(removedOnly ? { removedOnly: true as const } : {}),
+      ...(userOnly ? { userOnly: true as const } : {}),
     });
   };
 
   /**
-   * When each removal was last announced (`${roomId}/${userId}` → ms): a DELETE of a non-member
-   * announces the removal once more (its first announcement may have failed after the commit: the
-   * DELETE answered 503, and the retry is what tells the gateways), but not within
-   * REANNOUNCE_EVERY_MS of the last one of this process, so repeating it cannot flood a room with
-   * `room.member` frames. (Announcing again is harmless: gateways re-check, clients drop a known
-   * removal.)
+   * When each change was last announced (`${change}/${roomId}/${userId}` → ms): a POST of a
+   * member or a DELETE of a non-member changes nothing but announces the change once more (its
+   * first announcement may have failed after the commit: the request answered 503, and the retry is
+   * what tells the gateways and the room actors), but not within REANNOUNCE_EVERY_MS of the last one
+   * of this process, so repeating it cannot flood a room with `room.member` frames. (Announcing
+   * again is harmless: gateways re-check, clients drop a known change.)
    */
   const announced = new Map<string, number>();
-  const announceRemoval = async (roomId: RoomId, userId: UserId, again: boolean) => {
-    const key = `${roomId}/${userId}`;
+  const announceChange = async (
+    roomId: RoomId,
+    userId: UserId,
+    change: 'added' | 'removed',
+    again: boolean,
+  ) => {
+    const key = `${change}/${roomId}/${userId}`;
     const now = Date.now();
     const last = announced.get(key);
     if (again && last !== undefined && now - last < REANNOUNCE_EVERY_MS) return;
     // Recorded only once published: a retry after a failed announcement always announces. Again
-    // (the user is no member): told to the user's own connections still in the room alone, never
-    // to the members, who would hear of the removal of somebody who may never have been in.
-    await announceMembership(roomId, userId, 'removed', again);
+    // (nothing changed now): told to the user's own connections in the room alone (`userOnly`),
+    // never to the members, who would hear of a change that may never have happened (the removal
+    // of somebody never in the room, the addition of a member of long standing).
+    await announceMembership(roomId, userId, change, again);
     if (announced.size >= REANNOUNCED_MAX) {
       for (const [k, at] of announced) if (now - at >= REANNOUNCE_EVERY_MS) announced.delete(k);
     }
@@ -343,10 +349,10 @@ export function createRoomService(deps: {
       const user = await findUserById(db, userId);
       if (user === undefined || user.locked_at !== null) throw new AppError('NOT_FOUND', 'no such user');
       if (userId !== actor) await assertConsent(db, actor, [userId]);
-      await db.transaction().execute(async (trx) => {
+      const added = await db.transaction().execute(async (trx) => {
         await lockUsers(trx, [userId]);
         // Adding an existing member changes nothing and is not refused by the limit.
-        if (await isRoomMember(trx, roomId, userId)) return;
+        if (await isRoomMember(trx, roomId, userId)) return false;
         await assertRoomLimit(trx, [userId]);
         // As many as a room can be created with: every member's send fans out to all the others.
         if ((await lockRoomMemberCount(trx, roomId)) >= MAX_GROUP_MEMBERS) {
@@ -355,8 +361,11 @@ export function createRoomService(deps: {
           });
         }
         await addRoomMembers(trx, roomId, [userId]);
+        return true;
       });
-      await announceMembership(roomId, userId, 'added');
+      // Already a member: a retry of an addition whose announcement failed (503) announces it again,
+      // to the added user's own joined connections alone (the members heard of it, or it is old).
+      await announceChange(roomId, userId, 'added', !added);
     },
 
     async removeMember(actor: UserId, roomId: RoomId, userId: UserId): Promise<void> {
@@ -368,7 +377,7 @@ export function createRoomService(deps: {
       // stop pushing the room to the removed user's sockets (review 21c).
       if (actor === userId && !(await isRoomMember(db, roomId, actor))) {
         // Unknown and foreign rooms alike (nobody hears an unknown room's topic): nothing told apart.
-        await announceRemoval(roomId, userId, true);
+        await announceChange(roomId, userId, 'removed', true);
         return;
       }
       const { room } = await memberRoom(actor, roomId);
@@ -391,7 +400,7 @@ export function createRoomService(deps: {
         throw new AppError('FORBIDDEN', 'only the creator removes other members');
       }
       // Not a member (any more): a retry of a removal whose announcement failed announces it again.
-      await announceRemoval(roomId, userId, !(await removeRoomMember(db, roomId, userId)));
+      await announceChange(roomId, userId, 'removed', !(await removeRoomMember(db, roomId, userId)));
     },
 
     async history(

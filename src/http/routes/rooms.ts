@@ -102,7 +102,7 @@ export function registerRoomRoutes(app: FastifyInstance, deps: RoomRoutesDeps): 
       operationId: 'addRoomMember',
       summary: 'Add a member to a group room',
       description:
-        'The user must have added you as a contact (403 FORBIDDEN otherwise); a user already in ROOMS_MAX_PER_USER rooms answers 409 ROOM_LIMIT_REACHED; a room with 501 members already (its creator and the 500 others a create may name) answers 409 CONFLICT reason ROOM_FULL.',
+        "The user must have added you as a contact (403 FORBIDDEN otherwise); a user already in ROOMS_MAX_PER_USER rooms answers 409 ROOM_LIMIT_REACHED; a room with 501 members already (its creator and the 500 others a create may name) answers 409 CONFLICT reason ROOM_FULL. Idempotent: adding a member changes nothing and is 204 too. A 503 after the addition was stored (it could not be announced) is to be retried: adding a member announces the addition again to that user alone (a `room.member` push to their own connections in the room, at most one every 5 s per user and room; the room's members get nothing).",
       params: RoomMemberParams,
       response: { 204: z.null(), ...errors },
     },

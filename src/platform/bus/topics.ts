@@ -60,11 +60,12 @@ export const ROOM_MEMBERSHIP_TOPIC = topic('rooms.membership', z.object({ roomId
 export const RoomFramePayload = z.object({
   frame: ServerFrame,
   /**
-   * A `room.member` removal announced again (a DELETE of a non-member: the retry of one whose first
-   * announcement failed): only the removed user's own joined connections are told and taken out;
-   * the room's members are not (they would hear of a removal of somebody who may never have been in).
+   * A `room.member` change announced again (a POST of a member, a DELETE of a non-member: the retry
+   * of one whose first announcement failed): only the named user's own joined connections are told
+   * (and, for a removal, taken out); the room's members are not (they would hear of a change of
+   * somebody who may never have been in, or who has been a member all along).
    */
-  removedOnly: z.literal(true).optional(),
+  userOnly: z.literal(true).optional(),
 });
 export type RoomFramePayload = z.infer<typeof RoomFramePayload>;
 export const roomTopic = family('room', '', RoomFramePayload);
