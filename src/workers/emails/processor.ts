@@ -193,7 +193,20 @@ export function sendEmailTask(
   payload: TaskPayload<'emails.send'>,
   earlierFailures: readonly string[] = [],
 ): Promise<void> {
-  return runTask(() => sendEmail(deps, payload, earlierFailures));
+  const run = runTask(() => sendEmail(deps, payload, earlierFailures));
+  if (!sentByEarlierAttempt(earlierFailures)) return run;
+  return run.catch((error: unknown) => {
+    // This run failed before it recorded the mail (the database still down): its own failure says
+    // so too, as its message (the task's `failedReason`: the sweep and `recordFinalEmailFailure`
+    // read it) and its trace, since BullMQ keeps only the last STACK_TRACES_KEPT traces and three
+    // such failures pushed out the one that did; the next attempt then sent the mail again (review 33).
+    if (error instanceof Error && !error.message.startsWith(SENT_UNRECORDED)) {
+      const carried = `${SENT_UNRECORDED} (by an earlier attempt) then ${error.message}`;
+      error.stack = `${carried}\n${error.stack ?? ''}`;
+      error.message = carried;
+    }
+    throw error;
+  });
 }
 
 /**
@@ -225,7 +238,7 @@ async function sendEmail(
     );
     return;
   }
-  if (email?.status === 'pending' && sentByEarlierAttempt(earlierFailures)) {
+  if ((email?.status === 'pending' || email?.status === 'failed') && sentByEarlierAttempt(earlierFailures)) {
     // The server accepted it at an earlier attempt, and neither the database nor Redis took the
     // note (MailSentUnrecordedError, failed for good). The task itself remembers it: an operator's
     // retry from the console ("Retry", "Retry all" of the failed set) or an enqueue of its key sent
@@ -415,8 +428,8 @@ const LOST_MAIL_PAGE = 500;
  * sweeping at once add one task. A task kept as failed while its mail is still pending (the record
  * `failed` itself failed, e.g. the database was down too) is retried with a fresh budget, as an
  * enqueue does (`createTaskQueue`), except one that failed after the server accepted the mail and
- * neither the database nor Redis took the record (`MailSentUnrecordedError`): that one would send
- * it twice. The task reads the mail's row before it sends, so a mail settled meanwhile is not sent.
+ * could not record it (`SENT_UNRECORDED`): that mail is recorded `sent` here, never sent again.
+ * The task reads the mail's row before it sends, so a mail settled meanwhile is not sent.
  * Returns how many tasks it queued.
  */
 export async function requeueLostEmails(
@@ -437,10 +450,24 @@ export async function requeueLostEmails(
       if (state !== 'unknown' && state !== 'failed') continue;
       if (state === 'failed') {
         const job = await queue.getJob(taskId(email.idempotency_key));
-        const sentUnrecorded =
-          job?.failedReason?.startsWith(SENT_UNRECORDED) === true &&
-          (await deps.connection.exists(sentNoteKey(deps, email.id))) === 0;
-        if (sentUnrecorded) continue;
+        if (job?.failedReason?.startsWith(SENT_UNRECORDED) === true) {
+          // An attempt had the server accept the mail and no store took the record: sent.
+          // Recorded here, not by a retry of the task (which reads that from its kept stack traces,
+          // but only from the last STACK_TRACES_KEPT: a few failed runs before its record, the
+          // database still flapping, and a later one sent it again). Skipped, it stayed `pending`
+          // for good, swept every time (review 33).
+          await recordEmailOutcome(deps.db, email.id, {
+            status: 'sent',
+            at: deps.clock.now(),
+            clearBody: true,
+          });
+          await deps.connection.del(sentNoteKey(deps, email.id)).catch(() => undefined);
+          deps.log.warn(
+            { emailId: email.id, template: email.template },
+            'email sent by an attempt of its failed task; recorded now',
+          );
+          continue;
+        }
       }
       const payload = definition.payload.safeParse({
         template: email.template,
@@ -528,6 +555,16 @@ export async function recordFinalEmailFailure(
     deps.log.error(
       { err: error, taskId: job.id },
       'email sent but not recorded: it stays pending and is not sent again by this task',
+    );
+    return;
+  }
+  if (error.message.startsWith(SENT_UNRECORDED)) {
+    // A retry of a task whose earlier attempt had the mail accepted, failed before it recorded it
+    // (`sendEmailTask`): sent, so never recorded `failed` (a `failed` mail is sent again by the next
+    // enqueue of its key). It stays `pending`; the lost-mail sweep reads this reason and records it.
+    deps.log.error(
+      { err: error, taskId: job.id },
+      'email sent by an earlier attempt, not recorded before the task ran out of attempts: the lost-mail sweep records it',
     );
     return;
   }
