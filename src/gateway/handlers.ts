@@ -136,6 +136,15 @@ export function createHandlers(deps: {
           await presence.assertMayWatch(connection.userId, userIds);
         }
         const states = await presence.snapshot(userIds);
+        // A removal (or a lock of the user) heard while the state was read ended the watch: that
+        // state was read after the two stopped being contacts, and is not told. An unsubscribe of
+        // this connection meanwhile (`withdrawn`) is no refusal.
+        const ended = userIds.filter((id) => !pending.withdrawn.has(id) && !hub.isWatching(connection, id));
+        if (ended.length > 0) {
+          throw new AppError('FORBIDDEN', 'presence is visible for mutual contacts only', {
+            details: { userIds: ended },
+          });
+        }
         answeredOk = true;
         // A push of one of these users sent to this connection while the state was read went out
         // before this reply: the reply must not take the client back to an older state.

@@ -103,6 +103,14 @@ export function lockUserById(trx: Transaction<Database>, id: UserId): Promise<Us
 }
 
 /**
+ * The rows of several users, locked until the transaction ends, taken in id order (one statement):
+ * two transactions locking the same pair (two admins locking each other) queue instead of deadlocking.
+ */
+export function lockUsersByIds(trx: Transaction<Database>, ids: readonly UserId[]): Promise<UserRow[]> {
+  return trx.selectFrom('users').selectAll().where('id', 'in', ids).orderBy('id').forUpdate().execute();
+}
+
+/**
  * Whether the user's account is locked, read under FOR SHARE: an admin's lock (an UPDATE of the row)
  * waits for the caller's transaction, or the caller sees the lock it waited for. undefined: no user.
  */

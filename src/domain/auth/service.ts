@@ -45,6 +45,7 @@ import {
   findUserByLogin,
   insertUser,
   lockUserById,
+  lockUsersByIds,
   replacePasswordHash,
   type UserRow,
   updateUser,
@@ -1042,8 +1043,20 @@ export function createAuthService(deps: AuthDeps) {
       const now = clock.now();
       await db.transaction().execute(async (trx) => {
         // The user's row first, like every revocation (see `login`): no session of a login in
-        // flight escapes the revocation below.
-        const user = await lockUserById(trx, userId);
+        // flight escapes the revocation below. With it the acting admin's (in id order: two admins
+        // locking each other queue, never deadlock), decided as it is now, not as the request's
+        // authentication saw it: an admin locked meanwhile (their unlock of themselves queued behind
+        // that lock undid it) or stripped of the role does nothing, and of two admins locking each
+        // other at once only the first does.
+        const rows = await lockUsersByIds(trx, by === undefined || by === userId ? [userId] : [userId, by]);
+        const user = rows.find((row) => row.id === userId);
+        if (by !== undefined) {
+          const actor = rows.find((row) => row.id === by);
+          if (actor === undefined || actor.locked_at !== null) {
+            throw new AppError('UNAUTHORIZED', 'access token revoked');
+          }
+          if (!actor.roles.includes('admin')) throw new AppError('FORBIDDEN', 'admin role required');
+        }
         if (user === undefined) throw new AppError('NOT_FOUND', 'no such user');
         if (!locked) {
           await updateUser(trx, userId, { locked_at: null });
