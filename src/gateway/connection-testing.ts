@@ -42,6 +42,7 @@ export const testPrincipal = (userId: UserId) => ({
   roles: [],
   expiresAt: Date.now() + 60_000,
   sessionExpiresAt: Date.now() + 30 * 24 * 3_600_000,
+  sessionVersion: 0,
 });
 
 /**

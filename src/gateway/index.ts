@@ -576,13 +576,35 @@ export function createGateway(deps: GatewayDeps) {
       await placement.start();
       // What the revocation feed's poll reports closes the sockets of the sessions it names, so a
       // lost bus message costs an open socket at most a poll, not the rest of its token's life.
-      // User-level rows (version, lock, roles) close nothing here: they cannot tell the user's
-      // older sessions from one opened after the change (a re-login after logout-all would be
-      // closed again); the sessions such a change ends are revoked and named rows of their own.
+      // A user-level row (version, lock, roles, an earlier session end) cannot tell the user's
+      // older sessions from one opened after the change (a re-login after logout-all must stay
+      // open): each of the user's sockets here is checked again instead (`recheck`: its session
+      // row, read once per tick for all of them, against its own token's version), so an
+      // operator's SQL lock or version bump, which revokes no session, closes them too (review 33).
       const stopFeedClosing = deps.auth.revocations.onPolled(({ userId, sessionId }) => {
-        if (sessionId === undefined) return;
-        const closed = hub.closeUser(userId, sessionId, CloseCode.AUTH_EXPIRED, 'session revoked');
-        if (closed > 0) log.info({ userId, closed }, 'closed sockets the revocation feed named');
+        if (sessionId !== undefined) {
+          const closed = hub.closeUser(userId, sessionId, CloseCode.AUTH_EXPIRED, 'session revoked');
+          if (closed > 0) log.info({ userId, closed }, 'closed sockets the revocation feed named');
+          return;
+        }
+        for (const connection of hub.connectionsOf(userId)) {
+          const principal = connection.principal;
+          deps.auth.recheck(principal).then(
+            (fresh) => {
+              // An `auth.refresh` answered meanwhile decided with a newer token: it stands.
+              if (connection.principal !== principal) return;
+              if (fresh === undefined) {
+                log.info({ userId }, 'closed a socket the revocation feed ended (user changed)');
+                connection.close(CloseCode.AUTH_EXPIRED, 'session revoked');
+                return;
+              }
+              // Its session's end may have moved earlier, its roles changed.
+              connection.principal = fresh;
+              hub.rescheduleExpiry(connection);
+            },
+            (error: unknown) => log.warn({ err: error, userId }, 'could not recheck a socket the feed named'),
+          );
+        }
       });
       unsubscribes.push(async () => stopFeedClosing());
       unsubscribes.push(

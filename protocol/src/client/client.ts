@@ -432,6 +432,25 @@ const DEFAULT_SEND_ATTEMPTS = 10;
  */
 const RESUME_RETRYABLE = new Set<string>(['RATE_LIMITED', 'UNAVAILABLE', 'INTERNAL', 'TIMEOUT']);
 /**
+ * Failures of the scheduled token refresh tried again before the token expires: the token source
+ * failing (its own network: TOKEN_UNAVAILABLE, or a RestError passed through), and the passing
+ * refusals of `auth.refresh`. Not UNAUTHORIZED / FORBIDDEN: asking again would change nothing.
+ */
+const REFRESH_RETRYABLE = new Set<string>([
+  ...RESUME_RETRYABLE,
+  ClientErrorCode.TOKEN_UNAVAILABLE,
+  ClientErrorCode.DISCONNECTED,
+]);
+
+/** A refusal's wait: a frame's `retryAfterMs`, or a REST problem's `retryAfterS` (capped alike). */
+function refreshRetryAfter(details: Readonly<Record<string, unknown>> | undefined): number | undefined {
+  const seconds = details?.retryAfterS;
+  return (
+    retryAfterWait(details?.retryAfterMs) ??
+    retryAfterWait(typeof seconds === 'number' ? seconds * 1000 : undefined)
+  );
+}
+/**
  * Types whose RATE_LIMITED with `retryAfterMs` may be the user's room reads on the node (PROTOCOL.md,
  * `room.join`): beyond one token's time of the connection's rate the room tracker (or the app)
  * retries those itself, and they say nothing of the connection's rate.
@@ -1710,15 +1729,33 @@ class Client implements GigwireClient {
     if (remaining <= 0) return;
     const lead = Math.min(this.refreshBeforeMs, remaining / 2);
     this.refreshTimer = setTimeout(
-      () => {
-        this.refreshTimer = undefined;
-        this.refreshToken().catch((error: unknown) => {
-          // Not fatal: at exp the server closes 4001 and the client reauthenticates.
-          if (error instanceof GigwireError && error.code !== ClientErrorCode.CLOSED) this.emitError(error);
-        });
-      },
+      () => this.scheduledRefresh(expiresAt, 0),
       Math.min(remaining - lead, MAX_TIMER_MS),
     );
+  }
+
+  /**
+   * The timer's `refreshToken()`. A failure for a passing reason (the token source's network, a
+   * timeout, RATE_LIMITED, UNAVAILABLE) is tried again on the same connection after the server's
+   * retry-after or a backoff, while that still comes before `expiresAt`: before, the connection was
+   * closed 4001 at `exp` after one blip (review 33). A refusal (UNAUTHORIZED, FORBIDDEN…) is not.
+   */
+  private scheduledRefresh(expiresAt: number, attempt: number): void {
+    this.refreshTimer = undefined;
+    const connection = this.current;
+    this.refreshToken().catch((error: unknown) => {
+      // Not fatal: at exp the server closes 4001 and the client reauthenticates.
+      if (!(error instanceof GigwireError) || error.code === ClientErrorCode.CLOSED) return;
+      this.emitError(error);
+      // Another connection (its hello schedules its own) or a newer schedule (an app's
+      // `refreshToken()` that succeeded meanwhile) took over.
+      if (!REFRESH_RETRYABLE.has(error.code) || this.phase !== 'open' || this.current !== connection) return;
+      if (this.refreshTimer !== undefined) return;
+      const delay =
+        refreshRetryAfter(error.details) ?? backoffDelay(attempt, this.reconnectOptions ?? DEFAULT_RECONNECT);
+      if (delay >= expiresAt - this.clockOffsetMs - Date.now()) return;
+      this.refreshTimer = setTimeout(() => this.scheduledRefresh(expiresAt, attempt + 1), delay);
+    });
   }
 
   private startHeartbeat(heartbeatMs: number): void {

@@ -203,6 +203,11 @@ export interface Principal {
    * may outlive it by up to its own lifetime, a WebSocket authenticated with it must not.
    */
   readonly sessionExpiresAt: number;
+  /**
+   * The user's session version its token carries (`sv`): a connection that outlives a change of it
+   * (a version bump, a lock) is told from one opened after by this (`recheck`).
+   */
+  readonly sessionVersion: number;
 }
 
 /**
@@ -449,6 +454,7 @@ export function createAuthService(deps: AuthDeps) {
       roles: rolesOf(state),
       expiresAt: claims.exp * 1000,
       sessionExpiresAt: state.absolute_expires_at.getTime(),
+      sessionVersion: claims.sv,
     };
   }
 
@@ -972,6 +978,29 @@ export function createAuthService(deps: AuthDeps) {
     authenticateNow(accessToken: string): Principal | undefined {
       const claims = tokens.verifyKnown(accessToken);
       return claims === undefined ? undefined : principalOfNow(claims);
+    },
+
+    /**
+     * Whether a principal established earlier (an open WebSocket's) still passes the session
+     * checks, read again under the feed's rules: undefined when its session ended, its user was
+     * locked or its session version changed since. For the user-level rows the revocation feed
+     * reports (`revocations.onPolled` without a session): they cannot tell the user's older
+     * connections from one opened after the change, the principal's own version can. Other errors
+     * (the database down) reject.
+     */
+    async recheck(principal: Principal): Promise<Principal | undefined> {
+      try {
+        return await principalOf({
+          sub: principal.userId,
+          sid: principal.sessionId,
+          roles: [...principal.roles],
+          sv: principal.sessionVersion,
+          exp: principal.expiresAt / 1000,
+        });
+      } catch (error) {
+        if (error instanceof AppError && error.code === 'UNAUTHORIZED') return undefined;
+        throw error;
+      }
     },
 
     /**
