@@ -28,6 +28,7 @@ import { registerCompression } from './plugins/compression.js';
 import {
   clientErrorHandler,
   connectRefused,
+  expectationRefused,
   frameworkErrorHandler,
   registerErrorHandling,
   UNAVAILABLE_RETRY_AFTER_S,
@@ -56,6 +57,7 @@ import { type ReviewRoutesDeps, registerReviewRoutes } from './routes/reviews.js
 import { type RoomRoutesDeps, registerRoomRoutes } from './routes/rooms.js';
 import { registerUserRoutes } from './routes/users.js';
 import { registerWalletRoutes, type WalletRoutesDeps } from './routes/wallet.js';
+import { routeUpgrades } from './upgrades.js';
 import { registerWebApp, type WebAppOptions } from './web-app.js';
 
 /** Largest accepted request body (64 KiB): REST payloads are small; bigger bodies are abuse. */
@@ -169,6 +171,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   // CONNECT (a forward proxy's tunnel) reaches no route: Node destroyed its socket unanswered.
   app.server.on('connect', (_request, socket) => connectRefused.call(app, socket, secured));
+  // An Expect other than 100-continue reaches no route either: Node answered a bare 417 itself.
+  app.server.on('checkExpectation', (request, response) =>
+    expectationRefused.call(app, request, response, secured),
+  );
   capConnections(app.server, deps.httpEdge, deps.trustProxy, deps.metrics);
   const warnIfBehindUntrustedProxy = proxyHint(deps.trustProxy, deps.log);
   app.setValidatorCompiler(validatorCompiler);
@@ -237,7 +243,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerInputGuard(app);
   registerHttpMetrics(app, deps.metrics, deps.metricsExposition);
   registerHealthRoutes(app, deps.health);
-  if (deps.websocket !== undefined) await deps.websocket(app);
+  if (deps.websocket !== undefined) {
+    // The routes that open a WebSocket, for the upgrades' rule (upgrades.ts).
+    const webSocketPaths = new Set<string>();
+    app.addHook('onRoute', (route) => {
+      if (route.websocket === true) webSocketPaths.add(route.url);
+    });
+    await deps.websocket(app);
+    routeUpgrades(app, webSocketPaths, secured);
+  }
   if (deps.rest !== undefined) {
     const { rest } = deps;
     // MUST come before registerRouteAuth: the per-IP limit has to count a request before its

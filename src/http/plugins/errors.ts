@@ -5,7 +5,7 @@
  * with the request id.
  */
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -153,21 +153,75 @@ export function connectRefused(
   );
 }
 
+/**
+ * A request whose Expect is not `100-continue` (RFC 9110 §10.1.1: the only expectation defined).
+ * Node answered it itself, a bare 417 without a body, helmet's headers or a request id (review 33).
+ * The same 417 as problem+json (VALIDATION_FAILED, as a 408 or a 431 keep their status), closing
+ * the connection as Node did: a body may follow that the client sends anyway.
+ */
+export function expectationRefused(
+  this: FastifyInstance,
+  request: IncomingMessage,
+  response: ServerResponse,
+  extraHeaders: ReadonlyArray<readonly [string, string]> = [],
+): void {
+  const requestId = randomUUID();
+  const status = 417;
+  this.log.debug({ code: 'VALIDATION_FAILED', requestId }, 'Expect refused: only 100-continue is met');
+  const detail = 'the Expect header is not met here: only 100-continue is understood';
+  const body = JSON.stringify({
+    ...problem(
+      'VALIDATION_FAILED',
+      detail,
+      { instance: pathOf(request.url), requestId },
+      {
+        errors: [{ path: 'headers.expect', message: 'only 100-continue is understood' }],
+      },
+    ),
+    status,
+  });
+  try {
+    response.writeHead(status, {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'content-length': String(Buffer.byteLength(body)),
+      'x-request-id': requestId,
+      'cache-control': 'no-store',
+      ...Object.fromEntries(extraHeaders),
+      connection: 'close',
+    });
+    response.end(body);
+  } catch {
+    // The socket went away meanwhile: nothing to answer.
+    response.destroy();
+  }
+}
+
+/** The path of a request target, without its query; `/` when it has none. */
+const pathOf = (url: string | undefined): string => url?.split('?')[0] || '/';
+
 /** The methods some route of the API answers (the `Allow` of a CONNECT's 405). */
 const SERVED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
 /** Writes a whole problem+json answer on a socket no Fastify reply owns, then closes it. */
-function answerOnSocket(
+export function answerOnSocket(
   socket: Duplex,
-  answer: { status: number; code: ErrorCode; detail: string; requestId: string },
+  answer: {
+    status: number;
+    code: ErrorCode;
+    detail: string;
+    requestId: string;
+    /** Echoed only when the parser accepted the path. */
+    instance?: string;
+    extensions?: Readonly<Record<string, unknown>>;
+  },
   extraHeaders: ReadonlyArray<readonly [string, string]>,
 ): void {
-  const { status, code, detail, requestId } = answer;
+  const { status, code, detail, requestId, instance = '/', extensions } = answer;
   // Like Node's own handler: no second answer on a socket whose response already started.
   const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
   if (socket.writable && !started) {
-    // The path is not echoed: it may be what the parser refused.
-    const body = JSON.stringify({ ...problem(code, detail, { instance: '/', requestId }), status });
+    // The path is not echoed by default: it may be what the parser refused.
+    const body = JSON.stringify({ ...problem(code, detail, { instance, requestId }, extensions), status });
     try {
       socket.write(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
@@ -185,6 +239,10 @@ function answerOnSocket(
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const context = { instance: request.url.split('?')[0] ?? '/', requestId: request.id };
+    // An error is never worth keeping, whatever the route set before it failed: the JWKS sets
+    // `public, max-age=60` before reading the key set, so its 503 (database away) or 500 went out
+    // cacheable by any shared cache for a minute (review 33).
+    reply.header('cache-control', 'no-store');
     if (isAppError(error)) {
       // UNAVAILABLE (503 with Retry-After) is load shed or a dependency away, not a fault: warn, as
       // a dependency that cannot serve is logged below. At `error` a sign-in flood refused by the
@@ -272,6 +330,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((request, reply) => {
     const context = { instance: request.url.split('?')[0] ?? '/', requestId: request.id };
+    // Outside /v1/ too (`/V1/ME`, `//v1/me`): a 404 or 405 is cacheable by default (RFC 9111 §4.2.2).
+    reply.header('cache-control', 'no-store');
     const allow = methodsAnswering(app, context.instance, request.method);
     if (allow.length > 0) {
       // RFC 9110 §15.5.6: a 405 lists what the resource does answer, so a client sees its own
@@ -307,6 +367,9 @@ const ROUTABLE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as co
 /** Empty when the path has no route, or has one for this method (a handler said "not found"). */
 function methodsAnswering(app: FastifyInstance, path: string, method: string): string[] {
   const answers = (candidate: string) => app.findRoute({ method: candidate, url: path }) !== null;
-  if (answers(method)) return [];
+  // An OPTIONS reaches this handler when CORS is off (no CORS_ORIGINS): the plugin's catch-all
+  // route then answers "not found" for every path, so it was a 404 "No route OPTIONS /v1/me" for a
+  // path that exists; like any other method it is a 405 naming what the path answers (review 33).
+  if (method !== 'OPTIONS' && answers(method)) return [];
   return ROUTABLE_METHODS.filter(answers);
 }

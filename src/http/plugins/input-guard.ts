@@ -34,6 +34,27 @@ function missingHostProblem(request: FastifyRequest): AppError | undefined {
   });
 }
 
+/**
+ * A query string whose percent-escapes are not well-formed UTF-8 (`q=caf%E9` from a Latin-1 client,
+ * `%ZZ`, a lone surrogate `%ED%A0%80`): Fastify's parser kept such a value as its raw text, so a
+ * search ran for the literal `caf%E9` and a filter matched nothing, answered 200, where the same
+ * escapes in the path are a 400 (review 33). Only a query holding `%` is looked at.
+ */
+function malformedQueryProblem(request: FastifyRequest): AppError | undefined {
+  const url = request.raw.url ?? '';
+  const start = url.indexOf('?');
+  if (start < 0 || !url.includes('%', start)) return undefined;
+  try {
+    decodeURIComponent(url.slice(start + 1));
+    return undefined;
+  } catch {
+    const message = 'is not valid percent-encoded UTF-8';
+    return new AppError('VALIDATION_FAILED', `invalid querystring: ${message}`, {
+      details: { errors: [{ path: 'querystring', message }] },
+    });
+  }
+}
+
 function inputProblem(request: FastifyRequest): AppError | undefined {
   for (const part of PARTS) {
     const value: unknown = request[part];
@@ -255,7 +276,7 @@ export function registerInputGuard(app: FastifyInstance): void {
   });
   // Synchronous: it runs on every request, and an async hook costs a promise and a microtask each.
   app.addHook('preValidation', (request, _reply, done) => {
-    const problem = missingHostProblem(request) ?? inputProblem(request);
+    const problem = missingHostProblem(request) ?? malformedQueryProblem(request) ?? inputProblem(request);
     if (problem === undefined) done();
     else done(problem);
   });

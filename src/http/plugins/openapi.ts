@@ -123,6 +123,13 @@ const PROBLEM_CONTENT = { 'application/problem+json': { schema: { $ref: '#/compo
 
 /** Error answers every operation may give, whether or not its route lists them (see src/http/plugins/). */
 const ANY_ROUTE: Readonly<Record<string, Response>> = {
+  // Any route: the input guard (a query key `__proto__`, an HTTP/1.1 request without Host) and
+  // Fastify's routing (a path that is not valid percent-encoding) answer it before the route's own
+  // checks; the JWKS and the category list did not declare it (review 33).
+  '400': {
+    description:
+      'VALIDATION_FAILED: the request is malformed (its path, query, headers or body); `errors` names the field where one is to blame.',
+  },
   // The rate limit is global: only /health/ and /metrics are exempt, and neither is in the document.
   '429': {
     description: 'RATE_LIMITED: too many requests; retry after `Retry-After` seconds.',
@@ -147,9 +154,12 @@ const WITH_BODY: Readonly<Record<string, Response>> = {
   '413': { description: 'PAYLOAD_TOO_LARGE: the body is over the size limit (64 KiB).' },
   '415': {
     description:
-      'UNSUPPORTED_MEDIA_TYPE: the body is sent with a `Content-Type` this route does not read (send `application/json`), or labelled with a `charset` other than `utf-8` (`charset` names it), or compressed (`Content-Encoding` other than `identity`: bodies are read uncompressed; the answer carries `Accept-Encoding: identity`).',
+      'UNSUPPORTED_MEDIA_TYPE: the body is sent with a `Content-Type` this route does not read (send `application/json`; an operation that reads no body takes none, or an empty one labelled `application/json`), or labelled with a `charset` other than `utf-8` (`charset` names it), or compressed (`Content-Encoding` other than `identity`: bodies are read uncompressed; the answer carries `Accept-Encoding: identity`).',
   },
 };
+
+/** Methods whose requests Fastify reads a body of (it ignores one sent with GET or HEAD). */
+const METHODS_WITH_BODY: ReadonlySet<string> = new Set(['post', 'put', 'patch', 'delete']);
 
 /**
  * Error responses as they are sent. The zod transform declares every response `application/json`,
@@ -175,7 +185,12 @@ function describeErrors(paths: unknown): unknown {
             ? { ...response, content: { 'application/problem+json': json } }
             : response;
       }
-      const implied = { ...(operation.requestBody === undefined ? {} : WITH_BODY), ...ANY_ROUTE };
+      // 413 and 415 wherever a body can be sent, also to an operation that reads none (POST
+      // /v1/auth/logout-all, a DELETE…): its body is read too, so a body over the limit is 413 and
+      // one in a type no parser reads (`curl -d ''` sends a form type) is 415; they were sent
+      // without being declared (review 33).
+      const takesBody = operation.requestBody !== undefined || METHODS_WITH_BODY.has(method);
+      const implied = { ...(takesBody ? WITH_BODY : {}), ...ANY_ROUTE };
       for (const [status, response] of Object.entries(implied)) {
         const listed = responses[status];
         responses[status] =

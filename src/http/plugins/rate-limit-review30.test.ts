@@ -45,7 +45,7 @@ describe('OPTIONS and the per-IP limit', () => {
   it.each([
     ['a preflight from an allowed origin', [ORIGIN], preflight, 204],
     ['an OPTIONS that is no preflight, with CORS_ORIGINS set', [ORIGIN], {}, 400],
-    ['an OPTIONS without CORS_ORIGINS', [], preflight, 404],
+    ['an OPTIONS without CORS_ORIGINS (405: the path answers other methods)', [], preflight, 405],
   ] as const)(
     'counts %s: past RATE_LIMIT_PER_MINUTE it is 429 RATE_LIMITED',
     async (_name, origins, headers, status) => {
@@ -62,7 +62,7 @@ describe('OPTIONS and the per-IP limit', () => {
 
   it.each([
     [[ORIGIN], 204],
-    [[], 404],
+    [[], 405],
   ] as const)(
     'counts an OPTIONS once (CORS_ORIGINS %j), and a 429 of a cross-origin GET keeps its CORS headers',
     async (origins, status) => {
