@@ -13,48 +13,19 @@ import type { EmailId, UserId } from '../../../protocol/src/ids.js';
 import type { EmailRow } from '../../db/repositories/outbox.repo.js';
 import { createLogger } from '../../platform/logger.js';
 import type { Redis } from '../../platform/redis.js';
-import { emailsTableTwin } from './emails-table.testing.js';
+import { emailsTableTwin, pendingWelcomeMail, recordingWorkerDeps } from './emails-table.testing.js';
 import {
   type EmailWorkerDeps,
   MailSentUnrecordedError,
   recordFinalEmailFailure,
   sendEmailTask,
 } from './processor.js';
-import type { OutgoingMail } from './transport.js';
 
 const log = createLogger({ level: 'fatal', pretty: false, destination: { write: () => undefined } });
 
 it('records, and does not send again, a mail an earlier attempt of the retried task had accepted', async () => {
-  const row = {
-    id: '6f1c2a8e-0c1d-4b6e-9a53-1d2f3e4a5b6c' as EmailId,
-    idempotency_key: 'r32.welcome',
-    template: 'welcome',
-    user_id: '0b6a3f2e-5d4c-4e1b-8a9f-7c6d5e4f3a2b' as UserId,
-    to_address: 'someone@example.test',
-    subject: 'a mail',
-    text_body: 'text',
-    html_body: '<p>html</p>',
-    status: 'pending',
-    attempts: 0,
-    last_error: null,
-    sent_at: null,
-    created_at: new Date(Date.now() - 60_000),
-  } as EmailRow;
-  const { db } = emailsTableTwin(row);
-  const sent: OutgoingMail[] = [];
-  const deps: EmailWorkerDeps = {
-    db,
-    auth: {} as EmailWorkerDeps['auth'],
-    transport: { kind: 'smtp', send: async (mail) => void sent.push(mail), close: () => undefined },
-    clock: { now: () => new Date() },
-    log,
-    // No note "sent" in Redis: writing it failed too.
-    connection: { exists: async () => 0, del: async () => 0, set: async () => 'OK' } as unknown as Redis,
-    redisPrefix: 'r32',
-    publicUrl: 'https://gigwire.example',
-    mailFrom: 'gigwire <noreply@gigwire.example>',
-    lockMs: 30_000,
-  };
+  const row = pendingWelcomeMail('r32.welcome', 60_000);
+  const { deps, sent } = recordingWorkerDeps(emailsTableTwin(row).db, 'r32');
   const payload = { template: 'welcome', userId: row.user_id as UserId, key: 'r32.welcome' } as const;
   // What BullMQ kept of the attempt that failed for good (the first line of its stack).
   const earlier = [

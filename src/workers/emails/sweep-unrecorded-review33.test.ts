@@ -6,34 +6,22 @@
  * had its kept stack traces (the last 3) forget the send: the 4th attempt sent it again.
  */
 import { expect, it } from 'vitest';
-import type { EmailId, UserId } from '../../../protocol/src/ids.js';
-import type { EmailRow } from '../../db/repositories/outbox.repo.js';
+import type { UserId } from '../../../protocol/src/ids.js';
 import { createLogger } from '../../platform/logger.js';
 import type { TaskQueue } from '../../platform/queues/tasks.js';
 import type { Redis } from '../../platform/redis.js';
-import { emailsTableTwin } from './emails-table.testing.js';
+import { emailsTableTwin, pendingWelcomeMail, recordingWorkerDeps } from './emails-table.testing.js';
 import {
   type EmailWorkerDeps,
   recordFinalEmailFailure,
   requeueLostEmails,
   sendEmailTask,
 } from './processor.js';
-import type { OutgoingMail } from './transport.js';
 
 const log = createLogger({ level: 'fatal', pretty: false, destination: { write: () => undefined } });
 
 it('records sent, and queues nothing for, a pending mail whose failed task says the server accepted it', async () => {
-  const row = {
-    id: '6f1c2a8e-0c1d-4b6e-9a53-1d2f3e4a5b6c' as EmailId,
-    idempotency_key: 'r33.welcome',
-    template: 'welcome',
-    user_id: '0b6a3f2e-5d4c-4e1b-8a9f-7c6d5e4f3a2b' as UserId,
-    text_body: 'text',
-    html_body: '<p>html</p>',
-    status: 'pending',
-    attempts: 0,
-    created_at: new Date(Date.now() - 3_600_000),
-  } as EmailRow;
+  const row = pendingWelcomeMail('r33.welcome', 3_600_000);
   const twin = emailsTableTwin(row);
   // The sweep's page read: the row while it is pending.
   const page = {
@@ -65,19 +53,7 @@ it('records sent, and queues nothing for, a pending mail whose failed task says 
 });
 
 it('a retried sent-unrecorded task whose runs keep failing still remembers the send, and is never recorded failed', async () => {
-  const row = {
-    id: '6f1c2a8e-0c1d-4b6e-9a53-1d2f3e4a5b6c' as EmailId,
-    idempotency_key: 'r33.welcome',
-    template: 'welcome',
-    user_id: '0b6a3f2e-5d4c-4e1b-8a9f-7c6d5e4f3a2b' as UserId,
-    to_address: 'someone@example.test',
-    subject: 'a mail',
-    text_body: 'text',
-    html_body: '<p>html</p>',
-    status: 'pending',
-    attempts: 0,
-    created_at: new Date(Date.now() - 60_000),
-  } as EmailRow;
+  const row = pendingWelcomeMail('r33.welcome', 60_000);
   const twin = emailsTableTwin(row);
   let databaseDown = true;
   const db = {
@@ -87,19 +63,7 @@ it('a retried sent-unrecorded task whose runs keep failing still remembers the s
     },
     updateTable: twin.db.updateTable,
   } as unknown as EmailWorkerDeps['db'];
-  const sent: OutgoingMail[] = [];
-  const deps: EmailWorkerDeps = {
-    db,
-    auth: {} as EmailWorkerDeps['auth'],
-    transport: { kind: 'smtp', send: async (mail) => void sent.push(mail), close: () => undefined },
-    clock: { now: () => new Date() },
-    log,
-    connection: { exists: async () => 0, del: async () => 0, set: async () => 'OK' } as unknown as Redis,
-    redisPrefix: 'r33',
-    publicUrl: 'https://gigwire.example',
-    mailFrom: 'gigwire <noreply@gigwire.example>',
-    lockMs: 30_000,
-  };
+  const { deps, sent } = recordingWorkerDeps(db, 'r33');
   const payload = { template: 'welcome', userId: row.user_id as UserId, key: 'r33.welcome' } as const;
   // BullMQ's kept traces (stackTraceLimit 3) of the task retried from the console.
   let traces = [
